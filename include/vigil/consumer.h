@@ -1,0 +1,121 @@
+/*
+ * Kafka (librdkafka lives only in consumer/): the group consumer and its
+ * batch loop, a producer (demo replay, tests, DLQ later), and the
+ * embedded mock cluster used when no brokers are configured.
+ *
+ * The batch loop never stores an offset before the handler says the
+ * batch's effects are in Redis: enable.auto.offset.store=false, and
+ * rd_kafka_offsets_store only after handler->batch returned VG_OK.
+ */
+#ifndef VIGIL_CONSUMER_H
+#define VIGIL_CONSUMER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/config.h"
+#include "vigil/err.h"
+
+/* One consumed message; all pointers valid only during the handler call. */
+struct vg_kafka_msg {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const char *key; /* may be NULL */
+    size_t key_len;
+    const char *payload; /* may be NULL (tombstone) */
+    size_t len;
+    int64_t timestamp_ms; /* -1 when unknown */
+};
+
+struct vg_partition {
+    const char *topic;
+    int32_t partition;
+};
+
+struct vg_consumer_handler {
+    void *opaque;
+    /*
+     * Partitions were assigned (`n` > 0) or revoked. Called from the
+     * consumer thread inside the loop, before any message of a newly
+     * assigned partition is delivered. May be NULL.
+     */
+    void (*assigned)(void *opaque, const struct vg_partition *parts, size_t n);
+    void (*revoked)(void *opaque, const struct vg_partition *parts, size_t n);
+    /*
+     * Apply a batch (in partition order as received). VG_OK: offsets are
+     * stored for every message. A retriable error: the consumer pauses
+     * its partitions, keeps polling (heartbeats, rebalances), and calls
+     * batch again with the same messages after a capped exponential
+     * backoff (100 ms .. 5 s) until VG_OK, a revoke (the batch is dropped;
+     * the new owner re-reads from the committed offsets), or stop. Other
+     * errors: the loop returns that error.
+     */
+    vg_err_t (*batch)(void *opaque, const struct vg_kafka_msg *msgs, size_t n);
+    /* Called after each poll round, batch or not (timers, housekeeping). May be NULL. */
+    void (*idle)(void *opaque);
+};
+
+struct vg_consumer;
+
+/*
+ * Create a group consumer on `bootstraps` subscribed to cfg->topics, with
+ * cfg->properties applied last (they override our defaults). Our
+ * defaults: enable.auto.offset.store=false, auto.offset.reset=earliest,
+ * queued.min.messages=1000000, queued.max.messages.kbytes=1048576,
+ * librdkafka logs routed to facility "kafka".
+ */
+vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config *cfg,
+                         const char *bootstraps, char *errstr, size_t errstr_size);
+
+/*
+ * Run the batch loop until vg_consumer_stop() or a fatal error. Batches
+ * are gathered with rd_kafka_consumer_poll (not the batch APIs, which can
+ * lose messages during rebalances in 2.0.2): up to cfg->batch_size
+ * messages or cfg->batch_ms. Returns VG_OK after a stop.
+ */
+vg_err_t vg_consumer_run(struct vg_consumer *c, const struct vg_consumer_handler *h);
+/* Async-signal-safe and thread-safe: ask the loop to return. */
+void vg_consumer_stop(struct vg_consumer *c);
+/* Commit stored offsets, leave the group (bounded by a 10 s timeout), free. */
+void vg_consumer_destroy(struct vg_consumer *c);
+
+/* Sum over assigned partitions of (high watermark - position); -1 when unknown. */
+int64_t vg_consumer_lag(struct vg_consumer *c);
+/* Number of partitions currently assigned. */
+size_t vg_consumer_assigned_count(struct vg_consumer *c);
+
+/* A simple producer (acks=all, idempotent). */
+struct vg_producer;
+vg_err_t vg_producer_new(struct vg_producer **out, const char *bootstraps,
+                         const struct vg_kv *props, size_t n_props, char *errstr,
+                         size_t errstr_size);
+/* Enqueue one message; partition chosen by key hash (or -1 for random/explicit via partition). */
+vg_err_t vg_producer_send(struct vg_producer *p, const char *topic, int32_t partition,
+                          const char *key, size_t key_len, const char *payload, size_t len,
+                          char *errstr, size_t errstr_size);
+/* Wait until everything is acknowledged (or timeout: VG_ERR_TIMEOUT); delivery errors -> VG_ERR_BACKEND. */
+vg_err_t vg_producer_flush(struct vg_producer *p, int timeout_ms, char *errstr,
+                           size_t errstr_size);
+void vg_producer_destroy(struct vg_producer *p);
+
+/* Sum of high watermarks over all partitions of `topic` (bounded by timeout). */
+vg_err_t vg_kafka_topic_end(const char *bootstraps, const char *topic, int timeout_ms,
+                            int64_t *out_total, char *errstr, size_t errstr_size);
+
+/*
+ * librdkafka's mock cluster, in process, on 127.0.0.1 (`brokers` brokers).
+ * Creates `topics` with `partitions` partitions each. bootstraps is
+ * "127.0.0.1:port,...". Thread-safe to use from other threads/processes.
+ */
+struct vg_mock_kafka;
+vg_err_t vg_mock_kafka_start(struct vg_mock_kafka **out, int brokers, char *errstr,
+                             size_t errstr_size);
+vg_err_t vg_mock_kafka_create_topic(struct vg_mock_kafka *mk, const char *topic, int partitions,
+                                    char *errstr, size_t errstr_size);
+const char *vg_mock_kafka_bootstraps(const struct vg_mock_kafka *mk);
+void vg_mock_kafka_stop(struct vg_mock_kafka *mk);
+
+#endif

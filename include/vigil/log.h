@@ -1,0 +1,41 @@
+/*
+ * Logging: one line per record on stderr,
+ *   2026-11-28T10:00:00.123Z WARN state: message key=value
+ * The macros check the level before formatting. DEBUG is enabled per
+ * facility (vg_log_enable_debug("consumer,rules")). Thread-safe.
+ */
+#ifndef VIGIL_LOG_H
+#define VIGIL_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum vg_log_level { VG_LOG_LEVEL_ERROR = 0, VG_LOG_LEVEL_WARN, VG_LOG_LEVEL_INFO, VG_LOG_LEVEL_DEBUG };
+
+void vg_log(enum vg_log_level level, const char *facility, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool vg_log_enabled(enum vg_log_level level, const char *facility);
+void vg_log_set_level(enum vg_log_level level);
+/* Comma-separated facilities, or "all". */
+void vg_log_enable_debug(const char *facilities);
+
+#define VG_LOG_AT(lvl, fac, ...)                                                                   \
+    do {                                                                                           \
+        if (vg_log_enabled((lvl), (fac))) {                                                        \
+            vg_log((lvl), (fac), __VA_ARGS__);                                                     \
+        }                                                                                          \
+    } while (0)
+#define VG_LOG_ERROR(fac, ...) VG_LOG_AT(VG_LOG_LEVEL_ERROR, fac, __VA_ARGS__)
+#define VG_LOG_WARN(fac, ...) VG_LOG_AT(VG_LOG_LEVEL_WARN, fac, __VA_ARGS__)
+#define VG_LOG_INFO(fac, ...) VG_LOG_AT(VG_LOG_LEVEL_INFO, fac, __VA_ARGS__)
+#define VG_LOG_DEBUG(fac, ...) VG_LOG_AT(VG_LOG_LEVEL_DEBUG, fac, __VA_ARGS__)
+
+/*
+ * Copy `url` into `out` with any password, query string and path tokens
+ * replaced by "<redacted>": "redis://:s3cret@host:6379/0" ->
+ * "redis://:<redacted>@host:6379/0", "https://hooks.slack.com/services/T/B/X"
+ * -> "https://hooks.slack.com/<redacted>". Always NUL-terminates.
+ */
+void vg_redact_url(const char *url, char *out, size_t out_size);
+
+#endif

@@ -1,0 +1,1 @@
+# Tests owned by the state module.
