@@ -1,1 +1,181 @@
-/* placeholder: being written */
+/*
+ * The Resource model: health, names, Resource lifetime and its open
+ * incidents. Applying events lives in resource.c, decoding in
+ * event_decode.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigil/event.h"
+#include "vigil/mem.h"
+
+const char *vg_health_name(enum vg_health h)
+{
+    switch (h) {
+    case VG_HEALTH_HEALTHY:
+        return "healthy";
+    case VG_HEALTH_PROGRESSING:
+        return "progressing";
+    case VG_HEALTH_UNHEALTHY:
+        return "unhealthy";
+    case VG_HEALTH_UNKNOWN:
+        break;
+    }
+    return "";
+}
+
+enum vg_health vg_health_parse(const char *s)
+{
+    if (strcmp(s, "healthy") == 0) {
+        return VG_HEALTH_HEALTHY;
+    }
+    if (strcmp(s, "progressing") == 0) {
+        return VG_HEALTH_PROGRESSING;
+    }
+    if (strcmp(s, "unhealthy") == 0) {
+        return VG_HEALTH_UNHEALTHY;
+    }
+    return VG_HEALTH_UNKNOWN;
+}
+
+static bool is_batch_type(const struct vg_health_config *hc, const char *type)
+{
+    for (size_t i = 0; i < hc->n_batch_types; i++) {
+        if (strcmp(hc->batch_types[i], type) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+enum vg_health vg_health_compute(const struct vg_health_config *hc, const char *type,
+                                 const char *status, const char *runtime)
+{
+    if (strcmp(status, "error") == 0 || strcmp(status, "deleted") == 0 ||
+        strcmp(runtime, "failed") == 0) {
+        return VG_HEALTH_UNHEALTHY;
+    }
+    if (strcmp(status, "active") == 0) {
+        const char *want = is_batch_type(hc, type) ? "succeeded" : "running";
+        if (strcmp(runtime, want) == 0) {
+            return VG_HEALTH_HEALTHY;
+        }
+    }
+    return VG_HEALTH_PROGRESSING;
+}
+
+const char *vg_field_name(enum vg_field f)
+{
+    switch (f) {
+    case VG_FIELD_STATUS:
+        return "status";
+    case VG_FIELD_RUNTIME:
+        return "runtime";
+    case VG_FIELD_HEALTH:
+        return "health";
+    }
+    return "?";
+}
+
+char *vg_resource_id(const char *type, const char *version, const char *name,
+                     const char *workspace)
+{
+    return vg_asprintf("%s:%s:%s:%s", type, version, name, workspace);
+}
+
+void vg_event_fini(struct vg_event *ev)
+{
+    free(ev->id);
+    free(ev->type);
+    free(ev->name);
+    free(ev->workspace);
+    free(ev->version);
+    free(ev->owner);
+    free(ev->message);
+    free(ev->pos.topic);
+    memset(ev, 0, sizeof(*ev));
+}
+
+struct vg_resource *vg_resource_new_from_event(const struct vg_event *ev)
+{
+    struct vg_resource *res = vg_calloc(1, sizeof(*res));
+    res->id = vg_strdup(ev->id);
+    res->type = vg_strdup(ev->type);
+    res->name = vg_strdup(ev->name);
+    res->workspace = vg_strdup(ev->workspace);
+    res->version = vg_strdup(ev->version);
+    res->owner = vg_strdup(ev->owner ? ev->owner : "");
+    res->pos.partition = -1;
+    res->pos.offset = -1;
+    return res;
+}
+
+static void incident_fini(struct vg_open_incident *inc)
+{
+    free(inc->monitor);
+    free(inc->id);
+    free(inc->severity);
+}
+
+void vg_resource_destroy(struct vg_resource *res)
+{
+    if (!res) {
+        return;
+    }
+    free(res->id);
+    free(res->type);
+    free(res->name);
+    free(res->workspace);
+    free(res->version);
+    free(res->owner);
+    free(res->message);
+    free(res->pos.topic);
+    for (size_t i = 0; i < res->n_incidents; i++) {
+        incident_fini(&res->incidents[i]);
+    }
+    free(res->incidents);
+    free(res);
+}
+
+struct vg_open_incident *vg_resource_find_incident(struct vg_resource *res, const char *monitor)
+{
+    for (size_t i = 0; i < res->n_incidents; i++) {
+        if (strcmp(res->incidents[i].monitor, monitor) == 0) {
+            return &res->incidents[i];
+        }
+    }
+    return NULL;
+}
+
+struct vg_open_incident *vg_resource_add_incident(struct vg_resource *res, const char *monitor,
+                                                  const char *id, const char *severity,
+                                                  int64_t started_at_ms)
+{
+    struct vg_open_incident *inc = vg_resource_find_incident(res, monitor);
+    if (inc) {
+        incident_fini(inc);
+    } else {
+        inc = VG_ARRAY_PUSH(res->incidents, res->n_incidents, res->cap_incidents);
+    }
+    inc->monitor = vg_strdup(monitor);
+    inc->id = vg_strdup(id);
+    inc->severity = vg_strdup(severity);
+    inc->started_at_ms = started_at_ms;
+    inc->seq = 0;
+    res->dirty = true;
+    return inc;
+}
+
+void vg_resource_remove_incident(struct vg_resource *res, const char *monitor)
+{
+    for (size_t i = 0; i < res->n_incidents; i++) {
+        if (strcmp(res->incidents[i].monitor, monitor) == 0) {
+            incident_fini(&res->incidents[i]);
+            memmove(&res->incidents[i], &res->incidents[i + 1],
+                    (res->n_incidents - i - 1) * sizeof(res->incidents[0]));
+            res->n_incidents--;
+            res->dirty = true;
+            return;
+        }
+    }
+}

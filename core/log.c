@@ -1,1 +1,141 @@
-/* placeholder: being written */
+/*
+ * Logging to stderr, one line per record, and URL redaction. Levels are
+ * global; DEBUG is enabled per facility. Each record is formatted into
+ * one buffer and written with a single fputs under flockfile so lines
+ * from different threads never interleave.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "vigil/log.h"
+#include "vigil/mem.h"
+#include "vigil/util.h"
+
+static volatile int log_level = VG_LOG_LEVEL_INFO;
+static char debug_facilities[256];
+static volatile int debug_all;
+
+static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+void vg_log_set_level(enum vg_log_level level)
+{
+    log_level = (int)level;
+}
+
+void vg_log_enable_debug(const char *facilities)
+{
+    if (!facilities || !*facilities) {
+        return;
+    }
+    if (strcmp(facilities, "all") == 0) {
+        debug_all = 1;
+        return;
+    }
+    /* stored as ",a,b," so membership is a strstr of ",fac," */
+    snprintf(debug_facilities, sizeof(debug_facilities), ",%s,", facilities);
+}
+
+bool vg_log_enabled(enum vg_log_level level, const char *facility)
+{
+    char needle[64];
+    if ((int)level <= log_level) {
+        return true;
+    }
+    if (level != VG_LOG_LEVEL_DEBUG) {
+        return false;
+    }
+    if (debug_all) {
+        return true;
+    }
+    if (!debug_facilities[0]) {
+        return false;
+    }
+    snprintf(needle, sizeof(needle), ",%s,", facility);
+    return strstr(debug_facilities, needle) != NULL;
+}
+
+void vg_log(enum vg_log_level level, const char *facility, const char *fmt, ...)
+{
+    char ts[40];
+    char line[4096];
+    int n;
+    va_list ap;
+
+    vg_time_format_rfc3339(vg_now_ms(), ts, sizeof(ts));
+    n = snprintf(line, sizeof(line), "%s %s %s: ", ts, level_names[level], facility);
+    if (n < 0 || (size_t)n >= sizeof(line)) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    flockfile(stderr);
+    fputs(line, stderr);
+    fputc('\n', stderr);
+    funlockfile(stderr);
+}
+
+void vg_redact_url(const char *url, char *out, size_t out_size)
+{
+    const char *scheme_end;
+    const char *auth_start;
+    const char *host_end;
+    const char *at;
+    struct vg_buf b = {0};
+
+    if (out_size == 0) {
+        return;
+    }
+    scheme_end = strstr(url, "://");
+    if (!scheme_end) {
+        snprintf(out, out_size, "<redacted>");
+        return;
+    }
+    auth_start = scheme_end + 3;
+    if (strncmp(url, "unix://", 7) == 0) {
+        /* A socket path is not a secret; a query string may hold one. */
+        const char *q = strchr(auth_start, '?');
+        vg_buf_append(&b, url, q ? (size_t)(q - url) : strlen(url));
+        if (q) {
+            vg_buf_puts(&b, "?<redacted>");
+        }
+        goto out;
+    }
+    host_end = auth_start + strcspn(auth_start, "/?#");
+    vg_buf_append(&b, url, (size_t)(auth_start - url));
+    at = NULL;
+    for (const char *p = auth_start; p < host_end; p++) {
+        if (*p == '@') {
+            at = p;
+        }
+    }
+    if (at) {
+        const char *colon = memchr(auth_start, ':', (size_t)(at - auth_start));
+        if (colon) {
+            vg_buf_append(&b, auth_start, (size_t)(colon - auth_start));
+            vg_buf_puts(&b, ":<redacted>");
+        } else {
+            vg_buf_puts(&b, "<redacted>");
+        }
+        vg_buf_append(&b, at, (size_t)(host_end - at));
+    } else {
+        vg_buf_append(&b, auth_start, (size_t)(host_end - auth_start));
+    }
+    /*
+     * Redis URLs keep their "/db" path; any other path may embed a token
+     * (Slack hooks, signed URLs), so it is redacted whole.
+     */
+    if (*host_end) {
+        if (strncmp(url, "redis://", 8) == 0 && *host_end == '/' &&
+            strspn(host_end + 1, "0123456789") == strlen(host_end + 1)) {
+            vg_buf_puts(&b, host_end);
+        } else {
+            vg_buf_puts(&b, "/<redacted>");
+        }
+    }
+out:
+    snprintf(out, out_size, "%s", b.data ? b.data : "");
+    vg_buf_fini(&b);
+}

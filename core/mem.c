@@ -1,1 +1,181 @@
-/* placeholder: being written */
+/*
+ * Allocation wrappers that abort on out-of-memory, the assertion hook,
+ * growable arrays and the vg_buf string builder.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigil/mem.h"
+
+void vg_oom(const char *what)
+{
+    fprintf(stderr, "vigil: out of memory: %s\n", what);
+    abort();
+}
+
+void vg_assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "vigil: assertion failed: %s (%s:%d)\n", expr, file, line);
+    abort();
+}
+
+void *vg_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        vg_oom("malloc");
+    }
+    return p;
+}
+
+void *vg_calloc(size_t nmemb, size_t size)
+{
+    void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+    if (!p) {
+        vg_oom("calloc");
+    }
+    return p;
+}
+
+void *vg_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        vg_oom("realloc");
+    }
+    return q;
+}
+
+char *vg_strdup(const char *s)
+{
+    return vg_strndup(s, strlen(s));
+}
+
+char *vg_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *p = vg_malloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+char *vg_asprintf(const char *fmt, ...)
+{
+    struct vg_buf b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    vg_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    return vg_buf_steal(&b);
+}
+
+void vg_free(void *p)
+{
+    free(p);
+}
+
+void vg_array_grow(void **arr, size_t *cap, size_t need, size_t elem_size)
+{
+    size_t ncap;
+    if (need <= *cap) {
+        return;
+    }
+    ncap = *cap ? *cap * 2 : 8;
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    *arr = vg_realloc(*arr, ncap * elem_size);
+    memset((char *)*arr + *cap * elem_size, 0, (ncap - *cap) * elem_size);
+    *cap = ncap;
+}
+
+static void buf_reserve(struct vg_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    size_t ncap;
+    if (need <= b->cap) {
+        return;
+    }
+    ncap = b->cap ? b->cap * 2 : 64;
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    b->data = vg_realloc(b->data, ncap);
+    b->cap = ncap;
+}
+
+void vg_buf_append(struct vg_buf *b, const char *s, size_t n)
+{
+    buf_reserve(b, n);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void vg_buf_puts(struct vg_buf *b, const char *s)
+{
+    vg_buf_append(b, s, strlen(s));
+}
+
+void vg_buf_putc(struct vg_buf *b, char c)
+{
+    vg_buf_append(b, &c, 1);
+}
+
+void vg_buf_vprintf(struct vg_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    int n;
+    va_copy(ap2, ap);
+    buf_reserve(b, 64);
+    n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    if (n < 0) {
+        va_end(ap2);
+        return;
+    }
+    if ((size_t)n >= b->cap - b->len) {
+        buf_reserve(b, (size_t)n);
+        vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap2);
+    }
+    b->len += (size_t)n;
+    va_end(ap2);
+}
+
+void vg_buf_printf(struct vg_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vg_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+void vg_buf_reset(struct vg_buf *b)
+{
+    b->len = 0;
+    if (b->data) {
+        b->data[0] = '\0';
+    }
+}
+
+char *vg_buf_steal(struct vg_buf *b)
+{
+    char *s = b->data;
+    if (!s) {
+        s = vg_strdup("");
+    }
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    return s;
+}
+
+void vg_buf_fini(struct vg_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
