@@ -1,1 +1,193 @@
-/* placeholder: being written */
+/*
+ * `vigil run`: the daemon. The only place that wires the modules together
+ * and owns signals and shutdown: config -> rules -> embedded stack ->
+ * sinks -> state -> dispatcher thread -> consumer loop (this thread).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vigil/log.h"
+#include "vigil/mem.h"
+
+static struct vg_consumer *volatile signal_consumer;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (signal_consumer) {
+        vg_consumer_stop(signal_consumer);
+    }
+}
+
+int cli_load_config(struct vg_config *cfg, const char *path)
+{
+    char errstr[1024];
+    vg_config_init(cfg);
+    if (path && vg_config_load_file(cfg, path, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "vigil: %s\n", errstr);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+static void daemon_idle(void *opaque)
+{
+    struct cli_daemon *d = opaque;
+    if (d->idle) {
+        d->idle(d);
+    }
+}
+
+int cli_daemon_start(struct cli_daemon *d, struct vg_config *cfg)
+{
+    char errstr[1024];
+    char **sink_names;
+    vg_err_t err;
+
+    d->cfg = cfg;
+    d->rs = vg_ruleset_new();
+    err = vg_rules_load_paths(d->rs, cfg->rules, cfg->n_rules, errstr, sizeof(errstr));
+    if (err) {
+        fprintf(stderr, "vigil: %s\n", errstr);
+        return CLI_EXIT_USAGE;
+    }
+    sink_names = vg_calloc(cfg->n_sinks + 1, sizeof(*sink_names));
+    for (size_t i = 0; i < cfg->n_sinks; i++) {
+        sink_names[i] = cfg->sinks[i].name;
+    }
+    err = vg_rules_check_sinks(d->rs, sink_names, cfg->n_sinks, errstr, sizeof(errstr));
+    free(sink_names);
+    if (err) {
+        fprintf(stderr, "vigil: %s\n", errstr);
+        return CLI_EXIT_USAGE;
+    }
+    VG_LOG_INFO("rules", "loaded %zu monitors and %zu pagers", vg_rules_monitor_count(d->rs),
+                vg_rules_pager_count(d->rs));
+    err = vg_sinks_new(&d->sk, cfg->sinks, cfg->n_sinks, d->console_out, errstr, sizeof(errstr));
+    if (err) {
+        fprintf(stderr, "vigil: %s\n", errstr);
+        return CLI_EXIT_USAGE;
+    }
+    err = cli_embedded_start(&d->em, cfg, true, errstr, sizeof(errstr));
+    if (err) {
+        fprintf(stderr, "vigil: %s\n", errstr);
+        return CLI_EXIT_FAILURE;
+    }
+    err = vg_state_connect(&d->st, d->em.redis_url, cfg->redis.prefix, errstr, sizeof(errstr));
+    if (err) {
+        fprintf(stderr, "vigil: %s\n", errstr);
+        return CLI_EXIT_FAILURE;
+    }
+    err = cli_dispatch_start(&d->dispatch, d->em.redis_url, cfg->redis.prefix, d->sk, &d->stats,
+                             errstr, sizeof(errstr));
+    if (err) {
+        fprintf(stderr, "vigil: %s\n", errstr);
+        return CLI_EXIT_FAILURE;
+    }
+    err = vg_consumer_new(&d->consumer, &cfg->kafka, d->em.bootstraps, errstr, sizeof(errstr));
+    if (err) {
+        fprintf(stderr, "vigil: %s\n", errstr);
+        return err == VG_ERR_INVALID ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+    }
+    d->pl = cli_pipeline_new(d->st, d->rs, &cfg->health, &d->stats);
+    return CLI_EXIT_OK;
+}
+
+int cli_daemon_run(struct cli_daemon *d)
+{
+    struct vg_consumer_handler h;
+    struct sigaction sa;
+    vg_err_t err;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal_consumer = d->consumer;
+
+    cli_pipeline_on_idle(d->pl, daemon_idle, d);
+    cli_pipeline_handler(d->pl, &h);
+    VG_LOG_INFO("consumer", "consuming %zu topic(s) as group %s", d->cfg->kafka.n_topics,
+                d->cfg->kafka.group);
+    err = vg_consumer_run(d->consumer, &h);
+    signal_consumer = NULL;
+    if (err) {
+        VG_LOG_ERROR("consumer", "consumer stopped: %s", vg_err_name(err));
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+void cli_daemon_request_stop(struct cli_daemon *d)
+{
+    if (d->consumer) {
+        vg_consumer_stop(d->consumer);
+    }
+}
+
+void cli_daemon_stop(struct cli_daemon *d)
+{
+    cli_dispatch_stop(d->dispatch);
+    d->dispatch = NULL;
+    vg_consumer_destroy(d->consumer);
+    d->consumer = NULL;
+    cli_pipeline_destroy(d->pl);
+    d->pl = NULL;
+    vg_state_destroy(d->st);
+    d->st = NULL;
+    cli_embedded_stop(&d->em);
+    vg_sinks_destroy(d->sk);
+    d->sk = NULL;
+    vg_ruleset_destroy(d->rs);
+    d->rs = NULL;
+}
+
+int cli_cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"debug", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config_path = NULL;
+    struct vg_config cfg;
+    struct cli_daemon d;
+    int rc;
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'd':
+            vg_log_enable_debug(optarg);
+            break;
+        case 'h':
+            printf("usage: vigil run [-c vigil.yaml] [--debug FACILITY,...]\n");
+            return CLI_EXIT_OK;
+        default:
+            fprintf(stderr, "usage: vigil run [-c vigil.yaml] [--debug FACILITY,...]\n");
+            return CLI_EXIT_USAGE;
+        }
+    }
+    rc = cli_load_config(&cfg, config_path);
+    if (rc) {
+        vg_config_fini(&cfg);
+        return rc;
+    }
+    memset(&d, 0, sizeof(d));
+    rc = cli_daemon_start(&d, &cfg);
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_daemon_run(&d);
+    }
+    cli_daemon_stop(&d);
+    vg_config_fini(&cfg);
+    VG_LOG_INFO("cli", "stopped");
+    return rc;
+}
