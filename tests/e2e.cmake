@@ -1,1 +1,15 @@
-# Tests owned by the e2e module.
+# End-to-end tests: the real vigil binary against real servers.
+pkg_check_modules(CJSON_T REQUIRED IMPORTED_TARGET libcjson)
+
+add_executable(test_e2e_page integration/test_e2e_page.c)
+target_compile_definitions(test_e2e_page PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
+target_link_libraries(test_e2e_page PRIVATE vg_testsupport vg_state vg_consumer vg_core
+                      PkgConfig::CMOCKA PkgConfig::CJSON_T vg_build_flags)
+add_test(NAME test_e2e_page COMMAND test_e2e_page)
+set_tests_properties(test_e2e_page PROPERTIES LABELS integration TIMEOUT 300
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+
+# The demo, exactly as `make demo` runs it.
+add_test(NAME test_e2e_demo COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_e2e_demo.sh
+         $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(test_e2e_demo PROPERTIES LABELS integration TIMEOUT 120)
