@@ -6,6 +6,7 @@
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vigil/event.h"
@@ -118,6 +119,41 @@ static enum vg_decode_reason get_enum(const cJSON *obj, const char *key,
     return fail(bad, detail, detail_size, what);
 }
 
+/*
+ * cJSON decodes "\u0000" into a real NUL, which would silently truncate a
+ * string ("a\u0000:b" would become "a"). Such escapes are rewritten to
+ * "\u001a" (SUB, the substitute character) before parsing, so identity
+ * fields and times reject them as control characters and messages keep a
+ * visible placeholder. Returns a patched heap copy, or NULL when there is
+ * nothing to patch (the common case: no copy).
+ */
+static char *patch_nul_escapes(const char *json, size_t len)
+{
+    char *copy = NULL;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_str) {
+            in_str = json[i] == '"';
+            continue;
+        }
+        if (json[i] == '"') {
+            in_str = false;
+        } else if (json[i] == '\\' && i + 1 < len) {
+            if (json[i + 1] == 'u' && i + 5 < len && json[i + 2] == '0' && json[i + 3] == '0' &&
+                json[i + 4] == '0' && json[i + 5] == '0') {
+                if (!copy) {
+                    copy = vg_malloc(len);
+                    memcpy(copy, json, len);
+                }
+                copy[i + 4] = '1';
+                copy[i + 5] = 'a';
+            }
+            i++;
+        }
+    }
+    return copy;
+}
+
 enum vg_decode_reason vg_event_decode(struct vg_event *ev, const char *json, size_t len,
                                       int64_t kafka_ts_ms, char *detail, size_t detail_size)
 {
@@ -128,6 +164,7 @@ enum vg_decode_reason vg_event_decode(struct vg_event *ev, const char *json, siz
     const char *type, *name, *workspace, *version, *owner, *message;
     enum vg_decode_reason r;
     int64_t time_ms = kafka_ts_ms;
+    char *patched = NULL;
 
     memset(ev, 0, sizeof(*ev));
     if (detail && detail_size) {
@@ -145,8 +182,13 @@ enum vg_decode_reason vg_event_decode(struct vg_event *ev, const char *json, siz
     if (vg_json_depth(json, len, VG_MAX_JSON_DEPTH) > VG_MAX_JSON_DEPTH) {
         return fail(VG_DECODE_TOO_DEEP, detail, detail_size, "JSON nested deeper than 32");
     }
+    patched = patch_nul_escapes(json, len);
+    if (patched) {
+        json = patched;
+    }
     root = cJSON_ParseWithLengthOpts(json, len, &parse_end, 0);
     if (!root) {
+        free(patched);
         return fail(VG_DECODE_BAD_JSON, detail, detail_size, "invalid JSON");
     }
     if (parse_end) {
@@ -157,9 +199,11 @@ enum vg_decode_reason vg_event_decode(struct vg_event *ev, const char *json, siz
         }
         if (parse_end != end) {
             cJSON_Delete(root);
+            free(patched);
             return fail(VG_DECODE_BAD_JSON, detail, detail_size, "trailing data after JSON");
         }
     }
+    free(patched); /* cJSON copied every string it needs into the tree */
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return fail(VG_DECODE_NOT_OBJECT, detail, detail_size, "not a JSON object");

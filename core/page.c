@@ -130,12 +130,22 @@ static bool obj_time(const cJSON *obj, const char *key, int64_t *out)
 vg_err_t vg_page_from_json(struct vg_page *pg, const char *json, size_t len, char *errstr,
                            size_t errstr_size)
 {
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     const cJSON *inc;
     const cJSON *res;
     const cJSON *tr;
 
     memset(pg, 0, sizeof(*pg));
+    if (root && end) {
+        while (end < json + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t')) {
+            end++;
+        }
+        if (end != json + len) {
+            cJSON_Delete(root);
+            root = NULL;
+        }
+    }
     if (!root) {
         snprintf(errstr, errstr_size, "page: invalid JSON");
         return VG_ERR_PARSE;

@@ -74,6 +74,9 @@ bool vg_time_parse_rfc3339(const char *s, size_t len, int64_t *out_ms)
     if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 || sec > 60) {
         return false;
     }
+    if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) {
+        return false;
+    }
     if (s[i] == '.') {
         int scale = 100;
         i++;

@@ -1,0 +1,718 @@
+/*
+ * vg_event_decode: valid native events (full, minimal, null fields,
+ * unicode, unknown keys) and one or more cases of every invalid class of
+ * enum vg_decode_reason, checking the reason, that `detail` names the
+ * field, and that `ev` is left zeroed. Payloads are copied into heap
+ * buffers of exactly `len` bytes with no NUL, so ASan catches over-reads.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vigil/event.h"
+#include "vigil/json.h"
+#include "vigil/mem.h"
+#include "vigil/util.h"
+
+#define T0 INT64_C(1795860000123) /* 2026-11-28T10:00:00.123Z */
+#define KTS INT64_C(1700000000000)
+
+static enum vg_decode_reason decode_n(struct vg_event *ev, const char *json, size_t len,
+                                      int64_t kafka_ts_ms, char *detail, size_t detail_size)
+{
+    char *buf = malloc(len ? len : 1);
+    enum vg_decode_reason r;
+    assert_non_null(buf);
+    memcpy(buf, json, len);
+    r = vg_event_decode(ev, buf, len, kafka_ts_ms, detail, detail_size);
+    free(buf);
+    return r;
+}
+
+static bool is_zeroed(const struct vg_event *ev)
+{
+    static const struct vg_event zero;
+    return memcmp(ev, &zero, sizeof(zero)) == 0;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (!a || !b) {
+        return a == b;
+    }
+    return strcmp(a, b) == 0;
+}
+
+#define RES_JSON                                                                                   \
+    "\"resource\":{\"type\":\"workflow\",\"name\":\"ingestion-x\",\"workspace\":\"public\"}"
+
+static void test_valid(void **state)
+{
+    static const struct {
+        const char *json;
+        int64_t kafka_ts;
+        const char *id, *type, *name, *workspace, *version, *owner;
+        const char *status, *runtime;
+        int64_t time_ms;
+        const char *message; /* NULL: absent */
+    } cases[] = {
+        /* full */
+        {"{\"resource\":{\"type\":\"workflow\",\"name\":\"ingestion-x\",\"workspace\":\"public\","
+         "\"version\":\"v2\",\"owner\":\"iamgroot\"},\"status\":\"active\",\"runtime\":\"failed\","
+         "\"time\":\"2026-11-28T10:00:00.123Z\",\"message\":\"exit code 1\"}",
+         KTS, "workflow:v2:ingestion-x:public", "workflow", "ingestion-x", "public", "v2",
+         "iamgroot", "active", "failed", T0, "exit code 1"},
+        /* minimal: version v1, owner "", time from Kafka, no runtime, no message */
+        {"{" RES_JSON ",\"status\":\"active\"}", KTS, "workflow:v1:ingestion-x:public", "workflow",
+         "ingestion-x", "public", "v1", "", "active", "", KTS, NULL},
+        /* only runtime */
+        {"{" RES_JSON ",\"runtime\":\"pending\"}", KTS, "workflow:v1:ingestion-x:public",
+         "workflow", "ingestion-x", "public", "v1", "", "", "pending", KTS, NULL},
+        /* every status and runtime value */
+        {"{" RES_JSON ",\"status\":\"error\",\"runtime\":\"running\"}", 5, NULL, NULL, NULL, NULL,
+         NULL, NULL, "error", "running", 5, NULL},
+        {"{" RES_JSON ",\"status\":\"deleted\",\"runtime\":\"succeeded\"}", 5, NULL, NULL, NULL,
+         NULL, NULL, NULL, "deleted", "succeeded", 5, NULL},
+        /* nulls are treated as absent */
+        {"{\"resource\":{\"type\":\"job\",\"name\":\"n\",\"workspace\":\"w\",\"version\":null,"
+         "\"owner\":null},\"status\":\"active\",\"runtime\":null,\"time\":null,\"message\":null}",
+         KTS, "job:v1:n:w", "job", "n", "w", "v1", "", "active", "", KTS, NULL},
+        {"{" RES_JSON ",\"status\":null,\"runtime\":\"failed\"}", KTS, NULL, NULL, NULL, NULL, NULL,
+         NULL, "", "failed", KTS, NULL},
+        /* unicode names, raw and escaped */
+        {"{\"resource\":{\"type\":\"service\",\"name\":\"donn\xc3\xa9"
+         "es-\xe6\x97\xa5\xe6\x9c\xac"
+         "-\xf0\x9f\x98\x80\",\"workspace\":\"caf\\u00e9\",\"owner\":\"\\u65e5\"},"
+         "\"status\":\"active\",\"message\":\"\\ud83d\\ude00 ok\"}",
+         KTS,
+         "service:v1:donn\xc3\xa9"
+         "es-\xe6\x97\xa5\xe6\x9c\xac-\xf0\x9f\x98\x80:caf\xc3\xa9",
+         "service",
+         "donn\xc3\xa9"
+         "es-\xe6\x97\xa5\xe6\x9c\xac-\xf0\x9f\x98\x80",
+         "caf\xc3\xa9", "v1", "\xe6\x97\xa5", "active", "", KTS, "\xf0\x9f\x98\x80 ok"},
+        /* unknown keys ignored, at the top and inside resource; key order free */
+        {"{\"extra\":{\"a\":[1,2,{\"b\":null}]},\"status\":\"active\",\"resource\":{\"labels\":"
+         "{\"x\":\"y\"},\"workspace\":\"w\",\"name\":\"n\",\"type\":\"t\",\"uid\":42},\"v\":1.5}",
+         KTS, "t:v1:n:w", "t", "n", "w", "v1", "", "active", "", KTS, NULL},
+        /* owner may contain ':' (it is not part of the id); an empty message is a message */
+        {"{" RES_JSON ",\"status\":\"active\",\"message\":\"\"}", KTS, NULL, NULL, NULL, NULL, NULL,
+         NULL, "active", "", KTS, ""},
+        {"{\"resource\":{\"type\":\"job\",\"name\":\"n\",\"workspace\":\"w\",\"owner\":"
+         "\"team:data\"},\"status\":\"active\"}",
+         KTS, "job:v1:n:w", NULL, NULL, NULL, NULL, "team:data", "active", "", KTS, NULL},
+        /* time with an offset wins over the Kafka timestamp */
+        {"{" RES_JSON ",\"status\":\"active\",\"time\":\"2026-11-28T12:00:00.123+02:00\"}", KTS,
+         NULL, NULL, NULL, NULL, NULL, NULL, "active", "", T0, NULL},
+        /* a Kafka timestamp of 0 is a timestamp */
+        {"{" RES_JSON ",\"status\":\"active\"}", 0, NULL, NULL, NULL, NULL, NULL, NULL, "active",
+         "", 0, NULL},
+        /* whitespace around the document */
+        {" \r\n\t{" RES_JSON ",\"status\":\"active\"} \n\t\r ", KTS,
+         "workflow:v1:ingestion-x:public", NULL, NULL, NULL, NULL, NULL, "active", "", KTS, NULL},
+        /* brackets inside strings do not count as nesting */
+        {"{" RES_JSON ",\"status\":\"active\",\"message\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+         "{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\"}",
+         KTS, NULL, NULL, NULL, NULL, NULL, NULL, "active", "", KTS,
+         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{"},
+    };
+    int failed = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_event ev;
+        char detail[256] = "untouched";
+        enum vg_decode_reason r = decode_n(&ev, cases[i].json, strlen(cases[i].json),
+                                           cases[i].kafka_ts, detail, sizeof(detail));
+        if (r != VG_DECODE_OK) {
+            print_error("case %zu: want ok, got %s (%s)\n", i, vg_decode_reason_name(r), detail);
+            failed++;
+            continue;
+        }
+        if ((cases[i].id && !str_eq(ev.id, cases[i].id)) ||
+            (cases[i].type && !str_eq(ev.type, cases[i].type)) ||
+            (cases[i].name && !str_eq(ev.name, cases[i].name)) ||
+            (cases[i].workspace && !str_eq(ev.workspace, cases[i].workspace)) ||
+            (cases[i].version && !str_eq(ev.version, cases[i].version)) ||
+            (cases[i].owner && !str_eq(ev.owner, cases[i].owner)) ||
+            strcmp(ev.status, cases[i].status) != 0 || strcmp(ev.runtime, cases[i].runtime) != 0 ||
+            ev.time_ms != cases[i].time_ms || !str_eq(ev.message, cases[i].message) || !ev.id ||
+            !ev.version || !ev.owner || ev.pos.topic || ev.pos.partition || ev.pos.offset ||
+            detail[0] != '\0') {
+            print_error("case %zu: got id \"%s\" version \"%s\" owner \"%s\" status \"%s\" "
+                        "runtime \"%s\" time %lld message \"%s\" detail \"%s\"\n",
+                        i, ev.id ? ev.id : "(null)", ev.version ? ev.version : "(null)",
+                        ev.owner ? ev.owner : "(null)", ev.status, ev.runtime,
+                        (long long)ev.time_ms, ev.message ? ev.message : "(null)", detail);
+            failed++;
+        }
+        /* the id is always type:version:name:workspace */
+        if (ev.id) {
+            char *want_id = vg_asprintf("%s:%s:%s:%s", ev.type, ev.version, ev.name, ev.workspace);
+            if (strcmp(ev.id, want_id) != 0) {
+                print_error("case %zu: id \"%s\", want \"%s\"\n", i, ev.id, want_id);
+                failed++;
+            }
+            free(want_id);
+        }
+        vg_event_fini(&ev);
+        if (!is_zeroed(&ev)) {
+            print_error("case %zu: vg_event_fini left the event non-zero\n", i);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
+/* No `time` and no Kafka timestamp (-1): decode time. */
+static void test_time_now_when_no_timestamp(void **state)
+{
+    static const char json[] = "{" RES_JSON ",\"status\":\"active\"}";
+    struct vg_event ev;
+    int64_t before = vg_now_ms();
+    int64_t after;
+
+    (void)state;
+    assert_int_equal(decode_n(&ev, json, strlen(json), -1, NULL, 0), VG_DECODE_OK);
+    after = vg_now_ms();
+    assert_true(ev.time_ms >= before && ev.time_ms <= after);
+    vg_event_fini(&ev);
+}
+
+/*
+ * Invalid and valid events built from one template: the resource fields
+ * type/name/workspace (present), version/owner (absent), and top-level
+ * status "active" (runtime, time, message absent). A case replaces one
+ * field's raw JSON value (NULL: remove it). "@LONGn" means a string of n
+ * 'a's.
+ */
+struct field_case {
+    const char *field;
+    const char *raw;
+    enum vg_decode_reason want;
+    const char *detail; /* substring the detail must contain (failures only) */
+};
+
+static void append_raw(struct vg_buf *b, const char *raw)
+{
+    if (strncmp(raw, "@LONG", 5) == 0) {
+        long n = strtol(raw + 5, NULL, 10);
+        vg_buf_putc(b, '"');
+        for (long i = 0; i < n; i++) {
+            vg_buf_putc(b, 'a');
+        }
+        vg_buf_putc(b, '"');
+    } else {
+        vg_buf_puts(b, raw);
+    }
+}
+
+static char *build_event(const char *field, const char *raw)
+{
+    static const struct {
+        const char *name;
+        const char *base;
+        bool in_resource;
+    } fields[] = {
+        {"type", "\"workflow\"", true},
+        {"name", "\"ingestion-x\"", true},
+        {"workspace", "\"public\"", true},
+        {"version", NULL, true},
+        {"owner", NULL, true},
+        {"status", "\"active\"", false},
+        {"runtime", NULL, false},
+        {"time", NULL, false},
+        {"message", NULL, false},
+    };
+    struct vg_buf b = {0};
+    bool first = true;
+    bool found = false;
+
+    vg_buf_puts(&b, "{\"resource\":{");
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            vg_buf_putc(&b, '}');
+            first = false;
+        }
+        for (size_t i = 0; i < VG_ARRAY_LEN(fields); i++) {
+            const char *v = fields[i].base;
+            if (fields[i].in_resource != (pass == 0)) {
+                continue;
+            }
+            if (strcmp(fields[i].name, field) == 0) {
+                v = raw;
+                found = true;
+            }
+            if (!v) {
+                continue;
+            }
+            if (!first) {
+                vg_buf_putc(&b, ',');
+            }
+            first = false;
+            vg_buf_printf(&b, "\"%s\":", fields[i].name);
+            append_raw(&b, v);
+        }
+    }
+    vg_buf_putc(&b, '}');
+    VG_ASSERT(found);
+    return vg_buf_steal(&b);
+}
+
+static int run_field_cases(const struct field_case *cases, size_t n)
+{
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct vg_event ev;
+        char detail[256] = "untouched";
+        char *json = build_event(cases[i].field, cases[i].raw);
+        enum vg_decode_reason r = decode_n(&ev, json, strlen(json), KTS, detail, sizeof(detail));
+        bool ok = r == cases[i].want;
+        if (ok && r == VG_DECODE_OK) {
+            ok = detail[0] == '\0';
+            vg_event_fini(&ev);
+        } else if (ok) {
+            ok = is_zeroed(&ev) && cases[i].detail && strstr(detail, cases[i].detail);
+        }
+        if (!ok) {
+            print_error("case %zu (%s = %.60s): want %s detail ~\"%s\", got %s detail \"%s\" "
+                        "ev %s\n  json: %.200s\n",
+                        i, cases[i].field, cases[i].raw ? cases[i].raw : "(absent)",
+                        vg_decode_reason_name(cases[i].want),
+                        cases[i].detail ? cases[i].detail : "", vg_decode_reason_name(r), detail,
+                        is_zeroed(&ev) ? "zeroed" : "NOT zeroed", json);
+            failed++;
+            if (r == VG_DECODE_OK) {
+                vg_event_fini(&ev);
+            }
+        }
+        free(json);
+    }
+    return failed;
+}
+
+static void test_bad_fields(void **state)
+{
+    static const struct field_case cases[] = {
+        /* required identity fields: missing, null, wrong type, empty, too long, ':' */
+        {"type", NULL, VG_DECODE_BAD_FIELD, "resource.type"},
+        {"type", "null", VG_DECODE_BAD_FIELD, "resource.type"},
+        {"type", "42", VG_DECODE_BAD_FIELD, "resource.type"},
+        {"type", "true", VG_DECODE_BAD_FIELD, "resource.type"},
+        {"type", "{}", VG_DECODE_BAD_FIELD, "resource.type"},
+        {"type", "[\"workflow\"]", VG_DECODE_BAD_FIELD, "resource.type"},
+        {"type", "\"\"", VG_DECODE_BAD_FIELD, "resource.type"},
+        {"type", "@LONG4097", VG_DECODE_BAD_FIELD, "resource.type"},
+        {"type", "\"work:flow\"", VG_DECODE_BAD_FIELD, "resource.type"},
+        {"name", NULL, VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "null", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "1.5", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "false", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "[]", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "\"\"", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "@LONG4097", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "\"a:b\"", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "\":\"", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "\"a\\u0001b\"", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "\"a\\nb\"", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "\"a\\tb\"", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"workspace", NULL, VG_DECODE_BAD_FIELD, "resource.workspace"},
+        {"workspace", "null", VG_DECODE_BAD_FIELD, "resource.workspace"},
+        {"workspace", "7", VG_DECODE_BAD_FIELD, "resource.workspace"},
+        {"workspace", "{\"a\":1}", VG_DECODE_BAD_FIELD, "resource.workspace"},
+        {"workspace", "\"\"", VG_DECODE_BAD_FIELD, "resource.workspace"},
+        {"workspace", "@LONG4097", VG_DECODE_BAD_FIELD, "resource.workspace"},
+        {"workspace", "\"pub:lic\"", VG_DECODE_BAD_FIELD, "resource.workspace"},
+        /* optional identity field: version (part of the id, so no ':' and not empty) */
+        {"version", "2", VG_DECODE_BAD_FIELD, "resource.version"},
+        {"version", "\"\"", VG_DECODE_BAD_FIELD, "resource.version"},
+        {"version", "@LONG4097", VG_DECODE_BAD_FIELD, "resource.version"},
+        {"version", "\"v1:x\"", VG_DECODE_BAD_FIELD, "resource.version"},
+        /* owner and message: wrong type or too long */
+        {"owner", "42", VG_DECODE_BAD_FIELD, "resource.owner"},
+        {"owner", "[\"a\"]", VG_DECODE_BAD_FIELD, "resource.owner"},
+        {"owner", "@LONG4097", VG_DECODE_BAD_FIELD, "resource.owner"},
+        {"message", "42", VG_DECODE_BAD_FIELD, "message"},
+        {"message", "{\"text\":\"x\"}", VG_DECODE_BAD_FIELD, "message"},
+        {"message", "@LONG65537", VG_DECODE_BAD_FIELD, "message"},
+        /* boundaries that are fine */
+        {"type", "@LONG4096", VG_DECODE_OK, NULL},
+        {"name", "@LONG4096", VG_DECODE_OK, NULL},
+        {"workspace", "@LONG4096", VG_DECODE_OK, NULL},
+        {"version", "@LONG4096", VG_DECODE_OK, NULL},
+        {"owner", "@LONG4096", VG_DECODE_OK, NULL},
+        {"owner", "\"\"", VG_DECODE_OK, NULL},
+        {"message", "@LONG65536", VG_DECODE_OK, NULL},
+        {"name", "\"a b/c.d_e-f@g\"", VG_DECODE_OK, NULL},
+    };
+
+    (void)state;
+    assert_int_equal(run_field_cases(cases, VG_ARRAY_LEN(cases)), 0);
+}
+
+static void test_bad_signal(void **state)
+{
+    static const struct field_case cases[] = {
+        /* no signal: neither status nor runtime (absent or null) */
+        {"status", NULL, VG_DECODE_NO_SIGNAL, "status"},
+        {"status", "null", VG_DECODE_NO_SIGNAL, "status"},
+        /* bad status */
+        {"status", "\"bogus\"", VG_DECODE_BAD_STATUS, "status"},
+        {"status", "\"Active\"", VG_DECODE_BAD_STATUS, "status"},
+        {"status", "\"active \"", VG_DECODE_BAD_STATUS, "status"},
+        {"status", "\"running\"", VG_DECODE_BAD_STATUS, "status"},
+        {"status", "\"\"", VG_DECODE_BAD_STATUS, "status"},
+        {"status", "1", VG_DECODE_BAD_STATUS, "status"},
+        {"status", "true", VG_DECODE_BAD_STATUS, "status"},
+        {"status", "[\"active\"]", VG_DECODE_BAD_STATUS, "status"},
+        {"status", "{\"value\":\"active\"}", VG_DECODE_BAD_STATUS, "status"},
+        {"status", "@LONG100", VG_DECODE_BAD_STATUS, "status"},
+        /* bad runtime (status stays "active") */
+        {"runtime", "\"bogus\"", VG_DECODE_BAD_RUNTIME, "runtime"},
+        {"runtime", "\"Running\"", VG_DECODE_BAD_RUNTIME, "runtime"},
+        {"runtime", "\"active\"", VG_DECODE_BAD_RUNTIME, "runtime"},
+        {"runtime", "\"\"", VG_DECODE_BAD_RUNTIME, "runtime"},
+        {"runtime", "0", VG_DECODE_BAD_RUNTIME, "runtime"},
+        {"runtime", "false", VG_DECODE_BAD_RUNTIME, "runtime"},
+        {"runtime", "[]", VG_DECODE_BAD_RUNTIME, "runtime"},
+        /* bad time */
+        {"time", "\"yesterday\"", VG_DECODE_BAD_TIME, "time"},
+        {"time", "1795860000123", VG_DECODE_BAD_TIME, "time"},
+        {"time", "\"1795860000123\"", VG_DECODE_BAD_TIME, "time"},
+        {"time", "\"\"", VG_DECODE_BAD_TIME, "time"},
+        {"time", "\"2026-02-30T00:00:00Z\"", VG_DECODE_BAD_TIME, "time"},
+        {"time", "\"2026-11-28T10:00:00\"", VG_DECODE_BAD_TIME, "time"},
+        {"time", "\"2026-11-28\"", VG_DECODE_BAD_TIME, "time"},
+        {"time", "true", VG_DECODE_BAD_TIME, "time"},
+        {"time", "{}", VG_DECODE_BAD_TIME, "time"},
+        /* fine */
+        {"time", "\"2026-11-28T10:00:00Z\"", VG_DECODE_OK, NULL},
+        {"time", "null", VG_DECODE_OK, NULL},
+        {"runtime", "null", VG_DECODE_OK, NULL},
+        {"runtime", "\"succeeded\"", VG_DECODE_OK, NULL},
+    };
+
+    (void)state;
+    assert_int_equal(run_field_cases(cases, VG_ARRAY_LEN(cases)), 0);
+}
+
+/* Whole-document failures: explicit lengths, so embedded NULs and truncation are possible. */
+static void test_bad_documents(void **state)
+{
+#define EV "{" RES_JSON ",\"status\":\"active\"}"
+#define C(s, r, d)                                                                                 \
+    {                                                                                              \
+        s, sizeof(s) - 1, r, d                                                                     \
+    }
+    static const struct {
+        const char *json;
+        size_t len;
+        enum vg_decode_reason want;
+        const char *detail;
+    } cases[] = {
+        /* bad JSON */
+        C("", VG_DECODE_BAD_JSON, "empty"),
+        C("{", VG_DECODE_BAD_JSON, "JSON"),
+        C("}", VG_DECODE_BAD_JSON, "JSON"),
+        C("nul", VG_DECODE_BAD_JSON, "JSON"),
+        C("{\"resource\":}", VG_DECODE_BAD_JSON, "JSON"),
+        C("{'resource':{}}", VG_DECODE_BAD_JSON, "JSON"),
+        C("{\"a\":1,}", VG_DECODE_BAD_JSON, "JSON"),
+        C("[1,]", VG_DECODE_BAD_JSON, "JSON"),
+        C("\"unterminated", VG_DECODE_BAD_JSON, "JSON"),
+        C("{" RES_JSON ",\"status\":\"active\"", VG_DECODE_BAD_JSON, "JSON"),
+        C("{" RES_JSON ",\"status\":\"active\",}", VG_DECODE_BAD_JSON, "JSON"),
+        C("{" RES_JSON ",\"status\":\"active\" \"runtime\":\"running\"}", VG_DECODE_BAD_JSON,
+          "JSON"),
+        C("{\"name\":\"\\x41\"}", VG_DECODE_BAD_JSON, "JSON"),
+        C("   ", VG_DECODE_BAD_JSON, "JSON"),
+        /* trailing garbage */
+        C(EV "x", VG_DECODE_BAD_JSON, "trailing"),
+        C(EV "{}", VG_DECODE_BAD_JSON, "trailing"),
+        C(EV EV, VG_DECODE_BAD_JSON, "trailing"),
+        C(EV "\n" EV, VG_DECODE_BAD_JSON, "trailing"),
+        C(EV " ,", VG_DECODE_BAD_JSON, "trailing"),
+        C(EV "\0", VG_DECODE_BAD_JSON, "trailing"),
+        C(EV "\0garbage", VG_DECODE_BAD_JSON, "trailing"),
+        /* not an object */
+        C("[]", VG_DECODE_NOT_OBJECT, "object"),
+        C("[" EV "]", VG_DECODE_NOT_OBJECT, "object"),
+        C("\"resource\"", VG_DECODE_NOT_OBJECT, "object"),
+        C("42", VG_DECODE_NOT_OBJECT, "object"),
+        C("null", VG_DECODE_NOT_OBJECT, "object"),
+        C("true", VG_DECODE_NOT_OBJECT, "object"),
+        /* no resource, or not an object */
+        C("{}", VG_DECODE_NO_RESOURCE, "resource"),
+        C("{\"status\":\"active\"}", VG_DECODE_NO_RESOURCE, "resource"),
+        C("{\"Resource\":{\"type\":\"t\",\"name\":\"n\",\"workspace\":\"w\"},\"status\":"
+          "\"active\"}",
+          VG_DECODE_NO_RESOURCE, "resource"),
+        C("{\"resource\":\"workflow:v1:a:b\",\"status\":\"active\"}", VG_DECODE_NO_RESOURCE,
+          "resource"),
+        C("{\"resource\":[],\"status\":\"active\"}", VG_DECODE_NO_RESOURCE, "resource"),
+        C("{\"resource\":null,\"status\":\"active\"}", VG_DECODE_NO_RESOURCE, "resource"),
+        C("{\"resource\":42,\"status\":\"active\"}", VG_DECODE_NO_RESOURCE, "resource"),
+        /* not UTF-8: overlong, lone continuation byte, surrogate, truncated, bad lead byte */
+        C("{\"resource\":{\"type\":\"t\",\"name\":\"a\xc0\xaf\",\"workspace\":\"w\"},"
+          "\"status\":\"active\"}",
+          VG_DECODE_NOT_UTF8, "UTF-8"),
+        C("{\"resource\":{\"type\":\"t\",\"name\":\"a\xe0\x80\xaf\",\"workspace\":\"w\"},"
+          "\"status\":\"active\"}",
+          VG_DECODE_NOT_UTF8, "UTF-8"),
+        C("{" RES_JSON ",\"status\":\"active\",\"message\":\"\x80\"}", VG_DECODE_NOT_UTF8, "UTF-8"),
+        C("{\"resource\":{\"type\":\"t\",\"name\":\"\xed\xa0\x80\",\"workspace\":\"w\"},"
+          "\"status\":\"active\"}",
+          VG_DECODE_NOT_UTF8, "UTF-8"),
+        C("{\"resource\":{\"type\":\"t\",\"name\":\"n\",\"workspace\":\"w\",\"owner\":\"\xff\"},"
+          "\"status\":\"active\"}",
+          VG_DECODE_NOT_UTF8, "UTF-8"),
+        C("{" RES_JSON ",\"status\":\"active\",\"message\":\"caf\xc3\"}", VG_DECODE_NOT_UTF8,
+          "UTF-8"),
+        C(EV "\xc3", VG_DECODE_NOT_UTF8, "UTF-8"),
+        /* escaped lone surrogates cannot become UTF-8: cJSON refuses them */
+        C("{\"resource\":{\"type\":\"t\",\"name\":\"\\ud800\",\"workspace\":\"w\"},"
+          "\"status\":\"active\"}",
+          VG_DECODE_BAD_JSON, "JSON"),
+        C("{\"resource\":{\"type\":\"t\",\"name\":\"\\udc00x\",\"workspace\":\"w\"},"
+          "\"status\":\"active\"}",
+          VG_DECODE_BAD_JSON, "JSON"),
+    };
+#undef C
+    int failed = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_event ev;
+        char detail[256] = "untouched";
+        enum vg_decode_reason r =
+            decode_n(&ev, cases[i].json, cases[i].len, KTS, detail, sizeof(detail));
+        if (r != cases[i].want || !is_zeroed(&ev) || !strstr(detail, cases[i].detail)) {
+            print_error("case %zu (%.80s): want %s detail ~\"%s\", got %s detail \"%s\"%s\n", i,
+                        cases[i].json, vg_decode_reason_name(cases[i].want), cases[i].detail,
+                        vg_decode_reason_name(r), detail, is_zeroed(&ev) ? "" : " ev NOT zeroed");
+            failed++;
+            if (r == VG_DECODE_OK) {
+                vg_event_fini(&ev);
+            }
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
+/* A valid event padded with trailing spaces to exactly `len` bytes. */
+static char *padded_event(size_t len)
+{
+    static const char json[] = EV;
+    char *buf = malloc(len);
+    assert_non_null(buf);
+    memset(buf, ' ', len);
+    memcpy(buf, json, sizeof(json) - 1);
+    return buf;
+}
+
+static void test_too_large(void **state)
+{
+    struct vg_event ev;
+    char detail[128] = "";
+    char *buf;
+
+    (void)state;
+    /* exactly the limit: fine */
+    buf = padded_event(VG_MAX_EVENT_BYTES);
+    assert_int_equal(vg_event_decode(&ev, buf, VG_MAX_EVENT_BYTES, KTS, detail, sizeof(detail)),
+                     VG_DECODE_OK);
+    assert_string_equal(ev.id, "workflow:v1:ingestion-x:public");
+    vg_event_fini(&ev);
+    free(buf);
+
+    /* one byte over */
+    buf = padded_event(VG_MAX_EVENT_BYTES + 1);
+    assert_int_equal(vg_event_decode(&ev, buf, VG_MAX_EVENT_BYTES + 1, KTS, detail, sizeof(detail)),
+                     VG_DECODE_TOO_LARGE);
+    assert_true(is_zeroed(&ev));
+    assert_non_null(strstr(detail, "1 MiB"));
+    free(buf);
+}
+
+/* An event whose "x" member holds `arrays` nested arrays: depth arrays + 1. */
+static char *nested_event(int arrays)
+{
+    struct vg_buf b = {0};
+    vg_buf_puts(&b, "{" RES_JSON ",\"status\":\"active\",\"x\":");
+    for (int i = 0; i < arrays; i++) {
+        vg_buf_putc(&b, '[');
+    }
+    for (int i = 0; i < arrays; i++) {
+        vg_buf_putc(&b, ']');
+    }
+    vg_buf_putc(&b, '}');
+    return vg_buf_steal(&b);
+}
+
+static void test_too_deep(void **state)
+{
+    static const struct {
+        const char *json; /* NULL: nested_event(arrays) */
+        int arrays;
+        enum vg_decode_reason want;
+    } cases[] = {
+        {NULL, 31, VG_DECODE_OK},       /* 32 levels */
+        {NULL, 32, VG_DECODE_TOO_DEEP}, /* 33 levels */
+        {NULL, 1000, VG_DECODE_TOO_DEEP},
+        /* 33 levels of objects in resource */
+        {"{\"resource\":{\"type\":\"t\",\"name\":\"n\",\"workspace\":\"w\",\"l\":"
+         "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":"
+         "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":"
+         "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{}"
+         "}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}},\"status\":\"active\"}",
+         0, VG_DECODE_TOO_DEEP},
+        /* the deep part is not even valid JSON: the depth check comes first */
+        {"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", 0, VG_DECODE_TOO_DEEP},
+    };
+    int failed = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_event ev;
+        char detail[128] = "";
+        char *json = cases[i].json ? vg_strdup(cases[i].json) : nested_event(cases[i].arrays);
+        enum vg_decode_reason r = decode_n(&ev, json, strlen(json), KTS, detail, sizeof(detail));
+        if (r != cases[i].want ||
+            (r != VG_DECODE_OK && (!is_zeroed(&ev) || !strstr(detail, "32")))) {
+            print_error("case %zu: want %s, got %s (%s)\n", i, vg_decode_reason_name(cases[i].want),
+                        vg_decode_reason_name(r), detail);
+            failed++;
+        }
+        if (r == VG_DECODE_OK) {
+            vg_event_fini(&ev);
+        }
+        free(json);
+    }
+    assert_int_equal(failed, 0);
+}
+
+static void test_detail_optional_and_truncated(void **state)
+{
+    static const char bad[] =
+        "{\"resource\":{\"type\":\"t\",\"workspace\":\"w\"},\"status\":\"a\"}";
+    static const char good[] = EV;
+    struct vg_event ev;
+    char small[8];
+
+    (void)state;
+    assert_int_equal(decode_n(&ev, bad, strlen(bad), KTS, NULL, 0), VG_DECODE_BAD_FIELD);
+    assert_int_equal(decode_n(&ev, bad, strlen(bad), KTS, NULL, 64), VG_DECODE_BAD_FIELD);
+    memset(small, 'x', sizeof(small));
+    assert_int_equal(decode_n(&ev, bad, strlen(bad), KTS, small, 0), VG_DECODE_BAD_FIELD);
+    assert_int_equal(small[0], 'x'); /* size 0: not written */
+    assert_int_equal(decode_n(&ev, bad, strlen(bad), KTS, small, sizeof(small)),
+                     VG_DECODE_BAD_FIELD);
+    assert_non_null(memchr(small, '\0', sizeof(small)));
+    assert_string_equal(small, "resourc");
+    assert_int_equal(decode_n(&ev, good, strlen(good), KTS, NULL, 0), VG_DECODE_OK);
+    vg_event_fini(&ev);
+}
+
+/* An event struct reused after a successful decode is overwritten, not leaked into. */
+static void test_decode_into_used_struct(void **state)
+{
+    static const char good[] = EV;
+    static const char bad[] = "[]";
+    struct vg_event ev;
+
+    (void)state;
+    assert_int_equal(decode_n(&ev, good, strlen(good), KTS, NULL, 0), VG_DECODE_OK);
+    vg_event_fini(&ev);
+    assert_int_equal(decode_n(&ev, bad, strlen(bad), KTS, NULL, 0), VG_DECODE_NOT_OBJECT);
+    assert_true(is_zeroed(&ev));
+    vg_event_fini(&ev); /* fini of a zeroed event is fine */
+}
+
+/*
+ * Regression (core/event_decode.c, get_string): identity fields are checked
+ * with a NUL-terminated scan of cJSON's valuestring, but a JSON string
+ * may contain an escaped NUL ("\u0000"), which cJSON decodes into the
+ * buffer. "name":"a\u0000:b" is accepted and silently becomes name "a"
+ * (id "workflow:v1:a:public"), so two different resources collide.
+ * Expected VG_DECODE_BAD_FIELD ("resource.name: must not contain ':' or
+ * control characters"); got VG_DECODE_OK with name "a". Likewise
+ * "time":"2026-11-28T10:00:00Z\u0000junk" is accepted (want BAD_TIME).
+ */
+static void test_escaped_nul_in_identity_regression(void **state)
+{
+    static const struct field_case cases[] = {
+        {"name", "\"a\\u0000:b\"", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"name", "\"a\\u0000\"", VG_DECODE_BAD_FIELD, "resource.name"},
+        {"type", "\"workflow\\u0000x\"", VG_DECODE_BAD_FIELD, "resource.type"},
+        {"workspace", "\"\\u0000\"", VG_DECODE_BAD_FIELD, "resource.workspace"},
+        /* the same truncation lets junk after a valid time through */
+        {"time", "\"2026-11-28T10:00:00Z\\u0000junk\"", VG_DECODE_BAD_TIME, "time"},
+    };
+
+    (void)state;
+    assert_int_equal(run_field_cases(cases, VG_ARRAY_LEN(cases)), 0);
+}
+
+static void test_reason_names(void **state)
+{
+    static const char *const want[VG_DECODE__COUNT] = {
+        [VG_DECODE_OK] = "ok",
+        [VG_DECODE_TOO_LARGE] = "too_large",
+        [VG_DECODE_BAD_JSON] = "bad_json",
+        [VG_DECODE_TOO_DEEP] = "too_deep",
+        [VG_DECODE_NOT_OBJECT] = "not_object",
+        [VG_DECODE_NO_RESOURCE] = "no_resource",
+        [VG_DECODE_BAD_FIELD] = "bad_field",
+        [VG_DECODE_NO_SIGNAL] = "no_signal",
+        [VG_DECODE_BAD_STATUS] = "bad_status",
+        [VG_DECODE_BAD_RUNTIME] = "bad_runtime",
+        [VG_DECODE_BAD_TIME] = "bad_time",
+        [VG_DECODE_NOT_UTF8] = "not_utf8",
+    };
+
+    (void)state;
+    for (int r = 0; r < VG_DECODE__COUNT; r++) {
+        assert_non_null(want[r]);
+        assert_string_equal(vg_decode_reason_name((enum vg_decode_reason)r), want[r]);
+    }
+    assert_string_equal(vg_decode_reason_name(VG_DECODE__COUNT), "unknown");
+}
+
+static void test_resource_id(void **state)
+{
+    char *id;
+
+    (void)state;
+    id = vg_resource_id("workflow", "v1", "ingestion-x", "public");
+    assert_string_equal(id, "workflow:v1:ingestion-x:public");
+    free(id);
+    id = vg_resource_id("a", "b", "c", "d");
+    assert_string_equal(id, "a:b:c:d");
+    free(id);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_time_now_when_no_timestamp),
+        cmocka_unit_test(test_bad_fields),
+        cmocka_unit_test(test_bad_signal),
+        cmocka_unit_test(test_bad_documents),
+        cmocka_unit_test(test_too_large),
+        cmocka_unit_test(test_too_deep),
+        cmocka_unit_test(test_detail_optional_and_truncated),
+        cmocka_unit_test(test_decode_into_used_struct),
+        cmocka_unit_test(test_escaped_nul_in_identity_regression),
+        cmocka_unit_test(test_reason_names),
+        cmocka_unit_test(test_resource_id),
+    };
+    vg_json_init();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
