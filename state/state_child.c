@@ -1,1 +1,459 @@
-/* placeholder: being written */
+/*
+ * The private redis-server child: the embedded default of `vigil run` and
+ * the Redis of every integration test. One unix socket in its own
+ * directory, no TCP port, AOF on (fsync every second), no RDB. The child
+ * dies with us (PR_SET_PDEATHSIG) and sits in its own session so a
+ * terminal ^C reaches vigil first and vigil stops it in order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "state_int.h"
+#include "vigil/log.h"
+#include "vigil/util.h"
+
+#define CHILD_READY_TIMEOUT_MS 10000
+#define CHILD_STOP_TIMEOUT_MS 5000
+#define CHILD_POLL_MS 10
+#define LOG_TAIL_BYTES 600
+
+struct vg_redis_child {
+    pid_t pid;
+    char *dir;
+    char *sock;
+    char *url;
+};
+
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!errstr || errstr_size == 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(errstr, errstr_size, fmt, ap);
+    va_end(ap);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts;
+
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* mkdir -p */
+static bool mkdir_p(const char *path, char *errstr, size_t errstr_size)
+{
+    char *tmp = vg_strdup(path);
+    bool ok = true;
+
+    for (char *p = tmp + 1; ok; p++) {
+        char saved = *p;
+
+        if (saved != '/' && saved != '\0') {
+            continue;
+        }
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+            set_err(errstr, errstr_size, "redis data dir %s: mkdir %s: %s", path, tmp,
+                    strerror(errno));
+            ok = false;
+        }
+        *p = saved;
+        if (saved == '\0') {
+            break;
+        }
+    }
+    vg_free(tmp);
+    return ok;
+}
+
+/*
+ * `dir` made absolute against the working directory, without trailing
+ * slashes or "./" prefixes (realpath() is XSI, outside our POSIX level).
+ */
+static bool make_absolute(const char *dir, char *out, size_t out_size)
+{
+    size_t len;
+    int n;
+
+    if (dir[0] == '/') {
+        n = snprintf(out, out_size, "%s", dir);
+    } else {
+        char cwd[PATH_MAX];
+
+        if (!getcwd(cwd, sizeof(cwd))) {
+            return false;
+        }
+        while (dir[0] == '.' && dir[1] == '/') {
+            dir += 2;
+            while (dir[0] == '/') {
+                dir++;
+            }
+        }
+        if (strcmp(dir, ".") == 0 || dir[0] == '\0') {
+            n = snprintf(out, out_size, "%s", cwd);
+        } else {
+            n = snprintf(out, out_size, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, dir);
+        }
+    }
+    if (n < 0 || (size_t)n >= out_size) {
+        errno = ENAMETOOLONG;
+        return false;
+    }
+    len = strlen(out);
+    while (len > 1 && out[len - 1] == '/') {
+        out[--len] = '\0';
+    }
+    return true;
+}
+
+/* Full path of redis-server on $PATH, or NULL. */
+static char *find_redis_server(void)
+{
+    const char *path = getenv("PATH");
+    const char *p;
+
+    if (!path || !*path) {
+        path = "/usr/local/bin:/usr/bin:/bin";
+    }
+    p = path;
+    for (;;) {
+        const char *colon = strchr(p, ':');
+        size_t len = colon ? (size_t)(colon - p) : strlen(p);
+        char *cand = vg_asprintf("%.*s/redis-server", len ? (int)len : 1, len ? p : ".");
+
+        if (access(cand, X_OK) == 0) {
+            return cand;
+        }
+        vg_free(cand);
+        if (!colon) {
+            return NULL;
+        }
+        p = colon + 1;
+    }
+}
+
+/* PING on the unix socket: 1 PONG, 0 answered something else (LOADING...), -1 no answer. */
+static int ping_socket(const char *sock, int timeout_ms)
+{
+    struct timeval tv = {timeout_ms / 1000, (suseconds_t)(timeout_ms % 1000) * 1000};
+    redisContext *ctx = redisConnectUnixWithTimeout(sock, tv);
+    redisReply *reply;
+    int rc = -1;
+
+    if (!ctx) {
+        vg_oom("redis context");
+    }
+    if (ctx->err) {
+        redisFree(ctx);
+        return -1;
+    }
+    redisSetTimeout(ctx, tv);
+    reply = redisCommand(ctx, "PING");
+    if (reply) {
+        rc = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0 ? 1 : 0;
+        freeReplyObject(reply);
+    }
+    redisFree(ctx);
+    return rc;
+}
+
+/* The last lines of DIR/redis.log, flattened to one line, into out. */
+static void log_tail(const char *dir, char *out, size_t out_size)
+{
+    char *path = vg_asprintf("%s/redis.log", dir);
+    char buf[LOG_TAIL_BYTES + 1];
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY);
+
+    out[0] = '\0';
+    vg_free(path);
+    if (fd < 0) {
+        return;
+    }
+    {
+        off_t end = lseek(fd, 0, SEEK_END);
+        off_t start = end > LOG_TAIL_BYTES ? end - LOG_TAIL_BYTES : 0;
+
+        if (end >= 0 && lseek(fd, start, SEEK_SET) >= 0) {
+            n = read(fd, buf, LOG_TAIL_BYTES);
+        }
+    }
+    close(fd);
+    if (n <= 0) {
+        return;
+    }
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+        buf[--n] = '\0';
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] == '\n' || buf[i] == '\r') {
+            buf[i] = '|';
+        }
+    }
+    snprintf(out, out_size, "%s", buf);
+}
+
+static void describe_status(int status, char *out, size_t out_size)
+{
+    if (WIFEXITED(status)) {
+        snprintf(out, out_size, "exit status %d", WEXITSTATUS(status));
+    } else if (WIFSIGNALED(status)) {
+        snprintf(out, out_size, "killed by signal %d", WTERMSIG(status));
+    } else {
+        snprintf(out, out_size, "status 0x%x", (unsigned)status);
+    }
+}
+
+/*
+ * In the child after fork: only async-signal-safe calls until execv
+ * (vigil has threads; their locks may be held in this copy).
+ */
+__attribute__((noreturn)) static void exec_child(const char *bin, char *const argv[],
+                                                 const char *log_path, pid_t parent)
+{
+    sigset_t none;
+    struct sigaction dfl;
+    long max_fd = sysconf(_SC_OPEN_MAX);
+    int fd;
+
+    /* Own session: ^C in vigil's terminal goes to vigil's process group only. */
+    setsid();
+    /* Die (cleanly: redis flushes its AOF on SIGTERM) if vigil is SIGKILLed. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) {
+        _exit(127); /* vigil died before prctl took effect */
+    }
+    /* A blocked or ignored SIGTERM would survive exec and make redis unstoppable. */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &dfl, NULL);
+    sigaction(SIGINT, &dfl, NULL);
+    sigaction(SIGPIPE, &dfl, NULL);
+    sigaction(SIGHUP, &dfl, NULL);
+
+    fd = open("/dev/null", O_RDONLY);
+    if (fd >= 0) {
+        dup2(fd, 0);
+    }
+    /* Anything redis prints before it opens its logfile lands there too. */
+    fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+    }
+    if (max_fd < 0 || max_fd > 65536) {
+        max_fd = 65536;
+    }
+    for (long i = 3; i < max_fd; i++) {
+        close((int)i);
+    }
+    execv(bin, argv);
+    _exit(127);
+}
+
+static void child_free(struct vg_redis_child *rc)
+{
+    vg_free(rc->dir);
+    vg_free(rc->sock);
+    vg_free(rc->url);
+    vg_free(rc);
+}
+
+/* Wait for `pid` to exit for up to timeout_ms; true with *status when it did. */
+static bool wait_exit(pid_t pid, int timeout_ms, int *status)
+{
+    int64_t deadline = vg_mono_ms() + timeout_ms;
+
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+
+        if (r == pid || (r < 0 && errno == ECHILD)) {
+            return true;
+        }
+        if (vg_mono_ms() >= deadline) {
+            return false;
+        }
+        sleep_ms(CHILD_POLL_MS);
+    }
+}
+
+vg_err_t vg_redis_child_start(struct vg_redis_child **out, const char *dir, char *errstr,
+                              size_t errstr_size)
+{
+    struct vg_redis_child *rc;
+    struct sockaddr_un sun;
+    char *bin = NULL;
+    char *log_path = NULL;
+    char *argv[24];
+    char abs[PATH_MAX];
+    size_t argc = 0;
+    int64_t deadline;
+    vg_err_t err = VG_ERR_IO;
+
+    *out = NULL;
+    if (!mkdir_p(dir, errstr, errstr_size)) {
+        return VG_ERR_IO;
+    }
+    if (!make_absolute(dir, abs, sizeof(abs))) {
+        set_err(errstr, errstr_size, "redis data dir %s: %s", dir, strerror(errno));
+        return VG_ERR_IO;
+    }
+    rc = vg_calloc(1, sizeof(*rc));
+    rc->pid = -1;
+    rc->dir = vg_strdup(abs);
+    rc->sock = vg_asprintf("%s/redis.sock", abs);
+    rc->url = vg_asprintf("unix://%s", rc->sock);
+    if (strlen(rc->sock) >= sizeof(sun.sun_path)) {
+        set_err(errstr, errstr_size, "redis data dir %s: socket path %s is longer than %zu bytes",
+                abs, rc->sock, sizeof(sun.sun_path) - 1);
+        err = VG_ERR_INVALID;
+        goto fail;
+    }
+    if (access(rc->sock, F_OK) == 0) {
+        if (ping_socket(rc->sock, 500) >= 0) {
+            set_err(errstr, errstr_size, "another redis-server already serves %s", abs);
+            goto fail;
+        }
+        if (unlink(rc->sock) != 0 && errno != ENOENT) {
+            set_err(errstr, errstr_size, "remove stale socket %s: %s", rc->sock, strerror(errno));
+            goto fail;
+        }
+    }
+    bin = find_redis_server();
+    if (!bin) {
+        set_err(errstr, errstr_size, "redis-server not found on PATH: install redis-server");
+        goto fail;
+    }
+    log_path = vg_asprintf("%s/redis.log", abs);
+    argv[argc++] = bin;
+    argv[argc++] = (char *)"--port";
+    argv[argc++] = (char *)"0";
+    argv[argc++] = (char *)"--unixsocket";
+    argv[argc++] = rc->sock;
+    argv[argc++] = (char *)"--unixsocketperm";
+    argv[argc++] = (char *)"700";
+    argv[argc++] = (char *)"--dir";
+    argv[argc++] = rc->dir;
+    argv[argc++] = (char *)"--appendonly";
+    argv[argc++] = (char *)"yes";
+    argv[argc++] = (char *)"--appendfsync";
+    argv[argc++] = (char *)"everysec";
+    argv[argc++] = (char *)"--save";
+    argv[argc++] = (char *)"";
+    argv[argc++] = (char *)"--daemonize";
+    argv[argc++] = (char *)"no";
+    argv[argc++] = (char *)"--logfile";
+    argv[argc++] = log_path;
+    argv[argc] = NULL;
+    VG_ASSERT(argc < VG_ARRAY_LEN(argv));
+
+    {
+        pid_t parent = getpid();
+
+        rc->pid = fork();
+        if (rc->pid < 0) {
+            set_err(errstr, errstr_size, "fork redis-server: %s", strerror(errno));
+            goto fail;
+        }
+        if (rc->pid == 0) {
+            exec_child(bin, argv, log_path, parent);
+        }
+    }
+
+    deadline = vg_mono_ms() + CHILD_READY_TIMEOUT_MS;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(rc->pid, &status, WNOHANG);
+
+        if (r == rc->pid) {
+            char how[64];
+            char tail[LOG_TAIL_BYTES + 1];
+
+            rc->pid = -1;
+            describe_status(status, how, sizeof(how));
+            log_tail(abs, tail, sizeof(tail));
+            set_err(errstr, errstr_size, "redis-server in %s exited (%s)%s%s", abs, how,
+                    tail[0] ? ": " : "", tail);
+            goto fail;
+        }
+        if (access(rc->sock, F_OK) == 0 && ping_socket(rc->sock, 200) == 1) {
+            break;
+        }
+        if (vg_mono_ms() >= deadline) {
+            char tail[LOG_TAIL_BYTES + 1];
+
+            log_tail(abs, tail, sizeof(tail));
+            set_err(errstr, errstr_size, "redis-server in %s not ready after %d ms%s%s", abs,
+                    CHILD_READY_TIMEOUT_MS, tail[0] ? ": " : "", tail);
+            err = VG_ERR_TIMEOUT;
+            goto fail;
+        }
+        sleep_ms(CHILD_POLL_MS);
+    }
+    VG_LOG_INFO("state", "redis-server started pid=%d dir=%s", (int)rc->pid, abs);
+    vg_free(bin);
+    vg_free(log_path);
+    *out = rc;
+    return VG_OK;
+fail:
+    vg_free(bin);
+    vg_free(log_path);
+    vg_redis_child_stop(rc);
+    return err;
+}
+
+const char *vg_redis_child_url(const struct vg_redis_child *rc)
+{
+    return rc->url;
+}
+
+int vg_redis_child_pid(const struct vg_redis_child *rc)
+{
+    return (int)rc->pid;
+}
+
+void vg_redis_child_stop(struct vg_redis_child *rc)
+{
+    int status = 0;
+
+    if (!rc) {
+        return;
+    }
+    if (rc->pid > 0) {
+        kill(rc->pid, SIGTERM);
+        if (!wait_exit(rc->pid, CHILD_STOP_TIMEOUT_MS, &status)) {
+            VG_LOG_WARN("state", "redis-server pid=%d ignored SIGTERM for %d ms, killing",
+                        (int)rc->pid, CHILD_STOP_TIMEOUT_MS);
+            kill(rc->pid, SIGKILL);
+            waitpid(rc->pid, &status, 0);
+        }
+    }
+    child_free(rc);
+}

@@ -1,1 +1,554 @@
-/* placeholder: being written */
+/*
+ * The hiredis edge of state/: redis URL parsing, connecting (AUTH,
+ * SELECT, timeouts), translating hiredis failures and server error
+ * replies into vg_err_t, and the binary-safe argv builder used for every
+ * pipelined command. Nothing here knows about Resources or the outbox.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include "state_int.h"
+#include "vigil/log.h"
+#include "vigil/util.h"
+
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!errstr || errstr_size == 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(errstr, errstr_size, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- URL parsing ------------------------------------------------------ */
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* %XX-decode s[0..len) into a new string; NULL when malformed or it would contain NUL. */
+static char *percent_decode(const char *s, size_t len)
+{
+    char *out = vg_malloc(len + 1);
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        int hi;
+        int lo;
+
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        if (i + 2 >= len) {
+            vg_free(out);
+            return NULL;
+        }
+        hi = hex_value(s[i + 1]);
+        lo = hex_value(s[i + 2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+            vg_free(out);
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Parse s[0..len) as a decimal integer in [min, max]. */
+static bool parse_int_range(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
+{
+    char tmp[24];
+    int64_t v;
+
+    if (len == 0 || len >= sizeof(tmp)) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+    }
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    if (!vg_parse_i64(tmp, &v) || v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static vg_err_t url_invalid(struct vg_redis_url *out, const char *url, const char *why,
+                            char *errstr, size_t errstr_size)
+{
+    char redacted[VG_REDIS_URL_REDACTED_MAX];
+
+    vg_redis_url_fini(out);
+    vg_redact_url(url, redacted, sizeof(redacted));
+    set_err(errstr, errstr_size, "redis URL \"%s\": %s", redacted, why);
+    return VG_ERR_INVALID;
+}
+
+static vg_err_t parse_unix(const char *url, const char *rest, struct vg_redis_url *out,
+                           char *errstr, size_t errstr_size)
+{
+    const char *q = strchr(rest, '?');
+    size_t path_len = q ? (size_t)(q - rest) : strlen(rest);
+    struct sockaddr_un sun;
+
+    out->is_unix = true;
+    if (path_len < 2 || rest[0] != '/') {
+        return url_invalid(out, url, "want unix:///absolute/path.sock", errstr, errstr_size);
+    }
+    if (path_len >= sizeof(sun.sun_path)) {
+        return url_invalid(out, url, "socket path too long", errstr, errstr_size);
+    }
+    out->path = vg_strndup(rest, path_len);
+    while (q && *q) {
+        const char *p = q + 1;
+        const char *amp = strchr(p, '&');
+        size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+        int64_t v;
+
+        if (plen > 3 && strncmp(p, "db=", 3) == 0) {
+            if (!parse_int_range(p + 3, plen - 3, 0, INT32_MAX, &v)) {
+                return url_invalid(out, url, "bad db number", errstr, errstr_size);
+            }
+            out->db = (int)v;
+        } else if (plen > 9 && strncmp(p, "password=", 9) == 0) {
+            vg_free(out->pass);
+            out->pass = percent_decode(p + 9, plen - 9);
+            if (!out->pass) {
+                return url_invalid(out, url, "bad %-encoding in password", errstr, errstr_size);
+            }
+        } else if (plen > 5 && strncmp(p, "user=", 5) == 0) {
+            vg_free(out->user);
+            out->user = percent_decode(p + 5, plen - 5);
+            if (!out->user) {
+                return url_invalid(out, url, "bad %-encoding in user", errstr, errstr_size);
+            }
+        } else {
+            return url_invalid(out, url, "unknown parameter (want db=N, user=, password=)", errstr,
+                               errstr_size);
+        }
+        q = amp;
+    }
+    if (out->user && !out->pass) {
+        return url_invalid(out, url, "user given without password", errstr, errstr_size);
+    }
+    return VG_OK;
+}
+
+static vg_err_t parse_tcp(const char *url, const char *rest, struct vg_redis_url *out, char *errstr,
+                          size_t errstr_size)
+{
+    const char *at = strrchr(rest, '@');
+    const char *hp = at ? at + 1 : rest;
+    const char *slash = strchr(hp, '/');
+    size_t auth_len = slash ? (size_t)(slash - hp) : strlen(hp);
+    const char *port_s = NULL;
+    size_t port_len = 0;
+    int64_t v;
+
+    out->is_unix = false;
+    out->port = VG_REDIS_DEFAULT_PORT;
+    if (strpbrk(hp, "?#")) {
+        return url_invalid(out, url, "query strings are not supported", errstr, errstr_size);
+    }
+    if (at) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+
+        if (!colon) {
+            return url_invalid(out, url,
+                               "user given without password (redis://:password@host for a "
+                               "password alone)",
+                               errstr, errstr_size);
+        }
+        if (colon > rest) {
+            out->user = percent_decode(rest, (size_t)(colon - rest));
+            if (!out->user) {
+                return url_invalid(out, url, "bad %-encoding in user", errstr, errstr_size);
+            }
+        }
+        out->pass = percent_decode(colon + 1, (size_t)(at - colon - 1));
+        if (!out->pass) {
+            return url_invalid(out, url, "bad %-encoding in password", errstr, errstr_size);
+        }
+        if (out->pass[0] == '\0') {
+            return url_invalid(out, url, "empty password", errstr, errstr_size);
+        }
+    }
+    if (auth_len > 0 && hp[0] == '[') {
+        const char *close = memchr(hp, ']', auth_len);
+
+        if (!close || close == hp + 1) {
+            return url_invalid(out, url, "bad IPv6 literal", errstr, errstr_size);
+        }
+        out->host = vg_strndup(hp + 1, (size_t)(close - hp - 1));
+        if (close + 1 < hp + auth_len) {
+            if (close[1] != ':') {
+                return url_invalid(out, url, "junk after IPv6 literal", errstr, errstr_size);
+            }
+            port_s = close + 2;
+            port_len = (size_t)(hp + auth_len - port_s);
+        }
+    } else {
+        const char *colon = memchr(hp, ':', auth_len);
+        size_t host_len = colon ? (size_t)(colon - hp) : auth_len;
+
+        if (host_len == 0) {
+            return url_invalid(out, url, "missing host", errstr, errstr_size);
+        }
+        out->host = vg_strndup(hp, host_len);
+        if (colon) {
+            port_s = colon + 1;
+            port_len = (size_t)(hp + auth_len - port_s);
+        }
+    }
+    if (port_s) {
+        if (!parse_int_range(port_s, port_len, 1, 65535, &v)) {
+            return url_invalid(out, url, "bad port", errstr, errstr_size);
+        }
+        out->port = (int)v;
+    }
+    if (slash && slash[1] != '\0') {
+        if (!parse_int_range(slash + 1, strlen(slash + 1), 0, INT32_MAX, &v)) {
+            return url_invalid(out, url, "bad db number", errstr, errstr_size);
+        }
+        out->db = (int)v;
+    }
+    return VG_OK;
+}
+
+vg_err_t vg_redis_url_parse(const char *url, struct vg_redis_url *out, char *errstr,
+                            size_t errstr_size)
+{
+    memset(out, 0, sizeof(*out));
+    if (strncmp(url, "redis://", 8) == 0) {
+        return parse_tcp(url, url + 8, out, errstr, errstr_size);
+    }
+    if (strncmp(url, "unix://", 7) == 0) {
+        return parse_unix(url, url + 7, out, errstr, errstr_size);
+    }
+    if (strncmp(url, "rediss://", 9) == 0) {
+        return url_invalid(out, url,
+                           "TLS is not supported by hiredis 0.14: terminate TLS in a sidecar "
+                           "(stunnel) and use redis://",
+                           errstr, errstr_size);
+    }
+    return url_invalid(out, url, "want redis://[user:pass@]host[:port][/db] or unix:///path",
+                       errstr, errstr_size);
+}
+
+void vg_redis_url_fini(struct vg_redis_url *u)
+{
+    vg_free(u->host);
+    vg_free(u->path);
+    vg_free(u->user);
+    if (u->pass) {
+        memset(u->pass, 0, strlen(u->pass));
+    }
+    vg_free(u->pass);
+    memset(u, 0, sizeof(*u));
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+vg_err_t vg_redis_error_class(const char *msg, size_t len)
+{
+    static const char *const transient[] = {
+        "LOADING",  "MASTERDOWN", "BUSY", "TRYAGAIN",   "CLUSTERDOWN",
+        "READONLY", "MISCONF",    "OOM",  "NOREPLICAS", "EXECABORT",
+    };
+    size_t word = 0;
+
+    while (word < len && msg[word] != ' ') {
+        word++;
+    }
+    for (size_t i = 0; i < VG_ARRAY_LEN(transient); i++) {
+        if (strlen(transient[i]) == word && memcmp(msg, transient[i], word) == 0) {
+            return VG_ERR_BACKEND;
+        }
+    }
+    return VG_ERR_INVALID;
+}
+
+bool vg_redis_error_is(const redisReply *reply, const char *code)
+{
+    size_t n = strlen(code);
+
+    return reply && reply->type == REDIS_REPLY_ERROR && reply->len >= n &&
+           memcmp(reply->str, code, n) == 0 && (reply->len == n || reply->str[n] == ' ');
+}
+
+vg_err_t vg_state_reply_error(const struct vg_state *st, const char *what, const redisReply *reply,
+                              char *errstr, size_t errstr_size)
+{
+    set_err(errstr, errstr_size, "redis %s: %s: %.*s", st->redacted, what, (int)reply->len,
+            reply->str);
+    return vg_redis_error_class(reply->str, reply->len);
+}
+
+vg_err_t vg_state_need_ctx(struct vg_state *st, char *errstr, size_t errstr_size)
+{
+    if (st->ctx) {
+        return VG_OK;
+    }
+    set_err(errstr, errstr_size, "redis %s: not connected", st->redacted);
+    return VG_ERR_BACKEND;
+}
+
+vg_err_t vg_state_ctx_failed(struct vg_state *st, const char *what, char *errstr,
+                             size_t errstr_size)
+{
+    if (st->ctx->err == REDIS_ERR_OOM) {
+        vg_oom("hiredis");
+    }
+    set_err(errstr, errstr_size, "redis %s: %s: %s", st->redacted, what,
+            st->ctx->errstr[0] ? st->ctx->errstr : "connection failed");
+    vg_state_redis_close(st);
+    return VG_ERR_BACKEND;
+}
+
+void vg_redis_replies_free(redisReply **replies, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i]) {
+            freeReplyObject(replies[i]);
+            replies[i] = NULL;
+        }
+    }
+}
+
+vg_err_t vg_state_read_replies(struct vg_state *st, size_t n, redisReply **replies,
+                               const char *what, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+
+        if (redisGetReply(st->ctx, &r) != REDIS_OK || !r) {
+            vg_redis_replies_free(replies, i);
+            return vg_state_ctx_failed(st, what, errstr, errstr_size);
+        }
+        replies[i] = r;
+    }
+    return VG_OK;
+}
+
+/* ---- connecting ------------------------------------------------------- */
+
+static struct timeval ms_to_tv(int ms)
+{
+    struct timeval tv;
+
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+    return tv;
+}
+
+/* Run one command synchronously; *out is a non-error reply on VG_OK. */
+static vg_err_t run_simple(struct vg_state *st, struct vg_cmd *c, const char *what,
+                           redisReply **out, char *errstr, size_t errstr_size)
+{
+    vg_err_t err;
+
+    vg_cmd_append(st, c);
+    err = vg_state_read_replies(st, 1, out, what, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if ((*out)->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, what, *out, errstr, errstr_size);
+        freeReplyObject(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+vg_err_t vg_state_redis_open(struct vg_state *st, char *errstr, size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    redisContext *ctx;
+    vg_err_t err = VG_OK;
+
+    vg_state_redis_close(st);
+    if (st->url.is_unix) {
+        ctx = redisConnectUnixWithTimeout(st->url.path, ms_to_tv(VG_REDIS_CONNECT_TIMEOUT_MS));
+    } else {
+        ctx = redisConnectWithTimeout(st->url.host, st->url.port,
+                                      ms_to_tv(VG_REDIS_CONNECT_TIMEOUT_MS));
+    }
+    if (!ctx) {
+        vg_oom("redis context");
+    }
+    if (ctx->err) {
+        set_err(errstr, errstr_size, "redis %s: connect: %s", st->redacted, ctx->errstr);
+        redisFree(ctx);
+        return VG_ERR_BACKEND;
+    }
+    if (redisSetTimeout(ctx, ms_to_tv(VG_REDIS_COMMAND_TIMEOUT_MS)) != REDIS_OK) {
+        set_err(errstr, errstr_size, "redis %s: set timeout: %s", st->redacted,
+                ctx->errstr[0] ? ctx->errstr : strerror(errno));
+        redisFree(ctx);
+        return VG_ERR_BACKEND;
+    }
+    st->ctx = ctx;
+    if (st->url.pass) {
+        vg_cmd_str(&c, "AUTH");
+        if (st->url.user) {
+            vg_cmd_str(&c, st->url.user);
+        }
+        vg_cmd_str(&c, st->url.pass);
+        err = run_simple(st, &c, "AUTH", &reply, errstr, errstr_size);
+        if (err != VG_OK) {
+            goto out;
+        }
+        freeReplyObject(reply);
+    }
+    if (st->url.db != 0) {
+        vg_cmd_str(&c, "SELECT");
+        vg_cmd_i64(&c, st->url.db);
+        err = run_simple(st, &c, "SELECT", &reply, errstr, errstr_size);
+        if (err != VG_OK) {
+            goto out;
+        }
+        freeReplyObject(reply);
+    }
+    /* Without AUTH or SELECT nothing has talked to the server yet: a PING
+     * turns NOAUTH and LOADING into errors at connect time. */
+    vg_cmd_str(&c, "PING");
+    err = run_simple(st, &c, "PING", &reply, errstr, errstr_size);
+    if (err == VG_OK) {
+        freeReplyObject(reply);
+    }
+out:
+    vg_cmd_fini(&c);
+    if (err != VG_OK) {
+        vg_state_redis_close(st);
+    }
+    return err;
+}
+
+void vg_state_redis_close(struct vg_state *st)
+{
+    if (st->ctx) {
+        redisFree(st->ctx);
+        st->ctx = NULL;
+    }
+}
+
+/* ---- command building ------------------------------------------------- */
+
+static struct vg_cmd_pos *next_pos(struct vg_cmd *c)
+{
+    return VG_ARRAY_PUSH(c->pos, c->n, c->cap);
+}
+
+void vg_cmd_arg(struct vg_cmd *c, const char *s, size_t len)
+{
+    struct vg_cmd_pos *p = next_pos(c);
+
+    p->off = c->data.len;
+    p->len = len;
+    if (len > 0) {
+        vg_buf_append(&c->data, s, len);
+    }
+}
+
+void vg_cmd_str(struct vg_cmd *c, const char *s)
+{
+    vg_cmd_arg(c, s ? s : "", s ? strlen(s) : 0);
+}
+
+void vg_cmd_i64(struct vg_cmd *c, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+
+    vg_cmd_arg(c, tmp, (size_t)n);
+}
+
+void vg_cmd_fmt(struct vg_cmd *c, const char *fmt, ...)
+{
+    va_list ap;
+    struct vg_cmd_pos *p = next_pos(c);
+
+    p->off = c->data.len;
+    va_start(ap, fmt);
+    vg_buf_vprintf(&c->data, fmt, ap);
+    va_end(ap);
+    p->len = c->data.len - p->off;
+}
+
+void vg_cmd_append(struct vg_state *st, struct vg_cmd *c)
+{
+    VG_ASSERT(st->ctx != NULL);
+    VG_ASSERT(c->n > 0 && c->n <= INT_MAX);
+    if (c->argv_cap < c->n) {
+        size_t cap = c->argv_cap;
+
+        vg_array_grow((void **)&c->argv, &cap, c->n, sizeof(*c->argv));
+        cap = c->argv_cap;
+        vg_array_grow((void **)&c->argvlen, &cap, c->n, sizeof(*c->argvlen));
+        c->argv_cap = cap;
+    }
+    /* Pointers are taken only now: the buffer may have moved while growing. */
+    for (size_t i = 0; i < c->n; i++) {
+        c->argv[i] = c->pos[i].len > 0 ? c->data.data + c->pos[i].off : "";
+        c->argvlen[i] = c->pos[i].len;
+    }
+    /* In a blocking context appending only buffers: it fails on OOM alone. */
+    if (redisAppendCommandArgv(st->ctx, (int)c->n, c->argv, c->argvlen) != REDIS_OK) {
+        vg_oom("hiredis command buffer");
+    }
+    c->n = 0;
+    vg_buf_reset(&c->data);
+}
+
+void vg_cmd_fini(struct vg_cmd *c)
+{
+    vg_buf_fini(&c->data);
+    vg_free(c->pos);
+    vg_free(c->argv);
+    vg_free(c->argvlen);
+    memset(c, 0, sizeof(*c));
+}
+
+/* ---- keys ------------------------------------------------------------- */
+
+char *vg_state_key(const struct vg_state *st, const char *suffix)
+{
+    return vg_asprintf("%s:%s", st->prefix, suffix);
+}
+
+char *vg_state_key_res(const struct vg_state *st, const char *kind, const char *id)
+{
+    /* The braces are a Redis Cluster hash tag: all keys of one Resource
+     * share a slot (docs/state.md). */
+    return vg_asprintf("%s:%s:{%s}", st->prefix, kind, id);
+}

@@ -1,1 +1,9 @@
 # Tests owned by the rules module.
+foreach(t rules_load rules_eval)
+  add_executable(test_${t} unit/test_${t}.c)
+  target_compile_definitions(test_${t} PRIVATE VIGIL_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  target_link_libraries(test_${t} PRIVATE vg_rules vg_testsupport PkgConfig::CMOCKA
+                        vg_build_flags)
+  add_test(NAME ${t} COMMAND test_${t})
+  set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 30)
+endforeach()

@@ -1,0 +1,452 @@
+/*
+ * State against a real private redis-server: resolve (miss -> new), apply,
+ * commit, reload from Redis with every field and open incident, the
+ * offsets hash, history streams, list filters, get, and connect errors.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "support.h"
+#include "vigil/event.h"
+#include "vigil/mem.h"
+#include "vigil/state.h"
+#include "vigil/util.h"
+
+#define TOPIC "vigil.events"
+#define T0 1764323400000LL
+
+struct fixture {
+    char *dir;
+    struct vg_redis_child *rc;
+    struct vg_state *st;
+    char *prefix;
+    redisContext *raw;
+};
+
+static struct fixture fx;
+static char *batch_types[] = {(char *)"workflow"};
+static const struct vg_health_config hc = {batch_types, 1};
+
+static void make_event(struct vg_event *ev, const char *type, const char *name, const char *ws,
+                       const char *owner, const char *status, const char *runtime, int64_t t,
+                       int32_t partition, int64_t offset, const char *message)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->type = vg_strdup(type);
+    ev->name = vg_strdup(name);
+    ev->workspace = vg_strdup(ws);
+    ev->version = vg_strdup("v1");
+    ev->owner = vg_strdup(owner);
+    ev->id = vg_resource_id(type, "v1", name, ws);
+    snprintf(ev->status, sizeof(ev->status), "%s", status);
+    snprintf(ev->runtime, sizeof(ev->runtime), "%s", runtime);
+    ev->time_ms = t;
+    ev->message = message ? vg_strdup(message) : NULL;
+    ev->pos.topic = vg_strdup(TOPIC);
+    ev->pos.partition = partition;
+    ev->pos.offset = offset;
+}
+
+static void assert_str_eq(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL) {
+        assert_ptr_equal(a, b);
+        return;
+    }
+    assert_string_equal(a, b);
+}
+
+static void assert_resource_equal(const struct vg_resource *a, const struct vg_resource *b)
+{
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->type, b->type);
+    assert_string_equal(a->name, b->name);
+    assert_string_equal(a->workspace, b->workspace);
+    assert_string_equal(a->version, b->version);
+    assert_string_equal(a->owner, b->owner);
+    assert_string_equal(a->status, b->status);
+    assert_string_equal(a->runtime, b->runtime);
+    assert_int_equal(a->health, b->health);
+    assert_int_equal(a->status_since_ms, b->status_since_ms);
+    assert_int_equal(a->runtime_since_ms, b->runtime_since_ms);
+    assert_int_equal(a->updated_at_ms, b->updated_at_ms);
+    assert_int_equal(a->event_time_ms, b->event_time_ms);
+    assert_str_eq(a->message, b->message);
+    assert_str_eq(a->pos.topic, b->pos.topic);
+    assert_int_equal(a->pos.partition, b->pos.partition);
+    assert_int_equal(a->pos.offset, b->pos.offset);
+    assert_int_equal(a->n_incidents, b->n_incidents);
+    for (size_t i = 0; i < a->n_incidents; i++) {
+        const struct vg_open_incident *ia = &a->incidents[i];
+        const struct vg_open_incident *ib =
+            vg_resource_find_incident((struct vg_resource *)b, ia->monitor);
+
+        assert_non_null(ib);
+        assert_string_equal(ia->id, ib->id);
+        assert_string_equal(ia->severity, ib->severity);
+        assert_int_equal(ia->started_at_ms, ib->started_at_ms);
+        assert_int_equal(ia->seq, ib->seq);
+    }
+}
+
+static int setup(void **state)
+{
+    char errstr[512];
+    const char *url;
+
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    fx.dir = vg_test_mkdtemp("state-commit");
+    if (vg_redis_child_start(&fx.rc, fx.dir, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "redis child: %s\n", errstr);
+        return -1;
+    }
+    fx.prefix = vg_asprintf("test_state_commit-%d", (int)getpid());
+    url = vg_redis_child_url(fx.rc);
+    if (vg_state_connect(&fx.st, url, fx.prefix, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "connect: %s\n", errstr);
+        return -1;
+    }
+    fx.raw = redisConnectUnix(url + strlen("unix://"));
+    return fx.raw && !fx.raw->err ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (fx.raw) {
+        redisFree(fx.raw);
+    }
+    vg_state_destroy(fx.st);
+    vg_redis_child_stop(fx.rc);
+    vg_test_rmrf(fx.dir);
+    vg_free(fx.dir);
+    vg_free(fx.prefix);
+    return 0;
+}
+
+/* XRANGE of a Resource's history stream. Caller frees. */
+static redisReply *history(const char *id)
+{
+    redisReply *r = redisCommand(fx.raw, "XRANGE %s:hist:{%s} - +", fx.prefix, id);
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    return r;
+}
+
+/* Value of `field` in one stream entry [id, [f, v, ...]], or NULL. */
+static const char *entry_field(const redisReply *entry, const char *field)
+{
+    const redisReply *f = entry->element[1];
+
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        if (strcmp(f->element[i]->str, field) == 0) {
+            return f->element[i + 1]->str;
+        }
+    }
+    return NULL;
+}
+
+static void test_commit_roundtrip(void **state)
+{
+    struct vg_event evs[3];
+    struct vg_resource *res[3];
+    struct vg_resource *stored[2];
+    struct vg_resource *again[3];
+    struct vg_transition trans[9];
+    size_t n_trans = 0;
+    size_t n_hist_alpha = 0;
+    struct vg_offset offs[2] = {{TOPIC, 0, 12}, {TOPIC, 1, 7}};
+    struct vg_commit cm = {0};
+    char errstr[512];
+    int64_t off;
+    redisReply *h;
+    const char *msg = "line1\nline2 \"quoted\" \xc3\xbcnicode\ttab";
+
+    (void)state;
+    make_event(&evs[0], "workflow", "alpha", "w1", "alice", "active", "running", T0, 0, 10, NULL);
+    make_event(&evs[1], "service", "beta", "w2", "bob", "active", "running", T0 + 5, 1, 7,
+               "deployed");
+    make_event(&evs[2], "workflow", "alpha", "w1", "alice", "active", "failed", T0 + 100, 0, 12,
+               msg);
+
+    assert_int_equal(vg_state_resolve(fx.st, evs, 3, res, errstr, sizeof(errstr)), VG_OK);
+    assert_ptr_equal(res[0], res[2]);
+    assert_ptr_not_equal(res[0], res[1]);
+    assert_string_equal(res[0]->status, "");
+    assert_int_equal(res[0]->n_incidents, 0);
+    assert_string_equal(res[1]->owner, "bob");
+
+    for (size_t i = 0; i < 3; i++) {
+        n_trans += vg_resource_apply(&hc, res[i], &evs[i], &trans[n_trans]);
+    }
+    assert_true(n_trans >= 5);
+    vg_resource_add_incident(res[0], "mon-fail", "0123456789abcdef", "critical", T0 + 100)->seq = 2;
+    vg_resource_add_incident(res[0], "mon-stuck", "fedcba9876543210", "warning", T0 + 50)->seq = 1;
+
+    cm.res = res;
+    cm.n_res = 2;
+    cm.trans = trans;
+    cm.n_trans = n_trans;
+    cm.offsets = offs;
+    cm.n_offsets = 2;
+    assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    assert_false(res[0]->dirty);
+    assert_false(res[1]->dirty);
+    for (size_t i = 0; i < n_trans; i++) {
+        n_hist_alpha += trans[i].res == res[0];
+    }
+
+    /* Loaded back independently of the cache: equal, and the values we expect. */
+    assert_int_equal(vg_state_get(fx.st, evs[0].id, &stored[0], errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_get(fx.st, evs[1].id, &stored[1], errstr, sizeof(errstr)), VG_OK);
+    assert_non_null(stored[0]);
+    assert_non_null(stored[1]);
+    assert_resource_equal(res[0], stored[0]);
+    assert_resource_equal(res[1], stored[1]);
+    assert_string_equal(stored[0]->runtime, "failed");
+    assert_int_equal(stored[0]->health, VG_HEALTH_UNHEALTHY);
+    assert_int_equal(stored[0]->runtime_since_ms, T0 + 100);
+    assert_int_equal(stored[0]->status_since_ms, T0);
+    assert_string_equal(stored[0]->message, msg);
+    assert_int_equal(stored[0]->pos.offset, 12);
+    assert_int_equal(stored[0]->n_incidents, 2);
+    assert_int_equal(vg_resource_find_incident(stored[0], "mon-fail")->seq, 2);
+    assert_int_equal(vg_resource_find_incident(stored[0], "mon-stuck")->started_at_ms, T0 + 50);
+    assert_string_equal(stored[1]->message, "deployed");
+
+    /* Clear the cache: resolve loads from Redis, with the same contents. */
+    vg_state_cache_clear(fx.st);
+    assert_int_equal(vg_state_resolve(fx.st, evs, 3, again, errstr, sizeof(errstr)), VG_OK);
+    assert_ptr_equal(again[0], again[2]);
+    assert_resource_equal(stored[0], again[0]);
+    assert_resource_equal(stored[1], again[1]);
+    assert_false(again[0]->dirty);
+
+    /* Offsets hash. */
+    assert_int_equal(vg_state_applied_offset(fx.st, TOPIC, 0, &off, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(off, 12);
+    assert_int_equal(vg_state_applied_offset(fx.st, TOPIC, 1, &off, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(off, 7);
+    assert_int_equal(vg_state_applied_offset(fx.st, TOPIC, 5, &off, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(off, -1);
+    assert_int_equal(vg_state_applied_offset(fx.st, "other", 0, &off, errstr, sizeof(errstr)),
+                     VG_OK);
+    assert_int_equal(off, -1);
+
+    /* History: one entry per transition, oldest first, with the position and message. */
+    h = history(evs[0].id);
+    assert_int_equal(h->elements, n_hist_alpha);
+    assert_string_equal(entry_field(h->element[0], "field"), "status");
+    assert_string_equal(entry_field(h->element[0], "from"), "");
+    assert_string_equal(entry_field(h->element[0], "to"), "active");
+    assert_string_equal(entry_field(h->element[0], "topic"), TOPIC);
+    assert_string_equal(entry_field(h->element[0], "partition"), "0");
+    assert_string_equal(entry_field(h->element[0], "offset"), "10");
+    assert_null(entry_field(h->element[0], "message"));
+    {
+        const redisReply *last = h->element[h->elements - 1];
+
+        assert_string_equal(entry_field(last, "offset"), "12");
+        assert_string_equal(entry_field(last, "message"), msg);
+        assert_string_equal(entry_field(last, "at"), "1764323400100");
+    }
+    freeReplyObject(h);
+
+    /* A closed incident and a new event: the rewrite drops the stale field. */
+    vg_resource_remove_incident(again[0], "mon-stuck");
+    cm = (struct vg_commit){0};
+    cm.res = again;
+    cm.n_res = 2;
+    assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    vg_resource_destroy(stored[0]);
+    assert_int_equal(vg_state_get(fx.st, evs[0].id, &stored[0], errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(stored[0]->n_incidents, 1);
+    assert_null(vg_resource_find_incident(stored[0], "mon-stuck"));
+    assert_non_null(vg_resource_find_incident(stored[0], "mon-fail"));
+
+    vg_resource_destroy(stored[0]);
+    vg_resource_destroy(stored[1]);
+    for (size_t i = 0; i < 3; i++) {
+        vg_event_fini(&evs[i]);
+    }
+}
+
+static void expect_list(const struct vg_state_filter *f, const char *const *names, size_t n)
+{
+    struct vg_resource **v = NULL;
+    size_t nv = 0;
+    char errstr[512];
+
+    assert_int_equal(vg_state_list(fx.st, f, &v, &nv, errstr, sizeof(errstr)), VG_OK);
+    if (nv != n) {
+        fprintf(stderr, "want %zu resources, got %zu:", n, nv);
+        for (size_t i = 0; i < nv; i++) {
+            fprintf(stderr, " %s", v[i]->id);
+        }
+        fprintf(stderr, "\n");
+    }
+    assert_int_equal(nv, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(v[i]->id, names[i]);
+    }
+    vg_resources_free(v, nv);
+}
+
+static void test_list_and_get(void **state)
+{
+    static const struct {
+        const char *type, *name, *ws, *owner;
+    } rows[] = {
+        {"job", "zeta", "prod", "ops"},      {"job", "eta", "dev", "ops"},
+        {"service", "eta", "prod", "web"},   {"service", "api", "prod", "web"},
+        {"workflow", "etl", "prod", "data"},
+    };
+    struct vg_event evs[VG_ARRAY_LEN(rows)];
+    struct vg_resource *res[VG_ARRAY_LEN(rows)];
+    struct vg_transition trans[3];
+    struct vg_commit cm = {0};
+    struct vg_resource *got = NULL;
+    struct vg_state *st2 = NULL;
+    char errstr[512];
+    char *prefix2 = vg_asprintf("test_state_commit-list-%d", (int)getpid());
+
+    (void)state;
+    /* A prefix of its own, so test_commit_roundtrip's Resources stay out. */
+    assert_int_equal(
+        vg_state_connect(&st2, vg_redis_child_url(fx.rc), prefix2, errstr, sizeof(errstr)), VG_OK);
+    for (size_t i = 0; i < VG_ARRAY_LEN(rows); i++) {
+        make_event(&evs[i], rows[i].type, rows[i].name, rows[i].ws, rows[i].owner, "active",
+                   "running", T0 + (int64_t)i, 2, 100 + (int64_t)i, NULL);
+    }
+    assert_int_equal(vg_state_resolve(st2, evs, VG_ARRAY_LEN(rows), res, errstr, sizeof(errstr)),
+                     VG_OK);
+    for (size_t i = 0; i < VG_ARRAY_LEN(rows); i++) {
+        vg_resource_apply(&hc, res[i], &evs[i], trans);
+    }
+    cm.res = res;
+    cm.n_res = VG_ARRAY_LEN(rows);
+    assert_int_equal(vg_state_commit(st2, &cm, errstr, sizeof(errstr)), VG_OK);
+
+    {
+        struct vg_state *saved = fx.st;
+        const struct vg_state_filter all = {0};
+        const struct vg_state_filter jobs = {.type = "job"};
+        const struct vg_state_filter prod = {.workspace = "prod"};
+        const struct vg_state_filter svc_prod = {.type = "service", .workspace = "prod"};
+        const struct vg_state_filter glob = {.name_glob = "et*"};
+        const struct vg_state_filter owner = {.owner = "web"};
+        const struct vg_state_filter glob_owner = {.name_glob = "e?a", .owner = "ops"};
+        const struct vg_state_filter none = {.type = "job", .workspace = "nowhere"};
+        const char *const all_ids[] = {"service:v1:api:prod", "job:v1:eta:dev",
+                                       "service:v1:eta:prod", "workflow:v1:etl:prod",
+                                       "job:v1:zeta:prod"};
+        const char *const job_ids[] = {"job:v1:eta:dev", "job:v1:zeta:prod"};
+        const char *const prod_ids[] = {"service:v1:api:prod", "service:v1:eta:prod",
+                                        "workflow:v1:etl:prod", "job:v1:zeta:prod"};
+        const char *const svc_prod_ids[] = {"service:v1:api:prod", "service:v1:eta:prod"};
+        const char *const glob_ids[] = {"job:v1:eta:dev", "service:v1:eta:prod",
+                                        "workflow:v1:etl:prod"};
+        const char *const owner_ids[] = {"service:v1:api:prod", "service:v1:eta:prod"};
+        const char *const glob_owner_ids[] = {"job:v1:eta:dev"};
+
+        fx.st = st2;
+        expect_list(NULL, all_ids, VG_ARRAY_LEN(all_ids));
+        expect_list(&all, all_ids, VG_ARRAY_LEN(all_ids));
+        expect_list(&jobs, job_ids, VG_ARRAY_LEN(job_ids));
+        expect_list(&prod, prod_ids, VG_ARRAY_LEN(prod_ids));
+        expect_list(&svc_prod, svc_prod_ids, VG_ARRAY_LEN(svc_prod_ids));
+        expect_list(&glob, glob_ids, VG_ARRAY_LEN(glob_ids));
+        expect_list(&owner, owner_ids, VG_ARRAY_LEN(owner_ids));
+        expect_list(&glob_owner, glob_owner_ids, VG_ARRAY_LEN(glob_owner_ids));
+        expect_list(&none, NULL, 0);
+        fx.st = saved;
+    }
+
+    assert_int_equal(vg_state_get(st2, "job:v1:nope:prod", &got, errstr, sizeof(errstr)), VG_OK);
+    assert_null(got);
+    assert_int_equal(vg_state_get(st2, "job:v1:zeta:prod", &got, errstr, sizeof(errstr)), VG_OK);
+    assert_non_null(got);
+    assert_string_equal(got->owner, "ops");
+    vg_resource_destroy(got);
+
+    for (size_t i = 0; i < VG_ARRAY_LEN(rows); i++) {
+        vg_event_fini(&evs[i]);
+    }
+    vg_state_destroy(st2);
+    vg_free(prefix2);
+}
+
+static void test_connect_errors(void **state)
+{
+    struct vg_state *st = NULL;
+    char errstr[512];
+    char *url;
+    vg_err_t err;
+
+    (void)state;
+    /* Malformed. */
+    assert_int_equal(vg_state_connect(&st, "http://x", "p", errstr, sizeof(errstr)),
+                     VG_ERR_INVALID);
+    assert_null(st);
+
+    /* Nothing listening: BACKEND, URL named, password never shown. */
+    url = vg_asprintf("unix://%s/none.sock?password=s3cret", fx.dir);
+    err = vg_state_connect(&st, url, "p", errstr, sizeof(errstr));
+    assert_int_equal(err, VG_ERR_BACKEND);
+    assert_null(st);
+    assert_non_null(strstr(errstr, "none.sock"));
+    assert_null(strstr(errstr, "s3cret"));
+    vg_free(url);
+
+    assert_int_equal(vg_state_connect(&st, "redis://127.0.0.1:1/0", "p", errstr, sizeof(errstr)),
+                     VG_ERR_BACKEND);
+    assert_non_null(strstr(errstr, "127.0.0.1"));
+
+    /* AUTH against a server without a password is a configuration error. */
+    url = vg_asprintf("%s?password=s3cret", vg_redis_child_url(fx.rc));
+    err = vg_state_connect(&st, url, "p", errstr, sizeof(errstr));
+    assert_int_equal(err, VG_ERR_INVALID);
+    assert_null(strstr(errstr, "s3cret"));
+    assert_non_null(strstr(errstr, "AUTH"));
+    vg_free(url);
+
+    /* SELECT of a database that does not exist. */
+    url = vg_asprintf("%s?db=999", vg_redis_child_url(fx.rc));
+    assert_int_equal(vg_state_connect(&st, url, "p", errstr, sizeof(errstr)), VG_ERR_INVALID);
+    assert_non_null(strstr(errstr, "SELECT"));
+    vg_free(url);
+
+    /* A valid db works, and keys land there. */
+    url = vg_asprintf("%s?db=3", vg_redis_child_url(fx.rc));
+    assert_int_equal(vg_state_connect(&st, url, "p", errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_ping(st), VG_OK);
+    vg_state_destroy(st);
+    vg_free(url);
+
+    /* A prefix that would break the hash tags. */
+    assert_int_equal(
+        vg_state_connect(&st, vg_redis_child_url(fx.rc), "a{b", errstr, sizeof(errstr)),
+        VG_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_commit_roundtrip),
+        cmocka_unit_test(test_list_and_get),
+        cmocka_unit_test(test_connect_errors),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
