@@ -1,1 +1,60 @@
-/* placeholder: being written */
+/*
+ * The console sink: one line per page on a FILE* (stdout by default),
+ * rendered from the parsed v1 body, for demos and local runs:
+ *   PAGE firing [high] workflow-failed workflow:v1:x:public runtime running -> failed: summary
+ * Control characters in any value become spaces so a page is always one line.
+ */
+#include <string.h>
+
+#include "sinks_int.h"
+#include "vigil/mem.h"
+#include "vigil/page.h"
+
+static void put_clean(struct vg_buf *b, const char *s, const char *if_empty)
+{
+    if (!s || !s[0]) {
+        vg_buf_puts(b, if_empty);
+        return;
+    }
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        vg_buf_putc(b, (c < 0x20 || c == 0x7f) ? ' ' : (char)c);
+    }
+}
+
+void vg_console_print(FILE *out, const char *page_id, const char *body, size_t body_len)
+{
+    struct vg_page pg;
+    struct vg_buf line = {0};
+    char err[256];
+
+    if (vg_page_from_json(&pg, body, body_len, err, sizeof(err)) != VG_OK) {
+        vg_buf_puts(&line, "PAGE ? ");
+        put_clean(&line, page_id, "(no id)");
+        vg_buf_puts(&line, ": unreadable body: ");
+        put_clean(&line, err, "?");
+    } else {
+        vg_buf_puts(&line, "PAGE ");
+        put_clean(&line, pg.status, "?");
+        vg_buf_puts(&line, " [");
+        put_clean(&line, pg.incident.severity, "?");
+        vg_buf_puts(&line, "] ");
+        put_clean(&line, pg.incident.monitor, "?");
+        vg_buf_putc(&line, ' ');
+        put_clean(&line, pg.resource.id, "?");
+        vg_buf_putc(&line, ' ');
+        put_clean(&line, pg.transition.field, "?");
+        vg_buf_putc(&line, ' ');
+        put_clean(&line, pg.transition.from, "(none)");
+        vg_buf_puts(&line, " -> ");
+        put_clean(&line, pg.transition.to, "(none)");
+        vg_buf_puts(&line, ": ");
+        put_clean(&line, pg.incident.summary, "");
+        vg_page_fini(&pg);
+    }
+    vg_buf_putc(&line, '\n');
+    /* One fputs: lines from other writers of the same FILE never interleave with ours. */
+    fputs(line.data, out);
+    fflush(out);
+    vg_buf_fini(&line);
+}

@@ -1,1 +1,29 @@
 # Tests owned by the sinks module.
+
+add_executable(test_sinks_console ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sinks_console.c)
+target_link_libraries(test_sinks_console PRIVATE vg_sinks PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_sinks_console COMMAND test_sinks_console)
+set_tests_properties(test_sinks_console PROPERTIES LABELS unit TIMEOUT 30)
+
+# Reaches into sinks/sinks_int.h for the status-code table.
+add_executable(test_sinks_config ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sinks_config.c)
+target_include_directories(test_sinks_config PRIVATE ${PROJECT_SOURCE_DIR}/sinks)
+target_link_libraries(test_sinks_config PRIVATE vg_sinks PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_sinks_config COMMAND test_sinks_config)
+set_tests_properties(test_sinks_config PROPERTIES LABELS unit TIMEOUT 30)
+
+# Reads the schema and the docs from the source tree: they are the contract under test.
+add_executable(test_sinks_schema ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sinks_schema.c)
+target_compile_definitions(test_sinks_schema PRIVATE
+  VIGIL_WEBHOOK_SCHEMA="${PROJECT_SOURCE_DIR}/docs/webhook.schema.json"
+  VIGIL_WEBHOOK_DOC="${PROJECT_SOURCE_DIR}/docs/webhook.md")
+target_link_libraries(test_sinks_schema PRIVATE vg_core PkgConfig::CJSON PkgConfig::CMOCKA
+                      vg_build_flags)
+add_test(NAME test_sinks_schema COMMAND test_sinks_schema)
+set_tests_properties(test_sinks_schema PROPERTIES LABELS unit TIMEOUT 30)
+
+add_executable(test_sinks_webhook ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_sinks_webhook.c)
+target_link_libraries(test_sinks_webhook PRIVATE vg_sinks vg_testsupport PkgConfig::CMOCKA
+                      vg_build_flags)
+add_test(NAME test_sinks_webhook COMMAND test_sinks_webhook)
+set_tests_properties(test_sinks_webhook PROPERTIES LABELS integration TIMEOUT 30)

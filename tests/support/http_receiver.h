@@ -18,6 +18,7 @@ struct vg_http_request {
     size_t n_headers;
     char *body; /* NUL-terminated */
     size_t body_len;
+    size_t conn_id; /* which TCP connection carried it: 1, 2, ... in accept order */
 };
 
 enum vg_http_action { VG_HTTP_ANSWER = 0, VG_HTTP_HANG, VG_HTTP_CLOSE };
@@ -28,6 +29,7 @@ struct vg_http_behaviour {
     int retry_after_s;    /* >0: add Retry-After */
     int delay_ms;         /* before answering */
     const char *body;     /* response body, NULL: empty */
+    const char *location; /* Location header; NULL: "/redirected" for a 3xx, none otherwise */
 };
 
 struct vg_http_receiver;
@@ -49,5 +51,24 @@ struct vg_http_request *vg_http_receiver_request(struct vg_http_receiver *r, siz
 void vg_http_request_free(struct vg_http_request *req);
 /* Header value (case-insensitive name) or NULL. */
 const char *vg_http_request_header(const struct vg_http_request *req, const char *name);
+
+/*
+ * Notes on the implementation (tests/support/http_receiver.c): one thread
+ * accepts, one thread per connection; keep-alive is honoured (a client may
+ * send many requests on one connection); bodies need Content-Length
+ * (chunked gets 501), at most 4 MiB (413). `Expect: 100-continue` is
+ * answered. A request is recorded (and takes the next behaviour) as soon
+ * as its body is complete, before any delay, HANG or CLOSE. The pushed
+ * behaviour's strings are copied. vg_http_receiver_stop returns promptly
+ * even with HANGing requests or idle keep-alive clients.
+ */
+
+/* TCP connections accepted so far. */
+size_t vg_http_receiver_connections(struct vg_http_receiver *r);
+/*
+ * Wait until at least `n` requests are recorded, bounded by
+ * vg_test_timeout(timeout_ms). Returns false on timeout.
+ */
+bool vg_http_receiver_wait(struct vg_http_receiver *r, size_t n, int timeout_ms);
 
 #endif

@@ -1,0 +1,225 @@
+/*
+ * vg_sinks_new validation (names, types, urls, headers, limits) and the
+ * webhook status-code table. No sockets: building a webhook sink only
+ * creates its libcurl handle.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sinks_int.h"
+#include "vigil/mem.h"
+#include "vigil/sinks.h"
+
+#define SECRET "s3cr3t-T0KEN"
+
+#define S(x) ((char *)(x))
+
+static void test_validation_table(void **state)
+{
+    static struct vg_kv good_hdr[] = {{S("Authorization"), S("Bearer " SECRET)},
+                                      {S("X-Empty"), S("")}};
+    static struct vg_kv crlf_hdr[] = {{S("X-A"), S("ok\r\nX-Injected: " SECRET)}};
+    static struct vg_kv space_hdr[] = {{S("Bad Name"), S("v")}};
+    static struct vg_kv idem_hdr[] = {{S("idempotency-key"), S("mine")}};
+    static struct vg_kv host_hdr[] = {{S("Host"), S("elsewhere")}};
+    static struct vg_kv ct_hdr[] = {{S("Content-Type"), S("application/cloudevents+json")}};
+    static const struct {
+        struct vg_sink_config cfgs[2];
+        size_t n;
+        vg_err_t want;
+        const char *want_in_errstr;
+    } cases[] = {
+        {{{.name = S("c"), .type = S("console")}}, 1, VG_OK, NULL},
+        {{{.name = S("w"), .type = S("webhook"), .url = S("https://h.example/" SECRET)}},
+         1,
+         VG_OK,
+         NULL},
+        {{{.name = S("w"),
+           .type = S("webhook"),
+           .url = S("http://127.0.0.1:9/x"),
+           .headers = good_hdr,
+           .n_headers = 2}},
+         1,
+         VG_OK,
+         NULL},
+        {{{.name = S("w"),
+           .type = S("webhook"),
+           .url = S("http://h/x"),
+           .headers = ct_hdr,
+           .n_headers = 1}},
+         1,
+         VG_OK,
+         NULL},
+        {{{.name = S("a"), .type = S("console")}, {.name = S("a"), .type = S("console")}},
+         2,
+         VG_ERR_INVALID,
+         "duplicate"},
+        {{{.name = S(""), .type = S("console")}}, 1, VG_ERR_INVALID, "name"},
+        {{{.name = NULL, .type = S("console")}}, 1, VG_ERR_INVALID, "name"},
+        {{{.name = S("x"), .type = S("slack")}}, 1, VG_ERR_INVALID, "unknown type"},
+        {{{.name = S("x"), .type = NULL}}, 1, VG_ERR_INVALID, "type"},
+        {{{.name = S("w"), .type = S("webhook")}}, 1, VG_ERR_INVALID, "url"},
+        {{{.name = S("w"), .type = S("webhook"), .url = S("")}}, 1, VG_ERR_INVALID, "url"},
+        {{{.name = S("w"), .type = S("webhook"), .url = S("ftp://h.example/" SECRET)}},
+         1,
+         VG_ERR_INVALID,
+         "http or https"},
+        {{{.name = S("w"), .type = S("webhook"), .url = S("file:///etc/" SECRET)}},
+         1,
+         VG_ERR_INVALID,
+         "url"},
+        {{{.name = S("w"), .type = S("webhook"), .url = S("h.example/" SECRET)}},
+         1,
+         VG_ERR_INVALID,
+         "url"},
+        {{{.name = S("w"), .type = S("webhook"), .url = S("https:///" SECRET)}},
+         1,
+         VG_ERR_INVALID,
+         "url"},
+        {{{.name = S("w"),
+           .type = S("webhook"),
+           .url = S("http://h/x"),
+           .headers = crlf_hdr,
+           .n_headers = 1}},
+         1,
+         VG_ERR_INVALID,
+         "X-A"},
+        {{{.name = S("w"),
+           .type = S("webhook"),
+           .url = S("http://h/x"),
+           .headers = space_hdr,
+           .n_headers = 1}},
+         1,
+         VG_ERR_INVALID,
+         "token"},
+        {{{.name = S("w"),
+           .type = S("webhook"),
+           .url = S("http://h/x"),
+           .headers = idem_hdr,
+           .n_headers = 1}},
+         1,
+         VG_ERR_INVALID,
+         "set by vigil"},
+        {{{.name = S("w"),
+           .type = S("webhook"),
+           .url = S("http://h/x"),
+           .headers = host_hdr,
+           .n_headers = 1}},
+         1,
+         VG_ERR_INVALID,
+         "set by vigil"},
+        {{{.name = S("w"), .type = S("webhook"), .url = S("http://h/x"), .timeout_ms = -1}},
+         1,
+         VG_ERR_INVALID,
+         "timeout"},
+        {{{.name = S("w"), .type = S("webhook"), .url = S("http://h/x"), .max_attempts = -2}},
+         1,
+         VG_ERR_INVALID,
+         "max_attempts"},
+    };
+    size_t failures = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_sinks *sk = (struct vg_sinks *)&failures; /* must be reset to NULL on error */
+        char errstr[256] = "";
+        vg_err_t err = vg_sinks_new(&sk, cases[i].cfgs, cases[i].n, NULL, errstr, sizeof(errstr));
+        if (err != cases[i].want) {
+            print_error("case %zu: got %s want %s (%s)\n", i, vg_err_name(err),
+                        vg_err_name(cases[i].want), errstr);
+            failures++;
+        } else if (err != VG_OK && sk != NULL) {
+            print_error("case %zu: *out not NULL on error\n", i);
+            failures++;
+        } else if (cases[i].want_in_errstr && !strstr(errstr, cases[i].want_in_errstr)) {
+            print_error("case %zu: errstr \"%s\" lacks \"%s\"\n", i, errstr,
+                        cases[i].want_in_errstr);
+            failures++;
+        }
+        if (strstr(errstr, SECRET)) {
+            print_error("case %zu: errstr leaks a secret: %s\n", i, errstr);
+            failures++;
+        }
+        if (err == VG_OK) {
+            vg_sinks_destroy(sk);
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
+static void test_defaults(void **state)
+{
+    struct vg_sink_config cfgs[] = {
+        {.name = S("w0"), .type = S("webhook"), .url = S("http://h/x")},
+        {.name = S("w7"), .type = S("webhook"), .url = S("http://h/x"), .max_attempts = 7},
+        {.name = S("c"), .type = S("console"), .max_attempts = 9},
+    };
+    struct vg_sinks *sk = NULL;
+    char errstr[256];
+
+    (void)state;
+    assert_int_equal(vg_sinks_new(&sk, cfgs, VG_ARRAY_LEN(cfgs), NULL, errstr, sizeof(errstr)),
+                     VG_OK);
+    assert_int_equal(vg_sinks_max_attempts(sk, "w0"), 5);
+    assert_int_equal(vg_sinks_max_attempts(sk, "w7"), 7);
+    assert_int_equal(vg_sinks_max_attempts(sk, "c"), 1);
+    assert_int_equal(vg_sinks_retry_after_ms(sk, "w0"), -1);
+    assert_int_equal(vg_sinks_retry_after_ms(sk, "zz"), -1);
+    assert_int_equal(vg_sinks_deliver(sk, "zz", "id-1", "{}", 2, errstr, sizeof(errstr)),
+                     VG_ERR_INVALID);
+    assert_non_null(strstr(errstr, "zz"));
+    vg_sinks_destroy(sk);
+    vg_sinks_destroy(NULL);
+
+    /* No sinks at all is a valid (if quiet) configuration. */
+    assert_int_equal(vg_sinks_new(&sk, NULL, 0, NULL, errstr, sizeof(errstr)), VG_OK);
+    vg_sinks_destroy(sk);
+}
+
+static void test_status_table(void **state)
+{
+    static const struct {
+        long status;
+        vg_err_t want;
+    } cases[] = {
+        {200, VG_OK},           {201, VG_OK},           {202, VG_OK},
+        {204, VG_OK},           {299, VG_OK},           {301, VG_ERR_REJECTED},
+        {302, VG_ERR_REJECTED}, {304, VG_ERR_REJECTED}, {307, VG_ERR_REJECTED},
+        {308, VG_ERR_REJECTED}, {400, VG_ERR_REJECTED}, {401, VG_ERR_REJECTED},
+        {403, VG_ERR_REJECTED}, {404, VG_ERR_REJECTED}, {405, VG_ERR_REJECTED},
+        {408, VG_ERR_BACKEND},  {409, VG_ERR_REJECTED}, {410, VG_ERR_REJECTED},
+        {413, VG_ERR_REJECTED}, {422, VG_ERR_REJECTED}, {429, VG_ERR_BACKEND},
+        {499, VG_ERR_REJECTED}, {500, VG_ERR_BACKEND},  {502, VG_ERR_BACKEND},
+        {503, VG_ERR_BACKEND},  {504, VG_ERR_BACKEND},  {599, VG_ERR_BACKEND},
+        {0, VG_ERR_BACKEND},    {100, VG_ERR_BACKEND},  {600, VG_ERR_BACKEND},
+    };
+    size_t failures = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        vg_err_t got = vg_webhook_classify_status(cases[i].status);
+        if (got != cases[i].want) {
+            print_error("HTTP %ld: got %s want %s\n", cases[i].status, vg_err_name(got),
+                        vg_err_name(cases[i].want));
+            failures++;
+        }
+    }
+    assert_int_equal(failures, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_validation_table),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_status_table),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
