@@ -56,6 +56,13 @@ struct vg_consumer_handler {
     vg_err_t (*batch)(void *opaque, const struct vg_kafka_msg *msgs, size_t n);
     /* Called after each poll round, batch or not (timers, housekeeping). May be NULL. */
     void (*idle)(void *opaque);
+    /*
+     * May be NULL. A one-line reason for the last failed batch call, used
+     * in the consumer's single "apply failed, pausing" WARN line (the
+     * consumer decides to retry, so it logs; the handler only returns).
+     * Valid until the next call on the handler.
+     */
+    const char *(*last_error)(void *opaque);
 };
 
 struct vg_consumer;
@@ -66,6 +73,12 @@ struct vg_consumer;
  * defaults: enable.auto.offset.store=false, auto.offset.reset=earliest,
  * queued.min.messages=1000000, queued.max.messages.kbytes=1048576,
  * librdkafka logs routed to facility "kafka".
+ * Also enable.auto.commit=true (commits what was stored, periodically) and
+ * fetch.wait.max.ms=10. cfg->group NULL means "vigil"; batch_size and
+ * batch_ms <= 0 mean 5000 and 50. Errors: VG_ERR_INVALID with errstr
+ * "kafka.properties.<key>: <librdkafka's message>" (also for
+ * enable.auto.offset.store set to anything but "false"), or "kafka.topics"
+ * when there is none. Does not wait for the brokers.
  */
 vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config *cfg,
                          const char *bootstraps, char *errstr, size_t errstr_size);
@@ -75,16 +88,29 @@ vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config 
  * are gathered with rd_kafka_consumer_poll (not the batch APIs, which can
  * lose messages during rebalances in 2.0.2): up to cfg->batch_size
  * messages or cfg->batch_ms. Returns VG_OK after a stop.
+ * Also returns VG_ERR_FATAL after a fatal librdkafka error (logged), or a
+ * non-retriable error of handler->batch as is (that batch stays unstored
+ * and pending: a later vg_consumer_run offers it again). `h` must stay
+ * valid until this returns. Thread: one thread at a time per consumer.
  */
 vg_err_t vg_consumer_run(struct vg_consumer *c, const struct vg_consumer_handler *h);
 /* Async-signal-safe and thread-safe: ask the loop to return. */
 void vg_consumer_stop(struct vg_consumer *c);
-/* Commit stored offsets, leave the group (bounded by a 10 s timeout), free. */
+/*
+ * Commit stored offsets, leave the group (bounded by a 10 s timeout), free.
+ * Unapplied messages are dropped (the group re-reads them). The final
+ * revoke is not passed to any handler. Accepts NULL.
+ */
 void vg_consumer_destroy(struct vg_consumer *c);
 
-/* Sum over assigned partitions of (high watermark - position); -1 when unknown. */
+/*
+ * Sum over assigned partitions of (high watermark - position); -1 when
+ * unknown (nothing assigned, or a partition has no cached watermark or
+ * position yet). Never blocks: uses librdkafka's cached values.
+ * Thread-safe (callable from a metrics thread while vg_consumer_run runs).
+ */
 int64_t vg_consumer_lag(struct vg_consumer *c);
-/* Number of partitions currently assigned. */
+/* Number of partitions currently assigned. Thread-safe. */
 size_t vg_consumer_assigned_count(struct vg_consumer *c);
 
 /* A simple producer (acks=all, idempotent). */
@@ -101,7 +127,11 @@ vg_err_t vg_producer_flush(struct vg_producer *p, int timeout_ms, char *errstr,
                            size_t errstr_size);
 void vg_producer_destroy(struct vg_producer *p);
 
-/* Sum of high watermarks over all partitions of `topic` (bounded by timeout). */
+/*
+ * Sum of high watermarks over all partitions of `topic` (bounded by timeout),
+ * through a temporary handle. VG_ERR_TIMEOUT, VG_ERR_INVALID (no such
+ * topic on a real cluster), VG_ERR_BACKEND otherwise.
+ */
 vg_err_t vg_kafka_topic_end(const char *bootstraps, const char *topic, int timeout_ms,
                             int64_t *out_total, char *errstr, size_t errstr_size);
 
@@ -116,6 +146,26 @@ vg_err_t vg_mock_kafka_start(struct vg_mock_kafka **out, int brokers, char *errs
 vg_err_t vg_mock_kafka_create_topic(struct vg_mock_kafka *mk, const char *topic, int partitions,
                                     char *errstr, size_t errstr_size);
 const char *vg_mock_kafka_bootstraps(const struct vg_mock_kafka *mk);
+/* Accepts NULL. Destroy the cluster's clients first (they would keep reconnecting). */
 void vg_mock_kafka_stop(struct vg_mock_kafka *mk);
+/*
+ * Notes on librdkafka 2.0.2's mock broker:
+ * - It creates any unknown topic a client names in a metadata request
+ *   (producing, subscribing, even vg_kafka_topic_end) with 4 partitions,
+ *   after which vg_mock_kafka_create_topic fails (VG_ERR_INVALID, "already
+ *   exists"): create topics before any client touches them.
+ * - It keeps only ~5 MiB and 100k batches per partition and silently drops
+ *   older data: big topics need many partitions (check vg_kafka_topic_end).
+ * - Its group coordinator holds every rejoin for session.timeout.ms (45 s by
+ *   default): consumers that stop and restart should set session.timeout.ms
+ *   (e.g. 6000) and heartbeat.interval.ms (e.g. 500) through properties.
+ */
+
+/*
+ * Tests: the next `n` produce requests to the cluster fail with a
+ * permanent broker error, so those deliveries fail (vg_producer_flush
+ * reports VG_ERR_BACKEND).
+ */
+void vg_mock_kafka_fail_produce(struct vg_mock_kafka *mk, size_t n);
 
 #endif

@@ -1,0 +1,93 @@
+/*
+ * librdkafka configuration shared by the consumer, the producer and the
+ * mock cluster's owner handle: the log callback into facility "kafka",
+ * property errors phrased once, and the warning rate limiter.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "consumer_int.h"
+#include "vigil/log.h"
+
+void vg_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    /*
+     * librdkafka uses syslog levels. Its LOG_ERR lines ("1/1 brokers are
+     * down") are transient and repeated by error_cb, so they are WARN
+     * here; INFO (6) and DEBUG (7) are per-connection chatter.
+     */
+    enum vg_log_level lvl;
+
+    if (level <= 2) {
+        lvl = VG_LOG_LEVEL_ERROR;
+    } else if (level <= 4) {
+        lvl = VG_LOG_LEVEL_WARN;
+    } else if (level == 5) {
+        lvl = VG_LOG_LEVEL_INFO;
+    } else {
+        lvl = VG_LOG_LEVEL_DEBUG;
+    }
+    VG_LOG_AT(lvl, "kafka", "%s %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
+}
+
+rd_kafka_conf_t *vg_kafka_conf_new(const char *bootstraps, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    rd_kafka_conf_set_log_cb(conf, vg_kafka_log_cb);
+    if (bootstraps && vg_kafka_conf_set(conf, "", "bootstrap.servers", bootstraps, errstr,
+                                        errstr_size) != VG_OK) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+vg_err_t vg_kafka_conf_set(rd_kafka_conf_t *conf, const char *prefix, const char *key,
+                           const char *value, char *errstr, size_t errstr_size)
+{
+    char msg[512];
+
+    if (rd_kafka_conf_set(conf, key, value, msg, sizeof(msg)) != RD_KAFKA_CONF_OK) {
+        snprintf(errstr, errstr_size, "%s%s: %s", prefix, key, msg);
+        return VG_ERR_INVALID;
+    }
+    return VG_OK;
+}
+
+vg_err_t vg_kafka_conf_apply(rd_kafka_conf_t *conf, const struct vg_kv *props, size_t n,
+                             char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < n; i++) {
+        vg_err_t err = vg_kafka_conf_set(conf, "kafka.properties.", props[i].key,
+                                         props[i].value ? props[i].value : "", errstr, errstr_size);
+        if (err != VG_OK) {
+            return err;
+        }
+    }
+    return VG_OK;
+}
+
+bool vg_kafka_ratelimit_allow(struct vg_kafka_ratelimit *rl, int key, int64_t now_ms)
+{
+    size_t oldest = 0;
+
+    for (size_t i = 0; i < rl->n; i++) {
+        if (rl->keys[i] == key) {
+            if (now_ms - rl->last_ms[i] < rl->interval_ms) {
+                return false;
+            }
+            rl->last_ms[i] = now_ms;
+            return true;
+        }
+        if (rl->last_ms[i] < rl->last_ms[oldest]) {
+            oldest = i;
+        }
+    }
+    if (rl->n < VG_KAFKA_RATELIMIT_SLOTS) {
+        oldest = rl->n++;
+    }
+    rl->keys[oldest] = key;
+    rl->last_ms[oldest] = now_ms;
+    return true;
+}

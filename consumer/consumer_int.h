@@ -1,0 +1,56 @@
+/*
+ * Private to consumer/: what consumer.c, producer.c and mock.c share about
+ * librdkafka configuration (our log callback, property errors in one
+ * format) and a small per-error-code rate limiter for noisy warnings.
+ */
+#ifndef VIGIL_CONSUMER_INT_H
+#define VIGIL_CONSUMER_INT_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/config.h"
+#include "vigil/err.h"
+
+/* librdkafka's log lines -> VG_LOG_* facility "kafka" (syslog levels mapped). */
+void vg_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
+/*
+ * A new conf with our log callback and, when `bootstraps` is non-NULL,
+ * bootstrap.servers set. NULL with errstr filled when bootstraps is rejected.
+ */
+rd_kafka_conf_t *vg_kafka_conf_new(const char *bootstraps, char *errstr, size_t errstr_size);
+
+/*
+ * rd_kafka_conf_set(); on failure VG_ERR_INVALID with errstr
+ * "<prefix><key>: <librdkafka's message>" (prefix may be "").
+ */
+vg_err_t vg_kafka_conf_set(rd_kafka_conf_t *conf, const char *prefix, const char *key,
+                           const char *value, char *errstr, size_t errstr_size);
+
+/* Apply user properties (after our defaults); errors name "kafka.properties.<key>". */
+vg_err_t vg_kafka_conf_apply(rd_kafka_conf_t *conf, const struct vg_kv *props, size_t n,
+                             char *errstr, size_t errstr_size);
+
+/*
+ * Tests only: raise a fabricated fatal error on the consumer's handle
+ * (rd_kafka_test_fatal_error), as a fenced or otherwise dead client would.
+ */
+struct vg_consumer;
+void vg_consumer_test_fatal(struct vg_consumer *c, const char *reason);
+
+/* At most one log line per key per interval; not thread-safe (one owner thread). */
+#define VG_KAFKA_RATELIMIT_SLOTS 16
+struct vg_kafka_ratelimit {
+    int64_t interval_ms;
+    int keys[VG_KAFKA_RATELIMIT_SLOTS];
+    int64_t last_ms[VG_KAFKA_RATELIMIT_SLOTS];
+    size_t n;
+};
+
+/* True when `key` was not let through in the last interval_ms (and records it). */
+bool vg_kafka_ratelimit_allow(struct vg_kafka_ratelimit *rl, int key, int64_t now_ms);
+
+#endif
