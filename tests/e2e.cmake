@@ -13,3 +13,7 @@ set_tests_properties(test_e2e_page PROPERTIES LABELS integration TIMEOUT 300
 add_test(NAME test_e2e_demo COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_e2e_demo.sh
          $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(test_e2e_demo PROPERTIES LABELS integration TIMEOUT 120)
+
+# Source discipline: module DAG, library homes, banned functions.
+add_test(NAME test_lint_source COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lint/check_source.sh)
+set_tests_properties(test_lint_source PROPERTIES LABELS unit)
