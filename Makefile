@@ -2,9 +2,13 @@
 #   make demo   install deps, release build, run `vigil demo` on the embedded stack
 #   make test   install deps, ASan+UBSan build, run every ctest label but `compose`
 #   make bench  install deps, release build, run bench/run.sh
+#   make fuzz   install deps, build the clang libFuzzer target, fuzz the decoders FUZZ_SECONDS
+#               (`make test` already runs it for 30 s as test_events_fuzz)
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps dev release demo test bench clean format
+FUZZ_SECONDS ?= 300
+
+.PHONY: all deps dev release demo test bench fuzz clean format
 
 all: release
 
@@ -24,6 +28,10 @@ demo: release
 
 test: dev
 	@cd build/dev && ctest --output-on-failure -LE compose -j $(JOBS)
+
+fuzz: dev
+	@cmake --build build/dev --target fuzz_decode
+	@tests/fuzz/run.sh build/dev/tests/fuzz_decode tests/fuzz/corpus $(FUZZ_SECONDS)
 
 bench: release
 	@bench/run.sh build/release

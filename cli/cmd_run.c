@@ -42,6 +42,28 @@ static void daemon_idle(void *opaque)
     }
 }
 
+/*
+ * Properties that only a consumer understands: given to the dead-letter
+ * producer, librdkafka would warn about each at startup (issue 4).
+ */
+static bool consumer_only_property(const char *key)
+{
+    static const char *const prefixes[] = {
+        "group.",           "session.timeout.ms",   "heartbeat.interval.ms",
+        "enable.auto.",     "auto.commit.",         "auto.offset.reset",
+        "partition.assignment.strategy", "max.poll.interval.ms", "fetch.",
+        "queued.",          "isolation.level",      "check.crcs",
+        "enable.partition.eof", "coordinator.query.interval.ms", "consume.callback.max.messages",
+        "offset.store.",    "rebalance_cb",         "offset_commit_cb",
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(prefixes); i++) {
+        if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int cli_daemon_start(struct cli_daemon *d, struct vg_config *cfg)
 {
     char errstr[1024];
@@ -49,6 +71,10 @@ int cli_daemon_start(struct cli_daemon *d, struct vg_config *cfg)
     vg_err_t err;
 
     d->cfg = cfg;
+    /* issue 7: the metrics registry, counted into from every thread (served by cli/http.c) */
+    d->metrics = vg_metrics_new();
+    vg_metrics_declare_vigil(d->metrics);
+    d->stats.metrics = d->metrics;
     d->rs = vg_ruleset_new();
     err = vg_rules_load_paths(d->rs, cfg->rules, cfg->n_rules, errstr, sizeof(errstr));
     if (err) {
@@ -82,18 +108,73 @@ int cli_daemon_start(struct cli_daemon *d, struct vg_config *cfg)
         fprintf(stderr, "vigil: %s\n", errstr);
         return CLI_EXIT_FAILURE;
     }
+    /* issue 6: kafka sinks without brokers produce to this cluster, as a producer */
+    {
+        struct vg_kv *props = vg_calloc(cfg->kafka.n_properties + 1, sizeof(*props));
+        size_t n_props = 0;
+
+        for (size_t i = 0; i < cfg->kafka.n_properties; i++) {
+            if (!consumer_only_property(cfg->kafka.properties[i].key)) {
+                props[n_props++] = cfg->kafka.properties[i];
+            }
+        }
+        vg_sinks_set_kafka_default(d->sk, d->em.bootstraps, props, n_props);
+        free(props);
+    }
     err = cli_dispatch_start(&d->dispatch, d->em.redis_url, cfg->redis.prefix, d->sk, &d->stats,
                              errstr, sizeof(errstr));
     if (err) {
         fprintf(stderr, "vigil: %s\n", errstr);
         return CLI_EXIT_FAILURE;
     }
+    /* issue 6: what a pager's sink gives up on also goes to the pager's fallback sink */
+    {
+        char **pagers = NULL;
+        char **fb = NULL;
+        size_t n_fb = vg_rules_fallbacks(d->rs, &pagers, &fb);
+        struct vg_kv *map = vg_calloc(n_fb + 1, sizeof(*map));
+
+        for (size_t i = 0; i < n_fb; i++) {
+            map[i].key = pagers[i];
+            map[i].value = fb[i];
+        }
+        cli_dispatch_set_fallbacks(d->dispatch, map, n_fb);
+        for (size_t i = 0; i < n_fb; i++) {
+            free(pagers[i]);
+            free(fb[i]);
+        }
+        free(pagers);
+        free(fb);
+        free(map);
+    }
     err = vg_consumer_new(&d->consumer, &cfg->kafka, d->em.bootstraps, errstr, sizeof(errstr));
     if (err) {
         fprintf(stderr, "vigil: %s\n", errstr);
         return err == VG_ERR_INVALID ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
     }
+    /* issue 4: the dead-letter producer, with the consumer's properties minus consumer-only ones */
+    {
+        struct vg_kv *props = vg_calloc(cfg->kafka.n_properties + 1, sizeof(*props));
+        size_t n_props = 0;
+
+        for (size_t i = 0; i < cfg->kafka.n_properties; i++) {
+            if (!consumer_only_property(cfg->kafka.properties[i].key)) {
+                props[n_props++] = cfg->kafka.properties[i];
+            }
+        }
+        err = vg_producer_new(&d->dlq, d->em.bootstraps, props, n_props, errstr,
+                              sizeof(errstr));
+        free(props);
+    }
+    if (err) {
+        fprintf(stderr, "vigil: dead-letter producer: %s\n", errstr);
+        return err == VG_ERR_INVALID ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+    }
     d->pl = cli_pipeline_new(d->st, d->rs, &cfg->health, &d->stats);
+    cli_pipeline_set_input(d->pl, &cfg->kafka, &cfg->decode, d->dlq);
+    if (d->http) { /* issue 7: the HTTP API, /metrics and the console */
+        return cli_http_start(d);
+    }
     return CLI_EXIT_OK;
 }
 
@@ -133,12 +214,15 @@ void cli_daemon_request_stop(struct cli_daemon *d)
 
 void cli_daemon_stop(struct cli_daemon *d)
 {
+    cli_http_stop(d); /* first: its threads read the consumer and the stats */
     cli_dispatch_stop(d->dispatch);
     d->dispatch = NULL;
     vg_consumer_destroy(d->consumer);
     d->consumer = NULL;
     cli_pipeline_destroy(d->pl);
     d->pl = NULL;
+    vg_producer_destroy(d->dlq);
+    d->dlq = NULL;
     vg_state_destroy(d->st);
     d->st = NULL;
     cli_embedded_stop(&d->em);
@@ -146,6 +230,9 @@ void cli_daemon_stop(struct cli_daemon *d)
     d->sk = NULL;
     vg_ruleset_destroy(d->rs);
     d->rs = NULL;
+    d->stats.metrics = NULL;
+    vg_metrics_destroy(d->metrics);
+    d->metrics = NULL;
 }
 
 int cli_cmd_run(int argc, char **argv)
@@ -182,6 +269,7 @@ int cli_cmd_run(int argc, char **argv)
         return rc;
     }
     memset(&d, 0, sizeof(d));
+    d.http = true;
     rc = cli_daemon_start(&d, &cfg);
     if (rc == CLI_EXIT_OK) {
         rc = cli_daemon_run(&d);

@@ -1,9 +1,15 @@
 /*
- * The outbox dispatcher: its own thread and Redis connection. Reads pages
- * from the outbox stream (consumer group), delivers each to its sink with
- * retries and exponential backoff, acknowledges only after the sink
- * confirmed, and moves what it gives up on to the dead-letter stream.
- * Pages left unacknowledged by a crash are re-read on the next start.
+ * The outbox dispatcher (issue 6): its own thread and Redis connection.
+ * Reads pages from P:outbox (consumer group), delivers many at once
+ * through sinks/ (libcurl multi), retries with backoff and jitter up to
+ * each sink's max_attempts and max_age (honouring Retry-After), keeps a
+ * later notice of an incident behind an earlier one for the same sink,
+ * and acknowledges an entry only after its sink confirmed, in the same
+ * MULTI/EXEC that records the attempt in the incident's audit stream. What
+ * it gives up on goes to the dead-letter stream, and to the pager's
+ * fallback sink when there is one. A SIGKILL loses nothing: unacknowledged
+ * entries are re-read on the next start (same consumer name) or claimed by
+ * another instance after DISPATCH_CLAIM_IDLE_MS.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,11 +24,39 @@
 #include "vigil/mem.h"
 #include "vigil/util.h"
 
-#define DISPATCH_BATCH 64
+#define DISPATCH_BATCH 256
+#define DISPATCH_MAX_ENTRIES 4096
 #define DISPATCH_BLOCK_MS 200
 #define DISPATCH_CLAIM_IDLE_MS 60000
-#define RETRY_BASE_MS 200
-#define RETRY_MAX_MS 10000
+#define DISPATCH_TOUCH_MS (DISPATCH_CLAIM_IDLE_MS / 3)
+#define DISPATCH_FOREIGN_RECHECK_MS 1000
+#define DISPATCH_POLL_MAX_MS 50
+#define DISPATCH_STOP_GRACE_MS 5000
+#define DISPATCH_AUDIT_INCIDENTS_MAX 50
+
+enum entry_state { E_WAIT = 0, E_FLIGHT, E_DONE };
+
+struct entry {
+    struct vg_outbox_entry e; /* owned */
+    char *key;                /* incident (or group) key: the page id before "-<seq>" */
+    char *chain;              /* key + "\n" + sink: notices in one chain go out in order */
+    long seq;
+    char **incidents;         /* audit streams this notice is recorded in */
+    size_t n_incidents;
+    int64_t written_ms;       /* wall clock, from the stream id */
+    int64_t next_at;          /* mono: not before */
+    int attempts;
+    int step;
+    enum entry_state state;
+    bool foreign_checked;     /* no earlier notice of the chain is held by another instance */
+    bool need_memo;
+    bool memo_loaded;
+    char *memo;
+    long last_status;
+    char last_detail[VG_SINK_DETAIL_MAX];
+    char last_response[VG_SINK_RESPONSE_MAX];
+    struct entry *chain_next;
+};
 
 struct cli_dispatch {
     pthread_t thread;
@@ -31,17 +65,57 @@ struct cli_dispatch {
     struct cli_stats *stats;
     char consumer[128];
     atomic_int stop;
+
+    pthread_mutex_t mu; /* fallbacks */
+    struct vg_map *fallbacks; /* pager -> fallback sink (owned strings) */
+
+    struct entry **v;
+    size_t n;
+    size_t cap;
+    struct vg_map *by_stream; /* stream id -> entry */
+    struct vg_map *chains;    /* chain -> first entry */
+
+    /* waiting to be written to Redis (one MULTI/EXEC per round) */
+    struct vg_outbox_finish *fin;
+    size_t n_fin;
+    size_t cap_fin;
+    struct vg_outbox_audit *aud;
+    size_t n_aud;
+    size_t cap_aud;
+    char **owned;          /* strings the queued records borrow */
+    size_t n_owned;
+    size_t cap_owned;
+
+    bool redis_down;
+    int64_t last_touch;
+    int64_t last_read;
+    unsigned rnd;
 };
 
-/* Sleep up to `ms`, waking early when asked to stop. Returns false when stopping. */
-static bool nap(struct cli_dispatch *d, int64_t ms)
+static double rnd01(struct cli_dispatch *d)
+{
+    d->rnd = d->rnd * 1103515245u + 12345u;
+    return (double)((d->rnd >> 8) & 0xFFFFFF) / (double)0x1000000;
+}
+
+static const char *own(struct cli_dispatch *d, const char *s)
+{
+    char *copy = vg_strdup(s ? s : "");
+
+    *VG_ARRAY_PUSH(d->owned, d->n_owned, d->cap_owned) = copy;
+    return copy;
+}
+
+/* Sleep up to `ms`, waking early when asked to stop. */
+static void nap(struct cli_dispatch *d, int64_t ms)
 {
     int64_t end = vg_mono_ms() + ms;
+
     while (!atomic_load(&d->stop)) {
         int64_t left = end - vg_mono_ms();
         struct timespec ts;
         if (left <= 0) {
-            return true;
+            return;
         }
         if (left > 50) {
             left = 50;
@@ -50,87 +124,602 @@ static bool nap(struct cli_dispatch *d, int64_t ms)
         ts.tv_nsec = (long)left * 1000000L;
         nanosleep(&ts, NULL);
     }
-    return false;
 }
 
-/* Deliver one entry; returns false only when stopping or Redis failed (entry stays pending). */
-static bool deliver(struct cli_dispatch *d, const struct vg_outbox_entry *e)
+/* "<key>-<seq>": the chain key and the sequence number (0 when the id has none). */
+static void split_id(const char *id, char **key, long *seq)
+{
+    const char *dash = strrchr(id, '-');
+    int64_t v = 0;
+
+    if (dash && dash != id && dash[1] && vg_parse_i64(dash + 1, &v) && v > 0) {
+        *key = vg_strndup(id, (size_t)(dash - id));
+        *seq = (long)v;
+    } else {
+        *key = vg_strdup(id);
+        *seq = 0;
+    }
+}
+
+static int64_t stream_ms(const char *stream_id)
+{
+    const char *dash = strchr(stream_id, '-');
+    char *ms = vg_strndup(stream_id, dash ? (size_t)(dash - stream_id) : strlen(stream_id));
+    int64_t v = 0;
+
+    if (!vg_parse_i64(ms, &v)) {
+        v = vg_now_ms();
+    }
+    vg_free(ms);
+    return v;
+}
+
+/* Stream ids compare as (ms, seq). */
+static int stream_cmp(const char *a, const char *b)
+{
+    int64_t ams = stream_ms(a);
+    int64_t bms = stream_ms(b);
+    const char *ad = strchr(a, '-');
+    const char *bd = strchr(b, '-');
+    int64_t as = 0;
+    int64_t bs = 0;
+
+    if (ams != bms) {
+        return ams < bms ? -1 : 1;
+    }
+    if (ad) {
+        (void)vg_parse_i64(ad + 1, &as);
+    }
+    if (bd) {
+        (void)vg_parse_i64(bd + 1, &bs);
+    }
+    return as < bs ? -1 : as > bs ? 1 : 0;
+}
+
+static void entry_free(struct entry *en)
+{
+    vg_free(en->e.stream_id);
+    vg_free(en->e.id);
+    vg_free(en->e.sink);
+    vg_free(en->e.pager);
+    vg_free(en->e.body);
+    vg_free(en->e.origin);
+    vg_free(en->key);
+    vg_free(en->chain);
+    for (size_t i = 0; i < en->n_incidents; i++) {
+        vg_free(en->incidents[i]);
+    }
+    vg_free(en->incidents);
+    vg_free(en->memo);
+    vg_free(en);
+}
+
+/* The first entry of en's chain that is not done: only it may be attempted. */
+static bool is_chain_head(struct cli_dispatch *d, const struct entry *en)
+{
+    const struct entry *h = vg_map_get(d->chains, en->chain);
+
+    while (h && h->state == E_DONE) {
+        h = h->chain_next;
+    }
+    return h == en;
+}
+
+static void admit(struct cli_dispatch *d, struct vg_outbox_entry *src)
+{
+    struct entry *en;
+    struct entry *head;
+
+    if (vg_map_get(d->by_stream, src->stream_id)) {
+        /* Ours already (claimed back after a stall): keep the copy we work on. */
+        return;
+    }
+    en = vg_calloc(1, sizeof(*en));
+    en->e = *src;
+    memset(src, 0, sizeof(*src));
+    split_id(en->e.id, &en->key, &en->seq);
+    en->chain = vg_asprintf("%s\n%s", en->key, en->e.sink);
+    en->written_ms = stream_ms(en->e.stream_id);
+    en->next_at = 0;
+    /* A fallback copy has its own chain (sink differs) and its firing went out long ago. */
+    en->foreign_checked = en->seq <= 1 || en->e.origin != NULL;
+    en->need_memo = vg_sinks_wants_memo(d->sk, en->e.sink) && en->seq > 1;
+    en->n_incidents = vg_sinks_page_incidents(en->e.body, en->e.body_len, &en->incidents,
+                                              DISPATCH_AUDIT_INCIDENTS_MAX);
+    if (en->n_incidents == 0) {
+        en->incidents = vg_calloc(1, sizeof(char *));
+        en->incidents[0] = vg_strdup(en->key);
+        en->n_incidents = 1;
+    }
+    vg_map_put(d->by_stream, en->e.stream_id, en);
+    /* Insert into the chain in stream order (a claimed older entry may arrive late). */
+    head = vg_map_get(d->chains, en->chain);
+    if (!head || stream_cmp(en->e.stream_id, head->e.stream_id) < 0) {
+        en->chain_next = head;
+        vg_map_put(d->chains, en->chain, en);
+    } else {
+        struct entry *p = head;
+        while (p->chain_next && stream_cmp(p->chain_next->e.stream_id, en->e.stream_id) < 0) {
+            p = p->chain_next;
+        }
+        en->chain_next = p->chain_next;
+        p->chain_next = en;
+    }
+    *VG_ARRAY_PUSH(d->v, d->n, d->cap) = en;
+}
+
+static void audit(struct cli_dispatch *d, const struct entry *en, const char *outcome,
+                  long status, int64_t latency_ms, const char *detail)
+{
+    for (size_t i = 0; i < en->n_incidents; i++) {
+        struct vg_outbox_audit *a = VG_ARRAY_PUSH(d->aud, d->n_aud, d->cap_aud);
+
+        memset(a, 0, sizeof(*a));
+        a->incident = own(d, en->incidents[i]);
+        a->id = own(d, en->e.id);
+        a->sink = own(d, en->e.sink);
+        a->attempt = en->attempts;
+        a->outcome = outcome; /* static */
+        a->status = status;
+        a->latency_ms = latency_ms;
+        a->detail = detail ? own(d, detail) : NULL;
+        a->at_ms = vg_now_ms();
+    }
+}
+
+static const char *fallback_for(struct cli_dispatch *d, const struct entry *en)
+{
+    const char *fb = NULL;
+
+    if (en->e.origin || !en->e.pager || !en->e.pager[0]) {
+        return NULL; /* a fallback copy never falls back again */
+    }
+    pthread_mutex_lock(&d->mu);
+    fb = d->fallbacks ? vg_map_get(d->fallbacks, en->e.pager) : NULL;
+    fb = fb ? own(d, fb) : NULL;
+    pthread_mutex_unlock(&d->mu);
+    if (fb && !strcmp(fb, en->e.sink)) {
+        return NULL;
+    }
+    return fb;
+}
+
+static void finish_delivered(struct cli_dispatch *d, struct entry *en, const char *memo)
+{
+    struct vg_outbox_finish *f = VG_ARRAY_PUSH(d->fin, d->n_fin, d->cap_fin);
+
+    memset(f, 0, sizeof(*f));
+    f->e = &en->e;
+    if (memo) {
+        f->memo_key = own(d, en->key);
+        f->memo = own(d, memo);
+        /* The next notice of this incident may start before this commit lands. */
+        for (struct entry *nx = en->chain_next; nx; nx = nx->chain_next) {
+            if (nx->need_memo && !nx->memo_loaded) {
+                nx->memo = vg_strdup(memo);
+                nx->memo_loaded = true;
+            }
+        }
+    }
+    en->state = E_DONE;
+    atomic_fetch_add(&d->stats->delivered, 1);
+    VG_LOG_INFO("sinks", "page sent id=%s sink=%s attempt=%d", en->e.id, en->e.sink,
+                en->attempts);
+}
+
+static void give_up(struct cli_dispatch *d, struct entry *en, const char *reason)
+{
+    struct vg_outbox_finish *f = VG_ARRAY_PUSH(d->fin, d->n_fin, d->cap_fin);
+    const char *fb = fallback_for(d, en);
+
+    memset(f, 0, sizeof(*f));
+    f->e = &en->e;
+    f->dead = true;
+    f->reason = own(d, reason);
+    f->status = en->last_status;
+    f->response = own(d, en->last_response);
+    f->attempts = en->attempts;
+    f->fallback_sink = fb;
+    en->state = E_DONE;
+    audit(d, en, fb ? "fallback" : "dead", en->last_status, 0, reason);
+    atomic_fetch_add(&d->stats->dead, 1);
+    vg_metrics_add(d->stats->metrics, VG_M_NOTIFICATIONS, (const char *const[]){en->e.sink, "dead"},
+                   1);
+    vg_sinks_note_given_up(d->sk, en->e.sink);
+    if (fb) {
+        VG_LOG_ERROR("sinks", "giving up on page %s to %s after %d attempt(s): %s (dead-lettered; "
+                     "sent to fallback sink %s)",
+                     en->e.id, en->e.sink, en->attempts, reason, fb);
+    } else {
+        VG_LOG_ERROR("sinks", "giving up on page %s to %s after %d attempt(s): %s (moved to the "
+                     "dead-letter stream)",
+                     en->e.id, en->e.sink, en->attempts, reason);
+    }
+}
+
+/* Issue 7: one attempt's outcome (delivered, retry, failed) and duration, by sink. */
+static void count_attempt(struct cli_dispatch *d, const struct entry *en,
+                          const struct vg_sink_result *r, const char *outcome)
+{
+    vg_metrics_observe(d->stats->metrics, VG_M_DELIVERY_SECONDS, (const char *const[]){en->e.sink},
+                       (double)r->latency_ms / 1000.0);
+    vg_metrics_add(d->stats->metrics, VG_M_NOTIFICATIONS,
+                   (const char *const[]){en->e.sink, outcome}, 1);
+}
+
+static void on_result(struct cli_dispatch *d, struct vg_sink_result *r)
+{
+    struct entry *en = (struct entry *)(uintptr_t)r->tag;
+    const char *outcome = r->err == VG_OK ? "delivered" : "retry";
+    int64_t now = vg_mono_ms();
+    int max = vg_sinks_max_attempts(d->sk, en->e.sink);
+    int64_t age = vg_now_ms() - en->written_ms;
+
+    en->last_status = r->status;
+    snprintf(en->last_detail, sizeof(en->last_detail), "%s", r->detail);
+    memcpy(en->last_response, r->response, sizeof(en->last_response));
+    if (r->err == VG_OK) {
+        count_attempt(d, en, r, "delivered");
+        audit(d, en, outcome, r->status, r->latency_ms, NULL);
+        finish_delivered(d, en, r->memo);
+        return;
+    }
+    if (!vg_err_is_retriable(r->err) || en->attempts >= max ||
+        age >= vg_sinks_max_age_ms(d->sk, en->e.sink)) {
+        count_attempt(d, en, r, "failed");
+        audit(d, en, "failed", r->status, r->latency_ms, r->detail);
+        give_up(d, en, r->detail);
+        return;
+    }
+    count_attempt(d, en, r, "retry");
+    audit(d, en, outcome, r->status, r->latency_ms, r->detail);
+    en->state = E_WAIT;
+    en->step = r->next_step;
+    {
+        int64_t delay = vg_sinks_backoff_ms(en->attempts, rnd01(d));
+        if (r->retry_after_ms > delay) {
+            delay = r->retry_after_ms;
+        }
+        en->next_at = now + delay;
+        VG_LOG_WARN("sinks", "page %s to %s failed (attempt %d/%d, retry in %lld ms): %s",
+                    en->e.id, en->e.sink, en->attempts, max, (long long)delay, r->detail);
+    }
+}
+
+/* Start what may start; returns the ms until something else might (-1: nothing waits). */
+static int64_t schedule(struct cli_dispatch *d)
+{
+    int64_t now = vg_mono_ms();
+    int64_t wall = vg_now_ms();
+    int64_t soonest = -1;
+
+    for (size_t i = 0; i < d->n; i++) {
+        struct entry *en = d->v[i];
+        struct vg_sink_job job;
+        char errstr[512];
+        int64_t wait = -1;
+        enum vg_sink_gate gate;
+
+        if (en->state != E_WAIT || !en->foreign_checked || (en->need_memo && !en->memo_loaded) ||
+            false) {
+            continue;
+        }
+        if (wall - en->written_ms >= vg_sinks_max_age_ms(d->sk, en->e.sink)) {
+            char why[128];
+            snprintf(why, sizeof(why), "sink %s: older than max_age (%lld ms)", en->e.sink,
+                     (long long)vg_sinks_max_age_ms(d->sk, en->e.sink));
+            give_up(d, en, why);
+            continue;
+        }
+        if (en->next_at > now) {
+            wait = en->next_at - now;
+            soonest = soonest < 0 || wait < soonest ? wait : soonest;
+            continue;
+        }
+        gate = vg_sinks_acquire(d->sk, en->e.sink, now, &wait);
+        if (gate == VG_SINK_WAIT) {
+            if (wait >= 0) {
+                soonest = soonest < 0 || wait < soonest ? wait : soonest;
+            }
+            continue;
+        }
+        if (gate == VG_SINK_DISABLED || gate == VG_SINK_UNKNOWN) {
+            char why[128];
+            snprintf(why, sizeof(why), gate == VG_SINK_DISABLED
+                                           ? "sink %s: disabled after HTTP 410 Gone"
+                                           : "sink %s: unknown sink",
+                     en->e.sink);
+            give_up(d, en, why);
+            continue;
+        }
+        memset(&job, 0, sizeof(job));
+        job.tag = (uint64_t)(uintptr_t)en;
+        job.sink = en->e.sink;
+        job.id = en->e.id;
+        job.pager = en->e.pager;
+        job.body = en->e.body;
+        job.body_len = en->e.body_len;
+        job.memo = en->memo;
+        job.step = en->step;
+        en->attempts++;
+        if (vg_sinks_start(d->sk, &job, errstr, sizeof(errstr)) != VG_OK) {
+            en->last_status = 0;
+            audit(d, en, "failed", 0, 0, errstr);
+            give_up(d, en, errstr);
+            continue;
+        }
+        en->state = E_FLIGHT;
+    }
+    return soonest;
+}
+
+/* Write finished entries and audit records; on success free what is done. */
+static bool flush(struct cli_dispatch *d)
 {
     char errstr[512];
-    int max = vg_sinks_max_attempts(d->sk, e->sink);
-    int64_t delay = RETRY_BASE_MS;
-    vg_err_t err = VG_OK;
+    size_t w = 0;
 
-    for (int attempt = 1; attempt <= max; attempt++) {
-        err = vg_sinks_deliver(d->sk, e->sink, e->id, e->body, e->body_len, errstr,
-                               sizeof(errstr));
-        if (err == VG_OK) {
-            if (vg_state_outbox_ack(d->st, e->stream_id, errstr, sizeof(errstr)) != VG_OK) {
-                VG_LOG_WARN("sinks", "delivered page %s but could not ack it (it may be sent "
-                            "again; receivers drop repeats by id): %s", e->id, errstr);
-                return false;
-            }
-            atomic_fetch_add(&d->stats->delivered, 1);
-            VG_LOG_INFO("sinks", "page sent id=%s sink=%s attempt=%d", e->id, e->sink, attempt);
-            return true;
-        }
-        if (!vg_err_is_retriable(err)) {
-            break;
-        }
-        if (attempt < max) {
-            int64_t jitter = delay / 4 > 0 ? (int64_t)(rand() % (int)(delay / 4 + 1)) : 0;
-            VG_LOG_WARN("sinks", "page %s to %s failed (attempt %d/%d, retry in %lld ms): %s",
-                        e->id, e->sink, attempt, max, (long long)(delay + jitter), errstr);
-            if (!nap(d, delay + jitter)) {
-                return false; /* stays pending: re-read on the next start */
-            }
-            delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
-        }
+    if (d->n_fin == 0 && d->n_aud == 0) {
+        return true;
     }
-    VG_LOG_ERROR("sinks", "giving up on page %s to %s: %s (moved to the dead-letter stream)",
-                 e->id, e->sink, errstr);
-    if (vg_state_outbox_dead(d->st, e, errstr, errstr, sizeof(errstr)) != VG_OK) {
-        VG_LOG_WARN("sinks", "could not dead-letter page %s: %s", e->id, errstr);
+    if (vg_state_outbox_commit(d->st, d->fin, d->n_fin, d->aud, d->n_aud, errstr,
+                               sizeof(errstr)) != VG_OK) {
+        VG_LOG_WARN("sinks", "could not record %zu finished page(s) in redis, retrying: %s",
+                    d->n_fin, errstr);
+        d->redis_down = true;
         return false;
     }
-    atomic_fetch_add(&d->stats->dead, 1);
+    d->n_fin = 0;
+    d->n_aud = 0;
+    for (size_t i = 0; i < d->n_owned; i++) {
+        vg_free(d->owned[i]);
+    }
+    d->n_owned = 0;
+    /* Drop done entries; a chain's map entry moves to its next live entry. */
+    for (size_t i = 0; i < d->n; i++) {
+        struct entry *en = d->v[i];
+        if (en->state != E_DONE) {
+            d->v[w++] = en;
+            continue;
+        }
+        if (vg_map_get(d->chains, en->chain) == en) {
+            if (en->chain_next) {
+                vg_map_put(d->chains, en->chain, en->chain_next);
+            } else {
+                vg_map_remove(d->chains, en->chain);
+            }
+        } else {
+            struct entry *p = vg_map_get(d->chains, en->chain);
+            while (p && p->chain_next != en) {
+                p = p->chain_next;
+            }
+            if (p) {
+                p->chain_next = en->chain_next;
+            }
+        }
+        vg_map_remove(d->by_stream, en->e.stream_id);
+        entry_free(en);
+    }
+    d->n = w;
+    return true;
+}
+
+/* Later notices whose chain may still have an earlier one at another instance. */
+static void check_foreign(struct cli_dispatch *d)
+{
+    struct vg_outbox_entry *f = NULL;
+    size_t n_f = 0;
+    char errstr[512];
+    bool any = false;
+
+    for (size_t i = 0; i < d->n && !any; i++) {
+        any = !d->v[i]->foreign_checked && d->v[i]->state == E_WAIT;
+    }
+    if (!any) {
+        return;
+    }
+    if (vg_state_outbox_foreign(d->st, d->consumer, &f, &n_f, errstr, sizeof(errstr)) != VG_OK) {
+        d->redis_down = true;
+        return;
+    }
+    for (size_t i = 0; i < d->n; i++) {
+        struct entry *en = d->v[i];
+        bool blocked = false;
+
+        if (en->foreign_checked || en->state != E_WAIT) {
+            continue;
+        }
+        for (size_t k = 0; k < n_f && !blocked; k++) {
+            char *key;
+            long seq;
+            split_id(f[k].id, &key, &seq);
+            blocked = !strcmp(key, en->key) && !strcmp(f[k].sink, en->e.sink) &&
+                      stream_cmp(f[k].stream_id, en->e.stream_id) < 0;
+            vg_free(key);
+        }
+        if (blocked) {
+            int64_t at = vg_mono_ms() + DISPATCH_FOREIGN_RECHECK_MS;
+            en->next_at = en->next_at > at ? en->next_at : at;
+            VG_LOG_DEBUG("sinks", "page %s to %s waits for an earlier notice held by another "
+                         "instance", en->e.id, en->e.sink);
+        } else {
+            en->foreign_checked = true;
+        }
+    }
+    vg_outbox_entries_free(f, n_f);
+}
+
+/* Slack memos (message ts) of notices about to start, in one round trip. */
+static void load_memos(struct cli_dispatch *d)
+{
+    const char **keys = vg_calloc(d->n + 1, sizeof(char *));
+    const char **sinks = vg_calloc(d->n + 1, sizeof(char *));
+    struct entry **who = vg_calloc(d->n + 1, sizeof(struct entry *));
+    size_t n = 0;
+    char **out;
+    char errstr[512];
+
+    for (size_t i = 0; i < d->n; i++) {
+        struct entry *en = d->v[i];
+        if (en->need_memo && !en->memo_loaded && en->state == E_WAIT && is_chain_head(d, en)) {
+            keys[n] = en->key;
+            sinks[n] = en->e.sink;
+            who[n] = en;
+            n++;
+        }
+    }
+    if (n > 0) {
+        out = vg_calloc(n, sizeof(char *));
+        if (vg_state_outbox_memos(d->st, keys, sinks, n, out, errstr, sizeof(errstr)) != VG_OK) {
+            d->redis_down = true;
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                who[i]->memo = out[i];
+                who[i]->memo_loaded = true;
+            }
+        }
+        vg_free(out);
+    }
+    vg_free(keys);
+    vg_free(sinks);
+    vg_free(who);
+}
+
+/* Keep our entries from looking abandoned while they wait for a retry. */
+static void touch(struct cli_dispatch *d)
+{
+    char **ids;
+    bool *kept;
+    char errstr[512];
+
+    if (d->n == 0 || vg_mono_ms() - d->last_touch < DISPATCH_TOUCH_MS) {
+        return;
+    }
+    d->last_touch = vg_mono_ms();
+    ids = vg_calloc(d->n, sizeof(char *));
+    kept = vg_calloc(d->n, sizeof(bool));
+    for (size_t i = 0; i < d->n; i++) {
+        ids[i] = d->v[i]->e.stream_id;
+    }
+    if (vg_state_outbox_touch(d->st, d->consumer, ids, d->n, DISPATCH_TOUCH_MS, kept, errstr,
+                              sizeof(errstr)) != VG_OK) {
+        d->redis_down = true;
+    }
+    vg_free(ids);
+    vg_free(kept);
+}
+
+static void read_outbox(struct cli_dispatch *d, int block_ms)
+{
+    struct vg_outbox_entry *v = NULL;
+    size_t n = 0;
+    char errstr[512];
+    size_t room = DISPATCH_MAX_ENTRIES > d->n ? DISPATCH_MAX_ENTRIES - d->n : 0;
+
+    if (room == 0) {
+        return;
+    }
+    if (room > DISPATCH_BATCH) {
+        room = DISPATCH_BATCH;
+    }
+    d->last_read = vg_mono_ms();
+    if (vg_state_outbox_read(d->st, d->consumer, room, block_ms, DISPATCH_CLAIM_IDLE_MS, &v, &n,
+                             errstr, sizeof(errstr)) != VG_OK) {
+        VG_LOG_WARN("sinks", "outbox read failed, retrying: %s", errstr);
+        d->redis_down = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        admit(d, &v[i]);
+    }
+    vg_outbox_entries_free(v, n);
+}
+
+static size_t poll_sinks(struct cli_dispatch *d, int timeout_ms)
+{
+    struct vg_sink_result res[64];
+    size_t got = vg_sinks_poll(d->sk, timeout_ms, res, VG_ARRAY_LEN(res));
+
+    for (size_t i = 0; i < got; i++) {
+        on_result(d, &res[i]);
+        vg_sink_result_fini(&res[i]);
+    }
+    return got;
+}
+
+static bool reconnect(struct cli_dispatch *d)
+{
+    char errstr[512];
+
+    /* issue 7: each failed try counts as a Redis error, as does the failure that led here */
+    vg_metrics_add(d->stats->metrics, VG_M_REDIS_ERRORS, (const char *const[]){"dispatcher"}, 1);
+    if (vg_state_reconnect(d->st, errstr, sizeof(errstr)) != VG_OK) {
+        return false;
+    }
+    vg_metrics_add(d->stats->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"dispatcher"},
+                   1);
+    VG_LOG_INFO("sinks", "dispatcher reconnected to redis");
+    d->redis_down = false;
     return true;
 }
 
 static void *dispatch_main(void *arg)
 {
     struct cli_dispatch *d = arg;
-    char errstr[512];
-    bool redis_down = false;
+    int64_t stop_deadline = -1;
 
-    while (!atomic_load(&d->stop)) {
-        struct vg_outbox_entry *v = NULL;
-        size_t n = 0;
-        vg_err_t err;
+    for (;;) {
+        int64_t soonest;
+        size_t in_flight;
 
-        if (redis_down) {
-            if (vg_state_reconnect(d->st, errstr, sizeof(errstr)) != VG_OK) {
-                nap(d, 1000);
-                continue;
+        if (atomic_load(&d->stop)) {
+            /* Let what is in flight finish (bounded) and record it; the rest stays pending. */
+            if (stop_deadline < 0) {
+                stop_deadline = vg_mono_ms() + DISPATCH_STOP_GRACE_MS;
             }
-            VG_LOG_INFO("sinks", "dispatcher reconnected to redis");
-            redis_down = false;
-        }
-        err = vg_state_outbox_read(d->st, d->consumer, DISPATCH_BATCH, DISPATCH_BLOCK_MS,
-                                   DISPATCH_CLAIM_IDLE_MS, &v, &n, errstr, sizeof(errstr));
-        if (err) {
-            VG_LOG_WARN("sinks", "outbox read failed, retrying: %s", errstr);
-            redis_down = true;
-            nap(d, 500);
-            continue;
-        }
-        for (size_t i = 0; i < n && !atomic_load(&d->stop); i++) {
-            if (!deliver(d, &v[i])) {
-                redis_down = !atomic_load(&d->stop);
+            if (vg_sinks_in_flight(d->sk) == 0 || vg_mono_ms() >= stop_deadline) {
+                if (d->redis_down) {
+                    reconnect(d);
+                }
+                flush(d);
                 break;
             }
+            poll_sinks(d, DISPATCH_POLL_MAX_MS);
+            continue;
         }
-        vg_outbox_entries_free(v, n);
+        if (d->redis_down && !reconnect(d)) {
+            /* Deliveries in flight still finish; their results wait for Redis. */
+            poll_sinks(d, vg_sinks_in_flight(d->sk) > 0 ? 200 : 0);
+            nap(d, vg_sinks_in_flight(d->sk) > 0 ? 0 : 500);
+            continue;
+        }
+        if (!flush(d)) {
+            continue;
+        }
+        check_foreign(d);
+        load_memos(d);
+        touch(d);
+        soonest = d->redis_down ? 0 : schedule(d);
+        in_flight = vg_sinks_in_flight(d->sk);
+        if (d->redis_down) {
+            continue;
+        }
+        if (in_flight > 0) {
+            int wait = DISPATCH_POLL_MAX_MS;
+            if (soonest >= 0 && soonest < wait) {
+                wait = (int)soonest;
+            }
+            if (poll_sinks(d, wait) == 0 || vg_mono_ms() - d->last_read >= 5) {
+                read_outbox(d, 0);
+            }
+        } else {
+            int block = DISPATCH_BLOCK_MS;
+            if (soonest >= 0 && soonest < block) {
+                block = (int)soonest;
+            }
+            read_outbox(d, block);
+            poll_sinks(d, 0);
+        }
     }
     return NULL;
 }
@@ -143,8 +732,9 @@ vg_err_t cli_dispatch_start(struct cli_dispatch **out, const char *redis_url, co
     const char *inst = getenv("VIGIL_INSTANCE");
     char host[64] = "localhost";
     vg_err_t err = vg_state_connect(&d->st, redis_url, prefix, errstr, errstr_size);
+
     if (err) {
-        free(d);
+        vg_free(d);
         return err;
     }
     gethostname(host, sizeof(host) - 1);
@@ -152,15 +742,38 @@ vg_err_t cli_dispatch_start(struct cli_dispatch **out, const char *redis_url, co
     snprintf(d->consumer, sizeof(d->consumer), "%s", inst && *inst ? inst : host);
     d->sk = sk;
     d->stats = stats;
+    d->by_stream = vg_map_new();
+    d->chains = vg_map_new();
+    d->rnd = (unsigned)getpid() ^ (unsigned)vg_mono_ms();
+    d->last_touch = vg_mono_ms();
+    pthread_mutex_init(&d->mu, NULL);
     atomic_init(&d->stop, 0);
     if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0) {
         vg_state_destroy(d->st);
-        free(d);
+        vg_map_destroy(d->by_stream, NULL);
+        vg_map_destroy(d->chains, NULL);
+        pthread_mutex_destroy(&d->mu);
+        vg_free(d);
         snprintf(errstr, errstr_size, "pthread_create: %s", strerror(errno));
         return VG_ERR_FATAL;
     }
     *out = d;
     return VG_OK;
+}
+
+void cli_dispatch_set_fallbacks(struct cli_dispatch *d, const struct vg_kv *pager_sink, size_t n)
+{
+    struct vg_map *m = vg_map_new();
+    struct vg_map *old;
+
+    for (size_t i = 0; i < n; i++) {
+        vg_free(vg_map_put(m, pager_sink[i].key, vg_strdup(pager_sink[i].value)));
+    }
+    pthread_mutex_lock(&d->mu);
+    old = d->fallbacks;
+    d->fallbacks = m;
+    pthread_mutex_unlock(&d->mu);
+    vg_map_destroy(old, vg_free);
 }
 
 void cli_dispatch_stop(struct cli_dispatch *d)
@@ -169,7 +782,23 @@ void cli_dispatch_stop(struct cli_dispatch *d)
         return;
     }
     atomic_store(&d->stop, 1);
+    vg_sinks_wakeup(d->sk);
     pthread_join(d->thread, NULL);
+    /* Whatever is still in flight is abandoned: those entries stay pending in Redis. */
+    for (size_t i = 0; i < d->n; i++) {
+        entry_free(d->v[i]);
+    }
+    vg_free(d->v);
+    vg_free(d->fin);
+    vg_free(d->aud);
+    for (size_t i = 0; i < d->n_owned; i++) {
+        vg_free(d->owned[i]);
+    }
+    vg_free(d->owned);
+    vg_map_destroy(d->by_stream, NULL);
+    vg_map_destroy(d->chains, NULL);
+    vg_map_destroy(d->fallbacks, vg_free);
+    pthread_mutex_destroy(&d->mu);
     vg_state_destroy(d->st);
-    free(d);
+    vg_free(d);
 }

@@ -15,13 +15,29 @@ static void usage(FILE *out)
           "commands:\n"
           "  run    [-c vigil.yaml]            consume events, keep state, page (the daemon)\n"
           "  get    [-c vigil.yaml | --redis URL] [-t TYPE] [-w WORKSPACE] [-n NAME-GLOB]\n"
-          "         [--owner O] [-a] [-o table|json]\n"
+          "         [--owner O] [-a] [-o table|wide|json|yaml]\n"
           "                                    list Resources and their status and runtime\n"
-          "  check  [-c vigil.yaml] [RULES...]  validate config and rule files\n"
+          "  get    [-c vigil.yaml | --redis URL] [-o table|json|yaml] ID\n"
+          "                                    one Resource in full\n"
+          "  history [-c vigil.yaml | --redis URL] [-n N] [-o table|json|yaml] ID\n"
+          "  dlq    [-c vigil.yaml | --redis URL] list|retry ID|drop ID\n"
+          "                                    pages given up on (dead letters)\n"
+          "  incidents show [-c vigil.yaml | --redis URL] [-o table|json] ID\n"
+          "                                    an incident's notification history\n"
+          "                                    a Resource's transitions and log lines\n"
+          "  check  [-c vigil.yaml] [--format text|json] [RULES...]\n"
+          "                                    validate config and rule files (every error)\n"
+          "  test   [-v] TEST-FILE...           rule unit tests on a fake clock\n"
+          "  incidents [-c vigil.yaml | --redis URL] [-o table|json] [--all | --since DUR]\n"
+          "                                    firing and recently ended incidents\n"
+          "  incidents resolve ID              end an incident by hand (resolve: never)\n"
+          "  silence add --match K=GLOB... --for DUR --comment TEXT\n"
+          "  silence list [-o table|json] | silence expire ID\n"
           "  demo                              run the embedded stack on examples/events/demo.jsonl\n"
           "  version\n"
           "\n"
-          "See docs/ for the configuration, event and webhook formats.\n",
+          "Exit codes: 0 ok, 1 runtime failure, 2 usage, config or Redis unreachable.\n"
+          "See docs/cli.md, and docs/ for the configuration, event and webhook formats.\n",
           out);
 }
 
@@ -39,6 +55,22 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "get")) {
         return cli_cmd_get(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "dlq")) {
+        return cli_cmd_dlq(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "incidents")) {
+        /* `incidents show ID` goes on to cmd_incidents_show.c (issue 6) */
+        return cli_cmd_incidents(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "silence")) {
+        return cli_cmd_silence(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "test")) {
+        return cli_cmd_test(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "history")) {
+        return cli_cmd_history(argc - 1, argv + 1);
     }
     if (!strcmp(cmd, "check")) {
         return cli_cmd_check(argc - 1, argv + 1);

@@ -5,6 +5,13 @@
  * Kafka offsets are stored by the consumer only after this returns VG_OK,
  * so nothing is lost; the applied offsets in Redis make replays no-ops,
  * so nothing is applied (or paged) twice.
+ *
+ * Issue 4: each topic has a format (native, k8s-pod, k8s-event, auto);
+ * what cannot be decoded goes to the dead-letter topic unchanged, and the
+ * batch only succeeds once the DLQ has acknowledged it (so its offsets
+ * never move past an undelivered poison message). Kubernetes Events are
+ * mapped to their Resource through the pod links in Redis; late events
+ * are recorded in history, marked late, without moving state.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,11 +34,23 @@ struct applied {
 
 struct cli_pipeline {
     struct vg_state *st;
+    /* issue 4: inputs and the dead-letter topic (all borrowed; dlq NULL: count and log only) */
+    const struct vg_kafka_config *kc;
+    const struct vg_decode_config *dc;
+    struct vg_producer *dlq;
+    int64_t last_skip_log_ms[VG_DECODE__COUNT];
+    struct vg_event *state_evs; /* shallow copies of the native/pod events of evs, for resolve */
+    size_t cap_state_evs;
+    struct vg_history_note *notes;
+    size_t cap_notes;
+    struct vg_pod_link *links;
+    size_t cap_links;
     const struct vg_ruleset *rs;
     const struct vg_health_config *hc;
     struct cli_stats *stats;
     struct vg_map *applied; /* "topic/partition" -> struct applied* */
     bool need_reconnect;
+    char last_error[512]; /* why the last batch failed: the consumer logs it once (issue 3) */
     int64_t last_invalid_log_ms[VG_DECODE__COUNT];
     /* scratch, reused across batches */
     struct vg_event *evs;
@@ -47,6 +66,12 @@ struct cli_pipeline {
     struct vg_pages pages;
     void (*idle_fn)(void *arg);
     void *idle_arg;
+    /* issue 5: what rules produced in this batch, and the timers' clock work */
+    struct vg_rules_out out;
+    struct cli_timers *timers;
+    int64_t last_reconnect_mono;
+    /* issue 7: this batch's counts (GET /metrics), made to count only once it commits */
+    struct vg_metrics_tally *tally;
 };
 
 static void applied_free(void *p)
@@ -65,7 +90,18 @@ struct cli_pipeline *cli_pipeline_new(struct vg_state *st, const struct vg_rules
     pl->hc = hc;
     pl->stats = stats;
     pl->applied = vg_map_new();
+    pl->timers = cli_timers_new(st, stats);
+    pl->tally = vg_metrics_tally_new();
     return pl;
+}
+
+const struct vg_ruleset *cli_pipeline_set_rules(struct cli_pipeline *pl,
+                                                const struct vg_ruleset *rs)
+{
+    const struct vg_ruleset *old = pl->rs;
+
+    pl->rs = rs;
+    return old;
 }
 
 void cli_pipeline_destroy(struct cli_pipeline *pl)
@@ -79,8 +115,22 @@ void cli_pipeline_destroy(struct cli_pipeline *pl)
     free(pl->dirty);
     free(pl->trans);
     free(pl->offsets);
+    free(pl->state_evs);
+    free(pl->notes);
+    free(pl->links);
     vg_pages_fini(&pl->pages);
+    vg_rules_out_fini(&pl->out);
+    cli_timers_destroy(pl->timers);
+    vg_metrics_tally_destroy(pl->tally);
     free(pl);
+}
+
+void cli_pipeline_set_input(struct cli_pipeline *pl, const struct vg_kafka_config *kc,
+                            const struct vg_decode_config *dc, struct vg_producer *dlq)
+{
+    pl->kc = kc;
+    pl->dc = dc;
+    pl->dlq = dlq;
 }
 
 /* Forget everything cached: after a rebalance or a failed commit. */
@@ -94,6 +144,7 @@ static void on_assigned(void *opaque, const struct vg_partition *parts, size_t n
 {
     struct cli_pipeline *pl = opaque;
     forget(pl);
+    cli_timers_assigned(pl->timers, parts, n);
     for (size_t i = 0; i < n; i++) {
         VG_LOG_INFO("consumer", "assigned topic=%s partition=%d", parts[i].topic,
                     (int)parts[i].partition);
@@ -104,8 +155,8 @@ static void on_revoked(void *opaque, const struct vg_partition *parts, size_t n)
 {
     struct cli_pipeline *pl = opaque;
     forget(pl);
+    cli_timers_revoked(pl->timers, parts, n);
     VG_LOG_INFO("consumer", "revoked %zu partitions", n);
-    (void)parts;
 }
 
 /* The applied-offset record of a partition, loaded from Redis on first use. */
@@ -148,12 +199,150 @@ static void log_invalid(struct cli_pipeline *pl, const struct vg_kafka_msg *m,
                 m->topic, (int)m->partition, m->offset, vg_decode_reason_name(r), detail);
 }
 
+/* Issue 7: one consumed message of `topic` had `outcome` (counted when the batch commits). */
+static void count_event(struct cli_pipeline *pl, const char *topic, const char *outcome,
+                        double delta)
+{
+    vg_metrics_tally_add(pl->tally, VG_M_EVENTS_CONSUMED, (const char *const[]){topic, outcome},
+                         2, delta);
+}
+
+/* Counted and skipped, never dead-lettered: at most one DEBUG line per reason per second. */
+static void log_skipped(struct cli_pipeline *pl, const struct vg_kafka_msg *m,
+                        enum vg_decode_reason r, const char *detail)
+{
+    int64_t now = vg_mono_ms();
+
+    atomic_fetch_add(&pl->stats->skipped_input, 1);
+    atomic_fetch_add(&pl->stats->by_reason[r], 1);
+    count_event(pl, m->topic, "skipped", 1);
+    if (now - pl->last_skip_log_ms[r] < 1000) {
+        return;
+    }
+    pl->last_skip_log_ms[r] = now;
+    VG_LOG_DEBUG("consumer", "skipped topic=%s partition=%d offset=%" PRId64 " reason=%s: %s",
+                 m->topic, (int)m->partition, m->offset, vg_decode_reason_name(r), detail);
+}
+
+/*
+ * The message unchanged (payload and key) to the DLQ topic, with headers
+ * vigil.error (the reason), vigil.topic, vigil.partition, vigil.offset,
+ * vigil.detail. Only enqueued here: the batch flushes before it commits.
+ */
+static vg_err_t dead_letter(struct cli_pipeline *pl, const struct vg_kafka_msg *m,
+                            enum vg_decode_reason r, const char *detail, char *errstr,
+                            size_t errstr_size)
+{
+    char partition[16];
+    char offset[24];
+    const char *reason = vg_decode_reason_name(r);
+    struct vg_kafka_header h[5];
+
+    snprintf(partition, sizeof(partition), "%d", (int)m->partition);
+    snprintf(offset, sizeof(offset), "%" PRId64, m->offset);
+    h[0] = (struct vg_kafka_header){"vigil.error", reason, strlen(reason)};
+    h[1] = (struct vg_kafka_header){"vigil.topic", m->topic, strlen(m->topic)};
+    h[2] = (struct vg_kafka_header){"vigil.partition", partition, strlen(partition)};
+    h[3] = (struct vg_kafka_header){"vigil.offset", offset, strlen(offset)};
+    h[4] = (struct vg_kafka_header){"vigil.detail", detail, strlen(detail)};
+    return vg_producer_send_headers(pl->dlq, pl->kc->dlq_topic, -1, m->key, m->key_len,
+                                    m->payload, m->len, h, VG_ARRAY_LEN(h), errstr,
+                                    errstr_size);
+}
+
+/*
+ * Give each Kubernetes Event without the pod's labels the Resource of its
+ * pod: from a pod event earlier in this batch, else from the pod links in
+ * Redis (one round trip). An Event for a pod never seen is skipped
+ * (ev->id stays NULL).
+ */
+static vg_err_t map_k8s_events(struct cli_pipeline *pl, size_t n_evs, char *errstr,
+                               size_t errstr_size)
+{
+    struct vg_map *batch_links = vg_map_new();
+    const char **ns = NULL;
+    const char **pods = NULL;
+    size_t *which = NULL;
+    char **ids = NULL;
+    size_t n = 0;
+    size_t cap_ns = 0;
+    size_t cap_pods = 0;
+    size_t cap_which = 0;
+    vg_err_t err = VG_OK;
+
+    for (size_t i = 0; i < n_evs; i++) {
+        struct vg_event *ev = &pl->evs[i];
+        const char *id;
+        char *k;
+
+        if (ev->kind == VG_EVENT_POD) {
+            k = vg_asprintf("%s/%s", ev->pod->ns, ev->pod->name);
+            vg_map_put(batch_links, k, ev->id);
+            free(k);
+            continue;
+        }
+        if (ev->kind != VG_EVENT_K8S_EVENT || ev->id) {
+            continue;
+        }
+        k = vg_asprintf("%s/%s", ev->log_ns, ev->log_pod);
+        id = vg_map_get(batch_links, k);
+        free(k);
+        if (id) {
+            vg_event_set_identity(ev, id);
+            continue;
+        }
+        vg_array_grow((void **)&ns, &cap_ns, n + 1, sizeof(*ns));
+        vg_array_grow((void **)&pods, &cap_pods, n + 1, sizeof(*pods));
+        vg_array_grow((void **)&which, &cap_which, n + 1, sizeof(*which));
+        ns[n] = ev->log_ns;
+        pods[n] = ev->log_pod;
+        which[n] = i;
+        n++;
+    }
+    if (n > 0) {
+        ids = vg_calloc(n, sizeof(*ids));
+        err = vg_state_pod_lookup(pl->st, ns, pods, n, ids, errstr, errstr_size);
+        for (size_t j = 0; err == VG_OK && j < n; j++) {
+            if (ids[j] && !vg_event_set_identity(&pl->evs[which[j]], ids[j])) {
+                VG_LOG_WARN("state", "pod %s/%s: unreadable resource link \"%s\"", ns[j],
+                            pods[j], ids[j]);
+            }
+            free(ids[j]);
+        }
+    }
+    free(ids);
+    free(ns);
+    free(pods);
+    free(which);
+    vg_map_destroy(batch_links, NULL);
+    return err;
+}
+
 static void reset_batch(struct cli_pipeline *pl, size_t n_evs)
 {
     for (size_t i = 0; i < n_evs; i++) {
         vg_event_fini(&pl->evs[i]);
     }
     vg_pages_clear(&pl->pages);
+    vg_rules_out_clear(&pl->out);
+}
+
+/*
+ * Issue 7: after a commit, what it changed counts (metrics) and is shown
+ * (the event stream of the API): transitions, incident changes, latency.
+ */
+static void after_commit(struct cli_pipeline *pl, size_t n_trans, double t0)
+{
+    for (size_t i = 0; i < n_trans; i++) {
+        vg_metrics_tally_add(pl->tally, VG_M_TRANSITIONS,
+                             (const char *const[]){vg_field_name(pl->trans[i].field),
+                                                   pl->trans[i].to},
+                             2, 1);
+    }
+    vg_metrics_tally_flush(pl->tally, pl->stats->metrics);
+    vg_metrics_observe(pl->stats->metrics, VG_M_BATCH_SECONDS, NULL, vg_metrics_now_s() - t0);
+    vg_api_publish_transitions(pl->stats->api, pl->trans, n_trans);
+    vg_api_publish_incidents(pl->stats->api, pl->out.records.items, pl->out.records.n);
 }
 
 static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
@@ -164,10 +353,17 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     size_t n_trans = 0;
     size_t n_dirty = 0;
     size_t n_offsets = 0;
+    size_t n_state = 0;
+    size_t n_notes = 0;
+    size_t n_links = 0;
+    size_t n_dlq = 0;
+    bool dlq_failed = false;
     size_t iter;
     const char *key;
     void *val;
     struct vg_commit c;
+    const struct vg_rules_env *env;
+    double t0 = vg_metrics_now_s();
     vg_err_t err;
 
     if (pl->need_reconnect) {
@@ -178,10 +374,15 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         }
         pl->need_reconnect = false;
         VG_LOG_INFO("state", "redis reachable again");
+        vg_metrics_add(pl->stats->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"},
+                       1);
     }
     vg_array_grow((void **)&pl->evs, &pl->cap_evs, n, sizeof(*pl->evs));
     vg_array_grow((void **)&pl->res, &pl->cap_res, n, sizeof(*pl->res));
     vg_array_grow((void **)&pl->trans, &pl->cap_trans, n * 3, sizeof(*pl->trans));
+    vg_array_grow((void **)&pl->state_evs, &pl->cap_state_evs, n, sizeof(*pl->state_evs));
+    vg_array_grow((void **)&pl->notes, &pl->cap_notes, n * 2, sizeof(*pl->notes));
+    vg_array_grow((void **)&pl->links, &pl->cap_links, n, sizeof(*pl->links));
 
     /* 1. decode; skip what Redis already has */
     for (size_t i = 0; i < n; i++) {
@@ -199,37 +400,131 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         }
         if (m->offset <= a->offset) {
             atomic_fetch_add(&pl->stats->skipped, 1);
+            count_event(pl, m->topic, "replayed", 1);
             continue;
         }
-        r = vg_event_decode(&pl->evs[n_evs], m->payload, m->payload ? m->len : 0,
-                            m->timestamp_ms, detail, sizeof(detail));
+        r = vg_event_decode_ex(&pl->evs[n_evs], pl->dc,
+                               pl->kc ? vg_config_topic_format(pl->kc, m->topic)
+                                      : VG_FORMAT_AUTO,
+                               m->payload, m->payload ? m->len : 0, m->timestamp_ms, detail,
+                               sizeof(detail));
+        if (vg_decode_reason_is_skip(r)) {
+            log_skipped(pl, m, r, detail);
+            continue;
+        }
         if (r != VG_DECODE_OK) {
             atomic_fetch_add(&pl->stats->invalid, 1);
+            atomic_fetch_add(&pl->stats->by_reason[r], 1);
+            count_event(pl, m->topic, "invalid", 1);
             log_invalid(pl, m, r, detail);
+            if (pl->dlq) {
+                err = dead_letter(pl, m, r, detail, errstr, sizeof(errstr));
+                if (err) {
+                    dlq_failed = true;
+                    goto fail;
+                }
+                n_dlq++;
+            }
             continue;
         }
         pl->evs[n_evs].pos.topic = vg_strdup(m->topic);
         pl->evs[n_evs].pos.partition = m->partition;
         pl->evs[n_evs].pos.offset = m->offset;
+        count_event(pl, m->topic, "applied", 1);
         n_evs++;
     }
 
+    /*
+     * 1b. the DLQ has every poison message of this batch before anything
+     * commits: a failed produce fails the batch (retried; duplicates in
+     * the DLQ are possible, loss is not)
+     */
+    if (n_dlq > 0) {
+        err = vg_producer_flush(pl->dlq, CLI_DLQ_FLUSH_MS, errstr, sizeof(errstr));
+        if (err) {
+            dlq_failed = true;
+            err = VG_ERR_BACKEND;
+            goto fail;
+        }
+        atomic_fetch_add(&pl->stats->dead_lettered, (long long)n_dlq);
+    }
+
+    /* 1c. Kubernetes Events: find each one's Resource through its pod */
+    err = map_k8s_events(pl, n_evs, errstr, sizeof(errstr));
+    if (err) {
+        goto fail;
+    }
+
     /* 2. resolve current state: cache, or one pipelined round trip for the misses */
-    if (n_evs > 0) {
-        err = vg_state_resolve(pl->st, pl->evs, n_evs, pl->res, errstr, sizeof(errstr));
+    for (size_t i = 0; i < n_evs; i++) {
+        if (pl->evs[i].kind != VG_EVENT_K8S_EVENT) {
+            pl->state_evs[n_state++] = pl->evs[i]; /* shallow: resolve reads the identity */
+        }
+    }
+    if (n_state > 0) {
+        err = vg_state_resolve(pl->st, pl->state_evs, n_state, pl->res, errstr, sizeof(errstr));
         if (err) {
             goto fail;
         }
     }
 
     /* 3. apply in order, evaluate rules on the transitions of each event */
-    for (size_t i = 0; i < n_evs; i++) {
-        struct vg_resource *res = pl->res[i];
-        bool was_dirty = res->dirty;
-        size_t nt = vg_resource_apply(pl->hc, res, &pl->evs[i], &pl->trans[n_trans]);
-        if (nt > 0) {
-            vg_rules_eval(pl->rs, res, &pl->trans[n_trans], nt, &pl->pages);
+    env = cli_timers_env(pl->timers, pl->rs);
+    for (size_t i = 0, j = 0; i < n_evs; i++) {
+        const struct vg_event *ev = &pl->evs[i];
+        struct vg_resource *res;
+        bool was_dirty;
+        size_t nt;
+
+        if (ev->kind == VG_EVENT_K8S_EVENT) {
+            if (!ev->id) {
+                struct vg_kafka_msg m = {.topic = ev->pos.topic,
+                                         .partition = ev->pos.partition,
+                                         .offset = ev->pos.offset};
+                count_event(pl, ev->pos.topic, "applied", -1); /* log_skipped counts it */
+                log_skipped(pl, &m, VG_DECODE_SKIP_UNKNOWN_POD, "no pod link in redis");
+                continue;
+            }
+            pl->notes[n_notes++] = (struct vg_history_note){
+                .id = ev->id, .ev = ev, .before_trans = n_trans, .late = false};
+            continue;
         }
+        res = pl->res[j++];
+        was_dirty = res->dirty;
+        if (ev->kind == VG_EVENT_POD) {
+            pl->links[n_links++] = (struct vg_pod_link){.ns = ev->pod->ns,
+                                                        .pod = ev->pod->name,
+                                                        .id = res->id,
+                                                        .deleted = ev->pod_deleted};
+        }
+        if (vg_resource_is_late(res, ev)) {
+            enum vg_field fields[2];
+            char values[2][VG_VALUE_MAX];
+            char reason[VG_REASON_MAX];
+            size_t nv = vg_event_late_values(ev, fields, values, reason);
+
+            atomic_fetch_add(&pl->stats->late, 1);
+            count_event(pl, ev->pos.topic, "applied", -1);
+            count_event(pl, ev->pos.topic, "late", 1);
+            for (size_t k = 0; k < nv; k++) {
+                struct vg_history_note *note = &pl->notes[n_notes++];
+
+                *note = (struct vg_history_note){.id = res->id,
+                                                 .ev = ev,
+                                                 .before_trans = n_trans,
+                                                 .late = true,
+                                                 .field = fields[k]};
+                snprintf(note->from, sizeof(note->from), "%s",
+                         fields[k] == VG_FIELD_STATUS ? res->status : res->runtime);
+                snprintf(note->to, sizeof(note->to), "%s", values[k]);
+                snprintf(note->reason, sizeof(note->reason), "%s", reason);
+            }
+            continue;
+        }
+        nt = vg_resource_apply(pl->hc, res, ev, &pl->trans[n_trans]);
+        vg_resource_set_labels(res, ev); /* issue 5: matched by rules as labels.<key> */
+        /* issue 5: every applied event (absence and staleness watch events, not changes) */
+        vg_rules_eval_event(pl->rs, env, res, ev, &pl->trans[n_trans], nt, &pl->out);
         n_trans += nt;
         if (res->dirty && !was_dirty) {
             struct vg_resource **slot = VG_ARRAY_PUSH(pl->dirty, n_dirty, pl->cap_dirty);
@@ -250,16 +545,25 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     }
 
     /* 5. one atomic write */
-    if (n_dirty > 0 || n_offsets > 0) {
+    if (n_dirty > 0 || n_offsets > 0 || n_notes > 0 || n_links > 0 || pl->out.pages.n > 0 ||
+        pl->out.timers.n > 0 || pl->out.records.n > 0) {
         c = (struct vg_commit){
             .res = pl->dirty,
             .n_res = n_dirty,
             .trans = pl->trans,
             .n_trans = n_trans,
-            .pages = pl->pages.items,
-            .n_pages = pl->pages.n,
+            .pages = pl->out.pages.items,
+            .n_pages = pl->out.pages.n,
             .offsets = pl->offsets,
             .n_offsets = n_offsets,
+            .notes = pl->notes,
+            .n_notes = n_notes,
+            .pod_links = pl->links,
+            .n_pod_links = n_links,
+            .timers = pl->out.timers.items,
+            .n_timers = pl->out.timers.n,
+            .incidents = pl->out.records.items,
+            .n_incidents = pl->out.records.n,
         };
         err = vg_state_commit(pl->st, &c, errstr, sizeof(errstr));
         if (err) {
@@ -277,14 +581,14 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     atomic_fetch_add(&pl->stats->consumed, (long long)n);
     atomic_fetch_add(&pl->stats->applied, (long long)n_evs);
     atomic_fetch_add(&pl->stats->transitions, (long long)n_trans);
-    atomic_fetch_add(&pl->stats->pages, (long long)pl->pages.n);
-    for (size_t i = 0; i < pl->pages.n; i++) {
-        VG_LOG_INFO("rules", "page %s incident=%s monitor=%s resource=%s sink=%s",
-                    pl->pages.items[i].status, pl->pages.items[i].incident.id,
-                    pl->pages.items[i].incident.monitor, pl->pages.items[i].resource.id,
-                    pl->pages.items[i].sink);
-    }
+    atomic_fetch_add(&pl->stats->pages, (long long)pl->out.pages.n);
+    after_commit(pl, n_trans, t0);
+    cli_log_pages(&pl->out.pages);
     reset_batch(pl, n_evs);
+    /* issue 5: timers due now (a failure here does not undo the batch: retried when idle) */
+    if (vg_err_is_retriable(cli_timers_run(pl->timers, pl->rs, false))) {
+        pl->need_reconnect = true;
+    }
     return VG_OK;
 
 fail:
@@ -295,8 +599,14 @@ fail:
      */
     reset_batch(pl, n_evs);
     forget(pl);
-    if (vg_err_is_retriable(err)) {
+    vg_metrics_tally_flush(pl->tally, NULL); /* retried: counted when it commits */
+    snprintf(pl->last_error, sizeof(pl->last_error), "%s", errstr);
+    if (dlq_failed) {
+        /* Kafka, not Redis: no reconnect. The consumer logs and retries the batch. */
+        VG_LOG_DEBUG("consumer", "batch not applied: dead-letter topic: %s", errstr);
+    } else if (vg_err_is_retriable(err)) {
         pl->need_reconnect = true;
+        vg_metrics_add(pl->stats->metrics, VG_M_REDIS_ERRORS, (const char *const[]){"pipeline"}, 1);
         VG_LOG_DEBUG("state", "batch not applied: %s", errstr);
     } else {
         VG_LOG_ERROR("state", "batch not applied: %s", errstr);
@@ -307,6 +617,22 @@ fail:
 static void on_idle(void *opaque)
 {
     struct cli_pipeline *pl = opaque;
+
+    /* issue 5: durable timers fire here when no batch comes (reconnect at most once a second) */
+    if (pl->need_reconnect && vg_mono_ms() - pl->last_reconnect_mono >= 1000) {
+        char errstr[512];
+
+        pl->last_reconnect_mono = vg_mono_ms();
+        if (vg_state_reconnect(pl->st, errstr, sizeof(errstr)) == VG_OK) {
+            pl->need_reconnect = false;
+            vg_metrics_add(pl->stats->metrics, VG_M_REDIS_RECONNECTS,
+                           (const char *const[]){"pipeline"}, 1);
+            forget(pl);
+        }
+    }
+    if (!pl->need_reconnect && vg_err_is_retriable(cli_timers_run(pl->timers, pl->rs, false))) {
+        pl->need_reconnect = true;
+    }
     if (pl->idle_fn) {
         pl->idle_fn(pl->idle_arg);
     }
@@ -318,6 +644,12 @@ void cli_pipeline_on_idle(struct cli_pipeline *pl, void (*fn)(void *arg), void *
     pl->idle_arg = arg;
 }
 
+static const char *last_error(void *opaque)
+{
+    struct cli_pipeline *pl = opaque;
+    return pl->last_error[0] ? pl->last_error : NULL;
+}
+
 void cli_pipeline_handler(struct cli_pipeline *pl, struct vg_consumer_handler *h)
 {
     memset(h, 0, sizeof(*h));
@@ -326,4 +658,5 @@ void cli_pipeline_handler(struct cli_pipeline *pl, struct vg_consumer_handler *h
     h->revoked = on_revoked;
     h->batch = batch;
     h->idle = on_idle;
+    h->last_error = last_error;
 }

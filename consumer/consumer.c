@@ -734,6 +734,31 @@ int64_t vg_consumer_lag(struct vg_consumer *c)
     return lag;
 }
 
+void vg_consumer_lag_each(struct vg_consumer *c,
+                          void (*fn)(void *arg, const char *topic, int32_t partition, int64_t lag),
+                          void *arg)
+{
+    rd_kafka_topic_partition_list_t *parts = assignment_copy(c);
+    bool have_pos = parts->cnt > 0 && rd_kafka_position(c->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    for (int i = 0; have_pos && i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t low;
+        int64_t high;
+        int64_t lag = -1;
+        if (rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &low, &high) == 0 &&
+            high >= 0) {
+            if (tp->offset >= 0) {
+                lag = high > tp->offset ? high - tp->offset : 0;
+            } else if (high == 0) {
+                lag = 0;
+            }
+        }
+        fn(arg, tp->topic, tp->partition, lag);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
 size_t vg_consumer_assigned_count(struct vg_consumer *c)
 {
     size_t n;

@@ -3,6 +3,7 @@
  * unknown keys ("did you mean") and wrong types are errors with
  * file:line:col. Relative paths in the file are relative to the file.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ void vg_config_init(struct vg_config *cfg)
     cfg->kafka.group = vg_strdup("vigil");
     cfg->kafka.topics = strv_new(topics, 1);
     cfg->kafka.n_topics = 1;
+    cfg->kafka.topic_formats = vg_calloc(1, sizeof(*cfg->kafka.topic_formats));
     cfg->kafka.dlq_topic = vg_strdup("vigil.dlq");
     cfg->kafka.partitions = 4;
     cfg->kafka.batch_size = 5000;
@@ -48,6 +50,9 @@ void vg_config_init(struct vg_config *cfg)
     cfg->n_sinks = 1;
     cfg->health.batch_types = strv_new(default_batch_types, VG_ARRAY_LEN(default_batch_types));
     cfg->health.n_batch_types = VG_ARRAY_LEN(default_batch_types);
+    vg_decode_config_init(&cfg->decode);
+    cfg->http.listen = vg_strdup(VG_HTTP_DEFAULT_LISTEN);
+    cfg->http.console = true;
 }
 
 static void kv_free(struct vg_kv *kv, size_t n)
@@ -65,6 +70,21 @@ static void sink_fini(struct vg_sink_config *s)
     free(s->type);
     free(s->url);
     kv_free(s->headers, s->n_headers);
+    vg_strv_free(s->secrets);
+    free(s->ca_file);
+    free(s->client_cert);
+    free(s->client_key);
+    free(s->proxy);
+    free(s->format);
+    free(s->template);
+    free(s->webhook_url);
+    free(s->token);
+    free(s->channel);
+    free(s->api_url);
+    free(s->topic);
+    free(s->brokers);
+    kv_free(s->properties, s->n_properties);
+    free(s->console_url);
 }
 
 static void sinks_free(struct vg_sink_config *sinks, size_t n)
@@ -81,6 +101,7 @@ void vg_config_fini(struct vg_config *cfg)
     free(cfg->kafka.brokers);
     free(cfg->kafka.group);
     vg_strv_free(cfg->kafka.topics);
+    free(cfg->kafka.topic_formats);
     free(cfg->kafka.dlq_topic);
     kv_free(cfg->kafka.properties, cfg->kafka.n_properties);
     free(cfg->redis.url);
@@ -89,7 +110,20 @@ void vg_config_fini(struct vg_config *cfg)
     vg_strv_free(cfg->rules);
     sinks_free(cfg->sinks, cfg->n_sinks);
     vg_strv_free(cfg->health.batch_types);
+    vg_decode_config_fini(&cfg->decode);
+    free(cfg->http.listen);
+    free(cfg->http.token);
     memset(cfg, 0, sizeof(*cfg));
+}
+
+enum vg_event_format vg_config_topic_format(const struct vg_kafka_config *k, const char *topic)
+{
+    for (size_t i = 0; i < k->n_topics && k->topic_formats; i++) {
+        if (strcmp(k->topics[i], topic) == 0) {
+            return k->topic_formats[i];
+        }
+    }
+    return VG_FORMAT_AUTO;
 }
 
 const struct vg_sink_config *vg_config_find_sink(const struct vg_config *cfg, const char *name)
@@ -194,6 +228,88 @@ static vg_err_t set_kv(struct vg_kv **dst, size_t *n_dst, const struct vg_ynode 
     return VG_OK;
 }
 
+/* One entry of kafka.topics: "name" or {name, format} (issue 4). */
+static vg_err_t load_topic(const struct vg_ynode *n, char **name, enum vg_event_format *fmt,
+                           char *errstr, size_t errstr_size)
+{
+    static const char *const keys[] = {"name", "format", NULL};
+    const struct vg_ynode *nm;
+    const struct vg_ynode *f;
+    vg_err_t err;
+
+    *fmt = VG_FORMAT_AUTO;
+    if (n->kind == VG_YNODE_SCALAR) {
+        return set_string(name, n, errstr, errstr_size);
+    }
+    if (n->kind != VG_YNODE_MAP) {
+        return vg_ynode_error(n, errstr, errstr_size,
+                              "expected a topic name or {name, format}, got %s",
+                              vg_ynode_kind_name(n->kind));
+    }
+    err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
+    if (err) {
+        return err;
+    }
+    nm = vg_ynode_get(n, "name");
+    if (!nm) {
+        return vg_ynode_error(n, errstr, errstr_size, "a topic needs \"name\"");
+    }
+    err = set_string(name, nm, errstr, errstr_size);
+    f = vg_ynode_get(n, "format");
+    if (!err && f) {
+        const char *s;
+        err = vg_ynode_string(f, &s, errstr, errstr_size);
+        if (!err && !vg_event_format_parse(s, fmt)) {
+            err = vg_ynode_error(f, errstr, errstr_size,
+                                 "unknown format \"%s\" (expected native, k8s-pod, k8s-event "
+                                 "or auto)",
+                                 s);
+        }
+    }
+    return err;
+}
+
+static vg_err_t load_topics(struct vg_kafka_config *k, const struct vg_ynode *n, char *errstr,
+                            size_t errstr_size)
+{
+    size_t count = n->kind == VG_YNODE_SEQ ? n->n : 1;
+    char **names;
+    enum vg_event_format *fmts;
+    vg_err_t err = VG_OK;
+
+    if (n->kind != VG_YNODE_SEQ && n->kind != VG_YNODE_SCALAR) {
+        return vg_ynode_error(n, errstr, errstr_size,
+                              "expected a string or a list of strings, got %s",
+                              vg_ynode_kind_name(n->kind));
+    }
+    if (count == 0) {
+        return vg_ynode_error(n, errstr, errstr_size, "at least one topic is needed");
+    }
+    names = vg_calloc(count + 1, sizeof(*names));
+    fmts = vg_calloc(count, sizeof(*fmts));
+    for (size_t i = 0; !err && i < count; i++) {
+        const struct vg_ynode *item = n->kind == VG_YNODE_SEQ ? n->items[i] : n;
+        err = load_topic(item, &names[i], &fmts[i], errstr, errstr_size);
+        for (size_t j = 0; !err && j < i; j++) {
+            if (strcmp(names[j], names[i]) == 0) {
+                err = vg_ynode_error(item, errstr, errstr_size, "topic \"%s\" listed twice",
+                                     names[i]);
+            }
+        }
+    }
+    if (err) {
+        vg_strv_free(names);
+        free(fmts);
+        return err;
+    }
+    vg_strv_free(k->topics);
+    free(k->topic_formats);
+    k->topics = names;
+    k->topic_formats = fmts;
+    k->n_topics = count;
+    return VG_OK;
+}
+
 static vg_err_t load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, char *errstr,
                            size_t errstr_size)
 {
@@ -209,10 +325,7 @@ static vg_err_t load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, 
         } else if (!strcmp(key, "group")) {
             err = set_string(&k->group, v, errstr, errstr_size);
         } else if (!strcmp(key, "topics")) {
-            err = set_strv(&k->topics, &k->n_topics, v, errstr, errstr_size);
-            if (!err && k->n_topics == 0) {
-                err = vg_ynode_error(v, errstr, errstr_size, "at least one topic is needed");
-            }
+            err = load_topics(k, v, errstr, errstr_size);
         } else if (!strcmp(key, "dlq_topic")) {
             err = set_string(&k->dlq_topic, v, errstr, errstr_size);
         } else if (!strcmp(key, "properties")) {
@@ -238,8 +351,10 @@ static vg_err_t load_redis(struct vg_redis_config *r, const struct vg_ynode *n,
         const struct vg_ynode *v = n->pairs[i].value;
         if (!strcmp(key, "url")) {
             err = set_endpoint(&r->url, v, errstr, errstr_size);
+            /* rediss:// loads so that `vigil check` can explain the TLS sidecar
+             * (a warning, issue 3); connecting with it fails with the same advice. */
             if (!err && r->url && strncmp(r->url, "redis://", 8) != 0 &&
-                strncmp(r->url, "unix://", 7) != 0) {
+                strncmp(r->url, "rediss://", 9) != 0 && strncmp(r->url, "unix://", 7) != 0) {
                 err = vg_ynode_error(v, errstr, errstr_size,
                                      "expected redis://host:port/db, unix:///path or embedded");
             }
@@ -257,11 +372,133 @@ static vg_err_t load_redis(struct vg_redis_config *r, const struct vg_ynode *n,
     return err;
 }
 
-static vg_err_t load_sink(struct vg_sink_config *s, const char *name, const struct vg_ynode *n,
-                          char *errstr, size_t errstr_size)
+/*
+ * A secret value (issue 6): "file:/path" reads the file (relative paths are
+ * relative to the config file; trailing whitespace and newlines dropped).
+ * Messages name the key and the path, never the value.
+ */
+static vg_err_t read_secret(char **value, const struct vg_ynode *n, const char *what,
+                            const char *base_dir, char *errstr, size_t errstr_size);
+
+static vg_err_t resolve_secret(char **value, const struct vg_ynode *n, const char *sink,
+                               const char *key, const char *base_dir, char *errstr,
+                               size_t errstr_size)
 {
-    static const char *const keys[] = {"type",    "url",          "headers", "timeout",
-                                       "connect_timeout", "max_attempts", NULL};
+    char *what = vg_asprintf("sink %s: %s", sink, key);
+    vg_err_t err = read_secret(value, n, what, base_dir, errstr, errstr_size);
+    free(what);
+    return err;
+}
+
+/* resolve_secret for any key: messages start with `what` ("http.token"). */
+static vg_err_t read_secret(char **value, const struct vg_ynode *n, const char *what,
+                            const char *base_dir, char *errstr, size_t errstr_size)
+{
+    const char *path;
+    char *abs = NULL;
+    FILE *fp;
+    struct vg_buf b = {0};
+    char chunk[4096];
+    size_t got;
+
+    if (strncmp(*value, "file:", 5) != 0) {
+        return VG_OK;
+    }
+    path = *value + 5;
+    if (!path[0]) {
+        return vg_ynode_error(n, errstr, errstr_size, "%s: empty file: path", what);
+    }
+    if (path[0] != '/' && base_dir) {
+        abs = vg_asprintf("%s/%s", base_dir, path);
+        path = abs;
+    }
+    fp = fopen(path, "rb");
+    if (!fp) {
+        vg_err_t err = vg_ynode_error(n, errstr, errstr_size, "%s: cannot read %s: %s", what,
+                                      path, strerror(errno));
+        free(abs);
+        return err;
+    }
+    while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0 && b.len < 65536) {
+        vg_buf_append(&b, chunk, got);
+    }
+    fclose(fp);
+    while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' ||
+                         b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\t')) {
+        b.data[--b.len] = '\0';
+    }
+    if (b.len == 0 || b.len >= 65536 || memchr(b.data, '\0', b.len)) {
+        vg_err_t err = vg_ynode_error(n, errstr, errstr_size,
+                                      "%s: %s is empty, too large or binary", what, path);
+        vg_buf_fini(&b);
+        free(abs);
+        return err;
+    }
+    free(abs);
+    free(*value);
+    *value = vg_buf_steal(&b);
+    return VG_OK;
+}
+
+static vg_err_t set_secret(char **dst, const struct vg_ynode *n, const char *sink, const char *key,
+                           const char *base_dir, char *errstr, size_t errstr_size)
+{
+    vg_err_t err = set_string(dst, n, errstr, errstr_size);
+    if (!err) {
+        err = resolve_secret(dst, n, sink, key, base_dir, errstr, errstr_size);
+    }
+    return err;
+}
+
+static bool is_http_url(const char *s)
+{
+    return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+/* "1/s", "30/m", "100/h", "0.5/s" or a bare number (per second). */
+static vg_err_t set_rate(double *dst, const struct vg_ynode *n, char *errstr, size_t errstr_size)
+{
+    const char *s;
+    char *end = NULL;
+    double v;
+    double per = 1.0;
+    vg_err_t err = vg_ynode_string(n, &s, errstr, errstr_size);
+
+    if (err) {
+        return err;
+    }
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || errno || !(v >= 0) || v > 1e6) {
+        return vg_ynode_error(n, errstr, errstr_size, "rate: expected N/s, N/m or N/h");
+    }
+    if (*end == '/') {
+        if (!strcmp(end, "/s")) {
+            per = 1.0;
+        } else if (!strcmp(end, "/m")) {
+            per = 60.0;
+        } else if (!strcmp(end, "/h")) {
+            per = 3600.0;
+        } else {
+            return vg_ynode_error(n, errstr, errstr_size, "rate: expected N/s, N/m or N/h");
+        }
+    } else if (*end) {
+        return vg_ynode_error(n, errstr, errstr_size, "rate: expected N/s, N/m or N/h");
+    }
+    *dst = v / per;
+    return VG_OK;
+}
+
+static vg_err_t load_sink(struct vg_sink_config *s, const char *name, const struct vg_ynode *n,
+                          const char *base_dir, char *errstr, size_t errstr_size)
+{
+    static const char *const keys[] = {
+        "type",        "url",        "headers",  "timeout",     "connect_timeout",
+        "max_attempts", "secret",    "ca_file",  "client_cert", "client_key",
+        "proxy",       "rate",       "burst",    "max_age",     "format",
+        "template",    "webhook_url", "token",   "channel",     "api_url",
+        "topic",       "brokers",    "properties", "console_url", NULL};
+    static const char *const types[] = {"webhook", "slack", "alertmanager", "kafka", "console"};
     const struct vg_ynode *type = vg_ynode_get(n, "type");
     vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
 
@@ -269,6 +506,7 @@ static vg_err_t load_sink(struct vg_sink_config *s, const char *name, const stru
     s->timeout_ms = 10000;
     s->connect_timeout_ms = 5000;
     s->max_attempts = 5;
+    s->max_age_ms = 24LL * 3600 * 1000;
     if (err) {
         return err;
     }
@@ -279,32 +517,98 @@ static vg_err_t load_sink(struct vg_sink_config *s, const char *name, const stru
         const char *key = n->pairs[i].key;
         const struct vg_ynode *v = n->pairs[i].value;
         if (!strcmp(key, "type")) {
+            bool known = false;
             err = set_string(&s->type, v, errstr, errstr_size);
-            if (!err && strcmp(s->type, "webhook") != 0 && strcmp(s->type, "console") != 0) {
+            for (size_t t = 0; !err && t < VG_ARRAY_LEN(types); t++) {
+                known = known || !strcmp(s->type, types[t]);
+            }
+            if (!err && !known) {
                 err = vg_ynode_error(v, errstr, errstr_size,
-                                     "unknown sink type \"%s\" (expected webhook or console)",
+                                     "unknown sink type \"%s\" (expected webhook, slack, "
+                                     "alertmanager, kafka or console)",
                                      s->type);
             }
-        } else if (!strcmp(key, "url")) {
-            /* The URL is a secret: never echo it in an error. */
-            err = set_string(&s->url, v, errstr, errstr_size);
-            if (!err && strncmp(s->url, "http://", 7) != 0 &&
-                strncmp(s->url, "https://", 8) != 0) {
+        } else if (!strcmp(key, "url") || !strcmp(key, "webhook_url")) {
+            /* A secret: never echo it in an error. */
+            char **dst = !strcmp(key, "url") ? &s->url : &s->webhook_url;
+            err = set_secret(dst, v, name, key, base_dir, errstr, errstr_size);
+            if (!err && !is_http_url(*dst)) {
                 err = vg_ynode_error(v, errstr, errstr_size,
-                                     "sink %s: url must start with http:// or https://", name);
+                                     "sink %s: %s must start with http:// or https://", name, key);
+            }
+        } else if (!strcmp(key, "token")) {
+            err = set_secret(&s->token, v, name, key, base_dir, errstr, errstr_size);
+        } else if (!strcmp(key, "secret")) {
+            err = set_strv(&s->secrets, &s->n_secrets, v, errstr, errstr_size);
+            for (size_t k = 0; !err && k < s->n_secrets; k++) {
+                err = resolve_secret(&s->secrets[k], v, name, key, base_dir, errstr, errstr_size);
             }
         } else if (!strcmp(key, "headers")) {
             err = set_kv(&s->headers, &s->n_headers, v, errstr, errstr_size);
+        } else if (!strcmp(key, "properties")) {
+            err = set_kv(&s->properties, &s->n_properties, v, errstr, errstr_size);
         } else if (!strcmp(key, "timeout")) {
             err = vg_ynode_duration(v, &s->timeout_ms, errstr, errstr_size);
         } else if (!strcmp(key, "connect_timeout")) {
             err = vg_ynode_duration(v, &s->connect_timeout_ms, errstr, errstr_size);
+        } else if (!strcmp(key, "max_age")) {
+            err = vg_ynode_duration(v, &s->max_age_ms, errstr, errstr_size);
+            if (!err && s->max_age_ms <= 0) {
+                err = vg_ynode_error(v, errstr, errstr_size, "max_age must be positive");
+            }
         } else if (!strcmp(key, "max_attempts")) {
             err = set_int(&s->max_attempts, v, 1, 1000, errstr, errstr_size);
+        } else if (!strcmp(key, "burst")) {
+            err = set_int(&s->burst, v, 1, 100000, errstr, errstr_size);
+        } else if (!strcmp(key, "rate")) {
+            err = set_rate(&s->rate_per_s, v, errstr, errstr_size);
+        } else if (!strcmp(key, "ca_file") || !strcmp(key, "client_cert") ||
+                   !strcmp(key, "client_key")) {
+            char **dst = !strcmp(key, "ca_file") ? &s->ca_file
+                         : !strcmp(key, "client_cert") ? &s->client_cert
+                                                       : &s->client_key;
+            err = set_string(dst, v, errstr, errstr_size);
+            if (!err && (*dst)[0] != '/' && base_dir) {
+                char *abs = vg_asprintf("%s/%s", base_dir, *dst);
+                free(*dst);
+                *dst = abs;
+            }
+        } else if (!strcmp(key, "proxy")) {
+            err = set_secret(&s->proxy, v, name, key, base_dir, errstr, errstr_size);
+        } else if (!strcmp(key, "format")) {
+            err = set_string(&s->format, v, errstr, errstr_size);
+            if (!err && strcmp(s->format, "vigil") != 0 && strcmp(s->format, "alertmanager") != 0) {
+                err = vg_ynode_error(v, errstr, errstr_size,
+                                     "sink %s: format must be vigil or alertmanager", name);
+            }
+        } else if (!strcmp(key, "template")) {
+            err = set_string(&s->template, v, errstr, errstr_size);
+        } else if (!strcmp(key, "channel")) {
+            err = set_string(&s->channel, v, errstr, errstr_size);
+        } else if (!strcmp(key, "api_url") || !strcmp(key, "console_url")) {
+            char **dst = !strcmp(key, "api_url") ? &s->api_url : &s->console_url;
+            err = set_string(dst, v, errstr, errstr_size);
+            if (!err && !is_http_url(*dst)) {
+                err = vg_ynode_error(v, errstr, errstr_size,
+                                     "sink %s: %s must start with http:// or https://", name, key);
+            }
+        } else if (!strcmp(key, "topic")) {
+            err = set_string(&s->topic, v, errstr, errstr_size);
+        } else if (!strcmp(key, "brokers")) {
+            err = set_string(&s->brokers, v, errstr, errstr_size);
         }
     }
-    if (!err && !strcmp(s->type, "webhook") && !s->url) {
-        err = vg_ynode_error(n, errstr, errstr_size, "sink %s: a webhook needs \"url\"", name);
+    if (!err && (!strcmp(s->type, "webhook") || !strcmp(s->type, "alertmanager")) && !s->url) {
+        err = vg_ynode_error(n, errstr, errstr_size, "sink %s: a%s %s needs \"url\"", name,
+                             s->type[0] == 'a' ? "n" : "", s->type);
+    }
+    if (!err && !strcmp(s->type, "slack") && !s->webhook_url && !(s->token && s->channel)) {
+        err = vg_ynode_error(n, errstr, errstr_size,
+                             "sink %s: slack needs \"webhook_url\", or \"token\" and \"channel\"",
+                             name);
+    }
+    if (!err && !strcmp(s->type, "kafka") && !s->topic) {
+        err = vg_ynode_error(n, errstr, errstr_size, "sink %s: kafka needs \"topic\"", name);
     }
     if (!err && !strcmp(s->type, "console")) {
         s->max_attempts = 1;
@@ -312,8 +616,8 @@ static vg_err_t load_sink(struct vg_sink_config *s, const char *name, const stru
     return err;
 }
 
-static vg_err_t load_sinks(struct vg_config *cfg, const struct vg_ynode *n, char *errstr,
-                           size_t errstr_size)
+static vg_err_t load_sinks(struct vg_config *cfg, const struct vg_ynode *n, const char *base_dir,
+                           char *errstr, size_t errstr_size)
 {
     vg_err_t err = VG_OK;
     if (n->kind != VG_YNODE_MAP) {
@@ -330,7 +634,8 @@ static vg_err_t load_sinks(struct vg_config *cfg, const struct vg_ynode *n, char
             return vg_ynode_error(v, errstr, errstr_size, "sink %s: expected a mapping, got %s",
                                   n->pairs[i].key, vg_ynode_kind_name(v->kind));
         }
-        err = load_sink(&cfg->sinks[cfg->n_sinks++], n->pairs[i].key, v, errstr, errstr_size);
+        err = load_sink(&cfg->sinks[cfg->n_sinks++], n->pairs[i].key, v, base_dir, errstr,
+                        errstr_size);
     }
     return err;
 }
@@ -353,10 +658,174 @@ static vg_err_t load_health(struct vg_health_config *h, const struct vg_ynode *n
     return err;
 }
 
+/* decode.status_values / decode.runtime_values: non-empty values that fit VG_VALUE_MAX. */
+static vg_err_t load_values(char ***dst, size_t *n_dst, const struct vg_ynode *n, char *errstr,
+                            size_t errstr_size)
+{
+    char **v;
+    size_t count;
+    vg_err_t err = vg_ynode_strings(n, &v, &count, errstr, errstr_size);
+
+    if (err) {
+        return err;
+    }
+    for (size_t i = 0; !err && i < count; i++) {
+        if (!v[i][0] || strlen(v[i]) >= VG_VALUE_MAX) {
+            err = vg_ynode_error(n, errstr, errstr_size, "values must be 1..%d bytes long",
+                                 VG_VALUE_MAX - 1);
+        }
+    }
+    if (!err && count == 0) {
+        err = vg_ynode_error(n, errstr, errstr_size, "at least one value is needed");
+    }
+    if (!err) {
+        vg_decode_config_set_values(dst, n_dst, (const char *const *)v, count);
+    }
+    vg_strv_free(v);
+    return err;
+}
+
+static vg_err_t set_size(size_t *dst, const struct vg_ynode *n, int64_t min, int64_t max,
+                         char *errstr, size_t errstr_size)
+{
+    int64_t v;
+    vg_err_t err = vg_ynode_int(n, min, max, &v, errstr, errstr_size);
+    if (!err) {
+        *dst = (size_t)v;
+    }
+    return err;
+}
+
+static vg_err_t load_decode_limits(struct vg_decode_config *d, const struct vg_ynode *n,
+                                   char *errstr, size_t errstr_size)
+{
+    static const char *const keys[] = {"max_message_bytes",      "max_depth", "max_name_bytes",
+                                       "max_message_text_bytes", "max_labels", NULL};
+    vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
+    for (size_t i = 0; !err && i < n->n; i++) {
+        const char *key = n->pairs[i].key;
+        const struct vg_ynode *v = n->pairs[i].value;
+        if (!strcmp(key, "max_message_bytes")) {
+            err = set_size(&d->max_message_bytes, v, 64, 64 * 1024 * 1024, errstr, errstr_size);
+        } else if (!strcmp(key, "max_depth")) {
+            err = set_int(&d->max_depth, v, 2, 512, errstr, errstr_size);
+        } else if (!strcmp(key, "max_name_bytes")) {
+            err = set_size(&d->max_name_bytes, v, 16, 1024 * 1024, errstr, errstr_size);
+        } else if (!strcmp(key, "max_message_text_bytes")) {
+            err = set_size(&d->max_message_text_bytes, v, 16, 16 * 1024 * 1024, errstr,
+                           errstr_size);
+        } else if (!strcmp(key, "max_labels")) {
+            err = set_size(&d->max_labels, v, 1, 100000, errstr, errstr_size);
+        }
+    }
+    return err;
+}
+
+static vg_err_t load_decode_k8s(struct vg_decode_config *d, const struct vg_ynode *n,
+                                char *errstr, size_t errstr_size)
+{
+    static const char *const keys[] = {"labels", "workspace_from", "default_type", NULL};
+    static const char *const label_keys[] = {"type", "name", "version", "owner", NULL};
+    vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
+    for (size_t i = 0; !err && i < n->n; i++) {
+        const char *key = n->pairs[i].key;
+        const struct vg_ynode *v = n->pairs[i].value;
+        if (!strcmp(key, "workspace_from")) {
+            err = set_string(&d->workspace_from, v, errstr, errstr_size);
+        } else if (!strcmp(key, "default_type")) {
+            err = set_string(&d->default_type, v, errstr, errstr_size);
+            if (!err && strchr(d->default_type, ':')) {
+                err = vg_ynode_error(v, errstr, errstr_size, "must not contain ':'");
+            }
+        } else if (!strcmp(key, "labels") && v->kind != VG_YNODE_NULL) {
+            if (v->kind != VG_YNODE_MAP) {
+                err = vg_ynode_error(v, errstr, errstr_size, "expected a mapping, got %s",
+                                     vg_ynode_kind_name(v->kind));
+                break;
+            }
+            err = vg_ynode_check_keys(v, label_keys, errstr, errstr_size);
+            for (size_t j = 0; !err && j < v->n; j++) {
+                const char *lk = v->pairs[j].key;
+                char **dst = !strcmp(lk, "type")      ? &d->label_type
+                             : !strcmp(lk, "name")    ? &d->label_name
+                             : !strcmp(lk, "version") ? &d->label_version
+                                                      : &d->label_owner;
+                err = set_string(dst, v->pairs[j].value, errstr, errstr_size);
+            }
+        }
+    }
+    return err;
+}
+
+static vg_err_t load_decode(struct vg_decode_config *d, const struct vg_ynode *n, char *errstr,
+                            size_t errstr_size)
+{
+    static const char *const keys[] = {"limits", "status_values", "runtime_values", "kubernetes",
+                                       NULL};
+    vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
+    for (size_t i = 0; !err && i < n->n; i++) {
+        const char *key = n->pairs[i].key;
+        const struct vg_ynode *v = n->pairs[i].value;
+        if (v->kind == VG_YNODE_NULL) {
+            continue;
+        }
+        if (!strcmp(key, "status_values")) {
+            err = load_values(&d->status_values, &d->n_status_values, v, errstr, errstr_size);
+        } else if (!strcmp(key, "runtime_values")) {
+            err = load_values(&d->runtime_values, &d->n_runtime_values, v, errstr, errstr_size);
+        } else if (v->kind != VG_YNODE_MAP) {
+            err = vg_ynode_error(v, errstr, errstr_size, "expected a mapping, got %s",
+                                 vg_ynode_kind_name(v->kind));
+        } else if (!strcmp(key, "limits")) {
+            err = load_decode_limits(d, v, errstr, errstr_size);
+        } else if (!strcmp(key, "kubernetes")) {
+            err = load_decode_k8s(d, v, errstr, errstr_size);
+        }
+    }
+    return err;
+}
+
+/* `http:` (issue 7): listen "host:port", token (a secret), console on/off. */
+static vg_err_t load_http(struct vg_http_config *h, const struct vg_ynode *n,
+                          const char *base_dir, char *errstr, size_t errstr_size)
+{
+    static const char *const keys[] = {"listen", "token", "console", NULL};
+    vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
+    for (size_t i = 0; !err && i < n->n; i++) {
+        const char *key = n->pairs[i].key;
+        const struct vg_ynode *v = n->pairs[i].value;
+        if (!strcmp(key, "listen")) {
+            const char *colon;
+            err = set_string(&h->listen, v, errstr, errstr_size);
+            colon = err ? NULL : strrchr(h->listen, ':');
+            if (!err) {
+                int64_t port;
+                if (!colon || !vg_parse_i64(colon + 1, &port) || port < 0 || port > 65535 ||
+                    (h->listen[0] == '[' && (colon == h->listen || colon[-1] != ']'))) {
+                    err = vg_ynode_error(v, errstr, errstr_size,
+                                         "expected host:port (e.g. 127.0.0.1:8089, [::1]:8089, "
+                                         "0.0.0.0:8089)");
+                }
+            }
+            h->listen_set = true;
+        } else if (!strcmp(key, "token")) {
+            /* A secret: never echo it in an error. */
+            err = set_string(&h->token, v, errstr, errstr_size);
+            if (!err) {
+                err = read_secret(&h->token, v, "http.token", base_dir, errstr, errstr_size);
+            }
+        } else if (!strcmp(key, "console")) {
+            err = vg_ynode_bool(v, &h->console, errstr, errstr_size);
+        }
+    }
+    return err;
+}
+
 static vg_err_t load_root(struct vg_config *cfg, const struct vg_ynode *root,
                           const char *base_dir, char *errstr, size_t errstr_size)
 {
-    static const char *const keys[] = {"kafka", "redis", "rules", "sinks", "health", NULL};
+    static const char *const keys[] = {"kafka", "redis", "rules",  "sinks",
+                                       "health", "decode", "http", NULL};
     vg_err_t err = vg_ynode_check_keys(root, keys, errstr, errstr_size);
     for (size_t i = 0; !err && i < root->n; i++) {
         const char *key = root->pairs[i].key;
@@ -384,9 +853,13 @@ static vg_err_t load_root(struct vg_config *cfg, const struct vg_ynode *root,
                 }
             }
         } else if (!strcmp(key, "sinks")) {
-            err = load_sinks(cfg, v, errstr, errstr_size);
+            err = load_sinks(cfg, v, base_dir, errstr, errstr_size);
         } else if (!strcmp(key, "health")) {
             err = load_health(&cfg->health, v, errstr, errstr_size);
+        } else if (!strcmp(key, "decode")) {
+            err = load_decode(&cfg->decode, v, errstr, errstr_size);
+        } else if (!strcmp(key, "http")) {
+            err = load_http(&cfg->http, v, base_dir, errstr, errstr_size);
         }
     }
     return err;

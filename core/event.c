@@ -93,6 +93,15 @@ void vg_event_fini(struct vg_event *ev)
     free(ev->owner);
     free(ev->message);
     free(ev->pos.topic);
+    if (ev->pod) {
+        vg_pod_fini(ev->pod);
+        free(ev->pod);
+    }
+    free(ev->log_pod);
+    free(ev->log_ns);
+    free(ev->log_reason);
+    free(ev->log_type);
+    vg_labels_free(ev->labels, ev->n_labels);
     memset(ev, 0, sizeof(*ev));
 }
 
@@ -115,6 +124,77 @@ static void incident_fini(struct vg_open_incident *inc)
     free(inc->monitor);
     free(inc->id);
     free(inc->severity);
+    free(inc->state);
+    free(inc->data);
+    memset(inc, 0, sizeof(*inc));
+}
+
+void vg_labels_free(struct vg_label *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].key);
+        free(v[i].value);
+    }
+    free(v);
+}
+
+struct vg_label *vg_labels_copy(const struct vg_label *v, size_t n)
+{
+    struct vg_label *out;
+
+    if (n == 0) {
+        return NULL;
+    }
+    out = vg_calloc(n, sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        out[i].key = vg_strdup(v[i].key);
+        out[i].value = vg_strdup(v[i].value);
+    }
+    return out;
+}
+
+static int cmp_label(const void *a, const void *b)
+{
+    return strcmp(((const struct vg_label *)a)->key, ((const struct vg_label *)b)->key);
+}
+
+void vg_labels_sort(struct vg_label *v, size_t n)
+{
+    if (n > 1) {
+        qsort(v, n, sizeof(*v), cmp_label);
+    }
+}
+
+bool vg_resource_set_labels(struct vg_resource *res, const struct vg_event *ev)
+{
+    bool same = ev->n_labels == res->n_labels;
+
+    if (ev->n_labels == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < ev->n_labels && same; i++) {
+        same = strcmp(ev->labels[i].key, res->labels[i].key) == 0 &&
+               strcmp(ev->labels[i].value, res->labels[i].value) == 0;
+    }
+    if (same) {
+        return false;
+    }
+    vg_labels_free(res->labels, res->n_labels);
+    res->labels = vg_labels_copy(ev->labels, ev->n_labels);
+    res->n_labels = ev->n_labels;
+    vg_labels_sort(res->labels, res->n_labels);
+    res->dirty = true;
+    return true;
+}
+
+const char *vg_labels_get(const struct vg_label *v, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i].key, key) == 0) {
+            return v[i].value;
+        }
+    }
+    return NULL;
 }
 
 void vg_resource_destroy(struct vg_resource *res)
@@ -134,6 +214,11 @@ void vg_resource_destroy(struct vg_resource *res)
         incident_fini(&res->incidents[i]);
     }
     free(res->incidents);
+    vg_labels_free(res->labels, res->n_labels);
+    for (size_t i = 0; i < res->n_pods; i++) {
+        vg_pod_fini(&res->pods[i]);
+    }
+    free(res->pods);
     free(res);
 }
 
@@ -156,6 +241,7 @@ struct vg_open_incident *vg_resource_add_incident(struct vg_resource *res, const
         incident_fini(inc);
     } else {
         inc = VG_ARRAY_PUSH(res->incidents, res->n_incidents, res->cap_incidents);
+        memset(inc, 0, sizeof(*inc));
     }
     inc->monitor = vg_strdup(monitor);
     inc->id = vg_strdup(id);

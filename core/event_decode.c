@@ -1,15 +1,17 @@
 /*
- * Decoding of the native event (docs/events.md) with cJSON. Untrusted
- * input: size, nesting depth, UTF-8 and string lengths are checked
- * before anything is copied. Each failure has one reason
- * (enum vg_decode_reason), which becomes the DLQ reason and metric label.
+ * Decoding of one Kafka message (docs/events.md) with cJSON: the native
+ * event here, Kubernetes Pods and Events in k8s.c. Untrusted input: size,
+ * nesting depth, UTF-8 and string lengths are checked (against the
+ * `decode:` limits) before anything is copied. Each failure has one
+ * reason (enum vg_decode_reason), which becomes the DLQ reason and metric
+ * label; SKIP reasons are counted and skipped, never dead-lettered.
  */
-#include <cjson/cJSON.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vigil/event.h"
+#include "event_int.h"
 #include "vigil/json.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -27,10 +29,49 @@ static const char *const reason_names[VG_DECODE__COUNT] = {
     [VG_DECODE_BAD_RUNTIME] = "bad_runtime",
     [VG_DECODE_BAD_TIME] = "bad_time",
     [VG_DECODE_NOT_UTF8] = "not_utf8",
+    [VG_DECODE_BAD_KIND] = "bad_kind",
+    [VG_DECODE_TOO_MANY_LABELS] = "too_many_labels",
+    [VG_DECODE_SKIP_NO_NAME_LABEL] = "no_name_label",
+    [VG_DECODE_SKIP_IGNORED] = "ignored",
+    [VG_DECODE_SKIP_UNKNOWN_POD] = "unknown_pod",
 };
 
-static const char *const status_values[] = {"active", "error", "deleted", NULL};
-static const char *const runtime_values[] = {"pending", "running", "succeeded", "failed", NULL};
+static const char *const default_status_values[] = {"active", "error", "deleted"};
+static const char *const default_runtime_values[] = {"pending", "running", "succeeded", "failed"};
+
+static const char *const format_names[] = {
+    [VG_FORMAT_AUTO] = "auto",
+    [VG_FORMAT_NATIVE] = "native",
+    [VG_FORMAT_K8S_POD] = "k8s-pod",
+    [VG_FORMAT_K8S_EVENT] = "k8s-event",
+};
+
+/* The defaults as static data, so decoding without a config needs no init (and no lock). */
+static char v_active[] = "active", v_error[] = "error", v_deleted[] = "deleted";
+static char v_pending[] = "pending", v_running[] = "running", v_succeeded[] = "succeeded",
+            v_failed[] = "failed";
+static char *static_status[] = {v_active, v_error, v_deleted};
+static char *static_runtime[] = {v_pending, v_running, v_succeeded, v_failed};
+static char l_type[] = "app.kubernetes.io/component", l_name[] = "app.kubernetes.io/name",
+            l_version[] = "app.kubernetes.io/version", l_owner[] = "app.kubernetes.io/managed-by",
+            l_ws[] = "namespace", l_default_type[] = "service";
+static const struct vg_decode_config static_defaults = {
+    .max_message_bytes = VG_MAX_EVENT_BYTES,
+    .max_depth = VG_MAX_JSON_DEPTH,
+    .max_name_bytes = VG_MAX_NAME_BYTES,
+    .max_message_text_bytes = VG_MAX_MESSAGE_BYTES,
+    .max_labels = VG_MAX_LABELS,
+    .status_values = static_status,
+    .n_status_values = VG_ARRAY_LEN(static_status),
+    .runtime_values = static_runtime,
+    .n_runtime_values = VG_ARRAY_LEN(static_runtime),
+    .label_type = l_type,
+    .label_name = l_name,
+    .label_version = l_version,
+    .label_owner = l_owner,
+    .workspace_from = l_ws,
+    .default_type = l_default_type,
+};
 
 const char *vg_decode_reason_name(enum vg_decode_reason r)
 {
@@ -40,54 +81,135 @@ const char *vg_decode_reason_name(enum vg_decode_reason r)
     return reason_names[r];
 }
 
-static enum vg_decode_reason fail(enum vg_decode_reason r, char *detail, size_t detail_size,
-                                  const char *what)
+bool vg_decode_reason_is_skip(enum vg_decode_reason r)
 {
-    if (detail && detail_size) {
-        snprintf(detail, detail_size, "%s", what);
+    return r == VG_DECODE_SKIP_NO_NAME_LABEL || r == VG_DECODE_SKIP_IGNORED ||
+           r == VG_DECODE_SKIP_UNKNOWN_POD;
+}
+
+const char *vg_event_format_name(enum vg_event_format f)
+{
+    if ((unsigned)f >= VG_ARRAY_LEN(format_names)) {
+        return "?";
+    }
+    return format_names[f];
+}
+
+bool vg_event_format_parse(const char *s, enum vg_event_format *out)
+{
+    for (size_t i = 0; i < VG_ARRAY_LEN(format_names); i++) {
+        if (strcmp(s, format_names[i]) == 0) {
+            *out = (enum vg_event_format)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+void vg_decode_config_set_values(char ***dst, size_t *n_dst, const char *const *v, size_t n)
+{
+    char **copy = vg_calloc(n + 1, sizeof(*copy));
+
+    for (size_t i = 0; i < n; i++) {
+        copy[i] = vg_strdup(v[i]);
+    }
+    if (*dst) {
+        for (size_t i = 0; i < *n_dst; i++) {
+            free((*dst)[i]);
+        }
+        free(*dst);
+    }
+    *dst = copy;
+    *n_dst = n;
+}
+
+void vg_decode_config_init(struct vg_decode_config *dc)
+{
+    memset(dc, 0, sizeof(*dc));
+    dc->max_message_bytes = VG_MAX_EVENT_BYTES;
+    dc->max_depth = VG_MAX_JSON_DEPTH;
+    dc->max_name_bytes = VG_MAX_NAME_BYTES;
+    dc->max_message_text_bytes = VG_MAX_MESSAGE_BYTES;
+    dc->max_labels = VG_MAX_LABELS;
+    vg_decode_config_set_values(&dc->status_values, &dc->n_status_values, default_status_values,
+                                VG_ARRAY_LEN(default_status_values));
+    vg_decode_config_set_values(&dc->runtime_values, &dc->n_runtime_values, default_runtime_values,
+                                VG_ARRAY_LEN(default_runtime_values));
+    dc->label_type = vg_strdup(static_defaults.label_type);
+    dc->label_name = vg_strdup(static_defaults.label_name);
+    dc->label_version = vg_strdup(static_defaults.label_version);
+    dc->label_owner = vg_strdup(static_defaults.label_owner);
+    dc->workspace_from = vg_strdup(static_defaults.workspace_from);
+    dc->default_type = vg_strdup(static_defaults.default_type);
+}
+
+void vg_decode_config_fini(struct vg_decode_config *dc)
+{
+    for (size_t i = 0; i < dc->n_status_values; i++) {
+        free(dc->status_values[i]);
+    }
+    free(dc->status_values);
+    for (size_t i = 0; i < dc->n_runtime_values; i++) {
+        free(dc->runtime_values[i]);
+    }
+    free(dc->runtime_values);
+    free(dc->label_type);
+    free(dc->label_name);
+    free(dc->label_version);
+    free(dc->label_owner);
+    free(dc->workspace_from);
+    free(dc->default_type);
+    memset(dc, 0, sizeof(*dc));
+}
+
+enum vg_decode_reason decode_fail(const struct decode_ctx *dx, enum vg_decode_reason r,
+                                  const char *fmt, ...)
+{
+    va_list ap;
+
+    if (dx->detail && dx->detail_size) {
+        va_start(ap, fmt);
+        vsnprintf(dx->detail, dx->detail_size, fmt, ap);
+        va_end(ap);
     }
     return r;
 }
 
-/*
- * A string member: absent (NULL), or a string of 1..max bytes. `ident`
- * fields must not contain ':' (the id separator) or control characters.
- */
-static enum vg_decode_reason get_string(const cJSON *obj, const char *key, bool required,
-                                        size_t max, bool ident, const char **out, char *detail,
-                                        size_t detail_size, const char *path)
+const char *json_str(const cJSON *obj, const char *key)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+enum vg_decode_reason decode_string(const struct decode_ctx *dx, const cJSON *obj, const char *key,
+                                    bool required, size_t max, bool ident, const char **out,
+                                    const char *path)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    char what[128];
     size_t len;
 
     *out = NULL;
     if (!item || cJSON_IsNull(item)) {
         if (required) {
-            snprintf(what, sizeof(what), "%s%s: missing", path, key);
-            return fail(VG_DECODE_BAD_FIELD, detail, detail_size, what);
+            return decode_fail(dx, VG_DECODE_BAD_FIELD, "%s%s: missing", path, key);
         }
         return VG_DECODE_OK;
     }
     if (!cJSON_IsString(item)) {
-        snprintf(what, sizeof(what), "%s%s: not a string", path, key);
-        return fail(VG_DECODE_BAD_FIELD, detail, detail_size, what);
+        return decode_fail(dx, VG_DECODE_BAD_FIELD, "%s%s: not a string", path, key);
     }
     len = strlen(item->valuestring);
     if (len == 0 && (required || ident)) {
-        snprintf(what, sizeof(what), "%s%s: empty", path, key);
-        return fail(VG_DECODE_BAD_FIELD, detail, detail_size, what);
+        return decode_fail(dx, VG_DECODE_BAD_FIELD, "%s%s: empty", path, key);
     }
     if (len > max) {
-        snprintf(what, sizeof(what), "%s%s: longer than %zu bytes", path, key, max);
-        return fail(VG_DECODE_BAD_FIELD, detail, detail_size, what);
+        return decode_fail(dx, VG_DECODE_BAD_FIELD, "%s%s: longer than %zu bytes", path, key, max);
     }
     if (ident) {
         for (const char *p = item->valuestring; *p; p++) {
             if (*p == ':' || (unsigned char)*p < 0x20) {
-                snprintf(what, sizeof(what), "%s%s: must not contain ':' or control characters",
-                         path, key);
-                return fail(VG_DECODE_BAD_FIELD, detail, detail_size, what);
+                return decode_fail(dx, VG_DECODE_BAD_FIELD,
+                                   "%s%s: must not contain ':' or control characters", path, key);
             }
         }
     }
@@ -95,28 +217,47 @@ static enum vg_decode_reason get_string(const cJSON *obj, const char *key, bool 
     return VG_DECODE_OK;
 }
 
-static enum vg_decode_reason get_enum(const cJSON *obj, const char *key,
-                                      const char *const *allowed, enum vg_decode_reason bad,
-                                      char out[VG_VALUE_MAX], char *detail, size_t detail_size)
+enum vg_decode_reason decode_time(const struct decode_ctx *dx, const cJSON *obj, const char *key,
+                                  const char *path, int64_t *out, bool *found)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    char what[160];
+
+    if (found) {
+        *found = false;
+    }
+    if (!item || cJSON_IsNull(item)) {
+        return VG_DECODE_OK;
+    }
+    if (!cJSON_IsString(item) ||
+        !vg_time_parse_rfc3339(item->valuestring, strlen(item->valuestring), out)) {
+        return decode_fail(dx, VG_DECODE_BAD_TIME, "%s%s: not RFC 3339", path, key);
+    }
+    if (found) {
+        *found = true;
+    }
+    return VG_DECODE_OK;
+}
+
+static enum vg_decode_reason get_enum(const struct decode_ctx *dx, const cJSON *obj,
+                                      const char *key, char *const *allowed, size_t n_allowed,
+                                      enum vg_decode_reason bad, char out[VG_VALUE_MAX])
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+
     out[0] = '\0';
     if (!item || cJSON_IsNull(item)) {
         return VG_DECODE_OK;
     }
-    if (cJSON_IsString(item)) {
-        for (const char *const *a = allowed; *a; a++) {
-            if (strcmp(*a, item->valuestring) == 0) {
-                snprintf(out, VG_VALUE_MAX, "%s", *a);
-                return VG_DECODE_OK;
-            }
-        }
-        snprintf(what, sizeof(what), "%s: unknown value \"%.40s\"", key, item->valuestring);
-    } else {
-        snprintf(what, sizeof(what), "%s: not a string", key);
+    if (!cJSON_IsString(item)) {
+        return decode_fail(dx, bad, "%s: not a string", key);
     }
-    return fail(bad, detail, detail_size, what);
+    for (size_t i = 0; i < n_allowed; i++) {
+        if (strcmp(allowed[i], item->valuestring) == 0) {
+            snprintf(out, VG_VALUE_MAX, "%s", allowed[i]);
+            return VG_DECODE_OK;
+        }
+    }
+    return decode_fail(dx, bad, "%s: unknown value \"%.40s\"", key, item->valuestring);
 }
 
 /*
@@ -154,107 +295,52 @@ static char *patch_nul_escapes(const char *json, size_t len)
     return copy;
 }
 
-enum vg_decode_reason vg_event_decode(struct vg_event *ev, const char *json, size_t len,
-                                      int64_t kafka_ts_ms, char *detail, size_t detail_size)
+static enum vg_decode_reason decode_native(struct vg_event *ev, const struct decode_ctx *dx,
+                                           const cJSON *root)
 {
-    cJSON *root;
+    const struct vg_decode_config *dc = dx->dc;
     const cJSON *resource;
-    const cJSON *time_item;
-    const char *parse_end = NULL;
     const char *type, *name, *workspace, *version, *owner, *message;
     enum vg_decode_reason r;
-    int64_t time_ms = kafka_ts_ms;
-    char *patched = NULL;
+    int64_t time_ms = dx->kafka_ts_ms;
+    bool found = false;
 
-    memset(ev, 0, sizeof(*ev));
-    if (detail && detail_size) {
-        detail[0] = '\0';
-    }
-    if (len > VG_MAX_EVENT_BYTES) {
-        return fail(VG_DECODE_TOO_LARGE, detail, detail_size, "message larger than 1 MiB");
-    }
-    if (!json || len == 0) {
-        return fail(VG_DECODE_BAD_JSON, detail, detail_size, "empty message");
-    }
-    if (!vg_utf8_valid(json, len)) {
-        return fail(VG_DECODE_NOT_UTF8, detail, detail_size, "not valid UTF-8");
-    }
-    if (vg_json_depth(json, len, VG_MAX_JSON_DEPTH) > VG_MAX_JSON_DEPTH) {
-        return fail(VG_DECODE_TOO_DEEP, detail, detail_size, "JSON nested deeper than 32");
-    }
-    patched = patch_nul_escapes(json, len);
-    if (patched) {
-        json = patched;
-    }
-    root = cJSON_ParseWithLengthOpts(json, len, &parse_end, 0);
-    if (!root) {
-        free(patched);
-        return fail(VG_DECODE_BAD_JSON, detail, detail_size, "invalid JSON");
-    }
-    if (parse_end) {
-        const char *end = json + len;
-        while (parse_end < end && (*parse_end == ' ' || *parse_end == '\n' ||
-                                   *parse_end == '\r' || *parse_end == '\t')) {
-            parse_end++;
-        }
-        if (parse_end != end) {
-            cJSON_Delete(root);
-            free(patched);
-            return fail(VG_DECODE_BAD_JSON, detail, detail_size, "trailing data after JSON");
-        }
-    }
-    free(patched); /* cJSON copied every string it needs into the tree */
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return fail(VG_DECODE_NOT_OBJECT, detail, detail_size, "not a JSON object");
-    }
     resource = cJSON_GetObjectItemCaseSensitive(root, "resource");
     if (!cJSON_IsObject(resource)) {
-        cJSON_Delete(root);
-        return fail(VG_DECODE_NO_RESOURCE, detail, detail_size,
-                    resource ? "resource: not an object" : "resource: missing");
+        return decode_fail(dx, VG_DECODE_NO_RESOURCE, "%s",
+                           resource ? "resource: not an object" : "resource: missing");
     }
-    if ((r = get_string(resource, "type", true, VG_MAX_NAME_BYTES, true, &type, detail,
-                        detail_size, "resource.")) ||
-        (r = get_string(resource, "name", true, VG_MAX_NAME_BYTES, true, &name, detail,
-                        detail_size, "resource.")) ||
-        (r = get_string(resource, "workspace", true, VG_MAX_NAME_BYTES, true, &workspace,
-                        detail, detail_size, "resource.")) ||
-        (r = get_string(resource, "version", false, VG_MAX_NAME_BYTES, true, &version, detail,
-                        detail_size, "resource.")) ||
-        (r = get_string(resource, "owner", false, VG_MAX_NAME_BYTES, false, &owner, detail,
-                        detail_size, "resource.")) ||
-        (r = get_string(root, "message", false, VG_MAX_MESSAGE_BYTES, false, &message, detail,
-                        detail_size, ""))) {
-        cJSON_Delete(root);
+    if ((r = decode_string(dx, resource, "type", true, dc->max_name_bytes, true, &type,
+                           "resource.")) ||
+        (r = decode_string(dx, resource, "name", true, dc->max_name_bytes, true, &name,
+                           "resource.")) ||
+        (r = decode_string(dx, resource, "workspace", true, dc->max_name_bytes, true, &workspace,
+                           "resource.")) ||
+        (r = decode_string(dx, resource, "version", false, dc->max_name_bytes, true, &version,
+                           "resource.")) ||
+        (r = decode_string(dx, resource, "owner", false, dc->max_name_bytes, false, &owner,
+                           "resource.")) ||
+        (r = decode_string(dx, root, "message", false, dc->max_message_text_bytes, false, &message,
+                           ""))) {
         return r;
     }
-    if ((r = get_enum(root, "status", status_values, VG_DECODE_BAD_STATUS, ev->status, detail,
-                      detail_size)) ||
-        (r = get_enum(root, "runtime", runtime_values, VG_DECODE_BAD_RUNTIME, ev->runtime,
-                      detail, detail_size))) {
-        cJSON_Delete(root);
-        memset(ev, 0, sizeof(*ev));
+    if ((r = get_enum(dx, root, "status", dc->status_values, dc->n_status_values,
+                      VG_DECODE_BAD_STATUS, ev->status)) ||
+        (r = get_enum(dx, root, "runtime", dc->runtime_values, dc->n_runtime_values,
+                      VG_DECODE_BAD_RUNTIME, ev->runtime))) {
         return r;
     }
     if (!ev->status[0] && !ev->runtime[0]) {
-        cJSON_Delete(root);
-        memset(ev, 0, sizeof(*ev));
-        return fail(VG_DECODE_NO_SIGNAL, detail, detail_size,
-                    "neither status nor runtime is present");
+        return decode_fail(dx, VG_DECODE_NO_SIGNAL, "neither status nor runtime is present");
     }
-    time_item = cJSON_GetObjectItemCaseSensitive(root, "time");
-    if (time_item && !cJSON_IsNull(time_item)) {
-        if (!cJSON_IsString(time_item) ||
-            !vg_time_parse_rfc3339(time_item->valuestring, strlen(time_item->valuestring),
-                                   &time_ms)) {
-            cJSON_Delete(root);
-            memset(ev, 0, sizeof(*ev));
-            return fail(VG_DECODE_BAD_TIME, detail, detail_size, "time: not RFC 3339");
-        }
-    } else if (time_ms < 0) {
+    r = decode_time(dx, root, "time", "", &time_ms, &found);
+    if (r) {
+        return r;
+    }
+    if (!found && time_ms < 0) {
         time_ms = vg_now_ms();
     }
+    ev->kind = VG_EVENT_NATIVE;
     ev->type = vg_strdup(type);
     ev->name = vg_strdup(name);
     ev->workspace = vg_strdup(workspace);
@@ -263,6 +349,161 @@ enum vg_decode_reason vg_event_decode(struct vg_event *ev, const char *json, siz
     ev->message = message ? vg_strdup(message) : NULL;
     ev->id = vg_resource_id(ev->type, ev->version, ev->name, ev->workspace);
     ev->time_ms = time_ms;
-    cJSON_Delete(root);
     return VG_DECODE_OK;
+}
+
+/* AUTO: what the object looks like. */
+static enum vg_event_format sniff(const cJSON *root)
+{
+    const char *kind = json_str(root, "kind");
+    const cJSON *object = cJSON_GetObjectItemCaseSensitive(root, "object");
+
+    if (kind && strcmp(kind, "Pod") == 0) {
+        return VG_FORMAT_K8S_POD;
+    }
+    if (kind && strcmp(kind, "Event") == 0) {
+        return VG_FORMAT_K8S_EVENT;
+    }
+    if (cJSON_IsObject(object)) {
+        const char *okind = json_str(object, "kind");
+        return okind && strcmp(okind, "Event") == 0 ? VG_FORMAT_K8S_EVENT : VG_FORMAT_K8S_POD;
+    }
+    return VG_FORMAT_NATIVE;
+}
+
+/*
+ * A Kubernetes object, bare or wrapped in a watch event {"type", "object"}:
+ * the object and the watch type (NULL when bare).
+ */
+static enum vg_decode_reason unwrap(const struct decode_ctx *dx, const cJSON *root,
+                                    const cJSON **obj, const char **watch)
+{
+    const cJSON *object = cJSON_GetObjectItemCaseSensitive(root, "object");
+    const cJSON *type;
+
+    *obj = root;
+    *watch = NULL;
+    if (!object) {
+        return VG_DECODE_OK;
+    }
+    if (!cJSON_IsObject(object)) {
+        return decode_fail(dx, VG_DECODE_BAD_FIELD, "object: not an object");
+    }
+    type = cJSON_GetObjectItemCaseSensitive(root, "type");
+    if (!cJSON_IsString(type)) {
+        return decode_fail(dx, VG_DECODE_BAD_FIELD, "type: %s",
+                           type ? "not a string" : "missing (a watch event needs one)");
+    }
+    *obj = object;
+    *watch = type->valuestring;
+    return VG_DECODE_OK;
+}
+
+static enum vg_decode_reason decode_root(struct vg_event *ev, const struct decode_ctx *dx,
+                                         enum vg_event_format fmt, const cJSON *root)
+{
+    const cJSON *obj;
+    const char *watch;
+    enum vg_decode_reason r;
+
+    if (fmt == VG_FORMAT_AUTO) {
+        fmt = sniff(root);
+    }
+    if (fmt == VG_FORMAT_NATIVE) {
+        return decode_native(ev, dx, root);
+    }
+    r = unwrap(dx, root, &obj, &watch);
+    if (r) {
+        return r;
+    }
+    if (watch && (strcmp(watch, "BOOKMARK") == 0 || strcmp(watch, "ERROR") == 0)) {
+        return decode_fail(dx, VG_DECODE_SKIP_IGNORED, "watch event %s", watch);
+    }
+    if (watch && strcmp(watch, "ADDED") != 0 && strcmp(watch, "MODIFIED") != 0 &&
+        strcmp(watch, "DELETED") != 0) {
+        return decode_fail(dx, VG_DECODE_BAD_FIELD, "type: unknown watch event type \"%.40s\"",
+                           watch);
+    }
+    if (fmt == VG_FORMAT_K8S_POD) {
+        return k8s_decode_pod(ev, dx, obj, watch);
+    }
+    return k8s_decode_event(ev, dx, obj, watch);
+}
+
+enum vg_decode_reason vg_event_decode_ex(struct vg_event *ev, const struct vg_decode_config *dc,
+                                         enum vg_event_format fmt, const char *json, size_t len,
+                                         int64_t kafka_ts_ms, char *detail, size_t detail_size)
+{
+    struct decode_ctx dx = {dc, detail, detail_size, kafka_ts_ms};
+    cJSON *root;
+    const char *parse_end = NULL;
+    enum vg_decode_reason r;
+    char *patched = NULL;
+    int depth_limit;
+
+    memset(ev, 0, sizeof(*ev));
+    if (!dc) {
+        dx.dc = dc = &static_defaults;
+    }
+    if (detail && detail_size) {
+        detail[0] = '\0';
+    }
+    if (len > dc->max_message_bytes) {
+        if (dc->max_message_bytes % (1024 * 1024) == 0) {
+            return decode_fail(&dx, VG_DECODE_TOO_LARGE, "message larger than %zu MiB",
+                               dc->max_message_bytes / (1024 * 1024));
+        }
+        return decode_fail(&dx, VG_DECODE_TOO_LARGE, "message of %zu bytes, larger than %zu", len,
+                           dc->max_message_bytes);
+    }
+    if (!json || len == 0) {
+        return decode_fail(&dx, VG_DECODE_BAD_JSON, "empty message");
+    }
+    if (!vg_utf8_valid(json, len)) {
+        return decode_fail(&dx, VG_DECODE_NOT_UTF8, "not valid UTF-8");
+    }
+    /* cJSON recurses per level and has its own hard limit of 1000: cap ours below it. */
+    depth_limit = dc->max_depth > 0 && dc->max_depth < 1000 ? dc->max_depth : 999;
+    if (vg_json_depth(json, len, depth_limit) > depth_limit) {
+        return decode_fail(&dx, VG_DECODE_TOO_DEEP, "JSON nested deeper than %d", depth_limit);
+    }
+    patched = patch_nul_escapes(json, len);
+    if (patched) {
+        json = patched;
+    }
+    root = cJSON_ParseWithLengthOpts(json, len, &parse_end, 0);
+    if (!root) {
+        free(patched);
+        return decode_fail(&dx, VG_DECODE_BAD_JSON, "invalid JSON");
+    }
+    if (parse_end) {
+        const char *end = json + len;
+        while (parse_end < end && (*parse_end == ' ' || *parse_end == '\n' || *parse_end == '\r' ||
+                                   *parse_end == '\t')) {
+            parse_end++;
+        }
+        if (parse_end != end) {
+            cJSON_Delete(root);
+            free(patched);
+            return decode_fail(&dx, VG_DECODE_BAD_JSON, "trailing data after JSON");
+        }
+    }
+    free(patched); /* cJSON copied every string it needs into the tree */
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return decode_fail(&dx, VG_DECODE_NOT_OBJECT, "not a JSON object");
+    }
+    r = decode_root(ev, &dx, fmt, root);
+    cJSON_Delete(root);
+    if (r != VG_DECODE_OK) {
+        vg_event_fini(ev); /* a decoder may fail after copying some strings */
+    }
+    return r;
+}
+
+enum vg_decode_reason vg_event_decode(struct vg_event *ev, const char *json, size_t len,
+                                      int64_t kafka_ts_ms, char *detail, size_t detail_size)
+{
+    return vg_event_decode_ex(ev, NULL, VG_FORMAT_NATIVE, json, len, kafka_ts_ms, detail,
+                              detail_size);
 }

@@ -1,8 +1,9 @@
 /*
  * Applying one decoded event to a Resource's current state: the
- * transitions it causes and the new health. Pure; ordering against
- * older events (event time) is decided here too: an event older than
- * what the state reflects does not move state backwards.
+ * transitions it causes and the new health, the pod set and the runtime
+ * derived from it (issue 4), and the ordering rule: an event older than
+ * what the state reflects does not move it (docs/events.md, "Order").
+ * Pure.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,8 @@ static void set_value(char dst[VG_VALUE_MAX], const char *src)
     snprintf(dst, VG_VALUE_MAX, "%s", src);
 }
 
-static struct vg_transition *add_transition(struct vg_transition out[3], size_t *n,
-                                            enum vg_field f, const char *from, const char *to,
+static struct vg_transition *add_transition(struct vg_transition out[3], size_t *n, enum vg_field f,
+                                            const char *from, const char *to,
                                             struct vg_resource *res, const struct vg_event *ev)
 {
     struct vg_transition *t = &out[(*n)++];
@@ -27,7 +28,125 @@ static struct vg_transition *add_transition(struct vg_transition out[3], size_t 
     t->at_ms = ev->time_ms;
     t->res = res;
     t->ev = ev;
+    t->reason[0] = '\0';
+    t->pod[0] = '\0';
     return t;
+}
+
+/* ---- the pod set ------------------------------------------------------ */
+
+struct vg_pod *vg_resource_find_pod(struct vg_resource *res, const char *name)
+{
+    for (size_t i = 0; i < res->n_pods; i++) {
+        if (strcmp(res->pods[i].name, name) == 0) {
+            return &res->pods[i];
+        }
+    }
+    return NULL;
+}
+
+void vg_resource_put_pod(struct vg_resource *res, const struct vg_pod *pod)
+{
+    struct vg_pod *slot = vg_resource_find_pod(res, pod->name);
+    size_t at = 0;
+
+    if (slot) {
+        vg_pod_fini(slot);
+        vg_pod_copy(slot, pod);
+        return;
+    }
+    while (at < res->n_pods && strcmp(res->pods[at].name, pod->name) < 0) {
+        at++;
+    }
+    VG_ARRAY_PUSH(res->pods, res->n_pods, res->cap_pods);
+    memmove(&res->pods[at + 1], &res->pods[at], (res->n_pods - 1 - at) * sizeof(*res->pods));
+    vg_pod_copy(&res->pods[at], pod);
+}
+
+bool vg_resource_remove_pod(struct vg_resource *res, const char *name)
+{
+    struct vg_pod *slot = vg_resource_find_pod(res, name);
+    size_t at;
+
+    if (!slot) {
+        return false;
+    }
+    at = (size_t)(slot - res->pods);
+    vg_pod_fini(slot);
+    memmove(&res->pods[at], &res->pods[at + 1], (res->n_pods - at - 1) * sizeof(*res->pods));
+    res->n_pods--;
+    return true;
+}
+
+/* ---- ordering --------------------------------------------------------- */
+
+bool vg_resource_is_late(const struct vg_resource *res, const struct vg_event *ev)
+{
+    if (ev->kind == VG_EVENT_K8S_EVENT || !res->event_time_ms) {
+        return false;
+    }
+    if (ev->time_ms != res->event_time_ms) {
+        return ev->time_ms < res->event_time_ms;
+    }
+    /* Equal times apply, unless the same partition already reflects a later offset. */
+    return ev->pos.topic && res->pos.topic && strcmp(ev->pos.topic, res->pos.topic) == 0 &&
+           ev->pos.partition == res->pos.partition && ev->pos.offset < res->pos.offset;
+}
+
+size_t vg_event_late_values(const struct vg_event *ev, enum vg_field fields[2],
+                            char values[2][VG_VALUE_MAX], char reason[VG_REASON_MAX])
+{
+    size_t n = 0;
+
+    reason[0] = '\0';
+    if (ev->kind == VG_EVENT_POD) {
+        fields[0] = VG_FIELD_RUNTIME;
+        if (ev->pod_deleted) {
+            values[0][0] = '\0';
+            snprintf(reason, VG_REASON_MAX, "%s", "Deleted");
+        } else {
+            set_value(values[0], vg_pods_runtime(ev->pod, 1, NULL, reason));
+        }
+        return 1;
+    }
+    if (ev->kind != VG_EVENT_NATIVE) {
+        return 0;
+    }
+    if (ev->status[0]) {
+        fields[n] = VG_FIELD_STATUS;
+        set_value(values[n++], ev->status);
+    }
+    if (ev->runtime[0]) {
+        fields[n] = VG_FIELD_RUNTIME;
+        set_value(values[n++], ev->runtime);
+    }
+    return n;
+}
+
+/* ---- apply ------------------------------------------------------------ */
+
+/*
+ * A pod event: update the set, then derive the runtime from it. An empty
+ * set (the last pod was deleted) keeps the last runtime: a Resource scaled
+ * to zero or being replaced is not "pending", and the native `status:
+ * deleted` is what says it is gone. Returns the derived runtime or NULL.
+ */
+static const char *apply_pod(struct vg_resource *res, const struct vg_event *ev)
+{
+    const struct vg_pod *decider = NULL;
+    const char *runtime;
+
+    if (ev->pod_deleted) {
+        vg_resource_remove_pod(res, ev->pod->name);
+    } else {
+        vg_resource_put_pod(res, ev->pod);
+    }
+    if (res->n_pods == 0) {
+        return NULL;
+    }
+    runtime = vg_pods_runtime(res->pods, res->n_pods, &decider, res->runtime_reason);
+    snprintf(res->runtime_pod, sizeof(res->runtime_pod), "%s", decider ? decider->name : "");
+    return runtime;
 }
 
 size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *res,
@@ -38,26 +157,31 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
     enum vg_health new_health;
     char old_status[VG_VALUE_MAX];
     char old_runtime[VG_VALUE_MAX];
+    const char *runtime = ev->runtime[0] ? ev->runtime : NULL;
+    bool from_pods = ev->kind == VG_EVENT_POD;
 
-    /*
-     * An event older than the newest one applied must not move state back
-     * (issue 4 records such events in history as late; here they only
-     * leave the state untouched).
-     */
-    if (res->event_time_ms && ev->time_ms < res->event_time_ms) {
+    /* Log lines do not touch state; late events are recorded by the caller, not applied. */
+    if (ev->kind == VG_EVENT_K8S_EVENT || vg_resource_is_late(res, ev)) {
         return 0;
     }
     set_value(old_status, res->status);
     set_value(old_runtime, res->runtime);
 
+    if (from_pods) {
+        runtime = apply_pod(res, ev);
+    } else if (runtime) {
+        /* A native runtime says nothing about pods: forget which pod decided. */
+        res->runtime_reason[0] = '\0';
+        res->runtime_pod[0] = '\0';
+    }
     if (ev->status[0] && strcmp(ev->status, res->status) != 0) {
         add_transition(out, &n, VG_FIELD_STATUS, old_status, ev->status, res, ev);
         set_value(res->status, ev->status);
         res->status_since_ms = ev->time_ms;
     }
-    if (ev->runtime[0] && strcmp(ev->runtime, res->runtime) != 0) {
-        add_transition(out, &n, VG_FIELD_RUNTIME, old_runtime, ev->runtime, res, ev);
-        set_value(res->runtime, ev->runtime);
+    if (runtime && strcmp(runtime, res->runtime) != 0) {
+        add_transition(out, &n, VG_FIELD_RUNTIME, old_runtime, runtime, res, ev);
+        set_value(res->runtime, runtime);
         res->runtime_since_ms = ev->time_ms;
     }
     new_health = vg_health_compute(hc, res->type, res->status, res->runtime);
@@ -65,6 +189,14 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
         add_transition(out, &n, VG_FIELD_HEALTH, vg_health_name(old_health),
                        vg_health_name(new_health), res, ev);
         res->health = new_health;
+        res->health_since_ms = ev->time_ms; /* issue 3: `vigil get ID` shows since when */
+    }
+    if (from_pods) {
+        /* The pod and reason that decided the runtime travel with every transition it caused. */
+        for (size_t i = 0; i < n; i++) {
+            snprintf(out[i].reason, sizeof(out[i].reason), "%s", res->runtime_reason);
+            snprintf(out[i].pod, sizeof(out[i].pod), "%s", res->runtime_pod);
+        }
     }
     if (ev->owner && ev->owner[0] && strcmp(ev->owner, res->owner) != 0) {
         free(res->owner);

@@ -9,76 +9,111 @@
 
 #include "rules_int.h"
 
-static const char *get_monitor(const struct rules_tpl_ctx *c, char *scratch, size_t size)
-{
-    (void)scratch;
-    (void)size;
-    return c->monitor;
-}
-
-static const char *get_severity(const struct rules_tpl_ctx *c, char *scratch, size_t size)
-{
-    (void)scratch;
-    (void)size;
-    return c->severity;
-}
-
-static const char *get_incident_id(const struct rules_tpl_ctx *c, char *scratch, size_t size)
-{
-    (void)scratch;
-    (void)size;
-    return c->incident_id;
-}
-
-#define RES_STRING_GETTER(fn, member)                                                              \
-    static const char *fn(const struct rules_tpl_ctx *c, char *scratch, size_t size)               \
+#define CTX_GETTER(fn, expr)                                                                       \
+    static const char *fn(const struct rules_tpl_ctx *c, const char *arg, char *scratch,           \
+                          size_t size)                                                             \
     {                                                                                              \
+        (void)arg;                                                                                 \
         (void)scratch;                                                                             \
         (void)size;                                                                                \
-        return c->res->member;                                                                     \
+        return (expr);                                                                             \
     }
 
-RES_STRING_GETTER(get_res_id, id)
-RES_STRING_GETTER(get_res_type, type)
-RES_STRING_GETTER(get_res_name, name)
-RES_STRING_GETTER(get_res_workspace, workspace)
-RES_STRING_GETTER(get_res_version, version)
-RES_STRING_GETTER(get_res_owner, owner)
-RES_STRING_GETTER(get_res_status, status)
-RES_STRING_GETTER(get_res_runtime, runtime)
+CTX_GETTER(get_monitor, c->monitor)
+CTX_GETTER(get_severity, c->severity)
+CTX_GETTER(get_incident_id, c->incident_id)
+CTX_GETTER(get_incident_type, c->incident_type)
+CTX_GETTER(get_state, c->state)
+CTX_GETTER(get_res_id, c->res->id)
+CTX_GETTER(get_res_type, c->res->type)
+CTX_GETTER(get_res_name, c->res->name)
+CTX_GETTER(get_res_workspace, c->res->workspace)
+CTX_GETTER(get_res_version, c->res->version)
+CTX_GETTER(get_res_owner, c->res->owner)
+CTX_GETTER(get_res_status, c->res->status)
+CTX_GETTER(get_res_runtime, c->res->runtime)
+CTX_GETTER(get_res_message, c->res->message)
+CTX_GETTER(get_res_health, vg_health_name(c->res->health))
+CTX_GETTER(get_tr_field, c->t ? vg_field_name(c->t->field) : "")
+CTX_GETTER(get_tr_from, c->t ? c->t->from : "")
+CTX_GETTER(get_tr_to, c->t ? c->t->to : "")
+CTX_GETTER(get_label, vg_labels_get(c->labels, c->n_labels, arg))
 
-static const char *get_res_health(const struct rules_tpl_ctx *c, char *scratch, size_t size)
+static const char *get_tr_at(const struct rules_tpl_ctx *c, const char *arg, char *scratch,
+                             size_t size)
 {
-    (void)scratch;
-    (void)size;
-    return vg_health_name(c->res->health);
-}
-
-static const char *get_tr_field(const struct rules_tpl_ctx *c, char *scratch, size_t size)
-{
-    (void)scratch;
-    (void)size;
-    return vg_field_name(c->t->field);
-}
-
-static const char *get_tr_from(const struct rules_tpl_ctx *c, char *scratch, size_t size)
-{
-    (void)scratch;
-    (void)size;
-    return c->t->from;
-}
-
-static const char *get_tr_to(const struct rules_tpl_ctx *c, char *scratch, size_t size)
-{
-    (void)scratch;
-    (void)size;
-    return c->t->to;
-}
-
-static const char *get_tr_at(const struct rules_tpl_ctx *c, char *scratch, size_t size)
-{
+    (void)arg;
+    if (!c->t) {
+        return "";
+    }
     vg_time_format_rfc3339(c->t->at_ms, scratch, size);
     return scratch;
+}
+
+/* The transition's reason/pod (runtime from pods), else the Resource's last ones. */
+static const char *get_reason(const struct rules_tpl_ctx *c, const char *arg, char *scratch,
+                              size_t size)
+{
+    (void)arg;
+    (void)scratch;
+    (void)size;
+    if (c->t && c->t->reason[0]) {
+        return c->t->reason;
+    }
+    return c->res->runtime_reason;
+}
+
+static const char *get_pod(const struct rules_tpl_ctx *c, const char *arg, char *scratch,
+                           size_t size)
+{
+    (void)arg;
+    (void)scratch;
+    (void)size;
+    if (c->t && c->t->pod[0]) {
+        return c->t->pod;
+    }
+    return c->res->runtime_pod;
+}
+
+static const char *get_duration(const struct rules_tpl_ctx *c, const char *arg, char *scratch,
+                                size_t size)
+{
+    (void)arg;
+    rules_format_duration(c->duration_ms, scratch, size);
+    return scratch;
+}
+
+void rules_format_duration(int64_t ms, char *out, size_t out_size)
+{
+    static const struct {
+        int64_t ms;
+        char unit;
+    } units[] = {{86400000, 'd'}, {3600000, 'h'}, {60000, 'm'}, {1000, 's'}};
+    size_t len = 0;
+
+    out[0] = '\0';
+    if (ms < 1000) {
+        snprintf(out, out_size, ms > 0 ? "%lldms" : "0s", (long long)ms);
+        return;
+    }
+    /* At most the two largest units: "1d3h", "2h5m", "45s". */
+    for (size_t i = 0, used = 0; i < VG_ARRAY_LEN(units) && used < 2; i++) {
+        int64_t q = ms / units[i].ms;
+
+        if (q == 0 && used == 0) {
+            continue;
+        }
+        if (q > 0) {
+            int w = snprintf(out + len, out_size - len, "%lld%c", (long long)q, units[i].unit);
+
+            if (w < 0 || (size_t)w >= out_size - len) {
+                return;
+            }
+            len += (size_t)w;
+        }
+        ms -= q * units[i].ms;
+        used++;
+    }
 }
 
 /* The paths a template may name; add a row to extend the language. */
@@ -86,6 +121,8 @@ static const struct rules_tpl_path tpl_paths[] = {
     {"monitor", get_monitor},
     {"severity", get_severity},
     {"incident.id", get_incident_id},
+    {"incident.type", get_incident_type},
+    {"incident.state", get_state},
     {"resource.id", get_res_id},
     {"resource.type", get_res_type},
     {"resource.name", get_res_name},
@@ -95,15 +132,27 @@ static const struct rules_tpl_path tpl_paths[] = {
     {"resource.status", get_res_status},
     {"resource.runtime", get_res_runtime},
     {"resource.health", get_res_health},
+    {"resource.message", get_res_message},
     {"transition.field", get_tr_field},
     {"transition.from", get_tr_from},
     {"transition.to", get_tr_to},
     {"transition.at", get_tr_at},
+    {"transition.reason", get_reason},
+    {"transition.pod", get_pod},
+    {"reason", get_reason},
+    {"pod", get_pod},
+    {"duration", get_duration},
+    {"labels.", get_label}, /* labels.<key> */
 };
 
-static const struct rules_tpl_path *find_path(const char *name, size_t len)
+static const struct rules_tpl_path *find_path(const char *name, size_t len, char **arg)
 {
-    for (size_t i = 0; i < VG_ARRAY_LEN(tpl_paths); i++) {
+    *arg = NULL;
+    if (len > 7 && memcmp(name, "labels.", 7) == 0) {
+        *arg = vg_strndup(name + 7, len - 7);
+        return &tpl_paths[VG_ARRAY_LEN(tpl_paths) - 1];
+    }
+    for (size_t i = 0; i + 1 < VG_ARRAY_LEN(tpl_paths); i++) {
         if (strlen(tpl_paths[i].name) == len && memcmp(tpl_paths[i].name, name, len) == 0) {
             return &tpl_paths[i];
         }
@@ -111,11 +160,13 @@ static const struct rules_tpl_path *find_path(const char *name, size_t len)
     return NULL;
 }
 
-static void add_part(struct rules_tpl *tpl, const struct rules_tpl_path *path, char *text)
+static void add_part(struct rules_tpl *tpl, const struct rules_tpl_path *path, char *arg,
+                     char *text)
 {
     struct rules_tpl_part *part = VG_ARRAY_PUSH(tpl->parts, tpl->n, tpl->cap);
 
     part->path = path;
+    part->arg = arg;
     part->text = text;
 }
 
@@ -126,8 +177,9 @@ static bool is_space(char c)
 
 static bool is_path_char(char c)
 {
+    /* '-' and '/' for label keys such as labels.app.kubernetes.io/name */
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_';
+           c == '_' || c == '-' || c == '/';
 }
 
 /*
@@ -161,7 +213,7 @@ static vg_err_t unknown_path_error(const struct vg_ynode *node, const char *name
     for (size_t i = 0; i < VG_ARRAY_LEN(tpl_paths); i++) {
         names[i] = tpl_paths[i].name;
     }
-    hint = rules_closest(word, names, VG_ARRAY_LEN(names));
+    hint = rules_closest(word, names, VG_ARRAY_LEN(names) - 1);
     if (hint) {
         err = vg_ynode_error(node, errstr, errstr_size,
                              "unknown template path \"%s\" (did you mean \"%s\"?)", word, hint);
@@ -177,6 +229,7 @@ static vg_err_t compile_expr(struct rules_tpl *tpl, const struct vg_ynode *node,
                              const char *end, char *errstr, size_t errstr_size)
 {
     const struct rules_tpl_path *path;
+    char *arg = NULL;
     const char *name;
     size_t name_len;
     struct vg_buf dflt = {0};
@@ -200,12 +253,12 @@ static vg_err_t compile_expr(struct rules_tpl *tpl, const struct vg_ynode *node,
                               "{{ path | default \"text\" }})",
                               expr_len, expr);
     }
-    path = find_path(name, name_len);
+    path = find_path(name, name_len, &arg);
     if (!path) {
         return unknown_path_error(node, name, name_len, errstr, errstr_size);
     }
     if (p == end) {
-        add_part(tpl, path, NULL);
+        add_part(tpl, path, arg, NULL);
         return VG_OK;
     }
     p++; /* '|' */
@@ -219,6 +272,7 @@ static vg_err_t compile_expr(struct rules_tpl *tpl, const struct vg_ynode *node,
         while (p < end && !is_space(*p)) {
             p++;
         }
+        vg_free(arg);
         return vg_ynode_error(node, errstr, errstr_size,
                               "unknown template filter \"%.*s\" (expected default \"text\")",
                               (int)(p - f), f);
@@ -228,6 +282,7 @@ static vg_err_t compile_expr(struct rules_tpl *tpl, const struct vg_ynode *node,
         p++;
     }
     if (p == end || *p != '"') {
+        vg_free(arg);
         return vg_ynode_error(node, errstr, errstr_size,
                               "template filter default needs a quoted text: "
                               "{{ %.*s | default \"text\" }}",
@@ -246,12 +301,13 @@ static vg_err_t compile_expr(struct rules_tpl *tpl, const struct vg_ynode *node,
     }
     if (p != end) {
         vg_buf_fini(&dflt);
+        vg_free(arg);
         return vg_ynode_error(node, errstr, errstr_size,
                               "bad template expression \"{{%.*s}}\": unexpected text after the "
                               "default value",
                               expr_len, expr);
     }
-    add_part(tpl, path, vg_buf_steal(&dflt));
+    add_part(tpl, path, arg, vg_buf_steal(&dflt));
     return VG_OK;
 }
 
@@ -266,11 +322,11 @@ vg_err_t rules_tpl_compile(struct rules_tpl *tpl, const struct vg_ynode *node, c
         vg_err_t err;
 
         if (!open) {
-            add_part(tpl, NULL, vg_strdup(p));
+            add_part(tpl, NULL, NULL, vg_strdup(p));
             break;
         }
         if (open > p) {
-            add_part(tpl, NULL, vg_strndup(p, (size_t)(open - p)));
+            add_part(tpl, NULL, NULL, vg_strndup(p, (size_t)(open - p)));
         }
         close = find_close(open + 2);
         if (!close) {
@@ -301,7 +357,7 @@ char *rules_tpl_render(const struct rules_tpl *tpl, const struct rules_tpl_ctx *
             vg_buf_puts(&b, part->text);
             continue;
         }
-        v = part->path->get(c, scratch, sizeof(scratch));
+        v = part->path->get(c, part->arg, scratch, sizeof(scratch));
         if ((!v || !*v) && part->text) {
             v = part->text;
         }
@@ -316,6 +372,7 @@ void rules_tpl_fini(struct rules_tpl *tpl)
 {
     for (size_t i = 0; i < tpl->n; i++) {
         vg_free(tpl->parts[i].text);
+        vg_free(tpl->parts[i].arg);
     }
     vg_free(tpl->parts);
     memset(tpl, 0, sizeof(*tpl));

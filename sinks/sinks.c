@@ -1,34 +1,34 @@
 /*
- * The sink registry behind include/vigil/sinks.h: validates the sink
- * configs, builds one implementation per sink (sinks_webhook.c,
- * sinks_console.c) and routes each delivery by sink name. Retrying and
- * the outbox are the dispatcher's (cli/dispatch.c), not ours.
+ * The sink registry behind include/vigil/sinks.h: validates sink configs,
+ * builds one implementation per sink (HTTP ones in sinks_http.c, kafka,
+ * console), and applies each sink's policy around the attempts the
+ * dispatcher starts: concurrency, token bucket, Retry-After pauses, the
+ * circuit breaker and the HTTP 410 switch-off. Retrying a page, its
+ * ordering and the outbox are the dispatcher's (cli/dispatch.c).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "sinks_int.h"
-#include "vigil/mem.h"
-#include "vigil/sinks.h"
+#include "vigil/log.h"
+#include "vigil/util.h"
 
-#define DEFAULT_MAX_ATTEMPTS 5
 
-enum sink_type { SINK_WEBHOOK, SINK_CONSOLE };
+static int max_in_flight(const struct sink *s)
+{
+    switch (s->type) {
+    case SINK_SLACK:
+        return 4; /* Slack rate-limits per channel: more in flight only earns 429s */
+    case SINK_KAFKA:
+        return 1024;
+    case SINK_CONSOLE:
+        return 1 << 20;
+    default:
+        return VG_SINK_MAX_IN_FLIGHT;
+    }
+}
 
-struct sink {
-    char *name;
-    enum sink_type type;
-    int max_attempts;
-    struct vg_webhook *wh; /* SINK_WEBHOOK */
-};
-
-struct vg_sinks {
-    struct sink *v;
-    size_t n;
-    FILE *console_out; /* borrowed */
-};
-
-static const struct sink *find_sink(const struct vg_sinks *sk, const char *name)
+struct sink *vg_sinks_find(const struct vg_sinks *sk, const char *name)
 {
     for (size_t i = 0; i < sk->n; i++) {
         if (strcmp(sk->v[i].name, name) == 0) {
@@ -38,34 +38,149 @@ static const struct sink *find_sink(const struct vg_sinks *sk, const char *name)
     return NULL;
 }
 
+void vg_sink_scrub(const struct sink *s, char *msg, size_t msg_size)
+{
+    static const char red[] = "<redacted>";
+
+    for (size_t i = 0; i < s->n_secrets; i++) {
+        char *hit;
+        size_t n = strlen(s->secrets[i]);
+
+        while ((hit = strstr(msg, s->secrets[i])) != NULL) {
+            size_t tail = strlen(hit + n);
+            size_t used = (size_t)(hit - msg);
+            if (used + sizeof(red) - 1 + tail + 1 > msg_size) {
+                tail = msg_size > used + sizeof(red) ? msg_size - used - sizeof(red) : 0;
+            }
+            memmove(hit + sizeof(red) - 1, hit + n, tail);
+            memcpy(hit, red, sizeof(red) - 1);
+            hit[sizeof(red) - 1 + tail] = '\0';
+        }
+    }
+}
+
+static enum sink_type type_of(const char *t, bool *ok)
+{
+    static const struct {
+        const char *name;
+        enum sink_type type;
+    } types[] = {{"webhook", SINK_WEBHOOK},
+                 {"slack", SINK_SLACK},
+                 {"alertmanager", SINK_ALERTMANAGER},
+                 {"kafka", SINK_KAFKA},
+                 {"console", SINK_CONSOLE}};
+
+    for (size_t i = 0; i < VG_ARRAY_LEN(types); i++) {
+        if (!strcmp(t, types[i].name)) {
+            *ok = true;
+            return types[i].type;
+        }
+    }
+    *ok = false;
+    return SINK_CONSOLE;
+}
+
+static const char *type_name(enum sink_type t)
+{
+    static const char *const names[] = {"webhook", "slack", "alertmanager", "kafka", "console"};
+    return names[t];
+}
+
 static vg_err_t sink_init(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
                           size_t errstr_size)
 {
+    bool known;
+    vg_err_t err = VG_OK;
+
+    s->name = vg_strdup(cfg->name);
+    s->last_retry_after_ms = -1;
     if (cfg->max_attempts < 0) {
         snprintf(errstr, errstr_size, "sink %s: max_attempts must not be negative", cfg->name);
         return VG_ERR_INVALID;
     }
-    if (!cfg->type) {
-        snprintf(errstr, errstr_size, "sink %s: missing type (webhook or console)", cfg->name);
+    if (cfg->max_age_ms < 0 || cfg->rate_per_s < 0 || cfg->burst < 0) {
+        snprintf(errstr, errstr_size, "sink %s: max_age, rate and burst must not be negative",
+                 cfg->name);
         return VG_ERR_INVALID;
     }
-    if (strcmp(cfg->type, "console") == 0) {
-        s->type = SINK_CONSOLE;
-        s->max_attempts = 1; /* printing cannot fail in a way a retry would fix */
-    } else if (strcmp(cfg->type, "webhook") == 0) {
-        vg_err_t err = vg_webhook_new(&s->wh, cfg, errstr, errstr_size);
-        if (err != VG_OK) {
-            return err;
-        }
-        s->type = SINK_WEBHOOK;
-        s->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : DEFAULT_MAX_ATTEMPTS;
-    } else {
-        snprintf(errstr, errstr_size, "sink %s: unknown type \"%s\" (want webhook or console)",
+    if (!cfg->type) {
+        snprintf(errstr, errstr_size, "sink %s: missing type (webhook, slack, alertmanager, kafka "
+                 "or console)", cfg->name);
+        return VG_ERR_INVALID;
+    }
+    s->type = type_of(cfg->type, &known);
+    if (!known) {
+        snprintf(errstr, errstr_size,
+                 "sink %s: unknown type \"%s\" (want webhook, slack, alertmanager, kafka or "
+                 "console)",
                  cfg->name, cfg->type);
         return VG_ERR_INVALID;
     }
-    s->name = vg_strdup(cfg->name);
+    s->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : VG_SINK_DEFAULT_MAX_ATTEMPTS;
+    s->max_age_ms = cfg->max_age_ms > 0 ? cfg->max_age_ms : VG_SINK_DEFAULT_MAX_AGE_MS;
+    s->timeout_ms = cfg->timeout_ms > 0 ? (long)cfg->timeout_ms : VG_WEBHOOK_DEFAULT_TIMEOUT_MS;
+    switch (s->type) {
+    case SINK_CONSOLE:
+        s->max_attempts = 1; /* printing cannot fail in a way a retry would fix */
+        break;
+    case SINK_KAFKA:
+        if (!cfg->topic || !cfg->topic[0]) {
+            snprintf(errstr, errstr_size, "sink %s: kafka needs a topic", cfg->name);
+            return VG_ERR_INVALID;
+        }
+        s->topic = vg_strdup(cfg->topic);
+        s->brokers = cfg->brokers ? vg_strdup(cfg->brokers) : NULL;
+        if (cfg->n_properties > 0) {
+            s->props = vg_calloc(cfg->n_properties, sizeof(*s->props));
+            for (size_t i = 0; i < cfg->n_properties; i++) {
+                s->props[i].key = vg_strdup(cfg->properties[i].key);
+                s->props[i].value = vg_strdup(cfg->properties[i].value);
+                if (strlen(cfg->properties[i].value) >= 8) {
+                    s->secrets = vg_realloc(s->secrets, (s->n_secrets + 1) * sizeof(char *));
+                    s->secrets[s->n_secrets++] = vg_strdup(cfg->properties[i].value);
+                }
+            }
+            s->n_props = cfg->n_properties;
+        }
+        break;
+    default:
+        err = vg_http_sink_check(s, cfg, errstr, errstr_size);
+        break;
+    }
+    if (err) {
+        return err;
+    }
+    /* Slack documents about one message per second per channel: that is the default. */
+    if (s->type == SINK_SLACK && cfg->rate_per_s <= 0) {
+        vg_sink_bucket_init(&s->bucket, 1.0, cfg->burst > 0 ? cfg->burst : 3, vg_mono_ms());
+    } else {
+        vg_sink_bucket_init(&s->bucket, cfg->rate_per_s, cfg->burst, vg_mono_ms());
+    }
     return VG_OK;
+}
+
+static void sink_fini(struct sink *s)
+{
+    vg_kafka_sink_destroy(s->kafka);
+    s->kafka = NULL;
+    if (s->type == SINK_KAFKA) {
+        for (size_t i = 0; i < s->n_secrets; i++) {
+            vg_free(s->secrets[i]);
+        }
+        vg_free(s->secrets);
+        s->secrets = NULL;
+        s->n_secrets = 0;
+    } else {
+        vg_http_sink_fini(s);
+    }
+    for (size_t i = 0; i < s->n_props; i++) {
+        vg_free(s->props[i].key);
+        vg_free(s->props[i].value);
+    }
+    vg_free(s->props);
+    vg_free(s->topic);
+    vg_free(s->brokers);
+    vg_free(s->name);
 }
 
 vg_err_t vg_sinks_new(struct vg_sinks **out, const struct vg_sink_config *cfgs, size_t n,
@@ -81,8 +196,10 @@ vg_err_t vg_sinks_new(struct vg_sinks **out, const struct vg_sink_config *cfgs, 
         return VG_ERR_FATAL;
     }
     sk = vg_calloc(1, sizeof(*sk));
+    pthread_mutex_init(&sk->mu, NULL);
     sk->console_out = console_out ? console_out : stdout;
     sk->v = vg_calloc(n ? n : 1, sizeof(*sk->v));
+    vg_http_init(sk);
     for (size_t i = 0; i < n; i++) {
         const struct vg_sink_config *cfg = &cfgs[i];
         if (!cfg->name || !cfg->name[0]) {
@@ -90,16 +207,16 @@ vg_err_t vg_sinks_new(struct vg_sinks **out, const struct vg_sink_config *cfgs, 
             err = VG_ERR_INVALID;
             goto fail;
         }
-        if (find_sink(sk, cfg->name)) {
+        if (vg_sinks_find(sk, cfg->name)) {
             snprintf(errstr, errstr_size, "sink %s: duplicate name", cfg->name);
             err = VG_ERR_INVALID;
             goto fail;
         }
         err = sink_init(&sk->v[sk->n], cfg, errstr, errstr_size);
+        sk->n++; /* even half-built: sink_fini frees what it has */
         if (err != VG_OK) {
             goto fail;
         }
-        sk->n++;
     }
     *out = sk;
     return VG_OK;
@@ -114,10 +231,26 @@ void vg_sinks_destroy(struct vg_sinks *sk)
     if (!sk) {
         return;
     }
+    /* Kafka workers first: they push results under sk->mu and wake the multi handle. */
     for (size_t i = 0; i < sk->n; i++) {
-        vg_webhook_destroy(sk->v[i].wh);
-        vg_free(sk->v[i].name);
+        vg_kafka_sink_destroy(sk->v[i].kafka);
+        sk->v[i].kafka = NULL;
     }
+    vg_http_fini(sk);
+    for (size_t i = 0; i < sk->n; i++) {
+        sink_fini(&sk->v[i]);
+    }
+    for (size_t i = 0; i < sk->n_done; i++) {
+        vg_sink_result_fini(&sk->done[i]);
+    }
+    vg_free(sk->done);
+    vg_free(sk->kafka_bootstraps);
+    for (size_t i = 0; i < sk->n_kafka_props; i++) {
+        vg_free(sk->kafka_props[i].key);
+        vg_free(sk->kafka_props[i].value);
+    }
+    vg_free(sk->kafka_props);
+    pthread_mutex_destroy(&sk->mu);
     vg_free(sk->v);
     vg_free(sk);
 }
@@ -125,36 +258,307 @@ void vg_sinks_destroy(struct vg_sinks *sk)
 vg_err_t vg_sinks_deliver(struct vg_sinks *sk, const char *sink, const char *page_id,
                           const char *body, size_t body_len, char *errstr, size_t errstr_size)
 {
-    const struct sink *s = find_sink(sk, sink);
+    struct sink *s = vg_sinks_find(sk, sink);
 
     if (!s) {
         snprintf(errstr, errstr_size, "unknown sink \"%s\"", sink);
         return VG_ERR_INVALID;
     }
     switch (s->type) {
-    case SINK_WEBHOOK:
-        return vg_webhook_deliver(s->wh, page_id, body, body_len, errstr, errstr_size);
     case SINK_CONSOLE:
         vg_console_print(sk->console_out, page_id, body, body_len);
         return VG_OK;
+    case SINK_KAFKA:
+        snprintf(errstr, errstr_size, "sink %s: kafka sinks deliver through vg_sinks_start only",
+                 sink);
+        return VG_ERR_INVALID;
+    default:
+        return vg_http_deliver_sync(sk, s, page_id, body, body_len, errstr, errstr_size);
     }
-    VG_ASSERT(!"unreachable sink type");
-    return VG_ERR_FATAL;
 }
 
 int vg_sinks_max_attempts(const struct vg_sinks *sk, const char *sink)
 {
-    const struct sink *s = find_sink(sk, sink);
+    const struct sink *s = vg_sinks_find(sk, sink);
 
     return s ? s->max_attempts : 1;
 }
 
 int64_t vg_sinks_retry_after_ms(const struct vg_sinks *sk, const char *sink)
 {
-    const struct sink *s = find_sink(sk, sink);
+    const struct sink *s = vg_sinks_find(sk, sink);
 
-    if (!s || s->type != SINK_WEBHOOK) {
+    if (!s || s->type == SINK_CONSOLE || s->type == SINK_KAFKA) {
         return -1;
     }
-    return vg_webhook_retry_after_ms(s->wh);
+    return s->last_retry_after_ms;
+}
+
+int64_t vg_sinks_max_age_ms(const struct vg_sinks *sk, const char *sink)
+{
+    const struct sink *s = vg_sinks_find(sk, sink);
+
+    return s ? s->max_age_ms : VG_SINK_DEFAULT_MAX_AGE_MS;
+}
+
+bool vg_sinks_wants_memo(const struct vg_sinks *sk, const char *sink)
+{
+    const struct sink *s = vg_sinks_find(sk, sink);
+
+    return s && s->type == SINK_SLACK && s->slack_bot;
+}
+
+void vg_sink_result_fini(struct vg_sink_result *r)
+{
+    vg_free(r->memo);
+    r->memo = NULL;
+}
+
+void vg_sinks_push_done(struct vg_sinks *sk, const struct vg_sink_result *r)
+{
+    pthread_mutex_lock(&sk->mu);
+    *VG_ARRAY_PUSH(sk->done, sk->n_done, sk->cap_done) = *r;
+    pthread_mutex_unlock(&sk->mu);
+    vg_http_wakeup(sk);
+}
+
+enum vg_sink_gate vg_sinks_acquire(struct vg_sinks *sk, const char *sink, int64_t now_ms,
+                                   int64_t *wait_ms)
+{
+    struct sink *s = vg_sinks_find(sk, sink);
+    enum vg_sink_gate gate = VG_SINK_GO;
+
+    *wait_ms = -1;
+    if (!s) {
+        return VG_SINK_UNKNOWN;
+    }
+    pthread_mutex_lock(&sk->mu);
+    if (s->disabled) {
+        gate = VG_SINK_DISABLED;
+    } else if (now_ms < s->pause_until) {
+        *wait_ms = s->pause_until - now_ms;
+        gate = VG_SINK_WAIT;
+    } else if (s->in_flight >= max_in_flight(s)) {
+        gate = VG_SINK_WAIT;
+    } else if (!vg_sink_breaker_allow(&s->breaker, now_ms, wait_ms)) {
+        gate = VG_SINK_WAIT;
+    } else if (!vg_sink_bucket_take(&s->bucket, now_ms, wait_ms)) {
+        vg_sink_breaker_cancel(&s->breaker);
+        gate = VG_SINK_WAIT;
+    } else {
+        s->in_flight++;
+    }
+    pthread_mutex_unlock(&sk->mu);
+    return gate;
+}
+
+vg_err_t vg_sinks_start(struct vg_sinks *sk, const struct vg_sink_job *job, char *errstr,
+                        size_t errstr_size)
+{
+    struct sink *s = vg_sinks_find(sk, job->sink);
+    vg_err_t err;
+
+    if (!s) {
+        snprintf(errstr, errstr_size, "unknown sink \"%s\"", job->sink);
+        return VG_ERR_INVALID;
+    }
+    switch (s->type) {
+    case SINK_CONSOLE: {
+        struct vg_sink_result r;
+        memset(&r, 0, sizeof(r));
+        vg_console_print(sk->console_out, job->id, job->body, job->body_len);
+        r.tag = job->tag;
+        snprintf(r.sink, sizeof(r.sink), "%s", s->name);
+        r.retry_after_ms = -1;
+        vg_sinks_push_done(sk, &r);
+        err = VG_OK;
+        break;
+    }
+    case SINK_KAFKA:
+        err = vg_kafka_sink_start(sk, s, job, errstr, errstr_size);
+        break;
+    default:
+        err = vg_http_start(sk, s, job, errstr, errstr_size);
+        break;
+    }
+    if (err != VG_OK) {
+        pthread_mutex_lock(&sk->mu);
+        s->in_flight--;
+        vg_sink_breaker_cancel(&s->breaker);
+        pthread_mutex_unlock(&sk->mu);
+    }
+    return err;
+}
+
+/* Account one finished attempt against its sink; log state changes once. */
+static void apply_policy(struct vg_sinks *sk, struct vg_sink_result *r, int64_t now)
+{
+    struct sink *s = vg_sinks_find(sk, r->sink);
+    bool opened = false;
+    bool closed = false;
+    bool disabled = false;
+    int failures;
+    int64_t cooldown;
+
+    if (!s) {
+        return;
+    }
+    pthread_mutex_lock(&sk->mu);
+    s->in_flight--;
+    s->last_status = r->status;
+    if (r->err == VG_OK) {
+        s->delivered++;
+        closed = vg_sink_breaker_success(&s->breaker);
+    } else {
+        s->failed++;
+        snprintf(s->last_error, sizeof(s->last_error), "%.255s", r->detail);
+        if (r->status == 410 && s->type != SINK_KAFKA && s->type != SINK_CONSOLE) {
+            disabled = !s->disabled;
+            s->disabled = true;
+            r->disabled = true;
+        }
+        if (r->retry_after_ms > 0) {
+            int64_t until = now + r->retry_after_ms;
+            s->pause_until = until > s->pause_until ? until : s->pause_until;
+        }
+        if (vg_err_is_retriable(r->err) && r->status != 429) {
+            opened = vg_sink_breaker_failure(&s->breaker, now);
+        } else if (r->status == 429) {
+            vg_sink_breaker_cancel(&s->breaker); /* it answered: up, only busy */
+        } else {
+            closed = vg_sink_breaker_success(&s->breaker); /* it answered: up */
+        }
+    }
+    failures = s->breaker.failures;
+    cooldown = s->breaker.cooldown_ms;
+    pthread_mutex_unlock(&sk->mu);
+    if (opened) {
+        VG_LOG_WARN("sinks", "sink %s marked down after %d consecutive failures (%s); probing "
+                    "every %lld ms at first",
+                    s->name, failures, r->detail, (long long)cooldown);
+    }
+    if (closed) {
+        VG_LOG_INFO("sinks", "sink %s is up again", s->name);
+    }
+    if (disabled) {
+        VG_LOG_ERROR("sinks", "sink %s disabled: the endpoint answered HTTP 410 Gone; its pages "
+                     "are dead-lettered until vigil is reloaded or restarted",
+                     s->name);
+    }
+}
+
+size_t vg_sinks_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out, size_t max)
+{
+    size_t n = 0;
+    size_t take;
+    int64_t now;
+
+    pthread_mutex_lock(&sk->mu);
+    take = sk->n_done < max ? sk->n_done : max;
+    if (take > 0) {
+        memcpy(out, sk->done, take * sizeof(*out));
+        memmove(sk->done, sk->done + take, (sk->n_done - take) * sizeof(*out));
+        sk->n_done -= take;
+    }
+    pthread_mutex_unlock(&sk->mu);
+    n = take;
+    if (n < max) {
+        n += vg_http_poll(sk, n > 0 ? 0 : timeout_ms, out + n, max - n);
+    }
+    now = vg_mono_ms();
+    for (size_t i = 0; i < n; i++) {
+        apply_policy(sk, &out[i], now);
+    }
+    return n;
+}
+
+void vg_sinks_wakeup(struct vg_sinks *sk)
+{
+    vg_http_wakeup(sk);
+}
+
+size_t vg_sinks_in_flight(const struct vg_sinks *sk)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < sk->n; i++) {
+        n += (size_t)(sk->v[i].in_flight > 0 ? sk->v[i].in_flight : 0);
+    }
+    return n;
+}
+
+void vg_sinks_note_given_up(struct vg_sinks *sk, const char *sink)
+{
+    struct sink *s = vg_sinks_find(sk, sink);
+
+    if (s) {
+        pthread_mutex_lock(&sk->mu);
+        s->given_up++;
+        pthread_mutex_unlock(&sk->mu);
+    }
+}
+
+void vg_sinks_set_kafka_default(struct vg_sinks *sk, const char *bootstraps,
+                                const struct vg_kv *props, size_t n_props)
+{
+    vg_free(sk->kafka_bootstraps);
+    sk->kafka_bootstraps = bootstraps ? vg_strdup(bootstraps) : NULL;
+    for (size_t i = 0; i < sk->n_kafka_props; i++) {
+        vg_free(sk->kafka_props[i].key);
+        vg_free(sk->kafka_props[i].value);
+    }
+    vg_free(sk->kafka_props);
+    sk->kafka_props = n_props ? vg_calloc(n_props, sizeof(*sk->kafka_props)) : NULL;
+    for (size_t i = 0; i < n_props; i++) {
+        sk->kafka_props[i].key = vg_strdup(props[i].key);
+        sk->kafka_props[i].value = vg_strdup(props[i].value);
+    }
+    sk->n_kafka_props = n_props;
+}
+
+void vg_sinks_reset(struct vg_sinks *sk)
+{
+    pthread_mutex_lock(&sk->mu);
+    for (size_t i = 0; i < sk->n; i++) {
+        sk->v[i].disabled = false;
+        sk->v[i].pause_until = 0;
+        vg_sink_breaker_success(&sk->v[i].breaker);
+    }
+    pthread_mutex_unlock(&sk->mu);
+}
+
+size_t vg_sinks_status(struct vg_sinks *sk, struct vg_sink_status *out, size_t max)
+{
+    pthread_mutex_lock(&sk->mu);
+    for (size_t i = 0; i < sk->n && i < max; i++) {
+        const struct sink *s = &sk->v[i];
+        struct vg_sink_status *o = &out[i];
+
+        memset(o, 0, sizeof(*o));
+        snprintf(o->name, sizeof(o->name), "%s", s->name);
+        snprintf(o->type, sizeof(o->type), "%s", type_name(s->type));
+        o->state = s->disabled ? "disabled" : vg_sink_breaker_name(s->breaker.state);
+        o->consecutive_failures = s->breaker.failures;
+        o->in_flight = s->in_flight;
+        o->down_since_ms = s->breaker.down_since;
+        o->delivered = s->delivered;
+        o->failed = s->failed;
+        o->given_up = s->given_up;
+        o->last_status = s->last_status;
+        memcpy(o->last_error, s->last_error, sizeof(o->last_error));
+    }
+    pthread_mutex_unlock(&sk->mu);
+    return sk->n;
+}
+
+bool vg_sinks_all_up(struct vg_sinks *sk)
+{
+    bool up = true;
+
+    pthread_mutex_lock(&sk->mu);
+    for (size_t i = 0; i < sk->n; i++) {
+        up = up && !sk->v[i].disabled && sk->v[i].breaker.state == VG_BREAKER_CLOSED;
+    }
+    pthread_mutex_unlock(&sk->mu);
+    return up;
 }

@@ -17,6 +17,7 @@
 #include "vigil/util.h"
 
 #define INC_FIELD_PREFIX "inc:"
+#define POD_FIELD_PREFIX "pod:" /* issue 4: one per tracked pod, JSON (vg_pod_to_json) */
 
 static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -64,6 +65,7 @@ vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *pr
     vg_redact_url(url, st->redacted, sizeof(st->redacted));
     st->prefix = vg_strdup(prefix);
     st->cache = vg_map_new();
+    st->indexed = vg_map_new();
     st->pending_cursor = vg_strdup("0");
     st->claim_cursor = vg_strdup("0-0");
     err = vg_state_redis_open(st, errstr, errstr_size);
@@ -82,6 +84,7 @@ void vg_state_destroy(struct vg_state *st)
     }
     vg_state_redis_close(st);
     vg_map_destroy(st->cache, free_resource);
+    vg_map_destroy(st->indexed, NULL);
     vg_redis_url_fini(&st->url);
     vg_free(st->prefix);
     vg_free(st->pending_consumer);
@@ -129,6 +132,7 @@ vg_err_t vg_state_ping(struct vg_state *st)
 void vg_state_cache_clear(struct vg_state *st)
 {
     vg_map_clear(st->cache, free_resource);
+    vg_map_clear(st->indexed, NULL);
 }
 
 /* ---- Resource <-> hash ------------------------------------------------ */
@@ -156,6 +160,11 @@ static void field_incident(struct vg_cmd *c, const struct vg_open_incident *inc)
         !cJSON_AddNumberToObject(obj, "seq", (double)inc->seq)) {
         vg_oom("incident JSON");
     }
+    /* issue 5: the entry's phase and rules/' private state (opaque here) */
+    if ((inc->state && !cJSON_AddStringToObject(obj, "state", inc->state)) ||
+        (inc->data && !cJSON_AddStringToObject(obj, "data", inc->data))) {
+        vg_oom("incident JSON");
+    }
     json = cJSON_PrintUnformatted(obj);
     if (!json) {
         vg_oom("incident JSON");
@@ -164,6 +173,58 @@ static void field_incident(struct vg_cmd *c, const struct vg_open_incident *inc)
     vg_cmd_str(c, json);
     cJSON_free(json);
     cJSON_Delete(obj);
+}
+
+static void field_labels(struct vg_cmd *c, const struct vg_resource *res)
+{
+    cJSON *obj = cJSON_CreateObject();
+    char *json;
+
+    if (!obj) {
+        vg_oom("labels JSON");
+    }
+    for (size_t i = 0; i < res->n_labels; i++) {
+        if (!cJSON_AddStringToObject(obj, res->labels[i].key, res->labels[i].value)) {
+            vg_oom("labels JSON");
+        }
+    }
+    json = cJSON_PrintUnformatted(obj);
+    if (!json) {
+        vg_oom("labels JSON");
+    }
+    field_str(c, "labels", json);
+    cJSON_free(json);
+    cJSON_Delete(obj);
+}
+
+/* The "labels" field back (sorted by key); false when unreadable. */
+static bool parse_labels(struct vg_resource *res, const redisReply *v)
+{
+    cJSON *obj = cJSON_ParseWithLength(v->str, v->len);
+    const cJSON *it;
+    size_t n = 0;
+
+    if (!cJSON_IsObject(obj)) {
+        cJSON_Delete(obj);
+        return false;
+    }
+    cJSON_ArrayForEach(it, obj)
+    {
+        n += cJSON_IsString(it) ? 1 : 0;
+    }
+    vg_labels_free(res->labels, res->n_labels);
+    res->labels = vg_calloc(n ? n : 1, sizeof(*res->labels));
+    res->n_labels = 0;
+    cJSON_ArrayForEach(it, obj)
+    {
+        if (cJSON_IsString(it)) {
+            res->labels[res->n_labels].key = vg_strdup(it->string);
+            res->labels[res->n_labels].value = vg_strdup(it->valuestring);
+            res->n_labels++;
+        }
+    }
+    cJSON_Delete(obj);
+    return true;
 }
 
 /* HSET key <every field of res>. */
@@ -183,6 +244,9 @@ static void append_hset_resource(struct vg_state *st, struct vg_cmd *c, const ch
     field_str(c, "health", vg_health_name(res->health));
     field_i64(c, "status_since", res->status_since_ms);
     field_i64(c, "runtime_since", res->runtime_since_ms);
+    if (res->health_since_ms) {
+        field_i64(c, "health_since", res->health_since_ms);
+    }
     field_i64(c, "updated_at", res->updated_at_ms);
     field_i64(c, "event_time", res->event_time_ms);
     if (res->message) {
@@ -195,6 +259,24 @@ static void append_hset_resource(struct vg_state *st, struct vg_cmd *c, const ch
     }
     for (size_t i = 0; i < res->n_incidents; i++) {
         field_incident(c, &res->incidents[i]);
+    }
+    /* issue 5: the Resource's labels, one JSON object */
+    if (res->n_labels > 0) {
+        field_labels(c, res);
+    }
+    /* issue 4: what decided the runtime, and one field per tracked pod */
+    if (res->runtime_reason[0]) {
+        field_str(c, "runtime_reason", res->runtime_reason);
+    }
+    if (res->runtime_pod[0]) {
+        field_str(c, "runtime_pod", res->runtime_pod);
+    }
+    for (size_t i = 0; i < res->n_pods; i++) {
+        char *json = vg_pod_to_json(&res->pods[i]);
+
+        vg_cmd_fmt(c, POD_FIELD_PREFIX "%s", res->pods[i].name);
+        vg_cmd_str(c, json);
+        vg_free(json);
     }
     vg_cmd_append(st, c);
 }
@@ -242,9 +324,14 @@ static bool parse_incident(struct vg_resource *res, const char *monitor, const r
     if (cJSON_IsString(id) && cJSON_IsString(sev) && cJSON_IsNumber(started) &&
         cJSON_IsNumber(seq) && monitor[0] != '\0' && seq->valuedouble >= 0 &&
         seq->valuedouble <= 2147483647.0) {
+        const cJSON *state = cJSON_GetObjectItemCaseSensitive(obj, "state");
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
+
         inc = vg_resource_add_incident(res, monitor, id->valuestring, sev->valuestring,
                                        (int64_t)started->valuedouble);
         inc->seq = (int)seq->valuedouble;
+        inc->state = cJSON_IsString(state) ? vg_strdup(state->valuestring) : NULL;
+        inc->data = cJSON_IsString(data) ? vg_strdup(data->valuestring) : NULL;
         ok = true;
     }
     cJSON_Delete(obj);
@@ -295,6 +382,11 @@ static struct vg_resource *resource_from_reply(const redisReply *r, char *why, s
             set_str(&res->version, val);
         } else if (reply_is(k, "owner")) {
             set_str(&res->owner, val);
+        } else if (reply_is(k, "labels")) {
+            if (!parse_labels(res, val)) {
+                VG_LOG_WARN("state", "resource %s: dropping unreadable labels field",
+                            res->id ? res->id : "?");
+            }
         } else if (reply_is(k, "message")) {
             set_str(&res->message, val);
         } else if (reply_is(k, "topic")) {
@@ -309,6 +401,8 @@ static struct vg_resource *resource_from_reply(const redisReply *r, char *why, s
             bad = vg_parse_i64(val->str, &res->status_since_ms) ? NULL : "status_since";
         } else if (reply_is(k, "runtime_since")) {
             bad = vg_parse_i64(val->str, &res->runtime_since_ms) ? NULL : "runtime_since";
+        } else if (reply_is(k, "health_since")) {
+            bad = vg_parse_i64(val->str, &res->health_since_ms) ? NULL : "health_since";
         } else if (reply_is(k, "updated_at")) {
             bad = vg_parse_i64(val->str, &res->updated_at_ms) ? NULL : "updated_at";
         } else if (reply_is(k, "event_time")) {
@@ -320,6 +414,24 @@ static struct vg_resource *resource_from_reply(const redisReply *r, char *why, s
                 res->pos.partition = (int32_t)v;
             } else {
                 bad = "partition";
+            }
+        } else if (reply_is(k, "runtime_reason")) {
+            snprintf(res->runtime_reason, sizeof(res->runtime_reason), "%.*s", (int)val->len,
+                     val->str);
+        } else if (reply_is(k, "runtime_pod")) {
+            snprintf(res->runtime_pod, sizeof(res->runtime_pod), "%.*s", (int)val->len,
+                     val->str);
+        } else if (k->len > strlen(POD_FIELD_PREFIX) &&
+                   memcmp(k->str, POD_FIELD_PREFIX, strlen(POD_FIELD_PREFIX)) == 0) {
+            struct vg_pod pod;
+
+            /* issue 4. An unreadable pod is dropped: its next event brings it back. */
+            if (vg_pod_from_json(&pod, k->str + strlen(POD_FIELD_PREFIX), val->str, val->len)) {
+                vg_resource_put_pod(res, &pod);
+                vg_pod_fini(&pod);
+            } else {
+                VG_LOG_WARN("state", "resource %s: dropping unreadable pod field %s",
+                            res->id ? res->id : "?", k->str);
             }
         } else if (k->len > strlen(INC_FIELD_PREFIX) &&
                    memcmp(k->str, INC_FIELD_PREFIX, strlen(INC_FIELD_PREFIX)) == 0) {
@@ -425,7 +537,9 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
                                 miss[j]->id, why);
                 }
             }
-            if (!res) {
+            if (res) {
+                vg_map_put(st->indexed, miss[j]->id, (void *)1);
+            } else {
                 res = vg_resource_new_from_event(miss[j]);
             }
             vg_map_put(st->cache, miss[j]->id, res);
@@ -442,6 +556,81 @@ out:
     vg_free(replies);
     vg_free(miss);
     vg_map_destroy(seen, NULL);
+    return err;
+}
+
+/*
+ * Issue 5: Resources by id for fired timers. Like vg_state_resolve, but an
+ * unknown (or unreadable) id stays NULL instead of being created.
+ */
+vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_t n,
+                              struct vg_resource **out, char *errstr, size_t errstr_size)
+{
+    const char **miss = NULL;
+    redisReply **replies = NULL;
+    size_t n_miss = 0;
+    size_t cap_miss = 0;
+    struct vg_cmd c = {0};
+    vg_err_t err = VG_OK;
+
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+
+        if (vg_map_get(st->cache, ids[i])) {
+            continue;
+        }
+        for (size_t j = 0; j < n_miss && !dup; j++) {
+            dup = strcmp(miss[j], ids[i]) == 0;
+        }
+        if (!dup) {
+            *VG_ARRAY_PUSH(miss, n_miss, cap_miss) = ids[i];
+        }
+    }
+    if (n_miss > 0) {
+        err = vg_state_need_ctx(st, errstr, errstr_size);
+        if (err != VG_OK) {
+            goto out;
+        }
+        for (size_t j = 0; j < n_miss; j++) {
+            char *key = vg_state_key_res(st, "res", miss[j]);
+
+            vg_cmd_str(&c, "HGETALL");
+            vg_cmd_str(&c, key);
+            vg_cmd_append(st, &c);
+            vg_free(key);
+        }
+        replies = vg_calloc(n_miss, sizeof(*replies));
+        err = vg_state_read_replies(st, n_miss, replies, "HGETALL", errstr, errstr_size);
+        if (err != VG_OK) {
+            goto out;
+        }
+        for (size_t j = 0; j < n_miss && err == VG_OK; j++) {
+            const redisReply *r = replies[j];
+            struct vg_resource *res = NULL;
+            char why[128];
+
+            if (r->type == REDIS_REPLY_ERROR) {
+                err = vg_state_reply_error(st, "HGETALL", r, errstr, errstr_size);
+            } else if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+                res = resource_from_reply(r, why, sizeof(why));
+                if (res && strcmp(res->id, miss[j]) != 0) {
+                    vg_resource_destroy(res);
+                    res = NULL;
+                }
+                if (res) {
+                    vg_map_put(st->cache, miss[j], res);
+                }
+            }
+        }
+        vg_redis_replies_free(replies, n_miss);
+    }
+out:
+    for (size_t i = 0; i < n; i++) {
+        out[i] = err == VG_OK ? vg_map_get(st->cache, ids[i]) : NULL;
+    }
+    vg_cmd_fini(&c);
+    vg_free(replies);
+    vg_free(miss);
     return err;
 }
 
@@ -477,8 +666,117 @@ static void append_history(struct vg_state *st, struct vg_cmd *c, const struct v
     if (message) {
         field_str(c, "message", message);
     }
+    /* issue 4: runtime from pods says why, and which pod */
+    if (t->reason[0]) {
+        field_str(c, "reason", t->reason);
+    }
+    if (t->pod[0]) {
+        field_str(c, "pod", t->pod);
+    }
     vg_cmd_append(st, c);
     vg_free(key);
+}
+
+/* Issue 4: a late event or a Kubernetes Event's log line (struct vg_history_note). */
+static void append_note(struct vg_state *st, struct vg_cmd *c, const struct vg_history_note *nt)
+{
+    const struct vg_event *ev = nt->ev;
+    char *key = vg_state_key_res(st, "hist", nt->id);
+
+    vg_cmd_str(c, "XADD");
+    vg_cmd_str(c, key);
+    vg_cmd_str(c, "MAXLEN");
+    vg_cmd_str(c, "~");
+    vg_cmd_str(c, VG_HISTORY_MAXLEN);
+    vg_cmd_str(c, "*");
+    if (nt->late) {
+        field_str(c, "field", vg_field_name(nt->field));
+        field_str(c, "from", nt->from);
+        field_str(c, "to", nt->to);
+    }
+    field_i64(c, "at", ev->time_ms);
+    field_str(c, "topic", ev->pos.topic ? ev->pos.topic : "");
+    field_i64(c, "partition", ev->pos.partition);
+    field_i64(c, "offset", ev->pos.offset);
+    if (ev->message) {
+        field_str(c, "message", ev->message);
+    }
+    if (nt->late) {
+        field_str(c, "late", "1");
+        if (nt->reason[0]) {
+            field_str(c, "reason", nt->reason);
+        }
+        if (ev->pod) {
+            field_str(c, "pod", ev->pod->name);
+        }
+    } else {
+        field_str(c, "reason", ev->log_reason ? ev->log_reason : "");
+        field_i64(c, "count", ev->log_count);
+        field_str(c, "type", ev->log_type ? ev->log_type : "");
+        field_str(c, "pod", ev->log_pod ? ev->log_pod : "");
+        field_str(c, "namespace", ev->log_ns ? ev->log_ns : "");
+    }
+    vg_cmd_append(st, c);
+    vg_free(key);
+}
+
+static void append_pod_link(struct vg_state *st, struct vg_cmd *c, const struct vg_pod_link *l)
+{
+    vg_cmd_str(c, "SET");
+    vg_cmd_fmt(c, "%s:pod:%s/%s", st->prefix, l->ns, l->pod);
+    vg_cmd_str(c, l->id);
+    if (l->deleted) {
+        vg_cmd_str(c, "EX");
+        vg_cmd_i64(c, VG_POD_LINK_TTL_S);
+    }
+    vg_cmd_append(st, c);
+}
+
+vg_err_t vg_state_pod_lookup(struct vg_state *st, const char *const *ns, const char *const *pods,
+                             size_t n, char **out, char *errstr, size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply **replies;
+    vg_err_t err;
+
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+    }
+    if (n == 0) {
+        return VG_OK;
+    }
+    err = vg_state_need_ctx(st, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vg_cmd_str(&c, "GET");
+        vg_cmd_fmt(&c, "%s:pod:%s/%s", st->prefix, ns[i], pods[i]);
+        vg_cmd_append(st, &c);
+    }
+    vg_cmd_fini(&c);
+    replies = vg_calloc(n, sizeof(*replies));
+    err = vg_state_read_replies(st, n, replies, "GET pod", errstr, errstr_size);
+    if (err != VG_OK) {
+        vg_free(replies); /* none left allocated */
+        return err;
+    }
+    for (size_t i = 0; err == VG_OK && i < n; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            err = vg_state_reply_error(st, "GET pod", replies[i], errstr, errstr_size);
+        } else if (replies[i]->type == REDIS_REPLY_STRING) {
+            out[i] = vg_strndup(replies[i]->str, replies[i]->len);
+        }
+    }
+    if (err != VG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            vg_free(out[i]);
+            out[i] = NULL;
+        }
+    }
+    vg_redis_replies_free(replies, n);
+    vg_free(replies);
+    return err;
 }
 
 static void append_page(struct vg_state *st, struct vg_cmd *c, const char *outbox_key,
@@ -495,6 +793,29 @@ static void append_page(struct vg_state *st, struct vg_cmd *c, const char *outbo
     field_str(c, "body", body);
     vg_cmd_append(st, c);
     vg_free(body);
+}
+
+/*
+ * ZADD P:idx:name 0 "<name>\0<id>" (issue 3): lexicographic order is name
+ * then id, the order `vigil get` prints, and a glob's literal prefix is a
+ * ZRANGEBYLEX range. Names never contain NUL (the decoder rejects it), and
+ * a Resource's name is part of its id, so a member never goes stale.
+ */
+static void append_name_index(struct vg_state *st, struct vg_cmd *c, const struct vg_resource *res)
+{
+    size_t name_len = strlen(res->name);
+    size_t id_len = strlen(res->id);
+    char *member = vg_malloc(name_len + 1 + id_len);
+
+    memcpy(member, res->name, name_len);
+    member[name_len] = '\0';
+    memcpy(member + name_len + 1, res->id, id_len);
+    vg_cmd_str(c, "ZADD");
+    vg_cmd_fmt(c, "%s:idx:name", st->prefix);
+    vg_cmd_str(c, "0");
+    vg_cmd_arg(c, member, name_len + 1 + id_len);
+    vg_cmd_append(st, c);
+    vg_free(member);
 }
 
 /* Queue MULTI ... EXEC for `cm`; returns the number of commands queued. */
@@ -521,6 +842,11 @@ static size_t append_commit(struct vg_state *st, struct vg_cmd *c, const struct 
         vg_cmd_str(c, key);
         vg_cmd_append(st, c);
         append_hset_resource(st, c, key, res);
+        n += 2;
+        vg_free(key);
+        if (vg_map_get(st->indexed, res->id)) {
+            continue; /* a known Resource: its index entries are there already */
+        }
         append_sadd(st, c, idx_all, res->id);
         idx = vg_asprintf("%s:idx:type:%s", st->prefix, res->type);
         append_sadd(st, c, idx, res->id);
@@ -528,17 +854,33 @@ static size_t append_commit(struct vg_state *st, struct vg_cmd *c, const struct 
         idx = vg_asprintf("%s:idx:ws:%s", st->prefix, res->workspace);
         append_sadd(st, c, idx, res->id);
         vg_free(idx);
-        vg_free(key);
-        n += 5;
+        append_name_index(st, c, res);
+        n += 4;
     }
-    for (size_t i = 0; i < cm->n_trans; i++) {
-        append_history(st, c, &cm->trans[i]);
+    for (size_t i = 0, note = 0; i <= cm->n_trans; i++) {
+        /* issue 4: late events and log lines, in Kafka order among the transitions */
+        while (note < cm->n_notes && (cm->notes[note].before_trans <= i || i == cm->n_trans)) {
+            append_note(st, c, &cm->notes[note++]);
+            n++;
+        }
+        if (i < cm->n_trans) {
+            append_history(st, c, &cm->trans[i]);
+            n++;
+        }
+    }
+    for (size_t i = 0; i < cm->n_pod_links; i++) {
+        append_pod_link(st, c, &cm->pod_links[i]);
         n++;
     }
     if (cm->n_pages > 0) {
         char *outbox = vg_state_key(st, "outbox");
 
         for (size_t i = 0; i < cm->n_pages; i++) {
+            if (cm->pages[i].group) {
+                /* issue 5: a grouped pager's page waits in its group buffer */
+                n += vg_state_append_group_page(st, c, &cm->pages[i]);
+                continue;
+            }
             append_page(st, c, outbox, &cm->pages[i]);
             n++;
         }
@@ -557,6 +899,9 @@ static size_t append_commit(struct vg_state *st, struct vg_cmd *c, const struct 
         vg_free(key);
         n++;
     }
+    /* issue 5: incident records, then timers (a fired one is removed before it is re-set) */
+    n += vg_state_append_incidents(st, c, cm->incidents, cm->n_incidents);
+    n += vg_state_append_timers(st, c, cm->timers, cm->n_timers);
     vg_cmd_str(c, "EXEC");
     vg_cmd_append(st, c);
     n++;
@@ -613,7 +958,8 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     for (size_t i = 0; i < cm->n_res; i++) {
         n_dirty += cm->res[i]->dirty ? 1 : 0;
     }
-    if (n_dirty == 0 && cm->n_trans == 0 && cm->n_pages == 0 && cm->n_offsets == 0) {
+    if (n_dirty == 0 && cm->n_trans == 0 && cm->n_pages == 0 && cm->n_offsets == 0 &&
+        cm->n_notes == 0 && cm->n_pod_links == 0 && cm->n_timers == 0 && cm->n_incidents == 0) {
         return VG_OK;
     }
     err = vg_state_need_ctx(st, errstr, errstr_size);
@@ -631,6 +977,9 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     vg_free(replies);
     if (err == VG_OK) {
         for (size_t i = 0; i < cm->n_res; i++) {
+            if (cm->res[i]->dirty) {
+                vg_map_put(st->indexed, cm->res[i]->id, (void *)1);
+            }
             cm->res[i]->dirty = false;
         }
     }
@@ -751,14 +1100,194 @@ static bool filter_match(const struct vg_state_filter *f, const struct vg_resour
            (!f->name_glob || vg_glob_match(f->name_glob, res->name));
 }
 
-vg_err_t vg_state_list(struct vg_state *st, const struct vg_state_filter *f,
-                       struct vg_resource ***out, size_t *n_out, char *errstr, size_t errstr_size)
+/* Queue the index-set query for `f`'s type/workspace (SMEMBERS P:idx:all when neither). */
+static void append_set_query(struct vg_state *st, struct vg_cmd *c, const char *type,
+                             const char *ws)
+{
+    if (type && ws) {
+        vg_cmd_str(c, "SINTER");
+        vg_cmd_fmt(c, "%s:idx:type:%s", st->prefix, type);
+        vg_cmd_fmt(c, "%s:idx:ws:%s", st->prefix, ws);
+    } else if (type) {
+        vg_cmd_str(c, "SMEMBERS");
+        vg_cmd_fmt(c, "%s:idx:type:%s", st->prefix, type);
+    } else if (ws) {
+        vg_cmd_str(c, "SMEMBERS");
+        vg_cmd_fmt(c, "%s:idx:ws:%s", st->prefix, ws);
+    } else {
+        vg_cmd_str(c, "SMEMBERS");
+        vg_cmd_fmt(c, "%s:idx:all", st->prefix);
+    }
+    vg_cmd_append(st, c);
+}
+
+/* ZRANGEBYLEX P:idx:name over the members whose name starts with the glob's literal prefix. */
+static void append_name_query(struct vg_state *st, struct vg_cmd *c, const char *glob)
+{
+    size_t lit = strcspn(glob, "*?[\\");
+
+    vg_cmd_str(c, "ZRANGEBYLEX");
+    vg_cmd_fmt(c, "%s:idx:name", st->prefix);
+    if (lit == 0) {
+        vg_cmd_str(c, "-");
+        vg_cmd_str(c, "+");
+    } else {
+        /* [prefix .. (prefix\xff: UTF-8 text never holds a 0xff byte, so every
+         * member starting with the prefix sorts below prefix\xff. */
+        vg_cmd_fmt(c, "[%.*s", (int)lit, glob);
+        vg_cmd_fmt(c, "(%.*s\xff", (int)lit, glob);
+    }
+    vg_cmd_append(st, c);
+}
+
+static bool reply_is_array(const struct vg_state *st, const redisReply *r, const char *what,
+                           vg_err_t *err, char *errstr, size_t errstr_size)
+{
+    if (r->type == REDIS_REPLY_ERROR) {
+        *err = vg_state_reply_error(st, what, r, errstr, errstr_size);
+        return false;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        set_err(errstr, errstr_size, "redis %s: %s: unexpected reply type %d", st->redacted,
+                what, r->type);
+        *err = VG_ERR_INVALID;
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The candidate ids of `f`, from the indexes alone (never SCAN): the
+ * type/workspace sets, and for a name glob the name index P:idx:name
+ * narrowed by the glob's literal prefix and matched on the name part.
+ * If the name index holds fewer members than P:idx:all (Resources written
+ * by a vigil before the index existed), the sets are used alone and the
+ * name is matched after loading. Each id appears once in *ids (owned
+ * strings, freed by the caller).
+ */
+static vg_err_t list_ids(struct vg_state *st, const struct vg_state_filter *f, char ***ids_out,
+                         size_t *n_out, char *errstr, size_t errstr_size)
 {
     const char *type = f ? f->type : NULL;
     const char *ws = f ? f->workspace : NULL;
+    const char *glob = f ? f->name_glob : NULL;
+    bool by_set = type || ws || !glob;
     struct vg_cmd c = {0};
-    redisReply *reply = NULL;
-    const char **ids = NULL;
+    redisReply *replies[4] = {NULL, NULL, NULL, NULL};
+    size_t n_replies = 0;
+    struct vg_map *in_set = NULL;
+    char **ids = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    vg_err_t err = VG_OK;
+
+    if (by_set) {
+        append_set_query(st, &c, type, ws);
+        n_replies++;
+    }
+    if (glob) {
+        append_name_query(st, &c, glob);
+        vg_cmd_str(&c, "ZCARD");
+        vg_cmd_fmt(&c, "%s:idx:name", st->prefix);
+        vg_cmd_append(st, &c);
+        vg_cmd_str(&c, "SCARD");
+        vg_cmd_fmt(&c, "%s:idx:all", st->prefix);
+        vg_cmd_append(st, &c);
+        n_replies += 3;
+    }
+    vg_cmd_fini(&c);
+    err = vg_state_read_replies(st, n_replies, replies, "index", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (glob) {
+        const redisReply *zcard = replies[n_replies - 2];
+        const redisReply *scard = replies[n_replies - 1];
+
+        if (zcard->type == REDIS_REPLY_INTEGER && scard->type == REDIS_REPLY_INTEGER &&
+            zcard->integer < scard->integer) {
+            /* An index older than this vigil: fall back to the sets. */
+            if (!by_set) {
+                vg_redis_replies_free(replies, n_replies);
+                append_set_query(st, &c, NULL, NULL);
+                vg_cmd_fini(&c);
+                n_replies = 1;
+                err = vg_state_read_replies(st, 1, replies, "index", errstr, errstr_size);
+                if (err != VG_OK) {
+                    return err;
+                }
+                by_set = true;
+            }
+            glob = NULL;
+        }
+    }
+    if (by_set) {
+        const redisReply *r = replies[0];
+
+        if (!reply_is_array(st, r, "index", &err, errstr, errstr_size)) {
+            goto out;
+        }
+        if (glob) {
+            in_set = vg_map_new();
+        }
+        for (size_t i = 0; i < r->elements; i++) {
+            if (r->element[i]->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+            if (in_set) {
+                vg_map_put(in_set, r->element[i]->str, (void *)1);
+            } else {
+                *VG_ARRAY_PUSH(ids, n, cap) = vg_strndup(r->element[i]->str, r->element[i]->len);
+            }
+        }
+    }
+    if (glob) {
+        const redisReply *r = replies[by_set ? 1 : 0];
+
+        if (!reply_is_array(st, r, "name index", &err, errstr, errstr_size)) {
+            goto out;
+        }
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *m = r->element[i];
+            const char *nul;
+            char *name;
+            bool match;
+
+            if (m->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+            nul = memchr(m->str, '\0', m->len);
+            if (!nul || nul == m->str + m->len - 1) {
+                continue; /* not one of ours */
+            }
+            name = vg_strndup(m->str, (size_t)(nul - m->str));
+            match = vg_glob_match(glob, name);
+            vg_free(name);
+            if (match && (!in_set || vg_map_get(in_set, nul + 1))) {
+                *VG_ARRAY_PUSH(ids, n, cap) =
+                    vg_strndup(nul + 1, m->len - (size_t)(nul + 1 - m->str));
+            }
+        }
+    }
+out:
+    vg_map_destroy(in_set, NULL);
+    vg_redis_replies_free(replies, n_replies);
+    if (err != VG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            vg_free(ids[i]);
+        }
+        vg_free(ids);
+        return err;
+    }
+    *ids_out = ids;
+    *n_out = n;
+    return VG_OK;
+}
+
+vg_err_t vg_state_list(struct vg_state *st, const struct vg_state_filter *f,
+                       struct vg_resource ***out, size_t *n_out, char *errstr, size_t errstr_size)
+{
+    char **ids = NULL;
     struct vg_resource **res = NULL;
     size_t n_ids = 0;
     size_t n = 0;
@@ -769,43 +1298,12 @@ vg_err_t vg_state_list(struct vg_state *st, const struct vg_state_filter *f,
     if (err != VG_OK) {
         return err;
     }
-    if (type && ws) {
-        vg_cmd_str(&c, "SINTER");
-        vg_cmd_fmt(&c, "%s:idx:type:%s", st->prefix, type);
-        vg_cmd_fmt(&c, "%s:idx:ws:%s", st->prefix, ws);
-    } else if (type) {
-        vg_cmd_str(&c, "SMEMBERS");
-        vg_cmd_fmt(&c, "%s:idx:type:%s", st->prefix, type);
-    } else if (ws) {
-        vg_cmd_str(&c, "SMEMBERS");
-        vg_cmd_fmt(&c, "%s:idx:ws:%s", st->prefix, ws);
-    } else {
-        vg_cmd_str(&c, "SMEMBERS");
-        vg_cmd_fmt(&c, "%s:idx:all", st->prefix);
-    }
-    vg_cmd_append(st, &c);
-    vg_cmd_fini(&c);
-    err = vg_state_read_replies(st, 1, &reply, "index", errstr, errstr_size);
+    err = list_ids(st, f, &ids, &n_ids, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, "index", reply, errstr, errstr_size);
-        goto out_reply;
-    }
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        set_err(errstr, errstr_size, "redis %s: index: unexpected reply type %d", st->redacted,
-                reply->type);
-        err = VG_ERR_INVALID;
-        goto out_reply;
-    }
-    n_ids = reply->elements;
-    ids = vg_calloc(n_ids ? n_ids : 1, sizeof(*ids));
-    for (size_t i = 0; i < n_ids; i++) {
-        ids[i] = reply->element[i]->str; /* set members are strings */
-    }
     res = vg_calloc(n_ids ? n_ids : 1, sizeof(*res));
-    err = load_many(st, ids, n_ids, false, res, errstr, errstr_size);
+    err = load_many(st, (const char *const *)ids, n_ids, false, res, errstr, errstr_size);
     if (err != VG_OK) {
         vg_free(res);
         goto out_ids;
@@ -821,9 +1319,10 @@ vg_err_t vg_state_list(struct vg_state *st, const struct vg_state_filter *f,
     *out = res;
     *n_out = n;
 out_ids:
+    for (size_t i = 0; i < n_ids; i++) {
+        vg_free(ids[i]);
+    }
     vg_free(ids);
-out_reply:
-    freeReplyObject(reply);
     return err;
 }
 

@@ -156,8 +156,11 @@ static char *find_redis_server(void)
     }
 }
 
-/* PING on the unix socket: 1 PONG, 0 answered something else (LOADING...), -1 no answer. */
-static int ping_socket(const char *sock, int timeout_ms)
+/*
+ * PING on the unix socket (after AUTH when `password` is set): 1 PONG,
+ * 0 answered something else (LOADING, NOAUTH...), -1 no answer.
+ */
+static int ping_socket(const char *sock, const char *password, int timeout_ms)
 {
     struct timeval tv = {timeout_ms / 1000, (suseconds_t)(timeout_ms % 1000) * 1000};
     redisContext *ctx = redisConnectUnixWithTimeout(sock, tv);
@@ -172,6 +175,14 @@ static int ping_socket(const char *sock, int timeout_ms)
         return -1;
     }
     redisSetTimeout(ctx, tv);
+    if (password) {
+        reply = redisCommand(ctx, "AUTH %s", password);
+        if (!reply) {
+            redisFree(ctx);
+            return -1;
+        }
+        freeReplyObject(reply);
+    }
     reply = redisCommand(ctx, "PING");
     if (reply) {
         rc = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0 ? 1 : 0;
@@ -304,10 +315,73 @@ static bool wait_exit(pid_t pid, int timeout_ms, int *status)
     }
 }
 
+/*
+ * requirepass goes in a 0600 config file rather than on the command line,
+ * where every local user could read it in ps.
+ */
+static bool write_auth_conf(const char *path, const char *password, char *errstr,
+                            size_t errstr_size)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    struct vg_buf b = {0};
+    bool ok;
+
+    if (fd < 0) {
+        set_err(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        return false;
+    }
+    vg_buf_puts(&b, "requirepass \"");
+    for (const char *p = password; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            vg_buf_putc(&b, '\\');
+        }
+        vg_buf_putc(&b, *p);
+    }
+    vg_buf_puts(&b, "\"\n");
+    ok = write(fd, b.data, b.len) == (ssize_t)b.len;
+    if (!ok) {
+        set_err(errstr, errstr_size, "%s: %s", path, strerror(errno));
+    }
+    close(fd);
+    vg_buf_fini(&b);
+    return ok;
+}
+
+/* The child's URL: the socket, plus the %-encoded password when there is one. */
+static char *child_url(const char *sock, const char *password)
+{
+    struct vg_buf b = {0};
+
+    vg_buf_printf(&b, "unix://%s", sock);
+    if (password) {
+        vg_buf_puts(&b, "?password=");
+        for (const unsigned char *p = (const unsigned char *)password; *p; p++) {
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+                vg_buf_putc(&b, (char)*p);
+            } else {
+                vg_buf_printf(&b, "%%%02X", (unsigned)*p);
+            }
+        }
+    }
+    return vg_buf_steal(&b);
+}
+
 vg_err_t vg_redis_child_start(struct vg_redis_child **out, const char *dir, char *errstr,
                               size_t errstr_size)
 {
+    static const struct vg_redis_child_opts none = {NULL, 0};
+
+    return vg_redis_child_start_opts(out, dir, &none, errstr, errstr_size);
+}
+
+vg_err_t vg_redis_child_start_opts(struct vg_redis_child **out, const char *dir,
+                                   const struct vg_redis_child_opts *opts, char *errstr,
+                                   size_t errstr_size)
+{
     struct vg_redis_child *rc;
+    char *conf_path = NULL;
+    char port[16];
     struct sockaddr_un sun;
     char *bin = NULL;
     char *log_path = NULL;
@@ -329,7 +403,12 @@ vg_err_t vg_redis_child_start(struct vg_redis_child **out, const char *dir, char
     rc->pid = -1;
     rc->dir = vg_strdup(abs);
     rc->sock = vg_asprintf("%s/redis.sock", abs);
-    rc->url = vg_asprintf("unix://%s", rc->sock);
+    rc->url = child_url(rc->sock, opts->password);
+    if (opts->tcp_port < 0 || opts->tcp_port > 65535) {
+        set_err(errstr, errstr_size, "redis child: bad tcp port %d", opts->tcp_port);
+        err = VG_ERR_INVALID;
+        goto fail;
+    }
     if (strlen(rc->sock) >= sizeof(sun.sun_path)) {
         set_err(errstr, errstr_size, "redis data dir %s: socket path %s is longer than %zu bytes",
                 abs, rc->sock, sizeof(sun.sun_path) - 1);
@@ -337,7 +416,7 @@ vg_err_t vg_redis_child_start(struct vg_redis_child **out, const char *dir, char
         goto fail;
     }
     if (access(rc->sock, F_OK) == 0) {
-        if (ping_socket(rc->sock, 500) >= 0) {
+        if (ping_socket(rc->sock, NULL, 500) >= 0) {
             set_err(errstr, errstr_size, "another redis-server already serves %s", abs);
             goto fail;
         }
@@ -353,8 +432,20 @@ vg_err_t vg_redis_child_start(struct vg_redis_child **out, const char *dir, char
     }
     log_path = vg_asprintf("%s/redis.log", abs);
     argv[argc++] = bin;
+    if (opts->password) {
+        conf_path = vg_asprintf("%s/vigil-auth.conf", abs);
+        if (!write_auth_conf(conf_path, opts->password, errstr, errstr_size)) {
+            goto fail;
+        }
+        argv[argc++] = conf_path; /* a config file must come first */
+    }
+    snprintf(port, sizeof(port), "%d", opts->tcp_port);
     argv[argc++] = (char *)"--port";
-    argv[argc++] = (char *)"0";
+    argv[argc++] = port;
+    if (opts->tcp_port > 0) {
+        argv[argc++] = (char *)"--bind";
+        argv[argc++] = (char *)"127.0.0.1";
+    }
     argv[argc++] = (char *)"--unixsocket";
     argv[argc++] = rc->sock;
     argv[argc++] = (char *)"--unixsocketperm";
@@ -403,7 +494,7 @@ vg_err_t vg_redis_child_start(struct vg_redis_child **out, const char *dir, char
                     tail[0] ? ": " : "", tail);
             goto fail;
         }
-        if (access(rc->sock, F_OK) == 0 && ping_socket(rc->sock, 200) == 1) {
+        if (access(rc->sock, F_OK) == 0 && ping_socket(rc->sock, opts->password, 200) == 1) {
             break;
         }
         if (vg_mono_ms() >= deadline) {
@@ -420,11 +511,13 @@ vg_err_t vg_redis_child_start(struct vg_redis_child **out, const char *dir, char
     VG_LOG_INFO("state", "redis-server started pid=%d dir=%s", (int)rc->pid, abs);
     vg_free(bin);
     vg_free(log_path);
+    vg_free(conf_path);
     *out = rc;
     return VG_OK;
 fail:
     vg_free(bin);
     vg_free(log_path);
+    vg_free(conf_path);
     vg_redis_child_stop(rc);
     return err;
 }

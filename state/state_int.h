@@ -54,6 +54,10 @@ struct vg_state {
     char redacted[VG_REDIS_URL_REDACTED_MAX]; /* the URL for messages: never the password */
     char *prefix;
     struct vg_map *cache; /* id -> struct vg_resource *, owned */
+    /* ids whose index entries (P:idx:*) are known to be in Redis: loaded from
+     * a hash (written with them, atomically) or committed by us. A commit
+     * skips their SADD/ZADD (issue 3). Cleared with the cache. */
+    struct vg_map *indexed;
 
     /* Outbox reader state (state_outbox.c). */
     bool group_ready;       /* XGROUP CREATE done (or BUSYGROUP) on this server */
@@ -128,5 +132,19 @@ void vg_cmd_fini(struct vg_cmd *c);
 char *vg_state_key(const struct vg_state *st, const char *suffix);
 /* "P:<kind>:{ID}": kind "res" or "hist". */
 char *vg_state_key_res(const struct vg_state *st, const char *kind, const char *id);
+
+/*
+ * Issue 5, queued inside vg_state_commit's MULTI (each returns the number
+ * of commands queued): a grouped page into its buffer plus the group
+ * timer (state_timers.c), incident records (state_incidents.c), timer
+ * changes (state_timers.c).
+ */
+size_t vg_state_append_group_page(struct vg_state *st, struct vg_cmd *c, const struct vg_page *pg);
+size_t vg_state_append_incidents(struct vg_state *st, struct vg_cmd *c,
+                                 const struct vg_incident_record *v, size_t n);
+size_t vg_state_append_timers(struct vg_state *st, struct vg_cmd *c, const struct vg_timer *v,
+                              size_t n);
+/* "P:timers:<topic>/<partition>", or "P:timers:groups" when topic is NULL. */
+char *vg_state_timer_key(const struct vg_state *st, const char *topic, int32_t partition);
 
 #endif

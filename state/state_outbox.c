@@ -100,6 +100,8 @@ static void acc_entry(struct read_acc *acc, const redisReply *e)
         } else if (reply_is(k, "body")) {
             dst = &out->body;
             out->body_len = v->len;
+        } else if (reply_is(k, "origin")) {
+            dst = &out->origin;
         }
         if (dst) {
             vg_free(*dst);
@@ -528,6 +530,31 @@ vg_err_t vg_state_outbox_backlog(struct vg_state *st, int64_t *out, char *errstr
     return VG_OK;
 }
 
+/* Issue 7 (/metrics): XLEN of the dead-letter stream. */
+vg_err_t vg_state_dead_depth(struct vg_state *st, int64_t *out, char *errstr, size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    *out = 0;
+    if (err != VG_OK) {
+        return err;
+    }
+    vg_cmd_str(&c, "XLEN");
+    vg_cmd_fmt(&c, "%s:outbox:dead", st->prefix);
+    err = run(st, &c, "XLEN", &reply, errstr, errstr_size);
+    vg_cmd_fini(&c);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        *out = reply->integer;
+    }
+    freeReplyObject(reply);
+    return VG_OK;
+}
+
 void vg_outbox_entries_free(struct vg_outbox_entry *v, size_t n)
 {
     if (!v) {
@@ -539,6 +566,7 @@ void vg_outbox_entries_free(struct vg_outbox_entry *v, size_t n)
         vg_free(v[i].sink);
         vg_free(v[i].pager);
         vg_free(v[i].body);
+        vg_free(v[i].origin);
     }
     vg_free(v);
 }

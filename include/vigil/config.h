@@ -24,6 +24,7 @@ struct vg_kafka_config {
     char *group;   /* default "vigil" */
     char **topics; /* default ["vigil.events"] */
     size_t n_topics;
+    enum vg_event_format *topic_formats; /* parallel to topics: `{name, format}` (default auto) */
     char *dlq_topic; /* default "vigil.dlq" */
     struct vg_kv *properties; /* passed to librdkafka as strings */
     size_t n_properties;
@@ -47,6 +48,40 @@ struct vg_sink_config {
     int64_t timeout_ms;         /* default 10000 */
     int64_t connect_timeout_ms; /* default 5000 */
     int max_attempts;           /* default 5 */
+    /* Issue 6 (docs/sinks.md). Secrets (url, webhook_url, token, secrets)
+     * may be "${ENV}" or "file:/path" in the YAML; here they hold the value. */
+    char **secrets; /* webhook: Standard Webhooks "whsec_..." signing secrets */
+    size_t n_secrets;
+    char *ca_file;     /* https: CA bundle instead of the system store */
+    char *client_cert; /* https: client certificate (PEM) */
+    char *client_key;  /* https: its private key (PEM) */
+    char *proxy;       /* proxy URL; NULL: none (the environment is never used) */
+    double rate_per_s; /* token bucket refill; 0: unlimited */
+    int burst;         /* token bucket size; 0: default (max(1, rate)) */
+    int64_t max_age_ms; /* give up on a page this long after it was written; default 24h */
+    char *format;      /* webhook: "vigil" (v1, default) or "alertmanager" */
+    char *template;    /* webhook: body template ({{path}} over the v1 body); NULL: v1 JSON */
+    char *webhook_url; /* slack: incoming webhook (a secret) */
+    char *token;       /* slack: bot token (a secret) */
+    char *channel;     /* slack: channel for chat.postMessage */
+    char *api_url;     /* slack: Web API base, default https://slack.com/api */
+    char *topic;       /* kafka: topic */
+    char *brokers;     /* kafka: bootstrap servers; NULL: the kafka section's cluster */
+    struct vg_kv *properties; /* kafka: librdkafka producer properties */
+    size_t n_properties;
+    char *console_url; /* base URL of the web console, for links; NULL: no links */
+};
+
+/*
+ * Issue 7: `http:` (docs/config.md, docs/api.md): the API, /metrics and the
+ * web console, served by api/ inside `vigil run`.
+ */
+#define VG_HTTP_DEFAULT_LISTEN "127.0.0.1:8089"
+struct vg_http_config {
+    char *listen;     /* "host:port" ("[v6]:port"); default VG_HTTP_DEFAULT_LISTEN */
+    bool listen_set;  /* written in the file: a bind failure is then fatal, else a WARN */
+    char *token;      /* a secret (${ENV} or file:); NULL: write endpoints are refused */
+    bool console;     /* serve the web console at / (default true) */
 };
 
 struct vg_config {
@@ -58,7 +93,12 @@ struct vg_config {
     struct vg_sink_config *sinks;
     size_t n_sinks;
     struct vg_health_config health; /* default batch types: workflow, job, cronjob, batch */
+    struct vg_decode_config decode; /* `decode:` limits, value sets, kubernetes labels (issue 4) */
+    struct vg_http_config http;     /* `http:` (issue 7) */
 };
+
+/* The format of topic `topic` (VG_FORMAT_AUTO for a topic not in the list). */
+enum vg_event_format vg_config_topic_format(const struct vg_kafka_config *k, const char *topic);
 
 /* Fill `cfg` with defaults (embedded Kafka and Redis, console sink named "console"). */
 void vg_config_init(struct vg_config *cfg);

@@ -112,6 +112,14 @@ void vg_consumer_destroy(struct vg_consumer *c);
 int64_t vg_consumer_lag(struct vg_consumer *c);
 /* Number of partitions currently assigned. Thread-safe. */
 size_t vg_consumer_assigned_count(struct vg_consumer *c);
+/*
+ * Issue 7 (/metrics): call fn once per assigned partition with its lag
+ * (high watermark - position; -1 when not known yet), from librdkafka's
+ * cached values. Never blocks. Thread-safe, as vg_consumer_lag.
+ */
+void vg_consumer_lag_each(struct vg_consumer *c,
+                          void (*fn)(void *arg, const char *topic, int32_t partition, int64_t lag),
+                          void *arg);
 
 /* A simple producer (acks=all, idempotent). */
 struct vg_producer;
@@ -122,6 +130,17 @@ vg_err_t vg_producer_new(struct vg_producer **out, const char *bootstraps,
 vg_err_t vg_producer_send(struct vg_producer *p, const char *topic, int32_t partition,
                           const char *key, size_t key_len, const char *payload, size_t len,
                           char *errstr, size_t errstr_size);
+/* A message header (issue 4: the DLQ's vigil.error, vigil.topic, ...). `value` is `len` bytes. */
+struct vg_kafka_header {
+    const char *name;
+    const char *value;
+    size_t len;
+};
+/* vg_producer_send with headers (copied). */
+vg_err_t vg_producer_send_headers(struct vg_producer *p, const char *topic, int32_t partition,
+                                  const char *key, size_t key_len, const char *payload,
+                                  size_t len, const struct vg_kafka_header *headers,
+                                  size_t n_headers, char *errstr, size_t errstr_size);
 /* Wait until everything is acknowledged (or timeout: VG_ERR_TIMEOUT); delivery errors -> VG_ERR_BACKEND. */
 vg_err_t vg_producer_flush(struct vg_producer *p, int timeout_ms, char *errstr,
                            size_t errstr_size);

@@ -46,6 +46,104 @@ struct vg_kafka_pos {
     int64_t offset;
 };
 
+/* What a decoded message is (issue 4). NATIVE is the zero value. */
+enum vg_event_kind {
+    VG_EVENT_NATIVE = 0, /* status/runtime of a Resource (docs/events.md) */
+    VG_EVENT_POD,        /* a Kubernetes Pod (watch event or bare object): runtime from pods */
+    VG_EVENT_K8S_EVENT,  /* a core/v1 Event about a Pod: a log line in the Resource's history */
+};
+
+/* How a topic's messages are read (kafka.topics[].format). AUTO is the zero value. */
+enum vg_event_format {
+    VG_FORMAT_AUTO = 0, /* sniff: "kind":"Pod" / "object" / "kind":"Event" / else native */
+    VG_FORMAT_NATIVE,
+    VG_FORMAT_K8S_POD,
+    VG_FORMAT_K8S_EVENT,
+};
+/* "auto", "native", "k8s-pod", "k8s-event". */
+const char *vg_event_format_name(enum vg_event_format f);
+/* Inverse of vg_event_format_name; false for anything else. */
+bool vg_event_format_parse(const char *s, enum vg_event_format *out);
+
+#define VG_REASON_MAX 64     /* a Kubernetes reason (CrashLoopBackOff), NUL included */
+#define VG_POD_NAME_MAX 254  /* a pod name (DNS subdomain, 253 bytes), NUL included */
+#define VG_MAX_CONTAINERS 64 /* containers kept per pod (init + regular); more are dropped */
+
+/* One container of a pod, as tracked (init containers included). */
+struct vg_container {
+    char *name;
+    bool init;
+    bool ready;
+    int32_t restarts;
+    char state[16];             /* "waiting", "running", "terminated" or "" */
+    char reason[VG_REASON_MAX]; /* the waiting/terminated reason, "" when none */
+    int32_t exit_code;          /* terminated only */
+};
+
+/* One pod of a Resource, as tracked in its state (hash field "pod:<name>"). Owns its strings. */
+struct vg_pod {
+    char *name;
+    char *ns;
+    char phase[VG_VALUE_MAX];   /* Pending Running Succeeded Failed Unknown ("" when absent) */
+    char reason[VG_REASON_MAX]; /* status.reason, e.g. "Evicted"; "" when none */
+    bool ready;                 /* the Ready condition is True */
+    int32_t restarts;           /* sum over containers */
+    int64_t last_transition_ms; /* newest condition/container transition time; 0 unknown */
+    int64_t time_ms;            /* event time of the event that last updated it */
+    struct vg_container *containers;
+    size_t n_containers;
+};
+void vg_pod_fini(struct vg_pod *pod);
+/* Deep copy of `src` into `dst` (dst uninitialised). */
+void vg_pod_copy(struct vg_pod *dst, const struct vg_pod *src);
+/* The pod as compact JSON (without its name: that is the hash field). Caller frees. */
+char *vg_pod_to_json(const struct vg_pod *pod);
+/* Parse vg_pod_to_json output into `pod` named `name`; false (pod zeroed) when unreadable. */
+bool vg_pod_from_json(struct vg_pod *pod, const char *name, const char *json, size_t len);
+
+/*
+ * Runtime from pods (docs/events.md, "Runtime from pods"): any pod Failed
+ * or Evicted, or a container waiting in CrashLoopBackOff, ImagePullBackOff,
+ * ErrImagePull, CreateContainerConfigError or terminated OOMKilled ->
+ * "failed"; else any pod Running and ready -> "running"; else all
+ * Succeeded -> "succeeded"; else "pending". Pods are looked at in the
+ * order given (the Resource keeps them sorted by name), the first that
+ * decides wins. `*pod` (may be NULL) gets the deciding pod and `reason`
+ * (VG_REASON_MAX bytes) the reason ("" when none). `n` must be > 0.
+ */
+const char *vg_pods_runtime(const struct vg_pod *pods, size_t n, const struct vg_pod **pod,
+                            char reason[VG_REASON_MAX]);
+
+/*
+ * What a decoder accepts (config `decode:`). Every pointer member is
+ * owned (vg_decode_config_fini). vg_decode_config_init fills the defaults.
+ */
+struct vg_decode_config {
+    size_t max_message_bytes;      /* default VG_MAX_EVENT_BYTES (1 MiB) */
+    int max_depth;                 /* default VG_MAX_JSON_DEPTH (32) */
+    size_t max_name_bytes;         /* default VG_MAX_NAME_BYTES (4 KiB) */
+    size_t max_message_text_bytes; /* default VG_MAX_MESSAGE_BYTES (64 KiB) */
+    size_t max_labels;             /* default 64 */
+    char **status_values;          /* default active, error, deleted */
+    size_t n_status_values;
+    char **runtime_values; /* default pending, running, succeeded, failed */
+    size_t n_runtime_values;
+    /* decode.kubernetes */
+    char *label_type;     /* default app.kubernetes.io/component */
+    char *label_name;     /* default app.kubernetes.io/name */
+    char *label_version;  /* default app.kubernetes.io/version */
+    char *label_owner;    /* default app.kubernetes.io/managed-by */
+    char *workspace_from; /* "namespace" (default) or a label key */
+    char *default_type;   /* type when the pod has no type label: default "service" */
+};
+#define VG_MAX_LABELS 64
+void vg_decode_config_init(struct vg_decode_config *dc);
+void vg_decode_config_fini(struct vg_decode_config *dc);
+/* Replace dc's value list (status or runtime) with a copy of `v`. */
+void vg_decode_config_set_values(char ***dst, size_t *n_dst, const char *const *v, size_t n);
+
+struct vg_label;
+
 /* A decoded native event. Owns all its strings (vg_event_fini frees them). */
 struct vg_event {
     char *id; /* type:version:name:workspace */
@@ -59,7 +157,29 @@ struct vg_event {
     int64_t time_ms;            /* event time; Kafka timestamp when absent */
     char *message;              /* NULL when absent */
     struct vg_kafka_pos pos;
+    /* issue 4: Kubernetes inputs (zero for native events) */
+    enum vg_event_kind kind;
+    struct vg_pod *pod; /* VG_EVENT_POD: the pod's new state (owned) */
+    bool pod_deleted;   /* VG_EVENT_POD: a watch DELETED: the pod leaves the set */
+    /* VG_EVENT_K8S_EVENT: the log line, about pod `log_pod` in namespace `log_ns`.
+     * `id` (and the identity) is NULL until the pod is mapped to its Resource
+     * (vg_event_set_identity) unless the Event carried the pod's labels. */
+    char *log_pod;
+    char *log_ns;
+    char *log_reason;  /* "" when absent */
+    char *log_type;    /* "Normal", "Warning", "" when absent */
+    int64_t log_count; /* 1 when absent */
+    /*
+     * Issue 5: labels the event gives its Resource (a pod's labels; a
+     * native event's "labels"), sorted by key; NULL/0 when it gives none.
+     * Filled by decoding; vg_resource_set_labels copies them over.
+     */
+    struct vg_label *labels;
+    size_t n_labels;
 };
+
+/* Give a K8S_EVENT the identity of Resource `id` (type:version:name:workspace); false if malformed. */
+bool vg_event_set_identity(struct vg_event *ev, const char *id);
 
 enum vg_decode_reason {
     VG_DECODE_OK = 0,
@@ -74,11 +194,29 @@ enum vg_decode_reason {
     VG_DECODE_BAD_RUNTIME,
     VG_DECODE_BAD_TIME,
     VG_DECODE_NOT_UTF8,
+    /* issue 4 */
+    VG_DECODE_BAD_KIND,        /* a Kubernetes object of the wrong kind for the topic's format */
+    VG_DECODE_TOO_MANY_LABELS, /* more pod labels than decode.limits.max_labels */
+    /* Not dead-lettered: counted and skipped (vg_decode_reason_is_skip). */
+    VG_DECODE_SKIP_NO_NAME_LABEL, /* a pod without the configured name label */
+    VG_DECODE_SKIP_IGNORED,       /* a watch BOOKMARK/ERROR, an Event not about a Pod */
+    VG_DECODE_SKIP_UNKNOWN_POD,   /* an Event about a pod vigil never mapped (set by cli/) */
     VG_DECODE__COUNT
 };
 
 /* "bad_json", "no_resource", ...: stable names used as DLQ reasons and metric labels. */
 const char *vg_decode_reason_name(enum vg_decode_reason r);
+/* True for the SKIP reasons: counted and skipped, never dead-lettered. */
+bool vg_decode_reason_is_skip(enum vg_decode_reason r);
+
+/*
+ * Decode one message of format `fmt` (AUTO sniffs) under `dc` (NULL: the
+ * defaults). As vg_event_decode otherwise; a SKIP reason leaves `ev`
+ * zeroed too. On VG_DECODE_OK, ev->kind says what it is.
+ */
+enum vg_decode_reason vg_event_decode_ex(struct vg_event *ev, const struct vg_decode_config *dc,
+                                         enum vg_event_format fmt, const char *json, size_t len,
+                                         int64_t kafka_ts_ms, char *detail, size_t detail_size);
 
 /*
  * Decode one native event from `json` (`len` bytes, not NUL-terminated).
@@ -103,7 +241,30 @@ struct vg_open_incident {
     char *severity;
     int64_t started_at_ms;
     int seq;               /* notifications sent so far for this incident */
+    /*
+     * Issue 5 (rules): what the entry is: "pending" (a `for`, flapping or
+     * absence condition is being watched: not an incident yet), "firing",
+     * or "resolved"/"stale"/"deleted" (ended, a notification still owed).
+     * NULL means "firing" (older data). Only "firing" is an open incident.
+     * `data` is rules/' private state (JSON, opaque elsewhere; NULL: none).
+     * Both are stored with the entry and freed with the Resource.
+     */
+    char *state;
+    char *data;
 };
+
+/* A key/value label (pod labels, incident labels). Owns its strings. */
+struct vg_label {
+    char *key;
+    char *value;
+};
+void vg_labels_free(struct vg_label *v, size_t n);
+/* A deep copy of v[0..n) (NULL when n is 0). */
+struct vg_label *vg_labels_copy(const struct vg_label *v, size_t n);
+/* Sort by key (in place). */
+void vg_labels_sort(struct vg_label *v, size_t n);
+/* The value of `key` or NULL. */
+const char *vg_labels_get(const struct vg_label *v, size_t n, const char *key);
 
 /* The current state of a Resource, as stored in Redis. Owns its strings. */
 struct vg_resource {
@@ -118,6 +279,7 @@ struct vg_resource {
     enum vg_health health;
     int64_t status_since_ms;
     int64_t runtime_since_ms;
+    int64_t health_since_ms; /* when the current health began (0: not known; issue 3) */
     int64_t updated_at_ms; /* event time of the last applied event */
     int64_t event_time_ms; /* newest event time applied */
     char *message;         /* last message, NULL if none */
@@ -126,7 +288,26 @@ struct vg_resource {
     size_t n_incidents;
     size_t cap_incidents;
     bool dirty; /* changed since loaded/committed: set by vg_resource_apply */
+    /* issue 4: the pods of the Resource (sorted by name), and what decided the runtime */
+    struct vg_pod *pods;
+    size_t n_pods;
+    size_t cap_pods;
+    char runtime_reason[VG_REASON_MAX]; /* "" when none */
+    char runtime_pod[VG_POD_NAME_MAX];  /* "" when none */
+    /*
+     * Issue 5: the Resource's labels (pod labels, filled by issue 4's
+     * decoding; matched by rules as labels.<key>), sorted by key. Stored
+     * as the hash field "labels" (a JSON object).
+     */
+    struct vg_label *labels;
+    size_t n_labels;
 };
+
+/* Insert or replace (a copy of) `pod`, keeping the set sorted by name. */
+void vg_resource_put_pod(struct vg_resource *res, const struct vg_pod *pod);
+/* Remove the pod named `name`; false when absent. */
+bool vg_resource_remove_pod(struct vg_resource *res, const char *name);
+struct vg_pod *vg_resource_find_pod(struct vg_resource *res, const char *name);
 
 /* A new empty Resource with identity copied from `ev`. */
 struct vg_resource *vg_resource_new_from_event(const struct vg_event *ev);
@@ -137,6 +318,11 @@ struct vg_open_incident *vg_resource_add_incident(struct vg_resource *res, const
                                                   const char *id, const char *severity,
                                                   int64_t started_at_ms);
 void vg_resource_remove_incident(struct vg_resource *res, const char *monitor);
+/*
+ * Issue 5: replace the Resource's labels with a copy of ev's when the event
+ * carries any (marks `res` dirty when they differ). Returns true on change.
+ */
+bool vg_resource_set_labels(struct vg_resource *res, const struct vg_event *ev);
 
 enum vg_field { VG_FIELD_STATUS = 0, VG_FIELD_RUNTIME, VG_FIELD_HEALTH };
 const char *vg_field_name(enum vg_field f); /* "status", "runtime", "health" */
@@ -149,6 +335,8 @@ struct vg_transition {
     int64_t at_ms;
     struct vg_resource *res; /* the Resource after the change */
     const struct vg_event *ev; /* the event that caused it */
+    char reason[VG_REASON_MAX]; /* runtime from pods: why (OOMKilled); "" otherwise */
+    char pod[VG_POD_NAME_MAX];  /* runtime from pods: the deciding pod; "" otherwise */
 };
 
 /*
@@ -160,5 +348,22 @@ struct vg_transition {
  */
 size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *res,
                          const struct vg_event *ev, struct vg_transition out[3]);
+
+/*
+ * The ordering rule (docs/events.md, "Order"): `ev` is late when its time
+ * is older than the newest event time applied to `res`, or equal to it
+ * and at a lower offset of the same topic/partition. A late event moves
+ * nothing (vg_resource_apply returns 0 for it); the caller records it in
+ * history marked late. K8S_EVENT log lines are never late.
+ */
+bool vg_resource_is_late(const struct vg_resource *res, const struct vg_event *ev);
+
+/*
+ * What a late event would have said, for its history entry: up to two
+ * (field, value) pairs (status, runtime; a pod event: the runtime of that
+ * pod alone, with its reason). Returns the count.
+ */
+size_t vg_event_late_values(const struct vg_event *ev, enum vg_field fields[2],
+                            char values[2][VG_VALUE_MAX], char reason[VG_REASON_MAX]);
 
 #endif

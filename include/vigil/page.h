@@ -7,6 +7,7 @@
 #ifndef VIGIL_PAGE_H
 #define VIGIL_PAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,9 +44,34 @@ struct vg_page {
         char to[VG_VALUE_MAX];
         int64_t at_ms;
     } transition;
+    /*
+     * Issue 5 (rules). status may also be "stale" or "deleted" (the two
+     * other ways an incident ends). The fields below are rendered into the
+     * body as incident.type, incident.labels, incident.description and
+     * transition.reason/pod (NULL or empty: "" / {}).
+     */
+    char *incident_type;      /* the monitor's `incident` (DataOS incident type) */
+    struct vg_label *labels;  /* the incident's labels, sorted by key */
+    size_t n_labels;
+    char *description;        /* the rendered description ("" when none) */
+    char reason[VG_REASON_MAX];
+    char pod[VG_POD_NAME_MAX];
+    int64_t at_ms; /* when the notification was decided (the evaluation clock) */
+    /*
+     * Grouped pagers (group_by): non-NULL `group` sends this page to the
+     * group buffer of (pager, sink, group) instead of the outbox; the buffer
+     * is flushed group_wait_ms after its first page as one grouped body
+     * (vg_page_group_to_json). `group` is the canonical key "k=v,k=v".
+     */
+    char *group;
+    struct vg_label *group_labels;
+    size_t n_group_labels;
+    int64_t group_wait_ms;
 };
 
 void vg_page_fini(struct vg_page *pg);
+/* A deep copy of `src` into `dst` (uninitialised). */
+void vg_page_copy(struct vg_page *dst, const struct vg_page *src);
 
 /* Render the webhook v1 JSON body (compact, keys in documented order). Caller frees. */
 char *vg_page_to_json(const struct vg_page *pg);
@@ -67,5 +93,116 @@ struct vg_pages {
 struct vg_page *vg_pages_push(struct vg_pages *pl); /* zeroed slot */
 void vg_pages_clear(struct vg_pages *pl);           /* fini each, keep capacity */
 void vg_pages_fini(struct vg_pages *pl);
+
+/*
+ * Grouped notification body (issue 5, docs/webhook.md "Grouped pages"):
+ *   {"version":"1","status":"firing"|"resolved","group":{"pager":P,"labels":{..}},
+ *    "incidents":[{"status","incident","resource","transition"}, ...]}
+ * built from single-form bodies (`bodies[0..n)`, each vg_page_to_json
+ * output), ordered by incident.started_at then incident.id. Status is
+ * "firing" when any incident is firing. Caller frees. NULL when a body is
+ * unreadable (never the case for bodies vigil wrote).
+ */
+char *vg_page_group_to_json(const char *pager, const struct vg_label *labels, size_t n_labels,
+                            const char *const *bodies, size_t n);
+/* True when `json` is a grouped body (has a "group" object). */
+bool vg_page_json_is_group(const char *json, size_t len);
+/*
+ * Parse a grouped body into its pages (appended to `out`; each with the
+ * group's pager in ->pager and ->group set to "k=v,..."). VG_ERR_PARSE when malformed.
+ */
+vg_err_t vg_page_group_from_json(struct vg_pages *out, const char *json, size_t len,
+                                 char *errstr, size_t errstr_size);
+
+/* ---- Incident records (issue 5): the public view of an incident, in Redis ---- */
+
+/*
+ * One incident, updated in place as it changes (P:incident:<id>, see
+ * docs/state.md). `state`: "firing", "resolved", "stale" or "deleted".
+ * Owns its strings.
+ */
+struct vg_incident_record {
+    char *id;
+    char *monitor;
+    char *resource; /* Resource id */
+    char *severity;
+    char *incident_type; /* "" when the monitor names none */
+    char *state;
+    struct vg_label *labels;
+    size_t n_labels;
+    char *summary;
+    char *description;
+    int64_t started_at_ms;
+    int64_t ended_at_ms; /* 0 while firing */
+    int64_t updated_at_ms;
+    int seq;             /* notifications sent so far */
+    bool silenced;       /* a silence held back its last notification */
+    bool inhibited;      /* an inhibition held back its last notification */
+    bool resolve_never;  /* `resolve: never`: only `vigil incidents resolve` ends it */
+    char *topic;         /* where the Resource's timers live (its Kafka partition) */
+    int32_t partition;
+};
+void vg_incident_record_fini(struct vg_incident_record *r);
+void vg_incident_record_copy(struct vg_incident_record *dst, const struct vg_incident_record *src);
+/* Compact JSON (docs/state.md); caller frees. */
+char *vg_incident_record_to_json(const struct vg_incident_record *r);
+/* Parse; false (r zeroed) when unreadable. */
+bool vg_incident_record_from_json(struct vg_incident_record *r, const char *json, size_t len);
+
+struct vg_incident_records {
+    struct vg_incident_record *items;
+    size_t n;
+    size_t cap;
+};
+/* Insert or replace the record with r->id (a copy). */
+void vg_incident_records_put(struct vg_incident_records *l, const struct vg_incident_record *r);
+void vg_incident_records_clear(struct vg_incident_records *l);
+void vg_incident_records_fini(struct vg_incident_records *l);
+
+/* ---- Durable timers (issue 5) ---- */
+
+/*
+ * A timer change: ZADD (due_ms > 0) or ZREM (due_ms == 0) of `member` in
+ * the sorted set of Kafka partition topic/partition (P:timers:<topic>/<n>),
+ * or, when topic is NULL, of the global group timers (P:timers:groups).
+ * `nx`: ZADD only when not already scheduled (group_wait). Owns its strings.
+ */
+struct vg_timer {
+    char *topic;
+    int32_t partition;
+    char *member;
+    int64_t due_ms;
+    bool nx;
+};
+struct vg_timers {
+    struct vg_timer *items;
+    size_t n;
+    size_t cap;
+};
+void vg_timers_add(struct vg_timers *l, const char *topic, int32_t partition, const char *member,
+                   int64_t due_ms, bool nx);
+void vg_timers_clear(struct vg_timers *l);
+void vg_timers_fini(struct vg_timers *l);
+
+/* ---- Silences (issue 5) ---- */
+
+/*
+ * A silence: incidents matching every matcher ("key=glob": monitor,
+ * resource, severity, incident, type, workspace, name, owner, labels.K)
+ * between starts and ends are recorded but not paged. Owns its strings.
+ */
+struct vg_silence {
+    char *id;
+    char **matchers;
+    size_t n_matchers;
+    int64_t starts_at_ms;
+    int64_t ends_at_ms;
+    char *comment;
+    char *created_by;
+};
+void vg_silence_fini(struct vg_silence *s);
+char *vg_silence_to_json(const struct vg_silence *s);
+bool vg_silence_from_json(struct vg_silence *s, const char *json, size_t len);
+void vg_silences_free(struct vg_silence *v, size_t n);
 
 #endif

@@ -6,6 +6,7 @@
 #ifndef VIGIL_SINKS_H
 #define VIGIL_SINKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,5 +58,127 @@ int vg_sinks_max_attempts(const struct vg_sinks *sk, const char *sink);
  * this long (capped) before the next attempt.
  */
 int64_t vg_sinks_retry_after_ms(const struct vg_sinks *sk, const char *sink);
+
+/* ---- Issue 6: asynchronous delivery (libcurl multi), policy, health ---- */
+
+/*
+ * One attempt to start. All strings are borrowed for the call (copied).
+ * `memo`: what an earlier notification of the same incident left for this
+ * sink (Slack with a bot token: "CHANNEL TS" of the first message), or NULL.
+ * `step`: 0, or the `next_step` of a previous failed result (a Slack
+ * resolved notice is chat.update then a reply in the thread: a retry
+ * resumes where it failed).
+ */
+struct vg_sink_job {
+    uint64_t tag; /* the caller's handle, returned in the result */
+    const char *sink;
+    const char *id; /* notification id: Idempotency-Key, webhook-id */
+    const char *pager; /* the pager that routed it (Alertmanager label), may be NULL */
+    const char *body;
+    size_t body_len;
+    const char *memo;
+    int step;
+};
+
+#define VG_SINK_DETAIL_MAX 512
+#define VG_SINK_RESPONSE_MAX 1024
+
+struct vg_sink_result {
+    uint64_t tag;
+    char sink[64];
+    vg_err_t err;           /* OK; BACKEND/TIMEOUT: retry; REJECTED: give up; INVALID: give up */
+    long status;            /* HTTP status, 0 when none */
+    int64_t latency_ms;
+    int64_t retry_after_ms; /* -1: none */
+    int next_step;          /* on failure: the step to resume at */
+    bool disabled;          /* this answer (HTTP 410) disabled the sink */
+    char *memo;             /* owned (vg_sink_result_fini): keep for this incident's next notices */
+    char detail[VG_SINK_DETAIL_MAX];     /* "sink ops: HTTP 503", never a secret */
+    char response[VG_SINK_RESPONSE_MAX]; /* the response body, truncated and made printable */
+};
+void vg_sink_result_fini(struct vg_sink_result *r);
+
+enum vg_sink_gate {
+    VG_SINK_GO = 0,    /* start now: a token and a slot were taken */
+    VG_SINK_WAIT,      /* not now: *wait_ms (or -1: until a completion) */
+    VG_SINK_DISABLED,  /* HTTP 410 disabled it until vg_sinks_reset: give up */
+    VG_SINK_UNKNOWN,   /* no such sink: give up */
+};
+/*
+ * May an attempt to `sink` start at `now_ms` (vg_mono_ms)? Checks the
+ * disabled flag, a Retry-After pause, the circuit breaker (while down only
+ * one probe at a time, after a growing cooldown), the concurrency limit
+ * and the token bucket (`rate`, `burst`). VG_SINK_GO reserves the slot:
+ * call vg_sinks_start next. Thread: the dispatcher thread.
+ */
+enum vg_sink_gate vg_sinks_acquire(struct vg_sinks *sk, const char *sink, int64_t now_ms,
+                                   int64_t *wait_ms);
+/*
+ * Start one attempt (after VG_SINK_GO). Non-blocking: the outcome comes
+ * from vg_sinks_poll. VG_ERR_INVALID when the page cannot be rendered for
+ * this sink (errstr says why; nothing started, the slot is released).
+ */
+vg_err_t vg_sinks_start(struct vg_sinks *sk, const struct vg_sink_job *job, char *errstr,
+                        size_t errstr_size);
+/*
+ * Drive transfers for up to `timeout_ms` (returns early when one finishes
+ * or vg_sinks_wakeup is called) and move up to `max` finished attempts
+ * into `out` (each to be vg_sink_result_fini'd). Updates each sink's
+ * breaker, counters and Retry-After pause; an HTTP 410 disables the sink.
+ * Logs sink state changes (down, up, disabled) once. Returns the count.
+ */
+size_t vg_sinks_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out, size_t max);
+/* Make a vg_sinks_poll in progress return. Thread-safe. */
+void vg_sinks_wakeup(struct vg_sinks *sk);
+/* Attempts in flight (all sinks). */
+size_t vg_sinks_in_flight(const struct vg_sinks *sk);
+
+/*
+ * The wait before the next attempt after attempt number `attempt` (>= 1)
+ * failed: 200 ms doubling up to 10 s, plus up to 25% jitter from `rnd01`
+ * in [0, 1). A Retry-After longer than this wins.
+ */
+int64_t vg_sinks_backoff_ms(int attempt, double rnd01);
+/*
+ * The incident ids a page body is about (a single page: one; a grouped
+ * page: each of "incidents", at most `max`), as a new heap array of heap
+ * strings in *out. Returns the count (0 when the body does not parse).
+ */
+size_t vg_sinks_page_incidents(const char *body, size_t len, char ***out, size_t max);
+
+/* max_age of `sink` in ms (24 h by default). */
+int64_t vg_sinks_max_age_ms(const struct vg_sinks *sk, const char *sink);
+/* True when `sink` keeps a memo per incident (Slack with a bot token). */
+bool vg_sinks_wants_memo(const struct vg_sinks *sk, const char *sink);
+/* Count a page given up on (for the status counters). */
+void vg_sinks_note_given_up(struct vg_sinks *sk, const char *sink);
+/*
+ * Kafka sinks without `brokers` produce to this cluster (the `kafka`
+ * section's, or the embedded one), with these producer properties. Call
+ * before the first delivery. Strings are copied.
+ */
+void vg_sinks_set_kafka_default(struct vg_sinks *sk, const char *bootstraps,
+                                const struct vg_kv *props, size_t n_props);
+/* Re-enable sinks disabled by HTTP 410 and close every breaker (on reload). */
+void vg_sinks_reset(struct vg_sinks *sk);
+
+/* One sink's health, for /readyz and /metrics (issue 7). */
+struct vg_sink_status {
+    char name[64];
+    char type[16];
+    const char *state;   /* "up", "down" (breaker open), "probing", "disabled" (HTTP 410) */
+    int consecutive_failures;
+    int in_flight;
+    int64_t down_since_ms; /* vg_mono_ms when it went down; 0 when up */
+    int64_t delivered;     /* attempts that succeeded */
+    int64_t failed;        /* attempts that failed */
+    int64_t given_up;      /* pages given up on (dead-lettered) */
+    long last_status;
+    char last_error[256];  /* never a secret */
+};
+/* Fill up to `max` entries (config order); returns the number of sinks. Thread-safe. */
+size_t vg_sinks_status(struct vg_sinks *sk, struct vg_sink_status *out, size_t max);
+/* False when any sink is down or disabled (for a /readyz "degraded" detail). Thread-safe. */
+bool vg_sinks_all_up(struct vg_sinks *sk);
 
 #endif

@@ -10,6 +10,8 @@
  *   P:hist:{ID}      stream of transitions (MAXLEN ~ 1000)
  *   P:idx:all        set of every Resource id
  *   P:idx:type:<t>   set of Resource ids by type; P:idx:ws:<w> by workspace
+ *   P:idx:name       sorted set, all scores 0, members "<name>\0<id>": name
+ *                    search by glob reads this index, never the keyspace
  *   P:offsets        hash "topic/partition" -> last applied offset
  *   P:outbox         stream of pages (fields: id, sink, pager, body)
  *   P:outbox:dead    stream of pages given up on (fields + reason)
@@ -74,6 +76,46 @@ struct vg_offset {
     int64_t offset; /* last applied */
 };
 
+/*
+ * Issue 4: a history entry of Resource `id` that is not a transition, in
+ * P:hist:{ID} (docs/events.md): a late event (`late`: field/from/to plus
+ * late=1, reason and pod when known) or a Kubernetes Event's log line
+ * (!late: no field; at, message, reason, count, type, pod, namespace).
+ * Written just before trans[before_trans] (n_trans: after all), so history
+ * keeps Kafka order. All borrowed.
+ */
+struct vg_history_note {
+    const char *id;
+    const struct vg_event *ev;
+    size_t before_trans;
+    bool late;
+    enum vg_field field;
+    char from[VG_VALUE_MAX];
+    char to[VG_VALUE_MAX];
+    char reason[VG_REASON_MAX];
+};
+
+/*
+ * Issue 4: pod `ns`/`pod` belongs to Resource `id`: SET P:pod:<ns>/<pod> ID,
+ * so that Kubernetes Events (which name only the pod) find their Resource.
+ * A deleted pod's link expires after VG_POD_LINK_TTL_S (late Events still map).
+ */
+#define VG_POD_LINK_TTL_S 3600
+struct vg_pod_link {
+    const char *ns;
+    const char *pod;
+    const char *id;
+    bool deleted;
+};
+
+/*
+ * The Resource ids of `n` pods (ns[i]/pods[i]) in one round trip: out[i]
+ * is a heap string, or NULL when vigil never saw the pod (or its link
+ * expired). Caller frees each. Thread: st's.
+ */
+vg_err_t vg_state_pod_lookup(struct vg_state *st, const char *const *ns, const char *const *pods,
+                             size_t n, char **out, char *errstr, size_t errstr_size);
+
 /* What one batch changes, written in one MULTI/EXEC round trip. All borrowed. */
 struct vg_commit {
     struct vg_resource **res; /* dirty Resources: rewritten whole, then marked clean */
@@ -84,6 +126,22 @@ struct vg_commit {
     size_t n_pages;
     const struct vg_offset *offsets;
     size_t n_offsets;
+    /*
+     * Issue 5 (rules): timer changes (ZADD/ZREM, in order, after everything
+     * else), incident records (SET P:incident:<id>, index P:incidents;
+     * ended ones expire after VG_INCIDENT_RETENTION_MS). Pages with
+     * page->group set go to their group buffer (HSET P:grp:... + ZADD NX of
+     * the group timer) instead of the outbox.
+     */
+    const struct vg_timer *timers;
+    size_t n_timers;
+    const struct vg_incident_record *incidents;
+    size_t n_incidents;
+    /* Issue 4: history entries that are not transitions, and pod -> Resource links. */
+    const struct vg_history_note *notes;
+    size_t n_notes;
+    const struct vg_pod_link *pod_links;
+    size_t n_pod_links;
 };
 
 /*
@@ -117,6 +175,112 @@ vg_err_t vg_state_get(struct vg_state *st, const char *id, struct vg_resource **
                       char *errstr, size_t errstr_size);
 void vg_resources_free(struct vg_resource **v, size_t n);
 
+/*
+ * One entry of a Resource's history stream P:hist:{ID} (state_history.c,
+ * issue 3). A transition has `field` ("status", "runtime", "health"),
+ * `from` ("" when previously unknown) and `to`; an entry without a
+ * `field` (a log line, e.g. a Kubernetes Event attached by issue 4) has
+ * field, from and to NULL. Fields this vigil does not know are kept, in
+ * stream order, as name/value pairs in `extra`.
+ */
+struct vg_history_entry {
+    char *stream_id; /* "<ms>-<seq>": when Redis appended it */
+    char *field;     /* NULL for a log line */
+    char *from;
+    char *to;
+    int64_t at_ms;           /* event time; 0 when absent */
+    struct vg_kafka_pos pos; /* topic NULL, partition and offset -1 when absent */
+    char *message;           /* NULL when none */
+    char **extra;            /* name0, value0, name1, value1, ... */
+    size_t n_extra;          /* number of pairs */
+};
+/*
+ * The newest `max` entries of `id`'s history (all of them when max is 0),
+ * oldest first: XREVRANGE P:hist:{ID} + - COUNT max, then reversed. An
+ * unknown id has an empty history (*n_out 0, *out NULL). An entry that is
+ * not one of ours (odd field count, non-string values) is skipped with a
+ * WARN. Caller frees with vg_history_free. Thread: st's.
+ */
+vg_err_t vg_state_history(struct vg_state *st, const char *id, size_t max,
+                          struct vg_history_entry **out, size_t *n_out, char *errstr,
+                          size_t errstr_size);
+void vg_history_free(struct vg_history_entry *v, size_t n);
+
+/* ---- Issue 5: timers, group buffers, incidents, silences (state_timers.c,
+ * state_incidents.c, state_silences.c; docs/state.md) ----
+ *
+ *   P:timers:<topic>/<partition>  sorted set: member = what to fire, score = due ms
+ *   P:timers:groups               sorted set of group buffers to flush
+ *   P:grp:<pager>|<sink>|<group>  hash: incident id -> single-form page body,
+ *                                 plus "_labels" (JSON) and "_wait" (ms)
+ *   P:incident:<id>               string: the incident record (JSON)
+ *   P:incidents                   sorted set: incident ids by updated_at
+ *   P:silences                    hash: silence id -> silence (JSON)
+ *   P:silences:version            counter bumped on every silence change
+ */
+#define VG_INCIDENT_RETENTION_MS (7LL * 24 * 3600 * 1000)
+
+/* One due timer of a partition (or topic NULL: a group buffer). Owns its strings. */
+struct vg_due_timer {
+    char *topic;
+    int32_t partition;
+    char *member;
+    int64_t due_ms;
+};
+void vg_due_timers_free(struct vg_due_timer *v, size_t n);
+
+/*
+ * The timers due at `now_ms` (score <= now) of each of `parts` (one
+ * pipelined round trip), at most `max` per partition, earliest first;
+ * `groups`: also the global group timers. Caller frees.
+ */
+vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
+                             bool groups, int64_t now_ms, size_t max, struct vg_due_timer **out,
+                             size_t *n_out, char *errstr, size_t errstr_size);
+/*
+ * Flush the group buffer named by group timer `member`: in one
+ * WATCH/MULTI/EXEC, one outbox entry (the grouped body,
+ * vg_page_group_to_json) is appended, the buffer deleted and the timer
+ * removed. *flushed = false (VG_OK) when another writer changed the
+ * buffer meanwhile (retry later) or it was empty (timer removed).
+ * `page_id_out` (may be NULL) gets the outbox page id (caller frees).
+ */
+vg_err_t vg_state_group_flush(struct vg_state *st, const char *member, bool *flushed,
+                              char **page_id_out, size_t *n_incidents, char *errstr,
+                              size_t errstr_size);
+/* ZADD (due_ms > 0, XX LT when `only_earlier`) or ZREM one timer, outside a batch (CLI). */
+vg_err_t vg_state_timer_set(struct vg_state *st, const struct vg_timer *t, bool only_earlier,
+                            char *errstr, size_t errstr_size);
+/*
+ * Resources by id, from the cache or (misses, one round trip) Redis, into
+ * out[i] (NULL when unknown). Owned by the cache, as vg_state_resolve.
+ */
+vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_t n,
+                              struct vg_resource **out, char *errstr, size_t errstr_size);
+
+/* Incident records updated at or after `since_ms` (0: all kept), newest first. Caller frees. */
+vg_err_t vg_state_incidents_list(struct vg_state *st, int64_t since_ms,
+                                 struct vg_incident_record **out, size_t *n_out, char *errstr,
+                                 size_t errstr_size);
+/* One record; *found false when unknown. Caller finis `out` when found. */
+vg_err_t vg_state_incident_get(struct vg_state *st, const char *id,
+                               struct vg_incident_record *out, bool *found, char *errstr,
+                               size_t errstr_size);
+void vg_incident_records_free(struct vg_incident_record *v, size_t n);
+
+/* Silences. add: s->id must be set (unique). */
+vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, char *errstr,
+                              size_t errstr_size);
+/* All silences (expired ones too, until cleaned up a day after they end), by start time. */
+vg_err_t vg_state_silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
+                                char *errstr, size_t errstr_size);
+/* End silence `id` at `now_ms`; *found false when unknown. */
+vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms,
+                                 bool *found, char *errstr, size_t errstr_size);
+/* The silence change counter (0 when never changed): reload silences only when it moved. */
+vg_err_t vg_state_silences_version(struct vg_state *st, int64_t *out, char *errstr,
+                                   size_t errstr_size);
+
 /* Outbox, read by the dispatcher with its own vg_state (consumer group "dispatch"). */
 struct vg_outbox_entry {
     char *stream_id; /* Redis stream entry id */
@@ -125,6 +289,7 @@ struct vg_outbox_entry {
     char *pager;
     char *body;      /* webhook v1 JSON */
     size_t body_len;
+    char *origin;    /* issue 6: the primary sink when this is a fallback copy, else NULL */
 };
 /*
  * Read up to `max` entries for consumer `consumer`: first entries pending
@@ -151,7 +316,125 @@ vg_err_t vg_state_outbox_dead(struct vg_state *st, const struct vg_outbox_entry 
 /* Entries not yet acknowledged (pending + never read): XLEN of P:outbox, since acks delete. */
 vg_err_t vg_state_outbox_backlog(struct vg_state *st, int64_t *out, char *errstr,
                                  size_t errstr_size);
+/* Issue 7 (/metrics): entries in the dead-letter stream P:outbox:dead (XLEN). */
+vg_err_t vg_state_dead_depth(struct vg_state *st, int64_t *out, char *errstr, size_t errstr_size);
 void vg_outbox_entries_free(struct vg_outbox_entry *v, size_t n);
+
+/*
+ * Issue 6: the dispatcher's side of the outbox (state_outbox.c,
+ * state_audit.c; docs/sinks.md). Keys:
+ *   P:outbox:dead    fields id, sink, pager, body, reason, status,
+ *                    response (truncated), attempts, failed_at (ms),
+ *                    origin (fallback copies)
+ *   P:audit:{INC}    stream: one entry per delivery attempt and outcome of
+ *                    incident INC (MAXLEN ~ 200, expires 30 days after the last)
+ *   P:notif:{KEY}    hash sink -> memo (Slack "CHANNEL TS"), same expiry
+ */
+struct vg_outbox_audit {
+    const char *incident; /* the audit stream's incident id */
+    const char *id;       /* notification id (the idempotency key) */
+    const char *sink;
+    int attempt;          /* 1, 2, ...; 0 for an outcome that made no request */
+    const char *outcome;  /* delivered, retry, dead, fallback, ... */
+    long status;          /* HTTP status, 0 when none */
+    int64_t latency_ms;
+    const char *detail;   /* may be NULL */
+    int64_t at_ms;        /* wall clock */
+};
+
+/* How the dispatcher is done with one entry. All borrowed. */
+struct vg_outbox_finish {
+    const struct vg_outbox_entry *e;
+    bool dead;                 /* given up: copied to P:outbox:dead with the fields below */
+    const char *reason;
+    long status;
+    const char *response;      /* may be NULL */
+    int attempts;
+    const char *fallback_sink; /* dead: also queue a copy for this sink (origin = e->sink) */
+    const char *memo_key;      /* non-NULL: HSET P:notif:{memo_key} e->sink memo */
+    const char *memo;
+};
+/*
+ * One MULTI/EXEC: for each finish, [XADD dead] [XADD outbox fallback copy]
+ * [HSET memo] XACK XDEL; then every audit record. VG_ERR_BACKEND: nothing
+ * happened (retry the same call). Thread: st's.
+ */
+vg_err_t vg_state_outbox_commit(struct vg_state *st, const struct vg_outbox_finish *f, size_t n_f,
+                                const struct vg_outbox_audit *a, size_t n_a, char *errstr,
+                                size_t errstr_size);
+/* Audit records alone (attempts that will be retried), one round trip. */
+vg_err_t vg_state_audit_add(struct vg_state *st, const struct vg_outbox_audit *a, size_t n,
+                            char *errstr, size_t errstr_size);
+/* out[i] = the memo of (keys[i], sinks[i]) or NULL; one round trip. Caller frees each. */
+vg_err_t vg_state_outbox_memos(struct vg_state *st, const char *const *keys,
+                               const char *const *sinks, size_t n, char **out, char *errstr,
+                               size_t errstr_size);
+/*
+ * Entries pending for consumers other than `consumer` (at most 1000),
+ * with id, sink and pager but no body: the dispatcher holds back a later
+ * notice of the same incident while another instance still owns an
+ * earlier one. Caller frees with vg_outbox_entries_free.
+ */
+vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
+                                 struct vg_outbox_entry **out, size_t *n_out, char *errstr,
+                                 size_t errstr_size);
+/*
+ * Reset the idle time of entries `consumer` still works on (XCLAIM ...
+ * JUSTID with min idle `min_idle_ms`), so no other instance claims a page
+ * that is only waiting for its retry. kept[i] false: another consumer
+ * took stream_ids[i] meanwhile (drop it).
+ */
+vg_err_t vg_state_outbox_touch(struct vg_state *st, const char *consumer, char *const *stream_ids,
+                               size_t n, int64_t min_idle_ms, bool *kept, char *errstr,
+                               size_t errstr_size);
+
+/* The dead-letter stream (vigil dlq). */
+struct vg_dead_entry {
+    char *stream_id;
+    char *id;
+    char *sink;
+    char *pager;
+    char *reason;
+    char *response;
+    char *origin;
+    char *body;
+    size_t body_len;
+    long status;
+    int attempts;
+    int64_t failed_at_ms;
+};
+/* Oldest first, at most `max`. Caller frees with vg_dead_entries_free. */
+vg_err_t vg_state_dlq_list(struct vg_state *st, size_t max, struct vg_dead_entry **out,
+                           size_t *n_out, char *errstr, size_t errstr_size);
+/*
+ * `id` is a dead-letter entry id ("1764324000000-0") or a notification id
+ * (every dead entry with that id). Retry: back into P:outbox (the same
+ * fields, so the same idempotency key) and out of the dead stream,
+ * atomically. Drop: delete. *n_done: how many. VG_OK with 0: not found.
+ */
+vg_err_t vg_state_dlq_retry(struct vg_state *st, const char *id, size_t *n_done, char *errstr,
+                            size_t errstr_size);
+vg_err_t vg_state_dlq_drop(struct vg_state *st, const char *id, size_t *n_done, char *errstr,
+                           size_t errstr_size);
+void vg_dead_entries_free(struct vg_dead_entry *v, size_t n);
+
+/* The notification history of one incident (vigil incidents show). */
+struct vg_audit_record {
+    char *stream_id;
+    int64_t at_ms;
+    char *id;
+    char *sink;
+    char *outcome;
+    char *detail;
+    int attempt;
+    long status;
+    int64_t latency_ms;
+};
+/* Oldest first, at most `max`. Caller frees with vg_audit_records_free. */
+vg_err_t vg_state_audit_read(struct vg_state *st, const char *incident, size_t max,
+                             struct vg_audit_record **out, size_t *n_out, char *errstr,
+                             size_t errstr_size);
+void vg_audit_records_free(struct vg_audit_record *v, size_t n);
 
 /*
  * A private redis-server child on a unix socket in `dir` (created if
@@ -167,7 +450,21 @@ void vg_outbox_entries_free(struct vg_outbox_entry *v, size_t n);
 struct vg_redis_child;
 vg_err_t vg_redis_child_start(struct vg_redis_child **out, const char *dir, char *errstr,
                               size_t errstr_size);
-/* "unix:///abs/dir/redis.sock" */
+/*
+ * Options of vg_redis_child_start_opts (vg_redis_child_start is this with
+ * every option zero).
+ */
+struct vg_redis_child_opts {
+    /* requirepass: clients must AUTH. The child's URL then carries it as
+     * "unix:///abs/dir/redis.sock?password=..." (readiness PING AUTHs too). */
+    const char *password;
+    /* Also listen on 127.0.0.1:tcp_port (bind 127.0.0.1 only); 0: unix socket only. */
+    int tcp_port;
+};
+vg_err_t vg_redis_child_start_opts(struct vg_redis_child **out, const char *dir,
+                                   const struct vg_redis_child_opts *opts, char *errstr,
+                                   size_t errstr_size);
+/* "unix:///abs/dir/redis.sock" (with "?password=..." when one was set) */
 const char *vg_redis_child_url(const struct vg_redis_child *rc);
 int vg_redis_child_pid(const struct vg_redis_child *rc);
 /* SIGTERM, wait (up to 5 s, then SIGKILL). Accepts NULL. */

@@ -23,6 +23,7 @@
 
 #include "support.h"
 #include "vigil/mem.h"
+#include "vigil/util.h"
 
 #define MAX_HEADER_BYTES (64 * 1024)
 #define MAX_BODY_BYTES (4 * 1024 * 1024)
@@ -373,6 +374,8 @@ static void record(struct vg_http_receiver *r, struct vg_http_request *req,
     } else {
         item_copy(behaviour, &r->def);
     }
+    req->at_mono_ms = vg_mono_ms();
+    req->answer_status = behaviour->action == VG_HTTP_ANSWER ? behaviour->status : 0;
     if (r->n_reqs == r->cap_reqs) {
         r->cap_reqs = r->cap_reqs ? r->cap_reqs * 2 : 16;
         r->reqs = vg_realloc(r->reqs, r->cap_reqs * sizeof(*r->reqs));
@@ -763,6 +766,8 @@ struct vg_http_request *vg_http_receiver_request(struct vg_http_receiver *r, siz
         out->body[src->body_len] = '\0';
         out->body_len = src->body_len;
         out->conn_id = src->conn_id;
+        out->at_mono_ms = src->at_mono_ms;
+        out->answer_status = src->answer_status;
     }
     pthread_mutex_unlock(&r->mu);
     return out;

@@ -674,6 +674,12 @@ static void test_reason_names(void **state)
         [VG_DECODE_BAD_RUNTIME] = "bad_runtime",
         [VG_DECODE_BAD_TIME] = "bad_time",
         [VG_DECODE_NOT_UTF8] = "not_utf8",
+        /* issue 4 */
+        [VG_DECODE_BAD_KIND] = "bad_kind",
+        [VG_DECODE_TOO_MANY_LABELS] = "too_many_labels",
+        [VG_DECODE_SKIP_NO_NAME_LABEL] = "no_name_label",
+        [VG_DECODE_SKIP_IGNORED] = "ignored",
+        [VG_DECODE_SKIP_UNKNOWN_POD] = "unknown_pod",
     };
 
     (void)state;

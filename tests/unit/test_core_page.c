@@ -25,33 +25,37 @@
 static const char firing_json[] =
     "{\"version\":\"1\",\"status\":\"firing\",\"incident\":{\"id\":\"8c0f6a1e2b3d4c5f\","
     "\"monitor\":\"workflow-failed\",\"severity\":\"high\",\"summary\":\"workflow ingestion-x "
-    "in public failed\",\"started_at\":\"2026-11-28T10:00:00.123Z\",\"resolved_at\":null},"
+    "in public failed\",\"started_at\":\"2026-11-28T10:00:00.123Z\",\"resolved_at\":null,"
+    "\"type\":\"\",\"labels\":{},\"description\":\"\"},"
     "\"resource\":{\"id\":\"workflow:v1:ingestion-x:public\",\"type\":\"workflow\",\"name\":"
     "\"ingestion-x\",\"workspace\":\"public\",\"version\":\"v1\",\"owner\":\"iamgroot\","
     "\"status\":\"active\",\"runtime\":\"failed\",\"health\":\"unhealthy\"},\"transition\":"
     "{\"field\":\"runtime\",\"from\":\"running\",\"to\":\"failed\",\"at\":"
-    "\"2026-11-28T10:00:00.123Z\"}}";
+    "\"2026-11-28T10:00:00.123Z\",\"reason\":null,\"pod\":null}}";
 
 static const char resolved_json[] =
     "{\"version\":\"1\",\"status\":\"resolved\",\"incident\":{\"id\":\"8c0f6a1e2b3d4c5f\","
     "\"monitor\":\"workflow-failed\",\"severity\":\"high\",\"summary\":\"workflow ingestion-x "
     "in public failed\",\"started_at\":\"2026-11-28T10:00:00.123Z\",\"resolved_at\":"
-    "\"2026-11-28T10:05:00Z\"},"
+    "\"2026-11-28T10:05:00Z\","
+    "\"type\":\"\",\"labels\":{},\"description\":\"\"},"
     "\"resource\":{\"id\":\"workflow:v1:ingestion-x:public\",\"type\":\"workflow\",\"name\":"
     "\"ingestion-x\",\"workspace\":\"public\",\"version\":\"v1\",\"owner\":\"iamgroot\","
     "\"status\":\"active\",\"runtime\":\"running\",\"health\":\"progressing\"},\"transition\":"
     "{\"field\":\"runtime\",\"from\":\"failed\",\"to\":\"running\",\"at\":"
-    "\"2026-11-28T10:05:00Z\"}}";
+    "\"2026-11-28T10:05:00Z\",\"reason\":null,\"pod\":null}}";
 
 /* A first-event page: owner unknown, "from" null, unknown runtime. */
 static const char first_json[] =
     "{\"version\":\"1\",\"status\":\"firing\",\"incident\":{\"id\":\"0000000000000001\","
     "\"monitor\":\"svc-error\",\"severity\":\"critical\",\"summary\":\"\","
-    "\"started_at\":\"1970-01-01T00:00:00Z\",\"resolved_at\":null},"
+    "\"started_at\":\"1970-01-01T00:00:00Z\",\"resolved_at\":null,"
+    "\"type\":\"\",\"labels\":{},\"description\":\"\"},"
     "\"resource\":{\"id\":\"service:v1:api:prod\",\"type\":\"service\",\"name\":\"api\","
     "\"workspace\":\"prod\",\"version\":\"v1\",\"owner\":\"\",\"status\":\"error\","
     "\"runtime\":\"\",\"health\":\"unhealthy\"},\"transition\":{\"field\":\"status\","
-    "\"from\":null,\"to\":\"error\",\"at\":\"1970-01-01T00:00:00Z\"}}";
+    "\"from\":null,\"to\":\"error\",\"at\":\"1970-01-01T00:00:00Z\","
+    "\"reason\":null,\"pod\":null}}";
 
 static void fill(struct vg_page *pg, const char *status, const char *inc_id, const char *monitor,
                  const char *severity, const char *summary, int64_t started, int64_t resolved,

@@ -174,16 +174,17 @@ static void test_string_errors(void **state)
         {MON("    severity: high\n"), "t.yaml:2:5: monitor \"m\": missing required key \"when\""},
         {MON(OK_WHEN), "t.yaml:2:5: monitor \"m\": missing required key \"severity\""},
         {MON("    when: {}\n    severity: high\n"),
-         "t.yaml:3:11: \"when\": needs one of status, runtime, health"},
+         "t.yaml:3:11: \"when\": needs one of status, runtime, health, silent_for"},
         {MON("    when: {runtme: {to: failed}}\n    severity: high\n"),
          "t.yaml:3:12: unknown key \"runtme\" (did you mean \"runtime\"?)"},
         {MON("    when: {runtime: {to: failed}, status: {to: error}}\n    severity: high\n"),
-         "t.yaml:3:35: \"when\": watches exactly one field, got \"runtime\" and \"status\" "
-         "(write one monitor per field)"},
+         "t.yaml:3:35: \"when\": exactly one condition per monitor, got \"runtime\" and "
+         "\"status\" (write one monitor per condition)"},
         {MON("    when: {runtime: failed}\n    severity: high\n"),
          "t.yaml:3:21: \"runtime\": expected a mapping, got a scalar"},
         {MON("    when: {runtime: {}}\n    severity: high\n"),
-         "t.yaml:3:21: \"runtime\": needs \"from\" and/or \"to\""},
+         "t.yaml:3:21: \"runtime\": needs \"from\" and/or \"to\" (a transition), \"is\" and "
+         "\"for\" (a held state) or \"to\", \"count\" and \"within\" (flapping)"},
         {MON("    when: {runtime: {too: failed}}\n    severity: high\n"),
          "t.yaml:3:22: unknown key \"too\" (did you mean \"to\"?)"},
         {MON("    when: {runtime: {to: []}}\n    severity: high\n"),
@@ -204,12 +205,12 @@ static void test_string_errors(void **state)
         {MON(OK_WHEN "    severity: [high]\n"),
          "t.yaml:4:15: \"severity\": expected a string, got a sequence"},
         {MON(OK_WHEN "    severity: High\n"),
-         "t.yaml:4:15: invalid severity \"High\" (expected one of: info, low, medium, high, "
-         "critical)"},
+         "t.yaml:4:15: invalid severity \"High\" (did you mean \"high\"? expected one of: info, "
+         "low, medium, high, critical)"},
         {MON("    match: [job]\n" OK_WHEN "    severity: high\n"),
          "t.yaml:3:12: \"match\": expected a mapping, got a sequence"},
         {MON("    match: {severity: high}\n" OK_WHEN "    severity: high\n"),
-         "t.yaml:3:13: unknown key \"severity\""},
+         "t.yaml:3:13: match key \"severity\" cannot be used in a monitor"},
         {MON("    match: {tpye: job}\n" OK_WHEN "    severity: high\n"),
          "t.yaml:3:13: unknown key \"tpye\" (did you mean \"type\"?)"},
         {MON("    match: {type: {a: b}}\n" OK_WHEN "    severity: high\n"),
@@ -247,10 +248,10 @@ static void test_string_errors(void **state)
         {"pagers:\n  - name: p\n    sinks: [a]\n    continue: maybe\n",
          "t.yaml:4:15: expected true or false"},
         {"pagers:\n  - name: p\n    match: {severity: hgh}\n    sinks: [a]\n",
-         "t.yaml:3:23: invalid severity \"hgh\" (expected one of: info, low, medium, high, "
-         "critical)"},
+         "t.yaml:3:23: invalid severity \"hgh\" (did you mean \"high\"? expected one of: info, "
+         "low, medium, high, critical)"},
         {"pagers:\n  - name: p\n    match: {version: v1}\n    sinks: [a]\n",
-         "t.yaml:3:13: unknown key \"version\""},
+         "t.yaml:3:13: match key \"version\" cannot be used here"},
         {"pagers:\n  - name: p\n    sinks: [a]\n    sink: [b]\n",
          "t.yaml:4:5: unknown key \"sink\" (did you mean \"sinks\"?)"},
         {"pagers:\n  - name: p\n    sinks: [a]\n  - name: p\n    sinks: [b]\n",

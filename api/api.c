@@ -1,0 +1,657 @@
+/*
+ * The HTTP server (libmicrohttpd, one thread per connection, bounded):
+ * listening, routing, the bearer-token check of write endpoints, bounded
+ * bodies, security headers, the secret scrubber every response passes
+ * through, the pool of Redis connections, and /healthz /readyz /metrics.
+ * The /api/v1 handlers are in api_v1.c, the console in api_console.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+
+#include "api_int.h"
+#include "vigil/json.h"
+#include "vigil/log.h"
+#include "vigil/util.h"
+#include "vigil/yaml.h"
+
+/* What the console's pages may load: only our own scripts and styles, nothing inline. */
+#define CSP_HTML                                                                                   \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+#define CSP_OTHER "default-src 'none'; frame-ancestors 'none'"
+
+/* Per-connection request state (MHD's con_cls). */
+struct api_req {
+    struct vg_buf body;
+    bool too_large;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+const char *api_arg(const struct api_ctx *c, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, name);
+    return v && v[0] ? v : NULL;
+}
+
+const char *api_header(const struct api_ctx *c, const char *name)
+{
+    return MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, name);
+}
+
+void api_error(struct api_resp *r, unsigned status, const char *fmt, ...)
+{
+    struct vg_buf msg = {0};
+    va_list ap;
+
+    va_start(ap, fmt);
+    vg_buf_vprintf(&msg, fmt, ap);
+    va_end(ap);
+    r->status = status;
+    r->ctype = NULL;
+    r->html = false;
+    vg_buf_reset(&r->body);
+    vg_buf_puts(&r->body, "{\"error\": ");
+    vg_json_append_string(&r->body, msg.data ? msg.data : "");
+    vg_buf_puts(&r->body, "}\n");
+    vg_buf_fini(&msg);
+}
+
+/* Compare without an early exit, so the time taken says nothing about the token. */
+static bool same_secret(const char *a, size_t la, const char *b, size_t lb)
+{
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < la; i++) {
+        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    }
+    return diff == 0 && lb > 0;
+}
+
+bool api_authorized(const struct api_ctx *c, struct api_resp *r)
+{
+    const char *h;
+    const char *tok;
+
+    if (!c->api->token) {
+        api_error(r, 403, "write endpoints are disabled: no http.token is configured");
+        return false;
+    }
+    h = api_header(c, "Authorization");
+    if (!h || !h[0]) {
+        api_error(r, 401, "this endpoint needs Authorization: Bearer <http.token>");
+        r->www_auth = true;
+        return false;
+    }
+    if (strncasecmp(h, "Bearer ", 7) != 0) {
+        api_error(r, 401, "expected Authorization: Bearer <http.token>");
+        r->www_auth = true;
+        return false;
+    }
+    tok = h + 7;
+    while (*tok == ' ') {
+        tok++;
+    }
+    if (!same_secret(tok, strlen(tok), c->api->token, strlen(c->api->token))) {
+        api_error(r, 403, "wrong token");
+        return false;
+    }
+    return true;
+}
+
+/* ---- the Redis pool ------------------------------------------------------ */
+
+static void pool_init(struct api_pool *p)
+{
+    memset(p, 0, sizeof(*p));
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+}
+
+static void pool_fini(struct api_pool *p)
+{
+    for (size_t i = 0; i < p->n_idle; i++) {
+        vg_state_destroy(p->idle[i]);
+    }
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+}
+
+static void count_redis(struct vg_api *api, const char *family)
+{
+    vg_metrics_add(api->metrics, family, (const char *const[]){"api"}, 1);
+}
+
+bool api_state_get(struct vg_api *api, struct vg_state **st, struct api_resp *r)
+{
+    struct api_pool *p = &api->pool;
+    struct timespec deadline;
+    char errstr[512];
+    bool reconnect;
+    vg_err_t err;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += API_POOL_WAIT_MS / 1000;
+    pthread_mutex_lock(&p->lock);
+    while (p->n_idle == 0 && p->n_open >= API_POOL_MAX) {
+        if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) == ETIMEDOUT) {
+            pthread_mutex_unlock(&p->lock);
+            api_error(r, 503, "busy: every Redis connection of the server is in use");
+            return false;
+        }
+    }
+    if (p->n_idle > 0) {
+        *st = p->idle[--p->n_idle];
+        pthread_mutex_unlock(&p->lock);
+        return true;
+    }
+    p->n_open++;
+    pthread_mutex_unlock(&p->lock);
+
+    /* Connect outside the lock: a slow Redis must not stall the other threads. */
+    err = vg_state_connect(st, api->redis_url, api->prefix, errstr, sizeof(errstr));
+    pthread_mutex_lock(&p->lock);
+    if (err) {
+        p->n_open--;
+        p->had_error = true;
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        count_redis(api, VG_M_REDIS_ERRORS);
+        VG_LOG_DEBUG("api", "redis: %s", errstr);
+        api_error(r, 503, "redis unreachable: %s", errstr);
+        return false;
+    }
+    reconnect = p->had_error;
+    p->had_error = false;
+    pthread_mutex_unlock(&p->lock);
+    if (reconnect) {
+        count_redis(api, VG_M_REDIS_RECONNECTS);
+    }
+    return true;
+}
+
+void api_state_put(struct vg_api *api, struct vg_state *st, vg_err_t err)
+{
+    struct api_pool *p = &api->pool;
+
+    pthread_mutex_lock(&p->lock);
+    if (vg_err_is_retriable(err)) {
+        /* The context is dead after a NULL reply: close it, the next request opens a new one. */
+        p->n_open--;
+        p->had_error = true;
+        pthread_mutex_unlock(&p->lock);
+        vg_state_destroy(st);
+        count_redis(api, VG_M_REDIS_ERRORS);
+        pthread_mutex_lock(&p->lock);
+    } else {
+        p->idle[p->n_idle++] = st;
+    }
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void api_state_error(struct vg_api *api, struct api_resp *r, vg_err_t err, const char *errstr)
+{
+    (void)api;
+    if (vg_err_is_retriable(err)) {
+        api_error(r, 503, "redis: %s", errstr);
+    } else {
+        VG_LOG_WARN("api", "request failed: %s", errstr);
+        api_error(r, 500, "%s", errstr);
+    }
+}
+
+/* ---- the built-in endpoints ----------------------------------------------- */
+
+static void healthz(struct api_resp *r)
+{
+    r->status = 200;
+    vg_buf_puts(&r->body, "{\"status\": \"ok\"}\n");
+}
+
+static void readyz(struct api_ctx *c, struct api_resp *r)
+{
+    struct vg_api *api = c->api;
+    struct vg_buf why = {0};
+    char reason[256] = "";
+    struct vg_state *st;
+    struct api_resp tmp = {0};
+
+    if (api->hooks.ready && !api->hooks.ready(api->hooks.opaque, reason, sizeof(reason))) {
+        vg_buf_puts(&why, reason[0] ? reason : "not ready");
+    }
+    if (api_state_get(api, &st, &tmp)) {
+        vg_err_t err = vg_state_ping(st);
+        api_state_put(api, st, err);
+        if (err) {
+            vg_buf_printf(&why, "%sredis: not answering PING (%s)", why.len ? "; " : "",
+                          vg_err_name(err));
+        }
+    } else {
+        vg_buf_printf(&why, "%sredis: unreachable", why.len ? "; " : "");
+    }
+    vg_buf_fini(&tmp.body);
+    if (why.len) {
+        r->status = 503;
+        vg_buf_puts(&r->body, "{\"status\": \"not ready\", \"error\": ");
+        vg_json_append_string(&r->body, why.data);
+        vg_buf_puts(&r->body, "}\n");
+    } else {
+        r->status = 200;
+        vg_buf_puts(&r->body, "{\"status\": \"ready\"}\n");
+    }
+    vg_buf_fini(&why);
+}
+
+/* Gauges the server reads from Redis itself at scrape time. */
+static void collect_redis(struct vg_api *api)
+{
+    struct vg_state *st;
+    struct api_resp tmp = {0};
+    char errstr[256];
+    int64_t depth;
+    vg_err_t err;
+
+    if (!api_state_get(api, &st, &tmp)) {
+        vg_buf_fini(&tmp.body);
+        return;
+    }
+    err = vg_state_outbox_backlog(st, &depth, errstr, sizeof(errstr));
+    if (!err) {
+        vg_metrics_set(api->metrics, VG_M_OUTBOX_DEPTH, NULL, (double)depth);
+        err = vg_state_dead_depth(st, &depth, errstr, sizeof(errstr));
+    }
+    if (!err) {
+        vg_metrics_set(api->metrics, VG_M_DEAD_DEPTH, NULL, (double)depth);
+        err = api_collect_incidents(api, st, errstr, sizeof(errstr));
+    }
+    if (err) {
+        VG_LOG_DEBUG("api", "metrics from redis: %s", errstr);
+    }
+    api_state_put(api, st, err);
+}
+
+static void metrics(struct api_ctx *c, struct api_resp *r)
+{
+    struct vg_api *api = c->api;
+
+    pthread_mutex_lock(&api->collect_lock);
+    if (api->hooks.collect) {
+        api->hooks.collect(api->hooks.opaque, api->metrics);
+    }
+    vg_metrics_set(api->metrics, VG_M_STREAM_CLIENTS, NULL, (double)atomic_load(&api->streams));
+    collect_redis(api);
+    vg_metrics_render(api->metrics, &r->body);
+    pthread_mutex_unlock(&api->collect_lock);
+    r->status = 200;
+    r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* ---- routing ---------------------------------------------------------------- */
+
+static bool method_is(const struct api_ctx *c, const char *m)
+{
+    return strcmp(c->method, m) == 0 || (strcmp(m, "GET") == 0 && !strcmp(c->method, "HEAD"));
+}
+
+static void route(struct api_ctx *c, struct api_resp *r)
+{
+    const char *p = c->path;
+
+    if (!strcmp(p, "/healthz") || !strcmp(p, "/readyz") || !strcmp(p, "/metrics")) {
+        if (!method_is(c, "GET")) {
+            api_error(r, 405, "%s: only GET", p);
+            r->allow = "GET, HEAD";
+        } else if (p[1] == 'h') {
+            healthz(r);
+        } else if (p[1] == 'r') {
+            readyz(c, r);
+        } else {
+            metrics(c, r);
+        }
+        return;
+    }
+    if (!strncmp(p, "/api/v1/", 8)) {
+        api_v1(c, r, p + 7);
+        return;
+    }
+    if (c->api->console && api_console(c, r)) {
+        return;
+    }
+    api_error(r, 404, "not found: %s", p);
+}
+
+/* ---- responses ----------------------------------------------------------------- */
+
+/* Replace every secret in `b` by "<redacted>" (defence in depth: none should be there). */
+static void scrub(const struct vg_api *api, struct vg_buf *b)
+{
+    for (size_t i = 0; i < api->n_secrets && b->data; i++) {
+        const char *s = api->secrets[i];
+        size_t sl = strlen(s);
+        char *hit = strstr(b->data, s);
+        struct vg_buf out = {0};
+        const char *from = b->data;
+
+        if (!hit) {
+            continue;
+        }
+        while (hit) {
+            vg_buf_append(&out, from, (size_t)(hit - from));
+            vg_buf_puts(&out, "<redacted>");
+            from = hit + sl;
+            hit = strstr(from, s);
+        }
+        vg_buf_puts(&out, from);
+        vg_buf_fini(b);
+        *b = out;
+        VG_LOG_WARN("api", "a response contained a configured secret; it was redacted");
+    }
+}
+
+static enum MHD_Result send_resp(struct vg_api *api, struct MHD_Connection *conn,
+                                 struct api_resp *r)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (r->stream) {
+        resp = api_stream_response(api, r->stream);
+    } else {
+        scrub(api, &r->body);
+        resp = MHD_create_response_from_buffer(r->body.len, r->body.data ? r->body.data : (void *)"",
+                                               MHD_RESPMEM_MUST_COPY);
+    }
+    if (!resp) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type",
+                            r->ctype ? r->ctype : "application/json; charset=utf-8");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Content-Security-Policy", r->html ? CSP_HTML : CSP_OTHER);
+    if (r->html) {
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    }
+    if (r->allow) {
+        MHD_add_response_header(resp, "Allow", r->allow);
+    }
+    if (r->www_auth) {
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"vigil\"");
+    }
+    ret = MHD_queue_response(conn, r->status ? r->status : 500, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct vg_api *api = cls;
+    struct api_req *rq = *con_cls;
+    struct api_ctx c;
+    struct api_resp r;
+    enum MHD_Result ret;
+
+    (void)version;
+    if (!rq) {
+        *con_cls = vg_calloc(1, sizeof(*rq));
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (rq->body.len + *upload_data_size > API_MAX_BODY_BYTES) {
+            rq->too_large = true; /* keep reading (and dropping) so the 413 can be sent */
+        } else {
+            vg_buf_append(&rq->body, upload_data, *upload_data_size);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    memset(&r, 0, sizeof(r));
+    c = (struct api_ctx){.api = api,
+                         .conn = conn,
+                         .method = method,
+                         .path = url,
+                         .body = rq->body.data ? rq->body.data : "",
+                         .body_len = rq->body.len};
+    if (rq->too_large) {
+        api_error(&r, 413, "request body larger than %d bytes", API_MAX_BODY_BYTES);
+    } else if (atomic_load(&api->stopping)) {
+        api_error(&r, 503, "shutting down");
+    } else {
+        route(&c, &r);
+    }
+    VG_LOG_DEBUG("api", "%s %s -> %u", method, url, r.status);
+    ret = send_resp(api, conn, &r);
+    vg_buf_fini(&r.body);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct api_req *rq = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (rq) {
+        vg_buf_fini(&rq->body);
+        free(rq);
+        *con_cls = NULL;
+    }
+}
+
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
+                                                             va_list ap)
+{
+    struct vg_buf b = {0};
+
+    (void)cls;
+    vg_buf_vprintf(&b, fmt, ap);
+    while (b.len > 0 && b.data[b.len - 1] == '\n') {
+        b.data[--b.len] = '\0';
+    }
+    VG_LOG_DEBUG("api", "libmicrohttpd: %s", b.data ? b.data : "");
+    vg_buf_fini(&b);
+}
+
+/* ---- start and stop ---------------------------------------------------------- */
+
+/* "host:port" or "[v6]:port" -> a listening socket; fills api->address. */
+static vg_err_t listen_on(struct vg_api *api, const char *listen_addr, bool *v6, char *errstr,
+                          size_t errstr_size)
+{
+    const char *colon = strrchr(listen_addr, ':');
+    struct addrinfo hints;
+    struct addrinfo *ai = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[256];
+    char shown[INET6_ADDRSTRLEN];
+    int64_t port;
+    size_t hl;
+    int one = 1;
+    int rc;
+    int fd;
+
+    if (!colon || !vg_parse_i64(colon + 1, &port) || port < 0 || port > 65535) {
+        snprintf(errstr, errstr_size, "http.listen: expected host:port, got \"%s\"",
+                 listen_addr);
+        return VG_ERR_INVALID;
+    }
+    hl = (size_t)(colon - listen_addr);
+    if (hl >= 2 && listen_addr[0] == '[' && listen_addr[hl - 1] == ']') {
+        snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), listen_addr + 1);
+    } else {
+        snprintf(host, sizeof(host), "%.*s", (int)hl, listen_addr);
+    }
+    if (!host[0]) {
+        snprintf(errstr, errstr_size,
+                 "http.listen: \"%s\" has no host: name the address to bind (0.0.0.0 for all)",
+                 listen_addr);
+        return VG_ERR_INVALID;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (rc != 0 || !ai) {
+        snprintf(errstr, errstr_size, "http.listen: %s: %s", listen_addr, gai_strerror(rc));
+        return VG_ERR_INVALID;
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(errstr, errstr_size, "http.listen: socket: %s", strerror(errno));
+        freeaddrinfo(ai);
+        return VG_ERR_IO;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+        snprintf(errstr, errstr_size, "http.listen: cannot listen on %s: %s", listen_addr,
+                 strerror(errno));
+        close(fd);
+        freeaddrinfo(ai);
+        return VG_ERR_IO;
+    }
+    *v6 = ai->ai_family == AF_INET6;
+    freeaddrinfo(ai);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, shown, sizeof(shown));
+        snprintf(api->address, sizeof(api->address), "[%s]:%d", shown, ntohs(s6->sin6_port));
+    } else {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &s4->sin_addr, shown, sizeof(shown));
+        snprintf(api->address, sizeof(api->address), "%s:%d", shown, ntohs(s4->sin_port));
+    }
+    api->listen_fd = fd;
+    return VG_OK;
+}
+
+/* A secret and the forms it would take inside JSON or HTML. */
+static void add_secret(struct vg_api *api, const char *s, size_t *cap)
+{
+    struct vg_buf b = {0};
+
+    if (!s || strlen(s) < 4) {
+        return;
+    }
+    *VG_ARRAY_PUSH(api->secrets, api->n_secrets, *cap) = vg_strdup(s);
+    vg_json_append_string(&b, s);
+    b.data[b.len - 1] = '\0'; /* drop the quotes */
+    if (strcmp(b.data + 1, s) != 0) {
+        *VG_ARRAY_PUSH(api->secrets, api->n_secrets, *cap) = vg_strdup(b.data + 1);
+    }
+    vg_buf_reset(&b);
+    api_html(&b, s);
+    if (strcmp(b.data, s) != 0) {
+        *VG_ARRAY_PUSH(api->secrets, api->n_secrets, *cap) = vg_strdup(b.data);
+    }
+    vg_buf_fini(&b);
+}
+
+vg_err_t vg_api_start(struct vg_api **out, const struct vg_api_options *opts, char *errstr,
+                      size_t errstr_size)
+{
+    struct vg_api *api = vg_calloc(1, sizeof(*api));
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    size_t cap_secrets = 0;
+    bool v6 = false;
+    vg_err_t err;
+
+    api->listen_fd = -1;
+    err = listen_on(api, opts->http->listen ? opts->http->listen : VG_HTTP_DEFAULT_LISTEN, &v6,
+                    errstr, errstr_size);
+    if (err) {
+        free(api);
+        return err;
+    }
+    api->token = opts->http->token && opts->http->token[0] ? vg_strdup(opts->http->token) : NULL;
+    api->console = opts->http->console;
+    api->redis_url = vg_strdup(opts->redis_url);
+    api->prefix = vg_strdup(opts->prefix ? opts->prefix : "vigil");
+    api->metrics = opts->metrics;
+    api->hooks = opts->hooks;
+    pthread_mutex_init(&api->collect_lock, NULL);
+    for (size_t i = 0; i < opts->n_secrets; i++) {
+        add_secret(api, opts->secrets[i], &cap_secrets);
+    }
+    add_secret(api, api->token, &cap_secrets);
+    pool_init(&api->pool);
+    api_ring_init(&api->ring);
+    atomic_init(&api->streams, 0);
+    atomic_init(&api->stopping, 0);
+    if (v6) {
+        flags |= MHD_USE_IPv6;
+    }
+    api->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, api, MHD_OPTION_LISTEN_SOCKET, api->listen_fd,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api, MHD_OPTION_END);
+    if (!api->mhd) {
+        snprintf(errstr, errstr_size, "http: libmicrohttpd did not start on %s", api->address);
+        close(api->listen_fd);
+        api->listen_fd = -1;
+        vg_api_stop(api);
+        return VG_ERR_IO;
+    }
+    api->listen_fd = -1; /* libmicrohttpd's now */
+    VG_LOG_INFO("api", "listening on http://%s/ (console %s, write endpoints %s)", api->address,
+                api->console ? "on" : "off", api->token ? "need the token" : "disabled");
+    *out = api;
+    return VG_OK;
+}
+
+const char *vg_api_address(const struct vg_api *api)
+{
+    return api->address;
+}
+
+void vg_api_stop(struct vg_api *api)
+{
+    if (!api) {
+        return;
+    }
+    atomic_store(&api->stopping, 1);
+    api_ring_wake(&api->ring);
+    if (api->mhd) {
+        /* Quiescing hands the listening socket back (stop would close it too, unannounced). */
+        api->listen_fd = MHD_quiesce_daemon(api->mhd);
+        MHD_stop_daemon(api->mhd);
+    }
+    if (api->listen_fd >= 0) {
+        close(api->listen_fd);
+    }
+    api_ring_fini(&api->ring);
+    pool_fini(&api->pool);
+    pthread_mutex_destroy(&api->collect_lock);
+    for (size_t i = 0; i < api->n_secrets; i++) {
+        free(api->secrets[i]);
+    }
+    free(api->secrets);
+    free(api->token);
+    free(api->redis_url);
+    free(api->prefix);
+    free(api);
+}

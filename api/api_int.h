@@ -1,0 +1,184 @@
+/*
+ * Private to api/: the server object, the request and response shapes the
+ * handlers share, the Redis connection pool, the JSON renderings shared by
+ * the API and the console, and the event ring behind the stream.
+ */
+#ifndef VIGIL_API_INT_H
+#define VIGIL_API_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/api.h"
+#include "vigil/err.h"
+#include "vigil/event.h"
+#include "vigil/mem.h"
+#include "vigil/page.h"
+#include "vigil/state.h"
+
+#define API_MAX_BODY_BYTES (64 * 1024)   /* POST bodies; more is 413 */
+#define API_MAX_CONNECTIONS 64           /* concurrent connections (one thread each) */
+#define API_MAX_STREAMS 32               /* concurrent /api/v1/stream clients; more is 503 */
+#define API_POOL_MAX 8                   /* Redis connections of the server */
+#define API_POOL_WAIT_MS 5000            /* wait for a free one, then 503 */
+#define API_CONNECTION_TIMEOUT_S 60      /* idle connections are closed */
+#define API_STREAM_KEEPALIVE_MS 15000    /* a comment line this often on a quiet stream */
+#define API_DEFAULT_LIMIT 100
+#define API_MAX_LIMIT 1000
+#define API_HISTORY_DEFAULT 200
+#define API_HISTORY_MAX 1000
+#define API_RECENT_MS (24LL * 3600 * 1000) /* "recently resolved" incidents */
+
+struct api_ring_slot {
+    uint64_t seq;
+    char *event;
+    char *data;
+};
+
+struct api_ring {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct api_ring_slot *slots; /* VG_API_RING_SIZE */
+    uint64_t next_seq;           /* seq of the next event published; the first is 1 */
+};
+
+struct api_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct vg_state *idle[API_POOL_MAX];
+    size_t n_idle;
+    size_t n_open; /* idle + lent out */
+    bool had_error; /* the last connection failed: the next successful one is a reconnect */
+};
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+struct vg_api {
+    struct MHD_Daemon *mhd;
+    int listen_fd;
+    char address[96];
+    char *token; /* NULL: writes refused */
+    bool console;
+    char *redis_url;
+    char *prefix;
+    struct vg_metrics *metrics;
+    struct vg_api_hooks hooks;
+    pthread_mutex_t collect_lock;
+    char **secrets;
+    size_t n_secrets;
+    struct api_pool pool;
+    struct api_ring ring;
+    atomic_int streams;
+    atomic_int stopping;
+};
+
+/* One request as the handlers see it. */
+struct api_ctx {
+    struct vg_api *api;
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const char *body; /* POST/DELETE body ("" when none), body_len bytes */
+    size_t body_len;
+};
+
+/* A response being built. */
+struct api_resp {
+    unsigned status;
+    const char *ctype; /* NULL: application/json */
+    struct vg_buf body;
+    bool html;
+    const char *allow;    /* 405: the Allow header */
+    bool www_auth;        /* 401: WWW-Authenticate: Bearer */
+    void *stream;         /* set by api_stream_open: the body is the event stream */
+};
+
+/* ---- api.c ---- */
+/* A query parameter; NULL when absent or empty. */
+const char *api_arg(const struct api_ctx *c, const char *name);
+/* A request header (case-insensitive); NULL when absent. */
+const char *api_header(const struct api_ctx *c, const char *name);
+/* Set r to {"error": message} with `status`. */
+void api_error(struct api_resp *r, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Bearer token check of a write endpoint: true when allowed, else r is the 401/403. */
+bool api_authorized(const struct api_ctx *c, struct api_resp *r);
+/*
+ * Borrow a Redis connection (api_state_put it back). False with r set to a
+ * 503 when Redis cannot be reached.
+ */
+bool api_state_get(struct vg_api *api, struct vg_state **st, struct api_resp *r);
+/* Return it; `err` is the result of its last call (a BACKEND error closes it). */
+void api_state_put(struct vg_api *api, struct vg_state *st, vg_err_t err);
+/* Map a state error to a response (503 for BACKEND/TIMEOUT, else 500). */
+void api_state_error(struct vg_api *api, struct api_resp *r, vg_err_t err, const char *errstr);
+
+/* Set VG_M_INCIDENTS_FIRING from the incident records in Redis (api_v1.c). */
+vg_err_t api_collect_incidents(struct vg_api *api, struct vg_state *st, char *errstr,
+                               size_t errstr_size);
+
+/* ---- api_json.c: the JSON of the API, shared with the console ---- */
+/* RFC 3339 or "" for 0. Needs 40 bytes. */
+void api_time(int64_t ms, char *out, size_t out_size);
+/* The later of the status and runtime since-times (the SINCE column). */
+int64_t api_since_ms(const struct vg_resource *res);
+/* "healthy" ... or "unknown" for VG_HEALTH_UNKNOWN. */
+const char *api_health_name(enum vg_health h);
+/* A JSON string, or null for NULL. */
+void api_json_str(struct vg_buf *b, const char *s);
+/* "key": value pairs, with a leading comma unless `first`. */
+void api_json_kv(struct vg_buf *b, const char *key, const char *value, bool first);
+void api_json_kt(struct vg_buf *b, const char *key, int64_t ms); /* a time or null */
+/* The `vigil get -o json` object of a Resource, plus the since-times. */
+void api_json_resource(struct vg_buf *b, const struct vg_resource *res);
+/* The `vigil get ID -o json` object: the above plus message, position, incidents, pods, labels. */
+void api_json_resource_detail(struct vg_buf *b, const struct vg_resource *res);
+void api_json_history_entry(struct vg_buf *b, const struct vg_history_entry *e);
+void api_json_incident(struct vg_buf *b, const struct vg_incident_record *r, int64_t now_ms);
+void api_json_silence(struct vg_buf *b, const struct vg_silence *s, int64_t now_ms);
+
+/* ---- api_v1.c ---- */
+/* Route /api/v1/... (path without the prefix). */
+void api_v1(struct api_ctx *c, struct api_resp *r, const char *sub);
+/*
+ * Resources matching the query parameters type, workspace, q (name, case-
+ * insensitive substring), health; sorted by name then id. On false, r is
+ * the 400/503. Caller frees with vg_resources_free. `ignore_health`: the
+ * health filter is not applied (counts per health).
+ */
+bool api_query_resources(struct api_ctx *c, struct api_resp *r, bool ignore_health,
+                         struct vg_resource ***out, size_t *n_out);
+bool api_health_filter_ok(const char *health);
+bool api_health_matches(const struct vg_resource *res, const char *health);
+
+/* ---- api_stream.c ---- */
+void api_ring_init(struct api_ring *ring);
+void api_ring_fini(struct api_ring *ring);
+/* Wake every stream (shutdown). */
+void api_ring_wake(struct api_ring *ring);
+/* GET /api/v1/stream: r->stream is set (or r is a 503). */
+void api_stream_open(struct api_ctx *c, struct api_resp *r);
+/* The MHD response of r->stream (called by api.c). */
+struct MHD_Response *api_stream_response(struct vg_api *api, void *stream);
+
+/* ---- api_console.c ---- */
+/* Console pages and assets; false when `path` is not one. */
+bool api_console(struct api_ctx *c, struct api_resp *r);
+/* &, <, >, ", ' escaped. */
+void api_html(struct vg_buf *b, const char *s);
+
+/* ---- console_assets.c (generated from api/console/ at build time) ---- */
+struct api_asset {
+    const char *path; /* "/console/app.js" */
+    const char *ctype;
+    const unsigned char *data;
+    size_t len;
+};
+extern const struct api_asset api_assets[];
+extern const size_t api_n_assets;
+
+#endif

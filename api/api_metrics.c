@@ -1,0 +1,527 @@
+/*
+ * The metrics registry behind GET /metrics: families declared once with
+ * fixed label names, series created on first use, one mutex. Rendering is
+ * the Prometheus text format 0.0.4 (what `promtool check metrics` reads).
+ * The tally defers a thread's increments until it knows they count.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <pthread.h>
+
+#include "vigil/api.h"
+#include "vigil/mem.h"
+#include "vigil/util.h"
+#include "vigil/yaml.h"
+
+#define KEY_SEP '\x1f'
+
+struct series {
+    char *key; /* label values joined by KEY_SEP */
+    char **values;
+    double value;      /* counter, gauge */
+    uint64_t *buckets; /* histogram: per-bucket counts (not cumulative), n_buckets + 1 (+Inf) */
+    double sum;
+    uint64_t count;
+};
+
+struct family {
+    char *name;
+    enum vg_metric_type type;
+    char *help;
+    char **labels;
+    size_t n_labels;
+    double *bounds;
+    size_t n_bounds;
+    struct series **series;
+    size_t n_series;
+    size_t cap_series;
+    struct vg_map *index; /* key -> struct series* */
+};
+
+struct vg_metrics {
+    pthread_mutex_t lock;
+    struct family **fams;
+    size_t n_fams;
+    size_t cap_fams;
+    struct vg_map *by_name; /* name -> struct family* */
+};
+
+double vg_metrics_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct vg_metrics *vg_metrics_new(void)
+{
+    struct vg_metrics *m = vg_calloc(1, sizeof(*m));
+    pthread_mutex_init(&m->lock, NULL);
+    m->by_name = vg_map_new();
+    return m;
+}
+
+static void series_free(void *p)
+{
+    struct series *s = p;
+    free(s->key);
+    vg_strv_free(s->values);
+    free(s->buckets);
+    free(s);
+}
+
+static void family_clear(struct family *f)
+{
+    for (size_t i = 0; i < f->n_series; i++) {
+        series_free(f->series[i]);
+    }
+    f->n_series = 0;
+    vg_map_clear(f->index, NULL);
+}
+
+void vg_metrics_destroy(struct vg_metrics *m)
+{
+    if (!m) {
+        return;
+    }
+    for (size_t i = 0; i < m->n_fams; i++) {
+        struct family *f = m->fams[i];
+        family_clear(f);
+        vg_map_destroy(f->index, NULL);
+        free(f->series);
+        free(f->name);
+        free(f->help);
+        vg_strv_free(f->labels);
+        free(f->bounds);
+        free(f);
+    }
+    free(m->fams);
+    vg_map_destroy(m->by_name, NULL);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+void vg_metrics_declare(struct vg_metrics *m, const char *name, enum vg_metric_type type,
+                        const char *help, const char *const *label_names, size_t n_labels,
+                        const double *buckets, size_t n_buckets)
+{
+    struct family *f;
+
+    if (!m) {
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    if (vg_map_get(m->by_name, name)) {
+        pthread_mutex_unlock(&m->lock);
+        return;
+    }
+    f = vg_calloc(1, sizeof(*f));
+    f->name = vg_strdup(name);
+    f->type = type;
+    f->help = vg_strdup(help);
+    f->labels = vg_calloc(n_labels + 1, sizeof(*f->labels));
+    for (size_t i = 0; i < n_labels; i++) {
+        f->labels[i] = vg_strdup(label_names[i]);
+    }
+    f->n_labels = n_labels;
+    if (type == VG_METRIC_HISTOGRAM) {
+        VG_ASSERT(n_buckets > 0);
+        f->bounds = vg_calloc(n_buckets, sizeof(*f->bounds));
+        memcpy(f->bounds, buckets, n_buckets * sizeof(*f->bounds));
+        f->n_bounds = n_buckets;
+    }
+    f->index = vg_map_new();
+    *VG_ARRAY_PUSH(m->fams, m->n_fams, m->cap_fams) = f;
+    vg_map_put(m->by_name, name, f);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static char *join_key(const char *const *values, size_t n)
+{
+    struct vg_buf b = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            vg_buf_putc(&b, KEY_SEP);
+        }
+        vg_buf_puts(&b, values[i] ? values[i] : "");
+    }
+    return vg_buf_steal(&b);
+}
+
+/* The series of `values` in family `name` (created when absent); NULL if undeclared. Locked. */
+static struct series *find_series(struct vg_metrics *m, const char *name,
+                                  const char *const *values, bool create)
+{
+    struct family *f = vg_map_get(m->by_name, name);
+    struct series *s;
+    char *key;
+
+    VG_ASSERT(f != NULL); /* declare every family before use */
+    key = join_key(values, f->n_labels);
+    s = vg_map_get(f->index, key);
+    if (s || !create) {
+        free(key);
+        return s;
+    }
+    s = vg_calloc(1, sizeof(*s));
+    s->key = key;
+    s->values = vg_calloc(f->n_labels + 1, sizeof(*s->values));
+    for (size_t i = 0; i < f->n_labels; i++) {
+        s->values[i] = vg_strdup(values[i] ? values[i] : "");
+    }
+    if (f->type == VG_METRIC_HISTOGRAM) {
+        s->buckets = vg_calloc(f->n_bounds + 1, sizeof(*s->buckets));
+    }
+    *VG_ARRAY_PUSH(f->series, f->n_series, f->cap_series) = s;
+    vg_map_put(f->index, key, s);
+    return s;
+}
+
+void vg_metrics_add(struct vg_metrics *m, const char *name, const char *const *values,
+                    double delta)
+{
+    if (!m) {
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    find_series(m, name, values, true)->value += delta;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void vg_metrics_set(struct vg_metrics *m, const char *name, const char *const *values, double v)
+{
+    if (!m) {
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    find_series(m, name, values, true)->value = v;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void vg_metrics_observe(struct vg_metrics *m, const char *name, const char *const *values,
+                        double v)
+{
+    struct family *f;
+    struct series *s;
+    size_t i;
+
+    if (!m) {
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    f = vg_map_get(m->by_name, name);
+    s = find_series(m, name, values, true);
+    VG_ASSERT(f->type == VG_METRIC_HISTOGRAM);
+    for (i = 0; i < f->n_bounds && v > f->bounds[i]; i++) {
+    }
+    s->buckets[i]++;
+    s->sum += v;
+    s->count++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void vg_metrics_clear(struct vg_metrics *m, const char *name)
+{
+    struct family *f;
+
+    if (!m) {
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    f = vg_map_get(m->by_name, name);
+    VG_ASSERT(f != NULL);
+    family_clear(f);
+    pthread_mutex_unlock(&m->lock);
+}
+
+double vg_metrics_value(struct vg_metrics *m, const char *name, const char *const *values)
+{
+    struct series *s;
+    double v = 0;
+
+    if (!m) {
+        return 0;
+    }
+    pthread_mutex_lock(&m->lock);
+    s = find_series(m, name, values, false);
+    if (s) {
+        v = s->buckets ? (double)s->count : s->value;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return v;
+}
+
+/* A sample value: integers without a fraction, others with full precision. */
+static void put_number(struct vg_buf *b, double v)
+{
+    if (isnan(v)) {
+        vg_buf_puts(b, "NaN");
+    } else if (isinf(v)) {
+        vg_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+    } else if (v == floor(v) && fabs(v) < 1e15) {
+        vg_buf_printf(b, "%.0f", v);
+    } else {
+        vg_buf_printf(b, "%.17g", v);
+    }
+}
+
+/* Label values escape backslash, double quote and newline; HELP text backslash and newline. */
+static void put_escaped(struct vg_buf *b, const char *s, bool quote)
+{
+    for (; *s; s++) {
+        if (*s == '\\') {
+            vg_buf_puts(b, "\\\\");
+        } else if (*s == '\n') {
+            vg_buf_puts(b, "\\n");
+        } else if (*s == '"' && quote) {
+            vg_buf_puts(b, "\\\"");
+        } else {
+            vg_buf_putc(b, *s);
+        }
+    }
+}
+
+/* {a="x",b="y"[,le="..."]} or nothing. */
+static void put_labels(struct vg_buf *b, const struct family *f, const struct series *s,
+                       const char *le)
+{
+    if (f->n_labels == 0 && !le) {
+        return;
+    }
+    vg_buf_putc(b, '{');
+    for (size_t i = 0; i < f->n_labels; i++) {
+        vg_buf_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
+        put_escaped(b, s->values[i], true);
+        vg_buf_putc(b, '"');
+    }
+    if (le) {
+        vg_buf_printf(b, "%sle=\"%s\"", f->n_labels ? "," : "", le);
+    }
+    vg_buf_putc(b, '}');
+}
+
+static int cmp_series(const void *a, const void *b)
+{
+    const struct series *x = *(const struct series *const *)a;
+    const struct series *y = *(const struct series *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+static void render_family(struct vg_buf *b, struct family *f)
+{
+    static const char *const types[] = {"counter", "gauge", "histogram"};
+
+    vg_buf_printf(b, "# HELP %s ", f->name);
+    put_escaped(b, f->help, false);
+    vg_buf_printf(b, "\n# TYPE %s %s\n", f->name, types[f->type]);
+    if (f->n_series > 1) {
+        qsort(f->series, f->n_series, sizeof(*f->series), cmp_series);
+    }
+    for (size_t i = 0; i < f->n_series; i++) {
+        const struct series *s = f->series[i];
+        if (f->type != VG_METRIC_HISTOGRAM) {
+            vg_buf_puts(b, f->name);
+            put_labels(b, f, s, NULL);
+            vg_buf_putc(b, ' ');
+            put_number(b, s->value);
+            vg_buf_putc(b, '\n');
+            continue;
+        }
+        {
+            uint64_t cum = 0;
+            for (size_t k = 0; k <= f->n_bounds; k++) {
+                char le[40];
+                cum += s->buckets[k];
+                if (k < f->n_bounds) {
+                    snprintf(le, sizeof(le), "%g", f->bounds[k]);
+                } else {
+                    snprintf(le, sizeof(le), "+Inf");
+                }
+                vg_buf_printf(b, "%s_bucket", f->name);
+                put_labels(b, f, s, le);
+                vg_buf_printf(b, " %llu\n", (unsigned long long)cum);
+            }
+            vg_buf_printf(b, "%s_sum", f->name);
+            put_labels(b, f, s, NULL);
+            vg_buf_putc(b, ' ');
+            put_number(b, s->sum);
+            vg_buf_printf(b, "\n%s_count", f->name);
+            put_labels(b, f, s, NULL);
+            vg_buf_printf(b, " %llu\n", (unsigned long long)s->count);
+        }
+    }
+}
+
+void vg_metrics_render(struct vg_metrics *m, struct vg_buf *out)
+{
+    if (!m) {
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->n_fams; i++) {
+        render_family(out, m->fams[i]);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- the tally ---------------------------------------------------------- */
+
+struct tally_item {
+    char *name;
+    char **values;
+    size_t n_values;
+    double delta;
+};
+
+struct vg_metrics_tally {
+    struct tally_item *items;
+    size_t n;
+    size_t cap;
+    struct vg_map *index; /* name KEY_SEP values -> item index + 1 */
+};
+
+struct vg_metrics_tally *vg_metrics_tally_new(void)
+{
+    struct vg_metrics_tally *t = vg_calloc(1, sizeof(*t));
+    t->index = vg_map_new();
+    return t;
+}
+
+void vg_metrics_tally_destroy(struct vg_metrics_tally *t)
+{
+    if (!t) {
+        return;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->items[i].name);
+        vg_strv_free(t->items[i].values);
+    }
+    free(t->items);
+    vg_map_destroy(t->index, NULL);
+    free(t);
+}
+
+void vg_metrics_tally_add(struct vg_metrics_tally *t, const char *name, const char *const *values,
+                          size_t n_values, double delta)
+{
+    char *vals = join_key(values, n_values);
+    char *key = vg_asprintf("%s%c%s", name, KEY_SEP, vals);
+    uintptr_t slot = (uintptr_t)vg_map_get(t->index, key);
+    struct tally_item *it;
+
+    free(vals);
+    if (slot == 0) {
+        it = VG_ARRAY_PUSH(t->items, t->n, t->cap);
+        memset(it, 0, sizeof(*it));
+        it->name = vg_strdup(name);
+        it->values = vg_calloc(n_values + 1, sizeof(*it->values));
+        for (size_t i = 0; i < n_values; i++) {
+            it->values[i] = vg_strdup(values[i] ? values[i] : "");
+        }
+        it->n_values = n_values;
+        vg_map_put(t->index, key, (void *)(uintptr_t)t->n);
+    } else {
+        it = &t->items[slot - 1];
+    }
+    free(key);
+    it->delta += delta;
+}
+
+void vg_metrics_tally_flush(struct vg_metrics_tally *t, struct vg_metrics *m)
+{
+    if (m) {
+        pthread_mutex_lock(&m->lock);
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        struct tally_item *it = &t->items[i];
+        if (m && it->delta != 0) {
+            find_series(m, it->name, (const char *const *)it->values, true)->value += it->delta;
+        }
+        it->delta = 0;
+    }
+    if (m) {
+        pthread_mutex_unlock(&m->lock);
+    }
+}
+
+/* ---- vigil's families ------------------------------------------------------ */
+
+void vg_metrics_declare_vigil(struct vg_metrics *m)
+{
+    static const double batch_s[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                     0.25,  0.5,    1,     2.5,  5,     10};
+    static const double deliver_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                       0.5,   1,    2.5,   5,    10,  30};
+    static const char *const topic_outcome[] = {"topic", "outcome"};
+    static const char *const reason[] = {"reason"};
+    static const char *const topic_partition[] = {"topic", "partition"};
+    static const char *const field_value[] = {"field", "value"};
+    static const char *const monitor_severity[] = {"monitor", "severity"};
+    static const char *const sink_outcome[] = {"sink", "outcome"};
+    static const char *const sink[] = {"sink"};
+    static const char *const component[] = {"component"};
+    static const char *const kind[] = {"kind"};
+    static const char *const outcome[] = {"outcome"};
+    static const char *const version[] = {"version"};
+
+    if (!m) {
+        return;
+    }
+    vg_metrics_declare(m, VG_M_BUILD_INFO, VG_METRIC_GAUGE,
+                       "Always 1; the version of this vigil.", version, 1, NULL, 0);
+    vg_metrics_declare(m, VG_M_EVENTS_CONSUMED, VG_METRIC_COUNTER,
+                       "Kafka messages consumed, by topic and outcome (applied, replayed, "
+                       "invalid, skipped, late).",
+                       topic_outcome, 2, NULL, 0);
+    vg_metrics_declare(m, VG_M_DECODE_ERRORS, VG_METRIC_COUNTER,
+                       "Messages that could not be decoded, by reason.", reason, 1, NULL, 0);
+    vg_metrics_declare(m, VG_M_DLQ_PRODUCED, VG_METRIC_COUNTER,
+                       "Messages produced to the dead-letter topic and acknowledged.", NULL, 0,
+                       NULL, 0);
+    vg_metrics_declare(m, VG_M_CONSUMER_LAG, VG_METRIC_GAUGE,
+                       "Messages behind the high watermark, per assigned partition.",
+                       topic_partition, 2, NULL, 0);
+    vg_metrics_declare(m, VG_M_BATCH_SECONDS, VG_METRIC_HISTOGRAM,
+                       "Time to apply one consumed batch (decode to commit), in seconds.", NULL,
+                       0, batch_s, VG_ARRAY_LEN(batch_s));
+    vg_metrics_declare(m, VG_M_TRANSITIONS, VG_METRIC_COUNTER,
+                       "Committed transitions, by field and new value.", field_value, 2, NULL, 0);
+    vg_metrics_declare(m, VG_M_INCIDENTS_FIRING, VG_METRIC_GAUGE,
+                       "Incidents firing now, by monitor and severity (read from Redis: the "
+                       "same for every instance).",
+                       monitor_severity, 2, NULL, 0);
+    vg_metrics_declare(m, VG_M_NOTIFICATIONS, VG_METRIC_COUNTER,
+                       "Notification delivery attempts, by sink and outcome (delivered, retry, "
+                       "failed, dead).",
+                       sink_outcome, 2, NULL, 0);
+    vg_metrics_declare(m, VG_M_DELIVERY_SECONDS, VG_METRIC_HISTOGRAM,
+                       "Time of one delivery attempt to a sink, in seconds.", sink, 1, deliver_s,
+                       VG_ARRAY_LEN(deliver_s));
+    vg_metrics_declare(m, VG_M_OUTBOX_DEPTH, VG_METRIC_GAUGE,
+                       "Notifications in the outbox not yet acknowledged.", NULL, 0, NULL, 0);
+    vg_metrics_declare(m, VG_M_DEAD_DEPTH, VG_METRIC_GAUGE,
+                       "Notifications in the dead-letter stream.", NULL, 0, NULL, 0);
+    vg_metrics_declare(m, VG_M_REDIS_ERRORS, VG_METRIC_COUNTER,
+                       "Redis calls that failed (connection lost or refused), by component.",
+                       component, 1, NULL, 0);
+    vg_metrics_declare(m, VG_M_REDIS_RECONNECTS, VG_METRIC_COUNTER,
+                       "Successful reconnections to Redis after a failure, by component.",
+                       component, 1, NULL, 0);
+    vg_metrics_declare(m, VG_M_RULES_LOADED, VG_METRIC_GAUGE,
+                       "Rules loaded, by kind (monitor, pager).", kind, 1, NULL, 0);
+    vg_metrics_declare(m, VG_M_RULES_RELOADS, VG_METRIC_COUNTER,
+                       "Rule reloads, by outcome (ok, error).", outcome, 1, NULL, 0);
+    vg_metrics_declare(m, VG_M_STREAM_CLIENTS, VG_METRIC_GAUGE,
+                       "Clients connected to /api/v1/stream.", NULL, 0, NULL, 0);
+    vg_metrics_set(m, VG_M_BUILD_INFO, (const char *const[]){VIGIL_VERSION}, 1);
+    vg_metrics_set(m, VG_M_DLQ_PRODUCED, NULL, 0);
+    vg_metrics_set(m, VG_M_OUTBOX_DEPTH, NULL, 0);
+    vg_metrics_set(m, VG_M_DEAD_DEPTH, NULL, 0);
+    for (size_t i = 0; i < 2; i++) {
+        vg_metrics_set(m, VG_M_RULES_RELOADS, (const char *const[]){i ? "error" : "ok"}, 0);
+    }
+}

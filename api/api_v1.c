@@ -1,0 +1,917 @@
+/*
+ * The JSON API under /api/v1 (docs/api.md): Resources with filters and
+ * paging, one Resource, its history, incidents, silences, the notification
+ * dead-letter stream, the loaded rules and the event stream. Reads are
+ * open; writes (POST, DELETE) need the bearer token. Parameters are
+ * checked: an unknown or malformed one is a 400 that says which.
+ */
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <microhttpd.h>
+
+#include "api_int.h"
+#include "vigil/json.h"
+#include "vigil/log.h"
+#include "vigil/util.h"
+
+#define MAX_QUERY_BYTES 256
+#define MAX_MATCHERS 32
+
+/* ---- parameters ------------------------------------------------------------ */
+
+struct arg_check {
+    const char *const *allowed;
+    const char *bad;
+};
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    struct arg_check *ac = cls;
+
+    (void)kind;
+    (void)value;
+    for (size_t i = 0; ac->allowed[i]; i++) {
+        if (!strcmp(ac->allowed[i], key)) {
+            return MHD_YES;
+        }
+    }
+    ac->bad = key;
+    return MHD_NO;
+}
+
+/* Only the `allowed` (NULL-terminated) query parameters; else r is a 400. */
+static bool args_ok(struct api_ctx *c, struct api_resp *r, const char *const *allowed)
+{
+    struct arg_check ac = {allowed, NULL};
+
+    MHD_get_connection_values(c->conn, MHD_GET_ARGUMENT_KIND, check_arg, &ac);
+    if (ac.bad) {
+        struct vg_buf names = {0};
+        for (size_t i = 0; allowed[i]; i++) {
+            vg_buf_printf(&names, "%s%s", i ? ", " : "", allowed[i]);
+        }
+        api_error(r, 400, "unknown parameter \"%s\" (known: %s)", ac.bad,
+                  names.data ? names.data : "none");
+        vg_buf_fini(&names);
+        return false;
+    }
+    return true;
+}
+
+/* An integer parameter in [min, max], `def` when absent; else r is a 400. */
+static bool int_arg(struct api_ctx *c, struct api_resp *r, const char *name, int64_t def,
+                    int64_t min, int64_t max, int64_t *out)
+{
+    const char *v = api_arg(c, name);
+    int64_t n;
+
+    if (!v) {
+        *out = def;
+        return true;
+    }
+    if (!vg_parse_i64(v, &n) || n < min || n > max) {
+        api_error(r, 400, "%s: expected an integer from %" PRId64 " to %" PRId64 ", got \"%s\"",
+                  name, min, max, v);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+bool api_health_filter_ok(const char *health)
+{
+    return !health || !strcmp(health, "healthy") || !strcmp(health, "progressing") ||
+           !strcmp(health, "unhealthy") || !strcmp(health, "unknown");
+}
+
+bool api_health_matches(const struct vg_resource *res, const char *health)
+{
+    return !health || !strcmp(api_health_name(res->health), health);
+}
+
+/* Case-insensitive substring of `name`. */
+static bool name_matches(const char *name, const char *q)
+{
+    size_t nl = strlen(name);
+    size_t ql = strlen(q);
+
+    for (size_t i = 0; i + ql <= nl; i++) {
+        if (strncasecmp(name + i, q, ql) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* "*<q>*" with each letter as [xX] and glob characters escaped: the name index does the work. */
+static char *q_glob(const char *q)
+{
+    struct vg_buf b = {0};
+
+    vg_buf_putc(&b, '*');
+    for (const char *p = q; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (isalpha(ch) && ch < 0x80) {
+            vg_buf_printf(&b, "[%c%c]", tolower(ch), toupper(ch));
+        } else if (strchr("*?[]\\", ch)) {
+            vg_buf_putc(&b, '\\');
+            vg_buf_putc(&b, (char)ch);
+        } else {
+            vg_buf_putc(&b, (char)ch);
+        }
+    }
+    vg_buf_putc(&b, '*');
+    return vg_buf_steal(&b);
+}
+
+bool api_query_resources(struct api_ctx *c, struct api_resp *r, bool ignore_health,
+                         struct vg_resource ***out, size_t *n_out)
+{
+    const char *q = api_arg(c, "q");
+    const char *health = api_arg(c, "health");
+    struct vg_state_filter f = {.type = api_arg(c, "type"), .workspace = api_arg(c, "workspace")};
+    struct vg_resource **v = NULL;
+    struct vg_state *st;
+    char errstr[512];
+    char *glob = NULL;
+    size_t n = 0;
+    size_t k = 0;
+    vg_err_t err;
+
+    if (!api_health_filter_ok(health)) {
+        api_error(r, 400, "health: expected healthy, progressing, unhealthy or unknown, got \"%s\"",
+                  health);
+        return false;
+    }
+    if (q && strlen(q) > MAX_QUERY_BYTES) {
+        api_error(r, 400, "q: longer than %d bytes", MAX_QUERY_BYTES);
+        return false;
+    }
+    if (!api_state_get(c->api, &st, r)) {
+        return false;
+    }
+    if (q) {
+        glob = q_glob(q);
+        f.name_glob = glob;
+    }
+    err = vg_state_list(st, &f, &v, &n, errstr, sizeof(errstr));
+    api_state_put(c->api, st, err);
+    free(glob);
+    if (err) {
+        api_state_error(c->api, r, err, errstr);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((!q || name_matches(v[i]->name, q)) &&
+            (ignore_health || api_health_matches(v[i], health))) {
+            v[k++] = v[i];
+        } else {
+            vg_resource_destroy(v[i]);
+        }
+    }
+    *out = v;
+    *n_out = k;
+    return true;
+}
+
+/* ---- cursors: hex of "name\x1fid" of the last item of a page ----------------- */
+
+static char *cursor_encode(const struct vg_resource *res)
+{
+    struct vg_buf b = {0};
+    const char *parts[2] = {res->name, res->id};
+
+    for (int p = 0; p < 2; p++) {
+        if (p) {
+            vg_buf_puts(&b, "1f");
+        }
+        for (const char *s = parts[p]; *s; s++) {
+            vg_buf_printf(&b, "%02x", (unsigned char)*s);
+        }
+    }
+    return vg_buf_steal(&b);
+}
+
+static bool cursor_decode(const char *hex, char **name, char **id)
+{
+    size_t len = strlen(hex);
+    char *raw;
+    char *sep;
+
+    if (len == 0 || len % 2 || len > 2 * 16384) {
+        return false;
+    }
+    raw = vg_malloc(len / 2 + 1);
+    for (size_t i = 0; i < len / 2; i++) {
+        char byte[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+        char *end;
+        long v;
+        if (!isxdigit((unsigned char)byte[0]) || !isxdigit((unsigned char)byte[1])) {
+            free(raw);
+            return false;
+        }
+        v = strtol(byte, &end, 16);
+        raw[i] = (char)v;
+    }
+    raw[len / 2] = '\0';
+    sep = memchr(raw, 0x1f, len / 2);
+    if (!sep || strlen(raw) != len / 2) {
+        free(raw);
+        return false;
+    }
+    *sep = '\0';
+    *name = vg_strdup(raw);
+    *id = vg_strdup(sep + 1);
+    free(raw);
+    return true;
+}
+
+/* ---- resources ----------------------------------------------------------------- */
+
+static void list_resources(struct api_ctx *c, struct api_resp *r)
+{
+    static const char *const allowed[] = {"type", "workspace", "q", "health", "limit", "cursor",
+                                          NULL};
+    const char *cursor = api_arg(c, "cursor");
+    const char *health = api_arg(c, "health");
+    struct vg_resource **v = NULL;
+    size_t counts[4] = {0, 0, 0, 0};
+    char *cname = NULL;
+    char *cid = NULL;
+    size_t n = 0;
+    size_t total = 0;
+    size_t shown = 0;
+    size_t start = 0;
+    int64_t limit;
+    size_t last = 0;
+    bool more = false;
+
+    if (!args_ok(c, r, allowed) ||
+        !int_arg(c, r, "limit", API_DEFAULT_LIMIT, 1, API_MAX_LIMIT, &limit)) {
+        return;
+    }
+    if (cursor && !cursor_decode(cursor, &cname, &cid)) {
+        api_error(r, 400, "cursor: not a cursor this API returned (use next_cursor as is)");
+        return;
+    }
+    if (!api_query_resources(c, r, true, &v, &n)) {
+        free(cname);
+        free(cid);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        counts[v[i]->health]++;
+    }
+    r->status = 200;
+    vg_buf_puts(&r->body, "{\"items\": [");
+    for (size_t i = 0; i < n; i++) {
+        int cmp;
+        if (!api_health_matches(v[i], health)) {
+            continue;
+        }
+        total++;
+        if (cname) {
+            cmp = strcmp(v[i]->name, cname);
+            if (cmp < 0 || (cmp == 0 && strcmp(v[i]->id, cid) <= 0)) {
+                start++;
+                continue;
+            }
+        }
+        if (shown == (size_t)limit) {
+            more = true;
+            continue;
+        }
+        vg_buf_puts(&r->body, shown ? ",\n  " : "\n  ");
+        api_json_resource(&r->body, v[i]);
+        shown++;
+        last = i;
+    }
+    vg_buf_printf(&r->body, "%s], \"count\": %zu, \"total\": %zu, \"next_cursor\": ",
+                  shown ? "\n" : "", shown, total);
+    if (more) {
+        char *next = cursor_encode(v[last]);
+        vg_json_append_string(&r->body, next);
+        free(next);
+    } else {
+        vg_buf_puts(&r->body, "null");
+    }
+    vg_buf_printf(&r->body,
+                  ", \"counts\": {\"healthy\": %zu, \"progressing\": %zu, \"unhealthy\": %zu, "
+                  "\"unknown\": %zu}}\n",
+                  counts[VG_HEALTH_HEALTHY], counts[VG_HEALTH_PROGRESSING],
+                  counts[VG_HEALTH_UNHEALTHY], counts[VG_HEALTH_UNKNOWN]);
+    (void)start;
+    vg_resources_free(v, n);
+    free(cname);
+    free(cid);
+}
+
+static void get_resource(struct api_ctx *c, struct api_resp *r, const char *id)
+{
+    static const char *const allowed[] = {NULL};
+    struct vg_resource *res = NULL;
+    struct vg_state *st;
+    char errstr[512];
+    vg_err_t err;
+
+    if (!args_ok(c, r, allowed) || !api_state_get(c->api, &st, r)) {
+        return;
+    }
+    err = vg_state_get(st, id, &res, errstr, sizeof(errstr));
+    api_state_put(c->api, st, err);
+    if (err) {
+        api_state_error(c->api, r, err, errstr);
+        return;
+    }
+    if (!res) {
+        api_error(r, 404, "no resource \"%s\"", id);
+        return;
+    }
+    r->status = 200;
+    api_json_resource_detail(&r->body, res);
+    vg_buf_putc(&r->body, '\n');
+    vg_resource_destroy(res);
+}
+
+static void get_history(struct api_ctx *c, struct api_resp *r, const char *id)
+{
+    static const char *const allowed[] = {"limit", NULL};
+    struct vg_history_entry *v = NULL;
+    struct vg_resource *res = NULL;
+    struct vg_state *st;
+    char errstr[512];
+    size_t n = 0;
+    int64_t limit;
+    vg_err_t err;
+
+    if (!args_ok(c, r, allowed) ||
+        !int_arg(c, r, "limit", API_HISTORY_DEFAULT, 1, API_HISTORY_MAX, &limit) ||
+        !api_state_get(c->api, &st, r)) {
+        return;
+    }
+    err = vg_state_get(st, id, &res, errstr, sizeof(errstr));
+    if (!err && res) {
+        err = vg_state_history(st, id, (size_t)limit, &v, &n, errstr, sizeof(errstr));
+    }
+    api_state_put(c->api, st, err);
+    if (err) {
+        vg_resource_destroy(res);
+        api_state_error(c->api, r, err, errstr);
+        return;
+    }
+    if (!res) {
+        api_error(r, 404, "no resource \"%s\"", id);
+        return;
+    }
+    r->status = 200;
+    vg_buf_puts(&r->body, "{\"resource\": ");
+    vg_json_append_string(&r->body, id);
+    vg_buf_puts(&r->body, ", \"items\": [");
+    for (size_t i = 0; i < n; i++) {
+        vg_buf_puts(&r->body, i ? ",\n  " : "\n  ");
+        api_json_history_entry(&r->body, &v[i]);
+    }
+    vg_buf_puts(&r->body, n ? "\n]}\n" : "]}\n");
+    vg_history_free(v, n);
+    vg_resource_destroy(res);
+}
+
+/* ---- incidents ------------------------------------------------------------------ */
+
+static bool incident_wanted(const struct vg_incident_record *inc, const char *status)
+{
+    bool firing = inc->state && !strcmp(inc->state, "firing");
+
+    if (!strcmp(status, "all")) {
+        return true;
+    }
+    if (!strcmp(status, "firing")) {
+        return firing;
+    }
+    if (!strcmp(status, "resolved")) { /* every way an incident ends */
+        return !firing;
+    }
+    return inc->state && !strcmp(inc->state, status);
+}
+
+static void list_incidents(struct api_ctx *c, struct api_resp *r)
+{
+    static const char *const allowed[] = {"status", "resource", "limit", NULL};
+    static const char *const statuses[] = {"all", "firing", "resolved", "stale", "deleted",
+                                           NULL};
+    const char *status = api_arg(c, "status");
+    const char *resource = api_arg(c, "resource");
+    struct vg_incident_record *v = NULL;
+    struct vg_state *st;
+    char errstr[512];
+    int64_t now = vg_now_ms();
+    size_t n = 0;
+    size_t shown = 0;
+    int64_t limit;
+    bool known = false;
+    vg_err_t err;
+
+    if (!args_ok(c, r, allowed) ||
+        !int_arg(c, r, "limit", API_MAX_LIMIT, 1, 10 * API_MAX_LIMIT, &limit)) {
+        return;
+    }
+    status = status ? status : "all";
+    for (size_t i = 0; statuses[i]; i++) {
+        known |= !strcmp(statuses[i], status);
+    }
+    if (!known) {
+        api_error(r, 400, "status: expected firing, resolved, stale, deleted or all, got \"%s\"",
+                  status);
+        return;
+    }
+    if (!api_state_get(c->api, &st, r)) {
+        return;
+    }
+    err = vg_state_incidents_list(st, 0, &v, &n, errstr, sizeof(errstr));
+    api_state_put(c->api, st, err);
+    if (err) {
+        api_state_error(c->api, r, err, errstr);
+        return;
+    }
+    r->status = 200;
+    vg_buf_puts(&r->body, "{\"items\": [");
+    for (size_t i = 0; i < n && shown < (size_t)limit; i++) {
+        if (!incident_wanted(&v[i], status) ||
+            (resource && (!v[i].resource || strcmp(v[i].resource, resource) != 0))) {
+            continue;
+        }
+        vg_buf_puts(&r->body, shown++ ? ",\n  " : "\n  ");
+        api_json_incident(&r->body, &v[i], now);
+    }
+    vg_buf_printf(&r->body, "%s], \"count\": %zu}\n", shown ? "\n" : "", shown);
+    vg_incident_records_free(v, n);
+}
+
+vg_err_t api_collect_incidents(struct vg_api *api, struct vg_state *st, char *errstr,
+                               size_t errstr_size)
+{
+    struct vg_incident_record *v = NULL;
+    size_t n = 0;
+    vg_err_t err = vg_state_incidents_list(st, 0, &v, &n, errstr, errstr_size);
+
+    if (err) {
+        return err;
+    }
+    vg_metrics_clear(api->metrics, VG_M_INCIDENTS_FIRING);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].state && !strcmp(v[i].state, "firing")) {
+            vg_metrics_add(api->metrics, VG_M_INCIDENTS_FIRING,
+                           (const char *const[]){v[i].monitor ? v[i].monitor : "",
+                                                 v[i].severity ? v[i].severity : ""},
+                           1);
+        }
+    }
+    vg_incident_records_free(v, n);
+    return VG_OK;
+}
+
+/* ---- silences ---------------------------------------------------------------------- */
+
+static void list_silences(struct api_ctx *c, struct api_resp *r)
+{
+    static const char *const allowed[] = {NULL};
+    struct vg_silence *v = NULL;
+    struct vg_state *st;
+    char errstr[512];
+    int64_t now = vg_now_ms();
+    size_t n = 0;
+    vg_err_t err;
+
+    if (!args_ok(c, r, allowed) || !api_state_get(c->api, &st, r)) {
+        return;
+    }
+    err = vg_state_silences_list(st, &v, &n, errstr, sizeof(errstr));
+    api_state_put(c->api, st, err);
+    if (err) {
+        api_state_error(c->api, r, err, errstr);
+        return;
+    }
+    r->status = 200;
+    vg_buf_puts(&r->body, "{\"items\": [");
+    for (size_t i = 0; i < n; i++) {
+        vg_buf_puts(&r->body, i ? ",\n  " : "\n  ");
+        api_json_silence(&r->body, &v[i], now);
+    }
+    vg_buf_printf(&r->body, "%s], \"count\": %zu}\n", n ? "\n" : "", n);
+    vg_silences_free(v, n);
+}
+
+/* 16 random hex characters. */
+static void random_id(char out[17])
+{
+    unsigned char raw[8] = {0};
+    FILE *fp = fopen("/dev/urandom", "rb");
+    int64_t now = vg_now_ms();
+
+    if (!fp || fread(raw, 1, sizeof(raw), fp) != sizeof(raw)) {
+        memcpy(raw, &now, sizeof(raw)); /* no /dev/urandom: unique enough, ids are not secrets */
+    }
+    if (fp) {
+        fclose(fp);
+    }
+    for (int i = 0; i < 8; i++) {
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    }
+}
+
+static bool matcher_ok(const char *m)
+{
+    static const char *const keys[] = {"monitor", "resource", "severity", "incident", "type",
+                                       "workspace", "name",   "owner",    NULL};
+    const char *eq = strchr(m, '=');
+    size_t kl;
+
+    if (!eq || eq == m || !eq[1]) {
+        return false;
+    }
+    kl = (size_t)(eq - m);
+    if (kl > 7 && !strncmp(m, "labels.", 7)) {
+        return true;
+    }
+    for (size_t i = 0; keys[i]; i++) {
+        if (strlen(keys[i]) == kl && !strncmp(keys[i], m, kl)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Fill `s` from the POST body; false with r set to a 400. */
+static bool silence_from_body(struct api_ctx *c, struct api_resp *r, struct vg_silence *s)
+{
+    cJSON *root = cJSON_ParseWithLength(c->body, c->body_len);
+    const cJSON *m;
+    const cJSON *it;
+    const cJSON *v;
+    int64_t now = vg_now_ms();
+    bool ok = false;
+
+    memset(s, 0, sizeof(*s));
+    if (!root || !cJSON_IsObject(root)) {
+        api_error(r, 400, "body: expected a JSON object");
+        goto out;
+    }
+    cJSON_ArrayForEach(it, root)
+    {
+        static const char *const keys[] = {"matchers",   "starts_at", "ends_at", "duration",
+                                           "comment",    "created_by", NULL};
+        bool known = false;
+        for (size_t i = 0; keys[i]; i++) {
+            known |= !strcmp(keys[i], it->string);
+        }
+        if (!known) {
+            api_error(r, 400, "body: unknown key \"%s\"", it->string);
+            goto out;
+        }
+    }
+    m = cJSON_GetObjectItemCaseSensitive(root, "matchers");
+    if (cJSON_IsObject(m)) { /* {"monitor": "x", ...} is the same as ["monitor=x", ...] */
+        cJSON_ArrayForEach(it, m)
+        {
+            if (!cJSON_IsString(it)) {
+                api_error(r, 400, "matchers.%s: expected a string", it->string);
+                goto out;
+            }
+        }
+    } else if (!cJSON_IsArray(m)) {
+        api_error(r, 400, "matchers: expected [\"key=glob\", ...] or {\"key\": \"glob\"}");
+        goto out;
+    }
+    s->matchers = vg_calloc(MAX_MATCHERS, sizeof(*s->matchers));
+    cJSON_ArrayForEach(it, m)
+    {
+        char *text;
+        if (s->n_matchers == MAX_MATCHERS) {
+            api_error(r, 400, "matchers: at most %d", MAX_MATCHERS);
+            goto out;
+        }
+        if (cJSON_IsObject(m)) {
+            text = vg_asprintf("%s=%s", it->string, it->valuestring);
+        } else if (cJSON_IsString(it)) {
+            text = vg_strdup(it->valuestring);
+        } else {
+            api_error(r, 400, "matchers: expected strings \"key=glob\"");
+            goto out;
+        }
+        s->matchers[s->n_matchers++] = text;
+        if (!matcher_ok(text)) {
+            api_error(r, 400,
+                      "matchers: \"%s\": expected key=glob with key one of monitor, resource, "
+                      "severity, incident, type, workspace, name, owner, labels.<key>",
+                      text);
+            goto out;
+        }
+    }
+    if (s->n_matchers == 0) {
+        api_error(r, 400, "matchers: at least one is needed (a silence of everything is a "
+                          "mistake)");
+        goto out;
+    }
+    s->starts_at_ms = now;
+    v = cJSON_GetObjectItemCaseSensitive(root, "starts_at");
+    if (v && (!cJSON_IsString(v) ||
+              !vg_time_parse_rfc3339(v->valuestring, strlen(v->valuestring), &s->starts_at_ms))) {
+        api_error(r, 400, "starts_at: expected an RFC 3339 time");
+        goto out;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(root, "ends_at");
+    it = cJSON_GetObjectItemCaseSensitive(root, "duration");
+    if ((v != NULL) == (it != NULL)) {
+        api_error(r, 400, "give either ends_at (RFC 3339) or duration (\"2h\")");
+        goto out;
+    }
+    if (v && (!cJSON_IsString(v) ||
+              !vg_time_parse_rfc3339(v->valuestring, strlen(v->valuestring), &s->ends_at_ms))) {
+        api_error(r, 400, "ends_at: expected an RFC 3339 time");
+        goto out;
+    }
+    if (it) {
+        int64_t d;
+        if (!cJSON_IsString(it) || !vg_duration_parse(it->valuestring, &d) || d <= 0) {
+            api_error(r, 400, "duration: expected a duration such as \"30m\" or \"2h\"");
+            goto out;
+        }
+        s->ends_at_ms = s->starts_at_ms + d;
+    }
+    if (s->ends_at_ms <= s->starts_at_ms || s->ends_at_ms <= now) {
+        api_error(r, 400, "ends_at: must be after starts_at and in the future");
+        goto out;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(root, "comment");
+    if (v && !cJSON_IsString(v)) {
+        api_error(r, 400, "comment: expected a string");
+        goto out;
+    }
+    s->comment = vg_strdup(v ? v->valuestring : "");
+    v = cJSON_GetObjectItemCaseSensitive(root, "created_by");
+    if (v && !cJSON_IsString(v)) {
+        api_error(r, 400, "created_by: expected a string");
+        goto out;
+    }
+    s->created_by = vg_strdup(v ? v->valuestring : "api");
+    ok = true;
+out:
+    cJSON_Delete(root);
+    return ok;
+}
+
+static void create_silence(struct api_ctx *c, struct api_resp *r)
+{
+    static const char *const allowed[] = {NULL};
+    struct vg_silence s;
+    struct vg_state *st;
+    char errstr[512];
+    char id[17];
+    vg_err_t err;
+
+    if (!args_ok(c, r, allowed) || !api_authorized(c, r)) {
+        return;
+    }
+    if (!silence_from_body(c, r, &s)) {
+        vg_silence_fini(&s);
+        return;
+    }
+    random_id(id);
+    s.id = vg_strdup(id);
+    if (!api_state_get(c->api, &st, r)) {
+        vg_silence_fini(&s);
+        return;
+    }
+    err = vg_state_silence_add(st, &s, errstr, sizeof(errstr));
+    api_state_put(c->api, st, err);
+    if (err) {
+        api_state_error(c->api, r, err, errstr);
+    } else {
+        VG_LOG_INFO("api", "silence %s created by %s (%zu matchers)", s.id, s.created_by,
+                    s.n_matchers);
+        r->status = 201;
+        api_json_silence(&r->body, &s, vg_now_ms());
+        vg_buf_putc(&r->body, '\n');
+    }
+    vg_silence_fini(&s);
+}
+
+static void delete_silence(struct api_ctx *c, struct api_resp *r, const char *id)
+{
+    static const char *const allowed[] = {"id", NULL};
+    struct vg_state *st;
+    char errstr[512];
+    bool found = false;
+    vg_err_t err;
+
+    if (!args_ok(c, r, allowed) || !api_authorized(c, r)) {
+        return;
+    }
+    id = id ? id : api_arg(c, "id");
+    if (!id) {
+        api_error(r, 400, "which silence? DELETE /api/v1/silences/{id}");
+        return;
+    }
+    if (!api_state_get(c->api, &st, r)) {
+        return;
+    }
+    err = vg_state_silence_expire(st, id, vg_now_ms(), &found, errstr, sizeof(errstr));
+    api_state_put(c->api, st, err);
+    if (err) {
+        api_state_error(c->api, r, err, errstr);
+    } else if (!found) {
+        api_error(r, 404, "no silence \"%s\"", id);
+    } else {
+        VG_LOG_INFO("api", "silence %s expired", id);
+        r->status = 200;
+        vg_buf_puts(&r->body, "{\"id\": ");
+        vg_json_append_string(&r->body, id);
+        vg_buf_puts(&r->body, ", \"status\": \"expired\"}\n");
+    }
+}
+
+/* ---- the dead-letter stream ---------------------------------------------------------- */
+
+static void list_dlq(struct api_ctx *c, struct api_resp *r)
+{
+    static const char *const allowed[] = {"limit", NULL};
+    struct vg_dead_entry *v = NULL;
+    struct vg_state *st;
+    char errstr[512];
+    size_t n = 0;
+    int64_t limit;
+    vg_err_t err;
+
+    if (!args_ok(c, r, allowed) ||
+        !int_arg(c, r, "limit", API_DEFAULT_LIMIT, 1, API_MAX_LIMIT, &limit) ||
+        !api_state_get(c->api, &st, r)) {
+        return;
+    }
+    err = vg_state_dlq_list(st, (size_t)limit, &v, &n, errstr, sizeof(errstr));
+    api_state_put(c->api, st, err);
+    if (err) {
+        api_state_error(c->api, r, err, errstr);
+        return;
+    }
+    r->status = 200;
+    vg_buf_puts(&r->body, "{\"items\": [");
+    for (size_t i = 0; i < n; i++) {
+        const struct vg_dead_entry *e = &v[i];
+        vg_buf_puts(&r->body, i ? ",\n  {" : "\n  {");
+        api_json_kv(&r->body, "stream_id", e->stream_id, true);
+        api_json_kv(&r->body, "id", e->id, false);
+        api_json_kv(&r->body, "sink", e->sink, false);
+        api_json_kv(&r->body, "pager", e->pager, false);
+        api_json_kv(&r->body, "reason", e->reason, false);
+        vg_buf_printf(&r->body, ", \"status\": %ld, \"attempts\": %d", e->status, e->attempts);
+        api_json_kt(&r->body, "failed_at", e->failed_at_ms);
+        api_json_kv(&r->body, "origin", e->origin && e->origin[0] ? e->origin : NULL, false);
+        api_json_kv(&r->body, "response", e->response, false);
+        api_json_kv(&r->body, "body", e->body, false);
+        vg_buf_putc(&r->body, '}');
+    }
+    vg_buf_printf(&r->body, "%s], \"count\": %zu}\n", n ? "\n" : "", n);
+    vg_dead_entries_free(v, n);
+}
+
+static void retry_dlq(struct api_ctx *c, struct api_resp *r, const char *id)
+{
+    static const char *const allowed[] = {NULL};
+    struct vg_state *st;
+    char errstr[512];
+    size_t done = 0;
+    vg_err_t err;
+
+    if (!args_ok(c, r, allowed) || !api_authorized(c, r) || !api_state_get(c->api, &st, r)) {
+        return;
+    }
+    err = vg_state_dlq_retry(st, id, &done, errstr, sizeof(errstr));
+    api_state_put(c->api, st, err);
+    if (err) {
+        api_state_error(c->api, r, err, errstr);
+    } else if (done == 0) {
+        api_error(r, 404, "no dead-letter entry \"%s\"", id);
+    } else {
+        VG_LOG_INFO("api", "dead-letter %s queued again (%zu entries)", id, done);
+        r->status = 200;
+        vg_buf_puts(&r->body, "{\"id\": ");
+        vg_json_append_string(&r->body, id);
+        vg_buf_printf(&r->body, ", \"retried\": %zu}\n", done);
+    }
+}
+
+/* ---- rules ------------------------------------------------------------------------------ */
+
+static void get_rules(struct api_ctx *c, struct api_resp *r)
+{
+    static const char *const allowed[] = {NULL};
+    char *json;
+
+    if (!args_ok(c, r, allowed)) {
+        return;
+    }
+    json = c->api->hooks.rules_json ? c->api->hooks.rules_json(c->api->hooks.opaque) : NULL;
+    if (!json) {
+        api_error(r, 501, "the rules listing is not available in this build");
+        return;
+    }
+    r->status = 200;
+    vg_buf_puts(&r->body, json);
+    free(json);
+}
+
+/* ---- routing ---------------------------------------------------------------------------- */
+
+/*
+ * The request's method is one of `methods` ("GET" or "GET, POST, DELETE"; HEAD
+ * counts as GET); else r is a 405 with the Allow header.
+ */
+static bool only(struct api_ctx *c, struct api_resp *r, const char *methods)
+{
+    const char *m = !strcmp(c->method, "HEAD") ? "GET" : c->method;
+    size_t ml = strlen(m);
+
+    for (const char *p = methods; *p;) {
+        size_t tl = strcspn(p, ", ");
+        if (tl == ml && !strncmp(p, m, ml)) {
+            return true;
+        }
+        p += tl;
+        p += strspn(p, ", ");
+    }
+    api_error(r, 405, "%s %s: method not allowed (allowed: %s)", c->method, c->path, methods);
+    r->allow = !strcmp(methods, "GET")                 ? "GET, HEAD"
+               : !strcmp(methods, "GET, POST, DELETE") ? "GET, HEAD, POST, DELETE"
+                                                       : methods;
+    return false;
+}
+
+void api_v1(struct api_ctx *c, struct api_resp *r, const char *sub)
+{
+    size_t len = strlen(sub);
+
+    if (!strcmp(sub, "/resources")) {
+        if (only(c, r, "GET")) {
+            list_resources(c, r);
+        }
+    } else if (!strncmp(sub, "/resources/", 11) && len > 11) {
+        const char *id = sub + 11;
+        size_t il = strlen(id);
+        if (il > 8 && !strcmp(id + il - 8, "/history")) {
+            char *rid = vg_strndup(id, il - 8);
+            if (only(c, r, "GET")) {
+                get_history(c, r, rid);
+            }
+            free(rid);
+        } else if (only(c, r, "GET")) {
+            get_resource(c, r, id);
+        }
+    } else if (!strcmp(sub, "/incidents")) {
+        if (only(c, r, "GET")) {
+            list_incidents(c, r);
+        }
+    } else if (!strcmp(sub, "/silences")) {
+        if (!only(c, r, "GET, POST, DELETE")) {
+            return;
+        }
+        if (!strcmp(c->method, "POST")) {
+            create_silence(c, r);
+        } else if (!strcmp(c->method, "DELETE")) {
+            delete_silence(c, r, NULL);
+        } else {
+            list_silences(c, r);
+        }
+    } else if (!strncmp(sub, "/silences/", 10) && len > 10) {
+        if (only(c, r, "DELETE")) {
+            delete_silence(c, r, sub + 10);
+        }
+    } else if (!strcmp(sub, "/dlq")) {
+        if (only(c, r, "GET")) {
+            list_dlq(c, r);
+        }
+    } else if (!strncmp(sub, "/dlq/", 5) && len > 11 && !strcmp(sub + len - 6, "/retry")) {
+        char *id = vg_strndup(sub + 5, len - 11);
+        if (only(c, r, "POST")) {
+            retry_dlq(c, r, id);
+        }
+        free(id);
+    } else if (!strcmp(sub, "/rules")) {
+        if (only(c, r, "GET")) {
+            get_rules(c, r);
+        }
+    } else if (!strcmp(sub, "/stream")) {
+        if (only(c, r, "GET")) {
+            api_stream_open(c, r);
+        }
+    } else {
+        api_error(r, 404, "not found: /api/v1%s", sub);
+    }
+}

@@ -1,0 +1,384 @@
+/*
+ * Slack messages (issue 6): Block Kit inside a coloured attachment. A
+ * header with the severity emoji, the monitor and the transition; fields
+ * for resource, workspace, type, owner, transition, reason/pod and since
+ * when; a console link. A grouped page lists up to 10 incidents and
+ * "and N more". Slack's documented limits are applied here: header text
+ * <= 150 characters, section text <= 3000, field text <= 2000, at most
+ * 10 fields and 50 blocks. Texts are mrkdwn-escaped (&, <, >).
+ */
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <string.h>
+
+#include "sinks_int.h"
+#include "vigil/util.h"
+
+#define HEADER_MAX 150
+#define SECTION_MAX 3000
+#define FIELD_MAX 2000
+#define FALLBACK_MAX 3000
+
+struct sev_style {
+    const char *severity;
+    const char *emoji;
+    const char *color;
+};
+
+static const struct sev_style sev_styles[] = {
+    {"critical", ":red_circle:", "#D00000"},     {"high", ":large_orange_circle:", "#E8590C"},
+    {"medium", ":large_yellow_circle:", "#F2C744"}, {"low", ":large_blue_circle:", "#439FE0"},
+    {"info", ":white_circle:", "#9E9E9E"},
+};
+
+static const struct sev_style *style_of(const char *status, const char *severity)
+{
+    static const struct sev_style resolved = {"", ":white_check_mark:", "#2EB67D"};
+    static const struct sev_style stale = {"", ":grey_question:", "#9E9E9E"};
+    static const struct sev_style deleted = {"", ":wastebasket:", "#616161"};
+
+    if (!strcmp(status, "resolved")) {
+        return &resolved;
+    }
+    if (!strcmp(status, "stale")) {
+        return &stale;
+    }
+    if (!strcmp(status, "deleted")) {
+        return &deleted;
+    }
+    for (size_t i = 0; i < VG_ARRAY_LEN(sev_styles); i++) {
+        if (!strcmp(sev_styles[i].severity, severity)) {
+            return &sev_styles[i];
+        }
+    }
+    return &sev_styles[VG_ARRAY_LEN(sev_styles) - 1];
+}
+
+/* mrkdwn escaping: Slack reads &, < and > as control characters. */
+static void put_md(struct vg_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '&') {
+            vg_buf_puts(b, "&amp;");
+        } else if (*s == '<') {
+            vg_buf_puts(b, "&lt;");
+        } else if (*s == '>') {
+            vg_buf_puts(b, "&gt;");
+        } else {
+            vg_buf_putc(b, *s);
+        }
+    }
+}
+
+static cJSON *text_obj(const char *type, const char *text, size_t max)
+{
+    cJSON *t = cJSON_CreateObject();
+    char *cut = vg_truncate_utf8(text, max);
+
+    cJSON_AddStringToObject(t, "type", type);
+    cJSON_AddStringToObject(t, "text", cut);
+    if (!strcmp(type, "plain_text")) {
+        cJSON_AddBoolToObject(t, "emoji", true);
+    }
+    vg_free(cut);
+    return t;
+}
+
+static void add_block(cJSON *blocks, cJSON *block)
+{
+    if (cJSON_GetArraySize(blocks) >= 50) {
+        cJSON_Delete(block);
+        return;
+    }
+    cJSON_AddItemToArray(blocks, block);
+}
+
+static void add_header(cJSON *blocks, const char *text)
+{
+    cJSON *b = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(b, "type", "header");
+    cJSON_AddItemToObject(b, "text", text_obj("plain_text", text, HEADER_MAX));
+    add_block(blocks, b);
+}
+
+static void add_section(cJSON *blocks, const char *md)
+{
+    cJSON *b = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(b, "type", "section");
+    cJSON_AddItemToObject(b, "text", text_obj("mrkdwn", md, SECTION_MAX));
+    add_block(blocks, b);
+}
+
+static void add_field(cJSON *fields, const char *label, const char *value, bool code)
+{
+    struct vg_buf b = {0};
+
+    if (!value || !value[0] || cJSON_GetArraySize(fields) >= 10) {
+        return;
+    }
+    vg_buf_printf(&b, "*%s*\n%s", label, code ? "`" : "");
+    put_md(&b, value);
+    vg_buf_puts(&b, code ? "`" : "");
+    cJSON_AddItemToArray(fields, text_obj("mrkdwn", b.data, FIELD_MAX));
+    vg_buf_fini(&b);
+}
+
+/* "<!date^1795860000^{date_short_pretty} {time}|2026-11-28T10:00:00Z>": rendered in each reader's zone. */
+static void put_date(struct vg_buf *b, const char *rfc3339)
+{
+    int64_t ms;
+
+    if (!rfc3339[0] || !vg_time_parse_rfc3339(rfc3339, strlen(rfc3339), &ms)) {
+        put_md(b, rfc3339);
+        return;
+    }
+    vg_buf_printf(b, "<!date^%lld^{date_short_pretty} {time}|", (long long)(ms / 1000));
+    put_md(b, rfc3339);
+    vg_buf_putc(b, '>');
+}
+
+static char *console_link(const char *console_url, const char *resource_id)
+{
+    struct vg_buf b = {0};
+    size_t n;
+
+    if (!console_url || !console_url[0]) {
+        return NULL;
+    }
+    n = strlen(console_url);
+    vg_buf_append(&b, console_url, console_url[n - 1] == '/' ? n - 1 : n);
+    vg_buf_puts(&b, "/resources/");
+    for (const unsigned char *p = (const unsigned char *)resource_id; *p; p++) {
+        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' || *p == ':') {
+            vg_buf_putc(&b, (char)*p);
+        } else {
+            vg_buf_printf(&b, "%%%02X", *p);
+        }
+    }
+    return vg_buf_steal(&b);
+}
+
+static void add_link(cJSON *blocks, const char *console_url, const char *resource_id)
+{
+    char *url = console_link(console_url, resource_id);
+    cJSON *b;
+    cJSON *elems;
+    cJSON *btn;
+
+    if (!url) {
+        return;
+    }
+    b = cJSON_CreateObject();
+    elems = cJSON_CreateArray();
+    btn = cJSON_CreateObject();
+    cJSON_AddStringToObject(btn, "type", "button");
+    cJSON_AddItemToObject(btn, "text", text_obj("plain_text", "Open in console", 75));
+    cJSON_AddStringToObject(btn, "url", url);
+    cJSON_AddItemToArray(elems, btn);
+    cJSON_AddStringToObject(b, "type", "actions");
+    cJSON_AddItemToObject(b, "elements", elems);
+    add_block(blocks, b);
+    vg_free(url);
+}
+
+static void upper(char *dst, size_t dst_size, const char *s)
+{
+    size_t i = 0;
+
+    for (; s[i] && i + 1 < dst_size; i++) {
+        dst[i] = (char)toupper((unsigned char)s[i]);
+    }
+    dst[i] = '\0';
+}
+
+static void single_blocks(cJSON *blocks, const struct vg_notice *nt, const char *console_url,
+                          struct vg_buf *fallback)
+{
+    const struct vg_notice_item *it = &nt->items[0];
+    const char *severity = vg_notice_str(it->incident, "severity");
+    const char *monitor = vg_notice_str(it->incident, "monitor");
+    const char *summary = vg_notice_str(it->incident, "summary");
+    const char *from = vg_notice_str(it->transition, "from");
+    const char *reason = vg_notice_str(it->transition, "reason");
+    const struct sev_style *st = style_of(nt->status, severity);
+    struct vg_buf b = {0};
+    char word[32];
+    cJSON *sec;
+    cJSON *fields;
+
+    upper(word, sizeof(word), strcmp(nt->status, "firing") ? nt->status : severity);
+    vg_buf_printf(&b, "%s %s: %s", st->emoji, word, monitor);
+    add_header(blocks, b.data);
+    vg_buf_reset(&b);
+    vg_buf_printf(fallback, "%s %s: %s %s", word, monitor, vg_notice_str(it->resource, "id"),
+                  summary);
+
+    if (summary[0]) {
+        put_md(&b, summary);
+        add_section(blocks, b.data);
+        vg_buf_reset(&b);
+    }
+    sec = cJSON_CreateObject();
+    fields = cJSON_CreateArray();
+    cJSON_AddStringToObject(sec, "type", "section");
+    add_field(fields, "Resource", vg_notice_str(it->resource, "name"), true);
+    add_field(fields, "Workspace", vg_notice_str(it->resource, "workspace"), false);
+    add_field(fields, "Type", vg_notice_str(it->resource, "type"), false);
+    add_field(fields, "Owner", vg_notice_str(it->resource, "owner"), false);
+    vg_buf_printf(&b, "%s: %s \xe2\x86\x92 %s", vg_notice_str(it->transition, "field"),
+                  from[0] ? from : "(none)", vg_notice_str(it->transition, "to"));
+    add_field(fields, "Transition", b.data, false);
+    vg_buf_reset(&b);
+    if (!reason[0]) {
+        reason = vg_notice_str(it->incident, "reason");
+    }
+    add_field(fields, "Reason", reason, false);
+    add_field(fields, "Pod", vg_notice_str(it->transition, "pod"), true);
+    vg_buf_puts(&b, "*Since*\n");
+    put_date(&b, vg_notice_str(it->incident, "started_at"));
+    cJSON_AddItemToArray(fields, text_obj("mrkdwn", b.data, FIELD_MAX));
+    vg_buf_reset(&b);
+    if (strcmp(nt->status, "firing") != 0) {
+        const char *end = vg_notice_str(it->incident, "resolved_at");
+        vg_buf_printf(&b, "*%s at*\n", !strcmp(nt->status, "resolved") ? "Resolved" : "Ended");
+        put_date(&b, end[0] ? end : vg_notice_str(it->transition, "at"));
+        if (cJSON_GetArraySize(fields) < 10) {
+            cJSON_AddItemToArray(fields, text_obj("mrkdwn", b.data, FIELD_MAX));
+        }
+        vg_buf_reset(&b);
+    }
+    cJSON_AddItemToObject(sec, "fields", fields);
+    add_block(blocks, sec);
+    {
+        cJSON *ctx = cJSON_CreateObject();
+        cJSON *elems = cJSON_CreateArray();
+
+        vg_buf_puts(&b, "incident `");
+        put_md(&b, vg_notice_str(it->incident, "id"));
+        vg_buf_puts(&b, "` \xc2\xb7 resource `");
+        put_md(&b, vg_notice_str(it->resource, "id"));
+        vg_buf_puts(&b, "`");
+        cJSON_AddItemToArray(elems, text_obj("mrkdwn", b.data, SECTION_MAX));
+        cJSON_AddStringToObject(ctx, "type", "context");
+        cJSON_AddItemToObject(ctx, "elements", elems);
+        add_block(blocks, ctx);
+    }
+    add_link(blocks, console_url, vg_notice_str(it->resource, "id"));
+    vg_buf_fini(&b);
+}
+
+static void group_blocks(cJSON *blocks, const struct vg_notice *nt, const char *console_url,
+                         struct vg_buf *fallback)
+{
+    const char *severity = vg_notice_str(nt->items[0].incident, "severity");
+    const struct sev_style *st = style_of(nt->status, severity);
+    const char *pager = vg_notice_str(nt->group, "pager");
+    size_t listed = nt->n_items < VG_SLACK_MAX_LISTED ? nt->n_items : VG_SLACK_MAX_LISTED;
+    struct vg_buf b = {0};
+    char word[32];
+
+    upper(word, sizeof(word), nt->status);
+    vg_buf_printf(&b, "%s %zu incidents %s%s%s", st->emoji, nt->n_items, word, pager[0] ? ": " : "",
+                  pager);
+    add_header(blocks, b.data);
+    vg_buf_printf(fallback, "%zu incidents %s %s", nt->n_items, word, pager);
+    for (size_t i = 0; i < listed; i++) {
+        const struct vg_notice_item *it = &nt->items[i];
+        const char *from = vg_notice_str(it->transition, "from");
+
+        vg_buf_reset(&b);
+        vg_buf_printf(&b, "%s *", style_of(nt->status, vg_notice_str(it->incident, "severity"))
+                                      ->emoji);
+        put_md(&b, vg_notice_str(it->incident, "monitor"));
+        vg_buf_puts(&b, "* \xc2\xb7 `");
+        put_md(&b, vg_notice_str(it->resource, "name"));
+        vg_buf_puts(&b, "` in ");
+        put_md(&b, vg_notice_str(it->resource, "workspace"));
+        vg_buf_printf(&b, " (%s \xe2\x86\x92 %s)", from[0] ? from : "(none)",
+                      vg_notice_str(it->transition, "to"));
+        if (vg_notice_str(it->incident, "summary")[0]) {
+            vg_buf_puts(&b, "\n");
+            put_md(&b, vg_notice_str(it->incident, "summary"));
+        }
+        add_section(blocks, b.data);
+    }
+    if (nt->n_items > listed) {
+        cJSON *ctx = cJSON_CreateObject();
+        cJSON *elems = cJSON_CreateArray();
+
+        vg_buf_reset(&b);
+        vg_buf_printf(&b, "and %zu more", nt->n_items - listed);
+        cJSON_AddItemToArray(elems, text_obj("mrkdwn", b.data, SECTION_MAX));
+        cJSON_AddStringToObject(ctx, "type", "context");
+        cJSON_AddItemToObject(ctx, "elements", elems);
+        add_block(blocks, ctx);
+    }
+    if (console_url) {
+        add_link(blocks, console_url, vg_notice_str(nt->items[0].resource, "id"));
+    }
+    vg_buf_fini(&b);
+}
+
+char *vg_render_slack(const struct vg_notice *nt, const char *channel, const char *update_ts,
+                      const char *thread_ts, const char *console_url)
+{
+    cJSON *root = cJSON_CreateObject();
+    struct vg_buf fallback = {0};
+    char *text;
+    char *out;
+
+    if (channel) {
+        cJSON_AddStringToObject(root, "channel", channel);
+    }
+    if (update_ts) {
+        cJSON_AddStringToObject(root, "ts", update_ts);
+    }
+    if (thread_ts) {
+        /* The reply in the original message's thread: one short line. */
+        const struct vg_notice_item *it = &nt->items[0];
+        char word[32];
+
+        upper(word, sizeof(word), nt->status);
+        cJSON_AddStringToObject(root, "thread_ts", thread_ts);
+        vg_buf_printf(&fallback, "%s %s: ", style_of(nt->status, "")->emoji, word);
+        if (nt->grouped) {
+            vg_buf_printf(&fallback, "%zu incidents", nt->n_items);
+        } else {
+            const char *from = vg_notice_str(it->transition, "from");
+            put_md(&fallback, vg_notice_str(it->resource, "id"));
+            vg_buf_printf(&fallback, " %s %s \xe2\x86\x92 %s", vg_notice_str(it->transition, "field"),
+                          from[0] ? from : "(none)", vg_notice_str(it->transition, "to"));
+        }
+        text = vg_truncate_utf8(fallback.data, FALLBACK_MAX);
+        cJSON_AddStringToObject(root, "text", text);
+        vg_free(text);
+    } else {
+        cJSON *att = cJSON_CreateArray();
+        cJSON *a = cJSON_CreateObject();
+        cJSON *blocks = cJSON_CreateArray();
+        const struct sev_style *st =
+            style_of(nt->status, vg_notice_str(nt->items[0].incident, "severity"));
+
+        if (nt->grouped) {
+            group_blocks(blocks, nt, console_url, &fallback);
+        } else {
+            single_blocks(blocks, nt, console_url, &fallback);
+        }
+        text = vg_truncate_utf8(fallback.data ? fallback.data : "", FALLBACK_MAX);
+        cJSON_AddStringToObject(root, "text", text);
+        vg_free(text);
+        cJSON_AddStringToObject(a, "color", st->color);
+        cJSON_AddItemToObject(a, "blocks", blocks);
+        cJSON_AddItemToArray(att, a);
+        cJSON_AddItemToObject(root, "attachments", att);
+    }
+    vg_buf_fini(&fallback);
+    out = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!out) {
+        vg_oom("cJSON_PrintUnformatted");
+    }
+    return out;
+}

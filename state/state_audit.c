@@ -1,0 +1,774 @@
+/*
+ * The dispatcher's side of the outbox (issue 6): finishing entries
+ * (acknowledge, dead-letter, queue a fallback copy, remember a Slack
+ * message ts) together with the audit trail of every attempt in one
+ * MULTI/EXEC; the cross-instance helpers (foreign pending entries, idle
+ * refresh); the dead-letter stream behind `vigil dlq`; and reading an
+ * incident's notification history for `vigil incidents show`.
+ * Reading the outbox itself is state_outbox.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state_int.h"
+#include "vigil/util.h"
+
+#define AUDIT_MAXLEN "200"
+#define AUDIT_TTL_S (30LL * 24 * 3600)
+#define FOREIGN_MAX 1000
+
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!errstr || errstr_size == 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(errstr, errstr_size, fmt, ap);
+    va_end(ap);
+}
+
+static void field(struct vg_cmd *c, const char *name, const char *value)
+{
+    vg_cmd_str(c, name);
+    vg_cmd_str(c, value ? value : "");
+}
+
+static void field_i64(struct vg_cmd *c, const char *name, int64_t v)
+{
+    vg_cmd_str(c, name);
+    vg_cmd_i64(c, v);
+}
+
+/* Read `n` replies of a pipeline that ends in EXEC; check every error. */
+static vg_err_t read_exec(struct vg_state *st, size_t n, const char *what, char *errstr,
+                          size_t errstr_size)
+{
+    redisReply **replies = vg_calloc(n, sizeof(*replies));
+    vg_err_t err = vg_state_read_replies(st, n, replies, what, errstr, errstr_size);
+
+    if (err != VG_OK) {
+        vg_free(replies);
+        return err;
+    }
+    for (size_t i = 0; i < n && err == VG_OK; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            err = vg_state_reply_error(st, what, replies[i], errstr, errstr_size);
+        }
+    }
+    if (err == VG_OK) {
+        const redisReply *exec = replies[n - 1];
+        if (exec->type != REDIS_REPLY_ARRAY) {
+            set_err(errstr, errstr_size, "redis %s: %s: EXEC returned nil", st->redacted, what);
+            err = VG_ERR_BACKEND;
+        } else {
+            for (size_t i = 0; i < exec->elements && err == VG_OK; i++) {
+                if (exec->element[i]->type == REDIS_REPLY_ERROR) {
+                    err = vg_state_reply_error(st, what, exec->element[i], errstr, errstr_size);
+                }
+            }
+        }
+    }
+    vg_redis_replies_free(replies, n);
+    vg_free(replies);
+    return err;
+}
+
+static size_t append_audit(struct vg_state *st, struct vg_cmd *c, const struct vg_outbox_audit *a)
+{
+    char *key;
+
+    if (!a->incident || !a->incident[0]) {
+        return 0;
+    }
+    key = vg_state_key_res(st, "audit", a->incident);
+    vg_cmd_str(c, "XADD");
+    vg_cmd_str(c, key);
+    vg_cmd_str(c, "MAXLEN");
+    vg_cmd_str(c, "~");
+    vg_cmd_str(c, AUDIT_MAXLEN);
+    vg_cmd_str(c, "*");
+    field_i64(c, "at", a->at_ms);
+    field(c, "id", a->id);
+    field(c, "sink", a->sink);
+    field_i64(c, "attempt", a->attempt);
+    field(c, "outcome", a->outcome);
+    field_i64(c, "status", a->status);
+    field_i64(c, "latency_ms", a->latency_ms);
+    field(c, "detail", a->detail);
+    vg_cmd_append(st, c);
+    vg_cmd_str(c, "EXPIRE");
+    vg_cmd_str(c, key);
+    vg_cmd_i64(c, AUDIT_TTL_S);
+    vg_cmd_append(st, c);
+    vg_free(key);
+    return 2;
+}
+
+static size_t append_finish(struct vg_state *st, struct vg_cmd *c, const char *outbox,
+                            const struct vg_outbox_finish *f)
+{
+    const struct vg_outbox_entry *e = f->e;
+    size_t n = 0;
+
+    if (f->dead) {
+        vg_cmd_str(c, "XADD");
+        vg_cmd_fmt(c, "%s:outbox:dead", st->prefix);
+        vg_cmd_str(c, "*");
+        field(c, "id", e->id);
+        field(c, "sink", e->sink);
+        field(c, "pager", e->pager);
+        vg_cmd_str(c, "body");
+        vg_cmd_arg(c, e->body ? e->body : "", e->body ? e->body_len : 0);
+        field(c, "reason", f->reason);
+        field_i64(c, "status", f->status);
+        field(c, "response", f->response);
+        field_i64(c, "attempts", f->attempts);
+        field_i64(c, "failed_at", vg_now_ms());
+        if (e->origin) {
+            field(c, "origin", e->origin);
+        }
+        vg_cmd_append(st, c);
+        n++;
+        if (f->fallback_sink && !e->origin) {
+            vg_cmd_str(c, "XADD");
+            vg_cmd_str(c, outbox);
+            vg_cmd_str(c, "*");
+            field(c, "id", e->id);
+            field(c, "sink", f->fallback_sink);
+            field(c, "pager", e->pager);
+            vg_cmd_str(c, "body");
+            vg_cmd_arg(c, e->body ? e->body : "", e->body ? e->body_len : 0);
+            field(c, "origin", e->sink);
+            vg_cmd_append(st, c);
+            n++;
+        }
+    }
+    if (f->memo_key && f->memo) {
+        char *key = vg_state_key_res(st, "notif", f->memo_key);
+        vg_cmd_str(c, "HSET");
+        vg_cmd_str(c, key);
+        vg_cmd_str(c, e->sink);
+        vg_cmd_str(c, f->memo);
+        vg_cmd_append(st, c);
+        vg_cmd_str(c, "EXPIRE");
+        vg_cmd_str(c, key);
+        vg_cmd_i64(c, AUDIT_TTL_S);
+        vg_cmd_append(st, c);
+        vg_free(key);
+        n += 2;
+    }
+    vg_cmd_str(c, "XACK");
+    vg_cmd_str(c, outbox);
+    vg_cmd_str(c, VG_OUTBOX_GROUP);
+    vg_cmd_str(c, e->stream_id);
+    vg_cmd_append(st, c);
+    /* Delete once acknowledged: the stream stays as long as the backlog. */
+    vg_cmd_str(c, "XDEL");
+    vg_cmd_str(c, outbox);
+    vg_cmd_str(c, e->stream_id);
+    vg_cmd_append(st, c);
+    return n + 2;
+}
+
+vg_err_t vg_state_outbox_commit(struct vg_state *st, const struct vg_outbox_finish *f, size_t n_f,
+                                const struct vg_outbox_audit *a, size_t n_a, char *errstr,
+                                size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    size_t n = 0;
+    char *outbox;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    if (err != VG_OK || (n_f == 0 && n_a == 0)) {
+        return err;
+    }
+    outbox = vg_state_key(st, "outbox");
+    vg_cmd_str(&c, "MULTI");
+    vg_cmd_append(st, &c);
+    n++;
+    for (size_t i = 0; i < n_f; i++) {
+        n += append_finish(st, &c, outbox, &f[i]);
+    }
+    for (size_t i = 0; i < n_a; i++) {
+        n += append_audit(st, &c, &a[i]);
+    }
+    vg_cmd_str(&c, "EXEC");
+    vg_cmd_append(st, &c);
+    n++;
+    vg_cmd_fini(&c);
+    vg_free(outbox);
+    return read_exec(st, n, "outbox commit", errstr, errstr_size);
+}
+
+vg_err_t vg_state_audit_add(struct vg_state *st, const struct vg_outbox_audit *a, size_t n,
+                            char *errstr, size_t errstr_size)
+{
+    return vg_state_outbox_commit(st, NULL, 0, a, n, errstr, errstr_size);
+}
+
+vg_err_t vg_state_outbox_memos(struct vg_state *st, const char *const *keys,
+                               const char *const *sinks, size_t n, char **out, char *errstr,
+                               size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply **replies;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+    }
+    if (err != VG_OK || n == 0) {
+        return err;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *key = vg_state_key_res(st, "notif", keys[i]);
+        vg_cmd_str(&c, "HGET");
+        vg_cmd_str(&c, key);
+        vg_cmd_str(&c, sinks[i]);
+        vg_cmd_append(st, &c);
+        vg_free(key);
+    }
+    vg_cmd_fini(&c);
+    replies = vg_calloc(n, sizeof(*replies));
+    err = vg_state_read_replies(st, n, replies, "HGET memo", errstr, errstr_size);
+    if (err == VG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (replies[i]->type == REDIS_REPLY_STRING) {
+                out[i] = vg_strndup(replies[i]->str, replies[i]->len);
+            }
+        }
+        vg_redis_replies_free(replies, n);
+    }
+    vg_free(replies);
+    return err;
+}
+
+static bool reply_is(const redisReply *r, const char *s)
+{
+    size_t n = strlen(s);
+
+    return r->type == REDIS_REPLY_STRING && r->len == n && memcmp(r->str, s, n) == 0;
+}
+
+static char *reply_dup(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING ? vg_strndup(r->str, r->len) : vg_strdup("");
+}
+
+vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
+                                 struct vg_outbox_entry **out, size_t *n_out, char *errstr,
+                                 size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    char *outbox;
+    char **ids = NULL;
+    size_t n_ids = 0;
+    size_t cap_ids = 0;
+    struct vg_outbox_entry *v = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    *out = NULL;
+    *n_out = 0;
+    if (err != VG_OK) {
+        return err;
+    }
+    outbox = vg_state_key(st, "outbox");
+    vg_cmd_str(&c, "XPENDING");
+    vg_cmd_str(&c, outbox);
+    vg_cmd_str(&c, VG_OUTBOX_GROUP);
+    vg_cmd_str(&c, "-");
+    vg_cmd_str(&c, "+");
+    vg_cmd_i64(&c, FOREIGN_MAX);
+    vg_cmd_append(st, &c);
+    err = vg_state_read_replies(st, 1, &reply, "XPENDING", errstr, errstr_size);
+    if (err != VG_OK) {
+        goto out;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *e = reply->element[i];
+            if (e->type == REDIS_REPLY_ARRAY && e->elements >= 2 &&
+                e->element[0]->type == REDIS_REPLY_STRING && !reply_is(e->element[1], consumer)) {
+                *VG_ARRAY_PUSH(ids, n_ids, cap_ids) = reply_dup(e->element[0]);
+            }
+        }
+    }
+    /* NOGROUP and the like: nothing pending anywhere yet. */
+    freeReplyObject(reply);
+    reply = NULL;
+    for (size_t i = 0; i < n_ids; i++) {
+        vg_cmd_str(&c, "XRANGE");
+        vg_cmd_str(&c, outbox);
+        vg_cmd_str(&c, ids[i]);
+        vg_cmd_str(&c, ids[i]);
+        vg_cmd_append(st, &c);
+    }
+    if (n_ids > 0) {
+        redisReply **replies = vg_calloc(n_ids, sizeof(*replies));
+        err = vg_state_read_replies(st, n_ids, replies, "XRANGE", errstr, errstr_size);
+        for (size_t i = 0; err == VG_OK && i < n_ids; i++) {
+            const redisReply *r = replies[i];
+            const redisReply *fields;
+            struct vg_outbox_entry *e;
+
+            if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+                r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2 ||
+                r->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
+                continue;
+            }
+            fields = r->element[0]->element[1];
+            e = VG_ARRAY_PUSH(v, n, cap);
+            memset(e, 0, sizeof(*e));
+            e->stream_id = vg_strdup(ids[i]);
+            for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+                if (reply_is(fields->element[k], "id")) {
+                    e->id = reply_dup(fields->element[k + 1]);
+                } else if (reply_is(fields->element[k], "sink")) {
+                    e->sink = reply_dup(fields->element[k + 1]);
+                } else if (reply_is(fields->element[k], "pager")) {
+                    e->pager = reply_dup(fields->element[k + 1]);
+                }
+            }
+            e->id = e->id ? e->id : vg_strdup("");
+            e->sink = e->sink ? e->sink : vg_strdup("");
+            e->pager = e->pager ? e->pager : vg_strdup("");
+            e->body = vg_strdup("");
+        }
+        if (err == VG_OK) {
+            vg_redis_replies_free(replies, n_ids);
+        }
+        vg_free(replies);
+    }
+out:
+    for (size_t i = 0; i < n_ids; i++) {
+        vg_free(ids[i]);
+    }
+    vg_free(ids);
+    vg_cmd_fini(&c);
+    vg_free(outbox);
+    if (err != VG_OK) {
+        vg_outbox_entries_free(v, n);
+        return err;
+    }
+    *out = v;
+    *n_out = n;
+    return VG_OK;
+}
+
+vg_err_t vg_state_outbox_touch(struct vg_state *st, const char *consumer, char *const *stream_ids,
+                               size_t n, int64_t min_idle_ms, bool *kept, char *errstr,
+                               size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    char *outbox;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    for (size_t i = 0; i < n; i++) {
+        kept[i] = true;
+    }
+    if (err != VG_OK || n == 0) {
+        return err;
+    }
+    outbox = vg_state_key(st, "outbox");
+    vg_cmd_str(&c, "XCLAIM");
+    vg_cmd_str(&c, outbox);
+    vg_cmd_str(&c, VG_OUTBOX_GROUP);
+    vg_cmd_str(&c, consumer);
+    vg_cmd_i64(&c, min_idle_ms);
+    for (size_t i = 0; i < n; i++) {
+        vg_cmd_str(&c, stream_ids[i]);
+    }
+    vg_cmd_str(&c, "JUSTID");
+    vg_cmd_append(st, &c);
+    vg_cmd_fini(&c);
+    vg_free(outbox);
+    err = vg_state_read_replies(st, 1, &reply, "XCLAIM", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    /*
+     * Only entries idle for at least min_idle_ms are taken (and refreshed):
+     * one another instance claimed from us just now is left alone. Called
+     * every claim_idle/3, our own never get idle enough to be claimed.
+     */
+    if (reply->type == REDIS_REPLY_ARRAY && min_idle_ms == 0) {
+        for (size_t i = 0; i < n; i++) {
+            bool found = false;
+            for (size_t k = 0; k < reply->elements && !found; k++) {
+                found = reply_is(reply->element[k], stream_ids[i]);
+            }
+            kept[i] = found;
+        }
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "XCLAIM", reply, errstr, errstr_size);
+    }
+    freeReplyObject(reply);
+    return err;
+}
+
+/* ---------------------------------------------------------------- dead letters */
+
+static void dead_from_fields(struct vg_dead_entry *d, const redisReply *id,
+                             const redisReply *fields)
+{
+    memset(d, 0, sizeof(*d));
+    d->stream_id = reply_dup(id);
+    for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+        const redisReply *key = fields->element[k];
+        const redisReply *v = fields->element[k + 1];
+        int64_t num = 0;
+
+        if (reply_is(key, "id")) {
+            d->id = reply_dup(v);
+        } else if (reply_is(key, "sink")) {
+            d->sink = reply_dup(v);
+        } else if (reply_is(key, "pager")) {
+            d->pager = reply_dup(v);
+        } else if (reply_is(key, "reason")) {
+            d->reason = reply_dup(v);
+        } else if (reply_is(key, "response")) {
+            d->response = reply_dup(v);
+        } else if (reply_is(key, "origin")) {
+            d->origin = reply_dup(v);
+        } else if (reply_is(key, "body") && v->type == REDIS_REPLY_STRING) {
+            d->body = vg_strndup(v->str, v->len);
+            d->body_len = v->len;
+        } else if (v->type == REDIS_REPLY_STRING) {
+            char *s = vg_strndup(v->str, v->len);
+            if (vg_parse_i64(s, &num)) {
+                if (reply_is(key, "status")) {
+                    d->status = (long)num;
+                } else if (reply_is(key, "attempts")) {
+                    d->attempts = (int)num;
+                } else if (reply_is(key, "failed_at")) {
+                    d->failed_at_ms = num;
+                }
+            }
+            vg_free(s);
+        }
+    }
+    d->id = d->id ? d->id : vg_strdup("");
+    d->sink = d->sink ? d->sink : vg_strdup("");
+    d->pager = d->pager ? d->pager : vg_strdup("");
+    d->reason = d->reason ? d->reason : vg_strdup("");
+    d->response = d->response ? d->response : vg_strdup("");
+    d->body = d->body ? d->body : vg_strdup("");
+    if (d->failed_at_ms == 0) {
+        /* Entries written by vg_state_outbox_dead: the stream id has the time. */
+        (void)vg_parse_i64(d->stream_id, &d->failed_at_ms);
+        char *dash = strchr(d->stream_id, '-');
+        if (dash) {
+            char *ms = vg_strndup(d->stream_id, (size_t)(dash - d->stream_id));
+            (void)vg_parse_i64(ms, &d->failed_at_ms);
+            vg_free(ms);
+        }
+    }
+}
+
+/* XRANGE of the dead stream from `start`: up to `count` entries appended to *v. */
+static vg_err_t dead_range(struct vg_state *st, const char *start, const char *end, size_t count,
+                           struct vg_dead_entry **v, size_t *n, size_t *cap, char *errstr,
+                           size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    vg_err_t err;
+
+    vg_cmd_str(&c, "XRANGE");
+    vg_cmd_fmt(&c, "%s:outbox:dead", st->prefix);
+    vg_cmd_str(&c, start);
+    vg_cmd_str(&c, end);
+    vg_cmd_str(&c, "COUNT");
+    vg_cmd_i64(&c, (int64_t)count);
+    vg_cmd_append(st, &c);
+    vg_cmd_fini(&c);
+    err = vg_state_read_replies(st, 1, &reply, "XRANGE dead", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "XRANGE dead", reply, errstr, errstr_size);
+    } else if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *e = reply->element[i];
+            if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+                e->element[1]->type == REDIS_REPLY_ARRAY) {
+                dead_from_fields(VG_ARRAY_PUSH(*v, *n, *cap), e->element[0], e->element[1]);
+            }
+        }
+    }
+    freeReplyObject(reply);
+    return err;
+}
+
+vg_err_t vg_state_dlq_list(struct vg_state *st, size_t max, struct vg_dead_entry **out,
+                           size_t *n_out, char *errstr, size_t errstr_size)
+{
+    size_t cap = 0;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    *out = NULL;
+    *n_out = 0;
+    if (err != VG_OK) {
+        return err;
+    }
+    err = dead_range(st, "-", "+", max, out, n_out, &cap, errstr, errstr_size);
+    if (err != VG_OK) {
+        vg_dead_entries_free(*out, *n_out);
+        *out = NULL;
+        *n_out = 0;
+    }
+    return err;
+}
+
+static bool looks_like_stream_id(const char *s)
+{
+    const char *dash = strchr(s, '-');
+
+    if (!dash || dash == s || !dash[1]) {
+        return false;
+    }
+    for (const char *p = s; *p; p++) {
+        if (p != dash && (*p < '0' || *p > '9')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Every dead entry whose stream id or notification id is `id`. */
+static vg_err_t dead_find(struct vg_state *st, const char *id, struct vg_dead_entry **v, size_t *n,
+                          char *errstr, size_t errstr_size)
+{
+    struct vg_dead_entry *all = NULL;
+    size_t n_all = 0;
+    size_t cap = 0;
+    size_t keep_cap = 0;
+    vg_err_t err;
+
+    *v = NULL;
+    *n = 0;
+    if (looks_like_stream_id(id)) {
+        return dead_range(st, id, id, 1, v, n, &keep_cap, errstr, errstr_size);
+    }
+    /* A notification id: the dead stream is small (an operator empties it), scan it. */
+    err = dead_range(st, "-", "+", 100000, &all, &n_all, &cap, errstr, errstr_size);
+    for (size_t i = 0; err == VG_OK && i < n_all; i++) {
+        if (!strcmp(all[i].id, id)) {
+            *VG_ARRAY_PUSH(*v, *n, keep_cap) = all[i];
+            memset(&all[i], 0, sizeof(all[i]));
+        }
+    }
+    vg_dead_entries_free(all, n_all);
+    return err;
+}
+
+static vg_err_t dlq_apply(struct vg_state *st, const char *id, bool retry, size_t *n_done,
+                          char *errstr, size_t errstr_size)
+{
+    struct vg_dead_entry *v = NULL;
+    size_t n = 0;
+    struct vg_cmd c = {0};
+    size_t queued = 0;
+    char *outbox;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    *n_done = 0;
+    if (err != VG_OK) {
+        return err;
+    }
+    err = dead_find(st, id, &v, &n, errstr, errstr_size);
+    if (err != VG_OK || n == 0) {
+        vg_dead_entries_free(v, n);
+        return err;
+    }
+    outbox = vg_state_key(st, "outbox");
+    vg_cmd_str(&c, "MULTI");
+    vg_cmd_append(st, &c);
+    queued++;
+    for (size_t i = 0; i < n; i++) {
+        if (retry) {
+            vg_cmd_str(&c, "XADD");
+            vg_cmd_str(&c, outbox);
+            vg_cmd_str(&c, "*");
+            field(&c, "id", v[i].id);
+            field(&c, "sink", v[i].sink);
+            field(&c, "pager", v[i].pager);
+            vg_cmd_str(&c, "body");
+            vg_cmd_arg(&c, v[i].body, v[i].body_len);
+            if (v[i].origin) {
+                field(&c, "origin", v[i].origin);
+            }
+            vg_cmd_append(st, &c);
+            queued++;
+        }
+        vg_cmd_str(&c, "XDEL");
+        vg_cmd_fmt(&c, "%s:outbox:dead", st->prefix);
+        vg_cmd_str(&c, v[i].stream_id);
+        vg_cmd_append(st, &c);
+        queued++;
+    }
+    vg_cmd_str(&c, "EXEC");
+    vg_cmd_append(st, &c);
+    queued++;
+    vg_cmd_fini(&c);
+    vg_free(outbox);
+    err = read_exec(st, queued, retry ? "dlq retry" : "dlq drop", errstr, errstr_size);
+    if (err == VG_OK) {
+        *n_done = n;
+    }
+    vg_dead_entries_free(v, n);
+    return err;
+}
+
+vg_err_t vg_state_dlq_retry(struct vg_state *st, const char *id, size_t *n_done, char *errstr,
+                            size_t errstr_size)
+{
+    return dlq_apply(st, id, true, n_done, errstr, errstr_size);
+}
+
+vg_err_t vg_state_dlq_drop(struct vg_state *st, const char *id, size_t *n_done, char *errstr,
+                           size_t errstr_size)
+{
+    return dlq_apply(st, id, false, n_done, errstr, errstr_size);
+}
+
+void vg_dead_entries_free(struct vg_dead_entry *v, size_t n)
+{
+    if (!v) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vg_free(v[i].stream_id);
+        vg_free(v[i].id);
+        vg_free(v[i].sink);
+        vg_free(v[i].pager);
+        vg_free(v[i].reason);
+        vg_free(v[i].response);
+        vg_free(v[i].origin);
+        vg_free(v[i].body);
+    }
+    vg_free(v);
+}
+
+/* ---------------------------------------------------------------- audit */
+
+vg_err_t vg_state_audit_read(struct vg_state *st, const char *incident, size_t max,
+                             struct vg_audit_record **out, size_t *n_out, char *errstr,
+                             size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    struct vg_audit_record *v = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    char *key;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    *out = NULL;
+    *n_out = 0;
+    if (err != VG_OK) {
+        return err;
+    }
+    key = vg_state_key_res(st, "audit", incident);
+    vg_cmd_str(&c, "XRANGE");
+    vg_cmd_str(&c, key);
+    vg_cmd_str(&c, "-");
+    vg_cmd_str(&c, "+");
+    vg_cmd_str(&c, "COUNT");
+    vg_cmd_i64(&c, (int64_t)max);
+    vg_cmd_append(st, &c);
+    vg_cmd_fini(&c);
+    vg_free(key);
+    err = vg_state_read_replies(st, 1, &reply, "XRANGE audit", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "XRANGE audit", reply, errstr, errstr_size);
+    } else if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *e = reply->element[i];
+            const redisReply *fields;
+            struct vg_audit_record *a;
+
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+                e->element[1]->type != REDIS_REPLY_ARRAY) {
+                continue;
+            }
+            fields = e->element[1];
+            a = VG_ARRAY_PUSH(v, n, cap);
+            memset(a, 0, sizeof(*a));
+            a->stream_id = reply_dup(e->element[0]);
+            for (size_t k = 0; k + 1 < fields->elements; k += 2) {
+                const redisReply *name = fields->element[k];
+                const redisReply *val = fields->element[k + 1];
+                int64_t num = 0;
+                char *s = reply_dup(val);
+
+                if (reply_is(name, "id")) {
+                    a->id = s;
+                    s = NULL;
+                } else if (reply_is(name, "sink")) {
+                    a->sink = s;
+                    s = NULL;
+                } else if (reply_is(name, "outcome")) {
+                    a->outcome = s;
+                    s = NULL;
+                } else if (reply_is(name, "detail")) {
+                    a->detail = s;
+                    s = NULL;
+                } else if (vg_parse_i64(s, &num)) {
+                    if (reply_is(name, "at")) {
+                        a->at_ms = num;
+                    } else if (reply_is(name, "attempt")) {
+                        a->attempt = (int)num;
+                    } else if (reply_is(name, "status")) {
+                        a->status = (long)num;
+                    } else if (reply_is(name, "latency_ms")) {
+                        a->latency_ms = num;
+                    }
+                }
+                vg_free(s);
+            }
+            a->id = a->id ? a->id : vg_strdup("");
+            a->sink = a->sink ? a->sink : vg_strdup("");
+            a->outcome = a->outcome ? a->outcome : vg_strdup("");
+            a->detail = a->detail ? a->detail : vg_strdup("");
+        }
+    }
+    freeReplyObject(reply);
+    if (err != VG_OK) {
+        vg_audit_records_free(v, n);
+        return err;
+    }
+    *out = v;
+    *n_out = n;
+    return VG_OK;
+}
+
+void vg_audit_records_free(struct vg_audit_record *v, size_t n)
+{
+    if (!v) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vg_free(v[i].stream_id);
+        vg_free(v[i].id);
+        vg_free(v[i].sink);
+        vg_free(v[i].outcome);
+        vg_free(v[i].detail);
+    }
+    vg_free(v);
+}

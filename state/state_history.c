@@ -1,0 +1,250 @@
+/*
+ * The read side of a Resource's history stream P:hist:{ID} (issue 3):
+ * `vigil history ID` and the detail view of `vigil get ID`. Writing is
+ * part of the commit in state.c, so that a history entry exists exactly
+ * when its state change does.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "state_int.h"
+#include "vigil/log.h"
+#include "vigil/util.h"
+
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!errstr || errstr_size == 0) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(errstr, errstr_size, fmt, ap);
+    va_end(ap);
+}
+
+static bool name_is(const redisReply *k, const char *s)
+{
+    size_t n = strlen(s);
+
+    return k->len == n && memcmp(k->str, s, n) == 0;
+}
+
+static void entry_fini(struct vg_history_entry *e)
+{
+    vg_free(e->stream_id);
+    vg_free(e->field);
+    vg_free(e->from);
+    vg_free(e->to);
+    vg_free(e->pos.topic);
+    vg_free(e->message);
+    for (size_t i = 0; i < e->n_extra * 2; i++) {
+        vg_free(e->extra[i]);
+    }
+    vg_free(e->extra);
+    memset(e, 0, sizeof(*e));
+}
+
+/* A copy of a string value; NULL (entry rejected) when it holds a NUL byte. */
+static char *copy_text(const redisReply *v)
+{
+    if (memchr(v->str, '\0', v->len)) {
+        return NULL;
+    }
+    return vg_strndup(v->str, v->len);
+}
+
+/*
+ * One XRANGE entry: [id, [name, value, ...]]. False (with `why`) when it
+ * is not one of ours; then `e` holds nothing.
+ */
+static bool entry_from_reply(const redisReply *r, struct vg_history_entry *e, const char **why)
+{
+    const redisReply *fields;
+    size_t cap_extra = 0;
+    int64_t v;
+
+    memset(e, 0, sizeof(*e));
+    e->pos.partition = -1;
+    e->pos.offset = -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING) {
+        *why = "not a stream entry";
+        return false;
+    }
+    fields = r->element[1];
+    e->stream_id = vg_strndup(r->element[0]->str, r->element[0]->len);
+    if (fields->type != REDIS_REPLY_ARRAY || fields->elements % 2 != 0) {
+        *why = "odd number of fields";
+        goto fail;
+    }
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i];
+        const redisReply *val = fields->element[i + 1];
+        char **slot = NULL;
+        char *text;
+
+        if (k->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING) {
+            *why = "non-string field";
+            goto fail;
+        }
+        text = copy_text(val);
+        if (!text) {
+            *why = "NUL byte in a value";
+            goto fail;
+        }
+        if (name_is(k, "field")) {
+            slot = &e->field;
+        } else if (name_is(k, "from")) {
+            slot = &e->from;
+        } else if (name_is(k, "to")) {
+            slot = &e->to;
+        } else if (name_is(k, "topic")) {
+            slot = text[0] ? &e->pos.topic : NULL;
+        } else if (name_is(k, "message")) {
+            slot = &e->message;
+        } else if (name_is(k, "at") || name_is(k, "partition") || name_is(k, "offset")) {
+            bool ok = vg_parse_i64(text, &v);
+
+            if (ok && name_is(k, "at")) {
+                e->at_ms = v;
+            } else if (ok && name_is(k, "partition") && v >= -1 && v <= INT32_MAX) {
+                e->pos.partition = (int32_t)v;
+            } else if (ok && name_is(k, "offset")) {
+                e->pos.offset = v;
+            } else {
+                vg_free(text);
+                *why = "malformed number";
+                goto fail;
+            }
+        } else {
+            char **pair;
+
+            vg_array_grow((void **)&e->extra, &cap_extra, (e->n_extra + 1) * 2,
+                          sizeof(*e->extra));
+            pair = &e->extra[e->n_extra * 2];
+            pair[0] = copy_text(k);
+            if (!pair[0]) {
+                vg_free(text);
+                *why = "NUL byte in a field name";
+                goto fail;
+            }
+            pair[1] = text;
+            e->n_extra++;
+            continue;
+        }
+        if (slot) {
+            vg_free(*slot);
+            *slot = text;
+        } else {
+            vg_free(text);
+        }
+    }
+    /* A transition has a field and a `to`; anything else is a log line,
+     * and whatever part of a transition it has goes to `extra`. */
+    if (e->field && e->to) {
+        if (!e->from) {
+            e->from = vg_strdup("");
+        }
+    } else {
+        static const char *const names[3] = {"field", "from", "to"};
+        char **parts[3] = {&e->field, &e->from, &e->to};
+
+        for (size_t j = 0; j < 3; j++) {
+            if (*parts[j]) {
+                vg_array_grow((void **)&e->extra, &cap_extra, (e->n_extra + 1) * 2,
+                              sizeof(*e->extra));
+                e->extra[e->n_extra * 2] = vg_strdup(names[j]);
+                e->extra[e->n_extra * 2 + 1] = *parts[j];
+                *parts[j] = NULL;
+                e->n_extra++;
+            }
+        }
+    }
+    return true;
+fail:
+    entry_fini(e);
+    return false;
+}
+
+vg_err_t vg_state_history(struct vg_state *st, const char *id, size_t max,
+                          struct vg_history_entry **out, size_t *n_out, char *errstr,
+                          size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    struct vg_history_entry *v = NULL;
+    size_t n = 0;
+    char *key;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    *out = NULL;
+    *n_out = 0;
+    if (err != VG_OK) {
+        return err;
+    }
+    /* Newest first with a COUNT, so a long history costs only what is shown. */
+    key = vg_state_key_res(st, "hist", id);
+    vg_cmd_str(&c, "XREVRANGE");
+    vg_cmd_str(&c, key);
+    vg_cmd_str(&c, "+");
+    vg_cmd_str(&c, "-");
+    if (max > 0) {
+        vg_cmd_str(&c, "COUNT");
+        vg_cmd_i64(&c, (int64_t)max);
+    }
+    vg_cmd_append(st, &c);
+    vg_cmd_fini(&c);
+    vg_free(key);
+    err = vg_state_read_replies(st, 1, &reply, "XREVRANGE history", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "XREVRANGE history", reply, errstr, errstr_size);
+        goto out;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        set_err(errstr, errstr_size, "redis %s: XREVRANGE history: unexpected reply type %d",
+                st->redacted, reply->type);
+        err = VG_ERR_INVALID;
+        goto out;
+    }
+    if (reply->elements > 0) {
+        v = vg_calloc(reply->elements, sizeof(*v));
+    }
+    /* The reply is newest first: fill from the back so the result is oldest first. */
+    for (size_t i = reply->elements; i-- > 0;) {
+        const char *why = NULL;
+
+        if (entry_from_reply(reply->element[i], &v[n], &why)) {
+            n++;
+        } else {
+            VG_LOG_WARN("state", "resource %s: unreadable history entry skipped: %s", id, why);
+        }
+    }
+    if (n == 0) {
+        vg_free(v);
+        v = NULL;
+    }
+    *out = v;
+    *n_out = n;
+out:
+    freeReplyObject(reply);
+    return err;
+}
+
+void vg_history_free(struct vg_history_entry *v, size_t n)
+{
+    if (!v) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        entry_fini(&v[i]);
+    }
+    vg_free(v);
+}

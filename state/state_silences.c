@@ -1,0 +1,216 @@
+/*
+ * Silences (issue 5, `vigil silence`): P:silences maps a silence id to its
+ * JSON; P:silences:version counts changes so `vigil run` reloads them only
+ * when something changed. Silences that ended more than a day ago are
+ * dropped when a new one is added.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "state_int.h"
+#include "vigil/log.h"
+#include "vigil/util.h"
+
+#define SILENCE_KEEP_MS (24LL * 3600 * 1000)
+
+static int cmp_silence(const void *a, const void *b)
+{
+    const struct vg_silence *x = a;
+    const struct vg_silence *y = b;
+
+    if (x->starts_at_ms != y->starts_at_ms) {
+        return x->starts_at_ms < y->starts_at_ms ? -1 : 1;
+    }
+    return strcmp(x->id, y->id);
+}
+
+vg_err_t vg_state_silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
+                                char *errstr, size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    struct vg_silence *v = NULL;
+    size_t n = 0;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    *out = NULL;
+    *n_out = 0;
+    if (err != VG_OK) {
+        return err;
+    }
+    vg_cmd_str(&c, "HGETALL");
+    vg_cmd_fmt(&c, "%s:silences", st->prefix);
+    vg_cmd_append(st, &c);
+    vg_cmd_fini(&c);
+    err = vg_state_read_replies(st, 1, &reply, "HGETALL silences", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "HGETALL silences", reply, errstr, errstr_size);
+    } else if (reply->type == REDIS_REPLY_ARRAY) {
+        v = vg_calloc(reply->elements / 2 + 1, sizeof(*v));
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+            const redisReply *val = reply->element[i + 1];
+
+            if (val->type == REDIS_REPLY_STRING &&
+                vg_silence_from_json(&v[n], val->str, val->len)) {
+                n++;
+            } else {
+                VG_LOG_WARN("state", "unreadable silence skipped");
+            }
+        }
+        qsort(v, n, sizeof(*v), cmp_silence);
+    }
+    freeReplyObject(reply);
+    if (err != VG_OK) {
+        vg_silences_free(v, n);
+        return err;
+    }
+    *out = v;
+    *n_out = n;
+    return VG_OK;
+}
+
+/* HSET the silence and bump the version, atomically. */
+static vg_err_t write_silence(struct vg_state *st, const struct vg_silence *s,
+                              const char *const *drop, size_t n_drop, char *errstr,
+                              size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *replies[5] = {NULL};
+    char *json = vg_silence_to_json(s);
+    size_t n = 4;
+    vg_err_t err;
+
+    vg_cmd_str(&c, "MULTI");
+    vg_cmd_append(st, &c);
+    vg_cmd_str(&c, "HSET");
+    vg_cmd_fmt(&c, "%s:silences", st->prefix);
+    vg_cmd_str(&c, s->id);
+    vg_cmd_str(&c, json);
+    vg_cmd_append(st, &c);
+    vg_cmd_str(&c, "INCR");
+    vg_cmd_fmt(&c, "%s:silences:version", st->prefix);
+    vg_cmd_append(st, &c);
+    if (n_drop > 0) {
+        vg_cmd_str(&c, "HDEL");
+        vg_cmd_fmt(&c, "%s:silences", st->prefix);
+        for (size_t i = 0; i < n_drop; i++) {
+            vg_cmd_str(&c, drop[i]);
+        }
+        vg_cmd_append(st, &c);
+        n++;
+    }
+    vg_cmd_str(&c, "EXEC");
+    vg_cmd_append(st, &c);
+    vg_cmd_fini(&c);
+    vg_free(json);
+    err = vg_state_read_replies(st, n, replies, "silence", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    for (size_t i = 0; i < n && err == VG_OK; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            err = vg_state_reply_error(st, "silence", replies[i], errstr, errstr_size);
+        }
+    }
+    vg_redis_replies_free(replies, n);
+    return err;
+}
+
+vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, char *errstr,
+                              size_t errstr_size)
+{
+    struct vg_silence *all = NULL;
+    size_t n = 0;
+    const char **drop;
+    size_t n_drop = 0;
+    vg_err_t err = vg_state_silences_list(st, &all, &n, errstr, errstr_size);
+
+    if (err != VG_OK) {
+        return err;
+    }
+    drop = vg_calloc(n + 1, sizeof(*drop));
+    for (size_t i = 0; i < n; i++) {
+        if (all[i].ends_at_ms + SILENCE_KEEP_MS < s->starts_at_ms) {
+            drop[n_drop++] = all[i].id;
+        }
+    }
+    err = write_silence(st, s, drop, n_drop, errstr, errstr_size);
+    vg_free(drop);
+    vg_silences_free(all, n);
+    return err;
+}
+
+vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms,
+                                 bool *found, char *errstr, size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    struct vg_silence s;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    *found = false;
+    if (err != VG_OK) {
+        return err;
+    }
+    vg_cmd_str(&c, "HGET");
+    vg_cmd_fmt(&c, "%s:silences", st->prefix);
+    vg_cmd_str(&c, id);
+    vg_cmd_append(st, &c);
+    vg_cmd_fini(&c);
+    err = vg_state_read_replies(st, 1, &reply, "HGET silence", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "HGET silence", reply, errstr, errstr_size);
+        freeReplyObject(reply);
+        return err;
+    }
+    if (reply->type != REDIS_REPLY_STRING || !vg_silence_from_json(&s, reply->str, reply->len)) {
+        freeReplyObject(reply);
+        return VG_OK;
+    }
+    freeReplyObject(reply);
+    *found = true;
+    if (s.ends_at_ms > now_ms) {
+        s.ends_at_ms = now_ms;
+        if (s.starts_at_ms > now_ms) {
+            s.starts_at_ms = now_ms;
+        }
+        err = write_silence(st, &s, NULL, 0, errstr, errstr_size);
+    }
+    vg_silence_fini(&s);
+    return err;
+}
+
+vg_err_t vg_state_silences_version(struct vg_state *st, int64_t *out, char *errstr,
+                                   size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    *out = 0;
+    if (err != VG_OK) {
+        return err;
+    }
+    vg_cmd_str(&c, "GET");
+    vg_cmd_fmt(&c, "%s:silences:version", st->prefix);
+    vg_cmd_append(st, &c);
+    vg_cmd_fini(&c);
+    err = vg_state_read_replies(st, 1, &reply, "GET silences:version", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "GET silences:version", reply, errstr, errstr_size);
+    } else if (reply->type == REDIS_REPLY_STRING && !vg_parse_i64(reply->str, out)) {
+        *out = 0;
+    }
+    freeReplyObject(reply);
+    return err;
+}

@@ -1,0 +1,429 @@
+/*
+ * Durable timers and group buffers (issue 5). A timer is a member of a
+ * sorted set scored by its due time: one set per Kafka partition
+ * (P:timers:<topic>/<n>), so the instance owning a partition fires its
+ * timers, plus P:timers:groups for grouped notifications. Timer changes
+ * are queued inside vg_state_commit's MULTI with the writes they belong
+ * to; firing a group buffer is one WATCH/MULTI/EXEC here, so two
+ * instances can never both send it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "state_int.h"
+#include "vigil/log.h"
+#include "vigil/util.h"
+
+char *vg_state_timer_key(const struct vg_state *st, const char *topic, int32_t partition)
+{
+    if (!topic) {
+        return vg_asprintf("%s:timers:groups", st->prefix);
+    }
+    return vg_asprintf("%s:timers:%s/%d", st->prefix, topic, (int)partition);
+}
+
+static void append_timer(struct vg_state *st, struct vg_cmd *c, const struct vg_timer *t,
+                         bool only_earlier)
+{
+    char *key = vg_state_timer_key(st, t->topic, t->partition);
+
+    if (t->due_ms > 0) {
+        vg_cmd_str(c, "ZADD");
+        vg_cmd_str(c, key);
+        if (only_earlier) {
+            vg_cmd_str(c, "XX");
+            vg_cmd_str(c, "LT");
+        } else if (t->nx) {
+            vg_cmd_str(c, "NX");
+        }
+        vg_cmd_i64(c, t->due_ms);
+    } else {
+        vg_cmd_str(c, "ZREM");
+        vg_cmd_str(c, key);
+    }
+    vg_cmd_str(c, t->member);
+    vg_cmd_append(st, c);
+    vg_free(key);
+}
+
+size_t vg_state_append_timers(struct vg_state *st, struct vg_cmd *c, const struct vg_timer *v,
+                              size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        append_timer(st, c, &v[i], false);
+    }
+    return n;
+}
+
+/* "<pager>|<sink>|<group>": the group timer member and the buffer's key suffix. */
+static char *group_member(const struct vg_page *pg)
+{
+    return vg_asprintf("%s|%s|%s", pg->pager, pg->sink, pg->group);
+}
+
+static char *labels_json(const struct vg_label *v, size_t n)
+{
+    cJSON *obj = cJSON_CreateObject();
+    char *json;
+
+    if (!obj) {
+        vg_oom("labels JSON");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!cJSON_AddStringToObject(obj, v[i].key, v[i].value ? v[i].value : "")) {
+            vg_oom("labels JSON");
+        }
+    }
+    json = cJSON_PrintUnformatted(obj);
+    if (!json) {
+        vg_oom("labels JSON");
+    }
+    cJSON_Delete(obj);
+    return json;
+}
+
+size_t vg_state_append_group_page(struct vg_state *st, struct vg_cmd *c, const struct vg_page *pg)
+{
+    char *member = group_member(pg);
+    char *key = vg_asprintf("%s:grp:%s", st->prefix, member);
+    char *body = vg_page_to_json(pg);
+    char *labels = labels_json(pg->group_labels, pg->n_group_labels);
+    struct vg_timer t = {.topic = NULL,
+                         .member = member,
+                         .due_ms = pg->at_ms + pg->group_wait_ms,
+                         .nx = true};
+
+    /* The latest notification of an incident replaces an earlier one still waiting. */
+    vg_cmd_str(c, "HSET");
+    vg_cmd_str(c, key);
+    vg_cmd_str(c, pg->incident.id);
+    vg_cmd_str(c, body);
+    vg_cmd_str(c, "_labels");
+    vg_cmd_str(c, labels);
+    vg_cmd_str(c, "_pager");
+    vg_cmd_str(c, pg->pager);
+    vg_cmd_str(c, "_sink");
+    vg_cmd_str(c, pg->sink);
+    vg_cmd_append(st, c);
+    /* group_wait counts from the first page of the group: NX keeps the earliest. */
+    append_timer(st, c, &t, false);
+    cJSON_free(labels);
+    vg_free(body);
+    vg_free(key);
+    vg_free(member);
+    return 2;
+}
+
+void vg_due_timers_free(struct vg_due_timer *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        vg_free(v[i].topic);
+        vg_free(v[i].member);
+    }
+    vg_free(v);
+}
+
+vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
+                             bool groups, int64_t now_ms, size_t max, struct vg_due_timer **out,
+                             size_t *n_out, char *errstr, size_t errstr_size)
+{
+    size_t n_cmds = n_parts + (groups ? 1 : 0);
+    struct vg_due_timer *v = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    redisReply **replies;
+    struct vg_cmd c = {0};
+    vg_err_t err;
+
+    *out = NULL;
+    *n_out = 0;
+    if (n_cmds == 0) {
+        return VG_OK;
+    }
+    err = vg_state_need_ctx(st, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    for (size_t i = 0; i < n_cmds; i++) {
+        char *key = i < n_parts ? vg_state_timer_key(st, parts[i].topic, parts[i].partition)
+                                : vg_state_timer_key(st, NULL, 0);
+
+        vg_cmd_str(&c, "ZRANGEBYSCORE");
+        vg_cmd_str(&c, key);
+        vg_cmd_str(&c, "-inf");
+        vg_cmd_i64(&c, now_ms);
+        vg_cmd_str(&c, "WITHSCORES");
+        vg_cmd_str(&c, "LIMIT");
+        vg_cmd_str(&c, "0");
+        vg_cmd_i64(&c, (int64_t)max);
+        vg_cmd_append(st, &c);
+        vg_free(key);
+    }
+    vg_cmd_fini(&c);
+    replies = vg_calloc(n_cmds, sizeof(*replies));
+    err = vg_state_read_replies(st, n_cmds, replies, "ZRANGEBYSCORE timers", errstr, errstr_size);
+    if (err != VG_OK) {
+        vg_free(replies);
+        return err;
+    }
+    for (size_t i = 0; i < n_cmds && err == VG_OK; i++) {
+        const redisReply *r = replies[i];
+
+        if (r->type == REDIS_REPLY_ERROR) {
+            err = vg_state_reply_error(st, "ZRANGEBYSCORE timers", r, errstr, errstr_size);
+            break;
+        }
+        if (r->type != REDIS_REPLY_ARRAY) {
+            continue;
+        }
+        for (size_t j = 0; j + 1 < r->elements; j += 2) {
+            const redisReply *m = r->element[j];
+            const redisReply *sc = r->element[j + 1];
+            struct vg_due_timer *t;
+
+            if (m->type != REDIS_REPLY_STRING || sc->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+            t = VG_ARRAY_PUSH(v, n, cap);
+            t->topic = i < n_parts ? vg_strdup(parts[i].topic) : NULL;
+            t->partition = i < n_parts ? parts[i].partition : 0;
+            t->member = vg_strndup(m->str, m->len);
+            t->due_ms = (int64_t)strtod(sc->str, NULL);
+        }
+    }
+    vg_redis_replies_free(replies, n_cmds);
+    vg_free(replies);
+    if (err != VG_OK) {
+        vg_due_timers_free(v, n);
+        return err;
+    }
+    *out = v;
+    *n_out = n;
+    return VG_OK;
+}
+
+vg_err_t vg_state_timer_set(struct vg_state *st, const struct vg_timer *t, bool only_earlier,
+                            char *errstr, size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    if (err != VG_OK) {
+        return err;
+    }
+    append_timer(st, &c, t, only_earlier);
+    vg_cmd_fini(&c);
+    err = vg_state_read_replies(st, 1, &reply, "ZADD timer", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "ZADD timer", reply, errstr, errstr_size);
+    }
+    freeReplyObject(reply);
+    return err;
+}
+
+/* Run one command and return its reply (non-NULL on VG_OK; errors are replies too). */
+static vg_err_t run1(struct vg_state *st, struct vg_cmd *c, const char *what, redisReply **out,
+                     char *errstr, size_t errstr_size)
+{
+    vg_cmd_append(st, c);
+    return vg_state_read_replies(st, 1, out, what, errstr, errstr_size);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+vg_err_t vg_state_group_flush(struct vg_state *st, const char *member, bool *flushed,
+                              char **page_id_out, size_t *n_incidents, char *errstr,
+                              size_t errstr_size)
+{
+    char *key = vg_asprintf("%s:grp:%s", st->prefix, member);
+    char *tkey = vg_state_timer_key(st, NULL, 0);
+    struct vg_cmd c = {0};
+    redisReply *reply = NULL;
+    redisReply *all = NULL;
+    redisReply **replies = NULL;
+    const char **bodies = NULL;
+    const char **fp_parts = NULL;
+    struct vg_label *labels = NULL;
+    size_t n_labels = 0;
+    size_t n_bodies = 0;
+    const char *pager = "";
+    const char *sink = "";
+    char *group_body = NULL;
+    char fp[17];
+    char *page_id = NULL;
+    vg_err_t err;
+
+    *flushed = false;
+    *n_incidents = 0;
+    if (page_id_out) {
+        *page_id_out = NULL;
+    }
+    err = vg_state_need_ctx(st, errstr, errstr_size);
+    if (err != VG_OK) {
+        goto out;
+    }
+    vg_cmd_str(&c, "WATCH");
+    vg_cmd_str(&c, key);
+    err = run1(st, &c, "WATCH group", &reply, errstr, errstr_size);
+    if (err != VG_OK) {
+        goto out;
+    }
+    freeReplyObject(reply);
+    reply = NULL;
+    vg_cmd_str(&c, "HGETALL");
+    vg_cmd_str(&c, key);
+    err = run1(st, &c, "HGETALL group", &all, errstr, errstr_size);
+    if (err != VG_OK) {
+        goto out;
+    }
+    if (all->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "HGETALL group", all, errstr, errstr_size);
+        goto unwatch;
+    }
+    bodies = vg_calloc(all->elements / 2 + 1, sizeof(*bodies));
+    fp_parts = vg_calloc(all->elements / 2 + 2, sizeof(*fp_parts));
+    for (size_t i = 0; i + 1 < all->elements; i += 2) {
+        const redisReply *k = all->element[i];
+        const redisReply *v = all->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+        if (strcmp(k->str, "_labels") == 0) {
+            cJSON *obj = cJSON_ParseWithLength(v->str, v->len);
+            const cJSON *it;
+
+            cJSON_ArrayForEach(it, obj)
+            {
+                if (cJSON_IsString(it)) {
+                    labels = vg_realloc(labels, (n_labels + 1) * sizeof(*labels));
+                    labels[n_labels].key = vg_strdup(it->string);
+                    labels[n_labels].value = vg_strdup(it->valuestring);
+                    n_labels++;
+                }
+            }
+            cJSON_Delete(obj);
+        } else if (strcmp(k->str, "_pager") == 0) {
+            pager = v->str;
+        } else if (strcmp(k->str, "_sink") == 0) {
+            sink = v->str;
+        } else if (k->str[0] != '_') {
+            bodies[n_bodies++] = v->str;
+        }
+    }
+    if (n_bodies == 0 || !sink[0]) {
+        /* Nothing waiting (or not one of ours): drop the timer. */
+        vg_cmd_str(&c, "UNWATCH");
+        err = run1(st, &c, "UNWATCH", &reply, errstr, errstr_size);
+        if (err == VG_OK) {
+            freeReplyObject(reply);
+            reply = NULL;
+            vg_cmd_str(&c, "ZREM");
+            vg_cmd_str(&c, tkey);
+            vg_cmd_str(&c, member);
+            err = run1(st, &c, "ZREM group timer", &reply, errstr, errstr_size);
+        }
+        goto out;
+    }
+    group_body = vg_page_group_to_json(pager, labels, n_labels, bodies, n_bodies);
+    if (!group_body) {
+        VG_LOG_WARN("state", "group %s: unreadable pages, dropped", member);
+        group_body = NULL;
+    }
+    /* A deterministic page id: the same buffer always gives the same key. */
+    qsort(bodies, n_bodies, sizeof(*bodies), cmp_str);
+    fp_parts[0] = member;
+    for (size_t i = 0; i < n_bodies; i++) {
+        fp_parts[i + 1] = bodies[i];
+    }
+    vg_fingerprint(fp, fp_parts, n_bodies + 1);
+    page_id = vg_asprintf("%s-g", fp);
+
+    vg_cmd_str(&c, "MULTI");
+    vg_cmd_append(st, &c);
+    if (group_body) {
+        vg_cmd_str(&c, "XADD");
+        vg_cmd_fmt(&c, "%s:outbox", st->prefix);
+        vg_cmd_str(&c, "*");
+        vg_cmd_str(&c, "id");
+        vg_cmd_str(&c, page_id);
+        vg_cmd_str(&c, "sink");
+        vg_cmd_str(&c, sink);
+        vg_cmd_str(&c, "pager");
+        vg_cmd_str(&c, pager);
+        vg_cmd_str(&c, "body");
+        vg_cmd_str(&c, group_body);
+        vg_cmd_append(st, &c);
+    }
+    vg_cmd_str(&c, "DEL");
+    vg_cmd_str(&c, key);
+    vg_cmd_append(st, &c);
+    vg_cmd_str(&c, "ZREM");
+    vg_cmd_str(&c, tkey);
+    vg_cmd_str(&c, member);
+    vg_cmd_append(st, &c);
+    vg_cmd_str(&c, "EXEC");
+    vg_cmd_append(st, &c);
+    {
+        size_t n = group_body ? 5 : 4;
+
+        replies = vg_calloc(n, sizeof(*replies));
+        err = vg_state_read_replies(st, n, replies, "group flush", errstr, errstr_size);
+        if (err == VG_OK) {
+            const redisReply *exec = replies[n - 1];
+
+            if (exec->type == REDIS_REPLY_ARRAY) {
+                *flushed = group_body != NULL;
+                *n_incidents = n_bodies;
+                for (size_t i = 0; i < exec->elements; i++) {
+                    if (exec->element[i]->type == REDIS_REPLY_ERROR) {
+                        err = vg_state_reply_error(st, "group flush", exec->element[i], errstr,
+                                                   errstr_size);
+                        *flushed = false;
+                    }
+                }
+            } else if (exec->type == REDIS_REPLY_ERROR) {
+                err = vg_state_reply_error(st, "group flush", exec, errstr, errstr_size);
+            }
+            /* nil: the buffer changed since WATCH; the next round flushes it */
+            vg_redis_replies_free(replies, n);
+        }
+    }
+    if (err == VG_OK && *flushed && page_id_out) {
+        *page_id_out = page_id;
+        page_id = NULL;
+    }
+    goto out;
+unwatch:
+    vg_cmd_str(&c, "UNWATCH");
+    if (run1(st, &c, "UNWATCH", &reply, NULL, 0) != VG_OK) {
+        reply = NULL;
+    }
+out:
+    if (reply) {
+        freeReplyObject(reply);
+    }
+    if (all) {
+        freeReplyObject(all);
+    }
+    vg_cmd_fini(&c);
+    vg_free(replies);
+    vg_free(bodies);
+    vg_free(fp_parts);
+    vg_labels_free(labels, n_labels);
+    vg_free(group_body);
+    vg_free(page_id);
+    vg_free(tkey);
+    vg_free(key);
+    return err;
+}

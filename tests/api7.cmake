@@ -1,0 +1,26 @@
+# Tests of issue 7 (HTTP API, /metrics, web console): each starts the real
+# vigil binary (VIGIL_BIN) on a private redis-server and librdkafka's mock
+# cluster, through tests/integration/test_api_harness.c. test_api_console
+# drives /usr/bin/chromium with playwright-core (tests/browser, installed by
+# scripts/deps.sh); screenshots land in <build>/screenshots.
+pkg_check_modules(API7_CJSON REQUIRED IMPORTED_TARGET libcjson)
+
+foreach(t api_endpoints api_metrics api_console)
+  add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c
+                 ${CMAKE_CURRENT_LIST_DIR}/integration/test_api_harness.c)
+  target_include_directories(test_${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR}/integration)
+  target_compile_definitions(test_${t} PRIVATE VG_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                             VG_SCREENSHOT_DIR="${PROJECT_BINARY_DIR}/screenshots")
+  target_link_libraries(test_${t} PRIVATE vg_testsupport vg_state vg_consumer vg_core
+                        PkgConfig::CMOCKA PkgConfig::API7_CJSON vg_build_flags)
+  add_dependencies(test_${t} vigil)
+  add_test(NAME test_${t} COMMAND test_${t})
+  set_tests_properties(test_${t} PROPERTIES LABELS integration TIMEOUT 120
+                       ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+endforeach()
+
+# The metrics registry and its text format (no sockets).
+add_executable(test_api_registry ${CMAKE_CURRENT_LIST_DIR}/unit/test_api_registry.c)
+target_link_libraries(test_api_registry PRIVATE vg_api vg_core PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_api_registry COMMAND test_api_registry)
+set_tests_properties(test_api_registry PROPERTIES LABELS unit TIMEOUT 30)

@@ -1,0 +1,544 @@
+/*
+ * Issue 6, the dispatcher end to end: the real `vigil run` delivers what
+ * the test writes into its Redis outbox to real HTTP receivers on
+ * 127.0.0.1 (and a kafka sink to a mock cluster read back with kcat).
+ * Backoff timings within bounds and Retry-After; a 400 in the dead-letter
+ * stream with its reason, then `vigil dlq retry|drop`; the token bucket;
+ * a resolved never before its firing; an outage that loses nothing and
+ * sends nothing twice; a SIGKILL during delivery; HTTP 410 and the
+ * pager's fallback sink; `vigil incidents show`.
+ */
+#include <cjson/cJSON.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sinks6_common.h"
+#include "support.h"
+#include "vigil/consumer.h"
+#include "vigil/mem.h"
+#include "vigil/util.h"
+
+static struct vg_http_receiver *A;
+static struct vg_http_receiver *B;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (s6_setup("s6-dispatch") != 0) {
+        return -1;
+    }
+    A = vg_http_receiver_start();
+    B = vg_http_receiver_start();
+    return A && B ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    s6_teardown();
+    vg_http_receiver_stop(A);
+    vg_http_receiver_stop(B);
+    A = B = NULL;
+    return 0;
+}
+
+/* Start vigil with one webhook sink "ops" on A (extra sink keys in `extra`) and optional more. */
+static void start_with(const char *ops_extra, const char *more_sinks)
+{
+    char *head = s6_config_head();
+    char *url = vg_http_receiver_url(A, "/hook");
+    char *rules = vg_asprintf("%s/rules.yaml", S6.dir);
+    static const char rules_yaml[] = "monitors:\n"
+                                     "  - name: workflow-failed\n"
+                                     "    when: {runtime: {to: failed}}\n"
+                                     "    severity: high\n"
+                                     "pagers:\n"
+                                     "  - name: oncall\n"
+                                     "    sinks: [ops]\n"
+                                     "    fallback: bridge\n";
+    char *bridge = vg_http_receiver_url(B, "/bridge");
+    char *yaml = vg_asprintf("%srules: [%s]\nsinks:\n"
+                             "  ops: {type: webhook, url: \"%s\"%s}\n"
+                             "  bridge: {type: webhook, url: \"%s\"}\n%s",
+                             head, rules, url, ops_extra ? ops_extra : "", bridge,
+                             more_sinks ? more_sinks : "");
+
+    assert_true(vg_test_write_file(rules, rules_yaml, strlen(rules_yaml)));
+    s6_start_vigil(yaml);
+    vg_free(head);
+    vg_free(url);
+    vg_free(rules);
+    vg_free(bridge);
+    vg_free(yaml);
+}
+
+static void put(const char *inc, int seq, const char *status, const char *name)
+{
+    char *id = vg_asprintf("%s-%d", inc, seq);
+    char *body = s6_body(inc, status, name);
+
+    vg_free(s6_put(id, "ops", "oncall", body));
+    vg_free(id);
+    vg_free(body);
+}
+
+static void must_drain(int timeout_ms)
+{
+    if (!s6_wait_drained(timeout_ms)) {
+        s6_dump_logs();
+        fail_msg("the outbox did not drain");
+    }
+}
+
+static struct vg_http_request *req(struct vg_http_receiver *r, size_t i)
+{
+    struct vg_http_request *q = vg_http_receiver_request(r, i);
+    assert_non_null(q);
+    return q;
+}
+
+static cJSON *vigil_json(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    char *out = NULL;
+    char *err = NULL;
+    int rc = s6_vigil(&out, &err, a1, a2, a3, a4);
+    cJSON *j;
+
+    if (rc != 0) {
+        fprintf(stderr, "vigil %s %s: exit %d: %s\n", a1, a2 ? a2 : "", rc, err);
+    }
+    assert_int_equal(rc, 0);
+    j = cJSON_Parse(out);
+    if (!j) {
+        fprintf(stderr, "not JSON: %s\n", out);
+    }
+    assert_non_null(j);
+    vg_free(out);
+    vg_free(err);
+    return j;
+}
+
+static void test_backoff_retry_after_and_audit(void **state)
+{
+    struct vg_http_behaviour e500 = {.action = VG_HTTP_ANSWER, .status = 500};
+    struct vg_http_behaviour e503 = {.action = VG_HTTP_ANSWER, .status = 503, .retry_after_s = 1};
+    struct vg_http_request *r[3];
+    int64_t gap1;
+    int64_t gap2;
+    cJSON *hist;
+    cJSON *items;
+    char *out = NULL;
+    char *err = NULL;
+
+    (void)state;
+    vg_http_receiver_push(A, &e500);
+    vg_http_receiver_push(A, &e503);
+    start_with(", max_attempts: 5", NULL);
+    put("aaaaaaaaaaaaaaa1", 1, "firing", "retry-me");
+    assert_true(s6_wait_requests(A, 3, 30000));
+    must_drain(20000);
+    assert_int_equal(vg_http_receiver_count(A), 3);
+    for (int i = 0; i < 3; i++) {
+        r[i] = req(A, (size_t)i);
+        assert_string_equal(vg_http_request_header(r[i], "idempotency-key"), "aaaaaaaaaaaaaaa1-1");
+    }
+    /* attempt 2 after 200 ms (+ up to 25% jitter); attempt 3 no sooner than Retry-After */
+    gap1 = r[1]->at_mono_ms - r[0]->at_mono_ms;
+    gap2 = r[2]->at_mono_ms - r[1]->at_mono_ms;
+    if (gap1 < 190 || gap1 > vg_test_timeout(1000) || gap2 < 990 || gap2 > vg_test_timeout(3000)) {
+        fail_msg("gaps %lld ms and %lld ms, want ~200-250 and >= 1000", (long long)gap1,
+                 (long long)gap2);
+    }
+    /* the same body every time, byte for byte */
+    assert_string_equal(r[0]->body, r[2]->body);
+    for (int i = 0; i < 3; i++) {
+        vg_http_request_free(r[i]);
+    }
+    /* the notification history: two retries and the delivery */
+    hist = vigil_json("incidents", "show", "aaaaaaaaaaaaaaa1", "-ojson");
+    items = cJSON_GetObjectItem(hist, "notifications");
+    assert_int_equal(cJSON_GetArraySize(items), 3);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "outcome")->valuestring,
+                        "retry");
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "status")->valueint, 500);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 1), "status")->valueint, 503);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 2), "outcome")->valuestring,
+                        "delivered");
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 2), "attempt")->valueint, 3);
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(items, 2), "notification")->valuestring,
+        "aaaaaaaaaaaaaaa1-1");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 2), "sink")->valuestring,
+                        "ops");
+    cJSON_Delete(hist);
+    assert_int_equal(s6_vigil(&out, &err, "incidents", "show", "aaaaaaaaaaaaaaa1", NULL), 0);
+    assert_non_null(strstr(out, "NOTIFICATION"));
+    assert_non_null(strstr(out, "delivered"));
+    assert_non_null(strstr(out, "aaaaaaaaaaaaaaa1-1"));
+    vg_free(out);
+    vg_free(err);
+}
+
+static void test_400_dead_letter_retry_drop(void **state)
+{
+    struct vg_http_behaviour bad = {.action = VG_HTTP_ANSWER, .status = 400,
+                                    .body = "field \"x\" is invalid"};
+    cJSON *dlq;
+    cJSON *e;
+    char *out = NULL;
+    char *err = NULL;
+    char sid[64];
+
+    (void)state;
+    vg_http_receiver_push(A, &bad);
+    /* no fallback for this one: a pager without it */
+    start_with(", max_attempts: 5", NULL);
+    {
+        char *body = s6_body("bbbbbbbbbbbbbbb1", "firing", "rejected");
+        vg_free(s6_put("bbbbbbbbbbbbbbb1-1", "ops", "nopager", body));
+        vg_free(body);
+    }
+    must_drain(20000);
+    assert_int_equal(vg_http_receiver_count(A), 1); /* a 4xx is not retried */
+    dlq = vigil_json("dlq", "list", "-o", "json");
+    assert_int_equal(cJSON_GetArraySize(dlq), 1);
+    e = cJSON_GetArrayItem(dlq, 0);
+    assert_string_equal(cJSON_GetObjectItem(e, "notification")->valuestring, "bbbbbbbbbbbbbbb1-1");
+    assert_string_equal(cJSON_GetObjectItem(e, "sink")->valuestring, "ops");
+    assert_int_equal(cJSON_GetObjectItem(e, "status")->valueint, 400);
+    assert_int_equal(cJSON_GetObjectItem(e, "attempts")->valueint, 1);
+    assert_string_equal(cJSON_GetObjectItem(e, "reason")->valuestring, "sink ops: HTTP 400");
+    assert_string_equal(cJSON_GetObjectItem(e, "response")->valuestring,
+                        "field \"x\" is invalid");
+    snprintf(sid, sizeof(sid), "%s", cJSON_GetObjectItem(e, "id")->valuestring);
+    cJSON_Delete(dlq);
+    /* table form */
+    assert_int_equal(s6_vigil(&out, &err, "dlq", "list", NULL, NULL), 0);
+    assert_non_null(strstr(out, "REASON"));
+    assert_non_null(strstr(out, "sink ops: HTTP 400"));
+    vg_free(out);
+    vg_free(err);
+    /* retry by notification id: the same idempotency key goes out again */
+    assert_int_equal(s6_vigil(&out, &err, "dlq", "retry", "bbbbbbbbbbbbbbb1-1", NULL), 0);
+    vg_free(out);
+    vg_free(err);
+    assert_true(s6_wait_requests(A, 2, 20000));
+    must_drain(20000);
+    assert_int_equal(s6_count_id(A, "bbbbbbbbbbbbbbb1-1"), 2);
+    dlq = vigil_json("dlq", "list", "-o", "json");
+    assert_int_equal(cJSON_GetArraySize(dlq), 0);
+    cJSON_Delete(dlq);
+    /* unknown ids: exit 1 */
+    assert_int_equal(s6_vigil(&out, &err, "dlq", "drop", sid, NULL), 1);
+    vg_free(out);
+    vg_free(err);
+    /* drop by dead-letter id */
+    vg_http_receiver_push(A, &bad);
+    {
+        char *body = s6_body("bbbbbbbbbbbbbbb2", "firing", "rejected2");
+        vg_free(s6_put("bbbbbbbbbbbbbbb2-1", "ops", "nopager", body));
+        vg_free(body);
+    }
+    must_drain(20000);
+    dlq = vigil_json("dlq", "list", "-o", "json");
+    assert_int_equal(cJSON_GetArraySize(dlq), 1);
+    snprintf(sid, sizeof(sid), "%s",
+             cJSON_GetObjectItem(cJSON_GetArrayItem(dlq, 0), "id")->valuestring);
+    cJSON_Delete(dlq);
+    assert_int_equal(s6_vigil(&out, &err, "dlq", "drop", sid, NULL), 0);
+    assert_non_null(strstr(out, "dropped 1"));
+    vg_free(out);
+    vg_free(err);
+    dlq = vigil_json("dlq", "list", "-o", "json");
+    assert_int_equal(cJSON_GetArraySize(dlq), 0);
+    cJSON_Delete(dlq);
+}
+
+static void test_rate_limit(void **state)
+{
+    enum { N = 8 };
+    int64_t prev = 0;
+
+    (void)state;
+    start_with(", rate: 5/s, burst: 1", NULL);
+    for (int i = 0; i < N; i++) {
+        char inc[17];
+        char name[32];
+        snprintf(inc, sizeof(inc), "ccccccccccccc%03d", i);
+        snprintf(name, sizeof(name), "rl-%d", i);
+        put(inc, 1, "firing", name);
+    }
+    assert_true(s6_wait_requests(A, N, 30000));
+    must_drain(20000);
+    for (size_t i = 0; i < N; i++) {
+        struct vg_http_request *q = req(A, i);
+        if (i > 0 && q->at_mono_ms - prev < 170) {
+            fail_msg("requests %zu and %zu only %lld ms apart at 5/s", i - 1, i,
+                     (long long)(q->at_mono_ms - prev));
+        }
+        prev = q->at_mono_ms;
+        vg_http_request_free(q);
+    }
+}
+
+static void test_resolved_after_firing(void **state)
+{
+    enum { N = 6 };
+    /* Slow answers: without ordering, a resolved would go out while its firing waits. */
+    struct vg_http_behaviour slow = {.action = VG_HTTP_ANSWER, .status = 200, .delay_ms = 150};
+    struct vg_http_behaviour e500 = {.action = VG_HTTP_ANSWER, .status = 500};
+
+    (void)state;
+    vg_http_receiver_set_default(A, &slow);
+    vg_http_receiver_push(A, &e500); /* the first firing fails once and is retried */
+    start_with(NULL, NULL);
+    for (int i = 0; i < N; i++) {
+        char inc[17];
+        char name[32];
+        snprintf(inc, sizeof(inc), "ddddddddddddd%03d", i);
+        snprintf(name, sizeof(name), "ord-%d", i);
+        put(inc, 1, "firing", name);
+        put(inc, 2, "resolved", name);
+    }
+    assert_true(s6_wait_requests(A, 2 * N + 1, 30000));
+    must_drain(20000);
+    for (int i = 0; i < N; i++) {
+        char firing[32];
+        char resolved[32];
+        int64_t fired_ok = -1;
+        int64_t resolved_at = -1;
+
+        snprintf(firing, sizeof(firing), "ddddddddddddd%03d-1", i);
+        snprintf(resolved, sizeof(resolved), "ddddddddddddd%03d-2", i);
+        for (size_t k = 0; k < vg_http_receiver_count(A); k++) {
+            struct vg_http_request *q = req(A, k);
+            const char *id = vg_http_request_header(q, "idempotency-key");
+            if (!strcmp(id, firing) && q->answer_status == 200) {
+                fired_ok = q->at_mono_ms;
+            }
+            if (!strcmp(id, resolved)) {
+                assert_int_equal(resolved_at, -1); /* exactly once */
+                resolved_at = q->at_mono_ms;
+            }
+            vg_http_request_free(q);
+        }
+        assert_true(fired_ok >= 0 && resolved_at >= 0);
+        /* the resolved left only after the firing's answer came back */
+        if (resolved_at < fired_ok + 140) {
+            fail_msg("incident %d: resolved at %lld, firing answered at %lld + 150", i,
+                     (long long)resolved_at, (long long)fired_ok);
+        }
+    }
+}
+
+static void test_outage_loses_nothing(void **state)
+{
+    enum { N = 20 };
+    struct vg_http_behaviour down = {.action = VG_HTTP_CLOSE};
+    struct vg_http_behaviour up = {.action = VG_HTTP_ANSWER, .status = 200};
+    size_t during;
+    char *logs;
+
+    (void)state;
+    vg_http_receiver_set_default(A, &down);
+    start_with(", max_attempts: 100, max_age: 10m", NULL);
+    for (int i = 0; i < N; i++) {
+        char inc[17];
+        char name[32];
+        snprintf(inc, sizeof(inc), "eeeeeeeeeeeee%03d", i);
+        snprintf(name, sizeof(name), "out-%d", i);
+        put(inc, 1, "firing", name);
+    }
+    /* a (shortened) outage of 4 s */
+    assert_true(s6_wait_requests(A, 1, 20000));
+    {
+        struct timespec ts = {.tv_sec = 4};
+        while (nanosleep(&ts, &ts) != 0) {
+        }
+    }
+    during = vg_http_receiver_count(A);
+    vg_http_receiver_set_default(A, &up);
+    must_drain(60000);
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        size_t ok = 0;
+        snprintf(id, sizeof(id), "eeeeeeeeeeeee%03d-1", i);
+        for (size_t k = 0; k < vg_http_receiver_count(A); k++) {
+            struct vg_http_request *q = req(A, k);
+            if (!strcmp(vg_http_request_header(q, "idempotency-key"), id) &&
+                q->answer_status == 200) {
+                ok++;
+            }
+            vg_http_request_free(q);
+        }
+        if (ok != 1) {
+            fail_msg("%s was delivered %zu times", id, ok);
+        }
+    }
+    /* marked down and probed, not hammered: 20 pages, 4 s, a few requests */
+    if (during > 40) {
+        fail_msg("%zu requests during a 4 s outage of 20 pages", during);
+    }
+    logs = s6_all_logs();
+    assert_non_null(strstr(logs, "sink ops marked down"));
+    assert_non_null(strstr(logs, "sink ops is up again"));
+    vg_free(logs);
+}
+
+static void test_sigkill_during_delivery(void **state)
+{
+    enum { N = 10 };
+    struct vg_http_behaviour slow = {.action = VG_HTTP_ANSWER, .status = 200, .delay_ms = 5000};
+    struct vg_http_behaviour fast = {.action = VG_HTTP_ANSWER, .status = 200};
+    char *yaml;
+
+    (void)state;
+    vg_http_receiver_set_default(A, &slow);
+    start_with(", timeout: 20s", NULL);
+    for (int i = 0; i < N; i++) {
+        char inc[17];
+        char name[32];
+        snprintf(inc, sizeof(inc), "fffffffffffff%03d", i);
+        snprintf(name, sizeof(name), "kill-%d", i);
+        put(inc, 1, "firing", name);
+    }
+    /* all in flight (16 at once), none answered yet: kill -9 */
+    assert_true(s6_wait_requests(A, N, 20000));
+    s6_stop_vigil(SIGKILL);
+    vg_http_receiver_set_default(A, &fast);
+    yaml = vg_test_read_file(S6.config, NULL);
+    s6_start_vigil(yaml);
+    vg_free(yaml);
+    must_drain(30000);
+    for (int i = 0; i < N; i++) {
+        char id[32];
+        size_t n;
+        snprintf(id, sizeof(id), "fffffffffffff%03d-1", i);
+        n = s6_count_id(A, id);
+        if (n != 2) { /* the one lost with the kill, and exactly one more */
+            fail_msg("%s sent %zu times", id, n);
+        }
+    }
+}
+
+static void test_410_disables_and_fallback(void **state)
+{
+    struct vg_http_behaviour gone = {.action = VG_HTTP_ANSWER, .status = 410};
+    cJSON *dlq;
+    cJSON *hist;
+    struct vg_http_request *q;
+
+    (void)state;
+    vg_http_receiver_push(A, &gone);
+    start_with(NULL, NULL);
+    put("ggggggggggggggg1", 1, "firing", "gone-1");
+    assert_true(s6_wait_requests(B, 1, 20000));
+    must_drain(20000);
+    put("ggggggggggggggg2", 1, "firing", "gone-2");
+    assert_true(s6_wait_requests(B, 2, 20000));
+    must_drain(20000);
+    /* the endpoint saw one request; then it was disabled */
+    assert_int_equal(vg_http_receiver_count(A), 1);
+    /* the bridge got both, with the same notification ids and bodies */
+    q = req(B, 1);
+    assert_string_equal(vg_http_request_header(q, "idempotency-key"), "ggggggggggggggg2-1");
+    assert_non_null(strstr(q->body, "gone-2"));
+    vg_http_request_free(q);
+    dlq = vigil_json("dlq", "list", "-o", "json");
+    assert_int_equal(cJSON_GetArraySize(dlq), 2);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(dlq, 0), "status")->valueint, 410);
+    assert_non_null(strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(dlq, 1), "reason")->valuestring,
+                           "disabled"));
+    cJSON_Delete(dlq);
+    hist = vigil_json("incidents", "show", "ggggggggggggggg2", "-ojson");
+    {
+        cJSON *items = cJSON_GetObjectItem(hist, "notifications");
+        bool fb = false;
+        bool bridge = false;
+        cJSON *it;
+        cJSON_ArrayForEach(it, items)
+        {
+            fb = fb || !strcmp(cJSON_GetObjectItem(it, "outcome")->valuestring, "fallback");
+            bridge = bridge || (!strcmp(cJSON_GetObjectItem(it, "sink")->valuestring, "bridge") &&
+                                !strcmp(cJSON_GetObjectItem(it, "outcome")->valuestring,
+                                        "delivered"));
+        }
+        assert_true(fb);
+        assert_true(bridge);
+    }
+    cJSON_Delete(hist);
+}
+
+static void test_kafka_sink(void **state)
+{
+    struct vg_mock_kafka *mk = NULL;
+    char errstr[256];
+    char *more;
+    char *out = NULL;
+    char *err = NULL;
+    int rc;
+
+    (void)state;
+    assert_int_equal(vg_mock_kafka_start(&mk, 1, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_mock_kafka_create_topic(mk, "incidents", 2, errstr, sizeof(errstr)), VG_OK);
+    more = vg_asprintf("  stream: {type: kafka, topic: incidents, brokers: \"%s\"}\n",
+                       vg_mock_kafka_bootstraps(mk));
+    start_with(NULL, more);
+    {
+        char *body = s6_body("hhhhhhhhhhhhhhh1", "firing", "to-kafka");
+        vg_free(s6_put("hhhhhhhhhhhhhhh1-1", "stream", "oncall", body));
+        vg_free(body);
+        body = s6_body("hhhhhhhhhhhhhhh1", "resolved", "to-kafka");
+        vg_free(s6_put("hhhhhhhhhhhhhhh1-2", "stream", "oncall", body));
+        vg_free(body);
+    }
+    must_drain(30000);
+    {
+        char *argv[] = {(char *)"/usr/bin/kcat", (char *)"-b",
+                        (char *)vg_mock_kafka_bootstraps(mk), (char *)"-C", (char *)"-t",
+                        (char *)"incidents", (char *)"-o", (char *)"beginning", (char *)"-e",
+                        (char *)"-q", (char *)"-f", (char *)"%k %s\n", NULL};
+        rc = vg_test_run(argv, &out, &err);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "kcat: %s\n", err);
+    }
+    assert_int_equal(rc, 0);
+    /* keyed by incident id, in order, the v1 JSON */
+    {
+        char *first = strstr(out, "hhhhhhhhhhhhhhh1 {\"version\":\"1\",\"status\":\"firing\"");
+        char *second = strstr(out, "hhhhhhhhhhhhhhh1 {\"version\":\"1\",\"status\":\"resolved\"");
+        if (!first || !second || second < first) {
+            fail_msg("kcat read:\n%s", out);
+        }
+    }
+    vg_free(out);
+    vg_free(err);
+    s6_stop_vigil(SIGTERM);
+    vg_mock_kafka_stop(mk);
+    vg_free(more);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_backoff_retry_after_and_audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_400_dead_letter_retry_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolved_after_firing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outage_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigkill_during_delivery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_410_disables_and_fallback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_sink, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

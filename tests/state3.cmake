@@ -1,0 +1,26 @@
+# Tests of issue 3 (state in Redis, `vigil get`, `vigil history`). The
+# integration tests start their own redis-server (vg_redis_child_start[_opts])
+# and, where Kafka is involved, librdkafka's mock cluster; they run the real
+# vigil binary (VIGIL_BIN).
+pkg_check_modules(S3_CJSON REQUIRED IMPORTED_TARGET libcjson)
+pkg_check_modules(S3_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+
+foreach(t state3_golden state3_auth state3_replay state3_crash state3_redis_restart)
+  add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
+  target_compile_definitions(test_${t} PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
+  target_link_libraries(test_${t} PRIVATE vg_state vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA
+                        PkgConfig::S3_CJSON PkgConfig::S3_HIREDIS vg_build_flags)
+  add_dependencies(test_${t} vigil)
+  add_test(NAME ${t} COMMAND test_${t})
+  set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 60
+                       ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+endforeach()
+
+# The pure rendering of `vigil get` (ages, widths, YAML scalars, the grid):
+# cli/cmd_get.c compiled in, with stubs for what it calls in the rest of cli/.
+add_executable(test_get_format ${CMAKE_CURRENT_LIST_DIR}/unit/test_get_format.c
+               ${PROJECT_SOURCE_DIR}/cli/cmd_get.c)
+target_include_directories(test_get_format PRIVATE ${PROJECT_SOURCE_DIR}/cli)
+target_link_libraries(test_get_format PRIVATE vg_state vg_core PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME get_format COMMAND test_get_format)
+set_tests_properties(get_format PROPERTIES LABELS unit TIMEOUT 30)
