@@ -371,8 +371,8 @@ static enum MHD_Result send_resp(struct vg_api *api, struct MHD_Connection *conn
         resp = api_stream_response(api, r->stream);
     } else {
         scrub(api, &r->body);
-        resp = MHD_create_response_from_buffer(r->body.len, r->body.data ? r->body.data : (void *)"",
-                                               MHD_RESPMEM_MUST_COPY);
+        resp = MHD_create_response_from_buffer(
+            r->body.len, r->body.data ? r->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
     }
     if (!resp) {
         return MHD_NO;
@@ -398,9 +398,8 @@ static enum MHD_Result send_resp(struct vg_api *api, struct MHD_Connection *conn
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct vg_api *api = cls;
     struct api_req *rq = *con_cls;
@@ -457,8 +456,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
-                                                             va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct vg_buf b = {0};
 
@@ -491,8 +489,7 @@ static vg_err_t listen_on(struct vg_api *api, const char *listen_addr, bool *v6,
     int fd;
 
     if (!colon || !vg_parse_i64(colon + 1, &port) || port < 0 || port > 65535) {
-        snprintf(errstr, errstr_size, "http.listen: expected host:port, got \"%s\"",
-                 listen_addr);
+        snprintf(errstr, errstr_size, "http.listen: expected host:port, got \"%s\"", listen_addr);
         return VG_ERR_INVALID;
     }
     hl = (size_t)(colon - listen_addr);
@@ -572,8 +569,8 @@ vg_err_t vg_api_start(struct vg_api **out, const struct vg_api_options *opts, ch
                       size_t errstr_size)
 {
     struct vg_api *api = vg_calloc(1, sizeof(*api));
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     size_t cap_secrets = 0;
     bool v6 = false;
     vg_err_t err;
@@ -605,10 +602,10 @@ vg_err_t vg_api_start(struct vg_api **out, const struct vg_api_options *opts, ch
     }
     api->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, api, MHD_OPTION_LISTEN_SOCKET, api->listen_fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
+        MHD_OPTION_END);
     if (!api->mhd) {
         snprintf(errstr, errstr_size, "http: libmicrohttpd did not start on %s", api->address);
         close(api->listen_fd);

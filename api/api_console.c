@@ -91,8 +91,8 @@ static void time_cell(struct vg_buf *b, int64_t ms, int64_t now)
     }
     api_time(ms, ts, sizeof(ts));
     age(now - ms, a, sizeof(a));
-    vg_buf_printf(b, "<time datetime=\"%s\" data-ms=\"%" PRId64 "\" title=\"%s\">%s</time>", ts,
-                  ms, ts, a);
+    vg_buf_printf(b, "<time datetime=\"%s\" data-ms=\"%" PRId64 "\" title=\"%s\">%s</time>", ts, ms,
+                  ts, a);
 }
 
 /* A coloured badge: class v-<value> picks the colour (style.css). */
@@ -185,8 +185,8 @@ static void resource_row(struct vg_buf *b, const struct vg_resource *res, int64_
 
     vg_buf_puts(b, "<tr data-id=\"");
     api_html(b, res->id);
-    vg_buf_printf(b, "\" class=\"h-%s\"><td data-label=\"NAME\" class=\"name\"><a href=\"/resources/",
-                  h);
+    vg_buf_printf(
+        b, "\" class=\"h-%s\"><td data-label=\"NAME\" class=\"name\"><a href=\"/resources/", h);
     url_part(b, res->id);
     vg_buf_puts(b, "\">");
     api_html(b, res->name);
@@ -210,8 +210,8 @@ static void resource_row(struct vg_buf *b, const struct vg_resource *res, int64_
 }
 
 /* <select name=...> of the distinct values in v (already sorted by name, so collect). */
-static void select_of(struct vg_buf *b, const char *label, const char *name,
-                      struct vg_resource **v, size_t n, size_t offset, const char *current)
+static void select_of(struct vg_buf *b, const char *label, const char *name, struct vg_resource **v,
+                      size_t n, size_t offset, const char *current)
 {
     struct vg_map *seen = vg_map_new();
     const char **vals = NULL;
@@ -287,7 +287,8 @@ static void resources_page(struct api_ctx *c, struct api_resp *r)
     bool more = false;
 
     if (!api_health_filter_ok(health)) {
-        html_error(r, 400, "Resources", "health: expected healthy, progressing, unhealthy or unknown");
+        html_error(r, 400, "Resources",
+                   "health: expected healthy, progressing, unhealthy or unknown");
         return;
     }
     if (!api_query_resources(c, r, true, &v, &n)) {
@@ -354,12 +355,14 @@ static void resources_page(struct api_ctx *c, struct api_resp *r)
         resource_row(b, v[i], now);
         shown++;
     }
-    vg_buf_printf(b, "</tbody>\n</table></div>\n<p class=\"empty\" id=\"empty\"%s>No resources "
-                     "match.</p>\n",
+    vg_buf_printf(b,
+                  "</tbody>\n</table></div>\n<p class=\"empty\" id=\"empty\"%s>No resources "
+                  "match.</p>\n",
                   shown ? " hidden" : "");
     if (more) {
-        vg_buf_printf(b, "<p class=\"more\">Showing the first %d; narrow the search to see the "
-                         "rest.</p>\n",
+        vg_buf_printf(b,
+                      "<p class=\"more\">Showing the first %d; narrow the search to see the "
+                      "rest.</p>\n",
                       CONSOLE_PAGE_ROWS);
     }
     page_end(b);
@@ -457,8 +460,7 @@ static void resource_page(struct api_ctx *c, struct api_resp *r, const char *id)
     }
     err = vg_state_get(st, id, &res, errstr, sizeof(errstr));
     if (!err && res) {
-        err = vg_state_history(st, id, API_HISTORY_DEFAULT, &hist, &n_hist, errstr,
-                               sizeof(errstr));
+        err = vg_state_history(st, id, API_HISTORY_DEFAULT, &hist, &n_hist, errstr, sizeof(errstr));
     }
     if (!err && res) {
         /* Incidents are a nice-to-have here: a failure leaves the section empty. */
@@ -547,8 +549,9 @@ static void resource_page(struct api_ctx *c, struct api_resp *r, const char *id)
             api_html(b, pod->name);
             vg_buf_puts(b, "</td><td data-label=\"PHASE\">");
             badge(b, pod->phase[0] ? pod->phase : NULL);
-            vg_buf_printf(b, "</td><td data-label=\"READY\">%zu/%zu</td><td "
-                             "data-label=\"RESTARTS\">%d</td><td data-label=\"REASON\">",
+            vg_buf_printf(b,
+                          "</td><td data-label=\"READY\">%zu/%zu</td><td "
+                          "data-label=\"RESTARTS\">%d</td><td data-label=\"REASON\">",
                           ready, total, (int)pod->restarts);
             api_html(b, pod->reason);
             vg_buf_puts(b, "</td><td data-label=\"LAST TRANSITION\">");
@@ -557,14 +560,17 @@ static void resource_page(struct api_ctx *c, struct api_resp *r, const char *id)
         }
         vg_buf_puts(b, "</tbody></table></div>\n");
     }
-    vg_buf_puts(b, "</section>\n<section><h2>Incidents</h2>\n<div class=\"table-wrap\"><table "
-                   "class=\"incidents\" id=\"res-incidents\"><thead><tr><th "
-                   "scope=\"col\">SEVERITY</th><th scope=\"col\">MONITOR</th><th "
-                   "scope=\"col\">STATUS</th><th scope=\"col\">STARTED</th><th "
-                   "scope=\"col\">SUMMARY</th></tr></thead><tbody>\n");
+    vg_buf_puts(b, "</section>\n<section><h2>Incidents</h2>\n");
     for (size_t i = 0; i < n_incs; i++) {
         if (!incs[i].resource || strcmp(incs[i].resource, res->id) != 0) {
             continue;
+        }
+        if (shown++ == 0) {
+            vg_buf_puts(b, "<div class=\"table-wrap\"><table class=\"incidents\" "
+                           "id=\"res-incidents\"><thead><tr><th scope=\"col\">SEVERITY</th><th "
+                           "scope=\"col\">MONITOR</th><th scope=\"col\">STATUS</th><th "
+                           "scope=\"col\">STARTED</th><th scope=\"col\">SUMMARY</th></tr></thead>"
+                           "<tbody>\n");
         }
         vg_buf_puts(b, "<tr><td data-label=\"SEVERITY\">");
         badge(b, incs[i].severity);
@@ -577,12 +583,8 @@ static void resource_page(struct api_ctx *c, struct api_resp *r, const char *id)
         vg_buf_puts(b, "</td><td data-label=\"SUMMARY\">");
         api_html(b, incs[i].summary);
         vg_buf_puts(b, "</td></tr>\n");
-        shown++;
     }
-    vg_buf_puts(b, "</tbody></table></div>\n");
-    if (shown == 0) {
-        vg_buf_puts(b, "<p class=\"empty\">No incidents.</p>\n");
-    }
+    vg_buf_puts(b, shown ? "</tbody></table></div>\n" : "<p class=\"empty\">No incidents.</p>\n");
     vg_buf_puts(b, "</section>\n<section><h2>Timeline</h2>\n");
     timeline(b, hist, n_hist);
     vg_buf_puts(b, "</section>\n");
@@ -671,15 +673,17 @@ static void incidents_page(struct api_ctx *c, struct api_resp *r)
             n_firing++;
         }
     }
-    vg_buf_printf(b, "</tbody></table></div>\n<p class=\"empty\" id=\"firing-empty\"%s>Nothing "
-                     "is firing.</p>\n</section>\n",
+    vg_buf_printf(b,
+                  "</tbody></table></div>\n<p class=\"empty\" id=\"firing-empty\"%s>Nothing "
+                  "is firing.</p>\n</section>\n",
                   n_firing ? " hidden" : "");
-    vg_buf_puts(b, "<section aria-labelledby=\"h-resolved\"><h2 id=\"h-resolved\">Recently "
-                   "resolved</h2>\n<div class=\"table-wrap\"><table class=\"incidents\" "
-                   "id=\"resolved\"><thead><tr><th scope=\"col\">SEVERITY</th><th "
-                   "scope=\"col\">MONITOR</th><th scope=\"col\">RESOURCE</th><th "
-                   "scope=\"col\">SUMMARY</th><th scope=\"col\">STARTED</th><th "
-                   "scope=\"col\">DURATION</th><th scope=\"col\">STATUS</th></tr></thead><tbody>\n");
+    vg_buf_puts(b,
+                "<section aria-labelledby=\"h-resolved\"><h2 id=\"h-resolved\">Recently "
+                "resolved</h2>\n<div class=\"table-wrap\"><table class=\"incidents\" "
+                "id=\"resolved\"><thead><tr><th scope=\"col\">SEVERITY</th><th "
+                "scope=\"col\">MONITOR</th><th scope=\"col\">RESOURCE</th><th "
+                "scope=\"col\">SUMMARY</th><th scope=\"col\">STARTED</th><th "
+                "scope=\"col\">DURATION</th><th scope=\"col\">STATUS</th></tr></thead><tbody>\n");
     for (size_t i = 0; i < n; i++) {
         if (v[i].state && strcmp(v[i].state, "firing") != 0 &&
             v[i].ended_at_ms >= now - API_RECENT_MS) {
@@ -687,8 +691,9 @@ static void incidents_page(struct api_ctx *c, struct api_resp *r)
             n_ended++;
         }
     }
-    vg_buf_printf(b, "</tbody></table></div>\n<p class=\"empty\" id=\"resolved-empty\"%s>None "
-                     "in the last 24 hours.</p>\n</section>\n",
+    vg_buf_printf(b,
+                  "</tbody></table></div>\n<p class=\"empty\" id=\"resolved-empty\"%s>None "
+                  "in the last 24 hours.</p>\n</section>\n",
                   n_ended ? " hidden" : "");
     /* The silence form: shown by app.js in a dialog (it needs the token, sent as a header). */
     vg_buf_puts(b, "<dialog id=\"silence-dialog\" aria-labelledby=\"silence-title\">\n"

@@ -19,13 +19,13 @@
 #include "vigil/page.h"
 #include "vigil/state.h"
 
-#define API_MAX_BODY_BYTES (64 * 1024)   /* POST bodies; more is 413 */
-#define API_MAX_CONNECTIONS 64           /* concurrent connections (one thread each) */
-#define API_MAX_STREAMS 32               /* concurrent /api/v1/stream clients; more is 503 */
-#define API_POOL_MAX 8                   /* Redis connections of the server */
-#define API_POOL_WAIT_MS 5000            /* wait for a free one, then 503 */
-#define API_CONNECTION_TIMEOUT_S 60      /* idle connections are closed */
-#define API_STREAM_KEEPALIVE_MS 15000    /* a comment line this often on a quiet stream */
+#define API_MAX_BODY_BYTES (64 * 1024) /* POST bodies; more is 413 */
+#define API_MAX_CONNECTIONS 64         /* concurrent connections (one thread each) */
+#define API_MAX_STREAMS 32             /* concurrent /api/v1/stream clients; more is 503 */
+#define API_POOL_MAX 8                 /* Redis connections of the server */
+#define API_POOL_WAIT_MS 5000          /* wait for a free one, then 503 */
+#define API_CONNECTION_TIMEOUT_S 60    /* idle connections are closed */
+#define API_STREAM_KEEPALIVE_MS 15000  /* a comment line this often on a quiet stream */
 #define API_DEFAULT_LIMIT 100
 #define API_MAX_LIMIT 1000
 #define API_HISTORY_DEFAULT 200
@@ -50,7 +50,7 @@ struct api_pool {
     pthread_cond_t cond;
     struct vg_state *idle[API_POOL_MAX];
     size_t n_idle;
-    size_t n_open; /* idle + lent out */
+    size_t n_open;  /* idle + lent out */
     bool had_error; /* the last connection failed: the next successful one is a reconnect */
 };
 
@@ -92,9 +92,9 @@ struct api_resp {
     const char *ctype; /* NULL: application/json */
     struct vg_buf body;
     bool html;
-    const char *allow;    /* 405: the Allow header */
-    bool www_auth;        /* 401: WWW-Authenticate: Bearer */
-    void *stream;         /* set by api_stream_open: the body is the event stream */
+    const char *allow; /* 405: the Allow header */
+    bool www_auth;     /* 401: WWW-Authenticate: Bearer */
+    void *stream;      /* set by api_stream_open: the body is the event stream */
 };
 
 /* ---- api.c ---- */

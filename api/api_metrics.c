@@ -153,8 +153,8 @@ static char *join_key(const char *const *values, size_t n)
 }
 
 /* The series of `values` in family `name` (created when absent); NULL if undeclared. Locked. */
-static struct series *find_series(struct vg_metrics *m, const char *name,
-                                  const char *const *values, bool create)
+static struct series *find_series(struct vg_metrics *m, const char *name, const char *const *values,
+                                  bool create)
 {
     struct family *f = vg_map_get(m->by_name, name);
     struct series *s;
@@ -181,8 +181,7 @@ static struct series *find_series(struct vg_metrics *m, const char *name,
     return s;
 }
 
-void vg_metrics_add(struct vg_metrics *m, const char *name, const char *const *values,
-                    double delta)
+void vg_metrics_add(struct vg_metrics *m, const char *name, const char *const *values, double delta)
 {
     if (!m) {
         return;
@@ -202,8 +201,7 @@ void vg_metrics_set(struct vg_metrics *m, const char *name, const char *const *v
     pthread_mutex_unlock(&m->lock);
 }
 
-void vg_metrics_observe(struct vg_metrics *m, const char *name, const char *const *values,
-                        double v)
+void vg_metrics_observe(struct vg_metrics *m, const char *name, const char *const *values, double v)
 {
     struct family *f;
     struct series *s;
@@ -381,14 +379,12 @@ struct vg_metrics_tally {
     struct tally_item *items;
     size_t n;
     size_t cap;
-    struct vg_map *index; /* name KEY_SEP values -> item index + 1 */
+    size_t last; /* the item hit last: consecutive events mostly share topic and outcome */
 };
 
 struct vg_metrics_tally *vg_metrics_tally_new(void)
 {
-    struct vg_metrics_tally *t = vg_calloc(1, sizeof(*t));
-    t->index = vg_map_new();
-    return t;
+    return vg_calloc(1, sizeof(struct vg_metrics_tally));
 }
 
 void vg_metrics_tally_destroy(struct vg_metrics_tally *t)
@@ -401,20 +397,42 @@ void vg_metrics_tally_destroy(struct vg_metrics_tally *t)
         vg_strv_free(t->items[i].values);
     }
     free(t->items);
-    vg_map_destroy(t->index, NULL);
     free(t);
 }
 
+static bool item_is(const struct tally_item *it, const char *name, const char *const *values,
+                    size_t n_values)
+{
+    if (it->n_values != n_values || strcmp(it->name, name) != 0) {
+        return false;
+    }
+    for (size_t i = 0; i < n_values; i++) {
+        if (strcmp(it->values[i], values[i] ? values[i] : "") != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Per event, so no allocation once an item exists: a linear scan (a tally
+ * holds a few topics x outcomes and fields x values), starting at the last hit.
+ */
 void vg_metrics_tally_add(struct vg_metrics_tally *t, const char *name, const char *const *values,
                           size_t n_values, double delta)
 {
-    char *vals = join_key(values, n_values);
-    char *key = vg_asprintf("%s%c%s", name, KEY_SEP, vals);
-    uintptr_t slot = (uintptr_t)vg_map_get(t->index, key);
-    struct tally_item *it;
+    struct tally_item *it = NULL;
 
-    free(vals);
-    if (slot == 0) {
+    if (t->last < t->n && item_is(&t->items[t->last], name, values, n_values)) {
+        it = &t->items[t->last];
+    }
+    for (size_t i = 0; !it && i < t->n; i++) {
+        if (item_is(&t->items[i], name, values, n_values)) {
+            it = &t->items[i];
+            t->last = i;
+        }
+    }
+    if (!it) {
         it = VG_ARRAY_PUSH(t->items, t->n, t->cap);
         memset(it, 0, sizeof(*it));
         it->name = vg_strdup(name);
@@ -423,11 +441,8 @@ void vg_metrics_tally_add(struct vg_metrics_tally *t, const char *name, const ch
             it->values[i] = vg_strdup(values[i] ? values[i] : "");
         }
         it->n_values = n_values;
-        vg_map_put(t->index, key, (void *)(uintptr_t)t->n);
-    } else {
-        it = &t->items[slot - 1];
+        t->last = t->n - 1;
     }
-    free(key);
     it->delta += delta;
 }
 
@@ -454,8 +469,7 @@ void vg_metrics_declare_vigil(struct vg_metrics *m)
 {
     static const double batch_s[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                      0.25,  0.5,    1,     2.5,  5,     10};
-    static const double deliver_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                       0.5,   1,    2.5,   5,    10,  30};
+    static const double deliver_s[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
     static const char *const topic_outcome[] = {"topic", "outcome"};
     static const char *const reason[] = {"reason"};
     static const char *const topic_partition[] = {"topic", "partition"};
@@ -471,8 +485,8 @@ void vg_metrics_declare_vigil(struct vg_metrics *m)
     if (!m) {
         return;
     }
-    vg_metrics_declare(m, VG_M_BUILD_INFO, VG_METRIC_GAUGE,
-                       "Always 1; the version of this vigil.", version, 1, NULL, 0);
+    vg_metrics_declare(m, VG_M_BUILD_INFO, VG_METRIC_GAUGE, "Always 1; the version of this vigil.",
+                       version, 1, NULL, 0);
     vg_metrics_declare(m, VG_M_EVENTS_CONSUMED, VG_METRIC_COUNTER,
                        "Kafka messages consumed, by topic and outcome (applied, replayed, "
                        "invalid, skipped, late).",
@@ -486,8 +500,8 @@ void vg_metrics_declare_vigil(struct vg_metrics *m)
                        "Messages behind the high watermark, per assigned partition.",
                        topic_partition, 2, NULL, 0);
     vg_metrics_declare(m, VG_M_BATCH_SECONDS, VG_METRIC_HISTOGRAM,
-                       "Time to apply one consumed batch (decode to commit), in seconds.", NULL,
-                       0, batch_s, VG_ARRAY_LEN(batch_s));
+                       "Time to apply one consumed batch (decode to commit), in seconds.", NULL, 0,
+                       batch_s, VG_ARRAY_LEN(batch_s));
     vg_metrics_declare(m, VG_M_TRANSITIONS, VG_METRIC_COUNTER,
                        "Committed transitions, by field and new value.", field_value, 2, NULL, 0);
     vg_metrics_declare(m, VG_M_INCIDENTS_FIRING, VG_METRIC_GAUGE,

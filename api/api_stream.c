@@ -170,8 +170,7 @@ static void fill(struct stream *s, struct api_ring *ring)
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += API_STREAM_KEEPALIVE_MS / 1000;
     for (;;) {
-        uint64_t oldest = ring->next_seq > VG_API_RING_SIZE ? ring->next_seq - VG_API_RING_SIZE
-                                                            : 1;
+        uint64_t oldest = ring->next_seq > VG_API_RING_SIZE ? ring->next_seq - VG_API_RING_SIZE : 1;
         if (atomic_load(&s->api->stopping)) {
             return;
         }

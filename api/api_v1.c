@@ -238,8 +238,8 @@ static bool cursor_decode(const char *hex, char **name, char **id)
 
 static void list_resources(struct api_ctx *c, struct api_resp *r)
 {
-    static const char *const allowed[] = {"type", "workspace", "q", "health", "limit", "cursor",
-                                          NULL};
+    static const char *const allowed[] = {"type",  "workspace", "q", "health",
+                                          "limit", "cursor",    NULL};
     const char *cursor = api_arg(c, "cursor");
     const char *health = api_arg(c, "health");
     struct vg_resource **v = NULL;
@@ -294,8 +294,9 @@ static void list_resources(struct api_ctx *c, struct api_resp *r)
         shown++;
         last = i;
     }
-    vg_buf_printf(&r->body, "%s], \"count\": %zu, \"total\": %zu, \"next_cursor\": ",
-                  shown ? "\n" : "", shown, total);
+    vg_buf_printf(&r->body,
+                  "%s], \"count\": %zu, \"total\": %zu, \"next_cursor\": ", shown ? "\n" : "",
+                  shown, total);
     if (more) {
         char *next = cursor_encode(v[last]);
         vg_json_append_string(&r->body, next);
@@ -405,8 +406,7 @@ static bool incident_wanted(const struct vg_incident_record *inc, const char *st
 static void list_incidents(struct api_ctx *c, struct api_resp *r)
 {
     static const char *const allowed[] = {"status", "resource", "limit", NULL};
-    static const char *const statuses[] = {"all", "firing", "resolved", "stale", "deleted",
-                                           NULL};
+    static const char *const statuses[] = {"all", "firing", "resolved", "stale", "deleted", NULL};
     const char *status = api_arg(c, "status");
     const char *resource = api_arg(c, "resource");
     struct vg_incident_record *v = NULL;
@@ -529,8 +529,8 @@ static void random_id(char out[17])
 
 static bool matcher_ok(const char *m)
 {
-    static const char *const keys[] = {"monitor", "resource", "severity", "incident", "type",
-                                       "workspace", "name",   "owner",    NULL};
+    static const char *const keys[] = {"monitor",   "resource", "severity", "incident", "type",
+                                       "workspace", "name",     "owner",    NULL};
     const char *eq = strchr(m, '=');
     size_t kl;
 
@@ -566,8 +566,8 @@ static bool silence_from_body(struct api_ctx *c, struct api_resp *r, struct vg_s
     }
     cJSON_ArrayForEach(it, root)
     {
-        static const char *const keys[] = {"matchers",   "starts_at", "ends_at", "duration",
-                                           "comment",    "created_by", NULL};
+        static const char *const keys[] = {"matchers", "starts_at",  "ends_at", "duration",
+                                           "comment",  "created_by", NULL};
         bool known = false;
         for (size_t i = 0; keys[i]; i++) {
             known |= !strcmp(keys[i], it->string);
@@ -616,8 +616,9 @@ static bool silence_from_body(struct api_ctx *c, struct api_resp *r, struct vg_s
         }
     }
     if (s->n_matchers == 0) {
-        api_error(r, 400, "matchers: at least one is needed (a silence of everything is a "
-                          "mistake)");
+        api_error(r, 400,
+                  "matchers: at least one is needed (a silence of everything is a "
+                  "mistake)");
         goto out;
     }
     s->starts_at_ms = now;

@@ -158,8 +158,7 @@ static bool run_apply(const char *url, const char *prefix, const struct vg_event
 /* `redis-benchmark -s SOCK -P 64 -n N -q -t hset`: its requests/s, or -1. */
 static double redis_benchmark_hset(const char *sock, long n)
 {
-    char *cmd = vg_asprintf("redis-benchmark -s '%s' -P 64 -n %ld -q -t hset 2>/dev/null", sock,
-                            n);
+    char *cmd = vg_asprintf("redis-benchmark -s '%s' -P 64 -n %ld -q -t hset 2>/dev/null", sock, n);
     FILE *fp = popen(cmd, "r");
     char line[512];
     double rps = -1;

@@ -3,7 +3,11 @@
  * reported beside the baseline of `kcat` consuming the same topic from the
  * same broker in the same run. Never a pass/fail: numbers only.
  *
- *   bench_e2e VIGIL_BIN [events] [resources] [partitions]
+ *   bench_e2e VIGIL_BIN [events] [resources] [partitions] [change-percent] [rules-path]
+ *
+ * change-percent: how many events change a Resource's runtime (100: every
+ * event is a transition; 10: nine in ten are refreshes of
+ * the current state, as pod watch streams mostly are).
  *
  * The mock broker keeps only ~5 MiB per partition: the topic is spread
  * over enough partitions and the watermarks are checked before measuring.
@@ -23,7 +27,8 @@
 #include "vigil/state.h"
 #include "vigil/util.h"
 
-static const char *const runtimes[] = {"pending", "running", "succeeded", "failed"};
+/* A run cycle; one cycle in a hundred ends in failed instead of succeeded (a page). */
+static const char *const runtimes[] = {"pending", "running", "succeeded"};
 
 static void sleep_ms(int ms)
 {
@@ -60,6 +65,10 @@ int main(int argc, char **argv)
     long events = arg_or(argc, argv, 2, 400000);
     long resources = arg_or(argc, argv, 3, 20000);
     int partitions = (int)arg_or(argc, argv, 4, 32);
+    long change_pct = arg_or(argc, argv, 5, 100);
+    /* bench/rules: transition monitors only; pass examples/rules to include durable timers */
+    const char *rules_path = argc > 6 ? argv[6] : VIGIL_SOURCE_DIR "/bench/rules";
+    long *step_of = NULL;
     char errstr[512];
     char *dir;
     char *topic = vg_asprintf("bench.events");
@@ -100,10 +109,17 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* Produce: each Resource cycles pending -> running -> succeeded/failed. */
+    /* Produce: each Resource cycles pending -> running -> succeeded -> failed; an event
+     * moves it one step with probability change_pct, else repeats its current runtime. */
+    step_of = vg_calloc((size_t)resources, sizeof(*step_of));
+    srand(42);
     for (long i = 0; i < events; i++) {
         long r = i % resources;
-        long step = i / resources;
+        long step;
+        if (i >= resources && rand() % 100 < change_pct) {
+            step_of[r]++;
+        }
+        step = step_of[r];
         char key[128];
         char json[512];
         char ts[40];
@@ -114,7 +130,9 @@ int main(int argc, char **argv)
                      "{\"resource\":{\"type\":\"workflow\",\"name\":\"wf-%06ld\","
                      "\"workspace\":\"ws-%02ld\",\"version\":\"v1\",\"owner\":\"team-%ld\"},"
                      "\"status\":\"active\",\"runtime\":\"%s\",\"time\":\"%s\"}",
-                     r, r % 16, r % 7, runtimes[step % 4], ts);
+                     r, r % 16, r % 7,
+                     step % 3 == 2 && (step * 7919 + r) % 100 == 0 ? "failed" : runtimes[step % 3],
+                     ts);
         if (vg_producer_send(prod, topic, -1, key, strlen(key), json, (size_t)n, errstr,
                              sizeof(errstr)) != VG_OK) {
             fprintf(stderr, "produce: %s\n", errstr);
@@ -150,9 +168,9 @@ int main(int argc, char **argv)
     log_path = vg_asprintf("%s/vigil.log", dir);
     cfg = vg_asprintf("kafka:\n  brokers: %s\n  group: bench\n  topics: [%s]\n"
                       "redis:\n  url: %s\n  prefix: bench\n"
-                      "rules: [%s/examples/rules]\nsinks:\n  console: {type: console}\n",
+                      "rules: [%s]\nsinks:\n  console: {type: console}\n",
                       vg_mock_kafka_bootstraps(kafka), topic, vg_redis_child_url(redis),
-                      VIGIL_SOURCE_DIR);
+                      rules_path);
     fp = fopen(cfg_path, "w");
     fputs(cfg, fp);
     fclose(fp);
@@ -188,8 +206,9 @@ int main(int argc, char **argv)
     vigil_rate = (double)(last_count - first_count) * 1000.0 /
                  (double)(last_t - first_seen > 0 ? last_t - first_seen : 1);
 
-    printf("bench_e2e: %ld events, %ld resources, %d partitions\n", events, resources,
-           partitions);
+    printf("bench_e2e: %ld events, %ld resources, %d partitions, %ld%% of events change "
+           "the runtime\n",
+           events, resources, partitions, change_pct);
     printf("  kcat consume (baseline)   %10.0f events/s\n", kcat_rate);
     printf("  vigil run (Kafka->Redis)  %10.0f events/s  (%.2fx of kcat; startup %lld ms "
            "excluded)\n",
@@ -209,5 +228,6 @@ int main(int argc, char **argv)
     free(log_path);
     free(topic);
     free(dir);
+    free(step_of);
     return 0;
 }

@@ -150,6 +150,17 @@ int cli_cmd_check(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
     config_warnings(&cfg);
+    /* issue 6: what only the sinks can judge (whsec_ secrets, templates, URLs, headers) */
+    if (config_path) {
+        struct vg_sinks *sk = NULL;
+
+        if (vg_sinks_new(&sk, cfg.sinks, cfg.n_sinks, NULL, errstr, sizeof(errstr)) != VG_OK) {
+            char *line = vg_asprintf("%s: %s", config_path, errstr);
+            vg_rules_diags_add_text(&diags, line);
+            free(line);
+        }
+        vg_sinks_destroy(sk);
+    }
     rs = vg_ruleset_new();
     /* Sink names are known from a config: the one given, or the defaults when no rules are. */
     if (config_path || optind >= argc) {

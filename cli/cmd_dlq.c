@@ -66,8 +66,8 @@ static void print_json(FILE *out, const struct vg_dead_entry *v, size_t n)
 
 static void print_table(FILE *out, const struct vg_dead_entry *v, size_t n)
 {
-    static const char *const headers[] = {"ID",       "NOTIFICATION", "SINK",  "PAGER",
-                                          "STATUS",   "ATTEMPTS",     "FAILED", "REASON"};
+    static const char *const headers[] = {"ID",     "NOTIFICATION", "SINK",   "PAGER",
+                                          "STATUS", "ATTEMPTS",     "FAILED", "REASON"};
     enum { NCOLS = VG_ARRAY_LEN(headers) };
     const char **cells = vg_calloc(NCOLS * n + 1, sizeof(*cells));
     char(*num)[3][40] = vg_calloc(n + 1, sizeof(*num));

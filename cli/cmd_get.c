@@ -168,9 +168,8 @@ static size_t utf8_next(const unsigned char *p, uint32_t *cp)
 static int cp_width(uint32_t cp)
 {
     static const uint32_t zero[][2] = {
-        {0x0300, 0x036f}, {0x0483, 0x0489}, {0x0591, 0x05bd}, {0x0610, 0x061a},
-        {0x064b, 0x065f}, {0x200b, 0x200f}, {0x20d0, 0x20ff}, {0xfe00, 0xfe0f},
-        {0xfe20, 0xfe2f},
+        {0x0300, 0x036f}, {0x0483, 0x0489}, {0x0591, 0x05bd}, {0x0610, 0x061a}, {0x064b, 0x065f},
+        {0x200b, 0x200f}, {0x20d0, 0x20ff}, {0xfe00, 0xfe0f}, {0xfe20, 0xfe2f},
     };
     static const uint32_t wide[][2] = {
         {0x1100, 0x115f},   {0x2e80, 0x303e},   {0x3041, 0x33ff},   {0x3400, 0x4dbf},
@@ -341,8 +340,8 @@ const char *cli_value_color(const char *value)
 /* Characters YAML treats as line breaks or a BOM, or that are not printable. */
 static bool yaml_special(uint32_t cp)
 {
-    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 ||
-           cp == 0x2029 || cp == 0xfeff || cp == 0xfffd;
+    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+           cp == 0xfeff || cp == 0xfffd;
 }
 
 /*
@@ -369,9 +368,9 @@ static bool yaml_plain_ok(const char *s)
         size_t n = utf8_next(p, &cp);
         bool letter = (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
                       (cp >= 0xa0 && !yaml_special(cp));
-        bool ok = letter || (!first && ((cp >= '0' && cp <= '9') || cp == '-' || cp == '_' ||
-                                        cp == '.' || cp == '/' ||
-                                        (cp == ':' && p[1] != '\0' && p[1] != ' ')));
+        bool ok =
+            letter || (!first && ((cp >= '0' && cp <= '9') || cp == '-' || cp == '_' || cp == '.' ||
+                                  cp == '/' || (cp == ':' && p[1] != '\0' && p[1] != ' ')));
 
         if (!ok) {
             return false;
@@ -392,7 +391,7 @@ static bool yaml_plain_ok(const char *s)
     return true;
 }
 
-/* A YAML double-quoted scalar: \" \\ \n \t \r, and \uXXXX / \UXXXXXXXX for the rest of yaml_special. */
+/* A YAML double-quoted scalar: \" \\ \n \t \r, and \uXXXX for the rest of yaml_special. */
 static void yaml_quoted(struct vg_buf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -514,9 +513,8 @@ static int64_t since_ms(const struct vg_resource *res)
 
 void cli_print_wide(FILE *out, struct vg_resource **v, size_t n, bool color, int64_t now_ms)
 {
-    static const char *const headers[] = {"NAME",    "VERSION", "TYPE",   "WORKSPACE",
-                                          "STATUS",  "RUNTIME", "OWNER",  "HEALTH",
-                                          "SINCE",   "UPDATED"};
+    static const char *const headers[] = {"NAME",    "VERSION", "TYPE",   "WORKSPACE", "STATUS",
+                                          "RUNTIME", "OWNER",   "HEALTH", "SINCE",     "UPDATED"};
     enum { NCOLS = VG_ARRAY_LEN(headers), TEXT = 40 };
     const char **cells = vg_calloc(NCOLS * (n ? n : 1), sizeof(*cells));
     const char **colors = vg_calloc(NCOLS * (n ? n : 1), sizeof(*colors));
@@ -700,9 +698,8 @@ static void detail_pods_text(FILE *out, const struct vg_resource *res)
         return;
     }
     if (res->runtime_pod[0]) {
-        fprintf(out, "%-12s %zu (runtime %s from pod %s%s%s)\n", "Pods:", res->n_pods,
-                res->runtime, res->runtime_pod, res->runtime_reason[0] ? ": " : "",
-                res->runtime_reason);
+        fprintf(out, "%-12s %zu (runtime %s from pod %s%s%s)\n", "Pods:", res->n_pods, res->runtime,
+                res->runtime_pod, res->runtime_reason[0] ? ": " : "", res->runtime_reason);
     } else {
         fprintf(out, "%-12s %zu\n", "Pods:", res->n_pods);
     }
@@ -857,15 +854,16 @@ void cli_print_detail(FILE *out, const struct vg_resource *res, int64_t now_ms, 
     text_line(out, "Owner:", res->owner);
     text_since_line(out, "Status:", res->status, res->status_since_ms, d.status_since, now_ms,
                     color);
-    text_since_line(out, "Runtime:", res->runtime, res->runtime_since_ms, d.runtime_since,
-                    now_ms, color);
+    text_since_line(out, "Runtime:", res->runtime, res->runtime_since_ms, d.runtime_since, now_ms,
+                    color);
     text_since_line(out, "Health:", vg_health_name(res->health), res->health_since_ms,
                     d.health_since, now_ms, color);
     text_line(out, "Updated:", d.updated_at);
     text_line(out, "Message:", res->message ? res->message : "");
     if (res->pos.topic) {
-        fprintf(out, "%-12s topic=%s partition=%d offset=%" PRId64 "\n", "Kafka:",
-                printable(res->pos.topic, &tmp), (int)res->pos.partition, res->pos.offset);
+        fprintf(out, "%-12s topic=%s partition=%d offset=%" PRId64 "\n",
+                "Kafka:", printable(res->pos.topic, &tmp), (int)res->pos.partition,
+                res->pos.offset);
         vg_free(tmp);
     } else {
         text_line(out, "Kafka:", "");
@@ -947,8 +945,8 @@ void cli_print_detail_json(FILE *out, const struct vg_resource *res, int64_t now
     if (res->pos.topic) {
         vg_buf_puts(&b, "{\"topic\": ");
         vg_json_append_string(&b, res->pos.topic);
-        vg_buf_printf(&b, ", \"partition\": %d, \"offset\": %" PRId64 "}",
-                      (int)res->pos.partition, res->pos.offset);
+        vg_buf_printf(&b, ", \"partition\": %d, \"offset\": %" PRId64 "}", (int)res->pos.partition,
+                      res->pos.offset);
     } else {
         vg_buf_puts(&b, "null");
     }
@@ -1091,13 +1089,17 @@ static int get_list(struct vg_state *st, const struct vg_state_filter *f, const 
 
 int cli_cmd_get(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},    {"redis", required_argument, NULL, 'r'},
-        {"prefix", required_argument, NULL, 'P'},    {"type", required_argument, NULL, 't'},
-        {"workspace", required_argument, NULL, 'w'}, {"name", required_argument, NULL, 'n'},
-        {"owner", required_argument, NULL, 'O'},     {"all", no_argument, NULL, 'a'},
-        {"output", required_argument, NULL, 'o'},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"redis", required_argument, NULL, 'r'},
+                                         {"prefix", required_argument, NULL, 'P'},
+                                         {"type", required_argument, NULL, 't'},
+                                         {"workspace", required_argument, NULL, 'w'},
+                                         {"name", required_argument, NULL, 'n'},
+                                         {"owner", required_argument, NULL, 'O'},
+                                         {"all", no_argument, NULL, 'a'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
     const char *redis_url = NULL;
     const char *prefix = NULL;

@@ -236,11 +236,13 @@ static int show(struct vg_state *st, const char *id, size_t max, const char *out
 
 int cli_cmd_history(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"redis", required_argument, NULL, 'r'},
-        {"prefix", required_argument, NULL, 'P'}, {"count", required_argument, NULL, 'n'},
-        {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"redis", required_argument, NULL, 'r'},
+                                         {"prefix", required_argument, NULL, 'P'},
+                                         {"count", required_argument, NULL, 'n'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
     const char *redis_url = NULL;
     const char *prefix = NULL;

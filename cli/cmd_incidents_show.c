@@ -53,7 +53,7 @@ static void print_json(FILE *out, const char *incident, const struct vg_audit_re
 
 static void print_table(FILE *out, const struct vg_audit_record *v, size_t n)
 {
-    static const char *const headers[] = {"TIME",   "SINK",   "NOTIFICATION", "ATTEMPT",
+    static const char *const headers[] = {"TIME",    "SINK",   "NOTIFICATION", "ATTEMPT",
                                           "OUTCOME", "STATUS", "LATENCY",      "DETAIL"};
     enum { NCOLS = VG_ARRAY_LEN(headers) };
     const char **cells = vg_calloc(NCOLS * n + 1, sizeof(*cells));
@@ -133,8 +133,8 @@ int cli_cmd_incidents_show(int argc, char **argv)
         struct vg_audit_record *v = NULL;
         size_t n = 0;
         char errstr[1024];
-        vg_err_t err = vg_state_audit_read(st, argv[optind], AUDIT_SHOW_MAX, &v, &n, errstr,
-                                           sizeof(errstr));
+        vg_err_t err =
+            vg_state_audit_read(st, argv[optind], AUDIT_SHOW_MAX, &v, &n, errstr, sizeof(errstr));
         if (err != VG_OK) {
             rc = cli_state_error("incidents show", err, errstr);
         } else if (!strcmp(output, "json")) {
@@ -142,8 +142,7 @@ int cli_cmd_incidents_show(int argc, char **argv)
         } else if (n == 0) {
             fprintf(stderr, "No notifications recorded for incident %s.\n", argv[optind]);
         } else {
-            printf("incident %s: %zu notification record%s\n", argv[optind], n,
-                   n == 1 ? "" : "s");
+            printf("incident %s: %zu notification record%s\n", argv[optind], n, n == 1 ? "" : "s");
             print_table(stdout, v, n);
         }
         vg_audit_records_free(v, n);

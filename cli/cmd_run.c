@@ -34,9 +34,78 @@ int cli_load_config(struct vg_config *cfg, const char *path)
     return CLI_EXIT_OK;
 }
 
+/* Issue 5: SIGHUP asks for a rules reload, done on the consumer thread between batches. */
+static volatile sig_atomic_t reload_requested;
+
+static void on_sighup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
+}
+
+/*
+ * Load the rule paths of the config again into a new ruleset, validated
+ * like at start (sinks included), and swap it in atomically; on any error
+ * the running rules stay and the error is logged with its file:line:col.
+ */
+static void reload_rules(struct cli_daemon *d)
+{
+    struct vg_ruleset *rs = vg_ruleset_new();
+    char **sink_names = vg_calloc(d->cfg->n_sinks + 1, sizeof(*sink_names));
+    char errstr[1024];
+    const struct vg_ruleset *old;
+    vg_err_t err;
+
+    for (size_t i = 0; i < d->cfg->n_sinks; i++) {
+        sink_names[i] = d->cfg->sinks[i].name;
+    }
+    err = vg_rules_load_paths(rs, d->cfg->rules, d->cfg->n_rules, errstr, sizeof(errstr));
+    if (err == VG_OK) {
+        err = vg_rules_check_sinks(rs, sink_names, d->cfg->n_sinks, errstr, sizeof(errstr));
+    }
+    free(sink_names);
+    if (err != VG_OK) {
+        VG_LOG_ERROR("rules", "reload rejected, the previous rules stay active: %s", errstr);
+        vg_ruleset_destroy(rs);
+        return;
+    }
+    old = cli_pipeline_set_rules(d->pl, rs);
+    VG_LOG_INFO("rules", "reloaded: %zu monitors and %zu pagers (was %zu and %zu)",
+                vg_rules_monitor_count(rs), vg_rules_pager_count(rs),
+                vg_rules_monitor_count(old), vg_rules_pager_count(old));
+    d->rs = rs;
+    vg_ruleset_destroy((struct vg_ruleset *)old);
+    /* issue 6: the fallback sinks follow the pagers */
+    {
+        char **pagers = NULL;
+        char **fb = NULL;
+        size_t n_fb = vg_rules_fallbacks(d->rs, &pagers, &fb);
+        struct vg_kv *map = vg_calloc(n_fb + 1, sizeof(*map));
+
+        for (size_t i = 0; i < n_fb; i++) {
+            map[i].key = pagers[i];
+            map[i].value = fb[i];
+        }
+        cli_dispatch_set_fallbacks(d->dispatch, map, n_fb);
+        for (size_t i = 0; i < n_fb; i++) {
+            free(pagers[i]);
+            free(fb[i]);
+        }
+        free(pagers);
+        free(fb);
+        free(map);
+    }
+    /* issue 6: a reload re-enables sinks that an HTTP 410 disabled, and closes their breakers */
+    vg_sinks_reset(d->sk);
+}
+
 static void daemon_idle(void *opaque)
 {
     struct cli_daemon *d = opaque;
+    if (reload_requested) {
+        reload_requested = 0;
+        reload_rules(d);
+    }
     if (d->idle) {
         d->idle(d);
     }
@@ -189,6 +258,8 @@ int cli_daemon_run(struct cli_daemon *d)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_sighup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal_consumer = d->consumer;
 

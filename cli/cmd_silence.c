@@ -58,8 +58,8 @@ static void print_json(FILE *out, const struct vg_silence *v, size_t n, int64_t 
 
 static void print_table(FILE *out, const struct vg_silence *v, size_t n, int64_t now)
 {
-    static const char *const headers[] = {"ID",  "STATE",  "MATCHERS",
-                                          "STARTS", "ENDS", "CREATED BY", "COMMENT"};
+    static const char *const headers[] = {"ID",   "STATE",      "MATCHERS", "STARTS",
+                                          "ENDS", "CREATED BY", "COMMENT"};
     enum { NCOLS = VG_ARRAY_LEN(headers) };
     const char **cells = vg_calloc(NCOLS * n + 1, sizeof(*cells));
     char(*t)[2][40] = vg_calloc(n + 1, sizeof(*t));
@@ -156,12 +156,12 @@ static int cmd_expire(struct vg_state *st, const char *id)
 int cli_cmd_silence(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"redis", required_argument, NULL, 'r'},
-        {"prefix", required_argument, NULL, 'P'},  {"output", required_argument, NULL, 'o'},
-        {"match", required_argument, NULL, 'm'},   {"for", required_argument, NULL, 'f'},
-        {"start", required_argument, NULL, 's'},   {"comment", required_argument, NULL, 'C'},
-        {"author", required_argument, NULL, 'A'},  {"all", no_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+        {"config", required_argument, NULL, 'c'}, {"redis", required_argument, NULL, 'r'},
+        {"prefix", required_argument, NULL, 'P'}, {"output", required_argument, NULL, 'o'},
+        {"match", required_argument, NULL, 'm'},  {"for", required_argument, NULL, 'f'},
+        {"start", required_argument, NULL, 's'},  {"comment", required_argument, NULL, 'C'},
+        {"author", required_argument, NULL, 'A'}, {"all", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
     const char *redis_url = NULL;
     const char *prefix = NULL;

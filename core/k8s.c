@@ -681,6 +681,25 @@ enum vg_decode_reason k8s_decode_pod(struct vg_event *ev, const struct decode_ct
     if (r) {
         return r;
     }
+    /* issue 5: the pod's labels become the Resource's (rules match them as labels.<key>) */
+    if (cJSON_IsObject(labels)) {
+        const cJSON *it;
+        size_t n = 0;
+
+        cJSON_ArrayForEach(it, labels)
+        {
+            n++;
+        }
+        ev->labels = vg_calloc(n ? n : 1, sizeof(*ev->labels));
+        cJSON_ArrayForEach(it, labels)
+        {
+            /* check_labels: every value is a string within the limits */
+            ev->labels[ev->n_labels].key = vg_strdup(it->string);
+            ev->labels[ev->n_labels].value = vg_strdup(it->valuestring);
+            ev->n_labels++;
+        }
+        vg_labels_sort(ev->labels, ev->n_labels);
+    }
     /*
      * A pod carries no event time of its own: its newest transition
      * (conditions, container starts and finishes, creation) is the time of

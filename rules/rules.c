@@ -98,9 +98,8 @@ static vg_err_t check_sink_ref(const struct rules_pager *pg, const struct rules_
                  pg->loc.file, ref->line, ref->col, pg->name, what, ref->name, hint, known.data);
     } else {
         snprintf(errstr, errstr_size,
-                 "%s:%zu:%zu: pager \"%s\": unknown %s \"%s\" (configured sinks: %s)",
-                 pg->loc.file, ref->line, ref->col, pg->name, what, ref->name,
-                 n_sinks ? known.data : "none");
+                 "%s:%zu:%zu: pager \"%s\": unknown %s \"%s\" (configured sinks: %s)", pg->loc.file,
+                 ref->line, ref->col, pg->name, what, ref->name, n_sinks ? known.data : "none");
     }
     vg_buf_fini(&known);
     return VG_ERR_INVALID;
@@ -215,8 +214,9 @@ void rules_diag(struct vg_ruleset *rs, const char *errstr)
 
 bool vg_rules_matcher_valid(const char *matcher, char *errstr, size_t errstr_size)
 {
-    static const char *const keys[] = {"monitor", "resource", "severity", "incident", "type",
-                                       "workspace", "name", "owner", "version", "labels.<key>"};
+    static const char *const keys[] = {"monitor", "resource",    "severity", "incident",
+                                       "type",    "workspace",   "name",     "owner",
+                                       "version", "labels.<key>"};
     const char *eq = strchr(matcher, '=');
     const struct rules_match_key *key;
     const char *label = NULL;
@@ -233,8 +233,10 @@ bool vg_rules_matcher_valid(const char *matcher, char *errstr, size_t errstr_siz
         const char *hint = rules_closest(name, keys, VG_ARRAY_LEN(keys));
 
         if (hint) {
-            snprintf(errstr, errstr_size, "matcher \"%s\": unknown key \"%s\" (did you mean "
-                     "\"%s\"?)", matcher, name, hint);
+            snprintf(errstr, errstr_size,
+                     "matcher \"%s\": unknown key \"%s\" (did you mean "
+                     "\"%s\"?)",
+                     matcher, name, hint);
         } else {
             snprintf(errstr, errstr_size,
                      "matcher \"%s\": unknown key \"%s\" (expected monitor, resource, severity, "
@@ -395,8 +397,7 @@ static vg_err_t load_glob(struct vg_ruleset *rs, const char *pattern, char *errs
 }
 
 vg_err_t vg_rules_check_paths(struct vg_ruleset *rs, char *const *paths, size_t n_paths,
-                              char *const *sink_names, size_t n_sinks,
-                              struct vg_rules_diags *out)
+                              char *const *sink_names, size_t n_sinks, struct vg_rules_diags *out)
 {
     char errstr[1024];
 

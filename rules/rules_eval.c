@@ -47,13 +47,13 @@ struct pstate {
 /* The private state of one entry (inc->data). */
 struct ent {
     int phase;
-    char why[16]; /* ended: resolved, stale, deleted */
-    struct tr trig; /* what started it */
-    struct tr endt; /* what ended it (or made the good state start) */
-    int64_t since;  /* pending: watched since; firing: fired at (evaluation clock) */
-    int64_t due;    /* held: fire at */
-    int64_t good;   /* firing: the condition stopped holding at (resolve_after) */
-    int64_t lev;    /* last event on the Resource (stale_after, absence) */
+    char why[16];                 /* ended: resolved, stale, deleted */
+    struct tr trig;               /* what started it */
+    struct tr endt;               /* what ended it (or made the good state start) */
+    int64_t since;                /* pending: watched since; firing: fired at (evaluation clock) */
+    int64_t due;                  /* held: fire at */
+    int64_t good;                 /* firing: the condition stopped holding at (resolve_after) */
+    int64_t lev;                  /* last event on the Resource (stale_after, absence) */
     int64_t hits[RULES_MAX_HITS]; /* flapping: arrivals in `to` (evaluation clock) */
     size_t n_hits;
     int64_t lhit;
@@ -811,8 +811,7 @@ static void render_labels(struct pass *ps, struct work *w)
     w->n_labels = n;
 }
 
-static void incident_subject(const struct pass *ps, const struct work *w,
-                             struct rules_subject *s)
+static void incident_subject(const struct pass *ps, const struct work *w, struct rules_subject *s)
 {
     memset(s, 0, sizeof(*s));
     s->res = ps->res;
@@ -835,8 +834,8 @@ static bool keys_equal(const struct rules_key_ref *keys, size_t n, const struct 
 }
 
 /* A subject for a record of an incident on another Resource (id type:version:name:workspace). */
-static void record_subject(const struct vg_incident_record *r, struct rules_subject *s,
-                           char *buf, size_t buf_size)
+static void record_subject(const struct vg_incident_record *r, struct rules_subject *s, char *buf,
+                           size_t buf_size)
 {
     char *parts[4] = {NULL, NULL, NULL, NULL};
     char *p;
@@ -1036,8 +1035,7 @@ static struct pstate *pager_state(struct ent *e, const char *pager)
 }
 
 /* The group key "k=v,k=v" of `p` for incident subject `s`. */
-static void group_of(const struct rules_pager *p, const struct rules_subject *s,
-                     struct vg_page *pg)
+static void group_of(const struct rules_pager *p, const struct rules_subject *s, struct vg_page *pg)
 {
     struct vg_buf key = {0};
 
@@ -1487,9 +1485,8 @@ void vg_rules_eval_event(const struct vg_ruleset *rs, const struct vg_rules_env 
         cand.n = 0;
         candidates(&ps, &trans[i], &cand);
         for (size_t j = 0; j < cand.n; j++) {
-            struct rules_subject subj = {.res = res,
-                                         .labels = res->labels,
-                                         .n_labels = res->n_labels};
+            struct rules_subject subj = {
+                .res = res, .labels = res->labels, .n_labels = res->n_labels};
             struct work *w = find_work(&ps, cand.v[j]);
 
             /* An open entry follows its own course; a new one needs the match. */

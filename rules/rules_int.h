@@ -41,9 +41,9 @@ struct rules_subject {
     const struct vg_resource *res;
     const char *resource_id; /* overrides res->id when res is NULL (records) */
     const char *type, *workspace, *name, *owner, *version; /* used when res is NULL */
-    const char *monitor;       /* NULL for monitor matches */
-    const char *severity;      /* NULL for monitor matches */
-    const char *incident_type; /* NULL for monitor matches */
+    const char *monitor;                                   /* NULL for monitor matches */
+    const char *severity;                                  /* NULL for monitor matches */
+    const char *incident_type;                             /* NULL for monitor matches */
     const struct vg_label *labels; /* incident labels; monitor matches: the Resource's */
     size_t n_labels;
 };
@@ -185,7 +185,7 @@ struct rules_tz;
 struct rules_mute {
     unsigned days; /* bit 0 = Sunday .. 6 = Saturday; 0: any day */
     bool has_between;
-    int from_min, to_min; /* minutes of the local day; from > to wraps midnight */
+    int from_min, to_min;      /* minutes of the local day; from > to wraps midnight */
     const struct rules_tz *tz; /* owned by the ruleset; NULL: UTC */
 };
 

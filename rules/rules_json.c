@@ -29,9 +29,8 @@ char *vg_rules_describe_json(const struct vg_ruleset *rs)
         vg_buf_puts(&b, ", \"severity\": ");
         vg_json_append_string(&b, m->severity ? m->severity : "");
         vg_buf_puts(&b, ", \"kind\": ");
-        vg_json_append_string(&b, (size_t)m->cond.kind < VG_ARRAY_LEN(kinds)
-                                      ? kinds[m->cond.kind]
-                                      : "unknown");
+        vg_json_append_string(&b, (size_t)m->cond.kind < VG_ARRAY_LEN(kinds) ? kinds[m->cond.kind]
+                                                                             : "unknown");
         vg_buf_puts(&b, ", \"field\": ");
         if (m->cond.field) {
             vg_json_append_string(&b, m->cond.field->name);
@@ -60,7 +59,8 @@ char *vg_rules_describe_json(const struct vg_ruleset *rs)
         put_loc(&b, &p->loc);
         vg_buf_putc(&b, '}');
     }
-    vg_buf_printf(&b, "%s], \"counts\": {\"monitors\": %zu, \"pagers\": %zu, \"inhibit_rules\": %zu}}\n",
-                  rs->n_pagers ? "\n" : "", rs->n_monitors, rs->n_pagers, rs->n_inhibits);
+    vg_buf_printf(
+        &b, "%s], \"counts\": {\"monitors\": %zu, \"pagers\": %zu, \"inhibit_rules\": %zu}}\n",
+        rs->n_pagers ? "\n" : "", rs->n_monitors, rs->n_pagers, rs->n_inhibits);
     return vg_buf_steal(&b);
 }

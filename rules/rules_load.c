@@ -105,13 +105,12 @@ static const struct rules_match_key match_keys[] = {
 };
 
 static const char *const top_keys[] = {"monitors", "pagers", "inhibit", NULL};
-static const char *const monitor_keys[] = {
-    "name",   "match",       "when",          "severity", "incident",    "labels",
-    "summary", "description", "resolve_after", "resolve",  "stale_after", NULL};
-static const char *const pager_keys[] = {"name",           "match",          "sinks",
-                                         "continue",       "group_by",       "group_wait",
-                                         "repeat_interval", "send_resolved", "mute",
-                                         "fallback",       NULL};
+static const char *const monitor_keys[] = {"name",          "match",   "when",        "severity",
+                                           "incident",      "labels",  "summary",     "description",
+                                           "resolve_after", "resolve", "stale_after", NULL};
+static const char *const pager_keys[] = {
+    "name",          "match", "sinks",    "continue", "group_by", "group_wait", "repeat_interval",
+    "send_resolved", "mute",  "fallback", NULL};
 static const char *const inhibit_keys[] = {"source", "target", "equal", NULL};
 static const char *const cond_keys[] = {"from", "to", "is", "for", "count", "within", NULL};
 static const char *const mute_keys[] = {"days", "between", "tz", NULL};
@@ -277,8 +276,8 @@ static vg_err_t bad_value(const struct vg_ynode *n, const char *what, const char
     join(&b, valid);
     if (hint) {
         err = vg_ynode_error(n, errstr, errstr_size,
-                             "invalid %s \"%s\" (did you mean \"%s\"? expected one of: %s%s)",
-                             what, n->str, hint, b.data, star ? ", or \"*\" for any" : "");
+                             "invalid %s \"%s\" (did you mean \"%s\"? expected one of: %s%s)", what,
+                             n->str, hint, b.data, star ? ", or \"*\" for any" : "");
     } else {
         err = vg_ynode_error(n, errstr, errstr_size, "invalid %s \"%s\" (expected one of: %s%s)",
                              what, n->str, b.data, star ? ", or \"*\" for any" : "");
@@ -337,8 +336,8 @@ static vg_err_t resolve_key(const char *name, unsigned scope, bool allow_not,
     }
     for (size_t i = 0; i < VG_ARRAY_LEN(match_keys); i++) {
         if (match_keys[i].scopes & scope) {
-            names[n_names++] = strcmp(match_keys[i].name, "labels") == 0 ? "labels.<key>"
-                                                                           : match_keys[i].name;
+            names[n_names++] =
+                strcmp(match_keys[i].name, "labels") == 0 ? "labels.<key>" : match_keys[i].name;
         }
     }
     if (allow_not) {
@@ -711,8 +710,7 @@ static vg_err_t parse_when(struct rules_cond *c, const struct vg_ynode *n, char 
     }
     if (strcmp(n->pairs[0].key, "silent_for") == 0) {
         c->kind = RULES_ABSENCE;
-        return parse_duration(n->pairs[0].value, "silent_for", &c->silent_ms, errstr,
-                              errstr_size);
+        return parse_duration(n->pairs[0].value, "silent_for", &c->silent_ms, errstr, errstr_size);
     }
     for (size_t i = 0; i < RULES_N_FIELDS; i++) {
         if (strcmp(fields[i].name, n->pairs[0].key) == 0) {
@@ -878,7 +876,7 @@ static vg_err_t parse_labels(struct rules_monitor *m, const struct vg_ynode *n, 
     m->labels = vg_calloc(n->n ? n->n : 1, sizeof(*m->labels));
     for (size_t i = 0; i < n->n; i++) {
         const struct vg_ypair *pair = &n->pairs[i];
-        const char *s;
+        const char *s = NULL;
 
         if (!valid_label_key(pair->key)) {
             return vg_ypair_error(n, pair, errstr, errstr_size,
@@ -891,8 +889,7 @@ static vg_err_t parse_labels(struct rules_monitor *m, const struct vg_ynode *n, 
             return err;
         }
         m->labels[m->n_labels].key = vg_strdup(pair->key);
-        err = rules_tpl_compile(&m->labels[m->n_labels].value, pair->value, s, errstr,
-                                errstr_size);
+        err = rules_tpl_compile(&m->labels[m->n_labels].value, pair->value, s, errstr, errstr_size);
         if (err != VG_OK) {
             vg_free(m->labels[m->n_labels].key);
             return err;
@@ -905,7 +902,7 @@ static vg_err_t parse_labels(struct rules_monitor *m, const struct vg_ynode *n, 
 static vg_err_t parse_template(struct rules_tpl *tpl, const struct vg_ynode *v, const char *what,
                                char *errstr, size_t errstr_size)
 {
-    const char *s;
+    const char *s = NULL;
     vg_err_t err = expect_string(v, what, &s, errstr, errstr_size);
 
     if (err == VG_OK) {
@@ -1109,8 +1106,8 @@ static int parse_hhmm(const char *s, int *minute)
     int h;
     int m;
 
-    if (!(s[0] >= '0' && s[0] <= '2' && s[1] >= '0' && s[1] <= '9' && s[2] == ':' &&
-          s[3] >= '0' && s[3] <= '5' && s[4] >= '0' && s[4] <= '9')) {
+    if (!(s[0] >= '0' && s[0] <= '2' && s[1] >= '0' && s[1] <= '9' && s[2] == ':' && s[3] >= '0' &&
+          s[3] <= '5' && s[4] >= '0' && s[4] <= '9')) {
         return -1;
     }
     h = (s[0] - '0') * 10 + (s[1] - '0');
@@ -1176,7 +1173,7 @@ static vg_err_t parse_mute(struct rules_pager *p, struct vg_ruleset *rs, const s
         }
         v = vg_ynode_get(e, "between");
         if (v) {
-            const char *s;
+            const char *s = NULL;
 
             err = expect_string(v, "between", &s, errstr, errstr_size);
             if (err != VG_OK) {
@@ -1193,7 +1190,7 @@ static vg_err_t parse_mute(struct rules_pager *p, struct vg_ruleset *rs, const s
         }
         v = vg_ynode_get(e, "tz");
         if (v) {
-            const char *s;
+            const char *s = NULL;
             struct rules_tz *tz;
 
             err = expect_string(v, "tz", &s, errstr, errstr_size);
@@ -1307,8 +1304,7 @@ static vg_err_t parse_pager(struct rules_pager *p, struct vg_ruleset *rs, const 
     }
     v = vg_ynode_get(n, "group_by");
     if (v) {
-        err = parse_key_refs(v, "group_by", &p->group_by, &p->n_group_by, errstr,
-                             errstr_size);
+        err = parse_key_refs(v, "group_by", &p->group_by, &p->n_group_by, errstr, errstr_size);
         if (err != VG_OK) {
             return err;
         }
@@ -1377,7 +1373,8 @@ static vg_err_t parse_inhibit(struct rules_inhibit *ih, const struct vg_ynode *n
             return err;
         }
         for (size_t i = 0; i < ih->n_equal; i++) {
-            ih->same_resource = ih->same_resource || strcmp(ih->equal[i].key->name, "resource") == 0;
+            ih->same_resource =
+                ih->same_resource || strcmp(ih->equal[i].key->name, "resource") == 0;
         }
     }
     return VG_OK;

@@ -16,10 +16,10 @@
 
 /* A date rule of a POSIX TZ string: Jn, n or Mm.w.d, plus the local time of the change. */
 struct tz_date {
-    char form; /* 'J', 'N' (zero-based day) or 'M' */
-    int day;   /* J: 1..365, N: 0..365, M: weekday 0..6 */
-    int month; /* M */
-    int week;  /* M: 1..5 (5 = last) */
+    char form;    /* 'J', 'N' (zero-based day) or 'M' */
+    int day;      /* J: 1..365, N: 0..365, M: weekday 0..6 */
+    int month;    /* M */
+    int week;     /* M: 1..5 (5 = last) */
     int32_t secs; /* local time of day of the change */
 };
 
@@ -35,7 +35,7 @@ struct rules_tz {
     int64_t *times; /* transition times, UTC seconds, ascending */
     int32_t *offs;  /* UTC offset from times[i] on */
     size_t n;
-    int32_t first_off; /* before the first transition */
+    int32_t first_off;   /* before the first transition */
     struct tz_rule rule; /* after the last transition (footer) */
 };
 
@@ -362,8 +362,8 @@ static bool read_counts(const unsigned char *p, size_t len, struct tzif_counts *
 
 static size_t block_len(const struct tzif_counts *c, size_t tsize)
 {
-    return c->time * tsize + c->time + c->type * 6 + c->chars + c->leap * (tsize + 4) +
-           c->isstd + c->isut;
+    return c->time * tsize + c->time + c->type * 6 + c->chars + c->leap * (tsize + 4) + c->isstd +
+           c->isut;
 }
 
 static bool parse_tzif(struct rules_tz *tz, const unsigned char *buf, size_t len)

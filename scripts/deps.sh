@@ -9,7 +9,16 @@ pkgs=(
     libmicrohttpd-dev libssl-dev libcmocka-dev
     redis-server redis-tools kcat curl
     clang libclang-rt-14-dev
+    chromium prometheus
+    prometheus-alertmanager
 )
+# chromium: the console's browser test (tests/browser, driven by playwright-core; never a
+# downloaded browser). prometheus: `promtool check metrics` in the /metrics test.
+# prometheus-alertmanager: the real Alertmanager of test_sinks6_alertmanager.c (issue 6).
+# Node.js and npm: the machine's own when present, else Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    pkgs+=(nodejs npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -18,16 +27,25 @@ for p in "${pkgs[@]}"; do
     fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        SUDO="sudo"
+    fi
+    echo "deps.sh: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-
-echo "deps.sh: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# npm packages of the tests, from their committed package-lock.json, into the project
+# (node_modules/ is ignored by git). Only when the lock changed since the last install.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# tests/node: the standardwebhooks verifier and ajv of test_sinks6_signing.c (issue 6).
+for dir in tests/browser tests/node; do
+    if [ ! -f "$root/$dir/node_modules/.package-lock.json" ] ||
+       [ "$root/$dir/package-lock.json" -nt "$root/$dir/node_modules/.package-lock.json" ]; then
+        echo "deps.sh: npm ci in $dir" >&2
+        (cd "$root/$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >/dev/null)
+    fi
+done

@@ -13,7 +13,6 @@
 #include "vigil/log.h"
 #include "vigil/util.h"
 
-
 static int max_in_flight(const struct sink *s)
 {
     switch (s->type) {
@@ -104,8 +103,10 @@ static vg_err_t sink_init(struct sink *s, const struct vg_sink_config *cfg, char
         return VG_ERR_INVALID;
     }
     if (!cfg->type) {
-        snprintf(errstr, errstr_size, "sink %s: missing type (webhook, slack, alertmanager, kafka "
-                 "or console)", cfg->name);
+        snprintf(errstr, errstr_size,
+                 "sink %s: missing type (webhook, slack, alertmanager, kafka "
+                 "or console)",
+                 cfg->name);
         return VG_ERR_INVALID;
     }
     s->type = type_of(cfg->type, &known);
@@ -433,7 +434,8 @@ static void apply_policy(struct vg_sinks *sk, struct vg_sink_result *r, int64_t 
     cooldown = s->breaker.cooldown_ms;
     pthread_mutex_unlock(&sk->mu);
     if (opened) {
-        VG_LOG_WARN("sinks", "sink %s marked down after %d consecutive failures (%s); probing "
+        VG_LOG_WARN("sinks",
+                    "sink %s marked down after %d consecutive failures (%s); probing "
                     "every %lld ms at first",
                     s->name, failures, r->detail, (long long)cooldown);
     }
@@ -441,7 +443,8 @@ static void apply_policy(struct vg_sinks *sk, struct vg_sink_result *r, int64_t 
         VG_LOG_INFO("sinks", "sink %s is up again", s->name);
     }
     if (disabled) {
-        VG_LOG_ERROR("sinks", "sink %s disabled: the endpoint answered HTTP 410 Gone; its pages "
+        VG_LOG_ERROR("sinks",
+                     "sink %s disabled: the endpoint answered HTTP 410 Gone; its pages "
                      "are dead-lettered until vigil is reloaded or restarted",
                      s->name);
     }

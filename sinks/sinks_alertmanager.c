@@ -138,7 +138,8 @@ static const char *ends_at(const struct vg_notice *nt, const struct vg_notice_it
 {
     const char *r = vg_notice_str(it->incident, "resolved_at");
 
-    if (!strcmp(nt->status, "firing")) {
+    (void)nt;
+    if (!strcmp(it->status, "firing")) {
         return NULL;
     }
     return r[0] ? r : vg_notice_str(it->transition, "at");

@@ -22,12 +22,63 @@ static void put_clean(struct vg_buf *b, const char *s, const char *if_empty)
     }
 }
 
+/* Issue 5: a grouped body is one line per incident, each tagged with its group. */
+static void print_group(FILE *out, const char *page_id, const char *body, size_t body_len)
+{
+    struct vg_pages pages = {0};
+    struct vg_buf line = {0};
+    char err[256];
+
+    if (vg_page_group_from_json(&pages, body, body_len, err, sizeof(err)) != VG_OK) {
+        vg_buf_puts(&line, "PAGE ? ");
+        put_clean(&line, page_id, "(no id)");
+        vg_buf_puts(&line, ": unreadable grouped body: ");
+        put_clean(&line, err, "?");
+        vg_buf_putc(&line, '\n');
+    }
+    for (size_t i = 0; i < pages.n; i++) {
+        const struct vg_page *pg = &pages.items[i];
+
+        vg_buf_puts(&line, "PAGE ");
+        put_clean(&line, pg->status, "?");
+        vg_buf_puts(&line, " [");
+        put_clean(&line, pg->incident.severity, "?");
+        vg_buf_puts(&line, "] ");
+        put_clean(&line, pg->incident.monitor, "?");
+        vg_buf_putc(&line, ' ');
+        put_clean(&line, pg->resource.id, "?");
+        vg_buf_putc(&line, ' ');
+        put_clean(&line, pg->transition.field, "?");
+        vg_buf_putc(&line, ' ');
+        put_clean(&line, pg->transition.from, "(none)");
+        vg_buf_puts(&line, " -> ");
+        put_clean(&line, pg->transition.to, "(none)");
+        vg_buf_puts(&line, ": ");
+        put_clean(&line, pg->incident.summary, "");
+        vg_buf_puts(&line, " (group ");
+        put_clean(&line, pg->pager, "?");
+        vg_buf_putc(&line, ' ');
+        put_clean(&line, pg->group, "");
+        vg_buf_puts(&line, ")\n");
+    }
+    if (line.data) {
+        fputs(line.data, out);
+        fflush(out);
+    }
+    vg_buf_fini(&line);
+    vg_pages_fini(&pages);
+}
+
 void vg_console_print(FILE *out, const char *page_id, const char *body, size_t body_len)
 {
     struct vg_page pg;
     struct vg_buf line = {0};
     char err[256];
 
+    if (vg_page_json_is_group(body, body_len)) {
+        print_group(out, page_id, body, body_len);
+        return;
+    }
     if (vg_page_from_json(&pg, body, body_len, err, sizeof(err)) != VG_OK) {
         vg_buf_puts(&line, "PAGE ? ");
         put_clean(&line, page_id, "(no id)");

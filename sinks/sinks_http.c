@@ -33,14 +33,14 @@ struct xfer {
     CURL *easy;
     struct sink *s;
     uint64_t tag;
-    int step;      /* index in the sink's steps for this notice */
+    int step; /* index in the sink's steps for this notice */
     char *id;
     char *pager;
-    char *src;     /* the page body as stored */
+    char *src; /* the page body as stored */
     size_t src_len;
-    char *memo;    /* "CHANNEL TS" */
-    char *url;     /* this request's URL (owned) */
-    char *body;    /* this request's body (owned) */
+    char *memo; /* "CHANNEL TS" */
+    char *url;  /* this request's URL (owned) */
+    char *body; /* this request's body (owned) */
     size_t body_len;
     struct curl_slist *hdrs;
     struct vg_buf resp;
@@ -69,8 +69,8 @@ bool vg_sinks_global_init(void)
 
 /* The headers vigil owns: configuring them would break idempotency, signing or framing. */
 static const char *const reserved_headers[] = {
-    "Idempotency-Key", "webhook-id",        "webhook-timestamp", "webhook-signature",
-    "Content-Length",  "Host",              "Transfer-Encoding", "Connection",
+    "Idempotency-Key", "webhook-id", "webhook-timestamp", "webhook-signature",
+    "Content-Length",  "Host",       "Transfer-Encoding", "Connection",
     "Expect",          NULL,
 };
 
@@ -136,11 +136,12 @@ static vg_err_t check_url(struct sink *s, const char *key, const char *url, char
     }
     vg_redact_url(url, redacted, sizeof(redacted));
     /* libcurl reads "https:///x" as host "x"; a url that odd is a typo, not a webhook. */
-    if (!sep || sep[3] == '/' || sep[3] == '\0' || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+    if (!sep || sep[3] == '/' || sep[3] == '\0' ||
+        curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
-        snprintf(errstr, errstr_size, "sink %s: %s \"%s\" is not a valid http(s) url", s->name,
-                 key, redacted);
+        snprintf(errstr, errstr_size, "sink %s: %s \"%s\" is not a valid http(s) url", s->name, key,
+                 redacted);
         err = VG_ERR_INVALID;
         goto out;
     }
@@ -201,8 +202,9 @@ static vg_err_t build_headers(struct sink *s, const struct vg_sink_config *cfg, 
         }
     }
     if (!have_ct) {
-        add_line(s, vg_strdup(s->type == SINK_SLACK ? "Content-Type: application/json; charset=utf-8"
-                                                    : "Content-Type: application/json"));
+        add_line(s,
+                 vg_strdup(s->type == SINK_SLACK ? "Content-Type: application/json; charset=utf-8"
+                                                 : "Content-Type: application/json"));
         s->json_body = true;
     }
     /* No 100-continue round trip (a second of stall with receivers that ignore it). */
@@ -275,8 +277,8 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
             }
             s->url = vg_strdup(cfg->webhook_url);
         } else {
-            snprintf(errstr, errstr_size,
-                     "sink %s: slack needs webhook_url, or token and channel", cfg->name);
+            snprintf(errstr, errstr_size, "sink %s: slack needs webhook_url, or token and channel",
+                     cfg->name);
             return VG_ERR_INVALID;
         }
         break;
@@ -302,8 +304,10 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
         }
         if (cfg->template) {
             if (s->fmt_alertmanager) {
-                snprintf(errstr, errstr_size, "sink %s: template and format: alertmanager "
-                         "exclude each other", cfg->name);
+                snprintf(errstr, errstr_size,
+                         "sink %s: template and format: alertmanager "
+                         "exclude each other",
+                         cfg->name);
                 return VG_ERR_INVALID;
             }
             err = vg_sink_tpl_compile(&s->tpl, cfg->name, cfg->template, errstr, errstr_size);
@@ -405,7 +409,8 @@ static bool memo_split(const char *memo, char *channel, size_t ch_size, char *ts
 {
     const char *sp = memo ? strchr(memo, ' ') : NULL;
 
-    if (!sp || sp == memo || !sp[1] || (size_t)(sp - memo) >= ch_size || strlen(sp + 1) >= ts_size) {
+    if (!sp || sp == memo || !sp[1] || (size_t)(sp - memo) >= ch_size ||
+        strlen(sp + 1) >= ts_size) {
         return false;
     }
     memcpy(channel, memo, (size_t)(sp - memo));
@@ -471,7 +476,8 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
             x->body_len = x->src_len; /* byte for byte what the outbox holds */
         }
         x->url = vg_strdup(s->url);
-        /* Idempotency-Key (IETF draft) and webhook-id (Standard Webhooks): the same on every retry. */
+        /* Idempotency-Key (IETF draft) and webhook-id (Standard Webhooks): the same on every retry.
+         */
         line = vg_asprintf("Idempotency-Key: %s", x->id);
         x->hdrs = slist_add(x->hdrs, line);
         vg_free(line);
@@ -676,7 +682,7 @@ static void copy_response(char *dst, size_t dst_size, const struct vg_buf *resp)
 
 static bool slack_retriable_error(const char *e)
 {
-    static const char *const retry[] = {"ratelimited", "rate_limited", "internal_error",
+    static const char *const retry[] = {"ratelimited", "rate_limited",        "internal_error",
                                         "fatal_error", "service_unavailable", "request_timeout",
                                         NULL};
     for (const char *const *r = retry; *r; r++) {

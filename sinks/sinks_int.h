@@ -24,10 +24,10 @@
 #define VG_WEBHOOK_DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define VG_SINK_DEFAULT_MAX_ATTEMPTS 5
 #define VG_SINK_DEFAULT_MAX_AGE_MS (24LL * 3600 * 1000)
-#define VG_SINK_MAX_IN_FLIGHT 16       /* concurrent requests per HTTP sink */
-#define VG_SINK_BREAKER_THRESHOLD 5    /* consecutive failures that mark a sink down */
-#define VG_SINK_BREAKER_MIN_MS 1000    /* first probe this long after going down */
-#define VG_SINK_BREAKER_MAX_MS 30000   /* probes at most this far apart */
+#define VG_SINK_MAX_IN_FLIGHT 16     /* concurrent requests per HTTP sink */
+#define VG_SINK_BREAKER_THRESHOLD 5  /* consecutive failures that mark a sink down */
+#define VG_SINK_BREAKER_MIN_MS 1000  /* first probe this long after going down */
+#define VG_SINK_BREAKER_MAX_MS 30000 /* probes at most this far apart */
 #define VG_SINK_RETRY_AFTER_MAX_MS (3600LL * 1000)
 #define VG_SLACK_DEFAULT_API "https://slack.com/api"
 #define VG_SLACK_MAX_LISTED 10 /* a grouped Slack message lists this many incidents */
@@ -78,6 +78,7 @@ vg_err_t vg_webhook_classify_status(long status);
 
 /* One incident of a page: pointers into the notice's JSON tree (cJSON, opaque here). */
 struct vg_notice_item {
+    const char *status; /* the item's own status in a grouped body, else the page's */
     const void *incident;
     const void *resource;
     const void *transition;
@@ -159,14 +160,14 @@ struct sink {
     int max_attempts;
     int64_t max_age_ms;
     /* HTTP sinks */
-    char *url;           /* webhook/alertmanager endpoint; slack: webhook_url or api base */
-    bool slack_bot;      /* slack: token + channel (chat.postMessage) */
-    char *token;         /* slack bot token */
+    char *url;      /* webhook/alertmanager endpoint; slack: webhook_url or api base */
+    bool slack_bot; /* slack: token + channel (chat.postMessage) */
+    char *token;    /* slack bot token */
     char *channel;
-    char **hdr_lines;    /* "Name: value" sent on every request */
+    char **hdr_lines; /* "Name: value" sent on every request */
     size_t n_hdr;
-    bool json_body;      /* the request body is JSON (Content-Type) */
-    char **secrets;      /* strings that must never reach a message (url parts, token) */
+    bool json_body; /* the request body is JSON (Content-Type) */
+    char **secrets; /* strings that must never reach a message (url parts, token) */
     size_t n_secrets;
     long timeout_ms;
     long connect_ms;
@@ -204,10 +205,10 @@ struct sink {
 struct vg_sinks {
     struct sink *v;
     size_t n;
-    FILE *console_out;     /* borrowed */
-    pthread_mutex_t mu;    /* guards the policy fields for readers on other threads */
-    void *multi;           /* CURLM * */
-    void *xfers;           /* in-flight transfers (sinks_http.c) */
+    FILE *console_out;  /* borrowed */
+    pthread_mutex_t mu; /* guards the policy fields for readers on other threads */
+    void *multi;        /* CURLM * */
+    void *xfers;        /* in-flight transfers (sinks_http.c) */
     /* completions not from libcurl (console, kafka), under mu */
     struct vg_sink_result *done;
     size_t n_done;
@@ -235,8 +236,7 @@ size_t vg_http_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *
 void vg_http_wakeup(struct vg_sinks *sk);
 /* One blocking attempt on the sink's own handle (the vg_sinks_deliver contract). */
 vg_err_t vg_http_deliver_sync(struct vg_sinks *sk, struct sink *s, const char *page_id,
-                              const char *body, size_t body_len, char *errstr,
-                              size_t errstr_size);
+                              const char *body, size_t body_len, char *errstr, size_t errstr_size);
 void vg_http_sink_fini(struct sink *s);
 
 /* sinks_kafka.c */

@@ -182,8 +182,8 @@ vg_err_t vg_kafka_sink_start(struct vg_sinks *sk, struct sink *s, const struct v
     j.payloads = vg_calloc(j.n, sizeof(char *));
     for (size_t i = 0; i < nt.n_items; i++) {
         j.keys[i] = vg_strdup(vg_notice_str(nt.items[i].incident, "id"));
-        j.payloads[i] = nt.grouped ? item_body(&nt, &nt.items[i])
-                                   : vg_strndup(job->body, job->body_len);
+        j.payloads[i] =
+            nt.grouped ? item_body(&nt, &nt.items[i]) : vg_strndup(job->body, job->body_len);
     }
     vg_notice_fini(&nt);
     if (!k) {

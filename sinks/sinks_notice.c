@@ -46,6 +46,10 @@ vg_err_t vg_notice_parse(struct vg_notice *nt, const char *body, size_t len, cha
             if (!cJSON_IsObject(obj_get(it, "incident"))) {
                 continue;
             }
+            {
+                const cJSON *st = obj_get(it, "status");
+                nt->items[nt->n_items].status = cJSON_IsString(st) ? st->valuestring : nt->status;
+            }
             nt->items[nt->n_items].incident = obj_get(it, "incident");
             nt->items[nt->n_items].resource = obj_get(it, "resource");
             nt->items[nt->n_items].transition = obj_get(it, "transition");
@@ -53,6 +57,7 @@ vg_err_t vg_notice_parse(struct vg_notice *nt, const char *body, size_t len, cha
         }
     } else if (cJSON_IsObject(obj_get(root, "incident"))) {
         nt->items = vg_calloc(1, sizeof(*nt->items));
+        nt->items[0].status = nt->status;
         nt->items[0].incident = obj_get(root, "incident");
         nt->items[0].resource = obj_get(root, "resource");
         nt->items[0].transition = obj_get(root, "transition");

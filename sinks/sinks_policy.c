@@ -23,7 +23,7 @@ void vg_sink_bucket_init(struct vg_sink_bucket *b, double rate_per_s, int burst,
 
 bool vg_sink_bucket_take(struct vg_sink_bucket *b, int64_t now_ms, int64_t *wait_ms)
 {
-    if (1) {
+    if (b->rate_per_s <= 0) {
         return true;
     }
     if (now_ms > b->last_ms) {
@@ -90,7 +90,7 @@ bool vg_sink_breaker_failure(struct vg_sink_breaker *br, int64_t now_ms)
     br->failures++;
     switch (br->state) {
     case VG_BREAKER_CLOSED:
-        if (1) {
+        if (br->failures < VG_SINK_BREAKER_THRESHOLD) {
             return false;
         }
         br->state = VG_BREAKER_OPEN;

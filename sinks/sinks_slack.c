@@ -26,7 +26,7 @@ struct sev_style {
 };
 
 static const struct sev_style sev_styles[] = {
-    {"critical", ":red_circle:", "#D00000"},     {"high", ":large_orange_circle:", "#E8590C"},
+    {"critical", ":red_circle:", "#D00000"},        {"high", ":large_orange_circle:", "#E8590C"},
     {"medium", ":large_yellow_circle:", "#F2C744"}, {"low", ":large_blue_circle:", "#439FE0"},
     {"info", ":white_circle:", "#9E9E9E"},
 };
@@ -125,7 +125,8 @@ static void add_field(cJSON *fields, const char *label, const char *value, bool 
     vg_buf_fini(&b);
 }
 
-/* "<!date^1795860000^{date_short_pretty} {time}|2026-11-28T10:00:00Z>": rendered in each reader's zone. */
+/* "<!date^1795860000^{date_short_pretty} {time}|2026-11-28T10:00:00Z>": rendered in each reader's
+ * zone. */
 static void put_date(struct vg_buf *b, const char *rfc3339)
 {
     int64_t ms;
@@ -289,8 +290,8 @@ static void group_blocks(cJSON *blocks, const struct vg_notice *nt, const char *
         const char *from = vg_notice_str(it->transition, "from");
 
         vg_buf_reset(&b);
-        vg_buf_printf(&b, "%s *", style_of(nt->status, vg_notice_str(it->incident, "severity"))
-                                      ->emoji);
+        vg_buf_printf(&b, "%s *",
+                      style_of(it->status, vg_notice_str(it->incident, "severity"))->emoji);
         put_md(&b, vg_notice_str(it->incident, "monitor"));
         vg_buf_puts(&b, "* \xc2\xb7 `");
         put_md(&b, vg_notice_str(it->resource, "name"));
@@ -348,8 +349,9 @@ char *vg_render_slack(const struct vg_notice *nt, const char *channel, const cha
         } else {
             const char *from = vg_notice_str(it->transition, "from");
             put_md(&fallback, vg_notice_str(it->resource, "id"));
-            vg_buf_printf(&fallback, " %s %s \xe2\x86\x92 %s", vg_notice_str(it->transition, "field"),
-                          from[0] ? from : "(none)", vg_notice_str(it->transition, "to"));
+            vg_buf_printf(&fallback, " %s %s \xe2\x86\x92 %s",
+                          vg_notice_str(it->transition, "field"), from[0] ? from : "(none)",
+                          vg_notice_str(it->transition, "to"));
         }
         text = vg_truncate_utf8(fallback.data, FALLBACK_MAX);
         cJSON_AddStringToObject(root, "text", text);

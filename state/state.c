@@ -66,6 +66,7 @@ vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *pr
     st->prefix = vg_strdup(prefix);
     st->cache = vg_map_new();
     st->indexed = vg_map_new();
+    st->shadow = vg_map_new();
     st->pending_cursor = vg_strdup("0");
     st->claim_cursor = vg_strdup("0-0");
     err = vg_state_redis_open(st, errstr, errstr_size);
@@ -85,6 +86,7 @@ void vg_state_destroy(struct vg_state *st)
     vg_state_redis_close(st);
     vg_map_destroy(st->cache, free_resource);
     vg_map_destroy(st->indexed, NULL);
+    vg_map_destroy(st->shadow, vg_free);
     vg_redis_url_fini(&st->url);
     vg_free(st->prefix);
     vg_free(st->pending_consumer);
@@ -133,6 +135,7 @@ void vg_state_cache_clear(struct vg_state *st)
 {
     vg_map_clear(st->cache, free_resource);
     vg_map_clear(st->indexed, NULL);
+    vg_map_clear(st->shadow, vg_free);
 }
 
 /* ---- Resource <-> hash ------------------------------------------------ */
@@ -228,11 +231,105 @@ static bool parse_labels(struct vg_resource *res, const redisReply *v)
 }
 
 /* HSET key <every field of res>. */
-static void append_hset_resource(struct vg_state *st, struct vg_cmd *c, const char *key,
-                                 const struct vg_resource *res)
+
+/* ---- shadows: write only what changed --------------------------------- */
+
+/*
+ * What Redis holds of one Resource hash: its field names and a hash of each
+ * value, in one allocation. Most events change a few fields (runtime, times,
+ * offset), so a commit HSETs those instead of DEL + rewriting ~20 fields:
+ * Redis, not vigil, is the bottleneck of apply.
+ */
+struct vg_res_shadow {
+    size_t n;
+    uint64_t *value_hash;
+    uint32_t *name_off; /* into names */
+    char *names;        /* NUL-separated */
+};
+
+static uint64_t hash_bytes(const char *p, size_t len)
 {
-    vg_cmd_str(c, "HSET");
-    vg_cmd_str(c, key);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Build a shadow from `n` name/value pairs given as (ptr, len) arrays. */
+static struct vg_res_shadow *shadow_new(size_t n, const char *const *names,
+                                        const size_t *name_lens, const char *const *values,
+                                        const size_t *value_lens)
+{
+    size_t names_bytes = 0;
+    struct vg_res_shadow *sh;
+    char *p;
+
+    for (size_t i = 0; i < n; i++) {
+        names_bytes += name_lens[i] + 1;
+    }
+    sh = vg_malloc(sizeof(*sh) + n * (sizeof(uint64_t) + sizeof(uint32_t)) + names_bytes + 1);
+    sh->n = n;
+    sh->value_hash = (uint64_t *)(sh + 1);
+    sh->name_off = (uint32_t *)(sh->value_hash + n);
+    sh->names = (char *)(sh->name_off + n);
+    p = sh->names;
+    for (size_t i = 0; i < n; i++) {
+        sh->name_off[i] = (uint32_t)(p - sh->names);
+        memcpy(p, names[i], name_lens[i]);
+        p[name_lens[i]] = '\0';
+        p += name_lens[i] + 1;
+        sh->value_hash[i] = hash_bytes(values[i], value_lens[i]);
+    }
+    *p = '\0';
+    return sh;
+}
+
+/* From an HGETALL reply (name, value, name, value ...). */
+static struct vg_res_shadow *shadow_from_reply(const redisReply *r)
+{
+    size_t n = r->elements / 2;
+    const char **names = vg_malloc((n + 1) * sizeof(*names));
+    const char **values = vg_malloc((n + 1) * sizeof(*values));
+    size_t *nl = vg_malloc((n + 1) * sizeof(*nl));
+    size_t *vl = vg_malloc((n + 1) * sizeof(*vl));
+    struct vg_res_shadow *sh;
+
+    for (size_t i = 0; i < n; i++) {
+        names[i] = r->element[2 * i]->str;
+        nl[i] = r->element[2 * i]->len;
+        values[i] = r->element[2 * i + 1]->str;
+        vl[i] = r->element[2 * i + 1]->len;
+    }
+    sh = shadow_new(n, names, nl, values, vl);
+    vg_free(names);
+    vg_free(values);
+    vg_free(nl);
+    vg_free(vl);
+    return sh;
+}
+
+static void shadow_put(struct vg_state *st, const char *id, struct vg_res_shadow *sh)
+{
+    vg_free(vg_map_put(st->shadow, id, sh));
+}
+
+/* Index of field `name` in `sh`, or -1. Resources have ~20 fields: a scan is fine. */
+static long shadow_find(const struct vg_res_shadow *sh, const char *name, size_t len)
+{
+    for (size_t i = 0; i < sh->n; i++) {
+        const char *s = sh->names + sh->name_off[i];
+        if (strncmp(s, name, len) == 0 && s[len] == '\0') {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+/* Every field of `res` as name/value argument pairs (no command, no key). */
+static void serialize_resource(struct vg_cmd *c, const struct vg_resource *res)
+{
     field_str(c, "id", res->id);
     field_str(c, "type", res->type);
     field_str(c, "name", res->name);
@@ -278,7 +375,92 @@ static void append_hset_resource(struct vg_state *st, struct vg_cmd *c, const ch
         vg_cmd_str(c, json);
         vg_free(json);
     }
-    vg_cmd_append(st, c);
+}
+
+/*
+ * Queue the write of `res`'s hash: against its shadow, HSET only the fields
+ * whose value changed and HDEL those that disappeared (closed incidents,
+ * deleted pods); without a shadow, DEL and write everything. The new shadow
+ * goes to `pending` (installed only after EXEC succeeded). Returns the
+ * number of commands queued.
+ */
+static size_t append_resource_write(struct vg_state *st, struct vg_cmd *c, const char *key,
+                                    const struct vg_resource *res, struct vg_map *pending)
+{
+    struct vg_cmd f = {0};
+    const struct vg_res_shadow *old = vg_map_get(st->shadow, res->id);
+    size_t n_pairs;
+    const char **names;
+    const char **values;
+    size_t *nl;
+    size_t *vl;
+    size_t queued = 0;
+    size_t n_changed = 0;
+
+    serialize_resource(&f, res);
+    n_pairs = f.n / 2;
+    names = vg_malloc((n_pairs + 1) * sizeof(*names));
+    values = vg_malloc((n_pairs + 1) * sizeof(*values));
+    nl = vg_malloc((n_pairs + 1) * sizeof(*nl));
+    vl = vg_malloc((n_pairs + 1) * sizeof(*vl));
+    for (size_t i = 0; i < n_pairs; i++) {
+        names[i] = f.data.data + f.pos[2 * i].off;
+        nl[i] = f.pos[2 * i].len;
+        values[i] = f.data.data + f.pos[2 * i + 1].off;
+        vl[i] = f.pos[2 * i + 1].len;
+    }
+    if (!old) {
+        vg_cmd_str(c, "DEL");
+        vg_cmd_str(c, key);
+        vg_cmd_append(st, c);
+        queued++;
+    }
+    for (size_t i = 0; i < n_pairs; i++) {
+        long j = old ? shadow_find(old, names[i], nl[i]) : -1;
+        if (j >= 0 && old->value_hash[j] == hash_bytes(values[i], vl[i])) {
+            continue;
+        }
+        if (n_changed++ == 0) {
+            vg_cmd_str(c, "HSET");
+            vg_cmd_str(c, key);
+        }
+        vg_cmd_arg(c, names[i], nl[i]);
+        vg_cmd_arg(c, values[i], vl[i]);
+    }
+    if (n_changed > 0) {
+        vg_cmd_append(st, c);
+        queued++;
+    }
+    if (old) {
+        size_t n_gone = 0;
+        for (size_t j = 0; j < old->n; j++) {
+            const char *name = old->names + old->name_off[j];
+            size_t len = strlen(name);
+            bool kept = false;
+            for (size_t i = 0; i < n_pairs && !kept; i++) {
+                kept = nl[i] == len && memcmp(names[i], name, len) == 0;
+            }
+            if (kept) {
+                continue;
+            }
+            if (n_gone++ == 0) {
+                vg_cmd_str(c, "HDEL");
+                vg_cmd_str(c, key);
+            }
+            vg_cmd_str(c, name);
+        }
+        if (n_gone > 0) {
+            vg_cmd_append(st, c);
+            queued++;
+        }
+    }
+    vg_free(vg_map_put(pending, res->id, shadow_new(n_pairs, names, nl, values, vl)));
+    vg_free(names);
+    vg_free(values);
+    vg_free(nl);
+    vg_free(vl);
+    vg_cmd_fini(&f);
+    return queued;
 }
 
 static bool reply_is(const redisReply *r, const char *s)
@@ -539,8 +721,13 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
             }
             if (res) {
                 vg_map_put(st->indexed, miss[j]->id, (void *)1);
+                shadow_put(st, miss[j]->id, shadow_from_reply(r));
             } else {
                 res = vg_resource_new_from_event(miss[j]);
+                if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
+                    /* not in Redis: nothing to delete, every field is new */
+                    shadow_put(st, miss[j]->id, shadow_new(0, NULL, NULL, NULL, NULL));
+                }
             }
             vg_map_put(st->cache, miss[j]->id, res);
         }
@@ -819,7 +1006,8 @@ static void append_name_index(struct vg_state *st, struct vg_cmd *c, const struc
 }
 
 /* Queue MULTI ... EXEC for `cm`; returns the number of commands queued. */
-static size_t append_commit(struct vg_state *st, struct vg_cmd *c, const struct vg_commit *cm)
+static size_t append_commit(struct vg_state *st, struct vg_cmd *c, const struct vg_commit *cm,
+                            struct vg_map *pending)
 {
     char *idx_all = vg_state_key(st, "idx:all");
     size_t n = 0;
@@ -836,13 +1024,7 @@ static size_t append_commit(struct vg_state *st, struct vg_cmd *c, const struct 
             continue;
         }
         key = vg_state_key_res(st, "res", res->id);
-        /* DEL first so fields that disappeared (closed incidents, a cleared
-         * message) do not survive the rewrite. */
-        vg_cmd_str(c, "DEL");
-        vg_cmd_str(c, key);
-        vg_cmd_append(st, c);
-        append_hset_resource(st, c, key, res);
-        n += 2;
+        n += append_resource_write(st, c, key, res, pending);
         vg_free(key);
         if (vg_map_get(st->indexed, res->id)) {
             continue; /* a known Resource: its index entries are there already */
@@ -951,6 +1133,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
 {
     struct vg_cmd c = {0};
     redisReply **replies;
+    struct vg_map *pending;
     size_t n_dirty = 0;
     size_t n;
     vg_err_t err;
@@ -966,7 +1149,8 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     if (err != VG_OK) {
         return err;
     }
-    n = append_commit(st, &c, cm);
+    pending = vg_map_new();
+    n = append_commit(st, &c, cm, pending);
     vg_cmd_fini(&c);
     replies = vg_calloc(n, sizeof(*replies));
     err = vg_state_read_replies(st, n, replies, "commit", errstr, errstr_size);
@@ -976,12 +1160,23 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     }
     vg_free(replies);
     if (err == VG_OK) {
+        size_t iter = 0;
+        const char *id;
+        void *sh;
         for (size_t i = 0; i < cm->n_res; i++) {
             if (cm->res[i]->dirty) {
                 vg_map_put(st->indexed, cm->res[i]->id, (void *)1);
             }
             cm->res[i]->dirty = false;
         }
+        while (vg_map_next(pending, &iter, &id, &sh)) {
+            shadow_put(st, id, sh);
+        }
+        vg_map_destroy(pending, NULL);
+    } else {
+        /* Unknown what Redis holds now: the next write of each Resource is whole. */
+        vg_map_destroy(pending, vg_free);
+        vg_map_clear(st->shadow, vg_free);
     }
     return err;
 }
@@ -1148,8 +1343,8 @@ static bool reply_is_array(const struct vg_state *st, const redisReply *r, const
         return false;
     }
     if (r->type != REDIS_REPLY_ARRAY) {
-        set_err(errstr, errstr_size, "redis %s: %s: unexpected reply type %d", st->redacted,
-                what, r->type);
+        set_err(errstr, errstr_size, "redis %s: %s: unexpected reply type %d", st->redacted, what,
+                r->type);
         *err = VG_ERR_INVALID;
         return false;
     }

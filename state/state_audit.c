@@ -283,6 +283,32 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
         return err;
     }
     outbox = vg_state_key(st, "outbox");
+    /* The summary first: [count, min, max, [[consumer, n], ...]]. Usually we are alone. */
+    vg_cmd_str(&c, "XPENDING");
+    vg_cmd_str(&c, outbox);
+    vg_cmd_str(&c, VG_OUTBOX_GROUP);
+    vg_cmd_append(st, &c);
+    err = vg_state_read_replies(st, 1, &reply, "XPENDING", errstr, errstr_size);
+    if (err != VG_OK) {
+        goto out;
+    }
+    {
+        bool others = false;
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 4 &&
+            reply->element[3]->type == REDIS_REPLY_ARRAY) {
+            const redisReply *cs = reply->element[3];
+            for (size_t i = 0; i < cs->elements && !others; i++) {
+                others = cs->element[i]->type == REDIS_REPLY_ARRAY &&
+                         cs->element[i]->elements >= 1 &&
+                         !reply_is(cs->element[i]->element[0], consumer);
+            }
+        }
+        freeReplyObject(reply);
+        reply = NULL;
+        if (!others) {
+            goto out;
+        }
+    }
     vg_cmd_str(&c, "XPENDING");
     vg_cmd_str(&c, outbox);
     vg_cmd_str(&c, VG_OUTBOX_GROUP);

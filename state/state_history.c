@@ -124,8 +124,7 @@ static bool entry_from_reply(const redisReply *r, struct vg_history_entry *e, co
         } else {
             char **pair;
 
-            vg_array_grow((void **)&e->extra, &cap_extra, (e->n_extra + 1) * 2,
-                          sizeof(*e->extra));
+            vg_array_grow((void **)&e->extra, &cap_extra, (e->n_extra + 1) * 2, sizeof(*e->extra));
             pair = &e->extra[e->n_extra * 2];
             pair[0] = copy_text(k);
             if (!pair[0]) {

@@ -130,9 +130,8 @@ out:
     return VG_OK;
 }
 
-vg_err_t vg_state_incident_get(struct vg_state *st, const char *id,
-                               struct vg_incident_record *out, bool *found, char *errstr,
-                               size_t errstr_size)
+vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_incident_record *out,
+                               bool *found, char *errstr, size_t errstr_size)
 {
     struct vg_cmd c = {0};
     redisReply *reply = NULL;

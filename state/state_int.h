@@ -58,6 +58,10 @@ struct vg_state {
      * a hash (written with them, atomically) or committed by us. A commit
      * skips their SADD/ZADD (issue 3). Cleared with the cache. */
     struct vg_map *indexed;
+    /* id -> struct vg_res_shadow *: the field names and value hashes Redis holds
+     * for a cached Resource, so a commit writes only the fields that changed
+     * and HDELs the ones that went away. No shadow: unknown, DEL and rewrite. */
+    struct vg_map *shadow;
 
     /* Outbox reader state (state_outbox.c). */
     bool group_ready;       /* XGROUP CREATE done (or BUSYGROUP) on this server */

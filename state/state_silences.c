@@ -144,8 +144,8 @@ vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, c
     return err;
 }
 
-vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms,
-                                 bool *found, char *errstr, size_t errstr_size)
+vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms, bool *found,
+                                 char *errstr, size_t errstr_size)
 {
     struct vg_cmd c = {0};
     redisReply *reply = NULL;

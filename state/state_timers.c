@@ -91,10 +91,8 @@ size_t vg_state_append_group_page(struct vg_state *st, struct vg_cmd *c, const s
     char *key = vg_asprintf("%s:grp:%s", st->prefix, member);
     char *body = vg_page_to_json(pg);
     char *labels = labels_json(pg->group_labels, pg->n_group_labels);
-    struct vg_timer t = {.topic = NULL,
-                         .member = member,
-                         .due_ms = pg->at_ms + pg->group_wait_ms,
-                         .nx = true};
+    struct vg_timer t = {
+        .topic = NULL, .member = member, .due_ms = pg->at_ms + pg->group_wait_ms, .nx = true};
 
     /* The latest notification of an incident replaces an earlier one still waiting. */
     vg_cmd_str(c, "HSET");

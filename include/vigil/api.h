@@ -81,23 +81,23 @@ double vg_metrics_now_s(void);
  * vigil's metric families (docs/api.md), with their labels. Declared by
  * vg_metrics_declare_vigil; updated where the events happen (cli/).
  */
-#define VG_M_EVENTS_CONSUMED "vigil_events_consumed_total"    /* topic, outcome */
-#define VG_M_DECODE_ERRORS "vigil_decode_errors_total"        /* reason */
-#define VG_M_DLQ_PRODUCED "vigil_dlq_produced_total"          /* (none) */
-#define VG_M_CONSUMER_LAG "vigil_consumer_lag_messages"       /* topic, partition */
+#define VG_M_EVENTS_CONSUMED "vigil_events_consumed_total"      /* topic, outcome */
+#define VG_M_DECODE_ERRORS "vigil_decode_errors_total"          /* reason */
+#define VG_M_DLQ_PRODUCED "vigil_dlq_produced_total"            /* (none) */
+#define VG_M_CONSUMER_LAG "vigil_consumer_lag_messages"         /* topic, partition */
 #define VG_M_BATCH_SECONDS "vigil_batch_apply_duration_seconds" /* (none) */
-#define VG_M_TRANSITIONS "vigil_transitions_total"            /* field, value */
-#define VG_M_INCIDENTS_FIRING "vigil_incidents_firing"        /* monitor, severity */
-#define VG_M_NOTIFICATIONS "vigil_notifications_total"        /* sink, outcome */
+#define VG_M_TRANSITIONS "vigil_transitions_total"              /* field, value */
+#define VG_M_INCIDENTS_FIRING "vigil_incidents_firing"          /* monitor, severity */
+#define VG_M_NOTIFICATIONS "vigil_notifications_total"          /* sink, outcome */
 #define VG_M_DELIVERY_SECONDS "vigil_delivery_duration_seconds" /* sink */
-#define VG_M_OUTBOX_DEPTH "vigil_outbox_depth"                /* (none) */
-#define VG_M_DEAD_DEPTH "vigil_dead_letter_depth"             /* (none) */
-#define VG_M_REDIS_ERRORS "vigil_redis_errors_total"          /* component */
-#define VG_M_REDIS_RECONNECTS "vigil_redis_reconnects_total"  /* component */
-#define VG_M_RULES_LOADED "vigil_rules_loaded"                /* kind: monitor, pager */
-#define VG_M_RULES_RELOADS "vigil_rules_reloads_total"        /* outcome: ok, error */
-#define VG_M_STREAM_CLIENTS "vigil_stream_clients"            /* (none) */
-#define VG_M_BUILD_INFO "vigil_build_info"                    /* version */
+#define VG_M_OUTBOX_DEPTH "vigil_outbox_depth"                  /* (none) */
+#define VG_M_DEAD_DEPTH "vigil_dead_letter_depth"               /* (none) */
+#define VG_M_REDIS_ERRORS "vigil_redis_errors_total"            /* component */
+#define VG_M_REDIS_RECONNECTS "vigil_redis_reconnects_total"    /* component */
+#define VG_M_RULES_LOADED "vigil_rules_loaded"                  /* kind: monitor, pager */
+#define VG_M_RULES_RELOADS "vigil_rules_reloads_total"          /* outcome: ok, error */
+#define VG_M_STREAM_CLIENTS "vigil_stream_clients"              /* (none) */
+#define VG_M_BUILD_INFO "vigil_build_info"                      /* version */
 void vg_metrics_declare_vigil(struct vg_metrics *m);
 
 /* ---- the server (api.c) ----------------------------------------------- */

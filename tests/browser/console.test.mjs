@@ -65,7 +65,8 @@ try {
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
+    // The refused silence (403) is logged by the browser as a failed load: expected.
+    if (m.type() === "error" && !m.text().includes("status of 403")) errors.push(m.text());
   });
 
   // 1. The Resources table, then a search for "ingestion".
@@ -129,8 +130,8 @@ try {
   check(r > 200 && g < 240 && b < 240 && r > g + 20, "the failed badge is red (" + colour + ")");
   rows = await rowsOf(page);
   check(rows.find((x) => x.id === "workflow:v1:ingestion-delivery-events:public").runtime === "succeeded", "the other row is unchanged");
-  const unhealthy = Number(await page.textContent('#counts a[data-health="unhealthy"] b'));
-  check(unhealthy >= 1, "the health counts follow (" + unhealthy + " unhealthy)");
+  await page.waitForFunction(() => Number(document.querySelector('#counts a[data-health="unhealthy"] b').textContent) === 1);
+  check(true, "the health counts follow (1 unhealthy among the matches)");
   await page.screenshot({ path: join(shots, "console-failed.png"), fullPage: true });
 
   // 4. Phone width: no sideways scrolling, cells labelled.
@@ -154,7 +155,7 @@ try {
   check((await page.textContent("#silence-error")).includes("wrong token"), "a wrong token is refused (403)");
   await page.fill('#silence-form input[name="token"]', process.env.API7_TOKEN);
   await page.click("#silence-ok");
-  await page.waitForSelector("#silence-dialog:not([open])");
+  await page.waitForFunction(() => !document.getElementById("silence-dialog").open);
   check((await page.textContent("#live")).startsWith("silence "), "the silence was created");
   await page.screenshot({ path: join(shots, "console-incidents.png"), fullPage: true });
 

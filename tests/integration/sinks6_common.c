@@ -35,8 +35,8 @@ int s6_setup(const char *name)
     S6.prefix = vg_asprintf("s6%d", (int)getpid());
     S6.config = vg_asprintf("%s/vigil.yaml", S6.dir);
     if (vg_redis_child_start(&S6.redis, S6.dir, errstr, sizeof(errstr)) != VG_OK ||
-        vg_state_connect(&S6.st, vg_redis_child_url(S6.redis), S6.prefix, errstr,
-                         sizeof(errstr)) != VG_OK) {
+        vg_state_connect(&S6.st, vg_redis_child_url(S6.redis), S6.prefix, errstr, sizeof(errstr)) !=
+            VG_OK) {
         fprintf(stderr, "redis: %s\n", errstr);
         return -1;
     }
@@ -202,8 +202,7 @@ bool s6_wait_requests(struct vg_http_receiver *r, size_t n, int timeout_ms)
     return vg_http_receiver_wait(r, n, timeout_ms);
 }
 
-int s6_vigil(char **out, char **err, const char *a1, const char *a2, const char *a3,
-             const char *a4)
+int s6_vigil(char **out, char **err, const char *a1, const char *a2, const char *a3, const char *a4)
 {
     char *argv[8];
     int i = 0;

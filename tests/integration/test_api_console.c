@@ -34,8 +34,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    api_env_teardown(&E);
-    return 0;
+    return api_env_teardown(&E);
 }
 
 /* Produce each line of the seed, keyed by its Resource id so that each Resource keeps its order. */
@@ -88,7 +87,6 @@ static void test_console_in_chromium(void **state)
     char *script = vg_asprintf("%s/tests/browser/console.test.mjs", VG_SOURCE_DIR);
     char *out = NULL;
     char *err = NULL;
-    char *argv[] = {(char *)"node", script, NULL};
     int rc;
     (void)state;
 
@@ -105,7 +103,6 @@ static void test_console_in_chromium(void **state)
         rc = vg_test_run(sh, &out, &err);
         free(cmd);
     }
-    (void)argv;
     fprintf(stderr, "%s%s", out ? out : "", err ? err : "");
     if (rc != 0) {
         api_env_dump_log(&E);

@@ -114,8 +114,8 @@ int api_env_setup(struct api_env *e, const char *name)
     }
     if (vg_producer_new(&e->producer, vg_mock_kafka_bootstraps(e->kafka), NULL, 0, errstr,
                         sizeof(errstr)) != VG_OK ||
-        vg_state_connect(&e->st, vg_redis_child_url(e->redis), e->prefix, errstr,
-                         sizeof(errstr)) != VG_OK) {
+        vg_state_connect(&e->st, vg_redis_child_url(e->redis), e->prefix, errstr, sizeof(errstr)) !=
+            VG_OK) {
         fprintf(stderr, "%s\n", errstr);
         return -1;
     }
@@ -141,8 +141,8 @@ int api_env_setup(struct api_env *e, const char *name)
                       "http:\n"
                       "  listen: 127.0.0.1:0\n"
                       "  token: \"${API7_TOKEN}\"\n",
-                      vg_mock_kafka_bootstraps(e->kafka), name, (int)getpid(), e->topic,
-                      e->prefix, e->rules);
+                      vg_mock_kafka_bootstraps(e->kafka), name, (int)getpid(), e->topic, e->prefix,
+                      e->rules);
     e->config = vg_asprintf("%s/vigil.yaml", e->dir);
     vg_test_write_file(e->config, cfg, strlen(cfg));
     free(url);
@@ -150,8 +150,7 @@ int api_env_setup(struct api_env *e, const char *name)
     {
         char *out = vg_asprintf("%s/vigil.out", e->dir);
         char *err = vg_asprintf("%s/vigil.err", e->dir);
-        char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"run", (char *)"-c", e->config,
-                        NULL};
+        char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"run", (char *)"-c", e->config, NULL};
         e->vigil = vg_test_spawn(argv, out, err);
         free(out);
         free(err);
@@ -170,10 +169,24 @@ int api_env_setup(struct api_env *e, const char *name)
     return 0;
 }
 
-void api_env_teardown(struct api_env *e)
+int api_env_teardown(struct api_env *e)
 {
+    int rc = 0;
+
     if (e->vigil > 0) {
-        vg_test_stop(e->vigil, SIGTERM, 15000);
+        int status = vg_test_stop(e->vigil, SIGTERM, 15000);
+        char *log = vg_asprintf("%s/vigil.err", e->dir);
+        char *text = vg_test_read_file(log, NULL);
+
+        /* A sanitizer report in the daemon fails the test, as does an unclean exit. */
+        if ((text && (strstr(text, "runtime error:") || strstr(text, "Sanitizer"))) ||
+            (status != 0 && !e->unclean_exit_ok)) {
+            fprintf(stderr, "vigil exited with %d\n", status);
+            api_env_dump_log(e);
+            rc = -1;
+        }
+        free(text);
+        free(log);
     }
     vg_producer_destroy(e->producer);
     vg_state_destroy(e->st);
@@ -187,11 +200,11 @@ void api_env_teardown(struct api_env *e)
     free(e->config);
     free(e->rules);
     memset(e, 0, sizeof(*e));
+    return rc;
 }
 
 void api_env_produce(struct api_env *e, const char *type, const char *name, const char *ws,
-                     const char *status, const char *runtime, const char *time,
-                     const char *message)
+                     const char *status, const char *runtime, const char *time, const char *message)
 {
     char errstr[256];
     char *key = vg_asprintf("%s:v1:%s:%s", type, name, ws);
@@ -223,8 +236,8 @@ void api_env_produce_raw(struct api_env *e, const char *payload)
 {
     char errstr[256];
 
-    assert_int_equal(vg_producer_send(e->producer, e->topic, 0, NULL, 0, payload,
-                                      strlen(payload), errstr, sizeof(errstr)),
+    assert_int_equal(vg_producer_send(e->producer, e->topic, 0, NULL, 0, payload, strlen(payload),
+                                      errstr, sizeof(errstr)),
                      VG_OK);
     e->produced++;
 }

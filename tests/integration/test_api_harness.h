@@ -37,11 +37,13 @@ struct api_env {
     char base[64]; /* "http://127.0.0.1:<port>" */
     long long produced;
     int partitions;
+    bool unclean_exit_ok; /* the test broke something on purpose (stopped Redis) */
 };
 
 /* Start everything (vigil included) and wait until /readyz says ready. 0 on success. */
 int api_env_setup(struct api_env *e, const char *name);
-void api_env_teardown(struct api_env *e);
+/* Stop and clean up; -1 when vigil reported a sanitizer error or did not exit 0. */
+int api_env_teardown(struct api_env *e);
 /* Produce a native event keyed by the Resource id (NULL status/runtime: absent). */
 void api_env_produce(struct api_env *e, const char *type, const char *name, const char *ws,
                      const char *status, const char *runtime, const char *time,

@@ -52,8 +52,8 @@ static int free_port(void)
 static bool am_ready(void *arg)
 {
     char *url = vg_asprintf("http://127.0.0.1:%d/-/ready", am_port);
-    char *argv[] = {(char *)"/usr/bin/curl", (char *)"-sf", (char *)"-o", (char *)"/dev/null",
-                    url, NULL};
+    char *argv[] = {(char *)"/usr/bin/curl", (char *)"-sf", (char *)"-o",
+                    (char *)"/dev/null",     url,           NULL};
     int rc = vg_test_run(argv, NULL, NULL);
 
     (void)arg;
@@ -106,8 +106,13 @@ static int setup(void **state)
     cfg_arg = vg_asprintf("--config.file=%s", path);
     log = vg_asprintf("%s/alertmanager.log", S6.dir);
     {
-        char *argv[] = {(char *)AM_BIN, cfg_arg, storage, listen,
-                        (char *)"--cluster.listen-address=", (char *)"--log.level=warn", NULL};
+        char *argv[] = {(char *)AM_BIN,
+                        cfg_arg,
+                        storage,
+                        listen,
+                        (char *)"--cluster.listen-address=",
+                        (char *)"--log.level=warn",
+                        NULL};
         am_pid = vg_test_spawn(argv, log, log);
     }
     vg_free(cfg);

@@ -60,7 +60,8 @@ static int teardown(void **state)
     return 0;
 }
 
-/* The received requests of `r` as [{"headers": {...}, "body": "..."}] in a file; tamper: alter bodies. */
+/* The received requests of `r` as [{"headers": {...}, "body": "..."}] in a file; tamper: alter
+ * bodies. */
 static char *dump_requests(struct vg_http_receiver *r, const char *name, bool tamper)
 {
     cJSON *arr = cJSON_CreateArray();
@@ -97,8 +98,8 @@ static void node(const char *mode, const char *file, const char *a, const char *
 {
     char *script = vg_asprintf("%s/tests/node/verify.js", VG_SOURCE_DIR);
     char *mods = vg_asprintf("%s/tests/node/node_modules/standardwebhooks", VG_SOURCE_DIR);
-    char *argv[] = {(char *)"/usr/bin/env", (char *)"node", script, (char *)mode, (char *)file,
-                    (char *)a, (char *)b, NULL};
+    char *argv[] = {(char *)"/usr/bin/env", (char *)"node", script,    (char *)mode,
+                    (char *)file,           (char *)a,      (char *)b, NULL};
     char *out = NULL;
     char *err = NULL;
     int rc;
@@ -119,8 +120,7 @@ static void node(const char *mode, const char *file, const char *a, const char *
 static void test_signed_schema_formats_and_secrets(void **state)
 {
     struct vg_http_behaviour e500 = {.action = VG_HTTP_ANSWER, .status = 500};
-    struct vg_http_behaviour e401 = {.action = VG_HTTP_ANSWER, .status = 401,
-                                     .body = "bad token"};
+    struct vg_http_behaviour e401 = {.action = VG_HTTP_ANSWER, .status = 401, .body = "bad token"};
     char *head = s6_config_head();
     char *hook = vg_http_receiver_url(SIG, "/hook/" URL_TOKEN);
     char *am = vg_http_receiver_url(AM, "/am");
@@ -152,23 +152,22 @@ static void test_signed_schema_formats_and_secrets(void **state)
     setenv("S6_SECRET_A", SECRET_A, 1);
     setenv("S6_API_TOKEN", API_TOKEN, 1);
     setenv("S6_DEAD_URL", dead_url, 1);
-    yaml = vg_asprintf(
-        "%srules: [%s]\n"
-        "sinks:\n"
-        "  signed:\n"
-        "    type: webhook\n"
-        "    url: \"${S6_HOOK_URL}\"\n"
-        "    secret: [\"${S6_SECRET_A}\", \"file:secret-b.txt\"]\n"
-        "    headers: {Authorization: \"Bearer ${S6_API_TOKEN}\", X-Team: data}\n"
-        "  amfmt: {type: webhook, url: \"%s\", format: alertmanager, console_url: "
-        "\"https://console.example\"}\n"
-        "  tpl:\n"
-        "    type: webhook\n"
-        "    url: \"%s\"\n"
-        "    template: '{\"text\": \"{{incident.summary}} ({{status}}, {{id}})\"}'\n"
-        "  deadport: {type: webhook, url: \"${S6_DEAD_URL}\", max_attempts: 2, "
-        "connect_timeout: 1s}\n",
-        head, rules, am, tpl);
+    yaml = vg_asprintf("%srules: [%s]\n"
+                       "sinks:\n"
+                       "  signed:\n"
+                       "    type: webhook\n"
+                       "    url: \"${S6_HOOK_URL}\"\n"
+                       "    secret: [\"${S6_SECRET_A}\", \"file:secret-b.txt\"]\n"
+                       "    headers: {Authorization: \"Bearer ${S6_API_TOKEN}\", X-Team: data}\n"
+                       "  amfmt: {type: webhook, url: \"%s\", format: alertmanager, console_url: "
+                       "\"https://console.example\"}\n"
+                       "  tpl:\n"
+                       "    type: webhook\n"
+                       "    url: \"%s\"\n"
+                       "    template: '{\"text\": \"{{incident.summary}} ({{status}}, {{id}})\"}'\n"
+                       "  deadport: {type: webhook, url: \"${S6_DEAD_URL}\", max_attempts: 2, "
+                       "connect_timeout: 1s}\n",
+                       head, rules, am, tpl);
     vg_http_receiver_push(SIG, &e500); /* a retry: more log lines */
     s6_start_vigil(yaml);
     {

@@ -69,11 +69,12 @@ static void start(void)
                                      "    severity: high\n";
     char *api = vg_http_receiver_url(API, "/api");
     char *hook = vg_http_receiver_url(HOOK, "/services/T000/B000/XXXX");
-    char *yaml = vg_asprintf("%srules: [%s]\nsinks:\n"
-                             "  bot: {type: slack, token: \"${S6_SLACK_TOKEN}\", channel: \"#ops\", "
-                             "api_url: \"%s\", rate: 50/s, console_url: \"https://vigil.example\"}\n"
-                             "  hook: {type: slack, webhook_url: \"%s\", rate: 50/s}\n",
-                             head, rules, api, hook);
+    char *yaml =
+        vg_asprintf("%srules: [%s]\nsinks:\n"
+                    "  bot: {type: slack, token: \"${S6_SLACK_TOKEN}\", channel: \"#ops\", "
+                    "api_url: \"%s\", rate: 50/s, console_url: \"https://vigil.example\"}\n"
+                    "  hook: {type: slack, webhook_url: \"%s\", rate: 50/s}\n",
+                    head, rules, api, hook);
 
     setenv("S6_SLACK_TOKEN", TOKEN, 1);
     assert_true(vg_test_write_file(rules, rules_yaml, strlen(rules_yaml)));
@@ -158,10 +159,11 @@ static void test_bot_update_and_thread(void **state)
 static void test_limits_and_errors(void **state)
 {
     struct vg_http_behaviour busy = {.action = VG_HTTP_ANSWER, .status = 429, .retry_after_s = 1};
-    struct vg_http_behaviour nochan = {.action = VG_HTTP_ANSWER, .status = 200,
+    struct vg_http_behaviour nochan = {.action = VG_HTTP_ANSWER,
+                                       .status = 200,
                                        .body = "{\"ok\":false,\"error\":\"channel_not_found\"}"};
-    struct vg_http_behaviour invalid = {.action = VG_HTTP_ANSWER, .status = 400,
-                                        .body = "invalid_payload"};
+    struct vg_http_behaviour invalid = {
+        .action = VG_HTTP_ANSWER, .status = 400, .body = "invalid_payload"};
     struct vg_http_request *a;
     struct vg_http_request *b;
     char *out = NULL;

@@ -146,8 +146,8 @@ static void produce(struct vg_producer *p, const char *name, const char *status,
                              "\"time\":\"%s\"}",
                              name, status, runtime, time);
 
-    assert_int_equal(vg_producer_send(p, fx.topic, -1, key, strlen(key), json, strlen(json),
-                                      errstr, sizeof(errstr)),
+    assert_int_equal(vg_producer_send(p, fx.topic, -1, key, strlen(key), json, strlen(json), errstr,
+                                      sizeof(errstr)),
                      VG_OK);
     free(key);
     free(json);
@@ -202,9 +202,9 @@ static void test_run_and_get_with_auth_and_db(void **state)
         free(bad);
     }
 
-    assert_int_equal(vg_producer_new(&p, vg_mock_kafka_bootstraps(fx.kafka), NULL, 0, errstr,
-                                     sizeof(errstr)),
-                     VG_OK);
+    assert_int_equal(
+        vg_producer_new(&p, vg_mock_kafka_bootstraps(fx.kafka), NULL, 0, errstr, sizeof(errstr)),
+        VG_OK);
     produce(p, "api", "active", "running", "2026-11-28T10:00:00Z");
     produce(p, "db", "active", "pending", "2026-11-28T10:00:00Z");
     produce(p, "api", "error", "running", "2026-11-28T10:05:00Z");
@@ -232,8 +232,7 @@ static void test_run_and_get_with_auth_and_db(void **state)
     log_path = vg_asprintf("%s/vigil.err", fx.dir);
     out_path = vg_asprintf("%s/vigil.out", fx.dir);
     {
-        char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"run", (char *)"-c", cfg_path,
-                        NULL};
+        char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"run", (char *)"-c", cfg_path, NULL};
 
         fx.vigil = vg_test_spawn(argv, out_path, log_path);
         assert_true(fx.vigil > 0);
@@ -294,8 +293,7 @@ static void test_run_and_get_with_auth_and_db(void **state)
         char *unix_url = vg_asprintf("%s&db=5", vg_redis_child_url(fx.rc));
 
         assert_non_null(strstr(unix_url, "?password="));
-        rc = run(&out, &err, "get", "--redis", unix_url, "--prefix", fx.prefix, "-o", "json",
-                 NULL);
+        rc = run(&out, &err, "get", "--redis", unix_url, "--prefix", fx.prefix, "-o", "json", NULL);
         assert_int_equal(rc, 0);
         arr = cJSON_Parse(out);
         assert_int_equal(cJSON_GetArraySize(arr), 2);

@@ -55,7 +55,7 @@ struct s3_res {
 };
 
 struct s3_event {
-    int res; /* index into s3_log.res */
+    int res;             /* index into s3_log.res */
     const char *status;  /* NULL: absent */
     const char *runtime; /* NULL: absent */
     int64_t time_ms;
@@ -76,8 +76,8 @@ static inline uint32_t s3_rand(unsigned *state)
     return (*state >> 8) & 0xffffff;
 }
 
-static inline void s3_add_trans(struct s3_res *r, enum vg_field f, const char *from,
-                                const char *to, int64_t at)
+static inline void s3_add_trans(struct s3_res *r, enum vg_field f, const char *from, const char *to,
+                                int64_t at)
 {
     struct s3_trans *t = VG_ARRAY_PUSH(r->trans, r->n_trans, r->cap_trans);
 
@@ -107,8 +107,7 @@ static inline void s3_reference_apply(struct s3_res *r, const struct s3_event *e
     }
     h = vg_health_compute(&s3_hc, r->type, r->status, r->runtime);
     if (h != r->health) {
-        s3_add_trans(r, VG_FIELD_HEALTH, vg_health_name(r->health), vg_health_name(h),
-                     ev->time_ms);
+        s3_add_trans(r, VG_FIELD_HEALTH, vg_health_name(r->health), vg_health_name(h), ev->time_ms);
         r->health = h;
         r->health_since = ev->time_ms;
     }
@@ -282,8 +281,8 @@ static inline int s3_check_redis(struct vg_state *st, const struct s3_log *log)
         vg_resource_destroy(res);
         assert_int_equal(vg_state_history(st, r->id, 0, &h, &n_h, errstr, sizeof(errstr)), VG_OK);
         if (n_h != r->n_trans) {
-            fprintf(stderr, "%s: %zu history entries, reference has %zu transitions\n", r->id,
-                    n_h, r->n_trans);
+            fprintf(stderr, "%s: %zu history entries, reference has %zu transitions\n", r->id, n_h,
+                    r->n_trans);
             bad++;
         }
         for (size_t k = 0; k < n_h && k < r->n_trans; k++) {
@@ -292,7 +291,8 @@ static inline int s3_check_redis(struct vg_state *st, const struct s3_log *log)
             if (!h[k].field || strcmp(h[k].field, vg_field_name(t->field)) != 0 ||
                 strcmp(h[k].from, t->from) != 0 || strcmp(h[k].to, t->to) != 0 ||
                 h[k].at_ms != t->at_ms) {
-                fprintf(stderr, "%s: history[%zu] is %s %s->%s at %lld, reference %s %s->%s at %lld\n",
+                fprintf(stderr,
+                        "%s: history[%zu] is %s %s->%s at %lld, reference %s %s->%s at %lld\n",
                         r->id, k, h[k].field ? h[k].field : "(log)", h[k].from ? h[k].from : "",
                         h[k].to ? h[k].to : "", (long long)h[k].at_ms, vg_field_name(t->field),
                         t->from, t->to, (long long)t->at_ms);

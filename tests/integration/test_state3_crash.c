@@ -86,8 +86,7 @@ static int setup(void **state)
         return -1;
     }
     if (vg_mock_kafka_start(&E.kafka, 1, errstr, sizeof(errstr)) != VG_OK ||
-        vg_mock_kafka_create_topic(E.kafka, E.topic, PARTITIONS, errstr, sizeof(errstr)) !=
-            VG_OK ||
+        vg_mock_kafka_create_topic(E.kafka, E.topic, PARTITIONS, errstr, sizeof(errstr)) != VG_OK ||
         vg_mock_kafka_create_topic(E.kafka, "vigil.dlq", 1, errstr, sizeof(errstr)) != VG_OK) {
         fprintf(stderr, "kafka: %s\n", errstr);
         return -1;
@@ -152,9 +151,9 @@ static void test_sigkill_at_random_moments(void **state)
     }
     fprintf(stderr, "seed %u (VIGIL_TEST_SEED=%u to replay)\n", seed, seed);
     s3_log_make(&log, N_RES, N_EVS, seed);
-    assert_int_equal(vg_producer_new(&p, vg_mock_kafka_bootstraps(E.kafka), NULL, 0, errstr,
-                                     sizeof(errstr)),
-                     VG_OK);
+    assert_int_equal(
+        vg_producer_new(&p, vg_mock_kafka_bootstraps(E.kafka), NULL, 0, errstr, sizeof(errstr)),
+        VG_OK);
     s3_produce(p, E.topic, &log, 0, N_EVS);
     vg_producer_destroy(p);
     assert_int_equal(vg_kafka_topic_end(vg_mock_kafka_bootstraps(E.kafka), E.topic, 10000, &end,

@@ -116,8 +116,8 @@ static void populate(void)
     redisReply *reply;
     char *key;
 
-    apply("workflow", "v1", "ingestion-delivery-events", "public", "iamgroot", "active",
-          "pending", T0, NULL);
+    apply("workflow", "v1", "ingestion-delivery-events", "public", "iamgroot", "active", "pending",
+          T0, NULL);
     apply("workflow", "v1", "ingestion-delivery-events", "public", "iamgroot", "", "running",
           T0 + 1 * MIN, "started by scheduler");
     apply("workflow", "v1", "ingestion-delivery-events", "public", "iamgroot", "", "succeeded",
@@ -126,8 +126,8 @@ static void populate(void)
           T0 + 5 * MIN, NULL);
     apply("service", "v2", "orders-api", "sandbox", "team-orders", "error", "", T0 + 185 * MIN,
           "readiness probe failed\n\033[31mconnection refused\033[0m");
-    apply("workflow", "v1", "daten-fluß-ü", "öffentlich", "jörg", "active", "running",
-          T0 + 2 * MIN, NULL);
+    apply("workflow", "v1", "daten-fluß-ü", "öffentlich", "jörg", "active", "running", T0 + 2 * MIN,
+          NULL);
     apply("depot", "v1", "数据管道-北京", "生产", "王伟", "active", "", T0 + 10 * MIN, NULL);
     apply("workflow", "v3", long_name(), "public", "iamgroot", "active", "failed",
           T0 - 2 * 24 * 60 * MIN, "step 3 of 3 failed: OOMKilled");
@@ -137,8 +137,7 @@ static void populate(void)
     memset(&ev, 0, sizeof(ev));
     ev.id = vg_resource_id("service", "v2", "orders-api", "sandbox");
     assert_int_equal(vg_state_resolve(fx.st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
-    vg_resource_add_incident(res, "resource-error", "8c3f0a5e2b7d4c19", "critical",
-                             T0 + 185 * MIN)
+    vg_resource_add_incident(res, "resource-error", "8c3f0a5e2b7d4c19", "critical", T0 + 185 * MIN)
         ->seq = 1;
     res->dirty = true;
     cm.res = &res;
@@ -380,7 +379,8 @@ static void test_get_golden(void **state)
     free(out);
     free(json);
 
-    /* Filters through the indexes: type, workspace, name glob (with and without a literal prefix). */
+    /* Filters through the indexes: type, workspace, name glob (with and without a literal prefix).
+     */
     out = run_vigil(0, NULL, "get", "-t", "workflow", "-n", "*-*", "-o", "wide", NULL);
     golden("get_filtered_wide.txt", out);
     free(out);
@@ -447,6 +447,27 @@ static void test_get_golden(void **state)
     assert_non_null(strstr(err, "not found"));
     free(out);
     free(err);
+
+    /* Data from a vigil without the name index: name search falls back to the id sets. */
+    {
+        redisContext *raw = redisConnectUnix(strstr(fx.url, "unix://") + 7);
+        redisReply *reply;
+
+        assert_non_null(raw);
+        reply = redisCommand(raw, "ZREM golden:idx:name %b",
+                             "orders-api\0service:v2:orders-api:sandbox",
+                             strlen("orders-api") + 1 + strlen("service:v2:orders-api:sandbox"));
+        assert_non_null(reply);
+        assert_int_equal(reply->integer, 1);
+        freeReplyObject(reply);
+        redisFree(raw);
+    }
+    out = run_vigil(0, NULL, "get", "-n", "daten-*", "-o", "json", NULL);
+    golden("get_name_json.json", out);
+    free(out);
+    out = run_vigil(0, NULL, "get", "-n", "orders-*", "--owner", "team-orders", "-o", "yaml", NULL);
+    golden("get_owner_yaml.yaml", out);
+    free(out);
 }
 
 int main(void)

@@ -52,8 +52,7 @@ static int setup(void **state)
         return -1;
     }
     if (vg_mock_kafka_start(&E.kafka, 1, errstr, sizeof(errstr)) != VG_OK ||
-        vg_mock_kafka_create_topic(E.kafka, E.topic, PARTITIONS, errstr, sizeof(errstr)) !=
-            VG_OK ||
+        vg_mock_kafka_create_topic(E.kafka, E.topic, PARTITIONS, errstr, sizeof(errstr)) != VG_OK ||
         vg_mock_kafka_create_topic(E.kafka, "vigil.dlq", 1, errstr, sizeof(errstr)) != VG_OK) {
         fprintf(stderr, "kafka: %s\n", errstr);
         return -1;
@@ -151,9 +150,9 @@ static void test_redis_restart_mid_stream(void **state)
     (void)state;
 
     s3_log_make(&log, N_RES, N_EVS, (unsigned)getpid());
-    assert_int_equal(vg_producer_new(&p, vg_mock_kafka_bootstraps(E.kafka), NULL, 0, errstr,
-                                     sizeof(errstr)),
-                     VG_OK);
+    assert_int_equal(
+        vg_producer_new(&p, vg_mock_kafka_bootstraps(E.kafka), NULL, 0, errstr, sizeof(errstr)),
+        VG_OK);
     s3_produce(p, E.topic, &log, 0, N_EVS / 2);
     argv[3] = E.config;
     E.vigil = vg_test_spawn(argv, out_path, E.log_path);
@@ -197,6 +196,17 @@ static void test_redis_restart_mid_stream(void **state)
     }
     assert_int_equal(log_count("apply failed, pausing"), 1);
     assert_true(log_count("resumed") >= 1);
+    /* The one line names the Redis (its URL) and why. */
+    {
+        char *text = vg_test_read_file(E.log_path, NULL);
+        char *line = strstr(text, "apply failed, pausing");
+        char *eol = strchr(line, '\n');
+
+        *eol = '\0';
+        fprintf(stderr, "%s\n", line);
+        assert_non_null(strstr(line, "redis unix://"));
+        free(text);
+    }
     s3_log_fini(&log);
     free(out_path);
 }

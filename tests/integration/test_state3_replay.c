@@ -66,8 +66,7 @@ static void start_vigil(const char *config)
 {
     char *out = vg_asprintf("%s/vigil-%d.out", E.dir, E.runs);
     char *err = vg_asprintf("%s/vigil-%d.err", E.dir, E.runs);
-    char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"run", (char *)"-c", (char *)config,
-                    NULL};
+    char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"run", (char *)"-c", (char *)config, NULL};
 
     E.vigil = vg_test_spawn(argv, out, err);
     assert_true(E.vigil > 0);
@@ -89,8 +88,7 @@ static bool caught_up(void *arg)
 
     (void)arg;
     return s3_applied_total(E.st, E.topic, PARTITIONS) == E.produced &&
-           vg_state_outbox_backlog(E.st, &backlog, errstr, sizeof(errstr)) == VG_OK &&
-           backlog == 0;
+           vg_state_outbox_backlog(E.st, &backlog, errstr, sizeof(errstr)) == VG_OK && backlog == 0;
 }
 
 static void wait_caught_up(void)
@@ -167,8 +165,8 @@ static char *history_fingerprint(const struct s3_log *log)
         struct vg_history_entry *h = NULL;
         size_t n = 0;
 
-        assert_int_equal(
-            vg_state_history(E.st, log->res[i].id, 0, &h, &n, errstr, sizeof(errstr)), VG_OK);
+        assert_int_equal(vg_state_history(E.st, log->res[i].id, 0, &h, &n, errstr, sizeof(errstr)),
+                         VG_OK);
         vg_buf_printf(&b, "%s:%zu", log->res[i].id, n);
         for (size_t k = 0; k < n; k++) {
             vg_buf_printf(&b, ",%s", h[k].stream_id);
@@ -217,8 +215,7 @@ static int setup(void **state)
         return -1;
     }
     if (vg_mock_kafka_start(&E.kafka, 1, errstr, sizeof(errstr)) != VG_OK ||
-        vg_mock_kafka_create_topic(E.kafka, E.topic, PARTITIONS, errstr, sizeof(errstr)) !=
-            VG_OK ||
+        vg_mock_kafka_create_topic(E.kafka, E.topic, PARTITIONS, errstr, sizeof(errstr)) != VG_OK ||
         vg_mock_kafka_create_topic(E.kafka, "vigil.dlq", 1, errstr, sizeof(errstr)) != VG_OK ||
         vg_producer_new(&E.producer, vg_mock_kafka_bootstraps(E.kafka), NULL, 0, errstr,
                         sizeof(errstr)) != VG_OK) {

@@ -36,23 +36,21 @@ static void test_text_format(void **state)
     vg_metrics_observe(m, "vigil_h_seconds", NULL, 7);
     vg_metrics_set(m, "vigil_g", NULL, 42);
     vg_metrics_render(m, &b);
-    assert_string_equal(b.data,
-                        "# HELP vigil_x_total Things.\\nSecond line \\\\ too.\n"
-                        "# TYPE vigil_x_total counter\n"
-                        "vigil_x_total{topic=\"a\",outcome=\"applied\"} 2.5\n"
-                        "vigil_x_total{topic=\"t\\\"1\\\\\\n\",outcome=\"applied\"} 2\n"
-                        "# HELP vigil_h_seconds Latency.\n"
-                        "# TYPE vigil_h_seconds histogram\n"
-                        "vigil_h_seconds_bucket{le=\"0.1\"} 1\n"
-                        "vigil_h_seconds_bucket{le=\"1\"} 2\n"
-                        "vigil_h_seconds_bucket{le=\"+Inf\"} 3\n"
-                        "vigil_h_seconds_sum 7.5499999999999998\n"
-                        "vigil_h_seconds_count 3\n"
-                        "# HELP vigil_g A gauge.\n"
-                        "# TYPE vigil_g gauge\n"
-                        "vigil_g 42\n");
-    assert_true(vg_metrics_value(m, "vigil_x_total", (const char *const[]){"a", "applied"}) ==
-                2.5);
+    assert_string_equal(b.data, "# HELP vigil_x_total Things.\\nSecond line \\\\ too.\n"
+                                "# TYPE vigil_x_total counter\n"
+                                "vigil_x_total{topic=\"a\",outcome=\"applied\"} 2.5\n"
+                                "vigil_x_total{topic=\"t\\\"1\\\\\\n\",outcome=\"applied\"} 2\n"
+                                "# HELP vigil_h_seconds Latency.\n"
+                                "# TYPE vigil_h_seconds histogram\n"
+                                "vigil_h_seconds_bucket{le=\"0.1\"} 1\n"
+                                "vigil_h_seconds_bucket{le=\"1\"} 2\n"
+                                "vigil_h_seconds_bucket{le=\"+Inf\"} 3\n"
+                                "vigil_h_seconds_sum 7.5499999999999998\n"
+                                "vigil_h_seconds_count 3\n"
+                                "# HELP vigil_g A gauge.\n"
+                                "# TYPE vigil_g gauge\n"
+                                "vigil_g 42\n");
+    assert_true(vg_metrics_value(m, "vigil_x_total", (const char *const[]){"a", "applied"}) == 2.5);
     assert_true(vg_metrics_value(m, "vigil_h_seconds", NULL) == 3);
     vg_metrics_clear(m, "vigil_x_total");
     assert_true(vg_metrics_value(m, "vigil_x_total", (const char *const[]){"a", "applied"}) == 0);

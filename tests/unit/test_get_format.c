@@ -49,13 +49,30 @@ static void test_age(void **state)
         int64_t ms;
         const char *want;
     } cases[] = {
-        {-5 * S, "<invalid>"}, {-1500, "0s"},         {0, "0s"},          {999, "0s"},
-        {45 * S, "45s"},       {119 * S, "119s"},     {2 * M, "2m"},      {5 * M + 30 * S, "5m30s"},
-        {9 * M + 59 * S, "9m59s"}, {12 * M, "12m"},   {12 * M + 30 * S, "12m"},
-        {179 * M, "179m"},     {3 * H, "3h"},         {3 * H + 5 * M, "3h5m"},
-        {7 * H + 59 * M, "7h59m"}, {8 * H, "8h"},     {47 * H, "47h"},    {2 * D, "2d"},
-        {2 * D + 3 * H, "2d3h"}, {8 * D, "8d"},       {400 * D, "400d"},  {730 * D, "2y"},
-        {731 * D, "2y1d"},     {9 * 365 * D, "9y"},
+        {-5 * S, "<invalid>"},
+        {-1500, "0s"},
+        {0, "0s"},
+        {999, "0s"},
+        {45 * S, "45s"},
+        {119 * S, "119s"},
+        {2 * M, "2m"},
+        {5 * M + 30 * S, "5m30s"},
+        {9 * M + 59 * S, "9m59s"},
+        {12 * M, "12m"},
+        {12 * M + 30 * S, "12m"},
+        {179 * M, "179m"},
+        {3 * H, "3h"},
+        {3 * H + 5 * M, "3h5m"},
+        {7 * H + 59 * M, "7h59m"},
+        {8 * H, "8h"},
+        {47 * H, "47h"},
+        {2 * D, "2d"},
+        {2 * D + 3 * H, "2d3h"},
+        {8 * D, "8d"},
+        {400 * D, "400d"},
+        {730 * D, "2y"},
+        {731 * D, "2y1d"},
+        {9 * 365 * D, "9y"},
     };
     int bad = 0;
     (void)state;
@@ -65,8 +82,8 @@ static void test_age(void **state)
 
         cli_format_age(cases[i].ms, got, sizeof(got));
         if (strcmp(got, cases[i].want) != 0) {
-            fprintf(stderr, "case %zu: %lld ms -> \"%s\", want \"%s\"\n", i,
-                    (long long)cases[i].ms, got, cases[i].want);
+            fprintf(stderr, "case %zu: %lld ms -> \"%s\", want \"%s\"\n", i, (long long)cases[i].ms,
+                    got, cases[i].want);
             bad++;
         }
     }
@@ -121,9 +138,11 @@ static void test_yaml_scalar(void **state)
         {"a b", "\"a b\""},
         {"daten-fluß-ü", "daten-fluß-ü"},
         {"数据管道-北京", "数据管道-北京"},
-        {"x\xc2\x85y", "\"x\\u0085y\""},     /* NEL: a line break to YAML 1.1 */
-        {"a\xe2\x80\xa8", "\"a\\u2028\""},   /* LINE SEPARATOR */
-        {"\xef\xbb\xbf" "bom", "\"\\ufeffbom\""}, /* BOM */
+        {"x\xc2\x85y", "\"x\\u0085y\""},   /* NEL: a line break to YAML 1.1 */
+        {"a\xe2\x80\xa8", "\"a\\u2028\""}, /* LINE SEPARATOR */
+        {"\xef\xbb\xbf"
+         "bom",
+         "\"\\ufeffbom\""}, /* BOM */
         {"tab\there", "\"tab\\there\""},
         {"esc\033", "\"esc\\u001b\""},
         {"say \"hi\"\n", "\"say \\\"hi\\\"\\n\""},
@@ -135,8 +154,7 @@ static void test_yaml_scalar(void **state)
 
         cli_yaml_scalar(&b, cases[i].s);
         if (strcmp(b.data, cases[i].want) != 0) {
-            fprintf(stderr, "case %zu: %s -> %s, want %s\n", i, cases[i].s, b.data,
-                    cases[i].want);
+            fprintf(stderr, "case %zu: %s -> %s, want %s\n", i, cases[i].s, b.data, cases[i].want);
         }
         assert_string_equal(b.data, cases[i].want);
         vg_buf_fini(&b);
@@ -228,8 +246,10 @@ static void test_table_unchanged(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_age),           cmocka_unit_test(test_width),
-        cmocka_unit_test(test_yaml_scalar),   cmocka_unit_test(test_grid),
+        cmocka_unit_test(test_age),
+        cmocka_unit_test(test_width),
+        cmocka_unit_test(test_yaml_scalar),
+        cmocka_unit_test(test_grid),
         cmocka_unit_test(test_table_unchanged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,7 +26,7 @@ static void test_examples_load(void **state)
         const char *path;
         size_t monitors, pagers;
     } cases[] = {
-        {"examples/rules", 3, 1},
+        {"examples/rules", 8, 3},
         {"examples/rules/resources.yaml", 3, 1},
         {"tests/fixtures/rules/docs/match.yaml", 2, 0},
         {"tests/fixtures/rules/docs/conditions.yaml", 4, 0},
@@ -483,6 +483,12 @@ static void test_doc_examples(void **state)
         if (!file || strcmp(file, block) != 0) {
             print_error("%s: %s\n", path, file ? "differs from docs/rules.md" : "missing");
             failed++;
+        }
+        if (strstr(path, "/tests/") || strstr(path, "vigil.yaml")) {
+            /* a `vigil test` file or a config (issue 5): the same text, not a rules file */
+            vg_free(file);
+            vg_free(block);
+            continue;
         }
         rs = vg_ruleset_new();
         err = vg_rules_load_file(rs, path, errstr, sizeof(errstr));

@@ -19,10 +19,10 @@
 #include "vigil/mem.h"
 
 #define FIRING                                                                                     \
-    "{\"version\":\"1\",\"status\":\"firing\",\"incident\":{\"id\":\"0123456789abcdef\","         \
+    "{\"version\":\"1\",\"status\":\"firing\",\"incident\":{\"id\":\"0123456789abcdef\","          \
     "\"monitor\":\"workflow-failed\",\"severity\":\"high\",\"summary\":\"ingest <a> & b "          \
-    "failed\",\"started_at\":\"2026-11-28T10:00:00Z\",\"resolved_at\":null},\"resource\":{"       \
-    "\"id\":\"workflow:v1:ingest:public\",\"type\":\"workflow\",\"name\":\"ingest\","             \
+    "failed\",\"started_at\":\"2026-11-28T10:00:00Z\",\"resolved_at\":null},\"resource\":{"        \
+    "\"id\":\"workflow:v1:ingest:public\",\"type\":\"workflow\",\"name\":\"ingest\","              \
     "\"workspace\":\"public\",\"version\":\"v1\",\"owner\":\"iamgroot\",\"status\":\"active\","    \
     "\"runtime\":\"failed\",\"health\":\"unhealthy\"},\"transition\":{\"field\":\"runtime\","      \
     "\"from\":\"running\",\"to\":\"failed\",\"at\":\"2026-11-28T10:00:00Z\"}}"
@@ -135,8 +135,8 @@ static void test_backoff(void **state)
     static const struct {
         int attempt;
         int64_t lo, hi;
-    } cases[] = {{1, 200, 250}, {2, 400, 500}, {3, 800, 1000}, {6, 6400, 8000},
-                 {7, 10000, 12500}, {50, 10000, 12500}};
+    } cases[] = {{1, 200, 250},   {2, 400, 500},     {3, 800, 1000},
+                 {6, 6400, 8000}, {7, 10000, 12500}, {50, 10000, 12500}};
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
@@ -151,7 +151,7 @@ static void test_status_table(void **state)
     static const struct {
         long status;
         vg_err_t want;
-    } cases[] = {{200, VG_OK},           {204, VG_OK},          {301, VG_ERR_REJECTED},
+    } cases[] = {{200, VG_OK},           {204, VG_OK},           {301, VG_ERR_REJECTED},
                  {400, VG_ERR_REJECTED}, {404, VG_ERR_REJECTED}, {410, VG_ERR_REJECTED},
                  {408, VG_ERR_BACKEND},  {429, VG_ERR_BACKEND},  {500, VG_ERR_BACKEND},
                  {503, VG_ERR_BACKEND},  {0, VG_ERR_BACKEND}};
@@ -174,21 +174,18 @@ static void test_signing(void **state)
     char *sig;
 
     (void)state;
-    assert_int_equal(vg_sign_key_parse(&k[0], "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", errstr,
-                                       sizeof(errstr)),
-                     VG_OK);
+    assert_int_equal(
+        vg_sign_key_parse(&k[0], "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", errstr, sizeof(errstr)),
+        VG_OK);
     assert_int_equal(k[0].len, 24);
-    sig = vg_sign_header(k, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
-                         strlen(body));
+    sig = vg_sign_header(k, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body));
     assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     vg_free(sig);
     /* rotation: one signature per secret, space-separated, in config order */
-    assert_int_equal(vg_sign_key_parse(&k[1], "whsec_c2Vjb25kLXNlY3JldA==", errstr,
-                                       sizeof(errstr)),
+    assert_int_equal(vg_sign_key_parse(&k[1], "whsec_c2Vjb25kLXNlY3JldA==", errstr, sizeof(errstr)),
                      VG_OK);
     assert_int_equal(k[1].len, strlen("second-secret"));
-    sig = vg_sign_header(k, 2, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
-                         strlen(body));
+    sig = vg_sign_header(k, 2, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body));
     assert_int_equal(strncmp(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,", 51), 0);
     vg_free(sig);
     vg_sign_key_fini(&k[0]);
@@ -219,8 +216,7 @@ static void test_template(void **state)
     char *grouped = grouped_body(3, "s");
 
     (void)state;
-    assert_int_equal(vg_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)),
-                     VG_OK);
+    assert_int_equal(vg_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_sink_tpl_compile(&tpl, "t",
                                          "{\"text\":\"{{ incident.summary }} on "
                                          "{{resource.name}} ({{status}}, {{id}}, {{count}})\"}",
@@ -232,8 +228,7 @@ static void test_template(void **state)
     vg_free(out);
     vg_notice_fini(&nt);
     /* JSON escaping of values */
-    assert_int_equal(vg_notice_parse(&nt, grouped, strlen(grouped), errstr, sizeof(errstr)),
-                     VG_OK);
+    assert_int_equal(vg_notice_parse(&nt, grouped, strlen(grouped), errstr, sizeof(errstr)), VG_OK);
     assert_true(nt.grouped);
     assert_int_equal(nt.n_items, 3);
     out = vg_sink_tpl_render(tpl, &nt, "g-1", "t", true);
@@ -271,18 +266,15 @@ static void test_slack(void **state)
     char *grouped;
 
     (void)state;
-    assert_int_equal(vg_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)),
-                     VG_OK);
+    assert_int_equal(vg_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)), VG_OK);
     out = vg_render_slack(&nt, "C123", NULL, NULL, "https://console.example");
     msg = cJSON_Parse(out);
     assert_non_null(msg);
     assert_string_equal(cJSON_GetObjectItem(msg, "channel")->valuestring, "C123");
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(msg,
-                                                                                   "attachments"),
-                                                                0),
-                                            "color")
-                            ->valuestring,
-                        "#E8590C");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(msg, "attachments"), 0), "color")
+            ->valuestring,
+        "#E8590C");
     blocks = slack_blocks(msg);
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(blocks, 0), "type")->valuestring,
                         "header");
@@ -313,8 +305,7 @@ static void test_slack(void **state)
     memset(long_summary, 'x', 5000);
     long_summary[5000] = '\0';
     grouped = grouped_body(25, long_summary);
-    assert_int_equal(vg_notice_parse(&nt, grouped, strlen(grouped), errstr, sizeof(errstr)),
-                     VG_OK);
+    assert_int_equal(vg_notice_parse(&nt, grouped, strlen(grouped), errstr, sizeof(errstr)), VG_OK);
     out = vg_render_slack(&nt, NULL, NULL, NULL, NULL);
     msg = cJSON_Parse(out);
     blocks = slack_blocks(msg);
@@ -348,8 +339,7 @@ static void test_alertmanager(void **state)
     char *res = resolved_body();
 
     (void)state;
-    assert_int_equal(vg_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)),
-                     VG_OK);
+    assert_int_equal(vg_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)), VG_OK);
     out = vg_render_am_alerts(&nt, "oncall", "https://console.example/");
     arr = cJSON_Parse(out);
     assert_int_equal(cJSON_GetArraySize(arr), 1);
@@ -400,7 +390,8 @@ static void test_alertmanager(void **state)
     a = cJSON_GetArrayItem(arr, 0);
     assert_string_equal(cJSON_GetObjectItem(a, "endsAt")->valuestring, "2026-11-28T10:05:00Z");
     assert_null(cJSON_GetObjectItem(a, "generatorURL"));
-    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "labels"), "owner")); /* "" is left out */
+    assert_null(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(a, "labels"), "owner")); /* "" is left out */
     cJSON_Delete(arr);
     vg_free(out);
     out = vg_render_am_webhook(&nt, "ops", NULL, NULL);
@@ -442,7 +433,9 @@ static void test_truncate(void **state)
     assert_string_equal(s, "short");
     vg_free(s);
     /* never cut inside "é" (2 bytes): 5 bytes max = "ab" + "…" */
-    s = vg_truncate_utf8("ab\xc3\xa9" "cdef", 5);
+    s = vg_truncate_utf8("ab\xc3\xa9"
+                         "cdef",
+                         5);
     assert_string_equal(s, "ab\xe2\x80\xa6");
     vg_free(s);
 }

@@ -1,0 +1,102 @@
+/*
+ * A burst of 500 failing workflows in one workspace, routed to a pager
+ * with group_by: [workspace]: one grouped request carrying the 500
+ * incidents, not 500 requests. A workflow in another workspace is its own
+ * group.
+ */
+#include "test_rules5_env.h"
+
+#define BURST 500
+
+static const char rules[] = "monitors:\n"
+                            "  - name: workflow-failed\n"
+                            "    match: {type: workflow}\n"
+                            "    when: {runtime: {to: failed}}\n"
+                            "    severity: high\n"
+                            "pagers:\n"
+                            "  - name: oncall\n"
+                            "    sinks: [ops]\n"
+                            "    group_by: [workspace]\n"
+                            "    group_wait: 8s\n";
+
+static int setup(void **state)
+{
+    (void)state;
+    return r5_setup("r5burst", rules);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    r5_teardown();
+    return 0;
+}
+
+static void test_burst_is_one_grouped_page(void **state)
+{
+    struct r5_count want = {2};
+    cJSON *bodies[2];
+    int public_i = -1;
+
+    (void)state;
+    r5_start_vigil();
+    for (int i = 0; i < BURST; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "wf-%03d", i);
+        r5_produce("workflow", name, "public", "active", "failed");
+    }
+    r5_produce("workflow", "lonely", "sandbox", "active", "failed");
+    r5_flush();
+    r5_wait(r5_applied, NULL, 60000, "the burst to be applied");
+    r5_wait(r5_have_requests, &want, 60000, "the grouped pages");
+    r5_wait(r5_no_timers_no_backlog, NULL, 30000, "the group buffers to be flushed");
+    assert_int_equal(vg_http_receiver_count(E.rcv), 2);
+    for (int i = 0; i < 2; i++) {
+        struct vg_http_request *req = vg_http_receiver_request(E.rcv, (size_t)i);
+        const char *key = vg_http_request_header(req, "idempotency-key");
+        cJSON *group;
+
+        bodies[i] = cJSON_Parse(req->body);
+        assert_non_null(bodies[i]);
+        assert_non_null(key);
+        assert_non_null(strstr(key, "-g"));
+        group = cJSON_GetObjectItem(bodies[i], "group");
+        assert_true(cJSON_IsObject(group));
+        assert_string_equal(cJSON_GetObjectItem(group, "pager")->valuestring, "oncall");
+        if (!strcmp(
+                cJSON_GetObjectItem(cJSON_GetObjectItem(group, "labels"), "workspace")->valuestring,
+                "public")) {
+            public_i = i;
+        }
+        vg_http_request_free(req);
+    }
+    assert_true(public_i >= 0);
+    {
+        cJSON *pub = bodies[public_i];
+        cJSON *other = bodies[1 - public_i];
+        cJSON *incs = cJSON_GetObjectItem(pub, "incidents");
+        cJSON *first = cJSON_GetArrayItem(incs, 0);
+
+        assert_string_equal(cJSON_GetObjectItem(pub, "version")->valuestring, "1");
+        assert_string_equal(cJSON_GetObjectItem(pub, "status")->valuestring, "firing");
+        assert_int_equal(cJSON_GetArraySize(incs), BURST);
+        assert_string_equal(cJSON_GetObjectItem(first, "status")->valuestring, "firing");
+        assert_string_equal(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(first, "incident"), "monitor")->valuestring,
+            "workflow-failed");
+        assert_true(cJSON_IsObject(cJSON_GetObjectItem(first, "resource")));
+        assert_true(cJSON_IsObject(cJSON_GetObjectItem(first, "transition")));
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(other, "incidents")), 1);
+    }
+    cJSON_Delete(bodies[0]);
+    cJSON_Delete(bodies[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_burst_is_one_grouped_page, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,235 @@
+/*
+ * A tiny in-memory world for the rules unit tests (issue 5), header-only:
+ * one Resource, a fake clock, the timers rules asked for (one partition),
+ * the pages and incident records they produced. Timers fire in due order
+ * when the clock advances, as `vigil run` fires them from Redis.
+ */
+#ifndef TEST_RULES5_SIM_H
+#define TEST_RULES5_SIM_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vigil/mem.h"
+#include "vigil/page.h"
+#include "vigil/rules.h"
+#include "vigil/util.h"
+
+#define T0 INT64_C(1767607200000) /* 2026-01-05T10:00:00Z, a Monday */
+#define SEC INT64_C(1000)
+#define MIN (60 * SEC)
+#define HOUR (60 * MIN)
+
+/* Not every test file uses every helper. */
+#define SIM_FN __attribute__((unused)) static
+
+static char sim_batch_workflow[] = "workflow";
+static char sim_batch_job[] = "job";
+static char *sim_batch_types[] = {sim_batch_workflow, sim_batch_job};
+static const struct vg_health_config sim_hc = {sim_batch_types, 2};
+
+struct sim {
+    struct vg_ruleset *rs;
+    struct vg_resource *res;
+    const char *type, *name, *workspace;
+    int64_t offset;
+    int64_t now;
+    struct vg_timers timers;            /* the scheduled ones (ZADD semantics) */
+    struct vg_pages pages;              /* every page, in order */
+    struct vg_incident_records records; /* latest per id */
+    struct vg_silence *silences;
+    size_t n_silences;
+    struct vg_incident_record *firing; /* cross-resource inhibition input */
+    size_t n_firing;
+    struct vg_rules_out out;
+    size_t n_timer_ops; /* timer changes seen */
+};
+
+SIM_FN struct vg_ruleset *sim_load(const char *yaml)
+{
+    struct vg_ruleset *rs = vg_ruleset_new();
+    char errstr[512] = "";
+
+    if (vg_rules_load_string(rs, "t.yaml", yaml, strlen(yaml), errstr, sizeof(errstr)) != VG_OK) {
+        fail_msg("%s\n%s", errstr, yaml);
+    }
+    return rs;
+}
+
+SIM_FN void sim_init(struct sim *s, const char *yaml, const char *type, const char *name,
+                     const char *workspace)
+{
+    memset(s, 0, sizeof(*s));
+    s->rs = sim_load(yaml);
+    s->type = type;
+    s->name = name;
+    s->workspace = workspace;
+    s->offset = 100;
+    s->now = T0;
+}
+
+SIM_FN void sim_fini(struct sim *s)
+{
+    vg_ruleset_destroy(s->rs);
+    vg_resource_destroy(s->res);
+    vg_timers_fini(&s->timers);
+    vg_pages_fini(&s->pages);
+    vg_incident_records_fini(&s->records);
+    vg_rules_out_fini(&s->out);
+}
+
+SIM_FN void sim_apply_out(struct sim *s)
+{
+    for (size_t i = 0; i < s->out.pages.n; i++) {
+        vg_page_copy(vg_pages_push(&s->pages), &s->out.pages.items[i]);
+    }
+    for (size_t i = 0; i < s->out.timers.n; i++) {
+        const struct vg_timer *t = &s->out.timers.items[i];
+        bool found = false;
+
+        s->n_timer_ops++;
+        for (size_t j = 0; j < s->timers.n && !found; j++) {
+            if (strcmp(s->timers.items[j].member, t->member) == 0) {
+                found = true;
+                if (t->due_ms == 0) {
+                    vg_free(s->timers.items[j].topic);
+                    vg_free(s->timers.items[j].member);
+                    memmove(&s->timers.items[j], &s->timers.items[j + 1],
+                            (s->timers.n - j - 1) * sizeof(s->timers.items[0]));
+                    s->timers.n--;
+                } else if (!t->nx) {
+                    s->timers.items[j].due_ms = t->due_ms;
+                }
+            }
+        }
+        if (!found && t->due_ms) {
+            vg_timers_add(&s->timers, t->topic, t->partition, t->member, t->due_ms, false);
+        }
+    }
+    for (size_t i = 0; i < s->out.records.n; i++) {
+        vg_incident_records_put(&s->records, &s->out.records.items[i]);
+    }
+    vg_rules_out_clear(&s->out);
+}
+
+SIM_FN struct vg_rules_env sim_env(const struct sim *s)
+{
+    struct vg_rules_env env = {.now_ms = s->now,
+                               .silences = s->silences,
+                               .n_silences = s->n_silences,
+                               .firing = s->firing,
+                               .n_firing = s->n_firing};
+    return env;
+}
+
+/* Fire timers due up to `until` (absolute ms), moving the clock. */
+SIM_FN void sim_advance(struct sim *s, int64_t until)
+{
+    for (int guard = 0; guard < 10000; guard++) {
+        size_t best = s->timers.n;
+        struct vg_rules_env env;
+        char *member;
+
+        for (size_t i = 0; i < s->timers.n; i++) {
+            if (s->timers.items[i].due_ms <= until &&
+                (best == s->timers.n || s->timers.items[i].due_ms < s->timers.items[best].due_ms)) {
+                best = i;
+            }
+        }
+        if (best == s->timers.n) {
+            break;
+        }
+        s->now = s->timers.items[best].due_ms;
+        member = vg_strdup(s->timers.items[best].member);
+        vg_free(s->timers.items[best].topic);
+        vg_free(s->timers.items[best].member);
+        memmove(&s->timers.items[best], &s->timers.items[best + 1],
+                (s->timers.n - best - 1) * sizeof(s->timers.items[0]));
+        s->timers.n--;
+        env = sim_env(s);
+        vg_rules_fire(s->rs, &env, s->res, member, &s->out);
+        sim_apply_out(s);
+        vg_free(member);
+    }
+    if (until > s->now) {
+        s->now = until;
+    }
+}
+
+/* At T0 + at: status and/or runtime (NULL: absent). Timers due before fire first. */
+SIM_FN size_t sim_event(struct sim *s, int64_t at, const char *status, const char *runtime)
+{
+    struct vg_event ev;
+    struct vg_transition tr[3];
+    struct vg_rules_env env;
+    size_t nt;
+
+    sim_advance(s, T0 + at);
+    memset(&ev, 0, sizeof(ev));
+    ev.type = vg_strdup(s->type);
+    ev.name = vg_strdup(s->name);
+    ev.workspace = vg_strdup(s->workspace);
+    ev.version = vg_strdup("v1");
+    ev.owner = vg_strdup("team-a");
+    ev.id = vg_resource_id(s->type, "v1", s->name, s->workspace);
+    snprintf(ev.status, sizeof(ev.status), "%s", status ? status : "");
+    snprintf(ev.runtime, sizeof(ev.runtime), "%s", runtime ? runtime : "");
+    ev.time_ms = T0 + at;
+    ev.pos.topic = vg_strdup("vigil.events");
+    ev.pos.partition = 1;
+    ev.pos.offset = s->offset++;
+    if (!s->res) {
+        s->res = vg_resource_new_from_event(&ev);
+    }
+    nt = vg_resource_apply(&sim_hc, s->res, &ev, tr);
+    env = sim_env(s);
+    vg_rules_eval_event(s->rs, &env, s->res, &ev, tr, nt, &s->out);
+    sim_apply_out(s);
+    vg_event_fini(&ev);
+    return nt;
+}
+
+/* "status monitor @at" of every page so far, space-separated (at relative to T0, in s). */
+SIM_FN char *sim_pages(const struct sim *s)
+{
+    struct vg_buf b = {0};
+
+    vg_buf_puts(&b, "");
+    for (size_t i = 0; i < s->pages.n; i++) {
+        const struct vg_page *pg = &s->pages.items[i];
+
+        vg_buf_printf(&b, "%s%s %s @%lld", i ? ", " : "", pg->status, pg->incident.monitor,
+                      (long long)((pg->at_ms - T0) / SEC));
+    }
+    return vg_buf_steal(&b);
+}
+
+SIM_FN void sim_expect_pages(const struct sim *s, const char *want)
+{
+    char *got = sim_pages(s);
+
+    if (strcmp(got, want) != 0) {
+        fail_msg("pages:\n  got  \"%s\"\n  want \"%s\"", got, want);
+    }
+    vg_free(got);
+}
+
+SIM_FN const struct vg_incident_record *sim_record(const struct sim *s, const char *monitor)
+{
+    const struct vg_incident_record *found = NULL;
+
+    for (size_t i = 0; i < s->records.n; i++) {
+        if (strcmp(s->records.items[i].monitor, monitor) == 0) {
+            found = &s->records.items[i]; /* the last one: the latest episode */
+        }
+    }
+    return found;
+}
+
+#endif
