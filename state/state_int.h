@@ -120,9 +120,7 @@ struct vg_cmd {
     struct vg_cmd_pos *pos;
     size_t n;
     size_t cap;
-    const char **argv; /* built by vg_cmd_append */
-    size_t *argvlen;
-    size_t argv_cap;
+    struct vg_buf resp; /* the command in RESP, built by vg_cmd_append */
 };
 void vg_cmd_arg(struct vg_cmd *c, const char *s, size_t len);
 void vg_cmd_str(struct vg_cmd *c, const char *s);

@@ -485,12 +485,38 @@ void vg_cmd_str(struct vg_cmd *c, const char *s)
     vg_cmd_arg(c, s ? s : "", s ? strlen(s) : 0);
 }
 
+/* Decimal digits of v into the end of tmp (no snprintf: this is per field, per event). */
+static size_t format_i64(char tmp[24], int64_t v)
+{
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t i = 24;
+
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        tmp[--i] = '-';
+    }
+    return i;
+}
+
 void vg_cmd_i64(struct vg_cmd *c, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+    size_t start = format_i64(tmp, v);
 
-    vg_cmd_arg(c, tmp, (size_t)n);
+    vg_cmd_arg(c, tmp + start, 24 - start);
+}
+
+static void resp_len(struct vg_buf *b, char kind, size_t len)
+{
+    char tmp[24];
+    size_t start = format_i64(tmp, (int64_t)len);
+
+    vg_buf_putc(b, kind);
+    vg_buf_append(b, tmp + start, 24 - start);
+    vg_buf_append(b, "\r\n", 2);
 }
 
 void vg_cmd_fmt(struct vg_cmd *c, const char *fmt, ...)
@@ -509,21 +535,21 @@ void vg_cmd_append(struct vg_state *st, struct vg_cmd *c)
 {
     VG_ASSERT(st->ctx != NULL);
     VG_ASSERT(c->n > 0 && c->n <= INT_MAX);
-    if (c->argv_cap < c->n) {
-        size_t cap = c->argv_cap;
-
-        vg_array_grow((void **)&c->argv, &cap, c->n, sizeof(*c->argv));
-        cap = c->argv_cap;
-        vg_array_grow((void **)&c->argvlen, &cap, c->n, sizeof(*c->argvlen));
-        c->argv_cap = cap;
-    }
-    /* Pointers are taken only now: the buffer may have moved while growing. */
+    /*
+     * RESP written here and handed over pre-formatted: hiredis' own argv
+     * formatting (sdscatfmt) cost more than the rest of a commit.
+     */
+    vg_buf_reset(&c->resp);
+    resp_len(&c->resp, '*', c->n);
     for (size_t i = 0; i < c->n; i++) {
-        c->argv[i] = c->pos[i].len > 0 ? c->data.data + c->pos[i].off : "";
-        c->argvlen[i] = c->pos[i].len;
+        resp_len(&c->resp, '$', c->pos[i].len);
+        if (c->pos[i].len > 0) {
+            vg_buf_append(&c->resp, c->data.data + c->pos[i].off, c->pos[i].len);
+        }
+        vg_buf_append(&c->resp, "\r\n", 2);
     }
     /* In a blocking context appending only buffers: it fails on OOM alone. */
-    if (redisAppendCommandArgv(st->ctx, (int)c->n, c->argv, c->argvlen) != REDIS_OK) {
+    if (redisAppendFormattedCommand(st->ctx, c->resp.data, c->resp.len) != REDIS_OK) {
         vg_oom("hiredis command buffer");
     }
     c->n = 0;
@@ -533,9 +559,8 @@ void vg_cmd_append(struct vg_state *st, struct vg_cmd *c)
 void vg_cmd_fini(struct vg_cmd *c)
 {
     vg_buf_fini(&c->data);
+    vg_buf_fini(&c->resp);
     vg_free(c->pos);
-    vg_free(c->argv);
-    vg_free(c->argvlen);
     memset(c, 0, sizeof(*c));
 }
 
