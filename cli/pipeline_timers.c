@@ -255,7 +255,7 @@ static vg_err_t fire_resources(struct cli_timers *t, const struct vg_ruleset *rs
             continue;
         }
         /* Every fired member is removed first; a re-scheduled one is added back after. */
-        (void)0; /* BROKEN ON PURPOSE */
+        vg_timers_add(&timers, due[i].topic, due[i].partition, due[i].member, 0, false);
         if (vg_rules_timer_resource(due[i].member, &ids[n_ids])) {
             which[n_ids++] = i;
         }

@@ -1,7 +1,10 @@
 /*
- * Sinks (libcurl lives only in sinks/): deliver one page to one named
- * sink. The outbox and retry loop that call this are in cli/dispatch.c;
- * docs/webhook.md documents the webhook payload.
+ * Sinks (libcurl lives only in sinks/): render and deliver pages to named
+ * sinks: webhook, slack, alertmanager, kafka, console (docs/sinks.md,
+ * docs/webhook.md). vg_sinks_deliver is one blocking attempt; the
+ * dispatcher (cli/dispatch.c) uses the asynchronous API below (many
+ * attempts in flight, per-sink policy) and owns the outbox, retries,
+ * ordering and dead letters.
  */
 #ifndef VIGIL_SINKS_H
 #define VIGIL_SINKS_H
