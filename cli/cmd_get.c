@@ -840,8 +840,31 @@ static void text_since_line(FILE *out, const char *label, const char *value, int
     fputc('\n', out);
 }
 
+/*
+ * The incidents of `res` that are open (firing): rules/ also keeps entries
+ * it is only watching ("pending") or that owe an end notice; those are not
+ * incidents to show. Returns a heap array of pointers (caller frees).
+ */
+static const struct vg_open_incident **open_incidents(const struct vg_resource *res,
+                                                      size_t *n_out)
+{
+    const struct vg_open_incident **v = vg_calloc(res->n_incidents + 1, sizeof(*v));
+    size_t n = 0;
+
+    for (size_t i = 0; i < res->n_incidents; i++) {
+        const struct vg_open_incident *inc = &res->incidents[i];
+        if (!inc->state || strcmp(inc->state, "firing") == 0) {
+            v[n++] = inc;
+        }
+    }
+    *n_out = n;
+    return v;
+}
+
 void cli_print_detail(FILE *out, const struct vg_resource *res, int64_t now_ms, bool color)
 {
+    size_t n_open = 0;
+    const struct vg_open_incident **open = open_incidents(res, &n_open);
     struct detail d;
     char *tmp;
 
@@ -868,18 +891,18 @@ void cli_print_detail(FILE *out, const struct vg_resource *res, int64_t now_ms, 
     } else {
         text_line(out, "Kafka:", "");
     }
-    if (res->n_incidents == 0) {
+    if (n_open == 0) {
         fprintf(out, "%-12s %s\n", "Incidents:", "none");
     } else {
         static const char *const headers[] = {"MONITOR", "SEVERITY", "ID", "STARTED",
                                               "NOTIFICATIONS"};
         enum { NCOLS = VG_ARRAY_LEN(headers) };
-        const char **cells = vg_calloc(NCOLS * res->n_incidents, sizeof(*cells));
-        char(*text)[2][40] = vg_calloc(res->n_incidents, sizeof(*text));
+        const char **cells = vg_calloc(NCOLS * n_open, sizeof(*cells));
+        char(*text)[2][40] = vg_calloc(n_open, sizeof(*text));
 
-        fprintf(out, "%-12s %zu open\n", "Incidents:", res->n_incidents);
-        for (size_t i = 0; i < res->n_incidents; i++) {
-            const struct vg_open_incident *inc = &res->incidents[i];
+        fprintf(out, "%-12s %zu open\n", "Incidents:", n_open);
+        for (size_t i = 0; i < n_open; i++) {
+            const struct vg_open_incident *inc = open[i];
 
             cli_format_time(inc->started_at_ms, text[i][0], sizeof(text[i][0]));
             snprintf(text[i][1], sizeof(text[i][1]), "%d", inc->seq);
@@ -889,11 +912,12 @@ void cli_print_detail(FILE *out, const struct vg_resource *res, int64_t now_ms, 
             cells[i * NCOLS + 3] = text[i][0];
             cells[i * NCOLS + 4] = text[i][1];
         }
-        cli_print_grid(out, headers, NCOLS, cells, NULL, res->n_incidents);
+        cli_print_grid(out, headers, NCOLS, cells, NULL, n_open);
         vg_free(cells);
         vg_free(text);
     }
     detail_pods_text(out, res);
+    vg_free(open);
 }
 
 static void json_time(struct vg_buf *b, const char *key, const char *text)
@@ -922,6 +946,8 @@ static void json_member(struct vg_buf *b, const char *key, const char *value, bo
 
 void cli_print_detail_json(FILE *out, const struct vg_resource *res, int64_t now_ms)
 {
+    size_t n_open = 0;
+    const struct vg_open_incident **open = open_incidents(res, &n_open);
     struct detail d;
     struct vg_buf b = {0};
 
@@ -951,8 +977,8 @@ void cli_print_detail_json(FILE *out, const struct vg_resource *res, int64_t now
         vg_buf_puts(&b, "null");
     }
     vg_buf_puts(&b, ",\n  \"incidents\": [");
-    for (size_t i = 0; i < res->n_incidents; i++) {
-        const struct vg_open_incident *inc = &res->incidents[i];
+    for (size_t i = 0; i < n_open; i++) {
+        const struct vg_open_incident *inc = open[i];
         char ts[40];
 
         cli_format_time(inc->started_at_ms, ts, sizeof(ts));
@@ -970,15 +996,18 @@ void cli_print_detail_json(FILE *out, const struct vg_resource *res, int64_t now
         }
         vg_buf_printf(&b, ", \"notifications\": %d}", inc->seq);
     }
-    vg_buf_puts(&b, res->n_incidents ? "\n  ]" : "]");
+    vg_buf_puts(&b, n_open ? "\n  ]" : "]");
     detail_pods_json(&b, res);
     vg_buf_puts(&b, "\n}\n");
     fputs(b.data, out);
     vg_buf_fini(&b);
+    vg_free(open);
 }
 
 void cli_print_detail_yaml(FILE *out, const struct vg_resource *res, int64_t now_ms)
 {
+    size_t n_open = 0;
+    const struct vg_open_incident **open = open_incidents(res, &n_open);
     struct detail d;
     struct vg_buf b = {0};
 
@@ -1005,13 +1034,13 @@ void cli_print_detail_yaml(FILE *out, const struct vg_resource *res, int64_t now
     } else {
         vg_buf_puts(&b, "position: null\n");
     }
-    if (res->n_incidents == 0) {
+    if (n_open == 0) {
         vg_buf_puts(&b, "incidents: []\n");
     } else {
         vg_buf_puts(&b, "incidents:\n");
     }
-    for (size_t i = 0; i < res->n_incidents; i++) {
-        const struct vg_open_incident *inc = &res->incidents[i];
+    for (size_t i = 0; i < n_open; i++) {
+        const struct vg_open_incident *inc = open[i];
         char ts[40];
 
         cli_format_time(inc->started_at_ms, ts, sizeof(ts));
@@ -1024,6 +1053,7 @@ void cli_print_detail_yaml(FILE *out, const struct vg_resource *res, int64_t now
     detail_pods_yaml(&b, res);
     fputs(b.data, out);
     vg_buf_fini(&b);
+    vg_free(open);
 }
 
 /* ---- the command ------------------------------------------------------ */
