@@ -80,7 +80,25 @@ const char *vg_field_name(enum vg_field f)
 char *vg_resource_id(const char *type, const char *version, const char *name,
                      const char *workspace)
 {
-    return vg_asprintf("%s:%s:%s:%s", type, version, name, workspace);
+    /* Per event: plain copies, no printf. */
+    const char *parts[4] = {type, version, name, workspace};
+    size_t len[4];
+    size_t total = 4;
+    char *id;
+    char *p;
+
+    for (size_t i = 0; i < 4; i++) {
+        len[i] = strlen(parts[i]);
+        total += len[i];
+    }
+    id = vg_malloc(total);
+    p = id;
+    for (size_t i = 0; i < 4; i++) {
+        memcpy(p, parts[i], len[i]);
+        p += len[i];
+        *p++ = i < 3 ? ':' : '\0';
+    }
+    return id;
 }
 
 void vg_event_fini(struct vg_event *ev)

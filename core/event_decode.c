@@ -253,7 +253,12 @@ static enum vg_decode_reason get_enum(const struct decode_ctx *dx, const cJSON *
     }
     for (size_t i = 0; i < n_allowed; i++) {
         if (strcmp(allowed[i], item->valuestring) == 0) {
-            snprintf(out, VG_VALUE_MAX, "%s", allowed[i]);
+            size_t len = strlen(allowed[i]);
+            if (len >= VG_VALUE_MAX) {
+                len = VG_VALUE_MAX - 1;
+            }
+            memcpy(out, allowed[i], len);
+            out[len] = '\0';
             return VG_DECODE_OK;
         }
     }

@@ -315,9 +315,19 @@ static void shadow_put(struct vg_state *st, const char *id, struct vg_res_shadow
     vg_free(vg_map_put(st->shadow, id, sh));
 }
 
-/* Index of field `name` in `sh`, or -1. Resources have ~20 fields: a scan is fine. */
-static long shadow_find(const struct vg_res_shadow *sh, const char *name, size_t len)
+/*
+ * Index of field `name` in `sh`, or -1. `hint` is where it was serialised:
+ * shadows are built from the same serialisation (or from a hash written by
+ * it), so the hint is almost always right and the scan rare.
+ */
+static long shadow_find(const struct vg_res_shadow *sh, const char *name, size_t len, size_t hint)
 {
+    if (hint < sh->n) {
+        const char *s = sh->names + sh->name_off[hint];
+        if (strncmp(s, name, len) == 0 && s[len] == '\0') {
+            return (long)hint;
+        }
+    }
     for (size_t i = 0; i < sh->n; i++) {
         const char *s = sh->names + sh->name_off[i];
         if (strncmp(s, name, len) == 0 && s[len] == '\0') {
@@ -416,7 +426,7 @@ static size_t append_resource_write(struct vg_state *st, struct vg_cmd *c, const
         queued++;
     }
     for (size_t i = 0; i < n_pairs; i++) {
-        long j = old ? shadow_find(old, names[i], nl[i]) : -1;
+        long j = old ? shadow_find(old, names[i], nl[i], i) : -1;
         if (j >= 0 && old->value_hash[j] == hash_bytes(values[i], vl[i])) {
             continue;
         }
@@ -436,7 +446,7 @@ static size_t append_resource_write(struct vg_state *st, struct vg_cmd *c, const
         for (size_t j = 0; j < old->n; j++) {
             const char *name = old->names + old->name_off[j];
             size_t len = strlen(name);
-            bool kept = false;
+            bool kept = j < n_pairs && nl[j] == len && memcmp(names[j], name, len) == 0;
             for (size_t i = 0; i < n_pairs && !kept; i++) {
                 kept = nl[i] == len && memcmp(names[i], name, len) == 0;
             }

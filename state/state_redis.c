@@ -575,5 +575,23 @@ char *vg_state_key_res(const struct vg_state *st, const char *kind, const char *
 {
     /* The braces are a Redis Cluster hash tag: all keys of one Resource
      * share a slot (docs/state.md). */
-    return vg_asprintf("%s:%s:{%s}", st->prefix, kind, id);
+    size_t lp = strlen(st->prefix);
+    size_t lk = strlen(kind);
+    size_t li = strlen(id);
+    char *key = vg_malloc(lp + lk + li + 5);
+    char *p = key;
+
+    /* "<prefix>:<kind>:{<id>}", per Resource per commit: no printf */
+    memcpy(p, st->prefix, lp);
+    p += lp;
+    *p++ = ':';
+    memcpy(p, kind, lk);
+    p += lk;
+    *p++ = ':';
+    *p++ = '{';
+    memcpy(p, id, li);
+    p += li;
+    *p++ = '}';
+    *p = '\0';
+    return key;
 }

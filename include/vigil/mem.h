@@ -33,8 +33,10 @@ __attribute__((noreturn)) void vg_assert_fail(const char *expr, const char *file
 
 /* Grow a heap array `*arr` of `*cap` elements so that it holds at least `need`. */
 void vg_array_grow(void **arr, size_t *cap, size_t need, size_t elem_size);
+/* The growth call only when full: this runs per field of every event. */
 #define VG_ARRAY_PUSH(arr, n, cap)                                                                 \
-    (vg_array_grow((void **)&(arr), &(cap), (n) + 1, sizeof(*(arr))), &(arr)[(n)++])
+    ((n) + 1 > (cap) ? vg_array_grow((void **)&(arr), &(cap), (n) + 1, sizeof(*(arr))) : (void)0,  \
+     &(arr)[(n)++])
 
 /* A growable NUL-terminated byte buffer. Zero-initialise (`struct vg_buf b = {0};`). */
 struct vg_buf {
