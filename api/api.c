@@ -248,6 +248,12 @@ static void readyz(struct api_ctx *c, struct api_resp *r)
         vg_buf_puts(&r->body, "{\"status\": \"not ready\", \"error\": ");
         vg_json_append_string(&r->body, why.data);
         vg_buf_puts(&r->body, "}\n");
+    } else if (api->hooks.healthy && !api->hooks.healthy(api->hooks.opaque, reason,
+                                                            sizeof(reason))) {
+        r->status = 200;
+        vg_buf_puts(&r->body, "{\"status\": \"ready\", \"degraded\": ");
+        vg_json_append_string(&r->body, reason);
+        vg_buf_puts(&r->body, "}\n");
     } else {
         r->status = 200;
         vg_buf_puts(&r->body, "{\"status\": \"ready\"}\n");

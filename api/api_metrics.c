@@ -481,10 +481,14 @@ void vg_metrics_declare_vigil(struct vg_metrics *m)
     static const char *const kind[] = {"kind"};
     static const char *const outcome[] = {"outcome"};
     static const char *const version[] = {"version"};
+    static const char *const sink_state[] = {"sink", "state"};
 
     if (!m) {
         return;
     }
+    vg_metrics_declare(m, VG_M_SINK_UP, VG_METRIC_GAUGE,
+                       "1 when the sink delivers, 0 when its breaker is open or it is disabled.",
+                       sink_state, 2, NULL, 0);
     vg_metrics_declare(m, VG_M_BUILD_INFO, VG_METRIC_GAUGE, "Always 1; the version of this vigil.",
                        version, 1, NULL, 0);
     vg_metrics_declare(m, VG_M_EVENTS_CONSUMED, VG_METRIC_COUNTER,

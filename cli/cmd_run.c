@@ -67,6 +67,7 @@ static void reload_rules(struct cli_daemon *d)
     if (err != VG_OK) {
         VG_LOG_ERROR("rules", "reload rejected, the previous rules stay active: %s", errstr);
         vg_ruleset_destroy(rs);
+        cli_http_note_reload(d, false);
         return;
     }
     old = cli_pipeline_set_rules(d->pl, rs);
@@ -75,6 +76,8 @@ static void reload_rules(struct cli_daemon *d)
                 vg_rules_monitor_count(old), vg_rules_pager_count(old));
     d->rs = rs;
     vg_ruleset_destroy((struct vg_ruleset *)old);
+    cli_http_rules_changed(d, rs);
+    cli_http_note_reload(d, true);
     /* issue 6: the fallback sinks follow the pagers */
     {
         char **pagers = NULL;

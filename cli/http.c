@@ -80,6 +80,41 @@ static void hook_collect(void *opaque, struct vg_metrics *m)
         }
     }
     vg_metrics_set(m, VG_M_DLQ_PRODUCED, NULL, (double)atomic_load(&d->stats.dead_lettered));
+    if (d->sk) {
+        struct vg_sink_status st[64];
+        size_t n = vg_sinks_status(d->sk, st, VG_ARRAY_LEN(st));
+        vg_metrics_clear(m, VG_M_SINK_UP);
+        for (size_t i = 0; i < n && i < VG_ARRAY_LEN(st); i++) {
+            vg_metrics_set(m, VG_M_SINK_UP, (const char *const[]){st[i].name, st[i].state},
+                           strcmp(st[i].state, "up") == 0 ? 1.0 : 0.0);
+        }
+    }
+}
+
+/* Sinks down (breaker open) or disabled (HTTP 410): ready, but degraded. */
+static bool hook_healthy(void *opaque, char *detail, size_t detail_size)
+{
+    struct cli_daemon *d = opaque;
+    struct vg_sink_status st[64];
+    struct vg_buf b = {0};
+    size_t n;
+
+    if (!d->sk || vg_sinks_all_up(d->sk)) {
+        return true;
+    }
+    n = vg_sinks_status(d->sk, st, VG_ARRAY_LEN(st));
+    for (size_t i = 0; i < n && i < VG_ARRAY_LEN(st); i++) {
+        if (strcmp(st[i].state, "up") != 0) {
+            vg_buf_printf(&b, "%ssink %s: %s%s%s", b.len ? "; " : "", st[i].name, st[i].state,
+                          st[i].last_error[0] ? " (" : "", st[i].last_error);
+            if (st[i].last_error[0]) {
+                vg_buf_putc(&b, ')');
+            }
+        }
+    }
+    snprintf(detail, detail_size, "%s", b.data ? b.data : "a sink is down");
+    vg_buf_fini(&b);
+    return false;
 }
 
 static char *hook_rules_json(void *opaque)
@@ -197,6 +232,7 @@ int cli_http_start(struct cli_daemon *d)
     opts.hooks.ready = hook_ready;
     opts.hooks.collect = hook_collect;
     opts.hooks.rules_json = hook_rules_json;
+    opts.hooks.healthy = hook_healthy;
     opts.secrets = secrets;
     opts.n_secrets = n;
     err = vg_api_start(&d->api, &opts, errstr, sizeof(errstr));

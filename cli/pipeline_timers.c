@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "vigil/api.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
 #include "vigil/page.h"
@@ -300,6 +301,8 @@ static vg_err_t fire_resources(struct cli_timers *t, const struct vg_ruleset *rs
     if (err == VG_OK) {
         atomic_fetch_add(&t->stats->pages, (long long)t->out.pages.n);
         cli_log_pages(&t->out.pages);
+        /* incidents opened or ended by a timer reach the API's event stream too */
+        vg_api_publish_incidents(t->stats->api, t->out.records.items, t->out.records.n);
     } else {
         /* The cache may hold what Redis does not: reload on the next round. */
         vg_state_cache_clear(t->st);

@@ -98,6 +98,7 @@ double vg_metrics_now_s(void);
 #define VG_M_RULES_RELOADS "vigil_rules_reloads_total"          /* outcome: ok, error */
 #define VG_M_STREAM_CLIENTS "vigil_stream_clients"              /* (none) */
 #define VG_M_BUILD_INFO "vigil_build_info"                      /* version */
+#define VG_M_SINK_UP "vigil_sink_up"                            /* sink, state */
 void vg_metrics_declare_vigil(struct vg_metrics *m);
 
 /* ---- the server (api.c) ----------------------------------------------- */
@@ -115,6 +116,11 @@ struct vg_api_hooks {
     void (*collect)(void *opaque, struct vg_metrics *m);
     /* The body of GET /api/v1/rules (JSON, heap; no secrets). NULL: 501. Server threads. */
     char *(*rules_json)(void *opaque);
+    /*
+     * While ready: false with a one-line detail when vigil copes but is
+     * degraded (a sink down or disabled). /readyz stays 200 and shows it.
+     */
+    bool (*healthy)(void *opaque, char *detail, size_t detail_size);
 };
 
 struct vg_api_options {

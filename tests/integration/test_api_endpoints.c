@@ -542,6 +542,41 @@ static void test_console_pages(void **state)
     api_reply_free(&r);
 }
 
+/* /readyz and /metrics while degraded: the receiver answers 410, which disables the sink. */
+static bool readyz_degraded(void *arg)
+{
+    struct api_reply r = api_http(&E, "GET", "/readyz", NULL, NULL);
+    bool ok = r.status == 200 && r.body && strstr(r.body, "\"degraded\"") &&
+              strstr(r.body, "sink ops: disabled");
+    (void)arg;
+    api_reply_free(&r);
+    return ok;
+}
+
+static void test_readyz_degraded_sink(void **state)
+{
+    struct vg_http_behaviour gone = {.action = VG_HTTP_ANSWER, .status = 410};
+    struct api_reply r;
+    (void)state;
+
+    vg_http_receiver_set_default(E.rcv, &gone);
+    api_env_produce(&E, "workflow", "degrader", "public", "active", "running",
+                    "2026-11-28T11:00:00Z", NULL);
+    api_env_produce(&E, "workflow", "degrader", "public", NULL, "failed", "2026-11-28T11:01:00Z",
+                    NULL);
+    api_env_wait_applied(&E);
+    if (!vg_test_wait_for(readyz_degraded, NULL, 20000)) {
+        r = api_http(&E, "GET", "/readyz", NULL, NULL);
+        fprintf(stderr, "/readyz: %d %s\n", r.status, r.body);
+        api_reply_free(&r);
+        fail();
+    }
+    r = api_http(&E, "GET", "/metrics", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "vigil_sink_up{sink=\"ops\",state=\"disabled\"} 0"));
+    api_reply_free(&r);
+}
+
 /* Last: Redis goes away, /readyz says so with a 503 and the reason. */
 static void test_readyz_without_redis(void **state)
 {
@@ -575,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_rules_and_errors),
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_console_pages),
+        cmocka_unit_test(test_readyz_degraded_sink),
         cmocka_unit_test(test_readyz_without_redis),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
