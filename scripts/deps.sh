@@ -8,6 +8,7 @@ pkgs=(
     librdkafka-dev libcjson-dev libyaml-dev libhiredis-dev libcurl4-openssl-dev
     libmicrohttpd-dev libssl-dev libcmocka-dev
     redis-server redis-tools kcat curl
+    socat  # a TLS endpoint for the webhook TLS test (issue 6)
     tzdata  # rules: pager mute windows in a time zone (issue 5)
     clang libclang-rt-14-dev
     chromium prometheus

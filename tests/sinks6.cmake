@@ -10,7 +10,7 @@ target_link_libraries(test_sinks6_units PRIVATE vg_sinks vg_core PkgConfig::CJSO
 add_test(NAME test_sinks6_units COMMAND test_sinks6_units)
 set_tests_properties(test_sinks6_units PROPERTIES LABELS unit TIMEOUT 30)
 
-foreach(t dispatch signing alertmanager slack)
+foreach(t dispatch signing alertmanager slack tls)
   add_executable(test_sinks6_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_sinks6_${t}.c
                  ${CMAKE_CURRENT_LIST_DIR}/integration/sinks6_common.c)
   target_include_directories(test_sinks6_${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR}/integration)
