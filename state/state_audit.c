@@ -19,20 +19,7 @@
 #define AUDIT_TTL_S (30LL * 24 * 3600)
 #define FOREIGN_MAX 1000
 
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!errstr || errstr_size == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
 
 static void field(struct vg_cmd *c, const char *name, const char *value)
 {
@@ -46,39 +33,6 @@ static void field_i64(struct vg_cmd *c, const char *name, int64_t v)
     vg_cmd_i64(c, v);
 }
 
-/* Read `n` replies of a pipeline that ends in EXEC; check every error. */
-static vg_err_t read_exec(struct vg_state *st, size_t n, const char *what, char *errstr,
-                          size_t errstr_size)
-{
-    redisReply **replies = vg_calloc(n, sizeof(*replies));
-    vg_err_t err = vg_state_read_replies(st, n, replies, what, errstr, errstr_size);
-
-    if (err != VG_OK) {
-        vg_free(replies);
-        return err;
-    }
-    for (size_t i = 0; i < n && err == VG_OK; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            err = vg_state_reply_error(st, what, replies[i], errstr, errstr_size);
-        }
-    }
-    if (err == VG_OK) {
-        const redisReply *exec = replies[n - 1];
-        if (exec->type != REDIS_REPLY_ARRAY) {
-            set_err(errstr, errstr_size, "redis %s: %s: EXEC returned nil", st->redacted, what);
-            err = VG_ERR_BACKEND;
-        } else {
-            for (size_t i = 0; i < exec->elements && err == VG_OK; i++) {
-                if (exec->element[i]->type == REDIS_REPLY_ERROR) {
-                    err = vg_state_reply_error(st, what, exec->element[i], errstr, errstr_size);
-                }
-            }
-        }
-    }
-    vg_redis_replies_free(replies, n);
-    vg_free(replies);
-    return err;
-}
 
 static size_t append_audit(struct vg_state *st, struct vg_cmd *c, const struct vg_outbox_audit *a)
 {
@@ -204,7 +158,7 @@ vg_err_t vg_state_outbox_commit(struct vg_state *st, const struct vg_outbox_fini
     n++;
     vg_cmd_fini(&c);
     vg_free(outbox);
-    return read_exec(st, n, "outbox commit", errstr, errstr_size);
+    return vg_state_read_exec(st, n, "outbox commit", errstr, errstr_size);
 }
 
 vg_err_t vg_state_audit_add(struct vg_state *st, const struct vg_outbox_audit *a, size_t n,
@@ -650,7 +604,7 @@ static vg_err_t dlq_apply(struct vg_state *st, const char *id, bool retry, size_
     queued++;
     vg_cmd_fini(&c);
     vg_free(outbox);
-    err = read_exec(st, queued, retry ? "dlq retry" : "dlq drop", errstr, errstr_size);
+    err = vg_state_read_exec(st, queued, retry ? "dlq retry" : "dlq drop", errstr, errstr_size);
     if (err == VG_OK) {
         *n_done = n;
     }

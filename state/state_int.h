@@ -109,6 +109,12 @@ bool vg_redis_error_is(const redisReply *reply, const char *code);
 vg_err_t vg_state_read_replies(struct vg_state *st, size_t n, redisReply **replies,
                                const char *what, char *errstr, size_t errstr_size);
 void vg_redis_replies_free(redisReply **replies, size_t n);
+/*
+ * Read the `n` replies of a pipeline ending in EXEC and check them all:
+ * a queueing error, a nil EXEC (VG_ERR_BACKEND) or an error inside EXEC.
+ */
+vg_err_t vg_state_read_exec(struct vg_state *st, size_t n, const char *what, char *errstr,
+                            size_t errstr_size);
 
 /* A binary-safe command under construction (arguments are copied). */
 struct vg_cmd_pos {

@@ -13,20 +13,7 @@
 #include "state_int.h"
 #include "vigil/util.h"
 
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!errstr || errstr_size == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
 
 /* Collected entries of one read, plus deleted ids to acknowledge. */
 struct read_acc {
@@ -415,7 +402,6 @@ static vg_err_t finish_entry(struct vg_state *st, const char *stream_id,
                              const char *what, char *errstr, size_t errstr_size)
 {
     struct vg_cmd c = {0};
-    redisReply *replies[5] = {0};
     size_t n = 0;
     char *key;
     vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
@@ -461,31 +447,7 @@ static vg_err_t finish_entry(struct vg_state *st, const char *stream_id,
     n++;
     vg_cmd_fini(&c);
     vg_free(key);
-    err = vg_state_read_replies(st, n, replies, what, errstr, errstr_size);
-    if (err != VG_OK) {
-        return err;
-    }
-    for (size_t i = 0; i < n && err == VG_OK; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            err = vg_state_reply_error(st, what, replies[i], errstr, errstr_size);
-        }
-    }
-    if (err == VG_OK) {
-        const redisReply *exec = replies[n - 1];
-
-        if (exec->type != REDIS_REPLY_ARRAY) {
-            set_err(errstr, errstr_size, "redis %s: %s: EXEC returned nil", st->redacted, what);
-            err = VG_ERR_BACKEND;
-        } else {
-            for (size_t i = 0; i < exec->elements && err == VG_OK; i++) {
-                if (exec->element[i]->type == REDIS_REPLY_ERROR) {
-                    err = vg_state_reply_error(st, what, exec->element[i], errstr, errstr_size);
-                }
-            }
-        }
-    }
-    vg_redis_replies_free(replies, n);
-    return err;
+    return vg_state_read_exec(st, n, what, errstr, errstr_size);
 }
 
 vg_err_t vg_state_outbox_ack(struct vg_state *st, const char *stream_id, char *errstr,

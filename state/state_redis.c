@@ -595,3 +595,37 @@ char *vg_state_key_res(const struct vg_state *st, const char *kind, const char *
     *p = '\0';
     return key;
 }
+
+/* Read `n` replies of a pipeline that ends in EXEC (MULTI ... EXEC); check every error. */
+vg_err_t vg_state_read_exec(struct vg_state *st, size_t n, const char *what, char *errstr,
+                          size_t errstr_size)
+{
+    redisReply **replies = vg_calloc(n, sizeof(*replies));
+    vg_err_t err = vg_state_read_replies(st, n, replies, what, errstr, errstr_size);
+
+    if (err != VG_OK) {
+        vg_free(replies);
+        return err;
+    }
+    for (size_t i = 0; i < n && err == VG_OK; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            err = vg_state_reply_error(st, what, replies[i], errstr, errstr_size);
+        }
+    }
+    if (err == VG_OK) {
+        const redisReply *exec = replies[n - 1];
+        if (exec->type != REDIS_REPLY_ARRAY) {
+            set_err(errstr, errstr_size, "redis %s: %s: EXEC returned nil", st->redacted, what);
+            err = VG_ERR_BACKEND;
+        } else {
+            for (size_t i = 0; i < exec->elements && err == VG_OK; i++) {
+                if (exec->element[i]->type == REDIS_REPLY_ERROR) {
+                    err = vg_state_reply_error(st, what, exec->element[i], errstr, errstr_size);
+                }
+            }
+        }
+    }
+    vg_redis_replies_free(replies, n);
+    vg_free(replies);
+    return err;
+}
