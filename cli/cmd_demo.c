@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "vigil/engine.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -88,8 +89,8 @@ static int produce_file(const char *bootstraps, const char *topic, const char *p
         if (vg_event_decode(&ev, line, (size_t)len, -1, NULL, 0) == VG_DECODE_OK) {
             key = ev.id;
         }
-        if (vg_producer_send(p, topic, -1, key, key ? strlen(key) : 0, line, (size_t)len,
-                             errstr, sizeof(errstr)) != VG_OK) {
+        if (vg_producer_send(p, topic, -1, key, key ? strlen(key) : 0, line, (size_t)len, errstr,
+                             sizeof(errstr)) != VG_OK) {
             fprintf(stderr, "vigil demo: produce: %s\n", errstr);
             vg_event_fini(&ev);
             break;
@@ -109,9 +110,10 @@ static int produce_file(const char *bootstraps, const char *topic, const char *p
 }
 
 /* Consumer thread: stop once every event is consumed and every page delivered. */
-static void demo_idle(struct cli_daemon *d)
+static void demo_idle(struct vg_engine *eng, void *arg)
 {
-    struct demo *dm = d->idle_arg;
+    struct demo *dm = arg;
+    struct vg_engine_stats stats;
     char errstr[256];
     int64_t backlog = -1;
     int64_t now = vg_mono_ms();
@@ -122,15 +124,16 @@ static void demo_idle(struct cli_daemon *d)
     dm->next_check = now + 100;
     if (now > dm->deadline) {
         dm->timed_out = true;
-        cli_daemon_request_stop(d);
+        vg_engine_request_stop(eng);
         return;
     }
-    if (atomic_load(&d->stats.consumed) < dm->produced) {
+    vg_engine_stats(eng, &stats);
+    if (stats.consumed < dm->produced) {
         return;
     }
-    if (vg_state_outbox_backlog(d->st, &backlog, errstr, sizeof(errstr)) == VG_OK &&
+    if (vg_state_outbox_backlog(vg_engine_state(eng), &backlog, errstr, sizeof(errstr)) == VG_OK &&
         backlog == 0) {
-        cli_daemon_request_stop(d);
+        vg_engine_request_stop(eng);
     }
 }
 
@@ -145,11 +148,14 @@ int cli_cmd_demo(int argc, char **argv)
     char *rules_path = NULL;
     char *tmp = NULL;
     struct vg_config cfg;
-    struct cli_daemon d;
+    struct vg_engine_options eopt = {0};
+    struct vg_engine *eng = NULL;
+    struct vg_engine_stats stats;
     struct demo dm = {0};
     struct vg_resource **v = NULL;
     size_t n = 0;
     char errstr[512];
+    vg_err_t err;
     int rc;
     int opt;
     bool verbose = false;
@@ -176,8 +182,10 @@ int cli_cmd_demo(int argc, char **argv)
     events_path = find_path(events_arg);
     rules_path = find_path("examples/rules");
     if (!events_path || !rules_path) {
-        fprintf(stderr, "vigil demo: cannot find %s and examples/rules (run it from the "
-                        "source tree)\n", events_path ? "" : events_arg);
+        fprintf(stderr,
+                "vigil demo: cannot find %s and examples/rules (run it from the "
+                "source tree)\n",
+                events_path ? "" : events_arg);
         free(events_path);
         free(rules_path);
         return CLI_EXIT_USAGE;
@@ -196,43 +204,47 @@ int cli_cmd_demo(int argc, char **argv)
     cfg.rules[0] = vg_strdup(rules_path);
     cfg.n_rules = 1;
 
-    memset(&d, 0, sizeof(d));
     printf("vigil demo: embedded Kafka + private redis-server, rules from %s\n", rules_path);
     printf("replaying %s\n\n", events_path);
     fflush(stdout);
-    rc = cli_daemon_start(&d, &cfg);
+    eopt.idle = demo_idle;
+    eopt.idle_arg = &dm;
+    eopt.signals = true;
+    err = vg_engine_start(&eng, &cfg, &eopt, errstr, sizeof(errstr));
+    if (err) {
+        fprintf(stderr, "vigil demo: %s\n", errstr);
+    }
+    rc = cli_engine_exit_code(err);
     if (rc == CLI_EXIT_OK) {
-        rc = produce_file(d.em.bootstraps, cfg.kafka.topics[0], events_path, &dm.produced);
+        rc =
+            produce_file(vg_engine_bootstraps(eng), cfg.kafka.topics[0], events_path, &dm.produced);
     }
     if (rc == CLI_EXIT_OK) {
         dm.deadline = vg_mono_ms() + DEMO_TIMEOUT_MS;
-        d.idle = demo_idle;
-        d.idle_arg = &dm;
-        rc = cli_daemon_run(&d);
+        rc = cli_engine_exit_code(vg_engine_run(eng));
         if (dm.timed_out) {
+            vg_engine_stats(eng, &stats);
             fprintf(stderr, "vigil demo: timed out after %d s (consumed %lld of %lld)\n",
-                    DEMO_TIMEOUT_MS / 1000, (long long)atomic_load(&d.stats.consumed),
-                    dm.produced);
+                    DEMO_TIMEOUT_MS / 1000, stats.consumed, dm.produced);
             rc = CLI_EXIT_FAILURE;
         }
     }
     if (rc == CLI_EXIT_OK) {
         struct vg_state_filter f = {0};
-        if (vg_state_list(d.st, &f, &v, &n, errstr, sizeof(errstr)) != VG_OK) {
+        vg_engine_stats(eng, &stats);
+        if (vg_state_list(vg_engine_state(eng), &f, &v, &n, errstr, sizeof(errstr)) != VG_OK) {
             fprintf(stderr, "vigil demo: %s\n", errstr);
             rc = CLI_EXIT_FAILURE;
         } else {
-            printf("\n%lld events consumed, %lld invalid, %lld pages delivered\n\n",
-                   (long long)atomic_load(&d.stats.consumed),
-                   (long long)atomic_load(&d.stats.invalid),
-                   (long long)atomic_load(&d.stats.delivered));
+            printf("\n%lld events consumed, %lld invalid, %lld pages delivered\n\n", stats.consumed,
+                   stats.invalid, stats.delivered);
             printf("$ vigil get\n");
             cli_print_table(stdout, v, n, isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
         }
     }
     fflush(stdout);
     vg_resources_free(v, n);
-    cli_daemon_stop(&d);
+    vg_engine_destroy(eng);
 out_cfg:
     if (tmp) {
         /* the redis-server child is stopped: the demo leaves nothing behind */

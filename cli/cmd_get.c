@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "vigil/engine.h"
 #include "vigil/json.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
@@ -447,7 +448,7 @@ int cli_open_state(const char *cmd, const char *config_path, const char *redis_u
     if (rc) {
         return rc;
     }
-    if (cli_redis_for_reading(cfg, redis_url, &url, child, errstr, sizeof(errstr)) != VG_OK ||
+    if (vg_engine_redis_for_reading(cfg, redis_url, &url, child, errstr, sizeof(errstr)) != VG_OK ||
         vg_state_connect(st, url, prefix ? prefix : cfg->redis.prefix, errstr, sizeof(errstr)) !=
             VG_OK) {
         /* errstr names the URL with the password redacted, and the reason */

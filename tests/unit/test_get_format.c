@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "cli.h"
+#include "vigil/engine.h"
 #include "vigil/mem.h"
 
 /* cmd_get.c's only links into the rest of cli/: never reached by these tests. */
@@ -25,7 +26,7 @@ int cli_load_config(struct vg_config *cfg, const char *path)
     return CLI_EXIT_USAGE;
 }
 
-vg_err_t cli_redis_for_reading(const struct vg_config *cfg, const char *override_url,
+vg_err_t vg_engine_redis_for_reading(const struct vg_config *cfg, const char *override_url,
                                char **url_out, struct vg_redis_child **child, char *errstr,
                                size_t errstr_size)
 {

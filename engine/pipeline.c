@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "engine_int.h"
 #include "vigil/event.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
@@ -28,11 +28,11 @@
 struct applied {
     char *topic;
     int32_t partition;
-    int64_t offset; /* last applied in Redis; -1 none */
+    int64_t offset;    /* last applied in Redis; -1 none */
     int64_t batch_max; /* highest offset seen in the current batch; -1 none */
 };
 
-struct cli_pipeline {
+struct eng_pipeline {
     struct vg_state *st;
     /* issue 4: inputs and the dead-letter topic (all borrowed; dlq NULL: count and log only) */
     const struct vg_kafka_config *kc;
@@ -47,7 +47,7 @@ struct cli_pipeline {
     size_t cap_links;
     const struct vg_ruleset *rs;
     const struct vg_health_config *hc;
-    struct cli_stats *stats;
+    struct eng_stats *stats;
     struct vg_map *applied; /* "topic/partition" -> struct applied* */
     bool need_reconnect;
     char last_error[512]; /* why the last batch failed: the consumer logs it once (issue 3) */
@@ -68,7 +68,7 @@ struct cli_pipeline {
     void *idle_arg;
     /* issue 5: what rules produced in this batch, and the timers' clock work */
     struct vg_rules_out out;
-    struct cli_timers *timers;
+    struct eng_timers *timers;
     int64_t last_reconnect_mono;
     /* issue 7: this batch's counts (GET /metrics), made to count only once it commits */
     struct vg_metrics_tally *tally;
@@ -81,21 +81,21 @@ static void applied_free(void *p)
     free(a);
 }
 
-struct cli_pipeline *cli_pipeline_new(struct vg_state *st, const struct vg_ruleset *rs,
-                                      const struct vg_health_config *hc, struct cli_stats *stats)
+struct eng_pipeline *eng_pipeline_new(struct vg_state *st, const struct vg_ruleset *rs,
+                                      const struct vg_health_config *hc, struct eng_stats *stats)
 {
-    struct cli_pipeline *pl = vg_calloc(1, sizeof(*pl));
+    struct eng_pipeline *pl = vg_calloc(1, sizeof(*pl));
     pl->st = st;
     pl->rs = rs;
     pl->hc = hc;
     pl->stats = stats;
     pl->applied = vg_map_new();
-    pl->timers = cli_timers_new(st, stats);
+    pl->timers = eng_timers_new(st, stats);
     pl->tally = vg_metrics_tally_new();
     return pl;
 }
 
-const struct vg_ruleset *cli_pipeline_set_rules(struct cli_pipeline *pl,
+const struct vg_ruleset *eng_pipeline_set_rules(struct eng_pipeline *pl,
                                                 const struct vg_ruleset *rs)
 {
     const struct vg_ruleset *old = pl->rs;
@@ -104,7 +104,7 @@ const struct vg_ruleset *cli_pipeline_set_rules(struct cli_pipeline *pl,
     return old;
 }
 
-void cli_pipeline_destroy(struct cli_pipeline *pl)
+void eng_pipeline_destroy(struct eng_pipeline *pl)
 {
     if (!pl) {
         return;
@@ -120,12 +120,12 @@ void cli_pipeline_destroy(struct cli_pipeline *pl)
     free(pl->links);
     vg_pages_fini(&pl->pages);
     vg_rules_out_fini(&pl->out);
-    cli_timers_destroy(pl->timers);
+    eng_timers_destroy(pl->timers);
     vg_metrics_tally_destroy(pl->tally);
     free(pl);
 }
 
-void cli_pipeline_set_input(struct cli_pipeline *pl, const struct vg_kafka_config *kc,
+void eng_pipeline_set_input(struct eng_pipeline *pl, const struct vg_kafka_config *kc,
                             const struct vg_decode_config *dc, struct vg_producer *dlq)
 {
     pl->kc = kc;
@@ -134,7 +134,7 @@ void cli_pipeline_set_input(struct cli_pipeline *pl, const struct vg_kafka_confi
 }
 
 /* Forget everything cached: after a rebalance or a failed commit. */
-static void forget(struct cli_pipeline *pl)
+static void forget(struct eng_pipeline *pl)
 {
     vg_state_cache_clear(pl->st);
     vg_map_clear(pl->applied, applied_free);
@@ -142,9 +142,9 @@ static void forget(struct cli_pipeline *pl)
 
 static void on_assigned(void *opaque, const struct vg_partition *parts, size_t n)
 {
-    struct cli_pipeline *pl = opaque;
+    struct eng_pipeline *pl = opaque;
     forget(pl);
-    cli_timers_assigned(pl->timers, parts, n);
+    eng_timers_assigned(pl->timers, parts, n);
     for (size_t i = 0; i < n; i++) {
         VG_LOG_INFO("consumer", "assigned topic=%s partition=%d", parts[i].topic,
                     (int)parts[i].partition);
@@ -153,14 +153,14 @@ static void on_assigned(void *opaque, const struct vg_partition *parts, size_t n
 
 static void on_revoked(void *opaque, const struct vg_partition *parts, size_t n)
 {
-    struct cli_pipeline *pl = opaque;
+    struct eng_pipeline *pl = opaque;
     forget(pl);
-    cli_timers_revoked(pl->timers, parts, n);
+    eng_timers_revoked(pl->timers, parts, n);
     VG_LOG_INFO("consumer", "revoked %zu partitions", n);
 }
 
 /* The applied-offset record of a partition, loaded from Redis on first use. */
-static vg_err_t get_applied(struct cli_pipeline *pl, const char *topic, int32_t partition,
+static vg_err_t get_applied(struct eng_pipeline *pl, const char *topic, int32_t partition,
                             struct applied **out, char *errstr, size_t errstr_size)
 {
     char key[512];
@@ -169,8 +169,7 @@ static vg_err_t get_applied(struct cli_pipeline *pl, const char *topic, int32_t 
     a = vg_map_get(pl->applied, key);
     if (!a) {
         int64_t off = -1;
-        vg_err_t err = vg_state_applied_offset(pl->st, topic, partition, &off, errstr,
-                                               errstr_size);
+        vg_err_t err = vg_state_applied_offset(pl->st, topic, partition, &off, errstr, errstr_size);
         if (err) {
             return err;
         }
@@ -185,7 +184,7 @@ static vg_err_t get_applied(struct cli_pipeline *pl, const char *topic, int32_t 
     return VG_OK;
 }
 
-static void log_invalid(struct cli_pipeline *pl, const struct vg_kafka_msg *m,
+static void log_invalid(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
                         enum vg_decode_reason r, const char *detail)
 {
     int64_t now = vg_mono_ms();
@@ -194,21 +193,22 @@ static void log_invalid(struct cli_pipeline *pl, const struct vg_kafka_msg *m,
         return;
     }
     pl->last_invalid_log_ms[r] = now;
-    VG_LOG_WARN("consumer", "invalid event topic=%s partition=%d offset=%" PRId64
+    VG_LOG_WARN("consumer",
+                "invalid event topic=%s partition=%d offset=%" PRId64
                 " reason=%s: %s (counted; further ones this second not logged)",
                 m->topic, (int)m->partition, m->offset, vg_decode_reason_name(r), detail);
 }
 
 /* Issue 7: one consumed message of `topic` had `outcome` (counted when the batch commits). */
-static void count_event(struct cli_pipeline *pl, const char *topic, const char *outcome,
+static void count_event(struct eng_pipeline *pl, const char *topic, const char *outcome,
                         double delta)
 {
-    vg_metrics_tally_add(pl->tally, VG_M_EVENTS_CONSUMED, (const char *const[]){topic, outcome},
-                         2, delta);
+    vg_metrics_tally_add(pl->tally, VG_M_EVENTS_CONSUMED, (const char *const[]){topic, outcome}, 2,
+                         delta);
 }
 
 /* Counted and skipped, never dead-lettered: at most one DEBUG line per reason per second. */
-static void log_skipped(struct cli_pipeline *pl, const struct vg_kafka_msg *m,
+static void log_skipped(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
                         enum vg_decode_reason r, const char *detail)
 {
     int64_t now = vg_mono_ms();
@@ -229,7 +229,7 @@ static void log_skipped(struct cli_pipeline *pl, const struct vg_kafka_msg *m,
  * vigil.error (the reason), vigil.topic, vigil.partition, vigil.offset,
  * vigil.detail. Only enqueued here: the batch flushes before it commits.
  */
-static vg_err_t dead_letter(struct cli_pipeline *pl, const struct vg_kafka_msg *m,
+static vg_err_t dead_letter(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
                             enum vg_decode_reason r, const char *detail, char *errstr,
                             size_t errstr_size)
 {
@@ -245,9 +245,8 @@ static vg_err_t dead_letter(struct cli_pipeline *pl, const struct vg_kafka_msg *
     h[2] = (struct vg_kafka_header){"vigil.partition", partition, strlen(partition)};
     h[3] = (struct vg_kafka_header){"vigil.offset", offset, strlen(offset)};
     h[4] = (struct vg_kafka_header){"vigil.detail", detail, strlen(detail)};
-    return vg_producer_send_headers(pl->dlq, pl->kc->dlq_topic, -1, m->key, m->key_len,
-                                    m->payload, m->len, h, VG_ARRAY_LEN(h), errstr,
-                                    errstr_size);
+    return vg_producer_send_headers(pl->dlq, pl->kc->dlq_topic, -1, m->key, m->key_len, m->payload,
+                                    m->len, h, VG_ARRAY_LEN(h), errstr, errstr_size);
 }
 
 /*
@@ -256,7 +255,7 @@ static vg_err_t dead_letter(struct cli_pipeline *pl, const struct vg_kafka_msg *
  * Redis (one round trip). An Event for a pod never seen is skipped
  * (ev->id stays NULL).
  */
-static vg_err_t map_k8s_events(struct cli_pipeline *pl, size_t n_evs, char *errstr,
+static vg_err_t map_k8s_events(struct eng_pipeline *pl, size_t n_evs, char *errstr,
                                size_t errstr_size)
 {
     struct vg_map *batch_links = vg_map_new();
@@ -304,8 +303,8 @@ static vg_err_t map_k8s_events(struct cli_pipeline *pl, size_t n_evs, char *errs
         err = vg_state_pod_lookup(pl->st, ns, pods, n, ids, errstr, errstr_size);
         for (size_t j = 0; err == VG_OK && j < n; j++) {
             if (ids[j] && !vg_event_set_identity(&pl->evs[which[j]], ids[j])) {
-                VG_LOG_WARN("state", "pod %s/%s: unreadable resource link \"%s\"", ns[j],
-                            pods[j], ids[j]);
+                VG_LOG_WARN("state", "pod %s/%s: unreadable resource link \"%s\"", ns[j], pods[j],
+                            ids[j]);
             }
             free(ids[j]);
         }
@@ -318,7 +317,7 @@ static vg_err_t map_k8s_events(struct cli_pipeline *pl, size_t n_evs, char *errs
     return err;
 }
 
-static void reset_batch(struct cli_pipeline *pl, size_t n_evs)
+static void reset_batch(struct eng_pipeline *pl, size_t n_evs)
 {
     for (size_t i = 0; i < n_evs; i++) {
         vg_event_fini(&pl->evs[i]);
@@ -331,13 +330,12 @@ static void reset_batch(struct cli_pipeline *pl, size_t n_evs)
  * Issue 7: after a commit, what it changed counts (metrics) and is shown
  * (the event stream of the API): transitions, incident changes, latency.
  */
-static void after_commit(struct cli_pipeline *pl, size_t n_trans, double t0)
+static void after_commit(struct eng_pipeline *pl, size_t n_trans, double t0)
 {
     for (size_t i = 0; i < n_trans; i++) {
-        vg_metrics_tally_add(pl->tally, VG_M_TRANSITIONS,
-                             (const char *const[]){vg_field_name(pl->trans[i].field),
-                                                   pl->trans[i].to},
-                             2, 1);
+        vg_metrics_tally_add(
+            pl->tally, VG_M_TRANSITIONS,
+            (const char *const[]){vg_field_name(pl->trans[i].field), pl->trans[i].to}, 2, 1);
     }
     vg_metrics_tally_flush(pl->tally, pl->stats->metrics);
     vg_metrics_observe(pl->stats->metrics, VG_M_BATCH_SECONDS, NULL, vg_metrics_now_s() - t0);
@@ -347,7 +345,7 @@ static void after_commit(struct cli_pipeline *pl, size_t n_trans, double t0)
 
 static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
 {
-    struct cli_pipeline *pl = opaque;
+    struct eng_pipeline *pl = opaque;
     char errstr[512];
     size_t n_evs = 0;
     size_t n_trans = 0;
@@ -404,8 +402,7 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
             continue;
         }
         r = vg_event_decode_ex(&pl->evs[n_evs], pl->dc,
-                               pl->kc ? vg_config_topic_format(pl->kc, m->topic)
-                                      : VG_FORMAT_AUTO,
+                               pl->kc ? vg_config_topic_format(pl->kc, m->topic) : VG_FORMAT_AUTO,
                                m->payload, m->payload ? m->len : 0, m->timestamp_ms, detail,
                                sizeof(detail));
         if (vg_decode_reason_is_skip(r)) {
@@ -440,7 +437,7 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
      * the DLQ are possible, loss is not)
      */
     if (n_dlq > 0) {
-        err = vg_producer_flush(pl->dlq, CLI_DLQ_FLUSH_MS, errstr, sizeof(errstr));
+        err = vg_producer_flush(pl->dlq, ENG_DLQ_FLUSH_MS, errstr, sizeof(errstr));
         if (err) {
             dlq_failed = true;
             err = VG_ERR_BACKEND;
@@ -469,7 +466,7 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     }
 
     /* 3. apply in order, evaluate rules on the transitions of each event */
-    env = cli_timers_env(pl->timers, pl->rs);
+    env = eng_timers_env(pl->timers, pl->rs);
     for (size_t i = 0, j = 0; i < n_evs; i++) {
         const struct vg_event *ev = &pl->evs[i];
         struct vg_resource *res;
@@ -492,10 +489,8 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         res = pl->res[j++];
         was_dirty = res->dirty;
         if (ev->kind == VG_EVENT_POD) {
-            pl->links[n_links++] = (struct vg_pod_link){.ns = ev->pod->ns,
-                                                        .pod = ev->pod->name,
-                                                        .id = res->id,
-                                                        .deleted = ev->pod_deleted};
+            pl->links[n_links++] = (struct vg_pod_link){
+                .ns = ev->pod->ns, .pod = ev->pod->name, .id = res->id, .deleted = ev->pod_deleted};
         }
         if (vg_resource_is_late(res, ev)) {
             enum vg_field fields[2];
@@ -583,10 +578,10 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     atomic_fetch_add(&pl->stats->transitions, (long long)n_trans);
     atomic_fetch_add(&pl->stats->pages, (long long)pl->out.pages.n);
     after_commit(pl, n_trans, t0);
-    cli_log_pages(&pl->out.pages);
+    eng_log_pages(&pl->out.pages);
     reset_batch(pl, n_evs);
     /* issue 5: timers due now (a failure here does not undo the batch: retried when idle) */
-    if (vg_err_is_retriable(cli_timers_run(pl->timers, pl->rs, false))) {
+    if (vg_err_is_retriable(eng_timers_run(pl->timers, pl->rs, false))) {
         pl->need_reconnect = true;
     }
     return VG_OK;
@@ -616,7 +611,7 @@ fail:
 
 static void on_idle(void *opaque)
 {
-    struct cli_pipeline *pl = opaque;
+    struct eng_pipeline *pl = opaque;
 
     /* issue 5: durable timers fire here when no batch comes (reconnect at most once a second) */
     if (pl->need_reconnect && vg_mono_ms() - pl->last_reconnect_mono >= 1000) {
@@ -630,7 +625,7 @@ static void on_idle(void *opaque)
             forget(pl);
         }
     }
-    if (!pl->need_reconnect && vg_err_is_retriable(cli_timers_run(pl->timers, pl->rs, false))) {
+    if (!pl->need_reconnect && vg_err_is_retriable(eng_timers_run(pl->timers, pl->rs, false))) {
         pl->need_reconnect = true;
     }
     if (pl->idle_fn) {
@@ -638,7 +633,7 @@ static void on_idle(void *opaque)
     }
 }
 
-void cli_pipeline_on_idle(struct cli_pipeline *pl, void (*fn)(void *arg), void *arg)
+void eng_pipeline_on_idle(struct eng_pipeline *pl, void (*fn)(void *arg), void *arg)
 {
     pl->idle_fn = fn;
     pl->idle_arg = arg;
@@ -646,11 +641,11 @@ void cli_pipeline_on_idle(struct cli_pipeline *pl, void (*fn)(void *arg), void *
 
 static const char *last_error(void *opaque)
 {
-    struct cli_pipeline *pl = opaque;
+    struct eng_pipeline *pl = opaque;
     return pl->last_error[0] ? pl->last_error : NULL;
 }
 
-void cli_pipeline_handler(struct cli_pipeline *pl, struct vg_consumer_handler *h)
+void eng_pipeline_handler(struct eng_pipeline *pl, struct vg_consumer_handler *h)
 {
     memset(h, 0, sizeof(*h));
     h->opaque = pl;

@@ -1,7 +1,7 @@
 /*
  * Issue 7: the HTTP server inside `vigil run` (api/) wired to the daemon:
  * readiness (partitions assigned, rules loaded), the metrics only the
- * daemon can read (consumer lag, counters kept in cli_stats), the rules
+ * daemon can read (consumer lag, counters kept in eng_stats), the rules
  * listing, and the secrets no response may contain. The server reads the
  * daemon only through this file's hooks, which are safe from its threads.
  */
@@ -11,28 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "engine_int.h"
 #include "vigil/api.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
 
 /* What the hooks read, guarded: the ruleset may be swapped by a reload on the consumer thread. */
-struct cli_http {
+struct eng_http {
     pthread_mutex_t lock;
     char *rules_json;
     size_t n_monitors;
     size_t n_pagers;
 };
 
-static struct cli_http *http_of(struct cli_daemon *d)
+static struct eng_http *http_of(struct vg_engine *d)
 {
     return d->http_state;
 }
 
 static bool hook_ready(void *opaque, char *reason, size_t reason_size)
 {
-    struct cli_daemon *d = opaque;
-    struct cli_http *h = http_of(d);
+    struct vg_engine *d = opaque;
+    struct eng_http *h = http_of(d);
     bool rules;
 
     pthread_mutex_lock(&h->lock);
@@ -61,8 +61,8 @@ static void lag_one(void *arg, const char *topic, int32_t partition, int64_t lag
 
 static void hook_collect(void *opaque, struct vg_metrics *m)
 {
-    struct cli_daemon *d = opaque;
-    struct cli_http *h = http_of(d);
+    struct vg_engine *d = opaque;
+    struct eng_http *h = http_of(d);
 
     vg_metrics_clear(m, VG_M_CONSUMER_LAG);
     if (d->consumer) {
@@ -94,7 +94,7 @@ static void hook_collect(void *opaque, struct vg_metrics *m)
 /* Sinks down (breaker open) or disabled (HTTP 410): ready, but degraded. */
 static bool hook_healthy(void *opaque, char *detail, size_t detail_size)
 {
-    struct cli_daemon *d = opaque;
+    struct vg_engine *d = opaque;
     struct vg_sink_status st[64];
     struct vg_buf b = {0};
     size_t n;
@@ -119,7 +119,7 @@ static bool hook_healthy(void *opaque, char *detail, size_t detail_size)
 
 static char *hook_rules_json(void *opaque)
 {
-    struct cli_http *h = http_of(opaque);
+    struct eng_http *h = http_of(opaque);
     char *json;
 
     pthread_mutex_lock(&h->lock);
@@ -128,9 +128,9 @@ static char *hook_rules_json(void *opaque)
     return json;
 }
 
-void cli_http_rules_changed(struct cli_daemon *d, const struct vg_ruleset *rs)
+void eng_http_rules_changed(struct vg_engine *d, const struct vg_ruleset *rs)
 {
-    struct cli_http *h = http_of(d);
+    struct eng_http *h = http_of(d);
     char *json;
 
     if (!h) {
@@ -145,7 +145,7 @@ void cli_http_rules_changed(struct cli_daemon *d, const struct vg_ruleset *rs)
     pthread_mutex_unlock(&h->lock);
 }
 
-void cli_http_note_reload(struct cli_daemon *d, bool ok)
+void eng_http_note_reload(struct vg_engine *d, bool ok)
 {
     vg_metrics_add(d->metrics, VG_M_RULES_RELOADS, (const char *const[]){ok ? "ok" : "error"}, 1);
 }
@@ -188,10 +188,10 @@ static void add_url(const char ***v, size_t *n, size_t *cap, char ***owned, size
     }
 }
 
-int cli_http_start(struct cli_daemon *d)
+vg_err_t eng_http_start(struct vg_engine *d, char *errstr, size_t errstr_size)
 {
     const struct vg_config *cfg = d->cfg;
-    struct cli_http *h = vg_calloc(1, sizeof(*h));
+    struct eng_http *h = vg_calloc(1, sizeof(*h));
     struct vg_api_options opts;
     const char **secrets = NULL;
     char **owned = NULL;
@@ -199,12 +199,12 @@ int cli_http_start(struct cli_daemon *d)
     size_t cap = 0;
     size_t n_owned = 0;
     size_t cap_owned = 0;
-    char errstr[512];
+    char why[512];
     vg_err_t err;
 
     pthread_mutex_init(&h->lock, NULL);
     d->http_state = h;
-    cli_http_rules_changed(d, d->rs);
+    eng_http_rules_changed(d, d->rs);
 
     add_url(&secrets, &n, &cap, &owned, &n_owned, &cap_owned, cfg->redis.url);
     add_url(&secrets, &n, &cap, &owned, &n_owned, &cap_owned, d->em.redis_url);
@@ -235,7 +235,7 @@ int cli_http_start(struct cli_daemon *d)
     opts.hooks.healthy = hook_healthy;
     opts.secrets = secrets;
     opts.n_secrets = n;
-    err = vg_api_start(&d->api, &opts, errstr, sizeof(errstr));
+    err = vg_api_start(&d->api, &opts, why, sizeof(why));
     free(secrets);
     for (size_t i = 0; i < n_owned; i++) {
         free(owned[i]);
@@ -243,23 +243,23 @@ int cli_http_start(struct cli_daemon *d)
     free(owned);
     if (err) {
         if (cfg->http.listen_set || err == VG_ERR_INVALID) {
-            fprintf(stderr, "vigil: %s\n", errstr);
-            return err == VG_ERR_INVALID ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+            snprintf(errstr, errstr_size, "%s", why);
+            return err;
         }
         /* The default address is a convenience: another vigil may hold it. */
         VG_LOG_WARN("api",
                     "%s: the HTTP API, /metrics and the console are off (set "
                     "http.listen to choose an address)",
-                    errstr);
-        return CLI_EXIT_OK;
+                    why);
+        return VG_OK;
     }
     d->stats.api = d->api;
-    return CLI_EXIT_OK;
+    return VG_OK;
 }
 
-void cli_http_stop(struct cli_daemon *d)
+void eng_http_stop(struct vg_engine *d)
 {
-    struct cli_http *h = http_of(d);
+    struct eng_http *h = http_of(d);
 
     d->stats.api = NULL;
     vg_api_stop(d->api);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "engine_int.h"
 #include "vigil/api.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
@@ -25,9 +25,9 @@
 #define SILENCES_EVERY_MS 1000
 #define FIRING_EVERY_MS 5000
 
-struct cli_timers {
+struct eng_timers {
     struct vg_state *st;
-    struct cli_stats *stats;
+    struct eng_stats *stats;
     struct vg_map *owned; /* "topic/partition" -> struct vg_offset * (topic owned by the key) */
     struct vg_rules_env env;
     struct vg_silence *silences;
@@ -54,9 +54,9 @@ static void owned_free(void *p)
     vg_free(o);
 }
 
-struct cli_timers *cli_timers_new(struct vg_state *st, struct cli_stats *stats)
+struct eng_timers *eng_timers_new(struct vg_state *st, struct eng_stats *stats)
 {
-    struct cli_timers *t = vg_calloc(1, sizeof(*t));
+    struct eng_timers *t = vg_calloc(1, sizeof(*t));
 
     t->st = st;
     t->stats = stats;
@@ -67,7 +67,7 @@ struct cli_timers *cli_timers_new(struct vg_state *st, struct cli_stats *stats)
     return t;
 }
 
-void cli_timers_destroy(struct cli_timers *t)
+void eng_timers_destroy(struct eng_timers *t)
 {
     if (!t) {
         return;
@@ -79,7 +79,7 @@ void cli_timers_destroy(struct cli_timers *t)
     vg_free(t);
 }
 
-void cli_timers_assigned(struct cli_timers *t, const struct vg_partition *parts, size_t n)
+void eng_timers_assigned(struct eng_timers *t, const struct vg_partition *parts, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char *key = vg_asprintf("%s/%d", parts[i].topic, (int)parts[i].partition);
@@ -96,7 +96,7 @@ void cli_timers_assigned(struct cli_timers *t, const struct vg_partition *parts,
     }
 }
 
-void cli_timers_revoked(struct cli_timers *t, const struct vg_partition *parts, size_t n)
+void eng_timers_revoked(struct eng_timers *t, const struct vg_partition *parts, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char *key = vg_asprintf("%s/%d", parts[i].topic, (int)parts[i].partition);
@@ -114,7 +114,7 @@ void cli_timers_revoked(struct cli_timers *t, const struct vg_partition *parts, 
  * instead of at the silence's original end, so "page when the silence
  * ends" holds for `vigil silence expire` too.
  */
-static void wake_silenced(struct cli_timers *t, int64_t now)
+static void wake_silenced(struct eng_timers *t, int64_t now)
 {
     struct vg_incident_record *v = NULL;
     size_t n = 0;
@@ -143,7 +143,7 @@ static void wake_silenced(struct cli_timers *t, int64_t now)
     vg_incident_records_free(v, n);
 }
 
-static void refresh(struct cli_timers *t, const struct vg_ruleset *rs, int64_t now, bool force)
+static void refresh(struct eng_timers *t, const struct vg_ruleset *rs, int64_t now, bool force)
 {
     int64_t mono = vg_mono_ms();
     char errstr[512];
@@ -203,7 +203,7 @@ static void refresh(struct cli_timers *t, const struct vg_ruleset *rs, int64_t n
     }
 }
 
-const struct vg_rules_env *cli_timers_env(struct cli_timers *t, const struct vg_ruleset *rs)
+const struct vg_rules_env *eng_timers_env(struct eng_timers *t, const struct vg_ruleset *rs)
 {
     int64_t now = vg_now_ms();
 
@@ -216,7 +216,7 @@ const struct vg_rules_env *cli_timers_env(struct cli_timers *t, const struct vg_
     return &t->env;
 }
 
-void cli_log_pages(const struct vg_pages *pages)
+void eng_log_pages(const struct vg_pages *pages)
 {
     for (size_t i = 0; i < pages->n; i++) {
         const struct vg_page *pg = &pages->items[i];
@@ -228,7 +228,7 @@ void cli_log_pages(const struct vg_pages *pages)
 }
 
 /* Fire the due timers of Resources. */
-static vg_err_t fire_resources(struct cli_timers *t, const struct vg_ruleset *rs,
+static vg_err_t fire_resources(struct eng_timers *t, const struct vg_ruleset *rs,
                                const struct vg_due_timer *due, size_t n, char *errstr,
                                size_t errstr_size)
 {
@@ -300,7 +300,7 @@ static vg_err_t fire_resources(struct cli_timers *t, const struct vg_ruleset *rs
     err = vg_state_commit(t->st, &c, errstr, errstr_size);
     if (err == VG_OK) {
         atomic_fetch_add(&t->stats->pages, (long long)t->out.pages.n);
-        cli_log_pages(&t->out.pages);
+        eng_log_pages(&t->out.pages);
         /* incidents opened or ended by a timer reach the API's event stream too */
         vg_api_publish_incidents(t->stats->api, t->out.records.items, t->out.records.n);
     } else {
@@ -319,7 +319,7 @@ out:
     return err;
 }
 
-vg_err_t cli_timers_run(struct cli_timers *t, const struct vg_ruleset *rs, bool force)
+vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool force)
 {
     int64_t mono = vg_mono_ms();
     struct vg_offset *parts;

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "engine_int.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -62,11 +62,11 @@ struct entry {
     struct entry *chain_next;
 };
 
-struct cli_dispatch {
+struct eng_dispatch {
     pthread_t thread;
     struct vg_state *st;
     struct vg_sinks *sk;
-    struct cli_stats *stats;
+    struct eng_stats *stats;
     char consumer[128];
     atomic_int stop;
 
@@ -100,13 +100,13 @@ struct cli_dispatch {
     unsigned rnd;
 };
 
-static double rnd01(struct cli_dispatch *d)
+static double rnd01(struct eng_dispatch *d)
 {
     d->rnd = d->rnd * 1103515245u + 12345u;
     return (double)((d->rnd >> 8) & 0xFFFFFF) / (double)0x1000000;
 }
 
-static const char *own(struct cli_dispatch *d, const char *s)
+static const char *own(struct eng_dispatch *d, const char *s)
 {
     char *copy = vg_strdup(s ? s : "");
 
@@ -115,7 +115,7 @@ static const char *own(struct cli_dispatch *d, const char *s)
 }
 
 /* Sleep up to `ms`, waking early when asked to stop. */
-static void nap(struct cli_dispatch *d, int64_t ms)
+static void nap(struct eng_dispatch *d, int64_t ms)
 {
     int64_t end = vg_mono_ms() + ms;
 
@@ -203,7 +203,7 @@ static void entry_free(struct entry *en)
 }
 
 /* The first entry of en's chain that is not done: only it may be attempted. */
-static bool is_chain_head(struct cli_dispatch *d, const struct entry *en)
+static bool is_chain_head(struct eng_dispatch *d, const struct entry *en)
 {
     const struct entry *h = vg_map_get(d->chains, en->chain);
 
@@ -213,7 +213,7 @@ static bool is_chain_head(struct cli_dispatch *d, const struct entry *en)
     return h == en;
 }
 
-static void admit(struct cli_dispatch *d, struct vg_outbox_entry *src)
+static void admit(struct eng_dispatch *d, struct vg_outbox_entry *src)
 {
     struct entry *en;
     struct entry *head;
@@ -270,7 +270,7 @@ static void admit(struct cli_dispatch *d, struct vg_outbox_entry *src)
     *VG_ARRAY_PUSH(d->v, d->n, d->cap) = en;
 }
 
-static void audit(struct cli_dispatch *d, const struct entry *en, const char *outcome, long status,
+static void audit(struct eng_dispatch *d, const struct entry *en, const char *outcome, long status,
                   int64_t latency_ms, const char *detail)
 {
     for (size_t i = 0; i < en->n_incidents; i++) {
@@ -289,7 +289,7 @@ static void audit(struct cli_dispatch *d, const struct entry *en, const char *ou
     }
 }
 
-static const char *fallback_for(struct cli_dispatch *d, const struct entry *en)
+static const char *fallback_for(struct eng_dispatch *d, const struct entry *en)
 {
     const char *fb = NULL;
 
@@ -306,7 +306,7 @@ static const char *fallback_for(struct cli_dispatch *d, const struct entry *en)
     return fb;
 }
 
-static void finish_delivered(struct cli_dispatch *d, struct entry *en, const char *memo)
+static void finish_delivered(struct eng_dispatch *d, struct entry *en, const char *memo)
 {
     struct vg_outbox_finish *f = VG_ARRAY_PUSH(d->fin, d->n_fin, d->cap_fin);
 
@@ -328,7 +328,7 @@ static void finish_delivered(struct cli_dispatch *d, struct entry *en, const cha
     VG_LOG_INFO("sinks", "page sent id=%s sink=%s attempt=%d", en->e.id, en->e.sink, en->attempts);
 }
 
-static void give_up(struct cli_dispatch *d, struct entry *en, const char *reason)
+static void give_up(struct eng_dispatch *d, struct entry *en, const char *reason)
 {
     struct vg_outbox_finish *f = VG_ARRAY_PUSH(d->fin, d->n_fin, d->cap_fin);
     const char *fb = fallback_for(d, en);
@@ -361,7 +361,7 @@ static void give_up(struct cli_dispatch *d, struct entry *en, const char *reason
 }
 
 /* Issue 7: one attempt's outcome (delivered, retry, failed) and duration, by sink. */
-static void count_attempt(struct cli_dispatch *d, const struct entry *en,
+static void count_attempt(struct eng_dispatch *d, const struct entry *en,
                           const struct vg_sink_result *r, const char *outcome)
 {
     vg_metrics_observe(d->stats->metrics, VG_M_DELIVERY_SECONDS, (const char *const[]){en->e.sink},
@@ -370,7 +370,7 @@ static void count_attempt(struct cli_dispatch *d, const struct entry *en,
                    (const char *const[]){en->e.sink, outcome}, 1);
 }
 
-static void on_result(struct cli_dispatch *d, struct vg_sink_result *r)
+static void on_result(struct eng_dispatch *d, struct vg_sink_result *r)
 {
     struct entry *en = (struct entry *)(uintptr_t)r->tag;
     const char *outcome = r->err == VG_OK ? "delivered" : "retry";
@@ -409,7 +409,7 @@ static void on_result(struct cli_dispatch *d, struct vg_sink_result *r)
 }
 
 /* Start what may start; returns the ms until something else might (-1: nothing waits). */
-static int64_t schedule(struct cli_dispatch *d)
+static int64_t schedule(struct eng_dispatch *d)
 {
     int64_t now = vg_mono_ms();
     int64_t wall = vg_now_ms();
@@ -484,7 +484,7 @@ static int64_t schedule(struct cli_dispatch *d)
 }
 
 /* Write finished entries and audit records; on success free what is done. */
-static bool flush(struct cli_dispatch *d)
+static bool flush(struct eng_dispatch *d)
 {
     char errstr[512];
     size_t w = 0;
@@ -535,7 +535,7 @@ static bool flush(struct cli_dispatch *d)
 }
 
 /* Later notices whose chain may still have an earlier one at another instance. */
-static void check_foreign(struct cli_dispatch *d)
+static void check_foreign(struct eng_dispatch *d)
 {
     struct vg_outbox_entry *f = NULL;
     size_t n_f = 0;
@@ -585,7 +585,7 @@ static void check_foreign(struct cli_dispatch *d)
 }
 
 /* Slack memos (message ts) of notices about to start, in one round trip. */
-static void load_memos(struct cli_dispatch *d)
+static void load_memos(struct eng_dispatch *d)
 {
     const char **keys = vg_calloc(d->n + 1, sizeof(char *));
     const char **sinks = vg_calloc(d->n + 1, sizeof(char *));
@@ -621,7 +621,7 @@ static void load_memos(struct cli_dispatch *d)
 }
 
 /* Keep our entries from looking abandoned while they wait for a retry. */
-static void touch(struct cli_dispatch *d)
+static void touch(struct eng_dispatch *d)
 {
     char **ids;
     bool *kept;
@@ -644,7 +644,7 @@ static void touch(struct cli_dispatch *d)
     vg_free(kept);
 }
 
-static void read_outbox(struct cli_dispatch *d, int block_ms)
+static void read_outbox(struct eng_dispatch *d, int block_ms)
 {
     struct vg_outbox_entry *v = NULL;
     size_t n = 0;
@@ -670,7 +670,7 @@ static void read_outbox(struct cli_dispatch *d, int block_ms)
     vg_outbox_entries_free(v, n);
 }
 
-static size_t poll_sinks(struct cli_dispatch *d, int timeout_ms)
+static size_t poll_sinks(struct eng_dispatch *d, int timeout_ms)
 {
     struct vg_sink_result res[64];
     size_t got = vg_sinks_poll(d->sk, timeout_ms, res, VG_ARRAY_LEN(res));
@@ -682,7 +682,7 @@ static size_t poll_sinks(struct cli_dispatch *d, int timeout_ms)
     return got;
 }
 
-static bool reconnect(struct cli_dispatch *d)
+static bool reconnect(struct eng_dispatch *d)
 {
     char errstr[512];
 
@@ -700,7 +700,7 @@ static bool reconnect(struct cli_dispatch *d)
 
 static void *dispatch_main(void *arg)
 {
-    struct cli_dispatch *d = arg;
+    struct eng_dispatch *d = arg;
     int64_t stop_deadline = -1;
 
     for (;;) {
@@ -759,11 +759,11 @@ static void *dispatch_main(void *arg)
     return NULL;
 }
 
-vg_err_t cli_dispatch_start(struct cli_dispatch **out, const char *redis_url, const char *prefix,
-                            struct vg_sinks *sk, struct cli_stats *stats, char *errstr,
+vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url, const char *prefix,
+                            struct vg_sinks *sk, struct eng_stats *stats, char *errstr,
                             size_t errstr_size)
 {
-    struct cli_dispatch *d = vg_calloc(1, sizeof(*d));
+    struct eng_dispatch *d = vg_calloc(1, sizeof(*d));
     const char *inst = getenv("VIGIL_INSTANCE");
     char host[64] = "localhost";
     vg_err_t err = vg_state_connect(&d->st, redis_url, prefix, errstr, errstr_size);
@@ -798,7 +798,7 @@ vg_err_t cli_dispatch_start(struct cli_dispatch **out, const char *redis_url, co
     return VG_OK;
 }
 
-void cli_dispatch_set_fallbacks(struct cli_dispatch *d, const struct vg_kv *pager_sink, size_t n)
+void eng_dispatch_set_fallbacks(struct eng_dispatch *d, const struct vg_kv *pager_sink, size_t n)
 {
     struct vg_map *m = vg_map_new();
     struct vg_map *old;
@@ -813,7 +813,7 @@ void cli_dispatch_set_fallbacks(struct cli_dispatch *d, const struct vg_kv *page
     vg_map_destroy(old, vg_free);
 }
 
-void cli_dispatch_stop(struct cli_dispatch *d)
+void eng_dispatch_stop(struct eng_dispatch *d)
 {
     if (!d) {
         return;

@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "engine_int.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
 
-vg_err_t cli_embedded_start(struct cli_embedded *em, const struct vg_config *cfg, bool want_kafka,
+vg_err_t eng_embedded_start(struct eng_embedded *em, const struct vg_config *cfg, bool want_kafka,
                             char *errstr, size_t errstr_size)
 {
     vg_err_t err;
@@ -31,19 +31,21 @@ vg_err_t cli_embedded_start(struct cli_embedded *em, const struct vg_config *cfg
                 err = vg_mock_kafka_create_topic(em->kafka, cfg->kafka.topics[i],
                                                  cfg->kafka.partitions, errstr, errstr_size);
                 if (err) {
-                    cli_embedded_stop(em);
+                    eng_embedded_stop(em);
                     return err;
                 }
             }
-            err = vg_mock_kafka_create_topic(em->kafka, cfg->kafka.dlq_topic, 1, errstr,
-                                             errstr_size);
+            err =
+                vg_mock_kafka_create_topic(em->kafka, cfg->kafka.dlq_topic, 1, errstr, errstr_size);
             if (err) {
-                cli_embedded_stop(em);
+                eng_embedded_stop(em);
                 return err;
             }
             em->bootstraps = vg_strdup(vg_mock_kafka_bootstraps(em->kafka));
-            VG_LOG_INFO("kafka", "embedded mock Kafka cluster on %s (topics created with %d "
-                        "partitions)", em->bootstraps, cfg->kafka.partitions);
+            VG_LOG_INFO("kafka",
+                        "embedded mock Kafka cluster on %s (topics created with %d "
+                        "partitions)",
+                        em->bootstraps, cfg->kafka.partitions);
         }
     }
     if (cfg->redis.url) {
@@ -51,7 +53,7 @@ vg_err_t cli_embedded_start(struct cli_embedded *em, const struct vg_config *cfg
     } else {
         err = vg_redis_child_start(&em->redis, cfg->redis.data_dir, errstr, errstr_size);
         if (err) {
-            cli_embedded_stop(em);
+            eng_embedded_stop(em);
             return err;
         }
         em->redis_url = vg_strdup(vg_redis_child_url(em->redis));
@@ -61,7 +63,7 @@ vg_err_t cli_embedded_start(struct cli_embedded *em, const struct vg_config *cfg
     return VG_OK;
 }
 
-void cli_embedded_stop(struct cli_embedded *em)
+void eng_embedded_stop(struct eng_embedded *em)
 {
     vg_redis_child_stop(em->redis);
     em->redis = NULL;
@@ -75,9 +77,9 @@ void cli_embedded_stop(struct cli_embedded *em)
     em->redis_url = NULL;
 }
 
-vg_err_t cli_redis_for_reading(const struct vg_config *cfg, const char *override_url,
-                               char **url_out, struct vg_redis_child **child, char *errstr,
-                               size_t errstr_size)
+vg_err_t vg_engine_redis_for_reading(const struct vg_config *cfg, const char *override_url,
+                                     char **url_out, struct vg_redis_child **child, char *errstr,
+                                     size_t errstr_size)
 {
     struct stat sb;
     char *sock;

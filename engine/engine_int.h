@@ -1,0 +1,147 @@
+/*
+ * Private to engine/: the parts of the daemon and the struct they share.
+ * pipeline.c (consumer thread: decode -> state -> rules -> commit),
+ * timers.c (durable timers and group buffers), dispatch.c (outbox ->
+ * sinks, its own thread), embedded.c (mock Kafka, private redis-server),
+ * http.c (the API's hooks) and engine.c (start, run, drain, stop).
+ */
+#ifndef VIGIL_ENGINE_INT_H
+#define VIGIL_ENGINE_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vigil/api.h"
+#include "vigil/config.h"
+#include "vigil/consumer.h"
+#include "vigil/engine.h"
+#include "vigil/err.h"
+#include "vigil/mem.h"
+#include "vigil/rules.h"
+#include "vigil/sinks.h"
+#include "vigil/state.h"
+
+/* The embedded stack: started only for what the config leaves unset. */
+struct eng_embedded {
+    struct vg_mock_kafka *kafka;
+    struct vg_redis_child *redis;
+    char *bootstraps; /* Kafka bootstrap servers in use (owned) */
+    char *redis_url;  /* Redis URL in use (owned) */
+};
+vg_err_t eng_embedded_start(struct eng_embedded *em, const struct vg_config *cfg, bool want_kafka,
+                            char *errstr, size_t errstr_size);
+void eng_embedded_stop(struct eng_embedded *em);
+
+/* Counters of the pipeline (read by other threads: atomics). */
+struct eng_stats {
+    atomic_llong consumed;
+    atomic_llong applied;
+    atomic_llong invalid;
+    atomic_llong skipped; /* at or below the applied offset */
+    atomic_llong transitions;
+    atomic_llong pages;
+    atomic_llong delivered;
+    atomic_llong dead;
+    atomic_llong dead_lettered; /* produced to kafka.dlq_topic (and acknowledged) */
+    atomic_llong skipped_input; /* counted and skipped: no name label, ignored, unknown pod */
+    atomic_llong late;          /* older than the state: recorded in history, not applied */
+    atomic_llong by_reason[VG_DECODE__COUNT]; /* invalid and skipped, by decode reason */
+    /*
+     * The labelled metrics (GET /metrics), counted where things happen,
+     * and the server whose event stream the pipeline publishes to after
+     * each commit. Both NULL-safe; set before the threads start.
+     */
+    struct vg_metrics *metrics;
+    struct vg_api *api;
+};
+
+/* The batch pipeline (pipeline.c). Consumer thread only. */
+struct eng_pipeline;
+struct eng_pipeline *eng_pipeline_new(struct vg_state *st, const struct vg_ruleset *rs,
+                                      const struct vg_health_config *hc, struct eng_stats *stats);
+void eng_pipeline_destroy(struct eng_pipeline *pl);
+/* The handler to pass to vg_consumer_run (opaque = pl). */
+void eng_pipeline_handler(struct eng_pipeline *pl, struct vg_consumer_handler *h);
+/*
+ * Decode each topic in its kafka.topics format under `dc`, and dead-letter
+ * what cannot be decoded to kc->dlq_topic through `dlq` (all borrowed; dlq
+ * NULL: invalid input is only counted and logged). A batch with dead
+ * letters succeeds only after vg_producer_flush (bounded by
+ * ENG_DLQ_FLUSH_MS) acknowledged them; otherwise it is retried.
+ */
+#define ENG_DLQ_FLUSH_MS 10000
+void eng_pipeline_set_input(struct eng_pipeline *pl, const struct vg_kafka_config *kc,
+                            const struct vg_decode_config *dc, struct vg_producer *dlq);
+/* Called from the consumer thread after every poll round. */
+void eng_pipeline_on_idle(struct eng_pipeline *pl, void (*fn)(void *arg), void *arg);
+/*
+ * Use `rs` from the next batch on (SIGHUP reload; consumer thread, between
+ * batches). Returns the previous ruleset (caller frees).
+ */
+const struct vg_ruleset *eng_pipeline_set_rules(struct eng_pipeline *pl,
+                                                const struct vg_ruleset *rs);
+
+/*
+ * The pipeline's clock work (timers.c): the rules environment, the
+ * partitions owned, and firing durable timers and group buffers.
+ * Consumer thread only.
+ */
+struct eng_timers;
+struct eng_timers *eng_timers_new(struct vg_state *st, struct eng_stats *stats);
+void eng_timers_destroy(struct eng_timers *t);
+void eng_timers_assigned(struct eng_timers *t, const struct vg_partition *parts, size_t n);
+void eng_timers_revoked(struct eng_timers *t, const struct vg_partition *parts, size_t n);
+/* The environment at the wall clock now (silences and firing incidents refreshed when stale). */
+const struct vg_rules_env *eng_timers_env(struct eng_timers *t, const struct vg_ruleset *rs);
+/* Fire what is due (at most every 100 ms unless `force`). VG_ERR_BACKEND: Redis trouble. */
+vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool force);
+/* One INFO line per page. */
+void eng_log_pages(const struct vg_pages *pages);
+
+/* The dispatcher (dispatch.c): its own thread and Redis connection, outbox -> sinks. */
+struct eng_dispatch;
+vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url, const char *prefix,
+                            struct vg_sinks *sk, struct eng_stats *stats, char *errstr,
+                            size_t errstr_size);
+/* Ask to stop; the current delivery finishes (bounded), undelivered pages stay in the outbox. */
+void eng_dispatch_stop(struct eng_dispatch *d);
+/*
+ * Pager name -> fallback sink (copied; replaces the previous map). What a
+ * pager's sink gives up on is also queued for its fallback. Thread-safe.
+ */
+void eng_dispatch_set_fallbacks(struct eng_dispatch *d, const struct vg_kv *pager_sink, size_t n);
+
+/* The daemon. */
+struct vg_engine {
+    struct vg_config *cfg; /* borrowed */
+    struct vg_engine_options opt;
+    struct eng_embedded em;
+    struct vg_ruleset *rs;
+    struct vg_sinks *sk;
+    struct vg_state *st;
+    struct vg_consumer *consumer;
+    struct vg_producer *dlq; /* the dead-letter producer */
+    struct eng_pipeline *pl;
+    struct eng_dispatch *dispatch;
+    struct eng_stats stats;
+    struct vg_api *api; /* NULL when off or the default address was taken */
+    struct vg_metrics *metrics;
+    struct eng_http *http_state;
+};
+
+/*
+ * The HTTP server (http.c) on cfg->http.listen. A bind failure is an error
+ * only when http.listen was set in the file (the default address may be
+ * held by another vigil: WARN, off).
+ */
+vg_err_t eng_http_start(struct vg_engine *eng, char *errstr, size_t errstr_size);
+void eng_http_stop(struct vg_engine *eng);
+/* The ruleset changed (start, reload): refresh GET /api/v1/rules and vigil_rules_loaded. */
+void eng_http_rules_changed(struct vg_engine *eng, const struct vg_ruleset *rs);
+/* Count a rules reload (vigil_rules_reloads_total{outcome}). */
+void eng_http_note_reload(struct vg_engine *eng, bool ok);
+
+#endif
