@@ -17,3 +17,10 @@ set_tests_properties(test_e2e_demo PROPERTIES LABELS integration TIMEOUT 120)
 # Source discipline: module DAG, library homes, banned functions.
 add_test(NAME test_lint_source COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lint/check_source.sh)
 set_tests_properties(test_lint_source PROPERTIES LABELS unit)
+
+# The engine in process: no binary, the same backends.
+add_executable(test_engine integration/test_engine.c)
+target_link_libraries(test_engine PRIVATE vg_testenv PkgConfig::CMOCKA PkgConfig::CJSON_T
+                      vg_build_flags)
+add_test(NAME test_engine COMMAND test_engine)
+set_tests_properties(test_engine PROPERTIES LABELS integration TIMEOUT 120)

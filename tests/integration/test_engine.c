@@ -1,0 +1,121 @@
+/*
+ * The engine in process (include/vigil/engine.h), no binary spawned:
+ * events produced to the mock cluster become state in a real
+ * redis-server and pages at a real HTTP receiver; a drained stop and a
+ * restart apply nothing twice and page nothing twice.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "env.h"
+#include "support.h"
+#include "vigil/event.h"
+#include "vigil/state.h"
+
+static const char *runtime_of(struct vg_test_env *e, const char *id, char *buf, size_t size)
+{
+    struct vg_resource *res = NULL;
+    char errstr[256];
+
+    buf[0] = '\0';
+    if (vg_state_get(e->st, id, &res, errstr, sizeof(errstr)) == VG_OK && res) {
+        snprintf(buf, size, "%s", res->runtime);
+    }
+    vg_resource_destroy(res);
+    return buf;
+}
+
+/* The incident id of request i's v1 body (heap), NULL when it is not one. */
+static char *page_incident(struct vg_test_env *e, size_t i)
+{
+    struct vg_http_request *req = vg_http_receiver_request(e->rcv, i);
+    cJSON *body = req ? cJSON_Parse(req->body) : NULL;
+    const cJSON *inc = cJSON_GetObjectItemCaseSensitive(body, "incident");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(inc, "id");
+    char *out = cJSON_IsString(id) ? strdup(id->valuestring) : NULL;
+
+    cJSON_Delete(body);
+    vg_http_request_free(req);
+    return out;
+}
+
+static bool outbox_drained(void *arg)
+{
+    struct vg_test_env *e = arg;
+    int64_t backlog = -1;
+    char errstr[256];
+
+    return vg_state_outbox_backlog(e->st, &backlog, errstr, sizeof(errstr)) == VG_OK &&
+           backlog == 0;
+}
+
+static void engine_applies_and_pages(void **state)
+{
+    struct vg_test_env e;
+    struct vg_engine_stats stats;
+    char rt[32];
+    char *first;
+
+    (void)state;
+    assert_int_equal(vg_test_env_start(&e, "engine", NULL), 0);
+    assert_true(vg_test_env_engine_start(&e));
+
+    vg_test_env_produce(&e, "workflow", "ingest", "public", "active", "pending",
+                        "2026-11-28T10:00:00Z", NULL);
+    vg_test_env_produce(&e, "workflow", "ingest", "public", NULL, "running", "2026-11-28T10:00:01Z",
+                        NULL);
+    vg_test_env_produce(&e, "service", "api", "public", "active", "running", "2026-11-28T10:00:01Z",
+                        NULL);
+    vg_test_env_produce(&e, "workflow", "ingest", "public", NULL, "failed", "2026-11-28T10:00:02Z",
+                        "OOMKilled");
+    assert_true(vg_test_env_wait_applied(&e, 30000));
+    assert_string_equal(runtime_of(&e, "workflow:v1:ingest:public", rt, sizeof(rt)), "failed");
+    assert_string_equal(runtime_of(&e, "service:v1:api:public", rt, sizeof(rt)), "running");
+    assert_true(vg_test_env_wait_requests(&e, 1, 30000));
+    first = page_incident(&e, 0);
+    assert_non_null(first);
+
+    vg_engine_stats(e.engine, &stats);
+    assert_int_equal(stats.consumed, 4);
+    assert_int_equal(stats.applied, 4);
+    assert_int_equal(stats.pages, 1);
+    assert_int_equal(vg_test_env_engine_stop(&e), VG_OK);
+
+    /* Restarted on the same Redis and group: the applied events are not applied again. */
+    assert_true(vg_test_env_engine_start(&e));
+    vg_test_env_produce(&e, "workflow", "nightly", "public", "active", "failed",
+                        "2026-11-28T10:00:03Z", NULL);
+    assert_true(vg_test_env_wait_applied(&e, 30000));
+    assert_true(vg_test_env_wait_requests(&e, 2, 30000));
+    vg_engine_stats(e.engine, &stats);
+    assert_int_equal(stats.applied, 1);
+    assert_int_equal(stats.pages, 1);
+    {
+        char *second = page_incident(&e, 1);
+
+        assert_non_null(second);
+        assert_string_not_equal(first, second);
+        free(second);
+    }
+    /* Everything acknowledged: the first page was not sent again. */
+    assert_true(vg_test_wait_for(outbox_drained, &e, 30000));
+    assert_int_equal(vg_http_receiver_count(e.rcv), 2);
+    free(first);
+    assert_int_equal(vg_test_env_engine_stop(&e), VG_OK);
+    assert_int_equal(vg_test_env_stop(&e), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(engine_applies_and_pages),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

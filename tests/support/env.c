@@ -1,0 +1,503 @@
+/*
+ * The integration-test environment (env.h): backends, config, vigil as a
+ * child or in process, producing, bounded waits, logs, an HTTP client.
+ */
+#include "env.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/util.h"
+
+int vg_test_env_start(struct vg_test_env *e, const char *name, const struct vg_test_env_opts *o)
+{
+    struct vg_redis_child_opts ro = {0};
+    char errstr[512];
+
+    memset(e, 0, sizeof(*e));
+    signal(SIGPIPE, SIG_IGN);
+    if (o) {
+        e->opts = *o;
+    }
+    if (e->opts.partitions <= 0) {
+        e->opts.partitions = 2;
+    }
+    e->name = vg_strdup(name);
+    e->dir = vg_test_mkdtemp(name);
+    e->topic = vg_asprintf("%s.events", name);
+    e->prefix = vg_asprintf("%s%d", name, (int)getpid());
+    e->group = vg_asprintf("%s-%d", name, (int)getpid());
+    e->config = vg_asprintf("%s/vigil.yaml", e->dir);
+    e->rules = vg_asprintf("%s/rules.yaml", e->dir);
+    ro.password = e->opts.redis_password;
+    if (vg_redis_child_start_opts(&e->redis, e->dir, &ro, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: redis-server: %s\n", errstr);
+        return -1;
+    }
+    if (vg_mock_kafka_start(&e->kafka, 1, errstr, sizeof(errstr)) != VG_OK ||
+        vg_mock_kafka_create_topic(e->kafka, e->topic, e->opts.partitions, errstr,
+                                   sizeof(errstr)) != VG_OK ||
+        vg_mock_kafka_create_topic(e->kafka, "vigil.dlq", 1, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: mock cluster: %s\n", errstr);
+        return -1;
+    }
+    e->rcv = vg_http_receiver_start();
+    if (!e->rcv) {
+        fprintf(stderr, "env: cannot start the HTTP receiver\n");
+        return -1;
+    }
+    e->hook_url = vg_http_receiver_url(e->rcv, "/hook");
+    if (vg_producer_new(&e->producer, vg_mock_kafka_bootstraps(e->kafka), NULL, 0, errstr,
+                        sizeof(errstr)) != VG_OK ||
+        vg_state_connect(&e->st, vg_redis_child_url(e->redis), e->prefix, errstr, sizeof(errstr)) !=
+            VG_OK) {
+        fprintf(stderr, "env: %s\n", errstr);
+        return -1;
+    }
+    /* Secrets reach vigil through the environment, as in production. */
+    setenv("VIGIL_TEST_HOOK_URL", e->hook_url, 1);
+    setenv("VIGIL_TEST_REDIS_URL", vg_redis_child_url(e->redis), 1);
+    if (e->opts.http_token) {
+        setenv("VIGIL_TEST_HTTP_TOKEN", e->opts.http_token, 1);
+    }
+    vg_test_env_write_rules(e, e->opts.rules ? e->opts.rules : VG_TEST_ENV_RULES);
+    vg_test_env_write_config(e);
+    return 0;
+}
+
+void vg_test_env_write_rules(struct vg_test_env *e, const char *yaml)
+{
+    if (!vg_test_write_file(e->rules, yaml, strlen(yaml))) {
+        fprintf(stderr, "env: cannot write %s\n", e->rules);
+    }
+}
+
+void vg_test_env_write_config(struct vg_test_env *e)
+{
+    struct vg_buf b = {0};
+
+    vg_buf_printf(&b,
+                  "kafka:\n"
+                  "  brokers: %s\n"
+                  "  group: %s\n"
+                  "  topics: [%s]\n"
+                  "  batch_ms: 20\n"
+                  /* a killed consumer's rejoin waits session.timeout.ms on the mock cluster */
+                  "  properties: {session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}\n"
+                  "redis:\n"
+                  "  url: \"${VIGIL_TEST_REDIS_URL}\"\n"
+                  "  prefix: %s\n"
+                  "rules: [%s]\n"
+                  "sinks:\n%s",
+                  vg_mock_kafka_bootstraps(e->kafka), e->group, e->topic, e->prefix, e->rules,
+                  e->opts.sinks ? e->opts.sinks
+                                : "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", "
+                                  "max_attempts: 20}\n");
+    if (e->opts.http) {
+        vg_buf_printf(&b, "http:\n  listen: 127.0.0.1:0\n");
+        if (e->opts.http_token) {
+            vg_buf_printf(&b, "  token: \"${VIGIL_TEST_HTTP_TOKEN}\"\n");
+        }
+    }
+    if (e->opts.extra) {
+        vg_buf_printf(&b, "%s", e->opts.extra);
+    }
+    if (!vg_test_write_file(e->config, b.data, b.len)) {
+        fprintf(stderr, "env: cannot write %s\n", e->config);
+    }
+    vg_buf_fini(&b);
+}
+
+char *vg_test_env_log_path(const struct vg_test_env *e, int run)
+{
+    return vg_asprintf("%s/vigil-%d.err", e->dir, run);
+}
+
+char *vg_test_env_logs(const struct vg_test_env *e)
+{
+    struct vg_buf b = {0};
+
+    vg_buf_printf(&b, "%s", "");
+    for (int i = 1; i <= e->runs; i++) {
+        char *path = vg_test_env_log_path(e, i);
+        char *text = vg_test_read_file(path, NULL);
+
+        if (text) {
+            vg_buf_printf(&b, "%s", text);
+        }
+        free(text);
+        free(path);
+    }
+    return vg_buf_steal(&b);
+}
+
+void vg_test_env_dump_logs(const struct vg_test_env *e)
+{
+    char *logs = vg_test_env_logs(e);
+
+    fprintf(stderr, "---- vigil's log (%d runs) ----\n%s\n---------------------\n", e->runs, logs);
+    free(logs);
+}
+
+struct log_wait {
+    struct vg_test_env *e;
+    const char *needle;
+};
+
+static bool log_has(void *arg)
+{
+    struct log_wait *w = arg;
+    char *logs = vg_test_env_logs(w->e);
+    bool ok = strstr(logs, w->needle) != NULL;
+
+    free(logs);
+    return ok;
+}
+
+bool vg_test_env_wait_log(struct vg_test_env *e, const char *needle, int timeout_ms)
+{
+    struct log_wait w = {e, needle};
+
+    if (vg_test_wait_for(log_has, &w, timeout_ms)) {
+        return true;
+    }
+    fprintf(stderr, "env: the log never said \"%s\"\n", needle);
+    vg_test_env_dump_logs(e);
+    return false;
+}
+
+/* "listening on http://127.0.0.1:PORT/" in the current run's log. */
+static bool have_port(void *arg)
+{
+    struct vg_test_env *e = arg;
+    static const char mark[] = "listening on http://127.0.0.1:";
+    char *path = vg_test_env_log_path(e, e->runs);
+    char *text = vg_test_read_file(path, NULL);
+    const char *p = text ? strstr(text, mark) : NULL;
+    int64_t port = 0;
+
+    if (p) {
+        char num[8] = "";
+
+        p += strlen(mark);
+        snprintf(num, sizeof(num), "%.*s", (int)strspn(p, "0123456789"), p);
+        if (vg_parse_i64(num, &port)) {
+            e->port = (int)port;
+        }
+    }
+    free(text);
+    free(path);
+    return e->port > 0;
+}
+
+static bool is_ready(void *arg)
+{
+    struct vg_test_env *e = arg;
+    struct vg_test_http_reply r = vg_test_http(e->port, "GET", "/readyz", NULL, NULL);
+    bool ok = r.status == 200;
+
+    vg_test_http_reply_free(&r);
+    return ok;
+}
+
+bool vg_test_env_spawn(struct vg_test_env *e)
+{
+    char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"run", (char *)"-c", e->config, NULL};
+    char *out = vg_asprintf("%s/vigil-%d.out", e->dir, e->runs + 1);
+    char *err = vg_test_env_log_path(e, e->runs + 1);
+
+    e->runs++;
+    e->port = 0;
+    e->vigil = vg_test_spawn(argv, out, err);
+    free(out);
+    free(err);
+    if (e->vigil <= 0) {
+        return false;
+    }
+    if (!e->opts.http) {
+        return true;
+    }
+    if (!vg_test_wait_for(have_port, e, 30000) || !vg_test_wait_for(is_ready, e, 30000)) {
+        fprintf(stderr, "env: vigil never served a ready HTTP API\n");
+        vg_test_env_dump_logs(e);
+        return false;
+    }
+    return true;
+}
+
+int vg_test_env_kill(struct vg_test_env *e, int sig)
+{
+    int status;
+    char *path;
+    char *text;
+
+    if (e->vigil <= 0) {
+        return -1;
+    }
+    status = vg_test_stop(e->vigil, sig, 20000);
+    e->vigil = 0;
+    path = vg_test_env_log_path(e, e->runs);
+    text = vg_test_read_file(path, NULL);
+    /* A sanitizer report fails the test whatever the signal. */
+    if (text && (strstr(text, "runtime error:") || strstr(text, "Sanitizer"))) {
+        e->failed = true;
+    }
+    if (sig != SIGKILL && status != 0 && !e->unclean_exit_ok) {
+        e->failed = true;
+    }
+    free(text);
+    free(path);
+    return status;
+}
+
+static void *engine_main(void *arg)
+{
+    struct vg_test_env *e = arg;
+
+    e->engine_err = vg_engine_run(e->engine);
+    return NULL;
+}
+
+bool vg_test_env_engine_start(struct vg_test_env *e)
+{
+    struct vg_engine_options opt = {0};
+    char errstr[1024];
+
+    vg_config_init(&e->engine_cfg);
+    if (vg_config_load_file(&e->engine_cfg, e->config, errstr, sizeof(errstr)) != VG_OK ||
+        vg_engine_start(&e->engine, &e->engine_cfg, &opt, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: engine: %s\n", errstr);
+        vg_config_fini(&e->engine_cfg);
+        return false;
+    }
+    if (pthread_create(&e->engine_thread, NULL, engine_main, e) != 0) {
+        vg_engine_destroy(e->engine);
+        e->engine = NULL;
+        vg_config_fini(&e->engine_cfg);
+        return false;
+    }
+    return true;
+}
+
+vg_err_t vg_test_env_engine_stop(struct vg_test_env *e)
+{
+    if (!e->engine) {
+        return VG_OK;
+    }
+    vg_engine_request_stop(e->engine);
+    pthread_join(e->engine_thread, NULL);
+    vg_engine_destroy(e->engine);
+    e->engine = NULL;
+    vg_config_fini(&e->engine_cfg);
+    return e->engine_err;
+}
+
+int vg_test_env_stop(struct vg_test_env *e)
+{
+    int rc = 0;
+
+    if (e->vigil > 0) {
+        vg_test_env_kill(e, SIGTERM);
+    }
+    vg_test_env_engine_stop(e);
+    if (e->failed) {
+        fprintf(stderr, "env: a run of vigil exited uncleanly or reported a sanitizer error\n");
+        vg_test_env_dump_logs(e);
+        rc = -1;
+    }
+    vg_producer_destroy(e->producer);
+    vg_state_destroy(e->st);
+    vg_http_receiver_stop(e->rcv);
+    vg_mock_kafka_stop(e->kafka);
+    vg_redis_child_stop(e->redis);
+    if (e->dir) {
+        vg_test_rmrf(e->dir);
+    }
+    free(e->name);
+    free(e->dir);
+    free(e->topic);
+    free(e->prefix);
+    free(e->group);
+    free(e->config);
+    free(e->rules);
+    free(e->hook_url);
+    memset(e, 0, sizeof(*e));
+    return rc;
+}
+
+void vg_test_env_produce(struct vg_test_env *e, const char *type, const char *name, const char *ws,
+                         const char *status, const char *runtime, const char *time,
+                         const char *message)
+{
+    char *key = vg_asprintf("%s:v1:%s:%s", type, name, ws);
+    struct vg_buf b = {0};
+
+    vg_buf_printf(&b,
+                  "{\"resource\":{\"type\":\"%s\",\"name\":\"%s\",\"workspace\":\"%s\","
+                  "\"owner\":\"iamgroot\"}",
+                  type, name, ws);
+    if (status) {
+        vg_buf_printf(&b, ",\"status\":\"%s\"", status);
+    }
+    if (runtime) {
+        vg_buf_printf(&b, ",\"runtime\":\"%s\"", runtime);
+    }
+    if (message) {
+        vg_buf_printf(&b, ",\"message\":\"%s\"", message);
+    }
+    vg_buf_printf(&b, ",\"time\":\"%s\"}", time);
+    vg_test_env_produce_raw(e, -1, key, b.data, b.len);
+    vg_buf_fini(&b);
+    free(key);
+}
+
+void vg_test_env_produce_raw(struct vg_test_env *e, int32_t partition, const char *key,
+                             const void *payload, size_t len)
+{
+    char errstr[256];
+
+    if (vg_producer_send(e->producer, e->topic, partition, key, key ? strlen(key) : 0, payload, len,
+                         errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: produce: %s\n", errstr);
+        return;
+    }
+    e->produced++;
+}
+
+static bool applied_all(void *arg)
+{
+    struct vg_test_env *e = arg;
+    char errstr[256];
+    int64_t total = 0;
+
+    for (int p = 0; p < e->opts.partitions; p++) {
+        int64_t off = -1;
+
+        if (vg_state_applied_offset(e->st, e->topic, p, &off, errstr, sizeof(errstr)) != VG_OK) {
+            return false;
+        }
+        total += off + 1;
+    }
+    return total >= e->produced;
+}
+
+bool vg_test_env_wait_applied(struct vg_test_env *e, int timeout_ms)
+{
+    char errstr[256];
+
+    if (vg_producer_flush(e->producer, vg_test_timeout(10000), errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: flush: %s\n", errstr);
+        return false;
+    }
+    if (vg_test_wait_for(applied_all, e, timeout_ms)) {
+        return true;
+    }
+    fprintf(stderr, "env: vigil did not apply the %lld messages produced\n", e->produced);
+    vg_test_env_dump_logs(e);
+    return false;
+}
+
+bool vg_test_env_wait_requests(struct vg_test_env *e, size_t n, int timeout_ms)
+{
+    if (vg_http_receiver_wait(e->rcv, n, timeout_ms)) {
+        return true;
+    }
+    fprintf(stderr, "env: the receiver got %zu requests, not %zu\n", vg_http_receiver_count(e->rcv),
+            n);
+    vg_test_env_dump_logs(e);
+    return false;
+}
+
+int vg_test_env_cli(struct vg_test_env *e, char **out, char **err, const char *const *args)
+{
+    char *argv[32];
+    size_t n = 0;
+    int rc;
+
+    argv[n++] = (char *)vg_test_vigil_bin();
+    for (size_t i = 0; args[i] && n < VG_ARRAY_LEN(argv) - 3; i++) {
+        argv[n++] = (char *)args[i];
+    }
+    argv[n++] = (char *)"-c";
+    argv[n++] = e->config;
+    argv[n] = NULL;
+    rc = vg_test_run(argv, out, err);
+    return rc;
+}
+
+struct vg_test_http_reply vg_test_http(int port, const char *method, const char *path,
+                                       const char *extra_headers, const char *body)
+{
+    struct vg_test_http_reply r = {.status = -1};
+    struct sockaddr_in sa;
+    struct timeval tv = {.tv_sec = 20, .tv_usec = 0};
+    struct vg_buf req = {0};
+    struct vg_buf resp = {0};
+    char chunk[8192];
+    char *sep;
+    ssize_t got;
+    size_t sent = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd < 0) {
+        return r;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return r;
+    }
+    vg_buf_printf(&req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n%s", method, path, port,
+                  extra_headers ? extra_headers : "");
+    if (body) {
+        vg_buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                      strlen(body), body);
+    } else {
+        vg_buf_printf(&req, "\r\n");
+    }
+    while (sent < req.len) {
+        ssize_t w = send(fd, req.data + sent, req.len - sent, MSG_NOSIGNAL);
+
+        if (w <= 0) {
+            break;
+        }
+        sent += (size_t)w;
+    }
+    while ((got = recv(fd, chunk, sizeof(chunk), 0)) > 0) {
+        vg_buf_append(&resp, chunk, (size_t)got);
+    }
+    close(fd);
+    vg_buf_fini(&req);
+    vg_buf_printf(&resp, "%s", "");
+    sep = resp.data ? strstr(resp.data, "\r\n\r\n") : NULL;
+    if (sep && sscanf(resp.data, "HTTP/1.%*d %d", &r.status) == 1) {
+        *sep = '\0';
+        r.headers = vg_strdup(resp.data);
+        r.body_len = resp.len - (size_t)(sep + 4 - resp.data);
+        r.body = vg_malloc(r.body_len + 1);
+        memcpy(r.body, sep + 4, r.body_len);
+        r.body[r.body_len] = '\0';
+    }
+    vg_buf_fini(&resp);
+    return r;
+}
+
+void vg_test_http_reply_free(struct vg_test_http_reply *r)
+{
+    free(r->headers);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
