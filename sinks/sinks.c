@@ -4,7 +4,7 @@
  * console), and applies each sink's policy around the attempts the
  * dispatcher starts: concurrency, token bucket, Retry-After pauses, the
  * circuit breaker and the HTTP 410 switch-off. Retrying a page, its
- * ordering and the outbox are the dispatcher's (cli/dispatch.c).
+ * ordering and the outbox are the dispatcher's (engine/dispatch.c).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * Sinks (libcurl lives only in sinks/): render and deliver pages to named
  * sinks: webhook, slack, alertmanager, kafka, console (docs/sinks.md,
  * docs/webhook.md). vg_sinks_deliver is one blocking attempt; the
- * dispatcher (cli/dispatch.c) uses the asynchronous API below (many
+ * dispatcher (engine/dispatch.c) uses the asynchronous API below (many
  * attempts in flight, per-sink policy) and owns the outbox, retries,
  * ordering and dead letters.
  */

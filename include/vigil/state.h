@@ -20,7 +20,7 @@
  * it belongs to one thread.
  *
  * hiredis writes with plain write(2): a Redis that went away raises
- * SIGPIPE, so the process must ignore SIGPIPE (cli/cmd_run.c does; tests
+ * SIGPIPE, so the process must ignore SIGPIPE (vg_engine_run does; tests
  * call signal(SIGPIPE, SIG_IGN)). After any VG_ERR_BACKEND from a NULL
  * reply the connection is closed and every call fails fast with
  * VG_ERR_BACKEND until vg_state_reconnect() succeeds. Timeouts: connect
