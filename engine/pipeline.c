@@ -367,6 +367,8 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     if (pl->need_reconnect) {
         err = vg_state_reconnect(pl->st, errstr, sizeof(errstr));
         if (err) {
+            /* the consumer's pause WARN names this (hiredis's reason, the redacted URL) */
+            snprintf(pl->last_error, sizeof(pl->last_error), "%s", errstr);
             VG_LOG_DEBUG("state", "reconnect failed: %s", errstr);
             return err;
         }
