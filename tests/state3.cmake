@@ -16,6 +16,8 @@ foreach(t state3_golden state3_auth state3_replay state3_crash state3_redis_rest
   set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 60
                        ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
 endforeach()
+# waits out at least one 5 s ERROR interval and the consumer's 5 s retry backoff
+set_tests_properties(embedded_redis_restart PROPERTIES TIMEOUT 120)
 
 # The pure rendering of `vigil get` (ages, widths, YAML scalars, the grid):
 # cli/cmd_get.c compiled in, with stubs for what it calls in the rest of cli/.
