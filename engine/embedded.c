@@ -1,18 +1,146 @@
 /*
  * The embedded defaults: librdkafka's mock cluster in process when no
  * brokers are configured, a private redis-server child when no Redis URL
- * is. Also how read-only commands find the embedded Redis.
+ * is, and the small supervisor thread that starts that child again when
+ * it dies. Also how read-only commands find the embedded Redis.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine_int.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
+#include "vigil/util.h"
+
+#define WATCH_POLL_MS 100
+#define RESTART_MIN_MS 250
+#define RESTART_MAX_MS 5000
+#define RESTART_ERROR_EVERY_MS 5000
+
+/*
+ * The supervisor of the private redis-server. It only restarts the
+ * child: the pipeline and the dispatcher notice the lost connection and
+ * reconnect on their own (same socket, so the same URL). Its own thread,
+ * so that a restart (up to 10 s of waiting for PING) never blocks the
+ * consumer loop; the restarted child's PR_SET_PDEATHSIG is therefore
+ * bound to this thread, which lives until eng_embedded_stop.
+ */
+struct eng_redis_watch {
+    pthread_t thread;
+    atomic_int stop;
+    struct vg_redis_child *rc; /* borrowed from struct eng_embedded */
+};
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts;
+
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static void *watch_main(void *arg)
+{
+    struct eng_redis_watch *w = arg;
+    bool down = false;
+    int attempts = 0;
+    int unreported = 0;
+    int backoff_ms = RESTART_MIN_MS;
+    int64_t down_since = 0;
+    int64_t next_at = 0;
+    int64_t reported_at = 0;
+
+    while (!atomic_load(&w->stop)) {
+        char errstr[1024];
+        int64_t now;
+
+        sleep_ms(WATCH_POLL_MS);
+        if (atomic_load(&w->stop)) {
+            break;
+        }
+        now = vg_mono_ms();
+        if (!down) {
+            int pid = vg_redis_child_pid(w->rc);
+            char how[64];
+
+            if (!vg_redis_child_exited(w->rc, how, sizeof(how))) {
+                continue;
+            }
+            VG_LOG_WARN("state", "embedded redis-server pid %d %s; restarting", pid, how);
+            down = true;
+            attempts = 0;
+            unreported = 0;
+            backoff_ms = RESTART_MIN_MS;
+            down_since = now;
+            next_at = now;
+        }
+        if (now < next_at) {
+            continue;
+        }
+        attempts++;
+        if (vg_redis_child_restart(w->rc, errstr, sizeof(errstr)) == VG_OK) {
+            VG_LOG_INFO("state",
+                        "embedded redis-server pid %d on %s (restarted: %d attempt(s), down "
+                        "%lld ms)",
+                        vg_redis_child_pid(w->rc), vg_redis_child_url(w->rc), attempts,
+                        (long long)(vg_mono_ms() - down_since));
+            down = false;
+            continue;
+        }
+        /* A human must act (data dir gone, socket taken, binary missing): say why, not too often.
+         */
+        now = vg_mono_ms();
+        if (attempts == 1 || now - reported_at >= RESTART_ERROR_EVERY_MS) {
+            VG_LOG_ERROR("state",
+                         "embedded redis-server did not restart (attempt %d, %d not reported, "
+                         "next in %d ms): %s",
+                         attempts, unreported, backoff_ms, errstr);
+            reported_at = now;
+            unreported = 0;
+        } else {
+            unreported++;
+        }
+        next_at = now + backoff_ms;
+        backoff_ms = backoff_ms * 2 < RESTART_MAX_MS ? backoff_ms * 2 : RESTART_MAX_MS;
+    }
+    return NULL;
+}
+
+static vg_err_t watch_start(struct eng_embedded *em, char *errstr, size_t errstr_size)
+{
+    struct eng_redis_watch *w = vg_calloc(1, sizeof(*w));
+    int rc;
+
+    w->rc = em->redis;
+    atomic_init(&w->stop, 0);
+    rc = pthread_create(&w->thread, NULL, watch_main, w);
+    if (rc != 0) {
+        snprintf(errstr, errstr_size, "redis-server supervisor thread: %s", strerror(rc));
+        vg_free(w);
+        return VG_ERR_IO;
+    }
+    em->watch = w;
+    return VG_OK;
+}
+
+static void watch_stop(struct eng_redis_watch *w)
+{
+    if (!w) {
+        return;
+    }
+    atomic_store(&w->stop, 1);
+    pthread_join(w->thread, NULL);
+    vg_free(w);
+}
 
 vg_err_t eng_embedded_start(struct eng_embedded *em, const struct vg_config *cfg, bool want_kafka,
                             char *errstr, size_t errstr_size)
@@ -59,12 +187,20 @@ vg_err_t eng_embedded_start(struct eng_embedded *em, const struct vg_config *cfg
         em->redis_url = vg_strdup(vg_redis_child_url(em->redis));
         VG_LOG_INFO("state", "embedded redis-server pid %d on %s", vg_redis_child_pid(em->redis),
                     em->redis_url);
+        err = watch_start(em, errstr, errstr_size);
+        if (err) {
+            eng_embedded_stop(em);
+            return err;
+        }
     }
     return VG_OK;
 }
 
 void eng_embedded_stop(struct eng_embedded *em)
 {
+    /* first: it must not restart the child that is being stopped */
+    watch_stop(em->watch);
+    em->watch = NULL;
     vg_redis_child_stop(em->redis);
     em->redis = NULL;
     if (em->kafka) {

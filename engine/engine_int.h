@@ -28,6 +28,8 @@
 struct eng_embedded {
     struct vg_mock_kafka *kafka;
     struct vg_redis_child *redis;
+    /* restarts `redis` when it dies (NULL with redis.url) */
+    struct eng_redis_watch *watch;
     char *bootstraps; /* Kafka bootstrap servers in use (owned) */
     char *redis_url;  /* Redis URL in use (owned) */
 };

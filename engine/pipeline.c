@@ -343,6 +343,25 @@ static void after_commit(struct eng_pipeline *pl, size_t n_trans, double t0)
     vg_api_publish_incidents(pl->stats->api, pl->out.records.items, pl->out.records.n);
 }
 
+/*
+ * A batch failed on Redis, often on a connection that an earlier call
+ * (a swallowed silences refresh) found dead: "not connected" says nothing.
+ * Reconnect once now, so that the consumer's pause WARN names why Redis
+ * cannot be reached (hiredis's reason and the redacted URL).
+ */
+static void recheck_redis(struct eng_pipeline *pl, const char *batch_err)
+{
+    char errstr[512];
+
+    if (vg_state_reconnect(pl->st, errstr, sizeof(errstr)) != VG_OK) {
+        snprintf(pl->last_error, sizeof(pl->last_error), "%s", errstr);
+        return;
+    }
+    pl->need_reconnect = false;
+    vg_metrics_add(pl->stats->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"}, 1);
+    snprintf(pl->last_error, sizeof(pl->last_error), "%s (reconnected)", batch_err);
+}
+
 static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
 {
     struct eng_pipeline *pl = opaque;
@@ -367,6 +386,8 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     if (pl->need_reconnect) {
         err = vg_state_reconnect(pl->st, errstr, sizeof(errstr));
         if (err) {
+            /* the consumer's pause WARN names this (hiredis's reason, the redacted URL) */
+            snprintf(pl->last_error, sizeof(pl->last_error), "%s", errstr);
             VG_LOG_DEBUG("state", "reconnect failed: %s", errstr);
             return err;
         }
@@ -603,6 +624,7 @@ fail:
         pl->need_reconnect = true;
         vg_metrics_add(pl->stats->metrics, VG_M_REDIS_ERRORS, (const char *const[]){"pipeline"}, 1);
         VG_LOG_DEBUG("state", "batch not applied: %s", errstr);
+        recheck_redis(pl, errstr);
     } else {
         VG_LOG_ERROR("state", "batch not applied: %s", errstr);
     }

@@ -3,7 +3,9 @@
  * the Redis of every integration test. One unix socket in its own
  * directory, no TCP port, AOF on (fsync every second), no RDB. The child
  * dies with us (PR_SET_PDEATHSIG) and sits in its own session so a
- * terminal ^C reaches vigil first and vigil stops it in order.
+ * terminal ^C reaches vigil first and vigil stops it in order. Noticing
+ * that it died and starting it again are here; deciding when (and
+ * logging) is the supervisor's (engine/embedded.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,10 +34,12 @@
 #define LOG_TAIL_BYTES 600
 
 struct vg_redis_child {
-    pid_t pid;
+    pid_t pid; /* -1: not running (before start, after exit or a failed restart) */
     char *dir;
     char *sock;
     char *url;
+    char *password; /* kept for a restart */
+    int tcp_port;
 };
 
 static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
@@ -294,6 +298,7 @@ static void child_free(struct vg_redis_child *rc)
     vg_free(rc->dir);
     vg_free(rc->sock);
     vg_free(rc->url);
+    vg_free(rc->password);
     vg_free(rc);
 }
 
@@ -375,74 +380,67 @@ vg_err_t vg_redis_child_start(struct vg_redis_child **out, const char *dir, char
     return vg_redis_child_start_opts(out, dir, &none, errstr, errstr_size);
 }
 
-vg_err_t vg_redis_child_start_opts(struct vg_redis_child **out, const char *dir,
-                                   const struct vg_redis_child_opts *opts, char *errstr,
-                                   size_t errstr_size)
+/* SIGTERM, wait (bounded), then SIGKILL; rc->pid is -1 afterwards. */
+static void kill_and_reap(struct vg_redis_child *rc)
 {
-    struct vg_redis_child *rc;
+    int status = 0;
+
+    if (rc->pid <= 0) {
+        return;
+    }
+    kill(rc->pid, SIGTERM);
+    if (!wait_exit(rc->pid, CHILD_STOP_TIMEOUT_MS, &status)) {
+        VG_LOG_WARN("state", "redis-server pid=%d ignored SIGTERM for %d ms, killing", (int)rc->pid,
+                    CHILD_STOP_TIMEOUT_MS);
+        kill(rc->pid, SIGKILL);
+        waitpid(rc->pid, &status, 0);
+    }
+    rc->pid = -1;
+}
+
+/*
+ * Fork and exec redis-server on rc's directory, socket and options, and
+ * wait until it answers PING. On failure no process is left (rc->pid -1).
+ */
+static vg_err_t spawn(struct vg_redis_child *rc, char *errstr, size_t errstr_size)
+{
     char *conf_path = NULL;
     char port[16];
-    struct sockaddr_un sun;
     char *bin = NULL;
     char *log_path = NULL;
     char *argv[24];
-    char abs[PATH_MAX];
     size_t argc = 0;
     int64_t deadline;
     vg_err_t err = VG_ERR_IO;
 
-    *out = NULL;
-    if (!mkdir_p(dir, errstr, errstr_size)) {
-        return VG_ERR_IO;
-    }
-    if (!make_absolute(dir, abs, sizeof(abs))) {
-        set_err(errstr, errstr_size, "redis data dir %s: %s", dir, strerror(errno));
-        return VG_ERR_IO;
-    }
-    rc = vg_calloc(1, sizeof(*rc));
-    rc->pid = -1;
-    rc->dir = vg_strdup(abs);
-    rc->sock = vg_asprintf("%s/redis.sock", abs);
-    rc->url = child_url(rc->sock, opts->password);
-    if (opts->tcp_port < 0 || opts->tcp_port > 65535) {
-        set_err(errstr, errstr_size, "redis child: bad tcp port %d", opts->tcp_port);
-        err = VG_ERR_INVALID;
-        goto fail;
-    }
-    if (strlen(rc->sock) >= sizeof(sun.sun_path)) {
-        set_err(errstr, errstr_size, "redis data dir %s: socket path %s is longer than %zu bytes",
-                abs, rc->sock, sizeof(sun.sun_path) - 1);
-        err = VG_ERR_INVALID;
-        goto fail;
-    }
     if (access(rc->sock, F_OK) == 0) {
         if (ping_socket(rc->sock, NULL, 500) >= 0) {
-            set_err(errstr, errstr_size, "another redis-server already serves %s", abs);
-            goto fail;
+            set_err(errstr, errstr_size, "another redis-server already serves %s", rc->dir);
+            goto out;
         }
         if (unlink(rc->sock) != 0 && errno != ENOENT) {
             set_err(errstr, errstr_size, "remove stale socket %s: %s", rc->sock, strerror(errno));
-            goto fail;
+            goto out;
         }
     }
     bin = find_redis_server();
     if (!bin) {
         set_err(errstr, errstr_size, "redis-server not found on PATH: install redis-server");
-        goto fail;
+        goto out;
     }
-    log_path = vg_asprintf("%s/redis.log", abs);
+    log_path = vg_asprintf("%s/redis.log", rc->dir);
     argv[argc++] = bin;
-    if (opts->password) {
-        conf_path = vg_asprintf("%s/vigil-auth.conf", abs);
-        if (!write_auth_conf(conf_path, opts->password, errstr, errstr_size)) {
-            goto fail;
+    if (rc->password) {
+        conf_path = vg_asprintf("%s/vigil-auth.conf", rc->dir);
+        if (!write_auth_conf(conf_path, rc->password, errstr, errstr_size)) {
+            goto out;
         }
         argv[argc++] = conf_path; /* a config file must come first */
     }
-    snprintf(port, sizeof(port), "%d", opts->tcp_port);
+    snprintf(port, sizeof(port), "%d", rc->tcp_port);
     argv[argc++] = (char *)"--port";
     argv[argc++] = port;
-    if (opts->tcp_port > 0) {
+    if (rc->tcp_port > 0) {
         argv[argc++] = (char *)"--bind";
         argv[argc++] = (char *)"127.0.0.1";
     }
@@ -471,7 +469,7 @@ vg_err_t vg_redis_child_start_opts(struct vg_redis_child **out, const char *dir,
         rc->pid = fork();
         if (rc->pid < 0) {
             set_err(errstr, errstr_size, "fork redis-server: %s", strerror(errno));
-            goto fail;
+            goto out;
         }
         if (rc->pid == 0) {
             exec_child(bin, argv, log_path, parent);
@@ -489,37 +487,123 @@ vg_err_t vg_redis_child_start_opts(struct vg_redis_child **out, const char *dir,
 
             rc->pid = -1;
             describe_status(status, how, sizeof(how));
-            log_tail(abs, tail, sizeof(tail));
-            set_err(errstr, errstr_size, "redis-server in %s exited (%s)%s%s", abs, how,
+            log_tail(rc->dir, tail, sizeof(tail));
+            set_err(errstr, errstr_size, "redis-server in %s exited (%s)%s%s", rc->dir, how,
                     tail[0] ? ": " : "", tail);
-            goto fail;
+            goto out;
         }
-        if (access(rc->sock, F_OK) == 0 && ping_socket(rc->sock, opts->password, 200) == 1) {
+        if (access(rc->sock, F_OK) == 0 && ping_socket(rc->sock, rc->password, 200) == 1) {
             break;
         }
         if (vg_mono_ms() >= deadline) {
             char tail[LOG_TAIL_BYTES + 1];
 
-            log_tail(abs, tail, sizeof(tail));
-            set_err(errstr, errstr_size, "redis-server in %s not ready after %d ms%s%s", abs,
+            log_tail(rc->dir, tail, sizeof(tail));
+            set_err(errstr, errstr_size, "redis-server in %s not ready after %d ms%s%s", rc->dir,
                     CHILD_READY_TIMEOUT_MS, tail[0] ? ": " : "", tail);
             err = VG_ERR_TIMEOUT;
-            goto fail;
+            kill_and_reap(rc);
+            goto out;
         }
         sleep_ms(CHILD_POLL_MS);
     }
-    VG_LOG_INFO("state", "redis-server started pid=%d dir=%s", (int)rc->pid, abs);
+    VG_LOG_INFO("state", "redis-server started pid=%d dir=%s", (int)rc->pid, rc->dir);
+    err = VG_OK;
+out:
     vg_free(bin);
     vg_free(log_path);
     vg_free(conf_path);
+    return err;
+}
+
+vg_err_t vg_redis_child_start_opts(struct vg_redis_child **out, const char *dir,
+                                   const struct vg_redis_child_opts *opts, char *errstr,
+                                   size_t errstr_size)
+{
+    struct vg_redis_child *rc;
+    struct sockaddr_un sun;
+    char abs[PATH_MAX];
+    vg_err_t err;
+
+    *out = NULL;
+    if (!mkdir_p(dir, errstr, errstr_size)) {
+        return VG_ERR_IO;
+    }
+    if (!make_absolute(dir, abs, sizeof(abs))) {
+        set_err(errstr, errstr_size, "redis data dir %s: %s", dir, strerror(errno));
+        return VG_ERR_IO;
+    }
+    rc = vg_calloc(1, sizeof(*rc));
+    rc->pid = -1;
+    rc->dir = vg_strdup(abs);
+    rc->sock = vg_asprintf("%s/redis.sock", abs);
+    rc->url = child_url(rc->sock, opts->password);
+    rc->password = opts->password ? vg_strdup(opts->password) : NULL;
+    rc->tcp_port = opts->tcp_port;
+    if (opts->tcp_port < 0 || opts->tcp_port > 65535) {
+        set_err(errstr, errstr_size, "redis child: bad tcp port %d", opts->tcp_port);
+        err = VG_ERR_INVALID;
+        goto fail;
+    }
+    if (strlen(rc->sock) >= sizeof(sun.sun_path)) {
+        set_err(errstr, errstr_size, "redis data dir %s: socket path %s is longer than %zu bytes",
+                abs, rc->sock, sizeof(sun.sun_path) - 1);
+        err = VG_ERR_INVALID;
+        goto fail;
+    }
+    err = spawn(rc, errstr, errstr_size);
+    if (err) {
+        goto fail;
+    }
     *out = rc;
     return VG_OK;
 fail:
-    vg_free(bin);
-    vg_free(log_path);
-    vg_free(conf_path);
-    vg_redis_child_stop(rc);
+    child_free(rc);
     return err;
+}
+
+bool vg_redis_child_exited(struct vg_redis_child *rc, char *how, size_t how_size)
+{
+    int status;
+    pid_t r;
+
+    if (rc->pid <= 0) {
+        set_err(how, how_size, "not running");
+        return true;
+    }
+    r = waitpid(rc->pid, &status, WNOHANG);
+    if (r == 0 || (r < 0 && errno == EINTR)) {
+        return false;
+    }
+    if (r == rc->pid) {
+        describe_status(status, how, how_size);
+    } else {
+        /* ECHILD: someone else reaped it (SIGCHLD ignored); it is gone either way */
+        set_err(how, how_size, "reaped elsewhere (%s)", strerror(errno));
+    }
+    rc->pid = -1;
+    return true;
+}
+
+vg_err_t vg_redis_child_restart(struct vg_redis_child *rc, char *errstr, size_t errstr_size)
+{
+    struct stat sb;
+
+    VG_ASSERT(rc->pid <= 0);
+    /*
+     * Not mkdir -p: a data dir removed under a running vigil held the
+     * state and the applied offsets; an empty one would silently start
+     * over. A human decides (recreate it, or restore it).
+     */
+    if (stat(rc->dir, &sb) != 0) {
+        set_err(errstr, errstr_size, "redis data dir %s: %s", rc->dir, strerror(errno));
+        return VG_ERR_IO;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        set_err(errstr, errstr_size, "redis data dir %s: not a directory", rc->dir);
+        return VG_ERR_IO;
+    }
+    return spawn(rc, errstr, errstr_size);
 }
 
 const char *vg_redis_child_url(const struct vg_redis_child *rc)
@@ -534,19 +618,9 @@ int vg_redis_child_pid(const struct vg_redis_child *rc)
 
 void vg_redis_child_stop(struct vg_redis_child *rc)
 {
-    int status = 0;
-
     if (!rc) {
         return;
     }
-    if (rc->pid > 0) {
-        kill(rc->pid, SIGTERM);
-        if (!wait_exit(rc->pid, CHILD_STOP_TIMEOUT_MS, &status)) {
-            VG_LOG_WARN("state", "redis-server pid=%d ignored SIGTERM for %d ms, killing",
-                        (int)rc->pid, CHILD_STOP_TIMEOUT_MS);
-            kill(rc->pid, SIGKILL);
-            waitpid(rc->pid, &status, 0);
-        }
-    }
+    kill_and_reap(rc);
     child_free(rc);
 }

@@ -5,7 +5,8 @@
 pkg_check_modules(S3_CJSON REQUIRED IMPORTED_TARGET libcjson)
 pkg_check_modules(S3_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 
-foreach(t state3_golden state3_auth state3_replay state3_crash state3_redis_restart)
+foreach(t state3_golden state3_auth state3_replay state3_crash state3_redis_restart
+          embedded_redis_restart)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
   target_compile_definitions(test_${t} PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
   target_link_libraries(test_${t} PRIVATE vg_state vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA
@@ -15,6 +16,8 @@ foreach(t state3_golden state3_auth state3_replay state3_crash state3_redis_rest
   set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 60
                        ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
 endforeach()
+# waits out at least one 5 s ERROR interval and the consumer's 5 s retry backoff
+set_tests_properties(embedded_redis_restart PROPERTIES TIMEOUT 120)
 
 # The pure rendering of `vigil get` (ages, widths, YAML scalars, the grid):
 # cli/cmd_get.c compiled in, with stubs for what it calls in the rest of cli/.

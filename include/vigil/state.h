@@ -466,7 +466,28 @@ vg_err_t vg_redis_child_start_opts(struct vg_redis_child **out, const char *dir,
                                    size_t errstr_size);
 /* "unix:///abs/dir/redis.sock" (with "?password=..." when one was set) */
 const char *vg_redis_child_url(const struct vg_redis_child *rc);
+/* The child's pid; -1 while it is not running (after it exited or a restart failed). */
 int vg_redis_child_pid(const struct vg_redis_child *rc);
+/*
+ * Whether the child is no longer running, without blocking: true when it
+ * exited since the last call (reaped here; `how` then says how, e.g.
+ * "killed by signal 9" or "exit status 1") or no process runs since a
+ * failed restart ("not running"). False while it runs.
+ * Thread: one at a time per `rc` (the owner, or the thread supervising it).
+ */
+bool vg_redis_child_exited(struct vg_redis_child *rc, char *how, size_t how_size);
+/*
+ * Start the child again after vg_redis_child_exited said it is gone: same
+ * directory, socket, options and AOF (the state comes back), ready when
+ * this returns VG_OK. The directory is never created here: one removed
+ * while vigil ran held the state, and an empty one would silently start
+ * over (VG_ERR_IO "redis data dir DIR: No such file or directory").
+ * Otherwise the errors of vg_redis_child_start; on failure no process is
+ * left and it may be called again. The new child gets SIGTERM when the
+ * calling thread exits (PR_SET_PDEATHSIG): a supervising thread must stop
+ * only once the child is no longer wanted.
+ */
+vg_err_t vg_redis_child_restart(struct vg_redis_child *rc, char *errstr, size_t errstr_size);
 /* SIGTERM, wait (up to 5 s, then SIGKILL). Accepts NULL. */
 void vg_redis_child_stop(struct vg_redis_child *rc);
 
