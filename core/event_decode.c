@@ -327,7 +327,6 @@ struct key_scratch {
  * pointers to their members (no copy of keys; O(n log n) also for hostile
  * key sets, where an unkeyed hash table could be flooded).
  */
-
 static const cJSON *duplicate_in(const cJSON *node, struct key_scratch *ks)
 {
     const cJSON *it;
@@ -530,7 +529,6 @@ enum vg_decode_reason vg_event_decode_ex(struct vg_event *ev, const struct vg_de
     enum vg_decode_reason r;
     char *patched = NULL;
     int depth_limit;
-
     struct vg_json_scan scan;
     const cJSON *dup;
 
@@ -620,6 +618,8 @@ enum vg_decode_reason vg_event_check_time(const struct vg_event *ev,
 {
     struct decode_ctx dx = {dc, detail, detail_size, -1};
     char when[40];
+    /* 9999-12-31T23:59:59.999Z: a Kafka timestamp (the producer's choice) may lie far beyond */
+    const int64_t last_rfc3339_ms = INT64_C(253402300799999);
 
     if (!dc) {
         dc = &static_defaults;
@@ -628,7 +628,11 @@ enum vg_decode_reason vg_event_check_time(const struct vg_event *ev,
         ev->time_ms - now_ms <= dc->max_clock_skew_ms) {
         return VG_DECODE_OK;
     }
-    vg_time_format_rfc3339(ev->time_ms, when, sizeof(when));
+    if (ev->time_ms <= last_rfc3339_ms) {
+        vg_time_format_rfc3339(ev->time_ms, when, sizeof(when));
+    } else {
+        snprintf(when, sizeof(when), "%" PRId64 " ms", ev->time_ms);
+    }
     return decode_fail(&dx, VG_DECODE_FUTURE_TIME,
                        "event time %s is %" PRId64 " s ahead of the clock (more than "
                        "decode.limits.max_clock_skew_ms %" PRId64 ")",

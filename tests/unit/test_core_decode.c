@@ -936,6 +936,9 @@ static void test_future_time(void **state)
         {NULL, T0 + 300000, -1, VG_DECODE_OK},
         {NULL, T0 + 300001, -1, VG_DECODE_FUTURE_TIME},
         {NULL, T0 + 3600000, 0, VG_DECODE_OK},
+        /* a producer may set any Kafka timestamp, far beyond what RFC 3339 can write */
+        {NULL, INT64_MAX, -1, VG_DECODE_FUTURE_TIME},
+        {NULL, INT64_C(253402300800000), -1, VG_DECODE_FUTURE_TIME},
     };
     int failed = 0;
 
@@ -973,6 +976,24 @@ static void test_future_time(void **state)
     }
     assert_int_equal(failed, 0);
     assert_int_equal(VG_MAX_CLOCK_SKEW_MS, 300000);
+
+    /* the detail names the time, also one gmtime cannot convert (no garbage date) */
+    {
+        static const char json[] = "{" RES_JSON ",\"status\":\"active\"}";
+        struct vg_event ev;
+        char detail[256] = "";
+
+        assert_int_equal(decode_n(&ev, json, strlen(json), INT64_MAX, NULL, 0), VG_DECODE_OK);
+        assert_int_equal(vg_event_check_time(&ev, NULL, T0, detail, sizeof(detail)),
+                         VG_DECODE_FUTURE_TIME);
+        assert_non_null(strstr(detail, "event time 9223372036854775807 ms is"));
+        vg_event_fini(&ev);
+        assert_int_equal(decode_n(&ev, json, strlen(json), T0 + 3600000, NULL, 0), VG_DECODE_OK);
+        assert_int_equal(vg_event_check_time(&ev, NULL, T0, detail, sizeof(detail)),
+                         VG_DECODE_FUTURE_TIME);
+        assert_non_null(strstr(detail, "event time 2026-11-28T11:00:00.123Z is 3600 s ahead"));
+        vg_event_fini(&ev);
+    }
 }
 
 static void test_reason_names(void **state)
