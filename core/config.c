@@ -699,8 +699,9 @@ static vg_err_t set_size(size_t *dst, const struct vg_ynode *n, int64_t min, int
 static vg_err_t load_decode_limits(struct vg_decode_config *d, const struct vg_ynode *n,
                                    char *errstr, size_t errstr_size)
 {
-    static const char *const keys[] = {"max_message_bytes",      "max_depth", "max_name_bytes",
-                                       "max_message_text_bytes", "max_labels", NULL};
+    static const char *const keys[] = {
+        "max_message_bytes", "max_depth", "max_name_bytes", "max_message_text_bytes", "max_labels",
+        "max_clock_skew_ms", NULL};
     vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
     for (size_t i = 0; !err && i < n->n; i++) {
         const char *key = n->pairs[i].key;
@@ -716,6 +717,10 @@ static vg_err_t load_decode_limits(struct vg_decode_config *d, const struct vg_y
                            errstr_size);
         } else if (!strcmp(key, "max_labels")) {
             err = set_size(&d->max_labels, v, 1, 100000, errstr, errstr_size);
+        } else if (!strcmp(key, "max_clock_skew_ms")) {
+            /* 0 turns the future-time check off; at most a year */
+            err = vg_ynode_int(v, 0, INT64_C(365) * 24 * 3600 * 1000, &d->max_clock_skew_ms, errstr,
+                               errstr_size);
         }
     }
     return err;

@@ -1,11 +1,14 @@
 /*
  * Decoding of one Kafka message (docs/events.md) with cJSON: the native
  * event here, Kubernetes Pods and Events in k8s.c. Untrusted input: size,
- * nesting depth, UTF-8 and string lengths are checked (against the
- * `decode:` limits) before anything is copied. Each failure has one
+ * nesting depth, UTF-8, raw control characters, duplicate keys and string
+ * lengths are checked (against the `decode:` limits) before anything is
+ * copied; the bound on event times is vg_event_check_time, apart because
+ * it needs the wall clock. Each failure has one
  * reason (enum vg_decode_reason), which becomes the DLQ reason and metric
  * label; SKIP reasons are counted and skipped, never dead-lettered.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,9 @@ static const char *const reason_names[VG_DECODE__COUNT] = {
     [VG_DECODE_NOT_UTF8] = "not_utf8",
     [VG_DECODE_BAD_KIND] = "bad_kind",
     [VG_DECODE_TOO_MANY_LABELS] = "too_many_labels",
+    [VG_DECODE_CONTROL_CHAR] = "control_char",
+    [VG_DECODE_DUPLICATE_KEY] = "duplicate_key",
+    [VG_DECODE_FUTURE_TIME] = "future_time",
     [VG_DECODE_SKIP_NO_NAME_LABEL] = "no_name_label",
     [VG_DECODE_SKIP_IGNORED] = "ignored",
     [VG_DECODE_SKIP_UNKNOWN_POD] = "unknown_pod",
@@ -61,6 +67,7 @@ static const struct vg_decode_config static_defaults = {
     .max_name_bytes = VG_MAX_NAME_BYTES,
     .max_message_text_bytes = VG_MAX_MESSAGE_BYTES,
     .max_labels = VG_MAX_LABELS,
+    .max_clock_skew_ms = VG_MAX_CLOCK_SKEW_MS,
     .status_values = static_status,
     .n_status_values = VG_ARRAY_LEN(static_status),
     .runtime_values = static_runtime,
@@ -131,6 +138,7 @@ void vg_decode_config_init(struct vg_decode_config *dc)
     dc->max_name_bytes = VG_MAX_NAME_BYTES;
     dc->max_message_text_bytes = VG_MAX_MESSAGE_BYTES;
     dc->max_labels = VG_MAX_LABELS;
+    dc->max_clock_skew_ms = VG_MAX_CLOCK_SKEW_MS;
     vg_decode_config_set_values(&dc->status_values, &dc->n_status_values, default_status_values,
                                 VG_ARRAY_LEN(default_status_values));
     vg_decode_config_set_values(&dc->runtime_values, &dc->n_runtime_values, default_runtime_values,
@@ -270,8 +278,8 @@ static enum vg_decode_reason get_enum(const struct decode_ctx *dx, const cJSON *
  * string ("a\u0000:b" would become "a"). Such escapes are rewritten to
  * "\u001a" (SUB, the substitute character) before parsing, so identity
  * fields and times reject them as control characters and messages keep a
- * visible placeholder. Returns a patched heap copy, or NULL when there is
- * nothing to patch (the common case: no copy).
+ * visible placeholder. Returns a patched heap copy (called only when
+ * vg_json_scan saw such an escape: the common case makes no copy).
  */
 static char *patch_nul_escapes(const char *json, size_t len)
 {
@@ -298,6 +306,82 @@ static char *patch_nul_escapes(const char *json, size_t len)
         }
     }
     return copy;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* Room for pointers to one object's members, reused across the objects of a message. */
+struct key_scratch {
+    const cJSON **v;
+    size_t cap;
+};
+
+/*
+ * The second member of the first object (pre-order) that has a key
+ * twice, or NULL. cJSON keeps both and lookups return the first, so a
+ * duplicate would let two readers of one message (vigil and anyone else)
+ * see different events. Small objects compare pairwise; larger ones sort
+ * pointers to their members (no copy of keys; O(n log n) also for hostile
+ * key sets, where an unkeyed hash table could be flooded).
+ */
+static const cJSON *duplicate_in(const cJSON *node, struct key_scratch *ks)
+{
+    const cJSON *it;
+    const cJSON *found;
+    size_t n = 0;
+
+    if (!cJSON_IsObject(node) && !cJSON_IsArray(node)) {
+        return NULL;
+    }
+    if (cJSON_IsObject(node)) {
+        cJSON_ArrayForEach(it, node)
+        {
+            n++;
+        }
+    }
+    if (n > 1 && n <= 8) {
+        for (const cJSON *a = node->child; a; a = a->next) {
+            for (const cJSON *b = a->next; b; b = b->next) {
+                if (strcmp(a->string, b->string) == 0) {
+                    return b;
+                }
+            }
+        }
+    } else if (n > 8) {
+        size_t i = 0;
+
+        vg_array_grow((void **)&ks->v, &ks->cap, n, sizeof(*ks->v));
+        cJSON_ArrayForEach(it, node)
+        {
+            ks->v[i++] = it;
+        }
+        qsort(ks->v, n, sizeof(*ks->v), cmp_key);
+        for (i = 1; i < n; i++) {
+            if (strcmp(ks->v[i - 1]->string, ks->v[i]->string) == 0) {
+                return ks->v[i];
+            }
+        }
+    }
+    cJSON_ArrayForEach(it, node)
+    {
+        found = duplicate_in(it, ks);
+        if (found) {
+            return found;
+        }
+    }
+    return NULL;
+}
+
+static const cJSON *find_duplicate_key(const cJSON *root)
+{
+    struct key_scratch ks = {NULL, 0};
+    const cJSON *dup = duplicate_in(root, &ks);
+
+    free(ks.v);
+    return dup;
 }
 
 static enum vg_decode_reason decode_native(struct vg_event *ev, const struct decode_ctx *dx,
@@ -445,6 +529,8 @@ enum vg_decode_reason vg_event_decode_ex(struct vg_event *ev, const struct vg_de
     enum vg_decode_reason r;
     char *patched = NULL;
     int depth_limit;
+    struct vg_json_scan scan;
+    const cJSON *dup;
 
     memset(ev, 0, sizeof(*ev));
     if (!dc) {
@@ -464,16 +550,23 @@ enum vg_decode_reason vg_event_decode_ex(struct vg_event *ev, const struct vg_de
     if (!json || len == 0) {
         return decode_fail(&dx, VG_DECODE_BAD_JSON, "empty message");
     }
-    if (!vg_utf8_valid(json, len)) {
-        return decode_fail(&dx, VG_DECODE_NOT_UTF8, "not valid UTF-8");
-    }
     /* cJSON recurses per level and has its own hard limit of 1000: cap ours below it. */
     depth_limit = dc->max_depth > 0 && dc->max_depth < 1000 ? dc->max_depth : 999;
-    if (vg_json_depth(json, len, depth_limit) > depth_limit) {
+    switch (vg_json_scan(json, len, depth_limit, &scan)) {
+    case VG_JSON_SCAN_OK:
+        break;
+    case VG_JSON_SCAN_NOT_UTF8:
+        return decode_fail(&dx, VG_DECODE_NOT_UTF8, "not valid UTF-8 at byte %zu", scan.at);
+    case VG_JSON_SCAN_TOO_DEEP:
         return decode_fail(&dx, VG_DECODE_TOO_DEEP, "JSON nested deeper than %d", depth_limit);
+    case VG_JSON_SCAN_CONTROL_CHAR:
+        /* cJSON would keep the byte, and a NUL would cut the string short there */
+        return decode_fail(&dx, VG_DECODE_CONTROL_CHAR,
+                           "raw control character 0x%02x in a string at byte %zu",
+                           (unsigned char)json[scan.at], scan.at);
     }
-    patched = patch_nul_escapes(json, len);
-    if (patched) {
+    if (scan.nul_escape) {
+        patched = patch_nul_escapes(json, len);
         json = patched;
     }
     root = cJSON_ParseWithLengthOpts(json, len, &parse_end, 0);
@@ -498,6 +591,12 @@ enum vg_decode_reason vg_event_decode_ex(struct vg_event *ev, const struct vg_de
         cJSON_Delete(root);
         return decode_fail(&dx, VG_DECODE_NOT_OBJECT, "not a JSON object");
     }
+    dup = find_duplicate_key(root);
+    if (dup) {
+        r = decode_fail(&dx, VG_DECODE_DUPLICATE_KEY, "duplicate key \"%.60s\"", dup->string);
+        cJSON_Delete(root);
+        return r;
+    }
     r = decode_root(ev, &dx, fmt, root);
     cJSON_Delete(root);
     if (r != VG_DECODE_OK) {
@@ -511,4 +610,31 @@ enum vg_decode_reason vg_event_decode(struct vg_event *ev, const char *json, siz
 {
     return vg_event_decode_ex(ev, NULL, VG_FORMAT_NATIVE, json, len, kafka_ts_ms, detail,
                               detail_size);
+}
+
+enum vg_decode_reason vg_event_check_time(const struct vg_event *ev,
+                                          const struct vg_decode_config *dc, int64_t now_ms,
+                                          char *detail, size_t detail_size)
+{
+    struct decode_ctx dx = {dc, detail, detail_size, -1};
+    char when[40];
+    /* 9999-12-31T23:59:59.999Z: a Kafka timestamp (the producer's choice) may lie far beyond */
+    const int64_t last_rfc3339_ms = INT64_C(253402300799999);
+
+    if (!dc) {
+        dc = &static_defaults;
+    }
+    if (dc->max_clock_skew_ms <= 0 || ev->time_ms <= now_ms ||
+        ev->time_ms - now_ms <= dc->max_clock_skew_ms) {
+        return VG_DECODE_OK;
+    }
+    if (ev->time_ms <= last_rfc3339_ms) {
+        vg_time_format_rfc3339(ev->time_ms, when, sizeof(when));
+    } else {
+        snprintf(when, sizeof(when), "%" PRId64 " ms", ev->time_ms);
+    }
+    return decode_fail(&dx, VG_DECODE_FUTURE_TIME,
+                       "event time %s is %" PRId64 " s ahead of the clock (more than "
+                       "decode.limits.max_clock_skew_ms %" PRId64 ")",
+                       when, (ev->time_ms - now_ms) / 1000, dc->max_clock_skew_ms);
 }

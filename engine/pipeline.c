@@ -426,6 +426,13 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
                                pl->kc ? vg_config_topic_format(pl->kc, m->topic) : VG_FORMAT_AUTO,
                                m->payload, m->payload ? m->len : 0, m->timestamp_ms, detail,
                                sizeof(detail));
+        if (r == VG_DECODE_OK) {
+            /* an event from the future would make every later one late: dead-letter it */
+            r = vg_event_check_time(&pl->evs[n_evs], pl->dc, vg_now_ms(), detail, sizeof(detail));
+            if (r != VG_DECODE_OK) {
+                vg_event_fini(&pl->evs[n_evs]);
+            }
+        }
         if (vg_decode_reason_is_skip(r)) {
             log_skipped(pl, m, r, detail);
             continue;

@@ -17,6 +17,7 @@
 #define VG_MAX_JSON_DEPTH 32
 #define VG_MAX_NAME_BYTES 4096
 #define VG_MAX_MESSAGE_BYTES (64 * 1024)
+#define VG_MAX_CLOCK_SKEW_MS (5 * 60 * 1000)
 
 enum vg_health { VG_HEALTH_UNKNOWN = 0, VG_HEALTH_HEALTHY, VG_HEALTH_PROGRESSING, VG_HEALTH_UNHEALTHY };
 
@@ -124,6 +125,7 @@ struct vg_decode_config {
     size_t max_name_bytes;         /* default VG_MAX_NAME_BYTES (4 KiB) */
     size_t max_message_text_bytes; /* default VG_MAX_MESSAGE_BYTES (64 KiB) */
     size_t max_labels;             /* default 64 */
+    int64_t max_clock_skew_ms;     /* default VG_MAX_CLOCK_SKEW_MS (5 min); 0: no check */
     char **status_values;          /* default active, error, deleted */
     size_t n_status_values;
     char **runtime_values; /* default pending, running, succeeded, failed */
@@ -187,16 +189,20 @@ enum vg_decode_reason {
     VG_DECODE_BAD_JSON,
     VG_DECODE_TOO_DEEP,
     VG_DECODE_NOT_OBJECT,
-    VG_DECODE_NO_RESOURCE,   /* resource missing or not an object */
-    VG_DECODE_BAD_FIELD,     /* a required identity field missing, wrong type, empty or too long */
-    VG_DECODE_NO_SIGNAL,     /* neither status nor runtime */
+    VG_DECODE_NO_RESOURCE, /* resource missing or not an object */
+    VG_DECODE_BAD_FIELD,   /* a required identity field missing, wrong type, empty or too long */
+    VG_DECODE_NO_SIGNAL,   /* neither status nor runtime */
     VG_DECODE_BAD_STATUS,
     VG_DECODE_BAD_RUNTIME,
     VG_DECODE_BAD_TIME,
     VG_DECODE_NOT_UTF8,
-    /* issue 4 */
+    /* Kubernetes inputs */
     VG_DECODE_BAD_KIND,        /* a Kubernetes object of the wrong kind for the topic's format */
     VG_DECODE_TOO_MANY_LABELS, /* more pod labels than decode.limits.max_labels */
+    /* hostile input */
+    VG_DECODE_CONTROL_CHAR,  /* a raw byte < 0x20 (NUL included) inside a JSON string */
+    VG_DECODE_DUPLICATE_KEY, /* the same key twice in one JSON object, at any depth */
+    VG_DECODE_FUTURE_TIME,   /* event time beyond the clock plus max_clock_skew_ms */
     /* Not dead-lettered: counted and skipped (vg_decode_reason_is_skip). */
     VG_DECODE_SKIP_NO_NAME_LABEL, /* a pod without the configured name label */
     VG_DECODE_SKIP_IGNORED,       /* a watch BOOKMARK/ERROR, an Event not about a Pod */
@@ -229,6 +235,21 @@ enum vg_decode_reason vg_event_decode_ex(struct vg_event *ev, const struct vg_de
 enum vg_decode_reason vg_event_decode(struct vg_event *ev, const char *json, size_t len,
                                       int64_t kafka_ts_ms, char *detail, size_t detail_size);
 void vg_event_fini(struct vg_event *ev);
+
+/*
+ * The bound on event times, kept out of decoding so that decoding stays
+ * pure: VG_DECODE_FUTURE_TIME when ev->time_ms (whatever time the event
+ * is ordered by: native `time`, a pod's newest timestamp, an Event's
+ * timestamp, else the Kafka timestamp) lies more than
+ * dc->max_clock_skew_ms after `now_ms` (wall clock), else VG_DECODE_OK.
+ * An applied event from the future would make every later real event
+ * late. `dc` NULL: the defaults; max_clock_skew_ms 0: no check. `detail`
+ * (may be NULL) as for decoding. `ev` is left as it is: on failure the
+ * caller finishes it.
+ */
+enum vg_decode_reason vg_event_check_time(const struct vg_event *ev,
+                                          const struct vg_decode_config *dc, int64_t now_ms,
+                                          char *detail, size_t detail_size);
 
 /* Build "type:version:name:workspace" into a new heap string. */
 char *vg_resource_id(const char *type, const char *version, const char *name,

@@ -22,4 +22,27 @@ int vg_json_depth(const char *json, size_t len, int limit);
 /* True when `s` (len bytes) is valid UTF-8. */
 bool vg_utf8_valid(const char *s, size_t len);
 
+/* The first problem vg_json_scan met, in byte order. */
+enum vg_json_scan_result {
+    VG_JSON_SCAN_OK = 0,
+    VG_JSON_SCAN_NOT_UTF8,     /* as vg_utf8_valid, anywhere in the input */
+    VG_JSON_SCAN_TOO_DEEP,     /* [ and { (outside strings) nested deeper than max_depth */
+    VG_JSON_SCAN_CONTROL_CHAR, /* a raw byte < 0x20 (NUL included) inside a string */
+};
+
+struct vg_json_scan {
+    size_t at;       /* offset of the offending byte (not OK) */
+    int depth;       /* deepest nesting seen (up to max_depth + 1) */
+    bool nul_escape; /* a string holds the escape \u0000 */
+};
+
+/*
+ * Check untrusted JSON (`len` bytes, not NUL-terminated) in one pass
+ * before parsing it: UTF-8, nesting depth and raw control characters in
+ * strings. Not a parser: malformed JSON is cJSON's to reject, and the
+ * string state of garbage is a guess. Fills `out`.
+ */
+enum vg_json_scan_result vg_json_scan(const char *json, size_t len, int max_depth,
+                                      struct vg_json_scan *out);
+
 #endif

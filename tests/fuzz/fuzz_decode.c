@@ -3,8 +3,12 @@
  * Kubernetes Pods (bare and watch events) and Events. The first byte picks
  * the topic format and a decode config (defaults, or tight limits and
  * extra value sets); the rest is the Kafka payload, never NUL-terminated.
- * A decoded event is also applied to a Resource twice (in order, then as
- * a replay) and its pod is round-tripped through the hash's JSON form.
+ * Bit 4 of the first byte sets the Kafka timestamp to INT64_MAX (else it
+ * is the wall clock). A decoded event goes through the bound on event
+ * times, and is then applied to a Resource twice (in order, then as a
+ * replay; with the wall-clock timestamp whatever its own time: apply must
+ * be safe for any time a message can spell), and its pod is round-tripped
+ * through the hash's JSON form.
  * Built with clang -fsanitize=fuzzer,address,undefined (tests/events4.cmake).
  */
 #include <stddef.h>
@@ -17,6 +21,8 @@
 #include "vigil/mem.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define NOW_MS 1795860000000 /* the wall clock, and the Kafka timestamp unless bit 4 */
 
 static struct vg_decode_config tight;
 static int ready;
@@ -36,6 +42,7 @@ static void init_once(void)
     tight.max_name_bytes = 32;
     tight.max_message_text_bytes = 64;
     tight.max_labels = 4;
+    tight.max_clock_skew_ms = 1000;
     vg_decode_config_set_values(&tight.status_values, &tight.n_status_values, status, 2);
     vg_decode_config_set_values(&tight.runtime_values, &tight.n_runtime_values, runtime, 3);
     free(tight.workspace_from);
@@ -80,6 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char detail[256];
     enum vg_event_format fmt;
     const struct vg_decode_config *dc;
+    int64_t kafka_ts;
     char *copy;
 
     init_once();
@@ -90,12 +98,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dc = (data[0] & 4) ? &tight : NULL;
     copy = malloc(size - 1 ? size - 1 : 1); /* exact size: ASan sees any over-read */
     memcpy(copy, data + 1, size - 1);
-    if (vg_event_decode_ex(&ev, dc, fmt, copy, size - 1, 1795860000000, detail, sizeof(detail)) ==
+    kafka_ts = (data[0] & 16) ? INT64_MAX : NOW_MS; /* a producer picks the timestamp */
+    if (vg_event_decode_ex(&ev, dc, fmt, copy, size - 1, kafka_ts, detail, sizeof(detail)) ==
         VG_DECODE_OK) {
+        enum vg_decode_reason r = vg_event_check_time(&ev, dc, NOW_MS, detail, sizeof(detail));
+
+        if (r != VG_DECODE_OK && r != VG_DECODE_FUTURE_TIME) {
+            abort();
+        }
         if (ev.kind == VG_EVENT_K8S_EVENT && !ev.id && (data[0] & 8)) {
             vg_event_set_identity(&ev, "workflow:v1:mapped:public");
         }
-        exercise(&ev);
+        /* the pipeline applies nothing from beyond the bound (its times need not round-trip) */
+        if (r == VG_DECODE_OK || kafka_ts == NOW_MS) {
+            exercise(&ev);
+        }
         vg_event_fini(&ev);
     }
     free(copy);

@@ -1,5 +1,5 @@
 /*
- * Issue 4 end to end: the real `vigil run` on a private redis-server and
+ * Events in, end to end: the real `vigil run` on a private redis-server and
  * librdkafka's mock cluster. A mixed topic (format auto) of native events,
  * Kubernetes pod watch events and Events, and one poison message of every
  * class, plus a native-format topic: the state is exactly right (runtime
@@ -7,10 +7,14 @@
  * marked late), the page names reason and pod, and every poison message is
  * in the DLQ topic unchanged with its reason header, none missing, nothing
  * else. Then the DLQ refuses produces for a while: the batch is retried,
- * the poison message still arrives, nothing after it is lost.
+ * the poison message still arrives, nothing after it is lost. Also: a
+ * native event dated far in the future is dead-lettered (future_time) and
+ * does not freeze its Resource.
  */
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -649,10 +654,159 @@ static void test_mixed_topic(void **state)
     free(labels);
 }
 
+/* ---- event times are bounded ------------------------------------------------ */
+
+/* "listening on http://127.0.0.1:PORT" in vigil's log, once the server is up. */
+static bool have_port(void *arg)
+{
+    int *port = arg;
+    char *log = vg_asprintf("%s/vigil-%d.err", E.dir, E.runs - 1);
+    char *text = vg_test_read_file(log, NULL);
+    const char *p = text ? strstr(text, "listening on http://127.0.0.1:") : NULL;
+    int64_t v = 0;
+
+    if (p) {
+        char num[8] = "";
+        p += strlen("listening on http://127.0.0.1:");
+        snprintf(num, sizeof(num), "%.*s", (int)strspn(p, "0123456789"), p);
+        if (vg_parse_i64(num, &v)) {
+            *port = (int)v;
+        }
+    }
+    free(text);
+    free(log);
+    return *port > 0;
+}
+
+/* GET /metrics on 127.0.0.1:port over a plain socket; the whole reply (NULL on failure). */
+static char *get_metrics(int port)
+{
+    static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct vg_buf b = {0};
+    char chunk[4096];
+    ssize_t n;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+        close(fd);
+        return NULL;
+    }
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+        vg_buf_append(&b, chunk, (size_t)n);
+    }
+    close(fd);
+    return vg_buf_steal(&b);
+}
+
+struct metric_want {
+    int port;
+    const char *line;
+};
+
+static bool metrics_have(void *arg)
+{
+    const struct metric_want *w = arg;
+    char *text = get_metrics(w->port);
+    bool ok = text && strstr(text, w->line);
+
+    free(text);
+    return ok;
+}
+
+/*
+ * A native event dated 2999 is dead-lettered (vigil.error future_time),
+ * counted in /metrics, and changes nothing: the real `runtime: failed`
+ * after it is applied and pages. Before the bound, the 2999 event was
+ * applied and every later real event was late: the Resource froze and
+ * the failure never paged.
+ */
+static void test_future_event(void **state)
+{
+    char now_s[40];
+    char before_s[40];
+    char *running;
+    char *future;
+    char *failed;
+    char *cfg;
+    size_t cfg_len;
+    struct vg_resource *res;
+    struct vg_http_request *req;
+    cJSON *body;
+    size_t want_pages = 1;
+    struct metric_want mw = {0, "vigil_decode_errors_total{reason=\"future_time\"} 1"};
+    (void)state;
+
+    /* the HTTP server on a free port, for /metrics */
+    cfg = vg_test_read_file(E.config, &cfg_len);
+    assert_non_null(cfg);
+    {
+        char *more = vg_asprintf("%shttp:\n  listen: 127.0.0.1:0\n", cfg);
+        assert_true(vg_test_write_file(E.config, more, strlen(more)));
+        free(more);
+    }
+    free(cfg);
+
+    vg_time_format_rfc3339(vg_now_ms() - 60000, before_s, sizeof(before_s));
+    vg_time_format_rfc3339(vg_now_ms(), now_s, sizeof(now_s));
+    running = vg_asprintf("{\"resource\":{\"type\":\"service\",\"name\":\"clock\",\"workspace\":"
+                          "\"w\"},\"status\":\"active\",\"runtime\":\"running\",\"time\":\"%s\"}",
+                          before_s);
+    future = vg_strdup("{\"resource\":{\"type\":\"service\",\"name\":\"clock\",\"workspace\":"
+                       "\"w\"},\"runtime\":\"running\",\"time\":\"2999-01-01T00:00:00Z\"}");
+    failed = vg_asprintf("{\"resource\":{\"type\":\"service\",\"name\":\"clock\",\"workspace\":"
+                         "\"w\"},\"runtime\":\"failed\",\"time\":\"%s\",\"message\":\"exit 1\"}",
+                         now_s);
+    send_str(E.native, 0, "service:v1:clock:w", running, NULL);
+    send_str(E.native, 0, "service:v1:clock:w", future, "future_time");
+    send_str(E.native, 0, "service:v1:clock:w", failed, NULL);
+    flush();
+
+    start_vigil();
+    wait_caught_up();
+
+    /* the failure after the event from the future was applied... */
+    res = get("service:v1:clock:w");
+    assert_string_equal(res->runtime, "failed");
+    assert_string_equal(res->message, "exit 1");
+    assert_true(res->event_time_ms < vg_now_ms());
+    vg_resource_destroy(res);
+    /* ...and paged */
+    assert_true(vg_test_wait_for(have_pages, &want_pages, 30000));
+    req = vg_http_receiver_request(E.rcv, 0);
+    body = cJSON_Parse(req->body);
+    assert_non_null(body);
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(body, "resource"), "id")->valuestring,
+        "service:v1:clock:w");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(body, "transition"), "to")->valuestring, "failed");
+    cJSON_Delete(body);
+    vg_http_request_free(req);
+
+    /* the event from the future is in the DLQ, unchanged, with its reason; nothing else is */
+    assert_dlq(1);
+    /* counted by reason in /metrics */
+    assert_true(vg_test_wait_for(have_port, &mw.port, 20000));
+    if (!vg_test_wait_for(metrics_have, &mw, 20000)) {
+        char *text = get_metrics(mw.port);
+        fprintf(stderr, "/metrics has no \"%s\":\n%s\n", mw.line, text ? text : "(none)");
+        free(text);
+        fail();
+    }
+    free(running);
+    free(future);
+    free(failed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_mixed_topic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_future_event, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -659,6 +659,343 @@ static void test_escaped_nul_in_identity_regression(void **state)
     assert_int_equal(run_field_cases(cases, VG_ARRAY_LEN(cases)), 0);
 }
 
+/* One case of a whole message (explicit length: it may hold NULs) and the reason it gets. */
+struct doc_case {
+    const char *json;
+    size_t len;
+    enum vg_decode_reason want;
+    const char *detail; /* substring of the detail (failures only) */
+};
+#define D(s, r, d)                                                                                 \
+    {                                                                                              \
+        s, sizeof(s) - 1, r, d                                                                     \
+    }
+
+static int run_doc_cases(const struct doc_case *cases, size_t n)
+{
+    int failed = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct vg_event ev;
+        char detail[256] = "untouched";
+        enum vg_decode_reason r =
+            decode_n(&ev, cases[i].json, cases[i].len, KTS, detail, sizeof(detail));
+        bool ok = r == cases[i].want;
+
+        if (ok && r == VG_DECODE_OK) {
+            ok = detail[0] == '\0';
+        } else if (ok) {
+            ok = is_zeroed(&ev) && strstr(detail, cases[i].detail) != NULL;
+        }
+        if (!ok) {
+            print_error("case %zu (%.100s): want %s detail ~\"%s\", got %s detail \"%s\"\n", i,
+                        cases[i].json, vg_decode_reason_name(cases[i].want),
+                        cases[i].detail ? cases[i].detail : "", vg_decode_reason_name(r), detail);
+            failed++;
+        }
+        if (r == VG_DECODE_OK) {
+            vg_event_fini(&ev);
+        }
+    }
+    return failed;
+}
+
+/*
+ * A raw byte below 0x20 inside a JSON string is not JSON (RFC 8259 wants
+ * it escaped) and cJSON keeps it: a raw NUL cut "api<NUL>evil" down to
+ * Resource "api". Every one is dead-lettered as control_char, wherever the
+ * string is (value, key, a member vigil ignores); whitespace between
+ * tokens stays fine.
+ */
+static void test_control_chars(void **state)
+{
+#define RES_API "\"resource\":{\"type\":\"service\",\"workspace\":\"w\",\"name\":"
+    static const struct doc_case cases[] = {
+        D("{" RES_API "\"api\0evil\"},\"status\":\"active\"}", VG_DECODE_CONTROL_CHAR, "0x00"),
+        D("{" RES_API "\"api\0\"},\"status\":\"active\"}", VG_DECODE_CONTROL_CHAR, "0x00"),
+        D("{" RES_API "\"\0\"},\"status\":\"active\"}", VG_DECODE_CONTROL_CHAR, "control"),
+        D("{" RES_API "\"api\x01\"},\"status\":\"active\"}", VG_DECODE_CONTROL_CHAR, "0x01"),
+        D("{" RES_API "\"api\x1f\"},\"status\":\"active\"}", VG_DECODE_CONTROL_CHAR, "0x1f"),
+        D("{" RES_API "\"a\tb\"},\"status\":\"active\"}", VG_DECODE_CONTROL_CHAR, "0x09"),
+        D("{" RES_API "\"a\nb\"},\"status\":\"active\"}", VG_DECODE_CONTROL_CHAR, "0x0a"),
+        D("{" RES_API "\"a\rb\"},\"status\":\"active\"}", VG_DECODE_CONTROL_CHAR, "0x0d"),
+        /* in the status value, the time, the message, a key, a member nobody reads */
+        D("{" RES_API "\"api\"},\"status\":\"active\0\"}", VG_DECODE_CONTROL_CHAR, "control"),
+        D("{" RES_API "\"api\"},\"status\":\"active\",\"time\":\"2026-11-28T10:00:00Z\0x\"}",
+          VG_DECODE_CONTROL_CHAR, "control"),
+        D("{" RES_API "\"api\"},\"status\":\"active\",\"message\":\"line 1\nline 2\"}",
+          VG_DECODE_CONTROL_CHAR, "control"),
+        D("{" RES_API "\"api\"},\"stat\0us\":\"x\",\"status\":\"active\"}", VG_DECODE_CONTROL_CHAR,
+          "control"),
+        D("{" RES_API "\"api\"},\"status\":\"active\",\"x\":[{\"y\":\"\x7f\x1b[31m\"}]}",
+          VG_DECODE_CONTROL_CHAR, "0x1b"),
+        /* a raw control byte right after a backslash is still one */
+        D("{" RES_API "\"api\\\0\"},\"status\":\"active\"}", VG_DECODE_CONTROL_CHAR, "control"),
+        /* after an escaped quote the scan is still inside the string */
+        D("{" RES_API "\"api\"},\"status\":\"active\",\"message\":\"say \\\"hi\x02\\\"\"}",
+          VG_DECODE_CONTROL_CHAR, "0x02"),
+        /* fine: escaped forms, DEL (0x7f), whitespace between tokens */
+        D("{" RES_API "\"api\"},\"status\":\"active\",\"message\":\"a\\tb\\nc\\u0001\x7f\"}",
+          VG_DECODE_OK, NULL),
+        D("{\t" RES_API "\r\n\"api\"\t},\n\"status\" : \"active\"\n}\n", VG_DECODE_OK, NULL),
+        /* a NUL outside any string: trailing data after the object, as before */
+        D("{" RES_API "\"api\"},\"status\":\"active\"}\0", VG_DECODE_BAD_JSON, "trailing"),
+    };
+#undef RES_API
+
+    (void)state;
+    assert_int_equal(run_doc_cases(cases, VG_ARRAY_LEN(cases)), 0);
+}
+
+/*
+ * An escaped NUL never truncates: in identity fields and times it is
+ * rejected (above, as a control character of the decoded value), in a
+ * message it stays a visible U+001A, and the rest of the string is kept.
+ */
+static void test_escaped_nul_never_truncates(void **state)
+{
+    static const char json[] =
+        "{" RES_JSON ",\"status\":\"active\",\"message\":\"api\\u0000evil\"}";
+    static const char key[] = "{\"resource\":{\"type\":\"t\",\"name\":\"n\",\"workspace\":\"w\","
+                              "\"na\\u0000me\":\"x\"},\"status\":\"active\"}";
+    struct vg_event ev;
+
+    (void)state;
+    assert_int_equal(decode_n(&ev, json, strlen(json), KTS, NULL, 0), VG_DECODE_OK);
+    assert_string_equal(ev.message, "api\x1a"
+                                    "evil");
+    vg_event_fini(&ev);
+    /* a key "na\u0000me" is not "na" nor "name" */
+    assert_int_equal(decode_n(&ev, key, strlen(key), KTS, NULL, 0), VG_DECODE_OK);
+    assert_string_equal(ev.name, "n");
+    vg_event_fini(&ev);
+}
+
+/*
+ * The same key twice in one object: cJSON keeps both and vigil read the
+ * first, another consumer may read the last. Dead-lettered as
+ * duplicate_key at any depth, also when escapes spell the same key, and
+ * in objects with many keys (sorted, not compared pairwise).
+ */
+static void test_duplicate_keys(void **state)
+{
+    static const struct doc_case cases[] = {
+        D("{" RES_JSON ",\"status\":\"active\",\"status\":\"error\"}", VG_DECODE_DUPLICATE_KEY,
+          "\"status\""),
+        D("{\"status\":\"active\"," RES_JSON ",\"status\":\"active\"}", VG_DECODE_DUPLICATE_KEY,
+          "status"),
+        D("{" RES_JSON "," RES_JSON ",\"status\":\"active\"}", VG_DECODE_DUPLICATE_KEY, "resource"),
+        D("{\"resource\":{\"type\":\"t\",\"name\":\"api\",\"workspace\":\"w\",\"name\":"
+          "\"evil\"},\"status\":\"active\"}",
+          VG_DECODE_DUPLICATE_KEY, "\"name\""),
+        /* escapes that spell the same key */
+        D("{\"resource\":{\"type\":\"t\",\"name\":\"api\",\"workspace\":\"w\",\"n\\u0061me\":"
+          "\"evil\"},\"status\":\"active\"}",
+          VG_DECODE_DUPLICATE_KEY, "name"),
+        /* deep inside members vigil ignores, in arrays too */
+        D("{" RES_JSON ",\"status\":\"active\",\"x\":{\"y\":[1,{\"z\":1,\"z\":2}]}}",
+          VG_DECODE_DUPLICATE_KEY, "\"z\""),
+        D("{" RES_JSON ",\"status\":\"active\",\"x\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,"
+          "\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"e\":11}}",
+          VG_DECODE_DUPLICATE_KEY, "\"e\""),
+        D("{" RES_JSON ",\"status\":\"active\",\"\":1,\"\":2}", VG_DECODE_DUPLICATE_KEY, "\"\""),
+        /* fine: keys differ in case, the same key in sibling objects, in different levels */
+        D("{" RES_JSON ",\"status\":\"active\",\"Status\":\"error\"}", VG_DECODE_OK, NULL),
+        D("{" RES_JSON ",\"status\":\"active\",\"x\":[{\"a\":1},{\"a\":2}],\"y\":{\"x\":{\"x\":1}"
+          "}}",
+          VG_DECODE_OK, NULL),
+        D("{" RES_JSON ",\"status\":\"active\",\"x\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,"
+          "\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11}}",
+          VG_DECODE_OK, NULL),
+    };
+    struct vg_buf b = {0};
+    struct vg_event ev;
+    char detail[256];
+    char *json;
+
+    (void)state;
+    assert_int_equal(run_doc_cases(cases, VG_ARRAY_LEN(cases)), 0);
+
+    /* many keys: 20000 distinct ones are fine; then the first one again */
+    vg_buf_puts(&b, "{" RES_JSON ",\"status\":\"active\",\"many\":{");
+    for (int i = 0; i < 20000; i++) {
+        vg_buf_printf(&b, "%s\"k%d\":%d", i ? "," : "", i, i);
+    }
+    vg_buf_puts(&b, "}}");
+    json = vg_buf_steal(&b);
+    assert_int_equal(decode_n(&ev, json, strlen(json), KTS, detail, sizeof(detail)), VG_DECODE_OK);
+    vg_event_fini(&ev);
+    json[strlen(json) - 2] = '\0';
+    vg_buf_puts(&b, json);
+    vg_buf_puts(&b, ",\"k0\":0}}");
+    free(json);
+    json = vg_buf_steal(&b);
+    assert_int_equal(decode_n(&ev, json, strlen(json), KTS, detail, sizeof(detail)),
+                     VG_DECODE_DUPLICATE_KEY);
+    assert_true(is_zeroed(&ev));
+    assert_non_null(strstr(detail, "\"k0\""));
+    free(json);
+}
+
+/*
+ * What a hostile producer tries next, beyond the classes above: nesting
+ * far past the limit, numbers cJSON cannot hold (in members vigil does
+ * not read they are harmless), invalid UTF-8 in keys, overlong and
+ * surrogate encodings, escaped surrogates.
+ */
+static void test_hostile_documents(void **state)
+{
+    static const struct doc_case cases[] = {
+        /* numbers in members vigil ignores */
+        D("{" RES_JSON ",\"status\":\"active\",\"n\":[1e999,-1e999,-0,18446744073709551616,"
+          "-9223372036854775809,1e-999,123456789012345678901234567890]}",
+          VG_DECODE_OK, NULL),
+        /* numbers where vigil wants a string */
+        D("{" RES_JSON ",\"status\":\"active\",\"time\":1e999}", VG_DECODE_BAD_TIME, "time"),
+        D("{\"resource\":{\"type\":\"t\",\"name\":-0,\"workspace\":\"w\"},\"status\":"
+          "\"active\"}",
+          VG_DECODE_BAD_FIELD, "resource.name"),
+        D("{" RES_JSON ",\"status\":18446744073709551616}", VG_DECODE_BAD_STATUS, "status"),
+        /* not numbers at all */
+        D("{" RES_JSON ",\"status\":\"active\",\"n\":NaN}", VG_DECODE_BAD_JSON, "JSON"),
+        D("{" RES_JSON ",\"status\":\"active\",\"n\":Infinity}", VG_DECODE_BAD_JSON, "JSON"),
+        /* invalid UTF-8 in a key, overlong '/' (C0 AF), overlong NUL (C0 80), UTF-8 surrogate
+         * (ED A0 80), beyond U+10FFFF (F4 90 80 80), a lone continuation byte */
+        D("{" RES_JSON ",\"status\":\"active\",\"\xff\":1}", VG_DECODE_NOT_UTF8, "UTF-8"),
+        D("{" RES_JSON ",\"status\":\"active\",\"message\":\"..\xc0\xaf..\"}", VG_DECODE_NOT_UTF8,
+          "UTF-8"),
+        D("{" RES_JSON ",\"status\":\"active\",\"message\":\"a\xc0\x80\"}", VG_DECODE_NOT_UTF8,
+          "UTF-8"),
+        D("{" RES_JSON ",\"status\":\"active\",\"message\":\"\xed\xa0\x80\"}", VG_DECODE_NOT_UTF8,
+          "UTF-8"),
+        D("{" RES_JSON ",\"status\":\"active\",\"message\":\"\xf4\x90\x80\x80\"}",
+          VG_DECODE_NOT_UTF8, "UTF-8"),
+        D("{" RES_JSON ",\"status\":\"active\",\"message\":\"\xbf\"}", VG_DECODE_NOT_UTF8, "UTF-8"),
+        /* escaped surrogates: a lone high, a lone low, reversed; a proper pair is fine */
+        D("{" RES_JSON ",\"status\":\"active\",\"message\":\"\\ud800\"}", VG_DECODE_BAD_JSON,
+          "JSON"),
+        D("{" RES_JSON ",\"status\":\"active\",\"message\":\"\\udfff\"}", VG_DECODE_BAD_JSON,
+          "JSON"),
+        D("{" RES_JSON ",\"status\":\"active\",\"message\":\"\\udc00\\ud800\"}", VG_DECODE_BAD_JSON,
+          "JSON"),
+        D("{" RES_JSON ",\"status\":\"active\",\"message\":\"\\ud800\\u0041\"}", VG_DECODE_BAD_JSON,
+          "JSON"),
+        D("{" RES_JSON ",\"status\":\"active\",\"message\":\"\\ud83d\\ude00\"}", VG_DECODE_OK,
+          NULL),
+        /* the largest code point, raw */
+        D("{" RES_JSON ",\"status\":\"active\",\"message\":\"\xf4\x8f\xbf\xbf\"}", VG_DECODE_OK,
+          NULL),
+    };
+    struct vg_event ev;
+    char detail[128];
+    char *json;
+    size_t n = 200000;
+
+    (void)state;
+    assert_int_equal(run_doc_cases(cases, VG_ARRAY_LEN(cases)), 0);
+
+    /* 200000 levels of nesting: refused before cJSON recurses into it */
+    json = vg_malloc(2 * n);
+    memset(json, '[', n);
+    memset(json + n, ']', n);
+    assert_int_equal(decode_n(&ev, json, 2 * n, KTS, detail, sizeof(detail)), VG_DECODE_TOO_DEEP);
+    memset(json, '{', n);
+    assert_int_equal(decode_n(&ev, json, n, KTS, detail, sizeof(detail)), VG_DECODE_TOO_DEEP);
+    free(json);
+}
+
+/*
+ * The bound on event times (vg_event_check_time, the wall clock passed
+ * in): at most max_clock_skew_ms ahead of `now`. A native event dated
+ * 2999 would otherwise make every later real event late.
+ */
+static void test_future_time(void **state)
+{
+    static const struct {
+        const char *time; /* NULL: no `time`, the Kafka timestamp */
+        int64_t kafka_ts;
+        int64_t skew_ms; /* -1: dc NULL (the defaults) */
+        enum vg_decode_reason want;
+    } cases[] = {
+        {"2999-01-01T00:00:00Z", KTS, -1, VG_DECODE_FUTURE_TIME},
+        {"9999-12-31T23:59:59.999Z", KTS, -1, VG_DECODE_FUTURE_TIME},
+        {"2026-11-28T10:05:00.123Z", KTS, -1, VG_DECODE_OK},          /* exactly 5 min ahead */
+        {"2026-11-28T10:05:00.124Z", KTS, -1, VG_DECODE_FUTURE_TIME}, /* 1 ms more */
+        {"2026-11-28T10:05:00.124Z", KTS, 300000, VG_DECODE_FUTURE_TIME},
+        {"2026-11-28T10:05:00.124Z", KTS, 300001, VG_DECODE_OK},
+        {"2026-11-28T10:00:01.123Z", KTS, 1000, VG_DECODE_OK},
+        {"2026-11-28T10:00:01.124Z", KTS, 1000, VG_DECODE_FUTURE_TIME},
+        {"2999-01-01T00:00:00Z", KTS, 0, VG_DECODE_OK}, /* 0: no check */
+        {"2026-11-28T10:00:00.123Z", KTS, -1, VG_DECODE_OK},
+        {"1970-01-01T00:00:00Z", KTS, -1, VG_DECODE_OK}, /* the past is late, not refused */
+        {"0001-01-01T00:00:00Z", KTS, -1, VG_DECODE_OK},
+        /* an offset that puts it in the future */
+        {"2026-11-28T11:04:00.123+01:00", KTS, -1, VG_DECODE_OK},
+        {"2026-11-28T11:06:00.123+01:00", KTS, -1, VG_DECODE_FUTURE_TIME},
+        /* without `time`, the Kafka timestamp is the event time, and is bounded the same */
+        {NULL, T0 + 300000, -1, VG_DECODE_OK},
+        {NULL, T0 + 300001, -1, VG_DECODE_FUTURE_TIME},
+        {NULL, T0 + 3600000, 0, VG_DECODE_OK},
+        /* a producer may set any Kafka timestamp, far beyond what RFC 3339 can write */
+        {NULL, INT64_MAX, -1, VG_DECODE_FUTURE_TIME},
+        {NULL, INT64_C(253402300800000), -1, VG_DECODE_FUTURE_TIME},
+    };
+    int failed = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_decode_config dc;
+        struct vg_event ev;
+        char detail[256] = "untouched";
+        char *json = cases[i].time ? vg_asprintf("{" RES_JSON ",\"status\":\"active\",\"time\":"
+                                                 "\"%s\"}",
+                                                 cases[i].time)
+                                   : vg_strdup("{" RES_JSON ",\"status\":\"active\"}");
+        enum vg_decode_reason r;
+
+        vg_decode_config_init(&dc);
+        dc.max_clock_skew_ms = cases[i].skew_ms;
+        r = decode_n(&ev, json, strlen(json), cases[i].kafka_ts, NULL, 0);
+        if (r != VG_DECODE_OK) {
+            print_error("case %zu: decode: %s\n", i, vg_decode_reason_name(r));
+            failed++;
+        } else {
+            r = vg_event_check_time(&ev, cases[i].skew_ms < 0 ? NULL : &dc, T0, detail,
+                                    sizeof(detail));
+            if (r != cases[i].want || (r == VG_DECODE_OK ? strcmp(detail, "untouched") != 0
+                                                         : !strstr(detail, "max_clock_skew_ms"))) {
+                print_error("case %zu (%s): want %s, got %s (%s)\n", i,
+                            cases[i].time ? cases[i].time : "kafka ts",
+                            vg_decode_reason_name(cases[i].want), vg_decode_reason_name(r), detail);
+                failed++;
+            }
+            vg_event_fini(&ev);
+        }
+        vg_decode_config_fini(&dc);
+        free(json);
+    }
+    assert_int_equal(failed, 0);
+    assert_int_equal(VG_MAX_CLOCK_SKEW_MS, 300000);
+
+    /* the detail names the time, also one gmtime cannot convert (no garbage date) */
+    {
+        static const char json[] = "{" RES_JSON ",\"status\":\"active\"}";
+        struct vg_event ev;
+        char detail[256] = "";
+
+        assert_int_equal(decode_n(&ev, json, strlen(json), INT64_MAX, NULL, 0), VG_DECODE_OK);
+        assert_int_equal(vg_event_check_time(&ev, NULL, T0, detail, sizeof(detail)),
+                         VG_DECODE_FUTURE_TIME);
+        assert_non_null(strstr(detail, "event time 9223372036854775807 ms is"));
+        vg_event_fini(&ev);
+        assert_int_equal(decode_n(&ev, json, strlen(json), T0 + 3600000, NULL, 0), VG_DECODE_OK);
+        assert_int_equal(vg_event_check_time(&ev, NULL, T0, detail, sizeof(detail)),
+                         VG_DECODE_FUTURE_TIME);
+        assert_non_null(strstr(detail, "event time 2026-11-28T11:00:00.123Z is 3600 s ahead"));
+        vg_event_fini(&ev);
+    }
+}
+
 static void test_reason_names(void **state)
 {
     static const char *const want[VG_DECODE__COUNT] = {
@@ -674,9 +1011,13 @@ static void test_reason_names(void **state)
         [VG_DECODE_BAD_RUNTIME] = "bad_runtime",
         [VG_DECODE_BAD_TIME] = "bad_time",
         [VG_DECODE_NOT_UTF8] = "not_utf8",
-        /* issue 4 */
+        /* Kubernetes inputs */
         [VG_DECODE_BAD_KIND] = "bad_kind",
         [VG_DECODE_TOO_MANY_LABELS] = "too_many_labels",
+        /* hostile input */
+        [VG_DECODE_CONTROL_CHAR] = "control_char",
+        [VG_DECODE_DUPLICATE_KEY] = "duplicate_key",
+        [VG_DECODE_FUTURE_TIME] = "future_time",
         [VG_DECODE_SKIP_NO_NAME_LABEL] = "no_name_label",
         [VG_DECODE_SKIP_IGNORED] = "ignored",
         [VG_DECODE_SKIP_UNKNOWN_POD] = "unknown_pod",
@@ -716,6 +1057,11 @@ int main(void)
         cmocka_unit_test(test_detail_optional_and_truncated),
         cmocka_unit_test(test_decode_into_used_struct),
         cmocka_unit_test(test_escaped_nul_in_identity_regression),
+        cmocka_unit_test(test_control_chars),
+        cmocka_unit_test(test_escaped_nul_never_truncates),
+        cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_hostile_documents),
+        cmocka_unit_test(test_future_time),
         cmocka_unit_test(test_reason_names),
         cmocka_unit_test(test_resource_id),
     };

@@ -157,6 +157,175 @@ static void test_classes(void **state)
     assert_int_equal(bad, 0);
 }
 
+/*
+ * Hostile input in the Kubernetes formats: raw control characters, the
+ * same key twice (a label, the watch type), numbers no field can hold,
+ * label maps far over the limit. Explicit lengths: NULs are possible.
+ */
+static void test_hostile(void **state)
+{
+#define H(f, s, r)                                                                                 \
+    {                                                                                              \
+        f, s, sizeof(s) - 1, r                                                                     \
+    }
+#define CS(x)                                                                                      \
+    "{\"kind\":\"Pod\"," META ",\"status\":{\"containerStatuses\":[{\"name\":\"m\"," x "}]}}"
+    static const struct {
+        enum vg_event_format fmt;
+        const char *json;
+        size_t len;
+        enum vg_decode_reason want;
+    } cases[] = {
+        /* raw control characters in strings */
+        H(VG_FORMAT_AUTO,
+          "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p-1\",\"labels\":{"
+          "\"app.kubernetes.io/name\":\"api\0evil\"}}}",
+          VG_DECODE_CONTROL_CHAR),
+        H(VG_FORMAT_K8S_POD, "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\x01\"}}",
+          VG_DECODE_CONTROL_CHAR),
+        H(VG_FORMAT_K8S_EVENT,
+          "{\"kind\":\"Event\",\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\"},"
+          "\"message\":\"two\nlines\"}",
+          VG_DECODE_CONTROL_CHAR),
+        /* the same key twice */
+        H(VG_FORMAT_AUTO,
+          "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p-1\",\"labels\":{"
+          "\"app.kubernetes.io/name\":\"api\",\"app.kubernetes.io/name\":\"evil\"}}}",
+          VG_DECODE_DUPLICATE_KEY),
+        H(VG_FORMAT_AUTO,
+          "{\"type\":\"ADDED\",\"type\":\"DELETED\",\"object\":{\"kind\":\"Pod\"," META "}}",
+          VG_DECODE_DUPLICATE_KEY),
+        H(VG_FORMAT_K8S_POD, "{\"kind\":\"Pod\",\"kind\":\"Pod\"," META "}",
+          VG_DECODE_DUPLICATE_KEY),
+        H(VG_FORMAT_AUTO,
+          CS("\"state\":{\"waiting\":{\"reason\":\"CrashLoopBackOff\"},"
+             "\"waiting\":{\"reason\":\"ContainerCreating\"}}"),
+          VG_DECODE_DUPLICATE_KEY),
+        H(VG_FORMAT_K8S_EVENT,
+          "{\"kind\":\"Event\",\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\",\"name\":"
+          "\"q\"}}",
+          VG_DECODE_DUPLICATE_KEY),
+        /* numbers: too large, infinite, negative zero */
+        H(VG_FORMAT_AUTO, CS("\"restartCount\":1e999"), VG_DECODE_BAD_FIELD),
+        H(VG_FORMAT_AUTO, CS("\"restartCount\":18446744073709551616"), VG_DECODE_BAD_FIELD),
+        H(VG_FORMAT_AUTO, CS("\"restartCount\":2147483648"), VG_DECODE_BAD_FIELD),
+        H(VG_FORMAT_AUTO, CS("\"restartCount\":-0"), VG_DECODE_OK),
+        H(VG_FORMAT_AUTO, CS("\"state\":{\"terminated\":{\"exitCode\":-1e999}}"),
+          VG_DECODE_BAD_FIELD),
+        H(VG_FORMAT_AUTO, CS("\"state\":{\"terminated\":{\"exitCode\":9223372036854775808}}"),
+          VG_DECODE_BAD_FIELD),
+        H(VG_FORMAT_K8S_EVENT,
+          "{\"kind\":\"Event\",\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\"},\"count\":"
+          "1e999}",
+          VG_DECODE_BAD_FIELD),
+        H(VG_FORMAT_K8S_EVENT,
+          "{\"kind\":\"Event\",\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\"},\"count\":"
+          "-0}",
+          VG_DECODE_OK),
+        /* an overlong encoding in a label key, an encoded surrogate in a namespace */
+        H(VG_FORMAT_AUTO,
+          "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"labels\":{\"\xc0\xaf\":\"v\"}}}",
+          VG_DECODE_NOT_UTF8),
+        H(VG_FORMAT_AUTO,
+          "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":\"\xed\xa0\x80\"}}",
+          VG_DECODE_NOT_UTF8),
+    };
+#undef CS
+#undef H
+    struct vg_buf b = {0};
+    char *json;
+    int bad = 0;
+    (void)state;
+
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        enum vg_decode_reason r = decode(NULL, cases[i].fmt, cases[i].json, cases[i].len);
+        if (r != cases[i].want) {
+            fprintf(stderr, "case %zu (%.120s): got %s, want %s\n", i, cases[i].json,
+                    vg_decode_reason_name(r), vg_decode_reason_name(cases[i].want));
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+
+    /* an enormous label map (60000 labels, under the 1 MiB message limit): refused at the 65th */
+    vg_buf_puts(&b, "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"labels\":{");
+    for (int i = 0; i < 60000; i++) {
+        vg_buf_printf(&b, "%s\"l%d\":\"v\"", i ? "," : "", i);
+    }
+    vg_buf_puts(&b, "}}}");
+    json = vg_buf_steal(&b);
+    assert_true(strlen(json) < VG_MAX_EVENT_BYTES);
+    assert_int_equal(decode(NULL, VG_FORMAT_AUTO, json, strlen(json)), VG_DECODE_TOO_MANY_LABELS);
+    free(json);
+}
+
+/*
+ * Pods and Events are bounded by the time vigil orders them by: a pod's
+ * newest timestamp (whichever field it is in), an Event's lastTimestamp
+ * (else eventTime, firstTimestamp, creationTimestamp). A pod's
+ * deletionTimestamp lies in the future by design and is not used.
+ */
+static void test_future_time_k8s(void **state)
+{
+#define NOW INT64_C(1795860000000) /* 2026-11-28T10:00:00Z */
+#define EVT "{\"kind\":\"Event\",\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\"},"
+    static const struct {
+        const char *json;
+        enum vg_decode_reason want;
+    } cases[] = {
+        {"{\"kind\":\"Pod\"," META ",\"status\":{\"phase\":\"Running\",\"startTime\":"
+         "\"2026-11-28T10:04:00Z\"}}",
+         VG_DECODE_OK},
+        {"{\"kind\":\"Pod\"," META ",\"status\":{\"phase\":\"Running\",\"startTime\":"
+         "\"2999-01-01T00:00:00Z\"}}",
+         VG_DECODE_FUTURE_TIME},
+        {"{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p-1\",\"creationTimestamp\":"
+         "\"2026-11-28T10:06:00Z\",\"labels\":{\"app.kubernetes.io/name\":\"a\"}}}",
+         VG_DECODE_FUTURE_TIME},
+        /* a container's last state, long ago in the future */
+        {"{\"kind\":\"Pod\"," META ",\"status\":{\"startTime\":\"2026-11-28T09:00:00Z\","
+         "\"containerStatuses\":[{\"name\":\"m\",\"lastState\":{\"terminated\":{"
+         "\"reason\":\"OOMKilled\",\"finishedAt\":\"2999-01-01T00:00:00Z\"}}}]}}",
+         VG_DECODE_FUTURE_TIME},
+        {"{\"kind\":\"Pod\"," META ",\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":"
+         "\"True\",\"lastTransitionTime\":\"2027-01-01T00:00:00Z\"}]}}",
+         VG_DECODE_FUTURE_TIME},
+        {"{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p-1\",\"deletionTimestamp\":"
+         "\"2026-11-28T10:30:00Z\",\"creationTimestamp\":\"2026-11-28T09:00:00Z\",\"labels\":{"
+         "\"app.kubernetes.io/name\":\"a\"}}}",
+         VG_DECODE_OK},
+        /* Events: the timestamp vigil uses decides */
+        {EVT "\"lastTimestamp\":\"2999-01-01T00:00:00Z\"}", VG_DECODE_FUTURE_TIME},
+        {EVT "\"eventTime\":\"2026-11-28T10:05:01Z\"}", VG_DECODE_FUTURE_TIME},
+        {EVT "\"eventTime\":\"2026-11-28T10:05:00Z\"}", VG_DECODE_OK},
+        {EVT "\"lastTimestamp\":\"2026-11-28T09:00:00Z\",\"firstTimestamp\":"
+             "\"2999-01-01T00:00:00Z\"}",
+         VG_DECODE_OK},
+    };
+#undef EVT
+    int bad = 0;
+    (void)state;
+
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_event ev;
+        char detail[256] = "";
+        enum vg_decode_reason r =
+            vg_event_decode_ex(&ev, NULL, VG_FORMAT_AUTO, cases[i].json, strlen(cases[i].json), NOW,
+                               detail, sizeof(detail));
+        if (r == VG_DECODE_OK) {
+            r = vg_event_check_time(&ev, NULL, NOW, detail, sizeof(detail));
+            vg_event_fini(&ev);
+        }
+        if (r != cases[i].want) {
+            fprintf(stderr, "case %zu (%.160s): got %s (%s), want %s\n", i, cases[i].json,
+                    vg_decode_reason_name(r), detail, vg_decode_reason_name(cases[i].want));
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+#undef NOW
+}
+
 static char *repeat(char c, size_t n)
 {
     char *s = vg_malloc(n + 1);
@@ -310,6 +479,8 @@ static void test_config(void **state)
         {"kafka:\n  topics: []\n", "at least one topic"},
         {"decode:\n  limits: {max_depth: 0}\n", "vigil.yaml:2:"},
         {"decode:\n  limits: {max_lables: 3}\n", "unknown key \"max_lables\""},
+        {"decode:\n  limits: {max_clock_skew_ms: -1}\n", "out of range"},
+        {"decode:\n  limits: {max_clock_skew_ms: 5m}\n", "vigil.yaml:2:"},
         {"decode:\n  status_values: []\n", "at least one value"},
         {"decode:\n  runtime_values: [pending, "
          "a-value-that-is-longer-than-thirty-one-bytes]\n",
@@ -331,7 +502,7 @@ static void test_config(void **state)
         "    - {name: mixed, format: auto}\n"
         "decode:\n"
         "  limits: {max_message_bytes: 2048, max_depth: 16, max_name_bytes: 256,\n"
-        "           max_message_text_bytes: 1024, max_labels: 8}\n"
+        "           max_message_text_bytes: 1024, max_labels: 8, max_clock_skew_ms: 60000}\n"
         "  status_values: [active, error, deleted, paused]\n"
         "  runtime_values: [pending, running, succeeded, failed, hibernating]\n"
         "  kubernetes:\n"
@@ -348,6 +519,7 @@ static void test_config(void **state)
     assert_int_equal(cfg.decode.max_name_bytes, 4096);
     assert_int_equal(cfg.decode.max_message_text_bytes, 64 * 1024);
     assert_int_equal(cfg.decode.max_labels, 64);
+    assert_int_equal(cfg.decode.max_clock_skew_ms, 300000);
     assert_int_equal(cfg.decode.n_status_values, 3);
     assert_int_equal(cfg.decode.n_runtime_values, 4);
     assert_string_equal(cfg.decode.label_type, "app.kubernetes.io/component");
@@ -372,6 +544,7 @@ static void test_config(void **state)
     assert_int_equal(cfg.decode.max_name_bytes, 256);
     assert_int_equal(cfg.decode.max_message_text_bytes, 1024);
     assert_int_equal(cfg.decode.max_labels, 8);
+    assert_int_equal(cfg.decode.max_clock_skew_ms, 60000);
     assert_int_equal(cfg.decode.n_status_values, 4);
     assert_string_equal(cfg.decode.status_values[3], "paused");
     assert_string_equal(cfg.decode.runtime_values[4], "hibernating");
@@ -402,10 +575,9 @@ static void test_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classes),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_value_sets),
-        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_classes),    cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_hostile),    cmocka_unit_test(test_future_time_k8s),
+        cmocka_unit_test(test_value_sets), cmocka_unit_test(test_config),
     };
     vg_json_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
