@@ -118,7 +118,7 @@ static void produce_sentinels(int round)
     for (int p = 0; p < PARTITIONS; p++) {
         char *json = vg_asprintf("{\"resource\":{\"type\":\"service\",\"name\":\"sentinel-%d\","
                                  "\"workspace\":\"ws\"},\"status\":\"active\",\"runtime\":"
-                                 "\"running\",\"time\":\"2030-01-01T00:00:%02dZ\"}",
+                                 "\"running\",\"time\":\"2026-11-29T00:00:%02dZ\"}",
                                  p, round);
 
         assert_int_equal(vg_producer_send(E.producer, E.topic, p, NULL, 0, json, strlen(json),
