@@ -69,7 +69,7 @@ static void print_group(FILE *out, const char *page_id, const char *body, size_t
     vg_pages_fini(&pages);
 }
 
-void vg_console_print(FILE *out, const char *page_id, const char *body, size_t body_len)
+void sinks_console_print(FILE *out, const char *page_id, const char *body, size_t body_len)
 {
     struct vg_page pg;
     struct vg_buf line = {0};

@@ -59,7 +59,7 @@ static void global_init(void)
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-bool vg_sinks_global_init(void)
+bool sinks_global_init(void)
 {
     pthread_once(&global_once, global_init);
     return global_rc == CURLE_OK;
@@ -212,8 +212,8 @@ static vg_err_t build_headers(struct sink *s, const struct vg_sink_config *cfg, 
     return VG_OK;
 }
 
-vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
-                            size_t errstr_size)
+vg_err_t sinks_http_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
+                          size_t errstr_size)
 {
     vg_err_t err;
 
@@ -222,9 +222,9 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
         snprintf(errstr, errstr_size, "sink %s: timeouts must be between 0 and 1h", cfg->name);
         return VG_ERR_INVALID;
     }
-    s->timeout_ms = cfg->timeout_ms > 0 ? (long)cfg->timeout_ms : VG_WEBHOOK_DEFAULT_TIMEOUT_MS;
+    s->timeout_ms = cfg->timeout_ms > 0 ? (long)cfg->timeout_ms : SINKS_DEFAULT_TIMEOUT_MS;
     s->connect_ms = cfg->connect_timeout_ms > 0 ? (long)cfg->connect_timeout_ms
-                                                : VG_WEBHOOK_DEFAULT_CONNECT_TIMEOUT_MS;
+                                                : SINKS_DEFAULT_CONNECT_TIMEOUT_MS;
     s->ca_file = cfg->ca_file ? vg_strdup(cfg->ca_file) : NULL;
     s->client_cert = cfg->client_cert ? vg_strdup(cfg->client_cert) : NULL;
     s->client_key = cfg->client_key ? vg_strdup(cfg->client_key) : NULL;
@@ -264,7 +264,7 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
             s->token = vg_strdup(cfg->token);
             s->channel = vg_strdup(cfg->channel);
             add_secret(s, s->token);
-            s->url = vg_strdup(cfg->api_url ? cfg->api_url : VG_SLACK_DEFAULT_API);
+            s->url = vg_strdup(cfg->api_url ? cfg->api_url : SINKS_SLACK_DEFAULT_API);
             err = check_url(s, "api_url", s->url, errstr, errstr_size);
             if (err) {
                 return err;
@@ -310,7 +310,7 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
                          cfg->name);
                 return VG_ERR_INVALID;
             }
-            err = vg_sink_tpl_compile(&s->tpl, cfg->name, cfg->template, errstr, errstr_size);
+            err = sinks_tpl_compile(&s->tpl, cfg->name, cfg->template, errstr, errstr_size);
             if (err) {
                 return err;
             }
@@ -320,7 +320,7 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
             for (size_t i = 0; i < cfg->n_secrets; i++) {
                 char why[128];
                 add_secret(s, cfg->secrets[i]);
-                if (vg_sign_key_parse(&s->keys[i], cfg->secrets[i], why, sizeof(why)) != VG_OK) {
+                if (sinks_sign_key_parse(&s->keys[i], cfg->secrets[i], why, sizeof(why)) != VG_OK) {
                     snprintf(errstr, errstr_size, "sink %s: %s", cfg->name, why);
                     return VG_ERR_INVALID;
                 }
@@ -335,7 +335,7 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
     return VG_OK;
 }
 
-void vg_http_sink_fini(struct sink *s)
+void sinks_http_sink_fini(struct sink *s)
 {
     if (s->sync_easy) {
         curl_easy_cleanup(s->sync_easy);
@@ -350,10 +350,10 @@ void vg_http_sink_fini(struct sink *s)
     }
     vg_free(s->secrets);
     for (size_t i = 0; i < s->n_keys; i++) {
-        vg_sign_key_fini(&s->keys[i]);
+        sinks_sign_key_fini(&s->keys[i]);
     }
     vg_free(s->keys);
-    vg_sink_tpl_destroy(s->tpl);
+    sinks_tpl_destroy(s->tpl);
     vg_free(s->url);
     vg_free(s->token);
     vg_free(s->channel);
@@ -396,7 +396,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *opaque)
     struct xfer *x = opaque;
     size_t n = size * nmemb;
 
-    if (x->resp.len + n > VG_WEBHOOK_MAX_RESPONSE_BYTES) {
+    if (x->resp.len + n > SINKS_MAX_RESPONSE_BYTES) {
         x->overflow = true;
         return 0; /* CURLE_WRITE_ERROR; the status line has been read by now */
     }
@@ -420,7 +420,7 @@ static bool memo_split(const char *memo, char *channel, size_t ch_size, char *ts
 }
 
 /* Which Slack request step `step` of this notice is. */
-static enum slack_step slack_step_kind(const struct sink *s, const struct vg_notice *nt,
+static enum slack_step slack_step_kind(const struct sink *s, const struct sinks_notice *nt,
                                        const char *memo, int step)
 {
     char ch[64];
@@ -440,7 +440,7 @@ static enum slack_step slack_step_kind(const struct sink *s, const struct vg_not
 static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
 {
     struct sink *s = x->s;
-    struct vg_notice nt;
+    struct sinks_notice nt;
     char why[128];
     bool need_notice = s->type != SINK_WEBHOOK || s->tpl || s->fmt_alertmanager;
     vg_err_t err = VG_OK;
@@ -452,7 +452,7 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
     curl_slist_free_all(x->hdrs);
     x->hdrs = NULL;
     memset(&nt, 0, sizeof(nt));
-    if (need_notice && vg_notice_parse(&nt, x->src, x->src_len, why, sizeof(why)) != VG_OK) {
+    if (need_notice && sinks_notice_parse(&nt, x->src, x->src_len, why, sizeof(why)) != VG_OK) {
         snprintf(errstr, errstr_size, "sink %s: %s", s->name, why);
         return VG_ERR_INVALID;
     }
@@ -465,9 +465,9 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
         int64_t ts = (int64_t)time(NULL);
 
         if (s->fmt_alertmanager) {
-            x->body = vg_render_am_webhook(&nt, s->name, x->pager, s->console_url);
+            x->body = sinks_render_am_webhook(&nt, s->name, x->pager, s->console_url);
         } else if (s->tpl) {
-            x->body = vg_sink_tpl_render(s->tpl, &nt, x->id, s->name, s->json_body);
+            x->body = sinks_tpl_render(s->tpl, &nt, x->id, s->name, s->json_body);
         } else {
             x->body = vg_strndup(x->src, x->src_len);
         }
@@ -489,7 +489,7 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
         x->hdrs = slist_add(x->hdrs, line);
         vg_free(line);
         if (s->n_keys > 0) {
-            char *sig = vg_sign_header(s->keys, s->n_keys, x->id, ts, x->body, x->body_len);
+            char *sig = sinks_sign_header(s->keys, s->n_keys, x->id, ts, x->body, x->body_len);
             line = vg_asprintf("webhook-signature: %s", sig);
             x->hdrs = slist_add(x->hdrs, line);
             vg_free(line);
@@ -501,7 +501,7 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
         char *line = vg_asprintf("Idempotency-Key: %s", x->id);
         x->hdrs = slist_add(x->hdrs, line);
         vg_free(line);
-        x->body = vg_render_am_alerts(&nt, x->pager, s->console_url);
+        x->body = sinks_render_am_alerts(&nt, x->pager, s->console_url);
         x->body_len = strlen(x->body);
         x->url = vg_strdup(s->url);
         break;
@@ -512,7 +512,7 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
         enum slack_step kind = slack_step_kind(s, &nt, x->memo, x->step);
 
         if (!s->slack_bot) {
-            x->body = vg_render_slack(&nt, NULL, NULL, NULL, s->console_url);
+            x->body = sinks_slack_render(&nt, NULL, NULL, NULL, s->console_url);
             x->url = vg_strdup(s->url);
         } else {
             size_t n = strlen(s->url);
@@ -520,13 +520,13 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
 
             memo_split(x->memo, ch, sizeof(ch), ts, sizeof(ts));
             if (kind == SLACK_UPDATE) {
-                x->body = vg_render_slack(&nt, ch, ts, NULL, s->console_url);
+                x->body = sinks_slack_render(&nt, ch, ts, NULL, s->console_url);
                 x->url = vg_asprintf("%.*s/chat.update", base, s->url);
             } else if (kind == SLACK_REPLY) {
-                x->body = vg_render_slack(&nt, ch, NULL, ts, s->console_url);
+                x->body = sinks_slack_render(&nt, ch, NULL, ts, s->console_url);
                 x->url = vg_asprintf("%.*s/chat.postMessage", base, s->url);
             } else {
-                x->body = vg_render_slack(&nt, s->channel, NULL, NULL, s->console_url);
+                x->body = sinks_slack_render(&nt, s->channel, NULL, NULL, s->console_url);
                 x->url = vg_asprintf("%.*s/chat.postMessage", base, s->url);
             }
         }
@@ -539,7 +539,7 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
         break;
     }
     if (need_notice) {
-        vg_notice_fini(&nt);
+        sinks_notice_fini(&nt);
     }
     return err;
 }
@@ -646,7 +646,7 @@ static int64_t read_retry_after(CURL *e)
     errno = 0;
     secs = strtoll(h->value, &end, 10);
     if (end != h->value && *end == '\0' && errno == 0 && secs >= 0) {
-        return secs > VG_SINK_RETRY_AFTER_MAX_MS / 1000 ? VG_SINK_RETRY_AFTER_MAX_MS : secs * 1000;
+        return secs > SINKS_RETRY_AFTER_MAX_MS / 1000 ? SINKS_RETRY_AFTER_MAX_MS : secs * 1000;
     }
     when = curl_getdate(h->value, NULL);
     if (when < 0) {
@@ -654,7 +654,7 @@ static int64_t read_retry_after(CURL *e)
     }
     now = time(NULL);
     ms = when > now ? ((int64_t)when - (int64_t)now) * 1000 : 0;
-    return ms > VG_SINK_RETRY_AFTER_MAX_MS ? VG_SINK_RETRY_AFTER_MAX_MS : ms;
+    return ms > SINKS_RETRY_AFTER_MAX_MS ? SINKS_RETRY_AFTER_MAX_MS : ms;
 }
 
 /* The response body, cut and made printable, for the dead-letter entry. */
@@ -708,15 +708,15 @@ static void classify(struct xfer *x, CURLcode code, struct vg_sink_result *r)
         r->err = code == CURLE_OPERATION_TIMEDOUT ? VG_ERR_TIMEOUT : VG_ERR_BACKEND;
         snprintf(r->detail, sizeof(r->detail), "sink %s: %s", s->name,
                  x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
-        vg_sink_scrub(s, r->detail, sizeof(r->detail));
+        sinks_scrub(s, r->detail, sizeof(r->detail));
         return;
     }
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     r->status = status;
     r->retry_after_ms = read_retry_after(x->easy);
-    r->err = vg_webhook_classify_status(status);
+    r->err = sinks_classify_status(status);
     copy_response(r->response, sizeof(r->response), &x->resp);
-    vg_sink_scrub(s, r->response, sizeof(r->response));
+    sinks_scrub(s, r->response, sizeof(r->response));
     if (r->err == VG_OK) {
         if (s->type == SINK_SLACK && s->slack_bot) {
             cJSON *root = cJSON_ParseWithLength(x->resp.data ? x->resp.data : "", x->resp.len);
@@ -756,20 +756,20 @@ static void classify(struct xfer *x, CURLcode code, struct vg_sink_result *r)
 
 /* ---------------------------------------------------------------- the multi engine */
 
-vg_err_t vg_http_init(struct vg_sinks *sk)
+vg_err_t sinks_http_init(struct vg_sinks *sk)
 {
     CURLM *m = curl_multi_init();
 
     if (!m) {
         vg_oom("curl_multi_init");
     }
-    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)VG_SINK_MAX_IN_FLIGHT);
+    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)SINKS_MAX_IN_FLIGHT);
     sk->multi = m;
     sk->xfers = NULL;
     return VG_OK;
 }
 
-void vg_http_fini(struct vg_sinks *sk)
+void sinks_http_fini(struct vg_sinks *sk)
 {
     struct xfer *x = sk->xfers;
 
@@ -787,8 +787,8 @@ void vg_http_fini(struct vg_sinks *sk)
     }
 }
 
-vg_err_t vg_http_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
-                       char *errstr, size_t errstr_size)
+vg_err_t sinks_http_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
+                          char *errstr, size_t errstr_size)
 {
     struct xfer *x;
     vg_err_t err;
@@ -846,18 +846,18 @@ static void unlink_xfer(struct vg_sinks *sk, struct xfer *x)
  */
 static bool continue_slack(struct vg_sinks *sk, struct xfer *x)
 {
-    struct vg_notice nt;
+    struct sinks_notice nt;
     char why[128];
     bool more;
 
     if (x->s->type != SINK_SLACK || !x->s->slack_bot) {
         return false;
     }
-    if (vg_notice_parse(&nt, x->src, x->src_len, why, sizeof(why)) != VG_OK) {
+    if (sinks_notice_parse(&nt, x->src, x->src_len, why, sizeof(why)) != VG_OK) {
         return false;
     }
     more = slack_step_kind(x->s, &nt, x->memo, x->step) == SLACK_UPDATE;
-    vg_notice_fini(&nt);
+    sinks_notice_fini(&nt);
     if (!more) {
         return false;
     }
@@ -879,7 +879,7 @@ static bool slack_update_skippable(const struct xfer *x, const struct vg_sink_re
             strstr(r->detail, "edit_window_closed"));
 }
 
-size_t vg_http_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out, size_t max)
+size_t sinks_http_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out, size_t max)
 {
     int running = 0;
     int left = 0;
@@ -921,15 +921,16 @@ size_t vg_http_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *
     return n;
 }
 
-void vg_http_wakeup(struct vg_sinks *sk)
+void sinks_http_wakeup(struct vg_sinks *sk)
 {
     if (sk->multi) {
         curl_multi_wakeup(sk->multi);
     }
 }
 
-vg_err_t vg_http_deliver_sync(struct vg_sinks *sk, struct sink *s, const char *page_id,
-                              const char *body, size_t body_len, char *errstr, size_t errstr_size)
+vg_err_t sinks_http_deliver_sync(struct vg_sinks *sk, struct sink *s, const char *page_id,
+                                 const char *body, size_t body_len, char *errstr,
+                                 size_t errstr_size)
 {
     struct xfer *x;
     struct vg_sink_result r;

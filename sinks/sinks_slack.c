@@ -73,7 +73,7 @@ static void put_md(struct vg_buf *b, const char *s)
 static cJSON *text_obj(const char *type, const char *text, size_t max)
 {
     cJSON *t = cJSON_CreateObject();
-    char *cut = vg_truncate_utf8(text, max);
+    char *cut = sinks_truncate_utf8(text, max);
 
     cJSON_AddStringToObject(t, "type", type);
     cJSON_AddStringToObject(t, "text", cut);
@@ -194,15 +194,15 @@ static void upper(char *dst, size_t dst_size, const char *s)
     dst[i] = '\0';
 }
 
-static void single_blocks(cJSON *blocks, const struct vg_notice *nt, const char *console_url,
+static void single_blocks(cJSON *blocks, const struct sinks_notice *nt, const char *console_url,
                           struct vg_buf *fallback)
 {
-    const struct vg_notice_item *it = &nt->items[0];
-    const char *severity = vg_notice_str(it->incident, "severity");
-    const char *monitor = vg_notice_str(it->incident, "monitor");
-    const char *summary = vg_notice_str(it->incident, "summary");
-    const char *from = vg_notice_str(it->transition, "from");
-    const char *reason = vg_notice_str(it->transition, "reason");
+    const struct sinks_notice_item *it = &nt->items[0];
+    const char *severity = sinks_notice_str(it->incident, "severity");
+    const char *monitor = sinks_notice_str(it->incident, "monitor");
+    const char *summary = sinks_notice_str(it->incident, "summary");
+    const char *from = sinks_notice_str(it->transition, "from");
+    const char *reason = sinks_notice_str(it->transition, "reason");
     const struct sev_style *st = style_of(nt->status, severity);
     struct vg_buf b = {0};
     char word[32];
@@ -213,7 +213,7 @@ static void single_blocks(cJSON *blocks, const struct vg_notice *nt, const char 
     vg_buf_printf(&b, "%s %s: %s", st->emoji, word, monitor);
     add_header(blocks, b.data);
     vg_buf_reset(&b);
-    vg_buf_printf(fallback, "%s %s: %s %s", word, monitor, vg_notice_str(it->resource, "id"),
+    vg_buf_printf(fallback, "%s %s: %s %s", word, monitor, sinks_notice_str(it->resource, "id"),
                   summary);
 
     if (summary[0]) {
@@ -224,27 +224,27 @@ static void single_blocks(cJSON *blocks, const struct vg_notice *nt, const char 
     sec = cJSON_CreateObject();
     fields = cJSON_CreateArray();
     cJSON_AddStringToObject(sec, "type", "section");
-    add_field(fields, "Resource", vg_notice_str(it->resource, "name"), true);
-    add_field(fields, "Workspace", vg_notice_str(it->resource, "workspace"), false);
-    add_field(fields, "Type", vg_notice_str(it->resource, "type"), false);
-    add_field(fields, "Owner", vg_notice_str(it->resource, "owner"), false);
-    vg_buf_printf(&b, "%s: %s \xe2\x86\x92 %s", vg_notice_str(it->transition, "field"),
-                  from[0] ? from : "(none)", vg_notice_str(it->transition, "to"));
+    add_field(fields, "Resource", sinks_notice_str(it->resource, "name"), true);
+    add_field(fields, "Workspace", sinks_notice_str(it->resource, "workspace"), false);
+    add_field(fields, "Type", sinks_notice_str(it->resource, "type"), false);
+    add_field(fields, "Owner", sinks_notice_str(it->resource, "owner"), false);
+    vg_buf_printf(&b, "%s: %s \xe2\x86\x92 %s", sinks_notice_str(it->transition, "field"),
+                  from[0] ? from : "(none)", sinks_notice_str(it->transition, "to"));
     add_field(fields, "Transition", b.data, false);
     vg_buf_reset(&b);
     if (!reason[0]) {
-        reason = vg_notice_str(it->incident, "reason");
+        reason = sinks_notice_str(it->incident, "reason");
     }
     add_field(fields, "Reason", reason, false);
-    add_field(fields, "Pod", vg_notice_str(it->transition, "pod"), true);
+    add_field(fields, "Pod", sinks_notice_str(it->transition, "pod"), true);
     vg_buf_puts(&b, "*Since*\n");
-    put_date(&b, vg_notice_str(it->incident, "started_at"));
+    put_date(&b, sinks_notice_str(it->incident, "started_at"));
     cJSON_AddItemToArray(fields, text_obj("mrkdwn", b.data, FIELD_MAX));
     vg_buf_reset(&b);
     if (strcmp(nt->status, "firing") != 0) {
-        const char *end = vg_notice_str(it->incident, "resolved_at");
+        const char *end = sinks_notice_str(it->incident, "resolved_at");
         vg_buf_printf(&b, "*%s at*\n", !strcmp(nt->status, "resolved") ? "Resolved" : "Ended");
-        put_date(&b, end[0] ? end : vg_notice_str(it->transition, "at"));
+        put_date(&b, end[0] ? end : sinks_notice_str(it->transition, "at"));
         if (cJSON_GetArraySize(fields) < 10) {
             cJSON_AddItemToArray(fields, text_obj("mrkdwn", b.data, FIELD_MAX));
         }
@@ -257,26 +257,26 @@ static void single_blocks(cJSON *blocks, const struct vg_notice *nt, const char 
         cJSON *elems = cJSON_CreateArray();
 
         vg_buf_puts(&b, "incident `");
-        put_md(&b, vg_notice_str(it->incident, "id"));
+        put_md(&b, sinks_notice_str(it->incident, "id"));
         vg_buf_puts(&b, "` \xc2\xb7 resource `");
-        put_md(&b, vg_notice_str(it->resource, "id"));
+        put_md(&b, sinks_notice_str(it->resource, "id"));
         vg_buf_puts(&b, "`");
         cJSON_AddItemToArray(elems, text_obj("mrkdwn", b.data, SECTION_MAX));
         cJSON_AddStringToObject(ctx, "type", "context");
         cJSON_AddItemToObject(ctx, "elements", elems);
         add_block(blocks, ctx);
     }
-    add_link(blocks, console_url, vg_notice_str(it->resource, "id"));
+    add_link(blocks, console_url, sinks_notice_str(it->resource, "id"));
     vg_buf_fini(&b);
 }
 
-static void group_blocks(cJSON *blocks, const struct vg_notice *nt, const char *console_url,
+static void group_blocks(cJSON *blocks, const struct sinks_notice *nt, const char *console_url,
                          struct vg_buf *fallback)
 {
-    const char *severity = vg_notice_str(nt->items[0].incident, "severity");
+    const char *severity = sinks_notice_str(nt->items[0].incident, "severity");
     const struct sev_style *st = style_of(nt->status, severity);
-    const char *pager = vg_notice_str(nt->group, "pager");
-    size_t listed = nt->n_items < VG_SLACK_MAX_LISTED ? nt->n_items : VG_SLACK_MAX_LISTED;
+    const char *pager = sinks_notice_str(nt->group, "pager");
+    size_t listed = nt->n_items < SINKS_SLACK_MAX_LISTED ? nt->n_items : SINKS_SLACK_MAX_LISTED;
     struct vg_buf b = {0};
     char word[32];
 
@@ -286,22 +286,22 @@ static void group_blocks(cJSON *blocks, const struct vg_notice *nt, const char *
     add_header(blocks, b.data);
     vg_buf_printf(fallback, "%zu incidents %s %s", nt->n_items, word, pager);
     for (size_t i = 0; i < listed; i++) {
-        const struct vg_notice_item *it = &nt->items[i];
-        const char *from = vg_notice_str(it->transition, "from");
+        const struct sinks_notice_item *it = &nt->items[i];
+        const char *from = sinks_notice_str(it->transition, "from");
 
         vg_buf_reset(&b);
         vg_buf_printf(&b, "%s *",
-                      style_of(it->status, vg_notice_str(it->incident, "severity"))->emoji);
-        put_md(&b, vg_notice_str(it->incident, "monitor"));
+                      style_of(it->status, sinks_notice_str(it->incident, "severity"))->emoji);
+        put_md(&b, sinks_notice_str(it->incident, "monitor"));
         vg_buf_puts(&b, "* \xc2\xb7 `");
-        put_md(&b, vg_notice_str(it->resource, "name"));
+        put_md(&b, sinks_notice_str(it->resource, "name"));
         vg_buf_puts(&b, "` in ");
-        put_md(&b, vg_notice_str(it->resource, "workspace"));
+        put_md(&b, sinks_notice_str(it->resource, "workspace"));
         vg_buf_printf(&b, " (%s \xe2\x86\x92 %s)", from[0] ? from : "(none)",
-                      vg_notice_str(it->transition, "to"));
-        if (vg_notice_str(it->incident, "summary")[0]) {
+                      sinks_notice_str(it->transition, "to"));
+        if (sinks_notice_str(it->incident, "summary")[0]) {
             vg_buf_puts(&b, "\n");
-            put_md(&b, vg_notice_str(it->incident, "summary"));
+            put_md(&b, sinks_notice_str(it->incident, "summary"));
         }
         add_section(blocks, b.data);
     }
@@ -317,13 +317,13 @@ static void group_blocks(cJSON *blocks, const struct vg_notice *nt, const char *
         add_block(blocks, ctx);
     }
     if (console_url) {
-        add_link(blocks, console_url, vg_notice_str(nt->items[0].resource, "id"));
+        add_link(blocks, console_url, sinks_notice_str(nt->items[0].resource, "id"));
     }
     vg_buf_fini(&b);
 }
 
-char *vg_render_slack(const struct vg_notice *nt, const char *channel, const char *update_ts,
-                      const char *thread_ts, const char *console_url)
+char *sinks_slack_render(const struct sinks_notice *nt, const char *channel, const char *update_ts,
+                         const char *thread_ts, const char *console_url)
 {
     cJSON *root = cJSON_CreateObject();
     struct vg_buf fallback = {0};
@@ -338,7 +338,7 @@ char *vg_render_slack(const struct vg_notice *nt, const char *channel, const cha
     }
     if (thread_ts) {
         /* The reply in the original message's thread: one short line. */
-        const struct vg_notice_item *it = &nt->items[0];
+        const struct sinks_notice_item *it = &nt->items[0];
         char word[32];
 
         upper(word, sizeof(word), nt->status);
@@ -347,13 +347,13 @@ char *vg_render_slack(const struct vg_notice *nt, const char *channel, const cha
         if (nt->grouped) {
             vg_buf_printf(&fallback, "%zu incidents", nt->n_items);
         } else {
-            const char *from = vg_notice_str(it->transition, "from");
-            put_md(&fallback, vg_notice_str(it->resource, "id"));
+            const char *from = sinks_notice_str(it->transition, "from");
+            put_md(&fallback, sinks_notice_str(it->resource, "id"));
             vg_buf_printf(&fallback, " %s %s \xe2\x86\x92 %s",
-                          vg_notice_str(it->transition, "field"), from[0] ? from : "(none)",
-                          vg_notice_str(it->transition, "to"));
+                          sinks_notice_str(it->transition, "field"), from[0] ? from : "(none)",
+                          sinks_notice_str(it->transition, "to"));
         }
-        text = vg_truncate_utf8(fallback.data, FALLBACK_MAX);
+        text = sinks_truncate_utf8(fallback.data, FALLBACK_MAX);
         cJSON_AddStringToObject(root, "text", text);
         vg_free(text);
     } else {
@@ -361,14 +361,14 @@ char *vg_render_slack(const struct vg_notice *nt, const char *channel, const cha
         cJSON *a = cJSON_CreateObject();
         cJSON *blocks = cJSON_CreateArray();
         const struct sev_style *st =
-            style_of(nt->status, vg_notice_str(nt->items[0].incident, "severity"));
+            style_of(nt->status, sinks_notice_str(nt->items[0].incident, "severity"));
 
         if (nt->grouped) {
             group_blocks(blocks, nt, console_url, &fallback);
         } else {
             single_blocks(blocks, nt, console_url, &fallback);
         }
-        text = vg_truncate_utf8(fallback.data ? fallback.data : "", FALLBACK_MAX);
+        text = sinks_truncate_utf8(fallback.data ? fallback.data : "", FALLBACK_MAX);
         cJSON_AddStringToObject(root, "text", text);
         vg_free(text);
         cJSON_AddStringToObject(a, "color", st->color);
