@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sinks_int.h"
 #include "vigil/log.h"
@@ -56,6 +57,15 @@ void sinks_scrub(const struct sink *s, char *msg, size_t msg_size)
             hit[sizeof(red) - 1 + tail] = '\0';
         }
     }
+}
+
+void sinks_add_secret(struct sink *s, const char *v)
+{
+    if (!v || strlen(v) < 3) {
+        return; /* "/" or "" are not secrets, and would scrub everything */
+    }
+    s->secrets = vg_realloc(s->secrets, (s->n_secrets + 1) * sizeof(char *));
+    s->secrets[s->n_secrets++] = vg_strdup(v);
 }
 
 static enum sink_type type_of(const char *t, bool *ok)
@@ -200,7 +210,11 @@ vg_err_t vg_sinks_new(struct vg_sinks **out, const struct vg_sink_config *cfgs, 
     pthread_mutex_init(&sk->mu, NULL);
     sk->console_out = console_out ? console_out : stdout;
     sk->v = vg_calloc(n ? n : 1, sizeof(*sk->v));
-    sinks_http_init(sk);
+    if (sinks_http_init(sk) != VG_OK) {
+        snprintf(errstr, errstr_size, "sinks: libcurl's multi interface could not be set up");
+        err = VG_ERR_FATAL;
+        goto fail;
+    }
     for (size_t i = 0; i < n; i++) {
         const struct vg_sink_config *cfg = &cfgs[i];
         if (!cfg->name || !cfg->name[0]) {
@@ -450,6 +464,48 @@ static void apply_policy(struct vg_sinks *sk, struct vg_sink_result *r, int64_t 
     }
 }
 
+/*
+ * libcurl's multi interface failed (sinks_http_poll finished the attempts
+ * in flight as retriable failures): say so once per failure streak, and
+ * when nothing came back, wait before the caller's next poll instead of
+ * letting its loop spin on the same failure. The streak ends when a
+ * transfer completes again.
+ */
+static void multi_outcome(struct vg_sinks *sk, vg_err_t err, const char *why, size_t n_http,
+                          size_t n_total)
+{
+    struct timespec ts;
+
+    if (err == VG_OK) {
+        if (sk->multi_failing && n_http > 0) {
+            VG_LOG_INFO("sinks", "libcurl's multi interface works again");
+            sk->multi_failing = false;
+            sk->multi_backoff_ms = 0;
+        }
+        return;
+    }
+    if (!sk->multi_failing) {
+        VG_LOG_WARN("sinks",
+                    "libcurl's multi interface failed (%s): %zu attempt(s) in flight will be "
+                    "retried; backing off",
+                    why, n_http);
+        sk->multi_failing = true;
+    } else {
+        VG_LOG_DEBUG("sinks", "libcurl's multi interface failed again (%s), %zu attempt(s)", why,
+                     n_http);
+    }
+    sk->multi_backoff_ms =
+        sk->multi_backoff_ms > 0 ? sk->multi_backoff_ms * 2 : SINKS_MULTI_BACKOFF_MIN_MS;
+    if (sk->multi_backoff_ms > SINKS_MULTI_BACKOFF_MAX_MS) {
+        sk->multi_backoff_ms = SINKS_MULTI_BACKOFF_MAX_MS;
+    }
+    if (n_total == 0) {
+        ts.tv_sec = sk->multi_backoff_ms / 1000;
+        ts.tv_nsec = (long)(sk->multi_backoff_ms % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
+    }
+}
+
 size_t vg_sinks_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out, size_t max)
 {
     size_t n = 0;
@@ -466,7 +522,13 @@ size_t vg_sinks_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result 
     pthread_mutex_unlock(&sk->mu);
     n = take;
     if (n < max) {
-        n += sinks_http_poll(sk, n > 0 ? 0 : timeout_ms, out + n, max - n);
+        char why[256] = "";
+        size_t got = 0;
+        vg_err_t err =
+            sinks_http_poll(sk, n > 0 ? 0 : timeout_ms, out + n, max - n, &got, why, sizeof(why));
+
+        n += got;
+        multi_outcome(sk, err, why, got, n);
     }
     now = vg_mono_ms();
     for (size_t i = 0; i < n; i++) {

@@ -29,8 +29,8 @@
 #define SINKS_BREAKER_MIN_MS 1000  /* first probe this long after going down */
 #define SINKS_BREAKER_MAX_MS 30000 /* probes at most this far apart */
 #define SINKS_RETRY_AFTER_MAX_MS (3600LL * 1000)
-#define SINKS_SLACK_DEFAULT_API "https://slack.com/api"
-#define SINKS_SLACK_MAX_LISTED 10 /* a grouped Slack message lists this many incidents */
+#define SINKS_MULTI_BACKOFF_MIN_MS 100  /* after a libcurl multi failure, doubling */
+#define SINKS_MULTI_BACKOFF_MAX_MS 1000 /* short: the dispatcher also drains and stops */
 
 /* curl_global_init, once per process (pthread_once). False if it failed. */
 bool sinks_global_init(void);
@@ -134,12 +134,6 @@ char *sinks_render_am_alerts(const struct sinks_notice *nt, const char *pager,
 /* Alertmanager webhook payload version 4 (webhook `format: alertmanager`). */
 char *sinks_render_am_webhook(const struct sinks_notice *nt, const char *receiver,
                               const char *pager, const char *console_url);
-/*
- * Slack message JSON. `channel` (bot mode) NULL for an incoming webhook.
- * `update_ts`: chat.update of that message. `thread_ts`: a reply in its thread.
- */
-char *sinks_slack_render(const struct sinks_notice *nt, const char *channel, const char *update_ts,
-                         const char *thread_ts, const char *console_url);
 /* The console line for a page; see sinks_console_print. */
 
 /*
@@ -210,6 +204,12 @@ struct vg_sinks {
     pthread_mutex_t mu; /* guards the policy fields for readers on other threads */
     void *multi;        /* CURLM * */
     void *xfers;        /* in-flight transfers (sinks_http.c) */
+    /* libcurl's multi interface failed (a CURLMcode, 0: fine): finish what is in flight, rebuild */
+    int multi_err;
+    const char *multi_call; /* the multi call that failed */
+    /* dispatcher thread: a multi failure streak, logged once; the back-off before the next poll */
+    bool multi_failing;
+    int multi_backoff_ms;
     /* completions not from libcurl (console, kafka), under mu */
     struct vg_sink_result *done;
     size_t n_done;
@@ -220,26 +220,84 @@ struct vg_sinks {
 };
 
 struct sink *sinks_find(const struct vg_sinks *sk, const char *name);
+/* Remember `v` as a secret of `s` (copied); strings under 3 bytes are not secrets. */
+void sinks_add_secret(struct sink *s, const char *v);
 /* Replace any configured secret in `s` with "<redacted>" (in place). */
 void sinks_scrub(const struct sink *s, char *msg, size_t msg_size);
 /* Queue a finished result (console, kafka) for the next vg_sinks_poll; wakes it. */
 void sinks_push_done(struct vg_sinks *sk, const struct vg_sink_result *r);
 
-/* sinks_http.c */
+/* ---- HTTP sinks on libcurl (sinks_http.c) ---- */
+
+/* Set up the multi handle. VG_ERR_FATAL when libcurl refuses. */
 vg_err_t sinks_http_init(struct vg_sinks *sk);
 void sinks_http_fini(struct vg_sinks *sk);
+/* Validate an HTTP sink's config (webhook, slack, alertmanager) into `s`. */
 vg_err_t sinks_http_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
                           size_t errstr_size);
+/*
+ * An http(s) url with a host, parsed as libcurl will request it; its path,
+ * query and credentials become secrets of `s`. `key` names the config key.
+ */
+vg_err_t sinks_http_check_url(struct sink *s, const char *key, const char *url, char *errstr,
+                              size_t errstr_size);
+/*
+ * Start one attempt. When libcurl's multi handle refuses it, the attempt
+ * still counts as started and finishes in the next sinks_http_poll as a
+ * retriable failure (VG_ERR_BACKEND), so the dispatcher retries it.
+ */
 vg_err_t sinks_http_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
                           char *errstr, size_t errstr_size);
-/* Run libcurl up to timeout_ms; append finished results. Returns how many. */
-size_t sinks_http_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out, size_t max);
+/*
+ * Run libcurl up to timeout_ms; append finished results to `out` and set
+ * *n_out. VG_ERR_BACKEND (errstr says which call and why) when libcurl's
+ * multi interface failed: the attempts in flight are then finished as
+ * retriable failures in `out` (as many as fit; the rest on the next call)
+ * and the multi handle is rebuilt once none is left. The caller logs and
+ * backs off.
+ */
+vg_err_t sinks_http_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out,
+                         size_t max, size_t *n_out, char *errstr, size_t errstr_size);
 void sinks_http_wakeup(struct vg_sinks *sk);
 /* One blocking attempt on the sink's own handle (the vg_sinks_deliver contract). */
 vg_err_t sinks_http_deliver_sync(struct vg_sinks *sk, struct sink *s, const char *page_id,
                                  const char *body, size_t body_len, char *errstr,
                                  size_t errstr_size);
 void sinks_http_sink_fini(struct sink *s);
+
+/* ---- Slack (sinks_slack.c): Block Kit messages, the Web API and incoming webhooks ---- */
+
+/*
+ * Slack message JSON. `channel` (bot mode) NULL for an incoming webhook.
+ * `update_ts`: chat.update of that message. `thread_ts`: a reply in its thread.
+ */
+char *sinks_slack_render(const struct sinks_notice *nt, const char *channel, const char *update_ts,
+                         const char *thread_ts, const char *console_url);
+/* Pick the mode (token + channel: Web API; else webhook_url) and check its url. */
+vg_err_t sinks_slack_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
+                           size_t errstr_size);
+/*
+ * The url and body (both new heap strings) of request `step` of a notice:
+ * chat.postMessage, or with `memo` ("CHANNEL TS" of the incident's first
+ * message) and a status other than firing: chat.update (step 0), then a
+ * reply in its thread (step 1). An incoming webhook always posts.
+ */
+void sinks_slack_request(const struct sink *s, const struct sinks_notice *nt, const char *memo,
+                         int step, char **url, char **body);
+/* After request `step` of the page `src` succeeded: does another request follow? */
+bool sinks_slack_has_next(const struct sink *s, const char *src, size_t src_len, const char *memo,
+                          int step);
+/*
+ * A Web API answer with a 2xx status: {"ok": false, "error": ...} still
+ * fails `r` (BACKEND for Slack's transient errors, else REJECTED); a first
+ * message that worked leaves *new_memo "CHANNEL TS" (when `have_memo` is
+ * false). Does nothing for other sinks.
+ */
+void sinks_slack_answer(const struct sink *s, const char *resp, size_t resp_len, bool have_memo,
+                        struct vg_sink_result *r, char **new_memo);
+/* A chat.update of a message that is gone or too old: go on with the thread reply. */
+bool sinks_slack_update_skippable(const struct sink *s, int step, const char *memo,
+                                  const struct vg_sink_result *r);
 
 /* sinks_kafka.c */
 vg_err_t sinks_kafka_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
