@@ -1,5 +1,5 @@
 /*
- * Alertmanager shapes (issue 6), rendered from the parsed page:
+ * Alertmanager shapes, rendered from the parsed page:
  *  - the API v2 alerts array that the `alertmanager` sink POSTs to
  *    /api/v2/alerts, so Alertmanager's routing, inhibition and silences
  *    apply to vigil's incidents;
@@ -93,7 +93,7 @@ static cJSON *item_labels(const struct sinks_notice *nt, const struct sinks_noti
 {
     cJSON *labels = cJSON_CreateObject();
 
-    /* Labels from the rules first (issue 5): vigil's own names win on a clash. */
+    /* Labels from the rules first (monitor and pager labels): vigil's own names win on a clash. */
     add_label_object(labels, cJSON_GetObjectItemCaseSensitive(nt->group, "labels"));
     add_label_object(labels, cJSON_GetObjectItemCaseSensitive(it->incident, "labels"));
     add_label(labels, "alertname", sinks_notice_str(it->incident, "monitor"));

@@ -87,7 +87,7 @@ struct sinks_notice_item {
 struct sinks_notice {
     void *root;         /* cJSON * */
     const char *status; /* "firing", "resolved", "stale", "deleted", ... */
-    bool grouped;       /* body had "group" + "incidents" (issue 5) */
+    bool grouped;       /* body had "group" + "incidents" (a grouped page) */
     const void *group;  /* grouped: the "group" object */
     struct sinks_notice_item *items;
     size_t n_items;

@@ -1,5 +1,5 @@
 /*
- * The kafka sink (issue 6): each incident of a page is produced as v1
+ * The kafka sink: each incident of a page is produced as v1
  * JSON (a grouped page becomes one single-form message per incident),
  * keyed by the incident id so one incident's notices stay in one
  * partition, in order. The producer is consumer/'s idempotent one

@@ -1,10 +1,10 @@
 /*
  * The page as sinks see it: a v1 body, either single (incident, resource,
- * transition) or grouped (issue 5: "group" + "incidents": [{incident,
+ * transition) or grouped ("group" + "incidents": [{incident,
  * resource, transition}, ...]), parsed once with cJSON so every renderer
  * (Slack, Alertmanager, templates, console) reads the same fields. Unknown
- * keys are kept in the tree: renderers may use what later issues add
- * (labels, description, reason, pod) when it is there.
+ * keys are kept in the tree: renderers use the optional ones (labels,
+ * description, reason, pod) when they are there.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * Delivery policy without I/O or clocks (issue 6): the per-sink token
+ * Delivery policy without I/O or clocks: the per-sink token
  * bucket, the per-sink circuit breaker, the per-page backoff schedule and
  * the HTTP status table. Time comes in as `now_ms`, randomness as `rnd01`,
  * so tests/unit/test_sinks6_policy.c can drive them exactly.

@@ -1,5 +1,5 @@
 /*
- * Standard Webhooks 1.0 signatures (issue 6): webhook-signature is
+ * Standard Webhooks 1.0 signatures: webhook-signature is
  * "v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">",
  * one space-separated entry per configured secret so receivers can rotate
  * keys. Secrets are "whsec_" + base64 of the key bytes. OpenSSL libcrypto

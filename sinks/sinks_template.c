@@ -1,5 +1,5 @@
 /*
- * Webhook body templates (issue 6): literal text with {{path}} holes
+ * Webhook body templates: literal text with {{path}} holes
  * filled from the page, e.g. {"text": "{{incident.summary}}"}. Paths:
  * id, sink, version, status, count, incident.*, resource.*, transition.*,
  * group.* (a grouped page fills incident/resource/transition from its
