@@ -27,7 +27,7 @@ demo: release
 	@build/release/cli/vigil demo
 
 test: dev
-	@cd build/dev && ctest --output-on-failure -LE compose -j $(JOBS) --repeat until-pass:2
+	@cd build/dev && ctest --output-on-failure -LE compose -j $(JOBS)
 
 fuzz: dev
 	@cmake --build build/dev --target fuzz_decode

@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sinks_int.h"
 #include "vigil/log.h"
@@ -23,11 +24,11 @@ static int max_in_flight(const struct sink *s)
     case SINK_CONSOLE:
         return 1 << 20;
     default:
-        return VG_SINK_MAX_IN_FLIGHT;
+        return SINKS_MAX_IN_FLIGHT;
     }
 }
 
-struct sink *vg_sinks_find(const struct vg_sinks *sk, const char *name)
+struct sink *sinks_find(const struct vg_sinks *sk, const char *name)
 {
     for (size_t i = 0; i < sk->n; i++) {
         if (strcmp(sk->v[i].name, name) == 0) {
@@ -37,7 +38,7 @@ struct sink *vg_sinks_find(const struct vg_sinks *sk, const char *name)
     return NULL;
 }
 
-void vg_sink_scrub(const struct sink *s, char *msg, size_t msg_size)
+void sinks_scrub(const struct sink *s, char *msg, size_t msg_size)
 {
     static const char red[] = "<redacted>";
 
@@ -56,6 +57,15 @@ void vg_sink_scrub(const struct sink *s, char *msg, size_t msg_size)
             hit[sizeof(red) - 1 + tail] = '\0';
         }
     }
+}
+
+void sinks_add_secret(struct sink *s, const char *v)
+{
+    if (!v || strlen(v) < 3) {
+        return; /* "/" or "" are not secrets, and would scrub everything */
+    }
+    s->secrets = vg_realloc(s->secrets, (s->n_secrets + 1) * sizeof(char *));
+    s->secrets[s->n_secrets++] = vg_strdup(v);
 }
 
 static enum sink_type type_of(const char *t, bool *ok)
@@ -117,9 +127,9 @@ static vg_err_t sink_init(struct sink *s, const struct vg_sink_config *cfg, char
                  cfg->name, cfg->type);
         return VG_ERR_INVALID;
     }
-    s->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : VG_SINK_DEFAULT_MAX_ATTEMPTS;
-    s->max_age_ms = cfg->max_age_ms > 0 ? cfg->max_age_ms : VG_SINK_DEFAULT_MAX_AGE_MS;
-    s->timeout_ms = cfg->timeout_ms > 0 ? (long)cfg->timeout_ms : VG_WEBHOOK_DEFAULT_TIMEOUT_MS;
+    s->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts : SINKS_DEFAULT_MAX_ATTEMPTS;
+    s->max_age_ms = cfg->max_age_ms > 0 ? cfg->max_age_ms : SINKS_DEFAULT_MAX_AGE_MS;
+    s->timeout_ms = cfg->timeout_ms > 0 ? (long)cfg->timeout_ms : SINKS_DEFAULT_TIMEOUT_MS;
     switch (s->type) {
     case SINK_CONSOLE:
         s->max_attempts = 1; /* printing cannot fail in a way a retry would fix */
@@ -145,7 +155,7 @@ static vg_err_t sink_init(struct sink *s, const struct vg_sink_config *cfg, char
         }
         break;
     default:
-        err = vg_http_sink_check(s, cfg, errstr, errstr_size);
+        err = sinks_http_check(s, cfg, errstr, errstr_size);
         break;
     }
     if (err) {
@@ -153,16 +163,16 @@ static vg_err_t sink_init(struct sink *s, const struct vg_sink_config *cfg, char
     }
     /* Slack documents about one message per second per channel: that is the default. */
     if (s->type == SINK_SLACK && cfg->rate_per_s <= 0) {
-        vg_sink_bucket_init(&s->bucket, 1.0, cfg->burst > 0 ? cfg->burst : 3, vg_mono_ms());
+        sinks_bucket_init(&s->bucket, 1.0, cfg->burst > 0 ? cfg->burst : 3, vg_mono_ms());
     } else {
-        vg_sink_bucket_init(&s->bucket, cfg->rate_per_s, cfg->burst, vg_mono_ms());
+        sinks_bucket_init(&s->bucket, cfg->rate_per_s, cfg->burst, vg_mono_ms());
     }
     return VG_OK;
 }
 
 static void sink_fini(struct sink *s)
 {
-    vg_kafka_sink_destroy(s->kafka);
+    sinks_kafka_destroy(s->kafka);
     s->kafka = NULL;
     if (s->type == SINK_KAFKA) {
         for (size_t i = 0; i < s->n_secrets; i++) {
@@ -172,7 +182,7 @@ static void sink_fini(struct sink *s)
         s->secrets = NULL;
         s->n_secrets = 0;
     } else {
-        vg_http_sink_fini(s);
+        sinks_http_sink_fini(s);
     }
     for (size_t i = 0; i < s->n_props; i++) {
         vg_free(s->props[i].key);
@@ -192,7 +202,7 @@ vg_err_t vg_sinks_new(struct vg_sinks **out, const struct vg_sink_config *cfgs, 
 
     *out = NULL;
     /* Here, at setup and before the dispatcher thread exists, as libcurl prefers. */
-    if (!vg_sinks_global_init()) {
+    if (!sinks_global_init()) {
         snprintf(errstr, errstr_size, "sinks: curl_global_init failed");
         return VG_ERR_FATAL;
     }
@@ -200,7 +210,11 @@ vg_err_t vg_sinks_new(struct vg_sinks **out, const struct vg_sink_config *cfgs, 
     pthread_mutex_init(&sk->mu, NULL);
     sk->console_out = console_out ? console_out : stdout;
     sk->v = vg_calloc(n ? n : 1, sizeof(*sk->v));
-    vg_http_init(sk);
+    if (sinks_http_init(sk) != VG_OK) {
+        snprintf(errstr, errstr_size, "sinks: libcurl's multi interface could not be set up");
+        err = VG_ERR_FATAL;
+        goto fail;
+    }
     for (size_t i = 0; i < n; i++) {
         const struct vg_sink_config *cfg = &cfgs[i];
         if (!cfg->name || !cfg->name[0]) {
@@ -208,7 +222,7 @@ vg_err_t vg_sinks_new(struct vg_sinks **out, const struct vg_sink_config *cfgs, 
             err = VG_ERR_INVALID;
             goto fail;
         }
-        if (vg_sinks_find(sk, cfg->name)) {
+        if (sinks_find(sk, cfg->name)) {
             snprintf(errstr, errstr_size, "sink %s: duplicate name", cfg->name);
             err = VG_ERR_INVALID;
             goto fail;
@@ -234,10 +248,10 @@ void vg_sinks_destroy(struct vg_sinks *sk)
     }
     /* Kafka workers first: they push results under sk->mu and wake the multi handle. */
     for (size_t i = 0; i < sk->n; i++) {
-        vg_kafka_sink_destroy(sk->v[i].kafka);
+        sinks_kafka_destroy(sk->v[i].kafka);
         sk->v[i].kafka = NULL;
     }
-    vg_http_fini(sk);
+    sinks_http_fini(sk);
     for (size_t i = 0; i < sk->n; i++) {
         sink_fini(&sk->v[i]);
     }
@@ -259,7 +273,7 @@ void vg_sinks_destroy(struct vg_sinks *sk)
 vg_err_t vg_sinks_deliver(struct vg_sinks *sk, const char *sink, const char *page_id,
                           const char *body, size_t body_len, char *errstr, size_t errstr_size)
 {
-    struct sink *s = vg_sinks_find(sk, sink);
+    struct sink *s = sinks_find(sk, sink);
 
     if (!s) {
         snprintf(errstr, errstr_size, "unknown sink \"%s\"", sink);
@@ -267,27 +281,27 @@ vg_err_t vg_sinks_deliver(struct vg_sinks *sk, const char *sink, const char *pag
     }
     switch (s->type) {
     case SINK_CONSOLE:
-        vg_console_print(sk->console_out, page_id, body, body_len);
+        sinks_console_print(sk->console_out, page_id, body, body_len);
         return VG_OK;
     case SINK_KAFKA:
         snprintf(errstr, errstr_size, "sink %s: kafka sinks deliver through vg_sinks_start only",
                  sink);
         return VG_ERR_INVALID;
     default:
-        return vg_http_deliver_sync(sk, s, page_id, body, body_len, errstr, errstr_size);
+        return sinks_http_deliver_sync(sk, s, page_id, body, body_len, errstr, errstr_size);
     }
 }
 
 int vg_sinks_max_attempts(const struct vg_sinks *sk, const char *sink)
 {
-    const struct sink *s = vg_sinks_find(sk, sink);
+    const struct sink *s = sinks_find(sk, sink);
 
     return s ? s->max_attempts : 1;
 }
 
 int64_t vg_sinks_retry_after_ms(const struct vg_sinks *sk, const char *sink)
 {
-    const struct sink *s = vg_sinks_find(sk, sink);
+    const struct sink *s = sinks_find(sk, sink);
 
     if (!s || s->type == SINK_CONSOLE || s->type == SINK_KAFKA) {
         return -1;
@@ -297,14 +311,14 @@ int64_t vg_sinks_retry_after_ms(const struct vg_sinks *sk, const char *sink)
 
 int64_t vg_sinks_max_age_ms(const struct vg_sinks *sk, const char *sink)
 {
-    const struct sink *s = vg_sinks_find(sk, sink);
+    const struct sink *s = sinks_find(sk, sink);
 
-    return s ? s->max_age_ms : VG_SINK_DEFAULT_MAX_AGE_MS;
+    return s ? s->max_age_ms : SINKS_DEFAULT_MAX_AGE_MS;
 }
 
 bool vg_sinks_wants_memo(const struct vg_sinks *sk, const char *sink)
 {
-    const struct sink *s = vg_sinks_find(sk, sink);
+    const struct sink *s = sinks_find(sk, sink);
 
     return s && s->type == SINK_SLACK && s->slack_bot;
 }
@@ -315,18 +329,18 @@ void vg_sink_result_fini(struct vg_sink_result *r)
     r->memo = NULL;
 }
 
-void vg_sinks_push_done(struct vg_sinks *sk, const struct vg_sink_result *r)
+void sinks_push_done(struct vg_sinks *sk, const struct vg_sink_result *r)
 {
     pthread_mutex_lock(&sk->mu);
     *VG_ARRAY_PUSH(sk->done, sk->n_done, sk->cap_done) = *r;
     pthread_mutex_unlock(&sk->mu);
-    vg_http_wakeup(sk);
+    sinks_http_wakeup(sk);
 }
 
 enum vg_sink_gate vg_sinks_acquire(struct vg_sinks *sk, const char *sink, int64_t now_ms,
                                    int64_t *wait_ms)
 {
-    struct sink *s = vg_sinks_find(sk, sink);
+    struct sink *s = sinks_find(sk, sink);
     enum vg_sink_gate gate = VG_SINK_GO;
 
     *wait_ms = -1;
@@ -341,10 +355,10 @@ enum vg_sink_gate vg_sinks_acquire(struct vg_sinks *sk, const char *sink, int64_
         gate = VG_SINK_WAIT;
     } else if (s->in_flight >= max_in_flight(s)) {
         gate = VG_SINK_WAIT;
-    } else if (!vg_sink_breaker_allow(&s->breaker, now_ms, wait_ms)) {
+    } else if (!sinks_breaker_allow(&s->breaker, now_ms, wait_ms)) {
         gate = VG_SINK_WAIT;
-    } else if (!vg_sink_bucket_take(&s->bucket, now_ms, wait_ms)) {
-        vg_sink_breaker_cancel(&s->breaker);
+    } else if (!sinks_bucket_take(&s->bucket, now_ms, wait_ms)) {
+        sinks_breaker_cancel(&s->breaker);
         gate = VG_SINK_WAIT;
     } else {
         s->in_flight++;
@@ -356,7 +370,7 @@ enum vg_sink_gate vg_sinks_acquire(struct vg_sinks *sk, const char *sink, int64_
 vg_err_t vg_sinks_start(struct vg_sinks *sk, const struct vg_sink_job *job, char *errstr,
                         size_t errstr_size)
 {
-    struct sink *s = vg_sinks_find(sk, job->sink);
+    struct sink *s = sinks_find(sk, job->sink);
     vg_err_t err;
 
     if (!s) {
@@ -367,25 +381,25 @@ vg_err_t vg_sinks_start(struct vg_sinks *sk, const struct vg_sink_job *job, char
     case SINK_CONSOLE: {
         struct vg_sink_result r;
         memset(&r, 0, sizeof(r));
-        vg_console_print(sk->console_out, job->id, job->body, job->body_len);
+        sinks_console_print(sk->console_out, job->id, job->body, job->body_len);
         r.tag = job->tag;
         snprintf(r.sink, sizeof(r.sink), "%s", s->name);
         r.retry_after_ms = -1;
-        vg_sinks_push_done(sk, &r);
+        sinks_push_done(sk, &r);
         err = VG_OK;
         break;
     }
     case SINK_KAFKA:
-        err = vg_kafka_sink_start(sk, s, job, errstr, errstr_size);
+        err = sinks_kafka_start(sk, s, job, errstr, errstr_size);
         break;
     default:
-        err = vg_http_start(sk, s, job, errstr, errstr_size);
+        err = sinks_http_start(sk, s, job, errstr, errstr_size);
         break;
     }
     if (err != VG_OK) {
         pthread_mutex_lock(&sk->mu);
         s->in_flight--;
-        vg_sink_breaker_cancel(&s->breaker);
+        sinks_breaker_cancel(&s->breaker);
         pthread_mutex_unlock(&sk->mu);
     }
     return err;
@@ -394,7 +408,7 @@ vg_err_t vg_sinks_start(struct vg_sinks *sk, const struct vg_sink_job *job, char
 /* Account one finished attempt against its sink; log state changes once. */
 static void apply_policy(struct vg_sinks *sk, struct vg_sink_result *r, int64_t now)
 {
-    struct sink *s = vg_sinks_find(sk, r->sink);
+    struct sink *s = sinks_find(sk, r->sink);
     bool opened = false;
     bool closed = false;
     bool disabled = false;
@@ -409,7 +423,7 @@ static void apply_policy(struct vg_sinks *sk, struct vg_sink_result *r, int64_t 
     s->last_status = r->status;
     if (r->err == VG_OK) {
         s->delivered++;
-        closed = vg_sink_breaker_success(&s->breaker);
+        closed = sinks_breaker_success(&s->breaker);
     } else {
         s->failed++;
         snprintf(s->last_error, sizeof(s->last_error), "%.255s", r->detail);
@@ -423,11 +437,11 @@ static void apply_policy(struct vg_sinks *sk, struct vg_sink_result *r, int64_t 
             s->pause_until = until > s->pause_until ? until : s->pause_until;
         }
         if (vg_err_is_retriable(r->err) && r->status != 429) {
-            opened = vg_sink_breaker_failure(&s->breaker, now);
+            opened = sinks_breaker_failure(&s->breaker, now);
         } else if (r->status == 429) {
-            vg_sink_breaker_cancel(&s->breaker); /* it answered: up, only busy */
+            sinks_breaker_cancel(&s->breaker); /* it answered: up, only busy */
         } else {
-            closed = vg_sink_breaker_success(&s->breaker); /* it answered: up */
+            closed = sinks_breaker_success(&s->breaker); /* it answered: up */
         }
     }
     failures = s->breaker.failures;
@@ -450,6 +464,48 @@ static void apply_policy(struct vg_sinks *sk, struct vg_sink_result *r, int64_t 
     }
 }
 
+/*
+ * libcurl's multi interface failed (sinks_http_poll finished the attempts
+ * in flight as retriable failures): say so once per failure streak, and
+ * when nothing came back, wait before the caller's next poll instead of
+ * letting its loop spin on the same failure. The streak ends when a
+ * transfer completes again.
+ */
+static void multi_outcome(struct vg_sinks *sk, vg_err_t err, const char *why, size_t n_http,
+                          size_t n_total)
+{
+    struct timespec ts;
+
+    if (err == VG_OK) {
+        if (sk->multi_failing && n_http > 0) {
+            VG_LOG_INFO("sinks", "libcurl's multi interface works again");
+            sk->multi_failing = false;
+            sk->multi_backoff_ms = 0;
+        }
+        return;
+    }
+    if (!sk->multi_failing) {
+        VG_LOG_WARN("sinks",
+                    "libcurl's multi interface failed (%s): %zu attempt(s) in flight will be "
+                    "retried; backing off",
+                    why, n_http);
+        sk->multi_failing = true;
+    } else {
+        VG_LOG_DEBUG("sinks", "libcurl's multi interface failed again (%s), %zu attempt(s)", why,
+                     n_http);
+    }
+    sk->multi_backoff_ms =
+        sk->multi_backoff_ms > 0 ? sk->multi_backoff_ms * 2 : SINKS_MULTI_BACKOFF_MIN_MS;
+    if (sk->multi_backoff_ms > SINKS_MULTI_BACKOFF_MAX_MS) {
+        sk->multi_backoff_ms = SINKS_MULTI_BACKOFF_MAX_MS;
+    }
+    if (n_total == 0) {
+        ts.tv_sec = sk->multi_backoff_ms / 1000;
+        ts.tv_nsec = (long)(sk->multi_backoff_ms % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
+    }
+}
+
 size_t vg_sinks_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out, size_t max)
 {
     size_t n = 0;
@@ -466,7 +522,13 @@ size_t vg_sinks_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result 
     pthread_mutex_unlock(&sk->mu);
     n = take;
     if (n < max) {
-        n += vg_http_poll(sk, n > 0 ? 0 : timeout_ms, out + n, max - n);
+        char why[256] = "";
+        size_t got = 0;
+        vg_err_t err =
+            sinks_http_poll(sk, n > 0 ? 0 : timeout_ms, out + n, max - n, &got, why, sizeof(why));
+
+        n += got;
+        multi_outcome(sk, err, why, got, n);
     }
     now = vg_mono_ms();
     for (size_t i = 0; i < n; i++) {
@@ -477,7 +539,7 @@ size_t vg_sinks_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result 
 
 void vg_sinks_wakeup(struct vg_sinks *sk)
 {
-    vg_http_wakeup(sk);
+    sinks_http_wakeup(sk);
 }
 
 size_t vg_sinks_in_flight(const struct vg_sinks *sk)
@@ -492,7 +554,7 @@ size_t vg_sinks_in_flight(const struct vg_sinks *sk)
 
 void vg_sinks_note_given_up(struct vg_sinks *sk, const char *sink)
 {
-    struct sink *s = vg_sinks_find(sk, sink);
+    struct sink *s = sinks_find(sk, sink);
 
     if (s) {
         pthread_mutex_lock(&sk->mu);
@@ -525,7 +587,7 @@ void vg_sinks_reset(struct vg_sinks *sk)
     for (size_t i = 0; i < sk->n; i++) {
         sk->v[i].disabled = false;
         sk->v[i].pause_until = 0;
-        vg_sink_breaker_success(&sk->v[i].breaker);
+        sinks_breaker_success(&sk->v[i].breaker);
     }
     pthread_mutex_unlock(&sk->mu);
 }
@@ -540,7 +602,7 @@ size_t vg_sinks_status(struct vg_sinks *sk, struct vg_sink_status *out, size_t m
         memset(o, 0, sizeof(*o));
         snprintf(o->name, sizeof(o->name), "%s", s->name);
         snprintf(o->type, sizeof(o->type), "%s", type_name(s->type));
-        o->state = s->disabled ? "disabled" : vg_sink_breaker_name(s->breaker.state);
+        o->state = s->disabled ? "disabled" : sinks_breaker_name(s->breaker.state);
         o->consecutive_failures = s->breaker.failures;
         o->in_flight = s->in_flight;
         o->down_since_ms = s->breaker.down_since;
@@ -560,7 +622,7 @@ bool vg_sinks_all_up(struct vg_sinks *sk)
 
     pthread_mutex_lock(&sk->mu);
     for (size_t i = 0; i < sk->n; i++) {
-        up = up && !sk->v[i].disabled && sk->v[i].breaker.state == VG_BREAKER_CLOSED;
+        up = up && !sk->v[i].disabled && sk->v[i].breaker.state == SINKS_BREAKER_CLOSED;
     }
     pthread_mutex_unlock(&sk->mu);
     return up;

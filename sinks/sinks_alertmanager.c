@@ -1,5 +1,5 @@
 /*
- * Alertmanager shapes (issue 6), rendered from the parsed page:
+ * Alertmanager shapes, rendered from the parsed page:
  *  - the API v2 alerts array that the `alertmanager` sink POSTs to
  *    /api/v2/alerts, so Alertmanager's routing, inhibition and silences
  *    apply to vigil's incidents;
@@ -88,44 +88,45 @@ static char *console_link(const char *console_url, const char *resource_id)
     return vg_buf_steal(&b);
 }
 
-static cJSON *item_labels(const struct vg_notice *nt, const struct vg_notice_item *it,
+static cJSON *item_labels(const struct sinks_notice *nt, const struct sinks_notice_item *it,
                           const char *pager)
 {
     cJSON *labels = cJSON_CreateObject();
 
-    /* Labels from the rules first (issue 5): vigil's own names win on a clash. */
+    /* Labels from the rules first (monitor and pager labels): vigil's own names win on a clash. */
     add_label_object(labels, cJSON_GetObjectItemCaseSensitive(nt->group, "labels"));
     add_label_object(labels, cJSON_GetObjectItemCaseSensitive(it->incident, "labels"));
-    add_label(labels, "alertname", vg_notice_str(it->incident, "monitor"));
-    add_label(labels, "severity", vg_notice_str(it->incident, "severity"));
-    add_label(labels, "incident", vg_notice_str(it->incident, "id"));
-    add_label(labels, "incident_type", vg_notice_str(it->incident, "type"));
-    add_label(labels, "resource", vg_notice_str(it->resource, "id"));
-    add_label(labels, "type", vg_notice_str(it->resource, "type"));
-    add_label(labels, "name", vg_notice_str(it->resource, "name"));
-    add_label(labels, "workspace", vg_notice_str(it->resource, "workspace"));
-    add_label(labels, "owner", vg_notice_str(it->resource, "owner"));
-    add_label(labels, "pager", pager ? pager : vg_notice_str(nt->group, "pager"));
+    add_label(labels, "alertname", sinks_notice_str(it->incident, "monitor"));
+    add_label(labels, "severity", sinks_notice_str(it->incident, "severity"));
+    add_label(labels, "incident", sinks_notice_str(it->incident, "id"));
+    add_label(labels, "incident_type", sinks_notice_str(it->incident, "type"));
+    add_label(labels, "resource", sinks_notice_str(it->resource, "id"));
+    add_label(labels, "type", sinks_notice_str(it->resource, "type"));
+    add_label(labels, "name", sinks_notice_str(it->resource, "name"));
+    add_label(labels, "workspace", sinks_notice_str(it->resource, "workspace"));
+    add_label(labels, "owner", sinks_notice_str(it->resource, "owner"));
+    add_label(labels, "pager", pager ? pager : sinks_notice_str(nt->group, "pager"));
     return labels;
 }
 
-static cJSON *item_annotations(const struct vg_notice_item *it)
+static cJSON *item_annotations(const struct sinks_notice_item *it)
 {
     cJSON *ann = cJSON_CreateObject();
-    const char *summary = vg_notice_str(it->incident, "summary");
-    const char *desc = vg_notice_str(it->incident, "description");
-    const char *from = vg_notice_str(it->transition, "from");
+    const char *summary = sinks_notice_str(it->incident, "summary");
+    const char *desc = sinks_notice_str(it->incident, "description");
+    const char *from = sinks_notice_str(it->transition, "from");
     struct vg_buf b = {0};
 
     if (summary[0]) {
         cJSON_AddStringToObject(ann, "summary", summary);
     } else {
-        cJSON_AddStringToObject(ann, "summary", vg_notice_str(it->incident, "monitor"));
+        cJSON_AddStringToObject(ann, "summary", sinks_notice_str(it->incident, "monitor"));
     }
     if (!desc[0]) {
-        vg_buf_printf(&b, "%s %s: %s -> %s at %s", vg_notice_str(it->resource, "id"),
-                      vg_notice_str(it->transition, "field"), from[0] ? from : "(none)",
-                      vg_notice_str(it->transition, "to"), vg_notice_str(it->transition, "at"));
+        vg_buf_printf(&b, "%s %s: %s -> %s at %s", sinks_notice_str(it->resource, "id"),
+                      sinks_notice_str(it->transition, "field"), from[0] ? from : "(none)",
+                      sinks_notice_str(it->transition, "to"),
+                      sinks_notice_str(it->transition, "at"));
         desc = b.data;
     }
     cJSON_AddStringToObject(ann, "description", desc);
@@ -134,31 +135,31 @@ static cJSON *item_annotations(const struct vg_notice_item *it)
 }
 
 /* endsAt of a notice that ends the incident: resolved_at, else the transition's time. */
-static const char *ends_at(const struct vg_notice *nt, const struct vg_notice_item *it)
+static const char *ends_at(const struct sinks_notice *nt, const struct sinks_notice_item *it)
 {
-    const char *r = vg_notice_str(it->incident, "resolved_at");
+    const char *r = sinks_notice_str(it->incident, "resolved_at");
 
     (void)nt;
     if (!strcmp(it->status, "firing")) {
         return NULL;
     }
-    return r[0] ? r : vg_notice_str(it->transition, "at");
+    return r[0] ? r : sinks_notice_str(it->transition, "at");
 }
 
-static cJSON *item_alert(const struct vg_notice *nt, const struct vg_notice_item *it,
+static cJSON *item_alert(const struct sinks_notice *nt, const struct sinks_notice_item *it,
                          const char *pager, const char *console_url, bool webhook_form)
 {
     cJSON *a = cJSON_CreateObject();
     cJSON *labels = item_labels(nt, it, pager);
     const char *end = ends_at(nt, it);
-    char *link = console_link(console_url, vg_notice_str(it->resource, "id"));
+    char *link = console_link(console_url, sinks_notice_str(it->resource, "id"));
 
     if (webhook_form) {
         cJSON_AddStringToObject(a, "status", end ? "resolved" : "firing");
     }
     cJSON_AddItemToObject(a, "labels", labels);
     cJSON_AddItemToObject(a, "annotations", item_annotations(it));
-    cJSON_AddStringToObject(a, "startsAt", vg_notice_str(it->incident, "started_at"));
+    cJSON_AddStringToObject(a, "startsAt", sinks_notice_str(it->incident, "started_at"));
     if (end) {
         cJSON_AddStringToObject(a, "endsAt", end);
     } else if (webhook_form) {
@@ -203,7 +204,8 @@ static char *print_and_delete(cJSON *root)
     return s;
 }
 
-char *vg_render_am_alerts(const struct vg_notice *nt, const char *pager, const char *console_url)
+char *sinks_render_am_alerts(const struct sinks_notice *nt, const char *pager,
+                             const char *console_url)
 {
     cJSON *arr = cJSON_CreateArray();
 
@@ -241,8 +243,8 @@ static cJSON *common_of(const cJSON *alerts, const char *key)
     return out;
 }
 
-char *vg_render_am_webhook(const struct vg_notice *nt, const char *receiver, const char *pager,
-                           const char *console_url)
+char *sinks_render_am_webhook(const struct sinks_notice *nt, const char *receiver,
+                              const char *pager, const char *console_url)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *alerts = cJSON_CreateArray();
@@ -260,7 +262,7 @@ char *vg_render_am_webhook(const struct vg_notice *nt, const char *receiver, con
     if (cJSON_IsObject(gl) && cJSON_GetArraySize(gl) > 0) {
         add_label_object(group_labels, gl);
     } else {
-        add_label(group_labels, "alertname", vg_notice_str(nt->items[0].incident, "monitor"));
+        add_label(group_labels, "alertname", sinks_notice_str(nt->items[0].incident, "monitor"));
     }
     vg_buf_puts(&key, "{}:{");
     cJSON_ArrayForEach(l, group_labels)

@@ -22,7 +22,7 @@ static void put_clean(struct vg_buf *b, const char *s, const char *if_empty)
     }
 }
 
-/* Issue 5: a grouped body is one line per incident, each tagged with its group. */
+/* A grouped body is one line per incident, each tagged with its group. */
 static void print_group(FILE *out, const char *page_id, const char *body, size_t body_len)
 {
     struct vg_pages pages = {0};
@@ -69,7 +69,7 @@ static void print_group(FILE *out, const char *page_id, const char *body, size_t
     vg_pages_fini(&pages);
 }
 
-void vg_console_print(FILE *out, const char *page_id, const char *body, size_t body_len)
+void sinks_console_print(FILE *out, const char *page_id, const char *body, size_t body_len)
 {
     struct vg_page pg;
     struct vg_buf line = {0};

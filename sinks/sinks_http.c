@@ -1,13 +1,15 @@
 /*
- * The HTTP sinks (webhook, slack, alertmanager) on libcurl (issue 6). One
- * multi handle runs every attempt concurrently and keeps the connections
- * alive between them; each sink also owns one easy handle for the blocking
+ * The HTTP sinks (webhook, slack, alertmanager) on libcurl. One multi
+ * handle runs every attempt concurrently and keeps the connections alive
+ * between them; each sink also owns one easy handle for the blocking
  * vg_sinks_deliver path. Here: validating a sink's URL and headers,
  * rendering each request (webhook body, template or Alertmanager format,
- * Standard Webhooks headers; Slack Web API or incoming webhook; the
- * Alertmanager alerts API), and turning each answer into a vg_sink_result.
- * URLs come from config only. Redirects are never followed. Secrets
- * (URL paths, tokens) never reach a message.
+ * Standard Webhooks headers; the Alertmanager alerts API; Slack's requests
+ * come from sinks_slack.c), and turning each answer into a vg_sink_result.
+ * A failure of libcurl's multi interface finishes the attempts in flight
+ * as retriable failures and rebuilds the handle. URLs come from config
+ * only. Redirects are never followed. Secrets (URL paths, tokens) never
+ * reach a message.
  */
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -25,9 +27,6 @@
 #ifndef VIGIL_VERSION
 #define VIGIL_VERSION "0.0.0"
 #endif
-
-/* Slack requests of one notice. */
-enum slack_step { SLACK_POST = 0, SLACK_UPDATE, SLACK_REPLY };
 
 struct xfer {
     CURL *easy;
@@ -48,6 +47,7 @@ struct xfer {
     int64_t t0;
     char *new_memo;
     char errbuf[CURL_ERROR_SIZE];
+    bool added; /* in the multi handle */
     struct xfer *next;
 };
 
@@ -59,7 +59,7 @@ static void global_init(void)
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-bool vg_sinks_global_init(void)
+bool sinks_global_init(void)
 {
     pthread_once(&global_once, global_init);
     return global_rc == CURLE_OK;
@@ -106,21 +106,12 @@ static void add_line(struct sink *s, char *line)
     s->hdr_lines[s->n_hdr++] = line;
 }
 
-static void add_secret(struct sink *s, const char *v)
-{
-    if (!v || strlen(v) < 3) {
-        return; /* "/" or "" are not secrets, and would scrub everything */
-    }
-    s->secrets = vg_realloc(s->secrets, (s->n_secrets + 1) * sizeof(char *));
-    s->secrets[s->n_secrets++] = vg_strdup(v);
-}
-
 /*
  * Parse `url` with libcurl's own parser (so we accept exactly what it will
  * request): http(s) with a host. Remember the parts that may carry secrets.
  */
-static vg_err_t check_url(struct sink *s, const char *key, const char *url, char *errstr,
-                          size_t errstr_size)
+vg_err_t sinks_http_check_url(struct sink *s, const char *key, const char *url, char *errstr,
+                              size_t errstr_size)
 {
     static const CURLUPart secret_parts[] = {CURLUPART_PATH, CURLUPART_QUERY, CURLUPART_USER,
                                              CURLUPART_PASSWORD, CURLUPART_FRAGMENT};
@@ -154,7 +145,7 @@ static vg_err_t check_url(struct sink *s, const char *key, const char *url, char
     for (size_t i = 0; i < VG_ARRAY_LEN(secret_parts); i++) {
         char *part = NULL;
         if (curl_url_get(u, secret_parts[i], &part, 0) == CURLUE_OK && part) {
-            add_secret(s, part);
+            sinks_add_secret(s, part);
             curl_free(part);
         }
     }
@@ -198,7 +189,7 @@ static vg_err_t build_headers(struct sink *s, const struct vg_sink_config *cfg, 
         add_line(s, kv->value[0] ? vg_asprintf("%s: %s", kv->key, kv->value)
                                  : vg_asprintf("%s;", kv->key));
         if (strlen(kv->value) >= 8) {
-            add_secret(s, kv->value); /* an Authorization value is a secret too */
+            sinks_add_secret(s, kv->value); /* an Authorization value is a secret too */
         }
     }
     if (!have_ct) {
@@ -212,8 +203,8 @@ static vg_err_t build_headers(struct sink *s, const struct vg_sink_config *cfg, 
     return VG_OK;
 }
 
-vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
-                            size_t errstr_size)
+vg_err_t sinks_http_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
+                          size_t errstr_size)
 {
     vg_err_t err;
 
@@ -222,16 +213,16 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
         snprintf(errstr, errstr_size, "sink %s: timeouts must be between 0 and 1h", cfg->name);
         return VG_ERR_INVALID;
     }
-    s->timeout_ms = cfg->timeout_ms > 0 ? (long)cfg->timeout_ms : VG_WEBHOOK_DEFAULT_TIMEOUT_MS;
+    s->timeout_ms = cfg->timeout_ms > 0 ? (long)cfg->timeout_ms : SINKS_DEFAULT_TIMEOUT_MS;
     s->connect_ms = cfg->connect_timeout_ms > 0 ? (long)cfg->connect_timeout_ms
-                                                : VG_WEBHOOK_DEFAULT_CONNECT_TIMEOUT_MS;
+                                                : SINKS_DEFAULT_CONNECT_TIMEOUT_MS;
     s->ca_file = cfg->ca_file ? vg_strdup(cfg->ca_file) : NULL;
     s->client_cert = cfg->client_cert ? vg_strdup(cfg->client_cert) : NULL;
     s->client_key = cfg->client_key ? vg_strdup(cfg->client_key) : NULL;
     s->proxy = cfg->proxy ? vg_strdup(cfg->proxy) : NULL;
     s->console_url = cfg->console_url ? vg_strdup(cfg->console_url) : NULL;
     if (s->proxy) {
-        add_secret(s, s->proxy);
+        sinks_add_secret(s, s->proxy);
     }
     switch (s->type) {
     case SINK_WEBHOOK:
@@ -241,7 +232,7 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
                      s->type == SINK_WEBHOOK ? "webhook" : "alertmanager");
             return VG_ERR_INVALID;
         }
-        err = check_url(s, "url", cfg->url, errstr, errstr_size);
+        err = sinks_http_check_url(s, "url", cfg->url, errstr, errstr_size);
         if (err) {
             return err;
         }
@@ -259,27 +250,9 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
         }
         break;
     case SINK_SLACK:
-        if (cfg->token && cfg->channel) {
-            s->slack_bot = true;
-            s->token = vg_strdup(cfg->token);
-            s->channel = vg_strdup(cfg->channel);
-            add_secret(s, s->token);
-            s->url = vg_strdup(cfg->api_url ? cfg->api_url : VG_SLACK_DEFAULT_API);
-            err = check_url(s, "api_url", s->url, errstr, errstr_size);
-            if (err) {
-                return err;
-            }
-            /* The API base is not a secret: keep its path printable. */
-        } else if (cfg->webhook_url) {
-            err = check_url(s, "webhook_url", cfg->webhook_url, errstr, errstr_size);
-            if (err) {
-                return err;
-            }
-            s->url = vg_strdup(cfg->webhook_url);
-        } else {
-            snprintf(errstr, errstr_size, "sink %s: slack needs webhook_url, or token and channel",
-                     cfg->name);
-            return VG_ERR_INVALID;
+        err = sinks_slack_check(s, cfg, errstr, errstr_size);
+        if (err) {
+            return err;
         }
         break;
     default:
@@ -310,7 +283,7 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
                          cfg->name);
                 return VG_ERR_INVALID;
             }
-            err = vg_sink_tpl_compile(&s->tpl, cfg->name, cfg->template, errstr, errstr_size);
+            err = sinks_tpl_compile(&s->tpl, cfg->name, cfg->template, errstr, errstr_size);
             if (err) {
                 return err;
             }
@@ -319,8 +292,8 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
             s->keys = vg_calloc(cfg->n_secrets, sizeof(*s->keys));
             for (size_t i = 0; i < cfg->n_secrets; i++) {
                 char why[128];
-                add_secret(s, cfg->secrets[i]);
-                if (vg_sign_key_parse(&s->keys[i], cfg->secrets[i], why, sizeof(why)) != VG_OK) {
+                sinks_add_secret(s, cfg->secrets[i]);
+                if (sinks_sign_key_parse(&s->keys[i], cfg->secrets[i], why, sizeof(why)) != VG_OK) {
                     snprintf(errstr, errstr_size, "sink %s: %s", cfg->name, why);
                     return VG_ERR_INVALID;
                 }
@@ -335,7 +308,7 @@ vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, ch
     return VG_OK;
 }
 
-void vg_http_sink_fini(struct sink *s)
+void sinks_http_sink_fini(struct sink *s)
 {
     if (s->sync_easy) {
         curl_easy_cleanup(s->sync_easy);
@@ -350,10 +323,10 @@ void vg_http_sink_fini(struct sink *s)
     }
     vg_free(s->secrets);
     for (size_t i = 0; i < s->n_keys; i++) {
-        vg_sign_key_fini(&s->keys[i]);
+        sinks_sign_key_fini(&s->keys[i]);
     }
     vg_free(s->keys);
-    vg_sink_tpl_destroy(s->tpl);
+    sinks_tpl_destroy(s->tpl);
     vg_free(s->url);
     vg_free(s->token);
     vg_free(s->channel);
@@ -396,41 +369,12 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *opaque)
     struct xfer *x = opaque;
     size_t n = size * nmemb;
 
-    if (x->resp.len + n > VG_WEBHOOK_MAX_RESPONSE_BYTES) {
+    if (x->resp.len + n > SINKS_MAX_RESPONSE_BYTES) {
         x->overflow = true;
         return 0; /* CURLE_WRITE_ERROR; the status line has been read by now */
     }
     vg_buf_append(&x->resp, ptr, n);
     return n;
-}
-
-/* Split a memo "CHANNEL TS". */
-static bool memo_split(const char *memo, char *channel, size_t ch_size, char *ts, size_t ts_size)
-{
-    const char *sp = memo ? strchr(memo, ' ') : NULL;
-
-    if (!sp || sp == memo || !sp[1] || (size_t)(sp - memo) >= ch_size ||
-        strlen(sp + 1) >= ts_size) {
-        return false;
-    }
-    memcpy(channel, memo, (size_t)(sp - memo));
-    channel[sp - memo] = '\0';
-    snprintf(ts, ts_size, "%s", sp + 1);
-    return true;
-}
-
-/* Which Slack request step `step` of this notice is. */
-static enum slack_step slack_step_kind(const struct sink *s, const struct vg_notice *nt,
-                                       const char *memo, int step)
-{
-    char ch[64];
-    char ts[64];
-
-    if (s->slack_bot && strcmp(nt->status, "firing") != 0 &&
-        memo_split(memo, ch, sizeof(ch), ts, sizeof(ts))) {
-        return step == 0 ? SLACK_UPDATE : SLACK_REPLY;
-    }
-    return SLACK_POST;
 }
 
 /*
@@ -440,7 +384,7 @@ static enum slack_step slack_step_kind(const struct sink *s, const struct vg_not
 static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
 {
     struct sink *s = x->s;
-    struct vg_notice nt;
+    struct sinks_notice nt;
     char why[128];
     bool need_notice = s->type != SINK_WEBHOOK || s->tpl || s->fmt_alertmanager;
     vg_err_t err = VG_OK;
@@ -452,7 +396,7 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
     curl_slist_free_all(x->hdrs);
     x->hdrs = NULL;
     memset(&nt, 0, sizeof(nt));
-    if (need_notice && vg_notice_parse(&nt, x->src, x->src_len, why, sizeof(why)) != VG_OK) {
+    if (need_notice && sinks_notice_parse(&nt, x->src, x->src_len, why, sizeof(why)) != VG_OK) {
         snprintf(errstr, errstr_size, "sink %s: %s", s->name, why);
         return VG_ERR_INVALID;
     }
@@ -465,9 +409,9 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
         int64_t ts = (int64_t)time(NULL);
 
         if (s->fmt_alertmanager) {
-            x->body = vg_render_am_webhook(&nt, s->name, x->pager, s->console_url);
+            x->body = sinks_render_am_webhook(&nt, s->name, x->pager, s->console_url);
         } else if (s->tpl) {
-            x->body = vg_sink_tpl_render(s->tpl, &nt, x->id, s->name, s->json_body);
+            x->body = sinks_tpl_render(s->tpl, &nt, x->id, s->name, s->json_body);
         } else {
             x->body = vg_strndup(x->src, x->src_len);
         }
@@ -489,7 +433,7 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
         x->hdrs = slist_add(x->hdrs, line);
         vg_free(line);
         if (s->n_keys > 0) {
-            char *sig = vg_sign_header(s->keys, s->n_keys, x->id, ts, x->body, x->body_len);
+            char *sig = sinks_sign_header(s->keys, s->n_keys, x->id, ts, x->body, x->body_len);
             line = vg_asprintf("webhook-signature: %s", sig);
             x->hdrs = slist_add(x->hdrs, line);
             vg_free(line);
@@ -501,45 +445,22 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
         char *line = vg_asprintf("Idempotency-Key: %s", x->id);
         x->hdrs = slist_add(x->hdrs, line);
         vg_free(line);
-        x->body = vg_render_am_alerts(&nt, x->pager, s->console_url);
+        x->body = sinks_render_am_alerts(&nt, x->pager, s->console_url);
         x->body_len = strlen(x->body);
         x->url = vg_strdup(s->url);
         break;
     }
-    case SINK_SLACK: {
-        char ch[64] = "";
-        char ts[64] = "";
-        enum slack_step kind = slack_step_kind(s, &nt, x->memo, x->step);
-
-        if (!s->slack_bot) {
-            x->body = vg_render_slack(&nt, NULL, NULL, NULL, s->console_url);
-            x->url = vg_strdup(s->url);
-        } else {
-            size_t n = strlen(s->url);
-            int base = (int)(n && s->url[n - 1] == '/' ? n - 1 : n);
-
-            memo_split(x->memo, ch, sizeof(ch), ts, sizeof(ts));
-            if (kind == SLACK_UPDATE) {
-                x->body = vg_render_slack(&nt, ch, ts, NULL, s->console_url);
-                x->url = vg_asprintf("%.*s/chat.update", base, s->url);
-            } else if (kind == SLACK_REPLY) {
-                x->body = vg_render_slack(&nt, ch, NULL, ts, s->console_url);
-                x->url = vg_asprintf("%.*s/chat.postMessage", base, s->url);
-            } else {
-                x->body = vg_render_slack(&nt, s->channel, NULL, NULL, s->console_url);
-                x->url = vg_asprintf("%.*s/chat.postMessage", base, s->url);
-            }
-        }
+    case SINK_SLACK:
+        sinks_slack_request(s, &nt, x->memo, x->step, &x->url, &x->body);
         x->body_len = strlen(x->body);
         break;
-    }
     default:
         err = VG_ERR_INVALID;
         snprintf(errstr, errstr_size, "sink %s: not an HTTP sink", s->name);
         break;
     }
     if (need_notice) {
-        vg_notice_fini(&nt);
+        sinks_notice_fini(&nt);
     }
     return err;
 }
@@ -646,7 +567,7 @@ static int64_t read_retry_after(CURL *e)
     errno = 0;
     secs = strtoll(h->value, &end, 10);
     if (end != h->value && *end == '\0' && errno == 0 && secs >= 0) {
-        return secs > VG_SINK_RETRY_AFTER_MAX_MS / 1000 ? VG_SINK_RETRY_AFTER_MAX_MS : secs * 1000;
+        return secs > SINKS_RETRY_AFTER_MAX_MS / 1000 ? SINKS_RETRY_AFTER_MAX_MS : secs * 1000;
     }
     when = curl_getdate(h->value, NULL);
     if (when < 0) {
@@ -654,7 +575,7 @@ static int64_t read_retry_after(CURL *e)
     }
     now = time(NULL);
     ms = when > now ? ((int64_t)when - (int64_t)now) * 1000 : 0;
-    return ms > VG_SINK_RETRY_AFTER_MAX_MS ? VG_SINK_RETRY_AFTER_MAX_MS : ms;
+    return ms > SINKS_RETRY_AFTER_MAX_MS ? SINKS_RETRY_AFTER_MAX_MS : ms;
 }
 
 /* The response body, cut and made printable, for the dead-letter entry. */
@@ -680,23 +601,10 @@ static void copy_response(char *dst, size_t dst_size, const struct vg_buf *resp)
     }
 }
 
-static bool slack_retriable_error(const char *e)
-{
-    static const char *const retry[] = {"ratelimited", "rate_limited",        "internal_error",
-                                        "fatal_error", "service_unavailable", "request_timeout",
-                                        NULL};
-    for (const char *const *r = retry; *r; r++) {
-        if (!strcmp(e, *r)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /*
- * Classify a finished request into r. For Slack's Web API, an HTTP 200 may
- * still carry {"ok": false, "error": "channel_not_found"}; a chat.postMessage
- * that worked yields the memo "CHANNEL TS".
+ * Classify a finished request into r. For Slack's Web API an HTTP 200 may
+ * still be a failure (sinks_slack_answer), and a first message that worked
+ * yields the memo "CHANNEL TS".
  */
 static void classify(struct xfer *x, CURLcode code, struct vg_sink_result *r)
 {
@@ -708,35 +616,17 @@ static void classify(struct xfer *x, CURLcode code, struct vg_sink_result *r)
         r->err = code == CURLE_OPERATION_TIMEDOUT ? VG_ERR_TIMEOUT : VG_ERR_BACKEND;
         snprintf(r->detail, sizeof(r->detail), "sink %s: %s", s->name,
                  x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
-        vg_sink_scrub(s, r->detail, sizeof(r->detail));
+        sinks_scrub(s, r->detail, sizeof(r->detail));
         return;
     }
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     r->status = status;
     r->retry_after_ms = read_retry_after(x->easy);
-    r->err = vg_webhook_classify_status(status);
+    r->err = sinks_classify_status(status);
     copy_response(r->response, sizeof(r->response), &x->resp);
-    vg_sink_scrub(s, r->response, sizeof(r->response));
+    sinks_scrub(s, r->response, sizeof(r->response));
     if (r->err == VG_OK) {
-        if (s->type == SINK_SLACK && s->slack_bot) {
-            cJSON *root = cJSON_ParseWithLength(x->resp.data ? x->resp.data : "", x->resp.len);
-            const cJSON *ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
-            const cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
-            const char *e = cJSON_IsString(err) ? err->valuestring : "invalid_response";
-
-            if (!cJSON_IsTrue(ok)) {
-                r->err = slack_retriable_error(e) ? VG_ERR_BACKEND : VG_ERR_REJECTED;
-                snprintf(r->detail, sizeof(r->detail), "sink %s: slack error %.100s", s->name, e);
-            } else {
-                const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "ts");
-                const cJSON *ch = cJSON_GetObjectItemCaseSensitive(root, "channel");
-                if (cJSON_IsString(ts) && cJSON_IsString(ch) && !x->memo) {
-                    vg_free(x->new_memo);
-                    x->new_memo = vg_asprintf("%s %s", ch->valuestring, ts->valuestring);
-                }
-            }
-            cJSON_Delete(root);
-        }
+        sinks_slack_answer(s, x->resp.data, x->resp.len, x->memo != NULL, r, &x->new_memo);
         return;
     }
     if (status >= 300 && status < 400) {
@@ -756,39 +646,111 @@ static void classify(struct xfer *x, CURLcode code, struct vg_sink_result *r)
 
 /* ---------------------------------------------------------------- the multi engine */
 
-vg_err_t vg_http_init(struct vg_sinks *sk)
+/*
+ * libcurl's multi interface failed: remember the first failure. The next
+ * sinks_http_poll finishes what is in flight as retriable failures and
+ * rebuilds the handle; until then nothing new is added to it.
+ */
+static void multi_failed(struct vg_sinks *sk, const char *call, CURLMcode mc)
+{
+    if (sk->multi_err == CURLM_OK) {
+        sk->multi_err = (int)mc;
+        sk->multi_call = call;
+    }
+}
+
+static CURLMcode multi_open(CURLM **out)
 {
     CURLM *m = curl_multi_init();
+    CURLMcode mc;
 
     if (!m) {
         vg_oom("curl_multi_init");
     }
-    curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)VG_SINK_MAX_IN_FLIGHT);
-    sk->multi = m;
+    /* Per host as many connections as attempts may be in flight to one sink. */
+    mc = curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)SINKS_MAX_IN_FLIGHT);
+    if (mc != CURLM_OK) {
+        curl_multi_cleanup(m);
+        return mc;
+    }
+    *out = m;
+    return CURLM_OK;
+}
+
+static void attach(struct vg_sinks *sk, struct xfer *x)
+{
+    CURLMcode mc;
+
+    if (sk->multi_err != CURLM_OK) {
+        return; /* not added: finished as a failure by the next poll */
+    }
+    mc = curl_multi_add_handle(sk->multi, x->easy);
+    if (mc != CURLM_OK) {
+        multi_failed(sk, "curl_multi_add_handle", mc);
+        return;
+    }
+    x->added = true;
+}
+
+static void detach(struct vg_sinks *sk, struct xfer *x)
+{
+    CURLMcode mc;
+
+    if (!x->added) {
+        return;
+    }
+    x->added = false;
+    mc = curl_multi_remove_handle(sk->multi, x->easy);
+    if (mc != CURLM_OK) {
+        multi_failed(sk, "curl_multi_remove_handle", mc);
+    }
+}
+
+vg_err_t sinks_http_init(struct vg_sinks *sk)
+{
+    CURLM *m = NULL;
+
+    sk->multi = NULL;
     sk->xfers = NULL;
+    sk->multi_err = CURLM_OK;
+    if (multi_open(&m) != CURLM_OK) {
+        return VG_ERR_FATAL;
+    }
+    sk->multi = m;
     return VG_OK;
 }
 
-void vg_http_fini(struct vg_sinks *sk)
+static void unlink_xfer(struct vg_sinks *sk, struct xfer *x)
 {
-    struct xfer *x = sk->xfers;
-
-    while (x) {
-        struct xfer *next = x->next;
-        curl_multi_remove_handle(sk->multi, x->easy);
-        curl_easy_cleanup(x->easy);
-        xfer_free(x);
-        x = next;
+    for (struct xfer **pp = (struct xfer **)&sk->xfers; *pp; pp = &(*pp)->next) {
+        if (*pp == x) {
+            *pp = x->next;
+            return;
+        }
     }
-    sk->xfers = NULL;
+}
+
+static void xfer_destroy(struct vg_sinks *sk, struct xfer *x)
+{
+    detach(sk, x);
+    curl_easy_cleanup(x->easy);
+    unlink_xfer(sk, x);
+    xfer_free(x);
+}
+
+void sinks_http_fini(struct vg_sinks *sk)
+{
+    while (sk->xfers) {
+        xfer_destroy(sk, sk->xfers);
+    }
     if (sk->multi) {
         curl_multi_cleanup(sk->multi);
         sk->multi = NULL;
     }
 }
 
-vg_err_t vg_http_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
-                       char *errstr, size_t errstr_size)
+vg_err_t sinks_http_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
+                          char *errstr, size_t errstr_size)
 {
     struct xfer *x;
     vg_err_t err;
@@ -818,118 +780,162 @@ vg_err_t vg_http_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink
     }
     arm(x);
     x->t0 = vg_mono_ms();
-    if (curl_multi_add_handle(sk->multi, x->easy) != CURLM_OK) {
-        snprintf(errstr, errstr_size, "sink %s: curl_multi_add_handle failed", s->name);
-        curl_easy_cleanup(x->easy);
-        xfer_free(x);
-        return VG_ERR_INVALID;
-    }
     x->next = sk->xfers;
     sk->xfers = x;
+    /* Refused by the multi handle: not the page's fault, so a failed attempt (retried), not an
+     * error here (the dispatcher gives up on those). */
+    attach(sk, x);
     return VG_OK;
-}
-
-static void unlink_xfer(struct vg_sinks *sk, struct xfer *x)
-{
-    for (struct xfer **pp = (struct xfer **)&sk->xfers; *pp; pp = &(*pp)->next) {
-        if (*pp == x) {
-            *pp = x->next;
-            return;
-        }
-    }
 }
 
 /*
  * A Slack notice that takes two requests (chat.update, then the reply in
  * the thread): after the first succeeds, start the second on the same
- * transfer. Returns true when it was started.
+ * transfer. Returns true when the transfer goes on (if the multi handle
+ * refuses it, it finishes as a failure at that step).
  */
-static bool continue_slack(struct vg_sinks *sk, struct xfer *x)
+static bool next_request(struct vg_sinks *sk, struct xfer *x)
 {
-    struct vg_notice nt;
     char why[128];
-    bool more;
 
-    if (x->s->type != SINK_SLACK || !x->s->slack_bot) {
-        return false;
-    }
-    if (vg_notice_parse(&nt, x->src, x->src_len, why, sizeof(why)) != VG_OK) {
-        return false;
-    }
-    more = slack_step_kind(x->s, &nt, x->memo, x->step) == SLACK_UPDATE;
-    vg_notice_fini(&nt);
-    if (!more) {
+    if (!sinks_slack_has_next(x->s, x->src, x->src_len, x->memo, x->step)) {
         return false;
     }
     x->step++;
     if (render(x, why, sizeof(why)) != VG_OK) {
         return false;
     }
-    curl_multi_remove_handle(sk->multi, x->easy);
+    detach(sk, x);
     arm(x);
-    return curl_multi_add_handle(sk->multi, x->easy) == CURLM_OK;
+    attach(sk, x);
+    return true;
 }
 
-/* chat.update of a message that is gone or too old: go on with the thread reply. */
-static bool slack_update_skippable(const struct xfer *x, const struct vg_sink_result *r)
+/* Hand the finished transfer's result to the caller and free the transfer. */
+static void finish(struct vg_sinks *sk, struct xfer *x, struct vg_sink_result *r)
 {
-    return x->s->type == SINK_SLACK && x->s->slack_bot && x->step == 0 && x->memo &&
-           r->err == VG_ERR_REJECTED &&
-           (strstr(r->detail, "message_not_found") || strstr(r->detail, "cant_update_message") ||
-            strstr(r->detail, "edit_window_closed"));
+    r->tag = x->tag;
+    snprintf(r->sink, sizeof(r->sink), "%s", x->s->name);
+    r->latency_ms = vg_mono_ms() - x->t0;
+    r->next_step = r->err == VG_OK ? 0 : x->step;
+    r->memo = x->new_memo;
+    x->new_memo = NULL;
+    VG_LOG_DEBUG("sinks", "sink=%s page=%s status=%ld result=%s latency_ms=%lld", x->s->name, x->id,
+                 r->status, vg_err_name(r->err), (long long)r->latency_ms);
+    xfer_destroy(sk, x);
 }
 
-size_t vg_http_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out, size_t max)
+/* Finish `x` as a retriable failure that libcurl's multi interface caused. */
+static void finish_failed(struct vg_sinks *sk, struct xfer *x, const char *why,
+                          struct vg_sink_result *r)
 {
-    int running = 0;
-    int left = 0;
+    memset(r, 0, sizeof(*r));
+    r->err = VG_ERR_BACKEND;
+    r->retry_after_ms = -1;
+    snprintf(r->detail, sizeof(r->detail), "sink %s: libcurl %s", x->s->name, why);
+    finish(sk, x, r);
+}
+
+/* The transfers libcurl reports done, while the multi handle works. */
+static size_t collect(struct vg_sinks *sk, struct vg_sink_result *out, size_t max)
+{
     size_t n = 0;
+    int left = 0;
     CURLMsg *msg;
 
-    if (timeout_ms > 0) {
-        curl_multi_poll(sk->multi, NULL, 0, timeout_ms, NULL);
-    }
-    curl_multi_perform(sk->multi, &running);
-    while (n < max && (msg = curl_multi_info_read(sk->multi, &left)) != NULL) {
+    while (n < max && sk->multi_err == CURLM_OK &&
+           (msg = curl_multi_info_read(sk->multi, &left)) != NULL) {
         struct xfer *x = NULL;
-        struct vg_sink_result *r;
+        struct vg_sink_result *r = &out[n];
+        CURLcode rc;
 
         if (msg->msg != CURLMSG_DONE) {
             continue;
         }
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        r = &out[n];
+        rc = curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        VG_ASSERT(rc == CURLE_OK && x); /* every handle we add carries its transfer */
         memset(r, 0, sizeof(*r));
         classify(x, msg->data.result, r);
-        if ((r->err == VG_OK || slack_update_skippable(x, r)) && continue_slack(sk, x)) {
+        if ((r->err == VG_OK || sinks_slack_update_skippable(x->s, x->step, x->memo, r)) &&
+            next_request(sk, x)) {
             continue; /* the second request of this notice is under way */
         }
-        r->tag = x->tag;
-        snprintf(r->sink, sizeof(r->sink), "%s", x->s->name);
-        r->latency_ms = vg_mono_ms() - x->t0;
-        r->next_step = r->err == VG_OK ? 0 : x->step;
-        r->memo = x->new_memo;
-        x->new_memo = NULL;
-        VG_LOG_DEBUG("sinks", "sink=%s page=%s status=%ld result=%s latency_ms=%lld", x->s->name,
-                     x->id, r->status, vg_err_name(r->err), (long long)r->latency_ms);
-        curl_multi_remove_handle(sk->multi, x->easy);
-        curl_easy_cleanup(x->easy);
-        unlink_xfer(sk, x);
-        xfer_free(x);
+        finish(sk, x, r);
         n++;
     }
     return n;
 }
 
-void vg_http_wakeup(struct vg_sinks *sk)
+/* After a multi failure, rebuild the handle once nothing is attached to the old one. */
+static void multi_rebuild(struct vg_sinks *sk)
 {
+    CURLM *m = NULL;
+
+    if (sk->xfers || multi_open(&m) != CURLM_OK) {
+        return; /* still failed: the next poll tries again */
+    }
+    /* Under mu: other threads wake the handle (sinks_http_wakeup). */
+    pthread_mutex_lock(&sk->mu);
+    curl_multi_cleanup(sk->multi);
+    sk->multi = m;
+    pthread_mutex_unlock(&sk->mu);
+    sk->multi_err = CURLM_OK;
+    sk->multi_call = NULL;
+}
+
+vg_err_t sinks_http_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out,
+                         size_t max, size_t *n_out, char *errstr, size_t errstr_size)
+{
+    int running = 0;
+    size_t n = 0;
+    CURLMcode mc;
+
+    if (sk->multi_err == CURLM_OK && timeout_ms > 0) {
+        mc = curl_multi_poll(sk->multi, NULL, 0, timeout_ms, NULL);
+        if (mc != CURLM_OK) {
+            multi_failed(sk, "curl_multi_poll", mc);
+        }
+    }
+    if (sk->multi_err == CURLM_OK) {
+        mc = curl_multi_perform(sk->multi, &running);
+        if (mc != CURLM_OK) {
+            multi_failed(sk, "curl_multi_perform", mc);
+        }
+    }
+    n = collect(sk, out, max);
+    if (sk->multi_err == CURLM_OK) {
+        *n_out = n;
+        return VG_OK;
+    }
+    snprintf(errstr, errstr_size, "%s: %s", sk->multi_call,
+             curl_multi_strerror((CURLMcode)sk->multi_err));
+    while (sk->xfers && n < max) {
+        finish_failed(sk, sk->xfers, errstr, &out[n]);
+        n++;
+    }
+    multi_rebuild(sk);
+    *n_out = n;
+    return VG_ERR_BACKEND;
+}
+
+void sinks_http_wakeup(struct vg_sinks *sk)
+{
+    CURLMcode mc = CURLM_OK;
+
+    pthread_mutex_lock(&sk->mu);
     if (sk->multi) {
-        curl_multi_wakeup(sk->multi);
+        mc = curl_multi_wakeup(sk->multi);
+    }
+    pthread_mutex_unlock(&sk->mu);
+    if (mc != CURLM_OK) {
+        /* The poll then returns at its timeout instead: late, not lost. */
+        VG_LOG_DEBUG("sinks", "curl_multi_wakeup: %s", curl_multi_strerror(mc));
     }
 }
 
-vg_err_t vg_http_deliver_sync(struct vg_sinks *sk, struct sink *s, const char *page_id,
-                              const char *body, size_t body_len, char *errstr, size_t errstr_size)
+vg_err_t sinks_http_deliver_sync(struct vg_sinks *sk, struct sink *s, const char *page_id,
+                                 const char *body, size_t body_len, char *errstr,
+                                 size_t errstr_size)
 {
     struct xfer *x;
     struct vg_sink_result r;

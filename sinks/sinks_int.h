@@ -19,37 +19,37 @@
 #include "vigil/mem.h"
 #include "vigil/sinks.h"
 
-#define VG_WEBHOOK_MAX_RESPONSE_BYTES (64 * 1024)
-#define VG_WEBHOOK_DEFAULT_TIMEOUT_MS 10000
-#define VG_WEBHOOK_DEFAULT_CONNECT_TIMEOUT_MS 5000
-#define VG_SINK_DEFAULT_MAX_ATTEMPTS 5
-#define VG_SINK_DEFAULT_MAX_AGE_MS (24LL * 3600 * 1000)
-#define VG_SINK_MAX_IN_FLIGHT 16     /* concurrent requests per HTTP sink */
-#define VG_SINK_BREAKER_THRESHOLD 5  /* consecutive failures that mark a sink down */
-#define VG_SINK_BREAKER_MIN_MS 1000  /* first probe this long after going down */
-#define VG_SINK_BREAKER_MAX_MS 30000 /* probes at most this far apart */
-#define VG_SINK_RETRY_AFTER_MAX_MS (3600LL * 1000)
-#define VG_SLACK_DEFAULT_API "https://slack.com/api"
-#define VG_SLACK_MAX_LISTED 10 /* a grouped Slack message lists this many incidents */
+#define SINKS_MAX_RESPONSE_BYTES (64 * 1024)
+#define SINKS_DEFAULT_TIMEOUT_MS 10000
+#define SINKS_DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define SINKS_DEFAULT_MAX_ATTEMPTS 5
+#define SINKS_DEFAULT_MAX_AGE_MS (24LL * 3600 * 1000)
+#define SINKS_MAX_IN_FLIGHT 16     /* concurrent requests per HTTP sink */
+#define SINKS_BREAKER_THRESHOLD 5  /* consecutive failures that mark a sink down */
+#define SINKS_BREAKER_MIN_MS 1000  /* first probe this long after going down */
+#define SINKS_BREAKER_MAX_MS 30000 /* probes at most this far apart */
+#define SINKS_RETRY_AFTER_MAX_MS (3600LL * 1000)
+#define SINKS_MULTI_BACKOFF_MIN_MS 100  /* after a libcurl multi failure, doubling */
+#define SINKS_MULTI_BACKOFF_MAX_MS 1000 /* short: the dispatcher also drains and stops */
 
 /* curl_global_init, once per process (pthread_once). False if it failed. */
-bool vg_sinks_global_init(void);
+bool sinks_global_init(void);
 
 /* ---- policy (sinks_policy.c): no I/O, no clock; `now_ms` is passed in ---- */
 
-struct vg_sink_bucket {
+struct sinks_bucket {
     double rate_per_s; /* 0: unlimited */
     double burst;
     double tokens;
     int64_t last_ms;
 };
-void vg_sink_bucket_init(struct vg_sink_bucket *b, double rate_per_s, int burst, int64_t now_ms);
+void sinks_bucket_init(struct sinks_bucket *b, double rate_per_s, int burst, int64_t now_ms);
 /* Take a token: true, or false with *wait_ms until one is there. */
-bool vg_sink_bucket_take(struct vg_sink_bucket *b, int64_t now_ms, int64_t *wait_ms);
+bool sinks_bucket_take(struct sinks_bucket *b, int64_t now_ms, int64_t *wait_ms);
 
-enum vg_breaker_state { VG_BREAKER_CLOSED = 0, VG_BREAKER_OPEN, VG_BREAKER_HALF_OPEN };
-struct vg_sink_breaker {
-    enum vg_breaker_state state;
+enum sinks_breaker_state { SINKS_BREAKER_CLOSED = 0, SINKS_BREAKER_OPEN, SINKS_BREAKER_HALF_OPEN };
+struct sinks_breaker {
+    enum sinks_breaker_state state;
     int failures;        /* consecutive */
     int64_t open_until;  /* OPEN: next probe allowed at */
     int64_t cooldown_ms; /* current wait between probes */
@@ -57,96 +57,91 @@ struct vg_sink_breaker {
     bool probing;        /* HALF_OPEN: the probe is in flight */
 };
 /* May an attempt start? In OPEN past open_until this turns HALF_OPEN and lets one probe through. */
-bool vg_sink_breaker_allow(struct vg_sink_breaker *br, int64_t now_ms, int64_t *wait_ms);
+bool sinks_breaker_allow(struct sinks_breaker *br, int64_t now_ms, int64_t *wait_ms);
 /* The probe did not start after all (no token...): let another one through. */
-void vg_sink_breaker_cancel(struct vg_sink_breaker *br);
+void sinks_breaker_cancel(struct sinks_breaker *br);
 /* Outcomes. Return true when the state changed (closed <-> open), for the log line. */
-bool vg_sink_breaker_success(struct vg_sink_breaker *br);
-bool vg_sink_breaker_failure(struct vg_sink_breaker *br, int64_t now_ms);
-const char *vg_sink_breaker_name(enum vg_breaker_state s);
+bool sinks_breaker_success(struct sinks_breaker *br);
+bool sinks_breaker_failure(struct sinks_breaker *br, int64_t now_ms);
+const char *sinks_breaker_name(enum sinks_breaker_state s);
 
 /*
  * The wait before attempt `attempt + 1` after `attempt` failed (attempt >= 1):
  * 200 ms doubling up to 10 s, plus up to 25% jitter from `rnd01` in [0, 1).
  */
-int64_t vg_sink_backoff_ms(int attempt, double rnd01);
+int64_t sinks_backoff_ms(int attempt, double rnd01);
 
 /* The status-code table: 2xx OK; 3xx and 4xx other than 408/429 REJECTED; the rest BACKEND. */
-vg_err_t vg_webhook_classify_status(long status);
+vg_err_t sinks_classify_status(long status);
 
 /* ---- the parsed page (sinks_notice.c) ---- */
 
 /* One incident of a page: pointers into the notice's JSON tree (cJSON, opaque here). */
-struct vg_notice_item {
+struct sinks_notice_item {
     const char *status; /* the item's own status in a grouped body, else the page's */
     const void *incident;
     const void *resource;
     const void *transition;
 };
 
-struct vg_notice {
+struct sinks_notice {
     void *root;         /* cJSON * */
     const char *status; /* "firing", "resolved", "stale", "deleted", ... */
-    bool grouped;       /* body had "group" + "incidents" (issue 5) */
+    bool grouped;       /* body had "group" + "incidents" (a grouped page) */
     const void *group;  /* grouped: the "group" object */
-    struct vg_notice_item *items;
+    struct sinks_notice_item *items;
     size_t n_items;
 };
 /* Parse a single (v1) or grouped body. VG_ERR_PARSE with errstr when it is neither. */
-vg_err_t vg_notice_parse(struct vg_notice *nt, const char *body, size_t len, char *errstr,
-                         size_t errstr_size);
-void vg_notice_fini(struct vg_notice *nt);
+vg_err_t sinks_notice_parse(struct sinks_notice *nt, const char *body, size_t len, char *errstr,
+                            size_t errstr_size);
+void sinks_notice_fini(struct sinks_notice *nt);
 /* A string at a dotted path under `obj` ("incident.summary"); "" when absent or not a string. */
-const char *vg_notice_str(const void *obj, const char *path);
+const char *sinks_notice_str(const void *obj, const char *path);
 /* A string at a dotted path in the whole body, for templates (grouped: the first incident). */
-const char *vg_notice_lookup(const struct vg_notice *nt, const char *path, char *scratch,
-                             size_t scratch_size);
+const char *sinks_notice_lookup(const struct sinks_notice *nt, const char *path, char *scratch,
+                                size_t scratch_size);
 /* Copy at most `max` bytes of `s` on a UTF-8 boundary, adding "…" when cut. Caller frees. */
-char *vg_truncate_utf8(const char *s, size_t max);
+char *sinks_truncate_utf8(const char *s, size_t max);
 
 /* ---- body templates (sinks_template.c) ---- */
-struct vg_sink_tpl;
+struct sinks_tpl;
 /* Compile `src`; VG_ERR_INVALID with errstr "sink NAME: template: ..." for an unknown path. */
-vg_err_t vg_sink_tpl_compile(struct vg_sink_tpl **out, const char *sink, const char *src,
-                             char *errstr, size_t errstr_size);
+vg_err_t sinks_tpl_compile(struct sinks_tpl **out, const char *sink, const char *src, char *errstr,
+                           size_t errstr_size);
 /* Render; `json_escape`: values are escaped for a JSON string (without quotes). Caller frees. */
-char *vg_sink_tpl_render(const struct vg_sink_tpl *tpl, const struct vg_notice *nt,
-                         const char *page_id, const char *sink, bool json_escape);
-void vg_sink_tpl_destroy(struct vg_sink_tpl *tpl);
+char *sinks_tpl_render(const struct sinks_tpl *tpl, const struct sinks_notice *nt,
+                       const char *page_id, const char *sink, bool json_escape);
+void sinks_tpl_destroy(struct sinks_tpl *tpl);
 
 /* ---- signing (sinks_sign.c): Standard Webhooks 1.0 ---- */
-struct vg_sign_key {
+struct sinks_sign_key {
     unsigned char *key;
     size_t len;
 };
 /* Decode "whsec_<base64>". VG_ERR_INVALID otherwise (errstr never holds the secret). */
-vg_err_t vg_sign_key_parse(struct vg_sign_key *k, const char *secret, char *errstr,
-                           size_t errstr_size);
-void vg_sign_key_fini(struct vg_sign_key *k);
+vg_err_t sinks_sign_key_parse(struct sinks_sign_key *k, const char *secret, char *errstr,
+                              size_t errstr_size);
+void sinks_sign_key_fini(struct sinks_sign_key *k);
 /* "v1,<b64> v1,<b64>": one signature of "{id}.{ts}.{body}" per key. Caller frees. */
-char *vg_sign_header(const struct vg_sign_key *keys, size_t n_keys, const char *id, int64_t ts,
-                     const char *body, size_t body_len);
+char *sinks_sign_header(const struct sinks_sign_key *keys, size_t n_keys, const char *id,
+                        int64_t ts, const char *body, size_t body_len);
 
 /* ---- renderers: each returns a new heap body (and fills *content_type when it picks one) ---- */
 /* Alertmanager API v2 alerts array for POST /api/v2/alerts. */
-char *vg_render_am_alerts(const struct vg_notice *nt, const char *pager, const char *console_url);
+char *sinks_render_am_alerts(const struct sinks_notice *nt, const char *pager,
+                             const char *console_url);
 /* Alertmanager webhook payload version 4 (webhook `format: alertmanager`). */
-char *vg_render_am_webhook(const struct vg_notice *nt, const char *receiver, const char *pager,
-                           const char *console_url);
-/*
- * Slack message JSON. `channel` (bot mode) NULL for an incoming webhook.
- * `update_ts`: chat.update of that message. `thread_ts`: a reply in its thread.
- */
-char *vg_render_slack(const struct vg_notice *nt, const char *channel, const char *update_ts,
-                      const char *thread_ts, const char *console_url);
-/* The console line for a page; see vg_console_print. */
+char *sinks_render_am_webhook(const struct sinks_notice *nt, const char *receiver,
+                              const char *pager, const char *console_url);
+/* The console line for a page; see sinks_console_print. */
 
 /*
  * Print one line for the page in `body` to `out` and flush:
  *   PAGE firing [high] monitor resource-id field from -> to: summary
  * A body that does not parse still prints one line (with page_id).
  */
-void vg_console_print(FILE *out, const char *page_id, const char *body, size_t body_len);
+void sinks_console_print(FILE *out, const char *page_id, const char *body, size_t body_len);
 
 /* ---- one configured sink ---- */
 
@@ -178,8 +173,8 @@ struct sink {
     char *console_url;
     /* webhook */
     bool fmt_alertmanager;
-    struct vg_sink_tpl *tpl;
-    struct vg_sign_key *keys;
+    struct sinks_tpl *tpl;
+    struct sinks_sign_key *keys;
     size_t n_keys;
     /* kafka */
     char *topic;
@@ -192,8 +187,8 @@ struct sink {
     int64_t last_retry_after_ms;
 
     /* policy and counters: written by the dispatcher thread, read by others under sk->mu */
-    struct vg_sink_bucket bucket;
-    struct vg_sink_breaker breaker;
+    struct sinks_bucket bucket;
+    struct sinks_breaker breaker;
     int64_t pause_until; /* Retry-After on the whole sink */
     bool disabled;       /* HTTP 410: until vg_sinks_reset */
     int in_flight;
@@ -209,6 +204,12 @@ struct vg_sinks {
     pthread_mutex_t mu; /* guards the policy fields for readers on other threads */
     void *multi;        /* CURLM * */
     void *xfers;        /* in-flight transfers (sinks_http.c) */
+    /* libcurl's multi interface failed (a CURLMcode, 0: fine): finish what is in flight, rebuild */
+    int multi_err;
+    const char *multi_call; /* the multi call that failed */
+    /* dispatcher thread: a multi failure streak, logged once; the back-off before the next poll */
+    bool multi_failing;
+    int multi_backoff_ms;
     /* completions not from libcurl (console, kafka), under mu */
     struct vg_sink_result *done;
     size_t n_done;
@@ -218,30 +219,89 @@ struct vg_sinks {
     size_t n_kafka_props;
 };
 
-struct sink *vg_sinks_find(const struct vg_sinks *sk, const char *name);
+struct sink *sinks_find(const struct vg_sinks *sk, const char *name);
+/* Remember `v` as a secret of `s` (copied); strings under 3 bytes are not secrets. */
+void sinks_add_secret(struct sink *s, const char *v);
 /* Replace any configured secret in `s` with "<redacted>" (in place). */
-void vg_sink_scrub(const struct sink *s, char *msg, size_t msg_size);
+void sinks_scrub(const struct sink *s, char *msg, size_t msg_size);
 /* Queue a finished result (console, kafka) for the next vg_sinks_poll; wakes it. */
-void vg_sinks_push_done(struct vg_sinks *sk, const struct vg_sink_result *r);
+void sinks_push_done(struct vg_sinks *sk, const struct vg_sink_result *r);
 
-/* sinks_http.c */
-vg_err_t vg_http_init(struct vg_sinks *sk);
-void vg_http_fini(struct vg_sinks *sk);
-vg_err_t vg_http_sink_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
-                            size_t errstr_size);
-vg_err_t vg_http_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
-                       char *errstr, size_t errstr_size);
-/* Run libcurl up to timeout_ms; append finished results. Returns how many. */
-size_t vg_http_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out, size_t max);
-void vg_http_wakeup(struct vg_sinks *sk);
+/* ---- HTTP sinks on libcurl (sinks_http.c) ---- */
+
+/* Set up the multi handle. VG_ERR_FATAL when libcurl refuses. */
+vg_err_t sinks_http_init(struct vg_sinks *sk);
+void sinks_http_fini(struct vg_sinks *sk);
+/* Validate an HTTP sink's config (webhook, slack, alertmanager) into `s`. */
+vg_err_t sinks_http_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
+                          size_t errstr_size);
+/*
+ * An http(s) url with a host, parsed as libcurl will request it; its path,
+ * query and credentials become secrets of `s`. `key` names the config key.
+ */
+vg_err_t sinks_http_check_url(struct sink *s, const char *key, const char *url, char *errstr,
+                              size_t errstr_size);
+/*
+ * Start one attempt. When libcurl's multi handle refuses it, the attempt
+ * still counts as started and finishes in the next sinks_http_poll as a
+ * retriable failure (VG_ERR_BACKEND), so the dispatcher retries it.
+ */
+vg_err_t sinks_http_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
+                          char *errstr, size_t errstr_size);
+/*
+ * Run libcurl up to timeout_ms; append finished results to `out` and set
+ * *n_out. VG_ERR_BACKEND (errstr says which call and why) when libcurl's
+ * multi interface failed: the attempts in flight are then finished as
+ * retriable failures in `out` (as many as fit; the rest on the next call)
+ * and the multi handle is rebuilt once none is left. The caller logs and
+ * backs off.
+ */
+vg_err_t sinks_http_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out,
+                         size_t max, size_t *n_out, char *errstr, size_t errstr_size);
+void sinks_http_wakeup(struct vg_sinks *sk);
 /* One blocking attempt on the sink's own handle (the vg_sinks_deliver contract). */
-vg_err_t vg_http_deliver_sync(struct vg_sinks *sk, struct sink *s, const char *page_id,
-                              const char *body, size_t body_len, char *errstr, size_t errstr_size);
-void vg_http_sink_fini(struct sink *s);
+vg_err_t sinks_http_deliver_sync(struct vg_sinks *sk, struct sink *s, const char *page_id,
+                                 const char *body, size_t body_len, char *errstr,
+                                 size_t errstr_size);
+void sinks_http_sink_fini(struct sink *s);
+
+/* ---- Slack (sinks_slack.c): Block Kit messages, the Web API and incoming webhooks ---- */
+
+/*
+ * Slack message JSON. `channel` (bot mode) NULL for an incoming webhook.
+ * `update_ts`: chat.update of that message. `thread_ts`: a reply in its thread.
+ */
+char *sinks_slack_render(const struct sinks_notice *nt, const char *channel, const char *update_ts,
+                         const char *thread_ts, const char *console_url);
+/* Pick the mode (token + channel: Web API; else webhook_url) and check its url. */
+vg_err_t sinks_slack_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
+                           size_t errstr_size);
+/*
+ * The url and body (both new heap strings) of request `step` of a notice:
+ * chat.postMessage, or with `memo` ("CHANNEL TS" of the incident's first
+ * message) and a status other than firing: chat.update (step 0), then a
+ * reply in its thread (step 1). An incoming webhook always posts.
+ */
+void sinks_slack_request(const struct sink *s, const struct sinks_notice *nt, const char *memo,
+                         int step, char **url, char **body);
+/* After request `step` of the page `src` succeeded: does another request follow? */
+bool sinks_slack_has_next(const struct sink *s, const char *src, size_t src_len, const char *memo,
+                          int step);
+/*
+ * A Web API answer with a 2xx status: {"ok": false, "error": ...} still
+ * fails `r` (BACKEND for Slack's transient errors, else REJECTED); a first
+ * message that worked leaves *new_memo "CHANNEL TS" (when `have_memo` is
+ * false). Does nothing for other sinks.
+ */
+void sinks_slack_answer(const struct sink *s, const char *resp, size_t resp_len, bool have_memo,
+                        struct vg_sink_result *r, char **new_memo);
+/* A chat.update of a message that is gone or too old: go on with the thread reply. */
+bool sinks_slack_update_skippable(const struct sink *s, int step, const char *memo,
+                                  const struct vg_sink_result *r);
 
 /* sinks_kafka.c */
-vg_err_t vg_kafka_sink_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
-                             char *errstr, size_t errstr_size);
-void vg_kafka_sink_destroy(struct sink_kafka *k);
+vg_err_t sinks_kafka_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
+                           char *errstr, size_t errstr_size);
+void sinks_kafka_destroy(struct sink_kafka *k);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * The kafka sink (issue 6): each incident of a page is produced as v1
+ * The kafka sink: each incident of a page is produced as v1
  * JSON (a grouped page becomes one single-form message per incident),
  * keyed by the incident id so one incident's notices stay in one
  * partition, in order. The producer is consumer/'s idempotent one
@@ -57,9 +57,9 @@ static void finish(struct sink_kafka *k, const struct kjob *j, vg_err_t err, con
     r.latency_ms = vg_mono_ms() - j->t0;
     if (err != VG_OK) {
         snprintf(r.detail, sizeof(r.detail), "sink %s: %s", k->s->name, why);
-        vg_sink_scrub(k->s, r.detail, sizeof(r.detail));
+        sinks_scrub(k->s, r.detail, sizeof(r.detail));
     }
-    vg_sinks_push_done(k->sk, &r);
+    sinks_push_done(k->sk, &r);
 }
 
 static void run_batch(struct sink_kafka *k, struct kjob *jobs, size_t n)
@@ -141,7 +141,7 @@ static void *worker_main(void *arg)
 }
 
 /* A single-form v1 body for one incident of a (possibly grouped) page. */
-static char *item_body(const struct vg_notice *nt, const struct vg_notice_item *it)
+static char *item_body(const struct sinks_notice *nt, const struct sinks_notice_item *it)
 {
     cJSON *root = cJSON_CreateObject();
     char *s;
@@ -162,15 +162,15 @@ static char *item_body(const struct vg_notice *nt, const struct vg_notice_item *
     return s;
 }
 
-vg_err_t vg_kafka_sink_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
-                             char *errstr, size_t errstr_size)
+vg_err_t sinks_kafka_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,
+                           char *errstr, size_t errstr_size)
 {
     struct sink_kafka *k = s->kafka;
-    struct vg_notice nt;
+    struct sinks_notice nt;
     struct kjob j;
     char why[128];
 
-    if (vg_notice_parse(&nt, job->body, job->body_len, why, sizeof(why)) != VG_OK) {
+    if (sinks_notice_parse(&nt, job->body, job->body_len, why, sizeof(why)) != VG_OK) {
         snprintf(errstr, errstr_size, "sink %s: %s", s->name, why);
         return VG_ERR_INVALID;
     }
@@ -181,11 +181,11 @@ vg_err_t vg_kafka_sink_start(struct vg_sinks *sk, struct sink *s, const struct v
     j.keys = vg_calloc(j.n, sizeof(char *));
     j.payloads = vg_calloc(j.n, sizeof(char *));
     for (size_t i = 0; i < nt.n_items; i++) {
-        j.keys[i] = vg_strdup(vg_notice_str(nt.items[i].incident, "id"));
+        j.keys[i] = vg_strdup(sinks_notice_str(nt.items[i].incident, "id"));
         j.payloads[i] =
             nt.grouped ? item_body(&nt, &nt.items[i]) : vg_strndup(job->body, job->body_len);
     }
-    vg_notice_fini(&nt);
+    sinks_notice_fini(&nt);
     if (!k) {
         k = vg_calloc(1, sizeof(*k));
         k->sk = sk;
@@ -209,7 +209,7 @@ vg_err_t vg_kafka_sink_start(struct vg_sinks *sk, struct sink *s, const struct v
     return VG_OK;
 }
 
-void vg_kafka_sink_destroy(struct sink_kafka *k)
+void sinks_kafka_destroy(struct sink_kafka *k)
 {
     if (!k) {
         return;

@@ -1,10 +1,10 @@
 /*
  * The page as sinks see it: a v1 body, either single (incident, resource,
- * transition) or grouped (issue 5: "group" + "incidents": [{incident,
+ * transition) or grouped ("group" + "incidents": [{incident,
  * resource, transition}, ...]), parsed once with cJSON so every renderer
  * (Slack, Alertmanager, templates, console) reads the same fields. Unknown
- * keys are kept in the tree: renderers may use what later issues add
- * (labels, description, reason, pod) when it is there.
+ * keys are kept in the tree: renderers use the optional ones (labels,
+ * description, reason, pod) when they are there.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -17,8 +17,8 @@ static const cJSON *obj_get(const cJSON *o, const char *key)
     return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
 }
 
-vg_err_t vg_notice_parse(struct vg_notice *nt, const char *body, size_t len, char *errstr,
-                         size_t errstr_size)
+vg_err_t sinks_notice_parse(struct sinks_notice *nt, const char *body, size_t len, char *errstr,
+                            size_t errstr_size)
 {
     cJSON *root = cJSON_ParseWithLength(body, len);
     const cJSON *status;
@@ -64,21 +64,21 @@ vg_err_t vg_notice_parse(struct vg_notice *nt, const char *body, size_t len, cha
         nt->n_items = 1;
     }
     if (nt->n_items == 0 || !nt->status[0]) {
-        vg_notice_fini(nt);
+        sinks_notice_fini(nt);
         snprintf(errstr, errstr_size, "page body has no status or no incident");
         return VG_ERR_PARSE;
     }
     return VG_OK;
 }
 
-void vg_notice_fini(struct vg_notice *nt)
+void sinks_notice_fini(struct sinks_notice *nt)
 {
     cJSON_Delete(nt->root);
     vg_free(nt->items);
     memset(nt, 0, sizeof(*nt));
 }
 
-const char *vg_notice_str(const void *obj, const char *path)
+const char *sinks_notice_str(const void *obj, const char *path)
 {
     const cJSON *cur = obj;
     char part[64];
@@ -98,10 +98,10 @@ const char *vg_notice_str(const void *obj, const char *path)
     return cJSON_IsString(cur) ? cur->valuestring : "";
 }
 
-const char *vg_notice_lookup(const struct vg_notice *nt, const char *path, char *scratch,
-                             size_t scratch_size)
+const char *sinks_notice_lookup(const struct sinks_notice *nt, const char *path, char *scratch,
+                                size_t scratch_size)
 {
-    const struct vg_notice_item *first = &nt->items[0];
+    const struct sinks_notice_item *first = &nt->items[0];
     const cJSON *v;
 
     if (!strcmp(path, "count")) {
@@ -109,16 +109,16 @@ const char *vg_notice_lookup(const struct vg_notice *nt, const char *path, char 
         return scratch;
     }
     if (!strncmp(path, "incident.", 9)) {
-        return vg_notice_str(first->incident, path + 9);
+        return sinks_notice_str(first->incident, path + 9);
     }
     if (!strncmp(path, "resource.", 9)) {
-        return vg_notice_str(first->resource, path + 9);
+        return sinks_notice_str(first->resource, path + 9);
     }
     if (!strncmp(path, "transition.", 11)) {
-        return vg_notice_str(first->transition, path + 11);
+        return sinks_notice_str(first->transition, path + 11);
     }
     if (!strncmp(path, "group.", 6)) {
-        return vg_notice_str(nt->group, path + 6);
+        return sinks_notice_str(nt->group, path + 6);
     }
     v = obj_get(nt->root, path);
     if (cJSON_IsString(v)) {
@@ -127,7 +127,7 @@ const char *vg_notice_lookup(const struct vg_notice *nt, const char *path, char 
     return "";
 }
 
-char *vg_truncate_utf8(const char *s, size_t max)
+char *sinks_truncate_utf8(const char *s, size_t max)
 {
     static const char ell[] = "\xe2\x80\xa6"; /* … */
     size_t len = strlen(s);
@@ -149,22 +149,22 @@ char *vg_truncate_utf8(const char *s, size_t max)
 
 size_t vg_sinks_page_incidents(const char *body, size_t len, char ***out, size_t max)
 {
-    struct vg_notice nt;
+    struct sinks_notice nt;
     char why[64];
     size_t n = 0;
 
     *out = NULL;
-    if (!body || vg_notice_parse(&nt, body, len, why, sizeof(why)) != VG_OK) {
+    if (!body || sinks_notice_parse(&nt, body, len, why, sizeof(why)) != VG_OK) {
         return 0;
     }
     *out = vg_calloc(nt.n_items + 1, sizeof(char *));
     for (size_t i = 0; i < nt.n_items && n < max; i++) {
-        const char *id = vg_notice_str(nt.items[i].incident, "id");
+        const char *id = sinks_notice_str(nt.items[i].incident, "id");
         if (id[0]) {
             (*out)[n++] = vg_strdup(id);
         }
     }
-    vg_notice_fini(&nt);
+    sinks_notice_fini(&nt);
     if (n == 0) {
         vg_free(*out);
         *out = NULL;

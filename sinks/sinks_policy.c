@@ -1,5 +1,5 @@
 /*
- * Delivery policy without I/O or clocks (issue 6): the per-sink token
+ * Delivery policy without I/O or clocks: the per-sink token
  * bucket, the per-sink circuit breaker, the per-page backoff schedule and
  * the HTTP status table. Time comes in as `now_ms`, randomness as `rnd01`,
  * so tests/unit/test_sinks6_policy.c can drive them exactly.
@@ -9,7 +9,7 @@
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_MAX_MS 10000
 
-void vg_sink_bucket_init(struct vg_sink_bucket *b, double rate_per_s, int burst, int64_t now_ms)
+void sinks_bucket_init(struct sinks_bucket *b, double rate_per_s, int burst, int64_t now_ms)
 {
     b->rate_per_s = rate_per_s > 0 ? rate_per_s : 0;
     if (burst > 0) {
@@ -21,7 +21,7 @@ void vg_sink_bucket_init(struct vg_sink_bucket *b, double rate_per_s, int burst,
     b->last_ms = now_ms;
 }
 
-bool vg_sink_bucket_take(struct vg_sink_bucket *b, int64_t now_ms, int64_t *wait_ms)
+bool sinks_bucket_take(struct sinks_bucket *b, int64_t now_ms, int64_t *wait_ms)
 {
     if (b->rate_per_s <= 0) {
         return true;
@@ -42,20 +42,20 @@ bool vg_sink_bucket_take(struct vg_sink_bucket *b, int64_t now_ms, int64_t *wait
     return false;
 }
 
-bool vg_sink_breaker_allow(struct vg_sink_breaker *br, int64_t now_ms, int64_t *wait_ms)
+bool sinks_breaker_allow(struct sinks_breaker *br, int64_t now_ms, int64_t *wait_ms)
 {
     switch (br->state) {
-    case VG_BREAKER_CLOSED:
+    case SINKS_BREAKER_CLOSED:
         return true;
-    case VG_BREAKER_OPEN:
+    case SINKS_BREAKER_OPEN:
         if (now_ms < br->open_until) {
             *wait_ms = br->open_until - now_ms;
             return false;
         }
-        br->state = VG_BREAKER_HALF_OPEN;
+        br->state = SINKS_BREAKER_HALF_OPEN;
         br->probing = true;
         return true;
-    case VG_BREAKER_HALF_OPEN:
+    case SINKS_BREAKER_HALF_OPEN:
         if (br->probing) {
             *wait_ms = -1; /* until the probe answers */
             return false;
@@ -66,18 +66,18 @@ bool vg_sink_breaker_allow(struct vg_sink_breaker *br, int64_t now_ms, int64_t *
     return false;
 }
 
-void vg_sink_breaker_cancel(struct vg_sink_breaker *br)
+void sinks_breaker_cancel(struct sinks_breaker *br)
 {
-    if (br->state == VG_BREAKER_HALF_OPEN) {
+    if (br->state == SINKS_BREAKER_HALF_OPEN) {
         br->probing = false;
     }
 }
 
-bool vg_sink_breaker_success(struct vg_sink_breaker *br)
+bool sinks_breaker_success(struct sinks_breaker *br)
 {
-    bool changed = br->state != VG_BREAKER_CLOSED;
+    bool changed = br->state != SINKS_BREAKER_CLOSED;
 
-    br->state = VG_BREAKER_CLOSED;
+    br->state = SINKS_BREAKER_CLOSED;
     br->failures = 0;
     br->probing = false;
     br->cooldown_ms = 0;
@@ -85,49 +85,49 @@ bool vg_sink_breaker_success(struct vg_sink_breaker *br)
     return changed;
 }
 
-bool vg_sink_breaker_failure(struct vg_sink_breaker *br, int64_t now_ms)
+bool sinks_breaker_failure(struct sinks_breaker *br, int64_t now_ms)
 {
     br->failures++;
     switch (br->state) {
-    case VG_BREAKER_CLOSED:
-        if (br->failures < VG_SINK_BREAKER_THRESHOLD) {
+    case SINKS_BREAKER_CLOSED:
+        if (br->failures < SINKS_BREAKER_THRESHOLD) {
             return false;
         }
-        br->state = VG_BREAKER_OPEN;
-        br->cooldown_ms = VG_SINK_BREAKER_MIN_MS;
+        br->state = SINKS_BREAKER_OPEN;
+        br->cooldown_ms = SINKS_BREAKER_MIN_MS;
         br->open_until = now_ms + br->cooldown_ms;
         br->down_since = now_ms;
         br->probing = false;
         return true;
-    case VG_BREAKER_HALF_OPEN:
+    case SINKS_BREAKER_HALF_OPEN:
         /* The probe failed: back to waiting, twice as long (capped). */
-        br->cooldown_ms = br->cooldown_ms * 2 > VG_SINK_BREAKER_MAX_MS ? VG_SINK_BREAKER_MAX_MS
-                                                                       : br->cooldown_ms * 2;
-        br->state = VG_BREAKER_OPEN;
+        br->cooldown_ms =
+            br->cooldown_ms * 2 > SINKS_BREAKER_MAX_MS ? SINKS_BREAKER_MAX_MS : br->cooldown_ms * 2;
+        br->state = SINKS_BREAKER_OPEN;
         br->open_until = now_ms + br->cooldown_ms;
         br->probing = false;
         return false;
-    case VG_BREAKER_OPEN:
+    case SINKS_BREAKER_OPEN:
         /* A request started before the breaker opened: nothing new to learn. */
         return false;
     }
     return false;
 }
 
-const char *vg_sink_breaker_name(enum vg_breaker_state s)
+const char *sinks_breaker_name(enum sinks_breaker_state s)
 {
     switch (s) {
-    case VG_BREAKER_CLOSED:
+    case SINKS_BREAKER_CLOSED:
         return "up";
-    case VG_BREAKER_OPEN:
+    case SINKS_BREAKER_OPEN:
         return "down";
-    case VG_BREAKER_HALF_OPEN:
+    case SINKS_BREAKER_HALF_OPEN:
         return "probing";
     }
     return "?";
 }
 
-int64_t vg_sink_backoff_ms(int attempt, double rnd01)
+int64_t sinks_backoff_ms(int attempt, double rnd01)
 {
     int64_t delay = BACKOFF_BASE_MS;
 
@@ -146,7 +146,7 @@ int64_t vg_sink_backoff_ms(int attempt, double rnd01)
     return delay + (int64_t)((double)delay * 0.25 * rnd01);
 }
 
-vg_err_t vg_webhook_classify_status(long status)
+vg_err_t sinks_classify_status(long status)
 {
     if (status >= 200 && status < 300) {
         return VG_OK;
@@ -162,5 +162,5 @@ vg_err_t vg_webhook_classify_status(long status)
 
 int64_t vg_sinks_backoff_ms(int attempt, double rnd01)
 {
-    return vg_sink_backoff_ms(attempt, rnd01);
+    return sinks_backoff_ms(attempt, rnd01);
 }

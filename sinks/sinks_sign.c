@@ -1,5 +1,5 @@
 /*
- * Standard Webhooks 1.0 signatures (issue 6): webhook-signature is
+ * Standard Webhooks 1.0 signatures: webhook-signature is
  * "v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">",
  * one space-separated entry per configured secret so receivers can rotate
  * keys. Secrets are "whsec_" + base64 of the key bytes. OpenSSL libcrypto
@@ -13,8 +13,8 @@
 
 #define WHSEC_PREFIX "whsec_"
 
-vg_err_t vg_sign_key_parse(struct vg_sign_key *k, const char *secret, char *errstr,
-                           size_t errstr_size)
+vg_err_t sinks_sign_key_parse(struct sinks_sign_key *k, const char *secret, char *errstr,
+                              size_t errstr_size)
 {
     const char *b64;
     size_t len;
@@ -57,7 +57,7 @@ vg_err_t vg_sign_key_parse(struct vg_sign_key *k, const char *secret, char *errs
     return VG_OK;
 }
 
-void vg_sign_key_fini(struct vg_sign_key *k)
+void sinks_sign_key_fini(struct sinks_sign_key *k)
 {
     if (k->key) {
         memset(k->key, 0, k->len);
@@ -66,8 +66,8 @@ void vg_sign_key_fini(struct vg_sign_key *k)
     memset(k, 0, sizeof(*k));
 }
 
-char *vg_sign_header(const struct vg_sign_key *keys, size_t n_keys, const char *id, int64_t ts,
-                     const char *body, size_t body_len)
+char *sinks_sign_header(const struct sinks_sign_key *keys, size_t n_keys, const char *id,
+                        int64_t ts, const char *body, size_t body_len)
 {
     struct vg_buf msg = {0};
     struct vg_buf out = {0};

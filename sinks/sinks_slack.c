@@ -1,11 +1,14 @@
 /*
- * Slack messages (issue 6): Block Kit inside a coloured attachment. A
+ * The Slack sink. Messages: Block Kit inside a coloured attachment, a
  * header with the severity emoji, the monitor and the transition; fields
  * for resource, workspace, type, owner, transition, reason/pod and since
  * when; a console link. A grouped page lists up to 10 incidents and
  * "and N more". Slack's documented limits are applied here: header text
  * <= 150 characters, section text <= 3000, field text <= 2000, at most
  * 10 fields and 50 blocks. Texts are mrkdwn-escaped (&, <, >).
+ * Requests: an incoming webhook posts; with a bot token the Web API posts
+ * the first message of an incident, then updates it and replies in its
+ * thread, and reads {"ok": false} answers. Sending is sinks_http.c's.
  */
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -18,6 +21,8 @@
 #define SECTION_MAX 3000
 #define FIELD_MAX 2000
 #define FALLBACK_MAX 3000
+#define MAX_LISTED 10 /* a grouped message lists this many incidents, then "and N more" */
+#define DEFAULT_API "https://slack.com/api"
 
 struct sev_style {
     const char *severity;
@@ -73,7 +78,7 @@ static void put_md(struct vg_buf *b, const char *s)
 static cJSON *text_obj(const char *type, const char *text, size_t max)
 {
     cJSON *t = cJSON_CreateObject();
-    char *cut = vg_truncate_utf8(text, max);
+    char *cut = sinks_truncate_utf8(text, max);
 
     cJSON_AddStringToObject(t, "type", type);
     cJSON_AddStringToObject(t, "text", cut);
@@ -194,15 +199,15 @@ static void upper(char *dst, size_t dst_size, const char *s)
     dst[i] = '\0';
 }
 
-static void single_blocks(cJSON *blocks, const struct vg_notice *nt, const char *console_url,
+static void single_blocks(cJSON *blocks, const struct sinks_notice *nt, const char *console_url,
                           struct vg_buf *fallback)
 {
-    const struct vg_notice_item *it = &nt->items[0];
-    const char *severity = vg_notice_str(it->incident, "severity");
-    const char *monitor = vg_notice_str(it->incident, "monitor");
-    const char *summary = vg_notice_str(it->incident, "summary");
-    const char *from = vg_notice_str(it->transition, "from");
-    const char *reason = vg_notice_str(it->transition, "reason");
+    const struct sinks_notice_item *it = &nt->items[0];
+    const char *severity = sinks_notice_str(it->incident, "severity");
+    const char *monitor = sinks_notice_str(it->incident, "monitor");
+    const char *summary = sinks_notice_str(it->incident, "summary");
+    const char *from = sinks_notice_str(it->transition, "from");
+    const char *reason = sinks_notice_str(it->transition, "reason");
     const struct sev_style *st = style_of(nt->status, severity);
     struct vg_buf b = {0};
     char word[32];
@@ -213,7 +218,7 @@ static void single_blocks(cJSON *blocks, const struct vg_notice *nt, const char 
     vg_buf_printf(&b, "%s %s: %s", st->emoji, word, monitor);
     add_header(blocks, b.data);
     vg_buf_reset(&b);
-    vg_buf_printf(fallback, "%s %s: %s %s", word, monitor, vg_notice_str(it->resource, "id"),
+    vg_buf_printf(fallback, "%s %s: %s %s", word, monitor, sinks_notice_str(it->resource, "id"),
                   summary);
 
     if (summary[0]) {
@@ -224,27 +229,27 @@ static void single_blocks(cJSON *blocks, const struct vg_notice *nt, const char 
     sec = cJSON_CreateObject();
     fields = cJSON_CreateArray();
     cJSON_AddStringToObject(sec, "type", "section");
-    add_field(fields, "Resource", vg_notice_str(it->resource, "name"), true);
-    add_field(fields, "Workspace", vg_notice_str(it->resource, "workspace"), false);
-    add_field(fields, "Type", vg_notice_str(it->resource, "type"), false);
-    add_field(fields, "Owner", vg_notice_str(it->resource, "owner"), false);
-    vg_buf_printf(&b, "%s: %s \xe2\x86\x92 %s", vg_notice_str(it->transition, "field"),
-                  from[0] ? from : "(none)", vg_notice_str(it->transition, "to"));
+    add_field(fields, "Resource", sinks_notice_str(it->resource, "name"), true);
+    add_field(fields, "Workspace", sinks_notice_str(it->resource, "workspace"), false);
+    add_field(fields, "Type", sinks_notice_str(it->resource, "type"), false);
+    add_field(fields, "Owner", sinks_notice_str(it->resource, "owner"), false);
+    vg_buf_printf(&b, "%s: %s \xe2\x86\x92 %s", sinks_notice_str(it->transition, "field"),
+                  from[0] ? from : "(none)", sinks_notice_str(it->transition, "to"));
     add_field(fields, "Transition", b.data, false);
     vg_buf_reset(&b);
     if (!reason[0]) {
-        reason = vg_notice_str(it->incident, "reason");
+        reason = sinks_notice_str(it->incident, "reason");
     }
     add_field(fields, "Reason", reason, false);
-    add_field(fields, "Pod", vg_notice_str(it->transition, "pod"), true);
+    add_field(fields, "Pod", sinks_notice_str(it->transition, "pod"), true);
     vg_buf_puts(&b, "*Since*\n");
-    put_date(&b, vg_notice_str(it->incident, "started_at"));
+    put_date(&b, sinks_notice_str(it->incident, "started_at"));
     cJSON_AddItemToArray(fields, text_obj("mrkdwn", b.data, FIELD_MAX));
     vg_buf_reset(&b);
     if (strcmp(nt->status, "firing") != 0) {
-        const char *end = vg_notice_str(it->incident, "resolved_at");
+        const char *end = sinks_notice_str(it->incident, "resolved_at");
         vg_buf_printf(&b, "*%s at*\n", !strcmp(nt->status, "resolved") ? "Resolved" : "Ended");
-        put_date(&b, end[0] ? end : vg_notice_str(it->transition, "at"));
+        put_date(&b, end[0] ? end : sinks_notice_str(it->transition, "at"));
         if (cJSON_GetArraySize(fields) < 10) {
             cJSON_AddItemToArray(fields, text_obj("mrkdwn", b.data, FIELD_MAX));
         }
@@ -257,26 +262,26 @@ static void single_blocks(cJSON *blocks, const struct vg_notice *nt, const char 
         cJSON *elems = cJSON_CreateArray();
 
         vg_buf_puts(&b, "incident `");
-        put_md(&b, vg_notice_str(it->incident, "id"));
+        put_md(&b, sinks_notice_str(it->incident, "id"));
         vg_buf_puts(&b, "` \xc2\xb7 resource `");
-        put_md(&b, vg_notice_str(it->resource, "id"));
+        put_md(&b, sinks_notice_str(it->resource, "id"));
         vg_buf_puts(&b, "`");
         cJSON_AddItemToArray(elems, text_obj("mrkdwn", b.data, SECTION_MAX));
         cJSON_AddStringToObject(ctx, "type", "context");
         cJSON_AddItemToObject(ctx, "elements", elems);
         add_block(blocks, ctx);
     }
-    add_link(blocks, console_url, vg_notice_str(it->resource, "id"));
+    add_link(blocks, console_url, sinks_notice_str(it->resource, "id"));
     vg_buf_fini(&b);
 }
 
-static void group_blocks(cJSON *blocks, const struct vg_notice *nt, const char *console_url,
+static void group_blocks(cJSON *blocks, const struct sinks_notice *nt, const char *console_url,
                          struct vg_buf *fallback)
 {
-    const char *severity = vg_notice_str(nt->items[0].incident, "severity");
+    const char *severity = sinks_notice_str(nt->items[0].incident, "severity");
     const struct sev_style *st = style_of(nt->status, severity);
-    const char *pager = vg_notice_str(nt->group, "pager");
-    size_t listed = nt->n_items < VG_SLACK_MAX_LISTED ? nt->n_items : VG_SLACK_MAX_LISTED;
+    const char *pager = sinks_notice_str(nt->group, "pager");
+    size_t listed = nt->n_items < MAX_LISTED ? nt->n_items : MAX_LISTED;
     struct vg_buf b = {0};
     char word[32];
 
@@ -286,22 +291,22 @@ static void group_blocks(cJSON *blocks, const struct vg_notice *nt, const char *
     add_header(blocks, b.data);
     vg_buf_printf(fallback, "%zu incidents %s %s", nt->n_items, word, pager);
     for (size_t i = 0; i < listed; i++) {
-        const struct vg_notice_item *it = &nt->items[i];
-        const char *from = vg_notice_str(it->transition, "from");
+        const struct sinks_notice_item *it = &nt->items[i];
+        const char *from = sinks_notice_str(it->transition, "from");
 
         vg_buf_reset(&b);
         vg_buf_printf(&b, "%s *",
-                      style_of(it->status, vg_notice_str(it->incident, "severity"))->emoji);
-        put_md(&b, vg_notice_str(it->incident, "monitor"));
+                      style_of(it->status, sinks_notice_str(it->incident, "severity"))->emoji);
+        put_md(&b, sinks_notice_str(it->incident, "monitor"));
         vg_buf_puts(&b, "* \xc2\xb7 `");
-        put_md(&b, vg_notice_str(it->resource, "name"));
+        put_md(&b, sinks_notice_str(it->resource, "name"));
         vg_buf_puts(&b, "` in ");
-        put_md(&b, vg_notice_str(it->resource, "workspace"));
+        put_md(&b, sinks_notice_str(it->resource, "workspace"));
         vg_buf_printf(&b, " (%s \xe2\x86\x92 %s)", from[0] ? from : "(none)",
-                      vg_notice_str(it->transition, "to"));
-        if (vg_notice_str(it->incident, "summary")[0]) {
+                      sinks_notice_str(it->transition, "to"));
+        if (sinks_notice_str(it->incident, "summary")[0]) {
             vg_buf_puts(&b, "\n");
-            put_md(&b, vg_notice_str(it->incident, "summary"));
+            put_md(&b, sinks_notice_str(it->incident, "summary"));
         }
         add_section(blocks, b.data);
     }
@@ -317,13 +322,13 @@ static void group_blocks(cJSON *blocks, const struct vg_notice *nt, const char *
         add_block(blocks, ctx);
     }
     if (console_url) {
-        add_link(blocks, console_url, vg_notice_str(nt->items[0].resource, "id"));
+        add_link(blocks, console_url, sinks_notice_str(nt->items[0].resource, "id"));
     }
     vg_buf_fini(&b);
 }
 
-char *vg_render_slack(const struct vg_notice *nt, const char *channel, const char *update_ts,
-                      const char *thread_ts, const char *console_url)
+char *sinks_slack_render(const struct sinks_notice *nt, const char *channel, const char *update_ts,
+                         const char *thread_ts, const char *console_url)
 {
     cJSON *root = cJSON_CreateObject();
     struct vg_buf fallback = {0};
@@ -338,7 +343,7 @@ char *vg_render_slack(const struct vg_notice *nt, const char *channel, const cha
     }
     if (thread_ts) {
         /* The reply in the original message's thread: one short line. */
-        const struct vg_notice_item *it = &nt->items[0];
+        const struct sinks_notice_item *it = &nt->items[0];
         char word[32];
 
         upper(word, sizeof(word), nt->status);
@@ -347,13 +352,13 @@ char *vg_render_slack(const struct vg_notice *nt, const char *channel, const cha
         if (nt->grouped) {
             vg_buf_printf(&fallback, "%zu incidents", nt->n_items);
         } else {
-            const char *from = vg_notice_str(it->transition, "from");
-            put_md(&fallback, vg_notice_str(it->resource, "id"));
+            const char *from = sinks_notice_str(it->transition, "from");
+            put_md(&fallback, sinks_notice_str(it->resource, "id"));
             vg_buf_printf(&fallback, " %s %s \xe2\x86\x92 %s",
-                          vg_notice_str(it->transition, "field"), from[0] ? from : "(none)",
-                          vg_notice_str(it->transition, "to"));
+                          sinks_notice_str(it->transition, "field"), from[0] ? from : "(none)",
+                          sinks_notice_str(it->transition, "to"));
         }
-        text = vg_truncate_utf8(fallback.data, FALLBACK_MAX);
+        text = sinks_truncate_utf8(fallback.data, FALLBACK_MAX);
         cJSON_AddStringToObject(root, "text", text);
         vg_free(text);
     } else {
@@ -361,14 +366,14 @@ char *vg_render_slack(const struct vg_notice *nt, const char *channel, const cha
         cJSON *a = cJSON_CreateObject();
         cJSON *blocks = cJSON_CreateArray();
         const struct sev_style *st =
-            style_of(nt->status, vg_notice_str(nt->items[0].incident, "severity"));
+            style_of(nt->status, sinks_notice_str(nt->items[0].incident, "severity"));
 
         if (nt->grouped) {
             group_blocks(blocks, nt, console_url, &fallback);
         } else {
             single_blocks(blocks, nt, console_url, &fallback);
         }
-        text = vg_truncate_utf8(fallback.data ? fallback.data : "", FALLBACK_MAX);
+        text = sinks_truncate_utf8(fallback.data ? fallback.data : "", FALLBACK_MAX);
         cJSON_AddStringToObject(root, "text", text);
         vg_free(text);
         cJSON_AddStringToObject(a, "color", st->color);
@@ -383,4 +388,169 @@ char *vg_render_slack(const struct vg_notice *nt, const char *channel, const cha
         vg_oom("cJSON_PrintUnformatted");
     }
     return out;
+}
+
+/* ---------------------------------------------------------------- the Web API */
+
+/* The requests of one notice, in order: a new message, or an update of it and a thread reply. */
+enum slack_step { SLACK_POST = 0, SLACK_UPDATE, SLACK_REPLY };
+
+/* Split a memo "CHANNEL TS". */
+static bool memo_split(const char *memo, char *channel, size_t ch_size, char *ts, size_t ts_size)
+{
+    const char *sp = memo ? strchr(memo, ' ') : NULL;
+
+    if (!sp || sp == memo || !sp[1] || (size_t)(sp - memo) >= ch_size ||
+        strlen(sp + 1) >= ts_size) {
+        return false;
+    }
+    memcpy(channel, memo, (size_t)(sp - memo));
+    channel[sp - memo] = '\0';
+    snprintf(ts, ts_size, "%s", sp + 1);
+    return true;
+}
+
+/*
+ * Which request step `step` of this notice is: with a bot token, a notice
+ * that is not "firing" and an earlier message to refer to updates that
+ * message (step 0) and replies in its thread (step 1); anything else posts.
+ */
+static enum slack_step step_kind(const struct sink *s, const struct sinks_notice *nt,
+                                 const char *memo, int step)
+{
+    char ch[64];
+    char ts[64];
+
+    if (s->slack_bot && strcmp(nt->status, "firing") != 0 &&
+        memo_split(memo, ch, sizeof(ch), ts, sizeof(ts))) {
+        return step == 0 ? SLACK_UPDATE : SLACK_REPLY;
+    }
+    return SLACK_POST;
+}
+
+vg_err_t sinks_slack_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
+                           size_t errstr_size)
+{
+    vg_err_t err;
+
+    if (cfg->token && cfg->channel) {
+        s->slack_bot = true;
+        s->token = vg_strdup(cfg->token);
+        s->channel = vg_strdup(cfg->channel);
+        sinks_add_secret(s, s->token);
+        s->url = vg_strdup(cfg->api_url ? cfg->api_url : DEFAULT_API);
+        /* The API base is not a secret: its path stays printable. */
+        return sinks_http_check_url(s, "api_url", s->url, errstr, errstr_size);
+    }
+    if (cfg->webhook_url) {
+        err = sinks_http_check_url(s, "webhook_url", cfg->webhook_url, errstr, errstr_size);
+        if (err) {
+            return err;
+        }
+        s->url = vg_strdup(cfg->webhook_url);
+        return VG_OK;
+    }
+    snprintf(errstr, errstr_size, "sink %s: slack needs webhook_url, or token and channel",
+             cfg->name);
+    return VG_ERR_INVALID;
+}
+
+void sinks_slack_request(const struct sink *s, const struct sinks_notice *nt, const char *memo,
+                         int step, char **url, char **body)
+{
+    char ch[64] = "";
+    char ts[64] = "";
+    size_t n = strlen(s->url);
+    int base = (int)(n && s->url[n - 1] == '/' ? n - 1 : n);
+
+    if (!s->slack_bot) {
+        *body = sinks_slack_render(nt, NULL, NULL, NULL, s->console_url);
+        *url = vg_strdup(s->url);
+        return;
+    }
+    switch (step_kind(s, nt, memo, step)) {
+    case SLACK_UPDATE:
+        memo_split(memo, ch, sizeof(ch), ts, sizeof(ts));
+        *body = sinks_slack_render(nt, ch, ts, NULL, s->console_url);
+        *url = vg_asprintf("%.*s/chat.update", base, s->url);
+        break;
+    case SLACK_REPLY:
+        memo_split(memo, ch, sizeof(ch), ts, sizeof(ts));
+        *body = sinks_slack_render(nt, ch, NULL, ts, s->console_url);
+        *url = vg_asprintf("%.*s/chat.postMessage", base, s->url);
+        break;
+    default:
+        *body = sinks_slack_render(nt, s->channel, NULL, NULL, s->console_url);
+        *url = vg_asprintf("%.*s/chat.postMessage", base, s->url);
+        break;
+    }
+}
+
+bool sinks_slack_has_next(const struct sink *s, const char *src, size_t src_len, const char *memo,
+                          int step)
+{
+    struct sinks_notice nt;
+    char why[128];
+    bool more;
+
+    if (s->type != SINK_SLACK || !s->slack_bot) {
+        return false;
+    }
+    if (sinks_notice_parse(&nt, src, src_len, why, sizeof(why)) != VG_OK) {
+        return false;
+    }
+    more = step_kind(s, &nt, memo, step) == SLACK_UPDATE;
+    sinks_notice_fini(&nt);
+    return more;
+}
+
+static bool retriable_error(const char *e)
+{
+    static const char *const retry[] = {"ratelimited", "rate_limited",        "internal_error",
+                                        "fatal_error", "service_unavailable", "request_timeout",
+                                        NULL};
+    for (const char *const *r = retry; *r; r++) {
+        if (!strcmp(e, *r)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void sinks_slack_answer(const struct sink *s, const char *resp, size_t resp_len, bool have_memo,
+                        struct vg_sink_result *r, char **new_memo)
+{
+    cJSON *root;
+    const cJSON *ok;
+    const cJSON *err;
+    const char *e;
+
+    if (s->type != SINK_SLACK || !s->slack_bot) {
+        return;
+    }
+    root = cJSON_ParseWithLength(resp ? resp : "", resp_len);
+    ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
+    err = cJSON_GetObjectItemCaseSensitive(root, "error");
+    e = cJSON_IsString(err) ? err->valuestring : "invalid_response";
+    if (!cJSON_IsTrue(ok)) {
+        r->err = retriable_error(e) ? VG_ERR_BACKEND : VG_ERR_REJECTED;
+        snprintf(r->detail, sizeof(r->detail), "sink %s: slack error %.100s", s->name, e);
+    } else {
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "ts");
+        const cJSON *ch = cJSON_GetObjectItemCaseSensitive(root, "channel");
+        if (cJSON_IsString(ts) && cJSON_IsString(ch) && !have_memo) {
+            vg_free(*new_memo);
+            *new_memo = vg_asprintf("%s %s", ch->valuestring, ts->valuestring);
+        }
+    }
+    cJSON_Delete(root);
+}
+
+bool sinks_slack_update_skippable(const struct sink *s, int step, const char *memo,
+                                  const struct vg_sink_result *r)
+{
+    return s->type == SINK_SLACK && s->slack_bot && step == 0 && memo &&
+           r->err == VG_ERR_REJECTED &&
+           (strstr(r->detail, "message_not_found") || strstr(r->detail, "cant_update_message") ||
+            strstr(r->detail, "edit_window_closed"));
 }

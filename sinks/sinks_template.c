@@ -1,5 +1,5 @@
 /*
- * Webhook body templates (issue 6): literal text with {{path}} holes
+ * Webhook body templates: literal text with {{path}} holes
  * filled from the page, e.g. {"text": "{{incident.summary}}"}. Paths:
  * id, sink, version, status, count, incident.*, resource.*, transition.*,
  * group.* (a grouped page fills incident/resource/transition from its
@@ -16,7 +16,7 @@ struct tpl_part {
     bool hole;
 };
 
-struct vg_sink_tpl {
+struct sinks_tpl {
     struct tpl_part *parts;
     size_t n;
     size_t cap;
@@ -47,7 +47,7 @@ static bool path_known(const char *p)
     return false;
 }
 
-static void add_part(struct vg_sink_tpl *t, const char *s, size_t n, bool hole)
+static void add_part(struct sinks_tpl *t, const char *s, size_t n, bool hole)
 {
     struct tpl_part *p;
 
@@ -59,10 +59,10 @@ static void add_part(struct vg_sink_tpl *t, const char *s, size_t n, bool hole)
     p->hole = hole;
 }
 
-vg_err_t vg_sink_tpl_compile(struct vg_sink_tpl **out, const char *sink, const char *src,
-                             char *errstr, size_t errstr_size)
+vg_err_t sinks_tpl_compile(struct sinks_tpl **out, const char *sink, const char *src, char *errstr,
+                           size_t errstr_size)
 {
-    struct vg_sink_tpl *t = vg_calloc(1, sizeof(*t));
+    struct sinks_tpl *t = vg_calloc(1, sizeof(*t));
     const char *p = src;
 
     *out = NULL;
@@ -82,7 +82,7 @@ vg_err_t vg_sink_tpl_compile(struct vg_sink_tpl **out, const char *sink, const c
         if (!close) {
             snprintf(errstr, errstr_size, "sink %s: template: unterminated {{ at offset %zu", sink,
                      (size_t)(open - src));
-            vg_sink_tpl_destroy(t);
+            sinks_tpl_destroy(t);
             return VG_ERR_INVALID;
         }
         a = open + 2;
@@ -100,7 +100,7 @@ vg_err_t vg_sink_tpl_compile(struct vg_sink_tpl **out, const char *sink, const c
                      "incident.*, resource.*, transition.* or group.*)",
                      sink, path);
             vg_free(path);
-            vg_sink_tpl_destroy(t);
+            sinks_tpl_destroy(t);
             return VG_ERR_INVALID;
         }
         add_part(t, path, strlen(path), true);
@@ -123,8 +123,8 @@ static void put_escaped(struct vg_buf *b, const char *v)
     vg_buf_fini(&q);
 }
 
-char *vg_sink_tpl_render(const struct vg_sink_tpl *tpl, const struct vg_notice *nt,
-                         const char *page_id, const char *sink, bool json_escape)
+char *sinks_tpl_render(const struct sinks_tpl *tpl, const struct sinks_notice *nt,
+                       const char *page_id, const char *sink, bool json_escape)
 {
     struct vg_buf b = {0};
     char scratch[32];
@@ -141,7 +141,7 @@ char *vg_sink_tpl_render(const struct vg_sink_tpl *tpl, const struct vg_notice *
         } else if (!strcmp(tpl->parts[i].text, "sink")) {
             v = sink;
         } else {
-            v = vg_notice_lookup(nt, tpl->parts[i].text, scratch, sizeof(scratch));
+            v = sinks_notice_lookup(nt, tpl->parts[i].text, scratch, sizeof(scratch));
         }
         if (json_escape) {
             put_escaped(&b, v);
@@ -152,7 +152,7 @@ char *vg_sink_tpl_render(const struct vg_sink_tpl *tpl, const struct vg_notice *
     return vg_buf_steal(&b);
 }
 
-void vg_sink_tpl_destroy(struct vg_sink_tpl *tpl)
+void sinks_tpl_destroy(struct sinks_tpl *tpl)
 {
     if (!tpl) {
         return;

@@ -27,3 +27,12 @@ target_link_libraries(test_sinks_webhook PRIVATE vg_sinks vg_testsupport PkgConf
                       vg_build_flags)
 add_test(NAME test_sinks_webhook COMMAND test_sinks_webhook)
 set_tests_properties(test_sinks_webhook PROPERTIES LABELS integration TIMEOUT 30)
+
+# libcurl's multi calls are wrapped at link time so the test can make them fail.
+add_executable(test_sinks_multi_errors ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_sinks_multi_errors.c)
+target_link_libraries(test_sinks_multi_errors PRIVATE vg_sinks vg_testsupport PkgConfig::CURL
+                      PkgConfig::CMOCKA vg_build_flags)
+target_link_options(test_sinks_multi_errors PRIVATE
+                    -Wl,--wrap=curl_multi_perform,--wrap=curl_multi_poll,--wrap=curl_multi_add_handle)
+add_test(NAME test_sinks_multi_errors COMMAND test_sinks_multi_errors)
+set_tests_properties(test_sinks_multi_errors PROPERTIES LABELS integration TIMEOUT 120)

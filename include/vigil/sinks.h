@@ -62,7 +62,7 @@ int vg_sinks_max_attempts(const struct vg_sinks *sk, const char *sink);
  */
 int64_t vg_sinks_retry_after_ms(const struct vg_sinks *sk, const char *sink);
 
-/* ---- Issue 6: asynchronous delivery (libcurl multi), policy, health ---- */
+/* ---- asynchronous delivery (libcurl multi), policy, health ---- */
 
 /*
  * One attempt to start. All strings are borrowed for the call (copied).
@@ -75,7 +75,7 @@ int64_t vg_sinks_retry_after_ms(const struct vg_sinks *sk, const char *sink);
 struct vg_sink_job {
     uint64_t tag; /* the caller's handle, returned in the result */
     const char *sink;
-    const char *id; /* notification id: Idempotency-Key, webhook-id */
+    const char *id;    /* notification id: Idempotency-Key, webhook-id */
     const char *pager; /* the pager that routed it (Alertmanager label), may be NULL */
     const char *body;
     size_t body_len;
@@ -89,8 +89,8 @@ struct vg_sink_job {
 struct vg_sink_result {
     uint64_t tag;
     char sink[64];
-    vg_err_t err;           /* OK; BACKEND/TIMEOUT: retry; REJECTED: give up; INVALID: give up */
-    long status;            /* HTTP status, 0 when none */
+    vg_err_t err; /* OK; BACKEND/TIMEOUT: retry; REJECTED: give up; INVALID: give up */
+    long status;  /* HTTP status, 0 when none */
     int64_t latency_ms;
     int64_t retry_after_ms; /* -1: none */
     int next_step;          /* on failure: the step to resume at */
@@ -102,10 +102,10 @@ struct vg_sink_result {
 void vg_sink_result_fini(struct vg_sink_result *r);
 
 enum vg_sink_gate {
-    VG_SINK_GO = 0,    /* start now: a token and a slot were taken */
-    VG_SINK_WAIT,      /* not now: *wait_ms (or -1: until a completion) */
-    VG_SINK_DISABLED,  /* HTTP 410 disabled it until vg_sinks_reset: give up */
-    VG_SINK_UNKNOWN,   /* no such sink: give up */
+    VG_SINK_GO = 0,   /* start now: a token and a slot were taken */
+    VG_SINK_WAIT,     /* not now: *wait_ms (or -1: until a completion) */
+    VG_SINK_DISABLED, /* HTTP 410 disabled it until vg_sinks_reset: give up */
+    VG_SINK_UNKNOWN,  /* no such sink: give up */
 };
 /*
  * May an attempt to `sink` start at `now_ms` (vg_mono_ms)? Checks the
@@ -119,7 +119,9 @@ enum vg_sink_gate vg_sinks_acquire(struct vg_sinks *sk, const char *sink, int64_
 /*
  * Start one attempt (after VG_SINK_GO). Non-blocking: the outcome comes
  * from vg_sinks_poll. VG_ERR_INVALID when the page cannot be rendered for
- * this sink (errstr says why; nothing started, the slot is released).
+ * this sink (errstr says why; nothing started, the slot is released). An
+ * attempt libcurl's multi handle refuses is started all the same and
+ * comes back from vg_sinks_poll as a retriable failure.
  */
 vg_err_t vg_sinks_start(struct vg_sinks *sk, const struct vg_sink_job *job, char *errstr,
                         size_t errstr_size);
@@ -129,6 +131,11 @@ vg_err_t vg_sinks_start(struct vg_sinks *sk, const struct vg_sink_job *job, char
  * into `out` (each to be vg_sink_result_fini'd). Updates each sink's
  * breaker, counters and Retry-After pause; an HTTP 410 disables the sink.
  * Logs sink state changes (down, up, disabled) once. Returns the count.
+ * When libcurl's multi interface fails, the attempts in flight finish as
+ * retriable failures (VG_ERR_BACKEND, detail "sink NAME: libcurl CALL:
+ * ..."); the failure is logged once per streak, and a call that returns
+ * nothing then waits (100 ms doubling up to 1 s) so the caller's loop does
+ * not spin on it.
  */
 size_t vg_sinks_poll(struct vg_sinks *sk, int timeout_ms, struct vg_sink_result *out, size_t max);
 /* Make a vg_sinks_poll in progress return. Thread-safe. */
@@ -165,11 +172,11 @@ void vg_sinks_set_kafka_default(struct vg_sinks *sk, const char *bootstraps,
 /* Re-enable sinks disabled by HTTP 410 and close every breaker (on reload). */
 void vg_sinks_reset(struct vg_sinks *sk);
 
-/* One sink's health, for /readyz and /metrics (issue 7). */
+/* One sink's health, for /readyz and /metrics. */
 struct vg_sink_status {
     char name[64];
     char type[16];
-    const char *state;   /* "up", "down" (breaker open), "probing", "disabled" (HTTP 410) */
+    const char *state; /* "up", "down" (breaker open), "probing", "disabled" (HTTP 410) */
     int consecutive_failures;
     int in_flight;
     int64_t down_since_ms; /* vg_mono_ms when it went down; 0 when up */
@@ -177,7 +184,7 @@ struct vg_sink_status {
     int64_t failed;        /* attempts that failed */
     int64_t given_up;      /* pages given up on (dead-lettered) */
     long last_status;
-    char last_error[256];  /* never a secret */
+    char last_error[256]; /* never a secret */
 };
 /* Fill up to `max` entries (config order); returns the number of sinks. Thread-safe. */
 size_t vg_sinks_status(struct vg_sinks *sk, struct vg_sink_status *out, size_t max);

@@ -3,6 +3,13 @@
  * batch until it loses partitions to consumer B joining the group. The
  * revoke drops A's pending batch, A resumes (its new partitions must not
  * stay paused), and between them A and B accept every message.
+ *
+ * A message may legitimately arrive twice: when a slow member makes the
+ * group rebalance again, the offsets committed at that revoke can be
+ * refused ("rebalance in progress") and the next owner re-reads them
+ * (at least once; vigil's applied offsets in Redis drop such repeats).
+ * What must never happen is a member applying messages of a partition it
+ * does not own at that moment: that is the stale batch this test is about.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -36,6 +43,8 @@ struct ledger {
 struct member {
     struct ledger *l;
     struct vg_consumer *c;
+    bool owned[N_PARTS]; /* consumer thread only: assigned minus revoked */
+    size_t stale;        /* messages applied from a partition not owned */
     bool fail_until_revoked;
     bool revoked;
     bool revoked_while_failing;
@@ -45,12 +54,25 @@ struct member {
     vg_err_t run_err;
 };
 
+static void mark_owned(struct member *m, const struct vg_partition *parts, size_t n, bool owned)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].partition >= 0 && parts[i].partition < N_PARTS) {
+            m->owned[parts[i].partition] = owned;
+        }
+    }
+}
+
+static void on_assigned(void *opaque, const struct vg_partition *parts, size_t n)
+{
+    mark_owned(opaque, parts, n, true);
+}
+
 static void on_revoked(void *opaque, const struct vg_partition *parts, size_t n)
 {
     struct member *m = opaque;
 
-    (void)parts;
-    (void)n;
+    mark_owned(m, parts, n, false);
     if (m->failed_calls > 0 && !m->revoked) {
         m->revoked_while_failing = true;
     }
@@ -71,6 +93,9 @@ static vg_err_t on_batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n
     for (size_t i = 0; i < n; i++) {
         char buf[16];
         int64_t idx;
+        if (msgs[i].partition < 0 || msgs[i].partition >= N_PARTS || !m->owned[msgs[i].partition]) {
+            m->stale++;
+        }
         if (msgs[i].len == 0 || msgs[i].len >= sizeof(buf)) {
             l->errors++;
             continue;
@@ -115,8 +140,11 @@ static void on_idle(void *opaque)
 static void *run_member(void *arg)
 {
     struct member *m = arg;
-    struct vg_consumer_handler h = {
-        .opaque = m, .revoked = on_revoked, .batch = on_batch, .idle = on_idle};
+    struct vg_consumer_handler h = {.opaque = m,
+                                    .assigned = on_assigned,
+                                    .revoked = on_revoked,
+                                    .batch = on_batch,
+                                    .idle = on_idle};
 
     m->run_err = vg_consumer_run(m->c, &h);
     return NULL;
@@ -186,11 +214,12 @@ static void run_rebalance(struct vg_mock_kafka *mk, const char *name, const char
     assert_int_equal(vg_producer_flush(p, vg_test_timeout(10000), errstr, sizeof(errstr)), VG_OK);
     vg_producer_destroy(p);
 
-    l->deadline_ms = vg_mono_ms() + vg_test_timeout(25000);
+    /* Generous: each rejoin can wait out the mock coordinator's join window (5 s here). */
+    l->deadline_ms = vg_mono_ms() + vg_test_timeout(60000);
     a.c = consumer(bs, topic, group, strategy);
     assert_int_equal(pthread_create(&ta, NULL, run_member, &a), 0);
     /* Only once A holds a failed batch does B join and take partitions away. */
-    assert_true(vg_test_wait_for(is_failing, &a, 15000));
+    assert_true(vg_test_wait_for(is_failing, &a, 60000));
     b.c = consumer(bs, topic, group, strategy);
     assert_int_equal(pthread_create(&tb, NULL, run_member, &b), 0);
     pthread_join(ta, NULL);
@@ -203,11 +232,11 @@ static void run_rebalance(struct vg_mock_kafka *mk, const char *name, const char
     assert_int_equal(l->errors, 0);
     assert_true(a.revoked_while_failing);
     assert_int_equal(l->distinct, N_MSGS);
-    /*
-     * A stored nothing before its revoke, and B starts only after it: a
-     * message seen twice means A applied a batch of partitions it had lost.
-     */
-    assert_int_equal(l->repeated, 0);
+    /* A batch applied by a member that no longer owned its partitions. */
+    fprintf(stderr, "stale %zu/%zu, re-read after a refused commit %zu\n", a.stale, b.stale,
+            l->repeated);
+    assert_int_equal(a.stale, 0);
+    assert_int_equal(b.stale, 0);
     assert_true(b.accepted > 0);
     assert_true(a.accepted > 0); /* A resumed after its failed batch was revoked */
     vg_consumer_destroy(a.c);

@@ -1,5 +1,5 @@
 /*
- * Shared by the issue 3 end-to-end tests (test_state3_crash.c,
+ * Shared by the end-to-end tests of the state in Redis (test_state3_crash.c,
  * test_state3_replay.c, test_state3_redis_restart.c): a random event log
  * over a few Resources, its reference state and transitions computed here
  * independently of vigil, producing it to the mock cluster, and checking

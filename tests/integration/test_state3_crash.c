@@ -1,5 +1,5 @@
 /*
- * Crash safety (issue 3): a few thousand events over 12 Resources, random
+ * Crash safety: a few thousand events over 12 Resources, random
  * status/runtime walks, spread over 6 partitions of the mock cluster, are
  * consumed by the real `vigil run`, which this test SIGKILLs at random
  * moments (4 times: each once Redis has applied a random share of the log,
@@ -168,7 +168,7 @@ static void test_sigkill_at_random_moments(void **state)
         /* Kill once a random share of what is left is applied, plus 0..20 ms. */
         prog.want = before + 1 + (int64_t)(s3_rand(&seed) % (uint32_t)((N_EVS - before) / 3 + 1));
         start_vigil();
-        if (!vg_test_wait_for(applied_at_least, &prog, 40000)) {
+        if (!vg_test_wait_for(applied_at_least, &prog, 60000)) {
             dump_log();
             fail();
         }
@@ -184,7 +184,7 @@ static void test_sigkill_at_random_moments(void **state)
     /* The last run finishes the log and stops cleanly. */
     prog.want = N_EVS;
     start_vigil();
-    if (!vg_test_wait_for(applied_at_least, &prog, 40000)) {
+    if (!vg_test_wait_for(applied_at_least, &prog, 60000)) {
         dump_log();
         fail();
     }

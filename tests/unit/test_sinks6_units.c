@@ -63,71 +63,71 @@ static char *grouped_body(size_t n, const char *summary)
 
 static void test_bucket(void **state)
 {
-    struct vg_sink_bucket b;
+    struct sinks_bucket b;
     int64_t wait = 0;
 
     (void)state;
-    vg_sink_bucket_init(&b, 2.0, 2, 1000);
-    assert_true(vg_sink_bucket_take(&b, 1000, &wait));
-    assert_true(vg_sink_bucket_take(&b, 1000, &wait));
-    assert_false(vg_sink_bucket_take(&b, 1000, &wait));
+    sinks_bucket_init(&b, 2.0, 2, 1000);
+    assert_true(sinks_bucket_take(&b, 1000, &wait));
+    assert_true(sinks_bucket_take(&b, 1000, &wait));
+    assert_false(sinks_bucket_take(&b, 1000, &wait));
     assert_in_range(wait, 490, 510);
-    assert_false(vg_sink_bucket_take(&b, 1400, &wait));
-    assert_true(vg_sink_bucket_take(&b, 1500, &wait));
+    assert_false(sinks_bucket_take(&b, 1400, &wait));
+    assert_true(sinks_bucket_take(&b, 1500, &wait));
     /* a long idle refills to burst, never beyond */
-    assert_true(vg_sink_bucket_take(&b, 100000, &wait));
-    assert_true(vg_sink_bucket_take(&b, 100000, &wait));
-    assert_false(vg_sink_bucket_take(&b, 100000, &wait));
+    assert_true(sinks_bucket_take(&b, 100000, &wait));
+    assert_true(sinks_bucket_take(&b, 100000, &wait));
+    assert_false(sinks_bucket_take(&b, 100000, &wait));
     /* rate 0: unlimited */
-    vg_sink_bucket_init(&b, 0, 0, 0);
+    sinks_bucket_init(&b, 0, 0, 0);
     for (int i = 0; i < 1000; i++) {
-        assert_true(vg_sink_bucket_take(&b, 0, &wait));
+        assert_true(sinks_bucket_take(&b, 0, &wait));
     }
     /* "1/m" with the default burst of 1 */
-    vg_sink_bucket_init(&b, 1.0 / 60, 0, 0);
-    assert_true(vg_sink_bucket_take(&b, 0, &wait));
-    assert_false(vg_sink_bucket_take(&b, 1000, &wait));
+    sinks_bucket_init(&b, 1.0 / 60, 0, 0);
+    assert_true(sinks_bucket_take(&b, 0, &wait));
+    assert_false(sinks_bucket_take(&b, 1000, &wait));
     assert_in_range(wait, 58000, 60001);
 }
 
 static void test_breaker(void **state)
 {
-    struct vg_sink_breaker br = {0};
+    struct sinks_breaker br = {0};
     int64_t wait = 0;
 
     (void)state;
-    for (int i = 1; i < VG_SINK_BREAKER_THRESHOLD; i++) {
-        assert_false(vg_sink_breaker_failure(&br, 0));
-        assert_true(vg_sink_breaker_allow(&br, 0, &wait));
+    for (int i = 1; i < SINKS_BREAKER_THRESHOLD; i++) {
+        assert_false(sinks_breaker_failure(&br, 0));
+        assert_true(sinks_breaker_allow(&br, 0, &wait));
     }
-    assert_true(vg_sink_breaker_failure(&br, 100)); /* opens */
-    assert_int_equal(br.state, VG_BREAKER_OPEN);
-    assert_false(vg_sink_breaker_allow(&br, 100, &wait));
-    assert_int_equal(wait, VG_SINK_BREAKER_MIN_MS);
+    assert_true(sinks_breaker_failure(&br, 100)); /* opens */
+    assert_int_equal(br.state, SINKS_BREAKER_OPEN);
+    assert_false(sinks_breaker_allow(&br, 100, &wait));
+    assert_int_equal(wait, SINKS_BREAKER_MIN_MS);
     /* after the cooldown: exactly one probe */
-    assert_true(vg_sink_breaker_allow(&br, 100 + VG_SINK_BREAKER_MIN_MS, &wait));
-    assert_false(vg_sink_breaker_allow(&br, 100 + VG_SINK_BREAKER_MIN_MS, &wait));
+    assert_true(sinks_breaker_allow(&br, 100 + SINKS_BREAKER_MIN_MS, &wait));
+    assert_false(sinks_breaker_allow(&br, 100 + SINKS_BREAKER_MIN_MS, &wait));
     assert_int_equal(wait, -1);
     /* the probe fails: twice the cooldown */
-    assert_false(vg_sink_breaker_failure(&br, 2000));
-    assert_int_equal(br.state, VG_BREAKER_OPEN);
-    assert_false(vg_sink_breaker_allow(&br, 2000 + VG_SINK_BREAKER_MIN_MS, &wait));
-    assert_true(vg_sink_breaker_allow(&br, 2000 + 2 * VG_SINK_BREAKER_MIN_MS, &wait));
+    assert_false(sinks_breaker_failure(&br, 2000));
+    assert_int_equal(br.state, SINKS_BREAKER_OPEN);
+    assert_false(sinks_breaker_allow(&br, 2000 + SINKS_BREAKER_MIN_MS, &wait));
+    assert_true(sinks_breaker_allow(&br, 2000 + 2 * SINKS_BREAKER_MIN_MS, &wait));
     /* a cancelled probe lets another through */
-    vg_sink_breaker_cancel(&br);
-    assert_true(vg_sink_breaker_allow(&br, 4000, &wait));
+    sinks_breaker_cancel(&br);
+    assert_true(sinks_breaker_allow(&br, 4000, &wait));
     /* success closes */
-    assert_true(vg_sink_breaker_success(&br));
-    assert_int_equal(br.state, VG_BREAKER_CLOSED);
+    assert_true(sinks_breaker_success(&br));
+    assert_int_equal(br.state, SINKS_BREAKER_CLOSED);
     assert_int_equal(br.failures, 0);
-    assert_string_equal(vg_sink_breaker_name(br.state), "up");
+    assert_string_equal(sinks_breaker_name(br.state), "up");
     /* the cooldown is capped */
     for (int i = 0; i < 40; i++) {
         int64_t t = 1000000 + i * 100000;
-        vg_sink_breaker_failure(&br, t);
-        vg_sink_breaker_allow(&br, t + VG_SINK_BREAKER_MAX_MS, &wait);
+        sinks_breaker_failure(&br, t);
+        sinks_breaker_allow(&br, t + SINKS_BREAKER_MAX_MS, &wait);
     }
-    assert_true(br.cooldown_ms <= VG_SINK_BREAKER_MAX_MS);
+    assert_true(br.cooldown_ms <= SINKS_BREAKER_MAX_MS);
 }
 
 static void test_backoff(void **state)
@@ -158,9 +158,9 @@ static void test_status_table(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        if (vg_webhook_classify_status(cases[i].status) != cases[i].want) {
+        if (sinks_classify_status(cases[i].status) != cases[i].want) {
             fail_msg("HTTP %ld: got %s", cases[i].status,
-                     vg_err_name(vg_webhook_classify_status(cases[i].status)));
+                     vg_err_name(sinks_classify_status(cases[i].status)));
         }
     }
 }
@@ -169,34 +169,34 @@ static void test_signing(void **state)
 {
     /* The Standard Webhooks specification's example (also what the npm package computes). */
     static const char body[] = "{\"test\": 2432232314}";
-    struct vg_sign_key k[2];
+    struct sinks_sign_key k[2];
     char errstr[128];
     char *sig;
 
     (void)state;
-    assert_int_equal(
-        vg_sign_key_parse(&k[0], "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", errstr, sizeof(errstr)),
-        VG_OK);
+    assert_int_equal(sinks_sign_key_parse(&k[0], "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", errstr,
+                                          sizeof(errstr)),
+                     VG_OK);
     assert_int_equal(k[0].len, 24);
-    sig = vg_sign_header(k, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body));
+    sig = sinks_sign_header(k, 1, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body));
     assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     vg_free(sig);
     /* rotation: one signature per secret, space-separated, in config order */
-    assert_int_equal(vg_sign_key_parse(&k[1], "whsec_c2Vjb25kLXNlY3JldA==", errstr, sizeof(errstr)),
-                     VG_OK);
+    assert_int_equal(
+        sinks_sign_key_parse(&k[1], "whsec_c2Vjb25kLXNlY3JldA==", errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(k[1].len, strlen("second-secret"));
-    sig = vg_sign_header(k, 2, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body));
+    sig = sinks_sign_header(k, 2, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body));
     assert_int_equal(strncmp(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,", 51), 0);
     vg_free(sig);
-    vg_sign_key_fini(&k[0]);
-    vg_sign_key_fini(&k[1]);
+    sinks_sign_key_fini(&k[0]);
+    sinks_sign_key_fini(&k[1]);
     {
         static const char *const bad[] = {"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_", "whsec_a",
                                           "whsec_!!!!", "whsec_ab=c"};
         for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
-            struct vg_sign_key kk;
+            struct sinks_sign_key kk;
             errstr[0] = '\0';
-            if (vg_sign_key_parse(&kk, bad[i], errstr, sizeof(errstr)) != VG_ERR_INVALID) {
+            if (sinks_sign_key_parse(&kk, bad[i], errstr, sizeof(errstr)) != VG_ERR_INVALID) {
                 fail_msg("case %zu accepted", i);
             }
             {
@@ -209,40 +209,42 @@ static void test_signing(void **state)
 
 static void test_template(void **state)
 {
-    struct vg_sink_tpl *tpl = NULL;
-    struct vg_notice nt;
+    struct sinks_tpl *tpl = NULL;
+    struct sinks_notice nt;
     char errstr[256];
     char *out;
     char *grouped = grouped_body(3, "s");
 
     (void)state;
-    assert_int_equal(vg_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(vg_sink_tpl_compile(&tpl, "t",
-                                         "{\"text\":\"{{ incident.summary }} on "
-                                         "{{resource.name}} ({{status}}, {{id}}, {{count}})\"}",
-                                         errstr, sizeof(errstr)),
+    assert_int_equal(sinks_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)),
                      VG_OK);
-    out = vg_sink_tpl_render(tpl, &nt, "0123456789abcdef-1", "t", true);
+    assert_int_equal(sinks_tpl_compile(&tpl, "t",
+                                       "{\"text\":\"{{ incident.summary }} on "
+                                       "{{resource.name}} ({{status}}, {{id}}, {{count}})\"}",
+                                       errstr, sizeof(errstr)),
+                     VG_OK);
+    out = sinks_tpl_render(tpl, &nt, "0123456789abcdef-1", "t", true);
     assert_string_equal(out, "{\"text\":\"ingest <a> & b failed on ingest (firing, "
                              "0123456789abcdef-1, 1)\"}");
     vg_free(out);
-    vg_notice_fini(&nt);
+    sinks_notice_fini(&nt);
     /* JSON escaping of values */
-    assert_int_equal(vg_notice_parse(&nt, grouped, strlen(grouped), errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(sinks_notice_parse(&nt, grouped, strlen(grouped), errstr, sizeof(errstr)),
+                     VG_OK);
     assert_true(nt.grouped);
     assert_int_equal(nt.n_items, 3);
-    out = vg_sink_tpl_render(tpl, &nt, "g-1", "t", true);
+    out = sinks_tpl_render(tpl, &nt, "g-1", "t", true);
     assert_non_null(strstr(out, "(firing, g-1, 3)"));
     vg_free(out);
-    vg_notice_fini(&nt);
-    vg_sink_tpl_destroy(tpl);
+    sinks_notice_fini(&nt);
+    sinks_tpl_destroy(tpl);
     /* an unknown path is a config error; so is an unterminated hole */
-    assert_int_equal(vg_sink_tpl_compile(&tpl, "t", "{{incident}}", errstr, sizeof(errstr)),
+    assert_int_equal(sinks_tpl_compile(&tpl, "t", "{{incident}}", errstr, sizeof(errstr)),
                      VG_ERR_INVALID);
     assert_non_null(strstr(errstr, "unknown path"));
-    assert_int_equal(vg_sink_tpl_compile(&tpl, "t", "{{url}}", errstr, sizeof(errstr)),
+    assert_int_equal(sinks_tpl_compile(&tpl, "t", "{{url}}", errstr, sizeof(errstr)),
                      VG_ERR_INVALID);
-    assert_int_equal(vg_sink_tpl_compile(&tpl, "t", "x {{status", errstr, sizeof(errstr)),
+    assert_int_equal(sinks_tpl_compile(&tpl, "t", "x {{status", errstr, sizeof(errstr)),
                      VG_ERR_INVALID);
     vg_free(grouped);
 }
@@ -256,7 +258,7 @@ static cJSON *slack_blocks(cJSON *msg)
 
 static void test_slack(void **state)
 {
-    struct vg_notice nt;
+    struct sinks_notice nt;
     char errstr[128];
     char *out;
     cJSON *msg;
@@ -266,8 +268,9 @@ static void test_slack(void **state)
     char *grouped;
 
     (void)state;
-    assert_int_equal(vg_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)), VG_OK);
-    out = vg_render_slack(&nt, "C123", NULL, NULL, "https://console.example");
+    assert_int_equal(sinks_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)),
+                     VG_OK);
+    out = sinks_slack_render(&nt, "C123", NULL, NULL, "https://console.example");
     msg = cJSON_Parse(out);
     assert_non_null(msg);
     assert_string_equal(cJSON_GetObjectItem(msg, "channel")->valuestring, "C123");
@@ -287,26 +290,27 @@ static void test_slack(void **state)
     cJSON_Delete(msg);
     vg_free(out);
     /* the thread reply and the update name the message */
-    out = vg_render_slack(&nt, "C123", NULL, "1700.01", NULL);
+    out = sinks_slack_render(&nt, "C123", NULL, "1700.01", NULL);
     assert_non_null(strstr(out, "\"thread_ts\":\"1700.01\""));
     vg_free(out);
-    vg_notice_fini(&nt);
+    sinks_notice_fini(&nt);
 
-    assert_int_equal(vg_notice_parse(&nt, res, strlen(res), errstr, sizeof(errstr)), VG_OK);
-    out = vg_render_slack(&nt, "C123", "1700.01", NULL, NULL);
+    assert_int_equal(sinks_notice_parse(&nt, res, strlen(res), errstr, sizeof(errstr)), VG_OK);
+    out = sinks_slack_render(&nt, "C123", "1700.01", NULL, NULL);
     assert_non_null(strstr(out, "\"ts\":\"1700.01\""));
     assert_non_null(strstr(out, ":white_check_mark: RESOLVED: workflow-failed"));
     assert_non_null(strstr(out, "#2EB67D"));
     assert_non_null(strstr(out, "*Resolved at*"));
     vg_free(out);
-    vg_notice_fini(&nt);
+    sinks_notice_fini(&nt);
 
     /* grouped: 10 listed and "and N more"; within 50 blocks; long texts truncated */
     memset(long_summary, 'x', 5000);
     long_summary[5000] = '\0';
     grouped = grouped_body(25, long_summary);
-    assert_int_equal(vg_notice_parse(&nt, grouped, strlen(grouped), errstr, sizeof(errstr)), VG_OK);
-    out = vg_render_slack(&nt, NULL, NULL, NULL, NULL);
+    assert_int_equal(sinks_notice_parse(&nt, grouped, strlen(grouped), errstr, sizeof(errstr)),
+                     VG_OK);
+    out = sinks_slack_render(&nt, NULL, NULL, NULL, NULL);
     msg = cJSON_Parse(out);
     blocks = slack_blocks(msg);
     assert_true(cJSON_GetArraySize(blocks) <= 50);
@@ -322,7 +326,7 @@ static void test_slack(void **state)
     assert_null(cJSON_GetObjectItem(msg, "channel"));
     cJSON_Delete(msg);
     vg_free(out);
-    vg_notice_fini(&nt);
+    sinks_notice_fini(&nt);
     vg_free(grouped);
     vg_free(long_summary);
     vg_free(res);
@@ -330,7 +334,7 @@ static void test_slack(void **state)
 
 static void test_alertmanager(void **state)
 {
-    struct vg_notice nt;
+    struct sinks_notice nt;
     char errstr[128];
     char *out;
     cJSON *arr;
@@ -339,8 +343,9 @@ static void test_alertmanager(void **state)
     char *res = resolved_body();
 
     (void)state;
-    assert_int_equal(vg_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)), VG_OK);
-    out = vg_render_am_alerts(&nt, "oncall", "https://console.example/");
+    assert_int_equal(sinks_notice_parse(&nt, FIRING, strlen(FIRING), errstr, sizeof(errstr)),
+                     VG_OK);
+    out = sinks_render_am_alerts(&nt, "oncall", "https://console.example/");
     arr = cJSON_Parse(out);
     assert_int_equal(cJSON_GetArraySize(arr), 1);
     a = cJSON_GetArrayItem(arr, 0);
@@ -363,7 +368,7 @@ static void test_alertmanager(void **state)
     cJSON_Delete(arr);
     vg_free(out);
     /* the webhook form, version 4 */
-    out = vg_render_am_webhook(&nt, "ops", "oncall", NULL);
+    out = sinks_render_am_webhook(&nt, "ops", "oncall", NULL);
     arr = cJSON_Parse(out);
     assert_string_equal(cJSON_GetObjectItem(arr, "version")->valuestring, "4");
     assert_string_equal(cJSON_GetObjectItem(arr, "status")->valuestring, "firing");
@@ -382,10 +387,10 @@ static void test_alertmanager(void **state)
     assert_int_equal(strlen(cJSON_GetObjectItem(a, "fingerprint")->valuestring), 16);
     cJSON_Delete(arr);
     vg_free(out);
-    vg_notice_fini(&nt);
+    sinks_notice_fini(&nt);
 
-    assert_int_equal(vg_notice_parse(&nt, res, strlen(res), errstr, sizeof(errstr)), VG_OK);
-    out = vg_render_am_alerts(&nt, NULL, NULL);
+    assert_int_equal(sinks_notice_parse(&nt, res, strlen(res), errstr, sizeof(errstr)), VG_OK);
+    out = sinks_render_am_alerts(&nt, NULL, NULL);
     arr = cJSON_Parse(out);
     a = cJSON_GetArrayItem(arr, 0);
     assert_string_equal(cJSON_GetObjectItem(a, "endsAt")->valuestring, "2026-11-28T10:05:00Z");
@@ -394,10 +399,10 @@ static void test_alertmanager(void **state)
         cJSON_GetObjectItem(cJSON_GetObjectItem(a, "labels"), "owner")); /* "" is left out */
     cJSON_Delete(arr);
     vg_free(out);
-    out = vg_render_am_webhook(&nt, "ops", NULL, NULL);
+    out = sinks_render_am_webhook(&nt, "ops", NULL, NULL);
     assert_non_null(strstr(out, "\"status\":\"resolved\""));
     vg_free(out);
-    vg_notice_fini(&nt);
+    sinks_notice_fini(&nt);
     vg_free(res);
 }
 
@@ -429,13 +434,13 @@ static void test_truncate(void **state)
     char *s;
 
     (void)state;
-    s = vg_truncate_utf8("short", 10);
+    s = sinks_truncate_utf8("short", 10);
     assert_string_equal(s, "short");
     vg_free(s);
     /* never cut inside "é" (2 bytes): 5 bytes max = "ab" + "…" */
-    s = vg_truncate_utf8("ab\xc3\xa9"
-                         "cdef",
-                         5);
+    s = sinks_truncate_utf8("ab\xc3\xa9"
+                            "cdef",
+                            5);
     assert_string_equal(s, "ab\xe2\x80\xa6");
     vg_free(s);
 }

@@ -204,7 +204,7 @@ static void test_status_table(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        vg_err_t got = vg_webhook_classify_status(cases[i].status);
+        vg_err_t got = sinks_classify_status(cases[i].status);
         if (got != cases[i].want) {
             print_error("HTTP %ld: got %s want %s\n", cases[i].status, vg_err_name(got),
                         vg_err_name(cases[i].want));
