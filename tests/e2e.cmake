@@ -17,3 +17,8 @@ set_tests_properties(test_e2e_demo PROPERTIES LABELS integration TIMEOUT 120)
 # Source discipline: module DAG, library homes, banned functions.
 add_test(NAME test_lint_source COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lint/check_source.sh)
 set_tests_properties(test_lint_source PROPERTIES LABELS unit)
+
+# `vigil run --debug`: the facilities of the sources, and unknown ones refused.
+add_test(NAME test_cli_debug COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_debug.sh
+         $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(test_cli_debug PROPERTIES LABELS integration TIMEOUT 60)
