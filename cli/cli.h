@@ -217,12 +217,14 @@ void cli_format_time(int64_t ms, char *out, size_t out_size);
 /* A YAML scalar: plain when unambiguous, else double-quoted; NULL is `null`. */
 void cli_yaml_scalar(struct vg_buf *b, const char *s);
 /*
- * Load config and connect to Redis for a read-only command (`redis_url`
- * and `prefix` override the config's when non-NULL). Returns an exit
- * code; on "cannot reach" prints the redacted URL and the reason and
- * returns CLI_EXIT_USAGE (2). `cfg` must be vg_config_fini'd either way.
+ * Load config and connect to Redis for a command of the read-only family
+ * (`redis_url` and `prefix` override the config's when non-NULL). Unless
+ * the command `writes` (or delivers), only the config's `redis:` is
+ * loaded: sink secrets are not resolved. Returns an exit code; on "cannot
+ * reach" prints the redacted URL and the reason and returns
+ * CLI_EXIT_USAGE (2). `cfg` must be vg_config_fini'd either way.
  */
-int cli_open_state(const char *cmd, const char *config_path, const char *redis_url,
+int cli_open_state(const char *cmd, const char *config_path, bool writes, const char *redis_url,
                    const char *prefix, struct vg_config *cfg, struct vg_state **st,
                    struct vg_redis_child **child);
 void cli_close_state(struct vg_state *st, struct vg_redis_child *child);

@@ -198,7 +198,7 @@ int cli_cmd_dlq(int argc, char **argv)
         fprintf(stderr, "vigil dlq: unknown output format \"%s\" (table or json)\n", output);
         return CLI_EXIT_USAGE;
     }
-    rc = cli_open_state("dlq", config_path, redis_url, prefix, &cfg, &st, &child);
+    rc = cli_open_state("dlq", config_path, id != NULL, redis_url, prefix, &cfg, &st, &child);
     if (rc == CLI_EXIT_OK) {
         rc = run_dlq(st, verb, id, output);
     }

@@ -433,7 +433,20 @@ void cli_yaml_scalar(struct vg_buf *b, const char *s)
     }
 }
 
-int cli_open_state(const char *cmd, const char *config_path, const char *redis_url,
+/* Only `redis:` of the config (vg_config_load_redis): what a command that only reads needs. */
+static int load_redis_config(struct vg_config *cfg, const char *path)
+{
+    char errstr[1024];
+
+    vg_config_init(cfg);
+    if (path && vg_config_load_redis(cfg, path, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "vigil: %s\n", errstr);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_open_state(const char *cmd, const char *config_path, bool writes, const char *redis_url,
                    const char *prefix, struct vg_config *cfg, struct vg_state **st,
                    struct vg_redis_child **child)
 {
@@ -443,7 +456,7 @@ int cli_open_state(const char *cmd, const char *config_path, const char *redis_u
 
     *st = NULL;
     *child = NULL;
-    rc = cli_load_config(cfg, config_path);
+    rc = writes ? cli_load_config(cfg, config_path) : load_redis_config(cfg, config_path);
     if (rc) {
         return rc;
     }
@@ -1207,7 +1220,7 @@ int cli_cmd_get(int argc, char **argv)
         fprintf(stderr, "vigil get: bad name glob \"%s\" (unbalanced [ ])\n", f.name_glob);
         return CLI_EXIT_USAGE;
     }
-    rc = cli_open_state("get", config_path, redis_url, prefix, &cfg, &st, &child);
+    rc = cli_open_state("get", config_path, false, redis_url, prefix, &cfg, &st, &child);
     if (rc == CLI_EXIT_OK) {
         rc = id ? get_one(st, id, output) : get_list(st, &f, output);
     }

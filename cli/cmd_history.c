@@ -296,7 +296,7 @@ int cli_cmd_history(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     id = argv[optind];
-    rc = cli_open_state("history", config_path, redis_url, prefix, &cfg, &st, &child);
+    rc = cli_open_state("history", config_path, false, redis_url, prefix, &cfg, &st, &child);
     if (rc == CLI_EXIT_OK) {
         rc = show(st, id, (size_t)max, output);
     }

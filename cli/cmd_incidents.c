@@ -252,7 +252,8 @@ int cli_cmd_incidents(int argc, char **argv)
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    rc = cli_open_state("incidents", config_path, redis_url, prefix, &cfg, &st, &child);
+    rc = cli_open_state("incidents", config_path, optind < argc, redis_url, prefix, &cfg, &st,
+                        &child);
     if (rc == CLI_EXIT_OK) {
         rc = optind < argc ? resolve(st, argv[optind + 1]) : list(st, output, all, since_ms);
     }

@@ -128,7 +128,7 @@ int cli_cmd_incidents_show(int argc, char **argv)
                 output);
         return CLI_EXIT_USAGE;
     }
-    rc = cli_open_state("incidents show", config_path, redis_url, prefix, &cfg, &st, &child);
+    rc = cli_open_state("incidents show", config_path, false, redis_url, prefix, &cfg, &st, &child);
     if (rc == CLI_EXIT_OK) {
         struct vg_audit_record *v = NULL;
         size_t n = 0;

@@ -263,7 +263,8 @@ int cli_cmd_silence(int argc, char **argv)
         vg_silence_fini(&s);
         return rc;
     }
-    rc = cli_open_state("silence", config_path, redis_url, prefix, &cfg, &st, &child);
+    rc = cli_open_state("silence", config_path, strcmp(sub, "list") != 0, redis_url, prefix, &cfg,
+                        &st, &child);
     if (rc == CLI_EXIT_OK) {
         if (strcmp(sub, "add") == 0) {
             int64_t now = cli_now_ms();
