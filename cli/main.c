@@ -45,15 +45,14 @@ static void usage(FILE *out)
 
 /*
  * `vigil run --debug FACILITY,...`: every --debug list (`--debug L` or
- * `--debug=L`) must name known facilities, checked before the command
+ * `--debug=L`) must name known facilities, checked before the daemon
  * starts anything: a typo would otherwise switch nothing on, silently.
- * Returns an exit code.
  */
-static int check_debug_lists(const char *cmd, int argc, char **argv)
+static int run_checked(int argc, char **argv)
 {
     char errstr[512];
 
-    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         const char *list = NULL;
 
         if (strcmp(argv[i], "--debug") == 0 && i + 1 < argc) {
@@ -62,51 +61,43 @@ static int check_debug_lists(const char *cmd, int argc, char **argv)
             list = argv[i] + 8;
         }
         if (list && vg_log_check_debug(list, errstr, sizeof(errstr)) != VG_OK) {
-            fprintf(stderr, "vigil %s: %s\n", cmd, errstr);
+            fprintf(stderr, "vigil run: %s\n", errstr);
             return CLI_EXIT_USAGE;
         }
     }
-    return CLI_EXIT_OK;
+    return cli_cmd_run(argc, argv);
 }
+
+/* The subcommands: each gets argv from its own name on. */
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+} commands[] = {
+    {"run", run_checked},
+    {"get", cli_cmd_get},
+    {"history", cli_cmd_history},
+    {"dlq", cli_cmd_dlq},
+    {"incidents", cli_cmd_incidents}, /* `incidents show ID` goes on to cmd_incidents_show.c */
+    {"silence", cli_cmd_silence},
+    {"check", cli_cmd_check},
+    {"test", cli_cmd_test},
+    {"demo", cli_cmd_demo},
+};
 
 int main(int argc, char **argv)
 {
     const char *cmd;
+
     vg_json_init();
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
     cmd = argv[1];
-    if (!strcmp(cmd, "run")) {
-        int rc = check_debug_lists(cmd, argc - 2, argv + 2);
-
-        return rc != CLI_EXIT_OK ? rc : cli_cmd_run(argc - 1, argv + 1);
-    }
-    if (!strcmp(cmd, "get")) {
-        return cli_cmd_get(argc - 1, argv + 1);
-    }
-    if (!strcmp(cmd, "dlq")) {
-        return cli_cmd_dlq(argc - 1, argv + 1);
-    }
-    if (!strcmp(cmd, "incidents")) {
-        /* `incidents show ID` goes on to cmd_incidents_show.c */
-        return cli_cmd_incidents(argc - 1, argv + 1);
-    }
-    if (!strcmp(cmd, "silence")) {
-        return cli_cmd_silence(argc - 1, argv + 1);
-    }
-    if (!strcmp(cmd, "test")) {
-        return cli_cmd_test(argc - 1, argv + 1);
-    }
-    if (!strcmp(cmd, "history")) {
-        return cli_cmd_history(argc - 1, argv + 1);
-    }
-    if (!strcmp(cmd, "check")) {
-        return cli_cmd_check(argc - 1, argv + 1);
-    }
-    if (!strcmp(cmd, "demo")) {
-        return cli_cmd_demo(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(cmd, commands[i].name) == 0) {
+            return commands[i].fn(argc - 1, argv + 1);
+        }
     }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("vigil %s\n", VIGIL_VERSION);
