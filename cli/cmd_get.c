@@ -217,7 +217,7 @@ static const char *pod_reason(const struct vg_pod *p)
 }
 
 /*
- * Pods of the Resource (issue 4): NAME | PHASE | READY | RESTARTS | REASON |
+ * Pods of the Resource: NAME | PHASE | READY | RESTARTS | REASON |
  * LAST TRANSITION, after a line naming the pod and reason that decided the
  * runtime.
  */
