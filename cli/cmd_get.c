@@ -381,8 +381,7 @@ static void text_since_line(FILE *out, const char *label, const char *value, int
  * it is only watching ("pending") or that owe an end notice; those are not
  * incidents to show. Returns a heap array of pointers (caller frees).
  */
-static const struct vg_open_incident **open_incidents(const struct vg_resource *res,
-                                                      size_t *n_out)
+static const struct vg_open_incident **open_incidents(const struct vg_resource *res, size_t *n_out)
 {
     const struct vg_open_incident **v = vg_calloc(res->n_incidents + 1, sizeof(*v));
     size_t n = 0;
