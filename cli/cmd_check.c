@@ -17,7 +17,7 @@
 
 /*
  * True when a Redis URL asks for TLS: the rediss:// scheme, or a tls= /
- * ssl= parameter that is not false/0/no (issue 3). hiredis 0.14 cannot.
+ * ssl= parameter that is not false/0/no. hiredis 0.14 cannot.
  */
 static bool redis_url_wants_tls(const char *url)
 {
@@ -150,7 +150,7 @@ int cli_cmd_check(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
     config_warnings(&cfg);
-    /* issue 6: what only the sinks can judge (whsec_ secrets, templates, URLs, headers) */
+    /* what only the sinks can judge (whsec_ secrets, templates, URLs, headers) */
     if (config_path) {
         struct vg_sinks *sk = NULL;
 

@@ -1,16 +1,17 @@
 /*
- * `vigil dlq list|retry ID|drop ID` (issue 6): the pages the dispatcher
+ * `vigil dlq list|retry ID|drop ID`: the pages the dispatcher
  * gave up on (P:outbox:dead), with the last status and the reason. Retry
  * puts an entry back into the outbox with the same notification id (the
  * same idempotency key); drop deletes it. ID is a dead-letter id from
  * `list` or a notification id (all of its dead entries).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
+#include "render.h"
 #include "vigil/json.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -92,11 +93,15 @@ static void print_table(FILE *out, const struct vg_dead_entry *v, size_t n)
     vg_free(num);
 }
 
-static int run_dlq(struct vg_state *st, const char *verb, const char *id, const char *output)
+static int run_dlq(struct vg_state *st, const struct cli_readonly *ro, void *unused)
 {
+    const char *verb = ro->args[0];
+    const char *id = ro->n_args > 1 ? ro->args[1] : NULL;
+    const char *output = ro->output;
     char errstr[1024];
     vg_err_t err;
 
+    (void)unused;
     if (!strcmp(verb, "list")) {
         struct vg_dead_entry *v = NULL;
         size_t n = 0;
@@ -134,75 +139,41 @@ static int run_dlq(struct vg_state *st, const char *verb, const char *id, const 
     }
 }
 
-int cli_cmd_dlq(int argc, char **argv)
+/* The operands: `list`, or `retry ID` / `drop ID`. */
+static int check_dlq_args(const struct cli_readonly *ro)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"redis", required_argument, NULL, 'r'},
-        {"prefix", required_argument, NULL, 'P'}, {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    const char *config_path = NULL;
-    const char *redis_url = NULL;
-    const char *prefix = NULL;
-    const char *output = "table";
-    const char *verb;
-    const char *id = NULL;
-    struct vg_config cfg;
-    struct vg_redis_child *child = NULL;
-    struct vg_state *st = NULL;
-    int rc;
-    int opt;
+    const char *verb = ro->n_args > 0 ? ro->args[0] : NULL;
 
-    while ((opt = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'r':
-            redis_url = optarg;
-            break;
-        case 'P':
-            prefix = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'h':
-            dlq_usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            dlq_usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
+    if (!verb || (!strcmp(verb, "list") && ro->n_args != 1)) {
         dlq_usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    verb = argv[optind++];
-    if (!strcmp(verb, "list")) {
-        if (optind != argc) {
-            dlq_usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    } else if (!strcmp(verb, "retry") || !strcmp(verb, "drop")) {
-        if (argc - optind != 1) {
-            fprintf(stderr, "vigil dlq %s: want exactly one ID\n", verb);
-            return CLI_EXIT_USAGE;
-        }
-        id = argv[optind];
-    } else {
+    if (strcmp(verb, "list") != 0 && strcmp(verb, "retry") != 0 && strcmp(verb, "drop") != 0) {
         fprintf(stderr, "vigil dlq: unknown action \"%s\" (list, retry or drop)\n", verb);
         return CLI_EXIT_USAGE;
     }
-    if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0) {
-        fprintf(stderr, "vigil dlq: unknown output format \"%s\" (table or json)\n", output);
+    if (strcmp(verb, "list") != 0 && ro->n_args != 2) {
+        fprintf(stderr, "vigil dlq %s: want exactly one ID\n", verb);
         return CLI_EXIT_USAGE;
     }
-    rc = cli_open_state("dlq", config_path, redis_url, prefix, &cfg, &st, &child);
-    if (rc == CLI_EXIT_OK) {
-        rc = run_dlq(st, verb, id, output);
+    return CLI_CONTINUE;
+}
+
+int cli_cmd_dlq(int argc, char **argv)
+{
+    static const char *const outputs[] = {"table", "json", NULL};
+    const struct cli_readonly_cmd cmd = {"dlq", outputs, dlq_usage, NULL, NULL, NULL, NULL};
+    struct cli_readonly ro;
+    int rc = cli_readonly_parse(&cmd, argc, argv, &ro);
+
+    if (rc == CLI_CONTINUE) {
+        rc = check_dlq_args(&ro);
     }
-    cli_close_state(st, child);
-    vg_config_fini(&cfg);
-    return rc;
+    if (rc != CLI_CONTINUE) {
+        return rc;
+    }
+    /* retry and drop change what the dispatcher delivers: they load the whole config */
+    return cli_readonly_run("dlq", &ro,
+                            strcmp(ro.args[0], "list") == 0 ? CLI_CONFIG_REDIS : CLI_CONFIG_ALL,
+                            run_dlq, NULL);
 }

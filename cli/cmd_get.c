@@ -4,476 +4,20 @@
  *   wide   the table plus HEALTH | SINCE | UPDATED
  *   json   an array of {id, name, version, type, workspace, status, runtime,
  *          owner, health, updated_at}; yaml the same fields
- * `vigil get ID` shows one Resource in full. Also here: the helpers the
- * other read-only commands share (cmd_history.c): connecting, the table
- * renderer, durations, YAML scalars. Colour only on a TTY, never with NO_COLOR.
+ * `vigil get ID` shows one Resource in full (text, JSON, YAML). How a grid,
+ * a time or a scalar prints is render.c's; the shared flags are options.c's.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "vigil/engine.h"
+#include "options.h"
+#include "render.h"
 #include "vigil/json.h"
-#include "vigil/log.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
-
-#define COLOR_GREEN "\033[32m"
-#define COLOR_RED "\033[31m"
-#define COLOR_YELLOW "\033[33m"
-#define COLOR_RESET "\033[0m"
-
-/* ---- shared helpers (cli.h) ------------------------------------------- */
-
-int64_t cli_now_ms(void)
-{
-    const char *fixed = getenv("VIGIL_NOW_MS");
-    int64_t ms;
-
-    /* Tests pin "now" so SINCE is reproducible; never set in production. */
-    if (fixed && *fixed && vg_parse_i64(fixed, &ms) && ms >= 0) {
-        return ms;
-    }
-    return vg_now_ms();
-}
-
-bool cli_use_color(FILE *out)
-{
-    const char *no_color = getenv("NO_COLOR");
-    const char *term = getenv("TERM");
-
-    if (no_color && *no_color) {
-        return false; /* https://no-color.org */
-    }
-    if (term && strcmp(term, "dumb") == 0) {
-        return false;
-    }
-    return isatty(fileno(out)) == 1;
-}
-
-/* kubectl's AGE (k8s.io/apimachinery duration.HumanDuration), from milliseconds. */
-void cli_format_age(int64_t ms, char *out, size_t out_size)
-{
-    int64_t secs = ms / 1000; /* truncates toward zero, like Go's int(d.Seconds()) */
-    int64_t mins;
-    int64_t hours;
-
-    if (secs < -1) {
-        snprintf(out, out_size, "<invalid>");
-        return;
-    }
-    if (secs < 0) {
-        snprintf(out, out_size, "0s");
-        return;
-    }
-    if (secs < 120) {
-        snprintf(out, out_size, "%" PRId64 "s", secs);
-        return;
-    }
-    mins = secs / 60;
-    if (mins < 10) {
-        if (secs % 60 == 0) {
-            snprintf(out, out_size, "%" PRId64 "m", mins);
-        } else {
-            snprintf(out, out_size, "%" PRId64 "m%" PRId64 "s", mins, secs % 60);
-        }
-        return;
-    }
-    if (mins < 180) {
-        snprintf(out, out_size, "%" PRId64 "m", mins);
-        return;
-    }
-    hours = secs / 3600;
-    if (hours < 8) {
-        if (mins % 60 == 0) {
-            snprintf(out, out_size, "%" PRId64 "h", hours);
-        } else {
-            snprintf(out, out_size, "%" PRId64 "h%" PRId64 "m", hours, mins % 60);
-        }
-    } else if (hours < 48) {
-        snprintf(out, out_size, "%" PRId64 "h", hours);
-    } else if (hours < 24 * 8) {
-        if (hours % 24 == 0) {
-            snprintf(out, out_size, "%" PRId64 "d", hours / 24);
-        } else {
-            snprintf(out, out_size, "%" PRId64 "d%" PRId64 "h", hours / 24, hours % 24);
-        }
-    } else if (hours < 24 * 365 * 2) {
-        snprintf(out, out_size, "%" PRId64 "d", hours / 24);
-    } else if (hours < 24 * 365 * 8) {
-        int64_t days = (hours / 24) % 365;
-
-        if (days == 0) {
-            snprintf(out, out_size, "%" PRId64 "y", hours / 24 / 365);
-        } else {
-            snprintf(out, out_size, "%" PRId64 "y%" PRId64 "d", hours / 24 / 365, days);
-        }
-    } else {
-        snprintf(out, out_size, "%" PRId64 "y", hours / 24 / 365);
-    }
-}
-
-void cli_format_time(int64_t ms, char *out, size_t out_size)
-{
-    if (ms == 0) {
-        snprintf(out, out_size, "%s", "");
-        return;
-    }
-    vg_time_format_rfc3339(ms, out, out_size);
-}
-
-/* One UTF-8 sequence at p: its code point and length (invalid bytes: themselves, length 1). */
-static size_t utf8_next(const unsigned char *p, uint32_t *cp)
-{
-    size_t len;
-    uint32_t v;
-
-    if (p[0] < 0x80) {
-        *cp = p[0];
-        return 1;
-    }
-    if ((p[0] & 0xe0) == 0xc0) {
-        len = 2;
-        v = p[0] & 0x1f;
-    } else if ((p[0] & 0xf0) == 0xe0) {
-        len = 3;
-        v = p[0] & 0x0f;
-    } else if ((p[0] & 0xf8) == 0xf0) {
-        len = 4;
-        v = p[0] & 0x07;
-    } else {
-        *cp = 0xfffd;
-        return 1;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            *cp = 0xfffd;
-            return 1;
-        }
-        v = (v << 6) | (p[i] & 0x3f);
-    }
-    *cp = v;
-    return len;
-}
-
-/*
- * Terminal columns of one code point: 0 for combining marks and
- * zero-width characters, 2 for East Asian wide/fullwidth (CJK, Hangul,
- * kana, fullwidth forms, most emoji), 1 otherwise. A short table, not
- * all of Unicode's EastAsianWidth.txt: enough to keep CJK names aligned.
- */
-static int cp_width(uint32_t cp)
-{
-    static const uint32_t zero[][2] = {
-        {0x0300, 0x036f}, {0x0483, 0x0489}, {0x0591, 0x05bd}, {0x0610, 0x061a}, {0x064b, 0x065f},
-        {0x200b, 0x200f}, {0x20d0, 0x20ff}, {0xfe00, 0xfe0f}, {0xfe20, 0xfe2f},
-    };
-    static const uint32_t wide[][2] = {
-        {0x1100, 0x115f},   {0x2e80, 0x303e},   {0x3041, 0x33ff},   {0x3400, 0x4dbf},
-        {0x4e00, 0x9fff},   {0xa000, 0xa4cf},   {0xac00, 0xd7a3},   {0xf900, 0xfaff},
-        {0xfe30, 0xfe4f},   {0xff00, 0xff60},   {0xffe0, 0xffe6},   {0x1f300, 0x1f64f},
-        {0x1f900, 0x1f9ff}, {0x20000, 0x2fffd}, {0x30000, 0x3fffd},
-    };
-
-    for (size_t i = 0; i < VG_ARRAY_LEN(zero); i++) {
-        if (cp >= zero[i][0] && cp <= zero[i][1]) {
-            return 0;
-        }
-    }
-    for (size_t i = 0; i < VG_ARRAY_LEN(wide); i++) {
-        if (cp >= wide[i][0] && cp <= wide[i][1]) {
-            return 2;
-        }
-    }
-    return 1;
-}
-
-size_t cli_display_width(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t w = 0;
-
-    while (*p) {
-        uint32_t cp;
-
-        p += utf8_next(p, &cp);
-        w += (size_t)cp_width(cp);
-    }
-    return w;
-}
-
-/*
- * `s` with control characters (C0, DEL, C1) replaced by '?': a Resource
- * name or message must not move the cursor or recolour the terminal.
- * Returns `s` itself when it is clean, else a heap copy in *tmp.
- */
-static const char *printable(const char *s, char **tmp)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    struct vg_buf b = {0};
-    bool dirty = false;
-
-    *tmp = NULL;
-    for (const unsigned char *q = p; *q; q++) {
-        if (*q < 0x20 || *q == 0x7f || (q[0] == 0xc2 && q[1] >= 0x80 && q[1] <= 0x9f)) {
-            dirty = true;
-            break;
-        }
-    }
-    if (!dirty) {
-        return s;
-    }
-    while (*p) {
-        uint32_t cp;
-        size_t len = utf8_next(p, &cp);
-
-        if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) {
-            vg_buf_putc(&b, '?');
-        } else {
-            vg_buf_append(&b, (const char *)p, len);
-        }
-        p += len;
-    }
-    *tmp = vg_buf_steal(&b);
-    return *tmp;
-}
-
-static void pad(FILE *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        fputc(' ', out);
-    }
-}
-
-void cli_print_grid(FILE *out, const char *const *headers, size_t ncols, const char *const *cells,
-                    const char *const *colors, size_t nrows)
-{
-    size_t *width = vg_calloc(ncols, sizeof(*width));
-    char **clean = vg_calloc(ncols * (nrows ? nrows : 1), sizeof(*clean));
-    const char **shown = vg_calloc(ncols * (nrows ? nrows : 1), sizeof(*shown));
-
-    for (size_t c = 0; c < ncols; c++) {
-        width[c] = strlen(headers[c]);
-    }
-    for (size_t i = 0; i < nrows * ncols; i++) {
-        size_t w;
-
-        shown[i] = printable(cells[i] ? cells[i] : "", &clean[i]);
-        w = cli_display_width(shown[i]);
-        if (w > width[i % ncols]) {
-            width[i % ncols] = w;
-        }
-    }
-    /* header: centred, as dataos-ctl prints it */
-    for (size_t c = 0; c < ncols; c++) {
-        size_t total = width[c] + 2;
-        size_t left = (total - strlen(headers[c])) / 2;
-
-        if (c > 0) {
-            fputc('|', out);
-        }
-        pad(out, left);
-        fputs(headers[c], out);
-        if (c < ncols - 1) {
-            pad(out, total - left - strlen(headers[c]));
-        }
-    }
-    fputc('\n', out);
-    for (size_t c = 0; c < ncols; c++) {
-        if (c > 0) {
-            fputc('|', out);
-        }
-        for (size_t k = 0; k < width[c] + 2; k++) {
-            fputc('-', out);
-        }
-    }
-    fputc('\n', out);
-    for (size_t r = 0; r < nrows; r++) {
-        for (size_t c = 0; c < ncols; c++) {
-            const char *cell = shown[r * ncols + c];
-            const char *col = colors ? colors[r * ncols + c] : NULL;
-
-            if (c > 0) {
-                fputc('|', out);
-            }
-            fputc(' ', out);
-            if (col) {
-                fputs(col, out);
-            }
-            fputs(cell, out);
-            if (col) {
-                fputs(COLOR_RESET, out);
-            }
-            if (c < ncols - 1) {
-                pad(out, width[c] + 1 - cli_display_width(cell));
-            }
-        }
-        fputc('\n', out);
-    }
-    for (size_t i = 0; i < nrows * ncols; i++) {
-        vg_free(clean[i]);
-    }
-    vg_free(clean);
-    vg_free(shown);
-    vg_free(width);
-}
-
-const char *cli_value_color(const char *value)
-{
-    if (!strcmp(value, "active") || !strcmp(value, "running") || !strcmp(value, "succeeded") ||
-        !strcmp(value, "healthy")) {
-        return COLOR_GREEN;
-    }
-    if (!strcmp(value, "error") || !strcmp(value, "deleted") || !strcmp(value, "failed") ||
-        !strcmp(value, "unhealthy")) {
-        return COLOR_RED;
-    }
-    if (!strcmp(value, "pending") || !strcmp(value, "progressing")) {
-        return COLOR_YELLOW;
-    }
-    return NULL;
-}
-
-/* Characters YAML treats as line breaks or a BOM, or that are not printable. */
-static bool yaml_special(uint32_t cp)
-{
-    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
-           cp == 0xfeff || cp == 0xfffd;
-}
-
-/*
- * YAML plain scalars only where no YAML 1.1 or 1.2 reader could take them
- * for anything but that string: a letter (ASCII or any printable
- * non-ASCII character) first, then letters, digits, -_./ and ':' (not
- * before a space or at the end), and not a bool/null word. Everything
- * else is double-quoted.
- */
-static bool yaml_plain_ok(const char *s)
-{
-    static const char *const words[] = {"y",   "n",    "yes",   "no",  "on",
-                                        "off", "true", "false", "null"};
-    const unsigned char *p = (const unsigned char *)s;
-    char lower[8];
-    size_t len = strlen(s);
-    bool first = true;
-
-    if (len == 0) {
-        return false;
-    }
-    while (*p) {
-        uint32_t cp;
-        size_t n = utf8_next(p, &cp);
-        bool letter = (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
-                      (cp >= 0xa0 && !yaml_special(cp));
-        bool ok =
-            letter || (!first && ((cp >= '0' && cp <= '9') || cp == '-' || cp == '_' || cp == '.' ||
-                                  cp == '/' || (cp == ':' && p[1] != '\0' && p[1] != ' ')));
-
-        if (!ok) {
-            return false;
-        }
-        first = false;
-        p += n;
-    }
-    if (len < sizeof(lower)) {
-        for (size_t i = 0; i <= len; i++) {
-            lower[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
-        }
-        for (size_t i = 0; i < VG_ARRAY_LEN(words); i++) {
-            if (strcmp(lower, words[i]) == 0) {
-                return false;
-            }
-        }
-    }
-    return true;
-}
-
-/* A YAML double-quoted scalar: \" \\ \n \t \r, and \uXXXX for the rest of yaml_special. */
-static void yaml_quoted(struct vg_buf *b, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-
-    vg_buf_putc(b, '"');
-    while (*p) {
-        uint32_t cp;
-        size_t n = utf8_next(p, &cp);
-
-        if (cp == '"' || cp == '\\') {
-            vg_buf_putc(b, '\\');
-            vg_buf_putc(b, (char)cp);
-        } else if (cp == '\n') {
-            vg_buf_puts(b, "\\n");
-        } else if (cp == '\t') {
-            vg_buf_puts(b, "\\t");
-        } else if (cp == '\r') {
-            vg_buf_puts(b, "\\r");
-        } else if (cp == 0xfffd && n == 1) {
-            vg_buf_printf(b, "\\x%02x", (unsigned)*p); /* an invalid byte, kept visible */
-        } else if (yaml_special(cp) && !(cp == 0xfffd && n == 3)) {
-            vg_buf_printf(b, "\\u%04x", (unsigned)cp);
-        } else {
-            vg_buf_append(b, (const char *)p, n);
-        }
-        p += n;
-    }
-    vg_buf_putc(b, '"');
-}
-
-void cli_yaml_scalar(struct vg_buf *b, const char *s)
-{
-    if (!s) {
-        vg_buf_puts(b, "null");
-    } else if (yaml_plain_ok(s)) {
-        vg_buf_puts(b, s);
-    } else {
-        yaml_quoted(b, s);
-    }
-}
-
-int cli_open_state(const char *cmd, const char *config_path, const char *redis_url,
-                   const char *prefix, struct vg_config *cfg, struct vg_state **st,
-                   struct vg_redis_child **child)
-{
-    char errstr[1024];
-    char *url = NULL;
-    int rc;
-
-    *st = NULL;
-    *child = NULL;
-    rc = cli_load_config(cfg, config_path);
-    if (rc) {
-        return rc;
-    }
-    if (vg_engine_redis_for_reading(cfg, redis_url, &url, child, errstr, sizeof(errstr)) != VG_OK ||
-        vg_state_connect(st, url, prefix ? prefix : cfg->redis.prefix, errstr, sizeof(errstr)) !=
-            VG_OK) {
-        /* errstr names the URL with the password redacted, and the reason */
-        fprintf(stderr, "vigil %s: cannot reach redis: %s\n", cmd, errstr);
-        rc = CLI_EXIT_USAGE;
-    }
-    free(url);
-    return rc;
-}
-
-void cli_close_state(struct vg_state *st, struct vg_redis_child *child)
-{
-    vg_state_destroy(st);
-    vg_redis_child_stop(child);
-}
-
-int cli_state_error(const char *cmd, vg_err_t err, const char *errstr)
-{
-    if (err == VG_ERR_BACKEND || err == VG_ERR_TIMEOUT) {
-        fprintf(stderr, "vigil %s: cannot reach redis: %s\n", cmd, errstr);
-        return CLI_EXIT_USAGE;
-    }
-    fprintf(stderr, "vigil %s: %s\n", cmd, errstr);
-    return CLI_EXIT_FAILURE;
-}
 
 /* ---- the list: table, wide, json, yaml -------------------------------- */
 
@@ -590,15 +134,6 @@ void cli_print_json(FILE *out, struct vg_resource **v, size_t n)
     vg_buf_fini(&b);
 }
 
-static void yaml_field(struct vg_buf *b, const char *indent, const char *key, const char *value)
-{
-    vg_buf_puts(b, indent);
-    vg_buf_puts(b, key);
-    vg_buf_puts(b, ": ");
-    cli_yaml_scalar(b, value);
-    vg_buf_putc(b, '\n');
-}
-
 void cli_print_yaml(FILE *out, struct vg_resource **v, size_t n)
 {
     struct vg_buf b = {0};
@@ -610,16 +145,16 @@ void cli_print_yaml(FILE *out, struct vg_resource **v, size_t n)
         char ts[40];
 
         vg_time_format_rfc3339(v[i]->updated_at_ms, ts, sizeof(ts));
-        yaml_field(&b, "- ", "id", v[i]->id);
-        yaml_field(&b, "  ", "name", v[i]->name);
-        yaml_field(&b, "  ", "version", v[i]->version);
-        yaml_field(&b, "  ", "type", v[i]->type);
-        yaml_field(&b, "  ", "workspace", v[i]->workspace);
-        yaml_field(&b, "  ", "status", v[i]->status);
-        yaml_field(&b, "  ", "runtime", v[i]->runtime);
-        yaml_field(&b, "  ", "owner", v[i]->owner);
-        yaml_field(&b, "  ", "health", vg_health_name(v[i]->health));
-        yaml_field(&b, "  ", "updated_at", v[i]->updated_at_ms ? ts : NULL);
+        cli_yaml_field(&b, "- ", "id", v[i]->id);
+        cli_yaml_field(&b, "  ", "name", v[i]->name);
+        cli_yaml_field(&b, "  ", "version", v[i]->version);
+        cli_yaml_field(&b, "  ", "type", v[i]->type);
+        cli_yaml_field(&b, "  ", "workspace", v[i]->workspace);
+        cli_yaml_field(&b, "  ", "status", v[i]->status);
+        cli_yaml_field(&b, "  ", "runtime", v[i]->runtime);
+        cli_yaml_field(&b, "  ", "owner", v[i]->owner);
+        cli_yaml_field(&b, "  ", "health", vg_health_name(v[i]->health));
+        cli_yaml_field(&b, "  ", "updated_at", v[i]->updated_at_ms ? ts : NULL);
     }
     fputs(b.data, out);
     vg_buf_fini(&b);
@@ -682,7 +217,7 @@ static const char *pod_reason(const struct vg_pod *p)
 }
 
 /*
- * Pods of the Resource (issue 4): NAME | PHASE | READY | RESTARTS | REASON |
+ * Pods of the Resource: NAME | PHASE | READY | RESTARTS | REASON |
  * LAST TRANSITION, after a line naming the pod and reason that decided the
  * runtime.
  */
@@ -816,7 +351,7 @@ static void text_line(FILE *out, const char *label, const char *value)
 {
     char *tmp;
 
-    fprintf(out, "%-12s %s\n", label, printable(value, &tmp));
+    fprintf(out, "%-12s %s\n", label, cli_printable(value, &tmp));
     vg_free(tmp);
 }
 
@@ -826,16 +361,16 @@ static void text_since_line(FILE *out, const char *label, const char *value, int
 {
     const char *col = color ? cli_value_color(value) : NULL;
     char *tmp;
-    const char *shown = printable(value, &tmp);
+    const char *shown = cli_printable(value, &tmp);
     size_t w = cli_display_width(shown);
 
-    fprintf(out, "%-12s %s%s%s", label, col ? col : "", shown, col ? COLOR_RESET : "");
+    fprintf(out, "%-12s %s%s%s", label, col ? col : "", shown, col ? CLI_COLOR_RESET : "");
     vg_free(tmp);
     if (since_ms) {
         char age[40];
 
         cli_format_age(now_ms - since_ms, age, sizeof(age));
-        pad(out, w < 12 ? 12 - w : 1);
+        cli_pad(out, w < 12 ? 12 - w : 1);
         fprintf(out, "since %s (%s)", since_text, age);
     }
     fputc('\n', out);
@@ -846,8 +381,7 @@ static void text_since_line(FILE *out, const char *label, const char *value, int
  * it is only watching ("pending") or that owe an end notice; those are not
  * incidents to show. Returns a heap array of pointers (caller frees).
  */
-static const struct vg_open_incident **open_incidents(const struct vg_resource *res,
-                                                      size_t *n_out)
+static const struct vg_open_incident **open_incidents(const struct vg_resource *res, size_t *n_out)
 {
     const struct vg_open_incident **v = vg_calloc(res->n_incidents + 1, sizeof(*v));
     size_t n = 0;
@@ -886,7 +420,7 @@ void cli_print_detail(FILE *out, const struct vg_resource *res, int64_t now_ms, 
     text_line(out, "Message:", res->message ? res->message : "");
     if (res->pos.topic) {
         fprintf(out, "%-12s topic=%s partition=%d offset=%" PRId64 "\n",
-                "Kafka:", printable(res->pos.topic, &tmp), (int)res->pos.partition,
+                "Kafka:", cli_printable(res->pos.topic, &tmp), (int)res->pos.partition,
                 res->pos.offset);
         vg_free(tmp);
     } else {
@@ -933,18 +467,6 @@ static void json_time(struct vg_buf *b, const char *key, const char *text)
     }
 }
 
-static void json_member(struct vg_buf *b, const char *key, const char *value, bool first)
-{
-    vg_buf_puts(b, first ? "\n  " : ",\n  ");
-    vg_json_append_string(b, key);
-    vg_buf_puts(b, ": ");
-    if (value) {
-        vg_json_append_string(b, value);
-    } else {
-        vg_buf_puts(b, "null");
-    }
-}
-
 void cli_print_detail_json(FILE *out, const struct vg_resource *res, int64_t now_ms)
 {
     size_t n_open = 0;
@@ -954,20 +476,20 @@ void cli_print_detail_json(FILE *out, const struct vg_resource *res, int64_t now
 
     detail_init(&d, res, now_ms);
     vg_buf_putc(&b, '{');
-    json_member(&b, "id", res->id, true);
-    json_member(&b, "name", res->name, false);
-    json_member(&b, "version", res->version, false);
-    json_member(&b, "type", res->type, false);
-    json_member(&b, "workspace", res->workspace, false);
-    json_member(&b, "status", res->status, false);
-    json_member(&b, "runtime", res->runtime, false);
-    json_member(&b, "owner", res->owner, false);
-    json_member(&b, "health", vg_health_name(res->health), false);
+    cli_json_member(&b, "\n  ", "id", res->id);
+    cli_json_member(&b, ",\n  ", "name", res->name);
+    cli_json_member(&b, ",\n  ", "version", res->version);
+    cli_json_member(&b, ",\n  ", "type", res->type);
+    cli_json_member(&b, ",\n  ", "workspace", res->workspace);
+    cli_json_member(&b, ",\n  ", "status", res->status);
+    cli_json_member(&b, ",\n  ", "runtime", res->runtime);
+    cli_json_member(&b, ",\n  ", "owner", res->owner);
+    cli_json_member(&b, ",\n  ", "health", vg_health_name(res->health));
     json_time(&b, "updated_at", d.updated_at);
     json_time(&b, "status_since", d.status_since);
     json_time(&b, "runtime_since", d.runtime_since);
     json_time(&b, "health_since", d.health_since);
-    json_member(&b, "message", res->message, false);
+    cli_json_member(&b, ",\n  ", "message", res->message);
     vg_buf_puts(&b, ",\n  \"position\": ");
     if (res->pos.topic) {
         vg_buf_puts(&b, "{\"topic\": ");
@@ -1013,23 +535,23 @@ void cli_print_detail_yaml(FILE *out, const struct vg_resource *res, int64_t now
     struct vg_buf b = {0};
 
     detail_init(&d, res, now_ms);
-    yaml_field(&b, "", "id", res->id);
-    yaml_field(&b, "", "name", res->name);
-    yaml_field(&b, "", "version", res->version);
-    yaml_field(&b, "", "type", res->type);
-    yaml_field(&b, "", "workspace", res->workspace);
-    yaml_field(&b, "", "status", res->status);
-    yaml_field(&b, "", "runtime", res->runtime);
-    yaml_field(&b, "", "owner", res->owner);
-    yaml_field(&b, "", "health", vg_health_name(res->health));
-    yaml_field(&b, "", "updated_at", d.updated_at[0] ? d.updated_at : NULL);
-    yaml_field(&b, "", "status_since", d.status_since[0] ? d.status_since : NULL);
-    yaml_field(&b, "", "runtime_since", d.runtime_since[0] ? d.runtime_since : NULL);
-    yaml_field(&b, "", "health_since", d.health_since[0] ? d.health_since : NULL);
-    yaml_field(&b, "", "message", res->message);
+    cli_yaml_field(&b, "", "id", res->id);
+    cli_yaml_field(&b, "", "name", res->name);
+    cli_yaml_field(&b, "", "version", res->version);
+    cli_yaml_field(&b, "", "type", res->type);
+    cli_yaml_field(&b, "", "workspace", res->workspace);
+    cli_yaml_field(&b, "", "status", res->status);
+    cli_yaml_field(&b, "", "runtime", res->runtime);
+    cli_yaml_field(&b, "", "owner", res->owner);
+    cli_yaml_field(&b, "", "health", vg_health_name(res->health));
+    cli_yaml_field(&b, "", "updated_at", d.updated_at[0] ? d.updated_at : NULL);
+    cli_yaml_field(&b, "", "status_since", d.status_since[0] ? d.status_since : NULL);
+    cli_yaml_field(&b, "", "runtime_since", d.runtime_since[0] ? d.runtime_since : NULL);
+    cli_yaml_field(&b, "", "health_since", d.health_since[0] ? d.health_since : NULL);
+    cli_yaml_field(&b, "", "message", res->message);
     if (res->pos.topic) {
         vg_buf_puts(&b, "position:\n");
-        yaml_field(&b, "  ", "topic", res->pos.topic);
+        cli_yaml_field(&b, "  ", "topic", res->pos.topic);
         vg_buf_printf(&b, "  partition: %d\n  offset: %" PRId64 "\n", (int)res->pos.partition,
                       res->pos.offset);
     } else {
@@ -1045,10 +567,10 @@ void cli_print_detail_yaml(FILE *out, const struct vg_resource *res, int64_t now
         char ts[40];
 
         cli_format_time(inc->started_at_ms, ts, sizeof(ts));
-        yaml_field(&b, "  - ", "monitor", inc->monitor);
-        yaml_field(&b, "    ", "id", inc->id);
-        yaml_field(&b, "    ", "severity", inc->severity);
-        yaml_field(&b, "    ", "started_at", ts[0] ? ts : NULL);
+        cli_yaml_field(&b, "  - ", "monitor", inc->monitor);
+        cli_yaml_field(&b, "    ", "id", inc->id);
+        cli_yaml_field(&b, "    ", "severity", inc->severity);
+        cli_yaml_field(&b, "    ", "started_at", ts[0] ? ts : NULL);
         vg_buf_printf(&b, "    notifications: %d\n", inc->seq);
     }
     detail_pods_yaml(&b, res);
@@ -1118,101 +640,79 @@ static int get_list(struct vg_state *st, const struct vg_state_filter *f, const 
     return CLI_EXIT_OK;
 }
 
-int cli_cmd_get(int argc, char **argv)
+/* get's own flags: the list's filters. */
+static int get_flag(void *ctx, int opt, const char *arg)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"redis", required_argument, NULL, 'r'},
-                                         {"prefix", required_argument, NULL, 'P'},
-                                         {"type", required_argument, NULL, 't'},
-                                         {"workspace", required_argument, NULL, 'w'},
-                                         {"name", required_argument, NULL, 'n'},
-                                         {"owner", required_argument, NULL, 'O'},
-                                         {"all", no_argument, NULL, 'a'},
-                                         {"output", required_argument, NULL, 'o'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *config_path = NULL;
-    const char *redis_url = NULL;
-    const char *prefix = NULL;
-    const char *output = "table";
-    const char *id = NULL;
-    struct vg_state_filter f = {0};
-    struct vg_config cfg;
-    struct vg_redis_child *child = NULL;
-    struct vg_state *st = NULL;
-    int rc;
-    int opt;
+    struct vg_state_filter *f = ctx;
 
-    while ((opt = getopt_long(argc, argv, "c:t:w:n:ao:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'r':
-            redis_url = optarg;
-            break;
-        case 'P':
-            prefix = optarg;
-            break;
-        case 't':
-            f.type = optarg;
-            break;
-        case 'w':
-            f.workspace = optarg;
-            break;
-        case 'n':
-            f.name_glob = optarg;
-            break;
-        case 'O':
-            f.owner = optarg;
-            break;
-        case 'a':
-            break; /* all owners: also the default (dataos-ctl habit) */
-        case 'o':
-            output = optarg;
-            break;
-        case 'h':
-            get_usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            get_usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
+    switch (opt) {
+    case 't':
+        f->type = arg;
+        break;
+    case 'w':
+        f->workspace = arg;
+        break;
+    case 'n':
+        f->name_glob = arg;
+        break;
+    case CLI_LONG_ONLY('O'):
+        f->owner = arg;
+        break;
+    default: /* 'a': all owners, also the default (dataos-ctl habit) */
+        break;
     }
-    if (strcmp(output, "table") != 0 && strcmp(output, "wide") != 0 &&
-        strcmp(output, "json") != 0 && strcmp(output, "yaml") != 0) {
-        fprintf(stderr, "vigil get: unknown output format \"%s\" (table, wide, json or yaml)\n",
-                output);
+    return CLI_CONTINUE;
+}
+
+/* The operand: at most one Resource ID (which takes no filter), or a valid name glob. */
+static int check_get_args(const struct cli_readonly *ro, const struct vg_state_filter *f)
+{
+    const char *id = ro->n_args > 0 ? ro->args[0] : NULL;
+
+    if (id && !strchr(id, ':')) {
+        fprintf(stderr,
+                "vigil get: \"%s\" is not a Resource id (type:version:name:workspace); "
+                "use -n NAME-GLOB to search by name\n",
+                id);
         return CLI_EXIT_USAGE;
     }
-    if (optind < argc) {
-        id = argv[optind++];
-        if (!strchr(id, ':')) {
-            fprintf(stderr,
-                    "vigil get: \"%s\" is not a Resource id (type:version:name:workspace); "
-                    "use -n NAME-GLOB to search by name\n",
-                    id);
-            return CLI_EXIT_USAGE;
-        }
-        if (f.type || f.workspace || f.name_glob || f.owner) {
-            fprintf(stderr, "vigil get: an ID cannot be combined with -t, -w, -n or --owner\n");
-            return CLI_EXIT_USAGE;
-        }
+    if (id && (f->type || f->workspace || f->name_glob || f->owner)) {
+        fprintf(stderr, "vigil get: an ID cannot be combined with -t, -w, -n or --owner\n");
+        return CLI_EXIT_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "vigil get: unexpected argument \"%s\"\n", argv[optind]);
+    if (ro->n_args > 1) {
+        fprintf(stderr, "vigil get: unexpected argument \"%s\"\n", ro->args[1]);
         get_usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    if (f.name_glob && !vg_glob_valid(f.name_glob)) {
-        fprintf(stderr, "vigil get: bad name glob \"%s\" (unbalanced [ ])\n", f.name_glob);
+    if (f->name_glob && !vg_glob_valid(f->name_glob)) {
+        fprintf(stderr, "vigil get: bad name glob \"%s\" (unbalanced [ ])\n", f->name_glob);
         return CLI_EXIT_USAGE;
     }
-    rc = cli_open_state("get", config_path, redis_url, prefix, &cfg, &st, &child);
-    if (rc == CLI_EXIT_OK) {
-        rc = id ? get_one(st, id, output) : get_list(st, &f, output);
+    return CLI_CONTINUE;
+}
+
+static int run_get(struct vg_state *st, const struct cli_readonly *ro, void *filter)
+{
+    return ro->n_args > 0 ? get_one(st, ro->args[0], ro->output) : get_list(st, filter, ro->output);
+}
+
+int cli_cmd_get(int argc, char **argv)
+{
+    static const char *const outputs[] = {"table", "wide", "json", "yaml", NULL};
+    static const struct option opts[] = {{"type", required_argument, NULL, 't'},
+                                         {"workspace", required_argument, NULL, 'w'},
+                                         {"name", required_argument, NULL, 'n'},
+                                         {"owner", required_argument, NULL, CLI_LONG_ONLY('O')},
+                                         {"all", no_argument, NULL, 'a'},
+                                         {NULL, 0, NULL, 0}};
+    struct vg_state_filter f = {0};
+    const struct cli_readonly_cmd cmd = {"get", outputs, get_usage, opts, NULL, get_flag, &f};
+    struct cli_readonly ro;
+    int rc = cli_readonly_parse(&cmd, argc, argv, &ro);
+
+    if (rc == CLI_CONTINUE) {
+        rc = check_get_args(&ro, &f);
     }
-    cli_close_state(st, child);
-    vg_config_fini(&cfg);
-    return rc;
+    return rc != CLI_CONTINUE ? rc : cli_readonly_run("get", &ro, CLI_CONFIG_REDIS, run_get, &f);
 }

@@ -3,13 +3,14 @@
  * its history stream (vg_state_history), newest last, with the event time
  * and the Kafka position of each (docs/cli.md). Table, JSON or YAML.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
+#include "render.h"
 #include "vigil/json.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -85,18 +86,6 @@ static void print_table(FILE *out, const struct vg_history_entry *v, size_t n, b
     vg_free(colors);
 }
 
-static void json_kv(struct vg_buf *b, const char *key, const char *value)
-{
-    vg_buf_puts(b, ", ");
-    vg_json_append_string(b, key);
-    vg_buf_puts(b, ": ");
-    if (value) {
-        vg_json_append_string(b, value);
-    } else {
-        vg_buf_puts(b, "null");
-    }
-}
-
 /*
  * [{"kind", "field", "from", "to", "time", "topic", "partition", "offset",
  *   "message", "stream_id", "extra": {...}}], oldest first. "from" is null
@@ -115,19 +104,19 @@ static void print_json(FILE *out, const struct vg_history_entry *v, size_t n)
         cli_format_time(e->at_ms, ts, sizeof(ts));
         vg_buf_puts(&b, i ? ",\n  {\"kind\": " : "\n  {\"kind\": ");
         vg_json_append_string(&b, e->field ? "transition" : "log");
-        json_kv(&b, "field", e->field);
-        json_kv(&b, "from", e->from && e->from[0] ? e->from : NULL);
-        json_kv(&b, "to", e->to);
-        json_kv(&b, "time", ts[0] ? ts : NULL);
-        json_kv(&b, "topic", e->pos.topic);
+        cli_json_member(&b, ", ", "field", e->field);
+        cli_json_member(&b, ", ", "from", e->from && e->from[0] ? e->from : NULL);
+        cli_json_member(&b, ", ", "to", e->to);
+        cli_json_member(&b, ", ", "time", ts[0] ? ts : NULL);
+        cli_json_member(&b, ", ", "topic", e->pos.topic);
         if (e->pos.topic) {
             vg_buf_printf(&b, ", \"partition\": %d, \"offset\": %" PRId64, (int)e->pos.partition,
                           e->pos.offset);
         } else {
             vg_buf_puts(&b, ", \"partition\": null, \"offset\": null");
         }
-        json_kv(&b, "message", e->message);
-        json_kv(&b, "stream_id", e->stream_id);
+        cli_json_member(&b, ", ", "message", e->message);
+        cli_json_member(&b, ", ", "stream_id", e->stream_id);
         vg_buf_puts(&b, ", \"extra\": {");
         for (size_t k = 0; k < e->n_extra; k++) {
             if (k > 0) {
@@ -144,15 +133,6 @@ static void print_json(FILE *out, const struct vg_history_entry *v, size_t n)
     vg_buf_fini(&b);
 }
 
-static void yaml_kv(struct vg_buf *b, const char *indent, const char *key, const char *value)
-{
-    vg_buf_puts(b, indent);
-    vg_buf_puts(b, key);
-    vg_buf_puts(b, ": ");
-    cli_yaml_scalar(b, value);
-    vg_buf_putc(b, '\n');
-}
-
 static void print_yaml(FILE *out, const struct vg_history_entry *v, size_t n)
 {
     struct vg_buf b = {0};
@@ -165,20 +145,20 @@ static void print_yaml(FILE *out, const struct vg_history_entry *v, size_t n)
         char ts[40];
 
         cli_format_time(e->at_ms, ts, sizeof(ts));
-        yaml_kv(&b, "- ", "kind", e->field ? "transition" : "log");
-        yaml_kv(&b, "  ", "field", e->field);
-        yaml_kv(&b, "  ", "from", e->from && e->from[0] ? e->from : NULL);
-        yaml_kv(&b, "  ", "to", e->to);
-        yaml_kv(&b, "  ", "time", ts[0] ? ts : NULL);
-        yaml_kv(&b, "  ", "topic", e->pos.topic);
+        cli_yaml_field(&b, "- ", "kind", e->field ? "transition" : "log");
+        cli_yaml_field(&b, "  ", "field", e->field);
+        cli_yaml_field(&b, "  ", "from", e->from && e->from[0] ? e->from : NULL);
+        cli_yaml_field(&b, "  ", "to", e->to);
+        cli_yaml_field(&b, "  ", "time", ts[0] ? ts : NULL);
+        cli_yaml_field(&b, "  ", "topic", e->pos.topic);
         if (e->pos.topic) {
             vg_buf_printf(&b, "  partition: %d\n  offset: %" PRId64 "\n", (int)e->pos.partition,
                           e->pos.offset);
         } else {
             vg_buf_puts(&b, "  partition: null\n  offset: null\n");
         }
-        yaml_kv(&b, "  ", "message", e->message);
-        yaml_kv(&b, "  ", "stream_id", e->stream_id);
+        cli_yaml_field(&b, "  ", "message", e->message);
+        cli_yaml_field(&b, "  ", "stream_id", e->stream_id);
         if (e->n_extra == 0) {
             vg_buf_puts(&b, "  extra: {}\n");
         } else {
@@ -196,8 +176,11 @@ static void print_yaml(FILE *out, const struct vg_history_entry *v, size_t n)
     vg_buf_fini(&b);
 }
 
-static int show(struct vg_state *st, const char *id, size_t max, const char *output)
+static int show(struct vg_state *st, const struct cli_readonly *ro, void *count)
 {
+    const char *id = ro->args[0];
+    const char *output = ro->output;
+    size_t max = (size_t) * (int64_t *)count;
     struct vg_history_entry *v = NULL;
     struct vg_resource *res = NULL;
     char errstr[1024];
@@ -234,73 +217,29 @@ static int show(struct vg_state *st, const char *id, size_t max, const char *out
     return CLI_EXIT_OK;
 }
 
+/* history's own flag: -n N, the newest N entries. */
+static int history_flag(void *ctx, int opt, const char *arg)
+{
+    int64_t *max = ctx;
+
+    (void)opt; /* 'n' */
+    if (!vg_parse_i64(arg, max) || *max < 0 || *max > 1000000) {
+        fprintf(stderr, "vigil history: -n wants a count (0 for all), not \"%s\"\n", arg);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_CONTINUE;
+}
+
 int cli_cmd_history(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"redis", required_argument, NULL, 'r'},
-                                         {"prefix", required_argument, NULL, 'P'},
-                                         {"count", required_argument, NULL, 'n'},
-                                         {"output", required_argument, NULL, 'o'},
-                                         {"help", no_argument, NULL, 'h'},
+    static const char *const outputs[] = {"table", "json", "yaml", NULL};
+    static const struct option opts[] = {{"count", required_argument, NULL, 'n'},
                                          {NULL, 0, NULL, 0}};
-    const char *config_path = NULL;
-    const char *redis_url = NULL;
-    const char *prefix = NULL;
-    const char *output = "table";
-    const char *id;
     int64_t max = HISTORY_DEFAULT_N;
-    struct vg_config cfg;
-    struct vg_redis_child *child = NULL;
-    struct vg_state *st = NULL;
-    int rc;
-    int opt;
+    const struct cli_readonly_cmd cmd = {"history",     outputs,      history_usage, opts,
+                                         "Resource ID", history_flag, &max};
+    struct cli_readonly ro;
+    int rc = cli_readonly_parse(&cmd, argc, argv, &ro);
 
-    while ((opt = getopt_long(argc, argv, "c:n:o:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'r':
-            redis_url = optarg;
-            break;
-        case 'P':
-            prefix = optarg;
-            break;
-        case 'n':
-            if (!vg_parse_i64(optarg, &max) || max < 0 || max > 1000000) {
-                fprintf(stderr, "vigil history: -n wants a count (0 for all), not \"%s\"\n",
-                        optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'h':
-            history_usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            history_usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0 &&
-        strcmp(output, "yaml") != 0) {
-        fprintf(stderr, "vigil history: unknown output format \"%s\" (table, json or yaml)\n",
-                output);
-        return CLI_EXIT_USAGE;
-    }
-    if (argc - optind != 1) {
-        fprintf(stderr, "vigil history: want exactly one Resource ID\n");
-        history_usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
-    id = argv[optind];
-    rc = cli_open_state("history", config_path, redis_url, prefix, &cfg, &st, &child);
-    if (rc == CLI_EXIT_OK) {
-        rc = show(st, id, (size_t)max, output);
-    }
-    cli_close_state(st, child);
-    vg_config_fini(&cfg);
-    return rc;
+    return rc != CLI_CONTINUE ? rc : cli_readonly_run("history", &ro, CLI_CONFIG_REDIS, show, &max);
 }

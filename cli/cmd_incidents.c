@@ -4,14 +4,15 @@
  * records in Redis. `vigil incidents resolve ID` ends an incident by hand
  * (the way out of `resolve: never`): it schedules a resolve timer on the
  * incident's partition, which the `vigil run` owning it applies, pages
- * included. `vigil incidents show ID` is cmd_incidents_show.c (issue 6).
+ * included. `vigil incidents show ID` is cmd_incidents_show.c.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
+#include "render.h"
 #include "vigil/json.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -73,8 +74,15 @@ static void print_json(FILE *out, const struct vg_incident_record *v, size_t n)
     vg_buf_fini(&b);
 }
 
-static int list(struct vg_state *st, const char *output, bool all, int64_t since_ms)
+/* The flags of the incident list. */
+struct list_flags {
+    bool all;
+    int64_t since_ms;
+};
+
+static int list(struct vg_state *st, const struct cli_readonly *ro, void *flags)
 {
+    const struct list_flags *lf = flags;
     struct vg_incident_record *v = NULL;
     size_t n = 0;
     size_t k = 0;
@@ -87,8 +95,8 @@ static int list(struct vg_state *st, const char *output, bool all, int64_t since
     }
     /* firing ones, and ended ones within the window; newest first */
     for (size_t i = 0; i < n; i++) {
-        bool keep = all || strcmp(v[i].state, "firing") == 0 ||
-                    (v[i].ended_at_ms && v[i].updated_at_ms >= now - since_ms);
+        bool keep = lf->all || strcmp(v[i].state, "firing") == 0 ||
+                    (v[i].ended_at_ms && v[i].updated_at_ms >= now - lf->since_ms);
 
         if (keep) {
             if (k != i) {
@@ -100,7 +108,7 @@ static int list(struct vg_state *st, const char *output, bool all, int64_t since
             vg_incident_record_fini(&v[i]);
         }
     }
-    if (strcmp(output, "json") == 0) {
+    if (strcmp(ro->output, "json") == 0) {
         print_json(stdout, v, k);
     } else if (k == 0) {
         fprintf(stderr, "no incidents\n");
@@ -111,14 +119,16 @@ static int list(struct vg_state *st, const char *output, bool all, int64_t since
     return CLI_EXIT_OK;
 }
 
-static int resolve(struct vg_state *st, const char *id)
+static int resolve(struct vg_state *st, const struct cli_readonly *ro, void *unused)
 {
+    const char *id = ro->args[1];
     struct vg_incident_record r;
     struct vg_timer t = {0};
     char errstr[512];
     bool found = false;
     vg_err_t err = vg_state_incident_get(st, id, &r, &found, errstr, sizeof(errstr));
 
+    (void)unused;
     if (err != VG_OK) {
         return cli_state_error("incidents", err, errstr);
     }
@@ -148,115 +158,78 @@ static int resolve(struct vg_state *st, const char *id)
     return CLI_EXIT_OK;
 }
 
-/* Index of the first positional argument (skipping our options and their values), or argc. */
-static int first_positional(int argc, char **argv)
+static int incidents_flag(void *ctx, int opt, const char *arg)
 {
-    static const char *const with_value[] = {"-c", "--config", "--redis", "--prefix",
-                                             "-o", "--output", "--since"};
+    struct list_flags *lf = ctx;
 
+    if (opt == 'a') {
+        lf->all = true;
+        return CLI_CONTINUE;
+    }
+    if (!vg_duration_parse(arg, &lf->since_ms)) { /* --since */
+        fprintf(stderr, "vigil incidents: bad duration \"%s\"\n", arg);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_CONTINUE;
+}
+
+/* `incidents [flags] show [flags] ID`: "show" first, then the rest in order, to its own parser. */
+static int show(int argc, char **argv, int pos)
+{
+    char **sub = vg_calloc((size_t)argc + 1, sizeof(*sub));
+    int n = 0;
+    int rc;
+
+    sub[n++] = argv[pos];
     for (int i = 1; i < argc; i++) {
-        bool takes = false;
-
-        if (argv[i][0] != '-') {
-            return i;
-        }
-        if (strcmp(argv[i], "--") == 0) {
-            return i + 1;
-        }
-        for (size_t k = 0; k < VG_ARRAY_LEN(with_value); k++) {
-            takes = takes || strcmp(argv[i], with_value[k]) == 0;
-        }
-        if (takes) {
-            i++;
+        if (i != pos) {
+            sub[n++] = argv[i];
         }
     }
-    return argc;
+    rc = cli_cmd_incidents_show(n, sub);
+    vg_free(sub);
+    return rc;
+}
+
+/* No operand (the list), or `resolve ID`. */
+static int check_incidents_args(const struct cli_readonly *ro)
+{
+    if (ro->n_args > 0 && strcmp(ro->args[0], "resolve") != 0) {
+        fprintf(stderr, "vigil incidents: unknown subcommand \"%s\"\n", ro->args[0]);
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (ro->n_args > 0 && ro->n_args != 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_CONTINUE;
 }
 
 int cli_cmd_incidents(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"redis", required_argument, NULL, 'r'},
-        {"prefix", required_argument, NULL, 'P'}, {"output", required_argument, NULL, 'o'},
-        {"all", no_argument, NULL, 'a'},          {"since", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    const char *config_path = NULL;
-    const char *redis_url = NULL;
-    const char *prefix = NULL;
-    const char *output = "table";
-    int64_t since_ms = RECENT_MS;
-    bool all = false;
-    struct vg_config cfg;
-    struct vg_redis_child *child = NULL;
-    struct vg_state *st = NULL;
-    int pos = first_positional(argc, argv);
+    static const char *const outputs[] = {"table", "json", NULL};
+    static const struct option opts[] = {{"all", no_argument, NULL, 'a'},
+                                         {"since", required_argument, NULL, CLI_LONG_ONLY('s')},
+                                         {NULL, 0, NULL, 0}};
+    struct list_flags lf = {false, RECENT_MS};
+    const struct cli_readonly_cmd cmd = {"incidents", outputs,        usage, opts,
+                                         NULL,        incidents_flag, &lf};
+    struct cli_readonly ro;
+    int pos = cli_readonly_first_operand(&cmd, argc, argv);
     int rc;
-    int opt;
 
     if (pos < argc && strcmp(argv[pos], "show") == 0) {
-        /* "show" first, then everything else in order: cmd_incidents_show.c parses it */
-        char **sub = vg_calloc((size_t)argc + 1, sizeof(*sub));
-        int n = 0;
-
-        sub[n++] = argv[pos];
-        for (int i = 1; i < argc; i++) {
-            if (i != pos) {
-                sub[n++] = argv[i];
-            }
-        }
-        rc = cli_cmd_incidents_show(n, sub);
-        vg_free(sub);
+        return show(argc, argv, pos);
+    }
+    rc = cli_readonly_parse(&cmd, argc, argv, &ro);
+    if (rc == CLI_CONTINUE) {
+        rc = check_incidents_args(&ro);
+    }
+    if (rc != CLI_CONTINUE) {
         return rc;
     }
-    while ((opt = getopt_long(argc, argv, "c:o:ah", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'r':
-            redis_url = optarg;
-            break;
-        case 'P':
-            prefix = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'a':
-            all = true;
-            break;
-        case 's':
-            if (!vg_duration_parse(optarg, &since_ms)) {
-                fprintf(stderr, "vigil incidents: bad duration \"%s\"\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0) {
-        fprintf(stderr, "vigil incidents: -o must be table or json\n");
-        return CLI_EXIT_USAGE;
-    }
-    if (optind < argc && strcmp(argv[optind], "resolve") != 0) {
-        fprintf(stderr, "vigil incidents: unknown subcommand \"%s\"\n", argv[optind]);
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (optind < argc && optind + 2 != argc) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
-    rc = cli_open_state("incidents", config_path, redis_url, prefix, &cfg, &st, &child);
-    if (rc == CLI_EXIT_OK) {
-        rc = optind < argc ? resolve(st, argv[optind + 1]) : list(st, output, all, since_ms);
-    }
-    cli_close_state(st, child);
-    vg_config_fini(&cfg);
-    return rc;
+    /* resolve writes a timer: it loads the whole config, like the other writers */
+    return ro.n_args > 0 ? cli_readonly_run("incidents", &ro, CLI_CONFIG_ALL, resolve, NULL)
+                         : cli_readonly_run("incidents", &ro, CLI_CONFIG_REDIS, list, &lf);
 }

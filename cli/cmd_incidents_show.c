@@ -1,15 +1,16 @@
 /*
- * `vigil incidents show ID` (issue 6): the notification history of one
+ * `vigil incidents show ID`: the notification history of one
  * incident from its audit stream P:audit:{ID}: every delivery attempt and
  * outcome with the sink, the notification id (the idempotency key), the
  * HTTP status and the latency, oldest first.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
+#include "render.h"
 #include "vigil/json.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -80,74 +81,40 @@ static void print_table(FILE *out, const struct vg_audit_record *v, size_t n)
     vg_free(num);
 }
 
+static int show(struct vg_state *st, const struct cli_readonly *ro, void *unused)
+{
+    const char *id = ro->args[0];
+    const char *output = ro->output;
+    struct vg_audit_record *v = NULL;
+    size_t n = 0;
+    char errstr[1024];
+    vg_err_t err = vg_state_audit_read(st, id, AUDIT_SHOW_MAX, &v, &n, errstr, sizeof(errstr));
+    int rc = CLI_EXIT_OK;
+
+    (void)unused;
+    if (err != VG_OK) {
+        rc = cli_state_error("incidents show", err, errstr);
+    } else if (!strcmp(output, "json")) {
+        print_json(stdout, id, v, n);
+    } else if (n == 0) {
+        fprintf(stderr, "No notifications recorded for incident %s.\n", id);
+    } else {
+        printf("incident %s: %zu notification record%s\n", id, n, n == 1 ? "" : "s");
+        print_table(stdout, v, n);
+    }
+    vg_audit_records_free(v, n);
+    return rc;
+}
+
 int cli_cmd_incidents_show(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"redis", required_argument, NULL, 'r'},
-        {"prefix", required_argument, NULL, 'P'}, {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    const char *config_path = NULL;
-    const char *redis_url = NULL;
-    const char *prefix = NULL;
-    const char *output = "table";
-    struct vg_config cfg;
-    struct vg_redis_child *child = NULL;
-    struct vg_state *st = NULL;
-    int rc;
-    int opt;
+    static const char *const outputs[] = {"table", "json", NULL};
+    const struct cli_readonly_cmd cmd = {"incidents show", outputs, show_usage, NULL,
+                                         "incident ID",    NULL,    NULL};
+    struct cli_readonly ro;
+    int rc = cli_readonly_parse(&cmd, argc, argv, &ro);
 
-    while ((opt = getopt_long(argc, argv, "c:o:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'r':
-            redis_url = optarg;
-            break;
-        case 'P':
-            prefix = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'h':
-            show_usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            show_usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (argc - optind != 1) {
-        fprintf(stderr, "vigil incidents show: want exactly one incident ID\n");
-        show_usage(stderr);
-        return CLI_EXIT_USAGE;
-    }
-    if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0) {
-        fprintf(stderr, "vigil incidents show: unknown output format \"%s\" (table or json)\n",
-                output);
-        return CLI_EXIT_USAGE;
-    }
-    rc = cli_open_state("incidents show", config_path, redis_url, prefix, &cfg, &st, &child);
-    if (rc == CLI_EXIT_OK) {
-        struct vg_audit_record *v = NULL;
-        size_t n = 0;
-        char errstr[1024];
-        vg_err_t err =
-            vg_state_audit_read(st, argv[optind], AUDIT_SHOW_MAX, &v, &n, errstr, sizeof(errstr));
-        if (err != VG_OK) {
-            rc = cli_state_error("incidents show", err, errstr);
-        } else if (!strcmp(output, "json")) {
-            print_json(stdout, argv[optind], v, n);
-        } else if (n == 0) {
-            fprintf(stderr, "No notifications recorded for incident %s.\n", argv[optind]);
-        } else {
-            printf("incident %s: %zu notification record%s\n", argv[optind], n, n == 1 ? "" : "s");
-            print_table(stdout, v, n);
-        }
-        vg_audit_records_free(v, n);
-    }
-    cli_close_state(st, child);
-    vg_config_fini(&cfg);
-    return rc;
+    return rc != CLI_CONTINUE
+               ? rc
+               : cli_readonly_run("incidents show", &ro, CLI_CONFIG_REDIS, show, NULL);
 }

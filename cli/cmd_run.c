@@ -49,6 +49,11 @@ int cli_cmd_run(int argc, char **argv)
             config_path = optarg;
             break;
         case 'd':
+            /* a typo would otherwise switch nothing on, silently */
+            if (vg_log_check_debug(optarg, errstr, sizeof(errstr)) != VG_OK) {
+                fprintf(stderr, "vigil run: %s\n", errstr);
+                return CLI_EXIT_USAGE;
+            }
             vg_log_enable_debug(optarg);
             break;
         case 'h':

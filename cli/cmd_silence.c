@@ -5,13 +5,14 @@
  * incident is still recorded, but not paged; `vigil run` pages it when the
  * silence ends (or is expired) if it is still firing.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
+#include "render.h"
 #include "vigil/json.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -153,147 +154,139 @@ static int cmd_expire(struct vg_state *st, const char *id)
     return CLI_EXIT_OK;
 }
 
-int cli_cmd_silence(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"redis", required_argument, NULL, 'r'},
-        {"prefix", required_argument, NULL, 'P'}, {"output", required_argument, NULL, 'o'},
-        {"match", required_argument, NULL, 'm'},  {"for", required_argument, NULL, 'f'},
-        {"start", required_argument, NULL, 's'},  {"comment", required_argument, NULL, 'C'},
-        {"author", required_argument, NULL, 'A'}, {"all", no_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    const char *config_path = NULL;
-    const char *redis_url = NULL;
-    const char *prefix = NULL;
-    const char *output = "table";
-    const char *comment = NULL;
-    const char *author = NULL;
-    const char *sub;
-    int64_t for_ms = 0;
-    int64_t start_ms = 0;
-    bool all = false;
-    struct vg_silence s;
-    struct vg_config cfg;
-    struct vg_redis_child *child = NULL;
-    struct vg_state *st = NULL;
-    char errstr[512];
-    int rc;
-    int opt;
+/* What `silence` was given: the flags of add and list, and the silence add builds. */
+struct silence_args {
+    struct vg_silence s; /* its matchers: the --match flags */
+    int64_t for_ms;
+    int64_t start_ms; /* 0: now */
+    const char *comment;
+    const char *author;
+    bool all; /* list: the expired ones too */
+};
 
-    memset(&s, 0, sizeof(s));
-    s.matchers = vg_calloc((size_t)argc + 1, sizeof(char *));
-    while ((opt = getopt_long(argc, argv, "c:o:m:ah", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'r':
-            redis_url = optarg;
-            break;
-        case 'P':
-            prefix = optarg;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        case 'm':
-            if (!vg_rules_matcher_valid(optarg, errstr, sizeof(errstr))) {
-                fprintf(stderr, "vigil silence: %s\n", errstr);
-                vg_silence_fini(&s);
-                return CLI_EXIT_USAGE;
-            }
-            s.matchers[s.n_matchers++] = vg_strdup(optarg);
-            break;
-        case 'f':
-            if (!vg_duration_parse(optarg, &for_ms) || for_ms <= 0) {
-                fprintf(stderr, "vigil silence: --for: bad duration \"%s\" (e.g. 30m, 2h, 1d)\n",
-                        optarg);
-                vg_silence_fini(&s);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 's':
-            if (!vg_time_parse_rfc3339(optarg, strlen(optarg), &start_ms)) {
-                fprintf(stderr, "vigil silence: --start: expected RFC 3339, got \"%s\"\n", optarg);
-                vg_silence_fini(&s);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'C':
-            comment = optarg;
-            break;
-        case 'A':
-            author = optarg;
-            break;
-        case 'a':
-            all = true;
-            break;
-        case 'h':
-            usage(stdout);
-            vg_silence_fini(&s);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            vg_silence_fini(&s);
+static int silence_flag(void *ctx, int opt, const char *arg)
+{
+    struct silence_args *a = ctx;
+    char errstr[512];
+
+    switch (opt) {
+    case 'm':
+        if (!vg_rules_matcher_valid(arg, errstr, sizeof(errstr))) {
+            fprintf(stderr, "vigil silence: %s\n", errstr);
             return CLI_EXIT_USAGE;
         }
+        a->s.matchers[a->s.n_matchers++] = vg_strdup(arg);
+        break;
+    case CLI_LONG_ONLY('f'):
+        if (!vg_duration_parse(arg, &a->for_ms) || a->for_ms <= 0) {
+            fprintf(stderr, "vigil silence: --for: bad duration \"%s\" (e.g. 30m, 2h, 1d)\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        break;
+    case CLI_LONG_ONLY('s'):
+        if (!vg_time_parse_rfc3339(arg, strlen(arg), &a->start_ms)) {
+            fprintf(stderr, "vigil silence: --start: expected RFC 3339, got \"%s\"\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        break;
+    case CLI_LONG_ONLY('C'):
+        a->comment = arg;
+        break;
+    case CLI_LONG_ONLY('A'):
+        a->author = arg;
+        break;
+    default: /* 'a' */
+        a->all = true;
+        break;
     }
-    sub = optind < argc ? argv[optind] : "";
-    rc = CLI_EXIT_OK;
+    return CLI_CONTINUE;
+}
+
+/* The operands and what each subcommand needs: `add` (with its flags), `list`, `expire ID`. */
+static int check_silence_args(const struct cli_readonly *ro, const struct silence_args *a)
+{
+    const char *sub = ro->n_args > 0 ? ro->args[0] : "";
+
     if (strcmp(sub, "add") == 0) {
-        if (s.n_matchers == 0 || for_ms == 0 || !comment || optind + 1 != argc) {
+        if (a->s.n_matchers == 0 || a->for_ms == 0 || !a->comment || ro->n_args != 1) {
             fprintf(stderr, "vigil silence add: needs --match (one or more), --for and "
                             "--comment\n");
-            rc = CLI_EXIT_USAGE;
+            return CLI_EXIT_USAGE;
         }
-    } else if (strcmp(sub, "expire") == 0) {
-        if (optind + 2 != argc) {
-            usage(stderr);
-            rc = CLI_EXIT_USAGE;
-        }
-    } else if (strcmp(sub, "list") != 0 || optind + 1 != argc) {
-        usage(stderr);
-        rc = CLI_EXIT_USAGE;
+        return CLI_CONTINUE;
     }
-    if (strcmp(output, "table") != 0 && strcmp(output, "json") != 0) {
-        fprintf(stderr, "vigil silence: -o must be table or json\n");
-        rc = CLI_EXIT_USAGE;
+    if ((strcmp(sub, "expire") == 0 && ro->n_args == 2) ||
+        (strcmp(sub, "list") == 0 && ro->n_args == 1)) {
+        return CLI_CONTINUE;
     }
-    if (rc != CLI_EXIT_OK) {
-        vg_silence_fini(&s);
-        return rc;
-    }
-    rc = cli_open_state("silence", config_path, redis_url, prefix, &cfg, &st, &child);
-    if (rc == CLI_EXIT_OK) {
-        if (strcmp(sub, "add") == 0) {
-            int64_t now = cli_now_ms();
-            const char *user = getenv("USER");
-            char pid[16];
-            char at[24];
-            const char *parts[4];
-            char id[17];
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}
 
-            s.starts_at_ms = start_ms ? start_ms : now;
-            s.ends_at_ms = s.starts_at_ms + for_ms;
-            s.comment = vg_strdup(comment);
-            s.created_by = vg_strdup(author ? author : (user && *user ? user : "unknown"));
-            snprintf(pid, sizeof(pid), "%d", (int)getpid());
-            snprintf(at, sizeof(at), "%lld", (long long)vg_now_ms());
-            parts[0] = at;
-            parts[1] = pid;
-            parts[2] = s.matchers[0];
-            parts[3] = comment;
-            vg_fingerprint(id, parts, VG_ARRAY_LEN(parts));
-            s.id = vg_strdup(id);
-            rc = cmd_add(st, &s);
-        } else if (strcmp(sub, "expire") == 0) {
-            rc = cmd_expire(st, argv[optind + 1]);
-        } else {
-            rc = cmd_list(st, output, all);
-        }
+/* The silence `add` writes: its time range, comment, author and a fresh id. */
+static void silence_fill(struct silence_args *a)
+{
+    struct vg_silence *s = &a->s;
+    const char *user = getenv("USER");
+    char pid[16];
+    char at[24];
+    const char *parts[4];
+    char id[17];
+
+    s->starts_at_ms = a->start_ms ? a->start_ms : cli_now_ms();
+    s->ends_at_ms = s->starts_at_ms + a->for_ms;
+    s->comment = vg_strdup(a->comment);
+    s->created_by = vg_strdup(a->author ? a->author : (user && *user ? user : "unknown"));
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    snprintf(at, sizeof(at), "%lld", (long long)vg_now_ms());
+    parts[0] = at;
+    parts[1] = pid;
+    parts[2] = s->matchers[0];
+    parts[3] = a->comment;
+    vg_fingerprint(id, parts, VG_ARRAY_LEN(parts));
+    s->id = vg_strdup(id);
+}
+
+static int run_silence(struct vg_state *st, const struct cli_readonly *ro, void *args)
+{
+    struct silence_args *a = args;
+
+    if (strcmp(ro->args[0], "add") == 0) {
+        silence_fill(a);
+        return cmd_add(st, &a->s);
     }
-    vg_silence_fini(&s);
-    cli_close_state(st, child);
-    vg_config_fini(&cfg);
+    if (strcmp(ro->args[0], "expire") == 0) {
+        return cmd_expire(st, ro->args[1]);
+    }
+    return cmd_list(st, ro->output, a->all);
+}
+
+int cli_cmd_silence(int argc, char **argv)
+{
+    static const char *const outputs[] = {"table", "json", NULL};
+    static const struct option opts[] = {{"match", required_argument, NULL, 'm'},
+                                         {"for", required_argument, NULL, CLI_LONG_ONLY('f')},
+                                         {"start", required_argument, NULL, CLI_LONG_ONLY('s')},
+                                         {"comment", required_argument, NULL, CLI_LONG_ONLY('C')},
+                                         {"author", required_argument, NULL, CLI_LONG_ONLY('A')},
+                                         {"all", no_argument, NULL, 'a'},
+                                         {NULL, 0, NULL, 0}};
+    struct silence_args a = {0};
+    const struct cli_readonly_cmd cmd = {"silence", outputs, usage, opts, NULL, silence_flag, &a};
+    struct cli_readonly ro;
+    int rc;
+
+    a.s.matchers = vg_calloc((size_t)argc + 1, sizeof(char *));
+    rc = cli_readonly_parse(&cmd, argc, argv, &ro);
+    if (rc == CLI_CONTINUE) {
+        rc = check_silence_args(&ro, &a);
+    }
+    if (rc == CLI_CONTINUE) {
+        /* add and expire change what is paged: they load the whole config */
+        rc = cli_readonly_run("silence", &ro,
+                              strcmp(ro.args[0], "list") == 0 ? CLI_CONFIG_REDIS : CLI_CONFIG_ALL,
+                              run_silence, &a);
+    }
+    vg_silence_fini(&a.s);
     return rc;
 }

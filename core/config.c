@@ -826,12 +826,13 @@ static vg_err_t load_http(struct vg_http_config *h, const struct vg_ynode *n,
     return err;
 }
 
-static vg_err_t load_root(struct vg_config *cfg, const struct vg_ynode *root,
-                          const char *base_dir, char *errstr, size_t errstr_size)
+static const char *const root_keys[] = {"kafka",  "redis",  "rules", "sinks",
+                                        "health", "decode", "http",  NULL};
+
+static vg_err_t load_root(struct vg_config *cfg, const struct vg_ynode *root, const char *base_dir,
+                          char *errstr, size_t errstr_size)
 {
-    static const char *const keys[] = {"kafka", "redis", "rules",  "sinks",
-                                       "health", "decode", "http", NULL};
-    vg_err_t err = vg_ynode_check_keys(root, keys, errstr, errstr_size);
+    vg_err_t err = vg_ynode_check_keys(root, root_keys, errstr, errstr_size);
     for (size_t i = 0; !err && i < root->n; i++) {
         const char *key = root->pairs[i].key;
         const struct vg_ynode *v = root->pairs[i].value;
@@ -870,15 +871,93 @@ static vg_err_t load_root(struct vg_config *cfg, const struct vg_ynode *root,
     return err;
 }
 
-vg_err_t vg_config_load_file(struct vg_config *cfg, const char *path, char *errstr,
-                             size_t errstr_size)
+/*
+ * ${NAME} in the scalars under `n`, a subtree loaded without substitution:
+ * the rules of core/yaml.c's VG_YAML_ENV ("$${" is a literal "${"; an
+ * unset NAME is an error at the value, naming NAME, never a value).
+ */
+static vg_err_t substitute_env(struct vg_ynode *n, char *errstr, size_t errstr_size)
+{
+    struct vg_buf b = {0};
+    const char *p;
+
+    for (size_t i = 0; i < n->n; i++) {
+        struct vg_ynode *child = n->kind == VG_YNODE_MAP ? n->pairs[i].value : n->items[i];
+        vg_err_t err = substitute_env(child, errstr, errstr_size);
+
+        if (err) {
+            return err;
+        }
+    }
+    if (n->kind != VG_YNODE_SCALAR || !strchr(n->str, '$')) {
+        return VG_OK;
+    }
+    for (p = n->str; *p;) {
+        const char *end = p[0] == '$' && p[1] == '{' ? strchr(p + 2, '}') : NULL;
+        char *name;
+        const char *val;
+
+        if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
+            vg_buf_puts(&b, "${");
+            p += 3;
+            continue;
+        }
+        if (p[0] != '$' || p[1] != '{') {
+            vg_buf_putc(&b, *p++);
+            continue;
+        }
+        if (!end || end == p + 2 || end - (p + 2) >= 256) {
+            vg_buf_fini(&b);
+            vg_ynode_error(n, errstr, errstr_size, "%s",
+                           end ? "bad environment variable reference" : "unterminated ${ in value");
+            return VG_ERR_PARSE;
+        }
+        name = vg_strndup(p + 2, (size_t)(end - (p + 2)));
+        val = getenv(name);
+        if (!val) {
+            vg_buf_fini(&b);
+            vg_ynode_error(n, errstr, errstr_size, "environment variable %s is not set", name);
+            free(name);
+            return VG_ERR_PARSE;
+        }
+        free(name);
+        vg_buf_puts(&b, val);
+        p = end + 1;
+    }
+    free(n->str);
+    n->str = vg_buf_steal(&b);
+    return VG_OK;
+}
+
+/*
+ * Only `redis:` out of a document loaded without ${NAME} substitution:
+ * the top-level keys are still checked, the other sections are not read.
+ */
+static vg_err_t load_root_redis(struct vg_config *cfg, struct vg_ynode *root, const char *base_dir,
+                                char *errstr, size_t errstr_size)
+{
+    vg_err_t err = vg_ynode_check_keys(root, root_keys, errstr, errstr_size);
+    struct vg_ynode *redis = vg_ynode_get(root, "redis");
+
+    if (!err && redis && redis->kind != VG_YNODE_NULL) {
+        err = substitute_env(redis, errstr, errstr_size);
+        if (!err) {
+            err = load_redis(&cfg->redis, redis, base_dir, errstr, errstr_size);
+        }
+    }
+    return err;
+}
+
+/* vg_config_load_file, or with `redis_only` vg_config_load_redis. */
+static vg_err_t load_file(struct vg_config *cfg, const char *path, bool redis_only, char *errstr,
+                          size_t errstr_size)
 {
     struct vg_ydoc doc;
     vg_err_t err;
     char *base_dir = NULL;
     const char *slash;
 
-    err = vg_yaml_load_file(&doc, path, VG_YAML_ENV, errstr, errstr_size);
+    err = vg_yaml_load_file(&doc, path, redis_only ? 0 : VG_YAML_ENV, errstr, errstr_size);
     if (err) {
         vg_ydoc_fini(&doc);
         return err;
@@ -894,10 +973,24 @@ vg_err_t vg_config_load_file(struct vg_config *cfg, const char *path, char *errs
     } else if (doc.root->kind != VG_YNODE_MAP) {
         err = vg_ynode_error(doc.root, errstr, errstr_size, "expected a mapping, got %s",
                              vg_ynode_kind_name(doc.root->kind));
+    } else if (redis_only) {
+        err = load_root_redis(cfg, doc.root, base_dir, errstr, errstr_size);
     } else {
         err = load_root(cfg, doc.root, base_dir, errstr, errstr_size);
     }
     free(base_dir);
     vg_ydoc_fini(&doc);
     return err;
+}
+
+vg_err_t vg_config_load_file(struct vg_config *cfg, const char *path, char *errstr,
+                             size_t errstr_size)
+{
+    return load_file(cfg, path, false, errstr, errstr_size);
+}
+
+vg_err_t vg_config_load_redis(struct vg_config *cfg, const char *path, char *errstr,
+                              size_t errstr_size)
+{
+    return load_file(cfg, path, true, errstr, errstr_size);
 }

@@ -1,6 +1,7 @@
 /*
  * Logging to stderr, one line per record, and URL redaction. Levels are
- * global; DEBUG is enabled per facility. Each record is formatted into
+ * global; DEBUG is enabled per facility, from the one list of facilities
+ * the code logs under (what `--debug` accepts). Each record is formatted into
  * one buffer and written with a single fputs under flockfile so lines
  * from different threads never interleave.
  */
@@ -19,22 +20,119 @@ static volatile int debug_all;
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
+/*
+ * Every facility the code logs under: the one list `--debug` is checked
+ * against. A new VG_LOG_*("name", ...) facility is added here too (a test
+ * runs `vigil run --debug` with each facility found in the sources).
+ */
+static const char *const facilities[] = {"api",   "cli",   "consumer", "kafka",
+                                         "rules", "sinks", "state",    NULL};
+
+const char *const *vg_log_facilities(void)
+{
+    return facilities;
+}
+
+/* Edits (insert, delete, substitute) between two short words; larger than any hint at 32+. */
+static size_t word_distance(const char *a, size_t la, const char *b)
+{
+    size_t lb = strlen(b);
+    size_t row[33];
+
+    if (la > 32 || lb > 32) {
+        return 32;
+    }
+    for (size_t j = 0; j <= lb; j++) {
+        row[j] = j;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] == b[j - 1] ? 0 : 1);
+
+            if (up + 1 < best) {
+                best = up + 1;
+            }
+            if (row[j - 1] + 1 < best) {
+                best = row[j - 1] + 1;
+            }
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+/* "unknown debug facility "X" (did you mean "Y"?); known: a, b, ..., all". */
+static vg_err_t unknown_facility(const char *name, size_t len, char *errstr, size_t errstr_size)
+{
+    struct vg_buf b = {0};
+    const char *hint = NULL;
+    size_t hint_d = 3; /* a hint only within two edits */
+
+    for (size_t i = 0; facilities[i]; i++) {
+        size_t d = word_distance(name, len, facilities[i]);
+
+        if (d < hint_d) {
+            hint_d = d;
+            hint = facilities[i];
+        }
+    }
+    vg_buf_puts(&b, "unknown debug facility \"");
+    vg_buf_append(&b, name, len);
+    vg_buf_putc(&b, '"');
+    if (hint) {
+        vg_buf_printf(&b, " (did you mean \"%s\"?)", hint);
+    }
+    vg_buf_puts(&b, "; known:");
+    for (size_t i = 0; facilities[i]; i++) {
+        vg_buf_printf(&b, " %s,", facilities[i]);
+    }
+    vg_buf_puts(&b, " all");
+    snprintf(errstr, errstr_size, "%s", b.data);
+    vg_buf_fini(&b);
+    return VG_ERR_INVALID;
+}
+
+vg_err_t vg_log_check_debug(const char *list, char *errstr, size_t errstr_size)
+{
+    const char *p = list;
+
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        bool known = len == 3 && strncmp(p, "all", 3) == 0;
+
+        for (size_t i = 0; facilities[i] && !known; i++) {
+            known = strlen(facilities[i]) == len && strncmp(facilities[i], p, len) == 0;
+        }
+        if (!known) {
+            return unknown_facility(p, len, errstr, errstr_size);
+        }
+        if (p[len] == '\0') {
+            return VG_OK;
+        }
+        p += len + 1;
+    }
+}
+
 void vg_log_set_level(enum vg_log_level level)
 {
     log_level = (int)level;
 }
 
-void vg_log_enable_debug(const char *facilities)
+void vg_log_enable_debug(const char *list)
 {
-    if (!facilities || !*facilities) {
-        return;
-    }
-    if (strcmp(facilities, "all") == 0) {
-        debug_all = 1;
+    if (!list || !*list) {
         return;
     }
     /* stored as ",a,b," so membership is a strstr of ",fac," */
-    snprintf(debug_facilities, sizeof(debug_facilities), ",%s,", facilities);
+    snprintf(debug_facilities, sizeof(debug_facilities), ",%s,", list);
+    if (strstr(debug_facilities, ",all,")) {
+        debug_all = 1;
+    }
 }
 
 bool vg_log_enabled(enum vg_log_level level, const char *facility)

@@ -24,3 +24,8 @@ target_link_libraries(test_engine PRIVATE vg_testenv PkgConfig::CMOCKA PkgConfig
                       vg_build_flags)
 add_test(NAME test_engine COMMAND test_engine)
 set_tests_properties(test_engine PROPERTIES LABELS integration TIMEOUT 120)
+
+# `vigil run --debug`: the facilities of the sources, and unknown ones refused.
+add_test(NAME test_cli_debug COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_debug.sh
+         $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(test_cli_debug PROPERTIES LABELS integration TIMEOUT 60)

@@ -24,10 +24,20 @@ set_tests_properties(embedded_redis_restart PROPERTIES TIMEOUT 120)
 set_tests_properties(state3_crash state3_redis_restart PROPERTIES TIMEOUT 300)
 
 # The pure rendering of `vigil get` (ages, widths, YAML scalars, the grid):
-# cli/cmd_get.c compiled in, with stubs for what it calls in the rest of cli/.
+# cli/render.c and cli/cmd_get.c compiled in (with cli/options.c), with stubs
+# for what they call in the rest of cli/.
 add_executable(test_get_format ${CMAKE_CURRENT_LIST_DIR}/unit/test_get_format.c
-               ${PROJECT_SOURCE_DIR}/cli/cmd_get.c)
+               ${PROJECT_SOURCE_DIR}/cli/cmd_get.c ${PROJECT_SOURCE_DIR}/cli/render.c
+               ${PROJECT_SOURCE_DIR}/cli/options.c)
 target_include_directories(test_get_format PRIVATE ${PROJECT_SOURCE_DIR}/cli)
 target_link_libraries(test_get_format PRIVATE vg_state vg_core PkgConfig::CMOCKA vg_build_flags)
 add_test(NAME get_format COMMAND test_get_format)
 set_tests_properties(get_format PROPERTIES LABELS unit TIMEOUT 30)
+
+# The flags the read-only commands share (cli/options.c): parsed once, with each command's own.
+add_executable(test_cli_options ${CMAKE_CURRENT_LIST_DIR}/unit/test_cli_options.c
+               ${PROJECT_SOURCE_DIR}/cli/options.c)
+target_include_directories(test_cli_options PRIVATE ${PROJECT_SOURCE_DIR}/cli)
+target_link_libraries(test_cli_options PRIVATE vg_state vg_core PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME cli_options COMMAND test_cli_options)
+set_tests_properties(cli_options PROPERTIES LABELS unit TIMEOUT 30)

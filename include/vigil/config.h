@@ -109,6 +109,17 @@ void vg_config_init(struct vg_config *cfg);
  */
 vg_err_t vg_config_load_file(struct vg_config *cfg, const char *path, char *errstr,
                              size_t errstr_size);
+/*
+ * For commands that only read Redis (`vigil get`, `history`, ...): load
+ * `path` over defaults like vg_config_load_file, but only its `redis:`
+ * section (${NAME} substituted there). The YAML must still parse and its
+ * top-level keys be known (errors as "file:line:col: message"); every
+ * other section keeps its defaults, and its ${NAME} references and file:
+ * secrets are neither resolved nor checked: a sink secret unset on this
+ * machine does not stop someone who only wants to look.
+ */
+vg_err_t vg_config_load_redis(struct vg_config *cfg, const char *path, char *errstr,
+                              size_t errstr_size);
 void vg_config_fini(struct vg_config *cfg);
 
 const struct vg_sink_config *vg_config_find_sink(const struct vg_config *cfg, const char *name);

@@ -10,13 +10,31 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum vg_log_level { VG_LOG_LEVEL_ERROR = 0, VG_LOG_LEVEL_WARN, VG_LOG_LEVEL_INFO, VG_LOG_LEVEL_DEBUG };
+#include "vigil/err.h"
+
+enum vg_log_level {
+    VG_LOG_LEVEL_ERROR = 0,
+    VG_LOG_LEVEL_WARN,
+    VG_LOG_LEVEL_INFO,
+    VG_LOG_LEVEL_DEBUG
+};
 
 void vg_log(enum vg_log_level level, const char *facility, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool vg_log_enabled(enum vg_log_level level, const char *facility);
 void vg_log_set_level(enum vg_log_level level);
-/* Comma-separated facilities, or "all". */
+/*
+ * The facilities the code logs under (the first argument of VG_LOG_*),
+ * NULL-terminated: what `--debug` accepts, besides "all".
+ */
+const char *const *vg_log_facilities(void);
+/*
+ * Check a `--debug` list: comma-separated facilities, or "all". Returns
+ * VG_OK, or VG_ERR_INVALID with errstr naming the first unknown entry, the
+ * closest known facility when one is near, and every known one.
+ */
+vg_err_t vg_log_check_debug(const char *facilities, char *errstr, size_t errstr_size);
+/* Enable DEBUG for a list that vg_log_check_debug accepted (comma-separated, or "all"). */
 void vg_log_enable_debug(const char *facilities);
 
 #define VG_LOG_AT(lvl, fac, ...)                                                                   \

@@ -1,14 +1,16 @@
 /*
- * Golden output of the read-only commands (issue 3): Resources are
- * written through vg_state_resolve/vg_resource_apply/vg_state_commit with
- * fixed event times into a private redis-server, then the real `vigil`
- * binary prints them with --redis URL, and stdout must equal the files in
- * tests/fixtures/golden/ byte for byte. SINCE is relative to "now":
+ * Golden output of the read-only commands: Resources are written through
+ * vg_state_resolve/vg_resource_apply/vg_state_commit with fixed event
+ * times into a private redis-server, then the real `vigil` binary prints
+ * them with --redis URL (or a config that names it), and stdout must
+ * equal the files in tests/fixtures/golden/ byte for byte. SINCE is relative to "now":
  * VIGIL_NOW_MS pins it. The names include German (ß, ü), CJK (wide: two
  * columns each) and a 150-character name; one message holds control
  * characters. VIGIL_UPDATE_GOLDEN=1 rewrites the files instead (review the
  * diff before committing). The YAML output is also parsed back (libyaml,
- * through core/yaml.c) and must say exactly what the JSON says.
+ * through core/yaml.c) and must say exactly what the JSON says. The
+ * read-only commands also run with a config whose sink secrets cannot be
+ * resolved on this machine.
  */
 #include <cjson/cJSON.h>
 #include <setjmp.h>
@@ -145,7 +147,7 @@ static void populate(void)
     assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
     free(ev.id);
 
-    /* A log line without a transition, as issue 4 attaches Kubernetes Events. */
+    /* A log line without a transition, as Kubernetes Events are attached. */
     raw = redisConnectUnix(strstr(fx.url, "unix://") + 7);
     assert_non_null(raw);
     assert_int_equal(raw->err, 0);
@@ -470,10 +472,128 @@ static void test_get_golden(void **state)
     free(out);
 }
 
+/* Write `text` to <fx.dir>/<name>; returns the path (heap). */
+static char *write_config(const char *name, const char *text)
+{
+    char *path = vg_asprintf("%s/%s", fx.dir, name);
+
+    assert_true(vg_test_write_file(path, text, strlen(text)));
+    return path;
+}
+
+/* Neither output of a command shows the secret. */
+static void assert_no_secret(const char *out, const char *err)
+{
+    assert_null(strstr(out ? out : "", "s3cret"));
+    assert_null(strstr(err ? err : "", "s3cret"));
+}
+
+/*
+ * The commands that only read Redis need only the config's `redis:`: a
+ * webhook URL whose ${VAR} is unset here, a Kafka section that cannot
+ * resolve either and rules that do not exist do not stop them. Commands
+ * that write or deliver (check, dlq retry, silence add) still resolve
+ * everything and name the variable, never a secret's value.
+ */
+static void test_readonly_without_sink_secrets(void **state)
+{
+    char *cfg;
+    char *text;
+    char *out;
+    char *err;
+    (void)state;
+
+    populate();
+    unsetenv("VG_TEST_UNSET_WEBHOOK");
+    unsetenv("VG_TEST_UNSET_BROKERS");
+    setenv("VG_TEST_SLACK_TOKEN", "xoxb-s3cret-token", 1);
+    text =
+        vg_asprintf("redis: {url: \"%s\", prefix: golden}\n"
+                    "sinks:\n"
+                    "  ops: {type: webhook, url: \"https://hooks.example.com/"
+                    "${VG_TEST_UNSET_WEBHOOK}\"}\n"
+                    "  chat: {type: slack, token: \"${VG_TEST_SLACK_TOKEN}\", channel: \"#ops\"}\n"
+                    "  signed: {type: webhook, url: \"https://x.example.com/h\", secret: "
+                    "\"file:/nonexistent/whsec\"}\n"
+                    "kafka: {brokers: \"${VG_TEST_UNSET_BROKERS}\"}\n"
+                    "rules: [/nonexistent/rules]\n",
+                    fx.url);
+    cfg = write_config("vigil.yaml", text);
+    fx.use_config = true;
+
+    out = run_vigil(0, &err, "get", "-c", cfg, NULL);
+    golden("get_table.txt", out);
+    assert_no_secret(out, err);
+    free(out);
+    free(err);
+    out = run_vigil(0, &err, "history", "-c", cfg, "service:v2:orders-api:sandbox", NULL);
+    golden("history.txt", out);
+    free(out);
+    free(err);
+    out = run_vigil(0, &err, "incidents", "-c", cfg, "-o", "json", NULL);
+    assert_string_equal(out, "[]\n");
+    free(out);
+    free(err);
+    out = run_vigil(0, &err, "incidents", "show", "-c", cfg, "8c3f0a5e2b7d4c19", NULL);
+    assert_non_null(strstr(err, "No notifications recorded"));
+    free(out);
+    free(err);
+    out = run_vigil(0, &err, "dlq", "-c", cfg, "list", "-o", "json", NULL);
+    assert_string_equal(out, "[]\n");
+    free(out);
+    free(err);
+    out = run_vigil(0, &err, "silence", "list", "-c", cfg, "-o", "json", NULL);
+    assert_string_equal(out, "[]\n");
+    free(out);
+    free(err);
+
+    /* Commands that deliver or write resolve every secret: the variable named, no value. */
+    out = run_vigil(1, &err, "check", "-c", cfg, NULL);
+    assert_non_null(strstr(err, "environment variable VG_TEST_UNSET_WEBHOOK is not set"));
+    assert_no_secret(out, err);
+    free(out);
+    free(err);
+    out = run_vigil(2, &err, "dlq", "-c", cfg, "retry", "1-0", NULL);
+    assert_non_null(strstr(err, "environment variable VG_TEST_UNSET_WEBHOOK is not set"));
+    assert_no_secret(out, err);
+    free(out);
+    free(err);
+    out = run_vigil(2, &err, "silence", "add", "-c", cfg, "--match", "monitor=x", "--for", "1h",
+                    "--comment", "c", NULL);
+    assert_non_null(strstr(err, "environment variable VG_TEST_UNSET_WEBHOOK is not set"));
+    free(out);
+    free(err);
+    free(cfg);
+    free(text);
+
+    /* What they do read is still checked: YAML syntax with file:line:col, and redis: itself. */
+    cfg = write_config("broken.yaml", "redis:\n  prefix: golden\nsinks: [unclosed\n");
+    out = run_vigil(2, &err, "get", "-c", cfg, NULL);
+    text = vg_asprintf("vigil: %s:4:1: ", cfg);
+    if (!strstr(err, text)) {
+        fprintf(stderr, "want \"%s\" in: %s\n", text, err);
+    }
+    assert_non_null(strstr(err, text));
+    free(out);
+    free(err);
+    free(cfg);
+    free(text);
+    cfg = write_config("unset-redis.yaml", "redis: {url: \"${VG_TEST_UNSET_REDIS_URL}\"}\n");
+    unsetenv("VG_TEST_UNSET_REDIS_URL");
+    out = run_vigil(2, &err, "get", "-c", cfg, NULL);
+    assert_non_null(strstr(err, "environment variable VG_TEST_UNSET_REDIS_URL is not set"));
+    free(out);
+    free(err);
+    free(cfg);
+    fx.use_config = false;
+    unsetenv("VG_TEST_SLACK_TOKEN");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_golden, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_without_sink_secrets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

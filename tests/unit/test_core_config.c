@@ -350,6 +350,121 @@ static void test_errors(void **state)
     assert_int_equal(failed, 0);
 }
 
+/*
+ * vg_config_load_redis: only `redis:` is read (its ${NAME} substituted);
+ * unset variables, file: secrets and bad values elsewhere are not looked
+ * at, while YAML errors, unknown top-level keys and redis errors are
+ * reported exactly as vg_config_load_file reports them.
+ */
+static vg_err_t load_redis_only(struct vg_config *cfg, const char *name, char *errstr,
+                                size_t errstr_size)
+{
+    char *path = vg_asprintf("%s/%s", DIR, name);
+    vg_err_t err;
+
+    vg_config_init(cfg);
+    errstr[0] = '\0';
+    err = vg_config_load_redis(cfg, path, errstr, errstr_size);
+    free(path);
+    return err;
+}
+
+static void test_redis_only(void **state)
+{
+    struct vg_config cfg;
+    char errstr[512];
+
+    (void)state;
+    unsetenv("VG_TEST_RO_UNSET");
+    setenv("VG_TEST_RO_REDIS", "redis://:pw@redis.internal:6380/2", 1);
+    setenv("VG_TEST_RO_PREFIX", "env", 1);
+    setenv("VG_TEST_RO_SECRET", "xoxb-s3cret", 1);
+    assert_int_equal(load_redis_only(&cfg, "redis-only.yaml", errstr, sizeof(errstr)), VG_OK);
+    assert_string_equal(cfg.redis.url, "redis://:pw@redis.internal:6380/2");
+    assert_string_equal(cfg.redis.prefix, "p-${literal}-env");
+    assert_string_equal(cfg.redis.data_dir, DIR "/state");
+    assert_string_equal(cfg.path, DIR "/redis-only.yaml");
+    /* everything else: the defaults, nothing resolved */
+    free(cfg.redis.url);
+    cfg.redis.url = NULL;
+    free(cfg.redis.prefix);
+    cfg.redis.prefix = vg_strdup("vigil");
+    free(cfg.redis.data_dir);
+    cfg.redis.data_dir = vg_strdup(".vigil");
+    assert_defaults_except_path(&cfg);
+    assert_null(cfg.http.token);
+    vg_config_fini(&cfg);
+
+    /* The full load of the same file stops at the first unset variable, naming only it. */
+    assert_int_equal(load(&cfg, "redis-only.yaml", errstr, sizeof(errstr)), VG_ERR_PARSE);
+    assert_string_equal(errstr, DIR
+                        "/redis-only.yaml:2:12: environment variable VG_TEST_RO_UNSET is not set");
+    vg_config_fini(&cfg);
+
+    /* An unset variable in redis: itself is an error that names it and prints no value. */
+    assert_int_equal(load_redis_only(&cfg, "redis-only-unset.yaml", errstr, sizeof(errstr)),
+                     VG_ERR_PARSE);
+    assert_string_equal(errstr, DIR "/redis-only-unset.yaml:4:8: environment variable "
+                                    "VG_TEST_RO_UNSET is not set");
+    vg_config_fini(&cfg);
+    unsetenv("VG_TEST_RO_REDIS");
+    unsetenv("VG_TEST_RO_PREFIX");
+    unsetenv("VG_TEST_RO_SECRET");
+}
+
+/* Each fixture loaded for reading Redis: the same error as the full load, or none. */
+static void test_redis_only_errors(void **state)
+{
+    static const struct {
+        const char *file;
+        vg_err_t err; /* VG_OK: the full load fails, this one must not */
+    } cases[] = {
+        /* what only other sections get wrong is not looked at */
+        {"env-unset.yaml", VG_OK},
+        {"webhook-no-url.yaml", VG_OK},
+        {"webhook-bad-url.yaml", VG_OK},
+        {"bad-sink-type.yaml", VG_OK},
+        {"wrong-type-int.yaml", VG_OK},
+        {"unknown-key.yaml", VG_OK},
+        {"unknown-sink-key.yaml", VG_OK},
+        /* YAML, the top level and redis: as in test_errors */
+        {"env-unterminated.yaml", VG_ERR_PARSE},
+        {"bad-redis-url.yaml", VG_ERR_INVALID},
+        {"unknown-top.yaml", VG_ERR_INVALID},
+        {"unknown-far.yaml", VG_ERR_INVALID},
+        {"root-seq.yaml", VG_ERR_INVALID},
+        {"duplicate-top.yaml", VG_ERR_PARSE},
+        {"alias.yaml", VG_ERR_PARSE},
+        {"two-docs.yaml", VG_ERR_PARSE},
+        {"nesting.yaml", VG_ERR_PARSE},
+        {"syntax.yaml", VG_ERR_PARSE},
+    };
+    int failed = 0;
+
+    (void)state;
+    unsetenv("VG_TEST_SURELY_UNSET");
+    unsetenv("VG_TEST_TOPIC");
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_config cfg;
+        char full_err[512];
+        char errstr[512];
+        vg_err_t full = load(&cfg, cases[i].file, full_err, sizeof(full_err));
+        vg_err_t err;
+
+        vg_config_fini(&cfg);
+        err = load_redis_only(&cfg, cases[i].file, errstr, sizeof(errstr));
+        vg_config_fini(&cfg);
+        if (full == VG_OK || err != cases[i].err ||
+            (err != VG_OK && (full != err || strcmp(errstr, full_err) != 0))) {
+            print_error("case %zu %s:\n full %s %s\n redis-only %s %s (want %s)\n", i,
+                        cases[i].file, vg_err_name(full), full_err, vg_err_name(err), errstr,
+                        vg_err_name(cases[i].err));
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
 static void test_missing_file(void **state)
 {
     struct vg_config cfg;
@@ -449,6 +564,8 @@ int main(void)
         cmocka_unit_test(test_embedded),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_redis_only),
+        cmocka_unit_test(test_redis_only_errors),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_relative_paths),
         cmocka_unit_test(test_too_large),

@@ -1,8 +1,9 @@
 /*
- * The pure parts of `vigil get` (cli/cmd_get.c, compiled into this test):
- * kubectl-style ages, display width of unicode text, YAML scalars, the
- * dataos-ctl grid (alignment with wide characters, control characters
- * neutralised) and the seed's table kept byte for byte. No sockets.
+ * The pure parts of `vigil get` (cli/render.c and cli/cmd_get.c, compiled
+ * into this test): kubectl-style ages, display width of unicode text, YAML
+ * scalars, the dataos-ctl grid (alignment with wide characters, control
+ * characters neutralised) and the seed's table kept byte for byte. No
+ * sockets.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,16 +17,10 @@
 
 #include "cli.h"
 #include "vigil/engine.h"
+#include "render.h"
 #include "vigil/mem.h"
 
-/* cmd_get.c's only links into the rest of cli/: never reached by these tests. */
-int cli_load_config(struct vg_config *cfg, const char *path)
-{
-    (void)cfg;
-    (void)path;
-    return CLI_EXIT_USAGE;
-}
-
+/* The one link into the rest of cli/ (options.c's): never reached by these tests. */
 vg_err_t vg_engine_redis_for_reading(const struct vg_config *cfg, const char *override_url,
                                char **url_out, struct vg_redis_child **child, char *errstr,
                                size_t errstr_size)
