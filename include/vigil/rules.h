@@ -153,8 +153,8 @@ struct vg_rules_due {
 
 /* A group buffer as stored: the latest single-form body (vg_page_to_json) of each incident. */
 struct vg_rules_group {
-    const char *pager; /* NULL or "": not a buffer vigil wrote (flushed as empty) */
-    const char *sink;
+    const char *pager;
+    const char *sink;              /* NULL or "": not a buffer vigil wrote (flushed as empty) */
     const struct vg_label *labels; /* the group's labels, in group_by order */
     size_t n_labels;
     const char *const *bodies;
@@ -166,7 +166,7 @@ struct vg_rules_grouped {
     char id[24];       /* "<fingerprint of member and bodies>-g": the same buffer, the same id */
     const char *pager; /* the group's */
     const char *sink;
-    char *body;         /* the grouped body (owned by the caller of commit_group: do not free) */
+    char *body;         /* the grouped body; owned by vg_rules_timers_fire, valid during the call */
     size_t n_incidents; /* bodies in the buffer (also when body is NULL: unreadable pages) */
 };
 
@@ -174,8 +174,10 @@ struct vg_rules_grouped {
 struct vg_rules_fired {
     struct vg_resource *const *res; /* the Resources that changed: written whole, marked clean */
     size_t n_res;
-    /* pages (grouped ones to their buffer), incident records, then timer changes in order: the
-     * fired members' removals first */
+    /*
+     * Pages (grouped ones to their buffer), incident records, then the
+     * timer changes in order: the fired members' removals come first.
+     */
     const struct vg_rules_out *out;
 };
 
