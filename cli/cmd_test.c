@@ -2,9 +2,10 @@
  * `vigil test FILE...`: rule unit tests (the `promtool test rules` of
  * vigil). A test file names rule files and cases; each case feeds events
  * at relative times on a fake clock through the real decoder, apply and
- * rules evaluation, keeps timers, group buffers and incident records in
- * memory the way `vigil run` keeps them in Redis, and compares the pages
- * (and incidents) that happen against the expected ones. Prints "ok" or
+ * rules evaluation, keeps Resources, timers, group buffers and incident
+ * records in rules/' in-memory store (struct vg_rules_mem), whose timers
+ * fire through the same code as `vigil run`'s (vg_rules_timers_fire), and
+ * compares the pages (and incidents) that happen against the expected ones. Prints "ok" or
  * "FAIL" per case with expected vs got; exit 1 on any failure, 2 when a
  * file cannot be used. Format: docs/rules.md, "Testing rules".
  */
@@ -23,7 +24,7 @@
 #include "vigil/yaml.h"
 
 #define DEFAULT_START "2026-01-05T00:00:00Z" /* a Monday */
-#define MAX_STEPS 200000
+#define MAX_TIMER_ROUNDS 200000
 #define TEST_TOPIC "test"
 
 static const char *const file_keys[] = {"rules", "start", "tests", NULL};
@@ -49,40 +50,18 @@ struct got {
     bool matched;
 };
 
-struct timer {
-    char *topic; /* NULL: a group buffer */
-    char *member;
-    int64_t due;
-    uint64_t seq;
-};
-
-struct gbuf {
-    char *member;
-    char *pager;
-    char *sink;
-    struct vg_label *labels;
-    size_t n_labels;
-    struct vg_pages pages; /* latest per incident */
-};
-
+/* One case being run: the rules under test and what `vigil run` would keep in Redis. */
 struct sim {
     const struct vg_ruleset *rs;
     const struct vg_health_config *hc;
     int64_t start;
-    struct vg_map *res; /* id -> struct vg_resource * */
-    struct timer *timers;
-    size_t n_timers, cap_timers;
-    uint64_t timer_seq;
-    struct gbuf *bufs;
-    size_t n_bufs, cap_bufs;
-    struct vg_incident_records records;
-    struct got *got;
+    struct vg_rules_mem mem;
+    struct got *got; /* from mem.sent, once the case has run */
     size_t n_got, cap_got;
     struct vg_silence *silences;
     size_t n_silences;
     struct vg_rules_out out;
     int64_t offset;
-    char err[512];
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -213,28 +192,7 @@ static void to_json(struct vg_buf *b, const struct vg_ynode *n, const char *cons
 
 static void sim_fini(struct sim *s)
 {
-    size_t iter = 0;
-    const char *key;
-    void *val;
-
-    while (s->res && vg_map_next(s->res, &iter, &key, &val)) {
-        vg_resource_destroy(val);
-    }
-    vg_map_destroy(s->res, NULL);
-    for (size_t i = 0; i < s->n_timers; i++) {
-        vg_free(s->timers[i].topic);
-        vg_free(s->timers[i].member);
-    }
-    vg_free(s->timers);
-    for (size_t i = 0; i < s->n_bufs; i++) {
-        vg_free(s->bufs[i].member);
-        vg_free(s->bufs[i].pager);
-        vg_free(s->bufs[i].sink);
-        vg_labels_free(s->bufs[i].labels, s->bufs[i].n_labels);
-        vg_pages_fini(&s->bufs[i].pages);
-    }
-    vg_free(s->bufs);
-    vg_incident_records_fini(&s->records);
+    vg_rules_mem_fini(&s->mem);
     for (size_t i = 0; i < s->n_got; i++) {
         vg_page_fini(&s->got[i].pg);
         vg_free(s->got[i].group_labels);
@@ -245,216 +203,48 @@ static void sim_fini(struct sim *s)
     vg_rules_out_fini(&s->out);
 }
 
-static struct timer *find_timer(struct sim *s, const char *topic, const char *member)
+/* Fire every timer due at or before `t`, as `vigil run` would. */
+static vg_err_t run_timers(struct sim *s, int64_t t, char *errstr, size_t errstr_size)
 {
-    for (size_t i = 0; i < s->n_timers; i++) {
-        struct timer *t = &s->timers[i];
-
-        if (strcmp(t->member, member) == 0 && (!t->topic == !topic) &&
-            (!topic || strcmp(t->topic, topic) == 0)) {
-            return t;
-        }
-    }
-    return NULL;
+    return vg_rules_mem_run_until(&s->mem, s->rs, t, MAX_TIMER_ROUNDS, errstr, errstr_size);
 }
 
-static void remove_timer(struct sim *s, struct timer *t)
+/* A grouped page as the receiver reads it: its status and group labels from the body. */
+static void got_grouped(struct got *g, const struct vg_rules_sent *e)
 {
-    size_t i = (size_t)(t - s->timers);
-
-    vg_free(t->topic);
-    vg_free(t->member);
-    memmove(&s->timers[i], &s->timers[i + 1], (s->n_timers - i - 1) * sizeof(*t));
-    s->n_timers--;
-}
-
-/* ZADD / ZADD NX / ZREM on the simulated sorted sets (partition ignored: one partition). */
-static void apply_timer(struct sim *s, const struct vg_timer *tm)
-{
-    struct timer *t = find_timer(s, tm->topic, tm->member);
-
-    if (tm->due_ms == 0) {
-        if (t) {
-            remove_timer(s, t);
-        }
-        return;
-    }
-    if (t) {
-        if (!tm->nx) {
-            t->due = tm->due_ms;
-            t->seq = ++s->timer_seq;
-        }
-        return;
-    }
-    t = VG_ARRAY_PUSH(s->timers, s->n_timers, s->cap_timers);
-    t->topic = tm->topic ? vg_strdup(tm->topic) : NULL;
-    t->member = vg_strdup(tm->member);
-    t->due = tm->due_ms;
-    t->seq = ++s->timer_seq;
-}
-
-static void log_page(struct sim *s, int64_t now, const struct vg_page *pg)
-{
-    struct got *g = VG_ARRAY_PUSH(s->got, s->n_got, s->cap_got);
-
-    memset(g, 0, sizeof(*g));
-    g->at = now - s->start;
-    vg_page_copy(&g->pg, pg);
-}
-
-static struct gbuf *find_buf(struct sim *s, const char *member)
-{
-    for (size_t i = 0; i < s->n_bufs; i++) {
-        if (strcmp(s->bufs[i].member, member) == 0) {
-            return &s->bufs[i];
-        }
-    }
-    return NULL;
-}
-
-/* What vg_state_commit does with rules' output. */
-static void apply_out(struct sim *s)
-{
-    for (size_t i = 0; i < s->out.pages.n; i++) {
-        const struct vg_page *pg = &s->out.pages.items[i];
-        char *member;
-        struct gbuf *b;
-        struct vg_timer tm = {0};
-        bool replaced = false;
-
-        if (!pg->group) {
-            log_page(s, pg->at_ms, pg);
-            continue;
-        }
-        member = vg_asprintf("%s|%s|%s", pg->pager, pg->sink, pg->group);
-        b = find_buf(s, member);
-        if (!b) {
-            b = VG_ARRAY_PUSH(s->bufs, s->n_bufs, s->cap_bufs);
-            memset(b, 0, sizeof(*b));
-            b->member = vg_strdup(member);
-            b->pager = vg_strdup(pg->pager);
-            b->sink = vg_strdup(pg->sink);
-            b->labels = vg_labels_copy(pg->group_labels, pg->n_group_labels);
-            b->n_labels = pg->n_group_labels;
-        }
-        for (size_t j = 0; j < b->pages.n && !replaced; j++) {
-            if (strcmp(b->pages.items[j].incident.id, pg->incident.id) == 0) {
-                vg_page_fini(&b->pages.items[j]);
-                vg_page_copy(&b->pages.items[j], pg);
-                replaced = true;
-            }
-        }
-        if (!replaced) {
-            vg_page_copy(vg_pages_push(&b->pages), pg);
-        }
-        tm.member = member;
-        tm.due_ms = pg->at_ms + pg->group_wait_ms;
-        tm.nx = true;
-        apply_timer(s, &tm);
-        vg_free(member);
-    }
-    for (size_t i = 0; i < s->out.timers.n; i++) {
-        apply_timer(s, &s->out.timers.items[i]);
-    }
-    for (size_t i = 0; i < s->out.records.n; i++) {
-        vg_incident_records_put(&s->records, &s->out.records.items[i]);
-    }
-    vg_rules_out_clear(&s->out);
-}
-
-static struct vg_rules_env env_at(const struct sim *s, int64_t now)
-{
-    struct vg_rules_env env = {.now_ms = now,
-                               .silences = s->silences,
-                               .n_silences = s->n_silences,
-                               .firing = s->records.items,
-                               .n_firing = s->records.n};
-    return env;
-}
-
-static void flush_group(struct sim *s, const char *member, int64_t now)
-{
-    struct gbuf *b = find_buf(s, member);
-    struct got *g;
-    struct vg_buf key = {0};
+    struct vg_pages incs = {0};
+    char errstr[256];
     bool firing = false;
-    size_t i;
 
-    if (!b || b->pages.n == 0) {
-        return;
-    }
-    g = VG_ARRAY_PUSH(s->got, s->n_got, s->cap_got);
-    memset(g, 0, sizeof(*g));
-    g->at = now - s->start;
     g->grouped = true;
-    g->n_incidents = b->pages.n;
-    vg_page_copy(&g->pg, &b->pages.items[0]);
-    for (i = 0; i < b->n_labels; i++) {
-        vg_buf_printf(&key, "%s%s=%s", i ? "," : "", b->labels[i].key, b->labels[i].value);
+    g->n_incidents = e->n_incidents;
+    if (vg_page_group_from_json(&incs, e->group_body, strlen(e->group_body), errstr,
+                                sizeof(errstr)) == VG_OK &&
+        incs.n > 0) {
+        g->group_labels = vg_strdup(incs.items[0].group);
+    } else {
+        g->group_labels = vg_strdup("");
     }
-    for (i = 0; i < b->pages.n; i++) {
-        firing = firing || strcmp(b->pages.items[i].status, "firing") == 0;
+    for (size_t i = 0; i < incs.n; i++) {
+        firing = firing || strcmp(incs.items[i].status, "firing") == 0;
     }
     g->status = vg_strdup(firing ? "firing" : "resolved");
-    g->group_labels = vg_buf_steal(&key);
-    vg_buf_fini(&key);
-    i = (size_t)(b - s->bufs);
-    vg_free(b->member);
-    vg_free(b->pager);
-    vg_free(b->sink);
-    vg_labels_free(b->labels, b->n_labels);
-    vg_pages_fini(&b->pages);
-    memmove(&s->bufs[i], &s->bufs[i + 1], (s->n_bufs - i - 1) * sizeof(*b));
-    s->n_bufs--;
+    vg_pages_fini(&incs);
 }
 
-/* Fire every timer due at or before `t`, earliest first. */
-static bool run_timers(struct sim *s, int64_t t)
+/* The outbox of the case, as pages to compare. */
+static void collect_got(struct sim *s)
 {
-    for (int steps = 0;; steps++) {
-        struct timer *best = NULL;
-        char *member;
-        char *topic;
-        int64_t due;
+    for (size_t i = 0; i < s->mem.n_sent; i++) {
+        const struct vg_rules_sent *e = &s->mem.sent[i];
+        struct got *g = VG_ARRAY_PUSH(s->got, s->n_got, s->cap_got);
 
-        if (steps > MAX_STEPS) {
-            snprintf(s->err, sizeof(s->err), "more than %d timer firings: a timer loop", MAX_STEPS);
-            return false;
+        memset(g, 0, sizeof(*g));
+        g->at = e->at_ms - s->start;
+        vg_page_copy(&g->pg, &e->pg);
+        if (e->group_body) {
+            got_grouped(g, e);
         }
-        for (size_t i = 0; i < s->n_timers; i++) {
-            struct timer *c = &s->timers[i];
-
-            if (c->due <= t &&
-                (!best || c->due < best->due || (c->due == best->due && c->seq < best->seq))) {
-                best = c;
-            }
-        }
-        if (!best) {
-            return true;
-        }
-        member = vg_strdup(best->member);
-        topic = best->topic ? vg_strdup(best->topic) : NULL;
-        due = best->due;
-        remove_timer(s, best);
-        if (!topic) {
-            flush_group(s, member, due);
-        } else {
-            char *id = NULL;
-
-            if (vg_rules_timer_resource(member, &id)) {
-                struct vg_resource *res = vg_map_get(s->res, id);
-
-                if (res) {
-                    struct vg_rules_env env = env_at(s, due);
-
-                    vg_rules_fire(s->rs, &env, res, member, &s->out);
-                    apply_out(s);
-                }
-            }
-            vg_free(id);
-        }
-        vg_free(member);
-        vg_free(topic);
     }
 }
 
@@ -500,19 +290,22 @@ static vg_err_t do_event(struct sim *s, const struct vg_ynode *n, int64_t now, c
     if (resolve) {
         const char *monitor = node_str(resolve, "monitor");
         const char *id = node_str(resolve, "resource");
-        char *member;
 
         if (!monitor || !id) {
             return vg_ynode_error(resolve, errstr, errstr_size,
                                   "\"resolve\": needs monitor and resource (a Resource id)");
         }
-        res = vg_map_get(s->res, id);
+        res = vg_rules_mem_resource(&s->mem, id);
         if (res) {
-            member = vg_rules_timer_member('x', monitor, id);
-            env = env_at(s, now);
-            vg_rules_fire(s->rs, &env, res, member, &s->out);
-            apply_out(s);
-            vg_free(member);
+            /* as `vigil incidents resolve`: a timer due now where the Resource's timers are */
+            struct vg_timer tm = {.topic = res->pos.topic,
+                                  .partition = res->pos.partition,
+                                  .member = vg_rules_timer_member('x', monitor, id),
+                                  .due_ms = now};
+
+            vg_rules_mem_set_timer(&s->mem, &tm);
+            vg_free(tm.member);
+            return run_timers(s, now, errstr, errstr_size);
         }
         return VG_OK;
     }
@@ -568,10 +361,10 @@ static vg_err_t do_event(struct sim *s, const struct vg_ynode *n, int64_t now, c
         }
         vg_labels_sort(ev.labels, ev.n_labels);
     }
-    res = vg_map_get(s->res, ev.id);
+    res = vg_rules_mem_resource(&s->mem, ev.id);
     if (!res) {
         res = vg_resource_new_from_event(&ev);
-        vg_map_put(s->res, ev.id, res);
+        vg_rules_mem_put_resource(&s->mem, res);
     }
     if (vg_resource_is_late(res, &ev)) {
         vg_event_fini(&ev);
@@ -579,9 +372,11 @@ static vg_err_t do_event(struct sim *s, const struct vg_ynode *n, int64_t now, c
     }
     nt = vg_resource_apply(s->hc, res, &ev, tr);
     vg_resource_set_labels(res, &ev);
-    env = env_at(s, now);
+    s->mem.now_ms = now;
+    env = vg_rules_mem_env(&s->mem);
     vg_rules_eval_event(s->rs, &env, res, &ev, tr, nt, &s->out);
-    apply_out(s);
+    vg_rules_mem_apply(&s->mem, &s->out);
+    vg_rules_out_clear(&s->out);
     res->dirty = false;
     vg_event_fini(&ev);
     return VG_OK;
@@ -749,10 +544,11 @@ static bool check_incident(struct sim *s, const struct vg_ynode *e, struct vg_bu
     const char *state = node_str(e, "state");
     bool none = state && strcmp(state, "none") == 0;
     bool found = false;
+    const struct vg_incident_records *records = &s->mem.records;
 
-    for (size_t i = 0; i < s->records.n && !found; i++) {
-        found = record_matches(e, &s->records.items[i]) &&
-                (!none || strcmp(s->records.items[i].state, "firing") == 0);
+    for (size_t i = 0; i < records->n && !found; i++) {
+        found = record_matches(e, &records->items[i]) &&
+                (!none || strcmp(records->items[i].state, "firing") == 0);
     }
     if (found != none) {
         return true;
@@ -760,12 +556,12 @@ static bool check_incident(struct sim *s, const struct vg_ynode *e, struct vg_bu
     vg_buf_puts(diff, none ? "    unexpected incident: " : "    missing incident: ");
     describe_expected(diff, e);
     vg_buf_puts(diff, "\n      incidents then:\n");
-    if (s->records.n == 0) {
+    if (records->n == 0) {
         vg_buf_puts(diff, "        (none)\n");
     }
-    for (size_t i = 0; i < s->records.n; i++) {
+    for (size_t i = 0; i < records->n; i++) {
         vg_buf_puts(diff, "        ");
-        describe_record(diff, &s->records.items[i]);
+        describe_record(diff, &records->items[i]);
         vg_buf_putc(diff, '\n');
     }
     return false;
@@ -840,114 +636,71 @@ static vg_err_t parse_silences(struct sim *s, const struct vg_ynode *n, int64_t 
     return VG_OK;
 }
 
-/* Run one case; returns 0 ok, 1 failed, 2 unusable (message in errstr). */
-static int run_case(const struct file_ctx *fc, const struct vg_ynode *c, char *errstr,
-                    size_t errstr_size, struct vg_buf *diff, struct vg_buf *got_text)
-{
-    struct sim s;
-    const struct vg_ynode *events = vg_ynode_get(c, "events");
-    const struct vg_ynode *expect = vg_ynode_get(c, "expect");
-    const struct vg_ynode *pages = expect ? vg_ynode_get(expect, "pages") : NULL;
-    const struct vg_ynode *incs = expect ? vg_ynode_get(expect, "incidents") : NULL;
-    const struct vg_ynode *v;
-    struct step *steps = NULL;
-    size_t n_steps = 0;
-    size_t cap_steps = 0;
-    int64_t start = fc->start;
-    int64_t until = 0;
-    bool has_until = false;
-    int rc = 0;
-    vg_err_t err = VG_OK;
+/* What a case does, in time order: events and incident checks, and where the clock ends. */
+struct plan {
+    struct step *steps;
+    size_t n, cap;
+    int64_t until;
+    bool has_until;
+};
 
-    memset(&s, 0, sizeof(s));
-    s.rs = fc->rs;
-    s.hc = fc->hc;
-    s.res = vg_map_new();
-    err = vg_ynode_check_keys(c, case_keys, errstr, errstr_size);
+static void plan_until(struct plan *p, int64_t at)
+{
+    if (!p->has_until && at > p->until) {
+        p->until = at;
+    }
+}
+
+/* The case's own settings: start, until, silences. */
+static vg_err_t case_setup(struct sim *s, const struct vg_ynode *c, struct plan *p, char *errstr,
+                           size_t errstr_size)
+{
+    const struct vg_ynode *expect = vg_ynode_get(c, "expect");
+    const struct vg_ynode *v;
+    vg_err_t err = vg_ynode_check_keys(c, case_keys, errstr, errstr_size);
+
     if (err == VG_OK && expect) {
         err = vg_ynode_check_keys(expect, expect_keys, errstr, errstr_size);
     }
     if (err != VG_OK) {
-        goto unusable;
+        return err;
     }
     v = vg_ynode_get(c, "start");
     if (v &&
-        (v->kind != VG_YNODE_SCALAR || !vg_time_parse_rfc3339(v->str, strlen(v->str), &start))) {
-        err = vg_ynode_error(v, errstr, errstr_size, "\"start\": expected an RFC 3339 time");
-        goto unusable;
+        (v->kind != VG_YNODE_SCALAR || !vg_time_parse_rfc3339(v->str, strlen(v->str), &s->start))) {
+        return vg_ynode_error(v, errstr, errstr_size, "\"start\": expected an RFC 3339 time");
     }
-    s.start = start;
+    s->mem.now_ms = s->start;
     v = vg_ynode_get(c, "until");
     if (v) {
-        err = node_duration(v, "until", &until, errstr, errstr_size);
+        err = node_duration(v, "until", &p->until, errstr, errstr_size);
         if (err != VG_OK) {
-            goto unusable;
+            return err;
         }
-        has_until = true;
+        p->has_until = true;
     }
     v = vg_ynode_get(c, "silences");
     if (v) {
-        err = parse_silences(&s, v, start, errstr, errstr_size);
-        if (err != VG_OK) {
-            goto unusable;
-        }
+        err = parse_silences(s, v, s->start, errstr, errstr_size);
+        s->mem.silences = s->silences;
+        s->mem.n_silences = s->n_silences;
     }
-    if (!events || events->kind != VG_YNODE_SEQ) {
-        err = vg_ynode_error(events ? events : c, errstr, errstr_size,
-                             "a test case needs \"events\" (a sequence)");
-        goto unusable;
-    }
-    for (size_t i = 0; i < events->n; i++) {
-        const struct vg_ynode *e = events->items[i];
+    return err;
+}
+
+/* Steps of `kind` (0 events, 1 incident checks) from sequence `n`, each with "at". */
+static vg_err_t plan_steps(struct plan *p, const struct vg_ynode *n, int kind, char *errstr,
+                           size_t errstr_size)
+{
+    for (size_t i = 0; i < n->n; i++) {
+        const struct vg_ynode *e = n->items[i];
         struct step *st;
+        vg_err_t err;
 
-        if (e->kind != VG_YNODE_MAP || !vg_ynode_get(e, "at")) {
-            err = vg_ynode_error(e, errstr, errstr_size, "an event needs \"at\" (e.g. at: 5m)");
-            goto unusable;
+        if (kind == 0 && (e->kind != VG_YNODE_MAP || !vg_ynode_get(e, "at"))) {
+            return vg_ynode_error(e, errstr, errstr_size, "an event needs \"at\" (e.g. at: 5m)");
         }
-        st = VG_ARRAY_PUSH(steps, n_steps, cap_steps);
-        st->kind = 0;
-        st->order = i;
-        st->node = e;
-        err = node_duration(vg_ynode_get(e, "at"), "at", &st->at, errstr, errstr_size);
-        if (err != VG_OK) {
-            goto unusable;
-        }
-        until = has_until || st->at < until ? until : st->at;
-    }
-    if (pages) {
-        if (pages->kind != VG_YNODE_SEQ && pages->kind != VG_YNODE_NULL) {
-            err = vg_ynode_error(pages, errstr, errstr_size, "\"pages\": expected a sequence");
-            goto unusable;
-        }
-        for (size_t i = 0; i < pages->n && pages->kind == VG_YNODE_SEQ; i++) {
-            const struct vg_ynode *e = pages->items[i];
-            int64_t at = 0;
-
-            err = e->kind == VG_YNODE_MAP
-                      ? vg_ynode_check_keys(e, page_keys, errstr, errstr_size)
-                      : vg_ynode_error(e, errstr, errstr_size, "an expected page is a mapping");
-            if (err == VG_OK && !vg_ynode_get(e, "at")) {
-                err = vg_ynode_error(e, errstr, errstr_size, "an expected page needs \"at\"");
-            }
-            if (err == VG_OK) {
-                err = node_duration(vg_ynode_get(e, "at"), "at", &at, errstr, errstr_size);
-            }
-            if (err != VG_OK) {
-                goto unusable;
-            }
-            until = has_until || at < until ? until : at;
-        }
-    }
-    if (incs) {
-        if (incs->kind != VG_YNODE_SEQ) {
-            err = vg_ynode_error(incs, errstr, errstr_size, "\"incidents\": expected a sequence");
-            goto unusable;
-        }
-        for (size_t i = 0; i < incs->n; i++) {
-            const struct vg_ynode *e = incs->items[i];
-            struct step *st;
-
+        if (kind == 1) {
             err = e->kind == VG_YNODE_MAP
                       ? vg_ynode_check_keys(e, inc_keys, errstr, errstr_size)
                       : vg_ynode_error(e, errstr, errstr_size, "an expected incident is a mapping");
@@ -956,86 +709,174 @@ static int run_case(const struct file_ctx *fc, const struct vg_ynode *c, char *e
                                      "an expected incident needs \"at\" (when to look)");
             }
             if (err != VG_OK) {
-                goto unusable;
+                return err;
             }
-            st = VG_ARRAY_PUSH(steps, n_steps, cap_steps);
-            st->kind = 1;
-            st->order = i;
-            st->node = e;
-            err = node_duration(vg_ynode_get(e, "at"), "at", &st->at, errstr, errstr_size);
-            if (err != VG_OK) {
-                goto unusable;
-            }
-            until = has_until || st->at < until ? until : st->at;
         }
+        st = VG_ARRAY_PUSH(p->steps, p->n, p->cap);
+        st->kind = kind;
+        st->order = i;
+        st->node = e;
+        err = node_duration(vg_ynode_get(e, "at"), "at", &st->at, errstr, errstr_size);
+        if (err != VG_OK) {
+            return err;
+        }
+        plan_until(p, st->at);
     }
-    qsort(steps, n_steps, sizeof(*steps), cmp_step);
+    return VG_OK;
+}
 
-    for (size_t i = 0; i < n_steps; i++) {
-        int64_t now = start + steps[i].at;
+/* Expected pages are checked at the end; the clock runs at least to the last one. */
+static vg_err_t plan_pages(struct plan *p, const struct vg_ynode *pages, char *errstr,
+                           size_t errstr_size)
+{
+    if (pages->kind != VG_YNODE_SEQ && pages->kind != VG_YNODE_NULL) {
+        return vg_ynode_error(pages, errstr, errstr_size, "\"pages\": expected a sequence");
+    }
+    for (size_t i = 0; i < pages->n && pages->kind == VG_YNODE_SEQ; i++) {
+        const struct vg_ynode *e = pages->items[i];
+        int64_t at = 0;
+        vg_err_t err =
+            e->kind == VG_YNODE_MAP
+                ? vg_ynode_check_keys(e, page_keys, errstr, errstr_size)
+                : vg_ynode_error(e, errstr, errstr_size, "an expected page is a mapping");
 
-        if (!run_timers(&s, now)) {
-            snprintf(errstr, errstr_size, "%s", s.err);
-            rc = 2;
-            goto out;
+        if (err == VG_OK && !vg_ynode_get(e, "at")) {
+            err = vg_ynode_error(e, errstr, errstr_size, "an expected page needs \"at\"");
         }
-        if (steps[i].kind == 0) {
-            err = do_event(&s, steps[i].node, now, errstr, errstr_size);
-            if (err != VG_OK) {
-                goto unusable;
+        if (err == VG_OK) {
+            err = node_duration(vg_ynode_get(e, "at"), "at", &at, errstr, errstr_size);
+        }
+        if (err != VG_OK) {
+            return err;
+        }
+        plan_until(p, at);
+    }
+    return VG_OK;
+}
+
+static vg_err_t plan_case(const struct vg_ynode *c, struct plan *p, char *errstr,
+                          size_t errstr_size)
+{
+    const struct vg_ynode *events = vg_ynode_get(c, "events");
+    const struct vg_ynode *expect = vg_ynode_get(c, "expect");
+    const struct vg_ynode *pages = expect ? vg_ynode_get(expect, "pages") : NULL;
+    const struct vg_ynode *incs = expect ? vg_ynode_get(expect, "incidents") : NULL;
+    vg_err_t err;
+
+    if (!events || events->kind != VG_YNODE_SEQ) {
+        return vg_ynode_error(events ? events : c, errstr, errstr_size,
+                              "a test case needs \"events\" (a sequence)");
+    }
+    err = plan_steps(p, events, 0, errstr, errstr_size);
+    if (err == VG_OK && pages) {
+        err = plan_pages(p, pages, errstr, errstr_size);
+    }
+    if (err == VG_OK && incs) {
+        err = incs->kind == VG_YNODE_SEQ
+                  ? plan_steps(p, incs, 1, errstr, errstr_size)
+                  : vg_ynode_error(incs, errstr, errstr_size, "\"incidents\": expected a sequence");
+    }
+    if (err == VG_OK) {
+        qsort(p->steps, p->n, sizeof(*p->steps), cmp_step);
+    }
+    return err;
+}
+
+/* Run the plan on the fake clock; 0, 1 (an incident check failed) or 2 (errstr). */
+static int run_plan(struct sim *s, const struct plan *p, struct vg_buf *diff, char *errstr,
+                    size_t errstr_size)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < p->n; i++) {
+        int64_t now = s->start + p->steps[i].at;
+
+        if (run_timers(s, now, errstr, errstr_size) != VG_OK) {
+            return 2;
+        }
+        if (p->steps[i].kind == 0) {
+            if (do_event(s, p->steps[i].node, now, errstr, errstr_size) != VG_OK) {
+                return 2;
             }
-        } else if (!check_incident(&s, steps[i].node, diff)) {
+        } else if (!check_incident(s, p->steps[i].node, diff)) {
             rc = 1;
         }
     }
-    if (!run_timers(&s, start + until)) {
-        snprintf(errstr, errstr_size, "%s", s.err);
-        rc = 2;
-        goto out;
+    if (run_timers(s, s->start + p->until, errstr, errstr_size) != VG_OK) {
+        return 2;
     }
-    /* Pages: every expected one happened, and (when `pages` is given) nothing else. */
-    if (pages) {
-        for (size_t i = 0; pages->kind == VG_YNODE_SEQ && i < pages->n; i++) {
-            const struct vg_ynode *e = pages->items[i];
-            int64_t at = 0;
-            bool found = false;
+    return rc;
+}
 
-            vg_duration_parse(vg_ynode_get(e, "at")->str, &at);
-            for (size_t j = 0; j < s.n_got && !found; j++) {
-                if (!s.got[j].matched && page_matches(e, &s.got[j], at)) {
-                    s.got[j].matched = true;
-                    found = true;
-                }
-            }
-            if (!found) {
-                vg_buf_puts(diff, "    - expected: ");
-                describe_expected(diff, e);
-                vg_buf_putc(diff, '\n');
-                rc = 1;
+/* Every expected page happened, and (when `pages` is given) nothing else. */
+static int compare_pages(struct sim *s, const struct vg_ynode *pages, struct vg_buf *diff)
+{
+    int rc = 0;
+
+    for (size_t i = 0; pages->kind == VG_YNODE_SEQ && i < pages->n; i++) {
+        const struct vg_ynode *e = pages->items[i];
+        int64_t at = 0;
+        bool found = false;
+
+        vg_duration_parse(vg_ynode_get(e, "at")->str, &at);
+        for (size_t j = 0; j < s->n_got && !found; j++) {
+            if (!s->got[j].matched && page_matches(e, &s->got[j], at)) {
+                s->got[j].matched = true;
+                found = true;
             }
         }
-        for (size_t j = 0; j < s.n_got; j++) {
-            if (!s.got[j].matched) {
-                vg_buf_puts(diff, "    + unexpected: ");
-                describe_got(diff, &s.got[j]);
-                vg_buf_putc(diff, '\n');
-                rc = 1;
-            }
+        if (!found) {
+            vg_buf_puts(diff, "    - expected: ");
+            describe_expected(diff, e);
+            vg_buf_putc(diff, '\n');
+            rc = 1;
         }
     }
-    for (size_t j = 0; j < s.n_got; j++) {
+    for (size_t j = 0; j < s->n_got; j++) {
+        if (!s->got[j].matched) {
+            vg_buf_puts(diff, "    + unexpected: ");
+            describe_got(diff, &s->got[j]);
+            vg_buf_putc(diff, '\n');
+            rc = 1;
+        }
+    }
+    return rc;
+}
+
+static void describe_all(const struct sim *s, struct vg_buf *got_text)
+{
+    for (size_t j = 0; j < s->n_got; j++) {
         vg_buf_puts(got_text, "      ");
-        describe_got(got_text, &s.got[j]);
+        describe_got(got_text, &s->got[j]);
         vg_buf_putc(got_text, '\n');
     }
-    if (s.n_got == 0) {
+    if (s->n_got == 0) {
         vg_buf_puts(got_text, "      (no pages)\n");
     }
-    goto out;
-unusable:
-    rc = 2;
-out:
-    vg_free(steps);
+}
+
+/* Run one case; returns 0 ok, 1 failed, 2 unusable (message in errstr). */
+static int run_case(const struct file_ctx *fc, const struct vg_ynode *c, char *errstr,
+                    size_t errstr_size, struct vg_buf *diff, struct vg_buf *got_text)
+{
+    const struct vg_ynode *expect = vg_ynode_get(c, "expect");
+    const struct vg_ynode *pages = expect ? vg_ynode_get(expect, "pages") : NULL;
+    struct sim s = {.rs = fc->rs, .hc = fc->hc, .start = fc->start};
+    struct plan p = {0};
+    int rc = 2;
+
+    if (case_setup(&s, c, &p, errstr, errstr_size) == VG_OK &&
+        plan_case(c, &p, errstr, errstr_size) == VG_OK) {
+        rc = run_plan(&s, &p, diff, errstr, errstr_size);
+    }
+    if (rc != 2) {
+        collect_got(&s);
+        if (pages && compare_pages(&s, pages, diff) != 0) {
+            rc = 1;
+        }
+        describe_all(&s, got_text);
+    }
+    vg_free(p.steps);
     sim_fini(&s);
     return rc;
 }

@@ -1,12 +1,14 @@
 /*
- * The pipeline's clock work (issue 5): the rules environment (wall clock,
- * silences, incidents firing elsewhere), the partitions this instance
- * owns, and firing durable timers. Runs on the consumer thread, after each
- * batch and when idle. A fired Resource timer is re-evaluated by rules/
- * and its removal, the Resource state, incident records, pages and new
- * timers go into one MULTI/EXEC (vg_state_commit): a crash before it
- * leaves the timer in Redis, a crash after it leaves nothing to repeat.
- * Group buffers are flushed by state/ in their own WATCH/MULTI/EXEC.
+ * The pipeline's clock work: the rules environment (wall clock, silences,
+ * incidents firing elsewhere), the partitions this instance owns, and
+ * firing durable timers. Runs on the consumer thread, after each batch and
+ * when idle. What a due timer does is decided by rules/
+ * (vg_rules_timers_fire, the same code `vigil test` runs); this file is
+ * its storage in Redis: a round's fired Resource timers, their removal,
+ * Resource state, incident records, pages and new timers go into one
+ * MULTI/EXEC (vg_state_commit): a crash before it leaves the timers in
+ * Redis, a crash after it leaves nothing to repeat. Each group buffer is
+ * flushed in its own WATCH/MULTI/EXEC (vg_state_group_read/_commit).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,7 +40,6 @@ struct eng_timers {
     size_t n_firing;
     int64_t firing_checked_mono;
     int64_t last_run_mono;
-    struct vg_rules_out out;
 };
 
 struct owned_part {
@@ -75,7 +76,6 @@ void eng_timers_destroy(struct eng_timers *t)
     vg_map_destroy(t->owned, owned_free);
     vg_silences_free(t->silences, t->n_silences);
     vg_incident_records_free(t->firing, t->n_firing);
-    vg_rules_out_fini(&t->out);
     vg_free(t);
 }
 
@@ -203,16 +203,21 @@ static void refresh(struct eng_timers *t, const struct vg_ruleset *rs, int64_t n
     }
 }
 
-const struct vg_rules_env *eng_timers_env(struct eng_timers *t, const struct vg_ruleset *rs)
+static void set_env(struct eng_timers *t, int64_t now)
 {
-    int64_t now = vg_now_ms();
-
-    refresh(t, rs, now, true);
     t->env.now_ms = now;
     t->env.silences = t->silences;
     t->env.n_silences = t->n_silences;
     t->env.firing = t->firing;
     t->env.n_firing = t->n_firing;
+}
+
+const struct vg_rules_env *eng_timers_env(struct eng_timers *t, const struct vg_ruleset *rs)
+{
+    int64_t now = vg_now_ms();
+
+    refresh(t, rs, now, true);
+    set_env(t, now);
     return &t->env;
 }
 
@@ -227,96 +232,139 @@ void eng_log_pages(const struct vg_pages *pages)
     }
 }
 
-/* Fire the due timers of Resources. */
-static vg_err_t fire_resources(struct eng_timers *t, const struct vg_ruleset *rs,
-                               const struct vg_due_timer *due, size_t n, char *errstr,
-                               size_t errstr_size)
+/* ---- the Redis storage behind rules/' timer firing (struct vg_rules_store) ---- */
+
+/* One round of vg_rules_timers_fire: the engine, and the group buffer being flushed. */
+struct redis_round {
+    struct eng_timers *t;
+    struct vg_group_buffer buf;
+};
+
+static vg_err_t redis_load_resources(void *ctx, const char *const *ids, size_t n,
+                                     struct vg_resource **res, char *errstr, size_t errstr_size)
 {
-    const struct vg_rules_env *env;
-    char **ids = vg_calloc(n + 1, sizeof(*ids));
-    size_t *which = vg_calloc(n + 1, sizeof(*which));
-    struct vg_resource **res = vg_calloc(n + 1, sizeof(*res));
-    struct vg_resource **dirty = vg_calloc(n + 1, sizeof(*dirty));
-    struct vg_timers timers = {0};
-    size_t n_dirty = 0;
-    size_t n_ids = 0;
-    struct vg_commit c;
-    vg_err_t err;
+    struct redis_round *rr = ctx;
 
-    refresh(t, rs, vg_now_ms(), false);
-    t->env.now_ms = vg_now_ms();
-    t->env.silences = t->silences;
-    t->env.n_silences = t->n_silences;
-    t->env.firing = t->firing;
-    t->env.n_firing = t->n_firing;
-    env = &t->env;
-    vg_rules_out_clear(&t->out);
-    for (size_t i = 0; i < n; i++) {
-        if (!due[i].topic) {
-            continue;
-        }
-        /* Every fired member is removed first; a re-scheduled one is added back after. */
-        vg_timers_add(&timers, due[i].topic, due[i].partition, due[i].member, 0, false);
-        if (vg_rules_timer_resource(due[i].member, &ids[n_ids])) {
-            which[n_ids++] = i;
-        }
-    }
-    err = vg_state_resolve_ids(t->st, (const char *const *)ids, n_ids, res, errstr, errstr_size);
-    if (err != VG_OK) {
-        goto out;
-    }
-    for (size_t j = 0; j < n_ids; j++) {
-        struct vg_resource *r = res[j];
-        bool was_dirty;
-        bool listed = false;
+    return vg_state_resolve_ids(rr->t->st, ids, n, res, errstr, errstr_size);
+}
 
-        if (!r) {
-            continue; /* the Resource is gone: the timer is just removed */
-        }
-        was_dirty = r->dirty;
-        vg_rules_fire(rs, env, r, due[which[j]].member, &t->out);
-        for (size_t k = 0; k < n_dirty && !listed; k++) {
-            listed = dirty[k] == r;
-        }
-        if (r->dirty && !was_dirty && !listed) {
-            dirty[n_dirty++] = r;
-        }
-    }
-    for (size_t i = 0; i < t->out.timers.n; i++) {
-        const struct vg_timer *tm = &t->out.timers.items[i];
-
-        vg_timers_add(&timers, tm->topic, tm->partition, tm->member, tm->due_ms, tm->nx);
-    }
-    c = (struct vg_commit){
-        .res = dirty,
-        .n_res = n_dirty,
-        .pages = t->out.pages.items,
-        .n_pages = t->out.pages.n,
-        .timers = timers.items,
-        .n_timers = timers.n,
-        .incidents = t->out.records.items,
-        .n_incidents = t->out.records.n,
+/* The round's one MULTI/EXEC: a crash before it leaves the timers due, after it nothing. */
+static vg_err_t redis_commit(void *ctx, const struct vg_rules_fired *fx, char *errstr,
+                             size_t errstr_size)
+{
+    struct redis_round *rr = ctx;
+    struct eng_timers *t = rr->t;
+    const struct vg_rules_out *out = fx->out;
+    struct vg_commit c = {
+        .res = (struct vg_resource **)fx->res,
+        .n_res = fx->n_res,
+        .pages = out->pages.items,
+        .n_pages = out->pages.n,
+        .timers = out->timers.items,
+        .n_timers = out->timers.n,
+        .incidents = out->records.items,
+        .n_incidents = out->records.n,
     };
-    err = vg_state_commit(t->st, &c, errstr, errstr_size);
-    if (err == VG_OK) {
-        atomic_fetch_add(&t->stats->pages, (long long)t->out.pages.n);
-        eng_log_pages(&t->out.pages);
-        /* incidents opened or ended by a timer reach the API's event stream too */
-        vg_api_publish_incidents(t->stats->api, t->out.records.items, t->out.records.n);
-    } else {
+    vg_err_t err = vg_state_commit(t->st, &c, errstr, errstr_size);
+
+    if (err != VG_OK) {
         /* The cache may hold what Redis does not: reload on the next round. */
         vg_state_cache_clear(t->st);
+        return err;
     }
-out:
-    for (size_t i = 0; i < n_ids; i++) {
-        vg_free(ids[i]);
+    atomic_fetch_add(&t->stats->pages, (long long)out->pages.n);
+    eng_log_pages(&out->pages);
+    /* incidents opened or ended by a timer reach the API's event stream too */
+    vg_api_publish_incidents(t->stats->api, out->records.items, out->records.n);
+    return VG_OK;
+}
+
+static vg_err_t redis_load_group(void *ctx, const char *member, struct vg_rules_group *g,
+                                 char *errstr, size_t errstr_size)
+{
+    struct redis_round *rr = ctx;
+    vg_err_t err;
+
+    vg_group_buffer_fini(&rr->buf);
+    err = vg_state_group_read(rr->t->st, member, &rr->buf, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
     }
-    vg_free(ids);
-    vg_free(which);
-    vg_free(res);
-    vg_free(dirty);
-    vg_timers_fini(&timers);
+    *g = (struct vg_rules_group){.pager = rr->buf.pager,
+                                 .sink = rr->buf.sink,
+                                 .labels = rr->buf.labels,
+                                 .n_labels = rr->buf.n_labels,
+                                 .bodies = (const char *const *)rr->buf.bodies,
+                                 .n_bodies = rr->buf.n_bodies};
+    return VG_OK;
+}
+
+/* Group buffers are global: vg_state_group_read's WATCH makes this safe across instances. */
+static vg_err_t redis_commit_group(void *ctx, const char *member, const struct vg_rules_grouped *gp,
+                                   char *errstr, size_t errstr_size)
+{
+    struct redis_round *rr = ctx;
+    struct vg_group_page page = {
+        .id = gp->id, .sink = gp->sink, .pager = gp->pager, .body = gp->body};
+    bool done = false;
+    vg_err_t err;
+
+    if (!gp->body && gp->n_incidents > 0) {
+        VG_LOG_WARN("rules", "group %s: unreadable pages, dropped", member);
+    }
+    err = vg_state_group_commit(rr->t->st, member, gp->body ? &page : NULL, &done, errstr,
+                                errstr_size);
+    vg_group_buffer_fini(&rr->buf);
+    if (err == VG_OK && done && gp->body) {
+        atomic_fetch_add(&rr->t->stats->pages, 1);
+        VG_LOG_INFO("rules", "page grouped id=%s group=%s incidents=%zu", gp->id, member,
+                    gp->n_incidents);
+    }
     return err;
+}
+
+/* Fire one round of due timers (Resource timers, then group buffers) through rules/. */
+static vg_err_t fire(struct eng_timers *t, const struct vg_ruleset *rs,
+                     const struct vg_due_timer *due, size_t n, char *errstr, size_t errstr_size)
+{
+    struct redis_round rr = {.t = t};
+    const struct vg_rules_store store = {.ctx = &rr,
+                                         .load_resources = redis_load_resources,
+                                         .commit = redis_commit,
+                                         .load_group = redis_load_group,
+                                         .commit_group = redis_commit_group};
+    struct vg_rules_due *v = vg_calloc(n + 1, sizeof(*v));
+    vg_err_t err;
+
+    for (size_t i = 0; i < n; i++) {
+        v[i] = (struct vg_rules_due){
+            .topic = due[i].topic, .partition = due[i].partition, .member = due[i].member};
+    }
+    refresh(t, rs, vg_now_ms(), false);
+    set_env(t, vg_now_ms());
+    err = vg_rules_timers_fire(rs, &t->env, &store, v, n, errstr, errstr_size);
+    vg_group_buffer_fini(&rr.buf);
+    vg_free(v);
+    return err;
+}
+
+/* The partitions this instance owns (topics borrowed from t->owned). */
+static struct vg_offset *owned_parts(const struct eng_timers *t, size_t *n_parts)
+{
+    struct vg_offset *parts = vg_calloc(vg_map_count(t->owned) + 1, sizeof(*parts));
+    size_t iter = 0;
+    const char *key;
+    void *val;
+
+    *n_parts = 0;
+    while (vg_map_next(t->owned, &iter, &key, &val)) {
+        const struct owned_part *o = val;
+
+        parts[*n_parts].topic = o->topic;
+        parts[*n_parts].partition = o->partition;
+        (*n_parts)++;
+    }
+    return parts;
 }
 
 vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool force)
@@ -326,9 +374,6 @@ vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool 
     struct vg_due_timer *due = NULL;
     size_t n_due = 0;
     size_t n_parts = 0;
-    size_t iter = 0;
-    const char *key;
-    void *val;
     char errstr[512];
     int64_t now;
     vg_err_t err;
@@ -339,15 +384,7 @@ vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool 
     t->last_run_mono = mono;
     now = vg_now_ms();
     refresh(t, rs, now, false);
-    parts = vg_calloc(vg_map_count(t->owned) + 1, sizeof(*parts));
-    while (vg_map_next(t->owned, &iter, &key, &val)) {
-        const struct owned_part *o = val;
-
-        parts[n_parts].topic = o->topic;
-        parts[n_parts].partition = o->partition;
-        n_parts++;
-    }
-    /* Group buffers are global: WATCH makes their flush safe with several instances. */
+    parts = owned_parts(t, &n_parts);
     err = vg_state_timers_due(t->st, parts, n_parts, true, now, TIMERS_MAX_PER_ROUND, &due, &n_due,
                               errstr, sizeof(errstr));
     vg_free(parts);
@@ -356,36 +393,9 @@ vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool 
         return err;
     }
     if (n_due > 0) {
-        bool any_resource = false;
-
-        for (size_t i = 0; i < n_due; i++) {
-            any_resource = any_resource || due[i].topic;
-        }
-        if (any_resource) {
-            err = fire_resources(t, rs, due, n_due, errstr, sizeof(errstr));
-            if (err != VG_OK) {
-                VG_LOG_WARN("rules", "firing timers failed (retried): %s", errstr);
-            }
-        }
-        for (size_t i = 0; i < n_due && err == VG_OK; i++) {
-            bool flushed = false;
-            char *page_id = NULL;
-            size_t n_inc = 0;
-
-            if (due[i].topic) {
-                continue;
-            }
-            err = vg_state_group_flush(t->st, due[i].member, &flushed, &page_id, &n_inc, errstr,
-                                       sizeof(errstr));
-            if (err != VG_OK) {
-                VG_LOG_WARN("rules", "flushing group %s failed (retried): %s", due[i].member,
-                            errstr);
-            } else if (flushed) {
-                atomic_fetch_add(&t->stats->pages, 1);
-                VG_LOG_INFO("rules", "page grouped id=%s group=%s incidents=%zu", page_id,
-                            due[i].member, n_inc);
-            }
-            vg_free(page_id);
+        err = fire(t, rs, due, n_due, errstr, sizeof(errstr));
+        if (err != VG_OK) {
+            VG_LOG_WARN("rules", "firing timers failed (retried): %s", errstr);
         }
     }
     vg_due_timers_free(due, n_due);

@@ -257,7 +257,7 @@ static void ent_load(struct ent *e, const struct vg_open_incident *inc)
         snprintf(e->why, sizeof(e->why), "%s", inc->state);
     }
     if (!o) {
-        /* Written before issue 5 (or unreadable): a firing incident whose pagers were told. */
+        /* Written before timers existed (or unreadable): a firing incident whose pagers were told. */
         e->since = inc->started_at_ms;
         e->lev = inc->started_at_ms;
         return;

@@ -210,7 +210,7 @@ struct rules_pager {
     bool send_resolved;
     struct rules_mute *mute;
     size_t n_mute;
-    struct rules_sink_ref fallback; /* name NULL: none (issue 6 uses it) */
+    struct rules_sink_ref fallback; /* name NULL: none (used by the sink fallback) */
 };
 
 struct rules_inhibit {
@@ -240,7 +240,7 @@ struct vg_ruleset {
     struct vg_map *pager_names;   /* name -> struct rules_pager * */
     struct vg_map *tzs;           /* name -> struct rules_tz * (owned) */
     /*
-     * The index (issue 5, "scale of rules"): "<field>|<value or *>|<type or *>"
+     * The index (docs/rules.md, "Scale"): "<field>|<value or *>|<type or *>"
      * -> struct rules_mlist *: monitors a transition of <field> to <value>
      * on a Resource of <type> may start. Absence monitors by type.
      */

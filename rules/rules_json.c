@@ -1,5 +1,5 @@
 /*
- * The loaded rules as JSON, for GET /api/v1/rules (issue 7, docs/api.md):
+ * The loaded rules as JSON, for GET /api/v1/rules (docs/api.md):
  * each monitor (name, severity, condition kind and field, where it is
  * written) and each pager (name, sinks, continue, grouping). Names only:
  * no sink settings, so nothing secret.

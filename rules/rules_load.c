@@ -911,17 +911,16 @@ static vg_err_t parse_template(struct rules_tpl *tpl, const struct vg_ynode *v, 
     return err;
 }
 
-static vg_err_t parse_monitor(struct rules_monitor *m, const struct vg_ruleset *rs,
-                              const struct staging *sg, const struct vg_ynode *n, char *errstr,
-                              size_t errstr_size)
+/* A mapping with known keys and a name no other monitor has. */
+static vg_err_t monitor_name(struct rules_monitor *m, const struct vg_ruleset *rs,
+                             const struct staging *sg, const struct vg_ynode *n, char *errstr,
+                             size_t errstr_size)
 {
     const struct vg_ynode *v = NULL;
     const char *s = NULL;
     const struct rules_loc *first;
-    const struct rules_match_term *contra;
-    vg_err_t err;
+    vg_err_t err = expect_kind(n, VG_YNODE_MAP, "monitors[]", errstr, errstr_size);
 
-    err = expect_kind(n, VG_YNODE_MAP, "monitors[]", errstr, errstr_size);
     if (err == VG_OK) {
         err = vg_ynode_check_keys(n, monitor_keys, errstr, errstr_size);
     }
@@ -937,8 +936,17 @@ static vg_err_t parse_monitor(struct rules_monitor *m, const struct vg_ruleset *
     }
     m->name = vg_strdup(s);
     set_loc(&m->loc, v);
+    return VG_OK;
+}
 
-    v = vg_ynode_get(n, "match");
+/* `match` (optional, and never a contradiction) and `when`. */
+static vg_err_t monitor_condition(struct rules_monitor *m, const struct vg_ynode *n, char *errstr,
+                                  size_t errstr_size)
+{
+    const struct vg_ynode *v = vg_ynode_get(n, "match");
+    const struct rules_match_term *contra;
+    vg_err_t err;
+
     if (v) {
         err = parse_match(&m->match, v, RULES_SCOPE_MONITOR, false, "match", errstr, errstr_size);
         if (err != VG_OK) {
@@ -953,17 +961,21 @@ static vg_err_t parse_monitor(struct rules_monitor *m, const struct vg_ruleset *
                                   contra->label ? contra->label : "");
         }
     }
-
     v = vg_ynode_get(n, "when");
     if (!v) {
         return missing_key(n, "monitor", m->name, "when", errstr, errstr_size);
     }
-    err = parse_when(&m->cond, v, errstr, errstr_size);
-    if (err != VG_OK) {
-        return err;
-    }
+    return parse_when(&m->cond, v, errstr, errstr_size);
+}
 
-    v = vg_ynode_get(n, "severity");
+/* `severity` (required) and `incident` (the incident type, optional). */
+static vg_err_t monitor_severity(struct rules_monitor *m, const struct vg_ynode *n, char *errstr,
+                                 size_t errstr_size)
+{
+    const struct vg_ynode *v = vg_ynode_get(n, "severity");
+    const char *s = NULL;
+    vg_err_t err;
+
     if (!v) {
         return missing_key(n, "monitor", m->name, "severity", errstr, errstr_size);
     }
@@ -980,7 +992,6 @@ static vg_err_t parse_monitor(struct rules_monitor *m, const struct vg_ruleset *
     if (!m->severity) {
         return bad_value(v, "severity", rules_severities, false, errstr, errstr_size);
     }
-
     v = vg_ynode_get(n, "incident");
     if (v) {
         err = expect_string(v, "incident", &s, errstr, errstr_size);
@@ -995,15 +1006,22 @@ static vg_err_t parse_monitor(struct rules_monitor *m, const struct vg_ruleset *
         }
     }
     m->incident_type = vg_strdup(v ? s : "");
+    return VG_OK;
+}
 
-    v = vg_ynode_get(n, "labels");
+/* `labels`, `summary` (or the default for the condition) and `description`: templates. */
+static vg_err_t monitor_texts(struct rules_monitor *m, const struct vg_ynode *n, char *errstr,
+                              size_t errstr_size)
+{
+    const struct vg_ynode *v = vg_ynode_get(n, "labels");
+    vg_err_t err;
+
     if (v) {
         err = parse_labels(m, v, errstr, errstr_size);
         if (err != VG_OK) {
             return err;
         }
     }
-
     v = vg_ynode_get(n, "summary");
     if (v) {
         err = parse_template(&m->summary, v, "summary", errstr, errstr_size);
@@ -1017,28 +1035,44 @@ static vg_err_t parse_monitor(struct rules_monitor *m, const struct vg_ruleset *
     if (err != VG_OK) {
         return err;
     }
-
     v = vg_ynode_get(n, "description");
     if (v) {
         err = parse_template(&m->description, v, "description", errstr, errstr_size);
         m->has_description = err == VG_OK;
-        if (err != VG_OK) {
-            return err;
-        }
     }
+    return err;
+}
 
-    v = vg_ynode_get(n, "resolve");
+/* `resolve: auto|never`. */
+static vg_err_t monitor_resolve_mode(struct rules_monitor *m, const struct vg_ynode *v,
+                                     char *errstr, size_t errstr_size)
+{
+    static const char *const modes[] = {"auto", "never", NULL};
+    const char *s = NULL;
+    vg_err_t err = expect_string(v, "resolve", &s, errstr, errstr_size);
+
+    if (err != VG_OK) {
+        return err;
+    }
+    if (strcmp(s, "never") == 0) {
+        m->resolve_never = true;
+    } else if (strcmp(s, "auto") != 0) {
+        return bad_value(v, "resolve mode", modes, false, errstr, errstr_size);
+    }
+    return VG_OK;
+}
+
+/* How incidents end: `resolve`, `resolve_after`, `stale_after`, where they apply. */
+static vg_err_t monitor_ending(struct rules_monitor *m, const struct vg_ynode *n, char *errstr,
+                               size_t errstr_size)
+{
+    const struct vg_ynode *v = vg_ynode_get(n, "resolve");
+    vg_err_t err;
+
     if (v) {
-        err = expect_string(v, "resolve", &s, errstr, errstr_size);
+        err = monitor_resolve_mode(m, v, errstr, errstr_size);
         if (err != VG_OK) {
             return err;
-        }
-        if (strcmp(s, "never") == 0) {
-            m->resolve_never = true;
-        } else if (strcmp(s, "auto") != 0) {
-            static const char *const modes[] = {"auto", "never", NULL};
-
-            return bad_value(v, "resolve mode", modes, false, errstr, errstr_size);
         }
     }
     v = vg_ynode_get(n, "resolve_after");
@@ -1070,6 +1104,28 @@ static vg_err_t parse_monitor(struct rules_monitor *m, const struct vg_ruleset *
         }
     }
     return VG_OK;
+}
+
+/* One monitor, in the order its errors are reported. */
+static vg_err_t parse_monitor(struct rules_monitor *m, const struct vg_ruleset *rs,
+                              const struct staging *sg, const struct vg_ynode *n, char *errstr,
+                              size_t errstr_size)
+{
+    vg_err_t err = monitor_name(m, rs, sg, n, errstr, errstr_size);
+
+    if (err == VG_OK) {
+        err = monitor_condition(m, n, errstr, errstr_size);
+    }
+    if (err == VG_OK) {
+        err = monitor_severity(m, n, errstr, errstr_size);
+    }
+    if (err == VG_OK) {
+        err = monitor_texts(m, n, errstr, errstr_size);
+    }
+    if (err == VG_OK) {
+        err = monitor_ending(m, n, errstr, errstr_size);
+    }
+    return err;
 }
 
 static vg_err_t parse_key_refs(const struct vg_ynode *n, const char *what,

@@ -1,11 +1,12 @@
 /*
- * Durable timers and group buffers (issue 5). A timer is a member of a
+ * Durable timers and group buffers. A timer is a member of a
  * sorted set scored by its due time: one set per Kafka partition
  * (P:timers:<topic>/<n>), so the instance owning a partition fires its
  * timers, plus P:timers:groups for grouped notifications. Timer changes
  * are queued inside vg_state_commit's MULTI with the writes they belong
- * to; firing a group buffer is one WATCH/MULTI/EXEC here, so two
- * instances can never both send it.
+ * to; flushing a group buffer is one WATCH (vg_state_group_read) and
+ * one MULTI/EXEC (vg_state_group_commit), so two instances can never both
+ * send it. What a buffer becomes is decided by rules/ (rules_timers.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,62 +235,56 @@ static vg_err_t run1(struct vg_state *st, struct vg_cmd *c, const char *what, re
     return vg_state_read_replies(st, 1, out, what, errstr, errstr_size);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* Run one command whose reply only matters when it is an error. */
+static vg_err_t run1_ok(struct vg_state *st, struct vg_cmd *c, const char *what, char *errstr,
+                        size_t errstr_size)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    redisReply *reply = NULL;
+    vg_err_t err = run1(st, c, what, &reply, errstr, errstr_size);
+
+    if (err == VG_OK && reply->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, what, reply, errstr, errstr_size);
+    }
+    if (reply) {
+        freeReplyObject(reply);
+    }
+    return err;
 }
 
-vg_err_t vg_state_group_flush(struct vg_state *st, const char *member, bool *flushed,
-                              char **page_id_out, size_t *n_incidents, char *errstr,
-                              size_t errstr_size)
+void vg_group_buffer_fini(struct vg_group_buffer *b)
 {
-    char *key = vg_asprintf("%s:grp:%s", st->prefix, member);
-    char *tkey = vg_state_timer_key(st, NULL, 0);
-    struct vg_cmd c = {0};
-    redisReply *reply = NULL;
-    redisReply *all = NULL;
-    redisReply **replies = NULL;
-    const char **bodies = NULL;
-    const char **fp_parts = NULL;
-    struct vg_label *labels = NULL;
-    size_t n_labels = 0;
-    size_t n_bodies = 0;
-    const char *pager = "";
-    const char *sink = "";
-    char *group_body = NULL;
-    char fp[17];
-    char *page_id = NULL;
-    vg_err_t err;
+    vg_free(b->pager);
+    vg_free(b->sink);
+    vg_labels_free(b->labels, b->n_labels);
+    for (size_t i = 0; i < b->n_bodies; i++) {
+        vg_free(b->bodies[i]);
+    }
+    vg_free(b->bodies);
+    memset(b, 0, sizeof(*b));
+}
 
-    *flushed = false;
-    *n_incidents = 0;
-    if (page_id_out) {
-        *page_id_out = NULL;
+/* The "_labels" field: a JSON object of the group's labels, in group_by order. */
+static void parse_labels(struct vg_group_buffer *b, const char *json, size_t len)
+{
+    cJSON *obj = cJSON_ParseWithLength(json, len);
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, obj)
+    {
+        if (cJSON_IsString(it)) {
+            b->labels = vg_realloc(b->labels, (b->n_labels + 1) * sizeof(*b->labels));
+            b->labels[b->n_labels].key = vg_strdup(it->string);
+            b->labels[b->n_labels].value = vg_strdup(it->valuestring);
+            b->n_labels++;
+        }
     }
-    err = vg_state_need_ctx(st, errstr, errstr_size);
-    if (err != VG_OK) {
-        goto out;
-    }
-    vg_cmd_str(&c, "WATCH");
-    vg_cmd_str(&c, key);
-    err = run1(st, &c, "WATCH group", &reply, errstr, errstr_size);
-    if (err != VG_OK) {
-        goto out;
-    }
-    freeReplyObject(reply);
-    reply = NULL;
-    vg_cmd_str(&c, "HGETALL");
-    vg_cmd_str(&c, key);
-    err = run1(st, &c, "HGETALL group", &all, errstr, errstr_size);
-    if (err != VG_OK) {
-        goto out;
-    }
-    if (all->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, "HGETALL group", all, errstr, errstr_size);
-        goto unwatch;
-    }
-    bodies = vg_calloc(all->elements / 2 + 1, sizeof(*bodies));
-    fp_parts = vg_calloc(all->elements / 2 + 2, sizeof(*fp_parts));
+    cJSON_Delete(obj);
+}
+
+/* HGETALL of a buffer: "_labels", "_pager", "_sink", and one body per incident id. */
+static void parse_buffer(struct vg_group_buffer *b, const redisReply *all)
+{
+    b->bodies = vg_calloc(all->elements / 2 + 1, sizeof(*b->bodies));
     for (size_t i = 0; i + 1 < all->elements; i += 2) {
         const redisReply *k = all->element[i];
         const redisReply *v = all->element[i + 1];
@@ -298,130 +293,137 @@ vg_err_t vg_state_group_flush(struct vg_state *st, const char *member, bool *flu
             continue;
         }
         if (strcmp(k->str, "_labels") == 0) {
-            cJSON *obj = cJSON_ParseWithLength(v->str, v->len);
-            const cJSON *it;
-
-            cJSON_ArrayForEach(it, obj)
-            {
-                if (cJSON_IsString(it)) {
-                    labels = vg_realloc(labels, (n_labels + 1) * sizeof(*labels));
-                    labels[n_labels].key = vg_strdup(it->string);
-                    labels[n_labels].value = vg_strdup(it->valuestring);
-                    n_labels++;
-                }
-            }
-            cJSON_Delete(obj);
+            parse_labels(b, v->str, v->len);
         } else if (strcmp(k->str, "_pager") == 0) {
-            pager = v->str;
+            vg_free(b->pager);
+            b->pager = vg_strndup(v->str, v->len);
         } else if (strcmp(k->str, "_sink") == 0) {
-            sink = v->str;
+            vg_free(b->sink);
+            b->sink = vg_strndup(v->str, v->len);
         } else if (k->str[0] != '_') {
-            bodies[n_bodies++] = v->str;
+            b->bodies[b->n_bodies++] = vg_strndup(v->str, v->len);
         }
     }
-    if (n_bodies == 0 || !sink[0]) {
-        /* Nothing waiting (or not one of ours): drop the timer. */
-        vg_cmd_str(&c, "UNWATCH");
-        err = run1(st, &c, "UNWATCH", &reply, errstr, errstr_size);
-        if (err == VG_OK) {
-            freeReplyObject(reply);
-            reply = NULL;
-            vg_cmd_str(&c, "ZREM");
-            vg_cmd_str(&c, tkey);
-            vg_cmd_str(&c, member);
-            err = run1(st, &c, "ZREM group timer", &reply, errstr, errstr_size);
-        }
+}
+
+vg_err_t vg_state_group_read(struct vg_state *st, const char *member, struct vg_group_buffer *b,
+                             char *errstr, size_t errstr_size)
+{
+    char *key = vg_asprintf("%s:grp:%s", st->prefix, member);
+    struct vg_cmd c = {0};
+    redisReply *all = NULL;
+    vg_err_t err;
+
+    memset(b, 0, sizeof(*b));
+    err = vg_state_need_ctx(st, errstr, errstr_size);
+    if (err != VG_OK) {
         goto out;
     }
-    group_body = vg_page_group_to_json(pager, labels, n_labels, bodies, n_bodies);
-    if (!group_body) {
-        VG_LOG_WARN("state", "group %s: unreadable pages, dropped", member);
-        group_body = NULL;
-    }
-    /* A deterministic page id: the same buffer always gives the same key. */
-    qsort(bodies, n_bodies, sizeof(*bodies), cmp_str);
-    fp_parts[0] = member;
-    for (size_t i = 0; i < n_bodies; i++) {
-        fp_parts[i + 1] = bodies[i];
-    }
-    vg_fingerprint(fp, fp_parts, n_bodies + 1);
-    page_id = vg_asprintf("%s-g", fp);
-
-    vg_cmd_str(&c, "MULTI");
-    vg_cmd_append(st, &c);
-    if (group_body) {
-        vg_cmd_str(&c, "XADD");
-        vg_cmd_fmt(&c, "%s:outbox", st->prefix);
-        vg_cmd_str(&c, "*");
-        vg_cmd_str(&c, "id");
-        vg_cmd_str(&c, page_id);
-        vg_cmd_str(&c, "sink");
-        vg_cmd_str(&c, sink);
-        vg_cmd_str(&c, "pager");
-        vg_cmd_str(&c, pager);
-        vg_cmd_str(&c, "body");
-        vg_cmd_str(&c, group_body);
-        vg_cmd_append(st, &c);
-    }
-    vg_cmd_str(&c, "DEL");
+    vg_cmd_str(&c, "WATCH");
     vg_cmd_str(&c, key);
-    vg_cmd_append(st, &c);
-    vg_cmd_str(&c, "ZREM");
-    vg_cmd_str(&c, tkey);
-    vg_cmd_str(&c, member);
-    vg_cmd_append(st, &c);
-    vg_cmd_str(&c, "EXEC");
-    vg_cmd_append(st, &c);
-    {
-        size_t n = group_body ? 5 : 4;
-
-        replies = vg_calloc(n, sizeof(*replies));
-        err = vg_state_read_replies(st, n, replies, "group flush", errstr, errstr_size);
-        if (err == VG_OK) {
-            const redisReply *exec = replies[n - 1];
-
-            if (exec->type == REDIS_REPLY_ARRAY) {
-                *flushed = group_body != NULL;
-                *n_incidents = n_bodies;
-                for (size_t i = 0; i < exec->elements; i++) {
-                    if (exec->element[i]->type == REDIS_REPLY_ERROR) {
-                        err = vg_state_reply_error(st, "group flush", exec->element[i], errstr,
-                                                   errstr_size);
-                        *flushed = false;
-                    }
-                }
-            } else if (exec->type == REDIS_REPLY_ERROR) {
-                err = vg_state_reply_error(st, "group flush", exec, errstr, errstr_size);
-            }
-            /* nil: the buffer changed since WATCH; the next round flushes it */
-            vg_redis_replies_free(replies, n);
-        }
+    err = run1_ok(st, &c, "WATCH group", errstr, errstr_size);
+    if (err != VG_OK) {
+        goto out;
     }
-    if (err == VG_OK && *flushed && page_id_out) {
-        *page_id_out = page_id;
-        page_id = NULL;
+    vg_cmd_str(&c, "HGETALL");
+    vg_cmd_str(&c, key);
+    err = run1(st, &c, "HGETALL group", &all, errstr, errstr_size);
+    if (err == VG_OK && all->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "HGETALL group", all, errstr, errstr_size);
     }
-    goto out;
-unwatch:
-    vg_cmd_str(&c, "UNWATCH");
-    if (run1(st, &c, "UNWATCH", &reply, NULL, 0) != VG_OK) {
-        reply = NULL;
+    if (err == VG_OK && all->type == REDIS_REPLY_ARRAY) {
+        parse_buffer(b, all);
+    } else if (err != VG_OK) {
+        vg_cmd_str(&c, "UNWATCH");
+        (void)run1_ok(st, &c, "UNWATCH", NULL, 0);
     }
 out:
-    if (reply) {
-        freeReplyObject(reply);
-    }
     if (all) {
         freeReplyObject(all);
     }
     vg_cmd_fini(&c);
-    vg_free(replies);
-    vg_free(bodies);
-    vg_free(fp_parts);
-    vg_labels_free(labels, n_labels);
-    vg_free(group_body);
-    vg_free(page_id);
-    vg_free(tkey);
     vg_free(key);
+    return err;
+}
+
+/* MULTI, [XADD outbox], DEL buffer, ZREM timer, EXEC: returns the number of replies. */
+static size_t queue_group_commit(struct vg_state *st, struct vg_cmd *c, const char *member,
+                                 const struct vg_group_page *gp)
+{
+    char *tkey = vg_state_timer_key(st, NULL, 0);
+    size_t n = 4;
+
+    vg_cmd_str(c, "MULTI");
+    vg_cmd_append(st, c);
+    if (gp) {
+        vg_cmd_str(c, "XADD");
+        vg_cmd_fmt(c, "%s:outbox", st->prefix);
+        vg_cmd_str(c, "*");
+        vg_cmd_str(c, "id");
+        vg_cmd_str(c, gp->id);
+        vg_cmd_str(c, "sink");
+        vg_cmd_str(c, gp->sink);
+        vg_cmd_str(c, "pager");
+        vg_cmd_str(c, gp->pager);
+        vg_cmd_str(c, "body");
+        vg_cmd_str(c, gp->body);
+        vg_cmd_append(st, c);
+        n++;
+    }
+    vg_cmd_str(c, "DEL");
+    vg_cmd_fmt(c, "%s:grp:%s", st->prefix, member);
+    vg_cmd_append(st, c);
+    vg_cmd_str(c, "ZREM");
+    vg_cmd_str(c, tkey);
+    vg_cmd_str(c, member);
+    vg_cmd_append(st, c);
+    vg_cmd_str(c, "EXEC");
+    vg_cmd_append(st, c);
+    vg_free(tkey);
+    return n;
+}
+
+/* EXEC's reply: an array (done), nil (the buffer changed since WATCH) or an error. */
+static vg_err_t check_group_exec(struct vg_state *st, const redisReply *exec, bool *done,
+                                 char *errstr, size_t errstr_size)
+{
+    if (exec->type == REDIS_REPLY_ERROR) {
+        return vg_state_reply_error(st, "group flush", exec, errstr, errstr_size);
+    }
+    if (exec->type != REDIS_REPLY_ARRAY) {
+        return VG_OK; /* nil: the next round flushes it */
+    }
+    for (size_t i = 0; i < exec->elements; i++) {
+        if (exec->element[i]->type == REDIS_REPLY_ERROR) {
+            return vg_state_reply_error(st, "group flush", exec->element[i], errstr, errstr_size);
+        }
+    }
+    *done = true;
+    return VG_OK;
+}
+
+vg_err_t vg_state_group_commit(struct vg_state *st, const char *member,
+                               const struct vg_group_page *gp, bool *done, char *errstr,
+                               size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply **replies;
+    size_t n;
+    vg_err_t err;
+
+    *done = false;
+    err = vg_state_need_ctx(st, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    n = queue_group_commit(st, &c, member, gp);
+    vg_cmd_fini(&c);
+    replies = vg_calloc(n, sizeof(*replies));
+    err = vg_state_read_replies(st, n, replies, "group flush", errstr, errstr_size);
+    if (err == VG_OK) {
+        err = check_group_exec(st, replies[n - 1], done, errstr, errstr_size);
+        vg_redis_replies_free(replies, n);
+    }
+    vg_free(replies);
     return err;
 }

@@ -1,5 +1,5 @@
 # Tests owned by the rules module.
-foreach(t rules_load rules_eval)
+foreach(t rules_load rules_eval rules_timers)
   add_executable(test_${t} unit/test_${t}.c)
   target_compile_definitions(test_${t} PRIVATE VIGIL_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   target_link_libraries(test_${t} PRIVATE vg_rules vg_testsupport PkgConfig::CMOCKA
@@ -7,3 +7,9 @@ foreach(t rules_load rules_eval)
   add_test(NAME ${t} COMMAND test_${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 30)
 endforeach()
+
+# `vigil test` fires timers and flushes group buffers with the daemon's code (rules_timers.c).
+add_test(NAME rules_test_timers
+         COMMAND $<TARGET_FILE:vigil> test
+                 ${PROJECT_SOURCE_DIR}/tests/fixtures/rules/timers/same-instant.test.yaml)
+set_tests_properties(rules_test_timers PROPERTIES LABELS unit TIMEOUT 30)

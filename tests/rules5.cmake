@@ -1,4 +1,4 @@
-# Tests of issue 5 (rules: conditions over time, timers, incidents, pagers,
+# Tests of rules over time (conditions over time, timers, incidents, pagers,
 # silences, `vigil check`, `vigil test`).
 pkg_check_modules(CJSON_R5 REQUIRED IMPORTED_TARGET libcjson)
 

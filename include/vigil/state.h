@@ -127,7 +127,7 @@ struct vg_commit {
     const struct vg_offset *offsets;
     size_t n_offsets;
     /*
-     * Issue 5 (rules): timer changes (ZADD/ZREM, in order, after everything
+     * Rules: timer changes (ZADD/ZREM, in order, after everything
      * else), incident records (SET P:incident:<id>, index P:incidents;
      * ended ones expire after VG_INCIDENT_RETENTION_MS). Pages with
      * page->group set go to their group buffer (HSET P:grp:... + ZADD NX of
@@ -206,13 +206,13 @@ vg_err_t vg_state_history(struct vg_state *st, const char *id, size_t max,
                           size_t errstr_size);
 void vg_history_free(struct vg_history_entry *v, size_t n);
 
-/* ---- Issue 5: timers, group buffers, incidents, silences (state_timers.c,
+/* ---- Timers, group buffers, incidents, silences (state_timers.c,
  * state_incidents.c, state_silences.c; docs/state.md) ----
  *
  *   P:timers:<topic>/<partition>  sorted set: member = what to fire, score = due ms
  *   P:timers:groups               sorted set of group buffers to flush
  *   P:grp:<pager>|<sink>|<group>  hash: incident id -> single-form page body,
- *                                 plus "_labels" (JSON) and "_wait" (ms)
+ *                                 plus "_labels" (JSON), "_pager" and "_sink"
  *   P:incident:<id>               string: the incident record (JSON)
  *   P:incidents                   sorted set: incident ids by updated_at
  *   P:silences                    hash: silence id -> silence (JSON)
@@ -237,17 +237,42 @@ void vg_due_timers_free(struct vg_due_timer *v, size_t n);
 vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
                              bool groups, int64_t now_ms, size_t max, struct vg_due_timer **out,
                              size_t *n_out, char *errstr, size_t errstr_size);
+/* A group buffer as stored (P:grp:<member>). Owns its strings. */
+struct vg_group_buffer {
+    char *pager; /* NULL when the hash has none (not a buffer vigil wrote) */
+    char *sink;
+    struct vg_label *labels; /* "_labels", in group_by order */
+    size_t n_labels;
+    char **bodies; /* the latest single-form body of each incident */
+    size_t n_bodies;
+};
+void vg_group_buffer_fini(struct vg_group_buffer *b);
+
 /*
- * Flush the group buffer named by group timer `member`: in one
- * WATCH/MULTI/EXEC, one outbox entry (the grouped body,
- * vg_page_group_to_json) is appended, the buffer deleted and the timer
- * removed. *flushed = false (VG_OK) when another writer changed the
- * buffer meanwhile (retry later) or it was empty (timer removed).
- * `page_id_out` (may be NULL) gets the outbox page id (caller frees).
+ * Start flushing the group buffer named by group timer `member`: WATCH it
+ * and read it into *b (no buffer: empty). On VG_OK vg_state_group_commit
+ * of the same member must follow (the WATCH stays open until then).
  */
-vg_err_t vg_state_group_flush(struct vg_state *st, const char *member, bool *flushed,
-                              char **page_id_out, size_t *n_incidents, char *errstr,
-                              size_t errstr_size);
+vg_err_t vg_state_group_read(struct vg_state *st, const char *member, struct vg_group_buffer *b,
+                             char *errstr, size_t errstr_size);
+
+/* The grouped page a flushed buffer sends (built by rules/: vg_rules_timers_fire). */
+struct vg_group_page {
+    const char *id; /* the outbox page id */
+    const char *sink;
+    const char *pager;
+    const char *body;
+};
+
+/*
+ * Finish the flush begun by vg_state_group_read, in one MULTI/EXEC: append
+ * `gp` to the outbox (unless NULL), delete the buffer, remove its timer.
+ * *done = false (VG_OK) when another writer changed the buffer since the
+ * read: nothing happened, a later round flushes it.
+ */
+vg_err_t vg_state_group_commit(struct vg_state *st, const char *member,
+                               const struct vg_group_page *gp, bool *done, char *errstr,
+                               size_t errstr_size);
 /* ZADD (due_ms > 0, XX LT when `only_earlier`) or ZREM one timer, outside a batch (CLI). */
 vg_err_t vg_state_timer_set(struct vg_state *st, const struct vg_timer *t, bool only_earlier,
                             char *errstr, size_t errstr_size);

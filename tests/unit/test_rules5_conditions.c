@@ -1,5 +1,5 @@
 /*
- * Conditions over time (issue 5), one test per kind, on a fake clock: held
+ * Conditions over time, one test per kind, on a fake clock: held
  * state {is, for}, flapping {to, count, within}, absence {silent_for};
  * and how incidents end: resolve_after, stale_after, a deleted Resource,
  * resolve: never with a manual resolve. Also the durable timer members and
@@ -25,29 +25,29 @@ static void test_held(void **state)
              "workflow", "etl", "prod");
     sim_event(&s, 0, "active", "pending");
     /* pending: one timer at +10m, on the Resource's partition; not an incident yet */
-    assert_int_equal(s.timers.n, 1);
+    assert_int_equal(s.mem.timers.n, 1);
     member = vg_rules_timer_member('m', "stuck", "workflow:v1:etl:prod");
-    assert_string_equal(s.timers.items[0].member, member);
+    assert_string_equal(s.mem.timers.items[0].member, member);
     vg_free(member);
-    assert_string_equal(s.timers.items[0].topic, "vigil.events");
-    assert_int_equal(s.timers.items[0].partition, 1);
-    assert_int_equal(s.timers.items[0].due_ms, T0 + 10 * MIN);
+    assert_string_equal(s.mem.timers.items[0].topic, "vigil.events");
+    assert_int_equal(s.mem.timers.items[0].partition, 1);
+    assert_int_equal(s.mem.timers.items[0].due_ms, T0 + 10 * MIN);
     assert_string_equal(vg_resource_find_incident(s.res, "stuck")->state, "pending");
-    assert_int_equal(s.records.n, 0);
+    assert_int_equal(s.mem.records.n, 0);
     /* moving within the `is` set keeps the watch (and the deadline) */
     sim_event(&s, 5 * MIN, NULL, "failed");
-    assert_int_equal(s.timers.items[0].due_ms, T0 + 10 * MIN);
+    assert_int_equal(s.mem.timers.items[0].due_ms, T0 + 10 * MIN);
     sim_advance(&s, T0 + 10 * MIN - 1);
     sim_expect_pages(&s, "");
     sim_advance(&s, T0 + 10 * MIN);
     sim_expect_pages(&s, "firing stuck @600");
-    assert_string_equal(s.pages.items[0].incident.summary, "etl failed for 10m");
-    assert_string_equal(s.pages.items[0].transition.to, "pending");
+    assert_string_equal(s.mem.pages.items[0].incident.summary, "etl failed for 10m");
+    assert_string_equal(s.mem.pages.items[0].transition.to, "pending");
     r = sim_record(&s, "stuck");
     assert_non_null(r);
     assert_string_equal(r->state, "firing");
     assert_int_equal(r->seq, 1);
-    assert_int_equal(s.timers.n, 0);
+    assert_int_equal(s.mem.timers.n, 0);
     /* leaving the set resolves it */
     sim_event(&s, 12 * MIN, NULL, "running");
     sim_expect_pages(&s, "firing stuck @600, resolved stuck @720");
@@ -64,7 +64,7 @@ static void test_held(void **state)
              "workflow", "etl", "prod");
     sim_event(&s, 0, "active", "pending");
     sim_event(&s, 9 * MIN, NULL, "running");
-    assert_int_equal(s.timers.n, 0);
+    assert_int_equal(s.mem.timers.n, 0);
     assert_null(vg_resource_find_incident(s.res, "stuck"));
     sim_advance(&s, T0 + 2 * HOUR);
     sim_expect_pages(&s, "");
@@ -115,25 +115,25 @@ static void test_absence(void **state)
              "service", "api", "prod");
     /* not running: not watched */
     sim_event(&s, 0, "active", "pending");
-    assert_int_equal(s.timers.n, 0);
+    assert_int_equal(s.mem.timers.n, 0);
     sim_event(&s, 1 * MIN, NULL, "running");
-    assert_int_equal(s.timers.n, 1);
-    assert_int_equal(s.timers.items[0].due_ms, T0 + 31 * MIN);
+    assert_int_equal(s.mem.timers.n, 1);
+    assert_int_equal(s.mem.timers.items[0].due_ms, T0 + 31 * MIN);
     /* any event restarts the wait, even one that changes nothing */
     sim_event(&s, 20 * MIN, NULL, "running");
-    assert_int_equal(s.timers.items[0].due_ms, T0 + 50 * MIN);
+    assert_int_equal(s.mem.timers.items[0].due_ms, T0 + 50 * MIN);
     sim_advance(&s, T0 + 50 * MIN);
     sim_expect_pages(&s, "firing silent @3000");
-    assert_string_equal(s.pages.items[0].incident.summary,
+    assert_string_equal(s.mem.pages.items[0].incident.summary,
                         "silent: service api in prod: no event for 30m");
     /* the next event resolves it, and the watch starts again */
     sim_event(&s, 70 * MIN, NULL, "running");
     sim_expect_pages(&s, "firing silent @3000, resolved silent @4200");
-    assert_int_equal(s.timers.n, 1);
-    assert_int_equal(s.timers.items[0].due_ms, T0 + 100 * MIN);
+    assert_int_equal(s.mem.timers.n, 1);
+    assert_int_equal(s.mem.timers.items[0].due_ms, T0 + 100 * MIN);
     /* a failed Resource is not expected to talk */
     sim_event(&s, 80 * MIN, NULL, "failed");
-    assert_int_equal(s.timers.n, 0);
+    assert_int_equal(s.mem.timers.n, 0);
     sim_advance(&s, T0 + 10 * HOUR);
     sim_expect_pages(&s, "firing silent @3000, resolved silent @4200");
     sim_fini(&s);
@@ -161,9 +161,9 @@ static void test_resolve_after(void **state)
     sim_advance(&s, T0 + 6 * MIN);
     sim_expect_pages(&s, "firing down @60, resolved down @360");
     /* the resolved page carries the change that made it good */
-    assert_string_equal(s.pages.items[1].transition.from, "failed");
-    assert_string_equal(s.pages.items[1].transition.to, "running");
-    assert_int_equal(s.pages.items[1].incident.resolved_at_ms, T0 + 6 * MIN);
+    assert_string_equal(s.mem.pages.items[1].transition.from, "failed");
+    assert_string_equal(s.mem.pages.items[1].transition.to, "running");
+    assert_int_equal(s.mem.pages.items[1].incident.resolved_at_ms, T0 + 6 * MIN);
     sim_fini(&s);
 }
 
@@ -202,8 +202,8 @@ static void test_stale_and_deleted(void **state)
     sim_event(&s, MIN, "deleted", NULL);
     /* "down" ends as deleted; "gone" watches deletion itself and opens */
     sim_expect_pages(&s, "firing down @0, deleted down @60, firing gone @60");
-    assert_string_equal(s.pages.items[1].transition.field, "status");
-    assert_string_equal(s.pages.items[1].transition.to, "deleted");
+    assert_string_equal(s.mem.pages.items[1].transition.field, "status");
+    assert_string_equal(s.mem.pages.items[1].transition.to, "deleted");
     assert_string_equal(sim_record(&s, "down")->state, "deleted");
     sim_fini(&s);
 }
@@ -276,10 +276,10 @@ static void test_replay(void **state)
     sim_event(&b, 0, "active", "pending");
     sim_advance(&a, T0 + HOUR);
     sim_advance(&b, T0 + HOUR);
-    assert_int_equal(a.pages.n, 1);
-    assert_int_equal(b.pages.n, 1);
-    assert_string_equal(a.pages.items[0].id, b.pages.items[0].id);
-    assert_string_equal(a.pages.items[0].incident.id, b.pages.items[0].incident.id);
+    assert_int_equal(a.mem.pages.n, 1);
+    assert_int_equal(b.mem.pages.n, 1);
+    assert_string_equal(a.mem.pages.items[0].id, b.mem.pages.items[0].id);
+    assert_string_equal(a.mem.pages.items[0].incident.id, b.mem.pages.items[0].incident.id);
     sim_fini(&a);
     sim_fini(&b);
 }
@@ -308,8 +308,8 @@ static void test_templates(void **state)
     s.res->labels = vg_labels_copy(labels, 2);
     s.res->n_labels = 2;
     sim_event(&s, MIN, NULL, "failed");
-    assert_int_equal(s.pages.n, 1);
-    pg = &s.pages.items[0];
+    assert_int_equal(s.mem.pages.n, 1);
+    pg = &s.mem.pages.items[0];
     assert_string_equal(pg->incident.summary, "data-oncall/gold api api-down - - none firing");
     assert_string_equal(pg->description, "no message");
     assert_string_equal(pg->incident_type, "api-down");

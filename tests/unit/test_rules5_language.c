@@ -1,5 +1,5 @@
 /*
- * The rules language of issue 5 at load time: every new key's mistakes
+ * The rules language of conditions over time at load time: every new key's mistakes
  * give their exact "file:line:col: message" (a table), `vigil check` mode
  * reports every error of every file (not only the first), and the
  * (field, value, type) index picks exactly the monitors a naive scan would.

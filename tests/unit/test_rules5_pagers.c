@@ -1,5 +1,5 @@
 /*
- * Pagers (issue 5): match keys (monitor, incident, severity, identity,
+ * Pagers: match keys (monitor, incident, severity, identity,
  * resource, labels.*, not:), grouping (group key and labels, group_wait),
  * repeat_interval, send_resolved, mute windows in a time zone, silences
  * (matchers, start/end, page when the silence ends), and inhibition
@@ -58,9 +58,9 @@ static void test_pager_match_keys(void **state)
         s.res->labels = vg_labels_copy(&l, 1);
         s.res->n_labels = 1;
         sim_event(&s, MIN, NULL, "failed");
-        if ((s.pages.n == 1) != cases[i].want) {
-            print_error("case %zu: match %s: %zu pages, want %d\n", i, cases[i].match, s.pages.n,
-                        cases[i].want);
+        if ((s.mem.pages.n == 1) != cases[i].want) {
+            print_error("case %zu: match %s: %zu pages, want %d\n", i, cases[i].match,
+                        s.mem.pages.n, cases[i].want);
             failed++;
         }
         sim_fini(&s);
@@ -108,8 +108,8 @@ static void test_grouping(void **state)
                                                  "    group_wait: 45s\n",
         "workflow", "etl", "public");
     sim_event(&s, 0, "active", "failed");
-    assert_int_equal(s.pages.n, 2);
-    pg = &s.pages.items[0];
+    assert_int_equal(s.mem.pages.n, 2);
+    pg = &s.mem.pages.items[0];
     assert_string_equal(pg->group, "workspace=public,monitor=down,labels.team=");
     assert_int_equal(pg->n_group_labels, 3);
     assert_string_equal(pg->group_labels[0].key, "workspace");
@@ -126,7 +126,7 @@ static void test_grouping(void **state)
                                  "  - name: team\n    sinks: [a]\n    group_by: [workspace]\n",
              "workflow", "etl", "public");
     sim_event(&s, 0, "active", "failed");
-    assert_int_equal(s.pages.items[0].group_wait_ms, 30 * SEC);
+    assert_int_equal(s.mem.pages.items[0].group_wait_ms, 30 * SEC);
     sim_fini(&s);
 }
 
@@ -147,9 +147,9 @@ static void test_repeat_and_send_resolved(void **state)
     sim_advance(&s, T0 + 5 * HOUR);
     /* fired, repeated at 1h and 2h, no resolved page */
     sim_expect_pages(&s, "firing down @0, firing down @3600, firing down @7200");
-    assert_string_equal(s.pages.items[0].id + 17, "1");
-    assert_string_equal(s.pages.items[1].id + 17, "2");
-    assert_string_equal(s.pages.items[2].id + 17, "3");
+    assert_string_equal(s.mem.pages.items[0].id + 17, "1");
+    assert_string_equal(s.mem.pages.items[1].id + 17, "2");
+    assert_string_equal(s.mem.pages.items[2].id + 17, "3");
     assert_string_equal(sim_record(&s, "down")->state, "resolved");
     sim_fini(&s);
 }
@@ -291,16 +291,16 @@ static void test_silences(void **state)
                  "service", "api", "prod");
         add_silence(&s, cases[i].m1, cases[i].m2, T0, T0 + HOUR);
         sim_event(&s, MIN, "active", "failed");
-        if ((s.pages.n == 0) != cases[i].silenced ||
+        if ((s.mem.pages.n == 0) != cases[i].silenced ||
             sim_record(&s, "down")->silenced != cases[i].silenced) {
             print_error("case %zu: %s %s: %zu pages\n", i, cases[i].m1,
-                        cases[i].m2 ? cases[i].m2 : "", s.pages.n);
+                        cases[i].m2 ? cases[i].m2 : "", s.mem.pages.n);
             failed++;
         }
         /* when the silence ends, a still-firing incident pages */
         sim_advance(&s, T0 + 2 * HOUR);
-        if (cases[i].silenced && (s.pages.n != 1 || s.pages.items[0].at_ms != T0 + HOUR)) {
-            print_error("case %zu: %zu pages after the silence\n", i, s.pages.n);
+        if (cases[i].silenced && (s.mem.pages.n != 1 || s.mem.pages.items[0].at_ms != T0 + HOUR)) {
+            print_error("case %zu: %zu pages after the silence\n", i, s.mem.pages.n);
             failed++;
         }
         vg_silences_free(s.silences, s.n_silences);
@@ -401,12 +401,12 @@ static void test_routing_continue_and_dedupe(void **state)
                                  "  - name: third\n    sinks: [d]\n",
              "service", "api", "prod");
     sim_event(&s, 0, "active", "failed");
-    assert_int_equal(s.pages.n, 3);
-    assert_string_equal(s.pages.items[0].sink, "a");
-    assert_string_equal(s.pages.items[1].sink, "b");
-    assert_string_equal(s.pages.items[1].pager, "first");
-    assert_string_equal(s.pages.items[2].sink, "c");
-    assert_string_equal(s.pages.items[2].pager, "second");
+    assert_int_equal(s.mem.pages.n, 3);
+    assert_string_equal(s.mem.pages.items[0].sink, "a");
+    assert_string_equal(s.mem.pages.items[1].sink, "b");
+    assert_string_equal(s.mem.pages.items[1].pager, "first");
+    assert_string_equal(s.mem.pages.items[2].sink, "c");
+    assert_string_equal(s.mem.pages.items[2].pager, "second");
     sim_fini(&s);
 }
 
@@ -429,10 +429,10 @@ static void test_group_json(void **state)
              "service", "api", "public");
     sim_event(&s, 0, "active", "running");
     sim_event(&s, MIN, NULL, "failed");
-    assert_int_equal(s.pages.n, 3);
+    assert_int_equal(s.mem.pages.n, 3);
     /* the later incident first: the group orders by started_at */
-    bodies[0] = vg_page_to_json(&s.pages.items[2]);
-    bodies[1] = vg_page_to_json(&s.pages.items[0]);
+    bodies[0] = vg_page_to_json(&s.mem.pages.items[2]);
+    bodies[1] = vg_page_to_json(&s.mem.pages.items[0]);
     json = vg_page_group_to_json("p", &gl, 1, (const char *const *)bodies, 2);
     assert_non_null(json);
     assert_true(vg_page_json_is_group(json, strlen(json)));

@@ -1,8 +1,9 @@
 /*
- * A tiny in-memory world for the rules unit tests (issue 5), header-only:
- * one Resource, a fake clock, the timers rules asked for (one partition),
- * the pages and incident records they produced. Timers fire in due order
- * when the clock advances, as `vigil run` fires them from Redis.
+ * A tiny world for the rules unit tests, header-only: one Resource and a
+ * fake clock over rules/' in-memory store (struct vg_rules_mem: timers,
+ * group buffers, incident records, every page). Timers fire through
+ * vg_rules_timers_fire when the clock advances, as `vigil run` fires them
+ * from Redis.
  */
 #ifndef TEST_RULES5_SIM_H
 #define TEST_RULES5_SIM_H
@@ -36,19 +37,16 @@ static const struct vg_health_config sim_hc = {sim_batch_types, 2};
 
 struct sim {
     struct vg_ruleset *rs;
-    struct vg_resource *res;
+    struct vg_resource *res; /* the one Resource, kept by `mem` */
     const char *type, *name, *workspace;
     int64_t offset;
     int64_t now;
-    struct vg_timers timers;            /* the scheduled ones (ZADD semantics) */
-    struct vg_pages pages;              /* every page, in order */
-    struct vg_incident_records records; /* latest per id */
+    struct vg_rules_mem mem; /* mem.timers: scheduled; mem.pages: every page, in order */
     struct vg_silence *silences;
     size_t n_silences;
     struct vg_incident_record *firing; /* cross-resource inhibition input */
     size_t n_firing;
     struct vg_rules_out out;
-    size_t n_timer_ops; /* timer changes seen */
 };
 
 SIM_FN struct vg_ruleset *sim_load(const char *yaml)
@@ -77,89 +75,43 @@ SIM_FN void sim_init(struct sim *s, const char *yaml, const char *type, const ch
 SIM_FN void sim_fini(struct sim *s)
 {
     vg_ruleset_destroy(s->rs);
-    vg_resource_destroy(s->res);
-    vg_timers_fini(&s->timers);
-    vg_pages_fini(&s->pages);
-    vg_incident_records_fini(&s->records);
+    vg_rules_mem_fini(&s->mem);
     vg_rules_out_fini(&s->out);
+}
+
+/* The test's clock and inputs into the store. */
+SIM_FN void sim_sync(struct sim *s)
+{
+    s->mem.now_ms = s->now;
+    s->mem.silences = s->silences;
+    s->mem.n_silences = s->n_silences;
+    s->mem.firing = s->firing;
+    s->mem.n_firing = s->n_firing;
 }
 
 SIM_FN void sim_apply_out(struct sim *s)
 {
-    for (size_t i = 0; i < s->out.pages.n; i++) {
-        vg_page_copy(vg_pages_push(&s->pages), &s->out.pages.items[i]);
-    }
-    for (size_t i = 0; i < s->out.timers.n; i++) {
-        const struct vg_timer *t = &s->out.timers.items[i];
-        bool found = false;
-
-        s->n_timer_ops++;
-        for (size_t j = 0; j < s->timers.n && !found; j++) {
-            if (strcmp(s->timers.items[j].member, t->member) == 0) {
-                found = true;
-                if (t->due_ms == 0) {
-                    vg_free(s->timers.items[j].topic);
-                    vg_free(s->timers.items[j].member);
-                    memmove(&s->timers.items[j], &s->timers.items[j + 1],
-                            (s->timers.n - j - 1) * sizeof(s->timers.items[0]));
-                    s->timers.n--;
-                } else if (!t->nx) {
-                    s->timers.items[j].due_ms = t->due_ms;
-                }
-            }
-        }
-        if (!found && t->due_ms) {
-            vg_timers_add(&s->timers, t->topic, t->partition, t->member, t->due_ms, false);
-        }
-    }
-    for (size_t i = 0; i < s->out.records.n; i++) {
-        vg_incident_records_put(&s->records, &s->out.records.items[i]);
-    }
+    sim_sync(s);
+    vg_rules_mem_apply(&s->mem, &s->out);
     vg_rules_out_clear(&s->out);
 }
 
-SIM_FN struct vg_rules_env sim_env(const struct sim *s)
+SIM_FN struct vg_rules_env sim_env(struct sim *s)
 {
-    struct vg_rules_env env = {.now_ms = s->now,
-                               .silences = s->silences,
-                               .n_silences = s->n_silences,
-                               .firing = s->firing,
-                               .n_firing = s->n_firing};
-    return env;
+    sim_sync(s);
+    return vg_rules_mem_env(&s->mem);
 }
 
 /* Fire timers due up to `until` (absolute ms), moving the clock. */
 SIM_FN void sim_advance(struct sim *s, int64_t until)
 {
-    for (int guard = 0; guard < 10000; guard++) {
-        size_t best = s->timers.n;
-        struct vg_rules_env env;
-        char *member;
+    char errstr[256] = "";
 
-        for (size_t i = 0; i < s->timers.n; i++) {
-            if (s->timers.items[i].due_ms <= until &&
-                (best == s->timers.n || s->timers.items[i].due_ms < s->timers.items[best].due_ms)) {
-                best = i;
-            }
-        }
-        if (best == s->timers.n) {
-            break;
-        }
-        s->now = s->timers.items[best].due_ms;
-        member = vg_strdup(s->timers.items[best].member);
-        vg_free(s->timers.items[best].topic);
-        vg_free(s->timers.items[best].member);
-        memmove(&s->timers.items[best], &s->timers.items[best + 1],
-                (s->timers.n - best - 1) * sizeof(s->timers.items[0]));
-        s->timers.n--;
-        env = sim_env(s);
-        vg_rules_fire(s->rs, &env, s->res, member, &s->out);
-        sim_apply_out(s);
-        vg_free(member);
+    sim_sync(s);
+    if (vg_rules_mem_run_until(&s->mem, s->rs, until, 10000, errstr, sizeof(errstr)) != VG_OK) {
+        fail_msg("%s", errstr);
     }
-    if (until > s->now) {
-        s->now = until;
-    }
+    s->now = s->mem.now_ms;
 }
 
 /* At T0 + at: status and/or runtime (NULL: absent). Timers due before fire first. */
@@ -186,6 +138,7 @@ SIM_FN size_t sim_event(struct sim *s, int64_t at, const char *status, const cha
     ev.pos.offset = s->offset++;
     if (!s->res) {
         s->res = vg_resource_new_from_event(&ev);
+        vg_rules_mem_put_resource(&s->mem, s->res);
     }
     nt = vg_resource_apply(&sim_hc, s->res, &ev, tr);
     env = sim_env(s);
@@ -201,8 +154,8 @@ SIM_FN char *sim_pages(const struct sim *s)
     struct vg_buf b = {0};
 
     vg_buf_puts(&b, "");
-    for (size_t i = 0; i < s->pages.n; i++) {
-        const struct vg_page *pg = &s->pages.items[i];
+    for (size_t i = 0; i < s->mem.pages.n; i++) {
+        const struct vg_page *pg = &s->mem.pages.items[i];
 
         vg_buf_printf(&b, "%s%s %s @%lld", i ? ", " : "", pg->status, pg->incident.monitor,
                       (long long)((pg->at_ms - T0) / SEC));
@@ -224,9 +177,9 @@ SIM_FN const struct vg_incident_record *sim_record(const struct sim *s, const ch
 {
     const struct vg_incident_record *found = NULL;
 
-    for (size_t i = 0; i < s->records.n; i++) {
-        if (strcmp(s->records.items[i].monitor, monitor) == 0) {
-            found = &s->records.items[i]; /* the last one: the latest episode */
+    for (size_t i = 0; i < s->mem.records.n; i++) {
+        if (strcmp(s->mem.records.items[i].monitor, monitor) == 0) {
+            found = &s->mem.records.items[i]; /* the last one: the latest episode */
         }
     }
     return found;

@@ -637,7 +637,7 @@ static void test_routing(void **state)
 /*
  * Several monitors on one transition: one incident each, ids differ. Only
  * the highest severity pages: by default an incident on a Resource mutes
- * the lower-severity ones on the same Resource (issue 5, inhibition).
+ * the lower-severity ones on the same Resource (inhibition).
  */
 static void test_two_monitors(void **state)
 {
