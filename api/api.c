@@ -588,7 +588,7 @@ static bool uri_ok(const char *uri, struct api_resp *r)
     bool ok = true;
 
     if (why) {
-        api_error(r, 400, "path: %s is not allowed", why);
+        api_error(r, 400, "path: contains %s", why);
         ok = false;
     }
     for (const char *p = q ? q + 1 : NULL; ok && p && *p;) {
@@ -599,8 +599,8 @@ static bool uri_ok(const char *uri, struct api_resp *r)
             r->reason = API_REASON_TOO_LARGE;
             ok = false;
         } else if (len > 0 && (why = decoded_problem(p, len, true, &dec)) != NULL) {
-            api_error(r, 400, "query parameter \"%.*s\": %s is not allowed",
-                      (int)(kl < 64 ? kl : 64), p, why);
+            api_error(r, 400, "query parameter \"%.*s\": contains %s", (int)(kl < 64 ? kl : 64), p,
+                      why);
             ok = false;
         }
         p += len;
