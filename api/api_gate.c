@@ -295,6 +295,7 @@ static enum head_verdict check_head(struct vg_api *api, size_t i, const char *h,
     const char *line;
     const char *end = h + n;
     size_t headers = 0;
+    bool body = false;
     size_t vlen;
     size_t ml;
 
@@ -350,6 +351,8 @@ static enum head_verdict check_head(struct vg_api *api, size_t i, const char *h,
             ll--;
         }
         if (ll == 0) {
+            /* A body could be trickled: only bodiless requests may take the reserve. */
+            *health = *health && !body;
             return HEAD_OK;
         }
         if (++headers > API_MAX_HEADERS) {
@@ -401,6 +404,7 @@ static enum head_verdict check_head(struct vg_api *api, size_t i, const char *h,
                                "Content-Length: expected a number of bytes");
                 return HEAD_REFUSED;
             }
+            body = cl > 0;
             if (cl > API_MAX_BODY_BYTES) {
                 refuse_pending(api, i, 413, API_REASON_TOO_LARGE,
                                "request body larger than %d bytes", API_MAX_BODY_BYTES);
