@@ -1,9 +1,13 @@
 /*
  * The HTTP server (libmicrohttpd, one thread per connection, bounded):
- * listening, routing, the bearer-token check of write endpoints, bounded
- * bodies, security headers, the secret scrubber every response passes
- * through, the pool of Redis connections, and /healthz /readyz /metrics.
- * The /api/v1 handlers are in api_v1.c, the console in api_console.c.
+ * listening, the checks every request passes (Host, the request target,
+ * bodies: bounded, valid UTF-8, no control characters), routing, the
+ * bearer-token check of write endpoints, security headers, the secret
+ * scrubber every response passes through, the count and the log line of
+ * each refusal, the pool of Redis connections, and /healthz /readyz
+ * /metrics. Connections reach libmicrohttpd through the acceptor in
+ * api_gate.c; the /api/v1 handlers are in api_v1.c, the console in
+ * api_console.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,10 +37,23 @@
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 #define CSP_OTHER "default-src 'none'; frame-ancestors 'none'"
 
-/* Per-connection request state (MHD's con_cls). */
+/* Per-request state (MHD's con_cls), made by on_uri when the request line is in. */
 struct api_req {
+    char *uri; /* as sent: before libmicrohttpd decodes it */
+    bool started;
     struct vg_buf body;
     bool too_large;
+};
+
+static const char *const reason_names[API_REASON_COUNT] = {
+    [API_REASON_NONE] = "none",
+    [API_REASON_HOST] = "host",
+    [API_REASON_TOO_MANY] = "too_many_connections",
+    [API_REASON_PER_IP] = "per_ip_limit",
+    [API_REASON_TIMEOUT] = "timeout",
+    [API_REASON_TOO_LARGE] = "too_large",
+    [API_REASON_BAD_REQUEST] = "bad_request",
+    [API_REASON_UNAUTHORIZED] = "unauthorized",
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -52,6 +69,44 @@ const char *api_header(const struct api_ctx *c, const char *name)
     return MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, name);
 }
 
+/* The length of the valid UTF-8 sequence at p (n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    size_t len = p[0] < 0x80             ? 1
+                 : (p[0] & 0xe0) == 0xc0 ? 2
+                 : (p[0] & 0xf0) == 0xe0 ? 3
+                 : (p[0] & 0xf8) == 0xf0 ? 4
+                                         : 0;
+    return len && len <= n && vg_utf8_valid((const char *)p, len) ? len : 0;
+}
+
+/*
+ * Make `b` valid UTF-8: each byte that starts no valid sequence becomes
+ * U+FFFD. Echoed input (a path, a parameter) may be anything; the JSON we
+ * answer with must still parse.
+ */
+static void utf8_repair(struct vg_buf *b)
+{
+    struct vg_buf out = {0};
+    const unsigned char *p = (const unsigned char *)b->data;
+
+    if (!b->data || vg_utf8_valid(b->data, b->len)) {
+        return;
+    }
+    for (size_t i = 0; i < b->len;) {
+        size_t k = utf8_seq(p + i, b->len - i);
+        if (k) {
+            vg_buf_append(&out, (const char *)p + i, k);
+            i += k;
+        } else {
+            vg_buf_puts(&out, "\xef\xbf\xbd");
+            i++;
+        }
+    }
+    vg_buf_fini(b);
+    *b = out;
+}
+
 void api_error(struct api_resp *r, unsigned status, const char *fmt, ...)
 {
     struct vg_buf msg = {0};
@@ -60,6 +115,7 @@ void api_error(struct api_resp *r, unsigned status, const char *fmt, ...)
     va_start(ap, fmt);
     vg_buf_vprintf(&msg, fmt, ap);
     va_end(ap);
+    utf8_repair(&msg);
     r->status = status;
     r->ctype = NULL;
     r->html = false;
@@ -67,6 +123,60 @@ void api_error(struct api_resp *r, unsigned status, const char *fmt, ...)
     vg_buf_puts(&r->body, "{\"error\": ");
     vg_json_append_string(&r->body, msg.data ? msg.data : "");
     vg_buf_puts(&r->body, "}\n");
+    vg_buf_fini(&msg);
+}
+
+const char *api_reason_name(enum api_reason reason)
+{
+    return reason > API_REASON_NONE && reason < API_REASON_COUNT ? reason_names[reason] : "none";
+}
+
+void api_reject(struct vg_api *api, enum api_reason reason, const char *client, const char *fmt,
+                ...)
+{
+    struct api_warn *w = &api->warn[reason];
+    int64_t now = vg_mono_ms();
+    uint64_t suppressed = 0;
+    struct vg_buf msg = {0};
+    bool say;
+    va_list ap;
+
+    VG_ASSERT(reason > API_REASON_NONE && reason < API_REASON_COUNT);
+    vg_metrics_add(api->metrics, VG_M_HTTP_REJECTED, (const char *const[]){reason_names[reason]},
+                   1);
+    pthread_mutex_lock(&api->warn_lock);
+    say = w->last_ms == 0 || now - w->last_ms >= 1000;
+    if (say) {
+        suppressed = w->suppressed;
+        w->suppressed = 0;
+        w->last_ms = now;
+    } else {
+        w->suppressed++;
+    }
+    pthread_mutex_unlock(&api->warn_lock);
+    if (!say) {
+        return;
+    }
+    va_start(ap, fmt);
+    vg_buf_vprintf(&msg, fmt, ap);
+    va_end(ap);
+    /* What a client sent stays printable in our log. */
+    for (size_t i = 0; i < msg.len; i++) {
+        unsigned char ch = (unsigned char)msg.data[i];
+        if (ch < 0x20 || ch >= 0x7f) {
+            msg.data[i] = '?';
+        }
+    }
+    if (msg.len > 300) {
+        msg.data[300] = '\0';
+    }
+    if (suppressed) {
+        VG_LOG_WARN("api", "refused reason=%s client=%s: %s (%" PRIu64 " more since the last line)",
+                    reason_names[reason], client, msg.data, suppressed);
+    } else {
+        VG_LOG_WARN("api", "refused reason=%s client=%s: %s", reason_names[reason], client,
+                    msg.data);
+    }
     vg_buf_fini(&msg);
 }
 
@@ -248,8 +358,8 @@ static void readyz(struct api_ctx *c, struct api_resp *r)
         vg_buf_puts(&r->body, "{\"status\": \"not ready\", \"error\": ");
         vg_json_append_string(&r->body, why.data);
         vg_buf_puts(&r->body, "}\n");
-    } else if (api->hooks.healthy && !api->hooks.healthy(api->hooks.opaque, reason,
-                                                            sizeof(reason))) {
+    } else if (api->hooks.healthy &&
+               !api->hooks.healthy(api->hooks.opaque, reason, sizeof(reason))) {
         r->status = 200;
         vg_buf_puts(&r->body, "{\"status\": \"ready\", \"degraded\": ");
         vg_json_append_string(&r->body, reason);
@@ -377,6 +487,9 @@ static enum MHD_Result send_resp(struct vg_api *api, struct MHD_Connection *conn
         resp = api_stream_response(api, r->stream);
     } else {
         scrub(api, &r->body);
+        if (!r->ctype) {
+            utf8_repair(&r->body); /* JSON must parse, whatever a handler echoed */
+        }
         resp = MHD_create_response_from_buffer(
             r->body.len, r->body.data ? r->body.data : (void *)"", MHD_RESPMEM_MUST_COPY);
     }
@@ -386,6 +499,12 @@ static enum MHD_Result send_resp(struct vg_api *api, struct MHD_Connection *conn
     MHD_add_response_header(resp, "Content-Type",
                             r->ctype ? r->ctype : "application/json; charset=utf-8");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    /*
+     * One request per connection: the acceptor (api_gate.c) checks and
+     * times each request head before libmicrohttpd sees it, which a second
+     * request on a kept-alive connection would bypass.
+     */
+    MHD_add_response_header(resp, "Connection", "close");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, "Content-Security-Policy", r->html ? CSP_HTML : CSP_OTHER);
@@ -403,19 +522,289 @@ static enum MHD_Result send_resp(struct vg_api *api, struct MHD_Connection *conn
     return ret;
 }
 
+/* ---- the checks every request passes --------------------------------------------- */
+
+/* A control character (C0, DEL or C1) in s[0..n)? */
+static bool has_control(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7f ||
+            (s[i] == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int hex_value(char ch)
+{
+    return ch >= '0' && ch <= '9'   ? ch - '0'
+           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                    : -1;
+}
+
+/*
+ * Percent-decode s[0..n) into `out` ('+' is a space in a query); false on
+ * a broken escape. Then say what is wrong with the result, or NULL.
+ */
+static const char *decoded_problem(const char *s, size_t n, bool query, struct vg_buf *out)
+{
+    vg_buf_reset(out);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                return "a broken %-escape";
+            }
+            vg_buf_putc(out, (char)(hi * 16 + lo));
+            i += 2;
+        } else {
+            vg_buf_putc(out, query && s[i] == '+' ? ' ' : s[i]);
+        }
+    }
+    if (has_control((const unsigned char *)out->data, out->len)) {
+        return "a control character";
+    }
+    if (out->len && !vg_utf8_valid(out->data, out->len)) {
+        return "bytes that are not valid UTF-8";
+    }
+    return NULL;
+}
+
+/*
+ * The request target as sent: the path and each query parameter decode to
+ * valid UTF-8 without control characters (libmicrohttpd would cut a value
+ * at %00 silently), and there are at most API_MAX_QUERY_PARAMS parameters.
+ */
+static bool uri_ok(const char *uri, struct api_resp *r)
+{
+    const char *q = strchr(uri, '?');
+    size_t pl = q ? (size_t)(q - uri) : strlen(uri);
+    struct vg_buf dec = {0};
+    const char *why = decoded_problem(uri, pl, false, &dec);
+    size_t n_params = 0;
+    bool ok = true;
+
+    if (why) {
+        api_error(r, 400, "path: contains %s", why);
+        ok = false;
+    }
+    for (const char *p = q ? q + 1 : NULL; ok && p && *p;) {
+        size_t len = strcspn(p, "&");
+        size_t kl = strcspn(p, "=&");
+        if (len > 0 && ++n_params > API_MAX_QUERY_PARAMS) {
+            api_error(r, 400, "more than %d query parameters", API_MAX_QUERY_PARAMS);
+            r->reason = API_REASON_TOO_LARGE;
+            ok = false;
+        } else if (len > 0 && (why = decoded_problem(p, len, true, &dec)) != NULL) {
+            api_error(r, 400, "query parameter \"%.*s\": contains %s", (int)(kl < 64 ? kl : 64), p,
+                      why);
+            ok = false;
+        }
+        p += len;
+        p += *p == '&';
+    }
+    vg_buf_fini(&dec);
+    return ok;
+}
+
+/*
+ * The Host header names an allowed host (DNS rebinding: a page from another
+ * site that resolves its own name to 127.0.0.1 must not read the API).
+ */
+static bool host_ok(const struct vg_api *api, const char *host, const char *version,
+                    struct api_resp *r)
+{
+    char name[256];
+    size_t len;
+
+    if (!host && version && !strcmp(version, "HTTP/1.0")) {
+        return true; /* no browser sends HTTP/1.0 without Host: not a rebinding vector */
+    }
+    if (!host || !host[0]) {
+        api_error(r, 400, "a Host header is required");
+        return false;
+    }
+    len = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+    if (len > strlen(host) || len >= sizeof(name)) {
+        len = 0;
+    }
+    snprintf(name, sizeof(name), "%.*s", (int)len, host);
+    for (char *p = name; *p; p++) {
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    }
+    if (len > 1 && name[len - 1] == '.') { /* "localhost." is localhost */
+        name[len - 1] = '\0';
+    }
+    for (size_t i = 0; api->allowed_hosts[i]; i++) {
+        if (!strcmp(api->allowed_hosts[i], "*") || !strcmp(api->allowed_hosts[i], name)) {
+            return true;
+        }
+    }
+    api_error(r, 421, "Host \"%s\" is not served here (http.allowed_hosts)", host);
+    return false;
+}
+
+/*
+ * A request body (JSON): valid UTF-8, nesting within API_MAX_JSON_DEPTH, and
+ * no control character in a string, raw or escaped (\u0000 would end a C
+ * string early: "a\u0000b" must not become "a"), no lone surrogate.
+ * Returns what is wrong, or NULL.
+ */
+static const char *body_problem(const char *s, size_t n)
+{
+    bool in_str = false;
+
+    if (!vg_utf8_valid(s, n)) {
+        return "body: not valid UTF-8";
+    }
+    if (vg_json_depth(s, n, API_MAX_JSON_DEPTH) > API_MAX_JSON_DEPTH) {
+        return "body: nested deeper than 32 levels";
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!in_str) {
+            in_str = ch == '"';
+            continue;
+        }
+        if (ch == '"') {
+            in_str = false;
+        } else if (has_control((const unsigned char *)s + i, n - i > 1 ? 2 : 1)) {
+            return "body: a string contains a control character";
+        } else if (ch == '\\' && i + 1 < n) {
+            char e = s[++i];
+            long cp;
+            if (strchr("bfnrt", e)) {
+                return "body: a string contains a control character";
+            }
+            if (e != 'u') {
+                continue;
+            }
+            cp = 0;
+            for (int k = 1; k <= 4; k++) {
+                int h = i + (size_t)k < n ? hex_value(s[i + (size_t)k]) : -1;
+                if (h < 0) {
+                    return "body: a broken \\u escape";
+                }
+                cp = cp * 16 + h;
+            }
+            i += 4;
+            if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) {
+                return "body: a string contains a control character (such as \\u0000)";
+            }
+            if (cp >= 0xdc00 && cp <= 0xdfff) {
+                return "body: a string contains a lone surrogate";
+            }
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                long lo = 0;
+                if (i + 6 >= n || s[i + 1] != '\\' || s[i + 2] != 'u') {
+                    return "body: a string contains a lone surrogate";
+                }
+                for (int k = 3; k <= 6; k++) {
+                    int h = hex_value(s[i + (size_t)k]);
+                    lo = h < 0 ? -1 : lo * 16 + h;
+                    if (lo < 0) {
+                        break;
+                    }
+                }
+                if (lo < 0xdc00 || lo > 0xdfff) {
+                    return "body: a string contains a lone surrogate";
+                }
+                i += 6;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The reason a response counts under, or NONE when it is no refusal. */
+static enum api_reason reason_of(const struct api_resp *r)
+{
+    if (r->reason != API_REASON_NONE) {
+        return r->reason;
+    }
+    switch (r->status) {
+    case 400:
+    case 411:
+    case 505:
+        return API_REASON_BAD_REQUEST;
+    case 401:
+    case 403:
+        return API_REASON_UNAUTHORIZED;
+    case 408:
+        return API_REASON_TIMEOUT;
+    case 413:
+    case 414:
+    case 431:
+        return API_REASON_TOO_LARGE;
+    case 421:
+        return API_REASON_HOST;
+    default:
+        return API_REASON_NONE;
+    }
+}
+
+/* The checks of the request head, on the first call: false with r set to the refusal. */
+static bool head_ok(struct vg_api *api, struct MHD_Connection *conn, const char *version,
+                    const struct api_req *rq, struct api_resp *r)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    int64_t len;
+
+    if (!host_ok(api, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"), version, r)) {
+        return false;
+    }
+    if (rq->uri && !uri_ok(rq->uri, r)) {
+        return false;
+    }
+    if (cl && vg_parse_i64(cl, &len) && len > API_MAX_BODY_BYTES) {
+        api_error(r, 413, "request body larger than %d bytes", API_MAX_BODY_BYTES);
+        return false;
+    }
+    return true;
+}
+
+static enum MHD_Result answer(struct vg_api *api, struct MHD_Connection *conn, struct api_conn *ac,
+                              const char *method, const char *url, struct api_resp *r)
+{
+    enum api_reason reason = reason_of(r);
+    enum MHD_Result ret;
+
+    if (reason != API_REASON_NONE) {
+        api_reject(api, reason, ac ? ac->ip : "?", "%s %.200s -> %u", method, url, r->status);
+    }
+    VG_LOG_DEBUG("api", "%s %s -> %u", method, url, r->status);
+    ret = send_resp(api, conn, r);
+    api_gate_responding(api, ac, r->stream != NULL);
+    vg_buf_fini(&r->body);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     struct vg_api *api = cls;
     struct api_req *rq = *con_cls;
+    struct api_conn *ac = api_gate_conn(conn);
+    const char *why;
     struct api_ctx c;
     struct api_resp r;
-    enum MHD_Result ret;
 
-    (void)version;
+    memset(&r, 0, sizeof(r));
     if (!rq) {
-        *con_cls = vg_calloc(1, sizeof(*rq));
+        rq = vg_calloc(1, sizeof(*rq));
+        *con_cls = rq;
+    }
+    if (!rq->started) {
+        /* Refuse on the headers alone, before any body is read. */
+        rq->started = true;
+        if (!head_ok(api, conn, version, rq, &r)) {
+            api_gate_received(api, ac);
+            return answer(api, conn, ac, method, url, &r);
+        }
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -427,7 +816,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    memset(&r, 0, sizeof(r));
+    api_gate_received(api, ac);
     c = (struct api_ctx){.api = api,
                          .conn = conn,
                          .method = method,
@@ -438,13 +827,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         api_error(&r, 413, "request body larger than %d bytes", API_MAX_BODY_BYTES);
     } else if (atomic_load(&api->stopping)) {
         api_error(&r, 503, "shutting down");
+    } else if (rq->body.len && (why = body_problem(rq->body.data, rq->body.len)) != NULL) {
+        api_error(&r, 400, "%s", why);
     } else {
         route(&c, &r);
     }
-    VG_LOG_DEBUG("api", "%s %s -> %u", method, url, r.status);
-    ret = send_resp(api, conn, &r);
-    vg_buf_fini(&r.body);
-    return ret;
+    return answer(api, conn, ac, method, url, &r);
+}
+
+/* libmicrohttpd's MHD_OPTION_URI_LOG_CALLBACK: the request target before decoding. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct api_req *rq = vg_calloc(1, sizeof(*rq));
+
+    (void)cls;
+    (void)conn;
+    rq->uri = vg_strdup(uri ? uri : "");
+    return rq;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -457,6 +856,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (rq) {
         vg_buf_fini(&rq->body);
+        free(rq->uri);
         free(rq);
         *con_cls = NULL;
     }
@@ -571,34 +971,95 @@ static void add_secret(struct vg_api *api, const char *s, size_t *cap)
     vg_buf_fini(&b);
 }
 
+/* http.allowed_hosts, or the loopback names plus the host of `listen`. */
+static void set_allowed_hosts(struct vg_api *api, const struct vg_http_config *h,
+                              const char *listen_addr)
+{
+    static const char *const loopback[] = {"localhost", "127.0.0.1", "[::1]"};
+    size_t n = 0;
+    size_t cap = 0;
+
+    if (h->allowed_hosts) {
+        for (size_t i = 0; i < h->n_allowed_hosts; i++) {
+            *VG_ARRAY_PUSH(api->allowed_hosts, n, cap) = vg_strdup(h->allowed_hosts[i]);
+        }
+    } else {
+        const char *colon = strrchr(listen_addr, ':');
+        char *own = vg_strndup(listen_addr, colon ? (size_t)(colon - listen_addr) : 0);
+        for (size_t i = 0; i < VG_ARRAY_LEN(loopback); i++) {
+            *VG_ARRAY_PUSH(api->allowed_hosts, n, cap) = vg_strdup(loopback[i]);
+        }
+        for (char *p = own; *p; p++) {
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        }
+        if (!strcmp(own, "0.0.0.0") || !strcmp(own, "[::]")) {
+            VG_LOG_WARN("api",
+                        "http.listen is %s but http.allowed_hosts is not set: requests must "
+                        "name localhost, 127.0.0.1 or [::1] in their Host header (421 otherwise)",
+                        listen_addr);
+        }
+        if (own[0]) {
+            *VG_ARRAY_PUSH(api->allowed_hosts, n, cap) = own;
+        } else {
+            free(own);
+        }
+    }
+    *VG_ARRAY_PUSH(api->allowed_hosts, n, cap) = NULL;
+}
+
 vg_err_t vg_api_start(struct vg_api **out, const struct vg_api_options *opts, char *errstr,
                       size_t errstr_size)
 {
     struct vg_api *api = vg_calloc(1, sizeof(*api));
+    const struct vg_http_config *h = opts->http;
+    const char *listen_addr = h->listen ? h->listen : VG_HTTP_DEFAULT_LISTEN;
+    /*
+     * Thread per connection (handlers block on Redis and streams wait on the
+     * ring); no listening socket: the acceptor (api_gate.c) accepts and hands
+     * over complete request heads with MHD_add_connection, which needs ITC.
+     * poll, not select: descriptors may exceed FD_SETSIZE.
+     */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_POLL;
     size_t cap_secrets = 0;
     bool v6 = false;
     vg_err_t err;
 
     api->listen_fd = -1;
-    err = listen_on(api, opts->http->listen ? opts->http->listen : VG_HTTP_DEFAULT_LISTEN, &v6,
-                    errstr, errstr_size);
+    api->gate.listen_fd = -1;
+    api->gate.wake[0] = api->gate.wake[1] = -1;
+    err = listen_on(api, listen_addr, &v6, errstr, errstr_size);
     if (err) {
         free(api);
         return err;
     }
-    api->token = opts->http->token && opts->http->token[0] ? vg_strdup(opts->http->token) : NULL;
-    api->console = opts->http->console;
+    api->token = h->token && h->token[0] ? vg_strdup(h->token) : NULL;
+    api->console = h->console;
     api->redis_url = vg_strdup(opts->redis_url);
     api->prefix = vg_strdup(opts->prefix ? opts->prefix : "vigil");
     api->metrics = opts->metrics;
     api->hooks = opts->hooks;
     pthread_mutex_init(&api->collect_lock, NULL);
+    pthread_mutex_init(&api->warn_lock, NULL);
+    pthread_mutex_init(&api->gate.lock, NULL);
     for (size_t i = 0; i < opts->n_secrets; i++) {
         add_secret(api, opts->secrets[i], &cap_secrets);
     }
     add_secret(api, api->token, &cap_secrets);
+    set_allowed_hosts(api, h, listen_addr);
+    api->gate.max_connections =
+        h->max_connections > 0 ? h->max_connections : VG_HTTP_DEFAULT_MAX_CONNECTIONS;
+    api->gate.max_per_ip = h->max_connections_per_ip > 0 ? h->max_connections_per_ip
+                                                         : VG_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP;
+    api->gate.request_timeout_ms =
+        h->request_timeout_ms > 0 ? h->request_timeout_ms : VG_HTTP_DEFAULT_REQUEST_TIMEOUT_MS;
+    api->max_streams = api->gate.max_connections / 2 < API_MAX_STREAMS
+                           ? (api->gate.max_connections / 2 > 0 ? api->gate.max_connections / 2 : 1)
+                           : API_MAX_STREAMS;
+    for (int i = API_REASON_NONE + 1; i < API_REASON_COUNT; i++) {
+        vg_metrics_add(api->metrics, VG_M_HTTP_REJECTED,
+                       (const char *const[]){api_reason_name((enum api_reason)i)}, 0);
+    }
     pool_init(&api->pool);
     api_ring_init(&api->ring);
     atomic_init(&api->streams, 0);
@@ -607,21 +1068,30 @@ vg_err_t vg_api_start(struct vg_api **out, const struct vg_api_options *opts, ch
         flags |= MHD_USE_IPv6;
     }
     api->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, api, MHD_OPTION_LISTEN_SOCKET, api->listen_fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+        flags, 0, NULL, NULL, on_request, api, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(api->gate.max_connections + API_RESERVED_SLOTS), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_NOTIFY_CONNECTION,
+        api_gate_notify, api, MHD_OPTION_URI_LOG_CALLBACK, on_uri, api, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, api, MHD_OPTION_END);
     if (!api->mhd) {
         snprintf(errstr, errstr_size, "http: libmicrohttpd did not start on %s", api->address);
-        close(api->listen_fd);
-        api->listen_fd = -1;
         vg_api_stop(api);
         return VG_ERR_IO;
     }
-    api->listen_fd = -1; /* libmicrohttpd's now */
-    VG_LOG_INFO("api", "listening on http://%s/ (console %s, write endpoints %s)", api->address,
-                api->console ? "on" : "off", api->token ? "need the token" : "disabled");
+    api->gate.listen_fd = api->listen_fd; /* the acceptor's now */
+    api->listen_fd = -1;
+    err = api_gate_start(api, errstr, errstr_size);
+    if (err) {
+        vg_api_stop(api);
+        return err;
+    }
+    VG_LOG_INFO("api",
+                "listening on http://%s/ (console %s, write endpoints %s, at most %d connections, "
+                "%d per client, %d ms per request)",
+                api->address, api->console ? "on" : "off",
+                api->token ? "need the token" : "disabled", api->gate.max_connections,
+                api->gate.max_per_ip, api->gate.request_timeout_ms);
     *out = api;
     return VG_OK;
 }
@@ -638,10 +1108,23 @@ void vg_api_stop(struct vg_api *api)
     }
     atomic_store(&api->stopping, 1);
     api_ring_wake(&api->ring);
+    api_gate_stop(api); /* nothing new reaches libmicrohttpd */
     if (api->mhd) {
-        /* Quiescing hands the listening socket back (stop would close it too, unannounced). */
-        api->listen_fd = MHD_quiesce_daemon(api->mhd);
-        MHD_stop_daemon(api->mhd);
+        MHD_stop_daemon(api->mhd); /* closes its connections: their records go */
+    }
+    for (size_t i = 0; i < api->gate.n_conns; i++) {
+        free(api->gate.conns[i]);
+    }
+    free(api->gate.conns);
+    free(api->gate.pending);
+    free(api->gate.peek);
+    for (int i = 0; i < 2; i++) {
+        if (api->gate.wake[i] >= 0) {
+            close(api->gate.wake[i]);
+        }
+    }
+    if (api->gate.listen_fd >= 0) {
+        close(api->gate.listen_fd);
     }
     if (api->listen_fd >= 0) {
         close(api->listen_fd);
@@ -649,10 +1132,16 @@ void vg_api_stop(struct vg_api *api)
     api_ring_fini(&api->ring);
     pool_fini(&api->pool);
     pthread_mutex_destroy(&api->collect_lock);
+    pthread_mutex_destroy(&api->warn_lock);
+    pthread_mutex_destroy(&api->gate.lock);
     for (size_t i = 0; i < api->n_secrets; i++) {
         free(api->secrets[i]);
     }
     free(api->secrets);
+    for (size_t i = 0; api->allowed_hosts && api->allowed_hosts[i]; i++) {
+        free(api->allowed_hosts[i]);
+    }
+    free(api->allowed_hosts);
     free(api->token);
     free(api->redis_url);
     free(api->prefix);

@@ -11,6 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
 
 #include "vigil/api.h"
 #include "vigil/err.h"
@@ -20,11 +23,16 @@
 #include "vigil/state.h"
 
 #define API_MAX_BODY_BYTES (64 * 1024) /* POST bodies; more is 413 */
-#define API_MAX_CONNECTIONS 64         /* concurrent connections (one thread each) */
+#define API_MAX_URI_BYTES 8192         /* the request target; more is 414 */
+#define API_MAX_HEADER_BYTES 16384     /* request line and headers; more is 431 */
+#define API_MAX_HEADERS 64             /* header lines; more is 431 */
+#define API_MAX_QUERY_PARAMS 32        /* query parameters; more is 400 */
+#define API_MAX_JSON_DEPTH 32          /* nesting of a request body; deeper is 400 */
+#define API_RESERVED_SLOTS 8           /* beyond http.max_connections, for health and metrics */
 #define API_MAX_STREAMS 32             /* concurrent /api/v1/stream clients; more is 503 */
 #define API_POOL_MAX 8                 /* Redis connections of the server */
 #define API_POOL_WAIT_MS 5000          /* wait for a free one, then 503 */
-#define API_CONNECTION_TIMEOUT_S 60    /* idle connections are closed */
+#define API_CONNECTION_TIMEOUT_S 60    /* idle connections are closed; also a response's bound */
 #define API_STREAM_KEEPALIVE_MS 15000  /* a comment line this often on a quiet stream */
 #define API_DEFAULT_LIMIT 100
 #define API_MAX_LIMIT 1000
@@ -54,8 +62,66 @@ struct api_pool {
     bool had_error; /* the last connection failed: the next successful one is a reconnect */
 };
 
-struct MHD_Daemon;
-struct MHD_Connection;
+/* Why a connection or request was refused: the `reason` label of VG_M_HTTP_REJECTED. */
+enum api_reason {
+    API_REASON_NONE = 0,
+    API_REASON_HOST,
+    API_REASON_TOO_MANY,
+    API_REASON_PER_IP,
+    API_REASON_TIMEOUT,
+    API_REASON_TOO_LARGE,
+    API_REASON_BAD_REQUEST,
+    API_REASON_UNAUTHORIZED,
+    API_REASON_COUNT
+};
+
+/* A connection handed to libmicrohttpd (api_gate.c); lives in api_gate.conns. */
+struct api_conn {
+    int fd;
+    char ip[64];
+    int64_t deadline_ms; /* monotonic: cut when reached (0: none, a stream) */
+    bool reserve;        /* a health or metrics request served beyond max_connections */
+    bool received;       /* the whole request is in: its deadline no longer applies */
+    bool cut;            /* the deadline closed it already */
+};
+
+/* A connection still sending its request line and headers (no thread yet). */
+struct api_pending {
+    int fd;
+    struct sockaddr_storage *addr;
+    unsigned addr_len;
+    char ip[64];
+    int64_t accepted_ms; /* monotonic */
+    size_t seen;         /* bytes of the request already in the socket buffer */
+};
+
+/*
+ * The acceptor (api_gate.c): accepts on the listening socket, holds each
+ * connection until its request headers are complete, enforces the limits,
+ * hands good requests to libmicrohttpd and cuts those past their deadline.
+ */
+struct api_gate {
+    pthread_t thread;
+    bool started;
+    int listen_fd;
+    int wake[2]; /* a pipe: a byte wakes the thread (stop) */
+    int max_connections;
+    int max_per_ip;
+    int request_timeout_ms;
+    struct api_pending *pending; /* max_connections of them */
+    size_t n_pending;
+    char *peek;           /* API_MAX_HEADER_BYTES + 1, and a NUL */
+    pthread_mutex_t lock; /* conns: the acceptor, libmicrohttpd's threads */
+    struct api_conn **conns;
+    size_t n_conns;
+    size_t cap_conns;
+};
+
+/* Warnings of one rejection reason: at most one line a second. */
+struct api_warn {
+    int64_t last_ms;
+    uint64_t suppressed;
+};
 
 struct vg_api {
     struct MHD_Daemon *mhd;
@@ -73,7 +139,12 @@ struct vg_api {
     struct api_pool pool;
     struct api_ring ring;
     atomic_int streams;
+    int max_streams;
     atomic_int stopping;
+    char **allowed_hosts; /* lower case; NULL entry ends; "*" accepts any */
+    struct api_gate gate;
+    pthread_mutex_t warn_lock;
+    struct api_warn warn[API_REASON_COUNT];
 };
 
 /* One request as the handlers see it. */
@@ -92,9 +163,10 @@ struct api_resp {
     const char *ctype; /* NULL: application/json */
     struct vg_buf body;
     bool html;
-    const char *allow; /* 405: the Allow header */
-    bool www_auth;     /* 401: WWW-Authenticate: Bearer */
-    void *stream;      /* set by api_stream_open: the body is the event stream */
+    const char *allow;      /* 405: the Allow header */
+    bool www_auth;          /* 401: WWW-Authenticate: Bearer */
+    void *stream;           /* set by api_stream_open: the body is the event stream */
+    enum api_reason reason; /* a refusal counted under this reason (NONE: from the status) */
 };
 
 /* ---- api.c ---- */
@@ -105,6 +177,13 @@ const char *api_header(const struct api_ctx *c, const char *name);
 /* Set r to {"error": message} with `status`. */
 void api_error(struct api_resp *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * Count a refused connection or request in VG_M_HTTP_REJECTED and log a WARN
+ * naming the reason and the client address, at most once a second per reason.
+ */
+void api_reject(struct vg_api *api, enum api_reason reason, const char *client, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
+const char *api_reason_name(enum api_reason reason);
 /* Bearer token check of a write endpoint: true when allowed, else r is the 401/403. */
 bool api_authorized(const struct api_ctx *c, struct api_resp *r);
 /*
@@ -164,6 +243,23 @@ void api_ring_wake(struct api_ring *ring);
 void api_stream_open(struct api_ctx *c, struct api_resp *r);
 /* The MHD response of r->stream (called by api.c). */
 struct MHD_Response *api_stream_response(struct vg_api *api, void *stream);
+
+/* ---- api_gate.c ---- */
+/* Start the acceptor on api->gate.listen_fd (owned from now on). */
+vg_err_t api_gate_start(struct vg_api *api, char *errstr, size_t errstr_size);
+/* Stop accepting, close held connections, join the thread. */
+void api_gate_stop(struct vg_api *api);
+/* libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION: ties its connections to api_conn records. */
+void api_gate_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                     enum MHD_ConnectionNotificationCode toe);
+/* The record of a connection (NULL when unknown), valid until the connection closes. */
+struct api_conn *api_gate_conn(struct MHD_Connection *conn);
+/* The whole request on `ac` is in (ac NULL: no-op): the handler runs without a deadline. */
+void api_gate_received(struct vg_api *api, struct api_conn *ac);
+/* Its response is queued: API_CONNECTION_TIMEOUT_S to deliver it (a stream: no bound). */
+void api_gate_responding(struct vg_api *api, struct api_conn *ac, bool stream);
+/* The bytes of a JSON error response written straight to a socket (gate rejections). */
+void api_gate_reply(int fd, unsigned status, const char *message);
 
 /* ---- api_console.c ---- */
 /* Console pages and assets; false when `path` is not one. */

@@ -535,6 +535,11 @@ void vg_metrics_declare_vigil(struct vg_metrics *m)
                        "Rule reloads, by outcome (ok, error).", outcome, 1, NULL, 0);
     vg_metrics_declare(m, VG_M_STREAM_CLIENTS, VG_METRIC_GAUGE,
                        "Clients connected to /api/v1/stream.", NULL, 0, NULL, 0);
+    vg_metrics_declare(m, VG_M_HTTP_REJECTED, VG_METRIC_COUNTER,
+                       "HTTP connections and requests the server refused, by reason (host, "
+                       "too_many_connections, per_ip_limit, timeout, too_large, bad_request, "
+                       "unauthorized).",
+                       reason, 1, NULL, 0);
     vg_metrics_set(m, VG_M_BUILD_INFO, (const char *const[]){VIGIL_VERSION}, 1);
     vg_metrics_set(m, VG_M_DLQ_PRODUCED, NULL, 0);
     vg_metrics_set(m, VG_M_OUTBOX_DEPTH, NULL, 0);

@@ -237,9 +237,9 @@ void api_stream_open(struct api_ctx *c, struct api_resp *r)
     struct stream *s;
     int64_t last_id = 0;
 
-    if (atomic_fetch_add(&api->streams, 1) >= API_MAX_STREAMS) {
+    if (atomic_fetch_add(&api->streams, 1) >= api->max_streams) {
         atomic_fetch_sub(&api->streams, 1);
-        api_error(r, 503, "too many stream clients (at most %d)", API_MAX_STREAMS);
+        api_error(r, 503, "too many stream clients (at most %d)", api->max_streams);
         return;
     }
     s = vg_calloc(1, sizeof(*s));

@@ -53,6 +53,9 @@ void vg_config_init(struct vg_config *cfg)
     vg_decode_config_init(&cfg->decode);
     cfg->http.listen = vg_strdup(VG_HTTP_DEFAULT_LISTEN);
     cfg->http.console = true;
+    cfg->http.max_connections = VG_HTTP_DEFAULT_MAX_CONNECTIONS;
+    cfg->http.max_connections_per_ip = VG_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP;
+    cfg->http.request_timeout_ms = VG_HTTP_DEFAULT_REQUEST_TIMEOUT_MS;
 }
 
 static void kv_free(struct vg_kv *kv, size_t n)
@@ -113,6 +116,7 @@ void vg_config_fini(struct vg_config *cfg)
     vg_decode_config_fini(&cfg->decode);
     free(cfg->http.listen);
     free(cfg->http.token);
+    vg_strv_free(cfg->http.allowed_hosts);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -790,11 +794,47 @@ static vg_err_t load_decode(struct vg_decode_config *d, const struct vg_ynode *n
     return err;
 }
 
-/* `http:` (issue 7): listen "host:port", token (a secret), console on/off. */
+/* http.allowed_hosts: names without a port, stored lower case ("*" alone accepts any). */
+static vg_err_t set_allowed_hosts(struct vg_http_config *h, const struct vg_ynode *n, char *errstr,
+                                  size_t errstr_size)
+{
+    vg_err_t err = set_strv(&h->allowed_hosts, &h->n_allowed_hosts, n, errstr, errstr_size);
+
+    for (size_t i = 0; !err && i < h->n_allowed_hosts; i++) {
+        char *name = h->allowed_hosts[i];
+        bool v6 = name[0] == '[' && name[strlen(name) - 1] == ']';
+        for (char *p = name; *p; p++) {
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        }
+        if ((!v6 && strchr(name, ':')) || strpbrk(name, " /\\@?#")) {
+            err = vg_ynode_error(n, errstr, errstr_size,
+                                 "\"%s\": expected a host name without a port (localhost, "
+                                 "vigil.example.com, 10.0.0.5, [::1]) or \"*\"",
+                                 name);
+        }
+    }
+    if (!err && h->n_allowed_hosts == 0) {
+        err = vg_ynode_error(n, errstr, errstr_size,
+                             "at least one name is needed (\"*\" accepts any Host)");
+    }
+    return err;
+}
+
+/*
+ * `http:`: listen "host:port", token (a secret), console on/off, the Host
+ * names accepted and the connection limits.
+ */
 static vg_err_t load_http(struct vg_http_config *h, const struct vg_ynode *n,
                           const char *base_dir, char *errstr, size_t errstr_size)
 {
-    static const char *const keys[] = {"listen", "token", "console", NULL};
+    static const char *const keys[] = {"listen",
+                                       "token",
+                                       "console",
+                                       "allowed_hosts",
+                                       "max_connections",
+                                       "max_connections_per_ip",
+                                       "request_timeout_ms",
+                                       NULL};
     vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
     for (size_t i = 0; !err && i < n->n; i++) {
         const char *key = n->pairs[i].key;
@@ -821,6 +861,14 @@ static vg_err_t load_http(struct vg_http_config *h, const struct vg_ynode *n,
             }
         } else if (!strcmp(key, "console")) {
             err = vg_ynode_bool(v, &h->console, errstr, errstr_size);
+        } else if (!strcmp(key, "allowed_hosts")) {
+            err = set_allowed_hosts(h, v, errstr, errstr_size);
+        } else if (!strcmp(key, "max_connections")) {
+            err = set_int(&h->max_connections, v, 1, 4096, errstr, errstr_size);
+        } else if (!strcmp(key, "max_connections_per_ip")) {
+            err = set_int(&h->max_connections_per_ip, v, 1, 4096, errstr, errstr_size);
+        } else if (!strcmp(key, "request_timeout_ms")) {
+            err = set_int(&h->request_timeout_ms, v, 100, 600000, errstr, errstr_size);
         }
     }
     return err;

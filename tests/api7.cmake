@@ -1,11 +1,13 @@
-# Tests of issue 7 (HTTP API, /metrics, web console): each starts the real
+# Tests of the HTTP API, /metrics and the web console: each starts the real
 # vigil binary (VIGIL_BIN) on a private redis-server and librdkafka's mock
 # cluster, through tests/integration/test_api_harness.c. test_api_console
 # drives /usr/bin/chromium with playwright-core (tests/browser, installed by
-# scripts/deps.sh); screenshots land in <build>/screenshots.
+# scripts/deps.sh); screenshots land in <build>/screenshots. test_api_limits
+# and test_api_input play a hostile client: slow and greedy connections,
+# malformed and oversized requests, control characters and invalid UTF-8.
 pkg_check_modules(API7_CJSON REQUIRED IMPORTED_TARGET libcjson)
 
-foreach(t api_endpoints api_metrics api_console)
+foreach(t api_endpoints api_metrics api_console api_limits api_input)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c
                  ${CMAKE_CURRENT_LIST_DIR}/integration/test_api_harness.c)
   target_include_directories(test_${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR}/integration)

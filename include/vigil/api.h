@@ -1,11 +1,12 @@
 /*
- * The HTTP side of `vigil run` (libmicrohttpd lives only in api/, issue 7,
+ * The HTTP side of `vigil run` (libmicrohttpd lives only in api/,
  * docs/api.md): /healthz, /readyz, /metrics, the JSON API under /api/v1,
  * the Server-Sent Events stream and the web console. Also the registry of
  * Prometheus metrics that the daemon's threads update, and the bounded ring
  * of live events the pipeline publishes into after each commit.
  *
- * The server has its own threads (one per connection, bounded) and its
+ * The server has its own threads (an acceptor that holds connections until
+ * their request headers are complete, then one per connection, bounded) and its
  * own Redis connections (a small pool: a hiredis context is used by one
  * thread at a time). Everything here may be called from any thread.
  */
@@ -99,6 +100,7 @@ double vg_metrics_now_s(void);
 #define VG_M_STREAM_CLIENTS "vigil_stream_clients"              /* (none) */
 #define VG_M_BUILD_INFO "vigil_build_info"                      /* version */
 #define VG_M_SINK_UP "vigil_sink_up"                            /* sink, state */
+#define VG_M_HTTP_REJECTED "vigil_http_rejected_total"          /* reason */
 void vg_metrics_declare_vigil(struct vg_metrics *m);
 
 /* ---- the server (api.c) ----------------------------------------------- */
@@ -173,7 +175,7 @@ void vg_api_publish(struct vg_api *api, const char *event, const char *data);
 void vg_api_publish_transitions(struct vg_api *api, const struct vg_transition *t, size_t n);
 /* "incident" events from notification pages (one per incident and status). */
 void vg_api_publish_pages(struct vg_api *api, const struct vg_page *pages, size_t n);
-/* "incident" events from incident records (issue 5). */
+/* "incident" events from incident records (the rules' incidents). */
 void vg_api_publish_incidents(struct vg_api *api, const struct vg_incident_record *r, size_t n);
 
 #endif

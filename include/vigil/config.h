@@ -73,15 +73,29 @@ struct vg_sink_config {
 };
 
 /*
- * Issue 7: `http:` (docs/config.md, docs/api.md): the API, /metrics and the
- * web console, served by api/ inside `vigil run`.
+ * `http:` (docs/config.md, docs/api.md): the API, /metrics and the web
+ * console, served by api/ inside `vigil run`, and the limits that keep
+ * hostile clients from taking it down.
  */
 #define VG_HTTP_DEFAULT_LISTEN "127.0.0.1:8089"
+#define VG_HTTP_DEFAULT_MAX_CONNECTIONS 64
+#define VG_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP 16
+#define VG_HTTP_DEFAULT_REQUEST_TIMEOUT_MS 10000
 struct vg_http_config {
     char *listen;     /* "host:port" ("[v6]:port"); default VG_HTTP_DEFAULT_LISTEN */
     bool listen_set;  /* written in the file: a bind failure is then fatal, else a WARN */
     char *token;      /* a secret (${ENV} or file:); NULL: write endpoints are refused */
     bool console;     /* serve the web console at / (default true) */
+    /*
+     * Host header names accepted (lower case, no port; "[::1]" for IPv6; "*"
+     * accepts any). NULL (not written): localhost, 127.0.0.1, [::1] and the
+     * host of `listen`.
+     */
+    char **allowed_hosts;
+    size_t n_allowed_hosts;
+    int max_connections;        /* requests served at once, besides the health reserve */
+    int max_connections_per_ip; /* of those, from one client address */
+    int request_timeout_ms;     /* accept to the full request; trickled bytes do not extend it */
 };
 
 struct vg_config {
@@ -94,7 +108,7 @@ struct vg_config {
     size_t n_sinks;
     struct vg_health_config health; /* default batch types: workflow, job, cronjob, batch */
     struct vg_decode_config decode; /* `decode:` limits, value sets, kubernetes labels (issue 4) */
-    struct vg_http_config http;     /* `http:` (issue 7) */
+    struct vg_http_config http;     /* `http:` */
 };
 
 /* The format of topic `topic` (VG_FORMAT_AUTO for a topic not in the list). */

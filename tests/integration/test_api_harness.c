@@ -1,5 +1,5 @@
 /*
- * The running daemon behind the issue 7 tests (test_api_harness.h): real
+ * The running daemon behind the HTTP API tests (test_api_harness.h): real
  * redis-server (password set), mock Kafka, a webhook receiver, the real
  * vigil binary, and a raw HTTP/1.0 client that checks every reply for
  * the configured secrets.
@@ -86,6 +86,11 @@ static bool is_ready(void *arg)
 
 int api_env_setup(struct api_env *e, const char *name)
 {
+    return api_env_setup_with(e, name, NULL);
+}
+
+int api_env_setup_with(struct api_env *e, const char *name, const char *http_extra)
+{
     struct vg_redis_child_opts ro = {.password = API_TEST_REDIS_PASSWORD};
     char errstr[512];
     char *url;
@@ -140,9 +145,10 @@ int api_env_setup(struct api_env *e, const char *name)
                       "  ops: {type: webhook, url: \"${API7_HOOK_URL}\", max_attempts: 2}\n"
                       "http:\n"
                       "  listen: 127.0.0.1:0\n"
-                      "  token: \"${API7_TOKEN}\"\n",
+                      "  token: \"${API7_TOKEN}\"\n"
+                      "%s",
                       vg_mock_kafka_bootstraps(e->kafka), name, (int)getpid(), e->topic, e->prefix,
-                      e->rules);
+                      e->rules, http_extra ? http_extra : "");
     e->config = vg_asprintf("%s/vigil.yaml", e->dir);
     vg_test_write_file(e->config, cfg, strlen(cfg));
     free(url);
@@ -267,6 +273,36 @@ void api_env_wait_applied(struct api_env *e)
         api_env_dump_log(e);
         fail_msg("vigil did not apply the %lld events produced", e->produced);
     }
+}
+
+bool api_env_log_has(struct api_env *e, const char *needle)
+{
+    char *log = vg_asprintf("%s/vigil.err", e->dir);
+    char *text = vg_test_read_file(log, NULL);
+    bool found = text && strstr(text, needle);
+
+    free(text);
+    free(log);
+    return found;
+}
+
+double api_env_metric(struct api_env *e, const char *series)
+{
+    struct api_reply r = api_http(e, "GET", "/metrics", NULL, NULL);
+    size_t sl = strlen(series);
+    double v = -1;
+
+    assert_int_equal(r.status, 200);
+    for (const char *p = r.body; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        if (!strncmp(p, series, sl) && p[sl] == ' ') {
+            v = strtod(p + sl + 1, NULL);
+            break;
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    api_reply_free(&r);
+    return v;
 }
 
 /* ---- the HTTP client --------------------------------------------------------------- */

@@ -1,5 +1,5 @@
 /*
- * Shared by the issue 7 tests (test_api_*.c): a running `vigil run` on a
+ * Shared by the HTTP API tests (test_api_*.c): a running `vigil run` on a
  * private redis-server (with a password), librdkafka's mock cluster, a
  * webhook receiver whose URL holds a secret, and an HTTP API on
  * 127.0.0.1:<port from vigil's log>. Plus a small HTTP/1.0 client that
@@ -42,6 +42,12 @@ struct api_env {
 
 /* Start everything (vigil included) and wait until /readyz says ready. 0 on success. */
 int api_env_setup(struct api_env *e, const char *name);
+/* The same with more lines under `http:` ("  max_connections: 4\n"); NULL: none. */
+int api_env_setup_with(struct api_env *e, const char *name, const char *http_extra);
+/* True when vigil's log (stderr) contains `needle`. */
+bool api_env_log_has(struct api_env *e, const char *needle);
+/* The value of the /metrics sample `series` (name{labels} exactly); -1 when absent. */
+double api_env_metric(struct api_env *e, const char *series);
 /* Stop and clean up; -1 when vigil reported a sanitizer error or did not exit 0. */
 int api_env_teardown(struct api_env *e);
 /* Produce a native event keyed by the Resource id (NULL status/runtime: absent). */
