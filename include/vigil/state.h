@@ -13,6 +13,9 @@
  *   P:idx:name       sorted set, all scores 0, members "<name>\0<id>": name
  *                    search by glob reads this index, never the keyspace
  *   P:offsets        hash "topic/partition" -> last applied offset
+ *   P:offsets:cluster hash "topic/partition" -> Kafka cluster id the
+ *                    applied offset belongs to (offsets that start again
+ *                    on another cluster are noticed, docs/state.md)
  *   P:outbox         stream of pages (fields: id, sink, pager, body)
  *   P:outbox:dead    stream of pages given up on (fields + reason)
  *
@@ -51,8 +54,8 @@ struct vg_state;
  * Returns VG_ERR_BACKEND when unreachable (errstr has the redacted URL and reason),
  * VG_ERR_INVALID for a malformed URL.
  */
-vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *prefix,
-                          char *errstr, size_t errstr_size);
+vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *prefix, char *errstr,
+                          size_t errstr_size);
 void vg_state_destroy(struct vg_state *st);
 /* Reconnect after a VG_ERR_BACKEND; keeps the cache. */
 vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_size);
@@ -73,7 +76,8 @@ void vg_state_cache_clear(struct vg_state *st);
 struct vg_offset {
     const char *topic;
     int32_t partition;
-    int64_t offset; /* last applied */
+    int64_t offset;      /* last applied */
+    const char *cluster; /* commit: Kafka cluster id to record with it; NULL: leave as is */
 };
 
 /*
@@ -158,6 +162,14 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *c, char *e
 /* Last applied offset of topic/partition into *out (-1 when none). */
 vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t partition,
                                  int64_t *out, char *errstr, size_t errstr_size);
+/*
+ * vg_state_applied_offset plus the Kafka cluster id recorded with it
+ * (*cluster: heap string, caller frees; NULL when none was recorded), in
+ * one round trip. Thread: st's.
+ */
+vg_err_t vg_state_applied_position(struct vg_state *st, const char *topic, int32_t partition,
+                                   int64_t *offset, char **cluster, char *errstr,
+                                   size_t errstr_size);
 
 /* Read side (vigil get). */
 struct vg_state_filter {
@@ -168,11 +180,10 @@ struct vg_state_filter {
 };
 /* All matching Resources sorted by name then id; caller frees with vg_resources_free. */
 vg_err_t vg_state_list(struct vg_state *st, const struct vg_state_filter *f,
-                       struct vg_resource ***out, size_t *n_out, char *errstr,
-                       size_t errstr_size);
+                       struct vg_resource ***out, size_t *n_out, char *errstr, size_t errstr_size);
 /* One Resource by id; *out NULL when unknown. Caller destroys. */
-vg_err_t vg_state_get(struct vg_state *st, const char *id, struct vg_resource **out,
-                      char *errstr, size_t errstr_size);
+vg_err_t vg_state_get(struct vg_state *st, const char *id, struct vg_resource **out, char *errstr,
+                      size_t errstr_size);
 void vg_resources_free(struct vg_resource **v, size_t n);
 
 /*
@@ -263,9 +274,8 @@ vg_err_t vg_state_incidents_list(struct vg_state *st, int64_t since_ms,
                                  struct vg_incident_record **out, size_t *n_out, char *errstr,
                                  size_t errstr_size);
 /* One record; *found false when unknown. Caller finis `out` when found. */
-vg_err_t vg_state_incident_get(struct vg_state *st, const char *id,
-                               struct vg_incident_record *out, bool *found, char *errstr,
-                               size_t errstr_size);
+vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_incident_record *out,
+                               bool *found, char *errstr, size_t errstr_size);
 void vg_incident_records_free(struct vg_incident_record *v, size_t n);
 
 /* Silences. add: s->id must be set (unique). */
@@ -275,8 +285,8 @@ vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, c
 vg_err_t vg_state_silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
                                 char *errstr, size_t errstr_size);
 /* End silence `id` at `now_ms`; *found false when unknown. */
-vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms,
-                                 bool *found, char *errstr, size_t errstr_size);
+vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms, bool *found,
+                                 char *errstr, size_t errstr_size);
 /* The silence change counter (0 when never changed): reload silences only when it moved. */
 vg_err_t vg_state_silences_version(struct vg_state *st, int64_t *out, char *errstr,
                                    size_t errstr_size);
@@ -287,9 +297,9 @@ struct vg_outbox_entry {
     char *id;        /* page id */
     char *sink;
     char *pager;
-    char *body;      /* webhook v1 JSON */
+    char *body; /* webhook v1 JSON */
     size_t body_len;
-    char *origin;    /* issue 6: the primary sink when this is a fallback copy, else NULL */
+    char *origin; /* issue 6: the primary sink when this is a fallback copy, else NULL */
 };
 /*
  * Read up to `max` entries for consumer `consumer`: first entries pending
@@ -303,10 +313,9 @@ struct vg_outbox_entry {
  * nothing else was found. Entries deleted while pending are acked and
  * skipped.)
  */
-vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t max,
-                              int block_ms, int64_t claim_idle_ms,
-                              struct vg_outbox_entry **out, size_t *n_out, char *errstr,
-                              size_t errstr_size);
+vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t max, int block_ms,
+                              int64_t claim_idle_ms, struct vg_outbox_entry **out, size_t *n_out,
+                              char *errstr, size_t errstr_size);
 /* XACK and XDEL in one MULTI: P:outbox only holds what is not yet acknowledged. */
 vg_err_t vg_state_outbox_ack(struct vg_state *st, const char *stream_id, char *errstr,
                              size_t errstr_size);
@@ -334,21 +343,21 @@ struct vg_outbox_audit {
     const char *incident; /* the audit stream's incident id */
     const char *id;       /* notification id (the idempotency key) */
     const char *sink;
-    int attempt;          /* 1, 2, ...; 0 for an outcome that made no request */
-    const char *outcome;  /* delivered, retry, dead, fallback, ... */
-    long status;          /* HTTP status, 0 when none */
+    int attempt;         /* 1, 2, ...; 0 for an outcome that made no request */
+    const char *outcome; /* delivered, retry, dead, fallback, ... */
+    long status;         /* HTTP status, 0 when none */
     int64_t latency_ms;
-    const char *detail;   /* may be NULL */
-    int64_t at_ms;        /* wall clock */
+    const char *detail; /* may be NULL */
+    int64_t at_ms;      /* wall clock */
 };
 
 /* How the dispatcher is done with one entry. All borrowed. */
 struct vg_outbox_finish {
     const struct vg_outbox_entry *e;
-    bool dead;                 /* given up: copied to P:outbox:dead with the fields below */
+    bool dead; /* given up: copied to P:outbox:dead with the fields below */
     const char *reason;
     long status;
-    const char *response;      /* may be NULL */
+    const char *response; /* may be NULL */
     int attempts;
     const char *fallback_sink; /* dead: also queue a copy for this sink (origin = e->sink) */
     const char *memo_key;      /* non-NULL: HSET P:notif:{memo_key} e->sink memo */
