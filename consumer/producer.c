@@ -213,9 +213,9 @@ vg_err_t vg_producer_send(struct vg_producer *p, const char *topic, int32_t part
 }
 
 vg_err_t vg_producer_send_headers(struct vg_producer *p, const char *topic, int32_t partition,
-                                  const char *key, size_t key_len, const char *payload, size_t len,
-                                  const struct vg_kafka_header *headers, size_t n_headers,
-                                  char *errstr, size_t errstr_size)
+                                  const char *key, size_t key_len, const char *payload,
+                                  size_t len, const struct vg_kafka_header *headers,
+                                  size_t n_headers, char *errstr, size_t errstr_size)
 {
     int64_t deadline = vg_mono_ms() + QUEUE_FULL_TIMEOUT_MS;
 

@@ -258,8 +258,9 @@ static uint64_t hash_bytes(const char *p, size_t len)
 }
 
 /* Build a shadow from `n` name/value pairs given as (ptr, len) arrays. */
-static struct vg_res_shadow *shadow_new(size_t n, const char *const *names, const size_t *name_lens,
-                                        const char *const *values, const size_t *value_lens)
+static struct vg_res_shadow *shadow_new(size_t n, const char *const *names,
+                                        const size_t *name_lens, const char *const *values,
+                                        const size_t *value_lens)
 {
     size_t names_bytes = 0;
     struct vg_res_shadow *sh;
@@ -610,7 +611,8 @@ static struct vg_resource *resource_from_reply(const redisReply *r, char *why, s
             snprintf(res->runtime_reason, sizeof(res->runtime_reason), "%.*s", (int)val->len,
                      val->str);
         } else if (reply_is(k, "runtime_pod")) {
-            snprintf(res->runtime_pod, sizeof(res->runtime_pod), "%.*s", (int)val->len, val->str);
+            snprintf(res->runtime_pod, sizeof(res->runtime_pod), "%.*s", (int)val->len,
+                     val->str);
         } else if (k->len > strlen(POD_FIELD_PREFIX) &&
                    memcmp(k->str, POD_FIELD_PREFIX, strlen(POD_FIELD_PREFIX)) == 0) {
             struct vg_pod pod;

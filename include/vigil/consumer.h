@@ -145,12 +145,12 @@ struct vg_kafka_header {
 };
 /* vg_producer_send with headers (copied). */
 vg_err_t vg_producer_send_headers(struct vg_producer *p, const char *topic, int32_t partition,
-                                  const char *key, size_t key_len, const char *payload, size_t len,
-                                  const struct vg_kafka_header *headers, size_t n_headers,
-                                  char *errstr, size_t errstr_size);
-/* Wait until everything is acknowledged (or timeout: VG_ERR_TIMEOUT); delivery errors ->
- * VG_ERR_BACKEND. */
-vg_err_t vg_producer_flush(struct vg_producer *p, int timeout_ms, char *errstr, size_t errstr_size);
+                                  const char *key, size_t key_len, const char *payload,
+                                  size_t len, const struct vg_kafka_header *headers,
+                                  size_t n_headers, char *errstr, size_t errstr_size);
+/* Wait until everything is acknowledged (or timeout: VG_ERR_TIMEOUT); delivery errors -> VG_ERR_BACKEND. */
+vg_err_t vg_producer_flush(struct vg_producer *p, int timeout_ms, char *errstr,
+                           size_t errstr_size);
 
 /*
  * The dead-letter producer: vg_producer_new, with message.max.bytes at

@@ -54,8 +54,8 @@ struct vg_state;
  * Returns VG_ERR_BACKEND when unreachable (errstr has the redacted URL and reason),
  * VG_ERR_INVALID for a malformed URL.
  */
-vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *prefix, char *errstr,
-                          size_t errstr_size);
+vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *prefix,
+                          char *errstr, size_t errstr_size);
 void vg_state_destroy(struct vg_state *st);
 /* Reconnect after a VG_ERR_BACKEND; keeps the cache. */
 vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_size);
@@ -180,10 +180,11 @@ struct vg_state_filter {
 };
 /* All matching Resources sorted by name then id; caller frees with vg_resources_free. */
 vg_err_t vg_state_list(struct vg_state *st, const struct vg_state_filter *f,
-                       struct vg_resource ***out, size_t *n_out, char *errstr, size_t errstr_size);
+                       struct vg_resource ***out, size_t *n_out, char *errstr,
+                       size_t errstr_size);
 /* One Resource by id; *out NULL when unknown. Caller destroys. */
-vg_err_t vg_state_get(struct vg_state *st, const char *id, struct vg_resource **out, char *errstr,
-                      size_t errstr_size);
+vg_err_t vg_state_get(struct vg_state *st, const char *id, struct vg_resource **out,
+                      char *errstr, size_t errstr_size);
 void vg_resources_free(struct vg_resource **v, size_t n);
 
 /*
@@ -274,8 +275,9 @@ vg_err_t vg_state_incidents_list(struct vg_state *st, int64_t since_ms,
                                  struct vg_incident_record **out, size_t *n_out, char *errstr,
                                  size_t errstr_size);
 /* One record; *found false when unknown. Caller finis `out` when found. */
-vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_incident_record *out,
-                               bool *found, char *errstr, size_t errstr_size);
+vg_err_t vg_state_incident_get(struct vg_state *st, const char *id,
+                               struct vg_incident_record *out, bool *found, char *errstr,
+                               size_t errstr_size);
 void vg_incident_records_free(struct vg_incident_record *v, size_t n);
 
 /* Silences. add: s->id must be set (unique). */
@@ -285,8 +287,8 @@ vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, c
 vg_err_t vg_state_silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
                                 char *errstr, size_t errstr_size);
 /* End silence `id` at `now_ms`; *found false when unknown. */
-vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms, bool *found,
-                                 char *errstr, size_t errstr_size);
+vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms,
+                                 bool *found, char *errstr, size_t errstr_size);
 /* The silence change counter (0 when never changed): reload silences only when it moved. */
 vg_err_t vg_state_silences_version(struct vg_state *st, int64_t *out, char *errstr,
                                    size_t errstr_size);
@@ -297,9 +299,9 @@ struct vg_outbox_entry {
     char *id;        /* page id */
     char *sink;
     char *pager;
-    char *body; /* webhook v1 JSON */
+    char *body;      /* webhook v1 JSON */
     size_t body_len;
-    char *origin; /* issue 6: the primary sink when this is a fallback copy, else NULL */
+    char *origin;    /* issue 6: the primary sink when this is a fallback copy, else NULL */
 };
 /*
  * Read up to `max` entries for consumer `consumer`: first entries pending
@@ -313,9 +315,10 @@ struct vg_outbox_entry {
  * nothing else was found. Entries deleted while pending are acked and
  * skipped.)
  */
-vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t max, int block_ms,
-                              int64_t claim_idle_ms, struct vg_outbox_entry **out, size_t *n_out,
-                              char *errstr, size_t errstr_size);
+vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t max,
+                              int block_ms, int64_t claim_idle_ms,
+                              struct vg_outbox_entry **out, size_t *n_out, char *errstr,
+                              size_t errstr_size);
 /* XACK and XDEL in one MULTI: P:outbox only holds what is not yet acknowledged. */
 vg_err_t vg_state_outbox_ack(struct vg_state *st, const char *stream_id, char *errstr,
                              size_t errstr_size);
@@ -343,21 +346,21 @@ struct vg_outbox_audit {
     const char *incident; /* the audit stream's incident id */
     const char *id;       /* notification id (the idempotency key) */
     const char *sink;
-    int attempt;         /* 1, 2, ...; 0 for an outcome that made no request */
-    const char *outcome; /* delivered, retry, dead, fallback, ... */
-    long status;         /* HTTP status, 0 when none */
+    int attempt;          /* 1, 2, ...; 0 for an outcome that made no request */
+    const char *outcome;  /* delivered, retry, dead, fallback, ... */
+    long status;          /* HTTP status, 0 when none */
     int64_t latency_ms;
-    const char *detail; /* may be NULL */
-    int64_t at_ms;      /* wall clock */
+    const char *detail;   /* may be NULL */
+    int64_t at_ms;        /* wall clock */
 };
 
 /* How the dispatcher is done with one entry. All borrowed. */
 struct vg_outbox_finish {
     const struct vg_outbox_entry *e;
-    bool dead; /* given up: copied to P:outbox:dead with the fields below */
+    bool dead;                 /* given up: copied to P:outbox:dead with the fields below */
     const char *reason;
     long status;
-    const char *response; /* may be NULL */
+    const char *response;      /* may be NULL */
     int attempts;
     const char *fallback_sink; /* dead: also queue a copy for this sink (origin = e->sink) */
     const char *memo_key;      /* non-NULL: HSET P:notif:{memo_key} e->sink memo */
