@@ -78,6 +78,8 @@ struct eng_pipeline {
     size_t cap_trans;
     struct vg_offset *offsets;
     size_t cap_offsets;
+    const char **offset_clusters; /* parallel to offsets */
+    size_t cap_offset_clusters;
     struct vg_pages pages;
     void (*idle_fn)(void *arg);
     void *idle_arg;
@@ -145,6 +147,7 @@ void eng_pipeline_destroy(struct eng_pipeline *pl)
     free(pl->dirty);
     free(pl->trans);
     free(pl->offsets);
+    free(pl->offset_clusters);
     free(pl->state_evs);
     free(pl->notes);
     free(pl->links);
@@ -758,11 +761,15 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     while (vg_map_next(pl->applied, &iter, &key, &val)) {
         struct applied *a = val;
         if (a->batch_max > a->offset) {
-            struct vg_offset *o = VG_ARRAY_PUSH(pl->offsets, n_offsets, pl->cap_offsets);
+            struct vg_offset *o;
+
+            vg_array_grow((void **)&pl->offset_clusters, &pl->cap_offset_clusters, n_offsets + 1,
+                          sizeof(*pl->offset_clusters));
+            pl->offset_clusters[n_offsets] = a->cluster_new;
+            o = VG_ARRAY_PUSH(pl->offsets, n_offsets, pl->cap_offsets);
             o->topic = a->topic;
             o->partition = a->partition;
             o->offset = a->batch_max;
-            o->cluster = a->cluster_new;
         }
     }
 
@@ -778,6 +785,7 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
             .n_pages = pl->out.pages.n,
             .offsets = pl->offsets,
             .n_offsets = n_offsets,
+            .offset_clusters = pl->offset_clusters,
             .notes = pl->notes,
             .n_notes = n_notes,
             .pod_links = pl->links,

@@ -1022,13 +1022,14 @@ static void append_name_index(struct vg_state *st, struct vg_cmd *c, const struc
  * Returns the number of commands appended (0 or 1).
  */
 static size_t append_offset_clusters(struct vg_state *st, struct vg_cmd *c,
-                                     const struct vg_offset *offsets, size_t n)
+                                     const struct vg_offset *offsets, const char *const *clusters,
+                                     size_t n)
 {
     char *key;
     bool any = false;
 
-    for (size_t i = 0; i < n && !any; i++) {
-        any = offsets[i].cluster != NULL;
+    for (size_t i = 0; clusters && i < n && !any; i++) {
+        any = clusters[i] != NULL;
     }
     if (!any) {
         return 0;
@@ -1037,9 +1038,9 @@ static size_t append_offset_clusters(struct vg_state *st, struct vg_cmd *c,
     vg_cmd_str(c, "HSET");
     vg_cmd_str(c, key);
     for (size_t i = 0; i < n; i++) {
-        if (offsets[i].cluster) {
+        if (clusters[i]) {
             vg_cmd_fmt(c, "%s/%d", offsets[i].topic, (int)offsets[i].partition);
-            vg_cmd_str(c, offsets[i].cluster);
+            vg_cmd_str(c, clusters[i]);
         }
     }
     vg_cmd_append(st, c);
@@ -1121,7 +1122,7 @@ static size_t append_commit(struct vg_state *st, struct vg_cmd *c, const struct 
         vg_cmd_append(st, c);
         vg_free(key);
         n++;
-        n += append_offset_clusters(st, c, cm->offsets, cm->n_offsets);
+        n += append_offset_clusters(st, c, cm->offsets, cm->offset_clusters, cm->n_offsets);
     }
     /* issue 5: incident records, then timers (a fired one is removed before it is re-set) */
     n += vg_state_append_incidents(st, c, cm->incidents, cm->n_incidents);

@@ -76,8 +76,7 @@ void vg_state_cache_clear(struct vg_state *st);
 struct vg_offset {
     const char *topic;
     int32_t partition;
-    int64_t offset;      /* last applied */
-    const char *cluster; /* commit: Kafka cluster id to record with it; NULL: leave as is */
+    int64_t offset; /* last applied */
 };
 
 /*
@@ -130,6 +129,11 @@ struct vg_commit {
     size_t n_pages;
     const struct vg_offset *offsets;
     size_t n_offsets;
+    /*
+     * The Kafka cluster id to record with offsets[i] (P:offsets:cluster),
+     * parallel to `offsets`; NULL (or a NULL entry): leave it as is.
+     */
+    const char *const *offset_clusters;
     /*
      * Issue 5 (rules): timer changes (ZADD/ZREM, in order, after everything
      * else), incident records (SET P:incident:<id>, index P:incidents;
