@@ -59,6 +59,7 @@ struct vg_consumer {
     rd_kafka_topic_partition_list_t *assignment;
 
     struct vg_kafka_ratelimit warn_rl; /* consumer thread only */
+    char *cluster_id;                  /* librdkafka's (rd_kafka_mem_free); NULL until known */
 };
 
 static int64_t jitter(struct vg_consumer *c, int64_t ms)
@@ -521,14 +522,42 @@ static void store_offsets(struct vg_consumer *c)
     rd_kafka_topic_partition_list_destroy(offs);
 }
 
+/*
+ * The cached high watermark of the message's partition (from the fetch
+ * that brought it or a later one; never a broker round trip), asked once
+ * per run of messages of one partition. <= 0: unknown.
+ */
+static int64_t high_watermark(struct vg_consumer *c, const rd_kafka_message_t *rkm,
+                              const rd_kafka_message_t *prev, int64_t prev_high)
+{
+    int64_t low;
+    int64_t high = -1;
+
+    if (prev && prev->rkt == rkm->rkt && prev->partition == rkm->partition) {
+        return prev_high;
+    }
+    if (rd_kafka_get_watermark_offsets(c->rk, rd_kafka_topic_name(rkm->rkt), rkm->partition, &low,
+                                       &high) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return -1;
+    }
+    return high;
+}
+
 static vg_err_t call_batch(struct vg_consumer *c)
 {
     if (c->views_cap < c->batch.n) {
         vg_array_grow((void **)&c->views, &c->views_cap, c->batch.n, sizeof(*c->views));
     }
+    if (!c->cluster_id) {
+        /* Known from the first metadata reply on; 0: the cached value, never a wait. */
+        c->cluster_id = rd_kafka_clusterid(c->rk, 0);
+    }
     for (size_t i = 0; i < c->batch.n; i++) {
         const rd_kafka_message_t *rkm = c->batch.v[i];
         struct vg_kafka_msg *m = &c->views[i];
+        m->high_watermark = high_watermark(c, rkm, i > 0 ? c->batch.v[i - 1] : NULL,
+                                           i > 0 ? c->views[i - 1].high_watermark : -1);
+        m->cluster_id = c->cluster_id;
         m->topic = rd_kafka_topic_name(rkm->rkt);
         m->partition = rkm->partition;
         m->offset = rkm->offset;
@@ -706,6 +735,9 @@ void vg_consumer_destroy(struct vg_consumer *c)
     rd_kafka_topic_partition_list_destroy(c->assignment);
     pthread_mutex_destroy(&c->lock);
     vg_free(c->views);
+    if (c->cluster_id) {
+        rd_kafka_mem_free(NULL, c->cluster_id);
+    }
     vg_free(c);
 }
 

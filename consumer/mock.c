@@ -80,7 +80,19 @@ const char *vg_mock_kafka_bootstraps(const struct vg_mock_kafka *mk)
 void vg_mock_kafka_fail_produce(struct vg_mock_kafka *mk, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        /* Not retriable, and not one that makes the idempotent producer fatal. */
+        /*
+         * Not retriable, not one that makes the idempotent producer fatal,
+         * and not about the message itself (a size refusal is handled
+         * differently by the dead-letter path).
+         */
+        rd_kafka_mock_push_request_errors(mk->mc, KAFKA_API_PRODUCE, 1,
+                                          RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    }
+}
+
+void vg_mock_kafka_refuse_size(struct vg_mock_kafka *mk, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
         rd_kafka_mock_push_request_errors(mk->mc, KAFKA_API_PRODUCE, 1,
                                           RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
     }

@@ -200,7 +200,9 @@ static vg_err_t start_kafka(struct vg_engine *eng, char *errstr, size_t errstr_s
         return err;
     }
     props = producer_properties(&cfg->kafka, &n_props);
-    err = vg_producer_new(&eng->dlq, eng->em.bootstraps, props, n_props, why, sizeof(why));
+    err = vg_producer_new_dlq(&eng->dlq, eng->em.bootstraps, props, n_props,
+                              cfg->decode.max_message_bytes + ENG_DLQ_HEADROOM_BYTES, why,
+                              sizeof(why));
     free(props);
     if (err) {
         snprintf(errstr, errstr_size, "dead-letter producer: %s", why);

@@ -75,6 +75,19 @@ void eng_pipeline_handler(struct eng_pipeline *pl, struct vg_consumer_handler *h
  * ENG_DLQ_FLUSH_MS) acknowledged them; otherwise it is retried.
  */
 #define ENG_DLQ_FLUSH_MS 10000
+/*
+ * A poison message too large for the DLQ (librdkafka's message.max.bytes
+ * or the broker's) is sent again with key and payload cut to this many
+ * bytes plus vigil.truncated and vigil.original_bytes; refused again, it
+ * is skipped, counted in ENG_M_DLQ_FAILURES and logged (ERROR). The DLQ
+ * producer takes decode.limits.max_message_bytes + ENG_DLQ_HEADROOM_BYTES
+ * (key and headers) whole.
+ */
+#define ENG_DLQ_CUT_BYTES 1024
+#define ENG_DLQ_HEADROOM_BYTES (64 * 1024)
+#define ENG_M_DLQ_FAILURES "vigil_dead_letter_failures_total" /* reason */
+/* Partitions whose offsets started again (topic recreated, new cluster). */
+#define ENG_M_OFFSET_RESETS "vigil_offset_resets_total" /* topic */
 void eng_pipeline_set_input(struct eng_pipeline *pl, const struct vg_kafka_config *kc,
                             const struct vg_decode_config *dc, struct vg_producer *dlq);
 /* Called from the consumer thread after every poll round. */

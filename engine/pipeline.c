@@ -30,6 +30,21 @@ struct applied {
     int32_t partition;
     int64_t offset;    /* last applied in Redis; -1 none */
     int64_t batch_max; /* highest offset seen in the current batch; -1 none */
+    char *cluster;     /* Kafka cluster id recorded with the offset in Redis; NULL none */
+    char *cluster_new; /* the one to record with the next offset written; NULL: unchanged */
+    bool cluster_checked;
+    /* offsets started again (reset_from: the applied offset forgotten); logged once committed */
+    char reset_why[256];
+    int64_t reset_from;
+};
+
+/* One poison message of the batch on its way to the dead-letter topic. */
+struct dead_letter {
+    size_t msg; /* index in the batch */
+    enum vg_decode_reason reason;
+    char detail[256];
+    bool cut;     /* sent again cut to ENG_DLQ_CUT_BYTES */
+    bool dropped; /* refused even cut: counted and logged, not in the DLQ */
 };
 
 struct eng_pipeline {
@@ -63,6 +78,8 @@ struct eng_pipeline {
     size_t cap_trans;
     struct vg_offset *offsets;
     size_t cap_offsets;
+    const char **offset_clusters; /* parallel to offsets */
+    size_t cap_offset_clusters;
     struct vg_pages pages;
     void (*idle_fn)(void *arg);
     void *idle_arg;
@@ -72,12 +89,19 @@ struct eng_pipeline {
     int64_t last_reconnect_mono;
     /* issue 7: this batch's counts (GET /metrics), made to count only once it commits */
     struct vg_metrics_tally *tally;
+    /* the batch's poison messages, their tags' generation, the last "dropped" ERROR line */
+    struct dead_letter *dead;
+    size_t cap_dead;
+    uint64_t dlq_gen;
+    int64_t last_dlq_drop_log_ms;
 };
 
 static void applied_free(void *p)
 {
     struct applied *a = p;
     free(a->topic);
+    free(a->cluster);
+    free(a->cluster_new);
     free(a);
 }
 
@@ -92,6 +116,14 @@ struct eng_pipeline *eng_pipeline_new(struct vg_state *st, const struct vg_rules
     pl->applied = vg_map_new();
     pl->timers = eng_timers_new(st, stats);
     pl->tally = vg_metrics_tally_new();
+    vg_metrics_declare(stats->metrics, ENG_M_OFFSET_RESETS, VG_METRIC_COUNTER,
+                       "Partitions whose offsets started again (topic recreated, or a new "
+                       "cluster) while Redis held applied offsets of the old ones, by topic.",
+                       (const char *const[]){"topic"}, 1, NULL, 0);
+    vg_metrics_declare(stats->metrics, ENG_M_DLQ_FAILURES, VG_METRIC_COUNTER,
+                       "Poison messages the dead-letter topic refused even cut short: counted, "
+                       "logged and skipped, by reason (too_large, invalid_record).",
+                       (const char *const[]){"reason"}, 1, NULL, 0);
     return pl;
 }
 
@@ -115,9 +147,11 @@ void eng_pipeline_destroy(struct eng_pipeline *pl)
     free(pl->dirty);
     free(pl->trans);
     free(pl->offsets);
+    free(pl->offset_clusters);
     free(pl->state_evs);
     free(pl->notes);
     free(pl->links);
+    free(pl->dead);
     vg_pages_fini(&pl->pages);
     vg_rules_out_fini(&pl->out);
     eng_timers_destroy(pl->timers);
@@ -169,7 +203,9 @@ static vg_err_t get_applied(struct eng_pipeline *pl, const char *topic, int32_t 
     a = vg_map_get(pl->applied, key);
     if (!a) {
         int64_t off = -1;
-        vg_err_t err = vg_state_applied_offset(pl->st, topic, partition, &off, errstr, errstr_size);
+        char *cluster = NULL;
+        vg_err_t err = vg_state_applied_position(pl->st, topic, partition, &off, &cluster, errstr,
+                                                 errstr_size);
         if (err) {
             return err;
         }
@@ -178,10 +214,69 @@ static vg_err_t get_applied(struct eng_pipeline *pl, const char *topic, int32_t 
         a->partition = partition;
         a->offset = off;
         a->batch_max = -1;
+        a->cluster = cluster;
         vg_map_put(pl->applied, key, a);
     }
     *out = a;
     return VG_OK;
+}
+
+/*
+ * Offsets that started again: the applied offset in Redis belongs to
+ * other messages than the ones Kafka now has under these offsets, so
+ * skipping "replays" would drop every new event. Two signs: the cluster
+ * id recorded with the applied offset is not this cluster's (a fresh
+ * cluster, e.g. the embedded one, with Redis kept), or a message at or
+ * below the applied offset comes from a partition whose high watermark is
+ * at or below it too (the topic was deleted and created again). A normal
+ * replay (restart, rebalance, offsets rewound) always has the high
+ * watermark above the applied offset, so it stays a no-op. Then the
+ * applied offset is forgotten and the commit records the new one.
+ */
+static void check_offsets_reset(struct applied *a, const struct vg_kafka_msg *m)
+{
+    char why[200] = "";
+
+    if (m->cluster_id && !a->cluster_checked) {
+        a->cluster_checked = true;
+        if (!a->cluster || strcmp(a->cluster, m->cluster_id) != 0) {
+            free(a->cluster_new);
+            a->cluster_new = vg_strdup(m->cluster_id);
+        }
+        if (a->cluster && a->offset >= 0 && strcmp(a->cluster, m->cluster_id) != 0) {
+            snprintf(why, sizeof(why),
+                     "kafka cluster id is now %s, the applied offsets were recorded on %s",
+                     m->cluster_id, a->cluster);
+        }
+    }
+    if (!why[0] && a->offset >= 0 && m->offset <= a->offset && m->high_watermark > 0 &&
+        m->high_watermark <= a->offset) {
+        snprintf(why, sizeof(why),
+                 "the partition ends at offset %" PRId64 ", at or below the applied offset "
+                 "(topic deleted and created again?)",
+                 m->high_watermark);
+    }
+    if (!why[0]) {
+        return;
+    }
+    snprintf(a->reset_why, sizeof(a->reset_why), "%s", why);
+    a->reset_from = a->offset;
+    a->offset = -1;
+    a->batch_max = -1;
+}
+
+/* After a commit: one WARN line and one count per partition whose offsets started again. */
+static void report_offsets_reset(struct eng_pipeline *pl, struct applied *a)
+{
+    if (!a->reset_why[0]) {
+        return;
+    }
+    VG_LOG_WARN("consumer",
+                "offsets started again topic=%s partition=%d applied_offset=%" PRId64
+                ": %s; its events are applied again from the start, not skipped as replays",
+                a->topic, (int)a->partition, a->reset_from, a->reset_why);
+    vg_metrics_add(pl->stats->metrics, ENG_M_OFFSET_RESETS, (const char *const[]){a->topic}, 1);
+    a->reset_why[0] = '\0';
 }
 
 static void log_invalid(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
@@ -224,29 +319,158 @@ static void log_skipped(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
                  m->topic, (int)m->partition, m->offset, vg_decode_reason_name(r), detail);
 }
 
+/* The tag of the batch's dead letter `i`: this batch's generation, so late reports don't match. */
+static uint64_t dead_tag(const struct eng_pipeline *pl, size_t i)
+{
+    return (pl->dlq_gen << 32) | (uint64_t)(i + 1);
+}
+
 /*
  * The message unchanged (payload and key) to the DLQ topic, with headers
  * vigil.error (the reason), vigil.topic, vigil.partition, vigil.offset,
- * vigil.detail. Only enqueued here: the batch flushes before it commits.
+ * vigil.detail; or, when `d->cut`, key and payload cut to their first
+ * ENG_DLQ_CUT_BYTES with vigil.truncated and vigil.original_bytes added.
+ * Only enqueued here: the batch flushes before it commits. VG_ERR_REJECTED:
+ * too large to enqueue.
  */
-static vg_err_t dead_letter(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
-                            enum vg_decode_reason r, const char *detail, char *errstr,
-                            size_t errstr_size)
+static vg_err_t send_dead_letter(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
+                                 const struct dead_letter *d, uint64_t tag, char *errstr,
+                                 size_t errstr_size)
 {
     char partition[16];
     char offset[24];
-    const char *reason = vg_decode_reason_name(r);
-    struct vg_kafka_header h[5];
+    char original[24];
+    const char *reason = vg_decode_reason_name(d->reason);
+    const char *truncated = d->cut && m->len > ENG_DLQ_CUT_BYTES ? "true" : "false";
+    size_t key_len = m->key_len;
+    size_t len = m->len;
+    struct vg_kafka_header h[7];
 
     snprintf(partition, sizeof(partition), "%d", (int)m->partition);
     snprintf(offset, sizeof(offset), "%" PRId64, m->offset);
+    snprintf(original, sizeof(original), "%zu", m->len);
     h[0] = (struct vg_kafka_header){"vigil.error", reason, strlen(reason)};
     h[1] = (struct vg_kafka_header){"vigil.topic", m->topic, strlen(m->topic)};
     h[2] = (struct vg_kafka_header){"vigil.partition", partition, strlen(partition)};
     h[3] = (struct vg_kafka_header){"vigil.offset", offset, strlen(offset)};
-    h[4] = (struct vg_kafka_header){"vigil.detail", detail, strlen(detail)};
-    return vg_producer_send_headers(pl->dlq, pl->kc->dlq_topic, -1, m->key, m->key_len, m->payload,
-                                    m->len, h, VG_ARRAY_LEN(h), errstr, errstr_size);
+    h[4] = (struct vg_kafka_header){"vigil.detail", d->detail, strlen(d->detail)};
+    h[5] = (struct vg_kafka_header){"vigil.truncated", truncated, strlen(truncated)};
+    h[6] = (struct vg_kafka_header){"vigil.original_bytes", original, strlen(original)};
+    if (d->cut) {
+        key_len = key_len > ENG_DLQ_CUT_BYTES ? ENG_DLQ_CUT_BYTES : key_len;
+        len = len > ENG_DLQ_CUT_BYTES ? ENG_DLQ_CUT_BYTES : len;
+    }
+    return vg_producer_send_tagged(pl->dlq, pl->kc->dlq_topic, m->key, key_len, m->payload, len, h,
+                                   d->cut ? 7 : 5, tag, errstr, errstr_size);
+}
+
+/*
+ * Neither whole nor cut would the DLQ take it: the one way left that does
+ * not stop the partition for good is to skip it, counted
+ * (vigil_dead_letter_failures_total) and logged (ERROR, at most once a
+ * second). Counted when the batch commits.
+ */
+static void drop_dead_letter(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
+                             struct dead_letter *d, const char *why_label, const char *why)
+{
+    int64_t now = vg_mono_ms();
+
+    d->dropped = true;
+    vg_metrics_tally_add(pl->tally, ENG_M_DLQ_FAILURES, (const char *const[]){why_label}, 1, 1);
+    if (now - pl->last_dlq_drop_log_ms < 1000) {
+        return;
+    }
+    pl->last_dlq_drop_log_ms = now;
+    VG_LOG_ERROR("consumer",
+                 "poison message skipped topic=%s partition=%d offset=%" PRId64
+                 " reason=%s bytes=%zu: dead-letter topic %s refused it whole and cut to %d "
+                 "bytes: %s (counted in %s; further ones this second not logged)",
+                 m->topic, (int)m->partition, m->offset, vg_decode_reason_name(d->reason), m->len,
+                 pl->kc->dlq_topic, ENG_DLQ_CUT_BYTES, why, ENG_M_DLQ_FAILURES);
+}
+
+/*
+ * Enqueue dead letter `i` of the batch: whole, or cut when too large to
+ * enqueue whole, or dropped when even that is refused. VG_OK also when
+ * dropped; other errors fail the batch (retried).
+ */
+static vg_err_t dead_letter(struct eng_pipeline *pl, const struct vg_kafka_msg *msgs, size_t i,
+                            char *errstr, size_t errstr_size)
+{
+    struct dead_letter *d = &pl->dead[i];
+    const struct vg_kafka_msg *m = &msgs[d->msg];
+    vg_err_t err = send_dead_letter(pl, m, d, dead_tag(pl, i), errstr, errstr_size);
+
+    if (err == VG_ERR_REJECTED && !d->cut) {
+        d->cut = true;
+        err = send_dead_letter(pl, m, d, dead_tag(pl, i), errstr, errstr_size);
+    }
+    if (err == VG_ERR_REJECTED) {
+        drop_dead_letter(pl, m, d, "too_large", errstr);
+        err = VG_OK;
+    }
+    return err;
+}
+
+/*
+ * Wait until the DLQ acknowledged the batch's `n` dead letters. What the
+ * broker refused for the message itself (too large for the topic) is sent
+ * once more cut, then dropped if refused again; any other failure
+ * (broker down, timeout) fails the batch, retried as a whole (duplicates
+ * in the DLQ are possible, loss is not). *n_dropped: how many were dropped.
+ */
+static vg_err_t flush_dead_letters(struct eng_pipeline *pl, const struct vg_kafka_msg *msgs,
+                                   size_t n, size_t *n_dropped, char *errstr, size_t errstr_size)
+{
+    for (int round = 0; round < 2; round++) {
+        struct vg_producer_refusal *refused = NULL;
+        size_t n_refused = 0;
+        size_t n_again = 0;
+        vg_err_t err = vg_producer_flush_refused(pl->dlq, ENG_DLQ_FLUSH_MS, &refused, &n_refused,
+                                                 errstr, errstr_size);
+
+        if (err) {
+            return err;
+        }
+        for (size_t k = 0; k < n_refused; k++) {
+            size_t i = (size_t)(refused[k].tag & 0xffffffffu) - 1;
+            struct dead_letter *d;
+
+            if (refused[k].tag >> 32 != (pl->dlq_gen & 0xffffffffu) || i >= n) {
+                continue; /* an earlier try of this batch: this try sent it again */
+            }
+            d = &pl->dead[i];
+            if (d->cut || d->dropped) {
+                char why[128];
+                snprintf(why, sizeof(why), "broker: %s", refused[k].error);
+                if (!d->dropped) {
+                    drop_dead_letter(pl, &msgs[d->msg], d, refused[k].reason, why);
+                }
+                continue;
+            }
+            d->cut = true;
+            err = send_dead_letter(pl, &msgs[d->msg], d, dead_tag(pl, i), errstr, errstr_size);
+            if (err == VG_ERR_REJECTED) {
+                drop_dead_letter(pl, &msgs[d->msg], d, "too_large", errstr);
+                err = VG_OK;
+            } else if (err == VG_OK) {
+                n_again++;
+            }
+            if (err) {
+                free(refused);
+                return err;
+            }
+        }
+        free(refused);
+        if (n_again == 0) {
+            break;
+        }
+    }
+    *n_dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        *n_dropped += pl->dead[i].dropped ? 1 : 0;
+    }
+    return VG_OK;
 }
 
 /*
@@ -374,6 +598,7 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     size_t n_notes = 0;
     size_t n_links = 0;
     size_t n_dlq = 0;
+    size_t n_dropped = 0;
     bool dlq_failed = false;
     size_t iter;
     const char *key;
@@ -396,6 +621,7 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         vg_metrics_add(pl->stats->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"},
                        1);
     }
+    pl->dlq_gen++;
     vg_array_grow((void **)&pl->evs, &pl->cap_evs, n, sizeof(*pl->evs));
     vg_array_grow((void **)&pl->res, &pl->cap_res, n, sizeof(*pl->res));
     vg_array_grow((void **)&pl->trans, &pl->cap_trans, n * 3, sizeof(*pl->trans));
@@ -414,6 +640,7 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         if (err) {
             goto fail;
         }
+        check_offsets_reset(a, m);
         if (m->offset > a->batch_max) {
             a->batch_max = m->offset;
         }
@@ -443,12 +670,15 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
             count_event(pl, m->topic, "invalid", 1);
             log_invalid(pl, m, r, detail);
             if (pl->dlq) {
-                err = dead_letter(pl, m, r, detail, errstr, sizeof(errstr));
+                struct dead_letter *d = VG_ARRAY_PUSH(pl->dead, n_dlq, pl->cap_dead);
+
+                *d = (struct dead_letter){.msg = i, .reason = r};
+                snprintf(d->detail, sizeof(d->detail), "%s", detail);
+                err = dead_letter(pl, msgs, n_dlq - 1, errstr, sizeof(errstr));
                 if (err) {
                     dlq_failed = true;
                     goto fail;
                 }
-                n_dlq++;
             }
             continue;
         }
@@ -465,13 +695,12 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
      * the DLQ are possible, loss is not)
      */
     if (n_dlq > 0) {
-        err = vg_producer_flush(pl->dlq, ENG_DLQ_FLUSH_MS, errstr, sizeof(errstr));
+        err = flush_dead_letters(pl, msgs, n_dlq, &n_dropped, errstr, sizeof(errstr));
         if (err) {
             dlq_failed = true;
             err = VG_ERR_BACKEND;
             goto fail;
         }
-        atomic_fetch_add(&pl->stats->dead_lettered, (long long)n_dlq);
     }
 
     /* 1c. Kubernetes Events: find each one's Resource through its pod */
@@ -560,7 +789,12 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     while (vg_map_next(pl->applied, &iter, &key, &val)) {
         struct applied *a = val;
         if (a->batch_max > a->offset) {
-            struct vg_offset *o = VG_ARRAY_PUSH(pl->offsets, n_offsets, pl->cap_offsets);
+            struct vg_offset *o;
+
+            vg_array_grow((void **)&pl->offset_clusters, &pl->cap_offset_clusters, n_offsets + 1,
+                          sizeof(*pl->offset_clusters));
+            pl->offset_clusters[n_offsets] = a->cluster_new;
+            o = VG_ARRAY_PUSH(pl->offsets, n_offsets, pl->cap_offsets);
             o->topic = a->topic;
             o->partition = a->partition;
             o->offset = a->batch_max;
@@ -579,6 +813,7 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
             .n_pages = pl->out.pages.n,
             .offsets = pl->offsets,
             .n_offsets = n_offsets,
+            .offset_clusters = pl->offset_clusters,
             .notes = pl->notes,
             .n_notes = n_notes,
             .pod_links = pl->links,
@@ -598,9 +833,16 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         struct applied *a = val;
         if (a->batch_max > a->offset) {
             a->offset = a->batch_max;
+            if (a->cluster_new) {
+                free(a->cluster);
+                a->cluster = a->cluster_new;
+                a->cluster_new = NULL;
+            }
         }
         a->batch_max = -1;
+        report_offsets_reset(pl, a);
     }
+    atomic_fetch_add(&pl->stats->dead_lettered, (long long)(n_dlq - n_dropped));
     atomic_fetch_add(&pl->stats->consumed, (long long)n);
     atomic_fetch_add(&pl->stats->applied, (long long)n_evs);
     atomic_fetch_add(&pl->stats->transitions, (long long)n_trans);

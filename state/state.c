@@ -1016,6 +1016,38 @@ static void append_name_index(struct vg_state *st, struct vg_cmd *c, const struc
 }
 
 /* Queue MULTI ... EXEC for `cm`; returns the number of commands queued. */
+/*
+ * HSET P:offsets:cluster for the offsets that carry a cluster id (only
+ * when it changed: the pipeline sends it once per partition and load).
+ * Returns the number of commands appended (0 or 1).
+ */
+static size_t append_offset_clusters(struct vg_state *st, struct vg_cmd *c,
+                                     const struct vg_offset *offsets, const char *const *clusters,
+                                     size_t n)
+{
+    char *key;
+    bool any = false;
+
+    for (size_t i = 0; clusters && i < n && !any; i++) {
+        any = clusters[i] != NULL;
+    }
+    if (!any) {
+        return 0;
+    }
+    key = vg_state_key(st, "offsets:cluster");
+    vg_cmd_str(c, "HSET");
+    vg_cmd_str(c, key);
+    for (size_t i = 0; i < n; i++) {
+        if (clusters[i]) {
+            vg_cmd_fmt(c, "%s/%d", offsets[i].topic, (int)offsets[i].partition);
+            vg_cmd_str(c, clusters[i]);
+        }
+    }
+    vg_cmd_append(st, c);
+    vg_free(key);
+    return 1;
+}
+
 static size_t append_commit(struct vg_state *st, struct vg_cmd *c, const struct vg_commit *cm,
                             struct vg_map *pending)
 {
@@ -1090,6 +1122,7 @@ static size_t append_commit(struct vg_state *st, struct vg_cmd *c, const struct 
         vg_cmd_append(st, c);
         vg_free(key);
         n++;
+        n += append_offset_clusters(st, c, cm->offsets, cm->offset_clusters, cm->n_offsets);
     }
     /* issue 5: incident records, then timers (a fired one is removed before it is re-set) */
     n += vg_state_append_incidents(st, c, cm->incidents, cm->n_incidents);
@@ -1187,6 +1220,51 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
         /* Unknown what Redis holds now: the next write of each Resource is whole. */
         vg_map_destroy(pending, vg_free);
         vg_map_clear(st->shadow, vg_free);
+    }
+    return err;
+}
+
+vg_err_t vg_state_applied_position(struct vg_state *st, const char *topic, int32_t partition,
+                                   int64_t *offset, char **cluster, char *errstr,
+                                   size_t errstr_size)
+{
+    struct vg_cmd c = {0};
+    redisReply *replies[2] = {NULL, NULL};
+    char *key;
+    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+
+    *offset = -1;
+    *cluster = NULL;
+    if (err != VG_OK) {
+        return err;
+    }
+    for (int i = 0; i < 2; i++) {
+        key = vg_state_key(st, i == 0 ? "offsets" : "offsets:cluster");
+        vg_cmd_str(&c, "HGET");
+        vg_cmd_str(&c, key);
+        vg_cmd_fmt(&c, "%s/%d", topic, (int)partition);
+        vg_cmd_append(st, &c);
+        vg_free(key);
+    }
+    vg_cmd_fini(&c);
+    err = vg_state_read_replies(st, 2, replies, "HGET offsets", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (replies[0]->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "HGET offsets", replies[0], errstr, errstr_size);
+    } else if (replies[1]->type == REDIS_REPLY_ERROR) {
+        err = vg_state_reply_error(st, "HGET offsets:cluster", replies[1], errstr, errstr_size);
+    } else if (replies[0]->type == REDIS_REPLY_STRING && !vg_parse_i64(replies[0]->str, offset)) {
+        set_err(errstr, errstr_size, "redis %s: offset of %s/%d is not a number: %.*s",
+                st->redacted, topic, (int)partition, (int)replies[0]->len, replies[0]->str);
+        err = VG_ERR_INVALID;
+    } else if (replies[1]->type == REDIS_REPLY_STRING) {
+        *cluster = vg_strndup(replies[1]->str, replies[1]->len);
+    }
+    vg_redis_replies_free(replies, 2);
+    if (err != VG_OK) {
+        *offset = -1;
     }
     return err;
 }

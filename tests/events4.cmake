@@ -46,3 +46,18 @@ if(VIGIL_CLANG)
 else()
   message(STATUS "clang not found: the decoder fuzz target and its test are skipped")
 endif()
+
+# Bad input never stops vigil: poison messages too large for the DLQ, and offsets that start
+# again (a new cluster, a recreated topic). The real vigil binary, redis-server, the mock cluster.
+foreach(t events_dlq_large events_offsets_reset)
+  add_executable(test_${t} integration/test_${t}.c)
+  target_compile_definitions(test_${t} PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
+  target_link_libraries(test_${t} PRIVATE vg_testsupport vg_state vg_consumer vg_core
+                        PkgConfig::CMOCKA PkgConfig::CJSON_EV4 PkgConfig::RDKAFKA vg_build_flags)
+  add_test(NAME test_${t} COMMAND test_${t})
+  set_tests_properties(test_${t} PROPERTIES LABELS integration TIMEOUT 180
+                       ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+endforeach()
+# Removes the recorded cluster ids with a raw command, as state written before they existed.
+pkg_check_modules(HIREDIS_EV REQUIRED IMPORTED_TARGET hiredis)
+target_link_libraries(test_events_offsets_reset PRIVATE PkgConfig::HIREDIS_EV)

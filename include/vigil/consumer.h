@@ -28,6 +28,13 @@ struct vg_kafka_msg {
     const char *payload; /* may be NULL (tombstone) */
     size_t len;
     int64_t timestamp_ms; /* -1 when unknown */
+    /*
+     * Where the offsets come from, to notice offsets that started again:
+     * the partition's high watermark as of the last fetch (<= 0 when
+     * unknown) and the Kafka cluster id (NULL when unknown yet).
+     */
+    int64_t high_watermark;
+    const char *cluster_id;
 };
 
 struct vg_partition {
@@ -144,6 +151,43 @@ vg_err_t vg_producer_send_headers(struct vg_producer *p, const char *topic, int3
 /* Wait until everything is acknowledged (or timeout: VG_ERR_TIMEOUT); delivery errors -> VG_ERR_BACKEND. */
 vg_err_t vg_producer_flush(struct vg_producer *p, int timeout_ms, char *errstr,
                            size_t errstr_size);
+
+/*
+ * The dead-letter producer: vg_producer_new, with message.max.bytes at
+ * least `min_message_bytes` (the decode limit plus room for key and
+ * headers) even when `props` set less, so that whatever the decoder may
+ * refuse for its size can still be dead-lettered whole.
+ */
+vg_err_t vg_producer_new_dlq(struct vg_producer **out, const char *bootstraps,
+                             const struct vg_kv *props, size_t n_props, size_t min_message_bytes,
+                             char *errstr, size_t errstr_size);
+/*
+ * vg_producer_send_headers for a message whose fate the caller decides
+ * alone: `tag` (non-zero) names it in vg_producer_flush_refused.
+ * VG_ERR_REJECTED when librdkafka refuses it for its size before sending
+ * (over message.max.bytes); other errors as vg_producer_send_headers.
+ */
+vg_err_t vg_producer_send_tagged(struct vg_producer *p, const char *topic, const char *key,
+                                 size_t key_len, const char *payload, size_t len,
+                                 const struct vg_kafka_header *headers, size_t n_headers,
+                                 uint64_t tag, char *errstr, size_t errstr_size);
+/* A tagged message the broker refused for good because of the message itself. */
+struct vg_producer_refusal {
+    uint64_t tag;
+    const char *reason; /* "too_large" or "invalid_record" (static) */
+    const char *error;  /* librdkafka's error name, e.g. "MSG_SIZE_TOO_LARGE" (static) */
+};
+/*
+ * vg_producer_flush, except that tagged messages the broker refused
+ * because of the message itself (MSG_SIZE_TOO_LARGE, RECORD_LIST_TOO_LARGE,
+ * INVALID_RECORD: resending them unchanged cannot help) are no error:
+ * they are listed in *out (heap, *n_out entries, NULL when none; caller
+ * frees). Any other failed delivery (broker down, timeout): as
+ * vg_producer_flush, and *out is NULL. Thread: the producer's one user.
+ */
+vg_err_t vg_producer_flush_refused(struct vg_producer *p, int timeout_ms,
+                                   struct vg_producer_refusal **out, size_t *n_out, char *errstr,
+                                   size_t errstr_size);
 void vg_producer_destroy(struct vg_producer *p);
 
 /*
@@ -182,9 +226,16 @@ void vg_mock_kafka_stop(struct vg_mock_kafka *mk);
 
 /*
  * Tests: the next `n` produce requests to the cluster fail with a
- * permanent broker error, so those deliveries fail (vg_producer_flush
- * reports VG_ERR_BACKEND).
+ * permanent broker error that is not about the message (topic
+ * authorization failed), so those deliveries fail (vg_producer_flush and
+ * vg_producer_flush_refused report VG_ERR_BACKEND).
  */
 void vg_mock_kafka_fail_produce(struct vg_mock_kafka *mk, size_t n);
+/*
+ * Tests: the next `n` produce requests are refused as too large
+ * (MSG_SIZE_TOO_LARGE), as a broker whose max.message.bytes is smaller
+ * than the message would (vg_producer_flush_refused lists them).
+ */
+void vg_mock_kafka_refuse_size(struct vg_mock_kafka *mk, size_t n);
 
 #endif

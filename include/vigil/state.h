@@ -13,6 +13,9 @@
  *   P:idx:name       sorted set, all scores 0, members "<name>\0<id>": name
  *                    search by glob reads this index, never the keyspace
  *   P:offsets        hash "topic/partition" -> last applied offset
+ *   P:offsets:cluster hash "topic/partition" -> Kafka cluster id the
+ *                    applied offset belongs to (offsets that start again
+ *                    on another cluster are noticed, docs/state.md)
  *   P:outbox         stream of pages (fields: id, sink, pager, body)
  *   P:outbox:dead    stream of pages given up on (fields + reason)
  *
@@ -127,6 +130,11 @@ struct vg_commit {
     const struct vg_offset *offsets;
     size_t n_offsets;
     /*
+     * The Kafka cluster id to record with offsets[i] (P:offsets:cluster),
+     * parallel to `offsets`; NULL (or a NULL entry): leave it as is.
+     */
+    const char *const *offset_clusters;
+    /*
      * Rules: timer changes (ZADD/ZREM, in order, after everything
      * else), incident records (SET P:incident:<id>, index P:incidents;
      * ended ones expire after VG_INCIDENT_RETENTION_MS). Pages with
@@ -158,6 +166,14 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *c, char *e
 /* Last applied offset of topic/partition into *out (-1 when none). */
 vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t partition,
                                  int64_t *out, char *errstr, size_t errstr_size);
+/*
+ * vg_state_applied_offset plus the Kafka cluster id recorded with it
+ * (*cluster: heap string, caller frees; NULL when none was recorded), in
+ * one round trip. Thread: st's.
+ */
+vg_err_t vg_state_applied_position(struct vg_state *st, const char *topic, int32_t partition,
+                                   int64_t *offset, char **cluster, char *errstr,
+                                   size_t errstr_size);
 
 /* Read side (vigil get). */
 struct vg_state_filter {
