@@ -66,7 +66,7 @@ struct eng_dispatch {
     pthread_t thread;
     struct vg_state *st;
     struct vg_sinks *sk;
-    struct eng_stats *stats;
+    struct eng_report *report;
     char consumer[128];
     atomic_int stop;
 
@@ -324,7 +324,6 @@ static void finish_delivered(struct eng_dispatch *d, struct entry *en, const cha
         }
     }
     en->state = E_DONE;
-    atomic_fetch_add(&d->stats->delivered, 1);
     VG_LOG_INFO("sinks", "page sent id=%s sink=%s attempt=%d", en->e.id, en->e.sink, en->attempts);
 }
 
@@ -343,8 +342,7 @@ static void give_up(struct eng_dispatch *d, struct entry *en, const char *reason
     f->fallback_sink = fb;
     en->state = E_DONE;
     audit(d, en, fb ? "fallback" : "dead", en->last_status, 0, reason);
-    atomic_fetch_add(&d->stats->dead, 1);
-    vg_metrics_add(d->stats->metrics, VG_M_NOTIFICATIONS, (const char *const[]){en->e.sink, "dead"},
+    vg_metrics_add(d->report->metrics, VG_M_NOTIFICATIONS, (const char *const[]){en->e.sink, "dead"},
                    1);
     vg_sinks_note_given_up(d->sk, en->e.sink);
     if (fb) {
@@ -364,9 +362,9 @@ static void give_up(struct eng_dispatch *d, struct entry *en, const char *reason
 static void count_attempt(struct eng_dispatch *d, const struct entry *en,
                           const struct vg_sink_result *r, const char *outcome)
 {
-    vg_metrics_observe(d->stats->metrics, VG_M_DELIVERY_SECONDS, (const char *const[]){en->e.sink},
+    vg_metrics_observe(d->report->metrics, VG_M_DELIVERY_SECONDS, (const char *const[]){en->e.sink},
                        (double)r->latency_ms / 1000.0);
-    vg_metrics_add(d->stats->metrics, VG_M_NOTIFICATIONS,
+    vg_metrics_add(d->report->metrics, VG_M_NOTIFICATIONS,
                    (const char *const[]){en->e.sink, outcome}, 1);
 }
 
@@ -687,11 +685,11 @@ static bool reconnect(struct eng_dispatch *d)
     char errstr[512];
 
     /* issue 7: each failed try counts as a Redis error, as does the failure that led here */
-    vg_metrics_add(d->stats->metrics, VG_M_REDIS_ERRORS, (const char *const[]){"dispatcher"}, 1);
+    vg_metrics_add(d->report->metrics, VG_M_REDIS_ERRORS, (const char *const[]){"dispatcher"}, 1);
     if (vg_state_reconnect(d->st, errstr, sizeof(errstr)) != VG_OK) {
         return false;
     }
-    vg_metrics_add(d->stats->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"dispatcher"},
+    vg_metrics_add(d->report->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"dispatcher"},
                    1);
     VG_LOG_INFO("sinks", "dispatcher reconnected to redis");
     d->redis_down = false;
@@ -760,7 +758,7 @@ static void *dispatch_main(void *arg)
 }
 
 vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url, const char *prefix,
-                            struct vg_sinks *sk, struct eng_stats *stats, char *errstr,
+                            struct vg_sinks *sk, struct eng_report *report, char *errstr,
                             size_t errstr_size)
 {
     struct eng_dispatch *d = vg_calloc(1, sizeof(*d));
@@ -776,7 +774,7 @@ vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url, co
     /* A stable name: a restarted instance re-reads its own unacknowledged pages at once. */
     snprintf(d->consumer, sizeof(d->consumer), "%s", inst && *inst ? inst : host);
     d->sk = sk;
-    d->stats = stats;
+    d->report = report;
     d->by_stream = vg_map_new();
     d->chains = vg_map_new();
     d->sink_idx = vg_map_new();

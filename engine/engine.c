@@ -226,7 +226,7 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     /* the metrics registry, counted into from every thread (served by http.c) */
     eng->metrics = vg_metrics_new();
     vg_metrics_declare_vigil(eng->metrics);
-    eng->stats.metrics = eng->metrics;
+    eng->report.metrics = eng->metrics;
     err = start_rules_and_sinks(eng, errstr, errstr_size);
     if (err) {
         goto fail;
@@ -244,7 +244,7 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     vg_sinks_set_kafka_default(eng->sk, eng->em.bootstraps, props, n_props);
     free(props);
     err = eng_dispatch_start(&eng->dispatch, eng->em.redis_url, cfg->redis.prefix, eng->sk,
-                             &eng->stats, errstr, errstr_size);
+                             &eng->report, errstr, errstr_size);
     if (err) {
         goto fail;
     }
@@ -253,7 +253,7 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     if (err) {
         goto fail;
     }
-    eng->pl = eng_pipeline_new(eng->st, eng->rs, &cfg->health, &eng->stats);
+    eng->pl = eng_pipeline_new(eng->st, eng->rs, &cfg->health, &eng->report);
     eng_pipeline_set_input(eng->pl, &cfg->kafka, &cfg->decode, eng->dlq);
     if (eng->opt.http) {
         err = eng_http_start(eng, errstr, errstr_size);
@@ -322,25 +322,25 @@ void vg_engine_destroy(struct vg_engine *eng)
     eng_embedded_stop(&eng->em);
     vg_sinks_destroy(eng->sk);
     vg_ruleset_destroy(eng->rs);
-    eng->stats.metrics = NULL;
+    eng->report.metrics = NULL;
     vg_metrics_destroy(eng->metrics);
     free(eng);
 }
 
 void vg_engine_stats(const struct vg_engine *eng, struct vg_engine_stats *out)
 {
-    const struct eng_stats *s = &eng->stats;
+    struct vg_metrics *m = eng->metrics;
 
-    out->consumed = atomic_load(&s->consumed);
-    out->applied = atomic_load(&s->applied);
-    out->invalid = atomic_load(&s->invalid);
-    out->skipped = atomic_load(&s->skipped);
-    out->transitions = atomic_load(&s->transitions);
-    out->pages = atomic_load(&s->pages);
-    out->delivered = atomic_load(&s->delivered);
-    out->dead = atomic_load(&s->dead);
-    out->dead_lettered = atomic_load(&s->dead_lettered);
-    out->late = atomic_load(&s->late);
+    out->consumed = (long long)vg_metrics_sum(m, VG_M_EVENTS_CONSUMED, NULL, NULL);
+    out->applied = (long long)vg_metrics_sum(m, VG_M_EVENTS_CONSUMED, "outcome", "applied");
+    out->invalid = (long long)vg_metrics_sum(m, VG_M_EVENTS_CONSUMED, "outcome", "invalid");
+    out->skipped = (long long)vg_metrics_sum(m, VG_M_EVENTS_CONSUMED, "outcome", "replayed");
+    out->late = (long long)vg_metrics_sum(m, VG_M_EVENTS_CONSUMED, "outcome", "late");
+    out->transitions = (long long)vg_metrics_sum(m, VG_M_TRANSITIONS, NULL, NULL);
+    out->pages = (long long)vg_metrics_sum(m, VG_M_NOTIFICATIONS_QUEUED, NULL, NULL);
+    out->delivered = (long long)vg_metrics_sum(m, VG_M_NOTIFICATIONS, "outcome", "delivered");
+    out->dead = (long long)vg_metrics_sum(m, VG_M_NOTIFICATIONS, "outcome", "dead");
+    out->dead_lettered = (long long)vg_metrics_sum(m, VG_M_DLQ_PRODUCED, NULL, NULL);
 }
 
 const char *vg_engine_bootstraps(const struct vg_engine *eng)

@@ -37,25 +37,13 @@ vg_err_t eng_embedded_start(struct eng_embedded *em, const struct vg_config *cfg
                             char *errstr, size_t errstr_size);
 void eng_embedded_stop(struct eng_embedded *em);
 
-/* Counters of the pipeline (read by other threads: atomics). */
-struct eng_stats {
-    atomic_llong consumed;
-    atomic_llong applied;
-    atomic_llong invalid;
-    atomic_llong skipped; /* at or below the applied offset */
-    atomic_llong transitions;
-    atomic_llong pages;
-    atomic_llong delivered;
-    atomic_llong dead;
-    atomic_llong dead_lettered; /* produced to kafka.dlq_topic (and acknowledged) */
-    atomic_llong skipped_input; /* counted and skipped: no name label, ignored, unknown pod */
-    atomic_llong late;          /* older than the state: recorded in history, not applied */
-    atomic_llong by_reason[VG_DECODE__COUNT]; /* invalid and skipped, by decode reason */
-    /*
-     * The labelled metrics (GET /metrics), counted where things happen,
-     * and the server whose event stream the pipeline publishes to after
-     * each commit. Both NULL-safe; set before the threads start.
-     */
+/*
+ * Where the engine's threads report: the metrics registry (every count:
+ * vg_engine_stats reads it too) and the server whose event stream the
+ * pipeline publishes to after each commit. Both NULL-safe; set before the
+ * threads start.
+ */
+struct eng_report {
     struct vg_metrics *metrics;
     struct vg_api *api;
 };
@@ -63,7 +51,7 @@ struct eng_stats {
 /* The batch pipeline (pipeline.c). Consumer thread only. */
 struct eng_pipeline;
 struct eng_pipeline *eng_pipeline_new(struct vg_state *st, const struct vg_ruleset *rs,
-                                      const struct vg_health_config *hc, struct eng_stats *stats);
+                                      const struct vg_health_config *hc, struct eng_report *report);
 void eng_pipeline_destroy(struct eng_pipeline *pl);
 /* The handler to pass to vg_consumer_run (opaque = pl). */
 void eng_pipeline_handler(struct eng_pipeline *pl, struct vg_consumer_handler *h);
@@ -79,15 +67,12 @@ void eng_pipeline_handler(struct eng_pipeline *pl, struct vg_consumer_handler *h
  * A poison message too large for the DLQ (librdkafka's message.max.bytes
  * or the broker's) is sent again with key and payload cut to this many
  * bytes plus vigil.truncated and vigil.original_bytes; refused again, it
- * is skipped, counted in ENG_M_DLQ_FAILURES and logged (ERROR). The DLQ
+ * is skipped, counted in VG_M_DLQ_FAILURES and logged (ERROR). The DLQ
  * producer takes decode.limits.max_message_bytes + ENG_DLQ_HEADROOM_BYTES
  * (key and headers) whole.
  */
 #define ENG_DLQ_CUT_BYTES 1024
 #define ENG_DLQ_HEADROOM_BYTES (64 * 1024)
-#define ENG_M_DLQ_FAILURES "vigil_dead_letter_failures_total" /* reason */
-/* Partitions whose offsets started again (topic recreated, new cluster). */
-#define ENG_M_OFFSET_RESETS "vigil_offset_resets_total" /* topic */
 void eng_pipeline_set_input(struct eng_pipeline *pl, const struct vg_kafka_config *kc,
                             const struct vg_decode_config *dc, struct vg_producer *dlq);
 /* Called from the consumer thread after every poll round. */
@@ -105,7 +90,7 @@ const struct vg_ruleset *eng_pipeline_set_rules(struct eng_pipeline *pl,
  * Consumer thread only.
  */
 struct eng_timers;
-struct eng_timers *eng_timers_new(struct vg_state *st, struct eng_stats *stats);
+struct eng_timers *eng_timers_new(struct vg_state *st, struct eng_report *report);
 void eng_timers_destroy(struct eng_timers *t);
 void eng_timers_assigned(struct eng_timers *t, const struct vg_partition *parts, size_t n);
 void eng_timers_revoked(struct eng_timers *t, const struct vg_partition *parts, size_t n);
@@ -119,7 +104,7 @@ void eng_log_pages(const struct vg_pages *pages);
 /* The dispatcher (dispatch.c): its own thread and Redis connection, outbox -> sinks. */
 struct eng_dispatch;
 vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url, const char *prefix,
-                            struct vg_sinks *sk, struct eng_stats *stats, char *errstr,
+                            struct vg_sinks *sk, struct eng_report *report, char *errstr,
                             size_t errstr_size);
 /* Ask to stop; the current delivery finishes (bounded), undelivered pages stay in the outbox. */
 void eng_dispatch_stop(struct eng_dispatch *d);
@@ -141,7 +126,7 @@ struct vg_engine {
     struct vg_producer *dlq; /* the dead-letter producer */
     struct eng_pipeline *pl;
     struct eng_dispatch *dispatch;
-    struct eng_stats stats;
+    struct eng_report report;
     struct vg_api *api; /* NULL when off or the default address was taken */
     struct vg_metrics *metrics;
     struct eng_http *http_state;

@@ -1,7 +1,7 @@
 /*
  * Issue 7: the HTTP server inside `vigil run` (api/) wired to the daemon:
  * readiness (partitions assigned, rules loaded), the metrics only the
- * daemon can read (consumer lag, counters kept in eng_stats), the rules
+ * daemon can read (consumer lag, the sinks' state), the rules
  * listing, and the secrets no response may contain. The server reads the
  * daemon only through this file's hooks, which are safe from its threads.
  */
@@ -72,14 +72,6 @@ static void hook_collect(void *opaque, struct vg_metrics *m)
     vg_metrics_set(m, VG_M_RULES_LOADED, (const char *const[]){"monitor"}, (double)h->n_monitors);
     vg_metrics_set(m, VG_M_RULES_LOADED, (const char *const[]){"pager"}, (double)h->n_pagers);
     pthread_mutex_unlock(&h->lock);
-    for (int r = 1; r < VG_DECODE__COUNT; r++) {
-        if (!vg_decode_reason_is_skip((enum vg_decode_reason)r)) {
-            vg_metrics_set(m, VG_M_DECODE_ERRORS,
-                           (const char *const[]){vg_decode_reason_name((enum vg_decode_reason)r)},
-                           (double)atomic_load(&d->stats.by_reason[r]));
-        }
-    }
-    vg_metrics_set(m, VG_M_DLQ_PRODUCED, NULL, (double)atomic_load(&d->stats.dead_lettered));
     if (d->sk) {
         struct vg_sink_status st[64];
         size_t n = vg_sinks_status(d->sk, st, VG_ARRAY_LEN(st));
@@ -253,7 +245,7 @@ vg_err_t eng_http_start(struct vg_engine *d, char *errstr, size_t errstr_size)
                     why);
         return VG_OK;
     }
-    d->stats.api = d->api;
+    d->report.api = d->api;
     return VG_OK;
 }
 
@@ -261,7 +253,7 @@ void eng_http_stop(struct vg_engine *d)
 {
     struct eng_http *h = http_of(d);
 
-    d->stats.api = NULL;
+    d->report.api = NULL;
     vg_api_stop(d->api);
     d->api = NULL;
     if (h) {

@@ -62,7 +62,7 @@ struct eng_pipeline {
     size_t cap_links;
     const struct vg_ruleset *rs;
     const struct vg_health_config *hc;
-    struct eng_stats *stats;
+    struct eng_report *report;
     struct vg_map *applied; /* "topic/partition" -> struct applied* */
     bool need_reconnect;
     char last_error[512]; /* why the last batch failed: the consumer logs it once (issue 3) */
@@ -106,24 +106,16 @@ static void applied_free(void *p)
 }
 
 struct eng_pipeline *eng_pipeline_new(struct vg_state *st, const struct vg_ruleset *rs,
-                                      const struct vg_health_config *hc, struct eng_stats *stats)
+                                      const struct vg_health_config *hc, struct eng_report *report)
 {
     struct eng_pipeline *pl = vg_calloc(1, sizeof(*pl));
     pl->st = st;
     pl->rs = rs;
     pl->hc = hc;
-    pl->stats = stats;
+    pl->report = report;
     pl->applied = vg_map_new();
-    pl->timers = eng_timers_new(st, stats);
+    pl->timers = eng_timers_new(st, report);
     pl->tally = vg_metrics_tally_new();
-    vg_metrics_declare(stats->metrics, ENG_M_OFFSET_RESETS, VG_METRIC_COUNTER,
-                       "Partitions whose offsets started again (topic recreated, or a new "
-                       "cluster) while Redis held applied offsets of the old ones, by topic.",
-                       (const char *const[]){"topic"}, 1, NULL, 0);
-    vg_metrics_declare(stats->metrics, ENG_M_DLQ_FAILURES, VG_METRIC_COUNTER,
-                       "Poison messages the dead-letter topic refused even cut short: counted, "
-                       "logged and skipped, by reason (too_large, invalid_record).",
-                       (const char *const[]){"reason"}, 1, NULL, 0);
     return pl;
 }
 
@@ -275,7 +267,7 @@ static void report_offsets_reset(struct eng_pipeline *pl, struct applied *a)
                 "offsets started again topic=%s partition=%d applied_offset=%" PRId64
                 ": %s; its events are applied again from the start, not skipped as replays",
                 a->topic, (int)a->partition, a->reset_from, a->reset_why);
-    vg_metrics_add(pl->stats->metrics, ENG_M_OFFSET_RESETS, (const char *const[]){a->topic}, 1);
+    vg_metrics_add(pl->report->metrics, VG_M_OFFSET_RESETS, (const char *const[]){a->topic}, 1);
     a->reset_why[0] = '\0';
 }
 
@@ -308,8 +300,6 @@ static void log_skipped(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
 {
     int64_t now = vg_mono_ms();
 
-    atomic_fetch_add(&pl->stats->skipped_input, 1);
-    atomic_fetch_add(&pl->stats->by_reason[r], 1);
     count_event(pl, m->topic, "skipped", 1);
     if (now - pl->last_skip_log_ms[r] < 1000) {
         return;
@@ -376,7 +366,7 @@ static void drop_dead_letter(struct eng_pipeline *pl, const struct vg_kafka_msg 
     int64_t now = vg_mono_ms();
 
     d->dropped = true;
-    vg_metrics_tally_add(pl->tally, ENG_M_DLQ_FAILURES, (const char *const[]){why_label}, 1, 1);
+    vg_metrics_tally_add(pl->tally, VG_M_DLQ_FAILURES, (const char *const[]){why_label}, 1, 1);
     if (now - pl->last_dlq_drop_log_ms < 1000) {
         return;
     }
@@ -386,7 +376,7 @@ static void drop_dead_letter(struct eng_pipeline *pl, const struct vg_kafka_msg 
                  " reason=%s bytes=%zu: dead-letter topic %s refused it whole and cut to %d "
                  "bytes: %s (counted in %s; further ones this second not logged)",
                  m->topic, (int)m->partition, m->offset, vg_decode_reason_name(d->reason), m->len,
-                 pl->kc->dlq_topic, ENG_DLQ_CUT_BYTES, why, ENG_M_DLQ_FAILURES);
+                 pl->kc->dlq_topic, ENG_DLQ_CUT_BYTES, why, VG_M_DLQ_FAILURES);
 }
 
 /*
@@ -561,10 +551,10 @@ static void after_commit(struct eng_pipeline *pl, size_t n_trans, double t0)
             pl->tally, VG_M_TRANSITIONS,
             (const char *const[]){vg_field_name(pl->trans[i].field), pl->trans[i].to}, 2, 1);
     }
-    vg_metrics_tally_flush(pl->tally, pl->stats->metrics);
-    vg_metrics_observe(pl->stats->metrics, VG_M_BATCH_SECONDS, NULL, vg_metrics_now_s() - t0);
-    vg_api_publish_transitions(pl->stats->api, pl->trans, n_trans);
-    vg_api_publish_incidents(pl->stats->api, pl->out.records.items, pl->out.records.n);
+    vg_metrics_tally_flush(pl->tally, pl->report->metrics);
+    vg_metrics_observe(pl->report->metrics, VG_M_BATCH_SECONDS, NULL, vg_metrics_now_s() - t0);
+    vg_api_publish_transitions(pl->report->api, pl->trans, n_trans);
+    vg_api_publish_incidents(pl->report->api, pl->out.records.items, pl->out.records.n);
 }
 
 /*
@@ -582,7 +572,7 @@ static void recheck_redis(struct eng_pipeline *pl, const char *batch_err)
         return;
     }
     pl->need_reconnect = false;
-    vg_metrics_add(pl->stats->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"}, 1);
+    vg_metrics_add(pl->report->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"}, 1);
     snprintf(pl->last_error, sizeof(pl->last_error), "%s (reconnected)", batch_err);
 }
 
@@ -618,7 +608,7 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         }
         pl->need_reconnect = false;
         VG_LOG_INFO("state", "redis reachable again");
-        vg_metrics_add(pl->stats->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"},
+        vg_metrics_add(pl->report->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"},
                        1);
     }
     pl->dlq_gen++;
@@ -645,7 +635,6 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
             a->batch_max = m->offset;
         }
         if (m->offset <= a->offset) {
-            atomic_fetch_add(&pl->stats->skipped, 1);
             count_event(pl, m->topic, "replayed", 1);
             continue;
         }
@@ -665,8 +654,8 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
             continue;
         }
         if (r != VG_DECODE_OK) {
-            atomic_fetch_add(&pl->stats->invalid, 1);
-            atomic_fetch_add(&pl->stats->by_reason[r], 1);
+            vg_metrics_tally_add(pl->tally, VG_M_DECODE_ERRORS,
+                                 (const char *const[]){vg_decode_reason_name(r)}, 1, 1);
             count_event(pl, m->topic, "invalid", 1);
             log_invalid(pl, m, r, detail);
             if (pl->dlq) {
@@ -755,7 +744,6 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
             char reason[VG_REASON_MAX];
             size_t nv = vg_event_late_values(ev, fields, values, reason);
 
-            atomic_fetch_add(&pl->stats->late, 1);
             count_event(pl, ev->pos.topic, "applied", -1);
             count_event(pl, ev->pos.topic, "late", 1);
             for (size_t k = 0; k < nv; k++) {
@@ -842,11 +830,8 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         a->batch_max = -1;
         report_offsets_reset(pl, a);
     }
-    atomic_fetch_add(&pl->stats->dead_lettered, (long long)(n_dlq - n_dropped));
-    atomic_fetch_add(&pl->stats->consumed, (long long)n);
-    atomic_fetch_add(&pl->stats->applied, (long long)n_evs);
-    atomic_fetch_add(&pl->stats->transitions, (long long)n_trans);
-    atomic_fetch_add(&pl->stats->pages, (long long)pl->out.pages.n);
+    vg_metrics_tally_add(pl->tally, VG_M_DLQ_PRODUCED, NULL, 0, (double)(n_dlq - n_dropped));
+    vg_metrics_tally_add(pl->tally, VG_M_NOTIFICATIONS_QUEUED, NULL, 0, (double)pl->out.pages.n);
     after_commit(pl, n_trans, t0);
     eng_log_pages(&pl->out.pages);
     reset_batch(pl, n_evs);
@@ -871,7 +856,7 @@ fail:
         VG_LOG_DEBUG("consumer", "batch not applied: dead-letter topic: %s", errstr);
     } else if (vg_err_is_retriable(err)) {
         pl->need_reconnect = true;
-        vg_metrics_add(pl->stats->metrics, VG_M_REDIS_ERRORS, (const char *const[]){"pipeline"}, 1);
+        vg_metrics_add(pl->report->metrics, VG_M_REDIS_ERRORS, (const char *const[]){"pipeline"}, 1);
         VG_LOG_DEBUG("state", "batch not applied: %s", errstr);
         recheck_redis(pl, errstr);
     } else {
@@ -891,7 +876,7 @@ static void on_idle(void *opaque)
         pl->last_reconnect_mono = vg_mono_ms();
         if (vg_state_reconnect(pl->st, errstr, sizeof(errstr)) == VG_OK) {
             pl->need_reconnect = false;
-            vg_metrics_add(pl->stats->metrics, VG_M_REDIS_RECONNECTS,
+            vg_metrics_add(pl->report->metrics, VG_M_REDIS_RECONNECTS,
                            (const char *const[]){"pipeline"}, 1);
             forget(pl);
         }

@@ -29,7 +29,7 @@
 
 struct eng_timers {
     struct vg_state *st;
-    struct eng_stats *stats;
+    struct eng_report *report;
     struct vg_map *owned; /* "topic/partition" -> struct vg_offset * (topic owned by the key) */
     struct vg_rules_env env;
     struct vg_silence *silences;
@@ -55,12 +55,12 @@ static void owned_free(void *p)
     vg_free(o);
 }
 
-struct eng_timers *eng_timers_new(struct vg_state *st, struct eng_stats *stats)
+struct eng_timers *eng_timers_new(struct vg_state *st, struct eng_report *report)
 {
     struct eng_timers *t = vg_calloc(1, sizeof(*t));
 
     t->st = st;
-    t->stats = stats;
+    t->report = report;
     t->owned = vg_map_new();
     t->silences_version = -1;
     t->silences_checked_mono = -SILENCES_EVERY_MS;
@@ -272,10 +272,10 @@ static vg_err_t redis_commit(void *ctx, const struct vg_rules_fired *fx, char *e
         vg_state_cache_clear(t->st);
         return err;
     }
-    atomic_fetch_add(&t->stats->pages, (long long)out->pages.n);
+    vg_metrics_add(t->report->metrics, VG_M_NOTIFICATIONS_QUEUED, NULL, (double)out->pages.n);
     eng_log_pages(&out->pages);
     /* incidents opened or ended by a timer reach the API's event stream too */
-    vg_api_publish_incidents(t->stats->api, out->records.items, out->records.n);
+    vg_api_publish_incidents(t->report->api, out->records.items, out->records.n);
     return VG_OK;
 }
 
@@ -316,7 +316,7 @@ static vg_err_t redis_commit_group(void *ctx, const char *member, const struct v
                                 errstr_size);
     vg_group_buffer_fini(&rr->buf);
     if (err == VG_OK && done && gp->body) {
-        atomic_fetch_add(&rr->t->stats->pages, 1);
+        vg_metrics_add(rr->t->report->metrics, VG_M_NOTIFICATIONS_QUEUED, NULL, 1);
         VG_LOG_INFO("rules", "page grouped id=%s group=%s incidents=%zu", gp->id, member,
                     gp->n_incidents);
     }
