@@ -572,63 +572,125 @@ static void recheck_redis(struct eng_pipeline *pl, const char *batch_err)
         return;
     }
     pl->need_reconnect = false;
-    vg_metrics_add(pl->report->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"}, 1);
+    vg_metrics_add(pl->report->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"},
+                   1);
     snprintf(pl->last_error, sizeof(pl->last_error), "%s (reconnected)", batch_err);
 }
 
-static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
-{
-    struct eng_pipeline *pl = opaque;
+/* One batch in progress: what each step produced so far. */
+struct batch_run {
+    const struct vg_kafka_msg *msgs;
+    size_t n;
+    size_t n_evs; /* decoded events in pl->evs */
+    size_t n_trans;
+    size_t n_dirty;
+    size_t n_offsets;
+    size_t n_notes;
+    size_t n_links;
+    size_t n_dlq;     /* poison messages handed to the DLQ producer */
+    size_t n_dropped; /* of them, refused even cut short (counted, skipped) */
+    bool dlq_failed;  /* the failure is Kafka's (the DLQ), not Redis's */
+    double t0;
     char errstr[512];
-    size_t n_evs = 0;
-    size_t n_trans = 0;
-    size_t n_dirty = 0;
-    size_t n_offsets = 0;
-    size_t n_state = 0;
-    size_t n_notes = 0;
-    size_t n_links = 0;
-    size_t n_dlq = 0;
-    size_t n_dropped = 0;
-    bool dlq_failed = false;
-    size_t iter;
-    const char *key;
-    void *val;
-    struct vg_commit c;
-    const struct vg_rules_env *env;
-    double t0 = vg_metrics_now_s();
-    vg_err_t err;
+};
 
-    if (pl->need_reconnect) {
-        err = vg_state_reconnect(pl->st, errstr, sizeof(errstr));
-        if (err) {
-            /* the consumer's pause WARN names this (hiredis's reason, the redacted URL) */
-            snprintf(pl->last_error, sizeof(pl->last_error), "%s", errstr);
-            VG_LOG_DEBUG("state", "reconnect failed: %s", errstr);
-            return err;
-        }
-        pl->need_reconnect = false;
-        VG_LOG_INFO("state", "redis reachable again");
-        vg_metrics_add(pl->report->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"},
-                       1);
+/* Redis was lost by an earlier batch: reconnect before anything else. */
+static vg_err_t reconnect_if_needed(struct eng_pipeline *pl)
+{
+    char errstr[512];
+
+    if (!pl->need_reconnect) {
+        return VG_OK;
     }
-    pl->dlq_gen++;
+    if (vg_state_reconnect(pl->st, errstr, sizeof(errstr)) != VG_OK) {
+        /* the consumer's pause WARN names this (hiredis's reason, the redacted URL) */
+        snprintf(pl->last_error, sizeof(pl->last_error), "%s", errstr);
+        VG_LOG_DEBUG("state", "reconnect failed: %s", errstr);
+        return VG_ERR_BACKEND;
+    }
+    pl->need_reconnect = false;
+    VG_LOG_INFO("state", "redis reachable again");
+    vg_metrics_add(pl->report->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"},
+                   1);
+    return VG_OK;
+}
+
+/* Scratch arrays sized for `n` messages (kept across batches). */
+static void grow_scratch(struct eng_pipeline *pl, size_t n)
+{
     vg_array_grow((void **)&pl->evs, &pl->cap_evs, n, sizeof(*pl->evs));
     vg_array_grow((void **)&pl->res, &pl->cap_res, n, sizeof(*pl->res));
     vg_array_grow((void **)&pl->trans, &pl->cap_trans, n * 3, sizeof(*pl->trans));
     vg_array_grow((void **)&pl->state_evs, &pl->cap_state_evs, n, sizeof(*pl->state_evs));
     vg_array_grow((void **)&pl->notes, &pl->cap_notes, n * 2, sizeof(*pl->notes));
     vg_array_grow((void **)&pl->links, &pl->cap_links, n, sizeof(*pl->links));
+}
 
-    /* 1. decode; skip what Redis already has */
-    for (size_t i = 0; i < n; i++) {
-        const struct vg_kafka_msg *m = &msgs[i];
+/* Decode message i into the next event slot; the reason it was refused otherwise. */
+static enum vg_decode_reason decode_one(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
+                                        struct vg_event *ev, char *detail, size_t detail_size)
+{
+    enum vg_decode_reason r;
+
+    r = vg_event_decode_ex(
+        ev, pl->dc, pl->kc ? vg_config_topic_format(pl->kc, m->topic) : VG_FORMAT_AUTO, m->payload,
+        m->payload ? m->len : 0, m->timestamp_ms, detail, detail_size);
+    if (r == VG_DECODE_OK) {
+        /* an event from the future would make every later one late: dead-letter it */
+        r = vg_event_check_time(ev, pl->dc, vg_now_ms(), detail, detail_size);
+        if (r != VG_DECODE_OK) {
+            vg_event_fini(ev);
+        }
+    }
+    return r;
+}
+
+/* Count, log and (with a DLQ) dead-letter message i, refused for `r`. */
+static vg_err_t refuse(struct eng_pipeline *pl, struct batch_run *b, size_t i,
+                       enum vg_decode_reason r, const char *detail)
+{
+    const struct vg_kafka_msg *m = &b->msgs[i];
+    struct dead_letter *d;
+    vg_err_t err;
+
+    vg_metrics_tally_add(pl->tally, VG_M_DECODE_ERRORS,
+                         (const char *const[]){vg_decode_reason_name(r)}, 1, 1);
+    count_event(pl, m->topic, "invalid", 1);
+    log_invalid(pl, m, r, detail);
+    if (!pl->dlq) {
+        return VG_OK;
+    }
+    d = VG_ARRAY_PUSH(pl->dead, b->n_dlq, pl->cap_dead);
+    *d = (struct dead_letter){.msg = i, .reason = r};
+    snprintf(d->detail, sizeof(d->detail), "%s", detail);
+    err = dead_letter(pl, b->msgs, b->n_dlq - 1, b->errstr, sizeof(b->errstr));
+    if (err) {
+        b->dlq_failed = true;
+    }
+    return err;
+}
+
+/*
+ * Step 1: decode every message not yet applied (at or below the applied
+ * offset: a replay, skipped), refuse what cannot be decoded, and the DLQ
+ * has every poison message of this batch before anything commits: a
+ * failed produce fails the batch (retried; duplicates in the DLQ are
+ * possible, loss is not).
+ */
+static vg_err_t decode_batch(struct eng_pipeline *pl, struct batch_run *b)
+{
+    vg_err_t err;
+
+    for (size_t i = 0; i < b->n; i++) {
+        const struct vg_kafka_msg *m = &b->msgs[i];
+        struct vg_event *ev = &pl->evs[b->n_evs];
         struct applied *a;
         char detail[256];
         enum vg_decode_reason r;
 
-        err = get_applied(pl, m->topic, m->partition, &a, errstr, sizeof(errstr));
+        err = get_applied(pl, m->topic, m->partition, &a, b->errstr, sizeof(b->errstr));
         if (err) {
-            goto fail;
+            return err;
         }
         check_offsets_reset(a, m);
         if (m->offset > a->batch_max) {
@@ -638,187 +700,189 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
             count_event(pl, m->topic, "replayed", 1);
             continue;
         }
-        r = vg_event_decode_ex(&pl->evs[n_evs], pl->dc,
-                               pl->kc ? vg_config_topic_format(pl->kc, m->topic) : VG_FORMAT_AUTO,
-                               m->payload, m->payload ? m->len : 0, m->timestamp_ms, detail,
-                               sizeof(detail));
-        if (r == VG_DECODE_OK) {
-            /* an event from the future would make every later one late: dead-letter it */
-            r = vg_event_check_time(&pl->evs[n_evs], pl->dc, vg_now_ms(), detail, sizeof(detail));
-            if (r != VG_DECODE_OK) {
-                vg_event_fini(&pl->evs[n_evs]);
-            }
-        }
+        r = decode_one(pl, m, ev, detail, sizeof(detail));
         if (vg_decode_reason_is_skip(r)) {
             log_skipped(pl, m, r, detail);
             continue;
         }
         if (r != VG_DECODE_OK) {
-            vg_metrics_tally_add(pl->tally, VG_M_DECODE_ERRORS,
-                                 (const char *const[]){vg_decode_reason_name(r)}, 1, 1);
-            count_event(pl, m->topic, "invalid", 1);
-            log_invalid(pl, m, r, detail);
-            if (pl->dlq) {
-                struct dead_letter *d = VG_ARRAY_PUSH(pl->dead, n_dlq, pl->cap_dead);
-
-                *d = (struct dead_letter){.msg = i, .reason = r};
-                snprintf(d->detail, sizeof(d->detail), "%s", detail);
-                err = dead_letter(pl, msgs, n_dlq - 1, errstr, sizeof(errstr));
-                if (err) {
-                    dlq_failed = true;
-                    goto fail;
-                }
+            err = refuse(pl, b, i, r, detail);
+            if (err) {
+                return err;
             }
             continue;
         }
-        pl->evs[n_evs].pos.topic = vg_strdup(m->topic);
-        pl->evs[n_evs].pos.partition = m->partition;
-        pl->evs[n_evs].pos.offset = m->offset;
+        ev->pos.topic = vg_strdup(m->topic);
+        ev->pos.partition = m->partition;
+        ev->pos.offset = m->offset;
         count_event(pl, m->topic, "applied", 1);
-        n_evs++;
+        b->n_evs++;
     }
-
-    /*
-     * 1b. the DLQ has every poison message of this batch before anything
-     * commits: a failed produce fails the batch (retried; duplicates in
-     * the DLQ are possible, loss is not)
-     */
-    if (n_dlq > 0) {
-        err = flush_dead_letters(pl, msgs, n_dlq, &n_dropped, errstr, sizeof(errstr));
+    if (b->n_dlq > 0) {
+        err =
+            flush_dead_letters(pl, b->msgs, b->n_dlq, &b->n_dropped, b->errstr, sizeof(b->errstr));
         if (err) {
-            dlq_failed = true;
-            err = VG_ERR_BACKEND;
-            goto fail;
+            b->dlq_failed = true;
+            return VG_ERR_BACKEND;
         }
     }
+    return VG_OK;
+}
 
-    /* 1c. Kubernetes Events: find each one's Resource through its pod */
-    err = map_k8s_events(pl, n_evs, errstr, sizeof(errstr));
-    if (err) {
-        goto fail;
-    }
+/* Step 2: the current state of every Resource: cache, or one pipelined round trip for misses. */
+static vg_err_t resolve_batch(struct eng_pipeline *pl, struct batch_run *b)
+{
+    size_t n_state = 0;
 
-    /* 2. resolve current state: cache, or one pipelined round trip for the misses */
-    for (size_t i = 0; i < n_evs; i++) {
+    for (size_t i = 0; i < b->n_evs; i++) {
         if (pl->evs[i].kind != VG_EVENT_K8S_EVENT) {
             pl->state_evs[n_state++] = pl->evs[i]; /* shallow: resolve reads the identity */
         }
     }
-    if (n_state > 0) {
-        err = vg_state_resolve(pl->st, pl->state_evs, n_state, pl->res, errstr, sizeof(errstr));
-        if (err) {
-            goto fail;
-        }
+    if (n_state == 0) {
+        return VG_OK;
     }
+    return vg_state_resolve(pl->st, pl->state_evs, n_state, pl->res, b->errstr, sizeof(b->errstr));
+}
 
-    /* 3. apply in order, evaluate rules on the transitions of each event */
-    env = eng_timers_env(pl->timers, pl->rs);
-    for (size_t i = 0, j = 0; i < n_evs; i++) {
+/* A Kubernetes Event: a history line of its Resource (or skipped when its pod is unknown). */
+static void note_k8s_event(struct eng_pipeline *pl, struct batch_run *b, const struct vg_event *ev)
+{
+    if (!ev->id) {
+        struct vg_kafka_msg m = {
+            .topic = ev->pos.topic, .partition = ev->pos.partition, .offset = ev->pos.offset};
+
+        count_event(pl, ev->pos.topic, "applied", -1); /* log_skipped counts it */
+        log_skipped(pl, &m, VG_DECODE_SKIP_UNKNOWN_POD, "no pod link in redis");
+        return;
+    }
+    pl->notes[b->n_notes++] =
+        (struct vg_history_note){.id = ev->id, .ev = ev, .before_trans = b->n_trans, .late = false};
+}
+
+/* An event older than the state: recorded in history, marked late, state unchanged. */
+static void note_late(struct eng_pipeline *pl, struct batch_run *b, const struct vg_resource *res,
+                      const struct vg_event *ev)
+{
+    enum vg_field fields[2];
+    char values[2][VG_VALUE_MAX];
+    char reason[VG_REASON_MAX];
+    size_t nv = vg_event_late_values(ev, fields, values, reason);
+
+    count_event(pl, ev->pos.topic, "applied", -1);
+    count_event(pl, ev->pos.topic, "late", 1);
+    for (size_t k = 0; k < nv; k++) {
+        struct vg_history_note *note = &pl->notes[b->n_notes++];
+
+        *note = (struct vg_history_note){
+            .id = res->id, .ev = ev, .before_trans = b->n_trans, .late = true, .field = fields[k]};
+        snprintf(note->from, sizeof(note->from), "%s",
+                 fields[k] == VG_FIELD_STATUS ? res->status : res->runtime);
+        snprintf(note->to, sizeof(note->to), "%s", values[k]);
+        snprintf(note->reason, sizeof(note->reason), "%s", reason);
+    }
+}
+
+/* Step 3: apply in order, and evaluate the rules on each applied event and its transitions. */
+static void apply_batch(struct eng_pipeline *pl, struct batch_run *b)
+{
+    const struct vg_rules_env *env = eng_timers_env(pl->timers, pl->rs);
+
+    for (size_t i = 0, j = 0; i < b->n_evs; i++) {
         const struct vg_event *ev = &pl->evs[i];
         struct vg_resource *res;
         bool was_dirty;
         size_t nt;
 
         if (ev->kind == VG_EVENT_K8S_EVENT) {
-            if (!ev->id) {
-                struct vg_kafka_msg m = {.topic = ev->pos.topic,
-                                         .partition = ev->pos.partition,
-                                         .offset = ev->pos.offset};
-                count_event(pl, ev->pos.topic, "applied", -1); /* log_skipped counts it */
-                log_skipped(pl, &m, VG_DECODE_SKIP_UNKNOWN_POD, "no pod link in redis");
-                continue;
-            }
-            pl->notes[n_notes++] = (struct vg_history_note){
-                .id = ev->id, .ev = ev, .before_trans = n_trans, .late = false};
+            note_k8s_event(pl, b, ev);
             continue;
         }
         res = pl->res[j++];
         was_dirty = res->dirty;
         if (ev->kind == VG_EVENT_POD) {
-            pl->links[n_links++] = (struct vg_pod_link){
+            pl->links[b->n_links++] = (struct vg_pod_link){
                 .ns = ev->pod->ns, .pod = ev->pod->name, .id = res->id, .deleted = ev->pod_deleted};
         }
         if (vg_resource_is_late(res, ev)) {
-            enum vg_field fields[2];
-            char values[2][VG_VALUE_MAX];
-            char reason[VG_REASON_MAX];
-            size_t nv = vg_event_late_values(ev, fields, values, reason);
-
-            count_event(pl, ev->pos.topic, "applied", -1);
-            count_event(pl, ev->pos.topic, "late", 1);
-            for (size_t k = 0; k < nv; k++) {
-                struct vg_history_note *note = &pl->notes[n_notes++];
-
-                *note = (struct vg_history_note){.id = res->id,
-                                                 .ev = ev,
-                                                 .before_trans = n_trans,
-                                                 .late = true,
-                                                 .field = fields[k]};
-                snprintf(note->from, sizeof(note->from), "%s",
-                         fields[k] == VG_FIELD_STATUS ? res->status : res->runtime);
-                snprintf(note->to, sizeof(note->to), "%s", values[k]);
-                snprintf(note->reason, sizeof(note->reason), "%s", reason);
-            }
+            note_late(pl, b, res, ev);
             continue;
         }
-        nt = vg_resource_apply(pl->hc, res, ev, &pl->trans[n_trans]);
-        vg_resource_set_labels(res, ev); /* issue 5: matched by rules as labels.<key> */
-        /* issue 5: every applied event (absence and staleness watch events, not changes) */
-        vg_rules_eval_event(pl->rs, env, res, ev, &pl->trans[n_trans], nt, &pl->out);
-        n_trans += nt;
+        nt = vg_resource_apply(pl->hc, res, ev, &pl->trans[b->n_trans]);
+        vg_resource_set_labels(res, ev); /* rules match them as labels.<key> */
+        /* every applied event, not only changes: absence and staleness watch them */
+        vg_rules_eval_event(pl->rs, env, res, ev, &pl->trans[b->n_trans], nt, &pl->out);
+        b->n_trans += nt;
         if (res->dirty && !was_dirty) {
-            struct vg_resource **slot = VG_ARRAY_PUSH(pl->dirty, n_dirty, pl->cap_dirty);
-            *slot = res;
+            *VG_ARRAY_PUSH(pl->dirty, b->n_dirty, pl->cap_dirty) = res;
         }
     }
+}
 
-    /* 4. the applied offset of every partition in the batch */
-    iter = 0;
+/* Step 4: the applied offset of every partition the batch moved. */
+static void collect_offsets(struct eng_pipeline *pl, struct batch_run *b)
+{
+    size_t iter = 0;
+    const char *key;
+    void *val;
+
     while (vg_map_next(pl->applied, &iter, &key, &val)) {
         struct applied *a = val;
-        if (a->batch_max > a->offset) {
-            struct vg_offset *o;
+        struct vg_offset *o;
 
-            vg_array_grow((void **)&pl->offset_clusters, &pl->cap_offset_clusters, n_offsets + 1,
-                          sizeof(*pl->offset_clusters));
-            pl->offset_clusters[n_offsets] = a->cluster_new;
-            o = VG_ARRAY_PUSH(pl->offsets, n_offsets, pl->cap_offsets);
-            o->topic = a->topic;
-            o->partition = a->partition;
-            o->offset = a->batch_max;
+        if (a->batch_max <= a->offset) {
+            continue;
         }
+        vg_array_grow((void **)&pl->offset_clusters, &pl->cap_offset_clusters, b->n_offsets + 1,
+                      sizeof(*pl->offset_clusters));
+        pl->offset_clusters[b->n_offsets] = a->cluster_new;
+        o = VG_ARRAY_PUSH(pl->offsets, b->n_offsets, pl->cap_offsets);
+        o->topic = a->topic;
+        o->partition = a->partition;
+        o->offset = a->batch_max;
     }
+}
 
-    /* 5. one atomic write */
-    if (n_dirty > 0 || n_offsets > 0 || n_notes > 0 || n_links > 0 || pl->out.pages.n > 0 ||
-        pl->out.timers.n > 0 || pl->out.records.n > 0) {
-        c = (struct vg_commit){
-            .res = pl->dirty,
-            .n_res = n_dirty,
-            .trans = pl->trans,
-            .n_trans = n_trans,
-            .pages = pl->out.pages.items,
-            .n_pages = pl->out.pages.n,
-            .offsets = pl->offsets,
-            .n_offsets = n_offsets,
-            .offset_clusters = pl->offset_clusters,
-            .notes = pl->notes,
-            .n_notes = n_notes,
-            .pod_links = pl->links,
-            .n_pod_links = n_links,
-            .timers = pl->out.timers.items,
-            .n_timers = pl->out.timers.n,
-            .incidents = pl->out.records.items,
-            .n_incidents = pl->out.records.n,
-        };
-        err = vg_state_commit(pl->st, &c, errstr, sizeof(errstr));
-        if (err) {
-            goto fail;
-        }
+/* Step 5: one atomic write of everything (nothing at all when the batch changed nothing). */
+static vg_err_t commit_batch(struct eng_pipeline *pl, struct batch_run *b)
+{
+    struct vg_commit c = {
+        .res = pl->dirty,
+        .n_res = b->n_dirty,
+        .trans = pl->trans,
+        .n_trans = b->n_trans,
+        .pages = pl->out.pages.items,
+        .n_pages = pl->out.pages.n,
+        .offsets = pl->offsets,
+        .n_offsets = b->n_offsets,
+        .offset_clusters = pl->offset_clusters,
+        .notes = pl->notes,
+        .n_notes = b->n_notes,
+        .pod_links = pl->links,
+        .n_pod_links = b->n_links,
+        .timers = pl->out.timers.items,
+        .n_timers = pl->out.timers.n,
+        .incidents = pl->out.records.items,
+        .n_incidents = pl->out.records.n,
+    };
+
+    if (b->n_dirty == 0 && b->n_offsets == 0 && b->n_notes == 0 && b->n_links == 0 &&
+        pl->out.pages.n == 0 && pl->out.timers.n == 0 && pl->out.records.n == 0) {
+        return VG_OK;
     }
-    iter = 0;
+    return vg_state_commit(pl->st, &c, b->errstr, sizeof(b->errstr));
+}
+
+/* Step 6: Redis has it: the applied offsets move, and it counts. */
+static void batch_committed(struct eng_pipeline *pl, struct batch_run *b)
+{
+    size_t iter = 0;
+    const char *key;
+    void *val;
+
     while (vg_map_next(pl->applied, &iter, &key, &val)) {
         struct applied *a = val;
+
         if (a->batch_max > a->offset) {
             a->offset = a->batch_max;
             if (a->cluster_new) {
@@ -830,39 +894,74 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         a->batch_max = -1;
         report_offsets_reset(pl, a);
     }
-    vg_metrics_tally_add(pl->tally, VG_M_DLQ_PRODUCED, NULL, 0, (double)(n_dlq - n_dropped));
+    vg_metrics_tally_add(pl->tally, VG_M_DLQ_PRODUCED, NULL, 0, (double)(b->n_dlq - b->n_dropped));
     vg_metrics_tally_add(pl->tally, VG_M_NOTIFICATIONS_QUEUED, NULL, 0, (double)pl->out.pages.n);
-    after_commit(pl, n_trans, t0);
+    after_commit(pl, b->n_trans, b->t0);
     eng_log_pages(&pl->out.pages);
-    reset_batch(pl, n_evs);
-    /* issue 5: timers due now (a failure here does not undo the batch: retried when idle) */
+    reset_batch(pl, b->n_evs);
+    /* timers due now (a failure here does not undo the batch: retried when idle) */
     if (vg_err_is_retriable(eng_timers_run(pl->timers, pl->rs, false))) {
         pl->need_reconnect = true;
     }
-    return VG_OK;
+}
 
-fail:
-    /*
-     * Nothing of this batch counts as applied: the cache holds state Redis
-     * may not have, and an EXEC whose reply was lost may have applied after
-     * all, so both caches are dropped and reloaded on retry.
-     */
-    reset_batch(pl, n_evs);
+/*
+ * The batch failed: nothing of it counts as applied. The cache holds state
+ * Redis may not have, and an EXEC whose reply was lost may have applied
+ * after all, so both caches are dropped and reloaded on retry.
+ */
+static void batch_failed(struct eng_pipeline *pl, struct batch_run *b, vg_err_t err)
+{
+    reset_batch(pl, b->n_evs);
     forget(pl);
     vg_metrics_tally_flush(pl->tally, NULL); /* retried: counted when it commits */
-    snprintf(pl->last_error, sizeof(pl->last_error), "%s", errstr);
-    if (dlq_failed) {
+    snprintf(pl->last_error, sizeof(pl->last_error), "%s", b->errstr);
+    if (b->dlq_failed) {
         /* Kafka, not Redis: no reconnect. The consumer logs and retries the batch. */
-        VG_LOG_DEBUG("consumer", "batch not applied: dead-letter topic: %s", errstr);
+        VG_LOG_DEBUG("consumer", "batch not applied: dead-letter topic: %s", b->errstr);
     } else if (vg_err_is_retriable(err)) {
         pl->need_reconnect = true;
-        vg_metrics_add(pl->report->metrics, VG_M_REDIS_ERRORS, (const char *const[]){"pipeline"}, 1);
-        VG_LOG_DEBUG("state", "batch not applied: %s", errstr);
-        recheck_redis(pl, errstr);
+        vg_metrics_add(pl->report->metrics, VG_M_REDIS_ERRORS, (const char *const[]){"pipeline"},
+                       1);
+        VG_LOG_DEBUG("state", "batch not applied: %s", b->errstr);
+        recheck_redis(pl, b->errstr);
     } else {
-        VG_LOG_ERROR("state", "batch not applied: %s", errstr);
+        VG_LOG_ERROR("state", "batch not applied: %s", b->errstr);
     }
-    return err;
+}
+
+/* The consumer's batch handler: the steps above, in order. */
+static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
+{
+    struct eng_pipeline *pl = opaque;
+    struct batch_run b = {.msgs = msgs, .n = n, .t0 = vg_metrics_now_s()};
+    vg_err_t err;
+
+    err = reconnect_if_needed(pl);
+    if (err) {
+        return err;
+    }
+    pl->dlq_gen++;
+    grow_scratch(pl, n);
+    err = decode_batch(pl, &b);
+    if (err == VG_OK) {
+        /* Kubernetes Events: find each one's Resource through its pod */
+        err = map_k8s_events(pl, b.n_evs, b.errstr, sizeof(b.errstr));
+    }
+    if (err == VG_OK) {
+        err = resolve_batch(pl, &b);
+    }
+    if (err == VG_OK) {
+        apply_batch(pl, &b);
+        collect_offsets(pl, &b);
+        err = commit_batch(pl, &b);
+    }
+    if (err) {
+        batch_failed(pl, &b, err);
+        return err;
+    }
+    batch_committed(pl, &b);
+    return VG_OK;
 }
 
 static void on_idle(void *opaque)
