@@ -452,8 +452,15 @@ static vg_err_t spawn(struct vg_redis_child *rc, char *errstr, size_t errstr_siz
     argv[argc++] = rc->dir;
     argv[argc++] = (char *)"--appendonly";
     argv[argc++] = (char *)"yes";
+    /*
+     * always: Redis replies only after the AOF write and fsync. With
+     * everysec a busy disk lets Redis postpone the write by up to 2 s while
+     * it already replies, and a kill then loses writes vigil was told are
+     * done (Kafka offsets have moved past them). vigil writes a batch per
+     * MULTI/EXEC, so this is about one fsync per batch.
+     */
     argv[argc++] = (char *)"--appendfsync";
-    argv[argc++] = (char *)"everysec";
+    argv[argc++] = (char *)"always";
     argv[argc++] = (char *)"--save";
     argv[argc++] = (char *)"";
     argv[argc++] = (char *)"--daemonize";
