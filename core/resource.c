@@ -82,11 +82,13 @@ bool vg_resource_remove_pod(struct vg_resource *res, const char *name)
 
 bool vg_resource_is_late(const struct vg_resource *res, const struct vg_event *ev)
 {
-    if (ev->kind == VG_EVENT_K8S_EVENT || !res->event_time_ms) {
+    int64_t newest = res->seen_ms > res->event_time_ms ? res->seen_ms : res->event_time_ms;
+
+    if (ev->kind == VG_EVENT_K8S_EVENT || !newest) {
         return false;
     }
-    if (ev->time_ms != res->event_time_ms) {
-        return ev->time_ms < res->event_time_ms;
+    if (ev->time_ms != newest) {
+        return ev->time_ms < newest;
     }
     /* Equal times apply, unless the same partition already reflects a later offset. */
     return ev->pos.topic && res->pos.topic && strcmp(ev->pos.topic, res->pos.topic) == 0 &&
@@ -159,6 +161,7 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
     char old_runtime[VG_VALUE_MAX];
     const char *runtime = ev->runtime[0] ? ev->runtime : NULL;
     bool from_pods = ev->kind == VG_EVENT_POD;
+    bool changed;
 
     /* Log lines do not touch state; late events are recorded by the caller, not applied. */
     if (ev->kind == VG_EVENT_K8S_EVENT || vg_resource_is_late(res, ev)) {
@@ -198,13 +201,27 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
             snprintf(out[i].pod, sizeof(out[i].pod), "%s", res->runtime_pod);
         }
     }
+    changed = n > 0 || from_pods;
     if (ev->owner && ev->owner[0] && strcmp(ev->owner, res->owner) != 0) {
         free(res->owner);
         res->owner = vg_strdup(ev->owner);
+        changed = true;
     }
-    if (ev->message) {
+    if (ev->message && (!res->message || strcmp(ev->message, res->message) != 0)) {
         free(res->message);
         res->message = vg_strdup(ev->message);
+        changed = true;
+    }
+    if (ev->time_ms > res->seen_ms) {
+        res->seen_ms = ev->time_ms;
+    }
+    if (!changed) {
+        /*
+         * An event that changes nothing (a heartbeat) writes nothing: the
+         * stored Resource says when it last changed. Only the cache learns
+         * that it was seen, so that an older event arriving later is late.
+         */
+        return 0;
     }
     res->updated_at_ms = ev->time_ms;
     res->event_time_ms = ev->time_ms;

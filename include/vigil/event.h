@@ -301,8 +301,13 @@ struct vg_resource {
     int64_t status_since_ms;
     int64_t runtime_since_ms;
     int64_t health_since_ms; /* when the current health began (0: not known; issue 3) */
-    int64_t updated_at_ms; /* event time of the last applied event */
-    int64_t event_time_ms; /* newest event time applied */
+    int64_t updated_at_ms; /* event time of the last event that changed it */
+    int64_t event_time_ms; /* the same (stored as event_time) */
+    /*
+     * Newest event time seen, changing or not (events that change nothing
+     * are not written): kept in the cache only, for late detection.
+     */
+    int64_t seen_ms;
     char *message;         /* last message, NULL if none */
     struct vg_kafka_pos pos; /* the Kafka position that last changed it */
     struct vg_open_incident *incidents;

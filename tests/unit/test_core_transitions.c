@@ -98,7 +98,7 @@ static int run_steps(const char *type, const struct step *steps, size_t n_steps)
     make_event(&first, type, NULL, NULL, 0, NULL, NULL, 0);
     res = vg_resource_new_from_event(&first);
     vg_event_fini(&first);
-    for (size_t i = 0; i < n_steps; i++) {
+    for (size_t i = 0, changed_at = 0; i < n_steps; i++) {
         const struct step *st = &steps[i];
         struct vg_event ev;
         struct vg_transition out[3];
@@ -111,17 +111,21 @@ static int run_steps(const char *type, const struct step *steps, size_t n_steps)
         memset(out, 0, sizeof(out));
         n = vg_resource_apply(&hc, res, &ev, out);
         failed += check_transitions(what, out, n, st->want, st->n_want, res, &ev);
+        /* an event that changes nothing leaves the stored Resource (and its position) as is */
+        if (st->n_want > 0) {
+            changed_at = i;
+        }
         if (strcmp(res->status, st->after_status) != 0 ||
             strcmp(res->runtime, st->after_runtime) != 0 || res->health != st->after_health ||
             res->status_since_ms != st->status_since_ms ||
             res->runtime_since_ms != st->runtime_since_ms ||
-            res->updated_at_ms != st->updated_at_ms || !res->dirty ||
-            res->pos.offset != (int64_t)i) {
+            res->updated_at_ms != st->updated_at_ms || res->dirty != (st->n_want > 0) ||
+            res->pos.offset != (int64_t)changed_at) {
             print_error("%s: want \"%s\"/\"%s\"/%s since %lld/%lld updated %lld offset %zu, "
                         "got \"%s\"/\"%s\"/%s since %lld/%lld updated %lld offset %lld dirty %d\n",
                         what, st->after_status, st->after_runtime, vg_health_name(st->after_health),
                         (long long)st->status_since_ms, (long long)st->runtime_since_ms,
-                        (long long)st->updated_at_ms, i, res->status, res->runtime,
+                        (long long)st->updated_at_ms, changed_at, res->status, res->runtime,
                         vg_health_name(res->health), (long long)res->status_since_ms,
                         (long long)res->runtime_since_ms, (long long)res->updated_at_ms,
                         (long long)res->pos.offset, res->dirty);
@@ -155,10 +159,10 @@ static void test_service_lifecycle(void **state)
         {NULL, "running", 3000,
          {RT("pending", "running"), HT("progressing", "healthy")}, 2,
          "active", "running", VG_HEALTH_HEALTHY, 1000, 3000, 3000},
-        /* no change (both repeated): 0 transitions, since-times kept, updated_at moves */
+        /* no change (both repeated): 0 transitions, nothing to write, updated_at kept */
         {"active", "running", 4000,
          {{0}}, 0,
-         "active", "running", VG_HEALTH_HEALTHY, 1000, 3000, 4000},
+         "active", "running", VG_HEALTH_HEALTHY, 1000, 3000, 3000},
         /* equal time is accepted */
         {NULL, "failed", 4000,
          {RT("running", "failed"), HT("healthy", "unhealthy")}, 2,
@@ -198,7 +202,7 @@ static void test_batch_lifecycle(void **state)
          "active", "running", VG_HEALTH_PROGRESSING, 1000, 3000, 3000},
         {NULL, "running", 3500,
          {{0}}, 0,
-         "active", "running", VG_HEALTH_PROGRESSING, 1000, 3000, 3500},
+         "active", "running", VG_HEALTH_PROGRESSING, 1000, 3000, 3000},
     };
     /* clang-format on */
 
@@ -268,6 +272,7 @@ static void test_first_event_fields(void **state)
 static void test_no_change_event(void **state)
 {
     struct vg_event ev;
+    struct vg_event ev2;
     struct vg_resource *res;
     struct vg_transition out[3];
 
@@ -282,13 +287,19 @@ static void test_no_change_event(void **state)
     ev.pos.partition = 1;
     memset(out, 0, sizeof(out));
     assert_int_equal(vg_resource_apply(&hc, res, &ev, out), 0);
-    assert_true(res->dirty);
-    assert_int_equal(res->updated_at_ms, 2000);
-    assert_int_equal(res->event_time_ms, 2000);
+    /* nothing to write: the stored Resource says when it last changed, and where */
+    assert_false(res->dirty);
+    assert_int_equal(res->updated_at_ms, 1000);
+    assert_int_equal(res->event_time_ms, 1000);
     assert_int_equal(res->status_since_ms, 1000);
     assert_int_equal(res->runtime_since_ms, 1000);
-    assert_int_equal(res->pos.partition, 1);
-    assert_int_equal(res->pos.offset, 11);
+    assert_int_equal(res->pos.partition, 3);
+    assert_int_equal(res->pos.offset, 10);
+    /* the cache knows it was seen: an event older than that is late */
+    assert_int_equal(res->seen_ms, 2000);
+    make_event(&ev2, "service", "active", "failed", 1500, NULL, NULL, 12);
+    assert_true(vg_resource_is_late(res, &ev2));
+    vg_event_fini(&ev2);
     assert_string_equal(res->status, "active");
     assert_int_equal(res->health, VG_HEALTH_HEALTHY);
     vg_event_fini(&ev);
