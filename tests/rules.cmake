@@ -42,7 +42,7 @@ set_tests_properties(rules_cli PROPERTIES LABELS unit TIMEOUT 60)
 
 foreach(t rules_timer_restart rules_group_burst rules_incidents rules_reload)
   add_executable(test_${t} integration/test_${t}.c)
-  target_link_libraries(test_${t} PRIVATE vg_testsupport vg_state vg_consumer vg_core
+  target_link_libraries(test_${t} PRIVATE vg_testenv vg_testsupport vg_state vg_consumer vg_core
                         PkgConfig::CMOCKA PkgConfig::RULES_CJSON vg_build_flags)
   add_test(NAME ${t} COMMAND test_${t})
   set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 120

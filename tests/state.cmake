@@ -17,7 +17,7 @@ foreach(t state_golden state_auth state_replay state_crash state_redis_restart
           embedded_redis_restart)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
   target_compile_definitions(test_${t} PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
-  target_link_libraries(test_${t} PRIVATE vg_state vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA
+  target_link_libraries(test_${t} PRIVATE vg_testrefmodel vg_state vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA
                         PkgConfig::STATE_CJSON PkgConfig::STATE_HIREDIS vg_build_flags)
   add_dependencies(test_${t} vigil)
   add_test(NAME ${t} COMMAND test_${t})
