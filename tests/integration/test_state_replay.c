@@ -66,6 +66,8 @@ static void wait_caught_up(void)
  */
 static void produce_sentinels(int round)
 {
+    char errstr[256];
+
     for (int p = 0; p < PARTITIONS; p++) {
         char *json = vg_asprintf("{\"resource\":{\"type\":\"service\",\"name\":\"sentinel-%d\","
                                  "\"workspace\":\"ws\"},\"status\":\"active\",\"runtime\":"
@@ -75,6 +77,8 @@ static void produce_sentinels(int round)
         vg_test_env_produce_raw(&E, p, NULL, json, strlen(json));
         free(json);
     }
+    assert_int_equal(vg_producer_flush(E.producer, vg_test_timeout(10000), errstr, sizeof(errstr)),
+                     VG_OK);
 }
 
 /* XINFO STREAM P:outbox entries-added: every XADD ever, acked (deleted) or not. */
