@@ -3,7 +3,7 @@
 foreach(t consumer_batches consumer_retry consumer_restart consumer_rebalance consumer_fatal
           consumer_bad_props consumer_mock)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
-  target_link_libraries(test_${t} PRIVATE vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA
+  target_link_libraries(test_${t} PRIVATE vg_testkafka vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA
                         vg_build_flags)
 endforeach()
 # Reaches into consumer/consumer_int.h for a fabricated fatal error (rd_kafka_test_fatal_error).

@@ -3,7 +3,7 @@
 # receivers on 127.0.0.1, a real Alertmanager and the reference standardwebhooks npm package.
 pkg_check_modules(CJSON_S6 REQUIRED IMPORTED_TARGET libcjson)
 
-add_executable(test_sinks6_units ${CMAKE_CURRENT_LIST_DIR}/unit/test_sinks6_units.c)
+add_executable(test_sinks6_units ${CMAKE_CURRENT_LIST_DIR}/unit/test_sinks_units.c)
 target_include_directories(test_sinks6_units PRIVATE ${PROJECT_SOURCE_DIR}/sinks)
 target_link_libraries(test_sinks6_units PRIVATE vg_sinks vg_core PkgConfig::CJSON_S6
                       PkgConfig::CMOCKA vg_build_flags)

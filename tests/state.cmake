@@ -1,5 +1,7 @@
-# Tests owned by the state module. Integration tests start their own
-# redis-server (vg_redis_child_start) on a unix socket in a temp dir.
+# Tests of the state in Redis (the state module, `vigil get`, `vigil history`).
+# Integration tests start their own redis-server (vg_redis_child_start) on a
+# unix socket in a temp dir; the end-to-end ones also start librdkafka's mock
+# cluster and run the real vigil binary (VIGIL_BIN).
 foreach(t state_commit state_idempotent state_outbox state_redis_down)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
   target_link_libraries(test_${t} PRIVATE vg_state vg_core vg_testsupport PkgConfig::CMOCKA
@@ -8,6 +10,27 @@ foreach(t state_commit state_idempotent state_outbox state_redis_down)
   set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 60)
 endforeach()
 
+pkg_check_modules(STATE_CJSON REQUIRED IMPORTED_TARGET libcjson)
+pkg_check_modules(STATE_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+
+foreach(t state_golden state_auth state_replay state_crash state_redis_restart
+          embedded_redis_restart)
+  add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
+  target_compile_definitions(test_${t} PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
+  target_link_libraries(test_${t} PRIVATE vg_testrefmodel vg_state vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA
+                        PkgConfig::STATE_CJSON PkgConfig::STATE_HIREDIS vg_build_flags)
+  add_dependencies(test_${t} vigil)
+  add_test(NAME ${t} COMMAND test_${t})
+  set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 60
+                       ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+endforeach()
+# waits out at least one 5 s ERROR interval and the consumer's 5 s retry backoff
+set_tests_properties(embedded_redis_restart PROPERTIES TIMEOUT 120)
+# Several vigil runs (each rejoining the group) of a few thousand events under ASan: ~25 s on an
+# idle machine, far more on a loaded one. Above the tests' own deadlines, so a slow run fails
+# with the test's message, not ctest's.
+set_tests_properties(state_crash state_redis_restart PROPERTIES TIMEOUT 300)
+
 # The redis URL parser, through the private header: no sockets.
 add_executable(test_state_url ${CMAKE_CURRENT_LIST_DIR}/unit/test_state_url.c)
 target_include_directories(test_state_url PRIVATE ${PROJECT_SOURCE_DIR}/state)
@@ -15,3 +38,22 @@ target_link_libraries(test_state_url PRIVATE vg_state vg_core PkgConfig::CMOCKA
                       PkgConfig::HIREDIS vg_build_flags)
 add_test(NAME state_url COMMAND test_state_url)
 set_tests_properties(state_url PROPERTIES LABELS unit TIMEOUT 30)
+
+# The pure rendering of `vigil get` (ages, widths, YAML scalars, the grid):
+# cli/render.c and cli/cmd_get.c compiled in (with cli/options.c), with stubs
+# for what they call in the rest of cli/.
+add_executable(test_get_format ${CMAKE_CURRENT_LIST_DIR}/unit/test_get_format.c
+               ${PROJECT_SOURCE_DIR}/cli/cmd_get.c ${PROJECT_SOURCE_DIR}/cli/render.c
+               ${PROJECT_SOURCE_DIR}/cli/options.c)
+target_include_directories(test_get_format PRIVATE ${PROJECT_SOURCE_DIR}/cli)
+target_link_libraries(test_get_format PRIVATE vg_state vg_core PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME get_format COMMAND test_get_format)
+set_tests_properties(get_format PROPERTIES LABELS unit TIMEOUT 30)
+
+# The flags the read-only commands share (cli/options.c): parsed once, with each command's own.
+add_executable(test_cli_options ${CMAKE_CURRENT_LIST_DIR}/unit/test_cli_options.c
+               ${PROJECT_SOURCE_DIR}/cli/options.c)
+target_include_directories(test_cli_options PRIVATE ${PROJECT_SOURCE_DIR}/cli)
+target_link_libraries(test_cli_options PRIVATE vg_state vg_core PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME cli_options COMMAND test_cli_options)
+set_tests_properties(cli_options PROPERTIES LABELS unit TIMEOUT 30)

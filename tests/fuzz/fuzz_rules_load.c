@@ -1,9 +1,9 @@
 /*
- * libFuzzer target for the rule loader (issue 5): any bytes as a rules
+ * libFuzzer target for the rule loader: any bytes as a rules
  * file. Loading must never crash, leak or read out of bounds, whatever the
  * YAML; what loads is also evaluated once (an event with transitions, then
  * every timer it scheduled, fired) so compiled rules are exercised too.
- * Built with clang -fsanitize=fuzzer,address,undefined (tests/rules5.cmake).
+ * Built with clang -fsanitize=fuzzer,address,undefined (tests/rules.cmake).
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /*
- * libFuzzer target for the template language (issue 5): any bytes as a
+ * libFuzzer target for the template language: any bytes as a
  * summary template. Compiling must never crash; a compiled template is
  * rendered against a Resource and transition with labels, and its output
- * must be a NUL-terminated string. Built with clang (tests/rules5.cmake).
+ * must be a NUL-terminated string. Built with clang (tests/rules.cmake).
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "consumer_int.h"
+#include "kafka.h"
 #include "support.h"
 #include "vigil/consumer.h"
 #include "vigil/mem.h"
@@ -25,8 +26,7 @@ struct rec {
     vg_err_t answer;
     bool fatal_on_first;
     int calls;
-    int64_t deadline_ms;
-    bool timed_out;
+    struct vg_test_deadline deadline;
 };
 
 static vg_err_t on_batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
@@ -45,47 +45,18 @@ static void on_idle(void *opaque)
 {
     struct rec *r = opaque;
 
-    if (vg_mono_ms() > r->deadline_ms) {
-        r->timed_out = true;
-        vg_consumer_stop(r->c);
-    }
+    vg_test_deadline_check(&r->deadline);
 }
 
 static struct vg_consumer *consumer_for(struct vg_mock_kafka *mk, const char *name)
 {
-    static char k_session[] = "session.timeout.ms";
-    static char v_session[] = "6000";
-    static char k_heartbeat[] = "heartbeat.interval.ms";
-    static char v_heartbeat[] = "500";
-    struct vg_kv props[] = {{k_session, v_session}, {k_heartbeat, v_heartbeat}};
-    const char *bs = vg_mock_kafka_bootstraps(mk);
-    char topic[64];
-    char group[64];
-    char *topics[1] = {topic};
-    struct vg_kafka_config cfg = {
-        .group = group,
-        .topics = topics,
-        .n_topics = 1,
-        .properties = props,
-        .n_properties = VG_ARRAY_LEN(props),
-        .batch_size = 10,
-        .batch_ms = 20,
-    };
-    struct vg_producer *p;
+    struct vg_test_kafka tk;
     struct vg_consumer *c;
-    char errstr[512] = "";
 
-    snprintf(topic, sizeof(topic), "%s-%d", name, (int)getpid());
-    snprintf(group, sizeof(group), "%s-g-%d", name, (int)getpid());
-    assert_int_equal(vg_mock_kafka_create_topic(mk, topic, 2, errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(vg_producer_new(&p, bs, NULL, 0, errstr, sizeof(errstr)), VG_OK);
-    for (int i = 0; i < 100; i++) {
-        assert_int_equal(vg_producer_send(p, topic, -1, "k", 1, "v", 1, errstr, sizeof(errstr)),
-                         VG_OK);
-    }
-    assert_int_equal(vg_producer_flush(p, vg_test_timeout(10000), errstr, sizeof(errstr)), VG_OK);
-    vg_producer_destroy(p);
-    assert_int_equal(vg_consumer_new(&c, &cfg, bs, errstr, sizeof(errstr)), VG_OK);
+    assert_true(vg_test_kafka_topic(&tk, mk, name, 2));
+    assert_true(vg_test_kafka_produce(&tk, 0, 100, VG_TEST_KAFKA_KEYED));
+    c = vg_test_kafka_consumer(&tk, 10, 20, NULL);
+    assert_non_null(c);
     return c;
 }
 
@@ -95,9 +66,9 @@ static void test_fatal(void **state)
     struct vg_consumer_handler h = {.opaque = &r, .batch = on_batch, .idle = on_idle};
 
     r.c = consumer_for(*state, "fatal");
-    r.deadline_ms = vg_mono_ms() + vg_test_timeout(20000);
+    vg_test_deadline_arm(&r.deadline, r.c, 20000);
     assert_int_equal(vg_consumer_run(r.c, &h), VG_ERR_FATAL);
-    assert_false(r.timed_out);
+    assert_false(r.deadline.passed);
     assert_true(r.calls >= 1);
     vg_consumer_destroy(r.c);
 }
@@ -108,30 +79,11 @@ static void test_non_retriable(void **state)
     struct vg_consumer_handler h = {.opaque = &r, .batch = on_batch, .idle = on_idle};
 
     r.c = consumer_for(*state, "nonretriable");
-    r.deadline_ms = vg_mono_ms() + vg_test_timeout(20000);
+    vg_test_deadline_arm(&r.deadline, r.c, 20000);
     assert_int_equal(vg_consumer_run(r.c, &h), VG_ERR_INVALID);
-    assert_false(r.timed_out);
+    assert_false(r.deadline.passed);
     assert_int_equal(r.calls, 1);
     vg_consumer_destroy(r.c);
-}
-
-static int setup(void **state)
-{
-    struct vg_mock_kafka *mk;
-    char errstr[512];
-
-    if (vg_mock_kafka_start(&mk, 1, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "%s\n", errstr);
-        return -1;
-    }
-    *state = mk;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    vg_mock_kafka_stop(*state);
-    return 0;
 }
 
 int main(void)
@@ -140,5 +92,5 @@ int main(void)
         cmocka_unit_test(test_fatal),
         cmocka_unit_test(test_non_retriable),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, vg_test_kafka_setup, vg_test_kafka_teardown);
 }

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "kafka.h"
 #include "support.h"
 #include "vigil/consumer.h"
 #include "vigil/mem.h"
@@ -155,25 +156,6 @@ static void test_consumer_unused(void **state)
     vg_consumer_destroy(NULL);
 }
 
-static int setup(void **state)
-{
-    struct vg_mock_kafka *mk;
-    char errstr[512];
-
-    if (vg_mock_kafka_start(&mk, 1, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "%s\n", errstr);
-        return -1;
-    }
-    *state = mk;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    vg_mock_kafka_stop(*state);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,5 +163,5 @@ int main(void)
         cmocka_unit_test(test_send_refused),    cmocka_unit_test(test_mock_auto_creates_topics),
         cmocka_unit_test(test_consumer_unused),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, vg_test_kafka_setup, vg_test_kafka_teardown);
 }

@@ -10,10 +10,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "kafka.h"
 #include "support.h"
 #include "vigil/consumer.h"
 #include "vigil/mem.h"
@@ -26,8 +26,7 @@
 
 struct rec {
     struct vg_consumer *c;
-    int64_t deadline_ms;
-    bool timed_out;
+    struct vg_test_deadline deadline;
     int fail_calls;      /* calls to fail (VG_ERR_BACKEND) after ok_before successes */
     int ok_before;       /* successful calls before the failures start */
     int stop_after_call; /* >0: stop during that call */
@@ -40,46 +39,17 @@ struct rec {
     int64_t *first_off;
     size_t first_n;
     int retry_mismatch;
-    /* Accepted (VG_OK) messages. */
-    int64_t start[N_PARTS]; /* expected first offset per partition */
-    int64_t next[N_PARTS];
-    bool any[N_PARTS];
-    size_t accepted;
+    /* Accepted (VG_OK) messages; ledger.start: the expected first offset per partition. */
+    struct vg_test_ledger ledger;
     size_t want;
-    int errors;
 };
 
-static void note_error(struct rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note_error(struct rec *r, const char *fmt, ...)
+static struct rec *rec_new(const char *topic)
 {
-    if (r->errors++ < 10) {
-        va_list ap;
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-    }
-}
+    struct rec *r = vg_calloc(1, sizeof(*r));
 
-static void accept_batch(struct rec *r, const struct vg_kafka_msg *msgs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        int32_t p = msgs[i].partition;
-        if (p < 0 || p >= N_PARTS) {
-            note_error(r, "unexpected partition %d", (int)p);
-            continue;
-        }
-        if (!r->any[p] && msgs[i].offset != r->start[p]) {
-            note_error(r, "[%d] starts at %lld, expected %lld", (int)p, (long long)msgs[i].offset,
-                       (long long)r->start[p]);
-        } else if (r->any[p] && msgs[i].offset != r->next[p]) {
-            note_error(r, "[%d] offset %lld, expected %lld (lost or repeated)", (int)p,
-                       (long long)msgs[i].offset, (long long)r->next[p]);
-        }
-        r->any[p] = true;
-        r->next[p] = msgs[i].offset + 1;
-        r->accepted++;
-    }
+    vg_test_ledger_init(&r->ledger, topic, N_PARTS, N_MSGS);
+    return r;
 }
 
 static vg_err_t on_batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
@@ -108,8 +78,9 @@ static vg_err_t on_batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n
         }
         if (!same) {
             r->retry_mismatch++;
-            note_error(r, "call %d: %zu messages, not the %zu of the failed batch", call, n,
-                       r->first_n);
+            vg_test_ledger_error(&r->ledger,
+                                 "call %d: %zu messages, not the %zu of the failed batch", call, n,
+                                 r->first_n);
         }
     }
     if (r->stop_after_call > 0 && call + 1 >= r->stop_after_call) {
@@ -118,8 +89,10 @@ static vg_err_t on_batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n
     if (fail) {
         return VG_ERR_BACKEND;
     }
-    accept_batch(r, msgs, n);
-    if (r->accepted >= r->want) {
+    for (size_t i = 0; i < n; i++) {
+        vg_test_ledger_record(&r->ledger, &msgs[i]);
+    }
+    if (r->ledger.total >= r->want) {
         vg_consumer_stop(r->c);
     }
     return VG_OK;
@@ -136,93 +109,50 @@ static void on_idle(void *opaque)
     struct rec *r = opaque;
 
     r->idle_calls++;
-    if (vg_mono_ms() > r->deadline_ms) {
-        r->timed_out = true;
-        vg_consumer_stop(r->c);
-    }
+    vg_test_deadline_check(&r->deadline);
 }
 
 static void rec_free(struct rec *r)
 {
     vg_free(r->first_part);
     vg_free(r->first_off);
+    vg_test_ledger_fini(&r->ledger);
     vg_free(r);
 }
 
-static void produce(const char *bs, const char *topic, int n)
+/* A consumer of tk's topic and group; offsets auto-committed every 100 ms. */
+static struct vg_consumer *consumer(const struct vg_test_kafka *tk)
 {
-    struct vg_producer *p;
-    char errstr[512] = "";
+    static const char *const props[] = {"auto.commit.interval.ms", "100", NULL};
+    struct vg_consumer *c = vg_test_kafka_consumer(tk, BATCH_SIZE, 20, props);
 
-    assert_int_equal(vg_producer_new(&p, bs, NULL, 0, errstr, sizeof(errstr)), VG_OK);
-    for (int i = 0; i < n; i++) {
-        char key[16];
-        char val[16];
-        int klen = snprintf(key, sizeof(key), "k%d", i % 101);
-        int vlen = snprintf(val, sizeof(val), "%d", i);
-        assert_int_equal(vg_producer_send(p, topic, -1, key, (size_t)klen, val, (size_t)vlen,
-                                          errstr, sizeof(errstr)),
-                         VG_OK);
-    }
-    assert_int_equal(vg_producer_flush(p, vg_test_timeout(10000), errstr, sizeof(errstr)), VG_OK);
-    vg_producer_destroy(p);
-}
-
-/* A consumer of `topic` in `group` with short group timeouts (the mock holds rejoins). */
-static struct vg_consumer *consumer(const char *bs, char *topic, char *group)
-{
-    static char k_session[] = "session.timeout.ms";
-    static char v_session[] = "6000";
-    static char k_heartbeat[] = "heartbeat.interval.ms";
-    static char v_heartbeat[] = "500";
-    static char k_commit[] = "auto.commit.interval.ms";
-    static char v_commit[] = "100";
-    struct vg_kv props[] = {
-        {k_session, v_session}, {k_heartbeat, v_heartbeat}, {k_commit, v_commit}};
-    char *topics[1] = {topic};
-    struct vg_kafka_config cfg = {
-        .group = group,
-        .topics = topics,
-        .n_topics = 1,
-        .properties = props,
-        .n_properties = VG_ARRAY_LEN(props),
-        .batch_size = BATCH_SIZE,
-        .batch_ms = 20,
-    };
-    struct vg_consumer *c;
-    char errstr[512] = "";
-
-    assert_int_equal(vg_consumer_new(&c, &cfg, bs, errstr, sizeof(errstr)), VG_OK);
+    assert_non_null(c);
     return c;
 }
 
 static void test_retry_same_messages(void **state)
 {
-    struct vg_mock_kafka *mk = *state;
-    const char *bs = vg_mock_kafka_bootstraps(mk);
-    char errstr[512] = "";
-    char topic[64];
-    char group[64];
-    struct rec *r = vg_calloc(1, sizeof(*r));
-    struct vg_consumer_handler h = {
-        .opaque = r, .batch = on_batch, .idle = on_idle, .last_error = on_last_error};
+    struct vg_test_kafka tk;
+    struct rec *r;
+    struct vg_consumer_handler h;
 
-    snprintf(topic, sizeof(topic), "retry-same-%d", (int)getpid());
-    snprintf(group, sizeof(group), "retry-same-g-%d", (int)getpid());
-    assert_int_equal(vg_mock_kafka_create_topic(mk, topic, N_PARTS, errstr, sizeof(errstr)), VG_OK);
-    produce(bs, topic, N_MSGS);
+    assert_true(vg_test_kafka_topic(&tk, *state, "retry-same", N_PARTS));
+    assert_true(vg_test_kafka_produce(&tk, 0, N_MSGS, VG_TEST_KAFKA_KEYED));
+    r = rec_new(tk.topic);
+    h = (struct vg_consumer_handler){
+        .opaque = r, .batch = on_batch, .idle = on_idle, .last_error = on_last_error};
 
     r->fail_calls = 3;
     r->want = N_MSGS;
-    r->c = consumer(bs, topic, group);
-    r->deadline_ms = vg_mono_ms() + vg_test_timeout(25000);
+    r->c = consumer(&tk);
+    vg_test_deadline_arm(&r->deadline, r->c, 25000);
     assert_int_equal(vg_consumer_run(r->c, &h), VG_OK);
 
-    assert_false(r->timed_out);
-    assert_int_equal(r->errors, 0);
+    assert_false(r->deadline.passed);
+    assert_int_equal(r->ledger.errors, 0);
     assert_int_equal(r->retry_mismatch, 0);
     assert_true(r->first_n > 0);
-    assert_int_equal(r->accepted, N_MSGS);
+    assert_int_equal(r->ledger.total, N_MSGS);
     for (int i = 0; i < 3; i++) {
         /* Backoff doubles from 100 ms; polling (idle) goes on in between. */
         assert_true(r->call_ms[i + 1] - r->call_ms[i] >= 100 << i);
@@ -234,20 +164,18 @@ static void test_retry_same_messages(void **state)
 
 static void test_retry_no_store(void **state)
 {
-    struct vg_mock_kafka *mk = *state;
-    const char *bs = vg_mock_kafka_bootstraps(mk);
-    char errstr[512] = "";
-    char topic[64];
-    char group[64];
-    struct rec *a = vg_calloc(1, sizeof(*a));
-    struct rec *b = vg_calloc(1, sizeof(*b));
-    struct vg_consumer_handler ha = {.opaque = a, .batch = on_batch, .idle = on_idle};
-    struct vg_consumer_handler hb = {.opaque = b, .batch = on_batch, .idle = on_idle};
+    struct vg_test_kafka tk;
+    struct rec *a;
+    struct rec *b;
+    struct vg_consumer_handler ha;
+    struct vg_consumer_handler hb;
 
-    snprintf(topic, sizeof(topic), "retry-store-%d", (int)getpid());
-    snprintf(group, sizeof(group), "retry-store-g-%d", (int)getpid());
-    assert_int_equal(vg_mock_kafka_create_topic(mk, topic, N_PARTS, errstr, sizeof(errstr)), VG_OK);
-    produce(bs, topic, N_MSGS);
+    assert_true(vg_test_kafka_topic(&tk, *state, "retry-store", N_PARTS));
+    assert_true(vg_test_kafka_produce(&tk, 0, N_MSGS, VG_TEST_KAFKA_KEYED));
+    a = rec_new(tk.topic);
+    b = rec_new(tk.topic);
+    ha = (struct vg_consumer_handler){.opaque = a, .batch = on_batch, .idle = on_idle};
+    hb = (struct vg_consumer_handler){.opaque = b, .batch = on_batch, .idle = on_idle};
 
     /*
      * A: the first batch succeeds, then every call fails; A gives up during
@@ -258,49 +186,30 @@ static void test_retry_no_store(void **state)
     a->fail_calls = MAX_CALLS;
     a->stop_after_call = 1 + 4;
     a->want = N_MSGS;
-    a->c = consumer(bs, topic, group);
-    a->deadline_ms = vg_mono_ms() + vg_test_timeout(20000);
+    a->c = consumer(&tk);
+    vg_test_deadline_arm(&a->deadline, a->c, 20000);
     assert_int_equal(vg_consumer_run(a->c, &ha), VG_OK);
-    assert_false(a->timed_out);
+    assert_false(a->deadline.passed);
     assert_int_equal(a->calls, 5);
-    assert_int_equal(a->errors, 0);
+    assert_int_equal(a->ledger.errors, 0);
     assert_int_equal(a->retry_mismatch, 0);
-    assert_true(a->accepted > 0 && a->accepted < N_MSGS);
+    assert_true(a->ledger.total > 0 && a->ledger.total < N_MSGS);
     vg_consumer_destroy(a->c);
 
     /* B, same group: starts exactly after what A acknowledged, nothing skipped. */
     for (int i = 0; i < N_PARTS; i++) {
-        b->start[i] = a->any[i] ? a->next[i] : 0;
+        b->ledger.start[i] = a->ledger.any[i] ? a->ledger.next[i] : 0;
     }
-    b->want = N_MSGS - a->accepted;
-    b->c = consumer(bs, topic, group);
-    b->deadline_ms = vg_mono_ms() + vg_test_timeout(25000);
+    b->want = N_MSGS - a->ledger.total;
+    b->c = consumer(&tk);
+    vg_test_deadline_arm(&b->deadline, b->c, 25000);
     assert_int_equal(vg_consumer_run(b->c, &hb), VG_OK);
-    assert_false(b->timed_out);
-    assert_int_equal(b->errors, 0);
-    assert_int_equal(b->accepted, N_MSGS - a->accepted);
+    assert_false(b->deadline.passed);
+    assert_int_equal(b->ledger.errors, 0);
+    assert_int_equal(b->ledger.total, N_MSGS - a->ledger.total);
     vg_consumer_destroy(b->c);
     rec_free(a);
     rec_free(b);
-}
-
-static int setup(void **state)
-{
-    struct vg_mock_kafka *mk;
-    char errstr[512];
-
-    if (vg_mock_kafka_start(&mk, 1, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "%s\n", errstr);
-        return -1;
-    }
-    *state = mk;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    vg_mock_kafka_stop(*state);
-    return 0;
 }
 
 int main(void)
@@ -309,5 +218,5 @@ int main(void)
         cmocka_unit_test(test_retry_same_messages),
         cmocka_unit_test(test_retry_no_store),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, vg_test_kafka_setup, vg_test_kafka_teardown);
 }

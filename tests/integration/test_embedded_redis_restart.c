@@ -18,7 +18,20 @@
 
 #include <cjson/cJSON.h>
 
-#include "test_state3_common.h"
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "refmodel.h"
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/util.h"
 
 #define PARTITIONS 4
 #define N_RES 8
@@ -223,7 +236,7 @@ static int64_t applied_total(void)
             return -1;
         }
     }
-    total = s3_applied_total(E.st, E.topic, PARTITIONS);
+    total = vg_ref_applied_total(E.st, E.topic, PARTITIONS);
     if (total < 0) {
         vg_state_reconnect(E.st, errstr, sizeof(errstr)); /* tried again on the next poll */
     }
@@ -263,7 +276,7 @@ static void wait_log(size_t from, const char *needle, int want)
 }
 
 /* `vigil get -o json` through the running vigil: every Resource as the reference says. */
-static void check_get_json(const struct s3_log *log)
+static void check_get_json(const struct vg_ref_log *log)
 {
     char *argv[] = {(char *)vg_test_vigil_bin(),
                     (char *)"get",
@@ -285,7 +298,7 @@ static void check_get_json(const struct s3_log *log)
     arr = cJSON_Parse(out);
     assert_non_null(arr);
     for (size_t i = 0; i < log->n_res; i++) {
-        const struct s3_res *r = &log->res[i];
+        const struct vg_ref_res *r = &log->res[i];
         const cJSON *item;
         bool found = false;
 
@@ -319,7 +332,7 @@ static void check_get_json(const struct s3_log *log)
 
 static void test_embedded_redis_killed_and_restarted(void **state)
 {
-    struct s3_log log;
+    struct vg_ref_log log;
     struct vg_producer *p = NULL;
     struct pid_wait pw = {-1};
     char errstr[512];
@@ -334,11 +347,11 @@ static void test_embedded_redis_killed_and_restarted(void **state)
     int errors;
     (void)state;
 
-    s3_log_make(&log, N_RES, N_EVS, (unsigned)getpid());
+    vg_ref_log_make(&log, N_RES, N_EVS, (unsigned)getpid());
     assert_int_equal(
         vg_producer_new(&p, vg_mock_kafka_bootstraps(E.kafka), NULL, 0, errstr, sizeof(errstr)),
         VG_OK);
-    s3_produce(p, E.topic, &log, 0, N_EVS / 3);
+    assert_true(vg_ref_produce(p, E.topic, &log, 0, N_EVS / 3));
     argv[3] = E.config;
     E.vigil = vg_test_spawn(argv, E.out_path, E.log_path);
     assert_true(E.vigil > 0);
@@ -354,7 +367,7 @@ static void test_embedded_redis_killed_and_restarted(void **state)
     assert_int_equal(kill(pid1, SIGKILL), 0);
     needle =
         vg_asprintf("embedded redis-server pid %d killed by signal %d; restarting", pid1, SIGKILL);
-    s3_produce(p, E.topic, &log, N_EVS / 3, 2 * N_EVS / 3);
+    assert_true(vg_ref_produce(p, E.topic, &log, N_EVS / 3, 2 * N_EVS / 3));
     wait_log(mark, needle, 1);
     pw.not = pid1;
     if (!vg_test_wait_for(redis_pid_logged, &pw, 30000)) {
@@ -380,7 +393,7 @@ static void test_embedded_redis_killed_and_restarted(void **state)
     outage_start = vg_mono_ms();
     assert_int_equal(kill(pid2, SIGKILL), 0);
     wait_log(mark, "did not restart", 2);
-    s3_produce(p, E.topic, &log, 2 * N_EVS / 3, N_EVS);
+    assert_true(vg_ref_produce(p, E.topic, &log, 2 * N_EVS / 3, N_EVS));
     vg_producer_destroy(p);
     wait_log(mark, "apply failed, pausing", 1);
     assert_true(vigil_running());
@@ -404,12 +417,12 @@ static void test_embedded_redis_killed_and_restarted(void **state)
 
     /* Nothing lost, nothing doubled: `vigil get` and every history equal the reference. */
     check_get_json(&log);
-    assert_int_equal(s3_check_redis(E.st, &log), 0);
+    assert_int_equal(vg_ref_check_redis(E.st, &log), 0);
     assert_int_equal(applied_total(), N_EVS);
     assert_true(vigil_running());
     assert_int_equal(vg_test_stop(E.vigil, SIGTERM, 20000), 0);
     E.vigil = 0;
-    s3_log_fini(&log);
+    vg_ref_log_fini(&log);
 }
 
 int main(void)

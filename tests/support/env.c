@@ -5,6 +5,7 @@
 #include "env.h"
 
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,6 +82,11 @@ void vg_test_env_write_rules(struct vg_test_env *e, const char *yaml)
     }
 }
 
+/* A killed consumer's rejoin waits session.timeout.ms on the mock cluster. */
+#define KAFKA_TUNING                                                                               \
+    "  batch_ms: 20\n"                                                                             \
+    "  properties: {session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}\n"
+
 void vg_test_env_write_config(struct vg_test_env *e)
 {
     struct vg_buf b = {0};
@@ -90,15 +96,14 @@ void vg_test_env_write_config(struct vg_test_env *e)
                   "  brokers: %s\n"
                   "  group: %s\n"
                   "  topics: [%s]\n"
-                  "  batch_ms: 20\n"
-                  /* a killed consumer's rejoin waits session.timeout.ms on the mock cluster */
-                  "  properties: {session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}\n"
+                  "%s"
                   "redis:\n"
                   "  url: \"${VIGIL_TEST_REDIS_URL}\"\n"
                   "  prefix: %s\n"
                   "rules: [%s]\n"
                   "sinks:\n%s",
-                  vg_mock_kafka_bootstraps(e->kafka), e->group, e->topic, e->prefix, e->rules,
+                  vg_mock_kafka_bootstraps(e->kafka), e->group, e->topic,
+                  e->opts.kafka_tuning ? e->opts.kafka_tuning : KAFKA_TUNING, e->prefix, e->rules,
                   e->opts.sinks ? e->opts.sinks
                                 : "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", "
                                   "max_attempts: 20}\n");
@@ -115,6 +120,15 @@ void vg_test_env_write_config(struct vg_test_env *e)
         fprintf(stderr, "env: cannot write %s\n", e->config);
     }
     vg_buf_fini(&b);
+}
+
+/* -- Consumer groups (state tests) -- */
+
+void vg_test_env_set_group(struct vg_test_env *e, const char *suffix)
+{
+    free(e->group);
+    e->group = vg_asprintf("%s-%s-%d", e->name, suffix, (int)getpid());
+    vg_test_env_write_config(e);
 }
 
 char *vg_test_env_log_path(const struct vg_test_env *e, int run)
@@ -354,7 +368,11 @@ void vg_test_env_produce(struct vg_test_env *e, const char *type, const char *na
     if (message) {
         vg_buf_printf(&b, ",\"message\":\"%s\"", message);
     }
-    vg_buf_printf(&b, ",\"time\":\"%s\"}", time);
+    /* NULL time: absent (vigil takes the time of receipt). */
+    if (time) {
+        vg_buf_printf(&b, ",\"time\":\"%s\"", time);
+    }
+    vg_buf_printf(&b, "}");
     vg_test_env_produce_raw(e, -1, key, b.data, b.len);
     vg_buf_fini(&b);
     free(key);
@@ -415,6 +433,60 @@ bool vg_test_env_wait_requests(struct vg_test_env *e, size_t n, int timeout_ms)
             n);
     vg_test_env_dump_logs(e);
     return false;
+}
+
+/* -- Timers, the outbox and pages (rules tests) -- */
+
+long vg_test_env_timers(struct vg_test_env *e)
+{
+    struct vg_offset parts[64];
+    struct vg_due_timer *v = NULL;
+    size_t n = 0;
+    char errstr[256];
+    int n_parts = e->opts.partitions < 64 ? e->opts.partitions : 64;
+
+    for (int p = 0; p < n_parts; p++) {
+        parts[p].topic = e->topic;
+        parts[p].partition = p;
+        parts[p].offset = 0;
+    }
+    if (vg_state_timers_due(e->st, parts, (size_t)n_parts, true, INT64_MAX / 2, 100000, &v, &n,
+                            errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: timers: %s\n", errstr);
+        return -1;
+    }
+    vg_due_timers_free(v, n);
+    return (long)n;
+}
+
+static bool quiet(void *arg)
+{
+    struct vg_test_env *e = arg;
+    char errstr[256];
+    int64_t backlog = -1;
+
+    return vg_test_env_timers(e) == 0 &&
+           vg_state_outbox_backlog(e->st, &backlog, errstr, sizeof(errstr)) == VG_OK &&
+           backlog == 0;
+}
+
+bool vg_test_env_wait_quiet(struct vg_test_env *e, int timeout_ms)
+{
+    if (vg_test_wait_for(quiet, e, timeout_ms)) {
+        return true;
+    }
+    fprintf(stderr, "env: %ld timers left or the outbox not empty\n", vg_test_env_timers(e));
+    vg_test_env_dump_logs(e);
+    return false;
+}
+
+struct cJSON *vg_test_env_request_json(struct vg_test_env *e, size_t i)
+{
+    struct vg_http_request *req = vg_http_receiver_request(e->rcv, i);
+    cJSON *body = req ? cJSON_Parse(req->body) : NULL;
+
+    vg_http_request_free(req);
+    return body;
 }
 
 int vg_test_env_cli(struct vg_test_env *e, char **out, char **err, const char *const *args)

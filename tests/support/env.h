@@ -22,6 +22,8 @@
 #include "vigil/engine.h"
 #include "vigil/state.h"
 
+struct cJSON;
+
 struct vg_test_env_opts {
     int partitions;             /* of the event topic; 0: 2 */
     const char *redis_password; /* requirepass of the redis-server; NULL: none */
@@ -34,6 +36,10 @@ struct vg_test_env_opts {
     /* Serve http on 127.0.0.1:0; vg_test_env_spawn then waits for the port and /readyz. */
     bool http;
     const char *http_token; /* http.token; NULL: none */
+
+    /* -- Kafka tuning (state tests) -- */
+    /* Replaces the kafka section's batch_ms and properties lines (each indented 2); NULL: keep. */
+    const char *kafka_tuning;
 };
 
 /* A monitor paging `ops` when a workflow's runtime turns failed. */
@@ -89,6 +95,10 @@ int vg_test_env_stop(struct vg_test_env *e);
 
 /* Rewrite vigil.yaml with the options now in e->opts (e.g. other rules). */
 void vg_test_env_write_config(struct vg_test_env *e);
+/* -- Consumer groups (state tests) -- */
+/* Consume as group "<name>-<suffix>-<pid>" from now on (rewrites vigil.yaml): a fresh group. */
+void vg_test_env_set_group(struct vg_test_env *e, const char *suffix);
+
 /* Rewrite rules.yaml (a SIGHUP or a restart picks it up). */
 void vg_test_env_write_rules(struct vg_test_env *e, const char *yaml);
 
@@ -109,7 +119,7 @@ bool vg_test_env_engine_start(struct vg_test_env *e);
 /* Ask it to drain, join the thread, destroy it. Returns what vg_engine_run returned. */
 vg_err_t vg_test_env_engine_stop(struct vg_test_env *e);
 
-/* Produce a native event keyed by its Resource id (NULL status/runtime/message: absent). */
+/* Produce a native event keyed by its Resource id (NULL status/runtime/time/message: absent). */
 void vg_test_env_produce(struct vg_test_env *e, const char *type, const char *name, const char *ws,
                          const char *status, const char *runtime, const char *time,
                          const char *message);
@@ -120,6 +130,14 @@ void vg_test_env_produce_raw(struct vg_test_env *e, int32_t partition, const cha
 bool vg_test_env_wait_applied(struct vg_test_env *e, int timeout_ms);
 /* The HTTP receiver recorded at least n requests. */
 bool vg_test_env_wait_requests(struct vg_test_env *e, size_t n, int timeout_ms);
+
+/* -- Timers, the outbox and pages (rules tests) -- */
+/* Durable timers of every partition and group timers, whatever their due time; -1 on error. */
+long vg_test_env_timers(struct vg_test_env *e);
+/* Wait until no timer is left and the outbox is empty (dumps the logs on failure). */
+bool vg_test_env_wait_quiet(struct vg_test_env *e, int timeout_ms);
+/* The body of the receiver's request i, parsed (cJSON_Delete it); NULL if none or not JSON. */
+struct cJSON *vg_test_env_request_json(struct vg_test_env *e, size_t i);
 
 /*
  * Run `vigil ARGS... -c config` to completion (args NULL-terminated).

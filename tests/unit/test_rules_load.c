@@ -485,7 +485,7 @@ static void test_doc_examples(void **state)
             failed++;
         }
         if (strstr(path, "/tests/") || strstr(path, "vigil.yaml")) {
-            /* a `vigil test` file or a config (issue 5): the same text, not a rules file */
+            /* a `vigil test` file or a config: the same text, not a rules file */
             vg_free(file);
             vg_free(block);
             continue;

@@ -1,5 +1,5 @@
 /*
- * Apply idempotence through the whole binary (issue 3). `vigil run`
+ * Apply idempotence through the whole binary. `vigil run`
  * consumes a topic (group A) and pages a real HTTP receiver. Then the
  * same messages are replayed into the same prefix: by a second consumer
  * group (B) that starts from offset 0, and by group A again after its
@@ -13,72 +13,30 @@
 #include <unistd.h>
 
 #include "http_receiver.h"
-#include "test_state3_common.h"
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "refmodel.h"
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/util.h"
 
 #define PARTITIONS 4
 #define N_RES 6
 #define N_EVS 400
 
-struct env {
-    char *dir;
-    char *topic;
-    char *prefix;
-    struct vg_redis_child *redis;
-    struct vg_mock_kafka *kafka;
-    struct vg_http_receiver *rcv;
-    struct vg_producer *producer;
-    struct vg_state *st;
-    pid_t vigil;
-    int runs;
-    int64_t produced;
-};
-
-static struct env E;
-
-static char *write_config(const char *group)
-{
-    char *url = vg_http_receiver_url(E.rcv, "/hook");
-    char *path = vg_asprintf("%s/vigil-%s.yaml", E.dir, group);
-    char *cfg = vg_asprintf("kafka:\n"
-                            "  brokers: %s\n"
-                            "  group: %s-%d\n"
-                            "  topics: [%s]\n"
-                            "  batch_size: 64\n"
-                            "  batch_ms: 10\n"
-                            "  properties: {session.timeout.ms: \"6000\", heartbeat.interval.ms: "
-                            "\"500\"}\n"
-                            "redis:\n"
-                            "  url: %s\n"
-                            "  prefix: %s\n"
-                            "rules: [%s/e2e/rules.yaml]\n"
-                            "sinks:\n"
-                            "  ops: {type: webhook, url: \"%s\", max_attempts: 20}\n",
-                            vg_mock_kafka_bootstraps(E.kafka), group, (int)getpid(), E.topic,
-                            vg_redis_child_url(E.redis), E.prefix, VG_FIXTURES, url);
-
-    assert_true(vg_test_write_file(path, cfg, strlen(cfg)));
-    free(cfg);
-    free(url);
-    return path;
-}
-
-static void start_vigil(const char *config)
-{
-    char *out = vg_asprintf("%s/vigil-%d.out", E.dir, E.runs);
-    char *err = vg_asprintf("%s/vigil-%d.err", E.dir, E.runs);
-    char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"run", (char *)"-c", (char *)config, NULL};
-
-    E.vigil = vg_test_spawn(argv, out, err);
-    assert_true(E.vigil > 0);
-    E.runs++;
-    free(out);
-    free(err);
-}
+static struct vg_test_env E;
 
 static void stop_vigil(void)
 {
-    assert_int_equal(vg_test_stop(E.vigil, SIGTERM, 20000), 0);
-    E.vigil = 0;
+    assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
 }
 
 static bool caught_up(void *arg)
@@ -87,21 +45,16 @@ static bool caught_up(void *arg)
     char errstr[256];
 
     (void)arg;
-    return s3_applied_total(E.st, E.topic, PARTITIONS) == E.produced &&
+    return vg_ref_applied_total(E.st, E.topic, PARTITIONS) == E.produced &&
            vg_state_outbox_backlog(E.st, &backlog, errstr, sizeof(errstr)) == VG_OK && backlog == 0;
 }
 
 static void wait_caught_up(void)
 {
     if (!vg_test_wait_for(caught_up, NULL, 40000)) {
-        char *log = vg_asprintf("%s/vigil-%d.err", E.dir, E.runs - 1);
-        char *text = vg_test_read_file(log, NULL);
-
-        fprintf(stderr, "vigil did not catch up (%lld of %lld); its log:\n%s\n",
-                (long long)s3_applied_total(E.st, E.topic, PARTITIONS), (long long)E.produced,
-                text ? text : "(none)");
-        free(text);
-        free(log);
+        fprintf(stderr, "vigil did not catch up (%lld of %lld)\n",
+                (long long)vg_ref_applied_total(E.st, E.topic, PARTITIONS), (long long)E.produced);
+        vg_test_env_dump_logs(&E);
         fail();
     }
 }
@@ -121,13 +74,11 @@ static void produce_sentinels(int round)
                                  "\"running\",\"time\":\"2026-11-29T00:00:%02dZ\"}",
                                  p, round);
 
-        assert_int_equal(vg_producer_send(E.producer, E.topic, p, NULL, 0, json, strlen(json),
-                                          errstr, sizeof(errstr)),
-                         VG_OK);
+        vg_test_env_produce_raw(&E, p, NULL, json, strlen(json));
         free(json);
     }
-    assert_int_equal(vg_producer_flush(E.producer, 10000, errstr, sizeof(errstr)), VG_OK);
-    E.produced += PARTITIONS;
+    assert_int_equal(vg_producer_flush(E.producer, vg_test_timeout(10000), errstr, sizeof(errstr)),
+                     VG_OK);
 }
 
 /* XINFO STREAM P:outbox entries-added: every XADD ever, acked (deleted) or not. */
@@ -156,7 +107,7 @@ static long long outbox_entries_added(void)
 }
 
 /* Every history stream id of the log's Resources, joined: any change shows. */
-static char *history_fingerprint(const struct s3_log *log)
+static char *history_fingerprint(const struct vg_ref_log *log)
 {
     struct vg_buf b = {0};
     char errstr[256];
@@ -200,88 +151,54 @@ static size_t distinct_pages(size_t *total)
 
 static int setup(void **state)
 {
-    char errstr[512];
-
     (void)state;
-    memset(&E, 0, sizeof(E));
-    signal(SIGPIPE, SIG_IGN);
-    E.dir = vg_test_mkdtemp("state3-replay");
-    E.topic = vg_asprintf("replay.events.%d", (int)getpid());
-    E.prefix = vg_asprintf("replay%d", (int)getpid());
-    if (vg_redis_child_start(&E.redis, E.dir, errstr, sizeof(errstr)) != VG_OK ||
-        vg_state_connect(&E.st, vg_redis_child_url(E.redis), E.prefix, errstr, sizeof(errstr)) !=
-            VG_OK) {
-        fprintf(stderr, "redis: %s\n", errstr);
-        return -1;
-    }
-    if (vg_mock_kafka_start(&E.kafka, 1, errstr, sizeof(errstr)) != VG_OK ||
-        vg_mock_kafka_create_topic(E.kafka, E.topic, PARTITIONS, errstr, sizeof(errstr)) != VG_OK ||
-        vg_mock_kafka_create_topic(E.kafka, "vigil.dlq", 1, errstr, sizeof(errstr)) != VG_OK ||
-        vg_producer_new(&E.producer, vg_mock_kafka_bootstraps(E.kafka), NULL, 0, errstr,
-                        sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "kafka: %s\n", errstr);
-        return -1;
-    }
-    E.rcv = vg_http_receiver_start();
-    return E.rcv ? 0 : -1;
+    return vg_ref_env_start(&E, "state-replay", PARTITIONS, VG_FIXTURES "/e2e/rules.yaml", NULL,
+                            "  batch_size: 64\n"
+                            "  batch_ms: 10\n"
+                            "  properties: {session.timeout.ms: \"6000\", heartbeat.interval.ms: "
+                            "\"500\"}\n");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    if (E.vigil > 0) {
-        vg_test_stop(E.vigil, SIGKILL, 5000);
-    }
-    vg_producer_destroy(E.producer);
-    vg_http_receiver_stop(E.rcv);
-    vg_state_destroy(E.st);
-    vg_mock_kafka_stop(E.kafka);
-    vg_redis_child_stop(E.redis);
-    vg_test_rmrf(E.dir);
-    free(E.dir);
-    free(E.topic);
-    free(E.prefix);
-    return 0;
+    return vg_test_env_stop(&E);
 }
 
 static void test_replays_change_nothing(void **state)
 {
-    struct s3_log log;
-    char *cfg_a;
-    char *cfg_b;
-    char *cfg_c;
+    struct vg_ref_log log;
     char *fp1;
     char *fp2;
     long long added;
     size_t total;
     (void)state;
 
-    s3_log_make(&log, N_RES, N_EVS, 4242u);
-    s3_produce(E.producer, E.topic, &log, 0, N_EVS);
-    E.produced = N_EVS;
-    cfg_a = write_config("a");
-    cfg_b = write_config("b");
+    vg_ref_log_make(&log, N_RES, N_EVS, 4242u);
+    assert_true(vg_ref_produce_env(&E, &log, 0, N_EVS));
 
     /* The first pass: group A applies everything and pages. */
-    start_vigil(cfg_a);
+    vg_test_env_set_group(&E, "a");
+    assert_true(vg_test_env_spawn(&E));
     wait_caught_up();
     stop_vigil();
-    assert_int_equal(s3_check_redis(E.st, &log), 0);
+    assert_int_equal(vg_ref_check_redis(E.st, &log), 0);
     fp1 = history_fingerprint(&log);
     added = outbox_entries_added();
     assert_true(added > 0);
     assert_int_equal(distinct_pages(&total), (size_t)added);
 
     /* Replay 1: a second group reads the topic from offset 0 into the same prefix. */
-    start_vigil(cfg_b);
+    vg_test_env_set_group(&E, "b");
+    assert_true(vg_test_env_spawn(&E));
     produce_sentinels(1);
     wait_caught_up();
     stop_vigil();
 
     /* Replay 2: offsets reset to the beginning (a new group id is the mock
      * cluster's way to start over; A's committed offsets stay behind). */
-    cfg_c = write_config("c");
-    start_vigil(cfg_c);
+    vg_test_env_set_group(&E, "c");
+    assert_true(vg_test_env_spawn(&E));
     produce_sentinels(2);
     wait_caught_up();
     stop_vigil();
@@ -291,16 +208,13 @@ static void test_replays_change_nothing(void **state)
     fp2 = history_fingerprint(&log);
     assert_string_equal(fp1, fp2);
     assert_int_equal(outbox_entries_added(), added);
-    assert_int_equal(s3_check_redis(E.st, &log), 0);
+    assert_int_equal(vg_ref_check_redis(E.st, &log), 0);
     assert_int_equal(distinct_pages(&total), (size_t)added);
     assert_int_equal(total, (size_t)added);
 
     free(fp1);
     free(fp2);
-    free(cfg_a);
-    free(cfg_b);
-    free(cfg_c);
-    s3_log_fini(&log);
+    vg_ref_log_fini(&log);
 }
 
 int main(void)

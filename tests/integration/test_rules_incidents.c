@@ -5,7 +5,24 @@
  * silenced incident is recorded but not paged, and pages once `vigil
  * silence expire` ends the silence.
  */
-#include "test_rules5_env.h"
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "env.h"
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/state.h"
+
+static struct vg_test_env E;
 
 static const char rules[] = "monitors:\n"
                             "  - name: cluster-error\n"
@@ -23,15 +40,16 @@ static const char rules[] = "monitors:\n"
 
 static int setup(void **state)
 {
+    struct vg_test_env_opts o = {.rules = rules};
+
     (void)state;
-    return r5_setup("r5inc", rules);
+    return vg_test_env_start(&E, "rules-incidents", &o);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    r5_teardown();
-    return 0;
+    return vg_test_env_stop(&E);
 }
 
 /* The record of `monitor` from `vigil incidents -o json` (caller deletes the array). */
@@ -40,7 +58,8 @@ static cJSON *incident_of(cJSON **arr, const char *monitor)
     char *out = NULL;
     cJSON *it;
 
-    assert_int_equal(r5_cli(&out, "incidents", "-o", "json", NULL), 0);
+    assert_int_equal(
+        vg_test_env_cli(&E, &out, NULL, (const char *const[]){"incidents", "-o", "json", NULL}), 0);
     *arr = cJSON_Parse(out);
     assert_true(cJSON_IsArray(*arr));
     free(out);
@@ -55,7 +74,7 @@ static cJSON *incident_of(cJSON **arr, const char *monitor)
 
 static void test_resolve_and_silence(void **state)
 {
-    struct r5_count want = {1};
+    size_t want = 1;
     cJSON *arr;
     cJSON *rec;
     cJSON *body;
@@ -64,10 +83,9 @@ static void test_resolve_and_silence(void **state)
     char *out = NULL;
 
     (void)state;
-    r5_start_vigil();
-    r5_produce("cluster", "c1", "prod", "error", "running");
-    r5_flush();
-    r5_wait(r5_have_requests, &want, 60000, "the cluster-error page");
+    assert_true(vg_test_env_spawn(&E));
+    vg_test_env_produce(&E, "cluster", "c1", "prod", "error", "running", NULL, NULL);
+    assert_true(vg_test_env_wait_requests(&E, want, 60000));
 
     rec = incident_of(&arr, "cluster-error");
     assert_non_null(rec);
@@ -77,19 +95,21 @@ static void test_resolve_and_silence(void **state)
     cJSON_Delete(arr);
 
     /* It recovers: still firing (resolve: never). */
-    r5_produce("cluster", "c1", "prod", "active", "running");
-    r5_flush();
-    r5_wait(r5_applied, NULL, 60000, "the recovery to be applied");
+    vg_test_env_produce(&E, "cluster", "c1", "prod", "active", "running", NULL, NULL);
+    assert_true(vg_test_env_wait_applied(&E, 60000));
     rec = incident_of(&arr, "cluster-error");
     assert_string_equal(cJSON_GetObjectItem(rec, "state")->valuestring, "firing");
     cJSON_Delete(arr);
 
     /* A human resolves it. */
-    assert_int_equal(r5_cli(&out, "incidents", "resolve", id, NULL), 0);
+    assert_int_equal(
+        vg_test_env_cli(&E, &out, NULL, (const char *const[]){"incidents", "resolve", id, NULL}),
+        0);
     free(out);
-    want.want = 2;
-    r5_wait(r5_have_requests, &want, 30000, "the resolved page");
-    body = r5_body(1);
+    want = 2;
+    assert_true(vg_test_env_wait_requests(&E, want, 30000));
+    body = vg_test_env_request_json(&E, 1);
+    assert_non_null(body);
     assert_string_equal(cJSON_GetObjectItem(body, "status")->valuestring, "resolved");
     assert_string_equal(
         cJSON_GetObjectItem(cJSON_GetObjectItem(body, "incident"), "id")->valuestring, id);
@@ -99,65 +119,63 @@ static void test_resolve_and_silence(void **state)
     assert_true(cJSON_IsString(cJSON_GetObjectItem(rec, "ended_at")));
     cJSON_Delete(arr);
     /* An unknown id is an error. */
-    assert_int_not_equal(r5_cli(&out, "incidents", "resolve", "0000000000000000", NULL), 0);
+    assert_int_not_equal(
+        vg_test_env_cli(&E, &out, NULL,
+                        (const char *const[]){"incidents", "resolve", "0000000000000000", NULL}),
+        0);
     free(out);
 
     /* A silence: the failure is recorded, not paged. */
-    assert_int_equal(r5_cli(&out, "silence", "add", "--match=monitor=job-failed",
-                            "--match=resource=job:*:nightly:*"),
-                     2); /* --for and --comment are required */
+    assert_int_equal(
+        vg_test_env_cli(&E, &out, NULL,
+                        (const char *const[]){"silence", "add", "--match=monitor=job-failed",
+                                              "--match=resource=job:*:nightly:*", NULL}),
+        2); /* --for and --comment are required */
     free(out);
-    {
-        char *err = NULL;
-        char *argv[] = {(char *)vg_test_vigil_bin(),
-                        (char *)"silence",
-                        (char *)"add",
-                        (char *)"--match",
-                        (char *)"monitor=job-failed",
-                        (char *)"--match",
-                        (char *)"resource=job:*:nightly:*",
-                        (char *)"--for",
-                        (char *)"2h",
-                        (char *)"--comment",
-                        (char *)"maintenance window",
-                        (char *)"-c",
-                        E.config,
-                        NULL};
-
-        assert_int_equal(vg_test_run(argv, &out, &err), 0);
-        assert_int_equal(sscanf(out, "%63s", sid), 1);
-        free(out);
-        free(err);
-    }
-    r5_produce("job", "nightly", "prod", "active", "failed");
-    r5_flush();
-    r5_wait(r5_applied, NULL, 60000, "the job failure to be applied");
+    assert_int_equal(
+        vg_test_env_cli(&E, &out, NULL,
+                        (const char *const[]){"silence", "add", "--match", "monitor=job-failed",
+                                              "--match", "resource=job:*:nightly:*", "--for", "2h",
+                                              "--comment", "maintenance window", NULL}),
+        0);
+    assert_int_equal(sscanf(out, "%63s", sid), 1);
+    free(out);
+    vg_test_env_produce(&E, "job", "nightly", "prod", "active", "failed", NULL, NULL);
+    assert_true(vg_test_env_wait_applied(&E, 60000));
     rec = incident_of(&arr, "job-failed");
     assert_non_null(rec);
     assert_string_equal(cJSON_GetObjectItem(rec, "state")->valuestring, "firing");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(rec, "silenced")));
     cJSON_Delete(arr);
     assert_int_equal(vg_http_receiver_count(E.rcv), 2);
-    assert_int_equal(r5_cli(&out, "silence", "list", "--output=json", NULL), 0);
+    assert_int_equal(
+        vg_test_env_cli(&E, &out, NULL,
+                        (const char *const[]){"silence", "list", "--output=json", NULL}),
+        0);
     assert_non_null(strstr(out, sid));
     assert_non_null(strstr(out, "\"state\":\"active\""));
     free(out);
 
     /* The silence ends early: the still-firing incident pages now. */
-    assert_int_equal(r5_cli(&out, "silence", "expire", sid, NULL), 0);
+    assert_int_equal(
+        vg_test_env_cli(&E, &out, NULL, (const char *const[]){"silence", "expire", sid, NULL}), 0);
     free(out);
-    want.want = 3;
-    r5_wait(r5_have_requests, &want, 30000, "the page after the silence");
-    body = r5_body(2);
+    want = 3;
+    assert_true(vg_test_env_wait_requests(&E, want, 30000));
+    body = vg_test_env_request_json(&E, 2);
+    assert_non_null(body);
     assert_string_equal(cJSON_GetObjectItem(body, "status")->valuestring, "firing");
     assert_string_equal(
         cJSON_GetObjectItem(cJSON_GetObjectItem(body, "incident"), "monitor")->valuestring,
         "job-failed");
     cJSON_Delete(body);
-    assert_int_equal(r5_cli(&out, "silence", "list", "--all", "--output=json"), 0);
+    assert_int_equal(
+        vg_test_env_cli(&E, &out, NULL,
+                        (const char *const[]){"silence", "list", "--all", "--output=json", NULL}),
+        0);
     assert_non_null(strstr(out, "\"state\":\"expired\""));
     free(out);
-    r5_wait(r5_no_timers_no_backlog, NULL, 30000, "quiet");
+    assert_true(vg_test_env_wait_quiet(&E, 30000));
     assert_int_equal(vg_http_receiver_count(E.rcv), 3);
 }
 

@@ -8,7 +8,7 @@
 
 #include "rules_int.h"
 #include "support.h"
-#include "test_rules5_sim.h"
+#include "test_rules_sim.h"
 
 static int64_t at(const char *s)
 {

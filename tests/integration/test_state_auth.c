@@ -1,5 +1,5 @@
 /*
- * Redis AUTH and DB index end to end (issue 3), against a private
+ * Redis AUTH and DB index end to end, against a private
  * redis-server started with requirepass and a 127.0.0.1 TCP port
  * (vg_redis_child_start_opts): `vigil run` applies events from the mock
  * Kafka cluster into db 5 through redis://:PASSWORD@127.0.0.1:PORT/5,

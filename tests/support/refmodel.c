@@ -1,85 +1,56 @@
 /*
- * Shared by the end-to-end tests of the state in Redis (test_state3_crash.c,
- * test_state3_replay.c, test_state3_redis_restart.c): a random event log
- * over a few Resources, its reference state and transitions computed here
- * independently of vigil, producing it to the mock cluster, and checking
- * Redis against the reference (current state and every history entry).
- * Header-only (static functions): each test is one executable.
+ * The reference model of the event log (refmodel.h): generating it,
+ * applying it by the documented rules, producing it, checking Redis.
  */
-#ifndef VIGIL_TEST_STATE3_COMMON_H
-#define VIGIL_TEST_STATE3_COMMON_H
+#include "refmodel.h"
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
 #include "support.h"
-#include "vigil/consumer.h"
-#include "vigil/event.h"
 #include "vigil/mem.h"
-#include "vigil/state.h"
 #include "vigil/util.h"
 
-#define S3_T0 1795860000000LL /* 2026-11-28T10:00:00Z */
-#define S3_MAX_RES 32
+static const char *const batch_types[] = {"workflow", "job", "cronjob", "batch"};
+static const struct vg_health_config health_config = {(char **)batch_types, 4};
+static const char *const statuses[] = {"active", "error", "deleted"};
+static const char *const runtimes[] = {"pending", "running", "succeeded", "failed"};
 
-static const char *const s3_batch_types[] = {"workflow", "job", "cronjob", "batch"};
-static const struct vg_health_config s3_hc = {(char **)s3_batch_types, 4};
-static const char *const s3_statuses[] = {"active", "error", "deleted"};
-static const char *const s3_runtimes[] = {"pending", "running", "succeeded", "failed"};
+int vg_ref_env_start(struct vg_test_env *e, const char *name, int partitions,
+                     const char *rules_path, const char *sinks, const char *kafka_tuning)
+{
+    char *rules = vg_test_read_file(rules_path, NULL);
+    struct vg_test_env_opts o = {
+        .partitions = partitions,
+        .rules = rules,
+        .sinks = sinks,
+        .kafka_tuning = kafka_tuning,
+    };
+    int rc;
 
-struct s3_trans {
-    enum vg_field field;
-    char from[VG_VALUE_MAX];
-    char to[VG_VALUE_MAX];
-    int64_t at_ms;
-};
-
-/* One Resource of the log and what vigil must end up with. */
-struct s3_res {
-    char type[16];
-    char name[32];
-    char id[64];
-    char status[VG_VALUE_MAX];
-    char runtime[VG_VALUE_MAX];
-    enum vg_health health;
-    int64_t status_since, runtime_since, health_since, updated_at;
-    struct s3_trans *trans;
-    size_t n_trans, cap_trans;
-};
-
-struct s3_event {
-    int res;             /* index into s3_log.res */
-    const char *status;  /* NULL: absent */
-    const char *runtime; /* NULL: absent */
-    int64_t time_ms;
-};
-
-struct s3_log {
-    struct s3_res res[S3_MAX_RES];
-    size_t n_res;
-    struct s3_event *evs;
-    size_t n_evs;
-    unsigned seed;
-};
+    if (!rules) {
+        fprintf(stderr, "cannot read %s\n", rules_path);
+        memset(e, 0, sizeof(*e));
+        return -1;
+    }
+    rc = vg_test_env_start(e, name, &o);
+    e->opts.rules = NULL; /* freed below; rules.yaml is written */
+    free(rules);
+    return rc;
+}
 
 /* A small deterministic PRNG (rand() is shared state; this is ours). */
-static inline uint32_t s3_rand(unsigned *state)
+uint32_t vg_ref_rand(unsigned *state)
 {
     *state = *state * 1103515245u + 12345u;
     return (*state >> 8) & 0xffffff;
 }
 
-static inline void s3_add_trans(struct s3_res *r, enum vg_field f, const char *from, const char *to,
-                                int64_t at)
+static void add_trans(struct vg_ref_res *r, enum vg_field f, const char *from, const char *to,
+                      int64_t at)
 {
-    struct s3_trans *t = VG_ARRAY_PUSH(r->trans, r->n_trans, r->cap_trans);
+    struct vg_ref_trans *t = VG_ARRAY_PUSH(r->trans, r->n_trans, r->cap_trans);
 
     t->field = f;
     snprintf(t->from, sizeof(t->from), "%s", from);
@@ -91,23 +62,23 @@ static inline void s3_add_trans(struct s3_res *r, enum vg_field f, const char *f
  * The reference: what docs/state.md and docs/events.md say applying an
  * event does, written out again here (not calling vg_resource_apply).
  */
-static inline void s3_reference_apply(struct s3_res *r, const struct s3_event *ev)
+static void reference_apply(struct vg_ref_res *r, const struct vg_ref_event *ev)
 {
     enum vg_health h;
 
     if (ev->status && strcmp(ev->status, r->status) != 0) {
-        s3_add_trans(r, VG_FIELD_STATUS, r->status, ev->status, ev->time_ms);
+        add_trans(r, VG_FIELD_STATUS, r->status, ev->status, ev->time_ms);
         snprintf(r->status, sizeof(r->status), "%s", ev->status);
         r->status_since = ev->time_ms;
     }
     if (ev->runtime && strcmp(ev->runtime, r->runtime) != 0) {
-        s3_add_trans(r, VG_FIELD_RUNTIME, r->runtime, ev->runtime, ev->time_ms);
+        add_trans(r, VG_FIELD_RUNTIME, r->runtime, ev->runtime, ev->time_ms);
         snprintf(r->runtime, sizeof(r->runtime), "%s", ev->runtime);
         r->runtime_since = ev->time_ms;
     }
-    h = vg_health_compute(&s3_hc, r->type, r->status, r->runtime);
+    h = vg_health_compute(&health_config, r->type, r->status, r->runtime);
     if (h != r->health) {
-        s3_add_trans(r, VG_FIELD_HEALTH, vg_health_name(r->health), vg_health_name(h), ev->time_ms);
+        add_trans(r, VG_FIELD_HEALTH, vg_health_name(r->health), vg_health_name(h), ev->time_ms);
         r->health = h;
         r->health_since = ev->time_ms;
     }
@@ -115,7 +86,7 @@ static inline void s3_reference_apply(struct s3_res *r, const struct s3_event *e
 }
 
 /* The static string equal to `value` (events must not point into a Resource that changes). */
-static inline const char *s3_intern(const char *const *set, size_t n, const char *value)
+static const char *intern(const char *const *set, size_t n, const char *value)
 {
     for (size_t i = 0; i < n; i++) {
         if (strcmp(set[i], value) == 0) {
@@ -131,16 +102,16 @@ static inline const char *s3_intern(const char *const *set, size_t n, const char
  * random walk: mostly the same values again (no transition), sometimes a
  * new status and/or runtime. Times never decrease.
  */
-static inline void s3_log_make(struct s3_log *log, size_t n_res, size_t n_evs, unsigned seed)
+void vg_ref_log_make(struct vg_ref_log *log, size_t n_res, size_t n_evs, unsigned seed)
 {
     memset(log, 0, sizeof(*log));
-    VG_ASSERT(n_res <= S3_MAX_RES);
+    VG_ASSERT(n_res <= VG_REF_MAX_RES);
     log->n_res = n_res;
     log->n_evs = n_evs;
     log->seed = seed;
     log->evs = vg_calloc(n_evs, sizeof(*log->evs));
     for (size_t i = 0; i < n_res; i++) {
-        struct s3_res *r = &log->res[i];
+        struct vg_ref_res *r = &log->res[i];
 
         snprintf(r->type, sizeof(r->type), "%s", i % 3 == 0 ? "workflow" : "service");
         snprintf(r->name, sizeof(r->name), "res-%02zu", i);
@@ -150,33 +121,33 @@ static inline void s3_log_make(struct s3_log *log, size_t n_res, size_t n_evs, u
         free(id);
     }
     for (size_t i = 0; i < n_evs; i++) {
-        struct s3_event *ev = &log->evs[i];
-        struct s3_res *r;
+        struct vg_ref_event *ev = &log->evs[i];
+        struct vg_ref_res *r;
         uint32_t roll;
 
-        ev->res = (int)(s3_rand(&seed) % n_res);
+        ev->res = (int)(vg_ref_rand(&seed) % n_res);
         r = &log->res[ev->res];
         /* Eight events share each second: a replayed message is then often not
          * older than the state, so only the applied-offset rule keeps it out. */
-        ev->time_ms = S3_T0 + (int64_t)(i / 8) * 1000;
-        roll = s3_rand(&seed) % 100;
+        ev->time_ms = VG_REF_T0 + (int64_t)(i / 8) * 1000;
+        roll = vg_ref_rand(&seed) % 100;
         /* first event of a Resource: both values; then mostly repeats */
         if (r->updated_at == 0 || roll < 15) {
-            ev->status = s3_statuses[s3_rand(&seed) % 3];
+            ev->status = statuses[vg_ref_rand(&seed) % 3];
         } else if (roll < 60) {
-            ev->status = s3_intern(s3_statuses, 3, r->status);
+            ev->status = intern(statuses, 3, r->status);
         }
-        roll = s3_rand(&seed) % 100;
+        roll = vg_ref_rand(&seed) % 100;
         if (r->updated_at == 0 || roll < 25) {
-            ev->runtime = s3_runtimes[s3_rand(&seed) % 4];
+            ev->runtime = runtimes[vg_ref_rand(&seed) % 4];
         } else if (roll < 60 || !ev->status) {
-            ev->runtime = r->runtime[0] ? s3_intern(s3_runtimes, 4, r->runtime) : "pending";
+            ev->runtime = r->runtime[0] ? intern(runtimes, 4, r->runtime) : "pending";
         }
-        s3_reference_apply(r, ev);
+        reference_apply(r, ev);
     }
 }
 
-static inline void s3_log_fini(struct s3_log *log)
+void vg_ref_log_fini(struct vg_ref_log *log)
 {
     for (size_t i = 0; i < log->n_res; i++) {
         free(log->res[i].trans);
@@ -185,9 +156,9 @@ static inline void s3_log_fini(struct s3_log *log)
     memset(log, 0, sizeof(*log));
 }
 
-static inline char *s3_event_json(const struct s3_log *log, const struct s3_event *ev)
+char *vg_ref_event_json(const struct vg_ref_log *log, const struct vg_ref_event *ev)
 {
-    const struct s3_res *r = &log->res[ev->res];
+    const struct vg_ref_res *r = &log->res[ev->res];
     char t[40];
 
     vg_time_format_rfc3339(ev->time_ms, t, sizeof(t));
@@ -199,30 +170,42 @@ static inline char *s3_event_json(const struct s3_log *log, const struct s3_even
                        ev->runtime ? "\"" : "", t);
 }
 
-/* Produce events [from, to) keyed by Resource id (so one Resource stays in one partition). */
-static inline void s3_produce(struct vg_producer *p, const char *topic, const struct s3_log *log,
-                              size_t from, size_t to)
+bool vg_ref_produce(struct vg_producer *p, const char *topic, const struct vg_ref_log *log,
+                    size_t from, size_t to)
 {
     char errstr[256];
 
     for (size_t i = from; i < to; i++) {
-        const struct s3_event *ev = &log->evs[i];
+        const struct vg_ref_event *ev = &log->evs[i];
         const char *key = log->res[ev->res].id;
-        char *json = s3_event_json(log, ev);
+        char *json = vg_ref_event_json(log, ev);
+        vg_err_t err = vg_producer_send(p, topic, -1, key, strlen(key), json, strlen(json), errstr,
+                                        sizeof(errstr));
 
-        assert_int_equal(vg_producer_send(p, topic, -1, key, strlen(key), json, strlen(json),
-                                          errstr, sizeof(errstr)),
-                         VG_OK);
         free(json);
+        if (err != VG_OK) {
+            fprintf(stderr, "produce: %s\n", errstr);
+            return false;
+        }
     }
-    if (vg_producer_flush(p, 30000, errstr, sizeof(errstr)) != VG_OK) {
+    if (vg_producer_flush(p, vg_test_timeout(30000), errstr, sizeof(errstr)) != VG_OK) {
         fprintf(stderr, "flush: %s\n", errstr);
-        fail();
+        return false;
     }
+    return true;
+}
+
+bool vg_ref_produce_env(struct vg_test_env *e, const struct vg_ref_log *log, size_t from, size_t to)
+{
+    if (!vg_ref_produce(e->producer, e->topic, log, from, to)) {
+        return false;
+    }
+    e->produced += (long long)(to - from);
+    return true;
 }
 
 /* Sum over partitions of (applied offset + 1): the messages Redis reflects. */
-static inline int64_t s3_applied_total(struct vg_state *st, const char *topic, int partitions)
+int64_t vg_ref_applied_total(struct vg_state *st, const char *topic, int partitions)
 {
     char errstr[256];
     int64_t total = 0;
@@ -243,13 +226,13 @@ static inline int64_t s3_applied_total(struct vg_state *st, const char *topic, i
  * its whole history, entry for entry (so no transition is missing and none
  * is there twice). Returns the number of mismatches, each printed.
  */
-static inline int s3_check_redis(struct vg_state *st, const struct s3_log *log)
+int vg_ref_check_redis(struct vg_state *st, const struct vg_ref_log *log)
 {
     int bad = 0;
     char errstr[512];
 
     for (size_t i = 0; i < log->n_res; i++) {
-        const struct s3_res *r = &log->res[i];
+        const struct vg_ref_res *r = &log->res[i];
         struct vg_resource *res = NULL;
         struct vg_history_entry *h = NULL;
         size_t n_h = 0;
@@ -257,7 +240,11 @@ static inline int s3_check_redis(struct vg_state *st, const struct s3_log *log)
         if (r->updated_at == 0) {
             continue; /* never had an event */
         }
-        assert_int_equal(vg_state_get(st, r->id, &res, errstr, sizeof(errstr)), VG_OK);
+        if (vg_state_get(st, r->id, &res, errstr, sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "%s: %s\n", r->id, errstr);
+            bad++;
+            continue;
+        }
         if (!res) {
             fprintf(stderr, "%s: missing in Redis\n", r->id);
             bad++;
@@ -279,14 +266,18 @@ static inline int s3_check_redis(struct vg_state *st, const struct s3_log *log)
             bad++;
         }
         vg_resource_destroy(res);
-        assert_int_equal(vg_state_history(st, r->id, 0, &h, &n_h, errstr, sizeof(errstr)), VG_OK);
+        if (vg_state_history(st, r->id, 0, &h, &n_h, errstr, sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "%s: history: %s\n", r->id, errstr);
+            bad++;
+            continue;
+        }
         if (n_h != r->n_trans) {
             fprintf(stderr, "%s: %zu history entries, reference has %zu transitions\n", r->id, n_h,
                     r->n_trans);
             bad++;
         }
         for (size_t k = 0; k < n_h && k < r->n_trans; k++) {
-            const struct s3_trans *t = &r->trans[k];
+            const struct vg_ref_trans *t = &r->trans[k];
 
             if (!h[k].field || strcmp(h[k].field, vg_field_name(t->field)) != 0 ||
                 strcmp(h[k].from, t->from) != 0 || strcmp(h[k].to, t->to) != 0 ||
@@ -304,5 +295,3 @@ static inline int s3_check_redis(struct vg_state *st, const struct s3_log *log)
     }
     return bad;
 }
-
-#endif

@@ -4,7 +4,24 @@
  * incidents, not 500 requests. A workflow in another workspace is its own
  * group.
  */
-#include "test_rules5_env.h"
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "env.h"
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/state.h"
+
+static struct vg_test_env E;
 
 #define BURST 500
 
@@ -21,36 +38,36 @@ static const char rules[] = "monitors:\n"
 
 static int setup(void **state)
 {
+    struct vg_test_env_opts o = {.rules = rules};
+
     (void)state;
-    return r5_setup("r5burst", rules);
+    return vg_test_env_start(&E, "rules-burst", &o);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    r5_teardown();
-    return 0;
+    return vg_test_env_stop(&E);
 }
 
 static void test_burst_is_one_grouped_page(void **state)
 {
-    struct r5_count want = {2};
+    size_t want = 2;
     cJSON *bodies[2];
     int public_i = -1;
 
     (void)state;
-    r5_start_vigil();
+    assert_true(vg_test_env_spawn(&E));
     for (int i = 0; i < BURST; i++) {
         char name[32];
 
         snprintf(name, sizeof(name), "wf-%03d", i);
-        r5_produce("workflow", name, "public", "active", "failed");
+        vg_test_env_produce(&E, "workflow", name, "public", "active", "failed", NULL, NULL);
     }
-    r5_produce("workflow", "lonely", "sandbox", "active", "failed");
-    r5_flush();
-    r5_wait(r5_applied, NULL, 60000, "the burst to be applied");
-    r5_wait(r5_have_requests, &want, 60000, "the grouped pages");
-    r5_wait(r5_no_timers_no_backlog, NULL, 30000, "the group buffers to be flushed");
+    vg_test_env_produce(&E, "workflow", "lonely", "sandbox", "active", "failed", NULL, NULL);
+    assert_true(vg_test_env_wait_applied(&E, 60000));
+    assert_true(vg_test_env_wait_requests(&E, want, 60000));
+    assert_true(vg_test_env_wait_quiet(&E, 30000));
     assert_int_equal(vg_http_receiver_count(E.rcv), 2);
     for (int i = 0; i < 2; i++) {
         struct vg_http_request *req = vg_http_receiver_request(E.rcv, (size_t)i);

@@ -5,7 +5,24 @@
  * second Resource that leaves the state before 2 s never pages (its timer
  * was cancelled in the same commit as the state change).
  */
-#include "test_rules5_env.h"
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "env.h"
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/state.h"
+
+static struct vg_test_env E;
 
 static const char rules[] = "monitors:\n"
                             "  - name: stuck-pending\n"
@@ -19,26 +36,27 @@ static const char rules[] = "monitors:\n"
 
 static int setup(void **state)
 {
+    struct vg_test_env_opts o = {.rules = rules};
+
     (void)state;
-    return r5_setup("r5timer", rules);
+    return vg_test_env_start(&E, "rules-timer", &o);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    r5_teardown();
-    return 0;
+    return vg_test_env_stop(&E);
 }
 
-static bool has_two_timers(void *arg)
+static bool has_a_timer(void *arg)
 {
     (void)arg;
-    return r5_timers() >= 1;
+    return vg_test_env_timers(&E) >= 1;
 }
 
 static void test_for_timer_survives_sigkill(void **state)
 {
-    struct r5_count want = {1};
+    size_t want = 1;
     struct vg_incident_record *recs = NULL;
     size_t n_recs = 0;
     char errstr[256];
@@ -46,27 +64,25 @@ static void test_for_timer_survives_sigkill(void **state)
     cJSON *inc;
 
     (void)state;
-    r5_start_vigil();
-    r5_produce("workflow", "stuck", "public", "active", "pending");
-    r5_produce("workflow", "quick", "public", "active", "pending");
-    r5_produce("workflow", "quick", "public", NULL, "running");
-    r5_flush();
-    r5_wait(r5_applied, NULL, 60000, "the events to be applied");
+    assert_true(vg_test_env_spawn(&E));
+    vg_test_env_produce(&E, "workflow", "stuck", "public", "active", "pending", NULL, NULL);
+    vg_test_env_produce(&E, "workflow", "quick", "public", "active", "pending", NULL, NULL);
+    vg_test_env_produce(&E, "workflow", "quick", "public", NULL, "running", NULL, NULL);
+    assert_true(vg_test_env_wait_applied(&E, 60000));
     /* The timer of "stuck" is in Redis; "quick"'s was removed with its change. */
-    assert_true(vg_test_wait_for(has_two_timers, NULL, 1000));
-    assert_int_equal(r5_timers(), 1);
-    assert_int_equal(vg_test_stop(E.vigil, SIGKILL, 5000), 128 + SIGKILL);
-    E.vigil = 0;
+    assert_true(vg_test_wait_for(has_a_timer, NULL, 60000));
+    assert_int_equal(vg_test_env_timers(&E), 1);
+    assert_int_equal(vg_test_env_kill(&E, SIGKILL), 128 + SIGKILL);
     /* Not fired by the killed instance: nothing was sent. */
     assert_int_equal(vg_http_receiver_count(E.rcv), 0);
 
-    r5_start_vigil();
-    r5_wait(r5_have_requests, &want, 60000, "the page of the durable timer");
-    r5_wait(r5_no_timers_no_backlog, NULL, 30000, "the timer to be gone");
-    assert_int_equal(vg_test_stop(E.vigil, SIGTERM, 20000), 0);
-    E.vigil = 0;
+    assert_true(vg_test_env_spawn(&E));
+    assert_true(vg_test_env_wait_requests(&E, want, 60000));
+    assert_true(vg_test_env_wait_quiet(&E, 30000));
+    assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
     assert_int_equal(vg_http_receiver_count(E.rcv), 1);
-    body = r5_body(0);
+    body = vg_test_env_request_json(&E, 0);
+    assert_non_null(body);
     inc = cJSON_GetObjectItem(body, "incident");
     assert_string_equal(cJSON_GetObjectItem(body, "status")->valuestring, "firing");
     assert_string_equal(cJSON_GetObjectItem(inc, "monitor")->valuestring, "stuck-pending");
@@ -85,11 +101,10 @@ static void test_for_timer_survives_sigkill(void **state)
     vg_incident_records_free(recs, n_recs);
 
     /* A third run changes nothing: the episode fired once. */
-    r5_start_vigil();
-    r5_produce("workflow", "other", "public", "active", "running");
-    r5_flush();
-    r5_wait(r5_applied, NULL, 60000, "the third run to catch up");
-    r5_wait(r5_no_timers_no_backlog, NULL, 30000, "no timers");
+    assert_true(vg_test_env_spawn(&E));
+    vg_test_env_produce(&E, "workflow", "other", "public", "active", "running", NULL, NULL);
+    assert_true(vg_test_env_wait_applied(&E, 60000));
+    assert_true(vg_test_env_wait_quiet(&E, 30000));
     assert_int_equal(vg_http_receiver_count(E.rcv), 1);
 }
 

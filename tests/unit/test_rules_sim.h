@@ -5,8 +5,8 @@
  * vg_rules_timers_fire when the clock advances, as `vigil run` fires them
  * from Redis.
  */
-#ifndef TEST_RULES5_SIM_H
-#define TEST_RULES5_SIM_H
+#ifndef TEST_RULES_SIM_H
+#define TEST_RULES_SIM_H
 
 #include <setjmp.h>
 #include <stdarg.h>

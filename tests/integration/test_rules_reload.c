@@ -3,7 +3,24 @@
  * rejected with its file:line:col message in the log and the old rules
  * keep paging; a valid one is swapped in between batches.
  */
-#include "test_rules5_env.h"
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "env.h"
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/state.h"
+
+static struct vg_test_env E;
 
 static const char rules_v1[] = "monitors:\n"
                                "  - name: job-failed\n"
@@ -30,44 +47,34 @@ static const char rules_v2[] = "monitors:\n"
 
 static int setup(void **state)
 {
+    struct vg_test_env_opts o = {.rules = rules_v1};
+
     (void)state;
-    return r5_setup("r5reload", rules_v1);
+    return vg_test_env_start(&E, "rules-reload", &o);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    r5_teardown();
-    return 0;
+    return vg_test_env_stop(&E);
 }
 
-static void write_rules(const char *yaml)
+/* The logs of every run so far contain `needle` now. */
+static bool log_has_now(const char *needle)
 {
-    char *path = vg_asprintf("%s/rules.yaml", E.dir);
+    char *logs = vg_test_env_logs(&E);
+    bool found = strstr(logs, needle) != NULL;
 
-    assert_true(vg_test_write_file(path, yaml, strlen(yaml)));
-    free(path);
-}
-
-static const char *log_needle;
-
-static bool log_has(void *arg)
-{
-    char *path = vg_asprintf("%s/vigil-%d.err", E.dir, E.runs - 1);
-    char *text = vg_test_read_file(path, NULL);
-    bool found = text && strstr(text, log_needle);
-
-    (void)arg;
-    free(text);
-    free(path);
+    free(logs);
     return found;
 }
 
 static const char *last_monitor(void)
 {
     static char monitor[64];
-    cJSON *body = r5_body(vg_http_receiver_count(E.rcv) - 1);
+    cJSON *body = vg_test_env_request_json(&E, vg_http_receiver_count(E.rcv) - 1);
 
+    assert_non_null(body);
     snprintf(monitor, sizeof(monitor), "%s",
              cJSON_GetObjectItem(cJSON_GetObjectItem(body, "incident"), "monitor")->valuestring);
     cJSON_Delete(body);
@@ -76,41 +83,36 @@ static const char *last_monitor(void)
 
 static void test_sighup(void **state)
 {
-    struct r5_count want = {1};
+    size_t want = 1;
 
     (void)state;
-    r5_start_vigil();
-    r5_produce("job", "a", "prod", "active", "failed");
-    r5_flush();
-    r5_wait(r5_have_requests, &want, 60000, "the first page");
+    assert_true(vg_test_env_spawn(&E));
+    vg_test_env_produce(&E, "job", "a", "prod", "active", "failed", NULL, NULL);
+    assert_true(vg_test_env_wait_requests(&E, want, 60000));
 
     /* An invalid file: rejected, logged with its position; the old rules page on. */
-    write_rules(rules_bad);
-    log_needle = "loaded";
-    r5_wait(log_has, NULL, 30000, "startup log");
+    vg_test_env_write_rules(&E, rules_bad);
+    assert_true(vg_test_env_wait_log(&E, "loaded", 30000));
     assert_int_equal(kill(E.vigil, SIGHUP), 0);
-    log_needle = "reload rejected, the previous rules stay active: ";
-    r5_wait(log_has, NULL, 30000, "the rejection in the log");
-    log_needle = "rules.yaml:4:5: unknown key \"sevrity\" (did you mean \"severity\"?)";
-    assert_true(log_has(NULL));
-    r5_produce("job", "b", "prod", "active", "failed");
-    r5_flush();
-    want.want = 2;
-    r5_wait(r5_have_requests, &want, 30000, "a page from the old rules");
+    assert_true(
+        vg_test_env_wait_log(&E, "reload rejected, the previous rules stay active: ", 30000));
+    assert_true(
+        log_has_now("rules.yaml:4:5: unknown key \"sevrity\" (did you mean \"severity\"?)"));
+    vg_test_env_produce(&E, "job", "b", "prod", "active", "failed", NULL, NULL);
+    want = 2;
+    assert_true(vg_test_env_wait_requests(&E, want, 30000));
     assert_string_equal(last_monitor(), "job-failed");
 
     /* A valid file: swapped in. */
-    write_rules(rules_v2);
+    vg_test_env_write_rules(&E, rules_v2);
     assert_int_equal(kill(E.vigil, SIGHUP), 0);
-    log_needle = "rules: reloaded: 1 monitors and 1 pagers";
-    r5_wait(log_has, NULL, 30000, "the reload in the log");
-    r5_produce("job", "c", "prod", "active", "failed");
-    r5_produce("job", "d", "prod", "active", "succeeded");
-    r5_flush();
-    want.want = 3;
-    r5_wait(r5_have_requests, &want, 30000, "a page from the new rules");
-    r5_wait(r5_applied, NULL, 30000, "all applied");
-    r5_wait(r5_no_timers_no_backlog, NULL, 30000, "quiet");
+    assert_true(vg_test_env_wait_log(&E, "rules: reloaded: 1 monitors and 1 pagers", 30000));
+    vg_test_env_produce(&E, "job", "c", "prod", "active", "failed", NULL, NULL);
+    vg_test_env_produce(&E, "job", "d", "prod", "active", "succeeded", NULL, NULL);
+    want = 3;
+    assert_true(vg_test_env_wait_requests(&E, want, 30000));
+    assert_true(vg_test_env_wait_applied(&E, 30000));
+    assert_true(vg_test_env_wait_quiet(&E, 30000));
     assert_int_equal(vg_http_receiver_count(E.rcv), 3);
     assert_string_equal(last_monitor(), "job-succeeded");
 }

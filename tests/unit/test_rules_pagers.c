@@ -6,7 +6,7 @@
  * (default by severity, explicit same-Resource and across Resources).
  */
 #include "rules_int.h"
-#include "test_rules5_sim.h"
+#include "test_rules_sim.h"
 
 #define MON_FAILED(name, sev)                                                                      \
     "  - name: " name "\n    when: {runtime: {to: failed}}\n    severity: " sev "\n"

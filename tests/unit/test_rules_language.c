@@ -8,7 +8,7 @@
 
 #include "rules_int.h"
 #include "support.h"
-#include "test_rules5_sim.h"
+#include "test_rules_sim.h"
 
 #define MON(body) "monitors:\n  - name: m\n" body
 #define WHEN "    when: {runtime: {to: failed}}\n"

@@ -18,7 +18,20 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "test_state3_common.h"
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "refmodel.h"
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/util.h"
 
 #define PARTITIONS 4
 #define N_RES 8
@@ -160,12 +173,12 @@ static bool applied_at_least(void *arg)
 {
     struct progress *p = arg;
 
-    return s3_applied_total(E.st, E.topic, PARTITIONS) >= p->want;
+    return vg_ref_applied_total(E.st, E.topic, PARTITIONS) >= p->want;
 }
 
 static void test_redis_restart_mid_stream(void **state)
 {
-    struct s3_log log;
+    struct vg_ref_log log;
     struct vg_producer *p = NULL;
     struct progress prog;
     char errstr[512];
@@ -183,11 +196,11 @@ static void test_redis_restart_mid_stream(void **state)
     int bad;
     (void)state;
 
-    s3_log_make(&log, N_RES, N_EVS, (unsigned)getpid());
+    vg_ref_log_make(&log, N_RES, N_EVS, (unsigned)getpid());
     assert_int_equal(
         vg_producer_new(&p, vg_mock_kafka_bootstraps(E.kafka), NULL, 0, errstr, sizeof(errstr)),
         VG_OK);
-    s3_produce(p, E.topic, &log, 0, N_EVS / 2);
+    assert_true(vg_ref_produce(p, E.topic, &log, 0, N_EVS / 2));
     argv[5] = E.config;
     E.vigil = vg_test_spawn(argv, out_path, E.log_path);
     assert_true(E.vigil > 0);
@@ -198,12 +211,12 @@ static void test_redis_restart_mid_stream(void **state)
     }
 
     /* Redis dies hard while vigil consumes; the rest of the log arrives meanwhile. */
-    acknowledged = s3_applied_total(E.st, E.topic, PARTITIONS);
+    acknowledged = vg_ref_applied_total(E.st, E.topic, PARTITIONS);
     redis_pid = vg_redis_child_pid(E.redis);
     kill(redis_pid, SIGKILL);
     vg_redis_child_stop(E.redis); /* reaps it */
     E.redis = NULL;
-    s3_produce(p, E.topic, &log, N_EVS / 2, N_EVS);
+    assert_true(vg_ref_produce(p, E.topic, &log, N_EVS / 2, N_EVS));
     vg_producer_destroy(p);
     if (!vg_test_wait_for(log_says_paused, NULL, 60000)) {
         dump_log();
@@ -218,7 +231,7 @@ static void test_redis_restart_mid_stream(void **state)
     assert_int_equal(vg_redis_child_start(&E.redis, E.redis_dir, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_reconnect(E.st, errstr, sizeof(errstr)), VG_OK);
     /* The AOF brought back at least what had been applied before the kill. */
-    assert_true(s3_applied_total(E.st, E.topic, PARTITIONS) >= acknowledged);
+    assert_true(vg_ref_applied_total(E.st, E.topic, PARTITIONS) >= acknowledged);
 
     prog.want = N_EVS;
     if (!vg_test_wait_for(applied_at_least, &prog, 60000)) {
@@ -227,8 +240,8 @@ static void test_redis_restart_mid_stream(void **state)
     }
     assert_int_equal(vg_test_stop(E.vigil, SIGTERM, 20000), 0);
     E.vigil = 0;
-    assert_int_equal(s3_applied_total(E.st, E.topic, PARTITIONS), N_EVS);
-    bad = s3_check_redis(E.st, &log);
+    assert_int_equal(vg_ref_applied_total(E.st, E.topic, PARTITIONS), N_EVS);
+    bad = vg_ref_check_redis(E.st, &log);
     assert_int_equal(bad, 0);
 
     /* The outage is in the log once, not once per retry or message; then the resume. */
@@ -248,7 +261,7 @@ static void test_redis_restart_mid_stream(void **state)
         assert_non_null(strstr(line, "redis unix://"));
         free(text);
     }
-    s3_log_fini(&log);
+    vg_ref_log_fini(&log);
     free(out_path);
 }
 

@@ -5,7 +5,7 @@
  * resolve: never with a manual resolve. Also the durable timer members and
  * due times rules ask for, incident records, and replay-stable ids.
  */
-#include "test_rules5_sim.h"
+#include "test_rules_sim.h"
 
 #define PAGER "pagers:\n  - name: ops\n    sinks: [a]\n"
 

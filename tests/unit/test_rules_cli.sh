@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `vigil check` and `vigil test` as a rule repository's CI uses them (issue 5):
+# `vigil check` and `vigil test` as a rule repository's CI uses them:
 # every error with file:line:col, exit codes, --format json, and `vigil test`
 # reporting FAIL with expected vs got. Runs from the source dir; no servers.
 set -uo pipefail

@@ -1,0 +1,92 @@
+/*
+ * A reference model of vigil's event log, for the end-to-end tests of the
+ * state in Redis: a random log over a few Resources, the state and the
+ * transitions that applying it must leave, computed here independently of
+ * vigil (from docs/state.md and docs/events.md, not by calling
+ * vg_resource_apply), producing it, and comparing Redis with it (current
+ * state and every history entry).
+ */
+#ifndef VIGIL_TEST_REFMODEL_H
+#define VIGIL_TEST_REFMODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "env.h"
+#include "vigil/consumer.h"
+#include "vigil/event.h"
+#include "vigil/state.h"
+
+#define VG_REF_T0 1795860000000LL /* 2026-11-28T10:00:00Z: the first event's time */
+#define VG_REF_MAX_RES 32
+
+struct vg_ref_trans {
+    enum vg_field field;
+    char from[VG_VALUE_MAX];
+    char to[VG_VALUE_MAX];
+    int64_t at_ms;
+};
+
+/* One Resource of the log and what vigil must end up with. */
+struct vg_ref_res {
+    char type[16];
+    char name[32];
+    char id[64];
+    char status[VG_VALUE_MAX];
+    char runtime[VG_VALUE_MAX];
+    enum vg_health health;
+    int64_t status_since, runtime_since, health_since, updated_at;
+    struct vg_ref_trans *trans;
+    size_t n_trans, cap_trans;
+};
+
+struct vg_ref_event {
+    int res;             /* index into vg_ref_log.res */
+    const char *status;  /* NULL: absent */
+    const char *runtime; /* NULL: absent */
+    int64_t time_ms;
+};
+
+struct vg_ref_log {
+    struct vg_ref_res res[VG_REF_MAX_RES];
+    size_t n_res;
+    struct vg_ref_event *evs;
+    size_t n_evs;
+    unsigned seed;
+};
+
+/*
+ * Start `e` for a reference-model run: `partitions` partitions, the rules
+ * in the file `rules_path`, `sinks` and `kafka_tuning` (see
+ * vg_test_env_opts; NULL: the environment's). 0 or -1, as vg_test_env_start.
+ */
+int vg_ref_env_start(struct vg_test_env *e, const char *name, int partitions,
+                     const char *rules_path, const char *sinks, const char *kafka_tuning);
+/* A small deterministic PRNG (rand() is shared state; this is ours). */
+uint32_t vg_ref_rand(unsigned *state);
+/*
+ * `n_evs` events over `n_res` Resources (services and workflows), each a
+ * random walk: mostly the same values again (no transition), sometimes a
+ * new status and/or runtime. Times never decrease.
+ */
+void vg_ref_log_make(struct vg_ref_log *log, size_t n_res, size_t n_evs, unsigned seed);
+void vg_ref_log_fini(struct vg_ref_log *log);
+/* Event `ev` as native JSON (caller frees). */
+char *vg_ref_event_json(const struct vg_ref_log *log, const struct vg_ref_event *ev);
+/* Produce events [from, to) keyed by Resource id (one Resource stays in one partition), flushed. */
+bool vg_ref_produce(struct vg_producer *p, const char *topic, const struct vg_ref_log *log,
+                    size_t from, size_t to);
+/* The same to the environment's event topic (counted in e->produced). */
+bool vg_ref_produce_env(struct vg_test_env *e, const struct vg_ref_log *log, size_t from,
+                        size_t to);
+/* Sum over partitions of (applied offset + 1): the messages Redis reflects; -1 on error. */
+int64_t vg_ref_applied_total(struct vg_state *st, const char *topic, int partitions);
+/*
+ * Redis equals the reference: each Resource's state and since-times, and
+ * its whole history, entry for entry (so no transition is missing and none
+ * is there twice). Returns the number of mismatches, each printed.
+ */
+int vg_ref_check_redis(struct vg_state *st, const struct vg_ref_log *log);
+
+#endif
