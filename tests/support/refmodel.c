@@ -64,6 +64,7 @@ static void add_trans(struct vg_ref_res *r, enum vg_field f, const char *from, c
  */
 static void reference_apply(struct vg_ref_res *r, const struct vg_ref_event *ev)
 {
+    size_t n_before = r->n_trans;
     enum vg_health h;
 
     if (ev->status && strcmp(ev->status, r->status) != 0) {
@@ -82,7 +83,10 @@ static void reference_apply(struct vg_ref_res *r, const struct vg_ref_event *ev)
         r->health = h;
         r->health_since = ev->time_ms;
     }
-    r->updated_at = ev->time_ms;
+    /* an event that changes nothing is not written: updated_at is the last change */
+    if (r->n_trans > n_before) {
+        r->updated_at = ev->time_ms;
+    }
 }
 
 /* The static string equal to `value` (events must not point into a Resource that changes). */
