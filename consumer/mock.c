@@ -32,7 +32,7 @@ vg_err_t vg_mock_kafka_start(struct vg_mock_kafka **out, int brokers, char *errs
         snprintf(errstr, errstr_size, "mock kafka: %d brokers", brokers);
         return VG_ERR_INVALID;
     }
-    conf = vg_kafka_conf_new(NULL, errstr, errstr_size);
+    conf = consumer_conf_new(NULL, errstr, errstr_size);
     /* The owner never connects anywhere: hide its "no bootstrap.servers" notice. */
     rd_kafka_conf_set(conf, "log_level", "4", msg, sizeof(msg));
     mk = vg_calloc(1, sizeof(*mk));

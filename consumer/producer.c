@@ -97,7 +97,7 @@ static vg_err_t raise_max_message_bytes(rd_kafka_conf_t *conf, size_t min_bytes,
         return VG_OK;
     }
     snprintf(value, sizeof(value), "%zu", min_bytes);
-    return vg_kafka_conf_set(conf, "", "message.max.bytes", value, errstr, errstr_size);
+    return consumer_conf_set(conf, "", "message.max.bytes", value, errstr, errstr_size);
 }
 
 static vg_err_t producer_new(struct vg_producer **out, const char *bootstraps,
@@ -118,15 +118,15 @@ static vg_err_t producer_new(struct vg_producer **out, const char *bootstraps,
     vg_err_t err = VG_OK;
 
     *out = NULL;
-    conf = vg_kafka_conf_new(bootstraps, errstr, errstr_size);
+    conf = consumer_conf_new(bootstraps, errstr, errstr_size);
     if (!conf) {
         return VG_ERR_INVALID;
     }
     for (size_t i = 0; err == VG_OK && i < VG_ARRAY_LEN(defaults); i++) {
-        err = vg_kafka_conf_set(conf, "", defaults[i].key, defaults[i].value, errstr, errstr_size);
+        err = consumer_conf_set(conf, "", defaults[i].key, defaults[i].value, errstr, errstr_size);
     }
     if (err == VG_OK) {
-        err = vg_kafka_conf_apply(conf, props, n_props, errstr, errstr_size);
+        err = consumer_conf_apply(conf, props, n_props, errstr, errstr_size);
     }
     if (err == VG_OK && min_message_bytes > 0) {
         err = raise_max_message_bytes(conf, min_message_bytes, errstr, errstr_size);
@@ -213,9 +213,9 @@ vg_err_t vg_producer_send(struct vg_producer *p, const char *topic, int32_t part
 }
 
 vg_err_t vg_producer_send_headers(struct vg_producer *p, const char *topic, int32_t partition,
-                                  const char *key, size_t key_len, const char *payload,
-                                  size_t len, const struct vg_kafka_header *headers,
-                                  size_t n_headers, char *errstr, size_t errstr_size)
+                                  const char *key, size_t key_len, const char *payload, size_t len,
+                                  const struct vg_kafka_header *headers, size_t n_headers,
+                                  char *errstr, size_t errstr_size)
 {
     int64_t deadline = vg_mono_ms() + QUEUE_FULL_TIMEOUT_MS;
 
@@ -404,12 +404,12 @@ vg_err_t vg_kafka_topic_end(const char *bootstraps, const char *topic, int timeo
     vg_err_t err = VG_OK;
 
     *out_total = 0;
-    conf = vg_kafka_conf_new(bootstraps, errstr, errstr_size);
+    conf = consumer_conf_new(bootstraps, errstr, errstr_size);
     if (!conf) {
         return VG_ERR_INVALID;
     }
     /* A read-only question must not create the topic it asks about. */
-    err = vg_kafka_conf_set(conf, "", "allow.auto.create.topics", "false", errstr, errstr_size);
+    err = consumer_conf_set(conf, "", "allow.auto.create.topics", "false", errstr, errstr_size);
     if (err != VG_OK) {
         rd_kafka_conf_destroy(conf);
         return err;
