@@ -403,9 +403,6 @@ struct vg_outbox_finish {
 vg_err_t vg_state_outbox_commit(struct vg_state *st, const struct vg_outbox_finish *f, size_t n_f,
                                 const struct vg_outbox_audit *a, size_t n_a, char *errstr,
                                 size_t errstr_size);
-/* Audit records alone (attempts that will be retried), one round trip. */
-vg_err_t vg_state_audit_add(struct vg_state *st, const struct vg_outbox_audit *a, size_t n,
-                            char *errstr, size_t errstr_size);
 /* out[i] = the memo of (keys[i], sinks[i]) or NULL; one round trip. Caller frees each. */
 vg_err_t vg_state_outbox_memos(struct vg_state *st, const char *const *keys,
                                const char *const *sinks, size_t n, char **out, char *errstr,
