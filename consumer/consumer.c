@@ -193,6 +193,10 @@ static void pause_resume(struct vg_consumer *c, rd_kafka_topic_partition_list_t 
     }
     rerr =
         pause ? rd_kafka_pause_partitions(c->rk, parts) : rd_kafka_resume_partitions(c->rk, parts);
+    /* The call itself succeeds; a partition it could not (un)pause says so in its .err. */
+    for (int i = 0; !rerr && i < parts->cnt; i++) {
+        rerr = parts->elems[i].err;
+    }
     if (rerr) {
         VG_LOG_WARN("consumer", "%s %d partitions: %s", pause ? "pausing" : "resuming", parts->cnt,
                     rd_kafka_err2str(rerr));
@@ -255,7 +259,12 @@ static void on_revoke(struct vg_consumer *c, rd_kafka_topic_partition_list_t *pa
         }
         assignment_remove(c, parts);
     } else {
-        rd_kafka_assign(c->rk, NULL);
+        rd_kafka_resp_err_t rerr = rd_kafka_assign(c->rk, NULL);
+
+        if (rerr) {
+            VG_LOG_WARN("consumer", "unassign of %d partitions: %s", parts->cnt,
+                        rd_kafka_err2str(rerr));
+        }
         assignment_clear(c);
     }
     if (parts->cnt > 0) {
