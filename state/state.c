@@ -388,7 +388,7 @@ out:
 }
 
 /*
- * Issue 5: Resources by id for fired timers. Like vg_state_resolve, but an
+ * Resources by id for fired timers. Like vg_state_resolve, but an
  * unknown (or unreadable) id stays NULL instead of being created.
  */
 vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_t n,
@@ -493,7 +493,7 @@ static void append_history(struct vg_state *st, struct state_cmd *c, const struc
     if (message) {
         state_cmd_field(c, "message", message);
     }
-    /* issue 4: runtime from pods says why, and which pod */
+    /* a runtime decided from pods says why, and which pod */
     if (t->reason[0]) {
         state_cmd_field(c, "reason", t->reason);
     }
@@ -504,7 +504,7 @@ static void append_history(struct vg_state *st, struct state_cmd *c, const struc
     vg_free(key);
 }
 
-/* Issue 4: a late event or a Kubernetes Event's log line (struct vg_history_note). */
+/* A late event or a Kubernetes Event's log line (struct vg_history_note). */
 static void append_note(struct vg_state *st, struct state_cmd *c, const struct vg_history_note *nt)
 {
     const struct vg_event *ev = nt->ev;
@@ -615,7 +615,7 @@ static void append_page(struct vg_state *st, struct state_cmd *c, const char *ou
 }
 
 /*
- * ZADD P:idx:name 0 "<name>\0<id>" (issue 3): lexicographic order is name
+ * ZADD P:idx:name 0 "<name>\0<id>": lexicographic order is name
  * then id, the order `vigil get` prints, and a glob's literal prefix is a
  * ZRANGEBYLEX range. Names never contain NUL (the decoder rejects it), and
  * a Resource's name is part of its id, so a member never goes stale.
@@ -705,7 +705,7 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
         n += 4;
     }
     for (size_t i = 0, note = 0; i <= cm->n_trans; i++) {
-        /* issue 4: late events and log lines, in Kafka order among the transitions */
+        /* late events and log lines, in Kafka order among the transitions */
         while (note < cm->n_notes && (cm->notes[note].before_trans <= i || i == cm->n_trans)) {
             append_note(st, c, &cm->notes[note++]);
             n++;
@@ -724,7 +724,7 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
 
         for (size_t i = 0; i < cm->n_pages; i++) {
             if (cm->pages[i].group) {
-                /* issue 5: a grouped pager's page waits in its group buffer */
+                /* a grouped pager's page waits in its group buffer */
                 n += state_append_group_page(st, c, &cm->pages[i]);
                 continue;
             }
@@ -747,7 +747,7 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
         n++;
         n += append_offset_clusters(st, c, cm->offsets, cm->offset_clusters, cm->n_offsets);
     }
-    /* issue 5: incident records, then timers (a fired one is removed before it is re-set) */
+    /* incident records, then timers (a fired one is removed before it is re-set) */
     n += state_append_incidents(st, c, cm->incidents, cm->n_incidents);
     n += state_append_timers(st, c, cm->timers, cm->n_timers);
     state_cmd_str(c, "EXEC");

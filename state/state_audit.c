@@ -1,5 +1,5 @@
 /*
- * The dispatcher's side of the outbox (issue 6): finishing entries
+ * The dispatcher's side of the outbox: finishing entries
  * (acknowledge, dead-letter, queue a fallback copy, remember a Slack
  * message ts) together with the audit trail of every attempt in one
  * MULTI/EXEC; the cross-instance helpers (foreign pending entries, idle

@@ -1,5 +1,5 @@
 /*
- * The read side of a Resource's history stream P:hist:{ID} (issue 3):
+ * The read side of a Resource's history stream P:hist:{ID}:
  * `vigil history ID` and the detail view of `vigil get ID`. Writing is
  * part of the commit in state.c, so that a history entry exists exactly
  * when its state change does.

@@ -1,5 +1,5 @@
 /*
- * Incident records (issue 5): the public view of every incident, written in
+ * Incident records: the public view of every incident, written in
  * the same MULTI/EXEC as the Resource state that changed it, read by
  * `vigil incidents`. P:incident:<id> holds the record (JSON, updated in
  * place); P:incidents indexes ids by last update. Ended records expire

@@ -28,7 +28,7 @@ static void field_incident(struct state_cmd *c, const struct vg_open_incident *i
         !cJSON_AddNumberToObject(obj, "seq", (double)inc->seq)) {
         vg_oom("incident JSON");
     }
-    /* issue 5: the entry's phase and rules/' private state (opaque here) */
+    /* the entry's phase and rules/' private state (opaque here) */
     if ((inc->state && !cJSON_AddStringToObject(obj, "state", inc->state)) ||
         (inc->data && !cJSON_AddStringToObject(obj, "data", inc->data))) {
         vg_oom("incident JSON");
@@ -124,11 +124,11 @@ void state_resource_fields(struct state_cmd *c, const struct vg_resource *res)
     for (size_t i = 0; i < res->n_incidents; i++) {
         field_incident(c, &res->incidents[i]);
     }
-    /* issue 5: the Resource's labels, one JSON object */
+    /* the Resource's labels, one JSON object */
     if (res->n_labels > 0) {
         field_labels(c, res);
     }
-    /* issue 4: what decided the runtime, and one field per tracked pod */
+    /* what decided the runtime, and one field per tracked pod */
     if (res->runtime_reason[0]) {
         state_cmd_field(c, "runtime_reason", res->runtime_reason);
     }
@@ -283,7 +283,7 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
                    memcmp(k->str, POD_FIELD_PREFIX, strlen(POD_FIELD_PREFIX)) == 0) {
             struct vg_pod pod;
 
-            /* issue 4. An unreadable pod is dropped: its next event brings it back. */
+            /* An unreadable pod is dropped: its next event brings it back. */
             if (vg_pod_from_json(&pod, k->str + strlen(POD_FIELD_PREFIX), val->str, val->len)) {
                 vg_resource_put_pod(res, &pod);
                 vg_pod_fini(&pod);

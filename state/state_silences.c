@@ -1,5 +1,5 @@
 /*
- * Silences (issue 5, `vigil silence`): P:silences maps a silence id to its
+ * Silences (`vigil silence`): P:silences maps a silence id to its
  * JSON; P:silences:version counts changes so `vigil run` reloads them only
  * when something changed. Silences that ended more than a day ago are
  * dropped when a new one is added.
