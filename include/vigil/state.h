@@ -166,7 +166,11 @@ struct vg_commit {
 vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *c, char *errstr,
                          size_t errstr_size);
 
-/* Last applied offset of topic/partition into *out (-1 when none). */
+/*
+ * Last applied offset of topic/partition into *out (-1 when none). The
+ * pipeline reads vg_state_applied_position; this stays for the tests
+ * that wait until an offset is applied.
+ */
 vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t partition,
                                  int64_t *out, char *errstr, size_t errstr_size);
 /*
