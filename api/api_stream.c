@@ -61,12 +61,14 @@ void api_ring_wake(struct api_ring *ring)
     pthread_mutex_unlock(&ring->lock);
 }
 
-bool vg_api_stream_wanted(const struct vg_api *api)
+/* True when a stream client is connected (build nothing otherwise). api NULL: false. */
+static bool stream_wanted(const struct vg_api *api)
 {
     return api && atomic_load(&((struct vg_api *)api)->streams) > 0;
 }
 
-void vg_api_publish(struct vg_api *api, const char *event, const char *data)
+/* Publish `data` (one line of JSON) as an event of type `event`. Copied. */
+static void publish(struct vg_api *api, const char *event, const char *data)
 {
     struct api_ring *ring;
     struct api_ring_slot *slot;
@@ -90,7 +92,7 @@ void vg_api_publish_transitions(struct vg_api *api, const struct vg_transition *
 {
     struct vg_buf b = {0};
 
-    if (!vg_api_stream_wanted(api)) {
+    if (!stream_wanted(api)) {
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -104,42 +106,7 @@ void vg_api_publish_transitions(struct vg_api *api, const struct vg_transition *
         vg_buf_puts(&b, ", \"resource\": ");
         api_json_resource(&b, t[i].res);
         vg_buf_putc(&b, '}');
-        vg_api_publish(api, "transition", b.data);
-    }
-    vg_buf_fini(&b);
-}
-
-void vg_api_publish_pages(struct vg_api *api, const struct vg_page *pages, size_t n)
-{
-    struct vg_buf b = {0};
-
-    if (!vg_api_stream_wanted(api)) {
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const struct vg_page *pg = &pages[i];
-        bool seen = false;
-
-        /* One event per incident and status, however many sinks it went to. */
-        for (size_t j = 0; j < i && !seen; j++) {
-            seen = !strcmp(pages[j].incident.id, pg->incident.id) &&
-                   !strcmp(pages[j].status, pg->status);
-        }
-        if (seen) {
-            continue;
-        }
-        vg_buf_reset(&b);
-        vg_buf_putc(&b, '{');
-        api_json_kv(&b, "id", pg->incident.id, true);
-        api_json_kv(&b, "monitor", pg->incident.monitor, false);
-        api_json_kv(&b, "resource", pg->resource.id, false);
-        api_json_kv(&b, "severity", pg->incident.severity, false);
-        api_json_kv(&b, "status", pg->status, false);
-        api_json_kv(&b, "summary", pg->incident.summary, false);
-        api_json_kt(&b, "started_at", pg->incident.started_at_ms);
-        api_json_kt(&b, "ended_at", pg->incident.resolved_at_ms);
-        vg_buf_putc(&b, '}');
-        vg_api_publish(api, "incident", b.data);
+        publish(api, "transition", b.data);
     }
     vg_buf_fini(&b);
 }
@@ -149,13 +116,13 @@ void vg_api_publish_incidents(struct vg_api *api, const struct vg_incident_recor
     struct vg_buf b = {0};
     int64_t now = vg_now_ms();
 
-    if (!vg_api_stream_wanted(api)) {
+    if (!stream_wanted(api)) {
         return;
     }
     for (size_t i = 0; i < n; i++) {
         vg_buf_reset(&b);
         api_json_incident(&b, &r[i], now);
-        vg_api_publish(api, "incident", b.data);
+        publish(api, "incident", b.data);
     }
     vg_buf_fini(&b);
 }

@@ -58,7 +58,7 @@ struct vg_consumer {
     pthread_mutex_t lock;
     rd_kafka_topic_partition_list_t *assignment;
 
-    struct vg_kafka_ratelimit warn_rl; /* consumer thread only */
+    struct consumer_ratelimit warn_rl; /* consumer thread only */
     char *cluster_id;                  /* librdkafka's (rd_kafka_mem_free); NULL until known */
 };
 
@@ -193,6 +193,10 @@ static void pause_resume(struct vg_consumer *c, rd_kafka_topic_partition_list_t 
     }
     rerr =
         pause ? rd_kafka_pause_partitions(c->rk, parts) : rd_kafka_resume_partitions(c->rk, parts);
+    /* The call itself succeeds; a partition it could not (un)pause says so in its .err. */
+    for (int i = 0; !rerr && i < parts->cnt; i++) {
+        rerr = parts->elems[i].err;
+    }
     if (rerr) {
         VG_LOG_WARN("consumer", "%s %d partitions: %s", pause ? "pausing" : "resuming", parts->cnt,
                     rd_kafka_err2str(rerr));
@@ -255,7 +259,12 @@ static void on_revoke(struct vg_consumer *c, rd_kafka_topic_partition_list_t *pa
         }
         assignment_remove(c, parts);
     } else {
-        rd_kafka_assign(c->rk, NULL);
+        rd_kafka_resp_err_t rerr = rd_kafka_assign(c->rk, NULL);
+
+        if (rerr) {
+            VG_LOG_WARN("consumer", "unassign of %d partitions: %s", parts->cnt,
+                        rd_kafka_err2str(rerr));
+        }
         assignment_clear(c);
     }
     if (parts->cnt > 0) {
@@ -311,7 +320,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         on_fatal(c);
         return;
     }
-    if (vg_kafka_ratelimit_allow(&c->warn_rl, err, vg_mono_ms())) {
+    if (consumer_ratelimit_allow(&c->warn_rl, err, vg_mono_ms())) {
         VG_LOG_WARN("consumer", "kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err),
                     reason);
     }
@@ -347,17 +356,17 @@ vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config 
         snprintf(errstr, errstr_size, "kafka.topics: no topic to consume");
         return VG_ERR_INVALID;
     }
-    conf = vg_kafka_conf_new(bootstraps, errstr, errstr_size);
+    conf = consumer_conf_new(bootstraps, errstr, errstr_size);
     if (!conf) {
         return VG_ERR_INVALID;
     }
-    err = vg_kafka_conf_set(conf, "", "group.id", cfg->group ? cfg->group : "vigil", errstr,
+    err = consumer_conf_set(conf, "", "group.id", cfg->group ? cfg->group : "vigil", errstr,
                             errstr_size);
     for (size_t i = 0; err == VG_OK && i < VG_ARRAY_LEN(defaults); i++) {
-        err = vg_kafka_conf_set(conf, "", defaults[i].key, defaults[i].value, errstr, errstr_size);
+        err = consumer_conf_set(conf, "", defaults[i].key, defaults[i].value, errstr, errstr_size);
     }
     if (err == VG_OK) {
-        err = vg_kafka_conf_apply(conf, cfg->properties, cfg->n_properties, errstr, errstr_size);
+        err = consumer_conf_apply(conf, cfg->properties, cfg->n_properties, errstr, errstr_size);
     }
     for (size_t i = 0; err == VG_OK && i < cfg->n_properties; i++) {
         /* Offsets move only after the handler's VG_OK: never at poll time. */
@@ -438,7 +447,7 @@ static rd_kafka_message_t *poll_one(struct vg_consumer *c, int timeout_ms)
         if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
             on_fatal(c);
         } else if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
-                   vg_kafka_ratelimit_allow(&c->warn_rl, rkm->err, vg_mono_ms())) {
+                   consumer_ratelimit_allow(&c->warn_rl, rkm->err, vg_mono_ms())) {
             VG_LOG_WARN("consumer", "consume error topic=%s partition=%d: %s",
                         rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "-", (int)rkm->partition,
                         rd_kafka_message_errstr(rkm));
@@ -515,7 +524,7 @@ static void store_offsets(struct vg_consumer *c)
     for (int i = 0; !rerr && i < offs->cnt; i++) {
         rerr = offs->elems[i].err;
     }
-    if (rerr && vg_kafka_ratelimit_allow(&c->warn_rl, rerr, vg_mono_ms())) {
+    if (rerr && consumer_ratelimit_allow(&c->warn_rl, rerr, vg_mono_ms())) {
         VG_LOG_WARN("consumer", "storing offsets of %d partitions: %s", offs->cnt,
                     rd_kafka_err2str(rerr));
     }
@@ -668,7 +677,7 @@ void vg_consumer_stop(struct vg_consumer *c)
     atomic_store(&c->stop, 1);
 }
 
-void vg_consumer_test_fatal(struct vg_consumer *c, const char *reason)
+void consumer_test_fatal(struct vg_consumer *c, const char *reason)
 {
     rd_kafka_test_fatal_error(c->rk, RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID, reason);
 }

@@ -9,7 +9,7 @@
 #include "consumer_int.h"
 #include "vigil/log.h"
 
-void vg_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /*
      * librdkafka uses syslog levels. Its LOG_ERR lines ("1/1 brokers are
@@ -30,12 +30,12 @@ void vg_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const cha
     VG_LOG_AT(lvl, "kafka", "%s %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
 }
 
-rd_kafka_conf_t *vg_kafka_conf_new(const char *bootstraps, char *errstr, size_t errstr_size)
+rd_kafka_conf_t *consumer_conf_new(const char *bootstraps, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
-    rd_kafka_conf_set_log_cb(conf, vg_kafka_log_cb);
-    if (bootstraps && vg_kafka_conf_set(conf, "", "bootstrap.servers", bootstraps, errstr,
+    rd_kafka_conf_set_log_cb(conf, consumer_log_cb);
+    if (bootstraps && consumer_conf_set(conf, "", "bootstrap.servers", bootstraps, errstr,
                                         errstr_size) != VG_OK) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -43,7 +43,7 @@ rd_kafka_conf_t *vg_kafka_conf_new(const char *bootstraps, char *errstr, size_t 
     return conf;
 }
 
-vg_err_t vg_kafka_conf_set(rd_kafka_conf_t *conf, const char *prefix, const char *key,
+vg_err_t consumer_conf_set(rd_kafka_conf_t *conf, const char *prefix, const char *key,
                            const char *value, char *errstr, size_t errstr_size)
 {
     char msg[512];
@@ -55,11 +55,11 @@ vg_err_t vg_kafka_conf_set(rd_kafka_conf_t *conf, const char *prefix, const char
     return VG_OK;
 }
 
-vg_err_t vg_kafka_conf_apply(rd_kafka_conf_t *conf, const struct vg_kv *props, size_t n,
+vg_err_t consumer_conf_apply(rd_kafka_conf_t *conf, const struct vg_kv *props, size_t n,
                              char *errstr, size_t errstr_size)
 {
     for (size_t i = 0; i < n; i++) {
-        vg_err_t err = vg_kafka_conf_set(conf, "kafka.properties.", props[i].key,
+        vg_err_t err = consumer_conf_set(conf, "kafka.properties.", props[i].key,
                                          props[i].value ? props[i].value : "", errstr, errstr_size);
         if (err != VG_OK) {
             return err;
@@ -68,7 +68,7 @@ vg_err_t vg_kafka_conf_apply(rd_kafka_conf_t *conf, const struct vg_kv *props, s
     return VG_OK;
 }
 
-bool vg_kafka_ratelimit_allow(struct vg_kafka_ratelimit *rl, int key, int64_t now_ms)
+bool consumer_ratelimit_allow(struct consumer_ratelimit *rl, int key, int64_t now_ms)
 {
     size_t oldest = 0;
 
@@ -84,7 +84,7 @@ bool vg_kafka_ratelimit_allow(struct vg_kafka_ratelimit *rl, int key, int64_t no
             oldest = i;
         }
     }
-    if (rl->n < VG_KAFKA_RATELIMIT_SLOTS) {
+    if (rl->n < CONSUMER_RATELIMIT_SLOTS) {
         oldest = rl->n++;
     }
     rl->keys[oldest] = key;

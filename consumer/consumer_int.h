@@ -15,23 +15,23 @@
 #include "vigil/err.h"
 
 /* librdkafka's log lines -> VG_LOG_* facility "kafka" (syslog levels mapped). */
-void vg_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 
 /*
  * A new conf with our log callback and, when `bootstraps` is non-NULL,
  * bootstrap.servers set. NULL with errstr filled when bootstraps is rejected.
  */
-rd_kafka_conf_t *vg_kafka_conf_new(const char *bootstraps, char *errstr, size_t errstr_size);
+rd_kafka_conf_t *consumer_conf_new(const char *bootstraps, char *errstr, size_t errstr_size);
 
 /*
  * rd_kafka_conf_set(); on failure VG_ERR_INVALID with errstr
  * "<prefix><key>: <librdkafka's message>" (prefix may be "").
  */
-vg_err_t vg_kafka_conf_set(rd_kafka_conf_t *conf, const char *prefix, const char *key,
+vg_err_t consumer_conf_set(rd_kafka_conf_t *conf, const char *prefix, const char *key,
                            const char *value, char *errstr, size_t errstr_size);
 
 /* Apply user properties (after our defaults); errors name "kafka.properties.<key>". */
-vg_err_t vg_kafka_conf_apply(rd_kafka_conf_t *conf, const struct vg_kv *props, size_t n,
+vg_err_t consumer_conf_apply(rd_kafka_conf_t *conf, const struct vg_kv *props, size_t n,
                              char *errstr, size_t errstr_size);
 
 /*
@@ -39,18 +39,18 @@ vg_err_t vg_kafka_conf_apply(rd_kafka_conf_t *conf, const struct vg_kv *props, s
  * (rd_kafka_test_fatal_error), as a fenced or otherwise dead client would.
  */
 struct vg_consumer;
-void vg_consumer_test_fatal(struct vg_consumer *c, const char *reason);
+void consumer_test_fatal(struct vg_consumer *c, const char *reason);
 
 /* At most one log line per key per interval; not thread-safe (one owner thread). */
-#define VG_KAFKA_RATELIMIT_SLOTS 16
-struct vg_kafka_ratelimit {
+#define CONSUMER_RATELIMIT_SLOTS 16
+struct consumer_ratelimit {
     int64_t interval_ms;
-    int keys[VG_KAFKA_RATELIMIT_SLOTS];
-    int64_t last_ms[VG_KAFKA_RATELIMIT_SLOTS];
+    int keys[CONSUMER_RATELIMIT_SLOTS];
+    int64_t last_ms[CONSUMER_RATELIMIT_SLOTS];
     size_t n;
 };
 
 /* True when `key` was not let through in the last interval_ms (and records it). */
-bool vg_kafka_ratelimit_allow(struct vg_kafka_ratelimit *rl, int key, int64_t now_ms);
+bool consumer_ratelimit_allow(struct consumer_ratelimit *rl, int key, int64_t now_ms);
 
 #endif

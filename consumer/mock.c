@@ -32,9 +32,15 @@ vg_err_t vg_mock_kafka_start(struct vg_mock_kafka **out, int brokers, char *errs
         snprintf(errstr, errstr_size, "mock kafka: %d brokers", brokers);
         return VG_ERR_INVALID;
     }
-    conf = vg_kafka_conf_new(NULL, errstr, errstr_size);
+    conf = consumer_conf_new(NULL, errstr, errstr_size);
     /* The owner never connects anywhere: hide its "no bootstrap.servers" notice. */
-    rd_kafka_conf_set(conf, "log_level", "4", msg, sizeof(msg));
+    if (!conf ||
+        consumer_conf_set(conf, "mock kafka: ", "log_level", "4", errstr, errstr_size) != VG_OK) {
+        if (conf) {
+            rd_kafka_conf_destroy(conf);
+        }
+        return VG_ERR_INVALID;
+    }
     mk = vg_calloc(1, sizeof(*mk));
     mk->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, msg, sizeof(msg));
     if (!mk->rk) {

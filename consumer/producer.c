@@ -19,6 +19,7 @@
 #include "vigil/util.h"
 
 #define QUEUE_FULL_TIMEOUT_MS 30000
+#define DESTROY_FLUSH_MS 1000
 
 struct vg_producer {
     rd_kafka_t *rk;
@@ -97,7 +98,7 @@ static vg_err_t raise_max_message_bytes(rd_kafka_conf_t *conf, size_t min_bytes,
         return VG_OK;
     }
     snprintf(value, sizeof(value), "%zu", min_bytes);
-    return vg_kafka_conf_set(conf, "", "message.max.bytes", value, errstr, errstr_size);
+    return consumer_conf_set(conf, "", "message.max.bytes", value, errstr, errstr_size);
 }
 
 static vg_err_t producer_new(struct vg_producer **out, const char *bootstraps,
@@ -118,15 +119,15 @@ static vg_err_t producer_new(struct vg_producer **out, const char *bootstraps,
     vg_err_t err = VG_OK;
 
     *out = NULL;
-    conf = vg_kafka_conf_new(bootstraps, errstr, errstr_size);
+    conf = consumer_conf_new(bootstraps, errstr, errstr_size);
     if (!conf) {
         return VG_ERR_INVALID;
     }
     for (size_t i = 0; err == VG_OK && i < VG_ARRAY_LEN(defaults); i++) {
-        err = vg_kafka_conf_set(conf, "", defaults[i].key, defaults[i].value, errstr, errstr_size);
+        err = consumer_conf_set(conf, "", defaults[i].key, defaults[i].value, errstr, errstr_size);
     }
     if (err == VG_OK) {
-        err = vg_kafka_conf_apply(conf, props, n_props, errstr, errstr_size);
+        err = consumer_conf_apply(conf, props, n_props, errstr, errstr_size);
     }
     if (err == VG_OK && min_message_bytes > 0) {
         err = raise_max_message_bytes(conf, min_message_bytes, errstr, errstr_size);
@@ -199,46 +200,6 @@ vg_err_t vg_producer_send(struct vg_producer *p, const char *topic, int32_t part
             rd_kafka_poll(p->rk, 0); /* serve delivery reports */
             return VG_OK;
         }
-        if (rerr != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(rerr));
-            return produce_err(rerr);
-        }
-        if (vg_mono_ms() >= deadline) {
-            snprintf(errstr, errstr_size, "produce to %s: local queue full for %d ms", topic,
-                     QUEUE_FULL_TIMEOUT_MS);
-            return VG_ERR_TIMEOUT;
-        }
-        rd_kafka_poll(p->rk, 100);
-    }
-}
-
-vg_err_t vg_producer_send_headers(struct vg_producer *p, const char *topic, int32_t partition,
-                                  const char *key, size_t key_len, const char *payload,
-                                  size_t len, const struct vg_kafka_header *headers,
-                                  size_t n_headers, char *errstr, size_t errstr_size)
-{
-    int64_t deadline = vg_mono_ms() + QUEUE_FULL_TIMEOUT_MS;
-
-    for (;;) {
-        /* producev takes ownership of the headers only on success: a new list per try. */
-        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(n_headers);
-        rd_kafka_resp_err_t rerr;
-
-        for (size_t i = 0; i < n_headers; i++) {
-            rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
-                                (ssize_t)headers[i].len);
-        }
-        rerr = rd_kafka_producev(
-            p->rk, RD_KAFKA_V_TOPIC(topic),
-            RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-            RD_KAFKA_V_KEY(key, key ? key_len : 0),
-            RD_KAFKA_V_VALUE((void *)(uintptr_t)payload, payload ? len : 0),
-            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (rerr == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            rd_kafka_poll(p->rk, 0); /* serve delivery reports */
-            return VG_OK;
-        }
-        rd_kafka_headers_destroy(hdrs);
         if (rerr != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(rerr));
             return produce_err(rerr);
@@ -328,6 +289,10 @@ vg_err_t vg_producer_flush_refused(struct vg_producer *p, int timeout_ms,
                  rd_kafka_outq_len(p->rk), timeout_ms);
         return VG_ERR_TIMEOUT;
     }
+    if (rerr) {
+        snprintf(errstr, errstr_size, "flush: %s", rd_kafka_err2str(rerr));
+        return VG_ERR_BACKEND;
+    }
     refused = take_refused(p, &n_refused);
     failed = atomic_exchange(&p->failed, 0);
     if (failed > 0) {
@@ -364,7 +329,10 @@ void vg_producer_destroy(struct vg_producer *p)
         return;
     }
     /* Whatever is still queued is given a short chance, then dropped by destroy. */
-    rd_kafka_flush(p->rk, 1000);
+    if (rd_kafka_flush(p->rk, DESTROY_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        VG_LOG_WARN("consumer", "producer closed with %d messages undelivered after %d ms",
+                    rd_kafka_outq_len(p->rk), DESTROY_FLUSH_MS);
+    }
     rd_kafka_destroy(p->rk);
     pthread_mutex_destroy(&p->lock);
     vg_free(p->refused);
@@ -404,12 +372,12 @@ vg_err_t vg_kafka_topic_end(const char *bootstraps, const char *topic, int timeo
     vg_err_t err = VG_OK;
 
     *out_total = 0;
-    conf = vg_kafka_conf_new(bootstraps, errstr, errstr_size);
+    conf = consumer_conf_new(bootstraps, errstr, errstr_size);
     if (!conf) {
         return VG_ERR_INVALID;
     }
     /* A read-only question must not create the topic it asks about. */
-    err = vg_kafka_conf_set(conf, "", "allow.auto.create.topics", "false", errstr, errstr_size);
+    err = consumer_conf_set(conf, "", "allow.auto.create.topics", "false", errstr, errstr_size);
     if (err != VG_OK) {
         rd_kafka_conf_destroy(conf);
         return err;

@@ -1,5 +1,5 @@
 /*
- * The dispatcher's side of the outbox (issue 6): finishing entries
+ * The dispatcher's side of the outbox: finishing entries
  * (acknowledge, dead-letter, queue a fallback copy, remember a Slack
  * message ts) together with the audit trail of every attempt in one
  * MULTI/EXEC; the cross-instance helpers (foreign pending entries, idle
@@ -19,115 +19,101 @@
 #define AUDIT_TTL_S (30LL * 24 * 3600)
 #define FOREIGN_MAX 1000
 
-
-
-static void field(struct vg_cmd *c, const char *name, const char *value)
-{
-    vg_cmd_str(c, name);
-    vg_cmd_str(c, value ? value : "");
-}
-
-static void field_i64(struct vg_cmd *c, const char *name, int64_t v)
-{
-    vg_cmd_str(c, name);
-    vg_cmd_i64(c, v);
-}
-
-
-static size_t append_audit(struct vg_state *st, struct vg_cmd *c, const struct vg_outbox_audit *a)
+static size_t append_audit(struct vg_state *st, struct state_cmd *c,
+                           const struct vg_outbox_audit *a)
 {
     char *key;
 
     if (!a->incident || !a->incident[0]) {
         return 0;
     }
-    key = vg_state_key_res(st, "audit", a->incident);
-    vg_cmd_str(c, "XADD");
-    vg_cmd_str(c, key);
-    vg_cmd_str(c, "MAXLEN");
-    vg_cmd_str(c, "~");
-    vg_cmd_str(c, AUDIT_MAXLEN);
-    vg_cmd_str(c, "*");
-    field_i64(c, "at", a->at_ms);
-    field(c, "id", a->id);
-    field(c, "sink", a->sink);
-    field_i64(c, "attempt", a->attempt);
-    field(c, "outcome", a->outcome);
-    field_i64(c, "status", a->status);
-    field_i64(c, "latency_ms", a->latency_ms);
-    field(c, "detail", a->detail);
-    vg_cmd_append(st, c);
-    vg_cmd_str(c, "EXPIRE");
-    vg_cmd_str(c, key);
-    vg_cmd_i64(c, AUDIT_TTL_S);
-    vg_cmd_append(st, c);
+    key = state_key_res(st, "audit", a->incident);
+    state_cmd_str(c, "XADD");
+    state_cmd_str(c, key);
+    state_cmd_str(c, "MAXLEN");
+    state_cmd_str(c, "~");
+    state_cmd_str(c, AUDIT_MAXLEN);
+    state_cmd_str(c, "*");
+    state_cmd_field_i64(c, "at", a->at_ms);
+    state_cmd_field(c, "id", a->id);
+    state_cmd_field(c, "sink", a->sink);
+    state_cmd_field_i64(c, "attempt", a->attempt);
+    state_cmd_field(c, "outcome", a->outcome);
+    state_cmd_field_i64(c, "status", a->status);
+    state_cmd_field_i64(c, "latency_ms", a->latency_ms);
+    state_cmd_field(c, "detail", a->detail);
+    state_cmd_append(st, c);
+    state_cmd_str(c, "EXPIRE");
+    state_cmd_str(c, key);
+    state_cmd_i64(c, AUDIT_TTL_S);
+    state_cmd_append(st, c);
     vg_free(key);
     return 2;
 }
 
-static size_t append_finish(struct vg_state *st, struct vg_cmd *c, const char *outbox,
+static size_t append_finish(struct vg_state *st, struct state_cmd *c, const char *outbox,
                             const struct vg_outbox_finish *f)
 {
     const struct vg_outbox_entry *e = f->e;
     size_t n = 0;
 
     if (f->dead) {
-        vg_cmd_str(c, "XADD");
-        vg_cmd_fmt(c, "%s:outbox:dead", st->prefix);
-        vg_cmd_str(c, "*");
-        field(c, "id", e->id);
-        field(c, "sink", e->sink);
-        field(c, "pager", e->pager);
-        vg_cmd_str(c, "body");
-        vg_cmd_arg(c, e->body ? e->body : "", e->body ? e->body_len : 0);
-        field(c, "reason", f->reason);
-        field_i64(c, "status", f->status);
-        field(c, "response", f->response);
-        field_i64(c, "attempts", f->attempts);
-        field_i64(c, "failed_at", vg_now_ms());
+        state_cmd_str(c, "XADD");
+        state_cmd_fmt(c, "%s:outbox:dead", st->prefix);
+        state_cmd_str(c, "*");
+        state_cmd_field(c, "id", e->id);
+        state_cmd_field(c, "sink", e->sink);
+        state_cmd_field(c, "pager", e->pager);
+        state_cmd_str(c, "body");
+        state_cmd_arg(c, e->body ? e->body : "", e->body ? e->body_len : 0);
+        state_cmd_field(c, "reason", f->reason);
+        state_cmd_field_i64(c, "status", f->status);
+        state_cmd_field(c, "response", f->response);
+        state_cmd_field_i64(c, "attempts", f->attempts);
+        state_cmd_field_i64(c, "failed_at", vg_now_ms());
         if (e->origin) {
-            field(c, "origin", e->origin);
+            state_cmd_field(c, "origin", e->origin);
         }
-        vg_cmd_append(st, c);
+        state_cmd_append(st, c);
         n++;
         if (f->fallback_sink && !e->origin) {
-            vg_cmd_str(c, "XADD");
-            vg_cmd_str(c, outbox);
-            vg_cmd_str(c, "*");
-            field(c, "id", e->id);
-            field(c, "sink", f->fallback_sink);
-            field(c, "pager", e->pager);
-            vg_cmd_str(c, "body");
-            vg_cmd_arg(c, e->body ? e->body : "", e->body ? e->body_len : 0);
-            field(c, "origin", e->sink);
-            vg_cmd_append(st, c);
+            state_cmd_str(c, "XADD");
+            state_cmd_str(c, outbox);
+            state_cmd_str(c, "*");
+            state_cmd_field(c, "id", e->id);
+            state_cmd_field(c, "sink", f->fallback_sink);
+            state_cmd_field(c, "pager", e->pager);
+            state_cmd_str(c, "body");
+            state_cmd_arg(c, e->body ? e->body : "", e->body ? e->body_len : 0);
+            state_cmd_field(c, "origin", e->sink);
+            state_cmd_append(st, c);
             n++;
         }
     }
     if (f->memo_key && f->memo) {
-        char *key = vg_state_key_res(st, "notif", f->memo_key);
-        vg_cmd_str(c, "HSET");
-        vg_cmd_str(c, key);
-        vg_cmd_str(c, e->sink);
-        vg_cmd_str(c, f->memo);
-        vg_cmd_append(st, c);
-        vg_cmd_str(c, "EXPIRE");
-        vg_cmd_str(c, key);
-        vg_cmd_i64(c, AUDIT_TTL_S);
-        vg_cmd_append(st, c);
+        char *key = state_key_res(st, "notif", f->memo_key);
+        state_cmd_str(c, "HSET");
+        state_cmd_str(c, key);
+        state_cmd_str(c, e->sink);
+        state_cmd_str(c, f->memo);
+        state_cmd_append(st, c);
+        state_cmd_str(c, "EXPIRE");
+        state_cmd_str(c, key);
+        state_cmd_i64(c, AUDIT_TTL_S);
+        state_cmd_append(st, c);
         vg_free(key);
         n += 2;
     }
-    vg_cmd_str(c, "XACK");
-    vg_cmd_str(c, outbox);
-    vg_cmd_str(c, VG_OUTBOX_GROUP);
-    vg_cmd_str(c, e->stream_id);
-    vg_cmd_append(st, c);
+    state_cmd_str(c, "XACK");
+    state_cmd_str(c, outbox);
+    state_cmd_str(c, STATE_OUTBOX_GROUP);
+    state_cmd_str(c, e->stream_id);
+    state_cmd_append(st, c);
     /* Delete once acknowledged: the stream stays as long as the backlog. */
-    vg_cmd_str(c, "XDEL");
-    vg_cmd_str(c, outbox);
-    vg_cmd_str(c, e->stream_id);
-    vg_cmd_append(st, c);
+    state_cmd_str(c, "XDEL");
+    state_cmd_str(c, outbox);
+    state_cmd_str(c, e->stream_id);
+    state_cmd_append(st, c);
     return n + 2;
 }
 
@@ -135,17 +121,17 @@ vg_err_t vg_state_outbox_commit(struct vg_state *st, const struct vg_outbox_fini
                                 const struct vg_outbox_audit *a, size_t n_a, char *errstr,
                                 size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     size_t n = 0;
     char *outbox;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     if (err != VG_OK || (n_f == 0 && n_a == 0)) {
         return err;
     }
-    outbox = vg_state_key(st, "outbox");
-    vg_cmd_str(&c, "MULTI");
-    vg_cmd_append(st, &c);
+    outbox = state_key(st, "outbox");
+    state_cmd_str(&c, "MULTI");
+    state_cmd_append(st, &c);
     n++;
     for (size_t i = 0; i < n_f; i++) {
         n += append_finish(st, &c, outbox, &f[i]);
@@ -153,27 +139,21 @@ vg_err_t vg_state_outbox_commit(struct vg_state *st, const struct vg_outbox_fini
     for (size_t i = 0; i < n_a; i++) {
         n += append_audit(st, &c, &a[i]);
     }
-    vg_cmd_str(&c, "EXEC");
-    vg_cmd_append(st, &c);
+    state_cmd_str(&c, "EXEC");
+    state_cmd_append(st, &c);
     n++;
-    vg_cmd_fini(&c);
+    state_cmd_fini(&c);
     vg_free(outbox);
-    return vg_state_read_exec(st, n, "outbox commit", errstr, errstr_size);
-}
-
-vg_err_t vg_state_audit_add(struct vg_state *st, const struct vg_outbox_audit *a, size_t n,
-                            char *errstr, size_t errstr_size)
-{
-    return vg_state_outbox_commit(st, NULL, 0, a, n, errstr, errstr_size);
+    return state_read_exec(st, n, "outbox commit", errstr, errstr_size);
 }
 
 vg_err_t vg_state_outbox_memos(struct vg_state *st, const char *const *keys,
                                const char *const *sinks, size_t n, char **out, char *errstr,
                                size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply **replies;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     for (size_t i = 0; i < n; i++) {
         out[i] = NULL;
@@ -182,23 +162,23 @@ vg_err_t vg_state_outbox_memos(struct vg_state *st, const char *const *keys,
         return err;
     }
     for (size_t i = 0; i < n; i++) {
-        char *key = vg_state_key_res(st, "notif", keys[i]);
-        vg_cmd_str(&c, "HGET");
-        vg_cmd_str(&c, key);
-        vg_cmd_str(&c, sinks[i]);
-        vg_cmd_append(st, &c);
+        char *key = state_key_res(st, "notif", keys[i]);
+        state_cmd_str(&c, "HGET");
+        state_cmd_str(&c, key);
+        state_cmd_str(&c, sinks[i]);
+        state_cmd_append(st, &c);
         vg_free(key);
     }
-    vg_cmd_fini(&c);
+    state_cmd_fini(&c);
     replies = vg_calloc(n, sizeof(*replies));
-    err = vg_state_read_replies(st, n, replies, "HGET memo", errstr, errstr_size);
+    err = state_read_replies(st, n, replies, "HGET memo", errstr, errstr_size);
     if (err == VG_OK) {
         for (size_t i = 0; i < n; i++) {
             if (replies[i]->type == REDIS_REPLY_STRING) {
                 out[i] = vg_strndup(replies[i]->str, replies[i]->len);
             }
         }
-        vg_redis_replies_free(replies, n);
+        state_replies_free(replies, n);
     }
     vg_free(replies);
     return err;
@@ -220,7 +200,7 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
                                  struct vg_outbox_entry **out, size_t *n_out, char *errstr,
                                  size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *reply = NULL;
     char *outbox;
     char **ids = NULL;
@@ -229,20 +209,20 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
     struct vg_outbox_entry *v = NULL;
     size_t n = 0;
     size_t cap = 0;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *out = NULL;
     *n_out = 0;
     if (err != VG_OK) {
         return err;
     }
-    outbox = vg_state_key(st, "outbox");
+    outbox = state_key(st, "outbox");
     /* The summary first: [count, min, max, [[consumer, n], ...]]. Usually we are alone. */
-    vg_cmd_str(&c, "XPENDING");
-    vg_cmd_str(&c, outbox);
-    vg_cmd_str(&c, VG_OUTBOX_GROUP);
-    vg_cmd_append(st, &c);
-    err = vg_state_read_replies(st, 1, &reply, "XPENDING", errstr, errstr_size);
+    state_cmd_str(&c, "XPENDING");
+    state_cmd_str(&c, outbox);
+    state_cmd_str(&c, STATE_OUTBOX_GROUP);
+    /* NOGROUP: no group yet, so nothing is pending anywhere. */
+    err = state_run(st, &c, "XPENDING", "NOGROUP", &reply, errstr, errstr_size);
     if (err != VG_OK) {
         goto out;
     }
@@ -263,14 +243,13 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
             goto out;
         }
     }
-    vg_cmd_str(&c, "XPENDING");
-    vg_cmd_str(&c, outbox);
-    vg_cmd_str(&c, VG_OUTBOX_GROUP);
-    vg_cmd_str(&c, "-");
-    vg_cmd_str(&c, "+");
-    vg_cmd_i64(&c, FOREIGN_MAX);
-    vg_cmd_append(st, &c);
-    err = vg_state_read_replies(st, 1, &reply, "XPENDING", errstr, errstr_size);
+    state_cmd_str(&c, "XPENDING");
+    state_cmd_str(&c, outbox);
+    state_cmd_str(&c, STATE_OUTBOX_GROUP);
+    state_cmd_str(&c, "-");
+    state_cmd_str(&c, "+");
+    state_cmd_i64(&c, FOREIGN_MAX);
+    err = state_run(st, &c, "XPENDING", "NOGROUP", &reply, errstr, errstr_size);
     if (err != VG_OK) {
         goto out;
     }
@@ -283,19 +262,18 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
             }
         }
     }
-    /* NOGROUP and the like: nothing pending anywhere yet. */
     freeReplyObject(reply);
     reply = NULL;
     for (size_t i = 0; i < n_ids; i++) {
-        vg_cmd_str(&c, "XRANGE");
-        vg_cmd_str(&c, outbox);
-        vg_cmd_str(&c, ids[i]);
-        vg_cmd_str(&c, ids[i]);
-        vg_cmd_append(st, &c);
+        state_cmd_str(&c, "XRANGE");
+        state_cmd_str(&c, outbox);
+        state_cmd_str(&c, ids[i]);
+        state_cmd_str(&c, ids[i]);
+        state_cmd_append(st, &c);
     }
     if (n_ids > 0) {
         redisReply **replies = vg_calloc(n_ids, sizeof(*replies));
-        err = vg_state_read_replies(st, n_ids, replies, "XRANGE", errstr, errstr_size);
+        err = state_read_replies(st, n_ids, replies, "XRANGE", errstr, errstr_size);
         for (size_t i = 0; err == VG_OK && i < n_ids; i++) {
             const redisReply *r = replies[i];
             const redisReply *fields;
@@ -325,7 +303,7 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
             e->body = vg_strdup("");
         }
         if (err == VG_OK) {
-            vg_redis_replies_free(replies, n_ids);
+            state_replies_free(replies, n_ids);
         }
         vg_free(replies);
     }
@@ -334,7 +312,7 @@ out:
         vg_free(ids[i]);
     }
     vg_free(ids);
-    vg_cmd_fini(&c);
+    state_cmd_fini(&c);
     vg_free(outbox);
     if (err != VG_OK) {
         vg_outbox_entries_free(v, n);
@@ -349,10 +327,10 @@ vg_err_t vg_state_outbox_touch(struct vg_state *st, const char *consumer, char *
                                size_t n, int64_t min_idle_ms, bool *kept, char *errstr,
                                size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *reply = NULL;
     char *outbox;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     for (size_t i = 0; i < n; i++) {
         kept[i] = true;
@@ -360,20 +338,19 @@ vg_err_t vg_state_outbox_touch(struct vg_state *st, const char *consumer, char *
     if (err != VG_OK || n == 0) {
         return err;
     }
-    outbox = vg_state_key(st, "outbox");
-    vg_cmd_str(&c, "XCLAIM");
-    vg_cmd_str(&c, outbox);
-    vg_cmd_str(&c, VG_OUTBOX_GROUP);
-    vg_cmd_str(&c, consumer);
-    vg_cmd_i64(&c, min_idle_ms);
+    outbox = state_key(st, "outbox");
+    state_cmd_str(&c, "XCLAIM");
+    state_cmd_str(&c, outbox);
+    state_cmd_str(&c, STATE_OUTBOX_GROUP);
+    state_cmd_str(&c, consumer);
+    state_cmd_i64(&c, min_idle_ms);
     for (size_t i = 0; i < n; i++) {
-        vg_cmd_str(&c, stream_ids[i]);
+        state_cmd_str(&c, stream_ids[i]);
     }
-    vg_cmd_str(&c, "JUSTID");
-    vg_cmd_append(st, &c);
-    vg_cmd_fini(&c);
+    state_cmd_str(&c, "JUSTID");
+    err = state_run(st, &c, "XCLAIM", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
     vg_free(outbox);
-    err = vg_state_read_replies(st, 1, &reply, "XCLAIM", errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
@@ -390,11 +367,9 @@ vg_err_t vg_state_outbox_touch(struct vg_state *st, const char *consumer, char *
             }
             kept[i] = found;
         }
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, "XCLAIM", reply, errstr, errstr_size);
     }
     freeReplyObject(reply);
-    return err;
+    return VG_OK;
 }
 
 /* ---------------------------------------------------------------- dead letters */
@@ -461,25 +436,22 @@ static vg_err_t dead_range(struct vg_state *st, const char *start, const char *e
                            struct vg_dead_entry **v, size_t *n, size_t *cap, char *errstr,
                            size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *reply = NULL;
     vg_err_t err;
 
-    vg_cmd_str(&c, "XRANGE");
-    vg_cmd_fmt(&c, "%s:outbox:dead", st->prefix);
-    vg_cmd_str(&c, start);
-    vg_cmd_str(&c, end);
-    vg_cmd_str(&c, "COUNT");
-    vg_cmd_i64(&c, (int64_t)count);
-    vg_cmd_append(st, &c);
-    vg_cmd_fini(&c);
-    err = vg_state_read_replies(st, 1, &reply, "XRANGE dead", errstr, errstr_size);
+    state_cmd_str(&c, "XRANGE");
+    state_cmd_fmt(&c, "%s:outbox:dead", st->prefix);
+    state_cmd_str(&c, start);
+    state_cmd_str(&c, end);
+    state_cmd_str(&c, "COUNT");
+    state_cmd_i64(&c, (int64_t)count);
+    err = state_run(st, &c, "XRANGE dead", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
     if (err != VG_OK) {
         return err;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, "XRANGE dead", reply, errstr, errstr_size);
-    } else if (reply->type == REDIS_REPLY_ARRAY) {
+    if (reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *e = reply->element[i];
             if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
@@ -496,7 +468,7 @@ vg_err_t vg_state_dlq_list(struct vg_state *st, size_t max, struct vg_dead_entry
                            size_t *n_out, char *errstr, size_t errstr_size)
 {
     size_t cap = 0;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *out = NULL;
     *n_out = 0;
@@ -559,10 +531,10 @@ static vg_err_t dlq_apply(struct vg_state *st, const char *id, bool retry, size_
 {
     struct vg_dead_entry *v = NULL;
     size_t n = 0;
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     size_t queued = 0;
     char *outbox;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *n_done = 0;
     if (err != VG_OK) {
@@ -573,38 +545,38 @@ static vg_err_t dlq_apply(struct vg_state *st, const char *id, bool retry, size_
         vg_dead_entries_free(v, n);
         return err;
     }
-    outbox = vg_state_key(st, "outbox");
-    vg_cmd_str(&c, "MULTI");
-    vg_cmd_append(st, &c);
+    outbox = state_key(st, "outbox");
+    state_cmd_str(&c, "MULTI");
+    state_cmd_append(st, &c);
     queued++;
     for (size_t i = 0; i < n; i++) {
         if (retry) {
-            vg_cmd_str(&c, "XADD");
-            vg_cmd_str(&c, outbox);
-            vg_cmd_str(&c, "*");
-            field(&c, "id", v[i].id);
-            field(&c, "sink", v[i].sink);
-            field(&c, "pager", v[i].pager);
-            vg_cmd_str(&c, "body");
-            vg_cmd_arg(&c, v[i].body, v[i].body_len);
+            state_cmd_str(&c, "XADD");
+            state_cmd_str(&c, outbox);
+            state_cmd_str(&c, "*");
+            state_cmd_field(&c, "id", v[i].id);
+            state_cmd_field(&c, "sink", v[i].sink);
+            state_cmd_field(&c, "pager", v[i].pager);
+            state_cmd_str(&c, "body");
+            state_cmd_arg(&c, v[i].body, v[i].body_len);
             if (v[i].origin) {
-                field(&c, "origin", v[i].origin);
+                state_cmd_field(&c, "origin", v[i].origin);
             }
-            vg_cmd_append(st, &c);
+            state_cmd_append(st, &c);
             queued++;
         }
-        vg_cmd_str(&c, "XDEL");
-        vg_cmd_fmt(&c, "%s:outbox:dead", st->prefix);
-        vg_cmd_str(&c, v[i].stream_id);
-        vg_cmd_append(st, &c);
+        state_cmd_str(&c, "XDEL");
+        state_cmd_fmt(&c, "%s:outbox:dead", st->prefix);
+        state_cmd_str(&c, v[i].stream_id);
+        state_cmd_append(st, &c);
         queued++;
     }
-    vg_cmd_str(&c, "EXEC");
-    vg_cmd_append(st, &c);
+    state_cmd_str(&c, "EXEC");
+    state_cmd_append(st, &c);
     queued++;
-    vg_cmd_fini(&c);
+    state_cmd_fini(&c);
     vg_free(outbox);
-    err = vg_state_read_exec(st, queued, retry ? "dlq retry" : "dlq drop", errstr, errstr_size);
+    err = state_read_exec(st, queued, retry ? "dlq retry" : "dlq drop", errstr, errstr_size);
     if (err == VG_OK) {
         *n_done = n;
     }
@@ -648,36 +620,33 @@ vg_err_t vg_state_audit_read(struct vg_state *st, const char *incident, size_t m
                              struct vg_audit_record **out, size_t *n_out, char *errstr,
                              size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *reply = NULL;
     struct vg_audit_record *v = NULL;
     size_t n = 0;
     size_t cap = 0;
     char *key;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *out = NULL;
     *n_out = 0;
     if (err != VG_OK) {
         return err;
     }
-    key = vg_state_key_res(st, "audit", incident);
-    vg_cmd_str(&c, "XRANGE");
-    vg_cmd_str(&c, key);
-    vg_cmd_str(&c, "-");
-    vg_cmd_str(&c, "+");
-    vg_cmd_str(&c, "COUNT");
-    vg_cmd_i64(&c, (int64_t)max);
-    vg_cmd_append(st, &c);
-    vg_cmd_fini(&c);
+    key = state_key_res(st, "audit", incident);
+    state_cmd_str(&c, "XRANGE");
+    state_cmd_str(&c, key);
+    state_cmd_str(&c, "-");
+    state_cmd_str(&c, "+");
+    state_cmd_str(&c, "COUNT");
+    state_cmd_i64(&c, (int64_t)max);
+    err = state_run(st, &c, "XRANGE audit", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
     vg_free(key);
-    err = vg_state_read_replies(st, 1, &reply, "XRANGE audit", errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, "XRANGE audit", reply, errstr, errstr_size);
-    } else if (reply->type == REDIS_REPLY_ARRAY) {
+    if (reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *e = reply->element[i];
             const redisReply *fields;
@@ -729,10 +698,6 @@ vg_err_t vg_state_audit_read(struct vg_state *st, const char *incident, size_t m
         }
     }
     freeReplyObject(reply);
-    if (err != VG_OK) {
-        vg_audit_records_free(v, n);
-        return err;
-    }
     *out = v;
     *n_out = n;
     return VG_OK;

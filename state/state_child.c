@@ -42,21 +42,6 @@ struct vg_redis_child {
     int tcp_port;
 };
 
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!errstr || errstr_size == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts;
@@ -81,8 +66,8 @@ static bool mkdir_p(const char *path, char *errstr, size_t errstr_size)
         }
         *p = '\0';
         if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-            set_err(errstr, errstr_size, "redis data dir %s: mkdir %s: %s", path, tmp,
-                    strerror(errno));
+            state_set_err(errstr, errstr_size, "redis data dir %s: mkdir %s: %s", path, tmp,
+                          strerror(errno));
             ok = false;
         }
         *p = saved;
@@ -178,7 +163,11 @@ static int ping_socket(const char *sock, const char *password, int timeout_ms)
         redisFree(ctx);
         return -1;
     }
-    redisSetTimeout(ctx, tv);
+    /* Without the timeout a stopped child could hold this PING forever. */
+    if (redisSetTimeout(ctx, tv) != REDIS_OK) {
+        redisFree(ctx);
+        return -1;
+    }
     if (password) {
         reply = redisCommand(ctx, "AUTH %s", password);
         if (!reply) {
@@ -332,7 +321,7 @@ static bool write_auth_conf(const char *path, const char *password, char *errstr
     bool ok;
 
     if (fd < 0) {
-        set_err(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        state_set_err(errstr, errstr_size, "%s: %s", path, strerror(errno));
         return false;
     }
     vg_buf_puts(&b, "requirepass \"");
@@ -345,7 +334,7 @@ static bool write_auth_conf(const char *path, const char *password, char *errstr
     vg_buf_puts(&b, "\"\n");
     ok = write(fd, b.data, b.len) == (ssize_t)b.len;
     if (!ok) {
-        set_err(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        state_set_err(errstr, errstr_size, "%s: %s", path, strerror(errno));
     }
     close(fd);
     vg_buf_fini(&b);
@@ -415,17 +404,18 @@ static vg_err_t spawn(struct vg_redis_child *rc, char *errstr, size_t errstr_siz
 
     if (access(rc->sock, F_OK) == 0) {
         if (ping_socket(rc->sock, NULL, 500) >= 0) {
-            set_err(errstr, errstr_size, "another redis-server already serves %s", rc->dir);
+            state_set_err(errstr, errstr_size, "another redis-server already serves %s", rc->dir);
             goto out;
         }
         if (unlink(rc->sock) != 0 && errno != ENOENT) {
-            set_err(errstr, errstr_size, "remove stale socket %s: %s", rc->sock, strerror(errno));
+            state_set_err(errstr, errstr_size, "remove stale socket %s: %s", rc->sock,
+                          strerror(errno));
             goto out;
         }
     }
     bin = find_redis_server();
     if (!bin) {
-        set_err(errstr, errstr_size, "redis-server not found on PATH: install redis-server");
+        state_set_err(errstr, errstr_size, "redis-server not found on PATH: install redis-server");
         goto out;
     }
     log_path = vg_asprintf("%s/redis.log", rc->dir);
@@ -475,7 +465,7 @@ static vg_err_t spawn(struct vg_redis_child *rc, char *errstr, size_t errstr_siz
 
         rc->pid = fork();
         if (rc->pid < 0) {
-            set_err(errstr, errstr_size, "fork redis-server: %s", strerror(errno));
+            state_set_err(errstr, errstr_size, "fork redis-server: %s", strerror(errno));
             goto out;
         }
         if (rc->pid == 0) {
@@ -495,8 +485,8 @@ static vg_err_t spawn(struct vg_redis_child *rc, char *errstr, size_t errstr_siz
             rc->pid = -1;
             describe_status(status, how, sizeof(how));
             log_tail(rc->dir, tail, sizeof(tail));
-            set_err(errstr, errstr_size, "redis-server in %s exited (%s)%s%s", rc->dir, how,
-                    tail[0] ? ": " : "", tail);
+            state_set_err(errstr, errstr_size, "redis-server in %s exited (%s)%s%s", rc->dir, how,
+                          tail[0] ? ": " : "", tail);
             goto out;
         }
         if (access(rc->sock, F_OK) == 0 && ping_socket(rc->sock, rc->password, 200) == 1) {
@@ -506,8 +496,8 @@ static vg_err_t spawn(struct vg_redis_child *rc, char *errstr, size_t errstr_siz
             char tail[LOG_TAIL_BYTES + 1];
 
             log_tail(rc->dir, tail, sizeof(tail));
-            set_err(errstr, errstr_size, "redis-server in %s not ready after %d ms%s%s", rc->dir,
-                    CHILD_READY_TIMEOUT_MS, tail[0] ? ": " : "", tail);
+            state_set_err(errstr, errstr_size, "redis-server in %s not ready after %d ms%s%s",
+                          rc->dir, CHILD_READY_TIMEOUT_MS, tail[0] ? ": " : "", tail);
             err = VG_ERR_TIMEOUT;
             kill_and_reap(rc);
             goto out;
@@ -537,7 +527,7 @@ vg_err_t vg_redis_child_start_opts(struct vg_redis_child **out, const char *dir,
         return VG_ERR_IO;
     }
     if (!make_absolute(dir, abs, sizeof(abs))) {
-        set_err(errstr, errstr_size, "redis data dir %s: %s", dir, strerror(errno));
+        state_set_err(errstr, errstr_size, "redis data dir %s: %s", dir, strerror(errno));
         return VG_ERR_IO;
     }
     rc = vg_calloc(1, sizeof(*rc));
@@ -548,13 +538,14 @@ vg_err_t vg_redis_child_start_opts(struct vg_redis_child **out, const char *dir,
     rc->password = opts->password ? vg_strdup(opts->password) : NULL;
     rc->tcp_port = opts->tcp_port;
     if (opts->tcp_port < 0 || opts->tcp_port > 65535) {
-        set_err(errstr, errstr_size, "redis child: bad tcp port %d", opts->tcp_port);
+        state_set_err(errstr, errstr_size, "redis child: bad tcp port %d", opts->tcp_port);
         err = VG_ERR_INVALID;
         goto fail;
     }
     if (strlen(rc->sock) >= sizeof(sun.sun_path)) {
-        set_err(errstr, errstr_size, "redis data dir %s: socket path %s is longer than %zu bytes",
-                abs, rc->sock, sizeof(sun.sun_path) - 1);
+        state_set_err(errstr, errstr_size,
+                      "redis data dir %s: socket path %s is longer than %zu bytes", abs, rc->sock,
+                      sizeof(sun.sun_path) - 1);
         err = VG_ERR_INVALID;
         goto fail;
     }
@@ -575,7 +566,7 @@ bool vg_redis_child_exited(struct vg_redis_child *rc, char *how, size_t how_size
     pid_t r;
 
     if (rc->pid <= 0) {
-        set_err(how, how_size, "not running");
+        state_set_err(how, how_size, "not running");
         return true;
     }
     r = waitpid(rc->pid, &status, WNOHANG);
@@ -586,7 +577,7 @@ bool vg_redis_child_exited(struct vg_redis_child *rc, char *how, size_t how_size
         describe_status(status, how, how_size);
     } else {
         /* ECHILD: someone else reaped it (SIGCHLD ignored); it is gone either way */
-        set_err(how, how_size, "reaped elsewhere (%s)", strerror(errno));
+        state_set_err(how, how_size, "reaped elsewhere (%s)", strerror(errno));
     }
     rc->pid = -1;
     return true;
@@ -603,11 +594,11 @@ vg_err_t vg_redis_child_restart(struct vg_redis_child *rc, char *errstr, size_t 
      * over. A human decides (recreate it, or restore it).
      */
     if (stat(rc->dir, &sb) != 0) {
-        set_err(errstr, errstr_size, "redis data dir %s: %s", rc->dir, strerror(errno));
+        state_set_err(errstr, errstr_size, "redis data dir %s: %s", rc->dir, strerror(errno));
         return VG_ERR_IO;
     }
     if (!S_ISDIR(sb.st_mode)) {
-        set_err(errstr, errstr_size, "redis data dir %s: not a directory", rc->dir);
+        state_set_err(errstr, errstr_size, "redis data dir %s: not a directory", rc->dir);
         return VG_ERR_IO;
     }
     return spawn(rc, errstr, errstr_size);

@@ -1,5 +1,5 @@
 /*
- * The read side of a Resource's history stream P:hist:{ID} (issue 3):
+ * The read side of a Resource's history stream P:hist:{ID}:
  * `vigil history ID` and the detail view of `vigil get ID`. Writing is
  * part of the commit in state.c, so that a history entry exists exactly
  * when its state change does.
@@ -11,21 +11,6 @@
 #include "state_int.h"
 #include "vigil/log.h"
 #include "vigil/util.h"
-
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!errstr || errstr_size == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(errstr, errstr_size, fmt, ap);
-    va_end(ap);
-}
 
 static bool name_is(const redisReply *k, const char *s)
 {
@@ -174,12 +159,12 @@ vg_err_t vg_state_history(struct vg_state *st, const char *id, size_t max,
                           struct vg_history_entry **out, size_t *n_out, char *errstr,
                           size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *reply = NULL;
     struct vg_history_entry *v = NULL;
     size_t n = 0;
     char *key;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *out = NULL;
     *n_out = 0;
@@ -187,29 +172,24 @@ vg_err_t vg_state_history(struct vg_state *st, const char *id, size_t max,
         return err;
     }
     /* Newest first with a COUNT, so a long history costs only what is shown. */
-    key = vg_state_key_res(st, "hist", id);
-    vg_cmd_str(&c, "XREVRANGE");
-    vg_cmd_str(&c, key);
-    vg_cmd_str(&c, "+");
-    vg_cmd_str(&c, "-");
+    key = state_key_res(st, "hist", id);
+    state_cmd_str(&c, "XREVRANGE");
+    state_cmd_str(&c, key);
+    state_cmd_str(&c, "+");
+    state_cmd_str(&c, "-");
     if (max > 0) {
-        vg_cmd_str(&c, "COUNT");
-        vg_cmd_i64(&c, (int64_t)max);
+        state_cmd_str(&c, "COUNT");
+        state_cmd_i64(&c, (int64_t)max);
     }
-    vg_cmd_append(st, &c);
-    vg_cmd_fini(&c);
+    err = state_run(st, &c, "XREVRANGE history", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
     vg_free(key);
-    err = vg_state_read_replies(st, 1, &reply, "XREVRANGE history", errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, "XREVRANGE history", reply, errstr, errstr_size);
-        goto out;
-    }
     if (reply->type != REDIS_REPLY_ARRAY) {
-        set_err(errstr, errstr_size, "redis %s: XREVRANGE history: unexpected reply type %d",
-                st->redacted, reply->type);
+        state_set_err(errstr, errstr_size, "redis %s: XREVRANGE history: unexpected reply type %d",
+                      st->redacted, reply->type);
         err = VG_ERR_INVALID;
         goto out;
     }

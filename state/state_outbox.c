@@ -13,8 +13,6 @@
 #include "state_int.h"
 #include "vigil/util.h"
 
-
-
 /* Collected entries of one read, plus deleted ids to acknowledge. */
 struct read_acc {
     struct vg_outbox_entry *v;
@@ -112,56 +110,26 @@ static void acc_entries(struct read_acc *acc, const redisReply *list)
     }
 }
 
-/* Run one command; *out is a non-error reply on VG_OK. */
-static vg_err_t run(struct vg_state *st, struct vg_cmd *c, const char *what, redisReply **out,
-                    char *errstr, size_t errstr_size)
-{
-    vg_err_t err;
-
-    vg_cmd_append(st, c);
-    err = vg_state_read_replies(st, 1, out, what, errstr, errstr_size);
-    if (err != VG_OK) {
-        return err;
-    }
-    if ((*out)->type == REDIS_REPLY_ERROR) {
-        if (vg_redis_error_is(*out, "NOGROUP")) {
-            /* The stream or group vanished (FLUSHALL, a new server): recreate. */
-            st->group_ready = false;
-        }
-        err = vg_state_reply_error(st, what, *out, errstr, errstr_size);
-        freeReplyObject(*out);
-        *out = NULL;
-    }
-    return err;
-}
-
 static vg_err_t ensure_group(struct vg_state *st, const char *key, char *errstr, size_t errstr_size)
 {
-    struct vg_cmd c = {0};
-    redisReply *reply = NULL;
+    struct state_cmd c = {0};
     vg_err_t err;
 
     if (st->group_ready) {
         return VG_OK;
     }
-    vg_cmd_str(&c, "XGROUP");
-    vg_cmd_str(&c, "CREATE");
-    vg_cmd_str(&c, key);
-    vg_cmd_str(&c, VG_OUTBOX_GROUP);
-    vg_cmd_str(&c, "0");
-    vg_cmd_str(&c, "MKSTREAM");
-    vg_cmd_append(st, &c);
-    vg_cmd_fini(&c);
-    err = vg_state_read_replies(st, 1, &reply, "XGROUP CREATE", errstr, errstr_size);
-    if (err != VG_OK) {
-        return err;
-    }
-    if (reply->type == REDIS_REPLY_ERROR && !vg_redis_error_is(reply, "BUSYGROUP")) {
-        err = vg_state_reply_error(st, "XGROUP CREATE", reply, errstr, errstr_size);
-    } else {
+    state_cmd_str(&c, "XGROUP");
+    state_cmd_str(&c, "CREATE");
+    state_cmd_str(&c, key);
+    state_cmd_str(&c, STATE_OUTBOX_GROUP);
+    state_cmd_str(&c, "0");
+    state_cmd_str(&c, "MKSTREAM");
+    /* BUSYGROUP: it exists already, which is all we wanted. */
+    err = state_run(st, &c, "XGROUP CREATE", "BUSYGROUP", NULL, errstr, errstr_size);
+    state_cmd_fini(&c);
+    if (err == VG_OK) {
         st->group_ready = true;
     }
-    freeReplyObject(reply);
     return err;
 }
 
@@ -169,23 +137,23 @@ static vg_err_t ensure_group(struct vg_state *st, const char *key, char *errstr,
 static vg_err_t read_own_pending(struct vg_state *st, const char *key, const char *consumer,
                                  struct read_acc *acc, char *errstr, size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *reply = NULL;
     size_t want = acc->max - acc->n;
     size_t got = 0;
     vg_err_t err;
 
-    vg_cmd_str(&c, "XREADGROUP");
-    vg_cmd_str(&c, "GROUP");
-    vg_cmd_str(&c, VG_OUTBOX_GROUP);
-    vg_cmd_str(&c, consumer);
-    vg_cmd_str(&c, "COUNT");
-    vg_cmd_i64(&c, (int64_t)want);
-    vg_cmd_str(&c, "STREAMS");
-    vg_cmd_str(&c, key);
-    vg_cmd_str(&c, st->pending_cursor);
-    err = run(st, &c, "XREADGROUP pending", &reply, errstr, errstr_size);
-    vg_cmd_fini(&c);
+    state_cmd_str(&c, "XREADGROUP");
+    state_cmd_str(&c, "GROUP");
+    state_cmd_str(&c, STATE_OUTBOX_GROUP);
+    state_cmd_str(&c, consumer);
+    state_cmd_str(&c, "COUNT");
+    state_cmd_i64(&c, (int64_t)want);
+    state_cmd_str(&c, "STREAMS");
+    state_cmd_str(&c, key);
+    state_cmd_str(&c, st->pending_cursor);
+    err = state_run(st, &c, "XREADGROUP pending", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
     if (err != VG_OK) {
         return err;
     }
@@ -218,20 +186,20 @@ static vg_err_t autoclaim(struct vg_state *st, const char *key, const char *cons
                           int64_t claim_idle_ms, struct read_acc *acc, char *errstr,
                           size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *reply = NULL;
     vg_err_t err;
 
-    vg_cmd_str(&c, "XAUTOCLAIM");
-    vg_cmd_str(&c, key);
-    vg_cmd_str(&c, VG_OUTBOX_GROUP);
-    vg_cmd_str(&c, consumer);
-    vg_cmd_i64(&c, claim_idle_ms);
-    vg_cmd_str(&c, st->claim_cursor);
-    vg_cmd_str(&c, "COUNT");
-    vg_cmd_i64(&c, (int64_t)(acc->max - acc->n));
-    err = run(st, &c, "XAUTOCLAIM", &reply, errstr, errstr_size);
-    vg_cmd_fini(&c);
+    state_cmd_str(&c, "XAUTOCLAIM");
+    state_cmd_str(&c, key);
+    state_cmd_str(&c, STATE_OUTBOX_GROUP);
+    state_cmd_str(&c, consumer);
+    state_cmd_i64(&c, claim_idle_ms);
+    state_cmd_str(&c, st->claim_cursor);
+    state_cmd_str(&c, "COUNT");
+    state_cmd_i64(&c, (int64_t)(acc->max - acc->n));
+    err = state_run(st, &c, "XAUTOCLAIM", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
     if (err != VG_OK) {
         return err;
     }
@@ -259,34 +227,33 @@ static struct timeval ms_to_tv(int64_t ms)
 static vg_err_t read_new(struct vg_state *st, const char *key, const char *consumer, int block_ms,
                          struct read_acc *acc, char *errstr, size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *reply = NULL;
     /* A long BLOCK must not trip the command timeout. */
-    bool long_block = block_ms > 0 && (int64_t)block_ms + 1000 > VG_REDIS_COMMAND_TIMEOUT_MS;
+    bool long_block = block_ms > 0 && (int64_t)block_ms + 1000 > STATE_COMMAND_TIMEOUT_MS;
     vg_err_t err;
 
-    vg_cmd_str(&c, "XREADGROUP");
-    vg_cmd_str(&c, "GROUP");
-    vg_cmd_str(&c, VG_OUTBOX_GROUP);
-    vg_cmd_str(&c, consumer);
-    vg_cmd_str(&c, "COUNT");
-    vg_cmd_i64(&c, (int64_t)(acc->max - acc->n));
+    state_cmd_str(&c, "XREADGROUP");
+    state_cmd_str(&c, "GROUP");
+    state_cmd_str(&c, STATE_OUTBOX_GROUP);
+    state_cmd_str(&c, consumer);
+    state_cmd_str(&c, "COUNT");
+    state_cmd_i64(&c, (int64_t)(acc->max - acc->n));
     if (block_ms > 0) {
         /* Never BLOCK 0: that would wait forever. */
-        vg_cmd_str(&c, "BLOCK");
-        vg_cmd_i64(&c, block_ms);
+        state_cmd_str(&c, "BLOCK");
+        state_cmd_i64(&c, block_ms);
     }
-    vg_cmd_str(&c, "STREAMS");
-    vg_cmd_str(&c, key);
-    vg_cmd_str(&c, ">");
-    if (long_block) {
-        redisSetTimeout(st->ctx, ms_to_tv((int64_t)block_ms + VG_REDIS_COMMAND_TIMEOUT_MS));
+    state_cmd_str(&c, "STREAMS");
+    state_cmd_str(&c, key);
+    state_cmd_str(&c, ">");
+    if (long_block && redisSetTimeout(st->ctx, ms_to_tv((int64_t)block_ms +
+                                                        STATE_COMMAND_TIMEOUT_MS)) != REDIS_OK) {
+        state_cmd_fini(&c);
+        return state_ctx_failed(st, "XREADGROUP: set timeout", errstr, errstr_size);
     }
-    err = run(st, &c, "XREADGROUP", &reply, errstr, errstr_size);
-    vg_cmd_fini(&c);
-    if (long_block && st->ctx) {
-        redisSetTimeout(st->ctx, ms_to_tv(VG_REDIS_COMMAND_TIMEOUT_MS));
-    }
+    err = state_run(st, &c, "XREADGROUP", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
     if (err != VG_OK) {
         return err;
     }
@@ -296,27 +263,31 @@ static vg_err_t read_new(struct vg_state *st, const char *key, const char *consu
         acc_entries(acc, reply->element[0]->element[1]);
     }
     freeReplyObject(reply);
+    /*
+     * A context left with the long timeout would let a hung server hold any
+     * later command that long: drop it instead (the next call reconnects);
+     * the entries just read are pending for us and handed back all the same.
+     */
+    if (long_block && redisSetTimeout(st->ctx, ms_to_tv(STATE_COMMAND_TIMEOUT_MS)) != REDIS_OK) {
+        return state_ctx_failed(st, "XREADGROUP: reset timeout", errstr, errstr_size);
+    }
     return VG_OK;
 }
 
 static vg_err_t ack_deleted(struct vg_state *st, const char *key, struct read_acc *acc,
                             char *errstr, size_t errstr_size)
 {
-    struct vg_cmd c = {0};
-    redisReply *reply = NULL;
+    struct state_cmd c = {0};
     vg_err_t err;
 
-    vg_cmd_str(&c, "XACK");
-    vg_cmd_str(&c, key);
-    vg_cmd_str(&c, VG_OUTBOX_GROUP);
+    state_cmd_str(&c, "XACK");
+    state_cmd_str(&c, key);
+    state_cmd_str(&c, STATE_OUTBOX_GROUP);
     for (size_t i = 0; i < acc->n_ack; i++) {
-        vg_cmd_str(&c, acc->ack[i]);
+        state_cmd_str(&c, acc->ack[i]);
     }
-    err = run(st, &c, "XACK", &reply, errstr, errstr_size);
-    vg_cmd_fini(&c);
-    if (err == VG_OK) {
-        freeReplyObject(reply);
-    }
+    err = state_run(st, &c, "XACK", NULL, NULL, errstr, errstr_size);
+    state_cmd_fini(&c);
     return err;
 }
 
@@ -360,7 +331,7 @@ vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t 
 {
     struct read_acc acc = {0};
     char *key;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *out = NULL;
     *n_out = 0;
@@ -375,7 +346,7 @@ vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t 
         st->pending_done = false;
     }
     acc.max = max;
-    key = vg_state_key(st, "outbox");
+    key = state_key(st, "outbox");
     err = read_once(st, key, consumer, block_ms, claim_idle_ms, &acc, errstr, errstr_size);
     if (err != VG_OK && !st->group_ready && st->ctx && acc.n == 0) {
         /* NOGROUP: the group was lost under us; recreate it and try once more. */
@@ -396,125 +367,64 @@ vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t 
     return VG_OK;
 }
 
-/* MULTI [XADD dead] XACK XDEL EXEC for one entry. */
-static vg_err_t finish_entry(struct vg_state *st, const char *stream_id,
-                             const struct vg_outbox_entry *dead, const char *reason,
-                             const char *what, char *errstr, size_t errstr_size)
-{
-    struct vg_cmd c = {0};
-    size_t n = 0;
-    char *key;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
-
-    if (err != VG_OK) {
-        return err;
-    }
-    key = vg_state_key(st, "outbox");
-    vg_cmd_str(&c, "MULTI");
-    vg_cmd_append(st, &c);
-    n++;
-    if (dead) {
-        vg_cmd_str(&c, "XADD");
-        vg_cmd_fmt(&c, "%s:outbox:dead", st->prefix);
-        vg_cmd_str(&c, "*");
-        vg_cmd_str(&c, "id");
-        vg_cmd_str(&c, dead->id);
-        vg_cmd_str(&c, "sink");
-        vg_cmd_str(&c, dead->sink);
-        vg_cmd_str(&c, "pager");
-        vg_cmd_str(&c, dead->pager);
-        vg_cmd_str(&c, "body");
-        vg_cmd_arg(&c, dead->body ? dead->body : "", dead->body ? dead->body_len : 0);
-        vg_cmd_str(&c, "reason");
-        vg_cmd_str(&c, reason);
-        vg_cmd_append(st, &c);
-        n++;
-    }
-    vg_cmd_str(&c, "XACK");
-    vg_cmd_str(&c, key);
-    vg_cmd_str(&c, VG_OUTBOX_GROUP);
-    vg_cmd_str(&c, stream_id);
-    vg_cmd_append(st, &c);
-    n++;
-    /* Delete once acknowledged: the stream stays as long as the backlog. */
-    vg_cmd_str(&c, "XDEL");
-    vg_cmd_str(&c, key);
-    vg_cmd_str(&c, stream_id);
-    vg_cmd_append(st, &c);
-    n++;
-    vg_cmd_str(&c, "EXEC");
-    vg_cmd_append(st, &c);
-    n++;
-    vg_cmd_fini(&c);
-    vg_free(key);
-    return vg_state_read_exec(st, n, what, errstr, errstr_size);
-}
-
+/*
+ * Kept for the tests and tools that finish one entry at a time; the
+ * dispatcher finishes its entries with their audit records in
+ * vg_state_outbox_commit, which these are a case of.
+ */
 vg_err_t vg_state_outbox_ack(struct vg_state *st, const char *stream_id, char *errstr,
                              size_t errstr_size)
 {
-    return finish_entry(st, stream_id, NULL, NULL, "outbox ack", errstr, errstr_size);
+    const struct vg_outbox_entry e = {.stream_id = (char *)stream_id};
+    const struct vg_outbox_finish f = {.e = &e};
+
+    return vg_state_outbox_commit(st, &f, 1, NULL, 0, errstr, errstr_size);
 }
 
 vg_err_t vg_state_outbox_dead(struct vg_state *st, const struct vg_outbox_entry *e,
                               const char *reason, char *errstr, size_t errstr_size)
 {
-    return finish_entry(st, e->stream_id, e, reason ? reason : "", "outbox dead", errstr,
-                        errstr_size);
+    const struct vg_outbox_finish f = {.e = e, .dead = true, .reason = reason ? reason : ""};
+
+    return vg_state_outbox_commit(st, &f, 1, NULL, 0, errstr, errstr_size);
+}
+
+/* XLEN of P:<suffix>; 0 when the stream does not exist. */
+static vg_err_t stream_len(struct vg_state *st, const char *suffix, int64_t *out, char *errstr,
+                           size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    redisReply *reply = NULL;
+    vg_err_t err;
+
+    *out = 0;
+    state_cmd_str(&c, "XLEN");
+    state_cmd_fmt(&c, "%s:%s", st->prefix, suffix);
+    err = state_run(st, &c, "XLEN", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        *out = reply->integer;
+    }
+    freeReplyObject(reply);
+    return VG_OK;
 }
 
 vg_err_t vg_state_outbox_backlog(struct vg_state *st, int64_t *out, char *errstr,
                                  size_t errstr_size)
 {
-    struct vg_cmd c = {0};
-    redisReply *reply = NULL;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
-
-    *out = 0;
-    if (err != VG_OK) {
-        return err;
-    }
-    /* Acknowledged entries are deleted (finish_entry), so the length of
-     * the stream is exactly pending + never read, whether or not the group
-     * exists yet, on any Redis >= 5 (XINFO GROUPS "lag" needs 7 and goes
-     * unknown after an XDEL ahead of the group). */
-    vg_cmd_str(&c, "XLEN");
-    vg_cmd_fmt(&c, "%s:outbox", st->prefix);
-    err = run(st, &c, "XLEN", &reply, errstr, errstr_size);
-    vg_cmd_fini(&c);
-    if (err != VG_OK) {
-        return err;
-    }
-    if (reply->type == REDIS_REPLY_INTEGER) {
-        *out = reply->integer;
-    }
-    freeReplyObject(reply);
-    return VG_OK;
+    /* Acknowledged entries are deleted (vg_state_outbox_commit), so the
+     * length of the stream is exactly pending + never read, whether or not
+     * the group exists yet, on any Redis >= 5 (XINFO GROUPS "lag" needs 7
+     * and goes unknown after an XDEL ahead of the group). */
+    return stream_len(st, "outbox", out, errstr, errstr_size);
 }
 
-/* Issue 7 (/metrics): XLEN of the dead-letter stream. */
 vg_err_t vg_state_dead_depth(struct vg_state *st, int64_t *out, char *errstr, size_t errstr_size)
 {
-    struct vg_cmd c = {0};
-    redisReply *reply = NULL;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
-
-    *out = 0;
-    if (err != VG_OK) {
-        return err;
-    }
-    vg_cmd_str(&c, "XLEN");
-    vg_cmd_fmt(&c, "%s:outbox:dead", st->prefix);
-    err = run(st, &c, "XLEN", &reply, errstr, errstr_size);
-    vg_cmd_fini(&c);
-    if (err != VG_OK) {
-        return err;
-    }
-    if (reply->type == REDIS_REPLY_INTEGER) {
-        *out = reply->integer;
-    }
-    freeReplyObject(reply);
-    return VG_OK;
+    return stream_len(st, "outbox:dead", out, errstr, errstr_size);
 }
 
 void vg_outbox_entries_free(struct vg_outbox_entry *v, size_t n)

@@ -17,10 +17,7 @@
 #include "vigil/log.h"
 #include "vigil/util.h"
 
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
+void state_set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
 {
     va_list ap;
 
@@ -102,19 +99,19 @@ static bool parse_int_range(const char *s, size_t len, int64_t min, int64_t max,
     return true;
 }
 
-static vg_err_t url_invalid(struct vg_redis_url *out, const char *url, const char *why,
-                            char *errstr, size_t errstr_size)
+static vg_err_t url_invalid(struct state_url *out, const char *url, const char *why, char *errstr,
+                            size_t errstr_size)
 {
-    char redacted[VG_REDIS_URL_REDACTED_MAX];
+    char redacted[STATE_URL_REDACTED_MAX];
 
-    vg_redis_url_fini(out);
+    state_url_fini(out);
     vg_redact_url(url, redacted, sizeof(redacted));
-    set_err(errstr, errstr_size, "redis URL \"%s\": %s", redacted, why);
+    state_set_err(errstr, errstr_size, "redis URL \"%s\": %s", redacted, why);
     return VG_ERR_INVALID;
 }
 
-static vg_err_t parse_unix(const char *url, const char *rest, struct vg_redis_url *out,
-                           char *errstr, size_t errstr_size)
+static vg_err_t parse_unix(const char *url, const char *rest, struct state_url *out, char *errstr,
+                           size_t errstr_size)
 {
     const char *q = strchr(rest, '?');
     size_t path_len = q ? (size_t)(q - rest) : strlen(rest);
@@ -163,7 +160,7 @@ static vg_err_t parse_unix(const char *url, const char *rest, struct vg_redis_ur
     return VG_OK;
 }
 
-static vg_err_t parse_tcp(const char *url, const char *rest, struct vg_redis_url *out, char *errstr,
+static vg_err_t parse_tcp(const char *url, const char *rest, struct state_url *out, char *errstr,
                           size_t errstr_size)
 {
     const char *at = strrchr(rest, '@');
@@ -175,7 +172,7 @@ static vg_err_t parse_tcp(const char *url, const char *rest, struct vg_redis_url
     int64_t v;
 
     out->is_unix = false;
-    out->port = VG_REDIS_DEFAULT_PORT;
+    out->port = STATE_REDIS_DEFAULT_PORT;
     if (strpbrk(hp, "?#")) {
         return url_invalid(out, url, "query strings are not supported", errstr, errstr_size);
     }
@@ -244,8 +241,7 @@ static vg_err_t parse_tcp(const char *url, const char *rest, struct vg_redis_url
     return VG_OK;
 }
 
-vg_err_t vg_redis_url_parse(const char *url, struct vg_redis_url *out, char *errstr,
-                            size_t errstr_size)
+vg_err_t state_url_parse(const char *url, struct state_url *out, char *errstr, size_t errstr_size)
 {
     memset(out, 0, sizeof(*out));
     if (strncmp(url, "redis://", 8) == 0) {
@@ -264,7 +260,7 @@ vg_err_t vg_redis_url_parse(const char *url, struct vg_redis_url *out, char *err
                        errstr, errstr_size);
 }
 
-void vg_redis_url_fini(struct vg_redis_url *u)
+void state_url_fini(struct state_url *u)
 {
     vg_free(u->host);
     vg_free(u->path);
@@ -278,7 +274,7 @@ void vg_redis_url_fini(struct vg_redis_url *u)
 
 /* ---- errors ----------------------------------------------------------- */
 
-vg_err_t vg_redis_error_class(const char *msg, size_t len)
+vg_err_t state_error_class(const char *msg, size_t len)
 {
     static const char *const transient[] = {
         "LOADING",  "MASTERDOWN", "BUSY", "TRYAGAIN",   "CLUSTERDOWN",
@@ -297,7 +293,7 @@ vg_err_t vg_redis_error_class(const char *msg, size_t len)
     return VG_ERR_INVALID;
 }
 
-bool vg_redis_error_is(const redisReply *reply, const char *code)
+bool state_error_is(const redisReply *reply, const char *code)
 {
     size_t n = strlen(code);
 
@@ -305,36 +301,35 @@ bool vg_redis_error_is(const redisReply *reply, const char *code)
            memcmp(reply->str, code, n) == 0 && (reply->len == n || reply->str[n] == ' ');
 }
 
-vg_err_t vg_state_reply_error(const struct vg_state *st, const char *what, const redisReply *reply,
-                              char *errstr, size_t errstr_size)
+vg_err_t state_reply_error(const struct vg_state *st, const char *what, const redisReply *reply,
+                           char *errstr, size_t errstr_size)
 {
-    set_err(errstr, errstr_size, "redis %s: %s: %.*s", st->redacted, what, (int)reply->len,
-            reply->str);
-    return vg_redis_error_class(reply->str, reply->len);
+    state_set_err(errstr, errstr_size, "redis %s: %s: %.*s", st->redacted, what, (int)reply->len,
+                  reply->str);
+    return state_error_class(reply->str, reply->len);
 }
 
-vg_err_t vg_state_need_ctx(struct vg_state *st, char *errstr, size_t errstr_size)
+vg_err_t state_need_ctx(struct vg_state *st, char *errstr, size_t errstr_size)
 {
     if (st->ctx) {
         return VG_OK;
     }
-    set_err(errstr, errstr_size, "redis %s: not connected", st->redacted);
+    state_set_err(errstr, errstr_size, "redis %s: not connected", st->redacted);
     return VG_ERR_BACKEND;
 }
 
-vg_err_t vg_state_ctx_failed(struct vg_state *st, const char *what, char *errstr,
-                             size_t errstr_size)
+vg_err_t state_ctx_failed(struct vg_state *st, const char *what, char *errstr, size_t errstr_size)
 {
     if (st->ctx->err == REDIS_ERR_OOM) {
         vg_oom("hiredis");
     }
-    set_err(errstr, errstr_size, "redis %s: %s: %s", st->redacted, what,
-            st->ctx->errstr[0] ? st->ctx->errstr : "connection failed");
-    vg_state_redis_close(st);
+    state_set_err(errstr, errstr_size, "redis %s: %s: %s", st->redacted, what,
+                  st->ctx->errstr[0] ? st->ctx->errstr : "connection failed");
+    state_redis_close(st);
     return VG_ERR_BACKEND;
 }
 
-void vg_redis_replies_free(redisReply **replies, size_t n)
+void state_replies_free(redisReply **replies, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (replies[i]) {
@@ -344,17 +339,68 @@ void vg_redis_replies_free(redisReply **replies, size_t n)
     }
 }
 
-vg_err_t vg_state_read_replies(struct vg_state *st, size_t n, redisReply **replies,
-                               const char *what, char *errstr, size_t errstr_size)
+vg_err_t state_read_replies(struct vg_state *st, size_t n, redisReply **replies, const char *what,
+                            char *errstr, size_t errstr_size)
 {
     for (size_t i = 0; i < n; i++) {
         void *r = NULL;
 
         if (redisGetReply(st->ctx, &r) != REDIS_OK || !r) {
-            vg_redis_replies_free(replies, i);
-            return vg_state_ctx_failed(st, what, errstr, errstr_size);
+            state_replies_free(replies, i);
+            return state_ctx_failed(st, what, errstr, errstr_size);
         }
         replies[i] = r;
+    }
+    return VG_OK;
+}
+
+vg_err_t state_read_checked(struct vg_state *st, size_t n, redisReply **replies, const char *what,
+                            char *errstr, size_t errstr_size)
+{
+    vg_err_t err = state_read_replies(st, n, replies, what, errstr, errstr_size);
+
+    for (size_t i = 0; err == VG_OK && i < n; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            err = state_reply_error(st, what, replies[i], errstr, errstr_size);
+            state_replies_free(replies, n);
+        }
+    }
+    return err;
+}
+
+vg_err_t state_run(struct vg_state *st, struct state_cmd *c, const char *what, const char *allow,
+                   redisReply **out, char *errstr, size_t errstr_size)
+{
+    redisReply *reply = NULL;
+    vg_err_t err;
+
+    if (out) {
+        *out = NULL;
+    }
+    if (!st->ctx) {
+        state_cmd_reset(c);
+        return state_need_ctx(st, errstr, errstr_size);
+    }
+    state_cmd_append(st, c);
+    err = state_read_replies(st, 1, &reply, what, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (state_error_is(reply, "NOGROUP")) {
+            /* The outbox stream or its group vanished (FLUSHALL, a new server): recreate. */
+            st->group_ready = false;
+        }
+        if (!allow || !state_error_is(reply, allow)) {
+            err = state_reply_error(st, what, reply, errstr, errstr_size);
+            freeReplyObject(reply);
+            return err;
+        }
+    }
+    if (out) {
+        *out = reply;
+    } else {
+        freeReplyObject(reply);
     }
     return VG_OK;
 }
@@ -370,91 +416,66 @@ static struct timeval ms_to_tv(int ms)
     return tv;
 }
 
-/* Run one command synchronously; *out is a non-error reply on VG_OK. */
-static vg_err_t run_simple(struct vg_state *st, struct vg_cmd *c, const char *what,
-                           redisReply **out, char *errstr, size_t errstr_size)
+vg_err_t state_redis_open(struct vg_state *st, char *errstr, size_t errstr_size)
 {
-    vg_err_t err;
-
-    vg_cmd_append(st, c);
-    err = vg_state_read_replies(st, 1, out, what, errstr, errstr_size);
-    if (err != VG_OK) {
-        return err;
-    }
-    if ((*out)->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, what, *out, errstr, errstr_size);
-        freeReplyObject(*out);
-        *out = NULL;
-    }
-    return err;
-}
-
-vg_err_t vg_state_redis_open(struct vg_state *st, char *errstr, size_t errstr_size)
-{
-    struct vg_cmd c = {0};
-    redisReply *reply = NULL;
+    struct state_cmd c = {0};
     redisContext *ctx;
     vg_err_t err = VG_OK;
 
-    vg_state_redis_close(st);
+    state_redis_close(st);
     if (st->url.is_unix) {
-        ctx = redisConnectUnixWithTimeout(st->url.path, ms_to_tv(VG_REDIS_CONNECT_TIMEOUT_MS));
+        ctx = redisConnectUnixWithTimeout(st->url.path, ms_to_tv(STATE_CONNECT_TIMEOUT_MS));
     } else {
-        ctx = redisConnectWithTimeout(st->url.host, st->url.port,
-                                      ms_to_tv(VG_REDIS_CONNECT_TIMEOUT_MS));
+        ctx =
+            redisConnectWithTimeout(st->url.host, st->url.port, ms_to_tv(STATE_CONNECT_TIMEOUT_MS));
     }
     if (!ctx) {
         vg_oom("redis context");
     }
     if (ctx->err) {
-        set_err(errstr, errstr_size, "redis %s: connect: %s", st->redacted, ctx->errstr);
+        state_set_err(errstr, errstr_size, "redis %s: connect: %s", st->redacted, ctx->errstr);
         redisFree(ctx);
         return VG_ERR_BACKEND;
     }
-    if (redisSetTimeout(ctx, ms_to_tv(VG_REDIS_COMMAND_TIMEOUT_MS)) != REDIS_OK) {
-        set_err(errstr, errstr_size, "redis %s: set timeout: %s", st->redacted,
-                ctx->errstr[0] ? ctx->errstr : strerror(errno));
+    if (redisSetTimeout(ctx, ms_to_tv(STATE_COMMAND_TIMEOUT_MS)) != REDIS_OK) {
+        state_set_err(errstr, errstr_size, "redis %s: set timeout: %s", st->redacted,
+                      ctx->errstr[0] ? ctx->errstr : strerror(errno));
         redisFree(ctx);
         return VG_ERR_BACKEND;
     }
     st->ctx = ctx;
     if (st->url.pass) {
-        vg_cmd_str(&c, "AUTH");
+        state_cmd_str(&c, "AUTH");
         if (st->url.user) {
-            vg_cmd_str(&c, st->url.user);
+            state_cmd_str(&c, st->url.user);
         }
-        vg_cmd_str(&c, st->url.pass);
-        err = run_simple(st, &c, "AUTH", &reply, errstr, errstr_size);
+        state_cmd_str(&c, st->url.pass);
+        err = state_run(st, &c, "AUTH", NULL, NULL, errstr, errstr_size);
         if (err != VG_OK) {
             goto out;
         }
-        freeReplyObject(reply);
     }
     if (st->url.db != 0) {
-        vg_cmd_str(&c, "SELECT");
-        vg_cmd_i64(&c, st->url.db);
-        err = run_simple(st, &c, "SELECT", &reply, errstr, errstr_size);
+        state_cmd_str(&c, "SELECT");
+        state_cmd_i64(&c, st->url.db);
+        err = state_run(st, &c, "SELECT", NULL, NULL, errstr, errstr_size);
         if (err != VG_OK) {
             goto out;
         }
-        freeReplyObject(reply);
     }
     /* Without AUTH or SELECT nothing has talked to the server yet: a PING
      * turns NOAUTH and LOADING into errors at connect time. */
-    vg_cmd_str(&c, "PING");
-    err = run_simple(st, &c, "PING", &reply, errstr, errstr_size);
-    if (err == VG_OK) {
-        freeReplyObject(reply);
-    }
+    state_cmd_str(&c, "PING");
+    err = state_run(st, &c, "PING", NULL, NULL, errstr, errstr_size);
 out:
-    vg_cmd_fini(&c);
+    state_cmd_fini(&c);
     if (err != VG_OK) {
-        vg_state_redis_close(st);
+        state_redis_close(st);
     }
     return err;
 }
 
-void vg_state_redis_close(struct vg_state *st)
+void state_redis_close(struct vg_state *st)
 {
     if (st->ctx) {
         redisFree(st->ctx);
@@ -464,14 +485,14 @@ void vg_state_redis_close(struct vg_state *st)
 
 /* ---- command building ------------------------------------------------- */
 
-static struct vg_cmd_pos *next_pos(struct vg_cmd *c)
+static struct state_cmd_pos *next_pos(struct state_cmd *c)
 {
     return VG_ARRAY_PUSH(c->pos, c->n, c->cap);
 }
 
-void vg_cmd_arg(struct vg_cmd *c, const char *s, size_t len)
+void state_cmd_arg(struct state_cmd *c, const char *s, size_t len)
 {
-    struct vg_cmd_pos *p = next_pos(c);
+    struct state_cmd_pos *p = next_pos(c);
 
     p->off = c->data.len;
     p->len = len;
@@ -480,9 +501,9 @@ void vg_cmd_arg(struct vg_cmd *c, const char *s, size_t len)
     }
 }
 
-void vg_cmd_str(struct vg_cmd *c, const char *s)
+void state_cmd_str(struct state_cmd *c, const char *s)
 {
-    vg_cmd_arg(c, s ? s : "", s ? strlen(s) : 0);
+    state_cmd_arg(c, s ? s : "", s ? strlen(s) : 0);
 }
 
 /* Decimal digits of v into the end of tmp (no snprintf: this is per field, per event). */
@@ -501,12 +522,24 @@ static size_t format_i64(char tmp[24], int64_t v)
     return i;
 }
 
-void vg_cmd_i64(struct vg_cmd *c, int64_t v)
+void state_cmd_i64(struct state_cmd *c, int64_t v)
 {
     char tmp[24];
     size_t start = format_i64(tmp, v);
 
-    vg_cmd_arg(c, tmp + start, 24 - start);
+    state_cmd_arg(c, tmp + start, 24 - start);
+}
+
+void state_cmd_field(struct state_cmd *c, const char *name, const char *value)
+{
+    state_cmd_str(c, name);
+    state_cmd_str(c, value);
+}
+
+void state_cmd_field_i64(struct state_cmd *c, const char *name, int64_t value)
+{
+    state_cmd_str(c, name);
+    state_cmd_i64(c, value);
 }
 
 static void resp_len(struct vg_buf *b, char kind, size_t len)
@@ -519,10 +552,10 @@ static void resp_len(struct vg_buf *b, char kind, size_t len)
     vg_buf_append(b, "\r\n", 2);
 }
 
-void vg_cmd_fmt(struct vg_cmd *c, const char *fmt, ...)
+void state_cmd_fmt(struct state_cmd *c, const char *fmt, ...)
 {
     va_list ap;
-    struct vg_cmd_pos *p = next_pos(c);
+    struct state_cmd_pos *p = next_pos(c);
 
     p->off = c->data.len;
     va_start(ap, fmt);
@@ -531,7 +564,7 @@ void vg_cmd_fmt(struct vg_cmd *c, const char *fmt, ...)
     p->len = c->data.len - p->off;
 }
 
-void vg_cmd_append(struct vg_state *st, struct vg_cmd *c)
+void state_cmd_append(struct vg_state *st, struct state_cmd *c)
 {
     VG_ASSERT(st->ctx != NULL);
     VG_ASSERT(c->n > 0 && c->n <= INT_MAX);
@@ -552,11 +585,16 @@ void vg_cmd_append(struct vg_state *st, struct vg_cmd *c)
     if (redisAppendFormattedCommand(st->ctx, c->resp.data, c->resp.len) != REDIS_OK) {
         vg_oom("hiredis command buffer");
     }
+    state_cmd_reset(c);
+}
+
+void state_cmd_reset(struct state_cmd *c)
+{
     c->n = 0;
     vg_buf_reset(&c->data);
 }
 
-void vg_cmd_fini(struct vg_cmd *c)
+void state_cmd_fini(struct state_cmd *c)
 {
     vg_buf_fini(&c->data);
     vg_buf_fini(&c->resp);
@@ -566,12 +604,12 @@ void vg_cmd_fini(struct vg_cmd *c)
 
 /* ---- keys ------------------------------------------------------------- */
 
-char *vg_state_key(const struct vg_state *st, const char *suffix)
+char *state_key(const struct vg_state *st, const char *suffix)
 {
     return vg_asprintf("%s:%s", st->prefix, suffix);
 }
 
-char *vg_state_key_res(const struct vg_state *st, const char *kind, const char *id)
+char *state_key_res(const struct vg_state *st, const char *kind, const char *id)
 {
     /* The braces are a Redis Cluster hash tag: all keys of one Resource
      * share a slot (docs/state.md). */
@@ -596,36 +634,27 @@ char *vg_state_key_res(const struct vg_state *st, const char *kind, const char *
     return key;
 }
 
-/* Read `n` replies of a pipeline that ends in EXEC (MULTI ... EXEC); check every error. */
-vg_err_t vg_state_read_exec(struct vg_state *st, size_t n, const char *what, char *errstr,
-                          size_t errstr_size)
+vg_err_t state_read_exec(struct vg_state *st, size_t n, const char *what, char *errstr,
+                         size_t errstr_size)
 {
     redisReply **replies = vg_calloc(n, sizeof(*replies));
-    vg_err_t err = vg_state_read_replies(st, n, replies, what, errstr, errstr_size);
+    vg_err_t err = state_read_checked(st, n, replies, what, errstr, errstr_size);
 
-    if (err != VG_OK) {
-        vg_free(replies);
-        return err;
-    }
-    for (size_t i = 0; i < n && err == VG_OK; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            err = vg_state_reply_error(st, what, replies[i], errstr, errstr_size);
-        }
-    }
     if (err == VG_OK) {
         const redisReply *exec = replies[n - 1];
+
         if (exec->type != REDIS_REPLY_ARRAY) {
-            set_err(errstr, errstr_size, "redis %s: %s: EXEC returned nil", st->redacted, what);
+            state_set_err(errstr, errstr_size, "redis %s: %s: EXEC returned nil", st->redacted,
+                          what);
             err = VG_ERR_BACKEND;
-        } else {
-            for (size_t i = 0; i < exec->elements && err == VG_OK; i++) {
-                if (exec->element[i]->type == REDIS_REPLY_ERROR) {
-                    err = vg_state_reply_error(st, what, exec->element[i], errstr, errstr_size);
-                }
+        }
+        for (size_t i = 0; err == VG_OK && i < exec->elements; i++) {
+            if (exec->element[i]->type == REDIS_REPLY_ERROR) {
+                err = state_reply_error(st, what, exec->element[i], errstr, errstr_size);
             }
         }
+        state_replies_free(replies, n);
     }
-    vg_redis_replies_free(replies, n);
     vg_free(replies);
     return err;
 }

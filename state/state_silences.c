@@ -1,5 +1,5 @@
 /*
- * Silences (issue 5, `vigil silence`): P:silences maps a silence id to its
+ * Silences (`vigil silence`): P:silences maps a silence id to its
  * JSON; P:silences:version counts changes so `vigil run` reloads them only
  * when something changed. Silences that ended more than a day ago are
  * dropped when a new one is added.
@@ -28,28 +28,25 @@ static int cmp_silence(const void *a, const void *b)
 vg_err_t vg_state_silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
                                 char *errstr, size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *reply = NULL;
     struct vg_silence *v = NULL;
     size_t n = 0;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *out = NULL;
     *n_out = 0;
     if (err != VG_OK) {
         return err;
     }
-    vg_cmd_str(&c, "HGETALL");
-    vg_cmd_fmt(&c, "%s:silences", st->prefix);
-    vg_cmd_append(st, &c);
-    vg_cmd_fini(&c);
-    err = vg_state_read_replies(st, 1, &reply, "HGETALL silences", errstr, errstr_size);
+    state_cmd_str(&c, "HGETALL");
+    state_cmd_fmt(&c, "%s:silences", st->prefix);
+    err = state_run(st, &c, "HGETALL silences", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
     if (err != VG_OK) {
         return err;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, "HGETALL silences", reply, errstr, errstr_size);
-    } else if (reply->type == REDIS_REPLY_ARRAY) {
+    if (reply->type == REDIS_REPLY_ARRAY) {
         v = vg_calloc(reply->elements / 2 + 1, sizeof(*v));
         for (size_t i = 0; i + 1 < reply->elements; i += 2) {
             const redisReply *val = reply->element[i + 1];
@@ -64,10 +61,6 @@ vg_err_t vg_state_silences_list(struct vg_state *st, struct vg_silence **out, si
         qsort(v, n, sizeof(*v), cmp_silence);
     }
     freeReplyObject(reply);
-    if (err != VG_OK) {
-        vg_silences_free(v, n);
-        return err;
-    }
     *out = v;
     *n_out = n;
     return VG_OK;
@@ -78,46 +71,34 @@ static vg_err_t write_silence(struct vg_state *st, const struct vg_silence *s,
                               const char *const *drop, size_t n_drop, char *errstr,
                               size_t errstr_size)
 {
-    struct vg_cmd c = {0};
-    redisReply *replies[5] = {NULL};
+    struct state_cmd c = {0};
     char *json = vg_silence_to_json(s);
     size_t n = 4;
-    vg_err_t err;
 
-    vg_cmd_str(&c, "MULTI");
-    vg_cmd_append(st, &c);
-    vg_cmd_str(&c, "HSET");
-    vg_cmd_fmt(&c, "%s:silences", st->prefix);
-    vg_cmd_str(&c, s->id);
-    vg_cmd_str(&c, json);
-    vg_cmd_append(st, &c);
-    vg_cmd_str(&c, "INCR");
-    vg_cmd_fmt(&c, "%s:silences:version", st->prefix);
-    vg_cmd_append(st, &c);
+    state_cmd_str(&c, "MULTI");
+    state_cmd_append(st, &c);
+    state_cmd_str(&c, "HSET");
+    state_cmd_fmt(&c, "%s:silences", st->prefix);
+    state_cmd_str(&c, s->id);
+    state_cmd_str(&c, json);
+    state_cmd_append(st, &c);
+    state_cmd_str(&c, "INCR");
+    state_cmd_fmt(&c, "%s:silences:version", st->prefix);
+    state_cmd_append(st, &c);
     if (n_drop > 0) {
-        vg_cmd_str(&c, "HDEL");
-        vg_cmd_fmt(&c, "%s:silences", st->prefix);
+        state_cmd_str(&c, "HDEL");
+        state_cmd_fmt(&c, "%s:silences", st->prefix);
         for (size_t i = 0; i < n_drop; i++) {
-            vg_cmd_str(&c, drop[i]);
+            state_cmd_str(&c, drop[i]);
         }
-        vg_cmd_append(st, &c);
+        state_cmd_append(st, &c);
         n++;
     }
-    vg_cmd_str(&c, "EXEC");
-    vg_cmd_append(st, &c);
-    vg_cmd_fini(&c);
+    state_cmd_str(&c, "EXEC");
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
     vg_free(json);
-    err = vg_state_read_replies(st, n, replies, "silence", errstr, errstr_size);
-    if (err != VG_OK) {
-        return err;
-    }
-    for (size_t i = 0; i < n && err == VG_OK; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            err = vg_state_reply_error(st, "silence", replies[i], errstr, errstr_size);
-        }
-    }
-    vg_redis_replies_free(replies, n);
-    return err;
+    return state_read_exec(st, n, "silence", errstr, errstr_size);
 }
 
 vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, char *errstr,
@@ -147,27 +128,21 @@ vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, c
 vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms, bool *found,
                                  char *errstr, size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *reply = NULL;
     struct vg_silence s;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *found = false;
     if (err != VG_OK) {
         return err;
     }
-    vg_cmd_str(&c, "HGET");
-    vg_cmd_fmt(&c, "%s:silences", st->prefix);
-    vg_cmd_str(&c, id);
-    vg_cmd_append(st, &c);
-    vg_cmd_fini(&c);
-    err = vg_state_read_replies(st, 1, &reply, "HGET silence", errstr, errstr_size);
+    state_cmd_str(&c, "HGET");
+    state_cmd_fmt(&c, "%s:silences", st->prefix);
+    state_cmd_str(&c, id);
+    err = state_run(st, &c, "HGET silence", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
     if (err != VG_OK) {
-        return err;
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, "HGET silence", reply, errstr, errstr_size);
-        freeReplyObject(reply);
         return err;
     }
     if (reply->type != REDIS_REPLY_STRING || !vg_silence_from_json(&s, reply->str, reply->len)) {
@@ -190,25 +165,22 @@ vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t no
 vg_err_t vg_state_silences_version(struct vg_state *st, int64_t *out, char *errstr,
                                    size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *reply = NULL;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *out = 0;
     if (err != VG_OK) {
         return err;
     }
-    vg_cmd_str(&c, "GET");
-    vg_cmd_fmt(&c, "%s:silences:version", st->prefix);
-    vg_cmd_append(st, &c);
-    vg_cmd_fini(&c);
-    err = vg_state_read_replies(st, 1, &reply, "GET silences:version", errstr, errstr_size);
+    state_cmd_str(&c, "GET");
+    state_cmd_fmt(&c, "%s:silences:version", st->prefix);
+    err = state_run(st, &c, "GET silences:version", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
     if (err != VG_OK) {
         return err;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, "GET silences:version", reply, errstr, errstr_size);
-    } else if (reply->type == REDIS_REPLY_STRING && !vg_parse_i64(reply->str, out)) {
+    if (reply->type == REDIS_REPLY_STRING && !vg_parse_i64(reply->str, out)) {
         *out = 0;
     }
     freeReplyObject(reply);

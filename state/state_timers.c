@@ -18,7 +18,7 @@
 #include "vigil/log.h"
 #include "vigil/util.h"
 
-char *vg_state_timer_key(const struct vg_state *st, const char *topic, int32_t partition)
+char *state_timer_key(const struct vg_state *st, const char *topic, int32_t partition)
 {
     if (!topic) {
         return vg_asprintf("%s:timers:groups", st->prefix);
@@ -26,32 +26,39 @@ char *vg_state_timer_key(const struct vg_state *st, const char *topic, int32_t p
     return vg_asprintf("%s:timers:%s/%d", st->prefix, topic, (int)partition);
 }
 
-static void append_timer(struct vg_state *st, struct vg_cmd *c, const struct vg_timer *t,
-                         bool only_earlier)
+/* The ZADD (due_ms > 0) or ZREM of `t`, built in `c`. */
+static void timer_cmd(const struct vg_state *st, struct state_cmd *c, const struct vg_timer *t,
+                      bool only_earlier)
 {
-    char *key = vg_state_timer_key(st, t->topic, t->partition);
+    char *key = state_timer_key(st, t->topic, t->partition);
 
     if (t->due_ms > 0) {
-        vg_cmd_str(c, "ZADD");
-        vg_cmd_str(c, key);
+        state_cmd_str(c, "ZADD");
+        state_cmd_str(c, key);
         if (only_earlier) {
-            vg_cmd_str(c, "XX");
-            vg_cmd_str(c, "LT");
+            state_cmd_str(c, "XX");
+            state_cmd_str(c, "LT");
         } else if (t->nx) {
-            vg_cmd_str(c, "NX");
+            state_cmd_str(c, "NX");
         }
-        vg_cmd_i64(c, t->due_ms);
+        state_cmd_i64(c, t->due_ms);
     } else {
-        vg_cmd_str(c, "ZREM");
-        vg_cmd_str(c, key);
+        state_cmd_str(c, "ZREM");
+        state_cmd_str(c, key);
     }
-    vg_cmd_str(c, t->member);
-    vg_cmd_append(st, c);
+    state_cmd_str(c, t->member);
     vg_free(key);
 }
 
-size_t vg_state_append_timers(struct vg_state *st, struct vg_cmd *c, const struct vg_timer *v,
-                              size_t n)
+static void append_timer(struct vg_state *st, struct state_cmd *c, const struct vg_timer *t,
+                         bool only_earlier)
+{
+    timer_cmd(st, c, t, only_earlier);
+    state_cmd_append(st, c);
+}
+
+size_t state_append_timers(struct vg_state *st, struct state_cmd *c, const struct vg_timer *v,
+                           size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         append_timer(st, c, &v[i], false);
@@ -86,7 +93,7 @@ static char *labels_json(const struct vg_label *v, size_t n)
     return json;
 }
 
-size_t vg_state_append_group_page(struct vg_state *st, struct vg_cmd *c, const struct vg_page *pg)
+size_t state_append_group_page(struct vg_state *st, struct state_cmd *c, const struct vg_page *pg)
 {
     char *member = group_member(pg);
     char *key = vg_asprintf("%s:grp:%s", st->prefix, member);
@@ -96,17 +103,17 @@ size_t vg_state_append_group_page(struct vg_state *st, struct vg_cmd *c, const s
         .topic = NULL, .member = member, .due_ms = pg->at_ms + pg->group_wait_ms, .nx = true};
 
     /* The latest notification of an incident replaces an earlier one still waiting. */
-    vg_cmd_str(c, "HSET");
-    vg_cmd_str(c, key);
-    vg_cmd_str(c, pg->incident.id);
-    vg_cmd_str(c, body);
-    vg_cmd_str(c, "_labels");
-    vg_cmd_str(c, labels);
-    vg_cmd_str(c, "_pager");
-    vg_cmd_str(c, pg->pager);
-    vg_cmd_str(c, "_sink");
-    vg_cmd_str(c, pg->sink);
-    vg_cmd_append(st, c);
+    state_cmd_str(c, "HSET");
+    state_cmd_str(c, key);
+    state_cmd_str(c, pg->incident.id);
+    state_cmd_str(c, body);
+    state_cmd_str(c, "_labels");
+    state_cmd_str(c, labels);
+    state_cmd_str(c, "_pager");
+    state_cmd_str(c, pg->pager);
+    state_cmd_str(c, "_sink");
+    state_cmd_str(c, pg->sink);
+    state_cmd_append(st, c);
     /* group_wait counts from the first page of the group: NX keeps the earliest. */
     append_timer(st, c, &t, false);
     cJSON_free(labels);
@@ -134,7 +141,7 @@ vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts,
     size_t n = 0;
     size_t cap = 0;
     redisReply **replies;
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     vg_err_t err;
 
     *out = NULL;
@@ -142,39 +149,35 @@ vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts,
     if (n_cmds == 0) {
         return VG_OK;
     }
-    err = vg_state_need_ctx(st, errstr, errstr_size);
+    err = state_need_ctx(st, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
     for (size_t i = 0; i < n_cmds; i++) {
-        char *key = i < n_parts ? vg_state_timer_key(st, parts[i].topic, parts[i].partition)
-                                : vg_state_timer_key(st, NULL, 0);
+        char *key = i < n_parts ? state_timer_key(st, parts[i].topic, parts[i].partition)
+                                : state_timer_key(st, NULL, 0);
 
-        vg_cmd_str(&c, "ZRANGEBYSCORE");
-        vg_cmd_str(&c, key);
-        vg_cmd_str(&c, "-inf");
-        vg_cmd_i64(&c, now_ms);
-        vg_cmd_str(&c, "WITHSCORES");
-        vg_cmd_str(&c, "LIMIT");
-        vg_cmd_str(&c, "0");
-        vg_cmd_i64(&c, (int64_t)max);
-        vg_cmd_append(st, &c);
+        state_cmd_str(&c, "ZRANGEBYSCORE");
+        state_cmd_str(&c, key);
+        state_cmd_str(&c, "-inf");
+        state_cmd_i64(&c, now_ms);
+        state_cmd_str(&c, "WITHSCORES");
+        state_cmd_str(&c, "LIMIT");
+        state_cmd_str(&c, "0");
+        state_cmd_i64(&c, (int64_t)max);
+        state_cmd_append(st, &c);
         vg_free(key);
     }
-    vg_cmd_fini(&c);
+    state_cmd_fini(&c);
     replies = vg_calloc(n_cmds, sizeof(*replies));
-    err = vg_state_read_replies(st, n_cmds, replies, "ZRANGEBYSCORE timers", errstr, errstr_size);
+    err = state_read_checked(st, n_cmds, replies, "ZRANGEBYSCORE timers", errstr, errstr_size);
     if (err != VG_OK) {
         vg_free(replies);
         return err;
     }
-    for (size_t i = 0; i < n_cmds && err == VG_OK; i++) {
+    for (size_t i = 0; i < n_cmds; i++) {
         const redisReply *r = replies[i];
 
-        if (r->type == REDIS_REPLY_ERROR) {
-            err = vg_state_reply_error(st, "ZRANGEBYSCORE timers", r, errstr, errstr_size);
-            break;
-        }
         if (r->type != REDIS_REPLY_ARRAY) {
             continue;
         }
@@ -193,12 +196,8 @@ vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts,
             t->due_ms = (int64_t)strtod(sc->str, NULL);
         }
     }
-    vg_redis_replies_free(replies, n_cmds);
+    state_replies_free(replies, n_cmds);
     vg_free(replies);
-    if (err != VG_OK) {
-        vg_due_timers_free(v, n);
-        return err;
-    }
     *out = v;
     *n_out = n;
     return VG_OK;
@@ -207,47 +206,12 @@ vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts,
 vg_err_t vg_state_timer_set(struct vg_state *st, const struct vg_timer *t, bool only_earlier,
                             char *errstr, size_t errstr_size)
 {
-    struct vg_cmd c = {0};
-    redisReply *reply = NULL;
-    vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
+    struct state_cmd c = {0};
+    vg_err_t err;
 
-    if (err != VG_OK) {
-        return err;
-    }
-    append_timer(st, &c, t, only_earlier);
-    vg_cmd_fini(&c);
-    err = vg_state_read_replies(st, 1, &reply, "ZADD timer", errstr, errstr_size);
-    if (err != VG_OK) {
-        return err;
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, "ZADD timer", reply, errstr, errstr_size);
-    }
-    freeReplyObject(reply);
-    return err;
-}
-
-/* Run one command and return its reply (non-NULL on VG_OK; errors are replies too). */
-static vg_err_t run1(struct vg_state *st, struct vg_cmd *c, const char *what, redisReply **out,
-                     char *errstr, size_t errstr_size)
-{
-    vg_cmd_append(st, c);
-    return vg_state_read_replies(st, 1, out, what, errstr, errstr_size);
-}
-
-/* Run one command whose reply only matters when it is an error. */
-static vg_err_t run1_ok(struct vg_state *st, struct vg_cmd *c, const char *what, char *errstr,
-                        size_t errstr_size)
-{
-    redisReply *reply = NULL;
-    vg_err_t err = run1(st, c, what, &reply, errstr, errstr_size);
-
-    if (err == VG_OK && reply->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, what, reply, errstr, errstr_size);
-    }
-    if (reply) {
-        freeReplyObject(reply);
-    }
+    timer_cmd(st, &c, t, only_earlier);
+    err = state_run(st, &c, "ZADD timer", NULL, NULL, errstr, errstr_size);
+    state_cmd_fini(&c);
     return err;
 }
 
@@ -310,75 +274,75 @@ vg_err_t vg_state_group_read(struct vg_state *st, const char *member, struct vg_
                              char *errstr, size_t errstr_size)
 {
     char *key = vg_asprintf("%s:grp:%s", st->prefix, member);
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply *all = NULL;
     vg_err_t err;
 
     memset(b, 0, sizeof(*b));
-    err = vg_state_need_ctx(st, errstr, errstr_size);
+    err = state_need_ctx(st, errstr, errstr_size);
     if (err != VG_OK) {
         goto out;
     }
-    vg_cmd_str(&c, "WATCH");
-    vg_cmd_str(&c, key);
-    err = run1_ok(st, &c, "WATCH group", errstr, errstr_size);
+    state_cmd_str(&c, "WATCH");
+    state_cmd_str(&c, key);
+    err = state_run(st, &c, "WATCH group", NULL, NULL, errstr, errstr_size);
     if (err != VG_OK) {
         goto out;
     }
-    vg_cmd_str(&c, "HGETALL");
-    vg_cmd_str(&c, key);
-    err = run1(st, &c, "HGETALL group", &all, errstr, errstr_size);
-    if (err == VG_OK && all->type == REDIS_REPLY_ERROR) {
-        err = vg_state_reply_error(st, "HGETALL group", all, errstr, errstr_size);
-    }
+    state_cmd_str(&c, "HGETALL");
+    state_cmd_str(&c, key);
+    err = state_run(st, &c, "HGETALL group", NULL, &all, errstr, errstr_size);
     if (err == VG_OK && all->type == REDIS_REPLY_ARRAY) {
         parse_buffer(b, all);
-    } else if (err != VG_OK) {
-        vg_cmd_str(&c, "UNWATCH");
-        (void)run1_ok(st, &c, "UNWATCH", NULL, 0);
+    } else if (err != VG_OK && st->ctx) {
+        /* Best effort: the error above is the one reported; a failed
+         * UNWATCH leaves nothing behind that the next WATCH or EXEC would
+         * not clear. */
+        state_cmd_str(&c, "UNWATCH");
+        (void)state_run(st, &c, "UNWATCH", NULL, NULL, NULL, 0);
     }
 out:
     if (all) {
         freeReplyObject(all);
     }
-    vg_cmd_fini(&c);
+    state_cmd_fini(&c);
     vg_free(key);
     return err;
 }
 
 /* MULTI, [XADD outbox], DEL buffer, ZREM timer, EXEC: returns the number of replies. */
-static size_t queue_group_commit(struct vg_state *st, struct vg_cmd *c, const char *member,
+static size_t queue_group_commit(struct vg_state *st, struct state_cmd *c, const char *member,
                                  const struct vg_group_page *gp)
 {
-    char *tkey = vg_state_timer_key(st, NULL, 0);
+    char *tkey = state_timer_key(st, NULL, 0);
     size_t n = 4;
 
-    vg_cmd_str(c, "MULTI");
-    vg_cmd_append(st, c);
+    state_cmd_str(c, "MULTI");
+    state_cmd_append(st, c);
     if (gp) {
-        vg_cmd_str(c, "XADD");
-        vg_cmd_fmt(c, "%s:outbox", st->prefix);
-        vg_cmd_str(c, "*");
-        vg_cmd_str(c, "id");
-        vg_cmd_str(c, gp->id);
-        vg_cmd_str(c, "sink");
-        vg_cmd_str(c, gp->sink);
-        vg_cmd_str(c, "pager");
-        vg_cmd_str(c, gp->pager);
-        vg_cmd_str(c, "body");
-        vg_cmd_str(c, gp->body);
-        vg_cmd_append(st, c);
+        state_cmd_str(c, "XADD");
+        state_cmd_fmt(c, "%s:outbox", st->prefix);
+        state_cmd_str(c, "*");
+        state_cmd_str(c, "id");
+        state_cmd_str(c, gp->id);
+        state_cmd_str(c, "sink");
+        state_cmd_str(c, gp->sink);
+        state_cmd_str(c, "pager");
+        state_cmd_str(c, gp->pager);
+        state_cmd_str(c, "body");
+        state_cmd_str(c, gp->body);
+        state_cmd_append(st, c);
         n++;
     }
-    vg_cmd_str(c, "DEL");
-    vg_cmd_fmt(c, "%s:grp:%s", st->prefix, member);
-    vg_cmd_append(st, c);
-    vg_cmd_str(c, "ZREM");
-    vg_cmd_str(c, tkey);
-    vg_cmd_str(c, member);
-    vg_cmd_append(st, c);
-    vg_cmd_str(c, "EXEC");
-    vg_cmd_append(st, c);
+    state_cmd_str(c, "DEL");
+    state_cmd_fmt(c, "%s:grp:%s", st->prefix, member);
+    state_cmd_append(st, c);
+    state_cmd_str(c, "ZREM");
+    state_cmd_str(c, tkey);
+    state_cmd_str(c, member);
+    state_cmd_append(st, c);
+    state_cmd_str(c, "EXEC");
+    state_cmd_append(st, c);
     vg_free(tkey);
     return n;
 }
@@ -388,14 +352,14 @@ static vg_err_t check_group_exec(struct vg_state *st, const redisReply *exec, bo
                                  char *errstr, size_t errstr_size)
 {
     if (exec->type == REDIS_REPLY_ERROR) {
-        return vg_state_reply_error(st, "group flush", exec, errstr, errstr_size);
+        return state_reply_error(st, "group flush", exec, errstr, errstr_size);
     }
     if (exec->type != REDIS_REPLY_ARRAY) {
         return VG_OK; /* nil: the next round flushes it */
     }
     for (size_t i = 0; i < exec->elements; i++) {
         if (exec->element[i]->type == REDIS_REPLY_ERROR) {
-            return vg_state_reply_error(st, "group flush", exec->element[i], errstr, errstr_size);
+            return state_reply_error(st, "group flush", exec->element[i], errstr, errstr_size);
         }
     }
     *done = true;
@@ -406,23 +370,23 @@ vg_err_t vg_state_group_commit(struct vg_state *st, const char *member,
                                const struct vg_group_page *gp, bool *done, char *errstr,
                                size_t errstr_size)
 {
-    struct vg_cmd c = {0};
+    struct state_cmd c = {0};
     redisReply **replies;
     size_t n;
     vg_err_t err;
 
     *done = false;
-    err = vg_state_need_ctx(st, errstr, errstr_size);
+    err = state_need_ctx(st, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
     n = queue_group_commit(st, &c, member, gp);
-    vg_cmd_fini(&c);
+    state_cmd_fini(&c);
     replies = vg_calloc(n, sizeof(*replies));
-    err = vg_state_read_replies(st, n, replies, "group flush", errstr, errstr_size);
+    err = state_read_replies(st, n, replies, "group flush", errstr, errstr_size);
     if (err == VG_OK) {
         err = check_group_exec(st, replies[n - 1], done, errstr, errstr_size);
-        vg_redis_replies_free(replies, n);
+        state_replies_free(replies, n);
     }
     vg_free(replies);
     return err;

@@ -76,8 +76,6 @@ struct vg_api;
  */
 vg_err_t vg_api_start(struct vg_api **out, const struct vg_api_options *opts, char *errstr,
                       size_t errstr_size);
-/* "127.0.0.1:8089" as bound (the real port when 0 was asked). */
-const char *vg_api_address(const struct vg_api *api);
 /* Close the stream connections, stop the threads, free. Accepts NULL. */
 void vg_api_stop(struct vg_api *api);
 
@@ -89,18 +87,12 @@ void vg_api_stop(struct vg_api *api);
  * told to reload ("event: reset"). Publishing never blocks on a client.
  */
 #define VG_API_RING_SIZE 4096
-/* True when a stream client is connected (build nothing otherwise). api NULL: false. */
-bool vg_api_stream_wanted(const struct vg_api *api);
-/* Publish `data` (one line of JSON) as an event of type `event`. Copied. api NULL: no-op. */
-void vg_api_publish(struct vg_api *api, const char *event, const char *data);
 /*
  * "transition" events: the change and the Resource after it (id, name,
  * version, type, workspace, owner, status, runtime, health, since). Call
  * after the commit that made them durable.
  */
 void vg_api_publish_transitions(struct vg_api *api, const struct vg_transition *t, size_t n);
-/* "incident" events from notification pages (one per incident and status). */
-void vg_api_publish_pages(struct vg_api *api, const struct vg_page *pages, size_t n);
 /* "incident" events from incident records (the rules' incidents). */
 void vg_api_publish_incidents(struct vg_api *api, const struct vg_incident_record *r, size_t n);
 

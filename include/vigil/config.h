@@ -25,12 +25,12 @@ struct vg_kafka_config {
     char **topics; /* default ["vigil.events"] */
     size_t n_topics;
     enum vg_event_format *topic_formats; /* parallel to topics: `{name, format}` (default auto) */
-    char *dlq_topic; /* default "vigil.dlq" */
-    struct vg_kv *properties; /* passed to librdkafka as strings */
+    char *dlq_topic;                     /* default "vigil.dlq" */
+    struct vg_kv *properties;            /* passed to librdkafka as strings */
     size_t n_properties;
-    int partitions;   /* topics created in the embedded cluster: default 4 */
-    int batch_size;   /* max messages per apply batch: default 5000 */
-    int batch_ms;     /* max wait to fill a batch: default 50 */
+    int partitions; /* topics created in the embedded cluster: default 4 */
+    int batch_size; /* max messages per apply batch: default 5000 */
+    int batch_ms;   /* max wait to fill a batch: default 50 */
 };
 
 struct vg_redis_config {
@@ -48,25 +48,25 @@ struct vg_sink_config {
     int64_t timeout_ms;         /* default 10000 */
     int64_t connect_timeout_ms; /* default 5000 */
     int max_attempts;           /* default 5 */
-    /* Issue 6 (docs/sinks.md). Secrets (url, webhook_url, token, secrets)
+    /* docs/sinks.md. Secrets (url, webhook_url, token, secrets)
      * may be "${ENV}" or "file:/path" in the YAML; here they hold the value. */
     char **secrets; /* webhook: Standard Webhooks "whsec_..." signing secrets */
     size_t n_secrets;
-    char *ca_file;     /* https: CA bundle instead of the system store */
-    char *client_cert; /* https: client certificate (PEM) */
-    char *client_key;  /* https: its private key (PEM) */
-    char *proxy;       /* proxy URL; NULL: none (the environment is never used) */
-    double rate_per_s; /* token bucket refill; 0: unlimited */
-    int burst;         /* token bucket size; 0: default (max(1, rate)) */
+    char *ca_file;      /* https: CA bundle instead of the system store */
+    char *client_cert;  /* https: client certificate (PEM) */
+    char *client_key;   /* https: its private key (PEM) */
+    char *proxy;        /* proxy URL; NULL: none (the environment is never used) */
+    double rate_per_s;  /* token bucket refill; 0: unlimited */
+    int burst;          /* token bucket size; 0: default (max(1, rate)) */
     int64_t max_age_ms; /* give up on a page this long after it was written; default 24h */
-    char *format;      /* webhook: "vigil" (v1, default) or "alertmanager" */
-    char *template;    /* webhook: body template ({{path}} over the v1 body); NULL: v1 JSON */
-    char *webhook_url; /* slack: incoming webhook (a secret) */
-    char *token;       /* slack: bot token (a secret) */
-    char *channel;     /* slack: channel for chat.postMessage */
-    char *api_url;     /* slack: Web API base, default https://slack.com/api */
-    char *topic;       /* kafka: topic */
-    char *brokers;     /* kafka: bootstrap servers; NULL: the kafka section's cluster */
+    char *format;       /* webhook: "vigil" (v1, default) or "alertmanager" */
+    char *template;     /* webhook: body template ({{path}} over the v1 body); NULL: v1 JSON */
+    char *webhook_url;  /* slack: incoming webhook (a secret) */
+    char *token;        /* slack: bot token (a secret) */
+    char *channel;      /* slack: channel for chat.postMessage */
+    char *api_url;      /* slack: Web API base, default https://slack.com/api */
+    char *topic;        /* kafka: topic */
+    char *brokers;      /* kafka: bootstrap servers; NULL: the kafka section's cluster */
     struct vg_kv *properties; /* kafka: librdkafka producer properties */
     size_t n_properties;
     char *console_url; /* base URL of the web console, for links; NULL: no links */
@@ -82,10 +82,10 @@ struct vg_sink_config {
 #define VG_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP 16
 #define VG_HTTP_DEFAULT_REQUEST_TIMEOUT_MS 10000
 struct vg_http_config {
-    char *listen;     /* "host:port" ("[v6]:port"); default VG_HTTP_DEFAULT_LISTEN */
-    bool listen_set;  /* written in the file: a bind failure is then fatal, else a WARN */
-    char *token;      /* a secret (${ENV} or file:); NULL: write endpoints are refused */
-    bool console;     /* serve the web console at / (default true) */
+    char *listen;    /* "host:port" ("[v6]:port"); default VG_HTTP_DEFAULT_LISTEN */
+    bool listen_set; /* written in the file: a bind failure is then fatal, else a WARN */
+    char *token;     /* a secret (${ENV} or file:); NULL: write endpoints are refused */
+    bool console;    /* serve the web console at / (default true) */
     /*
      * Host header names accepted (lower case, no port; "[::1]" for IPv6; "*"
      * accepts any). NULL (not written): localhost, 127.0.0.1, [::1] and the
@@ -107,7 +107,7 @@ struct vg_config {
     struct vg_sink_config *sinks;
     size_t n_sinks;
     struct vg_health_config health; /* default batch types: workflow, job, cronjob, batch */
-    struct vg_decode_config decode; /* `decode:` limits, value sets, kubernetes labels (issue 4) */
+    struct vg_decode_config decode; /* `decode:` limits, value sets, kubernetes labels */
     struct vg_http_config http;     /* `http:` */
 };
 

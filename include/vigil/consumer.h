@@ -1,7 +1,8 @@
 /*
  * Kafka (librdkafka lives only in consumer/): the group consumer and its
- * batch loop, a producer (demo replay, tests, DLQ later), and the
- * embedded mock cluster used when no brokers are configured.
+ * batch loop, a producer (the dead-letter topic, the kafka sink, demo
+ * replay, tests), and the embedded mock cluster used when no brokers are
+ * configured (and by the tests).
  *
  * The batch loop never stores an offset before the handler says the
  * batch's effects are in Redis: enable.auto.offset.store=false, and
@@ -117,10 +118,11 @@ void vg_consumer_destroy(struct vg_consumer *c);
  * Thread-safe (callable from a metrics thread while vg_consumer_run runs).
  */
 int64_t vg_consumer_lag(struct vg_consumer *c);
+/* (The daemon reports lag per partition, vg_consumer_lag_each; the total stays for tests.) */
 /* Number of partitions currently assigned. Thread-safe. */
 size_t vg_consumer_assigned_count(struct vg_consumer *c);
 /*
- * Issue 7 (/metrics): call fn once per assigned partition with its lag
+ * For /metrics: call fn once per assigned partition with its lag
  * (high watermark - position; -1 when not known yet), from librdkafka's
  * cached values. Never blocks. Thread-safe, as vg_consumer_lag.
  */
@@ -137,20 +139,15 @@ vg_err_t vg_producer_new(struct vg_producer **out, const char *bootstraps,
 vg_err_t vg_producer_send(struct vg_producer *p, const char *topic, int32_t partition,
                           const char *key, size_t key_len, const char *payload, size_t len,
                           char *errstr, size_t errstr_size);
-/* A message header (issue 4: the DLQ's vigil.error, vigil.topic, ...). `value` is `len` bytes. */
+/* A message header (e.g. the DLQ's vigil.error, vigil.topic, ...). `value` is `len` bytes. */
 struct vg_kafka_header {
     const char *name;
     const char *value;
     size_t len;
 };
-/* vg_producer_send with headers (copied). */
-vg_err_t vg_producer_send_headers(struct vg_producer *p, const char *topic, int32_t partition,
-                                  const char *key, size_t key_len, const char *payload,
-                                  size_t len, const struct vg_kafka_header *headers,
-                                  size_t n_headers, char *errstr, size_t errstr_size);
-/* Wait until everything is acknowledged (or timeout: VG_ERR_TIMEOUT); delivery errors -> VG_ERR_BACKEND. */
-vg_err_t vg_producer_flush(struct vg_producer *p, int timeout_ms, char *errstr,
-                           size_t errstr_size);
+/* Wait until everything is acknowledged (or timeout: VG_ERR_TIMEOUT); delivery errors ->
+ * VG_ERR_BACKEND. */
+vg_err_t vg_producer_flush(struct vg_producer *p, int timeout_ms, char *errstr, size_t errstr_size);
 
 /*
  * The dead-letter producer: vg_producer_new, with message.max.bytes at
@@ -162,10 +159,11 @@ vg_err_t vg_producer_new_dlq(struct vg_producer **out, const char *bootstraps,
                              const struct vg_kv *props, size_t n_props, size_t min_message_bytes,
                              char *errstr, size_t errstr_size);
 /*
- * vg_producer_send_headers for a message whose fate the caller decides
- * alone: `tag` (non-zero) names it in vg_producer_flush_refused.
- * VG_ERR_REJECTED when librdkafka refuses it for its size before sending
- * (over message.max.bytes); other errors as vg_producer_send_headers.
+ * vg_producer_send, with `headers` (copied) and any partition, for a
+ * message whose fate the caller decides alone: `tag` (non-zero) names it
+ * in vg_producer_flush_refused. VG_ERR_REJECTED when librdkafka refuses it
+ * for its size before sending (over message.max.bytes); other errors as
+ * vg_producer_send.
  */
 vg_err_t vg_producer_send_tagged(struct vg_producer *p, const char *topic, const char *key,
                                  size_t key_len, const char *payload, size_t len,
@@ -192,7 +190,8 @@ void vg_producer_destroy(struct vg_producer *p);
 
 /*
  * Sum of high watermarks over all partitions of `topic` (bounded by timeout),
- * through a temporary handle. VG_ERR_TIMEOUT, VG_ERR_INVALID (no such
+ * through a temporary handle: how tests and tools know when everything
+ * produced has been consumed. VG_ERR_TIMEOUT, VG_ERR_INVALID (no such
  * topic on a real cluster), VG_ERR_BACKEND otherwise.
  */
 vg_err_t vg_kafka_topic_end(const char *bootstraps, const char *topic, int timeout_ms,

@@ -1,5 +1,6 @@
 /*
- * The event model: a decoded native event, the current state of a
+ * The event model: a decoded event (native, a Kubernetes pod or a
+ * Kubernetes Event: docs/events.md), the current state of a
  * Resource, the transitions between states, and health. Pure functions,
  * no I/O: decoding uses cJSON through core/json.c.
  */
@@ -19,7 +20,12 @@
 #define VG_MAX_MESSAGE_BYTES (64 * 1024)
 #define VG_MAX_CLOCK_SKEW_MS (5 * 60 * 1000)
 
-enum vg_health { VG_HEALTH_UNKNOWN = 0, VG_HEALTH_HEALTHY, VG_HEALTH_PROGRESSING, VG_HEALTH_UNHEALTHY };
+enum vg_health {
+    VG_HEALTH_UNKNOWN = 0,
+    VG_HEALTH_HEALTHY,
+    VG_HEALTH_PROGRESSING,
+    VG_HEALTH_UNHEALTHY
+};
 
 /* "healthy", "progressing", "unhealthy", "" for UNKNOWN. */
 const char *vg_health_name(enum vg_health h);
@@ -47,7 +53,7 @@ struct vg_kafka_pos {
     int64_t offset;
 };
 
-/* What a decoded message is (issue 4). NATIVE is the zero value. */
+/* What a decoded message is. NATIVE is the zero value. */
 enum vg_event_kind {
     VG_EVENT_NATIVE = 0, /* status/runtime of a Resource (docs/events.md) */
     VG_EVENT_POD,        /* a Kubernetes Pod (watch event or bare object): runtime from pods */
@@ -152,14 +158,14 @@ struct vg_event {
     char *type;
     char *name;
     char *workspace;
-    char *version; /* "v1" when absent */
-    char *owner;   /* "" when absent */
+    char *version;              /* "v1" when absent */
+    char *owner;                /* "" when absent */
     char status[VG_VALUE_MAX];  /* "" when absent */
     char runtime[VG_VALUE_MAX]; /* "" when absent */
     int64_t time_ms;            /* event time; Kafka timestamp when absent */
     char *message;              /* NULL when absent */
     struct vg_kafka_pos pos;
-    /* issue 4: Kubernetes inputs (zero for native events) */
+    /* Kubernetes inputs (zero for native events) */
     enum vg_event_kind kind;
     struct vg_pod *pod; /* VG_EVENT_POD: the pod's new state (owned) */
     bool pod_deleted;   /* VG_EVENT_POD: a watch DELETED: the pod leaves the set */
@@ -172,7 +178,7 @@ struct vg_event {
     char *log_type;    /* "Normal", "Warning", "" when absent */
     int64_t log_count; /* 1 when absent */
     /*
-     * Issue 5: labels the event gives its Resource (a pod's labels; a
+     * Labels the event gives its Resource (a pod's labels; a
      * native event's "labels"), sorted by key; NULL/0 when it gives none.
      * Filled by decoding; vg_resource_set_labels copies them over.
      */
@@ -180,7 +186,8 @@ struct vg_event {
     size_t n_labels;
 };
 
-/* Give a K8S_EVENT the identity of Resource `id` (type:version:name:workspace); false if malformed. */
+/* Give a K8S_EVENT the identity of Resource `id` (type:version:name:workspace); false if malformed.
+ */
 bool vg_event_set_identity(struct vg_event *ev, const char *id);
 
 enum vg_decode_reason {
@@ -258,12 +265,12 @@ char *vg_resource_id(const char *type, const char *version, const char *name,
 /* An incident open on a Resource, kept inside the Resource's state. */
 struct vg_open_incident {
     char *monitor;
-    char *id;              /* stable fingerprint, 16 hex chars */
+    char *id; /* stable fingerprint, 16 hex chars */
     char *severity;
     int64_t started_at_ms;
-    int seq;               /* notifications sent so far for this incident */
+    int seq; /* notifications sent so far for this incident */
     /*
-     * Issue 5 (rules): what the entry is: "pending" (a `for`, flapping or
+     * What the entry is (rules/): "pending" (a `for`, flapping or
      * absence condition is being watched: not an incident yet), "firing",
      * or "resolved"/"stale"/"deleted" (ended, a notification still owed).
      * NULL means "firing" (older data). Only "firing" is an open incident.
@@ -300,28 +307,28 @@ struct vg_resource {
     enum vg_health health;
     int64_t status_since_ms;
     int64_t runtime_since_ms;
-    int64_t health_since_ms; /* when the current health began (0: not known; issue 3) */
-    int64_t updated_at_ms; /* event time of the last event that changed it */
-    int64_t event_time_ms; /* the same (stored as event_time) */
+    int64_t health_since_ms; /* when the current health began (0: not known) */
+    int64_t updated_at_ms;   /* event time of the last event that changed it */
+    int64_t event_time_ms;   /* the same (stored as event_time) */
     /*
      * Newest event time seen, changing or not (events that change nothing
      * are not written): kept in the cache only, for late detection.
      */
     int64_t seen_ms;
-    char *message;         /* last message, NULL if none */
+    char *message;           /* last message, NULL if none */
     struct vg_kafka_pos pos; /* the Kafka position that last changed it */
     struct vg_open_incident *incidents;
     size_t n_incidents;
     size_t cap_incidents;
     bool dirty; /* changed since loaded/committed: set by vg_resource_apply */
-    /* issue 4: the pods of the Resource (sorted by name), and what decided the runtime */
+    /* the pods of the Resource (sorted by name), and what decided the runtime */
     struct vg_pod *pods;
     size_t n_pods;
     size_t cap_pods;
     char runtime_reason[VG_REASON_MAX]; /* "" when none */
     char runtime_pod[VG_POD_NAME_MAX];  /* "" when none */
     /*
-     * Issue 5: the Resource's labels (pod labels, filled by issue 4's
+     * The Resource's labels (pod labels, filled by Kubernetes
      * decoding; matched by rules as labels.<key>), sorted by key. Stored
      * as the hash field "labels" (a JSON object).
      */
@@ -345,7 +352,7 @@ struct vg_open_incident *vg_resource_add_incident(struct vg_resource *res, const
                                                   int64_t started_at_ms);
 void vg_resource_remove_incident(struct vg_resource *res, const char *monitor);
 /*
- * Issue 5: replace the Resource's labels with a copy of ev's when the event
+ * Replace the Resource's labels with a copy of ev's when the event
  * carries any (marks `res` dirty when they differ). Returns true on change.
  */
 bool vg_resource_set_labels(struct vg_resource *res, const struct vg_event *ev);
@@ -359,8 +366,8 @@ struct vg_transition {
     char from[VG_VALUE_MAX]; /* "" when previously unknown */
     char to[VG_VALUE_MAX];
     int64_t at_ms;
-    struct vg_resource *res; /* the Resource after the change */
-    const struct vg_event *ev; /* the event that caused it */
+    struct vg_resource *res;    /* the Resource after the change */
+    const struct vg_event *ev;  /* the event that caused it */
     char reason[VG_REASON_MAX]; /* runtime from pods: why (OOMKilled); "" otherwise */
     char pod[VG_POD_NAME_MAX];  /* runtime from pods: the deciding pod; "" otherwise */
 };

@@ -45,15 +45,15 @@ struct vg_page {
         int64_t at_ms;
     } transition;
     /*
-     * Issue 5 (rules). status may also be "stale" or "deleted" (the two
+     * From rules/: status may also be "stale" or "deleted" (the two
      * other ways an incident ends). The fields below are rendered into the
      * body as incident.type, incident.labels, incident.description and
      * transition.reason/pod (NULL or empty: "" / {}).
      */
-    char *incident_type;      /* the monitor's `incident` (DataOS incident type) */
-    struct vg_label *labels;  /* the incident's labels, sorted by key */
+    char *incident_type;     /* the monitor's `incident` (DataOS incident type) */
+    struct vg_label *labels; /* the incident's labels, sorted by key */
     size_t n_labels;
-    char *description;        /* the rendered description ("" when none) */
+    char *description; /* the rendered description ("" when none) */
     char reason[VG_REASON_MAX];
     char pod[VG_POD_NAME_MAX];
     int64_t at_ms; /* when the notification was decided (the evaluation clock) */
@@ -95,7 +95,7 @@ void vg_pages_clear(struct vg_pages *pl);           /* fini each, keep capacity 
 void vg_pages_fini(struct vg_pages *pl);
 
 /*
- * Grouped notification body (issue 5, docs/webhook.md "Grouped pages"):
+ * Grouped notification body (docs/webhook.md "Grouped pages"):
  *   {"version":"1","status":"firing"|"resolved","group":{"pager":P,"labels":{..}},
  *    "incidents":[{"status","incident","resource","transition"}, ...]}
  * built from single-form bodies (`bodies[0..n)`, each vg_page_to_json
@@ -111,10 +111,10 @@ bool vg_page_json_is_group(const char *json, size_t len);
  * Parse a grouped body into its pages (appended to `out`; each with the
  * group's pager in ->pager and ->group set to "k=v,..."). VG_ERR_PARSE when malformed.
  */
-vg_err_t vg_page_group_from_json(struct vg_pages *out, const char *json, size_t len,
-                                 char *errstr, size_t errstr_size);
+vg_err_t vg_page_group_from_json(struct vg_pages *out, const char *json, size_t len, char *errstr,
+                                 size_t errstr_size);
 
-/* ---- Incident records (issue 5): the public view of an incident, in Redis ---- */
+/* ---- Incident records: the public view of an incident, in Redis ---- */
 
 /*
  * One incident, updated in place as it changes (P:incident:<id>, see
@@ -135,11 +135,11 @@ struct vg_incident_record {
     int64_t started_at_ms;
     int64_t ended_at_ms; /* 0 while firing */
     int64_t updated_at_ms;
-    int seq;             /* notifications sent so far */
-    bool silenced;       /* a silence held back its last notification */
-    bool inhibited;      /* an inhibition held back its last notification */
-    bool resolve_never;  /* `resolve: never`: only `vigil incidents resolve` ends it */
-    char *topic;         /* where the Resource's timers live (its Kafka partition) */
+    int seq;            /* notifications sent so far */
+    bool silenced;      /* a silence held back its last notification */
+    bool inhibited;     /* an inhibition held back its last notification */
+    bool resolve_never; /* `resolve: never`: only `vigil incidents resolve` ends it */
+    char *topic;        /* where the Resource's timers live (its Kafka partition) */
     int32_t partition;
 };
 void vg_incident_record_fini(struct vg_incident_record *r);
@@ -159,7 +159,7 @@ void vg_incident_records_put(struct vg_incident_records *l, const struct vg_inci
 void vg_incident_records_clear(struct vg_incident_records *l);
 void vg_incident_records_fini(struct vg_incident_records *l);
 
-/* ---- Durable timers (issue 5) ---- */
+/* ---- Durable timers ---- */
 
 /*
  * A timer change: ZADD (due_ms > 0) or ZREM (due_ms == 0) of `member` in
@@ -184,7 +184,7 @@ void vg_timers_add(struct vg_timers *l, const char *topic, int32_t partition, co
 void vg_timers_clear(struct vg_timers *l);
 void vg_timers_fini(struct vg_timers *l);
 
-/* ---- Silences (issue 5) ---- */
+/* ---- Silences ---- */
 
 /*
  * A silence: incidents matching every matcher ("key=glob": monitor,

@@ -1,9 +1,12 @@
 /*
  * State in Redis (hiredis lives only in state/): the current state of each
- * Resource, applied Kafka offsets, the notification outbox, and the
- * private redis-server child used by the embedded default and the tests.
+ * Resource and its history, applied Kafka offsets, the notification outbox
+ * with its dead letters and audit trail, durable timers and group buffers,
+ * incident records, silences, and the private redis-server child used by
+ * the embedded default and the tests. Sections below follow those topics;
+ * each names the keys it adds.
  *
- * Key layout under the configured prefix P (docs/state.md):
+ * Core key layout under the configured prefix P (docs/state.md):
  *   P:res:{ID}       hash: identity, status, runtime, health, since-times,
  *                    message, position, and one field "inc:<monitor>" per
  *                    open incident (JSON)
@@ -54,8 +57,8 @@ struct vg_state;
  * Returns VG_ERR_BACKEND when unreachable (errstr has the redacted URL and reason),
  * VG_ERR_INVALID for a malformed URL.
  */
-vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *prefix,
-                          char *errstr, size_t errstr_size);
+vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *prefix, char *errstr,
+                          size_t errstr_size);
 void vg_state_destroy(struct vg_state *st);
 /* Reconnect after a VG_ERR_BACKEND; keeps the cache. */
 vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_size);
@@ -80,7 +83,7 @@ struct vg_offset {
 };
 
 /*
- * Issue 4: a history entry of Resource `id` that is not a transition, in
+ * A history entry of Resource `id` that is not a transition, in
  * P:hist:{ID} (docs/events.md): a late event (`late`: field/from/to plus
  * late=1, reason and pod when known) or a Kubernetes Event's log line
  * (!late: no field; at, message, reason, count, type, pod, namespace).
@@ -99,7 +102,7 @@ struct vg_history_note {
 };
 
 /*
- * Issue 4: pod `ns`/`pod` belongs to Resource `id`: SET P:pod:<ns>/<pod> ID,
+ * Pod `ns`/`pod` belongs to Resource `id`: SET P:pod:<ns>/<pod> ID,
  * so that Kubernetes Events (which name only the pod) find their Resource.
  * A deleted pod's link expires after VG_POD_LINK_TTL_S (late Events still map).
  */
@@ -123,7 +126,7 @@ vg_err_t vg_state_pod_lookup(struct vg_state *st, const char *const *ns, const c
 struct vg_commit {
     struct vg_resource **res; /* dirty Resources: rewritten whole, then marked clean */
     size_t n_res;
-    const struct vg_transition *trans; /* for history (issue 3) */
+    const struct vg_transition *trans; /* for history */
     size_t n_trans;
     const struct vg_page *pages; /* appended to the outbox */
     size_t n_pages;
@@ -145,7 +148,7 @@ struct vg_commit {
     size_t n_timers;
     const struct vg_incident_record *incidents;
     size_t n_incidents;
-    /* Issue 4: history entries that are not transitions, and pod -> Resource links. */
+    /* History entries that are not transitions, and pod -> Resource links. */
     const struct vg_history_note *notes;
     size_t n_notes;
     const struct vg_pod_link *pod_links;
@@ -163,7 +166,11 @@ struct vg_commit {
 vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *c, char *errstr,
                          size_t errstr_size);
 
-/* Last applied offset of topic/partition into *out (-1 when none). */
+/*
+ * Last applied offset of topic/partition into *out (-1 when none). The
+ * pipeline reads vg_state_applied_position; this stays for the tests
+ * that wait until an offset is applied.
+ */
 vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t partition,
                                  int64_t *out, char *errstr, size_t errstr_size);
 /*
@@ -184,18 +191,17 @@ struct vg_state_filter {
 };
 /* All matching Resources sorted by name then id; caller frees with vg_resources_free. */
 vg_err_t vg_state_list(struct vg_state *st, const struct vg_state_filter *f,
-                       struct vg_resource ***out, size_t *n_out, char *errstr,
-                       size_t errstr_size);
+                       struct vg_resource ***out, size_t *n_out, char *errstr, size_t errstr_size);
 /* One Resource by id; *out NULL when unknown. Caller destroys. */
-vg_err_t vg_state_get(struct vg_state *st, const char *id, struct vg_resource **out,
-                      char *errstr, size_t errstr_size);
+vg_err_t vg_state_get(struct vg_state *st, const char *id, struct vg_resource **out, char *errstr,
+                      size_t errstr_size);
 void vg_resources_free(struct vg_resource **v, size_t n);
 
 /*
- * One entry of a Resource's history stream P:hist:{ID} (state_history.c,
- * issue 3). A transition has `field` ("status", "runtime", "health"),
+ * One entry of a Resource's history stream P:hist:{ID} (state_history.c).
+ * A transition has `field` ("status", "runtime", "health"),
  * `from` ("" when previously unknown) and `to`; an entry without a
- * `field` (a log line, e.g. a Kubernetes Event attached by issue 4) has
+ * `field` (a log line, e.g. an attached Kubernetes Event) has
  * field, from and to NULL. Fields this vigil does not know are kept, in
  * stream order, as name/value pairs in `extra`.
  */
@@ -304,9 +310,8 @@ vg_err_t vg_state_incidents_list(struct vg_state *st, int64_t since_ms,
                                  struct vg_incident_record **out, size_t *n_out, char *errstr,
                                  size_t errstr_size);
 /* One record; *found false when unknown. Caller finis `out` when found. */
-vg_err_t vg_state_incident_get(struct vg_state *st, const char *id,
-                               struct vg_incident_record *out, bool *found, char *errstr,
-                               size_t errstr_size);
+vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_incident_record *out,
+                               bool *found, char *errstr, size_t errstr_size);
 void vg_incident_records_free(struct vg_incident_record *v, size_t n);
 
 /* Silences. add: s->id must be set (unique). */
@@ -316,8 +321,8 @@ vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, c
 vg_err_t vg_state_silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
                                 char *errstr, size_t errstr_size);
 /* End silence `id` at `now_ms`; *found false when unknown. */
-vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms,
-                                 bool *found, char *errstr, size_t errstr_size);
+vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms, bool *found,
+                                 char *errstr, size_t errstr_size);
 /* The silence change counter (0 when never changed): reload silences only when it moved. */
 vg_err_t vg_state_silences_version(struct vg_state *st, int64_t *out, char *errstr,
                                    size_t errstr_size);
@@ -328,9 +333,9 @@ struct vg_outbox_entry {
     char *id;        /* page id */
     char *sink;
     char *pager;
-    char *body;      /* webhook v1 JSON */
+    char *body; /* webhook v1 JSON */
     size_t body_len;
-    char *origin;    /* issue 6: the primary sink when this is a fallback copy, else NULL */
+    char *origin; /* the primary sink when this is a fallback copy, else NULL */
 };
 /*
  * Read up to `max` entries for consumer `consumer`: first entries pending
@@ -344,10 +349,9 @@ struct vg_outbox_entry {
  * nothing else was found. Entries deleted while pending are acked and
  * skipped.)
  */
-vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t max,
-                              int block_ms, int64_t claim_idle_ms,
-                              struct vg_outbox_entry **out, size_t *n_out, char *errstr,
-                              size_t errstr_size);
+vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t max, int block_ms,
+                              int64_t claim_idle_ms, struct vg_outbox_entry **out, size_t *n_out,
+                              char *errstr, size_t errstr_size);
 /* XACK and XDEL in one MULTI: P:outbox only holds what is not yet acknowledged. */
 vg_err_t vg_state_outbox_ack(struct vg_state *st, const char *stream_id, char *errstr,
                              size_t errstr_size);
@@ -357,12 +361,12 @@ vg_err_t vg_state_outbox_dead(struct vg_state *st, const struct vg_outbox_entry 
 /* Entries not yet acknowledged (pending + never read): XLEN of P:outbox, since acks delete. */
 vg_err_t vg_state_outbox_backlog(struct vg_state *st, int64_t *out, char *errstr,
                                  size_t errstr_size);
-/* Issue 7 (/metrics): entries in the dead-letter stream P:outbox:dead (XLEN). */
+/* For /metrics: entries in the dead-letter stream P:outbox:dead (XLEN). */
 vg_err_t vg_state_dead_depth(struct vg_state *st, int64_t *out, char *errstr, size_t errstr_size);
 void vg_outbox_entries_free(struct vg_outbox_entry *v, size_t n);
 
 /*
- * Issue 6: the dispatcher's side of the outbox (state_outbox.c,
+ * The dispatcher's side of the outbox (state_outbox.c,
  * state_audit.c; docs/sinks.md). Keys:
  *   P:outbox:dead    fields id, sink, pager, body, reason, status,
  *                    response (truncated), attempts, failed_at (ms),
@@ -375,21 +379,21 @@ struct vg_outbox_audit {
     const char *incident; /* the audit stream's incident id */
     const char *id;       /* notification id (the idempotency key) */
     const char *sink;
-    int attempt;          /* 1, 2, ...; 0 for an outcome that made no request */
-    const char *outcome;  /* delivered, retry, dead, fallback, ... */
-    long status;          /* HTTP status, 0 when none */
+    int attempt;         /* 1, 2, ...; 0 for an outcome that made no request */
+    const char *outcome; /* delivered, retry, dead, fallback, ... */
+    long status;         /* HTTP status, 0 when none */
     int64_t latency_ms;
-    const char *detail;   /* may be NULL */
-    int64_t at_ms;        /* wall clock */
+    const char *detail; /* may be NULL */
+    int64_t at_ms;      /* wall clock */
 };
 
 /* How the dispatcher is done with one entry. All borrowed. */
 struct vg_outbox_finish {
     const struct vg_outbox_entry *e;
-    bool dead;                 /* given up: copied to P:outbox:dead with the fields below */
+    bool dead; /* given up: copied to P:outbox:dead with the fields below */
     const char *reason;
     long status;
-    const char *response;      /* may be NULL */
+    const char *response; /* may be NULL */
     int attempts;
     const char *fallback_sink; /* dead: also queue a copy for this sink (origin = e->sink) */
     const char *memo_key;      /* non-NULL: HSET P:notif:{memo_key} e->sink memo */
@@ -403,9 +407,6 @@ struct vg_outbox_finish {
 vg_err_t vg_state_outbox_commit(struct vg_state *st, const struct vg_outbox_finish *f, size_t n_f,
                                 const struct vg_outbox_audit *a, size_t n_a, char *errstr,
                                 size_t errstr_size);
-/* Audit records alone (attempts that will be retried), one round trip. */
-vg_err_t vg_state_audit_add(struct vg_state *st, const struct vg_outbox_audit *a, size_t n,
-                            char *errstr, size_t errstr_size);
 /* out[i] = the memo of (keys[i], sinks[i]) or NULL; one round trip. Caller frees each. */
 vg_err_t vg_state_outbox_memos(struct vg_state *st, const char *const *keys,
                                const char *const *sinks, size_t n, char **out, char *errstr,

@@ -36,7 +36,7 @@ static vg_err_t on_batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n
     (void)msgs;
     (void)n;
     if (r->calls++ == 0 && r->fatal_on_first) {
-        vg_consumer_test_fatal(r->c, "consumer test");
+        consumer_test_fatal(r->c, "consumer test");
     }
     return r->answer;
 }

@@ -88,9 +88,9 @@ static void test_good(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(good); i++) {
-        struct vg_redis_url u;
+        struct state_url u;
         char errstr[256] = "";
-        vg_err_t err = vg_redis_url_parse(good[i].url, &u, errstr, sizeof(errstr));
+        vg_err_t err = state_url_parse(good[i].url, &u, errstr, sizeof(errstr));
 
         if (err != VG_OK) {
             fprintf(stderr, "good[%zu] %s: %s\n", i, good[i].url, errstr);
@@ -106,7 +106,7 @@ static void test_good(void **state)
                     u.user ? u.user : "-", u.pass ? u.pass : "-", u.db);
             failures++;
         }
-        vg_redis_url_fini(&u);
+        state_url_fini(&u);
     }
     assert_int_equal(failures, 0);
 }
@@ -117,15 +117,15 @@ static void test_bad(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
-        struct vg_redis_url u;
+        struct state_url u;
         char errstr[256] = "";
-        vg_err_t err = vg_redis_url_parse(bad[i], &u, errstr, sizeof(errstr));
+        vg_err_t err = state_url_parse(bad[i], &u, errstr, sizeof(errstr));
 
         if (err != VG_ERR_INVALID) {
             fprintf(stderr, "bad[%zu] %s: accepted (err %d)\n", i, bad[i], (int)err);
             failures++;
             if (err == VG_OK) {
-                vg_redis_url_fini(&u);
+                state_url_fini(&u);
             }
             continue;
         }
@@ -139,16 +139,16 @@ static void test_bad(void **state)
 
 static void test_error_redacts_password(void **state)
 {
-    struct vg_redis_url u;
+    struct state_url u;
     char errstr[256] = "";
 
     (void)state;
-    assert_int_equal(vg_redis_url_parse("redis://u:hunter2@h:99999", &u, errstr, sizeof(errstr)),
+    assert_int_equal(state_url_parse("redis://u:hunter2@h:99999", &u, errstr, sizeof(errstr)),
                      VG_ERR_INVALID);
     assert_null(strstr(errstr, "hunter2"));
     assert_non_null(strstr(errstr, "bad port"));
     assert_int_equal(
-        vg_redis_url_parse("unix:///r.sock?password=hunter2&x=1", &u, errstr, sizeof(errstr)),
+        state_url_parse("unix:///r.sock?password=hunter2&x=1", &u, errstr, sizeof(errstr)),
         VG_ERR_INVALID);
     assert_null(strstr(errstr, "hunter2"));
 }
@@ -176,7 +176,7 @@ static void test_error_class(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        vg_err_t got = vg_redis_error_class(cases[i].msg, strlen(cases[i].msg));
+        vg_err_t got = state_error_class(cases[i].msg, strlen(cases[i].msg));
 
         if (got != cases[i].want) {
             fprintf(stderr, "case %zu \"%s\": want %d got %d\n", i, cases[i].msg,

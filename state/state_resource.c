@@ -1,0 +1,329 @@
+/*
+ * A Resource as its Redis hash P:res:{ID}: the fields a commit writes
+ * (state_resource_fields; state.c decides which of them changed) and the
+ * Resource read back from an HGETALL (state_resource_from_reply), used by
+ * both the pipeline's resolve and the read side. No I/O here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "state_int.h"
+#include "vigil/log.h"
+#include "vigil/util.h"
+
+#define INC_FIELD_PREFIX "inc:"
+#define POD_FIELD_PREFIX "pod:" /* one per tracked pod, JSON (vg_pod_to_json) */
+
+static void field_incident(struct state_cmd *c, const struct vg_open_incident *inc)
+{
+    cJSON *obj = cJSON_CreateObject();
+    char *json;
+
+    if (!obj || !cJSON_AddStringToObject(obj, "id", inc->id ? inc->id : "") ||
+        !cJSON_AddStringToObject(obj, "severity", inc->severity ? inc->severity : "") ||
+        !cJSON_AddNumberToObject(obj, "started_at", (double)inc->started_at_ms) ||
+        !cJSON_AddNumberToObject(obj, "seq", (double)inc->seq)) {
+        vg_oom("incident JSON");
+    }
+    /* the entry's phase and rules/' private state (opaque here) */
+    if ((inc->state && !cJSON_AddStringToObject(obj, "state", inc->state)) ||
+        (inc->data && !cJSON_AddStringToObject(obj, "data", inc->data))) {
+        vg_oom("incident JSON");
+    }
+    json = cJSON_PrintUnformatted(obj);
+    if (!json) {
+        vg_oom("incident JSON");
+    }
+    state_cmd_fmt(c, INC_FIELD_PREFIX "%s", inc->monitor);
+    state_cmd_str(c, json);
+    cJSON_free(json);
+    cJSON_Delete(obj);
+}
+
+static void field_labels(struct state_cmd *c, const struct vg_resource *res)
+{
+    cJSON *obj = cJSON_CreateObject();
+    char *json;
+
+    if (!obj) {
+        vg_oom("labels JSON");
+    }
+    for (size_t i = 0; i < res->n_labels; i++) {
+        if (!cJSON_AddStringToObject(obj, res->labels[i].key, res->labels[i].value)) {
+            vg_oom("labels JSON");
+        }
+    }
+    json = cJSON_PrintUnformatted(obj);
+    if (!json) {
+        vg_oom("labels JSON");
+    }
+    state_cmd_field(c, "labels", json);
+    cJSON_free(json);
+    cJSON_Delete(obj);
+}
+
+/* The "labels" field back (sorted by key); false when unreadable. */
+static bool parse_labels(struct vg_resource *res, const redisReply *v)
+{
+    cJSON *obj = cJSON_ParseWithLength(v->str, v->len);
+    const cJSON *it;
+    size_t n = 0;
+
+    if (!cJSON_IsObject(obj)) {
+        cJSON_Delete(obj);
+        return false;
+    }
+    cJSON_ArrayForEach(it, obj)
+    {
+        n += cJSON_IsString(it) ? 1 : 0;
+    }
+    vg_labels_free(res->labels, res->n_labels);
+    res->labels = vg_calloc(n ? n : 1, sizeof(*res->labels));
+    res->n_labels = 0;
+    cJSON_ArrayForEach(it, obj)
+    {
+        if (cJSON_IsString(it)) {
+            res->labels[res->n_labels].key = vg_strdup(it->string);
+            res->labels[res->n_labels].value = vg_strdup(it->valuestring);
+            res->n_labels++;
+        }
+    }
+    cJSON_Delete(obj);
+    return true;
+}
+
+void state_resource_fields(struct state_cmd *c, const struct vg_resource *res)
+{
+    state_cmd_field(c, "id", res->id);
+    state_cmd_field(c, "type", res->type);
+    state_cmd_field(c, "name", res->name);
+    state_cmd_field(c, "workspace", res->workspace);
+    state_cmd_field(c, "version", res->version);
+    state_cmd_field(c, "owner", res->owner);
+    state_cmd_field(c, "status", res->status);
+    state_cmd_field(c, "runtime", res->runtime);
+    state_cmd_field(c, "health", vg_health_name(res->health));
+    state_cmd_field_i64(c, "status_since", res->status_since_ms);
+    state_cmd_field_i64(c, "runtime_since", res->runtime_since_ms);
+    if (res->health_since_ms) {
+        state_cmd_field_i64(c, "health_since", res->health_since_ms);
+    }
+    state_cmd_field_i64(c, "updated_at", res->updated_at_ms);
+    state_cmd_field_i64(c, "event_time", res->event_time_ms);
+    if (res->message) {
+        state_cmd_field(c, "message", res->message);
+    }
+    if (res->pos.topic) {
+        state_cmd_field(c, "topic", res->pos.topic);
+        state_cmd_field_i64(c, "partition", res->pos.partition);
+        state_cmd_field_i64(c, "offset", res->pos.offset);
+    }
+    for (size_t i = 0; i < res->n_incidents; i++) {
+        field_incident(c, &res->incidents[i]);
+    }
+    /* the Resource's labels, one JSON object */
+    if (res->n_labels > 0) {
+        field_labels(c, res);
+    }
+    /* what decided the runtime, and one field per tracked pod */
+    if (res->runtime_reason[0]) {
+        state_cmd_field(c, "runtime_reason", res->runtime_reason);
+    }
+    if (res->runtime_pod[0]) {
+        state_cmd_field(c, "runtime_pod", res->runtime_pod);
+    }
+    for (size_t i = 0; i < res->n_pods; i++) {
+        char *json = vg_pod_to_json(&res->pods[i]);
+
+        state_cmd_fmt(c, POD_FIELD_PREFIX "%s", res->pods[i].name);
+        state_cmd_str(c, json);
+        vg_free(json);
+    }
+}
+
+static bool reply_is(const redisReply *r, const char *s)
+{
+    size_t n = strlen(s);
+
+    return r->len == n && memcmp(r->str, s, n) == 0;
+}
+
+static bool copy_value(char dst[VG_VALUE_MAX], const redisReply *v)
+{
+    if (v->len >= VG_VALUE_MAX || memchr(v->str, '\0', v->len)) {
+        return false;
+    }
+    memcpy(dst, v->str, v->len);
+    dst[v->len] = '\0';
+    return true;
+}
+
+static void set_str(char **dst, const redisReply *v)
+{
+    vg_free(*dst);
+    *dst = vg_strndup(v->str, v->len);
+}
+
+static bool parse_incident(struct vg_resource *res, const char *monitor, const redisReply *v)
+{
+    cJSON *obj = cJSON_ParseWithLength(v->str, v->len);
+    const cJSON *id;
+    const cJSON *sev;
+    const cJSON *started;
+    const cJSON *seq;
+    struct vg_open_incident *inc;
+    bool ok = false;
+
+    if (!obj) {
+        return false;
+    }
+    id = cJSON_GetObjectItemCaseSensitive(obj, "id");
+    sev = cJSON_GetObjectItemCaseSensitive(obj, "severity");
+    started = cJSON_GetObjectItemCaseSensitive(obj, "started_at");
+    seq = cJSON_GetObjectItemCaseSensitive(obj, "seq");
+    if (cJSON_IsString(id) && cJSON_IsString(sev) && cJSON_IsNumber(started) &&
+        cJSON_IsNumber(seq) && monitor[0] != '\0' && seq->valuedouble >= 0 &&
+        seq->valuedouble <= 2147483647.0) {
+        const cJSON *state = cJSON_GetObjectItemCaseSensitive(obj, "state");
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
+
+        inc = vg_resource_add_incident(res, monitor, id->valuestring, sev->valuestring,
+                                       (int64_t)started->valuedouble);
+        inc->seq = (int)seq->valuedouble;
+        inc->state = cJSON_IsString(state) ? vg_strdup(state->valuestring) : NULL;
+        inc->data = cJSON_IsString(data) ? vg_strdup(data->valuestring) : NULL;
+        ok = true;
+    }
+    cJSON_Delete(obj);
+    return ok;
+}
+
+static int cmp_incident(const void *a, const void *b)
+{
+    const struct vg_open_incident *ia = a;
+    const struct vg_open_incident *ib = b;
+
+    return strcmp(ia->monitor, ib->monitor);
+}
+
+struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, size_t why_size)
+{
+    struct vg_resource *res = vg_calloc(1, sizeof(*res));
+    const char *bad = NULL;
+    int64_t v;
+
+    /* As vg_resource_new_from_event: no Kafka position yet. */
+    res->pos.partition = -1;
+    res->pos.offset = -1;
+
+    if (r->elements % 2 != 0) {
+        bad = "odd number of elements";
+        goto fail;
+    }
+    for (size_t i = 0; i + 1 < r->elements && !bad; i += 2) {
+        const redisReply *k = r->element[i];
+        const redisReply *val = r->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING) {
+            bad = "non-string element";
+        } else if (reply_is(k, "id")) {
+            set_str(&res->id, val);
+        } else if (reply_is(k, "type")) {
+            set_str(&res->type, val);
+        } else if (reply_is(k, "name")) {
+            set_str(&res->name, val);
+        } else if (reply_is(k, "workspace")) {
+            set_str(&res->workspace, val);
+        } else if (reply_is(k, "version")) {
+            set_str(&res->version, val);
+        } else if (reply_is(k, "owner")) {
+            set_str(&res->owner, val);
+        } else if (reply_is(k, "labels")) {
+            if (!parse_labels(res, val)) {
+                VG_LOG_WARN("state", "resource %s: dropping unreadable labels field",
+                            res->id ? res->id : "?");
+            }
+        } else if (reply_is(k, "message")) {
+            set_str(&res->message, val);
+        } else if (reply_is(k, "topic")) {
+            set_str(&res->pos.topic, val);
+        } else if (reply_is(k, "status")) {
+            bad = copy_value(res->status, val) ? NULL : "status";
+        } else if (reply_is(k, "runtime")) {
+            bad = copy_value(res->runtime, val) ? NULL : "runtime";
+        } else if (reply_is(k, "health")) {
+            res->health = vg_health_parse(val->str);
+        } else if (reply_is(k, "status_since")) {
+            bad = vg_parse_i64(val->str, &res->status_since_ms) ? NULL : "status_since";
+        } else if (reply_is(k, "runtime_since")) {
+            bad = vg_parse_i64(val->str, &res->runtime_since_ms) ? NULL : "runtime_since";
+        } else if (reply_is(k, "health_since")) {
+            bad = vg_parse_i64(val->str, &res->health_since_ms) ? NULL : "health_since";
+        } else if (reply_is(k, "updated_at")) {
+            bad = vg_parse_i64(val->str, &res->updated_at_ms) ? NULL : "updated_at";
+        } else if (reply_is(k, "event_time")) {
+            bad = vg_parse_i64(val->str, &res->event_time_ms) ? NULL : "event_time";
+        } else if (reply_is(k, "offset")) {
+            bad = vg_parse_i64(val->str, &res->pos.offset) ? NULL : "offset";
+        } else if (reply_is(k, "partition")) {
+            if (vg_parse_i64(val->str, &v) && v >= 0 && v <= INT32_MAX) {
+                res->pos.partition = (int32_t)v;
+            } else {
+                bad = "partition";
+            }
+        } else if (reply_is(k, "runtime_reason")) {
+            snprintf(res->runtime_reason, sizeof(res->runtime_reason), "%.*s", (int)val->len,
+                     val->str);
+        } else if (reply_is(k, "runtime_pod")) {
+            snprintf(res->runtime_pod, sizeof(res->runtime_pod), "%.*s", (int)val->len, val->str);
+        } else if (k->len > strlen(POD_FIELD_PREFIX) &&
+                   memcmp(k->str, POD_FIELD_PREFIX, strlen(POD_FIELD_PREFIX)) == 0) {
+            struct vg_pod pod;
+
+            /* An unreadable pod is dropped: its next event brings it back. */
+            if (vg_pod_from_json(&pod, k->str + strlen(POD_FIELD_PREFIX), val->str, val->len)) {
+                vg_resource_put_pod(res, &pod);
+                vg_pod_fini(&pod);
+            } else {
+                VG_LOG_WARN("state", "resource %s: dropping unreadable pod field %s",
+                            res->id ? res->id : "?", k->str);
+            }
+        } else if (k->len > strlen(INC_FIELD_PREFIX) &&
+                   memcmp(k->str, INC_FIELD_PREFIX, strlen(INC_FIELD_PREFIX)) == 0) {
+            if (!parse_incident(res, k->str + strlen(INC_FIELD_PREFIX), val)) {
+                /* One unreadable incident must not hide the Resource: drop it
+                 * (its monitor reopens it if the condition still holds). */
+                VG_LOG_WARN("state", "resource %s: dropping unreadable incident field %s",
+                            res->id ? res->id : "?", k->str);
+            }
+        }
+        /* Unknown fields are ignored: written by a newer vigil. */
+    }
+    if (!bad) {
+        bad = !res->id          ? "id missing"
+              : !res->type      ? "type missing"
+              : !res->name      ? "name missing"
+              : !res->workspace ? "workspace missing"
+              : !res->version   ? "version missing"
+                                : NULL;
+    }
+    if (bad) {
+        goto fail;
+    }
+    if (!res->owner) {
+        res->owner = vg_strdup("");
+    }
+    /* Hash field order is arbitrary: give incidents a stable order. */
+    if (res->n_incidents > 1) {
+        qsort(res->incidents, res->n_incidents, sizeof(*res->incidents), cmp_incident);
+    }
+    res->dirty = false;
+    return res;
+fail:
+    state_set_err(why, why_size, "%s", bad);
+    vg_resource_destroy(res);
+    return NULL;
+}
