@@ -338,10 +338,13 @@ vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config 
         {"auto.offset.reset", "earliest"},
         /*
          * librdkafka 2.0.2 stops fetching for a fixed 1 s whenever its
-         * prefetch queue is full; a large queue avoids a ~3x slowdown.
+         * prefetch queue is full: the queue must hold more than a second of
+         * consumption, or the pipeline starves. 128 MiB is several seconds
+         * of vigil's pace and bounds the memory a backlog can take
+         * (docs/performance.md); raise it in kafka.properties for more.
          */
         {"queued.min.messages", "1000000"},
-        {"queued.max.messages.kbytes", "1048576"},
+        {"queued.max.messages.kbytes", "131072"},
         {"fetch.wait.max.ms", "10"},
     };
     struct vg_consumer *c;

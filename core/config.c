@@ -39,6 +39,7 @@ void vg_config_init(struct vg_config *cfg)
     cfg->kafka.batch_ms = 50;
     cfg->redis.prefix = vg_strdup("vigil");
     cfg->redis.data_dir = vg_strdup(".vigil");
+    cfg->redis.cache_resources = VG_CACHE_RESOURCES_DEFAULT;
     cfg->rules = strv_new(rules, 1);
     cfg->n_rules = 1;
     cfg->sinks = vg_calloc(1, sizeof(*cfg->sinks));
@@ -348,7 +349,7 @@ static vg_err_t load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, 
 static vg_err_t load_redis(struct vg_redis_config *r, const struct vg_ynode *n,
                            const char *base_dir, char *errstr, size_t errstr_size)
 {
-    static const char *const keys[] = {"url", "prefix", "data_dir", NULL};
+    static const char *const keys[] = {"url", "prefix", "data_dir", "cache_resources", NULL};
     vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
     for (size_t i = 0; !err && i < n->n; i++) {
         const char *key = n->pairs[i].key;
@@ -364,6 +365,8 @@ static vg_err_t load_redis(struct vg_redis_config *r, const struct vg_ynode *n,
             }
         } else if (!strcmp(key, "prefix")) {
             err = set_string(&r->prefix, v, errstr, errstr_size);
+        } else if (!strcmp(key, "cache_resources")) {
+            err = set_int(&r->cache_resources, v, 100, 100000000, errstr, errstr_size);
         } else if (!strcmp(key, "data_dir")) {
             err = set_string(&r->data_dir, v, errstr, errstr_size);
             if (!err && r->data_dir[0] != '/' && base_dir) {

@@ -521,6 +521,11 @@ void vg_metrics_declare_vigil(struct vg_metrics *m)
                        "Poison messages the dead-letter topic refused even cut short: counted, "
                        "logged and skipped, by reason (too_large, invalid_record).",
                        reason, 1, NULL, 0);
+    vg_metrics_declare(m, VG_M_CACHE_EVICTIONS, VG_METRIC_COUNTER,
+                       "Resources dropped from the pipeline's cache to keep it within "
+                       "redis.cache_resources (reloaded from Redis when seen again).",
+                       NULL, 0, NULL, 0);
+    vg_metrics_set(m, VG_M_CACHE_EVICTIONS, NULL, 0);
     vg_metrics_set(m, VG_M_BUILD_INFO, (const char *const[]){VIGIL_VERSION}, 1);
     vg_metrics_set(m, VG_M_NOTIFICATIONS_QUEUED, NULL, 0);
     for (int r = 1; r < VG_DECODE__COUNT; r++) {

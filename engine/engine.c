@@ -239,6 +239,7 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     if (err) {
         goto fail;
     }
+    vg_state_cache_limit(eng->st, (size_t)cfg->redis.cache_resources);
     /* kafka sinks without brokers produce to this cluster, as a producer */
     props = producer_properties(&cfg->kafka, &n_props);
     vg_sinks_set_kafka_default(eng->sk, eng->em.bootstraps, props, n_props);
@@ -356,4 +357,9 @@ const char *vg_engine_redis_url(const struct vg_engine *eng)
 struct vg_state *vg_engine_state(struct vg_engine *eng)
 {
     return eng->st;
+}
+
+struct vg_metrics *vg_engine_metrics(struct vg_engine *eng)
+{
+    return eng->metrics;
 }

@@ -903,6 +903,14 @@ static void batch_committed(struct eng_pipeline *pl, struct batch_run *b)
     if (vg_err_is_retriable(eng_timers_run(pl->timers, pl->rs, false))) {
         pl->need_reconnect = true;
     }
+    /* nothing holds a Resource pointer now: keep the cache within redis.cache_resources */
+    {
+        size_t dropped = vg_state_cache_trim(pl->st);
+
+        if (dropped > 0) {
+            vg_metrics_add(pl->report->metrics, VG_M_CACHE_EVICTIONS, NULL, (double)dropped);
+        }
+    }
 }
 
 /*

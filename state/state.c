@@ -297,6 +297,65 @@ static size_t append_resource_write(struct vg_state *st, struct state_cmd *c, co
     return queued;
 }
 
+/* ---- the bounded cache ------------------------------------------------ */
+
+void vg_state_cache_limit(struct vg_state *st, size_t max_resources)
+{
+    st->cache_max = max_resources;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+size_t vg_state_cache_trim(struct vg_state *st)
+{
+    size_t n = vg_map_count(st->cache);
+    size_t keep = st->cache_max - st->cache_max / 8; /* room for the next batches' misses */
+    size_t iter = 0;
+    size_t k = 0;
+    const char *id;
+    void *val;
+    uint64_t *uses;
+    uint64_t cutoff;
+    char **gone;
+    size_t n_gone = 0;
+
+    if (st->cache_max == 0 || n <= st->cache_max) {
+        return 0;
+    }
+    /* The least recently lent go, down to 7/8 of the bound (one sort per trim). */
+    uses = vg_malloc(n * sizeof(*uses));
+    while (vg_map_next(st->cache, &iter, &id, &val)) {
+        uses[k++] = ((const struct vg_resource *)val)->cache_use;
+    }
+    qsort(uses, k, sizeof(*uses), cmp_u64);
+    cutoff = uses[k - keep - 1];
+    vg_free(uses);
+    gone = vg_malloc((n - keep + 1) * sizeof(*gone));
+    iter = 0;
+    while (vg_map_next(st->cache, &iter, &id, &val)) {
+        const struct vg_resource *res = val;
+
+        /* never one that waits for its write (dirty) */
+        if (res->cache_use <= cutoff && !res->dirty && n_gone < n - keep) {
+            gone[n_gone++] = vg_strdup(id);
+        }
+    }
+    for (size_t i = 0; i < n_gone; i++) {
+        vg_resource_destroy(vg_map_remove(st->cache, gone[i]));
+        vg_free(vg_map_remove(st->shadow, gone[i]));
+        vg_map_remove(st->indexed, gone[i]);
+        vg_free(gone[i]);
+    }
+    vg_free(gone);
+    return n_gone;
+}
+
 /* ---- resolve ---------------------------------------------------------- */
 
 vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_t n,
@@ -376,8 +435,10 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
     }
 out:
     if (err == VG_OK) {
+        st->cache_use++;
         for (size_t i = 0; i < n; i++) {
             out[i] = vg_map_get(st->cache, evs[i].id);
+            out[i]->cache_use = st->cache_use;
         }
     }
     state_cmd_fini(&c);
@@ -453,6 +514,9 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
 out:
     for (size_t i = 0; i < n; i++) {
         out[i] = err == VG_OK ? vg_map_get(st->cache, ids[i]) : NULL;
+        if (out[i]) {
+            out[i]->cache_use = st->cache_use;
+        }
     }
     state_cmd_fini(&c);
     vg_free(replies);

@@ -21,6 +21,7 @@
 struct vg_engine;
 struct vg_state;
 struct vg_redis_child;
+struct vg_metrics;
 
 struct vg_engine_options {
     bool http;         /* serve http.listen (the API, /metrics, the console) */
@@ -84,6 +85,8 @@ const char *vg_engine_bootstraps(const struct vg_engine *eng);
 const char *vg_engine_redis_url(const struct vg_engine *eng);
 /* The consumer thread's state handle: use it only from that thread (e.g. in `idle`). */
 struct vg_state *vg_engine_state(struct vg_engine *eng);
+/* The metrics registry every thread of the engine counts into (include/vigil/metrics.h). */
+struct vg_metrics *vg_engine_metrics(struct vg_engine *eng);
 
 /*
  * For read-only commands: the Redis URL to use. With an embedded Redis,

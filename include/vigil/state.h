@@ -75,6 +75,18 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
                           struct vg_resource **out, char *errstr, size_t errstr_size);
 /* Drop every cached Resource (on partition revoke/assign, or after a failed commit). */
 void vg_state_cache_clear(struct vg_state *st);
+/*
+ * Bound the cache to `max_resources` (0: no bound, the default). Trimming
+ * happens only in vg_state_cache_trim, so pointers lent by a resolve stay
+ * valid until the caller trims.
+ */
+void vg_state_cache_limit(struct vg_state *st, size_t max_resources);
+/*
+ * Over the bound: drop the least recently resolved Resources that are not
+ * dirty, down to 7/8 of it. Call between batches (after the commit).
+ * Returns how many were dropped.
+ */
+size_t vg_state_cache_trim(struct vg_state *st);
 
 struct vg_offset {
     const char *topic;

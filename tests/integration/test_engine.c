@@ -17,6 +17,7 @@
 #include "env.h"
 #include "support.h"
 #include "vigil/event.h"
+#include "vigil/metrics.h"
 #include "vigil/state.h"
 
 static const char *runtime_of(struct vg_test_env *e, const char *id, char *buf, size_t size)
@@ -56,6 +57,15 @@ static bool outbox_drained(void *arg)
            backlog == 0;
 }
 
+static bool counted_pages(void *arg)
+{
+    struct vg_test_env *e = arg;
+    struct vg_engine_stats stats;
+
+    vg_engine_stats(e->engine, &stats);
+    return stats.pages >= 1;
+}
+
 static void engine_applies_and_pages(void **state)
 {
     struct vg_test_env e;
@@ -82,6 +92,8 @@ static void engine_applies_and_pages(void **state)
     first = page_incident(&e, 0);
     assert_non_null(first);
 
+    /* the counts follow the commit that Redis already shows */
+    assert_true(vg_test_wait_for(counted_pages, &e, 30000));
     vg_engine_stats(e.engine, &stats);
     assert_int_equal(stats.consumed, 4);
     assert_int_equal(stats.applied, 4);
@@ -94,6 +106,7 @@ static void engine_applies_and_pages(void **state)
                         "2026-11-28T10:00:03Z", NULL);
     assert_true(vg_test_env_wait_applied(&e, 30000));
     assert_true(vg_test_env_wait_requests(&e, 2, 30000));
+    assert_true(vg_test_wait_for(counted_pages, &e, 30000));
     vg_engine_stats(e.engine, &stats);
     assert_int_equal(stats.applied, 1);
     assert_int_equal(stats.pages, 1);
@@ -112,10 +125,71 @@ static void engine_applies_and_pages(void **state)
     assert_int_equal(vg_test_env_stop(&e), 0);
 }
 
+/* The metric's value in the engine's registry. */
+static double metric(struct vg_test_env *e, const char *name)
+{
+    return vg_metrics_sum(vg_engine_metrics(e->engine), name, NULL, NULL);
+}
+
+static bool evicted_most(void *arg)
+{
+    return metric(arg, VG_M_CACHE_EVICTIONS) >= 500;
+}
+
+static bool all_transitions(void *arg)
+{
+    return metric(arg, VG_M_TRANSITIONS) >= 600 * 3 + 20 * 2;
+}
+
+/*
+ * A cache of 100 Resources over 600: the pipeline drops the least recently
+ * seen ones and reads them again from Redis when they come back, and the
+ * state is the same as with everything cached.
+ */
+static void engine_cache_is_bounded(void **state)
+{
+    struct vg_test_env_opts o = {.redis_extra = "  cache_resources: 100\n"};
+    struct vg_test_env e;
+    char rt[32];
+    char name[32];
+
+    (void)state;
+    assert_int_equal(vg_test_env_start(&e, "engcache", &o), 0);
+    assert_true(vg_test_env_engine_start(&e));
+    for (int i = 0; i < 600; i++) {
+        snprintf(name, sizeof(name), "wf-%03d", i);
+        vg_test_env_produce(&e, "workflow", name, "ws", "active", "running", "2026-11-28T10:00:00Z",
+                            NULL);
+    }
+    assert_true(vg_test_env_wait_applied(&e, 60000));
+    /* the trim follows the commit that Redis already shows */
+    assert_true(vg_test_wait_for(evicted_most, &e, 30000));
+    /* the first ones were dropped long ago: they come back from Redis, and fail once */
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof(name), "wf-%03d", i);
+        vg_test_env_produce(&e, "workflow", name, "ws", NULL, "failed", "2026-11-28T10:00:05Z",
+                            NULL);
+    }
+    assert_true(vg_test_env_wait_applied(&e, 60000));
+    assert_true(vg_test_env_wait_requests(&e, 20, 30000));
+    for (int i = 0; i < 600; i += 37) {
+        char id[64];
+
+        snprintf(id, sizeof(id), "workflow:v1:wf-%03d:ws", i);
+        assert_string_equal(runtime_of(&e, id, rt, sizeof(rt)), i < 20 ? "failed" : "running");
+    }
+    /* the transitions: 3 first ones each, and 2 per failure; never more (none twice) */
+    assert_true(vg_test_wait_for(all_transitions, &e, 30000));
+    assert_int_equal((long long)metric(&e, VG_M_TRANSITIONS), 600 * 3 + 20 * 2);
+    assert_int_equal(vg_test_env_engine_stop(&e), VG_OK);
+    assert_int_equal(vg_test_env_stop(&e), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(engine_applies_and_pages),
+        cmocka_unit_test(engine_cache_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,10 +100,12 @@ void vg_test_env_write_config(struct vg_test_env *e)
                   "redis:\n"
                   "  url: \"${VIGIL_TEST_REDIS_URL}\"\n"
                   "  prefix: %s\n"
+                  "%s"
                   "rules: [%s]\n"
                   "sinks:\n%s",
                   vg_mock_kafka_bootstraps(e->kafka), e->group, e->topic,
-                  e->opts.kafka_tuning ? e->opts.kafka_tuning : KAFKA_TUNING, e->prefix, e->rules,
+                  e->opts.kafka_tuning ? e->opts.kafka_tuning : KAFKA_TUNING, e->prefix,
+                  e->opts.redis_extra ? e->opts.redis_extra : "", e->rules,
                   e->opts.sinks ? e->opts.sinks
                                 : "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", "
                                   "max_attempts: 20}\n");

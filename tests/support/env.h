@@ -40,6 +40,10 @@ struct vg_test_env_opts {
     /* -- Kafka tuning (state tests) -- */
     /* Replaces the kafka section's batch_ms and properties lines (each indented 2); NULL: keep. */
     const char *kafka_tuning;
+
+    /* -- Redis section -- */
+    /* More lines of the redis section (each indented 2, e.g. cache_resources); NULL: none. */
+    const char *redis_extra;
 };
 
 /* A monitor paging `ops` when a workflow's runtime turns failed. */
