@@ -545,6 +545,15 @@ void vg_test_env_opts_secured(struct vg_test_env_opts *o)
     o->secrets = secrets;
 }
 
+bool vg_test_env_up(struct vg_test_env *e, const char *name, const struct vg_test_env_opts *o)
+{
+    if (vg_test_env_start(e, name, o) == 0 && vg_test_env_spawn(e)) {
+        return true;
+    }
+    vg_test_env_stop(e);
+    return false;
+}
+
 bool vg_test_env_leaks(struct vg_test_env *e, const char *text, const char *what)
 {
     for (size_t i = 0; text && e->opts.secrets && e->opts.secrets[i]; i++) {

@@ -184,6 +184,8 @@ void vg_test_http_reply_free(struct vg_test_http_reply *r);
  * opts.secrets, with its HTTP API served (opts.http).
  */
 void vg_test_env_opts_secured(struct vg_test_env_opts *o);
+/* vg_test_env_start, then vg_test_env_spawn; on a failure everything is stopped again. */
+bool vg_test_env_up(struct vg_test_env *e, const char *name, const struct vg_test_env_opts *o);
 /* True (and the env marked failed, the text printed) when `text` holds one of opts.secrets. */
 bool vg_test_env_leaks(struct vg_test_env *e, const char *text, const char *what);
 
