@@ -36,15 +36,7 @@ static const char *runtime_of(struct vg_test_env *e, const char *id, char *buf, 
 /* The incident id of request i's v1 body (heap), NULL when it is not one. */
 static char *page_incident(struct vg_test_env *e, size_t i)
 {
-    struct vg_http_request *req = vg_http_receiver_request(e->rcv, i);
-    cJSON *body = req ? cJSON_Parse(req->body) : NULL;
-    const cJSON *inc = cJSON_GetObjectItemCaseSensitive(body, "incident");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(inc, "id");
-    char *out = cJSON_IsString(id) ? strdup(id->valuestring) : NULL;
-
-    cJSON_Delete(body);
-    vg_http_request_free(req);
-    return out;
+    return vg_test_env_page_string(e, i, "incident", "id", 30000);
 }
 
 static void engine_applies_and_pages(void **state)

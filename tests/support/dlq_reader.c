@@ -144,3 +144,11 @@ const char *vg_test_dead_letter_header(const struct vg_test_dead_letter *d, cons
     }
     return found;
 }
+
+bool vg_test_dead_letter_header_is(const struct vg_test_dead_letter *d, const char *name,
+                                   const char *value)
+{
+    const char *v = vg_test_dead_letter_header(d, name);
+
+    return v && !strcmp(v, value);
+}

@@ -27,5 +27,8 @@ bool vg_test_env_read_dlq(struct vg_test_env *e, struct vg_test_dead_letter **ou
 void vg_test_dead_letters_free(struct vg_test_dead_letter *v, size_t n);
 /* The last value of header `name` of `d`, NULL when it has none. */
 const char *vg_test_dead_letter_header(const struct vg_test_dead_letter *d, const char *name);
+/* True when `d` has header `name` and its value is `value`. */
+bool vg_test_dead_letter_header_is(const struct vg_test_dead_letter *d, const char *name,
+                                   const char *value);
 
 #endif

@@ -5,6 +5,7 @@
 #include "env.h"
 
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -778,6 +779,31 @@ bool vg_test_env_wait_metric(struct vg_test_env *e, const char *series, double m
             r.body ? r.body : "(no answer)");
     vg_test_http_reply_free(&r);
     return false;
+}
+
+char *vg_test_env_page_string(struct vg_test_env *e, size_t i, const char *object, const char *key,
+                              int timeout_ms)
+{
+    struct vg_http_request *req;
+    cJSON *body;
+    const cJSON *v;
+    char *out = NULL;
+
+    if (!vg_test_env_wait_requests(e, i + 1, timeout_ms)) {
+        return NULL;
+    }
+    req = vg_http_receiver_request(e->rcv, i);
+    body = req ? cJSON_Parse(req->body) : NULL;
+    v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, object), key);
+    if (cJSON_IsString(v)) {
+        out = vg_strdup(v->valuestring);
+    } else {
+        fprintf(stderr, "env: request %zu has no %s.%s: %s\n", i, object, key,
+                req ? req->body : "(none)");
+    }
+    cJSON_Delete(body);
+    vg_http_request_free(req);
+    return out;
 }
 
 bool vg_test_env_log_has(struct vg_test_env *e, const char *needle)

@@ -209,6 +209,14 @@ double vg_test_env_metric(struct vg_test_env *e, const char *series);
 /* Wait until vg_test_env_metric(series) >= min; prints /metrics on a timeout. */
 bool vg_test_env_wait_metric(struct vg_test_env *e, const char *series, double min, int timeout_ms);
 
+/*
+ * Wait until the receiver has request i (0-based) and return the string at
+ * `object`.`key` of its JSON body ("resource", "id"); heap, NULL when the
+ * request never came or has no such string (printed).
+ */
+char *vg_test_env_page_string(struct vg_test_env *e, size_t i, const char *object, const char *key,
+                              int timeout_ms);
+
 /* True when the logs of all runs contain `needle` (no wait). */
 bool vg_test_env_log_has(struct vg_test_env *e, const char *needle);
 /* The current run's log (heap, "" when none). */

@@ -13,7 +13,7 @@
 
 struct vg_http_request {
     char *method;
-    char *path; /* includes the query string */
+    char *path;          /* includes the query string */
     char **header_names; /* lower-cased */
     char **header_values;
     size_t n_headers;

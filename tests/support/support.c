@@ -53,8 +53,8 @@ bool vg_test_wait_for(bool (*pred)(void *arg), void *arg, int timeout_ms)
 char *vg_test_mkdtemp(const char *name)
 {
     const char *tmp = getenv("TMPDIR");
-    char *path = vg_asprintf("%s/vigil-%s-%d-XXXXXX", tmp && *tmp ? tmp : "/tmp", name,
-                             (int)getpid());
+    char *path =
+        vg_asprintf("%s/vigil-%s-%d-XXXXXX", tmp && *tmp ? tmp : "/tmp", name, (int)getpid());
     if (!mkdtemp(path)) {
         fprintf(stderr, "mkdtemp %s: %s\n", path, strerror(errno));
         abort();
