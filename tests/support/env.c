@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,7 +280,13 @@ static bool is_ready(void *arg)
 
 bool vg_test_env_spawn(struct vg_test_env *e)
 {
-    char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"run", (char *)"-c", e->config, NULL};
+    char *argv[] = {(char *)vg_test_vigil_bin(),
+                    (char *)"run",
+                    (char *)"-c",
+                    e->config,
+                    (char *)(e->opts.debug ? "--debug" : NULL),
+                    (char *)e->opts.debug,
+                    NULL};
     char *out = vg_asprintf("%s/vigil-%d.out", e->dir, e->runs + 1);
     char *err = vg_test_env_log_path(e, e->runs + 1);
 
@@ -677,6 +684,21 @@ struct vg_test_http_reply vg_test_env_http_raw(struct vg_test_env *e, const char
     check_reply(e, &r, what);
     free(what);
     return r;
+}
+
+int vg_test_env_run_cli(struct vg_test_env *e, char **out, char **err, const char *arg, ...)
+{
+    const char *args[16];
+    size_t n = 0;
+    va_list ap;
+
+    va_start(ap, arg);
+    for (const char *a = arg; a && n < VG_ARRAY_LEN(args) - 1; a = va_arg(ap, const char *)) {
+        args[n++] = a;
+    }
+    va_end(ap);
+    args[n] = NULL;
+    return vg_test_env_cli(e, out, err, args);
 }
 
 const char *vg_test_http_header(const struct vg_test_http_reply *r, const char *name)

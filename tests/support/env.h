@@ -57,6 +57,7 @@ struct vg_test_env_opts {
         int partitions; /* 0: 1 */
         const char *format;
     } more_topics[VG_TEST_ENV_MORE_TOPICS];
+    const char *debug; /* `vigil run --debug` facilities ("sinks"); NULL: none */
     /* Properties of the test's producer (message.max.bytes for large messages). */
     const struct vg_kv *producer_props;
     size_t n_producer_props;
@@ -197,6 +198,8 @@ struct vg_test_http_reply vg_test_env_http(struct vg_test_env *e, const char *me
 struct vg_test_http_reply vg_test_http_raw(int port, const char *raw, size_t len);
 /* vg_test_http_raw to the running vigil's API, checked for secrets. */
 struct vg_test_http_reply vg_test_env_http_raw(struct vg_test_env *e, const char *raw, size_t len);
+/* vg_test_env_cli with the arguments listed, NULL-terminated: ("dlq", "list", NULL). */
+int vg_test_env_run_cli(struct vg_test_env *e, char **out, char **err, const char *arg, ...);
 /* A header's value (name case-insensitive) in a static buffer, valid until the next call. */
 const char *vg_test_http_header(const struct vg_test_http_reply *r, const char *name);
 /* A socket connected to vigil's API from source address `src` ("127.0.0.2"; NULL: any); -1. */

@@ -1,5 +1,5 @@
 /*
- * Issue 6, the pure parts of sinks/: token bucket, circuit breaker,
+ * The pure parts of sinks/: token bucket, circuit breaker,
  * backoff bounds, the status table, Standard Webhooks signing (the spec's
  * own test vector), body templates, and the Slack and Alertmanager
  * renderers (limits, grouping, resolved). No sockets, no sleeps.
@@ -40,7 +40,7 @@ static char *resolved_body(void)
                      "\"2026-11-28T10:05:00Z\"}}");
 }
 
-/* A grouped body (issue 5's form) with n incidents. */
+/* A grouped body (the form of grouped pages) with n incidents. */
 static char *grouped_body(size_t n, const char *summary)
 {
     struct vg_buf b = {0};
