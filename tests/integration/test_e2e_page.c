@@ -135,18 +135,13 @@ static void wait_caught_up(void)
 static int setup(void **state)
 {
     static const char *const secrets[] = {HOOK_SECRET, NULL};
-    struct vg_test_env_opts o = {
-        .partitions = PARTITIONS, .hook_path = "/hook/" HOOK_SECRET, .secrets = secrets};
-    char *path = vg_asprintf("%s/e2e/rules.yaml", VG_FIXTURES);
-    char *rules = vg_test_read_file(path, NULL);
-    int rc;
+    struct vg_test_env_opts o = {.partitions = PARTITIONS,
+                                 .hook_path = "/hook/" HOOK_SECRET,
+                                 .secrets = secrets,
+                                 .rules_file = VG_FIXTURES "/e2e/rules.yaml"};
 
     (void)state;
-    o.rules = rules;
-    rc = rules ? vg_test_env_start(&E, "e2e", &o) : -1;
-    free(rules);
-    free(path);
-    return rc;
+    return vg_test_env_start(&E, "e2e", &o);
 }
 
 static int teardown(void **state)

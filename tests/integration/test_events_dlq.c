@@ -156,19 +156,15 @@ static int setup(void **state)
         .topic_format = "auto",
         .more_topics = {{.suffix = "native", .partitions = 1, .format = "native"}},
         .extra = "decode:\n  limits: {max_message_bytes: 16384, max_labels: 16}\n",
+        .rules_file = VG_FIXTURES "/k8s/rules.yaml",
     };
-    char *path = vg_asprintf("%s/k8s/rules.yaml", VG_FIXTURES);
-    char *rules = vg_test_read_file(path, NULL);
     int rc;
 
     (void)state;
     n_sent = 0;
     memset(next_offset, 0, sizeof(next_offset));
-    o.rules = rules;
-    rc = rules ? vg_test_env_start(&E, "events-dlq", &o) : -1;
+    rc = vg_test_env_start(&E, "events-dlq", &o);
     native = E.more_topic[0];
-    free(rules);
-    free(path);
     return rc;
 }
 

@@ -75,11 +75,8 @@ static void wait_caught_up(void)
 static void assert_page(size_t i, const char *name)
 {
     char *id = vg_asprintf("service:v1:%s:w", name);
-    char *got = vg_test_env_page_string(&E, i, "resource", "id", 30000);
 
-    assert_non_null(got);
-    assert_string_equal(got, id);
-    free(got);
+    assert_true(vg_test_env_page_is(&E, i, "resource", "id", id, 30000));
     free(id);
 }
 
@@ -114,18 +111,14 @@ static int setup(void **state)
     static char max_value[] = "4000000";
     static const struct vg_kv big[] = {{max_key, max_value}};
     /* Default decode limits (1 MiB) and fetch sizes (fetch.message.max.bytes 1 MiB). */
-    struct vg_test_env_opts o = {
-        .partitions = 1, .http = true, .producer_props = big, .n_producer_props = 1};
-    char *path = vg_asprintf("%s/k8s/rules.yaml", VG_FIXTURES);
-    char *rules = vg_test_read_file(path, NULL);
-    bool up;
+    struct vg_test_env_opts o = {.partitions = 1,
+                                 .http = true,
+                                 .rules_file = VG_FIXTURES "/k8s/rules.yaml",
+                                 .producer_props = big,
+                                 .n_producer_props = 1};
 
     (void)state;
-    o.rules = rules;
-    up = rules && vg_test_env_up(&E, "dlq-large", &o);
-    free(rules);
-    free(path);
-    return up ? 0 : -1;
+    return vg_test_env_up(&E, "dlq-large", &o) ? 0 : -1;
 }
 
 static int teardown(void **state)

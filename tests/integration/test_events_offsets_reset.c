@@ -70,11 +70,8 @@ static void wait_caught_up(void)
 static void assert_page(size_t i, const char *name)
 {
     char *id = vg_asprintf("service:v1:%s:w", name);
-    char *got = vg_test_env_page_string(&E, i, "resource", "id", 30000);
 
-    assert_non_null(got);
-    assert_string_equal(got, id);
-    free(got);
+    assert_true(vg_test_env_page_is(&E, i, "resource", "id", id, 30000));
     free(id);
 }
 
@@ -132,17 +129,11 @@ static int reset_lines(char **first)
 
 static int setup(void **state)
 {
-    struct vg_test_env_opts o = {.partitions = 1, .http = true};
-    char *path = vg_asprintf("%s/k8s/rules.yaml", VG_FIXTURES);
-    char *rules = vg_test_read_file(path, NULL);
-    int rc;
+    struct vg_test_env_opts o = {
+        .partitions = 1, .http = true, .rules_file = VG_FIXTURES "/k8s/rules.yaml"};
 
     (void)state;
-    o.rules = rules;
-    rc = rules ? vg_test_env_start(&E, "offsets-reset", &o) : -1;
-    free(rules);
-    free(path);
-    return rc;
+    return vg_test_env_start(&E, "offsets-reset", &o);
 }
 
 static int teardown(void **state)

@@ -22,6 +22,7 @@
 #include "vigil/util.h"
 
 static int stop_more(struct vg_test_env *e);
+static int write_first_rules(struct vg_test_env *e);
 
 /* The mock cluster with the event topics and vigil.dlq, and the test's producer for it. */
 static int start_cluster(struct vg_test_env *e)
@@ -103,7 +104,9 @@ int vg_test_env_start(struct vg_test_env *e, const char *name, const struct vg_t
     if (e->opts.http_token) {
         setenv("VIGIL_TEST_HTTP_TOKEN", e->opts.http_token, 1);
     }
-    vg_test_env_write_rules(e, e->opts.rules ? e->opts.rules : VG_TEST_ENV_RULES);
+    if (write_first_rules(e) != 0) {
+        return -1;
+    }
     vg_test_env_write_config(e);
     return 0;
 }
@@ -553,6 +556,25 @@ void vg_test_env_opts_secured(struct vg_test_env_opts *o)
     o->secrets = secrets;
 }
 
+/* The rules of opts.rules_file, opts.rules or VG_TEST_ENV_RULES into rules.yaml. */
+static int write_first_rules(struct vg_test_env *e)
+{
+    char *text;
+
+    if (!e->opts.rules_file) {
+        vg_test_env_write_rules(e, e->opts.rules ? e->opts.rules : VG_TEST_ENV_RULES);
+        return 0;
+    }
+    text = vg_test_read_file(e->opts.rules_file, NULL);
+    if (!text) {
+        fprintf(stderr, "env: cannot read %s\n", e->opts.rules_file);
+        return -1;
+    }
+    vg_test_env_write_rules(e, text);
+    free(text);
+    return 0;
+}
+
 bool vg_test_env_up(struct vg_test_env *e, const char *name, const struct vg_test_env_opts *o)
 {
     if (vg_test_env_start(e, name, o) == 0 && vg_test_env_spawn(e)) {
@@ -826,6 +848,20 @@ char *vg_test_env_page_string(struct vg_test_env *e, size_t i, const char *objec
     cJSON_Delete(body);
     vg_http_request_free(req);
     return out;
+}
+
+bool vg_test_env_page_is(struct vg_test_env *e, size_t i, const char *object, const char *key,
+                         const char *want, int timeout_ms)
+{
+    char *got = vg_test_env_page_string(e, i, object, key, timeout_ms);
+    bool ok = got && !strcmp(got, want);
+
+    if (got && !ok) {
+        fprintf(stderr, "env: request %zu has %s.%s \"%s\", not \"%s\"\n", i, object, key, got,
+                want);
+    }
+    free(got);
+    return ok;
 }
 
 bool vg_test_env_log_has(struct vg_test_env *e, const char *needle)

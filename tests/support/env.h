@@ -57,7 +57,8 @@ struct vg_test_env_opts {
         int partitions; /* 0: 1 */
         const char *format;
     } more_topics[VG_TEST_ENV_MORE_TOPICS];
-    const char *debug; /* `vigil run --debug` facilities ("sinks"); NULL: none */
+    const char *debug;      /* `vigil run --debug` facilities ("sinks"); NULL: none */
+    const char *rules_file; /* a file (a fixture) whose text is the rules; wins over rules */
     /* Properties of the test's producer (message.max.bytes for large messages). */
     const struct vg_kv *producer_props;
     size_t n_producer_props;
@@ -219,6 +220,10 @@ bool vg_test_env_wait_metric(struct vg_test_env *e, const char *series, double m
  */
 char *vg_test_env_page_string(struct vg_test_env *e, size_t i, const char *object, const char *key,
                               int timeout_ms);
+
+/* vg_test_env_page_string is `want` (a mismatch is printed). */
+bool vg_test_env_page_is(struct vg_test_env *e, size_t i, const char *object, const char *key,
+                         const char *want, int timeout_ms);
 
 /* True when the logs of all runs contain `needle` (no wait). */
 bool vg_test_env_log_has(struct vg_test_env *e, const char *needle);
