@@ -129,6 +129,22 @@ static int teardown(void **state)
 
 /* ---- the test --------------------------------------------------------------- */
 
+/*
+ * A poison message `payload` and after it a failing event of `name`, with
+ * the broker set to refuse the next `times` dead letters for their size.
+ * The refusal is armed while vigil is stopped, so that it meets vigil's DLQ
+ * producer and not this test's.
+ */
+static void refused(int times, const char *key, const char *payload, const char *name)
+{
+    assert_int_equal(kill(E.vigil, SIGSTOP), 0);
+    produce(key, payload, strlen(payload));
+    produce_event(name, "failed");
+    vg_mock_kafka_refuse_size(E.kafka, times);
+    assert_int_equal(kill(E.vigil, SIGCONT), 0);
+    wait_caught_up();
+}
+
 /* An invalid native event of `bytes` bytes: its message is over the 64 KiB text limit. */
 static char *long_message_event(size_t bytes)
 {
@@ -169,26 +185,12 @@ static void test_too_large_for_the_dlq(void **state)
     wait_caught_up();
     assert_page(1, "after-2mb");
 
-    /*
-     * 3. the broker refuses a dead letter for its size once: sent again cut, arrives.
-     * (The refusal is armed while vigil is stopped, so that it meets vigil's DLQ
-     * producer and not this test's.)
-     */
-    assert_int_equal(kill(E.vigil, SIGSTOP), 0);
-    produce("k3", "{\"refused\": once", 16);  /* offset 4 */
-    produce_event("after-refusal", "failed"); /* offset 5 */
-    vg_mock_kafka_refuse_size(E.kafka, 1);
-    assert_int_equal(kill(E.vigil, SIGCONT), 0);
-    wait_caught_up();
+    /* 3. the broker refuses a dead letter for its size once: sent again cut, arrives */
+    refused(1, "k3", "{\"refused\": once", "after-refusal"); /* offsets 4, 5 */
     assert_page(2, "after-refusal");
 
     /* 4. refused whole and cut: skipped, counted, an ERROR line; the partition goes on */
-    assert_int_equal(kill(E.vigil, SIGSTOP), 0);
-    produce("k4", "{\"refused\": twice", 17); /* offset 6 */
-    produce_event("after-drop", "failed");    /* offset 7 */
-    vg_mock_kafka_refuse_size(E.kafka, 2);
-    assert_int_equal(kill(E.vigil, SIGCONT), 0);
-    wait_caught_up();
+    refused(2, "k4", "{\"refused\": twice", "after-drop"); /* offsets 6, 7 */
     assert_page(3, "after-drop");
 
     assert_true(vg_test_env_read_dlq(&E, &dead, &n));

@@ -99,6 +99,19 @@ static void put(const char *inc, int seq, const char *status, const char *name)
     vg_free(put_sid(inc, seq, status, name));
 }
 
+/* The firings of incidents <inc>000, <inc>001, ... (16 characters) on workflows <name>-0, ... */
+static void put_firings(const char *inc, const char *name, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[17];
+        char res[32];
+
+        snprintf(id, sizeof(id), "%s%03d", inc, i);
+        snprintf(res, sizeof(res), "%s-%d", name, i);
+        put(id, 1, "firing", res);
+    }
+}
+
 static void must_drain(int timeout_ms)
 {
     assert_true(vg_test_outbox_wait_drained(&E, timeout_ms));
@@ -278,13 +291,7 @@ static void test_rate_limit(void **state)
 
     (void)state;
     start_with(", rate: 5/s, burst: 1", NULL);
-    for (int i = 0; i < N; i++) {
-        char inc[17];
-        char name[32];
-        snprintf(inc, sizeof(inc), "ccccccccccccc%03d", i);
-        snprintf(name, sizeof(name), "rl-%d", i);
-        put(inc, 1, "firing", name);
-    }
+    put_firings("ccccccccccccc", "rl", N);
     assert_true(vg_http_receiver_wait(A, N, 30000));
     must_drain(20000);
     for (size_t i = 0; i < N; i++) {
@@ -389,13 +396,7 @@ static void test_outage_loses_nothing(void **state)
     (void)state;
     vg_http_receiver_set_default(A, &down);
     start_with(", max_attempts: 100, max_age: 10m", NULL);
-    for (int i = 0; i < N; i++) {
-        char inc[17];
-        char name[32];
-        snprintf(inc, sizeof(inc), "eeeeeeeeeeeee%03d", i);
-        snprintf(name, sizeof(name), "out-%d", i);
-        put(inc, 1, "firing", name);
-    }
+    put_firings("eeeeeeeeeeeee", "out", N);
     /* the outage lasts until vigil marked the sink down and its probe failed too */
     assert_true(vg_http_receiver_wait(A, 1, 20000));
     assert_true(vg_test_env_wait_log(&E, "sink ops marked down", 20000));
@@ -442,13 +443,7 @@ static void test_sigkill_during_delivery(void **state)
     (void)state;
     vg_http_receiver_set_default(A, &slow);
     start_with(", timeout: 20s", NULL);
-    for (int i = 0; i < N; i++) {
-        char inc[17];
-        char name[32];
-        snprintf(inc, sizeof(inc), "fffffffffffff%03d", i);
-        snprintf(name, sizeof(name), "kill-%d", i);
-        put(inc, 1, "firing", name);
-    }
+    put_firings("fffffffffffff", "kill", N);
     /* all in flight (16 at once), none answered yet: kill -9 */
     assert_true(vg_http_receiver_wait(A, N, 20000));
     vg_test_env_kill(&E, SIGKILL);
