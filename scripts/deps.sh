@@ -8,15 +8,15 @@ pkgs=(
     librdkafka-dev libcjson-dev libyaml-dev libhiredis-dev libcurl4-openssl-dev
     libmicrohttpd-dev libssl-dev libcmocka-dev
     redis-server redis-tools kcat curl
-    socat  # a TLS endpoint for the webhook TLS test (issue 6)
-    tzdata  # rules: pager mute windows in a time zone (issue 5)
+    socat  # a TLS endpoint for the webhook TLS test
+    tzdata  # rules: pager mute windows in a time zone
     clang libclang-rt-14-dev
     chromium prometheus
     prometheus-alertmanager
 )
 # chromium: the console's browser test (tests/browser, driven by playwright-core; never a
 # downloaded browser). prometheus: `promtool check metrics` in the /metrics test.
-# prometheus-alertmanager: the real Alertmanager of test_sinks6_alertmanager.c (issue 6).
+# prometheus-alertmanager: the real Alertmanager of test_sinks_alertmanager.c.
 # Node.js and npm: the machine's own when present, else Debian's.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     pkgs+=(nodejs npm)
@@ -43,7 +43,7 @@ fi
 # npm packages of the tests, from their committed package-lock.json, into the project
 # (node_modules/ is ignored by git). Only when the lock changed since the last install.
 root="$(cd "$(dirname "$0")/.." && pwd)"
-# tests/node: the standardwebhooks verifier and ajv of test_sinks6_signing.c (issue 6).
+# tests/node: the standardwebhooks verifier and ajv of test_sinks_signing.c.
 for dir in tests/browser tests/node; do
     if [ ! -f "$root/$dir/node_modules/.package-lock.json" ] ||
        [ "$root/$dir/package-lock.json" -nt "$root/$dir/node_modules/.package-lock.json" ]; then

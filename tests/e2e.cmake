@@ -3,8 +3,8 @@ pkg_check_modules(CJSON_T REQUIRED IMPORTED_TARGET libcjson)
 
 add_executable(test_e2e_page integration/test_e2e_page.c)
 target_compile_definitions(test_e2e_page PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
-target_link_libraries(test_e2e_page PRIVATE vg_testsupport vg_state vg_consumer vg_core
-                      PkgConfig::CMOCKA PkgConfig::CJSON_T vg_build_flags)
+target_link_libraries(test_e2e_page PRIVATE vg_testenv PkgConfig::CMOCKA PkgConfig::CJSON_T
+                      vg_build_flags)
 add_test(NAME test_e2e_page COMMAND test_e2e_page)
 set_tests_properties(test_e2e_page PROPERTIES LABELS integration TIMEOUT 300
                      ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")

@@ -1,4 +1,28 @@
-# Tests owned by the sinks module.
+# Tests owned by the sinks module. Unit tests reach into sinks/sinks_int.h; the delivery tests
+# run the real vigil binary on the env (tests/support/env.h, outbox.h: pages put straight into
+# its Redis outbox) against real HTTP receivers on 127.0.0.1, a real Alertmanager, a TLS
+# endpoint (socat) and the reference standardwebhooks npm package.
+pkg_check_modules(SINKS_CJSON REQUIRED IMPORTED_TARGET libcjson)
+
+add_executable(test_sinks_units ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sinks_units.c)
+target_include_directories(test_sinks_units PRIVATE ${PROJECT_SOURCE_DIR}/sinks)
+target_link_libraries(test_sinks_units PRIVATE vg_sinks vg_core PkgConfig::SINKS_CJSON
+                      PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_sinks_units COMMAND test_sinks_units)
+set_tests_properties(test_sinks_units PROPERTIES LABELS unit TIMEOUT 30)
+
+foreach(t dispatch signing alertmanager slack tls)
+  add_executable(test_sinks_${t} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_sinks_${t}.c)
+  target_compile_definitions(test_sinks_${t} PRIVATE
+    VG_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    VG_WEBHOOK_SCHEMA="${PROJECT_SOURCE_DIR}/docs/webhook.schema.json")
+  target_link_libraries(test_sinks_${t} PRIVATE vg_testenv PkgConfig::SINKS_CJSON
+                        PkgConfig::HIREDIS PkgConfig::CMOCKA vg_build_flags)
+  add_dependencies(test_sinks_${t} vigil)
+  add_test(NAME test_sinks_${t} COMMAND test_sinks_${t})
+  set_tests_properties(test_sinks_${t} PROPERTIES LABELS integration TIMEOUT 240
+                       ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+endforeach()
 
 add_executable(test_sinks_console ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sinks_console.c)
 target_link_libraries(test_sinks_console PRIVATE vg_sinks PkgConfig::CMOCKA vg_build_flags)

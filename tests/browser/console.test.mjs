@@ -1,8 +1,8 @@
-// The web console in headless Chromium (issue 7). Run by
+// The web console in headless Chromium. Run by
 // tests/integration/test_api_console.c, which starts vigil with the seed's
 // events and sets VIGIL_URL, KAFKA_BOOTSTRAPS, VIGIL_TOPIC, SCREENSHOT_DIR
-// and API7_TOKEN. Uses the system chromium: playwright-core never downloads
-// a browser. Any failure (chromium missing included) exits 1.
+// and VIGIL_TEST_HTTP_TOKEN. Uses the system chromium: playwright-core never
+// downloads a browser. Any failure (chromium missing included) exits 1.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -153,7 +153,7 @@ try {
   await page.click("#silence-ok");
   await page.waitForFunction(() => document.getElementById("silence-error").textContent.length > 0);
   check((await page.textContent("#silence-error")).includes("wrong token"), "a wrong token is refused (403)");
-  await page.fill('#silence-form input[name="token"]', process.env.API7_TOKEN);
+  await page.fill('#silence-form input[name="token"]', process.env.VIGIL_TEST_HTTP_TOKEN);
   await page.click("#silence-ok");
   await page.waitForFunction(() => !document.getElementById("silence-dialog").open);
   check((await page.textContent("#live")).startsWith("silence "), "the silence was created");

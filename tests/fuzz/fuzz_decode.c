@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for the event decoders (issue 4): native events,
+ * libFuzzer target for the event decoders: native events,
  * Kubernetes Pods (bare and watch events) and Events. The first byte picks
  * the topic format and a decode config (defaults, or tight limits and
  * extra value sets); the rest is the Kafka payload, never NUL-terminated.
@@ -9,7 +9,7 @@
  * replay; with the wall-clock timestamp whatever its own time: apply must
  * be safe for any time a message can spell), and its pod is round-tripped
  * through the hash's JSON form.
- * Built with clang -fsanitize=fuzzer,address,undefined (tests/events4.cmake).
+ * Built with clang -fsanitize=fuzzer,address,undefined (tests/events.cmake).
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /*
- * Issue 7: the web console in a real browser. Starts the daemon
- * (test_api_harness.c), feeds it the seed's events (examples/events/
+ * The web console in a real browser. Starts the daemon
+ * (tests/support/env.h), feeds it the seed's events (examples/events/
  * demo.jsonl, keyed by Resource), then runs tests/browser/console.test.mjs
  * (playwright-core driving /usr/bin/chromium headless). That script makes a
  * runtime fail by producing to the mock cluster with kcat. Screenshots go
@@ -18,23 +18,26 @@
 
 #include <cmocka.h>
 
+#include "env.h"
 #include "support.h"
-#include "test_api_harness.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
 
-static struct api_env E;
+static struct vg_test_env E;
 
 static int setup(void **state)
 {
+    struct vg_test_env_opts o = {0};
+
     (void)state;
-    return api_env_setup(&E, "api7ui");
+    vg_test_env_opts_secured(&o);
+    return vg_test_env_up(&E, "api-console", &o) ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return api_env_teardown(&E);
+    return vg_test_env_stop(&E);
 }
 
 /* Produce each line of the seed, keyed by its Resource id so that each Resource keeps its order. */
@@ -42,7 +45,6 @@ static void produce_seed(void)
 {
     char *path = vg_asprintf("%s/examples/events/demo.jsonl", VG_SOURCE_DIR);
     char *text = vg_test_read_file(path, NULL);
-    char errstr[256];
 
     assert_non_null(text);
     for (char *line = text; line && *line;) {
@@ -69,17 +71,14 @@ static void produce_seed(void)
                           cJSON_GetStringValue(cJSON_GetObjectItem(res, "workspace"))
                               ? cJSON_GetStringValue(cJSON_GetObjectItem(res, "workspace"))
                               : "");
-        assert_int_equal(vg_producer_send(E.producer, E.topic, -1, key, strlen(key), line,
-                                          strlen(line), errstr, sizeof(errstr)),
-                         VG_OK);
-        E.produced++;
+        vg_test_env_produce_raw(&E, -1, key, line, strlen(line));
         free(key);
         cJSON_Delete(ev);
         line = eol ? eol + 1 : NULL;
     }
     free(text);
     free(path);
-    api_env_wait_applied(&E);
+    assert_true(vg_test_env_wait_applied_exact(&E, 30000));
 }
 
 static void test_console_in_chromium(void **state)
@@ -87,11 +86,12 @@ static void test_console_in_chromium(void **state)
     char *script = vg_asprintf("%s/tests/browser/console.test.mjs", VG_SOURCE_DIR);
     char *out = NULL;
     char *err = NULL;
+    char *base = vg_asprintf("http://127.0.0.1:%d", E.port);
     int rc;
     (void)state;
 
     produce_seed();
-    setenv("VIGIL_URL", E.base, 1);
+    setenv("VIGIL_URL", base, 1);
     setenv("KAFKA_BOOTSTRAPS", vg_mock_kafka_bootstraps(E.kafka), 1);
     setenv("VIGIL_TOPIC", E.topic, 1);
     setenv("SCREENSHOT_DIR", VG_SCREENSHOT_DIR, 1);
@@ -105,12 +105,13 @@ static void test_console_in_chromium(void **state)
     }
     fprintf(stderr, "%s%s", out ? out : "", err ? err : "");
     if (rc != 0) {
-        api_env_dump_log(&E);
+        vg_test_env_dump_logs(&E);
     }
     assert_int_equal(rc, 0);
     free(out);
     free(err);
     free(script);
+    free(base);
 }
 
 int main(void)

@@ -1,10 +1,10 @@
 /*
- * Issue 7: every HTTP endpoint of a running `vigil run` (real Redis with a
- * password, mock Kafka, a webhook sink with a secret URL): filters, paging,
+ * Every HTTP endpoint of a running `vigil run` (real Redis with a password,
+ * mock Kafka, a webhook sink with a secret URL): filters, paging,
  * 400/401/403/404/405/413, silences, the dead-letter stream, rules, the
  * event stream, the console pages and their security headers, and /readyz
- * turning 503 when Redis goes away. Every reply is checked for secrets
- * (test_api_harness.c).
+ * turning 503 when Redis goes away. Every reply and log is checked for the
+ * secrets (tests/support/env.h, vg_test_env_opts_secured).
  */
 #include <cjson/cJSON.h>
 #include <setjmp.h>
@@ -18,35 +18,33 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <cmocka.h>
-#include <netinet/in.h>
 
+#include "env.h"
 #include "support.h"
-#include "test_api_harness.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
 
-#define AUTH "Authorization: Bearer " API_TEST_TOKEN "\r\n"
+#define AUTH VG_TEST_ENV_AUTH
 #define ID_A "workflow:v1:ingestion-a:public"
 #define ID_X "workflow:v1:other-x:public"
 
-static struct api_env E;
+static struct vg_test_env E;
 
 /* GET path; assert the status; return the parsed JSON body (caller deletes). */
 static cJSON *get_json(const char *path, int want)
 {
-    struct api_reply r = api_http(&E, "GET", path, NULL, NULL);
+    struct vg_test_http_reply r = vg_test_env_http(&E, "GET", path, NULL, NULL);
     cJSON *j;
 
     if (r.status != want) {
         fprintf(stderr, "GET %s: %d (wanted %d)\n%s\n", path, r.status, want, r.body);
     }
     assert_int_equal(r.status, want);
-    assert_non_null(strstr(api_reply_header(&r, "content-type"), "application/json"));
+    assert_non_null(strstr(vg_test_http_header(&r, "content-type"), "application/json"));
     j = cJSON_Parse(r.body);
     assert_non_null(j);
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
     return j;
 }
 
@@ -54,7 +52,7 @@ static cJSON *get_json(const char *path, int want)
 static void expect_error(const char *method, const char *path, const char *extra, const char *body,
                          int want, const char *part)
 {
-    struct api_reply r = api_http(&E, method, path, extra, body);
+    struct vg_test_http_reply r = vg_test_env_http(&E, method, path, extra, body);
     cJSON *j = cJSON_Parse(r.body);
     const cJSON *msg = cJSON_GetObjectItem(j, "error");
 
@@ -68,7 +66,7 @@ static void expect_error(const char *method, const char *path, const char *extra
         assert_non_null(strstr(msg->valuestring, part));
     }
     cJSON_Delete(j);
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
 }
 
 static size_t n_items(const cJSON *j)
@@ -85,17 +83,17 @@ static const char *item_str(const cJSON *j, int i, const char *key)
 
 static int group_setup(void **state)
 {
+    struct vg_test_env_opts o = {0};
+
     (void)state;
-    if (api_env_setup(&E, "api7ep") != 0) {
-        return -1;
-    }
-    return 0;
+    vg_test_env_opts_secured(&o);
+    return vg_test_env_up(&E, "api-endpoints", &o) ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    return api_env_teardown(&E);
+    return vg_test_env_stop(&E);
 }
 
 static void test_health_and_seed(void **state)
@@ -110,19 +108,19 @@ static void test_health_and_seed(void **state)
     assert_string_equal(cJSON_GetObjectItem(j, "status")->valuestring, "ready");
     cJSON_Delete(j);
 
-    api_env_produce(&E, "workflow", "ingestion-a", "public", "active", "running",
-                    "2026-11-28T10:00:00Z", "started");
-    api_env_produce(&E, "workflow", "ingestion-a", "public", NULL, "succeeded",
-                    "2026-11-28T10:05:00Z", "completed in 5m");
-    api_env_produce(&E, "workflow", "Ingestion-B", "public", "active", "running",
-                    "2026-11-28T10:00:00Z", NULL);
-    api_env_produce(&E, "service", "api", "sandbox", "active", "running", "2026-11-28T10:00:00Z",
-                    NULL);
-    api_env_produce(&E, "workflow", "other-x", "public", "active", "running",
-                    "2026-11-28T10:00:00Z", NULL);
-    api_env_produce(&E, "workflow", "other-x", "public", NULL, "failed", "2026-11-28T10:02:00Z",
-                    "OOMKilled");
-    api_env_wait_applied(&E);
+    vg_test_env_produce(&E, "workflow", "ingestion-a", "public", "active", "running",
+                        "2026-11-28T10:00:00Z", "started");
+    vg_test_env_produce(&E, "workflow", "ingestion-a", "public", NULL, "succeeded",
+                        "2026-11-28T10:05:00Z", "completed in 5m");
+    vg_test_env_produce(&E, "workflow", "Ingestion-B", "public", "active", "running",
+                        "2026-11-28T10:00:00Z", NULL);
+    vg_test_env_produce(&E, "service", "api", "sandbox", "active", "running",
+                        "2026-11-28T10:00:00Z", NULL);
+    vg_test_env_produce(&E, "workflow", "other-x", "public", "active", "running",
+                        "2026-11-28T10:00:00Z", NULL);
+    vg_test_env_produce(&E, "workflow", "other-x", "public", NULL, "failed", "2026-11-28T10:02:00Z",
+                        "OOMKilled");
+    assert_true(vg_test_env_wait_applied_exact(&E, 30000));
     assert_true(vg_http_receiver_wait(E.rcv, 1, 30000)); /* the firing page was delivered */
 }
 
@@ -309,7 +307,7 @@ static void test_incidents(void **state)
 
 static void test_silences_and_auth(void **state)
 {
-    struct api_reply r;
+    struct vg_test_http_reply r;
     cJSON *j;
     char *id;
     char *path;
@@ -322,10 +320,10 @@ static void test_silences_and_auth(void **state)
     cJSON_Delete(j);
 
     /* writes: 401 without a token, 403 with a wrong one */
-    r = api_http(&E, "POST", "/api/v1/silences", NULL, body);
+    r = vg_test_env_http(&E, "POST", "/api/v1/silences", NULL, body);
     assert_int_equal(r.status, 401);
-    assert_non_null(api_reply_header(&r, "www-authenticate"));
-    api_reply_free(&r);
+    assert_non_null(vg_test_http_header(&r, "www-authenticate"));
+    vg_test_http_reply_free(&r);
     expect_error("POST", "/api/v1/silences", "Authorization: Bearer wrong\r\n", body, 403, "token");
     expect_error("POST", "/api/v1/silences", "Authorization: Basic eDp5\r\n", body, 401, "Bearer");
     /* bad bodies */
@@ -351,14 +349,14 @@ static void test_silences_and_auth(void **state)
         free(huge);
     }
 
-    r = api_http(&E, "POST", "/api/v1/silences", AUTH, body);
+    r = vg_test_env_http(&E, "POST", "/api/v1/silences", AUTH, body);
     assert_int_equal(r.status, 201);
     j = cJSON_Parse(r.body);
     assert_string_equal(cJSON_GetObjectItem(j, "status")->valuestring, "active");
     assert_string_equal(cJSON_GetObjectItem(j, "comment")->valuestring, "deploying a fix");
     id = vg_strdup(cJSON_GetObjectItem(j, "id")->valuestring);
     cJSON_Delete(j);
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
 
     j = get_json("/api/v1/silences", 200);
     assert_int_equal(n_items(j), 1);
@@ -368,9 +366,9 @@ static void test_silences_and_auth(void **state)
     path = vg_asprintf("/api/v1/silences/%s", id);
     expect_error("DELETE", path, NULL, NULL, 401, NULL);
     expect_error("DELETE", path, "Authorization: Bearer nope\r\n", NULL, 403, NULL);
-    r = api_http(&E, "DELETE", path, AUTH, NULL);
+    r = vg_test_env_http(&E, "DELETE", path, AUTH, NULL);
     assert_int_equal(r.status, 200);
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
     j = get_json("/api/v1/silences", 200);
     assert_string_equal(item_str(j, 0, "status"), "expired");
     cJSON_Delete(j);
@@ -381,11 +379,11 @@ static void test_silences_and_auth(void **state)
 
 static bool one_dead(void *arg)
 {
-    struct api_reply r = api_http(&E, "GET", "/api/v1/dlq", NULL, NULL);
+    struct vg_test_http_reply r = vg_test_env_http(&E, "GET", "/api/v1/dlq", NULL, NULL);
     bool ok = r.status == 200 && strstr(r.body, "\"count\": 1}") != NULL;
 
     (void)arg;
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
     return ok;
 }
 
@@ -399,9 +397,9 @@ static void test_dlq(void **state)
 
     /* the receiver refuses the next page for good (400): dead-lettered */
     vg_http_receiver_push(E.rcv, &fail);
-    api_env_produce(&E, "workflow", "ingestion-a", "public", NULL, "failed", "2026-11-28T11:00:00Z",
-                    NULL);
-    api_env_wait_applied(&E);
+    vg_test_env_produce(&E, "workflow", "ingestion-a", "public", NULL, "failed",
+                        "2026-11-28T11:00:00Z", NULL);
+    assert_true(vg_test_env_wait_applied_exact(&E, 30000));
     assert_true(vg_http_receiver_wait(E.rcv, before + 1, 30000));
     assert_true(vg_test_wait_for(one_dead, NULL, 20000));
     j = get_json("/api/v1/dlq", 200);
@@ -415,10 +413,10 @@ static void test_dlq(void **state)
     expect_error("POST", path, "Authorization: Bearer nope\r\n", NULL, 403, NULL);
     expect_error("GET", path, NULL, NULL, 405, NULL);
     {
-        struct api_reply r = api_http(&E, "POST", path, AUTH, NULL);
+        struct vg_test_http_reply r = vg_test_env_http(&E, "POST", path, AUTH, NULL);
         assert_int_equal(r.status, 200);
         assert_non_null(strstr(r.body, "\"retried\": 1"));
-        api_reply_free(&r);
+        vg_test_http_reply_free(&r);
     }
     assert_true(vg_http_receiver_wait(E.rcv, before + 2, 30000)); /* delivered this time */
     expect_error("POST", "/api/v1/dlq/9999999999999-0/retry", AUTH, NULL, 404, "dead-letter");
@@ -465,26 +463,21 @@ static bool read_until(int fd, struct vg_buf *b, const char *needle, int timeout
 
 static void test_stream(void **state)
 {
-    struct sockaddr_in sa;
     struct timeval tv = {.tv_sec = 0, .tv_usec = 200 * 1000};
     struct vg_buf b = {0};
     const char *req = "GET /api/v1/stream HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n";
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = vg_test_env_dial(&E, NULL);
     (void)state;
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)E.port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     assert_true(send(fd, req, strlen(req), MSG_NOSIGNAL) > 0);
     assert_true(read_until(fd, &b, "vigil event stream", 10000));
     assert_non_null(strstr(b.data, "text/event-stream"));
 
-    api_env_produce(&E, "workflow", "Ingestion-B", "public", NULL, "failed", "2026-11-28T11:10:00Z",
-                    NULL);
-    api_env_wait_applied(&E);
+    vg_test_env_produce(&E, "workflow", "Ingestion-B", "public", NULL, "failed",
+                        "2026-11-28T11:10:00Z", NULL);
+    assert_true(vg_test_env_wait_applied_exact(&E, 30000));
     assert_true(read_until(fd, &b, "\"workflow:v1:Ingestion-B:public\"", 10000));
     assert_non_null(strstr(b.data, "event: transition"));
     assert_non_null(strstr(b.data, "\"to\": \"failed\""));
@@ -496,85 +489,86 @@ static void test_stream(void **state)
 
 static void test_console_pages(void **state)
 {
-    struct api_reply r;
+    struct vg_test_http_reply r;
     (void)state;
 
-    r = api_http(&E, "GET", "/?q=ingestion", NULL, NULL);
+    r = vg_test_env_http(&E, "GET", "/?q=ingestion", NULL, NULL);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(api_reply_header(&r, "content-type"), "text/html"));
-    assert_non_null(strstr(api_reply_header(&r, "content-security-policy"), "script-src 'self'"));
+    assert_non_null(strstr(vg_test_http_header(&r, "content-type"), "text/html"));
     assert_non_null(
-        strstr(api_reply_header(&r, "content-security-policy"), "frame-ancestors 'none'"));
-    assert_string_equal(api_reply_header(&r, "x-content-type-options"), "nosniff");
-    assert_string_equal(api_reply_header(&r, "referrer-policy"), "no-referrer");
-    assert_null(api_reply_header(&r, "access-control-allow-origin"));
+        strstr(vg_test_http_header(&r, "content-security-policy"), "script-src 'self'"));
+    assert_non_null(
+        strstr(vg_test_http_header(&r, "content-security-policy"), "frame-ancestors 'none'"));
+    assert_string_equal(vg_test_http_header(&r, "x-content-type-options"), "nosniff");
+    assert_string_equal(vg_test_http_header(&r, "referrer-policy"), "no-referrer");
+    assert_null(vg_test_http_header(&r, "access-control-allow-origin"));
     /* server-rendered rows (readable without JavaScript); no inline script */
     assert_non_null(strstr(r.body, "data-id=\"" ID_A "\""));
     assert_non_null(strstr(r.body, "ingestion-a"));
     assert_null(strstr(r.body, "other-x"));
     assert_null(strstr(r.body, "<script>"));
     assert_null(strstr(r.body, " style="));
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
 
-    r = api_http(&E, "GET", "/resources/" ID_A, NULL, NULL);
+    r = vg_test_env_http(&E, "GET", "/resources/" ID_A, NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "id=\"timeline\""));
     assert_non_null(strstr(r.body, "completed in 5m"));
-    api_reply_free(&r);
-    r = api_http(&E, "GET", "/resources/workflow:v1:nope:public", NULL, NULL);
+    vg_test_http_reply_free(&r);
+    r = vg_test_env_http(&E, "GET", "/resources/workflow:v1:nope:public", NULL, NULL);
     assert_int_equal(r.status, 404);
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
 
-    r = api_http(&E, "GET", "/incidents", NULL, NULL);
+    r = vg_test_env_http(&E, "GET", "/incidents", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "workflow-failed"));
     assert_non_null(strstr(r.body, "silence-dialog"));
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
 
-    r = api_http(&E, "GET", "/console/app.js", NULL, NULL);
+    r = vg_test_env_http(&E, "GET", "/console/app.js", NULL, NULL);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(api_reply_header(&r, "content-type"), "javascript"));
+    assert_non_null(strstr(vg_test_http_header(&r, "content-type"), "javascript"));
     assert_non_null(strstr(r.body, "EventSource"));
-    api_reply_free(&r);
-    r = api_http(&E, "GET", "/console/style.css", NULL, NULL);
+    vg_test_http_reply_free(&r);
+    r = vg_test_env_http(&E, "GET", "/console/style.css", NULL, NULL);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(api_reply_header(&r, "content-type"), "text/css"));
-    api_reply_free(&r);
+    assert_non_null(strstr(vg_test_http_header(&r, "content-type"), "text/css"));
+    vg_test_http_reply_free(&r);
 }
 
 /* /readyz and /metrics while degraded: the receiver answers 410, which disables the sink. */
 static bool readyz_degraded(void *arg)
 {
-    struct api_reply r = api_http(&E, "GET", "/readyz", NULL, NULL);
+    struct vg_test_http_reply r = vg_test_env_http(&E, "GET", "/readyz", NULL, NULL);
     bool ok = r.status == 200 && r.body && strstr(r.body, "\"degraded\"") &&
               strstr(r.body, "sink ops: disabled");
     (void)arg;
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
     return ok;
 }
 
 static void test_readyz_degraded_sink(void **state)
 {
     struct vg_http_behaviour gone = {.action = VG_HTTP_ANSWER, .status = 410};
-    struct api_reply r;
+    struct vg_test_http_reply r;
     (void)state;
 
     vg_http_receiver_set_default(E.rcv, &gone);
-    api_env_produce(&E, "workflow", "degrader", "public", "active", "running",
-                    "2026-11-28T11:00:00Z", NULL);
-    api_env_produce(&E, "workflow", "degrader", "public", NULL, "failed", "2026-11-28T11:01:00Z",
-                    NULL);
-    api_env_wait_applied(&E);
+    vg_test_env_produce(&E, "workflow", "degrader", "public", "active", "running",
+                        "2026-11-28T11:00:00Z", NULL);
+    vg_test_env_produce(&E, "workflow", "degrader", "public", NULL, "failed",
+                        "2026-11-28T11:01:00Z", NULL);
+    assert_true(vg_test_env_wait_applied_exact(&E, 30000));
     if (!vg_test_wait_for(readyz_degraded, NULL, 20000)) {
-        r = api_http(&E, "GET", "/readyz", NULL, NULL);
+        r = vg_test_env_http(&E, "GET", "/readyz", NULL, NULL);
         fprintf(stderr, "/readyz: %d %s\n", r.status, r.body);
-        api_reply_free(&r);
+        vg_test_http_reply_free(&r);
         fail();
     }
-    r = api_http(&E, "GET", "/metrics", NULL, NULL);
+    r = vg_test_env_http(&E, "GET", "/metrics", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "vigil_sink_up{sink=\"ops\",state=\"disabled\"} 0"));
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
 }
 
 /* Last: Redis goes away, /readyz says so with a 503 and the reason. */

@@ -14,74 +14,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <cmocka.h>
-#include <netinet/in.h>
 
+#include "env.h"
 #include "support.h"
-#include "test_api_harness.h"
 #include "vigil/json.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
 
-#define AUTH "Authorization: Bearer " API_TEST_TOKEN "\r\n"
+#define AUTH VG_TEST_ENV_AUTH
 
-static struct api_env E;
+static struct vg_test_env E;
 
 static int setup(void **state)
 {
+    struct vg_test_env_opts o = {0};
+
     (void)state;
-    return api_env_setup(&E, "apiin");
+    vg_test_env_opts_secured(&o);
+    return vg_test_env_up(&E, "api-input", &o) ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return api_env_teardown(&E);
+    return vg_test_env_stop(&E);
 }
 
 /* Send `raw` (a whole request, any bytes) and read the answer: status, body. */
 static int raw_request(const char *raw, size_t len, char **body)
 {
-    struct sockaddr_in sa;
-    struct timeval tv = {.tv_sec = 20, .tv_usec = 0};
-    struct vg_buf resp = {0};
-    char chunk[8192];
-    const char *sep;
-    ssize_t got;
-    size_t sent = 0;
-    int status = -1;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct vg_test_http_reply r = vg_test_env_http_raw(&E, raw, len);
+    int status = r.status;
 
-    assert_true(fd >= 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)E.port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    while (sent < len) {
-        ssize_t w = send(fd, raw + sent, len - sent, MSG_NOSIGNAL);
-        if (w <= 0) {
-            break; /* refused before the end: the answer may already be there */
-        }
-        sent += (size_t)w;
-    }
-    while ((got = recv(fd, chunk, sizeof(chunk), 0)) > 0) {
-        vg_buf_append(&resp, chunk, (size_t)got);
-    }
-    close(fd);
-    if (resp.data && sscanf(resp.data, "HTTP/1.%*d %d", &status) == 1) {
-        sep = strstr(resp.data, "\r\n\r\n");
-        *body = vg_strdup(sep ? sep + 4 : "");
-    } else {
-        *body = vg_strdup("");
-    }
-    vg_buf_fini(&resp);
+    *body = vg_strdup(r.body ? r.body : "");
+    vg_test_http_reply_free(&r);
     return status;
 }
 
@@ -103,15 +72,15 @@ static void assert_json_error(const char *what, int status, int want, const char
 static void expect(const char *method, const char *path, const char *extra, const char *body,
                    int want, const char *needle)
 {
-    struct api_reply r = api_http(&E, method, path, extra, body);
-    const char *ct = api_reply_header(&r, "content-type");
+    struct vg_test_http_reply r = vg_test_env_http(&E, method, path, extra, body);
+    const char *ct = vg_test_http_header(&r, "content-type");
     char *what = vg_asprintf("%s %.80s", method, path);
 
     assert_json_error(what, r.status, want, r.body ? r.body : "", needle);
     assert_non_null(ct);
     assert_non_null(strstr(ct, "application/json"));
     free(what);
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
 }
 
 static void expect_raw(const char *raw, int want, const char *needle)
@@ -213,8 +182,8 @@ static void test_error_bodies_are_json(void **state)
 static void test_host_header(void **state)
 {
     char *hdr;
-    struct api_reply r;
-    double before = api_env_metric(&E, "vigil_http_rejected_total{reason=\"host\"}");
+    struct vg_test_http_reply r;
+    double before = vg_test_env_metric(&E, "vigil_http_rejected_total{reason=\"host\"}");
     (void)state;
 
     /* DNS rebinding: a page of evil.example resolved its own name to 127.0.0.1 */
@@ -247,14 +216,14 @@ static void test_host_header(void **state)
         free(body);
     }
     free(hdr);
-    assert_true(api_env_metric(&E, "vigil_http_rejected_total{reason=\"host\"}") >= before + 3);
-    if (!api_env_log_has(&E, "refused reason=host client=127.0.0.1")) {
-        api_env_dump_log(&E);
+    assert_true(vg_test_env_metric(&E, "vigil_http_rejected_total{reason=\"host\"}") >= before + 3);
+    if (!vg_test_env_log_has(&E, "refused reason=host client=127.0.0.1")) {
+        vg_test_env_dump_logs(&E);
         fail_msg("no WARN line for the Host refusal");
     }
-    r = api_http(&E, "GET", "/healthz", NULL, NULL);
+    r = vg_test_env_http(&E, "GET", "/healthz", NULL, NULL);
     assert_int_equal(r.status, 200);
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
 }
 
 /* ---- write requests --------------------------------------------------------------------- */
@@ -289,9 +258,9 @@ static void test_control_characters_in_writes(void **state)
         {"{\"matchers\": [\"monitor=\\ud800\\u0041\"], \"duration\": \"1h\"}", "surrogate"},
     };
     struct vg_buf deep = {0};
-    struct api_reply r;
+    struct vg_test_http_reply r;
     cJSON *j;
-    double before = api_env_metric(&E, "vigil_http_rejected_total{reason=\"bad_request\"}");
+    double before = vg_test_env_metric(&E, "vigil_http_rejected_total{reason=\"bad_request\"}");
     (void)state;
 
     for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
@@ -314,20 +283,20 @@ static void test_control_characters_in_writes(void **state)
 
     /* nothing was created; a clean silence (with a surrogate pair and accents) still is */
     j = NULL;
-    r = api_http(&E, "GET", "/api/v1/silences", NULL, NULL);
+    r = vg_test_env_http(&E, "GET", "/api/v1/silences", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"count\": 0"));
-    api_reply_free(&r);
-    r = api_http(&E, "POST", "/api/v1/silences", AUTH,
-                 "{\"matchers\": [\"monitor=caf\xc3\xa9\"], \"duration\": \"1h\", "
-                 "\"comment\": \"\\ud83d\\ude00 ok\"}");
+    vg_test_http_reply_free(&r);
+    r = vg_test_env_http(&E, "POST", "/api/v1/silences", AUTH,
+                         "{\"matchers\": [\"monitor=caf\xc3\xa9\"], \"duration\": \"1h\", "
+                         "\"comment\": \"\\ud83d\\ude00 ok\"}");
     assert_int_equal(r.status, 201);
     j = cJSON_Parse(r.body);
     assert_non_null(j);
     assert_string_equal(cJSON_GetObjectItem(j, "comment")->valuestring, "\xf0\x9f\x98\x80 ok");
     cJSON_Delete(j);
-    api_reply_free(&r);
-    assert_true(api_env_metric(&E, "vigil_http_rejected_total{reason=\"bad_request\"}") >=
+    vg_test_http_reply_free(&r);
+    assert_true(vg_test_env_metric(&E, "vigil_http_rejected_total{reason=\"bad_request\"}") >=
                 before + (double)VG_ARRAY_LEN(bad) + 3);
 }
 
@@ -340,19 +309,19 @@ static void test_refusals_are_counted(void **state)
 
     for (size_t i = 0; i < VG_ARRAY_LEN(reasons); i++) {
         char *series = vg_asprintf("vigil_http_rejected_total{reason=\"%s\"}", reasons[i]);
-        double v = api_env_metric(&E, series);
+        double v = vg_test_env_metric(&E, series);
         if (v <= 0) {
             fail_msg("%s is %g", series, v);
         }
         free(series);
     }
     /* every reason is exported from the start, at 0 when nothing was refused for it */
-    assert_true(api_env_metric(&E, "vigil_http_rejected_total{reason=\"timeout\"}") >= 0);
-    assert_true(api_env_metric(&E, "vigil_http_rejected_total{reason=\"per_ip_limit\"}") >= 0);
-    assert_true(api_env_metric(&E, "vigil_http_rejected_total{reason=\"too_many_connections\"}") >=
-                0);
-    if (!api_env_log_has(&E, "refused reason=too_large client=127.0.0.1")) {
-        api_env_dump_log(&E);
+    assert_true(vg_test_env_metric(&E, "vigil_http_rejected_total{reason=\"timeout\"}") >= 0);
+    assert_true(vg_test_env_metric(&E, "vigil_http_rejected_total{reason=\"per_ip_limit\"}") >= 0);
+    assert_true(
+        vg_test_env_metric(&E, "vigil_http_rejected_total{reason=\"too_many_connections\"}") >= 0);
+    if (!vg_test_env_log_has(&E, "refused reason=too_large client=127.0.0.1")) {
+        vg_test_env_dump_logs(&E);
         fail_msg("no WARN line for too_large");
     }
 }

@@ -18,12 +18,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <cmocka.h>
-#include <netinet/in.h>
 
+#include "env.h"
 #include "support.h"
-#include "test_api_harness.h"
 #include "vigil/json.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -33,24 +31,11 @@
 #define N_IDLE 20
 
 /* A connected socket to vigil's API from source address `src` ("127.0.0.2"; NULL: any). */
-static int dial(const struct api_env *e, const char *src)
+static int dial(struct vg_test_env *e, const char *src)
 {
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = vg_test_env_dial(e, src);
 
     assert_true(fd >= 0);
-    if (src) {
-        struct sockaddr_in me;
-        memset(&me, 0, sizeof(me));
-        me.sin_family = AF_INET;
-        assert_int_equal(inet_pton(AF_INET, src, &me.sin_addr), 1);
-        assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof(me)), 0);
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)e->port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     return fd;
 }
 
@@ -59,15 +44,17 @@ static int dial(const struct api_env *e, const char *src)
 static void test_slow_clients_leave_room_for_health(void **state)
 {
     static const char head[] = "GET /api/v1/resources HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
-    struct api_env e;
+    struct vg_test_env e;
     int trickle[N_TRICKLE_IPS * TRICKLE_PER_IP];
     int idle[N_IDLE];
     int64_t t0;
     int64_t took_ms;
-    struct api_reply r;
+    struct vg_test_http_reply r;
+    struct vg_test_env_opts o = {0};
     (void)state;
 
-    assert_int_equal(api_env_setup(&e, "apilim"), 0);
+    vg_test_env_opts_secured(&o);
+    assert_true(vg_test_env_up(&e, "api-limits", &o));
     /* Every trickling connection has sent part of a head, and more keeps coming. */
     for (int i = 0; i < N_TRICKLE_IPS * TRICKLE_PER_IP; i++) {
         char src[32];
@@ -89,29 +76,29 @@ static void test_slow_clients_leave_room_for_health(void **state)
      * the slow clients' own deadline (10 s) would have made room.
      */
     t0 = vg_mono_ms();
-    r = api_http(&e, "GET", "/healthz", NULL, NULL);
+    r = vg_test_env_http(&e, "GET", "/healthz", NULL, NULL);
     assert_int_equal(r.status, 200);
-    api_reply_free(&r);
-    r = api_http(&e, "GET", "/metrics", NULL, NULL);
+    vg_test_http_reply_free(&r);
+    r = vg_test_env_http(&e, "GET", "/metrics", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "vigil_http_rejected_total{reason=\"per_ip_limit\"}"));
-    api_reply_free(&r);
-    r = api_http(&e, "GET", "/readyz", NULL, NULL);
+    vg_test_http_reply_free(&r);
+    r = vg_test_env_http(&e, "GET", "/readyz", NULL, NULL);
     assert_int_equal(r.status, 200);
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
     took_ms = vg_mono_ms() - t0;
     if (took_ms >= 10000) {
-        api_env_dump_log(&e);
+        vg_test_env_dump_logs(&e);
     }
     assert_true(took_ms < 10000);
 
     /* The limits were hit, counted and logged with the client's address. */
-    assert_true(api_env_metric(&e, "vigil_http_rejected_total{reason=\"per_ip_limit\"}") > 0);
-    assert_true(api_env_metric(&e, "vigil_http_rejected_total{reason=\"too_many_connections\"}") >
-                0);
-    if (!api_env_log_has(&e, "refused reason=per_ip_limit client=127.0.0.1") ||
-        !api_env_log_has(&e, "refused reason=too_many_connections client=127.0.0.")) {
-        api_env_dump_log(&e);
+    assert_true(vg_test_env_metric(&e, "vigil_http_rejected_total{reason=\"per_ip_limit\"}") > 0);
+    assert_true(
+        vg_test_env_metric(&e, "vigil_http_rejected_total{reason=\"too_many_connections\"}") > 0);
+    if (!vg_test_env_log_has(&e, "refused reason=per_ip_limit client=127.0.0.1") ||
+        !vg_test_env_log_has(&e, "refused reason=too_many_connections client=127.0.0.")) {
+        vg_test_env_dump_logs(&e);
         fail_msg("no WARN line names the limit and the client");
     }
 
@@ -122,10 +109,10 @@ static void test_slow_clients_leave_room_for_health(void **state)
         close(idle[i]);
     }
     /* Once they are gone, ordinary requests are served again. */
-    r = api_http(&e, "GET", "/api/v1/resources", NULL, NULL);
+    r = vg_test_env_http(&e, "GET", "/api/v1/resources", NULL, NULL);
     assert_int_equal(r.status, 200);
-    api_reply_free(&r);
-    assert_int_equal(api_env_teardown(&e), 0);
+    vg_test_http_reply_free(&r);
+    assert_int_equal(vg_test_env_stop(&e), 0);
 }
 
 /* ---- the whole-request deadline ------------------------------------------------------- */
@@ -188,18 +175,21 @@ static void test_trickled_request_is_cut(void **state)
     static const char slow_head[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                     "X-Padding: abcdefghijklmnopqrstuvwxyz\r\n\r\n";
     static const char body_head[] = "POST /api/v1/silences HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                    "Authorization: Bearer " API_TEST_TOKEN "\r\n"
+                                    "Authorization: Bearer " VG_TEST_ENV_TOKEN "\r\n"
                                     "Content-Type: application/json\r\nContent-Length: 80\r\n\r\n";
-    static const char slow_body[] =
-        "{\"matchers\": [\"monitor=x\"], \"duration\": \"1h\", \"comment\": \"trickled..........\"}  ";
-    struct api_env e;
+    static const char slow_body[] = "{\"matchers\": [\"monitor=x\"], \"duration\": \"1h\", "
+                                    "\"comment\": \"trickled..........\"}  ";
+    struct vg_test_env e;
+    struct vg_test_env_opts o = {0};
     struct vg_buf got = {0};
-    struct api_reply r;
+    struct vg_test_http_reply r;
     int fd;
     (void)state;
 
     assert_int_equal(strlen(slow_body), 80);
-    assert_int_equal(api_env_setup_with(&e, "apidl", "  request_timeout_ms: 1500\n"), 0);
+    vg_test_env_opts_secured(&o);
+    o.http_extra = "  request_timeout_ms: 1500\n";
+    assert_true(vg_test_env_up(&e, "api-deadline", &o));
 
     /* A head trickled byte by byte: each byte used to reset the idle timer. */
     fd = dial(&e, NULL);
@@ -217,16 +207,16 @@ static void test_trickled_request_is_cut(void **state)
     vg_buf_fini(&got);
 
     /* No silence was created from the cut body; the server still serves. */
-    r = api_http(&e, "GET", "/api/v1/silences", NULL, NULL);
+    r = vg_test_env_http(&e, "GET", "/api/v1/silences", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"count\": 0"));
-    api_reply_free(&r);
-    assert_true(api_env_metric(&e, "vigil_http_rejected_total{reason=\"timeout\"}") >= 2);
-    if (!api_env_log_has(&e, "refused reason=timeout client=127.0.0.1")) {
-        api_env_dump_log(&e);
+    vg_test_http_reply_free(&r);
+    assert_true(vg_test_env_metric(&e, "vigil_http_rejected_total{reason=\"timeout\"}") >= 2);
+    if (!vg_test_env_log_has(&e, "refused reason=timeout client=127.0.0.1")) {
+        vg_test_env_dump_logs(&e);
         fail_msg("no WARN line for the deadline");
     }
-    assert_int_equal(api_env_teardown(&e), 0);
+    assert_int_equal(vg_test_env_stop(&e), 0);
 }
 
 int main(void)

@@ -1,5 +1,5 @@
 /*
- * Issue 7: GET /metrics of a running `vigil run` passes
+ * GET /metrics of a running `vigil run` passes
  * `promtool check metrics` (Debian's prometheus package; a missing
  * promtool fails the test), before and after events flow, and its counters
  * move with what happens: events consumed by outcome, decode errors,
@@ -16,23 +16,23 @@
 
 #include <cmocka.h>
 
+#include "env.h"
 #include "support.h"
-#include "test_api_harness.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
 
-static struct api_env E;
+static struct vg_test_env E;
 
 static char *scrape(void)
 {
-    struct api_reply r = api_http(&E, "GET", "/metrics", NULL, NULL);
+    struct vg_test_http_reply r = vg_test_env_http(&E, "GET", "/metrics", NULL, NULL);
     char *body;
 
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(api_reply_header(&r, "content-type"), "text/plain; version=0.0.4"));
+    assert_non_null(strstr(vg_test_http_header(&r, "content-type"), "text/plain; version=0.0.4"));
     body = r.body;
     r.body = NULL;
-    api_reply_free(&r);
+    vg_test_http_reply_free(&r);
     return body;
 }
 
@@ -60,31 +60,19 @@ static void promtool_check(const char *text)
     free(file);
 }
 
-/* The value of the sample line starting with `series` (exactly), or -1 when absent. */
-static double sample(const char *text, const char *series)
-{
-    size_t sl = strlen(series);
-
-    for (const char *p = text; p && *p;) {
-        const char *eol = strchr(p, '\n');
-        if (!strncmp(p, series, sl) && p[sl] == ' ') {
-            return strtod(p + sl + 1, NULL);
-        }
-        p = eol ? eol + 1 : NULL;
-    }
-    return -1;
-}
-
 static int setup(void **state)
 {
+    struct vg_test_env_opts o = {0};
+
     (void)state;
-    return api_env_setup(&E, "api7m");
+    vg_test_env_opts_secured(&o);
+    return vg_test_env_up(&E, "api-metrics", &o) ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return api_env_teardown(&E);
+    return vg_test_env_stop(&E);
 }
 
 struct want {
@@ -99,7 +87,7 @@ static bool counters_moved(void *arg)
     bool ok = true;
 
     for (; w->series; w++) {
-        ok = ok && sample(text, w->series) >= w->min;
+        ok = ok && vg_test_metric_sample(text, w->series) >= w->min;
     }
     free(text);
     return ok;
@@ -107,6 +95,7 @@ static bool counters_moved(void *arg)
 
 static void test_metrics(void **state)
 {
+    static const char not_json[] = "{\"this is\": not json";
     char *text;
     char *s;
     (void)state;
@@ -115,18 +104,19 @@ static void test_metrics(void **state)
     promtool_check(text);
     assert_non_null(strstr(text, "# TYPE vigil_events_consumed_total counter"));
     assert_non_null(strstr(text, "# TYPE vigil_batch_apply_duration_seconds histogram"));
-    assert_int_equal(sample(text, "vigil_rules_loaded{kind=\"monitor\"}"), 1);
-    assert_int_equal(sample(text, "vigil_rules_loaded{kind=\"pager\"}"), 1);
-    assert_int_equal(sample(text, "vigil_outbox_depth"), 0);
+    assert_int_equal(vg_test_metric_sample(text, "vigil_rules_loaded{kind=\"monitor\"}"), 1);
+    assert_int_equal(vg_test_metric_sample(text, "vigil_rules_loaded{kind=\"pager\"}"), 1);
+    assert_int_equal(vg_test_metric_sample(text, "vigil_outbox_depth"), 0);
     free(text);
 
-    api_env_produce(&E, "workflow", "m-a", "public", "active", "running", "2026-11-28T10:00:00Z",
-                    NULL);
-    api_env_produce(&E, "workflow", "m-a", "public", NULL, "failed", "2026-11-28T10:01:00Z", NULL);
-    api_env_produce(&E, "service", "m-b", "sandbox", "active", "running", "2026-11-28T10:00:00Z",
-                    NULL);
-    api_env_produce_raw(&E, "{\"this is\": not json");
-    api_env_wait_applied(&E);
+    vg_test_env_produce(&E, "workflow", "m-a", "public", "active", "running",
+                        "2026-11-28T10:00:00Z", NULL);
+    vg_test_env_produce(&E, "workflow", "m-a", "public", NULL, "failed", "2026-11-28T10:01:00Z",
+                        NULL);
+    vg_test_env_produce(&E, "service", "m-b", "sandbox", "active", "running",
+                        "2026-11-28T10:00:00Z", NULL);
+    vg_test_env_produce_raw(&E, 0, NULL, not_json, strlen(not_json));
+    assert_true(vg_test_env_wait_applied_exact(&E, 30000));
     assert_true(vg_http_receiver_wait(E.rcv, 1, 30000));
     {
         char *applied =
@@ -155,14 +145,15 @@ static void test_metrics(void **state)
         }
         text = scrape();
         promtool_check(text);
-        assert_int_equal(sample(text, applied), 3);
-        assert_int_equal(sample(text, invalid), 1);
-        assert_true(sample(text, "vigil_batch_apply_duration_seconds_bucket{le=\"+Inf\"}") >= 1);
-        assert_int_equal(sample(text, "vigil_outbox_depth"), 0);
-        assert_int_equal(sample(text, "vigil_dead_letter_depth"), 0);
+        assert_int_equal(vg_test_metric_sample(text, applied), 3);
+        assert_int_equal(vg_test_metric_sample(text, invalid), 1);
+        assert_true(vg_test_metric_sample(
+                        text, "vigil_batch_apply_duration_seconds_bucket{le=\"+Inf\"}") >= 1);
+        assert_int_equal(vg_test_metric_sample(text, "vigil_outbox_depth"), 0);
+        assert_int_equal(vg_test_metric_sample(text, "vigil_dead_letter_depth"), 0);
         /* partitions that have seen messages have a known lag (0: caught up) */
         s = vg_asprintf("vigil_consumer_lag_messages{topic=\"%s\",partition=\"0\"}", E.topic);
-        assert_int_equal(sample(text, s), 0);
+        assert_int_equal(vg_test_metric_sample(text, s), 0);
         free(s);
         free(text);
         free(applied);

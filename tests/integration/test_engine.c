@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "env.h"
+#include "outbox.h"
 #include "support.h"
 #include "vigil/event.h"
 #include "vigil/metrics.h"
@@ -36,25 +37,7 @@ static const char *runtime_of(struct vg_test_env *e, const char *id, char *buf, 
 /* The incident id of request i's v1 body (heap), NULL when it is not one. */
 static char *page_incident(struct vg_test_env *e, size_t i)
 {
-    struct vg_http_request *req = vg_http_receiver_request(e->rcv, i);
-    cJSON *body = req ? cJSON_Parse(req->body) : NULL;
-    const cJSON *inc = cJSON_GetObjectItemCaseSensitive(body, "incident");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(inc, "id");
-    char *out = cJSON_IsString(id) ? strdup(id->valuestring) : NULL;
-
-    cJSON_Delete(body);
-    vg_http_request_free(req);
-    return out;
-}
-
-static bool outbox_drained(void *arg)
-{
-    struct vg_test_env *e = arg;
-    int64_t backlog = -1;
-    char errstr[256];
-
-    return vg_state_outbox_backlog(e->st, &backlog, errstr, sizeof(errstr)) == VG_OK &&
-           backlog == 0;
+    return vg_test_env_page_string(e, i, "incident", "id", 30000);
 }
 
 static bool counted_pages(void *arg)
@@ -118,7 +101,7 @@ static void engine_applies_and_pages(void **state)
         free(second);
     }
     /* Everything acknowledged: the first page was not sent again. */
-    assert_true(vg_test_wait_for(outbox_drained, &e, 30000));
+    assert_true(vg_test_outbox_wait_drained(&e, 30000));
     assert_int_equal(vg_http_receiver_count(e.rcv), 2);
     free(first);
     assert_int_equal(vg_test_env_engine_stop(&e), VG_OK);

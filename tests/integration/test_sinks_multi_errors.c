@@ -82,10 +82,7 @@ static int setup(void **state)
         .connect_timeout_ms = 60000,
     };
 
-    unsetenv("http_proxy");
-    unsetenv("HTTP_PROXY");
-    unsetenv("all_proxy");
-    unsetenv("ALL_PROXY");
+    vg_test_no_proxy();
     fail_perform = fail_poll = fail_add = CURLM_OK;
     f->r = vg_http_receiver_start();
     assert_non_null(f->r);

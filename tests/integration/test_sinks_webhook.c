@@ -21,10 +21,10 @@
 #include <cmocka.h>
 
 #include "http_receiver.h"
+#include "page_body.h"
 #include "support.h"
 #include "vigil/json.h"
 #include "vigil/mem.h"
-#include "vigil/page.h"
 #include "vigil/sinks.h"
 #include "vigil/util.h"
 
@@ -39,35 +39,6 @@ struct fixture {
     char *body;
     size_t body_len;
 };
-
-static char *make_body(void)
-{
-    struct vg_page pg = {0};
-    char *json;
-
-    pg.status = vg_strdup("firing");
-    pg.incident.id = vg_strdup("0123456789abcdef");
-    pg.incident.monitor = vg_strdup("workflow-failed");
-    pg.incident.severity = vg_strdup("high");
-    pg.incident.summary = vg_strdup("workflow ingestion-x in public failed");
-    pg.incident.started_at_ms = 1795860000123;
-    pg.resource.id = vg_strdup("workflow:v1:ingestion-x:public");
-    pg.resource.type = vg_strdup("workflow");
-    pg.resource.name = vg_strdup("ingestion-x");
-    pg.resource.workspace = vg_strdup("public");
-    pg.resource.version = vg_strdup("v1");
-    pg.resource.owner = vg_strdup("iamgroot");
-    snprintf(pg.resource.status, sizeof(pg.resource.status), "active");
-    snprintf(pg.resource.runtime, sizeof(pg.resource.runtime), "failed");
-    snprintf(pg.resource.health, sizeof(pg.resource.health), "unhealthy");
-    snprintf(pg.transition.field, sizeof(pg.transition.field), "runtime");
-    snprintf(pg.transition.from, sizeof(pg.transition.from), "running");
-    snprintf(pg.transition.to, sizeof(pg.transition.to), "failed");
-    pg.transition.at_ms = 1795860000123;
-    json = vg_page_to_json(&pg);
-    vg_page_fini(&pg);
-    return json;
-}
 
 static struct vg_sinks *new_sinks(const char *url, int64_t timeout_ms)
 {
@@ -99,19 +70,13 @@ static int setup(void **state)
     struct fixture *f = vg_calloc(1, sizeof(*f));
     char *url;
 
-    /* Requests to 127.0.0.1 must not detour through a proxy from the environment. */
-    unsetenv("http_proxy");
-    unsetenv("HTTP_PROXY");
-    unsetenv("https_proxy");
-    unsetenv("HTTPS_PROXY");
-    unsetenv("all_proxy");
-    unsetenv("ALL_PROXY");
+    vg_test_no_proxy();
     f->r = vg_http_receiver_start();
     assert_non_null(f->r);
     url = vg_http_receiver_url(f->r, HOOK_PATH);
     f->sk = new_sinks(url, 5000);
     vg_free(url);
-    f->body = make_body();
+    f->body = vg_test_page_body("0123456789abcdef", "firing", "ingestion-x");
     f->body_len = strlen(f->body);
     *state = f;
     return 0;

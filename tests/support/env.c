@@ -8,9 +8,11 @@
 #include <cjson/cJSON.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -18,6 +20,39 @@
 #include "support.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
+
+static int stop_more(struct vg_test_env *e);
+static int write_first_rules(struct vg_test_env *e);
+
+/* The mock cluster with the event topics and vigil.dlq, and the test's producer for it. */
+static int start_cluster(struct vg_test_env *e)
+{
+    char errstr[512];
+
+    if (vg_mock_kafka_start(&e->kafka, 1, errstr, sizeof(errstr)) != VG_OK ||
+        vg_mock_kafka_create_topic(e->kafka, e->topic, e->opts.partitions, errstr,
+                                   sizeof(errstr)) != VG_OK ||
+        vg_mock_kafka_create_topic(e->kafka, "vigil.dlq", 1, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: mock cluster: %s\n", errstr);
+        return -1;
+    }
+    for (int i = 0; i < VG_TEST_ENV_MORE_TOPICS; i++) {
+        const struct vg_test_env_topic *t = &e->opts.more_topics[i];
+
+        if (e->more_topic[i] && vg_mock_kafka_create_topic(e->kafka, e->more_topic[i],
+                                                           t->partitions > 0 ? t->partitions : 1,
+                                                           errstr, sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "env: mock cluster: %s\n", errstr);
+            return -1;
+        }
+    }
+    if (vg_producer_new(&e->producer, vg_mock_kafka_bootstraps(e->kafka), e->opts.producer_props,
+                        e->opts.n_producer_props, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: producer: %s\n", errstr);
+        return -1;
+    }
+    return 0;
+}
 
 int vg_test_env_start(struct vg_test_env *e, const char *name, const struct vg_test_env_opts *o)
 {
@@ -35,6 +70,11 @@ int vg_test_env_start(struct vg_test_env *e, const char *name, const struct vg_t
     e->name = vg_strdup(name);
     e->dir = vg_test_mkdtemp(name);
     e->topic = vg_asprintf("%s.events", name);
+    for (int i = 0; i < VG_TEST_ENV_MORE_TOPICS; i++) {
+        if (e->opts.more_topics[i].suffix) {
+            e->more_topic[i] = vg_asprintf("%s.%s", name, e->opts.more_topics[i].suffix);
+        }
+    }
     e->prefix = vg_asprintf("%s%d", name, (int)getpid());
     e->group = vg_asprintf("%s-%d", name, (int)getpid());
     e->config = vg_asprintf("%s/vigil.yaml", e->dir);
@@ -44,11 +84,7 @@ int vg_test_env_start(struct vg_test_env *e, const char *name, const struct vg_t
         fprintf(stderr, "env: redis-server: %s\n", errstr);
         return -1;
     }
-    if (vg_mock_kafka_start(&e->kafka, 1, errstr, sizeof(errstr)) != VG_OK ||
-        vg_mock_kafka_create_topic(e->kafka, e->topic, e->opts.partitions, errstr,
-                                   sizeof(errstr)) != VG_OK ||
-        vg_mock_kafka_create_topic(e->kafka, "vigil.dlq", 1, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "env: mock cluster: %s\n", errstr);
+    if (start_cluster(e) != 0) {
         return -1;
     }
     e->rcv = vg_http_receiver_start();
@@ -56,11 +92,9 @@ int vg_test_env_start(struct vg_test_env *e, const char *name, const struct vg_t
         fprintf(stderr, "env: cannot start the HTTP receiver\n");
         return -1;
     }
-    e->hook_url = vg_http_receiver_url(e->rcv, "/hook");
-    if (vg_producer_new(&e->producer, vg_mock_kafka_bootstraps(e->kafka), NULL, 0, errstr,
-                        sizeof(errstr)) != VG_OK ||
-        vg_state_connect(&e->st, vg_redis_child_url(e->redis), e->prefix, errstr, sizeof(errstr)) !=
-            VG_OK) {
+    e->hook_url = vg_http_receiver_url(e->rcv, e->opts.hook_path ? e->opts.hook_path : "/hook");
+    if (vg_state_connect(&e->st, vg_redis_child_url(e->redis), e->prefix, errstr, sizeof(errstr)) !=
+        VG_OK) {
         fprintf(stderr, "env: %s\n", errstr);
         return -1;
     }
@@ -70,7 +104,9 @@ int vg_test_env_start(struct vg_test_env *e, const char *name, const struct vg_t
     if (e->opts.http_token) {
         setenv("VIGIL_TEST_HTTP_TOKEN", e->opts.http_token, 1);
     }
-    vg_test_env_write_rules(e, e->opts.rules ? e->opts.rules : VG_TEST_ENV_RULES);
+    if (write_first_rules(e) != 0) {
+        return -1;
+    }
     vg_test_env_write_config(e);
     return 0;
 }
@@ -87,6 +123,35 @@ void vg_test_env_write_rules(struct vg_test_env *e, const char *yaml)
     "  batch_ms: 20\n"                                                                             \
     "  properties: {session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}\n"
 
+/* The `topics:` of the kafka section: a flow list, or a block list when formats are given. */
+static void write_topics(struct vg_test_env *e, struct vg_buf *b)
+{
+    bool block = e->opts.topic_format != NULL;
+
+    for (int i = 0; i < VG_TEST_ENV_MORE_TOPICS; i++) {
+        block = block || e->more_topic[i];
+    }
+    if (!block) {
+        vg_buf_printf(b, "  topics: [%s]\n", e->topic);
+        return;
+    }
+    vg_buf_printf(b, "  topics:\n    - {name: %s", e->topic);
+    if (e->opts.topic_format) {
+        vg_buf_printf(b, ", format: %s", e->opts.topic_format);
+    }
+    vg_buf_printf(b, "}\n");
+    for (int i = 0; i < VG_TEST_ENV_MORE_TOPICS; i++) {
+        if (!e->more_topic[i]) {
+            continue;
+        }
+        vg_buf_printf(b, "    - {name: %s", e->more_topic[i]);
+        if (e->opts.more_topics[i].format) {
+            vg_buf_printf(b, ", format: %s", e->opts.more_topics[i].format);
+        }
+        vg_buf_printf(b, "}\n");
+    }
+}
+
 void vg_test_env_write_config(struct vg_test_env *e)
 {
     struct vg_buf b = {0};
@@ -94,8 +159,11 @@ void vg_test_env_write_config(struct vg_test_env *e)
     vg_buf_printf(&b,
                   "kafka:\n"
                   "  brokers: %s\n"
-                  "  group: %s\n"
-                  "  topics: [%s]\n"
+                  "  group: %s\n",
+                  vg_mock_kafka_bootstraps(e->kafka), e->group);
+    write_topics(e, &b);
+    vg_buf_printf(&b,
+                  "%s"
                   "%s"
                   "redis:\n"
                   "  url: \"${VIGIL_TEST_REDIS_URL}\"\n"
@@ -103,8 +171,8 @@ void vg_test_env_write_config(struct vg_test_env *e)
                   "%s"
                   "rules: [%s]\n"
                   "sinks:\n%s",
-                  vg_mock_kafka_bootstraps(e->kafka), e->group, e->topic,
-                  e->opts.kafka_tuning ? e->opts.kafka_tuning : KAFKA_TUNING, e->prefix,
+                  e->opts.kafka_tuning ? e->opts.kafka_tuning : KAFKA_TUNING,
+                  e->opts.kafka_extra ? e->opts.kafka_extra : "", e->prefix,
                   e->opts.redis_extra ? e->opts.redis_extra : "", e->rules,
                   e->opts.sinks ? e->opts.sinks
                                 : "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", "
@@ -113,6 +181,9 @@ void vg_test_env_write_config(struct vg_test_env *e)
         vg_buf_printf(&b, "http:\n  listen: 127.0.0.1:0\n");
         if (e->opts.http_token) {
             vg_buf_printf(&b, "  token: \"${VIGIL_TEST_HTTP_TOKEN}\"\n");
+        }
+        if (e->opts.http_extra) {
+            vg_buf_printf(&b, "%s", e->opts.http_extra);
         }
     }
     if (e->opts.extra) {
@@ -227,7 +298,13 @@ static bool is_ready(void *arg)
 
 bool vg_test_env_spawn(struct vg_test_env *e)
 {
-    char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"run", (char *)"-c", e->config, NULL};
+    char *argv[] = {(char *)vg_test_vigil_bin(),
+                    (char *)"run",
+                    (char *)"-c",
+                    e->config,
+                    (char *)(e->opts.debug ? "--debug" : NULL),
+                    (char *)e->opts.debug,
+                    NULL};
     char *out = vg_asprintf("%s/vigil-%d.out", e->dir, e->runs + 1);
     char *err = vg_test_env_log_path(e, e->runs + 1);
 
@@ -328,6 +405,9 @@ int vg_test_env_stop(struct vg_test_env *e)
     if (e->failed) {
         fprintf(stderr, "env: a run of vigil exited uncleanly or reported a sanitizer error\n");
         vg_test_env_dump_logs(e);
+        rc = -1;
+    }
+    if (stop_more(e) != 0) {
         rc = -1;
     }
     vg_producer_destroy(e->producer);
@@ -511,10 +591,113 @@ int vg_test_env_cli(struct vg_test_env *e, char **out, char **err, const char *c
 struct vg_test_http_reply vg_test_http(int port, const char *method, const char *path,
                                        const char *extra_headers, const char *body)
 {
+    struct vg_buf req = {0};
+    struct vg_test_http_reply r;
+
+    vg_buf_printf(&req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n%s", method, path, port,
+                  extra_headers ? extra_headers : "");
+    if (body) {
+        vg_buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                      strlen(body), body);
+    } else {
+        vg_buf_printf(&req, "\r\n");
+    }
+    r = vg_test_http_raw(port, req.data, req.len);
+    vg_buf_fini(&req);
+    return r;
+}
+
+void vg_test_http_reply_free(struct vg_test_http_reply *r)
+{
+    free(r->headers);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ---- More of the environment: secrets, the HTTP API, metrics, logs, topics -------------- */
+
+void vg_test_env_opts_secured(struct vg_test_env_opts *o)
+{
+    /* The token in the hook URL is its path without the leading '/'. */
+    static const char *const secrets[] = {VG_TEST_ENV_TOKEN, VG_TEST_ENV_HOOK_PATH + 1,
+                                          VG_TEST_ENV_REDIS_PASSWORD, NULL};
+
+    o->http = true;
+    o->http_token = VG_TEST_ENV_TOKEN;
+    o->redis_password = VG_TEST_ENV_REDIS_PASSWORD;
+    o->hook_path = VG_TEST_ENV_HOOK_PATH;
+    o->secrets = secrets;
+}
+
+/* The rules of opts.rules_file, opts.rules or VG_TEST_ENV_RULES into rules.yaml. */
+static int write_first_rules(struct vg_test_env *e)
+{
+    char *text;
+
+    if (!e->opts.rules_file) {
+        vg_test_env_write_rules(e, e->opts.rules ? e->opts.rules : VG_TEST_ENV_RULES);
+        return 0;
+    }
+    text = vg_test_read_file(e->opts.rules_file, NULL);
+    if (!text) {
+        fprintf(stderr, "env: cannot read %s\n", e->opts.rules_file);
+        return -1;
+    }
+    vg_test_env_write_rules(e, text);
+    free(text);
+    return 0;
+}
+
+bool vg_test_env_up(struct vg_test_env *e, const char *name, const struct vg_test_env_opts *o)
+{
+    if (vg_test_env_start(e, name, o) == 0 && vg_test_env_spawn(e)) {
+        return true;
+    }
+    vg_test_env_stop(e);
+    return false;
+}
+
+bool vg_test_env_leaks(struct vg_test_env *e, const char *text, const char *what)
+{
+    for (size_t i = 0; text && e->opts.secrets && e->opts.secrets[i]; i++) {
+        if (strstr(text, e->opts.secrets[i])) {
+            fprintf(stderr, "env: %s contains the secret \"%s\":\n%s\n", what, e->opts.secrets[i],
+                    text);
+            e->leaked = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Every run's stderr and stdout, checked for secrets; the raw connection closed. */
+static int stop_more(struct vg_test_env *e)
+{
+    for (int i = 1; i <= e->runs; i++) {
+        static const char *const ext[] = {"err", "out"};
+
+        for (size_t k = 0; k < VG_ARRAY_LEN(ext); k++) {
+            char *path = vg_asprintf("%s/vigil-%d.%s", e->dir, i, ext[k]);
+            char *text = vg_test_read_file(path, NULL);
+
+            (void)vg_test_env_leaks(e, text, path);
+            free(text);
+            free(path);
+        }
+    }
+    vg_test_env_redis_close(e);
+    for (int i = 0; i < VG_TEST_ENV_MORE_TOPICS; i++) {
+        free(e->more_topic[i]);
+        e->more_topic[i] = NULL;
+    }
+    return e->leaked ? -1 : 0;
+}
+
+struct vg_test_http_reply vg_test_http_raw(int port, const char *raw, size_t len)
+{
     struct vg_test_http_reply r = {.status = -1};
     struct sockaddr_in sa;
     struct timeval tv = {.tv_sec = 20, .tv_usec = 0};
-    struct vg_buf req = {0};
     struct vg_buf resp = {0};
     char chunk[8192];
     char *sep;
@@ -534,19 +717,11 @@ struct vg_test_http_reply vg_test_http(int port, const char *method, const char 
         close(fd);
         return r;
     }
-    vg_buf_printf(&req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n%s", method, path, port,
-                  extra_headers ? extra_headers : "");
-    if (body) {
-        vg_buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                      strlen(body), body);
-    } else {
-        vg_buf_printf(&req, "\r\n");
-    }
-    while (sent < req.len) {
-        ssize_t w = send(fd, req.data + sent, req.len - sent, MSG_NOSIGNAL);
+    while (sent < len) {
+        ssize_t w = send(fd, raw + sent, len - sent, MSG_NOSIGNAL);
 
         if (w <= 0) {
-            break;
+            break; /* refused before the end: the answer may already be there */
         }
         sent += (size_t)w;
     }
@@ -554,24 +729,329 @@ struct vg_test_http_reply vg_test_http(int port, const char *method, const char 
         vg_buf_append(&resp, chunk, (size_t)got);
     }
     close(fd);
-    vg_buf_fini(&req);
     vg_buf_printf(&resp, "%s", "");
-    sep = resp.data ? strstr(resp.data, "\r\n\r\n") : NULL;
-    if (sep && sscanf(resp.data, "HTTP/1.%*d %d", &r.status) == 1) {
+    if (sscanf(resp.data, "HTTP/1.%*d %d", &r.status) != 1) {
+        r.status = -1;
+        vg_buf_fini(&resp);
+        return r;
+    }
+    sep = strstr(resp.data, "\r\n\r\n");
+    if (sep) {
         *sep = '\0';
         r.headers = vg_strdup(resp.data);
         r.body_len = resp.len - (size_t)(sep + 4 - resp.data);
         r.body = vg_malloc(r.body_len + 1);
         memcpy(r.body, sep + 4, r.body_len);
         r.body[r.body_len] = '\0';
+    } else {
+        r.headers = vg_strdup(resp.data);
+        r.body = vg_strdup("");
     }
     vg_buf_fini(&resp);
     return r;
 }
 
-void vg_test_http_reply_free(struct vg_test_http_reply *r)
+/* The reply must hold no secret: headers and body. */
+static void check_reply(struct vg_test_env *e, const struct vg_test_http_reply *r, const char *what)
 {
-    free(r->headers);
-    free(r->body);
-    memset(r, 0, sizeof(*r));
+    if (!vg_test_env_leaks(e, r->headers, what)) {
+        (void)vg_test_env_leaks(e, r->body, what);
+    }
+}
+
+struct vg_test_http_reply vg_test_env_http(struct vg_test_env *e, const char *method,
+                                           const char *path, const char *extra_headers,
+                                           const char *body)
+{
+    struct vg_test_http_reply r = vg_test_http(e->port, method, path, extra_headers, body);
+    char *what = vg_asprintf("the reply to %s %.80s", method, path);
+
+    check_reply(e, &r, what);
+    free(what);
+    return r;
+}
+
+struct vg_test_http_reply vg_test_env_http_raw(struct vg_test_env *e, const char *raw, size_t len)
+{
+    struct vg_test_http_reply r = vg_test_http_raw(e->port, raw, len);
+    char *what = vg_asprintf("the reply to %.60s", raw);
+
+    check_reply(e, &r, what);
+    free(what);
+    return r;
+}
+
+int vg_test_env_run_cli(struct vg_test_env *e, char **out, char **err, const char *arg, ...)
+{
+    const char *args[16];
+    size_t n = 0;
+    va_list ap;
+
+    va_start(ap, arg);
+    for (const char *a = arg; a && n < VG_ARRAY_LEN(args) - 1; a = va_arg(ap, const char *)) {
+        args[n++] = a;
+    }
+    va_end(ap);
+    args[n] = NULL;
+    return vg_test_env_cli(e, out, err, args);
+}
+
+const char *vg_test_http_header(const struct vg_test_http_reply *r, const char *name)
+{
+    static char value[1024];
+    size_t nl = strlen(name);
+
+    /* Each header line starts after a "\r\n"; the status line comes first. */
+    for (const char *p = r->headers ? strstr(r->headers, "\r\n") : NULL; p;
+         p = strstr(p + 2, "\r\n")) {
+        const char *line = p + 2;
+
+        if (!strncasecmp(line, name, nl) && line[nl] == ':') {
+            line += nl + 1;
+            line += strspn(line, " ");
+            snprintf(value, sizeof(value), "%.*s", (int)strcspn(line, "\r\n"), line);
+            return value;
+        }
+    }
+    return NULL;
+}
+
+int vg_test_env_dial(struct vg_test_env *e, const char *src)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (src) {
+        struct sockaddr_in me;
+
+        memset(&me, 0, sizeof(me));
+        me.sin_family = AF_INET;
+        if (inet_pton(AF_INET, src, &me.sin_addr) != 1 ||
+            bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)e->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+double vg_test_metric_sample(const char *text, const char *series)
+{
+    size_t sl = strlen(series);
+
+    for (const char *p = text; p && *p;) {
+        const char *eol = strchr(p, '\n');
+
+        if (!strncmp(p, series, sl) && p[sl] == ' ') {
+            return strtod(p + sl + 1, NULL);
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return -1;
+}
+
+double vg_test_env_metric(struct vg_test_env *e, const char *series)
+{
+    struct vg_test_http_reply r = vg_test_env_http(e, "GET", "/metrics", NULL, NULL);
+    double v = r.status == 200 ? vg_test_metric_sample(r.body, series) : -1;
+
+    vg_test_http_reply_free(&r);
+    return v;
+}
+
+struct metric_wait {
+    struct vg_test_env *e;
+    const char *series;
+    double min;
+};
+
+static bool metric_reached(void *arg)
+{
+    struct metric_wait *w = arg;
+
+    return vg_test_env_metric(w->e, w->series) >= w->min;
+}
+
+bool vg_test_env_wait_metric(struct vg_test_env *e, const char *series, double min, int timeout_ms)
+{
+    struct metric_wait w = {e, series, min};
+    struct vg_test_http_reply r;
+
+    if (vg_test_wait_for(metric_reached, &w, timeout_ms)) {
+        return true;
+    }
+    r = vg_test_env_http(e, "GET", "/metrics", NULL, NULL);
+    fprintf(stderr, "env: %s never reached %g; /metrics:\n%s\n", series, min,
+            r.body ? r.body : "(no answer)");
+    vg_test_http_reply_free(&r);
+    return false;
+}
+
+char *vg_test_env_page_string(struct vg_test_env *e, size_t i, const char *object, const char *key,
+                              int timeout_ms)
+{
+    struct vg_http_request *req;
+    cJSON *body;
+    const cJSON *v;
+    char *out = NULL;
+
+    if (!vg_test_env_wait_requests(e, i + 1, timeout_ms)) {
+        return NULL;
+    }
+    req = vg_http_receiver_request(e->rcv, i);
+    body = req ? cJSON_Parse(req->body) : NULL;
+    v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, object), key);
+    if (cJSON_IsString(v)) {
+        out = vg_strdup(v->valuestring);
+    } else {
+        fprintf(stderr, "env: request %zu has no %s.%s: %s\n", i, object, key,
+                req ? req->body : "(none)");
+    }
+    cJSON_Delete(body);
+    vg_http_request_free(req);
+    return out;
+}
+
+bool vg_test_env_page_is(struct vg_test_env *e, size_t i, const char *object, const char *key,
+                         const char *want, int timeout_ms)
+{
+    char *got = vg_test_env_page_string(e, i, object, key, timeout_ms);
+    bool ok = got && !strcmp(got, want);
+
+    if (got && !ok) {
+        fprintf(stderr, "env: request %zu has %s.%s \"%s\", not \"%s\"\n", i, object, key, got,
+                want);
+    }
+    free(got);
+    return ok;
+}
+
+bool vg_test_env_log_has(struct vg_test_env *e, const char *needle)
+{
+    struct log_wait w = {e, needle};
+
+    return log_has(&w);
+}
+
+char *vg_test_env_run_log(const struct vg_test_env *e)
+{
+    char *path = vg_test_env_log_path(e, e->runs);
+    char *text = vg_test_read_file(path, NULL);
+
+    free(path);
+    return text ? text : vg_strdup("");
+}
+
+bool vg_test_env_spawn_with(struct vg_test_env *e, const char *rules, const char *sinks)
+{
+    vg_test_env_write_rules(e, rules);
+    e->opts.sinks = sinks;
+    vg_test_env_write_config(e);
+    return vg_test_env_spawn(e);
+}
+
+void vg_test_env_produce_to(struct vg_test_env *e, const char *topic, int32_t partition,
+                            const char *key, const void *payload, size_t len)
+{
+    char errstr[256];
+    long long *count = &e->produced;
+
+    for (int i = 0; i < VG_TEST_ENV_MORE_TOPICS; i++) {
+        if (e->more_topic[i] && !strcmp(topic, e->more_topic[i])) {
+            count = &e->more_produced[i];
+        }
+    }
+    if (vg_producer_send(e->producer, topic, partition, key, key ? strlen(key) : 0, payload, len,
+                         errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: produce: %s\n", errstr);
+        return;
+    }
+    (*count)++;
+}
+
+bool vg_test_env_flush(struct vg_test_env *e)
+{
+    char errstr[256];
+
+    if (vg_producer_flush(e->producer, vg_test_timeout(10000), errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: flush: %s\n", errstr);
+        return false;
+    }
+    return true;
+}
+
+/* Sum of (applied offset + 1) over the partitions of `topic`; -1 when Redis does not answer. */
+static int64_t applied_total(struct vg_test_env *e, const char *topic, int partitions)
+{
+    char errstr[256];
+    int64_t total = 0;
+
+    for (int p = 0; p < partitions; p++) {
+        int64_t off = -1;
+
+        if (vg_state_applied_offset(e->st, topic, p, &off, errstr, sizeof(errstr)) != VG_OK) {
+            return -1;
+        }
+        total += off + 1;
+    }
+    return total;
+}
+
+static bool applied_exactly(void *arg)
+{
+    struct vg_test_env *e = arg;
+
+    if (applied_total(e, e->topic, e->opts.partitions) != e->produced) {
+        return false;
+    }
+    for (int i = 0; i < VG_TEST_ENV_MORE_TOPICS; i++) {
+        const struct vg_test_env_topic *t = &e->opts.more_topics[i];
+
+        if (e->more_topic[i] &&
+            applied_total(e, e->more_topic[i], t->partitions > 0 ? t->partitions : 1) !=
+                e->more_produced[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool vg_test_env_wait_applied_exact(struct vg_test_env *e, int timeout_ms)
+{
+    if (!vg_test_env_flush(e)) {
+        return false;
+    }
+    if (vg_test_wait_for(applied_exactly, e, timeout_ms)) {
+        return true;
+    }
+    fprintf(stderr, "env: the applied offsets of %s are not exactly the %lld messages produced\n",
+            e->topic, e->produced);
+    vg_test_env_dump_logs(e);
+    return false;
+}
+
+bool vg_test_env_new_cluster(struct vg_test_env *e)
+{
+    vg_producer_destroy(e->producer);
+    e->producer = NULL;
+    vg_mock_kafka_stop(e->kafka);
+    e->kafka = NULL;
+    e->produced = 0;
+    memset(e->more_produced, 0, sizeof(e->more_produced));
+    if (start_cluster(e) != 0) {
+        return false;
+    }
+    vg_test_env_write_config(e);
+    return true;
 }

@@ -23,6 +23,9 @@
 #include "vigil/state.h"
 
 struct cJSON;
+#define VG_TEST_ENV_MORE_TOPICS 2
+
+struct redisContext;
 
 struct vg_test_env_opts {
     int partitions;             /* of the event topic; 0: 2 */
@@ -44,6 +47,29 @@ struct vg_test_env_opts {
     /* -- Redis section -- */
     /* More lines of the redis section (each indented 2, e.g. cache_resources); NULL: none. */
     const char *redis_extra;
+    /* ---- More of the environment: secrets, more topics, more config ---- */
+    /* Path of the receiver URL the default sink posts to; NULL: "/hook". */
+    const char *hook_path;
+    /*
+     * NULL-terminated: strings that no HTTP reply (vg_test_env_http) and no
+     * log of vigil may contain; a reply that does marks the env failed at
+     * once, a log is checked at vg_test_env_stop.
+     */
+    const char *const *secrets;
+    const char *http_extra;   /* more lines under `http:` ("  max_connections: 4\n") */
+    const char *kafka_extra;  /* more lines under `kafka:` ("  batch_size: 10\n") */
+    const char *topic_format; /* `format:` of the event topic (auto, native...); NULL: none */
+    /* More event topics, <name>.<suffix>, consumed too; suffix NULL: unused. */
+    struct vg_test_env_topic {
+        const char *suffix;
+        int partitions; /* 0: 1 */
+        const char *format;
+    } more_topics[VG_TEST_ENV_MORE_TOPICS];
+    const char *debug;      /* `vigil run --debug` facilities ("sinks"); NULL: none */
+    const char *rules_file; /* a file (a fixture) whose text is the rules; wins over rules */
+    /* Properties of the test's producer (message.max.bytes for large messages). */
+    const struct vg_kv *producer_props;
+    size_t n_producer_props;
 };
 
 /* A monitor paging `ops` when a workflow's runtime turns failed. */
@@ -86,6 +112,11 @@ struct vg_test_env {
     struct vg_config engine_cfg;
     pthread_t engine_thread;
     vg_err_t engine_err;
+    /* ---- More of the environment ---- */
+    char *more_topic[VG_TEST_ENV_MORE_TOPICS]; /* names of opts.more_topics; NULL: unused */
+    long long more_produced[VG_TEST_ENV_MORE_TOPICS];
+    bool leaked;                    /* a reply or a log held one of opts.secrets */
+    struct redisContext *redis_raw; /* vg_test_env_redis's connection (outbox.h) */
 };
 
 /* Start redis-server, the mock cluster, the receiver and write the config. 0 or -1. */
@@ -160,5 +191,90 @@ struct vg_test_http_reply {
 struct vg_test_http_reply vg_test_http(int port, const char *method, const char *path,
                                        const char *extra_headers, const char *body);
 void vg_test_http_reply_free(struct vg_test_http_reply *r);
+
+/* ---- More of the environment: secrets, the HTTP API, metrics, logs, topics ---- */
+
+/* The secrets of vg_test_env_opts_secured, and the header that carries the token. */
+#define VG_TEST_ENV_TOKEN "tok-7f3a9c2e41d8b6"
+#define VG_TEST_ENV_HOOK_PATH "/hook/s3cr3t-h00k-p4th"
+#define VG_TEST_ENV_REDIS_PASSWORD "r3dis-pa55w0rd-x9"
+#define VG_TEST_ENV_AUTH "Authorization: Bearer " VG_TEST_ENV_TOKEN "\r\n"
+
+/*
+ * Options for a daemon whose config holds every kind of secret (an API
+ * token, a Redis password, a token in the webhook URL), each one in
+ * opts.secrets, with its HTTP API served (opts.http).
+ */
+void vg_test_env_opts_secured(struct vg_test_env_opts *o);
+/* vg_test_env_start, then vg_test_env_spawn; on a failure everything is stopped again. */
+bool vg_test_env_up(struct vg_test_env *e, const char *name, const struct vg_test_env_opts *o);
+/* True (and the env marked failed, the text printed) when `text` holds one of opts.secrets. */
+bool vg_test_env_leaks(struct vg_test_env *e, const char *text, const char *what);
+
+/* vg_test_http to the running vigil's API (e->port); the reply is checked for secrets. */
+struct vg_test_http_reply vg_test_env_http(struct vg_test_env *e, const char *method,
+                                           const char *path, const char *extra_headers,
+                                           const char *body);
+/* Send `raw` (a whole request, any bytes) to 127.0.0.1:port and read the reply until EOF. */
+struct vg_test_http_reply vg_test_http_raw(int port, const char *raw, size_t len);
+/* vg_test_http_raw to the running vigil's API, checked for secrets. */
+struct vg_test_http_reply vg_test_env_http_raw(struct vg_test_env *e, const char *raw, size_t len);
+/* vg_test_env_cli with the arguments listed, NULL-terminated: ("dlq", "list", NULL). */
+int vg_test_env_run_cli(struct vg_test_env *e, char **out, char **err, const char *arg, ...);
+/* A header's value (name case-insensitive) in a static buffer, valid until the next call. */
+const char *vg_test_http_header(const struct vg_test_http_reply *r, const char *name);
+/* A socket connected to vigil's API from source address `src` ("127.0.0.2"; NULL: any); -1. */
+int vg_test_env_dial(struct vg_test_env *e, const char *src);
+
+/* The value of sample `series` (name{labels} exactly) in /metrics text; -1 when absent. */
+double vg_test_metric_sample(const char *text, const char *series);
+/* The same, scraped from the running vigil's /metrics; -1 when absent or not answered. */
+double vg_test_env_metric(struct vg_test_env *e, const char *series);
+/* Wait until vg_test_env_metric(series) >= min; prints /metrics on a timeout. */
+bool vg_test_env_wait_metric(struct vg_test_env *e, const char *series, double min, int timeout_ms);
+
+/*
+ * Wait until the receiver has request i (0-based) and return the string at
+ * `object`.`key` of its JSON body ("resource", "id"); heap, NULL when the
+ * request never came or has no such string (printed).
+ */
+char *vg_test_env_page_string(struct vg_test_env *e, size_t i, const char *object, const char *key,
+                              int timeout_ms);
+
+/* vg_test_env_page_string is `want` (a mismatch is printed). */
+bool vg_test_env_page_is(struct vg_test_env *e, size_t i, const char *object, const char *key,
+                         const char *want, int timeout_ms);
+
+/* True when the logs of all runs contain `needle` (no wait). */
+bool vg_test_env_log_has(struct vg_test_env *e, const char *needle);
+/* The current run's log (heap, "" when none). */
+char *vg_test_env_run_log(const struct vg_test_env *e);
+/* Rewrite the rules and the `sinks:` body (e->opts.sinks), then spawn vigil. */
+bool vg_test_env_spawn_with(struct vg_test_env *e, const char *rules, const char *sinks);
+
+/* Produce raw bytes to `topic` (the event topic or one of more_topic), counted for it. */
+void vg_test_env_produce_to(struct vg_test_env *e, const char *topic, int32_t partition,
+                            const char *key, const void *payload, size_t len);
+/* Wait until everything produced so far is acknowledged by the cluster. */
+bool vg_test_env_flush(struct vg_test_env *e);
+/*
+ * Wait until every topic's applied offsets add up to exactly what was
+ * produced to it (vg_test_env_wait_applied accepts more: offsets left
+ * from an earlier cluster).
+ */
+bool vg_test_env_wait_applied_exact(struct vg_test_env *e, int timeout_ms);
+/*
+ * A fresh mock cluster (its topics empty, offsets from 0) in place of the
+ * current one, with the same Redis; the config is rewritten for it.
+ */
+bool vg_test_env_new_cluster(struct vg_test_env *e);
+
+/*
+ * One raw Redis command on the test's own hiredis connection (opened on
+ * first use, closed by vg_test_env_stop), hiredis's format. Returns the
+ * reply (free with freeReplyObject) or NULL when Redis did not answer.
+ */
+struct redisReply *vg_test_env_redis(struct vg_test_env *e, const char *fmt, ...);
+void vg_test_env_redis_close(struct vg_test_env *e);
 
 #endif

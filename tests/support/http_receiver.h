@@ -20,7 +20,7 @@ struct vg_http_request {
     char *body; /* NUL-terminated */
     size_t body_len;
     size_t conn_id; /* which TCP connection carried it: 1, 2, ... in accept order */
-    /* Issue 6: when it was recorded (vg_mono_ms) and what it was answered. */
+    /* When it was recorded (vg_mono_ms) and what it was answered. */
     int64_t at_mono_ms;
     int answer_status; /* the status sent; 0 for HANG or CLOSE */
 };

@@ -33,4 +33,9 @@ int vg_test_stop(pid_t pid, int sig, int timeout_ms);
 /* Path of the vigil binary under test ($VIGIL_BIN). */
 const char *vg_test_vigil_bin(void);
 
+/* Requests to 127.0.0.1 must not detour through a proxy from the environment: unset them. */
+void vg_test_no_proxy(void);
+/* A free loopback TCP port (bound, then released: the window for a clash is tiny); -1. */
+int vg_test_free_port(void);
+
 #endif

@@ -40,7 +40,7 @@ static char *resolved_body(void)
                      "\"2026-11-28T10:05:00Z\"}}");
 }
 
-/* A grouped body (the pager group form) with n incidents. */
+/* A grouped body (the form of grouped pages) with n incidents. */
 static char *grouped_body(size_t n, const char *summary)
 {
     struct vg_buf b = {0};

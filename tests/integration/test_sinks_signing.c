@@ -1,5 +1,5 @@
 /*
- * Issue 6, webhooks as receivers see them, from the real `vigil run`:
+ * Webhooks as receivers see them, from the real `vigil run`:
  * Standard Webhooks signatures (two secrets at once, for rotation)
  * verified by the reference `standardwebhooks` npm package under node;
  * every body valid against docs/webhook.schema.json (ajv); custom headers;
@@ -21,7 +21,9 @@
 
 #include <cmocka.h>
 
-#include "sinks6_common.h"
+#include "env.h"
+#include "outbox.h"
+#include "page_body.h"
 #include "support.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -34,30 +36,66 @@
 #define API_TOKEN "tok-SECRET-99xx-b7e1"
 #define DEAD_TOKEN "DEADPORT-TOKEN-31f2"
 
-static struct vg_http_receiver *SIG; /* signed */
+/* Nothing vigil prints may hold one: its logs (the env checks them) and its CLI's output. */
+static const char *const secrets[] = {URL_TOKEN,
+                                      API_TOKEN,
+                                      DEAD_TOKEN,
+                                      "Zmlyc3Qtc2VjcmV0LWtleS0xMjM0",
+                                      "c2Vjb25kLXNlY3JldC1rZXktNTY3OA",
+                                      NULL};
+
+static struct vg_test_env E;
+static struct vg_http_receiver *SIG; /* signed: E.rcv */
 static struct vg_http_receiver *AM;  /* format: alertmanager */
 static struct vg_http_receiver *TPL; /* template */
 
 static int setup(void **state)
 {
+    struct vg_test_env_opts o = {.hook_path = "/hook/" URL_TOKEN, .secrets = secrets};
+
     (void)state;
-    if (s6_setup("s6-signing") != 0) {
+    vg_test_no_proxy();
+    if (vg_test_env_start(&E, "sinks-signing", &o) != 0) {
         return -1;
     }
-    SIG = vg_http_receiver_start();
+    SIG = E.rcv;
     AM = vg_http_receiver_start();
     TPL = vg_http_receiver_start();
-    return SIG && AM && TPL ? 0 : -1;
+    return AM && TPL ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
+    int rc;
+
     (void)state;
-    s6_teardown();
-    vg_http_receiver_stop(SIG);
+    rc = vg_test_env_stop(&E);
     vg_http_receiver_stop(AM);
     vg_http_receiver_stop(TPL);
-    return 0;
+    return rc;
+}
+
+/* Put notification `id` to `sink`. */
+static void put(const char *id, const char *sink, const char *body)
+{
+    char *sid = vg_test_outbox_put(&E, id, sink, "p", body);
+
+    assert_non_null(sid);
+    vg_free(sid);
+}
+
+/* `vigil ARGS -c config` exits 0; its stdout and stderr are appended to `b`; stdout returned. */
+static char *cli_into(struct vg_buf *b, const char *a1, const char *a2, const char *a3,
+                      const char *a4)
+{
+    char *out = NULL;
+    char *err = NULL;
+
+    assert_int_equal(vg_test_env_run_cli(&E, &out, &err, a1, a2, a3, a4, NULL), 0);
+    vg_buf_puts(b, out);
+    vg_buf_puts(b, err);
+    vg_free(err);
+    return out;
 }
 
 /* The received requests of `r` as [{"headers": {...}, "body": "..."}] in a file; tamper: alter
@@ -65,7 +103,7 @@ static int teardown(void **state)
 static char *dump_requests(struct vg_http_receiver *r, const char *name, bool tamper)
 {
     cJSON *arr = cJSON_CreateArray();
-    char *path = vg_asprintf("%s/%s.json", S6.dir, name);
+    char *path = vg_asprintf("%s/%s.json", E.dir, name);
     char *text;
 
     for (size_t i = 0; i < vg_http_receiver_count(r); i++) {
@@ -121,22 +159,16 @@ static void test_signed_schema_formats_and_secrets(void **state)
 {
     struct vg_http_behaviour e500 = {.action = VG_HTTP_ANSWER, .status = 500};
     struct vg_http_behaviour e401 = {.action = VG_HTTP_ANSWER, .status = 401, .body = "bad token"};
-    char *head = s6_config_head();
-    char *hook = vg_http_receiver_url(SIG, "/hook/" URL_TOKEN);
     char *am = vg_http_receiver_url(AM, "/am");
     char *tpl = vg_http_receiver_url(TPL, "/tpl");
     char *dead_url;
-    char *secret_file = vg_asprintf("%s/secret-b.txt", S6.dir);
-    char *rules = vg_asprintf("%s/rules.yaml", S6.dir);
+    char *secret_file = vg_asprintf("%s/secret-b.txt", E.dir);
     static const char rules_yaml[] = "monitors:\n"
                                      "  - name: workflow-failed\n"
                                      "    when: {runtime: {to: failed}}\n"
                                      "    severity: high\n";
-    char *yaml;
+    char *sinks;
     char *path;
-    char *all;
-    char *out = NULL;
-    char *err = NULL;
     struct vg_http_request *q;
     cJSON *j;
 
@@ -147,48 +179,44 @@ static void test_signed_schema_formats_and_secrets(void **state)
         vg_http_receiver_stop(gone); /* nothing listens there any more */
     }
     assert_true(vg_test_write_file(secret_file, SECRET_B "\n", strlen(SECRET_B) + 1));
-    assert_true(vg_test_write_file(rules, rules_yaml, strlen(rules_yaml)));
-    setenv("S6_HOOK_URL", hook, 1);
-    setenv("S6_SECRET_A", SECRET_A, 1);
-    setenv("S6_API_TOKEN", API_TOKEN, 1);
-    setenv("S6_DEAD_URL", dead_url, 1);
-    yaml = vg_asprintf("%srules: [%s]\n"
-                       "sinks:\n"
-                       "  signed:\n"
-                       "    type: webhook\n"
-                       "    url: \"${S6_HOOK_URL}\"\n"
-                       "    secret: [\"${S6_SECRET_A}\", \"file:secret-b.txt\"]\n"
-                       "    headers: {Authorization: \"Bearer ${S6_API_TOKEN}\", X-Team: data}\n"
-                       "  amfmt: {type: webhook, url: \"%s\", format: alertmanager, console_url: "
-                       "\"https://console.example\"}\n"
-                       "  tpl:\n"
-                       "    type: webhook\n"
-                       "    url: \"%s\"\n"
-                       "    template: '{\"text\": \"{{incident.summary}} ({{status}}, {{id}})\"}'\n"
-                       "  deadport: {type: webhook, url: \"${S6_DEAD_URL}\", max_attempts: 2, "
-                       "connect_timeout: 1s}\n",
-                       head, rules, am, tpl);
+    /* The hook URL (E.hook_url, with its token) reaches vigil through the environment. */
+    setenv("VIGIL_TEST_SIGNING_SECRET", SECRET_A, 1);
+    setenv("VIGIL_TEST_API_TOKEN", API_TOKEN, 1);
+    setenv("VIGIL_TEST_DEAD_URL", dead_url, 1);
+    sinks = vg_asprintf(
+        "  signed:\n"
+        "    type: webhook\n"
+        "    url: \"${VIGIL_TEST_HOOK_URL}\"\n"
+        "    secret: [\"${VIGIL_TEST_SIGNING_SECRET}\", \"file:secret-b.txt\"]\n"
+        "    headers: {Authorization: \"Bearer ${VIGIL_TEST_API_TOKEN}\", X-Team: data}\n"
+        "  amfmt: {type: webhook, url: \"%s\", format: alertmanager, console_url: "
+        "\"https://console.example\"}\n"
+        "  tpl:\n"
+        "    type: webhook\n"
+        "    url: \"%s\"\n"
+        "    template: '{\"text\": \"{{incident.summary}} ({{status}}, {{id}})\"}'\n"
+        "  deadport: {type: webhook, url: \"${VIGIL_TEST_DEAD_URL}\", max_attempts: 2, "
+        "connect_timeout: 1s}\n",
+        am, tpl);
     vg_http_receiver_push(SIG, &e500); /* a retry: more log lines */
-    s6_start_vigil(yaml);
+    assert_true(vg_test_env_spawn_with(&E, rules_yaml, sinks));
     {
-        char *b1 = s6_body("1111111111111111", "firing", "alpha");
-        char *b2 = s6_body("2222222222222222", "firing", "na\xc3\xafve-\xe2\x98\x83 \"q\"");
-        char *b3 = s6_body("1111111111111111", "resolved", "alpha");
-        vg_free(s6_put("1111111111111111-1", "signed", "p", b1));
-        vg_free(s6_put("2222222222222222-1", "signed", "p", b2));
-        vg_free(s6_put("1111111111111111-2", "signed", "p", b3));
-        vg_free(s6_put("1111111111111111-1", "amfmt", "p", b1));
-        vg_free(s6_put("1111111111111111-2", "amfmt", "p", b3));
-        vg_free(s6_put("2222222222222222-1", "tpl", "p", b2));
-        vg_free(s6_put("2222222222222222-1", "deadport", "p", b2));
+        char *b1 = vg_test_page_body("1111111111111111", "firing", "alpha");
+        char *b2 =
+            vg_test_page_body("2222222222222222", "firing", "na\xc3\xafve-\xe2\x98\x83 \"q\"");
+        char *b3 = vg_test_page_body("1111111111111111", "resolved", "alpha");
+        put("1111111111111111-1", "signed", b1);
+        put("2222222222222222-1", "signed", b2);
+        put("1111111111111111-2", "signed", b3);
+        put("1111111111111111-1", "amfmt", b1);
+        put("1111111111111111-2", "amfmt", b3);
+        put("2222222222222222-1", "tpl", b2);
+        put("2222222222222222-1", "deadport", b2);
         vg_free(b1);
         vg_free(b2);
         vg_free(b3);
     }
-    if (!s6_wait_drained(30000)) {
-        s6_dump_logs();
-        fail();
-    }
+    assert_true(vg_test_outbox_wait_drained(&E, 30000));
     assert_int_equal(vg_http_receiver_count(SIG), 4);
 
     /* headers */
@@ -256,67 +284,43 @@ static void test_signed_schema_formats_and_secrets(void **state)
     /* a dead letter with a reason that would tempt a leak */
     vg_http_receiver_push(SIG, &e401);
     {
-        char *b = s6_body("3333333333333333", "firing", "gamma");
-        vg_free(s6_put("3333333333333333-1", "signed", "p", b));
+        char *b = vg_test_page_body("3333333333333333", "firing", "gamma");
+        put("3333333333333333-1", "signed", b);
         vg_free(b);
     }
-    assert_true(s6_wait_drained(20000));
+    assert_true(vg_test_outbox_wait_drained(&E, 20000));
 
     /* secrets: nothing vigil prints holds one */
     {
-        static const char *const secrets[] = {URL_TOKEN, API_TOKEN, DEAD_TOKEN,
-                                              "Zmlyc3Qtc2VjcmV0LWtleS0xMjM0",
-                                              "c2Vjb25kLXNlY3JldC1rZXktNTY3OA"};
         struct vg_buf b = {0};
-        char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"check", (char *)"-c", S6.config,
-                        NULL};
+        char *logs;
+        char *out;
 
-        s6_stop_vigil(SIGTERM);
-        all = s6_all_logs();
-        vg_buf_puts(&b, all);
-        vg_free(all);
-        assert_int_equal(vg_test_run(argv, &out, &err), 0);
-        vg_buf_puts(&b, out);
-        vg_buf_puts(&b, err);
-        vg_free(out);
-        vg_free(err);
-        assert_int_equal(s6_vigil(&out, &err, "dlq", "list", NULL, NULL), 0);
-        vg_buf_puts(&b, out);
-        vg_buf_puts(&b, err);
+        assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
+        logs = vg_test_env_logs(&E);
+        vg_buf_puts(&b, logs);
+        vg_free(logs);
+        vg_free(cli_into(&b, "check", NULL, NULL, NULL));
+        out = cli_into(&b, "dlq", "list", NULL, NULL);
         /* the dead letters are there: deadport (connection) and signed (401) */
         assert_non_null(strstr(out, "deadport"));
         assert_non_null(strstr(out, "HTTP 401"));
         vg_free(out);
-        vg_free(err);
-        assert_int_equal(s6_vigil(&out, &err, "dlq", "list", "-o", "json"), 0);
-        vg_buf_puts(&b, out);
-        vg_buf_puts(&b, err);
-        vg_free(out);
-        vg_free(err);
-        assert_int_equal(s6_vigil(&out, &err, "incidents", "show", "2222222222222222", NULL), 0);
-        vg_buf_puts(&b, out);
-        vg_buf_puts(&b, err);
+        vg_free(cli_into(&b, "dlq", "list", "-o", "json"));
+        out = cli_into(&b, "incidents", "show", "2222222222222222", NULL);
         assert_non_null(strstr(out, "deadport"));
         vg_free(out);
-        vg_free(err);
         /* the logs do say what happened, with the url redacted */
         assert_non_null(strstr(b.data, "sink signed: HTTP 500"));
         assert_non_null(strstr(b.data, "sink deadport"));
-        for (size_t i = 0; i < VG_ARRAY_LEN(secrets); i++) {
-            if (strstr(b.data, secrets[i])) {
-                fail_msg("secret %zu printed:\n%s", i, b.data);
-            }
-        }
+        assert_false(vg_test_env_leaks(&E, b.data, "what vigil printed"));
         vg_buf_fini(&b);
     }
-    vg_free(head);
-    vg_free(hook);
     vg_free(am);
     vg_free(tpl);
     vg_free(dead_url);
     vg_free(secret_file);
-    vg_free(rules);
-    vg_free(yaml);
+    vg_free(sinks);
 }
 
 int main(void)

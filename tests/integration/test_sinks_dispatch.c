@@ -1,5 +1,5 @@
 /*
- * Issue 6, the dispatcher end to end: the real `vigil run` delivers what
+ * The dispatcher end to end: the real `vigil run` delivers what
  * the test writes into its Redis outbox to real HTTP receivers on
  * 127.0.0.1 (and a kafka sink to a mock cluster read back with kcat).
  * Backoff timings within bounds and Retry-After; a 400 in the dead-letter
@@ -17,48 +17,52 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
-#include "sinks6_common.h"
+#include "env.h"
+#include "outbox.h"
+#include "page_body.h"
 #include "support.h"
 #include "vigil/consumer.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
 
-static struct vg_http_receiver *A;
-static struct vg_http_receiver *B;
+static struct vg_test_env E;
+static struct vg_http_receiver *A; /* E.rcv: the sink "ops" */
+static struct vg_http_receiver *B; /* the sink "bridge", the pager's fallback */
+static char *sinks;                /* the `sinks:` of the running config */
 
 static int setup(void **state)
 {
     (void)state;
-    if (s6_setup("s6-dispatch") != 0) {
+    vg_test_no_proxy();
+    if (vg_test_env_start(&E, "sinks-dispatch", NULL) != 0) {
         return -1;
     }
-    A = vg_http_receiver_start();
+    A = E.rcv;
     B = vg_http_receiver_start();
-    return A && B ? 0 : -1;
+    return B ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
+    int rc;
+
     (void)state;
-    s6_teardown();
-    vg_http_receiver_stop(A);
+    rc = vg_test_env_stop(&E);
     vg_http_receiver_stop(B);
     A = B = NULL;
-    return 0;
+    vg_free(sinks);
+    sinks = NULL;
+    return rc;
 }
 
 /* Start vigil with one webhook sink "ops" on A (extra sink keys in `extra`) and optional more. */
 static void start_with(const char *ops_extra, const char *more_sinks)
 {
-    char *head = s6_config_head();
-    char *url = vg_http_receiver_url(A, "/hook");
-    char *rules = vg_asprintf("%s/rules.yaml", S6.dir);
     static const char rules_yaml[] = "monitors:\n"
                                      "  - name: workflow-failed\n"
                                      "    when: {runtime: {to: failed}}\n"
@@ -68,37 +72,49 @@ static void start_with(const char *ops_extra, const char *more_sinks)
                                      "    sinks: [ops]\n"
                                      "    fallback: bridge\n";
     char *bridge = vg_http_receiver_url(B, "/bridge");
-    char *yaml = vg_asprintf("%srules: [%s]\nsinks:\n"
-                             "  ops: {type: webhook, url: \"%s\"%s}\n"
-                             "  bridge: {type: webhook, url: \"%s\"}\n%s",
-                             head, rules, url, ops_extra ? ops_extra : "", bridge,
-                             more_sinks ? more_sinks : "");
 
-    assert_true(vg_test_write_file(rules, rules_yaml, strlen(rules_yaml)));
-    s6_start_vigil(yaml);
-    vg_free(head);
-    vg_free(url);
-    vg_free(rules);
+    sinks =
+        vg_asprintf("  ops: {type: webhook, url: \"%s\"%s}\n"
+                    "  bridge: {type: webhook, url: \"%s\"}\n%s",
+                    E.hook_url, ops_extra ? ops_extra : "", bridge, more_sinks ? more_sinks : "");
+    assert_true(vg_test_env_spawn_with(&E, rules_yaml, sinks));
     vg_free(bridge);
-    vg_free(yaml);
+}
+
+/* Put notice `seq` of incident `inc` for sink ops of pager oncall; its stream id (heap). */
+static char *put_sid(const char *inc, int seq, const char *status, const char *name)
+{
+    char *id = vg_asprintf("%s-%d", inc, seq);
+    char *body = vg_test_page_body(inc, status, name);
+    char *sid = vg_test_outbox_put(&E, id, "ops", "oncall", body);
+
+    assert_non_null(sid);
+    vg_free(id);
+    vg_free(body);
+    return sid;
 }
 
 static void put(const char *inc, int seq, const char *status, const char *name)
 {
-    char *id = vg_asprintf("%s-%d", inc, seq);
-    char *body = s6_body(inc, status, name);
+    vg_free(put_sid(inc, seq, status, name));
+}
 
-    vg_free(s6_put(id, "ops", "oncall", body));
-    vg_free(id);
-    vg_free(body);
+/* The firings of incidents <inc>000, <inc>001, ... (16 characters) on workflows <name>-0, ... */
+static void put_firings(const char *inc, const char *name, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[17];
+        char res[32];
+
+        snprintf(id, sizeof(id), "%s%03d", inc, i);
+        snprintf(res, sizeof(res), "%s-%d", name, i);
+        put(id, 1, "firing", res);
+    }
 }
 
 static void must_drain(int timeout_ms)
 {
-    if (!s6_wait_drained(timeout_ms)) {
-        s6_dump_logs();
-        fail_msg("the outbox did not drain");
-    }
+    assert_true(vg_test_outbox_wait_drained(&E, timeout_ms));
 }
 
 static struct vg_http_request *req(struct vg_http_receiver *r, size_t i)
@@ -108,11 +124,12 @@ static struct vg_http_request *req(struct vg_http_receiver *r, size_t i)
     return q;
 }
 
+/* `vigil ARGS -c config` (up to four, NULL-terminated early): exit 0 and JSON on stdout. */
 static cJSON *vigil_json(const char *a1, const char *a2, const char *a3, const char *a4)
 {
     char *out = NULL;
     char *err = NULL;
-    int rc = s6_vigil(&out, &err, a1, a2, a3, a4);
+    int rc = vg_test_env_run_cli(&E, &out, &err, a1, a2, a3, a4, NULL);
     cJSON *j;
 
     if (rc != 0) {
@@ -146,7 +163,7 @@ static void test_backoff_retry_after_and_audit(void **state)
     vg_http_receiver_push(A, &e503);
     start_with(", max_attempts: 5", NULL);
     put("aaaaaaaaaaaaaaa1", 1, "firing", "retry-me");
-    assert_true(s6_wait_requests(A, 3, 30000));
+    assert_true(vg_http_receiver_wait(A, 3, 30000));
     must_drain(20000);
     assert_int_equal(vg_http_receiver_count(A), 3);
     for (int i = 0; i < 3; i++) {
@@ -182,7 +199,8 @@ static void test_backoff_retry_after_and_audit(void **state)
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 2), "sink")->valuestring,
                         "ops");
     cJSON_Delete(hist);
-    assert_int_equal(s6_vigil(&out, &err, "incidents", "show", "aaaaaaaaaaaaaaa1", NULL), 0);
+    assert_int_equal(
+        vg_test_env_run_cli(&E, &out, &err, "incidents", "show", "aaaaaaaaaaaaaaa1", NULL), 0);
     assert_non_null(strstr(out, "NOTIFICATION"));
     assert_non_null(strstr(out, "delivered"));
     assert_non_null(strstr(out, "aaaaaaaaaaaaaaa1-1"));
@@ -205,8 +223,8 @@ static void test_400_dead_letter_retry_drop(void **state)
     /* no fallback for this one: a pager without it */
     start_with(", max_attempts: 5", NULL);
     {
-        char *body = s6_body("bbbbbbbbbbbbbbb1", "firing", "rejected");
-        vg_free(s6_put("bbbbbbbbbbbbbbb1-1", "ops", "nopager", body));
+        char *body = vg_test_page_body("bbbbbbbbbbbbbbb1", "firing", "rejected");
+        vg_free(vg_test_outbox_put(&E, "bbbbbbbbbbbbbbb1-1", "ops", "nopager", body));
         vg_free(body);
     }
     must_drain(20000);
@@ -223,30 +241,31 @@ static void test_400_dead_letter_retry_drop(void **state)
     snprintf(sid, sizeof(sid), "%s", cJSON_GetObjectItem(e, "id")->valuestring);
     cJSON_Delete(dlq);
     /* table form */
-    assert_int_equal(s6_vigil(&out, &err, "dlq", "list", NULL, NULL), 0);
+    assert_int_equal(vg_test_env_run_cli(&E, &out, &err, "dlq", "list", NULL), 0);
     assert_non_null(strstr(out, "REASON"));
     assert_non_null(strstr(out, "sink ops: HTTP 400"));
     vg_free(out);
     vg_free(err);
     /* retry by notification id: the same idempotency key goes out again */
-    assert_int_equal(s6_vigil(&out, &err, "dlq", "retry", "bbbbbbbbbbbbbbb1-1", NULL), 0);
+    assert_int_equal(
+        vg_test_env_run_cli(&E, &out, &err, "dlq", "retry", "bbbbbbbbbbbbbbb1-1", NULL), 0);
     vg_free(out);
     vg_free(err);
-    assert_true(s6_wait_requests(A, 2, 20000));
+    assert_true(vg_http_receiver_wait(A, 2, 20000));
     must_drain(20000);
-    assert_int_equal(s6_count_id(A, "bbbbbbbbbbbbbbb1-1"), 2);
+    assert_int_equal(vg_test_requests_with_key(A, "bbbbbbbbbbbbbbb1-1"), 2);
     dlq = vigil_json("dlq", "list", "-o", "json");
     assert_int_equal(cJSON_GetArraySize(dlq), 0);
     cJSON_Delete(dlq);
     /* unknown ids: exit 1 */
-    assert_int_equal(s6_vigil(&out, &err, "dlq", "drop", sid, NULL), 1);
+    assert_int_equal(vg_test_env_run_cli(&E, &out, &err, "dlq", "drop", sid, NULL), 1);
     vg_free(out);
     vg_free(err);
     /* drop by dead-letter id */
     vg_http_receiver_push(A, &bad);
     {
-        char *body = s6_body("bbbbbbbbbbbbbbb2", "firing", "rejected2");
-        vg_free(s6_put("bbbbbbbbbbbbbbb2-1", "ops", "nopager", body));
+        char *body = vg_test_page_body("bbbbbbbbbbbbbbb2", "firing", "rejected2");
+        vg_free(vg_test_outbox_put(&E, "bbbbbbbbbbbbbbb2-1", "ops", "nopager", body));
         vg_free(body);
     }
     must_drain(20000);
@@ -255,7 +274,7 @@ static void test_400_dead_letter_retry_drop(void **state)
     snprintf(sid, sizeof(sid), "%s",
              cJSON_GetObjectItem(cJSON_GetArrayItem(dlq, 0), "id")->valuestring);
     cJSON_Delete(dlq);
-    assert_int_equal(s6_vigil(&out, &err, "dlq", "drop", sid, NULL), 0);
+    assert_int_equal(vg_test_env_run_cli(&E, &out, &err, "dlq", "drop", sid, NULL), 0);
     assert_non_null(strstr(out, "dropped 1"));
     vg_free(out);
     vg_free(err);
@@ -272,14 +291,8 @@ static void test_rate_limit(void **state)
 
     (void)state;
     start_with(", rate: 5/s, burst: 1", NULL);
-    for (int i = 0; i < N; i++) {
-        char inc[17];
-        char name[32];
-        snprintf(inc, sizeof(inc), "ccccccccccccc%03d", i);
-        snprintf(name, sizeof(name), "rl-%d", i);
-        put(inc, 1, "firing", name);
-    }
-    assert_true(s6_wait_requests(A, N, 30000));
+    put_firings("ccccccccccccc", "rl", N);
+    assert_true(vg_http_receiver_wait(A, N, 30000));
     must_drain(20000);
     for (size_t i = 0; i < N; i++) {
         struct vg_http_request *q = req(A, i);
@@ -317,7 +330,7 @@ static void test_resolved_after_firing(void **state)
         put(inc, 1, "firing", name);
         put(inc, 2, "resolved", name);
     }
-    assert_true(s6_wait_requests(A, 2 * N + 1, 30000));
+    assert_true(vg_http_receiver_wait(A, 2 * N + 1, 30000));
     must_drain(20000);
     for (int i = 0; i < N; i++) {
         char firing[32];
@@ -348,30 +361,49 @@ static void test_resolved_after_firing(void **state)
     }
 }
 
+/*
+ * Nothing but a probe may reach a sink marked down: the first comes 1 s
+ * after (SINKS_BREAKER_MIN_MS), while the requests in flight when it went
+ * down were recorded within milliseconds.
+ */
+#define PROBE_AFTER_MS 500
+
+struct probe_wait {
+    int64_t after_ms;
+};
+
+/* A request recorded after `after_ms`: the probe. */
+static bool probed(void *arg)
+{
+    const struct probe_wait *w = arg;
+    size_t n = vg_http_receiver_count(A);
+    struct vg_http_request *q = n ? vg_http_receiver_request(A, n - 1) : NULL;
+    bool ok = q && q->at_mono_ms >= w->after_ms;
+
+    vg_http_request_free(q);
+    return ok;
+}
+
 static void test_outage_loses_nothing(void **state)
 {
     enum { N = 20 };
     struct vg_http_behaviour down = {.action = VG_HTTP_CLOSE};
     struct vg_http_behaviour up = {.action = VG_HTTP_ANSWER, .status = 200};
+    struct probe_wait probe;
     size_t during;
     char *logs;
 
     (void)state;
     vg_http_receiver_set_default(A, &down);
     start_with(", max_attempts: 100, max_age: 10m", NULL);
-    for (int i = 0; i < N; i++) {
-        char inc[17];
-        char name[32];
-        snprintf(inc, sizeof(inc), "eeeeeeeeeeeee%03d", i);
-        snprintf(name, sizeof(name), "out-%d", i);
-        put(inc, 1, "firing", name);
-    }
-    /* a (shortened) outage of 4 s */
-    assert_true(s6_wait_requests(A, 1, 20000));
-    {
-        struct timespec ts = {.tv_sec = 4};
-        while (nanosleep(&ts, &ts) != 0) {
-        }
+    put_firings("eeeeeeeeeeeee", "out", N);
+    /* the outage lasts until vigil marked the sink down and its probe failed too */
+    assert_true(vg_http_receiver_wait(A, 1, 20000));
+    assert_true(vg_test_env_wait_log(&E, "sink ops marked down", 20000));
+    probe.after_ms = vg_mono_ms() + PROBE_AFTER_MS;
+    if (!vg_test_wait_for(probed, &probe, 20000)) {
+        vg_test_env_dump_logs(&E);
+        fail_msg("no probe after the sink was marked down");
     }
     during = vg_http_receiver_count(A);
     vg_http_receiver_set_default(A, &up);
@@ -392,11 +424,11 @@ static void test_outage_loses_nothing(void **state)
             fail_msg("%s was delivered %zu times", id, ok);
         }
     }
-    /* marked down and probed, not hammered: 20 pages, 4 s, a few requests */
+    /* marked down and probed, not hammered: 20 pages, a probe, a few requests */
     if (during > 40) {
-        fail_msg("%zu requests during a 4 s outage of 20 pages", during);
+        fail_msg("%zu requests during an outage of 20 pages", during);
     }
-    logs = s6_all_logs();
+    logs = vg_test_env_logs(&E);
     assert_non_null(strstr(logs, "sink ops marked down"));
     assert_non_null(strstr(logs, "sink ops is up again"));
     vg_free(logs);
@@ -407,31 +439,22 @@ static void test_sigkill_during_delivery(void **state)
     enum { N = 10 };
     struct vg_http_behaviour slow = {.action = VG_HTTP_ANSWER, .status = 200, .delay_ms = 5000};
     struct vg_http_behaviour fast = {.action = VG_HTTP_ANSWER, .status = 200};
-    char *yaml;
 
     (void)state;
     vg_http_receiver_set_default(A, &slow);
     start_with(", timeout: 20s", NULL);
-    for (int i = 0; i < N; i++) {
-        char inc[17];
-        char name[32];
-        snprintf(inc, sizeof(inc), "fffffffffffff%03d", i);
-        snprintf(name, sizeof(name), "kill-%d", i);
-        put(inc, 1, "firing", name);
-    }
+    put_firings("fffffffffffff", "kill", N);
     /* all in flight (16 at once), none answered yet: kill -9 */
-    assert_true(s6_wait_requests(A, N, 20000));
-    s6_stop_vigil(SIGKILL);
+    assert_true(vg_http_receiver_wait(A, N, 20000));
+    vg_test_env_kill(&E, SIGKILL);
     vg_http_receiver_set_default(A, &fast);
-    yaml = vg_test_read_file(S6.config, NULL);
-    s6_start_vigil(yaml);
-    vg_free(yaml);
+    assert_true(vg_test_env_spawn(&E));
     must_drain(30000);
     for (int i = 0; i < N; i++) {
         char id[32];
         size_t n;
         snprintf(id, sizeof(id), "fffffffffffff%03d-1", i);
-        n = s6_count_id(A, id);
+        n = vg_test_requests_with_key(A, id);
         if (n != 2) { /* the one lost with the kill, and exactly one more */
             fail_msg("%s sent %zu times", id, n);
         }
@@ -449,10 +472,10 @@ static void test_410_disables_and_fallback(void **state)
     vg_http_receiver_push(A, &gone);
     start_with(NULL, NULL);
     put("ggggggggggggggg1", 1, "firing", "gone-1");
-    assert_true(s6_wait_requests(B, 1, 20000));
+    assert_true(vg_http_receiver_wait(B, 1, 20000));
     must_drain(20000);
     put("ggggggggggggggg2", 1, "firing", "gone-2");
-    assert_true(s6_wait_requests(B, 2, 20000));
+    assert_true(vg_http_receiver_wait(B, 2, 20000));
     must_drain(20000);
     /* the endpoint saw one request; then it was disabled */
     assert_int_equal(vg_http_receiver_count(A), 1);
@@ -491,44 +514,47 @@ static void test_foreign_earlier_notice_blocks(void **state)
 {
     redisReply *r;
     char *fsid;
-    char *body;
-    struct timespec ts = {.tv_sec = 2};
+    char *rsid;
 
     (void)state;
-    r = redisCommand(S6.raw, "XGROUP CREATE %s:outbox dispatch 0 MKSTREAM", S6.prefix);
+    r = vg_test_env_redis(&E, "XGROUP CREATE %s:outbox dispatch 0 MKSTREAM", E.prefix);
+    assert_non_null(r);
     freeReplyObject(r);
-    body = s6_body("iiiiiiiiiiiiiii1", "firing", "foreign");
-    fsid = s6_put("iiiiiiiiiiiiiii1-1", "ops", "oncall", body);
-    vg_free(body);
+    fsid = put_sid("iiiiiiiiiiiiiii1", 1, "firing", "foreign");
     /* "other" reads the firing: pending for it, not for vigil */
-    r = redisCommand(S6.raw, "XREADGROUP GROUP dispatch other COUNT 10 STREAMS %s:outbox >",
-                     S6.prefix);
+    r = vg_test_env_redis(&E, "XREADGROUP GROUP dispatch other COUNT 10 STREAMS %s:outbox >",
+                          E.prefix);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     freeReplyObject(r);
-    put("iiiiiiiiiiiiiii1", 2, "resolved", "foreign");
+    rsid = put_sid("iiiiiiiiiiiiiii1", 2, "resolved", "foreign");
     setenv("VIGIL_INSTANCE", "me", 1);
+    E.opts.debug = "sinks"; /* the dispatcher says when it holds a notice back */
     start_with(NULL, NULL);
     unsetenv("VIGIL_INSTANCE");
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-    /* vigil has read the resolved by now, and holds it */
+    /* vigil has read the resolved (pending for it), looked for earlier notices, and holds it */
+    assert_true(vg_test_outbox_wait_pending(&E, rsid, "me", 20000));
+    assert_true(vg_test_env_wait_log(
+        &E, "page iiiiiiiiiiiiiii1-2 to ops waits for an earlier notice held by another instance",
+        20000));
     assert_int_equal(vg_http_receiver_count(A), 0);
     /* the other instance delivers its firing and acknowledges it */
-    r = redisCommand(S6.raw, "XACK %s:outbox dispatch %s", S6.prefix, fsid);
+    r = vg_test_env_redis(&E, "XACK %s:outbox dispatch %s", E.prefix, fsid);
+    assert_non_null(r);
     freeReplyObject(r);
-    r = redisCommand(S6.raw, "XDEL %s:outbox %s", S6.prefix, fsid);
+    r = vg_test_env_redis(&E, "XDEL %s:outbox %s", E.prefix, fsid);
+    assert_non_null(r);
     freeReplyObject(r);
-    assert_true(s6_wait_requests(A, 1, 20000));
+    assert_true(vg_http_receiver_wait(A, 1, 20000));
     must_drain(20000);
     assert_int_equal(vg_http_receiver_count(A), 1);
-    assert_int_equal(s6_count_id(A, "iiiiiiiiiiiiiii1-2"), 1);
+    assert_int_equal(vg_test_requests_with_key(A, "iiiiiiiiiiiiiii1-2"), 1);
     vg_free(fsid);
+    vg_free(rsid);
 }
 
 static void test_kafka_sink(void **state)
 {
-    struct vg_mock_kafka *mk = NULL;
     char errstr[256];
     char *more;
     char *out = NULL;
@@ -536,24 +562,25 @@ static void test_kafka_sink(void **state)
     int rc;
 
     (void)state;
-    assert_int_equal(vg_mock_kafka_start(&mk, 1, errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(vg_mock_kafka_create_topic(mk, "incidents", 2, errstr, sizeof(errstr)), VG_OK);
+    /* the env's mock cluster holds the sink's topic too */
+    assert_int_equal(vg_mock_kafka_create_topic(E.kafka, "incidents", 2, errstr, sizeof(errstr)),
+                     VG_OK);
     more = vg_asprintf("  stream: {type: kafka, topic: incidents, brokers: \"%s\"}\n",
-                       vg_mock_kafka_bootstraps(mk));
+                       vg_mock_kafka_bootstraps(E.kafka));
     start_with(NULL, more);
     {
-        char *body = s6_body("hhhhhhhhhhhhhhh1", "firing", "to-kafka");
-        vg_free(s6_put("hhhhhhhhhhhhhhh1-1", "stream", "oncall", body));
+        char *body = vg_test_page_body("hhhhhhhhhhhhhhh1", "firing", "to-kafka");
+        vg_free(vg_test_outbox_put(&E, "hhhhhhhhhhhhhhh1-1", "stream", "oncall", body));
         vg_free(body);
-        body = s6_body("hhhhhhhhhhhhhhh1", "resolved", "to-kafka");
-        vg_free(s6_put("hhhhhhhhhhhhhhh1-2", "stream", "oncall", body));
+        body = vg_test_page_body("hhhhhhhhhhhhhhh1", "resolved", "to-kafka");
+        vg_free(vg_test_outbox_put(&E, "hhhhhhhhhhhhhhh1-2", "stream", "oncall", body));
         vg_free(body);
     }
     must_drain(30000);
     {
         char *argv[] = {(char *)"/usr/bin/kcat",
                         (char *)"-b",
-                        (char *)vg_mock_kafka_bootstraps(mk),
+                        (char *)vg_mock_kafka_bootstraps(E.kafka),
                         (char *)"-C",
                         (char *)"-t",
                         (char *)"incidents",
@@ -580,8 +607,6 @@ static void test_kafka_sink(void **state)
     }
     vg_free(out);
     vg_free(err);
-    s6_stop_vigil(SIGTERM);
-    vg_mock_kafka_stop(mk);
     vg_free(more);
 }
 

@@ -1,14 +1,12 @@
 /*
- * Issue 6, the alertmanager sink against a REAL Alertmanager (Debian's
+ * The alertmanager sink against a REAL Alertmanager (Debian's
  * prometheus-alertmanager, started here on 127.0.0.1 with a 1 s
  * group_wait) that routes to a test receiver: vigil POSTs
  * /api/v2/alerts, Alertmanager groups and forwards its own webhook. The
  * firing arrives with vigil's labels and annotations; the resolved notice
  * ends the same alert (status resolved, endsAt). A missing binary fails.
  */
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,38 +14,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
-#include "sinks6_common.h"
+#include "env.h"
+#include "outbox.h"
+#include "page_body.h"
 #include "support.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
 
 #define AM_BIN "/usr/bin/prometheus-alertmanager"
 
-static struct vg_http_receiver *R;
+static struct vg_test_env E;
+static struct vg_http_receiver *R; /* E.rcv: Alertmanager's webhook receiver */
 static pid_t am_pid;
 static int am_port;
-
-static int free_port(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-        abort();
-    }
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
 
 static bool am_ready(void *arg)
 {
@@ -76,13 +59,11 @@ static int setup(void **state)
         fprintf(stderr, "%s is missing: run scripts/deps.sh\n", AM_BIN);
         return -1;
     }
-    if (s6_setup("s6-am") != 0) {
+    vg_test_no_proxy();
+    if (vg_test_env_start(&E, "sinks-alertmanager", NULL) != 0) {
         return -1;
     }
-    R = vg_http_receiver_start();
-    if (!R) {
-        return -1;
-    }
+    R = E.rcv;
     url = vg_http_receiver_url(R, "/from-am");
     cfg = vg_asprintf("route:\n"
                       "  receiver: rcv\n"
@@ -96,15 +77,15 @@ static int setup(void **state)
                       "      - url: %s\n"
                       "        send_resolved: true\n",
                       url);
-    path = vg_asprintf("%s/alertmanager.yml", S6.dir);
+    path = vg_asprintf("%s/alertmanager.yml", E.dir);
     if (!vg_test_write_file(path, cfg, strlen(cfg))) {
         return -1;
     }
-    am_port = free_port();
-    storage = vg_asprintf("--storage.path=%s/am-data", S6.dir);
+    am_port = vg_test_free_port();
+    storage = vg_asprintf("--storage.path=%s/am-data", E.dir);
     listen = vg_asprintf("--web.listen-address=127.0.0.1:%d", am_port);
     cfg_arg = vg_asprintf("--config.file=%s", path);
-    log = vg_asprintf("%s/alertmanager.log", S6.dir);
+    log = vg_asprintf("%s/alertmanager.log", E.dir);
     {
         char *argv[] = {(char *)AM_BIN,
                         cfg_arg,
@@ -122,7 +103,7 @@ static int setup(void **state)
     vg_free(listen);
     vg_free(cfg_arg);
     vg_free(log);
-    if (am_pid <= 0 || !vg_test_wait_for(am_ready, NULL, 20000)) {
+    if (am_port <= 0 || am_pid <= 0 || !vg_test_wait_for(am_ready, NULL, 20000)) {
         fprintf(stderr, "alertmanager did not become ready\n");
         return -1;
     }
@@ -136,10 +117,8 @@ static int teardown(void **state)
         vg_test_stop(am_pid, SIGTERM, 10000);
         am_pid = 0;
     }
-    s6_teardown();
-    vg_http_receiver_stop(R);
     R = NULL;
-    return 0;
+    return vg_test_env_stop(&E);
 }
 
 /* The receiver's request that carries an Alertmanager notification with `status`, or NULL. */
@@ -167,35 +146,38 @@ static bool have(void *arg)
     return ok;
 }
 
+/* Notice `id` of incident abcdefabcdef0001 on workflow am-wf, to sink am. */
+static void put(const char *id, const char *status)
+{
+    char *b = vg_test_page_body("abcdefabcdef0001", status, "am-wf");
+    char *sid = vg_test_outbox_put(&E, id, "am", "oncall", b);
+
+    assert_non_null(sid);
+    vg_free(sid);
+    vg_free(b);
+}
+
 static void test_end_to_end(void **state)
 {
-    char *head = s6_config_head();
-    char *rules = vg_asprintf("%s/rules.yaml", S6.dir);
     static const char rules_yaml[] = "monitors:\n"
                                      "  - name: workflow-failed\n"
                                      "    when: {runtime: {to: failed}}\n"
                                      "    severity: high\n";
-    char *yaml = vg_asprintf("%srules: [%s]\nsinks:\n"
-                             "  am: {type: alertmanager, url: \"http://127.0.0.1:%d\", "
-                             "console_url: \"http://console.example:8080\"}\n",
-                             head, rules, am_port);
+    char *sinks = vg_asprintf("  am: {type: alertmanager, url: \"http://127.0.0.1:%d\", "
+                              "console_url: \"http://console.example:8080\"}\n",
+                              am_port);
     cJSON *j;
     cJSON *a;
     cJSON *l;
 
     (void)state;
-    assert_true(vg_test_write_file(rules, rules_yaml, strlen(rules_yaml)));
-    s6_start_vigil(yaml);
-    {
-        char *b = s6_body("abcdefabcdef0001", "firing", "am-wf");
-        vg_free(s6_put("abcdefabcdef0001-1", "am", "oncall", b));
-        vg_free(b);
-    }
+    assert_true(vg_test_env_spawn_with(&E, rules_yaml, sinks));
+    put("abcdefabcdef0001-1", "firing");
     if (!vg_test_wait_for(have, (void *)"firing", 30000)) {
-        s6_dump_logs();
+        vg_test_env_dump_logs(&E);
         fail_msg("no firing notification from alertmanager");
     }
-    assert_true(s6_wait_drained(10000));
+    assert_true(vg_test_outbox_wait_drained(&E, 10000));
     j = find_notification("firing");
     assert_string_equal(cJSON_GetObjectItem(j, "version")->valuestring, "4");
     a = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "alerts"), 0);
@@ -218,13 +200,9 @@ static void test_end_to_end(void **state)
     cJSON_Delete(j);
 
     /* the resolved notice ends the same alert */
-    {
-        char *b = s6_body("abcdefabcdef0001", "resolved", "am-wf");
-        vg_free(s6_put("abcdefabcdef0001-2", "am", "oncall", b));
-        vg_free(b);
-    }
+    put("abcdefabcdef0001-2", "resolved");
     if (!vg_test_wait_for(have, (void *)"resolved", 30000)) {
-        s6_dump_logs();
+        vg_test_env_dump_logs(&E);
         fail_msg("no resolved notification from alertmanager");
     }
     j = find_notification("resolved");
@@ -235,9 +213,7 @@ static void test_end_to_end(void **state)
         cJSON_GetObjectItem(cJSON_GetObjectItem(a, "labels"), "incident")->valuestring,
         "abcdefabcdef0001");
     cJSON_Delete(j);
-    vg_free(head);
-    vg_free(rules);
-    vg_free(yaml);
+    vg_free(sinks);
 }
 
 int main(void)

@@ -1,5 +1,5 @@
 /*
- * Issue 6, TLS for webhook sinks: TLS verification is on by default and
+ * TLS for webhook sinks: TLS verification is on by default and
  * `ca_file` trusts a private CA. A real TLS endpoint on 127.0.0.1: socat
  * terminates TLS with a certificate the test issues from its own CA
  * (openssl CLI) and forwards to the recording HTTP receiver. A sink with
@@ -20,30 +20,16 @@
 
 #include <cmocka.h>
 
-#include "sinks6_common.h"
+#include "env.h"
+#include "outbox.h"
+#include "page_body.h"
 #include "support.h"
 #include "vigil/mem.h"
 
-static struct vg_http_receiver *R;
+static struct vg_test_env E;
+static struct vg_http_receiver *R; /* E.rcv, behind the TLS endpoint */
 static pid_t socat_pid;
 static int tls_port;
-
-/* A free loopback port (bound then released: the window for a clash is tiny). */
-static int free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
-        port = ntohs(a.sin_port);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return port;
-}
 
 static bool port_open(void *arg)
 {
@@ -67,13 +53,11 @@ static int setup(void **state)
     char *cert;
     char *key;
     (void)state;
-    if (s6_setup("s6-tls") != 0) {
+    vg_test_no_proxy();
+    if (vg_test_env_start(&E, "sinks-tls", NULL) != 0) {
         return -1;
     }
-    R = vg_http_receiver_start();
-    if (!R) {
-        return -1;
-    }
+    R = E.rcv;
     /* A private CA and a server certificate for IP 127.0.0.1, signed by it. */
     cmd = vg_asprintf(
         "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
@@ -81,22 +65,22 @@ static int setup(void **state)
         "srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null && printf "
         "'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && openssl x509 -req -in srv.csr -CA ca.pem "
         "-CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf 2>/dev/null",
-        S6.dir);
+        E.dir);
     if (system(cmd) != 0) {
         fprintf(stderr, "openssl failed: %s\n", cmd);
         vg_free(cmd);
         return -1;
     }
     vg_free(cmd);
-    tls_port = free_port();
-    cert = vg_asprintf("%s/srv.pem", S6.dir);
-    key = vg_asprintf("%s/srv.key", S6.dir);
+    tls_port = vg_test_free_port();
+    cert = vg_asprintf("%s/srv.pem", E.dir);
+    key = vg_asprintf("%s/srv.key", E.dir);
     listen = vg_asprintf("OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s,key=%s,verify=0",
                          tls_port, cert, key);
     target = vg_asprintf("TCP:127.0.0.1:%d", vg_http_receiver_port(R));
     {
         char *argv[] = {(char *)"/usr/bin/socat", listen, target, NULL};
-        char *log = vg_asprintf("%s/socat.log", S6.dir);
+        char *log = vg_asprintf("%s/socat.log", E.dir);
         socat_pid = vg_test_spawn(argv, NULL, log);
         vg_free(log);
     }
@@ -113,47 +97,50 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    int rc;
+
     (void)state;
-    s6_teardown();
+    rc = vg_test_env_stop(&E);
     if (socat_pid > 0) {
         vg_test_stop(socat_pid, SIGTERM, 5000);
     }
-    vg_http_receiver_stop(R);
     R = NULL;
-    return 0;
+    return rc;
 }
 
 static void test_ca_file_trusted_default_verifies(void **state)
 {
-    char *head = s6_config_head();
-    char *yaml;
+    char *sinks;
     char *body;
+    char *sid;
     char *out = NULL;
     char *err = NULL;
     (void)state;
 
-    yaml = vg_asprintf("%srules: []\nsinks:\n"
-                       "  trusted: {type: webhook, url: \"https://127.0.0.1:%d/hook\", "
-                       "ca_file: \"%s/ca.pem\", max_attempts: 3}\n"
-                       "  untrusted: {type: webhook, url: \"https://127.0.0.1:%d/other\", "
-                       "max_attempts: 1}\n",
-                       head, tls_port, S6.dir, tls_port);
-    s6_start_vigil(yaml);
-    body = s6_body("aaaaaaaaaaaaaaa1", "firing", "tls-a");
-    vg_free(s6_put("aaaaaaaaaaaaaaa1-1", "trusted", "oncall", body));
+    sinks = vg_asprintf("  trusted: {type: webhook, url: \"https://127.0.0.1:%d/hook\", "
+                        "ca_file: \"%s/ca.pem\", max_attempts: 3}\n"
+                        "  untrusted: {type: webhook, url: \"https://127.0.0.1:%d/other\", "
+                        "max_attempts: 1}\n",
+                        tls_port, E.dir, tls_port);
+    assert_true(vg_test_env_spawn_with(&E, "monitors: []\n", sinks));
+    body = vg_test_page_body("aaaaaaaaaaaaaaa1", "firing", "tls-a");
+    sid = vg_test_outbox_put(&E, "aaaaaaaaaaaaaaa1-1", "trusted", "oncall", body);
+    assert_non_null(sid);
+    vg_free(sid);
     vg_free(body);
-    body = s6_body("aaaaaaaaaaaaaaa2", "firing", "tls-b");
-    vg_free(s6_put("aaaaaaaaaaaaaaa2-1", "untrusted", "oncall", body));
+    body = vg_test_page_body("aaaaaaaaaaaaaaa2", "firing", "tls-b");
+    sid = vg_test_outbox_put(&E, "aaaaaaaaaaaaaaa2-1", "untrusted", "oncall", body);
+    assert_non_null(sid);
+    vg_free(sid);
     vg_free(body);
-    if (!s6_wait_drained(30000) || !s6_wait_requests(R, 1, 10000)) {
-        s6_dump_logs();
+    if (!vg_test_outbox_wait_drained(&E, 30000) || !vg_test_env_wait_requests(&E, 1, 10000)) {
         fail_msg("pages were not delivered or dead-lettered");
     }
     /* Over TLS, through the private CA: delivered once. Without ca_file: never reached. */
-    assert_int_equal(s6_count_id(R, "aaaaaaaaaaaaaaa1-1"), 1);
-    assert_int_equal(s6_count_id(R, "aaaaaaaaaaaaaaa2-1"), 0);
+    assert_int_equal(vg_test_requests_with_key(R, "aaaaaaaaaaaaaaa1-1"), 1);
+    assert_int_equal(vg_test_requests_with_key(R, "aaaaaaaaaaaaaaa2-1"), 0);
     assert_int_equal(vg_http_receiver_count(R), 1);
-    assert_int_equal(s6_vigil(&out, &err, "dlq", "list", NULL, NULL), 0);
+    assert_int_equal(vg_test_env_run_cli(&E, &out, &err, "dlq", "list", NULL), 0);
     if (!strstr(out, "aaaaaaaaaaaaaaa2-1")) {
         fprintf(stderr, "dlq list:\n%s\n%s\n", out, err);
     }
@@ -161,8 +148,7 @@ static void test_ca_file_trusted_default_verifies(void **state)
     assert_null(strstr(out, "aaaaaaaaaaaaaaa1-1"));
     vg_free(out);
     vg_free(err);
-    vg_free(head);
-    vg_free(yaml);
+    vg_free(sinks);
 }
 
 int main(void)

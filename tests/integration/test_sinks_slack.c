@@ -1,5 +1,5 @@
 /*
- * Issue 6, the slack sink against a local stand-in for Slack's Web API
+ * The slack sink against a local stand-in for Slack's Web API
  * (api_url points at a receiver on 127.0.0.1): with a bot token the
  * firing is chat.postMessage (Block Kit, Bearer token), its ts is kept in
  * Redis, and the resolved notice updates that message (chat.update) and
@@ -20,7 +20,9 @@
 
 #include <cmocka.h>
 
-#include "sinks6_common.h"
+#include "env.h"
+#include "outbox.h"
+#include "page_body.h"
 #include "support.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -28,7 +30,8 @@
 #define TOKEN "xoxb-test-1234-SECRET"
 #define OK_BODY "{\"ok\":true,\"channel\":\"C024BE91L\",\"ts\":\"1700000000.000100\"}"
 
-static struct vg_http_receiver *API;  /* the Web API */
+static struct vg_test_env E;
+static struct vg_http_receiver *API;  /* the Web API: E.rcv */
 static struct vg_http_receiver *HOOK; /* an incoming webhook */
 
 static int setup(void **state)
@@ -37,12 +40,13 @@ static int setup(void **state)
     struct vg_http_behaviour hook_ok = {.action = VG_HTTP_ANSWER, .status = 200, .body = "ok"};
 
     (void)state;
-    if (s6_setup("s6-slack") != 0) {
+    vg_test_no_proxy();
+    if (vg_test_env_start(&E, "sinks-slack", NULL) != 0) {
         return -1;
     }
-    API = vg_http_receiver_start();
+    API = E.rcv;
     HOOK = vg_http_receiver_start();
-    if (!API || !HOOK) {
+    if (!HOOK) {
         return -1;
     }
     vg_http_receiver_set_default(API, &ok);
@@ -52,46 +56,44 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    int rc;
+
     (void)state;
-    s6_teardown();
-    vg_http_receiver_stop(API);
+    rc = vg_test_env_stop(&E);
     vg_http_receiver_stop(HOOK);
-    return 0;
+    return rc;
 }
 
 static void start(void)
 {
-    char *head = s6_config_head();
-    char *rules = vg_asprintf("%s/rules.yaml", S6.dir);
     static const char rules_yaml[] = "monitors:\n"
                                      "  - name: workflow-failed\n"
                                      "    when: {runtime: {to: failed}}\n"
                                      "    severity: high\n";
     char *api = vg_http_receiver_url(API, "/api");
     char *hook = vg_http_receiver_url(HOOK, "/services/T000/B000/XXXX");
-    char *yaml =
-        vg_asprintf("%srules: [%s]\nsinks:\n"
-                    "  bot: {type: slack, token: \"${S6_SLACK_TOKEN}\", channel: \"#ops\", "
+    char *sinks =
+        vg_asprintf("  bot: {type: slack, token: \"${VIGIL_TEST_SLACK_TOKEN}\", channel: \"#ops\", "
                     "api_url: \"%s\", rate: 50/s, console_url: \"https://vigil.example\"}\n"
                     "  hook: {type: slack, webhook_url: \"%s\", rate: 50/s}\n",
-                    head, rules, api, hook);
+                    api, hook);
 
-    setenv("S6_SLACK_TOKEN", TOKEN, 1);
-    assert_true(vg_test_write_file(rules, rules_yaml, strlen(rules_yaml)));
-    s6_start_vigil(yaml);
-    vg_free(head);
-    vg_free(rules);
+    setenv("VIGIL_TEST_SLACK_TOKEN", TOKEN, 1);
+    assert_true(vg_test_env_spawn_with(&E, rules_yaml, sinks));
+    E.opts.sinks = NULL; /* the config is written: `sinks` may go */
     vg_free(api);
     vg_free(hook);
-    vg_free(yaml);
+    vg_free(sinks);
 }
 
 static void put(const char *inc, int seq, const char *status, const char *sink)
 {
     char *id = vg_asprintf("%s-%d", inc, seq);
-    char *body = s6_body(inc, status, "slacked");
+    char *body = vg_test_page_body(inc, status, "slacked");
+    char *sid = vg_test_outbox_put(&E, id, sink, "oncall", body);
 
-    vg_free(s6_put(id, sink, "oncall", body));
+    assert_non_null(sid);
+    vg_free(sid);
     vg_free(id);
     vg_free(body);
 }
@@ -105,8 +107,8 @@ static void test_bot_update_and_thread(void **state)
     (void)state;
     start();
     put("5151515151515151", 1, "firing", "bot");
-    assert_true(s6_wait_requests(API, 1, 20000));
-    assert_true(s6_wait_drained(20000));
+    assert_true(vg_http_receiver_wait(API, 1, 20000));
+    assert_true(vg_test_outbox_wait_drained(&E, 20000));
     q = vg_http_receiver_request(API, 0);
     assert_string_equal(q->path, "/api/chat.postMessage");
     assert_string_equal(vg_http_request_header(q, "authorization"), "Bearer " TOKEN);
@@ -127,7 +129,7 @@ static void test_bot_update_and_thread(void **state)
     cJSON_Delete(j);
     vg_http_request_free(q);
     /* the message ts is kept per incident in Redis */
-    memo = redisCommand(S6.raw, "HGET %s:notif:{5151515151515151} bot", S6.prefix);
+    memo = vg_test_env_redis(&E, "HGET %s:notif:{5151515151515151} bot", E.prefix);
     assert_non_null(memo);
     assert_int_equal(memo->type, REDIS_REPLY_STRING);
     assert_string_equal(memo->str, "C024BE91L 1700000000.000100");
@@ -135,8 +137,8 @@ static void test_bot_update_and_thread(void **state)
 
     /* resolved: the original message is updated in place, and a reply goes into its thread */
     put("5151515151515151", 2, "resolved", "bot");
-    assert_true(s6_wait_requests(API, 3, 20000));
-    assert_true(s6_wait_drained(20000));
+    assert_true(vg_http_receiver_wait(API, 3, 20000));
+    assert_true(vg_test_outbox_wait_drained(&E, 20000));
     q = vg_http_receiver_request(API, 1);
     assert_string_equal(q->path, "/api/chat.update");
     j = cJSON_Parse(q->body);
@@ -177,8 +179,8 @@ static void test_limits_and_errors(void **state)
     vg_http_receiver_push(API, &busy);
     start();
     put("6161616161616161", 1, "firing", "bot");
-    assert_true(s6_wait_requests(API, 2, 20000));
-    assert_true(s6_wait_drained(20000));
+    assert_true(vg_http_receiver_wait(API, 2, 20000));
+    assert_true(vg_test_outbox_wait_drained(&E, 20000));
     a = vg_http_receiver_request(API, 0);
     b = vg_http_receiver_request(API, 1);
     if (b->at_mono_ms - a->at_mono_ms < 990) {
@@ -192,15 +194,15 @@ static void test_limits_and_errors(void **state)
     put("7171717171717171", 1, "firing", "bot");
     vg_http_receiver_push(HOOK, &invalid);
     put("8181818181818181", 1, "firing", "hook");
-    assert_true(s6_wait_requests(HOOK, 1, 20000));
-    assert_true(s6_wait_drained(20000));
+    assert_true(vg_http_receiver_wait(HOOK, 1, 20000));
+    assert_true(vg_test_outbox_wait_drained(&E, 20000));
     /* the incoming webhook got Block Kit without a channel */
     a = vg_http_receiver_request(HOOK, 0);
     assert_string_equal(a->path, "/services/T000/B000/XXXX");
     assert_null(strstr(a->body, "\"channel\""));
     assert_non_null(strstr(a->body, "\"blocks\""));
     vg_http_request_free(a);
-    assert_int_equal(s6_vigil(&out, &err, "dlq", "list", "-o", "json"), 0);
+    assert_int_equal(vg_test_env_run_cli(&E, &out, &err, "dlq", "list", "-o", "json", NULL), 0);
     dlq = cJSON_Parse(out);
     assert_int_equal(cJSON_GetArraySize(dlq), 2);
     cJSON_ArrayForEach(e, dlq)
@@ -217,7 +219,7 @@ static void test_limits_and_errors(void **state)
     vg_free(out);
     vg_free(err);
     {
-        char *logs = s6_all_logs();
+        char *logs = vg_test_env_logs(&E);
         assert_null(strstr(logs, TOKEN));
         assert_null(strstr(logs, "T000/B000"));
         vg_free(logs);

@@ -1,0 +1,70 @@
+/*
+ * The environment's raw Redis connection (env.h, vg_test_env_redis): for
+ * tests that write or read what vigil keeps in Redis directly, as another
+ * instance or an older version of vigil would.
+ */
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "env.h"
+
+static bool connect_raw(struct vg_test_env *e)
+{
+    const char *url = vg_redis_child_url(e->redis);
+    struct timeval tv = {.tv_sec = 10};
+    redisReply *reply;
+
+    if (strncmp(url, "unix://", strlen("unix://")) != 0) {
+        fprintf(stderr, "env: redis url %s is not a unix socket\n", url);
+        return false;
+    }
+    e->redis_raw = redisConnectUnixWithTimeout(url + strlen("unix://"), tv);
+    if (!e->redis_raw || e->redis_raw->err) {
+        fprintf(stderr, "env: raw redis connect: %s\n",
+                e->redis_raw ? e->redis_raw->errstr : "out of memory");
+        vg_test_env_redis_close(e);
+        return false;
+    }
+    if (!e->opts.redis_password) {
+        return true;
+    }
+    reply = redisCommand(e->redis_raw, "AUTH %s", e->opts.redis_password);
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "env: raw redis AUTH failed\n");
+        if (reply) {
+            freeReplyObject(reply);
+        }
+        vg_test_env_redis_close(e);
+        return false;
+    }
+    freeReplyObject(reply);
+    return true;
+}
+
+struct redisReply *vg_test_env_redis(struct vg_test_env *e, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *reply;
+
+    if (!e->redis_raw && !connect_raw(e)) {
+        return NULL;
+    }
+    va_start(ap, fmt);
+    reply = redisvCommand(e->redis_raw, fmt, ap);
+    va_end(ap);
+    if (!reply) {
+        fprintf(stderr, "env: raw redis: %s\n", e->redis_raw->errstr);
+        vg_test_env_redis_close(e); /* the context is dead: the next call reconnects */
+    }
+    return reply;
+}
+
+void vg_test_env_redis_close(struct vg_test_env *e)
+{
+    if (e->redis_raw) {
+        redisFree(e->redis_raw);
+        e->redis_raw = NULL;
+    }
+}
