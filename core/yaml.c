@@ -19,6 +19,8 @@
 struct loader {
     yaml_parser_t parser;
     const char *file;
+    const char *buf; /* the whole input, to explain libyaml's errors */
+    size_t len;
     int flags;
     int depth;
     char *errstr;
@@ -45,9 +47,15 @@ static vg_err_t parser_error(struct loader *ld)
     if (p->error == YAML_MEMORY_ERROR) {
         vg_oom("yaml parser");
     }
+    /* libyaml says "found character that cannot start any token" for a tab */
+    if (p->problem_mark.index < ld->len && ld->buf[p->problem_mark.index] == '\t') {
+        return loader_error(ld, p->problem_mark.line + 1, p->problem_mark.column + 1,
+                            "tab character: YAML indents with spaces, never tabs (replace the "
+                            "tab with spaces)");
+    }
     return loader_error(ld, p->problem_mark.line + 1, p->problem_mark.column + 1, "%s%s%s",
-                        p->problem ? p->problem : "invalid YAML",
-                        p->context ? " " : "", p->context ? p->context : "");
+                        p->problem ? p->problem : "invalid YAML", p->context ? " " : "",
+                        p->context ? p->context : "");
 }
 
 static void node_free(struct vg_ynode *n)
@@ -307,6 +315,8 @@ vg_err_t vg_yaml_load_string(struct vg_ydoc *doc, const char *name, const char *
     memset(doc, 0, sizeof(*doc));
     doc->file = vg_strdup(name);
     ld.file = doc->file;
+    ld.buf = buf;
+    ld.len = len;
     if (len > VG_YAML_MAX_BYTES) {
         snprintf(errstr, errstr_size, "%s: larger than %d bytes", name, VG_YAML_MAX_BYTES);
         return VG_ERR_INVALID;
@@ -461,8 +471,24 @@ static size_t edit_distance(const char *a, const char *b)
     return prev[lb];
 }
 
-vg_err_t vg_ynode_check_keys(const struct vg_ynode *map, const char *const *allowed,
-                             char *errstr, size_t errstr_size)
+const char *vg_yaml_suggest(const char *word, const char *const *known)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+
+    for (const char *const *a = known; *a; a++) {
+        size_t d = edit_distance(*a, word);
+
+        if (d < best_d) {
+            best_d = d;
+            best = *a;
+        }
+    }
+    return best;
+}
+
+vg_err_t vg_ynode_check_keys(const struct vg_ynode *map, const char *const *allowed, char *errstr,
+                             size_t errstr_size)
 {
     if (map->kind != VG_YNODE_MAP) {
         return vg_ynode_error(map, errstr, errstr_size, "expected a mapping, got %s",
@@ -492,8 +518,7 @@ vg_err_t vg_ynode_check_keys(const struct vg_ynode *map, const char *const *allo
             return vg_ypair_error(map, &map->pairs[i], errstr, errstr_size,
                                   "unknown key \"%s\" (did you mean \"%s\"?)", key, best);
         }
-        return vg_ypair_error(map, &map->pairs[i], errstr, errstr_size, "unknown key \"%s\"",
-                              key);
+        return vg_ypair_error(map, &map->pairs[i], errstr, errstr_size, "unknown key \"%s\"", key);
     }
     return VG_OK;
 }
@@ -587,9 +612,9 @@ vg_err_t vg_ynode_strings(const struct vg_ynode *n, char ***out, size_t *n_out, 
     v = vg_calloc(n->n + 1, sizeof(*v));
     for (size_t i = 0; i < n->n; i++) {
         if (n->items[i]->kind != VG_YNODE_SCALAR) {
-            vg_err_t err = vg_ynode_error(n->items[i], errstr, errstr_size,
-                                          "expected a string, got %s",
-                                          vg_ynode_kind_name(n->items[i]->kind));
+            vg_err_t err =
+                vg_ynode_error(n->items[i], errstr, errstr_size, "expected a string, got %s",
+                               vg_ynode_kind_name(n->items[i]->kind));
             vg_strv_free(v);
             return err;
         }

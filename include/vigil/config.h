@@ -13,6 +13,7 @@
 
 #include "vigil/err.h"
 #include "vigil/event.h"
+#include "vigil/log.h"
 
 struct vg_kv {
     char *key;
@@ -25,12 +26,12 @@ struct vg_kafka_config {
     char **topics; /* default ["vigil.events"] */
     size_t n_topics;
     enum vg_event_format *topic_formats; /* parallel to topics: `{name, format}` (default auto) */
-    char *dlq_topic; /* default "vigil.dlq" */
-    struct vg_kv *properties; /* passed to librdkafka as strings */
+    char *dlq_topic;                     /* default "vigil.dlq" */
+    struct vg_kv *properties;            /* passed to librdkafka as strings */
     size_t n_properties;
-    int partitions;   /* topics created in the embedded cluster: default 4 */
-    int batch_size;   /* max messages per apply batch: default 5000 */
-    int batch_ms;     /* max wait to fill a batch: default 50 */
+    int partitions; /* topics created in the embedded cluster: default 4 */
+    int batch_size; /* max messages per apply batch: default 5000 */
+    int batch_ms;   /* max wait to fill a batch: default 50 */
 };
 
 struct vg_redis_config {
@@ -52,24 +53,26 @@ struct vg_sink_config {
      * may be "${ENV}" or "file:/path" in the YAML; here they hold the value. */
     char **secrets; /* webhook: Standard Webhooks "whsec_..." signing secrets */
     size_t n_secrets;
-    char *ca_file;     /* https: CA bundle instead of the system store */
-    char *client_cert; /* https: client certificate (PEM) */
-    char *client_key;  /* https: its private key (PEM) */
-    char *proxy;       /* proxy URL; NULL: none (the environment is never used) */
-    double rate_per_s; /* token bucket refill; 0: unlimited */
-    int burst;         /* token bucket size; 0: default (max(1, rate)) */
+    char *ca_file;      /* https: CA bundle instead of the system store */
+    char *client_cert;  /* https: client certificate (PEM) */
+    char *client_key;   /* https: its private key (PEM) */
+    char *proxy;        /* proxy URL; NULL: none (the environment is never used) */
+    double rate_per_s;  /* token bucket refill; 0: unlimited */
+    int burst;          /* token bucket size; 0: default (max(1, rate)) */
     int64_t max_age_ms; /* give up on a page this long after it was written; default 24h */
-    char *format;      /* webhook: "vigil" (v1, default) or "alertmanager" */
-    char *template;    /* webhook: body template ({{path}} over the v1 body); NULL: v1 JSON */
-    char *webhook_url; /* slack: incoming webhook (a secret) */
-    char *token;       /* slack: bot token (a secret) */
-    char *channel;     /* slack: channel for chat.postMessage */
-    char *api_url;     /* slack: Web API base, default https://slack.com/api */
-    char *topic;       /* kafka: topic */
-    char *brokers;     /* kafka: bootstrap servers; NULL: the kafka section's cluster */
+    char *format;       /* webhook: "vigil" (v1, default) or "alertmanager" */
+    char *template;     /* webhook: body template ({{path}} over the v1 body); NULL: v1 JSON */
+    char *webhook_url;  /* slack: incoming webhook (a secret) */
+    char *token;        /* slack: bot token (a secret) */
+    char *channel;      /* slack: channel for chat.postMessage */
+    char *api_url;      /* slack: Web API base, default https://slack.com/api */
+    char *topic;        /* kafka: topic */
+    char *brokers;      /* kafka: bootstrap servers; NULL: the kafka section's cluster */
     struct vg_kv *properties; /* kafka: librdkafka producer properties */
     size_t n_properties;
     char *console_url; /* base URL of the web console, for links; NULL: no links */
+    size_t line, col;  /* of its name in the file; 0 for the default sink */
+    bool broken;       /* loading it reported an error (vg_config_check_file goes on) */
 };
 
 /*
@@ -82,10 +85,10 @@ struct vg_sink_config {
 #define VG_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP 16
 #define VG_HTTP_DEFAULT_REQUEST_TIMEOUT_MS 10000
 struct vg_http_config {
-    char *listen;     /* "host:port" ("[v6]:port"); default VG_HTTP_DEFAULT_LISTEN */
-    bool listen_set;  /* written in the file: a bind failure is then fatal, else a WARN */
-    char *token;      /* a secret (${ENV} or file:); NULL: write endpoints are refused */
-    bool console;     /* serve the web console at / (default true) */
+    char *listen;    /* "host:port" ("[v6]:port"); default VG_HTTP_DEFAULT_LISTEN */
+    bool listen_set; /* written in the file: a bind failure is then fatal, else a WARN */
+    char *token;     /* a secret (${ENV} or file:); NULL: write endpoints are refused */
+    bool console;    /* serve the web console at / (default true) */
     /*
      * Host header names accepted (lower case, no port; "[::1]" for IPv6; "*"
      * accepts any). NULL (not written): localhost, 127.0.0.1, [::1] and the
@@ -96,6 +99,12 @@ struct vg_http_config {
     int max_connections;        /* requests served at once, besides the health reserve */
     int max_connections_per_ip; /* of those, from one client address */
     int request_timeout_ms;     /* accept to the full request; trickled bytes do not extend it */
+};
+
+/* `log:` (docs/config.md): applied by cli/ (vg_log_set_level, vg_log_set_json). */
+struct vg_log_config {
+    bool json;               /* format: json; default text */
+    enum vg_log_level level; /* default info */
 };
 
 struct vg_config {
@@ -109,6 +118,7 @@ struct vg_config {
     struct vg_health_config health; /* default batch types: workflow, job, cronjob, batch */
     struct vg_decode_config decode; /* `decode:` limits, value sets, kubernetes labels (issue 4) */
     struct vg_http_config http;     /* `http:` */
+    struct vg_log_config log;       /* `log:` */
 };
 
 /* The format of topic `topic` (VG_FORMAT_AUTO for a topic not in the list). */
@@ -134,7 +144,21 @@ vg_err_t vg_config_load_file(struct vg_config *cfg, const char *path, char *errs
  */
 vg_err_t vg_config_load_redis(struct vg_config *cfg, const char *path, char *errstr,
                               size_t errstr_size);
+/*
+ * `vigil check`: load `path` like vg_config_load_file, but go on after an
+ * error: every one ("file:line:col: message") is passed to `on_error`, in
+ * the order of the file. A sink with an error has `broken` set. Returns
+ * the first error's code, VG_OK when there was none.
+ */
+vg_err_t vg_config_check_file(struct vg_config *cfg, const char *path,
+                              void (*on_error)(void *ctx, const char *message), void *ctx);
 void vg_config_fini(struct vg_config *cfg);
+
+/*
+ * The {{paths}} a webhook template may use (NULL-terminated): the fields
+ * of the v1 body; a trailing `*` stands for any label name.
+ */
+const char *const *vg_config_template_paths(void);
 
 const struct vg_sink_config *vg_config_find_sink(const struct vg_config *cfg, const char *name);
 

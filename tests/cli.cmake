@@ -1,0 +1,14 @@
+# The vigil command line in everyday use: check, help, config, sink test, replay,
+# logging, and the example rule repository.
+pkg_check_modules(CJSON_CLI REQUIRED IMPORTED_TARGET libcjson)
+
+add_executable(test_core_config_check unit/test_core_config_check.c)
+target_link_libraries(test_core_config_check PRIVATE vg_core PkgConfig::CMOCKA PkgConfig::CJSON_CLI
+                      vg_build_flags)
+add_test(NAME test_core_config_check COMMAND test_core_config_check)
+set_tests_properties(test_core_config_check PROPERTIES LABELS unit TIMEOUT 30)
+
+# `vigil check`: every error in one run, positions, did-you-mean, exit codes, --format github.
+add_test(NAME test_cli_check COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_check.sh
+         $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(test_cli_check PROPERTIES LABELS integration TIMEOUT 60)
