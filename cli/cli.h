@@ -41,7 +41,6 @@ int cli_cmd_silence(int argc, char **argv);
 int cli_cmd_dlq(int argc, char **argv);
 int cli_cmd_incidents_show(int argc, char **argv);
 
-
 /*
  * The read-only commands (cmd_history.c), and the views of Resources that
  * `get` prints (cmd_get.c; `demo` prints the table too): table, JSON,

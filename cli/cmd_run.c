@@ -28,6 +28,25 @@ int cli_engine_exit_code(vg_err_t err)
     return err == VG_ERR_INVALID || err == VG_ERR_PARSE ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
 }
 
+static void usage(FILE *out)
+{
+    fputs("usage: vigil run [-c vigil.yaml] [--debug FACILITY,...]\n"
+          "\n"
+          "The daemon: consume the event topics, keep each Resource's state in Redis,\n"
+          "evaluate the monitors and page through the sinks. SIGINT/SIGTERM stop it\n"
+          "cleanly, SIGHUP reloads the rules.\n"
+          "\n"
+          "  -c, --config FILE       the configuration (docs/config.md); without it the\n"
+          "                          embedded defaults: mock Kafka, private redis-server\n"
+          "      --debug FACILITIES  DEBUG log lines for these facilities, comma-separated:\n"
+          "                          api, cli, consumer, kafka, rules, sinks, state, or all\n"
+          "  -h, --help              this help\n"
+          "\n"
+          "Every config key can also be set by an environment variable (VIGIL_KAFKA_BROKERS,\n"
+          "VIGIL_REDIS_URL, ...; docs/config.md).\n",
+          out);
+}
+
 int cli_cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -57,10 +76,10 @@ int cli_cmd_run(int argc, char **argv)
             vg_log_enable_debug(optarg);
             break;
         case 'h':
-            printf("usage: vigil run [-c vigil.yaml] [--debug FACILITY,...]\n");
+            usage(stdout);
             return CLI_EXIT_OK;
         default:
-            fprintf(stderr, "usage: vigil run [-c vigil.yaml] [--debug FACILITY,...]\n");
+            usage(stderr);
             return CLI_EXIT_USAGE;
         }
     }

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "vigil/engine.h"
 #include "options.h"
+#include "vigil/engine.h"
 #include "vigil/mem.h"
 
 static const struct option common_opts[] = {
@@ -205,8 +205,8 @@ int cli_readonly_run(const char *cmd, const struct cli_readonly *ro, enum cli_co
     if (rc == CLI_EXIT_OK) {
         const char *prefix = ro->prefix ? ro->prefix : cfg.redis.prefix;
 
-        if (vg_engine_redis_for_reading(&cfg, ro->redis_url, &url, &child, errstr, sizeof(errstr)) !=
-                VG_OK ||
+        if (vg_engine_redis_for_reading(&cfg, ro->redis_url, &url, &child, errstr,
+                                        sizeof(errstr)) != VG_OK ||
             vg_state_connect(&st, url, prefix, errstr, sizeof(errstr)) != VG_OK) {
             /* errstr names the URL with the password redacted, and the reason */
             fprintf(stderr, "vigil %s: cannot reach redis: %s\n", cmd, errstr);

@@ -12,3 +12,8 @@ set_tests_properties(test_core_config_check PROPERTIES LABELS unit TIMEOUT 30)
 add_test(NAME test_cli_check COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_check.sh
          $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(test_cli_check PROPERTIES LABELS integration TIMEOUT 60)
+
+# `vigil help CMD` = `vigil CMD --help`, describing every flag; did-you-mean for commands.
+add_test(NAME test_cli_help COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_help.sh
+         $<TARGET_FILE:vigil>)
+set_tests_properties(test_cli_help PROPERTIES LABELS integration TIMEOUT 60)
