@@ -308,8 +308,11 @@ int cli_cmd_check(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     vg_config_init(&cfg);
-    if (config_path) {
-        vg_err_t err = vg_config_check_file(&cfg, config_path, add_diag, &diags);
+    if (!config_path) {
+        /* the defaults and the VIGIL_* overrides */
+        vg_config_check(&cfg, NULL, add_diag, &diags);
+    } else {
+        vg_err_t err = vg_config_check(&cfg, config_path, add_diag, &diags);
 
         if (err == VG_ERR_IO) { /* the file itself cannot be read */
             fprintf(stderr, "vigil check: %s: %s\n", config_path,

@@ -9,15 +9,27 @@
 #include "vigil/engine.h"
 #include "vigil/log.h"
 
+static void print_config_error(void *ctx, const char *message)
+{
+    (void)ctx;
+    fprintf(stderr, "vigil: %s\n", message);
+}
+
 int cli_load_config(struct vg_config *cfg, const char *path)
 {
-    char errstr[1024];
     vg_config_init(cfg);
-    if (path && vg_config_load_file(cfg, path, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "vigil: %s\n", errstr);
+    /* every error, not only the first; the VIGIL_* overrides apply without a file too */
+    if (vg_config_check(cfg, path, print_config_error, NULL) != VG_OK) {
         return CLI_EXIT_USAGE;
     }
+    cli_apply_log_config(&cfg->log);
     return CLI_EXIT_OK;
+}
+
+void cli_apply_log_config(const struct vg_log_config *log)
+{
+    vg_log_set_level(log->level);
+    (void)log->json; /* LOGJSON */
 }
 
 int cli_engine_exit_code(vg_err_t err)

@@ -37,6 +37,7 @@ static void usage(FILE *out)
         "  silence add --match K=GLOB... --for DUR --comment TEXT\n"
         "  silence list [-o table|json] | silence expire ID\n"
         "  demo                              run the embedded stack on examples/events/demo.jsonl\n"
+        "  config print [-c vigil.yaml]      the effective config (file + VIGIL_* env), redacted\n"
         "  version\n"
         "  help [COMMAND]                    this list, or one command's flags (also COMMAND "
         "--help)\n"
@@ -60,6 +61,7 @@ static const struct {
     {"check", cli_cmd_check},
     {"test", cli_cmd_test},
     {"demo", cli_cmd_demo},
+    {"config", cli_cmd_config},
 };
 
 /* "unknown command "X" (did you mean "Y"?)" on stderr, then the list. */

@@ -180,9 +180,10 @@ static int load_config(struct vg_config *cfg, const char *path, enum cli_config_
     vg_err_t err = VG_OK;
 
     vg_config_init(cfg);
-    if (path) {
-        err = need == CLI_CONFIG_ALL ? vg_config_load_file(cfg, path, errstr, sizeof(errstr))
-                                     : vg_config_load_redis(cfg, path, errstr, sizeof(errstr));
+    if (path && need == CLI_CONFIG_REDIS) {
+        err = vg_config_load_redis(cfg, path, errstr, sizeof(errstr));
+    } else {
+        err = vg_config_load(cfg, path, errstr, sizeof(errstr)); /* the VIGIL_* overrides too */
     }
     if (err != VG_OK) {
         fprintf(stderr, "vigil: %s\n", errstr);

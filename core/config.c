@@ -26,6 +26,8 @@ struct cfg_load {
     size_t errstr_size;
     void (*on_error)(void *ctx, const char *message);
     void *ctx;
+    char **env_names; /* "$VIGIL_..." of the overrides applied: their nodes' file names */
+    size_t n_env_names;
     char msg[1024];
 };
 
@@ -1270,7 +1272,252 @@ static void load_root_redis(struct vg_config *cfg, struct vg_ynode *root, struct
     }
 }
 
-/* vg_config_load_file, or with `redis_only` vg_config_load_redis; `ld` says where errors go. */
+/* ---- environment overrides: VIGIL_<KEY PATH> ------------------------------ */
+
+enum env_kind { ENV_SCALAR, ENV_LIST, ENV_MAP };
+
+/*
+ * The keys an environment variable can set (besides those of each sink
+ * named in the file): VIGIL_ + the path upper-cased, '.' as '_'. A list
+ * is comma-separated; a map (kafka.properties) takes one variable per
+ * entry, VIGIL_KAFKA_PROPERTIES_SASL_PASSWORD -> sasl.password.
+ */
+static const struct {
+    const char *path;
+    enum env_kind kind;
+} env_keys[] = {
+    {"kafka.brokers", ENV_SCALAR},
+    {"kafka.group", ENV_SCALAR},
+    {"kafka.topics", ENV_LIST},
+    {"kafka.dlq_topic", ENV_SCALAR},
+    {"kafka.properties", ENV_MAP},
+    {"kafka.partitions", ENV_SCALAR},
+    {"kafka.batch_size", ENV_SCALAR},
+    {"kafka.batch_ms", ENV_SCALAR},
+    {"redis.url", ENV_SCALAR},
+    {"redis.prefix", ENV_SCALAR},
+    {"redis.data_dir", ENV_SCALAR},
+    {"rules", ENV_LIST},
+    {"health.batch_types", ENV_LIST},
+    {"decode.limits.max_message_bytes", ENV_SCALAR},
+    {"decode.limits.max_depth", ENV_SCALAR},
+    {"decode.limits.max_name_bytes", ENV_SCALAR},
+    {"decode.limits.max_message_text_bytes", ENV_SCALAR},
+    {"decode.limits.max_labels", ENV_SCALAR},
+    {"decode.limits.max_clock_skew_ms", ENV_SCALAR},
+    {"decode.status_values", ENV_LIST},
+    {"decode.runtime_values", ENV_LIST},
+    {"decode.kubernetes.workspace_from", ENV_SCALAR},
+    {"decode.kubernetes.default_type", ENV_SCALAR},
+    {"decode.kubernetes.labels.type", ENV_SCALAR},
+    {"decode.kubernetes.labels.name", ENV_SCALAR},
+    {"decode.kubernetes.labels.version", ENV_SCALAR},
+    {"decode.kubernetes.labels.owner", ENV_SCALAR},
+    {"http.listen", ENV_SCALAR},
+    {"http.token", ENV_SCALAR},
+    {"http.console", ENV_SCALAR},
+    {"http.allowed_hosts", ENV_LIST},
+    {"http.max_connections", ENV_SCALAR},
+    {"http.max_connections_per_ip", ENV_SCALAR},
+    {"http.request_timeout_ms", ENV_SCALAR},
+    {"log.format", ENV_SCALAR},
+    {"log.level", ENV_SCALAR},
+};
+
+/* "VIGIL_" + `path` upper-cased, every other character than a letter or digit as '_'. */
+static char *env_name(const char *path)
+{
+    struct vg_buf b = {0};
+
+    vg_buf_puts(&b, "VIGIL_");
+    for (const char *p = path; *p; p++) {
+        char c = *p;
+
+        if (c >= 'a' && c <= 'z') {
+            c = (char)(c - 32);
+        } else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+            c = '_';
+        }
+        vg_buf_putc(&b, c);
+    }
+    return vg_buf_steal(&b);
+}
+
+/* The node file name of an override, kept until the load ends. */
+static const char *env_file(struct cfg_load *ld, const char *var)
+{
+    ld->env_names = vg_realloc(ld->env_names, (ld->n_env_names + 1) * sizeof(char *));
+    ld->env_names[ld->n_env_names] = vg_asprintf("$%s", var);
+    return ld->env_names[ld->n_env_names++];
+}
+
+/* The mapping at `path` under `root` ("a.b": root.a.b), made where missing or null. NULL when
+ * something else is in the way (the loader reports that). */
+static struct vg_ynode *env_map_at(struct vg_ynode *root, const char *path, size_t len)
+{
+    struct vg_ynode *cur = root;
+    const char *p = path;
+
+    while (p < path + len) {
+        size_t n = strcspn(p, ".");
+        char *key;
+        struct vg_ynode *next;
+
+        if (p + n > path + len) {
+            n = (size_t)(path + len - p);
+        }
+        key = vg_strndup(p, n);
+        next = vg_ynode_get(cur, key);
+        if (!next || next->kind == VG_YNODE_NULL) {
+            next = vg_ynode_new(VG_YNODE_MAP, cur->file, 0, NULL);
+            vg_ynode_set(cur, key, next);
+        }
+        free(key);
+        if (next->kind != VG_YNODE_MAP) {
+            return NULL;
+        }
+        cur = next;
+        p += n + 1;
+    }
+    return cur;
+}
+
+/* A SCALAR, or for a list a SEQ of the comma-separated (trimmed) values. */
+static struct vg_ynode *env_value(enum env_kind kind, const char *file, const char *val)
+{
+    struct vg_ynode *seq;
+    const char *p = val;
+
+    if (kind != ENV_LIST) {
+        return vg_ynode_new(VG_YNODE_SCALAR, file, 0, val);
+    }
+    seq = vg_ynode_new(VG_YNODE_SEQ, file, 0, NULL);
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *a = p;
+        const char *b = p + n;
+        char *item;
+
+        while (a < b && (*a == ' ' || *a == '\t')) {
+            a++;
+        }
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) {
+            b--;
+        }
+        item = vg_strndup(a, (size_t)(b - a));
+        if (*item) {
+            seq->items = vg_realloc(seq->items, (seq->n + 1) * sizeof(*seq->items));
+            seq->items[seq->n++] = vg_ynode_new(VG_YNODE_SCALAR, file, 0, item);
+        }
+        free(item);
+        p += n + (p[n] == ',' ? 1 : 0);
+    }
+    return seq;
+}
+
+/* Set `path` (its last part a key of the map before it) from variable `var`'s value. */
+static void env_set(struct cfg_load *ld, struct vg_ynode *root, const char *path,
+                    enum env_kind kind, const char *var, const char *val)
+{
+    const char *dot = strrchr(path, '.');
+    struct vg_ynode *map = dot ? env_map_at(root, path, (size_t)(dot - path)) : root;
+
+    if (map) {
+        vg_ynode_set(map, dot ? dot + 1 : path, env_value(kind, env_file(ld, var), val));
+    }
+}
+
+/*
+ * Entries of a map from VIGIL_<PATH>_<NAME> variables: NAME matches an
+ * entry already there when it is its env form; a new one is lower-cased
+ * with `sep` for '_' ('.' for librdkafka properties, '-' for headers).
+ */
+static void env_set_map(struct cfg_load *ld, struct vg_ynode *root, const char *path, char sep)
+{
+    extern char **environ;
+    char *prefix = env_name(path);
+    size_t plen = strlen(prefix);
+
+    for (char **e = environ; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char *var;
+        char *key = NULL;
+        struct vg_ynode *map;
+
+        if (!eq || strncmp(*e, prefix, plen) != 0 || (*e)[plen] != '_' || eq == *e + plen + 1) {
+            continue;
+        }
+        var = vg_strndup(*e, (size_t)(eq - *e));
+        map = env_map_at(root, path, strlen(path));
+        for (size_t i = 0; map && !key && i < map->n; i++) {
+            char *form = env_name(map->pairs[i].key);
+
+            if (!strcmp(form + 6, var + plen + 1)) {
+                key = vg_strdup(map->pairs[i].key);
+            }
+            free(form);
+        }
+        if (!key) {
+            key = vg_strdup(var + plen + 1);
+            for (char *k = key; *k; k++) {
+                *k = *k == '_' ? sep : (char)(*k >= 'A' && *k <= 'Z' ? *k + 32 : *k);
+            }
+        }
+        if (map) {
+            vg_ynode_set(map, key, vg_ynode_new(VG_YNODE_SCALAR, env_file(ld, var), 0, eq + 1));
+        }
+        free(key);
+        free(var);
+    }
+    free(prefix);
+}
+
+/* Every VIGIL_* override set in the environment, into the tree (env over file). */
+static void apply_env(struct cfg_load *ld, struct vg_ynode *root)
+{
+    struct vg_ynode *sinks = vg_ynode_get(root, "sinks");
+
+    for (size_t i = 0; i < VG_ARRAY_LEN(env_keys); i++) {
+        char *var = env_name(env_keys[i].path);
+        const char *val = getenv(var);
+
+        if (env_keys[i].kind == ENV_MAP) {
+            env_set_map(ld, root, env_keys[i].path, '.');
+        } else if (val) {
+            env_set(ld, root, env_keys[i].path, env_keys[i].kind, var, val);
+        }
+        free(var);
+    }
+    /* the sinks named in the file: VIGIL_SINKS_<NAME>_<KEY> */
+    for (size_t i = 0; sinks && sinks->kind == VG_YNODE_MAP && i < sinks->n; i++) {
+        if (sinks->pairs[i].value->kind != VG_YNODE_MAP) {
+            continue;
+        }
+        for (const char *const *k = sink_keys; *k; k++) {
+            char *path = vg_asprintf("sinks.%s.%s", sinks->pairs[i].key, *k);
+            char *var = env_name(path);
+            const char *val = getenv(var);
+
+            if (!strcmp(*k, "headers") || !strcmp(*k, "properties")) {
+                env_set_map(ld, root, path, !strcmp(*k, "headers") ? '-' : '.');
+            } else if (val) {
+                struct vg_ynode *sink = sinks->pairs[i].value;
+
+                vg_ynode_set(sink, *k,
+                             env_value(!strcmp(*k, "secret") ? ENV_LIST : ENV_SCALAR,
+                                       env_file(ld, var), val));
+            }
+            free(var);
+            free(path);
+        }
+    }
+}
+
+/*
+ * vg_config_load_file (`path` NULL: the defaults), or with `redis_only`
+ * vg_config_load_redis; the environment's overrides on top; `ld` says
+ * where errors go.
+ */
 static vg_err_t load_file(struct vg_config *cfg, const char *path, bool redis_only,
                           struct cfg_load *ld)
 {
@@ -1279,31 +1526,49 @@ static vg_err_t load_file(struct vg_config *cfg, const char *path, bool redis_on
     char *base_dir = NULL;
     const char *slash;
 
-    err = vg_yaml_load_file(&doc, path, redis_only ? 0 : VG_YAML_ENV, ld->msg, sizeof(ld->msg));
+    if (path) {
+        err = vg_yaml_load_file(&doc, path, redis_only ? 0 : VG_YAML_ENV, ld->msg, sizeof(ld->msg));
+    } else {
+        err = vg_yaml_load_string(&doc, "(defaults)", "", 0, 0, ld->msg, sizeof(ld->msg));
+    }
     if (err) {
         vg_ydoc_fini(&doc);
         return keep(ld, err);
     }
-    free(cfg->path);
-    cfg->path = vg_strdup(path);
-    slash = strrchr(path, '/');
-    if (slash) {
-        base_dir = vg_strndup(path, (size_t)(slash - path) + (slash == path ? 1 : 0));
+    if (path) {
+        free(cfg->path);
+        cfg->path = vg_strdup(path);
+        slash = strrchr(path, '/');
+        if (slash) {
+            base_dir = vg_strndup(path, (size_t)(slash - path) + (slash == path ? 1 : 0));
+        }
     }
     ld->base_dir = base_dir;
     if (!doc.root || doc.root->kind == VG_YNODE_NULL) {
-        /* an empty file: all defaults */
-    } else if (doc.root->kind != VG_YNODE_MAP) {
+        /* an empty file: all defaults (and the environment's overrides) */
+        vg_ynode_free(doc.root);
+        doc.root = vg_ynode_new(VG_YNODE_MAP, doc.file, 1, NULL);
+    }
+    if (doc.root->kind != VG_YNODE_MAP) {
         keep(ld, vg_ynode_error(doc.root, ld->msg, sizeof(ld->msg), "expected a mapping, got %s",
                                 vg_ynode_kind_name(doc.root->kind)));
-    } else if (redis_only) {
-        load_root_redis(cfg, doc.root, ld);
     } else {
-        load_root(cfg, doc.root, ld);
+        apply_env(ld, doc.root);
+        if (redis_only) {
+            load_root_redis(cfg, doc.root, ld);
+        } else {
+            load_root(cfg, doc.root, ld);
+        }
     }
     ld->base_dir = NULL;
     free(base_dir);
     vg_ydoc_fini(&doc);
+    for (size_t i = 0; i < ld->n_env_names; i++) {
+        free(ld->env_names[i]);
+    }
+    free(ld->env_names);
+    ld->env_names = NULL;
+    ld->n_env_names = 0;
     return ld->err;
 }
 
@@ -1323,12 +1588,19 @@ vg_err_t vg_config_load_redis(struct vg_config *cfg, const char *path, char *err
     return load_file(cfg, path, true, &ld);
 }
 
-vg_err_t vg_config_check_file(struct vg_config *cfg, const char *path,
-                              void (*on_error)(void *ctx, const char *message), void *ctx)
+vg_err_t vg_config_check(struct vg_config *cfg, const char *path,
+                         void (*on_error)(void *ctx, const char *message), void *ctx)
 {
     char first[1024];
     struct cfg_load ld = {
         .errstr = first, .errstr_size = sizeof(first), .on_error = on_error, .ctx = ctx};
+
+    return load_file(cfg, path, false, &ld);
+}
+
+vg_err_t vg_config_load(struct vg_config *cfg, const char *path, char *errstr, size_t errstr_size)
+{
+    struct cfg_load ld = {.errstr = errstr, .errstr_size = errstr_size};
 
     return load_file(cfg, path, false, &ld);
 }

@@ -77,6 +77,42 @@ static void node_free(struct vg_ynode *n)
     free(n);
 }
 
+void vg_ynode_free(struct vg_ynode *n)
+{
+    node_free(n);
+}
+
+struct vg_ynode *vg_ynode_new(enum vg_ynode_kind kind, const char *file, size_t line,
+                              const char *str)
+{
+    struct vg_ynode *n = vg_calloc(1, sizeof(*n));
+
+    n->kind = kind;
+    n->file = file;
+    n->line = line;
+    n->col = line ? 1 : 0;
+    n->str = vg_strdup(str ? str : "");
+    n->quoted = false; /* read like a plain scalar: "true" is a boolean to a boolean key */
+    return n;
+}
+
+void vg_ynode_set(struct vg_ynode *map, const char *key, struct vg_ynode *value)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        if (strcmp(map->pairs[i].key, key) == 0) {
+            node_free(map->pairs[i].value);
+            map->pairs[i].value = value;
+            return;
+        }
+    }
+    map->pairs = vg_realloc(map->pairs, (map->n + 1) * sizeof(*map->pairs));
+    map->pairs[map->n].key = vg_strdup(key);
+    map->pairs[map->n].line = value->line;
+    map->pairs[map->n].col = value->col;
+    map->pairs[map->n].value = value;
+    map->n++;
+}
+
 /* ${NAME} substitution; "$${" is a literal "${". */
 static vg_err_t substitute_env(struct loader *ld, const yaml_event_t *ev, const char *in,
                                char **out)
@@ -414,6 +450,10 @@ static vg_err_t verror_at(const char *file, size_t line, size_t col, char *errst
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (line == 0) { /* a node built by hand (an environment variable): no position */
+        snprintf(errstr, errstr_size, "%s: %s", file ? file : "<input>", msg);
+        return VG_ERR_INVALID;
+    }
     snprintf(errstr, errstr_size, "%s:%zu:%zu: %s", file ? file : "<input>", line, col, msg);
     return VG_ERR_INVALID;
 }

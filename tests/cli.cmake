@@ -17,3 +17,8 @@ set_tests_properties(test_cli_check PROPERTIES LABELS integration TIMEOUT 60)
 add_test(NAME test_cli_help COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_help.sh
          $<TARGET_FILE:vigil>)
 set_tests_properties(test_cli_help PROPERTIES LABELS integration TIMEOUT 60)
+
+# VIGIL_* environment overrides and `vigil config print` (redacted, loadable).
+add_test(NAME test_cli_config COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_config.sh
+         $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(test_cli_config PROPERTIES LABELS integration TIMEOUT 60)

@@ -72,7 +72,7 @@ struct vg_sink_config {
     size_t n_properties;
     char *console_url; /* base URL of the web console, for links; NULL: no links */
     size_t line, col;  /* of its name in the file; 0 for the default sink */
-    bool broken;       /* loading it reported an error (vg_config_check_file goes on) */
+    bool broken;       /* loading it reported an error (vg_config_check goes on) */
 };
 
 /*
@@ -145,13 +145,23 @@ vg_err_t vg_config_load_file(struct vg_config *cfg, const char *path, char *errs
 vg_err_t vg_config_load_redis(struct vg_config *cfg, const char *path, char *errstr,
                               size_t errstr_size);
 /*
- * `vigil check`: load `path` like vg_config_load_file, but go on after an
- * error: every one ("file:line:col: message") is passed to `on_error`, in
- * the order of the file. A sink with an error has `broken` set. Returns
- * the first error's code, VG_OK when there was none.
+ * Load `path` over defaults (NULL: the defaults alone), then the
+ * environment's overrides: VIGIL_ + a key's path upper-cased with '_'
+ * for '.' (VIGIL_KAFKA_BROKERS, VIGIL_REDIS_URL, VIGIL_SINKS_OPS_URL for
+ * a sink named in the file; lists comma-separated; map entries one
+ * variable each: VIGIL_KAFKA_PROPERTIES_SASL_PASSWORD). The environment
+ * wins over the file. vg_config_load_file and vg_config_load_redis apply
+ * them too. Errors in an override name the variable ("$VIGIL_X: ...").
  */
-vg_err_t vg_config_check_file(struct vg_config *cfg, const char *path,
-                              void (*on_error)(void *ctx, const char *message), void *ctx);
+vg_err_t vg_config_load(struct vg_config *cfg, const char *path, char *errstr, size_t errstr_size);
+/*
+ * `vigil check`: vg_config_load, but go on after an error: every one
+ * ("file:line:col: message") is passed to `on_error`, in the order of the
+ * file. A sink with an error has `broken` set. Returns the first error's
+ * code, VG_OK when there was none.
+ */
+vg_err_t vg_config_check(struct vg_config *cfg, const char *path,
+                         void (*on_error)(void *ctx, const char *message), void *ctx);
 void vg_config_fini(struct vg_config *cfg);
 
 /*

@@ -54,6 +54,17 @@ vg_err_t vg_yaml_load_string(struct vg_ydoc *doc, const char *name, const char *
                              int flags, char *errstr, size_t errstr_size);
 void vg_ydoc_fini(struct vg_ydoc *doc);
 
+/*
+ * Building a tree by hand (config overrides from the environment): a new
+ * node of `kind` (SCALAR: a copy of `str`) at file:line:col, `file`
+ * borrowed (line 0: messages name the file alone); vg_ynode_set puts
+ * `value` (owned from now on) under `key` of MAP `map`, freeing the old one.
+ */
+struct vg_ynode *vg_ynode_new(enum vg_ynode_kind kind, const char *file, size_t line,
+                              const char *str);
+void vg_ynode_set(struct vg_ynode *map, const char *key, struct vg_ynode *value);
+void vg_ynode_free(struct vg_ynode *n);
+
 /* MAP lookup; NULL when absent or `map` is not a MAP. */
 struct vg_ynode *vg_ynode_get(const struct vg_ynode *map, const char *key);
 const char *vg_ynode_kind_name(enum vg_ynode_kind k); /* "scalar", "mapping", ... */

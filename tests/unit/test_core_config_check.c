@@ -88,7 +88,7 @@ static void test_every_error(void **state)
 
     (void)state;
     vg_config_init(&cfg);
-    assert_int_equal(vg_config_check_file(&cfg, path, collect, &seen), VG_ERR_INVALID);
+    assert_int_equal(vg_config_check(&cfg, path, collect, &seen), VG_ERR_INVALID);
     for (size_t i = 0; i < VG_ARRAY_LEN(want); i++) {
         if (i >= seen.n || strncmp(seen.lines[i], path, strlen(path)) != 0 ||
             strncmp(seen.lines[i] + strlen(path), want[i], strlen(want[i])) != 0) {
@@ -258,13 +258,80 @@ static void test_template_paths_match_body(void **state)
     vg_page_fini(&pg);
 }
 
+/* VIGIL_<KEY PATH> over the file: scalars, lists, map entries, a sink's keys; errors name it. */
+static void test_env_overrides(void **state)
+{
+    char *path = write_tmp("kafka:\n  brokers: file:9092\n  properties:\n"
+                           "    security.protocol: PLAINTEXT\n"
+                           "redis: {prefix: fromfile}\n"
+                           "sinks:\n  ops: {type: webhook, url: http://file/x}\n");
+    struct vg_config cfg;
+    char errstr[512] = "";
+
+    (void)state;
+    setenv("VIGIL_KAFKA_BROKERS", "env1:9092,env2:9092", 1);
+    setenv("VIGIL_KAFKA_TOPICS", "a, b", 1);
+    setenv("VIGIL_KAFKA_PROPERTIES_SECURITY_PROTOCOL", "SASL_SSL", 1);
+    setenv("VIGIL_KAFKA_PROPERTIES_SASL_PASSWORD", "pw", 1);
+    setenv("VIGIL_REDIS_URL", "redis://env:6379/2", 1);
+    setenv("VIGIL_SINKS_OPS_URL", "http://env/hook", 1);
+    setenv("VIGIL_HTTP_CONSOLE", "false", 1);
+    setenv("VIGIL_LOG_LEVEL", "debug", 1);
+    vg_config_init(&cfg);
+    if (vg_config_load_file(&cfg, path, errstr, sizeof(errstr)) != VG_OK) {
+        fail_msg("%s", errstr);
+    }
+    assert_string_equal(cfg.kafka.brokers, "env1:9092,env2:9092");
+    assert_int_equal(cfg.kafka.n_topics, 2);
+    assert_string_equal(cfg.kafka.topics[1], "b");
+    assert_int_equal(cfg.kafka.n_properties, 2);
+    assert_string_equal(cfg.kafka.properties[0].key, "security.protocol");
+    assert_string_equal(cfg.kafka.properties[0].value, "SASL_SSL");
+    assert_string_equal(cfg.kafka.properties[1].key, "sasl.password");
+    assert_string_equal(cfg.redis.url, "redis://env:6379/2");
+    assert_string_equal(cfg.redis.prefix, "fromfile");
+    assert_string_equal(cfg.sinks[0].url, "http://env/hook");
+    assert_false(cfg.http.console);
+    assert_int_equal(cfg.log.level, VG_LOG_LEVEL_DEBUG);
+    vg_config_fini(&cfg);
+
+    /* without a file, and for the commands that read only redis: */
+    vg_config_init(&cfg);
+    assert_int_equal(vg_config_load(&cfg, NULL, errstr, sizeof(errstr)), VG_OK);
+    assert_string_equal(cfg.redis.url, "redis://env:6379/2");
+    assert_string_equal(cfg.kafka.brokers, "env1:9092,env2:9092");
+    vg_config_fini(&cfg);
+    vg_config_init(&cfg);
+    assert_int_equal(vg_config_load_redis(&cfg, path, errstr, sizeof(errstr)), VG_OK);
+    assert_string_equal(cfg.redis.url, "redis://env:6379/2");
+    vg_config_fini(&cfg);
+
+    /* a bad value names the variable */
+    setenv("VIGIL_KAFKA_BATCH_SIZE", "lots", 1);
+    vg_config_init(&cfg);
+    assert_int_equal(vg_config_load(&cfg, path, errstr, sizeof(errstr)), VG_ERR_INVALID);
+    assert_string_equal(errstr, "$VIGIL_KAFKA_BATCH_SIZE: expected an integer, got \"lots\"");
+    vg_config_fini(&cfg);
+
+    unsetenv("VIGIL_KAFKA_BATCH_SIZE");
+    unsetenv("VIGIL_KAFKA_BROKERS");
+    unsetenv("VIGIL_KAFKA_TOPICS");
+    unsetenv("VIGIL_KAFKA_PROPERTIES_SECURITY_PROTOCOL");
+    unsetenv("VIGIL_KAFKA_PROPERTIES_SASL_PASSWORD");
+    unsetenv("VIGIL_REDIS_URL");
+    unsetenv("VIGIL_SINKS_OPS_URL");
+    unsetenv("VIGIL_HTTP_CONSOLE");
+    unsetenv("VIGIL_LOG_LEVEL");
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_error),
-        cmocka_unit_test(test_first_error),
-        cmocka_unit_test(test_template_ok),
-        cmocka_unit_test(test_template_paths_match_body),
+        cmocka_unit_test(test_every_error),   cmocka_unit_test(test_first_error),
+        cmocka_unit_test(test_template_ok),   cmocka_unit_test(test_template_paths_match_body),
+        cmocka_unit_test(test_env_overrides),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
