@@ -29,6 +29,8 @@ int cli_cmd_check(int argc, char **argv);
 int cli_cmd_demo(int argc, char **argv);
 /* `vigil config print`: the effective configuration, secrets redacted. */
 int cli_cmd_config(int argc, char **argv);
+/* `vigil sink test NAME | --all`: a test notification through configured sinks. */
+int cli_cmd_sink(int argc, char **argv);
 
 /*
  * Load `path` (NULL: defaults) and the VIGIL_* environment overrides into

@@ -38,6 +38,8 @@ static void usage(FILE *out)
         "  silence list [-o table|json] | silence expire ID\n"
         "  demo                              run the embedded stack on examples/events/demo.jsonl\n"
         "  config print [-c vigil.yaml]      the effective config (file + VIGIL_* env), redacted\n"
+        "  sink test [-c vigil.yaml] [--severity SEV] NAME | --all\n"
+        "                                    send a test notification, print status and latency\n"
         "  version\n"
         "  help [COMMAND]                    this list, or one command's flags (also COMMAND "
         "--help)\n"
@@ -62,6 +64,7 @@ static const struct {
     {"test", cli_cmd_test},
     {"demo", cli_cmd_demo},
     {"config", cli_cmd_config},
+    {"sink", cli_cmd_sink},
 };
 
 /* "unknown command "X" (did you mean "Y"?)" on stderr, then the list. */

@@ -22,3 +22,10 @@ set_tests_properties(test_cli_help PROPERTIES LABELS integration TIMEOUT 60)
 add_test(NAME test_cli_config COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_config.sh
          $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(test_cli_config PROPERTIES LABELS integration TIMEOUT 60)
+
+# `vigil sink test` against a real receiver.
+add_executable(test_cli_sink integration/test_cli_sink.c)
+target_link_libraries(test_cli_sink PRIVATE vg_testenv PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_cli_sink COMMAND test_cli_sink)
+set_tests_properties(test_cli_sink PROPERTIES LABELS integration TIMEOUT 120
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
