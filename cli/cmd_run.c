@@ -29,7 +29,7 @@ int cli_load_config(struct vg_config *cfg, const char *path)
 void cli_apply_log_config(const struct vg_log_config *log)
 {
     vg_log_set_level(log->level);
-    (void)log->json; /* LOGJSON */
+    vg_log_set_json(log->json);
 }
 
 int cli_engine_exit_code(vg_err_t err)

@@ -29,3 +29,11 @@ target_link_libraries(test_cli_sink PRIVATE vg_testenv PkgConfig::CMOCKA vg_buil
 add_test(NAME test_cli_sink COMMAND test_cli_sink)
 set_tests_properties(test_cli_sink PROPERTIES LABELS integration TIMEOUT 120
                      ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+
+# INFO lines of `vigil run` (one per page delivered, one per rebalance) and log.format: json.
+add_executable(test_cli_logging integration/test_cli_logging.c)
+target_link_libraries(test_cli_logging PRIVATE vg_testenv PkgConfig::CMOCKA PkgConfig::CJSON_CLI
+                      vg_build_flags)
+add_test(NAME test_cli_logging COMMAND test_cli_logging)
+set_tests_properties(test_cli_logging PROPERTIES LABELS integration TIMEOUT 180
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
