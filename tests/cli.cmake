@@ -37,3 +37,8 @@ target_link_libraries(test_cli_logging PRIVATE vg_testenv PkgConfig::CMOCKA PkgC
 add_test(NAME test_cli_logging COMMAND test_cli_logging)
 set_tests_properties(test_cli_logging PROPERTIES LABELS integration TIMEOUT 180
                      ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+
+# examples/rule-repo: its CI steps pass, and a typo fails them with an annotation.
+add_test(NAME test_cli_rule_repo COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_rule_repo.sh
+         $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+set_tests_properties(test_cli_rule_repo PROPERTIES LABELS integration TIMEOUT 60)
