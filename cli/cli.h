@@ -27,9 +27,18 @@ int cli_cmd_run(int argc, char **argv);
 int cli_cmd_get(int argc, char **argv);
 int cli_cmd_check(int argc, char **argv);
 int cli_cmd_demo(int argc, char **argv);
+/* `vigil config print`: the effective configuration, secrets redacted. */
+int cli_cmd_config(int argc, char **argv);
+/* `vigil sink test NAME | --all`: a test notification through configured sinks. */
+int cli_cmd_sink(int argc, char **argv);
 
-/* Load `path` (NULL: defaults) into cfg, printing the error. Returns an exit code. */
+/*
+ * Load `path` (NULL: defaults) and the VIGIL_* environment overrides into
+ * cfg, printing every error, and apply its `log:` section. Returns an exit code.
+ */
 int cli_load_config(struct vg_config *cfg, const char *path);
+/* Set the log level and format from `log:`. */
+void cli_apply_log_config(const struct vg_log_config *log);
 /* The exit code for an engine error: configuration 2, anything else 1. */
 int cli_engine_exit_code(vg_err_t err);
 
@@ -40,7 +49,6 @@ int cli_cmd_silence(int argc, char **argv);
 /* `vigil dlq list|retry ID|drop ID` and `vigil incidents show ID`. */
 int cli_cmd_dlq(int argc, char **argv);
 int cli_cmd_incidents_show(int argc, char **argv);
-
 
 /*
  * The read-only commands (cmd_history.c), and the views of Resources that

@@ -137,6 +137,21 @@ static void demo_idle(struct vg_engine *eng, void *arg)
     }
 }
 
+static void usage(FILE *out)
+{
+    fputs("usage: vigil demo [--events FILE.jsonl] [--verbose]\n"
+          "\n"
+          "Run the whole pipeline on the embedded stack (mock Kafka, a private\n"
+          "redis-server in a temporary directory): replay the events, print the pages\n"
+          "through the console sink and the `get` table.\n"
+          "\n"
+          "  -e, --events FILE.jsonl  the events to replay, one JSON event per line\n"
+          "                           (default examples/events/demo.jsonl)\n"
+          "  -v, --verbose            INFO log lines on stderr\n"
+          "  -h, --help               this help\n",
+          out);
+}
+
 int cli_cmd_demo(int argc, char **argv)
 {
     static const struct option opts[] = {{"events", required_argument, NULL, 'e'},
@@ -169,10 +184,10 @@ int cli_cmd_demo(int argc, char **argv)
             verbose = true;
             break;
         case 'h':
-            printf("usage: vigil demo [--events FILE.jsonl] [--verbose]\n");
+            usage(stdout);
             return CLI_EXIT_OK;
         default:
-            fprintf(stderr, "usage: vigil demo [--events FILE.jsonl] [--verbose]\n");
+            usage(stderr);
             return CLI_EXIT_USAGE;
         }
     }

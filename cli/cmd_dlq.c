@@ -23,7 +23,15 @@ static void dlq_usage(FILE *out)
     fputs("usage: vigil dlq [-c vigil.yaml | --redis URL [--prefix P]] list [-o table|json]\n"
           "       vigil dlq [-c vigil.yaml | --redis URL [--prefix P]] retry ID\n"
           "       vigil dlq [-c vigil.yaml | --redis URL [--prefix P]] drop ID\n"
-          "  ID: a dead-letter id from `dlq list`, or a notification id (all its entries)\n",
+          "\n"
+          "Pages given up on (dead letters): list them, send one again, or drop it.\n"
+          "\n"
+          "  list                 the dead letters, oldest first\n"
+          "  retry ID             put it back into the outbox (delivered again)\n"
+          "  drop ID              delete it\n"
+          "  ID                   a dead-letter id from `dlq list`, or a notification id\n"
+          "                       (all its entries)\n"
+          "  -o, --output FORMAT  list: table (default) or json\n" CLI_USAGE_REDIS_FLAGS,
           out);
 }
 

@@ -585,7 +585,18 @@ static void get_usage(FILE *out)
 {
     fputs("usage: vigil get [-c vigil.yaml | --redis URL [--prefix P]] [-t TYPE] [-w WORKSPACE]\n"
           "                 [-n NAME-GLOB] [--owner OWNER] [-a] [-o table|wide|json|yaml]\n"
-          "       vigil get [-c vigil.yaml | --redis URL [--prefix P]] [-o table|json|yaml] ID\n",
+          "       vigil get [-c vigil.yaml | --redis URL [--prefix P]] [-o table|json|yaml] ID\n"
+          "\n"
+          "List Resources with their status and runtime, or show one (ID) in full.\n"
+          "\n"
+          "  -t, --type TYPE          only this type\n"
+          "  -w, --workspace WS       only this workspace\n"
+          "  -n, --name NAME-GLOB     names matching a shell glob (*, ?, [a-z])\n"
+          "      --owner OWNER        only this owner (exact)\n"
+          "  -a, --all                all owners (the default; for dataos-ctl habits)\n"
+          "  -o, --output FORMAT      table (default), wide, json or yaml\n"
+          "  ID                       type:version:name:workspace: one Resource in "
+          "full\n" CLI_USAGE_REDIS_FLAGS,
           out);
 }
 

@@ -21,7 +21,13 @@ static void history_usage(FILE *out)
 {
     fputs("usage: vigil history [-c vigil.yaml | --redis URL [--prefix P]] [-n N]\n"
           "                     [-o table|json|yaml] ID\n"
-          "  -n N   the newest N entries (default 50; 0: all that are kept)\n",
+          "\n"
+          "A Resource's transitions and log lines, newest first.\n"
+          "\n"
+          "  -n, --count N        the newest N entries (default 50; 0: all that are kept)\n"
+          "  -o, --output FORMAT  table (default), json or yaml\n"
+          "  ID                   the Resource id "
+          "(type:version:name:workspace)\n" CLI_USAGE_REDIS_FLAGS,
           out);
 }
 

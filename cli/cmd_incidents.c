@@ -24,7 +24,16 @@ static void usage(FILE *out)
     fputs("usage: vigil incidents [-c vigil.yaml | --redis URL [--prefix P]] [-o table|json]\n"
           "                       [--all | --since DURATION]\n"
           "       vigil incidents resolve [-c vigil.yaml | --redis URL] INCIDENT-ID\n"
-          "       vigil incidents show [-c vigil.yaml | --redis URL] [-o table|json] INCIDENT-ID\n",
+          "       vigil incidents show [-c vigil.yaml | --redis URL] [-o table|json] INCIDENT-ID\n"
+          "\n"
+          "Firing and recently ended incidents; end one by hand; one incident's history.\n"
+          "\n"
+          "  -a, --all              every incident kept, not only firing and recent ones\n"
+          "      --since DURATION   ended ones shown for this long (default 24h; 1h, 30m)\n"
+          "  -o, --output FORMAT    table (default) or json\n"
+          "  resolve INCIDENT-ID    end it now (for monitors with resolve: never)\n"
+          "  show INCIDENT-ID       its notifications, per sink (vigil incidents show "
+          "-h)\n" CLI_USAGE_REDIS_FLAGS,
           out);
 }
 

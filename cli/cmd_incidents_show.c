@@ -20,7 +20,11 @@
 static void show_usage(FILE *out)
 {
     fputs("usage: vigil incidents show [-c vigil.yaml | --redis URL [--prefix P]]\n"
-          "                            [-o table|json] INCIDENT-ID\n",
+          "                            [-o table|json] INCIDENT-ID\n"
+          "\n"
+          "An incident's notification history: each page, each sink, each attempt.\n"
+          "\n"
+          "  -o, --output FORMAT  table (default) or json\n" CLI_USAGE_REDIS_FLAGS,
           out);
 }
 

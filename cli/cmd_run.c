@@ -9,15 +9,27 @@
 #include "vigil/engine.h"
 #include "vigil/log.h"
 
+static void print_config_error(void *ctx, const char *message)
+{
+    (void)ctx;
+    fprintf(stderr, "vigil: %s\n", message);
+}
+
 int cli_load_config(struct vg_config *cfg, const char *path)
 {
-    char errstr[1024];
     vg_config_init(cfg);
-    if (path && vg_config_load_file(cfg, path, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "vigil: %s\n", errstr);
+    /* every error, not only the first; the VIGIL_* overrides apply without a file too */
+    if (vg_config_check(cfg, path, print_config_error, NULL) != VG_OK) {
         return CLI_EXIT_USAGE;
     }
+    cli_apply_log_config(&cfg->log);
     return CLI_EXIT_OK;
+}
+
+void cli_apply_log_config(const struct vg_log_config *log)
+{
+    vg_log_set_level(log->level);
+    vg_log_set_json(log->json);
 }
 
 int cli_engine_exit_code(vg_err_t err)
@@ -26,6 +38,25 @@ int cli_engine_exit_code(vg_err_t err)
         return CLI_EXIT_OK;
     }
     return err == VG_ERR_INVALID || err == VG_ERR_PARSE ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: vigil run [-c vigil.yaml] [--debug FACILITY,...]\n"
+          "\n"
+          "The daemon: consume the event topics, keep each Resource's state in Redis,\n"
+          "evaluate the monitors and page through the sinks. SIGINT/SIGTERM stop it\n"
+          "cleanly, SIGHUP reloads the rules.\n"
+          "\n"
+          "  -c, --config FILE       the configuration (docs/config.md); without it the\n"
+          "                          embedded defaults: mock Kafka, private redis-server\n"
+          "      --debug FACILITIES  DEBUG log lines for these facilities, comma-separated:\n"
+          "                          api, cli, consumer, kafka, rules, sinks, state, or all\n"
+          "  -h, --help              this help\n"
+          "\n"
+          "Every config key can also be set by an environment variable (VIGIL_KAFKA_BROKERS,\n"
+          "VIGIL_REDIS_URL, ...; docs/config.md).\n",
+          out);
 }
 
 int cli_cmd_run(int argc, char **argv)
@@ -57,10 +88,10 @@ int cli_cmd_run(int argc, char **argv)
             vg_log_enable_debug(optarg);
             break;
         case 'h':
-            printf("usage: vigil run [-c vigil.yaml] [--debug FACILITY,...]\n");
+            usage(stdout);
             return CLI_EXIT_OK;
         default:
-            fprintf(stderr, "usage: vigil run [-c vigil.yaml] [--debug FACILITY,...]\n");
+            usage(stderr);
             return CLI_EXIT_USAGE;
         }
     }

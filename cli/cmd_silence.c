@@ -24,8 +24,19 @@ static void usage(FILE *out)
           "                         [--start RFC3339] --comment TEXT [--author NAME]\n"
           "       vigil silence list [-c vigil.yaml | --redis URL] [-o table|json] [--all]\n"
           "       vigil silence expire [-c vigil.yaml | --redis URL] SILENCE-ID\n"
-          "keys: monitor, resource (a Resource id), severity, incident, type, workspace,\n"
-          "      name, owner, version, labels.<key>\n",
+          "\n"
+          "Mute incidents for a while: matching incidents are recorded but not paged.\n"
+          "\n"
+          "  -m, --match KEY=GLOB  what to silence (repeatable; all must match). Keys:\n"
+          "                        monitor, resource (a Resource id), severity, incident,\n"
+          "                        type, workspace, name, owner, version, labels.<key>\n"
+          "      --for DURATION    how long (30m, 4h, 2d)\n"
+          "      --start RFC3339   when it starts (default now)\n"
+          "      --comment TEXT    why (required)\n"
+          "      --author NAME     who (default: $USER)\n"
+          "  -a, --all             list: expired silences too\n"
+          "  -o, --output FORMAT   list: table (default) or json\n"
+          "  expire SILENCE-ID     end it now\n" CLI_USAGE_REDIS_FLAGS,
           out);
 }
 

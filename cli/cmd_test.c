@@ -1012,6 +1012,20 @@ out:
     return rc;
 }
 
+static void usage(FILE *out)
+{
+    fputs("usage: vigil test [-v] TEST-FILE...\n"
+          "\n"
+          "Rule unit tests: send each case's events on a fake clock through the rules\n"
+          "the test file names and compare the pages and incidents (docs/rules.md).\n"
+          "\n"
+          "  -v, --verbose  also print the pages of the cases that pass\n"
+          "  -h, --help     this help\n"
+          "\n"
+          "Exit: 0 all passed, 1 a case failed, 2 bad usage or an unusable test file.\n",
+          out);
+}
+
 int cli_cmd_test(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -1028,15 +1042,15 @@ int cli_cmd_test(int argc, char **argv)
             verbose = true;
             break;
         case 'h':
-            printf("usage: vigil test [-v] TEST-FILE...\n");
+            usage(stdout);
             return CLI_EXIT_OK;
         default:
-            fprintf(stderr, "usage: vigil test [-v] TEST-FILE...\n");
+            usage(stderr);
             return CLI_EXIT_USAGE;
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "usage: vigil test [-v] TEST-FILE...\n");
+        usage(stderr);
         return CLI_EXIT_USAGE;
     }
     for (int i = optind; i < argc; i++) {

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "vigil/json.h"
 #include "vigil/log.h"
+#include "vigil/yaml.h"
 
 static void usage(FILE *out)
 {
@@ -27,7 +28,7 @@ static void usage(FILE *out)
         "                                    pages given up on (dead letters)\n"
         "  incidents show [-c vigil.yaml | --redis URL] [-o table|json] ID\n"
         "                                    an incident's notification history\n"
-        "  check  [-c vigil.yaml] [--format text|json] [RULES...]\n"
+        "  check  [-c vigil.yaml] [--format text|json|github] [RULES...]\n"
         "                                    validate config and rule files (every error)\n"
         "  test   [-v] TEST-FILE...           rule unit tests on a fake clock\n"
         "  incidents [-c vigil.yaml | --redis URL] [-o table|json] [--all | --since DUR]\n"
@@ -36,7 +37,12 @@ static void usage(FILE *out)
         "  silence add --match K=GLOB... --for DUR --comment TEXT\n"
         "  silence list [-o table|json] | silence expire ID\n"
         "  demo                              run the embedded stack on examples/events/demo.jsonl\n"
+        "  config print [-c vigil.yaml]      the effective config (file + VIGIL_* env), redacted\n"
+        "  sink test [-c vigil.yaml] [--severity SEV] NAME | --all\n"
+        "                                    send a test notification, print status and latency\n"
         "  version\n"
+        "  help [COMMAND]                    this list, or one command's flags (also COMMAND "
+        "--help)\n"
         "\n"
         "Exit codes: 0 ok, 1 runtime failure, 2 usage, config or Redis unreachable.\n"
         "See docs/cli.md, and docs/ for the configuration, event and webhook formats.\n",
@@ -57,7 +63,49 @@ static const struct {
     {"check", cli_cmd_check},
     {"test", cli_cmd_test},
     {"demo", cli_cmd_demo},
+    {"config", cli_cmd_config},
+    {"sink", cli_cmd_sink},
 };
+
+/* "unknown command "X" (did you mean "Y"?)" on stderr, then the list. */
+static int unknown_command(const char *cmd)
+{
+    const char *names[VG_ARRAY_LEN(commands) + 3];
+    const char *hint;
+    size_t n = 0;
+
+    for (size_t i = 0; i < VG_ARRAY_LEN(commands); i++) {
+        names[n++] = commands[i].name;
+    }
+    names[n++] = "version";
+    names[n++] = "help";
+    names[n] = NULL;
+    hint = vg_yaml_suggest(cmd, names);
+    if (hint) {
+        fprintf(stderr, "vigil: unknown command \"%s\" (did you mean \"%s\"?)\n", cmd, hint);
+    } else {
+        fprintf(stderr, "vigil: unknown command \"%s\"\n", cmd);
+    }
+    fputs("Run `vigil help` for the list of commands.\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+/* `vigil help CMD`: the command's own usage, as `vigil CMD --help` prints it. */
+static int help(const char *cmd)
+{
+    for (size_t i = 0; i < VG_ARRAY_LEN(commands); i++) {
+        if (strcmp(cmd, commands[i].name) == 0) {
+            char *args[] = {(char *)commands[i].name, (char *)"--help", NULL};
+
+            return commands[i].fn(2, args);
+        }
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    return unknown_command(cmd);
+}
 
 int main(int argc, char **argv)
 {
@@ -69,7 +117,7 @@ int main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     cmd = argv[1];
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+    for (size_t i = 0; i < VG_ARRAY_LEN(commands); i++) {
         if (strcmp(cmd, commands[i].name) == 0) {
             return commands[i].fn(argc - 1, argv + 1);
         }
@@ -79,10 +127,11 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        if (argc > 2) {
+            return help(argv[2]);
+        }
         usage(stdout);
         return CLI_EXIT_OK;
     }
-    fprintf(stderr, "vigil: unknown command \"%s\"\n", cmd);
-    usage(stderr);
-    return CLI_EXIT_USAGE;
+    return unknown_command(cmd);
 }

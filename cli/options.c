@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "vigil/engine.h"
 #include "options.h"
+#include "vigil/engine.h"
 #include "vigil/mem.h"
 
 static const struct option common_opts[] = {
@@ -180,9 +180,10 @@ static int load_config(struct vg_config *cfg, const char *path, enum cli_config_
     vg_err_t err = VG_OK;
 
     vg_config_init(cfg);
-    if (path) {
-        err = need == CLI_CONFIG_ALL ? vg_config_load_file(cfg, path, errstr, sizeof(errstr))
-                                     : vg_config_load_redis(cfg, path, errstr, sizeof(errstr));
+    if (path && need == CLI_CONFIG_REDIS) {
+        err = vg_config_load_redis(cfg, path, errstr, sizeof(errstr));
+    } else {
+        err = vg_config_load(cfg, path, errstr, sizeof(errstr)); /* the VIGIL_* overrides too */
     }
     if (err != VG_OK) {
         fprintf(stderr, "vigil: %s\n", errstr);
@@ -205,8 +206,8 @@ int cli_readonly_run(const char *cmd, const struct cli_readonly *ro, enum cli_co
     if (rc == CLI_EXIT_OK) {
         const char *prefix = ro->prefix ? ro->prefix : cfg.redis.prefix;
 
-        if (vg_engine_redis_for_reading(&cfg, ro->redis_url, &url, &child, errstr, sizeof(errstr)) !=
-                VG_OK ||
+        if (vg_engine_redis_for_reading(&cfg, ro->redis_url, &url, &child, errstr,
+                                        sizeof(errstr)) != VG_OK ||
             vg_state_connect(&st, url, prefix, errstr, sizeof(errstr)) != VG_OK) {
             /* errstr names the URL with the password redacted, and the reason */
             fprintf(stderr, "vigil %s: cannot reach redis: %s\n", cmd, errstr);

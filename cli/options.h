@@ -15,6 +15,14 @@
 #include "vigil/err.h"
 #include "vigil/state.h"
 
+/* The shared flags of the commands that read Redis, for their usage texts. */
+#define CLI_USAGE_REDIS_FLAGS                                                                      \
+    "  -c, --config FILE    read redis.url and redis.prefix from this config\n"                    \
+    "      --redis URL      the Redis to use instead: redis://[user:pass@]host[:port][/db]\n"      \
+    "                       or unix:///path.sock[?db=N] (overrides the config)\n"                  \
+    "      --prefix P       key prefix (overrides the config; default vigil)\n"                    \
+    "  -h, --help           this help\n"
+
 /* Returned by the parser and the flag callbacks when the command goes on. */
 #define CLI_CONTINUE (-1)
 /*

@@ -13,6 +13,62 @@
 #include "vigil/util.h"
 #include "vigil/yaml.h"
 
+/*
+ * One load and where its errors go. Section loaders keep going after an
+ * error (the next key, the next sink), so `vigil check` hears of every
+ * one; the setters below them write one message into `msg`, keep() hands
+ * it on and remembers the first for vg_config_load_file's errstr.
+ */
+struct cfg_load {
+    const char *base_dir; /* of the config file; NULL for the working directory */
+    vg_err_t err;         /* the first error */
+    char *errstr;         /* its message */
+    size_t errstr_size;
+    void (*on_error)(void *ctx, const char *message);
+    void *ctx;
+    char **env_names; /* "$VIGIL_..." of the overrides applied: their nodes' file names */
+    size_t n_env_names;
+    char msg[1024];
+};
+
+/* Record `err` (msg holds its message) and return it. */
+static vg_err_t keep(struct cfg_load *ld, vg_err_t err)
+{
+    if (err == VG_OK) {
+        return VG_OK;
+    }
+    if (ld->on_error) {
+        ld->on_error(ld->ctx, ld->msg);
+    }
+    if (ld->err == VG_OK) {
+        ld->err = err;
+        snprintf(ld->errstr, ld->errstr_size, "%s", ld->msg);
+    }
+    return err;
+}
+
+/* False (and the error recorded) when `n` is not a mapping. */
+static bool want_map(struct cfg_load *ld, const struct vg_ynode *n)
+{
+    if (n->kind == VG_YNODE_MAP) {
+        return true;
+    }
+    keep(ld, vg_ynode_error(n, ld->msg, sizeof(ld->msg), "expected a mapping, got %s",
+                            vg_ynode_kind_name(n->kind)));
+    return false;
+}
+
+/* Whether key `i` of `map` is one of `keys`; an unknown one is recorded (with did-you-mean). */
+static bool key_ok(struct cfg_load *ld, const struct vg_ynode *map, size_t i,
+                   const char *const *keys)
+{
+    struct vg_ynode one = *map;
+
+    one.pairs = &map->pairs[i];
+    one.n = 1;
+    return keep(ld, vg_ynode_check_keys(&one, keys, ld->msg, sizeof(ld->msg))) == VG_OK;
+}
+
 static const char *const default_batch_types[] = {"workflow", "job", "cronjob", "batch"};
 
 static char **strv_new(const char *const *src, size_t n)
@@ -57,6 +113,7 @@ void vg_config_init(struct vg_config *cfg)
     cfg->http.max_connections = VG_HTTP_DEFAULT_MAX_CONNECTIONS;
     cfg->http.max_connections_per_ip = VG_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP;
     cfg->http.request_timeout_ms = VG_HTTP_DEFAULT_REQUEST_TIMEOUT_MS;
+    cfg->log.level = VG_LOG_LEVEL_INFO;
 }
 
 static void kv_free(struct vg_kv *kv, size_t n)
@@ -158,20 +215,19 @@ static vg_err_t set_string(char **dst, const struct vg_ynode *n, char *errstr, s
 }
 
 /* Like set_string, but "embedded" (or an empty value) means NULL. */
-static vg_err_t set_endpoint(char **dst, const struct vg_ynode *n, char *errstr,
-                             size_t errstr_size)
+static vg_err_t set_endpoint(char **dst, const struct vg_ynode *n, char *errstr, size_t errstr_size)
 {
     free(*dst);
     *dst = NULL;
-    if (n->kind == VG_YNODE_NULL || (n->kind == VG_YNODE_SCALAR && (!n->str[0] ||
-                                                                   !strcmp(n->str, "embedded")))) {
+    if (n->kind == VG_YNODE_NULL ||
+        (n->kind == VG_YNODE_SCALAR && (!n->str[0] || !strcmp(n->str, "embedded")))) {
         return VG_OK;
     }
     return set_string(dst, n, errstr, errstr_size);
 }
 
-static vg_err_t set_int(int *dst, const struct vg_ynode *n, int64_t min, int64_t max,
-                        char *errstr, size_t errstr_size)
+static vg_err_t set_int(int *dst, const struct vg_ynode *n, int64_t min, int64_t max, char *errstr,
+                        size_t errstr_size)
 {
     int64_t v;
     vg_err_t err = vg_ynode_int(n, min, max, &v, errstr, errstr_size);
@@ -315,16 +371,26 @@ static vg_err_t load_topics(struct vg_kafka_config *k, const struct vg_ynode *n,
     return VG_OK;
 }
 
-static vg_err_t load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, char *errstr,
-                           size_t errstr_size)
+static const char *const kafka_keys[] = {"brokers",    "group",      "topics",
+                                         "dlq_topic",  "properties", "partitions",
+                                         "batch_size", "batch_ms",   NULL};
+
+static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, struct cfg_load *ld)
 {
-    static const char *const keys[] = {"brokers",    "group",      "topics",   "dlq_topic",
-                                       "properties", "partitions", "batch_size", "batch_ms",
-                                       NULL};
-    vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
-    for (size_t i = 0; !err && i < n->n; i++) {
+    char *errstr = ld->msg;
+    size_t errstr_size = sizeof(ld->msg);
+
+    if (!want_map(ld, n)) {
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
         const char *key = n->pairs[i].key;
         const struct vg_ynode *v = n->pairs[i].value;
+        vg_err_t err = VG_OK;
+
+        if (!key_ok(ld, n, i, kafka_keys)) {
+            continue;
+        }
         if (!strcmp(key, "brokers")) {
             err = set_endpoint(&k->brokers, v, errstr, errstr_size);
         } else if (!strcmp(key, "group")) {
@@ -342,22 +408,33 @@ static vg_err_t load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, 
         } else if (!strcmp(key, "batch_ms")) {
             err = set_int(&k->batch_ms, v, 0, 60000, errstr, errstr_size);
         }
+        keep(ld, err);
     }
-    return err;
 }
 
-static vg_err_t load_redis(struct vg_redis_config *r, const struct vg_ynode *n,
-                           const char *base_dir, char *errstr, size_t errstr_size)
+static const char *const redis_keys[] = {"url", "prefix", "data_dir", "cache_resources", NULL};
+
+static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, struct cfg_load *ld)
 {
-    static const char *const keys[] = {"url", "prefix", "data_dir", "cache_resources", NULL};
-    vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
-    for (size_t i = 0; !err && i < n->n; i++) {
+    char *errstr = ld->msg;
+    size_t errstr_size = sizeof(ld->msg);
+    const char *base_dir = ld->base_dir;
+
+    if (!want_map(ld, n)) {
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
         const char *key = n->pairs[i].key;
         const struct vg_ynode *v = n->pairs[i].value;
+        vg_err_t err = VG_OK;
+
+        if (!key_ok(ld, n, i, redis_keys)) {
+            continue;
+        }
         if (!strcmp(key, "url")) {
             err = set_endpoint(&r->url, v, errstr, errstr_size);
             /* rediss:// loads so that `vigil check` can explain the TLS sidecar
-             * (a warning, issue 3); connecting with it fails with the same advice. */
+             * (a warning); connecting with it fails with the same advice. */
             if (!err && r->url && strncmp(r->url, "redis://", 8) != 0 &&
                 strncmp(r->url, "rediss://", 9) != 0 && strncmp(r->url, "unix://", 7) != 0) {
                 err = vg_ynode_error(v, errstr, errstr_size,
@@ -375,8 +452,8 @@ static vg_err_t load_redis(struct vg_redis_config *r, const struct vg_ynode *n,
                 r->data_dir = abs;
             }
         }
+        keep(ld, err);
     }
-    return err;
 }
 
 /*
@@ -421,8 +498,8 @@ static vg_err_t read_secret(char **value, const struct vg_ynode *n, const char *
     }
     fp = fopen(path, "rb");
     if (!fp) {
-        vg_err_t err = vg_ynode_error(n, errstr, errstr_size, "%s: cannot read %s: %s", what,
-                                      path, strerror(errno));
+        vg_err_t err = vg_ynode_error(n, errstr, errstr_size, "%s: cannot read %s: %s", what, path,
+                                      strerror(errno));
         free(abs);
         return err;
     }
@@ -496,44 +573,162 @@ static vg_err_t set_rate(double *dst, const struct vg_ynode *n, char *errstr, si
     return VG_OK;
 }
 
-static vg_err_t load_sink(struct vg_sink_config *s, const char *name, const struct vg_ynode *n,
-                          const char *base_dir, char *errstr, size_t errstr_size)
+static const char *const sink_keys[] = {
+    "type",         "url",         "headers",    "timeout",     "connect_timeout",
+    "max_attempts", "secret",      "ca_file",    "client_cert", "client_key",
+    "proxy",        "rate",        "burst",      "max_age",     "format",
+    "template",     "webhook_url", "token",      "channel",     "api_url",
+    "topic",        "brokers",     "properties", "console_url", NULL};
+static const char *const sink_types[] = {"webhook", "slack",   "alertmanager",
+                                         "kafka",   "console", NULL};
+
+/*
+ * The paths a webhook template may use: the fields of the v1 body
+ * (docs/webhook.md, docs/webhook.schema.json); `*` ends a path whose
+ * last part is any label name. tests/unit/test_core_config.c renders a
+ * page and checks that this list and the body agree.
+ */
+static const char *const template_paths[] = {"id",
+                                             "sink",
+                                             "version",
+                                             "status",
+                                             "count",
+                                             "incident.id",
+                                             "incident.monitor",
+                                             "incident.severity",
+                                             "incident.summary",
+                                             "incident.started_at",
+                                             "incident.resolved_at",
+                                             "incident.type",
+                                             "incident.labels.*",
+                                             "incident.description",
+                                             "resource.id",
+                                             "resource.type",
+                                             "resource.name",
+                                             "resource.workspace",
+                                             "resource.version",
+                                             "resource.owner",
+                                             "resource.status",
+                                             "resource.runtime",
+                                             "resource.health",
+                                             "transition.field",
+                                             "transition.from",
+                                             "transition.to",
+                                             "transition.at",
+                                             "transition.reason",
+                                             "transition.pod",
+                                             "group.pager",
+                                             "group.labels.*",
+                                             NULL};
+
+const char *const *vg_config_template_paths(void)
 {
-    static const char *const keys[] = {
-        "type",        "url",        "headers",  "timeout",     "connect_timeout",
-        "max_attempts", "secret",    "ca_file",  "client_cert", "client_key",
-        "proxy",       "rate",       "burst",    "max_age",     "format",
-        "template",    "webhook_url", "token",   "channel",     "api_url",
-        "topic",       "brokers",    "properties", "console_url", NULL};
-    static const char *const types[] = {"webhook", "slack", "alertmanager", "kafka", "console"};
+    return template_paths;
+}
+
+static bool template_path_known(const char *path)
+{
+    for (const char *const *t = template_paths; *t; t++) {
+        size_t n = strlen(*t);
+
+        if ((*t)[n - 1] == '*' ? strncmp(path, *t, n - 1) == 0 && path[n - 1] != '\0'
+                               : strcmp(path, *t) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Every {{path}} of a webhook template names a field of the v1 body:
+ * sinks/ would render an unknown one as "" on every page, silently.
+ */
+static vg_err_t check_template(const char *tpl, const char *sink, const struct vg_ynode *v,
+                               char *errstr, size_t errstr_size)
+{
+    for (const char *p = strstr(tpl, "{{"); p; p = strstr(p, "{{")) {
+        const char *end = strstr(p + 2, "}}");
+        const char *a = p + 2;
+        const char *b = end;
+        char *path;
+        const char *hint;
+        vg_err_t err = VG_OK;
+
+        if (!end) {
+            return vg_ynode_error(v, errstr, errstr_size, "sink %s: template: unterminated {{",
+                                  sink);
+        }
+        while (a < b && *a == ' ') {
+            a++;
+        }
+        while (b > a && b[-1] == ' ') {
+            b--;
+        }
+        path = vg_strndup(a, (size_t)(b - a));
+        if (!template_path_known(path)) {
+            hint = vg_yaml_suggest(path, template_paths);
+            err = vg_ynode_error(v, errstr, errstr_size,
+                                 "sink %s: template: unknown path \"%.60s\"%s%s%s; use id, sink, "
+                                 "version, status, count or a field of incident, resource, "
+                                 "transition or group (docs/webhook.md)",
+                                 sink, path, hint ? " (did you mean \"" : "", hint ? hint : "",
+                                 hint ? "\"?)" : "");
+        }
+        free(path);
+        if (err) {
+            return err;
+        }
+        p = end + 2;
+    }
+    return VG_OK;
+}
+
+/* One sink; every error recorded. s->broken when there was any. */
+static void load_sink(struct vg_sink_config *s, const char *name, const struct vg_ynode *n,
+                      struct cfg_load *ld)
+{
+    const char *const *types = sink_types;
     const struct vg_ynode *type = vg_ynode_get(n, "type");
-    vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
+    const char *base_dir = ld->base_dir;
+    char *errstr = ld->msg;
+    size_t errstr_size = sizeof(ld->msg);
+    vg_err_t first = VG_OK;
+    vg_err_t err;
 
     s->name = vg_strdup(name);
     s->timeout_ms = 10000;
     s->connect_timeout_ms = 5000;
     s->max_attempts = 5;
     s->max_age_ms = 24LL * 3600 * 1000;
-    if (err) {
-        return err;
-    }
     if (!type) {
-        return vg_ynode_error(n, errstr, errstr_size, "sink %s: missing key \"type\"", name);
+        first =
+            keep(ld, vg_ynode_error(n, errstr, errstr_size, "sink %s: missing key \"type\"", name));
     }
-    for (size_t i = 0; !err && i < n->n; i++) {
+    for (size_t i = 0; i < n->n; i++) {
         const char *key = n->pairs[i].key;
         const struct vg_ynode *v = n->pairs[i].value;
+
+        err = VG_OK;
+        if (!key_ok(ld, n, i, sink_keys)) {
+            first = VG_ERR_INVALID;
+            continue;
+        }
         if (!strcmp(key, "type")) {
             bool known = false;
             err = set_string(&s->type, v, errstr, errstr_size);
-            for (size_t t = 0; !err && t < VG_ARRAY_LEN(types); t++) {
+            for (size_t t = 0; !err && types[t]; t++) {
                 known = known || !strcmp(s->type, types[t]);
             }
             if (!err && !known) {
+                const char *hint = vg_yaml_suggest(s->type, types);
+
                 err = vg_ynode_error(v, errstr, errstr_size,
-                                     "unknown sink type \"%s\" (expected webhook, slack, "
+                                     "unknown sink type \"%s\" (%s%s%sexpected webhook, slack, "
                                      "alertmanager, kafka or console)",
-                                     s->type);
+                                     s->type, hint ? "did you mean \"" : "", hint ? hint : "",
+                                     hint ? "\"? " : "");
+                free(s->type);
+                s->type = NULL;
             }
         } else if (!strcmp(key, "url") || !strcmp(key, "webhook_url")) {
             /* A secret: never echo it in an error. */
@@ -571,7 +766,7 @@ static vg_err_t load_sink(struct vg_sink_config *s, const char *name, const stru
             err = set_rate(&s->rate_per_s, v, errstr, errstr_size);
         } else if (!strcmp(key, "ca_file") || !strcmp(key, "client_cert") ||
                    !strcmp(key, "client_key")) {
-            char **dst = !strcmp(key, "ca_file") ? &s->ca_file
+            char **dst = !strcmp(key, "ca_file")       ? &s->ca_file
                          : !strcmp(key, "client_cert") ? &s->client_cert
                                                        : &s->client_key;
             err = set_string(dst, v, errstr, errstr_size);
@@ -590,6 +785,9 @@ static vg_err_t load_sink(struct vg_sink_config *s, const char *name, const stru
             }
         } else if (!strcmp(key, "template")) {
             err = set_string(&s->template, v, errstr, errstr_size);
+            if (!err) {
+                err = check_template(s->template, name, v, errstr, errstr_size);
+            }
         } else if (!strcmp(key, "channel")) {
             err = set_string(&s->channel, v, errstr, errstr_size);
         } else if (!strcmp(key, "api_url") || !strcmp(key, "console_url")) {
@@ -604,47 +802,58 @@ static vg_err_t load_sink(struct vg_sink_config *s, const char *name, const stru
         } else if (!strcmp(key, "brokers")) {
             err = set_string(&s->brokers, v, errstr, errstr_size);
         }
+        if (keep(ld, err) != VG_OK) {
+            first = err;
+        }
     }
-    if (!err && (!strcmp(s->type, "webhook") || !strcmp(s->type, "alertmanager")) && !s->url) {
+    err = VG_OK;
+    if (!s->type) {
+        /* already reported: missing or unknown */
+    } else if ((!strcmp(s->type, "webhook") || !strcmp(s->type, "alertmanager")) && !s->url) {
         err = vg_ynode_error(n, errstr, errstr_size, "sink %s: a%s %s needs \"url\"", name,
                              s->type[0] == 'a' ? "n" : "", s->type);
-    }
-    if (!err && !strcmp(s->type, "slack") && !s->webhook_url && !(s->token && s->channel)) {
+    } else if (!strcmp(s->type, "slack") && !s->webhook_url && !(s->token && s->channel)) {
         err = vg_ynode_error(n, errstr, errstr_size,
                              "sink %s: slack needs \"webhook_url\", or \"token\" and \"channel\"",
                              name);
-    }
-    if (!err && !strcmp(s->type, "kafka") && !s->topic) {
+    } else if (!strcmp(s->type, "kafka") && !s->topic) {
         err = vg_ynode_error(n, errstr, errstr_size, "sink %s: kafka needs \"topic\"", name);
-    }
-    if (!err && !strcmp(s->type, "console")) {
+    } else if (!strcmp(s->type, "console")) {
         s->max_attempts = 1;
     }
-    return err;
+    if (keep(ld, err) != VG_OK) {
+        first = err;
+    }
+    s->broken = first != VG_OK;
 }
 
-static vg_err_t load_sinks(struct vg_config *cfg, const struct vg_ynode *n, const char *base_dir,
-                           char *errstr, size_t errstr_size)
+static void load_sinks(struct vg_config *cfg, const struct vg_ynode *n, struct cfg_load *ld)
 {
-    vg_err_t err = VG_OK;
     if (n->kind != VG_YNODE_MAP) {
-        return vg_ynode_error(n, errstr, errstr_size,
-                              "expected a mapping of sink name to sink, got %s",
-                              vg_ynode_kind_name(n->kind));
+        keep(ld, vg_ynode_error(n, ld->msg, sizeof(ld->msg),
+                                "expected a mapping of sink name to sink, got %s",
+                                vg_ynode_kind_name(n->kind)));
+        return;
     }
     sinks_free(cfg->sinks, cfg->n_sinks);
     cfg->sinks = vg_calloc(n->n + 1, sizeof(*cfg->sinks));
     cfg->n_sinks = 0;
-    for (size_t i = 0; !err && i < n->n; i++) {
+    for (size_t i = 0; i < n->n; i++) {
         const struct vg_ynode *v = n->pairs[i].value;
+        struct vg_sink_config *s = &cfg->sinks[cfg->n_sinks++];
+
+        s->line = n->pairs[i].line;
+        s->col = n->pairs[i].col;
         if (v->kind != VG_YNODE_MAP) {
-            return vg_ynode_error(v, errstr, errstr_size, "sink %s: expected a mapping, got %s",
-                                  n->pairs[i].key, vg_ynode_kind_name(v->kind));
+            keep(ld,
+                 vg_ynode_error(v, ld->msg, sizeof(ld->msg), "sink %s: expected a mapping, got %s",
+                                n->pairs[i].key, vg_ynode_kind_name(v->kind)));
+            s->name = vg_strdup(n->pairs[i].key);
+            s->broken = true;
+            continue;
         }
-        err = load_sink(&cfg->sinks[cfg->n_sinks++], n->pairs[i].key, v, base_dir, errstr,
-                        errstr_size);
+        load_sink(s, n->pairs[i].key, v, ld);
     }
-    return err;
 }
 
 static vg_err_t load_health(struct vg_health_config *h, const struct vg_ynode *n, char *errstr,
@@ -720,8 +929,8 @@ static vg_err_t load_decode_limits(struct vg_decode_config *d, const struct vg_y
         } else if (!strcmp(key, "max_name_bytes")) {
             err = set_size(&d->max_name_bytes, v, 16, 1024 * 1024, errstr, errstr_size);
         } else if (!strcmp(key, "max_message_text_bytes")) {
-            err = set_size(&d->max_message_text_bytes, v, 16, 16 * 1024 * 1024, errstr,
-                           errstr_size);
+            err =
+                set_size(&d->max_message_text_bytes, v, 16, 16 * 1024 * 1024, errstr, errstr_size);
         } else if (!strcmp(key, "max_labels")) {
             err = set_size(&d->max_labels, v, 1, 100000, errstr, errstr_size);
         } else if (!strcmp(key, "max_clock_skew_ms")) {
@@ -733,8 +942,8 @@ static vg_err_t load_decode_limits(struct vg_decode_config *d, const struct vg_y
     return err;
 }
 
-static vg_err_t load_decode_k8s(struct vg_decode_config *d, const struct vg_ynode *n,
-                                char *errstr, size_t errstr_size)
+static vg_err_t load_decode_k8s(struct vg_decode_config *d, const struct vg_ynode *n, char *errstr,
+                                size_t errstr_size)
 {
     static const char *const keys[] = {"labels", "workspace_from", "default_type", NULL};
     static const char *const label_keys[] = {"type", "name", "version", "owner", NULL};
@@ -827,8 +1036,7 @@ static vg_err_t set_allowed_hosts(struct vg_http_config *h, const struct vg_ynod
  * `http:`: listen "host:port", token (a secret), console on/off, the Host
  * names accepted and the connection limits.
  */
-static vg_err_t load_http(struct vg_http_config *h, const struct vg_ynode *n,
-                          const char *base_dir, char *errstr, size_t errstr_size)
+static void load_http(struct vg_http_config *h, const struct vg_ynode *n, struct cfg_load *ld)
 {
     static const char *const keys[] = {"listen",
                                        "token",
@@ -838,10 +1046,21 @@ static vg_err_t load_http(struct vg_http_config *h, const struct vg_ynode *n,
                                        "max_connections_per_ip",
                                        "request_timeout_ms",
                                        NULL};
-    vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
-    for (size_t i = 0; !err && i < n->n; i++) {
+    const char *base_dir = ld->base_dir;
+    char *errstr = ld->msg;
+    size_t errstr_size = sizeof(ld->msg);
+
+    if (!want_map(ld, n)) {
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
         const char *key = n->pairs[i].key;
         const struct vg_ynode *v = n->pairs[i].value;
+        vg_err_t err = VG_OK;
+
+        if (!key_ok(ld, n, i, keys)) {
+            continue;
+        }
         if (!strcmp(key, "listen")) {
             const char *colon;
             err = set_string(&h->listen, v, errstr, errstr_size);
@@ -873,27 +1092,77 @@ static vg_err_t load_http(struct vg_http_config *h, const struct vg_ynode *n,
         } else if (!strcmp(key, "request_timeout_ms")) {
             err = set_int(&h->request_timeout_ms, v, 100, 600000, errstr, errstr_size);
         }
+        keep(ld, err);
     }
-    return err;
 }
 
-static const char *const root_keys[] = {"kafka",  "redis",  "rules", "sinks",
-                                        "health", "decode", "http",  NULL};
+static const char *const root_keys[] = {"kafka",  "redis", "rules", "sinks", "health",
+                                        "decode", "http",  "log",   NULL};
 
-static vg_err_t load_root(struct vg_config *cfg, const struct vg_ynode *root, const char *base_dir,
-                          char *errstr, size_t errstr_size)
+static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+/* `log:` format text|json, level error|warn|info|debug. */
+static void load_log(struct vg_log_config *l, const struct vg_ynode *n, struct cfg_load *ld)
 {
-    vg_err_t err = vg_ynode_check_keys(root, root_keys, errstr, errstr_size);
-    for (size_t i = 0; !err && i < root->n; i++) {
+    static const char *const keys[] = {"format", "level", NULL};
+
+    if (!want_map(ld, n)) {
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        const char *key = n->pairs[i].key;
+        const struct vg_ynode *v = n->pairs[i].value;
+        const char *const *allowed = !strcmp(key, "format") ? log_formats : log_levels;
+        const char *str;
+        vg_err_t err;
+        size_t k;
+
+        if (!key_ok(ld, n, i, keys)) {
+            continue;
+        }
+        err = vg_ynode_string(v, &str, ld->msg, sizeof(ld->msg));
+        for (k = 0; !err && allowed[k] && strcmp(allowed[k], str) != 0; k++) {
+        }
+        if (!err && !allowed[k]) {
+            const char *hint = vg_yaml_suggest(str, allowed);
+
+            err = vg_ynode_error(
+                v, ld->msg, sizeof(ld->msg), "log.%s: unknown value \"%s\"%s%s%s; expected %s", key,
+                str, hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "",
+                allowed == log_formats ? "text or json" : "error, warn, info or debug");
+        }
+        if (keep(ld, err) != VG_OK) {
+            continue;
+        }
+        if (allowed == log_formats) {
+            l->json = k == 1;
+        } else {
+            l->level = (enum vg_log_level)k;
+        }
+    }
+}
+
+static void load_root(struct vg_config *cfg, const struct vg_ynode *root, struct cfg_load *ld)
+{
+    char *errstr = ld->msg;
+    size_t errstr_size = sizeof(ld->msg);
+
+    for (size_t i = 0; i < root->n; i++) {
         const char *key = root->pairs[i].key;
         const struct vg_ynode *v = root->pairs[i].value;
+        vg_err_t err = VG_OK;
+
+        if (!key_ok(ld, root, i, root_keys)) {
+            continue;
+        }
         if (v->kind == VG_YNODE_NULL && strcmp(key, "rules") != 0) {
             continue; /* "kafka:" with nothing under it: all defaults */
         }
         if (!strcmp(key, "kafka")) {
-            err = load_kafka(&cfg->kafka, v, errstr, errstr_size);
+            load_kafka(&cfg->kafka, v, ld);
         } else if (!strcmp(key, "redis")) {
-            err = load_redis(&cfg->redis, v, base_dir, errstr, errstr_size);
+            load_redis(&cfg->redis, v, ld);
         } else if (!strcmp(key, "rules")) {
             if (v->kind == VG_YNODE_NULL) {
                 vg_strv_free(cfg->rules);
@@ -902,24 +1171,32 @@ static vg_err_t load_root(struct vg_config *cfg, const struct vg_ynode *root, co
                 continue;
             }
             err = set_strv(&cfg->rules, &cfg->n_rules, v, errstr, errstr_size);
+            if (err) {
+                /* not the default rules in their place: `vigil check` would check those */
+                vg_strv_free(cfg->rules);
+                cfg->rules = vg_calloc(1, sizeof(char *));
+                cfg->n_rules = 0;
+            }
             for (size_t r = 0; !err && r < cfg->n_rules; r++) {
-                if (cfg->rules[r][0] != '/' && base_dir) {
-                    char *abs = vg_asprintf("%s/%s", base_dir, cfg->rules[r]);
+                if (cfg->rules[r][0] != '/' && ld->base_dir) {
+                    char *abs = vg_asprintf("%s/%s", ld->base_dir, cfg->rules[r]);
                     free(cfg->rules[r]);
                     cfg->rules[r] = abs;
                 }
             }
         } else if (!strcmp(key, "sinks")) {
-            err = load_sinks(cfg, v, base_dir, errstr, errstr_size);
+            load_sinks(cfg, v, ld);
         } else if (!strcmp(key, "health")) {
             err = load_health(&cfg->health, v, errstr, errstr_size);
         } else if (!strcmp(key, "decode")) {
             err = load_decode(&cfg->decode, v, errstr, errstr_size);
         } else if (!strcmp(key, "http")) {
-            err = load_http(&cfg->http, v, base_dir, errstr, errstr_size);
+            load_http(&cfg->http, v, ld);
+        } else if (!strcmp(key, "log")) {
+            load_log(&cfg->log, v, ld);
         }
+        keep(ld, err);
     }
-    return err;
 }
 
 /*
@@ -984,64 +1261,349 @@ static vg_err_t substitute_env(struct vg_ynode *n, char *errstr, size_t errstr_s
  * Only `redis:` out of a document loaded without ${NAME} substitution:
  * the top-level keys are still checked, the other sections are not read.
  */
-static vg_err_t load_root_redis(struct vg_config *cfg, struct vg_ynode *root, const char *base_dir,
-                                char *errstr, size_t errstr_size)
+static void load_root_redis(struct vg_config *cfg, struct vg_ynode *root, struct cfg_load *ld)
 {
-    vg_err_t err = vg_ynode_check_keys(root, root_keys, errstr, errstr_size);
     struct vg_ynode *redis = vg_ynode_get(root, "redis");
 
-    if (!err && redis && redis->kind != VG_YNODE_NULL) {
-        err = substitute_env(redis, errstr, errstr_size);
-        if (!err) {
-            err = load_redis(&cfg->redis, redis, base_dir, errstr, errstr_size);
+    for (size_t i = 0; i < root->n; i++) {
+        key_ok(ld, root, i, root_keys);
+    }
+    if (redis && redis->kind != VG_YNODE_NULL) {
+        if (keep(ld, substitute_env(redis, ld->msg, sizeof(ld->msg))) == VG_OK) {
+            load_redis(&cfg->redis, redis, ld);
         }
     }
-    return err;
 }
 
-/* vg_config_load_file, or with `redis_only` vg_config_load_redis. */
-static vg_err_t load_file(struct vg_config *cfg, const char *path, bool redis_only, char *errstr,
-                          size_t errstr_size)
+/* ---- environment overrides: VIGIL_<KEY PATH> ------------------------------ */
+
+enum env_kind { ENV_SCALAR, ENV_LIST, ENV_MAP };
+
+/*
+ * The keys an environment variable can set (besides those of each sink
+ * named in the file): VIGIL_ + the path upper-cased, '.' as '_'. A list
+ * is comma-separated; a map (kafka.properties) takes one variable per
+ * entry, VIGIL_KAFKA_PROPERTIES_SASL_PASSWORD -> sasl.password.
+ */
+static const struct {
+    const char *path;
+    enum env_kind kind;
+} env_keys[] = {
+    {"kafka.brokers", ENV_SCALAR},
+    {"kafka.group", ENV_SCALAR},
+    {"kafka.topics", ENV_LIST},
+    {"kafka.dlq_topic", ENV_SCALAR},
+    {"kafka.properties", ENV_MAP},
+    {"kafka.partitions", ENV_SCALAR},
+    {"kafka.batch_size", ENV_SCALAR},
+    {"kafka.batch_ms", ENV_SCALAR},
+    {"redis.url", ENV_SCALAR},
+    {"redis.prefix", ENV_SCALAR},
+    {"redis.data_dir", ENV_SCALAR},
+    {"rules", ENV_LIST},
+    {"health.batch_types", ENV_LIST},
+    {"decode.limits.max_message_bytes", ENV_SCALAR},
+    {"decode.limits.max_depth", ENV_SCALAR},
+    {"decode.limits.max_name_bytes", ENV_SCALAR},
+    {"decode.limits.max_message_text_bytes", ENV_SCALAR},
+    {"decode.limits.max_labels", ENV_SCALAR},
+    {"decode.limits.max_clock_skew_ms", ENV_SCALAR},
+    {"decode.status_values", ENV_LIST},
+    {"decode.runtime_values", ENV_LIST},
+    {"decode.kubernetes.workspace_from", ENV_SCALAR},
+    {"decode.kubernetes.default_type", ENV_SCALAR},
+    {"decode.kubernetes.labels.type", ENV_SCALAR},
+    {"decode.kubernetes.labels.name", ENV_SCALAR},
+    {"decode.kubernetes.labels.version", ENV_SCALAR},
+    {"decode.kubernetes.labels.owner", ENV_SCALAR},
+    {"http.listen", ENV_SCALAR},
+    {"http.token", ENV_SCALAR},
+    {"http.console", ENV_SCALAR},
+    {"http.allowed_hosts", ENV_LIST},
+    {"http.max_connections", ENV_SCALAR},
+    {"http.max_connections_per_ip", ENV_SCALAR},
+    {"http.request_timeout_ms", ENV_SCALAR},
+    {"log.format", ENV_SCALAR},
+    {"log.level", ENV_SCALAR},
+};
+
+/* "VIGIL_" + `path` upper-cased, every other character than a letter or digit as '_'. */
+static char *env_name(const char *path)
+{
+    struct vg_buf b = {0};
+
+    vg_buf_puts(&b, "VIGIL_");
+    for (const char *p = path; *p; p++) {
+        char c = *p;
+
+        if (c >= 'a' && c <= 'z') {
+            c = (char)(c - 32);
+        } else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+            c = '_';
+        }
+        vg_buf_putc(&b, c);
+    }
+    return vg_buf_steal(&b);
+}
+
+/* The node file name of an override, kept until the load ends. */
+static const char *env_file(struct cfg_load *ld, const char *var)
+{
+    ld->env_names = vg_realloc(ld->env_names, (ld->n_env_names + 1) * sizeof(char *));
+    ld->env_names[ld->n_env_names] = vg_asprintf("$%s", var);
+    return ld->env_names[ld->n_env_names++];
+}
+
+/* The mapping at `path` under `root` ("a.b": root.a.b), made where missing or null. NULL when
+ * something else is in the way (the loader reports that). */
+static struct vg_ynode *env_map_at(struct vg_ynode *root, const char *path, size_t len)
+{
+    struct vg_ynode *cur = root;
+    const char *p = path;
+
+    while (p < path + len) {
+        size_t n = strcspn(p, ".");
+        char *key;
+        struct vg_ynode *next;
+
+        if (p + n > path + len) {
+            n = (size_t)(path + len - p);
+        }
+        key = vg_strndup(p, n);
+        next = vg_ynode_get(cur, key);
+        if (!next || next->kind == VG_YNODE_NULL) {
+            next = vg_ynode_new(VG_YNODE_MAP, cur->file, 0, NULL);
+            vg_ynode_set(cur, key, next);
+        }
+        free(key);
+        if (next->kind != VG_YNODE_MAP) {
+            return NULL;
+        }
+        cur = next;
+        p += n + 1;
+    }
+    return cur;
+}
+
+/* A SCALAR, or for a list a SEQ of the comma-separated (trimmed) values. */
+static struct vg_ynode *env_value(enum env_kind kind, const char *file, const char *val)
+{
+    struct vg_ynode *seq;
+    const char *p = val;
+
+    if (kind != ENV_LIST) {
+        return vg_ynode_new(VG_YNODE_SCALAR, file, 0, val);
+    }
+    seq = vg_ynode_new(VG_YNODE_SEQ, file, 0, NULL);
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *a = p;
+        const char *b = p + n;
+        char *item;
+
+        while (a < b && (*a == ' ' || *a == '\t')) {
+            a++;
+        }
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) {
+            b--;
+        }
+        item = vg_strndup(a, (size_t)(b - a));
+        if (*item) {
+            seq->items = vg_realloc(seq->items, (seq->n + 1) * sizeof(*seq->items));
+            seq->items[seq->n++] = vg_ynode_new(VG_YNODE_SCALAR, file, 0, item);
+        }
+        free(item);
+        p += n + (p[n] == ',' ? 1 : 0);
+    }
+    return seq;
+}
+
+/* Set `path` (its last part a key of the map before it) from variable `var`'s value. */
+static void env_set(struct cfg_load *ld, struct vg_ynode *root, const char *path,
+                    enum env_kind kind, const char *var, const char *val)
+{
+    const char *dot = strrchr(path, '.');
+    struct vg_ynode *map = dot ? env_map_at(root, path, (size_t)(dot - path)) : root;
+
+    if (map) {
+        vg_ynode_set(map, dot ? dot + 1 : path, env_value(kind, env_file(ld, var), val));
+    }
+}
+
+/*
+ * Entries of a map from VIGIL_<PATH>_<NAME> variables: NAME matches an
+ * entry already there when it is its env form; a new one is lower-cased
+ * with `sep` for '_' ('.' for librdkafka properties, '-' for headers).
+ */
+static void env_set_map(struct cfg_load *ld, struct vg_ynode *root, const char *path, char sep)
+{
+    extern char **environ;
+    char *prefix = env_name(path);
+    size_t plen = strlen(prefix);
+
+    for (char **e = environ; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        char *var;
+        char *key = NULL;
+        struct vg_ynode *map;
+
+        if (!eq || strncmp(*e, prefix, plen) != 0 || (*e)[plen] != '_' || eq == *e + plen + 1) {
+            continue;
+        }
+        var = vg_strndup(*e, (size_t)(eq - *e));
+        map = env_map_at(root, path, strlen(path));
+        for (size_t i = 0; map && !key && i < map->n; i++) {
+            char *form = env_name(map->pairs[i].key);
+
+            if (!strcmp(form + 6, var + plen + 1)) {
+                key = vg_strdup(map->pairs[i].key);
+            }
+            free(form);
+        }
+        if (!key) {
+            key = vg_strdup(var + plen + 1);
+            for (char *k = key; *k; k++) {
+                *k = *k == '_' ? sep : (char)(*k >= 'A' && *k <= 'Z' ? *k + 32 : *k);
+            }
+        }
+        if (map) {
+            vg_ynode_set(map, key, vg_ynode_new(VG_YNODE_SCALAR, env_file(ld, var), 0, eq + 1));
+        }
+        free(key);
+        free(var);
+    }
+    free(prefix);
+}
+
+/* Every VIGIL_* override set in the environment, into the tree (env over file). */
+static void apply_env(struct cfg_load *ld, struct vg_ynode *root)
+{
+    struct vg_ynode *sinks = vg_ynode_get(root, "sinks");
+
+    for (size_t i = 0; i < VG_ARRAY_LEN(env_keys); i++) {
+        char *var = env_name(env_keys[i].path);
+        const char *val = getenv(var);
+
+        if (env_keys[i].kind == ENV_MAP) {
+            env_set_map(ld, root, env_keys[i].path, '.');
+        } else if (val) {
+            env_set(ld, root, env_keys[i].path, env_keys[i].kind, var, val);
+        }
+        free(var);
+    }
+    /* the sinks named in the file: VIGIL_SINKS_<NAME>_<KEY> */
+    for (size_t i = 0; sinks && sinks->kind == VG_YNODE_MAP && i < sinks->n; i++) {
+        if (sinks->pairs[i].value->kind != VG_YNODE_MAP) {
+            continue;
+        }
+        for (const char *const *k = sink_keys; *k; k++) {
+            char *path = vg_asprintf("sinks.%s.%s", sinks->pairs[i].key, *k);
+            char *var = env_name(path);
+            const char *val = getenv(var);
+
+            if (!strcmp(*k, "headers") || !strcmp(*k, "properties")) {
+                env_set_map(ld, root, path, !strcmp(*k, "headers") ? '-' : '.');
+            } else if (val) {
+                struct vg_ynode *sink = sinks->pairs[i].value;
+
+                vg_ynode_set(sink, *k,
+                             env_value(!strcmp(*k, "secret") ? ENV_LIST : ENV_SCALAR,
+                                       env_file(ld, var), val));
+            }
+            free(var);
+            free(path);
+        }
+    }
+}
+
+/*
+ * vg_config_load_file (`path` NULL: the defaults), or with `redis_only`
+ * vg_config_load_redis; the environment's overrides on top; `ld` says
+ * where errors go.
+ */
+static vg_err_t load_file(struct vg_config *cfg, const char *path, bool redis_only,
+                          struct cfg_load *ld)
 {
     struct vg_ydoc doc;
     vg_err_t err;
     char *base_dir = NULL;
     const char *slash;
 
-    err = vg_yaml_load_file(&doc, path, redis_only ? 0 : VG_YAML_ENV, errstr, errstr_size);
+    if (path) {
+        err = vg_yaml_load_file(&doc, path, redis_only ? 0 : VG_YAML_ENV, ld->msg, sizeof(ld->msg));
+    } else {
+        err = vg_yaml_load_string(&doc, "(defaults)", "", 0, 0, ld->msg, sizeof(ld->msg));
+    }
     if (err) {
         vg_ydoc_fini(&doc);
-        return err;
+        return keep(ld, err);
     }
-    free(cfg->path);
-    cfg->path = vg_strdup(path);
-    slash = strrchr(path, '/');
-    if (slash) {
-        base_dir = vg_strndup(path, (size_t)(slash - path) + (slash == path ? 1 : 0));
+    if (path) {
+        free(cfg->path);
+        cfg->path = vg_strdup(path);
+        slash = strrchr(path, '/');
+        if (slash) {
+            base_dir = vg_strndup(path, (size_t)(slash - path) + (slash == path ? 1 : 0));
+        }
     }
+    ld->base_dir = base_dir;
     if (!doc.root || doc.root->kind == VG_YNODE_NULL) {
-        err = VG_OK; /* an empty file: all defaults */
-    } else if (doc.root->kind != VG_YNODE_MAP) {
-        err = vg_ynode_error(doc.root, errstr, errstr_size, "expected a mapping, got %s",
-                             vg_ynode_kind_name(doc.root->kind));
-    } else if (redis_only) {
-        err = load_root_redis(cfg, doc.root, base_dir, errstr, errstr_size);
-    } else {
-        err = load_root(cfg, doc.root, base_dir, errstr, errstr_size);
+        /* an empty file: all defaults (and the environment's overrides) */
+        vg_ynode_free(doc.root);
+        doc.root = vg_ynode_new(VG_YNODE_MAP, doc.file, 1, NULL);
     }
+    if (doc.root->kind != VG_YNODE_MAP) {
+        keep(ld, vg_ynode_error(doc.root, ld->msg, sizeof(ld->msg), "expected a mapping, got %s",
+                                vg_ynode_kind_name(doc.root->kind)));
+    } else {
+        apply_env(ld, doc.root);
+        if (redis_only) {
+            load_root_redis(cfg, doc.root, ld);
+        } else {
+            load_root(cfg, doc.root, ld);
+        }
+    }
+    ld->base_dir = NULL;
     free(base_dir);
     vg_ydoc_fini(&doc);
-    return err;
+    for (size_t i = 0; i < ld->n_env_names; i++) {
+        free(ld->env_names[i]);
+    }
+    free(ld->env_names);
+    ld->env_names = NULL;
+    ld->n_env_names = 0;
+    return ld->err;
 }
 
 vg_err_t vg_config_load_file(struct vg_config *cfg, const char *path, char *errstr,
                              size_t errstr_size)
 {
-    return load_file(cfg, path, false, errstr, errstr_size);
+    struct cfg_load ld = {.errstr = errstr, .errstr_size = errstr_size};
+
+    return load_file(cfg, path, false, &ld);
 }
 
 vg_err_t vg_config_load_redis(struct vg_config *cfg, const char *path, char *errstr,
                               size_t errstr_size)
 {
-    return load_file(cfg, path, true, errstr, errstr_size);
+    struct cfg_load ld = {.errstr = errstr, .errstr_size = errstr_size};
+
+    return load_file(cfg, path, true, &ld);
+}
+
+vg_err_t vg_config_check(struct vg_config *cfg, const char *path,
+                         void (*on_error)(void *ctx, const char *message), void *ctx)
+{
+    char first[1024];
+    struct cfg_load ld = {
+        .errstr = first, .errstr_size = sizeof(first), .on_error = on_error, .ctx = ctx};
+
+    return load_file(cfg, path, false, &ld);
+}
+
+vg_err_t vg_config_load(struct vg_config *cfg, const char *path, char *errstr, size_t errstr_size)
+{
+    struct cfg_load ld = {.errstr = errstr, .errstr_size = errstr_size};
+
+    return load_file(cfg, path, false, &ld);
 }

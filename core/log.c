@@ -7,9 +7,11 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "vigil/json.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -17,8 +19,10 @@
 static volatile int log_level = VG_LOG_LEVEL_INFO;
 static char debug_facilities[256];
 static volatile int debug_all;
+static volatile int log_json;
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+static const char *const json_level_names[] = {"error", "warn", "info", "debug"};
 
 /*
  * Every facility the code logs under: the one list `--debug` is checked
@@ -123,6 +127,107 @@ void vg_log_set_level(enum vg_log_level level)
     log_level = (int)level;
 }
 
+void vg_log_set_json(bool json)
+{
+    log_json = json ? 1 : 0;
+}
+
+static bool key_start(char c)
+{
+    return (c >= 'a' && c <= 'z') || c == '_';
+}
+
+static bool key_char(char c)
+{
+    return key_start(c) || (c >= '0' && c <= '9') || c == '.';
+}
+
+/* `v` (len bytes) is a JSON-safe integer: optional '-', digits, no leading zero, <= 15 digits. */
+static bool is_integer(const char *v, size_t len)
+{
+    size_t i = v[0] == '-' ? 1 : 0;
+
+    if (len <= i || len - i > 15 || (v[i] == '0' && len - i > 1)) {
+        return false;
+    }
+    for (; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') {
+            return false;
+        }
+    }
+    return true;
+}
+
+char *vg_log_format_json(enum vg_log_level level, const char *facility, const char *ts,
+                         const char *msg)
+{
+    static const char *const reserved[] = {"ts", "level", "module", "msg"};
+    struct vg_buf b = {0};
+    const char *p = msg;
+
+    vg_buf_puts(&b, "{\"ts\":");
+    vg_json_append_string(&b, ts);
+    vg_buf_printf(&b, ",\"level\":\"%s\",\"module\":", json_level_names[level]);
+    vg_json_append_string(&b, facility);
+    vg_buf_puts(&b, ",\"msg\":");
+    vg_json_append_string(&b, msg);
+    /* key=value pairs: a key starts a word */
+    while (*p) {
+        const char *k = p;
+        const char *eq;
+        const char *v;
+        size_t vlen;
+        bool taken = false;
+
+        if (!(p == msg || p[-1] == ' ') || !key_start(*p)) {
+            p++;
+            continue;
+        }
+        while (key_char(*p)) {
+            p++;
+        }
+        if (*p != '=') {
+            continue;
+        }
+        eq = p;
+        v = eq + 1;
+        if (*v == '"') {
+            const char *end = strchr(v + 1, '"');
+
+            v++;
+            vlen = end ? (size_t)(end - v) : strlen(v);
+            p = v + vlen + (end ? 1 : 0);
+        } else {
+            vlen = strcspn(v, " ");
+            p = v + vlen;
+        }
+        for (size_t i = 0; i < VG_ARRAY_LEN(reserved); i++) {
+            taken = taken || (strlen(reserved[i]) == (size_t)(eq - k) &&
+                              strncmp(reserved[i], k, (size_t)(eq - k)) == 0);
+        }
+        if (taken) {
+            continue;
+        }
+        vg_buf_putc(&b, ',');
+        {
+            char *key = vg_strndup(k, (size_t)(eq - k));
+            char *val = vg_strndup(v, vlen);
+
+            vg_json_append_string(&b, key);
+            vg_buf_putc(&b, ':');
+            if (is_integer(val, vlen)) {
+                vg_buf_puts(&b, val);
+            } else {
+                vg_json_append_string(&b, val);
+            }
+            free(key);
+            free(val);
+        }
+    }
+    vg_buf_putc(&b, '}');
+    return vg_buf_steal(&b);
+}
+
 void vg_log_enable_debug(const char *list)
 {
     if (!list || !*list) {
@@ -169,6 +274,16 @@ void vg_log(enum vg_log_level level, const char *facility, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
     va_end(ap);
+    if (log_json) {
+        char *json = vg_log_format_json(level, facility, ts, line + n);
+
+        flockfile(stderr);
+        fputs(json, stderr);
+        fputc('\n', stderr);
+        funlockfile(stderr);
+        free(json);
+        return;
+    }
     flockfile(stderr);
     fputs(line, stderr);
     fputc('\n', stderr);

@@ -19,6 +19,8 @@
 struct loader {
     yaml_parser_t parser;
     const char *file;
+    const char *buf; /* the whole input, to explain libyaml's errors */
+    size_t len;
     int flags;
     int depth;
     char *errstr;
@@ -45,9 +47,15 @@ static vg_err_t parser_error(struct loader *ld)
     if (p->error == YAML_MEMORY_ERROR) {
         vg_oom("yaml parser");
     }
+    /* libyaml says "found character that cannot start any token" for a tab */
+    if (p->problem_mark.index < ld->len && ld->buf[p->problem_mark.index] == '\t') {
+        return loader_error(ld, p->problem_mark.line + 1, p->problem_mark.column + 1,
+                            "tab character: YAML indents with spaces, never tabs (replace the "
+                            "tab with spaces)");
+    }
     return loader_error(ld, p->problem_mark.line + 1, p->problem_mark.column + 1, "%s%s%s",
-                        p->problem ? p->problem : "invalid YAML",
-                        p->context ? " " : "", p->context ? p->context : "");
+                        p->problem ? p->problem : "invalid YAML", p->context ? " " : "",
+                        p->context ? p->context : "");
 }
 
 static void node_free(struct vg_ynode *n)
@@ -67,6 +75,42 @@ static void node_free(struct vg_ynode *n)
     free(n->pairs);
     free(n->items);
     free(n);
+}
+
+void vg_ynode_free(struct vg_ynode *n)
+{
+    node_free(n);
+}
+
+struct vg_ynode *vg_ynode_new(enum vg_ynode_kind kind, const char *file, size_t line,
+                              const char *str)
+{
+    struct vg_ynode *n = vg_calloc(1, sizeof(*n));
+
+    n->kind = kind;
+    n->file = file;
+    n->line = line;
+    n->col = line ? 1 : 0;
+    n->str = vg_strdup(str ? str : "");
+    n->quoted = false; /* read like a plain scalar: "true" is a boolean to a boolean key */
+    return n;
+}
+
+void vg_ynode_set(struct vg_ynode *map, const char *key, struct vg_ynode *value)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        if (strcmp(map->pairs[i].key, key) == 0) {
+            node_free(map->pairs[i].value);
+            map->pairs[i].value = value;
+            return;
+        }
+    }
+    map->pairs = vg_realloc(map->pairs, (map->n + 1) * sizeof(*map->pairs));
+    map->pairs[map->n].key = vg_strdup(key);
+    map->pairs[map->n].line = value->line;
+    map->pairs[map->n].col = value->col;
+    map->pairs[map->n].value = value;
+    map->n++;
 }
 
 /* ${NAME} substitution; "$${" is a literal "${". */
@@ -307,6 +351,8 @@ vg_err_t vg_yaml_load_string(struct vg_ydoc *doc, const char *name, const char *
     memset(doc, 0, sizeof(*doc));
     doc->file = vg_strdup(name);
     ld.file = doc->file;
+    ld.buf = buf;
+    ld.len = len;
     if (len > VG_YAML_MAX_BYTES) {
         snprintf(errstr, errstr_size, "%s: larger than %d bytes", name, VG_YAML_MAX_BYTES);
         return VG_ERR_INVALID;
@@ -404,6 +450,10 @@ static vg_err_t verror_at(const char *file, size_t line, size_t col, char *errst
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (line == 0) { /* a node built by hand (an environment variable): no position */
+        snprintf(errstr, errstr_size, "%s: %s", file ? file : "<input>", msg);
+        return VG_ERR_INVALID;
+    }
     snprintf(errstr, errstr_size, "%s:%zu:%zu: %s", file ? file : "<input>", line, col, msg);
     return VG_ERR_INVALID;
 }
@@ -461,8 +511,24 @@ static size_t edit_distance(const char *a, const char *b)
     return prev[lb];
 }
 
-vg_err_t vg_ynode_check_keys(const struct vg_ynode *map, const char *const *allowed,
-                             char *errstr, size_t errstr_size)
+const char *vg_yaml_suggest(const char *word, const char *const *known)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+
+    for (const char *const *a = known; *a; a++) {
+        size_t d = edit_distance(*a, word);
+
+        if (d < best_d) {
+            best_d = d;
+            best = *a;
+        }
+    }
+    return best;
+}
+
+vg_err_t vg_ynode_check_keys(const struct vg_ynode *map, const char *const *allowed, char *errstr,
+                             size_t errstr_size)
 {
     if (map->kind != VG_YNODE_MAP) {
         return vg_ynode_error(map, errstr, errstr_size, "expected a mapping, got %s",
@@ -492,8 +558,7 @@ vg_err_t vg_ynode_check_keys(const struct vg_ynode *map, const char *const *allo
             return vg_ypair_error(map, &map->pairs[i], errstr, errstr_size,
                                   "unknown key \"%s\" (did you mean \"%s\"?)", key, best);
         }
-        return vg_ypair_error(map, &map->pairs[i], errstr, errstr_size, "unknown key \"%s\"",
-                              key);
+        return vg_ypair_error(map, &map->pairs[i], errstr, errstr_size, "unknown key \"%s\"", key);
     }
     return VG_OK;
 }
@@ -587,9 +652,9 @@ vg_err_t vg_ynode_strings(const struct vg_ynode *n, char ***out, size_t *n_out, 
     v = vg_calloc(n->n + 1, sizeof(*v));
     for (size_t i = 0; i < n->n; i++) {
         if (n->items[i]->kind != VG_YNODE_SCALAR) {
-            vg_err_t err = vg_ynode_error(n->items[i], errstr, errstr_size,
-                                          "expected a string, got %s",
-                                          vg_ynode_kind_name(n->items[i]->kind));
+            vg_err_t err =
+                vg_ynode_error(n->items[i], errstr, errstr_size, "expected a string, got %s",
+                               vg_ynode_kind_name(n->items[i]->kind));
             vg_strv_free(v);
             return err;
         }

@@ -171,9 +171,10 @@ static void on_assigned(void *opaque, const struct vg_partition *parts, size_t n
     struct eng_pipeline *pl = opaque;
     forget(pl);
     eng_timers_assigned(pl->timers, parts, n);
+    /* consumer/ logs the one INFO summary of the rebalance; each partition only at DEBUG */
     for (size_t i = 0; i < n; i++) {
-        VG_LOG_INFO("consumer", "assigned topic=%s partition=%d", parts[i].topic,
-                    (int)parts[i].partition);
+        VG_LOG_DEBUG("consumer", "assigned topic=%s partition=%d", parts[i].topic,
+                     (int)parts[i].partition);
     }
 }
 
@@ -182,7 +183,7 @@ static void on_revoked(void *opaque, const struct vg_partition *parts, size_t n)
     struct eng_pipeline *pl = opaque;
     forget(pl);
     eng_timers_revoked(pl->timers, parts, n);
-    VG_LOG_INFO("consumer", "revoked %zu partitions", n);
+    VG_LOG_DEBUG("consumer", "revoked %zu partitions", n);
 }
 
 /* The applied-offset record of a partition, loaded from Redis on first use. */

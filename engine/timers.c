@@ -226,9 +226,10 @@ void eng_log_pages(const struct vg_pages *pages)
     for (size_t i = 0; i < pages->n; i++) {
         const struct vg_page *pg = &pages->items[i];
 
-        VG_LOG_INFO("rules", "page %s incident=%s monitor=%s resource=%s sink=%s%s%s", pg->status,
-                    pg->incident.id, pg->incident.monitor, pg->resource.id, pg->sink,
-                    pg->group ? " group=" : "", pg->group ? pg->group : "");
+        /* DEBUG: at INFO a page has one line, the dispatcher's "page sent" when delivered */
+        VG_LOG_DEBUG("rules", "page %s incident=%s monitor=%s resource=%s sink=%s%s%s", pg->status,
+                     pg->incident.id, pg->incident.monitor, pg->resource.id, pg->sink,
+                     pg->group ? " group=" : "", pg->group ? pg->group : "");
     }
 }
 
@@ -317,8 +318,8 @@ static vg_err_t redis_commit_group(void *ctx, const char *member, const struct v
     vg_group_buffer_fini(&rr->buf);
     if (err == VG_OK && done && gp->body) {
         vg_metrics_add(rr->t->report->metrics, VG_M_NOTIFICATIONS_QUEUED, NULL, 1);
-        VG_LOG_INFO("rules", "page grouped id=%s group=%s incidents=%zu", gp->id, member,
-                    gp->n_incidents);
+        VG_LOG_DEBUG("rules", "page grouped id=%s group=%s incidents=%zu", gp->id, member,
+                     gp->n_incidents);
     }
     return err;
 }

@@ -13,6 +13,7 @@
 
 #include "vigil/err.h"
 #include "vigil/event.h"
+#include "vigil/log.h"
 
 struct vg_kv {
     char *key;
@@ -72,6 +73,8 @@ struct vg_sink_config {
     struct vg_kv *properties; /* kafka: librdkafka producer properties */
     size_t n_properties;
     char *console_url; /* base URL of the web console, for links; NULL: no links */
+    size_t line, col;  /* of its name in the file; 0 for the default sink */
+    bool broken;       /* loading it reported an error (vg_config_check goes on) */
 };
 
 /*
@@ -100,6 +103,12 @@ struct vg_http_config {
     int request_timeout_ms;     /* accept to the full request; trickled bytes do not extend it */
 };
 
+/* `log:` (docs/config.md): applied by cli/ (vg_log_set_level, vg_log_set_json). */
+struct vg_log_config {
+    bool json;               /* format: json; default text */
+    enum vg_log_level level; /* default info */
+};
+
 struct vg_config {
     char *path; /* the file loaded, NULL for defaults */
     struct vg_kafka_config kafka;
@@ -111,6 +120,7 @@ struct vg_config {
     struct vg_health_config health; /* default batch types: workflow, job, cronjob, batch */
     struct vg_decode_config decode; /* `decode:` limits, value sets, kubernetes labels */
     struct vg_http_config http;     /* `http:` */
+    struct vg_log_config log;       /* `log:` */
 };
 
 /* The format of topic `topic` (VG_FORMAT_AUTO for a topic not in the list). */
@@ -136,7 +146,31 @@ vg_err_t vg_config_load_file(struct vg_config *cfg, const char *path, char *errs
  */
 vg_err_t vg_config_load_redis(struct vg_config *cfg, const char *path, char *errstr,
                               size_t errstr_size);
+/*
+ * Load `path` over defaults (NULL: the defaults alone), then the
+ * environment's overrides: VIGIL_ + a key's path upper-cased with '_'
+ * for '.' (VIGIL_KAFKA_BROKERS, VIGIL_REDIS_URL, VIGIL_SINKS_OPS_URL for
+ * a sink named in the file; lists comma-separated; map entries one
+ * variable each: VIGIL_KAFKA_PROPERTIES_SASL_PASSWORD). The environment
+ * wins over the file. vg_config_load_file and vg_config_load_redis apply
+ * them too. Errors in an override name the variable ("$VIGIL_X: ...").
+ */
+vg_err_t vg_config_load(struct vg_config *cfg, const char *path, char *errstr, size_t errstr_size);
+/*
+ * `vigil check`: vg_config_load, but go on after an error: every one
+ * ("file:line:col: message") is passed to `on_error`, in the order of the
+ * file. A sink with an error has `broken` set. Returns the first error's
+ * code, VG_OK when there was none.
+ */
+vg_err_t vg_config_check(struct vg_config *cfg, const char *path,
+                         void (*on_error)(void *ctx, const char *message), void *ctx);
 void vg_config_fini(struct vg_config *cfg);
+
+/*
+ * The {{paths}} a webhook template may use (NULL-terminated): the fields
+ * of the v1 body; a trailing `*` stands for any label name.
+ */
+const char *const *vg_config_template_paths(void);
 
 const struct vg_sink_config *vg_config_find_sink(const struct vg_config *cfg, const char *name);
 

@@ -24,6 +24,18 @@ void vg_log(enum vg_log_level level, const char *facility, const char *fmt, ...)
 bool vg_log_enabled(enum vg_log_level level, const char *facility);
 void vg_log_set_level(enum vg_log_level level);
 /*
+ * JSON lines instead of text (`log.format: json`): one object per record,
+ *   {"ts":"2026-11-28T10:00:00.123Z","level":"warn","module":"state","msg":"...","key":"value"}
+ * with each key=value pair of the message (key: [a-z_][a-z0-9_.]*; a value
+ * runs to the next space, or is "double quoted") also as a key of its own:
+ * an integer as a number, anything else as a string. `ts`, `level`,
+ * `module` and `msg` are never overwritten.
+ */
+void vg_log_set_json(bool json);
+/* Format one record as vg_log would print it in JSON (no newline); caller frees. */
+char *vg_log_format_json(enum vg_log_level level, const char *facility, const char *ts,
+                         const char *msg);
+/*
  * The facilities the code logs under (the first argument of VG_LOG_*),
  * NULL-terminated: what `--debug` accepts, besides "all".
  */

@@ -28,13 +28,13 @@ struct vg_ypair {
 
 struct vg_ynode {
     enum vg_ynode_kind kind;
-    size_t line, col;  /* 1-based */
-    const char *file;  /* borrowed from the document */
-    char *str;         /* SCALAR: the value after ${ENV} substitution */
-    bool quoted;       /* SCALAR: was quoted in the source */
-    struct vg_ypair *pairs; /* MAP, in source order */
+    size_t line, col;        /* 1-based */
+    const char *file;        /* borrowed from the document */
+    char *str;               /* SCALAR: the value after ${ENV} substitution */
+    bool quoted;             /* SCALAR: was quoted in the source */
+    struct vg_ypair *pairs;  /* MAP, in source order */
     struct vg_ynode **items; /* SEQ */
-    size_t n;          /* pairs or items */
+    size_t n;                /* pairs or items */
 };
 
 struct vg_ydoc {
@@ -54,6 +54,17 @@ vg_err_t vg_yaml_load_string(struct vg_ydoc *doc, const char *name, const char *
                              int flags, char *errstr, size_t errstr_size);
 void vg_ydoc_fini(struct vg_ydoc *doc);
 
+/*
+ * Building a tree by hand (config overrides from the environment): a new
+ * node of `kind` (SCALAR: a copy of `str`) at file:line:col, `file`
+ * borrowed (line 0: messages name the file alone); vg_ynode_set puts
+ * `value` (owned from now on) under `key` of MAP `map`, freeing the old one.
+ */
+struct vg_ynode *vg_ynode_new(enum vg_ynode_kind kind, const char *file, size_t line,
+                              const char *str);
+void vg_ynode_set(struct vg_ynode *map, const char *key, struct vg_ynode *value);
+void vg_ynode_free(struct vg_ynode *n);
+
 /* MAP lookup; NULL when absent or `map` is not a MAP. */
 struct vg_ynode *vg_ynode_get(const struct vg_ynode *map, const char *key);
 const char *vg_ynode_kind_name(enum vg_ynode_kind k); /* "scalar", "mapping", ... */
@@ -70,8 +81,14 @@ vg_err_t vg_ypair_error(const struct vg_ynode *map, const struct vg_ypair *pair,
  * Check that every key of `map` is in `allowed` (NULL-terminated). On an
  * unknown key: `file:line:col: unknown key "sevrity" (did you mean "severity"?)`.
  */
-vg_err_t vg_ynode_check_keys(const struct vg_ynode *map, const char *const *allowed,
-                             char *errstr, size_t errstr_size);
+vg_err_t vg_ynode_check_keys(const struct vg_ynode *map, const char *const *allowed, char *errstr,
+                             size_t errstr_size);
+
+/*
+ * The entry of `known` (NULL-terminated) closest to `word` within two
+ * edits, for "did you mean"; NULL when none is that close.
+ */
+const char *vg_yaml_suggest(const char *word, const char *const *known);
 
 /* Typed getters: on a type mismatch, fill errstr with position and return VG_ERR_INVALID. */
 vg_err_t vg_ynode_string(const struct vg_ynode *n, const char **out, char *errstr,
