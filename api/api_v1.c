@@ -393,7 +393,7 @@ static void list_incidents(struct api_ctx *c, struct api_resp *r)
     static const char *const statuses[] = {"all", "firing", "resolved", "stale", "deleted", NULL};
     const char *status = api_arg(c, "status");
     const char *resource = api_arg(c, "resource");
-    struct vg_incident_query q;
+    struct vg_incident_query q = {0};
     struct vg_incident_record *v = NULL;
     struct vg_state *st;
     char errstr[512];

@@ -747,6 +747,7 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
     bool reindexed = false;
     size_t chunk;
     size_t n = 0;
+    size_t cap = 0;
     size_t start = 0;
     vg_err_t err = vg_state_need_ctx(st, errstr, errstr_size);
 
@@ -755,7 +756,6 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
     if (err != VG_OK) {
         return err;
     }
-    VG_ASSERT(q->limit > 0);
     /* The narrowest index that holds every match; `exact` when it holds nothing else. */
     if (q->resource) {
         index = vg_asprintf("%s:incidents:res:{%s}", st->prefix, q->resource);
@@ -773,21 +773,28 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
     }
     /* An exact index needs one chunk (more only past expired records). */
     chunk = exact ? q->limit : (q->limit < 256 ? 256 : q->limit);
-    if (chunk > READ_CHUNK) {
+    if (chunk == 0 || chunk > READ_CHUNK) {
         chunk = READ_CHUNK;
     }
-    v = vg_calloc(q->limit, sizeof(*v));
     for (;;) {
         redisReply *members = NULL;
         redisReply **records = NULL;
         bool indexed = true;
         size_t got;
 
-        vg_cmd_str(&c, "ZREVRANGE");
+        vg_cmd_str(&c, "ZREVRANGEBYSCORE");
         vg_cmd_str(&c, index);
+        vg_cmd_str(&c, "+inf");
+        if (q->since_ms > 0) {
+            vg_cmd_i64(&c, q->since_ms);
+        } else {
+            vg_cmd_str(&c, "-inf");
+        }
+        vg_cmd_str(&c, "LIMIT");
         vg_cmd_i64(&c, (int64_t)start);
-        vg_cmd_i64(&c, (int64_t)(start + chunk - 1));
-        err = read_indexed(st, &c, "ZREVRANGE incidents", &indexed, &members, errstr, errstr_size);
+        vg_cmd_i64(&c, (int64_t)chunk);
+        err = read_indexed(st, &c, "ZREVRANGEBYSCORE incidents", &indexed, &members, errstr,
+                           errstr_size);
         if (err != VG_OK) {
             break;
         }
@@ -802,7 +809,7 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
         }
         if (members->type != REDIS_REPLY_ARRAY) {
             freeReplyObject(members);
-            snprintf(errstr, errstr_size, "redis %s: ZREVRANGE incidents: unexpected reply",
+            snprintf(errstr, errstr_size, "redis %s: ZREVRANGEBYSCORE incidents: unexpected reply",
                      st->redacted);
             err = VG_ERR_INVALID;
             break;
@@ -813,9 +820,13 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
         if (err != VG_OK) {
             break;
         }
-        for (size_t i = 0; i < got && n < q->limit; i++) {
+        for (size_t i = 0; i < got && (q->limit == 0 || n < q->limit); i++) {
             const redisReply *r = records[i];
 
+            if (n == cap) {
+                cap = cap ? 2 * cap : chunk;
+                v = vg_realloc(v, cap * sizeof(*v));
+            }
             if (r && r->type == REDIS_REPLY_STRING &&
                 vg_incident_record_from_json(&v[n], r->str, r->len)) {
                 if (query_wants(q, &v[n])) {
@@ -827,7 +838,7 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
             }
         }
         records_free(records, got);
-        if (got < chunk || n >= q->limit) {
+        if (got < chunk || (q->limit > 0 && n >= q->limit)) {
             break;
         }
         start += chunk;

@@ -324,7 +324,8 @@ struct vg_incident_query {
      */
     const char *status;
     const char *resource; /* NULL: any Resource */
-    size_t limit;         /* at most this many records (> 0) */
+    int64_t since_ms;     /* only records updated at or after this; 0: any */
+    size_t limit;         /* at most this many records; 0: all that match */
 };
 
 /*

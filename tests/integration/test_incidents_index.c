@@ -633,6 +633,25 @@ static void ended_records_leave_the_indexes_old_firing_ones_stay(void **state)
     assert_true(redis_int(ctx, "ZSCORE %s:incidents:res:{workflow:v1:r1:public} %s", e.prefix, a) >
                 0);
     assert_true(redis_int(ctx, "ZSCORE %s:incidents %s", e.prefix, c) > 0);
+    {
+        /* Through the API of state/: everything firing (no limit), and since a time. */
+        const struct vg_incident_query firing = {.status = "firing"};
+        const struct vg_incident_query recent = {.since_ms = m.base_ms, .limit = 10};
+        struct vg_incident_record *v = NULL;
+        size_t n = 0;
+        char errstr[512];
+
+        assert_int_equal(vg_state_incidents_page(e.st, &firing, &v, &n, errstr, sizeof(errstr)),
+                         VG_OK);
+        assert_int_equal(n, 1);
+        assert_string_equal(v[0].id, a);
+        vg_incident_records_free(v, n);
+        assert_int_equal(vg_state_incidents_page(e.st, &recent, &v, &n, errstr, sizeof(errstr)),
+                         VG_OK);
+        assert_int_equal(n, 1);
+        assert_string_equal(v[0].id, c);
+        vg_incident_records_free(v, n);
+    }
 
     /* A rules reload changed a's severity while it fires: the count moves with it. */
     m.base_ms -= VG_INCIDENT_RETENTION_MS;
