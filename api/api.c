@@ -1096,6 +1096,11 @@ vg_err_t vg_api_start(struct vg_api **out, const struct vg_api_options *opts, ch
     return VG_OK;
 }
 
+const char *vg_api_address(const struct vg_api *api)
+{
+    return api->address;
+}
+
 void vg_api_stop(struct vg_api *api)
 {
     if (!api) {

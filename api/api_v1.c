@@ -387,34 +387,18 @@ static void get_history(struct api_ctx *c, struct api_resp *r, const char *id)
 
 /* ---- incidents ------------------------------------------------------------------ */
 
-static bool incident_wanted(const struct vg_incident_record *inc, const char *status)
-{
-    bool firing = inc->state && !strcmp(inc->state, "firing");
-
-    if (!strcmp(status, "all")) {
-        return true;
-    }
-    if (!strcmp(status, "firing")) {
-        return firing;
-    }
-    if (!strcmp(status, "resolved")) { /* every way an incident ends */
-        return !firing;
-    }
-    return inc->state && !strcmp(inc->state, status);
-}
-
 static void list_incidents(struct api_ctx *c, struct api_resp *r)
 {
     static const char *const allowed[] = {"status", "resource", "limit", NULL};
     static const char *const statuses[] = {"all", "firing", "resolved", "stale", "deleted", NULL};
     const char *status = api_arg(c, "status");
     const char *resource = api_arg(c, "resource");
+    struct vg_incident_query q = {0};
     struct vg_incident_record *v = NULL;
     struct vg_state *st;
     char errstr[512];
     int64_t now = vg_now_ms();
     size_t n = 0;
-    size_t shown = 0;
     int64_t limit;
     bool known = false;
     vg_err_t err;
@@ -435,7 +419,11 @@ static void list_incidents(struct api_ctx *c, struct api_resp *r)
     if (!api_state_get(c->api, &st, r)) {
         return;
     }
-    err = vg_state_incidents_list(st, 0, &v, &n, errstr, sizeof(errstr));
+    /* A page from the indexes: the cost follows `limit`, not the records kept. */
+    q.status = status;
+    q.resource = resource;
+    q.limit = (size_t)limit;
+    err = vg_state_incidents_page(st, &q, &v, &n, errstr, sizeof(errstr));
     api_state_put(c->api, st, err);
     if (err) {
         api_state_error(c->api, r, err, errstr);
@@ -443,38 +431,31 @@ static void list_incidents(struct api_ctx *c, struct api_resp *r)
     }
     r->status = 200;
     vg_buf_puts(&r->body, "{\"items\": [");
-    for (size_t i = 0; i < n && shown < (size_t)limit; i++) {
-        if (!incident_wanted(&v[i], status) ||
-            (resource && (!v[i].resource || strcmp(v[i].resource, resource) != 0))) {
-            continue;
-        }
-        vg_buf_puts(&r->body, shown++ ? ",\n  " : "\n  ");
+    for (size_t i = 0; i < n; i++) {
+        vg_buf_puts(&r->body, i ? ",\n  " : "\n  ");
         api_json_incident(&r->body, &v[i], now);
     }
-    vg_buf_printf(&r->body, "%s], \"count\": %zu}\n", shown ? "\n" : "", shown);
+    vg_buf_printf(&r->body, "%s], \"count\": %zu}\n", n ? "\n" : "", n);
     vg_incident_records_free(v, n);
 }
 
 vg_err_t api_collect_incidents(struct vg_api *api, struct vg_state *st, char *errstr,
                                size_t errstr_size)
 {
-    struct vg_incident_record *v = NULL;
+    struct vg_incident_count *v = NULL;
     size_t n = 0;
-    vg_err_t err = vg_state_incidents_list(st, 0, &v, &n, errstr, errstr_size);
+    /* Counts kept by the commits themselves: one HGETALL, however many incidents are on record. */
+    vg_err_t err = vg_state_incidents_firing_counts(st, &v, &n, errstr, errstr_size);
 
     if (err) {
         return err;
     }
     vg_metrics_clear(api->metrics, VG_M_INCIDENTS_FIRING);
     for (size_t i = 0; i < n; i++) {
-        if (v[i].state && !strcmp(v[i].state, "firing")) {
-            vg_metrics_add(api->metrics, VG_M_INCIDENTS_FIRING,
-                           (const char *const[]){v[i].monitor ? v[i].monitor : "",
-                                                 v[i].severity ? v[i].severity : ""},
-                           1);
-        }
+        vg_metrics_set(api->metrics, VG_M_INCIDENTS_FIRING,
+                       (const char *const[]){v[i].monitor, v[i].severity}, (double)v[i].firing);
     }
-    vg_incident_records_free(v, n);
+    vg_incident_counts_free(v, n);
     return VG_OK;
 }
 

@@ -1,58 +1,154 @@
 /*
- * Incident records: the public view of every incident, written in
- * the same MULTI/EXEC as the Resource state that changed it, read by
- * `vigil incidents`. P:incident:<id> holds the record (JSON, updated in
- * place); P:incidents indexes ids by last update. Ended records expire
- * after VG_INCIDENT_RETENTION_MS and leave the index then.
+ * Incident records: the public view of every incident, written in the same
+ * MULTI/EXEC as the Resource state that changed it, read by `vigil
+ * incidents` and the HTTP API. P:incident:<id> holds the record (JSON,
+ * updated in place); sorted sets index it by last update (all, firing,
+ * ended, per Resource) and P:incidents:counts counts the firing ones by
+ * (monitor, severity), so a page or a /metrics scrape costs the same with
+ * ten records or a million. Ended records expire after
+ * VG_INCIDENT_RETENTION_MS and leave the indexes then.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "state_int.h"
 #include "vigil/log.h"
+#include "vigil/util.h"
+
+/* Expired ended records one write takes out of the indexes: each ended write
+ * adds one, so the indexes shrink back whatever the backlog. */
+#define TRIM_PER_WRITE "64"
+/* Records per MGET when a page or the rebuild reads them. */
+#define READ_CHUNK 1000
+/* WATCH rounds of a rebuild before giving up (a commit got in between each time). */
+#define REINDEX_ATTEMPTS 5
+
+/*
+ * One record write, queued inside the commit's MULTI. A script because a
+ * record is rewritten many times while it fires (each notification, each
+ * silence change): only Redis knows, at EXEC, whether this write opens or
+ * ends the firing, so the count moves by comparing with what
+ * P:incidents:counted says was counted for the id (which also follows a
+ * severity changed by a rules reload). EVAL, not EVALSHA: after a
+ * redis-server restart the script cache is empty, and a NOSCRIPT inside
+ * EXEC would leave the rest of the commit applied. Redis keeps the compiled
+ * body by its hash, and records change far less often than events.
+ *
+ * Ended members are "<id> <Resource id>" so the trim knows which Resource
+ * index to clean as well; those keys are not in KEYS, which a single Redis
+ * primary (what vigil needs, docs/state.md) allows.
+ *
+ * KEYS: record, all, firing, ended, Resource index, counted, counts
+ * ARGV: id, JSON, updated_at, class (f firing, e ended, o other), counts
+ *       field, retention ms, prefix, Resource id, "(" + trim cutoff or ""
+ */
+static const char WRITE_LUA[] =
+    "local id, t, class = ARGV[1], ARGV[3], ARGV[4]\n"
+    "local ended = id .. ' ' .. ARGV[8]\n"
+    "if class == 'e' then\n"
+    "  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[6])\n"
+    "else\n"
+    "  redis.call('SET', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[2], t, id)\n"
+    "redis.call('ZADD', KEYS[5], t, id)\n"
+    "if class == 'f' then redis.call('ZADD', KEYS[3], t, id)\n"
+    "else redis.call('ZREM', KEYS[3], id) end\n"
+    "if class == 'e' then redis.call('ZADD', KEYS[4], t, ended)\n"
+    "else redis.call('ZREM', KEYS[4], ended) end\n"
+    "local old = redis.call('HGET', KEYS[6], id)\n"
+    "local new = class == 'f' and ARGV[5]\n"
+    "if old ~= new then\n"
+    "  if old and redis.call('HINCRBY', KEYS[7], old, -1) <= 0 then\n"
+    "    redis.call('HDEL', KEYS[7], old)\n"
+    "  end\n"
+    "  if new then\n"
+    "    redis.call('HSET', KEYS[6], id, new)\n"
+    "    redis.call('HINCRBY', KEYS[7], new, 1)\n"
+    "  else\n"
+    "    redis.call('HDEL', KEYS[6], id)\n"
+    "  end\n"
+    "end\n"
+    "if ARGV[9] ~= '' then\n"
+    "  local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[9], 'LIMIT', "
+    "0, " TRIM_PER_WRITE ")\n"
+    "  for _, m in ipairs(gone) do\n"
+    "    local sp = string.find(m, ' ', 1, true)\n"
+    "    if sp then\n"
+    "      local gid = string.sub(m, 1, sp - 1)\n"
+    "      redis.call('ZREM', KEYS[2], gid)\n"
+    "      redis.call('ZREM', ARGV[7] .. ':incidents:res:{' .. string.sub(m, sp + 1) .. '}', gid)\n"
+    "    end\n"
+    "    redis.call('ZREM', KEYS[4], m)\n"
+    "  end\n"
+    "end\n"
+    "return 0\n";
+
+static bool is_firing(const char *state)
+{
+    return state && strcmp(state, "firing") == 0;
+}
+
+static bool is_ended(const char *state)
+{
+    return !is_firing(state) && !(state && strcmp(state, "pending") == 0);
+}
+
+/* The P:incidents:counts field of a record: "<monitor>\0<severity>" (names may hold anything else).
+ */
+static void count_field(struct state_cmd *c, const struct vg_incident_record *r)
+{
+    const char *monitor = r->monitor ? r->monitor : "";
+    const char *severity = r->severity ? r->severity : "";
+    size_t lm = strlen(monitor);
+    size_t ls = strlen(severity);
+    char *field = vg_malloc(lm + ls + 1);
+
+    memcpy(field, monitor, lm);
+    field[lm] = '\0';
+    memcpy(field + lm + 1, severity, ls);
+    state_cmd_arg(c, field, lm + ls + 1);
+    vg_free(field);
+}
 
 size_t state_append_incidents(struct vg_state *st, struct state_cmd *c,
-                              const struct vg_incident_record *v, size_t n)
+                                 const struct vg_incident_record *v, size_t n)
 {
-    size_t cmds = 0;
-    char *index = NULL;
-
-    if (n == 0) {
-        return 0;
-    }
-    index = state_key(st, "incidents");
     for (size_t i = 0; i < n; i++) {
         const struct vg_incident_record *r = &v[i];
+        const char *resource = r->resource ? r->resource : "";
         char *json = vg_incident_record_to_json(r);
-        bool ended = strcmp(r->state ? r->state : "", "firing") != 0;
+        bool ended = is_ended(r->state);
 
-        state_cmd_str(c, "SET");
+        state_cmd_str(c, "EVAL");
+        state_cmd_str(c, WRITE_LUA);
+        state_cmd_str(c, "7");
         state_cmd_fmt(c, "%s:incident:%s", st->prefix, r->id);
-        state_cmd_str(c, json);
-        if (ended) {
-            state_cmd_str(c, "PX");
-            state_cmd_i64(c, VG_INCIDENT_RETENTION_MS);
-        }
-        state_cmd_append(st, c);
-        state_cmd_str(c, "ZADD");
-        state_cmd_str(c, index);
-        state_cmd_i64(c, r->updated_at_ms);
+        state_cmd_fmt(c, "%s:incidents", st->prefix);
+        state_cmd_fmt(c, "%s:incidents:firing", st->prefix);
+        state_cmd_fmt(c, "%s:incidents:ended", st->prefix);
+        state_cmd_fmt(c, "%s:incidents:res:{%s}", st->prefix, resource);
+        state_cmd_fmt(c, "%s:incidents:counted", st->prefix);
+        state_cmd_fmt(c, "%s:incidents:counts", st->prefix);
         state_cmd_str(c, r->id);
-        state_cmd_append(st, c);
-        cmds += 2;
-        vg_free(json);
+        state_cmd_str(c, json);
+        state_cmd_i64(c, r->updated_at_ms);
+        state_cmd_str(c, is_firing(r->state) ? "f" : ended ? "e" : "o");
+        count_field(c, r);
+        state_cmd_i64(c, VG_INCIDENT_RETENTION_MS);
+        state_cmd_str(c, st->prefix);
+        state_cmd_str(c, resource);
         if (ended && r->updated_at_ms > VG_INCIDENT_RETENTION_MS) {
-            /* Trim the index of records that have expired by now. */
-            state_cmd_str(c, "ZREMRANGEBYSCORE");
-            state_cmd_str(c, index);
-            state_cmd_str(c, "-inf");
+            /* Ended records updated before this cutoff have expired by now. */
             state_cmd_fmt(c, "(%lld", (long long)(r->updated_at_ms - VG_INCIDENT_RETENTION_MS));
-            state_cmd_append(st, c);
-            cmds++;
+        } else {
+            state_cmd_str(c, "");
         }
+        state_cmd_append(st, c);
+        vg_free(json);
     }
-    vg_free(index);
-    return cmds;
+    return n;
 }
 
 void vg_incident_records_free(struct vg_incident_record *v, size_t n)
@@ -98,7 +194,7 @@ vg_err_t vg_state_incidents_list(struct vg_state *st, int64_t since_ms,
     for (size_t i = 0; i < ids->elements; i++) {
         state_cmd_str(&c, "GET");
         state_cmd_fmt(&c, "%s:incident:%.*s", st->prefix, (int)ids->element[i]->len,
-                      ids->element[i]->str);
+                   ids->element[i]->str);
         state_cmd_append(st, &c);
     }
     replies = vg_calloc(ids->elements, sizeof(*replies));
@@ -160,4 +256,600 @@ vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_in
     }
     freeReplyObject(reply);
     return err;
+}
+
+/* ---- indexes and counts: rebuilding, reading --------------------------------- */
+
+static char *marker_key(const struct vg_state *st)
+{
+    return state_key(st, "incidents:indexed");
+}
+
+/* Run one queued command; *out is its reply (errors classified). */
+static vg_err_t run1(struct vg_state *st, struct state_cmd *c, const char *what, redisReply **out,
+                     char *errstr, size_t errstr_size)
+{
+    vg_err_t err;
+
+    state_cmd_append(st, c);
+    err = state_read_replies(st, 1, out, what, errstr, errstr_size);
+    if (err == VG_OK && (*out)->type == REDIS_REPLY_ERROR) {
+        err = state_reply_error(st, what, *out, errstr, errstr_size);
+        freeReplyObject(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+static void unwatch(struct vg_state *st)
+{
+    struct state_cmd c = {0};
+    redisReply *reply = NULL;
+    char errstr[64];
+
+    if (!st->ctx) {
+        return;
+    }
+    state_cmd_str(&c, "UNWATCH");
+    if (run1(st, &c, "UNWATCH", &reply, errstr, sizeof(errstr)) == VG_OK) {
+        freeReplyObject(reply);
+    }
+    state_cmd_fini(&c);
+}
+
+/*
+ * GET every key of `keys` (n replies of one ZRANGE) with MGET, READ_CHUNK at
+ * a time, pipelined: one round trip. `ended_members`: the members are
+ * "<id> <Resource id>". *records gets n replies (nil for a gone record).
+ */
+static vg_err_t mget_records(struct vg_state *st, redisReply *const *members, size_t n,
+                             bool ended_members, redisReply ***records, char *errstr,
+                             size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    size_t n_chunks = (n + READ_CHUNK - 1) / READ_CHUNK;
+    redisReply **chunks = vg_calloc(n_chunks ? n_chunks : 1, sizeof(*chunks));
+    bool read = false;
+    vg_err_t err = VG_OK;
+
+    *records = vg_calloc(n ? n : 1, sizeof(**records));
+    for (size_t k = 0; k < n_chunks; k++) {
+        state_cmd_str(&c, "MGET");
+        for (size_t i = k * READ_CHUNK; i < n && i < (k + 1) * READ_CHUNK; i++) {
+            size_t len = members[i]->len;
+            const char *sp = ended_members ? memchr(members[i]->str, ' ', len) : NULL;
+
+            if (sp) {
+                len = (size_t)(sp - members[i]->str);
+            }
+            state_cmd_fmt(&c, "%s:incident:%.*s", st->prefix, (int)len, members[i]->str);
+        }
+        state_cmd_append(st, &c);
+    }
+    state_cmd_fini(&c);
+    if (n_chunks > 0) {
+        err = state_read_replies(st, n_chunks, chunks, "MGET incidents", errstr, errstr_size);
+        read = err == VG_OK;
+    }
+    for (size_t k = 0; err == VG_OK && k < n_chunks; k++) {
+        if (chunks[k]->type == REDIS_REPLY_ERROR) {
+            err = state_reply_error(st, "MGET incidents", chunks[k], errstr, errstr_size);
+        } else if (chunks[k]->type != REDIS_REPLY_ARRAY) {
+            snprintf(errstr, errstr_size, "redis %s: MGET incidents: unexpected reply",
+                     st->redacted);
+            err = VG_ERR_INVALID;
+        }
+    }
+    for (size_t k = 0; err == VG_OK && k < n_chunks; k++) {
+        for (size_t j = 0; j < chunks[k]->elements && k * READ_CHUNK + j < n; j++) {
+            /* Move the element out of the chunk: the chunk is freed below. */
+            (*records)[k * READ_CHUNK + j] = chunks[k]->element[j];
+            chunks[k]->element[j] = NULL;
+        }
+    }
+    if (read) {
+        for (size_t k = 0; k < n_chunks; k++) {
+            freeReplyObject(chunks[k]);
+        }
+    }
+    vg_free(chunks);
+    if (err != VG_OK) {
+        vg_free(*records);
+        *records = NULL;
+    }
+    return err;
+}
+
+static void records_free(redisReply **records, size_t n)
+{
+    for (size_t i = 0; records && i < n; i++) {
+        if (records[i]) {
+            freeReplyObject(records[i]);
+        }
+    }
+    vg_free(records);
+}
+
+/* The MULTI ... EXEC that replaces the indexes and counts; returns the number of replies. */
+static size_t queue_rebuild(struct vg_state *st, redisReply *const *ids, size_t n,
+                            redisReply *const *records, size_t *n_read)
+{
+    struct state_cmd c = {0};
+    char *all = state_key(st, "incidents");
+    char *firing = state_key(st, "incidents:firing");
+    char *ended = state_key(st, "incidents:ended");
+    char *counted = state_key(st, "incidents:counted");
+    char *counts = state_key(st, "incidents:counts");
+    char *marker = marker_key(st);
+    size_t cmds = 0;
+
+    *n_read = 0;
+    state_cmd_str(&c, "MULTI");
+    state_cmd_append(st, &c);
+    state_cmd_str(&c, "DEL");
+    state_cmd_str(&c, firing);
+    state_cmd_str(&c, ended);
+    state_cmd_str(&c, counted);
+    state_cmd_str(&c, counts);
+    state_cmd_append(st, &c);
+    cmds += 2;
+    for (size_t i = 0; i < n; i++) {
+        /* ZRANGE ... WITHSCORES: member, score, member, score ... */
+        const redisReply *id = ids[2 * i];
+        const redisReply *score = ids[2 * i + 1];
+        const redisReply *rec = records[i];
+        struct vg_incident_record r;
+
+        if (!rec || rec->type != REDIS_REPLY_STRING ||
+            !vg_incident_record_from_json(&r, rec->str, rec->len)) {
+            /* Expired (or unreadable): it leaves the index. */
+            state_cmd_str(&c, "ZREM");
+            state_cmd_str(&c, all);
+            state_cmd_arg(&c, id->str, id->len);
+            state_cmd_append(st, &c);
+            cmds++;
+            continue;
+        }
+        (*n_read)++;
+        state_cmd_str(&c, "ZADD");
+        state_cmd_fmt(&c, "%s:incidents:res:{%s}", st->prefix, r.resource ? r.resource : "");
+        state_cmd_arg(&c, score->str, score->len);
+        state_cmd_arg(&c, id->str, id->len);
+        state_cmd_append(st, &c);
+        cmds++;
+        if (is_firing(r.state)) {
+            state_cmd_str(&c, "ZADD");
+            state_cmd_str(&c, firing);
+            state_cmd_arg(&c, score->str, score->len);
+            state_cmd_arg(&c, id->str, id->len);
+            state_cmd_append(st, &c);
+            state_cmd_str(&c, "HSET");
+            state_cmd_str(&c, counted);
+            state_cmd_arg(&c, id->str, id->len);
+            count_field(&c, &r);
+            state_cmd_append(st, &c);
+            state_cmd_str(&c, "HINCRBY");
+            state_cmd_str(&c, counts);
+            count_field(&c, &r);
+            state_cmd_str(&c, "1");
+            state_cmd_append(st, &c);
+            cmds += 3;
+        } else if (is_ended(r.state)) {
+            state_cmd_str(&c, "ZADD");
+            state_cmd_str(&c, ended);
+            state_cmd_arg(&c, score->str, score->len);
+            state_cmd_fmt(&c, "%.*s %s", (int)id->len, id->str, r.resource ? r.resource : "");
+            state_cmd_append(st, &c);
+            cmds++;
+        }
+        vg_incident_record_fini(&r);
+    }
+    state_cmd_str(&c, "SET");
+    state_cmd_str(&c, marker);
+    state_cmd_str(&c, "1");
+    state_cmd_append(st, &c);
+    state_cmd_str(&c, "EXEC");
+    state_cmd_append(st, &c);
+    cmds += 2;
+    state_cmd_fini(&c);
+    vg_free(all);
+    vg_free(firing);
+    vg_free(ended);
+    vg_free(counted);
+    vg_free(counts);
+    vg_free(marker);
+    return cmds;
+}
+
+/* One WATCH round: *done false when a commit got in between (nothing written). */
+static vg_err_t reindex_once(struct vg_state *st, bool *done, bool *already, size_t *n_read,
+                             char *errstr, size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    redisReply *reply = NULL;
+    redisReply *ids = NULL;
+    redisReply **records = NULL;
+    redisReply **replies = NULL;
+    size_t n = 0;
+    size_t cmds;
+    vg_err_t err;
+
+    *done = false;
+    *already = false;
+    state_cmd_str(&c, "WATCH");
+    state_cmd_fmt(&c, "%s:incidents", st->prefix);
+    state_cmd_fmt(&c, "%s:incidents:firing", st->prefix);
+    state_cmd_fmt(&c, "%s:incidents:ended", st->prefix);
+    state_cmd_fmt(&c, "%s:incidents:counted", st->prefix);
+    state_cmd_fmt(&c, "%s:incidents:counts", st->prefix);
+    state_cmd_fmt(&c, "%s:incidents:indexed", st->prefix);
+    err = run1(st, &c, "WATCH incidents", &reply, errstr, errstr_size);
+    if (err != VG_OK) {
+        goto out;
+    }
+    freeReplyObject(reply);
+    reply = NULL;
+    state_cmd_str(&c, "EXISTS");
+    state_cmd_fmt(&c, "%s:incidents:indexed", st->prefix);
+    err = run1(st, &c, "EXISTS incidents:indexed", &reply, errstr, errstr_size);
+    if (err != VG_OK) {
+        goto out_unwatch;
+    }
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0) {
+        /* Another reader rebuilt them meanwhile. */
+        *done = true;
+        *already = true;
+        goto out_unwatch;
+    }
+    state_cmd_str(&c, "ZRANGE");
+    state_cmd_fmt(&c, "%s:incidents", st->prefix);
+    state_cmd_str(&c, "0");
+    state_cmd_str(&c, "-1");
+    state_cmd_str(&c, "WITHSCORES");
+    err = run1(st, &c, "ZRANGE incidents", &ids, errstr, errstr_size);
+    if (err != VG_OK) {
+        goto out_unwatch;
+    }
+    if (ids->type != REDIS_REPLY_ARRAY || ids->elements % 2 != 0) {
+        snprintf(errstr, errstr_size, "redis %s: ZRANGE incidents: unexpected reply", st->redacted);
+        err = VG_ERR_INVALID;
+        goto out_unwatch;
+    }
+    n = ids->elements / 2;
+    {
+        /* The members alone, for MGET. */
+        redisReply **members = vg_calloc(n ? n : 1, sizeof(*members));
+
+        for (size_t i = 0; i < n; i++) {
+            members[i] = ids->element[2 * i];
+        }
+        err = mget_records(st, members, n, false, &records, errstr, errstr_size);
+        vg_free(members);
+    }
+    if (err != VG_OK) {
+        goto out_unwatch;
+    }
+    cmds = queue_rebuild(st, ids->element, n, records, n_read);
+    replies = vg_calloc(cmds, sizeof(*replies));
+    err = state_read_replies(st, cmds, replies, "rebuild incident indexes", errstr, errstr_size);
+    if (err != VG_OK) {
+        goto out;
+    }
+    if (replies[cmds - 1]->type == REDIS_REPLY_NIL) {
+        /* EXEC aborted by the WATCH: a commit changed them; read again. */
+    } else if (replies[cmds - 1]->type == REDIS_REPLY_ARRAY) {
+        *done = true;
+        for (size_t i = 0; i < replies[cmds - 1]->elements; i++) {
+            const redisReply *e = replies[cmds - 1]->element[i];
+            if (e->type == REDIS_REPLY_ERROR) {
+                err = state_reply_error(st, "rebuild incident indexes", e, errstr, errstr_size);
+                break;
+            }
+        }
+    } else {
+        const redisReply *bad = replies[cmds - 1];
+        for (size_t i = 0; i + 1 < cmds; i++) {
+            if (replies[i]->type == REDIS_REPLY_ERROR) {
+                bad = replies[i];
+                break;
+            }
+        }
+        err = bad->type == REDIS_REPLY_ERROR
+                  ? state_reply_error(st, "rebuild incident indexes", bad, errstr, errstr_size)
+                  : VG_ERR_BACKEND;
+        if (bad->type != REDIS_REPLY_ERROR) {
+            snprintf(errstr, errstr_size, "redis %s: rebuild incident indexes: EXEC failed",
+                     st->redacted);
+        }
+    }
+    state_replies_free(replies, cmds);
+    goto out;
+out_unwatch:
+    unwatch(st);
+out:
+    if (reply) {
+        freeReplyObject(reply);
+    }
+    if (ids) {
+        freeReplyObject(ids);
+    }
+    records_free(records, n);
+    vg_free(replies);
+    state_cmd_fini(&c);
+    return err;
+}
+
+vg_err_t vg_state_incidents_reindex(struct vg_state *st, size_t *n_records, char *errstr,
+                                    size_t errstr_size)
+{
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
+    bool done = false;
+    bool already = false;
+    size_t n_read = 0;
+
+    for (int attempt = 0; err == VG_OK && !done && attempt < REINDEX_ATTEMPTS; attempt++) {
+        err = reindex_once(st, &done, &already, &n_read, errstr, errstr_size);
+    }
+    if (err == VG_OK && !done) {
+        snprintf(errstr, errstr_size,
+                 "redis %s: rebuild incident indexes: changed by a commit %d times in a row",
+                 st->redacted, REINDEX_ATTEMPTS);
+        err = VG_ERR_BACKEND;
+    }
+    if (err == VG_OK && !already) {
+        VG_LOG_INFO("state",
+                    "incident indexes and firing counts were missing (written by an older vigil "
+                    "or a new Redis): rebuilt from %zu incident records",
+                    n_read);
+    }
+    if (n_records) {
+        *n_records = n_read;
+    }
+    return err;
+}
+
+void vg_incident_counts_free(struct vg_incident_count *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        vg_free(v[i].monitor);
+        vg_free(v[i].severity);
+    }
+    vg_free(v);
+}
+
+/* EXISTS P:incidents:indexed, then one more command already built in `c`: its reply in *out. */
+static vg_err_t read_indexed(struct vg_state *st, struct state_cmd *c, const char *what, bool *indexed,
+                             redisReply **out, char *errstr, size_t errstr_size)
+{
+    struct state_cmd m = {0};
+    redisReply *replies[2] = {NULL, NULL};
+    vg_err_t err;
+
+    state_cmd_str(&m, "EXISTS");
+    state_cmd_fmt(&m, "%s:incidents:indexed", st->prefix);
+    state_cmd_append(st, &m);
+    state_cmd_fini(&m);
+    state_cmd_append(st, c);
+    err = state_read_replies(st, 2, replies, what, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    for (int i = 0; i < 2 && err == VG_OK; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            err = state_reply_error(st, what, replies[i], errstr, errstr_size);
+        }
+    }
+    *indexed = replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer > 0;
+    freeReplyObject(replies[0]);
+    if (err != VG_OK) {
+        freeReplyObject(replies[1]);
+        return err;
+    }
+    *out = replies[1];
+    return VG_OK;
+}
+
+vg_err_t vg_state_incidents_firing_counts(struct vg_state *st, struct vg_incident_count **out,
+                                          size_t *n_out, char *errstr, size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    redisReply *all = NULL;
+    struct vg_incident_count *v = NULL;
+    size_t n = 0;
+    bool indexed = true;
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
+
+    *out = NULL;
+    *n_out = 0;
+    for (int round = 0; err == VG_OK && round < 2; round++) {
+        state_cmd_str(&c, "HGETALL");
+        state_cmd_fmt(&c, "%s:incidents:counts", st->prefix);
+        err = read_indexed(st, &c, "HGETALL incidents:counts", &indexed, &all, errstr, errstr_size);
+        if (err != VG_OK || indexed || round > 0) {
+            break;
+        }
+        freeReplyObject(all);
+        all = NULL;
+        err = vg_state_incidents_reindex(st, NULL, errstr, errstr_size);
+    }
+    state_cmd_fini(&c);
+    if (err != VG_OK) {
+        goto out;
+    }
+    if (all->type != REDIS_REPLY_ARRAY || all->elements % 2 != 0) {
+        snprintf(errstr, errstr_size, "redis %s: HGETALL incidents:counts: unexpected reply",
+                 st->redacted);
+        err = VG_ERR_INVALID;
+        goto out;
+    }
+    v = vg_calloc(all->elements / 2 + 1, sizeof(*v));
+    for (size_t i = 0; i + 1 < all->elements; i += 2) {
+        const redisReply *f = all->element[i];
+        const redisReply *val = all->element[i + 1];
+        const char *nul = f->type == REDIS_REPLY_STRING ? memchr(f->str, '\0', f->len) : NULL;
+        char *end = NULL;
+        long long count;
+
+        if (!nul || val->type != REDIS_REPLY_STRING) {
+            continue; /* not a field vigil wrote */
+        }
+        count = strtoll(val->str, &end, 10);
+        if (end == val->str || *end != '\0' || count <= 0) {
+            continue;
+        }
+        v[n].monitor = vg_strndup(f->str, (size_t)(nul - f->str));
+        v[n].severity = vg_strndup(nul + 1, f->len - (size_t)(nul - f->str) - 1);
+        v[n].firing = count;
+        n++;
+    }
+out:
+    if (all) {
+        freeReplyObject(all);
+    }
+    if (err != VG_OK) {
+        vg_incident_counts_free(v, n);
+        return err;
+    }
+    *out = v;
+    *n_out = n;
+    return VG_OK;
+}
+
+static bool query_wants(const struct vg_incident_query *q, const struct vg_incident_record *r)
+{
+    const char *status = q->status ? q->status : "all";
+
+    if (q->resource && (!r->resource || strcmp(r->resource, q->resource) != 0)) {
+        return false;
+    }
+    if (!strcmp(status, "all")) {
+        return true;
+    }
+    if (!strcmp(status, "firing")) {
+        return is_firing(r->state);
+    }
+    if (!strcmp(status, "resolved")) {
+        return is_ended(r->state);
+    }
+    return r->state && !strcmp(r->state, status);
+}
+
+vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_query *q,
+                                 struct vg_incident_record **out, size_t *n_out, char *errstr,
+                                 size_t errstr_size)
+{
+    const char *status = q->status ? q->status : "all";
+    struct state_cmd c = {0};
+    struct vg_incident_record *v = NULL;
+    char *index;
+    bool ended_members = false;
+    bool exact;
+    bool reindexed = false;
+    size_t chunk;
+    size_t n = 0;
+    size_t cap = 0;
+    size_t start = 0;
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
+
+    *out = NULL;
+    *n_out = 0;
+    if (err != VG_OK) {
+        return err;
+    }
+    /* The narrowest index that holds every match; `exact` when it holds nothing else. */
+    if (q->resource) {
+        index = vg_asprintf("%s:incidents:res:{%s}", st->prefix, q->resource);
+        exact = !strcmp(status, "all");
+    } else if (!strcmp(status, "firing")) {
+        index = state_key(st, "incidents:firing");
+        exact = true;
+    } else if (!strcmp(status, "all") || !strcmp(status, "pending")) {
+        index = state_key(st, "incidents");
+        exact = !strcmp(status, "all");
+    } else {
+        index = state_key(st, "incidents:ended");
+        ended_members = true;
+        exact = !strcmp(status, "resolved");
+    }
+    /* An exact index needs one chunk (more only past expired records). */
+    chunk = exact ? q->limit : (q->limit < 256 ? 256 : q->limit);
+    if (chunk == 0 || chunk > READ_CHUNK) {
+        chunk = READ_CHUNK;
+    }
+    for (;;) {
+        redisReply *members = NULL;
+        redisReply **records = NULL;
+        bool indexed = true;
+        size_t got;
+
+        state_cmd_str(&c, "ZREVRANGEBYSCORE");
+        state_cmd_str(&c, index);
+        state_cmd_str(&c, "+inf");
+        if (q->since_ms > 0) {
+            state_cmd_i64(&c, q->since_ms);
+        } else {
+            state_cmd_str(&c, "-inf");
+        }
+        state_cmd_str(&c, "LIMIT");
+        state_cmd_i64(&c, (int64_t)start);
+        state_cmd_i64(&c, (int64_t)chunk);
+        err = read_indexed(st, &c, "ZREVRANGEBYSCORE incidents", &indexed, &members, errstr,
+                           errstr_size);
+        if (err != VG_OK) {
+            break;
+        }
+        if (!indexed && !reindexed) {
+            freeReplyObject(members);
+            reindexed = true;
+            err = vg_state_incidents_reindex(st, NULL, errstr, errstr_size);
+            if (err != VG_OK) {
+                break;
+            }
+            continue;
+        }
+        if (members->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(members);
+            snprintf(errstr, errstr_size, "redis %s: ZREVRANGEBYSCORE incidents: unexpected reply",
+                     st->redacted);
+            err = VG_ERR_INVALID;
+            break;
+        }
+        got = members->elements;
+        err = mget_records(st, members->element, got, ended_members, &records, errstr, errstr_size);
+        freeReplyObject(members);
+        if (err != VG_OK) {
+            break;
+        }
+        for (size_t i = 0; i < got && (q->limit == 0 || n < q->limit); i++) {
+            const redisReply *r = records[i];
+
+            if (n == cap) {
+                cap = cap ? 2 * cap : chunk;
+                v = vg_realloc(v, cap * sizeof(*v));
+            }
+            if (r && r->type == REDIS_REPLY_STRING &&
+                vg_incident_record_from_json(&v[n], r->str, r->len)) {
+                if (query_wants(q, &v[n])) {
+                    n++;
+                } else {
+                    vg_incident_record_fini(&v[n]);
+                    memset(&v[n], 0, sizeof(v[n]));
+                }
+            }
+        }
+        records_free(records, got);
+        if (got < chunk || (q->limit > 0 && n >= q->limit)) {
+            break;
+        }
+        start += chunk;
+    }
+    state_cmd_fini(&c);
+    vg_free(index);
+    if (err != VG_OK) {
+        vg_incident_records_free(v, n);
+        return err;
+    }
+    *out = v;
+    *n_out = n;
+    return VG_OK;
 }

@@ -76,6 +76,8 @@ struct vg_api;
  */
 vg_err_t vg_api_start(struct vg_api **out, const struct vg_api_options *opts, char *errstr,
                       size_t errstr_size);
+/* "host:port" the server listens on (the port chosen when it was 0). */
+const char *vg_api_address(const struct vg_api *api);
 /* Close the stream connections, stop the threads, free. Accepts NULL. */
 void vg_api_stop(struct vg_api *api);
 

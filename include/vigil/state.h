@@ -151,8 +151,9 @@ struct vg_commit {
     const char *const *offset_clusters;
     /*
      * Rules: timer changes (ZADD/ZREM, in order, after everything
-     * else), incident records (SET P:incident:<id>, index P:incidents;
-     * ended ones expire after VG_INCIDENT_RETENTION_MS). Pages with
+     * else), incident records (SET P:incident:<id>, the indexes and the
+     * firing counts, one script per record; ended ones expire after
+     * VG_INCIDENT_RETENTION_MS). Pages with
      * page->group set go to their group buffer (HSET P:grp:... + ZADD NX of
      * the group timer) instead of the outbox.
      */
@@ -249,6 +250,12 @@ void vg_history_free(struct vg_history_entry *v, size_t n);
  *                                 plus "_labels" (JSON), "_pager" and "_sink"
  *   P:incident:<id>               string: the incident record (JSON)
  *   P:incidents                   sorted set: incident ids by updated_at
+ *   P:incidents:firing            sorted set: firing incident ids by updated_at
+ *   P:incidents:ended             sorted set: "<id> <Resource id>" of ended ones
+ *   P:incidents:res:{ID}          sorted set: a Resource's incident ids by updated_at
+ *   P:incidents:counts            hash: "<monitor>\0<severity>" -> firing incidents
+ *   P:incidents:counted           hash: firing id -> its field in the counts
+ *   P:incidents:indexed           string: the indexes and counts above are complete
  *   P:silences                    hash: silence id -> silence (JSON)
  *   P:silences:version            counter bumped on every silence change
  */
@@ -325,6 +332,60 @@ vg_err_t vg_state_incidents_list(struct vg_state *st, int64_t since_ms,
 vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_incident_record *out,
                                bool *found, char *errstr, size_t errstr_size);
 void vg_incident_records_free(struct vg_incident_record *v, size_t n);
+
+/* Which incident records a page holds (vg_state_incidents_page). Borrowed strings. */
+struct vg_incident_query {
+    /*
+     * NULL or "all"; "firing"; "resolved" (every way of ending: resolved,
+     * stale, deleted); or one state by name ("stale", "deleted", "pending").
+     */
+    const char *status;
+    const char *resource; /* NULL: any Resource */
+    int64_t since_ms;     /* only records updated at or after this; 0: any */
+    size_t limit;         /* at most this many records; 0: all that match */
+};
+
+/*
+ * The most recently updated records matching `q`, newest first, read from
+ * the indexes (P:incidents, :firing, :ended, :res:{ID}) a chunk at a time:
+ * the cost follows `limit`, not the number of incidents kept (a filter
+ * no index answers, "stale" or "deleted", reads the ended index until the
+ * page is full). Rebuilds the indexes first when P:incidents:indexed is
+ * missing (vg_state_incidents_reindex). Caller frees with
+ * vg_incident_records_free.
+ */
+vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_query *q,
+                                 struct vg_incident_record **out, size_t *n_out, char *errstr,
+                                 size_t errstr_size);
+
+/* Firing incidents of one (monitor, severity). Owns its strings. */
+struct vg_incident_count {
+    char *monitor;
+    char *severity;
+    int64_t firing;
+};
+void vg_incident_counts_free(struct vg_incident_count *v, size_t n);
+
+/*
+ * The firing incidents by (monitor, severity), from P:incidents:counts,
+ * which every commit that opens or ends an incident updates in its
+ * MULTI/EXEC: one round trip whatever the number of incidents. Pairs with
+ * nothing firing are left out. Rebuilds first when P:incidents:indexed is
+ * missing. Caller frees with vg_incident_counts_free.
+ */
+vg_err_t vg_state_incidents_firing_counts(struct vg_state *st, struct vg_incident_count **out,
+                                          size_t *n_out, char *errstr, size_t errstr_size);
+
+/*
+ * Rebuild the incident indexes and counts from the records listed in
+ * P:incidents (data written by a vigil that kept no counts), atomically
+ * (WATCH; retried when a commit got in between), then set
+ * P:incidents:indexed. Logs one INFO line with the number of records.
+ * *n_records (may be NULL): the records read. The readers above call it
+ * when needed; exposed for tests and tools.
+ */
+vg_err_t vg_state_incidents_reindex(struct vg_state *st, size_t *n_records, char *errstr,
+                                    size_t errstr_size);
 
 /* Silences. add: s->id must be set (unique). */
 vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, char *errstr,
