@@ -3,9 +3,11 @@
  * incidents. Applying events lives in resource.c, decoding in
  * event_decode.c.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "event_int.h"
 #include "vigil/event.h"
 #include "vigil/mem.h"
 
@@ -101,25 +103,42 @@ char *vg_resource_id(const char *type, const char *version, const char *name,
     return id;
 }
 
+/* Whether `p` points into the block decoding allocated for `ev`. */
+static bool in_block(const struct vg_event *ev, const void *p)
+{
+    uintptr_t u = (uintptr_t)p;
+    uintptr_t start = (uintptr_t)ev->block;
+
+    return ev->block && u >= start && u - start < ev->block_size;
+}
+
+void event_free_string(const struct vg_event *ev, char *s)
+{
+    if (!in_block(ev, s)) {
+        free(s);
+    }
+}
+
 void vg_event_fini(struct vg_event *ev)
 {
-    free(ev->id);
-    free(ev->type);
-    free(ev->name);
-    free(ev->workspace);
-    free(ev->version);
-    free(ev->owner);
-    free(ev->message);
-    free(ev->pos.topic);
-    if (ev->pod) {
+    event_free_string(ev, ev->id);
+    event_free_string(ev, ev->type);
+    event_free_string(ev, ev->name);
+    event_free_string(ev, ev->workspace);
+    event_free_string(ev, ev->version);
+    event_free_string(ev, ev->owner);
+    event_free_string(ev, ev->message);
+    free(ev->pos.topic); /* set by the caller, never in the block */
+    if (ev->pod && !in_block(ev, ev->pod)) {
         vg_pod_fini(ev->pod);
         free(ev->pod);
     }
-    free(ev->log_pod);
-    free(ev->log_ns);
-    free(ev->log_reason);
-    free(ev->log_type);
+    event_free_string(ev, ev->log_pod);
+    event_free_string(ev, ev->log_ns);
+    event_free_string(ev, ev->log_reason);
+    event_free_string(ev, ev->log_type);
     vg_labels_free(ev->labels, ev->n_labels);
+    free(ev->block);
     memset(ev, 0, sizeof(*ev));
 }
 

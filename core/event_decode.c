@@ -4,7 +4,9 @@
  * nesting depth, UTF-8, raw control characters, duplicate keys and string
  * lengths are checked (against the `decode:` limits) before anything is
  * copied; the bound on event times is vg_event_check_time, apart because
- * it needs the wall clock. Each failure has one
+ * it needs the wall clock. The tree and the decoders' scratch live in a
+ * per-thread arena (vg_json_scratch_begin); a decoded event is one heap
+ * block. Each failure has one
  * reason (enum vg_decode_reason), which becomes the DLQ reason and metric
  * label; SKIP reasons are counted and skipped, never dead-lettered.
  */
@@ -185,15 +187,25 @@ enum vg_decode_reason decode_fail(const struct decode_ctx *dx, enum vg_decode_re
 
 const char *json_str(const cJSON *obj, const char *key)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *it = json_get(obj, key);
     return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+static bool has_control(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)s[i] < 0x20) {
+            return true;
+        }
+    }
+    return false;
 }
 
 enum vg_decode_reason decode_string(const struct decode_ctx *dx, const cJSON *obj, const char *key,
                                     bool required, size_t max, bool ident, const char **out,
                                     const char *path)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *item = json_get(obj, key);
     size_t len;
 
     *out = NULL;
@@ -213,13 +225,9 @@ enum vg_decode_reason decode_string(const struct decode_ctx *dx, const cJSON *ob
     if (len > max) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "%s%s: longer than %zu bytes", path, key, max);
     }
-    if (ident) {
-        for (const char *p = item->valuestring; *p; p++) {
-            if (*p == ':' || (unsigned char)*p < 0x20) {
-                return decode_fail(dx, VG_DECODE_BAD_FIELD,
-                                   "%s%s: must not contain ':' or control characters", path, key);
-            }
-        }
+    if (ident && (memchr(item->valuestring, ':', len) || has_control(item->valuestring, len))) {
+        return decode_fail(dx, VG_DECODE_BAD_FIELD,
+                           "%s%s: must not contain ':' or control characters", path, key);
     }
     *out = item->valuestring;
     return VG_DECODE_OK;
@@ -228,7 +236,7 @@ enum vg_decode_reason decode_string(const struct decode_ctx *dx, const cJSON *ob
 enum vg_decode_reason decode_time(const struct decode_ctx *dx, const cJSON *obj, const char *key,
                                   const char *path, int64_t *out, bool *found)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *item = json_get(obj, key);
 
     if (found) {
         *found = false;
@@ -250,7 +258,7 @@ static enum vg_decode_reason get_enum(const struct decode_ctx *dx, const cJSON *
                                       const char *key, char *const *allowed, size_t n_allowed,
                                       enum vg_decode_reason bad, char out[VG_VALUE_MAX])
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *item = json_get(obj, key);
 
     out[0] = '\0';
     if (!item || cJSON_IsNull(item)) {
@@ -278,10 +286,11 @@ static enum vg_decode_reason get_enum(const struct decode_ctx *dx, const cJSON *
  * string ("a\u0000:b" would become "a"). Such escapes are rewritten to
  * "\u001a" (SUB, the substitute character) before parsing, so identity
  * fields and times reject them as control characters and messages keep a
- * visible placeholder. Returns a patched heap copy (called only when
- * vg_json_scan saw such an escape: the common case makes no copy).
+ * visible placeholder. Returns a patched copy in `scratch`, or NULL when
+ * there was nothing to patch (called only when vg_json_scan saw such an
+ * escape: the common case makes no copy).
  */
-static char *patch_nul_escapes(const char *json, size_t len)
+static char *patch_nul_escapes(struct vg_arena *scratch, const char *json, size_t len)
 {
     char *copy = NULL;
     bool in_str = false;
@@ -296,7 +305,7 @@ static char *patch_nul_escapes(const char *json, size_t len)
             if (json[i + 1] == 'u' && i + 5 < len && json[i + 2] == '0' && json[i + 3] == '0' &&
                 json[i + 4] == '0' && json[i + 5] == '0') {
                 if (!copy) {
-                    copy = vg_malloc(len);
+                    copy = vg_arena_alloc(scratch, len);
                     memcpy(copy, json, len);
                 }
                 copy[i + 4] = '1';
@@ -308,16 +317,48 @@ static char *patch_nul_escapes(const char *json, size_t len)
     return copy;
 }
 
+/* strcmp's order, deciding most pairs on the first byte without a call. */
+static int key_cmp(const cJSON *a, const cJSON *b)
+{
+    unsigned char ca = (unsigned char)a->string[0];
+    unsigned char cb = (unsigned char)b->string[0];
+
+    if (ca != cb) {
+        return ca < cb ? -1 : 1;
+    }
+    return strcmp(a->string, b->string);
+}
+
 static int cmp_key(const void *a, const void *b)
 {
-    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+    return key_cmp(*(const cJSON *const *)a, *(const cJSON *const *)b);
 }
 
 /* Room for pointers to one object's members, reused across the objects of a message. */
 struct key_scratch {
+    struct vg_arena *arena;
     const cJSON **v;
     size_t cap;
 };
+
+/* Sort v[0..n): insertion sort for the usual small objects, qsort beyond. */
+static void sort_keys(const cJSON **v, size_t n)
+{
+    if (n > 32) {
+        qsort(v, n, sizeof(*v), cmp_key);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        const cJSON *x = v[i];
+        size_t j = i;
+
+        while (j > 0 && key_cmp(v[j - 1], x) > 0) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
 
 /*
  * The second member of the first object (pre-order) that has a key
@@ -345,7 +386,7 @@ static const cJSON *duplicate_in(const cJSON *node, struct key_scratch *ks)
     if (n > 1 && n <= 8) {
         for (const cJSON *a = node->child; a; a = a->next) {
             for (const cJSON *b = a->next; b; b = b->next) {
-                if (strcmp(a->string, b->string) == 0) {
+                if (a->string[0] == b->string[0] && strcmp(a->string, b->string) == 0) {
                     return b;
                 }
             }
@@ -353,12 +394,15 @@ static const cJSON *duplicate_in(const cJSON *node, struct key_scratch *ks)
     } else if (n > 8) {
         size_t i = 0;
 
-        vg_array_grow((void **)&ks->v, &ks->cap, n, sizeof(*ks->v));
+        if (n > ks->cap) {
+            ks->cap = n > 2 * ks->cap ? n : 2 * ks->cap;
+            ks->v = vg_arena_alloc(ks->arena, ks->cap * sizeof(*ks->v));
+        }
         cJSON_ArrayForEach(it, node)
         {
             ks->v[i++] = it;
         }
-        qsort(ks->v, n, sizeof(*ks->v), cmp_key);
+        sort_keys(ks->v, n);
         for (i = 1; i < n; i++) {
             if (strcmp(ks->v[i - 1]->string, ks->v[i]->string) == 0) {
                 return ks->v[i];
@@ -367,21 +411,21 @@ static const cJSON *duplicate_in(const cJSON *node, struct key_scratch *ks)
     }
     cJSON_ArrayForEach(it, node)
     {
-        found = duplicate_in(it, ks);
-        if (found) {
-            return found;
+        if (it->child) { /* only objects and arrays have children */
+            found = duplicate_in(it, ks);
+            if (found) {
+                return found;
+            }
         }
     }
     return NULL;
 }
 
-static const cJSON *find_duplicate_key(const cJSON *root)
+static const cJSON *find_duplicate_key(struct vg_arena *scratch, const cJSON *root)
 {
-    struct key_scratch ks = {NULL, 0};
-    const cJSON *dup = duplicate_in(root, &ks);
+    struct key_scratch ks = {scratch, NULL, 0};
 
-    free(ks.v);
-    return dup;
+    return duplicate_in(root, &ks);
 }
 
 static enum vg_decode_reason decode_native(struct vg_event *ev, const struct decode_ctx *dx,
@@ -394,7 +438,7 @@ static enum vg_decode_reason decode_native(struct vg_event *ev, const struct dec
     int64_t time_ms = dx->kafka_ts_ms;
     bool found = false;
 
-    resource = cJSON_GetObjectItemCaseSensitive(root, "resource");
+    resource = json_get(root, "resource");
     if (!cJSON_IsObject(resource)) {
         return decode_fail(dx, VG_DECODE_NO_RESOURCE, "%s",
                            resource ? "resource: not an object" : "resource: missing");
@@ -430,14 +474,13 @@ static enum vg_decode_reason decode_native(struct vg_event *ev, const struct dec
         time_ms = vg_now_ms();
     }
     ev->kind = VG_EVENT_NATIVE;
-    ev->type = vg_strdup(type);
-    ev->name = vg_strdup(name);
-    ev->workspace = vg_strdup(workspace);
-    ev->version = vg_strdup(version ? version : "v1");
-    ev->owner = vg_strdup(owner ? owner : "");
-    ev->message = message ? vg_strdup(message) : NULL;
-    ev->id = vg_resource_id(ev->type, ev->version, ev->name, ev->workspace);
-    ev->time_ms = time_ms;
+    ev->type = borrow(type);
+    ev->name = borrow(name);
+    ev->workspace = borrow(workspace);
+    ev->version = borrow(version ? version : "v1");
+    ev->owner = borrow(owner ? owner : "");
+    ev->message = borrow(message);
+    ev->time_ms = time_ms; /* the id is built by own_event */
     return VG_DECODE_OK;
 }
 
@@ -445,7 +488,7 @@ static enum vg_decode_reason decode_native(struct vg_event *ev, const struct dec
 static enum vg_event_format sniff(const cJSON *root)
 {
     const char *kind = json_str(root, "kind");
-    const cJSON *object = cJSON_GetObjectItemCaseSensitive(root, "object");
+    const cJSON *object = json_get(root, "object");
 
     if (kind && strcmp(kind, "Pod") == 0) {
         return VG_FORMAT_K8S_POD;
@@ -467,7 +510,7 @@ static enum vg_event_format sniff(const cJSON *root)
 static enum vg_decode_reason unwrap(const struct decode_ctx *dx, const cJSON *root,
                                     const cJSON **obj, const char **watch)
 {
-    const cJSON *object = cJSON_GetObjectItemCaseSensitive(root, "object");
+    const cJSON *object = json_get(root, "object");
     const cJSON *type;
 
     *obj = root;
@@ -478,7 +521,7 @@ static enum vg_decode_reason unwrap(const struct decode_ctx *dx, const cJSON *ro
     if (!cJSON_IsObject(object)) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "object: not an object");
     }
-    type = cJSON_GetObjectItemCaseSensitive(root, "type");
+    type = json_get(root, "type");
     if (!cJSON_IsString(type)) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "type: %s",
                            type ? "not a string" : "missing (a watch event needs one)");
@@ -519,18 +562,159 @@ static enum vg_decode_reason decode_root(struct vg_event *ev, const struct decod
     return k8s_decode_event(ev, dx, obj, watch);
 }
 
+/* Copy `s` (len bytes and its NUL) to *p; returns the copy and moves *p past it. */
+static char *put_string(char **p, const char *s, size_t len)
+{
+    char *copy = *p;
+
+    memcpy(copy, s, len + 1);
+    *p += len + 1;
+    return copy;
+}
+
+/*
+ * Move what a successful decode borrowed (struct decode_ctx) into one
+ * heap block: the pod and its containers first (aligned: the block is
+ * fresh from malloc and both sizes keep pointer alignment), then every
+ * string, and the id "type:version:name:workspace" built in place. One
+ * malloc per event instead of one per field. Labels become separate heap
+ * copies: vg_labels_free is their contract.
+ */
+static void own_event(struct vg_event *ev)
+{
+    char **strs[] = {&ev->type,    &ev->version, &ev->name,   &ev->workspace,  &ev->owner,
+                     &ev->message, &ev->log_pod, &ev->log_ns, &ev->log_reason, &ev->log_type};
+    size_t lens[VG_ARRAY_LEN(strs)];
+    size_t size = 0;
+    const struct vg_pod *src = ev->pod;
+    size_t pod_name_len = 0, pod_ns_len = 0;
+    char *p;
+
+    for (size_t i = 0; i < VG_ARRAY_LEN(strs); i++) {
+        lens[i] = *strs[i] ? strlen(*strs[i]) : 0;
+        size += *strs[i] ? lens[i] + 1 : 0;
+    }
+    if (ev->type) {
+        VG_ASSERT(ev->version && ev->name && ev->workspace);
+        size += lens[0] + lens[1] + lens[2] + lens[3] + 4; /* the id: three ':' and the NUL */
+    }
+    if (src) {
+        size += sizeof(*src) + src->n_containers * sizeof(*src->containers);
+        pod_name_len = strlen(src->name);
+        pod_ns_len = strlen(src->ns);
+        size += pod_name_len + 1 + pod_ns_len + 1;
+        for (size_t i = 0; i < src->n_containers; i++) {
+            size += strlen(src->containers[i].name) + 1;
+        }
+    }
+    if (size == 0) {
+        return;
+    }
+    ev->block = vg_malloc(size);
+    ev->block_size = size;
+    p = ev->block;
+    if (src) {
+        struct vg_pod *pod = (struct vg_pod *)(void *)p;
+
+        p += sizeof(*pod);
+        *pod = *src;
+        if (src->n_containers > 0) {
+            pod->containers = (struct vg_container *)(void *)p;
+            memcpy(pod->containers, src->containers, src->n_containers * sizeof(*src->containers));
+            p += src->n_containers * sizeof(*src->containers);
+        } else {
+            pod->containers = NULL;
+        }
+        pod->name = put_string(&p, src->name, pod_name_len);
+        pod->ns = put_string(&p, src->ns, pod_ns_len);
+        for (size_t i = 0; i < src->n_containers; i++) {
+            pod->containers[i].name =
+                put_string(&p, src->containers[i].name, strlen(src->containers[i].name));
+        }
+        ev->pod = pod;
+    }
+    for (size_t i = 0; i < VG_ARRAY_LEN(strs); i++) {
+        if (*strs[i]) {
+            *strs[i] = put_string(&p, *strs[i], lens[i]);
+        }
+    }
+    if (ev->type) {
+        ev->id = p;
+        for (size_t i = 0; i < 4; i++) { /* type, version, name, workspace: strs[0..3] */
+            memcpy(p, *strs[i], lens[i]);
+            p += lens[i];
+            *p++ = i < 3 ? ':' : '\0';
+        }
+    }
+    VG_ASSERT((size_t)(p - ev->block) == size);
+    if (ev->labels) {
+        struct vg_label *labels = vg_calloc(ev->n_labels ? ev->n_labels : 1, sizeof(*labels));
+
+        for (size_t i = 0; i < ev->n_labels; i++) {
+            labels[i].key = vg_strdup(ev->labels[i].key);
+            labels[i].value = vg_strdup(ev->labels[i].value);
+        }
+        ev->labels = labels;
+    }
+}
+
+/* Parse (the tree goes to the scratch) and decode; on success own_event, before the tree goes. */
+static enum vg_decode_reason parse_and_decode(struct vg_event *ev, const struct decode_ctx *dx,
+                                              enum vg_event_format fmt, const char *json,
+                                              size_t len, bool nul_escape, bool trees_in_arena)
+{
+    cJSON *root;
+    const char *parse_end = NULL;
+    enum vg_decode_reason r;
+    const cJSON *dup;
+
+    if (nul_escape) {
+        json = patch_nul_escapes(dx->scratch, json, len);
+    }
+    root = cJSON_ParseWithLengthOpts(json, len, &parse_end, 0);
+    if (!root) {
+        return decode_fail(dx, VG_DECODE_BAD_JSON, "invalid JSON");
+    }
+    if (parse_end) {
+        const char *end = json + len;
+        while (parse_end < end && (*parse_end == ' ' || *parse_end == '\n' || *parse_end == '\r' ||
+                                   *parse_end == '\t')) {
+            parse_end++;
+        }
+        if (parse_end != end) {
+            r = decode_fail(dx, VG_DECODE_BAD_JSON, "trailing data after JSON");
+            goto out;
+        }
+    }
+    if (!cJSON_IsObject(root)) {
+        r = decode_fail(dx, VG_DECODE_NOT_OBJECT, "not a JSON object");
+        goto out;
+    }
+    dup = find_duplicate_key(dx->scratch, root);
+    if (dup) {
+        r = decode_fail(dx, VG_DECODE_DUPLICATE_KEY, "duplicate key \"%.60s\"", dup->string);
+        goto out;
+    }
+    r = decode_root(ev, dx, fmt, root);
+    if (r == VG_DECODE_OK) {
+        own_event(ev);
+    }
+out:
+    if (!trees_in_arena) {
+        cJSON_Delete(root);
+    }
+    return r;
+}
+
 enum vg_decode_reason vg_event_decode_ex(struct vg_event *ev, const struct vg_decode_config *dc,
                                          enum vg_event_format fmt, const char *json, size_t len,
                                          int64_t kafka_ts_ms, char *detail, size_t detail_size)
 {
-    struct decode_ctx dx = {dc, detail, detail_size, kafka_ts_ms};
-    cJSON *root;
-    const char *parse_end = NULL;
+    struct decode_ctx dx = {dc, detail, detail_size, kafka_ts_ms, NULL};
     enum vg_decode_reason r;
-    char *patched = NULL;
     int depth_limit;
     struct vg_json_scan scan;
-    const cJSON *dup;
+    bool trees_in_arena;
 
     memset(ev, 0, sizeof(*ev));
     if (!dc) {
@@ -565,43 +749,12 @@ enum vg_decode_reason vg_event_decode_ex(struct vg_event *ev, const struct vg_de
                            "raw control character 0x%02x in a string at byte %zu",
                            (unsigned char)json[scan.at], scan.at);
     }
-    if (scan.nul_escape) {
-        patched = patch_nul_escapes(json, len);
-        json = patched;
-    }
-    root = cJSON_ParseWithLengthOpts(json, len, &parse_end, 0);
-    if (!root) {
-        free(patched);
-        return decode_fail(&dx, VG_DECODE_BAD_JSON, "invalid JSON");
-    }
-    if (parse_end) {
-        const char *end = json + len;
-        while (parse_end < end && (*parse_end == ' ' || *parse_end == '\n' || *parse_end == '\r' ||
-                                   *parse_end == '\t')) {
-            parse_end++;
-        }
-        if (parse_end != end) {
-            cJSON_Delete(root);
-            free(patched);
-            return decode_fail(&dx, VG_DECODE_BAD_JSON, "trailing data after JSON");
-        }
-    }
-    free(patched); /* cJSON copied every string it needs into the tree */
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return decode_fail(&dx, VG_DECODE_NOT_OBJECT, "not a JSON object");
-    }
-    dup = find_duplicate_key(root);
-    if (dup) {
-        r = decode_fail(&dx, VG_DECODE_DUPLICATE_KEY, "duplicate key \"%.60s\"", dup->string);
-        cJSON_Delete(root);
-        return r;
-    }
-    r = decode_root(ev, &dx, fmt, root);
-    cJSON_Delete(root);
+    dx.scratch = vg_json_scratch_begin(&trees_in_arena);
+    r = parse_and_decode(ev, &dx, fmt, json, len, scan.nul_escape, trees_in_arena);
     if (r != VG_DECODE_OK) {
-        vg_event_fini(ev); /* a decoder may fail after copying some strings */
+        memset(ev, 0, sizeof(*ev)); /* a decoder may fail after borrowing some fields */
     }
+    vg_json_scratch_end();
     return r;
 }
 
@@ -616,7 +769,7 @@ enum vg_decode_reason vg_event_check_time(const struct vg_event *ev,
                                           const struct vg_decode_config *dc, int64_t now_ms,
                                           char *detail, size_t detail_size)
 {
-    struct decode_ctx dx = {dc, detail, detail_size, -1};
+    struct decode_ctx dx = {dc, detail, detail_size, -1, NULL};
     char when[40];
     /* 9999-12-31T23:59:59.999Z: a Kafka timestamp (the producer's choice) may lie far beyond */
     const int64_t last_rfc3339_ms = INT64_C(253402300799999);

@@ -10,16 +10,54 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "vigil/event.h"
+#include "vigil/mem.h"
 
-/* Where the failure detail goes, and the limits in force. */
+/*
+ * Where the failure detail goes, the limits in force, and the scratch
+ * arena of this decode. Decoders fill `ev` with borrowed pointers: into
+ * the cJSON tree, into `scratch` (the pod, its containers, the labels'
+ * array) or to string literals; vg_event_decode_ex copies what a
+ * successful decode borrowed into one heap block before the tree and the
+ * scratch go (a failed decode just zeroes `ev`). So a decoder never
+ * allocates on the heap.
+ */
 struct decode_ctx {
     const struct vg_decode_config *dc;
     char *detail;
     size_t detail_size;
     int64_t kafka_ts_ms;
+    struct vg_arena *scratch;
 };
+
+/* A borrowed string for a field of `ev` (see struct decode_ctx); never written through. */
+static inline char *borrow(const char *s)
+{
+    return (char *)s;
+}
+
+/* Free a string field of `ev` unless it lives in the block decoding made (event.c). */
+void event_free_string(const struct vg_event *ev, char *s);
+
+/*
+ * cJSON_GetObjectItemCaseSensitive, for the lookups decoding makes on
+ * every message: the first member named `key` (NULL when `obj` is NULL,
+ * not an object, or has none), comparing the first byte before strcmp.
+ */
+static inline const cJSON *json_get(const cJSON *obj, const char *key)
+{
+    if (!obj) {
+        return NULL;
+    }
+    for (const cJSON *it = obj->child; it && it->string; it = it->next) {
+        if (it->string[0] == key[0] && strcmp(it->string, key) == 0) {
+            return it;
+        }
+    }
+    return NULL;
+}
 
 /* Fill the detail ("path: what") and return `r`. */
 enum vg_decode_reason decode_fail(const struct decode_ctx *dx, enum vg_decode_reason r,

@@ -1,24 +1,89 @@
 /*
- * JSON helpers: cJSON allocation hooks, string escaping into a vg_buf,
- * and the checks run on untrusted input before cJSON parses it (one pass:
- * UTF-8, nesting depth, raw control characters in strings).
+ * JSON helpers: cJSON allocation hooks and the per-thread scratch arena
+ * they use while decoding, string escaping into a vg_buf, and the checks
+ * run on untrusted input before cJSON parses it (one pass: UTF-8, nesting
+ * depth, raw control characters in strings).
  */
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "vigil/json.h"
 
+/* A native event's tree fits many times over; a large Pod takes a second chunk. */
+#define SCRATCH_CHUNK_BYTES (64 * 1024)
+
+/*
+ * cJSON's hooks are process-wide and take no context, so the arena they
+ * use is found per thread: decoding on several threads needs no lock.
+ * `scratch_open` is set only between begin and end, around a parse on
+ * this thread; every other cJSON use (building JSON to print, on any
+ * thread) goes to the heap as before.
+ */
+static _Thread_local struct vg_arena *scratch;
+static _Thread_local bool scratch_open;
+static bool hooks_installed; /* set once by vg_json_init, before threads */
+static pthread_once_t scratch_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t scratch_key; /* frees a thread's arena when the thread exits */
+
 static void *json_malloc(size_t n)
 {
+    if (scratch_open) {
+        return vg_arena_alloc(scratch, n);
+    }
     return vg_malloc(n);
+}
+
+/* A free of arena memory is a no-op; anything else came from the heap. */
+static void json_free(void *p)
+{
+    if (scratch_open && vg_arena_owns(scratch, p)) {
+        return;
+    }
+    vg_free(p);
 }
 
 void vg_json_init(void)
 {
-    cJSON_Hooks hooks = {.malloc_fn = json_malloc, .free_fn = vg_free};
+    cJSON_Hooks hooks = {.malloc_fn = json_malloc, .free_fn = json_free};
     cJSON_InitHooks(&hooks);
+    hooks_installed = true;
+}
+
+static void scratch_free_at_exit(void *a)
+{
+    vg_arena_destroy(a);
+}
+
+static void scratch_make_key(void)
+{
+    if (pthread_key_create(&scratch_key, scratch_free_at_exit) != 0) {
+        vg_oom("pthread key");
+    }
+}
+
+struct vg_arena *vg_json_scratch_begin(bool *trees_in_arena)
+{
+    VG_ASSERT(!scratch_open);
+    if (!scratch) {
+        scratch = vg_arena_new(SCRATCH_CHUNK_BYTES);
+        pthread_once(&scratch_key_once, scratch_make_key);
+        if (pthread_setspecific(scratch_key, scratch) != 0) {
+            vg_oom("pthread key");
+        }
+    }
+    scratch_open = true;
+    *trees_in_arena = hooks_installed;
+    return scratch;
+}
+
+void vg_json_scratch_end(void)
+{
+    VG_ASSERT(scratch_open);
+    scratch_open = false;
+    vg_arena_reset(scratch);
 }
 
 void vg_json_append_string(struct vg_buf *b, const char *s)
@@ -148,11 +213,70 @@ bool vg_utf8_valid(const char *s, size_t len)
 }
 
 /*
+ * What may change the scan's state: in a string (control bytes, '"',
+ * '\\', bytes >= 0x80) and outside one ('"', brackets, bytes >= 0x80).
+ * Every other byte is skipped without a branch per kind.
+ */
+#define IN_STR 1
+#define OUT_STR 2
+#define X8(v) v, v, v, v, v, v, v, v
+#define X32(v) X8(v), X8(v), X8(v), X8(v)
+static const unsigned char byte_class[256] = {
+    X32(IN_STR),           ['"'] = IN_STR | OUT_STR,
+    ['['] = OUT_STR,       ['\\'] = IN_STR,
+    [']'] = OUT_STR,       ['{'] = OUT_STR,
+    ['}'] = OUT_STR,       [0x80] = X32(IN_STR | OUT_STR),
+    X32(IN_STR | OUT_STR), X32(IN_STR | OUT_STR),
+    X32(IN_STR | OUT_STR),
+};
+
+/*
+ * The bytes of `v` that are special inside a string (< 0x20, '"', '\\',
+ * >= 0x80) get their high bit set, by the usual "has a zero / has less
+ * than" bit tricks. A borrow can mark a byte above a real match, never
+ * below one, so the lowest marked byte is the first special byte.
+ */
+static uint64_t string_special_mask(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101u;
+    const uint64_t high = 0x8080808080808080u;
+    uint64_t q = v ^ (ones * '"');
+    uint64_t b = v ^ (ones * '\\');
+
+    return (((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b) | v) & high;
+}
+
+/* The offset of the first byte at or after `i` that is special inside a string, or `len`. */
+static size_t skip_string_plain(const unsigned char *p, size_t i, size_t len)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (len - i >= 8) {
+        uint64_t v;
+        uint64_t m;
+
+        memcpy(&v, p + i, sizeof(v));
+        m = string_special_mask(v);
+        if (m) {
+            return i +
+                   (size_t)(__builtin_ctzll(m) / 8); /* the first byte in memory is the lowest */
+        }
+        i += 8;
+    }
+#endif
+    while (i < len && !(byte_class[p[i]] & IN_STR)) {
+        i++;
+    }
+    return i;
+}
+
+/*
  * One pass instead of three (UTF-8, depth, strings): decode runs it on
  * every message before cJSON sees it. Inside strings only '"' and '\\'
  * change the state; an escaped quote or backslash is stepped over, any
  * other escape is left for cJSON to judge (a raw control byte right after
- * a backslash is still a control byte).
+ * a backslash is still a control byte). Plain bytes are skipped eight at
+ * a time inside strings and by one table lookup elsewhere: this runs over
+ * every byte of every message.
  */
 enum vg_json_scan_result vg_json_scan(const char *json, size_t len, int max_depth,
                                       struct vg_json_scan *out)
@@ -166,8 +290,19 @@ enum vg_json_scan_result vg_json_scan(const char *json, size_t len, int max_dept
     out->depth = 0;
     out->nul_escape = false;
     while (i < len) {
-        unsigned char c = p[i];
+        unsigned char c;
 
+        if (in_str) {
+            i = skip_string_plain(p, i, len);
+        } else {
+            while (i < len && !(byte_class[p[i]] & OUT_STR)) {
+                i++;
+            }
+        }
+        if (i >= len) {
+            break;
+        }
+        c = p[i];
         if (c >= 0x80) {
             size_t n = utf8_seq_len(p, i, len);
             if (n == 0) {
@@ -183,7 +318,7 @@ enum vg_json_scan_result vg_json_scan(const char *json, size_t len, int max_dept
             } else if (c < 0x20) {
                 out->at = i;
                 return VG_JSON_SCAN_CONTROL_CHAR;
-            } else if (c == '\\' && i + 1 < len) {
+            } else if (i + 1 < len) { /* a backslash */
                 if (p[i + 1] == '"' || p[i + 1] == '\\') {
                     i++;
                 } else if (p[i + 1] == 'u' && i + 5 < len && p[i + 2] == '0' && p[i + 3] == '0' &&
@@ -201,8 +336,8 @@ enum vg_json_scan_result vg_json_scan(const char *json, size_t len, int max_dept
                     return VG_JSON_SCAN_TOO_DEEP;
                 }
             }
-        } else if (c == '}' || c == ']') {
-            depth--;
+        } else {
+            depth--; /* '}' or ']' */
         }
         i++;
     }

@@ -17,9 +17,18 @@
 
 #define K8S_NAME_MAX 253 /* DNS subdomain: pod names, namespaces */
 
+/* As snprintf(dst, size, "%s", src) (truncating), without a format on the per-event path. */
+static void copy_bounded(char *dst, size_t size, const char *src)
+{
+    size_t len = strnlen(src, size - 1);
+
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
 static void copy_reason(char dst[VG_REASON_MAX], const char *src)
 {
-    snprintf(dst, VG_REASON_MAX, "%s", src ? src : "");
+    copy_bounded(dst, VG_REASON_MAX, src ? src : "");
 }
 
 static void bump(int64_t *newest, int64_t t)
@@ -107,7 +116,7 @@ char *vg_pod_to_json(const struct vg_pod *pod)
 
 static bool num_i64(const cJSON *obj, const char *key, int64_t *out)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *it = json_get(obj, key);
 
     if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < -9.0e15 ||
         it->valuedouble > 9.0e15) {
@@ -146,13 +155,13 @@ bool vg_pod_from_json(struct vg_pod *pod, const char *name, const char *json, si
     s = json_str(obj, "phase");
     snprintf(pod->phase, sizeof(pod->phase), "%s", s ? s : "");
     copy_reason(pod->reason, json_str(obj, "reason"));
-    pod->ready = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, "ready"));
+    pod->ready = cJSON_IsTrue(json_get(obj, "ready"));
     if (!num_i32(obj, "restarts", &pod->restarts) ||
         !num_i64(obj, "last_transition", &pod->last_transition_ms) ||
         !num_i64(obj, "time", &pod->time_ms)) {
         goto out;
     }
-    arr = cJSON_GetObjectItemCaseSensitive(obj, "containers");
+    arr = json_get(obj, "containers");
     if (arr && !cJSON_IsArray(arr)) {
         goto out;
     }
@@ -169,8 +178,8 @@ bool vg_pod_from_json(struct vg_pod *pod, const char *name, const char *json, si
         c = &pod->containers[pod->n_containers++];
         s = json_str(co, "name");
         c->name = vg_strdup(s ? s : "");
-        c->init = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(co, "init"));
-        c->ready = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(co, "ready"));
+        c->init = cJSON_IsTrue(json_get(co, "init"));
+        c->ready = cJSON_IsTrue(json_get(co, "ready"));
         s = json_str(co, "state");
         snprintf(c->state, sizeof(c->state), "%s", s ? s : "");
         copy_reason(c->reason, json_str(co, "reason"));
@@ -294,7 +303,7 @@ const char *vg_pods_runtime(const struct vg_pod *pods, size_t n, const struct vg
 static enum vg_decode_reason check_labels(const struct decode_ctx *dx, const cJSON *meta,
                                           const cJSON **out)
 {
-    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
+    const cJSON *labels = json_get(meta, "labels");
     const cJSON *it;
     size_t n = 0;
 
@@ -358,13 +367,12 @@ static enum vg_decode_reason identity_from_labels(struct vg_event *ev, const str
             return r;
         }
     }
-    ev->type = vg_strdup(type ? type : dc->default_type);
-    ev->name = vg_strdup(name);
-    ev->workspace = vg_strdup(ws ? ws : ns);
-    ev->version = vg_strdup(version ? version : "v1");
-    ev->owner = vg_strdup(owner ? owner : "");
-    ev->id = vg_resource_id(ev->type, ev->version, ev->name, ev->workspace);
-    return VG_DECODE_OK;
+    ev->type = borrow(type ? type : dc->default_type);
+    ev->name = borrow(name);
+    ev->workspace = borrow(ws ? ws : ns);
+    ev->version = borrow(version ? version : "v1");
+    ev->owner = borrow(owner ? owner : "");
+    return VG_DECODE_OK; /* the id is built when the event takes its strings */
 }
 
 bool vg_event_set_identity(struct vg_event *ev, const char *id)
@@ -382,11 +390,11 @@ bool vg_event_set_identity(struct vg_event *ev, const char *id)
             c++;
         }
     }
-    free(ev->id);
-    free(ev->type);
-    free(ev->version);
-    free(ev->name);
-    free(ev->workspace);
+    event_free_string(ev, ev->id);
+    event_free_string(ev, ev->type);
+    event_free_string(ev, ev->version);
+    event_free_string(ev, ev->name);
+    event_free_string(ev, ev->workspace);
     ev->id = vg_strdup(id);
     ev->type = vg_strndup(p[0], (size_t)(p[1] - p[0] - 1));
     ev->version = vg_strndup(p[1], (size_t)(p[2] - p[1] - 1));
@@ -414,7 +422,7 @@ static enum vg_decode_reason get_namespace(const struct decode_ctx *dx, const cJ
 static enum vg_decode_reason check_kind(const struct decode_ctx *dx, const cJSON *obj,
                                         const char *want)
 {
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
+    const cJSON *kind = json_get(obj, "kind");
 
     if (kind && !cJSON_IsNull(kind) &&
         (!cJSON_IsString(kind) || strcmp(kind->valuestring, want) != 0)) {
@@ -442,7 +450,7 @@ static enum vg_decode_reason get_container_state(const struct decode_ctx *dx, co
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "%s: not an object", path);
     }
     for (size_t i = 0; i < VG_ARRAY_LEN(states); i++) {
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(st, states[i]);
+        const cJSON *s = json_get(st, states[i]);
         const char *reason;
         int32_t code = 0;
 
@@ -456,7 +464,7 @@ static enum vg_decode_reason get_container_state(const struct decode_ctx *dx, co
         if (r) {
             return r;
         }
-        if (cJSON_GetObjectItemCaseSensitive(s, "exitCode") && !num_i32(s, "exitCode", &code)) {
+        if (json_get(s, "exitCode") && !num_i32(s, "exitCode", &code)) {
             return decode_fail(dx, VG_DECODE_BAD_FIELD, "%s.%s.exitCode: not an integer", path,
                                states[i]);
         }
@@ -473,7 +481,7 @@ static enum vg_decode_reason get_container_state(const struct decode_ctx *dx, co
             bump(newest, t);
         }
         if (c) {
-            snprintf(c->state, sizeof(c->state), "%s", states[i]);
+            copy_bounded(c->state, sizeof(c->state), states[i]);
             copy_reason(c->reason, reason);
             c->exit_code = code;
         }
@@ -482,13 +490,19 @@ static enum vg_decode_reason get_container_state(const struct decode_ctx *dx, co
 }
 
 static enum vg_decode_reason get_containers(const struct decode_ctx *dx, const cJSON *status,
-                                            const char *key, bool init, struct vg_pod *pod,
-                                            int64_t *newest)
+                                            bool init, struct vg_pod *pod, int64_t *newest)
 {
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(status, key);
+    /* the paths for details, as literals: no formatting per container */
+    const char *key = init ? "initContainerStatuses" : "containerStatuses";
+    const char *path_item =
+        init ? "status.initContainerStatuses[]." : "status.containerStatuses[].";
+    const char *path_state =
+        init ? "status.initContainerStatuses[].state" : "status.containerStatuses[].state";
+    const char *path_last =
+        init ? "status.initContainerStatuses[].lastState" : "status.containerStatuses[].lastState";
+    const cJSON *arr = json_get(status, key);
     const cJSON *co;
     enum vg_decode_reason r;
-    char path[96];
 
     if (!arr || cJSON_IsNull(arr)) {
         return VG_DECODE_OK;
@@ -508,26 +522,27 @@ static enum vg_decode_reason get_containers(const struct decode_ctx *dx, const c
         if (!cJSON_IsObject(co)) {
             return decode_fail(dx, VG_DECODE_BAD_FIELD, "status.%s[]: not an object", key);
         }
-        snprintf(path, sizeof(path), "status.%s[].", key);
-        r = decode_string(dx, co, "name", true, dx->dc->max_name_bytes, false, &name, path);
+        r = decode_string(dx, co, "name", true, dx->dc->max_name_bytes, false, &name, path_item);
         if (r) {
             return r;
         }
-        if (cJSON_GetObjectItemCaseSensitive(co, "restartCount") &&
+        if (json_get(co, "restartCount") &&
             (!num_i32(co, "restartCount", &restarts) || restarts < 0)) {
             return decode_fail(dx, VG_DECODE_BAD_FIELD, "status.%s[].restartCount: not a count",
                                key);
         }
-        ready = cJSON_GetObjectItemCaseSensitive(co, "ready");
+        ready = json_get(co, "ready");
         if (ready && !cJSON_IsBool(ready)) {
             return decode_fail(dx, VG_DECODE_BAD_FIELD, "status.%s[].ready: not a boolean", key);
         }
         if (pod->n_containers < VG_MAX_CONTAINERS) {
             if (!pod->containers) {
-                pod->containers = vg_calloc(VG_MAX_CONTAINERS, sizeof(*pod->containers));
+                pod->containers =
+                    vg_arena_alloc(dx->scratch, VG_MAX_CONTAINERS * sizeof(*pod->containers));
             }
             c = &pod->containers[pod->n_containers++];
-            c->name = vg_strdup(name);
+            memset(c, 0, sizeof(*c));
+            c->name = borrow(name);
         }
         c->init = init;
         c->ready = cJSON_IsTrue(ready);
@@ -535,14 +550,11 @@ static enum vg_decode_reason get_containers(const struct decode_ctx *dx, const c
         if (pod->restarts <= INT32_MAX - restarts) {
             pod->restarts += restarts;
         }
-        snprintf(path, sizeof(path), "status.%s[].state", key);
-        r = get_container_state(dx, cJSON_GetObjectItemCaseSensitive(co, "state"), path, c, newest);
+        r = get_container_state(dx, json_get(co, "state"), path_state, c, newest);
         if (r) {
             return r;
         }
-        snprintf(path, sizeof(path), "status.%s[].lastState", key);
-        r = get_container_state(dx, cJSON_GetObjectItemCaseSensitive(co, "lastState"), path, NULL,
-                                newest);
+        r = get_container_state(dx, json_get(co, "lastState"), path_last, NULL, newest);
         if (r) {
             return r;
         }
@@ -586,7 +598,7 @@ static enum vg_decode_reason get_pod_status(const struct decode_ctx *dx, const c
             return decode_fail(dx, VG_DECODE_BAD_FIELD, "status.phase: unknown value \"%.40s\"",
                                phase);
         }
-        snprintf(pod->phase, sizeof(pod->phase), "%s", phase);
+        copy_bounded(pod->phase, sizeof(pod->phase), phase);
     }
     copy_reason(pod->reason, reason);
     if ((r = decode_time(dx, status, "startTime", "status.", &t, &found))) {
@@ -595,7 +607,7 @@ static enum vg_decode_reason get_pod_status(const struct decode_ctx *dx, const c
     if (found) {
         bump(newest, t);
     }
-    conds = cJSON_GetObjectItemCaseSensitive(status, "conditions");
+    conds = json_get(status, "conditions");
     if (conds && !cJSON_IsNull(conds) && !cJSON_IsArray(conds)) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "status.conditions: not an array");
     }
@@ -619,8 +631,8 @@ static enum vg_decode_reason get_pod_status(const struct decode_ctx *dx, const c
             pod->ready = s && strcmp(s, "True") == 0;
         }
     }
-    if ((r = get_containers(dx, status, "initContainerStatuses", true, pod, newest)) ||
-        (r = get_containers(dx, status, "containerStatuses", false, pod, newest))) {
+    if ((r = get_containers(dx, status, true, pod, newest)) ||
+        (r = get_containers(dx, status, false, pod, newest))) {
         return r;
     }
     bump(&pod->last_transition_ms, *newest);
@@ -653,7 +665,7 @@ enum vg_decode_reason k8s_decode_pod(struct vg_event *ev, const struct decode_ct
     if ((r = check_kind(dx, obj, "Pod"))) {
         return r;
     }
-    meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    meta = json_get(obj, "metadata");
     if (!cJSON_IsObject(meta)) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "metadata: %s",
                            meta ? "not an object" : "missing");
@@ -669,11 +681,12 @@ enum vg_decode_reason k8s_decode_pod(struct vg_event *ev, const struct decode_ct
     if (found) {
         bump(&newest, t);
     }
-    pod = vg_calloc(1, sizeof(*pod));
-    ev->pod = pod; /* owned by ev from here: vg_event_fini frees it on failure */
-    pod->name = vg_strdup(name);
-    pod->ns = vg_strdup(ns);
-    r = get_pod_status(dx, cJSON_GetObjectItemCaseSensitive(obj, "status"), pod, &newest);
+    pod = vg_arena_alloc(dx->scratch, sizeof(*pod));
+    memset(pod, 0, sizeof(*pod));
+    ev->pod = pod; /* borrowed like the strings: the event's block gets a copy */
+    pod->name = borrow(name);
+    pod->ns = borrow(ns);
+    r = get_pod_status(dx, json_get(obj, "status"), pod, &newest);
     if (r) {
         return r;
     }
@@ -681,7 +694,7 @@ enum vg_decode_reason k8s_decode_pod(struct vg_event *ev, const struct decode_ct
     if (r) {
         return r;
     }
-    /* issue 5: the pod's labels become the Resource's (rules match them as labels.<key>) */
+    /* the pod's labels become the Resource's (rules match them as labels.<key>) */
     if (cJSON_IsObject(labels)) {
         const cJSON *it;
         size_t n = 0;
@@ -690,12 +703,12 @@ enum vg_decode_reason k8s_decode_pod(struct vg_event *ev, const struct decode_ct
         {
             n++;
         }
-        ev->labels = vg_calloc(n ? n : 1, sizeof(*ev->labels));
+        ev->labels = vg_arena_alloc(dx->scratch, (n ? n : 1) * sizeof(*ev->labels));
         cJSON_ArrayForEach(it, labels)
         {
             /* check_labels: every value is a string within the limits */
-            ev->labels[ev->n_labels].key = vg_strdup(it->string);
-            ev->labels[ev->n_labels].value = vg_strdup(it->valuestring);
+            ev->labels[ev->n_labels].key = it->string;
+            ev->labels[ev->n_labels].value = it->valuestring;
             ev->n_labels++;
         }
         vg_labels_sort(ev->labels, ev->n_labels);
@@ -743,13 +756,13 @@ enum vg_decode_reason k8s_decode_event(struct vg_event *ev, const struct decode_
         /* Events expire: their deletion is not a new log line. */
         return decode_fail(dx, VG_DECODE_SKIP_IGNORED, "watch event DELETED of an Event");
     }
-    meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    meta = json_get(obj, "metadata");
     if (meta && !cJSON_IsNull(meta) && !cJSON_IsObject(meta)) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "metadata: not an object");
     }
-    involved = cJSON_GetObjectItemCaseSensitive(obj, "involvedObject");
+    involved = json_get(obj, "involvedObject");
     if (!involved) {
-        involved = cJSON_GetObjectItemCaseSensitive(obj, "regarding"); /* events.k8s.io/v1 */
+        involved = json_get(obj, "regarding"); /* events.k8s.io/v1 */
     }
     if (!cJSON_IsObject(involved)) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "involvedObject: %s",
@@ -791,7 +804,7 @@ enum vg_decode_reason k8s_decode_event(struct vg_event *ev, const struct decode_
         return r;
     }
     ev->log_count = 1;
-    count = cJSON_GetObjectItemCaseSensitive(obj, "count");
+    count = json_get(obj, "count");
     if (count && !cJSON_IsNull(count)) {
         if (!num_i64(obj, "count", &ev->log_count) || ev->log_count < 0 ||
             ev->log_count > INT32_MAX) {
@@ -821,10 +834,10 @@ enum vg_decode_reason k8s_decode_event(struct vg_event *ev, const struct decode_
     }
     ev->kind = VG_EVENT_K8S_EVENT;
     ev->time_ms = found ? t : (dx->kafka_ts_ms >= 0 ? dx->kafka_ts_ms : vg_now_ms());
-    ev->log_pod = vg_strdup(pod_name);
-    ev->log_ns = vg_strdup(ns);
-    ev->log_reason = vg_strdup(reason ? reason : "");
-    ev->log_type = vg_strdup(type ? type : "");
-    ev->message = message ? vg_strdup(message) : NULL;
+    ev->log_pod = borrow(pod_name);
+    ev->log_ns = borrow(ns);
+    ev->log_reason = borrow(reason ? reason : "");
+    ev->log_type = borrow(type ? type : "");
+    ev->message = borrow(message);
     return VG_DECODE_OK;
 }

@@ -1,13 +1,37 @@
 /*
  * Allocation wrappers that abort on out-of-memory, the assertion hook,
- * growable arrays and the vg_buf string builder.
+ * growable arrays, the vg_buf string builder and the vg_arena bump
+ * allocator.
  */
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vigil/mem.h"
+
+/*
+ * Under AddressSanitizer an arena poisons what it has not handed out and
+ * puts a red zone after each allocation, so overflows and use after a
+ * reset are still caught although nothing goes back to malloc.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_REDZONE 16
+#else
+#define ASAN_POISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#define ASAN_UNPOISON_MEMORY_REGION(addr, size) ((void)(addr), (void)(size))
+#define ARENA_REDZONE 0
+#endif
 
 void vg_oom(const char *what)
 {
@@ -178,4 +202,124 @@ void vg_buf_fini(struct vg_buf *b)
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+}
+
+/* One block of arena memory; chunks are chained newest first. */
+struct vg_arena_chunk {
+    struct vg_arena_chunk *prev;
+    size_t size;        /* bytes in data */
+    max_align_t data[]; /* aligned for any type */
+};
+
+struct vg_arena *vg_arena_new(size_t chunk_bytes)
+{
+    struct vg_arena *a = vg_calloc(1, sizeof(*a));
+
+    a->chunk_bytes = chunk_bytes ? chunk_bytes : 4096;
+    return a;
+}
+
+static struct vg_arena_chunk *chunk_new(struct vg_arena_chunk *prev, size_t size)
+{
+    struct vg_arena_chunk *c;
+
+    if (size > SIZE_MAX - sizeof(*c)) {
+        vg_oom("arena chunk");
+    }
+    c = vg_malloc(sizeof(*c) + size);
+    c->prev = prev;
+    c->size = size;
+    ASAN_POISON_MEMORY_REGION(c->data, size);
+    return c;
+}
+
+static void use_chunk(struct vg_arena *a, struct vg_arena_chunk *c)
+{
+    a->cur = c;
+    a->next = (char *)c->data;
+    a->left = c->size;
+}
+
+/* Room for `need` bytes: the first chunk on first use, else a new one at least twice the last. */
+static void arena_grow(struct vg_arena *a, size_t need)
+{
+    size_t size;
+
+    if (!a->first) {
+        a->first = chunk_new(NULL, a->chunk_bytes);
+        use_chunk(a, a->first);
+        if (a->left >= need) {
+            return;
+        }
+    }
+    size = a->cur->size <= SIZE_MAX / 2 ? a->cur->size * 2 : a->cur->size;
+    if (size < need) {
+        size = need;
+    }
+    use_chunk(a, chunk_new(a->cur, size));
+}
+
+void *vg_arena_alloc_slow(struct vg_arena *a, size_t n)
+{
+    const size_t align = _Alignof(max_align_t);
+    size_t need;
+    char *p;
+
+    if (n > SIZE_MAX / 2) {
+        vg_oom("arena allocation");
+    }
+    need = (n + ARENA_REDZONE + align - 1) & ~(align - 1);
+    if (need == 0) {
+        need = align;
+    }
+    if (a->left < need) {
+        arena_grow(a, need);
+    }
+    p = a->next;
+    a->next += need;
+    a->left -= need;
+    ASAN_UNPOISON_MEMORY_REGION(p, n);
+    return p;
+}
+
+bool vg_arena_owns(const struct vg_arena *a, const void *p)
+{
+    uintptr_t u = (uintptr_t)p;
+
+    for (const struct vg_arena_chunk *c = a->cur; c; c = c->prev) {
+        uintptr_t start = (uintptr_t)c->data;
+
+        if (u >= start && u - start < c->size) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void vg_arena_reset(struct vg_arena *a)
+{
+    while (a->cur && a->cur != a->first) {
+        struct vg_arena_chunk *prev = a->cur->prev;
+
+        free(a->cur);
+        a->cur = prev;
+    }
+    if (a->first) {
+        ASAN_POISON_MEMORY_REGION(a->first->data, a->first->size);
+        use_chunk(a, a->first);
+    }
+}
+
+void vg_arena_destroy(struct vg_arena *a)
+{
+    if (!a) {
+        return;
+    }
+    while (a->cur) {
+        struct vg_arena_chunk *prev = a->cur->prev;
+
+        free(a->cur);
+        a->cur = prev;
+    }
+    free(a);
 }

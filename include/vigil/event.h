@@ -152,7 +152,13 @@ void vg_decode_config_set_values(char ***dst, size_t *n_dst, const char *const *
 
 struct vg_label;
 
-/* A decoded native event. Owns all its strings (vg_event_fini frees them). */
+/*
+ * A decoded event. Owns all its strings (vg_event_fini frees them):
+ * decoding puts them, and the pod with its containers, in one heap block;
+ * a string or pod set later by anyone else is a heap allocation of its
+ * own (vg_event_fini tells them apart). Labels are always separate heap
+ * copies (vg_labels_free).
+ */
 struct vg_event {
     char *id; /* type:version:name:workspace */
     char *type;
@@ -184,6 +190,9 @@ struct vg_event {
      */
     struct vg_label *labels;
     size_t n_labels;
+    /* Private to decoding: the block holding the decoded strings and pod (NULL: none). */
+    char *block;
+    size_t block_size;
 };
 
 /* Give a K8S_EVENT the identity of Resource `id` (type:version:name:workspace); false if malformed.

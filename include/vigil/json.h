@@ -1,7 +1,8 @@
 /*
  * JSON helpers shared by every module. cJSON itself is linked privately
  * where it is used; vg_json_init() routes its allocations through
- * vg_malloc (call once at start, before threads).
+ * vg_malloc, or through the calling thread's scratch arena while that is
+ * open (call once at start, before threads).
  */
 #ifndef VIGIL_JSON_H
 #define VIGIL_JSON_H
@@ -12,6 +13,21 @@
 #include "vigil/mem.h"
 
 void vg_json_init(void);
+
+/*
+ * Open the calling thread's JSON scratch (made on first use, freed when
+ * the thread exits): until vg_json_scratch_end, this thread's cJSON
+ * allocations are bumps in the returned arena and cJSON's frees of them
+ * do nothing, so a parse costs no malloc per node and the tree needs no
+ * cJSON_Delete. The caller may take its own scratch from the arena too.
+ * `*trees_in_arena` is false when vg_json_init has not installed the
+ * hooks: cJSON then allocates on the heap and trees must be deleted as
+ * usual. Nothing allocated in between may be used after the end.
+ * Not nestable. Thread: any; the scratch is the thread's own.
+ */
+struct vg_arena *vg_json_scratch_begin(bool *trees_in_arena);
+/* Close the scratch: everything allocated in it since begin is gone. */
+void vg_json_scratch_end(void);
 
 /* Append `s` as a quoted JSON string (escaped) to `b`. */
 void vg_json_append_string(struct vg_buf *b, const char *s);

@@ -5,6 +5,7 @@
  * field, and that `ev` is left zeroed. Payloads are copied into heap
  * buffers of exactly `len` bytes with no NUL, so ASan catches over-reads.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1044,6 +1045,373 @@ static void test_resource_id(void **state)
     free(id);
 }
 
+/* ---- decoding cheaply: the scan, the scratch arena, one block per event ---- */
+
+/* The scan as it was, one byte at a time: the fast scan must agree with it on every input. */
+static enum vg_json_scan_result reference_scan(const char *json, size_t len, int max_depth,
+                                               struct vg_json_scan *out)
+{
+    const unsigned char *p = (const unsigned char *)json;
+    int depth = 0;
+    bool in_str = false;
+    size_t i = 0;
+
+    out->at = 0;
+    out->depth = 0;
+    out->nul_escape = false;
+    while (i < len) {
+        unsigned char c = p[i];
+
+        if (c >= 0x80) {
+            /* valid UTF-8 as vg_utf8_valid judges it, one sequence at a time */
+            size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+            if (n == 0 || i + n > len || !vg_utf8_valid(json + i, n)) {
+                out->at = i;
+                return VG_JSON_SCAN_NOT_UTF8;
+            }
+            i += n;
+            continue;
+        }
+        if (in_str) {
+            if (c == '"') {
+                in_str = false;
+            } else if (c < 0x20) {
+                out->at = i;
+                return VG_JSON_SCAN_CONTROL_CHAR;
+            } else if (c == '\\' && i + 1 < len) {
+                if (p[i + 1] == '"' || p[i + 1] == '\\') {
+                    i++;
+                } else if (p[i + 1] == 'u' && i + 5 < len && memcmp(p + i + 2, "0000", 4) == 0) {
+                    out->nul_escape = true;
+                }
+            }
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > out->depth) {
+                out->depth = depth;
+                if (depth > max_depth) {
+                    out->at = i;
+                    return VG_JSON_SCAN_TOO_DEEP;
+                }
+            }
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+        i++;
+    }
+    return VG_JSON_SCAN_OK;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/*
+ * Random inputs over an alphabet of every byte the scan treats specially
+ * (and UTF-8 pieces, valid and not), at every alignment, in heap buffers
+ * of exactly their length: result, offset, depth and the \u0000 flag must
+ * match the byte-at-a-time scan.
+ */
+static void test_scan_matches_byte_at_a_time(void **state)
+{
+    static const char *const pieces[] = {"\"",
+                                         "\\",
+                                         "\\\"",
+                                         "\\\\",
+                                         "\\u0000",
+                                         "\\u00",
+                                         "{",
+                                         "}",
+                                         "[",
+                                         "]",
+                                         ":",
+                                         ",",
+                                         "a",
+                                         "plain text",
+                                         "abcdefghijklmnop",
+                                         " ",
+                                         "\x01",
+                                         "\x1f",
+                                         "\x7f",
+                                         "\xc3\xa9",
+                                         "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80",
+                                         "\xc3",
+                                         "\x80",
+                                         "\xed\xa0\x80",
+                                         "\xc0\xaf",
+                                         "\xff",
+                                         "0000",
+                                         "u"};
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+    int mismatches = 0;
+
+    (void)state;
+    for (int n = 0; n < 100000; n++) {
+        char text[256];
+        size_t len = 0;
+        size_t parts = rng_next(&seed) % 24;
+        int max_depth = 1 + (int)(rng_next(&seed) % 4);
+        struct vg_json_scan got, want;
+        enum vg_json_scan_result rg, rw;
+        char *buf;
+
+        for (size_t k = 0; k < parts; k++) {
+            const char *piece = pieces[rng_next(&seed) % VG_ARRAY_LEN(pieces)];
+            size_t pl = strlen(piece);
+
+            if (len + pl > sizeof(text)) {
+                break;
+            }
+            memcpy(text + len, piece, pl);
+            len += pl;
+        }
+        buf = malloc(len ? len : 1);
+        assert_non_null(buf);
+        memcpy(buf, text, len);
+        rg = vg_json_scan(buf, len, max_depth, &got);
+        rw = reference_scan(buf, len, max_depth, &want);
+        if (rg != rw || got.at != want.at || got.depth != want.depth ||
+            got.nul_escape != want.nul_escape) {
+            if (mismatches++ < 5) {
+                fprintf(stderr,
+                        "case %d (%zu bytes): got %d at %zu depth %d nul %d, want %d at %zu "
+                        "depth %d nul %d\n",
+                        n, len, rg, got.at, got.depth, got.nul_escape, rw, want.at, want.depth,
+                        want.nul_escape);
+            }
+        }
+        free(buf);
+    }
+    assert_int_equal(mismatches, 0);
+}
+
+static void test_arena(void **state)
+{
+    struct vg_arena *a = vg_arena_new(256);
+    char *p[64];
+    char *big;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(p); i++) {
+        p[i] = vg_arena_alloc(a, i % 5); /* zero bytes too: still distinct pointers */
+        assert_int_equal((uintptr_t)p[i] % _Alignof(max_align_t), 0);
+        assert_true(vg_arena_owns(a, p[i]));
+        memset(p[i], (int)i, i % 5);
+        for (size_t j = 0; j < i; j++) {
+            assert_ptr_not_equal(p[i], p[j]);
+        }
+    }
+    for (size_t i = 0; i < VG_ARRAY_LEN(p); i++) {
+        for (size_t k = 0; k < i % 5; k++) {
+            assert_int_equal((unsigned char)p[i][k], i); /* nothing overlapped */
+        }
+    }
+    big = vg_arena_alloc(a, 100000); /* larger than any chunk so far */
+    memset(big, 1, 100000);
+    assert_true(vg_arena_owns(a, big));
+    assert_true(vg_arena_owns(a, big + 99999));
+    assert_false(vg_arena_owns(a, &big));
+    vg_arena_reset(a);
+    assert_false(vg_arena_owns(a, big)); /* back to the heap */
+    assert_true(vg_arena_owns(a, p[0])); /* the first chunk stays, and is reused */
+    assert_ptr_equal(vg_arena_alloc(a, 8), p[0]);
+    vg_arena_destroy(a);
+    vg_arena_destroy(NULL);
+}
+
+static bool in_block(const struct vg_event *ev, const void *p)
+{
+    return p && (const char *)p >= ev->block && (const char *)p < ev->block + ev->block_size;
+}
+
+static char *read_fixture(const char *name, size_t *len)
+{
+    char *path = vg_asprintf("%s/k8s/%s", VG_FIXTURES, name);
+    FILE *fp = fopen(path, "rb");
+    struct vg_buf b = {0};
+    char chunk[4096];
+    size_t n;
+
+    assert_non_null(fp);
+    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+        vg_buf_append(&b, chunk, n);
+    }
+    fclose(fp);
+    free(path);
+    *len = b.len;
+    return vg_buf_steal(&b);
+}
+
+/*
+ * A decoded event is one heap block: every string, the pod and its
+ * containers. Labels stay separate heap copies (vg_labels_free on them
+ * must work), a string set afterwards is the caller's own heap string,
+ * and cJSON used outside decoding (the pod's JSON form) still works on
+ * the heap between decodes.
+ */
+static void test_event_is_one_block(void **state)
+{
+    const char *native = "{\"resource\":{\"type\":\"workflow\",\"name\":\"ingestion-x\","
+                         "\"workspace\":\"public\",\"owner\":\"iamgroot\"},\"status\":\"active\","
+                         "\"message\":\"exit code 1\"}";
+    struct vg_event ev;
+    struct vg_pod back;
+    char *json;
+    size_t len;
+    char *pod = read_fixture("watch-modified-crashloop.json", &len);
+    char *k8s_event;
+
+    (void)state;
+    assert_int_equal(decode_n(&ev, native, strlen(native), KTS, NULL, 0), VG_DECODE_OK);
+    assert_non_null(ev.block);
+    assert_true(in_block(&ev, ev.id) && in_block(&ev, ev.type) && in_block(&ev, ev.name) &&
+                in_block(&ev, ev.workspace) && in_block(&ev, ev.version) &&
+                in_block(&ev, ev.owner) && in_block(&ev, ev.message));
+    assert_string_equal(ev.id, "workflow:v1:ingestion-x:public");
+    assert_string_equal(ev.version, "v1");
+    assert_string_equal(ev.message, "exit code 1");
+    ev.pos.topic = vg_strdup("events"); /* the caller's, freed by vg_event_fini too */
+    vg_event_fini(&ev);
+    assert_true(is_zeroed(&ev));
+
+    assert_int_equal(vg_event_decode_ex(&ev, NULL, VG_FORMAT_AUTO, pod, len, KTS, NULL, 0),
+                     VG_DECODE_OK);
+    assert_true(in_block(&ev, ev.pod) && in_block(&ev, ev.pod->name) && in_block(&ev, ev.pod->ns) &&
+                in_block(&ev, ev.id));
+    assert_true(ev.pod->n_containers > 0);
+    for (size_t i = 0; i < ev.pod->n_containers; i++) {
+        assert_true(in_block(&ev, &ev.pod->containers[i]));
+        assert_true(in_block(&ev, ev.pod->containers[i].name));
+    }
+    assert_true(ev.n_labels > 0 && !in_block(&ev, ev.labels) && !in_block(&ev, ev.labels[0].key));
+    json = vg_pod_to_json(ev.pod);
+    assert_true(vg_pod_from_json(&back, ev.pod->name, json, strlen(json)));
+    assert_string_equal(back.ns, ev.pod->ns);
+    assert_int_equal(back.n_containers, ev.pod->n_containers);
+    vg_pod_fini(&back);
+    free(json);
+    /* what `vigil test` does: replace the labels */
+    vg_labels_free(ev.labels, ev.n_labels);
+    ev.labels = vg_calloc(1, sizeof(*ev.labels));
+    ev.labels[0].key = vg_strdup("team");
+    ev.labels[0].value = vg_strdup("data");
+    ev.n_labels = 1;
+    vg_event_fini(&ev);
+    free(pod);
+
+    /* a log line about a pod, mapped afterwards: the block's identity is replaced */
+    k8s_event = read_fixture("event-backoff.json", &len);
+    assert_int_equal(vg_event_decode_ex(&ev, NULL, VG_FORMAT_AUTO, k8s_event, len, KTS, NULL, 0),
+                     VG_DECODE_OK);
+    assert_int_equal(ev.kind, VG_EVENT_K8S_EVENT);
+    assert_null(ev.id);
+    assert_true(in_block(&ev, ev.log_pod) && in_block(&ev, ev.log_ns));
+    assert_true(vg_event_set_identity(&ev, "workflow:v1:mapped:public"));
+    assert_false(in_block(&ev, ev.id));
+    assert_string_equal(ev.name, "mapped");
+    vg_event_fini(&ev);
+    free(k8s_event);
+}
+
+/* A message whose tree outgrows the scratch's first chunk, then a small one again. */
+static void test_large_tree_then_small(void **state)
+{
+    struct vg_buf b = {0};
+    struct vg_event ev;
+    char *json;
+
+    (void)state;
+    vg_buf_puts(&b, "{" RES_JSON ",\"status\":\"active\",\"big\":[");
+    for (int i = 0; i < 30000; i++) {
+        vg_buf_printf(&b, "%s{\"k\":\"v%d\"}", i ? "," : "", i);
+    }
+    vg_buf_puts(&b, "],\"message\":\"last\"}");
+    json = vg_buf_steal(&b);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(decode_n(&ev, json, strlen(json), KTS, NULL, 0), VG_DECODE_OK);
+        assert_string_equal(ev.message, "last");
+        vg_event_fini(&ev);
+        assert_int_equal(decode_n(&ev, "{" RES_JSON ",\"runtime\":\"failed\"}",
+                                  strlen("{" RES_JSON ",\"runtime\":\"failed\"}"), KTS, NULL, 0),
+                         VG_DECODE_OK);
+        assert_string_equal(ev.runtime, "failed");
+        vg_event_fini(&ev);
+    }
+    free(json);
+}
+
+struct decode_thread {
+    pthread_t tid;
+    const char *pod;
+    size_t pod_len;
+    int failures;
+};
+
+static void *decode_thread_main(void *arg)
+{
+    struct decode_thread *t = arg;
+
+    for (int i = 0; i < 300; i++) {
+        struct vg_event ev;
+        char native[256];
+        char detail[128];
+        int n = snprintf(native, sizeof(native),
+                         "{\"resource\":{\"type\":\"job\",\"name\":\"j%d\",\"workspace\":\"w%p\"},"
+                         "\"runtime\":\"running\"}",
+                         i, (void *)t);
+        char want[128];
+
+        snprintf(want, sizeof(want), "job:v1:j%d:w%p", i, (void *)t);
+        if (vg_event_decode_ex(&ev, NULL, VG_FORMAT_AUTO, native, (size_t)n, KTS, detail,
+                               sizeof(detail)) != VG_DECODE_OK ||
+            strcmp(ev.id, want) != 0) {
+            t->failures++;
+        }
+        vg_event_fini(&ev);
+        if (vg_event_decode_ex(&ev, NULL, VG_FORMAT_AUTO, t->pod, t->pod_len, KTS, detail,
+                               sizeof(detail)) != VG_DECODE_OK ||
+            ev.kind != VG_EVENT_POD || !ev.pod || ev.pod->n_containers == 0) {
+            t->failures++;
+        }
+        vg_event_fini(&ev);
+        if (vg_event_decode_ex(&ev, NULL, VG_FORMAT_AUTO, "{\"a\":1,\"a\":2}", 13, KTS, detail,
+                               sizeof(detail)) != VG_DECODE_DUPLICATE_KEY ||
+            strcmp(detail, "duplicate key \"a\"") != 0) {
+            t->failures++;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Decoding on several threads at once, each with its own scratch; the
+ * threads then exit, and their scratch goes with them (LeakSanitizer
+ * would report it at exit otherwise).
+ */
+static void test_decode_on_threads(void **state)
+{
+    struct decode_thread t[4];
+    size_t len;
+    char *pod = read_fixture("pod-running-multi.json", &len);
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(t); i++) {
+        t[i] = (struct decode_thread){.pod = pod, .pod_len = len};
+        assert_int_equal(pthread_create(&t[i].tid, NULL, decode_thread_main, &t[i]), 0);
+    }
+    for (size_t i = 0; i < VG_ARRAY_LEN(t); i++) {
+        assert_int_equal(pthread_join(t[i].tid, NULL), 0);
+        assert_int_equal(t[i].failures, 0);
+    }
+    free(pod);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1064,6 +1432,11 @@ int main(void)
         cmocka_unit_test(test_future_time),
         cmocka_unit_test(test_reason_names),
         cmocka_unit_test(test_resource_id),
+        cmocka_unit_test(test_scan_matches_byte_at_a_time),
+        cmocka_unit_test(test_arena),
+        cmocka_unit_test(test_event_is_one_block),
+        cmocka_unit_test(test_large_tree_then_small),
+        cmocka_unit_test(test_decode_on_threads),
     };
     vg_json_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
