@@ -45,9 +45,8 @@ static rd_kafka_t *handle_new(const struct vg_kafka_config *kc, const char *boot
     if (!conf) {
         return NULL;
     }
-    /* a read-only question must not create the topic it asks about */
-    if (consumer_conf_set(conf, "", "allow.auto.create.topics", "false", errstr, errstr_size) ||
-        consumer_conf_apply(conf, kc->properties, kc->n_properties, errstr, errstr_size) ||
+    /* a consumer handle never creates the topic it asks about (allow.auto.create.topics) */
+    if (consumer_conf_apply(conf, kc->properties, kc->n_properties, errstr, errstr_size) ||
         consumer_conf_set(conf, "", "group.id", group ? group : "vigil-replay-probe", errstr,
                           errstr_size) ||
         consumer_conf_set(conf, "", "enable.auto.commit", "false", errstr, errstr_size)) {
