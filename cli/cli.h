@@ -31,6 +31,8 @@ int cli_cmd_demo(int argc, char **argv);
 int cli_cmd_config(int argc, char **argv);
 /* `vigil sink test NAME | --all`: a test notification through configured sinks. */
 int cli_cmd_sink(int argc, char **argv);
+/* `vigil replay`: rebuild the state from the topics into a fresh prefix, then swap it in. */
+int cli_cmd_replay(int argc, char **argv);
 
 /*
  * Load `path` (NULL: defaults) and the VIGIL_* environment overrides into

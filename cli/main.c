@@ -38,6 +38,8 @@ static void usage(FILE *out)
         "  silence list [-o table|json] | silence expire ID\n"
         "  demo                              run the embedded stack on examples/events/demo.jsonl\n"
         "  config print [-c vigil.yaml]      the effective config (file + VIGIL_* env), redacted\n"
+        "  replay [-c vigil.yaml] --from-beginning | --from TIME [--topic T] [--dry-run] [--page]\n"
+        "                                    rebuild the state from the topics, then swap it in\n"
         "  sink test [-c vigil.yaml] [--severity SEV] NAME | --all\n"
         "                                    send a test notification, print status and latency\n"
         "  version\n"
@@ -65,6 +67,7 @@ static const struct {
     {"demo", cli_cmd_demo},
     {"config", cli_cmd_config},
     {"sink", cli_cmd_sink},
+    {"replay", cli_cmd_replay},
 };
 
 /* "unknown command "X" (did you mean "Y"?)" on stderr, then the list. */

@@ -61,9 +61,14 @@ static void set_fallbacks(struct vg_engine *eng)
 {
     char **pagers = NULL;
     char **fb = NULL;
-    size_t n_fb = vg_rules_fallbacks(eng->rs, &pagers, &fb);
-    struct vg_kv *map = vg_calloc(n_fb + 1, sizeof(*map));
+    size_t n_fb;
+    struct vg_kv *map;
 
+    if (!eng->dispatch) { /* opt.hold_pages */
+        return;
+    }
+    n_fb = vg_rules_fallbacks(eng->rs, &pagers, &fb);
+    map = vg_calloc(n_fb + 1, sizeof(*map));
     for (size_t i = 0; i < n_fb; i++) {
         map[i].key = pagers[i];
         map[i].value = fb[i];
@@ -244,12 +249,14 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     props = producer_properties(&cfg->kafka, &n_props);
     vg_sinks_set_kafka_default(eng->sk, eng->em.bootstraps, props, n_props);
     free(props);
-    err = eng_dispatch_start(&eng->dispatch, eng->em.redis_url, cfg->redis.prefix, eng->sk,
-                             &eng->report, errstr, errstr_size);
-    if (err) {
-        goto fail;
+    if (!eng->opt.hold_pages) {
+        err = eng_dispatch_start(&eng->dispatch, eng->em.redis_url, cfg->redis.prefix, eng->sk,
+                                 &eng->report, errstr, errstr_size);
+        if (err) {
+            goto fail;
+        }
+        set_fallbacks(eng);
     }
-    set_fallbacks(eng);
     err = start_kafka(eng, errstr, errstr_size);
     if (err) {
         goto fail;

@@ -188,6 +188,34 @@ vg_err_t vg_producer_flush_refused(struct vg_producer *p, int timeout_ms,
                                    size_t errstr_size);
 void vg_producer_destroy(struct vg_producer *p);
 
+/* One partition of a replay: where reading starts and where it ends. */
+struct vg_kafka_range {
+    char *topic; /* owned */
+    int32_t partition;
+    int64_t start; /* first offset to read */
+    int64_t end;   /* the high watermark when asked: one past the last message */
+};
+/*
+ * Every partition of kc->topics with its watermarks (start = the low one)
+ * or, with from_ms >= 0, start = the first offset whose timestamp is at or
+ * after from_ms (end when there is none), through a temporary consumer
+ * handle with kc->properties (bounded, 15 s). *out is heap
+ * (vg_kafka_ranges_free). VG_ERR_INVALID: an unknown topic or a bad
+ * property; VG_ERR_BACKEND/TIMEOUT: the cluster did not answer.
+ */
+vg_err_t vg_kafka_ranges(const struct vg_kafka_config *kc, const char *bootstraps, int64_t from_ms,
+                         struct vg_kafka_range **out, size_t *n_out, char *errstr,
+                         size_t errstr_size);
+/*
+ * Commit each range's start as consumer group `group`'s offset, so that
+ * a consumer of that group starts there. The group must have no members
+ * (a new group): the commit is a simple consumer's.
+ */
+vg_err_t vg_kafka_group_commit(const struct vg_kafka_config *kc, const char *bootstraps,
+                               const char *group, const struct vg_kafka_range *v, size_t n,
+                               char *errstr, size_t errstr_size);
+void vg_kafka_ranges_free(struct vg_kafka_range *v, size_t n);
+
 /*
  * Sum of high watermarks over all partitions of `topic` (bounded by timeout),
  * through a temporary handle: how tests and tools know when everything

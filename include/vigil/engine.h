@@ -27,6 +27,12 @@ struct vg_engine_options {
     bool http;         /* serve http.listen (the API, /metrics, the console) */
     bool signals;      /* SIGINT/SIGTERM drain, SIGHUP reloads rules (one engine per process) */
     FILE *console_out; /* where console sinks print; NULL: stdout */
+    /*
+     * No outbox dispatcher: pages are written to the outbox as usual (the
+     * incidents and their counts stay exact) but nothing delivers them
+     * (`vigil replay` without --page, which then deletes them).
+     */
+    bool hold_pages;
     /* Called on the consumer thread after every poll round (may be NULL). */
     void (*idle)(struct vg_engine *eng, void *arg);
     void *idle_arg;

@@ -562,6 +562,38 @@ void vg_audit_records_free(struct vg_audit_record *v, size_t n);
  * unix socket path. The child gets SIGTERM when the *thread* that called
  * this exits (PR_SET_PDEATHSIG): call it from the main thread.
  */
+/*
+ * Replay (state_replay.c, `vigil replay`, docs/state.md "Replay and the
+ * swap"). These work on any prefix through st's connection (st's own
+ * prefix is not used unless said). Thread: st's.
+ *
+ * Move every key "<from>:<rest>" to "<to>:<rest>" with RENAME, in
+ * pipelined SCAN pages of 500, leaving keys that start with one of `skip`
+ * (full key prefixes, NULL-terminated; may be NULL) where they are. A
+ * target key that exists is overwritten. *moved counts the keys moved.
+ */
+vg_err_t vg_state_move_prefix(struct vg_state *st, const char *from, const char *to,
+                              const char *const *skip, long long *moved, char *errstr,
+                              size_t errstr_size);
+/* Delete every key "<prefix>:..." (SCAN + UNLINK); *deleted counts them. */
+vg_err_t vg_state_delete_prefix(struct vg_state *st, const char *prefix, long long *deleted,
+                                char *errstr, size_t errstr_size);
+/*
+ * Delete the pages waiting under st's prefix so that no later run sends
+ * them: P:outbox, P:outbox:dead, the group buffers P:grp:* and
+ * P:timers:groups. *dropped: outbox entries plus group buffers.
+ */
+vg_err_t vg_state_drop_pages(struct vg_state *st, long long *dropped, char *errstr,
+                             size_t errstr_size);
+/* What a replay summary counts under st's prefix. */
+struct vg_state_replay_counts {
+    long long resources; /* SCARD P:idx:all */
+    long long firing;    /* ZCARD P:incidents:firing */
+    long long outbox;    /* XLEN P:outbox: pages not delivered */
+};
+vg_err_t vg_state_replay_counts(struct vg_state *st, struct vg_state_replay_counts *out,
+                                char *errstr, size_t errstr_size);
+
 struct vg_redis_child;
 vg_err_t vg_redis_child_start(struct vg_redis_child **out, const char *dir, char *errstr,
                               size_t errstr_size);
