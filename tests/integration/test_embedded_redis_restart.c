@@ -47,10 +47,7 @@ static struct vg_test_env_case C = {
         .http = true,
         .rules_file = VG_FIXTURES "/e2e/rules.yaml",
         .sinks = "  ops: {type: console}\n",
-        .kafka_tuning = "  batch_size: 50\n"
-                        "  batch_ms: 5\n"
-                        "  properties: {session.timeout.ms: \"6000\", heartbeat.interval.ms: "
-                        "\"500\"}\n",
+        .kafka_tuning = VG_REF_KAFKA_SMALL_BATCHES,
     },
 };
 
@@ -85,26 +82,10 @@ static bool redis_pid_logged(void *arg)
     return pid > 0 && pid != w->not ;
 }
 
-/* Sum of applied offsets + 1 over the partitions, reconnecting to the embedded Redis as needed. */
-static int64_t applied_total(void)
-{
-    struct vg_state *st = vg_test_env_state(&E);
-
-    return st ? vg_ref_applied_total(st, E.topic, PARTITIONS) : -1;
-}
-
-static bool applied_at_least(void *arg)
-{
-    return applied_total() >= *(const int64_t *)arg;
-}
-
+/* vg_ref_wait_applied reconnects to the embedded Redis as needed. */
 static void wait_applied(int64_t want)
 {
-    if (!vg_test_wait_for(applied_at_least, &want, 40000)) {
-        fprintf(stderr, "applied %lld of %lld\n", (long long)applied_total(), (long long)want);
-        vg_test_env_dump_logs(&E);
-        fail();
-    }
+    assert_true(vg_ref_wait_applied(&E, want, 40000));
 }
 
 static void wait_log(size_t from, const char *needle, int want)
@@ -240,7 +221,7 @@ static void test_embedded_redis_killed_and_restarted(void **state)
     /* Nothing lost, nothing doubled: `vigil get` and every history equal the reference. */
     check_get_json(&log);
     assert_int_equal(vg_ref_check_redis(vg_test_env_state(&E), &log), 0);
-    assert_int_equal(applied_total(), N_EVS);
+    assert_int_equal(vg_ref_applied_total(vg_test_env_state(&E), E.topic, PARTITIONS), N_EVS);
     assert_true(vg_test_env_running(&E));
     assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
     vg_ref_log_fini(&log);

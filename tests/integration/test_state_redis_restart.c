@@ -46,10 +46,7 @@ static struct vg_test_env_case C = {
         .partitions = PARTITIONS,
         .rules_file = VG_FIXTURES "/e2e/rules.yaml",
         .sinks = "  ops: {type: console}\n",
-        .kafka_tuning = "  batch_size: 50\n"
-                        "  batch_ms: 5\n"
-                        "  properties: {session.timeout.ms: \"6000\", heartbeat.interval.ms: "
-                        "\"500\"}\n",
+        .kafka_tuning = VG_REF_KAFKA_SMALL_BATCHES,
         .debug = "state", /* its "reconnect failed" lines count the retries */
     },
 };
@@ -71,21 +68,9 @@ static int setup(void **state)
     return ok ? 0 : -1;
 }
 
-struct progress {
-    int64_t want;
-};
-
-static bool applied_at_least(void *arg)
-{
-    struct progress *p = arg;
-
-    return vg_ref_applied_total(E.st, E.topic, PARTITIONS) >= p->want;
-}
-
 static void test_redis_restart_mid_stream(void **state)
 {
     struct vg_ref_log log;
-    struct progress prog;
     int64_t acknowledged;
     char *line;
     int bad;
@@ -94,11 +79,7 @@ static void test_redis_restart_mid_stream(void **state)
     vg_ref_log_make(&log, N_RES, N_EVS, (unsigned)getpid());
     assert_true(vg_ref_produce_env(&E, &log, 0, N_EVS / 2));
     assert_true(vg_test_env_spawn(&E));
-    prog.want = N_EVS / 8;
-    if (!vg_test_wait_for(applied_at_least, &prog, 60000)) {
-        vg_test_env_dump_logs(&E);
-        fail();
-    }
+    assert_true(vg_ref_wait_applied(&E, N_EVS / 8, 60000));
 
     /* Redis dies hard while vigil consumes; the rest of the log arrives meanwhile. */
     acknowledged = vg_ref_applied_total(E.st, E.topic, PARTITIONS);
@@ -112,11 +93,7 @@ static void test_redis_restart_mid_stream(void **state)
     /* The AOF brought back at least what had been applied before the kill. */
     assert_true(vg_ref_applied_total(E.st, E.topic, PARTITIONS) >= acknowledged);
 
-    prog.want = N_EVS;
-    if (!vg_test_wait_for(applied_at_least, &prog, 60000)) {
-        vg_test_env_dump_logs(&E);
-        fail();
-    }
+    assert_true(vg_ref_wait_applied(&E, N_EVS, 60000));
     assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
     assert_int_equal(vg_ref_applied_total(E.st, E.topic, PARTITIONS), N_EVS);
     bad = vg_ref_check_redis(E.st, &log);
