@@ -1,11 +1,12 @@
 # Tests of the state in Redis (the state module, `vigil get`, `vigil history`).
-# Integration tests start their own redis-server (vg_redis_child_start) on a
-# unix socket in a temp dir; the end-to-end ones also start librdkafka's mock
-# cluster and run the real vigil binary (VIGIL_BIN).
+# The integration tests of state/ alone get a redis-server with a vg_state on
+# it from tests/support/state_redis.h; the end-to-end ones get redis-server,
+# librdkafka's mock cluster and the real vigil binary (VIGIL_BIN) from the one
+# environment, tests/support/env.h.
 foreach(t state_commit state_idempotent state_outbox state_redis_down)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
-  target_link_libraries(test_${t} PRIVATE vg_state vg_core vg_testsupport PkgConfig::CMOCKA
-                        PkgConfig::HIREDIS vg_build_flags)
+  target_link_libraries(test_${t} PRIVATE vg_teststate vg_state vg_core vg_testsupport
+                        PkgConfig::CMOCKA PkgConfig::HIREDIS vg_build_flags)
   add_test(NAME ${t} COMMAND test_${t})
   set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 60)
 endforeach()
@@ -17,7 +18,7 @@ foreach(t state_golden state_auth state_replay state_crash state_redis_restart
           embedded_redis_restart)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
   target_compile_definitions(test_${t} PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
-  target_link_libraries(test_${t} PRIVATE vg_testrefmodel vg_state vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA
+  target_link_libraries(test_${t} PRIVATE vg_testrefmodel vg_teststate vg_state vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA
                         PkgConfig::STATE_CJSON PkgConfig::STATE_HIREDIS vg_build_flags)
   add_dependencies(test_${t} vigil)
   add_test(NAME ${t} COMMAND test_${t})

@@ -36,19 +36,7 @@ static const char rules[] = "monitors:\n"
                             "    group_by: [workspace]\n"
                             "    group_wait: 8s\n";
 
-static int setup(void **state)
-{
-    struct vg_test_env_opts o = {.rules = rules};
-
-    (void)state;
-    return vg_test_env_start(&E, "rules-burst", &o);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return vg_test_env_stop(&E);
-}
+static struct vg_test_env_case C = {&E, "rules-burst", {.rules = rules}};
 
 static void test_burst_is_one_grouped_page(void **state)
 {
@@ -113,7 +101,8 @@ static void test_burst_is_one_grouped_page(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_burst_is_one_grouped_page, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_burst_is_one_grouped_page, vg_test_env_setup,
+                                                 vg_test_env_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,19 +38,7 @@ static const char rules[] = "monitors:\n"
                             "  - name: ops\n"
                             "    sinks: [ops]\n";
 
-static int setup(void **state)
-{
-    struct vg_test_env_opts o = {.rules = rules};
-
-    (void)state;
-    return vg_test_env_start(&E, "rules-incidents", &o);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return vg_test_env_stop(&E);
-}
+static struct vg_test_env_case C = {&E, "rules-incidents", {.rules = rules}};
 
 /* The record of `monitor` from `vigil incidents -o json` (caller deletes the array). */
 static cJSON *incident_of(cJSON **arr, const char *monitor)
@@ -182,7 +170,8 @@ static void test_resolve_and_silence(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_resolve_and_silence, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_resolve_and_silence, vg_test_env_setup,
+                                                 vg_test_env_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,29 +45,7 @@ static const char rules_v2[] = "monitors:\n"
                                "  - name: ops\n"
                                "    sinks: [ops]\n";
 
-static int setup(void **state)
-{
-    struct vg_test_env_opts o = {.rules = rules_v1};
-
-    (void)state;
-    return vg_test_env_start(&E, "rules-reload", &o);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return vg_test_env_stop(&E);
-}
-
-/* The logs of every run so far contain `needle` now. */
-static bool log_has_now(const char *needle)
-{
-    char *logs = vg_test_env_logs(&E);
-    bool found = strstr(logs, needle) != NULL;
-
-    free(logs);
-    return found;
-}
+static struct vg_test_env_case C = {&E, "rules-reload", {.rules = rules_v1}};
 
 static const char *last_monitor(void)
 {
@@ -96,8 +74,8 @@ static void test_sighup(void **state)
     assert_int_equal(kill(E.vigil, SIGHUP), 0);
     assert_true(
         vg_test_env_wait_log(&E, "reload rejected, the previous rules stay active: ", 30000));
-    assert_true(
-        log_has_now("rules.yaml:4:5: unknown key \"sevrity\" (did you mean \"severity\"?)"));
+    assert_true(vg_test_env_log_has(
+        &E, "rules.yaml:4:5: unknown key \"sevrity\" (did you mean \"severity\"?)"));
     vg_test_env_produce(&E, "job", "b", "prod", "active", "failed", NULL, NULL);
     want = 2;
     assert_true(vg_test_env_wait_requests(&E, want, 30000));
@@ -120,7 +98,8 @@ static void test_sighup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sighup, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_sighup, vg_test_env_setup,
+                                                 vg_test_env_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

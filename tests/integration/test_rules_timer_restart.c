@@ -34,19 +34,7 @@ static const char rules[] = "monitors:\n"
                             "  - name: ops\n"
                             "    sinks: [ops]\n";
 
-static int setup(void **state)
-{
-    struct vg_test_env_opts o = {.rules = rules};
-
-    (void)state;
-    return vg_test_env_start(&E, "rules-timer", &o);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return vg_test_env_stop(&E);
-}
+static struct vg_test_env_case C = {&E, "rules-timer", {.rules = rules}};
 
 static bool has_a_timer(void *arg)
 {
@@ -111,7 +99,8 @@ static void test_for_timer_survives_sigkill(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_for_timer_survives_sigkill, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_for_timer_survives_sigkill, vg_test_env_setup,
+                                                 vg_test_env_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,17 +35,6 @@
 
 static struct vg_test_env E;
 
-struct progress {
-    int64_t want;
-};
-
-static bool applied_at_least(void *arg)
-{
-    struct progress *p = arg;
-
-    return vg_ref_applied_total(E.st, E.topic, PARTITIONS) >= p->want;
-}
-
 static int setup(void **state)
 {
     (void)state;
@@ -67,7 +56,7 @@ static int teardown(void **state)
 static void test_sigkill_at_random_moments(void **state)
 {
     struct vg_ref_log log;
-    struct progress prog;
+    int64_t want;
     char errstr[512];
     const char *seed_env = getenv("VIGIL_TEST_SEED");
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
@@ -94,13 +83,9 @@ static void test_sigkill_at_random_moments(void **state)
         int64_t before = vg_ref_applied_total(E.st, E.topic, PARTITIONS);
 
         /* Kill once a random share of what is left is applied, plus 0..20 ms. */
-        prog.want =
-            before + 1 + (int64_t)(vg_ref_rand(&seed) % (uint32_t)((N_EVS - before) / 3 + 1));
+        want = before + 1 + (int64_t)(vg_ref_rand(&seed) % (uint32_t)((N_EVS - before) / 3 + 1));
         assert_true(vg_test_env_spawn(&E));
-        if (!vg_test_wait_for(applied_at_least, &prog, 60000)) {
-            vg_test_env_dump_logs(&E);
-            fail();
-        }
+        assert_true(vg_ref_wait_applied(&E, want, 60000));
         ts.tv_sec = 0;
         ts.tv_nsec = (long)(vg_ref_rand(&seed) % 20) * 1000000L;
         nanosleep(&ts, NULL);
@@ -110,12 +95,8 @@ static void test_sigkill_at_random_moments(void **state)
     }
 
     /* The last run finishes the log and stops cleanly. */
-    prog.want = N_EVS;
     assert_true(vg_test_env_spawn(&E));
-    if (!vg_test_wait_for(applied_at_least, &prog, 60000)) {
-        vg_test_env_dump_logs(&E);
-        fail();
-    }
+    assert_true(vg_ref_wait_applied(&E, N_EVS, 60000));
     assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
     assert_int_equal(vg_ref_applied_total(E.st, E.topic, PARTITIONS), N_EVS);
 

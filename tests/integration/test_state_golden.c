@@ -25,6 +25,7 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "state_redis.h"
 #include "support.h"
 #include "vigil/event.h"
 #include "vigil/mem.h"
@@ -40,10 +41,8 @@ static const char *const batch_types[] = {"workflow", "job", "cronjob", "batch"}
 static const struct vg_health_config hc = {(char **)batch_types, 4};
 
 struct fixture {
-    char *dir;
-    struct vg_redis_child *rc;
-    struct vg_state *st;
-    char *url;
+    struct vg_test_redis redis;
+    const char *url;
     int64_t offset;
     bool use_config; /* the command line carries its own -c */
 };
@@ -71,37 +70,21 @@ static void apply(const char *type, const char *version, const char *name, const
                   const char *message)
 {
     struct vg_event ev;
-    struct vg_resource *res;
-    struct vg_transition trans[3];
-    struct vg_offset off;
-    struct vg_commit cm = {0};
     char errstr[512];
-    size_t nt;
 
-    memset(&ev, 0, sizeof(ev));
-    ev.type = vg_strdup(type);
-    ev.name = vg_strdup(name);
-    ev.workspace = vg_strdup(ws);
-    ev.version = vg_strdup(version);
-    ev.owner = vg_strdup(owner);
-    ev.id = vg_resource_id(type, version, name, ws);
-    snprintf(ev.status, sizeof(ev.status), "%s", status);
-    snprintf(ev.runtime, sizeof(ev.runtime), "%s", runtime);
-    ev.time_ms = t;
-    ev.message = message ? vg_strdup(message) : NULL;
-    ev.pos.topic = vg_strdup("golden.events");
-    ev.pos.partition = (int32_t)(fx.offset % 3);
-    ev.pos.offset = fx.offset++;
-    assert_int_equal(vg_state_resolve(fx.st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
-    nt = vg_resource_apply(&hc, res, &ev, trans);
-    off = (struct vg_offset){ev.pos.topic, ev.pos.partition, ev.pos.offset};
-    cm.res = &res;
-    cm.n_res = 1;
-    cm.trans = trans;
-    cm.n_trans = nt;
-    cm.offsets = &off;
-    cm.n_offsets = 1;
-    if (vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)) != VG_OK) {
+    vg_test_event_make(&ev, &(struct vg_test_event){.type = type,
+                                                    .version = version,
+                                                    .name = name,
+                                                    .workspace = ws,
+                                                    .owner = owner,
+                                                    .status = status,
+                                                    .runtime = runtime,
+                                                    .time_ms = t,
+                                                    .topic = "golden.events",
+                                                    .partition = (int32_t)(fx.offset % 3),
+                                                    .offset = fx.offset++,
+                                                    .message = message});
+    if (vg_test_state_apply_one(fx.redis.st, &hc, &ev, errstr, sizeof(errstr)) != VG_OK) {
         fprintf(stderr, "commit: %s\n", errstr);
         fail();
     }
@@ -114,7 +97,6 @@ static void populate(void)
     struct vg_resource *res;
     struct vg_commit cm = {0};
     char errstr[512];
-    redisContext *raw;
     redisReply *reply;
     char *key;
 
@@ -138,21 +120,18 @@ static void populate(void)
     /* An open incident on orders-api, as the rules would leave it. */
     memset(&ev, 0, sizeof(ev));
     ev.id = vg_resource_id("service", "v2", "orders-api", "sandbox");
-    assert_int_equal(vg_state_resolve(fx.st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_resolve(fx.redis.st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
     vg_resource_add_incident(res, "resource-error", "8c3f0a5e2b7d4c19", "critical", T0 + 185 * MIN)
         ->seq = 1;
     res->dirty = true;
     cm.res = &res;
     cm.n_res = 1;
-    assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_commit(fx.redis.st, &cm, errstr, sizeof(errstr)), VG_OK);
     free(ev.id);
 
     /* A log line without a transition, as Kubernetes Events are attached. */
-    raw = redisConnectUnix(strstr(fx.url, "unix://") + 7);
-    assert_non_null(raw);
-    assert_int_equal(raw->err, 0);
     key = vg_asprintf("golden:hist:{%s}", "service:v2:orders-api:sandbox");
-    reply = redisCommand(raw,
+    reply = redisCommand(fx.redis.raw,
                          "XADD %s * at %lld topic golden.events partition 1 offset 99 "
                          "message %s kind log reason BackOff",
                          key, (long long)(T0 + 186 * MIN), "Back-off restarting failed container");
@@ -160,26 +139,18 @@ static void populate(void)
     assert_int_equal(reply->type, REDIS_REPLY_STRING);
     freeReplyObject(reply);
     free(key);
-    redisFree(raw);
 }
 
 static int setup(void **state)
 {
-    char errstr[512];
     char now[32];
 
     (void)state;
     memset(&fx, 0, sizeof(fx));
-    fx.dir = vg_test_mkdtemp("state3-golden");
-    if (vg_redis_child_start(&fx.rc, fx.dir, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "redis: %s\n", errstr);
+    if (vg_test_redis_start(&fx.redis, "state-golden", "golden", true) != 0) {
         return -1;
     }
-    fx.url = vg_strdup(vg_redis_child_url(fx.rc));
-    if (vg_state_connect(&fx.st, fx.url, "golden", errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "connect: %s\n", errstr);
-        return -1;
-    }
+    fx.url = vg_test_redis_url(&fx.redis);
     snprintf(now, sizeof(now), "%lld", (long long)NOW);
     setenv("VIGIL_NOW_MS", now, 1);
     unsetenv("NO_COLOR");
@@ -190,11 +161,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    vg_state_destroy(fx.st);
-    vg_redis_child_stop(fx.rc);
-    vg_test_rmrf(fx.dir);
-    free(fx.dir);
-    free(fx.url);
+    vg_test_redis_stop(&fx.redis);
     return 0;
 }
 
@@ -220,7 +187,7 @@ static char *run_vigil(int want_rc, char **err_out, ...)
     va_end(ap);
     if (!fx.use_config) {
         argv[argc++] = (char *)"--redis";
-        argv[argc++] = fx.url;
+        argv[argc++] = (char *)fx.url;
         argv[argc++] = (char *)"--prefix";
         argv[argc++] = (char *)"golden";
     }
@@ -363,7 +330,7 @@ static void test_get_golden(void **state)
     golden("get_json.json", json);
     {
         /* The same through a config file's redis.url and redis.prefix. */
-        char *cfg_path = vg_asprintf("%s/vigil.yaml", fx.dir);
+        char *cfg_path = vg_asprintf("%s/vigil.yaml", fx.redis.dir);
         char *cfg = vg_asprintf("redis: {url: \"%s\", prefix: golden}\n", fx.url);
 
         assert_true(vg_test_write_file(cfg_path, cfg, strlen(cfg)));
@@ -452,17 +419,12 @@ static void test_get_golden(void **state)
 
     /* Data from a vigil without the name index: name search falls back to the id sets. */
     {
-        redisContext *raw = redisConnectUnix(strstr(fx.url, "unix://") + 7);
-        redisReply *reply;
-
-        assert_non_null(raw);
-        reply = redisCommand(raw, "ZREM golden:idx:name %b",
-                             "orders-api\0service:v2:orders-api:sandbox",
-                             strlen("orders-api") + 1 + strlen("service:v2:orders-api:sandbox"));
+        redisReply *reply = redisCommand(
+            fx.redis.raw, "ZREM golden:idx:name %b", "orders-api\0service:v2:orders-api:sandbox",
+            strlen("orders-api") + 1 + strlen("service:v2:orders-api:sandbox"));
         assert_non_null(reply);
         assert_int_equal(reply->integer, 1);
         freeReplyObject(reply);
-        redisFree(raw);
     }
     out = run_vigil(0, NULL, "get", "-n", "daten-*", "-o", "json", NULL);
     golden("get_name_json.json", out);
@@ -472,10 +434,10 @@ static void test_get_golden(void **state)
     free(out);
 }
 
-/* Write `text` to <fx.dir>/<name>; returns the path (heap). */
+/* Write `text` to <fx.redis.dir>/<name>; returns the path (heap). */
 static char *write_config(const char *name, const char *text)
 {
-    char *path = vg_asprintf("%s/%s", fx.dir, name);
+    char *path = vg_asprintf("%s/%s", fx.redis.dir, name);
 
     assert_true(vg_test_write_file(path, text, strlen(text)));
     return path;

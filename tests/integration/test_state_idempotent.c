@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "state_redis.h"
 #include "support.h"
 #include "vigil/event.h"
 #include "vigil/mem.h"
@@ -26,33 +27,22 @@
 #define T0 1764323400000LL
 #define N_EV 6
 
-struct fixture {
-    char *dir;
-    struct vg_redis_child *rc;
-    struct vg_state *st;
-    char *prefix;
-    redisContext *raw;
-};
-
-static struct fixture fx;
+static struct vg_test_redis fx;
 static const struct vg_health_config hc = {NULL, 0};
 
 static void make_event(struct vg_event *ev, const char *name, const char *status,
                        const char *runtime, int64_t t, int32_t partition, int64_t offset)
 {
-    memset(ev, 0, sizeof(*ev));
-    ev->type = vg_strdup("service");
-    ev->name = vg_strdup(name);
-    ev->workspace = vg_strdup("prod");
-    ev->version = vg_strdup("v1");
-    ev->owner = vg_strdup("ops");
-    ev->id = vg_resource_id("service", "v1", name, "prod");
-    snprintf(ev->status, sizeof(ev->status), "%s", status);
-    snprintf(ev->runtime, sizeof(ev->runtime), "%s", runtime);
-    ev->time_ms = t;
-    ev->pos.topic = vg_strdup(TOPIC);
-    ev->pos.partition = partition;
-    ev->pos.offset = offset;
+    vg_test_event_make(ev, &(struct vg_test_event){.type = "service",
+                                                   .name = name,
+                                                   .workspace = "prod",
+                                                   .owner = "ops",
+                                                   .status = status,
+                                                   .runtime = runtime,
+                                                   .time_ms = t,
+                                                   .topic = TOPIC,
+                                                   .partition = partition,
+                                                   .offset = offset});
 }
 
 /* The batch: two partitions, offsets 10..12 on each, two Resources. */
@@ -210,37 +200,14 @@ static char *snapshot(const char *id)
 
 static int setup(void **state)
 {
-    char errstr[512];
-    const char *url;
-
     (void)state;
-    signal(SIGPIPE, SIG_IGN);
-    fx.dir = vg_test_mkdtemp("state-idempotent");
-    if (vg_redis_child_start(&fx.rc, fx.dir, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "redis child: %s\n", errstr);
-        return -1;
-    }
-    fx.prefix = vg_asprintf("test_state_idempotent-%d", (int)getpid());
-    url = vg_redis_child_url(fx.rc);
-    if (vg_state_connect(&fx.st, url, fx.prefix, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "connect: %s\n", errstr);
-        return -1;
-    }
-    fx.raw = redisConnectUnix(url + strlen("unix://"));
-    return fx.raw && !fx.raw->err ? 0 : -1;
+    return vg_test_redis_start(&fx, "test_state_idempotent", NULL, true);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    if (fx.raw) {
-        redisFree(fx.raw);
-    }
-    vg_state_destroy(fx.st);
-    vg_redis_child_stop(fx.rc);
-    vg_test_rmrf(fx.dir);
-    vg_free(fx.dir);
-    vg_free(fx.prefix);
+    vg_test_redis_stop(&fx);
     return 0;
 }
 

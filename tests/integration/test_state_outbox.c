@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "state_redis.h"
 #include "support.h"
 #include "vigil/event.h"
 #include "vigil/mem.h"
@@ -27,16 +28,11 @@
 #define T0 1764323400000LL
 #define CLAIM_NEVER_MS 600000
 
-struct fixture {
-    char *dir;
-    struct vg_redis_child *rc;
-    struct vg_state *st; /* the writer (consumer thread) */
-    char *prefix;
-    redisContext *raw;
-    int seq;
-};
-
-static struct fixture fx;
+/* The writer (consumer thread) and the prefix are each test's own. */
+static struct vg_test_redis fx;
+static struct vg_state *writer;
+static char *prefix;
+static int seq;
 
 static void make_page(struct vg_page *pg, int n)
 {
@@ -71,15 +67,15 @@ static int commit_pages(int n)
     struct vg_page pages[8];
     struct vg_commit cm = {0};
     char errstr[512];
-    int first = fx.seq + 1;
+    int first = seq + 1;
 
     assert_true(n <= 8);
     for (int i = 0; i < n; i++) {
-        make_page(&pages[i], ++fx.seq);
+        make_page(&pages[i], ++seq);
     }
     cm.pages = pages;
     cm.n_pages = (size_t)n;
-    assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_commit(writer, &cm, errstr, sizeof(errstr)), VG_OK);
     for (int i = 0; i < n; i++) {
         vg_page_fini(&pages[i]);
     }
@@ -114,8 +110,8 @@ static struct vg_state *connect_new(void)
     struct vg_state *st = NULL;
     char errstr[512];
 
-    assert_int_equal(
-        vg_state_connect(&st, vg_redis_child_url(fx.rc), fx.prefix, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_connect(&st, vg_test_redis_url(&fx), prefix, errstr, sizeof(errstr)),
+                     VG_OK);
     return st;
 }
 
@@ -130,7 +126,7 @@ static int64_t backlog(struct vg_state *st)
 
 static long long raw_int(const char *cmd_fmt, const char *key_suffix)
 {
-    char *key = vg_asprintf("%s:%s", fx.prefix, key_suffix);
+    char *key = vg_asprintf("%s:%s", prefix, key_suffix);
     redisReply *r = redisCommand(fx.raw, cmd_fmt, key);
     long long n;
 
@@ -158,30 +154,14 @@ static void read_n(struct vg_state *st, const char *consumer, int block_ms, int6
 
 static int setup(void **state)
 {
-    char errstr[512];
-    const char *url;
-
     (void)state;
-    signal(SIGPIPE, SIG_IGN);
-    fx.dir = vg_test_mkdtemp("state-outbox");
-    if (vg_redis_child_start(&fx.rc, fx.dir, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "redis child: %s\n", errstr);
-        return -1;
-    }
-    url = vg_redis_child_url(fx.rc);
-    fx.raw = redisConnectUnix(url + strlen("unix://"));
-    return fx.raw && !fx.raw->err ? 0 : -1;
+    return vg_test_redis_start(&fx, "state-outbox", NULL, false);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    if (fx.raw) {
-        redisFree(fx.raw);
-    }
-    vg_redis_child_stop(fx.rc);
-    vg_test_rmrf(fx.dir);
-    vg_free(fx.dir);
+    vg_test_redis_stop(&fx);
     return 0;
 }
 
@@ -190,9 +170,9 @@ static int per_test_setup(const char *name)
 {
     char errstr[512];
 
-    fx.prefix = vg_asprintf("test_state_outbox-%s-%d", name, (int)getpid());
-    fx.seq = 0;
-    return vg_state_connect(&fx.st, vg_redis_child_url(fx.rc), fx.prefix, errstr, sizeof(errstr)) ==
+    prefix = vg_asprintf("test_state_outbox-%s-%d", name, (int)getpid());
+    seq = 0;
+    return vg_state_connect(&writer, vg_test_redis_url(&fx), prefix, errstr, sizeof(errstr)) ==
                    VG_OK
                ? 0
                : -1;
@@ -201,10 +181,10 @@ static int per_test_setup(const char *name)
 static int per_test_teardown(void **state)
 {
     (void)state;
-    vg_state_destroy(fx.st);
-    fx.st = NULL;
-    vg_free(fx.prefix);
-    fx.prefix = NULL;
+    vg_state_destroy(writer);
+    writer = NULL;
+    vg_free(prefix);
+    prefix = NULL;
     return 0;
 }
 
@@ -236,9 +216,9 @@ static void test_read_ack_dead(void **state)
     redisReply *r;
 
     (void)state;
-    assert_int_equal(backlog(fx.st), 0);
+    assert_int_equal(backlog(writer), 0);
     first = commit_pages(3);
-    assert_int_equal(backlog(fx.st), 3);
+    assert_int_equal(backlog(writer), 3);
 
     /* The dispatcher has its own vg_state. */
     d = connect_new();
@@ -269,7 +249,7 @@ static void test_read_ack_dead(void **state)
 
     /* A restarted dispatcher with the same consumer name: its pending ones first. */
     commit_pages(1);
-    assert_int_equal(backlog(fx.st), 3);
+    assert_int_equal(backlog(writer), 3);
     d = connect_new();
     read_n(d, "d1", 50, CLAIM_NEVER_MS, &v, &n);
     assert_int_equal(n, 3);
@@ -281,7 +261,7 @@ static void test_read_ack_dead(void **state)
     assert_int_equal(vg_state_outbox_dead(d, &v[1], "rejected: HTTP 400", errstr, sizeof(errstr)),
                      VG_OK);
     assert_int_equal(backlog(d), 2);
-    r = redisCommand(fx.raw, "XRANGE %s:outbox:dead - +", fx.prefix);
+    r = redisCommand(fx.raw, "XRANGE %s:outbox:dead - +", prefix);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 1);
@@ -365,7 +345,7 @@ static void test_autoclaim(void **state)
     assert_string_equal(arg.ids[0], v[0].stream_id);
     assert_string_equal(arg.ids[1], v[1].stream_id);
     {
-        char *key = vg_asprintf("%s:outbox", fx.prefix);
+        char *key = vg_asprintf("%s:outbox", prefix);
         redisReply *r = redisCommand(fx.raw, "XPENDING %s dispatch - + 10 b", key);
 
         assert_non_null(r);
@@ -376,7 +356,7 @@ static void test_autoclaim(void **state)
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(vg_state_outbox_ack(arg.st, arg.ids[i], errstr, sizeof(errstr)), VG_OK);
     }
-    assert_int_equal(backlog(fx.st), 0);
+    assert_int_equal(backlog(writer), 0);
     vg_outbox_entries_free(v, n);
     vg_state_destroy(a);
     vg_state_destroy(arg.st);
@@ -395,7 +375,7 @@ static void test_deleted_pending_skipped(void **state)
     read_n(d, "x", 0, CLAIM_NEVER_MS, &v, &n);
     assert_int_equal(n, 2);
     /* Someone trims the first one away while it is pending. */
-    r = redisCommand(fx.raw, "XDEL %s:outbox %s", fx.prefix, v[0].stream_id);
+    r = redisCommand(fx.raw, "XDEL %s:outbox %s", prefix, v[0].stream_id);
     assert_non_null(r);
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);

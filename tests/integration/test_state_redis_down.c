@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "state_redis.h"
 #include "support.h"
 #include "vigil/event.h"
 #include "vigil/mem.h"
@@ -34,51 +35,20 @@ static const struct vg_health_config hc = {NULL, 0};
 static void make_event(struct vg_event *ev, const char *name, const char *runtime, int64_t t,
                        int64_t offset)
 {
-    memset(ev, 0, sizeof(*ev));
-    ev->type = vg_strdup("service");
-    ev->name = vg_strdup(name);
-    ev->workspace = vg_strdup("prod");
-    ev->version = vg_strdup("v1");
-    ev->owner = vg_strdup("");
-    ev->id = vg_resource_id("service", "v1", name, "prod");
-    snprintf(ev->status, sizeof(ev->status), "active");
-    snprintf(ev->runtime, sizeof(ev->runtime), "%s", runtime);
-    ev->time_ms = t;
-    ev->pos.topic = vg_strdup(TOPIC);
-    ev->pos.partition = 0;
-    ev->pos.offset = offset;
-}
-
-/* Resolve, apply and commit one event with its offset. */
-static vg_err_t apply_one(struct vg_state *st, const struct vg_event *ev, char *errstr,
-                          size_t errstr_size)
-{
-    struct vg_resource *res;
-    struct vg_transition trans[3];
-    struct vg_offset off = {TOPIC, 0, ev->pos.offset};
-    struct vg_commit cm = {0};
-    size_t n_trans;
-    vg_err_t err = vg_state_resolve(st, ev, 1, &res, errstr, errstr_size);
-
-    if (err != VG_OK) {
-        return err;
-    }
-    n_trans = vg_resource_apply(&hc, res, ev, trans);
-    cm.res = &res;
-    cm.n_res = 1;
-    cm.trans = trans;
-    cm.n_trans = n_trans;
-    cm.offsets = &off;
-    cm.n_offsets = 1;
-    return vg_state_commit(st, &cm, errstr, errstr_size);
+    vg_test_event_make(ev, &(struct vg_test_event){.type = "service",
+                                                   .name = name,
+                                                   .workspace = "prod",
+                                                   .status = "active",
+                                                   .runtime = runtime,
+                                                   .time_ms = t,
+                                                   .topic = TOPIC,
+                                                   .offset = offset});
 }
 
 static void test_redis_down_and_back(void **state)
 {
-    char *dir = vg_test_mkdtemp("state-redis-down");
-    char *prefix = vg_asprintf("test_state_redis_down-%d", (int)getpid());
-    struct vg_redis_child *rc = NULL;
-    struct vg_state *st = NULL;
+    struct vg_test_redis r;
+    struct vg_state *st;
     struct vg_event a;
     struct vg_event b;
     struct vg_resource *got = NULL;
@@ -87,18 +57,17 @@ static void test_redis_down_and_back(void **state)
     int64_t t0;
 
     (void)state;
-    assert_int_equal(vg_redis_child_start(&rc, dir, errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(vg_state_connect(&st, vg_redis_child_url(rc), prefix, errstr, sizeof(errstr)),
-                     VG_OK);
+    assert_int_equal(vg_test_redis_start(&r, "state-redis-down", NULL, true), 0);
+    st = r.st;
     make_event(&a, "a", "running", T0, 1);
     make_event(&b, "b", "failed", T0 + 1, 2);
-    assert_int_equal(apply_one(st, &a, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_test_state_apply_one(st, &hc, &a, errstr, sizeof(errstr)), VG_OK);
 
     /* Redis goes away mid-way. */
-    vg_redis_child_stop(rc);
-    rc = NULL;
+    vg_redis_child_stop(r.rc);
+    r.rc = NULL;
     t0 = vg_mono_ms();
-    assert_int_equal(apply_one(st, &b, errstr, sizeof(errstr)), VG_ERR_BACKEND);
+    assert_int_equal(vg_test_state_apply_one(st, &hc, &b, errstr, sizeof(errstr)), VG_ERR_BACKEND);
     assert_true(vg_mono_ms() - t0 < 3000);
     assert_non_null(strstr(errstr, "redis.sock"));
     /* Dead until reconnected: fast failures, and reconnect fails while down. */
@@ -109,7 +78,7 @@ static void test_redis_down_and_back(void **state)
     vg_state_cache_clear(st); /* the failed batch's Resources are not in Redis */
 
     /* Back on the same directory: the AOF brings the committed state back. */
-    assert_int_equal(vg_redis_child_start(&rc, dir, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_redis_child_start(&r.rc, r.dir, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_reconnect(st, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_ping(st), VG_OK);
     assert_int_equal(vg_state_get(st, a.id, &got, errstr, sizeof(errstr)), VG_OK);
@@ -123,7 +92,7 @@ static void test_redis_down_and_back(void **state)
     assert_int_equal(off, 1);
 
     /* The retried batch goes through. */
-    assert_int_equal(apply_one(st, &b, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_test_state_apply_one(st, &hc, &b, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_get(st, b.id, &got, errstr, sizeof(errstr)), VG_OK);
     assert_non_null(got);
     assert_string_equal(got->runtime, "failed");
@@ -133,11 +102,7 @@ static void test_redis_down_and_back(void **state)
 
     vg_event_fini(&a);
     vg_event_fini(&b);
-    vg_state_destroy(st);
-    vg_redis_child_stop(rc);
-    vg_test_rmrf(dir);
-    vg_free(dir);
-    vg_free(prefix);
+    vg_test_redis_stop(&r);
 }
 
 static void test_child_busy_dir_and_stale_socket(void **state)

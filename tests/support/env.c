@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support.h"
@@ -23,6 +24,9 @@
 
 static int stop_more(struct vg_test_env *e);
 static int write_first_rules(struct vg_test_env *e);
+static int start_redis(struct vg_test_env *e, const struct vg_redis_child_opts *ro);
+static const char *redis_url(const struct vg_test_env *e);
+static const char *redis_location(const struct vg_test_env *e);
 
 /* The mock cluster with the event topics and vigil.dlq, and the test's producer for it. */
 static int start_cluster(struct vg_test_env *e)
@@ -80,8 +84,7 @@ int vg_test_env_start(struct vg_test_env *e, const char *name, const struct vg_t
     e->config = vg_asprintf("%s/vigil.yaml", e->dir);
     e->rules = vg_asprintf("%s/rules.yaml", e->dir);
     ro.password = e->opts.redis_password;
-    if (vg_redis_child_start_opts(&e->redis, e->dir, &ro, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "env: redis-server: %s\n", errstr);
+    if (start_redis(e, &ro) != 0) {
         return -1;
     }
     if (start_cluster(e) != 0) {
@@ -93,14 +96,14 @@ int vg_test_env_start(struct vg_test_env *e, const char *name, const struct vg_t
         return -1;
     }
     e->hook_url = vg_http_receiver_url(e->rcv, e->opts.hook_path ? e->opts.hook_path : "/hook");
-    if (vg_state_connect(&e->st, vg_redis_child_url(e->redis), e->prefix, errstr, sizeof(errstr)) !=
-        VG_OK) {
+    if (!e->opts.embedded_redis &&
+        vg_state_connect(&e->st, redis_url(e), e->prefix, errstr, sizeof(errstr)) != VG_OK) {
         fprintf(stderr, "env: %s\n", errstr);
         return -1;
     }
     /* Secrets reach vigil through the environment, as in production. */
     setenv("VIGIL_TEST_HOOK_URL", e->hook_url, 1);
-    setenv("VIGIL_TEST_REDIS_URL", vg_redis_child_url(e->redis), 1);
+    setenv("VIGIL_TEST_REDIS_URL", redis_url(e), 1);
     if (e->opts.http_token) {
         setenv("VIGIL_TEST_HTTP_TOKEN", e->opts.http_token, 1);
     }
@@ -166,13 +169,13 @@ void vg_test_env_write_config(struct vg_test_env *e)
                   "%s"
                   "%s"
                   "redis:\n"
-                  "  url: \"${VIGIL_TEST_REDIS_URL}\"\n"
+                  "%s"
                   "  prefix: %s\n"
                   "%s"
                   "rules: [%s]\n"
                   "sinks:\n%s",
                   e->opts.kafka_tuning ? e->opts.kafka_tuning : KAFKA_TUNING,
-                  e->opts.kafka_extra ? e->opts.kafka_extra : "", e->prefix,
+                  e->opts.kafka_extra ? e->opts.kafka_extra : "", redis_location(e), e->prefix,
                   e->opts.redis_extra ? e->opts.redis_extra : "", e->rules,
                   e->opts.sinks ? e->opts.sinks
                                 : "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", "
@@ -426,6 +429,8 @@ int vg_test_env_stop(struct vg_test_env *e)
     free(e->config);
     free(e->rules);
     free(e->hook_url);
+    free(e->redis_url);
+    free(e->data_dir);
     memset(e, 0, sizeof(*e));
     return rc;
 }
@@ -1054,4 +1059,194 @@ bool vg_test_env_new_cluster(struct vg_test_env *e)
     }
     vg_test_env_write_config(e);
     return true;
+}
+
+/* ---- State tests: Redis over TCP, restarts, counting log lines, the embedded Redis ---- */
+
+/* The environment's redis-server (none with opts.embedded_redis) and the URL vigil is given. */
+static int start_redis(struct vg_test_env *e, const struct vg_redis_child_opts *ro)
+{
+    struct vg_redis_child_opts o = *ro;
+    char errstr[512];
+
+    if (e->opts.embedded_redis) {
+        e->data_dir = vg_asprintf("%s/data", e->dir);
+        e->redis_url = vg_asprintf("unix://%s/redis.sock", e->data_dir);
+        return 0;
+    }
+    if (e->opts.redis_tcp) {
+        e->redis_port = vg_test_free_port();
+        o.tcp_port = e->redis_port;
+    }
+    if (vg_redis_child_start_opts(&e->redis, e->dir, &o, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: redis-server: %s\n", errstr);
+        return -1;
+    }
+    if (e->opts.redis_tcp) {
+        e->redis_url = vg_asprintf("redis://%s%s%s127.0.0.1:%d/%d", o.password ? ":" : "",
+                                   o.password ? o.password : "", o.password ? "@" : "",
+                                   e->redis_port, e->opts.redis_db);
+    }
+    return 0;
+}
+
+static const char *redis_url(const struct vg_test_env *e)
+{
+    return e->redis_url ? e->redis_url : vg_redis_child_url(e->redis);
+}
+
+/* The redis section's line that says where Redis is (a static buffer). */
+static const char *redis_location(const struct vg_test_env *e)
+{
+    static char line[1024];
+
+    if (e->opts.embedded_redis) {
+        snprintf(line, sizeof(line), "  data_dir: %s\n", e->data_dir);
+    } else {
+        snprintf(line, sizeof(line), "  url: \"${VIGIL_TEST_REDIS_URL}\"\n");
+    }
+    return line;
+}
+
+struct vg_state *vg_test_env_state(struct vg_test_env *e)
+{
+    char errstr[512];
+
+    if (!e->st) {
+        if (vg_state_connect(&e->st, redis_url(e), e->prefix, errstr, sizeof(errstr)) != VG_OK) {
+            return NULL;
+        }
+        return e->st;
+    }
+    if (vg_state_ping(e->st) != VG_OK &&
+        vg_state_reconnect(e->st, errstr, sizeof(errstr)) != VG_OK) {
+        return NULL;
+    }
+    return e->st;
+}
+
+struct redis_gone {
+    struct vg_test_env *e;
+};
+
+static bool redis_exited(void *arg)
+{
+    struct redis_gone *g = arg;
+    char how[128];
+
+    return vg_redis_child_exited(g->e->redis, how, sizeof(how));
+}
+
+void vg_test_env_redis_kill(struct vg_test_env *e, int sig)
+{
+    struct redis_gone g = {e};
+
+    vg_test_env_redis_close(e);
+    if (kill(vg_redis_child_pid(e->redis), sig) != 0 ||
+        !vg_test_wait_for(redis_exited, &g, 10000)) {
+        fprintf(stderr, "env: redis-server pid %d did not go away\n", vg_redis_child_pid(e->redis));
+    }
+}
+
+bool vg_test_env_redis_restart(struct vg_test_env *e)
+{
+    char errstr[512];
+
+    if (vg_redis_child_restart(e->redis, errstr, sizeof(errstr)) != VG_OK ||
+        vg_state_reconnect(e->st, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "env: redis restart: %s\n", errstr);
+        return false;
+    }
+    return true;
+}
+
+size_t vg_test_env_log_size(const struct vg_test_env *e)
+{
+    char *logs = vg_test_env_logs(e);
+    size_t len = strlen(logs);
+
+    free(logs);
+    return len;
+}
+
+int vg_test_env_log_count(const struct vg_test_env *e, size_t from, const char *needle)
+{
+    char *logs = vg_test_env_logs(e);
+    int n = 0;
+
+    for (const char *p = from < strlen(logs) ? logs + from : NULL; p && (p = strstr(p, needle));
+         p += strlen(needle)) {
+        n++;
+    }
+    free(logs);
+    return n;
+}
+
+char *vg_test_env_log_line(const struct vg_test_env *e, size_t from, const char *needle)
+{
+    char *logs = vg_test_env_logs(e);
+    char *hit = from < strlen(logs) ? strstr(logs + from, needle) : NULL;
+    char *line = NULL;
+
+    if (hit) {
+        char *bol = hit;
+        char *eol = strchr(hit, '\n');
+
+        while (bol > logs && bol[-1] != '\n') {
+            bol--;
+        }
+        line = vg_asprintf("%.*s", (int)(eol ? eol - bol : (ptrdiff_t)strlen(bol)), bol);
+    }
+    free(logs);
+    return line;
+}
+
+struct log_count_wait {
+    struct vg_test_env *e;
+    size_t from;
+    const char *needle;
+    int want;
+};
+
+static bool log_count_reached(void *arg)
+{
+    struct log_count_wait *w = arg;
+
+    return vg_test_env_log_count(w->e, w->from, w->needle) >= w->want;
+}
+
+bool vg_test_env_wait_log_count(struct vg_test_env *e, size_t from, const char *needle, int want,
+                                int timeout_ms)
+{
+    struct log_count_wait w = {e, from, needle, want};
+
+    if (vg_test_wait_for(log_count_reached, &w, timeout_ms)) {
+        return true;
+    }
+    fprintf(stderr, "env: the log never said \"%s\" %d times\n", needle, want);
+    vg_test_env_dump_logs(e);
+    return false;
+}
+
+bool vg_test_env_running(struct vg_test_env *e)
+{
+    int status;
+
+    return e->vigil > 0 && waitpid(e->vigil, &status, WNOHANG) == 0;
+}
+
+/* ---- cmocka fixtures ---- */
+
+int vg_test_env_setup(void **state)
+{
+    struct vg_test_env_case *c = *state;
+
+    return vg_test_env_start(c->env, c->name, &c->opts);
+}
+
+int vg_test_env_teardown(void **state)
+{
+    struct vg_test_env_case *c = *state;
+
+    return vg_test_env_stop(c->env);
 }

@@ -70,6 +70,20 @@ struct vg_test_env_opts {
     /* Properties of the test's producer (message.max.bytes for large messages). */
     const struct vg_kv *producer_props;
     size_t n_producer_props;
+
+    /* ---- State tests: Redis over TCP, a database index, the embedded Redis ---- */
+    /*
+     * redis-server also listens on a free 127.0.0.1 port (e->redis_port);
+     * vigil and e->st then reach it at redis://[:password@]127.0.0.1:PORT/redis_db.
+     */
+    bool redis_tcp;
+    int redis_db; /* with redis_tcp: the database index */
+    /*
+     * No redis-server of the environment's own and no redis.url: vigil
+     * starts its embedded one on <dir>/data (redis.data_dir), and
+     * vg_test_env_state connects to it once vigil has started it.
+     */
+    bool embedded_redis;
 };
 
 /* A monitor paging `ops` when a workflow's runtime turns failed. */
@@ -117,6 +131,10 @@ struct vg_test_env {
     long long more_produced[VG_TEST_ENV_MORE_TOPICS];
     bool leaked;                    /* a reply or a log held one of opts.secrets */
     struct redisContext *redis_raw; /* vg_test_env_redis's connection (outbox.h) */
+    /* ---- State tests ---- */
+    int redis_port;  /* opts.redis_tcp: the 127.0.0.1 port of redis-server */
+    char *redis_url; /* the URL vigil is given (opts.redis_tcp, opts.embedded_redis) */
+    char *data_dir;  /* opts.embedded_redis: vigil's redis.data_dir */
 };
 
 /* Start redis-server, the mock cluster, the receiver and write the config. 0 or -1. */
@@ -276,5 +294,46 @@ bool vg_test_env_new_cluster(struct vg_test_env *e);
  */
 struct redisReply *vg_test_env_redis(struct vg_test_env *e, const char *fmt, ...);
 void vg_test_env_redis_close(struct vg_test_env *e);
+
+/* ---- State tests: Redis restarts, counting log lines, the embedded Redis ---- */
+
+/*
+ * The test's vg_state (e->st); with opts.embedded_redis connected on first
+ * use, and reconnected when the last call found Redis gone. NULL while
+ * Redis does not answer.
+ */
+struct vg_state *vg_test_env_state(struct vg_test_env *e);
+/* Send `sig` to the environment's redis-server and reap it (it stays down). */
+void vg_test_env_redis_kill(struct vg_test_env *e, int sig);
+/* Start it again on the same directory and options (the AOF brings the data back); reconnect e->st.
+ */
+bool vg_test_env_redis_restart(struct vg_test_env *e);
+/* Bytes of all runs' logs so far: a mark for the _from functions below. */
+size_t vg_test_env_log_size(const struct vg_test_env *e);
+/* Occurrences of `needle` in the logs of all runs from byte `from` (0: all) on. */
+int vg_test_env_log_count(const struct vg_test_env *e, size_t from, const char *needle);
+/* The first whole line holding `needle` at or after byte `from` (heap), or NULL. */
+char *vg_test_env_log_line(const struct vg_test_env *e, size_t from, const char *needle);
+/* Wait until the logs from byte `from` on hold `needle` `want` times (dumps them on failure). */
+bool vg_test_env_wait_log_count(struct vg_test_env *e, size_t from, const char *needle, int want,
+                                int timeout_ms);
+/* The spawned vigil still runs (not reaped; a test that sees false fails). */
+bool vg_test_env_running(struct vg_test_env *e);
+
+/* ---- cmocka fixtures: one environment per test, from the test's options ---- */
+
+/*
+ * A test's environment, its name and options. Pass its address as the
+ * initial state of cmocka_unit_test_prestate_setup_teardown(test,
+ * vg_test_env_setup, vg_test_env_teardown, &c): setup starts `env` with
+ * vg_test_env_start, teardown stops it (failing when vg_test_env_stop does).
+ */
+struct vg_test_env_case {
+    struct vg_test_env *env;
+    const char *name;
+    struct vg_test_env_opts opts;
+};
+int vg_test_env_setup(void **state);
+int vg_test_env_teardown(void **state);
 
 #endif

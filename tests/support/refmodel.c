@@ -299,3 +299,34 @@ int vg_ref_check_redis(struct vg_state *st, const struct vg_ref_log *log)
     }
     return bad;
 }
+
+struct applied_wait {
+    struct vg_test_env *e;
+    int64_t want;
+};
+
+static int64_t env_applied_total(struct vg_test_env *e)
+{
+    struct vg_state *st = vg_test_env_state(e);
+
+    return st ? vg_ref_applied_total(st, e->topic, e->opts.partitions) : -1;
+}
+
+static bool applied_at_least(void *arg)
+{
+    struct applied_wait *w = arg;
+
+    return env_applied_total(w->e) >= w->want;
+}
+
+bool vg_ref_wait_applied(struct vg_test_env *e, int64_t want, int timeout_ms)
+{
+    struct applied_wait w = {e, want};
+
+    if (vg_test_wait_for(applied_at_least, &w, timeout_ms)) {
+        return true;
+    }
+    fprintf(stderr, "applied %lld of %lld\n", (long long)env_applied_total(e), (long long)want);
+    vg_test_env_dump_logs(e);
+    return false;
+}

@@ -83,6 +83,18 @@ bool vg_ref_produce_env(struct vg_test_env *e, const struct vg_ref_log *log, siz
 /* Sum over partitions of (applied offset + 1): the messages Redis reflects; -1 on error. */
 int64_t vg_ref_applied_total(struct vg_state *st, const char *topic, int partitions);
 /*
+ * Wait until vg_ref_applied_total over the event topic of `e` (its
+ * vg_test_env_state, so the embedded Redis too) is at least `want`; on a
+ * timeout print how far it got and vigil's logs.
+ */
+bool vg_ref_wait_applied(struct vg_test_env *e, int64_t want, int timeout_ms);
+
+/* Small batches and the mock cluster's quick rejoin: vg_test_env_opts.kafka_tuning. */
+#define VG_REF_KAFKA_SMALL_BATCHES                                                                 \
+    "  batch_size: 50\n"                                                                           \
+    "  batch_ms: 5\n"                                                                              \
+    "  properties: {session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\"}\n"
+/*
  * Redis equals the reference: each Resource's state and since-times, and
  * its whole history, entry for entry (so no transition is missing and none
  * is there twice). Returns the number of mismatches, each printed.

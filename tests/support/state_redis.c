@@ -1,0 +1,102 @@
+/*
+ * The redis-server + vg_state fixture of the state tests (state_redis.h).
+ */
+#include "state_redis.h"
+
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/util.h"
+
+int vg_test_redis_start(struct vg_test_redis *r, const char *name, const char *prefix,
+                        bool with_state)
+{
+    char errstr[512];
+    const char *url;
+
+    memset(r, 0, sizeof(*r));
+    signal(SIGPIPE, SIG_IGN);
+    r->dir = vg_test_mkdtemp(name);
+    r->prefix = prefix ? vg_strdup(prefix) : vg_asprintf("%s-%d", name, (int)getpid());
+    if (vg_redis_child_start(&r->rc, r->dir, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "redis child: %s\n", errstr);
+        return -1;
+    }
+    url = vg_redis_child_url(r->rc);
+    if (with_state && vg_state_connect(&r->st, url, r->prefix, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "connect: %s\n", errstr);
+        return -1;
+    }
+    r->raw = redisConnectUnix(url + strlen("unix://"));
+    if (!r->raw || r->raw->err) {
+        fprintf(stderr, "raw connect: %s\n", r->raw ? r->raw->errstr : "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+void vg_test_redis_stop(struct vg_test_redis *r)
+{
+    if (r->raw) {
+        redisFree(r->raw);
+    }
+    vg_state_destroy(r->st);
+    vg_redis_child_stop(r->rc);
+    if (r->dir) {
+        vg_test_rmrf(r->dir);
+    }
+    vg_free(r->dir);
+    vg_free(r->prefix);
+    memset(r, 0, sizeof(*r));
+}
+
+const char *vg_test_redis_url(const struct vg_test_redis *r)
+{
+    return vg_redis_child_url(r->rc);
+}
+
+void vg_test_event_make(struct vg_event *ev, const struct vg_test_event *f)
+{
+    const char *version = f->version ? f->version : "v1";
+
+    memset(ev, 0, sizeof(*ev));
+    ev->type = vg_strdup(f->type);
+    ev->name = vg_strdup(f->name);
+    ev->workspace = vg_strdup(f->workspace);
+    ev->version = vg_strdup(version);
+    ev->owner = vg_strdup(f->owner ? f->owner : "");
+    ev->id = vg_resource_id(f->type, version, f->name, f->workspace);
+    snprintf(ev->status, sizeof(ev->status), "%s", f->status ? f->status : "");
+    snprintf(ev->runtime, sizeof(ev->runtime), "%s", f->runtime ? f->runtime : "");
+    ev->time_ms = f->time_ms;
+    ev->message = f->message ? vg_strdup(f->message) : NULL;
+    ev->pos.topic = vg_strdup(f->topic ? f->topic : "vigil.events");
+    ev->pos.partition = f->partition;
+    ev->pos.offset = f->offset;
+}
+
+vg_err_t vg_test_state_apply_one(struct vg_state *st, const struct vg_health_config *hc,
+                                 const struct vg_event *ev, char *errstr, size_t errstr_size)
+{
+    struct vg_resource *res;
+    struct vg_transition trans[3];
+    struct vg_offset off = {ev->pos.topic, ev->pos.partition, ev->pos.offset};
+    struct vg_commit cm = {0};
+    vg_err_t err = vg_state_resolve(st, ev, 1, &res, errstr, errstr_size);
+
+    if (err != VG_OK) {
+        return err;
+    }
+    cm.res = &res;
+    cm.n_res = 1;
+    cm.trans = trans;
+    cm.n_trans = vg_resource_apply(hc, res, ev, trans);
+    cm.offsets = &off;
+    cm.n_offsets = 1;
+    return vg_state_commit(st, &cm, errstr, errstr_size);
+}

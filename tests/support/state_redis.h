@@ -1,0 +1,62 @@
+/*
+ * A private redis-server with a vg_state on it, for the tests of state/
+ * that drive it directly (no Kafka, no vigil): start and stop, a raw
+ * hiredis connection to look at what was written, events built from a
+ * few fields, and one event resolved, applied and committed.
+ */
+#ifndef VIGIL_TEST_STATE_REDIS_H
+#define VIGIL_TEST_STATE_REDIS_H
+
+#include <stdint.h>
+
+#include "vigil/event.h"
+#include "vigil/state.h"
+
+struct redisContext;
+
+struct vg_test_redis {
+    char *dir;
+    struct vg_redis_child *rc;
+    char *prefix;
+    struct vg_state *st;      /* on `prefix`; NULL when started without one */
+    struct redisContext *raw; /* the test's own hiredis connection */
+};
+
+/*
+ * Start redis-server in a fresh directory named after `name`, open the raw
+ * connection and, with `with_state`, a vg_state on `prefix` (NULL:
+ * "<name>-<pid>"). 0, or -1 with the reason printed.
+ */
+int vg_test_redis_start(struct vg_test_redis *r, const char *name, const char *prefix,
+                        bool with_state);
+/* Close both connections, stop redis-server, remove the directory. */
+void vg_test_redis_stop(struct vg_test_redis *r);
+/* The URL of the redis-server ("unix://DIR/redis.sock"). */
+const char *vg_test_redis_url(const struct vg_test_redis *r);
+
+/* An event's fields; NULL strings: version "v1", owner "", topic "vigil.events", others absent. */
+struct vg_test_event {
+    const char *type;
+    const char *version;
+    const char *name;
+    const char *workspace;
+    const char *owner;
+    const char *status;
+    const char *runtime;
+    int64_t time_ms;
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const char *message;
+};
+
+/* Fill `ev` (vg_event_fini frees it) from `f`; its id is the Resource id of the fields. */
+void vg_test_event_make(struct vg_event *ev, const struct vg_test_event *f);
+/*
+ * Resolve, apply (with `hc`) and commit one event with its offset, as the
+ * consumer does for a batch of one. Returns what the failing call returned.
+ */
+vg_err_t vg_test_state_apply_one(struct vg_state *st, const struct vg_health_config *hc,
+                                 const struct vg_event *ev, char *errstr, size_t errstr_size);
+
+#endif
