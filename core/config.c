@@ -289,7 +289,7 @@ static vg_err_t set_kv(struct vg_kv **dst, size_t *n_dst, const struct vg_ynode 
     return VG_OK;
 }
 
-/* One entry of kafka.topics: "name" or {name, format} (issue 4). */
+/* One entry of kafka.topics: "name" or {name, format}. */
 static vg_err_t load_topic(const struct vg_ynode *n, char **name, enum vg_event_format *fmt,
                            char *errstr, size_t errstr_size)
 {
@@ -457,7 +457,7 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
 }
 
 /*
- * A secret value (issue 6): "file:/path" reads the file (relative paths are
+ * A secret value: "file:/path" reads the file (relative paths are
  * relative to the config file; trailing whitespace and newlines dropped).
  * Messages name the key and the path, never the value.
  */

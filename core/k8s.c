@@ -1,5 +1,5 @@
 /*
- * Kubernetes inputs (issue 4, docs/events.md): Pod objects (bare or in a
+ * Kubernetes inputs (docs/events.md): Pod objects (bare or in a
  * watch event) become VG_EVENT_POD events carrying the pod's tracked
  * state, core/v1 Events about pods become VG_EVENT_K8S_EVENT log lines;
  * the owning Resource comes from the pod's labels (decode.kubernetes).

@@ -129,7 +129,7 @@ char *vg_page_to_json(const struct vg_page *pg)
     put_str(&b, "summary", pg->incident.summary, false);
     put_time(&b, "started_at", pg->incident.started_at_ms, false, false);
     put_time(&b, "resolved_at", pg->incident.resolved_at_ms, true, false);
-    /* Issue 5: added within v1 (receivers ignore keys they do not know). */
+    /* Added within v1 (receivers ignore keys they do not know). */
     put_str(&b, "type", pg->incident_type, false);
     put_key(&b, "labels");
     put_labels(&b, pg->labels, pg->n_labels);
@@ -156,7 +156,7 @@ char *vg_page_to_json(const struct vg_page *pg)
     vg_buf_putc(&b, ',');
     put_str(&b, "to", pg->transition.to, false);
     put_time(&b, "at", pg->transition.at_ms, false, false);
-    /* issue 4: why and in which pod (runtime from pods); null otherwise */
+    /* Why and in which pod (runtime from pods); null otherwise */
     put_key(&b, "reason");
     put_str_or_null(&b, pg->reason);
     vg_buf_putc(&b, ',');
@@ -224,7 +224,7 @@ static bool labels_from_json(const cJSON *obj, struct vg_label **out, size_t *n_
     return true;
 }
 
-/* The keys issue 5 added within v1; absent in bodies written before. */
+/* The keys added within v1 after its first release; absent in bodies written before. */
 static void parse_added(struct vg_page *pg, const cJSON *inc, const cJSON *tr)
 {
     const char *s;
@@ -326,7 +326,7 @@ void vg_pages_fini(struct vg_pages *pl)
     pl->cap = 0;
 }
 
-/* ---- Grouped bodies (issue 5) ------------------------------------------ */
+/* ---- Grouped bodies ------------------------------------------ */
 
 struct group_item {
     cJSON *root;
@@ -479,7 +479,7 @@ vg_err_t vg_page_group_from_json(struct vg_pages *out, const char *json, size_t 
     return err;
 }
 
-/* ---- Incident records (issue 5) ---------------------------------------- */
+/* ---- Incident records ---------------------------------------- */
 
 void vg_incident_record_fini(struct vg_incident_record *r)
 {
@@ -625,7 +625,7 @@ void vg_incident_records_fini(struct vg_incident_records *l)
     memset(l, 0, sizeof(*l));
 }
 
-/* ---- Timers (issue 5) --------------------------------------------------- */
+/* ---- Timers --------------------------------------------------- */
 
 void vg_timers_add(struct vg_timers *l, const char *topic, int32_t partition, const char *member,
                    int64_t due_ms, bool nx)
@@ -655,7 +655,7 @@ void vg_timers_fini(struct vg_timers *l)
     memset(l, 0, sizeof(*l));
 }
 
-/* ---- Silences (issue 5) ------------------------------------------------- */
+/* ---- Silences ------------------------------------------------- */
 
 void vg_silence_fini(struct vg_silence *s)
 {

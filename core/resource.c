@@ -1,7 +1,7 @@
 /*
  * Applying one decoded event to a Resource's current state: the
  * transitions it causes and the new health, the pod set and the runtime
- * derived from it (issue 4), and the ordering rule: an event older than
+ * derived from it, and the ordering rule: an event older than
  * what the state reflects does not move it (docs/events.md, "Order").
  * Pure.
  */
@@ -192,7 +192,7 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
         add_transition(out, &n, VG_FIELD_HEALTH, vg_health_name(old_health),
                        vg_health_name(new_health), res, ev);
         res->health = new_health;
-        res->health_since_ms = ev->time_ms; /* issue 3: `vigil get ID` shows since when */
+        res->health_since_ms = ev->time_ms; /* `vigil get ID` shows since when */
     }
     if (from_pods) {
         /* The pod and reason that decided the runtime travel with every transition it caused. */

@@ -1,5 +1,5 @@
 /*
- * The outbox dispatcher (issue 6): its own thread and Redis connection.
+ * The outbox dispatcher: its own thread and Redis connection.
  * Reads pages from P:outbox (consumer group), delivers many at once
  * through sinks/ (libcurl multi), retries with backoff and jitter up to
  * each sink's max_attempts and max_age (honouring Retry-After), keeps a
@@ -358,7 +358,7 @@ static void give_up(struct eng_dispatch *d, struct entry *en, const char *reason
     }
 }
 
-/* Issue 7: one attempt's outcome (delivered, retry, failed) and duration, by sink. */
+/* One attempt's outcome (delivered, retry, failed) and duration, by sink. */
 static void count_attempt(struct eng_dispatch *d, const struct entry *en,
                           const struct vg_sink_result *r, const char *outcome)
 {
@@ -684,7 +684,7 @@ static bool reconnect(struct eng_dispatch *d)
 {
     char errstr[512];
 
-    /* issue 7: each failed try counts as a Redis error, as does the failure that led here */
+    /* Each failed try counts as a Redis error, as does the failure that led here */
     vg_metrics_add(d->report->metrics, VG_M_REDIS_ERRORS, (const char *const[]){"dispatcher"}, 1);
     if (vg_state_reconnect(d->st, errstr, sizeof(errstr)) != VG_OK) {
         return false;

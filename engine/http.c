@@ -1,5 +1,5 @@
 /*
- * Issue 7: the HTTP server inside `vigil run` (api/) wired to the daemon:
+ * The HTTP server inside `vigil run` (api/) wired to the daemon:
  * readiness (partitions assigned, rules loaded), the metrics only the
  * daemon can read (consumer lag, the sinks' state), the rules
  * listing, and the secrets no response may contain. The server reads the

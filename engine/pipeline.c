@@ -6,7 +6,7 @@
  * so nothing is lost; the applied offsets in Redis make replays no-ops,
  * so nothing is applied (or paged) twice.
  *
- * Issue 4: each topic has a format (native, k8s-pod, k8s-event, auto);
+ * Each topic has a format (native, k8s-pod, k8s-event, auto);
  * what cannot be decoded goes to the dead-letter topic unchanged, and the
  * batch only succeeds once the DLQ has acknowledged it (so its offsets
  * never move past an undelivered poison message). Kubernetes Events are
@@ -49,7 +49,7 @@ struct dead_letter {
 
 struct eng_pipeline {
     struct vg_state *st;
-    /* issue 4: inputs and the dead-letter topic (all borrowed; dlq NULL: count and log only) */
+    /* Inputs and the dead-letter topic (all borrowed; dlq NULL: count and log only) */
     const struct vg_kafka_config *kc;
     const struct vg_decode_config *dc;
     struct vg_producer *dlq;
@@ -65,7 +65,7 @@ struct eng_pipeline {
     struct eng_report *report;
     struct vg_map *applied; /* "topic/partition" -> struct applied* */
     bool need_reconnect;
-    char last_error[512]; /* why the last batch failed: the consumer logs it once (issue 3) */
+    char last_error[512]; /* why the last batch failed: the consumer logs it once */
     int64_t last_invalid_log_ms[VG_DECODE__COUNT];
     /* scratch, reused across batches */
     struct vg_event *evs;
@@ -83,11 +83,11 @@ struct eng_pipeline {
     struct vg_pages pages;
     void (*idle_fn)(void *arg);
     void *idle_arg;
-    /* issue 5: what rules produced in this batch, and the timers' clock work */
+    /* What rules produced in this batch, and the timers' clock work */
     struct vg_rules_out out;
     struct eng_timers *timers;
     int64_t last_reconnect_mono;
-    /* issue 7: this batch's counts (GET /metrics), made to count only once it commits */
+    /* This batch's counts (GET /metrics), made to count only once it commits */
     struct vg_metrics_tally *tally;
     /* the batch's poison messages, their tags' generation, the last "dropped" ERROR line */
     struct dead_letter *dead;
@@ -287,7 +287,7 @@ static void log_invalid(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
                 m->topic, (int)m->partition, m->offset, vg_decode_reason_name(r), detail);
 }
 
-/* Issue 7: one consumed message of `topic` had `outcome` (counted when the batch commits). */
+/* One consumed message of `topic` had `outcome` (counted when the batch commits). */
 static void count_event(struct eng_pipeline *pl, const char *topic, const char *outcome,
                         double delta)
 {
@@ -542,7 +542,7 @@ static void reset_batch(struct eng_pipeline *pl, size_t n_evs)
 }
 
 /*
- * Issue 7: after a commit, what it changed counts (metrics) and is shown
+ * After a commit, what it changed counts (metrics) and is shown
  * (the event stream of the API): transitions, incident changes, latency.
  */
 static void after_commit(struct eng_pipeline *pl, size_t n_trans, double t0)
@@ -977,7 +977,7 @@ static void on_idle(void *opaque)
 {
     struct eng_pipeline *pl = opaque;
 
-    /* issue 5: durable timers fire here when no batch comes (reconnect at most once a second) */
+    /* Durable timers fire here when no batch comes (reconnect at most once a second) */
     if (pl->need_reconnect && vg_mono_ms() - pl->last_reconnect_mono >= 1000) {
         char errstr[512];
 

@@ -1,5 +1,5 @@
 /*
- * Issue 7: the metrics registry (api/api_metrics.c): the Prometheus text
+ * The metrics registry (api/api_metrics.c): the Prometheus text
  * format (HELP/TYPE once per family, label escaping, cumulative histogram
  * buckets), series created on first use, and the tally that counts a
  * batch only when flushed.

@@ -1,5 +1,5 @@
 /*
- * Every bad-input class of issue 4, per format: the reason (the DLQ's
+ * Every bad-input class, per format: the reason (the DLQ's
  * vigil.error), that `ev` is left zeroed, and the configurable limits and
  * value sets (decode.limits, decode.status_values/runtime_values),
  * including their YAML form in vigil.yaml and kafka.topics entries.

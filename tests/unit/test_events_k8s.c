@@ -1,5 +1,5 @@
 /*
- * The Kubernetes decoders (issue 4) over realistic fixtures in
+ * The Kubernetes decoders over realistic fixtures in
  * tests/fixtures/k8s/ (Pods as `kubectl get pod -o json` prints them,
  * watch events, core/v1 Events): identity from labels, the tracked pod
  * state, the runtime that pod alone would give, event times, skips.
