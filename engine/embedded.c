@@ -175,11 +175,13 @@ vg_err_t eng_embedded_start(struct eng_embedded *em, const struct vg_config *cfg
                         "embedded mock Kafka cluster on %s (topics created with %d "
                         "partitions)",
                         em->bootstraps, cfg->kafka.partitions);
-            /* The port is random: hand people a command they can paste as is (one
-             * JSON event per line on stdin; topic names need no shell quoting). */
+            /* The port is random: hand people a command they can paste as is (one JSON
+             * event per line on stdin; topic names need no shell quoting). kcat sends no
+             * key, so its lines would be spread over the partitions and a Resource's events
+             * could apply out of order: -p 0 keeps them all in one, in order. */
             for (size_t i = 0; i < cfg->kafka.n_topics; i++) {
-                VG_LOG_INFO("kafka", "produce events with: kcat -P -b %s -t %s", em->bootstraps,
-                            cfg->kafka.topics[i]);
+                VG_LOG_INFO("kafka", "produce events with: kcat -P -b %s -t %s -p 0",
+                            em->bootstraps, cfg->kafka.topics[i]);
             }
         }
     }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The embedded stack as a new user meets it, with the real binary:
+#  - the README's `-c` files exist and `vigil check -c examples/vigil.yaml` passes;
 #  - `vigil run` without -c outside a checkout exits 2 with a hint naming -c;
 #  - in embedded mode, startup logs a kcat line that, pasted as is, produces
 #    an event the running vigil applies (read back with `vigil get`).
@@ -27,6 +28,13 @@ wait_for() {
 }
 command -v kcat >/dev/null || fail "kcat is not installed (scripts/deps.sh installs it)"
 
+# 0. The README's commands name files that exist, and its config checks clean.
+for f in $(grep -oE -- '-c [^ `]+' "$src/README.md" | awk '{print $2}' | sort -u); do
+    [ -f "$src/$f" ] || fail "README.md names -c $f, which does not exist"
+done
+grep -qF 'vigil check -c examples/vigil.yaml' "$src/README.md" || fail "README.md does not show vigil check -c examples/vigil.yaml"
+(cd "$src" && "$vigil" check -c examples/vigil.yaml) >"$tmp/out" 2>&1 || fail "vigil check -c examples/vigil.yaml: $(cat "$tmp/out")"
+
 # 1. Without -c, away from a checkout: a usage error that names the flag, before anything starts.
 mkdir "$tmp/empty"
 (cd "$tmp/empty" && "$vigil" run >"$tmp/out" 2>"$tmp/err"); rc=$?
@@ -53,15 +61,20 @@ kcat_logged() { grep -q 'INFO kafka: produce events with: kcat -P -b ' "$tmp/run
 wait_for 30 kcat_logged || fail "no kcat line logged at startup"
 line=$(grep -m1 'INFO kafka: produce events with: ' "$tmp/run.err" | sed 's/.*produce events with: //')
 echo "logged: $line"
-[[ "$line" =~ ^kcat\ -P\ -b\ 127\.0\.0\.1:[0-9]+\ -t\ deploy\.events$ ]] || fail "unexpected line: $line"
-event='{"resource":{"type":"workflow","name":"pasted","workspace":"public","owner":"deploy-test"},"status":"active","runtime":"running","time":"2026-11-28T10:00:00Z"}'
-# exactly as a user pastes it: through a shell, the event on stdin
-echo "$event" | timeout $((30 * scale)) bash -c "$line" || fail "the pasted kcat line failed: $line"
+[[ "$line" =~ ^kcat\ -P\ -b\ 127\.0\.0\.1:[0-9]+\ -t\ deploy\.events\ -p\ 0$ ]] || fail "unexpected line: $line"
+# Several events of one Resource, each line carrying only what changed: they must apply in order.
+r='"resource":{"type":"workflow","name":"pasted","workspace":"public","owner":"deploy-test"}'
+printf '%s\n' "{$r,\"status\":\"active\",\"runtime\":\"pending\",\"time\":\"2026-11-28T10:00:00Z\"}" \
+    "{$r,\"runtime\":\"running\",\"time\":\"2026-11-28T10:00:10Z\"}" \
+    "{$r,\"runtime\":\"succeeded\",\"time\":\"2026-11-28T10:00:20Z\"}" >"$tmp/events.jsonl"
+# exactly as a user pastes it: through a shell, the events on stdin
+timeout $((30 * scale)) bash -c "$line" <"$tmp/events.jsonl" || fail "the pasted kcat line failed: $line"
 applied() {
     "$vigil" get -c "$tmp/vigil.yaml" -o json workflow:v1:pasted:public >"$tmp/get.json" 2>"$tmp/get.err" &&
-        grep -Eq '"runtime": *"running"' "$tmp/get.json"
+        grep -Eq '"runtime": *"succeeded"' "$tmp/get.json"
 }
-wait_for 30 applied || fail "the event produced with the kcat line was not applied: $(cat "$tmp/get.json" "$tmp/get.err")"
+wait_for 30 applied || fail "the events produced with the kcat line were not applied: $(cat "$tmp/get.json" "$tmp/get.err")"
+grep -Eq '"status": *"active"' "$tmp/get.json" || fail "the first event was lost (applied out of order?): $(cat "$tmp/get.json")"
 kill -TERM "$pid"
 wait "$pid"; rc=$?
 pid=""
