@@ -4,11 +4,14 @@
 #   make bench  install deps, release build, run bench/run.sh
 #   make fuzz   install deps, build the clang libFuzzer target, fuzz the decoders FUZZ_SECONDS
 #               (`make test` already runs it for 30 s as test_events_fuzz)
+#   make install PREFIX=/usr/local [DESTDIR=...]   release build, then cmake --install: binary,
+#               vigil(1), etc/vigil (kept if present), bash completion, systemd unit (docs/deploy.md)
 JOBS ?= $(shell nproc)
 
 FUZZ_SECONDS ?= 300
+PREFIX ?= /usr/local
 
-.PHONY: all deps dev release demo test bench fuzz clean format
+.PHONY: all deps dev release demo test bench fuzz clean format install
 
 all: release
 
@@ -32,6 +35,9 @@ test: dev
 fuzz: dev
 	@cmake --build build/dev --target fuzz_decode
 	@tests/fuzz/run.sh build/dev/tests/fuzz_decode tests/fuzz/corpus $(FUZZ_SECONDS)
+
+install: release
+	@DESTDIR="$(DESTDIR)" cmake --install build/release --prefix $(PREFIX)
 
 bench: release
 	@bench/run.sh build/release

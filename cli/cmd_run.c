@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "vigil/engine.h"
@@ -99,6 +100,18 @@ int cli_cmd_run(int argc, char **argv)
     if (rc) {
         vg_config_fini(&cfg);
         return rc;
+    }
+    /* The built-in rules path only exists in a checkout: outside one, name the flag. */
+    for (size_t i = 0; !config_path && i < cfg.n_rules; i++) {
+        if (!strpbrk(cfg.rules[i], "*?[") && access(cfg.rules[i], F_OK) != 0) {
+            fprintf(stderr,
+                    "vigil run: no -c given, and the default rules path %s is not in the current "
+                    "directory (the defaults suit a checkout of vigil): pass -c vigil.yaml "
+                    "(e.g. -c examples/vigil.yaml in the repository, docs/config.md)\n",
+                    cfg.rules[i]);
+            vg_config_fini(&cfg);
+            return CLI_EXIT_USAGE;
+        }
     }
     err = vg_engine_start(&eng, &cfg, &eopt, errstr, sizeof(errstr));
     if (err) {

@@ -2,7 +2,8 @@
  * The embedded defaults: librdkafka's mock cluster in process when no
  * brokers are configured, a private redis-server child when no Redis URL
  * is, and the small supervisor thread that starts that child again when
- * it dies. Also how read-only commands find the embedded Redis.
+ * it dies. Also how read-only commands find the embedded Redis. The mock
+ * cluster's address is random, so startup logs a ready-to-paste kcat line.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -174,6 +175,14 @@ vg_err_t eng_embedded_start(struct eng_embedded *em, const struct vg_config *cfg
                         "embedded mock Kafka cluster on %s (topics created with %d "
                         "partitions)",
                         em->bootstraps, cfg->kafka.partitions);
+            /* The port is random: hand people a command they can paste as is (one JSON
+             * event per line on stdin; topic names need no shell quoting). kcat sends no
+             * key, so its lines would be spread over the partitions and a Resource's events
+             * could apply out of order: -p 0 keeps them all in one, in order. */
+            for (size_t i = 0; i < cfg->kafka.n_topics; i++) {
+                VG_LOG_INFO("kafka", "produce events with: kcat -P -b %s -t %s -p 0",
+                            em->bootstraps, cfg->kafka.topics[i]);
+            }
         }
     }
     if (cfg->redis.url) {

@@ -13,6 +13,8 @@ pkgs=(
     clang libclang-rt-14-dev
     chromium prometheus
     prometheus-alertmanager
+    pandoc  # generates the man page vigil(1) from docs/cli.md (scripts/gen-man.sh)
+    docker-compose systemd python3-yaml  # the deployment tests: compose config, unit, k8s YAML
 )
 # chromium: the console's browser test (tests/browser, driven by playwright-core; never a
 # downloaded browser). prometheus: `promtool check metrics` in the /metrics test.
