@@ -45,7 +45,7 @@ awk -F'\t' -v started="$started" -v seconds="$seconds" -v cores="$(nproc)" \
     function q(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return "\"" s "\"" }
     BEGIN { printf "{\n  \"meta\": {\"started\": %s, \"seconds\": %d, \"cores\": %d, \"quick\": %s, \"commit\": %s},\n  \"results\": {", q(started), seconds, cores, (quick != "0" ? "true" : "false"), q(commit) }
     { sub(/^ +/, "", $2)
-      printf "%s\n    %s: {\"label\": %s, \"value\": %s, \"unit\": %s, \"ratio\": %s}", NR > 1 ? "," : "", q($1), q($2), $3, q($4), ($5 == "-" ? "null" : $5) }
+      printf "%s\n    %s: {\"label\": %s, \"value\": %s, \"unit\": %s, \"ratio\": %s}", (NR > 1 ? "," : ""), q($1), q($2), $3, q($4), ($5 == "-" ? "null" : $5) }
     END { printf "\n  }\n}\n" }' "$tsv" > "$json"
 # The profile: top functions by inclusive and by own cost, one line per function.
 profile() {
