@@ -16,7 +16,7 @@
 
 #include "vigil/mem.h"
 
-#define BUF_BYTES (1 << 20)
+#define BUF_BYTES (64 * 1024) /* grows to fit a request (grouped pages can be megabytes) */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static vg_bench_receiver_fn on_request;
@@ -67,12 +67,18 @@ static void *conn_main(void *arg)
 {
     static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     int fd = (int)(intptr_t)arg;
-    char *buf = vg_malloc(BUF_BYTES);
+    size_t cap = BUF_BYTES;
+    char *buf = vg_malloc(cap);
     size_t len = 0;
 
     for (;;) {
-        ssize_t r = recv(fd, buf + len, BUF_BYTES - len - 1, 0);
+        ssize_t r;
 
+        if (cap - len < 4096) {
+            cap *= 2;
+            buf = vg_realloc(buf, cap);
+        }
+        r = recv(fd, buf + len, cap - len - 1, 0);
         if (r <= 0) {
             break;
         }
@@ -104,9 +110,6 @@ static void *conn_main(void *arg)
             memmove(buf, buf + total, len - total);
             len -= total;
             buf[len] = '\0';
-        }
-        if (len >= BUF_BYTES - 1) {
-            break; /* a request larger than the buffer: not ours */
         }
     }
 out:

@@ -350,6 +350,10 @@ static int gen_next(struct gen *g, long i, int64_t time_ms, const char *mark, ch
 
 struct child_run {
     long long expect;
+    int64_t stall_us;     /* no progress this long after the first applied event: give up */
+    long long last_done;  /* progress ... */
+    int64_t last_move_us; /* ... and when it last moved */
+    bool stalled;
     int64_t t_first_us;
     long long n_first;
     int64_t t_last_us;
@@ -377,6 +381,16 @@ static void on_idle(struct vg_engine *eng, void *arg)
         cr->done = true;
         vg_engine_request_stop(eng);
     }
+    if (done_count(&s) != cr->last_done || cr->t_first_us == 0) {
+        cr->last_done = done_count(&s);
+        cr->last_move_us = now;
+    } else if (cr->expect > 0 && !cr->done && now - cr->last_move_us > cr->stall_us) {
+        fprintf(stderr, "bench engine: stalled at %lld of %lld events for %lld s; stopping\n",
+                cr->last_done, cr->expect, (long long)(cr->stall_us / 1000000));
+        cr->stalled = true;
+        cr->done = true;
+        vg_engine_request_stop(eng);
+    }
 }
 
 /* `bench_vigil engine CONFIG EXPECT RESULT`: one engine run, in this process only. */
@@ -397,6 +411,7 @@ static int engine_main(int argc, char **argv)
         return 2;
     }
     cr.expect = expect;
+    cr.stall_us = (int64_t)env_long("BENCH_STALL_S", 120) * 1000000;
     opt.idle_arg = &cr;
     vg_config_init(&cfg);
     if (vg_config_load_file(&cfg, argv[2], errstr, sizeof(errstr)) != VG_OK ||
@@ -419,9 +434,11 @@ static int engine_main(int argc, char **argv)
     }
     fprintf(fp,
             "err %d\nconsumed %lld\napplied %lld\ninvalid %lld\nskipped %lld\ntransitions %lld\n"
-            "pages %lld\ndelivered %lld\nn_first %lld\nt_first_us %lld\nt_last_us %lld\n",
+            "pages %lld\ndelivered %lld\nn_first %lld\nt_first_us %lld\nt_last_us %lld\n"
+            "stalled %d\ndone %lld\n",
             (int)err, s.consumed, s.applied, s.invalid, s.skipped, s.transitions, s.pages,
-            s.delivered, cr.n_first, (long long)cr.t_first_us, (long long)cr.t_last_us);
+            s.delivered, cr.n_first, (long long)cr.t_first_us, (long long)cr.t_last_us,
+            cr.stalled ? 1 : 0, done_count(&s));
     fclose(fp);
     return err == VG_OK ? 0 : 1;
 }
@@ -754,6 +771,8 @@ struct run_result {
     double cmds_per_event;
     double bytes_per_event;
     double rss_mb; /* the engine process's peak */
+    bool stalled;  /* stopped making progress: `done` of what was produced */
+    double done;
     double pages;
     double transitions;
 };
@@ -877,6 +896,27 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
         if (expect > 0 && t_last > t_first) {
             res.rate = ((double)expect - n_first) * 1e6 / (t_last - t_first);
         }
+        res.stalled = result_value(text, "stalled") > 0;
+        res.done = result_value(text, "done");
+        if (res.stalled) {
+            redisReply *reply = redisCommand(rc, "HLEN bench:offsets");
+            char *keep = vg_asprintf("%s/bench-engine-run-%d.log", b->outdir, b->run_no);
+            char *cmd = vg_asprintf("cp %s %s", log_path, keep);
+
+            if (system(cmd) != 0) {
+                fprintf(stderr, "bench: cannot keep %s\n", log_path);
+            }
+            vg_free(cmd);
+
+            fprintf(stderr,
+                    "bench: the engine stalled at %.0f of %lld events; %lld of %ld partitions "
+                    "have an applied offset (log: %s)\n",
+                    res.done, expect,
+                    reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1,
+                    b->k.partitions, keep);
+            freeReplyObject(reply);
+            vg_free(keep);
+        }
         res.transitions = result_value(text, "transitions");
         res.pages = result_value(text, "pages");
         if (applied > 0) {
@@ -948,6 +988,12 @@ static void report_run(const char *key, const char *label, const struct run_resu
     char l[200];
 
     if (!r->ok) {
+        return;
+    }
+    if (r->stalled) {
+        snprintf(k, sizeof(k), "%s.stalled_at_events", key);
+        snprintf(l, sizeof(l), "%s: STALLED, events done", label);
+        row(k, l, r->done, "events", -1);
         return;
     }
     snprintf(k, sizeof(k), "%s.events_per_s", key);
