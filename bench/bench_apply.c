@@ -1,5 +1,5 @@
 /*
- * Apply throughput against a real redis-server (issue 3): events/s through
+ * Apply throughput against a real redis-server: events/s through
  * vg_state_resolve + vg_resource_apply + vg_state_commit, batched (one
  * MULTI/EXEC per batch, as `vigil run` does) and with one commit per
  * event, printed beside `redis-benchmark -P 64 -t hset` on the same

@@ -1,5 +1,5 @@
 /*
- * Dispatcher throughput and latency (issue 6): notifications/s through
+ * Dispatcher throughput and latency: notifications/s through
  * `vigil run`'s dispatcher to a local webhook receiver that answers 200 at
  * once, and the delivery latency (p50/p99) from the outbox write to the
  * receiver. The bench writes pages straight into P:outbox (as the
@@ -7,25 +7,26 @@
  * (a small keep-alive HTTP/1.1 server here, one thread per connection)
  * notes when each notification id arrived. Numbers only, never asserts.
  *
- *   bench_dispatch VIGIL_BIN [burst-pages] [paced-rate-per-s] [paced-seconds]
+ *   bench_dispatch VIGIL_BIN [burst-pages] [paced-rate-per-s] [paced-seconds] [results.tsv]
+ *
+ * With results.tsv, the numbers are also appended there as rows of
+ * bench/run.sh's table (key, label, value, unit, ratio).
  *
  * burst: all pages written at once, time to the last arrival (throughput);
  * paced: a steady rate, latency without a queue in front of the sink.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_receiver.h"
 #include "vigil/json.h"
 #include "vigil/mem.h"
 #include "vigil/page.h"
@@ -38,24 +39,18 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int64_t *written_us; /* by page number */
 static int64_t *arrived_us;
 static long n_arrived;
-static int listen_fd;
 
 static int64_t mono_us(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return vg_bench_mono_us();
 }
 
 static void sleep_us(int64_t us)
 {
-    struct timespec ts = {.tv_sec = (time_t)(us / 1000000), .tv_nsec = (long)(us % 1000000) * 1000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    vg_bench_sleep_us(us);
 }
 
-/* "Idempotency-Key: bench-<n>-1" -> n, or -1. */
+/* "Idempotency-Key: bench<n>-1" (n in hex) -> n, or -1. */
 static long page_number(const char *head, size_t len)
 {
     static const char key[] = "\r\nIdempotency-Key: bench";
@@ -73,94 +68,22 @@ static long page_number(const char *head, size_t len)
     return strtol(p, NULL, 16);
 }
 
-static void *conn_main(void *arg)
+static void on_request(void *arg, const char *head, size_t head_len, const char *body,
+                       size_t body_len, int64_t at_us)
 {
-    int fd = (int)(intptr_t)arg;
-    char *buf = vg_malloc(1 << 20);
-    size_t len = 0;
-    static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    long n = page_number(head, head_len);
 
-    for (;;) {
-        ssize_t r = recv(fd, buf + len, (1 << 20) - len - 1, 0);
-        if (r <= 0) {
-            break;
-        }
-        len += (size_t)r;
-        buf[len] = '\0';
-        for (;;) {
-            char *end = strstr(buf, "\r\n\r\n");
-            char *cl;
-            size_t body;
-            size_t total;
-            long n;
-
-            if (!end) {
-                break;
-            }
-            cl = strstr(buf, "Content-Length: ");
-            body = cl && cl < end ? (size_t)strtoul(cl + 16, NULL, 10) : 0;
-            total = (size_t)(end - buf) + 4 + body;
-            if (len < total) {
-                break;
-            }
-            n = page_number(buf, (size_t)(end - buf));
-            if (n >= 0 && n < MAX_PAGES) {
-                pthread_mutex_lock(&mu);
-                if (arrived_us[n] == 0) {
-                    arrived_us[n] = mono_us();
-                    n_arrived++;
-                }
-                pthread_mutex_unlock(&mu);
-            }
-            if (send(fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL) < 0) {
-                goto out;
-            }
-            memmove(buf, buf + total, len - total);
-            len -= total;
-            buf[len] = '\0';
-        }
-    }
-out:
-    close(fd);
-    vg_free(buf);
-    return NULL;
-}
-
-static void *accept_main(void *arg)
-{
     (void)arg;
-    for (;;) {
-        pthread_t t;
-        int fd = accept(listen_fd, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return NULL;
+    (void)body;
+    (void)body_len;
+    if (n >= 0 && n < MAX_PAGES) {
+        pthread_mutex_lock(&mu);
+        if (arrived_us[n] == 0) {
+            arrived_us[n] = at_us;
+            n_arrived++;
         }
-        if (pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd) == 0) {
-            pthread_detach(t);
-        } else {
-            close(fd);
-        }
+        pthread_mutex_unlock(&mu);
     }
-}
-
-static int start_receiver(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t sl = sizeof(sa);
-    pthread_t t;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(listen_fd, 128) != 0 || getsockname(listen_fd, (struct sockaddr *)&sa, &sl) != 0 ||
-        pthread_create(&t, NULL, accept_main, NULL) != 0) {
-        return -1;
-    }
-    pthread_detach(t);
-    return ntohs(sa.sin_port);
 }
 
 static char *page_body(long n)
@@ -218,6 +141,16 @@ static void write_pages(redisContext *rc, const char *prefix, long from, long to
     pthread_mutex_unlock(&mu);
 }
 
+static FILE *tsv;
+
+static void tsv_row(const char *key, const char *label, double value, const char *unit)
+{
+    if (tsv) {
+        fprintf(tsv, "%s\t%s\t%.2f\t%s\t-\n", key, label, value, unit);
+        fflush(tsv);
+    }
+}
+
 static long arrived(void)
 {
     long n;
@@ -235,7 +168,7 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void report(const char *what, long from, long to)
+static void report(const char *what, const char *key, long from, long to)
 {
     size_t n = 0;
     int64_t *lat = vg_calloc((size_t)(to - from) + 1, sizeof(int64_t));
@@ -253,6 +186,16 @@ static void report(const char *what, long from, long to)
                "%.2f ms (%zu pages)\n",
                what, (double)lat[n / 2] / 1000.0, (double)lat[(n * 99) / 100] / 1000.0,
                (double)lat[n - 1] / 1000.0, n);
+        if (key) {
+            char k[96];
+
+            snprintf(k, sizeof(k), "%s_p50_ms", key);
+            tsv_row(k, "dispatch latency outbox -> receiver p50 (paced)",
+                    (double)lat[n / 2] / 1000.0, "ms");
+            snprintf(k, sizeof(k), "%s_p99_ms", key);
+            tsv_row(k, "dispatch latency outbox -> receiver p99 (paced)",
+                    (double)lat[(n * 99) / 100] / 1000.0, "ms");
+        }
     }
     vg_free(lat);
 }
@@ -284,6 +227,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_dispatch: at most %d pages in all\n", MAX_PAGES);
         return 2;
     }
+    if (argc > 5) {
+        tsv = fopen(argv[5], "a");
+        if (!tsv) {
+            perror(argv[5]);
+            return 1;
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
     vg_json_init();
     written_us = vg_calloc(MAX_PAGES, sizeof(int64_t));
@@ -292,7 +242,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_dispatch: redis: %s\n", errstr);
         return 1;
     }
-    port = start_receiver();
+    port = vg_bench_receiver_start(on_request, NULL);
     if (port < 0) {
         fprintf(stderr, "bench_dispatch: receiver failed\n");
         return 1;
@@ -348,7 +298,9 @@ int main(int argc, char **argv)
     total = arrived() - 1;
     printf("burst: %ld of %ld notifications delivered in %.2f s: %.0f notifications/s\n", total,
            burst, (double)(t_last - t0) / 1e6, (double)total / ((double)(t_last - t0) / 1e6));
-    report("burst", 0, burst);
+    report("burst", NULL, 0, burst);
+    tsv_row("dispatch.notifications_per_s", "dispatcher notifications/s to one receiver (burst)",
+            (double)total / ((double)(t_last - t0) / 1e6), "notifications/s");
 
     /* Paced: latency at a steady rate. */
     {
@@ -369,7 +321,7 @@ int main(int argc, char **argv)
         }
         char what[64];
         snprintf(what, sizeof(what), "paced %ld/s for %ld s", rate, secs);
-        report(what, from, from + n);
+        report(what, "dispatch.latency", from, from + n);
     }
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
@@ -389,5 +341,8 @@ int main(int argc, char **argv)
     vg_free(log);
     vg_free(written_us);
     vg_free(arrived_us);
+    if (tsv) {
+        fclose(tsv);
+    }
     return 0;
 }

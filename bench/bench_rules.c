@@ -1,5 +1,5 @@
 /*
- * Rules evaluation throughput (issue 5): events/s through apply + rules
+ * Rules evaluation throughput: events/s through apply + rules
  * with 10, 1,000 and 10,000 monitors. Monitor i watches type "t<i>"
  * (transition, held or flapping on a runtime value) and the events are
  * about Resources of the first 10 types, so the same few monitors can

@@ -1,0 +1,1387 @@
+/*
+ * The end-to-end benchmark behind `make bench` (bench/run.sh): kcat on the
+ * same topic (the denominator), the Redis ceiling, vigil's engine end to
+ * end on two stream shapes and 10 / 1,000 / 10,000 monitors, latency at a
+ * fixed offered load, peak RSS with every event a cache miss, Redis
+ * commands and bytes per event, and callgrind instructions per event.
+ * Numbers only, never a pass/fail. docs/performance.md explains each row.
+ *
+ *   bench_vigil all OUTDIR       everything; rows appended to OUTDIR/bench.tsv
+ *   bench_vigil engine CONFIG EXPECT RESULT
+ *                                the engine in process until EXPECT events are
+ *                                done (0: until SIGTERM); what it counted into RESULT
+ *
+ * The parent owns the mock Kafka cluster, the producer, the receiver and a
+ * private redis-server per run; each engine run is a child process of its
+ * own (`engine`), so its peak RSS and its callgrind profile are the
+ * engine's alone. Knobs: the BENCH_* environment variables (main()).
+ */
+#define _DEFAULT_SOURCE /* wait4: the peak RSS of one child, not of all children */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <valgrind/callgrind.h>
+
+#include "bench_receiver.h"
+#include "vigil/config.h"
+#include "vigil/consumer.h"
+#include "vigil/engine.h"
+#include "vigil/json.h"
+#include "vigil/mem.h"
+#include "vigil/state.h"
+#include "vigil/util.h"
+
+#define EVENT_BYTES 485
+
+/* ------------------------------------------------------------------ knobs */
+
+struct knobs {
+    long events;     /* main streams */
+    long partitions; /* of every topic */
+    long resources;  /* distinct Resources of the main streams */
+    long workspaces;
+    double zipf; /* popularity exponent */
+    long monitors[3];
+    long lat_rates[2]; /* events/s offered in the latency runs (0: none) */
+    long lat_rate;     /* the current latency run's */
+    long lat_seconds;
+    long rss_events; /* events, every one a new Resource */
+    long cg_events;  /* events of the callgrind run */
+    long timeout_s;  /* bound of each engine run */
+};
+
+static long env_long(const char *name, long def)
+{
+    const char *s = getenv(name);
+    int64_t v;
+
+    if (!s || !*s) {
+        return def;
+    }
+    if (!vg_parse_i64(s, &v) || v < 0) {
+        fprintf(stderr, "bench: %s=%s is not a count; using %ld\n", name, s, def);
+        return def;
+    }
+    return (long)v;
+}
+
+static double env_double(const char *name, double def)
+{
+    const char *s = getenv(name);
+    char *end;
+    double v;
+
+    if (!s || !*s) {
+        return def;
+    }
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || v < 0) {
+        fprintf(stderr, "bench: %s=%s is not a number; using %g\n", name, s, def);
+        return def;
+    }
+    return v;
+}
+
+static void knobs_load(struct knobs *k)
+{
+    bool quick = env_long("BENCH_QUICK", 0) != 0;
+
+    k->events = env_long("BENCH_EVENTS", quick ? 50000 : 1000000);
+    k->partitions = env_long("BENCH_PARTITIONS", quick ? 32 : 192);
+    k->resources = env_long("BENCH_RESOURCES", quick ? 5000 : 50000);
+    k->workspaces = env_long("BENCH_WORKSPACES", 10000);
+    k->zipf = env_double("BENCH_ZIPF", 0.5);
+    k->monitors[0] = 10;
+    k->monitors[1] = 1000;
+    k->monitors[2] = 10000;
+    k->lat_rates[0] = env_long("BENCH_LATENCY_RATE", quick ? 2000 : 10000);
+    /* a load this machine's vigil sustains today, so the latency is not a backlog's age */
+    k->lat_rates[1] = env_long("BENCH_LATENCY_RATE_LOW", quick ? 500 : 1000);
+    k->lat_seconds = env_long("BENCH_LATENCY_SECONDS", quick ? 3 : 10);
+    k->rss_events = env_long("BENCH_RSS_EVENTS", quick ? 50000 : 1000000);
+    k->cg_events = env_long("BENCH_CALLGRIND_EVENTS", quick ? 5000 : 20000);
+    k->timeout_s = env_long("BENCH_RUN_TIMEOUT_S", 1800);
+    if (k->resources < 1) {
+        k->resources = 1;
+    }
+    if (k->workspaces < 1) {
+        k->workspaces = 1;
+    }
+    if (k->partitions < 1) {
+        k->partitions = 1;
+    }
+}
+
+/* ---------------------------------------------------------------- results */
+
+static FILE *tsv;
+
+/* One row of the table: key, label, value, unit, ratio to kcat ("-": none). */
+static void row(const char *key, const char *label, double value, const char *unit, double ratio)
+{
+    char r[32] = "-";
+
+    if (ratio >= 0) {
+        snprintf(r, sizeof(r), "%.3f", ratio);
+    }
+    fprintf(tsv, "%s\t%s\t%.2f\t%s\t%s\n", key, label, value, unit, r);
+    fflush(tsv);
+    printf("  %-58s %14.2f %-14s %s\n", label, value, unit, r);
+    fflush(stdout);
+}
+
+/* -------------------------------------------------------------- the stream */
+
+enum { RT_PENDING, RT_RUNNING, RT_SUCCEEDED, RT_FAILED };
+enum { ST_ACTIVE, ST_ERROR, ST_DELETED };
+static const char *const rt_names[] = {"pending", "running", "succeeded", "failed"};
+static const char *const st_names[] = {"active", "error", "deleted"};
+
+/* Per mille of events (of Resources already seen); the rest are runtime steps. */
+struct mix {
+    int heartbeat; /* repeats the current state and message: changes nothing */
+    int status;    /* active <-> error */
+    int deploy;    /* a new revision: runtime back to pending */
+    int del;       /* status deleted; the next event re-creates it */
+};
+/* The transition-heavy stream: ~56 % runtime steps, ~38 % heartbeats. */
+static const struct mix mix_realistic = {380, 30, 20, 10};
+/* 90 % of events change nothing. */
+static const struct mix mix_quiet = {900, 10, 5, 5};
+
+struct gen {
+    long resources;
+    long workspaces;
+    bool distinct; /* event i is about Resource i: every event a new Resource */
+    struct mix mix;
+    uint64_t rng;
+    double *cdf; /* Zipf popularity, by rank */
+    unsigned char *rt;
+    unsigned char *st;
+    unsigned char *seen;
+    unsigned *rev;
+    long to_failed; /* events that turn a runtime failed (a page each without grouping) */
+};
+
+static uint64_t next_rand(struct gen *g)
+{
+    /* splitmix64: fixed seed, the same stream in every run */
+    uint64_t z = (g->rng += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double next_unit(struct gen *g)
+{
+    return (double)(next_rand(g) >> 11) / 9007199254740992.0;
+}
+
+static void gen_init(struct gen *g, long resources, long workspaces, double zipf,
+                     const struct mix *mix, bool distinct)
+{
+    double sum = 0;
+
+    memset(g, 0, sizeof(*g));
+    g->resources = resources;
+    g->workspaces = workspaces;
+    g->distinct = distinct;
+    g->mix = *mix;
+    g->rng = 42;
+    g->rt = vg_calloc((size_t)resources, 1);
+    g->st = vg_calloc((size_t)resources, 1);
+    g->seen = vg_calloc((size_t)resources, 1);
+    g->rev = vg_calloc((size_t)resources, sizeof(unsigned));
+    if (!distinct) {
+        g->cdf = vg_calloc((size_t)resources, sizeof(double));
+        for (long k = 0; k < resources; k++) {
+            sum += 1.0 / pow((double)(k + 1), zipf);
+            g->cdf[k] = sum;
+        }
+        for (long k = 0; k < resources; k++) {
+            g->cdf[k] /= sum;
+        }
+    }
+}
+
+static void gen_fini(struct gen *g)
+{
+    vg_free(g->cdf);
+    vg_free(g->rt);
+    vg_free(g->st);
+    vg_free(g->seen);
+    vg_free(g->rev);
+}
+
+static long pick_resource(struct gen *g, long i)
+{
+    double u;
+    long lo = 0;
+    long hi = g->resources - 1;
+
+    if (g->distinct) {
+        return i % g->resources;
+    }
+    u = next_unit(g);
+    while (lo < hi) {
+        long mid = lo + (hi - lo) / 2;
+
+        if (g->cdf[mid] < u) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    /* spread the popular ranks over workspaces and partitions */
+    return (long)(((uint64_t)lo * 2654435761ULL) % (uint64_t)g->resources);
+}
+
+static void step_runtime(struct gen *g, long r)
+{
+    switch (g->rt[r]) {
+    case RT_PENDING:
+        g->rt[r] = RT_RUNNING;
+        break;
+    case RT_RUNNING:
+        /* a run ends; one in five crashes */
+        g->rt[r] = next_rand(g) % 5 == 0 ? RT_FAILED : RT_SUCCEEDED;
+        break;
+    case RT_SUCCEEDED:
+        /* the next run */
+        g->rt[r] = RT_PENDING;
+        g->rev[r]++;
+        break;
+    default:
+        /* the restart after a crash */
+        g->rt[r] = RT_PENDING;
+        break;
+    }
+}
+
+static const char filler[] =
+    "scheduler=default queue=batch-standard attempt=1 image=registry.example.com/platform/"
+    "runner:2026.11.3 node-pool=general-purpose-4 zone=eu-west-1b cpu_request=500m "
+    "memory_request=1Gi trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7 "
+    "labels=app.kubernetes.io/part-of=ingestion,app.kubernetes.io/managed-by=iamgroot "
+    "annotations=checksum/config=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 "
+    "the rest of a log line that pads the event to its size "
+    ".......................................";
+
+/*
+ * Event i of the stream: its key and JSON (~EVENT_BYTES) into the buffers.
+ * `mark` (may be NULL) goes first in the message: the latency run's produce time.
+ */
+static int gen_next(struct gen *g, long i, int64_t time_ms, const char *mark, char *key,
+                    size_t key_size, char *json, size_t json_size)
+{
+    long r = pick_resource(g, i);
+    int u = (int)(next_rand(g) % 1000);
+    unsigned char old_rt = g->rt[r];
+    const char *type = r % 10 < 8 ? "workflow" : r % 10 == 8 ? "service" : "job";
+    char name[32];
+    char ws[32];
+    char ts[40];
+    char msg_head[160];
+    int base;
+    int pad;
+
+    if (!g->seen[r] || g->st[r] == ST_DELETED) {
+        g->seen[r] = 1;
+        g->st[r] = ST_ACTIVE;
+        g->rt[r] = RT_PENDING;
+        g->rev[r]++;
+    } else if (u < g->mix.heartbeat) {
+        /* nothing changes */
+    } else if (u < g->mix.heartbeat + g->mix.status) {
+        g->st[r] = g->st[r] == ST_ACTIVE ? ST_ERROR : ST_ACTIVE;
+    } else if (u < g->mix.heartbeat + g->mix.status + g->mix.deploy) {
+        g->rt[r] = RT_PENDING;
+        g->rev[r]++;
+    } else if (u < g->mix.heartbeat + g->mix.status + g->mix.deploy + g->mix.del) {
+        g->st[r] = ST_DELETED;
+    } else {
+        step_runtime(g, r);
+    }
+    if (g->rt[r] == RT_FAILED && old_rt != RT_FAILED) {
+        g->to_failed++;
+    }
+    snprintf(name, sizeof(name), "%s-%06ld", type, r);
+    snprintf(ws, sizeof(ws), "ws-%05ld", r % g->workspaces);
+    vg_time_format_rfc3339(time_ms, ts, sizeof(ts));
+    snprintf(key, key_size, "%s:v1:%s:%s", type, name, ws);
+    /* The message depends on the state only, so a heartbeat repeats it. */
+    snprintf(msg_head, sizeof(msg_head),
+             "%s%srevision %u %s on node ip-10-%ld-%ld-%ld: ", mark ? mark : "", mark ? " " : "",
+             g->rev[r], rt_names[g->rt[r]], r % 7, r % 251, r % 13);
+    base = snprintf(json, json_size,
+                    "{\"resource\":{\"type\":\"%s\",\"name\":\"%s\",\"workspace\":\"%s\","
+                    "\"version\":\"v1\",\"owner\":\"team-%02ld\"},\"status\":\"%s\","
+                    "\"runtime\":\"%s\",\"time\":\"%s\",\"message\":\"%s\"}",
+                    type, name, ws, r % 40, st_names[g->st[r]], rt_names[g->rt[r]], ts, msg_head);
+    pad = EVENT_BYTES - base;
+    if (pad < 0) {
+        pad = 0;
+    }
+    if (pad > (int)sizeof(filler) - 1) {
+        pad = (int)sizeof(filler) - 1;
+    }
+    return snprintf(json, json_size,
+                    "{\"resource\":{\"type\":\"%s\",\"name\":\"%s\",\"workspace\":\"%s\","
+                    "\"version\":\"v1\",\"owner\":\"team-%02ld\"},\"status\":\"%s\","
+                    "\"runtime\":\"%s\",\"time\":\"%s\",\"message\":\"%s%.*s\"}",
+                    type, name, ws, r % 40, st_names[g->st[r]], rt_names[g->rt[r]], ts, msg_head,
+                    pad, filler);
+}
+
+/* ------------------------------------------------------------ the engine */
+
+struct child_run {
+    long long expect;
+    int64_t stall_us;     /* no progress this long after the first applied event: give up */
+    long long last_done;  /* progress ... */
+    int64_t last_move_us; /* ... and when it last moved */
+    bool stalled;
+    int64_t t_first_us;
+    long long n_first;
+    int64_t t_last_us;
+    bool done;
+};
+
+static long long done_count(const struct vg_engine_stats *s)
+{
+    return s->applied + s->invalid + s->skipped;
+}
+
+static void on_idle(struct vg_engine *eng, void *arg)
+{
+    struct child_run *cr = arg;
+    struct vg_engine_stats s;
+    int64_t now = vg_bench_mono_us();
+
+    vg_engine_stats(eng, &s);
+    if (cr->t_first_us == 0 && s.applied > 0) {
+        cr->t_first_us = now;
+        cr->n_first = done_count(&s);
+    }
+    if (cr->expect > 0 && !cr->done && done_count(&s) >= cr->expect) {
+        cr->t_last_us = now;
+        cr->done = true;
+        vg_engine_request_stop(eng);
+    }
+    if (done_count(&s) != cr->last_done || cr->t_first_us == 0) {
+        cr->last_done = done_count(&s);
+        cr->last_move_us = now;
+    } else if (cr->expect > 0 && !cr->done && now - cr->last_move_us > cr->stall_us) {
+        fprintf(stderr, "bench engine: stalled at %lld of %lld events for %lld s; stopping\n",
+                cr->last_done, cr->expect, (long long)(cr->stall_us / 1000000));
+        cr->stalled = true;
+        cr->done = true;
+        vg_engine_request_stop(eng);
+    }
+}
+
+/* `bench_vigil engine CONFIG EXPECT RESULT`: one engine run, in this process only. */
+static int engine_main(int argc, char **argv)
+{
+    struct vg_engine_options opt = {.signals = true, .idle = on_idle};
+    struct child_run cr = {0};
+    struct vg_engine_stats s;
+    struct vg_engine *eng = NULL;
+    struct vg_config cfg;
+    char errstr[1024];
+    int64_t expect;
+    vg_err_t err;
+    FILE *fp;
+
+    if (argc < 5 || !vg_parse_i64(argv[3], &expect)) {
+        fprintf(stderr, "usage: bench_vigil engine CONFIG EXPECT RESULT\n");
+        return 2;
+    }
+    cr.expect = expect;
+    cr.stall_us = (int64_t)env_long("BENCH_STALL_S", 120) * 1000000;
+    opt.idle_arg = &cr;
+    vg_config_init(&cfg);
+    if (vg_config_load_file(&cfg, argv[2], errstr, sizeof(errstr)) != VG_OK ||
+        vg_engine_start(&eng, &cfg, &opt, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "bench engine: %s\n", errstr);
+        vg_config_fini(&cfg);
+        return 1;
+    }
+    /* Under callgrind (--instr-atstart=no): count the run, not the start-up. */
+    CALLGRIND_START_INSTRUMENTATION;
+    err = vg_engine_run(eng);
+    CALLGRIND_STOP_INSTRUMENTATION;
+    vg_engine_stats(eng, &s);
+    vg_engine_destroy(eng);
+    vg_config_fini(&cfg);
+    fp = fopen(argv[4], "w");
+    if (!fp) {
+        perror(argv[4]);
+        return 1;
+    }
+    fprintf(fp,
+            "err %d\nconsumed %lld\napplied %lld\ninvalid %lld\nskipped %lld\ntransitions %lld\n"
+            "pages %lld\ndelivered %lld\nn_first %lld\nt_first_us %lld\nt_last_us %lld\n"
+            "stalled %d\ndone %lld\n",
+            (int)err, s.consumed, s.applied, s.invalid, s.skipped, s.transitions, s.pages,
+            s.delivered, cr.n_first, (long long)cr.t_first_us, (long long)cr.t_last_us,
+            cr.stalled ? 1 : 0, done_count(&s));
+    fclose(fp);
+    return err == VG_OK ? 0 : 1;
+}
+
+/* A "key value" line of a result file, -1 when absent. */
+static double result_value(const char *text, const char *key)
+{
+    size_t kl = strlen(key);
+
+    for (const char *p = text; p && *p;) {
+        if (strncmp(p, key, kl) == 0 && p[kl] == ' ') {
+            return strtod(p + kl + 1, NULL);
+        }
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return -1;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    struct vg_buf b = {0};
+    char chunk[4096];
+    size_t n;
+
+    vg_buf_puts(&b, "");
+    if (!fp) {
+        return vg_buf_steal(&b);
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+        vg_buf_append(&b, chunk, n);
+    }
+    fclose(fp);
+    return vg_buf_steal(&b);
+}
+
+static bool write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+
+    if (!fp) {
+        return false;
+    }
+    if (fputs(text, fp) < 0) {
+        fclose(fp);
+        return false;
+    }
+    return fclose(fp) == 0;
+}
+
+/* ------------------------------------------------------------ the parent */
+
+struct bench {
+    struct knobs k;
+    const char *outdir;
+    char *self; /* this executable */
+    char *dir;  /* scratch */
+    int port;   /* the receiver */
+    struct vg_mock_kafka *kafka;
+    struct vg_producer *prod;
+    char *topic;
+    long produced;
+    int run_no;
+};
+
+/* Latency run: page arrival minus the produce time carried in the message ("t=<us>"). */
+static int64_t *lat_us;
+static size_t n_lat;
+static size_t lat_cap;
+
+static void on_page(void *arg, const char *head, size_t head_len, const char *body, size_t body_len,
+                    int64_t at_us)
+{
+    static const char key[] = "\"summary\":\"t=";
+    const char *p;
+
+    (void)arg;
+    (void)head;
+    (void)head_len;
+    (void)body_len;
+    if (!lat_us) {
+        return;
+    }
+    /* one page per incident (no grouping): its summary is the failing event's message */
+    p = strstr(body, key);
+    if (p) {
+        int64_t sent = strtoll(p + sizeof(key) - 1, NULL, 10);
+
+        if (sent > 0 && n_lat < lat_cap) {
+            lat_us[n_lat++] = at_us - sent;
+        }
+    }
+}
+
+static vg_err_t kafka_start(struct bench *b, const char *name, char *errstr, size_t errstr_size)
+{
+    static const struct vg_kv props[] = {{(char *)"linger.ms", (char *)"1"}};
+    vg_err_t err;
+
+    vg_free(b->topic);
+    b->topic = vg_asprintf("bench.%s", name);
+    b->produced = 0;
+    err = vg_mock_kafka_start(&b->kafka, 1, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = vg_mock_kafka_create_topic(b->kafka, b->topic, (int)b->k.partitions, errstr,
+                                         errstr_size);
+    }
+    if (err == VG_OK) {
+        err = vg_mock_kafka_create_topic(b->kafka, "vigil.dlq", 1, errstr, errstr_size);
+    }
+    if (err == VG_OK) {
+        err = vg_producer_new(&b->prod, vg_mock_kafka_bootstraps(b->kafka), props, 1, errstr,
+                              errstr_size);
+    }
+    return err;
+}
+
+static void kafka_stop(struct bench *b)
+{
+    vg_producer_destroy(b->prod);
+    b->prod = NULL;
+    vg_mock_kafka_stop(b->kafka);
+    b->kafka = NULL;
+}
+
+static bool produce(struct bench *b, struct gen *g, long n)
+{
+    char errstr[512];
+    char key[160];
+    char json[1024];
+    int64_t t0 = vg_now_ms() - n; /* event times increase, end about now */
+    int64_t started = vg_mono_ms();
+
+    for (long i = 0; i < n; i++) {
+        int len = gen_next(g, i, t0 + i, NULL, key, sizeof(key), json, sizeof(json));
+
+        if (vg_producer_send(b->prod, b->topic, -1, key, strlen(key), json, (size_t)len, errstr,
+                             sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "bench: produce: %s\n", errstr);
+            return false;
+        }
+    }
+    if (vg_producer_flush(b->prod, 300000, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "bench: produce: %s\n", errstr);
+        return false;
+    }
+    b->produced += n;
+    printf("  produced %ld events to %s (%ld partitions) in %.1f s\n", n, b->topic, b->k.partitions,
+           (double)(vg_mono_ms() - started) / 1000.0);
+    fflush(stdout);
+    return true;
+}
+
+/*
+ * kcat reading the whole topic (a simple consumer: no group, no join),
+ * its offsets piped here. The rate runs from the first line to the line
+ * `produced - tail`: the last few hundred lines sit in kcat's stdio
+ * buffer until it exits, so they would count its shutdown. It also
+ * proves the mock broker kept every message (it drops old data silently).
+ */
+static double kcat_once(struct bench *b)
+{
+    long tail = b->produced > 20000 ? 2000 : b->produced / 10;
+    char *cmd = vg_asprintf("kcat -C -q -e -o beginning -b %s -t %s -f '%%o\\n' "
+                            "-X queued.min.messages=1000000 "
+                            "-X queued.max.messages.kbytes=1048576 -X fetch.wait.max.ms=10 "
+                            "2>%s/kcat.err",
+                            vg_mock_kafka_bootstraps(b->kafka), b->topic, b->dir);
+    FILE *fp = popen(cmd, "r");
+    char line[64];
+    long n = 0;
+    long n_cut = 0;
+    int64_t t_first = 0;
+    int64_t t_cut = 0;
+
+    if (!fp) {
+        fprintf(stderr, "bench: %s: %s\n", cmd, strerror(errno));
+        vg_free(cmd);
+        return -1;
+    }
+    while (fgets(line, sizeof(line), fp)) {
+        n++;
+        if (n == 1) {
+            t_first = vg_bench_mono_us();
+        }
+        if (n <= b->produced - tail) {
+            t_cut = vg_bench_mono_us();
+            n_cut = n;
+        }
+    }
+    if (pclose(fp) != 0 || n != b->produced) {
+        fprintf(stderr,
+                "bench: kcat read %ld of %ld messages (exit or retention: the mock broker keeps "
+                "~5 MiB per partition; raise BENCH_PARTITIONS or lower BENCH_ZIPF)\n",
+                n, b->produced);
+        vg_free(cmd);
+        return -1;
+    }
+    vg_free(cmd);
+    if (t_cut <= t_first) {
+        return -1;
+    }
+    return (double)(n_cut - 1) * 1e6 / (double)(t_cut - t_first);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The denominator: the median of three kcat reads (a shared machine's
+ * noise moves a single read by 2x); the spread goes into the table.
+ */
+static double kcat_rate(struct bench *b, double *spread_pct)
+{
+    double r[3];
+
+    for (int i = 0; i < 3; i++) {
+        r[i] = kcat_once(b);
+        if (r[i] <= 0) {
+            return -1;
+        }
+    }
+    printf("  kcat reads: %.0f %.0f %.0f events/s\n", r[0], r[1], r[2]);
+    qsort(r, 3, sizeof(double), cmp_double);
+    *spread_pct = (r[2] - r[0]) * 100.0 / r[1];
+    return r[1];
+}
+
+static redisContext *redis_connect(const struct vg_redis_child *rc)
+{
+    struct timeval tv = {.tv_sec = 30};
+    redisContext *c = redisConnectUnixWithTimeout(vg_redis_child_url(rc) + strlen("unix://"), tv);
+
+    if (!c || c->err) {
+        fprintf(stderr, "bench: cannot connect to redis-server\n");
+        if (c) {
+            redisFree(c);
+        }
+        return NULL;
+    }
+    return c;
+}
+
+/* Commands executed (INFO excluded) and bytes received by redis-server so far. */
+static void redis_counters(redisContext *c, double *cmds, double *bytes)
+{
+    redisReply *reply = redisCommand(c, "INFO commandstats");
+
+    *cmds = 0;
+    *bytes = 0;
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        for (const char *p = strstr(reply->str, "cmdstat_"); p; p = strstr(p + 1, "cmdstat_")) {
+            const char *calls = strstr(p, ":calls=");
+
+            if (calls && strncmp(p, "cmdstat_info:", 13) != 0) {
+                *cmds += strtod(calls + 7, NULL);
+            }
+        }
+    }
+    freeReplyObject(reply);
+    reply = redisCommand(c, "INFO stats");
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        const char *p = strstr(reply->str, "total_net_input_bytes:");
+
+        if (p) {
+            *bytes = strtod(p + strlen("total_net_input_bytes:"), NULL);
+        }
+    }
+    freeReplyObject(reply);
+}
+
+/*
+ * The rules: two broad monitors (`runtime to failed`, `status to error`)
+ * and the rest one workspace each; one pager with group_by: [monitor]
+ * to the receiver. With `latency`: only `runtime to failed`, a pager
+ * without grouping, summary = the event's message (its produce time).
+ */
+static char *write_rules(struct bench *b, long monitors, bool latency)
+{
+    char *path = vg_asprintf("%s/rules-%ld%s.yaml", b->dir, monitors, latency ? "-lat" : "");
+    struct vg_buf y = {0};
+    bool ok;
+
+    vg_buf_puts(&y, "monitors:\n"
+                    "  - name: runtime-failed\n"
+                    "    when: {runtime: {to: failed}}\n"
+                    "    severity: high\n");
+    if (latency) {
+        vg_buf_puts(&y, "    summary: \"{{resource.message}}\"\n"
+                        "pagers:\n"
+                        "  - name: now\n"
+                        "    sinks: [hook]\n"
+                        "    send_resolved: false\n");
+    } else {
+        vg_buf_puts(&y, "  - name: status-error\n"
+                        "    when: {status: {to: error}}\n"
+                        "    severity: critical\n");
+        for (long i = 2; i < monitors; i++) {
+            vg_buf_printf(&y,
+                          "  - name: ws-%05ld-failed\n"
+                          "    match: {workspace: ws-%05ld}\n"
+                          "    when: {runtime: {to: failed}}\n"
+                          "    severity: low\n",
+                          i - 2, i - 2);
+        }
+        vg_buf_puts(&y, "pagers:\n"
+                        "  - name: by-monitor\n"
+                        "    sinks: [hook]\n"
+                        "    group_by: [monitor]\n");
+    }
+    ok = write_text(path, y.data);
+    vg_buf_fini(&y);
+    if (!ok) {
+        fprintf(stderr, "bench: cannot write %s\n", path);
+        vg_free(path);
+        return NULL;
+    }
+    return path;
+}
+
+struct run_result {
+    bool ok;
+    double rate; /* events/s, first applied to last */
+    double cmds_per_event;
+    double bytes_per_event;
+    double rss_mb; /* the engine process's peak */
+    bool stalled;  /* stopped making progress: `done` of what was produced */
+    double done;
+    double pages;
+    double transitions;
+};
+
+/*
+ * One engine run on the current topic in a child process against a fresh
+ * redis-server: until every produced event is done (expect), or with
+ * expect 0 until `during` returns and SIGTERM drains it.
+ */
+static struct run_result engine_run(struct bench *b, const char *rules, long long expect,
+                                    const char *valgrind_out, bool (*during)(struct bench *b))
+{
+    struct run_result res = {0};
+    struct vg_redis_child *redis = NULL;
+    redisContext *rc = NULL;
+    char errstr[512];
+    char *rdir = vg_asprintf("%s/run-%d", b->dir, ++b->run_no);
+    char *cfg_path = vg_asprintf("%s/vigil.yaml", rdir);
+    char *result_path = vg_asprintf("%s/result", rdir);
+    char *log_path = vg_asprintf("%s/engine.log", rdir);
+    char *cfg = NULL;
+    char *text = NULL;
+    double cmds0;
+    double bytes0;
+    double cmds1;
+    double bytes1;
+    struct rusage ru;
+    int status = 0;
+    int64_t deadline;
+    pid_t pid;
+
+    if (mkdir(rdir, 0700) != 0 ||
+        vg_redis_child_start(&redis, rdir, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "bench: redis-server in %s: %s\n", rdir, errstr);
+        goto out;
+    }
+    rc = redis_connect(redis);
+    if (!rc) {
+        goto out;
+    }
+    cfg = vg_asprintf("kafka:\n"
+                      "  brokers: %s\n"
+                      "  group: bench-%d\n"
+                      "  topics: [%s]\n"
+                      "  properties: {queued.min.messages: \"1000000\", "
+                      "queued.max.messages.kbytes: \"1048576\"}\n"
+                      "redis:\n"
+                      "  url: \"%s\"\n"
+                      "  prefix: bench\n"
+                      "rules: [%s]\n"
+                      "sinks:\n"
+                      "  hook: {type: webhook, url: \"http://127.0.0.1:%d/hook\"}\n",
+                      vg_mock_kafka_bootstraps(b->kafka), b->run_no, b->topic,
+                      vg_redis_child_url(redis), rules, b->port);
+    if (!write_text(cfg_path, cfg)) {
+        fprintf(stderr, "bench: cannot write %s\n", cfg_path);
+        goto out;
+    }
+    redis_counters(rc, &cmds0, &bytes0);
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        char nbuf[32];
+        FILE *f = freopen(log_path, "w", stderr);
+
+        (void)f;
+        snprintf(nbuf, sizeof(nbuf), "%lld", expect);
+        if (valgrind_out) {
+            char *out_opt = vg_asprintf("--callgrind-out-file=%s", valgrind_out);
+
+            execlp("valgrind", "valgrind", "--tool=callgrind", "--instr-atstart=no", out_opt,
+                   b->self, "engine", cfg_path, nbuf, result_path, (char *)NULL);
+        } else {
+            execl(b->self, b->self, "engine", cfg_path, nbuf, result_path, (char *)NULL);
+        }
+        _exit(127);
+    }
+    if (pid < 0) {
+        perror("fork");
+        goto out;
+    }
+    if (during && !during(b)) {
+        kill(pid, SIGKILL);
+    } else if (during) {
+        kill(pid, SIGTERM);
+    }
+    deadline = vg_mono_ms() + b->k.timeout_s * 1000;
+    for (;;) {
+        pid_t w = wait4(pid, &status, WNOHANG, &ru);
+
+        if (w == pid) {
+            break;
+        }
+        if (vg_mono_ms() > deadline) {
+            fprintf(stderr, "bench: the engine run took more than %ld s; killed (see %s)\n",
+                    b->k.timeout_s, log_path);
+            kill(pid, SIGKILL);
+            wait4(pid, &status, 0, &ru);
+            status = -1;
+            break;
+        }
+        vg_bench_sleep_us(20000);
+    }
+    if (status != 0) {
+        char *log = read_text(log_path);
+        size_t len = strlen(log);
+
+        fprintf(stderr, "bench: the engine run failed (status %d); end of its log:\n%s\n", status,
+                len > 3000 ? log + len - 3000 : log);
+        vg_free(log);
+        goto out;
+    }
+    redis_counters(rc, &cmds1, &bytes1);
+    text = read_text(result_path);
+    {
+        double n_first = result_value(text, "n_first");
+        double t_first = result_value(text, "t_first_us");
+        double t_last = result_value(text, "t_last_us");
+        double applied = result_value(text, "applied");
+
+        if (expect > 0 && t_last > t_first) {
+            res.rate = ((double)expect - n_first) * 1e6 / (t_last - t_first);
+        }
+        res.stalled = result_value(text, "stalled") > 0;
+        res.done = result_value(text, "done");
+        if (res.stalled) {
+            redisReply *reply = redisCommand(rc, "HLEN bench:offsets");
+            char *keep = vg_asprintf("%s/bench-engine-run-%d.log", b->outdir, b->run_no);
+            char *cmd = vg_asprintf("cp %s %s", log_path, keep);
+
+            if (system(cmd) != 0) {
+                fprintf(stderr, "bench: cannot keep %s\n", log_path);
+            }
+            vg_free(cmd);
+
+            fprintf(stderr,
+                    "bench: the engine stalled at %.0f of %lld events; %lld of %ld partitions "
+                    "have an applied offset (log: %s)\n",
+                    res.done, expect,
+                    reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1,
+                    b->k.partitions, keep);
+            freeReplyObject(reply);
+            vg_free(keep);
+        }
+        res.transitions = result_value(text, "transitions");
+        res.pages = result_value(text, "pages");
+        if (applied > 0) {
+            res.cmds_per_event = (cmds1 - cmds0) / applied;
+            res.bytes_per_event = (bytes1 - bytes0) / applied;
+        }
+    }
+    res.rss_mb = (double)ru.ru_maxrss / 1024.0;
+    res.ok = true;
+out:
+    if (rc) {
+        redisFree(rc);
+    }
+    vg_redis_child_stop(redis);
+    vg_free(text);
+    vg_free(cfg);
+    vg_free(cfg_path);
+    vg_free(result_path);
+    vg_free(log_path);
+    vg_free(rdir);
+    return res;
+}
+
+/* redis-benchmark -P 64 on a redis-server like the engine's (unix socket, AOF everysec). */
+static void redis_ceiling(struct bench *b)
+{
+    struct vg_redis_child *redis = NULL;
+    char errstr[512];
+    char *rdir = vg_asprintf("%s/redis-benchmark", b->dir);
+    char *cmd;
+    FILE *fp;
+    char line[256];
+
+    if (mkdir(rdir, 0700) != 0 ||
+        vg_redis_child_start(&redis, rdir, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "bench: redis-server: %s\n", errstr);
+        vg_free(rdir);
+        return;
+    }
+    cmd = vg_asprintf("redis-benchmark -s %s -P 64 -n %ld -r 100000 -t set,hset --csv 2>&1",
+                      vg_redis_child_url(redis) + strlen("unix://"),
+                      b->k.events >= 1000000 ? 1000000L : 200000L);
+    fp = popen(cmd, "r");
+    while (fp && fgets(line, sizeof(line), fp)) {
+        double rps;
+
+        if (strncmp(line, "\"SET\",\"", 7) == 0) {
+            rps = strtod(line + 7, NULL);
+            row("redis.set_per_s", "Redis ceiling: redis-benchmark -P 64 SET", rps, "commands/s",
+                -1);
+        } else if (strncmp(line, "\"HSET\",\"", 8) == 0) {
+            rps = strtod(line + 8, NULL);
+            row("redis.hset_per_s", "Redis ceiling: redis-benchmark -P 64 HSET", rps, "commands/s",
+                -1);
+        }
+    }
+    if (!fp || pclose(fp) != 0) {
+        fprintf(stderr, "bench: %s failed\n", cmd);
+    }
+    vg_free(cmd);
+    vg_redis_child_stop(redis);
+    vg_free(rdir);
+}
+
+static void report_run(const char *key, const char *label, const struct run_result *r, double kcat,
+                       double spread)
+{
+    char k[160];
+    char l[200];
+
+    if (!r->ok) {
+        return;
+    }
+    if (r->stalled) {
+        snprintf(k, sizeof(k), "%s.stalled_at_events", key);
+        snprintf(l, sizeof(l), "%s: STALLED, events done", label);
+        row(k, l, r->done, "events", -1);
+        return;
+    }
+    snprintf(k, sizeof(k), "%s.events_per_s", key);
+    row(k, label, r->rate, "events/s", kcat > 0 ? r->rate / kcat : -1);
+    snprintf(k, sizeof(k), "%s.kcat_events_per_s", key);
+    row(k, "  kcat on the same topic right before (median of 3)", kcat, "events/s", 1.0);
+    snprintf(k, sizeof(k), "%s.kcat_spread_pct", key);
+    row(k, "  spread of those 3 kcat reads: (max - min) / median", spread, "%", -1);
+    snprintf(k, sizeof(k), "%s.redis_commands_per_event", key);
+    snprintf(l, sizeof(l), "  Redis commands per event");
+    row(k, l, r->cmds_per_event, "commands", -1);
+    snprintf(k, sizeof(k), "%s.redis_bytes_per_event", key);
+    snprintf(l, sizeof(l), "  Redis bytes in per event");
+    row(k, l, r->bytes_per_event, "bytes", -1);
+    snprintf(k, sizeof(k), "%s.peak_rss_mb", key);
+    snprintf(l, sizeof(l), "  peak RSS of the engine process");
+    row(k, l, r->rss_mb, "MB", -1);
+}
+
+/* The two stream shapes, each with 10 / 1,000 / 10,000 monitors. */
+static bool run_shapes(struct bench *b)
+{
+    static const struct {
+        const char *name;
+        const char *label;
+        const struct mix *mix;
+    } shapes[] = {
+        {"realistic", "transition-heavy", &mix_realistic},
+        {"quiet", "90% change nothing", &mix_quiet},
+    };
+    char errstr[512];
+
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        struct gen g;
+        double kcat;
+        double spread;
+        char key[96];
+        char label[160];
+
+        printf("== stream %s: %ld events, %ld resources ==\n", shapes[s].name, b->k.events,
+               b->k.resources);
+        if (kafka_start(b, shapes[s].name, errstr, sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "bench: mock cluster: %s\n", errstr);
+            return false;
+        }
+        gen_init(&g, b->k.resources, b->k.workspaces, b->k.zipf, shapes[s].mix, false);
+        if (!produce(b, &g, b->k.events)) {
+            gen_fini(&g);
+            kafka_stop(b);
+            return false;
+        }
+        gen_fini(&g);
+        for (int m = 0; m < 3; m++) {
+            char *rules = write_rules(b, b->k.monitors[m], false);
+            struct run_result r;
+
+            /* the denominator of this row, read right before it: the load drifts */
+            kcat = kcat_rate(b, &spread);
+            if (!rules || kcat <= 0) {
+                vg_free(rules);
+                kafka_stop(b);
+                return false;
+            }
+            if (s == 0 && m == 0) {
+                redis_ceiling(b);
+            }
+            r = engine_run(b, rules, b->produced, NULL, NULL);
+            vg_free(rules);
+            snprintf(key, sizeof(key), "vigil.%s.m%ld", shapes[s].name, b->k.monitors[m]);
+            snprintf(label, sizeof(label), "vigil, %s, %ld monitors", shapes[s].label,
+                     b->k.monitors[m]);
+            report_run(key, label, &r, kcat, spread);
+        }
+        kafka_stop(b);
+    }
+    return true;
+}
+
+/* Peak RSS with every event a new Resource (and its rate beside its own kcat). */
+static bool run_rss(struct bench *b)
+{
+    struct gen g;
+    char errstr[512];
+    char *rules;
+    double kcat;
+    double spread;
+    struct run_result r;
+
+    printf("== every event a new Resource: %ld events ==\n", b->k.rss_events);
+    if (kafka_start(b, "distinct", errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "bench: mock cluster: %s\n", errstr);
+        return false;
+    }
+    gen_init(&g, b->k.rss_events, b->k.workspaces, 0, &mix_realistic, true);
+    if (!produce(b, &g, b->k.rss_events)) {
+        gen_fini(&g);
+        kafka_stop(b);
+        return false;
+    }
+    gen_fini(&g);
+    kcat = kcat_rate(b, &spread);
+    if (kcat <= 0) {
+        kafka_stop(b);
+        return false;
+    }
+    rules = write_rules(b, 1000, false);
+    r = engine_run(b, rules, b->produced, NULL, NULL);
+    vg_free(rules);
+    report_run("vigil.distinct.m1000", "vigil, every event a new Resource, 1000 monitors", &r, kcat,
+               spread);
+    kafka_stop(b);
+    return r.ok;
+}
+
+/* Paced producing during the latency run; pages counted by on_page. */
+static long lat_expected_pages;
+static long lat_base; /* receiver count before the run */
+
+static bool lat_wait_page(void *arg)
+{
+    (void)arg;
+    return vg_bench_receiver_count() > lat_base;
+}
+
+static bool wait_for(bool (*pred)(void *), void *arg, int timeout_ms)
+{
+    int64_t deadline = vg_mono_ms() + timeout_ms;
+
+    while (!pred(arg)) {
+        if (vg_mono_ms() > deadline) {
+            return false;
+        }
+        vg_bench_sleep_us(10000);
+    }
+    return true;
+}
+
+static bool lat_all_pages(void *arg)
+{
+    struct bench *b = arg;
+    (void)b;
+    return vg_bench_receiver_count() >= lat_base + lat_expected_pages + 1;
+}
+
+static bool latency_during(struct bench *b)
+{
+    struct gen g;
+    char errstr[512];
+    char key[160];
+    char json[1024];
+    char mark[40];
+    long n = b->k.lat_rate * b->k.lat_seconds;
+    int64_t start;
+    bool ok = true;
+
+    /* One page through first: the engine joined, the dispatcher connected. */
+    {
+        int len =
+            snprintf(json, sizeof(json),
+                     "{\"resource\":{\"type\":\"workflow\",\"name\":\"warm-up\","
+                     "\"workspace\":\"ws-warm\"},\"runtime\":\"failed\",\"message\":\"t=0\"}");
+        if (vg_producer_send(b->prod, b->topic, -1, "workflow:v1:warm-up:ws-warm", 27, json,
+                             (size_t)len, errstr, sizeof(errstr)) != VG_OK ||
+            vg_producer_flush(b->prod, 30000, errstr, sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "bench: latency warm-up: %s\n", errstr);
+            return false;
+        }
+    }
+    if (!wait_for(lat_wait_page, NULL, 120000)) {
+        fprintf(stderr, "bench: latency: no page for the warm-up event in 120 s\n");
+        return false;
+    }
+    gen_init(&g, b->k.resources, b->k.workspaces, b->k.zipf, &mix_realistic, false);
+    start = vg_bench_mono_us();
+    for (long i = 0; i < n; i++) {
+        int64_t due = start + (int64_t)((double)i * 1e6 / (double)b->k.lat_rate);
+        int64_t now = vg_bench_mono_us();
+        int len;
+
+        if (due > now) {
+            vg_bench_sleep_us(due - now);
+        }
+        snprintf(mark, sizeof(mark), "t=%lld", (long long)vg_bench_mono_us());
+        len = gen_next(&g, i, vg_now_ms(), mark, key, sizeof(key), json, sizeof(json));
+        if (vg_producer_send(b->prod, b->topic, -1, key, strlen(key), json, (size_t)len, errstr,
+                             sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "bench: latency produce: %s\n", errstr);
+            ok = false;
+            break;
+        }
+    }
+    {
+        double offered = (double)n * 1e6 / (double)(vg_bench_mono_us() - start);
+        char k[64];
+        char l[96];
+
+        snprintf(k, sizeof(k), "latency.r%ld.offered_events_per_s", b->k.lat_rate);
+        snprintf(l, sizeof(l), "latency at %ld/s: offered load (achieved)", b->k.lat_rate);
+        row(k, l, offered, "events/s", -1);
+    }
+    lat_expected_pages = g.to_failed;
+    gen_fini(&g);
+    if (ok && !wait_for(lat_all_pages, b, 60000)) {
+        fprintf(stderr, "bench: latency: %ld of %ld pages arrived within 60 s\n",
+                vg_bench_receiver_count() - lat_base - 1, lat_expected_pages);
+    }
+    return ok;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a;
+    int64_t y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static void lat_row(struct bench *b, const char *what, const char *label, double value,
+                    const char *unit)
+{
+    char k[64];
+    char l[128];
+
+    snprintf(k, sizeof(k), "latency.r%ld.%s", b->k.lat_rate, what);
+    snprintf(l, sizeof(l), "latency at %ld/s: %s", b->k.lat_rate, label);
+    row(k, l, value, unit, -1);
+}
+
+static bool run_latency(struct bench *b, long rate)
+{
+    char errstr[512];
+    char *rules;
+    char topic[32];
+    struct run_result r;
+
+    b->k.lat_rate = rate;
+    printf("== latency: %ld events/s offered for %ld s ==\n", rate, b->k.lat_seconds);
+    snprintf(topic, sizeof(topic), "latency%ld", rate);
+    if (kafka_start(b, topic, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "bench: mock cluster: %s\n", errstr);
+        return false;
+    }
+    rules = write_rules(b, 1, true);
+    lat_cap = (size_t)(rate * b->k.lat_seconds) + 16;
+    lat_us = vg_calloc(lat_cap, sizeof(int64_t));
+    n_lat = 0;
+    lat_base = vg_bench_receiver_count();
+    r = engine_run(b, rules, 0, NULL, latency_during);
+    vg_free(rules);
+    kafka_stop(b);
+    if (n_lat > 0) {
+        qsort(lat_us, n_lat, sizeof(int64_t), cmp_i64);
+        lat_row(b, "pages", "pages received", (double)n_lat, "pages");
+        lat_row(b, "expected_pages", "pages expected (runtime turned failed)",
+                (double)lat_expected_pages, "pages");
+        lat_row(b, "p50_ms", "produced -> webhook received p50", lat_us[n_lat / 2] / 1e3, "ms");
+        lat_row(b, "p99_ms", "produced -> webhook received p99", lat_us[(n_lat * 99) / 100] / 1e3,
+                "ms");
+        lat_row(b, "max_ms", "produced -> webhook received max", lat_us[n_lat - 1] / 1e3, "ms");
+    }
+    vg_free(lat_us);
+    lat_us = NULL;
+    return r.ok && n_lat > 0;
+}
+
+/* callgrind on a small run; the top functions by inclusive cost into OUTDIR. */
+static bool run_callgrind(struct bench *b)
+{
+    struct gen g;
+    char errstr[512];
+    char *rules;
+    char *out = vg_asprintf("%s/bench-callgrind.out", b->outdir);
+    char *txt = vg_asprintf("%s/bench-callgrind.txt", b->outdir);
+    char *text;
+    const char *p;
+    struct run_result r;
+    double total = -1;
+
+    printf("== callgrind: %ld events of the transition-heavy stream, 1000 monitors ==\n",
+           b->k.cg_events);
+    if (kafka_start(b, "callgrind", errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "bench: mock cluster: %s\n", errstr);
+        return false;
+    }
+    gen_init(&g, b->k.resources, b->k.workspaces, b->k.zipf, &mix_realistic, false);
+    if (!produce(b, &g, b->k.cg_events)) {
+        gen_fini(&g);
+        kafka_stop(b);
+        return false;
+    }
+    gen_fini(&g);
+    rules = write_rules(b, 1000, false);
+    r = engine_run(b, rules, b->produced, out, NULL);
+    vg_free(rules);
+    kafka_stop(b);
+    text = read_text(out);
+    p = strstr(text, "\ntotals: ");
+    if (!p) {
+        p = strstr(text, "\nsummary: ");
+    }
+    if (p) {
+        total = strtod(strchr(p, ':') + 1, NULL);
+    }
+    vg_free(text);
+    if (r.ok && total > 0) {
+        row("callgrind.instructions_per_event",
+            "callgrind: instructions per event (engine process, run only)",
+            total / (double)b->k.cg_events, "instructions", -1);
+    }
+    printf("  profile: %s (bench/run.sh writes its top functions to %s)\n", out, txt);
+    vg_free(out);
+    vg_free(txt);
+    return r.ok && total > 0;
+}
+
+static char *self_path(void)
+{
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+
+    if (n <= 0) {
+        return NULL;
+    }
+    buf[n] = '\0';
+    return vg_strdup(buf);
+}
+
+static int all_main(int argc, char **argv)
+{
+    struct bench b = {0};
+    char *tsv_path;
+    char *cmd;
+    bool ok = true;
+
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_vigil all OUTDIR\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    knobs_load(&b.k);
+    b.outdir = argv[2];
+    b.self = self_path();
+    b.dir = vg_strdup("/tmp/vigil-bench-XXXXXX");
+    if (!b.self || !mkdtemp(b.dir)) {
+        perror("bench: setup");
+        return 1;
+    }
+    tsv_path = vg_asprintf("%s/bench.tsv", b.outdir);
+    tsv = fopen(tsv_path, "a");
+    if (!tsv) {
+        perror(tsv_path);
+        return 1;
+    }
+    b.port = vg_bench_receiver_start(on_page, NULL);
+    if (b.port < 0) {
+        fprintf(stderr, "bench: receiver failed\n");
+        return 1;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (b.k.lat_rates[i] > 0) {
+            ok = run_latency(&b, b.k.lat_rates[i]) && ok;
+        }
+    }
+    ok = run_shapes(&b) && ok;
+    ok = run_rss(&b) && ok;
+    ok = run_callgrind(&b) && ok;
+    fclose(tsv);
+    cmd = vg_asprintf("rm -rf %s", b.dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "bench: cannot remove %s\n", b.dir);
+    }
+    vg_free(cmd);
+    vg_free(tsv_path);
+    vg_free(b.topic);
+    vg_free(b.self);
+    vg_free(b.dir);
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    vg_json_init();
+    if (argc >= 2 && strcmp(argv[1], "engine") == 0) {
+        return engine_main(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "all") == 0) {
+        return all_main(argc, argv);
+    }
+    fprintf(stderr, "usage: bench_vigil all OUTDIR | bench_vigil engine CONFIG EXPECT RESULT\n");
+    return 2;
+}
