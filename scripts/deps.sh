@@ -13,6 +13,7 @@ pkgs=(
     clang libclang-rt-14-dev
     chromium prometheus
     prometheus-alertmanager
+    valgrind  # make bench: callgrind instructions per event
     pandoc  # generates the man page vigil(1) from docs/cli.md (scripts/gen-man.sh)
     docker-compose systemd python3-yaml  # the deployment tests: compose config, unit, k8s YAML
 )
