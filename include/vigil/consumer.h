@@ -237,4 +237,31 @@ void vg_mock_kafka_fail_produce(struct vg_mock_kafka *mk, size_t n);
  */
 void vg_mock_kafka_refuse_size(struct vg_mock_kafka *mk, size_t n);
 
+/* Faults for the chaos tests: requests of one kind that fail. */
+enum vg_mock_kafka_request {
+    VG_MOCK_KAFKA_FETCH, /* NOT_LEADER_FOR_PARTITION: the consumer refreshes and refetches */
+    VG_MOCK_KAFKA_OFFSET_COMMIT, /* COORDINATOR_NOT_AVAILABLE: the commit is retried or redone */
+    VG_MOCK_KAFKA_JOIN_GROUP,    /* COORDINATOR_LOAD_IN_PROGRESS: the join is retried */
+};
+/*
+ * Tests: the next `n` requests of kind `req` (from any client) fail with
+ * the retriable error above, as a broker that moves leaders or
+ * coordinators answers. Thread-safe.
+ */
+void vg_mock_kafka_fail_requests(struct vg_mock_kafka *mk, enum vg_mock_kafka_request req,
+                                 size_t n);
+/*
+ * Tests: broker `broker_id` (1..brokers) goes down (its connections are
+ * closed, new ones refused; the partitions it leads are unreachable) or
+ * comes back up with its data. Thread-safe.
+ */
+void vg_mock_kafka_broker_set_down(struct vg_mock_kafka *mk, int32_t broker_id, bool down);
+/*
+ * Tests: make broker `broker_id` the coordinator of consumer group
+ * `group` (members find out from NOT_COORDINATOR answers and look it up
+ * again). VG_ERR_INVALID (errstr) when the mock refuses. Thread-safe.
+ */
+vg_err_t vg_mock_kafka_move_coordinator(struct vg_mock_kafka *mk, const char *group,
+                                        int32_t broker_id, char *errstr, size_t errstr_size);
+
 #endif
