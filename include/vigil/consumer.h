@@ -95,7 +95,10 @@ vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config 
  * Run the batch loop until vg_consumer_stop() or a fatal error. Batches
  * are gathered with rd_kafka_consumer_poll (not the batch APIs, which can
  * lose messages during rebalances in 2.0.2): up to cfg->batch_size
- * messages or cfg->batch_ms. Returns VG_OK after a stop.
+ * messages or cfg->batch_ms. Returns VG_OK after a stop; a stop during a
+ * batch's gathering ends the gathering and hands what was gathered to
+ * handler->batch once (stored on VG_OK; a batch waiting for a retry is
+ * not tried again).
  * Also returns VG_ERR_FATAL after a fatal librdkafka error (logged), or a
  * non-retriable error of handler->batch as is (that batch stays unstored
  * and pending: a later vg_consumer_run offers it again). `h` must stay
@@ -105,7 +108,7 @@ vg_err_t vg_consumer_run(struct vg_consumer *c, const struct vg_consumer_handler
 /* Async-signal-safe and thread-safe: ask the loop to return. */
 void vg_consumer_stop(struct vg_consumer *c);
 /*
- * Commit stored offsets, leave the group (bounded by a 10 s timeout), free.
+ * Commit stored offsets, leave the group (bounded by a 5 s timeout), free.
  * Unapplied messages are dropped (the group re-reads them). The final
  * revoke is not passed to any handler. Accepts NULL.
  */
