@@ -313,6 +313,8 @@ vg_err_t vg_engine_run(struct vg_engine *eng)
     }
     if (err) {
         VG_LOG_ERROR("consumer", "consumer stopped: %s", vg_err_name(err));
+    } else {
+        VG_LOG_INFO("consumer", "stopping: finishing deliveries in flight, committing offsets");
     }
     return err;
 }

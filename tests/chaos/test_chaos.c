@@ -727,6 +727,16 @@ int main(void)
         fprintf(stderr, "chaos: nothing was tested (no expected page or no kill)\n");
         failures++;
     }
+    {
+        /* SIGKILLed runs are no failure, a sanitizer report in any run is */
+        char *logs = vg_test_env_logs(&c->e);
+
+        if (logs && (strstr(logs, "runtime error:") || strstr(logs, "Sanitizer"))) {
+            fprintf(stderr, "chaos: a sanitizer report in the logs of vigil\n");
+            failures++;
+        }
+        free(logs);
+    }
     if (failures) {
         vg_test_env_dump_logs(&c->e);
     }
