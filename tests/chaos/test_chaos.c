@@ -280,8 +280,8 @@ static bool restart_redis(struct chaos *c)
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    /* down for a moment: vigil must notice, retry, and lose nothing */
-    struct timespec down = {0, 500 * 1000 * 1000};
+    /* down for a while: vigil must notice, pause, retry, and lose nothing */
+    struct timespec down = {3, 0};
     nanosleep(&down, NULL);
     if (vg_redis_child_restart(e->redis, errstr, sizeof(errstr)) != VG_OK) {
         fprintf(stderr, "chaos: redis-server restart: %s\n", errstr);
@@ -393,7 +393,9 @@ static void run_chaos(struct chaos *c)
         reap_crashed(c);
         if (now >= next_kill) {
             kill_one(c);
-            next_kill = now + 3000 + rnd(c, 3000);
+            /* 6 s of session timeout hold each rejoin: the group must also get to work between
+             * kills */
+            next_kill = now + 6000 + rnd(c, 4000);
         }
         if (now >= next_receiver) {
             receiver_mode(c, false);
@@ -667,6 +669,7 @@ int main(void)
     };
     int failures = 0;
     int stop_bad;
+    int paused = 0;
 
     vg_test_no_proxy();
     c->p.events = (size_t)env_long("VIGIL_CHAOS_EVENTS", 3000);
@@ -735,8 +738,13 @@ int main(void)
             fprintf(stderr, "chaos: a sanitizer report in the logs of vigil\n");
             failures++;
         }
+        /* how often the faults made a batch fail and wait (proof that they hit) */
+        for (const char *p = logs; p && (p = strstr(p, "apply failed, pausing")); p++) {
+            paused++;
+        }
         free(logs);
     }
+    printf("chaos: batches paused on a failure %d\n", paused);
     if (failures) {
         vg_test_env_dump_logs(&c->e);
     }
