@@ -2,6 +2,8 @@
 #   make demo   install deps, release build, run `vigil demo` on the embedded stack
 #   make test   install deps, ASan+UBSan build, run every ctest label but `compose`
 #   make bench  install deps, release build, run bench/run.sh
+#   make chaos  install deps, ASan+UBSan build, the chaos suite longer and bigger (docs/chaos.md):
+#               CHAOS_EVENTS, CHAOS_RESOURCES, CHAOS_SECONDS, CHAOS_SEED
 #   make fuzz   install deps, build the clang libFuzzer target, fuzz the decoders FUZZ_SECONDS
 #               (`make test` already runs it for 30 s as test_events_fuzz)
 #   make install PREFIX=/usr/local [DESTDIR=...]   release build, then cmake --install: binary,
@@ -10,8 +12,12 @@ JOBS ?= $(shell nproc)
 
 FUZZ_SECONDS ?= 300
 PREFIX ?= /usr/local
+CHAOS_EVENTS ?= 40000
+CHAOS_RESOURCES ?= 4000
+CHAOS_SECONDS ?= 300
+CHAOS_SEED ?=
 
-.PHONY: all deps dev release demo test bench fuzz clean format install
+.PHONY: all deps dev release demo test chaos bench fuzz clean format install
 
 all: release
 
@@ -31,6 +37,13 @@ demo: release
 
 test: dev
 	@cd build/dev && ctest --output-on-failure -LE compose -j $(JOBS)
+
+chaos: deps
+	@cmake --preset dev >/dev/null
+	@cmake --build build/dev -j $(JOBS) --target vigil test_chaos
+	@VIGIL_BIN=$(CURDIR)/build/dev/cli/vigil VIGIL_CHAOS_EVENTS=$(CHAOS_EVENTS) \
+		VIGIL_CHAOS_RESOURCES=$(CHAOS_RESOURCES) VIGIL_CHAOS_SECONDS=$(CHAOS_SECONDS) \
+		VIGIL_CHAOS_SEED=$(CHAOS_SEED) build/dev/tests/chaos/test_chaos
 
 fuzz: dev
 	@cmake --build build/dev --target fuzz_decode

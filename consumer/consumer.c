@@ -21,7 +21,7 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free");
 #define POLL_MAX_MS 100
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 5000
-#define CLOSE_TIMEOUT_MS 10000
+#define CLOSE_TIMEOUT_MS 5000
 #define WARN_INTERVAL_MS 10000
 #define DEFAULT_BATCH_SIZE 5000
 #define DEFAULT_BATCH_MS 50
@@ -649,6 +649,14 @@ vg_err_t vg_consumer_run(struct vg_consumer *c, const struct vg_consumer_handler
             h->idle(h->opaque);
         }
         if (stopping(c)) {
+            /*
+             * A stop (SIGTERM) finishes the batch in flight, once: its
+             * effects and offsets are then committed on the way out. A
+             * failing (paused) batch is left to the group to re-read.
+             */
+            if (!atomic_load(&c->fatal) && !c->paused && c->batch.n > 0) {
+                err = apply(c);
+            }
             break;
         }
         if (c->batch.n == 0) {

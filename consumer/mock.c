@@ -12,7 +12,11 @@
 #include "vigil/consumer.h"
 #include "vigil/mem.h"
 
-#define KAFKA_API_PRODUCE 0 /* the protocol's ApiKey; rdkafka_mock.h takes raw keys */
+/* The protocol's ApiKeys: rdkafka_mock.h takes raw keys. */
+#define KAFKA_API_PRODUCE 0
+#define KAFKA_API_FETCH 1
+#define KAFKA_API_OFFSET_COMMIT 8
+#define KAFKA_API_JOIN_GROUP 11
 
 struct vg_mock_kafka {
     rd_kafka_t *rk;
@@ -113,4 +117,49 @@ void vg_mock_kafka_stop(struct vg_mock_kafka *mk)
     rd_kafka_destroy(mk->rk);
     vg_free(mk->bootstraps);
     vg_free(mk);
+}
+
+void vg_mock_kafka_fail_requests(struct vg_mock_kafka *mk, enum vg_mock_kafka_request req, size_t n)
+{
+    int16_t api = KAFKA_API_FETCH;
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION;
+
+    /* Errors a real broker answers while it moves leaders or coordinators: all retriable. */
+    switch (req) {
+    case VG_MOCK_KAFKA_FETCH:
+        break;
+    case VG_MOCK_KAFKA_OFFSET_COMMIT:
+        api = KAFKA_API_OFFSET_COMMIT;
+        rerr = RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE;
+        break;
+    case VG_MOCK_KAFKA_JOIN_GROUP:
+        api = KAFKA_API_JOIN_GROUP;
+        rerr = RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+        break;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_mock_push_request_errors(mk->mc, api, 1, rerr);
+    }
+}
+
+void vg_mock_kafka_broker_set_down(struct vg_mock_kafka *mk, int32_t broker_id, bool down)
+{
+    if (down) {
+        rd_kafka_mock_broker_set_down(mk->mc, broker_id);
+    } else {
+        rd_kafka_mock_broker_set_up(mk->mc, broker_id);
+    }
+}
+
+vg_err_t vg_mock_kafka_move_coordinator(struct vg_mock_kafka *mk, const char *group,
+                                        int32_t broker_id, char *errstr, size_t errstr_size)
+{
+    rd_kafka_resp_err_t rerr = rd_kafka_mock_coordinator_set(mk->mc, "group", group, broker_id);
+
+    if (rerr) {
+        snprintf(errstr, errstr_size, "mock kafka: coordinator of %s to broker %d: %s", group,
+                 (int)broker_id, rd_kafka_err2str(rerr));
+        return VG_ERR_INVALID;
+    }
+    return VG_OK;
 }

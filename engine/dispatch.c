@@ -342,8 +342,8 @@ static void give_up(struct eng_dispatch *d, struct entry *en, const char *reason
     f->fallback_sink = fb;
     en->state = E_DONE;
     audit(d, en, fb ? "fallback" : "dead", en->last_status, 0, reason);
-    vg_metrics_add(d->report->metrics, VG_M_NOTIFICATIONS, (const char *const[]){en->e.sink, "dead"},
-                   1);
+    vg_metrics_add(d->report->metrics, VG_M_NOTIFICATIONS,
+                   (const char *const[]){en->e.sink, "dead"}, 1);
     vg_sinks_note_given_up(d->sk, en->e.sink);
     if (fb) {
         VG_LOG_ERROR("sinks",
@@ -811,13 +811,21 @@ void eng_dispatch_set_fallbacks(struct eng_dispatch *d, const struct vg_kv *page
     vg_map_destroy(old, vg_free);
 }
 
-void eng_dispatch_stop(struct eng_dispatch *d)
+void eng_dispatch_request_stop(struct eng_dispatch *d)
 {
     if (!d) {
         return;
     }
     atomic_store(&d->stop, 1);
     vg_sinks_wakeup(d->sk);
+}
+
+void eng_dispatch_stop(struct eng_dispatch *d)
+{
+    if (!d) {
+        return;
+    }
+    eng_dispatch_request_stop(d);
     pthread_join(d->thread, NULL);
     /* Whatever is still in flight is abandoned: those entries stay pending in Redis. */
     for (size_t i = 0; i < d->n; i++) {

@@ -18,9 +18,24 @@ static struct vg_consumer *volatile signal_consumer;
 /* SIGHUP asks for a rules reload, done on the consumer thread between batches. */
 static volatile sig_atomic_t reload_requested;
 
+/* Set by the first SIGINT/SIGTERM: a second one means "now". */
+static volatile sig_atomic_t stop_requested;
+
+/*
+ * The first signal drains (the in-flight batch and deliveries finish, the
+ * offsets are committed). A second one ends the process at once, as the
+ * signal's default action: that is as safe as a SIGKILL, since every
+ * batch commits in one MULTI/EXEC before its offsets are stored and pages
+ * stay in the outbox until a sink acknowledged them.
+ */
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (stop_requested) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_requested = 1;
     if (signal_consumer) {
         vg_consumer_stop(signal_consumer);
     }
@@ -305,6 +320,8 @@ vg_err_t vg_engine_run(struct vg_engine *eng)
     }
     if (err) {
         VG_LOG_ERROR("consumer", "consumer stopped: %s", vg_err_name(err));
+    } else {
+        VG_LOG_INFO("consumer", "stopping: finishing deliveries in flight, committing offsets");
     }
     return err;
 }
@@ -322,8 +339,14 @@ void vg_engine_destroy(struct vg_engine *eng)
         return;
     }
     eng_http_stop(eng); /* first: its threads read the consumer and the stats */
-    eng_dispatch_stop(eng->dispatch);
+    /*
+     * The dispatcher's grace for deliveries in flight and the consumer's
+     * commit and group leave run side by side, so that a drain ends
+     * within 10 s (each is bounded by 5 s).
+     */
+    eng_dispatch_request_stop(eng->dispatch);
     vg_consumer_destroy(eng->consumer);
+    eng_dispatch_stop(eng->dispatch);
     eng_pipeline_destroy(eng->pl);
     vg_producer_destroy(eng->dlq);
     vg_state_destroy(eng->st);

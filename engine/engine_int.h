@@ -106,7 +106,15 @@ struct eng_dispatch;
 vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url, const char *prefix,
                             struct vg_sinks *sk, struct eng_report *report, char *errstr,
                             size_t errstr_size);
-/* Ask to stop; the current delivery finishes (bounded), undelivered pages stay in the outbox. */
+/*
+ * Ask to stop without waiting (the thread lets deliveries in flight finish
+ * for up to DISPATCH_STOP_GRACE_MS, records them and ends). NULL-safe.
+ */
+void eng_dispatch_request_stop(struct eng_dispatch *d);
+/*
+ * Ask to stop (if not yet) and wait: the current delivery finishes
+ * (bounded), undelivered pages stay in the outbox. NULL-safe.
+ */
 void eng_dispatch_stop(struct eng_dispatch *d);
 /*
  * Pager name -> fallback sink (copied; replaces the previous map). What a

@@ -29,3 +29,11 @@ set_tests_properties(test_engine PROPERTIES LABELS integration TIMEOUT 120)
 add_test(NAME test_cli_debug COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_debug.sh
          $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(test_cli_debug PROPERTIES LABELS integration TIMEOUT 60)
+
+# SIGTERM under load drains within 10 s; a second one exits at once, and nothing is lost.
+add_executable(test_engine_sigterm integration/test_engine_sigterm.c)
+target_link_libraries(test_engine_sigterm PRIVATE vg_testrefmodel vg_testenv PkgConfig::CMOCKA
+                      vg_build_flags)
+add_test(NAME test_engine_sigterm COMMAND test_engine_sigterm)
+set_tests_properties(test_engine_sigterm PROPERTIES LABELS integration TIMEOUT 300
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")

@@ -95,7 +95,10 @@ vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config 
  * Run the batch loop until vg_consumer_stop() or a fatal error. Batches
  * are gathered with rd_kafka_consumer_poll (not the batch APIs, which can
  * lose messages during rebalances in 2.0.2): up to cfg->batch_size
- * messages or cfg->batch_ms. Returns VG_OK after a stop.
+ * messages or cfg->batch_ms. Returns VG_OK after a stop; a stop during a
+ * batch's gathering ends the gathering and hands what was gathered to
+ * handler->batch once (stored on VG_OK; a batch waiting for a retry is
+ * not tried again).
  * Also returns VG_ERR_FATAL after a fatal librdkafka error (logged), or a
  * non-retriable error of handler->batch as is (that batch stays unstored
  * and pending: a later vg_consumer_run offers it again). `h` must stay
@@ -105,7 +108,7 @@ vg_err_t vg_consumer_run(struct vg_consumer *c, const struct vg_consumer_handler
 /* Async-signal-safe and thread-safe: ask the loop to return. */
 void vg_consumer_stop(struct vg_consumer *c);
 /*
- * Commit stored offsets, leave the group (bounded by a 10 s timeout), free.
+ * Commit stored offsets, leave the group (bounded by a 5 s timeout), free.
  * Unapplied messages are dropped (the group re-reads them). The final
  * revoke is not passed to any handler. Accepts NULL.
  */
@@ -264,5 +267,32 @@ void vg_mock_kafka_fail_produce(struct vg_mock_kafka *mk, size_t n);
  * than the message would (vg_producer_flush_refused lists them).
  */
 void vg_mock_kafka_refuse_size(struct vg_mock_kafka *mk, size_t n);
+
+/* Faults for the chaos tests: requests of one kind that fail. */
+enum vg_mock_kafka_request {
+    VG_MOCK_KAFKA_FETCH, /* NOT_LEADER_FOR_PARTITION: the consumer refreshes and refetches */
+    VG_MOCK_KAFKA_OFFSET_COMMIT, /* COORDINATOR_NOT_AVAILABLE: the commit is retried or redone */
+    VG_MOCK_KAFKA_JOIN_GROUP,    /* COORDINATOR_LOAD_IN_PROGRESS: the join is retried */
+};
+/*
+ * Tests: the next `n` requests of kind `req` (from any client) fail with
+ * the retriable error above, as a broker that moves leaders or
+ * coordinators answers. Thread-safe.
+ */
+void vg_mock_kafka_fail_requests(struct vg_mock_kafka *mk, enum vg_mock_kafka_request req,
+                                 size_t n);
+/*
+ * Tests: broker `broker_id` (1..brokers) goes down (its connections are
+ * closed, new ones refused; the partitions it leads are unreachable) or
+ * comes back up with its data. Thread-safe.
+ */
+void vg_mock_kafka_broker_set_down(struct vg_mock_kafka *mk, int32_t broker_id, bool down);
+/*
+ * Tests: make broker `broker_id` the coordinator of consumer group
+ * `group` (members find out from NOT_COORDINATOR answers and look it up
+ * again). VG_ERR_INVALID (errstr) when the mock refuses. Thread-safe.
+ */
+vg_err_t vg_mock_kafka_move_coordinator(struct vg_mock_kafka *mk, const char *group,
+                                        int32_t broker_id, char *errstr, size_t errstr_size);
 
 #endif

@@ -24,8 +24,12 @@ struct vg_redis_child;
 struct vg_metrics;
 
 struct vg_engine_options {
-    bool http;         /* serve http.listen (the API, /metrics, the console) */
-    bool signals;      /* SIGINT/SIGTERM drain, SIGHUP reloads rules (one engine per process) */
+    bool http; /* serve http.listen (the API, /metrics, the console) */
+    /*
+     * SIGINT/SIGTERM drain (a second one ends the process at once, by the
+     * signal's default action), SIGHUP reloads rules (one engine per process).
+     */
+    bool signals;
     FILE *console_out; /* where console sinks print; NULL: stdout */
     /*
      * No outbox dispatcher: pages are written to the outbox as usual (the
@@ -78,8 +82,9 @@ void vg_engine_request_stop(struct vg_engine *eng);
 
 /*
  * Stop and free everything: the HTTP server, the dispatcher (an in-flight
- * delivery finishes; undelivered pages stay in the outbox), the consumer
- * (stored offsets committed, group left), Redis, the embedded stack.
+ * delivery finishes, up to 5 s; undelivered pages stay in the outbox) and,
+ * meanwhile, the consumer (stored offsets committed, group left, up to
+ * 5 s), then Redis, the embedded stack.
  * Accepts NULL.
  */
 void vg_engine_destroy(struct vg_engine *eng);

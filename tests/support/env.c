@@ -33,7 +33,8 @@ static int start_cluster(struct vg_test_env *e)
 {
     char errstr[512];
 
-    if (vg_mock_kafka_start(&e->kafka, 1, errstr, sizeof(errstr)) != VG_OK ||
+    if (vg_mock_kafka_start(&e->kafka, e->opts.brokers > 0 ? e->opts.brokers : 1, errstr,
+                            sizeof(errstr)) != VG_OK ||
         vg_mock_kafka_create_topic(e->kafka, e->topic, e->opts.partitions, errstr,
                                    sizeof(errstr)) != VG_OK ||
         vg_mock_kafka_create_topic(e->kafka, "vigil.dlq", 1, errstr, sizeof(errstr)) != VG_OK) {

@@ -29,6 +29,7 @@ struct redisContext;
 
 struct vg_test_env_opts {
     int partitions;             /* of the event topic; 0: 2 */
+    int brokers;                /* of the mock cluster (leaders spread over them); 0: 1 */
     const char *redis_password; /* requirepass of the redis-server; NULL: none */
     /* Rules YAML written to <dir>/rules.yaml; NULL: VG_TEST_ENV_RULES. */
     const char *rules;

@@ -101,6 +101,32 @@ static const char *intern(const char *const *set, size_t n, const char *value)
     return NULL;
 }
 
+/* An empty log of named Resources (refmodel.h). */
+void vg_ref_log_alloc(struct vg_ref_log *log, size_t n_res, size_t n_evs, const char *prefix,
+                      size_t workflow_every)
+{
+    memset(log, 0, sizeof(*log));
+    log->n_res = n_res;
+    log->res = vg_calloc(n_res ? n_res : 1, sizeof(*log->res));
+    log->evs = vg_calloc(n_evs ? n_evs : 1, sizeof(*log->evs));
+    for (size_t i = 0; i < n_res; i++) {
+        struct vg_ref_res *r = &log->res[i];
+        char *id;
+
+        snprintf(r->type, sizeof(r->type), "%s", i % workflow_every == 0 ? "workflow" : "service");
+        snprintf(r->name, sizeof(r->name), "%s-%02zu", prefix, i);
+        id = vg_resource_id(r->type, "v1", r->name, "ws");
+        snprintf(r->id, sizeof(r->id), "%s", id);
+        free(id);
+    }
+}
+
+void vg_ref_log_append(struct vg_ref_log *log, const struct vg_ref_event *ev)
+{
+    log->evs[log->n_evs++] = *ev;
+    reference_apply(&log->res[ev->res], ev);
+}
+
 /*
  * `n_evs` events over `n_res` Resources (services and workflows), each a
  * random walk: mostly the same values again (no transition), sometimes a
@@ -108,46 +134,32 @@ static const char *intern(const char *const *set, size_t n, const char *value)
  */
 void vg_ref_log_make(struct vg_ref_log *log, size_t n_res, size_t n_evs, unsigned seed)
 {
-    memset(log, 0, sizeof(*log));
-    VG_ASSERT(n_res <= VG_REF_MAX_RES);
-    log->n_res = n_res;
-    log->n_evs = n_evs;
+    vg_ref_log_alloc(log, n_res, n_evs, "res", 3);
     log->seed = seed;
-    log->evs = vg_calloc(n_evs, sizeof(*log->evs));
-    for (size_t i = 0; i < n_res; i++) {
-        struct vg_ref_res *r = &log->res[i];
-
-        snprintf(r->type, sizeof(r->type), "%s", i % 3 == 0 ? "workflow" : "service");
-        snprintf(r->name, sizeof(r->name), "res-%02zu", i);
-        char *id = vg_resource_id(r->type, "v1", r->name, "ws");
-
-        snprintf(r->id, sizeof(r->id), "%s", id);
-        free(id);
-    }
     for (size_t i = 0; i < n_evs; i++) {
-        struct vg_ref_event *ev = &log->evs[i];
+        struct vg_ref_event ev = {0};
         struct vg_ref_res *r;
         uint32_t roll;
 
-        ev->res = (int)(vg_ref_rand(&seed) % n_res);
-        r = &log->res[ev->res];
+        ev.res = (int)(vg_ref_rand(&seed) % n_res);
+        r = &log->res[ev.res];
         /* Eight events share each second: a replayed message is then often not
          * older than the state, so only the applied-offset rule keeps it out. */
-        ev->time_ms = VG_REF_T0 + (int64_t)(i / 8) * 1000;
+        ev.time_ms = VG_REF_T0 + (int64_t)(i / 8) * 1000;
         roll = vg_ref_rand(&seed) % 100;
         /* first event of a Resource: both values; then mostly repeats */
         if (r->updated_at == 0 || roll < 15) {
-            ev->status = statuses[vg_ref_rand(&seed) % 3];
+            ev.status = statuses[vg_ref_rand(&seed) % 3];
         } else if (roll < 60) {
-            ev->status = intern(statuses, 3, r->status);
+            ev.status = intern(statuses, 3, r->status);
         }
         roll = vg_ref_rand(&seed) % 100;
         if (r->updated_at == 0 || roll < 25) {
-            ev->runtime = runtimes[vg_ref_rand(&seed) % 4];
-        } else if (roll < 60 || !ev->status) {
-            ev->runtime = r->runtime[0] ? intern(runtimes, 4, r->runtime) : "pending";
+            ev.runtime = runtimes[vg_ref_rand(&seed) % 4];
+        } else if (roll < 60 || !ev.status) {
+            ev.runtime = r->runtime[0] ? intern(runtimes, 4, r->runtime) : "pending";
         }
-        reference_apply(r, ev);
+        vg_ref_log_append(log, &ev);
     }
 }
 
@@ -156,6 +168,7 @@ void vg_ref_log_fini(struct vg_ref_log *log)
     for (size_t i = 0; i < log->n_res; i++) {
         free(log->res[i].trans);
     }
+    free(log->res);
     free(log->evs);
     memset(log, 0, sizeof(*log));
 }

@@ -19,7 +19,6 @@
 #include "vigil/state.h"
 
 #define VG_REF_T0 1795860000000LL /* 2026-11-28T10:00:00Z: the first event's time */
-#define VG_REF_MAX_RES 32
 
 struct vg_ref_trans {
     enum vg_field field;
@@ -49,7 +48,7 @@ struct vg_ref_event {
 };
 
 struct vg_ref_log {
-    struct vg_ref_res res[VG_REF_MAX_RES];
+    struct vg_ref_res *res; /* n_res of them (heap) */
     size_t n_res;
     struct vg_ref_event *evs;
     size_t n_evs;
@@ -72,6 +71,16 @@ uint32_t vg_ref_rand(unsigned *state);
  */
 void vg_ref_log_make(struct vg_ref_log *log, size_t n_res, size_t n_evs, unsigned seed);
 void vg_ref_log_fini(struct vg_ref_log *log);
+/*
+ * For other generators (the chaos suite): an empty log of `n_res`
+ * Resources named "<prefix>-<i>" (every `workflow_every`-th a workflow,
+ * the others services) with room for `n_evs` events (n_evs stays 0); then
+ * vg_ref_log_append for each event, in log order.
+ */
+void vg_ref_log_alloc(struct vg_ref_log *log, size_t n_res, size_t n_evs, const char *prefix,
+                      size_t workflow_every);
+/* Append `ev` to the log and apply it to its Resource by the documented rules. */
+void vg_ref_log_append(struct vg_ref_log *log, const struct vg_ref_event *ev);
 /* Event `ev` as native JSON (caller frees). */
 char *vg_ref_event_json(const struct vg_ref_log *log, const struct vg_ref_event *ev);
 /* Produce events [from, to) keyed by Resource id (one Resource stays in one partition), flushed. */

@@ -1,0 +1,759 @@
+/*
+ * The chaos suite: three `vigil run` instances in one group on a
+ * 12-partition topic of librdkafka's mock cluster, while instances are
+ * SIGKILLed and restarted, the redis-server is killed and restarted, the
+ * webhook receiver fails or hangs and the mock cluster loses requests,
+ * brokers and its coordinator. At the end, with everything healthy:
+ * Redis equals the reference model of the produced log, every expected
+ * page was delivered (repeats only under the same idempotency id), every
+ * poison message is in the dead-letter topic. docs/chaos.md describes it.
+ *
+ * Sizes come from the environment (make chaos sets bigger ones):
+ * VIGIL_CHAOS_EVENTS, VIGIL_CHAOS_RESOURCES, VIGIL_CHAOS_SECONDS,
+ * VIGIL_CHAOS_SEED.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dlq_reader.h"
+#include "env.h"
+#include "refmodel.h"
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/util.h"
+
+#define N_INSTANCES 3
+#define N_PARTITIONS 12
+#define N_BROKERS 3
+#define POISON_EVERY 97 /* one poison message after every 97 events */
+
+struct params {
+    size_t events;
+    size_t resources;
+    int seconds;
+    unsigned seed;
+};
+
+struct counts {
+    size_t events;
+    size_t poison;
+    int kills;
+    int redis_restarts;
+    int faults;
+    int crashes; /* instances that died without being killed */
+    size_t expected;
+    size_t delivered; /* 2xx answers to expected pages */
+    size_t duplicates;
+    size_t lost;
+    size_t unexpected;
+    size_t id_mismatches;
+    size_t dlq_missing;
+    int state_mismatches;
+};
+
+struct chaos {
+    struct params p;
+    struct vg_test_env e;
+    struct vg_ref_log log;
+    pid_t pid[N_INSTANCES];
+    unsigned rnd;
+    struct counts n;
+    /* the generator thread */
+    pthread_t gen;
+    bool gen_ok;
+    bool gen_done;
+    pthread_mutex_t mu;
+};
+
+static long env_long(const char *name, long dflt)
+{
+    const char *v = getenv(name);
+    char *end = NULL;
+    long x;
+
+    if (!v || !*v) {
+        return dflt;
+    }
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (errno || *end || x <= 0) {
+        fprintf(stderr, "chaos: %s=%s is not a positive number, using %ld\n", name, v, dflt);
+        return dflt;
+    }
+    return x;
+}
+
+static uint32_t rnd(struct chaos *c, uint32_t n)
+{
+    return vg_ref_rand(&c->rnd) % n;
+}
+
+/* ---- The log: failures, recoveries, stuck pendings, status flips ---- */
+
+static const char *const runtimes[] = {"pending", "running", "succeeded", "failed"};
+
+/*
+ * Each event: one Resource, its runtime mostly moving on (pending ->
+ * running -> succeeded or failed, a failure followed by a retry), some
+ * left pending for good, the status now and then active <-> error. No
+ * "deleted": the monitor's pages then follow from runtime alone. Times
+ * strictly increase, 1 ms apart, so every transition has its own time.
+ */
+static void make_log(struct chaos *c)
+{
+    unsigned seed = c->p.seed;
+
+    vg_ref_log_alloc(&c->log, c->p.resources, c->p.events, "chaos", 2);
+    for (size_t i = 0; i < c->p.events; i++) {
+        struct vg_ref_event ev = {0};
+        const struct vg_ref_res *r;
+        uint32_t roll;
+
+        ev.res = (int)(vg_ref_rand(&seed) % c->p.resources);
+        r = &c->log.res[ev.res];
+        ev.time_ms = VG_REF_T0 + (int64_t)i;
+        roll = vg_ref_rand(&seed) % 100;
+        if (r->updated_at == 0 || roll < 10) {
+            ev.status = roll % 4 == 0 ? "error" : "active";
+        }
+        roll = vg_ref_rand(&seed) % 100;
+        if (r->updated_at == 0) {
+            ev.runtime = "pending";
+        } else if (strcmp(r->runtime, "pending") == 0 && roll < 10) {
+            ev.runtime = "pending"; /* stuck: the same value again */
+        } else if (roll < 70) {
+            ev.runtime = runtimes[vg_ref_rand(&seed) % 4];
+        } else if (!ev.status) {
+            ev.runtime = runtimes[0];
+            for (size_t k = 0; k < 4; k++) {
+                if (strcmp(r->runtime, runtimes[k]) == 0) {
+                    ev.runtime = runtimes[k]; /* a repeat: no transition */
+                }
+            }
+        }
+        vg_ref_log_append(&c->log, &ev);
+    }
+}
+
+/* ---- The generator: the log (and poison messages) produced over the run ---- */
+
+static void *generate(void *arg)
+{
+    struct chaos *c = arg;
+    struct vg_test_env *e = &c->e;
+    /* spread over 2/3 of the chaos phase, so that faults hit consumption */
+    int64_t span_ms = (int64_t)c->p.seconds * 1000 * 2 / 3;
+    int64_t t0 = vg_mono_ms();
+    size_t poison = 0;
+    char errstr[256];
+    bool ok = true;
+
+    for (size_t i = 0; i < c->log.n_evs && ok; i++) {
+        const struct vg_ref_event *ev = &c->log.evs[i];
+        const char *key = c->log.res[ev->res].id;
+        char *json = vg_ref_event_json(&c->log, ev);
+        int64_t due = t0 + span_ms * (int64_t)i / (int64_t)c->log.n_evs;
+
+        if (vg_producer_send(e->producer, e->topic, -1, key, strlen(key), json, strlen(json),
+                             errstr, sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "chaos: produce: %s\n", errstr);
+            ok = false;
+        }
+        free(json);
+        if (ok && i % POISON_EVERY == POISON_EVERY - 1) {
+            char *bad = vg_asprintf("{\"chaos-poison\": %zu, not json", poison);
+            char *bkey = vg_asprintf("poison-%zu", poison);
+
+            if (vg_producer_send(e->producer, e->topic, -1, bkey, strlen(bkey), bad, strlen(bad),
+                                 errstr, sizeof(errstr)) != VG_OK) {
+                fprintf(stderr, "chaos: produce: %s\n", errstr);
+                ok = false;
+            }
+            poison++;
+            free(bad);
+            free(bkey);
+        }
+        while (ok && vg_mono_ms() < due) {
+            struct timespec ts = {0, 5 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    /* a broker may be down for a few seconds: the idempotent producer retries */
+    if (ok &&
+        vg_producer_flush(e->producer, vg_test_timeout(120000), errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "chaos: flush: %s\n", errstr);
+        ok = false;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->gen_ok = ok;
+    c->gen_done = true;
+    c->n.events = c->log.n_evs;
+    c->n.poison = poison;
+    e->produced = (long long)(c->log.n_evs + poison);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* ---- The instances ---- */
+
+static bool spawn_instance(struct chaos *c, int i)
+{
+    struct vg_test_env *e = &c->e;
+    char *argv[] = {(char *)vg_test_vigil_bin(), (char *)"run", (char *)"-c", e->config, NULL};
+    char name[32];
+    char *out;
+    char *err;
+
+    /* a stable name: a restarted instance re-reads its own unacknowledged pages at once */
+    snprintf(name, sizeof(name), "chaos-%d", i);
+    setenv("VIGIL_INSTANCE", name, 1);
+    e->runs++;
+    out = vg_asprintf("%s/vigil-%d.out", e->dir, e->runs);
+    err = vg_test_env_log_path(e, e->runs);
+    c->pid[i] = vg_test_spawn(argv, out, err);
+    free(out);
+    free(err);
+    if (c->pid[i] <= 0) {
+        fprintf(stderr, "chaos: cannot spawn instance %d\n", i);
+        return false;
+    }
+    return true;
+}
+
+/* An instance that died on its own is a bug: count it and start it again. */
+static void reap_crashed(struct chaos *c)
+{
+    for (int i = 0; i < N_INSTANCES; i++) {
+        int status;
+
+        if (c->pid[i] > 0 && waitpid(c->pid[i], &status, WNOHANG) == c->pid[i]) {
+            fprintf(stderr, "chaos: instance %d (pid %d) died on its own: status %d\n", i,
+                    (int)c->pid[i], status);
+            c->n.crashes++;
+            c->pid[i] = 0;
+            spawn_instance(c, i);
+        }
+    }
+}
+
+static void kill_one(struct chaos *c)
+{
+    int i = (int)rnd(c, N_INSTANCES);
+
+    if (c->pid[i] <= 0) {
+        return;
+    }
+    kill(c->pid[i], SIGKILL);
+    waitpid(c->pid[i], NULL, 0);
+    c->pid[i] = 0;
+    c->n.kills++;
+    spawn_instance(c, i);
+}
+
+/* ---- Redis: killed, and started again on its AOF (appendfsync always) ---- */
+
+static bool restart_redis(struct chaos *c)
+{
+    struct vg_test_env *e = &c->e;
+    int pid = vg_redis_child_pid(e->redis);
+    char how[128];
+    char errstr[512];
+    int64_t deadline = vg_mono_ms() + vg_test_timeout(10000);
+
+    if (pid <= 0) {
+        return false;
+    }
+    kill(pid, SIGKILL);
+    while (!vg_redis_child_exited(e->redis, how, sizeof(how))) {
+        if (vg_mono_ms() > deadline) {
+            fprintf(stderr, "chaos: redis-server did not die\n");
+            return false;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    /* down for a while: vigil must notice, pause, retry, and lose nothing */
+    struct timespec down = {3, 0};
+    nanosleep(&down, NULL);
+    if (vg_redis_child_restart(e->redis, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "chaos: redis-server restart: %s\n", errstr);
+        return false;
+    }
+    c->n.redis_restarts++;
+    return true;
+}
+
+/* The test's own connections after Redis restarted. */
+static void reconnect_test_redis(struct chaos *c)
+{
+    char errstr[256];
+
+    vg_test_env_redis_close(&c->e);
+    if (vg_state_reconnect(c->e.st, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "chaos: reconnect: %s\n", errstr);
+    }
+}
+
+/* ---- The receiver: 200, 500, 429 with Retry-After, or hanging ---- */
+
+static void receiver_mode(struct chaos *c, bool healthy)
+{
+    struct vg_http_behaviour b = {.action = VG_HTTP_ANSWER, .status = 200};
+    uint32_t roll = healthy ? 0 : rnd(c, 100);
+
+    if (roll >= 85) {
+        b.action = VG_HTTP_HANG; /* the sink's timeout (2 s) ends each attempt */
+    } else if (roll >= 70) {
+        b.status = 429;
+        b.retry_after_s = 1;
+    } else if (roll >= 55) {
+        b.status = 500;
+    }
+    if (roll >= 55) {
+        c->n.faults++;
+    }
+    vg_http_receiver_set_default(c->e.rcv, &b);
+}
+
+/* ---- The mock cluster's faults ---- */
+
+struct kafka_faults {
+    int down_broker; /* 0: none */
+    int64_t up_at_ms;
+};
+
+static void kafka_fault(struct chaos *c, struct kafka_faults *kf)
+{
+    struct vg_mock_kafka *mk = c->e.kafka;
+    char errstr[256];
+
+    switch (rnd(c, 5)) {
+    case 0:
+        vg_mock_kafka_fail_requests(mk, VG_MOCK_KAFKA_FETCH, 10);
+        break;
+    case 1:
+        vg_mock_kafka_fail_requests(mk, VG_MOCK_KAFKA_OFFSET_COMMIT, 5);
+        break;
+    case 2:
+        vg_mock_kafka_fail_requests(mk, VG_MOCK_KAFKA_JOIN_GROUP, 2);
+        break;
+    case 3:
+        if (kf->down_broker) {
+            return;
+        }
+        kf->down_broker = 1 + (int)rnd(c, N_BROKERS);
+        kf->up_at_ms = vg_mono_ms() + 2000 + rnd(c, 2000);
+        vg_mock_kafka_broker_set_down(mk, kf->down_broker, true);
+        break;
+    default:
+        if (vg_mock_kafka_move_coordinator(mk, c->e.group, 1 + (int32_t)rnd(c, N_BROKERS), errstr,
+                                           sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "chaos: %s\n", errstr);
+            return;
+        }
+        break;
+    }
+    c->n.faults++;
+}
+
+static void kafka_heal(struct chaos *c, struct kafka_faults *kf, bool now)
+{
+    if (kf->down_broker && (now || vg_mono_ms() >= kf->up_at_ms)) {
+        vg_mock_kafka_broker_set_down(c->e.kafka, kf->down_broker, false);
+        kf->down_broker = 0;
+    }
+}
+
+/* ---- The run ---- */
+
+static void run_chaos(struct chaos *c)
+{
+    struct kafka_faults kf = {0};
+    int64_t start = vg_mono_ms();
+    int64_t end = start + (int64_t)c->p.seconds * 1000;
+    int64_t next_kill = start + 3000;
+    int64_t next_receiver = start;
+    int64_t next_kafka = start + 1500;
+    /* Redis restarts at a third and two thirds of the run */
+    int64_t redis_at[2] = {start + (end - start) / 3, start + (end - start) * 2 / 3};
+    int redis_done = 0;
+
+    while (vg_mono_ms() < end) {
+        int64_t now = vg_mono_ms();
+        struct timespec ts = {0, 50 * 1000 * 1000};
+
+        reap_crashed(c);
+        if (now >= next_kill) {
+            kill_one(c);
+            /* 6 s of session timeout hold each rejoin: the group must also get to work between
+             * kills */
+            next_kill = now + 6000 + rnd(c, 4000);
+        }
+        if (now >= next_receiver) {
+            receiver_mode(c, false);
+            next_receiver = now + 1000 + rnd(c, 2000);
+        }
+        if (now >= next_kafka) {
+            kafka_fault(c, &kf);
+            next_kafka = now + 2000 + rnd(c, 2000);
+        }
+        kafka_heal(c, &kf, false);
+        if (redis_done < 2 && now >= redis_at[redis_done]) {
+            if (!restart_redis(c)) {
+                c->n.crashes++; /* counted as a failure of the run */
+            }
+            redis_done++;
+        }
+        nanosleep(&ts, NULL);
+    }
+    /* everything healthy again */
+    kafka_heal(c, &kf, true);
+    receiver_mode(c, true);
+    reap_crashed(c);
+    reconnect_test_redis(c);
+}
+
+/* ---- The checks ---- */
+
+/* What the receiver saw of one expected page. */
+struct seen {
+    size_t delivered; /* 2xx answers */
+    char *idem;       /* the first Idempotency-Key */
+};
+
+/* "resource id|firing or resolved|transition time" of every page the model expects. */
+static struct vg_map *expected_pages(struct chaos *c)
+{
+    struct vg_map *m = vg_map_new();
+
+    for (size_t i = 0; i < c->log.n_res; i++) {
+        const struct vg_ref_res *r = &c->log.res[i];
+
+        if (strcmp(r->type, "workflow") != 0) {
+            continue;
+        }
+        for (size_t k = 0; k < r->n_trans; k++) {
+            const struct vg_ref_trans *t = &r->trans[k];
+            const char *status = NULL;
+            char at[40];
+            char *key;
+
+            if (t->field != VG_FIELD_RUNTIME) {
+                continue;
+            }
+            if (strcmp(t->to, "failed") == 0) {
+                status = "firing";
+            } else if (strcmp(t->from, "failed") == 0) {
+                status = "resolved";
+            } else {
+                continue;
+            }
+            vg_time_format_rfc3339(t->at_ms, at, sizeof(at));
+            key = vg_asprintf("%s|%s|%s", r->id, status, at);
+            vg_map_put(m, key, vg_calloc(1, sizeof(struct seen)));
+            free(key);
+        }
+    }
+    return m;
+}
+
+static void seen_free(void *v)
+{
+    struct seen *s = v;
+
+    if (s) {
+        free(s->idem);
+        free(s);
+    }
+}
+
+static char *page_key(const struct vg_http_request *req)
+{
+    cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "resource");
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(doc, "transition");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(res, "id");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(doc, "status");
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(tr, "at");
+    char *key = NULL;
+
+    if (cJSON_IsString(id) && cJSON_IsString(status) && cJSON_IsString(at)) {
+        key = vg_asprintf("%s|%s|%s", id->valuestring, status->valuestring, at->valuestring);
+    }
+    cJSON_Delete(doc);
+    return key;
+}
+
+static void check_pages(struct chaos *c)
+{
+    struct vg_map *want = expected_pages(c);
+    size_t n_req = vg_http_receiver_count(c->e.rcv);
+    size_t iter = 0;
+    const char *key;
+    void *v;
+
+    c->n.expected = vg_map_count(want);
+    for (size_t i = 0; i < n_req; i++) {
+        struct vg_http_request *req = vg_http_receiver_request(c->e.rcv, i);
+        const char *idem = vg_http_request_header(req, "Idempotency-Key");
+        const char *wid = vg_http_request_header(req, "webhook-id");
+        char *k = page_key(req);
+        struct seen *s = k ? vg_map_get(want, k) : NULL;
+
+        if (!s) {
+            if (req->answer_status >= 200 && req->answer_status < 300) {
+                if (c->n.unexpected < 10) {
+                    fprintf(stderr, "chaos: unexpected page %s\n", k ? k : req->body);
+                }
+                c->n.unexpected++;
+            }
+        } else {
+            if (!idem || !wid || strcmp(idem, wid) != 0 || (s->idem && strcmp(s->idem, idem))) {
+                if (c->n.id_mismatches < 10) {
+                    fprintf(stderr, "chaos: page %s: idempotency id %s / %s, first %s\n", k,
+                            idem ? idem : "-", wid ? wid : "-", s->idem ? s->idem : "-");
+                }
+                c->n.id_mismatches++;
+            }
+            if (!s->idem && idem) {
+                s->idem = vg_strdup(idem);
+            }
+            if (req->answer_status >= 200 && req->answer_status < 300) {
+                s->delivered++;
+            }
+        }
+        free(k);
+        vg_http_request_free(req);
+    }
+    iter = 0;
+    while (vg_map_next(want, &iter, &key, &v)) {
+        struct seen *s = v;
+
+        if (s->delivered == 0) {
+            if (c->n.lost < 10) {
+                fprintf(stderr, "chaos: page never delivered: %s\n", key);
+            }
+            c->n.lost++;
+        } else {
+            c->n.delivered++;
+            c->n.duplicates += s->delivered - 1;
+        }
+    }
+    vg_map_destroy(want, seen_free);
+}
+
+static void check_dlq(struct chaos *c)
+{
+    struct vg_test_dead_letter *dl = NULL;
+    size_t n_dl = 0;
+    unsigned char *got = vg_calloc(c->n.poison + 1, 1);
+
+    if (!vg_test_env_read_dlq(&c->e, &dl, &n_dl)) {
+        c->n.dlq_missing = c->n.poison;
+        free(got);
+        return;
+    }
+    for (size_t i = 0; i < n_dl; i++) {
+        const char *p = strstr(dl[i].payload, "\"chaos-poison\": ");
+        char *end = NULL;
+        unsigned long x;
+
+        if (!p) {
+            continue;
+        }
+        errno = 0;
+        x = strtoul(p + strlen("\"chaos-poison\": "), &end, 10);
+        if (!errno && end && *end == ',' && x < c->n.poison) {
+            got[x] = 1;
+        }
+    }
+    for (size_t i = 0; i < c->n.poison; i++) {
+        if (!got[i]) {
+            if (c->n.dlq_missing < 10) {
+                fprintf(stderr, "chaos: poison message %zu is not in the DLQ\n", i);
+            }
+            c->n.dlq_missing++;
+        }
+    }
+    vg_test_dead_letters_free(dl, n_dl);
+    free(got);
+}
+
+struct exits {
+    struct chaos *c;
+    int status[N_INSTANCES];
+};
+
+/* Every instance exited (reaped here, status recorded). */
+static bool all_exited(void *arg)
+{
+    struct exits *x = arg;
+    bool all = true;
+
+    for (int i = 0; i < N_INSTANCES; i++) {
+        int status;
+
+        if (x->c->pid[i] <= 0) {
+            continue;
+        }
+        if (waitpid(x->c->pid[i], &status, WNOHANG) == x->c->pid[i]) {
+            x->status[i] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            x->c->pid[i] = 0;
+        } else {
+            all = false;
+        }
+    }
+    return all;
+}
+
+/* One SIGTERM to each instance: all exit 0 within 10 s (the drain's bound), else counted. */
+static int stop_instances(struct chaos *c)
+{
+    struct exits x = {.c = c};
+    int bad = 0;
+
+    for (int i = 0; i < N_INSTANCES; i++) {
+        if (c->pid[i] > 0) {
+            kill(c->pid[i], SIGTERM);
+        }
+    }
+    if (!vg_test_wait_for(all_exited, &x, 10000)) {
+        for (int i = 0; i < N_INSTANCES; i++) {
+            if (c->pid[i] > 0) {
+                fprintf(stderr, "chaos: instance %d still runs 10 s after SIGTERM\n", i);
+                kill(c->pid[i], SIGKILL);
+                waitpid(c->pid[i], NULL, 0);
+                c->pid[i] = 0;
+                bad++;
+            }
+        }
+    }
+    for (int i = 0; i < N_INSTANCES; i++) {
+        if (x.status[i] != 0) {
+            fprintf(stderr, "chaos: instance %d: SIGTERM gave exit status %d\n", i, x.status[i]);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static bool gen_done(void *arg)
+{
+    struct chaos *c = arg;
+    bool done;
+
+    pthread_mutex_lock(&c->mu);
+    done = c->gen_done;
+    pthread_mutex_unlock(&c->mu);
+    return done;
+}
+
+int main(void)
+{
+    static struct chaos C;
+    struct chaos *c = &C;
+    struct vg_test_env_opts o = {
+        .partitions = N_PARTITIONS,
+        .brokers = N_BROKERS,
+        .http = true, /* on 127.0.0.1:0: the instances never compete for a port */
+        .sinks = "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", max_attempts: 1000, "
+                 "timeout: 2s}\n",
+    };
+    int failures = 0;
+    int stop_bad;
+    int paused = 0;
+
+    vg_test_no_proxy();
+    c->p.events = (size_t)env_long("VIGIL_CHAOS_EVENTS", 3000);
+    c->p.resources = (size_t)env_long("VIGIL_CHAOS_RESOURCES", 500);
+    c->p.seconds = (int)env_long("VIGIL_CHAOS_SECONDS", 45);
+    c->p.seed = (unsigned)env_long("VIGIL_CHAOS_SEED", (long)getpid());
+    c->rnd = c->p.seed * 7919u + 1;
+    pthread_mutex_init(&c->mu, NULL);
+    printf("chaos: seed %u, %zu events over %zu resources, %d s of faults\n", c->p.seed,
+           c->p.events, c->p.resources, c->p.seconds);
+    fflush(stdout);
+    make_log(c);
+    if (vg_test_env_start(&c->e, "chaos", &o) != 0) {
+        fprintf(stderr, "chaos: environment did not start\n");
+        return 1;
+    }
+    for (int i = 0; i < N_INSTANCES; i++) {
+        if (!spawn_instance(c, i)) {
+            vg_test_env_stop(&c->e);
+            return 1;
+        }
+    }
+    if (pthread_create(&c->gen, NULL, generate, c) != 0) {
+        fprintf(stderr, "chaos: cannot start the generator\n");
+        return 1;
+    }
+    run_chaos(c);
+    /* healthy from here on: everything produced must be applied, and every page delivered */
+    if (!vg_test_wait_for(gen_done, c, 180000)) {
+        fprintf(stderr, "chaos: the generator did not finish\n");
+        failures++;
+    }
+    pthread_join(c->gen, NULL);
+    if (!c->gen_ok) {
+        failures++;
+    }
+    if (!vg_test_env_wait_applied_exact(&c->e, 240000)) {
+        failures++;
+    }
+    if (!vg_test_env_wait_quiet(&c->e, 180000)) {
+        failures++;
+    }
+    reap_crashed(c);
+    check_pages(c);
+    check_dlq(c);
+    c->n.state_mismatches = vg_ref_check_redis(c->e.st, &c->log);
+    stop_bad = stop_instances(c);
+    printf("chaos: events %zu, poison %zu, kills %d, redis restarts %d, faults %d, crashes %d\n"
+           "chaos: expected %zu, delivered %zu, duplicates %zu, lost %zu, unexpected %zu, "
+           "id mismatches %zu\n"
+           "chaos: dlq missing %zu, state mismatches %d, unclean stops %d\n",
+           c->n.events, c->n.poison, c->n.kills, c->n.redis_restarts, c->n.faults, c->n.crashes,
+           c->n.expected, c->n.delivered, c->n.duplicates, c->n.lost, c->n.unexpected,
+           c->n.id_mismatches, c->n.dlq_missing, c->n.state_mismatches, stop_bad);
+    failures += c->n.crashes + (int)c->n.lost + (int)c->n.unexpected + (int)c->n.id_mismatches +
+                (int)c->n.dlq_missing + c->n.state_mismatches + stop_bad;
+    if (c->n.expected == 0 || c->n.kills == 0) {
+        fprintf(stderr, "chaos: nothing was tested (no expected page or no kill)\n");
+        failures++;
+    }
+    {
+        /* SIGKILLed runs are no failure, a sanitizer report in any run is */
+        char *logs = vg_test_env_logs(&c->e);
+
+        if (logs && (strstr(logs, "runtime error:") || strstr(logs, "Sanitizer"))) {
+            fprintf(stderr, "chaos: a sanitizer report in the logs of vigil\n");
+            failures++;
+        }
+        /* how often the faults made a batch fail and wait (proof that they hit) */
+        for (const char *p = logs; p && (p = strstr(p, "apply failed, pausing")); p++) {
+            paused++;
+        }
+        free(logs);
+    }
+    printf("chaos: batches paused on a failure %d\n", paused);
+    if (failures) {
+        vg_test_env_dump_logs(&c->e);
+    }
+    c->e.unclean_exit_ok = true; /* the SIGKILLs; sanitizer reports still fail the stop */
+    if (vg_test_env_stop(&c->e) != 0) {
+        failures++;
+    }
+    vg_ref_log_fini(&c->log);
+    pthread_mutex_destroy(&c->mu);
+    printf("chaos: %s\n", failures ? "FAILED" : "ok");
+    return failures ? 1 : 0;
+}
