@@ -575,7 +575,7 @@ static void recheck_redis(struct eng_pipeline *pl, const char *batch_err)
     pl->need_reconnect = false;
     vg_metrics_add(pl->report->metrics, VG_M_REDIS_RECONNECTS, (const char *const[]){"pipeline"},
                    1);
-    snprintf(pl->last_error, sizeof(pl->last_error), "%s (reconnected)", batch_err);
+    snprintf(pl->last_error, sizeof(pl->last_error), "%.490s (reconnected)", batch_err);
 }
 
 /* One batch in progress: what each step produced so far. */
