@@ -257,7 +257,8 @@ static void ent_load(struct ent *e, const struct vg_open_incident *inc)
         snprintf(e->why, sizeof(e->why), "%s", inc->state);
     }
     if (!o) {
-        /* Written before timers existed (or unreadable): a firing incident whose pagers were told. */
+        /* Written before timers existed (or unreadable): a firing incident whose pagers were told.
+         */
         e->since = inc->started_at_ms;
         e->lev = inc->started_at_ms;
         return;
@@ -582,53 +583,148 @@ static void on_transition(struct pass *ps, const struct rules_monitor *m,
     }
 }
 
-/* Candidates of the index for a transition, in load order (k-way merge of four lists). */
-static void candidates(const struct pass *ps, const struct vg_transition *t,
-                       struct rules_mlist *out)
+/* ---- which monitors an event concerns ------------------------------------------ */
+
+#define MERGE_MAX 16 /* lists merged at once; more are folded */
+
+/* Merge the lists `in[0..n)` (each in load order, disjoint) into `out`, in load order. */
+static void merge_lists(const struct rules_mlist *const *in, size_t n, struct rules_mlist *out)
 {
-    const char *field = vg_field_name(t->field);
-    const char *type = ps->res->type ? ps->res->type : "";
-    const struct rules_mlist *lists[4];
-    size_t pos[4] = {0, 0, 0, 0};
-    char key[3 * 256];
+    size_t pos[MERGE_MAX];
 
-    snprintf(key, sizeof(key), "%s|%s|%s", field, t->to, type);
-    lists[0] = strlen(type) < 200 ? vg_map_get(ps->rs->index, key) : NULL;
-    snprintf(key, sizeof(key), "%s|%s|*", field, t->to);
-    lists[1] = vg_map_get(ps->rs->index, key);
-    snprintf(key, sizeof(key), "%s|*|%s", field, type);
-    lists[2] = strlen(type) < 200 ? vg_map_get(ps->rs->index, key) : NULL;
-    snprintf(key, sizeof(key), "%s|*|*", field);
-    lists[3] = vg_map_get(ps->rs->index, key);
+    VG_ASSERT(n <= MERGE_MAX);
+    memset(pos, 0, n * sizeof(pos[0]));
     for (;;) {
-        int best = -1;
+        size_t best = n;
 
-        for (int i = 0; i < 4; i++) {
-            if (lists[i] && pos[i] < lists[i]->n &&
-                (best < 0 || lists[i]->v[pos[i]]->index < lists[best]->v[pos[best]]->index)) {
+        for (size_t i = 0; i < n; i++) {
+            if (pos[i] < in[i]->n &&
+                (best == n || in[i]->v[pos[i]]->index < in[best]->v[pos[best]]->index)) {
                 best = i;
             }
         }
-        if (best < 0) {
+        if (best == n) {
             break;
         }
-        *VG_ARRAY_PUSH(out->v, out->n, out->cap) = lists[best]->v[pos[best]++];
+        *VG_ARRAY_PUSH(out->v, out->n, out->cap) = in[best]->v[pos[best]++];
     }
 }
 
-static void absence_candidates(const struct pass *ps, struct rules_mlist *out)
+/*
+ * The monitors whose match may hold on the Resource, in load order: the
+ * index's buckets for the Resource's values, and the monitors it cannot
+ * file. Linear: every monitor.
+ */
+static void match_candidates(const struct pass *ps, struct rules_mlist *out)
 {
+    const struct rules_index *ix = ps->rs->idx;
+    struct rules_subject subj = {
+        .res = ps->res, .labels = ps->res->labels, .n_labels = ps->res->n_labels};
+    const struct rules_mlist *lists[MERGE_MAX];
+    struct rules_mlist acc = {0};
+    size_t n = 0;
+
+    out->n = 0;
+    if (ix->linear) {
+        for (size_t i = 0; i < ps->rs->n_monitors; i++) {
+            *VG_ARRAY_PUSH(out->v, out->n, out->cap) = ps->rs->monitors[i];
+        }
+        return;
+    }
+    if (ix->always.n) {
+        lists[n++] = &ix->always;
+    }
+    for (size_t i = 0; i < ix->n_keys; i++) {
+        const struct rules_ikey *k = &ix->keys[i];
+        const struct rules_mlist *l = vg_map_get(k->buckets, k->key->get(&subj, k->label));
+
+        if (!l || l->n == 0) {
+            continue;
+        }
+        if (n == MERGE_MAX) {
+            /* many match keys: fold the lists so far into one and go on */
+            struct rules_mlist tmp = {0};
+
+            merge_lists(lists, n, &tmp);
+            vg_free(acc.v);
+            acc = tmp;
+            lists[0] = &acc;
+            n = 1;
+        }
+        lists[n++] = l;
+    }
+    merge_lists(lists, n, out);
+    vg_free(acc.v);
+}
+
+/* A monitor that names exact types looks only at Resources of those types. */
+static bool type_allows(const struct pass *ps, const struct rules_monitor *m)
+{
+    const struct rules_match_term *types = ps->rs->idx->types[m->index];
     const char *type = ps->res->type ? ps->res->type : "";
-    const struct rules_mlist *a = vg_map_get(ps->rs->absence, type);
-    const struct rules_mlist *b = vg_map_get(ps->rs->absence, "*");
+
+    if (!types) {
+        return true;
+    }
+    for (size_t j = 0; j < types->n; j++) {
+        if (strcmp(types->patterns[j], type) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * May transition `t` start or advance `m`? Only a change of its field to
+ * a value it starts on (held: `is`; otherwise `to`) does; everything else
+ * an entry needs (deadlines, resolving, staleness) happens in finish().
+ */
+static bool watches_transition(const struct pass *ps, const struct rules_monitor *m,
+                               const struct vg_transition *t)
+{
+    const struct rules_cond *c = &m->cond;
+
+    return c->kind != RULES_ABSENCE && c->field->field == t->field &&
+           rules_valueset_has(c->kind == RULES_HELD ? &c->is : &c->to, t->to) && type_allows(ps, m);
+}
+
+static int cmp_monitor_index(const void *a, const void *b)
+{
+    const struct rules_monitor *x = *(const struct rules_monitor *const *)a;
+    const struct rules_monitor *y = *(const struct rules_monitor *const *)b;
+
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * `cand` and the monitors with an entry on the Resource (an open entry
+ * follows its course even when the match no longer holds), in load order,
+ * into `out`. `own` is scratch.
+ */
+static void with_entries(const struct pass *ps, const struct rules_mlist *cand,
+                         struct rules_mlist *own, struct rules_mlist *out)
+{
     size_t i = 0;
     size_t j = 0;
 
-    while ((a && i < a->n) || (b && j < b->n)) {
-        if (a && i < a->n && (!b || j >= b->n || a->v[i]->index < b->v[j]->index)) {
-            *VG_ARRAY_PUSH(out->v, out->n, out->cap) = a->v[i++];
+    own->n = 0;
+    out->n = 0;
+    for (size_t k = 0; k < ps->n_w; k++) {
+        *VG_ARRAY_PUSH(own->v, own->n, own->cap) = (struct rules_monitor *)ps->w[k].m;
+    }
+    if (own->n > 1) {
+        qsort(own->v, own->n, sizeof(own->v[0]), cmp_monitor_index);
+    }
+    while (i < cand->n || j < own->n) {
+        struct rules_monitor *m;
+
+        if (j == own->n || (i < cand->n && cand->v[i]->index <= own->v[j]->index)) {
+            m = cand->v[i++];
         } else {
-            *VG_ARRAY_PUSH(out->v, out->n, out->cap) = b->v[j++];
+            m = own->v[j++];
+        }
+        if (out->n == 0 || out->v[out->n - 1] != m) {
+            *VG_ARRAY_PUSH(out->v, out->n, out->cap) = m;
         }
     }
 }
@@ -1476,36 +1572,46 @@ void vg_rules_eval_event(const struct vg_ruleset *rs, const struct vg_rules_env 
                       .n_trans = n,
                       .out = out,
                       .now = env->now_ms};
+    struct rules_subject subj = {.res = res, .labels = res->labels, .n_labels = res->n_labels};
     struct rules_mlist cand = {0};
+    struct rules_mlist own = {0};
+    struct rules_mlist look = {0};
     const struct vg_transition *del = NULL;
 
     load_work(&ps);
+    match_candidates(&ps, &cand);
     for (size_t i = 0; i < n; i++) {
         VG_ASSERT(trans[i].res == res);
-        cand.n = 0;
-        candidates(&ps, &trans[i], &cand);
-        for (size_t j = 0; j < cand.n; j++) {
-            struct rules_subject subj = {
-                .res = res, .labels = res->labels, .n_labels = res->n_labels};
-            struct work *w = find_work(&ps, cand.v[j]);
+        with_entries(&ps, &cand, &own, &look);
+        for (size_t j = 0; j < look.n; j++) {
+            const struct rules_monitor *m = look.v[j];
+            struct work *w;
 
+            if (!watches_transition(&ps, m, &trans[i])) {
+                continue;
+            }
             /* An open entry follows its own course; a new one needs the match. */
-            if ((w && w->e.phase != PH_ENDED) || rules_match_holds(&cand.v[j]->match, &subj)) {
-                on_transition(&ps, cand.v[j], &trans[i]);
+            w = find_work(&ps, m);
+            if ((w && w->e.phase != PH_ENDED) || rules_match_holds(&m->match, &subj)) {
+                on_transition(&ps, m, &trans[i]);
             }
         }
     }
     /* Absence: any event restarts the watch of a running Resource. */
-    cand.n = 0;
-    absence_candidates(&ps, &cand);
-    for (size_t j = 0; j < cand.n; j++) {
-        struct rules_subject subj = {.res = res, .labels = res->labels, .n_labels = res->n_labels};
+    with_entries(&ps, &cand, &own, &look);
+    for (size_t j = 0; j < look.n; j++) {
+        const struct rules_monitor *m = look.v[j];
 
-        if (find_work(&ps, cand.v[j]) || rules_match_holds(&cand.v[j]->match, &subj)) {
-            on_event_absence(&ps, cand.v[j]);
+        if (m->cond.kind != RULES_ABSENCE || !type_allows(&ps, m)) {
+            continue;
+        }
+        if (find_work(&ps, m) || rules_match_holds(&m->match, &subj)) {
+            on_event_absence(&ps, m);
         }
     }
     vg_free(cand.v);
+    vg_free(own.v);
+    vg_free(look.v);
     for (size_t i = 0; i < ps.n_w; i++) {
         struct work *w = &ps.w[i];
 
