@@ -99,9 +99,19 @@ struct pass {
 
 /* ---- small helpers ------------------------------------------------------- */
 
+/* snprintf(dst, size, "%s", src) without the formatting machinery (this runs per entry and event).
+ */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+    size_t len = strnlen(src, size - 1);
+
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
 static void copy_value(char dst[VG_VALUE_MAX], const char *src)
 {
-    snprintf(dst, VG_VALUE_MAX, "%s", src ? src : "");
+    copy_str(dst, VG_VALUE_MAX, src ? src : "");
 }
 
 static char *dup_or_empty(const char *s)
@@ -129,8 +139,8 @@ static void tr_from(struct tr *dst, const struct vg_transition *t)
     copy_value(dst->from, t->from);
     copy_value(dst->to, t->to);
     dst->at = t->at_ms;
-    snprintf(dst->reason, sizeof(dst->reason), "%s", t->reason);
-    snprintf(dst->pod, sizeof(dst->pod), "%s", t->pod);
+    copy_str(dst->reason, sizeof(dst->reason), t->reason);
+    copy_str(dst->pod, sizeof(dst->pod), t->pod);
 }
 
 /* A struct vg_transition view of a stored one (res borrowed). */
@@ -141,8 +151,8 @@ static void tr_to(struct vg_transition *t, const struct tr *src, struct vg_resou
     copy_value(t->from, src->from);
     copy_value(t->to, src->to);
     t->at_ms = src->at;
-    snprintf(t->reason, sizeof(t->reason), "%s", src->reason);
-    snprintf(t->pod, sizeof(t->pod), "%s", src->pod);
+    copy_str(t->reason, sizeof(t->reason), src->reason);
+    copy_str(t->pod, sizeof(t->pod), src->pod);
     t->res = res;
 }
 
@@ -237,8 +247,8 @@ static void tr_load(struct tr *t, const cJSON *o)
     copy_value(t->from, jstr(o, "fr"));
     copy_value(t->to, jstr(o, "to"));
     t->at = jnum(o, "at");
-    snprintf(t->reason, sizeof(t->reason), "%s", jstr(o, "rs"));
-    snprintf(t->pod, sizeof(t->pod), "%s", jstr(o, "pd"));
+    copy_str(t->reason, sizeof(t->reason), jstr(o, "rs"));
+    copy_str(t->pod, sizeof(t->pod), jstr(o, "pd"));
 }
 
 static void ent_load(struct ent *e, const struct vg_open_incident *inc)
@@ -254,7 +264,7 @@ static void ent_load(struct ent *e, const struct vg_open_incident *inc)
         e->phase = PH_PENDING;
     } else {
         e->phase = PH_ENDED;
-        snprintf(e->why, sizeof(e->why), "%s", inc->state);
+        copy_str(e->why, sizeof(e->why), inc->state);
     }
     if (!o) {
         /* Written before timers existed (or unreadable): a firing incident whose pagers were told.
@@ -298,14 +308,34 @@ static void ent_load(struct ent *e, const struct vg_open_incident *inc)
     e->tk = vg_strdup(jstr(o, "tk"));
     e->tp = (int32_t)jnum(o, "tp");
     e->td = jnum(o, "td");
-    snprintf(e->sig, sizeof(e->sig), "%s", jstr(o, "sig"));
+    copy_str(e->sig, sizeof(e->sig), jstr(o, "sig"));
     cJSON_Delete(o);
+}
+
+/* Decimal `v`, as "%" PRId64 would print it. */
+static void put_i64(struct vg_buf *b, int64_t v)
+{
+    char digits[24];
+    size_t i = sizeof(digits);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        digits[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        digits[--i] = '-';
+    }
+    vg_buf_append(b, digits + i, sizeof(digits) - i);
 }
 
 static void put_num(struct vg_buf *b, const char *k, int64_t v)
 {
     if (v != 0) {
-        vg_buf_printf(b, ",\"%s\":%" PRId64, k, v);
+        vg_buf_puts(b, ",\"");
+        vg_buf_puts(b, k);
+        vg_buf_puts(b, "\":");
+        put_i64(b, v);
     }
 }
 
@@ -314,11 +344,16 @@ static void put_tr(struct vg_buf *b, const char *k, const struct tr *t)
     if (!t->set) {
         return;
     }
-    vg_buf_printf(b, ",\"%s\":{\"f\":%d,\"fr\":", k, t->field);
+    vg_buf_puts(b, ",\"");
+    vg_buf_puts(b, k);
+    vg_buf_puts(b, "\":{\"f\":");
+    put_i64(b, t->field);
+    vg_buf_puts(b, ",\"fr\":");
     vg_json_append_string(b, t->from);
     vg_buf_puts(b, ",\"to\":");
     vg_json_append_string(b, t->to);
-    vg_buf_printf(b, ",\"at\":%" PRId64, t->at);
+    vg_buf_puts(b, ",\"at\":");
+    put_i64(b, t->at);
     if (t->reason[0]) {
         vg_buf_puts(b, ",\"rs\":");
         vg_json_append_string(b, t->reason);
@@ -353,7 +388,10 @@ static char *ent_json(const struct ent *e)
     if (e->n_hits) {
         vg_buf_puts(&b, ",\"hits\":[");
         for (size_t i = 0; i < e->n_hits; i++) {
-            vg_buf_printf(&b, "%s%" PRId64, i ? "," : "", e->hits[i]);
+            if (i) {
+                vg_buf_putc(&b, ',');
+            }
+            put_i64(&b, e->hits[i]);
         }
         vg_buf_putc(&b, ']');
     }
@@ -362,14 +400,21 @@ static char *ent_json(const struct ent *e)
         for (size_t i = 0; i < e->n_ps; i++) {
             vg_buf_puts(&b, i ? ",{\"p\":" : "{\"p\":");
             vg_json_append_string(&b, e->ps[i].pager);
-            vg_buf_printf(&b, ",\"s\":%d,\"l\":%" PRId64 "}", e->ps[i].sent, e->ps[i].last_ms);
+            vg_buf_puts(&b, ",\"s\":");
+            put_i64(&b, e->ps[i].sent);
+            vg_buf_puts(&b, ",\"l\":");
+            put_i64(&b, e->ps[i].last_ms);
+            vg_buf_putc(&b, '}');
         }
         vg_buf_putc(&b, ']');
     }
     if (e->td) {
         vg_buf_puts(&b, ",\"tk\":");
         vg_json_append_string(&b, e->tk ? e->tk : "");
-        vg_buf_printf(&b, ",\"tp\":%d,\"td\":%" PRId64, (int)e->tp, e->td);
+        vg_buf_puts(&b, ",\"tp\":");
+        put_i64(&b, e->tp);
+        vg_buf_puts(&b, ",\"td\":");
+        put_i64(&b, e->td);
     }
     if (e->sig[0]) {
         vg_buf_puts(&b, ",\"sig\":");
@@ -380,6 +425,23 @@ static char *ent_json(const struct ent *e)
 }
 
 /* ---- the work list ---------------------------------------------------------- */
+
+/*
+ * A zeroed entry at the end of the work list. Not VG_ARRAY_PUSH: that zeroes
+ * eight entries (~10 KB) on the first push of every pass.
+ */
+static struct work *push_work(struct pass *ps)
+{
+    struct work *w;
+
+    if (ps->n_w == ps->cap_w) {
+        ps->cap_w = ps->cap_w ? 2 * ps->cap_w : 2;
+        ps->w = vg_realloc(ps->w, ps->cap_w * sizeof(*ps->w));
+    }
+    w = &ps->w[ps->n_w++];
+    memset(w, 0, sizeof(*w));
+    return w;
+}
 
 static struct work *find_work(struct pass *ps, const struct rules_monitor *m)
 {
@@ -403,10 +465,9 @@ static void load_work(struct pass *ps)
         if (!m) {
             continue; /* a monitor no longer loaded: its entry is left alone */
         }
-        w = VG_ARRAY_PUSH(ps->w, ps->n_w, ps->cap_w);
-        memset(w, 0, sizeof(*w));
+        w = push_work(ps);
         w->m = m;
-        snprintf(w->id, sizeof(w->id), "%s", inc->id ? inc->id : "");
+        copy_str(w->id, sizeof(w->id), inc->id ? inc->id : "");
         w->started = inc->started_at_ms;
         w->seq = inc->seq;
         w->existed = true;
@@ -435,8 +496,7 @@ static struct work *new_work(struct pass *ps, const struct rules_monitor *m, str
         w->e.tp = tp;
         w->e.td = td;
     } else {
-        w = VG_ARRAY_PUSH(ps->w, ps->n_w, ps->cap_w);
-        memset(w, 0, sizeof(*w));
+        w = push_work(ps);
     }
     w->m = m;
     w->opened_now = true;
@@ -497,7 +557,7 @@ static void end_entry(struct pass *ps, struct work *w, const char *why,
 {
     w->e.phase = PH_ENDED;
     w->e.endn = ps->now;
-    snprintf(w->e.why, sizeof(w->e.why), "%s", why);
+    copy_str(w->e.why, sizeof(w->e.why), why);
     if (t) {
         tr_from(&w->e.endt, t);
         w->e.ended = t->at_ms;
@@ -937,7 +997,7 @@ static void record_subject(const struct vg_incident_record *r, struct rules_subj
     char *p;
 
     memset(s, 0, sizeof(*s));
-    snprintf(buf, buf_size, "%s", r->resource ? r->resource : "");
+    copy_str(buf, buf_size, r->resource ? r->resource : "");
     p = buf;
     for (int i = 0; i < 4 && p; i++) {
         char *colon = i < 3 ? strchr(p, ':') : NULL;
@@ -1206,8 +1266,8 @@ static void emit(struct pass *ps, struct work *w, struct round *r, const struct 
         copy_value(pg->transition.from, r->t.from);
         copy_value(pg->transition.to, r->t.to);
         pg->transition.at_ms = r->t.at_ms;
-        snprintf(pg->reason, sizeof(pg->reason), "%s", r->t.reason);
-        snprintf(pg->pod, sizeof(pg->pod), "%s", r->t.pod);
+        copy_str(pg->reason, sizeof(pg->reason), r->t.reason);
+        copy_str(pg->pod, sizeof(pg->pod), r->t.pod);
         pg->incident_type = vg_strdup(w->m->incident_type);
         pg->labels = vg_labels_copy(w->labels, w->n_labels);
         pg->n_labels = w->n_labels;
@@ -1358,7 +1418,7 @@ static void emit_record(struct pass *ps, struct work *w)
     if (strcmp(sig, w->e.sig) == 0) {
         return;
     }
-    snprintf(w->e.sig, sizeof(w->e.sig), "%s", sig);
+    copy_str(w->e.sig, sizeof(w->e.sig), sig);
     render_round(ps, w, &rd);
     memset(&r, 0, sizeof(r));
     r.id = w->id;
