@@ -164,7 +164,11 @@ int main(int argc, char **argv)
         int n = only ? only : sizes[i];
         size_t pages;
         size_t timers;
+        /* the better of two runs: the machine is shared, the first run of a process is slower */
         double rate = run(n, n_events, &pages, &timers);
+        double again = run(n, n_events, &pages, &timers);
+
+        rate = again > rate ? again : rate;
 
         if (base == 0) {
             base = rate;
