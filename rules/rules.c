@@ -21,22 +21,13 @@ struct vg_ruleset *vg_ruleset_new(void)
     rs->monitor_names = vg_map_new();
     rs->pager_names = vg_map_new();
     rs->tzs = vg_map_new();
-    rs->index = vg_map_new();
-    rs->absence = vg_map_new();
+    rules_index_build(rs);
     return rs;
 }
 
 static void free_tz(void *p)
 {
     rules_tz_destroy(p);
-}
-
-static void free_mlist(void *p)
-{
-    struct rules_mlist *l = p;
-
-    vg_free(l->v);
-    vg_free(l);
 }
 
 void vg_ruleset_destroy(struct vg_ruleset *rs)
@@ -59,8 +50,7 @@ void vg_ruleset_destroy(struct vg_ruleset *rs)
     vg_map_destroy(rs->monitor_names, NULL);
     vg_map_destroy(rs->pager_names, NULL);
     vg_map_destroy(rs->tzs, free_tz);
-    vg_map_destroy(rs->index, free_mlist);
-    vg_map_destroy(rs->absence, free_mlist);
+    rules_index_destroy(rs->idx);
     vg_free(rs);
 }
 

@@ -99,9 +99,19 @@ struct pass {
 
 /* ---- small helpers ------------------------------------------------------- */
 
+/* snprintf(dst, size, "%s", src) without the formatting machinery (this runs per entry and event).
+ */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+    size_t len = strnlen(src, size - 1);
+
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
 static void copy_value(char dst[VG_VALUE_MAX], const char *src)
 {
-    snprintf(dst, VG_VALUE_MAX, "%s", src ? src : "");
+    copy_str(dst, VG_VALUE_MAX, src ? src : "");
 }
 
 static char *dup_or_empty(const char *s)
@@ -129,8 +139,8 @@ static void tr_from(struct tr *dst, const struct vg_transition *t)
     copy_value(dst->from, t->from);
     copy_value(dst->to, t->to);
     dst->at = t->at_ms;
-    snprintf(dst->reason, sizeof(dst->reason), "%s", t->reason);
-    snprintf(dst->pod, sizeof(dst->pod), "%s", t->pod);
+    copy_str(dst->reason, sizeof(dst->reason), t->reason);
+    copy_str(dst->pod, sizeof(dst->pod), t->pod);
 }
 
 /* A struct vg_transition view of a stored one (res borrowed). */
@@ -141,8 +151,8 @@ static void tr_to(struct vg_transition *t, const struct tr *src, struct vg_resou
     copy_value(t->from, src->from);
     copy_value(t->to, src->to);
     t->at_ms = src->at;
-    snprintf(t->reason, sizeof(t->reason), "%s", src->reason);
-    snprintf(t->pod, sizeof(t->pod), "%s", src->pod);
+    copy_str(t->reason, sizeof(t->reason), src->reason);
+    copy_str(t->pod, sizeof(t->pod), src->pod);
     t->res = res;
 }
 
@@ -237,8 +247,8 @@ static void tr_load(struct tr *t, const cJSON *o)
     copy_value(t->from, jstr(o, "fr"));
     copy_value(t->to, jstr(o, "to"));
     t->at = jnum(o, "at");
-    snprintf(t->reason, sizeof(t->reason), "%s", jstr(o, "rs"));
-    snprintf(t->pod, sizeof(t->pod), "%s", jstr(o, "pd"));
+    copy_str(t->reason, sizeof(t->reason), jstr(o, "rs"));
+    copy_str(t->pod, sizeof(t->pod), jstr(o, "pd"));
 }
 
 static void ent_load(struct ent *e, const struct vg_open_incident *inc)
@@ -254,10 +264,11 @@ static void ent_load(struct ent *e, const struct vg_open_incident *inc)
         e->phase = PH_PENDING;
     } else {
         e->phase = PH_ENDED;
-        snprintf(e->why, sizeof(e->why), "%s", inc->state);
+        copy_str(e->why, sizeof(e->why), inc->state);
     }
     if (!o) {
-        /* Written before timers existed (or unreadable): a firing incident whose pagers were told. */
+        /* Written before timers existed (or unreadable): a firing incident whose pagers were told.
+         */
         e->since = inc->started_at_ms;
         e->lev = inc->started_at_ms;
         return;
@@ -297,14 +308,34 @@ static void ent_load(struct ent *e, const struct vg_open_incident *inc)
     e->tk = vg_strdup(jstr(o, "tk"));
     e->tp = (int32_t)jnum(o, "tp");
     e->td = jnum(o, "td");
-    snprintf(e->sig, sizeof(e->sig), "%s", jstr(o, "sig"));
+    copy_str(e->sig, sizeof(e->sig), jstr(o, "sig"));
     cJSON_Delete(o);
+}
+
+/* Decimal `v`, as "%" PRId64 would print it. */
+static void put_i64(struct vg_buf *b, int64_t v)
+{
+    char digits[24];
+    size_t i = sizeof(digits);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        digits[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        digits[--i] = '-';
+    }
+    vg_buf_append(b, digits + i, sizeof(digits) - i);
 }
 
 static void put_num(struct vg_buf *b, const char *k, int64_t v)
 {
     if (v != 0) {
-        vg_buf_printf(b, ",\"%s\":%" PRId64, k, v);
+        vg_buf_puts(b, ",\"");
+        vg_buf_puts(b, k);
+        vg_buf_puts(b, "\":");
+        put_i64(b, v);
     }
 }
 
@@ -313,11 +344,16 @@ static void put_tr(struct vg_buf *b, const char *k, const struct tr *t)
     if (!t->set) {
         return;
     }
-    vg_buf_printf(b, ",\"%s\":{\"f\":%d,\"fr\":", k, t->field);
+    vg_buf_puts(b, ",\"");
+    vg_buf_puts(b, k);
+    vg_buf_puts(b, "\":{\"f\":");
+    put_i64(b, t->field);
+    vg_buf_puts(b, ",\"fr\":");
     vg_json_append_string(b, t->from);
     vg_buf_puts(b, ",\"to\":");
     vg_json_append_string(b, t->to);
-    vg_buf_printf(b, ",\"at\":%" PRId64, t->at);
+    vg_buf_puts(b, ",\"at\":");
+    put_i64(b, t->at);
     if (t->reason[0]) {
         vg_buf_puts(b, ",\"rs\":");
         vg_json_append_string(b, t->reason);
@@ -352,7 +388,10 @@ static char *ent_json(const struct ent *e)
     if (e->n_hits) {
         vg_buf_puts(&b, ",\"hits\":[");
         for (size_t i = 0; i < e->n_hits; i++) {
-            vg_buf_printf(&b, "%s%" PRId64, i ? "," : "", e->hits[i]);
+            if (i) {
+                vg_buf_putc(&b, ',');
+            }
+            put_i64(&b, e->hits[i]);
         }
         vg_buf_putc(&b, ']');
     }
@@ -361,14 +400,21 @@ static char *ent_json(const struct ent *e)
         for (size_t i = 0; i < e->n_ps; i++) {
             vg_buf_puts(&b, i ? ",{\"p\":" : "{\"p\":");
             vg_json_append_string(&b, e->ps[i].pager);
-            vg_buf_printf(&b, ",\"s\":%d,\"l\":%" PRId64 "}", e->ps[i].sent, e->ps[i].last_ms);
+            vg_buf_puts(&b, ",\"s\":");
+            put_i64(&b, e->ps[i].sent);
+            vg_buf_puts(&b, ",\"l\":");
+            put_i64(&b, e->ps[i].last_ms);
+            vg_buf_putc(&b, '}');
         }
         vg_buf_putc(&b, ']');
     }
     if (e->td) {
         vg_buf_puts(&b, ",\"tk\":");
         vg_json_append_string(&b, e->tk ? e->tk : "");
-        vg_buf_printf(&b, ",\"tp\":%d,\"td\":%" PRId64, (int)e->tp, e->td);
+        vg_buf_puts(&b, ",\"tp\":");
+        put_i64(&b, e->tp);
+        vg_buf_puts(&b, ",\"td\":");
+        put_i64(&b, e->td);
     }
     if (e->sig[0]) {
         vg_buf_puts(&b, ",\"sig\":");
@@ -379,6 +425,23 @@ static char *ent_json(const struct ent *e)
 }
 
 /* ---- the work list ---------------------------------------------------------- */
+
+/*
+ * A zeroed entry at the end of the work list. Not VG_ARRAY_PUSH: that zeroes
+ * eight entries (~10 KB) on the first push of every pass.
+ */
+static struct work *push_work(struct pass *ps)
+{
+    struct work *w;
+
+    if (ps->n_w == ps->cap_w) {
+        ps->cap_w = ps->cap_w ? 2 * ps->cap_w : 2;
+        ps->w = vg_realloc(ps->w, ps->cap_w * sizeof(*ps->w));
+    }
+    w = &ps->w[ps->n_w++];
+    memset(w, 0, sizeof(*w));
+    return w;
+}
 
 static struct work *find_work(struct pass *ps, const struct rules_monitor *m)
 {
@@ -402,10 +465,9 @@ static void load_work(struct pass *ps)
         if (!m) {
             continue; /* a monitor no longer loaded: its entry is left alone */
         }
-        w = VG_ARRAY_PUSH(ps->w, ps->n_w, ps->cap_w);
-        memset(w, 0, sizeof(*w));
+        w = push_work(ps);
         w->m = m;
-        snprintf(w->id, sizeof(w->id), "%s", inc->id ? inc->id : "");
+        copy_str(w->id, sizeof(w->id), inc->id ? inc->id : "");
         w->started = inc->started_at_ms;
         w->seq = inc->seq;
         w->existed = true;
@@ -434,8 +496,7 @@ static struct work *new_work(struct pass *ps, const struct rules_monitor *m, str
         w->e.tp = tp;
         w->e.td = td;
     } else {
-        w = VG_ARRAY_PUSH(ps->w, ps->n_w, ps->cap_w);
-        memset(w, 0, sizeof(*w));
+        w = push_work(ps);
     }
     w->m = m;
     w->opened_now = true;
@@ -496,7 +557,7 @@ static void end_entry(struct pass *ps, struct work *w, const char *why,
 {
     w->e.phase = PH_ENDED;
     w->e.endn = ps->now;
-    snprintf(w->e.why, sizeof(w->e.why), "%s", why);
+    copy_str(w->e.why, sizeof(w->e.why), why);
     if (t) {
         tr_from(&w->e.endt, t);
         w->e.ended = t->at_ms;
@@ -582,53 +643,148 @@ static void on_transition(struct pass *ps, const struct rules_monitor *m,
     }
 }
 
-/* Candidates of the index for a transition, in load order (k-way merge of four lists). */
-static void candidates(const struct pass *ps, const struct vg_transition *t,
-                       struct rules_mlist *out)
+/* ---- which monitors an event concerns ------------------------------------------ */
+
+#define MERGE_MAX 16 /* lists merged at once; more are folded */
+
+/* Merge the lists `in[0..n)` (each in load order, disjoint) into `out`, in load order. */
+static void merge_lists(const struct rules_mlist *const *in, size_t n, struct rules_mlist *out)
 {
-    const char *field = vg_field_name(t->field);
-    const char *type = ps->res->type ? ps->res->type : "";
-    const struct rules_mlist *lists[4];
-    size_t pos[4] = {0, 0, 0, 0};
-    char key[3 * 256];
+    size_t pos[MERGE_MAX];
 
-    snprintf(key, sizeof(key), "%s|%s|%s", field, t->to, type);
-    lists[0] = strlen(type) < 200 ? vg_map_get(ps->rs->index, key) : NULL;
-    snprintf(key, sizeof(key), "%s|%s|*", field, t->to);
-    lists[1] = vg_map_get(ps->rs->index, key);
-    snprintf(key, sizeof(key), "%s|*|%s", field, type);
-    lists[2] = strlen(type) < 200 ? vg_map_get(ps->rs->index, key) : NULL;
-    snprintf(key, sizeof(key), "%s|*|*", field);
-    lists[3] = vg_map_get(ps->rs->index, key);
+    VG_ASSERT(n <= MERGE_MAX);
+    memset(pos, 0, n * sizeof(pos[0]));
     for (;;) {
-        int best = -1;
+        size_t best = n;
 
-        for (int i = 0; i < 4; i++) {
-            if (lists[i] && pos[i] < lists[i]->n &&
-                (best < 0 || lists[i]->v[pos[i]]->index < lists[best]->v[pos[best]]->index)) {
+        for (size_t i = 0; i < n; i++) {
+            if (pos[i] < in[i]->n &&
+                (best == n || in[i]->v[pos[i]]->index < in[best]->v[pos[best]]->index)) {
                 best = i;
             }
         }
-        if (best < 0) {
+        if (best == n) {
             break;
         }
-        *VG_ARRAY_PUSH(out->v, out->n, out->cap) = lists[best]->v[pos[best]++];
+        *VG_ARRAY_PUSH(out->v, out->n, out->cap) = in[best]->v[pos[best]++];
     }
 }
 
-static void absence_candidates(const struct pass *ps, struct rules_mlist *out)
+/*
+ * The monitors whose match may hold on the Resource, in load order: the
+ * index's buckets for the Resource's values, and the monitors it cannot
+ * file. Linear: every monitor.
+ */
+static void match_candidates(const struct pass *ps, struct rules_mlist *out)
 {
+    const struct rules_index *ix = ps->rs->idx;
+    struct rules_subject subj = {
+        .res = ps->res, .labels = ps->res->labels, .n_labels = ps->res->n_labels};
+    const struct rules_mlist *lists[MERGE_MAX];
+    struct rules_mlist acc = {0};
+    size_t n = 0;
+
+    out->n = 0;
+    if (ix->linear) {
+        for (size_t i = 0; i < ps->rs->n_monitors; i++) {
+            *VG_ARRAY_PUSH(out->v, out->n, out->cap) = ps->rs->monitors[i];
+        }
+        return;
+    }
+    if (ix->always.n) {
+        lists[n++] = &ix->always;
+    }
+    for (size_t i = 0; i < ix->n_keys; i++) {
+        const struct rules_ikey *k = &ix->keys[i];
+        const struct rules_mlist *l = vg_map_get(k->buckets, k->key->get(&subj, k->label));
+
+        if (!l || l->n == 0) {
+            continue;
+        }
+        if (n == MERGE_MAX) {
+            /* many match keys: fold the lists so far into one and go on */
+            struct rules_mlist tmp = {0};
+
+            merge_lists(lists, n, &tmp);
+            vg_free(acc.v);
+            acc = tmp;
+            lists[0] = &acc;
+            n = 1;
+        }
+        lists[n++] = l;
+    }
+    merge_lists(lists, n, out);
+    vg_free(acc.v);
+}
+
+/* A monitor that names exact types looks only at Resources of those types. */
+static bool type_allows(const struct pass *ps, const struct rules_monitor *m)
+{
+    const struct rules_match_term *types = ps->rs->idx->types[m->index];
     const char *type = ps->res->type ? ps->res->type : "";
-    const struct rules_mlist *a = vg_map_get(ps->rs->absence, type);
-    const struct rules_mlist *b = vg_map_get(ps->rs->absence, "*");
+
+    if (!types) {
+        return true;
+    }
+    for (size_t j = 0; j < types->n; j++) {
+        if (strcmp(types->patterns[j], type) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * May transition `t` start or advance `m`? Only a change of its field to
+ * a value it starts on (held: `is`; otherwise `to`) does; everything else
+ * an entry needs (deadlines, resolving, staleness) happens in finish().
+ */
+static bool watches_transition(const struct pass *ps, const struct rules_monitor *m,
+                               const struct vg_transition *t)
+{
+    const struct rules_cond *c = &m->cond;
+
+    return c->kind != RULES_ABSENCE && c->field->field == t->field &&
+           rules_valueset_has(c->kind == RULES_HELD ? &c->is : &c->to, t->to) && type_allows(ps, m);
+}
+
+static int cmp_monitor_index(const void *a, const void *b)
+{
+    const struct rules_monitor *x = *(const struct rules_monitor *const *)a;
+    const struct rules_monitor *y = *(const struct rules_monitor *const *)b;
+
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * `cand` and the monitors with an entry on the Resource (an open entry
+ * follows its course even when the match no longer holds), in load order,
+ * into `out`. `own` is scratch.
+ */
+static void with_entries(const struct pass *ps, const struct rules_mlist *cand,
+                         struct rules_mlist *own, struct rules_mlist *out)
+{
     size_t i = 0;
     size_t j = 0;
 
-    while ((a && i < a->n) || (b && j < b->n)) {
-        if (a && i < a->n && (!b || j >= b->n || a->v[i]->index < b->v[j]->index)) {
-            *VG_ARRAY_PUSH(out->v, out->n, out->cap) = a->v[i++];
+    own->n = 0;
+    out->n = 0;
+    for (size_t k = 0; k < ps->n_w; k++) {
+        *VG_ARRAY_PUSH(own->v, own->n, own->cap) = (struct rules_monitor *)ps->w[k].m;
+    }
+    if (own->n > 1) {
+        qsort(own->v, own->n, sizeof(own->v[0]), cmp_monitor_index);
+    }
+    while (i < cand->n || j < own->n) {
+        struct rules_monitor *m;
+
+        if (j == own->n || (i < cand->n && cand->v[i]->index <= own->v[j]->index)) {
+            m = cand->v[i++];
         } else {
-            *VG_ARRAY_PUSH(out->v, out->n, out->cap) = b->v[j++];
+            m = own->v[j++];
+        }
+        if (out->n == 0 || out->v[out->n - 1] != m) {
+            *VG_ARRAY_PUSH(out->v, out->n, out->cap) = m;
         }
     }
 }
@@ -841,7 +997,7 @@ static void record_subject(const struct vg_incident_record *r, struct rules_subj
     char *p;
 
     memset(s, 0, sizeof(*s));
-    snprintf(buf, buf_size, "%s", r->resource ? r->resource : "");
+    copy_str(buf, buf_size, r->resource ? r->resource : "");
     p = buf;
     for (int i = 0; i < 4 && p; i++) {
         char *colon = i < 3 ? strchr(p, ':') : NULL;
@@ -1110,8 +1266,8 @@ static void emit(struct pass *ps, struct work *w, struct round *r, const struct 
         copy_value(pg->transition.from, r->t.from);
         copy_value(pg->transition.to, r->t.to);
         pg->transition.at_ms = r->t.at_ms;
-        snprintf(pg->reason, sizeof(pg->reason), "%s", r->t.reason);
-        snprintf(pg->pod, sizeof(pg->pod), "%s", r->t.pod);
+        copy_str(pg->reason, sizeof(pg->reason), r->t.reason);
+        copy_str(pg->pod, sizeof(pg->pod), r->t.pod);
         pg->incident_type = vg_strdup(w->m->incident_type);
         pg->labels = vg_labels_copy(w->labels, w->n_labels);
         pg->n_labels = w->n_labels;
@@ -1262,7 +1418,7 @@ static void emit_record(struct pass *ps, struct work *w)
     if (strcmp(sig, w->e.sig) == 0) {
         return;
     }
-    snprintf(w->e.sig, sizeof(w->e.sig), "%s", sig);
+    copy_str(w->e.sig, sizeof(w->e.sig), sig);
     render_round(ps, w, &rd);
     memset(&r, 0, sizeof(r));
     r.id = w->id;
@@ -1476,36 +1632,46 @@ void vg_rules_eval_event(const struct vg_ruleset *rs, const struct vg_rules_env 
                       .n_trans = n,
                       .out = out,
                       .now = env->now_ms};
+    struct rules_subject subj = {.res = res, .labels = res->labels, .n_labels = res->n_labels};
     struct rules_mlist cand = {0};
+    struct rules_mlist own = {0};
+    struct rules_mlist look = {0};
     const struct vg_transition *del = NULL;
 
     load_work(&ps);
+    match_candidates(&ps, &cand);
     for (size_t i = 0; i < n; i++) {
         VG_ASSERT(trans[i].res == res);
-        cand.n = 0;
-        candidates(&ps, &trans[i], &cand);
-        for (size_t j = 0; j < cand.n; j++) {
-            struct rules_subject subj = {
-                .res = res, .labels = res->labels, .n_labels = res->n_labels};
-            struct work *w = find_work(&ps, cand.v[j]);
+        with_entries(&ps, &cand, &own, &look);
+        for (size_t j = 0; j < look.n; j++) {
+            const struct rules_monitor *m = look.v[j];
+            struct work *w;
 
+            if (!watches_transition(&ps, m, &trans[i])) {
+                continue;
+            }
             /* An open entry follows its own course; a new one needs the match. */
-            if ((w && w->e.phase != PH_ENDED) || rules_match_holds(&cand.v[j]->match, &subj)) {
-                on_transition(&ps, cand.v[j], &trans[i]);
+            w = find_work(&ps, m);
+            if ((w && w->e.phase != PH_ENDED) || rules_match_holds(&m->match, &subj)) {
+                on_transition(&ps, m, &trans[i]);
             }
         }
     }
     /* Absence: any event restarts the watch of a running Resource. */
-    cand.n = 0;
-    absence_candidates(&ps, &cand);
-    for (size_t j = 0; j < cand.n; j++) {
-        struct rules_subject subj = {.res = res, .labels = res->labels, .n_labels = res->n_labels};
+    with_entries(&ps, &cand, &own, &look);
+    for (size_t j = 0; j < look.n; j++) {
+        const struct rules_monitor *m = look.v[j];
 
-        if (find_work(&ps, cand.v[j]) || rules_match_holds(&cand.v[j]->match, &subj)) {
-            on_event_absence(&ps, cand.v[j]);
+        if (m->cond.kind != RULES_ABSENCE || !type_allows(&ps, m)) {
+            continue;
+        }
+        if (find_work(&ps, m) || rules_match_holds(&m->match, &subj)) {
+            on_event_absence(&ps, m);
         }
     }
     vg_free(cand.v);
+    vg_free(own.v);
+    vg_free(look.v);
     for (size_t i = 0; i < ps.n_w; i++) {
         struct work *w = &ps.w[i];
 

@@ -239,17 +239,43 @@ struct vg_ruleset {
     struct vg_map *monitor_names; /* name -> struct rules_monitor * */
     struct vg_map *pager_names;   /* name -> struct rules_pager * */
     struct vg_map *tzs;           /* name -> struct rules_tz * (owned) */
-    /*
-     * The index (docs/rules.md, "Scale"): "<field>|<value or *>|<type or *>"
-     * -> struct rules_mlist *: monitors a transition of <field> to <value>
-     * on a Resource of <type> may start. Absence monitors by type.
-     */
-    struct vg_map *index;
-    struct vg_map *absence; /* "<type or *>" -> struct rules_mlist * */
+    struct rules_index *idx;      /* which monitors an event can concern (docs/rules.md, "Scale") */
     bool cross_inhibit;
     /* `vigil check`: collect every error here instead of stopping (NULL: stop). */
     struct vg_rules_diags *diags;
 };
+
+/* ---- The monitor index: built at load (rules_load.c), read by evaluation ---- */
+
+/* The buckets of one match key: exact value -> struct rules_mlist * (load order). */
+struct rules_ikey {
+    const struct rules_match_key *key;
+    char *label; /* labels.<label>; NULL otherwise */
+    struct vg_map *buckets;
+};
+
+/*
+ * Each monitor is filed once: under the exact values of one positive match
+ * term (a Resource must have one of them for the match to hold), or, when
+ * it has no such term (only globs, only `not:`, no match), in `always`. An
+ * event's candidates are the buckets of its Resource's values plus
+ * `always`, merged in load order: a superset of the monitors whose match
+ * holds. Among terms, the one whose values are shared by the fewest
+ * monitors is chosen.
+ */
+struct rules_index {
+    struct rules_ikey *keys;
+    size_t n_keys, cap_keys;
+    struct rules_mlist always;
+    /* by monitor index: its one positive exact `type` term, or NULL (gates transitions) */
+    const struct rules_match_term **types;
+    bool linear; /* look at every monitor instead (tests compare the two) */
+};
+/* (Re)build rs->idx over all loaded monitors. */
+void rules_index_build(struct vg_ruleset *rs);
+void rules_index_destroy(struct rules_index *ix);
+/* Evaluate against every monitor, ignoring the index (for tests); kept across loads. */
+void rules_index_set_linear(struct vg_ruleset *rs, bool linear);
 
 /* rules_load.c: parse one document into `rs` (all of it or, on error, none of it). */
 vg_err_t rules_load_doc(struct vg_ruleset *rs, const struct vg_ydoc *doc, char *errstr,

@@ -1552,16 +1552,23 @@ static vg_err_t parse_doc(struct staging *sg, struct vg_ruleset *rs, const struc
     return VG_OK;
 }
 
-/* The values a condition starts on: its `to` (transition, flapping) or `is` (held). */
-static const struct rules_valueset *trigger_values(const struct rules_cond *c)
+/* ---- the monitor index ---------------------------------------------------------- */
+
+/* A term that can file a monitor: positive, on the Resource, exact values only. */
+static bool term_indexable(const struct rules_match_term *t)
 {
-    if (c->kind == RULES_HELD) {
-        return &c->is;
+    if (t->negate || t->n == 0 || !(t->key->scopes & RULES_SCOPE_MONITOR)) {
+        return false;
     }
-    return &c->to;
+    for (size_t j = 0; j < t->n; j++) {
+        if (vg_is_glob(t->patterns[j])) {
+            return false;
+        }
+    }
+    return true;
 }
 
-/* Exact types of a monitor's match (one positive `type` term without globs), or NULL. */
+/* The one positive exact `type` term of a monitor, or NULL (none, several, or globs). */
 static const struct rules_match_term *exact_types(const struct rules_monitor *m)
 {
     const struct rules_match_term *found = NULL;
@@ -1572,12 +1579,7 @@ static const struct rules_match_term *exact_types(const struct rules_monitor *m)
         if (t->negate || strcmp(t->key->name, "type") != 0) {
             continue;
         }
-        for (size_t j = 0; j < t->n; j++) {
-            if (vg_is_glob(t->patterns[j])) {
-                return NULL;
-            }
-        }
-        if (found) {
+        if (!term_indexable(t) || found) {
             return NULL;
         }
         found = t;
@@ -1585,51 +1587,142 @@ static const struct rules_match_term *exact_types(const struct rules_monitor *m)
     return found;
 }
 
-static void index_put(struct vg_map *idx, const char *key, struct rules_monitor *m)
+/* "<key>.<label>=<value>": what the index counts, to pick the rarest term. */
+static char *count_key(const struct rules_match_term *t, const char *value)
 {
-    struct rules_mlist *l = vg_map_get(idx, key);
+    return vg_asprintf("%s.%s=%s", t->key->name, t->label ? t->label : "", value);
+}
 
-    if (!l) {
-        l = vg_calloc(1, sizeof(*l));
-        vg_map_put(idx, key, l);
+static struct rules_ikey *ikey_of(struct rules_index *ix, const struct rules_match_term *t)
+{
+    struct rules_ikey *k;
+
+    for (size_t i = 0; i < ix->n_keys; i++) {
+        k = &ix->keys[i];
+        if (k->key == t->key && strcmp(k->label ? k->label : "", t->label ? t->label : "") == 0) {
+            return k;
+        }
     }
+    k = VG_ARRAY_PUSH(ix->keys, ix->n_keys, ix->cap_keys);
+    k->key = t->key;
+    k->label = t->label ? vg_strdup(t->label) : NULL;
+    k->buckets = vg_map_new();
+    return k;
+}
+
+static void mlist_push(struct rules_mlist *l, struct rules_monitor *m)
+{
     if (l->n == 0 || l->v[l->n - 1] != m) {
         *VG_ARRAY_PUSH(l->v, l->n, l->cap) = m;
     }
 }
 
-/* Add `m` to the index under every (value, type) it can start on. */
-static void index_monitor(struct vg_ruleset *rs, struct rules_monitor *m)
+/* The term of `m` whose values the fewest monitors share (the first on a tie), or NULL. */
+static const struct rules_match_term *rarest_term(const struct rules_monitor *m,
+                                                  const struct vg_map *counts)
 {
-    const struct rules_match_term *types = exact_types(m);
-    size_t n_types = types ? types->n : 1;
+    const struct rules_match_term *best = NULL;
+    uintptr_t best_score = 0;
 
-    for (size_t ti = 0; ti < n_types; ti++) {
-        const char *type = types ? types->patterns[ti] : "*";
+    for (size_t i = 0; i < m->match.n; i++) {
+        const struct rules_match_term *t = &m->match.terms[i];
+        uintptr_t score = 0;
 
-        if (m->cond.kind == RULES_ABSENCE) {
-            index_put(rs->absence, type, m);
+        if (!term_indexable(t)) {
             continue;
         }
-        {
-            const struct rules_valueset *vs = trigger_values(&m->cond);
-            const char *field = m->cond.field->name;
+        for (size_t j = 0; j < t->n; j++) {
+            char *key = count_key(t, t->patterns[j]);
 
-            if (!vs->given || vs->any) {
-                char *key = vg_asprintf("%s|*|%s", field, type);
+            score += (uintptr_t)vg_map_get(counts, key);
+            vg_free(key);
+        }
+        if (!best || score < best_score) {
+            best = t;
+            best_score = score;
+        }
+    }
+    return best;
+}
 
-                index_put(rs->index, key, m);
-                vg_free(key);
+static void free_mlist(void *p)
+{
+    struct rules_mlist *l = p;
+
+    vg_free(l->v);
+    vg_free(l);
+}
+
+void rules_index_destroy(struct rules_index *ix)
+{
+    if (!ix) {
+        return;
+    }
+    for (size_t i = 0; i < ix->n_keys; i++) {
+        vg_free(ix->keys[i].label);
+        vg_map_destroy(ix->keys[i].buckets, free_mlist);
+    }
+    vg_free(ix->keys);
+    vg_free(ix->always.v);
+    vg_free(ix->types);
+    vg_free(ix);
+}
+
+void rules_index_build(struct vg_ruleset *rs)
+{
+    struct rules_index *ix = vg_calloc(1, sizeof(*ix));
+    struct vg_map *counts = vg_map_new();
+
+    ix->linear = rs->idx && rs->idx->linear;
+    ix->types = vg_calloc(rs->n_monitors ? rs->n_monitors : 1, sizeof(*ix->types));
+    /* How many monitors name each exact value: a value shared by few makes a small bucket. */
+    for (size_t i = 0; i < rs->n_monitors; i++) {
+        const struct rules_monitor *m = rs->monitors[i];
+
+        for (size_t k = 0; k < m->match.n; k++) {
+            const struct rules_match_term *t = &m->match.terms[k];
+
+            if (!term_indexable(t)) {
                 continue;
             }
-            for (size_t i = 0; i < vs->n; i++) {
-                char *key = vg_asprintf("%s|%s|%s", field, vs->values[i], type);
+            for (size_t j = 0; j < t->n; j++) {
+                char *key = count_key(t, t->patterns[j]);
 
-                index_put(rs->index, key, m);
+                vg_map_put(counts, key, (void *)((uintptr_t)vg_map_get(counts, key) + 1));
                 vg_free(key);
             }
         }
     }
+    for (size_t i = 0; i < rs->n_monitors; i++) {
+        struct rules_monitor *m = rs->monitors[i];
+        const struct rules_match_term *t = rarest_term(m, counts);
+        struct rules_ikey *k;
+
+        VG_ASSERT(m->index == i);
+        ix->types[i] = exact_types(m);
+        if (!t) {
+            mlist_push(&ix->always, m);
+            continue;
+        }
+        k = ikey_of(ix, t);
+        for (size_t j = 0; j < t->n; j++) {
+            struct rules_mlist *l = vg_map_get(k->buckets, t->patterns[j]);
+
+            if (!l) {
+                l = vg_calloc(1, sizeof(*l));
+                vg_map_put(k->buckets, t->patterns[j], l);
+            }
+            mlist_push(l, m);
+        }
+    }
+    vg_map_destroy(counts, NULL);
+    rules_index_destroy(rs->idx);
+    rs->idx = ix;
+}
+
+void rules_index_set_linear(struct vg_ruleset *rs, bool linear)
+{
+    rs->idx->linear = linear;
 }
 
 vg_err_t rules_load_doc(struct vg_ruleset *rs, const struct vg_ydoc *doc, char *errstr,
@@ -1654,8 +1747,8 @@ vg_err_t rules_load_doc(struct vg_ruleset *rs, const struct vg_ydoc *doc, char *
         m->index = rs->n_monitors;
         *VG_ARRAY_PUSH(rs->monitors, rs->n_monitors, rs->cap_monitors) = m;
         vg_map_put(rs->monitor_names, m->name, m);
-        index_monitor(rs, m);
     }
+    rules_index_build(rs);
     for (size_t i = 0; i < sg.n_pagers; i++) {
         *VG_ARRAY_PUSH(rs->pagers, rs->n_pagers, rs->cap_pagers) = sg.pagers[i];
         vg_map_put(rs->pager_names, sg.pagers[i]->name, sg.pagers[i]);

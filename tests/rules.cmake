@@ -90,3 +90,11 @@ if(VIGIL_CLANG_RULES)
 else()
   message(STATUS "clang not found: the rules fuzz targets and their tests are skipped")
 endif()
+
+# The monitor index against a linear scan (reads rules/rules_int.h for the switch).
+add_executable(test_rules_index unit/test_rules_index.c)
+target_include_directories(test_rules_index PRIVATE ${PROJECT_SOURCE_DIR}/rules)
+target_link_libraries(test_rules_index PRIVATE vg_rules vg_testsupport PkgConfig::CMOCKA
+                      vg_build_flags)
+add_test(NAME rules_index COMMAND test_rules_index)
+set_tests_properties(rules_index PROPERTIES LABELS unit TIMEOUT 120)
