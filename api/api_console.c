@@ -439,50 +439,65 @@ static void timeline(struct vg_buf *b, const struct vg_history_entry *v, size_t 
     }
 }
 
-static void resource_page(struct api_ctx *c, struct api_resp *r, const char *id)
+/* What the Resource page shows, read with one lent state handle. */
+struct resource_view {
+    struct vg_resource *res;
+    struct vg_history_entry *hist;
+    size_t n_hist;
+    struct vg_incident_record *incs;
+    size_t n_incs;
+};
+
+static void resource_view_fini(struct resource_view *v)
 {
-    struct vg_history_entry *hist = NULL;
-    struct vg_incident_record *incs = NULL;
-    struct vg_resource *res = NULL;
-    struct vg_buf *b = &r->body;
+    vg_history_free(v->hist, v->n_hist);
+    vg_incident_records_free(v->incs, v->n_incs);
+    vg_resource_destroy(v->res);
+}
+
+/* Read the Resource, its history and its incidents (answering an error page on failure). */
+static bool resource_load(struct api_ctx *c, struct api_resp *r, const char *id,
+                          struct resource_view *v)
+{
+    struct vg_incident_query q = {.resource = id, .limit = API_HISTORY_DEFAULT};
     struct vg_state *st;
     char errstr[512];
-    char pos[128] = "";
-    int64_t now = vg_now_ms();
-    size_t n_hist = 0;
-    size_t n_incs = 0;
-    size_t shown = 0;
     vg_err_t err;
 
     if (!api_state_get(c->api, &st, r)) {
         html_error(r, r->status, "Resource", json_error_text(r));
-        return;
+        return false;
     }
-    err = vg_state_get(st, id, &res, errstr, sizeof(errstr));
-    if (!err && res) {
-        err = vg_state_history(st, id, API_HISTORY_DEFAULT, &hist, &n_hist, errstr, sizeof(errstr));
+    err = vg_state_get(st, id, &v->res, errstr, sizeof(errstr));
+    if (!err && v->res) {
+        err = vg_state_history(st, id, API_HISTORY_DEFAULT, &v->hist, &v->n_hist, errstr,
+                               sizeof(errstr));
     }
-    if (!err && res) {
-        /* Incidents are a nice-to-have here: a failure leaves the section empty. */
-        if (vg_state_incidents_list(st, 0, &incs, &n_incs, errstr, sizeof(errstr)) != VG_OK) {
-            incs = NULL;
-            n_incs = 0;
-        }
+    /* Incidents are a nice-to-have here: a failure leaves the section empty. */
+    if (!err && v->res &&
+        vg_state_incidents_page(st, &q, &v->incs, &v->n_incs, errstr, sizeof(errstr)) != VG_OK) {
+        v->incs = NULL;
+        v->n_incs = 0;
     }
     api_state_put(c->api, st, err);
     if (err) {
         api_state_error(c->api, r, err, errstr);
         html_error(r, r->status, "Resource", json_error_text(r));
-        goto out;
+        return false;
     }
-    if (!res) {
+    if (!v->res) {
         char *msg = vg_asprintf("No resource \"%s\".", id);
+
         html_error(r, 404, "Resource not found", msg);
         free(msg);
-        goto out;
+        return false;
     }
-    vg_buf_reset(b);
-    page_start(b, res->name, "resource");
+    return true;
+}
+
+/* The breadcrumbs, the title and the three state cards. */
+static void resource_header(struct vg_buf *b, const struct vg_resource *res, int64_t now)
+{
     vg_buf_puts(b, "<nav class=\"crumbs\" aria-label=\"Breadcrumb\"><a href=\"/\">Resources</a> "
                    "› <span>");
     api_html(b, res->name);
@@ -500,18 +515,24 @@ static void resource_page(struct api_ctx *c, struct api_resp *r, const char *id)
     state_card(b, "Status", "status", res->status, res->status_since_ms, now);
     state_card(b, "Runtime", "runtime", res->runtime, res->runtime_since_ms, now);
     state_card(b, "Health", "health", api_health_name(res->health), res->health_since_ms, now);
-    vg_buf_puts(b, "</section>\n<section><h2>Identity</h2>\n<dl class=\"kv\">\n");
+    vg_buf_puts(b, "</section>\n");
+}
+
+/* Identity, labels and where the last change came from. */
+static void resource_identity(struct vg_buf *b, const struct vg_resource *res)
+{
+    char pos[128] = "";
+    char ts[40];
+
+    vg_buf_puts(b, "<section><h2>Identity</h2>\n<dl class=\"kv\">\n");
     kv_row(b, "Id", res->id);
     kv_row(b, "Name", res->name);
     kv_row(b, "Type", res->type);
     kv_row(b, "Workspace", res->workspace);
     kv_row(b, "Version", res->version);
     kv_row(b, "Owner", res->owner);
-    {
-        char ts[40];
-        api_time(res->updated_at_ms, ts, sizeof(ts));
-        kv_row(b, "Updated", ts);
-    }
+    api_time(res->updated_at_ms, ts, sizeof(ts));
+    kv_row(b, "Updated", ts);
     kv_row(b, "Message", res->message);
     if (res->runtime_reason[0]) {
         kv_row(b, "Runtime reason", res->runtime_reason);
@@ -523,46 +544,65 @@ static void resource_page(struct api_ctx *c, struct api_resp *r, const char *id)
     kv_row(b, "Kafka", pos);
     for (size_t i = 0; i < res->n_labels; i++) {
         char *k = vg_asprintf("label %s", res->labels[i].key);
+
         kv_row(b, k, res->labels[i].value);
         free(k);
     }
-    vg_buf_puts(b, "</dl></section>\n<section><h2>Pods</h2>\n");
-    if (res->n_pods == 0) {
-        vg_buf_puts(b, "<p class=\"empty\">No pods.</p>\n");
-    } else {
-        vg_buf_puts(b, "<div class=\"table-wrap\"><table class=\"pods\"><thead><tr>"
-                       "<th scope=\"col\">NAME</th><th scope=\"col\">PHASE</th>"
-                       "<th scope=\"col\">READY</th><th scope=\"col\">RESTARTS</th>"
-                       "<th scope=\"col\">REASON</th><th scope=\"col\">LAST TRANSITION</th>"
-                       "</tr></thead><tbody>\n");
-        for (size_t i = 0; i < res->n_pods; i++) {
-            const struct vg_pod *pod = &res->pods[i];
-            size_t ready = 0;
-            size_t total = 0;
-            for (size_t k = 0; k < pod->n_containers; k++) {
-                if (!pod->containers[k].init) {
-                    total++;
-                    ready += pod->containers[k].ready;
-                }
-            }
-            vg_buf_puts(b, "<tr><td data-label=\"NAME\">");
-            api_html(b, pod->name);
-            vg_buf_puts(b, "</td><td data-label=\"PHASE\">");
-            badge(b, pod->phase[0] ? pod->phase : NULL);
-            vg_buf_printf(b,
-                          "</td><td data-label=\"READY\">%zu/%zu</td><td "
-                          "data-label=\"RESTARTS\">%d</td><td data-label=\"REASON\">",
-                          ready, total, (int)pod->restarts);
-            api_html(b, pod->reason);
-            vg_buf_puts(b, "</td><td data-label=\"LAST TRANSITION\">");
-            time_cell(b, pod->last_transition_ms, now);
-            vg_buf_puts(b, "</td></tr>\n");
+    vg_buf_puts(b, "</dl></section>\n");
+}
+
+static void pod_row(struct vg_buf *b, const struct vg_pod *pod, int64_t now)
+{
+    size_t ready = 0;
+    size_t total = 0;
+
+    for (size_t k = 0; k < pod->n_containers; k++) {
+        if (!pod->containers[k].init) {
+            total++;
+            ready += pod->containers[k].ready;
         }
-        vg_buf_puts(b, "</tbody></table></div>\n");
     }
-    vg_buf_puts(b, "</section>\n<section><h2>Incidents</h2>\n");
-    for (size_t i = 0; i < n_incs; i++) {
-        if (!incs[i].resource || strcmp(incs[i].resource, res->id) != 0) {
+    vg_buf_puts(b, "<tr><td data-label=\"NAME\">");
+    api_html(b, pod->name);
+    vg_buf_puts(b, "</td><td data-label=\"PHASE\">");
+    badge(b, pod->phase[0] ? pod->phase : NULL);
+    vg_buf_printf(b,
+                  "</td><td data-label=\"READY\">%zu/%zu</td><td "
+                  "data-label=\"RESTARTS\">%d</td><td data-label=\"REASON\">",
+                  ready, total, (int)pod->restarts);
+    api_html(b, pod->reason);
+    vg_buf_puts(b, "</td><td data-label=\"LAST TRANSITION\">");
+    time_cell(b, pod->last_transition_ms, now);
+    vg_buf_puts(b, "</td></tr>\n");
+}
+
+static void resource_pods(struct vg_buf *b, const struct vg_resource *res, int64_t now)
+{
+    vg_buf_puts(b, "<section><h2>Pods</h2>\n");
+    if (res->n_pods == 0) {
+        vg_buf_puts(b, "<p class=\"empty\">No pods.</p>\n</section>\n");
+        return;
+    }
+    vg_buf_puts(b, "<div class=\"table-wrap\"><table class=\"pods\"><thead><tr>"
+                   "<th scope=\"col\">NAME</th><th scope=\"col\">PHASE</th>"
+                   "<th scope=\"col\">READY</th><th scope=\"col\">RESTARTS</th>"
+                   "<th scope=\"col\">REASON</th><th scope=\"col\">LAST TRANSITION</th>"
+                   "</tr></thead><tbody>\n");
+    for (size_t i = 0; i < res->n_pods; i++) {
+        pod_row(b, &res->pods[i], now);
+    }
+    vg_buf_puts(b, "</tbody></table></div>\n</section>\n");
+}
+
+static void resource_incidents(struct vg_buf *b, const struct resource_view *v, int64_t now)
+{
+    size_t shown = 0;
+
+    vg_buf_puts(b, "<section><h2>Incidents</h2>\n");
+    for (size_t i = 0; i < v->n_incs; i++) {
+        const struct vg_incident_record *inc = &v->incs[i];
+
+        if (!inc->resource || strcmp(inc->resource, v->res->id) != 0) {
             continue;
         }
         if (shown++ == 0) {
@@ -573,27 +613,42 @@ static void resource_page(struct api_ctx *c, struct api_resp *r, const char *id)
                            "<tbody>\n");
         }
         vg_buf_puts(b, "<tr><td data-label=\"SEVERITY\">");
-        badge(b, incs[i].severity);
+        badge(b, inc->severity);
         vg_buf_puts(b, "</td><td data-label=\"MONITOR\">");
-        api_html(b, incs[i].monitor);
+        api_html(b, inc->monitor);
         vg_buf_puts(b, "</td><td data-label=\"STATUS\">");
-        badge(b, incs[i].state);
+        badge(b, inc->state);
         vg_buf_puts(b, "</td><td data-label=\"STARTED\">");
-        time_cell(b, incs[i].started_at_ms, now);
+        time_cell(b, inc->started_at_ms, now);
         vg_buf_puts(b, "</td><td data-label=\"SUMMARY\">");
-        api_html(b, incs[i].summary);
+        api_html(b, inc->summary);
         vg_buf_puts(b, "</td></tr>\n");
     }
     vg_buf_puts(b, shown ? "</tbody></table></div>\n" : "<p class=\"empty\">No incidents.</p>\n");
-    vg_buf_puts(b, "</section>\n<section><h2>Timeline</h2>\n");
-    timeline(b, hist, n_hist);
     vg_buf_puts(b, "</section>\n");
-    page_end(b);
-    html_ok(r);
-out:
-    vg_history_free(hist, n_hist);
-    vg_incident_records_free(incs, n_incs);
-    vg_resource_destroy(res);
+}
+
+/* GET /resources/ID: the Resource's state, identity, pods, incidents and timeline. */
+static void resource_page(struct api_ctx *c, struct api_resp *r, const char *id)
+{
+    struct resource_view v = {0};
+    struct vg_buf *b = &r->body;
+    int64_t now = vg_now_ms();
+
+    if (resource_load(c, r, id, &v)) {
+        vg_buf_reset(b);
+        page_start(b, v.res->name, "resource");
+        resource_header(b, v.res, now);
+        resource_identity(b, v.res);
+        resource_pods(b, v.res, now);
+        resource_incidents(b, &v, now);
+        vg_buf_puts(b, "<section><h2>Timeline</h2>\n");
+        timeline(b, v.hist, v.n_hist);
+        vg_buf_puts(b, "</section>\n");
+        page_end(b);
+        html_ok(r);
+    }
+    resource_view_fini(&v);
 }
 
 /* ---- incidents ------------------------------------------------------------------------- */
