@@ -79,8 +79,7 @@ const char *vg_field_name(enum vg_field f)
     return "?";
 }
 
-char *vg_resource_id(const char *type, const char *version, const char *name,
-                     const char *workspace)
+char *vg_resource_id(const char *type, const char *version, const char *name, const char *workspace)
 {
     /* Per event: plain copies, no printf. */
     const char *parts[4] = {type, version, name, workspace};

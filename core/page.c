@@ -233,8 +233,7 @@ static void parse_added(struct vg_page *pg, const cJSON *inc, const cJSON *tr)
     pg->incident_type = vg_strdup(s ? s : "");
     s = obj_str(inc, "description");
     pg->description = vg_strdup(s ? s : "");
-    labels_from_json(cJSON_GetObjectItemCaseSensitive(inc, "labels"), &pg->labels,
-                     &pg->n_labels);
+    labels_from_json(cJSON_GetObjectItemCaseSensitive(inc, "labels"), &pg->labels, &pg->n_labels);
     s = obj_str(tr, "reason");
     snprintf(pg->reason, sizeof(pg->reason), "%s", s ? s : "");
     s = obj_str(tr, "pod");
@@ -418,8 +417,8 @@ bool vg_page_json_is_group(const char *json, size_t len)
     return is;
 }
 
-vg_err_t vg_page_group_from_json(struct vg_pages *out, const char *json, size_t len,
-                                 char *errstr, size_t errstr_size)
+vg_err_t vg_page_group_from_json(struct vg_pages *out, const char *json, size_t len, char *errstr,
+                                 size_t errstr_size)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
     const cJSON *group = cJSON_GetObjectItemCaseSensitive(root, "group");
@@ -431,8 +430,7 @@ vg_err_t vg_page_group_from_json(struct vg_pages *out, const char *json, size_t 
     vg_err_t err = VG_OK;
 
     if (!cJSON_IsObject(group) || !cJSON_IsArray(incs) || !obj_str(group, "pager") ||
-        !labels_from_json(cJSON_GetObjectItemCaseSensitive(group, "labels"), &labels,
-                          &n_labels)) {
+        !labels_from_json(cJSON_GetObjectItemCaseSensitive(group, "labels"), &labels, &n_labels)) {
         cJSON_Delete(root);
         snprintf(errstr, errstr_size, "grouped page: missing group or incidents");
         return VG_ERR_PARSE;

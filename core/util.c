@@ -112,9 +112,9 @@ bool vg_time_parse_rfc3339(const char *s, size_t len, int64_t *out_ms)
     if (sec == 60) {
         sec = 59; /* leap second: clamp */
     }
-    *out_ms = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) - offset_min * 60) *
-                  1000 +
-              ms;
+    *out_ms =
+        ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) - offset_min * 60) * 1000 +
+        ms;
     return true;
 }
 
@@ -128,8 +128,8 @@ void vg_time_format_rfc3339(int64_t ms, char *out, size_t out_size)
         snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
     } else {
-        snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     }
 }
 

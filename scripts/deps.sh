@@ -10,7 +10,7 @@ pkgs=(
     redis-server redis-tools kcat curl
     socat  # a TLS endpoint for the webhook TLS test
     tzdata  # rules: pager mute windows in a time zone
-    clang libclang-rt-14-dev
+    clang libclang-rt-14-dev clang-format
     chromium prometheus
     prometheus-alertmanager
     valgrind  # make bench: callgrind instructions per event

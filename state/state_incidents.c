@@ -113,7 +113,7 @@ static void count_field(struct state_cmd *c, const struct vg_incident_record *r)
 }
 
 size_t state_append_incidents(struct vg_state *st, struct state_cmd *c,
-                                 const struct vg_incident_record *v, size_t n)
+                              const struct vg_incident_record *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const struct vg_incident_record *r = &v[i];
@@ -194,7 +194,7 @@ vg_err_t vg_state_incidents_list(struct vg_state *st, int64_t since_ms,
     for (size_t i = 0; i < ids->elements; i++) {
         state_cmd_str(&c, "GET");
         state_cmd_fmt(&c, "%s:incident:%.*s", st->prefix, (int)ids->element[i]->len,
-                   ids->element[i]->str);
+                      ids->element[i]->str);
         state_cmd_append(st, &c);
     }
     replies = vg_calloc(ids->elements, sizeof(*replies));
@@ -618,8 +618,8 @@ void vg_incident_counts_free(struct vg_incident_count *v, size_t n)
 }
 
 /* EXISTS P:incidents:indexed, then one more command already built in `c`: its reply in *out. */
-static vg_err_t read_indexed(struct vg_state *st, struct state_cmd *c, const char *what, bool *indexed,
-                             redisReply **out, char *errstr, size_t errstr_size)
+static vg_err_t read_indexed(struct vg_state *st, struct state_cmd *c, const char *what,
+                             bool *indexed, redisReply **out, char *errstr, size_t errstr_size)
 {
     struct state_cmd m = {0};
     redisReply *replies[2] = {NULL, NULL};

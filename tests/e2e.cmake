@@ -37,3 +37,7 @@ target_link_libraries(test_engine_sigterm PRIVATE vg_testrefmodel vg_testenv Pkg
 add_test(NAME test_engine_sigterm COMMAND test_engine_sigterm)
 set_tests_properties(test_engine_sigterm PROPERTIES LABELS integration TIMEOUT 300
                      ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+
+# Formatting: clang-format finds nothing to change (make format rewrites).
+add_test(NAME test_lint_format COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/lint/check_format.sh)
+set_tests_properties(test_lint_format PROPERTIES LABELS unit)

@@ -35,9 +35,9 @@ struct vg_kafka_config {
 };
 
 struct vg_redis_config {
-    char *url;      /* NULL: embedded private redis-server */
-    char *prefix;   /* default "vigil" */
-    char *data_dir; /* embedded redis-server's directory: default ".vigil" */
+    char *url;           /* NULL: embedded private redis-server */
+    char *prefix;        /* default "vigil" */
+    char *data_dir;      /* embedded redis-server's directory: default ".vigil" */
     int cache_resources; /* Resources the pipeline keeps in memory: default below */
 };
 #define VG_CACHE_RESOURCES_DEFAULT 50000

@@ -10,10 +10,10 @@
 
 typedef enum {
     VG_OK = 0,
-    VG_ERR_INVALID = -1,  /* bad input or config: fix it, retrying won't help */
-    VG_ERR_PARSE = -2,    /* malformed JSON or YAML; errstr says where */
-    VG_ERR_IO = -3,       /* local file or socket */
-    VG_ERR_BACKEND = -4,  /* Redis, Kafka or a receiver is unavailable: retry with backoff */
+    VG_ERR_INVALID = -1, /* bad input or config: fix it, retrying won't help */
+    VG_ERR_PARSE = -2,   /* malformed JSON or YAML; errstr says where */
+    VG_ERR_IO = -3,      /* local file or socket */
+    VG_ERR_BACKEND = -4, /* Redis, Kafka or a receiver is unavailable: retry with backoff */
     VG_ERR_TIMEOUT = -5,
     VG_ERR_REJECTED = -6, /* the peer refused for good (e.g. HTTP 400): dead-letter it */
     VG_ERR_FATAL = -7,    /* stop cleanly */

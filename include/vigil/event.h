@@ -329,7 +329,7 @@ struct vg_resource {
     struct vg_open_incident *incidents;
     size_t n_incidents;
     size_t cap_incidents;
-    bool dirty; /* changed since loaded/committed: set by vg_resource_apply */
+    bool dirty;         /* changed since loaded/committed: set by vg_resource_apply */
     uint64_t cache_use; /* state/'s cache: the resolve call that last lent it */
     /* the pods of the Resource (sorted by name), and what decided the runtime */
     struct vg_pod *pods;

@@ -458,10 +458,14 @@ static void test_pages_list(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_to_json_exact),          cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_from_json_pretty),       cmocka_unit_test(test_escaping),
-        cmocka_unit_test(test_escaping_other_fields),  cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_malformed_trailing_regression), cmocka_unit_test(test_pages_list),
+        cmocka_unit_test(test_to_json_exact),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_from_json_pretty),
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_escaping_other_fields),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_malformed_trailing_regression),
+        cmocka_unit_test(test_pages_list),
     };
     vg_json_init();
     return cmocka_run_group_tests(tests, NULL, NULL);

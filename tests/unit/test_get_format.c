@@ -16,14 +16,14 @@
 #include <cmocka.h>
 
 #include "cli.h"
-#include "vigil/engine.h"
 #include "render.h"
+#include "vigil/engine.h"
 #include "vigil/mem.h"
 
 /* The one link into the rest of cli/ (options.c's): never reached by these tests. */
 vg_err_t vg_engine_redis_for_reading(const struct vg_config *cfg, const char *override_url,
-                               char **url_out, struct vg_redis_child **child, char *errstr,
-                               size_t errstr_size)
+                                     char **url_out, struct vg_redis_child **child, char *errstr,
+                                     size_t errstr_size)
 {
     (void)cfg;
     (void)override_url;

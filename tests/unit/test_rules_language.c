@@ -149,25 +149,30 @@ static void test_check_collects_everything(void **state)
 {
     struct vg_ruleset *rs = vg_ruleset_new();
     struct vg_rules_diags d = {0};
-    char *paths[] = {(char *)"tests/fixtures/rules-language/check-a", (char *)"tests/fixtures/nope.yaml"};
+    char *paths[] = {(char *)"tests/fixtures/rules-language/check-a",
+                     (char *)"tests/fixtures/nope.yaml"};
     char *sinks[] = {(char *)"console", (char *)"slack"};
     static const char *const want[] = {
         "tests/fixtures/rules-language/check-a/a.yaml:4:5: unknown key \"sevrity\" (did you mean "
         "\"severity\"?)",
         "tests/fixtures/rules-language/check-a/a.yaml:8:40: \"for\": bad duration \"10 minutes\" "
         "(expected e.g. 500ms, 30s, 10m, 4h, 1d or 1h30m)",
-        "tests/fixtures/rules-language/check-a/a.yaml:14:14: unknown template path \"resource.nam\" "
+        "tests/fixtures/rules-language/check-a/a.yaml:14:14: unknown template path "
+        "\"resource.nam\" "
         "(did you mean \"resource.name\"?)",
         "tests/fixtures/rules-language/check-a/b.yaml:3:11: duplicate monitor name \"fine\" (first "
         "defined at tests/fixtures/rules-language/check-a/a.yaml:9:11)",
-        "tests/fixtures/rules-language/check-a/b.yaml:7:19: invalid glob \"etl-[0-9\" in match.name "
+        "tests/fixtures/rules-language/check-a/b.yaml:7:19: invalid glob \"etl-[0-9\" in "
+        "match.name "
         "(unbalanced brackets?)",
-        "tests/fixtures/rules-language/check-a/b.yaml:12:16: condition can never match: runtime from "
+        "tests/fixtures/rules-language/check-a/b.yaml:12:16: condition can never match: runtime "
+        "from "
         "\"failed\" to \"failed\" is not a change",
         "tests/fixtures/rules-language/check-a/c.yaml:1:1: unknown key \"monitor\" (did you mean "
         "\"monitors\"?)",
         "tests/fixtures/nope.yaml: No such file or directory",
-        "tests/fixtures/rules-language/check-a/b.yaml:19:22: pager \"ops\": unknown sink \"slak\" (did "
+        "tests/fixtures/rules-language/check-a/b.yaml:19:22: pager \"ops\": unknown sink \"slak\" "
+        "(did "
         "you mean \"slack\"? configured sinks: console, slack)",
     };
     int failed = 0;
