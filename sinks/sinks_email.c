@@ -597,9 +597,11 @@ char *sinks_email_render(const struct sink *s, const struct sinks_notice *nt, co
     vg_buf_puts(&b, "\r\n");
     put_threading(&b, s, nt, id);
     vg_buf_puts(&b, "Auto-Submitted: auto-generated\r\n");
-    vg_buf_puts(&b, "X-Vigil-Notification: ");
-    put_msgid(&b, id, s->mail_domain);
-    vg_buf_puts(&b, "\r\n");
+    {
+        char *safe = header_safe(id);
+        vg_buf_printf(&b, "X-Vigil-Notification: %s\r\n", safe);
+        vg_free(safe);
+    }
     vg_buf_puts(&b, "MIME-Version: 1.0\r\n");
     vg_buf_printf(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary);
     if (nt->grouped) {
