@@ -15,3 +15,12 @@ foreach(t teams email pagerduty)
   set_tests_properties(test_sinks_${t} PROPERTIES LABELS integration TIMEOUT 240
                        ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
 endforeach()
+
+# The renderers at their edges (size limits, header injection, encodings): reaches into
+# sinks/sinks_int.h.
+add_executable(test_sinks_render_more ${CMAKE_CURRENT_LIST_DIR}/unit/test_sinks_render_more.c)
+target_include_directories(test_sinks_render_more PRIVATE ${PROJECT_SOURCE_DIR}/sinks)
+target_link_libraries(test_sinks_render_more PRIVATE vg_sinks vg_core PkgConfig::CJSON_MORE
+                      PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_sinks_render_more COMMAND test_sinks_render_more)
+set_tests_properties(test_sinks_render_more PROPERTIES LABELS unit TIMEOUT 30)

@@ -6,7 +6,8 @@
  * Message-ID from the notification id, and the resolved mail answering the
  * firing one (In-Reply-To). A grouped page is one mail. A 451 is retried
  * (the same Message-ID), a 550 dead-lettered, and `starttls: required`
- * refuses a server without STARTTLS before any mail is sent. `vigil check`
+ * refuses a server without STARTTLS before any mail is sent (`optional`
+ * sends in plain text to it). `vigil check`
  * names mistyped keys of the three new sink types with file:line:col.
  */
 #include <cjson/cJSON.h>
@@ -75,6 +76,12 @@ static int setup_grouped(void **state)
 {
     (void)state;
     return start("starttls: never,", true);
+}
+
+static int setup_optional(void **state)
+{
+    (void)state;
+    return start("starttls: optional,", false);
 }
 
 static int setup_strict(void **state)
@@ -303,6 +310,20 @@ static void test_starttls_required_refuses_plain_server(void **state)
     sm_assert_hidden(&E, PASS);
 }
 
+static void test_starttls_optional_sends_in_plain(void **state)
+{
+    struct vg_smtp_message *m;
+
+    (void)state;
+    assert_true(vg_test_env_spawn(&E));
+    vg_test_env_produce(&E, "workflow", "wf-optional", "public", "active", "failed", NULL, NULL);
+    assert_true(vg_smtp_receiver_wait(SMTP, 1, 60000));
+    m = vg_smtp_receiver_message(SMTP, 0);
+    assert_int_equal(m->status, 250);
+    assert_string_equal(m->auth_user, USER);
+    vg_smtp_message_free(m);
+}
+
 /* `vigil check` on a sinks section; returns its stderr (heap) and exit code in *rc. */
 static char *check_sinks(const char *sinks, int *rc)
 {
@@ -385,6 +406,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_grouped_page_is_one_mail, setup_grouped, teardown),
         cmocka_unit_test_setup_teardown(test_retry_then_dead_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_starttls_required_refuses_plain_server, setup_strict,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_starttls_optional_sends_in_plain, setup_optional,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_check_names_mistyped_keys, setup, teardown),
     };
