@@ -355,9 +355,11 @@ static char *subject_of(const struct sinks_notice *nt)
         }
         vg_buf_puts(&b, first ? "" : ")");
     } else {
-        vg_buf_printf(&b, "[%s] %s %s %s (%s)", word, sinks_notice_str(it->resource, "type"),
-                      sinks_notice_str(it->resource, "name"),
-                      sinks_notice_str(it->transition, "to"),
+        const char *to = sinks_notice_str(it->transition, "to");
+
+        /* A stale notice may have no transition: no empty word then. */
+        vg_buf_printf(&b, "[%s] %s %s%s%s (%s)", word, sinks_notice_str(it->resource, "type"),
+                      sinks_notice_str(it->resource, "name"), to[0] ? " " : "", to,
                       sinks_notice_str(it->resource, "workspace"));
     }
     safe = header_safe(b.data);
