@@ -146,6 +146,13 @@ static void sink_fini(struct vg_sink_config *s)
     free(s->brokers);
     kv_free(s->properties, s->n_properties);
     free(s->console_url);
+    free(s->from);
+    vg_strv_free(s->to);
+    vg_strv_free(s->cc);
+    free(s->username);
+    free(s->password);
+    free(s->starttls);
+    free(s->routing_key);
 }
 
 static void sinks_free(struct vg_sink_config *sinks, size_t n)
@@ -574,13 +581,14 @@ static vg_err_t set_rate(double *dst, const struct vg_ynode *n, char *errstr, si
 }
 
 static const char *const sink_keys[] = {
-    "type",         "url",         "headers",    "timeout",     "connect_timeout",
-    "max_attempts", "secret",      "ca_file",    "client_cert", "client_key",
-    "proxy",        "rate",        "burst",      "max_age",     "format",
-    "template",     "webhook_url", "token",      "channel",     "api_url",
-    "topic",        "brokers",     "properties", "console_url", NULL};
-static const char *const sink_types[] = {"webhook", "slack",   "alertmanager",
-                                         "kafka",   "console", NULL};
+    "type",        "url",     "headers",     "timeout",    "connect_timeout", "max_attempts",
+    "secret",      "ca_file", "client_cert", "client_key", "proxy",           "rate",
+    "burst",       "max_age", "format",      "template",   "webhook_url",     "token",
+    "channel",     "api_url", "topic",       "brokers",    "properties",      "console_url",
+    "from",        "to",      "cc",          "username",   "password",        "starttls",
+    "routing_key", NULL};
+static const char *const sink_types[] = {"webhook", "slack", "alertmanager", "kafka", "console",
+                                         "teams",   "email", "pagerduty",    NULL};
 
 /*
  * The paths a webhook template may use: the fields of the v1 body
@@ -683,12 +691,56 @@ static vg_err_t check_template(const char *tpl, const char *sink, const struct v
     return VG_OK;
 }
 
+/* "local@domain": one @, both sides present, no spaces, brackets or control characters. */
+static bool valid_address(const char *a)
+{
+    const char *at = strchr(a, '@');
+
+    if (!at || at == a || !at[1] || strchr(at + 1, '@')) {
+        return false;
+    }
+    for (const unsigned char *p = (const unsigned char *)a; *p; p++) {
+        if (*p <= 0x20 || *p == 0x7f || *p == '<' || *p == '>' || *p == ',' || *p == ';' ||
+            *p == '"') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * The keys of one sink type must not appear on another: an email `to` on a
+ * webhook is a mistake that would otherwise pass silently.
+ */
+static vg_err_t check_type_keys(const struct vg_sink_config *s, const struct vg_ynode *n,
+                                const char *name, char *errstr, size_t errstr_size)
+{
+    static const struct {
+        const char *key;
+        const char *type;
+    } owned[] = {{"from", "email"},           {"to", "email"},       {"cc", "email"},
+                 {"username", "email"},       {"password", "email"}, {"starttls", "email"},
+                 {"routing_key", "pagerduty"}};
+
+    for (size_t i = 0; i < VG_ARRAY_LEN(owned); i++) {
+        const struct vg_ynode *v = vg_ynode_get(n, owned[i].key);
+        if (v && strcmp(s->type, owned[i].type) != 0) {
+            return vg_ynode_error(v, errstr, errstr_size,
+                                  "sink %s: %s applies to %s sinks only, not %s", name,
+                                  owned[i].key, owned[i].type, s->type);
+        }
+    }
+    return VG_OK;
+}
+
 /* One sink; every error recorded. s->broken when there was any. */
 static void load_sink(struct vg_sink_config *s, const char *name, const struct vg_ynode *n,
                       struct cfg_load *ld)
 {
     const char *const *types = sink_types;
     const struct vg_ynode *type = vg_ynode_get(n, "type");
+    /* The type decides what `url` may be, wherever it stands in the mapping. */
+    bool email = type && type->kind == VG_YNODE_SCALAR && !strcmp(type->str, "email");
     const char *base_dir = ld->base_dir;
     char *errstr = ld->msg;
     size_t errstr_size = sizeof(ld->msg);
@@ -724,7 +776,8 @@ static void load_sink(struct vg_sink_config *s, const char *name, const struct v
 
                 err = vg_ynode_error(v, errstr, errstr_size,
                                      "unknown sink type \"%s\" (%s%s%sexpected webhook, slack, "
-                                     "alertmanager, kafka or console)",
+                                     "alertmanager, kafka, console, teams, email or "
+                                     "pagerduty)",
                                      s->type, hint ? "did you mean \"" : "", hint ? hint : "",
                                      hint ? "\"? " : "");
                 free(s->type);
@@ -734,12 +787,49 @@ static void load_sink(struct vg_sink_config *s, const char *name, const struct v
             /* A secret: never echo it in an error. */
             char **dst = !strcmp(key, "url") ? &s->url : &s->webhook_url;
             err = set_secret(dst, v, name, key, base_dir, errstr, errstr_size);
-            if (!err && !is_http_url(*dst)) {
+            if (!err && email && !strcmp(key, "url")) {
+                if (strncmp(*dst, "smtp://", 7) != 0 && strncmp(*dst, "smtps://", 8) != 0) {
+                    err = vg_ynode_error(v, errstr, errstr_size,
+                                         "sink %s: url must start with smtp:// or smtps://", name);
+                }
+            } else if (!err && !is_http_url(*dst)) {
                 err = vg_ynode_error(v, errstr, errstr_size,
                                      "sink %s: %s must start with http:// or https://", name, key);
             }
-        } else if (!strcmp(key, "token")) {
-            err = set_secret(&s->token, v, name, key, base_dir, errstr, errstr_size);
+        } else if (!strcmp(key, "token") || !strcmp(key, "username") || !strcmp(key, "password") ||
+                   !strcmp(key, "routing_key")) {
+            char **dst = !strcmp(key, "token")      ? &s->token
+                         : !strcmp(key, "username") ? &s->username
+                         : !strcmp(key, "password") ? &s->password
+                                                    : &s->routing_key;
+            err = set_secret(dst, v, name, key, base_dir, errstr, errstr_size);
+        } else if (!strcmp(key, "from")) {
+            err = set_string(&s->from, v, errstr, errstr_size);
+            if (!err && !valid_address(s->from)) {
+                err = vg_ynode_error(v, errstr, errstr_size,
+                                     "sink %s: from: expected an address like vigil@example.com",
+                                     name);
+            }
+        } else if (!strcmp(key, "to") || !strcmp(key, "cc")) {
+            char ***dst = !strcmp(key, "to") ? &s->to : &s->cc;
+            size_t *n_dst = !strcmp(key, "to") ? &s->n_to : &s->n_cc;
+            err = set_strv(dst, n_dst, v, errstr, errstr_size);
+            for (size_t k = 0; !err && k < *n_dst; k++) {
+                if (!valid_address((*dst)[k])) {
+                    const struct vg_ynode *at = v->kind == VG_YNODE_SEQ ? v->items[k] : v;
+                    err = vg_ynode_error(at, errstr, errstr_size,
+                                         "sink %s: %s: \"%s\" is not an address like "
+                                         "oncall@example.com",
+                                         name, key, (*dst)[k]);
+                }
+            }
+        } else if (!strcmp(key, "starttls")) {
+            err = set_string(&s->starttls, v, errstr, errstr_size);
+            if (!err && strcmp(s->starttls, "required") != 0 &&
+                strcmp(s->starttls, "optional") != 0 && strcmp(s->starttls, "never") != 0) {
+                err = vg_ynode_error(v, errstr, errstr_size,
+                                     "sink %s: starttls must be required, optional or never", name);
+            }
         } else if (!strcmp(key, "secret")) {
             err = set_strv(&s->secrets, &s->n_secrets, v, errstr, errstr_size);
             for (size_t k = 0; !err && k < s->n_secrets; k++) {
@@ -816,10 +906,27 @@ static void load_sink(struct vg_sink_config *s, const char *name, const struct v
         err = vg_ynode_error(n, errstr, errstr_size,
                              "sink %s: slack needs \"webhook_url\", or \"token\" and \"channel\"",
                              name);
+    } else if (!strcmp(s->type, "teams") && !s->url) {
+        err = vg_ynode_error(n, errstr, errstr_size,
+                             "sink %s: teams needs \"url\" (the channel's Workflows webhook URL)",
+                             name);
+    } else if (email && (!s->url || !s->from || s->n_to == 0)) {
+        err =
+            vg_ynode_error(n, errstr, errstr_size,
+                           "sink %s: email needs \"url\", \"from\" and at least one \"to\"", name);
+    } else if (email && (s->username != NULL) != (s->password != NULL)) {
+        err = vg_ynode_error(n, errstr, errstr_size, "sink %s: username and password go together",
+                             name);
+    } else if (!strcmp(s->type, "pagerduty") && !s->routing_key) {
+        err = vg_ynode_error(n, errstr, errstr_size, "sink %s: pagerduty needs \"routing_key\"",
+                             name);
     } else if (!strcmp(s->type, "kafka") && !s->topic) {
         err = vg_ynode_error(n, errstr, errstr_size, "sink %s: kafka needs \"topic\"", name);
     } else if (!strcmp(s->type, "console")) {
         s->max_attempts = 1;
+    }
+    if (!err && s->type) {
+        err = check_type_keys(s, n, name, errstr, errstr_size);
     }
     if (keep(ld, err) != VG_OK) {
         first = err;

@@ -18,7 +18,10 @@ static int max_in_flight(const struct sink *s)
 {
     switch (s->type) {
     case SINK_SLACK:
-        return 4; /* Slack rate-limits per channel: more in flight only earns 429s */
+    case SINK_TEAMS:
+        return 4; /* Slack and Teams rate-limit per channel: more in flight only earns 429s */
+    case SINK_EMAIL:
+        return 4; /* one SMTP connection each: mail servers cap connections per client */
     case SINK_KAFKA:
         return 1024;
     case SINK_CONSOLE:
@@ -77,7 +80,10 @@ static enum sink_type type_of(const char *t, bool *ok)
                  {"slack", SINK_SLACK},
                  {"alertmanager", SINK_ALERTMANAGER},
                  {"kafka", SINK_KAFKA},
-                 {"console", SINK_CONSOLE}};
+                 {"console", SINK_CONSOLE},
+                 {"teams", SINK_TEAMS},
+                 {"email", SINK_EMAIL},
+                 {"pagerduty", SINK_PAGERDUTY}};
 
     for (size_t i = 0; i < VG_ARRAY_LEN(types); i++) {
         if (!strcmp(t, types[i].name)) {
@@ -91,7 +97,8 @@ static enum sink_type type_of(const char *t, bool *ok)
 
 static const char *type_name(enum sink_type t)
 {
-    static const char *const names[] = {"webhook", "slack", "alertmanager", "kafka", "console"};
+    static const char *const names[] = {"webhook", "slack", "alertmanager", "kafka",
+                                        "console", "teams", "email",        "pagerduty"};
     return names[t];
 }
 
@@ -114,16 +121,16 @@ static vg_err_t sink_init(struct sink *s, const struct vg_sink_config *cfg, char
     }
     if (!cfg->type) {
         snprintf(errstr, errstr_size,
-                 "sink %s: missing type (webhook, slack, alertmanager, kafka "
-                 "or console)",
+                 "sink %s: missing type (webhook, slack, alertmanager, kafka, console, teams, "
+                 "email or pagerduty)",
                  cfg->name);
         return VG_ERR_INVALID;
     }
     s->type = type_of(cfg->type, &known);
     if (!known) {
         snprintf(errstr, errstr_size,
-                 "sink %s: unknown type \"%s\" (want webhook, slack, alertmanager, kafka or "
-                 "console)",
+                 "sink %s: unknown type \"%s\" (want webhook, slack, alertmanager, kafka, "
+                 "console, teams, email or pagerduty)",
                  cfg->name, cfg->type);
         return VG_ERR_INVALID;
     }
@@ -164,6 +171,9 @@ static vg_err_t sink_init(struct sink *s, const struct vg_sink_config *cfg, char
     /* Slack documents about one message per second per channel: that is the default. */
     if (s->type == SINK_SLACK && cfg->rate_per_s <= 0) {
         sinks_bucket_init(&s->bucket, 1.0, cfg->burst > 0 ? cfg->burst : 3, vg_mono_ms());
+    } else if (s->type == SINK_TEAMS && cfg->rate_per_s <= 0) {
+        /* Teams throttles a webhook past four requests in a second. */
+        sinks_bucket_init(&s->bucket, 4.0, cfg->burst > 0 ? cfg->burst : 4, vg_mono_ms());
     } else {
         sinks_bucket_init(&s->bucket, cfg->rate_per_s, cfg->burst, vg_mono_ms());
     }

@@ -1,5 +1,6 @@
 /*
- * The HTTP sinks (webhook, slack, alertmanager) on libcurl. One multi
+ * The libcurl sinks (webhook, slack, alertmanager, teams, pagerduty over
+ * HTTP; email over SMTP, its specifics in sinks_email.c). One multi
  * handle runs every attempt concurrently and keeps the connections alive
  * between them; each sink also owns one easy handle for the blocking
  * vg_sinks_deliver path. Here: validating a sink's URL and headers,
@@ -43,6 +44,7 @@ struct xfer {
     size_t body_len;
     struct curl_slist *hdrs;
     struct vg_buf resp;
+    struct sinks_upload up; /* email: the message libcurl reads */
     bool overflow;
     int64_t t0;
     char *new_memo;
@@ -255,6 +257,26 @@ vg_err_t sinks_http_check(struct sink *s, const struct vg_sink_config *cfg, char
             return err;
         }
         break;
+    case SINK_TEAMS:
+        err = sinks_teams_check(s, cfg, errstr, errstr_size);
+        if (err) {
+            return err;
+        }
+        break;
+    case SINK_PAGERDUTY:
+        err = sinks_pagerduty_check(s, cfg, errstr, errstr_size);
+        if (err) {
+            return err;
+        }
+        break;
+    case SINK_EMAIL:
+        if (cfg->n_headers > 0 || cfg->n_secrets > 0 || cfg->template || cfg->format) {
+            snprintf(errstr, errstr_size,
+                     "sink %s: headers, secret, template and format do not apply to email",
+                     cfg->name);
+            return VG_ERR_INVALID;
+        }
+        return sinks_email_check(s, cfg, errstr, errstr_size);
     default:
         break;
     }
@@ -335,6 +357,8 @@ void sinks_http_sink_fini(struct sink *s)
     vg_free(s->client_key);
     vg_free(s->proxy);
     vg_free(s->console_url);
+    sinks_email_sink_fini(s);
+    vg_free(s->routing_key);
 }
 
 /* ---------------------------------------------------------------- requests */
@@ -454,6 +478,21 @@ static vg_err_t render(struct xfer *x, char *errstr, size_t errstr_size)
         sinks_slack_request(s, &nt, x->memo, x->step, &x->url, &x->body);
         x->body_len = strlen(x->body);
         break;
+    case SINK_TEAMS:
+        x->body = sinks_teams_render(&nt, s->console_url);
+        x->body_len = strlen(x->body);
+        x->url = vg_strdup(s->url);
+        break;
+    case SINK_PAGERDUTY:
+        x->body = sinks_pagerduty_render(s, &nt, x->step);
+        x->body_len = strlen(x->body);
+        x->url = vg_strdup(s->url);
+        break;
+    case SINK_EMAIL:
+        x->body = sinks_email_render(s, &nt, x->id, (int64_t)time(NULL));
+        x->body_len = strlen(x->body);
+        x->url = vg_strdup(s->url);
+        break;
     default:
         err = VG_ERR_INVALID;
         snprintf(errstr, errstr_size, "sink %s: not an HTTP sink", s->name);
@@ -470,6 +509,9 @@ static bool setup_easy(CURL *e, const struct sink *s)
 {
     bool ok = true;
 
+    if (s->type == SINK_EMAIL) {
+        return sinks_email_setup(e, s);
+    }
     ok = ok && curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") == CURLE_OK;
     /* A redirect is a misconfigured url: following it would POST our body somewhere unreviewed. */
@@ -505,14 +547,18 @@ static void arm(struct xfer *x)
     vg_buf_reset(&x->resp);
     x->overflow = false;
     curl_easy_setopt(e, CURLOPT_URL, x->url);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    if (x->s->type == SINK_EMAIL) {
+        sinks_email_arm(e, &x->up, x->body, x->body_len);
+        return;
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
     /* Never NULL: with POST and no POSTFIELDS libcurl would read the body from stdin. */
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body ? x->body : "");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 }
 
 static void xfer_free(struct xfer *x)
@@ -612,6 +658,11 @@ static void classify(struct xfer *x, CURLcode code, struct vg_sink_result *r)
     long status = 0;
 
     r->retry_after_ms = -1;
+    if (s->type == SINK_EMAIL) {
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+        sinks_email_classify(s, (int)code, status, x->errbuf, r);
+        return;
+    }
     if (!(code == CURLE_OK || (code == CURLE_WRITE_ERROR && x->overflow))) {
         r->err = code == CURLE_OPERATION_TIMEDOUT ? VG_ERR_TIMEOUT : VG_ERR_BACKEND;
         snprintf(r->detail, sizeof(r->detail), "sink %s: %s", s->name,
@@ -627,6 +678,7 @@ static void classify(struct xfer *x, CURLcode code, struct vg_sink_result *r)
     sinks_scrub(s, r->response, sizeof(r->response));
     if (r->err == VG_OK) {
         sinks_slack_answer(s, x->resp.data, x->resp.len, x->memo != NULL, r, &x->new_memo);
+        sinks_teams_answer(s, x->resp.data, x->resp.len, r);
         return;
     }
     if (status >= 300 && status < 400) {
@@ -798,7 +850,8 @@ static bool next_request(struct vg_sinks *sk, struct xfer *x)
 {
     char why[128];
 
-    if (!sinks_slack_has_next(x->s, x->src, x->src_len, x->memo, x->step)) {
+    if (!sinks_slack_has_next(x->s, x->src, x->src_len, x->memo, x->step) &&
+        !sinks_pagerduty_has_next(x->s, x->src, x->src_len, x->step)) {
         return false;
     }
     x->step++;
@@ -974,6 +1027,7 @@ vg_err_t sinks_http_deliver_sync(struct vg_sinks *sk, struct sink *s, const char
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, NULL);
     curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(x->easy, CURLOPT_READDATA, NULL);
     curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, NULL);
     s->last_retry_after_ms = r.retry_after_ms;
     if (r.err != VG_OK) {

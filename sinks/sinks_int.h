@@ -145,7 +145,18 @@ void sinks_console_print(FILE *out, const char *page_id, const char *body, size_
 
 /* ---- one configured sink ---- */
 
-enum sink_type { SINK_WEBHOOK, SINK_SLACK, SINK_ALERTMANAGER, SINK_KAFKA, SINK_CONSOLE };
+enum sink_type {
+    SINK_WEBHOOK,
+    SINK_SLACK,
+    SINK_ALERTMANAGER,
+    SINK_KAFKA,
+    SINK_CONSOLE,
+    SINK_TEAMS,
+    SINK_EMAIL,
+    SINK_PAGERDUTY,
+};
+
+enum sinks_starttls { SINKS_STARTTLS_REQUIRED = 0, SINKS_STARTTLS_OPTIONAL, SINKS_STARTTLS_NEVER };
 
 struct sink_kafka; /* sinks_kafka.c: a producer and its worker thread */
 
@@ -176,6 +187,19 @@ struct sink {
     struct sinks_tpl *tpl;
     struct sinks_sign_key *keys;
     size_t n_keys;
+    /* email: envelope, headers, SMTP AUTH */
+    char *mail_from;
+    char *mail_domain; /* the From address's domain: the right side of each Message-ID */
+    char **mail_to;
+    size_t n_mail_to;
+    char **mail_cc;
+    size_t n_mail_cc;
+    void *mail_rcpt; /* struct curl_slist *: "<addr>" for every To and Cc */
+    char *username;
+    char *password;
+    enum sinks_starttls starttls;
+    /* pagerduty */
+    char *routing_key;
     /* kafka */
     char *topic;
     char *brokers;
@@ -298,6 +322,80 @@ void sinks_slack_answer(const struct sink *s, const char *resp, size_t resp_len,
 /* A chat.update of a message that is gone or too old: go on with the thread reply. */
 bool sinks_slack_update_skippable(const struct sink *s, int step, const char *memo,
                                   const struct vg_sink_result *r);
+
+/* ---- helpers the chat and mail renderers share (sinks_teams.c) ---- */
+
+/* "<console_url>/resources/<resource id, percent-encoded>", or NULL without console_url. */
+char *sinks_console_link(const char *console_url, const char *resource_id);
+/* "#RRGGBB" of a notice: by severity while firing, else by how it ended (Slack's palette). */
+const char *sinks_status_color(const char *status, const char *severity);
+/* "2026-11-28 10:00:00 UTC" from an RFC 3339 time; the input as it is when it does not parse. */
+void sinks_human_time(char *dst, size_t dst_size, const char *rfc3339);
+/* "HIGH", "RESOLVED"...: the severity while firing, else the status, upper case. */
+void sinks_status_word(char *dst, size_t dst_size, const char *status, const char *severity);
+
+/* ---- Microsoft Teams (sinks_teams.c): an Adaptive Card to a Workflows webhook ---- */
+
+#define SINKS_TEAMS_MAX_BYTES (28 * 1024) /* Teams refuses messages over 28 KB */
+
+/* Check the url (a secret: every part of it). */
+vg_err_t sinks_teams_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
+                           size_t errstr_size);
+/* The message: one Adaptive Card, at most SINKS_TEAMS_MAX_BYTES. New heap string. */
+char *sinks_teams_render(const struct sinks_notice *nt, const char *console_url);
+/*
+ * A 2xx answer from a legacy Office 365 connector may still carry the
+ * failure in its body ("... returned HTTP error 429 ..."): classify that
+ * into `r` (408/429/5xx: BACKEND, else REJECTED). Does nothing otherwise.
+ */
+void sinks_teams_answer(const struct sink *s, const char *resp, size_t resp_len,
+                        struct vg_sink_result *r);
+
+/* ---- PagerDuty (sinks_pagerduty.c): Events API v2 ---- */
+
+/* routing_key (a secret) and the url (default https://events.pagerduty.com/v2/enqueue). */
+vg_err_t sinks_pagerduty_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
+                               size_t errstr_size);
+/*
+ * The event of request `step`: the notice's incident number `step` (a
+ * grouped page sends one event per incident), "trigger" while firing, else
+ * "resolve"; dedup_key is the incident id. New heap string.
+ */
+char *sinks_pagerduty_render(const struct sink *s, const struct sinks_notice *nt, int step);
+/* After request `step` of the page `src` succeeded: does another incident follow? */
+bool sinks_pagerduty_has_next(const struct sink *s, const char *src, size_t src_len, int step);
+
+/* ---- email (sinks_email.c): SMTP through libcurl ---- */
+
+/* What libcurl's read callback sends of a message. */
+struct sinks_upload {
+    const char *data;
+    size_t len;
+    size_t off;
+};
+/* url smtp(s)://, from, to, cc, username/password (secrets), starttls. */
+vg_err_t sinks_email_check(struct sink *s, const struct vg_sink_config *cfg, char *errstr,
+                           size_t errstr_size);
+/*
+ * The message (RFC 5322, CRLF lines, multipart/alternative text + HTML,
+ * quoted-printable) for notification `id`; `now_s` is its Date. Message-ID
+ * derives from `id`; a notice after an incident's first one carries
+ * In-Reply-To/References to the first's. New heap string.
+ */
+char *sinks_email_render(const struct sink *s, const struct sinks_notice *nt, const char *id,
+                         int64_t now_s);
+/* The options every SMTP request of `s` shares (`easy` is a CURL *). False when refused. */
+bool sinks_email_setup(void *easy, const struct sink *s);
+/* Point `easy` (CURL *) at message `data` for the next transfer; `up` must outlive it. */
+void sinks_email_arm(void *easy, struct sinks_upload *up, const char *data, size_t len);
+/*
+ * Classify a finished SMTP transfer (`code` a CURLcode, `reply` the last
+ * SMTP reply code): 4xx and connection trouble BACKEND (TIMEOUT for
+ * timeouts), 5xx, refused AUTH and a missing STARTTLS REJECTED.
+ */
+void sinks_email_classify(const struct sink *s, int code, long reply, const char *errbuf,
+                          struct vg_sink_result *r);
+void sinks_email_sink_fini(struct sink *s);
 
 /* sinks_kafka.c */
 vg_err_t sinks_kafka_start(struct vg_sinks *sk, struct sink *s, const struct vg_sink_job *job,

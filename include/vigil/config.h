@@ -44,8 +44,8 @@ struct vg_redis_config {
 
 struct vg_sink_config {
     char *name;
-    char *type; /* "webhook" | "console" */
-    char *url;  /* webhook: a secret, never logged unredacted */
+    char *type; /* webhook, slack, alertmanager, kafka, console, teams, email, pagerduty */
+    char *url;  /* webhook, teams: a secret, never logged unredacted; email: smtp(s)://host:port */
     struct vg_kv *headers;
     size_t n_headers;
     int64_t timeout_ms;         /* default 10000 */
@@ -75,6 +75,16 @@ struct vg_sink_config {
     char *console_url; /* base URL of the web console, for links; NULL: no links */
     size_t line, col;  /* of its name in the file; 0 for the default sink */
     bool broken;       /* loading it reported an error (vg_config_check goes on) */
+    /* email (docs/sinks.md): the envelope and headers, SMTP AUTH, STARTTLS */
+    char *from; /* email: From and the envelope sender */
+    char **to;  /* email: To recipients (at least one) */
+    size_t n_to;
+    char **cc; /* email: Cc recipients */
+    size_t n_cc;
+    char *username;    /* email: SMTP AUTH user (a secret) */
+    char *password;    /* email: SMTP AUTH password (a secret) */
+    char *starttls;    /* email: "required" (default), "optional" or "never" */
+    char *routing_key; /* pagerduty: Events API v2 integration key (a secret) */
 };
 
 /*

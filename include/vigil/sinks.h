@@ -1,7 +1,8 @@
 /*
  * Sinks (libcurl lives only in sinks/): render and deliver pages to named
- * sinks: webhook, slack, alertmanager, kafka, console (docs/sinks.md,
- * docs/webhook.md). vg_sinks_deliver is one blocking attempt; the
+ * sinks: webhook, slack, alertmanager, kafka, console, teams, email (SMTP),
+ * pagerduty (docs/sinks.md, docs/webhook.md). vg_sinks_deliver is one
+ * blocking attempt; the
  * dispatcher (engine/dispatch.c) uses the asynchronous API below (many
  * attempts in flight, per-sink policy) and owns the outbox, retries,
  * ordering and dead letters.
@@ -22,7 +23,8 @@ struct vg_sinks;
 /*
  * Build sinks from config (copied). `console_out` is where the console
  * sink prints (stdout when NULL). Returns VG_ERR_INVALID for an unknown
- * type or a webhook without url.
+ * type, a webhook or teams sink without url, an email sink without an
+ * smtp(s) url, from and to, a pagerduty sink without routing_key.
  * Also VG_ERR_INVALID for: a missing or duplicate name, a url that is not
  * http(s)://host..., a header name that is not an HTTP token or a value
  * with CR/LF, a header vigil sets itself (Idempotency-Key, webhook-id,

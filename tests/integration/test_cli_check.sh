@@ -44,7 +44,7 @@ YAML
 want() { grep -qF -- "$1" "$tmp/err" || fail "missing \"$1\" in: $(cat "$tmp/err")"; }
 want "$tmp/vigil.yaml:2:3: unknown key \"brokrs\" (did you mean \"brokers\"?)"
 want "$tmp/vigil.yaml:3:15: expected an integer, got \"many\""
-want "$tmp/vigil.yaml:7:11: unknown sink type \"webhok\" (did you mean \"webhook\"? expected webhook, slack, alertmanager, kafka or console)"
+want "$tmp/vigil.yaml:7:11: unknown sink type \"webhok\" (did you mean \"webhook\"? expected webhook, slack, alertmanager, kafka, console, teams, email or pagerduty)"
 want "$tmp/vigil.yaml:12:15: sink hook: template: unknown path \"resource.nme\" (did you mean \"resource.name\"?)"
 want "$tmp/vigil.yaml:17:7: sink signed: header Idempotency-Key is set by vigil"
 want "$tmp/rules.yaml:5:5: unknown key \"sevrity\" (did you mean \"severity\"?)"

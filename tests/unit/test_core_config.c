@@ -298,8 +298,8 @@ static void test_errors(void **state)
         {"root-seq.yaml", VG_ERR_INVALID, "1:1: expected a mapping, got a sequence"},
         /* sinks */
         {"bad-sink-type.yaml", VG_ERR_INVALID,
-         "3:11: unknown sink type \"pagerduty\" (expected webhook, slack, alertmanager, kafka "
-         "or console)"},
+         "3:11: unknown sink type \"carrier-pigeon\" (expected webhook, slack, alertmanager, "
+         "kafka, console, teams, email or pagerduty)"},
         {"sink-not-map.yaml", VG_ERR_INVALID, "2:8: sink ops: expected a mapping, got a scalar"},
         {"sink-no-type.yaml", VG_ERR_INVALID, "3:5: sink ops: missing key \"type\""},
         {"webhook-no-url.yaml", VG_ERR_INVALID, "5:5: sink ops: a webhook needs \"url\""},

@@ -75,7 +75,7 @@ static void test_every_error(void **state)
         ":3:15: expected an integer, got \"abc\"",
         ":4:9: unknown key \"prefx\" (did you mean \"prefix\"?)",
         ":6:15: unknown sink type \"webhok\" (did you mean \"webhook\"? expected webhook, "
-        "slack, alertmanager, kafka or console)",
+        "slack, alertmanager, kafka, console, teams, email or pagerduty)",
         ":11:15: sink tpl: template: unknown path \"resource.nme\" (did you mean "
         "\"resource.name\"?)",
         ":12:15: log.format: unknown value \"jsn\" (did you mean \"json\"?); expected text or json",
