@@ -402,4 +402,16 @@ vg_err_t sinks_kafka_start(struct vg_sinks *sk, struct sink *s, const struct vg_
                            char *errstr, size_t errstr_size);
 void sinks_kafka_destroy(struct sink_kafka *k);
 
+/*
+ * How a notice looks in the chat sinks (Slack, Teams) and email: by its end
+ * (resolved, stale, deleted) or else by severity (unknown: as info).
+ */
+struct sinks_look {
+    const char *severity;
+    const char *emoji;      /* Slack */
+    const char *color;      /* Slack attachments, email */
+    const char *card_style; /* Adaptive Card container style */
+};
+const struct sinks_look *sinks_look_of(const char *status, const char *severity);
+
 #endif

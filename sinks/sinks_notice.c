@@ -171,3 +171,36 @@ size_t vg_sinks_page_incidents(const char *body, size_t len, char ***out, size_t
     }
     return n;
 }
+
+/* ---- how a notice looks in chat sinks ------------------------------------ */
+
+static const struct sinks_look severity_looks[] = {
+    {"critical", ":red_circle:", "#D00000", "attention"},
+    {"high", ":large_orange_circle:", "#E8590C", "attention"},
+    {"medium", ":large_yellow_circle:", "#F2C744", "warning"},
+    {"low", ":large_blue_circle:", "#439FE0", "accent"},
+    {"info", ":white_circle:", "#9E9E9E", "emphasis"},
+};
+
+const struct sinks_look *sinks_look_of(const char *status, const char *severity)
+{
+    static const struct sinks_look resolved = {"", ":white_check_mark:", "#2EB67D", "good"};
+    static const struct sinks_look stale = {"", ":grey_question:", "#9E9E9E", "emphasis"};
+    static const struct sinks_look deleted = {"", ":wastebasket:", "#616161", "emphasis"};
+
+    if (!strcmp(status, "resolved")) {
+        return &resolved;
+    }
+    if (!strcmp(status, "stale")) {
+        return &stale;
+    }
+    if (!strcmp(status, "deleted")) {
+        return &deleted;
+    }
+    for (size_t i = 0; i < VG_ARRAY_LEN(severity_looks); i++) {
+        if (!strcmp(severity_looks[i].severity, severity)) {
+            return &severity_looks[i];
+        }
+    }
+    return &severity_looks[VG_ARRAY_LEN(severity_looks) - 1];
+}

@@ -24,41 +24,6 @@
 #define MAX_LISTED 10 /* a grouped message lists this many incidents, then "and N more" */
 #define DEFAULT_API "https://slack.com/api"
 
-struct sev_style {
-    const char *severity;
-    const char *emoji;
-    const char *color;
-};
-
-static const struct sev_style sev_styles[] = {
-    {"critical", ":red_circle:", "#D00000"},        {"high", ":large_orange_circle:", "#E8590C"},
-    {"medium", ":large_yellow_circle:", "#F2C744"}, {"low", ":large_blue_circle:", "#439FE0"},
-    {"info", ":white_circle:", "#9E9E9E"},
-};
-
-static const struct sev_style *style_of(const char *status, const char *severity)
-{
-    static const struct sev_style resolved = {"", ":white_check_mark:", "#2EB67D"};
-    static const struct sev_style stale = {"", ":grey_question:", "#9E9E9E"};
-    static const struct sev_style deleted = {"", ":wastebasket:", "#616161"};
-
-    if (!strcmp(status, "resolved")) {
-        return &resolved;
-    }
-    if (!strcmp(status, "stale")) {
-        return &stale;
-    }
-    if (!strcmp(status, "deleted")) {
-        return &deleted;
-    }
-    for (size_t i = 0; i < VG_ARRAY_LEN(sev_styles); i++) {
-        if (!strcmp(sev_styles[i].severity, severity)) {
-            return &sev_styles[i];
-        }
-    }
-    return &sev_styles[VG_ARRAY_LEN(sev_styles) - 1];
-}
-
 /* mrkdwn escaping: Slack reads &, < and > as control characters. */
 static void put_md(struct vg_buf *b, const char *s)
 {
@@ -208,7 +173,7 @@ static void single_blocks(cJSON *blocks, const struct sinks_notice *nt, const ch
     const char *summary = sinks_notice_str(it->incident, "summary");
     const char *from = sinks_notice_str(it->transition, "from");
     const char *reason = sinks_notice_str(it->transition, "reason");
-    const struct sev_style *st = style_of(nt->status, severity);
+    const struct sinks_look *st = sinks_look_of(nt->status, severity);
     struct vg_buf b = {0};
     char word[32];
     cJSON *sec;
@@ -279,7 +244,7 @@ static void group_blocks(cJSON *blocks, const struct sinks_notice *nt, const cha
                          struct vg_buf *fallback)
 {
     const char *severity = sinks_notice_str(nt->items[0].incident, "severity");
-    const struct sev_style *st = style_of(nt->status, severity);
+    const struct sinks_look *st = sinks_look_of(nt->status, severity);
     const char *pager = sinks_notice_str(nt->group, "pager");
     size_t listed = nt->n_items < MAX_LISTED ? nt->n_items : MAX_LISTED;
     struct vg_buf b = {0};
@@ -296,7 +261,7 @@ static void group_blocks(cJSON *blocks, const struct sinks_notice *nt, const cha
 
         vg_buf_reset(&b);
         vg_buf_printf(&b, "%s *",
-                      style_of(it->status, sinks_notice_str(it->incident, "severity"))->emoji);
+                      sinks_look_of(it->status, sinks_notice_str(it->incident, "severity"))->emoji);
         put_md(&b, sinks_notice_str(it->incident, "monitor"));
         vg_buf_puts(&b, "* \xc2\xb7 `");
         put_md(&b, sinks_notice_str(it->resource, "name"));
@@ -348,7 +313,7 @@ char *sinks_slack_render(const struct sinks_notice *nt, const char *channel, con
 
         upper(word, sizeof(word), nt->status);
         cJSON_AddStringToObject(root, "thread_ts", thread_ts);
-        vg_buf_printf(&fallback, "%s %s: ", style_of(nt->status, "")->emoji, word);
+        vg_buf_printf(&fallback, "%s %s: ", sinks_look_of(nt->status, "")->emoji, word);
         if (nt->grouped) {
             vg_buf_printf(&fallback, "%zu incidents", nt->n_items);
         } else {
@@ -365,8 +330,8 @@ char *sinks_slack_render(const struct sinks_notice *nt, const char *channel, con
         cJSON *att = cJSON_CreateArray();
         cJSON *a = cJSON_CreateObject();
         cJSON *blocks = cJSON_CreateArray();
-        const struct sev_style *st =
-            style_of(nt->status, sinks_notice_str(nt->items[0].incident, "severity"));
+        const struct sinks_look *st =
+            sinks_look_of(nt->status, sinks_notice_str(nt->items[0].incident, "severity"));
 
         if (nt->grouped) {
             group_blocks(blocks, nt, console_url, &fallback);

@@ -24,44 +24,9 @@
 #define TITLE_MAX 200 /* bytes of the card's title */
 #define RESPONSE_MARK "returned HTTP error "
 
-struct sev_look {
-    const char *severity;
-    const char *color; /* Slack's palette, for email */
-    const char *style; /* Adaptive Card container style */
-};
-
-static const struct sev_look sev_looks[] = {
-    {"critical", "#D00000", "attention"}, {"high", "#E8590C", "attention"},
-    {"medium", "#F2C744", "warning"},     {"low", "#439FE0", "accent"},
-    {"info", "#9E9E9E", "emphasis"},
-};
-
-static const struct sev_look *look_of(const char *status, const char *severity)
-{
-    static const struct sev_look resolved = {"", "#2EB67D", "good"};
-    static const struct sev_look stale = {"", "#9E9E9E", "emphasis"};
-    static const struct sev_look deleted = {"", "#616161", "emphasis"};
-
-    if (!strcmp(status, "resolved")) {
-        return &resolved;
-    }
-    if (!strcmp(status, "stale")) {
-        return &stale;
-    }
-    if (!strcmp(status, "deleted")) {
-        return &deleted;
-    }
-    for (size_t i = 0; i < VG_ARRAY_LEN(sev_looks); i++) {
-        if (!strcmp(sev_looks[i].severity, severity)) {
-            return &sev_looks[i];
-        }
-    }
-    return &sev_looks[VG_ARRAY_LEN(sev_looks) - 1];
-}
-
 const char *sinks_status_color(const char *status, const char *severity)
 {
-    return look_of(status, severity)->color;
+    return sinks_look_of(status, severity)->color;
 }
 
 void sinks_status_word(char *dst, size_t dst_size, const char *status, const char *severity)
@@ -182,7 +147,7 @@ static void single_body(cJSON *body, const struct sinks_notice *nt, size_t max)
 
     sinks_status_word(word, sizeof(word), nt->status, severity);
     vg_buf_printf(&b, "%s: %s", word, sinks_notice_str(it->incident, "monitor"));
-    cJSON_AddItemToArray(body, title_band(look_of(nt->status, severity)->style, b.data));
+    cJSON_AddItemToArray(body, title_band(sinks_look_of(nt->status, severity)->card_style, b.data));
     if (summary[0]) {
         cJSON_AddItemToArray(body, text_block(summary, max, "Medium", false, false));
     }
@@ -225,7 +190,7 @@ static void group_body(cJSON *body, const struct sinks_notice *nt, size_t listed
 
     sinks_status_word(word, sizeof(word), nt->status, "");
     vg_buf_printf(&b, "%zu incidents %s%s%s", nt->n_items, word, pager[0] ? ": " : "", pager);
-    cJSON_AddItemToArray(body, title_band(look_of(nt->status, severity)->style, b.data));
+    cJSON_AddItemToArray(body, title_band(sinks_look_of(nt->status, severity)->card_style, b.data));
     for (size_t i = 0; i < listed; i++) {
         const struct sinks_notice_item *it = &nt->items[i];
         const char *from = sinks_notice_str(it->transition, "from");
