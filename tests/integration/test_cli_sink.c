@@ -17,6 +17,7 @@
 
 #include "env.h"
 #include "support.h"
+#include "vigil/mem.h"
 
 #define SINKS                                                                                      \
     "  ops:\n"                                                                                     \
@@ -103,8 +104,72 @@ static void test_sink_test(void **state)
     assert_int_equal(vg_test_env_stop(&e), 0);
 }
 
+/* The Teams and PagerDuty sinks take the same path: a card and an Events API v2 trigger. */
+static void test_sink_test_teams_pagerduty(void **state)
+{
+    struct vg_test_env e;
+    struct vg_test_env_opts o = {0};
+    struct vg_http_request *req;
+    char *sinks;
+    char *teams;
+    char *pd;
+    char *out = NULL;
+    char *err = NULL;
+    int rc;
+
+    (void)state;
+    /* the receiver's port is known only once it runs: start, then write the sinks */
+    assert_int_equal(vg_test_env_start(&e, "cli_sink_more", &o), 0);
+    teams = vg_http_receiver_url(e.rcv, "/teams");
+    pd = vg_http_receiver_url(e.rcv, "/pd");
+    setenv("VIGIL_TEST_PD_KEY", "R0ut1ngKeyF0rT3sts", 1);
+    sinks = vg_asprintf("  teams: {type: teams, url: \"%s\", max_attempts: 2}\n"
+                        "  pd: {type: pagerduty, routing_key: \"${VIGIL_TEST_PD_KEY}\", url: "
+                        "\"%s\", max_attempts: 2}\n",
+                        teams, pd);
+    e.opts.sinks = sinks;
+    vg_test_env_write_config(&e);
+
+    rc = vg_test_env_cli(&e, &out, &err, (const char *const[]){"sink", "test", "teams", NULL});
+    if (rc != 0) {
+        fail_msg("teams: exit %d: %s%s", rc, out, err);
+    }
+    expect_in("stdout", out, "sink teams: ok: HTTP 200 in ");
+    req = vg_http_receiver_request(e.rcv, 0);
+    assert_non_null(req);
+    assert_string_equal(req->path, "/teams");
+    expect_in("teams body", req->body, "AdaptiveCard");
+    expect_in("teams body", req->body, "vigil-sink-test");
+    vg_http_request_free(req);
+    free(out);
+    free(err);
+
+    rc = vg_test_env_cli(&e, &out, &err, (const char *const[]){"sink", "test", "pd", NULL});
+    if (rc != 0) {
+        fail_msg("pagerduty: exit %d: %s%s", rc, out, err);
+    }
+    expect_in("stdout", out, "sink pd: ok: HTTP ");
+    /* the routing key is a secret: in the request, never in what vigil prints */
+    assert_null(strstr(out, "R0ut1ngKeyF0rT3sts"));
+    assert_null(strstr(err, "R0ut1ngKeyF0rT3sts"));
+    req = vg_http_receiver_request(e.rcv, 1);
+    assert_non_null(req);
+    assert_string_equal(req->path, "/pd");
+    expect_in("pagerduty body", req->body, "\"event_action\":\"trigger\"");
+    expect_in("pagerduty body", req->body, "\"routing_key\":\"R0ut1ngKeyF0rT3sts\"");
+    vg_http_request_free(req);
+    free(out);
+    free(err);
+    assert_int_equal(vg_http_receiver_count(e.rcv), 2);
+    assert_int_equal(vg_test_env_stop(&e), 0);
+    free(sinks);
+    free(teams);
+    free(pd);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_sink_test)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_sink_test),
+                                       cmocka_unit_test(test_sink_test_teams_pagerduty)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
