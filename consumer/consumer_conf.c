@@ -8,6 +8,7 @@
 
 #include "consumer_int.h"
 #include "vigil/log.h"
+#include "vigil/util.h"
 
 void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
@@ -90,4 +91,23 @@ bool consumer_ratelimit_allow(struct consumer_ratelimit *rl, int key, int64_t no
     rl->keys[oldest] = key;
     rl->last_ms[oldest] = now_ms;
     return true;
+}
+
+vg_err_t consumer_err_of(rd_kafka_resp_err_t rerr)
+{
+    if (rerr == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+        return VG_ERR_TIMEOUT;
+    }
+    if (rerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+        rerr == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+        return VG_ERR_INVALID;
+    }
+    return VG_ERR_BACKEND;
+}
+
+int consumer_left_ms(int64_t deadline_ms)
+{
+    int64_t left = deadline_ms - vg_mono_ms();
+
+    return left > 0 ? (int)left : 0;
 }

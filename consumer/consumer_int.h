@@ -53,4 +53,12 @@ struct consumer_ratelimit {
 /* True when `key` was not let through in the last interval_ms (and records it). */
 bool consumer_ratelimit_allow(struct consumer_ratelimit *rl, int key, int64_t now_ms);
 
+/*
+ * librdkafka's error for a metadata or offsets request, translated once:
+ * a timeout, an unknown topic (the user's to fix), else the brokers.
+ */
+vg_err_t consumer_err_of(rd_kafka_resp_err_t rerr);
+/* Milliseconds left until `deadline_ms` (vg_mono_ms), 0 once past. */
+int consumer_left_ms(int64_t deadline_ms);
+
 #endif

@@ -15,25 +15,6 @@
 
 #define RANGES_TIMEOUT_MS 15000
 
-static vg_err_t range_err(rd_kafka_resp_err_t rerr)
-{
-    if (rerr == RD_KAFKA_RESP_ERR__TIMED_OUT) {
-        return VG_ERR_TIMEOUT;
-    }
-    if (rerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-        rerr == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
-        return VG_ERR_INVALID;
-    }
-    return VG_ERR_BACKEND;
-}
-
-static int left_ms(int64_t deadline)
-{
-    int64_t left = deadline - vg_mono_ms();
-
-    return left > 0 ? (int)left : 0;
-}
-
 /* A consumer handle with the user's properties (security settings) and, if given, `group`. */
 static rd_kafka_t *handle_new(const struct vg_kafka_config *kc, const char *bootstraps,
                               const char *group, char *errstr, size_t errstr_size)
@@ -71,13 +52,13 @@ static vg_err_t topic_ranges(rd_kafka_t *rk, const char *topic, int64_t deadline
     rd_kafka_resp_err_t rerr;
     vg_err_t err = VG_OK;
 
-    rerr = rd_kafka_metadata(rk, 0, rkt, &md, left_ms(deadline));
+    rerr = rd_kafka_metadata(rk, 0, rkt, &md, consumer_left_ms(deadline));
     if (!rerr && (md->topic_cnt != 1 || md->topics[0].err)) {
         rerr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
     }
     if (rerr) {
         snprintf(errstr, errstr_size, "metadata for %s: %s", topic, rd_kafka_err2str(rerr));
-        err = range_err(rerr);
+        err = consumer_err_of(rerr);
         goto out;
     }
     for (int i = 0; i < md->topics[0].partition_cnt; i++) {
@@ -86,11 +67,12 @@ static vg_err_t topic_ranges(rd_kafka_t *rk, const char *topic, int64_t deadline
         int64_t high;
         struct vg_kafka_range *r;
 
-        rerr = rd_kafka_query_watermark_offsets(rk, topic, part, &low, &high, left_ms(deadline));
+        rerr = rd_kafka_query_watermark_offsets(rk, topic, part, &low, &high,
+                                                consumer_left_ms(deadline));
         if (rerr) {
             snprintf(errstr, errstr_size, "watermarks of %s [%d]: %s", topic, (int)part,
                      rd_kafka_err2str(rerr));
-            err = range_err(rerr);
+            err = consumer_err_of(rerr);
             goto out;
         }
         r = VG_ARRAY_PUSH(*out, *n, *cap);
@@ -116,10 +98,10 @@ static vg_err_t seek_time(rd_kafka_t *rk, struct vg_kafka_range *v, size_t n, in
     for (size_t i = 0; i < n; i++) {
         rd_kafka_topic_partition_list_add(parts, v[i].topic, v[i].partition)->offset = from_ms;
     }
-    rerr = rd_kafka_offsets_for_times(rk, parts, left_ms(deadline));
+    rerr = rd_kafka_offsets_for_times(rk, parts, consumer_left_ms(deadline));
     if (rerr) {
         snprintf(errstr, errstr_size, "offsets for time: %s", rd_kafka_err2str(rerr));
-        err = range_err(rerr);
+        err = consumer_err_of(rerr);
         goto out;
     }
     for (int i = 0; i < parts->cnt; i++) {
@@ -128,7 +110,7 @@ static vg_err_t seek_time(rd_kafka_t *rk, struct vg_kafka_range *v, size_t n, in
         if (tp->err) {
             snprintf(errstr, errstr_size, "offsets for time of %s [%d]: %s", tp->topic,
                      (int)tp->partition, rd_kafka_err2str(tp->err));
-            err = range_err(tp->err);
+            err = consumer_err_of(tp->err);
             goto out;
         }
         for (size_t j = 0; j < n; j++) {
@@ -201,7 +183,7 @@ vg_err_t vg_kafka_group_commit(const struct vg_kafka_config *kc, const char *boo
     if (rerr) {
         snprintf(errstr, errstr_size, "commit start offsets of group %s: %s", group,
                  rd_kafka_err2str(rerr));
-        err = range_err(rerr);
+        err = consumer_err_of(rerr);
     }
     rd_kafka_topic_partition_list_destroy(parts);
     rd_kafka_destroy(rk);

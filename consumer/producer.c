@@ -339,25 +339,6 @@ void vg_producer_destroy(struct vg_producer *p)
     vg_free(p);
 }
 
-static vg_err_t kafka_err(rd_kafka_resp_err_t rerr)
-{
-    if (rerr == RD_KAFKA_RESP_ERR__TIMED_OUT) {
-        return VG_ERR_TIMEOUT;
-    }
-    if (rerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-        rerr == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
-        return VG_ERR_INVALID;
-    }
-    return VG_ERR_BACKEND;
-}
-
-static int remaining_ms(int64_t deadline)
-{
-    int64_t left = deadline - vg_mono_ms();
-
-    return left > 0 ? (int)left : 0;
-}
-
 vg_err_t vg_kafka_topic_end(const char *bootstraps, const char *topic, int timeout_ms,
                             int64_t *out_total, char *errstr, size_t errstr_size)
 {
@@ -389,25 +370,25 @@ vg_err_t vg_kafka_topic_end(const char *bootstraps, const char *topic, int timeo
         return VG_ERR_INVALID;
     }
     rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rerr = rd_kafka_metadata(rk, 0, rkt, &md, remaining_ms(deadline));
+    rerr = rd_kafka_metadata(rk, 0, rkt, &md, consumer_left_ms(deadline));
     if (!rerr && (md->topic_cnt != 1 || md->topics[0].err)) {
         rerr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
     }
     if (rerr) {
         snprintf(errstr, errstr_size, "metadata for %s: %s", topic, rd_kafka_err2str(rerr));
-        err = kafka_err(rerr);
+        err = consumer_err_of(rerr);
         goto out;
     }
     for (int i = 0; i < md->topics[0].partition_cnt; i++) {
         int32_t part = md->topics[0].partitions[i].id;
         int64_t low;
         int64_t high;
-        rerr =
-            rd_kafka_query_watermark_offsets(rk, topic, part, &low, &high, remaining_ms(deadline));
+        rerr = rd_kafka_query_watermark_offsets(rk, topic, part, &low, &high,
+                                                consumer_left_ms(deadline));
         if (rerr) {
             snprintf(errstr, errstr_size, "watermarks of %s [%d]: %s", topic, (int)part,
                      rd_kafka_err2str(rerr));
-            err = kafka_err(rerr);
+            err = consumer_err_of(rerr);
             goto out;
         }
         total += high;
