@@ -56,9 +56,10 @@ struct knobs {
     long lat_rates[2]; /* events/s offered in the latency runs (0: none) */
     long lat_rate;     /* the current latency run's */
     long lat_seconds;
-    long rss_events; /* events, every one a new Resource */
-    long cg_events;  /* events of the callgrind run */
-    long timeout_s;  /* bound of each engine run */
+    long rss_events;  /* events, every one a new Resource */
+    long cg_events;   /* events of the callgrind run */
+    long timeout_s;   /* bound of each engine run */
+    const char *only; /* BENCH_ONLY: comma list of parts to run; NULL: all */
 };
 
 static long env_long(const char *name, long def)
@@ -113,6 +114,10 @@ static void knobs_load(struct knobs *k)
     k->rss_events = env_long("BENCH_RSS_EVENTS", quick ? 50000 : 1000000);
     k->cg_events = env_long("BENCH_CALLGRIND_EVENTS", quick ? 5000 : 20000);
     k->timeout_s = env_long("BENCH_RUN_TIMEOUT_S", 1800);
+    k->only = getenv("BENCH_ONLY");
+    if (k->only && !*k->only) {
+        k->only = NULL;
+    }
     if (k->resources < 1) {
         k->resources = 1;
     }
@@ -1321,6 +1326,19 @@ static char *self_path(void)
     return vg_strdup(buf);
 }
 
+/* Whether BENCH_ONLY (e.g. "latency,callgrind") asks for `part`. */
+static bool wanted(const struct knobs *k, const char *part)
+{
+    size_t len = strlen(part);
+
+    for (const char *p = k->only; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        if (strncmp(p, part, len) == 0 && (p[len] == ',' || p[len] == '\0')) {
+            return true;
+        }
+    }
+    return k->only == NULL;
+}
+
 static int all_main(int argc, char **argv)
 {
     struct bench b = {0};
@@ -1352,14 +1370,20 @@ static int all_main(int argc, char **argv)
         fprintf(stderr, "bench: receiver failed\n");
         return 1;
     }
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2 && wanted(&b.k, "latency"); i++) {
         if (b.k.lat_rates[i] > 0) {
             ok = run_latency(&b, b.k.lat_rates[i]) && ok;
         }
     }
-    ok = run_shapes(&b) && ok;
-    ok = run_rss(&b) && ok;
-    ok = run_callgrind(&b) && ok;
+    if (wanted(&b.k, "shapes")) {
+        ok = run_shapes(&b) && ok;
+    }
+    if (wanted(&b.k, "rss")) {
+        ok = run_rss(&b) && ok;
+    }
+    if (wanted(&b.k, "callgrind")) {
+        ok = run_callgrind(&b) && ok;
+    }
     fclose(tsv);
     cmd = vg_asprintf("rm -rf %s", b.dir);
     if (system(cmd) != 0) {

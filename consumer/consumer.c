@@ -461,7 +461,14 @@ static rd_kafka_message_t *poll_one(struct vg_consumer *c, int timeout_ms)
     return rkm;
 }
 
-/* Fill c->batch: carried messages first, then poll until full or batch_ms after its first. */
+/*
+ * Fill c->batch: carried messages first, then poll until it is full, until
+ * batch_ms after its first message, or until no message is ready. A batch
+ * never waits for messages that have not arrived: at a low rate each event
+ * goes through at once (latency), and under a backlog the fetch queue is
+ * never empty, so batches fill up to batch_size (throughput). batch_ms
+ * bounds how long a steady trickle can keep a batch open.
+ */
 static void gather(struct vg_consumer *c)
 {
     size_t room = c->batch.n < (size_t)c->batch_size ? (size_t)c->batch_size - c->batch.n : 0;
@@ -488,16 +495,11 @@ static void gather(struct vg_consumer *c)
             if (left <= 0) {
                 break;
             }
-            if (left < timeout_ms) {
-                timeout_ms = (int)left;
-            }
+            timeout_ms = 0; /* take only what is ready */
         }
         rkm = poll_one(c, timeout_ms);
         if (!rkm) {
-            if (c->batch.n == 0) {
-                break; /* an empty round: let idle() run */
-            }
-            continue;
+            break; /* nothing ready: close the batch (or, empty, let idle() run) */
         }
         if (c->batch.n == 0) {
             first_ms = vg_mono_ms();
