@@ -3,7 +3,8 @@
  * with failures; its state (`vigil get -o json`, `vigil history`) is the
  * reference. Replayed into an empty Redis the state is exactly the same
  * and nothing is paged; --dry-run changes nothing; --page sends the pages
- * again; progress is printed as plain lines, and as bars on a terminal.
+ * again; progress is printed as plain lines, and as bars on a terminal;
+ * --topic replays one topic only.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -233,6 +234,71 @@ static void replay_rebuilds_state_without_paging(void **state)
     assert_int_equal(vg_test_env_stop(&e), 0);
 }
 
+/*
+ * --topic T: only T is replayed; the new state holds T's Resources and none
+ * of the other topics' (docs/cli.md). A topic that is not one of
+ * kafka.topics, and a --from that is neither a time nor a duration, are
+ * usage errors that touch nothing.
+ */
+static void replay_of_one_topic(void **state)
+{
+    static const char SECOND[] = "{\"resource\":{\"type\":\"service\",\"name\":\"api\","
+                                 "\"workspace\":\"ws\"},\"status\":\"active\","
+                                 "\"runtime\":\"running\",\"time\":\"2026-11-28T10:03:00Z\"}";
+    struct vg_test_env_opts o = {.rules = RULES, .more_topics = {{.suffix = "second"}}};
+    struct vg_test_env e;
+    char *out = NULL;
+    char *err = NULL;
+    char *live = NULL;
+
+    (void)state;
+    assert_true(vg_test_env_up(&e, "replaytopic", &o));
+    produce_log(&e);
+    vg_test_env_produce_to(&e, e.more_topic[0], -1, "service:v1:api:ws", SECOND,
+                           sizeof(SECOND) - 1);
+    assert_true(vg_test_env_wait_applied_exact(&e, 60000));
+    assert_int_equal(vg_test_env_run_cli(&e, &live, NULL, "get", "-a", "-o", "json", NULL), 0);
+    assert_non_null(strstr(live, "\"wf-00\""));
+    assert_non_null(strstr(live, "\"api\""));
+    free(live);
+    assert_int_equal(vg_test_env_kill(&e, SIGTERM), 0);
+
+    /* usage errors: exit 2, a message naming what is wrong, nothing written */
+    assert_int_equal(
+        vg_test_env_run_cli(&e, &out, &err, "replay", "--from-beginning", "--topic", "nope", NULL),
+        2);
+    assert_non_null(strstr(err, "--topic nope is not one of kafka.topics"));
+    free(out);
+    free(err);
+    assert_int_equal(vg_test_env_run_cli(&e, &out, &err, "replay", "--from", "yesterday", NULL), 2);
+    assert_non_null(strstr(err, "not an RFC 3339 time or a duration: yesterday"));
+    free(out);
+    free(err);
+    assert_int_equal(
+        vg_test_env_run_cli(&e, &out, &err, "replay", "--from-beginning", "--from", "1h", NULL), 2);
+    assert_non_null(strstr(err, "give exactly one of --from-beginning and --from TIME"));
+    free(out);
+    free(err);
+
+    /* only the second topic: its one Resource, none of the event topic's */
+    flush_redis(&e);
+    assert_int_equal(vg_test_env_run_cli(&e, &out, &err, "replay", "--from-beginning", "--topic",
+                                         e.more_topic[0], NULL),
+                     0);
+    printf("%s%s", out, err);
+    assert_non_null(strstr(out, "replayed 1 events of 1 partitions"));
+    assert_non_null(strstr(out, "swapped: "));
+    free(out);
+    free(err);
+    assert_int_equal(vg_test_env_run_cli(&e, &live, NULL, "get", "-a", "-o", "json", NULL), 0);
+    assert_non_null(strstr(live, "\"api\""));
+    assert_null(strstr(live, "wf-0"));
+    assert_null(strstr(live, "nightly"));
+    free(live);
+
+    assert_int_equal(vg_test_env_stop(&e), 0);
+}
+
 /* On a terminal (script(1) gives it one): a bar per partition, redrawn in place. */
 static void replay_draws_bars_on_a_tty(void **state)
 {
@@ -269,6 +335,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_rebuilds_state_without_paging),
         cmocka_unit_test(replay_draws_bars_on_a_tty),
+        cmocka_unit_test(replay_of_one_topic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
