@@ -2,8 +2,9 @@
  * The Redis Cluster client of state/ (state_cluster.c) on a real cluster:
  * six redis-server processes (three primaries, one replica each) created
  * with redis-cli. Key slots against CLUSTER KEYSLOT, routing to every
- * primary, a single-slot MULTI/EXEC, ASK during a hand-made migration, a
- * reshard and a primary killed while a writer runs.
+ * primary, a single-slot MULTI/EXEC (and one whose EXEC reply is lost),
+ * ASK during a hand-made migration, a reshard and a primary killed while a
+ * writer runs.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -363,6 +364,51 @@ static void test_single_slot_transaction(void **state)
     state_cluster_destroy(cl);
 }
 
+/*
+ * The reply to EXEC lost (here: the node is busy in a script longer than the connection's read
+ * timeout): the transaction may have run, so it is not sent again; the caller hears
+ * VG_ERR_BACKEND "outcome unknown".
+ */
+static void test_lost_exec_reply_is_not_resent(void **state)
+{
+    static const char busy[] = "local t0 = redis.call('TIME') "
+                               "repeat local t = redis.call('TIME') "
+                               "until (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 300000 "
+                               "return 1";
+    struct state_cluster *cl = client(0);
+    struct state_cluster_batch b = {0};
+    redisReply *replies[4];
+    char errstr[512] = "";
+    const char *multi[] = {"MULTI"};
+    const char *incr_cmd[] = {"INCR", "{lost}n"};
+    const char *eval[] = {"EVAL", busy, "1", "{lost}n"};
+    const char *exec[] = {"EXEC"};
+    redisContext *ctx;
+    long long v = 0;
+
+    (void)state;
+    assert_int_equal(incr(cl, "{lost}m", &v), VG_OK); /* connects the slot's node */
+    ctx = cl->nodes[cl->slots[slot_of("{lost}n")]].conn.ctx;
+    assert_non_null(ctx);
+    assert_int_equal(redisSetTimeout(ctx, (struct timeval){.tv_sec = 0, .tv_usec = 100000}),
+                     REDIS_OK);
+    tx_add(&b, 1, multi);
+    tx_add(&b, 2, incr_cmd);
+    tx_add(&b, 4, eval);
+    tx_add(&b, 1, exec);
+    assert_int_equal(state_cluster_pipeline(cl, slot_of("{lost}n"), &b, STATE_CLUSTER_TX, replies,
+                                            errstr, sizeof(errstr)),
+                     VG_ERR_BACKEND);
+    assert_non_null(strstr(errstr, "outcome unknown"));
+    assert_int_equal(value_of("{lost}n"), 1); /* it did run, once */
+    assert_int_equal(cl->stats.tx_retries, 0);
+    /* the client carries on with a new connection */
+    assert_int_equal(incr(cl, "{lost}n", &v), VG_OK);
+    assert_int_equal(v, 2);
+    state_cluster_batch_fini(&b);
+    state_cluster_destroy(cl);
+}
+
 /* ---- a migration by hand: ASK ------------------------------------------- */
 
 static void test_ask_during_migration(void **state)
@@ -684,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_not_a_cluster_or_bad_url),
         cmocka_unit_test(test_routing_to_every_primary),
         cmocka_unit_test(test_single_slot_transaction),
+        cmocka_unit_test(test_lost_exec_reply_is_not_resent),
         cmocka_unit_test(test_ask_during_migration),
         cmocka_unit_test(test_reshard_while_writing),
         cmocka_unit_test(test_failover_while_writing),
