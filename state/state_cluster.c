@@ -679,6 +679,7 @@ static vg_err_t pipeline_tx(struct state_cluster *cl, uint16_t slot,
 {
     struct attempt a;
     bool first_try = true;
+    int refused = 0;
 
     VG_ASSERT(b->n >= 2);
     attempt_init(&a, cl);
@@ -791,7 +792,10 @@ static vg_err_t pipeline_tx(struct state_cluster *cl, uint16_t slot,
         }
         state_replies_free(replies, b->n);
         cl->stats.tx_retries++;
-        if (wait && !attempt_wait(&a)) {
+        /* A MOVED is followed at once; the second refusal in a row (redirections back and
+         * forth while the map settles) waits too. */
+        refused++;
+        if ((wait || refused >= 2) && !attempt_wait(&a)) {
             return attempt_give_up(cl, &a, errstr, errstr_size);
         }
     }
