@@ -48,3 +48,12 @@ vigil_fuzz(fuzz_config_load
   SOURCES ${fuzz_core} ${PROJECT_SOURCE_DIR}/core/yaml.c ${PROJECT_SOURCE_DIR}/core/config.c
   FLAGS ${CJSON_CFLAGS} ${YAML_CFLAGS}
   LIBS ${CJSON_LDFLAGS} ${YAML_LDFLAGS})
+
+vigil_fuzz(fuzz_sink_response
+  SOURCES ${PROJECT_SOURCE_DIR}/sinks/sinks_response.c ${PROJECT_SOURCE_DIR}/sinks/sinks_policy.c
+          ${PROJECT_SOURCE_DIR}/core/err.c ${PROJECT_SOURCE_DIR}/core/log.c
+          ${PROJECT_SOURCE_DIR}/core/mem.c ${PROJECT_SOURCE_DIR}/core/util.c
+          ${PROJECT_SOURCE_DIR}/core/map.c ${PROJECT_SOURCE_DIR}/core/json.c
+  INCLUDES ${PROJECT_SOURCE_DIR}/sinks
+  FLAGS ${CJSON_CFLAGS} ${CURL_CFLAGS}
+  LIBS ${CJSON_LDFLAGS} ${CURL_LDFLAGS})
