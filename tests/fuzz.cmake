@@ -57,3 +57,9 @@ vigil_fuzz(fuzz_sink_response
   INCLUDES ${PROJECT_SOURCE_DIR}/sinks
   FLAGS ${CJSON_CFLAGS} ${CURL_CFLAGS}
   LIBS ${CJSON_LDFLAGS} ${CURL_LDFLAGS})
+
+vigil_fuzz(fuzz_http_request
+  SOURCES ${fuzz_core} ${PROJECT_SOURCE_DIR}/core/page.c ${PROJECT_SOURCE_DIR}/api/api_parse.c
+  INCLUDES ${PROJECT_SOURCE_DIR}/api
+  FLAGS ${CJSON_CFLAGS} ${MICROHTTPD_CFLAGS}
+  LIBS ${CJSON_LDFLAGS} ${MICROHTTPD_LDFLAGS})
