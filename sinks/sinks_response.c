@@ -22,7 +22,6 @@ int64_t sinks_retry_after_ms(const char *value, time_t now)
     char *end = NULL;
     long long secs;
     time_t when;
-    int64_t ms;
 
     errno = 0;
     secs = strtoll(value, &end, 10);
@@ -35,8 +34,14 @@ int64_t sinks_retry_after_ms(const char *value, time_t now)
     if (when < 0) {
         return -1;
     }
-    ms = when > now ? ((int64_t)when - (int64_t)now) * 1000 : 0;
-    return ms > SINKS_RETRY_AFTER_MAX_MS ? SINKS_RETRY_AFTER_MAX_MS : ms;
+    if (when <= now) {
+        return 0;
+    }
+    /* in seconds first: a date centuries ahead would overflow in milliseconds */
+    if ((int64_t)when - (int64_t)now > SINKS_RETRY_AFTER_MAX_MS / 1000) {
+        return SINKS_RETRY_AFTER_MAX_MS;
+    }
+    return ((int64_t)when - (int64_t)now) * 1000;
 }
 
 void sinks_response_excerpt(char *dst, size_t dst_size, const char *resp, size_t resp_len)

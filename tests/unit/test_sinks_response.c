@@ -3,7 +3,8 @@
  * the body excerpt kept for a dead letter (whole when it fits, never cut
  * inside a character), secrets scrubbed within the buffer (also a secret
  * that "<redacted>" contains, and one at the very end of a full buffer),
- * and Retry-After. Found by fuzz_sink_response; no sockets, no sleeps.
+ * and Retry-After (huge numbers, dates centuries ahead). Found by
+ * fuzz_sink_response; no sockets, no sleeps.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -101,6 +102,9 @@ static void test_retry_after(void **state)
     assert_int_equal(sinks_retry_after_ms("Wed, 21 Oct 2015 07:29:00 GMT", now), 60000);
     assert_int_equal(sinks_retry_after_ms("Wed, 21 Oct 2015 07:00:00 GMT", now), 0);
     assert_int_equal(sinks_retry_after_ms("Fri, 31 Dec 9999 23:59:59 GMT", now),
+                     SINKS_RETRY_AFTER_MAX_MS);
+    /* centuries ahead: capped, without overflowing in milliseconds */
+    assert_int_equal(sinks_retry_after_ms("Fri, 31 Dec 999000009 23:59:59 GMT", now),
                      SINKS_RETRY_AFTER_MAX_MS);
 }
 
