@@ -540,6 +540,11 @@ bool api_silence_parse(const char *body, size_t len, int64_t now, struct vg_sile
             vg_buf_printf(why, "duration: expected a duration such as \"30m\" or \"2h\"");
             goto out;
         }
+        /* starts_at may be years ahead: the sum must not overflow (no silence lasts that long) */
+        if (s->starts_at_ms > 0 && d > INT64_MAX - s->starts_at_ms) {
+            vg_buf_printf(why, "duration: too long");
+            goto out;
+        }
         s->ends_at_ms = s->starts_at_ms + d;
     }
     if (s->ends_at_ms <= s->starts_at_ms || s->ends_at_ms <= now) {

@@ -67,6 +67,9 @@ static void check_param(const char *key, const char *value)
 {
     int64_t n;
 
+    /* the time and duration parsers of silence bodies and `vigil replay --from`, on any value */
+    (void)vg_time_parse_rfc3339(value, strlen(value), &n);
+    (void)vg_duration_parse(value, &n);
     if (!strcmp(key, "limit")) {
         (void)vg_parse_i64(value, &n);
     } else if (!strcmp(key, "cursor")) {
