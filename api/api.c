@@ -529,7 +529,7 @@ static bool uri_ok(const char *uri, struct api_resp *r)
 {
     struct vg_buf why = {0};
     bool too_many = false;
-    bool ok = api_uri_problem(uri, &why, &too_many) == false;
+    bool ok = !api_uri_problem(uri, &why, &too_many);
 
     if (!ok) {
         api_error(r, 400, "%s", why.data);
