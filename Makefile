@@ -4,8 +4,9 @@
 #   make bench  install deps, release build, run bench/run.sh
 #   make chaos  install deps, ASan+UBSan build, the chaos suite longer and bigger (docs/chaos.md):
 #               CHAOS_EVENTS, CHAOS_RESOURCES, CHAOS_SECONDS, CHAOS_SEED
-#   make fuzz   install deps, build the clang libFuzzer target, fuzz the decoders FUZZ_SECONDS
-#               (`make test` already runs it for 30 s as test_events_fuzz)
+#   make fuzz   install deps, build the clang libFuzzer targets, run each FUZZ_SECONDS on its corpus:
+#               decoders, rule loader, templates, config loader, HTTP requests, sink answers
+#               (`make test` runs each for 10-30 s; docs/security.md lists them)
 #   make install PREFIX=/usr/local [DESTDIR=...]   release build, then cmake --install: binary,
 #               vigil(1), etc/vigil (kept if present), bash completion, systemd unit (docs/deploy.md)
 JOBS ?= $(shell nproc)
@@ -45,9 +46,17 @@ chaos: deps
 		VIGIL_CHAOS_RESOURCES=$(CHAOS_RESOURCES) VIGIL_CHAOS_SECONDS=$(CHAOS_SECONDS) \
 		VIGIL_CHAOS_SEED=$(CHAOS_SEED) build/dev/tests/chaos/test_chaos
 
+FUZZ_TARGETS = decode:corpus rules_load:corpus-rules rules_template:corpus-template \
+	config_load:corpus-config-load http_request:corpus-http-request \
+	sink_response:corpus-sink-response
+
 fuzz: dev
-	@cmake --build build/dev --target fuzz_decode
-	@tests/fuzz/run.sh build/dev/tests/fuzz_decode tests/fuzz/corpus $(FUZZ_SECONDS)
+	@cmake --build build/dev -j $(JOBS) --target $(foreach t,$(FUZZ_TARGETS),fuzz_$(word 1,$(subst :, ,$(t))))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; corpus=$${t#*:}; \
+		echo "== fuzz_$$name: $(FUZZ_SECONDS) s"; \
+		tests/fuzz/run.sh build/dev/tests/fuzz_$$name tests/fuzz/$$corpus $(FUZZ_SECONDS); \
+	done
 
 install: release
 	@DESTDIR="$(DESTDIR)" cmake --install build/release --prefix $(PREFIX)

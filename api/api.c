@@ -524,89 +524,18 @@ static enum MHD_Result send_resp(struct vg_api *api, struct MHD_Connection *conn
 
 /* ---- the checks every request passes --------------------------------------------- */
 
-/* A control character (C0, DEL or C1) in s[0..n)? */
-static bool has_control(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < 0x20 || s[i] == 0x7f ||
-            (s[i] == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static int hex_value(char ch)
-{
-    return ch >= '0' && ch <= '9'   ? ch - '0'
-           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                    : -1;
-}
-
-/*
- * Percent-decode s[0..n) into `out` ('+' is a space in a query); false on
- * a broken escape. Then say what is wrong with the result, or NULL.
- */
-static const char *decoded_problem(const char *s, size_t n, bool query, struct vg_buf *out)
-{
-    vg_buf_reset(out);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                return "a broken %-escape";
-            }
-            vg_buf_putc(out, (char)(hi * 16 + lo));
-            i += 2;
-        } else {
-            vg_buf_putc(out, query && s[i] == '+' ? ' ' : s[i]);
-        }
-    }
-    if (has_control((const unsigned char *)out->data, out->len)) {
-        return "a control character";
-    }
-    if (out->len && !vg_utf8_valid(out->data, out->len)) {
-        return "bytes that are not valid UTF-8";
-    }
-    return NULL;
-}
-
-/*
- * The request target as sent: the path and each query parameter decode to
- * valid UTF-8 without control characters (libmicrohttpd would cut a value
- * at %00 silently), and there are at most API_MAX_QUERY_PARAMS parameters.
- */
+/* The request target (api_uri_problem): else r is the 400. */
 static bool uri_ok(const char *uri, struct api_resp *r)
 {
-    const char *q = strchr(uri, '?');
-    size_t pl = q ? (size_t)(q - uri) : strlen(uri);
-    struct vg_buf dec = {0};
-    const char *why = decoded_problem(uri, pl, false, &dec);
-    size_t n_params = 0;
-    bool ok = true;
+    struct vg_buf why = {0};
+    bool too_many = false;
+    bool ok = !api_uri_problem(uri, &why, &too_many);
 
-    if (why) {
-        api_error(r, 400, "path: contains %s", why);
-        ok = false;
+    if (!ok) {
+        api_error(r, 400, "%s", why.data);
+        r->reason = too_many ? API_REASON_TOO_LARGE : API_REASON_NONE;
     }
-    for (const char *p = q ? q + 1 : NULL; ok && p && *p;) {
-        size_t len = strcspn(p, "&");
-        size_t kl = strcspn(p, "=&");
-        if (len > 0 && ++n_params > API_MAX_QUERY_PARAMS) {
-            api_error(r, 400, "more than %d query parameters", API_MAX_QUERY_PARAMS);
-            r->reason = API_REASON_TOO_LARGE;
-            ok = false;
-        } else if (len > 0 && (why = decoded_problem(p, len, true, &dec)) != NULL) {
-            api_error(r, 400, "query parameter \"%.*s\": contains %s", (int)(kl < 64 ? kl : 64), p,
-                      why);
-            ok = false;
-        }
-        p += len;
-        p += *p == '&';
-    }
-    vg_buf_fini(&dec);
+    vg_buf_fini(&why);
     return ok;
 }
 
@@ -645,78 +574,6 @@ static bool host_ok(const struct vg_api *api, const char *host, const char *vers
     }
     api_error(r, 421, "Host \"%s\" is not served here (http.allowed_hosts)", host);
     return false;
-}
-
-/*
- * A request body (JSON): valid UTF-8, nesting within API_MAX_JSON_DEPTH, and
- * no control character in a string, raw or escaped (\u0000 would end a C
- * string early: "a\u0000b" must not become "a"), no lone surrogate.
- * Returns what is wrong, or NULL.
- */
-static const char *body_problem(const char *s, size_t n)
-{
-    bool in_str = false;
-
-    if (!vg_utf8_valid(s, n)) {
-        return "body: not valid UTF-8";
-    }
-    if (vg_json_depth(s, n, API_MAX_JSON_DEPTH) > API_MAX_JSON_DEPTH) {
-        return "body: nested deeper than 32 levels";
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!in_str) {
-            in_str = ch == '"';
-            continue;
-        }
-        if (ch == '"') {
-            in_str = false;
-        } else if (has_control((const unsigned char *)s + i, n - i > 1 ? 2 : 1)) {
-            return "body: a string contains a control character";
-        } else if (ch == '\\' && i + 1 < n) {
-            char e = s[++i];
-            long cp;
-            if (strchr("bfnrt", e)) {
-                return "body: a string contains a control character";
-            }
-            if (e != 'u') {
-                continue;
-            }
-            cp = 0;
-            for (int k = 1; k <= 4; k++) {
-                int h = i + (size_t)k < n ? hex_value(s[i + (size_t)k]) : -1;
-                if (h < 0) {
-                    return "body: a broken \\u escape";
-                }
-                cp = cp * 16 + h;
-            }
-            i += 4;
-            if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f)) {
-                return "body: a string contains a control character (such as \\u0000)";
-            }
-            if (cp >= 0xdc00 && cp <= 0xdfff) {
-                return "body: a string contains a lone surrogate";
-            }
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                long lo = 0;
-                if (i + 6 >= n || s[i + 1] != '\\' || s[i + 2] != 'u') {
-                    return "body: a string contains a lone surrogate";
-                }
-                for (int k = 3; k <= 6; k++) {
-                    int h = hex_value(s[i + (size_t)k]);
-                    lo = h < 0 ? -1 : lo * 16 + h;
-                    if (lo < 0) {
-                        break;
-                    }
-                }
-                if (lo < 0xdc00 || lo > 0xdfff) {
-                    return "body: a string contains a lone surrogate";
-                }
-                i += 6;
-            }
-        }
-    }
-    return NULL;
 }
 
 /* The reason a response counts under, or NONE when it is no refusal. */
@@ -827,7 +684,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         api_error(&r, 413, "request body larger than %d bytes", API_MAX_BODY_BYTES);
     } else if (atomic_load(&api->stopping)) {
         api_error(&r, 503, "shutting down");
-    } else if (rq->body.len && (why = body_problem(rq->body.data, rq->body.len)) != NULL) {
+    } else if (rq->body.len && (why = api_body_problem(rq->body.data, rq->body.len)) != NULL) {
         api_error(&r, 400, "%s", why);
     } else {
         route(&c, &r);

@@ -185,20 +185,6 @@ static void admit(struct vg_api *api, int fd, const struct sockaddr_storage *ss,
 
 /* ---- the records of handed-over connections -------------------------------------------- */
 
-static bool is_health_path(const char *target, size_t len)
-{
-    static const char *const paths[] = {"/healthz", "/readyz", "/metrics"};
-    const char *q = memchr(target, '?', len);
-    size_t pl = q ? (size_t)(q - target) : len;
-
-    for (size_t i = 0; i < VG_ARRAY_LEN(paths); i++) {
-        if (strlen(paths[i]) == pl && !strncmp(target, paths[i], pl)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static void conns_remove(struct api_gate *g, const struct api_conn *ac)
 {
     for (size_t i = 0; i < g->n_conns; i++) {
@@ -274,160 +260,13 @@ static void hand_over(struct vg_api *api, size_t i, bool health)
 
 /* ---- reading the head ------------------------------------------------------------ */
 
-static bool is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-enum head_verdict { HEAD_WAIT, HEAD_OK, HEAD_REFUSED };
-
-/*
- * Check the request line and headers in `h` (n bytes peeked). Refuses
- * pending[i] itself when they break a rule; HEAD_WAIT when incomplete.
- */
-static enum head_verdict check_head(struct vg_api *api, size_t i, const char *h, size_t n,
-                                    bool *health)
-{
-    const char *eol = memchr(h, '\n', n);
-    const char *sp1;
-    const char *sp2;
-    const char *line;
-    const char *end = h + n;
-    size_t headers = 0;
-    bool body = false;
-    size_t vlen;
-    size_t ml;
-
-    if (!eol) {
-        if (n > API_MAX_URI_BYTES + 32) {
-            refuse_pending(api, i, 414, API_REASON_TOO_LARGE, "request target longer than %d bytes",
-                           API_MAX_URI_BYTES);
-            return HEAD_REFUSED;
-        }
-        return HEAD_WAIT;
-    }
-    ml = strspn(h, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
-    sp1 = h + ml;
-    sp2 = sp1 < eol ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-    if (ml == 0 || ml > 16 || *sp1 != ' ' || !sp2 || sp2 == sp1 + 1) {
-        refuse_pending(api, i, 400, API_REASON_BAD_REQUEST,
-                       "malformed request line (expected METHOD /path HTTP/1.1)");
-        return HEAD_REFUSED;
-    }
-    if ((size_t)(sp2 - sp1 - 1) > API_MAX_URI_BYTES) {
-        refuse_pending(api, i, 414, API_REASON_TOO_LARGE, "request target longer than %d bytes",
-                       API_MAX_URI_BYTES);
-        return HEAD_REFUSED;
-    }
-    for (const char *q = sp1 + 1; q < sp2; q++) {
-        if ((unsigned char)*q <= 0x20 || *q == 0x7f) {
-            refuse_pending(api, i, 400, API_REASON_BAD_REQUEST,
-                           "control character in the request target");
-            return HEAD_REFUSED;
-        }
-    }
-    vlen = (size_t)(eol - sp2 - 1);
-    if (vlen > 0 && eol[-1] == '\r') {
-        vlen--;
-    }
-    if (vlen != 8 ||
-        (strncmp(sp2 + 1, "HTTP/1.0", 8) != 0 && strncmp(sp2 + 1, "HTTP/1.1", 8) != 0)) {
-        refuse_pending(api, i, 505, API_REASON_BAD_REQUEST,
-                       "unsupported protocol (expected HTTP/1.0 or HTTP/1.1)");
-        return HEAD_REFUSED;
-    }
-    *health = is_health_path(sp1 + 1, (size_t)(sp2 - sp1 - 1));
-    for (line = eol + 1; line < end;) {
-        const char *le = memchr(line, '\n', (size_t)(end - line));
-        const char *colon;
-        size_t ll;
-
-        if (!le) {
-            break;
-        }
-        ll = (size_t)(le - line);
-        if (ll > 0 && line[ll - 1] == '\r') {
-            ll--;
-        }
-        if (ll == 0) {
-            /* A body could be trickled: only bodiless requests may take the reserve. */
-            *health = *health && !body;
-            return HEAD_OK;
-        }
-        if (++headers > API_MAX_HEADERS) {
-            refuse_pending(api, i, 431, API_REASON_TOO_LARGE, "more than %d header lines",
-                           API_MAX_HEADERS);
-            return HEAD_REFUSED;
-        }
-        colon = memchr(line, ':', ll);
-        for (const char *q = line; colon && q < colon; q++) {
-            if (!is_tchar((unsigned char)*q)) {
-                colon = NULL;
-            }
-        }
-        if (!colon || colon == line) {
-            refuse_pending(api, i, 400, API_REASON_BAD_REQUEST,
-                           "malformed header line (expected Name: value)");
-            return HEAD_REFUSED;
-        }
-        for (const char *q = colon + 1; q < line + ll; q++) {
-            if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f) {
-                refuse_pending(api, i, 400, API_REASON_BAD_REQUEST,
-                               "control character in header %.*s", (int)(colon - line), line);
-                return HEAD_REFUSED;
-            }
-        }
-        if ((size_t)(colon - line) == 17 && !strncasecmp(line, "Transfer-Encoding", 17)) {
-            /* Bodies are small JSON: a length up front keeps chunk parsing (and its HTML errors)
-             * out. */
-            refuse_pending(api, i, 411, API_REASON_BAD_REQUEST,
-                           "send the body with Content-Length, not Transfer-Encoding");
-            return HEAD_REFUSED;
-        }
-        if ((size_t)(colon - line) == 14 && !strncasecmp(line, "Content-Length", 14)) {
-            char num[24];
-            const char *v = colon + 1;
-            size_t vl;
-            int64_t cl;
-            while (v < line + ll && (*v == ' ' || *v == '\t')) {
-                v++;
-            }
-            vl = (size_t)(line + ll - v);
-            while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) {
-                vl--;
-            }
-            snprintf(num, sizeof(num), "%.*s", (int)(vl < sizeof(num) ? vl : sizeof(num) - 1), v);
-            if (vl == 0 || vl >= sizeof(num) || strspn(num, "0123456789") != vl ||
-                !vg_parse_i64(num, &cl)) {
-                refuse_pending(api, i, 400, API_REASON_BAD_REQUEST,
-                               "Content-Length: expected a number of bytes");
-                return HEAD_REFUSED;
-            }
-            body = cl > 0;
-            if (cl > API_MAX_BODY_BYTES) {
-                refuse_pending(api, i, 413, API_REASON_TOO_LARGE,
-                               "request body larger than %d bytes", API_MAX_BODY_BYTES);
-                return HEAD_REFUSED;
-            }
-        }
-        line = le + 1;
-    }
-    if (n > API_MAX_HEADER_BYTES) {
-        refuse_pending(api, i, 431, API_REASON_TOO_LARGE,
-                       "request line and headers larger than %d bytes", API_MAX_HEADER_BYTES);
-        return HEAD_REFUSED;
-    }
-    return HEAD_WAIT;
-}
-
 /* pending[i] is readable (or hung up). */
 static void examine(struct vg_api *api, size_t i, short revents)
 {
     struct api_gate *g = &api->gate;
     struct api_pending *p = &g->pending[i];
     ssize_t n = recv(p->fd, g->peek, API_MAX_HEADER_BYTES + 1, MSG_PEEK | MSG_DONTWAIT);
-    bool health = false;
+    struct api_head head;
     int lowat;
 
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -438,13 +277,14 @@ static void examine(struct vg_api *api, size_t i, short revents)
         return;
     }
     g->peek[n] = '\0';
-    switch (check_head(api, i, g->peek, (size_t)n, &health)) {
-    case HEAD_REFUSED:
+    switch (api_head_check(g->peek, (size_t)n, &head)) {
+    case API_HEAD_REFUSED:
+        refuse_pending(api, i, head.status, head.reason, "%s", head.message);
         return;
-    case HEAD_OK:
-        hand_over(api, i, health);
+    case API_HEAD_OK:
+        hand_over(api, i, head.health);
         return;
-    case HEAD_WAIT:
+    case API_HEAD_WAIT:
         break;
     }
     if (revents & (POLLRDHUP | POLLHUP | POLLERR)) { /* half a request and no more coming */

@@ -231,8 +231,57 @@ void api_v1(struct api_ctx *c, struct api_resp *r, const char *sub);
  */
 bool api_query_resources(struct api_ctx *c, struct api_resp *r, bool ignore_health,
                          struct vg_resource ***out, size_t *n_out);
-bool api_health_filter_ok(const char *health);
 bool api_health_matches(const struct vg_resource *res, const char *health);
+
+/* ---- api_parse.c: what a client sends, parsed without libmicrohttpd or Redis ---- */
+enum api_head_verdict { API_HEAD_WAIT, API_HEAD_OK, API_HEAD_REFUSED };
+struct api_head {
+    unsigned status;        /* REFUSED: the answer's status */
+    enum api_reason reason; /* REFUSED: the refusal's reason */
+    char message[160];      /* REFUSED: why, for the JSON error */
+    bool health;            /* OK: a bodiless /healthz, /readyz or /metrics (reserved slots) */
+};
+/*
+ * Check the request line and headers in h[0..n) (as peeked; h[n] is a
+ * NUL): API_HEAD_OK when complete and within the rules, API_HEAD_WAIT
+ * when more is needed, API_HEAD_REFUSED with `out` saying how to answer.
+ */
+enum api_head_verdict api_head_check(const char *h, size_t n, struct api_head *out);
+/*
+ * The request target as sent: the path and each query parameter must decode
+ * to valid UTF-8 without control characters (libmicrohttpd would cut a value
+ * at %00 silently), at most API_MAX_QUERY_PARAMS parameters. True when it
+ * breaks a rule, with the 400's message appended to `why` (*too_many: it
+ * was the parameter count).
+ */
+bool api_uri_problem(const char *uri, struct vg_buf *why, bool *too_many);
+/*
+ * A request body (JSON): valid UTF-8, nesting within API_MAX_JSON_DEPTH, and
+ * no control character in a string, raw or escaped (\u0000 would end a C
+ * string early: "a\u0000b" must not become "a"), no lone surrogate.
+ * Returns what is wrong, or NULL.
+ */
+const char *api_body_problem(const char *s, size_t n);
+bool api_health_filter_ok(const char *health);
+/* `q` a case-insensitive substring of `name`. */
+bool api_name_matches(const char *name, const char *q);
+/* "*<q>*" with each letter as [xX] and glob characters escaped, for the name index. Caller frees.
+ */
+char *api_q_glob(const char *q);
+/* The cursor of a page ending at (name, id): hex of "name\x1fid". Caller frees. */
+char *api_cursor_encode(const char *name, const char *id);
+/* A cursor back into new heap strings; false when `hex` is not one. */
+bool api_cursor_decode(const char *hex, char **name, char **id);
+/* "key=glob" with a key a silence may match on. */
+bool api_matcher_ok(const char *m);
+/*
+ * The body of POST /api/v1/silences (body[0..len), not NUL-terminated) into
+ * `s` (zeroed first; vg_silence_fini it either way), times checked against
+ * `now` (ms); false with the 400's message appended to `why`. `s->id` is
+ * left NULL.
+ */
+bool api_silence_parse(const char *body, size_t len, int64_t now, struct vg_silence *s,
+                       struct vg_buf *why);
 
 /* ---- api_stream.c ---- */
 void api_ring_init(struct api_ring *ring);

@@ -5,14 +5,11 @@
  * open; writes (POST, DELETE) need the bearer token. Parameters are
  * checked: an unknown or malformed one is a 400 that says which.
  */
-#include <cjson/cJSON.h>
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <microhttpd.h>
 
@@ -86,50 +83,9 @@ static bool int_arg(struct api_ctx *c, struct api_resp *r, const char *name, int
     return true;
 }
 
-bool api_health_filter_ok(const char *health)
-{
-    return !health || !strcmp(health, "healthy") || !strcmp(health, "progressing") ||
-           !strcmp(health, "unhealthy") || !strcmp(health, "unknown");
-}
-
 bool api_health_matches(const struct vg_resource *res, const char *health)
 {
     return !health || !strcmp(api_health_name(res->health), health);
-}
-
-/* Case-insensitive substring of `name`. */
-static bool name_matches(const char *name, const char *q)
-{
-    size_t nl = strlen(name);
-    size_t ql = strlen(q);
-
-    for (size_t i = 0; i + ql <= nl; i++) {
-        if (strncasecmp(name + i, q, ql) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* "*<q>*" with each letter as [xX] and glob characters escaped: the name index does the work. */
-static char *q_glob(const char *q)
-{
-    struct vg_buf b = {0};
-
-    vg_buf_putc(&b, '*');
-    for (const char *p = q; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (isalpha(ch) && ch < 0x80) {
-            vg_buf_printf(&b, "[%c%c]", tolower(ch), toupper(ch));
-        } else if (strchr("*?[]\\", ch)) {
-            vg_buf_putc(&b, '\\');
-            vg_buf_putc(&b, (char)ch);
-        } else {
-            vg_buf_putc(&b, (char)ch);
-        }
-    }
-    vg_buf_putc(&b, '*');
-    return vg_buf_steal(&b);
 }
 
 bool api_query_resources(struct api_ctx *c, struct api_resp *r, bool ignore_health,
@@ -159,7 +115,7 @@ bool api_query_resources(struct api_ctx *c, struct api_resp *r, bool ignore_heal
         return false;
     }
     if (q) {
-        glob = q_glob(q);
+        glob = api_q_glob(q);
         f.name_glob = glob;
     }
     err = vg_state_list(st, &f, &v, &n, errstr, sizeof(errstr));
@@ -170,7 +126,7 @@ bool api_query_resources(struct api_ctx *c, struct api_resp *r, bool ignore_heal
         return false;
     }
     for (size_t i = 0; i < n; i++) {
-        if ((!q || name_matches(v[i]->name, q)) &&
+        if ((!q || api_name_matches(v[i]->name, q)) &&
             (ignore_health || api_health_matches(v[i], health))) {
             v[k++] = v[i];
         } else {
@@ -179,58 +135,6 @@ bool api_query_resources(struct api_ctx *c, struct api_resp *r, bool ignore_heal
     }
     *out = v;
     *n_out = k;
-    return true;
-}
-
-/* ---- cursors: hex of "name\x1fid" of the last item of a page ----------------- */
-
-static char *cursor_encode(const struct vg_resource *res)
-{
-    struct vg_buf b = {0};
-    const char *parts[2] = {res->name, res->id};
-
-    for (int p = 0; p < 2; p++) {
-        if (p) {
-            vg_buf_puts(&b, "1f");
-        }
-        for (const char *s = parts[p]; *s; s++) {
-            vg_buf_printf(&b, "%02x", (unsigned char)*s);
-        }
-    }
-    return vg_buf_steal(&b);
-}
-
-static bool cursor_decode(const char *hex, char **name, char **id)
-{
-    size_t len = strlen(hex);
-    char *raw;
-    char *sep;
-
-    if (len == 0 || len % 2 || len > 2 * 16384) {
-        return false;
-    }
-    raw = vg_malloc(len / 2 + 1);
-    for (size_t i = 0; i < len / 2; i++) {
-        char byte[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
-        char *end;
-        long v;
-        if (!isxdigit((unsigned char)byte[0]) || !isxdigit((unsigned char)byte[1])) {
-            free(raw);
-            return false;
-        }
-        v = strtol(byte, &end, 16);
-        raw[i] = (char)v;
-    }
-    raw[len / 2] = '\0';
-    sep = memchr(raw, 0x1f, len / 2);
-    if (!sep || strlen(raw) != len / 2) {
-        free(raw);
-        return false;
-    }
-    *sep = '\0';
-    *name = vg_strdup(raw);
-    *id = vg_strdup(sep + 1);
-    free(raw);
     return true;
 }
 
@@ -258,7 +162,7 @@ static void list_resources(struct api_ctx *c, struct api_resp *r)
         !int_arg(c, r, "limit", API_DEFAULT_LIMIT, 1, API_MAX_LIMIT, &limit)) {
         return;
     }
-    if (cursor && !cursor_decode(cursor, &cname, &cid)) {
+    if (cursor && !api_cursor_decode(cursor, &cname, &cid)) {
         api_error(r, 400, "cursor: not a cursor this API returned (use next_cursor as is)");
         return;
     }
@@ -298,7 +202,7 @@ static void list_resources(struct api_ctx *c, struct api_resp *r)
                   "%s], \"count\": %zu, \"total\": %zu, \"next_cursor\": ", shown ? "\n" : "",
                   shown, total);
     if (more) {
-        char *next = cursor_encode(v[last]);
+        char *next = api_cursor_encode(v[last]->name, v[last]->id);
         vg_json_append_string(&r->body, next);
         free(next);
     } else {
@@ -508,151 +412,10 @@ static void random_id(char out[17])
     }
 }
 
-static bool matcher_ok(const char *m)
-{
-    static const char *const keys[] = {"monitor",   "resource", "severity", "incident", "type",
-                                       "workspace", "name",     "owner",    NULL};
-    const char *eq = strchr(m, '=');
-    size_t kl;
-
-    if (!eq || eq == m || !eq[1]) {
-        return false;
-    }
-    kl = (size_t)(eq - m);
-    if (kl > 7 && !strncmp(m, "labels.", 7)) {
-        return true;
-    }
-    for (size_t i = 0; keys[i]; i++) {
-        if (strlen(keys[i]) == kl && !strncmp(keys[i], m, kl)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Fill `s` from the POST body; false with r set to a 400. */
-static bool silence_from_body(struct api_ctx *c, struct api_resp *r, struct vg_silence *s)
-{
-    cJSON *root = cJSON_ParseWithLength(c->body, c->body_len);
-    const cJSON *m;
-    const cJSON *it;
-    const cJSON *v;
-    int64_t now = vg_now_ms();
-    bool ok = false;
-
-    memset(s, 0, sizeof(*s));
-    if (!root || !cJSON_IsObject(root)) {
-        api_error(r, 400, "body: expected a JSON object");
-        goto out;
-    }
-    cJSON_ArrayForEach(it, root)
-    {
-        static const char *const keys[] = {"matchers", "starts_at",  "ends_at", "duration",
-                                           "comment",  "created_by", NULL};
-        bool known = false;
-        for (size_t i = 0; keys[i]; i++) {
-            known |= !strcmp(keys[i], it->string);
-        }
-        if (!known) {
-            api_error(r, 400, "body: unknown key \"%s\"", it->string);
-            goto out;
-        }
-    }
-    m = cJSON_GetObjectItemCaseSensitive(root, "matchers");
-    if (cJSON_IsObject(m)) { /* {"monitor": "x", ...} is the same as ["monitor=x", ...] */
-        cJSON_ArrayForEach(it, m)
-        {
-            if (!cJSON_IsString(it)) {
-                api_error(r, 400, "matchers.%s: expected a string", it->string);
-                goto out;
-            }
-        }
-    } else if (!cJSON_IsArray(m)) {
-        api_error(r, 400, "matchers: expected [\"key=glob\", ...] or {\"key\": \"glob\"}");
-        goto out;
-    }
-    s->matchers = vg_calloc(MAX_MATCHERS, sizeof(*s->matchers));
-    cJSON_ArrayForEach(it, m)
-    {
-        char *text;
-        if (s->n_matchers == MAX_MATCHERS) {
-            api_error(r, 400, "matchers: at most %d", MAX_MATCHERS);
-            goto out;
-        }
-        if (cJSON_IsObject(m)) {
-            text = vg_asprintf("%s=%s", it->string, it->valuestring);
-        } else if (cJSON_IsString(it)) {
-            text = vg_strdup(it->valuestring);
-        } else {
-            api_error(r, 400, "matchers: expected strings \"key=glob\"");
-            goto out;
-        }
-        s->matchers[s->n_matchers++] = text;
-        if (!matcher_ok(text)) {
-            api_error(r, 400,
-                      "matchers: \"%s\": expected key=glob with key one of monitor, resource, "
-                      "severity, incident, type, workspace, name, owner, labels.<key>",
-                      text);
-            goto out;
-        }
-    }
-    if (s->n_matchers == 0) {
-        api_error(r, 400,
-                  "matchers: at least one is needed (a silence of everything is a "
-                  "mistake)");
-        goto out;
-    }
-    s->starts_at_ms = now;
-    v = cJSON_GetObjectItemCaseSensitive(root, "starts_at");
-    if (v && (!cJSON_IsString(v) ||
-              !vg_time_parse_rfc3339(v->valuestring, strlen(v->valuestring), &s->starts_at_ms))) {
-        api_error(r, 400, "starts_at: expected an RFC 3339 time");
-        goto out;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(root, "ends_at");
-    it = cJSON_GetObjectItemCaseSensitive(root, "duration");
-    if ((v != NULL) == (it != NULL)) {
-        api_error(r, 400, "give either ends_at (RFC 3339) or duration (\"2h\")");
-        goto out;
-    }
-    if (v && (!cJSON_IsString(v) ||
-              !vg_time_parse_rfc3339(v->valuestring, strlen(v->valuestring), &s->ends_at_ms))) {
-        api_error(r, 400, "ends_at: expected an RFC 3339 time");
-        goto out;
-    }
-    if (it) {
-        int64_t d;
-        if (!cJSON_IsString(it) || !vg_duration_parse(it->valuestring, &d) || d <= 0) {
-            api_error(r, 400, "duration: expected a duration such as \"30m\" or \"2h\"");
-            goto out;
-        }
-        s->ends_at_ms = s->starts_at_ms + d;
-    }
-    if (s->ends_at_ms <= s->starts_at_ms || s->ends_at_ms <= now) {
-        api_error(r, 400, "ends_at: must be after starts_at and in the future");
-        goto out;
-    }
-    v = cJSON_GetObjectItemCaseSensitive(root, "comment");
-    if (v && !cJSON_IsString(v)) {
-        api_error(r, 400, "comment: expected a string");
-        goto out;
-    }
-    s->comment = vg_strdup(v ? v->valuestring : "");
-    v = cJSON_GetObjectItemCaseSensitive(root, "created_by");
-    if (v && !cJSON_IsString(v)) {
-        api_error(r, 400, "created_by: expected a string");
-        goto out;
-    }
-    s->created_by = vg_strdup(v ? v->valuestring : "api");
-    ok = true;
-out:
-    cJSON_Delete(root);
-    return ok;
-}
-
 static void create_silence(struct api_ctx *c, struct api_resp *r)
 {
     static const char *const allowed[] = {NULL};
+    struct vg_buf why = {0};
     struct vg_silence s;
     struct vg_state *st;
     char errstr[512];
@@ -662,7 +425,9 @@ static void create_silence(struct api_ctx *c, struct api_resp *r)
     if (!args_ok(c, r, allowed) || !api_authorized(c, r)) {
         return;
     }
-    if (!silence_from_body(c, r, &s)) {
+    if (!api_silence_parse(c->body, c->body_len, vg_now_ms(), &s, &why)) {
+        api_error(r, 400, "%s", why.data);
+        vg_buf_fini(&why);
         vg_silence_fini(&s);
         return;
     }

@@ -1625,19 +1625,23 @@ static void apply_env(struct cfg_load *ld, struct vg_ynode *root)
 
 /*
  * vg_config_load_file (`path` NULL: the defaults), or with `redis_only`
- * vg_config_load_redis; the environment's overrides on top; `ld` says
- * where errors go.
+ * vg_config_load_redis; with `buf` the text of `path` is buf[0..len)
+ * rather than read from it (vg_config_load_string). The environment's
+ * overrides on top; `ld` says where errors go.
  */
-static vg_err_t load_file(struct vg_config *cfg, const char *path, bool redis_only,
-                          struct cfg_load *ld)
+static vg_err_t load_file(struct vg_config *cfg, const char *path, const char *buf, size_t len,
+                          bool redis_only, struct cfg_load *ld)
 {
     struct vg_ydoc doc;
     vg_err_t err;
     char *base_dir = NULL;
     const char *slash;
+    int flags = redis_only ? 0 : VG_YAML_ENV;
 
-    if (path) {
-        err = vg_yaml_load_file(&doc, path, redis_only ? 0 : VG_YAML_ENV, ld->msg, sizeof(ld->msg));
+    if (path && buf) {
+        err = vg_yaml_load_string(&doc, path, buf, len, flags, ld->msg, sizeof(ld->msg));
+    } else if (path) {
+        err = vg_yaml_load_file(&doc, path, flags, ld->msg, sizeof(ld->msg));
     } else {
         err = vg_yaml_load_string(&doc, "(defaults)", "", 0, 0, ld->msg, sizeof(ld->msg));
     }
@@ -1687,7 +1691,7 @@ vg_err_t vg_config_load_file(struct vg_config *cfg, const char *path, char *errs
 {
     struct cfg_load ld = {.errstr = errstr, .errstr_size = errstr_size};
 
-    return load_file(cfg, path, false, &ld);
+    return load_file(cfg, path, NULL, 0, false, &ld);
 }
 
 vg_err_t vg_config_load_redis(struct vg_config *cfg, const char *path, char *errstr,
@@ -1695,7 +1699,7 @@ vg_err_t vg_config_load_redis(struct vg_config *cfg, const char *path, char *err
 {
     struct cfg_load ld = {.errstr = errstr, .errstr_size = errstr_size};
 
-    return load_file(cfg, path, true, &ld);
+    return load_file(cfg, path, NULL, 0, true, &ld);
 }
 
 vg_err_t vg_config_check(struct vg_config *cfg, const char *path,
@@ -1705,12 +1709,20 @@ vg_err_t vg_config_check(struct vg_config *cfg, const char *path,
     struct cfg_load ld = {
         .errstr = first, .errstr_size = sizeof(first), .on_error = on_error, .ctx = ctx};
 
-    return load_file(cfg, path, false, &ld);
+    return load_file(cfg, path, NULL, 0, false, &ld);
 }
 
 vg_err_t vg_config_load(struct vg_config *cfg, const char *path, char *errstr, size_t errstr_size)
 {
     struct cfg_load ld = {.errstr = errstr, .errstr_size = errstr_size};
 
-    return load_file(cfg, path, false, &ld);
+    return load_file(cfg, path, NULL, 0, false, &ld);
+}
+
+vg_err_t vg_config_load_string(struct vg_config *cfg, const char *name, const char *buf, size_t len,
+                               char *errstr, size_t errstr_size)
+{
+    struct cfg_load ld = {.errstr = errstr, .errstr_size = errstr_size};
+
+    return load_file(cfg, name, buf, len, false, &ld);
 }

@@ -41,27 +41,6 @@ struct sink *sinks_find(const struct vg_sinks *sk, const char *name)
     return NULL;
 }
 
-void sinks_scrub(const struct sink *s, char *msg, size_t msg_size)
-{
-    static const char red[] = "<redacted>";
-
-    for (size_t i = 0; i < s->n_secrets; i++) {
-        char *hit;
-        size_t n = strlen(s->secrets[i]);
-
-        while ((hit = strstr(msg, s->secrets[i])) != NULL) {
-            size_t tail = strlen(hit + n);
-            size_t used = (size_t)(hit - msg);
-            if (used + sizeof(red) - 1 + tail + 1 > msg_size) {
-                tail = msg_size > used + sizeof(red) ? msg_size - used - sizeof(red) : 0;
-            }
-            memmove(hit + sizeof(red) - 1, hit + n, tail);
-            memcpy(hit, red, sizeof(red) - 1);
-            hit[sizeof(red) - 1 + tail] = '\0';
-        }
-    }
-}
-
 void sinks_add_secret(struct sink *s, const char *v)
 {
     if (!v || strlen(v) < 3) {

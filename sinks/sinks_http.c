@@ -596,55 +596,16 @@ static struct xfer *xfer_new(struct sink *s, const char *id, const char *pager, 
 
 /* ---------------------------------------------------------------- outcomes */
 
-/* Retry-After: delta-seconds or an HTTP-date (RFC 9110 10.2.3); -1 when absent or malformed. */
+/* The Retry-After header of the answer on `e`: sinks_retry_after_ms; -1 when absent. */
 static int64_t read_retry_after(CURL *e)
 {
     struct curl_header *h = NULL;
-    char *end = NULL;
-    long long secs;
-    time_t when;
-    time_t now;
-    int64_t ms;
 
     if (curl_easy_header(e, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h ||
         !h->value) {
         return -1;
     }
-    errno = 0;
-    secs = strtoll(h->value, &end, 10);
-    if (end != h->value && *end == '\0' && errno == 0 && secs >= 0) {
-        return secs > SINKS_RETRY_AFTER_MAX_MS / 1000 ? SINKS_RETRY_AFTER_MAX_MS : secs * 1000;
-    }
-    when = curl_getdate(h->value, NULL);
-    if (when < 0) {
-        return -1;
-    }
-    now = time(NULL);
-    ms = when > now ? ((int64_t)when - (int64_t)now) * 1000 : 0;
-    return ms > SINKS_RETRY_AFTER_MAX_MS ? SINKS_RETRY_AFTER_MAX_MS : ms;
-}
-
-/* The response body, cut and made printable, for the dead-letter entry. */
-static void copy_response(char *dst, size_t dst_size, const struct vg_buf *resp)
-{
-    size_t n = resp->len < dst_size - 1 ? resp->len : dst_size - 1;
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)resp->data[i];
-        dst[i] = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ? ' ' : (char)c;
-    }
-    dst[n] = '\0';
-    /* Never end inside a UTF-8 sequence. */
-    while (n > 0 && ((unsigned char)dst[n - 1] & 0x80)) {
-        unsigned char c = (unsigned char)dst[n - 1];
-        n--;
-        if ((c & 0xC0) == 0xC0) {
-            break;
-        }
-    }
-    if (n < resp->len && n < dst_size - 1) {
-        dst[n] = '\0';
-    }
+    return sinks_retry_after_ms(h->value, time(NULL));
 }
 
 /*
@@ -674,7 +635,7 @@ static void classify(struct xfer *x, CURLcode code, struct vg_sink_result *r)
     r->status = status;
     r->retry_after_ms = read_retry_after(x->easy);
     r->err = sinks_classify_status(status);
-    copy_response(r->response, sizeof(r->response), &x->resp);
+    sinks_response_excerpt(r->response, sizeof(r->response), x->resp.data, x->resp.len);
     sinks_scrub(s, r->response, sizeof(r->response));
     if (r->err == VG_OK) {
         sinks_slack_answer(s, x->resp.data, x->resp.len, x->memo != NULL, r, &x->new_memo);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "vigil/config.h"
 #include "vigil/err.h"
@@ -246,8 +247,6 @@ struct vg_sinks {
 struct sink *sinks_find(const struct vg_sinks *sk, const char *name);
 /* Remember `v` as a secret of `s` (copied); strings under 3 bytes are not secrets. */
 void sinks_add_secret(struct sink *s, const char *v);
-/* Replace any configured secret in `s` with "<redacted>" (in place). */
-void sinks_scrub(const struct sink *s, char *msg, size_t msg_size);
 /* Queue a finished result (console, kafka) for the next vg_sinks_poll; wakes it. */
 void sinks_push_done(struct vg_sinks *sk, const struct vg_sink_result *r);
 
@@ -311,6 +310,23 @@ void sinks_slack_request(const struct sink *s, const struct sinks_notice *nt, co
 /* After request `step` of the page `src` succeeded: does another request follow? */
 bool sinks_slack_has_next(const struct sink *s, const char *src, size_t src_len, const char *memo,
                           int step);
+
+/* ---- answers (sinks_response.c): pure, fuzzed ---- */
+/*
+ * A Retry-After value (RFC 9110 10.2.3): delta-seconds or an HTTP-date,
+ * as milliseconds from `now`, capped at SINKS_RETRY_AFTER_MAX_MS (a date
+ * in the past is 0). -1 when malformed.
+ */
+int64_t sinks_retry_after_ms(const char *value, time_t now);
+/*
+ * The start of a response body for a dead letter: at most dst_size - 1
+ * bytes of resp[0..resp_len) (not NUL-terminated), control characters
+ * other than newline and tab as spaces, never ending inside a UTF-8
+ * sequence that was cut. `dst` is NUL-terminated; dst_size > 0.
+ */
+void sinks_response_excerpt(char *dst, size_t dst_size, const char *resp, size_t resp_len);
+/* Replace any configured secret in `s` with "<redacted>" (in place). */
+void sinks_scrub(const struct sink *s, char *msg, size_t msg_size);
 /*
  * A Web API answer with a 2xx status: {"ok": false, "error": ...} still
  * fails `r` (BACKEND for Slack's transient errors, else REJECTED); a first

@@ -469,48 +469,6 @@ bool sinks_slack_has_next(const struct sink *s, const char *src, size_t src_len,
     return more;
 }
 
-static bool retriable_error(const char *e)
-{
-    static const char *const retry[] = {"ratelimited", "rate_limited",        "internal_error",
-                                        "fatal_error", "service_unavailable", "request_timeout",
-                                        NULL};
-    for (const char *const *r = retry; *r; r++) {
-        if (!strcmp(e, *r)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-void sinks_slack_answer(const struct sink *s, const char *resp, size_t resp_len, bool have_memo,
-                        struct vg_sink_result *r, char **new_memo)
-{
-    cJSON *root;
-    const cJSON *ok;
-    const cJSON *err;
-    const char *e;
-
-    if (s->type != SINK_SLACK || !s->slack_bot) {
-        return;
-    }
-    root = cJSON_ParseWithLength(resp ? resp : "", resp_len);
-    ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
-    err = cJSON_GetObjectItemCaseSensitive(root, "error");
-    e = cJSON_IsString(err) ? err->valuestring : "invalid_response";
-    if (!cJSON_IsTrue(ok)) {
-        r->err = retriable_error(e) ? VG_ERR_BACKEND : VG_ERR_REJECTED;
-        snprintf(r->detail, sizeof(r->detail), "sink %s: slack error %.100s", s->name, e);
-    } else {
-        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(root, "ts");
-        const cJSON *ch = cJSON_GetObjectItemCaseSensitive(root, "channel");
-        if (cJSON_IsString(ts) && cJSON_IsString(ch) && !have_memo) {
-            vg_free(*new_memo);
-            *new_memo = vg_asprintf("%s %s", ch->valuestring, ts->valuestring);
-        }
-    }
-    cJSON_Delete(root);
-}
-
 bool sinks_slack_update_skippable(const struct sink *s, int step, const char *memo,
                                   const struct vg_sink_result *r)
 {

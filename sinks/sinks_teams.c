@@ -22,7 +22,6 @@
 #define MAX_LISTED 25 /* a grouped card lists at most this many incidents */
 #define TEXT_MAX 2000 /* bytes of one text, before the size limit asks for less */
 #define TITLE_MAX 200 /* bytes of the card's title */
-#define RESPONSE_MARK "returned HTTP error "
 
 const char *sinks_status_color(const char *status, const char *severity)
 {
@@ -301,35 +300,4 @@ vg_err_t sinks_teams_check(struct sink *s, const struct vg_sink_config *cfg, cha
     }
     s->url = vg_strdup(cfg->url);
     return VG_OK;
-}
-
-void sinks_teams_answer(const struct sink *s, const char *resp, size_t resp_len,
-                        struct vg_sink_result *r)
-{
-    char text[VG_SINK_RESPONSE_MAX];
-    const char *hit;
-    char *end = NULL;
-    long status;
-
-    if (s->type != SINK_TEAMS || !resp || resp_len == 0) {
-        return;
-    }
-    snprintf(text, sizeof(text), "%.*s",
-             (int)(resp_len < sizeof(text) ? resp_len : sizeof(text) - 1), resp);
-    hit = strstr(text, RESPONSE_MARK);
-    if (!hit) {
-        return;
-    }
-    errno = 0;
-    status = strtol(hit + strlen(RESPONSE_MARK), &end, 10);
-    if (errno || end == hit + strlen(RESPONSE_MARK) || status < 100 || status > 599) {
-        return;
-    }
-    r->err = sinks_classify_status(status);
-    if (r->err == VG_OK) {
-        r->err = VG_ERR_BACKEND; /* "returned HTTP error 200" is still not a delivery */
-    }
-    r->status = status;
-    snprintf(r->detail, sizeof(r->detail), "sink %s: teams answered HTTP %ld in a 2xx body",
-             s->name, status);
 }

@@ -25,3 +25,10 @@ add_executable(test_api_registry ${CMAKE_CURRENT_LIST_DIR}/unit/test_api_registr
 target_link_libraries(test_api_registry PRIVATE vg_api vg_core PkgConfig::CMOCKA vg_build_flags)
 add_test(NAME test_api_registry COMMAND test_api_registry)
 set_tests_properties(test_api_registry PROPERTIES LABELS unit TIMEOUT 30)
+
+# The request parsers of api/api_parse.c (no sockets).
+add_executable(test_api_parse ${CMAKE_CURRENT_LIST_DIR}/unit/test_api_parse.c)
+target_include_directories(test_api_parse PRIVATE ${PROJECT_SOURCE_DIR}/api)
+target_link_libraries(test_api_parse PRIVATE vg_api vg_core PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_api_parse COMMAND test_api_parse)
+set_tests_properties(test_api_parse PROPERTIES LABELS unit TIMEOUT 30)

@@ -11,6 +11,12 @@ target_link_libraries(test_sinks_units PRIVATE vg_sinks vg_core PkgConfig::SINKS
 add_test(NAME test_sinks_units COMMAND test_sinks_units)
 set_tests_properties(test_sinks_units PROPERTIES LABELS unit TIMEOUT 30)
 
+add_executable(test_sinks_response ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sinks_response.c)
+target_include_directories(test_sinks_response PRIVATE ${PROJECT_SOURCE_DIR}/sinks)
+target_link_libraries(test_sinks_response PRIVATE vg_sinks vg_core PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_sinks_response COMMAND test_sinks_response)
+set_tests_properties(test_sinks_response PROPERTIES LABELS unit TIMEOUT 30)
+
 foreach(t dispatch signing alertmanager slack tls)
   add_executable(test_sinks_${t} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_sinks_${t}.c)
   target_compile_definitions(test_sinks_${t} PRIVATE

@@ -167,6 +167,14 @@ vg_err_t vg_config_load_redis(struct vg_config *cfg, const char *path, char *err
  */
 vg_err_t vg_config_load(struct vg_config *cfg, const char *path, char *errstr, size_t errstr_size);
 /*
+ * vg_config_load from memory: buf[0..len) (not NUL-terminated) is the text
+ * of a file named `name`, which messages name ("name:line:col: ...") and
+ * relative paths in it are resolved against. Environment overrides and
+ * ${NAME} substitution as for a file. For tests and the fuzz target.
+ */
+vg_err_t vg_config_load_string(struct vg_config *cfg, const char *name, const char *buf, size_t len,
+                               char *errstr, size_t errstr_size);
+/*
  * `vigil check`: vg_config_load, but go on after an error: every one
  * ("file:line:col: message") is passed to `on_error`, in the order of the
  * file. A sink with an error has `broken` set. Returns the first error's

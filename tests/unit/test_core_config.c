@@ -494,6 +494,41 @@ static void test_relative_paths(void **state)
     vg_config_fini(&cfg);
 }
 
+/* From memory (vg_config_load_string): the buffer need not end in a NUL, `name` is the file. */
+static void test_from_memory(void **state)
+{
+    static const char text[] = "kafka:\n  brokers: \"${VG_TEST_MEM_HOST}:9092\"\n"
+                               "rules: [ops.yaml]\nXX";
+    static const char bad[] = "kafka:\n  partitions: many\n";
+    struct vg_config cfg;
+    char errstr[512];
+
+    (void)state;
+    setenv("VG_TEST_MEM_HOST", "kafka.internal", 1);
+    vg_config_init(&cfg);
+    assert_int_equal(vg_config_load_string(&cfg, "/etc/vigil/vigil.yaml", text, sizeof(text) - 3,
+                                           errstr, sizeof(errstr)),
+                     VG_OK);
+    assert_string_equal(cfg.kafka.brokers, "kafka.internal:9092");
+    ASSERT_STRV(cfg.rules, cfg.n_rules, "/etc/vigil/ops.yaml");
+    vg_config_fini(&cfg);
+    unsetenv("VG_TEST_MEM_HOST");
+
+    vg_config_init(&cfg);
+    assert_int_equal(vg_config_load_string(&cfg, "/etc/vigil/vigil.yaml", text, sizeof(text) - 3,
+                                           errstr, sizeof(errstr)),
+                     VG_ERR_PARSE);
+    assert_non_null(strstr(errstr, "/etc/vigil/vigil.yaml:2:"));
+    assert_non_null(strstr(errstr, "VG_TEST_MEM_HOST"));
+    vg_config_fini(&cfg);
+
+    vg_config_init(&cfg);
+    assert_int_not_equal(
+        vg_config_load_string(&cfg, "mem.yaml", bad, strlen(bad), errstr, sizeof(errstr)), VG_OK);
+    assert_non_null(strstr(errstr, "mem.yaml:2:"));
+    vg_config_fini(&cfg);
+}
+
 /* Over VG_YAML_MAX_BYTES: refused before parsing. */
 static void test_too_large(void **state)
 {
@@ -568,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_redis_only_errors),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_relative_paths),
+        cmocka_unit_test(test_from_memory),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_path_without_directory),
     };
