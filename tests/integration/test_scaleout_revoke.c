@@ -32,7 +32,7 @@
 #define PARTITIONS 8
 #define N_RES 300
 #define N_EVS 8000
-#define PRODUCE_MS 20000 /* spread over both moves: each takes up to a session timeout (6 s) */
+#define PRODUCE_MS 24000 /* spread over both moves: each takes up to a session timeout (6 s) */
 #define CHUNK 50
 
 static struct vg_test_env E;
