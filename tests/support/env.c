@@ -1251,3 +1251,133 @@ int vg_test_env_teardown(void **state)
 
     return vg_test_env_stop(c->env);
 }
+
+/* ---- Scale-out: more instances of vigil in one group, process memory ---- */
+
+struct instance_port {
+    struct vg_test_env *e;
+    int run;
+    int port;
+};
+
+/* "listening on http://127.0.0.1:PORT/" in run `run`'s log. */
+static bool instance_has_port(void *arg)
+{
+    struct instance_port *ip = arg;
+    static const char mark[] = "listening on http://127.0.0.1:";
+    char *path = vg_test_env_log_path(ip->e, ip->run);
+    char *text = vg_test_read_file(path, NULL);
+    const char *p = text ? strstr(text, mark) : NULL;
+    int64_t port = 0;
+
+    if (p) {
+        char num[8] = "";
+
+        p += strlen(mark);
+        snprintf(num, sizeof(num), "%.*s", (int)strspn(p, "0123456789"), p);
+        if (vg_parse_i64(num, &port)) {
+            ip->port = (int)port;
+        }
+    }
+    free(text);
+    free(path);
+    return ip->port > 0;
+}
+
+pid_t vg_test_env_spawn_instance(struct vg_test_env *e, const char *instance, int *port_out)
+{
+    char *argv[] = {(char *)vg_test_vigil_bin(),
+                    (char *)"run",
+                    (char *)"-c",
+                    e->config,
+                    (char *)(e->opts.debug ? "--debug" : NULL),
+                    (char *)e->opts.debug,
+                    NULL};
+    struct instance_port ip = {e, 0, 0};
+    char *out;
+    char *err;
+    pid_t pid;
+
+    e->runs++;
+    ip.run = e->runs;
+    out = vg_asprintf("%s/vigil-%d.out", e->dir, e->runs);
+    err = vg_test_env_log_path(e, e->runs);
+    setenv("VIGIL_INSTANCE", instance, 1);
+    pid = vg_test_spawn(argv, out, err);
+    unsetenv("VIGIL_INSTANCE");
+    free(out);
+    free(err);
+    if (port_out) {
+        *port_out = 0;
+    }
+    if (pid <= 0) {
+        fprintf(stderr, "env: cannot spawn instance %s\n", instance);
+        return -1;
+    }
+    if (e->opts.http) {
+        if (!vg_test_wait_for(instance_has_port, &ip, 30000)) {
+            fprintf(stderr, "env: instance %s never served its HTTP API\n", instance);
+            vg_test_env_dump_logs(e);
+            vg_test_stop(pid, SIGKILL, 5000);
+            return -1;
+        }
+        if (port_out) {
+            *port_out = ip.port;
+        }
+    }
+    return pid;
+}
+
+int vg_test_env_stop_instance(struct vg_test_env *e, pid_t pid, int sig)
+{
+    int status = vg_test_stop(pid, sig, 20000);
+    char *logs = vg_test_env_logs(e);
+
+    /* A sanitizer report in any run's log fails the test whatever the signal. */
+    if (strstr(logs, "runtime error:") || strstr(logs, "Sanitizer")) {
+        e->failed = true;
+    }
+    free(logs);
+    if (sig != SIGKILL && status != 0 && !e->unclean_exit_ok) {
+        fprintf(stderr, "env: instance pid %d exited with %d after signal %d\n", (int)pid, status,
+                sig);
+        e->failed = true;
+    }
+    return status;
+}
+
+bool vg_test_http_ready(int port)
+{
+    struct vg_test_http_reply r = vg_test_http(port, "GET", "/readyz", NULL, NULL);
+    bool ok = r.status == 200;
+
+    vg_test_http_reply_free(&r);
+    return ok;
+}
+
+long vg_test_proc_kb(pid_t pid, const char *field)
+{
+    char path[64];
+    char *text;
+    const char *p;
+    long kb = -1;
+    size_t fl = strlen(field);
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    text = vg_test_read_file(path, NULL);
+    for (p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, field, fl) == 0 && p[fl] == ':') {
+            const char *v = p + fl + 1 + strspn(p + fl + 1, " \t");
+            char num[24] = "";
+            int64_t x;
+
+            snprintf(num, sizeof(num), "%.*s", (int)strspn(v, "0123456789"), v);
+            if (vg_parse_i64(num, &x)) {
+                kb = (long)x;
+            }
+            break;
+        }
+    }
+    free(text);
+    return kb;
+}

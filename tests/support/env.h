@@ -337,4 +337,26 @@ struct vg_test_env_case {
 int vg_test_env_setup(void **state);
 int vg_test_env_teardown(void **state);
 
+/* ---- Scale-out: more instances of vigil in one group, process memory ---- */
+
+/*
+ * Spawn another `vigil run -c config` beside (or instead of) e->vigil, as
+ * consumer-group member `instance` (VIGIL_INSTANCE, also its outbox
+ * consumer name), logging to the next run's files. With opts.http, wait
+ * for its port (*port_out; 0 without http) but not for readiness: a
+ * member without partitions is not ready. Returns the pid, or -1.
+ */
+pid_t vg_test_env_spawn_instance(struct vg_test_env *e, const char *instance, int *port_out);
+/*
+ * Send `sig` to an instance of vg_test_env_spawn_instance and reap it
+ * (bounded). Returns the exit status; a status other than 0 after a
+ * signal other than SIGKILL, or a sanitizer report in any run's log,
+ * marks the environment failed.
+ */
+int vg_test_env_stop_instance(struct vg_test_env *e, pid_t pid, int sig);
+/* GET /readyz on 127.0.0.1:port answers 200. */
+bool vg_test_http_ready(int port);
+/* A field of /proc/<pid>/status in kB ("VmHWM", "VmRSS"); -1 when absent. */
+long vg_test_proc_kb(pid_t pid, const char *field);
+
 #endif

@@ -1,0 +1,17 @@
+# Scale-out: several `vigil run` instances in one consumer group hand partitions, timers and
+# outbox entries over (docs/scaling.md), and the Resource cache keeps memory bounded under a
+# backlog. Real binaries against the environment of tests/support/env.h.
+pkg_check_modules(SCALEOUT_CJSON REQUIRED IMPORTED_TARGET libcjson)
+pkg_check_modules(SCALEOUT_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+
+foreach(t scaleout_timers scaleout_outbox scaleout_revoke scaleout_memory)
+  add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
+  target_link_libraries(test_${t} PRIVATE vg_testrefmodel vg_testenv vg_testsupport vg_state
+                        vg_consumer vg_core PkgConfig::CMOCKA PkgConfig::SCALEOUT_CJSON PkgConfig::SCALEOUT_HIREDIS
+                        vg_build_flags)
+  add_dependencies(test_${t} vigil)
+  add_test(NAME ${t} COMMAND test_${t})
+  # Above the tests' own deadlines, so a slow run fails with the test's message.
+  set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 240
+                       ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+endforeach()
