@@ -136,7 +136,7 @@ vg_err_t vg_state_pod_lookup(struct vg_state *st, const char *const *ns, const c
 
 /* What one batch changes, written in one MULTI/EXEC round trip. All borrowed. */
 struct vg_commit {
-    struct vg_resource **res; /* dirty Resources: rewritten whole, then marked clean */
+    struct vg_resource **res; /* dirty Resources: what changed is written, then marked clean */
     size_t n_res;
     const struct vg_transition *trans; /* for history */
     size_t n_trans;

@@ -249,6 +249,163 @@ static void test_commit_roundtrip(void **state)
     }
 }
 
+/* One field of a Resource hash through the raw connection, or NULL. Caller frees. */
+static char *hget(const char *id, const char *field)
+{
+    redisReply *r = redisCommand(fx.raw, "HGET %s:res:{%s} %s", fx.prefix, id, field);
+    char *v;
+
+    assert_non_null(r);
+    v = r->type == REDIS_REPLY_STRING ? vg_strndup(r->str, r->len) : NULL;
+    freeReplyObject(r);
+    return v;
+}
+
+static void expect_field(const char *id, const char *field, const char *want)
+{
+    char *got = hget(id, field);
+
+    if (want == NULL || got == NULL) {
+        if (got != want) {
+            fprintf(stderr, "%s: want %s, got \"%s\"\n", field, want ? want : "(absent)",
+                    got ? got : "(absent)");
+        }
+        assert_ptr_equal(got, want);
+    } else {
+        assert_string_equal(got, want);
+    }
+    vg_free(got);
+}
+
+static void expect_contains(const char *id, const char *field, const char *needle)
+{
+    char *got = hget(id, field);
+
+    assert_non_null(got);
+    assert_non_null(strstr(got, needle));
+    vg_free(got);
+}
+
+static void raw_ok(redisReply *r)
+{
+    assert_non_null(r);
+    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+}
+
+/* A pod event about Resource service:v1:delta-pods:w1 (pod Running and ready unless deleted). */
+static void pod_event(struct vg_event *ev, const char *pod, bool deleted, int64_t t, int64_t off)
+{
+    make_event(ev, "service", "delta-pods", "w1", "", "", "", t, 0, off, NULL);
+    ev->kind = VG_EVENT_POD;
+    ev->pod = vg_calloc(1, sizeof(*ev->pod));
+    ev->pod->name = vg_strdup(pod);
+    ev->pod->ns = vg_strdup("w1");
+    snprintf(ev->pod->phase, sizeof(ev->pod->phase), "%s", "Running");
+    ev->pod->ready = true;
+    ev->pod->time_ms = t;
+    ev->pod_deleted = deleted;
+}
+
+/* Resolve, apply and commit one event (its transitions with it); returns the commit's result. */
+static vg_err_t apply_commit(struct vg_event *ev, struct vg_resource **res)
+{
+    struct vg_transition trans[3];
+    struct vg_commit cm = {0};
+    char errstr[512];
+    size_t n;
+
+    assert_int_equal(vg_state_resolve(fx.st, ev, 1, res, errstr, sizeof(errstr)), VG_OK);
+    n = vg_resource_apply(&hc, *res, ev, trans);
+    cm.res = res;
+    cm.n_res = 1;
+    cm.trans = trans;
+    cm.n_trans = n;
+    return vg_state_commit(fx.st, &cm, errstr, sizeof(errstr));
+}
+
+/*
+ * A commit writes what changed and deletes what went, nothing else (two
+ * fields changed behind vigil's back stay as they are); after a commit
+ * that failed, the next write of its Resource is whole.
+ */
+static void test_commit_writes_changes(void **state)
+{
+    struct vg_event ev;
+    struct vg_resource *res;
+    struct vg_commit cm = {0};
+    char errstr[512];
+    char *since;
+    const char *id = "workflow:v1:delta:w1";
+    const char *pods_id = "service:v1:delta-pods:w1";
+
+    (void)state;
+    make_event(&ev, "workflow", "delta", "w1", "alice", "active", "pending", T0, 0, 100, "first");
+    assert_int_equal(apply_commit(&ev, &res), VG_OK);
+    vg_event_fini(&ev);
+    vg_resource_add_incident(res, "m-a", "000000000000000a", "low", T0);
+    vg_resource_add_incident(res, "m-b", "000000000000000b", "low", T0);
+    cm.res = &res;
+    cm.n_res = 1;
+    assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    assert_false(res->dirty);
+
+    /* behind vigil's back: the next event changes neither field */
+    raw_ok(redisCommand(fx.raw, "HSET %s:res:{%s} owner tampered status_since 1", fx.prefix, id));
+    make_event(&ev, "workflow", "delta", "w1", "alice", "active", "running", T0 + 10, 0, 101, NULL);
+    assert_int_equal(vg_state_resolve(fx.st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
+    vg_resource_remove_incident(res, "m-a");
+    assert_int_equal(apply_commit(&ev, &res), VG_OK);
+    vg_event_fini(&ev);
+    expect_field(id, "owner", "tampered");
+    expect_field(id, "status_since", "1");
+    expect_field(id, "runtime", "running");
+    since = vg_asprintf("%lld", (long long)(T0 + 10));
+    expect_field(id, "runtime_since", since);
+    expect_field(id, "updated_at", since);
+    vg_free(since);
+    expect_field(id, "offset", "101");
+    expect_field(id, "message", "first");
+    expect_field(id, "inc:m-a", NULL);
+    expect_contains(id, "inc:m-b", "000000000000000b");
+
+    /* a commit that fails inside EXEC (the history key is not a stream) */
+    raw_ok(redisCommand(fx.raw, "SET %s:hist:{%s} not-a-stream", fx.prefix, id));
+    make_event(&ev, "workflow", "delta", "w1", "alice", "active", "succeeded", T0 + 20, 0, 102,
+               NULL);
+    assert_int_not_equal(apply_commit(&ev, &res), VG_OK);
+    assert_true(res->dirty);
+    raw_ok(redisCommand(fx.raw, "DEL %s:hist:{%s}", fx.prefix, id));
+    raw_ok(redisCommand(fx.raw, "HSET %s:res:{%s} junk 1", fx.prefix, id));
+    cm = (struct vg_commit){.res = &res, .n_res = 1};
+    assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    vg_event_fini(&ev);
+    /* whole: the junk is gone and the tampered fields say what vigil holds */
+    expect_field(id, "junk", NULL);
+    expect_field(id, "owner", "alice");
+    since = vg_asprintf("%lld", (long long)T0);
+    expect_field(id, "status_since", since);
+    vg_free(since);
+    expect_field(id, "runtime", "succeeded");
+    expect_contains(id, "inc:m-b", "000000000000000b");
+
+    /* pods: one field each, a deleted pod's field goes, the other stays */
+    pod_event(&ev, "delta-pods-1", false, T0, 200);
+    assert_int_equal(apply_commit(&ev, &res), VG_OK);
+    vg_event_fini(&ev);
+    pod_event(&ev, "delta-pods-2", false, T0 + 1, 201);
+    assert_int_equal(apply_commit(&ev, &res), VG_OK);
+    vg_event_fini(&ev);
+    raw_ok(redisCommand(fx.raw, "HSET %s:res:{%s} pod:delta-pods-2 untouched", fx.prefix, pods_id));
+    pod_event(&ev, "delta-pods-1", true, T0 + 2, 202);
+    assert_int_equal(apply_commit(&ev, &res), VG_OK);
+    vg_event_fini(&ev);
+    expect_field(pods_id, "pod:delta-pods-1", NULL);
+    expect_field(pods_id, "pod:delta-pods-2", "untouched");
+    expect_field(pods_id, "runtime", "running");
+    expect_field(pods_id, "offset", "202");
+}
+
 static void expect_list(const struct vg_state_filter *f, const char *const *names, size_t n)
 {
     struct vg_resource **v = NULL;
@@ -412,6 +569,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commit_roundtrip),
         cmocka_unit_test(test_list_and_get),
+        cmocka_unit_test(test_commit_writes_changes),
         cmocka_unit_test(test_connect_errors),
     };
 
