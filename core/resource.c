@@ -189,6 +189,7 @@ static const char *apply_pod(struct vg_resource *res, const struct vg_event *ev)
 size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *res,
                          const struct vg_event *ev, struct vg_transition out[3])
 {
+    uint32_t position = VG_DIRTY_POSITION;
     size_t n = 0;
     enum vg_health old_health = res->health;
     enum vg_health new_health;
@@ -280,10 +281,14 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
         if (!res->pos.topic || strcmp(res->pos.topic, ev->pos.topic) != 0) {
             free(res->pos.topic);
             res->pos.topic = vg_strdup(ev->pos.topic);
+            position |= VG_DIRTY_SOURCE;
         }
     }
-    res->pos.partition = ev->pos.partition;
+    if (res->pos.partition != ev->pos.partition) {
+        res->pos.partition = ev->pos.partition;
+        position |= VG_DIRTY_SOURCE;
+    }
     res->pos.offset = ev->pos.offset;
-    vg_resource_touch(res, VG_DIRTY_POSITION);
+    vg_resource_touch(res, position);
     return n;
 }

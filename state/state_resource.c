@@ -178,10 +178,12 @@ static void fields_of(struct state_cmd *c, const struct vg_resource *res, uint32
         state_cmd_field_i64(c, "updated_at", res->updated_at_ms);
         state_cmd_field_i64(c, "event_time", res->event_time_ms);
         if (res->pos.topic) {
-            state_cmd_field(c, "topic", res->pos.topic);
-            state_cmd_field_i64(c, "partition", res->pos.partition);
             state_cmd_field_i64(c, "offset", res->pos.offset);
         }
+    }
+    if ((mask & VG_DIRTY_SOURCE) && res->pos.topic) {
+        state_cmd_field(c, "topic", res->pos.topic);
+        state_cmd_field_i64(c, "partition", res->pos.partition);
     }
     if ((mask & VG_DIRTY_LABELS) && res->n_labels > 0) {
         field_labels(c, res);
@@ -206,9 +208,11 @@ static void fields_gone(struct state_cmd *c, const struct vg_resource *res, uint
         state_cmd_str(c, "message");
     }
     if ((mask & VG_DIRTY_POSITION) && !res->pos.topic) {
+        state_cmd_str(c, "offset");
+    }
+    if ((mask & VG_DIRTY_SOURCE) && !res->pos.topic) {
         state_cmd_str(c, "topic");
         state_cmd_str(c, "partition");
-        state_cmd_str(c, "offset");
     }
     if ((mask & VG_DIRTY_LABELS) && res->n_labels == 0) {
         state_cmd_str(c, "labels");

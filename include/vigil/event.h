@@ -313,11 +313,12 @@ enum {
     VG_DIRTY_RUNTIME = 1u << 2,      /* runtime, runtime_since */
     VG_DIRTY_HEALTH = 1u << 3,       /* health, health_since */
     VG_DIRTY_MESSAGE = 1u << 4,      /* message */
-    VG_DIRTY_POSITION = 1u << 5,     /* updated_at, event_time, topic, partition, offset */
+    VG_DIRTY_POSITION = 1u << 5,     /* updated_at, event_time, offset */
     VG_DIRTY_LABELS = 1u << 6,       /* labels */
     VG_DIRTY_RUNTIME_FROM = 1u << 7, /* runtime_reason, runtime_pod */
     VG_DIRTY_WHOLE = 1u << 8,        /* every field: Redis holds no hash yet */
     VG_DIRTY_REPLACE = 1u << 9,      /* delete, then every field: what Redis holds is unknown */
+    VG_DIRTY_SOURCE = 1u << 10,      /* topic, partition */
 };
 
 /* A changed field of which a Resource has many: an incident entry or a pod. */

@@ -351,7 +351,8 @@ static void test_commit_writes_changes(void **state)
     assert_false(res->dirty);
 
     /* behind vigil's back: the next event changes neither field */
-    raw_ok(redisCommand(fx.raw, "HSET %s:res:{%s} owner tampered status_since 1", fx.prefix, id));
+    raw_ok(redisCommand(fx.raw, "HSET %s:res:{%s} owner tampered status_since 1 partition 99",
+                        fx.prefix, id));
     make_event(&ev, "workflow", "delta", "w1", "alice", "active", "running", T0 + 10, 0, 101, NULL);
     assert_int_equal(vg_state_resolve(fx.st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
     vg_resource_remove_incident(res, "m-a");
@@ -359,6 +360,7 @@ static void test_commit_writes_changes(void **state)
     vg_event_fini(&ev);
     expect_field(id, "owner", "tampered");
     expect_field(id, "status_since", "1");
+    expect_field(id, "partition", "99");
     expect_field(id, "runtime", "running");
     since = vg_asprintf("%lld", (long long)(T0 + 10));
     expect_field(id, "runtime_since", since);
@@ -387,6 +389,7 @@ static void test_commit_writes_changes(void **state)
     expect_field(id, "status_since", since);
     vg_free(since);
     expect_field(id, "runtime", "succeeded");
+    expect_field(id, "partition", "0");
     expect_contains(id, "inc:m-b", "000000000000000b");
 
     /* pods: one field each, a deleted pod's field goes, the other stays */

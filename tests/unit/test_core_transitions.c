@@ -482,7 +482,7 @@ static void test_dirty_bits(void **state)
         /* first event: status, runtime, health, owner, message and the position */
         {"active", "pending", "alice", "hello", 1000,
          VG_DIRTY_STATUS | VG_DIRTY_RUNTIME | VG_DIRTY_HEALTH | VG_DIRTY_OWNER | VG_DIRTY_MESSAGE |
-             VG_DIRTY_POSITION},
+             VG_DIRTY_POSITION | VG_DIRTY_SOURCE},
         /* a heartbeat: nothing */
         {"active", "pending", "alice", "hello", 2000, 0},
         /* a runtime step that keeps the health (pending -> running: progressing) */
