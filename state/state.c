@@ -340,33 +340,78 @@ static void append_sadd(struct vg_state *st, struct state_cmd *c, const char *ke
     state_cmd_append(st, c);
 }
 
-static void append_history(struct vg_state *st, struct state_cmd *c, const struct vg_transition *t)
+#define NO_NEXT ((size_t)-1)
+
+static const struct vg_kafka_pos *trans_pos(const struct vg_transition *t)
 {
-    const struct vg_kafka_pos *pos = t->ev ? &t->ev->pos : &t->res->pos;
-    const char *message = t->ev ? t->ev->message : t->res->message;
+    return t->ev ? &t->ev->pos : &t->res->pos;
+}
+
+static const char *trans_message(const struct vg_transition *t)
+{
+    return t->ev ? t->ev->message : t->res->message;
+}
+
+/* Whether `b` has the event time, Kafka position and message of `a` (the same event, mostly). */
+static bool same_source(const struct vg_transition *a, const struct vg_transition *b)
+{
+    const struct vg_kafka_pos *pa = trans_pos(a);
+    const struct vg_kafka_pos *pb = trans_pos(b);
+    const char *ma = trans_message(a);
+    const char *mb = trans_message(b);
+
+    if (a->ev && a->ev == b->ev) {
+        return true;
+    }
+    return a->at_ms == b->at_ms && pa->partition == pb->partition && pa->offset == pb->offset &&
+           strcmp(pa->topic ? pa->topic : "", pb->topic ? pb->topic : "") == 0 &&
+           (ma == mb || (ma && mb && strcmp(ma, mb) == 0));
+}
+
+/*
+ * One XADD to the Resource's history holding the transitions trans[first],
+ * trans[next[first]], ... in order. Each starts with its `field`; the event
+ * time, position and message are written once per event: a transition
+ * without `at` shares the previous one's (state_history.c reads it so).
+ * An entry of one transition is what it always was.
+ */
+static void append_history(struct vg_state *st, struct state_cmd *c,
+                           const struct vg_transition *trans, const size_t *next, size_t first)
+{
+    const struct vg_transition *prev = NULL;
 
     state_cmd_str(c, "XADD");
-    state_cmd_key_res(c, st, "hist", t->res->id);
+    state_cmd_key_res(c, st, "hist", trans[first].res->id);
     state_cmd_str(c, "MAXLEN");
     state_cmd_str(c, "~");
     state_cmd_str(c, STATE_HISTORY_MAXLEN);
     state_cmd_str(c, "*");
-    state_cmd_field(c, "field", vg_field_name(t->field));
-    state_cmd_field(c, "from", t->from);
-    state_cmd_field(c, "to", t->to);
-    state_cmd_field_i64(c, "at", t->at_ms);
-    state_cmd_field(c, "topic", pos->topic ? pos->topic : "");
-    state_cmd_field_i64(c, "partition", pos->partition);
-    state_cmd_field_i64(c, "offset", pos->offset);
-    if (message) {
-        state_cmd_field(c, "message", message);
-    }
-    /* a runtime decided from pods says why, and which pod */
-    if (t->reason[0]) {
-        state_cmd_field(c, "reason", t->reason);
-    }
-    if (t->pod[0]) {
-        state_cmd_field(c, "pod", t->pod);
+    for (size_t i = first; i != NO_NEXT; i = next[i]) {
+        const struct vg_transition *t = &trans[i];
+
+        state_cmd_field(c, "field", vg_field_name(t->field));
+        state_cmd_field(c, "from", t->from);
+        state_cmd_field(c, "to", t->to);
+        if (!prev || !same_source(prev, t)) {
+            const struct vg_kafka_pos *pos = trans_pos(t);
+            const char *message = trans_message(t);
+
+            state_cmd_field_i64(c, "at", t->at_ms);
+            state_cmd_field(c, "topic", pos->topic ? pos->topic : "");
+            state_cmd_field_i64(c, "partition", pos->partition);
+            state_cmd_field_i64(c, "offset", pos->offset);
+            if (message) {
+                state_cmd_field(c, "message", message);
+            }
+        }
+        /* a runtime decided from pods says why, and which pod */
+        if (t->reason[0]) {
+            state_cmd_field(c, "reason", t->reason);
+        }
+        if (t->pod[0]) {
+            state_cmd_field(c, "pod", t->pod);
+        }
+        prev = t;
     }
     state_cmd_append(st, c);
 }
@@ -503,7 +548,6 @@ static void append_name_index(struct vg_state *st, struct state_cmd *c,
     vg_free(member);
 }
 
-/* Queue MULTI ... EXEC for `cm`; returns the number of commands queued. */
 /*
  * HSET P:offsets:cluster for the offsets that carry a cluster id (only
  * when it changed: the pipeline sends it once per partition and load).
@@ -536,6 +580,77 @@ static size_t append_offset_clusters(struct vg_state *st, struct state_cmd *c,
     return 1;
 }
 
+/*
+ * The history of a commit: one XADD per Resource holding all its
+ * transitions, in order. A Resource with a late event or a log line in the
+ * commit keeps one entry per transition and note, in Kafka order among
+ * them, as before (notes are rare; their order with the transitions is
+ * what matters). Returns the number of commands queued.
+ */
+static size_t append_histories(struct vg_state *st, struct state_cmd *c, const struct vg_commit *cm)
+{
+    size_t *next;
+    size_t *last;                        /* of a Resource's first transition: its last one so far */
+    bool *head;                          /* the first transition of a Resource's entry */
+    struct vg_map *first = vg_map_new(); /* id -> its first transition + 1 */
+    struct vg_map *noted = NULL;         /* ids with notes in this commit */
+    size_t n = 0;
+
+    if (cm->n_trans == 0 && cm->n_notes == 0) {
+        vg_map_destroy(first, NULL);
+        return 0;
+    }
+    next = vg_malloc((cm->n_trans + 1) * (2 * sizeof(size_t) + sizeof(bool)));
+    last = next + cm->n_trans + 1;
+    head = (bool *)(last + cm->n_trans + 1);
+    for (size_t i = 0; i < cm->n_notes; i++) {
+        if (!noted) {
+            noted = vg_map_new();
+        }
+        vg_map_put(noted, cm->notes[i].id, (void *)1);
+    }
+    for (size_t i = 0; i < cm->n_trans; i++) {
+        const char *id = cm->trans[i].res->id;
+        size_t f = (size_t)(uintptr_t)vg_map_get(first, id);
+
+        next[i] = NO_NEXT;
+        head[i] = false;
+        if (noted && vg_map_get(noted, id)) {
+            continue; /* written below, one entry each, among its notes */
+        }
+        if (f == 0) {
+            vg_map_put(first, id, (void *)(uintptr_t)(i + 1));
+            head[i] = true;
+            last[i] = i;
+        } else {
+            next[last[f - 1]] = i;
+            last[f - 1] = i;
+        }
+    }
+    for (size_t i = 0, note = 0; i <= cm->n_trans; i++) {
+        /* late events and log lines, in Kafka order among their Resource's transitions */
+        while (note < cm->n_notes && (cm->notes[note].before_trans <= i || i == cm->n_trans)) {
+            append_note(st, c, &cm->notes[note++]);
+            n++;
+        }
+        if (i < cm->n_trans && noted && vg_map_get(noted, cm->trans[i].res->id)) {
+            append_history(st, c, cm->trans, next, i);
+            n++;
+        }
+    }
+    for (size_t i = 0; i < cm->n_trans; i++) {
+        if (head[i]) {
+            append_history(st, c, cm->trans, next, i);
+            n++;
+        }
+    }
+    vg_map_destroy(noted, NULL);
+    vg_map_destroy(first, NULL);
+    vg_free(next);
+    return n;
+}
+
+/* Queue MULTI ... EXEC for `cm`; returns the number of commands queued. */
 static size_t append_commit(struct vg_state *st, struct state_cmd *c, const struct vg_commit *cm)
 {
     char *idx_all = state_key(st, "idx:all");
@@ -565,17 +680,7 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
         append_name_index(st, c, res);
         n += 4;
     }
-    for (size_t i = 0, note = 0; i <= cm->n_trans; i++) {
-        /* late events and log lines, in Kafka order among the transitions */
-        while (note < cm->n_notes && (cm->notes[note].before_trans <= i || i == cm->n_trans)) {
-            append_note(st, c, &cm->notes[note++]);
-            n++;
-        }
-        if (i < cm->n_trans) {
-            append_history(st, c, &cm->trans[i]);
-            n++;
-        }
-    }
+    n += append_histories(st, c, cm);
     for (size_t i = 0; i < cm->n_pod_links; i++) {
         append_pod_link(st, c, &cm->pod_links[i]);
         n++;
