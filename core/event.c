@@ -152,6 +152,8 @@ struct vg_resource *vg_resource_new_from_event(const struct vg_event *ev)
     res->owner = vg_strdup(ev->owner ? ev->owner : "");
     res->pos.partition = -1;
     res->pos.offset = -1;
+    /* Not known to be in Redis: its first write is whole (state/ may know better). */
+    res->dirty_mask = VG_DIRTY_REPLACE;
     return res;
 }
 
@@ -219,7 +221,7 @@ bool vg_resource_set_labels(struct vg_resource *res, const struct vg_event *ev)
     res->labels = vg_labels_copy(ev->labels, ev->n_labels);
     res->n_labels = ev->n_labels;
     vg_labels_sort(res->labels, res->n_labels);
-    res->dirty = true;
+    vg_resource_touch(res, VG_DIRTY_LABELS);
     return true;
 }
 
@@ -255,6 +257,8 @@ void vg_resource_destroy(struct vg_resource *res)
         vg_pod_fini(&res->pods[i]);
     }
     free(res->pods);
+    vg_resource_clean(res);
+    free(res->dirty_names);
     free(res);
 }
 
@@ -284,7 +288,7 @@ struct vg_open_incident *vg_resource_add_incident(struct vg_resource *res, const
     inc->severity = vg_strdup(severity);
     inc->started_at_ms = started_at_ms;
     inc->seq = 0;
-    res->dirty = true;
+    vg_resource_touch_named(res, VG_DIRTY_INCIDENT, monitor);
     return inc;
 }
 
@@ -292,11 +296,11 @@ void vg_resource_remove_incident(struct vg_resource *res, const char *monitor)
 {
     for (size_t i = 0; i < res->n_incidents; i++) {
         if (strcmp(res->incidents[i].monitor, monitor) == 0) {
+            vg_resource_touch_named(res, VG_DIRTY_INCIDENT, monitor);
             incident_fini(&res->incidents[i]);
             memmove(&res->incidents[i], &res->incidents[i + 1],
                     (res->n_incidents - i - 1) * sizeof(res->incidents[0]));
             res->n_incidents--;
-            res->dirty = true;
             return;
         }
     }

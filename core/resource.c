@@ -33,6 +33,40 @@ static struct vg_transition *add_transition(struct vg_transition out[3], size_t 
     return t;
 }
 
+/* ---- what changed ----------------------------------------------------- */
+
+void vg_resource_touch(struct vg_resource *res, uint32_t bits)
+{
+    res->dirty_mask |= bits;
+    res->dirty = true;
+}
+
+void vg_resource_touch_named(struct vg_resource *res, enum vg_dirty_kind kind, const char *name)
+{
+    struct vg_dirty_name *dn;
+
+    res->dirty = true;
+    /* A few names per batch at most: a scan beats a set. */
+    for (size_t i = 0; i < res->n_dirty_names; i++) {
+        if (res->dirty_names[i].kind == kind && strcmp(res->dirty_names[i].name, name) == 0) {
+            return;
+        }
+    }
+    dn = VG_ARRAY_PUSH(res->dirty_names, res->n_dirty_names, res->cap_dirty_names);
+    dn->kind = kind;
+    dn->name = vg_strdup(name);
+}
+
+void vg_resource_clean(struct vg_resource *res)
+{
+    for (size_t i = 0; i < res->n_dirty_names; i++) {
+        free(res->dirty_names[i].name);
+    }
+    res->n_dirty_names = 0;
+    res->dirty_mask = 0;
+    res->dirty = false;
+}
+
 /* ---- the pod set ------------------------------------------------------ */
 
 struct vg_pod *vg_resource_find_pod(struct vg_resource *res, const char *name)
@@ -143,6 +177,7 @@ static const char *apply_pod(struct vg_resource *res, const struct vg_event *ev)
     } else {
         vg_resource_put_pod(res, ev->pod);
     }
+    vg_resource_touch_named(res, VG_DIRTY_POD, ev->pod->name);
     if (res->n_pods == 0) {
         return NULL;
     }
@@ -154,6 +189,7 @@ static const char *apply_pod(struct vg_resource *res, const struct vg_event *ev)
 size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *res,
                          const struct vg_event *ev, struct vg_transition out[3])
 {
+    uint32_t position = VG_DIRTY_POSITION;
     size_t n = 0;
     enum vg_health old_health = res->health;
     enum vg_health new_health;
@@ -171,21 +207,34 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
     set_value(old_runtime, res->runtime);
 
     if (from_pods) {
+        char old_reason[VG_REASON_MAX];
+        char old_pod[VG_POD_NAME_MAX];
+
+        memcpy(old_reason, res->runtime_reason, sizeof(old_reason));
+        memcpy(old_pod, res->runtime_pod, sizeof(old_pod));
         runtime = apply_pod(res, ev);
-    } else if (runtime) {
-        /* A native runtime says nothing about pods: forget which pod decided. */
+        if (strcmp(old_reason, res->runtime_reason) != 0 ||
+            strcmp(old_pod, res->runtime_pod) != 0) {
+            res->dirty_mask |= VG_DIRTY_RUNTIME_FROM;
+        }
+    } else if (runtime && (res->runtime_reason[0] || res->runtime_pod[0])) {
+        /* A native runtime says nothing about pods: forget which pod decided
+         * (written with the next change, as it always was). */
         res->runtime_reason[0] = '\0';
         res->runtime_pod[0] = '\0';
+        res->dirty_mask |= VG_DIRTY_RUNTIME_FROM;
     }
     if (ev->status[0] && strcmp(ev->status, res->status) != 0) {
         add_transition(out, &n, VG_FIELD_STATUS, old_status, ev->status, res, ev);
         set_value(res->status, ev->status);
         res->status_since_ms = ev->time_ms;
+        res->dirty_mask |= VG_DIRTY_STATUS;
     }
     if (runtime && strcmp(runtime, res->runtime) != 0) {
         add_transition(out, &n, VG_FIELD_RUNTIME, old_runtime, runtime, res, ev);
         set_value(res->runtime, runtime);
         res->runtime_since_ms = ev->time_ms;
+        res->dirty_mask |= VG_DIRTY_RUNTIME;
     }
     new_health = vg_health_compute(hc, res->type, res->status, res->runtime);
     if (new_health != old_health) {
@@ -193,6 +242,7 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
                        vg_health_name(new_health), res, ev);
         res->health = new_health;
         res->health_since_ms = ev->time_ms; /* `vigil get ID` shows since when */
+        res->dirty_mask |= VG_DIRTY_HEALTH;
     }
     if (from_pods) {
         /* The pod and reason that decided the runtime travel with every transition it caused. */
@@ -205,11 +255,13 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
     if (ev->owner && ev->owner[0] && strcmp(ev->owner, res->owner) != 0) {
         free(res->owner);
         res->owner = vg_strdup(ev->owner);
+        res->dirty_mask |= VG_DIRTY_OWNER;
         changed = true;
     }
     if (ev->message && (!res->message || strcmp(ev->message, res->message) != 0)) {
         free(res->message);
         res->message = vg_strdup(ev->message);
+        res->dirty_mask |= VG_DIRTY_MESSAGE;
         changed = true;
     }
     if (ev->time_ms > res->seen_ms) {
@@ -229,10 +281,14 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
         if (!res->pos.topic || strcmp(res->pos.topic, ev->pos.topic) != 0) {
             free(res->pos.topic);
             res->pos.topic = vg_strdup(ev->pos.topic);
+            position |= VG_DIRTY_SOURCE;
         }
     }
-    res->pos.partition = ev->pos.partition;
+    if (res->pos.partition != ev->pos.partition) {
+        res->pos.partition = ev->pos.partition;
+        position |= VG_DIRTY_SOURCE;
+    }
     res->pos.offset = ev->pos.offset;
-    res->dirty = true;
+    vg_resource_touch(res, position);
     return n;
 }

@@ -1517,8 +1517,7 @@ static void write_back(struct pass *ps)
 
         if (w->remove) {
             if (inc) {
-                vg_resource_remove_incident(res, w->m->name);
-                res->dirty = true;
+                vg_resource_remove_incident(res, w->m->name); /* marks it dirty */
             }
             continue;
         }
@@ -1544,7 +1543,7 @@ static void write_back(struct pass *ps)
         inc->state = vg_strdup(state);
         vg_free(inc->data);
         inc->data = data;
-        res->dirty = true;
+        vg_resource_touch_named(res, VG_DIRTY_INCIDENT, w->m->name);
     }
 }
 

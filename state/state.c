@@ -47,7 +47,6 @@ vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *pr
     st->prefix = vg_strdup(prefix);
     st->cache = vg_map_new();
     st->indexed = vg_map_new();
-    st->shadow = vg_map_new();
     st->pending_cursor = vg_strdup("0");
     st->claim_cursor = vg_strdup("0-0");
     err = state_redis_open(st, errstr, errstr_size);
@@ -67,7 +66,6 @@ void vg_state_destroy(struct vg_state *st)
     state_redis_close(st);
     vg_map_destroy(st->cache, free_resource);
     vg_map_destroy(st->indexed, NULL);
-    vg_map_destroy(st->shadow, vg_free);
     state_url_fini(&st->url);
     vg_free(st->prefix);
     vg_free(st->pending_consumer);
@@ -104,197 +102,6 @@ void vg_state_cache_clear(struct vg_state *st)
 {
     vg_map_clear(st->cache, free_resource);
     vg_map_clear(st->indexed, NULL);
-    vg_map_clear(st->shadow, vg_free);
-}
-
-/* ---- shadows: write only what changed --------------------------------- */
-
-/*
- * What Redis holds of one Resource hash: its field names and a hash of each
- * value, in one allocation. Most events change a few fields (runtime, times,
- * offset), so a commit HSETs those instead of DEL + rewriting ~20 fields:
- * Redis, not vigil, is the bottleneck of apply.
- */
-struct res_shadow {
-    size_t n;
-    uint64_t *value_hash;
-    uint32_t *name_off; /* into names */
-    char *names;        /* NUL-separated */
-};
-
-static uint64_t hash_bytes(const char *p, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-/* Build a shadow from `n` name/value pairs given as (ptr, len) arrays. */
-static struct res_shadow *shadow_new(size_t n, const char *const *names, const size_t *name_lens,
-                                     const char *const *values, const size_t *value_lens)
-{
-    size_t names_bytes = 0;
-    struct res_shadow *sh;
-    char *p;
-
-    for (size_t i = 0; i < n; i++) {
-        names_bytes += name_lens[i] + 1;
-    }
-    sh = vg_malloc(sizeof(*sh) + n * (sizeof(uint64_t) + sizeof(uint32_t)) + names_bytes + 1);
-    sh->n = n;
-    sh->value_hash = (uint64_t *)(sh + 1);
-    sh->name_off = (uint32_t *)(sh->value_hash + n);
-    sh->names = (char *)(sh->name_off + n);
-    p = sh->names;
-    for (size_t i = 0; i < n; i++) {
-        sh->name_off[i] = (uint32_t)(p - sh->names);
-        memcpy(p, names[i], name_lens[i]);
-        p[name_lens[i]] = '\0';
-        p += name_lens[i] + 1;
-        sh->value_hash[i] = hash_bytes(values[i], value_lens[i]);
-    }
-    *p = '\0';
-    return sh;
-}
-
-/* From an HGETALL reply (name, value, name, value ...). */
-static struct res_shadow *shadow_from_reply(const redisReply *r)
-{
-    size_t n = r->elements / 2;
-    const char **names = vg_malloc((n + 1) * sizeof(*names));
-    const char **values = vg_malloc((n + 1) * sizeof(*values));
-    size_t *nl = vg_malloc((n + 1) * sizeof(*nl));
-    size_t *vl = vg_malloc((n + 1) * sizeof(*vl));
-    struct res_shadow *sh;
-
-    for (size_t i = 0; i < n; i++) {
-        names[i] = r->element[2 * i]->str;
-        nl[i] = r->element[2 * i]->len;
-        values[i] = r->element[2 * i + 1]->str;
-        vl[i] = r->element[2 * i + 1]->len;
-    }
-    sh = shadow_new(n, names, nl, values, vl);
-    vg_free(names);
-    vg_free(values);
-    vg_free(nl);
-    vg_free(vl);
-    return sh;
-}
-
-static void shadow_put(struct vg_state *st, const char *id, struct res_shadow *sh)
-{
-    vg_free(vg_map_put(st->shadow, id, sh));
-}
-
-/*
- * Index of field `name` in `sh`, or -1. `hint` is where it was serialised:
- * shadows are built from the same serialisation (or from a hash written by
- * it), so the hint is almost always right and the scan rare.
- */
-static long shadow_find(const struct res_shadow *sh, const char *name, size_t len, size_t hint)
-{
-    if (hint < sh->n) {
-        const char *s = sh->names + sh->name_off[hint];
-        if (strncmp(s, name, len) == 0 && s[len] == '\0') {
-            return (long)hint;
-        }
-    }
-    for (size_t i = 0; i < sh->n; i++) {
-        const char *s = sh->names + sh->name_off[i];
-        if (strncmp(s, name, len) == 0 && s[len] == '\0') {
-            return (long)i;
-        }
-    }
-    return -1;
-}
-
-/*
- * Queue the write of `res`'s hash: against its shadow, HSET only the fields
- * whose value changed and HDEL those that disappeared (closed incidents,
- * deleted pods); without a shadow, DEL and write everything. The new shadow
- * goes to `pending` (installed only after EXEC succeeded). Returns the
- * number of commands queued.
- */
-static size_t append_resource_write(struct vg_state *st, struct state_cmd *c, const char *key,
-                                    const struct vg_resource *res, struct vg_map *pending)
-{
-    struct state_cmd f = {0};
-    const struct res_shadow *old = vg_map_get(st->shadow, res->id);
-    size_t n_pairs;
-    const char **names;
-    const char **values;
-    size_t *nl;
-    size_t *vl;
-    size_t queued = 0;
-    size_t n_changed = 0;
-
-    state_resource_fields(&f, res);
-    n_pairs = f.n / 2;
-    names = vg_malloc((n_pairs + 1) * sizeof(*names));
-    values = vg_malloc((n_pairs + 1) * sizeof(*values));
-    nl = vg_malloc((n_pairs + 1) * sizeof(*nl));
-    vl = vg_malloc((n_pairs + 1) * sizeof(*vl));
-    for (size_t i = 0; i < n_pairs; i++) {
-        names[i] = f.data.data + f.pos[2 * i].off;
-        nl[i] = f.pos[2 * i].len;
-        values[i] = f.data.data + f.pos[2 * i + 1].off;
-        vl[i] = f.pos[2 * i + 1].len;
-    }
-    if (!old) {
-        state_cmd_str(c, "DEL");
-        state_cmd_str(c, key);
-        state_cmd_append(st, c);
-        queued++;
-    }
-    for (size_t i = 0; i < n_pairs; i++) {
-        long j = old ? shadow_find(old, names[i], nl[i], i) : -1;
-        if (j >= 0 && old->value_hash[j] == hash_bytes(values[i], vl[i])) {
-            continue;
-        }
-        if (n_changed++ == 0) {
-            state_cmd_str(c, "HSET");
-            state_cmd_str(c, key);
-        }
-        state_cmd_arg(c, names[i], nl[i]);
-        state_cmd_arg(c, values[i], vl[i]);
-    }
-    if (n_changed > 0) {
-        state_cmd_append(st, c);
-        queued++;
-    }
-    if (old) {
-        size_t n_gone = 0;
-        for (size_t j = 0; j < old->n; j++) {
-            const char *name = old->names + old->name_off[j];
-            size_t len = strlen(name);
-            bool kept = j < n_pairs && nl[j] == len && memcmp(names[j], name, len) == 0;
-            for (size_t i = 0; i < n_pairs && !kept; i++) {
-                kept = nl[i] == len && memcmp(names[i], name, len) == 0;
-            }
-            if (kept) {
-                continue;
-            }
-            if (n_gone++ == 0) {
-                state_cmd_str(c, "HDEL");
-                state_cmd_str(c, key);
-            }
-            state_cmd_str(c, name);
-        }
-        if (n_gone > 0) {
-            state_cmd_append(st, c);
-            queued++;
-        }
-    }
-    vg_free(vg_map_put(pending, res->id, shadow_new(n_pairs, names, nl, values, vl)));
-    vg_free(names);
-    vg_free(values);
-    vg_free(nl);
-    vg_free(vl);
-    state_cmd_fini(&f);
-    return queued;
 }
 
 /* ---- the bounded cache ------------------------------------------------ */
@@ -348,7 +155,6 @@ size_t vg_state_cache_trim(struct vg_state *st)
     }
     for (size_t i = 0; i < n_gone; i++) {
         vg_resource_destroy(vg_map_remove(st->cache, gone[i]));
-        vg_free(vg_map_remove(st->shadow, gone[i]));
         vg_map_remove(st->indexed, gone[i]);
         vg_free(gone[i]);
     }
@@ -421,12 +227,11 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
             }
             if (res) {
                 vg_map_put(st->indexed, miss[j]->id, (void *)1);
-                shadow_put(st, miss[j]->id, shadow_from_reply(r));
             } else {
+                /* Its first write is whole; with a DEL first unless Redis holds nothing. */
                 res = vg_resource_new_from_event(miss[j]);
                 if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
-                    /* not in Redis: nothing to delete, every field is new */
-                    shadow_put(st, miss[j]->id, shadow_new(0, NULL, NULL, NULL, NULL));
+                    res->dirty_mask = VG_DIRTY_WHOLE;
                 }
             }
             vg_map_put(st->cache, miss[j]->id, res);
@@ -535,47 +340,89 @@ static void append_sadd(struct vg_state *st, struct state_cmd *c, const char *ke
     state_cmd_append(st, c);
 }
 
-static void append_history(struct vg_state *st, struct state_cmd *c, const struct vg_transition *t)
+#define NO_NEXT ((size_t)-1)
+
+static const struct vg_kafka_pos *trans_pos(const struct vg_transition *t)
 {
-    const struct vg_kafka_pos *pos = t->ev ? &t->ev->pos : &t->res->pos;
-    const char *message = t->ev ? t->ev->message : t->res->message;
-    char *key = state_key_res(st, "hist", t->res->id);
+    return t->ev ? &t->ev->pos : &t->res->pos;
+}
+
+static const char *trans_message(const struct vg_transition *t)
+{
+    return t->ev ? t->ev->message : t->res->message;
+}
+
+/* Whether `b` has the event time, Kafka position and message of `a` (the same event, mostly). */
+static bool same_source(const struct vg_transition *a, const struct vg_transition *b)
+{
+    const struct vg_kafka_pos *pa = trans_pos(a);
+    const struct vg_kafka_pos *pb = trans_pos(b);
+    const char *ma = trans_message(a);
+    const char *mb = trans_message(b);
+
+    if (a->ev && a->ev == b->ev) {
+        return true;
+    }
+    return a->at_ms == b->at_ms && pa->partition == pb->partition && pa->offset == pb->offset &&
+           strcmp(pa->topic ? pa->topic : "", pb->topic ? pb->topic : "") == 0 &&
+           (ma == mb || (ma && mb && strcmp(ma, mb) == 0));
+}
+
+/*
+ * One XADD to the Resource's history holding the transitions trans[first],
+ * trans[next[first]], ... in order. Each starts with its `field`; the event
+ * time, position and message are written once per event: a transition
+ * without `at` shares the previous one's (state_history.c reads it so).
+ * An entry of one transition is what it always was.
+ */
+static void append_history(struct vg_state *st, struct state_cmd *c,
+                           const struct vg_transition *trans, const size_t *next, size_t first)
+{
+    const struct vg_transition *prev = NULL;
 
     state_cmd_str(c, "XADD");
-    state_cmd_str(c, key);
+    state_cmd_key_res(c, st, "hist", trans[first].res->id);
     state_cmd_str(c, "MAXLEN");
     state_cmd_str(c, "~");
     state_cmd_str(c, STATE_HISTORY_MAXLEN);
     state_cmd_str(c, "*");
-    state_cmd_field(c, "field", vg_field_name(t->field));
-    state_cmd_field(c, "from", t->from);
-    state_cmd_field(c, "to", t->to);
-    state_cmd_field_i64(c, "at", t->at_ms);
-    state_cmd_field(c, "topic", pos->topic ? pos->topic : "");
-    state_cmd_field_i64(c, "partition", pos->partition);
-    state_cmd_field_i64(c, "offset", pos->offset);
-    if (message) {
-        state_cmd_field(c, "message", message);
-    }
-    /* a runtime decided from pods says why, and which pod */
-    if (t->reason[0]) {
-        state_cmd_field(c, "reason", t->reason);
-    }
-    if (t->pod[0]) {
-        state_cmd_field(c, "pod", t->pod);
+    for (size_t i = first; i != NO_NEXT; i = next[i]) {
+        const struct vg_transition *t = &trans[i];
+
+        state_cmd_field(c, "field", vg_field_name(t->field));
+        state_cmd_field(c, "from", t->from);
+        state_cmd_field(c, "to", t->to);
+        if (!prev || !same_source(prev, t)) {
+            const struct vg_kafka_pos *pos = trans_pos(t);
+            const char *message = trans_message(t);
+
+            state_cmd_field_i64(c, "at", t->at_ms);
+            state_cmd_field(c, "topic", pos->topic ? pos->topic : "");
+            state_cmd_field_i64(c, "partition", pos->partition);
+            state_cmd_field_i64(c, "offset", pos->offset);
+            if (message) {
+                state_cmd_field(c, "message", message);
+            }
+        }
+        /* a runtime decided from pods says why, and which pod */
+        if (t->reason[0]) {
+            state_cmd_field(c, "reason", t->reason);
+        }
+        if (t->pod[0]) {
+            state_cmd_field(c, "pod", t->pod);
+        }
+        prev = t;
     }
     state_cmd_append(st, c);
-    vg_free(key);
 }
 
 /* A late event or a Kubernetes Event's log line (struct vg_history_note). */
 static void append_note(struct vg_state *st, struct state_cmd *c, const struct vg_history_note *nt)
 {
     const struct vg_event *ev = nt->ev;
-    char *key = state_key_res(st, "hist", nt->id);
 
     state_cmd_str(c, "XADD");
-    state_cmd_str(c, key);
+    state_cmd_key_res(c, st, "hist", nt->id);
     state_cmd_str(c, "MAXLEN");
     state_cmd_str(c, "~");
     state_cmd_str(c, STATE_HISTORY_MAXLEN);
@@ -608,7 +455,6 @@ static void append_note(struct vg_state *st, struct state_cmd *c, const struct v
         state_cmd_field(c, "namespace", ev->log_ns ? ev->log_ns : "");
     }
     state_cmd_append(st, c);
-    vg_free(key);
 }
 
 static void append_pod_link(struct vg_state *st, struct state_cmd *c, const struct vg_pod_link *l)
@@ -702,7 +548,6 @@ static void append_name_index(struct vg_state *st, struct state_cmd *c,
     vg_free(member);
 }
 
-/* Queue MULTI ... EXEC for `cm`; returns the number of commands queued. */
 /*
  * HSET P:offsets:cluster for the offsets that carry a cluster id (only
  * when it changed: the pipeline sends it once per partition and load).
@@ -735,8 +580,78 @@ static size_t append_offset_clusters(struct vg_state *st, struct state_cmd *c,
     return 1;
 }
 
-static size_t append_commit(struct vg_state *st, struct state_cmd *c, const struct vg_commit *cm,
-                            struct vg_map *pending)
+/*
+ * The history of a commit: one XADD per Resource holding all its
+ * transitions, in order. A Resource with a late event or a log line in the
+ * commit keeps one entry per transition and note, in Kafka order among
+ * them, as before (notes are rare; their order with the transitions is
+ * what matters). Returns the number of commands queued.
+ */
+static size_t append_histories(struct vg_state *st, struct state_cmd *c, const struct vg_commit *cm)
+{
+    size_t *next;
+    size_t *last;                        /* of a Resource's first transition: its last one so far */
+    bool *head;                          /* the first transition of a Resource's entry */
+    struct vg_map *first = vg_map_new(); /* id -> its first transition + 1 */
+    struct vg_map *noted = NULL;         /* ids with notes in this commit */
+    size_t n = 0;
+
+    if (cm->n_trans == 0 && cm->n_notes == 0) {
+        vg_map_destroy(first, NULL);
+        return 0;
+    }
+    next = vg_malloc((cm->n_trans + 1) * (2 * sizeof(size_t) + sizeof(bool)));
+    last = next + cm->n_trans + 1;
+    head = (bool *)(last + cm->n_trans + 1);
+    for (size_t i = 0; i < cm->n_notes; i++) {
+        if (!noted) {
+            noted = vg_map_new();
+        }
+        vg_map_put(noted, cm->notes[i].id, (void *)1);
+    }
+    for (size_t i = 0; i < cm->n_trans; i++) {
+        const char *id = cm->trans[i].res->id;
+        size_t f = (size_t)(uintptr_t)vg_map_get(first, id);
+
+        next[i] = NO_NEXT;
+        head[i] = false;
+        if (noted && vg_map_get(noted, id)) {
+            continue; /* written below, one entry each, among its notes */
+        }
+        if (f == 0) {
+            vg_map_put(first, id, (void *)(uintptr_t)(i + 1));
+            head[i] = true;
+            last[i] = i;
+        } else {
+            next[last[f - 1]] = i;
+            last[f - 1] = i;
+        }
+    }
+    for (size_t i = 0, note = 0; i <= cm->n_trans; i++) {
+        /* late events and log lines, in Kafka order among their Resource's transitions */
+        while (note < cm->n_notes && (cm->notes[note].before_trans <= i || i == cm->n_trans)) {
+            append_note(st, c, &cm->notes[note++]);
+            n++;
+        }
+        if (i < cm->n_trans && noted && vg_map_get(noted, cm->trans[i].res->id)) {
+            append_history(st, c, cm->trans, next, i);
+            n++;
+        }
+    }
+    for (size_t i = 0; i < cm->n_trans; i++) {
+        if (head[i]) {
+            append_history(st, c, cm->trans, next, i);
+            n++;
+        }
+    }
+    vg_map_destroy(noted, NULL);
+    vg_map_destroy(first, NULL);
+    vg_free(next);
+    return n;
+}
+
+/* Queue MULTI ... EXEC for `cm`; returns the number of commands queued. */
+static size_t append_commit(struct vg_state *st, struct state_cmd *c, const struct vg_commit *cm)
 {
     char *idx_all = state_key(st, "idx:all");
     size_t n = 0;
@@ -746,15 +661,12 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
     n++;
     for (size_t i = 0; i < cm->n_res; i++) {
         const struct vg_resource *res = cm->res[i];
-        char *key;
         char *idx;
 
         if (!res->dirty) {
             continue;
         }
-        key = state_key_res(st, "res", res->id);
-        n += append_resource_write(st, c, key, res, pending);
-        vg_free(key);
+        n += state_resource_write(st, c, res);
         if (vg_map_get(st->indexed, res->id)) {
             continue; /* a known Resource: its index entries are there already */
         }
@@ -768,17 +680,7 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
         append_name_index(st, c, res);
         n += 4;
     }
-    for (size_t i = 0, note = 0; i <= cm->n_trans; i++) {
-        /* late events and log lines, in Kafka order among the transitions */
-        while (note < cm->n_notes && (cm->notes[note].before_trans <= i || i == cm->n_trans)) {
-            append_note(st, c, &cm->notes[note++]);
-            n++;
-        }
-        if (i < cm->n_trans) {
-            append_history(st, c, &cm->trans[i]);
-            n++;
-        }
-    }
+    n += append_histories(st, c, cm);
     for (size_t i = 0; i < cm->n_pod_links; i++) {
         append_pod_link(st, c, &cm->pod_links[i]);
         n++;
@@ -864,7 +766,6 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
 {
     struct state_cmd c = {0};
     redisReply **replies;
-    struct vg_map *pending;
     size_t n_dirty = 0;
     size_t n;
     vg_err_t err;
@@ -880,8 +781,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     if (err != VG_OK) {
         return err;
     }
-    pending = vg_map_new();
-    n = append_commit(st, &c, cm, pending);
+    n = append_commit(st, &c, cm);
     state_cmd_fini(&c);
     replies = vg_calloc(n, sizeof(*replies));
     err = state_read_replies(st, n, replies, "commit", errstr, errstr_size);
@@ -890,24 +790,21 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
         state_replies_free(replies, n);
     }
     vg_free(replies);
-    if (err == VG_OK) {
-        size_t iter = 0;
-        const char *id;
-        void *sh;
-        for (size_t i = 0; i < cm->n_res; i++) {
-            if (cm->res[i]->dirty) {
-                vg_map_put(st->indexed, cm->res[i]->id, (void *)1);
-            }
-            cm->res[i]->dirty = false;
+    for (size_t i = 0; i < cm->n_res; i++) {
+        struct vg_resource *res = cm->res[i];
+
+        if (!res->dirty) {
+            continue; /* not written: bits it may carry wait for its next write */
         }
-        while (vg_map_next(pending, &iter, &id, &sh)) {
-            shadow_put(st, id, sh);
+        if (err == VG_OK) {
+            vg_map_put(st->indexed, res->id, (void *)1);
+            vg_resource_clean(res);
+        } else {
+            /* Unknown what Redis holds of it now (the reply may have been
+             * lost after EXEC ran, or one command failed inside it): its
+             * next write is whole, unless the cache is reloaded first. */
+            res->dirty_mask |= VG_DIRTY_REPLACE;
         }
-        vg_map_destroy(pending, NULL);
-    } else {
-        /* Unknown what Redis holds now: the next write of each Resource is whole. */
-        vg_map_destroy(pending, vg_free);
-        vg_map_clear(st->shadow, vg_free);
     }
     return err;
 }

@@ -62,10 +62,6 @@ struct vg_state {
      * a hash (written with them, atomically) or committed by us. A commit
      * skips their SADD/ZADD. Cleared with the cache. */
     struct vg_map *indexed;
-    /* id -> struct res_shadow *: the field names and value hashes Redis holds
-     * for a cached Resource, so a commit writes only the fields that changed
-     * and HDELs the ones that went away. No shadow: unknown, DEL and rewrite. */
-    struct vg_map *shadow;
 
     /* Outbox reader state (state_outbox.c). */
     bool group_ready;       /* XGROUP CREATE done (or BUSYGROUP) on this server */
@@ -111,19 +107,25 @@ bool state_error_is(const redisReply *reply, const char *code);
 
 /* ---- commands --------------------------------------------------------------- */
 
-/* A binary-safe command under construction (arguments are copied). */
-struct state_cmd_pos {
-    size_t off;
-    size_t len;
-};
+/*
+ * A binary-safe command under construction, written as RESP while the
+ * arguments arrive (each copied once): STATE_CMD_HEAD bytes kept free for
+ * the "*<argc>\r\n" header, which only state_cmd_append knows, then each
+ * argument as "$<len>\r\n<bytes>\r\n". Zero-initialise.
+ */
+#define STATE_CMD_HEAD 24
 struct state_cmd {
-    struct vg_buf data; /* the arguments back to back */
-    struct state_cmd_pos *pos;
-    size_t n;
+    char *buf;
+    size_t len; /* 0 while empty, else STATE_CMD_HEAD + the arguments */
     size_t cap;
-    struct vg_buf resp; /* the command in RESP, built by state_cmd_append */
+    size_t n; /* arguments so far */
 };
 void state_cmd_arg(struct state_cmd *c, const char *s, size_t len);
+/* One argument made of two pieces back to back ("inc:" and a monitor name). */
+void state_cmd_arg2(struct state_cmd *c, const char *a, size_t alen, const char *b, size_t blen);
+/* The key "P:<kind>:{ID}" (state_key_res) as one argument, without a heap copy. */
+void state_cmd_key_res(struct state_cmd *c, const struct vg_state *st, const char *kind,
+                       const char *id);
 void state_cmd_str(struct state_cmd *c, const char *s);
 void state_cmd_i64(struct state_cmd *c, int64_t v);
 void state_cmd_fmt(struct state_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -184,6 +186,14 @@ char *state_timer_key(const struct vg_state *st, const char *topic, int32_t part
 
 /* Every field of `res` as name/value argument pairs (no command, no key). */
 void state_resource_fields(struct state_cmd *c, const struct vg_resource *res);
+/*
+ * Queue the write of dirty `res`'s hash: HSET of what changed (its
+ * dirty bits and names) and HDEL of the fields that went away; the whole
+ * hash when the bits say so (VG_DIRTY_WHOLE; VG_DIRTY_REPLACE or no bits
+ * at all: DEL first). Returns the number of commands queued.
+ */
+size_t state_resource_write(struct vg_state *st, struct state_cmd *c,
+                            const struct vg_resource *res);
 /*
  * Build a Resource from an HGETALL reply (non-empty array). NULL when the
  * hash is not one of ours (`why` says which field).

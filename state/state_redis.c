@@ -485,20 +485,95 @@ void state_redis_close(struct vg_state *st)
 
 /* ---- command building ------------------------------------------------- */
 
-static struct state_cmd_pos *next_pos(struct state_cmd *c)
+/*
+ * Per argument, per event: one capacity check, the length written by hand,
+ * one memcpy. (Gathering the arguments first and formatting RESP in
+ * state_cmd_append cost three copies and a dozen calls per argument: the
+ * largest part of a commit's instructions.)
+ */
+
+/* Room for `extra` more bytes; the header's room is taken by the first argument. */
+static char *cmd_room(struct state_cmd *c, size_t extra)
 {
-    return VG_ARRAY_PUSH(c->pos, c->n, c->cap);
+    size_t need;
+
+    if (c->len == 0) {
+        c->len = STATE_CMD_HEAD;
+    }
+    need = c->len + extra;
+    if (need > c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 256;
+
+        while (ncap < need) {
+            ncap *= 2;
+        }
+        c->buf = vg_realloc(c->buf, ncap);
+        c->cap = ncap;
+    }
+    return c->buf + c->len;
 }
+
+/* Decimal digits of u at p; returns the end. */
+static char *put_u64(char *p, uint64_t u)
+{
+    char tmp[20];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    while (n > 0) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+/* "$<len>\r\n" at p; returns the end. */
+static char *put_bulk_len(char *p, size_t len)
+{
+    *p++ = '$';
+    if (len < 10) {
+        *p++ = (char)('0' + len);
+    } else {
+        p = put_u64(p, len);
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/* Bytes the "$<len>\r\n" prefix and the "\r\n" suffix of an argument take at most. */
+#define CMD_ARG_FRAME 26
 
 void state_cmd_arg(struct state_cmd *c, const char *s, size_t len)
 {
-    struct state_cmd_pos *p = next_pos(c);
+    char *p = cmd_room(c, len + CMD_ARG_FRAME);
 
-    p->off = c->data.len;
-    p->len = len;
+    p = put_bulk_len(p, len);
     if (len > 0) {
-        vg_buf_append(&c->data, s, len);
+        memcpy(p, s, len);
+        p += len;
     }
+    *p++ = '\r';
+    *p++ = '\n';
+    c->len = (size_t)(p - c->buf);
+    c->n++;
+}
+
+void state_cmd_arg2(struct state_cmd *c, const char *a, size_t alen, const char *b, size_t blen)
+{
+    char *p = cmd_room(c, alen + blen + CMD_ARG_FRAME);
+
+    p = put_bulk_len(p, alen + blen);
+    memcpy(p, a, alen);
+    p += alen;
+    memcpy(p, b, blen);
+    p += blen;
+    *p++ = '\r';
+    *p++ = '\n';
+    c->len = (size_t)(p - c->buf);
+    c->n++;
 }
 
 void state_cmd_str(struct state_cmd *c, const char *s)
@@ -506,28 +581,16 @@ void state_cmd_str(struct state_cmd *c, const char *s)
     state_cmd_arg(c, s ? s : "", s ? strlen(s) : 0);
 }
 
-/* Decimal digits of v into the end of tmp (no snprintf: this is per field, per event). */
-static size_t format_i64(char tmp[24], int64_t v)
-{
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    size_t i = 24;
-
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) {
-        tmp[--i] = '-';
-    }
-    return i;
-}
-
 void state_cmd_i64(struct state_cmd *c, int64_t v)
 {
     char tmp[24];
-    size_t start = format_i64(tmp, v);
+    char *p = tmp;
 
-    state_cmd_arg(c, tmp + start, 24 - start);
+    if (v < 0) {
+        *p++ = '-';
+    }
+    p = put_u64(p, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+    state_cmd_arg(c, tmp, (size_t)(p - tmp));
 }
 
 void state_cmd_field(struct state_cmd *c, const char *name, const char *value)
@@ -542,47 +605,47 @@ void state_cmd_field_i64(struct state_cmd *c, const char *name, int64_t value)
     state_cmd_i64(c, value);
 }
 
-static void resp_len(struct vg_buf *b, char kind, size_t len)
-{
-    char tmp[24];
-    size_t start = format_i64(tmp, (int64_t)len);
-
-    vg_buf_putc(b, kind);
-    vg_buf_append(b, tmp + start, 24 - start);
-    vg_buf_append(b, "\r\n", 2);
-}
-
 void state_cmd_fmt(struct state_cmd *c, const char *fmt, ...)
 {
+    char tmp[256];
     va_list ap;
-    struct state_cmd_pos *p = next_pos(c);
+    int n;
 
-    p->off = c->data.len;
     va_start(ap, fmt);
-    vg_buf_vprintf(&c->data, fmt, ap);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
-    p->len = c->data.len - p->off;
+    VG_ASSERT(n >= 0);
+    if ((size_t)n < sizeof(tmp)) {
+        state_cmd_arg(c, tmp, (size_t)n);
+    } else {
+        char *big = vg_malloc((size_t)n + 1);
+
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        state_cmd_arg(c, big, (size_t)n);
+        vg_free(big);
+    }
 }
 
 void state_cmd_append(struct vg_state *st, struct state_cmd *c)
 {
+    char head[STATE_CMD_HEAD];
+    char *p = head;
+    size_t hlen;
+
     VG_ASSERT(st->ctx != NULL);
     VG_ASSERT(c->n > 0 && c->n <= INT_MAX);
-    /*
-     * RESP written here and handed over pre-formatted: hiredis' own argv
-     * formatting (sdscatfmt) cost more than the rest of a commit.
-     */
-    vg_buf_reset(&c->resp);
-    resp_len(&c->resp, '*', c->n);
-    for (size_t i = 0; i < c->n; i++) {
-        resp_len(&c->resp, '$', c->pos[i].len);
-        if (c->pos[i].len > 0) {
-            vg_buf_append(&c->resp, c->data.data + c->pos[i].off, c->pos[i].len);
-        }
-        vg_buf_append(&c->resp, "\r\n", 2);
-    }
+    *p++ = '*';
+    p = put_u64(p, c->n);
+    *p++ = '\r';
+    *p++ = '\n';
+    hlen = (size_t)(p - head);
+    /* The header goes right in front of the arguments: one contiguous command. */
+    memcpy(c->buf + STATE_CMD_HEAD - hlen, head, hlen);
     /* In a blocking context appending only buffers: it fails on OOM alone. */
-    if (redisAppendFormattedCommand(st->ctx, c->resp.data, c->resp.len) != REDIS_OK) {
+    if (redisAppendFormattedCommand(st->ctx, c->buf + STATE_CMD_HEAD - hlen,
+                                    c->len - (STATE_CMD_HEAD - hlen)) != REDIS_OK) {
         vg_oom("hiredis command buffer");
     }
     state_cmd_reset(c);
@@ -591,14 +654,12 @@ void state_cmd_append(struct vg_state *st, struct state_cmd *c)
 void state_cmd_reset(struct state_cmd *c)
 {
     c->n = 0;
-    vg_buf_reset(&c->data);
+    c->len = 0;
 }
 
 void state_cmd_fini(struct state_cmd *c)
 {
-    vg_buf_fini(&c->data);
-    vg_buf_fini(&c->resp);
-    vg_free(c->pos);
+    vg_free(c->buf);
     memset(c, 0, sizeof(*c));
 }
 
@@ -607,6 +668,33 @@ void state_cmd_fini(struct state_cmd *c)
 char *state_key(const struct vg_state *st, const char *suffix)
 {
     return vg_asprintf("%s:%s", st->prefix, suffix);
+}
+
+void state_cmd_key_res(struct state_cmd *c, const struct vg_state *st, const char *kind,
+                       const char *id)
+{
+    size_t lp = strlen(st->prefix);
+    size_t lk = strlen(kind);
+    size_t li = strlen(id);
+    size_t len = lp + lk + li + 4;
+    char *p = cmd_room(c, len + CMD_ARG_FRAME);
+
+    /* as state_key_res, straight into the command */
+    p = put_bulk_len(p, len);
+    memcpy(p, st->prefix, lp);
+    p += lp;
+    *p++ = ':';
+    memcpy(p, kind, lk);
+    p += lk;
+    *p++ = ':';
+    *p++ = '{';
+    memcpy(p, id, li);
+    p += li;
+    *p++ = '}';
+    *p++ = '\r';
+    *p++ = '\n';
+    c->len = (size_t)(p - c->buf);
+    c->n++;
 }
 
 char *state_key_res(const struct vg_state *st, const char *kind, const char *id)

@@ -1,8 +1,9 @@
 /*
  * A Resource as its Redis hash P:res:{ID}: the fields a commit writes
- * (state_resource_fields; state.c decides which of them changed) and the
- * Resource read back from an HGETALL (state_resource_from_reply), used by
- * both the pipeline's resolve and the read side. No I/O here.
+ * (all of them, or only those the Resource's dirty bits and names say
+ * changed: state_resource_write) and the Resource read back from an
+ * HGETALL (state_resource_from_reply), used by both the pipeline's
+ * resolve and the read side. Commands are only queued here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #define INC_FIELD_PREFIX "inc:"
 #define POD_FIELD_PREFIX "pod:" /* one per tracked pod, JSON (vg_pod_to_json) */
+#define FIELD_PREFIX_LEN 4      /* both of them */
 
 static void field_incident(struct state_cmd *c, const struct vg_open_incident *inc)
 {
@@ -37,10 +39,19 @@ static void field_incident(struct state_cmd *c, const struct vg_open_incident *i
     if (!json) {
         vg_oom("incident JSON");
     }
-    state_cmd_fmt(c, INC_FIELD_PREFIX "%s", inc->monitor);
+    state_cmd_arg2(c, INC_FIELD_PREFIX, FIELD_PREFIX_LEN, inc->monitor, strlen(inc->monitor));
     state_cmd_str(c, json);
     cJSON_free(json);
     cJSON_Delete(obj);
+}
+
+static void field_pod(struct state_cmd *c, const struct vg_pod *pod)
+{
+    char *json = vg_pod_to_json(pod);
+
+    state_cmd_arg2(c, POD_FIELD_PREFIX, FIELD_PREFIX_LEN, pod->name, strlen(pod->name));
+    state_cmd_str(c, json);
+    vg_free(json);
 }
 
 static void field_labels(struct state_cmd *c, const struct vg_resource *res)
@@ -136,12 +147,169 @@ void state_resource_fields(struct state_cmd *c, const struct vg_resource *res)
         state_cmd_field(c, "runtime_pod", res->runtime_pod);
     }
     for (size_t i = 0; i < res->n_pods; i++) {
-        char *json = vg_pod_to_json(&res->pods[i]);
-
-        state_cmd_fmt(c, POD_FIELD_PREFIX "%s", res->pods[i].name);
-        state_cmd_str(c, json);
-        vg_free(json);
+        field_pod(c, &res->pods[i]);
     }
+}
+
+/* The fields of the parts in `mask` that have a value (name/value pairs). */
+static void fields_of(struct state_cmd *c, const struct vg_resource *res, uint32_t mask)
+{
+    if (mask & VG_DIRTY_OWNER) {
+        state_cmd_field(c, "owner", res->owner);
+    }
+    if (mask & VG_DIRTY_STATUS) {
+        state_cmd_field(c, "status", res->status);
+        state_cmd_field_i64(c, "status_since", res->status_since_ms);
+    }
+    if (mask & VG_DIRTY_RUNTIME) {
+        state_cmd_field(c, "runtime", res->runtime);
+        state_cmd_field_i64(c, "runtime_since", res->runtime_since_ms);
+    }
+    if (mask & VG_DIRTY_HEALTH) {
+        state_cmd_field(c, "health", vg_health_name(res->health));
+        if (res->health_since_ms) {
+            state_cmd_field_i64(c, "health_since", res->health_since_ms);
+        }
+    }
+    if ((mask & VG_DIRTY_MESSAGE) && res->message) {
+        state_cmd_field(c, "message", res->message);
+    }
+    if (mask & VG_DIRTY_POSITION) {
+        state_cmd_field_i64(c, "updated_at", res->updated_at_ms);
+        state_cmd_field_i64(c, "event_time", res->event_time_ms);
+        if (res->pos.topic) {
+            state_cmd_field_i64(c, "offset", res->pos.offset);
+        }
+    }
+    if ((mask & VG_DIRTY_SOURCE) && res->pos.topic) {
+        state_cmd_field(c, "topic", res->pos.topic);
+        state_cmd_field_i64(c, "partition", res->pos.partition);
+    }
+    if ((mask & VG_DIRTY_LABELS) && res->n_labels > 0) {
+        field_labels(c, res);
+    }
+    if (mask & VG_DIRTY_RUNTIME_FROM) {
+        if (res->runtime_reason[0]) {
+            state_cmd_field(c, "runtime_reason", res->runtime_reason);
+        }
+        if (res->runtime_pod[0]) {
+            state_cmd_field(c, "runtime_pod", res->runtime_pod);
+        }
+    }
+}
+
+/* The names of the fields of the parts in `mask` that have no value now (HDEL arguments). */
+static void fields_gone(struct state_cmd *c, const struct vg_resource *res, uint32_t mask)
+{
+    if ((mask & VG_DIRTY_HEALTH) && !res->health_since_ms) {
+        state_cmd_str(c, "health_since");
+    }
+    if ((mask & VG_DIRTY_MESSAGE) && !res->message) {
+        state_cmd_str(c, "message");
+    }
+    if ((mask & VG_DIRTY_POSITION) && !res->pos.topic) {
+        state_cmd_str(c, "offset");
+    }
+    if ((mask & VG_DIRTY_SOURCE) && !res->pos.topic) {
+        state_cmd_str(c, "topic");
+        state_cmd_str(c, "partition");
+    }
+    if ((mask & VG_DIRTY_LABELS) && res->n_labels == 0) {
+        state_cmd_str(c, "labels");
+    }
+    if (mask & VG_DIRTY_RUNTIME_FROM) {
+        if (!res->runtime_reason[0]) {
+            state_cmd_str(c, "runtime_reason");
+        }
+        if (!res->runtime_pod[0]) {
+            state_cmd_str(c, "runtime_pod");
+        }
+    }
+}
+
+static const char *dirty_prefix(const struct vg_dirty_name *dn)
+{
+    return dn->kind == VG_DIRTY_INCIDENT ? INC_FIELD_PREFIX : POD_FIELD_PREFIX;
+}
+
+/* The changed incident entry or pod `dn` as a field, if it is still there; false when gone. */
+static bool field_named(struct state_cmd *c, const struct vg_resource *res,
+                        const struct vg_dirty_name *dn)
+{
+    struct vg_resource *r = (struct vg_resource *)res; /* the finders take a mutable one */
+
+    if (dn->kind == VG_DIRTY_INCIDENT) {
+        const struct vg_open_incident *inc = vg_resource_find_incident(r, dn->name);
+
+        if (inc) {
+            field_incident(c, inc);
+        }
+        return inc != NULL;
+    }
+    {
+        const struct vg_pod *pod = vg_resource_find_pod(r, dn->name);
+
+        if (pod) {
+            field_pod(c, pod);
+        }
+        return pod != NULL;
+    }
+}
+
+size_t state_resource_write(struct vg_state *st, struct state_cmd *c, const struct vg_resource *res)
+{
+    uint32_t mask = res->dirty_mask;
+    size_t queued = 0;
+    size_t n_gone = 0;
+
+    /* No bits and no names: changed, not saying how. Rewrite it. */
+    if ((mask == 0 && res->n_dirty_names == 0) || (mask & VG_DIRTY_REPLACE)) {
+        state_cmd_str(c, "DEL");
+        state_cmd_key_res(c, st, "res", res->id);
+        state_cmd_append(st, c);
+        queued++;
+        mask |= VG_DIRTY_WHOLE;
+    }
+    state_cmd_str(c, "HSET");
+    state_cmd_key_res(c, st, "res", res->id);
+    if (mask & VG_DIRTY_WHOLE) {
+        /* nothing (left) in Redis: every field, nothing to delete */
+        state_resource_fields(c, res);
+        state_cmd_append(st, c);
+        return queued + 1;
+    }
+    fields_of(c, res, mask);
+    for (size_t i = 0; i < res->n_dirty_names; i++) {
+        if (!field_named(c, res, &res->dirty_names[i])) {
+            n_gone++;
+        }
+    }
+    if (c->n > 2) {
+        state_cmd_append(st, c);
+        queued++;
+    } else {
+        state_cmd_reset(c);
+    }
+    state_cmd_str(c, "HDEL");
+    state_cmd_key_res(c, st, "res", res->id);
+    fields_gone(c, res, mask);
+    for (size_t i = 0; n_gone > 0 && i < res->n_dirty_names; i++) {
+        const struct vg_dirty_name *dn = &res->dirty_names[i];
+        bool there = dn->kind == VG_DIRTY_INCIDENT
+                         ? vg_resource_find_incident((struct vg_resource *)res, dn->name) != NULL
+                         : vg_resource_find_pod((struct vg_resource *)res, dn->name) != NULL;
+
+        if (!there) {
+            state_cmd_arg2(c, dirty_prefix(dn), FIELD_PREFIX_LEN, dn->name, strlen(dn->name));
+        }
+    }
+    if (c->n > 2) {
+        state_cmd_append(st, c);
+        queued++;
+    } else {
+        state_cmd_reset(c);
+    }
+    return queued;
 }
 
 static bool reply_is(const redisReply *r, const char *s)
@@ -214,6 +382,11 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
     struct vg_resource *res = vg_calloc(1, sizeof(*res));
     const char *bad = NULL;
     int64_t v;
+    /* fields dropped as unreadable: deleted by the next write, as they always were */
+    struct vg_dirty_name *drops = NULL;
+    size_t n_drops = 0;
+    size_t cap_drops = 0;
+    bool labels_dropped = false;
 
     /* As vg_resource_new_from_event: no Kafka position yet. */
     res->pos.partition = -1;
@@ -243,6 +416,7 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
             set_str(&res->owner, val);
         } else if (reply_is(k, "labels")) {
             if (!parse_labels(res, val)) {
+                labels_dropped = true;
                 VG_LOG_WARN("state", "resource %s: dropping unreadable labels field",
                             res->id ? res->id : "?");
             }
@@ -288,14 +462,22 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
                 vg_resource_put_pod(res, &pod);
                 vg_pod_fini(&pod);
             } else {
+                struct vg_dirty_name *dn = VG_ARRAY_PUSH(drops, n_drops, cap_drops);
+
+                dn->kind = VG_DIRTY_POD;
+                dn->name = vg_strdup(k->str + strlen(POD_FIELD_PREFIX));
                 VG_LOG_WARN("state", "resource %s: dropping unreadable pod field %s",
                             res->id ? res->id : "?", k->str);
             }
         } else if (k->len > strlen(INC_FIELD_PREFIX) &&
                    memcmp(k->str, INC_FIELD_PREFIX, strlen(INC_FIELD_PREFIX)) == 0) {
             if (!parse_incident(res, k->str + strlen(INC_FIELD_PREFIX), val)) {
+                struct vg_dirty_name *dn = VG_ARRAY_PUSH(drops, n_drops, cap_drops);
+
                 /* One unreadable incident must not hide the Resource: drop it
                  * (its monitor reopens it if the condition still holds). */
+                dn->kind = VG_DIRTY_INCIDENT;
+                dn->name = vg_strdup(k->str + strlen(INC_FIELD_PREFIX));
                 VG_LOG_WARN("state", "resource %s: dropping unreadable incident field %s",
                             res->id ? res->id : "?", k->str);
             }
@@ -320,10 +502,24 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
     if (res->n_incidents > 1) {
         qsort(res->incidents, res->n_incidents, sizeof(*res->incidents), cmp_incident);
     }
-    res->dirty = false;
+    /* What was just read is what Redis holds, apart from what was dropped. */
+    vg_resource_clean(res);
+    if (labels_dropped) {
+        res->dirty_mask |= VG_DIRTY_LABELS;
+    }
+    for (size_t i = 0; i < n_drops; i++) {
+        vg_resource_touch_named(res, drops[i].kind, drops[i].name);
+        vg_free(drops[i].name);
+    }
+    res->dirty = false; /* the drops go with the next write */
+    vg_free(drops);
     return res;
 fail:
     state_set_err(why, why_size, "%s", bad);
     vg_resource_destroy(res);
+    for (size_t i = 0; i < n_drops; i++) {
+        vg_free(drops[i].name);
+    }
+    vg_free(drops);
     return NULL;
 }

@@ -303,6 +303,31 @@ void vg_labels_sort(struct vg_label *v, size_t n);
 /* The value of `key` or NULL. */
 const char *vg_labels_get(const struct vg_label *v, size_t n, const char *key);
 
+/*
+ * What changed in a Resource since it was loaded or committed: one bit per
+ * group of hash fields (docs/state.md), so a commit writes only those.
+ */
+enum {
+    VG_DIRTY_OWNER = 1u << 0,
+    VG_DIRTY_STATUS = 1u << 1,       /* status, status_since */
+    VG_DIRTY_RUNTIME = 1u << 2,      /* runtime, runtime_since */
+    VG_DIRTY_HEALTH = 1u << 3,       /* health, health_since */
+    VG_DIRTY_MESSAGE = 1u << 4,      /* message */
+    VG_DIRTY_POSITION = 1u << 5,     /* updated_at, event_time, offset */
+    VG_DIRTY_LABELS = 1u << 6,       /* labels */
+    VG_DIRTY_RUNTIME_FROM = 1u << 7, /* runtime_reason, runtime_pod */
+    VG_DIRTY_WHOLE = 1u << 8,        /* every field: Redis holds no hash yet */
+    VG_DIRTY_REPLACE = 1u << 9,      /* delete, then every field: what Redis holds is unknown */
+    VG_DIRTY_SOURCE = 1u << 10,      /* topic, partition */
+};
+
+/* A changed field of which a Resource has many: an incident entry or a pod. */
+enum vg_dirty_kind { VG_DIRTY_INCIDENT = 0, VG_DIRTY_POD };
+struct vg_dirty_name {
+    enum vg_dirty_kind kind;
+    char *name; /* the monitor or the pod, owned */
+};
+
 /* The current state of a Resource, as stored in Redis. Owns its strings. */
 struct vg_resource {
     char *id;
@@ -329,7 +354,19 @@ struct vg_resource {
     struct vg_open_incident *incidents;
     size_t n_incidents;
     size_t cap_incidents;
-    bool dirty;         /* changed since loaded/committed: set by vg_resource_apply */
+    bool dirty; /* changed since loaded/committed: set by vg_resource_apply */
+    /*
+     * Which fields changed (VG_DIRTY_* bits) and which incident entries
+     * and pods changed or went away (each once): a commit writes those
+     * and deletes the ones gone. `dirty` with no bit and no name means
+     * "changed, not saying how": the commit rewrites the hash whole.
+     * Bits may be set while `dirty` is false (a change too small to write
+     * on its own goes with the next write). Cleared by vg_resource_clean.
+     */
+    uint32_t dirty_mask;
+    struct vg_dirty_name *dirty_names;
+    size_t n_dirty_names;
+    size_t cap_dirty_names;
     uint64_t cache_use; /* state/'s cache: the resolve call that last lent it */
     /* the pods of the Resource (sorted by name), and what decided the runtime */
     struct vg_pod *pods;
@@ -345,6 +382,14 @@ struct vg_resource {
     struct vg_label *labels;
     size_t n_labels;
 };
+
+/* Mark `res` dirty with the VG_DIRTY_* `bits`. */
+void vg_resource_touch(struct vg_resource *res, uint32_t bits);
+/* Mark `res` dirty: the incident entry of monitor `name`, or the pod `name`, changed or went. */
+void vg_resource_touch_named(struct vg_resource *res, enum vg_dirty_kind kind, const char *name);
+/* Forget what changed (after a commit wrote it, or after loading): `dirty` false, no bits, no
+ * names. */
+void vg_resource_clean(struct vg_resource *res);
 
 /* Insert or replace (a copy of) `pod`, keeping the set sorted by name. */
 void vg_resource_put_pod(struct vg_resource *res, const struct vg_pod *pod);
@@ -386,8 +431,8 @@ struct vg_transition {
  * Apply `ev` to `res`: update status/runtime/health, since-times, message,
  * owner, position, and append up to three transitions (status, runtime,
  * health, in that order) to `out` (room for 3 needed). Returns the number
- * of transitions. Marks `res` dirty when anything was recorded (an event
- * with no change still updates updated_at and position).
+ * of transitions. Marks `res` dirty, with what changed (VG_DIRTY_*), when
+ * anything changed; an event that changes nothing leaves it clean.
  */
 size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *res,
                          const struct vg_event *ev, struct vg_transition out[3]);

@@ -136,7 +136,7 @@ vg_err_t vg_state_pod_lookup(struct vg_state *st, const char *const *ns, const c
 
 /* What one batch changes, written in one MULTI/EXEC round trip. All borrowed. */
 struct vg_commit {
-    struct vg_resource **res; /* dirty Resources: rewritten whole, then marked clean */
+    struct vg_resource **res; /* dirty Resources: what changed is written, then marked clean */
     size_t n_res;
     const struct vg_transition *trans; /* for history */
     size_t n_trans;
@@ -211,15 +211,14 @@ vg_err_t vg_state_get(struct vg_state *st, const char *id, struct vg_resource **
 void vg_resources_free(struct vg_resource **v, size_t n);
 
 /*
- * One entry of a Resource's history stream P:hist:{ID} (state_history.c).
- * A transition has `field` ("status", "runtime", "health"),
- * `from` ("" when previously unknown) and `to`; an entry without a
- * `field` (a log line, e.g. an attached Kubernetes Event) has
- * field, from and to NULL. Fields this vigil does not know are kept, in
- * stream order, as name/value pairs in `extra`.
+ * One transition or log line of a Resource's history stream P:hist:{ID}
+ * (state_history.c; a stream entry holds one or more). A transition has `field` ("status",
+ * "runtime", "health"), `from` ("" when previously unknown) and `to`; an entry without a `field` (a
+ * log line, e.g. an attached Kubernetes Event) has field, from and to NULL. Fields this vigil does
+ * not know are kept, in stream order, as name/value pairs in `extra`.
  */
 struct vg_history_entry {
-    char *stream_id; /* "<ms>-<seq>": when Redis appended it */
+    char *stream_id; /* "<ms>-<seq>": when Redis appended the entry holding it */
     char *field;     /* NULL for a log line */
     char *from;
     char *to;
@@ -231,7 +230,8 @@ struct vg_history_entry {
 };
 /*
  * The newest `max` entries of `id`'s history (all of them when max is 0),
- * oldest first: XREVRANGE P:hist:{ID} + - COUNT max, then reversed. An
+ * oldest first: XREVRANGE P:hist:{ID} + - COUNT max, then reversed and
+ * split into one vg_history_entry per transition. An
  * unknown id has an empty history (*n_out 0, *out NULL). An entry that is
  * not one of ours (odd field count, non-string values) is skipped with a
  * WARN. Caller frees with vg_history_free. Thread: st's.

@@ -111,19 +111,6 @@ static redisReply *history(const char *id)
     return r;
 }
 
-/* Value of `field` in one stream entry [id, [f, v, ...]], or NULL. */
-static const char *entry_field(const redisReply *entry, const char *field)
-{
-    const redisReply *f = entry->element[1];
-
-    for (size_t i = 0; i + 1 < f->elements; i += 2) {
-        if (strcmp(f->element[i]->str, field) == 0) {
-            return f->element[i + 1]->str;
-        }
-    }
-    return NULL;
-}
-
 static void test_commit_roundtrip(void **state)
 {
     struct vg_event evs[3];
@@ -138,6 +125,8 @@ static void test_commit_roundtrip(void **state)
     char errstr[512];
     int64_t off;
     redisReply *h;
+    struct vg_history_entry *hist = NULL;
+    size_t n_hist = 0;
     const char *msg = "line1\nline2 \"quoted\" \xc3\xbcnicode\ttab";
 
     (void)state;
@@ -211,24 +200,45 @@ static void test_commit_roundtrip(void **state)
                      VG_OK);
     assert_int_equal(off, -1);
 
-    /* History: one entry per transition, oldest first, with the position and message. */
+    /* History: one stream entry for the batch, read back as one entry per
+     * transition, oldest first, each with its event's time, position and message. */
     h = history(evs[0].id);
-    assert_int_equal(h->elements, n_hist_alpha);
-    assert_string_equal(entry_field(h->element[0], "field"), "status");
-    assert_string_equal(entry_field(h->element[0], "from"), "");
-    assert_string_equal(entry_field(h->element[0], "to"), "active");
-    assert_string_equal(entry_field(h->element[0], "topic"), TOPIC);
-    assert_string_equal(entry_field(h->element[0], "partition"), "0");
-    assert_string_equal(entry_field(h->element[0], "offset"), "10");
-    assert_null(entry_field(h->element[0], "message"));
-    {
-        const redisReply *last = h->element[h->elements - 1];
-
-        assert_string_equal(entry_field(last, "offset"), "12");
-        assert_string_equal(entry_field(last, "message"), msg);
-        assert_string_equal(entry_field(last, "at"), "1764323400100");
-    }
+    assert_int_equal(h->elements, 1);
     freeReplyObject(h);
+    assert_int_equal(vg_state_history(fx.st, evs[0].id, 0, &hist, &n_hist, errstr, sizeof(errstr)),
+                     VG_OK);
+    assert_int_equal(n_hist, n_hist_alpha);
+    for (size_t i = 0, k = 0; i < n_trans; i++) {
+        if (trans[i].res != res[0]) {
+            continue;
+        }
+        assert_string_equal(hist[k].field, vg_field_name(trans[i].field));
+        assert_string_equal(hist[k].from, trans[i].from);
+        assert_string_equal(hist[k].to, trans[i].to);
+        assert_int_equal(hist[k].at_ms, trans[i].at_ms);
+        assert_string_equal(hist[k].pos.topic, TOPIC);
+        assert_int_equal(hist[k].pos.partition, 0);
+        assert_int_equal(hist[k].pos.offset, trans[i].ev->pos.offset);
+        assert_str_eq(hist[k].message, trans[i].ev->message);
+        assert_int_equal(hist[k].n_extra, 0);
+        k++;
+    }
+    assert_string_equal(hist[0].field, "status");
+    assert_string_equal(hist[0].from, "");
+    assert_string_equal(hist[0].to, "active");
+    assert_int_equal(hist[0].pos.offset, 10);
+    assert_null(hist[0].message);
+    assert_int_equal(hist[n_hist - 1].pos.offset, 12);
+    assert_string_equal(hist[n_hist - 1].message, msg);
+    assert_int_equal(hist[n_hist - 1].at_ms, T0 + 100);
+    vg_history_free(hist, n_hist);
+    /* the newest two only: the entry is cut to what was asked for */
+    assert_int_equal(vg_state_history(fx.st, evs[0].id, 2, &hist, &n_hist, errstr, sizeof(errstr)),
+                     VG_OK);
+    assert_int_equal(n_hist, 2);
+    assert_int_equal(hist[0].pos.offset, 12);
+    assert_string_equal(hist[1].message, msg);
+    vg_history_free(hist, n_hist);
 
     /* A closed incident and a new event: the rewrite drops the stale field. */
     vg_resource_remove_incident(again[0], "mon-stuck");
@@ -247,6 +257,286 @@ static void test_commit_roundtrip(void **state)
     for (size_t i = 0; i < 3; i++) {
         vg_event_fini(&evs[i]);
     }
+}
+
+/* One field of a Resource hash through the raw connection, or NULL. Caller frees. */
+static char *hget(const char *id, const char *field)
+{
+    redisReply *r = redisCommand(fx.raw, "HGET %s:res:{%s} %s", fx.prefix, id, field);
+    char *v;
+
+    assert_non_null(r);
+    v = r->type == REDIS_REPLY_STRING ? vg_strndup(r->str, r->len) : NULL;
+    freeReplyObject(r);
+    return v;
+}
+
+static void expect_field(const char *id, const char *field, const char *want)
+{
+    char *got = hget(id, field);
+
+    if (want == NULL || got == NULL) {
+        if (got != want) {
+            fprintf(stderr, "%s: want %s, got \"%s\"\n", field, want ? want : "(absent)",
+                    got ? got : "(absent)");
+        }
+        assert_ptr_equal(got, want);
+    } else {
+        assert_string_equal(got, want);
+    }
+    vg_free(got);
+}
+
+static void expect_contains(const char *id, const char *field, const char *needle)
+{
+    char *got = hget(id, field);
+
+    assert_non_null(got);
+    assert_non_null(strstr(got, needle));
+    vg_free(got);
+}
+
+static void raw_ok(redisReply *r)
+{
+    assert_non_null(r);
+    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+}
+
+/* A pod event about Resource service:v1:delta-pods:w1 (pod Running and ready unless deleted). */
+static void pod_event(struct vg_event *ev, const char *pod, bool deleted, int64_t t, int64_t off)
+{
+    make_event(ev, "service", "delta-pods", "w1", "", "", "", t, 0, off, NULL);
+    ev->kind = VG_EVENT_POD;
+    ev->pod = vg_calloc(1, sizeof(*ev->pod));
+    ev->pod->name = vg_strdup(pod);
+    ev->pod->ns = vg_strdup("w1");
+    snprintf(ev->pod->phase, sizeof(ev->pod->phase), "%s", "Running");
+    ev->pod->ready = true;
+    ev->pod->time_ms = t;
+    ev->pod_deleted = deleted;
+}
+
+/* Resolve, apply and commit one event (its transitions with it); returns the commit's result. */
+static vg_err_t apply_commit(struct vg_event *ev, struct vg_resource **res)
+{
+    struct vg_transition trans[3];
+    struct vg_commit cm = {0};
+    char errstr[512];
+    size_t n;
+
+    assert_int_equal(vg_state_resolve(fx.st, ev, 1, res, errstr, sizeof(errstr)), VG_OK);
+    n = vg_resource_apply(&hc, *res, ev, trans);
+    cm.res = res;
+    cm.n_res = 1;
+    cm.trans = trans;
+    cm.n_trans = n;
+    return vg_state_commit(fx.st, &cm, errstr, sizeof(errstr));
+}
+
+/*
+ * A commit writes what changed and deletes what went, nothing else (two
+ * fields changed behind vigil's back stay as they are); after a commit
+ * that failed, the next write of its Resource is whole.
+ */
+static void test_commit_writes_changes(void **state)
+{
+    struct vg_event ev;
+    struct vg_resource *res;
+    struct vg_commit cm = {0};
+    char errstr[512];
+    char *since;
+    const char *id = "workflow:v1:delta:w1";
+    const char *pods_id = "service:v1:delta-pods:w1";
+
+    (void)state;
+    make_event(&ev, "workflow", "delta", "w1", "alice", "active", "pending", T0, 0, 100, "first");
+    assert_int_equal(apply_commit(&ev, &res), VG_OK);
+    vg_event_fini(&ev);
+    vg_resource_add_incident(res, "m-a", "000000000000000a", "low", T0);
+    vg_resource_add_incident(res, "m-b", "000000000000000b", "low", T0);
+    cm.res = &res;
+    cm.n_res = 1;
+    assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    assert_false(res->dirty);
+
+    /* behind vigil's back: the next event changes neither field */
+    raw_ok(redisCommand(fx.raw, "HSET %s:res:{%s} owner tampered status_since 1 partition 99",
+                        fx.prefix, id));
+    make_event(&ev, "workflow", "delta", "w1", "alice", "active", "running", T0 + 10, 0, 101, NULL);
+    assert_int_equal(vg_state_resolve(fx.st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
+    vg_resource_remove_incident(res, "m-a");
+    assert_int_equal(apply_commit(&ev, &res), VG_OK);
+    vg_event_fini(&ev);
+    expect_field(id, "owner", "tampered");
+    expect_field(id, "status_since", "1");
+    expect_field(id, "partition", "99");
+    expect_field(id, "runtime", "running");
+    since = vg_asprintf("%lld", (long long)(T0 + 10));
+    expect_field(id, "runtime_since", since);
+    expect_field(id, "updated_at", since);
+    vg_free(since);
+    expect_field(id, "offset", "101");
+    expect_field(id, "message", "first");
+    expect_field(id, "inc:m-a", NULL);
+    expect_contains(id, "inc:m-b", "000000000000000b");
+
+    /* a commit that fails inside EXEC (the history key is not a stream) */
+    raw_ok(redisCommand(fx.raw, "SET %s:hist:{%s} not-a-stream", fx.prefix, id));
+    make_event(&ev, "workflow", "delta", "w1", "alice", "active", "succeeded", T0 + 20, 0, 102,
+               NULL);
+    assert_int_not_equal(apply_commit(&ev, &res), VG_OK);
+    assert_true(res->dirty);
+    raw_ok(redisCommand(fx.raw, "DEL %s:hist:{%s}", fx.prefix, id));
+    raw_ok(redisCommand(fx.raw, "HSET %s:res:{%s} junk 1", fx.prefix, id));
+    cm = (struct vg_commit){.res = &res, .n_res = 1};
+    assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    vg_event_fini(&ev);
+    /* whole: the junk is gone and the tampered fields say what vigil holds */
+    expect_field(id, "junk", NULL);
+    expect_field(id, "owner", "alice");
+    since = vg_asprintf("%lld", (long long)T0);
+    expect_field(id, "status_since", since);
+    vg_free(since);
+    expect_field(id, "runtime", "succeeded");
+    expect_field(id, "partition", "0");
+    expect_contains(id, "inc:m-b", "000000000000000b");
+
+    /* pods: one field each, a deleted pod's field goes, the other stays */
+    pod_event(&ev, "delta-pods-1", false, T0, 200);
+    assert_int_equal(apply_commit(&ev, &res), VG_OK);
+    vg_event_fini(&ev);
+    pod_event(&ev, "delta-pods-2", false, T0 + 1, 201);
+    assert_int_equal(apply_commit(&ev, &res), VG_OK);
+    vg_event_fini(&ev);
+    raw_ok(redisCommand(fx.raw, "HSET %s:res:{%s} pod:delta-pods-2 untouched", fx.prefix, pods_id));
+    pod_event(&ev, "delta-pods-1", true, T0 + 2, 202);
+    assert_int_equal(apply_commit(&ev, &res), VG_OK);
+    vg_event_fini(&ev);
+    expect_field(pods_id, "pod:delta-pods-1", NULL);
+    expect_field(pods_id, "pod:delta-pods-2", "untouched");
+    expect_field(pods_id, "runtime", "running");
+    expect_field(pods_id, "offset", "202");
+}
+
+/*
+ * A commit writes one history entry per Resource holding its transitions
+ * (each event's time, position and message once); read back, it is one
+ * entry per transition, after the entries already there (written one per
+ * transition by an older vigil). A Resource with a log line in the batch
+ * keeps one entry per transition, the log line in its Kafka place.
+ */
+static void test_history_entries(void **state)
+{
+    struct vg_event evs[4];
+    struct vg_event log;
+    struct vg_resource *res[4];
+    struct vg_transition trans[12];
+    struct vg_history_note note = {0};
+    struct vg_commit cm = {0};
+    struct vg_history_entry *h = NULL;
+    size_t n_h = 0;
+    size_t n_trans = 0;
+    size_t n_x = 0;
+    size_t n_y = 0;
+    size_t first_e2 = 0;
+    char errstr[512];
+    redisReply *r;
+    const char *x = "workflow:v1:hist-x:w1";
+    const char *y = "service:v1:hist-y:w1";
+
+    (void)state;
+    make_event(&evs[0], "workflow", "hist-x", "w1", "", "active", "pending", T0, 0, 20, NULL);
+    make_event(&evs[1], "service", "hist-y", "w1", "", "active", "running", T0 + 1, 0, 21, "m1");
+    make_event(&evs[2], "workflow", "hist-x", "w1", "", "active", "running", T0 + 2, 0, 22, NULL);
+    make_event(&evs[3], "service", "hist-y", "w1", "", "active", "failed", T0 + 3, 0, 23, NULL);
+    make_event(&log, "workflow", "hist-x", "w1", "", "", "", T0 + 1, 0, 30, "Back-off");
+    log.kind = VG_EVENT_K8S_EVENT;
+    log.log_reason = vg_strdup("BackOff");
+    /* an entry an older vigil wrote: one transition */
+    r = redisCommand(fx.raw,
+                     "XADD %s:hist:{%s} * field status from %s to active at 5 topic old "
+                     "partition 0 offset 5",
+                     fx.prefix, y, "");
+    assert_non_null(r);
+    freeReplyObject(r);
+
+    assert_int_equal(vg_state_resolve(fx.st, evs, 4, res, errstr, sizeof(errstr)), VG_OK);
+    for (size_t i = 0; i < 4; i++) {
+        if (i == 2) {
+            first_e2 = n_trans;
+        }
+        n_trans += vg_resource_apply(&hc, res[i], &evs[i], &trans[n_trans]);
+    }
+    for (size_t i = 0; i < n_trans; i++) {
+        n_x += trans[i].res == res[0];
+        n_y += trans[i].res == res[1];
+    }
+    note.id = x;
+    note.ev = &log;
+    note.before_trans = first_e2; /* the log line came before evs[2] */
+    cm.res = res;
+    cm.n_res = 2;
+    cm.trans = trans;
+    cm.n_trans = n_trans;
+    cm.notes = &note;
+    cm.n_notes = 1;
+    assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+
+    /* X: one entry per transition and the log line between its events */
+    r = history(x);
+    assert_int_equal(r->elements, n_x + 1);
+    freeReplyObject(r);
+    assert_int_equal(vg_state_history(fx.st, x, 0, &h, &n_h, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(n_h, n_x + 1);
+    for (size_t i = 0, k = 0; i < n_trans; i++) {
+        if (i == first_e2) {
+            assert_null(h[k].field);
+            assert_int_equal(h[k].pos.offset, 30);
+            assert_string_equal(h[k].message, "Back-off");
+            k++;
+        }
+        if (trans[i].res != res[0]) {
+            continue;
+        }
+        assert_string_equal(h[k].field, vg_field_name(trans[i].field));
+        assert_string_equal(h[k].to, trans[i].to);
+        assert_int_equal(h[k].pos.offset, trans[i].ev->pos.offset);
+        k++;
+    }
+    vg_history_free(h, n_h);
+
+    /* Y: the old entry, then one entry for the batch holding both events' transitions */
+    r = history(y);
+    assert_int_equal(r->elements, 2);
+    freeReplyObject(r);
+    assert_true(n_y >= 3);
+    assert_int_equal(vg_state_history(fx.st, y, 0, &h, &n_h, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(n_h, n_y + 1);
+    assert_string_equal(h[0].pos.topic, "old");
+    assert_int_equal(h[0].pos.offset, 5);
+    assert_string_equal(h[0].from, "");
+    for (size_t i = 0, k = 1; i < n_trans; i++) {
+        if (trans[i].res != res[1]) {
+            continue;
+        }
+        assert_string_equal(h[k].field, vg_field_name(trans[i].field));
+        assert_string_equal(h[k].from, trans[i].from);
+        assert_string_equal(h[k].to, trans[i].to);
+        assert_int_equal(h[k].at_ms, trans[i].at_ms);
+        assert_string_equal(h[k].pos.topic, TOPIC);
+        assert_int_equal(h[k].pos.offset, trans[i].ev->pos.offset);
+        /* evs[1] had a message, evs[3] none: each transition says its own */
+        assert_str_eq(h[k].message, trans[i].ev->message);
+        assert_string_equal(h[k].stream_id, h[1].stream_id);
+        k++;
+    }
+    vg_history_free(h, n_h);
+
+    for (size_t i = 0; i < 4; i++) {
+        vg_event_fini(&evs[i]);
+    }
+    vg_event_fini(&log);
 }
 
 static void expect_list(const struct vg_state_filter *f, const char *const *names, size_t n)
@@ -410,8 +700,8 @@ static void test_connect_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_commit_roundtrip),
-        cmocka_unit_test(test_list_and_get),
+        cmocka_unit_test(test_commit_roundtrip),      cmocka_unit_test(test_list_and_get),
+        cmocka_unit_test(test_commit_writes_changes), cmocka_unit_test(test_history_entries),
         cmocka_unit_test(test_connect_errors),
     };
 

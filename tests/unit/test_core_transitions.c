@@ -3,7 +3,8 @@
  * order) from a first event, status-only and runtime-only changes,
  * events that change nothing, since-times, owner/message/position
  * updates, and ordering by event time (older: ignored; equal: applied).
- * Also the open-incident helpers on a Resource.
+ * Also the open-incident helpers on a Resource, and the dirty bits that
+ * tell a commit which hash fields to write.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -467,6 +468,83 @@ static void test_incidents(void **state)
     vg_resource_destroy(res); /* frees the incidents (ASan checks) */
 }
 
+/*
+ * What a commit must write: each event's changes as dirty bits (and the
+ * incident entries by name), starting from a clean Resource each time.
+ */
+static void test_dirty_bits(void **state)
+{
+    static const struct {
+        const char *status, *runtime, *owner, *message;
+        int64_t time_ms;
+        uint32_t want;
+    } cases[] = {
+        /* first event: status, runtime, health, owner, message and the position */
+        {"active", "pending", "alice", "hello", 1000,
+         VG_DIRTY_STATUS | VG_DIRTY_RUNTIME | VG_DIRTY_HEALTH | VG_DIRTY_OWNER | VG_DIRTY_MESSAGE |
+             VG_DIRTY_POSITION | VG_DIRTY_SOURCE},
+        /* a heartbeat: nothing */
+        {"active", "pending", "alice", "hello", 2000, 0},
+        /* a runtime step that keeps the health (pending -> running: progressing) */
+        {"active", "running", NULL, NULL, 3000, VG_DIRTY_RUNTIME | VG_DIRTY_POSITION},
+        /* a runtime step that changes the health */
+        {NULL, "succeeded", NULL, NULL, 4000,
+         VG_DIRTY_RUNTIME | VG_DIRTY_HEALTH | VG_DIRTY_POSITION},
+        /* a status flip */
+        {"error", NULL, NULL, NULL, 5000, VG_DIRTY_STATUS | VG_DIRTY_HEALTH | VG_DIRTY_POSITION},
+        /* only the message */
+        {NULL, "succeeded", NULL, "bye", 6000, VG_DIRTY_MESSAGE | VG_DIRTY_POSITION},
+        /* only the owner */
+        {NULL, "succeeded", "bob", NULL, 7000, VG_DIRTY_OWNER | VG_DIRTY_POSITION},
+        /* a late event: nothing */
+        {"active", "failed", "carol", "late", 100, 0},
+    };
+    struct vg_event ev;
+    struct vg_resource *res;
+    struct vg_transition out[3];
+    int failed = 0;
+
+    (void)state;
+    make_event(&ev, "workflow", "active", NULL, 0, NULL, NULL, 0);
+    res = vg_resource_new_from_event(&ev);
+    vg_event_fini(&ev);
+    /* a Resource nobody has seen stored is written whole, with a DEL first */
+    assert_int_equal(res->dirty_mask, VG_DIRTY_REPLACE);
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        vg_resource_clean(res);
+        make_event(&ev, "workflow", cases[i].status, cases[i].runtime, cases[i].time_ms,
+                   cases[i].owner, cases[i].message, (int64_t)i);
+        vg_resource_apply(&hc, res, &ev, out);
+        if (res->dirty_mask != cases[i].want || res->dirty != (cases[i].want != 0) ||
+            res->n_dirty_names != 0) {
+            print_error("case %zu: want bits 0x%x, got 0x%x (dirty %d, %zu names)\n", i,
+                        (unsigned)cases[i].want, (unsigned)res->dirty_mask, res->dirty,
+                        res->n_dirty_names);
+            failed++;
+        }
+        vg_event_fini(&ev);
+    }
+    assert_int_equal(failed, 0);
+
+    /* incident entries by name, each once, removed ones too */
+    vg_resource_clean(res);
+    vg_resource_add_incident(res, "m1", "0000000000000001", "low", 1);
+    vg_resource_add_incident(res, "m2", "0000000000000002", "low", 1);
+    vg_resource_add_incident(res, "m1", "0000000000000003", "low", 2);
+    assert_true(res->dirty);
+    assert_int_equal(res->dirty_mask, 0);
+    assert_int_equal(res->n_dirty_names, 2);
+    vg_resource_clean(res);
+    vg_resource_remove_incident(res, "m2");
+    assert_int_equal(res->n_dirty_names, 1);
+    assert_int_equal(res->dirty_names[0].kind, VG_DIRTY_INCIDENT);
+    assert_string_equal(res->dirty_names[0].name, "m2");
+    vg_resource_clean(res);
+    assert_false(res->dirty);
+    assert_int_equal(res->n_dirty_names, 0);
+    vg_resource_destroy(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_first_event_healthy), cmocka_unit_test(test_first_event_fields),
         cmocka_unit_test(test_no_change_event),     cmocka_unit_test(test_older_event_ignored),
         cmocka_unit_test(test_owner_and_message),   cmocka_unit_test(test_incidents),
+        cmocka_unit_test(test_dirty_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
