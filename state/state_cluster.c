@@ -78,11 +78,8 @@ void state_cluster_batch_add_cmd(struct state_cluster_batch *b, struct state_cmd
 {
     VG_ASSERT(c->n > 0);
     resp_header(&b->resp, '*', c->n);
-    for (size_t i = 0; i < c->n; i++) {
-        resp_header(&b->resp, '$', c->pos[i].len);
-        vg_buf_append(&b->resp, c->data.data + c->pos[i].off, c->pos[i].len);
-        vg_buf_append(&b->resp, "\r\n", 2);
-    }
+    /* the arguments are RESP already, after the room kept for the header */
+    vg_buf_append(&b->resp, c->buf + STATE_CMD_HEAD, c->len - STATE_CMD_HEAD);
     batch_end_command(b);
     state_cmd_reset(c);
 }
