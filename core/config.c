@@ -490,7 +490,8 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
         } else if (!strcmp(key, "wait_replicas")) {
             err = set_int(&r->wait_replicas, v, 0, 100, errstr, errstr_size);
         } else if (!strcmp(key, "wait_timeout_ms")) {
-            err = set_int(&r->wait_timeout_ms, v, 1, 600000, errstr, errstr_size);
+            /* below the 10 s command timeout: a WAIT must answer before hiredis gives up */
+            err = set_int(&r->wait_timeout_ms, v, 1, 5000, errstr, errstr_size);
         } else if (!strcmp(key, "data_dir")) {
             err = set_string(&r->data_dir, v, errstr, errstr_size);
             if (!err && r->data_dir[0] != '/' && base_dir) {
