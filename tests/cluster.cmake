@@ -32,3 +32,9 @@ foreach(t cluster_e2e cluster_reshard cluster_failover)
   set_tests_properties(${t} PROPERTIES LABELS "integration;cluster" TIMEOUT 180
                        ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
 endforeach()
+
+# The redis section's cluster keys as vigil.yaml loads them: no sockets.
+add_executable(test_core_config_cluster ${CMAKE_CURRENT_LIST_DIR}/unit/test_core_config_cluster.c)
+target_link_libraries(test_core_config_cluster PRIVATE vg_core PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_core_config_cluster COMMAND test_core_config_cluster)
+set_tests_properties(test_core_config_cluster PROPERTIES LABELS unit TIMEOUT 30)

@@ -5,7 +5,8 @@
  * applies a generated event log (the state and every history equal the
  * reference model), delivers the pages the rules ask for, serves
  * /metrics, `vigil get` and `vigil history` read the state back, and every
- * key it wrote is in the one slot of its prefix's hash tag.
+ * key it wrote is in the one slot of its prefix's hash tag; `vigil replay`
+ * then rebuilds the state and swaps it in within that slot.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -88,6 +89,17 @@ static void test_e2e_on_a_cluster(void **state)
     assert_int_equal(in_slot, total);
 
     assert_int_equal(vg_test_env_kill(&T.e, SIGTERM), 0);
+
+    /* `vigil replay` rebuilds under {P}:replay:<ts> and renames it in: one slot throughout */
+    assert_int_equal(vg_test_env_run_cli(&T.e, &out, &err, "replay", "--from-beginning", NULL), 0);
+    free(out);
+    free(err);
+    bad = vg_ref_check_redis(vg_test_env_state(&T.e), &log);
+    assert_int_equal(bad, 0);
+    assert_true(cluster_count_keys(&T, &in_slot, &total));
+    fprintf(stderr, "cluster: after the replay %lld keys in slot %d, %lld in the cluster\n",
+            in_slot, T.slot, total);
+    assert_int_equal(in_slot, total);
     vg_ref_log_fini(&log);
 }
 
