@@ -271,7 +271,8 @@ bool api_state_get(struct vg_api *api, struct vg_state **st, struct api_resp *r)
     pthread_mutex_unlock(&p->lock);
 
     /* Connect outside the lock: a slow Redis must not stall the other threads. */
-    err = vg_state_connect(st, api->redis_url, api->prefix, errstr, sizeof(errstr));
+    err = vg_state_connect_config(st, api->redis_url, api->prefix, api->redis, errstr,
+                                  sizeof(errstr));
     pthread_mutex_lock(&p->lock);
     if (err) {
         p->n_open--;
@@ -894,6 +895,7 @@ vg_err_t vg_api_start(struct vg_api **out, const struct vg_api_options *opts, ch
     api->console = h->console;
     api->redis_url = vg_strdup(opts->redis_url);
     api->prefix = vg_strdup(opts->prefix ? opts->prefix : "vigil");
+    api->redis = opts->redis;
     api->metrics = opts->metrics;
     api->hooks = opts->hooks;
     pthread_mutex_init(&api->collect_lock, NULL);

@@ -131,6 +131,7 @@ struct vg_api {
     bool console;
     char *redis_url;
     char *prefix;
+    const struct vg_redis_config *redis; /* cluster and WAIT options (borrowed); NULL: none */
     struct vg_metrics *metrics;
     struct vg_api_hooks hooks;
     pthread_mutex_t collect_lock;

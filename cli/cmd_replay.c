@@ -332,7 +332,7 @@ static int finish(const struct vg_config *cfg, const struct names *nm, struct re
 
     err = vg_engine_redis_for_reading(cfg, NULL, &url, &child, errstr, sizeof(errstr));
     if (err == VG_OK) {
-        err = vg_state_connect(&st, url, nm->fresh, errstr, sizeof(errstr));
+        err = vg_state_connect_config(&st, url, nm->fresh, &cfg->redis, errstr, sizeof(errstr));
     }
     if (err == VG_OK && rc == CLI_EXIT_OK) {
         err = vg_state_replay_counts(st, &sum->counts, errstr, sizeof(errstr));
@@ -511,6 +511,7 @@ int cli_cmd_replay(int argc, char **argv)
 
     /* the engine sees the replay's prefix and group; the config keeps its own strings */
     saved_prefix = cfg.redis.prefix;
+    cfg.redis.tag = saved_prefix; /* on a cluster: the fresh prefix keeps the configured tag */
     saved_group = cfg.kafka.group;
     cfg.redis.prefix = nm.fresh;
     cfg.kafka.group = nm.group;

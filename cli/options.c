@@ -208,7 +208,8 @@ int cli_readonly_run(const char *cmd, const struct cli_readonly *ro, enum cli_co
 
         if (vg_engine_redis_for_reading(&cfg, ro->redis_url, &url, &child, errstr,
                                         sizeof(errstr)) != VG_OK ||
-            vg_state_connect(&st, url, prefix, errstr, sizeof(errstr)) != VG_OK) {
+            vg_state_connect_config(&st, url, prefix, &cfg.redis, errstr, sizeof(errstr)) !=
+                VG_OK) {
             /* errstr names the URL with the password redacted, and the reason */
             fprintf(stderr, "vigil %s: cannot reach redis: %s\n", cmd, errstr);
             rc = CLI_EXIT_USAGE;

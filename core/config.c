@@ -96,6 +96,7 @@ void vg_config_init(struct vg_config *cfg)
     cfg->redis.prefix = vg_strdup("vigil");
     cfg->redis.data_dir = vg_strdup(".vigil");
     cfg->redis.cache_resources = VG_CACHE_RESOURCES_DEFAULT;
+    cfg->redis.wait_timeout_ms = VG_REDIS_WAIT_TIMEOUT_MS_DEFAULT;
     cfg->rules = strv_new(rules, 1);
     cfg->n_rules = 1;
     cfg->sinks = vg_calloc(1, sizeof(*cfg->sinks));
@@ -419,13 +420,45 @@ static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, stru
     }
 }
 
-static const char *const redis_keys[] = {"url", "prefix", "data_dir", "cache_resources", NULL};
+static const char *const redis_keys[] = {
+    "url",     "prefix",        "data_dir",        "cache_resources",
+    "cluster", "wait_replicas", "wait_timeout_ms", NULL};
+
+/*
+ * `cluster: true` wants a redis:// URL of one node, db 0: a cluster has no
+ * other databases, and the embedded Redis and unix sockets are no cluster.
+ */
+static vg_err_t check_cluster_url(const struct vg_redis_config *r, const struct vg_ynode *at,
+                                  char *errstr, size_t errstr_size)
+{
+    const char *rest;
+    const char *slash;
+
+    if (!r->url) {
+        return vg_ynode_error(at, errstr, errstr_size,
+                              "redis.cluster: needs redis.url naming a node of the cluster "
+                              "(the embedded Redis is no cluster)");
+    }
+    if (strncmp(r->url, "redis://", 8) != 0) {
+        return vg_ynode_error(at, errstr, errstr_size,
+                              "redis.cluster: needs a redis://host:port URL (a unix socket or "
+                              "rediss:// cannot reach a cluster)");
+    }
+    rest = r->url + 8;
+    slash = strchr(rest, '/');
+    if (slash && slash[1] != '\0' && strcmp(slash + 1, "0") != 0) {
+        return vg_ynode_error(at, errstr, errstr_size,
+                              "redis.cluster: a cluster has only db 0; drop the db from redis.url");
+    }
+    return VG_OK;
+}
 
 static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, struct cfg_load *ld)
 {
     char *errstr = ld->msg;
     size_t errstr_size = sizeof(ld->msg);
     const char *base_dir = ld->base_dir;
+    const struct vg_ynode *cluster_at = NULL;
 
     if (!want_map(ld, n)) {
         return;
@@ -451,6 +484,14 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
             err = set_string(&r->prefix, v, errstr, errstr_size);
         } else if (!strcmp(key, "cache_resources")) {
             err = set_int(&r->cache_resources, v, 100, 100000000, errstr, errstr_size);
+        } else if (!strcmp(key, "cluster")) {
+            err = vg_ynode_bool(v, &r->cluster, errstr, errstr_size);
+            cluster_at = v;
+        } else if (!strcmp(key, "wait_replicas")) {
+            err = set_int(&r->wait_replicas, v, 0, 100, errstr, errstr_size);
+        } else if (!strcmp(key, "wait_timeout_ms")) {
+            /* below the 10 s command timeout: a WAIT must answer before hiredis gives up */
+            err = set_int(&r->wait_timeout_ms, v, 1, 5000, errstr, errstr_size);
         } else if (!strcmp(key, "data_dir")) {
             err = set_string(&r->data_dir, v, errstr, errstr_size);
             if (!err && r->data_dir[0] != '/' && base_dir) {
@@ -460,6 +501,9 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
             }
         }
         keep(ld, err);
+    }
+    if (r->cluster && cluster_at) {
+        keep(ld, check_cluster_url(r, cluster_at, errstr, errstr_size));
     }
 }
 
@@ -1407,6 +1451,9 @@ static const struct {
     {"redis.url", ENV_SCALAR},
     {"redis.prefix", ENV_SCALAR},
     {"redis.data_dir", ENV_SCALAR},
+    {"redis.cluster", ENV_SCALAR},
+    {"redis.wait_replicas", ENV_SCALAR},
+    {"redis.wait_timeout_ms", ENV_SCALAR},
     {"rules", ENV_LIST},
     {"health.batch_types", ENV_LIST},
     {"decode.limits.max_message_bytes", ENV_SCALAR},

@@ -757,14 +757,15 @@ static void *dispatch_main(void *arg)
     return NULL;
 }
 
-vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url, const char *prefix,
-                            struct vg_sinks *sk, struct eng_report *report, char *errstr,
-                            size_t errstr_size)
+vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url,
+                            const struct vg_redis_config *redis, struct vg_sinks *sk,
+                            struct eng_report *report, char *errstr, size_t errstr_size)
 {
     struct eng_dispatch *d = vg_calloc(1, sizeof(*d));
     const char *inst = getenv("VIGIL_INSTANCE");
     char host[64] = "localhost";
-    vg_err_t err = vg_state_connect(&d->st, redis_url, prefix, errstr, errstr_size);
+    vg_err_t err =
+        vg_state_connect_config(&d->st, redis_url, redis->prefix, redis, errstr, errstr_size);
 
     if (err) {
         vg_free(d);

@@ -255,7 +255,8 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     if (err) {
         goto fail;
     }
-    err = vg_state_connect(&eng->st, eng->em.redis_url, cfg->redis.prefix, errstr, errstr_size);
+    err = vg_state_connect_config(&eng->st, eng->em.redis_url, cfg->redis.prefix, &cfg->redis,
+                                  errstr, errstr_size);
     if (err) {
         goto fail;
     }
@@ -265,7 +266,7 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     vg_sinks_set_kafka_default(eng->sk, eng->em.bootstraps, props, n_props);
     free(props);
     if (!eng->opt.hold_pages) {
-        err = eng_dispatch_start(&eng->dispatch, eng->em.redis_url, cfg->redis.prefix, eng->sk,
+        err = eng_dispatch_start(&eng->dispatch, eng->em.redis_url, &cfg->redis, eng->sk,
                                  &eng->report, errstr, errstr_size);
         if (err) {
             goto fail;

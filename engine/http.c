@@ -219,6 +219,7 @@ vg_err_t eng_http_start(struct vg_engine *d, char *errstr, size_t errstr_size)
     opts.http = &cfg->http;
     opts.redis_url = d->em.redis_url;
     opts.prefix = cfg->redis.prefix;
+    opts.redis = &cfg->redis;
     opts.metrics = d->metrics;
     opts.hooks.opaque = d;
     opts.hooks.ready = hook_ready;

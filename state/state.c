@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state_cluster.h"
 #include "state_int.h"
+#include "vigil/config.h"
 #include "vigil/log.h"
 #include "vigil/util.h"
 
@@ -22,8 +24,75 @@ static void free_resource(void *p)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *prefix, char *errstr,
-                          size_t errstr_size)
+/*
+ * On a cluster: point st->url at the primary that owns the tag's slot in
+ * the map (loaded again first when `refresh`). `was` is the node before
+ * (NULL at connect): a new owner is worth one INFO line.
+ */
+static vg_err_t cluster_route(struct vg_state *st, bool refresh, const char *was, char *errstr,
+                              size_t errstr_size)
+{
+    struct state_cluster *cl = st->cluster;
+    const struct state_cluster_node *nd;
+    uint16_t idx;
+
+    if (refresh) {
+        vg_err_t err = state_cluster_refresh(cl, errstr, errstr_size);
+
+        if (err != VG_OK) {
+            return err;
+        }
+    }
+    idx = cl->slots[st->tag_slot];
+    if (idx == STATE_CLUSTER_NO_NODE) {
+        state_set_err(errstr, errstr_size,
+                      "redis cluster %s: slot %u of prefix {%s} has no primary in the map",
+                      st->seed_redacted, (unsigned)st->tag_slot, st->tag);
+        return VG_ERR_BACKEND;
+    }
+    nd = &cl->nodes[idx];
+    if (was && strcmp(was, nd->addr) != 0) {
+        VG_LOG_INFO("state", "redis cluster: slot %u of prefix {%s} is now served by %s",
+                    (unsigned)st->tag_slot, st->tag, nd->addr);
+    }
+    vg_free(st->url.host);
+    st->url.host = vg_strdup(nd->conn.url.host);
+    st->url.port = nd->conn.url.port;
+    snprintf(st->redacted, sizeof(st->redacted), "%s (slot owner %s)", st->seed_redacted, nd->addr);
+    return VG_OK;
+}
+
+/* The cluster side of connecting: the tag, its slot, the map, the route. */
+static vg_err_t cluster_connect(struct vg_state *st, const char *url, const char *prefix,
+                                const struct vg_redis_config *rc, char *errstr, size_t errstr_size)
+{
+    const char *tag = rc->tag ? rc->tag : rc->prefix;
+    size_t lt;
+    vg_err_t err;
+
+    /* A prefix that extends the configured one (<prefix>:replay:<ts>) keeps its tag, so a
+     * replay's RENAMEs stay in one slot; any other prefix is its own tag. */
+    lt = tag ? strlen(tag) : 0;
+    if (!tag || strncmp(prefix, tag, lt) != 0 || (prefix[lt] != '\0' && prefix[lt] != ':')) {
+        tag = prefix;
+    }
+    if (strpbrk(tag, "{} \t\r\n")) {
+        state_set_err(errstr, errstr_size,
+                      "redis prefix \"%s\": must not contain braces or whitespace", tag);
+        return VG_ERR_INVALID;
+    }
+    st->tag = vg_strdup(tag);
+    st->tag_slot = state_cluster_keyslot(tag, strlen(tag));
+    st->seed_redacted = vg_strdup(st->redacted);
+    err = state_cluster_new(&st->cluster, url, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    return cluster_route(st, false, NULL, errstr, errstr_size);
+}
+
+vg_err_t vg_state_connect_config(struct vg_state **stp, const char *url, const char *prefix,
+                                 const struct vg_redis_config *rc, char *errstr, size_t errstr_size)
 {
     struct vg_state *st;
     vg_err_t err;
@@ -44,11 +113,22 @@ vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *pr
         return err;
     }
     vg_redact_url(url, st->redacted, sizeof(st->redacted));
-    st->prefix = vg_strdup(prefix);
     st->cache = vg_map_new();
     st->indexed = vg_map_new();
     st->pending_cursor = vg_strdup("0");
     st->claim_cursor = vg_strdup("0-0");
+    if (rc) {
+        st->wait_replicas = rc->wait_replicas;
+        st->wait_timeout_ms = rc->wait_timeout_ms;
+    }
+    if (rc && rc->cluster) {
+        err = cluster_connect(st, url, prefix, rc, errstr, errstr_size);
+        if (err != VG_OK) {
+            vg_state_destroy(st);
+            return err;
+        }
+    }
+    st->prefix = state_key_prefix(st, prefix);
     err = state_redis_open(st, errstr, errstr_size);
     if (err != VG_OK) {
         vg_state_destroy(st);
@@ -58,12 +138,19 @@ vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *pr
     return VG_OK;
 }
 
+vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *prefix, char *errstr,
+                          size_t errstr_size)
+{
+    return vg_state_connect_config(stp, url, prefix, NULL, errstr, errstr_size);
+}
+
 void vg_state_destroy(struct vg_state *st)
 {
     if (!st) {
         return;
     }
     state_redis_close(st);
+    state_cluster_destroy(st->cluster);
     vg_map_destroy(st->cache, free_resource);
     vg_map_destroy(st->indexed, NULL);
     state_url_fini(&st->url);
@@ -71,7 +158,64 @@ void vg_state_destroy(struct vg_state *st)
     vg_free(st->pending_consumer);
     vg_free(st->pending_cursor);
     vg_free(st->claim_cursor);
+    vg_free(st->tag);
+    vg_free(st->seed_redacted);
     vg_free(st);
+}
+
+/*
+ * With redis.wait_replicas: WAIT right after EXEC, in the same write. A
+ * primary acknowledges a batch before its replicas have it, and a failover
+ * loses what they lack; the Kafka offsets must move only after the
+ * replicas hold the batch (docs/redis-cluster.md). Returns 1 when queued.
+ */
+static size_t append_wait(struct vg_state *st)
+{
+    struct state_cmd c = {0};
+
+    if (st->wait_replicas <= 0) {
+        return 0;
+    }
+    state_cmd_str(&c, "WAIT");
+    state_cmd_i64(&c, st->wait_replicas);
+    state_cmd_i64(&c, st->wait_timeout_ms);
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
+    return 1;
+}
+
+/*
+ * Read the WAIT reply queued by append_wait (when `n_wait` is 1 and the
+ * connection still stands); `err` is the commit's result so far. Too few
+ * replicas is VG_ERR_BACKEND: the batch is retried, its events then
+ * replays where the primary kept them.
+ */
+static vg_err_t read_wait(struct vg_state *st, size_t n_wait, vg_err_t err, char *errstr,
+                          size_t errstr_size)
+{
+    redisReply *reply = NULL;
+    vg_err_t wait_err;
+
+    if (n_wait == 0 || !st->ctx) {
+        return err;
+    }
+    wait_err = state_read_replies(st, 1, &reply, "WAIT", errstr, errstr_size);
+    if (err != VG_OK || wait_err != VG_OK) {
+        state_replies_free(&reply, 1);
+        return err != VG_OK ? err : wait_err;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        err = state_reply_error(st, "WAIT", reply, errstr, errstr_size);
+    } else if (reply->type != REDIS_REPLY_INTEGER || reply->integer < st->wait_replicas) {
+        state_set_err(errstr, errstr_size,
+                      "redis %s: batch replicated to %lld of %d replicas within %d ms",
+                      st->redacted, reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0LL,
+                      st->wait_replicas, st->wait_timeout_ms);
+        st->wait_owed = true;
+        err = VG_ERR_BACKEND;
+    }
+    freeReplyObject(reply);
+    return err;
 }
 
 vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_size)
@@ -84,6 +228,32 @@ vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_siz
     st->pending_done = false;
     vg_free(st->pending_cursor);
     st->pending_cursor = vg_strdup("0");
+    if (st->wait_owed && st->ctx) {
+        /* WAIT on the connection that wrote the batch (a new one has written nothing to
+         * wait for): the replicas must have it before a retry may find it all replayed. */
+        vg_err_t err;
+
+        st->wait_owed = false;
+        err = read_wait(st, append_wait(st), VG_OK, errstr, errstr_size);
+        if (err != VG_OK) {
+            return err;
+        }
+    }
+    /* A lost connection took the owed WAIT with it: the batch is either on the primary
+     * that answers now (it then has it) or lost and applied again, with its WAIT. */
+    st->wait_owed = false;
+    if (st->cluster) {
+        /* Whatever failed (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, a lost node), the map may
+         * be old: load it again and go to the slot's primary now. */
+        char *was = vg_asprintf("%s:%d", st->url.host, st->url.port);
+        vg_err_t err = cluster_route(st, true, was, errstr, errstr_size);
+
+        vg_free(was);
+        if (err != VG_OK) {
+            state_redis_close(st);
+            return err;
+        }
+    }
     return state_redis_open(st, errstr, errstr_size);
 }
 
@@ -768,6 +938,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     redisReply **replies;
     size_t n_dirty = 0;
     size_t n;
+    size_t n_wait;
     vg_err_t err;
 
     for (size_t i = 0; i < cm->n_res; i++) {
@@ -782,6 +953,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
         return err;
     }
     n = append_commit(st, &c, cm);
+    n_wait = append_wait(st);
     state_cmd_fini(&c);
     replies = vg_calloc(n, sizeof(*replies));
     err = state_read_replies(st, n, replies, "commit", errstr, errstr_size);
@@ -790,6 +962,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
         state_replies_free(replies, n);
     }
     vg_free(replies);
+    err = read_wait(st, n_wait, err, errstr, errstr_size);
     for (size_t i = 0; i < cm->n_res; i++) {
         struct vg_resource *res = cm->res[i];
 

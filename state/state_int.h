@@ -49,6 +49,8 @@ void state_url_fini(struct state_url *u);
 
 /* ---- the connection --------------------------------------------------------- */
 
+struct state_cluster;
+
 /* One Redis connection plus the Resource cache; one thread uses it. */
 struct vg_state {
     redisContext *ctx; /* NULL once dead (NULL reply) until vg_state_reconnect */
@@ -69,6 +71,18 @@ struct vg_state {
     char *pending_cursor;   /* last own pending id returned; "0" at start */
     bool pending_done;      /* own pending entries of pending_consumer all returned */
     char *claim_cursor;     /* XAUTOCLAIM start id for the next call */
+
+    /* On a Redis Cluster (docs/redis-cluster.md); NULL on one Redis. ctx then
+     * goes to the primary of the tag's slot, url names that node. */
+    struct state_cluster *cluster;
+    char *tag;           /* the hash tag every key carries: the configured prefix */
+    uint16_t tag_slot;   /* its slot */
+    char *seed_redacted; /* the configured URL for messages (redacted) */
+    int wait_replicas;   /* > 0: a commit ends with WAIT (replicas, timeout) */
+    int wait_timeout_ms;
+    /* A commit's WAIT fell short on ctx: vg_state_reconnect waits on it again first (a retry
+     * of that batch may find only replays, and an empty commit sends no WAIT). */
+    bool wait_owed;
 };
 
 /* Open st->ctx from st->url: connect, timeouts, AUTH, SELECT, PING. */
@@ -175,6 +189,13 @@ vg_err_t state_read_exec(struct vg_state *st, size_t n, const char *what, char *
 
 /* ---- keys ------------------------------------------------------------------- */
 
+/*
+ * `prefix` as keys start with it: itself on one Redis; on a cluster "{T}"
+ * plus what follows the tag T ("vigil:replay:1" -> "{vigil}:replay:1"), a
+ * prefix that does not extend T gets its own tag, and one that starts with
+ * '{' is taken as it is. A new heap string.
+ */
+char *state_key_prefix(const struct vg_state *st, const char *prefix);
 /* Keys under the prefix; each returns a new heap string. */
 char *state_key(const struct vg_state *st, const char *suffix);
 /* "P:<kind>:{ID}": kind "res", "hist", "audit" or "notif". */

@@ -276,9 +276,11 @@ void state_url_fini(struct state_url *u)
 
 vg_err_t state_error_class(const char *msg, size_t len)
 {
+    /* MOVED and ASK: a Redis Cluster moved (or is moving) the slot of vigil's keys; the
+     * caller reconnects, and vg_state_reconnect follows the slot to its new primary. */
     static const char *const transient[] = {
-        "LOADING",  "MASTERDOWN", "BUSY", "TRYAGAIN",   "CLUSTERDOWN",
-        "READONLY", "MISCONF",    "OOM",  "NOREPLICAS", "EXECABORT",
+        "LOADING", "MASTERDOWN", "BUSY",       "TRYAGAIN",  "CLUSTERDOWN", "READONLY",
+        "MISCONF", "OOM",        "NOREPLICAS", "EXECABORT", "MOVED",       "ASK",
     };
     size_t word = 0;
 
@@ -665,6 +667,20 @@ void state_cmd_fini(struct state_cmd *c)
 
 /* ---- keys ------------------------------------------------------------- */
 
+char *state_key_prefix(const struct vg_state *st, const char *prefix)
+{
+    size_t lt;
+
+    if (!st->cluster || prefix[0] == '{') {
+        return vg_strdup(prefix);
+    }
+    lt = strlen(st->tag);
+    if (strncmp(prefix, st->tag, lt) == 0 && (prefix[lt] == '\0' || prefix[lt] == ':')) {
+        return vg_asprintf("{%s}%s", st->tag, prefix + lt);
+    }
+    return vg_asprintf("{%s}", prefix);
+}
+
 char *state_key(const struct vg_state *st, const char *suffix)
 {
     return vg_asprintf("%s:%s", st->prefix, suffix);
@@ -700,7 +716,8 @@ void state_cmd_key_res(struct state_cmd *c, const struct vg_state *st, const cha
 char *state_key_res(const struct vg_state *st, const char *kind, const char *id)
 {
     /* The braces are a Redis Cluster hash tag: all keys of one Resource
-     * share a slot (docs/state.md). */
+     * share a slot (docs/state.md). On a cluster the prefix starts with
+     * vigil's one tag, which comes first and so wins. */
     size_t lp = strlen(st->prefix);
     size_t lk = strlen(kind);
     size_t li = strlen(id);

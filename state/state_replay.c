@@ -13,7 +13,8 @@
 
 #define SCAN_PAGE 500
 
-/* "P:*" with the glob characters of P escaped, for SCAN MATCH. */
+/* "P:*" with the glob characters of P escaped, for SCAN MATCH; P as keys start with
+ * it (on a cluster "\\{P\\}:*": the braces escaped too). */
 static char *prefix_pattern(const char *prefix)
 {
     size_t len = strlen(prefix);
@@ -21,7 +22,7 @@ static char *prefix_pattern(const char *prefix)
     size_t n = 0;
 
     for (size_t i = 0; i < len; i++) {
-        if (strchr("*?[]\\", prefix[i])) {
+        if (strchr("*?[]{}\\", prefix[i])) {
             pat[n++] = '\\';
         }
         pat[n++] = prefix[i];
@@ -104,8 +105,10 @@ vg_err_t vg_state_move_prefix(struct vg_state *st, const char *from, const char 
                               const char *const *skip, long long *moved, char *errstr,
                               size_t errstr_size)
 {
-    char *pattern = prefix_pattern(from);
-    size_t from_len = strlen(from);
+    char *from_keys = state_key_prefix(st, from);
+    char *to_keys = state_key_prefix(st, to);
+    char *pattern = prefix_pattern(from_keys);
+    size_t from_len = strlen(from_keys);
     char cursor[32] = "0";
     vg_err_t err = VG_OK;
 
@@ -127,14 +130,17 @@ vg_err_t vg_state_move_prefix(struct vg_state *st, const char *from, const char 
             bool skipped = false;
 
             for (size_t j = 0; skip && skip[j]; j++) {
-                skipped = skipped || has_prefix(key, len, skip[j]);
+                char *skip_keys = state_key_prefix(st, skip[j]);
+
+                skipped = skipped || has_prefix(key, len, skip_keys);
+                free(skip_keys);
             }
             if (skipped) {
                 continue;
             }
             state_cmd_str(&c, "RENAME");
             state_cmd_arg(&c, key, len);
-            state_cmd_fmt(&c, "%s%.*s", to, (int)(len - from_len), key + from_len);
+            state_cmd_fmt(&c, "%s%.*s", to_keys, (int)(len - from_len), key + from_len);
             state_cmd_append(st, &c);
             state_cmd_fini(&c);
             queued++;
@@ -143,13 +149,16 @@ vg_err_t vg_state_move_prefix(struct vg_state *st, const char *from, const char 
         err = read_batch(st, queued, "RENAME", "no such key", moved, errstr, errstr_size);
     } while (err == VG_OK && strcmp(cursor, "0") != 0);
     free(pattern);
+    free(from_keys);
+    free(to_keys);
     return err;
 }
 
 vg_err_t vg_state_delete_prefix(struct vg_state *st, const char *prefix, long long *deleted,
                                 char *errstr, size_t errstr_size)
 {
-    char *pattern = prefix_pattern(prefix);
+    char *prefix_keys = state_key_prefix(st, prefix);
+    char *pattern = prefix_pattern(prefix_keys);
     char cursor[32] = "0";
     vg_err_t err = VG_OK;
 
@@ -179,6 +188,7 @@ vg_err_t vg_state_delete_prefix(struct vg_state *st, const char *prefix, long lo
         freeReplyObject(r);
     } while (err == VG_OK && strcmp(cursor, "0") != 0);
     free(pattern);
+    free(prefix_keys);
     return err;
 }
 

@@ -12,3 +12,29 @@ add_test(NAME state_cluster COMMAND test_state_cluster)
 # Starting the cluster takes a few seconds, a failover about three (cluster-node-timeout 2000);
 # the tests' own deadlines are below this, so a slow run fails with the test's message.
 set_tests_properties(state_cluster PROPERTIES LABELS integration TIMEOUT 180)
+
+# vigil on a Redis Cluster: the real binary given one node's address with `cluster: true`, the
+# end-to-end scenario, a reshard and a failover of the primary that holds vigil's slot.
+pkg_check_modules(CLUSTER_CJSON REQUIRED IMPORTED_TARGET libcjson)
+foreach(t cluster_e2e cluster_reshard cluster_failover)
+  add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c
+                 ${CMAKE_CURRENT_LIST_DIR}/integration/cluster_common.c
+                 ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
+  target_include_directories(test_${t} PRIVATE ${PROJECT_SOURCE_DIR}/state
+                             ${CMAKE_CURRENT_LIST_DIR}/support)
+  target_link_libraries(test_${t} PRIVATE vg_testrefmodel vg_testenv vg_state vg_core
+                        vg_testsupport PkgConfig::CMOCKA PkgConfig::CLUSTER_CJSON
+                        PkgConfig::CLUSTER_HIREDIS vg_build_flags)
+  add_dependencies(test_${t} vigil)
+  add_test(NAME ${t} COMMAND test_${t})
+  # The cluster starts in a few seconds, the scenario takes well under a minute; above the
+  # tests' own deadlines, so a slow run fails with the test's message.
+  set_tests_properties(${t} PROPERTIES LABELS "integration;cluster" TIMEOUT 180
+                       ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+endforeach()
+
+# The redis section's cluster keys as vigil.yaml loads them: no sockets.
+add_executable(test_core_config_cluster ${CMAKE_CURRENT_LIST_DIR}/unit/test_core_config_cluster.c)
+target_link_libraries(test_core_config_cluster PRIVATE vg_core PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_core_config_cluster COMMAND test_core_config_cluster)
+set_tests_properties(test_core_config_cluster PROPERTIES LABELS unit TIMEOUT 30)

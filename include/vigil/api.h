@@ -55,7 +55,8 @@ struct vg_api_options {
     const struct vg_http_config *http; /* borrowed for the server's lifetime */
     const char *redis_url;             /* copied; the server opens its own connections */
     const char *prefix;
-    struct vg_metrics *metrics; /* borrowed; may be NULL (then /metrics is empty) */
+    const struct vg_redis_config *redis; /* borrowed for the server's lifetime; NULL: one Redis */
+    struct vg_metrics *metrics;          /* borrowed; may be NULL (then /metrics is empty) */
     struct vg_api_hooks hooks;
     /*
      * Strings that must never appear in a response (sink URLs and tokens,

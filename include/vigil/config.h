@@ -39,7 +39,17 @@ struct vg_redis_config {
     char *prefix;        /* default "vigil" */
     char *data_dir;      /* embedded redis-server's directory: default ".vigil" */
     int cache_resources; /* Resources the pipeline keeps in memory: default below */
+    /* A Redis Cluster (docs/redis-cluster.md): `url` names any one node; every key
+     * carries one hash tag, the prefix. */
+    bool cluster;        /* default false */
+    int wait_replicas;   /* commits wait for this many replicas (WAIT): default 0, none */
+    int wait_timeout_ms; /* how long a commit waits for them: default 1000 */
+    /* Not a YAML key: the hash tag on a cluster when the engine writes under a prefix that
+     * extends the configured one (`vigil replay`'s <prefix>:replay:<ts>); NULL: the prefix.
+     * Borrowed. */
+    const char *tag;
 };
+#define VG_REDIS_WAIT_TIMEOUT_MS_DEFAULT 1000
 #define VG_CACHE_RESOURCES_DEFAULT 50000
 
 struct vg_sink_config {

@@ -59,8 +59,33 @@ struct vg_state;
  */
 vg_err_t vg_state_connect(struct vg_state **stp, const char *url, const char *prefix, char *errstr,
                           size_t errstr_size);
+/*
+ * vg_state_connect with the redis section's options (`rc`: cluster,
+ * wait_replicas, wait_timeout_ms, tag; borrowed, only read here; NULL:
+ * one Redis, no WAIT). `prefix` is the key prefix, which may differ from
+ * rc->prefix (`vigil replay` writes under <prefix>:replay:<ts>).
+ *
+ * With rc->cluster, `url` names any node of a Redis Cluster: the slot map
+ * is loaded from it, and the connection goes to the primary that owns the
+ * slot of the hash tag. Every key then carries that one tag, the
+ * configured prefix (rc->tag, else rc->prefix): "{vigil}:res:{ID}", and a
+ * prefix that extends it keeps it ("{vigil}:replay:<ts>:res:{ID}"), so
+ * all of vigil's keys are in one slot (docs/redis-cluster.md). A MOVED,
+ * ASK, TRYAGAIN or CLUSTERDOWN reply is VG_ERR_BACKEND like a lost
+ * connection; vg_state_reconnect then loads the slot map again and
+ * connects to the slot's current primary.
+ *
+ * With rc->wait_replicas > 0, vg_state_commit waits until that many
+ * replicas have the batch (WAIT, at most rc->wait_timeout_ms), else it
+ * returns VG_ERR_BACKEND.
+ */
+struct vg_redis_config;
+vg_err_t vg_state_connect_config(struct vg_state **stp, const char *url, const char *prefix,
+                                 const struct vg_redis_config *rc, char *errstr,
+                                 size_t errstr_size);
 void vg_state_destroy(struct vg_state *st);
-/* Reconnect after a VG_ERR_BACKEND; keeps the cache. */
+/* Reconnect after a VG_ERR_BACKEND; keeps the cache. On a cluster: to the slot's current
+ * primary, after loading the slot map again. */
 vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_size);
 vg_err_t vg_state_ping(struct vg_state *st);
 

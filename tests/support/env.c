@@ -27,6 +27,7 @@ static int write_first_rules(struct vg_test_env *e);
 static int start_redis(struct vg_test_env *e, const struct vg_redis_child_opts *ro);
 static const char *redis_url(const struct vg_test_env *e);
 static const char *redis_location(const struct vg_test_env *e);
+static vg_err_t env_state_connect(struct vg_test_env *e, char *errstr, size_t errstr_size);
 
 /* The mock cluster with the event topics and vigil.dlq, and the test's producer for it. */
 static int start_cluster(struct vg_test_env *e)
@@ -97,8 +98,7 @@ int vg_test_env_start(struct vg_test_env *e, const char *name, const struct vg_t
         return -1;
     }
     e->hook_url = vg_http_receiver_url(e->rcv, e->opts.hook_path ? e->opts.hook_path : "/hook");
-    if (!e->opts.embedded_redis &&
-        vg_state_connect(&e->st, redis_url(e), e->prefix, errstr, sizeof(errstr)) != VG_OK) {
+    if (!e->opts.embedded_redis && env_state_connect(e, errstr, sizeof(errstr)) != VG_OK) {
         fprintf(stderr, "env: %s\n", errstr);
         return -1;
     }
@@ -173,10 +173,12 @@ void vg_test_env_write_config(struct vg_test_env *e)
                   "%s"
                   "  prefix: %s\n"
                   "%s"
+                  "%s"
                   "rules: [%s]\n"
                   "sinks:\n%s",
                   e->opts.kafka_tuning ? e->opts.kafka_tuning : KAFKA_TUNING,
                   e->opts.kafka_extra ? e->opts.kafka_extra : "", redis_location(e), e->prefix,
+                  e->opts.redis_cluster_url ? "  cluster: true\n  wait_replicas: 1\n" : "",
                   e->opts.redis_extra ? e->opts.redis_extra : "", e->rules,
                   e->opts.sinks ? e->opts.sinks
                                 : "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", "
@@ -1075,6 +1077,10 @@ static int start_redis(struct vg_test_env *e, const struct vg_redis_child_opts *
         e->redis_url = vg_asprintf("unix://%s/redis.sock", e->data_dir);
         return 0;
     }
+    if (e->opts.redis_cluster_url) {
+        e->redis_url = vg_strdup(e->opts.redis_cluster_url);
+        return 0;
+    }
     if (e->opts.redis_tcp) {
         e->redis_port = vg_test_free_port();
         o.tcp_port = e->redis_port;
@@ -1114,12 +1120,13 @@ struct vg_state *vg_test_env_state(struct vg_test_env *e)
     char errstr[512];
 
     if (!e->st) {
-        if (vg_state_connect(&e->st, redis_url(e), e->prefix, errstr, sizeof(errstr)) != VG_OK) {
+        if (env_state_connect(e, errstr, sizeof(errstr)) != VG_OK) {
             return NULL;
         }
         return e->st;
     }
-    if (vg_state_ping(e->st) != VG_OK &&
+    /* On a cluster PING answers on a node that lost vigil's slot: follow the slot always. */
+    if ((e->opts.redis_cluster_url || vg_state_ping(e->st) != VG_OK) &&
         vg_state_reconnect(e->st, errstr, sizeof(errstr)) != VG_OK) {
         return NULL;
     }
@@ -1380,4 +1387,19 @@ long vg_test_proc_kb(pid_t pid, const char *field)
     }
     free(text);
     return kb;
+}
+
+/* ---- A Redis Cluster ---- */
+
+/* e->st as vigil connects: on a cluster with the redis section vigil is given. */
+static vg_err_t env_state_connect(struct vg_test_env *e, char *errstr, size_t errstr_size)
+{
+    struct vg_redis_config rc = {0};
+
+    if (!e->opts.redis_cluster_url) {
+        return vg_state_connect(&e->st, redis_url(e), e->prefix, errstr, errstr_size);
+    }
+    rc.prefix = e->prefix;
+    rc.cluster = true;
+    return vg_state_connect_config(&e->st, redis_url(e), e->prefix, &rc, errstr, errstr_size);
 }

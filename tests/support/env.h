@@ -85,6 +85,14 @@ struct vg_test_env_opts {
      * vg_test_env_state connects to it once vigil has started it.
      */
     bool embedded_redis;
+
+    /* ---- A Redis Cluster (tests/support/redis_cluster.h, started by the test) ---- */
+    /*
+     * The URL of one node of the cluster: no redis-server of the environment's
+     * own; vigil is given this URL with `cluster: true` and `wait_replicas: 1`,
+     * and e->st (vg_test_env_state) reaches the cluster the same way.
+     */
+    const char *redis_cluster_url;
 };
 
 /* A monitor paging `ops` when a workflow's runtime turns failed. */

@@ -171,6 +171,8 @@ static void test_error_class(void **state)
         {"WRONGTYPE Operation against a key holding the wrong kind of value", VG_ERR_INVALID},
         {"ERR unknown command", VG_ERR_INVALID},
         {"LOADING", VG_ERR_BACKEND},
+        {"MOVED 3999 127.0.0.1:6381", VG_ERR_BACKEND},
+        {"ASK 3999 127.0.0.1:6381", VG_ERR_BACKEND},
     };
     int failures = 0;
 

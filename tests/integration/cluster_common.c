@@ -1,0 +1,352 @@
+/*
+ * The shared part of the tests of vigil on a Redis Cluster
+ * (cluster_common.h): starting the cluster and the environment, and the
+ * checks of pages and key slots.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
+
+#include "cluster_common.h"
+#include "http_receiver.h"
+#include "state_cluster.h"
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/util.h"
+
+int cluster_test_start(struct cluster_test *t, const char *name, int partitions)
+{
+    struct vg_test_env_opts o = {
+        .partitions = partitions,
+        .kafka_tuning = VG_REF_KAFKA_SMALL_BATCHES,
+        .http = true,
+    };
+    char *url;
+    char *prefix = NULL;
+
+    memset(t, 0, sizeof(*t));
+    if (vg_test_cluster_start(&t->rc, name, 3, 1) != 0) {
+        return -1;
+    }
+    t->owner = vg_test_cluster_owner(&t->rc, 0, 0);
+    t->replica = t->owner >= 0 ? vg_test_cluster_replica_of(&t->rc, (size_t)t->owner) : -1;
+    if (t->replica < 0) {
+        fprintf(stderr, "cluster: no replica of the owner of slot 0\n");
+        vg_test_cluster_stop(&t->rc);
+        return -1;
+    }
+    /* A replica's address: vigil must discover the primaries itself. */
+    url = vg_strdup(vg_test_cluster_url(&t->rc, (size_t)t->replica));
+    o.redis_cluster_url = url;
+    if (vg_test_env_start(&t->e, name, &o) != 0) {
+        cluster_test_stop(t);
+        return -1;
+    }
+    /* A prefix whose slot redis-cli --cluster reshard moves first (the owner's lowest). */
+    for (int i = 0; !prefix; i++) {
+        char *p = vg_asprintf("%s%d-%d", name, (int)getpid(), i);
+        int slot = state_cluster_keyslot(p, strlen(p));
+
+        if (slot < CLUSTER_TEST_SLOT_MAX) {
+            prefix = p;
+            t->slot = slot;
+        } else {
+            free(p);
+        }
+    }
+    free(t->e.prefix);
+    t->e.prefix = prefix;
+    vg_state_destroy(t->e.st);
+    t->e.st = NULL;
+    vg_test_env_write_config(&t->e);
+    if (vg_test_cluster_owner(&t->rc, 0, t->slot) != t->owner) {
+        fprintf(stderr, "cluster: slot %d is not owned by node %d\n", t->slot, t->owner);
+        return -1;
+    }
+    fprintf(stderr, "cluster: prefix %s in slot %d of node %d, vigil given node %d\n", prefix,
+            t->slot, t->owner, t->replica);
+    return 0;
+}
+
+int cluster_test_stop(struct cluster_test *t)
+{
+    const char *url = t->e.opts.redis_cluster_url;
+    int rc = vg_test_env_stop(&t->e);
+
+    free((char *)url);
+    vg_test_cluster_stop(&t->rc);
+    return rc;
+}
+
+/* ---- the log ---- */
+
+static const char *const runtimes[] = {"pending", "running", "succeeded", "failed"};
+
+void cluster_log_make(struct vg_ref_log *log, const char *name, size_t n_res, size_t n_evs,
+                      unsigned seed)
+{
+    vg_ref_log_alloc(log, n_res, n_evs, name, 2);
+    for (size_t i = 0; i < n_evs; i++) {
+        struct vg_ref_event ev = {0};
+        const struct vg_ref_res *r;
+        uint32_t roll;
+
+        ev.res = (int)(vg_ref_rand(&seed) % n_res);
+        r = &log->res[ev.res];
+        ev.time_ms = VG_REF_T0 + (int64_t)i;
+        roll = vg_ref_rand(&seed) % 100;
+        if (r->updated_at == 0 || roll < 10) {
+            ev.status = roll % 4 == 0 ? "error" : "active";
+        }
+        roll = vg_ref_rand(&seed) % 100;
+        if (r->updated_at == 0) {
+            ev.runtime = "pending";
+        } else if (roll < 70) {
+            ev.runtime = runtimes[vg_ref_rand(&seed) % 4];
+        } else if (!ev.status) {
+            ev.runtime = runtimes[0];
+            for (size_t k = 0; k < 4; k++) {
+                if (strcmp(r->runtime, runtimes[k]) == 0) {
+                    ev.runtime = runtimes[k]; /* a repeat: no transition (never r's buffer) */
+                }
+            }
+        }
+        vg_ref_log_append(log, &ev);
+    }
+}
+
+/* ---- pages ---- */
+
+struct seen {
+    size_t delivered; /* 2xx answers */
+    char *idem;       /* the first Idempotency-Key */
+};
+
+static void seen_free(void *v)
+{
+    struct seen *s = v;
+
+    if (s) {
+        free(s->idem);
+        free(s);
+    }
+}
+
+/* "resource id|firing or resolved|transition time" of every page the model expects. */
+static struct vg_map *expected_pages(const struct vg_ref_log *log)
+{
+    struct vg_map *m = vg_map_new();
+
+    for (size_t i = 0; i < log->n_res; i++) {
+        const struct vg_ref_res *r = &log->res[i];
+
+        if (strcmp(r->type, "workflow") != 0) {
+            continue;
+        }
+        for (size_t k = 0; k < r->n_trans; k++) {
+            const struct vg_ref_trans *tr = &r->trans[k];
+            const char *status = NULL;
+            char at[40];
+            char *key;
+
+            if (tr->field != VG_FIELD_RUNTIME) {
+                continue;
+            }
+            if (strcmp(tr->to, "failed") == 0) {
+                status = "firing";
+            } else if (strcmp(tr->from, "failed") == 0) {
+                status = "resolved";
+            } else {
+                continue;
+            }
+            vg_time_format_rfc3339(tr->at_ms, at, sizeof(at));
+            key = vg_asprintf("%s|%s|%s", r->id, status, at);
+            vg_map_put(m, key, vg_calloc(1, sizeof(struct seen)));
+            free(key);
+        }
+    }
+    return m;
+}
+
+static char *page_key(const struct vg_http_request *req)
+{
+    cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "resource");
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(doc, "transition");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(res, "id");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(doc, "status");
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(tr, "at");
+    char *key = NULL;
+
+    if (cJSON_IsString(id) && cJSON_IsString(status) && cJSON_IsString(at)) {
+        key = vg_asprintf("%s|%s|%s", id->valuestring, status->valuestring, at->valuestring);
+    }
+    cJSON_Delete(doc);
+    return key;
+}
+
+/* Count what the receiver saw against `want`; returns the problems, *lost the pages missing. */
+static int tally_pages(struct vg_test_env *e, struct vg_map *want, bool print, size_t *lost)
+{
+    size_t n_req = vg_http_receiver_count(e->rcv);
+    size_t iter = 0;
+    const char *key;
+    void *v;
+    int problems = 0;
+
+    while (vg_map_next(want, &iter, &key, &v)) {
+        struct seen *s = v;
+
+        s->delivered = 0;
+        free(s->idem);
+        s->idem = NULL;
+    }
+    for (size_t i = 0; i < n_req; i++) {
+        struct vg_http_request *req = vg_http_receiver_request(e->rcv, i);
+        const char *idem = vg_http_request_header(req, "Idempotency-Key");
+        char *k = page_key(req);
+        struct seen *s = k ? vg_map_get(want, k) : NULL;
+
+        if (!s) {
+            if (print) {
+                fprintf(stderr, "cluster: unexpected page %s\n", k ? k : req->body);
+            }
+            problems++;
+        } else {
+            if (!idem || (s->idem && strcmp(s->idem, idem) != 0)) {
+                if (print) {
+                    fprintf(stderr, "cluster: page %s repeated under another id: %s, first %s\n", k,
+                            idem ? idem : "-", s->idem ? s->idem : "-");
+                }
+                problems++;
+            }
+            if (!s->idem && idem) {
+                s->idem = vg_strdup(idem);
+            }
+            if (req->answer_status >= 200 && req->answer_status < 300) {
+                s->delivered++;
+            }
+        }
+        free(k);
+        vg_http_request_free(req);
+    }
+    *lost = 0;
+    iter = 0;
+    while (vg_map_next(want, &iter, &key, &v)) {
+        const struct seen *s = v;
+
+        if (s->delivered == 0) {
+            if (print) {
+                fprintf(stderr, "cluster: page never delivered: %s\n", key);
+            }
+            (*lost)++;
+        }
+    }
+    return problems + (int)*lost;
+}
+
+struct pages_wait {
+    struct vg_test_env *e;
+    struct vg_map *want;
+};
+
+static bool pages_all_there(void *arg)
+{
+    struct pages_wait *w = arg;
+    size_t lost;
+
+    (void)tally_pages(w->e, w->want, false, &lost);
+    return lost == 0;
+}
+
+int cluster_check_pages(struct vg_test_env *e, const struct vg_ref_log *log, size_t *expected,
+                        int timeout_ms)
+{
+    struct pages_wait w = {e, expected_pages(log)};
+    size_t lost;
+    int problems;
+
+    *expected = vg_map_count(w.want);
+    (void)vg_test_wait_for(pages_all_there, &w, timeout_ms);
+    problems = tally_pages(e, w.want, true, &lost);
+    fprintf(stderr, "cluster: %zu pages expected, %zu requests, %zu lost\n", *expected,
+            vg_http_receiver_count(e->rcv), lost);
+    vg_map_destroy(w.want, seen_free);
+    return problems;
+}
+
+/* ---- keys ---- */
+
+static long long integer_reply(redisContext *ctx, const char *fmt, ...)
+{
+    long long n = -1;
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    r = redisvCommand(ctx, fmt, ap);
+    va_end(ap);
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        n = r->integer;
+    } else if (r && r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "cluster: %s: %s\n", fmt, r->str);
+    }
+    if (r) {
+        freeReplyObject(r);
+    }
+    return n;
+}
+
+bool cluster_count_keys(struct cluster_test *t, long long *in_slot, long long *total)
+{
+    size_t asked = 0;
+    int owner;
+    redisContext *ctx;
+
+    while (asked + 1 < t->rc.n && t->rc.nodes[asked].pid == 0) {
+        asked++;
+    }
+    owner = vg_test_cluster_owner(&t->rc, asked, t->slot);
+
+    *in_slot = -1;
+    *total = 0;
+    for (size_t i = 0; i < t->rc.n; i++) {
+        redisReply *r;
+        bool primary;
+
+        if (t->rc.nodes[i].pid == 0) {
+            continue;
+        }
+        ctx = vg_test_cluster_connect(&t->rc, i);
+        if (!ctx) {
+            return false;
+        }
+        r = redisCommand(ctx, "ROLE");
+        primary = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                  r->element[0]->type == REDIS_REPLY_STRING &&
+                  strcmp(r->element[0]->str, "master") == 0;
+        if (r) {
+            freeReplyObject(r);
+        }
+        if (primary) {
+            long long n = integer_reply(ctx, "DBSIZE");
+
+            if (n < 0) {
+                redisFree(ctx);
+                return false;
+            }
+            *total += n;
+        }
+        if ((int)i == owner) {
+            *in_slot = integer_reply(ctx, "CLUSTER COUNTKEYSINSLOT %d", t->slot);
+        }
+        redisFree(ctx);
+    }
+    return *in_slot >= 0;
+}

@@ -1,0 +1,61 @@
+/*
+ * What the tests of vigil on a Redis Cluster share (test_cluster_*.c): a
+ * real cluster (three primaries, one replica each), the environment whose
+ * vigil reaches it through a replica's address with `cluster: true`, a
+ * prefix whose hash-tag slot is among the lowest (so a reshard can move
+ * it quickly), and the checks: pages against the reference model, every
+ * key in one slot.
+ */
+#ifndef VIGIL_TEST_CLUSTER_COMMON_H
+#define VIGIL_TEST_CLUSTER_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "env.h"
+#include "redis_cluster.h"
+#include "refmodel.h"
+
+/* The prefix's slot is below this: redis-cli --cluster reshard moves the lowest slots first. */
+#define CLUSTER_TEST_SLOT_MAX 64
+
+struct cluster_test {
+    struct vg_test_cluster rc;
+    struct vg_test_env e;
+    int slot;    /* of the prefix (its hash tag) */
+    int owner;   /* fixture index of the primary that owned it at the start */
+    int replica; /* a replica of that primary: the address vigil is given */
+};
+
+/*
+ * Start the cluster and the environment (`partitions` partitions, small
+ * batches, the HTTP API, the default rules and webhook sink), with a prefix
+ * whose slot is below CLUSTER_TEST_SLOT_MAX. 0 or -1 (printed).
+ */
+int cluster_test_start(struct cluster_test *t, const char *name, int partitions);
+/* Stop the environment, then the cluster; -1 when vg_test_env_stop failed. */
+int cluster_test_stop(struct cluster_test *t);
+
+/*
+ * A log of `n_evs` events over `n_res` Resources named "<name>-<i>" (every
+ * second a workflow): runtimes moving on (pending, running, succeeded or
+ * failed, retried), the status now and then active <-> error, never
+ * "deleted", so the pages follow from the runtime alone; times 1 ms apart.
+ */
+void cluster_log_make(struct vg_ref_log *log, const char *name, size_t n_res, size_t n_evs,
+                      unsigned seed);
+
+/*
+ * The receiver got every page the reference model expects (a workflow's
+ * runtime to failed: firing; from failed: resolved), each at least once,
+ * repeats only with the same idempotency id, nothing else. Waits up to
+ * timeout_ms for the expected pages; returns the number of problems
+ * (printed); *expected is how many pages were expected.
+ */
+int cluster_check_pages(struct vg_test_env *e, const struct vg_ref_log *log, size_t *expected,
+                        int timeout_ms);
+
+/* Keys in the prefix's slot, and in all primaries together (-1: no answer). */
+bool cluster_count_keys(struct cluster_test *t, long long *in_slot, long long *total);
+
+#endif
