@@ -5,6 +5,10 @@
  * share (the caller's first item waits until a second thread shows up),
  * the default size follows the machine, and stopping joins them all. And
  * the config key decode.threads: its default, its bounds, its variable.
+ * The decoders themselves on four workers at once (cJSON's trees in each
+ * thread's arena) give what they give on one thread: the target to run
+ * under ThreadSanitizer (the tsan preset), which librdkafka's threads
+ * keep out of the engine's integration tests.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -23,6 +27,8 @@
 
 #include "engine_int.h"
 #include "vigil/config.h"
+#include "vigil/event.h"
+#include "vigil/json.h"
 
 /* Threads of this process named vg-decode. */
 static int decode_threads_running(void)
@@ -164,6 +170,100 @@ static void default_follows_the_machine(void **state)
     assert_int_equal(eng_decode_threads_default(), want);
 }
 
+/* Payloads of every kind: valid native events and pods, skipped ones, poison. */
+static const char *const payloads[] = {
+    "{\"resource\":{\"type\":\"workflow\",\"name\":\"a\",\"workspace\":\"w\"},"
+    "\"status\":\"active\",\"runtime\":\"running\",\"time\":\"2026-11-28T10:00:00Z\","
+    "\"message\":\"started\",\"labels\":{\"team\":\"data\",\"tier\":\"1\"}}",
+    "{\"resource\":{\"type\":\"service\",\"name\":\"b\",\"workspace\":\"w\",\"owner\":\"o\"},"
+    "\"runtime\":\"failed\",\"time\":\"2026-11-28T10:00:01Z\"}",
+    "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p-1\",\"namespace\":\"ns\",\"labels\":"
+    "{\"app.kubernetes.io/name\":\"api\"}},\"status\":{\"phase\":\"Running\","
+    "\"containerStatuses\":[{\"name\":\"main\",\"ready\":true,\"restartCount\":2,"
+    "\"state\":{\"running\":{}}}]}}",
+    "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p-2\",\"namespace\":\"ns\"}}",
+    "{\"this is\": not json",
+    "[1,2,3]",
+    "{\"status\":\"active\"}",
+    "{\"a\":\"x\",\"a\":\"y\"}",
+    "{\"a\":\"\xc3\x28\"}",
+    "{\"a\":\"x\x01y\"}",
+    "{\"resource\":{\"type\":\"w\",\"name\":\"x\",\"workspace\":\"w\"},\"status\":\"paused\"}",
+    "{\"resource\":{\"type\":\"w\",\"name\":\"x\",\"workspace\":\"w\"},\"time\":\"noon\","
+    "\"status\":\"active\"}",
+    "{\"resource\":{\"type\":\"w\",\"name\":\"x\\u0000y\",\"workspace\":\"w\"},"
+    "\"status\":\"active\"}",
+};
+
+struct decode_slot {
+    enum vg_decode_reason reason;
+    char detail[256];
+    struct vg_event ev;
+};
+
+struct decode_job {
+    struct decode_slot *slots;
+};
+
+static void decode_item(void *arg, size_t i)
+{
+    struct decode_job *job = arg;
+    const char *p = payloads[i % (sizeof(payloads) / sizeof(payloads[0]))];
+    struct decode_slot *d = &job->slots[i];
+
+    d->reason = vg_event_decode_ex(&d->ev, NULL, VG_FORMAT_AUTO, p, strlen(p), 1795860000000LL,
+                                   d->detail, sizeof(d->detail));
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+static void decode_on_workers_as_alone(void **state)
+{
+    const size_t n = 4000;
+    struct decode_job alone = {calloc(n, sizeof(struct decode_slot))};
+    struct decode_job workers = {calloc(n, sizeof(struct decode_slot))};
+    struct eng_decode_pool *dp = eng_decode_pool_start(4);
+    size_t differ = 0;
+    bool seen[VG_DECODE__COUNT] = {false};
+    size_t kinds = 0;
+    size_t pods = 0;
+    (void)state;
+
+    eng_decode_pool_run(NULL, decode_item, &alone, n);
+    eng_decode_pool_run(dp, decode_item, &workers, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct decode_slot *a = &alone.slots[i];
+        const struct decode_slot *w = &workers.slots[i];
+
+        if (a->reason != w->reason || strcmp(a->detail, w->detail) != 0 ||
+            !same_str(a->ev.id, w->ev.id) || strcmp(a->ev.status, w->ev.status) != 0 ||
+            strcmp(a->ev.runtime, w->ev.runtime) != 0 || a->ev.time_ms != w->ev.time_ms ||
+            !same_str(a->ev.message, w->ev.message) || a->ev.n_labels != w->ev.n_labels ||
+            (a->ev.pod && (!w->ev.pod || a->ev.pod->n_containers != w->ev.pod->n_containers))) {
+            if (differ++ < 5) {
+                fprintf(stderr, "message %zu: %s (%s) alone, %s (%s) on the workers\n", i,
+                        vg_decode_reason_name(a->reason), a->detail,
+                        vg_decode_reason_name(w->reason), w->detail);
+            }
+        }
+        kinds += seen[a->reason] ? 0 : 1;
+        seen[a->reason] = true;
+        pods += a->ev.pod ? 1 : 0;
+        vg_event_fini(&alone.slots[i].ev);
+        vg_event_fini(&workers.slots[i].ev);
+    }
+    eng_decode_pool_stop(dp);
+    free(alone.slots);
+    free(workers.slots);
+    assert_int_equal(differ, 0);
+    /* the table is what it says: events, pods, a skip and poison of many kinds */
+    assert_true(seen[VG_DECODE_OK] && seen[VG_DECODE_SKIP_NO_NAME_LABEL] && pods > 0);
+    assert_int_equal(kinds, 11);
+}
+
 /* decode.threads from `yaml` (NULL: no file); VG_OK or the error, errstr filled. */
 static vg_err_t load_threads(const char *yaml, int *threads, char *errstr, size_t errstr_size)
 {
@@ -238,6 +338,9 @@ int main(void)
         cmocka_unit_test(workers_take_part),
         cmocka_unit_test(default_follows_the_machine),
         cmocka_unit_test(threads_config),
+        cmocka_unit_test(decode_on_workers_as_alone),
     };
+
+    vg_json_init(); /* as the binary does: cJSON's trees in each thread's arena */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
