@@ -182,7 +182,7 @@ void eng_pipeline_set_input(struct eng_pipeline *pl, const struct vg_kafka_confi
     eng_decode_pool_stop(pl->decode_pool);
     pl->decode_pool = eng_decode_pool_start(
         threads == VG_DECODE_THREADS_AUTO ? eng_decode_threads_default() : threads);
-    VG_LOG_INFO("consumer", "decoding on %d worker threads beside the pipeline thread",
+    VG_LOG_INFO("consumer", "decode workers: %d beside the pipeline thread (decode.threads)",
                 eng_decode_pool_threads(pl->decode_pool));
 }
 
