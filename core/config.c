@@ -109,6 +109,7 @@ void vg_config_init(struct vg_config *cfg)
     cfg->health.batch_types = strv_new(default_batch_types, VG_ARRAY_LEN(default_batch_types));
     cfg->health.n_batch_types = VG_ARRAY_LEN(default_batch_types);
     vg_decode_config_init(&cfg->decode);
+    cfg->decode.threads = VG_DECODE_THREADS_AUTO;
     cfg->http.listen = vg_strdup(VG_HTTP_DEFAULT_LISTEN);
     cfg->http.console = true;
     cfg->http.max_connections = VG_HTTP_DEFAULT_MAX_CONNECTIONS;
@@ -1132,8 +1133,8 @@ static vg_err_t load_decode_k8s(struct vg_decode_config *d, const struct vg_ynod
 static vg_err_t load_decode(struct vg_decode_config *d, const struct vg_ynode *n, char *errstr,
                             size_t errstr_size)
 {
-    static const char *const keys[] = {"limits", "status_values", "runtime_values", "kubernetes",
-                                       NULL};
+    static const char *const keys[] = {"limits",     "status_values", "runtime_values",
+                                       "kubernetes", "threads",       NULL};
     vg_err_t err = vg_ynode_check_keys(n, keys, errstr, errstr_size);
     for (size_t i = 0; !err && i < n->n; i++) {
         const char *key = n->pairs[i].key;
@@ -1141,7 +1142,10 @@ static vg_err_t load_decode(struct vg_decode_config *d, const struct vg_ynode *n
         if (v->kind == VG_YNODE_NULL) {
             continue;
         }
-        if (!strcmp(key, "status_values")) {
+        if (!strcmp(key, "threads")) {
+            /* 0: decode on the pipeline thread alone; absent: sized to the machine (engine/) */
+            err = set_int(&d->threads, v, 0, VG_DECODE_THREADS_MAX, errstr, errstr_size);
+        } else if (!strcmp(key, "status_values")) {
             err = load_values(&d->status_values, &d->n_status_values, v, errstr, errstr_size);
         } else if (!strcmp(key, "runtime_values")) {
             err = load_values(&d->runtime_values, &d->n_runtime_values, v, errstr, errstr_size);
@@ -1462,6 +1466,7 @@ static const struct {
     {"decode.limits.max_message_text_bytes", ENV_SCALAR},
     {"decode.limits.max_labels", ENV_SCALAR},
     {"decode.limits.max_clock_skew_ms", ENV_SCALAR},
+    {"decode.threads", ENV_SCALAR},
     {"decode.status_values", ENV_LIST},
     {"decode.runtime_values", ENV_LIST},
     {"decode.kubernetes.workspace_from", ENV_SCALAR},

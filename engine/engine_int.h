@@ -152,4 +152,34 @@ void eng_http_rules_changed(struct vg_engine *eng, const struct vg_ruleset *rs);
 /* Count a rules reload (vigil_rules_reloads_total{outcome}). */
 void eng_http_note_reload(struct vg_engine *eng, bool ok);
 
+/*
+ * The decode workers (decode_pool.c): decode.threads threads that run a
+ * batch's independent decoding beside the pipeline thread. Owned by the
+ * pipeline: started with it (eng_pipeline_set_input), joined when it is
+ * destroyed. Pipeline thread only, one job at a time.
+ */
+struct eng_decode_pool;
+/* decode.threads when not set: online CPUs minus one, at least 1, at most this. */
+#define ENG_DECODE_THREADS_MAX_DEFAULT 8
+/*
+ * A batch with fewer messages to decode than this decodes on the pipeline
+ * thread alone: waking the workers would cost more than it saves.
+ */
+#define ENG_DECODE_PARALLEL_MIN 64
+int eng_decode_threads_default(void);
+/* Start `n_threads` workers (0: none; fewer when the system refuses threads: WARN). */
+struct eng_decode_pool *eng_decode_pool_start(int n_threads);
+/* Wake the workers, join them, free. Accepts NULL. */
+void eng_decode_pool_stop(struct eng_decode_pool *dp);
+/* Workers running (0 for NULL). */
+int eng_decode_pool_threads(const struct eng_decode_pool *dp);
+/*
+ * Run fn(arg, i) once for every i in [0, n), on the workers and the
+ * calling thread, in any order and concurrently; returns when all are
+ * done (their writes visible to the caller). NULL or no workers: in
+ * order on the calling thread.
+ */
+void eng_decode_pool_run(struct eng_decode_pool *dp, void (*fn)(void *arg, size_t i), void *arg,
+                         size_t n);
+
 #endif

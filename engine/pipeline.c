@@ -38,6 +38,17 @@ struct applied {
     int64_t reset_from;
 };
 
+/*
+ * Message i of the batch in the decode step: a replay (not decoded), or
+ * what decoding it gave. Filled by any thread, read in message order.
+ */
+struct decoded {
+    bool replayed;
+    enum vg_decode_reason reason;
+    struct vg_event ev; /* reason OK: owned here until moved to the batch's events */
+    char detail[256];
+};
+
 /* One poison message of the batch on its way to the dead-letter topic. */
 struct dead_letter {
     size_t msg; /* index in the batch */
@@ -94,6 +105,12 @@ struct eng_pipeline {
     size_t cap_dead;
     uint64_t dlq_gen;
     int64_t last_dlq_drop_log_ms;
+    /* The decode step: its workers, what each message of the batch gave, which ones to decode */
+    struct eng_decode_pool *decode_pool;
+    struct decoded *decoded;
+    size_t cap_decoded;
+    size_t *to_decode;
+    size_t cap_to_decode;
 };
 
 static void applied_free(void *p)
@@ -148,15 +165,25 @@ void eng_pipeline_destroy(struct eng_pipeline *pl)
     vg_rules_out_fini(&pl->out);
     eng_timers_destroy(pl->timers);
     vg_metrics_tally_destroy(pl->tally);
+    eng_decode_pool_stop(pl->decode_pool);
+    free(pl->decoded);
+    free(pl->to_decode);
     free(pl);
 }
 
 void eng_pipeline_set_input(struct eng_pipeline *pl, const struct vg_kafka_config *kc,
                             const struct vg_decode_config *dc, struct vg_producer *dlq)
 {
+    int threads = dc ? dc->threads : 0;
+
     pl->kc = kc;
     pl->dc = dc;
     pl->dlq = dlq;
+    eng_decode_pool_stop(pl->decode_pool);
+    pl->decode_pool = eng_decode_pool_start(
+        threads == VG_DECODE_THREADS_AUTO ? eng_decode_threads_default() : threads);
+    VG_LOG_INFO("consumer", "decode workers: %d beside the pipeline thread (decode.threads)",
+                eng_decode_pool_threads(pl->decode_pool));
 }
 
 /* Forget everything cached: after a rebalance or a failed commit. */
@@ -627,7 +654,10 @@ static void grow_scratch(struct eng_pipeline *pl, size_t n)
     vg_array_grow((void **)&pl->links, &pl->cap_links, n, sizeof(*pl->links));
 }
 
-/* Decode message i into the next event slot; the reason it was refused otherwise. */
+/*
+ * Decode message `m` into `ev`; the reason it was refused otherwise. Any
+ * thread: reads only the pipeline's input config.
+ */
 static enum vg_decode_reason decode_one(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
                                         struct vg_event *ev, char *detail, size_t detail_size)
 {
@@ -671,23 +701,33 @@ static vg_err_t refuse(struct eng_pipeline *pl, struct batch_run *b, size_t i,
     return err;
 }
 
+/* A batch's decoding, handed to the workers: message to_decode[k] into its slot. */
+struct decode_job {
+    struct eng_pipeline *pl;
+    const struct vg_kafka_msg *msgs;
+};
+
+static void decode_job_run(void *arg, size_t k)
+{
+    struct decode_job *job = arg;
+    size_t i = job->pl->to_decode[k];
+    struct decoded *d = &job->pl->decoded[i];
+
+    d->reason = decode_one(job->pl, &job->msgs[i], &d->ev, d->detail, sizeof(d->detail));
+}
+
 /*
- * Step 1: decode every message not yet applied (at or below the applied
- * offset: a replay, skipped), refuse what cannot be decoded, and the DLQ
- * has every poison message of this batch before anything commits: a
- * failed produce fails the batch (retried; duplicates in the DLQ are
- * possible, loss is not).
+ * Step 1a, in message order: the replay filter. Every message not yet
+ * applied (above the applied offset) is marked to be decoded.
  */
-static vg_err_t decode_batch(struct eng_pipeline *pl, struct batch_run *b)
+static vg_err_t mark_replays(struct eng_pipeline *pl, struct batch_run *b, size_t *n_to_decode)
 {
     vg_err_t err;
 
+    *n_to_decode = 0;
     for (size_t i = 0; i < b->n; i++) {
         const struct vg_kafka_msg *m = &b->msgs[i];
-        struct vg_event *ev = &pl->evs[b->n_evs];
         struct applied *a;
-        char detail[256];
-        enum vg_decode_reason r;
 
         err = get_applied(pl, m->topic, m->partition, &a, b->errstr, sizeof(b->errstr));
         if (err) {
@@ -697,22 +737,74 @@ static vg_err_t decode_batch(struct eng_pipeline *pl, struct batch_run *b)
         if (m->offset > a->batch_max) {
             a->batch_max = m->offset;
         }
-        if (m->offset <= a->offset) {
+        pl->decoded[i].replayed = m->offset <= a->offset;
+        if (!pl->decoded[i].replayed) {
+            pl->to_decode[(*n_to_decode)++] = i;
+        }
+    }
+    return VG_OK;
+}
+
+/* The decoded events of messages [from, n) that step 1c did not take (it stopped early). */
+static void drop_decoded(struct eng_pipeline *pl, struct batch_run *b, size_t from)
+{
+    for (size_t i = from; i < b->n; i++) {
+        struct decoded *d = &pl->decoded[i];
+
+        if (!d->replayed && d->reason == VG_DECODE_OK) {
+            vg_event_fini(&d->ev);
+        }
+    }
+}
+
+/*
+ * Step 1: decode every message not yet applied (at or below the applied
+ * offset: a replay, skipped), refuse what cannot be decoded, and the DLQ
+ * has every poison message of this batch before anything commits: a
+ * failed produce fails the batch (retried; duplicates in the DLQ are
+ * possible, loss is not). Decoding is independent per message, so it runs
+ * on the workers (with ENG_DECODE_PARALLEL_MIN messages or more); the
+ * filter before it and the counting, skipping and dead-lettering after it
+ * run on this thread in message order, so the outcome is the same
+ * whatever the number of threads.
+ */
+static vg_err_t decode_batch(struct eng_pipeline *pl, struct batch_run *b)
+{
+    struct decode_job job = {.pl = pl, .msgs = b->msgs};
+    size_t n_to_decode;
+    vg_err_t err;
+
+    vg_array_grow((void **)&pl->decoded, &pl->cap_decoded, b->n, sizeof(*pl->decoded));
+    vg_array_grow((void **)&pl->to_decode, &pl->cap_to_decode, b->n, sizeof(*pl->to_decode));
+    err = mark_replays(pl, b, &n_to_decode);
+    if (err) {
+        return err;
+    }
+    eng_decode_pool_run(n_to_decode >= ENG_DECODE_PARALLEL_MIN ? pl->decode_pool : NULL,
+                        decode_job_run, &job, n_to_decode);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct vg_kafka_msg *m = &b->msgs[i];
+        struct decoded *d = &pl->decoded[i];
+        struct vg_event *ev;
+
+        if (d->replayed) {
             count_event(pl, m->topic, "replayed", 1);
             continue;
         }
-        r = decode_one(pl, m, ev, detail, sizeof(detail));
-        if (vg_decode_reason_is_skip(r)) {
-            log_skipped(pl, m, r, detail);
+        if (vg_decode_reason_is_skip(d->reason)) {
+            log_skipped(pl, m, d->reason, d->detail);
             continue;
         }
-        if (r != VG_DECODE_OK) {
-            err = refuse(pl, b, i, r, detail);
+        if (d->reason != VG_DECODE_OK) {
+            err = refuse(pl, b, i, d->reason, d->detail);
             if (err) {
+                drop_decoded(pl, b, i + 1);
                 return err;
             }
             continue;
         }
+        ev = &pl->evs[b->n_evs];
+        *ev = d->ev; /* moved: the batch's events own it now */
         ev->pos.topic = vg_strdup(m->topic);
         ev->pos.partition = m->partition;
         ev->pos.offset = m->offset;

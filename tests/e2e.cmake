@@ -25,6 +25,23 @@ target_link_libraries(test_engine PRIVATE vg_testenv PkgConfig::CMOCKA PkgConfig
 add_test(NAME test_engine COMMAND test_engine)
 set_tests_properties(test_engine PROPERTIES LABELS integration TIMEOUT 120)
 
+# Decode workers: the same stream with decode.threads 0 and 4 leaves the same Redis, DLQ, counts.
+pkg_check_modules(DECODE_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+add_executable(test_engine_decode_workers integration/test_engine_decode_workers.c)
+target_compile_definitions(test_engine_decode_workers
+                           PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
+target_link_libraries(test_engine_decode_workers PRIVATE vg_testenv PkgConfig::CMOCKA
+                      PkgConfig::DECODE_HIREDIS vg_build_flags)
+add_test(NAME test_engine_decode_workers COMMAND test_engine_decode_workers)
+set_tests_properties(test_engine_decode_workers PROPERTIES LABELS integration TIMEOUT 300)
+
+# The decode workers themselves: every item once, the workers take part, joined at stop.
+add_executable(test_engine_decode_pool unit/test_engine_decode_pool.c)
+target_include_directories(test_engine_decode_pool PRIVATE ${PROJECT_SOURCE_DIR}/engine)
+target_link_libraries(test_engine_decode_pool PRIVATE vg_engine PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_engine_decode_pool COMMAND test_engine_decode_pool)
+set_tests_properties(test_engine_decode_pool PROPERTIES LABELS unit TIMEOUT 60)
+
 # `vigil run --debug`: the facilities of the sources, and unknown ones refused.
 add_test(NAME test_cli_debug COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_debug.sh
          $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})

@@ -143,7 +143,15 @@ struct vg_decode_config {
     char *label_owner;    /* default app.kubernetes.io/managed-by */
     char *workspace_from; /* "namespace" (default) or a label key */
     char *default_type;   /* type when the pod has no type label: default "service" */
+    /*
+     * decode.threads: threads that decode a batch beside the pipeline
+     * thread (engine/; decoders ignore it). 0: the pipeline thread alone;
+     * VG_DECODE_THREADS_AUTO (vg_config_init's default): sized to the machine.
+     */
+    int threads;
 };
+#define VG_DECODE_THREADS_AUTO (-1)
+#define VG_DECODE_THREADS_MAX 64
 #define VG_MAX_LABELS 64
 void vg_decode_config_init(struct vg_decode_config *dc);
 void vg_decode_config_fini(struct vg_decode_config *dc);
