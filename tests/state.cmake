@@ -24,7 +24,7 @@ pkg_check_modules(STATE_CJSON REQUIRED IMPORTED_TARGET libcjson)
 pkg_check_modules(STATE_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 
 foreach(t state_golden state_auth state_replay state_crash state_redis_restart
-          embedded_redis_restart)
+          embedded_redis_restart engine_fence)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
   target_compile_definitions(test_${t} PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
   target_link_libraries(test_${t} PRIVATE vg_testrefmodel vg_teststate vg_state vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA
