@@ -670,6 +670,7 @@ int main(void)
     int failures = 0;
     int stop_bad;
     int paused = 0;
+    int refused = 0;
 
     vg_test_no_proxy();
     c->p.events = (size_t)env_long("VIGIL_CHAOS_EVENTS", 3000);
@@ -742,9 +743,14 @@ int main(void)
         for (const char *p = logs; p && (p = strstr(p, "apply failed, pausing")); p++) {
             paused++;
         }
+        /* commits the partition fence refused (logged at most once per partition per 10 s) */
+        for (const char *p = logs; p && (p = strstr(p, "commit refused topic=")); p++) {
+            refused++;
+        }
         free(logs);
     }
-    printf("chaos: batches paused on a failure %d\n", paused);
+    printf("chaos: batches paused on a failure %d, commits refused by the fence (logged) %d\n",
+           paused, refused);
     if (failures) {
         vg_test_env_dump_logs(&c->e);
     }
