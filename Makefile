@@ -4,7 +4,7 @@
 #               (the chaos suite runs there in its short form, test_chaos_short, label `chaos-short`)
 #   make bench  install deps, release build, run bench/run.sh
 #   make chaos  install deps, ASan+UBSan build, the chaos suite longer and bigger (docs/chaos.md):
-#               CHAOS_EVENTS, CHAOS_RESOURCES, CHAOS_SECONDS, CHAOS_SEED
+#               CHAOS_EVENTS, CHAOS_RESOURCES, CHAOS_SECONDS, CHAOS_SEED, CHAOS_BROKER_DOWN
 #   make fuzz   install deps, build the clang libFuzzer target, fuzz the decoders FUZZ_SECONDS
 #               (`make test` already runs it for 30 s as test_events_fuzz)
 #   make install PREFIX=/usr/local [DESTDIR=...]   release build, then cmake --install: binary,
@@ -17,6 +17,7 @@ CHAOS_EVENTS ?= 40000
 CHAOS_RESOURCES ?= 4000
 CHAOS_SECONDS ?= 300
 CHAOS_SEED ?=
+CHAOS_BROKER_DOWN ?= 1
 
 .PHONY: all deps dev release demo test chaos bench fuzz clean format install
 
@@ -44,7 +45,8 @@ chaos: deps
 	@cmake --build build/dev -j $(JOBS) --target vigil test_chaos
 	@VIGIL_BIN=$(CURDIR)/build/dev/cli/vigil VIGIL_CHAOS_EVENTS=$(CHAOS_EVENTS) \
 		VIGIL_CHAOS_RESOURCES=$(CHAOS_RESOURCES) VIGIL_CHAOS_SECONDS=$(CHAOS_SECONDS) \
-		VIGIL_CHAOS_SEED=$(CHAOS_SEED) build/dev/tests/chaos/test_chaos
+		VIGIL_CHAOS_SEED=$(CHAOS_SEED) VIGIL_CHAOS_BROKER_DOWN=$(CHAOS_BROKER_DOWN) \
+		build/dev/tests/chaos/test_chaos
 
 fuzz: dev
 	@cmake --build build/dev --target fuzz_decode
