@@ -1,9 +1,10 @@
 # Thin wrapper around scripts/deps.sh, CMake presets and ctest.
 #   make demo   install deps, release build, run `vigil demo` on the embedded stack
 #   make test   install deps, ASan+UBSan build, run every ctest label but `compose` and `chaos`
+#               (the chaos suite runs there in its short form, test_chaos_short, label `chaos-short`)
 #   make bench  install deps, release build, run bench/run.sh
 #   make chaos  install deps, ASan+UBSan build, the chaos suite longer and bigger (docs/chaos.md):
-#               CHAOS_EVENTS, CHAOS_RESOURCES, CHAOS_SECONDS, CHAOS_SEED
+#               CHAOS_EVENTS, CHAOS_RESOURCES, CHAOS_SECONDS, CHAOS_SEED, CHAOS_BROKER_DOWN
 #   make fuzz   install deps, build the clang libFuzzer targets, run each FUZZ_SECONDS on its corpus:
 #               decoders, rule loader, templates, config loader, HTTP requests, sink answers
 #               (`make test` runs each for 10-30 s; docs/security.md lists them)
@@ -17,6 +18,7 @@ CHAOS_EVENTS ?= 40000
 CHAOS_RESOURCES ?= 4000
 CHAOS_SECONDS ?= 300
 CHAOS_SEED ?=
+CHAOS_BROKER_DOWN ?= 1
 
 .PHONY: all deps dev release demo test chaos bench fuzz clean format install
 
@@ -37,14 +39,15 @@ demo: release
 	@build/release/cli/vigil demo
 
 test: dev
-	@cd build/dev && ctest --output-on-failure -LE 'compose|chaos' -j $(JOBS)
+	@cd build/dev && ctest --output-on-failure -LE '^(compose|chaos)$$' -j $(JOBS)
 
 chaos: deps
 	@cmake --preset dev >/dev/null
 	@cmake --build build/dev -j $(JOBS) --target vigil test_chaos
 	@VIGIL_BIN=$(CURDIR)/build/dev/cli/vigil VIGIL_CHAOS_EVENTS=$(CHAOS_EVENTS) \
 		VIGIL_CHAOS_RESOURCES=$(CHAOS_RESOURCES) VIGIL_CHAOS_SECONDS=$(CHAOS_SECONDS) \
-		VIGIL_CHAOS_SEED=$(CHAOS_SEED) build/dev/tests/chaos/test_chaos
+		VIGIL_CHAOS_SEED=$(CHAOS_SEED) VIGIL_CHAOS_BROKER_DOWN=$(CHAOS_BROKER_DOWN) \
+		build/dev/tests/chaos/test_chaos
 
 FUZZ_TARGETS = decode:corpus rules_load:corpus-rules rules_template:corpus-template \
 	config_load:corpus-config-load http_request:corpus-http-request \

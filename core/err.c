@@ -20,11 +20,13 @@ const char *vg_err_name(vg_err_t err)
         return "REJECTED";
     case VG_ERR_FATAL:
         return "FATAL";
+    case VG_ERR_CONFLICT:
+        return "CONFLICT";
     }
     return "UNKNOWN";
 }
 
 bool vg_err_is_retriable(vg_err_t err)
 {
-    return err == VG_ERR_BACKEND || err == VG_ERR_TIMEOUT;
+    return err == VG_ERR_BACKEND || err == VG_ERR_TIMEOUT || err == VG_ERR_CONFLICT;
 }

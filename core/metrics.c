@@ -525,6 +525,10 @@ void vg_metrics_declare_vigil(struct vg_metrics *m)
                        "Resources dropped from the pipeline's cache to keep it within "
                        "redis.cache_resources (reloaded from Redis when seen again).",
                        NULL, 0, NULL, 0);
+    vg_metrics_declare(m, VG_M_COMMIT_CONFLICTS, VG_METRIC_COUNTER,
+                       "Commits refused because another instance had claimed one of their "
+                       "partitions since (nothing written; claimed again and retried), by topic.",
+                       topic, 1, NULL, 0);
     vg_metrics_set(m, VG_M_CACHE_EVICTIONS, NULL, 0);
     vg_metrics_set(m, VG_M_BUILD_INFO, (const char *const[]){VIGIL_VERSION}, 1);
     vg_metrics_set(m, VG_M_NOTIFICATIONS_QUEUED, NULL, 0);

@@ -96,8 +96,26 @@ void eng_timers_assigned(struct eng_timers *t, const struct vg_partition *parts,
 void eng_timers_revoked(struct eng_timers *t, const struct vg_partition *parts, size_t n);
 /* The environment at the wall clock now (silences and firing incidents refreshed when stale). */
 const struct vg_rules_env *eng_timers_env(struct eng_timers *t, const struct vg_ruleset *rs);
-/* Fire what is due (at most every 100 ms unless `force`). VG_ERR_BACKEND: Redis trouble. */
+/*
+ * Fire what is due (at most every 100 ms unless `force`). VG_ERR_BACKEND:
+ * Redis trouble. VG_ERR_CONFLICT: a partition's claim was lost (reported
+ * through the fences' `lost`; drop the claims).
+ */
 vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool force);
+/*
+ * The pipeline's partition claims, for timer commits (docs/state.md
+ * "Fencing"): `claim` gives this instance's epoch of topic/partition,
+ * claiming it first when it holds none; `lost` reports a timer commit
+ * refused because another instance claimed the partition since (`why`:
+ * the commit's errstr). Without fences (unset) timer commits are unfenced.
+ */
+struct eng_fences {
+    void *arg;
+    vg_err_t (*claim)(void *arg, const char *topic, int32_t partition, int64_t *epoch, char *errstr,
+                      size_t errstr_size);
+    void (*lost)(void *arg, const char *topic, int32_t partition, const char *why);
+};
+void eng_timers_set_fences(struct eng_timers *t, const struct eng_fences *f);
 /* One INFO line per page. */
 void eng_log_pages(const struct vg_pages *pages);
 

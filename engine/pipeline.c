@@ -25,9 +25,17 @@
 #include "vigil/page.h"
 #include "vigil/util.h"
 
+/*
+ * This instance's claim on a partition (vg_state_partition_claim): its
+ * fencing epoch and the applied offset read right after taking it. Every
+ * commit that writes for the partition carries the epoch; dropped with
+ * the cache (rebalance, failed batch, refused commit) and claimed again on
+ * next use.
+ */
 struct applied {
     char *topic;
     int32_t partition;
+    int64_t epoch;     /* P:epoch:{topic/partition} as this claim set it */
     int64_t offset;    /* last applied in Redis; -1 none */
     int64_t batch_max; /* highest offset seen in the current batch; -1 none */
     char *cluster;     /* Kafka cluster id recorded with the offset in Redis; NULL none */
@@ -111,6 +119,11 @@ struct eng_pipeline {
     size_t cap_decoded;
     size_t *to_decode;
     size_t cap_to_decode;
+    /* the batch's fences (one per partition it read), and when each partition's conflict
+     * was last logged ("topic/partition" -> int64_t *) */
+    struct vg_fence *fences;
+    size_t cap_fences;
+    struct vg_map *conflict_log_ms;
 };
 
 static void applied_free(void *p)
@@ -121,6 +134,10 @@ static void applied_free(void *p)
     free(a->cluster_new);
     free(a);
 }
+
+static vg_err_t timers_claim(void *arg, const char *topic, int32_t partition, int64_t *epoch,
+                             char *errstr, size_t errstr_size);
+static void report_conflict(void *arg, const char *topic, int32_t partition, const char *why);
 
 struct eng_pipeline *eng_pipeline_new(struct vg_state *st, const struct vg_ruleset *rs,
                                       const struct vg_health_config *hc, struct eng_report *report)
@@ -133,6 +150,10 @@ struct eng_pipeline *eng_pipeline_new(struct vg_state *st, const struct vg_rules
     pl->applied = vg_map_new();
     pl->timers = eng_timers_new(st, report);
     pl->tally = vg_metrics_tally_new();
+    pl->conflict_log_ms = vg_map_new();
+    eng_timers_set_fences(
+        pl->timers,
+        &(struct eng_fences){.arg = pl, .claim = timers_claim, .lost = report_conflict});
     return pl;
 }
 
@@ -161,6 +182,8 @@ void eng_pipeline_destroy(struct eng_pipeline *pl)
     free(pl->notes);
     free(pl->links);
     free(pl->dead);
+    free(pl->fences);
+    vg_map_destroy(pl->conflict_log_ms, free);
     vg_pages_fini(&pl->pages);
     vg_rules_out_fini(&pl->out);
     eng_timers_destroy(pl->timers);
@@ -213,7 +236,10 @@ static void on_revoked(void *opaque, const struct vg_partition *parts, size_t n)
     VG_LOG_DEBUG("consumer", "revoked %zu partitions", n);
 }
 
-/* The applied-offset record of a partition, loaded from Redis on first use. */
+/*
+ * The claim on a partition, taken on first use: the fencing epoch bumped,
+ * then the applied offset and its cluster id read (one round trip).
+ */
 static vg_err_t get_applied(struct eng_pipeline *pl, const char *topic, int32_t partition,
                             struct applied **out, char *errstr, size_t errstr_size)
 {
@@ -222,16 +248,18 @@ static vg_err_t get_applied(struct eng_pipeline *pl, const char *topic, int32_t 
     snprintf(key, sizeof(key), "%s/%d", topic, (int)partition);
     a = vg_map_get(pl->applied, key);
     if (!a) {
+        int64_t epoch = 0;
         int64_t off = -1;
         char *cluster = NULL;
-        vg_err_t err = vg_state_applied_position(pl->st, topic, partition, &off, &cluster, errstr,
-                                                 errstr_size);
+        vg_err_t err = vg_state_partition_claim(pl->st, topic, partition, &epoch, &off, &cluster,
+                                                errstr, errstr_size);
         if (err) {
             return err;
         }
         a = vg_calloc(1, sizeof(*a));
         a->topic = vg_strdup(topic);
         a->partition = partition;
+        a->epoch = epoch;
         a->offset = off;
         a->batch_max = -1;
         a->cluster = cluster;
@@ -239,6 +267,50 @@ static vg_err_t get_applied(struct eng_pipeline *pl, const char *topic, int32_t 
     }
     *out = a;
     return VG_OK;
+}
+
+/* Timers commit under the same claims as batches (claimed here first when not yet held). */
+static vg_err_t timers_claim(void *arg, const char *topic, int32_t partition, int64_t *epoch,
+                             char *errstr, size_t errstr_size)
+{
+    struct applied *a;
+    vg_err_t err = get_applied(arg, topic, partition, &a, errstr, errstr_size);
+
+    *epoch = err == VG_OK ? a->epoch : 0;
+    return err;
+}
+
+/*
+ * A commit was refused because another instance claimed `topic`/`partition`
+ * since (this one was dropped from the group, or is about to be): counted,
+ * and one WARN per partition at most every CONFLICT_LOG_EVERY_MS. The caller
+ * drops the claims (forget) and retries, which claims again and skips what
+ * the other instance applied meanwhile.
+ */
+#define CONFLICT_LOG_EVERY_MS 10000
+static void report_conflict(void *arg, const char *topic, int32_t partition, const char *why)
+{
+    struct eng_pipeline *pl = arg;
+    char key[512];
+    int64_t now = vg_mono_ms();
+    int64_t *last;
+
+    vg_metrics_add(pl->report->metrics, VG_M_COMMIT_CONFLICTS, (const char *const[]){topic}, 1);
+    snprintf(key, sizeof(key), "%s/%d", topic, (int)partition);
+    last = vg_map_get(pl->conflict_log_ms, key);
+    if (!last) {
+        last = vg_malloc(sizeof(*last));
+        *last = now - CONFLICT_LOG_EVERY_MS;
+        vg_map_put(pl->conflict_log_ms, key, last);
+    }
+    if (now - *last < CONFLICT_LOG_EVERY_MS) {
+        return;
+    }
+    *last = now;
+    VG_LOG_WARN("consumer",
+                "commit refused topic=%s partition=%d: %s; claiming it again and retrying "
+                "(further conflicts on it in the next %d s counted in %s, not logged)",
+                topic, (int)partition, why, CONFLICT_LOG_EVERY_MS / 1000, VG_M_COMMIT_CONFLICTS);
 }
 
 /*
@@ -618,6 +690,8 @@ struct batch_run {
     size_t n_dlq;     /* poison messages handed to the DLQ producer */
     size_t n_dropped; /* of them, refused even cut short (counted, skipped) */
     bool dlq_failed;  /* the failure is Kafka's (the DLQ), not Redis's */
+    size_t n_fences;
+    size_t fence_lost; /* VG_ERR_CONFLICT: the index in pl->fences of the partition taken */
     double t0;
     char errstr[512];
 };
@@ -936,6 +1010,27 @@ static void collect_offsets(struct eng_pipeline *pl, struct batch_run *b)
     }
 }
 
+/*
+ * The claims of every partition the batch read: its writes land only if no
+ * other instance claimed one of them since (docs/state.md "Fencing").
+ */
+static void collect_fences(struct eng_pipeline *pl, struct batch_run *b)
+{
+    size_t iter = 0;
+    const char *key;
+    void *val;
+
+    while (vg_map_next(pl->applied, &iter, &key, &val)) {
+        const struct applied *a = val;
+
+        if (a->batch_max < 0) {
+            continue; /* claimed earlier, no message of it in this batch */
+        }
+        *VG_ARRAY_PUSH(pl->fences, b->n_fences, pl->cap_fences) =
+            (struct vg_fence){.topic = a->topic, .partition = a->partition, .epoch = a->epoch};
+    }
+}
+
 /* Step 5: one atomic write of everything (nothing at all when the batch changed nothing). */
 static vg_err_t commit_batch(struct eng_pipeline *pl, struct batch_run *b)
 {
@@ -957,13 +1052,33 @@ static vg_err_t commit_batch(struct eng_pipeline *pl, struct batch_run *b)
         .n_timers = pl->out.timers.n,
         .incidents = pl->out.records.items,
         .n_incidents = pl->out.records.n,
+        .fence_lost = &b->fence_lost,
     };
 
     if (b->n_dirty == 0 && b->n_offsets == 0 && b->n_notes == 0 && b->n_links == 0 &&
         pl->out.pages.n == 0 && pl->out.timers.n == 0 && pl->out.records.n == 0) {
         return VG_OK;
     }
+    collect_fences(pl, b);
+    c.fences = pl->fences;
+    c.n_fences = b->n_fences;
     return vg_state_commit(pl->st, &c, b->errstr, sizeof(b->errstr));
+}
+
+/*
+ * Fire due timers. Redis trouble: reconnect first next time. A timer commit
+ * refused by a fence (reported by report_conflict): drop the claims, the
+ * next round claims again.
+ */
+static void run_timers(struct eng_pipeline *pl)
+{
+    vg_err_t err = eng_timers_run(pl->timers, pl->rs, false);
+
+    if (err == VG_ERR_CONFLICT) {
+        forget(pl);
+    } else if (vg_err_is_retriable(err)) {
+        pl->need_reconnect = true;
+    }
 }
 
 /* Step 6: Redis has it: the applied offsets move, and it counts. */
@@ -993,9 +1108,7 @@ static void batch_committed(struct eng_pipeline *pl, struct batch_run *b)
     eng_log_pages(&pl->out.pages);
     reset_batch(pl, b->n_evs);
     /* timers due now (a failure here does not undo the batch: retried when idle) */
-    if (vg_err_is_retriable(eng_timers_run(pl->timers, pl->rs, false))) {
-        pl->need_reconnect = true;
-    }
+    run_timers(pl);
     /* nothing holds a Resource pointer now: keep the cache within redis.cache_resources */
     {
         size_t dropped = vg_state_cache_trim(pl->st);
@@ -1013,13 +1126,21 @@ static void batch_committed(struct eng_pipeline *pl, struct batch_run *b)
  */
 static void batch_failed(struct eng_pipeline *pl, struct batch_run *b, vg_err_t err)
 {
+    if (err == VG_ERR_CONFLICT && b->fence_lost < b->n_fences) {
+        const struct vg_fence *f = &pl->fences[b->fence_lost];
+
+        report_conflict(pl, f->topic, f->partition, b->errstr);
+    }
     reset_batch(pl, b->n_evs);
-    forget(pl);
+    forget(pl); /* the claims too: the retry claims again and skips what the other one applied */
     vg_metrics_tally_flush(pl->tally, NULL); /* retried: counted when it commits */
     snprintf(pl->last_error, sizeof(pl->last_error), "%s", b->errstr);
     if (b->dlq_failed) {
         /* Kafka, not Redis: no reconnect. The consumer logs and retries the batch. */
         VG_LOG_DEBUG("consumer", "batch not applied: dead-letter topic: %s", b->errstr);
+    } else if (err == VG_ERR_CONFLICT) {
+        /* Redis is fine: no reconnect. Logged above; the consumer retries the batch. */
+        VG_LOG_DEBUG("state", "batch not applied: %s", b->errstr);
     } else if (vg_err_is_retriable(err)) {
         pl->need_reconnect = true;
         vg_metrics_add(pl->report->metrics, VG_M_REDIS_ERRORS, (const char *const[]){"pipeline"},
@@ -1081,8 +1202,8 @@ static void on_idle(void *opaque)
             forget(pl);
         }
     }
-    if (!pl->need_reconnect && vg_err_is_retriable(eng_timers_run(pl->timers, pl->rs, false))) {
-        pl->need_reconnect = true;
+    if (!pl->need_reconnect) {
+        run_timers(pl);
     }
     if (pl->idle_fn) {
         pl->idle_fn(pl->idle_arg);

@@ -40,6 +40,7 @@ struct eng_timers {
     size_t n_firing;
     int64_t firing_checked_mono;
     int64_t last_run_mono;
+    struct eng_fences fences; /* the pipeline's partition claims (claim NULL: none) */
 };
 
 struct owned_part {
@@ -77,6 +78,11 @@ void eng_timers_destroy(struct eng_timers *t)
     vg_silences_free(t->silences, t->n_silences);
     vg_incident_records_free(t->firing, t->n_firing);
     vg_free(t);
+}
+
+void eng_timers_set_fences(struct eng_timers *t, const struct eng_fences *f)
+{
+    t->fences = *f;
 }
 
 void eng_timers_assigned(struct eng_timers *t, const struct vg_partition *parts, size_t n)
@@ -249,6 +255,56 @@ static vg_err_t redis_load_resources(void *ctx, const char *const *ids, size_t n
     return vg_state_resolve_ids(rr->t->st, ids, n, res, errstr, errstr_size);
 }
 
+/* Add the claim of topic/partition to `f` (once per partition). */
+static vg_err_t add_fence(struct eng_timers *t, struct vg_fence **f, size_t *n, size_t *cap,
+                          const char *topic, int32_t partition, char *errstr, size_t errstr_size)
+{
+    int64_t epoch = 0;
+    vg_err_t err;
+
+    if (!topic) {
+        return VG_OK; /* a group timer: global, flushed under its own WATCH */
+    }
+    for (size_t i = 0; i < *n; i++) {
+        if ((*f)[i].partition == partition && strcmp((*f)[i].topic, topic) == 0) {
+            return VG_OK;
+        }
+    }
+    err = t->fences.claim(t->fences.arg, topic, partition, &epoch, errstr, errstr_size);
+    if (err == VG_OK) {
+        *VG_ARRAY_PUSH(*f, *n, *cap) =
+            (struct vg_fence){.topic = topic, .partition = partition, .epoch = epoch};
+    }
+    return err;
+}
+
+/*
+ * The claims a round's commit is built on: every partition whose timers or
+ * incidents it writes (a zombie instance must not fire what the partition's
+ * new owner fires too). Caller frees *out.
+ */
+static vg_err_t round_fences(struct eng_timers *t, const struct vg_rules_out *out,
+                             struct vg_fence **f, size_t *n, char *errstr, size_t errstr_size)
+{
+    size_t cap = 0;
+    vg_err_t err = VG_OK;
+
+    *f = NULL;
+    *n = 0;
+    if (!t->fences.claim) {
+        return VG_OK;
+    }
+    for (size_t i = 0; err == VG_OK && i < out->timers.n; i++) {
+        err = add_fence(t, f, n, &cap, out->timers.items[i].topic, out->timers.items[i].partition,
+                        errstr, errstr_size);
+    }
+    for (size_t i = 0; err == VG_OK && i < out->records.n; i++) {
+        err = add_fence(t, f, n, &cap, out->records.items[i].topic, out->records.items[i].partition,
+                        errstr, errstr_size);
+    }
+    return err;
+}
+
 /* The round's one MULTI/EXEC: a crash before it leaves the timers due, after it nothing. */
 static vg_err_t redis_commit(void *ctx, const struct vg_rules_fired *fx, char *errstr,
                              size_t errstr_size)
@@ -256,6 +312,10 @@ static vg_err_t redis_commit(void *ctx, const struct vg_rules_fired *fx, char *e
     struct redis_round *rr = ctx;
     struct eng_timers *t = rr->t;
     const struct vg_rules_out *out = fx->out;
+    struct vg_fence *fences = NULL;
+    size_t n_fences = 0;
+    size_t lost = 0;
+    vg_err_t err;
     struct vg_commit c = {
         .res = (struct vg_resource **)fx->res,
         .n_res = fx->n_res,
@@ -265,9 +325,19 @@ static vg_err_t redis_commit(void *ctx, const struct vg_rules_fired *fx, char *e
         .n_timers = out->timers.n,
         .incidents = out->records.items,
         .n_incidents = out->records.n,
+        .fence_lost = &lost,
     };
-    vg_err_t err = vg_state_commit(t->st, &c, errstr, errstr_size);
 
+    err = round_fences(t, out, &fences, &n_fences, errstr, errstr_size);
+    if (err == VG_OK) {
+        c.fences = fences;
+        c.n_fences = n_fences;
+        err = vg_state_commit(t->st, &c, errstr, errstr_size);
+    }
+    if (err == VG_ERR_CONFLICT && lost < n_fences) {
+        t->fences.lost(t->fences.arg, fences[lost].topic, fences[lost].partition, errstr);
+    }
+    vg_free(fences);
     if (err != VG_OK) {
         /* The cache may hold what Redis does not: reload on the next round. */
         vg_state_cache_clear(t->st);
@@ -386,8 +456,22 @@ vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool 
     now = vg_now_ms();
     refresh(t, rs, now, false);
     parts = owned_parts(t, &n_parts);
-    err = vg_state_timers_due(t->st, parts, n_parts, true, now, TIMERS_MAX_PER_ROUND, &due, &n_due,
-                              errstr, sizeof(errstr));
+    /*
+     * Claim before reading: what another instance committed for a partition
+     * before the claim is seen here, what it commits after is refused. The
+     * pipeline's claims are reused (a round trip only after they were dropped).
+     */
+    err = VG_OK;
+    for (size_t i = 0; t->fences.claim && err == VG_OK && i < n_parts; i++) {
+        int64_t epoch;
+
+        err = t->fences.claim(t->fences.arg, parts[i].topic, parts[i].partition, &epoch, errstr,
+                              sizeof(errstr));
+    }
+    if (err == VG_OK) {
+        err = vg_state_timers_due(t->st, parts, n_parts, true, now, TIMERS_MAX_PER_ROUND, &due,
+                                  &n_due, errstr, sizeof(errstr));
+    }
     vg_free(parts);
     if (err != VG_OK) {
         VG_LOG_DEBUG("rules", "reading timers: %s", errstr);
@@ -395,7 +479,7 @@ vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool 
     }
     if (n_due > 0) {
         err = fire(t, rs, due, n_due, errstr, sizeof(errstr));
-        if (err != VG_OK) {
+        if (err != VG_OK && err != VG_ERR_CONFLICT) { /* a conflict: the pipeline reports it */
             VG_LOG_WARN("rules", "firing timers failed (retried): %s", errstr);
         }
     }

@@ -7,6 +7,7 @@
  * (state_read.c), hiredis plumbing (state_redis.c), the outbox reader
  * (state_outbox.c), the redis-server child (state_child.c).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -931,6 +932,144 @@ static vg_err_t check_commit_replies(const struct vg_state *st, redisReply **rep
     return VG_ERR_BACKEND;
 }
 
+/*
+ * Fencing (docs/state.md "Fencing"): each partition has a counter
+ * P:epoch:{<topic>/<partition>} (its own hash tag, for Redis Cluster),
+ * bumped by vg_state_partition_claim before the claimant reads the
+ * applied offset. A commit carries the epochs it was built on; before
+ * MULTI it WATCHes and reads them, and writes only if none moved: an
+ * instance the group dropped while its batch was in flight can no longer
+ * land that batch after the new owner read the applied offset.
+ */
+static void (*fenced_hook)(void *arg);
+static void *fenced_hook_arg;
+
+void state_test_on_fenced(void (*fn)(void *arg), void *arg)
+{
+    fenced_hook = fn;
+    fenced_hook_arg = arg;
+}
+
+static char *epoch_key(const struct vg_state *st, const char *topic, int32_t partition)
+{
+    return vg_asprintf("%s:epoch:{%s/%d}", st->prefix, topic, (int)partition);
+}
+
+/* Queue "<verb> key..." over every fence's epoch key (WATCH, MGET). */
+static void append_fence_keys(struct vg_state *st, struct state_cmd *c, const char *verb,
+                              const struct vg_commit *cm)
+{
+    state_cmd_str(c, verb);
+    for (size_t i = 0; i < cm->n_fences; i++) {
+        char *key = epoch_key(st, cm->fences[i].topic, cm->fences[i].partition);
+
+        state_cmd_str(c, key);
+        vg_free(key);
+    }
+    state_cmd_append(st, c);
+}
+
+/*
+ * The first fence whose epoch in `mget` (the MGET reply) is not the one
+ * expected, with the epoch now in *now (0: the key is gone); n_fences when
+ * all hold. An unreadable epoch counts as moved (-1).
+ */
+static size_t fence_moved(const struct vg_commit *cm, const redisReply *mget, int64_t *now)
+{
+    for (size_t i = 0; i < cm->n_fences; i++) {
+        const redisReply *r =
+            mget->type == REDIS_REPLY_ARRAY && i < mget->elements ? mget->element[i] : NULL;
+        int64_t v = 0;
+
+        if (!r) {
+            v = -1;
+        } else if (r->type == REDIS_REPLY_STRING) {
+            if (!vg_parse_i64(r->str, &v)) {
+                v = -1;
+            }
+        } else if (r->type != REDIS_REPLY_NIL) {
+            v = -1;
+        }
+        if (v != cm->fences[i].epoch) {
+            *now = v;
+            return i;
+        }
+    }
+    return cm->n_fences;
+}
+
+static vg_err_t fence_conflict(const struct vg_commit *cm, size_t i, int64_t now, char *errstr,
+                               size_t errstr_size)
+{
+    state_set_err(errstr, errstr_size,
+                  "partition %s/%d was taken by another instance (epoch now %" PRId64
+                  ", this batch was built on %" PRId64 ")",
+                  cm->fences[i].topic, (int)cm->fences[i].partition, now, cm->fences[i].epoch);
+    if (cm->fence_lost) {
+        *cm->fence_lost = i;
+    }
+    return VG_ERR_CONFLICT;
+}
+
+/*
+ * Before MULTI, one round trip: WATCH the fenced epochs (EXEC then fails
+ * if one moves before it) and MGET them (one that moved already: nothing
+ * is queued, UNWATCH, VG_ERR_CONFLICT).
+ */
+static vg_err_t fence_check(struct vg_state *st, const struct vg_commit *cm, char *errstr,
+                            size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    redisReply *replies[2] = {NULL, NULL};
+    size_t moved;
+    int64_t now = 0;
+    vg_err_t err;
+
+    append_fence_keys(st, &c, "WATCH", cm);
+    append_fence_keys(st, &c, "MGET", cm);
+    err = state_read_checked(st, 2, replies, "WATCH epochs", errstr, errstr_size);
+    if (err != VG_OK) {
+        state_cmd_fini(&c);
+        return err;
+    }
+    moved = fence_moved(cm, replies[1], &now);
+    state_replies_free(replies, 2);
+    if (moved < cm->n_fences) {
+        state_cmd_str(&c, "UNWATCH");
+        err = state_run(st, &c, "UNWATCH", NULL, NULL, errstr, errstr_size);
+        if (err == VG_OK) {
+            err = fence_conflict(cm, moved, now, errstr, errstr_size);
+        }
+    }
+    state_cmd_fini(&c);
+    return err;
+}
+
+/* EXEC returned nil: a fenced epoch moved after the WATCH. Read them again to say which. */
+static vg_err_t fence_explain(struct vg_state *st, const struct vg_commit *cm, char *errstr,
+                              size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    redisReply *reply = NULL;
+    size_t moved = 0;
+    int64_t now = -1;
+    vg_err_t err;
+
+    append_fence_keys(st, &c, "MGET", cm);
+    err = state_read_checked(st, 1, &reply, "MGET epochs", errstr, errstr_size);
+    state_cmd_fini(&c);
+    if (err != VG_OK) {
+        return err;
+    }
+    moved = fence_moved(cm, reply, &now);
+    freeReplyObject(reply);
+    if (moved == cm->n_fences) {
+        moved = 0; /* epochs only grow: one moved, whichever it was */
+        now = -1;
+    }
+    return fence_conflict(cm, moved, now, errstr, errstr_size);
+}
+
 vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *errstr,
                          size_t errstr_size)
 {
@@ -939,6 +1078,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     size_t n_dirty = 0;
     size_t n;
     size_t n_wait;
+    bool fenced_out = false;
     vg_err_t err;
 
     for (size_t i = 0; i < cm->n_res; i++) {
@@ -952,17 +1092,31 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     if (err != VG_OK) {
         return err;
     }
+    if (cm->n_fences > 0) {
+        err = fence_check(st, cm, errstr, errstr_size);
+        if (err != VG_OK) {
+            return err;
+        }
+        if (fenced_hook) {
+            fenced_hook(fenced_hook_arg);
+        }
+    }
     n = append_commit(st, &c, cm);
     n_wait = append_wait(st);
     state_cmd_fini(&c);
     replies = vg_calloc(n, sizeof(*replies));
     err = state_read_replies(st, n, replies, "commit", errstr, errstr_size);
     if (err == VG_OK) {
+        fenced_out = cm->n_fences > 0 && replies[n - 1]->type == REDIS_REPLY_NIL;
         err = check_commit_replies(st, replies, n, errstr, errstr_size);
         state_replies_free(replies, n);
     }
     vg_free(replies);
-    err = read_wait(st, n_wait, err, errstr, errstr_size);
+    err = read_wait(st, n_wait, err, errstr, errstr_size); /* before any other command */
+    if (fenced_out) {
+        /* VG_ERR_CONFLICT naming the partition (or the MGET's failure): nothing written */
+        err = fence_explain(st, cm, errstr, errstr_size);
+    }
     for (size_t i = 0; i < cm->n_res; i++) {
         struct vg_resource *res = cm->res[i];
 
@@ -982,20 +1136,27 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     return err;
 }
 
-vg_err_t vg_state_applied_position(struct vg_state *st, const char *topic, int32_t partition,
-                                   int64_t *offset, char **cluster, char *errstr,
-                                   size_t errstr_size)
+vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_t partition,
+                                  int64_t *epoch, int64_t *offset, char **cluster, char *errstr,
+                                  size_t errstr_size)
 {
     struct state_cmd c = {0};
-    redisReply *replies[2] = {NULL, NULL};
+    redisReply *replies[3] = {NULL, NULL, NULL};
     char *key;
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
+    *epoch = 0;
     *offset = -1;
     *cluster = NULL;
     if (err != VG_OK) {
         return err;
     }
+    /* INCR first: from its reply on, a commit of an older claim is refused (see the fence) */
+    key = epoch_key(st, topic, partition);
+    state_cmd_str(&c, "INCR");
+    state_cmd_str(&c, key);
+    state_cmd_append(st, &c);
+    vg_free(key);
     for (int i = 0; i < 2; i++) {
         key = state_key(st, i == 0 ? "offsets" : "offsets:cluster");
         state_cmd_str(&c, "HGET");
@@ -1005,23 +1166,27 @@ vg_err_t vg_state_applied_position(struct vg_state *st, const char *topic, int32
         vg_free(key);
     }
     state_cmd_fini(&c);
-    err = state_read_replies(st, 2, replies, "HGET offsets", errstr, errstr_size);
+    err = state_read_checked(st, 3, replies, "claim partition", errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
-    if (replies[0]->type == REDIS_REPLY_ERROR) {
-        err = state_reply_error(st, "HGET offsets", replies[0], errstr, errstr_size);
-    } else if (replies[1]->type == REDIS_REPLY_ERROR) {
-        err = state_reply_error(st, "HGET offsets:cluster", replies[1], errstr, errstr_size);
-    } else if (replies[0]->type == REDIS_REPLY_STRING && !vg_parse_i64(replies[0]->str, offset)) {
-        state_set_err(errstr, errstr_size, "redis %s: offset of %s/%d is not a number: %.*s",
-                      st->redacted, topic, (int)partition, (int)replies[0]->len, replies[0]->str);
+    if (replies[0]->type != REDIS_REPLY_INTEGER) {
+        state_set_err(errstr, errstr_size, "redis %s: INCR epoch of %s/%d: not an integer reply",
+                      st->redacted, topic, (int)partition);
         err = VG_ERR_INVALID;
-    } else if (replies[1]->type == REDIS_REPLY_STRING) {
-        *cluster = vg_strndup(replies[1]->str, replies[1]->len);
+    } else if (replies[1]->type == REDIS_REPLY_STRING && !vg_parse_i64(replies[1]->str, offset)) {
+        state_set_err(errstr, errstr_size, "redis %s: offset of %s/%d is not a number: %.*s",
+                      st->redacted, topic, (int)partition, (int)replies[1]->len, replies[1]->str);
+        err = VG_ERR_INVALID;
+    } else {
+        *epoch = replies[0]->integer;
+        if (replies[2]->type == REDIS_REPLY_STRING) {
+            *cluster = vg_strndup(replies[2]->str, replies[2]->len);
+        }
     }
-    state_replies_free(replies, 2);
+    state_replies_free(replies, 3);
     if (err != VG_OK) {
+        *epoch = 0;
         *offset = -1;
     }
     return err;

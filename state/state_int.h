@@ -221,6 +221,13 @@ size_t state_resource_write(struct vg_state *st, struct state_cmd *c,
  */
 struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, size_t why_size);
 
+/*
+ * Tests only: `fn(arg)` runs inside every fenced vg_state_commit after its
+ * fence check (WATCH + MGET) passed and before MULTI is sent, to move an
+ * epoch in that window. NULL: none. Not thread-safe.
+ */
+void state_test_on_fenced(void (*fn)(void *arg), void *arg);
+
 /* ---- queued inside vg_state_commit's MULTI ---------------------------------- */
 
 /*

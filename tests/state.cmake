@@ -11,11 +11,20 @@ foreach(t state_commit state_idempotent state_outbox state_redis_down)
   set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 60)
 endforeach()
 
+# The per-partition fence (claims, refused commits): through state/'s private header for the
+# hook that moves an epoch between a commit's WATCH and its EXEC.
+add_executable(test_state_fence ${CMAKE_CURRENT_LIST_DIR}/integration/test_state_fence.c)
+target_include_directories(test_state_fence PRIVATE ${PROJECT_SOURCE_DIR}/state)
+target_link_libraries(test_state_fence PRIVATE vg_teststate vg_state vg_core vg_testsupport
+                      PkgConfig::CMOCKA PkgConfig::HIREDIS vg_build_flags)
+add_test(NAME state_fence COMMAND test_state_fence)
+set_tests_properties(state_fence PROPERTIES LABELS integration TIMEOUT 60)
+
 pkg_check_modules(STATE_CJSON REQUIRED IMPORTED_TARGET libcjson)
 pkg_check_modules(STATE_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 
 foreach(t state_golden state_auth state_replay state_crash state_redis_restart
-          embedded_redis_restart)
+          embedded_redis_restart engine_fence)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
   target_compile_definitions(test_${t} PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
   target_link_libraries(test_${t} PRIVATE vg_testrefmodel vg_teststate vg_state vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA

@@ -17,12 +17,17 @@ typedef enum {
     VG_ERR_TIMEOUT = -5,
     VG_ERR_REJECTED = -6, /* the peer refused for good (e.g. HTTP 400): dead-letter it */
     VG_ERR_FATAL = -7,    /* stop cleanly */
+    /*
+     * Another writer holds what this one built on (a Kafka partition taken
+     * by another instance): nothing was written; claim again and retry.
+     */
+    VG_ERR_CONFLICT = -8,
 } vg_err_t;
 
 /* "OK", "INVALID", ...: a static string. */
 const char *vg_err_name(vg_err_t err);
 
-/* True for VG_ERR_BACKEND and VG_ERR_TIMEOUT. */
+/* True for VG_ERR_BACKEND, VG_ERR_TIMEOUT and VG_ERR_CONFLICT. */
 bool vg_err_is_retriable(vg_err_t err);
 
 #endif

@@ -91,6 +91,7 @@ double vg_metrics_now_s(void);
 #define VG_M_DLQ_FAILURES "vigil_dead_letter_failures_total"         /* reason */
 #define VG_M_OFFSET_RESETS "vigil_offset_resets_total"               /* topic */
 #define VG_M_CACHE_EVICTIONS "vigil_cache_evictions_total"           /* (none) */
+#define VG_M_COMMIT_CONFLICTS "vigil_commit_conflicts_total"         /* topic */
 void vg_metrics_declare_vigil(struct vg_metrics *m);
 
 /*

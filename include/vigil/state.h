@@ -19,6 +19,8 @@
  *   P:offsets:cluster hash "topic/partition" -> Kafka cluster id the
  *                    applied offset belongs to (offsets that start again
  *                    on another cluster are noticed, docs/state.md)
+ *   P:epoch:{<topic>/<partition>}  string counter: the partition's fencing
+ *                    token, bumped by every claim (docs/state.md "Fencing")
  *   P:outbox         stream of pages (fields: id, sink, pager, body)
  *   P:outbox:dead    stream of pages given up on (fields + reason)
  *
@@ -159,6 +161,17 @@ struct vg_pod_link {
 vg_err_t vg_state_pod_lookup(struct vg_state *st, const char *const *ns, const char *const *pods,
                              size_t n, char **out, char *errstr, size_t errstr_size);
 
+/*
+ * A partition's fencing token as the writer claimed it
+ * (vg_state_partition_claim): a commit carrying it is written only while
+ * P:epoch:{<topic>/<partition>} still holds `epoch`.
+ */
+struct vg_fence {
+    const char *topic;
+    int32_t partition;
+    int64_t epoch;
+};
+
 /* What one batch changes, written in one MULTI/EXEC round trip. All borrowed. */
 struct vg_commit {
     struct vg_resource **res; /* dirty Resources: what changed is written, then marked clean */
@@ -191,34 +204,50 @@ struct vg_commit {
     size_t n_notes;
     const struct vg_pod_link *pod_links;
     size_t n_pod_links;
+    /*
+     * The claims this commit was built on: one per partition whose
+     * offsets, Resources, timers or incidents it writes. Checked before
+     * MULTI (WATCH + MGET) and held through EXEC by the WATCH.
+     */
+    const struct vg_fence *fences;
+    size_t n_fences;
+    /* Out, may be NULL: on VG_ERR_CONFLICT, the index in `fences` of a partition taken. */
+    size_t *fence_lost;
 };
 
 /*
  * Write `c` atomically. VG_OK: everything is in Redis. VG_ERR_BACKEND:
  * nothing was applied (the cache must be cleared and the batch retried).
- * (VG_ERR_INVALID: a command inside EXEC failed, e.g. WRONGTYPE because a
- * foreign key sits under our prefix; the rest did run. Fix the prefix.)
- * A commit with nothing dirty and no transitions, pages or offsets makes
- * no round trip.
+ * VG_ERR_CONFLICT: a fence no longer holds (another instance claimed the
+ * partition since; errstr names it and both epochs): nothing was
+ * applied, claim again before retrying. (VG_ERR_INVALID: a command inside
+ * EXEC failed, e.g. WRONGTYPE because a foreign key sits under our
+ * prefix; the rest did run. Fix the prefix.)
+ * With fences, one more round trip before MULTI (WATCH + MGET). A commit
+ * with nothing dirty and no transitions, pages or offsets makes no round
+ * trip.
  */
 vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *c, char *errstr,
                          size_t errstr_size);
 
 /*
- * Last applied offset of topic/partition into *out (-1 when none). The
- * pipeline reads vg_state_applied_position; this stays for the tests
- * that wait until an offset is applied.
+ * Last applied offset of topic/partition into *out (-1 when none), read
+ * only (the CLI, the tests). The pipeline claims instead.
  */
 vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t partition,
                                  int64_t *out, char *errstr, size_t errstr_size);
 /*
- * vg_state_applied_offset plus the Kafka cluster id recorded with it
- * (*cluster: heap string, caller frees; NULL when none was recorded), in
- * one round trip. Thread: st's.
+ * Take topic/partition for writing: INCR its fencing token
+ * P:epoch:{<topic>/<partition>} into *epoch (1 on a Redis that never saw
+ * one) and then, in the same pipelined round trip, read its applied
+ * offset (*offset, -1 when none) and the Kafka cluster id recorded with
+ * it (*cluster: heap string, caller frees; NULL when none). A commit of
+ * an earlier claim (another instance's) either landed before this read
+ * or is refused (VG_ERR_CONFLICT). Thread: st's.
  */
-vg_err_t vg_state_applied_position(struct vg_state *st, const char *topic, int32_t partition,
-                                   int64_t *offset, char **cluster, char *errstr,
-                                   size_t errstr_size);
+vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_t partition,
+                                  int64_t *epoch, int64_t *offset, char **cluster, char *errstr,
+                                  size_t errstr_size);
 
 /* Read side (vigil get). */
 struct vg_state_filter {

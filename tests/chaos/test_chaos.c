@@ -10,7 +10,9 @@
  *
  * Sizes come from the environment (make chaos sets bigger ones):
  * VIGIL_CHAOS_EVENTS, VIGIL_CHAOS_RESOURCES, VIGIL_CHAOS_SECONDS,
- * VIGIL_CHAOS_SEED.
+ * VIGIL_CHAOS_SEED; VIGIL_CHAOS_BROKER_DOWN=0 leaves out the broker-down
+ * fault (librdkafka's mock cluster can abort the whole process when it
+ * re-binds a downed broker's port, docs/chaos.md).
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -40,6 +42,7 @@ struct params {
     size_t resources;
     int seconds;
     unsigned seed;
+    bool broker_down; /* take brokers down and up (VIGIL_CHAOS_BROKER_DOWN, default 1) */
 };
 
 struct counts {
@@ -89,6 +92,21 @@ static long env_long(const char *name, long dflt)
         return dflt;
     }
     return x;
+}
+
+/* A 0/1 switch from the environment (unset or empty: dflt). */
+static bool env_flag(const char *name, bool dflt)
+{
+    const char *v = getenv(name);
+
+    if (!v || !*v) {
+        return dflt;
+    }
+    if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+        fprintf(stderr, "chaos: %s=%s is not 0 or 1, using %d\n", name, v, (int)dflt);
+        return dflt;
+    }
+    return v[0] == '1';
 }
 
 static uint32_t rnd(struct chaos *c, uint32_t n)
@@ -346,7 +364,7 @@ static void kafka_fault(struct chaos *c, struct kafka_faults *kf)
         vg_mock_kafka_fail_requests(mk, VG_MOCK_KAFKA_JOIN_GROUP, 2);
         break;
     case 3:
-        if (kf->down_broker) {
+        if (kf->down_broker || !c->p.broker_down) {
             return;
         }
         kf->down_broker = 1 + (int)rnd(c, N_BROKERS);
@@ -670,16 +688,18 @@ int main(void)
     int failures = 0;
     int stop_bad;
     int paused = 0;
+    int refused = 0;
 
     vg_test_no_proxy();
     c->p.events = (size_t)env_long("VIGIL_CHAOS_EVENTS", 3000);
     c->p.resources = (size_t)env_long("VIGIL_CHAOS_RESOURCES", 500);
     c->p.seconds = (int)env_long("VIGIL_CHAOS_SECONDS", 45);
     c->p.seed = (unsigned)env_long("VIGIL_CHAOS_SEED", (long)getpid());
+    c->p.broker_down = env_flag("VIGIL_CHAOS_BROKER_DOWN", true);
     c->rnd = c->p.seed * 7919u + 1;
     pthread_mutex_init(&c->mu, NULL);
-    printf("chaos: seed %u, %zu events over %zu resources, %d s of faults\n", c->p.seed,
-           c->p.events, c->p.resources, c->p.seconds);
+    printf("chaos: seed %u, %zu events over %zu resources, %d s of faults%s\n", c->p.seed,
+           c->p.events, c->p.resources, c->p.seconds, c->p.broker_down ? "" : " (no broker down)");
     fflush(stdout);
     make_log(c);
     if (vg_test_env_start(&c->e, "chaos", &o) != 0) {
@@ -742,9 +762,14 @@ int main(void)
         for (const char *p = logs; p && (p = strstr(p, "apply failed, pausing")); p++) {
             paused++;
         }
+        /* commits the partition fence refused (logged at most once per partition per 10 s) */
+        for (const char *p = logs; p && (p = strstr(p, "commit refused topic=")); p++) {
+            refused++;
+        }
         free(logs);
     }
-    printf("chaos: batches paused on a failure %d\n", paused);
+    printf("chaos: batches paused on a failure %d, commits refused by the fence (logged) %d\n",
+           paused, refused);
     if (failures) {
         vg_test_env_dump_logs(&c->e);
     }

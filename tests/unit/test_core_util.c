@@ -772,6 +772,7 @@ static void test_err_names(void **state)
         {VG_ERR_TIMEOUT, "TIMEOUT", true},
         {VG_ERR_REJECTED, "REJECTED", false},
         {VG_ERR_FATAL, "FATAL", false},
+        {VG_ERR_CONFLICT, "CONFLICT", true},
     };
     int failed = 0;
 

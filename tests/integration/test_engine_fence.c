@@ -1,0 +1,169 @@
+/*
+ * A zombie commit, end to end: the real `vigil run` owns the one partition
+ * and has applied offset 0. Then another instance (the test, through its
+ * own vg_state) claims the partition and applies offset 1, as the group's
+ * new owner would while vigil was dropped from the group without knowing
+ * it. vigil's next batch (offsets 1 and 2), built on its old claim, is
+ * refused by the fence: counted in vigil_commit_conflicts_total, one WARN,
+ * retried on a new claim that skips offset 1 as a replay. The history
+ * holds each runtime change once.
+ */
+#include <hiredis/hiredis.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "env.h"
+#include "state_redis.h"
+#include "support.h"
+#include "vigil/mem.h"
+#include "vigil/state.h"
+#include "vigil/util.h"
+
+#define NAME "etl"
+#define ID "workflow:v1:etl:w"
+#define T1_MS 1795860001000LL /* 2026-11-28T10:00:01Z */
+
+static struct vg_test_env E;
+static char *batch_types[] = {(char *)"workflow"};
+static const struct vg_health_config hc = {batch_types, 1};
+
+static int setup(void **state)
+{
+    struct vg_test_env_opts o = {.partitions = 1, .http = true};
+
+    (void)state;
+    return vg_test_env_start(&E, "engine-fence", &o);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return vg_test_env_stop(&E);
+}
+
+/*
+ * What the partition's new owner does: claim it (after vigil's claim), read
+ * the applied offset, and commit message 1 (runtime failed) under its claim.
+ */
+static void other_instance_applies_offset_1(void)
+{
+    struct vg_state *st = NULL;
+    struct vg_event ev;
+    struct vg_resource *res;
+    struct vg_transition trans[3];
+    struct vg_commit cm = {0};
+    struct vg_offset off = {E.topic, 0, 1};
+    struct vg_fence fence = {E.topic, 0, 0};
+    int64_t applied = -2;
+    char *cluster = NULL;
+    char errstr[512];
+
+    assert_int_equal(
+        vg_state_connect(&st, vg_redis_child_url(E.redis), E.prefix, errstr, sizeof(errstr)),
+        VG_OK);
+    assert_int_equal(vg_state_partition_claim(st, E.topic, 0, &fence.epoch, &applied, &cluster,
+                                              errstr, sizeof(errstr)),
+                     VG_OK);
+    assert_true(fence.epoch >= 2); /* vigil claimed before */
+    assert_int_equal(applied, 0);
+    off.offset = applied + 1;
+    vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
+                                                    .name = NAME,
+                                                    .workspace = "w",
+                                                    .runtime = "failed",
+                                                    .time_ms = T1_MS,
+                                                    .topic = E.topic,
+                                                    .partition = 0,
+                                                    .offset = 1});
+    assert_int_equal(vg_state_resolve(st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
+    cm.res = &res;
+    cm.n_res = 1;
+    cm.trans = trans;
+    cm.n_trans = vg_resource_apply(&hc, res, &ev, trans);
+    cm.offsets = &off;
+    cm.n_offsets = 1;
+    cm.offset_clusters = (const char *const[]){cluster};
+    cm.fences = &fence;
+    cm.n_fences = 1;
+    assert_int_equal(vg_state_commit(st, &cm, errstr, sizeof(errstr)), VG_OK);
+    vg_event_fini(&ev);
+    free(cluster);
+    vg_state_destroy(st);
+}
+
+/* History entries of ID changing `field` to `to`. */
+static int history_count(const char *field, const char *to)
+{
+    struct vg_history_entry *h = NULL;
+    size_t n = 0;
+    char errstr[512];
+    int count = 0;
+
+    assert_int_equal(vg_state_history(E.st, ID, 0, &h, &n, errstr, sizeof(errstr)), VG_OK);
+    for (size_t i = 0; i < n; i++) {
+        count += h[i].field && strcmp(h[i].field, field) == 0 && strcmp(h[i].to, to) == 0;
+    }
+    vg_history_free(h, n);
+    return count;
+}
+
+static void test_zombie_commit_refused(void **state)
+{
+    char *series = vg_asprintf("vigil_commit_conflicts_total{topic=\"%s\"}", E.topic);
+    char *warn = vg_asprintf("WARN consumer: commit refused topic=%s partition=0: partition %s/0 "
+                             "was taken by another instance",
+                             E.topic, E.topic);
+    struct vg_resource *res = NULL;
+    char errstr[512];
+    size_t mark;
+
+    (void)state;
+    assert_true(vg_test_env_spawn(&E));
+    vg_test_env_produce(&E, "workflow", NAME, "w", "active", "running", "2026-11-28T10:00:00Z",
+                        NULL);
+    assert_true(vg_test_env_wait_applied_exact(&E, 30000));
+    /* no conflict yet (the series is declared per topic once one happens) */
+    assert_true(vg_test_env_metric(&E, series) <= 0);
+
+    other_instance_applies_offset_1();
+    mark = vg_test_env_log_size(&E);
+    vg_test_env_produce(&E, "workflow", NAME, "w", NULL, "failed", "2026-11-28T10:00:01Z", NULL);
+    vg_test_env_produce(&E, "workflow", NAME, "w", NULL, "succeeded", "2026-11-28T10:00:02Z", NULL);
+    assert_true(vg_test_env_wait_applied_exact(&E, 30000));
+
+    /* vigil's retry claimed again and skipped offset 1: each change is in the history once */
+    assert_int_equal(history_count("runtime", "running"), 1);
+    assert_int_equal(history_count("runtime", "failed"), 1);
+    assert_int_equal(history_count("runtime", "succeeded"), 1);
+    /* vigil's batch built on its old claim was refused (before its retry), counted and logged once
+     */
+    assert_true(vg_test_env_wait_metric(&E, series, 1, 10000));
+    assert_true(vg_test_env_wait_log_count(&E, mark, warn, 1, 10000));
+    assert_int_equal(vg_state_get(E.st, ID, &res, errstr, sizeof(errstr)), VG_OK);
+    assert_non_null(res);
+    assert_string_equal(res->runtime, "succeeded");
+    assert_int_equal(res->pos.offset, 2);
+    vg_resource_destroy(res);
+    assert_true(vg_test_env_running(&E));
+    assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
+    free(series);
+    free(warn);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_zombie_commit_refused, setup, teardown),
+    };
+
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
