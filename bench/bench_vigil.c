@@ -822,8 +822,7 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
                       "  brokers: %s\n"
                       "  group: bench-%d\n"
                       "  topics: [%s]\n"
-                      "  properties: {queued.min.messages: \"1000000\", "
-                      "queued.max.messages.kbytes: \"1048576\"}\n"
+                      /* vigil's own prefetch defaults (consumer_conf.c): what a user runs */
                       "redis:\n"
                       "  url: \"%s\"\n"
                       "  prefix: bench\n"
