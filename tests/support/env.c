@@ -268,38 +268,42 @@ bool vg_test_env_wait_log(struct vg_test_env *e, const char *needle, int timeout
     return false;
 }
 
-/* "listening on http://127.0.0.1:PORT/" in the current run's log. */
-static bool have_port(void *arg)
+/* "listening on http://127.0.0.1:PORT/" in run `run`'s log: *port set when it is there. */
+static void log_port(const struct vg_test_env *e, int run, int *port)
 {
-    struct vg_test_env *e = arg;
     static const char mark[] = "listening on http://127.0.0.1:";
-    char *path = vg_test_env_log_path(e, e->runs);
+    char *path = vg_test_env_log_path(e, run);
     char *text = vg_test_read_file(path, NULL);
     const char *p = text ? strstr(text, mark) : NULL;
-    int64_t port = 0;
+    int64_t v = 0;
 
     if (p) {
         char num[8] = "";
 
         p += strlen(mark);
         snprintf(num, sizeof(num), "%.*s", (int)strspn(p, "0123456789"), p);
-        if (vg_parse_i64(num, &port)) {
-            e->port = (int)port;
+        if (vg_parse_i64(num, &v)) {
+            *port = (int)v;
         }
     }
     free(text);
     free(path);
+}
+
+/* The current run's port in its log. */
+static bool have_port(void *arg)
+{
+    struct vg_test_env *e = arg;
+
+    log_port(e, e->runs, &e->port);
     return e->port > 0;
 }
 
 static bool is_ready(void *arg)
 {
-    struct vg_test_env *e = arg;
-    struct vg_test_http_reply r = vg_test_http(e->port, "GET", "/readyz", NULL, NULL);
-    bool ok = r.status == 200;
+    const struct vg_test_env *e = arg;
 
-    vg_test_http_reply_free(&r);
-    return ok;
+    return vg_test_http_ready(e->port);
 }
 
 bool vg_test_env_spawn(struct vg_test_env *e)
@@ -1267,27 +1271,12 @@ struct instance_port {
     int port;
 };
 
-/* "listening on http://127.0.0.1:PORT/" in run `run`'s log. */
+/* The port in run `run`'s log. */
 static bool instance_has_port(void *arg)
 {
     struct instance_port *ip = arg;
-    static const char mark[] = "listening on http://127.0.0.1:";
-    char *path = vg_test_env_log_path(ip->e, ip->run);
-    char *text = vg_test_read_file(path, NULL);
-    const char *p = text ? strstr(text, mark) : NULL;
-    int64_t port = 0;
 
-    if (p) {
-        char num[8] = "";
-
-        p += strlen(mark);
-        snprintf(num, sizeof(num), "%.*s", (int)strspn(p, "0123456789"), p);
-        if (vg_parse_i64(num, &port)) {
-            ip->port = (int)port;
-        }
-    }
-    free(text);
-    free(path);
+    log_port(ip->e, ip->run, &ip->port);
     return ip->port > 0;
 }
 
