@@ -1351,6 +1351,42 @@ bool vg_test_http_ready(int port)
     return ok;
 }
 
+static bool http_ready(void *arg)
+{
+    return vg_test_http_ready(*(const int *)arg);
+}
+
+bool vg_test_wait_http_ready(int port, int timeout_ms)
+{
+    return vg_test_wait_for(http_ready, &port, timeout_ms);
+}
+
+int vg_test_instances_setup(void **state)
+{
+    struct vg_test_instances_case *c = *state;
+
+    vg_test_no_proxy();
+    return vg_test_env_start(c->env.env, c->env.name, &c->env.opts);
+}
+
+int vg_test_instances_teardown(void **state)
+{
+    struct vg_test_instances_case *c = *state;
+
+    c->env.env->unclean_exit_ok = true; /* the SIGKILLs below */
+    for (size_t i = 0; i < VG_TEST_CASE_INSTANCES; i++) {
+        pid_t *pid = c->pids[i];
+
+        if (pid && *pid > 0) {
+            vg_test_env_stop_instance(c->env.env, *pid, SIGKILL);
+        }
+        if (pid) {
+            *pid = 0;
+        }
+    }
+    return vg_test_env_stop(c->env.env);
+}
+
 long vg_test_proc_kb(pid_t pid, const char *field)
 {
     char path[64];
