@@ -37,15 +37,6 @@ int cluster_test_start(struct cluster_test *t, const char *name, int partitions)
 int cluster_test_stop(struct cluster_test *t);
 
 /*
- * A log of `n_evs` events over `n_res` Resources named "<name>-<i>" (every
- * second a workflow): runtimes moving on (pending, running, succeeded or
- * failed, retried), the status now and then active <-> error, never
- * "deleted", so the pages follow from the runtime alone; times 1 ms apart.
- */
-void cluster_log_make(struct vg_ref_log *log, const char *name, size_t n_res, size_t n_evs,
-                      unsigned seed);
-
-/*
  * The receiver got every page the reference model expects (a workflow's
  * runtime to failed: firing; from failed: resolved), each at least once,
  * repeats only with the same idempotency id, nothing else. Waits up to

@@ -129,7 +129,7 @@ static void test_failover_while_running(void **state)
     int bad;
     (void)state;
 
-    cluster_log_make(&log, "cl", N_RES, N_EVS, (unsigned)getpid());
+    vg_ref_log_make_runtimes(&log, "cl", N_RES, N_EVS, (unsigned)getpid(), 0);
     assert_true(vg_test_env_spawn(&T.e));
     assert_true(vg_ref_produce_env(&T.e, &log, 0, N_EVS / 3));
     assert_true(vg_ref_wait_applied(&T.e, N_EVS / 3, 60000));

@@ -76,7 +76,7 @@ static void test_reshard_while_running(void **state)
     to_id = vg_test_cluster_id(&T.rc, (size_t)to);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", T.rc.nodes[T.owner].port);
     snprintf(n_slots, sizeof(n_slots), "%d", CLUSTER_TEST_SLOT_MAX);
-    cluster_log_make(&log, "cl", N_RES, N_EVS, (unsigned)getpid());
+    vg_ref_log_make_runtimes(&log, "cl", N_RES, N_EVS, (unsigned)getpid(), 0);
     assert_true(vg_test_env_spawn(&T.e));
     assert_true(vg_ref_produce_env(&T.e, &log, 0, N_EVS / 3));
     assert_true(vg_ref_wait_applied(&T.e, N_EVS / 3, 60000));
