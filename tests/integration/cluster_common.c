@@ -3,6 +3,7 @@
  * (cluster_common.h): starting the cluster and the environment, and the
  * checks of pages and key slots.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -81,6 +82,20 @@ int cluster_test_stop(struct cluster_test *t)
     free((char *)url);
     vg_test_cluster_stop(&t->rc);
     return rc;
+}
+
+int cluster_test_setup(void **state)
+{
+    const struct cluster_test_case *c = *state;
+
+    return cluster_test_start(c->t, c->name, c->partitions);
+}
+
+int cluster_test_teardown(void **state)
+{
+    const struct cluster_test_case *c = *state;
+
+    return cluster_test_stop(c->t);
 }
 
 /* ---- pages ---- */
@@ -173,6 +188,37 @@ int cluster_check_pages(struct vg_test_env *e, const struct vg_ref_log *log, siz
             vg_http_receiver_count(e->rcv), lost);
     vg_map_destroy(w.want, vg_ref_page_free);
     return problems;
+}
+
+bool cluster_finish_moved(struct cluster_test *t, const struct vg_ref_log *log, size_t from)
+{
+    size_t expected = 0;
+    int bad;
+    int status;
+
+    if (!vg_ref_produce_env(&t->e, log, from, log->n_evs) ||
+        !vg_ref_wait_applied(&t->e, (int64_t)log->n_evs, 60000) ||
+        !vg_test_env_wait_log(&t->e, "is now served by", 10000)) {
+        return false;
+    }
+    bad = vg_ref_check_redis(vg_test_env_state(&t->e), log);
+    if (bad != 0) {
+        fprintf(stderr, "cluster: %d mismatches with the reference model\n", bad);
+        return false;
+    }
+    if (cluster_check_pages(&t->e, log, &expected, 30000) != 0) {
+        return false;
+    }
+    if (expected == 0) {
+        fprintf(stderr, "cluster: the log expects no page: nothing was tested\n");
+        return false;
+    }
+    status = vg_test_env_kill(&t->e, SIGTERM);
+    if (status != 0) {
+        fprintf(stderr, "cluster: vigil exited with %d after SIGTERM\n", status);
+        return false;
+    }
+    return true;
 }
 
 /* ---- keys ---- */

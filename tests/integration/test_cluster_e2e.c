@@ -29,18 +29,7 @@
 #define N_EVS 600
 
 static struct cluster_test T;
-
-static int setup(void **state)
-{
-    (void)state;
-    return cluster_test_start(&T, "cluster-e2e", PARTITIONS);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return cluster_test_stop(&T);
-}
+static struct cluster_test_case C = {&T, "cluster-e2e", PARTITIONS};
 
 static void test_e2e_on_a_cluster(void **state)
 {
@@ -108,7 +97,8 @@ static void test_e2e_on_a_cluster(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_e2e_on_a_cluster, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_e2e_on_a_cluster, cluster_test_setup,
+                                                 cluster_test_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
