@@ -424,12 +424,7 @@ static void check_pages(struct chaos *c)
                 }
                 c->n.id_mismatches++;
             }
-            if (!s->idem && idem) {
-                s->idem = vg_strdup(idem);
-            }
-            if (req->answer_status >= 200 && req->answer_status < 300) {
-                s->delivered++;
-            }
+            vg_ref_page_answered(s, idem, req->answer_status);
         }
         free(k);
         vg_http_request_free(req);

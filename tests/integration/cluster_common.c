@@ -135,12 +135,7 @@ static int tally_pages(struct vg_test_env *e, struct vg_map *want, bool print, s
                 }
                 problems++;
             }
-            if (!s->idem && idem) {
-                s->idem = vg_strdup(idem);
-            }
-            if (req->answer_status >= 200 && req->answer_status < 300) {
-                s->delivered++;
-            }
+            vg_ref_page_answered(s, idem, req->answer_status);
         }
         free(k);
         vg_http_request_free(req);

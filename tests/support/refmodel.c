@@ -438,3 +438,13 @@ char *vg_ref_page_key(const struct vg_http_request *req)
     cJSON_Delete(doc);
     return key;
 }
+
+void vg_ref_page_answered(struct vg_ref_page *page, const char *idem, int status)
+{
+    if (!page->idem && idem) {
+        page->idem = vg_strdup(idem);
+    }
+    if (status >= 200 && status < 300) {
+        page->delivered++;
+    }
+}

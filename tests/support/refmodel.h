@@ -138,5 +138,7 @@ struct vg_map *vg_ref_expected_pages(const struct vg_ref_log *log);
 void vg_ref_page_free(void *page);
 /* The same key of a page (v1 JSON body) the receiver got; NULL when it is none. Caller frees. */
 char *vg_ref_page_key(const struct vg_http_request *req);
+/* One answer the receiver gave to `page`: its first Idempotency-Key kept, a 2xx counted. */
+void vg_ref_page_answered(struct vg_ref_page *page, const char *idem, int status);
 
 #endif
