@@ -306,18 +306,27 @@ static bool is_ready(void *arg)
     return vg_test_http_ready(e->port);
 }
 
+#define RUN_ARGV 7
+
+/* `vigil run -c CONFIG [--debug MODULES]`, NULL-terminated, into argv[RUN_ARGV]. */
+static void run_argv(const struct vg_test_env *e, char *argv[RUN_ARGV])
+{
+    argv[0] = (char *)vg_test_vigil_bin();
+    argv[1] = (char *)"run";
+    argv[2] = (char *)"-c";
+    argv[3] = e->config;
+    argv[4] = (char *)(e->opts.debug ? "--debug" : NULL);
+    argv[5] = (char *)e->opts.debug;
+    argv[6] = NULL;
+}
+
 bool vg_test_env_spawn(struct vg_test_env *e)
 {
-    char *argv[] = {(char *)vg_test_vigil_bin(),
-                    (char *)"run",
-                    (char *)"-c",
-                    e->config,
-                    (char *)(e->opts.debug ? "--debug" : NULL),
-                    (char *)e->opts.debug,
-                    NULL};
+    char *argv[RUN_ARGV];
     char *out = vg_asprintf("%s/vigil-%d.out", e->dir, e->runs + 1);
     char *err = vg_test_env_log_path(e, e->runs + 1);
 
+    run_argv(e, argv);
     e->runs++;
     e->port = 0;
     e->vigil = vg_test_spawn(argv, out, err);
@@ -1282,18 +1291,13 @@ static bool instance_has_port(void *arg)
 
 pid_t vg_test_env_spawn_instance(struct vg_test_env *e, const char *instance, int *port_out)
 {
-    char *argv[] = {(char *)vg_test_vigil_bin(),
-                    (char *)"run",
-                    (char *)"-c",
-                    e->config,
-                    (char *)(e->opts.debug ? "--debug" : NULL),
-                    (char *)e->opts.debug,
-                    NULL};
+    char *argv[RUN_ARGV];
     struct instance_port ip = {e, 0, 0};
     char *out;
     char *err;
     pid_t pid;
 
+    run_argv(e, argv);
     e->runs++;
     ip.run = e->runs;
     out = vg_asprintf("%s/vigil-%d.out", e->dir, e->runs);
