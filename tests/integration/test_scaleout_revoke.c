@@ -126,8 +126,7 @@ static void test_no_event_lost_or_doubled_across_moves(void **state)
     struct vg_ref_log log;
     struct gen g = {.ok = false};
     pthread_t th;
-    const char *seed_env = getenv("VIGIL_TEST_SEED");
-    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    unsigned seed;
     int port_a = 0;
     int port_b = 0;
     size_t mark;
@@ -136,13 +135,7 @@ static void test_no_event_lost_or_doubled_across_moves(void **state)
     int bad;
 
     (void)state;
-    if (seed_env && *seed_env) {
-        int64_t v;
-
-        assert_true(vg_parse_i64(seed_env, &v));
-        seed = (unsigned)v;
-    }
-    fprintf(stderr, "seed %u (VIGIL_TEST_SEED=%u to replay)\n", seed, seed);
+    assert_true(vg_test_seed(&seed));
     vg_ref_log_make(&log, N_RES, N_EVS, seed);
     g.log = &log;
     pthread_mutex_init(&g.mu, NULL);

@@ -220,6 +220,24 @@ const char *vg_test_vigil_bin(void)
     return bin;
 }
 
+bool vg_test_seed(unsigned *seed)
+{
+    const char *env = getenv("VIGIL_TEST_SEED");
+
+    *seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    if (env && *env) {
+        int64_t v;
+
+        if (!vg_parse_i64(env, &v)) {
+            fprintf(stderr, "VIGIL_TEST_SEED=%s is not a number\n", env);
+            return false;
+        }
+        *seed = (unsigned)v;
+    }
+    fprintf(stderr, "seed %u (VIGIL_TEST_SEED=%u to replay)\n", *seed, *seed);
+    return true;
+}
+
 void vg_test_no_proxy(void)
 {
     static const char *const names[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",

@@ -33,6 +33,12 @@ int vg_test_stop(pid_t pid, int sig, int timeout_ms);
 /* Path of the vigil binary under test ($VIGIL_BIN). */
 const char *vg_test_vigil_bin(void);
 
+/*
+ * The seed of a randomised test: VIGIL_TEST_SEED when set (false when it
+ * is not a number), else time ^ pid; printed with how to replay the run.
+ */
+bool vg_test_seed(unsigned *seed);
+
 /* Requests to 127.0.0.1 must not detour through a proxy from the environment: unset them. */
 void vg_test_no_proxy(void);
 /* A free loopback TCP port (bound, then released: the window for a clash is tiny); -1. */
