@@ -220,6 +220,26 @@ const char *vg_test_vigil_bin(void)
     return bin;
 }
 
+char *vg_test_write_tmp(const char *name, const char *text)
+{
+    char *path = vg_asprintf("/tmp/vigil-%s-XXXXXX", name);
+    int fd = mkstemp(path);
+    FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+    if (!fp) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        free(path);
+        return NULL;
+    }
+    fputs(text, fp);
+    fclose(fp);
+    return path;
+}
+
 bool vg_test_seed(unsigned *seed)
 {
     const char *env = getenv("VIGIL_TEST_SEED");

@@ -19,6 +19,11 @@ char *vg_test_mkdtemp(const char *name);
 void vg_test_rmrf(const char *path);
 /* Write `len` bytes to a new file at `path`. */
 bool vg_test_write_file(const char *path, const char *data, size_t len);
+/*
+ * A new file /tmp/vigil-<name>-XXXXXX holding `text`; returns its path
+ * (caller unlinks and frees), NULL with the reason printed.
+ */
+char *vg_test_write_tmp(const char *name, const char *text);
 /* Read a whole file into a new NUL-terminated heap string; NULL if missing. */
 char *vg_test_read_file(const char *path, size_t *len_out);
 /*
