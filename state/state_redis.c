@@ -686,6 +686,26 @@ char *state_key(const struct vg_state *st, const char *suffix)
     return vg_asprintf("%s:%s", st->prefix, suffix);
 }
 
+/*
+ * "<prefix>:<kind>:{<id>}" at p, without a NUL (lp, lk, li: the lengths of
+ * the three); returns its end. Per Resource per commit: no printf.
+ */
+static char *put_key_res(char *p, const char *prefix, size_t lp, const char *kind, size_t lk,
+                         const char *id, size_t li)
+{
+    memcpy(p, prefix, lp);
+    p += lp;
+    *p++ = ':';
+    memcpy(p, kind, lk);
+    p += lk;
+    *p++ = ':';
+    *p++ = '{';
+    memcpy(p, id, li);
+    p += li;
+    *p++ = '}';
+    return p;
+}
+
 void state_cmd_key_res(struct state_cmd *c, const struct vg_state *st, const char *kind,
                        const char *id)
 {
@@ -697,16 +717,7 @@ void state_cmd_key_res(struct state_cmd *c, const struct vg_state *st, const cha
 
     /* as state_key_res, straight into the command */
     p = put_bulk_len(p, len);
-    memcpy(p, st->prefix, lp);
-    p += lp;
-    *p++ = ':';
-    memcpy(p, kind, lk);
-    p += lk;
-    *p++ = ':';
-    *p++ = '{';
-    memcpy(p, id, li);
-    p += li;
-    *p++ = '}';
+    p = put_key_res(p, st->prefix, lp, kind, lk, id, li);
     *p++ = '\r';
     *p++ = '\n';
     c->len = (size_t)(p - c->buf);
@@ -722,20 +733,9 @@ char *state_key_res(const struct vg_state *st, const char *kind, const char *id)
     size_t lk = strlen(kind);
     size_t li = strlen(id);
     char *key = vg_malloc(lp + lk + li + 5);
-    char *p = key;
+    char *end = put_key_res(key, st->prefix, lp, kind, lk, id, li);
 
-    /* "<prefix>:<kind>:{<id>}", per Resource per commit: no printf */
-    memcpy(p, st->prefix, lp);
-    p += lp;
-    *p++ = ':';
-    memcpy(p, kind, lk);
-    p += lk;
-    *p++ = ':';
-    *p++ = '{';
-    memcpy(p, id, li);
-    p += li;
-    *p++ = '}';
-    *p = '\0';
+    *end = '\0';
     return key;
 }
 

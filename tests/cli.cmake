@@ -3,8 +3,8 @@
 pkg_check_modules(CJSON_CLI REQUIRED IMPORTED_TARGET libcjson)
 
 add_executable(test_core_config_check unit/test_core_config_check.c)
-target_link_libraries(test_core_config_check PRIVATE vg_core PkgConfig::CMOCKA PkgConfig::CJSON_CLI
-                      vg_build_flags)
+target_link_libraries(test_core_config_check PRIVATE vg_testsupport vg_core PkgConfig::CMOCKA
+                      PkgConfig::CJSON_CLI vg_build_flags)
 add_test(NAME test_core_config_check COMMAND test_core_config_check)
 set_tests_properties(test_core_config_check PROPERTIES LABELS unit TIMEOUT 30)
 

@@ -35,6 +35,7 @@ endforeach()
 
 # The redis section's cluster keys as vigil.yaml loads them: no sockets.
 add_executable(test_core_config_cluster ${CMAKE_CURRENT_LIST_DIR}/unit/test_core_config_cluster.c)
-target_link_libraries(test_core_config_cluster PRIVATE vg_core PkgConfig::CMOCKA vg_build_flags)
+target_link_libraries(test_core_config_cluster PRIVATE vg_testsupport vg_core PkgConfig::CMOCKA
+                      vg_build_flags)
 add_test(NAME test_core_config_cluster COMMAND test_core_config_cluster)
 set_tests_properties(test_core_config_cluster PROPERTIES LABELS unit TIMEOUT 30)

@@ -14,7 +14,6 @@
  * fault (librdkafka's mock cluster can abort the whole process when it
  * re-binds a downed broker's port, docs/chaos.md).
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -112,53 +111,6 @@ static bool env_flag(const char *name, bool dflt)
 static uint32_t rnd(struct chaos *c, uint32_t n)
 {
     return vg_ref_rand(&c->rnd) % n;
-}
-
-/* ---- The log: failures, recoveries, stuck pendings, status flips ---- */
-
-static const char *const runtimes[] = {"pending", "running", "succeeded", "failed"};
-
-/*
- * Each event: one Resource, its runtime mostly moving on (pending ->
- * running -> succeeded or failed, a failure followed by a retry), some
- * left pending for good, the status now and then active <-> error. No
- * "deleted": the monitor's pages then follow from runtime alone. Times
- * strictly increase, 1 ms apart, so every transition has its own time.
- */
-static void make_log(struct chaos *c)
-{
-    unsigned seed = c->p.seed;
-
-    vg_ref_log_alloc(&c->log, c->p.resources, c->p.events, "chaos", 2);
-    for (size_t i = 0; i < c->p.events; i++) {
-        struct vg_ref_event ev = {0};
-        const struct vg_ref_res *r;
-        uint32_t roll;
-
-        ev.res = (int)(vg_ref_rand(&seed) % c->p.resources);
-        r = &c->log.res[ev.res];
-        ev.time_ms = VG_REF_T0 + (int64_t)i;
-        roll = vg_ref_rand(&seed) % 100;
-        if (r->updated_at == 0 || roll < 10) {
-            ev.status = roll % 4 == 0 ? "error" : "active";
-        }
-        roll = vg_ref_rand(&seed) % 100;
-        if (r->updated_at == 0) {
-            ev.runtime = "pending";
-        } else if (strcmp(r->runtime, "pending") == 0 && roll < 10) {
-            ev.runtime = "pending"; /* stuck: the same value again */
-        } else if (roll < 70) {
-            ev.runtime = runtimes[vg_ref_rand(&seed) % 4];
-        } else if (!ev.status) {
-            ev.runtime = runtimes[0];
-            for (size_t k = 0; k < 4; k++) {
-                if (strcmp(r->runtime, runtimes[k]) == 0) {
-                    ev.runtime = runtimes[k]; /* a repeat: no transition */
-                }
-            }
-        }
-        vg_ref_log_append(&c->log, &ev);
-    }
 }
 
 /* ---- The generator: the log (and poison messages) produced over the run ---- */
@@ -441,78 +393,9 @@ static void run_chaos(struct chaos *c)
 
 /* ---- The checks ---- */
 
-/* What the receiver saw of one expected page. */
-struct seen {
-    size_t delivered; /* 2xx answers */
-    char *idem;       /* the first Idempotency-Key */
-};
-
-/* "resource id|firing or resolved|transition time" of every page the model expects. */
-static struct vg_map *expected_pages(struct chaos *c)
-{
-    struct vg_map *m = vg_map_new();
-
-    for (size_t i = 0; i < c->log.n_res; i++) {
-        const struct vg_ref_res *r = &c->log.res[i];
-
-        if (strcmp(r->type, "workflow") != 0) {
-            continue;
-        }
-        for (size_t k = 0; k < r->n_trans; k++) {
-            const struct vg_ref_trans *t = &r->trans[k];
-            const char *status = NULL;
-            char at[40];
-            char *key;
-
-            if (t->field != VG_FIELD_RUNTIME) {
-                continue;
-            }
-            if (strcmp(t->to, "failed") == 0) {
-                status = "firing";
-            } else if (strcmp(t->from, "failed") == 0) {
-                status = "resolved";
-            } else {
-                continue;
-            }
-            vg_time_format_rfc3339(t->at_ms, at, sizeof(at));
-            key = vg_asprintf("%s|%s|%s", r->id, status, at);
-            vg_map_put(m, key, vg_calloc(1, sizeof(struct seen)));
-            free(key);
-        }
-    }
-    return m;
-}
-
-static void seen_free(void *v)
-{
-    struct seen *s = v;
-
-    if (s) {
-        free(s->idem);
-        free(s);
-    }
-}
-
-static char *page_key(const struct vg_http_request *req)
-{
-    cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
-    const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "resource");
-    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(doc, "transition");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(res, "id");
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(doc, "status");
-    const cJSON *at = cJSON_GetObjectItemCaseSensitive(tr, "at");
-    char *key = NULL;
-
-    if (cJSON_IsString(id) && cJSON_IsString(status) && cJSON_IsString(at)) {
-        key = vg_asprintf("%s|%s|%s", id->valuestring, status->valuestring, at->valuestring);
-    }
-    cJSON_Delete(doc);
-    return key;
-}
-
 static void check_pages(struct chaos *c)
 {
-    struct vg_map *want = expected_pages(c);
+    struct vg_map *want = vg_ref_expected_pages(&c->log);
     size_t n_req = vg_http_receiver_count(c->e.rcv);
     size_t iter = 0;
     const char *key;
@@ -523,8 +406,8 @@ static void check_pages(struct chaos *c)
         struct vg_http_request *req = vg_http_receiver_request(c->e.rcv, i);
         const char *idem = vg_http_request_header(req, "Idempotency-Key");
         const char *wid = vg_http_request_header(req, "webhook-id");
-        char *k = page_key(req);
-        struct seen *s = k ? vg_map_get(want, k) : NULL;
+        char *k = vg_ref_page_key(req);
+        struct vg_ref_page *s = k ? vg_map_get(want, k) : NULL;
 
         if (!s) {
             if (req->answer_status >= 200 && req->answer_status < 300) {
@@ -541,19 +424,14 @@ static void check_pages(struct chaos *c)
                 }
                 c->n.id_mismatches++;
             }
-            if (!s->idem && idem) {
-                s->idem = vg_strdup(idem);
-            }
-            if (req->answer_status >= 200 && req->answer_status < 300) {
-                s->delivered++;
-            }
+            vg_ref_page_answered(s, idem, req->answer_status);
         }
         free(k);
         vg_http_request_free(req);
     }
     iter = 0;
     while (vg_map_next(want, &iter, &key, &v)) {
-        struct seen *s = v;
+        struct vg_ref_page *s = v;
 
         if (s->delivered == 0) {
             if (c->n.lost < 10) {
@@ -565,7 +443,7 @@ static void check_pages(struct chaos *c)
             c->n.duplicates += s->delivered - 1;
         }
     }
-    vg_map_destroy(want, seen_free);
+    vg_map_destroy(want, vg_ref_page_free);
 }
 
 static void check_dlq(struct chaos *c)
@@ -701,7 +579,8 @@ int main(void)
     printf("chaos: seed %u, %zu events over %zu resources, %d s of faults%s\n", c->p.seed,
            c->p.events, c->p.resources, c->p.seconds, c->p.broker_down ? "" : " (no broker down)");
     fflush(stdout);
-    make_log(c);
+    /* failures, recoveries, stuck pendings, status flips */
+    vg_ref_log_make_runtimes(&c->log, "chaos", c->p.resources, c->p.events, c->p.seed, 10);
     if (vg_test_env_start(&c->e, "chaos", &o) != 0) {
         fprintf(stderr, "chaos: environment did not start\n");
         return 1;

@@ -3,6 +3,7 @@
  * (cluster_common.h): starting the cluster and the environment, and the
  * checks of pages and key slots.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 
 #include "cluster_common.h"
@@ -84,112 +84,21 @@ int cluster_test_stop(struct cluster_test *t)
     return rc;
 }
 
-/* ---- the log ---- */
-
-static const char *const runtimes[] = {"pending", "running", "succeeded", "failed"};
-
-void cluster_log_make(struct vg_ref_log *log, const char *name, size_t n_res, size_t n_evs,
-                      unsigned seed)
+int cluster_test_setup(void **state)
 {
-    vg_ref_log_alloc(log, n_res, n_evs, name, 2);
-    for (size_t i = 0; i < n_evs; i++) {
-        struct vg_ref_event ev = {0};
-        const struct vg_ref_res *r;
-        uint32_t roll;
+    const struct cluster_test_case *c = *state;
 
-        ev.res = (int)(vg_ref_rand(&seed) % n_res);
-        r = &log->res[ev.res];
-        ev.time_ms = VG_REF_T0 + (int64_t)i;
-        roll = vg_ref_rand(&seed) % 100;
-        if (r->updated_at == 0 || roll < 10) {
-            ev.status = roll % 4 == 0 ? "error" : "active";
-        }
-        roll = vg_ref_rand(&seed) % 100;
-        if (r->updated_at == 0) {
-            ev.runtime = "pending";
-        } else if (roll < 70) {
-            ev.runtime = runtimes[vg_ref_rand(&seed) % 4];
-        } else if (!ev.status) {
-            ev.runtime = runtimes[0];
-            for (size_t k = 0; k < 4; k++) {
-                if (strcmp(r->runtime, runtimes[k]) == 0) {
-                    ev.runtime = runtimes[k]; /* a repeat: no transition (never r's buffer) */
-                }
-            }
-        }
-        vg_ref_log_append(log, &ev);
-    }
+    return cluster_test_start(c->t, c->name, c->partitions);
+}
+
+int cluster_test_teardown(void **state)
+{
+    const struct cluster_test_case *c = *state;
+
+    return cluster_test_stop(c->t);
 }
 
 /* ---- pages ---- */
-
-struct seen {
-    size_t delivered; /* 2xx answers */
-    char *idem;       /* the first Idempotency-Key */
-};
-
-static void seen_free(void *v)
-{
-    struct seen *s = v;
-
-    if (s) {
-        free(s->idem);
-        free(s);
-    }
-}
-
-/* "resource id|firing or resolved|transition time" of every page the model expects. */
-static struct vg_map *expected_pages(const struct vg_ref_log *log)
-{
-    struct vg_map *m = vg_map_new();
-
-    for (size_t i = 0; i < log->n_res; i++) {
-        const struct vg_ref_res *r = &log->res[i];
-
-        if (strcmp(r->type, "workflow") != 0) {
-            continue;
-        }
-        for (size_t k = 0; k < r->n_trans; k++) {
-            const struct vg_ref_trans *tr = &r->trans[k];
-            const char *status = NULL;
-            char at[40];
-            char *key;
-
-            if (tr->field != VG_FIELD_RUNTIME) {
-                continue;
-            }
-            if (strcmp(tr->to, "failed") == 0) {
-                status = "firing";
-            } else if (strcmp(tr->from, "failed") == 0) {
-                status = "resolved";
-            } else {
-                continue;
-            }
-            vg_time_format_rfc3339(tr->at_ms, at, sizeof(at));
-            key = vg_asprintf("%s|%s|%s", r->id, status, at);
-            vg_map_put(m, key, vg_calloc(1, sizeof(struct seen)));
-            free(key);
-        }
-    }
-    return m;
-}
-
-static char *page_key(const struct vg_http_request *req)
-{
-    cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
-    const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "resource");
-    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(doc, "transition");
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(res, "id");
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(doc, "status");
-    const cJSON *at = cJSON_GetObjectItemCaseSensitive(tr, "at");
-    char *key = NULL;
-
-    if (cJSON_IsString(id) && cJSON_IsString(status) && cJSON_IsString(at)) {
-        key = vg_asprintf("%s|%s|%s", id->valuestring, status->valuestring, at->valuestring);
-    }
-    cJSON_Delete(doc);
-    return key;
-}
 
 /* Count what the receiver saw against `want`; returns the problems, *lost the pages missing. */
 static int tally_pages(struct vg_test_env *e, struct vg_map *want, bool print, size_t *lost)
@@ -201,7 +110,7 @@ static int tally_pages(struct vg_test_env *e, struct vg_map *want, bool print, s
     int problems = 0;
 
     while (vg_map_next(want, &iter, &key, &v)) {
-        struct seen *s = v;
+        struct vg_ref_page *s = v;
 
         s->delivered = 0;
         free(s->idem);
@@ -210,8 +119,8 @@ static int tally_pages(struct vg_test_env *e, struct vg_map *want, bool print, s
     for (size_t i = 0; i < n_req; i++) {
         struct vg_http_request *req = vg_http_receiver_request(e->rcv, i);
         const char *idem = vg_http_request_header(req, "Idempotency-Key");
-        char *k = page_key(req);
-        struct seen *s = k ? vg_map_get(want, k) : NULL;
+        char *k = vg_ref_page_key(req);
+        struct vg_ref_page *s = k ? vg_map_get(want, k) : NULL;
 
         if (!s) {
             if (print) {
@@ -226,12 +135,7 @@ static int tally_pages(struct vg_test_env *e, struct vg_map *want, bool print, s
                 }
                 problems++;
             }
-            if (!s->idem && idem) {
-                s->idem = vg_strdup(idem);
-            }
-            if (req->answer_status >= 200 && req->answer_status < 300) {
-                s->delivered++;
-            }
+            vg_ref_page_answered(s, idem, req->answer_status);
         }
         free(k);
         vg_http_request_free(req);
@@ -239,7 +143,7 @@ static int tally_pages(struct vg_test_env *e, struct vg_map *want, bool print, s
     *lost = 0;
     iter = 0;
     while (vg_map_next(want, &iter, &key, &v)) {
-        const struct seen *s = v;
+        const struct vg_ref_page *s = v;
 
         if (s->delivered == 0) {
             if (print) {
@@ -268,7 +172,7 @@ static bool pages_all_there(void *arg)
 int cluster_check_pages(struct vg_test_env *e, const struct vg_ref_log *log, size_t *expected,
                         int timeout_ms)
 {
-    struct pages_wait w = {e, expected_pages(log)};
+    struct pages_wait w = {e, vg_ref_expected_pages(log)};
     size_t lost;
     int problems;
 
@@ -277,8 +181,39 @@ int cluster_check_pages(struct vg_test_env *e, const struct vg_ref_log *log, siz
     problems = tally_pages(e, w.want, true, &lost);
     fprintf(stderr, "cluster: %zu pages expected, %zu requests, %zu lost\n", *expected,
             vg_http_receiver_count(e->rcv), lost);
-    vg_map_destroy(w.want, seen_free);
+    vg_map_destroy(w.want, vg_ref_page_free);
     return problems;
+}
+
+bool cluster_finish_moved(struct cluster_test *t, const struct vg_ref_log *log, size_t from)
+{
+    size_t expected = 0;
+    int bad;
+    int status;
+
+    if (!vg_ref_produce_env(&t->e, log, from, log->n_evs) ||
+        !vg_ref_wait_applied(&t->e, (int64_t)log->n_evs, 60000) ||
+        !vg_test_env_wait_log(&t->e, "is now served by", 10000)) {
+        return false;
+    }
+    bad = vg_ref_check_redis(vg_test_env_state(&t->e), log);
+    if (bad != 0) {
+        fprintf(stderr, "cluster: %d mismatches with the reference model\n", bad);
+        return false;
+    }
+    if (cluster_check_pages(&t->e, log, &expected, 30000) != 0) {
+        return false;
+    }
+    if (expected == 0) {
+        fprintf(stderr, "cluster: the log expects no page: nothing was tested\n");
+        return false;
+    }
+    status = vg_test_env_kill(&t->e, SIGTERM);
+    if (status != 0) {
+        fprintf(stderr, "cluster: vigil exited with %d after SIGTERM\n", status);
+        return false;
+    }
+    return true;
 }
 
 /* ---- keys ---- */

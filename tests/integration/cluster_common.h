@@ -37,13 +37,18 @@ int cluster_test_start(struct cluster_test *t, const char *name, int partitions)
 int cluster_test_stop(struct cluster_test *t);
 
 /*
- * A log of `n_evs` events over `n_res` Resources named "<name>-<i>" (every
- * second a workflow): runtimes moving on (pending, running, succeeded or
- * failed, retried), the status now and then active <-> error, never
- * "deleted", so the pages follow from the runtime alone; times 1 ms apart.
+ * A test's cluster_test, name and partitions. Pass its address as the
+ * initial state of cmocka_unit_test_prestate_setup_teardown(test,
+ * cluster_test_setup, cluster_test_teardown, &c): setup is
+ * cluster_test_start, teardown cluster_test_stop.
  */
-void cluster_log_make(struct vg_ref_log *log, const char *name, size_t n_res, size_t n_evs,
-                      unsigned seed);
+struct cluster_test_case {
+    struct cluster_test *t;
+    const char *name;
+    int partitions;
+};
+int cluster_test_setup(void **state);
+int cluster_test_teardown(void **state);
 
 /*
  * The receiver got every page the reference model expects (a workflow's
@@ -54,6 +59,16 @@ void cluster_log_make(struct vg_ref_log *log, const char *name, size_t n_res, si
  */
 int cluster_check_pages(struct vg_test_env *e, const struct vg_ref_log *log, size_t *expected,
                         int timeout_ms);
+
+/*
+ * The end of a run during which vigil's slot moved to another primary:
+ * events [from, end) of `log` produced and the whole log applied, vigil
+ * said it follows its slot ("is now served by"), Redis equals the
+ * reference model (nothing lost, nothing twice), every expected page was
+ * delivered (and some were expected); then vigil, sent SIGTERM, exits 0.
+ * false at the first that does not hold (printed).
+ */
+bool cluster_finish_moved(struct cluster_test *t, const struct vg_ref_log *log, size_t from);
 
 /* Keys in the prefix's slot, and in all primaries together (-1: no answer). */
 bool cluster_count_keys(struct cluster_test *t, long long *in_slot, long long *total);

@@ -29,18 +29,7 @@
 #define N_EVS 600
 
 static struct cluster_test T;
-
-static int setup(void **state)
-{
-    (void)state;
-    return cluster_test_start(&T, "cluster-e2e", PARTITIONS);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return cluster_test_stop(&T);
-}
+static struct cluster_test_case C = {&T, "cluster-e2e", PARTITIONS};
 
 static void test_e2e_on_a_cluster(void **state)
 {
@@ -54,7 +43,7 @@ static void test_e2e_on_a_cluster(void **state)
     int bad;
     (void)state;
 
-    cluster_log_make(&log, "cl", N_RES, N_EVS, (unsigned)getpid());
+    vg_ref_log_make_runtimes(&log, "cl", N_RES, N_EVS, (unsigned)getpid(), 0);
     assert_true(vg_test_env_spawn(&T.e));
     assert_true(vg_ref_produce_env(&T.e, &log, 0, N_EVS));
     assert_true(vg_ref_wait_applied(&T.e, N_EVS, 60000));
@@ -108,7 +97,8 @@ static void test_e2e_on_a_cluster(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_e2e_on_a_cluster, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_e2e_on_a_cluster, cluster_test_setup,
+                                                 cluster_test_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

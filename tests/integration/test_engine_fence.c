@@ -57,11 +57,7 @@ static void other_instance_applies_offset_1(void)
 {
     struct vg_state *st = NULL;
     struct vg_event ev;
-    struct vg_resource *res;
-    struct vg_transition trans[3];
-    struct vg_commit cm = {0};
-    struct vg_offset off = {E.topic, 0, 1};
-    struct vg_fence fence = {E.topic, 0, 0};
+    int64_t epoch = 0;
     int64_t applied = -2;
     char *cluster = NULL;
     char errstr[512];
@@ -69,12 +65,11 @@ static void other_instance_applies_offset_1(void)
     assert_int_equal(
         vg_state_connect(&st, vg_redis_child_url(E.redis), E.prefix, errstr, sizeof(errstr)),
         VG_OK);
-    assert_int_equal(vg_state_partition_claim(st, E.topic, 0, &fence.epoch, &applied, &cluster,
-                                              errstr, sizeof(errstr)),
+    assert_int_equal(vg_state_partition_claim(st, E.topic, 0, &epoch, &applied, &cluster, errstr,
+                                              sizeof(errstr)),
                      VG_OK);
-    assert_true(fence.epoch >= 2); /* vigil claimed before */
+    assert_true(epoch >= 2); /* vigil claimed before */
     assert_int_equal(applied, 0);
-    off.offset = applied + 1;
     vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
                                                     .name = NAME,
                                                     .workspace = "w",
@@ -82,18 +77,10 @@ static void other_instance_applies_offset_1(void)
                                                     .time_ms = T1_MS,
                                                     .topic = E.topic,
                                                     .partition = 0,
-                                                    .offset = 1});
-    assert_int_equal(vg_state_resolve(st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
-    cm.res = &res;
-    cm.n_res = 1;
-    cm.trans = trans;
-    cm.n_trans = vg_resource_apply(&hc, res, &ev, trans);
-    cm.offsets = &off;
-    cm.n_offsets = 1;
-    cm.offset_clusters = (const char *const[]){cluster};
-    cm.fences = &fence;
-    cm.n_fences = 1;
-    assert_int_equal(vg_state_commit(st, &cm, errstr, sizeof(errstr)), VG_OK);
+                                                    .offset = applied + 1});
+    assert_int_equal(
+        vg_test_state_apply_one_fenced(st, &hc, &ev, epoch, cluster, NULL, errstr, sizeof(errstr)),
+        VG_OK);
     vg_event_fini(&ev);
     free(cluster);
     vg_state_destroy(st);

@@ -30,39 +30,21 @@ static struct vg_test_env E;
 static pid_t A;
 static pid_t B;
 
-static int setup(void **state)
-{
-    struct vg_test_env_opts o = {
-        .partitions = 2,
-        .http = true,
-        /* A retries for as long as the test runs: the page must not be dead-lettered */
-        .sinks = "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", max_attempts: 1000, "
-                 "timeout: 2s}\n",
-    };
-
-    (void)state;
-    vg_test_no_proxy();
-    return vg_test_env_start(&E, "scaleout-outbox", &o);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    E.unclean_exit_ok = true; /* a failed assertion leaves instances running */
-    if (A > 0) {
-        vg_test_env_stop_instance(&E, A, SIGKILL);
-    }
-    if (B > 0) {
-        vg_test_env_stop_instance(&E, B, SIGKILL);
-    }
-    A = B = 0;
-    return vg_test_env_stop(&E);
-}
-
-static bool ready(void *arg)
-{
-    return vg_test_http_ready(*(int *)arg);
-}
+static struct vg_test_instances_case C = {
+    .env =
+        {.env = &E,
+         .name = "scaleout-outbox",
+         .opts =
+             {
+                 .partitions = 2,
+                 .http = true,
+                 /* A retries for as long as the test runs: the page must not be dead-lettered */
+                 .sinks =
+                     "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", max_attempts: 1000, "
+                     "timeout: 2s}\n",
+             }},
+    .pids = {&A, &B},
+};
 
 /* The outbox's pending entries of consumer `name` (XPENDING summary); -1 on error. */
 static long long pending_of(const char *name)
@@ -127,7 +109,7 @@ static void test_living_instance_claims_the_dead_ones_page(void **state)
     vg_http_receiver_set_default(E.rcv, &fail);
     A = vg_test_env_spawn_instance(&E, "scaleout-a", &port_a);
     assert_true(A > 0);
-    assert_true(vg_test_wait_for(ready, &port_a, 60000));
+    assert_true(vg_test_wait_http_ready(port_a, 60000));
 
     /* A page A cannot deliver: it stays pending under A's consumer name. */
     vg_test_env_produce(&E, "workflow", "broken", "public", "active", "running", NULL, NULL);
@@ -184,8 +166,9 @@ static void test_living_instance_claims_the_dead_ones_page(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_living_instance_claims_the_dead_ones_page, setup,
-                                        teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_living_instance_claims_the_dead_ones_page,
+                                                 vg_test_instances_setup,
+                                                 vg_test_instances_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,33 +47,18 @@ struct gen {
     bool done;
 };
 
-static int setup(void **state)
-{
-    struct vg_test_env_opts o = {
-        .partitions = PARTITIONS,
-        .http = true, /* readiness tells whether an instance holds partitions */
-        .sinks = "  ops: {type: console}\n",
-        .kafka_tuning = VG_REF_KAFKA_SMALL_BATCHES,
-    };
-
-    (void)state;
-    vg_test_no_proxy();
-    return vg_test_env_start(&E, "scaleout-revoke", &o);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    E.unclean_exit_ok = true; /* a failed assertion leaves instances running */
-    if (A > 0) {
-        vg_test_env_stop_instance(&E, A, SIGKILL);
-    }
-    if (B > 0) {
-        vg_test_env_stop_instance(&E, B, SIGKILL);
-    }
-    A = B = 0;
-    return vg_test_env_stop(&E);
-}
+static struct vg_test_instances_case C = {
+    .env = {.env = &E,
+            .name = "scaleout-revoke",
+            .opts =
+                {
+                    .partitions = PARTITIONS,
+                    .http = true, /* readiness tells whether an instance holds partitions */
+                    .sinks = "  ops: {type: console}\n",
+                    .kafka_tuning = VG_REF_KAFKA_SMALL_BATCHES,
+                }},
+    .pids = {&A, &B},
+};
 
 /* The log, CHUNK events at a time, evenly over PRODUCE_MS. */
 static void *generate(void *arg)
@@ -123,11 +108,6 @@ static bool gen_done(void *arg)
     return done;
 }
 
-static bool ready(void *arg)
-{
-    return vg_test_http_ready(*(int *)arg);
-}
-
 /* The messages applied by the instance on `port` (its /metrics), -1 when not answered. */
 static double applied_by(int port)
 {
@@ -146,8 +126,7 @@ static void test_no_event_lost_or_doubled_across_moves(void **state)
     struct vg_ref_log log;
     struct gen g = {.ok = false};
     pthread_t th;
-    const char *seed_env = getenv("VIGIL_TEST_SEED");
-    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    unsigned seed;
     int port_a = 0;
     int port_b = 0;
     size_t mark;
@@ -156,20 +135,14 @@ static void test_no_event_lost_or_doubled_across_moves(void **state)
     int bad;
 
     (void)state;
-    if (seed_env && *seed_env) {
-        int64_t v;
-
-        assert_true(vg_parse_i64(seed_env, &v));
-        seed = (unsigned)v;
-    }
-    fprintf(stderr, "seed %u (VIGIL_TEST_SEED=%u to replay)\n", seed, seed);
+    assert_true(vg_test_seed(&seed));
     vg_ref_log_make(&log, N_RES, N_EVS, seed);
     g.log = &log;
     pthread_mutex_init(&g.mu, NULL);
 
     A = vg_test_env_spawn_instance(&E, "scaleout-a", &port_a);
     assert_true(A > 0);
-    assert_true(vg_test_wait_for(ready, &port_a, 60000));
+    assert_true(vg_test_wait_http_ready(port_a, 60000));
     assert_int_equal(pthread_create(&th, NULL, generate, &g), 0);
 
     /* B joins while events flow: the group revokes partitions from A and gives B its share. */
@@ -181,8 +154,8 @@ static void test_no_event_lost_or_doubled_across_moves(void **state)
     at_join = produced(&g);
     B = vg_test_env_spawn_instance(&E, "scaleout-b", &port_b);
     assert_true(B > 0);
-    assert_true(vg_test_wait_for(ready, &port_b, 60000));
-    assert_true(vg_test_wait_for(ready, &port_a, 60000));
+    assert_true(vg_test_wait_http_ready(port_b, 60000));
+    assert_true(vg_test_wait_http_ready(port_a, 60000));
     /* A's partitions were revoked (not lost: A is alive) */
     assert_true(vg_test_env_log_count(&E, mark, "revoked ") >= 1);
 
@@ -225,8 +198,9 @@ static void test_no_event_lost_or_doubled_across_moves(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_no_event_lost_or_doubled_across_moves, setup,
-                                        teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_no_event_lost_or_doubled_across_moves,
+                                                 vg_test_instances_setup,
+                                                 vg_test_instances_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

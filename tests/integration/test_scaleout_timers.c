@@ -43,28 +43,12 @@ static const char rules[] = "monitors:\n"
                             "  - name: ops\n"
                             "    sinks: [ops]\n";
 
-static int setup(void **state)
-{
-    struct vg_test_env_opts o = {.partitions = 2, .http = true, .rules = rules};
-
-    (void)state;
-    vg_test_no_proxy();
-    return vg_test_env_start(&E, "scaleout-timers", &o);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    E.unclean_exit_ok = true; /* a failed assertion leaves instances running */
-    if (A > 0) {
-        vg_test_env_stop_instance(&E, A, SIGKILL);
-    }
-    if (B > 0) {
-        vg_test_env_stop_instance(&E, B, SIGKILL);
-    }
-    A = B = 0;
-    return vg_test_env_stop(&E);
-}
+static struct vg_test_instances_case C = {
+    .env = {.env = &E,
+            .name = "scaleout-timers",
+            .opts = {.partitions = 2, .http = true, .rules = rules}},
+    .pids = {&A, &B},
+};
 
 /* A workflow stuck pending, on an explicit partition. */
 static void produce_to(int32_t partition, const char *name, const char *runtime)
@@ -77,11 +61,6 @@ static void produce_to(int32_t partition, const char *name, const char *runtime)
     vg_test_env_produce_raw(&E, partition, key, json, strlen(json));
     free(json);
     free(key);
-}
-
-static bool ready(void *arg)
-{
-    return vg_test_http_ready(*(int *)arg);
 }
 
 static bool two_timers(void *arg)
@@ -124,7 +103,7 @@ static void test_timer_fires_on_the_new_owner(void **state)
     (void)state;
     A = vg_test_env_spawn_instance(&E, "scaleout-a", &port_a);
     assert_true(A > 0);
-    assert_true(vg_test_wait_for(ready, &port_a, 60000));
+    assert_true(vg_test_wait_http_ready(port_a, 60000));
 
     /* A owns both partitions: it applies both workflows and keeps their timers in Redis. */
     produce_to(0, "stuck-0", "pending");
@@ -138,8 +117,8 @@ static void test_timer_fires_on_the_new_owner(void **state)
     /* B joins: the group takes one partition from A (a revoke) and gives it to B. */
     B = vg_test_env_spawn_instance(&E, "scaleout-b", &port_b);
     assert_true(B > 0);
-    assert_true(vg_test_wait_for(ready, &port_b, 60000));
-    assert_true(vg_test_wait_for(ready, &port_a, 30000)); /* A kept the other one */
+    assert_true(vg_test_wait_http_ready(port_b, 60000));
+    assert_true(vg_test_wait_http_ready(port_a, 30000)); /* A kept the other one */
 
     /* A dies before either deadline: nothing fired yet. */
     if (vg_now_ms() >= (due[0] < due[1] ? due[0] : due[1])) {
@@ -153,7 +132,7 @@ static void test_timer_fires_on_the_new_owner(void **state)
     /* B takes A's partition once A's session expires, and fires both timers. */
     assert_true(vg_test_env_wait_requests(&E, 2, 90000));
     assert_true(vg_test_env_wait_quiet(&E, 60000));
-    assert_true(vg_test_wait_for(ready, &port_b, 30000));
+    assert_true(vg_test_wait_http_ready(port_b, 30000));
 
     /* A later event on each partition is applied by B: it had every chance to fire twice. */
     produce_to(0, "later-0", "running");
@@ -206,7 +185,9 @@ static void test_timer_fires_on_the_new_owner(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_timer_fires_on_the_new_owner, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_timer_fires_on_the_new_owner,
+                                                 vg_test_instances_setup,
+                                                 vg_test_instances_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

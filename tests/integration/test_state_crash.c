@@ -58,19 +58,12 @@ static void test_sigkill_at_random_moments(void **state)
     struct vg_ref_log log;
     int64_t want;
     char errstr[512];
-    const char *seed_env = getenv("VIGIL_TEST_SEED");
-    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    unsigned seed;
     int64_t end = 0;
     int bad;
     (void)state;
 
-    if (seed_env && *seed_env) {
-        int64_t v;
-
-        assert_true(vg_parse_i64(seed_env, &v));
-        seed = (unsigned)v;
-    }
-    fprintf(stderr, "seed %u (VIGIL_TEST_SEED=%u to replay)\n", seed, seed);
+    assert_true(vg_test_seed(&seed));
     vg_ref_log_make(&log, N_RES, N_EVS, seed);
     assert_true(vg_ref_produce_env(&E, &log, 0, N_EVS));
     assert_int_equal(vg_kafka_topic_end(vg_mock_kafka_bootstraps(E.kafka), E.topic, 10000, &end,

@@ -82,11 +82,6 @@ static vg_err_t commit_one(struct vg_state *st, const char *name, const char *ru
                            size_t errstr_size, size_t *lost)
 {
     struct vg_event ev;
-    struct vg_resource *res;
-    struct vg_transition trans[3];
-    struct vg_offset off = {TOPIC, partition, offset};
-    struct vg_fence fence = {TOPIC, partition, epoch};
-    struct vg_commit cm = {0};
     vg_err_t err;
 
     vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
@@ -100,19 +95,7 @@ static vg_err_t commit_one(struct vg_state *st, const char *name, const char *ru
                                                     .offset = offset});
     /* a commit that failed may have left the cache ahead of Redis: start from Redis */
     vg_state_cache_clear(st);
-    err = vg_state_resolve(st, &ev, 1, &res, errstr, errstr_size);
-    if (err == VG_OK) {
-        cm.res = &res;
-        cm.n_res = 1;
-        cm.trans = trans;
-        cm.n_trans = vg_resource_apply(&hc, res, &ev, trans);
-        cm.offsets = &off;
-        cm.n_offsets = 1;
-        cm.fences = &fence;
-        cm.n_fences = 1;
-        cm.fence_lost = lost;
-        err = vg_state_commit(st, &cm, errstr, errstr_size);
-    }
+    err = vg_test_state_apply_one_fenced(st, &hc, &ev, epoch, NULL, lost, errstr, errstr_size);
     vg_event_fini(&ev);
     return err;
 }

@@ -268,52 +268,65 @@ bool vg_test_env_wait_log(struct vg_test_env *e, const char *needle, int timeout
     return false;
 }
 
-/* "listening on http://127.0.0.1:PORT/" in the current run's log. */
-static bool have_port(void *arg)
+/* "listening on http://127.0.0.1:PORT/" in run `run`'s log: *port set when it is there. */
+static void log_port(const struct vg_test_env *e, int run, int *port)
 {
-    struct vg_test_env *e = arg;
     static const char mark[] = "listening on http://127.0.0.1:";
-    char *path = vg_test_env_log_path(e, e->runs);
+    char *path = vg_test_env_log_path(e, run);
     char *text = vg_test_read_file(path, NULL);
     const char *p = text ? strstr(text, mark) : NULL;
-    int64_t port = 0;
+    int64_t v = 0;
 
     if (p) {
         char num[8] = "";
 
         p += strlen(mark);
         snprintf(num, sizeof(num), "%.*s", (int)strspn(p, "0123456789"), p);
-        if (vg_parse_i64(num, &port)) {
-            e->port = (int)port;
+        if (vg_parse_i64(num, &v)) {
+            *port = (int)v;
         }
     }
     free(text);
     free(path);
+}
+
+/* The current run's port in its log. */
+static bool have_port(void *arg)
+{
+    struct vg_test_env *e = arg;
+
+    log_port(e, e->runs, &e->port);
     return e->port > 0;
 }
 
 static bool is_ready(void *arg)
 {
-    struct vg_test_env *e = arg;
-    struct vg_test_http_reply r = vg_test_http(e->port, "GET", "/readyz", NULL, NULL);
-    bool ok = r.status == 200;
+    const struct vg_test_env *e = arg;
 
-    vg_test_http_reply_free(&r);
-    return ok;
+    return vg_test_http_ready(e->port);
+}
+
+#define RUN_ARGV 7
+
+/* `vigil run -c CONFIG [--debug MODULES]`, NULL-terminated, into argv[RUN_ARGV]. */
+static void run_argv(const struct vg_test_env *e, char *argv[RUN_ARGV])
+{
+    argv[0] = (char *)vg_test_vigil_bin();
+    argv[1] = (char *)"run";
+    argv[2] = (char *)"-c";
+    argv[3] = e->config;
+    argv[4] = (char *)(e->opts.debug ? "--debug" : NULL);
+    argv[5] = (char *)e->opts.debug;
+    argv[6] = NULL;
 }
 
 bool vg_test_env_spawn(struct vg_test_env *e)
 {
-    char *argv[] = {(char *)vg_test_vigil_bin(),
-                    (char *)"run",
-                    (char *)"-c",
-                    e->config,
-                    (char *)(e->opts.debug ? "--debug" : NULL),
-                    (char *)e->opts.debug,
-                    NULL};
+    char *argv[RUN_ARGV];
     char *out = vg_asprintf("%s/vigil-%d.out", e->dir, e->runs + 1);
     char *err = vg_test_env_log_path(e, e->runs + 1);
 
+    run_argv(e, argv);
     e->runs++;
     e->port = 0;
     e->vigil = vg_test_spawn(argv, out, err);
@@ -1267,44 +1280,24 @@ struct instance_port {
     int port;
 };
 
-/* "listening on http://127.0.0.1:PORT/" in run `run`'s log. */
+/* The port in run `run`'s log. */
 static bool instance_has_port(void *arg)
 {
     struct instance_port *ip = arg;
-    static const char mark[] = "listening on http://127.0.0.1:";
-    char *path = vg_test_env_log_path(ip->e, ip->run);
-    char *text = vg_test_read_file(path, NULL);
-    const char *p = text ? strstr(text, mark) : NULL;
-    int64_t port = 0;
 
-    if (p) {
-        char num[8] = "";
-
-        p += strlen(mark);
-        snprintf(num, sizeof(num), "%.*s", (int)strspn(p, "0123456789"), p);
-        if (vg_parse_i64(num, &port)) {
-            ip->port = (int)port;
-        }
-    }
-    free(text);
-    free(path);
+    log_port(ip->e, ip->run, &ip->port);
     return ip->port > 0;
 }
 
 pid_t vg_test_env_spawn_instance(struct vg_test_env *e, const char *instance, int *port_out)
 {
-    char *argv[] = {(char *)vg_test_vigil_bin(),
-                    (char *)"run",
-                    (char *)"-c",
-                    e->config,
-                    (char *)(e->opts.debug ? "--debug" : NULL),
-                    (char *)e->opts.debug,
-                    NULL};
+    char *argv[RUN_ARGV];
     struct instance_port ip = {e, 0, 0};
     char *out;
     char *err;
     pid_t pid;
 
+    run_argv(e, argv);
     e->runs++;
     ip.run = e->runs;
     out = vg_asprintf("%s/vigil-%d.out", e->dir, e->runs);
@@ -1360,6 +1353,42 @@ bool vg_test_http_ready(int port)
 
     vg_test_http_reply_free(&r);
     return ok;
+}
+
+static bool http_ready(void *arg)
+{
+    return vg_test_http_ready(*(const int *)arg);
+}
+
+bool vg_test_wait_http_ready(int port, int timeout_ms)
+{
+    return vg_test_wait_for(http_ready, &port, timeout_ms);
+}
+
+int vg_test_instances_setup(void **state)
+{
+    struct vg_test_instances_case *c = *state;
+
+    vg_test_no_proxy();
+    return vg_test_env_start(c->env.env, c->env.name, &c->env.opts);
+}
+
+int vg_test_instances_teardown(void **state)
+{
+    struct vg_test_instances_case *c = *state;
+
+    c->env.env->unclean_exit_ok = true; /* the SIGKILLs below */
+    for (size_t i = 0; i < VG_TEST_CASE_INSTANCES; i++) {
+        pid_t *pid = c->pids[i];
+
+        if (pid && *pid > 0) {
+            vg_test_env_stop_instance(c->env.env, *pid, SIGKILL);
+        }
+        if (pid) {
+            *pid = 0;
+        }
+    }
+    return vg_test_env_stop(c->env.env);
 }
 
 long vg_test_proc_kb(pid_t pid, const char *field)

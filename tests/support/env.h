@@ -364,6 +364,26 @@ pid_t vg_test_env_spawn_instance(struct vg_test_env *e, const char *instance, in
 int vg_test_env_stop_instance(struct vg_test_env *e, pid_t pid, int sig);
 /* GET /readyz on 127.0.0.1:port answers 200. */
 bool vg_test_http_ready(int port);
+/* Wait up to timeout_ms (scaled) until vg_test_http_ready(port). */
+bool vg_test_wait_http_ready(int port, int timeout_ms);
+
+/*
+ * The cmocka fixture of a test that spawns instances: pass its address as
+ * the initial state of cmocka_unit_test_prestate_setup_teardown(test,
+ * vg_test_instances_setup, vg_test_instances_teardown, &c). Setup unsets
+ * the proxy variables (the instances are asked on 127.0.0.1) and starts
+ * `env` as vg_test_env_setup does. Teardown SIGKILLs each instance the
+ * test left running (a failed assertion does) through the test's pid
+ * variables in `pids` (NULL entries ignored; each set to 0), then stops
+ * the environment with unclean exits allowed.
+ */
+#define VG_TEST_CASE_INSTANCES 2
+struct vg_test_instances_case {
+    struct vg_test_env_case env;
+    pid_t *pids[VG_TEST_CASE_INSTANCES];
+};
+int vg_test_instances_setup(void **state);
+int vg_test_instances_teardown(void **state);
 /* A field of /proc/<pid>/status in kB ("VmHWM", "VmRSS"); -1 when absent. */
 long vg_test_proc_kb(pid_t pid, const char *field);
 

@@ -4,6 +4,7 @@
  */
 #include "refmodel.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,36 @@ void vg_ref_log_make(struct vg_ref_log *log, size_t n_res, size_t n_evs, unsigne
             ev.runtime = runtimes[vg_ref_rand(&seed) % 4];
         } else if (roll < 60 || !ev.status) {
             ev.runtime = r->runtime[0] ? intern(runtimes, 4, r->runtime) : "pending";
+        }
+        vg_ref_log_append(log, &ev);
+    }
+}
+
+void vg_ref_log_make_runtimes(struct vg_ref_log *log, const char *prefix, size_t n_res,
+                              size_t n_evs, unsigned seed, unsigned stuck_pct)
+{
+    vg_ref_log_alloc(log, n_res, n_evs, prefix, 2);
+    for (size_t i = 0; i < n_evs; i++) {
+        struct vg_ref_event ev = {0};
+        const struct vg_ref_res *r;
+        uint32_t roll;
+
+        ev.res = (int)(vg_ref_rand(&seed) % n_res);
+        r = &log->res[ev.res];
+        ev.time_ms = VG_REF_T0 + (int64_t)i;
+        roll = vg_ref_rand(&seed) % 100;
+        if (r->updated_at == 0 || roll < 10) {
+            ev.status = roll % 4 == 0 ? "error" : "active";
+        }
+        roll = vg_ref_rand(&seed) % 100;
+        if (r->updated_at == 0) {
+            ev.runtime = "pending";
+        } else if (strcmp(r->runtime, "pending") == 0 && roll < stuck_pct) {
+            ev.runtime = "pending"; /* stuck: the same value again */
+        } else if (roll < 70) {
+            ev.runtime = runtimes[vg_ref_rand(&seed) % 4];
+        } else if (!ev.status) {
+            ev.runtime = intern(runtimes, 4, r->runtime); /* a repeat: no transition */
         }
         vg_ref_log_append(log, &ev);
     }
@@ -342,4 +373,78 @@ bool vg_ref_wait_applied(struct vg_test_env *e, int64_t want, int timeout_ms)
     fprintf(stderr, "applied %lld of %lld\n", (long long)env_applied_total(e), (long long)want);
     vg_test_env_dump_logs(e);
     return false;
+}
+
+/* ---- pages ---- */
+
+struct vg_map *vg_ref_expected_pages(const struct vg_ref_log *log)
+{
+    struct vg_map *m = vg_map_new();
+
+    for (size_t i = 0; i < log->n_res; i++) {
+        const struct vg_ref_res *r = &log->res[i];
+
+        if (strcmp(r->type, "workflow") != 0) {
+            continue;
+        }
+        for (size_t k = 0; k < r->n_trans; k++) {
+            const struct vg_ref_trans *tr = &r->trans[k];
+            const char *status = NULL;
+            char at[40];
+            char *key;
+
+            if (tr->field != VG_FIELD_RUNTIME) {
+                continue;
+            }
+            if (strcmp(tr->to, "failed") == 0) {
+                status = "firing";
+            } else if (strcmp(tr->from, "failed") == 0) {
+                status = "resolved";
+            } else {
+                continue;
+            }
+            vg_time_format_rfc3339(tr->at_ms, at, sizeof(at));
+            key = vg_asprintf("%s|%s|%s", r->id, status, at);
+            vg_map_put(m, key, vg_calloc(1, sizeof(struct vg_ref_page)));
+            free(key);
+        }
+    }
+    return m;
+}
+
+void vg_ref_page_free(void *page)
+{
+    struct vg_ref_page *pg = page;
+
+    if (pg) {
+        free(pg->idem);
+        free(pg);
+    }
+}
+
+char *vg_ref_page_key(const struct vg_http_request *req)
+{
+    cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "resource");
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(doc, "transition");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(res, "id");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(doc, "status");
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(tr, "at");
+    char *key = NULL;
+
+    if (cJSON_IsString(id) && cJSON_IsString(status) && cJSON_IsString(at)) {
+        key = vg_asprintf("%s|%s|%s", id->valuestring, status->valuestring, at->valuestring);
+    }
+    cJSON_Delete(doc);
+    return key;
+}
+
+void vg_ref_page_answered(struct vg_ref_page *page, const char *idem, int status)
+{
+    if (!page->idem && idem) {
+        page->idem = vg_strdup(idem);
+    }
+    if (status >= 200 && status < 300) {
+        page->delivered++;
+    }
 }

@@ -72,6 +72,17 @@ uint32_t vg_ref_rand(unsigned *state);
 void vg_ref_log_make(struct vg_ref_log *log, size_t n_res, size_t n_evs, unsigned seed);
 void vg_ref_log_fini(struct vg_ref_log *log);
 /*
+ * A log for the tests of pages: `n_evs` events over `n_res` Resources
+ * named "<prefix>-<i>" (every second a workflow), each a runtime mostly
+ * moving on (pending, running, succeeded or failed, a failure followed by
+ * a retry), a pending one left pending (the same value again) `stuck_pct`
+ * percent of the time, the status now and then active <-> error. Never
+ * "deleted", so a runtime monitor's pages follow from the runtime alone;
+ * times strictly increase, 1 ms apart, so every transition has its own.
+ */
+void vg_ref_log_make_runtimes(struct vg_ref_log *log, const char *prefix, size_t n_res,
+                              size_t n_evs, unsigned seed, unsigned stuck_pct);
+/*
  * For other generators (the chaos suite): an empty log of `n_res`
  * Resources named "<prefix>-<i>" (every `workflow_every`-th a workflow,
  * the others services) with room for `n_evs` events (n_evs stays 0); then
@@ -109,5 +120,25 @@ bool vg_ref_wait_applied(struct vg_test_env *e, int64_t want, int timeout_ms);
  * is there twice). Returns the number of mismatches, each printed.
  */
 int vg_ref_check_redis(struct vg_state *st, const struct vg_ref_log *log);
+
+struct vg_map;
+
+/* What a receiver did with one page the model expects. */
+struct vg_ref_page {
+    size_t delivered; /* 2xx answers */
+    char *idem;       /* the first Idempotency-Key */
+};
+/*
+ * The pages of a monitor on a workflow's runtime (to failed: firing, from
+ * failed: resolved): "<resource id>|<firing or resolved>|<transition
+ * time>" -> a zeroed struct vg_ref_page for each; free the map with
+ * vg_map_destroy(m, vg_ref_page_free).
+ */
+struct vg_map *vg_ref_expected_pages(const struct vg_ref_log *log);
+void vg_ref_page_free(void *page);
+/* The same key of a page (v1 JSON body) the receiver got; NULL when it is none. Caller frees. */
+char *vg_ref_page_key(const struct vg_http_request *req);
+/* One answer the receiver gave to `page`: its first Idempotency-Key kept, a 2xx counted. */
+void vg_ref_page_answered(struct vg_ref_page *page, const char *idem, int status);
 
 #endif

@@ -80,8 +80,10 @@ void vg_test_event_make(struct vg_event *ev, const struct vg_test_event *f)
     ev->pos.offset = f->offset;
 }
 
-vg_err_t vg_test_state_apply_one(struct vg_state *st, const struct vg_health_config *hc,
-                                 const struct vg_event *ev, char *errstr, size_t errstr_size)
+/* vg_test_state_apply_one, under `fence` when it is not NULL. */
+static vg_err_t apply_one(struct vg_state *st, const struct vg_health_config *hc,
+                          const struct vg_event *ev, const struct vg_fence *fence,
+                          const char *cluster, size_t *lost, char *errstr, size_t errstr_size)
 {
     struct vg_resource *res;
     struct vg_transition trans[3];
@@ -98,5 +100,27 @@ vg_err_t vg_test_state_apply_one(struct vg_state *st, const struct vg_health_con
     cm.n_trans = vg_resource_apply(hc, res, ev, trans);
     cm.offsets = &off;
     cm.n_offsets = 1;
+    cm.offset_clusters = &cluster;
+    if (fence) {
+        cm.fences = fence;
+        cm.n_fences = 1;
+        cm.fence_lost = lost;
+    }
     return vg_state_commit(st, &cm, errstr, errstr_size);
+}
+
+vg_err_t vg_test_state_apply_one(struct vg_state *st, const struct vg_health_config *hc,
+                                 const struct vg_event *ev, char *errstr, size_t errstr_size)
+{
+    return apply_one(st, hc, ev, NULL, NULL, NULL, errstr, errstr_size);
+}
+
+vg_err_t vg_test_state_apply_one_fenced(struct vg_state *st, const struct vg_health_config *hc,
+                                        const struct vg_event *ev, int64_t epoch,
+                                        const char *cluster, size_t *lost, char *errstr,
+                                        size_t errstr_size)
+{
+    struct vg_fence fence = {ev->pos.topic, ev->pos.partition, epoch};
+
+    return apply_one(st, hc, ev, &fence, cluster, lost, errstr, errstr_size);
 }

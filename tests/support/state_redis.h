@@ -58,5 +58,14 @@ void vg_test_event_make(struct vg_event *ev, const struct vg_test_event *f);
  */
 vg_err_t vg_test_state_apply_one(struct vg_state *st, const struct vg_health_config *hc,
                                  const struct vg_event *ev, char *errstr, size_t errstr_size);
+/*
+ * The same under the fence of the event's partition at `epoch` (from
+ * vg_state_partition_claim), recording the offset's Kafka cluster id
+ * `cluster` (NULL: none); `lost` (may be NULL) is vg_commit.fence_lost.
+ */
+vg_err_t vg_test_state_apply_one_fenced(struct vg_state *st, const struct vg_health_config *hc,
+                                        const struct vg_event *ev, int64_t epoch,
+                                        const char *cluster, size_t *lost, char *errstr,
+                                        size_t errstr_size);
 
 #endif

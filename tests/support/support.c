@@ -220,6 +220,44 @@ const char *vg_test_vigil_bin(void)
     return bin;
 }
 
+char *vg_test_write_tmp(const char *name, const char *text)
+{
+    char *path = vg_asprintf("/tmp/vigil-%s-XXXXXX", name);
+    int fd = mkstemp(path);
+    FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+    if (!fp) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        free(path);
+        return NULL;
+    }
+    fputs(text, fp);
+    fclose(fp);
+    return path;
+}
+
+bool vg_test_seed(unsigned *seed)
+{
+    const char *env = getenv("VIGIL_TEST_SEED");
+
+    *seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    if (env && *env) {
+        int64_t v;
+
+        if (!vg_parse_i64(env, &v)) {
+            fprintf(stderr, "VIGIL_TEST_SEED=%s is not a number\n", env);
+            return false;
+        }
+        *seed = (unsigned)v;
+    }
+    fprintf(stderr, "seed %u (VIGIL_TEST_SEED=%u to replay)\n", *seed, *seed);
+    return true;
+}
+
 void vg_test_no_proxy(void)
 {
     static const char *const names[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",

@@ -19,6 +19,11 @@ char *vg_test_mkdtemp(const char *name);
 void vg_test_rmrf(const char *path);
 /* Write `len` bytes to a new file at `path`. */
 bool vg_test_write_file(const char *path, const char *data, size_t len);
+/*
+ * A new file /tmp/vigil-<name>-XXXXXX holding `text`; returns its path
+ * (caller unlinks and frees), NULL with the reason printed.
+ */
+char *vg_test_write_tmp(const char *name, const char *text);
 /* Read a whole file into a new NUL-terminated heap string; NULL if missing. */
 char *vg_test_read_file(const char *path, size_t *len_out);
 /*
@@ -32,6 +37,12 @@ int vg_test_run(char *const argv[], char **out, char **err);
 int vg_test_stop(pid_t pid, int sig, int timeout_ms);
 /* Path of the vigil binary under test ($VIGIL_BIN). */
 const char *vg_test_vigil_bin(void);
+
+/*
+ * The seed of a randomised test: VIGIL_TEST_SEED when set (false when it
+ * is not a number), else time ^ pid; printed with how to replay the run.
+ */
+bool vg_test_seed(unsigned *seed);
 
 /* Requests to 127.0.0.1 must not detour through a proxy from the environment: unset them. */
 void vg_test_no_proxy(void);

@@ -16,21 +16,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "support.h"
 #include "vigil/config.h"
 #include "vigil/mem.h"
 
 /* Write `yaml` to a temp file; returns its path (caller unlinks and frees). */
 static char *write_tmp(const char *yaml)
 {
-    char *path = vg_strdup("/tmp/vigil-config-cluster-XXXXXX");
-    int fd = mkstemp(path);
-    FILE *fp;
+    char *path = vg_test_write_tmp("config-cluster", yaml);
 
-    assert_true(fd >= 0);
-    fp = fdopen(fd, "w");
-    assert_non_null(fp);
-    fputs(yaml, fp);
-    fclose(fp);
+    assert_non_null(path);
     return path;
 }
 
