@@ -25,6 +25,13 @@ target_link_libraries(test_engine PRIVATE vg_testenv PkgConfig::CMOCKA PkgConfig
 add_test(NAME test_engine COMMAND test_engine)
 set_tests_properties(test_engine PROPERTIES LABELS integration TIMEOUT 120)
 
+# DEBUG: one line per committed batch with its steps' times and its oldest message's age.
+add_executable(test_engine_batch_log integration/test_engine_batch_log.c)
+target_link_libraries(test_engine_batch_log PRIVATE vg_testenv PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_engine_batch_log COMMAND test_engine_batch_log)
+set_tests_properties(test_engine_batch_log PROPERTIES LABELS integration TIMEOUT 120
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+
 # Decode workers: the same stream with decode.threads 0 and 4 leaves the same Redis, DLQ, counts.
 pkg_check_modules(DECODE_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 add_executable(test_engine_decode_workers integration/test_engine_decode_workers.c)
