@@ -69,6 +69,35 @@ vg_err_t consumer_conf_apply(rd_kafka_conf_t *conf, const struct vg_kv *props, s
     return VG_OK;
 }
 
+/*
+ * A queued message costs librdkafka more than the payload its queue counts
+ * (an op with the message header, plus its share of the fetch buffer):
+ * queued.min.messages caps the count so that small messages cannot hold
+ * more than the budget either.
+ */
+#define PREFETCH_BYTES_PER_MSG 1024
+#define PREFETCH_FETCH_MIN (1L << 20)
+#define PREFETCH_FETCH_MAX (50L << 20) /* librdkafka's default fetch.max.bytes */
+
+void consumer_prefetch_derive(int budget_mb, struct consumer_prefetch *pf)
+{
+    long budget = (long)budget_mb << 20;
+    long fetch = budget / 4;
+
+    /* A quarter for the one fetch response that can land on a full queue, the rest queued. */
+    if (fetch < PREFETCH_FETCH_MIN) {
+        fetch = PREFETCH_FETCH_MIN;
+    } else if (fetch > PREFETCH_FETCH_MAX) {
+        fetch = PREFETCH_FETCH_MAX;
+    }
+    pf->fetch_max_bytes = fetch;
+    pf->kbytes = (budget - fetch) >> 10;
+    if (pf->kbytes < 1024) {
+        pf->kbytes = 1024;
+    }
+    pf->min_messages = budget / PREFETCH_BYTES_PER_MSG;
+}
+
 bool consumer_ratelimit_allow(struct consumer_ratelimit *rl, int key, int64_t now_ms)
 {
     size_t oldest = 0;
