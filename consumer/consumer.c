@@ -331,11 +331,11 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 }
 
 /*
- * librdkafka 2.0.2 stops fetching a partition for a fixed 1 s whenever its
- * prefetch queue is full, so the queue must hold more than a second of
- * consumption, or the pipeline starves; it is also most of what a backlog
- * costs in memory. Both come from one budget (consumer_prefetch_derive);
- * kafka.properties, applied after, still win.
+ * librdkafka 2.0.2 stops fetching for up to 1 s once its prefetch queue is
+ * full, so the queue must hold more than a second of consumption, or the
+ * pipeline starves (docs/performance.md, Memory); it is also most of what a
+ * backlog costs in memory. Both come from one budget
+ * (consumer_prefetch_derive); kafka.properties, applied after, still win.
  */
 static vg_err_t set_prefetch(rd_kafka_conf_t *conf, int budget_mb, char *errstr, size_t errstr_size)
 {
