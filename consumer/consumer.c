@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "consumer_int.h"
@@ -60,6 +61,9 @@ struct vg_consumer {
 
     struct consumer_ratelimit warn_rl; /* consumer thread only */
     char *cluster_id;                  /* librdkafka's (rd_kafka_mem_free); NULL until known */
+    /* From librdkafka's statistics, when enabled: for tests. */
+    _Atomic int64_t prefetch_peak;
+    atomic_int stats_samples;
 };
 
 static int64_t jitter(struct vg_consumer *c, int64_t ms)
@@ -326,6 +330,86 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     }
 }
 
+/*
+ * librdkafka 2.0.2 stops fetching for up to 1 s once its prefetch queue is
+ * full, so the queue must hold more than a second of consumption, or the
+ * pipeline starves (docs/performance.md, Memory); it is also most of what a
+ * backlog costs in memory. Both come from one budget
+ * (consumer_prefetch_derive); kafka.properties, applied after, still win.
+ */
+static vg_err_t set_prefetch(rd_kafka_conf_t *conf, int budget_mb, char *errstr, size_t errstr_size)
+{
+    struct consumer_prefetch pf;
+    char kbytes[32];
+    char min_messages[32];
+    char fetch_max[32];
+
+    consumer_prefetch_derive(budget_mb, &pf);
+    snprintf(kbytes, sizeof(kbytes), "%ld", pf.kbytes);
+    snprintf(min_messages, sizeof(min_messages), "%ld", pf.min_messages);
+    snprintf(fetch_max, sizeof(fetch_max), "%ld", pf.fetch_max_bytes);
+    if (consumer_conf_set(conf, "kafka.prefetch_mb: ", "queued.max.messages.kbytes", kbytes, errstr,
+                          errstr_size) != VG_OK ||
+        consumer_conf_set(conf, "kafka.prefetch_mb: ", "queued.min.messages", min_messages, errstr,
+                          errstr_size) != VG_OK ||
+        consumer_conf_set(conf, "kafka.prefetch_mb: ", "fetch.max.bytes", fetch_max, errstr,
+                          errstr_size) != VG_OK) {
+        return VG_ERR_INVALID;
+    }
+    return VG_OK;
+}
+
+/* The prefetch bound in effect (kafka.properties included), once at start. */
+static void log_prefetch(const rd_kafka_conf_t *conf, int budget_mb)
+{
+    static const char *const keys[] = {"queued.max.messages.kbytes", "queued.min.messages",
+                                       "fetch.max.bytes"};
+    char vals[3][32];
+
+    for (size_t i = 0; i < VG_ARRAY_LEN(keys); i++) {
+        size_t size = sizeof(vals[i]);
+
+        if (rd_kafka_conf_get(conf, keys[i], vals[i], &size) != RD_KAFKA_CONF_OK) {
+            snprintf(vals[i], sizeof(vals[i]), "?");
+        }
+    }
+    VG_LOG_INFO("consumer",
+                "prefetch: kafka.prefetch_mb=%d; in effect (kafka.properties win) "
+                "queued.max.messages.kbytes=%s queued.min.messages=%s fetch.max.bytes=%s, for "
+                "the one consumer queue of all partitions",
+                budget_mb, vals[0], vals[1], vals[2]);
+}
+
+/*
+ * Statistics (only when kafka.properties sets statistics.interval.ms): the
+ * largest "fetchq_size" of any partition. Each partition's fetch queue
+ * forwards into the consumer queue, so each reports that shared queue.
+ */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    static const char field[] = "\"fetchq_size\":";
+    struct vg_consumer *c = opaque;
+    int64_t peak = 0;
+
+    (void)rk;
+    (void)json_len;
+    for (const char *p = strstr(json, field); p; p = strstr(p, field)) {
+        char *end;
+        long long v;
+
+        p += sizeof(field) - 1;
+        v = strtoll(p, &end, 10);
+        if (end != p && v > peak) {
+            peak = v;
+        }
+    }
+    if (peak > atomic_load(&c->prefetch_peak)) {
+        atomic_store(&c->prefetch_peak, peak);
+    }
+    atomic_fetch_add(&c->stats_samples, 1);
+    return 0; /* librdkafka frees json */
+}
+
 vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config *cfg,
                          const char *bootstraps, char *errstr, size_t errstr_size)
 {
@@ -336,15 +420,6 @@ vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config 
         {"enable.auto.offset.store", "false"},
         {"enable.auto.commit", "true"},
         {"auto.offset.reset", "earliest"},
-        /*
-         * librdkafka 2.0.2 stops fetching for a fixed 1 s whenever its
-         * prefetch queue is full: the queue must hold more than a second of
-         * consumption, or the pipeline starves. 128 MiB is several seconds
-         * of vigil's pace and bounds the memory a backlog can take
-         * (docs/performance.md); raise it in kafka.properties for more.
-         */
-        {"queued.min.messages", "1000000"},
-        {"queued.max.messages.kbytes", "131072"},
         {"fetch.wait.max.ms", "10"},
     };
     struct vg_consumer *c;
@@ -369,6 +444,11 @@ vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config 
         err = consumer_conf_set(conf, "", defaults[i].key, defaults[i].value, errstr, errstr_size);
     }
     if (err == VG_OK) {
+        err = set_prefetch(conf,
+                           cfg->prefetch_mb > 0 ? cfg->prefetch_mb : VG_KAFKA_PREFETCH_MB_DEFAULT,
+                           errstr, errstr_size);
+    }
+    if (err == VG_OK) {
         err = consumer_conf_apply(conf, cfg->properties, cfg->n_properties, errstr, errstr_size);
     }
     for (size_t i = 0; err == VG_OK && i < cfg->n_properties; i++) {
@@ -385,12 +465,15 @@ vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config 
         rd_kafka_conf_destroy(conf);
         return err;
     }
+    log_prefetch(conf, cfg->prefetch_mb > 0 ? cfg->prefetch_mb : VG_KAFKA_PREFETCH_MB_DEFAULT);
 
     c = vg_calloc(1, sizeof(*c));
     c->batch_size = cfg->batch_size > 0 ? cfg->batch_size : DEFAULT_BATCH_SIZE;
     c->batch_ms = cfg->batch_ms > 0 ? cfg->batch_ms : DEFAULT_BATCH_MS;
     atomic_init(&c->stop, 0);
     atomic_init(&c->fatal, 0);
+    atomic_init(&c->prefetch_peak, 0);
+    atomic_init(&c->stats_samples, 0);
     c->rng = (uint64_t)vg_now_ms() * 0x9E3779B97F4A7C15ULL | 1;
     c->warn_rl.interval_ms = WARN_INTERVAL_MS;
     c->assignment = rd_kafka_topic_partition_list_new(16);
@@ -399,6 +482,7 @@ vg_err_t vg_consumer_new(struct vg_consumer **out, const struct vg_kafka_config 
     rd_kafka_conf_set_opaque(conf, c);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, msg, sizeof(msg));
     if (!c->rk) {
         rd_kafka_conf_destroy(conf);
@@ -693,6 +777,12 @@ void vg_consumer_stop(struct vg_consumer *c)
 void consumer_test_fatal(struct vg_consumer *c, const char *reason)
 {
     rd_kafka_test_fatal_error(c->rk, RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID, reason);
+}
+
+int64_t consumer_test_prefetch_peak(struct vg_consumer *c, int *samples)
+{
+    *samples = atomic_load(&c->stats_samples);
+    return atomic_load(&c->prefetch_peak);
 }
 
 static void close_bounded(struct vg_consumer *c)

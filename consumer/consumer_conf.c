@@ -69,6 +69,42 @@ vg_err_t consumer_conf_apply(rd_kafka_conf_t *conf, const struct vg_kv *props, s
     return VG_OK;
 }
 
+/*
+ * librdkafka's queue counts payload bytes only; each queued message also
+ * costs it an op with the message header and a share of its fetch buffer
+ * (about as much again as a ~500-byte event: docs/performance.md, Memory).
+ * queued.min.messages caps the count, so that small messages cannot hold
+ * several times the budget in that overhead.
+ */
+#define PREFETCH_BYTES_PER_MSG 512
+#define PREFETCH_FETCH_MIN (1L << 20)
+#define PREFETCH_FETCH_MAX (50L << 20) /* librdkafka's default fetch.max.bytes */
+/* A fetch response may end with one whole batch past fetch.max.bytes: Kafka's default size cap. */
+#define PREFETCH_BATCH_MAX (1L << 20)
+
+void consumer_prefetch_derive(int budget_mb, struct consumer_prefetch *pf)
+{
+    long budget = (long)budget_mb << 20;
+    long fetch = budget / 8;
+
+    /*
+     * A fetch starts while the queue is under queued.max.messages.kbytes and
+     * lands on top of it: an eighth of the budget for its fetch.max.bytes and
+     * room for the one batch it may end with, the rest queued.
+     */
+    if (fetch < PREFETCH_FETCH_MIN) {
+        fetch = PREFETCH_FETCH_MIN;
+    } else if (fetch > PREFETCH_FETCH_MAX) {
+        fetch = PREFETCH_FETCH_MAX;
+    }
+    pf->fetch_max_bytes = fetch;
+    pf->kbytes = (budget - fetch - PREFETCH_BATCH_MAX) >> 10;
+    if (pf->kbytes < 1024) {
+        pf->kbytes = 1024;
+    }
+    pf->min_messages = budget / PREFETCH_BYTES_PER_MSG;
+}
+
 bool consumer_ratelimit_allow(struct consumer_ratelimit *rl, int key, int64_t now_ms)
 {
     size_t oldest = 0;

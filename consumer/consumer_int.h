@@ -35,11 +35,33 @@ vg_err_t consumer_conf_apply(rd_kafka_conf_t *conf, const struct vg_kv *props, s
                              char *errstr, size_t errstr_size);
 
 /*
+ * librdkafka's prefetch settings derived from a budget of kafka.prefetch_mb
+ * MiB (docs/config.md has the formula). In 2.0.2 the high-level consumer's
+ * per-partition fetch queues forward into one consumer queue, and both
+ * queued.* limits are checked against that shared queue, whatever the
+ * number of partitions: a partition is fetched while the whole queue holds
+ * fewer than min_messages and fewer than kbytes KiB of payload, and one
+ * fetch response (at most fetch_max_bytes) can land on top of that.
+ */
+struct consumer_prefetch {
+    long kbytes;          /* queued.max.messages.kbytes */
+    long min_messages;    /* queued.min.messages */
+    long fetch_max_bytes; /* fetch.max.bytes */
+};
+void consumer_prefetch_derive(int budget_mb, struct consumer_prefetch *pf);
+
+/*
  * Tests only: raise a fabricated fatal error on the consumer's handle
  * (rd_kafka_test_fatal_error), as a fenced or otherwise dead client would.
  */
 struct vg_consumer;
 void consumer_test_fatal(struct vg_consumer *c, const char *reason);
+/*
+ * Tests only: the largest fetch queue librdkafka reported (bytes of
+ * payload, "fetchq_size" of its statistics, emitted when the properties set
+ * statistics.interval.ms) and how many statistics it emitted. Thread-safe.
+ */
+int64_t consumer_test_prefetch_peak(struct vg_consumer *c, int *samples);
 
 /* At most one log line per key per interval; not thread-safe (one owner thread). */
 #define CONSUMER_RATELIMIT_SLOTS 16

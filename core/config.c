@@ -93,6 +93,7 @@ void vg_config_init(struct vg_config *cfg)
     cfg->kafka.partitions = 4;
     cfg->kafka.batch_size = 5000;
     cfg->kafka.batch_ms = 50;
+    cfg->kafka.prefetch_mb = VG_KAFKA_PREFETCH_MB_DEFAULT;
     cfg->redis.prefix = vg_strdup("vigil");
     cfg->redis.data_dir = vg_strdup(".vigil");
     cfg->redis.cache_resources = VG_CACHE_RESOURCES_DEFAULT;
@@ -380,9 +381,9 @@ static vg_err_t load_topics(struct vg_kafka_config *k, const struct vg_ynode *n,
     return VG_OK;
 }
 
-static const char *const kafka_keys[] = {"brokers",    "group",      "topics",
-                                         "dlq_topic",  "properties", "partitions",
-                                         "batch_size", "batch_ms",   NULL};
+static const char *const kafka_keys[] = {"brokers",     "group",      "topics",     "dlq_topic",
+                                         "properties",  "partitions", "batch_size", "batch_ms",
+                                         "prefetch_mb", NULL};
 
 static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, struct cfg_load *ld)
 {
@@ -416,6 +417,8 @@ static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, stru
             err = set_int(&k->batch_size, v, 1, 1000000, errstr, errstr_size);
         } else if (!strcmp(key, "batch_ms")) {
             err = set_int(&k->batch_ms, v, 0, 60000, errstr, errstr_size);
+        } else if (!strcmp(key, "prefetch_mb")) {
+            err = set_int(&k->prefetch_mb, v, 4, 2048, errstr, errstr_size);
         }
         keep(ld, err);
     }
@@ -1452,6 +1455,7 @@ static const struct {
     {"kafka.partitions", ENV_SCALAR},
     {"kafka.batch_size", ENV_SCALAR},
     {"kafka.batch_ms", ENV_SCALAR},
+    {"kafka.prefetch_mb", ENV_SCALAR},
     {"redis.url", ENV_SCALAR},
     {"redis.prefix", ENV_SCALAR},
     {"redis.data_dir", ENV_SCALAR},

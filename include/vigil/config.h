@@ -29,10 +29,14 @@ struct vg_kafka_config {
     char *dlq_topic;                     /* default "vigil.dlq" */
     struct vg_kv *properties;            /* passed to librdkafka as strings */
     size_t n_properties;
-    int partitions; /* topics created in the embedded cluster: default 4 */
-    int batch_size; /* max messages per apply batch: default 5000 */
-    int batch_ms;   /* max wait to fill a batch: default 50 */
+    int partitions;  /* topics created in the embedded cluster: default 4 */
+    int batch_size;  /* max messages per apply batch: default 5000 */
+    int batch_ms;    /* max wait to fill a batch: default 50 */
+    int prefetch_mb; /* librdkafka's prefetch budget (docs/config.md): <= 0 means the default */
 };
+
+/* kafka.prefetch_mb when unset: what librdkafka may hold fetched ahead of the batch loop. */
+#define VG_KAFKA_PREFETCH_MB_DEFAULT 64
 
 struct vg_redis_config {
     char *url;           /* NULL: embedded private redis-server */

@@ -79,7 +79,9 @@ struct vg_consumer;
  * Create a group consumer on `bootstraps` subscribed to cfg->topics, with
  * cfg->properties applied last (they override our defaults). Our
  * defaults: enable.auto.offset.store=false, auto.offset.reset=earliest,
- * queued.min.messages=1000000, queued.max.messages.kbytes=131072,
+ * queued.max.messages.kbytes, queued.min.messages and fetch.max.bytes
+ * derived from cfg->prefetch_mb (<= 0: VG_KAFKA_PREFETCH_MB_DEFAULT; the
+ * formula is in docs/config.md, the values are logged once),
  * librdkafka logs routed to facility "kafka".
  * Also enable.auto.commit=true (commits what was stored, periodically) and
  * fetch.wait.max.ms=10. cfg->group NULL means "vigil"; batch_size and

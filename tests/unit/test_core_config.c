@@ -85,6 +85,7 @@ static void assert_defaults_except_path(const struct vg_config *cfg)
     assert_int_equal(cfg->kafka.partitions, 4);
     assert_int_equal(cfg->kafka.batch_size, 5000);
     assert_int_equal(cfg->kafka.batch_ms, 50);
+    assert_int_equal(cfg->kafka.prefetch_mb, VG_KAFKA_PREFETCH_MB_DEFAULT);
     assert_null(cfg->redis.url);
     assert_string_equal(cfg->redis.prefix, "vigil");
     assert_string_equal(cfg->redis.data_dir, ".vigil");
