@@ -120,8 +120,9 @@ static void put_kafka(struct vg_buf *b, const struct vg_kafka_config *k)
     }
     put_key_str(b, 2, "dlq_topic", k->dlq_topic);
     put_kv(b, 2, "properties", k->properties, k->n_properties);
-    vg_buf_printf(b, "  partitions: %d\n  batch_size: %d\n  batch_ms: %d\n", k->partitions,
-                  k->batch_size, k->batch_ms);
+    vg_buf_printf(b, "  partitions: %d\n  batch_size: %d\n  batch_ms: %d\n  prefetch_mb: %d\n",
+                  k->partitions, k->batch_size, k->batch_ms,
+                  k->prefetch_mb > 0 ? k->prefetch_mb : VG_KAFKA_PREFETCH_MB_DEFAULT);
 }
 
 static void put_sink(struct vg_buf *b, const struct vg_sink_config *s)
@@ -192,7 +193,11 @@ static void put_sink(struct vg_buf *b, const struct vg_sink_config *s)
 
 static void put_decode(struct vg_buf *b, const struct vg_decode_config *d)
 {
-    vg_buf_puts(b, "decode:\n  limits:\n");
+    vg_buf_puts(b, "decode:\n");
+    if (d->threads != VG_DECODE_THREADS_AUTO) {
+        vg_buf_printf(b, "  threads: %d\n", d->threads); /* unset: sized to the machine */
+    }
+    vg_buf_puts(b, "  limits:\n");
     vg_buf_printf(b,
                   "    max_message_bytes: %zu\n    max_depth: %d\n    max_name_bytes: %zu\n"
                   "    max_message_text_bytes: %zu\n    max_labels: %zu\n"
@@ -244,6 +249,10 @@ static char *config_yaml(const struct vg_config *cfg)
     }
     put_key_str(&b, 2, "prefix", cfg->redis.prefix);
     put_key_str(&b, 2, "data_dir", cfg->redis.data_dir);
+    vg_buf_printf(&b, "  cache_resources: %d\n  cluster: %s\n", cfg->redis.cache_resources,
+                  cfg->redis.cluster ? "true" : "false");
+    vg_buf_printf(&b, "  wait_replicas: %d\n  wait_timeout_ms: %d\n", cfg->redis.wait_replicas,
+                  cfg->redis.wait_timeout_ms);
     put_list(&b, 0, "rules", cfg->rules, cfg->n_rules);
     vg_buf_puts(&b, "sinks:\n");
     for (size_t i = 0; i < cfg->n_sinks; i++) {
