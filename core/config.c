@@ -98,6 +98,7 @@ void vg_config_init(struct vg_config *cfg)
     cfg->redis.data_dir = vg_strdup(".vigil");
     cfg->redis.cache_resources = VG_CACHE_RESOURCES_DEFAULT;
     cfg->redis.wait_timeout_ms = VG_REDIS_WAIT_TIMEOUT_MS_DEFAULT;
+    cfg->dispatch.claim_idle_ms = VG_DISPATCH_CLAIM_IDLE_MS_DEFAULT;
     cfg->rules = strv_new(rules, 1);
     cfg->n_rules = 1;
     cfg->sinks = vg_calloc(1, sizeof(*cfg->sinks));
@@ -1254,8 +1255,36 @@ static void load_http(struct vg_http_config *h, const struct vg_ynode *n, struct
     }
 }
 
-static const char *const root_keys[] = {"kafka",  "redis", "rules", "sinks", "health",
-                                        "decode", "http",  "log",   NULL};
+static const char *const root_keys[] = {"kafka",  "redis", "rules", "sinks",    "health",
+                                        "decode", "http",  "log",   "dispatch", NULL};
+
+/* `dispatch:` claim_idle, a duration from 1s to 1h. */
+static void load_dispatch(struct vg_dispatch_config *dc, const struct vg_ynode *n,
+                          struct cfg_load *ld)
+{
+    static const char *const keys[] = {"claim_idle", NULL};
+
+    if (!want_map(ld, n)) {
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        const struct vg_ynode *v = n->pairs[i].value;
+        int64_t ms = 0;
+        vg_err_t err;
+
+        if (!key_ok(ld, n, i, keys)) {
+            continue;
+        }
+        err = vg_ynode_duration(v, &ms, ld->msg, sizeof(ld->msg));
+        if (!err && (ms < VG_DISPATCH_CLAIM_IDLE_MS_MIN || ms > VG_DISPATCH_CLAIM_IDLE_MS_MAX)) {
+            err = vg_ynode_error(v, ld->msg, sizeof(ld->msg),
+                                 "dispatch.claim_idle: %s is out of range [1s, 1h]", v->str);
+        }
+        if (keep(ld, err) == VG_OK) {
+            dc->claim_idle_ms = ms;
+        }
+    }
+}
 
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -1352,6 +1381,8 @@ static void load_root(struct vg_config *cfg, const struct vg_ynode *root, struct
             load_http(&cfg->http, v, ld);
         } else if (!strcmp(key, "log")) {
             load_log(&cfg->log, v, ld);
+        } else if (!strcmp(key, "dispatch")) {
+            load_dispatch(&cfg->dispatch, v, ld);
         }
         keep(ld, err);
     }
@@ -1488,6 +1519,7 @@ static const struct {
     {"http.request_timeout_ms", ENV_SCALAR},
     {"log.format", ENV_SCALAR},
     {"log.level", ENV_SCALAR},
+    {"dispatch.claim_idle", ENV_SCALAR},
 };
 
 /* "VIGIL_" + `path` upper-cased, every other character than a letter or digit as '_'. */

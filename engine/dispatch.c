@@ -9,7 +9,7 @@
  * it gives up on goes to the dead-letter stream, and to the pager's
  * fallback sink when there is one. A SIGKILL loses nothing: unacknowledged
  * entries are re-read on the next start (same consumer name) or claimed by
- * another instance after DISPATCH_CLAIM_IDLE_MS.
+ * another instance once idle for dispatch.claim_idle.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,8 +28,6 @@
 /* Pages held at once: a sink that is down holds its pages here, others keep flowing. */
 #define DISPATCH_MAX_ENTRIES 16384
 #define DISPATCH_BLOCK_MS 200
-#define DISPATCH_CLAIM_IDLE_MS 60000
-#define DISPATCH_TOUCH_MS (DISPATCH_CLAIM_IDLE_MS / 3)
 #define DISPATCH_FOREIGN_RECHECK_MS 1000
 #define DISPATCH_POLL_MAX_MS 50
 #define DISPATCH_STOP_GRACE_MS 5000
@@ -95,6 +93,11 @@ struct eng_dispatch {
     size_t cap_owned;
 
     bool redis_down;
+    /* dispatch.claim_idle: a dead instance's entries idle this long are claimed (XAUTOCLAIM).
+     * Ours are touched every third of it, so a slow Redis round or a long poll still leaves
+     * two thirds of the margin before another instance takes a page we retry. */
+    int64_t claim_idle_ms;
+    int64_t touch_ms;
     int64_t last_touch;
     int64_t last_read;
     unsigned rnd;
@@ -625,7 +628,7 @@ static void touch(struct eng_dispatch *d)
     bool *kept;
     char errstr[512];
 
-    if (d->n == 0 || vg_mono_ms() - d->last_touch < DISPATCH_TOUCH_MS) {
+    if (d->n == 0 || vg_mono_ms() - d->last_touch < d->touch_ms) {
         return;
     }
     d->last_touch = vg_mono_ms();
@@ -634,7 +637,7 @@ static void touch(struct eng_dispatch *d)
     for (size_t i = 0; i < d->n; i++) {
         ids[i] = d->v[i]->e.stream_id;
     }
-    if (vg_state_outbox_touch(d->st, d->consumer, ids, d->n, DISPATCH_TOUCH_MS, kept, errstr,
+    if (vg_state_outbox_touch(d->st, d->consumer, ids, d->n, d->touch_ms, kept, errstr,
                               sizeof(errstr)) != VG_OK) {
         d->redis_down = true;
     }
@@ -656,8 +659,8 @@ static void read_outbox(struct eng_dispatch *d, int block_ms)
         room = DISPATCH_BATCH;
     }
     d->last_read = vg_mono_ms();
-    if (vg_state_outbox_read(d->st, d->consumer, room, block_ms, DISPATCH_CLAIM_IDLE_MS, &v, &n,
-                             errstr, sizeof(errstr)) != VG_OK) {
+    if (vg_state_outbox_read(d->st, d->consumer, room, block_ms, d->claim_idle_ms, &v, &n, errstr,
+                             sizeof(errstr)) != VG_OK) {
         VG_LOG_WARN("sinks", "outbox read failed, retrying: %s", errstr);
         d->redis_down = true;
         return;
@@ -758,7 +761,8 @@ static void *dispatch_main(void *arg)
 }
 
 vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url,
-                            const struct vg_redis_config *redis, struct vg_sinks *sk,
+                            const struct vg_redis_config *redis,
+                            const struct vg_dispatch_config *dc, struct vg_sinks *sk,
                             struct eng_report *report, char *errstr, size_t errstr_size)
 {
     struct eng_dispatch *d = vg_calloc(1, sizeof(*d));
@@ -780,6 +784,9 @@ vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url,
     d->chains = vg_map_new();
     d->sink_idx = vg_map_new();
     d->rnd = (unsigned)getpid() ^ (unsigned)vg_mono_ms();
+    VG_ASSERT(dc->claim_idle_ms > 0); /* vg_config_init's default, or a loaded value */
+    d->claim_idle_ms = dc->claim_idle_ms;
+    d->touch_ms = dc->claim_idle_ms / 3;
     d->last_touch = vg_mono_ms();
     pthread_mutex_init(&d->mu, NULL);
     atomic_init(&d->stop, 0);

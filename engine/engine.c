@@ -266,8 +266,8 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     vg_sinks_set_kafka_default(eng->sk, eng->em.bootstraps, props, n_props);
     free(props);
     if (!eng->opt.hold_pages) {
-        err = eng_dispatch_start(&eng->dispatch, eng->em.redis_url, &cfg->redis, eng->sk,
-                                 &eng->report, errstr, errstr_size);
+        err = eng_dispatch_start(&eng->dispatch, eng->em.redis_url, &cfg->redis, &cfg->dispatch,
+                                 eng->sk, &eng->report, errstr, errstr_size);
         if (err) {
             goto fail;
         }

@@ -121,8 +121,10 @@ void eng_log_pages(const struct vg_pages *pages);
 
 /* The dispatcher (dispatch.c): its own thread and Redis connection, outbox -> sinks. */
 struct eng_dispatch;
+/* `dc`: dispatch.claim_idle (copied). */
 vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url,
-                            const struct vg_redis_config *redis, struct vg_sinks *sk,
+                            const struct vg_redis_config *redis,
+                            const struct vg_dispatch_config *dc, struct vg_sinks *sk,
                             struct eng_report *report, char *errstr, size_t errstr_size);
 /*
  * Ask to stop without waiting (the thread lets deliveries in flight finish

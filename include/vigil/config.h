@@ -127,6 +127,19 @@ struct vg_http_config {
     int request_timeout_ms;     /* accept to the full request; trickled bytes do not extend it */
 };
 
+/*
+ * `dispatch:` (docs/config.md, docs/sinks.md): the outbox dispatcher of
+ * `vigil run`. An outbox entry read by an instance that died is claimed by
+ * another (XAUTOCLAIM) once idle for claim_idle_ms; an instance resets the
+ * idle time of the entries it still retries every third of it.
+ */
+#define VG_DISPATCH_CLAIM_IDLE_MS_DEFAULT 60000
+#define VG_DISPATCH_CLAIM_IDLE_MS_MIN 1000
+#define VG_DISPATCH_CLAIM_IDLE_MS_MAX 3600000
+struct vg_dispatch_config {
+    int64_t claim_idle_ms; /* dispatch.claim_idle: default 60 s, 1 s to 1 h */
+};
+
 /* `log:` (docs/config.md): applied by cli/ (vg_log_set_level, vg_log_set_json). */
 struct vg_log_config {
     bool json;               /* format: json; default text */
@@ -145,6 +158,8 @@ struct vg_config {
     struct vg_decode_config decode; /* `decode:` limits, value sets, kubernetes labels */
     struct vg_http_config http;     /* `http:` */
     struct vg_log_config log;       /* `log:` */
+    /* `dispatch:` the outbox dispatcher */
+    struct vg_dispatch_config dispatch;
 };
 
 /* The format of topic `topic` (VG_FORMAT_AUTO for a topic not in the list). */

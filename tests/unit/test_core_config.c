@@ -86,6 +86,7 @@ static void assert_defaults_except_path(const struct vg_config *cfg)
     assert_int_equal(cfg->kafka.batch_size, 5000);
     assert_int_equal(cfg->kafka.batch_ms, 50);
     assert_int_equal(cfg->kafka.prefetch_mb, VG_KAFKA_PREFETCH_MB_DEFAULT);
+    assert_int_equal(cfg->dispatch.claim_idle_ms, VG_DISPATCH_CLAIM_IDLE_MS_DEFAULT);
     assert_null(cfg->redis.url);
     assert_string_equal(cfg->redis.prefix, "vigil");
     assert_string_equal(cfg->redis.data_dir, ".vigil");
@@ -590,6 +591,74 @@ static void test_path_without_directory(void **state)
     close(cwd);
 }
 
+/*
+ * dispatch.claim_idle: a duration from 1s to 1h (default 60s), from the
+ * file or $VIGIL_DISPATCH_CLAIM_IDLE; mistakes as "file:line:col: message".
+ */
+static void test_dispatch_claim_idle(void **state)
+{
+    static const struct {
+        const char *yaml;
+        const char *env; /* VIGIL_DISPATCH_CLAIM_IDLE, NULL: unset */
+        vg_err_t err;
+        int64_t want_ms;  /* when VG_OK */
+        const char *want; /* the message otherwise */
+    } cases[] = {
+        {"kafka: {}\n", NULL, VG_OK, VG_DISPATCH_CLAIM_IDLE_MS_DEFAULT, NULL},
+        {"dispatch:\n", NULL, VG_OK, VG_DISPATCH_CLAIM_IDLE_MS_DEFAULT, NULL},
+        {"dispatch:\n  claim_idle: 30s\n", NULL, VG_OK, 30000, NULL},
+        {"dispatch:\n  claim_idle: 2m\n", NULL, VG_OK, 120000, NULL},
+        {"dispatch: {claim_idle: 1s}\n", NULL, VG_OK, 1000, NULL},
+        {"dispatch:\n  claim_idle: 1h\n", NULL, VG_OK, 3600000, NULL},
+        {"dispatch:\n  claim_idle: 30s\n", "3s", VG_OK, 3000, NULL},
+        {"kafka: {}\n", "90s", VG_OK, 90000, NULL},
+        {"dispatch:\n  claim_idle: 500ms\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:15: dispatch.claim_idle: 500ms is out of range [1s, 1h]"},
+        {"dispatch:\n  claim_idle: 1h1s\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:15: dispatch.claim_idle: 1h1s is out of range [1s, 1h]"},
+        {"dispatch:\n  claim_idle: 30\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:15: expected a duration like 500ms, 30s, 10m, 4h or 1h30m, got \"30\""},
+        {"dispatch:\n  claim_idle: [30s]\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:15: expected a duration like 500ms, 30s, 10m, 4h or 1h30m, got a sequence"},
+        {"dispatch: 30s\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:1:11: expected a mapping, got a scalar"},
+        {"dispatch:\n  claim_idel: 30s\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:3: unknown key \"claim_idel\" (did you mean \"claim_idle\"?)"},
+        {"kafka: {}\n", "soon", VG_ERR_INVALID, 0,
+         "$VIGIL_DISPATCH_CLAIM_IDLE: expected a duration like 500ms, 30s, 10m, 4h or 1h30m, "
+         "got \"soon\""},
+    };
+    int failed = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_config cfg;
+        char errstr[512] = "";
+        vg_err_t err;
+
+        if (cases[i].env) {
+            setenv("VIGIL_DISPATCH_CLAIM_IDLE", cases[i].env, 1);
+        } else {
+            unsetenv("VIGIL_DISPATCH_CLAIM_IDLE");
+        }
+        vg_config_init(&cfg);
+        err = vg_config_load_string(&cfg, "mem.yaml", cases[i].yaml, strlen(cases[i].yaml), errstr,
+                                    sizeof(errstr));
+        if (err != cases[i].err ||
+            (err == VG_OK && cfg.dispatch.claim_idle_ms != cases[i].want_ms) ||
+            (err != VG_OK && strcmp(errstr, cases[i].want) != 0)) {
+            print_error("case %zu %s:\n want %s %lld %s\n got  %s %lld %s\n", i, cases[i].yaml,
+                        vg_err_name(cases[i].err), (long long)cases[i].want_ms,
+                        cases[i].want ? cases[i].want : "", vg_err_name(err),
+                        (long long)cfg.dispatch.claim_idle_ms, errstr);
+            failed++;
+        }
+        vg_config_fini(&cfg);
+    }
+    unsetenv("VIGIL_DISPATCH_CLAIM_IDLE");
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -607,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_from_memory),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_path_without_directory),
+        cmocka_unit_test(test_dispatch_claim_idle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
