@@ -4,10 +4,11 @@
  * receiver answers 500; A is SIGKILLed with the page pending under its
  * consumer name. The receiver recovers and instance B (another name, so
  * it cannot re-read A's entries as its own) starts: once the entry has
- * been idle for the claim interval (60 s, docs/sinks.md) B claims it
- * (XAUTOCLAIM) and delivers it. The receiver gets exactly one 2xx answer
- * for the page, and every attempt, A's and B's, carries the same
- * idempotency id. docs/scaling.md describes the hand-over.
+ * been idle for dispatch.claim_idle (3 s here, 60 s by default:
+ * docs/sinks.md) B claims it (XAUTOCLAIM) and delivers it, well before the
+ * default would let it. The receiver gets exactly one 2xx answer for the
+ * page, and every attempt, A's and B's, carries the same idempotency id.
+ * docs/scaling.md describes the hand-over.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -26,6 +27,11 @@
 #include "vigil/mem.h"
 #include "vigil/util.h"
 
+/* dispatch.claim_idle of both instances; B must deliver within CLAIM_DEADLINE_MS of starting,
+ * which the 60 s default could not. */
+#define CLAIM_IDLE "3s"
+#define CLAIM_DEADLINE_MS 30000
+
 static struct vg_test_env E;
 static pid_t A;
 static pid_t B;
@@ -42,6 +48,8 @@ static struct vg_test_instances_case C = {
                  .sinks =
                      "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", max_attempts: 1000, "
                      "timeout: 2s}\n",
+                 /* a short claim interval: the hand-over in seconds, not a minute */
+                 .extra = "dispatch:\n  claim_idle: " CLAIM_IDLE "\n",
              }},
     .pids = {&A, &B},
 };
@@ -128,9 +136,10 @@ static void test_living_instance_claims_the_dead_ones_page(void **state)
     vg_http_receiver_set_default(E.rcv, &ok);
     B = vg_test_env_spawn_instance(&E, "scaleout-b", &port_b);
     assert_true(B > 0);
-    if (!vg_test_wait_for(delivered, NULL, 150000)) {
+    if (!vg_test_wait_for(delivered, NULL, CLAIM_DEADLINE_MS)) {
         vg_test_env_dump_logs(&E);
-        fail_msg("B never delivered A's page (%zu requests)", vg_http_receiver_count(E.rcv));
+        fail_msg("B did not deliver A's page within %d ms (claim_idle %s; %zu requests)",
+                 vg_test_timeout(CLAIM_DEADLINE_MS), CLAIM_IDLE, vg_http_receiver_count(E.rcv));
     }
     assert_true(vg_test_env_wait_quiet(&E, 30000));
     assert_int_equal(pending_of("scaleout-a"), 0);
