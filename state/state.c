@@ -258,13 +258,32 @@ vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_siz
     return state_redis_open(st, errstr, errstr_size);
 }
 
+/*
+ * /readyz's question: can this connection serve vigil's keys? On one Redis a
+ * PING says so. On a cluster the node we are connected to answers PING
+ * whatever slots it serves, so after a reshard or a failover it would say
+ * yes while every command on our keys gets MOVED (or ASK during a
+ * migration). EXISTS on a key of the prefix's tag is as cheap, creates
+ * nothing, and is answered MOVED/ASK by a node that no longer serves the
+ * slot: VG_ERR_BACKEND, so the caller reconnects (vg_state_reconnect or a
+ * new connection loads the slot map again and goes to the new owner).
+ */
 vg_err_t vg_state_ping(struct vg_state *st)
 {
     struct state_cmd c = {0};
     vg_err_t err;
 
-    state_cmd_str(&c, "PING");
-    err = state_run(st, &c, "PING", NULL, NULL, NULL, 0);
+    if (st->cluster) {
+        char *key = state_key(st, "outbox");
+
+        state_cmd_str(&c, "EXISTS");
+        state_cmd_str(&c, key);
+        err = state_run(st, &c, "EXISTS", NULL, NULL, NULL, 0);
+        vg_free(key);
+    } else {
+        state_cmd_str(&c, "PING");
+        err = state_run(st, &c, "PING", NULL, NULL, NULL, 0);
+    }
     state_cmd_fini(&c);
     return err;
 }
