@@ -89,6 +89,8 @@ void vg_state_destroy(struct vg_state *st);
 /* Reconnect after a VG_ERR_BACKEND; keeps the cache. On a cluster: to the slot's current
  * primary, after loading the slot map again. */
 vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_size);
+/* Readiness: PING; on a cluster EXISTS of a key in the prefix's slot, so a node that no longer
+ * serves the slot (MOVED/ASK) is VG_ERR_BACKEND until vg_state_reconnect. */
 vg_err_t vg_state_ping(struct vg_state *st);
 
 /*
