@@ -209,17 +209,54 @@ void eng_pipeline_set_input(struct eng_pipeline *pl, const struct vg_kafka_confi
                 eng_decode_pool_threads(pl->decode_pool));
 }
 
-/* Forget everything cached: after a rebalance or a failed commit. */
+/* Forget everything cached, and every claim: after a failed commit or a reconnect. */
 static void forget(struct eng_pipeline *pl)
 {
     vg_state_cache_clear(pl->st);
     vg_map_clear(pl->applied, applied_free);
 }
 
+/*
+ * A rebalance moved `parts`: forget what was cached for them only (their
+ * claims, and the Resources lent for one of them since loaded, see
+ * vg_state_cache_drop_partitions); the partitions still held keep theirs,
+ * so a cooperative rebalance costs the kept ones no HGETALL and no claim.
+ * A Resource cached for a kept partition whose events now also come from
+ * a new one is read again on that first event (vg_state_resolve). With
+ * the eager assignor the revoke names every partition: all is dropped.
+ * Revokes and assigns arrive between batches: nothing is dirty.
+ */
+static void forget_partitions(struct eng_pipeline *pl, const struct vg_partition *parts, size_t n)
+{
+    const char **topics = vg_calloc(n ? n : 1, sizeof(*topics));
+    int32_t *partitions = vg_calloc(n ? n : 1, sizeof(*partitions));
+    size_t dropped;
+
+    for (size_t i = 0; i < n; i++) {
+        char key[512];
+        struct applied *a;
+
+        topics[i] = parts[i].topic;
+        partitions[i] = parts[i].partition;
+        snprintf(key, sizeof(key), "%s/%d", parts[i].topic, (int)parts[i].partition);
+        a = vg_map_remove(pl->applied, key);
+        if (a) {
+            applied_free(a);
+        }
+    }
+    dropped = vg_state_cache_drop_partitions(pl->st, topics, partitions, n);
+    VG_LOG_DEBUG("consumer", "%zu cached resource(s) of %zu moved partition(s) dropped", dropped,
+                 n);
+    free(topics);
+    free(partitions);
+}
+
 static void on_assigned(void *opaque, const struct vg_partition *parts, size_t n)
 {
     struct eng_pipeline *pl = opaque;
-    forget(pl);
+
+    /* nothing of a partition not held can be cached (revokes drop it): only to be sure */
+    forget_partitions(pl, parts, n);
     eng_timers_assigned(pl->timers, parts, n);
     /* consumer/ logs the one INFO summary of the rebalance; each partition only at DEBUG */
     for (size_t i = 0; i < n; i++) {
@@ -231,9 +268,13 @@ static void on_assigned(void *opaque, const struct vg_partition *parts, size_t n
 static void on_revoked(void *opaque, const struct vg_partition *parts, size_t n)
 {
     struct eng_pipeline *pl = opaque;
-    forget(pl);
+
+    forget_partitions(pl, parts, n);
     eng_timers_revoked(pl->timers, parts, n);
-    VG_LOG_DEBUG("consumer", "revoked %zu partitions", n);
+    for (size_t i = 0; i < n; i++) {
+        VG_LOG_DEBUG("consumer", "revoked topic=%s partition=%d", parts[i].topic,
+                     (int)parts[i].partition);
+    }
 }
 
 /*

@@ -18,9 +18,105 @@
 #include "vigil/log.h"
 #include "vigil/util.h"
 
-static void free_resource(void *p)
+/*
+ * A cached Resource and the Kafka partitions whose events it was lent for
+ * since it was loaded (docs/state.md "The cache and `resolve`"): a
+ * rebalance drops it when it loses one of them, and an event from a
+ * partition not among them loads it again. No partition at all: loaded
+ * for a timer (vg_state_resolve_ids), so any drop takes it.
+ */
+struct cache_src {
+    const char *topic; /* interned in st->cache_topics; NULL: none */
+    int32_t partition;
+};
+
+struct cache_entry {
+    struct vg_resource *res;
+    struct cache_src src;   /* the first partition (events keyed by id: the only one) */
+    struct cache_src *more; /* further ones */
+    size_t n_more;
+    size_t cap_more;
+};
+
+static void free_entry(void *p)
 {
-    vg_resource_destroy(p);
+    struct cache_entry *e = p;
+
+    vg_resource_destroy(e->res);
+    vg_free(e->more);
+    vg_free(e);
+}
+
+static struct cache_entry *cache_get(const struct vg_state *st, const char *id)
+{
+    return vg_map_get(st->cache, id);
+}
+
+static struct vg_resource *cache_res(const struct vg_state *st, const char *id)
+{
+    struct cache_entry *e = vg_map_get(st->cache, id);
+
+    return e ? e->res : NULL;
+}
+
+/*
+ * `res` cached under `id`. In place of a copy read again, it keeps that
+ * copy's partitions (still held, or a drop would have taken it): it is
+ * newer than what they were lent; otherwise none yet.
+ */
+static struct cache_entry *cache_put(struct vg_state *st, const char *id, struct vg_resource *res)
+{
+    struct cache_entry *e = vg_calloc(1, sizeof(*e));
+    struct cache_entry *old;
+
+    e->res = res;
+    old = vg_map_put(st->cache, id, e);
+    if (old) {
+        e->src = old->src;
+        e->more = old->more;
+        e->n_more = old->n_more;
+        e->cap_more = old->cap_more;
+        old->more = NULL;
+        free_entry(old);
+    }
+    return e;
+}
+
+static bool src_is(const struct cache_src *s, const char *topic, int32_t partition)
+{
+    return s->topic && s->partition == partition && strcmp(s->topic, topic) == 0;
+}
+
+static bool entry_seen_on(const struct cache_entry *e, const char *topic, int32_t partition)
+{
+    if (src_is(&e->src, topic, partition)) {
+        return true;
+    }
+    for (size_t i = 0; i < e->n_more; i++) {
+        if (src_is(&e->more[i], topic, partition)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void entry_add_src(struct vg_state *st, struct cache_entry *e, const char *topic,
+                          int32_t partition)
+{
+    const char *t;
+    struct cache_src *s;
+
+    if (entry_seen_on(e, topic, partition)) {
+        return;
+    }
+    t = vg_map_get(st->cache_topics, topic);
+    if (!t) {
+        t = vg_strdup(topic);
+        vg_map_put(st->cache_topics, topic, (void *)t);
+    }
+    s = e->src.topic ? VG_ARRAY_PUSH(e->more, e->n_more, e->cap_more) : &e->src;
+    s->topic = t;
+    s->partition = partition;
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
@@ -115,6 +211,7 @@ vg_err_t vg_state_connect_config(struct vg_state **stp, const char *url, const c
     }
     vg_redact_url(url, st->redacted, sizeof(st->redacted));
     st->cache = vg_map_new();
+    st->cache_topics = vg_map_new();
     st->indexed = vg_map_new();
     st->pending_cursor = vg_strdup("0");
     st->claim_cursor = vg_strdup("0-0");
@@ -152,7 +249,8 @@ void vg_state_destroy(struct vg_state *st)
     }
     state_redis_close(st);
     state_cluster_destroy(st->cluster);
-    vg_map_destroy(st->cache, free_resource);
+    vg_map_destroy(st->cache, free_entry);
+    vg_map_destroy(st->cache_topics, vg_free);
     vg_map_destroy(st->indexed, NULL);
     state_url_fini(&st->url);
     vg_free(st->prefix);
@@ -290,8 +388,50 @@ vg_err_t vg_state_ping(struct vg_state *st)
 
 void vg_state_cache_clear(struct vg_state *st)
 {
-    vg_map_clear(st->cache, free_resource);
+    vg_map_clear(st->cache, free_entry);
     vg_map_clear(st->indexed, NULL);
+}
+
+/* Whether entry `e` was lent for one of the partitions, or for none at all (a timer's load). */
+static bool entry_in(const struct cache_entry *e, const char *const *topics,
+                     const int32_t *partitions, size_t n)
+{
+    if (!e->src.topic) {
+        return true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (entry_seen_on(e, topics[i], partitions[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t vg_state_cache_drop_partitions(struct vg_state *st, const char *const *topics,
+                                      const int32_t *partitions, size_t n)
+{
+    size_t iter = 0;
+    const char *id;
+    void *val;
+    char **gone = NULL;
+    size_t n_gone = 0;
+    size_t cap_gone = 0;
+
+    if (n == 0) {
+        return 0;
+    }
+    while (vg_map_next(st->cache, &iter, &id, &val)) {
+        if (entry_in(val, topics, partitions, n)) {
+            *VG_ARRAY_PUSH(gone, n_gone, cap_gone) = vg_strdup(id);
+        }
+    }
+    for (size_t i = 0; i < n_gone; i++) {
+        free_entry(vg_map_remove(st->cache, gone[i]));
+        vg_map_remove(st->indexed, gone[i]);
+        vg_free(gone[i]);
+    }
+    vg_free(gone);
+    return n_gone;
 }
 
 /* ---- the bounded cache ------------------------------------------------ */
@@ -328,7 +468,7 @@ size_t vg_state_cache_trim(struct vg_state *st)
     /* The least recently lent go, down to 7/8 of the bound (one sort per trim). */
     uses = vg_malloc(n * sizeof(*uses));
     while (vg_map_next(st->cache, &iter, &id, &val)) {
-        uses[k++] = ((const struct vg_resource *)val)->cache_use;
+        uses[k++] = ((const struct cache_entry *)val)->res->cache_use;
     }
     qsort(uses, k, sizeof(*uses), cmp_u64);
     cutoff = uses[k - keep - 1];
@@ -336,7 +476,7 @@ size_t vg_state_cache_trim(struct vg_state *st)
     gone = vg_malloc((n - keep + 1) * sizeof(*gone));
     iter = 0;
     while (vg_map_next(st->cache, &iter, &id, &val)) {
-        const struct vg_resource *res = val;
+        const struct vg_resource *res = ((const struct cache_entry *)val)->res;
 
         /* never one that waits for its write (dirty) */
         if (res->cache_use <= cutoff && !res->dirty && n_gone < n - keep) {
@@ -344,7 +484,7 @@ size_t vg_state_cache_trim(struct vg_state *st)
         }
     }
     for (size_t i = 0; i < n_gone; i++) {
-        vg_resource_destroy(vg_map_remove(st->cache, gone[i]));
+        free_entry(vg_map_remove(st->cache, gone[i]));
         vg_map_remove(st->indexed, gone[i]);
         vg_free(gone[i]);
     }
@@ -366,7 +506,16 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
     vg_err_t err = VG_OK;
 
     for (size_t i = 0; i < n; i++) {
-        if (vg_map_get(st->cache, evs[i].id)) {
+        const struct cache_entry *e = cache_get(st, evs[i].id);
+
+        /*
+         * Lent before for this event's partition (held since, or a revoke would
+         * have dropped it): current. Never lent for it: whoever held that
+         * partition may have written the Resource since we loaded it, so it is
+         * read again (unless it has changes not yet written: none between batches).
+         */
+        if (e && (!evs[i].pos.topic || e->res->dirty ||
+                  entry_seen_on(e, evs[i].pos.topic, evs[i].pos.partition))) {
             continue;
         }
         if (!seen) {
@@ -423,8 +572,9 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
                 if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
                     res->dirty_mask = VG_DIRTY_WHOLE;
                 }
+                vg_map_remove(st->indexed, miss[j]->id); /* when read again */
             }
-            vg_map_put(st->cache, miss[j]->id, res);
+            cache_put(st, miss[j]->id, res); /* in place of a copy read again */
         }
         state_replies_free(replies, n_miss);
     }
@@ -432,7 +582,12 @@ out:
     if (err == VG_OK) {
         st->cache_use++;
         for (size_t i = 0; i < n; i++) {
-            out[i] = vg_map_get(st->cache, evs[i].id);
+            struct cache_entry *e = cache_get(st, evs[i].id);
+
+            if (evs[i].pos.topic) {
+                entry_add_src(st, e, evs[i].pos.topic, evs[i].pos.partition);
+            }
+            out[i] = e->res;
             out[i]->cache_use = st->cache_use;
         }
     }
@@ -460,7 +615,7 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
     for (size_t i = 0; i < n; i++) {
         bool dup = false;
 
-        if (vg_map_get(st->cache, ids[i])) {
+        if (cache_get(st, ids[i])) {
             continue;
         }
         for (size_t j = 0; j < n_miss && !dup; j++) {
@@ -500,7 +655,7 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
                     res = NULL;
                 }
                 if (res) {
-                    vg_map_put(st->cache, miss[j], res);
+                    cache_put(st, miss[j], res); /* no partition: any drop takes it */
                 }
             }
         }
@@ -508,7 +663,7 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
     }
 out:
     for (size_t i = 0; i < n; i++) {
-        out[i] = err == VG_OK ? vg_map_get(st->cache, ids[i]) : NULL;
+        out[i] = err == VG_OK ? cache_res(st, ids[i]) : NULL;
         if (out[i]) {
             out[i]->cache_use = st->cache_use;
         }

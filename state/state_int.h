@@ -57,13 +57,15 @@ struct vg_state {
     struct state_url url;
     char redacted[STATE_URL_REDACTED_MAX]; /* the URL for messages: never the password */
     char *prefix;
-    struct vg_map *cache; /* id -> struct vg_resource *, owned */
+    struct vg_map *cache; /* id -> struct cache_entry *, owned (state.c) */
     size_t cache_max;     /* vg_state_cache_trim keeps at most this many; 0: no bound */
     uint64_t cache_use;   /* resolve calls so far: each lent Resource records it */
     /* ids whose index entries (P:idx:*) are known to be in Redis: loaded from
      * a hash (written with them, atomically) or committed by us. A commit
      * skips their SADD/ZADD. Cleared with the cache. */
     struct vg_map *indexed;
+    /* topic -> its name, owned: the cache entries' partitions point at these */
+    struct vg_map *cache_topics;
 
     /* Outbox reader state (state_outbox.c). */
     bool group_ready;       /* XGROUP CREATE done (or BUSYGROUP) on this server */

@@ -4,7 +4,7 @@
 pkg_check_modules(SCALEOUT_CJSON REQUIRED IMPORTED_TARGET libcjson)
 pkg_check_modules(SCALEOUT_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 
-foreach(t scaleout_timers scaleout_outbox scaleout_revoke scaleout_memory)
+foreach(t scaleout_timers scaleout_outbox scaleout_revoke scaleout_memory engine_rebalance_cache)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
   target_link_libraries(test_${t} PRIVATE vg_testrefmodel vg_testenv vg_testsupport vg_state
                         vg_consumer vg_core PkgConfig::CMOCKA PkgConfig::SCALEOUT_CJSON PkgConfig::SCALEOUT_HIREDIS

@@ -20,6 +20,14 @@ target_link_libraries(test_state_fence PRIVATE vg_teststate vg_state vg_core vg_
 add_test(NAME state_fence COMMAND test_state_fence)
 set_tests_properties(state_fence PROPERTIES LABELS integration TIMEOUT 60)
 
+# The Resource cache partition by partition (a rebalance drops only the moved partitions').
+add_executable(test_state_cache_partitions
+               ${CMAKE_CURRENT_LIST_DIR}/integration/test_state_cache_partitions.c)
+target_link_libraries(test_state_cache_partitions PRIVATE vg_teststate vg_state vg_core
+                      vg_testsupport PkgConfig::CMOCKA PkgConfig::HIREDIS vg_build_flags)
+add_test(NAME state_cache_partitions COMMAND test_state_cache_partitions)
+set_tests_properties(state_cache_partitions PROPERTIES LABELS integration TIMEOUT 60)
+
 pkg_check_modules(STATE_CJSON REQUIRED IMPORTED_TARGET libcjson)
 pkg_check_modules(STATE_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 

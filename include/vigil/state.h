@@ -97,13 +97,29 @@ vg_err_t vg_state_ping(struct vg_state *st);
  * Resolve the Resource for each of `n` events into `out[i]`: from the
  * cache, else from Redis (all misses in one pipelined round trip), else a
  * new Resource built from the event's identity. Pointers are owned by the
- * cache and valid until vg_state_cache_clear(). Events with the same id get
- * the same pointer.
+ * cache and valid until the cache drops them (vg_state_cache_clear,
+ * _drop_partitions, _trim) or the next vg_state_resolve. Events with the
+ * same id get the same pointer.
+ *
+ * The cache remembers for which Kafka partitions (ev->pos) it lent each
+ * Resource since loading it. A cached Resource never lent for this
+ * event's partition is read again (another instance may have written it
+ * through that partition), unless it has changes not yet committed.
+ * Events without a position (pos.topic NULL) take what is cached.
  */
 vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_t n,
                           struct vg_resource **out, char *errstr, size_t errstr_size);
-/* Drop every cached Resource (on partition revoke/assign, or after a failed commit). */
+/* Drop every cached Resource (after a failed commit or a reconnect). */
 void vg_state_cache_clear(struct vg_state *st);
+/*
+ * A rebalance moved partitions (topics[i], partitions[i]), i < n: drop
+ * every cached Resource lent for one of them since it was loaded, and
+ * every one loaded without a partition (vg_state_resolve_ids, for
+ * timers); the rest stay. Returns how many were dropped. Call between
+ * batches: the pointers of the dropped ones are invalid after.
+ */
+size_t vg_state_cache_drop_partitions(struct vg_state *st, const char *const *topics,
+                                      const int32_t *partitions, size_t n);
 /*
  * Bound the cache to `max_resources` (0: no bound, the default). Trimming
  * happens only in vg_state_cache_trim, so pointers lent by a resolve stay
