@@ -691,12 +691,96 @@ void state_cmd_field_i64_n(struct state_cmd *c, const char *name, size_t name_le
     c->n += 2;
 }
 
+/*
+ * The formats commands use are literal text, %s and %d (keys such as
+ * "%s:idx:name" or "%s/%d"): those are written straight into the command
+ * by format_simple; anything else (a width, another conversion) is left to
+ * vsnprintf. Returns false, having written nothing, for such a format.
+ */
+static bool format_simple(struct state_cmd *c, const char *fmt, va_list ap)
+{
+    const char *strs[8];
+    size_t lens[8];
+    int ints[8];
+    size_t n_conv = 0;
+    size_t total = 0;
+    char *start;
+    char *p;
+
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%') {
+            total++;
+            continue;
+        }
+        if (n_conv == VG_ARRAY_LEN(strs) || (f[1] != 's' && f[1] != 'd')) {
+            return false;
+        }
+        if (f[1] == 's') {
+            strs[n_conv] = va_arg(ap, const char *);
+            if (!strs[n_conv]) {
+                return false; /* printf's "(null)" */
+            }
+            lens[n_conv] = strlen(strs[n_conv]);
+        } else {
+            strs[n_conv] = NULL;
+            ints[n_conv] = va_arg(ap, int);
+            lens[n_conv] = 11; /* at most: "-2147483648" */
+        }
+        total += lens[n_conv++];
+        f++;
+    }
+    p = cmd_room(c, total + 2 * CMD_ARG_FRAME);
+    /* the argument's bytes first, its "$<len>\r\n" frame once the length is known */
+    start = p + CMD_ARG_FRAME;
+    p = start;
+    n_conv = 0;
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%') {
+            *p++ = *f;
+            continue;
+        }
+        if (strs[n_conv]) {
+            memcpy(p, strs[n_conv], lens[n_conv]);
+            p += lens[n_conv];
+        } else {
+            int v = ints[n_conv];
+
+            if (v < 0) {
+                *p++ = '-';
+            }
+            p = put_u64(p, v < 0 ? (uint64_t)0 - (uint64_t)(int64_t)v : (uint64_t)v);
+        }
+        n_conv++;
+        f++;
+    }
+    {
+        size_t len = (size_t)(p - start);
+        char *dst = c->buf + c->len;
+
+        dst = put_bulk_len(dst, len);
+        memmove(dst, start, len);
+        dst += len;
+        *dst++ = '\r';
+        *dst++ = '\n';
+        c->len = (size_t)(dst - c->buf);
+        c->n++;
+    }
+    return true;
+}
+
 void state_cmd_fmt(struct state_cmd *c, const char *fmt, ...)
 {
     char tmp[256];
     va_list ap;
     int n;
+    bool done;
 
+    va_start(ap, fmt);
+    done = format_simple(c, fmt, ap);
+    va_end(ap);
+    if (done) {
+        return;
+    }
     va_start(ap, fmt);
     n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);

@@ -1,6 +1,6 @@
 /*
  * The RESP argument writer of state/ (state_int.h): every argument kind
- * (string, integer, name/value pair, two pieces) as the exact bytes a
+ * (string, integer, name/value pair, two pieces, printf-style) as the exact bytes a
  * command carries, checked against an independent rendering with
  * snprintf, over integer edges (0, powers of ten and one below, both
  * ends of int64) and lengths around one, two and three digits. No sockets.
@@ -133,11 +133,55 @@ static void test_strings(void **state)
     state_cmd_fini(&c);
 }
 
+/* state_cmd_fmt as snprintf would have it, for the formats it writes itself and the others. */
+static void test_formats(void **state)
+{
+    struct state_cmd c = {0};
+    struct vg_buf want = {0};
+    char tmp[2048];
+    char long_s[600];
+    int len;
+    size_t n_args = 0;
+
+    (void)state;
+    memset(long_s, 'x', sizeof(long_s) - 1);
+    long_s[sizeof(long_s) - 1] = '\0';
+#define FMT_CASE(...)                                                                              \
+    do {                                                                                           \
+        state_cmd_fmt(&c, __VA_ARGS__);                                                            \
+        len = snprintf(tmp, sizeof(tmp), __VA_ARGS__);                                             \
+        want_arg(&want, tmp, (size_t)len);                                                         \
+        n_args++;                                                                                  \
+    } while (0)
+    FMT_CASE("%s:idx:name", "vigil");
+    FMT_CASE("%s/%d", "events", 0);
+    FMT_CASE("%s/%d", "events", 7);
+    FMT_CASE("%s/%d", "events", 191);
+    FMT_CASE("%s/%d", "t", INT32_MAX);
+    FMT_CASE("%s/%d", "t", -1);
+    FMT_CASE("%s/%d", "t", INT32_MIN);
+    FMT_CASE("%s:pod:%s/%s", "vigil", "ns-a", "pod-1");
+    FMT_CASE("%s:outbox:dead", "");
+    FMT_CASE("%s", "");
+    FMT_CASE("plain text");
+    FMT_CASE("%s:%s", long_s, long_s); /* longer than the fallback's stack buffer */
+    /* left to vsnprintf */
+    FMT_CASE("%5d|%-3s|", 42, "a");
+    FMT_CASE("100%% %s", "sure");
+    FMT_CASE("%s/%lld", "t", (long long)INT64_MIN);
+    FMT_CASE("%s%s%s%s%s%s%s%s%s", "1", "2", "3", "4", "5", "6", "7", "8", "9");
+#undef FMT_CASE
+    assert_args(&c, &want, n_args);
+    vg_buf_fini(&want);
+    state_cmd_fini(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
