@@ -185,16 +185,26 @@ enum vg_decode_reason decode_fail(const struct decode_ctx *dx, enum vg_decode_re
     return r;
 }
 
+/*
+ * cJSON's type tests, inline: they are library calls otherwise, and decode
+ * asks a dozen of them per event. Same meaning as cJSON_IsString & co.
+ */
+static inline bool json_is(const cJSON *item, int type)
+{
+    return item && (item->type & 0xFF) == type;
+}
+
 const char *json_str(const cJSON *obj, const char *key)
 {
     const cJSON *it = json_get(obj, key);
-    return cJSON_IsString(it) ? it->valuestring : NULL;
+    return json_is(it, cJSON_String) ? it->valuestring : NULL;
 }
 
-static bool has_control(const char *s, size_t len)
+/* Whether an identity field has a ':' (the id's separator) or a control character. */
+static bool bad_ident(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
-        if ((unsigned char)s[i] < 0x20) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == ':') {
             return true;
         }
     }
@@ -209,13 +219,13 @@ enum vg_decode_reason decode_string(const struct decode_ctx *dx, const cJSON *ob
     size_t len;
 
     *out = NULL;
-    if (!item || cJSON_IsNull(item)) {
+    if (!item || json_is(item, cJSON_NULL)) {
         if (required) {
             return decode_fail(dx, VG_DECODE_BAD_FIELD, "%s%s: missing", path, key);
         }
         return VG_DECODE_OK;
     }
-    if (!cJSON_IsString(item)) {
+    if (!json_is(item, cJSON_String)) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "%s%s: not a string", path, key);
     }
     len = strlen(item->valuestring);
@@ -225,7 +235,7 @@ enum vg_decode_reason decode_string(const struct decode_ctx *dx, const cJSON *ob
     if (len > max) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "%s%s: longer than %zu bytes", path, key, max);
     }
-    if (ident && (memchr(item->valuestring, ':', len) || has_control(item->valuestring, len))) {
+    if (ident && bad_ident(item->valuestring, len)) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD,
                            "%s%s: must not contain ':' or control characters", path, key);
     }
@@ -241,10 +251,10 @@ enum vg_decode_reason decode_time(const struct decode_ctx *dx, const cJSON *obj,
     if (found) {
         *found = false;
     }
-    if (!item || cJSON_IsNull(item)) {
+    if (!item || json_is(item, cJSON_NULL)) {
         return VG_DECODE_OK;
     }
-    if (!cJSON_IsString(item) ||
+    if (!json_is(item, cJSON_String) ||
         !vg_time_parse_rfc3339(item->valuestring, strlen(item->valuestring), out)) {
         return decode_fail(dx, VG_DECODE_BAD_TIME, "%s%s: not RFC 3339", path, key);
     }
@@ -261,10 +271,10 @@ static enum vg_decode_reason get_enum(const struct decode_ctx *dx, const cJSON *
     const cJSON *item = json_get(obj, key);
 
     out[0] = '\0';
-    if (!item || cJSON_IsNull(item)) {
+    if (!item || json_is(item, cJSON_NULL)) {
         return VG_DECODE_OK;
     }
-    if (!cJSON_IsString(item)) {
+    if (!json_is(item, cJSON_String)) {
         return decode_fail(dx, bad, "%s: not a string", key);
     }
     for (size_t i = 0; i < n_allowed; i++) {
@@ -374,10 +384,10 @@ static const cJSON *duplicate_in(const cJSON *node, struct key_scratch *ks)
     const cJSON *found;
     size_t n = 0;
 
-    if (!cJSON_IsObject(node) && !cJSON_IsArray(node)) {
+    if (!json_is(node, cJSON_Object) && !json_is(node, cJSON_Array)) {
         return NULL;
     }
-    if (cJSON_IsObject(node)) {
+    if (json_is(node, cJSON_Object)) {
         cJSON_ArrayForEach(it, node)
         {
             n++;
@@ -439,7 +449,7 @@ static enum vg_decode_reason decode_native(struct vg_event *ev, const struct dec
     bool found = false;
 
     resource = json_get(root, "resource");
-    if (!cJSON_IsObject(resource)) {
+    if (!json_is(resource, cJSON_Object)) {
         return decode_fail(dx, VG_DECODE_NO_RESOURCE, "%s",
                            resource ? "resource: not an object" : "resource: missing");
     }
@@ -496,7 +506,7 @@ static enum vg_event_format sniff(const cJSON *root)
     if (kind && strcmp(kind, "Event") == 0) {
         return VG_FORMAT_K8S_EVENT;
     }
-    if (cJSON_IsObject(object)) {
+    if (json_is(object, cJSON_Object)) {
         const char *okind = json_str(object, "kind");
         return okind && strcmp(okind, "Event") == 0 ? VG_FORMAT_K8S_EVENT : VG_FORMAT_K8S_POD;
     }
@@ -518,11 +528,11 @@ static enum vg_decode_reason unwrap(const struct decode_ctx *dx, const cJSON *ro
     if (!object) {
         return VG_DECODE_OK;
     }
-    if (!cJSON_IsObject(object)) {
+    if (!json_is(object, cJSON_Object)) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "object: not an object");
     }
     type = json_get(root, "type");
-    if (!cJSON_IsString(type)) {
+    if (!json_is(type, cJSON_String)) {
         return decode_fail(dx, VG_DECODE_BAD_FIELD, "type: %s",
                            type ? "not a string" : "missing (a watch event needs one)");
     }
@@ -686,7 +696,7 @@ static enum vg_decode_reason parse_and_decode(struct vg_event *ev, const struct 
             goto out;
         }
     }
-    if (!cJSON_IsObject(root)) {
+    if (!json_is(root, cJSON_Object)) {
         r = decode_fail(dx, VG_DECODE_NOT_OBJECT, "not a JSON object");
         goto out;
     }

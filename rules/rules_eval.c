@@ -673,9 +673,13 @@ static void merge_lists(const struct rules_mlist *const *in, size_t n, struct ru
 /*
  * The monitors whose match may hold on the Resource, in load order: the
  * index's buckets for the Resource's values, and the monitors it cannot
- * file. Linear: every monitor.
+ * file. Linear: every monitor. A single list (the usual case: one bucket,
+ * or only the monitors the index cannot file) is returned as it is, without
+ * a copy; only lists merged from several go into `buf` (the caller frees
+ * buf->v). Valid while the ruleset is.
  */
-static void match_candidates(const struct pass *ps, struct rules_mlist *out)
+static const struct rules_mlist *match_candidates(const struct pass *ps, struct rules_mlist *view,
+                                                  struct rules_mlist *buf)
 {
     const struct rules_index *ix = ps->rs->idx;
     struct rules_subject subj = {
@@ -684,12 +688,11 @@ static void match_candidates(const struct pass *ps, struct rules_mlist *out)
     struct rules_mlist acc = {0};
     size_t n = 0;
 
-    out->n = 0;
     if (ix->linear) {
-        for (size_t i = 0; i < ps->rs->n_monitors; i++) {
-            *VG_ARRAY_PUSH(out->v, out->n, out->cap) = ps->rs->monitors[i];
-        }
-        return;
+        view->v = ps->rs->monitors;
+        view->n = ps->rs->n_monitors;
+        view->cap = 0;
+        return view;
     }
     if (ix->always.n) {
         lists[n++] = &ix->always;
@@ -713,8 +716,17 @@ static void match_candidates(const struct pass *ps, struct rules_mlist *out)
         }
         lists[n++] = l;
     }
-    merge_lists(lists, n, out);
+    if (n == 0) {
+        *view = (struct rules_mlist){0};
+        return view;
+    }
+    if (n == 1 && lists[0] != &acc) {
+        return lists[0];
+    }
+    buf->n = 0;
+    merge_lists(lists, n, buf);
     vg_free(acc.v);
+    return buf;
 }
 
 /* A monitor that names exact types looks only at Resources of those types. */
@@ -758,15 +770,19 @@ static int cmp_monitor_index(const void *a, const void *b)
 
 /*
  * `cand` and the monitors with an entry on the Resource (an open entry
- * follows its course even when the match no longer holds), in load order,
- * into `out`. `own` is scratch.
+ * follows its course even when the match no longer holds), in load order:
+ * `cand` itself when the Resource has no entry (the usual case), else
+ * merged into `out`. `own` is scratch.
  */
-static void with_entries(const struct pass *ps, const struct rules_mlist *cand,
-                         struct rules_mlist *own, struct rules_mlist *out)
+static const struct rules_mlist *with_entries(const struct pass *ps, const struct rules_mlist *cand,
+                                              struct rules_mlist *own, struct rules_mlist *out)
 {
     size_t i = 0;
     size_t j = 0;
 
+    if (ps->n_w == 0) {
+        return cand;
+    }
     own->n = 0;
     out->n = 0;
     for (size_t k = 0; k < ps->n_w; k++) {
@@ -787,6 +803,7 @@ static void with_entries(const struct pass *ps, const struct rules_mlist *cand,
             *VG_ARRAY_PUSH(out->v, out->n, out->cap) = m;
         }
     }
+    return out;
 }
 
 static void on_event_absence(struct pass *ps, const struct rules_monitor *m)
@@ -1632,18 +1649,21 @@ void vg_rules_eval_event(const struct vg_ruleset *rs, const struct vg_rules_env 
                       .out = out,
                       .now = env->now_ms};
     struct rules_subject subj = {.res = res, .labels = res->labels, .n_labels = res->n_labels};
-    struct rules_mlist cand = {0};
+    struct rules_mlist cand_view;
+    struct rules_mlist cand_buf = {0};
     struct rules_mlist own = {0};
-    struct rules_mlist look = {0};
+    struct rules_mlist look_buf = {0};
+    const struct rules_mlist *cand;
+    const struct rules_mlist *look;
     const struct vg_transition *del = NULL;
 
     load_work(&ps);
-    match_candidates(&ps, &cand);
+    cand = match_candidates(&ps, &cand_view, &cand_buf);
     for (size_t i = 0; i < n; i++) {
         VG_ASSERT(trans[i].res == res);
-        with_entries(&ps, &cand, &own, &look);
-        for (size_t j = 0; j < look.n; j++) {
-            const struct rules_monitor *m = look.v[j];
+        look = with_entries(&ps, cand, &own, &look_buf);
+        for (size_t j = 0; j < look->n; j++) {
+            const struct rules_monitor *m = look->v[j];
             struct work *w;
 
             if (!watches_transition(&ps, m, &trans[i])) {
@@ -1657,9 +1677,9 @@ void vg_rules_eval_event(const struct vg_ruleset *rs, const struct vg_rules_env 
         }
     }
     /* Absence: any event restarts the watch of a running Resource. */
-    with_entries(&ps, &cand, &own, &look);
-    for (size_t j = 0; j < look.n; j++) {
-        const struct rules_monitor *m = look.v[j];
+    look = with_entries(&ps, cand, &own, &look_buf);
+    for (size_t j = 0; j < look->n; j++) {
+        const struct rules_monitor *m = look->v[j];
 
         if (m->cond.kind != RULES_ABSENCE || !type_allows(&ps, m)) {
             continue;
@@ -1668,9 +1688,9 @@ void vg_rules_eval_event(const struct vg_ruleset *rs, const struct vg_rules_env 
             on_event_absence(&ps, m);
         }
     }
-    vg_free(cand.v);
+    vg_free(cand_buf.v);
     vg_free(own.v);
-    vg_free(look.v);
+    vg_free(look_buf.v);
     for (size_t i = 0; i < ps.n_w; i++) {
         struct work *w = &ps.w[i];
 

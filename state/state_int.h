@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <hiredis/hiredis.h>
 
@@ -142,12 +143,27 @@ void state_cmd_arg2(struct state_cmd *c, const char *a, size_t alen, const char 
 /* The key "P:<kind>:{ID}" (state_key_res) as one argument, without a heap copy. */
 void state_cmd_key_res(struct state_cmd *c, const struct vg_state *st, const char *kind,
                        const char *id);
-void state_cmd_str(struct state_cmd *c, const char *s);
 void state_cmd_i64(struct state_cmd *c, int64_t v);
 void state_cmd_fmt(struct state_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A name/value argument pair (a NULL value is ""). */
-void state_cmd_field(struct state_cmd *c, const char *name, const char *value);
-void state_cmd_field_i64(struct state_cmd *c, const char *name, int64_t value);
+/* A name/value argument pair (a NULL value is ""); name_len is strlen(name). */
+void state_cmd_field_n(struct state_cmd *c, const char *name, size_t name_len, const char *value);
+void state_cmd_field_i64_n(struct state_cmd *c, const char *name, size_t name_len, int64_t value);
+/*
+ * A string argument (NULL is ""), and the pairs above by name alone. Inline
+ * so that the length of a literal (most names, "HSET") is known when compiled.
+ */
+static inline void state_cmd_str(struct state_cmd *c, const char *s)
+{
+    state_cmd_arg(c, s ? s : "", s ? strlen(s) : 0);
+}
+static inline void state_cmd_field(struct state_cmd *c, const char *name, const char *value)
+{
+    state_cmd_field_n(c, name, strlen(name), value);
+}
+static inline void state_cmd_field_i64(struct state_cmd *c, const char *name, int64_t value)
+{
+    state_cmd_field_i64_n(c, name, strlen(name), value);
+}
 /* Queue the command on st->ctx (pre-formatted RESP) and reset `c` for the next one. */
 void state_cmd_append(struct vg_state *st, struct state_cmd *c);
 /* Forget the arguments gathered so far (the buffers are kept). */

@@ -494,49 +494,108 @@ void state_redis_close(struct vg_state *st)
  * largest part of a commit's instructions.)
  */
 
-/* Room for `extra` more bytes; the header's room is taken by the first argument. */
-static char *cmd_room(struct state_cmd *c, size_t extra)
+/* The buffer grown to hold `need` bytes (the rare path, out of line). */
+static __attribute__((noinline)) void cmd_grow(struct state_cmd *c, size_t need)
 {
-    size_t need;
+    size_t ncap = c->cap ? c->cap * 2 : 256;
 
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    c->buf = vg_realloc(c->buf, ncap);
+    c->cap = ncap;
+}
+
+/* Room for `extra` more bytes; the header's room is taken by the first argument. */
+static inline char *cmd_room(struct state_cmd *c, size_t extra)
+{
     if (c->len == 0) {
         c->len = STATE_CMD_HEAD;
     }
-    need = c->len + extra;
-    if (need > c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 256;
-
-        while (ncap < need) {
-            ncap *= 2;
-        }
-        c->buf = vg_realloc(c->buf, ncap);
-        c->cap = ncap;
+    if (c->len + extra > c->cap) {
+        cmd_grow(c, c->len + extra);
     }
     return c->buf + c->len;
 }
 
-/* Decimal digits of u at p; returns the end. */
+/* "00" "01" ... "99": integers are written two digits per division. */
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
+static const uint64_t pow10_u64[20] = {1u,
+                                       10u,
+                                       100u,
+                                       1000u,
+                                       10000u,
+                                       100000u,
+                                       1000000u,
+                                       10000000u,
+                                       100000000u,
+                                       1000000000u,
+                                       10000000000u,
+                                       100000000000u,
+                                       1000000000000u,
+                                       10000000000000u,
+                                       100000000000000u,
+                                       1000000000000000u,
+                                       10000000000000000u,
+                                       100000000000000000u,
+                                       1000000000000000000u,
+                                       10000000000000000000u};
+
+/* How many decimal digits u has (1 for 0): from its bit length, without a loop. */
+static inline size_t u64_digits(uint64_t u)
+{
+    /* bits * log10(2), as 1233/4096: one short from 10^d on (u | 1: 0 has one digit) */
+    size_t d = ((size_t)(64 - __builtin_clzll(u | 1)) * 1233) >> 12;
+
+    return d + ((u | 1) >= pow10_u64[d] ? 1 : 0);
+}
+
+/* The n (u64_digits(u)) decimal digits of u at p; returns the end. */
+static inline char *put_u64_n(char *p, uint64_t u, size_t n)
+{
+    char *end = p + n;
+    char *q = end;
+
+    while (u >= 100) {
+        uint64_t r = u % 100;
+
+        u /= 100;
+        q -= 2;
+        memcpy(q, digit_pairs + 2 * r, 2);
+    }
+    if (u >= 10) {
+        q -= 2;
+        memcpy(q, digit_pairs + 2 * u, 2);
+    } else {
+        *--q = (char)('0' + u);
+    }
+    return end;
+}
+
 static char *put_u64(char *p, uint64_t u)
 {
-    char tmp[20];
-    size_t n = 0;
-
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    while (n > 0) {
-        *p++ = tmp[--n];
-    }
-    return p;
+    return put_u64_n(p, u, u64_digits(u));
 }
 
 /* "$<len>\r\n" at p; returns the end. */
-static char *put_bulk_len(char *p, size_t len)
+static inline char *put_bulk_len(char *p, size_t len)
 {
     *p++ = '$';
     if (len < 10) {
         *p++ = (char)('0' + len);
+    } else if (len < 100) {
+        memcpy(p, digit_pairs + 2 * len, 2);
+        p += 2;
     } else {
         p = put_u64(p, len);
     }
@@ -548,10 +607,9 @@ static char *put_bulk_len(char *p, size_t len)
 /* Bytes the "$<len>\r\n" prefix and the "\r\n" suffix of an argument take at most. */
 #define CMD_ARG_FRAME 26
 
-void state_cmd_arg(struct state_cmd *c, const char *s, size_t len)
+/* One bulk argument at p (room already made); returns the end. */
+static inline char *put_arg(char *p, const char *s, size_t len)
 {
-    char *p = cmd_room(c, len + CMD_ARG_FRAME);
-
     p = put_bulk_len(p, len);
     if (len > 0) {
         memcpy(p, s, len);
@@ -559,6 +617,30 @@ void state_cmd_arg(struct state_cmd *c, const char *s, size_t len)
     }
     *p++ = '\r';
     *p++ = '\n';
+    return p;
+}
+
+/* The integer v as one bulk argument at p (room for CMD_ARG_FRAME + 20 made); returns the end. */
+static inline char *put_arg_i64(char *p, int64_t v)
+{
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n = u64_digits(u);
+
+    p = put_bulk_len(p, n + (v < 0 ? 1 : 0));
+    if (v < 0) {
+        *p++ = '-';
+    }
+    p = put_u64_n(p, u, n);
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+void state_cmd_arg(struct state_cmd *c, const char *s, size_t len)
+{
+    char *p = cmd_room(c, len + CMD_ARG_FRAME);
+
+    p = put_arg(p, s, len);
     c->len = (size_t)(p - c->buf);
     c->n++;
 }
@@ -578,33 +660,112 @@ void state_cmd_arg2(struct state_cmd *c, const char *a, size_t alen, const char 
     c->n++;
 }
 
-void state_cmd_str(struct state_cmd *c, const char *s)
-{
-    state_cmd_arg(c, s ? s : "", s ? strlen(s) : 0);
-}
-
 void state_cmd_i64(struct state_cmd *c, int64_t v)
 {
-    char tmp[24];
-    char *p = tmp;
+    char *p = cmd_room(c, CMD_ARG_FRAME + 21);
 
-    if (v < 0) {
-        *p++ = '-';
+    p = put_arg_i64(p, v);
+    c->len = (size_t)(p - c->buf);
+    c->n++;
+}
+
+/* A field name and its value: one capacity check for both arguments. */
+void state_cmd_field_n(struct state_cmd *c, const char *name, size_t name_len, const char *value)
+{
+    size_t value_len = value ? strlen(value) : 0;
+    char *p = cmd_room(c, name_len + value_len + 2 * CMD_ARG_FRAME);
+
+    p = put_arg(p, name, name_len);
+    p = put_arg(p, value, value_len);
+    c->len = (size_t)(p - c->buf);
+    c->n += 2;
+}
+
+void state_cmd_field_i64_n(struct state_cmd *c, const char *name, size_t name_len, int64_t value)
+{
+    char *p = cmd_room(c, name_len + 2 * CMD_ARG_FRAME + 21);
+
+    p = put_arg(p, name, name_len);
+    p = put_arg_i64(p, value);
+    c->len = (size_t)(p - c->buf);
+    c->n += 2;
+}
+
+/*
+ * The formats commands use are literal text, %s and %d (keys such as
+ * "%s:idx:name" or "%s/%d"): those are written straight into the command
+ * by format_simple; anything else (a width, another conversion) is left to
+ * vsnprintf. Returns false, having written nothing, for such a format.
+ */
+static bool format_simple(struct state_cmd *c, const char *fmt, va_list ap)
+{
+    const char *strs[8];
+    size_t lens[8];
+    int ints[8];
+    size_t n_conv = 0;
+    size_t total = 0;
+    char *start;
+    char *p;
+
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%') {
+            total++;
+            continue;
+        }
+        if (n_conv == VG_ARRAY_LEN(strs) || (f[1] != 's' && f[1] != 'd')) {
+            return false;
+        }
+        if (f[1] == 's') {
+            strs[n_conv] = va_arg(ap, const char *);
+            if (!strs[n_conv]) {
+                return false; /* printf's "(null)" */
+            }
+            lens[n_conv] = strlen(strs[n_conv]);
+        } else {
+            strs[n_conv] = NULL;
+            ints[n_conv] = va_arg(ap, int);
+            lens[n_conv] = 11; /* at most: "-2147483648" */
+        }
+        total += lens[n_conv++];
+        f++;
     }
-    p = put_u64(p, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
-    state_cmd_arg(c, tmp, (size_t)(p - tmp));
-}
+    p = cmd_room(c, total + 2 * CMD_ARG_FRAME);
+    /* the argument's bytes first, its "$<len>\r\n" frame once the length is known */
+    start = p + CMD_ARG_FRAME;
+    p = start;
+    n_conv = 0;
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%') {
+            *p++ = *f;
+            continue;
+        }
+        if (strs[n_conv]) {
+            memcpy(p, strs[n_conv], lens[n_conv]);
+            p += lens[n_conv];
+        } else {
+            int v = ints[n_conv];
 
-void state_cmd_field(struct state_cmd *c, const char *name, const char *value)
-{
-    state_cmd_str(c, name);
-    state_cmd_str(c, value);
-}
+            if (v < 0) {
+                *p++ = '-';
+            }
+            p = put_u64(p, v < 0 ? (uint64_t)0 - (uint64_t)(int64_t)v : (uint64_t)v);
+        }
+        n_conv++;
+        f++;
+    }
+    {
+        size_t len = (size_t)(p - start);
+        char *dst = c->buf + c->len;
 
-void state_cmd_field_i64(struct state_cmd *c, const char *name, int64_t value)
-{
-    state_cmd_str(c, name);
-    state_cmd_i64(c, value);
+        dst = put_bulk_len(dst, len);
+        memmove(dst, start, len);
+        dst += len;
+        *dst++ = '\r';
+        *dst++ = '\n';
+        c->len = (size_t)(dst - c->buf);
+        c->n++;
+    }
+    return true;
 }
 
 void state_cmd_fmt(struct state_cmd *c, const char *fmt, ...)
@@ -612,7 +773,14 @@ void state_cmd_fmt(struct state_cmd *c, const char *fmt, ...)
     char tmp[256];
     va_list ap;
     int n;
+    bool done;
 
+    va_start(ap, fmt);
+    done = format_simple(c, fmt, ap);
+    va_end(ap);
+    if (done) {
+        return;
+    }
     va_start(ap, fmt);
     n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);

@@ -57,6 +57,14 @@ target_link_libraries(test_state_url PRIVATE vg_state vg_core PkgConfig::CMOCKA
 add_test(NAME state_url COMMAND test_state_url)
 set_tests_properties(state_url PROPERTIES LABELS unit TIMEOUT 30)
 
+# The RESP argument writer (strings, integers, name/value pairs), through the private header.
+add_executable(test_state_cmd ${CMAKE_CURRENT_LIST_DIR}/unit/test_state_cmd.c)
+target_include_directories(test_state_cmd PRIVATE ${PROJECT_SOURCE_DIR}/state)
+target_link_libraries(test_state_cmd PRIVATE vg_state vg_core PkgConfig::CMOCKA
+                      PkgConfig::HIREDIS vg_build_flags)
+add_test(NAME state_cmd COMMAND test_state_cmd)
+set_tests_properties(state_cmd PROPERTIES LABELS unit TIMEOUT 30)
+
 # The pure rendering of `vigil get` (ages, widths, YAML scalars, the grid):
 # cli/render.c and cli/cmd_get.c compiled in (with cli/options.c), with stubs
 # for what they call in the rest of cli/.
