@@ -368,7 +368,9 @@ char *vg_page_group_to_json(const char *pager, const struct vg_label *labels, si
         const char *status = obj_str(root, "status");
 
         if (!root || !status || !cJSON_IsObject(inc) || !obj_str(inc, "id") ||
-            !obj_str(inc, "started_at")) {
+            !obj_str(inc, "started_at") ||
+            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "resource")) ||
+            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "transition"))) {
             cJSON_Delete(root);
             goto out;
         }
@@ -443,7 +445,11 @@ vg_err_t vg_page_group_from_json(struct vg_pages *out, const char *json, size_t 
         struct vg_buf one = {0};
         struct vg_page *pg;
 
-        if (!cJSON_IsObject(it) || !obj_str(it, "status")) {
+        /* each part is copied whole below: a missing one is not an empty one */
+        if (!cJSON_IsObject(it) || !obj_str(it, "status") ||
+            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(it, "incident")) ||
+            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(it, "resource")) ||
+            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(it, "transition"))) {
             snprintf(errstr, errstr_size, "grouped page: bad incident entry");
             err = VG_ERR_PARSE;
             break;

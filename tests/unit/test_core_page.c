@@ -431,6 +431,45 @@ static void test_malformed_trailing_regression(void **state)
     assert_int_equal(failed, 0);
 }
 
+/*
+ * A grouped body whose incident entry lacks its resource or transition (or
+ * whose single bodies do) is malformed: VG_ERR_PARSE and NULL, never the
+ * "out of memory" abort of printing a part that is not there.
+ */
+static void test_group_missing_part(void **state)
+{
+    static const char *const entries[] = {
+        "{\"status\":\"firing\",\"incident\":{\"id\":\"a\"},\"transition\":{}}",
+        "{\"status\":\"firing\",\"incident\":{\"id\":\"a\"},\"resource\":{}}",
+        "{\"status\":\"firing\",\"resource\":{},\"transition\":{}}",
+        "{\"status\":\"firing\",\"incident\":{},\"resource\":7,\"transition\":{}}",
+    };
+    static const char body[] = "{\"status\":\"firing\",\"incident\":{\"id\":\"a\","
+                               "\"started_at\":\"2026-11-28T10:00:00Z\"},\"transition\":{}}";
+    const char *bodies[] = {body};
+    int failed = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(entries); i++) {
+        struct vg_pages out = {0};
+        char errstr[256] = "";
+        char *json = vg_asprintf("{\"version\":\"1\",\"status\":\"firing\",\"group\":{\"pager\":"
+                                 "\"p\",\"labels\":{}},\"incidents\":[%s]}",
+                                 entries[i]);
+
+        if (vg_page_group_from_json(&out, json, strlen(json), errstr, sizeof(errstr)) !=
+                VG_ERR_PARSE ||
+            out.n != 0) {
+            print_error("case %zu: want PARSE and no page\n", i);
+            failed++;
+        }
+        vg_pages_fini(&out);
+        free(json);
+    }
+    assert_int_equal(failed, 0);
+    assert_null(vg_page_group_to_json("p", NULL, 0, bodies, 1));
+}
+
 static void test_pages_list(void **state)
 {
     struct vg_pages pl = {0};
@@ -466,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_malformed_trailing_regression),
         cmocka_unit_test(test_pages_list),
+        cmocka_unit_test(test_group_missing_part),
     };
     vg_json_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
