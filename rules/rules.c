@@ -235,6 +235,11 @@ bool vg_rules_matcher_valid(const char *matcher, char *errstr, size_t errstr_siz
         }
         return false;
     }
+    if (!eq[1]) {
+        /* as POST /api/v1/silences refuses it: it would hold only for an empty value */
+        snprintf(errstr, errstr_size, "matcher \"%s\": empty pattern (want key=glob)", matcher);
+        return false;
+    }
     if (!vg_glob_valid(eq + 1)) {
         snprintf(errstr, errstr_size, "matcher \"%s\": invalid glob", matcher);
         return false;
