@@ -1,0 +1,595 @@
+/*
+ * libFuzzer target for the small parsers of outside input that have no
+ * target of their own. The first byte picks one; the rest is its input:
+ *   0  a redis URL (`redis.url`, state_url_parse) and its redacted form
+ *   1  silence matchers ("key=glob", from `vigil silence add -m` and
+ *      POST /api/v1/silences), then applied to an incident by a ruleset
+ *   2  the `vigil get -n` name glob against a name, and its literal prefix
+ *      (what the name index is narrowed by)
+ *   3  the JSON helpers of core/json.c (the pre-parse scan, UTF-8, depth,
+ *      string escaping), each against a plain byte-by-byte reference
+ *   4  what vigil reads back from Redis: a silence, a page body (outbox),
+ *      a grouped body, an incident record
+ *   5  RFC 3339 times and durations (`--start`, `--for`, `--from`)
+ * Built with clang -fsanitize=fuzzer,address,undefined (tests/fuzz.cmake).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "api_int.h"
+#include "state_int.h"
+#include "vigil/json.h"
+#include "vigil/log.h"
+#include "vigil/mem.h"
+#include "vigil/page.h"
+#include "vigil/rules.h"
+#include "vigil/util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define NOW_MS INT64_C(1795860000000)
+#define MAX_LINES 8
+
+/* ---- 0: the redis URL ------------------------------------------------------ */
+
+/*
+ * What the redacted form of a parsed URL must be: the URL with its
+ * password (TCP: between the userinfo's ':' and the '@'; unix: the whole
+ * query) replaced by <redacted>, and nothing else changed.
+ */
+static void check_url(const char *url)
+{
+    struct state_url u;
+    char errstr[512];
+    char redacted[1024];
+    char want[1024];
+    size_t len = strlen(url);
+
+    errstr[0] = '\0';
+    vg_redact_url(url, redacted, sizeof(redacted));
+    if (state_url_parse(url, &u, errstr, sizeof(errstr)) != VG_OK) {
+        if (!errstr[0] || u.host || u.path || u.user || u.pass) {
+            abort(); /* a refusal says why and leaves nothing to free */
+        }
+        return;
+    }
+    if (u.is_unix) {
+        const char *q = strchr(url, '?');
+
+        if (!u.path || u.path[0] != '/' || u.host) {
+            abort();
+        }
+        if (q) {
+            snprintf(want, sizeof(want), "%.*s?<redacted>", (int)(q - url), url);
+        } else {
+            snprintf(want, sizeof(want), "%s", url);
+        }
+    } else {
+        const char *rest = url + 8;
+        const char *at = strrchr(rest, '@');
+
+        if (!u.host || !u.host[0] || u.port < 1 || u.port > 65535 || u.path) {
+            abort();
+        }
+        if (at) {
+            const char *colon = memchr(rest, ':', (size_t)(at - rest));
+
+            if (!colon || !u.pass || !u.pass[0]) {
+                abort();
+            }
+            snprintf(want, sizeof(want), "%.*s<redacted>%s", (int)(colon + 1 - url), url, at);
+        } else {
+            snprintf(want, sizeof(want), "%s", url);
+        }
+    }
+    if (u.db < 0 || (u.user && !u.pass)) {
+        abort();
+    }
+    if (len < 900 && strcmp(want, redacted) != 0) {
+        fprintf(stderr, "url: %s\nredacted: %s\nwant: %s\n", url, redacted, want);
+        abort(); /* the log line would show more than the password's place */
+    }
+    state_url_fini(&u);
+}
+
+/* ---- 1: silence matchers ---------------------------------------------------- */
+
+static struct vg_ruleset *rs;
+
+/* One monitor that fires on runtime -> failed, one pager that takes everything. */
+static const char rules_yaml[] = "monitors:\n"
+                                 "  - name: m\n"
+                                 "    match: {type: workflow}\n"
+                                 "    when: {runtime: {to: failed}}\n"
+                                 "    severity: high\n"
+                                 "    incident: inc\n"
+                                 "    labels: {team: t}\n"
+                                 "pagers:\n"
+                                 "  - name: p\n"
+                                 "    match: {type: workflow}\n"
+                                 "    sinks: [console]\n";
+
+static size_t split_lines(char *s, char **lines, size_t max)
+{
+    size_t n = 0;
+
+    while (n < max) {
+        char *nl = strchr(s, '\n');
+
+        lines[n++] = s;
+        if (!nl) {
+            break;
+        }
+        *nl = '\0';
+        s = nl + 1;
+    }
+    return n;
+}
+
+/* The value a matcher's key names on the incident built below; NULL when not known here. */
+static const char *subject_value(const char *key, const char *name, const char *id)
+{
+    static const char *const fixed[][2] = {
+        {"monitor", "m"}, {"severity", "high"},    {"incident", "inc"},  {"type", "workflow"},
+        {"owner", "o"},   {"workspace", "public"}, {"labels.team", "t"},
+    };
+
+    if (!strcmp(key, "name")) {
+        return name;
+    }
+    if (!strcmp(key, "resource")) {
+        return id;
+    }
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (!strcmp(key, fixed[i][0])) {
+            return fixed[i][1];
+        }
+    }
+    return strncmp(key, "labels.", 7) == 0 ? "" : NULL; /* a label the incident lacks */
+}
+
+/* Does a silence of `matchers` hold for workflow `name` failing, as a reference? -1: unknown. */
+static int expect_silenced(char *const *matchers, size_t n, const char *name, const char *id)
+{
+    int all = 1;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(matchers[i], '=');
+        char key[64];
+        const char *v;
+
+        if ((size_t)(eq - matchers[i]) >= sizeof(key)) {
+            return -1;
+        }
+        memcpy(key, matchers[i], (size_t)(eq - matchers[i]));
+        key[eq - matchers[i]] = '\0';
+        v = subject_value(key, name, id);
+        if (!v || strchr(eq + 1, '\\')) {
+            return -1; /* an escape: a glob or literal text, the docs do not say */
+        }
+        if (vg_is_glob(eq + 1) ? !vg_glob_match(eq + 1, v) : strcmp(eq + 1, v) != 0) {
+            all = 0;
+        }
+    }
+    return all;
+}
+
+static void eval_silence(const struct vg_silence *s, const char *name)
+{
+    static char wf[] = "workflow";
+    static char *batch[] = {wf};
+    const struct vg_health_config hc = {batch, 1};
+    static const char *const runtimes[] = {"running", "failed"};
+    struct vg_rules_out out = {0};
+    struct vg_resource *res = NULL;
+    struct vg_rules_env env = {.now_ms = NOW_MS, .silences = s, .n_silences = 1};
+    size_t pages = 0;
+    char *id = vg_resource_id("workflow", "v1", name, "public");
+    int want = expect_silenced(s->matchers, s->n_matchers, name, id);
+
+    for (size_t i = 0; i < 2; i++) {
+        struct vg_event ev;
+        struct vg_transition tr[3];
+        size_t nt;
+
+        memset(&ev, 0, sizeof(ev));
+        ev.type = vg_strdup("workflow");
+        ev.name = vg_strdup(name);
+        ev.workspace = vg_strdup("public");
+        ev.version = vg_strdup("v1");
+        ev.owner = vg_strdup("o");
+        ev.id = vg_strdup(id);
+        snprintf(ev.status, sizeof(ev.status), "active");
+        snprintf(ev.runtime, sizeof(ev.runtime), "%s", runtimes[i]);
+        ev.time_ms = NOW_MS - 1000 + (int64_t)i;
+        ev.pos.topic = vg_strdup("t");
+        ev.pos.offset = (int64_t)i;
+        if (!res) {
+            res = vg_resource_new_from_event(&ev);
+        }
+        nt = vg_resource_apply(&hc, res, &ev, tr);
+        vg_rules_eval_event(rs, &env, res, &ev, tr, nt, &out);
+        pages += out.pages.n;
+        vg_rules_out_clear(&out);
+        vg_event_fini(&ev);
+    }
+    if (want >= 0 && (pages == 0) != (want == 1)) {
+        fprintf(stderr, "name \"%s\": %zu pages, silence expected to %s\n", name, pages,
+                want ? "hold" : "not hold");
+        abort();
+    }
+    vg_resource_destroy(res);
+    vg_rules_out_fini(&out);
+    vg_free(id);
+}
+
+/*
+ * Line 1 is a resource name, every further line a matcher. The CLI
+ * (vg_rules_matcher_valid) and the API (api_matcher_ok) must agree on
+ * each; a silence of valid ones survives its JSON form and, applied to
+ * the failing workflow, holds back its page exactly when each matcher
+ * holds.
+ */
+static void check_matchers(char *text)
+{
+    char *lines[MAX_LINES + 1];
+    size_t n = split_lines(text, lines, MAX_LINES + 1);
+    struct vg_silence s = {0};
+    struct vg_silence back;
+    char errstr[512];
+    char *json;
+
+    if (n < 2 || !vg_utf8_valid(lines[0], strlen(lines[0]))) {
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        bool cli = vg_rules_matcher_valid(lines[i], errstr, sizeof(errstr));
+        bool api = api_matcher_ok(lines[i]);
+
+        if (cli != api) {
+            fprintf(stderr, "matcher \"%s\": the CLI says %s, the API %s\n", lines[i],
+                    cli ? "valid" : errstr, api ? "valid" : "invalid");
+            abort();
+        }
+        if (!cli) {
+            return;
+        }
+    }
+    s.id = vg_strdup("s1");
+    s.matchers = vg_calloc(n - 1, sizeof(char *));
+    for (size_t i = 1; i < n; i++) {
+        s.matchers[s.n_matchers++] = vg_strdup(lines[i]);
+    }
+    s.starts_at_ms = NOW_MS - 60000;
+    s.ends_at_ms = NOW_MS + 60000;
+    s.comment = vg_strdup("fuzz");
+    s.created_by = vg_strdup("fuzz");
+    json = vg_silence_to_json(&s);
+    if (!vg_silence_from_json(&back, json, strlen(json)) || back.n_matchers != s.n_matchers) {
+        abort(); /* what we write we must read */
+    }
+    for (size_t i = 0; i < s.n_matchers; i++) {
+        if (strcmp(back.matchers[i], s.matchers[i]) != 0) {
+            abort();
+        }
+    }
+    vg_silence_fini(&back);
+    vg_free(json);
+    eval_silence(&s, lines[0]);
+    vg_silence_fini(&s);
+}
+
+/* ---- 2: the name glob of `vigil get -n` ------------------------------------ */
+
+/* Line 1 a glob, line 2 a name: a name it matches starts with the prefix the index is read by. */
+static void check_name_glob(char *text)
+{
+    char *lines[2];
+    size_t lit;
+
+    if (split_lines(text, lines, 2) < 2 || !vg_glob_valid(lines[0])) {
+        return;
+    }
+    lit = strcspn(lines[0], "*?[\\");
+    if (vg_glob_match(lines[0], lines[1]) && strncmp(lines[0], lines[1], lit) != 0) {
+        abort();
+    }
+    if (!vg_is_glob(lines[0]) && !strchr(lines[0], '\\') &&
+        vg_glob_match(lines[0], lines[1]) != (strcmp(lines[0], lines[1]) == 0)) {
+        abort(); /* without metacharacters a glob is the name itself */
+    }
+}
+
+/* ---- 3: core/json.c against references -------------------------------------- */
+
+/* Well-formed UTF-8 by the Unicode standard's table of byte sequences; the sequence length or 0. */
+static size_t ref_utf8_len(const unsigned char *p, size_t len)
+{
+    unsigned char c = p[0];
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xbf;
+    size_t n;
+
+    if (c < 0x80) {
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else {
+        return 0;
+    }
+    if (len < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (size_t k = 2; k < n; k++) {
+        if (p[k] < 0x80 || p[k] > 0xbf) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+/* vg_json_scan one byte at a time, as its contract reads. */
+static enum vg_json_scan_result ref_scan(const unsigned char *p, size_t len, int max_depth,
+                                         struct vg_json_scan *out)
+{
+    int depth = 0;
+    bool in_str = false;
+
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = p[i];
+
+        if (c >= 0x80) {
+            size_t n = ref_utf8_len(p + i, len - i);
+
+            if (n == 0) {
+                out->at = i;
+                return VG_JSON_SCAN_NOT_UTF8;
+            }
+            i += n - 1;
+        } else if (in_str) {
+            if (c == '"') {
+                in_str = false;
+            } else if (c < 0x20) {
+                out->at = i;
+                return VG_JSON_SCAN_CONTROL_CHAR;
+            } else if (c == '\\' && i + 1 < len) {
+                if (p[i + 1] == '"' || p[i + 1] == '\\') {
+                    i++;
+                } else if (len - i >= 6 && !memcmp(p + i + 1, "u0000", 5)) {
+                    out->nul_escape = true;
+                }
+            }
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+            if (depth > out->depth) {
+                out->depth = depth;
+                if (depth > max_depth) {
+                    out->at = i;
+                    return VG_JSON_SCAN_TOO_DEEP;
+                }
+            }
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return VG_JSON_SCAN_OK;
+}
+
+static void check_json_helpers(const char *json, size_t len, int max_depth)
+{
+    struct vg_json_scan got;
+    struct vg_json_scan want;
+    enum vg_json_scan_result r = vg_json_scan(json, len, max_depth, &got);
+    enum vg_json_scan_result wr = ref_scan((const unsigned char *)json, len, max_depth, &want);
+    bool utf8 = true;
+
+    if (r != wr || (r != VG_JSON_SCAN_OK && got.at != want.at) || got.depth != want.depth ||
+        (r == VG_JSON_SCAN_OK && got.nul_escape != want.nul_escape)) {
+        fprintf(stderr, "scan: got %d at %zu depth %d nul %d, want %d at %zu depth %d nul %d\n",
+                (int)r, got.at, got.depth, got.nul_escape, (int)wr, want.at, want.depth,
+                want.nul_escape);
+        abort();
+    }
+    for (size_t i = 0; i < len;) {
+        size_t n = ref_utf8_len((const unsigned char *)json + i, len - i);
+
+        if (n == 0) {
+            utf8 = false;
+            break;
+        }
+        i += n;
+    }
+    if (vg_utf8_valid(json, len) != utf8) {
+        abort();
+    }
+    if (r == VG_JSON_SCAN_OK && vg_json_depth(json, len, max_depth) != got.depth) {
+        abort(); /* the two depth counters agree on what the scan passes */
+    }
+}
+
+/* A NUL-free valid UTF-8 string, escaped: cJSON reads back the same text, and the scan passes it.
+ */
+static void check_json_string(const char *s)
+{
+    struct vg_buf b = {0};
+    struct vg_json_scan sc;
+    cJSON *back;
+
+    if (!vg_utf8_valid(s, strlen(s))) {
+        return;
+    }
+    vg_json_append_string(&b, s);
+    back = cJSON_ParseWithLength(b.data, b.len);
+    if (!back || !cJSON_IsString(back) || strcmp(back->valuestring, s) != 0) {
+        abort();
+    }
+    if (vg_json_scan(b.data, b.len, 1, &sc) != VG_JSON_SCAN_OK || sc.nul_escape) {
+        abort();
+    }
+    cJSON_Delete(back);
+    vg_buf_fini(&b);
+}
+
+/* ---- 4: what vigil reads back from Redis ------------------------------------ */
+
+/* Read, write, read, write: the two writes are the same text (nothing is lost or invented). */
+static void check_stored(const char *json, size_t len)
+{
+    struct vg_silence s;
+    struct vg_page pg;
+    struct vg_pages group = {0};
+    struct vg_incident_record r;
+    char errstr[256];
+
+    if (vg_silence_from_json(&s, json, len)) {
+        char *one = vg_silence_to_json(&s);
+        struct vg_silence again;
+        char *two;
+
+        if (!vg_silence_from_json(&again, one, strlen(one))) {
+            abort();
+        }
+        two = vg_silence_to_json(&again);
+        if (strcmp(one, two) != 0) {
+            abort();
+        }
+        vg_free(two);
+        vg_silence_fini(&again);
+        vg_free(one);
+        vg_silence_fini(&s);
+    }
+    memset(&pg, 0, sizeof(pg));
+    if (vg_page_from_json(&pg, json, len, errstr, sizeof(errstr)) == VG_OK) {
+        char *one = vg_page_to_json(&pg);
+        struct vg_page again;
+        char *two;
+
+        memset(&again, 0, sizeof(again));
+        if (vg_page_from_json(&again, one, strlen(one), errstr, sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "%s\n%s\n", one, errstr);
+            abort();
+        }
+        two = vg_page_to_json(&again);
+        if (strcmp(one, two) != 0) {
+            fprintf(stderr, "%s\n%s\n", one, two);
+            abort();
+        }
+        vg_free(two);
+        vg_page_fini(&again);
+        vg_free(one);
+    }
+    vg_page_fini(&pg);
+    (void)vg_page_json_is_group(json, len);
+    (void)vg_page_group_from_json(&group, json, len, errstr, sizeof(errstr));
+    for (size_t i = 0; i < group.n; i++) {
+        vg_free(vg_page_to_json(&group.items[i]));
+    }
+    vg_pages_fini(&group);
+    if (vg_incident_record_from_json(&r, json, len)) {
+        char *one = vg_incident_record_to_json(&r);
+        struct vg_incident_record again;
+        char *two;
+
+        if (!vg_incident_record_from_json(&again, one, strlen(one))) {
+            abort();
+        }
+        two = vg_incident_record_to_json(&again);
+        if (strcmp(one, two) != 0) {
+            fprintf(stderr, "%s\n%s\n", one, two);
+            abort();
+        }
+        vg_free(two);
+        vg_incident_record_fini(&again);
+        vg_free(one);
+        vg_incident_record_fini(&r);
+    }
+}
+
+/* ---- 5: times and durations ------------------------------------------------- */
+
+static void check_times(const char *s)
+{
+    int64_t ms;
+    int64_t again;
+    char text[64];
+
+    if (vg_time_parse_rfc3339(s, strlen(s), &ms)) {
+        vg_time_format_rfc3339(ms, text, sizeof(text));
+        if (!vg_time_parse_rfc3339(text, strlen(text), &again) || again != ms) {
+            fprintf(stderr, "\"%s\" -> %lld -> \"%s\"\n", s, (long long)ms, text);
+            abort(); /* what we print we must read, as the same instant */
+        }
+    }
+    if (vg_duration_parse(s, &ms) && ms < 0) {
+        abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int ready;
+    char *text;
+    char *exact;
+
+    if (!ready) {
+        char errstr[512];
+
+        vg_json_init();
+        rs = vg_ruleset_new();
+        if (vg_rules_load_string(rs, "silences.yaml", rules_yaml, strlen(rules_yaml), errstr,
+                                 sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "%s\n", errstr);
+            abort();
+        }
+        ready = 1;
+    }
+    if (size < 1) {
+        return 0;
+    }
+    text = malloc(size); /* the rest as a C string: NUL at the end, ASan sees any over-read */
+    memcpy(text, data + 1, size - 1);
+    text[size - 1] = '\0';
+    exact = malloc(size - 1 ? size - 1 : 1); /* the rest as wire bytes, not NUL-terminated */
+    memcpy(exact, data + 1, size - 1);
+    switch (data[0] % 6) {
+    case 0:
+        check_url(text);
+        break;
+    case 1:
+        check_matchers(text);
+        break;
+    case 2:
+        check_name_glob(text);
+        break;
+    case 3:
+        check_json_helpers(exact, size - 1, 1 + (data[0] / 6) % 8);
+        check_json_string(text);
+        break;
+    case 4:
+        check_stored(exact, size - 1);
+        break;
+    default:
+        check_times(text);
+        break;
+    }
+    free(exact);
+    free(text);
+    return 0;
+}
