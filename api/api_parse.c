@@ -427,7 +427,7 @@ bool api_cursor_decode(const char *hex, char **name, char **id)
 bool api_matcher_ok(const char *m)
 {
     static const char *const keys[] = {"monitor",   "resource", "severity", "incident", "type",
-                                       "workspace", "name",     "owner",    NULL};
+                                       "workspace", "name",     "owner",    "version",  NULL};
     const char *eq = strchr(m, '=');
     size_t kl;
 
@@ -517,7 +517,7 @@ bool api_silence_parse(const char *body, size_t len, int64_t now, struct vg_sile
                 vg_buf_printf(why,
                               "matchers: \"%s\": expected key=glob with key one of monitor, "
                               "resource, severity, incident, type, workspace, name, owner, "
-                              "labels.<key>",
+                              "version, labels.<key>",
                               text);
             }
             goto out;

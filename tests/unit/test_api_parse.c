@@ -39,6 +39,7 @@ static void test_silence_body(void **state)
         {"{\"matchers\":[\"name=ingest-[ab\"],\"duration\":\"1h\"}", "invalid glob"},
         {"{\"matchers\":{\"name\":\"[!x\"},\"duration\":\"1h\"}", "invalid glob"},
         {"{\"matchers\":[\"name=[!x]*\"],\"duration\":\"1h\"}", NULL},
+        {"{\"matchers\":[\"version=v1\"],\"duration\":\"1h\"}", NULL},
         {"{\"matchers\":[\"monitor=x\"]}", "give either ends_at"},
         {"[1]", "expected a JSON object"},
     };
