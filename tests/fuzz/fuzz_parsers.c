@@ -38,6 +38,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* ---- 0: the redis URL ------------------------------------------------------ */
 
 /*
+ * The password of a redis:// URL as the parser reads it (between the first ':'
+ * of the userinfo and the last '@'), when it is long enough to tell apart, must
+ * appear in `text` (a redacted URL, an error) no more often than elsewhere in
+ * the URL.
+ */
+static void check_no_password(const char *url, const char *text)
+{
+    const char *rest = url + 8;
+    const char *at;
+    const char *colon;
+    char *secret;
+    char *others;
+
+    if (strncmp(url, "redis://", 8) != 0) {
+        return;
+    }
+    at = strrchr(rest, '@');
+    colon = at ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+    if (!colon || at - colon - 1 < 4) {
+        return;
+    }
+    secret = vg_strndup(colon + 1, (size_t)(at - colon - 1));
+    others = vg_asprintf("%.*s%s", (int)(colon + 1 - url), url, at);
+    if (strstr(text, secret) && !strstr(others, secret)) {
+        fprintf(stderr, "url: %s\nshows its password: %s\n", url, text);
+        abort();
+    }
+    vg_free(others);
+    vg_free(secret);
+}
+
+/*
  * What the redacted form of a parsed URL must be: the URL with its
  * password (TCP: between the userinfo's ':' and the '@'; unix: the whole
  * query) replaced by <redacted>, and nothing else changed.
@@ -52,10 +84,12 @@ static void check_url(const char *url)
 
     errstr[0] = '\0';
     vg_redact_url(url, redacted, sizeof(redacted));
+    check_no_password(url, redacted);
     if (state_url_parse(url, &u, errstr, sizeof(errstr)) != VG_OK) {
         if (!errstr[0] || u.host || u.path || u.user || u.pass) {
             abort(); /* a refusal says why and leaves nothing to free */
         }
+        check_no_password(url, errstr);
         return;
     }
     if (u.is_unix) {
@@ -136,7 +170,7 @@ static const char *subject_value(const char *key, const char *name, const char *
 {
     static const char *const fixed[][2] = {
         {"monitor", "m"}, {"severity", "high"},    {"incident", "inc"},  {"type", "workflow"},
-        {"owner", "o"},   {"workspace", "public"}, {"labels.team", "t"},
+        {"owner", "o"},   {"workspace", "public"}, {"labels.team", "t"}, {"version", "v1"},
     };
 
     if (!strcmp(key, "name")) {
