@@ -9,7 +9,7 @@
  *   3  the JSON helpers of core/json.c (the pre-parse scan, UTF-8, depth,
  *      string escaping), each against a plain byte-by-byte reference
  *   4  what vigil reads back from Redis: a silence, a page body (outbox),
- *      a grouped body, an incident record
+ *      a grouped body, an incident record, the rules' state of an incident
  *   5  RFC 3339 times and durations (`--start`, `--for`, `--from`)
  * Built with clang -fsanitize=fuzzer,address,undefined (tests/fuzz.cmake).
  */
@@ -556,6 +556,70 @@ static void check_stored(const char *json, size_t len)
     }
 }
 
+/*
+ * The rules' own state of an incident, as read back with its Resource
+ * (`data`, opaque outside rules/): the failing workflow of section 1 with
+ * an entry for its monitor holding `data`, in each state, evaluated on a
+ * failure and a recovery, and its timers fired.
+ */
+static void check_incident_data(const char *data)
+{
+    static char wf[] = "workflow";
+    static char *batch[] = {wf};
+    const struct vg_health_config hc = {batch, 1};
+    static const char *const states[] = {"firing", "pending", "resolved", NULL};
+    static const char *const runtimes[] = {"running", "failed", "running"};
+
+    for (size_t k = 0; k < VG_ARRAY_LEN(states); k++) {
+        struct vg_rules_out out = {0};
+        struct vg_resource *res = NULL;
+
+        for (size_t i = 0; i < VG_ARRAY_LEN(runtimes); i++) {
+            struct vg_rules_env env = {.now_ms = NOW_MS + (int64_t)i * 1000};
+            struct vg_event ev;
+            struct vg_transition tr[3];
+            size_t nt;
+
+            memset(&ev, 0, sizeof(ev));
+            ev.type = vg_strdup("workflow");
+            ev.name = vg_strdup("ingestion-x");
+            ev.workspace = vg_strdup("public");
+            ev.version = vg_strdup("v1");
+            ev.owner = vg_strdup("o");
+            ev.id = vg_resource_id("workflow", "v1", "ingestion-x", "public");
+            snprintf(ev.status, sizeof(ev.status), "active");
+            snprintf(ev.runtime, sizeof(ev.runtime), "%s", runtimes[i]);
+            ev.time_ms = env.now_ms;
+            ev.pos.topic = vg_strdup("t");
+            ev.pos.offset = (int64_t)i;
+            if (!res) {
+                struct vg_open_incident *inc;
+
+                res = vg_resource_new_from_event(&ev);
+                inc = vg_resource_add_incident(res, "m", "8c0f6a1e2b3d4c5f", "high", NOW_MS);
+                inc->state = states[k] ? vg_strdup(states[k]) : NULL;
+                inc->data = vg_strdup(data);
+            }
+            nt = vg_resource_apply(&hc, res, &ev, tr);
+            vg_rules_eval_event(rs, &env, res, &ev, tr, nt, &out);
+            for (size_t t = 0; t < out.timers.n; t++) {
+                if (out.timers.items[t].due_ms > 0 && out.timers.items[t].topic) {
+                    struct vg_rules_env later = {.now_ms = out.timers.items[t].due_ms};
+                    char *member = vg_strdup(out.timers.items[t].member);
+
+                    vg_rules_fire(rs, &later, res, member, &out);
+                    vg_free(member);
+                    break;
+                }
+            }
+            vg_rules_out_clear(&out);
+            vg_event_fini(&ev);
+        }
+        vg_resource_destroy(res);
+        vg_rules_out_fini(&out);
+    }
+}
+
 /* ---- 5: times and durations ------------------------------------------------- */
 
 static void check_times(const char *s)
@@ -618,6 +682,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 4:
         check_stored(exact, size - 1);
+        check_incident_data(text);
         break;
     default:
         check_times(text);
