@@ -352,9 +352,10 @@ static bool parse_incident(struct vg_resource *res, const char *monitor, const r
     sev = cJSON_GetObjectItemCaseSensitive(obj, "severity");
     started = cJSON_GetObjectItemCaseSensitive(obj, "started_at");
     seq = cJSON_GetObjectItemCaseSensitive(obj, "seq");
+    /* started_at within what a double holds exactly (converting beyond int64 is undefined) */
     if (cJSON_IsString(id) && cJSON_IsString(sev) && cJSON_IsNumber(started) &&
-        cJSON_IsNumber(seq) && monitor[0] != '\0' && seq->valuedouble >= 0 &&
-        seq->valuedouble <= 2147483647.0) {
+        started->valuedouble >= -9.0e15 && started->valuedouble <= 9.0e15 && cJSON_IsNumber(seq) &&
+        monitor[0] != '\0' && seq->valuedouble >= 0 && seq->valuedouble <= 2147483647.0) {
         const cJSON *state = cJSON_GetObjectItemCaseSensitive(obj, "state");
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
 

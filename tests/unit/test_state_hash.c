@@ -1,0 +1,103 @@
+/*
+ * The Resource hash read back (state_resource_from_reply, through the
+ * private header), from an HGETALL reply built by hand: no sockets. An
+ * incident entry whose numbers are beyond what the codec takes is dropped
+ * (found by fuzz_parsers: the conversion was undefined behaviour) while the
+ * Resource and its other entries still read.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "state_int.h"
+#include "vigil/json.h"
+#include "vigil/log.h"
+
+static void push(redisReply *arr, const char *s)
+{
+    redisReply *r = vg_calloc(1, sizeof(*r));
+
+    r->type = REDIS_REPLY_STRING;
+    r->str = vg_strdup(s);
+    r->len = strlen(s);
+    arr->element = vg_realloc(arr->element, (arr->elements + 1) * sizeof(*arr->element));
+    arr->element[arr->elements++] = r;
+}
+
+static void reply_free(redisReply *arr)
+{
+    for (size_t i = 0; i < arr->elements; i++) {
+        vg_free(arr->element[i]->str);
+        vg_free(arr->element[i]);
+    }
+    vg_free(arr->element);
+}
+
+static void test_incident_numbers(void **state)
+{
+    static const struct {
+        const char *json;
+        size_t want; /* incidents read: the good one, plus this one when it reads */
+    } cases[] = {
+        {"{\"id\":\"b\",\"severity\":\"low\",\"started_at\":1795860000123,\"seq\":2}", 2},
+        {"{\"id\":\"b\",\"severity\":\"low\",\"started_at\":-1795860000123,\"seq\":0}", 2},
+        {"{\"id\":\"b\",\"severity\":\"low\",\"started_at\":1e300,\"seq\":2}", 1},
+        {"{\"id\":\"b\",\"severity\":\"low\",\"started_at\":-1e19,\"seq\":2}", 1},
+        {"{\"id\":\"b\",\"severity\":\"low\",\"started_at\":1,\"seq\":1e10}", 1},
+    };
+    static const char *const base[] = {"id",
+                                       "workflow:v1:x:public",
+                                       "type",
+                                       "workflow",
+                                       "name",
+                                       "x",
+                                       "workspace",
+                                       "public",
+                                       "version",
+                                       "v1",
+                                       "inc:a",
+                                       "{\"id\":\"a\",\"severity\":\"high\","
+                                       "\"started_at\":1795860000000,\"seq\":1}"};
+    int bad = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        redisReply arr = {.type = REDIS_REPLY_ARRAY};
+        struct vg_resource *res;
+        char why[128] = "";
+
+        for (size_t k = 0; k < sizeof(base) / sizeof(base[0]); k++) {
+            push(&arr, base[k]);
+        }
+        push(&arr, "inc:b");
+        push(&arr, cases[i].json);
+        res = state_resource_from_reply(&arr, why, sizeof(why));
+        if (!res || res->n_incidents != cases[i].want ||
+            strcmp(res->incidents[0].monitor, "a") != 0 ||
+            res->incidents[0].started_at_ms != INT64_C(1795860000000)) {
+            print_error("case %zu (%s): %s, %zu incidents\n", i, cases[i].json, res ? "read" : why,
+                        res ? res->n_incidents : 0);
+            bad++;
+        }
+        vg_resource_destroy(res);
+        reply_free(&arr);
+    }
+    assert_int_equal(bad, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_incident_numbers),
+    };
+
+    vg_json_init();
+    vg_log_set_level(VG_LOG_LEVEL_ERROR); /* the dropped entries are warned about */
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
