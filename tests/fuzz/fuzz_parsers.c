@@ -11,6 +11,7 @@
  *   4  what vigil reads back from Redis: a silence, a page body (outbox),
  *      a grouped body, an incident record, the rules' state of an incident
  *   5  RFC 3339 times and durations (`--start`, `--for`, `--from`)
+ *   6  a Resource hash as HGETALL returns it (state/state_resource.c)
  * Built with clang -fsanitize=fuzzer,address,undefined (tests/fuzz.cmake).
  */
 #include <stddef.h>
@@ -29,6 +30,110 @@
 #include "vigil/page.h"
 #include "vigil/rules.h"
 #include "vigil/util.h"
+
+/* ---- 6: a Resource hash (HGETALL) ---------------------------------------- */
+
+static redisReply *reply_str(const char *s, size_t len)
+{
+    redisReply *r = vg_calloc(1, sizeof(*r));
+
+    r->type = REDIS_REPLY_STRING;
+    r->str = vg_malloc(len + 1); /* as hiredis: NUL-terminated, exact size for ASan */
+    memcpy(r->str, s, len);
+    r->str[len] = '\0';
+    r->len = len;
+    return r;
+}
+
+static void reply_free(redisReply *r)
+{
+    for (size_t i = 0; i < r->elements; i++) {
+        reply_free(r->element[i]);
+    }
+    vg_free(r->element);
+    vg_free(r->str);
+    vg_free(r);
+}
+
+static void reply_push(redisReply *arr, redisReply *el)
+{
+    arr->element = vg_realloc(arr->element, (arr->elements + 1) * sizeof(*arr->element));
+    arr->element[arr->elements++] = el;
+}
+
+/* The arguments of a state_cmd ("$<len>\r\n<bytes>\r\n" each, after the head) as a reply. */
+static redisReply *reply_of_cmd(const struct state_cmd *c)
+{
+    redisReply *arr = vg_calloc(1, sizeof(*arr));
+    size_t i = STATE_CMD_HEAD;
+
+    arr->type = REDIS_REPLY_ARRAY;
+    while (i < c->len) {
+        char *end;
+        unsigned long long n;
+
+        if (c->buf[i] != '$') {
+            abort();
+        }
+        n = strtoull(c->buf + i + 1, &end, 10);
+        if (end[0] != '\r' || end[1] != '\n' || (size_t)(end + 2 - c->buf) + n + 2 > c->len) {
+            abort(); /* the command builder wrote a broken frame */
+        }
+        reply_push(arr, reply_str(end + 2, (size_t)n));
+        i = (size_t)(end + 2 - c->buf) + (size_t)n + 2;
+    }
+    return arr;
+}
+
+/*
+ * Lines are field, value, field, value... of a Resource hash as HGETALL
+ * returns it. What reads as a Resource is written back (its fields), read
+ * again and written again: the two writes are the same bytes.
+ */
+static void check_resource_hash(const char *text, size_t len)
+{
+    redisReply *arr = vg_calloc(1, sizeof(*arr));
+    struct vg_resource *res;
+    char why[256];
+
+    arr->type = REDIS_REPLY_ARRAY;
+    for (size_t i = 0; i <= len;) {
+        const char *nl = memchr(text + i, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - (text + i)) : len - i;
+
+        reply_push(arr, reply_str(text + i, n));
+        i += n + 1;
+    }
+    res = state_resource_from_reply(arr, why, sizeof(why));
+    if (res) {
+        struct state_cmd one = {0};
+        struct state_cmd two = {0};
+        struct vg_resource *again;
+        redisReply *back;
+
+        state_resource_fields(&one, res);
+        back = reply_of_cmd(&one);
+        again = state_resource_from_reply(back, why, sizeof(why));
+        if (!again) {
+            fprintf(stderr, "a written Resource does not read back: %s\n", why);
+            abort();
+        }
+        state_resource_fields(&two, again);
+        if (one.len != two.len || memcmp(one.buf + STATE_CMD_HEAD, two.buf + STATE_CMD_HEAD,
+                                         one.len - STATE_CMD_HEAD) != 0) {
+            fprintf(stderr, "%.*s\n---\n%.*s\n", (int)(one.len - STATE_CMD_HEAD),
+                    one.buf + STATE_CMD_HEAD, (int)(two.len - STATE_CMD_HEAD),
+                    two.buf + STATE_CMD_HEAD);
+            abort();
+        }
+        state_cmd_fini(&one);
+        state_cmd_fini(&two);
+        reply_free(back);
+        vg_resource_destroy(again);
+        vg_resource_destroy(res);
+    }
+    reply_free(arr);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -650,6 +755,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char errstr[512];
 
         vg_json_init();
+        vg_log_set_level(VG_LOG_LEVEL_ERROR); /* dropped hash fields are warned about */
         rs = vg_ruleset_new();
         if (vg_rules_load_string(rs, "silences.yaml", rules_yaml, strlen(rules_yaml), errstr,
                                  sizeof(errstr)) != VG_OK) {
@@ -666,7 +772,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size - 1] = '\0';
     exact = malloc(size - 1 ? size - 1 : 1); /* the rest as wire bytes, not NUL-terminated */
     memcpy(exact, data + 1, size - 1);
-    switch (data[0] % 6) {
+    switch (data[0] % 7) {
     case 0:
         check_url(text);
         break;
@@ -677,15 +783,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_name_glob(text);
         break;
     case 3:
-        check_json_helpers(exact, size - 1, 1 + (data[0] / 6) % 8);
+        check_json_helpers(exact, size - 1, 1 + (data[0] / 7) % 8);
         check_json_string(text);
         break;
     case 4:
         check_stored(exact, size - 1);
         check_incident_data(text);
         break;
-    default:
+    case 5:
         check_times(text);
+        break;
+    default:
+        check_resource_hash(exact, size - 1);
         break;
     }
     free(exact);
