@@ -444,7 +444,9 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
         } else if (reply_is(k, "offset")) {
             bad = vg_parse_i64(val->str, &res->pos.offset) ? NULL : "offset";
         } else if (reply_is(k, "partition")) {
-            if (vg_parse_i64(val->str, &v) && v >= 0 && v <= INT32_MAX) {
+            /* -1: no position, what a hash with a topic and no partition reads as (and is
+             * then written back as) */
+            if (vg_parse_i64(val->str, &v) && v >= -1 && v <= INT32_MAX) {
                 res->pos.partition = (int32_t)v;
             } else {
                 bad = "partition";

@@ -3,7 +3,8 @@
  * private header), from an HGETALL reply built by hand: no sockets. An
  * incident entry whose numbers are beyond what the codec takes is dropped
  * (found by fuzz_parsers: the conversion was undefined behaviour) while the
- * Resource and its other entries still read.
+ * Resource and its other entries still read; a hash with a topic and no
+ * partition reads, and so does what it is written back as.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -91,10 +92,58 @@ static void test_incident_numbers(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* A hash with a topic and no partition reads (partition -1) and so does what it is written as. */
+static void test_position_written_back(void **state)
+{
+    static const char *const fields[] = {"id",        "workflow:v1:x:public",
+                                         "type",      "workflow",
+                                         "name",      "x",
+                                         "workspace", "public",
+                                         "version",   "v1",
+                                         "topic",     "vigil.events"};
+    redisReply arr = {.type = REDIS_REPLY_ARRAY};
+    redisReply back = {.type = REDIS_REPLY_ARRAY};
+    struct state_cmd c = {0};
+    struct vg_resource *res;
+    struct vg_resource *again;
+    char why[128] = "";
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+        push(&arr, fields[k]);
+    }
+    res = state_resource_from_reply(&arr, why, sizeof(why));
+    assert_non_null(res);
+    assert_int_equal(res->pos.partition, -1);
+    state_resource_fields(&c, res);
+    /* the arguments back as a reply: "$<len>\r\n<bytes>\r\n" each, after the head */
+    for (size_t i = STATE_CMD_HEAD; i < c.len;) {
+        char *end;
+        size_t n = (size_t)strtoull(c.buf + i + 1, &end, 10);
+        char *s = vg_strndup(end + 2, n);
+
+        push(&back, s);
+        vg_free(s);
+        i = (size_t)(end + 2 - c.buf) + n + 2;
+    }
+    again = state_resource_from_reply(&back, why, sizeof(why));
+    if (!again) {
+        print_error("written back, it does not read: %s\n", why);
+    }
+    assert_non_null(again);
+    assert_int_equal(again->pos.partition, -1);
+    vg_resource_destroy(again);
+    vg_resource_destroy(res);
+    state_cmd_fini(&c);
+    reply_free(&back);
+    reply_free(&arr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_incident_numbers),
+        cmocka_unit_test(test_position_written_back),
     };
 
     vg_json_init();
