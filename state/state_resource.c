@@ -403,6 +403,9 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
 
         if (k->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING) {
             bad = "non-string element";
+        } else if (memchr(k->str, '\0', k->len)) {
+            /* None of ours (pod and monitor names are C strings): "pod:\0x" would read as a
+             * pod named "" that is written back as another field. Ignored, as unknown ones. */
         } else if (reply_is(k, "id")) {
             set_str(&res->id, val);
         } else if (reply_is(k, "type")) {

@@ -31,6 +31,20 @@ static void push(redisReply *arr, const char *s)
     arr->element[arr->elements++] = r;
 }
 
+/* A field of `len` bytes (it may hold a NUL), NUL-terminated as hiredis leaves it. */
+static void push_n(redisReply *arr, const char *s, size_t len)
+{
+    redisReply *r = vg_calloc(1, sizeof(*r));
+
+    r->type = REDIS_REPLY_STRING;
+    r->str = vg_malloc(len + 1);
+    memcpy(r->str, s, len);
+    r->str[len] = '\0';
+    r->len = len;
+    arr->element = vg_realloc(arr->element, (arr->elements + 1) * sizeof(*arr->element));
+    arr->element[arr->elements++] = r;
+}
+
 static void reply_free(redisReply *arr)
 {
     for (size_t i = 0; i < arr->elements; i++) {
@@ -139,11 +153,49 @@ static void test_position_written_back(void **state)
     reply_free(&arr);
 }
 
+/* A field name holding a NUL is none of ours: no pod named "" (written back as another field). */
+static void test_field_name_with_nul(void **state)
+{
+    static const char pod_json[] =
+        "{\"namespace\":\"public\",\"phase\":\"Running\",\"reason\":\"\",\"ready\":true,"
+        "\"restarts\":0,\"last_transition\":1795860000000,\"time\":1795860000000,"
+        "\"containers\":[]}";
+    redisReply arr = {.type = REDIS_REPLY_ARRAY};
+    struct vg_resource *res;
+    char why[128] = "";
+
+    (void)state;
+    push(&arr, "id");
+    push(&arr, "workflow:v1:x:public");
+    push(&arr, "type");
+    push(&arr, "workflow");
+    push(&arr, "name");
+    push(&arr, "x");
+    push(&arr, "workspace");
+    push(&arr, "public");
+    push(&arr, "version");
+    push(&arr, "v1");
+    push_n(&arr, "pod:\0x", 6);
+    push(&arr, pod_json);
+    push_n(&arr, "inc:\0m", 6);
+    push(&arr, "{\"id\":\"a\",\"severity\":\"high\",\"started_at\":1,\"seq\":1}");
+    push(&arr, "pod:p1");
+    push(&arr, pod_json);
+    res = state_resource_from_reply(&arr, why, sizeof(why));
+    assert_non_null(res);
+    assert_int_equal(res->n_pods, 1);
+    assert_string_equal(res->pods[0].name, "p1");
+    assert_int_equal(res->n_incidents, 0);
+    vg_resource_destroy(res);
+    reply_free(&arr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_incident_numbers),
         cmocka_unit_test(test_position_written_back),
+        cmocka_unit_test(test_field_name_with_nul),
     };
 
     vg_json_init();
