@@ -51,7 +51,7 @@ chaos: deps
 
 FUZZ_TARGETS = decode:corpus rules_load:corpus-rules rules_template:corpus-template \
 	config_load:corpus-config-load http_request:corpus-http-request \
-	sink_response:corpus-sink-response
+	sink_response:corpus-sink-response parsers:corpus-parsers
 
 fuzz: dev
 	@cmake --build build/dev -j $(JOBS) --target $(foreach t,$(FUZZ_TARGETS),fuzz_$(word 1,$(subst :, ,$(t))))

@@ -273,7 +273,9 @@ char *api_q_glob(const char *q);
 char *api_cursor_encode(const char *name, const char *id);
 /* A cursor back into new heap strings; false when `hex` is not one. */
 bool api_cursor_decode(const char *hex, char **name, char **id);
-/* "key=glob" with a key a silence may match on. */
+/* The longest key of a silence matcher, NUL included (as the CLI's). */
+#define API_MATCHER_KEY_MAX 256
+/* "key=glob" with a key a silence may match on and a valid, non-empty glob. */
 bool api_matcher_ok(const char *m);
 /*
  * The body of POST /api/v1/silences (body[0..len), not NUL-terminated) into

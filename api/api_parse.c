@@ -427,7 +427,7 @@ bool api_cursor_decode(const char *hex, char **name, char **id)
 bool api_matcher_ok(const char *m)
 {
     static const char *const keys[] = {"monitor",   "resource", "severity", "incident", "type",
-                                       "workspace", "name",     "owner",    NULL};
+                                       "workspace", "name",     "owner",    "version",  NULL};
     const char *eq = strchr(m, '=');
     size_t kl;
 
@@ -435,6 +435,11 @@ bool api_matcher_ok(const char *m)
         return false;
     }
     kl = (size_t)(eq - m);
+    /* As `vigil silence add -m` (vg_rules_matcher_valid) has it: a key under 256 bytes, and a
+     * glob whose brackets close (fnmatch would take an unclosed '[' as a literal one). */
+    if (kl >= API_MATCHER_KEY_MAX || !vg_glob_valid(eq + 1)) {
+        return false;
+    }
     if (kl > 7 && !strncmp(m, "labels.", 7)) {
         return true;
     }
@@ -504,10 +509,17 @@ bool api_silence_parse(const char *body, size_t len, int64_t now, struct vg_sile
         }
         s->matchers[s->n_matchers++] = text;
         if (!api_matcher_ok(text)) {
-            vg_buf_printf(why,
-                          "matchers: \"%s\": expected key=glob with key one of monitor, resource, "
-                          "severity, incident, type, workspace, name, owner, labels.<key>",
-                          text);
+            const char *eq = strchr(text, '=');
+
+            if (eq && eq[1] && !vg_glob_valid(eq + 1)) {
+                vg_buf_printf(why, "matchers: \"%s\": invalid glob (unbalanced [ ])", text);
+            } else {
+                vg_buf_printf(why,
+                              "matchers: \"%s\": expected key=glob with key one of monitor, "
+                              "resource, severity, incident, type, workspace, name, owner, "
+                              "version, labels.<key>",
+                              text);
+            }
             goto out;
         }
     }

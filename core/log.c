@@ -295,6 +295,7 @@ void vg_redact_url(const char *url, char *out, size_t out_size)
     const char *scheme_end;
     const char *auth_start;
     const char *host_end;
+    const char *userinfo_end;
     const char *at;
     struct vg_buf b = {0};
 
@@ -316,14 +317,23 @@ void vg_redact_url(const char *url, char *out, size_t out_size)
         }
         goto out;
     }
-    host_end = auth_start + strcspn(auth_start, "/?#");
-    vg_buf_append(&b, url, (size_t)(auth_start - url));
+    /*
+     * Where the userinfo ends is where the URL's own parser puts it: for
+     * redis:// ours (state/), which takes the last '@' anywhere, so that
+     * "redis://:pa/ss@host" and "redis://:pa?ss@host" have the password
+     * "pa/ss" and "pa?ss" (cutting at the '/' or '?' would print "pa");
+     * for the rest curl, which looks for it before the first '/', '?' or '#'.
+     */
+    userinfo_end = strncmp(url, "redis://", 8) == 0 ? auth_start + strlen(auth_start)
+                                                    : auth_start + strcspn(auth_start, "/?#");
     at = NULL;
-    for (const char *p = auth_start; p < host_end; p++) {
+    for (const char *p = auth_start; p < userinfo_end; p++) {
         if (*p == '@') {
             at = p;
         }
     }
+    host_end = (at ? at : auth_start) + strcspn(at ? at : auth_start, "/?#");
+    vg_buf_append(&b, url, (size_t)(auth_start - url));
     if (at) {
         const char *colon = memchr(auth_start, ':', (size_t)(at - auth_start));
         if (colon) {

@@ -368,7 +368,9 @@ char *vg_page_group_to_json(const char *pager, const struct vg_label *labels, si
         const char *status = obj_str(root, "status");
 
         if (!root || !status || !cJSON_IsObject(inc) || !obj_str(inc, "id") ||
-            !obj_str(inc, "started_at")) {
+            !obj_str(inc, "started_at") ||
+            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "resource")) ||
+            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "transition"))) {
             cJSON_Delete(root);
             goto out;
         }
@@ -443,7 +445,11 @@ vg_err_t vg_page_group_from_json(struct vg_pages *out, const char *json, size_t 
         struct vg_buf one = {0};
         struct vg_page *pg;
 
-        if (!cJSON_IsObject(it) || !obj_str(it, "status")) {
+        /* each part is copied whole below: a missing one is not an empty one */
+        if (!cJSON_IsObject(it) || !obj_str(it, "status") ||
+            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(it, "incident")) ||
+            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(it, "resource")) ||
+            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(it, "transition"))) {
             snprintf(errstr, errstr_size, "grouped page: bad incident entry");
             err = VG_ERR_PARSE;
             break;
@@ -551,11 +557,28 @@ static bool obj_bool(const cJSON *obj, const char *key)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, key));
 }
 
+/* An optional integer in [min, max] (0 when absent or not a number); false when out of range:
+ * converting such a double to int is undefined behaviour. */
+static bool obj_int(const cJSON *obj, const char *key, double min, double max, int64_t *out)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+    *out = 0;
+    if (!cJSON_IsNumber(it)) {
+        return true;
+    }
+    if (!(it->valuedouble >= min && it->valuedouble <= max)) {
+        return false; /* NaN too */
+    }
+    *out = (int64_t)it->valuedouble;
+    return true;
+}
+
 bool vg_incident_record_from_json(struct vg_incident_record *r, const char *json, size_t len)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
-    const cJSON *seq;
-    const cJSON *part;
+    int64_t seq;
+    int64_t part;
     bool ok;
 
     memset(r, 0, sizeof(*r));
@@ -573,18 +596,18 @@ bool vg_incident_record_from_json(struct vg_incident_record *r, const char *json
     r->summary = dup_str(root, "summary");
     r->description = dup_str(root, "description");
     r->topic = dup_str(root, "topic");
-    seq = cJSON_GetObjectItemCaseSensitive(root, "seq");
-    part = cJSON_GetObjectItemCaseSensitive(root, "partition");
-    r->seq = cJSON_IsNumber(seq) ? (int)seq->valuedouble : 0;
-    r->partition = cJSON_IsNumber(part) ? (int32_t)part->valuedouble : 0;
     r->silenced = obj_bool(root, "silenced");
     r->inhibited = obj_bool(root, "inhibited");
     r->resolve_never = obj_bool(root, "resolve_never");
-    ok = labels_from_json(cJSON_GetObjectItemCaseSensitive(root, "labels"), &r->labels,
+    ok = obj_int(root, "seq", 0, INT32_MAX, &seq) &&
+         obj_int(root, "partition", INT32_MIN, INT32_MAX, &part) &&
+         labels_from_json(cJSON_GetObjectItemCaseSensitive(root, "labels"), &r->labels,
                           &r->n_labels) &&
          obj_time(root, "started_at", &r->started_at_ms) &&
          obj_time(root, "ended_at", &r->ended_at_ms) &&
          obj_time(root, "updated_at", &r->updated_at_ms);
+    r->seq = (int)seq;
+    r->partition = (int32_t)part;
     cJSON_Delete(root);
     if (!ok) {
         vg_incident_record_fini(r);

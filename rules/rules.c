@@ -219,7 +219,9 @@ bool vg_rules_matcher_valid(const char *matcher, char *errstr, size_t errstr_siz
     memcpy(name, matcher, (size_t)(eq - matcher));
     name[eq - matcher] = '\0';
     key = rules_find_match_key(name, &label);
-    if (!key || !(key->scopes & RULES_SCOPE_PAGER)) {
+    /* A silence may match what a pager may, and the Resource's version too (docs/rules.md):
+     * evaluation reads it from the incident's Resource like type or name. */
+    if (!key || (!(key->scopes & RULES_SCOPE_PAGER) && strcmp(name, "version") != 0)) {
         const char *hint = rules_closest(name, keys, VG_ARRAY_LEN(keys));
 
         if (hint) {
@@ -233,6 +235,11 @@ bool vg_rules_matcher_valid(const char *matcher, char *errstr, size_t errstr_siz
                      "incident, type, workspace, name, owner, version or labels.<key>)",
                      matcher, name);
         }
+        return false;
+    }
+    if (!eq[1]) {
+        /* as POST /api/v1/silences refuses it: it would hold only for an empty value */
+        snprintf(errstr, errstr_size, "matcher \"%s\": empty pattern (want key=glob)", matcher);
         return false;
     }
     if (!vg_glob_valid(eq + 1)) {

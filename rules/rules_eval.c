@@ -219,11 +219,19 @@ static void ent_fini(struct ent *e)
     memset(e, 0, sizeof(*e));
 }
 
+/* A number of the state as int64 (0 when absent, not a number, or beyond what JSON's doubles
+ * hold exactly: converting a double outside int64 is undefined behaviour). */
+static int64_t jnum_of(const cJSON *it)
+{
+    if (!cJSON_IsNumber(it) || !(it->valuedouble >= -9.0e15 && it->valuedouble <= 9.0e15)) {
+        return 0;
+    }
+    return (int64_t)it->valuedouble;
+}
+
 static int64_t jnum(const cJSON *o, const char *k)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-
-    return cJSON_IsNumber(it) ? (int64_t)it->valuedouble : 0;
+    return jnum_of(cJSON_GetObjectItemCaseSensitive(o, k));
 }
 
 static const char *jstr(const cJSON *o, const char *k)
@@ -288,7 +296,7 @@ static void ent_load(struct ent *e, const struct vg_open_incident *inc)
     cJSON_ArrayForEach(it, arr)
     {
         if (cJSON_IsNumber(it) && e->n_hits < RULES_MAX_HITS) {
-            e->hits[e->n_hits++] = (int64_t)it->valuedouble;
+            e->hits[e->n_hits++] = jnum_of(it);
         }
     }
     arr = cJSON_GetObjectItemCaseSensitive(o, "ps");

@@ -352,9 +352,10 @@ static bool parse_incident(struct vg_resource *res, const char *monitor, const r
     sev = cJSON_GetObjectItemCaseSensitive(obj, "severity");
     started = cJSON_GetObjectItemCaseSensitive(obj, "started_at");
     seq = cJSON_GetObjectItemCaseSensitive(obj, "seq");
+    /* started_at within what a double holds exactly (converting beyond int64 is undefined) */
     if (cJSON_IsString(id) && cJSON_IsString(sev) && cJSON_IsNumber(started) &&
-        cJSON_IsNumber(seq) && monitor[0] != '\0' && seq->valuedouble >= 0 &&
-        seq->valuedouble <= 2147483647.0) {
+        started->valuedouble >= -9.0e15 && started->valuedouble <= 9.0e15 && cJSON_IsNumber(seq) &&
+        monitor[0] != '\0' && seq->valuedouble >= 0 && seq->valuedouble <= 2147483647.0) {
         const cJSON *state = cJSON_GetObjectItemCaseSensitive(obj, "state");
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(obj, "data");
 
@@ -402,6 +403,9 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
 
         if (k->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING) {
             bad = "non-string element";
+        } else if (memchr(k->str, '\0', k->len)) {
+            /* None of ours (pod and monitor names are C strings): "pod:\0x" would read as a
+             * pod named "" that is written back as another field. Ignored, as unknown ones. */
         } else if (reply_is(k, "id")) {
             set_str(&res->id, val);
         } else if (reply_is(k, "type")) {
@@ -443,7 +447,9 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
         } else if (reply_is(k, "offset")) {
             bad = vg_parse_i64(val->str, &res->pos.offset) ? NULL : "offset";
         } else if (reply_is(k, "partition")) {
-            if (vg_parse_i64(val->str, &v) && v >= 0 && v <= INT32_MAX) {
+            /* -1: no position, what a hash with a topic and no partition reads as (and is
+             * then written back as) */
+            if (vg_parse_i64(val->str, &v) && v >= -1 && v <= INT32_MAX) {
                 res->pos.partition = (int32_t)v;
             } else {
                 bad = "partition";

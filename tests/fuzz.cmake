@@ -1,11 +1,11 @@
-# libFuzzer targets for the config loader, the HTTP API's request parsing and the sinks'
-# response parsing. Each is built by clang on the side (a custom command: the gcc ASan build and
+# libFuzzer targets for the config loader, the HTTP API's request parsing, the sinks'
+# response parsing and the small parsers (fuzz_parsers). Each is built by clang on the side (a custom command: the gcc ASan build and
 # its flags are untouched) when clang is installed, from the sources of the parser it drives;
 # a 20 s run on its seed corpus (tests/fuzz/corpus-<name>) is a test. `make fuzz` runs every
 # target longer. The decoder and rules targets are in events.cmake and rules.cmake.
 find_program(VIGIL_CLANG_FUZZ NAMES clang clang-14)
 if(NOT VIGIL_CLANG_FUZZ)
-  message(STATUS "clang not found: the config, HTTP request and sink response fuzz targets are skipped")
+  message(STATUS "clang not found: the config, HTTP request, sink response and parsers fuzz targets are skipped")
   return()
 endif()
 
@@ -63,3 +63,18 @@ vigil_fuzz(fuzz_http_request
   INCLUDES ${PROJECT_SOURCE_DIR}/api
   FLAGS ${CJSON_CFLAGS} ${MICROHTTPD_CFLAGS}
   LIBS ${CJSON_LDFLAGS} ${MICROHTTPD_LDFLAGS})
+
+# The small parsers with no target of their own, one target dispatching on the first byte: the
+# redis URL (state/state_redis.c) and its redaction, silence matchers (the CLI's and the API's
+# checks, then applied by a ruleset), the `vigil get -n` name glob, core/json.c's helpers against
+# references, the JSON vigil reads back from Redis (silences, pages, grouped pages, incident
+# records, the rules' incident state), RFC 3339 times and durations, the Resource hash codec.
+vigil_fuzz(fuzz_parsers
+  SOURCES ${fuzz_core} ${PROJECT_SOURCE_DIR}/core/yaml.c ${PROJECT_SOURCE_DIR}/core/page.c
+          ${PROJECT_SOURCE_DIR}/rules/rules.c ${PROJECT_SOURCE_DIR}/rules/rules_load.c
+          ${PROJECT_SOURCE_DIR}/rules/rules_eval.c ${PROJECT_SOURCE_DIR}/rules/rules_template.c
+          ${PROJECT_SOURCE_DIR}/rules/rules_tz.c ${PROJECT_SOURCE_DIR}/api/api_parse.c
+          ${PROJECT_SOURCE_DIR}/state/state_redis.c ${PROJECT_SOURCE_DIR}/state/state_resource.c
+  INCLUDES ${PROJECT_SOURCE_DIR}/api ${PROJECT_SOURCE_DIR}/state ${PROJECT_SOURCE_DIR}/rules
+  FLAGS ${CJSON_CFLAGS} ${YAML_CFLAGS} ${MICROHTTPD_CFLAGS} ${HIREDIS_CFLAGS}
+  LIBS ${CJSON_LDFLAGS} ${YAML_LDFLAGS} ${MICROHTTPD_LDFLAGS} ${HIREDIS_LDFLAGS})

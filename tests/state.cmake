@@ -65,6 +65,14 @@ target_link_libraries(test_state_cmd PRIVATE vg_state vg_core PkgConfig::CMOCKA
 add_test(NAME state_cmd COMMAND test_state_cmd)
 set_tests_properties(state_cmd PROPERTIES LABELS unit TIMEOUT 30)
 
+# The Resource hash codec, from HGETALL replies built by hand: no sockets.
+add_executable(test_state_hash ${CMAKE_CURRENT_LIST_DIR}/unit/test_state_hash.c)
+target_include_directories(test_state_hash PRIVATE ${PROJECT_SOURCE_DIR}/state)
+target_link_libraries(test_state_hash PRIVATE vg_state vg_core PkgConfig::CMOCKA
+                      PkgConfig::HIREDIS vg_build_flags)
+add_test(NAME state_hash COMMAND test_state_hash)
+set_tests_properties(state_hash PROPERTIES LABELS unit TIMEOUT 30)
+
 # The pure rendering of `vigil get` (ages, widths, YAML scalars, the grid):
 # cli/render.c and cli/cmd_get.c compiled in (with cli/options.c), with stubs
 # for what they call in the rest of cli/.

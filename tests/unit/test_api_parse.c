@@ -35,6 +35,11 @@ static void test_silence_body(void **state)
         {"{\"matchers\":[\"monitor=x\"],\"duration\":\"0s\"}", "duration: expected"},
         {"{\"matchers\":[],\"duration\":\"1h\"}", "at least one"},
         {"{\"matchers\":[\"nope=x\"],\"duration\":\"1h\"}", "expected key=glob"},
+        /* as `vigil silence add -m` refuses them */
+        {"{\"matchers\":[\"name=ingest-[ab\"],\"duration\":\"1h\"}", "invalid glob"},
+        {"{\"matchers\":{\"name\":\"[!x\"},\"duration\":\"1h\"}", "invalid glob"},
+        {"{\"matchers\":[\"name=[!x]*\"],\"duration\":\"1h\"}", NULL},
+        {"{\"matchers\":[\"version=v1\"],\"duration\":\"1h\"}", NULL},
         {"{\"matchers\":[\"monitor=x\"]}", "give either ends_at"},
         {"[1]", "expected a JSON object"},
     };

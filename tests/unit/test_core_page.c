@@ -2,7 +2,8 @@
  * The webhook v1 body (docs/webhook.md): exact bytes of vg_page_to_json
  * for a firing page (the docs example) and a resolved one, JSON escaping
  * of the summary, the vg_page_from_json round trip, malformed input ->
- * VG_ERR_PARSE, and the vg_pages list.
+ * VG_ERR_PARSE, the vg_pages list, grouped bodies missing a part and an
+ * incident record's numbers out of range (both found by fuzz_parsers).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -431,6 +432,89 @@ static void test_malformed_trailing_regression(void **state)
     assert_int_equal(failed, 0);
 }
 
+/*
+ * A grouped body whose incident entry lacks its resource or transition (or
+ * whose single bodies do) is malformed: VG_ERR_PARSE and NULL, never the
+ * "out of memory" abort of printing a part that is not there.
+ */
+static void test_group_missing_part(void **state)
+{
+    static const char *const entries[] = {
+        "{\"status\":\"firing\",\"incident\":{\"id\":\"a\"},\"transition\":{}}",
+        "{\"status\":\"firing\",\"incident\":{\"id\":\"a\"},\"resource\":{}}",
+        "{\"status\":\"firing\",\"resource\":{},\"transition\":{}}",
+        "{\"status\":\"firing\",\"incident\":{},\"resource\":7,\"transition\":{}}",
+    };
+    static const char body[] = "{\"status\":\"firing\",\"incident\":{\"id\":\"a\","
+                               "\"started_at\":\"2026-11-28T10:00:00Z\"},\"transition\":{}}";
+    const char *bodies[] = {body};
+    int failed = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(entries); i++) {
+        struct vg_pages out = {0};
+        char errstr[256] = "";
+        char *json = vg_asprintf("{\"version\":\"1\",\"status\":\"firing\",\"group\":{\"pager\":"
+                                 "\"p\",\"labels\":{}},\"incidents\":[%s]}",
+                                 entries[i]);
+
+        if (vg_page_group_from_json(&out, json, strlen(json), errstr, sizeof(errstr)) !=
+                VG_ERR_PARSE ||
+            out.n != 0) {
+            print_error("case %zu: want PARSE and no page\n", i);
+            failed++;
+        }
+        vg_pages_fini(&out);
+        free(json);
+    }
+    assert_int_equal(failed, 0);
+    assert_null(vg_page_group_to_json("p", NULL, 0, bodies, 1));
+}
+
+/*
+ * An incident record's seq and partition are ints: a number beyond them
+ * makes the record unreadable (converting it was undefined behaviour);
+ * in range, or absent (0), it reads.
+ */
+static void test_incident_record_numbers(void **state)
+{
+    static const struct {
+        const char *numbers;
+        bool ok;
+        int seq;
+        int32_t partition;
+    } cases[] = {
+        {"\"seq\":2,\"partition\":3", true, 2, 3},
+        {"\"seq\":2", true, 2, 0},
+        {"\"seq\":\"2\",\"partition\":3", true, 0, 3},
+        {"\"seq\":2,\"partition\":7.7e34", false, 0, 0},
+        {"\"seq\":1e300,\"partition\":3", false, 0, 0},
+        {"\"seq\":-1,\"partition\":3", false, 0, 0},
+        {"\"seq\":2,\"partition\":-2147483649", false, 0, 0},
+    };
+    int failed = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_incident_record r;
+        char *json = vg_asprintf("{\"id\":\"a\",\"monitor\":\"m\",\"resource\":\"w:v:n:p\","
+                                 "\"state\":\"firing\",\"started_at\":\"2026-11-28T10:00:00Z\","
+                                 "\"ended_at\":null,\"updated_at\":\"2026-11-28T10:00:00Z\",%s}",
+                                 cases[i].numbers);
+        bool ok = vg_incident_record_from_json(&r, json, strlen(json));
+
+        if (ok != cases[i].ok ||
+            (ok && (r.seq != cases[i].seq || r.partition != cases[i].partition))) {
+            print_error("case %zu (%s): ok=%d seq=%d partition=%d\n", i, cases[i].numbers, ok,
+                        r.seq, (int)r.partition);
+            failed++;
+        }
+        vg_incident_record_fini(&r);
+        free(json);
+    }
+    assert_int_equal(failed, 0);
+}
+
 static void test_pages_list(void **state)
 {
     struct vg_pages pl = {0};
@@ -466,6 +550,8 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_malformed_trailing_regression),
         cmocka_unit_test(test_pages_list),
+        cmocka_unit_test(test_group_missing_part),
+        cmocka_unit_test(test_incident_record_numbers),
     };
     vg_json_init();
     return cmocka_run_group_tests(tests, NULL, NULL);

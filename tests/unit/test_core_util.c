@@ -381,6 +381,11 @@ static void test_redact_url(void **state)
         {"redis://:pass@host:6379/0", "redis://:<redacted>@host:6379/0", "pass", NULL},
         {"redis://user:pass@h/0", "redis://user:<redacted>@h/0", "pass", NULL},
         {"redis://:p@ss@host/0", "redis://:<redacted>@host/0", "ss", NULL},
+        /* a '/' in the password: the parser reads it as part of the password */
+        {"redis://:pa/ss@host/0", "redis://:<redacted>@host/0", "pa", NULL},
+        {"redis://user:s3/cr/et@host:6379", "redis://user:<redacted>@host:6379", "cr", NULL},
+        {"redis://:pa?ss@host/0", "redis://:<redacted>@host/0", "pa", NULL},
+        {"redis://:pa#ss@host", "redis://:<redacted>@host", "pa", NULL},
         {"redis://host:6379/0", "redis://host:6379/0", NULL, NULL},
         {"redis://host:6379", "redis://host:6379", NULL, NULL},
         {"redis://127.0.0.1:6379/12", "redis://127.0.0.1:6379/12", NULL, NULL},

@@ -325,6 +325,39 @@ static void test_silence_window(void **state)
     sim_fini(&s);
 }
 
+/* `vigil silence add -m` checks a matcher as POST /api/v1/silences does (api_matcher_ok). */
+static void test_silence_matcher_valid(void **state)
+{
+    static const struct {
+        const char *matcher;
+        bool ok;
+    } cases[] = {
+        {"monitor=workflow-*", true},
+        {"labels.team=data-eng", true},
+        {"name=[!x]*", true},
+        {"name=", false},           /* empty: held only by an empty value */
+        {"labels.team=", false},    /* likewise */
+        {"name=ingest-[ab", false}, /* unclosed bracket */
+        {"version=v1", true},       /* docs/rules.md lists it */
+        {"state=firing", false},    /* not a key */
+        {"=x", false},
+    };
+    int bad = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        char errstr[256] = "";
+
+        if (vg_rules_matcher_valid(cases[i].matcher, errstr, sizeof(errstr)) != cases[i].ok ||
+            (!cases[i].ok && !errstr[0])) {
+            print_error("case %zu \"%s\": want %s (%s)\n", i, cases[i].matcher,
+                        cases[i].ok ? "valid" : "invalid", errstr);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
 static void test_inhibition(void **state)
 {
     struct sim s;
@@ -465,7 +498,7 @@ int main(void)
         cmocka_unit_test(test_mute_windows),     cmocka_unit_test(test_mute_defers),
         cmocka_unit_test(test_silences),         cmocka_unit_test(test_silence_window),
         cmocka_unit_test(test_inhibition),       cmocka_unit_test(test_routing_continue_and_dedupe),
-        cmocka_unit_test(test_group_json),
+        cmocka_unit_test(test_group_json),       cmocka_unit_test(test_silence_matcher_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
