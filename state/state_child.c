@@ -470,10 +470,10 @@ static vg_err_t spawn(struct vg_redis_child *rc, char *errstr, size_t errstr_siz
      * busy on a core for a second or more per 100 MB) each time it has
      * doubled, but not below the min-size (Redis's default: 64 MB). vigil's
      * dataset is small next to its AOF growth: every event appends its
-     * state, history entry and offsets (~1.4 KB of AOF an event), so at
-     * 10,000 events/s the default forked every 4-7 s and each rewrite
+     * state, history entry and offsets (~1.4-1.6 KB of AOF an event), so
+     * at 10,000 events/s the default forked every 4-7 s and each rewrite
      * stalled the commits it shared the cores with. 512 MB makes it about
-     * once a minute at that rate and rare at ordinary ones, for at most
+     * every 35 s at that rate and every ~6 min at 1,000/s, for at most
      * ~512 MB more on disk and a longer AOF replay on restart (waited for:
      * LOADING below). The base file stays RDB (fast to write and load).
      */
