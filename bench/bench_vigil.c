@@ -932,6 +932,7 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
                       "  group: bench-%d\n"
                       "  topics: [%s]\n"
                       /* vigil's own prefetch defaults (consumer_conf.c): what a user runs */
+                      "  properties: %s\n"
                       "redis:\n"
                       "  url: \"%s\"\n"
                       "  prefix: bench\n"
@@ -939,6 +940,8 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
                       "sinks:\n"
                       "  hook: {type: webhook, url: \"http://127.0.0.1:%d/hook\"}\n",
                       vg_mock_kafka_bootstraps(b->kafka), b->run_no, b->topic,
+                      /* BENCH_KAFKA_PROPERTIES='{fetch.wait.max.ms: "1"}': an experiment */
+                      getenv("BENCH_KAFKA_PROPERTIES") ? getenv("BENCH_KAFKA_PROPERTIES") : "{}",
                       vg_redis_child_url(redis), rules, b->port);
     if (!write_text(cfg_path, cfg)) {
         fprintf(stderr, "bench: cannot write %s\n", cfg_path);
