@@ -38,6 +38,7 @@
 #include "vigil/consumer.h"
 #include "vigil/engine.h"
 #include "vigil/json.h"
+#include "vigil/log.h"
 #include "vigil/mem.h"
 #include "vigil/state.h"
 #include "vigil/util.h"
@@ -59,6 +60,7 @@ struct knobs {
     long rss_events;  /* events, every one a new Resource */
     long cg_events;   /* events of the callgrind run */
     long timeout_s;   /* bound of each engine run */
+    bool keep;        /* BENCH_KEEP: leave the scratch dir (redis AOFs, engine logs) */
     const char *only; /* BENCH_ONLY: comma list of parts to run; NULL: all */
 };
 
@@ -114,6 +116,7 @@ static void knobs_load(struct knobs *k)
     k->rss_events = env_long("BENCH_RSS_EVENTS", quick ? 50000 : 1000000);
     k->cg_events = env_long("BENCH_CALLGRIND_EVENTS", quick ? 5000 : 20000);
     k->timeout_s = env_long("BENCH_RUN_TIMEOUT_S", 1800);
+    k->keep = env_long("BENCH_KEEP", 0) != 0;
     k->only = getenv("BENCH_ONLY");
     if (k->only && !*k->only) {
         k->only = NULL;
@@ -445,6 +448,14 @@ static int engine_main(int argc, char **argv)
     }
     cr.expect = expect;
     cr.stall_us = (int64_t)env_long("BENCH_STALL_S", 120) * 1000000;
+    /* BENCH_DEBUG=consumer: the `--debug consumer` lines, in the run's engine.log (BENCH_KEEP) */
+    if (getenv("BENCH_DEBUG") && *getenv("BENCH_DEBUG")) {
+        if (vg_log_check_debug(getenv("BENCH_DEBUG"), errstr, sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "bench engine: BENCH_DEBUG: %s\n", errstr);
+            return 2;
+        }
+        vg_log_enable_debug(getenv("BENCH_DEBUG"));
+    }
     opt.idle_arg = &cr;
     vg_config_init(&cfg);
     if (vg_config_load_file(&cfg, argv[2], errstr, sizeof(errstr)) != VG_OK ||
@@ -750,6 +761,69 @@ static void redis_counters(redisContext *c, double *cmds, double *bytes)
 }
 
 /*
+ * BENCH_REDIS_CONFIG="appendfsync everysec;auto-aof-rewrite-percentage 0":
+ * CONFIG SET on each run's redis-server before the engine starts, to
+ * compare settings against the embedded defaults (state_child.c).
+ */
+static bool redis_config_set(redisContext *c, const char *list)
+{
+    char *copy;
+    bool ok = true;
+
+    if (!list || !*list) {
+        return true;
+    }
+    copy = vg_strdup(list);
+    for (char *item = copy; item && ok;) {
+        char *next = strchr(item, ';');
+        char *sp;
+        redisReply *reply;
+
+        if (next) {
+            *next++ = '\0';
+        }
+        sp = strchr(item, ' ');
+        if (!sp) {
+            fprintf(stderr, "bench: BENCH_REDIS_CONFIG: \"%s\" is not \"name value\"\n", item);
+            ok = false;
+            break;
+        }
+        *sp = '\0';
+        reply = redisCommand(c, "CONFIG SET %s %s", item, sp + 1);
+        if (!reply || reply->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "bench: CONFIG SET %s %s: %s\n", item, sp + 1,
+                    reply ? reply->str : c->errstr);
+            ok = false;
+        }
+        freeReplyObject(reply);
+        item = next;
+    }
+    vg_free(copy);
+    return ok;
+}
+
+/* The AOF's size and how many rewrites redis-server has done (INFO persistence). */
+static void redis_aof(redisContext *c, double *size, double *rewrites)
+{
+    redisReply *reply = redisCommand(c, "INFO persistence");
+
+    *size = 0;
+    *rewrites = 0;
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        const char *p = strstr(reply->str, "aof_current_size:");
+        const char *q = strstr(reply->str, "aof_rewrites:");
+
+        if (p) {
+            *size = strtod(p + strlen("aof_current_size:"), NULL);
+        }
+        if (q) {
+            *rewrites = strtod(q + strlen("aof_rewrites:"), NULL);
+        }
+    }
+    freeReplyObject(reply);
+}
+
+/*
  * The rules: two broad monitors (`runtime to failed`, `status to error`)
  * and the rest one workspace each; one pager with group_by: [monitor]
  * to the receiver. With `latency`: only `runtime to failed`, a pager
@@ -808,6 +882,9 @@ struct run_result {
     double done;
     double pages;
     double transitions;
+    double applied;
+    double aof_growth; /* bytes; meaningless when aof_rewrites > 0 */
+    double aof_rewrites;
 };
 
 /*
@@ -832,6 +909,10 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
     double bytes0;
     double cmds1;
     double bytes1;
+    double aof0;
+    double aof1;
+    double rewrites0;
+    double rewrites1;
     struct rusage ru;
     int status = 0;
     int64_t deadline;
@@ -843,7 +924,7 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
         goto out;
     }
     rc = redis_connect(redis);
-    if (!rc) {
+    if (!rc || !redis_config_set(rc, getenv("BENCH_REDIS_CONFIG"))) {
         goto out;
     }
     cfg = vg_asprintf("kafka:\n"
@@ -851,6 +932,7 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
                       "  group: bench-%d\n"
                       "  topics: [%s]\n"
                       /* vigil's own prefetch defaults (consumer_conf.c): what a user runs */
+                      "  properties: %s\n"
                       "redis:\n"
                       "  url: \"%s\"\n"
                       "  prefix: bench\n"
@@ -858,12 +940,15 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
                       "sinks:\n"
                       "  hook: {type: webhook, url: \"http://127.0.0.1:%d/hook\"}\n",
                       vg_mock_kafka_bootstraps(b->kafka), b->run_no, b->topic,
+                      /* BENCH_KAFKA_PROPERTIES='{fetch.wait.max.ms: "1"}': an experiment */
+                      getenv("BENCH_KAFKA_PROPERTIES") ? getenv("BENCH_KAFKA_PROPERTIES") : "{}",
                       vg_redis_child_url(redis), rules, b->port);
     if (!write_text(cfg_path, cfg)) {
         fprintf(stderr, "bench: cannot write %s\n", cfg_path);
         goto out;
     }
     redis_counters(rc, &cmds0, &bytes0);
+    redis_aof(rc, &aof0, &rewrites0);
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
@@ -918,6 +1003,9 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
         goto out;
     }
     redis_counters(rc, &cmds1, &bytes1);
+    redis_aof(rc, &aof1, &rewrites1);
+    res.aof_growth = aof1 - aof0;
+    res.aof_rewrites = rewrites1 - rewrites0;
     text = read_text(result_path);
     {
         double n_first = result_value(text, "n_first");
@@ -951,6 +1039,7 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
         }
         res.transitions = result_value(text, "transitions");
         res.pages = result_value(text, "pages");
+        res.applied = applied;
         if (applied > 0) {
             res.cmds_per_event = (cmds1 - cmds0) / applied;
             res.bytes_per_event = (bytes1 - bytes0) / applied;
@@ -1287,6 +1376,11 @@ static bool run_latency(struct bench *b, long rate)
                 "ms");
         lat_row(b, "max_ms", "produced -> webhook received max", lat_us[n_lat - 1] / 1e3, "ms");
     }
+    lat_row(b, "aof_rewrites", "Redis AOF rewrites during the run", r.aof_rewrites, "rewrites");
+    if (r.applied > 0 && r.aof_rewrites == 0) {
+        lat_row(b, "aof_bytes_per_event", "Redis AOF bytes per event", r.aof_growth / r.applied,
+                "bytes");
+    }
     vg_free(lat_us);
     lat_us = NULL;
     return r.ok && n_lat > 0;
@@ -1413,11 +1507,15 @@ static int all_main(int argc, char **argv)
         ok = run_callgrind(&b) && ok;
     }
     fclose(tsv);
-    cmd = vg_asprintf("rm -rf %s", b.dir);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "bench: cannot remove %s\n", b.dir);
+    if (b.k.keep) {
+        fprintf(stderr, "bench: kept %s\n", b.dir);
+    } else {
+        cmd = vg_asprintf("rm -rf %s", b.dir);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "bench: cannot remove %s\n", b.dir);
+        }
+        vg_free(cmd);
     }
-    vg_free(cmd);
     vg_free(tsv_path);
     vg_free(b.topic);
     vg_free(b.self);

@@ -409,8 +409,12 @@ static void on_result(struct eng_dispatch *d, struct vg_sink_result *r)
     }
 }
 
-/* Start what may start; returns the ms until something else might (-1: nothing waits). */
-static int64_t schedule(struct eng_dispatch *d)
+/*
+ * Start what may start; returns the ms until something else might (-1:
+ * nothing waits). `first_only`: only entries that are the first of their
+ * chain (no earlier notice held here, finished or not).
+ */
+static int64_t schedule(struct eng_dispatch *d, bool first_only)
 {
     int64_t now = vg_mono_ms();
     int64_t wall = vg_now_ms();
@@ -429,6 +433,9 @@ static int64_t schedule(struct eng_dispatch *d)
 
         if (en->state != E_WAIT || d->blocked[en->sink_idx] || !en->foreign_checked ||
             (en->need_memo && !en->memo_loaded)) {
+            continue;
+        }
+        if (first_only && vg_map_get(d->chains, en->chain) != en) {
             continue;
         }
         if (wall - en->written_ms >= en->max_age_ms) {
@@ -729,13 +736,23 @@ static void *dispatch_main(void *arg)
             nap(d, vg_sinks_in_flight(d->sk) > 0 ? 0 : 500);
             continue;
         }
+        /*
+         * Pages just read go out before the finished ones are recorded: that
+         * record is a round trip queued behind the pipeline's commits (tens
+         * to hundreds of ms when they are large), and a first notice does
+         * not depend on it. A later notice of a chain still waits until the
+         * earlier one is recorded.
+         */
+        if (d->n_fin > 0 || d->n_aud > 0) {
+            schedule(d, true);
+        }
         if (!flush(d)) {
             continue;
         }
         check_foreign(d);
         load_memos(d);
         touch(d);
-        soonest = d->redis_down ? 0 : schedule(d);
+        soonest = d->redis_down ? 0 : schedule(d, false);
         in_flight = vg_sinks_in_flight(d->sk);
         if (d->redis_down) {
             continue;

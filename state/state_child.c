@@ -1,7 +1,8 @@
 /*
  * The private redis-server child: the embedded default of `vigil run` and
  * the Redis of every integration test. One unix socket in its own
- * directory, no TCP port, AOF on (fsync every second), no RDB. The child
+ * directory, no TCP port, AOF on (fsync before every reply), no RDB
+ * snapshots, AOF rewrites only once the AOF passes 512 MB. The child
  * dies with us (PR_SET_PDEATHSIG) and sits in its own session so a
  * terminal ^C reaches vigil first and vigil stops it in order. Noticing
  * that it died and starting it again are here; deciding when (and
@@ -29,6 +30,9 @@
 #include "vigil/util.h"
 
 #define CHILD_READY_TIMEOUT_MS 10000
+/* Replaying a large AOF: waited for as long as redis-server answers LOADING, up to this. */
+#define CHILD_LOAD_TIMEOUT_MS (30 * 60 * 1000)
+#define CHILD_LOAD_LOG_MS 10000
 #define CHILD_STOP_TIMEOUT_MS 5000
 #define CHILD_POLL_MS 10
 #define LOG_TAIL_BYTES 600
@@ -40,6 +44,7 @@ struct vg_redis_child {
     char *url;
     char *password; /* kept for a restart */
     int tcp_port;
+    int ready_timeout_ms;
 };
 
 static void sleep_ms(int ms)
@@ -147,7 +152,8 @@ static char *find_redis_server(void)
 
 /*
  * PING on the unix socket (after AUTH when `password` is set): 1 PONG,
- * 0 answered something else (LOADING, NOAUTH...), -1 no answer.
+ * 2 LOADING (replaying its AOF), 0 answered something else (NOAUTH...),
+ * -1 no answer.
  */
 static int ping_socket(const char *sock, const char *password, int timeout_ms)
 {
@@ -178,7 +184,13 @@ static int ping_socket(const char *sock, const char *password, int timeout_ms)
     }
     reply = redisCommand(ctx, "PING");
     if (reply) {
-        rc = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0 ? 1 : 0;
+        if (reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0) {
+            rc = 1;
+        } else if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "LOADING", 7) == 0) {
+            rc = 2;
+        } else {
+            rc = 0;
+        }
         freeReplyObject(reply);
     }
     redisFree(ctx);
@@ -364,7 +376,7 @@ static char *child_url(const char *sock, const char *password)
 vg_err_t vg_redis_child_start(struct vg_redis_child **out, const char *dir, char *errstr,
                               size_t errstr_size)
 {
-    static const struct vg_redis_child_opts none = {NULL, 0};
+    static const struct vg_redis_child_opts none = {NULL, 0, 0};
 
     return vg_redis_child_start_opts(out, dir, &none, errstr, errstr_size);
 }
@@ -397,9 +409,11 @@ static vg_err_t spawn(struct vg_redis_child *rc, char *errstr, size_t errstr_siz
     char port[16];
     char *bin = NULL;
     char *log_path = NULL;
-    char *argv[24];
+    char *argv[32];
     size_t argc = 0;
+    int64_t started;
     int64_t deadline;
+    int64_t next_log_ms = CHILD_LOAD_LOG_MS;
     vg_err_t err = VG_ERR_IO;
 
     if (access(rc->sock, F_OK) == 0) {
@@ -451,6 +465,24 @@ static vg_err_t spawn(struct vg_redis_child *rc, char *errstr, size_t errstr_siz
      */
     argv[argc++] = (char *)"--appendfsync";
     argv[argc++] = (char *)"always";
+    /*
+     * Redis rewrites the AOF (a forked child serialising the whole dataset,
+     * busy on a core for a second or more per 100 MB) each time it has
+     * doubled, but not below the min-size (Redis's default: 64 MB). vigil's
+     * dataset is small next to its AOF growth: every event appends its
+     * state, history entry and offsets (~1.4-1.6 KB of AOF an event), so
+     * at 10,000 events/s the default forked every 4-7 s and each rewrite
+     * stalled the commits it shared the cores with. 512 MB makes it about
+     * every 35 s at that rate and every ~6 min at 1,000/s, for at most
+     * ~512 MB more on disk and a longer AOF replay on restart (waited for:
+     * LOADING below). The base file stays RDB (fast to write and load).
+     */
+    argv[argc++] = (char *)"--auto-aof-rewrite-min-size";
+    argv[argc++] = (char *)"512mb";
+    argv[argc++] = (char *)"--auto-aof-rewrite-percentage";
+    argv[argc++] = (char *)"100";
+    argv[argc++] = (char *)"--aof-use-rdb-preamble";
+    argv[argc++] = (char *)"yes";
     argv[argc++] = (char *)"--save";
     argv[argc++] = (char *)"";
     argv[argc++] = (char *)"--daemonize";
@@ -473,9 +505,11 @@ static vg_err_t spawn(struct vg_redis_child *rc, char *errstr, size_t errstr_siz
         }
     }
 
-    deadline = vg_mono_ms() + CHILD_READY_TIMEOUT_MS;
+    started = vg_mono_ms();
+    deadline = started + rc->ready_timeout_ms;
     for (;;) {
         int status;
+        int ping;
         pid_t r = waitpid(rc->pid, &status, WNOHANG);
 
         if (r == rc->pid) {
@@ -489,15 +523,29 @@ static vg_err_t spawn(struct vg_redis_child *rc, char *errstr, size_t errstr_siz
                           tail[0] ? ": " : "", tail);
             goto out;
         }
-        if (access(rc->sock, F_OK) == 0 && ping_socket(rc->sock, rc->password, 200) == 1) {
+        ping = access(rc->sock, F_OK) == 0 ? ping_socket(rc->sock, rc->password, 200) : -1;
+        if (ping == 1) {
             break;
+        }
+        /*
+         * Replaying its AOF: it works, and a restart would only start the
+         * replay over. Waited for (bounded), the ready timeout then counts
+         * from its last LOADING answer.
+         */
+        if (ping == 2 && vg_mono_ms() - started < CHILD_LOAD_TIMEOUT_MS) {
+            deadline = vg_mono_ms() + rc->ready_timeout_ms;
+            if (vg_mono_ms() - started >= next_log_ms) {
+                VG_LOG_INFO("state", "redis-server pid=%d still loading its AOF after %lld s",
+                            (int)rc->pid, (long long)(vg_mono_ms() - started) / 1000);
+                next_log_ms += CHILD_LOAD_LOG_MS;
+            }
         }
         if (vg_mono_ms() >= deadline) {
             char tail[LOG_TAIL_BYTES + 1];
 
             log_tail(rc->dir, tail, sizeof(tail));
-            state_set_err(errstr, errstr_size, "redis-server in %s not ready after %d ms%s%s",
-                          rc->dir, CHILD_READY_TIMEOUT_MS, tail[0] ? ": " : "", tail);
+            state_set_err(errstr, errstr_size, "redis-server in %s not ready after %lld ms%s%s",
+                          rc->dir, (long long)(vg_mono_ms() - started), tail[0] ? ": " : "", tail);
             err = VG_ERR_TIMEOUT;
             kill_and_reap(rc);
             goto out;
@@ -537,6 +585,8 @@ vg_err_t vg_redis_child_start_opts(struct vg_redis_child **out, const char *dir,
     rc->url = child_url(rc->sock, opts->password);
     rc->password = opts->password ? vg_strdup(opts->password) : NULL;
     rc->tcp_port = opts->tcp_port;
+    rc->ready_timeout_ms =
+        opts->ready_timeout_ms > 0 ? opts->ready_timeout_ms : CHILD_READY_TIMEOUT_MS;
     if (opts->tcp_port < 0 || opts->tcp_port > 65535) {
         state_set_err(errstr, errstr_size, "redis child: bad tcp port %d", opts->tcp_port);
         err = VG_ERR_INVALID;

@@ -679,6 +679,12 @@ struct vg_redis_child_opts {
     const char *password;
     /* Also listen on 127.0.0.1:tcp_port (bind 127.0.0.1 only); 0: unix socket only. */
     int tcp_port;
+    /*
+     * How long a start or restart waits for the first PONG; 0: 10 s. While
+     * the server answers LOADING (replaying its AOF) it is waited for
+     * (up to 30 min), this timeout counting from its last such answer.
+     */
+    int ready_timeout_ms;
 };
 vg_err_t vg_redis_child_start_opts(struct vg_redis_child **out, const char *dir,
                                    const struct vg_redis_child_opts *opts, char *errstr,
