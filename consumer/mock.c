@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <librdkafka/rdkafka.h> /* before rdkafka_mock.h, which needs it */
 #include <librdkafka/rdkafka_mock.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -95,8 +96,10 @@ static bool is_mock_socket(int fd)
     return false;
 }
 
+/* The three handlers keep errno: fork()'s caller reads it when fork fails. */
 static void fork_prepare(void)
 {
+    int saved_errno = errno;
     DIR *dir;
     struct dirent *de;
 
@@ -104,6 +107,7 @@ static void fork_prepare(void)
     n_fork_fds = 0;
     n_fork_ports = 0;
     if (!live_clusters) {
+        errno = saved_errno;
         return;
     }
     for (struct vg_mock_kafka *mk = live_clusters; mk; mk = mk->next) {
@@ -124,8 +128,8 @@ static void fork_prepare(void)
 
             errno = 0;
             fd = strtol(de->d_name, &end, 10);
-            if (errno || end == de->d_name || *end || fd < 0 || fd > INT32_MAX ||
-                fd == dirfd(dir) || !is_mock_socket((int)fd)) {
+            if (errno || end == de->d_name || *end || fd < 0 || fd > INT_MAX || fd == dirfd(dir) ||
+                !is_mock_socket((int)fd)) {
                 continue;
             }
             if (n_fork_fds == cap_fork_fds) {
@@ -141,10 +145,12 @@ static void fork_prepare(void)
         fork_pipe[0] = -1;
         fork_pipe[1] = -1;
     }
+    errno = saved_errno;
 }
 
 static void fork_parent(void)
 {
+    int saved_errno = errno;
     char c;
 
     if (fork_pipe[0] >= 0) {
@@ -157,10 +163,13 @@ static void fork_parent(void)
         fork_pipe[1] = -1;
     }
     pthread_mutex_unlock(&mock_mu);
+    errno = saved_errno;
 }
 
 static void fork_child(void)
 {
+    int saved_errno = errno;
+
     for (size_t i = 0; i < n_fork_fds; i++) {
         /* checked again: the fd may have been closed and reused since fork_prepare */
         if (is_mock_socket(fork_fds[i])) {
@@ -174,6 +183,7 @@ static void fork_child(void)
         fork_pipe[1] = -1;
     }
     pthread_mutex_unlock(&mock_mu);
+    errno = saved_errno;
 }
 
 static void fork_guard_install(void)
