@@ -608,6 +608,35 @@ static int stop_instances(struct chaos *c)
     return bad;
 }
 
+/*
+ * After the applied offsets did not add up: what the topic holds (more than
+ * was produced, or vigil behind?) and each partition's applied offset.
+ */
+static void print_offsets(struct chaos *c)
+{
+    char errstr[256];
+    int64_t end = -1;
+
+    if (vg_kafka_topic_end(vg_mock_kafka_bootstraps(c->e.kafka), c->e.topic, vg_test_timeout(10000),
+                           &end, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "chaos: topic end: %s\n", errstr);
+    }
+    fprintf(stderr,
+            "chaos: produced %lld, the topic's end offsets add up to %lld; applied:", c->e.produced,
+            (long long)end);
+    for (int p = 0; p < N_PARTITIONS; p++) {
+        int64_t off = -1;
+
+        if (vg_state_applied_offset(c->e.st, c->e.topic, p, &off, errstr, sizeof(errstr)) !=
+            VG_OK) {
+            fprintf(stderr, " [%d] ?", p);
+        } else {
+            fprintf(stderr, " [%d] %lld", p, (long long)off);
+        }
+    }
+    fprintf(stderr, "\n");
+}
+
 static bool gen_done(void *arg)
 {
     struct chaos *c = arg;
@@ -674,6 +703,7 @@ int main(void)
         failures++;
     }
     if (!vg_test_env_wait_applied_exact(&c->e, 240000)) {
+        print_offsets(c);
         failures++;
     }
     if (!vg_test_env_wait_quiet(&c->e, 180000)) {
