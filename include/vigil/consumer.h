@@ -231,9 +231,13 @@ vg_err_t vg_kafka_topic_end(const char *bootstraps, const char *topic, int timeo
                             int64_t *out_total, char *errstr, size_t errstr_size);
 
 /*
- * librdkafka's mock cluster, in process, on 127.0.0.1 (`brokers` brokers).
- * Creates `topics` with `partitions` partitions each. bootstraps is
- * "127.0.0.1:port,...". Thread-safe to use from other threads/processes.
+ * librdkafka's mock cluster, in process, on 127.0.0.1 (`brokers` brokers,
+ * ids 1..brokers). vg_mock_kafka_create_topic creates a topic with
+ * `partitions` partitions, partition p led by broker 1 + p % brokers.
+ * bootstraps is "127.0.0.1:port,...". Thread-safe to use from other
+ * threads/processes. While a mock cluster lives, every fork() of this
+ * process closes the mock's sockets in the child before fork returns in
+ * the parent (pthread_atfork; see vg_mock_kafka_broker_set_down).
  */
 struct vg_mock_kafka;
 vg_err_t vg_mock_kafka_start(struct vg_mock_kafka **out, int brokers, char *errstr,
@@ -285,8 +289,16 @@ void vg_mock_kafka_fail_requests(struct vg_mock_kafka *mk, enum vg_mock_kafka_re
                                  size_t n);
 /*
  * Tests: broker `broker_id` (1..brokers) goes down (its connections are
- * closed, new ones refused; the partitions it leads are unreachable) or
- * comes back up with its data. Thread-safe.
+ * closed, new ones refused) or comes back up; setting the state it is
+ * already in does nothing. The partitions of topics created with
+ * vg_mock_kafka_create_topic move as in a cluster with replicas: away to
+ * the next broker that is up while their broker is down, back once it is
+ * up (topics the mock created on its own stay, unreachable while down).
+ * The group coordinator does not move (vg_mock_kafka_move_coordinator
+ * does). Safe while children are forked: librdkafka 2.0.2 re-binds the
+ * broker's port when it goes down and aborts if a child still holds the
+ * old listener, which the fork guard rules out (children started with
+ * posix_spawn/vfork are not covered). Thread-safe.
  */
 void vg_mock_kafka_broker_set_down(struct vg_mock_kafka *mk, int32_t broker_id, bool down);
 /*

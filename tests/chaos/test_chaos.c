@@ -11,8 +11,7 @@
  * Sizes come from the environment (make chaos sets bigger ones):
  * VIGIL_CHAOS_EVENTS, VIGIL_CHAOS_RESOURCES, VIGIL_CHAOS_SECONDS,
  * VIGIL_CHAOS_SEED; VIGIL_CHAOS_BROKER_DOWN=0 leaves out the broker-down
- * fault (librdkafka's mock cluster can abort the whole process when it
- * re-binds a downed broker's port, docs/chaos.md).
+ * fault.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -295,35 +294,73 @@ static void receiver_mode(struct chaos *c, bool healthy)
 
 /* ---- The mock cluster's faults ---- */
 
+enum kafka_fault_kind {
+    FAULT_FETCH,       /* failed Fetch requests */
+    FAULT_COMMIT,      /* failed OffsetCommit requests */
+    FAULT_JOIN,        /* failed JoinGroup requests */
+    FAULT_BROKER_DOWN, /* a broker down for 2 to 4 s, its partitions' leaders moved */
+    FAULT_COORDINATOR, /* the group's coordinator moved */
+    N_FAULT_KINDS
+};
+
 struct kafka_faults {
-    int down_broker; /* 0: none */
+    /* the kinds come in rounds, each kind once per round in a random order */
+    int order[N_FAULT_KINDS];
+    int next;
+    int count[N_FAULT_KINDS];
+    bool down_pending; /* a broker goes down right after the next restart of an instance */
+    int down_broker;   /* 0: none */
     int64_t up_at_ms;
 };
+
+static enum kafka_fault_kind next_kind(struct chaos *c, struct kafka_faults *kf)
+{
+    int k;
+
+    if (kf->next == 0) {
+        for (int i = 0; i < N_FAULT_KINDS; i++) {
+            kf->order[i] = i;
+        }
+        for (int i = N_FAULT_KINDS - 1; i > 0; i--) {
+            int j = (int)rnd(c, (uint32_t)i + 1);
+            int t = kf->order[i];
+
+            kf->order[i] = kf->order[j];
+            kf->order[j] = t;
+        }
+    }
+    k = kf->order[kf->next];
+    kf->next = (kf->next + 1) % N_FAULT_KINDS;
+    return (enum kafka_fault_kind)k;
+}
 
 static void kafka_fault(struct chaos *c, struct kafka_faults *kf)
 {
     struct vg_mock_kafka *mk = c->e.kafka;
+    enum kafka_fault_kind kind = next_kind(c, kf);
     char errstr[256];
 
-    switch (rnd(c, 5)) {
-    case 0:
+    if (kind == FAULT_BROKER_DOWN && (kf->down_pending || kf->down_broker || !c->p.broker_down)) {
+        kind = next_kind(c, kf); /* the round goes on without it */
+    }
+    switch (kind) {
+    case FAULT_FETCH:
         vg_mock_kafka_fail_requests(mk, VG_MOCK_KAFKA_FETCH, 10);
         break;
-    case 1:
+    case FAULT_COMMIT:
         vg_mock_kafka_fail_requests(mk, VG_MOCK_KAFKA_OFFSET_COMMIT, 5);
         break;
-    case 2:
+    case FAULT_JOIN:
         vg_mock_kafka_fail_requests(mk, VG_MOCK_KAFKA_JOIN_GROUP, 2);
         break;
-    case 3:
-        if (kf->down_broker || !c->p.broker_down) {
-            return;
+    case FAULT_BROKER_DOWN:
+        if (!kf->down_pending && !kf->down_broker && c->p.broker_down) {
+            kf->down_pending = true; /* counted when it happens (broker_down) */
         }
-        kf->down_broker = 1 + (int)rnd(c, N_BROKERS);
-        kf->up_at_ms = vg_mono_ms() + 2000 + rnd(c, 2000);
-        vg_mock_kafka_broker_set_down(mk, kf->down_broker, true);
-        break;
-    default:
+        return;
+    case FAULT_COORDINATOR:
+    case N_FAULT_KINDS:
+        kind = FAULT_COORDINATOR;
         if (vg_mock_kafka_move_coordinator(mk, c->e.group, 1 + (int32_t)rnd(c, N_BROKERS), errstr,
                                            sizeof(errstr)) != VG_OK) {
             fprintf(stderr, "chaos: %s\n", errstr);
@@ -331,6 +368,24 @@ static void kafka_fault(struct chaos *c, struct kafka_faults *kf)
         }
         break;
     }
+    kf->count[kind]++;
+    c->n.faults++;
+}
+
+/*
+ * Right after an instance was restarted: its process may still be between
+ * fork and exec, holding copies of the test process's sockets, the mock
+ * brokers' listeners among them. librdkafka's mock re-binds a downed
+ * broker's port and used to abort the whole run exactly then; the mock's
+ * fork guard (consumer/mock.c) is what makes this safe.
+ */
+static void broker_down(struct chaos *c, struct kafka_faults *kf)
+{
+    kf->down_pending = false;
+    kf->down_broker = 1 + (int)rnd(c, N_BROKERS);
+    kf->up_at_ms = vg_mono_ms() + 2000 + rnd(c, 2000);
+    vg_mock_kafka_broker_set_down(c->e.kafka, kf->down_broker, true);
+    kf->count[FAULT_BROKER_DOWN]++;
     c->n.faults++;
 }
 
@@ -344,7 +399,7 @@ static void kafka_heal(struct chaos *c, struct kafka_faults *kf, bool now)
 
 /* ---- The run ---- */
 
-static void run_chaos(struct chaos *c)
+static void run_chaos(struct chaos *c, struct kafka_faults *kfp)
 {
     struct kafka_faults kf = {0};
     int64_t start = vg_mono_ms();
@@ -361,8 +416,19 @@ static void run_chaos(struct chaos *c)
         struct timespec ts = {0, 50 * 1000 * 1000};
 
         reap_crashed(c);
-        if (now >= next_kill) {
+        if (now >= next_kill && redis_done < 2 && redis_at[redis_done] - now < 3000) {
+            /*
+             * vigil refuses to start while Redis is unreachable (exit 1, and
+             * the supervisor restarts it: docs/deploy.md); an instance
+             * restarted just before Redis goes down would count as a crash.
+             * The kill waits until Redis is back.
+             */
+            next_kill = redis_at[redis_done];
+        } else if (now >= next_kill) {
             kill_one(c);
+            if (kf.down_pending) {
+                broker_down(c, &kf);
+            }
             /* 6 s of session timeout hold each rejoin: the group must also get to work between
              * kills */
             next_kill = now + 6000 + rnd(c, 4000);
@@ -389,6 +455,7 @@ static void run_chaos(struct chaos *c)
     receiver_mode(c, true);
     reap_crashed(c);
     reconnect_test_redis(c);
+    *kfp = kf;
 }
 
 /* ---- The checks ---- */
@@ -541,6 +608,35 @@ static int stop_instances(struct chaos *c)
     return bad;
 }
 
+/*
+ * After the applied offsets did not add up: what the topic holds (more than
+ * was produced, or vigil behind?) and each partition's applied offset.
+ */
+static void print_offsets(struct chaos *c)
+{
+    char errstr[256];
+    int64_t end = -1;
+
+    if (vg_kafka_topic_end(vg_mock_kafka_bootstraps(c->e.kafka), c->e.topic, vg_test_timeout(10000),
+                           &end, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "chaos: topic end: %s\n", errstr);
+    }
+    fprintf(stderr,
+            "chaos: produced %lld, the topic's end offsets add up to %lld; applied:", c->e.produced,
+            (long long)end);
+    for (int p = 0; p < N_PARTITIONS; p++) {
+        int64_t off = -1;
+
+        if (vg_state_applied_offset(c->e.st, c->e.topic, p, &off, errstr, sizeof(errstr)) !=
+            VG_OK) {
+            fprintf(stderr, " [%d] ?", p);
+        } else {
+            fprintf(stderr, " [%d] %lld", p, (long long)off);
+        }
+    }
+    fprintf(stderr, "\n");
+}
+
 static bool gen_done(void *arg)
 {
     struct chaos *c = arg;
@@ -567,6 +663,7 @@ int main(void)
     int stop_bad;
     int paused = 0;
     int refused = 0;
+    struct kafka_faults kf = {0};
 
     vg_test_no_proxy();
     c->p.events = (size_t)env_long("VIGIL_CHAOS_EVENTS", 3000);
@@ -595,7 +692,7 @@ int main(void)
         fprintf(stderr, "chaos: cannot start the generator\n");
         return 1;
     }
-    run_chaos(c);
+    run_chaos(c, &kf);
     /* healthy from here on: everything produced must be applied, and every page delivered */
     if (!vg_test_wait_for(gen_done, c, 180000)) {
         fprintf(stderr, "chaos: the generator did not finish\n");
@@ -606,6 +703,7 @@ int main(void)
         failures++;
     }
     if (!vg_test_env_wait_applied_exact(&c->e, 240000)) {
+        print_offsets(c);
         failures++;
     }
     if (!vg_test_env_wait_quiet(&c->e, 180000)) {
@@ -625,8 +723,16 @@ int main(void)
            c->n.id_mismatches, c->n.dlq_missing, c->n.state_mismatches, stop_bad);
     failures += c->n.crashes + (int)c->n.lost + (int)c->n.unexpected + (int)c->n.id_mismatches +
                 (int)c->n.dlq_missing + c->n.state_mismatches + stop_bad;
+    printf("chaos: kafka faults: fetch errors %d, commit errors %d, join errors %d, "
+           "broker downs %d, coordinator moves %d\n",
+           kf.count[FAULT_FETCH], kf.count[FAULT_COMMIT], kf.count[FAULT_JOIN],
+           kf.count[FAULT_BROKER_DOWN], kf.count[FAULT_COORDINATOR]);
     if (c->n.expected == 0 || c->n.kills == 0) {
         fprintf(stderr, "chaos: nothing was tested (no expected page or no kill)\n");
+        failures++;
+    }
+    if (c->p.broker_down && kf.count[FAULT_BROKER_DOWN] == 0) {
+        fprintf(stderr, "chaos: no broker was taken down (the run is too short)\n");
         failures++;
     }
     {
