@@ -248,6 +248,8 @@ void vg_resource_destroy(struct vg_resource *res)
     free(res->owner);
     free(res->message);
     free(res->pos.topic);
+    free(res->runtime_reason);
+    free(res->runtime_pod);
     for (size_t i = 0; i < res->n_incidents; i++) {
         incident_fini(&res->incidents[i]);
     }

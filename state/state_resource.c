@@ -140,10 +140,10 @@ void state_resource_fields(struct state_cmd *c, const struct vg_resource *res)
         field_labels(c, res);
     }
     /* what decided the runtime, and one field per tracked pod */
-    if (res->runtime_reason[0]) {
+    if (res->runtime_reason) {
         state_cmd_field(c, "runtime_reason", res->runtime_reason);
     }
-    if (res->runtime_pod[0]) {
+    if (res->runtime_pod) {
         state_cmd_field(c, "runtime_pod", res->runtime_pod);
     }
     for (size_t i = 0; i < res->n_pods; i++) {
@@ -189,10 +189,10 @@ static void fields_of(struct state_cmd *c, const struct vg_resource *res, uint32
         field_labels(c, res);
     }
     if (mask & VG_DIRTY_RUNTIME_FROM) {
-        if (res->runtime_reason[0]) {
+        if (res->runtime_reason) {
             state_cmd_field(c, "runtime_reason", res->runtime_reason);
         }
-        if (res->runtime_pod[0]) {
+        if (res->runtime_pod) {
             state_cmd_field(c, "runtime_pod", res->runtime_pod);
         }
     }
@@ -218,10 +218,10 @@ static void fields_gone(struct state_cmd *c, const struct vg_resource *res, uint
         state_cmd_str(c, "labels");
     }
     if (mask & VG_DIRTY_RUNTIME_FROM) {
-        if (!res->runtime_reason[0]) {
+        if (!res->runtime_reason) {
             state_cmd_str(c, "runtime_reason");
         }
-        if (!res->runtime_pod[0]) {
+        if (!res->runtime_pod) {
             state_cmd_str(c, "runtime_pod");
         }
     }
@@ -449,10 +449,9 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
                 bad = "partition";
             }
         } else if (reply_is(k, "runtime_reason")) {
-            snprintf(res->runtime_reason, sizeof(res->runtime_reason), "%.*s", (int)val->len,
-                     val->str);
+            vg_resource_set_runtime_from(res, val->str, res->runtime_pod);
         } else if (reply_is(k, "runtime_pod")) {
-            snprintf(res->runtime_pod, sizeof(res->runtime_pod), "%.*s", (int)val->len, val->str);
+            vg_resource_set_runtime_from(res, res->runtime_reason, val->str);
         } else if (k->len > strlen(POD_FIELD_PREFIX) &&
                    memcmp(k->str, POD_FIELD_PREFIX, strlen(POD_FIELD_PREFIX)) == 0) {
             struct vg_pod pod;

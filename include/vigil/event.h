@@ -380,8 +380,13 @@ struct vg_resource {
     struct vg_pod *pods;
     size_t n_pods;
     size_t cap_pods;
-    char runtime_reason[VG_REASON_MAX]; /* "" when none */
-    char runtime_pod[VG_POD_NAME_MAX];  /* "" when none */
+    /*
+     * Owned heap strings, NULL when none (never ""): a cached Resource
+     * carries no fixed buffers for what most Resources never have
+     * (vg_resource_set_runtime_from sets them).
+     */
+    char *runtime_reason; /* at most VG_REASON_MAX - 1 bytes */
+    char *runtime_pod;    /* at most VG_POD_NAME_MAX - 1 bytes */
     /*
      * The Resource's labels (pod labels, filled by Kubernetes
      * decoding; matched by rules as labels.<key>), sorted by key. Stored
@@ -398,6 +403,13 @@ void vg_resource_touch_named(struct vg_resource *res, enum vg_dirty_kind kind, c
 /* Forget what changed (after a commit wrote it, or after loading): `dirty` false, no bits, no
  * names. */
 void vg_resource_clean(struct vg_resource *res);
+
+/*
+ * Set what decided the runtime (copies; "" or NULL clears, longer values
+ * are cut to VG_REASON_MAX - 1 / VG_POD_NAME_MAX - 1 bytes). Returns true
+ * when either changed. Marks nothing dirty: the caller knows why.
+ */
+bool vg_resource_set_runtime_from(struct vg_resource *res, const char *reason, const char *pod);
 
 /* Insert or replace (a copy of) `pod`, keeping the set sorted by name. */
 void vg_resource_put_pod(struct vg_resource *res, const struct vg_pod *pod);
