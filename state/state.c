@@ -115,7 +115,6 @@ vg_err_t vg_state_connect_config(struct vg_state **stp, const char *url, const c
     }
     vg_redact_url(url, st->redacted, sizeof(st->redacted));
     st->cache = vg_map_new();
-    st->indexed = vg_map_new();
     st->pending_cursor = vg_strdup("0");
     st->claim_cursor = vg_strdup("0-0");
     if (rc) {
@@ -153,7 +152,6 @@ void vg_state_destroy(struct vg_state *st)
     state_redis_close(st);
     state_cluster_destroy(st->cluster);
     vg_map_destroy(st->cache, free_resource);
-    vg_map_destroy(st->indexed, NULL);
     state_url_fini(&st->url);
     vg_free(st->prefix);
     vg_free(st->pending_consumer);
@@ -272,7 +270,6 @@ vg_err_t vg_state_ping(struct vg_state *st)
 void vg_state_cache_clear(struct vg_state *st)
 {
     vg_map_clear(st->cache, free_resource);
-    vg_map_clear(st->indexed, NULL);
 }
 
 /* ---- the bounded cache ------------------------------------------------ */
@@ -326,7 +323,6 @@ size_t vg_state_cache_trim(struct vg_state *st)
     }
     for (size_t i = 0; i < n_gone; i++) {
         vg_resource_destroy(vg_map_remove(st->cache, gone[i]));
-        vg_map_remove(st->indexed, gone[i]);
         vg_free(gone[i]);
     }
     vg_free(gone);
@@ -397,7 +393,7 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
                 }
             }
             if (res) {
-                vg_map_put(st->indexed, miss[j]->id, (void *)1);
+                res->indexed = true;
             } else {
                 /* Its first write is whole; with a DEL first unless Redis holds nothing. */
                 res = vg_resource_new_from_event(miss[j]);
@@ -838,7 +834,7 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
             continue;
         }
         n += state_resource_write(st, c, res);
-        if (vg_map_get(st->indexed, res->id)) {
+        if (res->indexed) {
             continue; /* a known Resource: its index entries are there already */
         }
         append_sadd(st, c, idx_all, res->id);
@@ -1124,7 +1120,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
             continue; /* not written: bits it may carry wait for its next write */
         }
         if (err == VG_OK) {
-            vg_map_put(st->indexed, res->id, (void *)1);
+            res->indexed = true;
             vg_resource_clean(res);
         } else {
             /* Unknown what Redis holds of it now (the reply may have been

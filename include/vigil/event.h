@@ -363,6 +363,8 @@ struct vg_resource {
     size_t n_incidents;
     size_t cap_incidents;
     bool dirty; /* changed since loaded/committed: set by vg_resource_apply */
+    /* state/'s cache: Redis holds its index entries (loaded from a hash, or committed) */
+    bool indexed;
     /*
      * Which fields changed (VG_DIRTY_* bits) and which incident entries
      * and pods changed or went away (each once): a commit writes those
