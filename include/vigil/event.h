@@ -336,7 +336,11 @@ struct vg_dirty_name {
     char *name; /* the monitor or the pod, owned */
 };
 
-/* The current state of a Resource, as stored in Redis. Owns its strings. */
+/*
+ * The current state of a Resource, as stored in Redis. Owns its strings;
+ * `id`'s allocation also holds type, name, workspace and version
+ * (vg_resource_set_identity), so only `id` is freed.
+ */
 struct vg_resource {
     char *id;
     char *type;
@@ -419,6 +423,12 @@ void vg_resource_put_pod(struct vg_resource *res, const struct vg_pod *pod);
 bool vg_resource_remove_pod(struct vg_resource *res, const char *name);
 struct vg_pod *vg_resource_find_pod(struct vg_resource *res, const char *name);
 
+/*
+ * Set the identity: copies of the five strings in one allocation owned
+ * through `id` (the previous one, if any, is freed; the others point into it).
+ */
+void vg_resource_set_identity(struct vg_resource *res, const char *id, const char *type,
+                              const char *version, const char *name, const char *workspace);
 /* A new empty Resource with identity copied from `ev`. */
 struct vg_resource *vg_resource_new_from_event(const struct vg_event *ev);
 void vg_resource_destroy(struct vg_resource *res);
