@@ -330,9 +330,11 @@ size_t vg_state_cache_trim(struct vg_state *st)
     }
     vg_free(gone);
 #ifdef __GLIBC__
-    /* An eighth of the cache just went: hand its free pages back rather than keep them resident
-     * beside the ones the next batches touch. */
-    malloc_trim(0);
+    /* An eighth of the cache or more just went: hand its free pages back rather than keep them
+     * resident beside the ones the next batches touch. */
+    if (n_gone > 0) {
+        malloc_trim(0);
+    }
 #endif
     return n_gone;
 }
