@@ -534,7 +534,7 @@ static void resource_identity(struct vg_buf *b, const struct vg_resource *res)
     api_time(res->updated_at_ms, ts, sizeof(ts));
     kv_row(b, "Updated", ts);
     kv_row(b, "Message", res->message);
-    if (res->runtime_reason[0]) {
+    if (res->runtime_reason) {
         kv_row(b, "Runtime reason", res->runtime_reason);
     }
     if (res->pos.topic) {

@@ -128,8 +128,8 @@ void api_json_resource_detail(struct vg_buf *b, const struct vg_resource *res)
     vg_buf_putc(b, '{');
     resource_fields(b, res);
     api_json_kv(b, "message", res->message, false);
-    api_json_kv(b, "runtime_reason", res->runtime_reason[0] ? res->runtime_reason : NULL, false);
-    api_json_kv(b, "runtime_pod", res->runtime_pod[0] ? res->runtime_pod : NULL, false);
+    api_json_kv(b, "runtime_reason", res->runtime_reason, false);
+    api_json_kv(b, "runtime_pod", res->runtime_pod, false);
     vg_buf_puts(b, ", \"position\": ");
     if (res->pos.topic) {
         vg_buf_puts(b, "{\"topic\": ");

@@ -233,9 +233,10 @@ static void detail_pods_text(FILE *out, const struct vg_resource *res)
         fprintf(out, "%-12s %s\n", "Pods:", "none");
         return;
     }
-    if (res->runtime_pod[0]) {
+    if (res->runtime_pod) {
         fprintf(out, "%-12s %zu (runtime %s from pod %s%s%s)\n", "Pods:", res->n_pods, res->runtime,
-                res->runtime_pod, res->runtime_reason[0] ? ": " : "", res->runtime_reason);
+                res->runtime_pod, res->runtime_reason ? ": " : "",
+                res->runtime_reason ? res->runtime_reason : "");
     } else {
         fprintf(out, "%-12s %zu\n", "Pods:", res->n_pods);
     }
@@ -301,13 +302,13 @@ static void detail_pods_json(struct vg_buf *b, const struct vg_resource *res)
     }
     vg_buf_puts(b, res->n_pods ? "\n  ]" : "]");
     vg_buf_puts(b, ",\n  \"runtime_reason\": ");
-    if (res->runtime_reason[0]) {
+    if (res->runtime_reason) {
         vg_json_append_string(b, res->runtime_reason);
     } else {
         vg_buf_puts(b, "null");
     }
     vg_buf_puts(b, ",\n  \"runtime_pod\": ");
-    if (res->runtime_pod[0]) {
+    if (res->runtime_pod) {
         vg_json_append_string(b, res->runtime_pod);
     } else {
         vg_buf_puts(b, "null");
@@ -341,9 +342,9 @@ static void detail_pods_yaml(struct vg_buf *b, const struct vg_resource *res)
         vg_buf_puts(b, "\n");
     }
     vg_buf_puts(b, "runtime_reason: ");
-    cli_yaml_scalar(b, res->runtime_reason[0] ? res->runtime_reason : NULL);
+    cli_yaml_scalar(b, res->runtime_reason);
     vg_buf_puts(b, "\nruntime_pod: ");
-    cli_yaml_scalar(b, res->runtime_pod[0] ? res->runtime_pod : NULL);
+    cli_yaml_scalar(b, res->runtime_pod);
     vg_buf_puts(b, "\n");
 }
 

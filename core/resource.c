@@ -112,6 +112,36 @@ bool vg_resource_remove_pod(struct vg_resource *res, const char *name)
     return true;
 }
 
+/* ---- what decided the runtime ------------------------------------------ */
+
+/* Replace *dst by the first `max - 1` bytes of `src` (NULL or "": none); true on change. */
+static bool set_opt_str(char **dst, const char *src, size_t max)
+{
+    size_t len = src ? strnlen(src, max - 1) : 0;
+
+    if (len == 0) {
+        if (!*dst) {
+            return false;
+        }
+        free(*dst);
+        *dst = NULL;
+        return true;
+    }
+    if (*dst && strncmp(*dst, src, len) == 0 && (*dst)[len] == '\0') {
+        return false;
+    }
+    free(*dst);
+    *dst = vg_strndup(src, len);
+    return true;
+}
+
+bool vg_resource_set_runtime_from(struct vg_resource *res, const char *reason, const char *pod)
+{
+    bool changed = set_opt_str(&res->runtime_reason, reason, VG_REASON_MAX);
+
+    return set_opt_str(&res->runtime_pod, pod, VG_POD_NAME_MAX) || changed;
+}
+
 /* ---- ordering --------------------------------------------------------- */
 
 bool vg_resource_is_late(const struct vg_resource *res, const struct vg_event *ev)
@@ -165,13 +195,16 @@ size_t vg_event_late_values(const struct vg_event *ev, enum vg_field fields[2],
  * A pod event: update the set, then derive the runtime from it. An empty
  * set (the last pod was deleted) keeps the last runtime: a Resource scaled
  * to zero or being replaced is not "pending", and the native `status:
- * deleted` is what says it is gone. Returns the derived runtime or NULL.
+ * deleted` is what says it is gone. Returns the derived runtime or NULL;
+ * `*from_changed` says whether the deciding pod or reason changed.
  */
-static const char *apply_pod(struct vg_resource *res, const struct vg_event *ev)
+static const char *apply_pod(struct vg_resource *res, const struct vg_event *ev, bool *from_changed)
 {
     const struct vg_pod *decider = NULL;
     const char *runtime;
+    char reason[VG_REASON_MAX];
 
+    *from_changed = false;
     if (ev->pod_deleted) {
         vg_resource_remove_pod(res, ev->pod->name);
     } else {
@@ -181,8 +214,8 @@ static const char *apply_pod(struct vg_resource *res, const struct vg_event *ev)
     if (res->n_pods == 0) {
         return NULL;
     }
-    runtime = vg_pods_runtime(res->pods, res->n_pods, &decider, res->runtime_reason);
-    snprintf(res->runtime_pod, sizeof(res->runtime_pod), "%s", decider ? decider->name : "");
+    runtime = vg_pods_runtime(res->pods, res->n_pods, &decider, reason);
+    *from_changed = vg_resource_set_runtime_from(res, reason, decider ? decider->name : NULL);
     return runtime;
 }
 
@@ -207,21 +240,15 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
     set_value(old_runtime, res->runtime);
 
     if (from_pods) {
-        char old_reason[VG_REASON_MAX];
-        char old_pod[VG_POD_NAME_MAX];
+        bool from_changed;
 
-        memcpy(old_reason, res->runtime_reason, sizeof(old_reason));
-        memcpy(old_pod, res->runtime_pod, sizeof(old_pod));
-        runtime = apply_pod(res, ev);
-        if (strcmp(old_reason, res->runtime_reason) != 0 ||
-            strcmp(old_pod, res->runtime_pod) != 0) {
+        runtime = apply_pod(res, ev, &from_changed);
+        if (from_changed) {
             res->dirty_mask |= VG_DIRTY_RUNTIME_FROM;
         }
-    } else if (runtime && (res->runtime_reason[0] || res->runtime_pod[0])) {
+    } else if (runtime && vg_resource_set_runtime_from(res, NULL, NULL)) {
         /* A native runtime says nothing about pods: forget which pod decided
          * (written with the next change, as it always was). */
-        res->runtime_reason[0] = '\0';
-        res->runtime_pod[0] = '\0';
         res->dirty_mask |= VG_DIRTY_RUNTIME_FROM;
     }
     if (ev->status[0] && strcmp(ev->status, res->status) != 0) {
@@ -247,8 +274,10 @@ size_t vg_resource_apply(const struct vg_health_config *hc, struct vg_resource *
     if (from_pods) {
         /* The pod and reason that decided the runtime travel with every transition it caused. */
         for (size_t i = 0; i < n; i++) {
-            snprintf(out[i].reason, sizeof(out[i].reason), "%s", res->runtime_reason);
-            snprintf(out[i].pod, sizeof(out[i].pod), "%s", res->runtime_pod);
+            snprintf(out[i].reason, sizeof(out[i].reason), "%s",
+                     res->runtime_reason ? res->runtime_reason : "");
+            snprintf(out[i].pod, sizeof(out[i].pod), "%s",
+                     res->runtime_pod ? res->runtime_pod : "");
         }
     }
     changed = n > 0 || from_pods;

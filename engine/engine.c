@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* mallopt: tune_malloc */
+#endif
 
 #include "engine_int.h"
 #include "vigil/log.h"
@@ -230,6 +233,22 @@ static vg_err_t start_kafka(struct vg_engine *eng, char *errstr, size_t errstr_s
     return err;
 }
 
+/*
+ * glibc's malloc raises its mmap threshold (up to 32 MiB) each time a
+ * block above it is freed, and its trim threshold with it: after the first
+ * large MULTI/EXEC buffer or Kafka fetch response is freed, every later
+ * one comes from the heap or a thread's arena and stays resident when
+ * freed. Draining a backlog then holds ~35 MB more than it uses (measured:
+ * docs/performance.md, "Memory"). A fixed threshold keeps blocks of
+ * 128 KiB and more in their own mappings, returned as soon as freed.
+ */
+static void tune_malloc(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
 vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
                          const struct vg_engine_options *opt, char *errstr, size_t errstr_size)
 {
@@ -239,6 +258,7 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     vg_err_t err;
 
     *out = NULL;
+    tune_malloc(); /* before any thread of ours or librdkafka's allocates */
     eng->cfg = cfg;
     if (opt) {
         eng->opt = *opt;

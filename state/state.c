@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim: vg_state_cache_trim */
+#endif
 
 #include "state_cluster.h"
 #include "state_int.h"
@@ -212,7 +215,6 @@ vg_err_t vg_state_connect_config(struct vg_state **stp, const char *url, const c
     vg_redact_url(url, st->redacted, sizeof(st->redacted));
     st->cache = vg_map_new();
     st->cache_topics = vg_map_new();
-    st->indexed = vg_map_new();
     st->pending_cursor = vg_strdup("0");
     st->claim_cursor = vg_strdup("0-0");
     if (rc) {
@@ -251,7 +253,6 @@ void vg_state_destroy(struct vg_state *st)
     state_cluster_destroy(st->cluster);
     vg_map_destroy(st->cache, free_entry);
     vg_map_destroy(st->cache_topics, vg_free);
-    vg_map_destroy(st->indexed, NULL);
     state_url_fini(&st->url);
     vg_free(st->prefix);
     vg_free(st->pending_consumer);
@@ -389,7 +390,6 @@ vg_err_t vg_state_ping(struct vg_state *st)
 void vg_state_cache_clear(struct vg_state *st)
 {
     vg_map_clear(st->cache, free_entry);
-    vg_map_clear(st->indexed, NULL);
 }
 
 /* Whether entry `e` was lent for one of the partitions, or for none at all (a timer's load). */
@@ -427,7 +427,6 @@ size_t vg_state_cache_drop_partitions(struct vg_state *st, const char *const *to
     }
     for (size_t i = 0; i < n_gone; i++) {
         free_entry(vg_map_remove(st->cache, gone[i]));
-        vg_map_remove(st->indexed, gone[i]);
         vg_free(gone[i]);
     }
     vg_free(gone);
@@ -485,10 +484,16 @@ size_t vg_state_cache_trim(struct vg_state *st)
     }
     for (size_t i = 0; i < n_gone; i++) {
         free_entry(vg_map_remove(st->cache, gone[i]));
-        vg_map_remove(st->indexed, gone[i]);
         vg_free(gone[i]);
     }
     vg_free(gone);
+#ifdef __GLIBC__
+    /* An eighth of the cache or more just went: hand its free pages back rather than keep them
+     * resident beside the ones the next batches touch. */
+    if (n_gone > 0) {
+        malloc_trim(0);
+    }
+#endif
     return n_gone;
 }
 
@@ -565,14 +570,13 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
                 }
             }
             if (res) {
-                vg_map_put(st->indexed, miss[j]->id, (void *)1);
+                res->indexed = true;
             } else {
                 /* Its first write is whole; with a DEL first unless Redis holds nothing. */
                 res = vg_resource_new_from_event(miss[j]);
                 if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
                     res->dirty_mask = VG_DIRTY_WHOLE;
                 }
-                vg_map_remove(st->indexed, miss[j]->id); /* when read again */
             }
             cache_put(st, miss[j]->id, res); /* in place of a copy read again */
         }
@@ -1012,7 +1016,7 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
             continue;
         }
         n += state_resource_write(st, c, res);
-        if (vg_map_get(st->indexed, res->id)) {
+        if (res->indexed) {
             continue; /* a known Resource: its index entries are there already */
         }
         append_sadd(st, c, idx_all, res->id);
@@ -1298,7 +1302,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
             continue; /* not written: bits it may carry wait for its next write */
         }
         if (err == VG_OK) {
-            vg_map_put(st->indexed, res->id, (void *)1);
+            res->indexed = true;
             vg_resource_clean(res);
         } else {
             /* Unknown what Redis holds of it now (the reply may have been

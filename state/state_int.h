@@ -61,10 +61,10 @@ struct vg_state {
     struct vg_map *cache; /* id -> struct cache_entry *, owned (state.c) */
     size_t cache_max;     /* vg_state_cache_trim keeps at most this many; 0: no bound */
     uint64_t cache_use;   /* resolve calls so far: each lent Resource records it */
-    /* ids whose index entries (P:idx:*) are known to be in Redis: loaded from
-     * a hash (written with them, atomically) or committed by us. A commit
-     * skips their SADD/ZADD. Cleared with the cache. */
-    struct vg_map *indexed;
+    /* Whether a Resource's index entries (P:idx:*) are known to be in Redis
+     * (loaded from a hash, written with them atomically, or committed by us;
+     * a commit then skips their SADD) is its own `indexed` flag: it goes
+     * with the Resource when the cache drops it, costing no second map. */
     /* topic -> its name, owned: the cache entries' partitions point at these */
     struct vg_map *cache_topics;
 

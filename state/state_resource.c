@@ -140,10 +140,10 @@ void state_resource_fields(struct state_cmd *c, const struct vg_resource *res)
         field_labels(c, res);
     }
     /* what decided the runtime, and one field per tracked pod */
-    if (res->runtime_reason[0]) {
+    if (res->runtime_reason) {
         state_cmd_field(c, "runtime_reason", res->runtime_reason);
     }
-    if (res->runtime_pod[0]) {
+    if (res->runtime_pod) {
         state_cmd_field(c, "runtime_pod", res->runtime_pod);
     }
     for (size_t i = 0; i < res->n_pods; i++) {
@@ -189,10 +189,10 @@ static void fields_of(struct state_cmd *c, const struct vg_resource *res, uint32
         field_labels(c, res);
     }
     if (mask & VG_DIRTY_RUNTIME_FROM) {
-        if (res->runtime_reason[0]) {
+        if (res->runtime_reason) {
             state_cmd_field(c, "runtime_reason", res->runtime_reason);
         }
-        if (res->runtime_pod[0]) {
+        if (res->runtime_pod) {
             state_cmd_field(c, "runtime_pod", res->runtime_pod);
         }
     }
@@ -218,10 +218,10 @@ static void fields_gone(struct state_cmd *c, const struct vg_resource *res, uint
         state_cmd_str(c, "labels");
     }
     if (mask & VG_DIRTY_RUNTIME_FROM) {
-        if (!res->runtime_reason[0]) {
+        if (!res->runtime_reason) {
             state_cmd_str(c, "runtime_reason");
         }
-        if (!res->runtime_pod[0]) {
+        if (!res->runtime_pod) {
             state_cmd_str(c, "runtime_pod");
         }
     }
@@ -382,6 +382,9 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
 {
     struct vg_resource *res = vg_calloc(1, sizeof(*res));
     const char *bad = NULL;
+    /* id, type, name, workspace, version: read apart, kept in one block */
+    enum { ID, TYPE, NAME, WORKSPACE, VERSION, N_IDENT };
+    char *ident[N_IDENT] = {NULL};
     int64_t v;
     /* fields dropped as unreadable: deleted by the next write, as they always were */
     struct vg_dirty_name *drops = NULL;
@@ -407,22 +410,22 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
             /* None of ours (pod and monitor names are C strings): "pod:\0x" would read as a
              * pod named "" that is written back as another field. Ignored, as unknown ones. */
         } else if (reply_is(k, "id")) {
-            set_str(&res->id, val);
+            set_str(&ident[ID], val);
         } else if (reply_is(k, "type")) {
-            set_str(&res->type, val);
+            set_str(&ident[TYPE], val);
         } else if (reply_is(k, "name")) {
-            set_str(&res->name, val);
+            set_str(&ident[NAME], val);
         } else if (reply_is(k, "workspace")) {
-            set_str(&res->workspace, val);
+            set_str(&ident[WORKSPACE], val);
         } else if (reply_is(k, "version")) {
-            set_str(&res->version, val);
+            set_str(&ident[VERSION], val);
         } else if (reply_is(k, "owner")) {
             set_str(&res->owner, val);
         } else if (reply_is(k, "labels")) {
             if (!parse_labels(res, val)) {
                 labels_dropped = true;
                 VG_LOG_WARN("state", "resource %s: dropping unreadable labels field",
-                            res->id ? res->id : "?");
+                            ident[ID] ? ident[ID] : "?");
             }
         } else if (reply_is(k, "message")) {
             set_str(&res->message, val);
@@ -455,10 +458,9 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
                 bad = "partition";
             }
         } else if (reply_is(k, "runtime_reason")) {
-            snprintf(res->runtime_reason, sizeof(res->runtime_reason), "%.*s", (int)val->len,
-                     val->str);
+            vg_resource_set_runtime_from(res, val->str, res->runtime_pod);
         } else if (reply_is(k, "runtime_pod")) {
-            snprintf(res->runtime_pod, sizeof(res->runtime_pod), "%.*s", (int)val->len, val->str);
+            vg_resource_set_runtime_from(res, res->runtime_reason, val->str);
         } else if (k->len > strlen(POD_FIELD_PREFIX) &&
                    memcmp(k->str, POD_FIELD_PREFIX, strlen(POD_FIELD_PREFIX)) == 0) {
             struct vg_pod pod;
@@ -473,7 +475,7 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
                 dn->kind = VG_DIRTY_POD;
                 dn->name = vg_strdup(k->str + strlen(POD_FIELD_PREFIX));
                 VG_LOG_WARN("state", "resource %s: dropping unreadable pod field %s",
-                            res->id ? res->id : "?", k->str);
+                            ident[ID] ? ident[ID] : "?", k->str);
             }
         } else if (k->len > strlen(INC_FIELD_PREFIX) &&
                    memcmp(k->str, INC_FIELD_PREFIX, strlen(INC_FIELD_PREFIX)) == 0) {
@@ -485,21 +487,26 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
                 dn->kind = VG_DIRTY_INCIDENT;
                 dn->name = vg_strdup(k->str + strlen(INC_FIELD_PREFIX));
                 VG_LOG_WARN("state", "resource %s: dropping unreadable incident field %s",
-                            res->id ? res->id : "?", k->str);
+                            ident[ID] ? ident[ID] : "?", k->str);
             }
         }
         /* Unknown fields are ignored: written by a newer vigil. */
     }
     if (!bad) {
-        bad = !res->id          ? "id missing"
-              : !res->type      ? "type missing"
-              : !res->name      ? "name missing"
-              : !res->workspace ? "workspace missing"
-              : !res->version   ? "version missing"
-                                : NULL;
+        bad = !ident[ID]          ? "id missing"
+              : !ident[TYPE]      ? "type missing"
+              : !ident[NAME]      ? "name missing"
+              : !ident[WORKSPACE] ? "workspace missing"
+              : !ident[VERSION]   ? "version missing"
+                                  : NULL;
     }
     if (bad) {
         goto fail;
+    }
+    vg_resource_set_identity(res, ident[ID], ident[TYPE], ident[VERSION], ident[NAME],
+                             ident[WORKSPACE]);
+    for (size_t i = 0; i < N_IDENT; i++) {
+        vg_free(ident[i]);
     }
     if (!res->owner) {
         res->owner = vg_strdup("");
@@ -522,6 +529,9 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
     return res;
 fail:
     state_set_err(why, why_size, "%s", bad);
+    for (size_t i = 0; i < N_IDENT; i++) {
+        vg_free(ident[i]);
+    }
     vg_resource_destroy(res);
     for (size_t i = 0; i < n_drops; i++) {
         vg_free(drops[i].name);

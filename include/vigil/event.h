@@ -336,7 +336,11 @@ struct vg_dirty_name {
     char *name; /* the monitor or the pod, owned */
 };
 
-/* The current state of a Resource, as stored in Redis. Owns its strings. */
+/*
+ * The current state of a Resource, as stored in Redis. Owns its strings;
+ * `id`'s allocation also holds type, name, workspace and version
+ * (vg_resource_set_identity), so only `id` is freed.
+ */
 struct vg_resource {
     char *id;
     char *type;
@@ -363,6 +367,8 @@ struct vg_resource {
     size_t n_incidents;
     size_t cap_incidents;
     bool dirty; /* changed since loaded/committed: set by vg_resource_apply */
+    /* state/'s cache: Redis holds its index entries (loaded from a hash, or committed) */
+    bool indexed;
     /*
      * Which fields changed (VG_DIRTY_* bits) and which incident entries
      * and pods changed or went away (each once): a commit writes those
@@ -380,8 +386,13 @@ struct vg_resource {
     struct vg_pod *pods;
     size_t n_pods;
     size_t cap_pods;
-    char runtime_reason[VG_REASON_MAX]; /* "" when none */
-    char runtime_pod[VG_POD_NAME_MAX];  /* "" when none */
+    /*
+     * Owned heap strings, NULL when none (never ""): a cached Resource
+     * carries no fixed buffers for what most Resources never have
+     * (vg_resource_set_runtime_from sets them).
+     */
+    char *runtime_reason; /* at most VG_REASON_MAX - 1 bytes */
+    char *runtime_pod;    /* at most VG_POD_NAME_MAX - 1 bytes */
     /*
      * The Resource's labels (pod labels, filled by Kubernetes
      * decoding; matched by rules as labels.<key>), sorted by key. Stored
@@ -399,12 +410,25 @@ void vg_resource_touch_named(struct vg_resource *res, enum vg_dirty_kind kind, c
  * names. */
 void vg_resource_clean(struct vg_resource *res);
 
+/*
+ * Set what decided the runtime (copies; "" or NULL clears, longer values
+ * are cut to VG_REASON_MAX - 1 / VG_POD_NAME_MAX - 1 bytes). Returns true
+ * when either changed. Marks nothing dirty: the caller knows why.
+ */
+bool vg_resource_set_runtime_from(struct vg_resource *res, const char *reason, const char *pod);
+
 /* Insert or replace (a copy of) `pod`, keeping the set sorted by name. */
 void vg_resource_put_pod(struct vg_resource *res, const struct vg_pod *pod);
 /* Remove the pod named `name`; false when absent. */
 bool vg_resource_remove_pod(struct vg_resource *res, const char *name);
 struct vg_pod *vg_resource_find_pod(struct vg_resource *res, const char *name);
 
+/*
+ * Set the identity: copies of the five strings in one allocation owned
+ * through `id` (the previous one, if any, is freed; the others point into it).
+ */
+void vg_resource_set_identity(struct vg_resource *res, const char *id, const char *type,
+                              const char *version, const char *name, const char *workspace);
 /* A new empty Resource with identity copied from `ev`. */
 struct vg_resource *vg_resource_new_from_event(const struct vg_event *ev);
 void vg_resource_destroy(struct vg_resource *res);

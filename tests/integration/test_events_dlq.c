@@ -320,7 +320,7 @@ static void test_mixed_topic(void **state)
     res = get("workflow:v1:ingest-a:public");
     assert_string_equal(res->status, "active");
     assert_string_equal(res->runtime, "running");
-    assert_string_equal(res->runtime_reason, "");
+    assert_null(res->runtime_reason);
     vg_resource_destroy(res);
     res = get("service:v1:api:sandbox"); /* the late event moved nothing */
     assert_string_equal(res->runtime, "running");

@@ -1,0 +1,177 @@
+/*
+ * A Resource's index entries (idx:all, idx:type, idx:ws: SADD; idx:name:
+ * ZADD) are written by the commit that creates it and never again while
+ * vigil knows they are there: later commits from the cache, a Resource
+ * read back from Redis after the cache dropped it (a trim over
+ * redis.cache_resources, or a cleared cache) or after a restart, all skip
+ * them. What the cache remembers about it goes with the cached Resource,
+ * so the bound on the cache bounds it too. Counted with INFO commandstats
+ * against a real redis-server.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "state_redis.h"
+#include "support.h"
+#include "vigil/event.h"
+#include "vigil/mem.h"
+#include "vigil/state.h"
+
+#define TOPIC "vigil.events"
+#define T0 1764323400000LL
+
+static struct vg_test_redis fx;
+static const struct vg_health_config hc = {0};
+
+static int setup(void **state)
+{
+    (void)state;
+    return vg_test_redis_start(&fx, "test_state_cache_index", NULL, true);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vg_test_redis_stop(&fx);
+    return 0;
+}
+
+/* calls of `cmd` (lower case) so far, from INFO commandstats */
+static long long calls_of(const char *cmd)
+{
+    redisReply *r = redisCommand(fx.raw, "INFO commandstats");
+    char needle[64];
+    const char *p;
+    long long n = 0;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    snprintf(needle, sizeof(needle), "cmdstat_%s:calls=", cmd);
+    p = strstr(r->str, needle);
+    if (p) {
+        n = strtoll(p + strlen(needle), NULL, 10);
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+static long long index_writes(void)
+{
+    return calls_of("sadd") + calls_of("zadd");
+}
+
+/* One event about workflow `name` (runtime `runtime`), resolved, applied and committed. */
+static void commit_one(struct vg_state *st, const char *name, const char *runtime, int64_t offset)
+{
+    struct vg_event ev;
+    struct vg_resource *res = NULL;
+    struct vg_transition trans[3];
+    struct vg_commit cm = {0};
+    char errstr[512];
+
+    vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
+                                                    .name = name,
+                                                    .workspace = "w1",
+                                                    .status = "active",
+                                                    .runtime = runtime,
+                                                    .time_ms = T0 + offset,
+                                                    .topic = TOPIC,
+                                                    .partition = 0,
+                                                    .offset = offset});
+    assert_int_equal(vg_state_resolve(st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
+    cm.res = &res;
+    cm.n_res = 1;
+    cm.trans = trans;
+    cm.n_trans = vg_resource_apply(&hc, res, &ev, trans);
+    assert_true(res->dirty);
+    if (vg_state_commit(st, &cm, errstr, sizeof(errstr)) != VG_OK) {
+        fail_msg("commit %s: %s", name, errstr);
+    }
+    vg_event_fini(&ev);
+}
+
+static void expect_members(const char *key, long long want)
+{
+    redisReply *r = redisCommand(fx.raw, "SCARD %s:%s", fx.prefix, key);
+
+    assert_non_null(r);
+    assert_int_equal(r->integer, want);
+    freeReplyObject(r);
+}
+
+static void test_index_entries_written_once(void **state)
+{
+    static const char *const runtimes[] = {"pending", "running", "succeeded", "failed"};
+    long long before;
+    long long after_new;
+    struct vg_state *st2 = NULL;
+    char errstr[512];
+    (void)state;
+
+    /* a new Resource: its four index entries, once */
+    before = index_writes();
+    commit_one(fx.st, "a", "pending", 1);
+    after_new = index_writes();
+    assert_int_equal(after_new - before, 4);
+
+    /* from the cache: none */
+    commit_one(fx.st, "a", "running", 2);
+    assert_int_equal(index_writes(), after_new);
+
+    /* the cache cleared (as after a failed batch), read back from Redis: none */
+    vg_state_cache_clear(fx.st);
+    commit_one(fx.st, "a", "succeeded", 3);
+    assert_int_equal(index_writes(), after_new);
+
+    /* dropped by a trim over the bound, then read back: none for it, four per new one */
+    vg_state_cache_limit(fx.st, 8);
+    for (int i = 0; i < 16; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "b%02d", i);
+        commit_one(fx.st, name, "pending", 10 + i);
+        assert_true(vg_state_cache_trim(fx.st) <= 16);
+    }
+    assert_int_equal(index_writes(), after_new + 16 * 4);
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 16; i++) {
+            char name[16];
+
+            snprintf(name, sizeof(name), "b%02d", i);
+            commit_one(fx.st, name, runtimes[(round + 1) % 4], 100 + round * 16 + i);
+            vg_state_cache_trim(fx.st);
+        }
+    }
+    assert_int_equal(index_writes(), after_new + 16 * 4);
+    commit_one(fx.st, "a", "failed", 200);
+    assert_int_equal(index_writes(), after_new + 16 * 4);
+
+    /* another connection (a restart): what Redis holds is indexed already */
+    assert_int_equal(
+        vg_state_connect(&st2, vg_redis_child_url(fx.rc), fx.prefix, errstr, sizeof(errstr)),
+        VG_OK);
+    commit_one(st2, "b03", "running", 300);
+    assert_int_equal(index_writes(), after_new + 16 * 4);
+    vg_state_destroy(st2);
+
+    expect_members("idx:all", 17);
+    expect_members("idx:type:workflow", 17);
+    expect_members("idx:ws:w1", 17);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_index_entries_written_once),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
