@@ -577,8 +577,8 @@ static bool obj_int(const cJSON *obj, const char *key, double min, double max, i
 bool vg_incident_record_from_json(struct vg_incident_record *r, const char *json, size_t len)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
-    int64_t seq;
-    int64_t part;
+    int64_t seq = 0;
+    int64_t part = -1;
     bool ok;
 
     memset(r, 0, sizeof(*r));
