@@ -1,6 +1,8 @@
 # Thin wrapper around scripts/deps.sh, CMake presets and ctest.
 #   make demo   install deps, release build, run `vigil demo` on the embedded stack
-#   make test   install deps, ASan+UBSan build, run every ctest label but `compose` and `chaos`
+#   make test   install deps, ASan+UBSan build, run every ctest label but `compose` and `chaos`;
+#               it also compiles the release build `make demo` runs (-O2 -Werror sees warnings
+#               the debug build does not)
 #               (the chaos suite runs there in its short form, test_chaos_short, label `chaos-short`)
 #   make bench  install deps, release build, run bench/run.sh
 #   make chaos  install deps, ASan+UBSan build, the chaos suite longer and bigger (docs/chaos.md):
@@ -38,7 +40,7 @@ release: deps
 demo: release
 	@build/release/cli/vigil demo
 
-test: dev
+test: dev release
 	@cd build/dev && ctest --output-on-failure -LE '^(compose|chaos)$$' -j $(JOBS)
 
 chaos: deps
