@@ -1069,36 +1069,27 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
 }
 
 /* Judge the replies of MULTI, the queued commands and EXEC (last). */
-static vg_err_t check_commit_replies(const struct vg_state *st, redisReply **replies, size_t n,
+static vg_err_t check_commit_replies(const struct vg_state *st, const struct state_exec_reply *er,
                                      char *errstr, size_t errstr_size)
 {
-    const redisReply *exec = replies[n - 1];
-
-    if (replies[0]->type == REDIS_REPLY_ERROR) {
-        return state_reply_error(st, "MULTI", replies[0], errstr, errstr_size);
+    if (er->err_at == 0) {
+        return state_error_text(st, "MULTI", er->err, er->err_len, errstr, errstr_size);
     }
-    if (exec->type == REDIS_REPLY_ARRAY) {
+    if (er->exec_type == REDIS_REPLY_ARRAY) {
         /* Errors inside EXEC (WRONGTYPE: a foreign key under our prefix)
          * mean the other commands did run: report, never mark clean. */
-        for (size_t i = 0; i < exec->elements; i++) {
-            if (exec->element[i]->type == REDIS_REPLY_ERROR) {
-                return state_reply_error(st, "EXEC", exec->element[i], errstr, errstr_size);
-            }
+        if (er->elem_err) {
+            return state_error_text(st, "EXEC", er->elem_err, er->elem_err_len, errstr,
+                                    errstr_size);
         }
         return VG_OK;
     }
     /* EXEC refused (EXECABORT after a queueing error such as OOM) or nil:
-     * nothing was applied. Name the first queueing error if any. */
-    for (size_t i = 1; i + 1 < n; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            state_set_err(errstr, errstr_size, "redis %s: commit aborted: %.*s", st->redacted,
-                          (int)replies[i]->len, replies[i]->str);
-            return VG_ERR_BACKEND;
-        }
-    }
-    if (exec->type == REDIS_REPLY_ERROR) {
+     * nothing was applied. Name the first queueing error if any (else
+     * the first error is EXEC's own). */
+    if (er->err_at < er->n) {
         state_set_err(errstr, errstr_size, "redis %s: commit aborted: %.*s", st->redacted,
-                      (int)exec->len, exec->str);
+                      (int)er->err_len, er->err);
     } else {
         state_set_err(errstr, errstr_size, "redis %s: commit aborted: EXEC returned nil",
                       st->redacted);
@@ -1248,7 +1239,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
                          size_t errstr_size)
 {
     struct state_cmd c = {0};
-    redisReply **replies;
+    struct state_exec_reply er;
     size_t n_dirty = 0;
     size_t n;
     size_t n_wait;
@@ -1278,14 +1269,12 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     n = append_commit(st, &c, cm);
     n_wait = append_wait(st);
     state_cmd_fini(&c);
-    replies = vg_calloc(n, sizeof(*replies));
-    err = state_read_replies(st, n, replies, "commit", errstr, errstr_size);
+    err = state_read_exec_reply(st, n, &er, "commit", errstr, errstr_size);
     if (err == VG_OK) {
-        fenced_out = cm->n_fences > 0 && replies[n - 1]->type == REDIS_REPLY_NIL;
-        err = check_commit_replies(st, replies, n, errstr, errstr_size);
-        state_replies_free(replies, n);
+        fenced_out = cm->n_fences > 0 && er.exec_type == REDIS_REPLY_NIL;
+        err = check_commit_replies(st, &er, errstr, errstr_size);
+        state_exec_reply_fini(&er);
     }
-    vg_free(replies);
     err = read_wait(st, n_wait, err, errstr, errstr_size); /* before any other command */
     if (fenced_out) {
         /* VG_ERR_CONFLICT naming the partition (or the MGET's failure): nothing written */
