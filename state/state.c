@@ -879,18 +879,13 @@ static void append_name_index(struct vg_state *st, struct state_cmd *c,
                               const struct vg_resource *res)
 {
     size_t name_len = strlen(res->name);
-    size_t id_len = strlen(res->id);
-    char *member = vg_malloc(name_len + 1 + id_len);
 
-    memcpy(member, res->name, name_len);
-    member[name_len] = '\0';
-    memcpy(member + name_len + 1, res->id, id_len);
     state_cmd_str(c, "ZADD");
     state_cmd_fmt(c, "%s:idx:name", st->prefix);
     state_cmd_str(c, "0");
-    state_cmd_arg(c, member, name_len + 1 + id_len);
+    /* the member "<name>\0<id>": the name with its terminating NUL, then the id */
+    state_cmd_arg2(c, res->name, name_len + 1, res->id, strlen(res->id));
     state_cmd_append(st, c);
-    vg_free(member);
 }
 
 /*
@@ -995,10 +990,25 @@ static size_t append_histories(struct vg_state *st, struct state_cmd *c, const s
     return n;
 }
 
+/* SADD <head><tail> member: an index key written straight into the command, no printf. */
+static void append_sadd_idx(struct vg_state *st, struct state_cmd *c, const char *head,
+                            size_t head_len, const char *tail, const char *member)
+{
+    state_cmd_str(c, "SADD");
+    state_cmd_arg2(c, head, head_len, tail, strlen(tail));
+    state_cmd_str(c, member);
+    state_cmd_append(st, c);
+}
+
 /* Queue MULTI ... EXEC for `cm`; returns the number of commands queued. */
 static size_t append_commit(struct vg_state *st, struct state_cmd *c, const struct vg_commit *cm)
 {
     char *idx_all = state_key(st, "idx:all");
+    /* the heads of the per-type and per-workspace index keys, built once per commit */
+    char *idx_type = state_key(st, "idx:type:");
+    char *idx_ws = state_key(st, "idx:ws:");
+    size_t type_len = strlen(idx_type);
+    size_t ws_len = strlen(idx_ws);
     size_t n = 0;
 
     state_cmd_str(c, "MULTI");
@@ -1006,7 +1016,6 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
     n++;
     for (size_t i = 0; i < cm->n_res; i++) {
         const struct vg_resource *res = cm->res[i];
-        char *idx;
 
         if (!res->dirty) {
             continue;
@@ -1016,12 +1025,8 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
             continue; /* a known Resource: its index entries are there already */
         }
         append_sadd(st, c, idx_all, res->id);
-        idx = vg_asprintf("%s:idx:type:%s", st->prefix, res->type);
-        append_sadd(st, c, idx, res->id);
-        vg_free(idx);
-        idx = vg_asprintf("%s:idx:ws:%s", st->prefix, res->workspace);
-        append_sadd(st, c, idx, res->id);
-        vg_free(idx);
+        append_sadd_idx(st, c, idx_type, type_len, res->type, res->id);
+        append_sadd_idx(st, c, idx_ws, ws_len, res->workspace, res->id);
         append_name_index(st, c, res);
         n += 4;
     }
@@ -1065,6 +1070,8 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
     state_cmd_append(st, c);
     n++;
     vg_free(idx_all);
+    vg_free(idx_type);
+    vg_free(idx_ws);
     return n;
 }
 
