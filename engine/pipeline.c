@@ -124,6 +124,9 @@ struct eng_pipeline {
     struct vg_fence *fences;
     size_t cap_fences;
     struct vg_map *conflict_log_ms;
+    /* the replay filter's claims by partition number, for one batch's first topic (mark_replays) */
+    struct applied **part_claims;
+    size_t cap_part_claims;
 };
 
 static void applied_free(void *p)
@@ -183,6 +186,7 @@ void eng_pipeline_destroy(struct eng_pipeline *pl)
     free(pl->links);
     free(pl->dead);
     free(pl->fences);
+    free(pl->part_claims);
     vg_map_destroy(pl->conflict_log_ms, free);
     vg_pages_fini(&pl->pages);
     vg_rules_out_fini(&pl->out);
@@ -837,22 +841,46 @@ static void decode_job_run(void *arg, size_t k)
     d->reason = decode_one(job->pl, &job->msgs[i], &d->ev, d->detail, sizeof(d->detail));
 }
 
+/* Partitions numbered below this are looked up by number in the replay filter. */
+#define PART_CLAIMS_MAX 65536
+
 /*
  * Step 1a, in message order: the replay filter. Every message not yet
- * applied (above the applied offset) is marked to be decoded.
+ * applied (above the applied offset) is marked to be decoded. The claim
+ * of each partition is looked up by its number (for the batch's first
+ * topic; others through get_applied's map): no key formatted or hashed
+ * per message. The table lives for this step only, while no claim is
+ * dropped.
  */
 static vg_err_t mark_replays(struct eng_pipeline *pl, struct batch_run *b, size_t *n_to_decode)
 {
+    const char *topic = b->n > 0 ? b->msgs[0].topic : NULL;
     vg_err_t err;
 
     *n_to_decode = 0;
+    if (pl->cap_part_claims > 0) {
+        memset(pl->part_claims, 0, pl->cap_part_claims * sizeof(*pl->part_claims));
+    }
     for (size_t i = 0; i < b->n; i++) {
         const struct vg_kafka_msg *m = &b->msgs[i];
-        struct applied *a;
+        bool by_number = m->partition >= 0 && m->partition < PART_CLAIMS_MAX &&
+                         (m->topic == topic || strcmp(m->topic, topic) == 0);
+        struct applied *a = NULL;
 
-        err = get_applied(pl, m->topic, m->partition, &a, b->errstr, sizeof(b->errstr));
-        if (err) {
-            return err;
+        if (by_number && (size_t)m->partition < pl->cap_part_claims) {
+            a = pl->part_claims[m->partition];
+        }
+        if (!a) {
+            err = get_applied(pl, m->topic, m->partition, &a, b->errstr, sizeof(b->errstr));
+            if (err) {
+                return err;
+            }
+            if (by_number) {
+                /* grown zeroed */
+                vg_array_grow((void **)&pl->part_claims, &pl->cap_part_claims,
+                              (size_t)m->partition + 1, sizeof(*pl->part_claims));
+                pl->part_claims[m->partition] = a;
+            }
         }
         check_offsets_reset(a, m);
         if (m->offset > a->batch_max) {
