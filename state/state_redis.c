@@ -992,6 +992,29 @@ static redisReplyObjectFunctions exec_reply_fns = {
     .freeObject = exec_reply_free,
 };
 
+/*
+ * The "+QUEUED\r\n" replies that are next in the reader's buffer, at most
+ * `max` of them, consumed without the parser: most replies of a
+ * pipelined MULTI/EXEC are those nine bytes. Only between two replies
+ * (ridx -1: no reply half parsed); anything else is left to hiredis.
+ */
+static size_t skip_queued(redisReader *reader, size_t max)
+{
+    static const char queued[] = "+QUEUED\r\n";
+    const size_t qlen = sizeof(queued) - 1;
+    size_t k = 0;
+
+    if (reader->ridx != -1) {
+        return 0;
+    }
+    while (k < max && reader->len - reader->pos >= qlen &&
+           memcmp(reader->buf + reader->pos, queued, qlen) == 0) {
+        reader->pos += qlen;
+        k++;
+    }
+    return k;
+}
+
 vg_err_t state_read_exec_reply(struct vg_state *st, size_t n, struct state_exec_reply *er,
                                const char *what, char *errstr, size_t errstr_size)
 {
@@ -1006,9 +1029,15 @@ vg_err_t state_read_exec_reply(struct vg_state *st, size_t n, struct state_exec_
     er->err_at = n;
     reader->fn = &exec_reply_fns;
     reader->privdata = er;
-    for (size_t i = 0; i < n; i++) {
+    while (er->n_read < n) {
         void *r = NULL;
+        /* after MULTI's reply and before EXEC's: the queued commands' */
+        size_t k = er->n_read > 0 ? skip_queued(reader, n - 1 - er->n_read) : 0;
 
+        if (k > 0) {
+            er->n_read += k;
+            continue;
+        }
         if (redisGetReply(st->ctx, &r) != REDIS_OK || !r) {
             /* a reply cut short is made of ours: nothing for hiredis to free with its own */
             reader->reply = NULL;

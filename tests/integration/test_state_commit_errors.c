@@ -1,10 +1,10 @@
 /*
  * How a commit that Redis refuses fails, against a real private
  * redis-server: an error inside EXEC (the other commands ran), a queueing
- * error that aborts the transaction (nothing ran), and the same two for the
- * smaller MULTI/EXECs read by state_read_exec (silences). Each names the
- * same vg_err_t and errstr as ever, and the connection stays in step: the
- * next commit on it succeeds.
+ * error that aborts the transaction (nothing ran), first or after other
+ * commands were queued, and the same for the smaller MULTI/EXECs read by
+ * state_read_exec (silences). Each names the same vg_err_t and errstr as
+ * ever, and the connection stays in step: the next commit on it succeeds.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -165,6 +165,34 @@ static void test_queueing_error_aborts(void **state)
     vg_event_fini(&ev);
 }
 
+/*
+ * A command refused while queued after others were queued (SADD denied by
+ * an ACL, after the Resource's HSET): EXEC aborts, VG_ERR_BACKEND naming
+ * that refusal, nothing written; the next commit passes.
+ */
+static void test_queueing_error_after_queued(void **state)
+{
+    struct vg_event ev;
+    char errstr[512] = "";
+    vg_err_t err;
+
+    (void)state;
+    make_event(&ev, "noperm", "running", 30);
+    raw(REDIS_REPLY_STATUS, "ACL SETUSER default -sadd");
+    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    raw(REDIS_REPLY_STATUS, "ACL SETUSER default +@all");
+    assert_int_equal(err, VG_ERR_BACKEND);
+    assert_errstr(errstr, "commit aborted",
+                  "NOPERM this user has no permissions to run the 'sadd' command");
+    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
+
+    errstr[0] = '\0';
+    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    assert_int_equal(err, VG_OK);
+    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 1);
+    vg_event_fini(&ev);
+}
+
 static void make_silence(struct vg_silence *s, const char *id)
 {
     static char *matchers[] = {(char *)"monitor=m1"};
@@ -217,6 +245,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_inside_exec),
         cmocka_unit_test(test_queueing_error_aborts),
+        cmocka_unit_test(test_queueing_error_after_queued),
         cmocka_unit_test(test_silence_errors),
     };
 
