@@ -124,6 +124,9 @@ struct eng_pipeline {
     struct vg_fence *fences;
     size_t cap_fences;
     struct vg_map *conflict_log_ms;
+    /* the replay filter's claims by partition number, for one batch's first topic (mark_replays) */
+    struct applied **part_claims;
+    size_t cap_part_claims;
 };
 
 static void applied_free(void *p)
@@ -183,6 +186,7 @@ void eng_pipeline_destroy(struct eng_pipeline *pl)
     free(pl->links);
     free(pl->dead);
     free(pl->fences);
+    free(pl->part_claims);
     vg_map_destroy(pl->conflict_log_ms, free);
     vg_pages_fini(&pl->pages);
     vg_rules_out_fini(&pl->out);
@@ -435,6 +439,37 @@ static void count_event(struct eng_pipeline *pl, const char *topic, const char *
                          delta);
 }
 
+/*
+ * Consecutive messages counted alike (same topic string, same outcome) in
+ * the decode step: one tally add per run instead of one per message.
+ */
+struct run_count {
+    const char *topic;
+    const char *outcome;
+    double n;
+};
+
+static void run_count_flush(struct eng_pipeline *pl, struct run_count *rc)
+{
+    if (rc->n != 0) {
+        count_event(pl, rc->topic, rc->outcome, rc->n);
+    }
+    rc->n = 0;
+}
+
+static void run_count_add(struct eng_pipeline *pl, struct run_count *rc, const char *topic,
+                          const char *outcome)
+{
+    if (rc->n != 0 && rc->topic == topic && rc->outcome == outcome) {
+        rc->n++;
+        return;
+    }
+    run_count_flush(pl, rc);
+    rc->topic = topic;
+    rc->outcome = outcome;
+    rc->n = 1;
+}
+
 /* Counted and skipped, never dead-lettered: at most one DEBUG line per reason per second. */
 static void log_skipped(struct eng_pipeline *pl, const struct vg_kafka_msg *m,
                         enum vg_decode_reason r, const char *detail)
@@ -681,17 +716,64 @@ static void reset_batch(struct eng_pipeline *pl, size_t n_evs)
     vg_rules_out_clear(&pl->out);
 }
 
+/* Distinct (field, to) pairs of a batch's transitions counted on the stack first. */
+#define TRANS_KINDS_MAX 32
+
+/*
+ * The batch's transitions into the tally: counted per (field, to) here,
+ * then one tally entry each (the tally finds its entry by comparing every
+ * label: ~300 instructions an add, and a batch has a few kinds of
+ * transition, thousands of times).
+ */
+static void tally_transitions(struct eng_pipeline *pl, size_t n_trans)
+{
+    struct {
+        enum vg_field field;
+        const char *to;
+        double n;
+    } kinds[TRANS_KINDS_MAX];
+    size_t n_kinds = 0;
+    size_t last = 0;
+
+    for (size_t i = 0; i < n_trans; i++) {
+        const struct vg_transition *t = &pl->trans[i];
+        size_t k = last;
+
+        if (k >= n_kinds || kinds[k].field != t->field || strcmp(kinds[k].to, t->to) != 0) {
+            for (k = 0; k < n_kinds; k++) {
+                if (kinds[k].field == t->field && strcmp(kinds[k].to, t->to) == 0) {
+                    break;
+                }
+            }
+        }
+        if (k == n_kinds) {
+            if (n_kinds == TRANS_KINDS_MAX) {
+                vg_metrics_tally_add(pl->tally, VG_M_TRANSITIONS,
+                                     (const char *const[]){vg_field_name(t->field), t->to}, 2, 1);
+                continue;
+            }
+            kinds[n_kinds].field = t->field;
+            kinds[n_kinds].to = t->to;
+            kinds[n_kinds].n = 0;
+            n_kinds++;
+        }
+        kinds[k].n++;
+        last = k;
+    }
+    for (size_t k = 0; k < n_kinds; k++) {
+        vg_metrics_tally_add(pl->tally, VG_M_TRANSITIONS,
+                             (const char *const[]){vg_field_name(kinds[k].field), kinds[k].to}, 2,
+                             kinds[k].n);
+    }
+}
+
 /*
  * After a commit, what it changed counts (metrics) and is shown
  * (the event stream of the API): transitions, incident changes, latency.
  */
 static void after_commit(struct eng_pipeline *pl, size_t n_trans, double t0)
 {
-    for (size_t i = 0; i < n_trans; i++) {
-        vg_metrics_tally_add(
-            pl->tally, VG_M_TRANSITIONS,
-            (const char *const[]){vg_field_name(pl->trans[i].field), pl->trans[i].to}, 2, 1);
-    }
+    tally_transitions(pl, n_trans);
     vg_metrics_tally_flush(pl->tally, pl->report->metrics);
     vg_metrics_observe(pl->report->metrics, VG_M_BATCH_SECONDS, NULL, vg_metrics_now_s() - t0);
     vg_api_publish_transitions(pl->report->api, pl->trans, n_trans);
@@ -837,22 +919,46 @@ static void decode_job_run(void *arg, size_t k)
     d->reason = decode_one(job->pl, &job->msgs[i], &d->ev, d->detail, sizeof(d->detail));
 }
 
+/* Partitions numbered below this are looked up by number in the replay filter. */
+#define PART_CLAIMS_MAX 65536
+
 /*
  * Step 1a, in message order: the replay filter. Every message not yet
- * applied (above the applied offset) is marked to be decoded.
+ * applied (above the applied offset) is marked to be decoded. The claim
+ * of each partition is looked up by its number (for the batch's first
+ * topic; others through get_applied's map): no key formatted or hashed
+ * per message. The table lives for this step only, while no claim is
+ * dropped.
  */
 static vg_err_t mark_replays(struct eng_pipeline *pl, struct batch_run *b, size_t *n_to_decode)
 {
+    const char *topic = b->n > 0 ? b->msgs[0].topic : NULL;
     vg_err_t err;
 
     *n_to_decode = 0;
+    if (pl->cap_part_claims > 0) {
+        memset(pl->part_claims, 0, pl->cap_part_claims * sizeof(*pl->part_claims));
+    }
     for (size_t i = 0; i < b->n; i++) {
         const struct vg_kafka_msg *m = &b->msgs[i];
-        struct applied *a;
+        bool by_number = m->partition >= 0 && m->partition < PART_CLAIMS_MAX &&
+                         (m->topic == topic || strcmp(m->topic, topic) == 0);
+        struct applied *a = NULL;
 
-        err = get_applied(pl, m->topic, m->partition, &a, b->errstr, sizeof(b->errstr));
-        if (err) {
-            return err;
+        if (by_number && (size_t)m->partition < pl->cap_part_claims) {
+            a = pl->part_claims[m->partition];
+        }
+        if (!a) {
+            err = get_applied(pl, m->topic, m->partition, &a, b->errstr, sizeof(b->errstr));
+            if (err) {
+                return err;
+            }
+            if (by_number) {
+                /* grown zeroed */
+                vg_array_grow((void **)&pl->part_claims, &pl->cap_part_claims,
+                              (size_t)m->partition + 1, sizeof(*pl->part_claims));
+                pl->part_claims[m->partition] = a;
+            }
         }
         check_offsets_reset(a, m);
         if (m->offset > a->batch_max) {
@@ -892,6 +998,7 @@ static void drop_decoded(struct eng_pipeline *pl, struct batch_run *b, size_t fr
 static vg_err_t decode_batch(struct eng_pipeline *pl, struct batch_run *b)
 {
     struct decode_job job = {.pl = pl, .msgs = b->msgs};
+    struct run_count run = {0};
     size_t n_to_decode;
     vg_err_t err;
 
@@ -909,14 +1016,16 @@ static vg_err_t decode_batch(struct eng_pipeline *pl, struct batch_run *b)
         struct vg_event *ev;
 
         if (d->replayed) {
-            count_event(pl, m->topic, "replayed", 1);
+            run_count_add(pl, &run, m->topic, "replayed");
             continue;
         }
         if (vg_decode_reason_is_skip(d->reason)) {
+            run_count_flush(pl, &run); /* counted in message order */
             log_skipped(pl, m, d->reason, d->detail);
             continue;
         }
         if (d->reason != VG_DECODE_OK) {
+            run_count_flush(pl, &run);
             err = refuse(pl, b, i, d->reason, d->detail);
             if (err) {
                 drop_decoded(pl, b, i + 1);
@@ -929,9 +1038,10 @@ static vg_err_t decode_batch(struct eng_pipeline *pl, struct batch_run *b)
         ev->pos.topic = vg_strdup(m->topic);
         ev->pos.partition = m->partition;
         ev->pos.offset = m->offset;
-        count_event(pl, m->topic, "applied", 1);
+        run_count_add(pl, &run, m->topic, "applied");
         b->n_evs++;
     }
+    run_count_flush(pl, &run);
     if (b->n_dlq > 0) {
         err =
             flush_dead_letters(pl, b->msgs, b->n_dlq, &b->n_dropped, b->errstr, sizeof(b->errstr));

@@ -883,18 +883,13 @@ static void append_name_index(struct vg_state *st, struct state_cmd *c,
                               const struct vg_resource *res)
 {
     size_t name_len = strlen(res->name);
-    size_t id_len = strlen(res->id);
-    char *member = vg_malloc(name_len + 1 + id_len);
 
-    memcpy(member, res->name, name_len);
-    member[name_len] = '\0';
-    memcpy(member + name_len + 1, res->id, id_len);
     state_cmd_str(c, "ZADD");
     state_cmd_fmt(c, "%s:idx:name", st->prefix);
     state_cmd_str(c, "0");
-    state_cmd_arg(c, member, name_len + 1 + id_len);
+    /* the member "<name>\0<id>": the name with its terminating NUL, then the id */
+    state_cmd_arg2(c, res->name, name_len + 1, res->id, strlen(res->id));
     state_cmd_append(st, c);
-    vg_free(member);
 }
 
 /*
@@ -999,10 +994,25 @@ static size_t append_histories(struct vg_state *st, struct state_cmd *c, const s
     return n;
 }
 
+/* SADD <head><tail> member: an index key written straight into the command, no printf. */
+static void append_sadd_idx(struct vg_state *st, struct state_cmd *c, const char *head,
+                            size_t head_len, const char *tail, const char *member)
+{
+    state_cmd_str(c, "SADD");
+    state_cmd_arg2(c, head, head_len, tail, strlen(tail));
+    state_cmd_str(c, member);
+    state_cmd_append(st, c);
+}
+
 /* Queue MULTI ... EXEC for `cm`; returns the number of commands queued. */
 static size_t append_commit(struct vg_state *st, struct state_cmd *c, const struct vg_commit *cm)
 {
     char *idx_all = state_key(st, "idx:all");
+    /* the heads of the per-type and per-workspace index keys, built once per commit */
+    char *idx_type = state_key(st, "idx:type:");
+    char *idx_ws = state_key(st, "idx:ws:");
+    size_t type_len = strlen(idx_type);
+    size_t ws_len = strlen(idx_ws);
     size_t n = 0;
 
     state_cmd_str(c, "MULTI");
@@ -1010,7 +1020,6 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
     n++;
     for (size_t i = 0; i < cm->n_res; i++) {
         const struct vg_resource *res = cm->res[i];
-        char *idx;
 
         if (!res->dirty) {
             continue;
@@ -1020,12 +1029,8 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
             continue; /* a known Resource: its index entries are there already */
         }
         append_sadd(st, c, idx_all, res->id);
-        idx = vg_asprintf("%s:idx:type:%s", st->prefix, res->type);
-        append_sadd(st, c, idx, res->id);
-        vg_free(idx);
-        idx = vg_asprintf("%s:idx:ws:%s", st->prefix, res->workspace);
-        append_sadd(st, c, idx, res->id);
-        vg_free(idx);
+        append_sadd_idx(st, c, idx_type, type_len, res->type, res->id);
+        append_sadd_idx(st, c, idx_ws, ws_len, res->workspace, res->id);
         append_name_index(st, c, res);
         n += 4;
     }
@@ -1069,40 +1074,33 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
     state_cmd_append(st, c);
     n++;
     vg_free(idx_all);
+    vg_free(idx_type);
+    vg_free(idx_ws);
     return n;
 }
 
 /* Judge the replies of MULTI, the queued commands and EXEC (last). */
-static vg_err_t check_commit_replies(const struct vg_state *st, redisReply **replies, size_t n,
+static vg_err_t check_commit_replies(const struct vg_state *st, const struct state_exec_reply *er,
                                      char *errstr, size_t errstr_size)
 {
-    const redisReply *exec = replies[n - 1];
-
-    if (replies[0]->type == REDIS_REPLY_ERROR) {
-        return state_reply_error(st, "MULTI", replies[0], errstr, errstr_size);
+    if (er->err_at == 0) {
+        return state_error_text(st, "MULTI", er->err, er->err_len, errstr, errstr_size);
     }
-    if (exec->type == REDIS_REPLY_ARRAY) {
+    if (er->exec_type == REDIS_REPLY_ARRAY) {
         /* Errors inside EXEC (WRONGTYPE: a foreign key under our prefix)
          * mean the other commands did run: report, never mark clean. */
-        for (size_t i = 0; i < exec->elements; i++) {
-            if (exec->element[i]->type == REDIS_REPLY_ERROR) {
-                return state_reply_error(st, "EXEC", exec->element[i], errstr, errstr_size);
-            }
+        if (er->elem_err) {
+            return state_error_text(st, "EXEC", er->elem_err, er->elem_err_len, errstr,
+                                    errstr_size);
         }
         return VG_OK;
     }
     /* EXEC refused (EXECABORT after a queueing error such as OOM) or nil:
-     * nothing was applied. Name the first queueing error if any. */
-    for (size_t i = 1; i + 1 < n; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            state_set_err(errstr, errstr_size, "redis %s: commit aborted: %.*s", st->redacted,
-                          (int)replies[i]->len, replies[i]->str);
-            return VG_ERR_BACKEND;
-        }
-    }
-    if (exec->type == REDIS_REPLY_ERROR) {
+     * nothing was applied. Name the first queueing error if any (else
+     * the first error is EXEC's own). */
+    if (er->err_at < er->n) {
         state_set_err(errstr, errstr_size, "redis %s: commit aborted: %.*s", st->redacted,
-                      (int)exec->len, exec->str);
+                      (int)er->err_len, er->err);
     } else {
         state_set_err(errstr, errstr_size, "redis %s: commit aborted: EXEC returned nil",
                       st->redacted);
@@ -1252,7 +1250,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
                          size_t errstr_size)
 {
     struct state_cmd c = {0};
-    redisReply **replies;
+    struct state_exec_reply er;
     size_t n_dirty = 0;
     size_t n;
     size_t n_wait;
@@ -1282,14 +1280,12 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     n = append_commit(st, &c, cm);
     n_wait = append_wait(st);
     state_cmd_fini(&c);
-    replies = vg_calloc(n, sizeof(*replies));
-    err = state_read_replies(st, n, replies, "commit", errstr, errstr_size);
+    err = state_read_exec_reply(st, n, &er, "commit", errstr, errstr_size);
     if (err == VG_OK) {
-        fenced_out = cm->n_fences > 0 && replies[n - 1]->type == REDIS_REPLY_NIL;
-        err = check_commit_replies(st, replies, n, errstr, errstr_size);
-        state_replies_free(replies, n);
+        fenced_out = cm->n_fences > 0 && er.exec_type == REDIS_REPLY_NIL;
+        err = check_commit_replies(st, &er, errstr, errstr_size);
+        state_exec_reply_fini(&er);
     }
-    vg_free(replies);
     err = read_wait(st, n_wait, err, errstr, errstr_size); /* before any other command */
     if (fenced_out) {
         /* VG_ERR_CONFLICT naming the partition (or the MGET's failure): nothing written */

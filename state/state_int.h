@@ -117,6 +117,9 @@ vg_err_t state_ctx_failed(struct vg_state *st, const char *what, char *errstr, s
  */
 vg_err_t state_error_class(const char *msg, size_t len);
 /* Classify and describe a server error reply ("redis URL: what: message"); returns the class. */
+vg_err_t state_error_text(const struct vg_state *st, const char *what, const char *msg, size_t len,
+                          char *errstr, size_t errstr_size);
+/* state_error_text of an error reply. */
 vg_err_t state_reply_error(const struct vg_state *st, const char *what, const redisReply *reply,
                            char *errstr, size_t errstr_size);
 /* True when `reply` is an error whose first word is `code` ("BUSYGROUP", "NOGROUP"). */
@@ -198,6 +201,28 @@ vg_err_t state_read_replies(struct vg_state *st, size_t n, redisReply **replies,
 vg_err_t state_read_checked(struct vg_state *st, size_t n, redisReply **replies, const char *what,
                             char *errstr, size_t errstr_size);
 void state_replies_free(redisReply **replies, size_t n);
+/*
+ * What the `n` replies of a pipeline ending in EXEC (MULTI, the queued
+ * commands' replies, EXEC) said, noted while they are read: no reply
+ * object is built. The error texts are owned (state_exec_reply_fini).
+ */
+struct state_exec_reply {
+    size_t n;      /* replies in the pipeline; the last is EXEC's */
+    size_t n_read; /* read so far */
+    size_t err_at; /* the first error reply among the n; n when none */
+    char *err;     /* its text */
+    size_t err_len;
+    int exec_type;  /* REDIS_REPLY_* of EXEC's reply (NIL: a WATCHed key moved) */
+    char *elem_err; /* the first error among EXEC's elements; NULL none */
+    size_t elem_err_len;
+};
+/*
+ * Read the `n` replies into `er` (on failure nothing is left to free and
+ * the context is closed, as state_read_replies).
+ */
+vg_err_t state_read_exec_reply(struct vg_state *st, size_t n, struct state_exec_reply *er,
+                               const char *what, char *errstr, size_t errstr_size);
+void state_exec_reply_fini(struct state_exec_reply *er);
 /*
  * Read the `n` replies of a pipeline ending in EXEC and check them all:
  * a queueing error, a nil EXEC (VG_ERR_BACKEND) or an error inside EXEC.

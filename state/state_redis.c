@@ -303,12 +303,17 @@ bool state_error_is(const redisReply *reply, const char *code)
            memcmp(reply->str, code, n) == 0 && (reply->len == n || reply->str[n] == ' ');
 }
 
+vg_err_t state_error_text(const struct vg_state *st, const char *what, const char *msg, size_t len,
+                          char *errstr, size_t errstr_size)
+{
+    state_set_err(errstr, errstr_size, "redis %s: %s: %.*s", st->redacted, what, (int)len, msg);
+    return state_error_class(msg, len);
+}
+
 vg_err_t state_reply_error(const struct vg_state *st, const char *what, const redisReply *reply,
                            char *errstr, size_t errstr_size)
 {
-    state_set_err(errstr, errstr_size, "redis %s: %s: %.*s", st->redacted, what, (int)reply->len,
-                  reply->str);
-    return state_error_class(reply->str, reply->len);
+    return state_error_text(st, what, reply->str, reply->len, errstr, errstr_size);
 }
 
 vg_err_t state_need_ctx(struct vg_state *st, char *errstr, size_t errstr_size)
@@ -907,27 +912,174 @@ char *state_key_res(const struct vg_state *st, const char *kind, const char *id)
     return key;
 }
 
+/* ---- reading a MULTI/EXEC pipeline ------------------------------------ */
+
+/*
+ * While a pipeline ending in EXEC is read, hiredis's reader builds no
+ * reply objects: these functions note in the state_exec_reply (the
+ * reader's privdata, reached from the top-level task) only what judging
+ * the pipeline takes, and hand hiredis that struct as every "object"
+ * (hiredis wants one that is not NULL; none is ever freed). A commit
+ * otherwise allocated a reply (and its string) per +QUEUED and per EXEC
+ * element.
+ */
+static struct state_exec_reply *exec_reply_of(const redisReadTask *task)
+{
+    while (task->parent) {
+        task = task->parent;
+    }
+    return task->privdata;
+}
+
+static void *exec_reply_note(const redisReadTask *task, int type, const char *str, size_t len)
+{
+    struct state_exec_reply *er = exec_reply_of(task);
+
+    if (!task->parent) {
+        size_t i = er->n_read++;
+
+        if (i + 1 == er->n) {
+            er->exec_type = type;
+        }
+        if (type == REDIS_REPLY_ERROR && er->err_at == er->n) {
+            er->err_at = i;
+            er->err = vg_strndup(str, len);
+            er->err_len = len;
+        }
+    } else if (!task->parent->parent && er->n_read == er->n && type == REDIS_REPLY_ERROR &&
+               !er->elem_err) {
+        /* one of EXEC's own elements (not deeper) */
+        er->elem_err = vg_strndup(str, len);
+        er->elem_err_len = len;
+    }
+    return er;
+}
+
+static void *exec_reply_string(const redisReadTask *task, char *str, size_t len)
+{
+    /* bulk strings, status and error replies: task->type says which */
+    return exec_reply_note(task, task->type, str, len);
+}
+
+static void *exec_reply_array(const redisReadTask *task, int elements)
+{
+    (void)elements;
+    return exec_reply_note(task, REDIS_REPLY_ARRAY, NULL, 0);
+}
+
+static void *exec_reply_integer(const redisReadTask *task, long long value)
+{
+    (void)value;
+    return exec_reply_note(task, REDIS_REPLY_INTEGER, NULL, 0);
+}
+
+static void *exec_reply_nil(const redisReadTask *task)
+{
+    /* a nil bulk string or a nil array ("*-1", EXEC after a WATCHed key moved) */
+    return exec_reply_note(task, REDIS_REPLY_NIL, NULL, 0);
+}
+
+static void exec_reply_free(void *obj)
+{
+    (void)obj; /* the state_exec_reply itself: its caller owns it */
+}
+
+static redisReplyObjectFunctions exec_reply_fns = {
+    .createString = exec_reply_string,
+    .createArray = exec_reply_array,
+    .createInteger = exec_reply_integer,
+    .createNil = exec_reply_nil,
+    .freeObject = exec_reply_free,
+};
+
+/*
+ * The "+QUEUED\r\n" replies that are next in the reader's buffer, at most
+ * `max` of them, consumed without the parser: most replies of a
+ * pipelined MULTI/EXEC are those nine bytes. Only between two replies
+ * (ridx -1: no reply half parsed); anything else is left to hiredis.
+ */
+static size_t skip_queued(redisReader *reader, size_t max)
+{
+    static const char queued[] = "+QUEUED\r\n";
+    const size_t qlen = sizeof(queued) - 1;
+    size_t k = 0;
+
+    if (reader->ridx != -1) {
+        return 0;
+    }
+    while (k < max && reader->len - reader->pos >= qlen &&
+           memcmp(reader->buf + reader->pos, queued, qlen) == 0) {
+        reader->pos += qlen;
+        k++;
+    }
+    return k;
+}
+
+vg_err_t state_read_exec_reply(struct vg_state *st, size_t n, struct state_exec_reply *er,
+                               const char *what, char *errstr, size_t errstr_size)
+{
+    redisReader *reader = st->ctx->reader;
+    redisReplyObjectFunctions *fn = reader->fn;
+    void *privdata = reader->privdata;
+    vg_err_t err = VG_OK;
+
+    VG_ASSERT(n > 0);
+    memset(er, 0, sizeof(*er));
+    er->n = n;
+    er->err_at = n;
+    reader->fn = &exec_reply_fns;
+    reader->privdata = er;
+    while (er->n_read < n) {
+        void *r = NULL;
+        /* after MULTI's reply and before EXEC's: the queued commands' */
+        size_t k = er->n_read > 0 ? skip_queued(reader, n - 1 - er->n_read) : 0;
+
+        if (k > 0) {
+            er->n_read += k;
+            continue;
+        }
+        if (redisGetReply(st->ctx, &r) != REDIS_OK || !r) {
+            /* a reply cut short is made of ours: nothing for hiredis to free with its own */
+            reader->reply = NULL;
+            err = VG_ERR_BACKEND;
+            break;
+        }
+    }
+    reader->fn = fn;
+    reader->privdata = privdata;
+    if (err != VG_OK) {
+        state_exec_reply_fini(er);
+        return state_ctx_failed(st, what, errstr, errstr_size);
+    }
+    return VG_OK;
+}
+
+void state_exec_reply_fini(struct state_exec_reply *er)
+{
+    vg_free(er->err);
+    vg_free(er->elem_err);
+    er->err = NULL;
+    er->elem_err = NULL;
+}
+
 vg_err_t state_read_exec(struct vg_state *st, size_t n, const char *what, char *errstr,
                          size_t errstr_size)
 {
-    redisReply **replies = vg_calloc(n, sizeof(*replies));
-    vg_err_t err = state_read_checked(st, n, replies, what, errstr, errstr_size);
+    struct state_exec_reply er;
+    vg_err_t err = state_read_exec_reply(st, n, &er, what, errstr, errstr_size);
 
-    if (err == VG_OK) {
-        const redisReply *exec = replies[n - 1];
-
-        if (exec->type != REDIS_REPLY_ARRAY) {
-            state_set_err(errstr, errstr_size, "redis %s: %s: EXEC returned nil", st->redacted,
-                          what);
-            err = VG_ERR_BACKEND;
-        }
-        for (size_t i = 0; err == VG_OK && i < exec->elements; i++) {
-            if (exec->element[i]->type == REDIS_REPLY_ERROR) {
-                err = state_reply_error(st, what, exec->element[i], errstr, errstr_size);
-            }
-        }
-        state_replies_free(replies, n);
+    if (err != VG_OK) {
+        return err;
     }
-    vg_free(replies);
+    if (er.err_at < n) {
+        /* the first error reply among them all, as state_read_checked */
+        err = state_error_text(st, what, er.err, er.err_len, errstr, errstr_size);
+    } else if (er.exec_type != REDIS_REPLY_ARRAY) {
+        state_set_err(errstr, errstr_size, "redis %s: %s: EXEC returned nil", st->redacted, what);
+        err = VG_ERR_BACKEND;
+    } else if (er.elem_err) {
+        err = state_error_text(st, what, er.elem_err, er.elem_err_len, errstr, errstr_size);
+    }
+    state_exec_reply_fini(&er);
     return err;
 }

@@ -1,0 +1,253 @@
+/*
+ * How a commit that Redis refuses fails, against a real private
+ * redis-server: an error inside EXEC (the other commands ran), a queueing
+ * error that aborts the transaction (nothing ran), first or after other
+ * commands were queued, and the same for the smaller MULTI/EXECs read by
+ * state_read_exec (silences). Each names the same vg_err_t and errstr as
+ * ever, and the connection stays in step: the next commit on it succeeds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "state_redis.h"
+#include "support.h"
+#include "vigil/event.h"
+#include "vigil/log.h"
+#include "vigil/page.h"
+#include "vigil/state.h"
+
+#define TOPIC "vigil.events"
+#define T0 1764323400000LL
+#define OOM_TEXT "OOM command not allowed when used memory > 'maxmemory'."
+#define WRONGTYPE_TEXT "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+static struct vg_test_redis fx;
+static char *batch_types[] = {(char *)"workflow"};
+static const struct vg_health_config hc = {batch_types, 1};
+static char redacted[512];
+
+static int setup(void **state)
+{
+    (void)state;
+    if (vg_test_redis_start(&fx, "test_state_commit_errors", NULL, true) != 0) {
+        return -1;
+    }
+    vg_redact_url(vg_test_redis_url(&fx), redacted, sizeof(redacted));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vg_test_redis_stop(&fx);
+    return 0;
+}
+
+/* Run a command on the test's own connection and expect `type`. */
+static void raw(int type, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(fx.raw, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    if (r->type != type) {
+        fail_msg("%s: reply type %d (%s), want %d", fmt, r->type, r->str ? r->str : "", type);
+    }
+    freeReplyObject(r);
+}
+
+static long long raw_int(const char *fmt, const char *a, const char *b)
+{
+    redisReply *r = redisCommand(fx.raw, fmt, a, b);
+    long long v;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+static void make_event(struct vg_event *ev, const char *name, const char *runtime, int64_t offset)
+{
+    vg_test_event_make(ev, &(struct vg_test_event){.type = "workflow",
+                                                   .name = name,
+                                                   .workspace = "ws",
+                                                   .status = "ok",
+                                                   .runtime = runtime,
+                                                   .time_ms = T0 + offset,
+                                                   .topic = TOPIC,
+                                                   .partition = 0,
+                                                   .offset = offset});
+}
+
+static void assert_errstr(const char *errstr, const char *what, const char *text)
+{
+    char want[1024];
+
+    snprintf(want, sizeof(want), "redis %s: %s: %s", redacted, what, text);
+    assert_string_equal(errstr, want);
+}
+
+/* The server refuses every write while queueing (maxmemory 1, no eviction), or takes them again. */
+static void refuse_writes(bool on)
+{
+    raw(REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction");
+    raw(REDIS_REPLY_STATUS, "CONFIG SET maxmemory %s", on ? "1" : "0");
+}
+
+/*
+ * An error inside EXEC (an index key under the prefix that is not a set):
+ * VG_ERR_INVALID naming it, the other commands of the transaction ran, and
+ * the Resource is written again whole, index entries included, next time.
+ */
+static void test_error_inside_exec(void **state)
+{
+    struct vg_event ev;
+    char errstr[512] = "";
+    char key[256];
+    vg_err_t err;
+
+    (void)state;
+    snprintf(key, sizeof(key), "%s:idx:all", fx.prefix);
+    raw(REDIS_REPLY_STATUS, "SET %s not-a-set", key);
+    make_event(&ev, "wrongtype", "running", 10);
+    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    assert_int_equal(err, VG_ERR_INVALID);
+    assert_errstr(errstr, "EXEC", WRONGTYPE_TEXT);
+    /* the Resource's hash was written beside the failing SADD */
+    assert_int_equal(raw_int("HEXISTS %s:res:{%s} runtime", fx.prefix, ev.id), 1);
+
+    raw(REDIS_REPLY_INTEGER, "DEL %s", key);
+    vg_event_fini(&ev);
+    make_event(&ev, "wrongtype", "succeeded", 11);
+    errstr[0] = '\0';
+    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    assert_int_equal(err, VG_OK);
+    assert_int_equal(raw_int("SISMEMBER %s %s", key, ev.id), 1);
+    vg_event_fini(&ev);
+}
+
+/*
+ * A command refused while queued (OOM): EXEC aborts, VG_ERR_BACKEND naming
+ * the first refusal, nothing written; the same commit passes once Redis
+ * takes writes again.
+ */
+static void test_queueing_error_aborts(void **state)
+{
+    struct vg_event ev;
+    char errstr[512] = "";
+    vg_err_t err;
+
+    (void)state;
+    make_event(&ev, "oom", "running", 20);
+    refuse_writes(true);
+    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    refuse_writes(false);
+    assert_int_equal(err, VG_ERR_BACKEND);
+    assert_errstr(errstr, "commit aborted", OOM_TEXT);
+    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
+
+    errstr[0] = '\0';
+    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    assert_int_equal(err, VG_OK);
+    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 1);
+    vg_event_fini(&ev);
+}
+
+/*
+ * A command refused while queued after others were queued (SADD denied by
+ * an ACL, after the Resource's HSET): EXEC aborts, VG_ERR_BACKEND naming
+ * that refusal, nothing written; the next commit passes.
+ */
+static void test_queueing_error_after_queued(void **state)
+{
+    struct vg_event ev;
+    char errstr[512] = "";
+    vg_err_t err;
+
+    (void)state;
+    make_event(&ev, "noperm", "running", 30);
+    raw(REDIS_REPLY_STATUS, "ACL SETUSER default -sadd");
+    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    raw(REDIS_REPLY_STATUS, "ACL SETUSER default +@all");
+    assert_int_equal(err, VG_ERR_BACKEND);
+    assert_errstr(errstr, "commit aborted",
+                  "NOPERM this user has no permissions to run the 'sadd' command");
+    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
+
+    errstr[0] = '\0';
+    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    assert_int_equal(err, VG_OK);
+    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 1);
+    vg_event_fini(&ev);
+}
+
+static void make_silence(struct vg_silence *s, const char *id)
+{
+    static char *matchers[] = {(char *)"monitor=m1"};
+
+    *s = (struct vg_silence){.id = (char *)id,
+                             .matchers = matchers,
+                             .n_matchers = 1,
+                             .starts_at_ms = T0,
+                             .ends_at_ms = T0 + 3600000,
+                             .comment = (char *)"test",
+                             .created_by = (char *)"test"};
+}
+
+/*
+ * A silence's MULTI/EXEC: an error inside EXEC (a version counter that is
+ * not a number) is VG_ERR_INVALID, a queueing error VG_ERR_BACKEND; each
+ * named after "silence".
+ */
+static void test_silence_errors(void **state)
+{
+    struct vg_silence s;
+    char errstr[512] = "";
+    vg_err_t err;
+
+    (void)state;
+    make_silence(&s, "s1");
+    raw(REDIS_REPLY_STATUS, "SET %s:silences:version not-a-number", fx.prefix);
+    err = vg_state_silence_add(fx.st, &s, errstr, sizeof(errstr));
+    assert_int_equal(err, VG_ERR_INVALID);
+    assert_errstr(errstr, "silence", "ERR value is not an integer or out of range");
+    raw(REDIS_REPLY_INTEGER, "DEL %s:silences:version", fx.prefix);
+
+    make_silence(&s, "s2");
+    refuse_writes(true);
+    errstr[0] = '\0';
+    err = vg_state_silence_add(fx.st, &s, errstr, sizeof(errstr));
+    refuse_writes(false);
+    assert_int_equal(err, VG_ERR_BACKEND);
+    assert_errstr(errstr, "silence", OOM_TEXT);
+    assert_int_equal(raw_int("HEXISTS %s:silences %s", fx.prefix, "s2"), 0);
+
+    errstr[0] = '\0';
+    err = vg_state_silence_add(fx.st, &s, errstr, sizeof(errstr));
+    assert_int_equal(err, VG_OK);
+    assert_int_equal(raw_int("HEXISTS %s:silences %s", fx.prefix, "s2"), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_inside_exec),
+        cmocka_unit_test(test_queueing_error_aborts),
+        cmocka_unit_test(test_queueing_error_after_queued),
+        cmocka_unit_test(test_silence_errors),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
