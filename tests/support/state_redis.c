@@ -6,6 +6,7 @@
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -58,6 +59,33 @@ void vg_test_redis_stop(struct vg_test_redis *r)
 const char *vg_test_redis_url(const struct vg_test_redis *r)
 {
     return vg_redis_child_url(r->rc);
+}
+
+long long vg_test_redis_calls(const struct vg_test_redis *r, const char *cmd)
+{
+    redisReply *reply = redisCommand(r->raw, "INFO commandstats");
+    char needle[64];
+    const char *p;
+    long long n = 0;
+
+    if (!reply || reply->type != REDIS_REPLY_STRING) {
+        if (reply) {
+            freeReplyObject(reply);
+        }
+        return -1;
+    }
+    snprintf(needle, sizeof(needle), "cmdstat_%s:calls=", cmd);
+    p = strstr(reply->str, needle);
+    if (p) {
+        char *end = NULL;
+
+        n = strtoll(p + strlen(needle), &end, 10);
+        if (!end || *end != ',') {
+            n = -1;
+        }
+    }
+    freeReplyObject(reply);
+    return n;
 }
 
 void vg_test_event_make(struct vg_event *ev, const struct vg_test_event *f)

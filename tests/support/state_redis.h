@@ -33,6 +33,9 @@ int vg_test_redis_start(struct vg_test_redis *r, const char *name, const char *p
 void vg_test_redis_stop(struct vg_test_redis *r);
 /* The URL of the redis-server ("unix://DIR/redis.sock"). */
 const char *vg_test_redis_url(const struct vg_test_redis *r);
+/* Calls of `cmd` (lower case: "hgetall") Redis has executed so far, all clients (INFO
+ * commandstats); -1 when the reply cannot be read. */
+long long vg_test_redis_calls(const struct vg_test_redis *r, const char *cmd);
 
 /* An event's fields; NULL strings: version "v1", owner "", topic "vigil.events", others absent. */
 struct vg_test_event {
