@@ -84,13 +84,11 @@ static void produce_round(const char *runtime)
 /* Messages applied by the instance on `port` (its /metrics); -1 when not answered. */
 static double applied_by(int port)
 {
-    struct vg_test_http_reply r = vg_test_http(port, "GET", "/metrics", NULL, NULL);
     char *series =
         vg_asprintf("vigil_events_consumed_total{topic=\"%s\",outcome=\"applied\"}", E.topic);
-    double v = r.status == 200 ? vg_test_metric_sample(r.body, series) : -1;
+    double v = vg_test_metric_at(port, series);
 
     free(series);
-    vg_test_http_reply_free(&r);
     return v < 0 ? 0 : v;
 }
 

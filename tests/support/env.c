@@ -891,6 +891,15 @@ double vg_test_env_metric(struct vg_test_env *e, const char *series)
     return v;
 }
 
+double vg_test_metric_at(int port, const char *series)
+{
+    struct vg_test_http_reply r = vg_test_http(port, "GET", "/metrics", NULL, NULL);
+    double v = r.status == 200 ? vg_test_metric_sample(r.body, series) : -1;
+
+    vg_test_http_reply_free(&r);
+    return v;
+}
+
 struct metric_wait {
     struct vg_test_env *e;
     const char *series;

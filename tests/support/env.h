@@ -257,6 +257,8 @@ int vg_test_env_dial(struct vg_test_env *e, const char *src);
 double vg_test_metric_sample(const char *text, const char *series);
 /* The same, scraped from the running vigil's /metrics; -1 when absent or not answered. */
 double vg_test_env_metric(struct vg_test_env *e, const char *series);
+/* The same from the /metrics of a vigil listening on 127.0.0.1:`port` (a second instance). */
+double vg_test_metric_at(int port, const char *series);
 /* Wait until vg_test_env_metric(series) >= min; prints /metrics on a timeout. */
 bool vg_test_env_wait_metric(struct vg_test_env *e, const char *series, double min, int timeout_ms);
 
