@@ -12,9 +12,14 @@
 #include "vigil/event.h"
 #include "vigil/mem.h"
 
+/* Copy `src` cut to VG_VALUE_MAX - 1 bytes (as snprintf would; NULL: ""). On the hot path:
+ * several times per event, so no formatting call. */
 static void set_value(char dst[VG_VALUE_MAX], const char *src)
 {
-    snprintf(dst, VG_VALUE_MAX, "%s", src);
+    size_t n = src ? strnlen(src, VG_VALUE_MAX - 1) : 0;
+
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
 }
 
 static struct vg_transition *add_transition(struct vg_transition out[3], size_t *n, enum vg_field f,
