@@ -31,6 +31,8 @@
 #include "vigil/rules.h"
 #include "vigil/util.h"
 
+#include "fuzz_rules_fire.h"
+
 /* ---- 6: a Resource hash (HGETALL) ---------------------------------------- */
 
 static redisReply *reply_str(const char *s, size_t len)
@@ -707,16 +709,7 @@ static void check_incident_data(const char *data)
             }
             nt = vg_resource_apply(&hc, res, &ev, tr);
             vg_rules_eval_event(rs, &env, res, &ev, tr, nt, &out);
-            for (size_t t = 0; t < out.timers.n; t++) {
-                if (out.timers.items[t].due_ms > 0 && out.timers.items[t].topic) {
-                    struct vg_rules_env later = {.now_ms = out.timers.items[t].due_ms};
-                    char *member = vg_strdup(out.timers.items[t].member);
-
-                    vg_rules_fire(rs, &later, res, member, &out);
-                    vg_free(member);
-                    break;
-                }
-            }
+            fuzz_fire_first_timer(rs, res, &out);
             vg_rules_out_clear(&out);
             vg_event_fini(&ev);
         }

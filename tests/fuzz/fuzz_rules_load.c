@@ -15,6 +15,8 @@
 #include "vigil/page.h"
 #include "vigil/rules.h"
 
+#include "fuzz_rules_fire.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void exercise(const struct vg_ruleset *rs)
@@ -50,16 +52,7 @@ static void exercise(const struct vg_ruleset *rs)
         }
         nt = vg_resource_apply(&hc, res, &ev, tr);
         vg_rules_eval_event(rs, &env, res, &ev, tr, nt, &out);
-        for (size_t k = 0; k < out.timers.n; k++) {
-            if (out.timers.items[k].due_ms > 0 && out.timers.items[k].topic) {
-                struct vg_rules_env later = {.now_ms = out.timers.items[k].due_ms};
-                char *member = vg_strdup(out.timers.items[k].member);
-
-                vg_rules_fire(rs, &later, res, member, &out);
-                vg_free(member);
-                break;
-            }
-        }
+        fuzz_fire_first_timer(rs, res, &out);
         for (size_t k = 0; k < out.pages.n; k++) {
             vg_free(vg_page_to_json(&out.pages.items[k]));
         }
