@@ -331,8 +331,11 @@ struct group_item {
     cJSON *root;
     const char *started;
     const char *id;
+    int64_t rank;
+    bool firing;
 };
 
+/* The listing order: incident.started_at, then incident.id. */
 static int cmp_group_item(const void *a, const void *b)
 {
     const struct group_item *x = a;
@@ -340,6 +343,30 @@ static int cmp_group_item(const void *a, const void *b)
     int d = strcmp(x->started, y->started);
 
     return d != 0 ? d : strcmp(x->id, y->id);
+}
+
+/* The choosing order of a bounded page: highest rank first, then incident.id. */
+static int cmp_group_rank(const void *a, const void *b)
+{
+    const struct group_item *x = a;
+    const struct group_item *y = b;
+
+    if (x->rank != y->rank) {
+        return x->rank > y->rank ? -1 : 1;
+    }
+    return strcmp(x->id, y->id);
+}
+
+int64_t vg_page_group_rank(bool firing, int64_t transition_at_ms)
+{
+    int64_t at = transition_at_ms;
+
+    if (at < 0) {
+        at = 0;
+    } else if (at >= VG_GROUP_RANK_FIRING) {
+        at = VG_GROUP_RANK_FIRING - 1;
+    }
+    return (firing ? VG_GROUP_RANK_FIRING : 0) + at;
 }
 
 static void put_raw(struct vg_buf *b, const cJSON *item)
@@ -353,42 +380,72 @@ static void put_raw(struct vg_buf *b, const cJSON *item)
     cJSON_free(s);
 }
 
-char *vg_page_group_to_json(const char *pager, const struct vg_label *labels, size_t n_labels,
-                            const char *const *bodies, size_t n)
+/* Parse one stored single-form body into `it`; false when vigil did not write it. */
+static bool group_item_parse(struct group_item *it, const char *body)
+{
+    cJSON *root = cJSON_Parse(body);
+    const cJSON *inc = cJSON_GetObjectItemCaseSensitive(root, "incident");
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "transition");
+    const char *status = obj_str(root, "status");
+    int64_t at = 0;
+
+    if (!root || !status || !cJSON_IsObject(inc) || !obj_str(inc, "id") ||
+        !obj_str(inc, "started_at") ||
+        !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "resource")) ||
+        !cJSON_IsObject(tr)) {
+        cJSON_Delete(root);
+        return false;
+    }
+    (void)obj_time(tr, "at", &at);
+    it->root = root;
+    it->started = obj_str(inc, "started_at");
+    it->id = obj_str(inc, "id");
+    it->firing = strcmp(status, "firing") == 0;
+    it->rank = vg_page_group_rank(it->firing, at);
+    return true;
+}
+
+char *vg_page_group_build(const char *pager, const struct vg_label *labels, size_t n_labels,
+                          const char *const *bodies, size_t n, size_t limit,
+                          struct vg_group_counts *counts)
 {
     struct group_item *items = vg_calloc(n ? n : 1, sizeof(*items));
     struct vg_buf b = {0};
-    bool firing = false;
+    size_t firing = 0;
+    size_t listed;
     char *out = NULL;
     size_t ok = 0;
 
     for (size_t i = 0; i < n; i++) {
-        cJSON *root = cJSON_Parse(bodies[i]);
-        const cJSON *inc = cJSON_GetObjectItemCaseSensitive(root, "incident");
-        const char *status = obj_str(root, "status");
-
-        if (!root || !status || !cJSON_IsObject(inc) || !obj_str(inc, "id") ||
-            !obj_str(inc, "started_at") ||
-            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "resource")) ||
-            !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "transition"))) {
-            cJSON_Delete(root);
+        if (!group_item_parse(&items[ok], bodies[i])) {
             goto out;
         }
-        items[ok].root = root;
-        items[ok].started = obj_str(inc, "started_at");
-        items[ok].id = obj_str(inc, "id");
+        firing += items[ok].firing ? 1 : 0;
         ok++;
-        firing = firing || strcmp(status, "firing") == 0;
     }
-    qsort(items, ok, sizeof(*items), cmp_group_item);
+    /* The store's totals count the incidents it did not return too; never fewer than given. */
+    if (counts->firing < firing) {
+        counts->firing = firing;
+    }
+    if (counts->ended < ok - firing) {
+        counts->ended = ok - firing;
+    }
+    listed = limit > 0 && ok > limit ? limit : ok;
+    if (listed < ok) {
+        qsort(items, ok, sizeof(*items), cmp_group_rank);
+    }
+    qsort(items, listed, sizeof(*items), cmp_group_item);
+    counts->listed = listed;
     vg_buf_puts(&b, "{\"version\":\"1\",");
-    put_str(&b, "status", firing ? "firing" : "resolved", false);
+    put_str(&b, "status", counts->firing > 0 ? "firing" : "resolved", false);
     vg_buf_puts(&b, "\"group\":{");
     put_str(&b, "pager", pager, false);
     put_key(&b, "labels");
     put_labels(&b, labels, n_labels);
-    vg_buf_puts(&b, "},\"incidents\":[");
-    for (size_t i = 0; i < ok; i++) {
+    vg_buf_printf(&b, "},\"counts\":{\"firing\":%zu,\"resolved\":%zu},\"truncated\":%zu,",
+                  counts->firing, counts->ended, counts->firing + counts->ended - listed);
+    vg_buf_puts(&b, "\"incidents\":[");
+    for (size_t i = 0; i < listed; i++) {
         static const char *const keys[] = {"incident", "resource", "transition"};
 
         vg_buf_puts(&b, i ? ",{" : "{");
@@ -408,6 +465,14 @@ out:
     vg_free(items);
     vg_buf_fini(&b);
     return out;
+}
+
+char *vg_page_group_to_json(const char *pager, const struct vg_label *labels, size_t n_labels,
+                            const char *const *bodies, size_t n)
+{
+    struct vg_group_counts counts = {0};
+
+    return vg_page_group_build(pager, labels, n_labels, bodies, n, 0, &counts);
 }
 
 bool vg_page_json_is_group(const char *json, size_t len)

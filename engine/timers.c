@@ -350,14 +350,14 @@ static vg_err_t redis_commit(void *ctx, const struct vg_rules_fired *fx, char *e
     return VG_OK;
 }
 
-static vg_err_t redis_load_group(void *ctx, const char *member, struct vg_rules_group *g,
-                                 char *errstr, size_t errstr_size)
+static vg_err_t redis_load_group(void *ctx, const char *member, size_t limit,
+                                 struct vg_rules_group *g, char *errstr, size_t errstr_size)
 {
     struct redis_round *rr = ctx;
     vg_err_t err;
 
     vg_group_buffer_fini(&rr->buf);
-    err = vg_state_group_read(rr->t->st, member, &rr->buf, errstr, errstr_size);
+    err = vg_state_group_read(rr->t->st, member, limit, &rr->buf, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
@@ -366,7 +366,9 @@ static vg_err_t redis_load_group(void *ctx, const char *member, struct vg_rules_
                                  .labels = rr->buf.labels,
                                  .n_labels = rr->buf.n_labels,
                                  .bodies = (const char *const *)rr->buf.bodies,
-                                 .n_bodies = rr->buf.n_bodies};
+                                 .n_bodies = rr->buf.n_bodies,
+                                 .n_firing = rr->buf.n_firing,
+                                 .n_ended = rr->buf.n_ended};
     return VG_OK;
 }
 
@@ -388,8 +390,8 @@ static vg_err_t redis_commit_group(void *ctx, const char *member, const struct v
     vg_group_buffer_fini(&rr->buf);
     if (err == VG_OK && done && gp->body) {
         vg_metrics_add(rr->t->report->metrics, VG_M_NOTIFICATIONS_QUEUED, NULL, 1);
-        VG_LOG_DEBUG("rules", "page grouped id=%s group=%s incidents=%zu", gp->id, member,
-                     gp->n_incidents);
+        VG_LOG_DEBUG("rules", "page grouped id=%s group=%s incidents=%zu listed=%zu", gp->id,
+                     member, gp->n_incidents, gp->n_listed);
     }
     return err;
 }

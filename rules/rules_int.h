@@ -24,6 +24,8 @@
 /* Inhibition by an incident on another Resource is re-checked this often. */
 #define RULES_INHIBIT_RECHECK_MS 15000
 #define RULES_DEFAULT_GROUP_WAIT_MS 30000
+#define RULES_DEFAULT_GROUP_LIMIT 100 /* incidents a grouped page lists */
+#define RULES_MAX_GROUP_LIMIT 10000
 /* Flapping remembers at most this many hits per incident. */
 #define RULES_MAX_HITS 64
 
@@ -206,7 +208,8 @@ struct rules_pager {
     struct rules_key_ref *group_by;
     size_t n_group_by;
     int64_t group_wait_ms;
-    int64_t repeat_ms; /* 0: never */
+    size_t group_limit; /* grouped: incidents a grouped page lists at most */
+    int64_t repeat_ms;  /* 0: never */
     bool send_resolved;
     struct rules_mute *mute;
     size_t n_mute;

@@ -109,8 +109,8 @@ static const char *const monitor_keys[] = {"name",          "match",   "when",  
                                            "incident",      "labels",  "summary",     "description",
                                            "resolve_after", "resolve", "stale_after", NULL};
 static const char *const pager_keys[] = {
-    "name",          "match", "sinks",    "continue", "group_by", "group_wait", "repeat_interval",
-    "send_resolved", "mute",  "fallback", NULL};
+    "name",        "match",           "sinks",         "continue", "group_by", "group_wait",
+    "group_limit", "repeat_interval", "send_resolved", "mute",     "fallback", NULL};
 static const char *const inhibit_keys[] = {"source", "target", "equal", NULL};
 static const char *const cond_keys[] = {"from", "to", "is", "for", "count", "within", NULL};
 static const char *const mute_keys[] = {"days", "between", "tz", NULL};
@@ -1366,6 +1366,7 @@ static vg_err_t parse_pager(struct rules_pager *p, struct vg_ruleset *rs, const 
         }
         p->grouped = true;
         p->group_wait_ms = RULES_DEFAULT_GROUP_WAIT_MS;
+        p->group_limit = RULES_DEFAULT_GROUP_LIMIT;
     }
     v = vg_ynode_get(n, "group_wait");
     if (v) {
@@ -1377,6 +1378,24 @@ static vg_err_t parse_pager(struct rules_pager *p, struct vg_ruleset *rs, const 
         if (err != VG_OK) {
             return err;
         }
+    }
+    v = vg_ynode_get(n, "group_limit");
+    if (v) {
+        int64_t limit = 0;
+
+        if (!p->grouped) {
+            return vg_ynode_error(v, errstr, errstr_size,
+                                  "\"group_limit\" needs \"group_by\" (which incidents to group)");
+        }
+        if (v->kind != VG_YNODE_SCALAR || !vg_parse_i64(v->str, &limit) || limit < 1 ||
+            limit > RULES_MAX_GROUP_LIMIT) {
+            return vg_ynode_error(v, errstr, errstr_size,
+                                  "\"group_limit\" must be an integer from 1 to %d, got %s%s%s",
+                                  RULES_MAX_GROUP_LIMIT, v->kind == VG_YNODE_SCALAR ? "\"" : "",
+                                  v->kind == VG_YNODE_SCALAR ? v->str : vg_ynode_kind_name(v->kind),
+                                  v->kind == VG_YNODE_SCALAR ? "\"" : "");
+        }
+        p->group_limit = (size_t)limit;
     }
     v = vg_ynode_get(n, "repeat_interval");
     if (v) {

@@ -114,55 +114,74 @@ static vg_err_t fire_resources(const struct vg_ruleset *rs, const struct vg_rule
     return err;
 }
 
-static int cmp_str(const void *a, const void *b)
+/*
+ * A deterministic page id: the same buffer always gives the same body, and
+ * so the same idempotency key.
+ */
+static void grouped_id(const char *member, const char *body, char *id, size_t id_size)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* A deterministic page id: the same buffer always gives the same idempotency key. */
-static void grouped_id(const char *member, const struct vg_rules_group *g, char *id, size_t id_size)
-{
-    const char **parts = vg_calloc(g->n_bodies + 1, sizeof(*parts));
+    const char *parts[2] = {member, body};
     char fp[17];
 
-    parts[0] = member;
-    memcpy(&parts[1], g->bodies, g->n_bodies * sizeof(*parts));
-    qsort(&parts[1], g->n_bodies, sizeof(*parts), cmp_str);
-    vg_fingerprint(fp, parts, g->n_bodies + 1);
+    vg_fingerprint(fp, parts, 2);
     snprintf(id, id_size, "%s-g", fp);
-    vg_free(parts);
+}
+
+/* The group_limit of the pager named by group timer `member` ("<pager>|<sink>|<group>"). */
+static size_t group_limit(const struct vg_ruleset *rs, const char *member)
+{
+    size_t len = strcspn(member, "|");
+
+    for (size_t i = 0; i < rs->n_pagers; i++) {
+        const struct rules_pager *p = rs->pagers[i];
+
+        if (p->grouped && strlen(p->name) == len && strncmp(p->name, member, len) == 0) {
+            return p->group_limit;
+        }
+    }
+    /* a pager removed by a reload: its last buffer still goes out, bounded */
+    return RULES_DEFAULT_GROUP_LIMIT;
 }
 
 /* What buffer `g` becomes: nothing when empty or not one of ours, else one grouped page. */
-static void grouped_page(const char *member, const struct vg_rules_group *g,
+static void grouped_page(const char *member, const struct vg_rules_group *g, size_t limit,
                          struct vg_rules_grouped *gp)
 {
+    struct vg_group_counts counts = {.firing = g->n_firing, .ended = g->n_ended};
+
     memset(gp, 0, sizeof(*gp));
     gp->pager = g->pager ? g->pager : "";
     gp->sink = g->sink ? g->sink : "";
-    gp->n_incidents = g->n_bodies;
+    gp->n_incidents =
+        g->n_firing + g->n_ended > g->n_bodies ? g->n_firing + g->n_ended : g->n_bodies;
     if (g->n_bodies == 0 || !gp->sink[0]) {
         gp->n_incidents = 0;
         return;
     }
-    grouped_id(member, g, gp->id, sizeof(gp->id));
     /* NULL only for a body vigil did not write: the buffer is dropped without a page */
-    gp->body = vg_page_group_to_json(gp->pager, g->labels, g->n_labels, g->bodies, g->n_bodies);
+    gp->body = vg_page_group_build(gp->pager, g->labels, g->n_labels, g->bodies, g->n_bodies, limit,
+                                   &counts);
+    if (gp->body) {
+        gp->n_incidents = counts.firing + counts.ended;
+        gp->n_listed = counts.listed;
+        grouped_id(member, gp->body, gp->id, sizeof(gp->id));
+    }
 }
 
-static vg_err_t flush_group(const struct vg_rules_store *store, const char *member, char *errstr,
-                            size_t errstr_size)
+static vg_err_t flush_group(const struct vg_ruleset *rs, const struct vg_rules_store *store,
+                            const char *member, char *errstr, size_t errstr_size)
 {
+    size_t limit = group_limit(rs, member);
     struct vg_rules_group g;
     struct vg_rules_grouped gp;
     vg_err_t err;
 
     memset(&g, 0, sizeof(g));
-    err = store->load_group(store->ctx, member, &g, errstr, errstr_size);
+    err = store->load_group(store->ctx, member, limit, &g, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
-    grouped_page(member, &g, &gp);
+    grouped_page(member, &g, limit, &gp);
     err = store->commit_group(store->ctx, member, &gp, errstr, errstr_size);
     vg_free(gp.body);
     return err;
@@ -177,7 +196,7 @@ vg_err_t vg_rules_timers_fire(const struct vg_ruleset *rs, const struct vg_rules
 
     for (size_t i = 0; i < n && err == VG_OK; i++) {
         if (!due[i].topic) {
-            err = flush_group(store, due[i].member, errstr, errstr_size);
+            err = flush_group(rs, store, due[i].member, errstr, errstr_size);
         }
     }
     return err;

@@ -196,6 +196,7 @@ vg_err_t vg_state_drop_pages(struct vg_state *st, long long *dropped, char *errs
                              size_t errstr_size)
 {
     char *grp = state_key(st, "grp");
+    char *grp_idx = state_key(st, "grp:idx");
     long long buffers = 0;
     long long n = 0;
     struct state_cmd c = {0};
@@ -212,8 +213,12 @@ vg_err_t vg_state_drop_pages(struct vg_state *st, long long *dropped, char *errs
     }
     *dropped = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
     freeReplyObject(r);
-    /* group buffers would be flushed into the outbox by the next vigil run */
-    err = vg_state_delete_prefix(st, grp, &buffers, errstr, errstr_size);
+    /* group buffers would be flushed into the outbox by the next vigil run;
+     * their indexes (grp:idx:) first, so what is counted is the buffers */
+    err = vg_state_delete_prefix(st, grp_idx, &buffers, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = vg_state_delete_prefix(st, grp, &buffers, errstr, errstr_size);
+    }
     if (err != VG_OK) {
         goto out;
     }
@@ -226,6 +231,7 @@ vg_err_t vg_state_drop_pages(struct vg_state *st, long long *dropped, char *errs
     *dropped += buffers;
 out:
     state_cmd_fini(&c);
+    free(grp_idx);
     free(grp);
     return err;
 }

@@ -6,7 +6,10 @@
  * are queued inside vg_state_commit's MULTI with the writes they belong
  * to; flushing a group buffer is one WATCH (vg_state_group_read) and
  * one MULTI/EXEC (vg_state_group_commit), so two instances can never both
- * send it. What a buffer becomes is decided by rules/ (rules_timers.c).
+ * send it. A buffer's sorted index (P:grp:idx:<member>) ranks its incidents
+ * so that a flush reads only the bodies the grouped page lists plus two
+ * counts, whatever the buffer holds. What a buffer becomes is decided by
+ * rules/ (rules_timers.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +75,21 @@ static char *group_member(const struct vg_page *pg)
     return vg_asprintf("%s|%s|%s", pg->pager, pg->sink, pg->group);
 }
 
+static char *group_key(const struct vg_state *st, const char *member)
+{
+    return vg_asprintf("%s:grp:%s", st->prefix, member);
+}
+
+/*
+ * The buffer's index: incident id scored by vg_page_group_rank. Pager
+ * names never hold ':', so "idx:<member>" is never another buffer's key,
+ * and it lives under P:grp: so whatever drops the buffers drops it too.
+ */
+static char *group_index_key(const struct vg_state *st, const char *member)
+{
+    return vg_asprintf("%s:grp:idx:%s", st->prefix, member);
+}
+
 static char *labels_json(const struct vg_label *v, size_t n)
 {
     cJSON *obj = cJSON_CreateObject();
@@ -96,7 +114,8 @@ static char *labels_json(const struct vg_label *v, size_t n)
 size_t state_append_group_page(struct vg_state *st, struct state_cmd *c, const struct vg_page *pg)
 {
     char *member = group_member(pg);
-    char *key = vg_asprintf("%s:grp:%s", st->prefix, member);
+    char *key = group_key(st, member);
+    char *idx = group_index_key(st, member);
     char *body = vg_page_to_json(pg);
     char *labels = labels_json(pg->group_labels, pg->n_group_labels);
     struct vg_timer t = {
@@ -114,13 +133,20 @@ size_t state_append_group_page(struct vg_state *st, struct state_cmd *c, const s
     state_cmd_str(c, "_sink");
     state_cmd_str(c, pg->sink);
     state_cmd_append(st, c);
+    /* its rank moves with its latest page (firing -> resolved) */
+    state_cmd_str(c, "ZADD");
+    state_cmd_str(c, idx);
+    state_cmd_i64(c, vg_page_group_rank(strcmp(pg->status, "firing") == 0, pg->transition.at_ms));
+    state_cmd_str(c, pg->incident.id);
+    state_cmd_append(st, c);
     /* group_wait counts from the first page of the group: NX keeps the earliest. */
     append_timer(st, c, &t, false);
     cJSON_free(labels);
     vg_free(body);
+    vg_free(idx);
     vg_free(key);
     vg_free(member);
-    return 2;
+    return 3;
 }
 
 void vg_due_timers_free(struct vg_due_timer *v, size_t n)
@@ -270,31 +296,153 @@ static void parse_buffer(struct vg_group_buffer *b, const redisReply *all)
     }
 }
 
-vg_err_t vg_state_group_read(struct vg_state *st, const char *member, struct vg_group_buffer *b,
-                             char *errstr, size_t errstr_size)
+static bool reply_is_str(const redisReply *r)
 {
-    char *key = vg_asprintf("%s:grp:%s", st->prefix, member);
+    return r && r->type == REDIS_REPLY_STRING;
+}
+
+/* HMGET's "_labels", "_pager", "_sink". */
+static void parse_meta(struct vg_group_buffer *b, const redisReply *meta)
+{
+    if (meta->type != REDIS_REPLY_ARRAY || meta->elements != 3) {
+        return;
+    }
+    if (reply_is_str(meta->element[0])) {
+        parse_labels(b, meta->element[0]->str, meta->element[0]->len);
+    }
+    if (reply_is_str(meta->element[1])) {
+        b->pager = vg_strndup(meta->element[1]->str, meta->element[1]->len);
+    }
+    if (reply_is_str(meta->element[2])) {
+        b->sink = vg_strndup(meta->element[2]->str, meta->element[2]->len);
+    }
+}
+
+/* One command's reply in `*out` (VG_OK), or the error that ends the read. */
+static vg_err_t run_one(struct vg_state *st, struct state_cmd *c, const char *what,
+                        redisReply **out, char *errstr, size_t errstr_size)
+{
+    return state_run(st, c, what, NULL, out, errstr, errstr_size);
+}
+
+/*
+ * The listed part of an indexed buffer: the bodies of the `limit` highest
+ * ranked incidents (one HMGET), the counts from the index (ZCARD, ZCOUNT).
+ * A buffer with bodies but no index was written by an older vigil: read
+ * whole (HGETALL), rules/ chooses and counts.
+ */
+static vg_err_t read_buffer(struct vg_state *st, const char *key, const char *idx, size_t limit,
+                            struct vg_group_buffer *b, char *errstr, size_t errstr_size)
+{
+    enum { META, CARD, FIRING, TOP, LEN, N };
     struct state_cmd c = {0};
-    redisReply *all = NULL;
+    redisReply *r[N] = {0};
+    redisReply *bodies = NULL;
+    const redisReply *top;
+    bool have_r = false;
     vg_err_t err;
 
+    state_cmd_str(&c, "HMGET");
+    state_cmd_str(&c, key);
+    state_cmd_str(&c, "_labels");
+    state_cmd_str(&c, "_pager");
+    state_cmd_str(&c, "_sink");
+    state_cmd_append(st, &c);
+    state_cmd_str(&c, "ZCARD");
+    state_cmd_str(&c, idx);
+    state_cmd_append(st, &c);
+    state_cmd_str(&c, "ZCOUNT");
+    state_cmd_str(&c, idx);
+    state_cmd_i64(&c, VG_GROUP_RANK_FIRING);
+    state_cmd_str(&c, "+inf");
+    state_cmd_append(st, &c);
+    state_cmd_str(&c, "ZREVRANGE");
+    state_cmd_str(&c, idx);
+    state_cmd_str(&c, "0");
+    state_cmd_i64(&c, (int64_t)limit - 1);
+    state_cmd_append(st, &c);
+    state_cmd_str(&c, "HLEN");
+    state_cmd_str(&c, key);
+    state_cmd_append(st, &c);
+    err = state_read_checked(st, N, r, "read group", errstr, errstr_size);
+    if (err != VG_OK) {
+        goto out;
+    }
+    have_r = true;
+    parse_meta(b, r[META]);
+    top = r[TOP];
+    if (r[CARD]->type == REDIS_REPLY_INTEGER && r[CARD]->integer == 0 &&
+        r[LEN]->type == REDIS_REPLY_INTEGER && r[LEN]->integer > 3) {
+        vg_group_buffer_fini(b);
+        state_cmd_str(&c, "HGETALL");
+        state_cmd_str(&c, key);
+        err = run_one(st, &c, "HGETALL group", &bodies, errstr, errstr_size);
+        if (err == VG_OK && bodies->type == REDIS_REPLY_ARRAY) {
+            parse_buffer(b, bodies);
+        }
+        goto out;
+    }
+    if (r[CARD]->type == REDIS_REPLY_INTEGER && r[FIRING]->type == REDIS_REPLY_INTEGER &&
+        r[CARD]->integer >= r[FIRING]->integer && r[FIRING]->integer >= 0) {
+        b->n_firing = (size_t)r[FIRING]->integer;
+        b->n_ended = (size_t)(r[CARD]->integer - r[FIRING]->integer);
+    }
+    if (top->type != REDIS_REPLY_ARRAY || top->elements == 0) {
+        goto out;
+    }
+    state_cmd_str(&c, "HMGET");
+    state_cmd_str(&c, key);
+    for (size_t i = 0; i < top->elements; i++) {
+        if (reply_is_str(top->element[i])) {
+            state_cmd_arg(&c, top->element[i]->str, top->element[i]->len);
+        }
+    }
+    err = run_one(st, &c, "HMGET group", &bodies, errstr, errstr_size);
+    if (err != VG_OK || bodies->type != REDIS_REPLY_ARRAY) {
+        goto out;
+    }
+    b->bodies = vg_calloc(bodies->elements + 1, sizeof(*b->bodies));
+    for (size_t i = 0; i < bodies->elements; i++) {
+        /* nil: an index entry without a body, never written by vigil; not listed */
+        if (reply_is_str(bodies->element[i])) {
+            b->bodies[b->n_bodies++] = vg_strndup(bodies->element[i]->str, bodies->element[i]->len);
+        }
+    }
+out:
+    if (have_r) {
+        state_replies_free(r, N);
+    }
+    if (bodies) {
+        freeReplyObject(bodies);
+    }
+    state_cmd_fini(&c);
+    return err;
+}
+
+vg_err_t vg_state_group_read(struct vg_state *st, const char *member, size_t limit,
+                             struct vg_group_buffer *b, char *errstr, size_t errstr_size)
+{
+    char *key = group_key(st, member);
+    char *idx = group_index_key(st, member);
+    struct state_cmd c = {0};
+    vg_err_t err;
+
+    VG_ASSERT(limit > 0);
     memset(b, 0, sizeof(*b));
     err = state_need_ctx(st, errstr, errstr_size);
     if (err != VG_OK) {
         goto out;
     }
+    /* every page written to the buffer changes both keys in one MULTI */
     state_cmd_str(&c, "WATCH");
     state_cmd_str(&c, key);
+    state_cmd_str(&c, idx);
     err = state_run(st, &c, "WATCH group", NULL, NULL, errstr, errstr_size);
     if (err != VG_OK) {
         goto out;
     }
-    state_cmd_str(&c, "HGETALL");
-    state_cmd_str(&c, key);
-    err = state_run(st, &c, "HGETALL group", NULL, &all, errstr, errstr_size);
-    if (err == VG_OK && all->type == REDIS_REPLY_ARRAY) {
-        parse_buffer(b, all);
-    } else if (err != VG_OK && st->ctx) {
+    err = read_buffer(st, key, idx, limit, b, errstr, errstr_size);
+    if (err != VG_OK && st->ctx) {
         /* Best effort: the error above is the one reported; a failed
          * UNWATCH leaves nothing behind that the next WATCH or EXEC would
          * not clear. */
@@ -302,10 +450,8 @@ vg_err_t vg_state_group_read(struct vg_state *st, const char *member, struct vg_
         (void)state_run(st, &c, "UNWATCH", NULL, NULL, NULL, 0);
     }
 out:
-    if (all) {
-        freeReplyObject(all);
-    }
     state_cmd_fini(&c);
+    vg_free(idx);
     vg_free(key);
     return err;
 }
@@ -336,6 +482,7 @@ static size_t queue_group_commit(struct vg_state *st, struct state_cmd *c, const
     }
     state_cmd_str(c, "DEL");
     state_cmd_fmt(c, "%s:grp:%s", st->prefix, member);
+    state_cmd_fmt(c, "%s:grp:idx:%s", st->prefix, member);
     state_cmd_append(st, c);
     state_cmd_str(c, "ZREM");
     state_cmd_str(c, tkey);

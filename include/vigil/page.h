@@ -97,14 +97,36 @@ void vg_pages_fini(struct vg_pages *pl);
 /*
  * Grouped notification body (docs/webhook.md "Grouped pages"):
  *   {"version":"1","status":"firing"|"resolved","group":{"pager":P,"labels":{..}},
+ *    "counts":{"firing":F,"resolved":R},"truncated":K,
  *    "incidents":[{"status","incident","resource","transition"}, ...]}
  * built from single-form bodies (`bodies[0..n)`, each vg_page_to_json
- * output), ordered by incident.started_at then incident.id. Status is
- * "firing" when any incident is firing. Caller frees. NULL when a body is
- * unreadable (never the case for bodies vigil wrote).
+ * output). When more than `limit` (> 0) bodies are given, the `limit`
+ * highest by vg_page_group_rank are listed; the listed ones are ordered by
+ * incident.started_at then incident.id. `counts` in: the group's incidents
+ * by state including those not given (0, 0: count the bodies); out: the
+ * totals written (never fewer than the bodies show) and `listed`.
+ * Truncated = firing + resolved - listed. Status is "firing" when any
+ * incident is firing. Caller frees. NULL when a body is unreadable (never
+ * the case for bodies vigil wrote).
  */
+struct vg_group_counts {
+    size_t firing; /* incidents whose latest notification is firing */
+    size_t ended;  /* ... resolved, stale or deleted ("resolved" in the body) */
+    size_t listed; /* out: incidents the body lists */
+};
+char *vg_page_group_build(const char *pager, const struct vg_label *labels, size_t n_labels,
+                          const char *const *bodies, size_t n, size_t limit,
+                          struct vg_group_counts *counts);
+/* vg_page_group_build without a limit, counting the bodies. */
 char *vg_page_group_to_json(const char *pager, const struct vg_label *labels, size_t n_labels,
                             const char *const *bodies, size_t n);
+/*
+ * The order in which a bounded grouped page chooses its incidents, highest
+ * first: firing before ended, then the latest transition first. Exact in a
+ * double (a Redis sorted-set score): below 2^47.
+ */
+#define VG_GROUP_RANK_FIRING (INT64_C(1) << 46)
+int64_t vg_page_group_rank(bool firing, int64_t transition_at_ms);
 /* True when `json` is a grouped body (has a "group" object). */
 bool vg_page_json_is_group(const char *json, size_t len);
 /*

@@ -135,8 +135,9 @@ char *vg_rules_timer_member(char kind, const char *monitor, const char *resource
  *     the removals, the changed Resources, pages, incident records and new
  *     timers are committed at once.
  *   - Then each due group buffer is flushed in its own commit: one grouped
- *     page (vg_page_group_to_json of the latest notification of each
- *     incident in it) to the buffer's sink, the buffer and its timer gone.
+ *     page (vg_page_group_build of the latest notification of each
+ *     incident in it, at most the pager's group_limit of them listed, the
+ *     rest counted) to the buffer's sink, the buffer and its timer gone.
  *     An empty buffer only loses its timer.
  *
  * The first error stops the round; what was not committed stays due.
@@ -151,7 +152,12 @@ struct vg_rules_due {
     const char *member; /* "m|..." / "x|..." (vg_rules_timer_member), or "<pager>|<sink>|<group>" */
 };
 
-/* A group buffer as stored: the latest single-form body (vg_page_to_json) of each incident. */
+/*
+ * A group buffer as stored: the latest single-form body (vg_page_to_json)
+ * of each incident, or only the first `limit` of them by
+ * vg_page_group_rank (a store that reads a bounded part of the buffer),
+ * plus the counts of all of them.
+ */
 struct vg_rules_group {
     const char *pager;
     const char *sink;              /* NULL or "": not a buffer vigil wrote (flushed as empty) */
@@ -159,6 +165,8 @@ struct vg_rules_group {
     size_t n_labels;
     const char *const *bodies;
     size_t n_bodies;
+    size_t n_firing; /* incidents of the buffer whose latest page is firing (0, 0: count bodies) */
+    size_t n_ended;  /* ... and ended (resolved, stale, deleted) */
 };
 
 /* What flushing a group buffer sends: one outbox entry, or nothing when body is NULL. */
@@ -167,7 +175,8 @@ struct vg_rules_grouped {
     const char *pager; /* the group's */
     const char *sink;
     char *body;         /* the grouped body; owned by vg_rules_timers_fire, valid during the call */
-    size_t n_incidents; /* bodies in the buffer (also when body is NULL: unreadable pages) */
+    size_t n_incidents; /* incidents in the buffer, listed or not (also when body is NULL) */
+    size_t n_listed;    /* incidents the body lists: at most the pager's group_limit */
 };
 
 /* The effects of one round of Resource timers, committed at once. */
@@ -189,7 +198,8 @@ struct vg_rules_fired {
  *   commit: write `fx` atomically (nothing of it on error).
  *   load_group: the group buffer named `member` into *g (zeroed: none),
  *     valid until commit_group; each successful load_group is followed by
- *     one commit_group of the same member.
+ *     one commit_group of the same member. Only `limit` bodies are needed
+ *     (the highest by vg_page_group_rank); a store may return them all.
  *   commit_group: send gp->body (when not NULL) to gp->sink, delete the
  *     buffer and its timer, at once, and only if the buffer did not change
  *     since load_group (otherwise nothing: a later round flushes it).
@@ -200,8 +210,8 @@ struct vg_rules_store {
                                struct vg_resource **res, char *errstr, size_t errstr_size);
     vg_err_t (*commit)(void *ctx, const struct vg_rules_fired *fx, char *errstr,
                        size_t errstr_size);
-    vg_err_t (*load_group)(void *ctx, const char *member, struct vg_rules_group *g, char *errstr,
-                           size_t errstr_size);
+    vg_err_t (*load_group)(void *ctx, const char *member, size_t limit, struct vg_rules_group *g,
+                           char *errstr, size_t errstr_size);
     vg_err_t (*commit_group)(void *ctx, const char *member, const struct vg_rules_grouped *gp,
                              char *errstr, size_t errstr_size);
 };
@@ -222,7 +232,7 @@ struct vg_rules_sent {
     int64_t at_ms;
     struct vg_page pg;  /* a single page; for a grouped one only id, pager and sink */
     char *group_body;   /* a flushed group buffer's body; NULL for a single page */
-    size_t n_incidents; /* grouped: incidents in it */
+    size_t n_incidents; /* grouped: incidents of the group, listed or not */
 };
 
 struct vg_rules_mem_group;

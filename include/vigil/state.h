@@ -320,6 +320,8 @@ void vg_history_free(struct vg_history_entry *v, size_t n);
  *   P:timers:groups               sorted set of group buffers to flush
  *   P:grp:<pager>|<sink>|<group>  hash: incident id -> single-form page body,
  *                                 plus "_labels" (JSON), "_pager" and "_sink"
+ *   P:grp:idx:<pager>|<sink>|<group>  sorted set: the buffer's incident ids
+ *                                 by vg_page_group_rank (firing, latest first)
  *   P:incident:<id>               string: the incident record (JSON)
  *   P:incidents                   sorted set: incident ids by updated_at
  *   P:incidents:firing            sorted set: firing incident ids by updated_at
@@ -356,18 +358,23 @@ struct vg_group_buffer {
     char *sink;
     struct vg_label *labels; /* "_labels", in group_by order */
     size_t n_labels;
-    char **bodies; /* the latest single-form body of each incident */
+    char **bodies; /* the latest single-form body of the listed incidents */
     size_t n_bodies;
+    size_t n_firing; /* all incidents of the buffer by their latest page (0, 0: count bodies) */
+    size_t n_ended;
 };
 void vg_group_buffer_fini(struct vg_group_buffer *b);
 
 /*
  * Start flushing the group buffer named by group timer `member`: WATCH it
- * and read it into *b (no buffer: empty). On VG_OK vg_state_group_commit
- * of the same member must follow (the WATCH stays open until then).
+ * and read into *b its counts and the latest bodies of its `limit` (> 0)
+ * highest ranked incidents (vg_page_group_rank), never the whole buffer
+ * (no buffer: empty). A buffer written without an index (an older vigil)
+ * is read whole, with counts 0. On VG_OK vg_state_group_commit of the
+ * same member must follow (the WATCH stays open until then).
  */
-vg_err_t vg_state_group_read(struct vg_state *st, const char *member, struct vg_group_buffer *b,
-                             char *errstr, size_t errstr_size);
+vg_err_t vg_state_group_read(struct vg_state *st, const char *member, size_t limit,
+                             struct vg_group_buffer *b, char *errstr, size_t errstr_size);
 
 /* The grouped page a flushed buffer sends (built by rules/: vg_rules_timers_fire). */
 struct vg_group_page {
@@ -379,7 +386,7 @@ struct vg_group_page {
 
 /*
  * Finish the flush begun by vg_state_group_read, in one MULTI/EXEC: append
- * `gp` to the outbox (unless NULL), delete the buffer, remove its timer.
+ * `gp` to the outbox (unless NULL), delete the buffer and its index, remove its timer.
  * *done = false (VG_OK) when another writer changed the buffer since the
  * read: nothing happened, a later round flushes it.
  */

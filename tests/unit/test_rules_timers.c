@@ -413,12 +413,13 @@ static vg_err_t failing_commit(void *ctx, const struct vg_rules_fired *fx, char 
     return VG_OK;
 }
 
-static vg_err_t failing_load_group(void *ctx, const char *member, struct vg_rules_group *g,
-                                   char *errstr, size_t errstr_size)
+static vg_err_t failing_load_group(void *ctx, const char *member, size_t limit,
+                                   struct vg_rules_group *g, char *errstr, size_t errstr_size)
 {
     struct failing *f = ctx;
 
     (void)member;
+    (void)limit;
     (void)errstr;
     (void)errstr_size;
     f->group_loads++;
