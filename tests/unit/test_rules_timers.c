@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
@@ -353,6 +354,57 @@ static void test_group_buffer(void **state)
     world_fini(&w2);
 }
 
+/*
+ * group_limit: the page lists that many incidents, firing before ended and
+ * then the latest transition first, and counts them all; n_incidents (what
+ * `vigil test` checks) is the group's total.
+ */
+static void test_group_limit(void **state)
+{
+    static const char *const yaml =
+        "monitors:\n  - name: m\n    when: {runtime: {to: failed}}\n    severity: high\n"
+        "pagers:\n  - name: p\n    sinks: [console]\n    group_by: [workspace]\n"
+        "    group_wait: 1m\n    group_limit: 2\n";
+    static const char *const names[] = {"a", "b", "c", "d", "e"};
+    struct world w;
+    struct vg_pages incs = {0};
+    char errstr[256];
+    cJSON *body;
+
+    (void)state;
+    world_init(&w, yaml);
+    for (int i = 0; i < 5; i++) {
+        event(&w, i * SEC, names[i], "active", "failed");
+    }
+    /* the two latest failures end: the two latest still firing are c and b */
+    event(&w, 10 * SEC, "e", NULL, "running");
+    event(&w, 11 * SEC, "d", NULL, "running");
+    run_to(&w, 2 * MIN);
+    assert_int_equal(w.mem.n_sent, 1);
+    assert_int_equal(w.mem.sent[0].n_incidents, 5);
+    body = cJSON_Parse(w.mem.sent[0].group_body);
+    assert_non_null(body);
+    assert_int_equal(cJSON_GetObjectItem(body, "truncated")->valueint, 3);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(body, "counts"), "firing")->valueint,
+                     3);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(body, "counts"), "resolved")->valueint,
+                     2);
+    assert_string_equal(cJSON_GetObjectItem(body, "status")->valuestring, "firing");
+    cJSON_Delete(body);
+    assert_int_equal(vg_page_group_from_json(&incs, w.mem.sent[0].group_body,
+                                             strlen(w.mem.sent[0].group_body), errstr,
+                                             sizeof(errstr)),
+                     VG_OK);
+    assert_int_equal(incs.n, 2);
+    /* listed in started_at order */
+    assert_string_equal(incs.items[0].resource.name, "b");
+    assert_string_equal(incs.items[1].resource.name, "c");
+    assert_string_equal(incs.items[0].status, "firing");
+    assert_string_equal(incs.items[1].status, "firing");
+    vg_pages_fini(&incs);
+    world_fini(&w);
+}
+
 /* Fired members are removed; a gone Resource, an empty buffer, a foreign member: only that. */
 static void test_leftovers_only_lose_their_timer(void **state)
 {
@@ -481,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_silence_end_and_manual_resolve),
         cmocka_unit_test(test_resource_timers_before_groups),
         cmocka_unit_test(test_group_buffer),
+        cmocka_unit_test(test_group_limit),
         cmocka_unit_test(test_leftovers_only_lose_their_timer),
         cmocka_unit_test(test_failed_commit_leaves_everything_due),
     };
