@@ -273,7 +273,8 @@ char *sinks_render_am_webhook(const struct sinks_notice *nt, const char *receive
     vg_buf_puts(&key, "}");
     cJSON_AddStringToObject(root, "version", "4");
     cJSON_AddStringToObject(root, "groupKey", key.data);
-    cJSON_AddNumberToObject(root, "truncatedAlerts", 0);
+    /* the incidents of the group that the grouped page counts but does not list */
+    cJSON_AddNumberToObject(root, "truncatedAlerts", (double)nt->truncated);
     cJSON_AddStringToObject(root, "status", any_firing ? "firing" : "resolved");
     cJSON_AddStringToObject(root, "receiver", receiver);
     cJSON_AddItemToObject(root, "groupLabels", group_labels);

@@ -344,7 +344,7 @@ static char *subject_of(const struct sinks_notice *nt)
         const cJSON *l;
         bool first = true;
 
-        vg_buf_printf(&b, "[%s] %zu incidents: %s", word, nt->n_items,
+        vg_buf_printf(&b, "[%s] %zu incidents: %s", word, nt->n_total,
                       sinks_notice_str(nt->group, "pager"));
         cJSON_ArrayForEach(l, labels)
         {
@@ -487,11 +487,11 @@ static void group_parts(const struct sink *s, const struct sinks_notice *nt, con
     char word[32];
 
     sinks_status_word(word, sizeof(word), nt->status, "");
-    vg_buf_printf(text, "%zu incidents %s%s%s\n\n", nt->n_items, word, pager[0] ? ": " : "", pager);
+    vg_buf_printf(text, "%zu incidents %s%s%s\n\n", nt->n_total, word, pager[0] ? ": " : "", pager);
     vg_buf_printf(html,
                   "<div style=\"border-left:6px solid %s;padding:4px 12px;font-family:sans-serif\">"
                   "<h2 style=\"margin:4px 0\">%zu incidents ",
-                  sinks_status_color(nt->status, severity), nt->n_items);
+                  sinks_status_color(nt->status, severity), nt->n_total);
     put_html(html, word);
     if (pager[0]) {
         vg_buf_puts(html, ": ");
@@ -532,9 +532,19 @@ static void group_parts(const struct sink *s, const struct sinks_notice *nt, con
         vg_buf_fini(&line);
     }
     vg_buf_puts(html, "</ul>");
-    if (nt->n_items > listed) {
-        vg_buf_printf(text, "and %zu more\n", nt->n_items - listed);
-        vg_buf_printf(html, "<p>and %zu more</p>", nt->n_items - listed);
+    if (nt->n_total > listed) {
+        char *more = sinks_console_incidents_link(s->console_url);
+
+        vg_buf_printf(text, "and %zu more%s%s\n", nt->n_total - listed, more ? ": " : "",
+                      more ? more : "");
+        if (more) {
+            vg_buf_puts(html, "<p><a href=\"");
+            put_html(html, more);
+            vg_buf_printf(html, "\">and %zu more</a></p>", nt->n_total - listed);
+        } else {
+            vg_buf_printf(html, "<p>and %zu more</p>", nt->n_total - listed);
+        }
+        vg_free(more);
     }
     vg_buf_printf(text, "-- \nvigil notification %s\n", id);
     vg_buf_puts(html, "<p style=\"color:#888;font-size:small\">notification ");

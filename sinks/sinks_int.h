@@ -92,6 +92,13 @@ struct sinks_notice {
     const void *group;  /* grouped: the "group" object */
     struct sinks_notice_item *items;
     size_t n_items;
+    /*
+     * grouped: incidents of the group the body does not list (its
+     * "truncated", bounded by the pager's group_limit) and all of them
+     * (n_items + truncated); a single page: 0 and 1.
+     */
+    size_t truncated;
+    size_t n_total;
 };
 /* Parse a single (v1) or grouped body. VG_ERR_PARSE with errstr when it is neither. */
 vg_err_t sinks_notice_parse(struct sinks_notice *nt, const char *body, size_t len, char *errstr,
@@ -343,6 +350,8 @@ bool sinks_slack_update_skippable(const struct sink *s, int step, const char *me
 
 /* "<console_url>/resources/<resource id, percent-encoded>", or NULL without console_url. */
 char *sinks_console_link(const char *console_url, const char *resource_id);
+/* "<console_url>/incidents" (the console's incident list), NULL without a console_url. */
+char *sinks_console_incidents_link(const char *console_url);
 /* "#RRGGBB" of a notice: by severity while firing, else by how it ended (Slack's palette). */
 const char *sinks_status_color(const char *status, const char *severity);
 /* "2026-11-28 10:00:00 UTC" from an RFC 3339 time; the input as it is when it does not parse. */

@@ -63,6 +63,16 @@ vg_err_t sinks_notice_parse(struct sinks_notice *nt, const char *body, size_t le
         nt->items[0].transition = obj_get(root, "transition");
         nt->n_items = 1;
     }
+    if (nt->grouped) {
+        const cJSON *truncated = obj_get(root, "truncated");
+
+        /* absent from bodies written before group_limit: nothing left out */
+        if (cJSON_IsNumber(truncated) && truncated->valuedouble >= 1 &&
+            truncated->valuedouble < 1e15) {
+            nt->truncated = (size_t)truncated->valuedouble;
+        }
+    }
+    nt->n_total = nt->n_items + nt->truncated;
     if (nt->n_items == 0 || !nt->status[0]) {
         sinks_notice_fini(nt);
         snprintf(errstr, errstr_size, "page body has no status or no incident");

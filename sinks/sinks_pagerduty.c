@@ -103,6 +103,16 @@ char *sinks_pagerduty_render(const struct sink *s, const struct sinks_notice *nt
         add_copy(details, "incident", it->incident);
         if (nt->grouped) {
             add_copy(details, "group", nt->group);
+            if (nt->truncated > 0) {
+                char *more = sinks_console_incidents_link(s->console_url);
+
+                /* no event is sent for an incident the grouped page does not list */
+                vg_buf_reset(&b);
+                vg_buf_printf(&b, "and %zu more in this group%s%s", nt->truncated, more ? ": " : "",
+                              more ? more : "");
+                cJSON_AddStringToObject(details, "group_more", b.data);
+                vg_free(more);
+            }
         }
         cJSON_AddItemToObject(payload, "custom_details", details);
         cJSON_AddItemToObject(root, "payload", payload);

@@ -251,10 +251,10 @@ static void group_blocks(cJSON *blocks, const struct sinks_notice *nt, const cha
     char word[32];
 
     upper(word, sizeof(word), nt->status);
-    vg_buf_printf(&b, "%s %zu incidents %s%s%s", st->emoji, nt->n_items, word, pager[0] ? ": " : "",
+    vg_buf_printf(&b, "%s %zu incidents %s%s%s", st->emoji, nt->n_total, word, pager[0] ? ": " : "",
                   pager);
     add_header(blocks, b.data);
-    vg_buf_printf(fallback, "%zu incidents %s %s", nt->n_items, word, pager);
+    vg_buf_printf(fallback, "%zu incidents %s %s", nt->n_total, word, pager);
     for (size_t i = 0; i < listed; i++) {
         const struct sinks_notice_item *it = &nt->items[i];
         const char *from = sinks_notice_str(it->transition, "from");
@@ -275,12 +275,18 @@ static void group_blocks(cJSON *blocks, const struct sinks_notice *nt, const cha
         }
         add_section(blocks, b.data);
     }
-    if (nt->n_items > listed) {
+    if (nt->n_total > listed) {
         cJSON *ctx = cJSON_CreateObject();
         cJSON *elems = cJSON_CreateArray();
+        char *more = sinks_console_incidents_link(console_url);
 
         vg_buf_reset(&b);
-        vg_buf_printf(&b, "and %zu more", nt->n_items - listed);
+        if (more) {
+            vg_buf_printf(&b, "<%s|and %zu more>", more, nt->n_total - listed);
+        } else {
+            vg_buf_printf(&b, "and %zu more", nt->n_total - listed);
+        }
+        vg_free(more);
         cJSON_AddItemToArray(elems, text_obj("mrkdwn", b.data, SECTION_MAX));
         cJSON_AddStringToObject(ctx, "type", "context");
         cJSON_AddItemToObject(ctx, "elements", elems);
@@ -315,7 +321,7 @@ char *sinks_slack_render(const struct sinks_notice *nt, const char *channel, con
         cJSON_AddStringToObject(root, "thread_ts", thread_ts);
         vg_buf_printf(&fallback, "%s %s: ", sinks_look_of(nt->status, "")->emoji, word);
         if (nt->grouped) {
-            vg_buf_printf(&fallback, "%zu incidents", nt->n_items);
+            vg_buf_printf(&fallback, "%zu incidents", nt->n_total);
         } else {
             const char *from = sinks_notice_str(it->transition, "from");
             put_md(&fallback, sinks_notice_str(it->resource, "id"));

@@ -60,6 +60,17 @@ char *sinks_console_link(const char *console_url, const char *resource_id)
     return vg_buf_steal(&b);
 }
 
+char *sinks_console_incidents_link(const char *console_url)
+{
+    size_t n;
+
+    if (!console_url || !console_url[0]) {
+        return NULL;
+    }
+    n = strlen(console_url);
+    return vg_asprintf("%.*s/incidents", (int)(console_url[n - 1] == '/' ? n - 1 : n), console_url);
+}
+
 /* ---------------------------------------------------------------- the card */
 
 void sinks_human_time(char *dst, size_t dst_size, const char *rfc3339)
@@ -180,7 +191,8 @@ static void single_body(cJSON *body, const struct sinks_notice *nt, size_t max)
     vg_buf_fini(&b);
 }
 
-static void group_body(cJSON *body, const struct sinks_notice *nt, size_t listed, size_t max)
+static void group_body(cJSON *body, const struct sinks_notice *nt, const char *console_url,
+                       size_t listed, size_t max)
 {
     const char *severity = sinks_notice_str(nt->items[0].incident, "severity");
     const char *pager = sinks_notice_str(nt->group, "pager");
@@ -188,7 +200,7 @@ static void group_body(cJSON *body, const struct sinks_notice *nt, size_t listed
     char word[32];
 
     sinks_status_word(word, sizeof(word), nt->status, "");
-    vg_buf_printf(&b, "%zu incidents %s%s%s", nt->n_items, word, pager[0] ? ": " : "", pager);
+    vg_buf_printf(&b, "%zu incidents %s%s%s", nt->n_total, word, pager[0] ? ": " : "", pager);
     cJSON_AddItemToArray(body, title_band(sinks_look_of(nt->status, severity)->card_style, b.data));
     for (size_t i = 0; i < listed; i++) {
         const struct sinks_notice_item *it = &nt->items[i];
@@ -208,9 +220,16 @@ static void group_body(cJSON *body, const struct sinks_notice *nt, size_t listed
         }
         cJSON_AddItemToArray(body, text_block(b.data, max, NULL, false, false));
     }
-    if (nt->n_items > listed) {
+    if (nt->n_total > listed) {
+        char *more = sinks_console_incidents_link(console_url);
+
         vg_buf_reset(&b);
-        vg_buf_printf(&b, "and %zu more", nt->n_items - listed);
+        if (more) {
+            vg_buf_printf(&b, "[and %zu more](%s)", nt->n_total - listed, more);
+        } else {
+            vg_buf_printf(&b, "and %zu more", nt->n_total - listed);
+        }
+        vg_free(more);
         cJSON_AddItemToArray(body, text_block(b.data, max, "Small", false, true));
     }
     vg_buf_fini(&b);
@@ -237,7 +256,7 @@ static char *render_card(const struct sinks_notice *nt, const char *console_url,
     cJSON_AddStringToObject(ms, "width", "Full");
     cJSON_AddItemToObject(card, "msteams", ms);
     if (nt->grouped) {
-        group_body(body, nt, listed, max);
+        group_body(body, nt, console_url, listed, max);
     } else {
         single_body(body, nt, max);
     }

@@ -68,12 +68,18 @@ static char *single(const char *status, const char *sev, const char *name, const
     return vg_buf_steal(&b);
 }
 
-static char *grouped(size_t n, const char *summary)
+/* A grouped body listing n incidents; `truncated` > 0: that many more counted, not listed. */
+static char *grouped_of(size_t n, size_t truncated, const char *summary)
 {
     struct vg_buf b = {0};
 
     vg_buf_puts(&b, "{\"version\":\"1\",\"status\":\"firing\",\"group\":{\"pager\":\"oncall\","
-                    "\"labels\":{\"workspace\":\"public\"}},\"incidents\":[");
+                    "\"labels\":{\"workspace\":\"public\"}},");
+    if (truncated > 0) {
+        vg_buf_printf(&b, "\"counts\":{\"firing\":%zu,\"resolved\":0},\"truncated\":%zu,",
+                      n + truncated, truncated);
+    }
+    vg_buf_puts(&b, "\"incidents\":[");
     for (size_t i = 0; i < n; i++) {
         char name[32];
 
@@ -84,6 +90,11 @@ static char *grouped(size_t n, const char *summary)
     }
     vg_buf_puts(&b, "]}");
     return vg_buf_steal(&b);
+}
+
+static char *grouped(size_t n, const char *summary)
+{
+    return grouped_of(n, 0, summary);
 }
 
 static void parse(struct sinks_notice *nt, const char *body)
@@ -120,7 +131,7 @@ static void test_teams_card_fits_28kb(void **state)
         j = cJSON_Parse(card);
         assert_non_null(j);
         if (cases[i].n > 25) {
-            assert_non_null(strstr(card, " more\""));
+            assert_non_null(strstr(card, " more](https://vigil.example/incidents)"));
         }
         cJSON_Delete(j);
         vg_free(card);
@@ -296,6 +307,71 @@ static void test_pagerduty_events(void **state)
     vg_sinks_destroy(sk);
 }
 
+/*
+ * A grouped page bounded by group_limit (20 listed, 480 counted): every
+ * renderer says the group's total and how many more, with a link to the
+ * console's incident list when there is a console_url.
+ */
+static void test_truncated_group_says_how_many_more(void **state)
+{
+    struct vg_sink_config cfg = {.name = S("pd"),
+                                 .type = S("pagerduty"),
+                                 .routing_key = S("K3Y"),
+                                 .console_url = S("https://vigil.example/")};
+    char *body = grouped_of(20, 480, "broke");
+    struct vg_sinks *sk = NULL;
+    struct vg_sinks *mail = email_sinks();
+    struct sinks_notice nt;
+    char errstr[256];
+    char *out;
+    cJSON *j;
+
+    (void)state;
+    parse(&nt, body);
+    assert_int_equal(nt.n_items, 20);
+    assert_int_equal(nt.truncated, 480);
+    assert_int_equal(nt.n_total, 500);
+    out = sinks_slack_render(&nt, NULL, NULL, NULL, "https://vigil.example");
+    assert_non_null(strstr(out, "500 incidents"));
+    assert_non_null(strstr(out, "<https://vigil.example/incidents|and 490 more>")); /* 10 listed */
+    vg_free(out);
+    out = sinks_teams_render(&nt, "https://vigil.example");
+    assert_non_null(strstr(out, "500 incidents"));
+    assert_non_null(strstr(out, "[and 480 more](https://vigil.example/incidents)"));
+    vg_free(out);
+    out = sinks_email_render(sinks_find(mail, "mail"), &nt, "abcdef0123456789-g", 1795860000);
+    assert_non_null(strstr(out, "Subject: [HIGH] 500 incidents: oncall (workspace=public)\r\n"));
+    assert_non_null(strstr(out, "and 480 more"));
+    vg_free(out);
+    out = sinks_render_am_webhook(&nt, "am", "oncall", NULL);
+    j = cJSON_Parse(out);
+    assert_int_equal(cJSON_GetObjectItem(j, "truncatedAlerts")->valueint, 480);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "alerts")), 20);
+    cJSON_Delete(j);
+    vg_free(out);
+    assert_int_equal(vg_sinks_new(&sk, &cfg, 1, NULL, errstr, sizeof(errstr)), VG_OK);
+    out = sinks_pagerduty_render(sinks_find(sk, "pd"), &nt, 0);
+    j = cJSON_Parse(out);
+    assert_string_equal(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(j, "payload"), "custom_details"), "group_more")
+            ->valuestring,
+        "and 480 more in this group: https://vigil.example/incidents");
+    cJSON_Delete(j);
+    vg_free(out);
+    /* a body without "truncated" (before group_limit): nothing more */
+    sinks_notice_fini(&nt);
+    vg_free(body);
+    body = grouped(3, "s");
+    parse(&nt, body);
+    assert_int_equal(nt.truncated, 0);
+    assert_int_equal(nt.n_total, 3);
+    sinks_notice_fini(&nt);
+    vg_free(body);
+    vg_sinks_destroy(sk);
+    vg_sinks_destroy(mail);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_email_headers_hold),
         cmocka_unit_test(test_email_grouped_is_one_message),
         cmocka_unit_test(test_pagerduty_events),
+        cmocka_unit_test(test_truncated_group_says_how_many_more),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
