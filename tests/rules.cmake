@@ -14,6 +14,12 @@ add_test(NAME rules_test_timers
                  ${PROJECT_SOURCE_DIR}/tests/fixtures/rules/timers/same-instant.test.yaml)
 set_tests_properties(rules_test_timers PROPERTIES LABELS unit TIMEOUT 30)
 
+# `vigil test` on a group beyond group_limit: `incidents` counts the whole group.
+add_test(NAME rules_test_group_limit
+         COMMAND $<TARGET_FILE:vigil> test
+                 ${PROJECT_SOURCE_DIR}/tests/fixtures/rules/timers/group-limit.test.yaml)
+set_tests_properties(rules_test_group_limit PROPERTIES LABELS unit TIMEOUT 30)
+
 # Rules over time: conditions over time, timers, incidents, pagers, silences,
 # `vigil check`, `vigil test`.
 pkg_check_modules(RULES_CJSON REQUIRED IMPORTED_TARGET libcjson)
