@@ -61,6 +61,21 @@ static void print_group(FILE *out, const char *page_id, const char *body, size_t
         put_clean(&line, pg->group, "");
         vg_buf_puts(&line, ")\n");
     }
+    if (pages.n > 0) {
+        struct sinks_notice nt;
+
+        /* the incidents of the group beyond its pager's group_limit: counted, not listed */
+        if (sinks_notice_parse(&nt, body, body_len, err, sizeof(err)) == VG_OK) {
+            if (nt.truncated > 0) {
+                vg_buf_printf(&line, "PAGE and %zu more (group ", nt.truncated);
+                put_clean(&line, pages.items[0].pager, "?");
+                vg_buf_putc(&line, ' ');
+                put_clean(&line, pages.items[0].group, "");
+                vg_buf_puts(&line, ")\n");
+            }
+            sinks_notice_fini(&nt);
+        }
+    }
     if (line.data) {
         fputs(line.data, out);
         fflush(out);

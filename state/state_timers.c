@@ -328,8 +328,8 @@ static vg_err_t run_one(struct vg_state *st, struct state_cmd *c, const char *wh
 /*
  * The listed part of an indexed buffer: the bodies of the `limit` highest
  * ranked incidents (one HMGET), the counts from the index (ZCARD, ZCOUNT).
- * A buffer with bodies but no index was written by an older vigil: read
- * whole (HGETALL), rules/ chooses and counts.
+ * A buffer with more bodies than its index names was written (partly) by
+ * an older vigil: read whole (HGETALL), rules/ chooses and counts.
  */
 static vg_err_t read_buffer(struct vg_state *st, const char *key, const char *idx, size_t limit,
                             struct vg_group_buffer *b, char *errstr, size_t errstr_size)
@@ -371,8 +371,9 @@ static vg_err_t read_buffer(struct vg_state *st, const char *key, const char *id
     have_r = true;
     parse_meta(b, r[META]);
     top = r[TOP];
-    if (r[CARD]->type == REDIS_REPLY_INTEGER && r[CARD]->integer == 0 &&
-        r[LEN]->type == REDIS_REPLY_INTEGER && r[LEN]->integer > 3) {
+    /* more bodies than index entries: written (partly) by an older vigil, during an upgrade */
+    if (r[CARD]->type == REDIS_REPLY_INTEGER && r[LEN]->type == REDIS_REPLY_INTEGER &&
+        r[LEN]->integer - 3 > r[CARD]->integer) {
         vg_group_buffer_fini(b);
         state_cmd_str(&c, "HGETALL");
         state_cmd_str(&c, key);
@@ -387,7 +388,7 @@ static vg_err_t read_buffer(struct vg_state *st, const char *key, const char *id
         b->n_firing = (size_t)r[FIRING]->integer;
         b->n_ended = (size_t)(r[CARD]->integer - r[FIRING]->integer);
     }
-    if (top->type != REDIS_REPLY_ARRAY || top->elements == 0) {
+    if (top->type != REDIS_REPLY_ARRAY || top->elements == 0 || !reply_is_str(top->element[0])) {
         goto out;
     }
     state_cmd_str(&c, "HMGET");

@@ -369,8 +369,8 @@ void vg_group_buffer_fini(struct vg_group_buffer *b);
  * Start flushing the group buffer named by group timer `member`: WATCH it
  * and read into *b its counts and the latest bodies of its `limit` (> 0)
  * highest ranked incidents (vg_page_group_rank), never the whole buffer
- * (no buffer: empty). A buffer written without an index (an older vigil)
- * is read whole, with counts 0. On VG_OK vg_state_group_commit of the
+ * (no buffer: empty). A buffer with bodies its index does not name (written
+ * by an older vigil) is read whole, with counts 0. On VG_OK vg_state_group_commit of the
  * same member must follow (the WATCH stays open until then).
  */
 vg_err_t vg_state_group_read(struct vg_state *st, const char *member, size_t limit,

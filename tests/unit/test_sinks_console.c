@@ -149,6 +149,29 @@ static void test_unreadable_body_still_one_line(void **state)
     assert_ptr_equal(strchr(c->buf, '\n'), c->buf + c->len - 1);
 }
 
+/* A grouped page beyond its pager's group_limit: one line per listed incident, then the rest. */
+static void test_group_says_how_many_more(void **state)
+{
+    static const struct page_spec spec = {"firing",  "high",    "workflow-failed", "broke",
+                                          "runtime", "running", "failed",          0};
+    struct vg_label gl = {(char *)"workspace", (char *)"public"};
+    struct capture *c = *state;
+    char *one = body_for(&spec);
+    const char *bodies[] = {one};
+    struct vg_group_counts counts = {.firing = 500};
+    char *group = vg_page_group_build("oncall", &gl, 1, bodies, 1, 20, &counts);
+    char errstr[256];
+
+    assert_non_null(group);
+    assert_int_equal(vg_sinks_deliver(c->sk, "console", "0123456789abcdef-g", group, strlen(group),
+                                      errstr, sizeof(errstr)),
+                     VG_OK);
+    assert_non_null(strstr(c->buf, "PAGE firing [high] workflow-failed "));
+    assert_non_null(strstr(c->buf, ")\nPAGE and 499 more (group oncall workspace=public)\n"));
+    vg_free(group);
+    vg_free(one);
+}
+
 static void test_console_attempts(void **state)
 {
     struct capture *c = *state;
@@ -163,6 +186,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable_body_still_one_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_says_how_many_more, setup, teardown),
     };
 
     vg_json_init();
