@@ -470,10 +470,11 @@ static void test_group_json(void **state)
     assert_non_null(json);
     assert_true(vg_page_json_is_group(json, strlen(json)));
     assert_false(vg_page_json_is_group(bodies[0], strlen(bodies[0])));
-    assert_non_null(strstr(json, "{\"version\":\"1\",\"status\":\"firing\",\"group\":{\"pager\":"
-                                 "\"p\",\"labels\":{\"workspace\":\"public\"}},\"counts\":{\"firing\":2,"
-                                 "\"resolved\":0},\"truncated\":0,\"incidents\":[{"
-                                 "\"status\":"));
+    assert_non_null(strstr(json,
+                           "{\"version\":\"1\",\"status\":\"firing\",\"group\":{\"pager\":"
+                           "\"p\",\"labels\":{\"workspace\":\"public\"}},\"counts\":{\"firing\":2,"
+                           "\"resolved\":0},\"truncated\":0,\"incidents\":[{"
+                           "\"status\":"));
     assert_int_equal(vg_page_group_from_json(&back, json, strlen(json), errstr, sizeof(errstr)),
                      VG_OK);
     assert_int_equal(back.n, 2);
