@@ -3,6 +3,7 @@
 # Prints one table and writes the same as JSON to build/bench.json (docs/performance.md).
 # Knobs: BENCH_QUICK=1 (a ~2 minute smoke run), BENCH_EVENTS, BENCH_PARTITIONS, BENCH_RESOURCES,
 # BENCH_WORKSPACES, BENCH_ZIPF, BENCH_LATENCY_RATE, BENCH_LATENCY_RATE_LOW, BENCH_LATENCY_SECONDS,
+# BENCH_LATENCY_START (kafka,cold,steady: which latency runs),
 # BENCH_RSS_EVENTS,
 # BENCH_CALLGRIND_EVENTS, BENCH_DISPATCH_PAGES, BENCH_DISPATCH_RATE, BENCH_DISPATCH_SECONDS.
 set -euo pipefail
