@@ -36,9 +36,9 @@ seconds=$(($(date +%s) - t0))
 echo
 echo "vigil benchmark, $started, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
     "$seconds s; ratios are to kcat on the same topic in this run"
-awk -F'\t' '{ printf "| %-62s | %14s | %-15s | %6s |\n", $2, $3, $4, $5 }
-            BEGIN { printf "| %-62s | %14s | %-15s | %6s |\n|%s|%s|%s|%s|\n", "", "value", "unit",
-                    "ratio", "----------------------------------------------------------------",
+awk -F'\t' '{ printf "| %-92s | %14s | %-15s | %6s |\n", $2, $3, $4, $5 }
+            BEGIN { printf "| %-92s | %14s | %-15s | %6s |\n|%s|%s|%s|%s|\n", "", "value", "unit",
+                    "ratio", "----------------------------------------------------------------------------------------------",
                     "----------------:", "-----------------", "-------:" }' "$tsv"
 
 # The same rows as JSON: {"meta": {...}, "results": {key: {label, value, unit, ratio}}}.

@@ -127,7 +127,7 @@ struct eng_pipeline {
     /* the replay filter's claims by partition number, for one batch's first topic (mark_replays) */
     struct applied **part_claims;
     size_t cap_part_claims;
-    /* what a message has recently cost to apply, decode to EXEC (µs; 0: not measured yet) */
+    /* what a message has recently cost to apply, decode to EXEC (us; 0: not measured yet) */
     double part_us_per_msg;
 };
 
@@ -1384,11 +1384,12 @@ static size_t part_size(const struct eng_pipeline *pl, size_t left)
  */
 static void measure_part(struct eng_pipeline *pl, const struct batch_run *b)
 {
-    double us = (b->t_committed - b->t0) * 1e6 / (double)b->n;
+    double us;
 
     if (b->n < PART_MIN_MESSAGES) {
         return;
     }
+    us = (b->t_committed - b->t0) * 1e6 / (double)b->n;
     pl->part_us_per_msg = pl->part_us_per_msg <= 0 ? us : 0.7 * pl->part_us_per_msg + 0.3 * us;
 }
 
