@@ -19,7 +19,9 @@
 #define _DEFAULT_SOURCE /* wait4: the peak RSS of one child, not of all children */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,13 @@ struct knobs {
     long lat_rates[2]; /* events/s offered in the latency runs (0: none) */
     long lat_rate;     /* the current latency run's */
     long lat_seconds;
+    bool lat_cold;   /* BENCH_LATENCY_START has "cold": the run starts with no Resource known */
+    bool lat_steady; /* ... "steady": one event per Resource applied first, then the load */
+    bool lat_warm;   /* the current latency run is the steady one */
+    bool lat_kafka;  /* BENCH_LATENCY_START has "kafka": the same load to a bare consumer */
+    /* the current latency run's key part ("cold", "steady", "kafka") and label part */
+    const char *lat_key;
+    const char *lat_label;
     long rss_events;  /* events, every one a new Resource */
     long cg_events;   /* events of the callgrind run */
     long timeout_s;   /* bound of each engine run */
@@ -113,6 +122,16 @@ static void knobs_load(struct knobs *k)
     /* a load this machine's vigil sustains today, so the latency is not a backlog's age */
     k->lat_rates[1] = env_long("BENCH_LATENCY_RATE_LOW", quick ? 500 : 1000);
     k->lat_seconds = env_long("BENCH_LATENCY_SECONDS", quick ? 3 : 10);
+    {
+        const char *start = getenv("BENCH_LATENCY_START");
+
+        if (!start || !*start) {
+            start = "kafka,cold,steady";
+        }
+        k->lat_cold = strstr(start, "cold") != NULL;
+        k->lat_steady = strstr(start, "steady") != NULL;
+        k->lat_kafka = strstr(start, "kafka") != NULL;
+    }
     k->rss_events = env_long("BENCH_RSS_EVENTS", quick ? 50000 : 1000000);
     k->cg_events = env_long("BENCH_CALLGRIND_EVENTS", quick ? 5000 : 20000);
     k->timeout_s = env_long("BENCH_RUN_TIMEOUT_S", 1800);
@@ -289,13 +308,12 @@ static const char filler[] =
     ".......................................";
 
 /*
- * Event i of the stream: its key and JSON (~EVENT_BYTES) into the buffers.
+ * An event about Resource r: its key and JSON (~EVENT_BYTES) into the buffers.
  * `mark` (may be NULL) goes first in the message: the latency run's produce time.
  */
-static int gen_next(struct gen *g, long i, int64_t time_ms, const char *mark, char *key,
-                    size_t key_size, char *json, size_t json_size)
+static int gen_event(struct gen *g, long r, int64_t time_ms, const char *mark, char *key,
+                     size_t key_size, char *json, size_t json_size)
 {
-    long r = pick_resource(g, i);
     int u = (int)(next_rand(g) % 1000);
     unsigned char old_rt = g->rt[r];
     const char *type = r % 10 < 8 ? "workflow" : r % 10 == 8 ? "service" : "job";
@@ -352,6 +370,13 @@ static int gen_next(struct gen *g, long i, int64_t time_ms, const char *mark, ch
                     "\"runtime\":\"%s\",\"time\":\"%s\",\"message\":\"%s%.*s\"}",
                     type, name, ws, r % 40, st_names[g->st[r]], rt_names[g->rt[r]], ts, msg_head,
                     pad, filler);
+}
+
+/* Event i of the stream: about a Resource picked by popularity (see gen_event). */
+static int gen_next(struct gen *g, long i, int64_t time_ms, const char *mark, char *key,
+                    size_t key_size, char *json, size_t json_size)
+{
+    return gen_event(g, pick_resource(g, i), time_ms, mark, key, key_size, json, json_size);
 }
 
 /* ------------------------------------------------------------ the engine */
@@ -547,6 +572,11 @@ struct bench {
     char *topic;
     long produced;
     int run_no;
+    redisContext *rc; /* the current engine run's redis-server (the latency warm-up reads it) */
+    /* the steady latency run, after its warm-up: AOF size and rewrites, events applied */
+    double warm_aof;
+    double warm_rewrites;
+    long long warm_applied;
 };
 
 /* Latency run: page arrival minus the produce time carried in the message ("t=<us>"). */
@@ -824,6 +854,34 @@ static void redis_aof(redisContext *c, double *size, double *rewrites)
 }
 
 /*
+ * Redis's own latency monitor (latency runs: threshold 1 ms): the worst
+ * `aof-fsync-always` and `command` events since the last LATENCY RESET,
+ * in ms (0 when none passed the threshold).
+ */
+static void redis_latency_worst(redisContext *c, double *fsync_ms, double *command_ms)
+{
+    redisReply *reply = redisCommand(c, "LATENCY LATEST");
+
+    *fsync_ms = 0;
+    *command_ms = 0;
+    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 ||
+            e->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[3]->type != REDIS_REPLY_INTEGER) {
+            continue;
+        }
+        if (strcmp(e->element[0]->str, "aof-fsync-always") == 0) {
+            *fsync_ms = (double)e->element[3]->integer;
+        } else if (strcmp(e->element[0]->str, "command") == 0) {
+            *command_ms = (double)e->element[3]->integer;
+        }
+    }
+    freeReplyObject(reply);
+}
+
+/*
  * The rules: two broad monitors (`runtime to failed`, `status to error`)
  * and the rest one workspace each; one pager with group_by: [monitor]
  * to the receiver. With `latency`: only `runtime to failed`, a pager
@@ -885,6 +943,10 @@ struct run_result {
     double applied;
     double aof_growth; /* bytes; meaningless when aof_rewrites > 0 */
     double aof_rewrites;
+    double aof_end; /* AOF size and rewrites at the end (INFO persistence) */
+    double aof_rewrites_end;
+    double fsync_max_ms;   /* LATENCY LATEST (latency runs): the slowest `appendfsync always` */
+    double command_max_ms; /* ... and the slowest command */
 };
 
 /*
@@ -924,9 +986,11 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
         goto out;
     }
     rc = redis_connect(redis);
-    if (!rc || !redis_config_set(rc, getenv("BENCH_REDIS_CONFIG"))) {
+    if (!rc || !redis_config_set(rc, getenv("BENCH_REDIS_CONFIG")) ||
+        (during && !redis_config_set(rc, "latency-monitor-threshold 1"))) {
         goto out;
     }
+    b->rc = rc;
     cfg = vg_asprintf("kafka:\n"
                       "  brokers: %s\n"
                       "  group: bench-%d\n"
@@ -1006,6 +1070,11 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
     redis_aof(rc, &aof1, &rewrites1);
     res.aof_growth = aof1 - aof0;
     res.aof_rewrites = rewrites1 - rewrites0;
+    res.aof_end = aof1;
+    res.aof_rewrites_end = rewrites1;
+    if (during) {
+        redis_latency_worst(rc, &res.fsync_max_ms, &res.command_max_ms);
+    }
     text = read_text(result_path);
     {
         double n_first = result_value(text, "n_first");
@@ -1049,6 +1118,7 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
                                                   : (double)ru.ru_maxrss / 1024.0;
     res.ok = true;
 out:
+    b->rc = NULL;
     if (rc) {
         redisFree(rc);
     }
@@ -1230,6 +1300,21 @@ static bool run_rss(struct bench *b)
     return r.ok;
 }
 
+/*
+ * A row of the current latency run: keys latency.<cold|steady|kafka>.r<rate>.<what>, labels
+ * "latency at <rate>/s, cold (Resources first seen): ..." and the like.
+ */
+static void lat_row(struct bench *b, const char *what, const char *label, double value,
+                    const char *unit)
+{
+    char k[80];
+    char l[160];
+
+    snprintf(k, sizeof(k), "latency.%s.r%ld.%s", b->k.lat_key, b->k.lat_rate, what);
+    snprintf(l, sizeof(l), "latency at %ld/s, %s: %s", b->k.lat_rate, b->k.lat_label, label);
+    row(k, l, value, unit, -1);
+}
+
 /* Paced producing during the latency run; pages counted by on_page. */
 static long lat_expected_pages;
 static long lat_base; /* receiver count before the run */
@@ -1253,6 +1338,77 @@ static bool wait_for(bool (*pred)(void *), void *arg, int timeout_ms)
     return true;
 }
 
+/* Events applied so far in the run's Redis: the sum of (applied offset + 1) over partitions. */
+static long long applied_in_redis(redisContext *c)
+{
+    redisReply *reply = redisCommand(c, "HVALS bench:offsets");
+    long long total = 0;
+
+    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        int64_t off;
+
+        if (e->type == REDIS_REPLY_STRING && vg_parse_i64(e->str, &off)) {
+            total += off + 1;
+        }
+    }
+    freeReplyObject(reply);
+    return total;
+}
+
+static long long lat_warm_target;
+
+static bool lat_warm_applied(void *arg)
+{
+    struct bench *b = arg;
+
+    return applied_in_redis(b->rc) >= lat_warm_target;
+}
+
+/*
+ * The steady run's warm-up: one event about every Resource (each one's
+ * first: it creates it, no page), produced at once, then wait until Redis
+ * has applied them all. The generator's random stream is put back, so the
+ * paced load after it draws the same picks as the cold run's.
+ */
+static bool latency_warm_up(struct bench *b, struct gen *g)
+{
+    char errstr[512];
+    char key[160];
+    char json[1024];
+    uint64_t rng = g->rng;
+    int64_t t0 = vg_bench_mono_us();
+
+    for (long r = 0; r < b->k.resources; r++) {
+        int len = gen_event(g, r, vg_now_ms(), NULL, key, sizeof(key), json, sizeof(json));
+
+        if (vg_producer_send(b->prod, b->topic, -1, key, strlen(key), json, (size_t)len, errstr,
+                             sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "bench: latency warm-up: %s\n", errstr);
+            return false;
+        }
+    }
+    if (vg_producer_flush(b->prod, 300000, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "bench: latency warm-up: %s\n", errstr);
+        return false;
+    }
+    g->rng = rng;
+    g->to_failed = 0;
+    lat_warm_target += b->k.resources; /* after the page's and the partitions' warm-up */
+    if (!wait_for(lat_warm_applied, b, 600000)) {
+        fprintf(stderr, "bench: latency warm-up: %lld of %lld events applied in 600 s\n",
+                applied_in_redis(b->rc), lat_warm_target);
+        return false;
+    }
+    printf("  warm-up: %ld events (one per Resource) applied in %.1f s\n", b->k.resources,
+           (double)(vg_bench_mono_us() - t0) / 1e6);
+    fflush(stdout);
+    redis_aof(b->rc, &b->warm_aof, &b->warm_rewrites);
+    b->warm_applied = applied_in_redis(b->rc);
+    freeReplyObject(redisCommand(b->rc, "LATENCY RESET"));
+    return true;
+}
+
 static bool lat_all_pages(void *arg)
 {
     struct bench *b = arg;
@@ -1260,16 +1416,81 @@ static bool lat_all_pages(void *arg)
     return vg_bench_receiver_count() >= lat_base + lat_expected_pages + 1;
 }
 
-static bool latency_during(struct bench *b)
+/*
+ * One event to every partition of the topic (a Resource "warm-up-<p>" of
+ * its own, running: no page). Until a partition has delivered once,
+ * librdkafka may not fetch it yet (its start offset is being looked up):
+ * a load started before that waits up to ~1 s on some partitions, which
+ * is the consumer's start, not its steady latency.
+ */
+static bool warm_partitions(struct bench *b)
 {
-    struct gen g;
+    char errstr[512];
+    char key[96];
+    char json[512];
+
+    for (long p = 0; p < b->k.partitions; p++) {
+        int len =
+            snprintf(json, sizeof(json),
+                     "{\"resource\":{\"type\":\"workflow\",\"name\":\"warm-up-%ld\","
+                     "\"workspace\":\"ws-warm\"},\"runtime\":\"running\",\"message\":\"t=0\"}",
+                     p);
+
+        snprintf(key, sizeof(key), "workflow:v1:warm-up-%ld:ws-warm", p);
+        if (vg_producer_send(b->prod, b->topic, (int32_t)p, key, strlen(key), json, (size_t)len,
+                             errstr, sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "bench: partition warm-up: %s\n", errstr);
+            return false;
+        }
+    }
+    if (vg_producer_flush(b->prod, 30000, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "bench: partition warm-up: %s\n", errstr);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The latency runs' load: lat_rate events/s for lat_seconds, each message
+ * starting with "t=<CLOCK_MONOTONIC us>" taken right before it is handed
+ * to the producer.
+ */
+static bool produce_paced(struct bench *b, struct gen *g)
+{
     char errstr[512];
     char key[160];
     char json[1024];
     char mark[40];
     long n = b->k.lat_rate * b->k.lat_seconds;
-    int64_t start;
-    bool ok = true;
+    int64_t start = vg_bench_mono_us();
+
+    for (long i = 0; i < n; i++) {
+        int64_t due = start + (int64_t)((double)i * 1e6 / (double)b->k.lat_rate);
+        int64_t now = vg_bench_mono_us();
+        int len;
+
+        if (due > now) {
+            vg_bench_sleep_us(due - now);
+        }
+        snprintf(mark, sizeof(mark), "t=%lld", (long long)vg_bench_mono_us());
+        len = gen_next(g, i, vg_now_ms(), mark, key, sizeof(key), json, sizeof(json));
+        if (vg_producer_send(b->prod, b->topic, -1, key, strlen(key), json, (size_t)len, errstr,
+                             sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "bench: latency produce: %s\n", errstr);
+            return false;
+        }
+    }
+    lat_row(b, "offered_events_per_s", "offered load (achieved)",
+            (double)n * 1e6 / (double)(vg_bench_mono_us() - start), "events/s");
+    return true;
+}
+
+static bool latency_during(struct bench *b)
+{
+    struct gen g;
+    char errstr[512];
+    char json[1024];
+    bool ok;
 
     /* One page through first: the engine joined, the dispatcher connected. */
     {
@@ -1288,34 +1509,17 @@ static bool latency_during(struct bench *b)
         fprintf(stderr, "bench: latency: no page for the warm-up event in 120 s\n");
         return false;
     }
+    lat_warm_target = b->k.partitions + 1;
+    if (!warm_partitions(b) || !wait_for(lat_warm_applied, b, 120000)) {
+        fprintf(stderr, "bench: latency: the partitions' warm-up events not applied in 120 s\n");
+        return false;
+    }
     gen_init(&g, b->k.resources, b->k.workspaces, b->k.zipf, &mix_realistic, false);
-    start = vg_bench_mono_us();
-    for (long i = 0; i < n; i++) {
-        int64_t due = start + (int64_t)((double)i * 1e6 / (double)b->k.lat_rate);
-        int64_t now = vg_bench_mono_us();
-        int len;
-
-        if (due > now) {
-            vg_bench_sleep_us(due - now);
-        }
-        snprintf(mark, sizeof(mark), "t=%lld", (long long)vg_bench_mono_us());
-        len = gen_next(&g, i, vg_now_ms(), mark, key, sizeof(key), json, sizeof(json));
-        if (vg_producer_send(b->prod, b->topic, -1, key, strlen(key), json, (size_t)len, errstr,
-                             sizeof(errstr)) != VG_OK) {
-            fprintf(stderr, "bench: latency produce: %s\n", errstr);
-            ok = false;
-            break;
-        }
+    if (b->k.lat_warm && !latency_warm_up(b, &g)) {
+        gen_fini(&g);
+        return false;
     }
-    {
-        double offered = (double)n * 1e6 / (double)(vg_bench_mono_us() - start);
-        char k[64];
-        char l[96];
-
-        snprintf(k, sizeof(k), "latency.r%ld.offered_events_per_s", b->k.lat_rate);
-        snprintf(l, sizeof(l), "latency at %ld/s: offered load (achieved)", b->k.lat_rate);
-        row(k, l, offered, "events/s", -1);
-    }
+    ok = produce_paced(b, &g);
     lat_expected_pages = g.to_failed;
     gen_fini(&g);
     if (ok && !wait_for(lat_all_pages, b, 60000)) {
@@ -1333,27 +1537,168 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void lat_row(struct bench *b, const char *what, const char *label, double value,
-                    const char *unit)
-{
-    char k[64];
-    char l[128];
+/*
+ * The Kafka-alone run: the same paced load read by a bare consumer
+ * (vigil's own vg_consumer, its defaults, a handler that only notes the
+ * time), no engine, no Redis. Produced -> handed to the batch handler is
+ * the floor that the mock broker, the producer and the fetch set on this
+ * machine, before vigil does anything.
+ */
+static atomic_long probe_consumed;
 
-    snprintf(k, sizeof(k), "latency.r%ld.%s", b->k.lat_rate, what);
-    snprintf(l, sizeof(l), "latency at %ld/s: %s", b->k.lat_rate, label);
-    row(k, l, value, unit, -1);
+static vg_err_t probe_batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
+{
+    static const char key[] = "\"message\":\"t=";
+    int64_t now = vg_bench_mono_us();
+
+    (void)opaque;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = msgs[i].payload;
+        size_t len = msgs[i].payload ? msgs[i].len : 0;
+
+        for (size_t k = 0; k + sizeof(key) - 1 < len; k++) {
+            if (memcmp(p + k, key, sizeof(key) - 1) == 0) {
+                char num[24];
+                size_t at = k + sizeof(key) - 1;
+                size_t m = len - at < sizeof(num) - 1 ? len - at : sizeof(num) - 1;
+                int64_t sent;
+
+                memcpy(num, p + at, m);
+                num[m] = '\0';
+                sent = strtoll(num, NULL, 10);
+                if (sent > 0 && n_lat < lat_cap) {
+                    lat_us[n_lat++] = now - sent;
+                }
+                break;
+            }
+        }
+    }
+    atomic_fetch_add(&probe_consumed, (long)n);
+    return VG_OK;
 }
 
-static bool run_latency(struct bench *b, long rate)
+static void *probe_thread(void *arg)
+{
+    static const struct vg_consumer_handler h = {.batch = probe_batch};
+
+    vg_consumer_run(arg, &h);
+    return NULL;
+}
+
+static long probe_target;
+
+static bool probe_caught_up(void *arg)
+{
+    (void)arg;
+    return atomic_load(&probe_consumed) >= probe_target;
+}
+
+static bool probe_assigned(void *arg)
+{
+    return vg_consumer_assigned_count(arg) > 0;
+}
+
+static bool run_latency_kafka(struct bench *b, long rate)
+{
+    char errstr[512];
+    char topic[48];
+    char *yaml = NULL;
+    struct vg_config cfg;
+    struct vg_consumer *c = NULL;
+    struct gen g;
+    pthread_t th;
+    bool ok = false;
+
+    b->k.lat_rate = rate;
+    b->k.lat_warm = false;
+    b->k.lat_key = "kafka";
+    b->k.lat_label = "Kafka alone (a bare consumer, no engine)";
+    printf("== latency, Kafka alone: %ld events/s offered for %ld s to a bare consumer ==\n", rate,
+           b->k.lat_seconds);
+    snprintf(topic, sizeof(topic), "latency-kafka-%ld", rate);
+    if (kafka_start(b, topic, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "bench: mock cluster: %s\n", errstr);
+        return false;
+    }
+    /* the engine runs' kafka: section (BENCH_KAFKA_PROPERTIES too), through vigil's config */
+    yaml = vg_asprintf("kafka:\n  brokers: %s\n  group: bench-kafka-alone-%ld\n  topics: [%s]\n"
+                       "  properties: %s\n",
+                       vg_mock_kafka_bootstraps(b->kafka), rate, b->topic,
+                       getenv("BENCH_KAFKA_PROPERTIES") ? getenv("BENCH_KAFKA_PROPERTIES") : "{}");
+    vg_config_init(&cfg);
+    if (vg_config_load_string(&cfg, "kafka-alone", yaml, strlen(yaml), errstr, sizeof(errstr)) !=
+            VG_OK ||
+        vg_consumer_new(&c, &cfg.kafka, cfg.kafka.brokers, errstr, sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "bench: kafka-alone consumer: %s\n", errstr);
+        vg_config_fini(&cfg);
+        vg_free(yaml);
+        kafka_stop(b);
+        return false;
+    }
+    lat_cap = (size_t)(rate * b->k.lat_seconds) + 16;
+    lat_us = vg_calloc(lat_cap, sizeof(int64_t));
+    n_lat = 0;
+    atomic_store(&probe_consumed, 0);
+    pthread_create(&th, NULL, probe_thread, c);
+    gen_init(&g, b->k.resources, b->k.workspaces, b->k.zipf, &mix_realistic, false);
+    probe_target = b->k.partitions;
+    if (!wait_for(probe_assigned, c, 120000) || !warm_partitions(b) ||
+        !wait_for(probe_caught_up, NULL, 120000)) {
+        fprintf(stderr, "bench: kafka-alone consumer: not every partition delivered in 120 s\n");
+    } else if (produce_paced(b, &g)) {
+        probe_target += rate * b->k.lat_seconds;
+        ok = wait_for(probe_caught_up, NULL, 60000);
+        if (!ok) {
+            fprintf(stderr, "bench: kafka-alone consumer: %ld of %ld events in 60 s\n",
+                    atomic_load(&probe_consumed), probe_target);
+        }
+    }
+    gen_fini(&g);
+    vg_consumer_stop(c);
+    pthread_join(th, NULL);
+    vg_consumer_destroy(c);
+    vg_config_fini(&cfg);
+    vg_free(yaml);
+    kafka_stop(b);
+    if (n_lat > 0) {
+        qsort(lat_us, n_lat, sizeof(int64_t), cmp_i64);
+        lat_row(b, "consumed", "events consumed", (double)n_lat, "events");
+        lat_row(b, "p50_ms", "produced -> handed to the batch handler p50", lat_us[n_lat / 2] / 1e3,
+                "ms");
+        lat_row(b, "p90_ms", "produced -> handed to the batch handler p90",
+                lat_us[(n_lat * 9) / 10] / 1e3, "ms");
+        lat_row(b, "p99_ms", "produced -> handed to the batch handler p99",
+                lat_us[(n_lat * 99) / 100] / 1e3, "ms");
+        lat_row(b, "max_ms", "produced -> handed to the batch handler max", lat_us[n_lat - 1] / 1e3,
+                "ms");
+    }
+    vg_free(lat_us);
+    lat_us = NULL;
+    return ok && n_lat > 0;
+}
+
+/*
+ * One latency run at `rate`: cold (a fresh Redis, the paced load's first
+ * event about a Resource creates it) or `steady` (every Resource applied
+ * once first, as in production after the first minutes).
+ */
+static bool run_latency(struct bench *b, long rate, bool steady)
 {
     char errstr[512];
     char *rules;
-    char topic[32];
+    char topic[48];
     struct run_result r;
+    double rewrites;
+    double applied;
 
     b->k.lat_rate = rate;
-    printf("== latency: %ld events/s offered for %ld s ==\n", rate, b->k.lat_seconds);
-    snprintf(topic, sizeof(topic), "latency%ld", rate);
+    b->k.lat_warm = steady;
+    b->k.lat_key = steady ? "steady" : "cold";
+    b->k.lat_label = steady ? "steady (every Resource known)" : "cold (Resources first seen)";
+    printf("== latency, %s: %ld events/s offered for %ld s ==\n",
+           steady ? "steady (every Resource known first)" : "cold (Resources first seen)", rate,
+           b->k.lat_seconds);
+    snprintf(topic, sizeof(topic), "latency-%s-%ld", steady ? "steady" : "cold", rate);
     if (kafka_start(b, topic, errstr, sizeof(errstr)) != VG_OK) {
         fprintf(stderr, "bench: mock cluster: %s\n", errstr);
         return false;
@@ -1372,14 +1717,25 @@ static bool run_latency(struct bench *b, long rate)
         lat_row(b, "expected_pages", "pages expected (runtime turned failed)",
                 (double)lat_expected_pages, "pages");
         lat_row(b, "p50_ms", "produced -> webhook received p50", lat_us[n_lat / 2] / 1e3, "ms");
+        lat_row(b, "p90_ms", "produced -> webhook received p90", lat_us[(n_lat * 9) / 10] / 1e3,
+                "ms");
         lat_row(b, "p99_ms", "produced -> webhook received p99", lat_us[(n_lat * 99) / 100] / 1e3,
                 "ms");
         lat_row(b, "max_ms", "produced -> webhook received max", lat_us[n_lat - 1] / 1e3, "ms");
     }
-    lat_row(b, "aof_rewrites", "Redis AOF rewrites during the run", r.aof_rewrites, "rewrites");
-    if (r.applied > 0 && r.aof_rewrites == 0) {
-        lat_row(b, "aof_bytes_per_event", "Redis AOF bytes per event", r.aof_growth / r.applied,
-                "bytes");
+    /* the steady run's rows count from the end of its warm-up */
+    rewrites = steady ? r.aof_rewrites_end - b->warm_rewrites : r.aof_rewrites;
+    applied = steady ? r.applied - (double)b->warm_applied : r.applied;
+    lat_row(b, "aof_rewrites", "Redis AOF rewrites during the run", rewrites, "rewrites");
+    if (applied > 0 && rewrites == 0) {
+        lat_row(b, "aof_bytes_per_event", "Redis AOF bytes per event",
+                (steady ? r.aof_end - b->warm_aof : r.aof_growth) / applied, "bytes");
+    }
+    if (r.ok) {
+        lat_row(b, "redis_fsync_max_ms", "Redis slowest fsync (LATENCY, appendfsync always)",
+                r.fsync_max_ms, "ms");
+        lat_row(b, "redis_command_max_ms", "Redis slowest command (LATENCY)", r.command_max_ms,
+                "ms");
     }
     vg_free(lat_us);
     lat_us = NULL;
@@ -1493,8 +1849,14 @@ static int all_main(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < 2 && wanted(&b.k, "latency"); i++) {
-        if (b.k.lat_rates[i] > 0) {
-            ok = run_latency(&b, b.k.lat_rates[i]) && ok;
+        if (b.k.lat_rates[i] > 0 && b.k.lat_kafka) {
+            ok = run_latency_kafka(&b, b.k.lat_rates[i]) && ok;
+        }
+        if (b.k.lat_rates[i] > 0 && b.k.lat_cold) {
+            ok = run_latency(&b, b.k.lat_rates[i], false) && ok;
+        }
+        if (b.k.lat_rates[i] > 0 && b.k.lat_steady) {
+            ok = run_latency(&b, b.k.lat_rates[i], true) && ok;
         }
     }
     if (wanted(&b.k, "shapes")) {

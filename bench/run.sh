@@ -3,6 +3,7 @@
 # Prints one table and writes the same as JSON to build/bench.json (docs/performance.md).
 # Knobs: BENCH_QUICK=1 (a ~2 minute smoke run), BENCH_EVENTS, BENCH_PARTITIONS, BENCH_RESOURCES,
 # BENCH_WORKSPACES, BENCH_ZIPF, BENCH_LATENCY_RATE, BENCH_LATENCY_RATE_LOW, BENCH_LATENCY_SECONDS,
+# BENCH_LATENCY_START (kafka,cold,steady: which latency runs),
 # BENCH_RSS_EVENTS,
 # BENCH_CALLGRIND_EVENTS, BENCH_DISPATCH_PAGES, BENCH_DISPATCH_RATE, BENCH_DISPATCH_SECONDS.
 set -euo pipefail
@@ -35,9 +36,9 @@ seconds=$(($(date +%s) - t0))
 echo
 echo "vigil benchmark, $started, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
     "$seconds s; ratios are to kcat on the same topic in this run"
-awk -F'\t' '{ printf "| %-62s | %14s | %-15s | %6s |\n", $2, $3, $4, $5 }
-            BEGIN { printf "| %-62s | %14s | %-15s | %6s |\n|%s|%s|%s|%s|\n", "", "value", "unit",
-                    "ratio", "----------------------------------------------------------------",
+awk -F'\t' '{ printf "| %-92s | %14s | %-15s | %6s |\n", $2, $3, $4, $5 }
+            BEGIN { printf "| %-92s | %14s | %-15s | %6s |\n|%s|%s|%s|%s|\n", "", "value", "unit",
+                    "ratio", "----------------------------------------------------------------------------------------------",
                     "----------------:", "-----------------", "-------:" }' "$tsv"
 
 # The same rows as JSON: {"meta": {...}, "results": {key: {label, value, unit, ratio}}}.

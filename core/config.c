@@ -382,9 +382,9 @@ static vg_err_t load_topics(struct vg_kafka_config *k, const struct vg_ynode *n,
     return VG_OK;
 }
 
-static const char *const kafka_keys[] = {"brokers",     "group",      "topics",     "dlq_topic",
-                                         "properties",  "partitions", "batch_size", "batch_ms",
-                                         "prefetch_mb", NULL};
+static const char *const kafka_keys[] = {
+    "brokers",    "group",    "topics",          "dlq_topic",   "properties", "partitions",
+    "batch_size", "batch_ms", "batch_commit_ms", "prefetch_mb", NULL};
 
 static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, struct cfg_load *ld)
 {
@@ -418,6 +418,8 @@ static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, stru
             err = set_int(&k->batch_size, v, 1, 1000000, errstr, errstr_size);
         } else if (!strcmp(key, "batch_ms")) {
             err = set_int(&k->batch_ms, v, 0, 60000, errstr, errstr_size);
+        } else if (!strcmp(key, "batch_commit_ms")) {
+            err = set_int(&k->batch_commit_ms, v, 0, 60000, errstr, errstr_size);
         } else if (!strcmp(key, "prefetch_mb")) {
             err = set_int(&k->prefetch_mb, v, 4, 2048, errstr, errstr_size);
         }
@@ -1486,6 +1488,7 @@ static const struct {
     {"kafka.partitions", ENV_SCALAR},
     {"kafka.batch_size", ENV_SCALAR},
     {"kafka.batch_ms", ENV_SCALAR},
+    {"kafka.batch_commit_ms", ENV_SCALAR},
     {"kafka.prefetch_mb", ENV_SCALAR},
     {"redis.url", ENV_SCALAR},
     {"redis.prefix", ENV_SCALAR},

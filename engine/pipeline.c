@@ -127,6 +127,8 @@ struct eng_pipeline {
     /* the replay filter's claims by partition number, for one batch's first topic (mark_replays) */
     struct applied **part_claims;
     size_t cap_part_claims;
+    /* what a message has recently cost to apply, decode to EXEC (us; 0: not measured yet) */
+    double part_us_per_msg;
 };
 
 static void applied_free(void *p)
@@ -817,6 +819,9 @@ struct batch_run {
     size_t fence_lost; /* VG_ERR_CONFLICT: the index in pl->fences of the partition taken */
     double t0;
     int64_t start_ms; /* wall clock at its start: Kafka timestamps are wall clock */
+    /* a part of a larger batch (kafka.batch_commit_ms): its number from 1 and the whole's size */
+    size_t part;
+    size_t whole;
     /* when each step ended (vg_metrics_now_s), for the per-batch DEBUG line */
     double t_decoded;
     double t_resolved;
@@ -1318,9 +1323,13 @@ static void batch_failed(struct eng_pipeline *pl, struct batch_run *b, vg_err_t 
 static void log_batch_steps(const struct eng_pipeline *pl, const struct batch_run *b)
 {
     int64_t oldest = -1;
+    char part[64] = "";
 
     if (!vg_log_enabled(VG_LOG_LEVEL_DEBUG, "consumer")) {
         return;
+    }
+    if (b->part > 0) {
+        snprintf(part, sizeof(part), " (part %zu of a batch of %zu)", b->part, b->whole);
     }
     for (size_t i = 0; i < b->n; i++) {
         int64_t ts = b->msgs[i].timestamp_ms;
@@ -1330,19 +1339,70 @@ static void log_batch_steps(const struct eng_pipeline *pl, const struct batch_ru
         }
     }
     VG_LOG_DEBUG("consumer",
-                 "batch of %zu message(s), oldest %lld ms old at its start: decode %.1f ms, "
+                 "batch of %zu message(s)%s, oldest %lld ms old at its start: decode %.1f ms, "
                  "resolve %.1f ms, apply %.1f ms, commit %.1f ms; %zu page(s)",
-                 b->n, oldest < 0 ? -1LL : (long long)(b->start_ms - oldest),
+                 b->n, part, oldest < 0 ? -1LL : (long long)(b->start_ms - oldest),
                  (b->t_decoded - b->t0) * 1e3, (b->t_resolved - b->t_decoded) * 1e3,
                  (b->t_applied - b->t_resolved) * 1e3, (b->t_committed - b->t_applied) * 1e3,
                  pl->out.pages.n);
 }
 
-/* The consumer's batch handler: the steps above, in order. */
-static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
+/*
+ * A part of at least this many messages: below it, a commit's fixed cost
+ * (the fence check's round trip, EXEC, the fsync) would be a large share.
+ */
+#define PART_MIN_MESSAGES 256
+
+/*
+ * How many of the `left` messages of a batch go into its next part: all
+ * of them unless kafka.batch_commit_ms is set; then as many as the recent
+ * cost per message says fit in it, at least PART_MIN_MESSAGES (and
+ * PART_MIN_MESSAGES while nothing has been measured yet).
+ */
+static size_t part_size(const struct eng_pipeline *pl, size_t left)
 {
-    struct eng_pipeline *pl = opaque;
-    struct batch_run b = {.msgs = msgs, .n = n, .t0 = vg_metrics_now_s(), .start_ms = vg_now_ms()};
+    int bound_ms = pl->kc ? pl->kc->batch_commit_ms : 0;
+    double fit;
+
+    if (bound_ms <= 0 || left <= PART_MIN_MESSAGES) {
+        return left;
+    }
+    if (pl->part_us_per_msg <= 0) {
+        return PART_MIN_MESSAGES;
+    }
+    fit = (double)bound_ms * 1000.0 / pl->part_us_per_msg;
+    if (fit < PART_MIN_MESSAGES) {
+        return PART_MIN_MESSAGES;
+    }
+    return fit < (double)left ? (size_t)fit : left;
+}
+
+/*
+ * A committed part's time per message into the estimate (a moving
+ * average). Only parts of PART_MIN_MESSAGES or more: in smaller ones the
+ * fixed cost of a commit would pass for a cost per message.
+ */
+static void measure_part(struct eng_pipeline *pl, const struct batch_run *b)
+{
+    double us;
+
+    if (b->n < PART_MIN_MESSAGES) {
+        return;
+    }
+    us = (b->t_committed - b->t0) * 1e6 / (double)b->n;
+    pl->part_us_per_msg = pl->part_us_per_msg <= 0 ? us : 0.7 * pl->part_us_per_msg + 0.3 * us;
+}
+
+/* One part of a batch (or all of it): the steps above, in order. */
+static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *msgs, size_t n,
+                           size_t part, size_t whole)
+{
+    struct batch_run b = {.msgs = msgs,
+                          .n = n,
+                          .t0 = vg_metrics_now_s(),
+                          .start_ms = vg_now_ms(),
+                          .part = part,
+                          .whole = whole};
     vg_err_t err;
 
     err = reconnect_if_needed(pl);
@@ -1373,7 +1433,37 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         return err;
     }
     log_batch_steps(pl, &b);
+    measure_part(pl, &b);
     batch_committed(pl, &b);
+    return VG_OK;
+}
+
+/*
+ * The consumer's batch handler. With kafka.batch_commit_ms a large batch
+ * (a backlog) is applied in parts, each its own commit with its own
+ * applied offsets, so the pages of its first messages leave after one
+ * part's commit rather than the whole batch's. A part that fails fails
+ * the batch: the consumer retries all of it, and the parts already in
+ * Redis are skipped as replays (their applied offsets), as after a crash.
+ * Kafka offsets are stored once, after the last part.
+ */
+static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
+{
+    struct eng_pipeline *pl = opaque;
+    size_t done = 0;
+    size_t part = 0;
+
+    do {
+        size_t k = part_size(pl, n - done);
+        vg_err_t err;
+
+        part = k < n || part > 0 ? part + 1 : 0;
+        err = batch_part(pl, msgs + done, k, part, n);
+        if (err) {
+            return err;
+        }
+        done += k;
+    } while (done < n);
     return VG_OK;
 }
 

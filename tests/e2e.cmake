@@ -32,6 +32,13 @@ add_test(NAME test_engine_batch_log COMMAND test_engine_batch_log)
 set_tests_properties(test_engine_batch_log PROPERTIES LABELS integration TIMEOUT 120
                      ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
 
+# kafka.batch_commit_ms: a backlog's batch applied in parts, exactly once.
+add_executable(test_engine_batch_parts integration/test_engine_batch_parts.c)
+target_link_libraries(test_engine_batch_parts PRIVATE vg_testenv PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_engine_batch_parts COMMAND test_engine_batch_parts)
+set_tests_properties(test_engine_batch_parts PROPERTIES LABELS integration TIMEOUT 180
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+
 # Decode workers: the same stream with decode.threads 0 and 4 leaves the same Redis, DLQ, counts.
 pkg_check_modules(DECODE_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 add_executable(test_engine_decode_workers integration/test_engine_decode_workers.c)

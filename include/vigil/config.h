@@ -29,9 +29,11 @@ struct vg_kafka_config {
     char *dlq_topic;                     /* default "vigil.dlq" */
     struct vg_kv *properties;            /* passed to librdkafka as strings */
     size_t n_properties;
-    int partitions;  /* topics created in the embedded cluster: default 4 */
-    int batch_size;  /* max messages per apply batch: default 5000 */
-    int batch_ms;    /* max wait to fill a batch: default 50 */
+    int partitions; /* topics created in the embedded cluster: default 4 */
+    int batch_size; /* max messages per apply batch: default 5000 */
+    int batch_ms;   /* max wait to fill a batch: default 50 */
+    /* cut a batch into parts each estimated to take about this long to apply: default 0, off */
+    int batch_commit_ms;
     int prefetch_mb; /* librdkafka's prefetch budget (docs/config.md): <= 0 means the default */
 };
 
