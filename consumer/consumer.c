@@ -903,6 +903,22 @@ void vg_consumer_lag_each(struct vg_consumer *c,
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+vg_err_t vg_consumer_high_watermark(struct vg_consumer *c, const char *topic, int32_t partition,
+                                    int64_t *high, char *errstr, size_t errstr_size)
+{
+    int64_t low = -1;
+    rd_kafka_resp_err_t rerr = rd_kafka_query_watermark_offsets(c->rk, topic, partition, &low, high,
+                                                                VG_CONSUMER_WATERMARK_TIMEOUT_MS);
+
+    if (rerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, errstr_size, "kafka: high watermark of %s [%d]: %s", topic, (int)partition,
+                 rd_kafka_err2str(rerr));
+        /* retriable whatever the cause: the partition was just fetched from */
+        return rerr == RD_KAFKA_RESP_ERR__TIMED_OUT ? VG_ERR_TIMEOUT : VG_ERR_BACKEND;
+    }
+    return VG_OK;
+}
+
 size_t vg_consumer_assigned_count(struct vg_consumer *c)
 {
     size_t n;

@@ -298,7 +298,7 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
         goto fail;
     }
     eng->pl = eng_pipeline_new(eng->st, eng->rs, &cfg->health, &eng->report);
-    eng_pipeline_set_input(eng->pl, &cfg->kafka, &cfg->decode, eng->dlq);
+    eng_pipeline_set_input(eng->pl, &cfg->kafka, &cfg->decode, eng->dlq, eng->consumer);
     if (eng->opt.http) {
         err = eng_http_start(eng, errstr, errstr_size);
         if (err) {

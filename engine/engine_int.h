@@ -60,7 +60,9 @@ void eng_pipeline_handler(struct eng_pipeline *pl, struct vg_consumer_handler *h
  * what cannot be decoded to kc->dlq_topic through `dlq` (all borrowed; dlq
  * NULL: invalid input is only counted and logged). A batch with dead
  * letters succeeds only after vg_producer_flush (bounded by
- * ENG_DLQ_FLUSH_MS) acknowledged them; otherwise it is retried.
+ * ENG_DLQ_FLUSH_MS) acknowledged them; otherwise it is retried. `consumer`
+ * (borrowed; NULL: never asked) is asked for a partition's current end
+ * before its offsets count as started again.
  */
 #define ENG_DLQ_FLUSH_MS 10000
 /*
@@ -74,7 +76,8 @@ void eng_pipeline_handler(struct eng_pipeline *pl, struct vg_consumer_handler *h
 #define ENG_DLQ_CUT_BYTES 1024
 #define ENG_DLQ_HEADROOM_BYTES (64 * 1024)
 void eng_pipeline_set_input(struct eng_pipeline *pl, const struct vg_kafka_config *kc,
-                            const struct vg_decode_config *dc, struct vg_producer *dlq);
+                            const struct vg_decode_config *dc, struct vg_producer *dlq,
+                            struct vg_consumer *consumer);
 /* Called from the consumer thread after every poll round. */
 void eng_pipeline_on_idle(struct eng_pipeline *pl, void (*fn)(void *arg), void *arg);
 /*

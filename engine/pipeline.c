@@ -38,6 +38,7 @@ struct applied {
     int64_t epoch;     /* P:epoch:{topic/partition} as this claim set it */
     int64_t offset;    /* last applied in Redis; -1 none */
     int64_t batch_max; /* highest offset seen in the current batch; -1 none */
+    int64_t high_now;  /* its high watermark as the broker told this claim; -1 not asked */
     char *cluster;     /* Kafka cluster id recorded with the offset in Redis; NULL none */
     char *cluster_new; /* the one to record with the next offset written; NULL: unchanged */
     bool cluster_checked;
@@ -72,6 +73,7 @@ struct eng_pipeline {
     const struct vg_kafka_config *kc;
     const struct vg_decode_config *dc;
     struct vg_producer *dlq;
+    struct vg_consumer *consumer; /* asked for a partition's current end (NULL: not asked) */
     int64_t last_skip_log_ms[VG_DECODE__COUNT];
     struct vg_event *state_evs; /* shallow copies of the native/pod events of evs, for resolve */
     size_t cap_state_evs;
@@ -201,13 +203,15 @@ void eng_pipeline_destroy(struct eng_pipeline *pl)
 }
 
 void eng_pipeline_set_input(struct eng_pipeline *pl, const struct vg_kafka_config *kc,
-                            const struct vg_decode_config *dc, struct vg_producer *dlq)
+                            const struct vg_decode_config *dc, struct vg_producer *dlq,
+                            struct vg_consumer *consumer)
 {
     int threads = dc ? dc->threads : 0;
 
     pl->kc = kc;
     pl->dc = dc;
     pl->dlq = dlq;
+    pl->consumer = consumer;
     eng_decode_pool_stop(pl->decode_pool);
     pl->decode_pool = eng_decode_pool_start(
         threads == VG_DECODE_THREADS_AUTO ? eng_decode_threads_default() : threads);
@@ -309,6 +313,7 @@ static vg_err_t get_applied(struct eng_pipeline *pl, const char *topic, int32_t 
         a->epoch = epoch;
         a->offset = off;
         a->batch_max = -1;
+        a->high_now = -1;
         a->cluster = cluster;
         vg_map_put(pl->applied, key, a);
     }
@@ -371,10 +376,21 @@ static void report_conflict(void *arg, const char *topic, int32_t partition, con
  * replay (restart, rebalance, offsets rewound) always has the high
  * watermark above the applied offset, so it stays a no-op. Then the
  * applied offset is forgotten and the commit records the new one.
+ *
+ * The watermark a message carries is as of this instance's last fetch of
+ * the partition (none while it is paused for a retry), older than the
+ * applied offset just claimed: another instance (the partition's new
+ * owner, or an old one dropped from the group without knowing it) may
+ * have applied messages this one has not fetched. So the broker is asked
+ * for the partition's current end before offsets count as started again
+ * (once per claim); a failed question fails the batch (retried).
  */
-static void check_offsets_reset(struct applied *a, const struct vg_kafka_msg *m)
+static vg_err_t check_offsets_reset(struct eng_pipeline *pl, struct applied *a,
+                                    const struct vg_kafka_msg *m, bool *ask_failed, char *errstr,
+                                    size_t errstr_size)
 {
     char why[200] = "";
+    int64_t high = m->high_watermark > a->high_now ? m->high_watermark : a->high_now;
 
     if (m->cluster_id && !a->cluster_checked) {
         a->cluster_checked = true;
@@ -388,20 +404,32 @@ static void check_offsets_reset(struct applied *a, const struct vg_kafka_msg *m)
                      m->cluster_id, a->cluster);
         }
     }
-    if (!why[0] && a->offset >= 0 && m->offset <= a->offset && m->high_watermark > 0 &&
-        m->high_watermark <= a->offset) {
+    if (!why[0] && a->offset >= 0 && m->offset <= a->offset && high > 0 && high <= a->offset &&
+        pl->consumer && a->high_now < 0) {
+        vg_err_t err = vg_consumer_high_watermark(pl->consumer, m->topic, m->partition,
+                                                  &a->high_now, errstr, errstr_size);
+
+        if (err != VG_OK) {
+            a->high_now = -1;
+            *ask_failed = true;
+            return err;
+        }
+        high = a->high_now > high ? a->high_now : high;
+    }
+    if (!why[0] && a->offset >= 0 && m->offset <= a->offset && high > 0 && high <= a->offset) {
         snprintf(why, sizeof(why),
                  "the partition ends at offset %" PRId64 ", at or below the applied offset "
                  "(topic deleted and created again?)",
-                 m->high_watermark);
+                 high);
     }
     if (!why[0]) {
-        return;
+        return VG_OK;
     }
     snprintf(a->reset_why, sizeof(a->reset_why), "%s", why);
     a->reset_from = a->offset;
     a->offset = -1;
     a->batch_max = -1;
+    return VG_OK;
 }
 
 /* After a commit: one WARN line and one count per partition whose offsets started again. */
@@ -815,6 +843,7 @@ struct batch_run {
     size_t n_dlq;     /* poison messages handed to the DLQ producer */
     size_t n_dropped; /* of them, refused even cut short (counted, skipped) */
     bool dlq_failed;  /* the failure is Kafka's (the DLQ), not Redis's */
+    bool ask_failed;  /* the failure is Kafka's (asked for a watermark), not Redis's */
     size_t n_fences;
     size_t fence_lost; /* VG_ERR_CONFLICT: the index in pl->fences of the partition taken */
     double t0;
@@ -965,7 +994,10 @@ static vg_err_t mark_replays(struct eng_pipeline *pl, struct batch_run *b, size_
                 pl->part_claims[m->partition] = a;
             }
         }
-        check_offsets_reset(a, m);
+        err = check_offsets_reset(pl, a, m, &b->ask_failed, b->errstr, sizeof(b->errstr));
+        if (err) {
+            return err;
+        }
         if (m->offset > a->batch_max) {
             a->batch_max = m->offset;
         }
@@ -1300,6 +1332,8 @@ static void batch_failed(struct eng_pipeline *pl, struct batch_run *b, vg_err_t 
     if (b->dlq_failed) {
         /* Kafka, not Redis: no reconnect. The consumer logs and retries the batch. */
         VG_LOG_DEBUG("consumer", "batch not applied: dead-letter topic: %s", b->errstr);
+    } else if (b->ask_failed) {
+        VG_LOG_DEBUG("consumer", "batch not applied: %s", b->errstr);
     } else if (err == VG_ERR_CONFLICT) {
         /* Redis is fine: no reconnect. Logged above; the consumer retries the batch. */
         VG_LOG_DEBUG("state", "batch not applied: %s", b->errstr);

@@ -124,6 +124,16 @@ void vg_consumer_destroy(struct vg_consumer *c);
  */
 int64_t vg_consumer_lag(struct vg_consumer *c);
 /* (The daemon reports lag per partition, vg_consumer_lag_each; the total stays for tests.) */
+/*
+ * The current high watermark of `topic`/`partition`, asked of its leader
+ * (one round trip, bounded by VG_CONSUMER_WATERMARK_TIMEOUT_MS), unlike the
+ * cached value a message carries (as of the consumer's last fetch of the
+ * partition, stale while it is paused). VG_ERR_BACKEND/VG_ERR_TIMEOUT
+ * (errstr says why) when Kafka does not answer. Thread: the consumer's.
+ */
+#define VG_CONSUMER_WATERMARK_TIMEOUT_MS 5000
+vg_err_t vg_consumer_high_watermark(struct vg_consumer *c, const char *topic, int32_t partition,
+                                    int64_t *high, char *errstr, size_t errstr_size);
 /* Number of partitions currently assigned. Thread-safe. */
 size_t vg_consumer_assigned_count(struct vg_consumer *c);
 /*
