@@ -1255,6 +1255,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     size_t n;
     size_t n_wait;
     bool fenced_out = false;
+    bool no_function = false;
     vg_err_t err;
 
     for (size_t i = 0; i < cm->n_res; i++) {
@@ -1267,6 +1268,12 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     err = state_need_ctx(st, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
+    }
+    if (cm->n_incidents > 0) {
+        err = state_incidents_prepare(st, errstr, errstr_size);
+        if (err != VG_OK) {
+            return err;
+        }
     }
     if (cm->n_fences > 0) {
         err = fence_check(st, cm, errstr, errstr_size);
@@ -1283,10 +1290,18 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     err = state_read_exec_reply(st, n, &er, "commit", errstr, errstr_size);
     if (err == VG_OK) {
         fenced_out = cm->n_fences > 0 && er.exec_type == REDIS_REPLY_NIL;
+        no_function = cm->n_incidents > 0 && er.exec_type == REDIS_REPLY_ARRAY &&
+                      state_incidents_no_function(er.elem_err, er.elem_err_len);
         err = check_commit_replies(st, &er, errstr, errstr_size);
         state_exec_reply_fini(&er);
     }
     err = read_wait(st, n_wait, err, errstr, errstr_size); /* before any other command */
+    if (err != VG_OK) {
+        st->incident_fn_asked = false; /* whatever failed, ask the server again */
+    }
+    if (no_function) {
+        state_incidents_recount(st);
+    }
     if (fenced_out) {
         /* VG_ERR_CONFLICT naming the partition (or the MGET's failure): nothing written */
         err = fence_explain(st, cm, errstr, errstr_size);
