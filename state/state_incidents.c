@@ -54,38 +54,36 @@
  * ARGV: id, class ("f" firing, else not), counts field, prefix,
  *       "(" + trim cutoff or ""
  */
-#define COUNT_BODY                                                                                 \
-    "local id = ARGV[1]\n"                                                                         \
-    "local old = redis.call('HGET', KEYS[1], id)\n"                                                \
-    "local new = ARGV[2] == 'f' and ARGV[3]\n"                                                     \
-    "if old ~= new then\n"                                                                         \
-    "  if old and redis.call('HINCRBY', KEYS[2], old, -1) <= 0 then\n"                             \
-    "    redis.call('HDEL', KEYS[2], old)\n"                                                       \
-    "  end\n"                                                                                      \
-    "  if new then\n"                                                                              \
-    "    redis.call('HSET', KEYS[1], id, new)\n"                                                   \
-    "    redis.call('HINCRBY', KEYS[2], new, 1)\n"                                                 \
-    "  else\n"                                                                                     \
-    "    redis.call('HDEL', KEYS[1], id)\n"                                                        \
-    "  end\n"                                                                                      \
-    "end\n"                                                                                        \
-    "if ARGV[5] ~= '' then\n"                                                                      \
-    "  local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[5], 'LIMIT', "               \
-    "0, " TRIM_PER_WRITE ")\n"                                                                     \
-    "  for _, m in ipairs(gone) do\n"                                                              \
-    "    local sp = string.find(m, ' ', 1, true)\n"                                                \
-    "    if sp then\n"                                                                             \
-    "      local gid = string.sub(m, 1, sp - 1)\n"                                                 \
-    "      redis.call('ZREM', KEYS[4], gid)\n"                                                     \
-    "      redis.call('ZREM', ARGV[4] .. ':incidents:res:{' .. string.sub(m, sp + 1) .. '}', "     \
-    "gid)\n"                                                                                       \
-    "    end\n"                                                                                    \
-    "    redis.call('ZREM', KEYS[3], m)\n"                                                         \
-    "  end\n"                                                                                      \
-    "end\n"                                                                                        \
-    "return 0\n"
-
-static const char COUNT_LUA[] = COUNT_BODY;
+static const char COUNT_LUA[] =
+    "local id = ARGV[1]\n"
+    "local old = redis.call('HGET', KEYS[1], id)\n"
+    "local new = ARGV[2] == 'f' and ARGV[3]\n"
+    "if old ~= new then\n"
+    "  if old and redis.call('HINCRBY', KEYS[2], old, -1) <= 0 then\n"
+    "    redis.call('HDEL', KEYS[2], old)\n"
+    "  end\n"
+    "  if new then\n"
+    "    redis.call('HSET', KEYS[1], id, new)\n"
+    "    redis.call('HINCRBY', KEYS[2], new, 1)\n"
+    "  else\n"
+    "    redis.call('HDEL', KEYS[1], id)\n"
+    "  end\n"
+    "end\n"
+    "if ARGV[5] ~= '' then\n"
+    "  local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[5], 'LIMIT', "
+    "0, " TRIM_PER_WRITE ")\n"
+    "  for _, m in ipairs(gone) do\n"
+    "    local sp = string.find(m, ' ', 1, true)\n"
+    "    if sp then\n"
+    "      local gid = string.sub(m, 1, sp - 1)\n"
+    "      redis.call('ZREM', KEYS[4], gid)\n"
+    "      redis.call('ZREM', ARGV[4] .. ':incidents:res:{' .. string.sub(m, sp + 1) .. '}', "
+    "gid)\n"
+    "    end\n"
+    "    redis.call('ZREM', KEYS[3], m)\n"
+    "  end\n"
+    "end\n"
+    "return 0\n";
 
 /* The error FCALL answers when the function is not on the server (flushed, another node). */
 #define NO_FUNCTION "Function not found"
