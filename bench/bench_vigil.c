@@ -790,6 +790,61 @@ static void redis_counters(redisContext *c, double *cmds, double *bytes)
     freeReplyObject(reply);
 }
 
+/* redis-server's CPU time so far (INFO cpu: user + sys of the whole process), in µs. */
+static double redis_cpu_us(redisContext *c)
+{
+    redisReply *reply = redisCommand(c, "INFO cpu");
+    double us = 0;
+
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        const char *u = strstr(reply->str, "used_cpu_user:");
+        const char *s = strstr(reply->str, "used_cpu_sys:");
+
+        if (u && s) {
+            us = (strtod(u + strlen("used_cpu_user:"), NULL) +
+                  strtod(s + strlen("used_cpu_sys:"), NULL)) *
+                 1e6;
+        }
+    }
+    freeReplyObject(reply);
+    return us;
+}
+
+/*
+ * Where Redis's time went, per command kind (INFO commandstats of the run's
+ * fresh redis-server, so no "before" is needed beyond the few setup
+ * commands): calls and µs per applied event and µs per call, printed under
+ * the row. EXEC's and EVAL's µs include the commands they ran (which are
+ * also counted under their own names), so the kinds do not add up.
+ */
+static void redis_commandstats_print(redisContext *c, double applied)
+{
+    redisReply *reply = redisCommand(c, "INFO commandstats");
+
+    if (reply && reply->type == REDIS_REPLY_STRING && applied > 0) {
+        printf("  Redis commandstats of the run (per applied event; EXEC and EVAL include what "
+               "they ran):\n");
+        for (const char *p = strstr(reply->str, "cmdstat_"); p; p = strstr(p + 1, "cmdstat_")) {
+            const char *name = p + strlen("cmdstat_");
+            const char *colon = strchr(name, ':');
+            const char *calls = strstr(p, ":calls=");
+            const char *usec = strstr(p, ",usec=");
+            double n_calls;
+            double n_usec;
+
+            if (!colon || !calls || !usec) {
+                break;
+            }
+            n_calls = strtod(calls + strlen(":calls="), NULL);
+            n_usec = strtod(usec + strlen(",usec="), NULL);
+            printf("    %-18.*s calls/event %8.4f  us/call %8.2f  us/event %8.2f\n",
+                   (int)(colon - name), name, n_calls / applied, n_calls > 0 ? n_usec / n_calls : 0,
+                   n_usec / applied);
+        }
+    }
+    freeReplyObject(reply);
+}
+
 /*
  * BENCH_REDIS_CONFIG="appendfsync everysec;auto-aof-rewrite-percentage 0":
  * CONFIG SET on each run's redis-server before the engine starts, to
@@ -947,6 +1002,7 @@ struct run_result {
     double aof_rewrites_end;
     double fsync_max_ms;   /* LATENCY LATEST (latency runs): the slowest `appendfsync always` */
     double command_max_ms; /* ... and the slowest command */
+    double redis_cpu_us_per_event; /* INFO cpu used_cpu_user + used_cpu_sys */
 };
 
 /*
@@ -975,6 +1031,8 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
     double aof1;
     double rewrites0;
     double rewrites1;
+    double cpu0;
+    double cpu1;
     struct rusage ru;
     int status = 0;
     int64_t deadline;
@@ -1013,6 +1071,7 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
     }
     redis_counters(rc, &cmds0, &bytes0);
     redis_aof(rc, &aof0, &rewrites0);
+    cpu0 = redis_cpu_us(rc);
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
@@ -1068,6 +1127,7 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
     }
     redis_counters(rc, &cmds1, &bytes1);
     redis_aof(rc, &aof1, &rewrites1);
+    cpu1 = redis_cpu_us(rc);
     res.aof_growth = aof1 - aof0;
     res.aof_rewrites = rewrites1 - rewrites0;
     res.aof_end = aof1;
@@ -1112,6 +1172,8 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
         if (applied > 0) {
             res.cmds_per_event = (cmds1 - cmds0) / applied;
             res.bytes_per_event = (bytes1 - bytes0) / applied;
+            res.redis_cpu_us_per_event = (cpu1 - cpu0) / applied;
+            redis_commandstats_print(rc, applied);
         }
     }
     res.rss_mb = result_value(text, "hwm_kb") > 0 ? result_value(text, "hwm_kb") / 1024.0
@@ -1200,6 +1262,9 @@ static void report_run(const char *key, const char *label, const struct run_resu
     snprintf(k, sizeof(k), "%s.redis_bytes_per_event", key);
     snprintf(l, sizeof(l), "  Redis bytes in per event");
     row(k, l, r->bytes_per_event, "bytes", -1);
+    snprintf(k, sizeof(k), "%s.redis_cpu_us_per_event", key);
+    snprintf(l, sizeof(l), "  Redis CPU per event (INFO cpu, user + sys)");
+    row(k, l, r->redis_cpu_us_per_event, "us", -1);
     snprintf(k, sizeof(k), "%s.peak_rss_mb", key);
     snprintf(l, sizeof(l), "  peak RSS of the engine process");
     row(k, l, r->rss_mb, "MB", -1);

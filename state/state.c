@@ -680,15 +680,6 @@ out:
 
 /* ---- commit ----------------------------------------------------------- */
 
-static void append_sadd(struct vg_state *st, struct state_cmd *c, const char *key,
-                        const char *member)
-{
-    state_cmd_str(c, "SADD");
-    state_cmd_str(c, key);
-    state_cmd_str(c, member);
-    state_cmd_append(st, c);
-}
-
 #define NO_NEXT ((size_t)-1)
 
 static const struct vg_kafka_pos *trans_pos(const struct vg_transition *t)
@@ -874,25 +865,6 @@ static void append_page(struct vg_state *st, struct state_cmd *c, const char *ou
 }
 
 /*
- * ZADD P:idx:name 0 "<name>\0<id>": lexicographic order is name
- * then id, the order `vigil get` prints, and a glob's literal prefix is a
- * ZRANGEBYLEX range. Names never contain NUL (the decoder rejects it), and
- * a Resource's name is part of its id, so a member never goes stale.
- */
-static void append_name_index(struct vg_state *st, struct state_cmd *c,
-                              const struct vg_resource *res)
-{
-    size_t name_len = strlen(res->name);
-
-    state_cmd_str(c, "ZADD");
-    state_cmd_fmt(c, "%s:idx:name", st->prefix);
-    state_cmd_str(c, "0");
-    /* the member "<name>\0<id>": the name with its terminating NUL, then the id */
-    state_cmd_arg2(c, res->name, name_len + 1, res->id, strlen(res->id));
-    state_cmd_append(st, c);
-}
-
-/*
  * HSET P:offsets:cluster for the offsets that carry a cluster id (only
  * when it changed: the pipeline sends it once per partition and load).
  * Returns the number of commands appended (0 or 1).
@@ -994,25 +966,119 @@ static size_t append_histories(struct vg_state *st, struct state_cmd *c, const s
     return n;
 }
 
-/* SADD <head><tail> member: an index key written straight into the command, no printf. */
-static void append_sadd_idx(struct vg_state *st, struct state_cmd *c, const char *head,
-                            size_t head_len, const char *tail, const char *member)
+static int cmp_by_type(const void *a, const void *b)
 {
+    const struct vg_resource *ra = *(const struct vg_resource *const *)a;
+    const struct vg_resource *rb = *(const struct vg_resource *const *)b;
+
+    return strcmp(ra->type, rb->type);
+}
+
+static int cmp_by_workspace(const void *a, const void *b)
+{
+    const struct vg_resource *ra = *(const struct vg_resource *const *)a;
+    const struct vg_resource *rb = *(const struct vg_resource *const *)b;
+
+    return strcmp(ra->workspace, rb->workspace);
+}
+
+/*
+ * SADD <head><field of v[i]> with the ids of a run of `v` (sorted by that
+ * field) that share it: one command per distinct type or workspace. Returns
+ * the number of commands queued.
+ */
+static size_t append_sadd_runs(struct vg_state *st, struct state_cmd *c, const char *head,
+                               const struct vg_resource **v, size_t n, bool by_type)
+{
+    size_t head_len = strlen(head);
+    size_t cmds = 0;
+
+    for (size_t i = 0; i < n;) {
+        const char *field = by_type ? v[i]->type : v[i]->workspace;
+        size_t j = i;
+
+        state_cmd_str(c, "SADD");
+        state_cmd_arg2(c, head, head_len, field, strlen(field));
+        for (; j < n && strcmp(by_type ? v[j]->type : v[j]->workspace, field) == 0; j++) {
+            state_cmd_str(c, v[j]->id);
+        }
+        state_cmd_append(st, c);
+        cmds++;
+        i = j;
+    }
+    return cmds;
+}
+
+/*
+ * The index entries of the commit's Resources not known to be indexed
+ * (new ones, mostly): one SADD P:idx:all and one ZADD P:idx:name for all of
+ * them, one SADD per distinct type and per distinct workspace. A batch of
+ * new Resources was four commands per Resource; each command inside a
+ * MULTI costs Redis its dispatch, its propagation to the AOF and a +QUEUED
+ * reply, whatever its number of members (docs/performance.md). Returns the
+ * number of commands queued.
+ */
+static size_t append_indexes(struct vg_state *st, struct state_cmd *c, const struct vg_commit *cm)
+{
+    const struct vg_resource **v = NULL;
+    size_t n = 0;
+    size_t cmds = 0;
+    char *key;
+
+    for (size_t i = 0; i < cm->n_res; i++) {
+        const struct vg_resource *res = cm->res[i];
+
+        if (!res->dirty || res->indexed) {
+            continue; /* not written, or a known Resource: its index entries are there already */
+        }
+        if (!v) {
+            v = vg_malloc(cm->n_res * sizeof(*v));
+        }
+        /* the same Resource twice in cm->res would only repeat members: harmless */
+        v[n++] = res;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    key = state_key(st, "idx:all");
     state_cmd_str(c, "SADD");
-    state_cmd_arg2(c, head, head_len, tail, strlen(tail));
-    state_cmd_str(c, member);
+    state_cmd_str(c, key);
+    for (size_t i = 0; i < n; i++) {
+        state_cmd_str(c, v[i]->id);
+    }
     state_cmd_append(st, c);
+    vg_free(key);
+    /*
+     * ZADD P:idx:name 0 "<name>\0<id>" ...: lexicographic order is name then
+     * id, the order `vigil get` prints, and a glob's literal prefix is a
+     * ZRANGEBYLEX range. Names never contain NUL (the decoder rejects it),
+     * and a Resource's name is part of its id, so a member never goes stale.
+     */
+    key = state_key(st, "idx:name");
+    state_cmd_str(c, "ZADD");
+    state_cmd_str(c, key);
+    for (size_t i = 0; i < n; i++) {
+        state_cmd_str(c, "0");
+        state_cmd_arg2(c, v[i]->name, strlen(v[i]->name) + 1, v[i]->id, strlen(v[i]->id));
+    }
+    state_cmd_append(st, c);
+    vg_free(key);
+    cmds = 2;
+    key = state_key(st, "idx:type:");
+    qsort(v, n, sizeof(*v), cmp_by_type);
+    cmds += append_sadd_runs(st, c, key, v, n, true);
+    vg_free(key);
+    key = state_key(st, "idx:ws:");
+    qsort(v, n, sizeof(*v), cmp_by_workspace);
+    cmds += append_sadd_runs(st, c, key, v, n, false);
+    vg_free(key);
+    vg_free(v);
+    return cmds;
 }
 
 /* Queue MULTI ... EXEC for `cm`; returns the number of commands queued. */
 static size_t append_commit(struct vg_state *st, struct state_cmd *c, const struct vg_commit *cm)
 {
-    char *idx_all = state_key(st, "idx:all");
-    /* the heads of the per-type and per-workspace index keys, built once per commit */
-    char *idx_type = state_key(st, "idx:type:");
-    char *idx_ws = state_key(st, "idx:ws:");
-    size_t type_len = strlen(idx_type);
-    size_t ws_len = strlen(idx_ws);
     size_t n = 0;
 
     state_cmd_str(c, "MULTI");
@@ -1025,15 +1091,8 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
             continue;
         }
         n += state_resource_write(st, c, res);
-        if (res->indexed) {
-            continue; /* a known Resource: its index entries are there already */
-        }
-        append_sadd(st, c, idx_all, res->id);
-        append_sadd_idx(st, c, idx_type, type_len, res->type, res->id);
-        append_sadd_idx(st, c, idx_ws, ws_len, res->workspace, res->id);
-        append_name_index(st, c, res);
-        n += 4;
     }
+    n += append_indexes(st, c, cm);
     n += append_histories(st, c, cm);
     for (size_t i = 0; i < cm->n_pod_links; i++) {
         append_pod_link(st, c, &cm->pod_links[i]);
@@ -1073,9 +1132,6 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
     state_cmd_str(c, "EXEC");
     state_cmd_append(st, c);
     n++;
-    vg_free(idx_all);
-    vg_free(idx_type);
-    vg_free(idx_ws);
     return n;
 }
 
@@ -1255,6 +1311,7 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     size_t n;
     size_t n_wait;
     bool fenced_out = false;
+    bool no_function = false;
     vg_err_t err;
 
     for (size_t i = 0; i < cm->n_res; i++) {
@@ -1267,6 +1324,12 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     err = state_need_ctx(st, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
+    }
+    if (cm->n_incidents > 0) {
+        err = state_incidents_prepare(st, errstr, errstr_size);
+        if (err != VG_OK) {
+            return err;
+        }
     }
     if (cm->n_fences > 0) {
         err = fence_check(st, cm, errstr, errstr_size);
@@ -1283,10 +1346,18 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
     err = state_read_exec_reply(st, n, &er, "commit", errstr, errstr_size);
     if (err == VG_OK) {
         fenced_out = cm->n_fences > 0 && er.exec_type == REDIS_REPLY_NIL;
+        no_function = cm->n_incidents > 0 && er.exec_type == REDIS_REPLY_ARRAY &&
+                      state_incidents_no_function(er.elem_err, er.elem_err_len);
         err = check_commit_replies(st, &er, errstr, errstr_size);
         state_exec_reply_fini(&er);
     }
     err = read_wait(st, n_wait, err, errstr, errstr_size); /* before any other command */
+    if (err != VG_OK) {
+        st->incident_fn_asked = false; /* whatever failed, ask the server again */
+    }
+    if (no_function) {
+        state_incidents_recount(st);
+    }
     if (fenced_out) {
         /* VG_ERR_CONFLICT naming the partition (or the MGET's failure): nothing written */
         err = fence_explain(st, cm, errstr, errstr_size);

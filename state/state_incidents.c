@@ -25,65 +25,68 @@
 #define REINDEX_ATTEMPTS 5
 
 /*
- * One record write, queued inside the commit's MULTI. A script because a
+ * One record write, queued inside the commit's MULTI, is plain commands for
+ * what the record's state decides (SET of the record, ZADD to P:incidents
+ * and the Resource's index, ZADD to the firing or ended index and ZREM from
+ * the other) plus one script call for what only Redis knows at EXEC: a
  * record is rewritten many times while it fires (each notification, each
- * silence change): only Redis knows, at EXEC, whether this write opens or
- * ends the firing, so the count moves by comparing with what
+ * silence change), so whether this write opens or ends the firing, and so
+ * moves P:incidents:counts, is decided by comparing with what
  * P:incidents:counted says was counted for the id (which also follows a
- * severity changed by a rules reload). EVAL, not EVALSHA: after a
- * redis-server restart the script cache is empty, and a NOSCRIPT inside
- * EXEC would leave the rest of the commit applied. Redis keeps the compiled
- * body by its hash, and records change far less often than events.
+ * severity changed by a rules reload). The same script trims expired ended
+ * records out of the indexes.
+ *
+ * The script runs as a Redis function (FCALL) where the server has them
+ * (Redis 7: FUNCTION LOAD once per connection, before its first commit with
+ * records), else as EVAL. Not EVALSHA: after a redis-server restart the
+ * script cache is empty, and a NOSCRIPT inside EXEC would leave the rest of
+ * the commit applied. EVAL hashes its body twice per call (SHA1, once to
+ * look up its flags, once to run it): that, not the work, was half of a
+ * record write's cost inside Redis (docs/performance.md). The library and
+ * function names carry a fingerprint of the body, so vigil versions with
+ * different bodies never replace each other's functions.
  *
  * Ended members are "<id> <Resource id>" so the trim knows which Resource
  * index to clean as well; those keys are not in KEYS, which a single Redis
  * primary (what vigil needs, docs/state.md) allows.
  *
- * KEYS: record, all, firing, ended, Resource index, counted, counts
- * ARGV: id, JSON, updated_at, class (f firing, e ended, o other), counts
- *       field, retention ms, prefix, Resource id, "(" + trim cutoff or ""
+ * KEYS: counted, counts, ended, all
+ * ARGV: id, class ("f" firing, else not), counts field, prefix,
+ *       "(" + trim cutoff or ""
  */
-static const char WRITE_LUA[] =
-    "local id, t, class = ARGV[1], ARGV[3], ARGV[4]\n"
-    "local ended = id .. ' ' .. ARGV[8]\n"
-    "if class == 'e' then\n"
-    "  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[6])\n"
-    "else\n"
-    "  redis.call('SET', KEYS[1], ARGV[2])\n"
-    "end\n"
-    "redis.call('ZADD', KEYS[2], t, id)\n"
-    "redis.call('ZADD', KEYS[5], t, id)\n"
-    "if class == 'f' then redis.call('ZADD', KEYS[3], t, id)\n"
-    "else redis.call('ZREM', KEYS[3], id) end\n"
-    "if class == 'e' then redis.call('ZADD', KEYS[4], t, ended)\n"
-    "else redis.call('ZREM', KEYS[4], ended) end\n"
-    "local old = redis.call('HGET', KEYS[6], id)\n"
-    "local new = class == 'f' and ARGV[5]\n"
+static const char COUNT_LUA[] =
+    "local id = ARGV[1]\n"
+    "local old = redis.call('HGET', KEYS[1], id)\n"
+    "local new = ARGV[2] == 'f' and ARGV[3]\n"
     "if old ~= new then\n"
-    "  if old and redis.call('HINCRBY', KEYS[7], old, -1) <= 0 then\n"
-    "    redis.call('HDEL', KEYS[7], old)\n"
+    "  if old and redis.call('HINCRBY', KEYS[2], old, -1) <= 0 then\n"
+    "    redis.call('HDEL', KEYS[2], old)\n"
     "  end\n"
     "  if new then\n"
-    "    redis.call('HSET', KEYS[6], id, new)\n"
-    "    redis.call('HINCRBY', KEYS[7], new, 1)\n"
+    "    redis.call('HSET', KEYS[1], id, new)\n"
+    "    redis.call('HINCRBY', KEYS[2], new, 1)\n"
     "  else\n"
-    "    redis.call('HDEL', KEYS[6], id)\n"
+    "    redis.call('HDEL', KEYS[1], id)\n"
     "  end\n"
     "end\n"
-    "if ARGV[9] ~= '' then\n"
-    "  local gone = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[9], 'LIMIT', "
+    "if ARGV[5] ~= '' then\n"
+    "  local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[5], 'LIMIT', "
     "0, " TRIM_PER_WRITE ")\n"
     "  for _, m in ipairs(gone) do\n"
     "    local sp = string.find(m, ' ', 1, true)\n"
     "    if sp then\n"
     "      local gid = string.sub(m, 1, sp - 1)\n"
-    "      redis.call('ZREM', KEYS[2], gid)\n"
-    "      redis.call('ZREM', ARGV[7] .. ':incidents:res:{' .. string.sub(m, sp + 1) .. '}', gid)\n"
+    "      redis.call('ZREM', KEYS[4], gid)\n"
+    "      redis.call('ZREM', ARGV[4] .. ':incidents:res:{' .. string.sub(m, sp + 1) .. '}', "
+    "gid)\n"
     "    end\n"
-    "    redis.call('ZREM', KEYS[4], m)\n"
+    "    redis.call('ZREM', KEYS[3], m)\n"
     "  end\n"
     "end\n"
     "return 0\n";
+
+/* The error FCALL answers when the function is not on the server (flushed, another node). */
+#define NO_FUNCTION "Function not found"
 
 static bool is_firing(const char *state)
 {
@@ -112,43 +115,172 @@ static void count_field(struct state_cmd *c, const struct vg_incident_record *r)
     vg_free(field);
 }
 
+vg_err_t state_incidents_prepare(struct vg_state *st, char *errstr, size_t errstr_size)
+{
+    const char *parts[1] = {COUNT_LUA};
+    struct state_cmd c = {0};
+    redisReply *reply = NULL;
+    char fp[17];
+    char *library;
+    vg_err_t err;
+
+    if (st->incident_fn_asked) {
+        return VG_OK;
+    }
+    vg_fingerprint(fp, parts, 1);
+    snprintf(st->incident_fn, sizeof(st->incident_fn), "vigil_incident_count_%s", fp);
+    library = vg_asprintf("#!lua name=vigil_incidents_%s\n"
+                          "redis.register_function('%s', function(KEYS, ARGV)\n%send)\n",
+                          fp, st->incident_fn, COUNT_LUA);
+    state_cmd_str(&c, "FUNCTION");
+    state_cmd_str(&c, "LOAD");
+    state_cmd_str(&c, library);
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
+    vg_free(library);
+    err = state_read_replies(st, 1, &reply, "FUNCTION LOAD", errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_ERROR && !strstr(reply->str, "already exists")) {
+        if (state_error_class(reply->str, reply->len) == VG_ERR_BACKEND) {
+            /* LOADING, BUSY, READONLY ...: the commit would fail as well; ask again then */
+            err = state_reply_error(st, "FUNCTION LOAD", reply, errstr, errstr_size);
+            freeReplyObject(reply);
+            return err;
+        }
+        /* Redis 6 (unknown command), an ACL without FUNCTION: the script goes by EVAL */
+        VG_LOG_DEBUG("state", "redis %s: incident counts by EVAL: FUNCTION LOAD: %s", st->redacted,
+                     reply->str);
+        st->incident_fn[0] = '\0';
+    }
+    freeReplyObject(reply);
+    st->incident_fn_asked = true;
+    return VG_OK;
+}
+
+bool state_incidents_no_function(const char *err, size_t len)
+{
+    size_t lf = strlen(NO_FUNCTION);
+
+    for (size_t i = 0; err && i + lf <= len; i++) {
+        if (memcmp(err + i, NO_FUNCTION, lf) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void state_incidents_recount(struct vg_state *st)
+{
+    struct state_cmd c = {0};
+    char errstr[256];
+    vg_err_t err;
+
+    state_cmd_str(&c, "DEL");
+    state_cmd_fmt(&c, "%s:incidents:indexed", st->prefix);
+    err = state_run(st, &c, "DEL incidents:indexed", NULL, NULL, errstr, sizeof(errstr));
+    state_cmd_fini(&c);
+    VG_LOG_WARN("state",
+                "redis %s: the incident counts function was gone from the server (FUNCTION "
+                "FLUSH?): a commit wrote incident records without counting them; %s",
+                st->redacted,
+                err == VG_OK ? "the counts will be rebuilt from the records"
+                             : "could not mark the counts for a rebuild");
+}
+
 size_t state_append_incidents(struct vg_state *st, struct state_cmd *c,
                               const struct vg_incident_record *v, size_t n)
 {
+    size_t cmds = 0;
+    char *all;
+    char *firing;
+    char *ended;
+    char *counted;
+    char *counts;
+
+    if (n == 0) {
+        return 0;
+    }
+    all = state_key(st, "incidents");
+    firing = state_key(st, "incidents:firing");
+    ended = state_key(st, "incidents:ended");
+    counted = state_key(st, "incidents:counted");
+    counts = state_key(st, "incidents:counts");
     for (size_t i = 0; i < n; i++) {
         const struct vg_incident_record *r = &v[i];
         const char *resource = r->resource ? r->resource : "";
         char *json = vg_incident_record_to_json(r);
-        bool ended = is_ended(r->state);
+        bool is_f = is_firing(r->state);
+        bool ended_now = is_ended(r->state);
 
-        state_cmd_str(c, "EVAL");
-        state_cmd_str(c, WRITE_LUA);
-        state_cmd_str(c, "7");
+        state_cmd_str(c, "SET");
         state_cmd_fmt(c, "%s:incident:%s", st->prefix, r->id);
-        state_cmd_fmt(c, "%s:incidents", st->prefix);
-        state_cmd_fmt(c, "%s:incidents:firing", st->prefix);
-        state_cmd_fmt(c, "%s:incidents:ended", st->prefix);
-        state_cmd_fmt(c, "%s:incidents:res:{%s}", st->prefix, resource);
-        state_cmd_fmt(c, "%s:incidents:counted", st->prefix);
-        state_cmd_fmt(c, "%s:incidents:counts", st->prefix);
-        state_cmd_str(c, r->id);
         state_cmd_str(c, json);
+        if (ended_now) {
+            state_cmd_str(c, "PX");
+            state_cmd_i64(c, VG_INCIDENT_RETENTION_MS);
+        }
+        state_cmd_append(st, c);
+        state_cmd_str(c, "ZADD");
+        state_cmd_str(c, all);
         state_cmd_i64(c, r->updated_at_ms);
-        state_cmd_str(c, is_firing(r->state) ? "f" : ended ? "e" : "o");
+        state_cmd_str(c, r->id);
+        state_cmd_append(st, c);
+        state_cmd_str(c, "ZADD");
+        state_cmd_fmt(c, "%s:incidents:res:{%s}", st->prefix, resource);
+        state_cmd_i64(c, r->updated_at_ms);
+        state_cmd_str(c, r->id);
+        state_cmd_append(st, c);
+        /* firing: in the firing index only; ended: in the ended one only; pending: neither */
+        state_cmd_str(c, is_f ? "ZADD" : "ZREM");
+        state_cmd_str(c, firing);
+        if (is_f) {
+            state_cmd_i64(c, r->updated_at_ms);
+        }
+        state_cmd_str(c, r->id);
+        state_cmd_append(st, c);
+        state_cmd_str(c, ended_now ? "ZADD" : "ZREM");
+        state_cmd_str(c, ended);
+        if (ended_now) {
+            state_cmd_i64(c, r->updated_at_ms);
+        }
+        state_cmd_fmt(c, "%s %s", r->id, resource);
+        state_cmd_append(st, c);
+        cmds += 5;
+
+        if (st->incident_fn[0] != '\0') {
+            state_cmd_str(c, "FCALL");
+            state_cmd_str(c, st->incident_fn);
+        } else {
+            state_cmd_str(c, "EVAL");
+            state_cmd_str(c, COUNT_LUA);
+        }
+        state_cmd_str(c, "4");
+        state_cmd_str(c, counted);
+        state_cmd_str(c, counts);
+        state_cmd_str(c, ended);
+        state_cmd_str(c, all);
+        state_cmd_str(c, r->id);
+        state_cmd_str(c, is_f ? "f" : "");
         count_field(c, r);
-        state_cmd_i64(c, VG_INCIDENT_RETENTION_MS);
         state_cmd_str(c, st->prefix);
-        state_cmd_str(c, resource);
-        if (ended && r->updated_at_ms > VG_INCIDENT_RETENTION_MS) {
+        if (ended_now && r->updated_at_ms > VG_INCIDENT_RETENTION_MS) {
             /* Ended records updated before this cutoff have expired by now. */
             state_cmd_fmt(c, "(%lld", (long long)(r->updated_at_ms - VG_INCIDENT_RETENTION_MS));
         } else {
             state_cmd_str(c, "");
         }
         state_cmd_append(st, c);
+        cmds++;
         vg_free(json);
     }
-    return n;
+    vg_free(all);
+    vg_free(firing);
+    vg_free(ended);
+    vg_free(counted);
+    vg_free(counts);
+    return cmds;
 }
 
 void vg_incident_records_free(struct vg_incident_record *v, size_t n)

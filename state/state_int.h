@@ -86,6 +86,12 @@ struct vg_state {
     /* A commit's WAIT fell short on ctx: vg_state_reconnect waits on it again first (a retry
      * of that batch may find only replays, and an empty commit sends no WAIT). */
     bool wait_owed;
+
+    /* How a commit runs the incident counts script (state_incidents.c): asked once per
+     * connection, before its first commit with records; incident_fn is the Redis function's
+     * name, or empty: EVAL. */
+    bool incident_fn_asked;
+    char incident_fn[48];
 };
 
 /* Open st->ctx from st->url: connect, timeouts, AUTH, SELECT, PING. */
@@ -281,6 +287,21 @@ void state_test_on_fenced(void (*fn)(void *arg), void *arg);
 size_t state_append_group_page(struct vg_state *st, struct state_cmd *c, const struct vg_page *pg);
 size_t state_append_incidents(struct vg_state *st, struct state_cmd *c,
                               const struct vg_incident_record *v, size_t n);
+/*
+ * Before the first commit with incident records on a connection: FUNCTION
+ * LOAD the counts script (one round trip), or settle on EVAL where the
+ * server has no functions. VG_OK, or the connection's failure.
+ */
+vg_err_t state_incidents_prepare(struct vg_state *st, char *errstr, size_t errstr_size);
+/* Whether an error inside EXEC says the counts function is not on the server. */
+bool state_incidents_no_function(const char *err, size_t len);
+/*
+ * A commit ran without its counts function (flushed from the server under
+ * us): its records and indexes were written, their counts were not. Drop
+ * P:incidents:indexed so that the next reader rebuilds the counts from the
+ * records. Best effort; logs a WARN.
+ */
+void state_incidents_recount(struct vg_state *st);
 size_t state_append_timers(struct vg_state *st, struct state_cmd *c, const struct vg_timer *v,
                            size_t n);
 

@@ -451,6 +451,8 @@ vg_err_t state_redis_open(struct vg_state *st, char *errstr, size_t errstr_size)
         return VG_ERR_BACKEND;
     }
     st->ctx = ctx;
+    /* a new connection may reach another server: ask again whether it has our function */
+    st->incident_fn_asked = false;
     if (st->url.pass) {
         state_cmd_str(&c, "AUTH");
         if (st->url.user) {

@@ -10,3 +10,10 @@ add_dependencies(test_incidents_index vigil)
 add_test(NAME incidents_index COMMAND test_incidents_index)
 set_tests_properties(incidents_index PROPERTIES LABELS integration TIMEOUT 300
                      ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+
+# The firing counts kept by the commit's counts script, run as a Redis function and as EVAL.
+add_executable(test_incidents_counts_function integration/test_incidents_counts_function.c)
+target_link_libraries(test_incidents_counts_function PRIVATE vg_teststate vg_state vg_core
+                      vg_testsupport PkgConfig::CMOCKA PkgConfig::HIREDIS_INC vg_build_flags)
+add_test(NAME incidents_counts_function COMMAND test_incidents_counts_function)
+set_tests_properties(incidents_counts_function PROPERTIES LABELS integration TIMEOUT 60)

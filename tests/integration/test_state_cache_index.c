@@ -5,8 +5,9 @@
  * read back from Redis after the cache dropped it (a trim over
  * redis.cache_resources, or a cleared cache) or after a restart, all skip
  * them. What the cache remembers about it goes with the cached Resource,
- * so the bound on the cache bounds it too. Counted with INFO commandstats
- * against a real redis-server.
+ * so the bound on the cache bounds it too. The new Resources of one commit
+ * share their index commands, and every listing finds them. Counted with
+ * INFO commandstats against a real redis-server.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,10 +158,103 @@ static void test_index_entries_written_once(void **state)
     expect_members("idx:ws:w1", 17);
 }
 
+/*
+ * The new Resources of one commit share their index commands: one SADD
+ * idx:all and one ZADD idx:name for all of them, one SADD per distinct
+ * type and per distinct workspace (a command per Resource and index
+ * before), and every listing finds each of them.
+ */
+static void test_new_resources_indexed_together(void **state)
+{
+    static const struct {
+        const char *type;
+        const char *name;
+        const char *ws;
+    } v[] = {
+        {"service", "n-api", "wa"}, {"job", "n-etl", "wb"},    {"service", "n-web", "wb"},
+        {"job", "n-backup", "wc"},  {"service", "n-db", "wa"}, {"job", "n-report", "wa"},
+    };
+    enum { N = sizeof(v) / sizeof(v[0]) };
+    static const struct {
+        struct vg_state_filter f;
+        size_t want;
+    } lists[] = {
+        {{0}, N},
+        {{.type = "job"}, 3},
+        {{.workspace = "wa"}, 3},
+        {{.type = "service", .workspace = "wb"}, 1},
+        {{.name_glob = "n-*"}, N},
+        {{.name_glob = "n-[a-e]*", .type = "job"}, 2},
+    };
+    struct vg_event ev[N];
+    struct vg_resource *res[N];
+    struct vg_transition trans[3 * N];
+    struct vg_commit cm = {0};
+    char errstr[512];
+    size_t n_trans = 0;
+    long long before = index_writes();
+    (void)state;
+
+    for (size_t i = 0; i < N; i++) {
+        vg_test_event_make(&ev[i], &(struct vg_test_event){.type = v[i].type,
+                                                           .name = v[i].name,
+                                                           .workspace = v[i].ws,
+                                                           .status = "active",
+                                                           .runtime = "pending",
+                                                           .time_ms = T0 + (int64_t)i,
+                                                           .topic = TOPIC,
+                                                           .partition = 1,
+                                                           .offset = (int64_t)i});
+    }
+    assert_int_equal(vg_state_resolve(fx.st, ev, N, res, errstr, sizeof(errstr)), VG_OK);
+    for (size_t i = 0; i < N; i++) {
+        n_trans += vg_resource_apply(&hc, res[i], &ev[i], trans + n_trans);
+    }
+    cm.res = res;
+    cm.n_res = N;
+    cm.trans = trans;
+    cm.n_trans = n_trans;
+    if (vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)) != VG_OK) {
+        fail_msg("commit: %s", errstr);
+    }
+    /* idx:all + idx:name + 2 types + 3 workspaces */
+    assert_int_equal(index_writes() - before, 2 + 2 + 3);
+    expect_members("idx:type:service", 3);
+    expect_members("idx:type:job", 3);
+    expect_members("idx:ws:wa", 3);
+    expect_members("idx:ws:wb", 2);
+    expect_members("idx:ws:wc", 1);
+    for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++) {
+        struct vg_resource **got = NULL;
+        size_t n_got = 0;
+
+        assert_int_equal(vg_state_list(fx.st, &lists[k].f, &got, &n_got, errstr, sizeof(errstr)),
+                         VG_OK);
+        if (lists[k].f.type || lists[k].f.workspace || lists[k].f.name_glob) {
+            if (n_got != lists[k].want) {
+                fail_msg("listing %zu: %zu Resources, want %zu", k, n_got, lists[k].want);
+            }
+        } else {
+            /* everything: these six and what the other test left */
+            size_t ours = 0;
+
+            for (size_t i = 0; i < n_got; i++) {
+                ours += strncmp(got[i]->name, "n-", 2) == 0;
+            }
+            assert_int_equal(ours, lists[k].want);
+        }
+        vg_resources_free(got, n_got);
+    }
+    for (size_t i = 0; i < N; i++) {
+        vg_event_fini(&ev[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_index_entries_written_once),
+        cmocka_unit_test(test_new_resources_indexed_together),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
