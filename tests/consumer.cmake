@@ -23,3 +23,11 @@ foreach(mode eager cooperative)
   # Above the test's own 60 s deadline, so a slow run fails with the test's message.
   set_tests_properties(consumer_rebalance_${mode} PROPERTIES LABELS integration TIMEOUT 180)
 endforeach()
+
+# Unit: how kafka.prefetch_mb is split into librdkafka's settings (consumer/consumer_int.h).
+add_executable(test_consumer_prefetch_split ${CMAKE_CURRENT_LIST_DIR}/unit/test_consumer_prefetch_split.c)
+target_include_directories(test_consumer_prefetch_split PRIVATE ${PROJECT_SOURCE_DIR}/consumer)
+target_link_libraries(test_consumer_prefetch_split PRIVATE vg_consumer vg_core PkgConfig::CMOCKA
+                      vg_build_flags)
+add_test(NAME test_consumer_prefetch_split COMMAND test_consumer_prefetch_split)
+set_tests_properties(test_consumer_prefetch_split PROPERTIES LABELS unit TIMEOUT 30)

@@ -38,7 +38,7 @@ struct vg_kafka_config {
 };
 
 /* kafka.prefetch_mb when unset: what librdkafka may hold fetched ahead of the batch loop. */
-#define VG_KAFKA_PREFETCH_MB_DEFAULT 64
+#define VG_KAFKA_PREFETCH_MB_DEFAULT 48
 
 struct vg_redis_config {
     char *url;           /* NULL: embedded private redis-server */
