@@ -86,6 +86,10 @@ struct vg_state {
     /* A commit's WAIT fell short on ctx: vg_state_reconnect waits on it again first (a retry
      * of that batch may find only replays, and an empty commit sends no WAIT). */
     bool wait_owed;
+    /* A commit written by vg_state_commit_send, its replies unread: how many
+     * (MULTI, commands, EXEC) and whether a WAIT follows; 0: none in flight. */
+    size_t commit_n;
+    size_t commit_wait;
 };
 
 /* Open st->ctx from st->url: connect, timeouts, AUTH, SELECT, PING. */
