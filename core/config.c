@@ -383,8 +383,8 @@ static vg_err_t load_topics(struct vg_kafka_config *k, const struct vg_ynode *n,
 }
 
 static const char *const kafka_keys[] = {
-    "brokers",    "group",    "topics",          "dlq_topic",   "properties", "partitions",
-    "batch_size", "batch_ms", "batch_commit_ms", "prefetch_mb", NULL};
+    "brokers",    "group",    "topics",          "dlq_topic",           "properties",  "partitions",
+    "batch_size", "batch_ms", "batch_commit_ms", "batch_overlap_parts", "prefetch_mb", NULL};
 
 static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, struct cfg_load *ld)
 {
@@ -420,6 +420,8 @@ static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, stru
             err = set_int(&k->batch_ms, v, 0, 60000, errstr, errstr_size);
         } else if (!strcmp(key, "batch_commit_ms")) {
             err = set_int(&k->batch_commit_ms, v, 0, 60000, errstr, errstr_size);
+        } else if (!strcmp(key, "batch_overlap_parts")) {
+            err = set_int(&k->batch_overlap_parts, v, 0, 64, errstr, errstr_size);
         } else if (!strcmp(key, "prefetch_mb")) {
             err = set_int(&k->prefetch_mb, v, 4, 2048, errstr, errstr_size);
         }
@@ -1489,6 +1491,7 @@ static const struct {
     {"kafka.batch_size", ENV_SCALAR},
     {"kafka.batch_ms", ENV_SCALAR},
     {"kafka.batch_commit_ms", ENV_SCALAR},
+    {"kafka.batch_overlap_parts", ENV_SCALAR},
     {"kafka.prefetch_mb", ENV_SCALAR},
     {"redis.url", ENV_SCALAR},
     {"redis.prefix", ENV_SCALAR},

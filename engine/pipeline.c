@@ -53,6 +53,7 @@ struct applied {
  */
 struct decoded {
     bool replayed;
+    bool ahead; /* decoded while the part before was committing (reason, ev, detail set) */
     enum vg_decode_reason reason;
     struct vg_event ev; /* reason OK: owned here until moved to the batch's events */
     char detail[256];
@@ -129,6 +130,10 @@ struct eng_pipeline {
     /* the replay filter's claims by partition number, for one batch's first topic (mark_replays) */
     struct applied **part_claims;
     size_t cap_part_claims;
+    const char *part_claims_topic; /* the topic part_claims is for */
+    /* the next part's messages decoded ahead while a commit was in flight (NULL: none) */
+    const struct vg_kafka_msg *ahead_msgs;
+    size_t ahead_n;
     /* what a message has recently cost to apply, decode to EXEC (us; 0: not measured yet) */
     double part_us_per_msg;
 };
@@ -856,6 +861,8 @@ struct batch_run {
     double t_resolved;
     double t_applied;
     double t_committed;
+    double ahead_s;    /* of the commit's time, decoding the next part ahead */
+    bool nothing_sent; /* the part changed nothing: no commit */
     char errstr[512];
 };
 
@@ -970,6 +977,7 @@ static vg_err_t mark_replays(struct eng_pipeline *pl, struct batch_run *b, size_
     vg_err_t err;
 
     *n_to_decode = 0;
+    pl->part_claims_topic = topic;
     if (pl->cap_part_claims > 0) {
         memset(pl->part_claims, 0, pl->cap_part_claims * sizeof(*pl->part_claims));
     }
@@ -1022,6 +1030,97 @@ static void drop_decoded(struct eng_pipeline *pl, struct batch_run *b, size_t fr
 }
 
 /*
+ * The next part's messages decoded while this part's commit is in flight
+ * (kafka.batch_overlap_parts): decoding is pure (no state, no Redis), so
+ * it runs while Redis executes and fsyncs the commit. Messages known to
+ * be replays (at or below the applied offset before this part) are not
+ * decoded; the replay filter of the next part runs after this part's
+ * reply, on the applied offsets as they are then, and uses these decodes
+ * for the messages it keeps.
+ */
+static void decode_ahead(struct eng_pipeline *pl, const struct vg_kafka_msg *msgs, size_t n)
+{
+    struct decode_job job = {.pl = pl, .msgs = msgs};
+    size_t n_ahead = 0;
+
+    VG_ASSERT(pl->ahead_msgs == NULL);
+    vg_array_grow((void **)&pl->decoded, &pl->cap_decoded, n, sizeof(*pl->decoded));
+    vg_array_grow((void **)&pl->to_decode, &pl->cap_to_decode, n, sizeof(*pl->to_decode));
+    for (size_t i = 0; i < n; i++) {
+        const struct vg_kafka_msg *m = &msgs[i];
+        const struct applied *a = NULL;
+
+        pl->decoded[i].ahead = false;
+        if (pl->part_claims_topic && m->partition >= 0 &&
+            (size_t)m->partition < pl->cap_part_claims &&
+            (m->topic == pl->part_claims_topic || strcmp(m->topic, pl->part_claims_topic) == 0)) {
+            a = pl->part_claims[m->partition];
+        }
+        if (a && m->offset <= a->offset) {
+            continue; /* a replay */
+        }
+        pl->to_decode[n_ahead++] = i;
+    }
+    eng_decode_pool_run(n_ahead >= ENG_DECODE_PARALLEL_MIN ? pl->decode_pool : NULL, decode_job_run,
+                        &job, n_ahead);
+    for (size_t k = 0; k < n_ahead; k++) {
+        pl->decoded[pl->to_decode[k]].ahead = true;
+    }
+    pl->ahead_msgs = msgs;
+    pl->ahead_n = n;
+}
+
+/* What was decoded ahead and not taken: freed (a failed part, or a cut that changed). */
+static void drop_ahead(struct eng_pipeline *pl)
+{
+    if (!pl->ahead_msgs) {
+        return;
+    }
+    for (size_t i = 0; i < pl->ahead_n; i++) {
+        struct decoded *d = &pl->decoded[i];
+
+        if (d->ahead && d->reason == VG_DECODE_OK) {
+            vg_event_fini(&d->ev);
+        }
+        d->ahead = false;
+    }
+    pl->ahead_msgs = NULL;
+    pl->ahead_n = 0;
+}
+
+/*
+ * After the replay filter: of the `n_to_decode` messages it kept, those
+ * decoded ahead are done; returns how many are left to decode (to_decode
+ * cut to them). A message decoded ahead that the filter found a replay
+ * has its event freed.
+ */
+static size_t take_ahead(struct eng_pipeline *pl, struct batch_run *b, size_t n_to_decode)
+{
+    size_t left = 0;
+
+    for (size_t k = 0; k < n_to_decode; k++) {
+        size_t i = pl->to_decode[k];
+
+        if (pl->decoded[i].ahead) {
+            pl->decoded[i].ahead = false; /* taken: the steps below own it */
+        } else {
+            pl->to_decode[left++] = i;
+        }
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        struct decoded *d = &pl->decoded[i];
+
+        if (d->ahead && d->replayed && d->reason == VG_DECODE_OK) {
+            vg_event_fini(&d->ev);
+        }
+        d->ahead = false;
+    }
+    pl->ahead_msgs = NULL;
+    pl->ahead_n = 0;
+    return left;
+}
+
+/*
  * Step 1: decode every message not yet applied (at or below the applied
  * offset: a replay, skipped), refuse what cannot be decoded, and the DLQ
  * has every poison message of this batch before anything commits: a
@@ -1043,8 +1142,13 @@ static vg_err_t decode_batch(struct eng_pipeline *pl, struct batch_run *b)
     vg_array_grow((void **)&pl->to_decode, &pl->cap_to_decode, b->n, sizeof(*pl->to_decode));
     err = mark_replays(pl, b, &n_to_decode);
     if (err) {
+        drop_ahead(pl);
         return err;
     }
+    if (pl->ahead_msgs == b->msgs && pl->ahead_n == b->n) {
+        n_to_decode = take_ahead(pl, b, n_to_decode);
+    }
+    drop_ahead(pl); /* decoded ahead for another cut of the messages: not used */
     eng_decode_pool_run(n_to_decode >= ENG_DECODE_PARALLEL_MIN ? pl->decode_pool : NULL,
                         decode_job_run, &job, n_to_decode);
     for (size_t i = 0; i < b->n; i++) {
@@ -1225,10 +1329,14 @@ static void collect_fences(struct eng_pipeline *pl, struct batch_run *b)
     }
 }
 
-/* Step 5: one atomic write of everything (nothing at all when the batch changed nothing). */
-static vg_err_t commit_batch(struct eng_pipeline *pl, struct batch_run *b)
+/*
+ * Step 5: one atomic write of everything (nothing at all when the batch
+ * changed nothing), written into `c` and sent; its replies are read by
+ * vg_state_commit_finish (commit_finish).
+ */
+static vg_err_t commit_send(struct eng_pipeline *pl, struct batch_run *b, struct vg_commit *c)
 {
-    struct vg_commit c = {
+    *c = (struct vg_commit){
         .res = pl->dirty,
         .n_res = b->n_dirty,
         .trans = pl->trans,
@@ -1251,12 +1359,22 @@ static vg_err_t commit_batch(struct eng_pipeline *pl, struct batch_run *b)
 
     if (b->n_dirty == 0 && b->n_offsets == 0 && b->n_notes == 0 && b->n_links == 0 &&
         pl->out.pages.n == 0 && pl->out.timers.n == 0 && pl->out.records.n == 0) {
+        b->nothing_sent = true;
         return VG_OK;
     }
     collect_fences(pl, b);
-    c.fences = pl->fences;
-    c.n_fences = b->n_fences;
-    return vg_state_commit(pl->st, &c, b->errstr, sizeof(b->errstr));
+    c->fences = pl->fences;
+    c->n_fences = b->n_fences;
+    return vg_state_commit_send(pl->st, c, b->errstr, sizeof(b->errstr));
+}
+
+static vg_err_t commit_finish(struct eng_pipeline *pl, struct batch_run *b,
+                              const struct vg_commit *c)
+{
+    if (b->nothing_sent) {
+        return VG_OK;
+    }
+    return vg_state_commit_finish(pl->st, c, b->errstr, sizeof(b->errstr));
 }
 
 /*
@@ -1358,12 +1476,17 @@ static void log_batch_steps(const struct eng_pipeline *pl, const struct batch_ru
 {
     int64_t oldest = -1;
     char part[64] = "";
+    char ahead[96] = "";
 
     if (!vg_log_enabled(VG_LOG_LEVEL_DEBUG, "consumer")) {
         return;
     }
     if (b->part > 0) {
         snprintf(part, sizeof(part), " (part %zu of a batch of %zu)", b->part, b->whole);
+    }
+    if (b->ahead_s > 0) {
+        snprintf(ahead, sizeof(ahead), " (%.1f ms of it decoding the next part while in flight)",
+                 b->ahead_s * 1e3);
     }
     for (size_t i = 0; i < b->n; i++) {
         int64_t ts = b->msgs[i].timestamp_ms;
@@ -1374,10 +1497,10 @@ static void log_batch_steps(const struct eng_pipeline *pl, const struct batch_ru
     }
     VG_LOG_DEBUG("consumer",
                  "batch of %zu message(s)%s, oldest %lld ms old at its start: decode %.1f ms, "
-                 "resolve %.1f ms, apply %.1f ms, commit %.1f ms; %zu page(s)",
+                 "resolve %.1f ms, apply %.1f ms, commit %.1f ms%s; %zu page(s)",
                  b->n, part, oldest < 0 ? -1LL : (long long)(b->start_ms - oldest),
                  (b->t_decoded - b->t0) * 1e3, (b->t_resolved - b->t_decoded) * 1e3,
-                 (b->t_applied - b->t_resolved) * 1e3, (b->t_committed - b->t_applied) * 1e3,
+                 (b->t_applied - b->t_resolved) * 1e3, (b->t_committed - b->t_applied) * 1e3, ahead,
                  pl->out.pages.n);
 }
 
@@ -1388,33 +1511,51 @@ static void log_batch_steps(const struct eng_pipeline *pl, const struct batch_ru
 #define PART_MIN_MESSAGES 256
 
 /*
- * How many of the `left` messages of a batch go into its next part: all
- * of them unless kafka.batch_commit_ms is set; then as many as the recent
- * cost per message says fit in it, at least PART_MIN_MESSAGES (and
- * PART_MIN_MESSAGES while nothing has been measured yet).
+ * How many of the `left` messages of a batch of `whole` go into its next
+ * part: all of them unless kafka.batch_commit_ms or
+ * kafka.batch_overlap_parts is set. With batch_commit_ms, as many as the
+ * recent cost per message says fit in it, at least PART_MIN_MESSAGES (and
+ * PART_MIN_MESSAGES while nothing has been measured yet). With
+ * batch_overlap_parts, at most a that-many'th of the batch, at least
+ * PART_MIN_MESSAGES.
  */
-static size_t part_size(const struct eng_pipeline *pl, size_t left)
+static size_t part_size(const struct eng_pipeline *pl, size_t left, size_t whole)
 {
     int bound_ms = pl->kc ? pl->kc->batch_commit_ms : 0;
-    double fit;
+    int parts = pl->kc ? pl->kc->batch_overlap_parts : 0;
+    size_t k = left;
 
-    if (bound_ms <= 0 || left <= PART_MIN_MESSAGES) {
+    if (left <= PART_MIN_MESSAGES) {
         return left;
     }
-    if (pl->part_us_per_msg <= 0) {
-        return PART_MIN_MESSAGES;
+    if (bound_ms > 0) {
+        double fit = pl->part_us_per_msg <= 0 ? 0 : (double)bound_ms * 1000.0 / pl->part_us_per_msg;
+
+        if (fit < PART_MIN_MESSAGES) {
+            k = PART_MIN_MESSAGES;
+        } else if (fit < (double)left) {
+            k = (size_t)fit;
+        }
     }
-    fit = (double)bound_ms * 1000.0 / pl->part_us_per_msg;
-    if (fit < PART_MIN_MESSAGES) {
-        return PART_MIN_MESSAGES;
+    if (parts > 1) {
+        size_t share = (whole + (size_t)parts - 1) / (size_t)parts;
+
+        if (share < PART_MIN_MESSAGES) {
+            share = PART_MIN_MESSAGES;
+        }
+        if (share < k) {
+            k = share;
+        }
     }
-    return fit < (double)left ? (size_t)fit : left;
+    return k;
 }
 
 /*
  * A committed part's time per message into the estimate (a moving
  * average). Only parts of PART_MIN_MESSAGES or more: in smaller ones the
- * fixed cost of a commit would pass for a cost per message.
+ * fixed cost of a commit would pass for a cost per message. The time spent
+ * decoding the next part while the commit was in flight is not this
+ * part's.
  */
 static void measure_part(struct eng_pipeline *pl, const struct batch_run *b)
 {
@@ -1423,13 +1564,18 @@ static void measure_part(struct eng_pipeline *pl, const struct batch_run *b)
     if (b->n < PART_MIN_MESSAGES) {
         return;
     }
-    us = (b->t_committed - b->t0) * 1e6 / (double)b->n;
+    us = (b->t_committed - b->t0 - b->ahead_s) * 1e6 / (double)b->n;
     pl->part_us_per_msg = pl->part_us_per_msg <= 0 ? us : 0.7 * pl->part_us_per_msg + 0.3 * us;
 }
 
-/* One part of a batch (or all of it): the steps above, in order. */
+/*
+ * One part of a batch (or all of it): the steps above, in order. With
+ * `next` (n_next messages, the part after this one), the next part is
+ * decoded ahead while this part's commit is in flight.
+ */
 static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *msgs, size_t n,
-                           size_t part, size_t whole)
+                           size_t part, size_t whole, const struct vg_kafka_msg *next,
+                           size_t n_next)
 {
     struct batch_run b = {.msgs = msgs,
                           .n = n,
@@ -1437,10 +1583,12 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
                           .start_ms = vg_now_ms(),
                           .part = part,
                           .whole = whole};
+    struct vg_commit c;
     vg_err_t err;
 
     err = reconnect_if_needed(pl);
     if (err) {
+        drop_ahead(pl);
         return err;
     }
     pl->dlq_gen++;
@@ -1459,10 +1607,20 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
         apply_batch(pl, &b);
         collect_offsets(pl, &b);
         b.t_applied = vg_metrics_now_s();
-        err = commit_batch(pl, &b);
+        err = commit_send(pl, &b, &c);
+        if (err == VG_OK) {
+            if (n_next > 0) {
+                /* Redis runs the commit meanwhile: nothing here touches pl->st */
+                decode_ahead(pl, next, n_next);
+                b.ahead_s = vg_metrics_now_s() - b.t_applied;
+            }
+            err = commit_finish(pl, &b, &c);
+        }
         b.t_committed = vg_metrics_now_s();
     }
     if (err) {
+        /* the part decoded ahead was not applied: dropped, the batch is retried whole */
+        drop_ahead(pl);
         batch_failed(pl, &b, err);
         return err;
     }
@@ -1473,30 +1631,39 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
 }
 
 /*
- * The consumer's batch handler. With kafka.batch_commit_ms a large batch
- * (a backlog) is applied in parts, each its own commit with its own
- * applied offsets, so the pages of its first messages leave after one
- * part's commit rather than the whole batch's. A part that fails fails
- * the batch: the consumer retries all of it, and the parts already in
- * Redis are skipped as replays (their applied offsets), as after a crash.
- * Kafka offsets are stored once, after the last part.
+ * The consumer's batch handler. With kafka.batch_commit_ms or
+ * kafka.batch_overlap_parts a large batch is applied in parts, each its
+ * own commit with its own applied offsets: with batch_commit_ms, so the
+ * pages of its first messages leave after one part's commit rather than
+ * the whole batch's; with batch_overlap_parts, so the next part is decoded
+ * while a part's commit is in flight (decode_ahead). A part that fails
+ * fails the batch: the consumer retries all of it, and the parts already
+ * in Redis are skipped as replays (their applied offsets), as after a
+ * crash. Kafka offsets are stored once, after the last part.
  */
 static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
 {
     struct eng_pipeline *pl = opaque;
+    bool overlap = pl->kc && pl->kc->batch_overlap_parts > 1;
     size_t done = 0;
     size_t part = 0;
+    size_t k = part_size(pl, n, n);
 
     do {
-        size_t k = part_size(pl, n - done);
+        size_t k_next = 0;
         vg_err_t err;
 
+        if (overlap && done + k < n) {
+            k_next = part_size(pl, n - done - k, n);
+        }
         part = k < n || part > 0 ? part + 1 : 0;
-        err = batch_part(pl, msgs + done, k, part, n);
+        err = batch_part(pl, msgs + done, k, part, n, msgs + done + k, k_next);
         if (err) {
             return err;
         }
         done += k;
+        /* the cut decoded ahead, or (no overlap) the estimate this part just updated */
+        k = overlap ? k_next : part_size(pl, n - done, n);
     } while (done < n);
     return VG_OK;
 }

@@ -1302,18 +1302,21 @@ static vg_err_t fence_explain(struct vg_state *st, const struct vg_commit *cm, c
     return fence_conflict(cm, moved, now, errstr, errstr_size);
 }
 
-vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *errstr,
-                         size_t errstr_size)
+/*
+ * The write half of a commit: everything up to MULTI..EXEC (and WAIT)
+ * written to the socket, the replies left unread. A write that fails
+ * leaves the context's error set: vg_state_commit_finish reports it, as
+ * the reply reading of a commit in one call would.
+ */
+vg_err_t vg_state_commit_send(struct vg_state *st, const struct vg_commit *cm, char *errstr,
+                              size_t errstr_size)
 {
     struct state_cmd c = {0};
-    struct state_exec_reply er;
     size_t n_dirty = 0;
-    size_t n;
-    size_t n_wait;
-    bool fenced_out = false;
-    bool no_function = false;
+    int done = 0;
     vg_err_t err;
 
+    VG_ASSERT(st->commit_n == 0);
     for (size_t i = 0; i < cm->n_res; i++) {
         n_dirty += cm->res[i]->dirty ? 1 : 0;
     }
@@ -1340,9 +1343,33 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
             fenced_hook(fenced_hook_arg);
         }
     }
-    n = append_commit(st, &c, cm);
-    n_wait = append_wait(st);
+    st->commit_n = append_commit(st, &c, cm);
+    st->commit_wait = append_wait(st);
     state_cmd_fini(&c);
+    while (!done && redisBufferWrite(st->ctx, &done) == REDIS_OK) {
+    }
+    return VG_OK;
+}
+
+/*
+ * The read half: the replies of the commit vg_state_commit_send wrote
+ * (`cm` the same), judged; a commit that sent nothing is VG_OK.
+ */
+vg_err_t vg_state_commit_finish(struct vg_state *st, const struct vg_commit *cm, char *errstr,
+                                size_t errstr_size)
+{
+    struct state_exec_reply er;
+    size_t n = st->commit_n;
+    size_t n_wait = st->commit_wait;
+    bool fenced_out = false;
+    bool no_function = false;
+    vg_err_t err;
+
+    if (n == 0) {
+        return VG_OK;
+    }
+    st->commit_n = 0;
+    st->commit_wait = 0;
     err = state_read_exec_reply(st, n, &er, "commit", errstr, errstr_size);
     if (err == VG_OK) {
         fenced_out = cm->n_fences > 0 && er.exec_type == REDIS_REPLY_NIL;
@@ -1379,6 +1406,17 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *
         }
     }
     return err;
+}
+
+vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *errstr,
+                         size_t errstr_size)
+{
+    vg_err_t err = vg_state_commit_send(st, cm, errstr, errstr_size);
+
+    if (err != VG_OK) {
+        return err;
+    }
+    return vg_state_commit_finish(st, cm, errstr, errstr_size);
 }
 
 vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_t partition,

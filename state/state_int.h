@@ -92,6 +92,10 @@ struct vg_state {
      * name, or empty: EVAL. */
     bool incident_fn_asked;
     char incident_fn[48];
+    /* A commit written by vg_state_commit_send, its replies unread: how many
+     * (MULTI, commands, EXEC) and whether a WAIT follows; 0: none in flight. */
+    size_t commit_n;
+    size_t commit_wait;
 };
 
 /* Open st->ctx from st->url: connect, timeouts, AUTH, SELECT, PING. */

@@ -39,6 +39,15 @@ add_test(NAME test_engine_batch_parts COMMAND test_engine_batch_parts)
 set_tests_properties(test_engine_batch_parts PROPERTIES LABELS integration TIMEOUT 180
                      ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
 
+# kafka.batch_overlap_parts: a part decoded while the one before commits; the same outcome, a
+# failed part leaves the later ones unapplied until the retry.
+add_executable(test_engine_batch_overlap integration/test_engine_batch_overlap.c)
+target_link_libraries(test_engine_batch_overlap PRIVATE vg_testenv PkgConfig::CMOCKA
+                      PkgConfig::HIREDIS vg_build_flags)
+add_test(NAME test_engine_batch_overlap COMMAND test_engine_batch_overlap)
+set_tests_properties(test_engine_batch_overlap PROPERTIES LABELS integration TIMEOUT 240
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+
 # Decode workers: the same stream with decode.threads 0 and 4 leaves the same Redis, DLQ, counts.
 pkg_check_modules(DECODE_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 add_executable(test_engine_decode_workers integration/test_engine_decode_workers.c)

@@ -3,7 +3,7 @@
 # it from tests/support/state_redis.h; the end-to-end ones get redis-server,
 # librdkafka's mock cluster and the real vigil binary (VIGIL_BIN) from the one
 # environment, tests/support/env.h.
-foreach(t state_commit state_commit_errors state_idempotent state_outbox state_redis_down state_child_aof
+foreach(t state_commit state_commit_errors state_commit_split state_idempotent state_outbox state_redis_down state_child_aof
           state_cache_index state_group_buffer)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
   target_link_libraries(test_${t} PRIVATE vg_teststate vg_state vg_core vg_testsupport

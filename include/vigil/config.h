@@ -34,6 +34,8 @@ struct vg_kafka_config {
     int batch_ms;   /* max wait to fill a batch: default 50 */
     /* cut a batch into parts each estimated to take about this long to apply: default 0, off */
     int batch_commit_ms;
+    /* cut a batch into this many parts and decode each while the one before commits: 0/1 off */
+    int batch_overlap_parts;
     int prefetch_mb; /* librdkafka's prefetch budget (docs/config.md): <= 0 means the default */
 };
 

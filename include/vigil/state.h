@@ -249,6 +249,22 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *c, char *e
                          size_t errstr_size);
 
 /*
+ * vg_state_commit in two halves, so the caller can work while Redis runs
+ * the transaction: _send does the fence check's round trip and writes
+ * MULTI..EXEC (and WAIT) without reading the replies; _finish reads and
+ * judges them, with the same results and errstr as vg_state_commit, and
+ * marks the Resources clean. Between the two, nothing else may use `st`
+ * (no other command on its connection), and `c` with the Resources it
+ * points at must stay as they were. An error from _send: nothing is in
+ * flight (no _finish). A commit with nothing to write sends nothing and
+ * its _finish is VG_OK.
+ */
+vg_err_t vg_state_commit_send(struct vg_state *st, const struct vg_commit *c, char *errstr,
+                              size_t errstr_size);
+vg_err_t vg_state_commit_finish(struct vg_state *st, const struct vg_commit *c, char *errstr,
+                                size_t errstr_size);
+
+/*
  * Last applied offset of topic/partition into *out (-1 when none), read
  * only (the CLI, the tests). The pipeline claims instead.
  */

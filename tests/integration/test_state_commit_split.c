@@ -1,0 +1,246 @@
+/*
+ * vg_state_commit in two halves (vg_state_commit_send, then
+ * vg_state_commit_finish), against a real private redis-server: the send
+ * alone puts the transaction in Redis (seen on another connection before
+ * the replies are read), the finish reads and judges the replies with the
+ * same vg_err_t and errstr as vg_state_commit (an error inside EXEC, a
+ * refused transaction), and a commit with nothing to write sends nothing.
+ * The connection stays in step after each: the next commit succeeds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "state_redis.h"
+#include "support.h"
+#include "vigil/event.h"
+#include "vigil/log.h"
+#include "vigil/state.h"
+
+#define TOPIC "vigil.events"
+#define T0 1764323400000LL
+#define OOM_TEXT "OOM command not allowed when used memory > 'maxmemory'."
+#define WRONGTYPE_TEXT "WRONGTYPE Operation against a key holding the wrong kind of value"
+
+static struct vg_test_redis fx;
+static char *batch_types[] = {(char *)"workflow"};
+static const struct vg_health_config hc = {batch_types, 1};
+static char redacted[512];
+
+static int setup(void **state)
+{
+    (void)state;
+    if (vg_test_redis_start(&fx, "test_state_commit_split", NULL, true) != 0) {
+        return -1;
+    }
+    vg_redact_url(vg_test_redis_url(&fx), redacted, sizeof(redacted));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    vg_test_redis_stop(&fx);
+    return 0;
+}
+
+/* Run a command on the test's own connection and expect `type`. */
+static void raw(int type, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(fx.raw, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    if (r->type != type) {
+        fail_msg("%s: reply type %d (%s), want %d", fmt, r->type, r->str ? r->str : "", type);
+    }
+    freeReplyObject(r);
+}
+
+static void make_event(struct vg_event *ev, const char *name, const char *runtime, int64_t offset)
+{
+    vg_test_event_make(ev, &(struct vg_test_event){.type = "workflow",
+                                                   .name = name,
+                                                   .workspace = "ws",
+                                                   .status = "ok",
+                                                   .runtime = runtime,
+                                                   .time_ms = T0 + offset,
+                                                   .topic = TOPIC,
+                                                   .partition = 0,
+                                                   .offset = offset});
+}
+
+/* One event's commit, built (resolved and applied) but not sent. */
+struct one_commit {
+    struct vg_resource *res;
+    struct vg_transition trans[3];
+    struct vg_offset off;
+    struct vg_commit cm;
+};
+
+static void build_commit(struct one_commit *oc, const struct vg_event *ev)
+{
+    char errstr[512] = "";
+
+    memset(oc, 0, sizeof(*oc));
+    assert_int_equal(vg_state_resolve(fx.st, ev, 1, &oc->res, errstr, sizeof(errstr)), VG_OK);
+    oc->off = (struct vg_offset){ev->pos.topic, ev->pos.partition, ev->pos.offset};
+    oc->cm.res = &oc->res;
+    oc->cm.n_res = 1;
+    oc->cm.trans = oc->trans;
+    oc->cm.n_trans = vg_resource_apply(&hc, oc->res, ev, oc->trans);
+    oc->cm.offsets = &oc->off;
+    oc->cm.n_offsets = 1;
+}
+
+/* The Resource's runtime as Redis holds it, read on the test's own connection. */
+struct runtime_is {
+    const char *id;
+    const char *want;
+};
+
+static bool runtime_is(void *arg)
+{
+    const struct runtime_is *w = arg;
+    redisReply *r = redisCommand(fx.raw, "HGET %s:res:{%s} runtime", fx.prefix, w->id);
+    bool ok = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, w->want) == 0;
+
+    if (r) {
+        freeReplyObject(r);
+    }
+    return ok;
+}
+
+static void assert_errstr(const char *errstr, const char *what, const char *text)
+{
+    char want[1024];
+
+    snprintf(want, sizeof(want), "redis %s: %s: %s", redacted, what, text);
+    assert_string_equal(errstr, want);
+}
+
+/*
+ * Send alone: the transaction runs in Redis while its replies are unread
+ * (another connection sees the write); finish then reads them, VG_OK, and
+ * the Resource is clean. The next commit on the connection succeeds.
+ */
+static void test_send_then_finish(void **state)
+{
+    struct one_commit oc;
+    struct vg_event ev;
+    char errstr[512] = "";
+    struct runtime_is w;
+
+    (void)state;
+    make_event(&ev, "split", "running", 10);
+    build_commit(&oc, &ev);
+    assert_true(oc.res->dirty);
+    assert_int_equal(vg_state_commit_send(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
+    w = (struct runtime_is){ev.id, "running"};
+    assert_true(vg_test_wait_for(runtime_is, &w, 10000));
+    assert_true(oc.res->dirty); /* marked clean only once the replies say so */
+    assert_int_equal(vg_state_commit_finish(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
+    assert_false(oc.res->dirty);
+    vg_event_fini(&ev);
+
+    make_event(&ev, "split", "succeeded", 11);
+    assert_int_equal(vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr)), VG_OK);
+    w = (struct runtime_is){ev.id, "succeeded"};
+    assert_true(runtime_is(&w));
+    vg_event_fini(&ev);
+}
+
+/* Nothing to write: the send sends nothing and the finish is VG_OK. */
+static void test_nothing_to_send(void **state)
+{
+    struct vg_commit cm = {0};
+    char errstr[512] = "";
+    long long before = vg_test_redis_calls(&fx, "exec");
+
+    (void)state;
+    assert_int_equal(vg_state_commit_send(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_commit_finish(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_test_redis_calls(&fx, "exec"), before);
+    assert_string_equal(errstr, "");
+}
+
+/*
+ * An error inside EXEC, seen by the finish: VG_ERR_INVALID with the errstr
+ * of vg_state_commit, and the Resource is to be written whole next time.
+ */
+static void test_error_inside_exec_at_finish(void **state)
+{
+    struct one_commit oc;
+    struct vg_event ev;
+    char errstr[512] = "";
+    char key[256];
+
+    (void)state;
+    snprintf(key, sizeof(key), "%s:idx:all", fx.prefix);
+    raw(REDIS_REPLY_STATUS, "SET %s not-a-set", key);
+    make_event(&ev, "split-wrongtype", "running", 20);
+    build_commit(&oc, &ev);
+    assert_int_equal(vg_state_commit_send(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_commit_finish(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_ERR_INVALID);
+    assert_errstr(errstr, "EXEC", WRONGTYPE_TEXT);
+    assert_true((oc.res->dirty_mask & VG_DIRTY_REPLACE) != 0);
+    raw(REDIS_REPLY_INTEGER, "DEL %s", key);
+    vg_event_fini(&ev);
+
+    make_event(&ev, "split-wrongtype", "succeeded", 21);
+    errstr[0] = '\0';
+    assert_int_equal(vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr)), VG_OK);
+    vg_event_fini(&ev);
+}
+
+/* A transaction Redis refuses (OOM while queueing): VG_ERR_BACKEND at the finish, nothing ran. */
+static void test_refused_at_finish(void **state)
+{
+    struct one_commit oc;
+    struct vg_event ev;
+    char errstr[512] = "";
+    char want[1024];
+    struct runtime_is w;
+
+    (void)state;
+    make_event(&ev, "split-oom", "running", 30);
+    build_commit(&oc, &ev);
+    raw(REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction");
+    raw(REDIS_REPLY_STATUS, "CONFIG SET maxmemory 1");
+    assert_int_equal(vg_state_commit_send(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_commit_finish(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_ERR_BACKEND);
+    raw(REDIS_REPLY_STATUS, "CONFIG SET maxmemory 0");
+    snprintf(want, sizeof(want), "redis %s: commit aborted: %s", redacted, OOM_TEXT);
+    assert_string_equal(errstr, want);
+    w = (struct runtime_is){ev.id, "running"};
+    assert_false(runtime_is(&w));
+    vg_event_fini(&ev);
+
+    make_event(&ev, "split-oom", "running", 31);
+    errstr[0] = '\0';
+    assert_int_equal(vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr)), VG_OK);
+    w = (struct runtime_is){ev.id, "running"};
+    assert_true(runtime_is(&w));
+    vg_event_fini(&ev);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_send_then_finish),
+        cmocka_unit_test(test_nothing_to_send),
+        cmocka_unit_test(test_error_inside_exec_at_finish),
+        cmocka_unit_test(test_refused_at_finish),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
