@@ -50,22 +50,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Run a command on the test's own connection and expect `type`. */
-static void raw(int type, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-
-    va_start(ap, fmt);
-    r = redisvCommand(fx.raw, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    if (r->type != type) {
-        fail_msg("%s: reply type %d (%s), want %d", fmt, r->type, r->str ? r->str : "", type);
-    }
-    freeReplyObject(r);
-}
-
 static long long raw_int(const char *fmt, const char *a, const char *b)
 {
     redisReply *r = redisCommand(fx.raw, fmt, a, b);
@@ -102,8 +86,11 @@ static void assert_errstr(const char *errstr, const char *what, const char *text
 /* The server refuses every write while queueing (maxmemory 1, no eviction), or takes them again. */
 static void refuse_writes(bool on)
 {
-    raw(REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction");
-    raw(REDIS_REPLY_STATUS, "CONFIG SET maxmemory %s", on ? "1" : "0");
+    assert_int_equal(
+        vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction"), 0);
+    assert_int_equal(
+        vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory %s", on ? "1" : "0"),
+        0);
 }
 
 /*
@@ -120,7 +107,7 @@ static void test_error_inside_exec(void **state)
 
     (void)state;
     snprintf(key, sizeof(key), "%s:idx:all", fx.prefix);
-    raw(REDIS_REPLY_STATUS, "SET %s not-a-set", key);
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "SET %s not-a-set", key), 0);
     make_event(&ev, "wrongtype", "running", 10);
     err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
     assert_int_equal(err, VG_ERR_INVALID);
@@ -128,7 +115,7 @@ static void test_error_inside_exec(void **state)
     /* the Resource's hash was written beside the failing SADD */
     assert_int_equal(raw_int("HEXISTS %s:res:{%s} runtime", fx.prefix, ev.id), 1);
 
-    raw(REDIS_REPLY_INTEGER, "DEL %s", key);
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "DEL %s", key), 0);
     vg_event_fini(&ev);
     make_event(&ev, "wrongtype", "succeeded", 11);
     errstr[0] = '\0';
@@ -178,9 +165,9 @@ static void test_queueing_error_after_queued(void **state)
 
     (void)state;
     make_event(&ev, "noperm", "running", 30);
-    raw(REDIS_REPLY_STATUS, "ACL SETUSER default -sadd");
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "ACL SETUSER default -sadd"), 0);
     err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
-    raw(REDIS_REPLY_STATUS, "ACL SETUSER default +@all");
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "ACL SETUSER default +@all"), 0);
     assert_int_equal(err, VG_ERR_BACKEND);
     assert_errstr(errstr, "commit aborted",
                   "NOPERM this user has no permissions to run the 'sadd' command");
@@ -219,11 +206,14 @@ static void test_silence_errors(void **state)
 
     (void)state;
     make_silence(&s, "s1");
-    raw(REDIS_REPLY_STATUS, "SET %s:silences:version not-a-number", fx.prefix);
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS,
+                                          "SET %s:silences:version not-a-number", fx.prefix),
+                     0);
     err = vg_state_silence_add(fx.st, &s, errstr, sizeof(errstr));
     assert_int_equal(err, VG_ERR_INVALID);
     assert_errstr(errstr, "silence", "ERR value is not an integer or out of range");
-    raw(REDIS_REPLY_INTEGER, "DEL %s:silences:version", fx.prefix);
+    assert_int_equal(
+        vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "DEL %s:silences:version", fx.prefix), 0);
 
     make_silence(&s, "s2");
     refuse_writes(true);

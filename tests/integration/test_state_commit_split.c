@@ -50,22 +50,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Run a command on the test's own connection and expect `type`. */
-static void raw(int type, const char *fmt, ...)
-{
-    va_list ap;
-    redisReply *r;
-
-    va_start(ap, fmt);
-    r = redisvCommand(fx.raw, fmt, ap);
-    va_end(ap);
-    assert_non_null(r);
-    if (r->type != type) {
-        fail_msg("%s: reply type %d (%s), want %d", fmt, r->type, r->str ? r->str : "", type);
-    }
-    freeReplyObject(r);
-}
-
 static void make_event(struct vg_event *ev, const char *name, const char *runtime, int64_t offset)
 {
     vg_test_event_make(ev, &(struct vg_test_event){.type = "workflow",
@@ -186,14 +170,14 @@ static void test_error_inside_exec_at_finish(void **state)
 
     (void)state;
     snprintf(key, sizeof(key), "%s:idx:all", fx.prefix);
-    raw(REDIS_REPLY_STATUS, "SET %s not-a-set", key);
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "SET %s not-a-set", key), 0);
     make_event(&ev, "split-wrongtype", "running", 20);
     build_commit(&oc, &ev);
     assert_int_equal(vg_state_commit_send(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_commit_finish(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_ERR_INVALID);
     assert_errstr(errstr, "EXEC", WRONGTYPE_TEXT);
     assert_true((oc.res->dirty_mask & VG_DIRTY_REPLACE) != 0);
-    raw(REDIS_REPLY_INTEGER, "DEL %s", key);
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "DEL %s", key), 0);
     vg_event_fini(&ev);
 
     make_event(&ev, "split-wrongtype", "succeeded", 21);
@@ -214,11 +198,12 @@ static void test_refused_at_finish(void **state)
     (void)state;
     make_event(&ev, "split-oom", "running", 30);
     build_commit(&oc, &ev);
-    raw(REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction");
-    raw(REDIS_REPLY_STATUS, "CONFIG SET maxmemory 1");
+    assert_int_equal(
+        vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction"), 0);
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory 1"), 0);
     assert_int_equal(vg_state_commit_send(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_commit_finish(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_ERR_BACKEND);
-    raw(REDIS_REPLY_STATUS, "CONFIG SET maxmemory 0");
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory 0"), 0);
     snprintf(want, sizeof(want), "redis %s: commit aborted: %s", redacted, OOM_TEXT);
     assert_string_equal(errstr, want);
     w = (struct runtime_is){ev.id, "running"};

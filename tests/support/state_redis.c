@@ -5,6 +5,7 @@
 
 #include <hiredis/hiredis.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,28 @@ void vg_test_redis_stop(struct vg_test_redis *r)
 const char *vg_test_redis_url(const struct vg_test_redis *r)
 {
     return vg_redis_child_url(r->rc);
+}
+
+int vg_test_redis_expect(const struct vg_test_redis *r, int type, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *reply;
+    int rc = 0;
+
+    va_start(ap, fmt);
+    reply = redisvCommand(r->raw, fmt, ap);
+    va_end(ap);
+    if (!reply) {
+        fprintf(stderr, "%s: no reply: %s\n", fmt, r->raw->errstr);
+        return -1;
+    }
+    if (reply->type != type) {
+        fprintf(stderr, "%s: reply type %d (%s), want %d\n", fmt, reply->type,
+                reply->str ? reply->str : "", type);
+        rc = -1;
+    }
+    freeReplyObject(reply);
+    return rc;
 }
 
 long long vg_test_redis_calls(const struct vg_test_redis *r, const char *cmd)

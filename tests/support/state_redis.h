@@ -33,6 +33,12 @@ int vg_test_redis_start(struct vg_test_redis *r, const char *name, const char *p
 void vg_test_redis_stop(struct vg_test_redis *r);
 /* The URL of the redis-server ("unix://DIR/redis.sock"). */
 const char *vg_test_redis_url(const struct vg_test_redis *r);
+/*
+ * Run a command on the raw connection and check its reply's type (REDIS_REPLY_STATUS, ...):
+ * 0, or -1 with the command and the reply printed.
+ */
+int vg_test_redis_expect(const struct vg_test_redis *r, int type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Calls of `cmd` (lower case: "hgetall") Redis has executed so far, all clients (INFO
  * commandstats); -1 when the reply cannot be read. */
 long long vg_test_redis_calls(const struct vg_test_redis *r, const char *cmd);
