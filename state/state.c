@@ -151,6 +151,7 @@ static vg_err_t cluster_route(struct vg_state *st, bool refresh, const char *was
         return VG_ERR_BACKEND;
     }
     nd = &cl->nodes[idx];
+    st->node_idx = idx;
     if (was && strcmp(was, nd->addr) != 0) {
         VG_LOG_INFO("state", "redis cluster: slot %u of prefix {%s} is now served by %s",
                     (unsigned)st->tag_slot, st->tag, nd->addr);
@@ -182,7 +183,9 @@ static vg_err_t cluster_connect(struct vg_state *st, const char *url, const char
         return VG_ERR_INVALID;
     }
     st->tag = vg_strdup(tag);
+    st->global_tag = vg_strdup(tag);
     st->tag_slot = state_cluster_keyslot(tag, strlen(tag));
+    st->node_idx = STATE_CLUSTER_NO_NODE;
     st->seed_redacted = vg_strdup(st->redacted);
     err = state_cluster_new(&st->cluster, url, errstr, errstr_size);
     if (err != VG_OK) {
@@ -228,7 +231,10 @@ vg_err_t vg_state_connect_config(struct vg_state **stp, const char *url, const c
             return err;
         }
     }
-    st->prefix = state_key_prefix(st, prefix);
+    st->name = vg_strdup(prefix);
+    st->global = state_key_prefix(st, prefix);
+    st->prefix = vg_strdup(st->global);
+    st->partitioned = rc && rc->partitioned;
     err = state_redis_open(st, errstr, errstr_size);
     if (err != VG_OK) {
         vg_state_destroy(st);
@@ -250,17 +256,217 @@ void vg_state_destroy(struct vg_state *st)
         return;
     }
     state_redis_close(st);
+    for (size_t i = 0; i < st->n_parked; i++) {
+        if (st->parked[i]) {
+            redisFree(st->parked[i]);
+        }
+    }
+    vg_free(st->parked);
     state_cluster_destroy(st->cluster);
     vg_map_destroy(st->cache, free_entry);
     vg_map_destroy(st->cache_topics, vg_free);
     state_url_fini(&st->url);
     vg_free(st->prefix);
+    vg_free(st->name);
+    vg_free(st->global);
+    vg_free(st->scope);
+    vg_free(st->global_tag);
     vg_free(st->pending_consumer);
     vg_free(st->pending_cursor);
     vg_free(st->claim_cursor);
     vg_free(st->tag);
     vg_free(st->seed_redacted);
     vg_free(st);
+}
+
+/* ---- scopes: the partitioned layout (docs/state.md "Layouts") ------------- */
+
+bool vg_state_partitioned(const struct vg_state *st)
+{
+    return st->partitioned;
+}
+
+/*
+ * On a cluster: st->ctx to the primary of st->tag_slot. The connection to
+ * the node left is parked, not closed: the next scope there takes it back.
+ */
+static vg_err_t scope_route(struct vg_state *st, char *errstr, size_t errstr_size)
+{
+    struct state_cluster *cl = st->cluster;
+    uint16_t idx = cl->slots[st->tag_slot];
+    uint16_t was = st->node_idx;
+    vg_err_t err;
+
+    if (idx != STATE_CLUSTER_NO_NODE && idx == was && st->ctx) {
+        return VG_OK;
+    }
+    if (st->ctx && was != STATE_CLUSTER_NO_NODE) {
+        if (was >= st->n_parked) {
+            size_t n = (size_t)was + 8;
+
+            st->parked = vg_realloc(st->parked, n * sizeof(*st->parked));
+            memset(st->parked + st->n_parked, 0, (n - st->n_parked) * sizeof(*st->parked));
+            st->n_parked = n;
+        }
+        if (st->parked[was]) {
+            redisFree(st->parked[was]);
+        }
+        st->parked[was] = st->ctx;
+        st->ctx = NULL;
+    }
+    err = cluster_route(st, false, NULL, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (st->node_idx < st->n_parked && st->parked[st->node_idx]) {
+        st->ctx = st->parked[st->node_idx];
+        st->parked[st->node_idx] = NULL;
+        return VG_OK;
+    }
+    return state_redis_open(st, errstr, errstr_size);
+}
+
+vg_err_t vg_state_scope(struct vg_state *st, const char *topic, int32_t partition, char *errstr,
+                        size_t errstr_size)
+{
+    char *scope;
+
+    if (!st->partitioned) {
+        return VG_OK;
+    }
+    if (!topic) {
+        if (!st->scope) {
+            return VG_OK;
+        }
+        vg_free(st->scope);
+        st->scope = NULL;
+        vg_free(st->prefix);
+        st->prefix = vg_strdup(st->global);
+        if (st->cluster) {
+            vg_free(st->tag);
+            st->tag = vg_strdup(st->global_tag);
+        }
+    } else {
+        scope = vg_asprintf("%s/%d", topic, (int)partition);
+        if (st->scope && strcmp(st->scope, scope) == 0) {
+            vg_free(scope);
+            return VG_OK;
+        }
+        vg_free(st->scope);
+        st->scope = scope;
+        vg_free(st->prefix);
+        st->prefix = vg_asprintf("%s:{%s}", st->name, scope);
+        if (st->cluster) {
+            vg_free(st->tag);
+            st->tag = vg_strdup(scope);
+        }
+    }
+    if (!st->cluster) {
+        return VG_OK;
+    }
+    st->tag_slot = state_cluster_keyslot(st->tag, strlen(st->tag));
+    return scope_route(st, errstr, errstr_size);
+}
+
+const char *vg_state_scope_now(const struct vg_state *st)
+{
+    return st->scope;
+}
+
+static int cmp_part(const void *a, const void *b)
+{
+    const struct vg_offset *pa = a;
+    const struct vg_offset *pb = b;
+    int c = strcmp(pa->topic, pb->topic);
+
+    return c ? c : (pa->partition > pb->partition) - (pa->partition < pb->partition);
+}
+
+vg_err_t vg_state_scopes(struct vg_state *st, struct vg_offset **out, size_t *n, char *errstr,
+                         size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    redisReply *reply = NULL;
+    vg_err_t err;
+    struct vg_offset *v = NULL;
+    size_t k = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!st->partitioned) {
+        return VG_OK;
+    }
+    state_cmd_str(&c, "SMEMBERS");
+    state_cmd_fmt(&c, "%s:parts", st->global);
+    err = state_scope_global_run(st, &c, "SMEMBERS", &reply, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
+        v = vg_malloc(reply->elements * sizeof(*v));
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *e = reply->element[i];
+            const char *slash = e->type == REDIS_REPLY_STRING ? strrchr(e->str, '/') : NULL;
+            int64_t p;
+
+            if (!slash || slash == e->str || !vg_parse_i64(slash + 1, &p) || p < 0 ||
+                p > INT32_MAX) {
+                continue; /* not ours */
+            }
+            v[k].topic = vg_strndup(e->str, (size_t)(slash - e->str));
+            v[k].partition = (int32_t)p;
+            v[k].offset = -1;
+            k++;
+        }
+    }
+    freeReplyObject(reply);
+    if (k > 1) {
+        qsort(v, k, sizeof(*v), cmp_part);
+    }
+    *out = v;
+    *n = k;
+    return VG_OK;
+}
+
+void vg_state_scopes_free(struct vg_offset *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        vg_free((char *)v[i].topic);
+    }
+    vg_free(v);
+}
+
+/*
+ * Run `c` on the global scope's keys, whatever the scope now (on a cluster,
+ * through the client: the global slot may be on another node).
+ */
+vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const char *what,
+                                redisReply **reply, char *errstr, size_t errstr_size)
+{
+    vg_err_t err;
+
+    if (!st->cluster || !st->scope) {
+        return state_run(st, c, what, NULL, reply, errstr, errstr_size);
+    }
+    {
+        char *scope = vg_strdup(st->scope);
+        const char *slash = strrchr(scope, '/');
+        char *topic = vg_strndup(scope, (size_t)(slash - scope));
+        int32_t partition = (int32_t)atoi(slash + 1);
+
+        err = vg_state_scope(st, NULL, 0, errstr, errstr_size);
+        if (err == VG_OK) {
+            err = state_run(st, c, what, NULL, reply, errstr, errstr_size);
+        } else {
+            state_cmd_fini(c);
+        }
+        if (err == VG_OK) {
+            err = vg_state_scope(st, topic, partition, errstr, errstr_size);
+        }
+        vg_free(topic);
+        vg_free(scope);
+    }
+    return err;
 }
 
 /*
@@ -1433,6 +1639,19 @@ vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_
     *cluster = NULL;
     if (err != VG_OK) {
         return err;
+    }
+    if (st->partitioned) {
+        /* the registry the readers go through (vg_state_scopes), then the partition's keys */
+        state_cmd_str(&c, "SADD");
+        state_cmd_fmt(&c, "%s:parts", st->global);
+        state_cmd_fmt(&c, "%s/%d", topic, (int)partition);
+        err = state_scope_global_run(st, &c, "SADD", NULL, errstr, errstr_size);
+        if (err == VG_OK) {
+            err = vg_state_scope(st, topic, partition, errstr, errstr_size);
+        }
+        if (err != VG_OK) {
+            return err;
+        }
     }
     /* INCR first: from its reply on, a commit of an older claim is refused (see the fence) */
     key = epoch_key(st, topic, partition);

@@ -57,7 +57,14 @@ struct vg_state {
     redisContext *ctx; /* NULL once dead (NULL reply) until vg_state_reconnect */
     struct state_url url;
     char redacted[STATE_URL_REDACTED_MAX]; /* the URL for messages: never the password */
+    /* The prefix of the keys of the scope now (docs/state.md "Layouts"): the global
+     * one, or with redis.layout partitioned, a Kafka partition's
+     * "<name>:{<topic>/<partition>}" (vg_state_scope). */
     char *prefix;
+    char *name;   /* the configured prefix, without braces */
+    char *global; /* the global scope's prefix: name, or "{name}" on a cluster */
+    bool partitioned;
+    char *scope; /* "<topic>/<partition>" of the scope now; NULL: the global one */
     struct vg_map *cache; /* id -> struct cache_entry *, owned (state.c) */
     size_t cache_max;     /* vg_state_cache_trim keeps at most this many; 0: no bound */
     uint64_t cache_use;   /* resolve calls so far: each lent Resource records it */
@@ -78,8 +85,13 @@ struct vg_state {
     /* On a Redis Cluster (docs/redis-cluster.md); NULL on one Redis. ctx then
      * goes to the primary of the tag's slot, url names that node. */
     struct state_cluster *cluster;
-    char *tag;           /* the hash tag every key carries: the configured prefix */
+    char *tag;           /* the hash tag of the scope's keys: the prefix, or "<topic>/<partition>" */
     uint16_t tag_slot;   /* its slot */
+    char *global_tag;    /* the global scope's tag */
+    uint16_t node_idx;   /* the node ctx is connected to (STATE_CLUSTER_NO_NODE: none yet) */
+    /* Connections to other nodes kept while ctx serves another scope, by node index. */
+    redisContext **parked;
+    size_t n_parked;
     char *seed_redacted; /* the configured URL for messages (redacted) */
     int wait_replicas;   /* > 0: a commit ends with WAIT (replicas, timeout) */
     int wait_timeout_ms;
@@ -249,6 +261,15 @@ vg_err_t state_read_exec(struct vg_state *st, size_t n, const char *what, char *
  * '{' is taken as it is. A new heap string.
  */
 char *state_key_prefix(const struct vg_state *st, const char *prefix);
+
+/*
+ * Run `c` (state_run, no error allowed) on the global scope's keys
+ * (P:parts, silences, ...), whatever scope st is in: on a cluster the
+ * global slot may be served by another node. *reply may be NULL.
+ */
+struct state_cmd;
+vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const char *what,
+                                redisReply **reply, char *errstr, size_t errstr_size);
 /* Keys under the prefix; each returns a new heap string. */
 char *state_key(const struct vg_state *st, const char *suffix);
 /* "P:<kind>:{ID}": kind "res", "hist", "audit" or "notif". */

@@ -190,6 +190,39 @@ struct vg_fence {
     int64_t epoch;
 };
 
+/*
+ * Layouts (docs/state.md "Layouts"). With redis.layout `single` every key is
+ * under the prefix and the functions below do nothing. With `partitioned`
+ * every key a commit writes (a Resource's hash and history, the indexes, the
+ * applied offsets and epoch, pod links, the outbox, timers, group buffers,
+ * incidents) lives in its Kafka partition's scope,
+ * "<prefix>:{<topic>/<partition>}:...": one hash tag, so one slot on a
+ * Redis Cluster. The global scope keeps what is not a partition's (silences,
+ * the registry of partitions "P:parts"). `st` works in one scope at a time:
+ * every key it builds is the scope's, and on a cluster its connection goes
+ * to the primary of the scope's slot.
+ */
+bool vg_state_partitioned(const struct vg_state *st);
+/*
+ * Work in (topic, partition)'s scope, or with topic NULL the global one.
+ * Cheap when unchanged. vg_state_partition_claim enters the partition's
+ * scope itself (and records the partition in the registry); a commit is
+ * written in the scope st is in, so it must hold that partition's writes
+ * only. VG_ERR_BACKEND: no route to the slot (reconnect and retry).
+ */
+vg_err_t vg_state_scope(struct vg_state *st, const char *topic, int32_t partition, char *errstr,
+                        size_t errstr_size);
+/* "<topic>/<partition>" of the scope now, or NULL (global, or the single layout). */
+const char *vg_state_scope_now(const struct vg_state *st);
+/*
+ * Every partition ever claimed (P:parts), sorted by topic then partition;
+ * offset is -1. Readers go through these scopes in turn. Empty with the
+ * single layout. Free with vg_state_scopes_free.
+ */
+vg_err_t vg_state_scopes(struct vg_state *st, struct vg_offset **out, size_t *n, char *errstr,
+                         size_t errstr_size);
+void vg_state_scopes_free(struct vg_offset *v, size_t n);
+
 /* What one batch changes, written in one MULTI/EXEC round trip. All borrowed. */
 struct vg_commit {
     struct vg_resource **res; /* dirty Resources: what changed is written, then marked clean */
