@@ -443,29 +443,39 @@ void vg_state_scopes_free(struct vg_offset *v, size_t n)
 vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const char *what,
                                 redisReply **reply, char *errstr, size_t errstr_size)
 {
+    char *topic;
+    const char *slash;
+    int64_t partition = 0;
     vg_err_t err;
+    vg_err_t back;
+    char back_err[256];
 
+    if (reply) {
+        *reply = NULL;
+    }
     if (!st->cluster || !st->scope) {
         return state_run(st, c, what, NULL, reply, errstr, errstr_size);
     }
-    {
-        char *scope = vg_strdup(st->scope);
-        const char *slash = strrchr(scope, '/');
-        char *topic = vg_strndup(scope, (size_t)(slash - scope));
-        int32_t partition = (int32_t)atoi(slash + 1);
-
-        err = vg_state_scope(st, NULL, 0, errstr, errstr_size);
-        if (err == VG_OK) {
-            err = state_run(st, c, what, NULL, reply, errstr, errstr_size);
-        } else {
-            state_cmd_fini(c);
-        }
-        if (err == VG_OK) {
-            err = vg_state_scope(st, topic, partition, errstr, errstr_size);
-        }
-        vg_free(topic);
-        vg_free(scope);
+    slash = strrchr(st->scope, '/');
+    VG_ASSERT(slash && vg_parse_i64(slash + 1, &partition)); /* vg_state_scope wrote it */
+    topic = vg_strndup(st->scope, (size_t)(slash - st->scope));
+    err = vg_state_scope(st, NULL, 0, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = state_run(st, c, what, NULL, reply, errstr, errstr_size);
+    } else {
+        state_cmd_reset(c);
     }
+    /* back to the partition's scope whatever the command did: the caller is still in it */
+    back = vg_state_scope(st, topic, (int32_t)partition, back_err, sizeof(back_err));
+    if (back != VG_OK && err == VG_OK) {
+        snprintf(errstr, errstr_size, "%s", back_err);
+        err = back;
+        if (reply && *reply) {
+            freeReplyObject(*reply);
+            *reply = NULL;
+        }
+    }
+    vg_free(topic);
     return err;
 }
 
