@@ -39,3 +39,15 @@ target_link_libraries(test_core_config_cluster PRIVATE vg_testsupport vg_core Pk
                       vg_build_flags)
 add_test(NAME test_core_config_cluster COMMAND test_core_config_cluster)
 set_tests_properties(test_core_config_cluster PROPERTIES LABELS unit TIMEOUT 30)
+
+# The partitioned layout's scopes on one redis-server and on a real cluster (three primaries,
+# one replica each), and the replay's swap of a partitioned state on both.
+add_executable(test_state_scope ${CMAKE_CURRENT_LIST_DIR}/integration/test_state_scope.c
+               ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
+target_include_directories(test_state_scope PRIVATE ${PROJECT_SOURCE_DIR}/state
+                           ${CMAKE_CURRENT_LIST_DIR}/support)
+target_link_libraries(test_state_scope PRIVATE vg_teststate vg_state vg_core vg_testsupport
+                      PkgConfig::CMOCKA PkgConfig::CLUSTER_HIREDIS vg_build_flags)
+add_test(NAME state_scope COMMAND test_state_scope)
+# the cluster starts in a few seconds, the failover takes about three
+set_tests_properties(state_scope PROPERTIES LABELS "integration;cluster" TIMEOUT 180)
