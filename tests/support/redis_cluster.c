@@ -712,3 +712,19 @@ long long vg_test_cluster_count_everywhere(const struct vg_test_cluster *c, cons
     }
     return total;
 }
+
+int vg_test_cluster_slots_below(const struct vg_test_cluster *c, size_t owner, int slot)
+{
+    int asked = running_node(c);
+    int *owners = vg_malloc(16384 * sizeof(*owners));
+    int n = -1;
+
+    if (asked >= 0 && slot_owners(c, (size_t)asked, owners)) {
+        n = 0;
+        for (int s = 0; s < slot; s++) {
+            n += index_of_port(c, owners[s]) == (int)owner;
+        }
+    }
+    vg_free(owners);
+    return n;
+}

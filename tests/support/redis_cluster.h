@@ -83,6 +83,10 @@ long long vg_test_cluster_scan_count(const struct vg_test_cluster *c, size_t i,
 long long vg_test_cluster_count_everywhere(const struct vg_test_cluster *c, const char *pattern,
                                            size_t *primaries_with);
 
+/* How many slots below `slot` node `owner` owns (redis-cli --cluster reshard moves a source's
+ * lowest slots first); -1: no answer. */
+int vg_test_cluster_slots_below(const struct vg_test_cluster *c, size_t owner, int slot);
+
 /* SIGKILL node i (and reap it). */
 void vg_test_cluster_kill(struct vg_test_cluster *c, size_t i);
 /* Start node i again on its directory (nodes.conf, AOF) and wait for PING. 0 or -1. */
