@@ -102,7 +102,11 @@ static void test_partitioned_e2e_on_a_cluster(void **state)
     assert_int_equal(bad, 0);
     assert_get_lists_all(&log);
     assert_spread();
+    /* nothing left of the replay: its partitions' keys nor its global ones */
     pattern = vg_asprintf("%s:replay:*", T.e.prefix);
+    assert_int_equal(vg_test_cluster_count_everywhere(&T.rc, pattern, NULL), 0);
+    free(pattern);
+    pattern = vg_asprintf("{%s}:replay:*", T.e.prefix);
     assert_int_equal(vg_test_cluster_count_everywhere(&T.rc, pattern, NULL), 0);
     free(pattern);
     vg_ref_log_fini(&log);
