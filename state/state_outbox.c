@@ -13,6 +13,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "state_cluster.h"
 #include "state_int.h"
 #include "vigil/util.h"
 
@@ -464,9 +465,18 @@ static vg_err_t streams_refresh(struct vg_state *st, char *errstr, size_t errstr
 typedef void (*stream_cmd_fn)(struct vg_state *st, struct state_cmd *c,
                               const struct state_outbox_stream *s, const void *arg);
 
+/* The node that serves stream s's slot on a cluster (the map as loaded); 0 on one Redis. */
+static uint16_t stream_node(const struct vg_state *st, const struct state_outbox_stream *s)
+{
+    const char *tag = s->scope ? s->scope : st->global_tag;
+
+    return st->cluster ? st->cluster->slots[state_cluster_keyslot(tag, strlen(tag))] : 0;
+}
+
 /*
- * One command per stream of idx[0..n): on one Redis pipelined (one round
- * trip), on a cluster each in its stream's scope (the slot's node). An
+ * One command per stream of idx[0..n), pipelined per node: on one Redis
+ * all in one round trip, on a cluster one round trip per node that serves
+ * some of them (entering the first one's scope routes st to that node). An
  * error reply whose first word is `allow` is handed back; any other fails
  * the lot (a NOGROUP also marks that stream's group for re-creation).
  * replies[i] belongs to idx[i]; free with state_replies_free.
@@ -476,52 +486,70 @@ static vg_err_t streams_run(struct vg_state *st, const size_t *idx, size_t n, st
                             redisReply **replies, char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
+    uint16_t *node = vg_calloc(n + 1, sizeof(*node));
+    bool *done = vg_calloc(n + 1, sizeof(*done));
+    size_t *ord = vg_calloc(n + 1, sizeof(*ord));
+    redisReply **got = vg_calloc(n + 1, sizeof(*got));
     vg_err_t err = VG_OK;
 
-    if (!st->cluster) {
-        err = state_need_ctx(st, errstr, errstr_size);
-        if (err != VG_OK) {
-            return err;
-        }
-        for (size_t i = 0; i < n; i++) {
-            build(st, &c, &st->streams[idx[i]], arg);
-            state_cmd_append(st, &c);
-        }
-        state_cmd_fini(&c);
-        err = state_read_replies(st, n, replies, what, errstr, errstr_size);
-        if (err != VG_OK) {
-            return err;
-        }
-        for (size_t i = 0; i < n && err == VG_OK; i++) {
-            if (replies[i]->type != REDIS_REPLY_ERROR ||
-                (allow && state_error_is(replies[i], allow))) {
-                continue;
-            }
-            if (state_error_is(replies[i], "NOGROUP")) {
-                st->group_ready = false;
-                st->streams[idx[i]].group_ready = false;
-            }
-            err = state_reply_error(st, what, replies[i], errstr, errstr_size);
-        }
-        if (err != VG_OK) {
-            state_replies_free(replies, n);
-        }
-        return err;
+    for (size_t i = 0; i < n; i++) {
+        node[i] = stream_node(st, &st->streams[idx[i]]);
+        replies[i] = NULL;
     }
     for (size_t i = 0; i < n && err == VG_OK; i++) {
-        err = vg_state_scope_set(st, st->streams[idx[i]].scope, errstr, errstr_size);
+        size_t m = 0;
+
+        if (done[i]) {
+            continue;
+        }
+        if (st->cluster) {
+            err = vg_state_scope_set(st, st->streams[idx[i]].scope, errstr, errstr_size);
+        }
         if (err == VG_OK) {
-            build(st, &c, &st->streams[idx[i]], arg);
-            err = state_run(st, &c, what, allow, &replies[i], errstr, errstr_size);
-            if (err != VG_OK && !st->group_ready) {
-                st->streams[idx[i]].group_ready = false;
-            }
+            err = state_need_ctx(st, errstr, errstr_size);
         }
         if (err != VG_OK) {
-            state_replies_free(replies, i);
+            break;
+        }
+        for (size_t k = i; k < n; k++) {
+            if (!done[k] && node[k] == node[i]) {
+                build(st, &c, &st->streams[idx[k]], arg);
+                state_cmd_append(st, &c);
+                ord[m++] = k;
+            }
+        }
+        err = state_read_replies(st, m, got, what, errstr, errstr_size);
+        if (err != VG_OK) {
+            break;
+        }
+        for (size_t x = 0; x < m; x++) {
+            replies[ord[x]] = got[x];
+            done[ord[x]] = true;
+        }
+        for (size_t x = 0; x < m && err == VG_OK; x++) {
+            if (got[x]->type != REDIS_REPLY_ERROR || (allow && state_error_is(got[x], allow))) {
+                continue;
+            }
+            if (state_error_is(got[x], "NOGROUP")) {
+                st->group_ready = false;
+                st->streams[idx[ord[x]]].group_ready = false;
+            }
+            err = state_reply_error(st, what, got[x], errstr, errstr_size);
         }
     }
     state_cmd_fini(&c);
+    if (err != VG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (replies[i]) {
+                freeReplyObject(replies[i]);
+                replies[i] = NULL;
+            }
+        }
+    }
+    vg_free(node);
+    vg_free(done);
+    vg_free(ord);
+    vg_free(got);
     return err;
 }
 
