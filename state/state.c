@@ -274,6 +274,7 @@ void vg_state_destroy(struct vg_state *st)
     vg_free(st->pending_consumer);
     vg_free(st->pending_cursor);
     vg_free(st->claim_cursor);
+    state_outbox_streams_free(st);
     vg_free(st->tag);
     vg_free(st->seed_redacted);
     vg_free(st);
@@ -590,12 +591,11 @@ vg_err_t vg_state_ping(struct vg_state *st)
     vg_err_t err;
 
     if (st->cluster) {
-        char *key = state_key(st, "outbox");
-
+        /* The global scope's key, whatever scope st is in (the partitioned layout): the
+         * connection that serves it is the one readiness is about. */
         state_cmd_str(&c, "EXISTS");
-        state_cmd_str(&c, key);
-        err = state_run(st, &c, "EXISTS", NULL, NULL, NULL, 0);
-        vg_free(key);
+        state_cmd_fmt(&c, "%s:outbox", st->global);
+        err = state_scope_global_run(st, &c, "EXISTS", NULL, NULL, 0);
     } else {
         state_cmd_str(&c, "PING");
         err = state_run(st, &c, "PING", NULL, NULL, NULL, 0);

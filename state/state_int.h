@@ -64,7 +64,7 @@ struct vg_state {
     char *name;   /* the configured prefix, without braces */
     char *global; /* the global scope's prefix: name, or "{name}" on a cluster */
     bool partitioned;
-    char *scope; /* "<topic>/<partition>" of the scope now; NULL: the global one */
+    char *scope;          /* "<topic>/<partition>" of the scope now; NULL: the global one */
     struct vg_map *cache; /* id -> struct cache_entry *, owned (state.c) */
     size_t cache_max;     /* vg_state_cache_trim keeps at most this many; 0: no bound */
     uint64_t cache_use;   /* resolve calls so far: each lent Resource records it */
@@ -81,14 +81,23 @@ struct vg_state {
     char *pending_cursor;   /* last own pending id returned; "0" at start */
     bool pending_done;      /* own pending entries of pending_consumer all returned */
     char *claim_cursor;     /* XAUTOCLAIM start id for the next call */
+    /* With the partitioned layout the reader goes through one stream per scope
+     * (state_outbox.c): the global one first, then every registered partition's.
+     * group_ready false (a reconnect, a NOGROUP) re-checks every stream's group,
+     * pending_done false hands out every stream's own pending entries again. */
+    struct state_outbox_stream *streams;
+    size_t n_streams;
+    size_t cap_streams;
+    int64_t streams_listed_ms;  /* mono: the registry was last read then */
+    int64_t streams_claimed_ms; /* mono: the last XAUTOCLAIM pass over the streams */
 
     /* On a Redis Cluster (docs/redis-cluster.md); NULL on one Redis. ctx then
      * goes to the primary of the tag's slot, url names that node. */
     struct state_cluster *cluster;
-    char *tag;           /* the hash tag of the scope's keys: the prefix, or "<topic>/<partition>" */
-    uint16_t tag_slot;   /* its slot */
-    char *global_tag;    /* the global scope's tag */
-    uint16_t node_idx;   /* the node ctx is connected to (STATE_CLUSTER_NO_NODE: none yet) */
+    char *tag;         /* the hash tag of the scope's keys: the prefix, or "<topic>/<partition>" */
+    uint16_t tag_slot; /* its slot */
+    char *global_tag;  /* the global scope's tag */
+    uint16_t node_idx; /* the node ctx is connected to (STATE_CLUSTER_NO_NODE: none yet) */
     /* Connections to other nodes kept while ctx serves another scope, by node index. */
     redisContext **parked;
     size_t n_parked;
@@ -109,6 +118,32 @@ struct vg_state {
     size_t commit_n;
     size_t commit_wait;
 };
+
+/* One scope's outbox stream, as the partitioned layout's reader keeps it. */
+struct state_outbox_stream {
+    char *scope; /* "<topic>/<partition>"; NULL: the global scope */
+    char *key;   /* its outbox stream */
+    bool group_ready;
+    bool pending_done;
+    char *pending_cursor;
+    char *claim_cursor;
+};
+/* Free st's outbox streams (vg_state_destroy). */
+void state_outbox_streams_free(struct vg_state *st);
+/*
+ * For a reader that goes through every scope (state_outbox.c): NULL (the
+ * global scope) first, then "<topic>/<partition>" of each registered
+ * partition (just NULL with the single layout). Free with
+ * state_scope_names_free.
+ */
+vg_err_t state_scope_names(struct vg_state *st, char ***out, size_t *n, char *errstr,
+                           size_t errstr_size);
+void state_scope_names_free(char **v, size_t n);
+/* The scope st is in, to go back to: state_scope_restore enters it again and frees it; the
+ * result is `err` unless that is VG_OK and going back failed. */
+char *state_scope_save(const struct vg_state *st);
+vg_err_t state_scope_restore(struct vg_state *st, char *saved, vg_err_t err, char *errstr,
+                             size_t errstr_size);
 
 /* Open st->ctx from st->url: connect, timeouts, AUTH, SELECT, PING. */
 vg_err_t state_redis_open(struct vg_state *st, char *errstr, size_t errstr_size);

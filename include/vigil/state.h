@@ -215,6 +215,13 @@ vg_err_t vg_state_scope(struct vg_state *st, const char *topic, int32_t partitio
 /* "<topic>/<partition>" of the scope now, or NULL (global, or the single layout). */
 const char *vg_state_scope_now(const struct vg_state *st);
 /*
+ * vg_state_scope by name: `scope` as vg_state_scope_now and the outbox's
+ * entries give it ("<topic>/<partition>"), NULL the global scope. Does
+ * nothing with the single layout. VG_ERR_INVALID: not such a name.
+ */
+vg_err_t vg_state_scope_set(struct vg_state *st, const char *scope, char *errstr,
+                            size_t errstr_size);
+/*
  * Every partition ever claimed (P:parts), sorted by topic then partition;
  * offset is -1. Readers go through these scopes in turn. Empty with the
  * single layout. Free with vg_state_scopes_free.
@@ -537,6 +544,9 @@ struct vg_outbox_entry {
     char *body; /* webhook v1 JSON */
     size_t body_len;
     char *origin; /* the primary sink when this is a fallback copy, else NULL */
+    /* The scope whose outbox holds it ("<topic>/<partition>"); NULL: the global scope
+     * (always with the single layout). Finish it in that scope (vg_state_scope_set). */
+    char *scope;
 };
 /*
  * Read up to `max` entries for consumer `consumer`: first entries pending
@@ -549,17 +559,31 @@ struct vg_outbox_entry {
  * disables claiming. block_ms <= 0 does not block; it only blocks when
  * nothing else was found. Entries deleted while pending are acked and
  * skipped.)
+ *
+ * With the partitioned layout every scope's outbox is read (the global
+ * one and each registered partition's, the registry read again about once
+ * a second) and each entry carries its scope. On one Redis new entries of
+ * all streams come in one XREADGROUP (BLOCK as above); on a cluster each
+ * stream is read without BLOCK and, when none had anything, the call
+ * waits at most 10 ms instead of block_ms. A read may then return up to
+ * 16 entries per stream more than `max`. Dead instances' entries are
+ * claimed in a pass over the streams at most once a second. st is left
+ * in any scope.
  */
 vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t max, int block_ms,
                               int64_t claim_idle_ms, struct vg_outbox_entry **out, size_t *n_out,
                               char *errstr, size_t errstr_size);
-/* XACK and XDEL in one MULTI: P:outbox only holds what is not yet acknowledged. */
+/* XACK and XDEL in one MULTI: P:outbox only holds what is not yet acknowledged.
+ * This and the functions below up to vg_state_outbox_touch work on the outbox of the
+ * scope st is in: enter the entries' scope first (vg_state_scope_set). */
 vg_err_t vg_state_outbox_ack(struct vg_state *st, const char *stream_id, char *errstr,
                              size_t errstr_size);
 /* Move to P:outbox:dead with `reason` and ack, atomically. */
 vg_err_t vg_state_outbox_dead(struct vg_state *st, const struct vg_outbox_entry *e,
                               const char *reason, char *errstr, size_t errstr_size);
-/* Entries not yet acknowledged (pending + never read): XLEN of P:outbox, since acks delete. */
+/* Entries not yet acknowledged (pending + never read): XLEN of P:outbox, since acks delete.
+ * This and vg_state_dead_depth sum over every scope with the partitioned layout and leave st
+ * in the scope they found it in. */
 vg_err_t vg_state_outbox_backlog(struct vg_state *st, int64_t *out, char *errstr,
                                  size_t errstr_size);
 /* For /metrics: entries in the dead-letter stream P:outbox:dead (XLEN). */
@@ -645,8 +669,15 @@ struct vg_dead_entry {
     long status;
     int attempts;
     int64_t failed_at_ms;
+    char *scope; /* the scope whose dead-letter stream holds it; NULL: the global one */
 };
-/* Oldest first, at most `max`. Caller frees with vg_dead_entries_free. */
+/*
+ * Oldest first, at most `max`. Caller frees with vg_dead_entries_free.
+ * With the partitioned layout this and retry/drop go through every scope
+ * (the oldest of all of them first; an id found in several scopes acts
+ * on each, a retry in the entry's own scope, atomically there) and leave
+ * st in the scope they found it in.
+ */
 vg_err_t vg_state_dlq_list(struct vg_state *st, size_t max, struct vg_dead_entry **out,
                            size_t *n_out, char *errstr, size_t errstr_size);
 /*
@@ -673,7 +704,8 @@ struct vg_audit_record {
     long status;
     int64_t latency_ms;
 };
-/* Oldest first, at most `max`. Caller frees with vg_audit_records_free. */
+/* Oldest first, at most `max`. Caller frees with vg_audit_records_free. With the partitioned
+ * layout: merged from every scope's stream of the incident; st is left as it was found. */
 vg_err_t vg_state_audit_read(struct vg_state *st, const char *incident, size_t max,
                              struct vg_audit_record **out, size_t *n_out, char *errstr,
                              size_t errstr_size);
