@@ -291,9 +291,9 @@ void vg_incident_records_free(struct vg_incident_record *v, size_t n)
     vg_free(v);
 }
 
-vg_err_t vg_state_incidents_list(struct vg_state *st, int64_t since_ms,
-                                 struct vg_incident_record **out, size_t *n_out, char *errstr,
-                                 size_t errstr_size)
+static vg_err_t incidents_list(struct vg_state *st, int64_t since_ms,
+                               struct vg_incident_record **out, size_t *n_out, char *errstr,
+                               size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *ids = NULL;
@@ -358,8 +358,8 @@ out:
     return VG_OK;
 }
 
-vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_incident_record *out,
-                               bool *found, char *errstr, size_t errstr_size)
+static vg_err_t incident_get(struct vg_state *st, const char *id, struct vg_incident_record *out,
+                             bool *found, char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *reply = NULL;
@@ -711,8 +711,8 @@ out:
     return err;
 }
 
-vg_err_t vg_state_incidents_reindex(struct vg_state *st, size_t *n_records, char *errstr,
-                                    size_t errstr_size)
+static vg_err_t incidents_reindex(struct vg_state *st, size_t *n_records, char *errstr,
+                                  size_t errstr_size)
 {
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
     bool done = false;
@@ -781,18 +781,63 @@ static vg_err_t read_indexed(struct vg_state *st, struct state_cmd *c, const cha
     return VG_OK;
 }
 
-vg_err_t vg_state_incidents_firing_counts(struct vg_state *st, struct vg_incident_count **out,
-                                          size_t *n_out, char *errstr, size_t errstr_size)
+/*
+ * Add the fields of an HGETALL P:incidents:counts reply to the pairs in
+ * (*v, *n), summed by (monitor, severity): `at` maps a pair to its index + 1.
+ */
+static vg_err_t counts_add(struct vg_state *st, const redisReply *all, struct vg_map *at,
+                           struct vg_incident_count **v, size_t *n, size_t *cap, char *errstr,
+                           size_t errstr_size)
+{
+    if (all->type != REDIS_REPLY_ARRAY || all->elements % 2 != 0) {
+        snprintf(errstr, errstr_size, "redis %s: HGETALL incidents:counts: unexpected reply",
+                 st->redacted);
+        return VG_ERR_INVALID;
+    }
+    for (size_t i = 0; i + 1 < all->elements; i += 2) {
+        const redisReply *f = all->element[i];
+        const redisReply *val = all->element[i + 1];
+        const char *nul = f->type == REDIS_REPLY_STRING ? memchr(f->str, '\0', f->len) : NULL;
+        char *end = NULL;
+        long long count;
+        char *key;
+        void *k;
+
+        if (!nul || val->type != REDIS_REPLY_STRING) {
+            continue; /* not a field vigil wrote */
+        }
+        count = strtoll(val->str, &end, 10);
+        if (end == val->str || *end != '\0' || count <= 0) {
+            continue;
+        }
+        /* the monitor's length first: names may hold anything but a NUL */
+        key =
+            vg_asprintf("%zu:%.*s%s", (size_t)(nul - f->str), (int)(nul - f->str), f->str, nul + 1);
+        k = vg_map_get(at, key);
+        if (k) {
+            (*v)[(uintptr_t)k - 1].firing += count;
+        } else {
+            struct vg_incident_count *c = VG_ARRAY_PUSH(*v, *n, *cap);
+
+            c->monitor = vg_strndup(f->str, (size_t)(nul - f->str));
+            c->severity = vg_strndup(nul + 1, f->len - (size_t)(nul - f->str) - 1);
+            c->firing = count;
+            vg_map_put(at, key, (void *)(uintptr_t)*n);
+        }
+        vg_free(key);
+    }
+    return VG_OK;
+}
+
+/* The counts of st's scope (rebuilt first when not indexed), added to (*v, *n). */
+static vg_err_t counts_one(struct vg_state *st, struct vg_map *at, struct vg_incident_count **v,
+                           size_t *n, size_t *cap, char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *all = NULL;
-    struct vg_incident_count *v = NULL;
-    size_t n = 0;
     bool indexed = true;
-    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = VG_OK;
 
-    *out = NULL;
-    *n_out = 0;
     for (int round = 0; err == VG_OK && round < 2; round++) {
         state_cmd_str(&c, "HGETALL");
         state_cmd_fmt(&c, "%s:incidents:counts", st->prefix);
@@ -802,48 +847,110 @@ vg_err_t vg_state_incidents_firing_counts(struct vg_state *st, struct vg_inciden
         }
         freeReplyObject(all);
         all = NULL;
-        err = vg_state_incidents_reindex(st, NULL, errstr, errstr_size);
+        err = incidents_reindex(st, NULL, errstr, errstr_size);
     }
     state_cmd_fini(&c);
-    if (err != VG_OK) {
-        goto out;
+    if (err == VG_OK) {
+        err = counts_add(st, all, at, v, n, cap, errstr, errstr_size);
     }
-    if (all->type != REDIS_REPLY_ARRAY || all->elements % 2 != 0) {
-        snprintf(errstr, errstr_size, "redis %s: HGETALL incidents:counts: unexpected reply",
-                 st->redacted);
-        err = VG_ERR_INVALID;
-        goto out;
-    }
-    v = vg_calloc(all->elements / 2 + 1, sizeof(*v));
-    for (size_t i = 0; i + 1 < all->elements; i += 2) {
-        const redisReply *f = all->element[i];
-        const redisReply *val = all->element[i + 1];
-        const char *nul = f->type == REDIS_REPLY_STRING ? memchr(f->str, '\0', f->len) : NULL;
-        char *end = NULL;
-        long long count;
-
-        if (!nul || val->type != REDIS_REPLY_STRING) {
-            continue; /* not a field vigil wrote */
-        }
-        count = strtoll(val->str, &end, 10);
-        if (end == val->str || *end != '\0' || count <= 0) {
-            continue;
-        }
-        v[n].monitor = vg_strndup(f->str, (size_t)(nul - f->str));
-        v[n].severity = vg_strndup(nul + 1, f->len - (size_t)(nul - f->str) - 1);
-        v[n].firing = count;
-        n++;
-    }
-out:
     if (all) {
         freeReplyObject(all);
     }
+    return err;
+}
+
+/* The counts of every scope in one round trip (per node); scopes not indexed noted in redo. */
+struct counts_read {
+    struct vg_map *at;
+    struct vg_incident_count *v;
+    size_t n;
+    size_t cap;
+    bool *redo;
+};
+
+static size_t counts_queue_scope(struct vg_state *st, size_t k, void *arg)
+{
+    struct state_cmd c = {0};
+
+    (void)k;
+    (void)arg;
+    state_cmd_str(&c, "EXISTS");
+    state_cmd_fmt(&c, "%s:incidents:indexed", st->prefix);
+    state_cmd_append(st, &c);
+    state_cmd_str(&c, "HGETALL");
+    state_cmd_fmt(&c, "%s:incidents:counts", st->prefix);
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
+    return 2;
+}
+
+static vg_err_t counts_take_scope(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                                  void *arg, char *errstr, size_t errstr_size)
+{
+    struct counts_read *cr = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            return state_reply_error(st, "HGETALL incidents:counts", replies[i], errstr,
+                                     errstr_size);
+        }
+    }
+    if (!(replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer > 0)) {
+        cr->redo[k] = true; /* rebuilt and read again on its own */
+        return VG_OK;
+    }
+    return counts_add(st, replies[1], cr->at, &cr->v, &cr->n, &cr->cap, errstr, errstr_size);
+}
+
+vg_err_t vg_state_incidents_firing_counts(struct vg_state *st, struct vg_incident_count **out,
+                                          size_t *n_out, char *errstr, size_t errstr_size)
+{
+    struct counts_read cr = {0};
+    struct vg_offset *scopes = NULL;
+    size_t n_scopes = 0;
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
+
+    *out = NULL;
+    *n_out = 0;
     if (err != VG_OK) {
-        vg_incident_counts_free(v, n);
         return err;
     }
-    *out = v;
-    *n_out = n;
+    cr.at = vg_map_new();
+    if (!st->partitioned) {
+        err = counts_one(st, cr.at, &cr.v, &cr.n, &cr.cap, errstr, errstr_size);
+    } else {
+        /* A scrape costs one round trip per node, whatever the number of incidents. */
+        struct state_scopes_read rd = {"HGETALL incidents:counts", counts_queue_scope,
+                                       counts_take_scope, &cr};
+
+        err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
+        cr.redo = vg_calloc(n_scopes ? n_scopes : 1, sizeof(*cr.redo));
+        if (err == VG_OK) {
+            err = state_scopes_read(st, scopes, n_scopes, &rd, errstr, errstr_size);
+        }
+        for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
+            struct state_scope_mark m;
+
+            if (!cr.redo[k]) {
+                continue;
+            }
+            state_scope_mark(st, &m);
+            err = vg_state_scope(st, scopes[k].topic, scopes[k].partition, errstr, errstr_size);
+            if (err == VG_OK) {
+                err = counts_one(st, cr.at, &cr.v, &cr.n, &cr.cap, errstr, errstr_size);
+            }
+            err = state_scope_back(st, &m, err, errstr, errstr_size);
+        }
+        vg_free(cr.redo);
+        vg_state_scopes_free(scopes, n_scopes);
+    }
+    vg_map_destroy(cr.at, NULL);
+    if (err != VG_OK) {
+        vg_incident_counts_free(cr.v, cr.n);
+        return err;
+    }
+    *out = cr.v ? cr.v : vg_calloc(1, sizeof(*cr.v));
+    *n_out = cr.n;
     return VG_OK;
 }
 
@@ -866,9 +973,9 @@ static bool query_wants(const struct vg_incident_query *q, const struct vg_incid
     return r->state && !strcmp(r->state, status);
 }
 
-vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_query *q,
-                                 struct vg_incident_record **out, size_t *n_out, char *errstr,
-                                 size_t errstr_size)
+static vg_err_t incidents_page(struct vg_state *st, const struct vg_incident_query *q,
+                               struct vg_incident_record **out, size_t *n_out, char *errstr,
+                               size_t errstr_size)
 {
     const char *status = q->status ? q->status : "all";
     struct state_cmd c = {0};
@@ -933,7 +1040,7 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
         if (!indexed && !reindexed) {
             freeReplyObject(members);
             reindexed = true;
-            err = vg_state_incidents_reindex(st, NULL, errstr, errstr_size);
+            err = incidents_reindex(st, NULL, errstr, errstr_size);
             if (err != VG_OK) {
                 break;
             }
@@ -984,4 +1091,209 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
     *out = v;
     *n_out = n;
     return VG_OK;
+}
+
+/* ---- the partitioned layout: every scope read, then merged ------------------------- */
+
+/* Newest first; equal times by id, descending, as ZREVRANGEBYSCORE orders them. */
+static int cmp_record_newest(const void *a, const void *b)
+{
+    const struct vg_incident_record *x = a;
+    const struct vg_incident_record *y = b;
+
+    if (x->updated_at_ms != y->updated_at_ms) {
+        return x->updated_at_ms > y->updated_at_ms ? -1 : 1;
+    }
+    return strcmp(y->id ? y->id : "", x->id ? x->id : "");
+}
+
+/*
+ * Run `one` (a list or a page: newest first, at most `limit` when > 0) in
+ * every scope and merge: newest first, at most `limit`. Each scope gives at
+ * most `limit`, so the merged page is exactly the newest `limit` of all.
+ */
+static vg_err_t records_all_scopes(struct vg_state *st, const struct vg_incident_query *q,
+                                   int64_t since_ms, size_t limit, struct vg_incident_record **out,
+                                   size_t *n_out, char *errstr, size_t errstr_size)
+{
+    struct state_scope_mark m;
+    struct vg_offset *scopes = NULL;
+    size_t n_scopes = 0;
+    struct vg_incident_record *v = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    vg_err_t err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
+
+    state_scope_mark(st, &m);
+    for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
+        struct vg_incident_record *part = NULL;
+        size_t n_part = 0;
+
+        err = vg_state_scope(st, scopes[k].topic, scopes[k].partition, errstr, errstr_size);
+        if (err != VG_OK) {
+            break;
+        }
+        err = q ? incidents_page(st, q, &part, &n_part, errstr, errstr_size)
+                : incidents_list(st, since_ms, &part, &n_part, errstr, errstr_size);
+        if (err == VG_OK && n_part > 0) {
+            vg_array_grow((void **)&v, &cap, n + n_part, sizeof(*v));
+            memcpy(v + n, part, n_part * sizeof(*v));
+            n += n_part;
+        }
+        vg_free(part);
+    }
+    vg_state_scopes_free(scopes, n_scopes);
+    err = state_scope_back(st, &m, err, errstr, errstr_size);
+    if (err != VG_OK) {
+        vg_incident_records_free(v, n);
+        return err;
+    }
+    if (n > 1) {
+        qsort(v, n, sizeof(*v), cmp_record_newest);
+    }
+    while (limit > 0 && n > limit) {
+        vg_incident_record_fini(&v[--n]);
+    }
+    *out = v;
+    *n_out = n;
+    return VG_OK;
+}
+
+vg_err_t vg_state_incidents_list(struct vg_state *st, int64_t since_ms,
+                                 struct vg_incident_record **out, size_t *n_out, char *errstr,
+                                 size_t errstr_size)
+{
+    if (!st->partitioned) {
+        return incidents_list(st, since_ms, out, n_out, errstr, errstr_size);
+    }
+    *out = NULL;
+    *n_out = 0;
+    return records_all_scopes(st, NULL, since_ms, 0, out, n_out, errstr, errstr_size);
+}
+
+vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_query *q,
+                                 struct vg_incident_record **out, size_t *n_out, char *errstr,
+                                 size_t errstr_size)
+{
+    if (!st->partitioned) {
+        return incidents_page(st, q, out, n_out, errstr, errstr_size);
+    }
+    *out = NULL;
+    *n_out = 0;
+    return records_all_scopes(st, q, 0, q->limit, out, n_out, errstr, errstr_size);
+}
+
+/* GET P:incident:<id> in every scope (one round trip per node): the newest record found. */
+struct get_read {
+    const char *id;
+    struct vg_incident_record *out;
+    bool *found;
+};
+
+static size_t get_queue_scope(struct vg_state *st, size_t k, void *arg)
+{
+    const struct get_read *gr = arg;
+    struct state_cmd c = {0};
+
+    (void)k;
+    state_cmd_str(&c, "GET");
+    state_cmd_fmt(&c, "%s:incident:%s", st->prefix, gr->id);
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
+    return 1;
+}
+
+static vg_err_t get_take_scope(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                               void *arg, char *errstr, size_t errstr_size)
+{
+    struct get_read *gr = arg;
+    const redisReply *reply = replies[0];
+    struct vg_incident_record r;
+
+    (void)k;
+    (void)n;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        return state_reply_error(st, "GET incident", reply, errstr, errstr_size);
+    }
+    if (reply->type != REDIS_REPLY_STRING) {
+        return VG_OK;
+    }
+    memset(&r, 0, sizeof(r));
+    if (!vg_incident_record_from_json(&r, reply->str, reply->len)) {
+        VG_LOG_WARN("state", "incident %s: unreadable record in %s", gr->id,
+                    st->scope ? st->scope : "global");
+        return VG_OK;
+    }
+    if (*gr->found && gr->out->updated_at_ms >= r.updated_at_ms) {
+        vg_incident_record_fini(&r);
+        return VG_OK;
+    }
+    if (*gr->found) {
+        vg_incident_record_fini(gr->out);
+    }
+    *gr->out = r;
+    *gr->found = true;
+    return VG_OK;
+}
+
+vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_incident_record *out,
+                               bool *found, char *errstr, size_t errstr_size)
+{
+    struct get_read gr = {id, out, found};
+    struct state_scopes_read rd = {"GET incident", get_queue_scope, get_take_scope, &gr};
+    struct vg_offset *scopes = NULL;
+    size_t n_scopes = 0;
+    vg_err_t err;
+
+    if (!st->partitioned) {
+        return incident_get(st, id, out, found, errstr, errstr_size);
+    }
+    *found = false;
+    memset(out, 0, sizeof(*out));
+    err = state_need_ctx(st, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
+    }
+    if (err == VG_OK) {
+        err = state_scopes_read(st, scopes, n_scopes, &rd, errstr, errstr_size);
+    }
+    vg_state_scopes_free(scopes, n_scopes);
+    if (err != VG_OK && *found) {
+        vg_incident_record_fini(out);
+        memset(out, 0, sizeof(*out));
+        *found = false;
+    }
+    return err;
+}
+
+vg_err_t vg_state_incidents_reindex(struct vg_state *st, size_t *n_records, char *errstr,
+                                    size_t errstr_size)
+{
+    struct state_scope_mark m;
+    struct vg_offset *scopes = NULL;
+    size_t n_scopes = 0;
+    size_t total = 0;
+    vg_err_t err;
+
+    if (!st->partitioned) {
+        return incidents_reindex(st, n_records, errstr, errstr_size);
+    }
+    /* Each partition's indexes and counts are its own: rebuilt scope by scope. */
+    err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
+    state_scope_mark(st, &m);
+    for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
+        size_t one = 0;
+
+        err = vg_state_scope(st, scopes[k].topic, scopes[k].partition, errstr, errstr_size);
+        if (err == VG_OK) {
+            err = incidents_reindex(st, &one, errstr, errstr_size);
+        }
+        total += one;
+    }
+    vg_state_scopes_free(scopes, n_scopes);
+    err = state_scope_back(st, &m, err, errstr, errstr_size);
+    if (n_records) {
+        *n_records = total;
+    }
+    return err;
 }

@@ -64,7 +64,7 @@ struct vg_state {
     char *name;   /* the configured prefix, without braces */
     char *global; /* the global scope's prefix: name, or "{name}" on a cluster */
     bool partitioned;
-    char *scope; /* "<topic>/<partition>" of the scope now; NULL: the global one */
+    char *scope;          /* "<topic>/<partition>" of the scope now; NULL: the global one */
     struct vg_map *cache; /* id -> struct cache_entry *, owned (state.c) */
     size_t cache_max;     /* vg_state_cache_trim keeps at most this many; 0: no bound */
     uint64_t cache_use;   /* resolve calls so far: each lent Resource records it */
@@ -85,10 +85,10 @@ struct vg_state {
     /* On a Redis Cluster (docs/redis-cluster.md); NULL on one Redis. ctx then
      * goes to the primary of the tag's slot, url names that node. */
     struct state_cluster *cluster;
-    char *tag;           /* the hash tag of the scope's keys: the prefix, or "<topic>/<partition>" */
-    uint16_t tag_slot;   /* its slot */
-    char *global_tag;    /* the global scope's tag */
-    uint16_t node_idx;   /* the node ctx is connected to (STATE_CLUSTER_NO_NODE: none yet) */
+    char *tag;         /* the hash tag of the scope's keys: the prefix, or "<topic>/<partition>" */
+    uint16_t tag_slot; /* its slot */
+    char *global_tag;  /* the global scope's tag */
+    uint16_t node_idx; /* the node ctx is connected to (STATE_CLUSTER_NO_NODE: none yet) */
     /* Connections to other nodes kept while ctx serves another scope, by node index. */
     redisContext **parked;
     size_t n_parked;
@@ -270,6 +270,41 @@ char *state_key_prefix(const struct vg_state *st, const char *prefix);
 struct state_cmd;
 vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const char *what,
                                 redisReply **reply, char *errstr, size_t errstr_size);
+/*
+ * Reading across the scopes of the partitioned layout (state_read.c). A
+ * mark notes the scope st is in (topic NULL: the global one) so that a
+ * reader can return st there when it is done, whatever happened.
+ */
+struct state_scope_mark {
+    char *topic;
+    int32_t partition;
+};
+void state_scope_mark(const struct vg_state *st, struct state_scope_mark *m);
+/*
+ * Back to the marked scope; frees the mark. Returns `err` when it is not
+ * VG_OK (errstr kept), else the outcome of going back.
+ */
+vg_err_t state_scope_back(struct vg_state *st, struct state_scope_mark *m, vg_err_t err,
+                          char *errstr, size_t errstr_size);
+/*
+ * One read over many scopes: queue(st, k, arg) queues scope k's commands
+ * (st is in scope k) and returns how many; take(st, k, replies, n, arg,
+ * ...) judges its `n` replies (borrowed). Scopes whose slots one node
+ * serves share one round trip (on one Redis: all of them); on a cluster,
+ * one round trip per node. st goes back to the scope it was in.
+ */
+struct state_scopes_read {
+    const char *what;
+    size_t (*queue)(struct vg_state *st, size_t k, void *arg);
+    vg_err_t (*take)(struct vg_state *st, size_t k, redisReply **replies, size_t n, void *arg,
+                     char *errstr, size_t errstr_size);
+    void *arg;
+};
+vg_err_t state_scopes_read(struct vg_state *st, const struct vg_offset *scopes, size_t n,
+                           const struct state_scopes_read *rd, char *errstr, size_t errstr_size);
+/* Which of `a` and `b` (both non-NULL, same id) readers take: the newest updated_at. */
+bool state_resource_newer(const struct vg_resource *a, const struct vg_resource *b);
+
 /* Keys under the prefix; each returns a new heap string. */
 char *state_key(const struct vg_state *st, const char *suffix);
 /* "P:<kind>:{ID}": kind "res", "hist", "audit" or "notif". */
