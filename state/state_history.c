@@ -298,7 +298,8 @@ static void stream_id_parse(const char *s, uint64_t *ms, uint64_t *seq)
 struct history_key {
     uint64_t ms;
     uint64_t seq;
-    size_t at; /* position before sorting: keeps an entry's transitions, and scopes, in order */
+    int64_t at_ms; /* equal ids in two streams (written in the same ms): by event time */
+    size_t at;     /* position before sorting: keeps an entry's transitions, and scopes, in order */
 };
 
 static int cmp_history_key(const void *a, const void *b)
@@ -311,6 +312,9 @@ static int cmp_history_key(const void *a, const void *b)
     }
     if (x->seq != y->seq) {
         return x->seq < y->seq ? -1 : 1;
+    }
+    if (x->at_ms != y->at_ms) {
+        return x->at_ms < y->at_ms ? -1 : 1;
     }
     return (x->at > y->at) - (x->at < y->at);
 }
@@ -331,6 +335,7 @@ static void history_sort(struct vg_history_entry *v, size_t n)
     sorted = vg_malloc(n * sizeof(*sorted));
     for (size_t i = 0; i < n; i++) {
         stream_id_parse(v[i].stream_id, &keys[i].ms, &keys[i].seq);
+        keys[i].at_ms = v[i].at_ms;
         keys[i].at = i;
     }
     qsort(keys, n, sizeof(*keys), cmp_history_key);
