@@ -302,6 +302,13 @@ struct state_scopes_read {
 };
 vg_err_t state_scopes_read(struct vg_state *st, const struct vg_offset *scopes, size_t n,
                            const struct state_scopes_read *rd, char *errstr, size_t errstr_size);
+/*
+ * Each of `ids` (distinct) looked up in every scope into out[i]: the newest
+ * copy, NULL when none (or unreadable); owned by the caller. One round trip
+ * per node whatever n (the partitioned layout, no partition known).
+ */
+vg_err_t state_read_ids(struct vg_state *st, const char *const *ids, size_t n,
+                        struct vg_resource **out, char *errstr, size_t errstr_size);
 /* Which of `a` and `b` (both non-NULL, same id) readers take: the newest updated_at. */
 bool state_resource_newer(const struct vg_resource *a, const struct vg_resource *b);
 

@@ -597,14 +597,19 @@ static void merge_scopes(struct list_read *lr, size_t n_scopes, struct vg_resour
     *n_out = n;
 }
 
-/* vg_state_list and vg_state_get with the partitioned layout: ids == NULL lists by `f`. */
-static vg_err_t read_scopes(struct vg_state *st, const struct vg_state_filter *f, const char *id,
+/*
+ * vg_state_list and the lookups by id with the partitioned layout: ids ==
+ * NULL lists by `f`, else each of the n_ids ids is looked up in every scope
+ * (`strict`: an unreadable hash is an error).
+ */
+static vg_err_t read_scopes(struct vg_state *st, const struct vg_state_filter *f,
+                            const char *const *ids, size_t n_ids, bool strict,
                             struct vg_resource ***out, size_t *n_out, char *errstr,
                             size_t errstr_size)
 {
     struct vg_offset *scopes = NULL;
     size_t n_scopes = 0;
-    struct list_read lr = {.f = f, .strict = id != NULL};
+    struct list_read lr = {.f = f, .strict = strict};
     struct state_scopes_read by_index = {"index", list_queue_scope, list_take_scope, &lr};
     struct state_scopes_read by_hash = {"HGETALL", load_queue_scope, load_take_scope, &lr};
     vg_err_t err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
@@ -618,11 +623,13 @@ static vg_err_t read_scopes(struct vg_state *st, const struct vg_state_filter *f
     lr.ids = vg_calloc(n_scopes, sizeof(*lr.ids));
     lr.n_ids = vg_calloc(n_scopes, sizeof(*lr.n_ids));
     lr.res = vg_calloc(n_scopes, sizeof(*lr.res));
-    if (id) {
+    if (ids) {
         for (size_t k = 0; k < n_scopes; k++) {
-            lr.ids[k] = vg_malloc(sizeof(*lr.ids[k]));
-            lr.ids[k][0] = vg_strdup(id);
-            lr.n_ids[k] = 1;
+            lr.ids[k] = vg_malloc((n_ids ? n_ids : 1) * sizeof(*lr.ids[k]));
+            for (size_t i = 0; i < n_ids; i++) {
+                lr.ids[k][i] = vg_strdup(ids[i]);
+            }
+            lr.n_ids[k] = n_ids;
         }
     } else {
         err = state_scopes_read(st, scopes, n_scopes, &by_index, errstr, errstr_size);
@@ -653,7 +660,7 @@ vg_err_t vg_state_list(struct vg_state *st, const struct vg_state_filter *f,
         return err;
     }
     if (st->partitioned) {
-        err = read_scopes(st, f, NULL, &res, &n, errstr, errstr_size);
+        err = read_scopes(st, f, NULL, 0, false, &res, &n, errstr, errstr_size);
         if (err == VG_OK) {
             if (!res) {
                 res = vg_calloc(1, sizeof(*res));
@@ -694,7 +701,7 @@ vg_err_t vg_state_get(struct vg_state *st, const char *id, struct vg_resource **
         struct vg_resource **v = NULL;
         size_t n = 0;
 
-        err = read_scopes(st, NULL, id, &v, &n, errstr, errstr_size);
+        err = read_scopes(st, NULL, &id, 1, true, &v, &n, errstr, errstr_size);
         if (err == VG_OK && n > 0) {
             *out = v[0];
         }
@@ -702,6 +709,39 @@ vg_err_t vg_state_get(struct vg_state *st, const char *id, struct vg_resource **
         return err;
     }
     return load_many(st, &id, 1, true, out, errstr, errstr_size);
+}
+
+vg_err_t state_read_ids(struct vg_state *st, const char *const *ids, size_t n,
+                        struct vg_resource **out, char *errstr, size_t errstr_size)
+{
+    struct vg_resource **v = NULL;
+    struct vg_map *at;
+    size_t n_found = 0;
+    vg_err_t err;
+
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+    }
+    err = read_scopes(st, NULL, ids, n, false, &v, &n_found, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    at = vg_map_new();
+    for (size_t i = 0; i < n; i++) {
+        vg_map_put(at, ids[i], (void *)(uintptr_t)(i + 1));
+    }
+    for (size_t j = 0; j < n_found; j++) {
+        uintptr_t i = (uintptr_t)vg_map_get(at, v[j]->id);
+
+        if (i > 0 && !out[i - 1]) {
+            out[i - 1] = v[j];
+        } else {
+            vg_resource_destroy(v[j]);
+        }
+    }
+    vg_map_destroy(at, NULL);
+    vg_free(v);
+    return VG_OK;
 }
 
 void vg_resources_free(struct vg_resource **v, size_t n)
