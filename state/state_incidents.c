@@ -731,8 +731,8 @@ static vg_err_t incidents_reindex(struct vg_state *st, size_t *n_records, char *
     if (err == VG_OK && !already) {
         VG_LOG_INFO("state",
                     "incident indexes and firing counts were missing (written by an older vigil "
-                    "or a new Redis): rebuilt from %zu incident records",
-                    n_read);
+                    "or a new Redis): rebuilt from %zu incident records%s%s",
+                    n_read, st->scope ? " of partition " : "", st->scope ? st->scope : "");
     }
     if (n_records) {
         *n_records = n_read;
