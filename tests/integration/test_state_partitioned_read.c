@@ -284,6 +284,24 @@ static void check_readers(struct vg_state *st)
                      VG_OK);
     assert_null(res);
 
+    /* by ids with no partition known (fired timers read them so): every scope, the newest */
+    {
+        const char *ids[3] = {DUP_ID, "workflow:v1:wf-05:ws-2", "workflow:v1:nope:ws-0"};
+        struct vg_resource *got[3] = {NULL, NULL, NULL};
+
+        assert_int_equal(vg_state_scope(st, NULL, 0, errstr, sizeof(errstr)), VG_OK);
+        vg_state_cache_clear(st);
+        assert_int_equal(vg_state_resolve_ids(st, ids, 3, got, errstr, sizeof(errstr)), VG_OK);
+        assert_non_null(got[0]);
+        assert_string_equal(got[0]->runtime, "failed");
+        assert_non_null(got[1]);
+        assert_string_equal(got[1]->runtime, "running");
+        assert_null(got[2]);
+        assert_null(vg_state_scope_now(st));
+        vg_state_cache_clear(st);
+        assert_int_equal(vg_state_scope(st, TOPIC, 2, errstr, sizeof(errstr)), VG_OK);
+    }
+
     /* history: the three scopes' entries, oldest first */
     assert_int_equal(vg_state_history(st, DUP_ID, 0, &h, &n, errstr, sizeof(errstr)), VG_OK);
     for (size_t i = 0; i < n; i++) {
