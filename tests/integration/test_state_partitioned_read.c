@@ -575,6 +575,51 @@ static void check_api(struct vg_test_env *e)
 
 static struct vg_test_env E;
 
+/* Commands Redis has run so far, INFO itself left out. */
+static long long commands_run(redisContext *ctx)
+{
+    redisReply *r = redisCommand(ctx, "INFO commandstats");
+    long long total = 0;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    for (const char *p = strstr(r->str, "cmdstat_"); p; p = strstr(p + 1, "\ncmdstat_")) {
+        const char *calls = strstr(p, "calls=");
+
+        if (*p == '\n') {
+            p++;
+        }
+        if (strncmp(p, "cmdstat_info:", 13) != 0 && calls) {
+            total += strtoll(calls + 6, NULL, 10);
+        }
+    }
+    freeReplyObject(r);
+    return total;
+}
+
+/*
+ * What a /metrics scrape's firing counts and a lookup by id cost: the
+ * registry, then a fixed number of commands per scope, never per record.
+ */
+static void check_costs(struct vg_state *st, redisContext *ctx)
+{
+    struct vg_incident_count *counts = NULL;
+    struct vg_resource *res = NULL;
+    char errstr[512];
+    size_t n = 0;
+    long long before = commands_run(ctx);
+
+    assert_int_equal(vg_state_incidents_firing_counts(st, &counts, &n, errstr, sizeof(errstr)),
+                     VG_OK);
+    vg_incident_counts_free(counts, n);
+    /* SMEMBERS of the registry, then EXISTS of the marker and HGETALL of the counts per scope */
+    assert_int_equal(commands_run(ctx) - before, 1 + 2 * N_PARTS);
+    before = commands_run(ctx);
+    assert_int_equal(vg_state_get(st, DUP_ID, &res, errstr, sizeof(errstr)), VG_OK);
+    vg_resource_destroy(res);
+    assert_int_equal(commands_run(ctx) - before, 1 + N_PARTS);
+}
+
 static void test_partitioned_one_redis(void **state)
 {
     const char *url = vg_redis_child_url(E.redis);
@@ -597,6 +642,7 @@ static void test_partitioned_one_redis(void **state)
     freeReplyObject(r);
 
     check_readers(st);
+    check_costs(st, ctx);
     check_cli(&E);
     check_resolve(&E, ctx);
 
