@@ -618,6 +618,19 @@ static void check_costs(struct vg_state *st, redisContext *ctx)
     assert_int_equal(vg_state_get(st, DUP_ID, &res, errstr, sizeof(errstr)), VG_OK);
     vg_resource_destroy(res);
     assert_int_equal(commands_run(ctx) - before, 1 + N_PARTS);
+
+    /* one scope's counts lost (a new Redis, an older vigil): rebuilt from its records */
+    freeReplyObject(redisCommand(
+        ctx, "DEL %s:{" TOPIC "/1}:incidents:indexed %s:{" TOPIC "/1}:incidents:counts", E.prefix,
+        E.prefix));
+    assert_int_equal(vg_state_incidents_firing_counts(st, &counts, &n, errstr, sizeof(errstr)),
+                     VG_OK);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(counts[i].firing, !strcmp(counts[i].monitor, "m0") ? 8 : 4);
+    }
+    vg_incident_counts_free(counts, n);
+    assert_null(vg_state_scope_now(st));
 }
 
 static void test_partitioned_one_redis(void **state)
