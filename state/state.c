@@ -446,26 +446,27 @@ vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const 
 {
     vg_err_t err;
 
+    if (reply) {
+        *reply = NULL;
+    }
     if (!st->cluster || !st->scope) {
         return state_run(st, c, what, NULL, reply, errstr, errstr_size);
     }
     {
-        char *scope = vg_strdup(st->scope);
-        const char *slash = strrchr(scope, '/');
-        char *topic = vg_strndup(scope, (size_t)(slash - scope));
-        int32_t partition = (int32_t)atoi(slash + 1);
+        struct state_scope_mark m;
 
+        state_scope_mark(st, &m);
         err = vg_state_scope(st, NULL, 0, errstr, errstr_size);
         if (err == VG_OK) {
             err = state_run(st, c, what, NULL, reply, errstr, errstr_size);
         } else {
             state_cmd_fini(c);
         }
-        if (err == VG_OK) {
-            err = vg_state_scope(st, topic, partition, errstr, errstr_size);
+        err = state_scope_back(st, &m, err, errstr, errstr_size);
+        if (err != VG_OK && reply && *reply) {
+            freeReplyObject(*reply); /* ran, but st could not go back: the caller sees a failure */
+            *reply = NULL;
         }
-        vg_free(topic);
-        vg_free(scope);
     }
     return err;
 }
