@@ -434,17 +434,13 @@ static void unwatch(struct vg_state *st)
  * a time, pipelined: one round trip. `ended_members`: the members are
  * "<id> <Resource id>". *records gets n replies (nil for a gone record).
  */
-static vg_err_t mget_records(struct vg_state *st, redisReply *const *members, size_t n,
-                             bool ended_members, redisReply ***records, char *errstr,
-                             size_t errstr_size)
+/* Queue the MGETs of mget_records; returns how many (one per READ_CHUNK members). */
+static size_t mget_queue(struct vg_state *st, redisReply *const *members, size_t n,
+                         bool ended_members)
 {
     struct state_cmd c = {0};
     size_t n_chunks = (n + READ_CHUNK - 1) / READ_CHUNK;
-    redisReply **chunks = vg_calloc(n_chunks ? n_chunks : 1, sizeof(*chunks));
-    bool read = false;
-    vg_err_t err = VG_OK;
 
-    *records = vg_calloc(n ? n : 1, sizeof(**records));
     for (size_t k = 0; k < n_chunks; k++) {
         state_cmd_str(&c, "MGET");
         for (size_t i = k * READ_CHUNK; i < n && i < (k + 1) * READ_CHUNK; i++) {
@@ -459,6 +455,20 @@ static vg_err_t mget_records(struct vg_state *st, redisReply *const *members, si
         state_cmd_append(st, &c);
     }
     state_cmd_fini(&c);
+    return n_chunks;
+}
+
+static vg_err_t mget_records(struct vg_state *st, redisReply *const *members, size_t n,
+                             bool ended_members, redisReply ***records, char *errstr,
+                             size_t errstr_size)
+{
+    size_t n_chunks = (n + READ_CHUNK - 1) / READ_CHUNK;
+    redisReply **chunks = vg_calloc(n_chunks ? n_chunks : 1, sizeof(*chunks));
+    bool read = false;
+    vg_err_t err = VG_OK;
+
+    *records = vg_calloc(n ? n : 1, sizeof(**records));
+    mget_queue(st, members, n, ended_members);
     if (n_chunks > 0) {
         err = state_read_replies(st, n_chunks, chunks, "MGET incidents", errstr, errstr_size);
         read = err == VG_OK;
@@ -973,16 +983,91 @@ static bool query_wants(const struct vg_incident_query *q, const struct vg_incid
     return r->state && !strcmp(r->state, status);
 }
 
+/*
+ * The narrowest index of st's scope that holds every match of `q` (heap);
+ * *exact when it holds nothing else, *ended_members when its members are
+ * "<id> <Resource id>".
+ */
+static char *page_index(const struct vg_state *st, const struct vg_incident_query *q, bool *exact,
+                        bool *ended_members)
+{
+    const char *status = q->status ? q->status : "all";
+
+    *ended_members = false;
+    if (q->resource) {
+        *exact = !strcmp(status, "all");
+        return vg_asprintf("%s:incidents:res:{%s}", st->prefix, q->resource);
+    }
+    if (!strcmp(status, "firing")) {
+        *exact = true;
+        return state_key(st, "incidents:firing");
+    }
+    if (!strcmp(status, "all") || !strcmp(status, "pending")) {
+        *exact = !strcmp(status, "all");
+        return state_key(st, "incidents");
+    }
+    *ended_members = true;
+    *exact = !strcmp(status, "resolved");
+    return state_key(st, "incidents:ended");
+}
+
+/* Members read per round: an exact index needs one chunk (more only past expired records). */
+static size_t page_chunk(const struct vg_incident_query *q, bool exact)
+{
+    size_t chunk = exact ? q->limit : (q->limit < 256 ? 256 : q->limit);
+
+    return chunk == 0 || chunk > READ_CHUNK ? READ_CHUNK : chunk;
+}
+
+/* Build ZREVRANGEBYSCORE of `index` from `start`, `chunk` members, in `c` (not queued). */
+static void page_range(struct state_cmd *c, const char *index, const struct vg_incident_query *q,
+                       size_t start, size_t chunk)
+{
+    state_cmd_str(c, "ZREVRANGEBYSCORE");
+    state_cmd_str(c, index);
+    state_cmd_str(c, "+inf");
+    if (q->since_ms > 0) {
+        state_cmd_i64(c, q->since_ms);
+    } else {
+        state_cmd_str(c, "-inf");
+    }
+    state_cmd_str(c, "LIMIT");
+    state_cmd_i64(c, (int64_t)start);
+    state_cmd_i64(c, (int64_t)chunk);
+}
+
+/* The records among `records` (GET replies, NULL or nil: gone) that `q` wants, up to its limit. */
+static void page_take(const struct vg_incident_query *q, redisReply *const *records, size_t got,
+                      size_t chunk, struct vg_incident_record **v, size_t *n, size_t *cap)
+{
+    for (size_t i = 0; i < got && (q->limit == 0 || *n < q->limit); i++) {
+        const redisReply *r = records[i];
+
+        if (*n == *cap) {
+            *cap = *cap ? 2 * *cap : chunk;
+            *v = vg_realloc(*v, *cap * sizeof(**v));
+        }
+        if (r && r->type == REDIS_REPLY_STRING &&
+            vg_incident_record_from_json(&(*v)[*n], r->str, r->len)) {
+            if (query_wants(q, &(*v)[*n])) {
+                (*n)++;
+            } else {
+                vg_incident_record_fini(&(*v)[*n]);
+                memset(&(*v)[*n], 0, sizeof((*v)[*n]));
+            }
+        }
+    }
+}
+
 static vg_err_t incidents_page(struct vg_state *st, const struct vg_incident_query *q,
                                struct vg_incident_record **out, size_t *n_out, char *errstr,
                                size_t errstr_size)
 {
-    const char *status = q->status ? q->status : "all";
     struct state_cmd c = {0};
     struct vg_incident_record *v = NULL;
     char *index;
     bool ended_members = false;
-    bool exact;
+    bool exact = false;
     bool reindexed = false;
     size_t chunk;
     size_t n = 0;
@@ -995,43 +1080,15 @@ static vg_err_t incidents_page(struct vg_state *st, const struct vg_incident_que
     if (err != VG_OK) {
         return err;
     }
-    /* The narrowest index that holds every match; `exact` when it holds nothing else. */
-    if (q->resource) {
-        index = vg_asprintf("%s:incidents:res:{%s}", st->prefix, q->resource);
-        exact = !strcmp(status, "all");
-    } else if (!strcmp(status, "firing")) {
-        index = state_key(st, "incidents:firing");
-        exact = true;
-    } else if (!strcmp(status, "all") || !strcmp(status, "pending")) {
-        index = state_key(st, "incidents");
-        exact = !strcmp(status, "all");
-    } else {
-        index = state_key(st, "incidents:ended");
-        ended_members = true;
-        exact = !strcmp(status, "resolved");
-    }
-    /* An exact index needs one chunk (more only past expired records). */
-    chunk = exact ? q->limit : (q->limit < 256 ? 256 : q->limit);
-    if (chunk == 0 || chunk > READ_CHUNK) {
-        chunk = READ_CHUNK;
-    }
+    index = page_index(st, q, &exact, &ended_members);
+    chunk = page_chunk(q, exact);
     for (;;) {
         redisReply *members = NULL;
         redisReply **records = NULL;
         bool indexed = true;
         size_t got;
 
-        state_cmd_str(&c, "ZREVRANGEBYSCORE");
-        state_cmd_str(&c, index);
-        state_cmd_str(&c, "+inf");
-        if (q->since_ms > 0) {
-            state_cmd_i64(&c, q->since_ms);
-        } else {
-            state_cmd_str(&c, "-inf");
-        }
-        state_cmd_str(&c, "LIMIT");
-        state_cmd_i64(&c, (int64_t)start);
-        state_cmd_i64(&c, (int64_t)chunk);
+        page_range(&c, index, q, start, chunk);
         err = read_indexed(st, &c, "ZREVRANGEBYSCORE incidents", &indexed, &members, errstr,
                            errstr_size);
         if (err != VG_OK) {
@@ -1059,23 +1116,7 @@ static vg_err_t incidents_page(struct vg_state *st, const struct vg_incident_que
         if (err != VG_OK) {
             break;
         }
-        for (size_t i = 0; i < got && (q->limit == 0 || n < q->limit); i++) {
-            const redisReply *r = records[i];
-
-            if (n == cap) {
-                cap = cap ? 2 * cap : chunk;
-                v = vg_realloc(v, cap * sizeof(*v));
-            }
-            if (r && r->type == REDIS_REPLY_STRING &&
-                vg_incident_record_from_json(&v[n], r->str, r->len)) {
-                if (query_wants(q, &v[n])) {
-                    n++;
-                } else {
-                    vg_incident_record_fini(&v[n]);
-                    memset(&v[n], 0, sizeof(v[n]));
-                }
-            }
-        }
+        page_take(q, records, got, chunk, &v, &n, &cap);
         records_free(records, got);
         if (got < chunk || (q->limit > 0 && n >= q->limit)) {
             break;
@@ -1112,6 +1153,145 @@ static int cmp_record_newest(const void *a, const void *b)
  * every scope and merge: newest first, at most `limit`. Each scope gives at
  * most `limit`, so the merged page is exactly the newest `limit` of all.
  */
+/*
+ * The first chunk of every scope's page, in two round trips per node (the
+ * index ranges, then the records): parts[k] is scope k's page, or again[k]
+ * when that scope needs its own reads (not indexed yet, or a chunk that was
+ * full and the page is not).
+ */
+struct page_read {
+    const struct vg_incident_query *q;
+    size_t chunk;
+    bool ended_members;
+    bool *indexed;
+    redisReply **members; /* per scope: the ZREVRANGEBYSCORE reply, taken from the pipeline */
+    redisReply **records; /* per scope: the MGET reply */
+};
+
+static size_t page_queue_first(struct vg_state *st, size_t k, void *arg)
+{
+    const struct page_read *pr = arg;
+    struct state_cmd c = {0};
+    bool exact;
+    bool ended;
+    char *index = page_index(st, pr->q, &exact, &ended);
+
+    (void)k;
+    state_cmd_str(&c, "EXISTS");
+    state_cmd_fmt(&c, "%s:incidents:indexed", st->prefix);
+    state_cmd_append(st, &c);
+    page_range(&c, index, pr->q, 0, pr->chunk);
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
+    vg_free(index);
+    return 2;
+}
+
+static vg_err_t page_take_first(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                                void *arg, char *errstr, size_t errstr_size)
+{
+    struct page_read *pr = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            return state_reply_error(st, "ZREVRANGEBYSCORE incidents", replies[i], errstr,
+                                     errstr_size);
+        }
+    }
+    if (replies[1]->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis %s: ZREVRANGEBYSCORE incidents: unexpected reply",
+                 st->redacted);
+        return VG_ERR_INVALID;
+    }
+    pr->indexed[k] = replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer > 0;
+    pr->members[k] = replies[1];
+    replies[1] = NULL; /* kept for the second round */
+    return VG_OK;
+}
+
+static size_t page_queue_records(struct vg_state *st, size_t k, void *arg)
+{
+    const struct page_read *pr = arg;
+
+    if (!pr->indexed[k] || pr->members[k]->elements == 0) {
+        return 0;
+    }
+    return mget_queue(st, pr->members[k]->element, pr->members[k]->elements, pr->ended_members);
+}
+
+static vg_err_t page_take_records(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                                  void *arg, char *errstr, size_t errstr_size)
+{
+    struct page_read *pr = arg;
+
+    if (n == 0) {
+        return VG_OK;
+    }
+    if (replies[0]->type == REDIS_REPLY_ERROR) {
+        return state_reply_error(st, "MGET incidents", replies[0], errstr, errstr_size);
+    }
+    if (replies[0]->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis %s: MGET incidents: unexpected reply", st->redacted);
+        return VG_ERR_INVALID;
+    }
+    pr->records[k] = replies[0];
+    replies[0] = NULL;
+    return VG_OK;
+}
+
+static vg_err_t pages_first(struct vg_state *st, const struct vg_incident_query *q,
+                            const struct vg_offset *scopes, size_t n_scopes,
+                            struct vg_incident_record **parts, size_t *n_parts, bool *again,
+                            char *errstr, size_t errstr_size)
+{
+    struct page_read pr = {.q = q};
+    struct state_scopes_read first = {"ZREVRANGEBYSCORE incidents", page_queue_first,
+                                      page_take_first, &pr};
+    struct state_scopes_read records = {"MGET incidents", page_queue_records, page_take_records,
+                                        &pr};
+    bool exact;
+    vg_err_t err;
+
+    vg_free(page_index(st, q, &exact, &pr.ended_members));
+    pr.chunk = page_chunk(q, exact);
+    pr.indexed = vg_calloc(n_scopes, sizeof(*pr.indexed));
+    pr.members = vg_calloc(n_scopes, sizeof(*pr.members));
+    pr.records = vg_calloc(n_scopes, sizeof(*pr.records));
+    err = state_scopes_read(st, scopes, n_scopes, &first, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = state_scopes_read(st, scopes, n_scopes, &records, errstr, errstr_size);
+    }
+    for (size_t k = 0; k < n_scopes; k++) {
+        size_t cap = 0;
+        size_t got = pr.members[k] ? pr.members[k]->elements : 0;
+
+        again[k] = !pr.indexed[k];
+        if (err == VG_OK && !again[k] && pr.records[k]) {
+            page_take(q, pr.records[k]->element,
+                      got < pr.records[k]->elements ? got : pr.records[k]->elements, pr.chunk,
+                      &parts[k], &n_parts[k], &cap);
+        }
+        if (err == VG_OK && !again[k] && got == pr.chunk &&
+            (q->limit == 0 || n_parts[k] < q->limit)) {
+            /* more of the index may match: this scope reads on by itself */
+            vg_incident_records_free(parts[k], n_parts[k]);
+            parts[k] = NULL;
+            n_parts[k] = 0;
+            again[k] = true;
+        }
+        if (pr.members[k]) {
+            freeReplyObject(pr.members[k]);
+        }
+        if (pr.records[k]) {
+            freeReplyObject(pr.records[k]);
+        }
+    }
+    vg_free(pr.indexed);
+    vg_free(pr.members);
+    vg_free(pr.records);
+    return err;
+}
+
 static vg_err_t records_all_scopes(struct vg_state *st, const struct vg_incident_query *q,
                                    int64_t since_ms, size_t limit, struct vg_incident_record **out,
                                    size_t *n_out, char *errstr, size_t errstr_size)
@@ -1120,28 +1300,44 @@ static vg_err_t records_all_scopes(struct vg_state *st, const struct vg_incident
     struct vg_offset *scopes = NULL;
     size_t n_scopes = 0;
     struct vg_incident_record *v = NULL;
+    struct vg_incident_record **parts = NULL;
+    size_t *n_parts = NULL;
+    bool *again = NULL;
     size_t n = 0;
     size_t cap = 0;
     vg_err_t err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
 
     state_scope_mark(st, &m);
-    for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
-        struct vg_incident_record *part = NULL;
-        size_t n_part = 0;
-
-        err = vg_state_scope(st, scopes[k].topic, scopes[k].partition, errstr, errstr_size);
-        if (err != VG_OK) {
-            break;
-        }
-        err = q ? incidents_page(st, q, &part, &n_part, errstr, errstr_size)
-                : incidents_list(st, since_ms, &part, &n_part, errstr, errstr_size);
-        if (err == VG_OK && n_part > 0) {
-            vg_array_grow((void **)&v, &cap, n + n_part, sizeof(*v));
-            memcpy(v + n, part, n_part * sizeof(*v));
-            n += n_part;
-        }
-        vg_free(part);
+    parts = vg_calloc(n_scopes ? n_scopes : 1, sizeof(*parts));
+    n_parts = vg_calloc(n_scopes ? n_scopes : 1, sizeof(*n_parts));
+    again = vg_calloc(n_scopes ? n_scopes : 1, sizeof(*again));
+    if (err == VG_OK && q) {
+        /* a page: the first chunk of every scope together, then each that needs more alone */
+        err = pages_first(st, q, scopes, n_scopes, parts, n_parts, again, errstr, errstr_size);
     }
+    for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
+        if (!q || again[k]) {
+            err = vg_state_scope(st, scopes[k].topic, scopes[k].partition, errstr, errstr_size);
+            if (err != VG_OK) {
+                break;
+            }
+            err = q ? incidents_page(st, q, &parts[k], &n_parts[k], errstr, errstr_size)
+                    : incidents_list(st, since_ms, &parts[k], &n_parts[k], errstr, errstr_size);
+        }
+    }
+    for (size_t k = 0; k < n_scopes; k++) {
+        if (err == VG_OK && n_parts[k] > 0) {
+            vg_array_grow((void **)&v, &cap, n + n_parts[k], sizeof(*v));
+            memcpy(v + n, parts[k], n_parts[k] * sizeof(*v));
+            n += n_parts[k];
+            vg_free(parts[k]);
+        } else {
+            vg_incident_records_free(parts[k], n_parts[k]);
+        }
+    }
+    vg_free(parts);
+    vg_free(n_parts);
+    vg_free(again);
     vg_state_scopes_free(scopes, n_scopes);
     err = state_scope_back(st, &m, err, errstr, errstr_size);
     if (err != VG_OK) {
