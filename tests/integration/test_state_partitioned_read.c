@@ -338,6 +338,24 @@ static void check_readers(struct vg_state *st)
         assert_string_equal(inc[i].id, want[i]);
     }
     vg_incident_records_free(inc, n);
+    q.status = "resolved";
+    q.limit = 3;
+    assert_int_equal(vg_state_incidents_page(st, &q, &inc, &n, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(inc[0].id, "inc-3-4");
+    assert_string_equal(inc[1].id, "inc-2-4");
+    assert_string_equal(inc[2].id, "inc-1-4");
+    vg_incident_records_free(inc, n);
+    /* one Resource's: its own index, in its partition's scope only */
+    q.status = NULL;
+    q.limit = 0;
+    q.resource = "workflow:v1:wf-02:ws-2";
+    assert_int_equal(vg_state_incidents_page(st, &q, &inc, &n, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(n, N_INC);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(inc[i].partition, 2);
+    }
+    vg_incident_records_free(inc, n);
     assert_int_equal(vg_state_incidents_list(st, 0, &inc, &n, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(n, N_PARTS * N_INC);
     vg_incident_records_free(inc, n);
