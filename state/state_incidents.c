@@ -1292,6 +1292,123 @@ static vg_err_t pages_first(struct vg_state *st, const struct vg_incident_query 
     return err;
 }
 
+/* Every record of every scope updated at or after since_ms: ids, then records, per node. */
+struct list_read {
+    int64_t since_ms;
+    redisReply **ids;      /* per scope: the ZREVRANGEBYSCORE reply */
+    redisReply ***records; /* per scope: its MGET replies */
+    size_t *n_records;
+};
+
+static size_t list_queue_ids(struct vg_state *st, size_t k, void *arg)
+{
+    const struct list_read *lr = arg;
+    struct state_cmd c = {0};
+
+    (void)k;
+    state_cmd_str(&c, "ZREVRANGEBYSCORE");
+    state_cmd_fmt(&c, "%s:incidents", st->prefix);
+    state_cmd_str(&c, "+inf");
+    state_cmd_i64(&c, lr->since_ms);
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
+    return 1;
+}
+
+static vg_err_t list_take_ids(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                              void *arg, char *errstr, size_t errstr_size)
+{
+    struct list_read *lr = arg;
+
+    (void)n;
+    if (replies[0]->type == REDIS_REPLY_ERROR) {
+        return state_reply_error(st, "ZREVRANGEBYSCORE incidents", replies[0], errstr, errstr_size);
+    }
+    if (replies[0]->type == REDIS_REPLY_ARRAY) {
+        lr->ids[k] = replies[0];
+        replies[0] = NULL;
+    }
+    return VG_OK;
+}
+
+static size_t list_queue_records(struct vg_state *st, size_t k, void *arg)
+{
+    const struct list_read *lr = arg;
+
+    if (!lr->ids[k] || lr->ids[k]->elements == 0) {
+        return 0;
+    }
+    return mget_queue(st, lr->ids[k]->element, lr->ids[k]->elements, false);
+}
+
+static vg_err_t list_take_records(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                                  void *arg, char *errstr, size_t errstr_size)
+{
+    struct list_read *lr = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            return state_reply_error(st, "MGET incidents", replies[i], errstr, errstr_size);
+        }
+    }
+    lr->records[k] = vg_calloc(n ? n : 1, sizeof(**lr->records));
+    for (size_t i = 0; i < n; i++) {
+        lr->records[k][i] = replies[i];
+        replies[i] = NULL;
+    }
+    lr->n_records[k] = n;
+    return VG_OK;
+}
+
+static vg_err_t lists_all(struct vg_state *st, int64_t since_ms, const struct vg_offset *scopes,
+                          size_t n_scopes, struct vg_incident_record **parts, size_t *n_parts,
+                          char *errstr, size_t errstr_size)
+{
+    struct list_read lr = {.since_ms = since_ms};
+    struct state_scopes_read ids = {"ZREVRANGEBYSCORE incidents", list_queue_ids, list_take_ids,
+                                    &lr};
+    struct state_scopes_read records = {"MGET incidents", list_queue_records, list_take_records,
+                                        &lr};
+    vg_err_t err;
+
+    lr.ids = vg_calloc(n_scopes, sizeof(*lr.ids));
+    lr.records = vg_calloc(n_scopes, sizeof(*lr.records));
+    lr.n_records = vg_calloc(n_scopes, sizeof(*lr.n_records));
+    err = state_scopes_read(st, scopes, n_scopes, &ids, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = state_scopes_read(st, scopes, n_scopes, &records, errstr, errstr_size);
+    }
+    for (size_t k = 0; k < n_scopes; k++) {
+        for (size_t j = 0; err == VG_OK && j < lr.n_records[k]; j++) {
+            const redisReply *chunk = lr.records[k][j];
+
+            if (chunk->type != REDIS_REPLY_ARRAY) {
+                continue;
+            }
+            parts[k] = vg_realloc(parts[k], (n_parts[k] + chunk->elements + 1) * sizeof(**parts));
+            for (size_t i = 0; i < chunk->elements; i++) {
+                const redisReply *r = chunk->element[i];
+
+                if (r->type == REDIS_REPLY_STRING &&
+                    vg_incident_record_from_json(&parts[k][n_parts[k]], r->str, r->len)) {
+                    n_parts[k]++;
+                }
+            }
+        }
+        if (lr.ids[k]) {
+            freeReplyObject(lr.ids[k]);
+        }
+        if (lr.records[k]) {
+            state_replies_free(lr.records[k], lr.n_records[k]);
+            vg_free(lr.records[k]);
+        }
+    }
+    vg_free(lr.ids);
+    vg_free(lr.records);
+    vg_free(lr.n_records);
+    return err;
+}
+
 static vg_err_t records_all_scopes(struct vg_state *st, const struct vg_incident_query *q,
                                    int64_t since_ms, size_t limit, struct vg_incident_record **out,
                                    size_t *n_out, char *errstr, size_t errstr_size)
@@ -1314,15 +1431,15 @@ static vg_err_t records_all_scopes(struct vg_state *st, const struct vg_incident
     if (err == VG_OK && q) {
         /* a page: the first chunk of every scope together, then each that needs more alone */
         err = pages_first(st, q, scopes, n_scopes, parts, n_parts, again, errstr, errstr_size);
+    } else if (err == VG_OK) {
+        err = lists_all(st, since_ms, scopes, n_scopes, parts, n_parts, errstr, errstr_size);
     }
     for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
-        if (!q || again[k]) {
+        if (q && again[k]) {
             err = vg_state_scope(st, scopes[k].topic, scopes[k].partition, errstr, errstr_size);
-            if (err != VG_OK) {
-                break;
+            if (err == VG_OK) {
+                err = incidents_page(st, q, &parts[k], &n_parts[k], errstr, errstr_size);
             }
-            err = q ? incidents_page(st, q, &parts[k], &n_parts[k], errstr, errstr_size)
-                    : incidents_list(st, since_ms, &parts[k], &n_parts[k], errstr, errstr_size);
         }
     }
     for (size_t k = 0; k < n_scopes; k++) {
