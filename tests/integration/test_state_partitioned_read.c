@@ -359,6 +359,15 @@ static void check_readers(struct vg_state *st)
     assert_int_equal(vg_state_incidents_list(st, 0, &inc, &n, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(n, N_PARTS * N_INC);
     vg_incident_records_free(inc, n);
+    /* since: j 3 and 4 of every partition, newest first */
+    assert_int_equal(vg_state_incidents_list(st, T0 + 1030, &inc, &n, errstr, sizeof(errstr)),
+                     VG_OK);
+    newest_ids(false, 8, want);
+    assert_int_equal(n, 8);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(inc[i].id, want[i]);
+    }
+    vg_incident_records_free(inc, n);
 
     /* by id: in whichever scope holds it */
     assert_int_equal(vg_state_incident_get(st, "inc-1-4", &r, &found, errstr, sizeof(errstr)),
