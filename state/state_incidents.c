@@ -6,7 +6,9 @@
  * ended, per Resource) and P:incidents:counts counts the firing ones by
  * (monitor, severity), so a page or a /metrics scrape costs the same with
  * ten records or a million. Ended records expire after
- * VG_INCIDENT_RETENTION_MS and leave the indexes then.
+ * VG_INCIDENT_RETENTION_MS and leave the indexes then. With redis.layout
+ * partitioned each partition's scope has its own records, indexes and counts:
+ * readers go through every scope (state_scopes_read) and merge, a scrape sums.
  */
 #include <stdio.h>
 #include <stdlib.h>
