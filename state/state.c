@@ -851,6 +851,21 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
         if (err != VG_OK) {
             goto out;
         }
+        if (st->partitioned && !st->scope) {
+            /* The partitioned layout and no partition known: every scope, the newest copy. */
+            struct vg_resource **found = vg_calloc(n_miss, sizeof(*found));
+
+            err = state_read_ids(st, miss, n_miss, found, errstr, errstr_size);
+            for (size_t j = 0; j < n_miss; j++) {
+                if (found[j] && err == VG_OK) {
+                    cache_put(st, miss[j], found[j]); /* no partition: any drop takes it */
+                } else {
+                    vg_resource_destroy(found[j]);
+                }
+            }
+            vg_free(found);
+            goto out;
+        }
         for (size_t j = 0; j < n_miss; j++) {
             char *key = state_key_res(st, "res", miss[j]);
 

@@ -305,6 +305,48 @@ char *state_key_prefix(const struct vg_state *st, const char *prefix);
 struct state_cmd;
 vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const char *what,
                                 redisReply **reply, char *errstr, size_t errstr_size);
+/*
+ * Reading across the scopes of the partitioned layout (state_read.c). A
+ * mark notes the scope st is in (topic NULL: the global one) so that a
+ * reader can return st there when it is done, whatever happened.
+ */
+struct state_scope_mark {
+    char *topic;
+    int32_t partition;
+};
+void state_scope_mark(const struct vg_state *st, struct state_scope_mark *m);
+/*
+ * Back to the marked scope; frees the mark. Returns `err` when it is not
+ * VG_OK (errstr kept), else the outcome of going back.
+ */
+vg_err_t state_scope_back(struct vg_state *st, struct state_scope_mark *m, vg_err_t err,
+                          char *errstr, size_t errstr_size);
+/*
+ * One read over many scopes: queue(st, k, arg) queues scope k's commands
+ * (st is in scope k) and returns how many; take(st, k, replies, n, arg,
+ * ...) judges its `n` replies (borrowed). Scopes whose slots one node
+ * serves share one round trip (on one Redis: all of them); on a cluster,
+ * one round trip per node. st goes back to the scope it was in.
+ */
+struct state_scopes_read {
+    const char *what;
+    size_t (*queue)(struct vg_state *st, size_t k, void *arg);
+    vg_err_t (*take)(struct vg_state *st, size_t k, redisReply **replies, size_t n, void *arg,
+                     char *errstr, size_t errstr_size);
+    void *arg;
+};
+vg_err_t state_scopes_read(struct vg_state *st, const struct vg_offset *scopes, size_t n,
+                           const struct state_scopes_read *rd, char *errstr, size_t errstr_size);
+/*
+ * Each of `ids` (distinct) looked up in every scope into out[i]: the newest
+ * copy, NULL when none (or unreadable); owned by the caller. One round trip
+ * per node whatever n (the partitioned layout, no partition known).
+ */
+vg_err_t state_read_ids(struct vg_state *st, const char *const *ids, size_t n,
+                        struct vg_resource **out, char *errstr, size_t errstr_size);
+/* Which of `a` and `b` (both non-NULL, same id) readers take: the newest updated_at. */
+bool state_resource_newer(const struct vg_resource *a, const struct vg_resource *b);
+
 /* Keys under the prefix; each returns a new heap string. */
 char *state_key(const struct vg_state *st, const char *suffix);
 /* "P:<kind>:{ID}": kind "res", "hist", "audit" or "notif". */

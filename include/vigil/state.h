@@ -323,7 +323,14 @@ vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_
                                   int64_t *epoch, int64_t *offset, char **cluster, char *errstr,
                                   size_t errstr_size);
 
-/* Read side (vigil get). */
+/*
+ * Read side (vigil get). With redis.layout partitioned the readers here and
+ * the incident readers below (and vg_state_resolve_ids with st in the global
+ * scope) go through every scope of vg_state_scopes and merge: one Resource
+ * per id, the most recently updated when an id is in several scopes;
+ * incidents newest first across scopes. They leave st in the scope they
+ * found it in. Silences are always the global scope's.
+ */
 struct vg_state_filter {
     const char *type;      /* NULL: any */
     const char *workspace; /* NULL: any */
