@@ -68,6 +68,13 @@ struct dead_letter {
     bool dropped; /* refused even cut: counted and logged, not in the DLQ */
 };
 
+/* A message's partition and place in its batch: sorting these groups a batch by partition. */
+struct msg_place {
+    const char *topic;
+    int32_t partition;
+    size_t i;
+};
+
 struct eng_pipeline {
     struct vg_state *st;
     /* Inputs and the dead-letter topic (all borrowed; dlq NULL: count and log only) */
@@ -136,6 +143,12 @@ struct eng_pipeline {
     size_t ahead_n;
     /* what a message has recently cost to apply, decode to EXEC (us; 0: not measured yet) */
     double part_us_per_msg;
+    /* redis.layout partitioned: the batch's messages grouped by partition, Kafka order kept
+     * within each (by_partition), and the order that sorts them (scratch) */
+    struct vg_kafka_msg *grouped;
+    size_t cap_grouped;
+    struct msg_place *order;
+    size_t cap_order;
 };
 
 static void applied_free(void *p)
@@ -196,6 +209,8 @@ void eng_pipeline_destroy(struct eng_pipeline *pl)
     free(pl->dead);
     free(pl->fences);
     free(pl->part_claims);
+    free(pl->grouped);
+    free(pl->order);
     vg_map_destroy(pl->conflict_log_ms, free);
     vg_pages_fini(&pl->pages);
     vg_rules_out_fini(&pl->out);
@@ -861,8 +876,9 @@ struct batch_run {
     double t_resolved;
     double t_applied;
     double t_committed;
-    double ahead_s;    /* of the commit's time, decoding the next part ahead */
-    bool nothing_sent; /* the part changed nothing: no commit */
+    double ahead_s;                 /* of the commit's time, decoding the next part ahead */
+    const struct vg_rules_env *env; /* the rules' environment (rules_env) */
+    bool nothing_sent;              /* the part changed nothing: no commit */
     char errstr[512];
 };
 
@@ -1251,7 +1267,7 @@ static void note_late(struct eng_pipeline *pl, struct batch_run *b, const struct
 /* Step 3: apply in order, and evaluate the rules on each applied event and its transitions. */
 static void apply_batch(struct eng_pipeline *pl, struct batch_run *b)
 {
-    const struct vg_rules_env *env = eng_timers_env(pl->timers, pl->rs);
+    const struct vg_rules_env *env = b->env;
 
     for (size_t i = 0, j = 0; i < b->n_evs; i++) {
         const struct vg_event *ev = &pl->evs[i];
@@ -1569,6 +1585,21 @@ static void measure_part(struct eng_pipeline *pl, const struct batch_run *b)
 }
 
 /*
+ * The rules' environment for a part (silences, incidents firing elsewhere,
+ * the clock), read before the part enters its scope (the silences are
+ * global). Silences are checked once per Kafka batch: in the partitioned
+ * layout a batch is one part or more per partition, and every part after
+ * the first takes the silences the first one read.
+ */
+static const struct vg_rules_env *rules_env(struct eng_pipeline *pl, const struct batch_run *b)
+{
+    if (vg_state_partitioned(pl->st) && b->part > 1) {
+        return eng_timers_env_now(pl->timers);
+    }
+    return eng_timers_env(pl->timers, pl->rs);
+}
+
+/*
  * One part of a batch (or all of it): the steps above, in order. With
  * `next` (n_next messages, the part after this one), the next part is
  * decoded ahead while this part's commit is in flight.
@@ -1595,6 +1626,13 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
     grow_scratch(pl, n);
     err = decode_batch(pl, &b);
     b.t_decoded = vg_metrics_now_s();
+    if (err == VG_OK) {
+        b.env = rules_env(pl, &b);
+    }
+    if (err == VG_OK && vg_state_partitioned(pl->st)) {
+        /* the claims switch scope as they go: the part's one partition now (by_partition) */
+        err = vg_state_scope(pl->st, msgs[0].topic, msgs[0].partition, b.errstr, sizeof(b.errstr));
+    }
     if (err == VG_OK) {
         /* Kubernetes Events: find each one's Resource through its pod */
         err = map_k8s_events(pl, b.n_evs, b.errstr, sizeof(b.errstr));
@@ -1630,16 +1668,86 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
     return VG_OK;
 }
 
+/* By topic, partition, then place in the batch (which keeps Kafka order within a partition). */
+static int cmp_place(const void *a, const void *b)
+{
+    const struct msg_place *pa = a;
+    const struct msg_place *pb = b;
+    int c = pa->topic == pb->topic ? 0 : strcmp(pa->topic, pb->topic);
+
+    if (c == 0) {
+        c = (pa->partition > pb->partition) - (pa->partition < pb->partition);
+    }
+    return c != 0 ? c : (pa->i > pb->i) - (pa->i < pb->i);
+}
+
+/*
+ * redis.layout partitioned: each commit holds one partition's writes
+ * (one hash tag, one slot on a cluster), so the batch is regrouped by
+ * partition, Kafka order kept within each (a stable sort on the message
+ * index), into pl->grouped. Returns the messages to apply: msgs itself
+ * with the single layout or when it holds one partition.
+ */
+static const struct vg_kafka_msg *by_partition(struct eng_pipeline *pl,
+                                               const struct vg_kafka_msg *msgs, size_t n)
+{
+    bool one = true;
+
+    for (size_t i = 1; i < n && one; i++) {
+        one = msgs[i].partition == msgs[0].partition &&
+              (msgs[i].topic == msgs[0].topic || strcmp(msgs[i].topic, msgs[0].topic) == 0);
+    }
+    if (!vg_state_partitioned(pl->st) || one) {
+        return msgs;
+    }
+    vg_array_grow((void **)&pl->order, &pl->cap_order, n, sizeof(*pl->order));
+    vg_array_grow((void **)&pl->grouped, &pl->cap_grouped, n, sizeof(*pl->grouped));
+    for (size_t i = 0; i < n; i++) {
+        pl->order[i] = (struct msg_place){msgs[i].topic, msgs[i].partition, i};
+    }
+    qsort(pl->order, n, sizeof(*pl->order), cmp_place);
+    for (size_t i = 0; i < n; i++) {
+        pl->grouped[i] = msgs[pl->order[i].i];
+    }
+    return pl->grouped;
+}
+
+/*
+ * The next part's size from message `from` on (of `n`, a batch of
+ * `whole`): part_size, cut where the partition changes in the
+ * partitioned layout (messages grouped by by_partition).
+ */
+static size_t next_cut(const struct eng_pipeline *pl, const struct vg_kafka_msg *msgs, size_t from,
+                       size_t n, size_t whole)
+{
+    size_t left = n - from;
+
+    if (vg_state_partitioned(pl->st)) {
+        const struct vg_kafka_msg *m = &msgs[from];
+
+        left = 1;
+        while (from + left < n && msgs[from + left].partition == m->partition &&
+               (msgs[from + left].topic == m->topic ||
+                strcmp(msgs[from + left].topic, m->topic) == 0)) {
+            left++;
+        }
+    }
+    return part_size(pl, left, whole);
+}
+
 /*
  * The consumer's batch handler. With kafka.batch_commit_ms or
  * kafka.batch_overlap_parts a large batch is applied in parts, each its
  * own commit with its own applied offsets: with batch_commit_ms, so the
  * pages of its first messages leave after one part's commit rather than
  * the whole batch's; with batch_overlap_parts, so the next part is decoded
- * while a part's commit is in flight (decode_ahead). A part that fails
- * fails the batch: the consumer retries all of it, and the parts already
- * in Redis are skipped as replays (their applied offsets), as after a
- * crash. Kafka offsets are stored once, after the last part.
+ * while a part's commit is in flight (decode_ahead). With redis.layout
+ * partitioned a part never holds two partitions: a batch over P
+ * partitions is at least P parts, each committed in its partition's
+ * scope. A part that fails fails the batch: the consumer retries all of
+ * it, and the parts already in Redis are skipped as replays (their
+ * applied offsets), as after a crash. Kafka offsets are stored once,
+ * after the last part.
  */
 static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
 {
@@ -1647,14 +1755,16 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     bool overlap = pl->kc && pl->kc->batch_overlap_parts > 1;
     size_t done = 0;
     size_t part = 0;
-    size_t k = part_size(pl, n, n);
+    size_t k;
 
+    msgs = by_partition(pl, msgs, n);
+    k = next_cut(pl, msgs, 0, n, n);
     do {
         size_t k_next = 0;
         vg_err_t err;
 
         if (overlap && done + k < n) {
-            k_next = part_size(pl, n - done - k, n);
+            k_next = next_cut(pl, msgs, done + k, n, n);
         }
         part = k < n || part > 0 ? part + 1 : 0;
         err = batch_part(pl, msgs + done, k, part, n, msgs + done + k, k_next);
@@ -1663,7 +1773,7 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         }
         done += k;
         /* the cut decoded ahead, or (no overlap) the estimate this part just updated */
-        k = overlap ? k_next : part_size(pl, n - done, n);
+        k = overlap ? k_next : (done < n ? next_cut(pl, msgs, done, n, n) : 0);
     } while (done < n);
     return VG_OK;
 }

@@ -64,7 +64,7 @@ struct vg_state {
     char *name;   /* the configured prefix, without braces */
     char *global; /* the global scope's prefix: name, or "{name}" on a cluster */
     bool partitioned;
-    char *scope; /* "<topic>/<partition>" of the scope now; NULL: the global one */
+    char *scope;          /* "<topic>/<partition>" of the scope now; NULL: the global one */
     struct vg_map *cache; /* id -> struct cache_entry *, owned (state.c) */
     size_t cache_max;     /* vg_state_cache_trim keeps at most this many; 0: no bound */
     uint64_t cache_use;   /* resolve calls so far: each lent Resource records it */
@@ -85,13 +85,19 @@ struct vg_state {
     /* On a Redis Cluster (docs/redis-cluster.md); NULL on one Redis. ctx then
      * goes to the primary of the tag's slot, url names that node. */
     struct state_cluster *cluster;
-    char *tag;           /* the hash tag of the scope's keys: the prefix, or "<topic>/<partition>" */
-    uint16_t tag_slot;   /* its slot */
-    char *global_tag;    /* the global scope's tag */
-    uint16_t node_idx;   /* the node ctx is connected to (STATE_CLUSTER_NO_NODE: none yet) */
-    /* Connections to other nodes kept while ctx serves another scope, by node index. */
+    char *tag;         /* the hash tag of the scope's keys: the prefix, or "<topic>/<partition>" */
+    uint16_t tag_slot; /* its slot */
+    char *global_tag;  /* the global scope's tag */
+    uint16_t node_idx; /* the node ctx is connected to (STATE_CLUSTER_NO_NODE: none yet) */
+    /* Connections to other nodes kept while ctx serves another scope, by node index,
+     * and what each was asked about the incident counts function (incident_fn_asked,
+     * and whether it answered "EVAL"), restored with it. */
     redisContext **parked;
     size_t n_parked;
+    struct state_parked_fn {
+        bool asked;
+        bool eval;
+    } * parked_fn;
     char *seed_redacted; /* the configured URL for messages (redacted) */
     int wait_replicas;   /* > 0: a commit ends with WAIT (replicas, timeout) */
     int wait_timeout_ms;
@@ -109,6 +115,12 @@ struct vg_state {
     size_t commit_n;
     size_t commit_wait;
 };
+
+/*
+ * st->ctx was taken back from the parked ones: what that connection was asked
+ * about the incident counts function (state_incidents.c) holds again.
+ */
+void state_incidents_conn_restore(struct vg_state *st, bool asked, bool eval);
 
 /* Open st->ctx from st->url: connect, timeouts, AUTH, SELECT, PING. */
 vg_err_t state_redis_open(struct vg_state *st, char *errstr, size_t errstr_size);
@@ -261,6 +273,13 @@ vg_err_t state_read_exec(struct vg_state *st, size_t n, const char *what, char *
  * '{' is taken as it is. A new heap string.
  */
 char *state_key_prefix(const struct vg_state *st, const char *prefix);
+
+/*
+ * Enter the scope named as vg_state_scope_now names it ("<topic>/<partition>",
+ * NULL: the global one), e.g. to return to the one a reader found st in.
+ */
+vg_err_t state_scope_enter(struct vg_state *st, const char *scope, char *errstr,
+                           size_t errstr_size);
 
 /*
  * Run `c` (state_run, no error allowed) on the global scope's keys
