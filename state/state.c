@@ -435,6 +435,7 @@ vg_err_t vg_state_scopes(struct vg_state *st, struct vg_offset **out, size_t *n,
     state_cmd_str(&c, "SMEMBERS");
     state_cmd_fmt(&c, "%s:parts", st->global);
     err = state_scope_global_run(st, &c, "SMEMBERS", &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
     if (err != VG_OK) {
         return err;
     }
