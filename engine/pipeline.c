@@ -1693,11 +1693,14 @@ static const struct vg_kafka_msg *by_partition(struct eng_pipeline *pl,
 {
     bool one = true;
 
+    if (!vg_state_partitioned(pl->st)) {
+        return msgs;
+    }
     for (size_t i = 1; i < n && one; i++) {
         one = msgs[i].partition == msgs[0].partition &&
               (msgs[i].topic == msgs[0].topic || strcmp(msgs[i].topic, msgs[0].topic) == 0);
     }
-    if (!vg_state_partitioned(pl->st) || one) {
+    if (one) {
         return msgs;
     }
     vg_array_grow((void **)&pl->order, &pl->cap_order, n, sizeof(*pl->order));
