@@ -14,6 +14,7 @@
  * are recorded in history, marked late, without moving state.
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,9 @@ struct eng_pipeline {
     struct eng_decode_pool *decode_pool;
     struct decoded *decoded;
     size_t cap_decoded;
+    /* the slots of decoded the current part uses: decoded itself, or (the partitioned layout,
+     * the whole batch decoded ahead) the part's place in it */
+    struct decoded *dec;
     size_t *to_decode;
     size_t cap_to_decode;
     /* the batch's fences (one per partition it read), and when each partition's conflict
@@ -965,13 +969,14 @@ static vg_err_t refuse(struct eng_pipeline *pl, struct batch_run *b, size_t i,
 struct decode_job {
     struct eng_pipeline *pl;
     const struct vg_kafka_msg *msgs;
+    struct decoded *slots; /* slots[i] for msgs[i] */
 };
 
 static void decode_job_run(void *arg, size_t k)
 {
     struct decode_job *job = arg;
     size_t i = job->pl->to_decode[k];
-    struct decoded *d = &job->pl->decoded[i];
+    struct decoded *d = &job->slots[i];
 
     d->reason = decode_one(job->pl, &job->msgs[i], &d->ev, d->detail, sizeof(d->detail));
 }
@@ -1025,8 +1030,8 @@ static vg_err_t mark_replays(struct eng_pipeline *pl, struct batch_run *b, size_
         if (m->offset > a->batch_max) {
             a->batch_max = m->offset;
         }
-        pl->decoded[i].replayed = m->offset <= a->offset;
-        if (!pl->decoded[i].replayed) {
+        pl->dec[i].replayed = m->offset <= a->offset;
+        if (!pl->dec[i].replayed) {
             pl->to_decode[(*n_to_decode)++] = i;
         }
     }
@@ -1037,7 +1042,7 @@ static vg_err_t mark_replays(struct eng_pipeline *pl, struct batch_run *b, size_
 static void drop_decoded(struct eng_pipeline *pl, struct batch_run *b, size_t from)
 {
     for (size_t i = from; i < b->n; i++) {
-        struct decoded *d = &pl->decoded[i];
+        struct decoded *d = &pl->dec[i];
 
         if (!d->replayed && d->reason == VG_DECODE_OK) {
             vg_event_fini(&d->ev);
@@ -1062,6 +1067,7 @@ static void decode_ahead(struct eng_pipeline *pl, const struct vg_kafka_msg *msg
     VG_ASSERT(pl->ahead_msgs == NULL);
     vg_array_grow((void **)&pl->decoded, &pl->cap_decoded, n, sizeof(*pl->decoded));
     vg_array_grow((void **)&pl->to_decode, &pl->cap_to_decode, n, sizeof(*pl->to_decode));
+    job.slots = pl->decoded;
     for (size_t i = 0; i < n; i++) {
         const struct vg_kafka_msg *m = &msgs[i];
         const struct applied *a = NULL;
@@ -1117,22 +1123,25 @@ static size_t take_ahead(struct eng_pipeline *pl, struct batch_run *b, size_t n_
     for (size_t k = 0; k < n_to_decode; k++) {
         size_t i = pl->to_decode[k];
 
-        if (pl->decoded[i].ahead) {
-            pl->decoded[i].ahead = false; /* taken: the steps below own it */
+        if (pl->dec[i].ahead) {
+            pl->dec[i].ahead = false; /* taken: the steps below own it */
         } else {
             pl->to_decode[left++] = i;
         }
     }
     for (size_t i = 0; i < b->n; i++) {
-        struct decoded *d = &pl->decoded[i];
+        struct decoded *d = &pl->dec[i];
 
         if (d->ahead && d->replayed && d->reason == VG_DECODE_OK) {
             vg_event_fini(&d->ev);
         }
         d->ahead = false;
     }
-    pl->ahead_msgs = NULL;
-    pl->ahead_n = 0;
+    if (b->msgs + b->n == pl->ahead_msgs + pl->ahead_n) {
+        /* the last part of what was decoded ahead (the later slots of a whole batch stay) */
+        pl->ahead_msgs = NULL;
+        pl->ahead_n = 0;
+    }
     return left;
 }
 
@@ -1151,25 +1160,33 @@ static vg_err_t decode_batch(struct eng_pipeline *pl, struct batch_run *b)
 {
     struct decode_job job = {.pl = pl, .msgs = b->msgs};
     struct run_count run = {0};
+    /* decoded ahead: this cut (batch_overlap_parts), or a whole batch this part is in */
+    bool covered = pl->ahead_msgs && (uintptr_t)b->msgs >= (uintptr_t)pl->ahead_msgs &&
+                   (uintptr_t)(b->msgs + b->n) <= (uintptr_t)(pl->ahead_msgs + pl->ahead_n);
     size_t n_to_decode;
     vg_err_t err;
 
-    vg_array_grow((void **)&pl->decoded, &pl->cap_decoded, b->n, sizeof(*pl->decoded));
+    if (!covered) {
+        drop_ahead(pl); /* decoded ahead for another cut of the messages: not used */
+    }
+    vg_array_grow((void **)&pl->decoded, &pl->cap_decoded, covered ? pl->ahead_n : b->n,
+                  sizeof(*pl->decoded));
     vg_array_grow((void **)&pl->to_decode, &pl->cap_to_decode, b->n, sizeof(*pl->to_decode));
+    pl->dec = covered ? pl->decoded + (b->msgs - pl->ahead_msgs) : pl->decoded;
+    job.slots = pl->dec;
     err = mark_replays(pl, b, &n_to_decode);
     if (err) {
         drop_ahead(pl);
         return err;
     }
-    if (pl->ahead_msgs == b->msgs && pl->ahead_n == b->n) {
+    if (covered) {
         n_to_decode = take_ahead(pl, b, n_to_decode);
     }
-    drop_ahead(pl); /* decoded ahead for another cut of the messages: not used */
     eng_decode_pool_run(n_to_decode >= ENG_DECODE_PARALLEL_MIN ? pl->decode_pool : NULL,
                         decode_job_run, &job, n_to_decode);
     for (size_t i = 0; i < b->n; i++) {
         const struct vg_kafka_msg *m = &b->msgs[i];
-        struct decoded *d = &pl->decoded[i];
+        struct decoded *d = &pl->dec[i];
         struct vg_event *ev;
 
         if (d->replayed) {
@@ -1761,6 +1778,17 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     size_t k;
 
     msgs = by_partition(pl, msgs, n);
+    if (msgs == pl->grouped) {
+        /*
+         * One part per partition: parts this small would decode on this thread alone
+         * (below ENG_DECODE_PARALLEL_MIN), so the whole batch is decoded ahead here, on the
+         * workers too, and each part takes its share (take_ahead). No claim is consulted
+         * (the table may hold claims dropped since): replays are decoded too, then freed.
+         */
+        pl->part_claims_topic = NULL;
+        decode_ahead(pl, msgs, n);
+        overlap = false;
+    }
     k = next_cut(pl, msgs, 0, n, n);
     do {
         size_t k_next = 0;
