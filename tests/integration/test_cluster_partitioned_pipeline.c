@@ -5,8 +5,9 @@
  * commit per partition. The partitions' slots are spread over more than
  * one primary, each Resource's hash is on the primary that owns its
  * partition's slot (and on that primary's replica), nothing was refused as
- * CROSSSLOT, and the incident counts function was loaded on every primary
- * a commit with incident records went to.
+ * CROSSSLOT, the incident counts function was loaded on every primary
+ * a commit with incident records went to, and each partition's `for:`
+ * timer fired on its own primary.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -28,6 +29,19 @@
 #include "vigil/state.h"
 
 #define PARTITIONS 12
+
+static const char rules[] = "monitors:\n"
+                            "  - name: workflow-failed\n"
+                            "    match: {type: [workflow]}\n"
+                            "    when: {runtime: {to: failed}}\n"
+                            "    severity: high\n"
+                            "  - name: stuck-pending\n"
+                            "    match: {type: [workflow]}\n"
+                            "    when: {runtime: {is: pending, for: 1s}}\n"
+                            "    severity: high\n"
+                            "pagers:\n"
+                            "  - name: ops\n"
+                            "    sinks: [ops]\n";
 
 static struct cluster_test T;
 static struct cluster_test_case C = {&T, "cluster-parts", PARTITIONS};
@@ -83,6 +97,12 @@ static long long exists_on(size_t i, const char *key)
     return n;
 }
 
+static bool no_timers(void *arg)
+{
+    (void)arg;
+    return vg_test_env_timers(&T.e) == 0;
+}
+
 static void test_partitions_over_primaries(void **state)
 {
     struct vg_redis_config rc = {.prefix = T.e.prefix, .cluster = true, .partitioned = true};
@@ -95,6 +115,7 @@ static void test_partitions_over_primaries(void **state)
     /* the layout under test, and the test's own connection in it */
     T.e.opts.redis_extra = "  layout: partitioned\n";
     vg_test_env_write_config(&T.e);
+    vg_test_env_write_rules(&T.e, rules);
     assert_int_equal(vg_state_connect_config(&st, T.e.opts.redis_cluster_url, T.e.prefix, &rc,
                                              errstr, sizeof(errstr)),
                      VG_OK);
@@ -109,8 +130,13 @@ static void test_partitions_over_primaries(void **state)
         snprintf(name, sizeof(name), "wf-p%02d", p);
         produce_to(p, name, "running");
         produce_to(p, name, "failed");
+        /* and one stuck pending: a timer in the partition's scope */
+        snprintf(name, sizeof(name), "wf-p%02d-stuck", p);
+        produce_to(p, name, "pending");
     }
     assert_true(vg_test_env_wait_applied(&T.e, 60000));
+    /* every partition's timer read on its primary and fired there */
+    assert_true(vg_test_wait_for(no_timers, NULL, 30000));
 
     for (int p = 0; p < PARTITIONS; p++) {
         char *tag = vg_asprintf("%s/%d", T.e.topic, p);
@@ -119,6 +145,8 @@ static void test_partitions_over_primaries(void **state)
         int replica;
         char *res = vg_asprintf("%s:{%s}:res:{workflow:v1:wf-p%02d:public}", T.e.prefix, tag, p);
         char *inc = vg_asprintf("%s:{%s}:incidents:counts", T.e.prefix, tag);
+        char *fired = vg_asprintf("%s:{%s}:incidents:res:{workflow:v1:wf-p%02d-stuck:public}",
+                                  T.e.prefix, tag, p);
 
         assert_true(owner >= 0);
         if (!owns[owner]) {
@@ -128,9 +156,11 @@ static void test_partitions_over_primaries(void **state)
         /* on the primary of the partition's slot, and (wait_replicas: 1) on its replica */
         assert_int_equal(exists_on((size_t)owner, res), 1);
         assert_int_equal(exists_on((size_t)owner, inc), 1);
+        assert_int_equal(exists_on((size_t)owner, fired), 1);
         replica = vg_test_cluster_replica_of(&T.rc, (size_t)owner);
         assert_true(replica >= 0);
         assert_int_equal(exists_on((size_t)replica, res), 1);
+        free(fired);
         free(inc);
         free(res);
         free(tag);
