@@ -35,6 +35,9 @@ struct cache_src {
 
 struct cache_entry {
     struct vg_resource *res;
+    /* redis.layout partitioned: the scope it was read from (interned in st->cache_topics),
+     * the only one it is written back to; NULL: the single layout, or the global scope */
+    const char *scope;
     struct cache_src src;   /* the first partition (events keyed by id: the only one) */
     struct cache_src *more; /* further ones */
     size_t n_more;
@@ -55,26 +58,55 @@ static struct cache_entry *cache_get(const struct vg_state *st, const char *id)
     return vg_map_get(st->cache, id);
 }
 
-static struct vg_resource *cache_res(const struct vg_state *st, const char *id)
+/* `s` interned in st->cache_topics (topics and scopes: a topic name never holds '/'). */
+static const char *cache_intern(struct vg_state *st, const char *s)
 {
-    struct cache_entry *e = vg_map_get(st->cache, id);
+    const char *t = vg_map_get(st->cache_topics, s);
 
-    return e ? e->res : NULL;
+    if (!t) {
+        t = vg_strdup(s);
+        vg_map_put(st->cache_topics, s, (void *)t);
+    }
+    return t;
 }
 
 /*
- * `res` cached under `id`. In place of a copy read again, it keeps that
- * copy's partitions (still held, or a drop would have taken it): it is
- * newer than what they were lent; otherwise none yet.
+ * The scope cached Resources are lent for now: with the partitioned layout a
+ * Resource read in one partition's scope is written back in that scope
+ * only, so an entry of another scope is a miss (read again in this one).
  */
-static struct cache_entry *cache_put(struct vg_state *st, const char *id, struct vg_resource *res)
+static const char *cache_scope(struct vg_state *st)
+{
+    return st->scope ? cache_intern(st, st->scope) : NULL;
+}
+
+/* The entry of `id` read in `scope` (cache_scope), or NULL. */
+static struct cache_entry *cache_get_in(const struct vg_state *st, const char *id,
+                                        const char *scope)
+{
+    struct cache_entry *e = vg_map_get(st->cache, id);
+
+    return e && e->scope == scope ? e : NULL;
+}
+
+/*
+ * `res`, read in `scope`, cached under `id`. In place of a copy of the same
+ * scope read again, it keeps that copy's partitions (still held, or a drop
+ * would have taken it): it is newer than what they were lent; otherwise
+ * (none, or another scope's copy, replaced) none yet.
+ */
+static struct cache_entry *cache_put(struct vg_state *st, const char *id, struct vg_resource *res,
+                                     const char *scope)
 {
     struct cache_entry *e = vg_calloc(1, sizeof(*e));
     struct cache_entry *old;
 
     e->res = res;
+    e->scope = scope;
     old = vg_map_put(st->cache, id, e);
-    if (old) {
+    if (old && old->scope != scope) {
+        free_entry(old);
+    } else if (old) {
         e->src = old->src;
         e->more = old->more;
         e->n_more = old->n_more;
@@ -112,11 +144,7 @@ static void entry_add_src(struct vg_state *st, struct cache_entry *e, const char
     if (entry_seen_on(e, topic, partition)) {
         return;
     }
-    t = vg_map_get(st->cache_topics, topic);
-    if (!t) {
-        t = vg_strdup(topic);
-        vg_map_put(st->cache_topics, topic, (void *)t);
-    }
+    t = cache_intern(st, topic);
     s = e->src.topic ? VG_ARRAY_PUSH(e->more, e->n_more, e->cap_more) : &e->src;
     s->topic = t;
     s->partition = partition;
@@ -262,6 +290,7 @@ void vg_state_destroy(struct vg_state *st)
         }
     }
     vg_free(st->parked);
+    vg_free(st->parked_fn);
     state_cluster_destroy(st->cluster);
     vg_map_destroy(st->cache, free_entry);
     vg_map_destroy(st->cache_topics, vg_free);
@@ -307,12 +336,17 @@ static vg_err_t scope_route(struct vg_state *st, char *errstr, size_t errstr_siz
 
             st->parked = vg_realloc(st->parked, n * sizeof(*st->parked));
             memset(st->parked + st->n_parked, 0, (n - st->n_parked) * sizeof(*st->parked));
+            st->parked_fn = vg_realloc(st->parked_fn, n * sizeof(*st->parked_fn));
+            memset(st->parked_fn + st->n_parked, 0, (n - st->n_parked) * sizeof(*st->parked_fn));
             st->n_parked = n;
         }
         if (st->parked[was]) {
             redisFree(st->parked[was]);
         }
         st->parked[was] = st->ctx;
+        /* the incident counts function is loaded per server: asked again on each node */
+        st->parked_fn[was] = (struct state_parked_fn){.asked = st->incident_fn_asked,
+                                                      .eval = st->incident_fn[0] == '\0'};
         st->ctx = NULL;
     }
     err = cluster_route(st, false, NULL, errstr, errstr_size);
@@ -322,6 +356,8 @@ static vg_err_t scope_route(struct vg_state *st, char *errstr, size_t errstr_siz
     if (st->node_idx < st->n_parked && st->parked[st->node_idx]) {
         st->ctx = st->parked[st->node_idx];
         st->parked[st->node_idx] = NULL;
+        state_incidents_conn_restore(st, st->parked_fn[st->node_idx].asked,
+                                     st->parked_fn[st->node_idx].eval);
         return VG_OK;
     }
     return state_redis_open(st, errstr, errstr_size);
@@ -436,6 +472,24 @@ void vg_state_scopes_free(struct vg_offset *v, size_t n)
         vg_free((char *)v[i].topic);
     }
     vg_free(v);
+}
+
+vg_err_t state_scope_enter(struct vg_state *st, const char *scope, char *errstr, size_t errstr_size)
+{
+    const char *slash = scope ? strrchr(scope, '/') : NULL;
+    char *topic;
+    int64_t partition;
+    vg_err_t err;
+
+    if (!scope) {
+        return vg_state_scope(st, NULL, 0, errstr, errstr_size);
+    }
+    VG_ASSERT(slash && slash != scope && vg_parse_i64(slash + 1, &partition) && partition >= 0 &&
+              partition <= INT32_MAX);
+    topic = vg_strndup(scope, (size_t)(slash - scope));
+    err = vg_state_scope(st, topic, (int32_t)partition, errstr, errstr_size);
+    vg_free(topic);
+    return err;
 }
 
 /*
@@ -725,10 +779,11 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
     size_t n_miss = 0;
     size_t cap_miss = 0;
     struct state_cmd c = {0};
+    const char *scope = cache_scope(st);
     vg_err_t err = VG_OK;
 
     for (size_t i = 0; i < n; i++) {
-        const struct cache_entry *e = cache_get(st, evs[i].id);
+        const struct cache_entry *e = cache_get_in(st, evs[i].id, scope);
 
         /*
          * Lent before for this event's partition (held since, or a revoke would
@@ -795,7 +850,7 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
                     res->dirty_mask = VG_DIRTY_WHOLE;
                 }
             }
-            cache_put(st, miss[j]->id, res); /* in place of a copy read again */
+            cache_put(st, miss[j]->id, res, scope); /* in place of a copy read again */
         }
         state_replies_free(replies, n_miss);
     }
@@ -831,12 +886,13 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
     size_t n_miss = 0;
     size_t cap_miss = 0;
     struct state_cmd c = {0};
+    const char *scope = cache_scope(st);
     vg_err_t err = VG_OK;
 
     for (size_t i = 0; i < n; i++) {
         bool dup = false;
 
-        if (cache_get(st, ids[i])) {
+        if (cache_get_in(st, ids[i], scope)) {
             continue;
         }
         for (size_t j = 0; j < n_miss && !dup; j++) {
@@ -891,7 +947,7 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
                     res = NULL;
                 }
                 if (res) {
-                    cache_put(st, miss[j], res); /* no partition: any drop takes it */
+                    cache_put(st, miss[j], res, scope); /* no partition: any drop takes it */
                 }
             }
         }
@@ -899,7 +955,9 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
     }
 out:
     for (size_t i = 0; i < n; i++) {
-        out[i] = err == VG_OK ? cache_res(st, ids[i]) : NULL;
+        const struct cache_entry *e = err == VG_OK ? cache_get_in(st, ids[i], scope) : NULL;
+
+        out[i] = e ? e->res : NULL;
         if (out[i]) {
             out[i]->cache_use = st->cache_use;
         }
@@ -1720,15 +1778,14 @@ vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_
     return err;
 }
 
-vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t partition,
-                                 int64_t *out, char *errstr, size_t errstr_size)
+static vg_err_t applied_offset_here(struct vg_state *st, const char *topic, int32_t partition,
+                                    int64_t *out, char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *reply = NULL;
     char *key;
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
-    *out = -1;
     if (err != VG_OK) {
         return err;
     }
@@ -1750,5 +1807,28 @@ vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t
         }
     }
     freeReplyObject(reply);
+    return err;
+}
+
+/* With the partitioned layout, read in the partition's scope; st returns to its own. */
+vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t partition,
+                                 int64_t *out, char *errstr, size_t errstr_size)
+{
+    char *was;
+    vg_err_t err;
+
+    *out = -1;
+    if (!st->partitioned) {
+        return applied_offset_here(st, topic, partition, out, errstr, errstr_size);
+    }
+    was = st->scope ? vg_strdup(st->scope) : NULL;
+    err = vg_state_scope(st, topic, partition, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = applied_offset_here(st, topic, partition, out, errstr, errstr_size);
+    }
+    if (err == VG_OK) {
+        err = state_scope_enter(st, was, errstr, errstr_size);
+    }
+    vg_free(was);
     return err;
 }

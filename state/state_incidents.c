@@ -117,9 +117,38 @@ static void count_field(struct state_cmd *c, const struct vg_incident_record *r)
     vg_free(field);
 }
 
-vg_err_t state_incidents_prepare(struct vg_state *st, char *errstr, size_t errstr_size)
+/* The function's name (its body's fingerprint) into st->incident_fn; `fp` gets the fingerprint. */
+static void fn_name(struct vg_state *st, char fp[17])
 {
     const char *parts[1] = {COUNT_LUA};
+
+    vg_fingerprint(fp, parts, 1);
+    snprintf(st->incident_fn, sizeof(st->incident_fn), "vigil_incident_count_%s", fp);
+}
+
+void state_incidents_conn_restore(struct vg_state *st, bool asked, bool eval)
+{
+    char fp[17];
+
+    st->incident_fn_asked = asked;
+    if (!asked) {
+        return;
+    }
+    if (eval) {
+        st->incident_fn[0] = '\0';
+    } else {
+        fn_name(st, fp);
+    }
+}
+
+/*
+ * Whether st->ctx's server has the function, asked once per connection: on a
+ * cluster st talks to several nodes (a scope's connection is parked while
+ * another node serves st, the flag with it: state_incidents_conn_restore),
+ * and each must have it before a commit there calls it.
+ */
+vg_err_t state_incidents_prepare(struct vg_state *st, char *errstr, size_t errstr_size)
+{
     struct state_cmd c = {0};
     redisReply *reply = NULL;
     char fp[17];
@@ -129,8 +158,7 @@ vg_err_t state_incidents_prepare(struct vg_state *st, char *errstr, size_t errst
     if (st->incident_fn_asked) {
         return VG_OK;
     }
-    vg_fingerprint(fp, parts, 1);
-    snprintf(st->incident_fn, sizeof(st->incident_fn), "vigil_incident_count_%s", fp);
+    fn_name(st, fp);
     library = vg_asprintf("#!lua name=vigil_incidents_%s\n"
                           "redis.register_function('%s', function(KEYS, ARGV)\n%send)\n",
                           fp, st->incident_fn, COUNT_LUA);

@@ -98,9 +98,15 @@ struct vg_state {
     uint16_t tag_slot; /* its slot */
     char *global_tag;  /* the global scope's tag */
     uint16_t node_idx; /* the node ctx is connected to (STATE_CLUSTER_NO_NODE: none yet) */
-    /* Connections to other nodes kept while ctx serves another scope, by node index. */
+    /* Connections to other nodes kept while ctx serves another scope, by node index,
+     * and what each was asked about the incident counts function (incident_fn_asked,
+     * and whether it answered "EVAL"), restored with it. */
     redisContext **parked;
     size_t n_parked;
+    struct state_parked_fn {
+        bool asked;
+        bool eval;
+    } * parked_fn;
     char *seed_redacted; /* the configured URL for messages (redacted) */
     int wait_replicas;   /* > 0: a commit ends with WAIT (replicas, timeout) */
     int wait_timeout_ms;
@@ -144,6 +150,11 @@ void state_scope_names_free(char **v, size_t n);
 char *state_scope_save(const struct vg_state *st);
 vg_err_t state_scope_restore(struct vg_state *st, char *saved, vg_err_t err, char *errstr,
                              size_t errstr_size);
+/*
+ * st->ctx was taken back from the parked ones: what that connection was asked
+ * about the incident counts function (state_incidents.c) holds again.
+ */
+void state_incidents_conn_restore(struct vg_state *st, bool asked, bool eval);
 
 /* Open st->ctx from st->url: connect, timeouts, AUTH, SELECT, PING. */
 vg_err_t state_redis_open(struct vg_state *st, char *errstr, size_t errstr_size);
@@ -296,6 +307,13 @@ vg_err_t state_read_exec(struct vg_state *st, size_t n, const char *what, char *
  * '{' is taken as it is. A new heap string.
  */
 char *state_key_prefix(const struct vg_state *st, const char *prefix);
+
+/*
+ * Enter the scope named as vg_state_scope_now names it ("<topic>/<partition>",
+ * NULL: the global one), e.g. to return to the one a reader found st in.
+ */
+vg_err_t state_scope_enter(struct vg_state *st, const char *scope, char *errstr,
+                           size_t errstr_size);
 
 /*
  * Run `c` (state_run, no error allowed) on the global scope's keys

@@ -52,3 +52,18 @@ target_link_libraries(test_state_scope PRIVATE vg_teststate vg_state vg_core vg_
 add_test(NAME state_scope COMMAND test_state_scope)
 # the cluster starts in a few seconds, the failover takes about three
 set_tests_properties(state_scope PROPERTIES LABELS "integration;cluster" TIMEOUT 180)
+# redis.layout partitioned on the cluster: a batch over 12 partitions committed one single-slot
+# MULTI/EXEC per partition, on more than one primary.
+add_executable(test_cluster_partitioned_pipeline
+               ${CMAKE_CURRENT_LIST_DIR}/integration/test_cluster_partitioned_pipeline.c
+               ${CMAKE_CURRENT_LIST_DIR}/integration/cluster_common.c
+               ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
+target_include_directories(test_cluster_partitioned_pipeline PRIVATE ${PROJECT_SOURCE_DIR}/state
+                           ${CMAKE_CURRENT_LIST_DIR}/support)
+target_link_libraries(test_cluster_partitioned_pipeline PRIVATE vg_testrefmodel vg_testenv vg_state
+                      vg_core vg_testsupport PkgConfig::CMOCKA PkgConfig::CLUSTER_CJSON
+                      PkgConfig::CLUSTER_HIREDIS vg_build_flags)
+add_dependencies(test_cluster_partitioned_pipeline vigil)
+add_test(NAME cluster_partitioned_pipeline COMMAND test_cluster_partitioned_pipeline)
+set_tests_properties(cluster_partitioned_pipeline PROPERTIES LABELS "integration;cluster" TIMEOUT 180
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")

@@ -306,7 +306,9 @@ vg_err_t vg_state_commit_finish(struct vg_state *st, const struct vg_commit *c, 
 
 /*
  * Last applied offset of topic/partition into *out (-1 when none), read
- * only (the CLI, the tests). The pipeline claims instead.
+ * only (the CLI, the tests). The pipeline claims instead. With the
+ * partitioned layout read in the partition's scope; st returns to the
+ * scope it was in.
  */
 vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t partition,
                                  int64_t *out, char *errstr, size_t errstr_size);
@@ -404,13 +406,20 @@ struct vg_due_timer {
     int32_t partition;
     char *member;
     int64_t due_ms;
+    /* redis.layout partitioned: the partition whose scope holds it (group timers too,
+     * one set per partition); NULL with the single layout */
+    char *scope_topic;
+    int32_t scope_partition;
 };
 void vg_due_timers_free(struct vg_due_timer *v, size_t n);
 
 /*
  * The timers due at `now_ms` (score <= now) of each of `parts` (one
  * pipelined round trip), at most `max` per partition, earliest first;
- * `groups`: also the global group timers. Caller frees.
+ * `groups`: also the global group timers. With the partitioned layout each
+ * partition's timers and group timers are read in its scope, whatever
+ * scope st is in (one round trip per partition on a cluster; st returns to
+ * its scope), and each due timer names its scope. Caller frees.
  */
 vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
                              bool groups, int64_t now_ms, size_t max, struct vg_due_timer **out,
