@@ -431,7 +431,8 @@ static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, stru
 
 static const char *const redis_keys[] = {
     "url",     "prefix",        "data_dir",        "cache_resources",
-    "cluster", "wait_replicas", "wait_timeout_ms", "layout",        NULL};
+    "cluster", "wait_replicas", "wait_timeout_ms", "layout",
+    NULL};
 
 /*
  * `cluster: true` wants a redis:// URL of one node, db 0: a cluster has no

@@ -914,7 +914,7 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
             err = state_read_ids(st, miss, n_miss, found, errstr, errstr_size);
             for (size_t j = 0; j < n_miss; j++) {
                 if (found[j] && err == VG_OK) {
-                    cache_put(st, miss[j], found[j]); /* no partition: any drop takes it */
+                    cache_put(st, miss[j], found[j], NULL); /* no partition: any drop takes it */
                 } else {
                     vg_resource_destroy(found[j]);
                 }
