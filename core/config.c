@@ -469,6 +469,7 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
     size_t errstr_size = sizeof(ld->msg);
     const char *base_dir = ld->base_dir;
     const struct vg_ynode *cluster_at = NULL;
+    bool layout_given = false;
 
     if (!want_map(ld, n)) {
         return;
@@ -504,6 +505,7 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
                                      "redis.layout: expected single or partitioned");
             } else {
                 r->partitioned = strcmp(v->str, "partitioned") == 0;
+                layout_given = true;
             }
         } else if (!strcmp(key, "wait_replicas")) {
             err = set_int(&r->wait_replicas, v, 0, 100, errstr, errstr_size);
@@ -522,6 +524,10 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
     }
     if (r->cluster && cluster_at) {
         keep(ld, check_cluster_url(r, cluster_at, errstr, errstr_size));
+    }
+    if (r->cluster && !layout_given) {
+        /* a cluster spreads the partitions over its primaries unless told `single` */
+        r->partitioned = true;
     }
 }
 

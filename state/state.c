@@ -474,22 +474,47 @@ void vg_state_scopes_free(struct vg_offset *v, size_t n)
     vg_free(v);
 }
 
-vg_err_t state_scope_enter(struct vg_state *st, const char *scope, char *errstr, size_t errstr_size)
+vg_err_t vg_state_scope_set(struct vg_state *st, const char *scope, char *errstr,
+                            size_t errstr_size)
 {
-    const char *slash = scope ? strrchr(scope, '/') : NULL;
+    const char *slash;
     char *topic;
-    int64_t partition;
+    int64_t p = 0;
     vg_err_t err;
 
+    if (!st->partitioned) {
+        return VG_OK;
+    }
     if (!scope) {
         return vg_state_scope(st, NULL, 0, errstr, errstr_size);
     }
-    VG_ASSERT(slash && slash != scope && vg_parse_i64(slash + 1, &partition) && partition >= 0 &&
-              partition <= INT32_MAX);
+    if (st->scope && strcmp(st->scope, scope) == 0) {
+        return VG_OK;
+    }
+    slash = strrchr(scope, '/');
+    if (!slash || slash == scope || !vg_parse_i64(slash + 1, &p) || p < 0 || p > INT32_MAX) {
+        state_set_err(errstr, errstr_size, "scope \"%s\": expected <topic>/<partition>", scope);
+        return VG_ERR_INVALID;
+    }
     topic = vg_strndup(scope, (size_t)(slash - scope));
-    err = vg_state_scope(st, topic, (int32_t)partition, errstr, errstr_size);
+    err = vg_state_scope(st, topic, (int32_t)p, errstr, errstr_size);
     vg_free(topic);
     return err;
+}
+
+char *state_scope_save(const struct vg_state *st)
+{
+    return st->scope ? vg_strdup(st->scope) : NULL;
+}
+
+vg_err_t state_scope_restore(struct vg_state *st, char *saved, vg_err_t err, char *errstr,
+                             size_t errstr_size)
+{
+    vg_err_t back =
+        vg_state_scope_set(st, saved, err == VG_OK ? errstr : NULL, err == VG_OK ? errstr_size : 0);
+
+    vg_free(saved);
+    return err != VG_OK ? err : back;
 }
 
 /*
@@ -499,12 +524,8 @@ vg_err_t state_scope_enter(struct vg_state *st, const char *scope, char *errstr,
 vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const char *what,
                                 redisReply **reply, char *errstr, size_t errstr_size)
 {
-    char *topic;
-    const char *slash;
-    int64_t partition = 0;
+    char *saved;
     vg_err_t err;
-    vg_err_t back;
-    char back_err[256];
 
     if (reply) {
         *reply = NULL;
@@ -512,9 +533,7 @@ vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const 
     if (!st->cluster || !st->scope) {
         return state_run(st, c, what, NULL, reply, errstr, errstr_size);
     }
-    slash = strrchr(st->scope, '/');
-    VG_ASSERT(slash && vg_parse_i64(slash + 1, &partition)); /* vg_state_scope wrote it */
-    topic = vg_strndup(st->scope, (size_t)(slash - st->scope));
+    saved = state_scope_save(st);
     err = vg_state_scope(st, NULL, 0, errstr, errstr_size);
     if (err == VG_OK) {
         err = state_run(st, c, what, NULL, reply, errstr, errstr_size);
@@ -522,16 +541,11 @@ vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const 
         state_cmd_reset(c);
     }
     /* back to the partition's scope whatever the command did: the caller is still in it */
-    back = vg_state_scope(st, topic, (int32_t)partition, back_err, sizeof(back_err));
-    if (back != VG_OK && err == VG_OK) {
-        snprintf(errstr, errstr_size, "%s", back_err);
-        err = back;
-        if (reply && *reply) {
-            freeReplyObject(*reply);
-            *reply = NULL;
-        }
+    err = state_scope_restore(st, saved, err, errstr, errstr_size);
+    if (err != VG_OK && reply && *reply) {
+        freeReplyObject(*reply); /* ran, but st could not go back: the caller sees a failure */
+        *reply = NULL;
     }
-    vg_free(topic);
     return err;
 }
 
@@ -1827,7 +1841,7 @@ vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t
         err = applied_offset_here(st, topic, partition, out, errstr, errstr_size);
     }
     if (err == VG_OK) {
-        err = state_scope_enter(st, was, errstr, errstr_size);
+        err = vg_state_scope_set(st, was, errstr, errstr_size);
     }
     vg_free(was);
     return err;

@@ -969,17 +969,17 @@ vg_err_t vg_state_incidents_firing_counts(struct vg_state *st, struct vg_inciden
             err = state_scopes_read(st, scopes, n_scopes, &rd, errstr, errstr_size);
         }
         for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
-            struct state_scope_mark m;
+            char *m;
 
             if (!cr.redo[k]) {
                 continue;
             }
-            state_scope_mark(st, &m);
+            m = state_scope_save(st);
             err = vg_state_scope(st, scopes[k].topic, scopes[k].partition, errstr, errstr_size);
             if (err == VG_OK) {
                 err = counts_one(st, cr.at, &cr.v, &cr.n, &cr.cap, errstr, errstr_size);
             }
-            err = state_scope_back(st, &m, err, errstr, errstr_size);
+            err = state_scope_restore(st, m, err, errstr, errstr_size);
         }
         vg_free(cr.redo);
         vg_state_scopes_free(scopes, n_scopes);
@@ -1443,7 +1443,7 @@ static vg_err_t records_all_scopes(struct vg_state *st, const struct vg_incident
                                    int64_t since_ms, size_t limit, struct vg_incident_record **out,
                                    size_t *n_out, char *errstr, size_t errstr_size)
 {
-    struct state_scope_mark m;
+    char *m;
     struct vg_offset *scopes = NULL;
     size_t n_scopes = 0;
     struct vg_incident_record *v = NULL;
@@ -1454,7 +1454,7 @@ static vg_err_t records_all_scopes(struct vg_state *st, const struct vg_incident
     size_t cap = 0;
     vg_err_t err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
 
-    state_scope_mark(st, &m);
+    m = state_scope_save(st);
     parts = vg_calloc(n_scopes ? n_scopes : 1, sizeof(*parts));
     n_parts = vg_calloc(n_scopes ? n_scopes : 1, sizeof(*n_parts));
     again = vg_calloc(n_scopes ? n_scopes : 1, sizeof(*again));
@@ -1486,7 +1486,7 @@ static vg_err_t records_all_scopes(struct vg_state *st, const struct vg_incident
     vg_free(n_parts);
     vg_free(again);
     vg_state_scopes_free(scopes, n_scopes);
-    err = state_scope_back(st, &m, err, errstr, errstr_size);
+    err = state_scope_restore(st, m, err, errstr, errstr_size);
     if (err != VG_OK) {
         vg_incident_records_free(v, n);
         return err;
@@ -1612,7 +1612,7 @@ vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_in
 vg_err_t vg_state_incidents_reindex(struct vg_state *st, size_t *n_records, char *errstr,
                                     size_t errstr_size)
 {
-    struct state_scope_mark m;
+    char *m;
     struct vg_offset *scopes = NULL;
     size_t n_scopes = 0;
     size_t total = 0;
@@ -1623,7 +1623,7 @@ vg_err_t vg_state_incidents_reindex(struct vg_state *st, size_t *n_records, char
     }
     /* Each partition's indexes and counts are its own: rebuilt scope by scope. */
     err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
-    state_scope_mark(st, &m);
+    m = state_scope_save(st);
     for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
         size_t one = 0;
 
@@ -1634,7 +1634,7 @@ vg_err_t vg_state_incidents_reindex(struct vg_state *st, size_t *n_records, char
         total += one;
     }
     vg_state_scopes_free(scopes, n_scopes);
-    err = state_scope_back(st, &m, err, errstr, errstr_size);
+    err = state_scope_restore(st, m, err, errstr, errstr_size);
     if (n_records) {
         *n_records = total;
     }

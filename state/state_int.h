@@ -309,13 +309,6 @@ vg_err_t state_read_exec(struct vg_state *st, size_t n, const char *what, char *
 char *state_key_prefix(const struct vg_state *st, const char *prefix);
 
 /*
- * Enter the scope named as vg_state_scope_now names it ("<topic>/<partition>",
- * NULL: the global one), e.g. to return to the one a reader found st in.
- */
-vg_err_t state_scope_enter(struct vg_state *st, const char *scope, char *errstr,
-                           size_t errstr_size);
-
-/*
  * Run `c` (state_run, no error allowed) on the global scope's keys
  * (P:parts, silences, ...), whatever scope st is in: on a cluster the
  * global slot may be served by another node. *reply may be NULL.
@@ -323,22 +316,6 @@ vg_err_t state_scope_enter(struct vg_state *st, const char *scope, char *errstr,
 struct state_cmd;
 vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const char *what,
                                 redisReply **reply, char *errstr, size_t errstr_size);
-/*
- * Reading across the scopes of the partitioned layout (state_read.c). A
- * mark notes the scope st is in (topic NULL: the global one) so that a
- * reader can return st there when it is done, whatever happened.
- */
-struct state_scope_mark {
-    char *topic;
-    int32_t partition;
-};
-void state_scope_mark(const struct vg_state *st, struct state_scope_mark *m);
-/*
- * Back to the marked scope; frees the mark. Returns `err` when it is not
- * VG_OK (errstr kept), else the outcome of going back.
- */
-vg_err_t state_scope_back(struct vg_state *st, struct state_scope_mark *m, vg_err_t err,
-                          char *errstr, size_t errstr_size);
 /*
  * One read over many scopes: queue(st, k, arg) queues scope k's commands
  * (st is in scope k) and returns how many; take(st, k, replies, n, arg,

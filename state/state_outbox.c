@@ -364,34 +364,6 @@ static vg_err_t read_once(struct vg_state *st, const char *key, const char *cons
 
 /* ---- the partitioned layout: one stream per scope ------------------------------------------ */
 
-vg_err_t vg_state_scope_set(struct vg_state *st, const char *scope, char *errstr,
-                            size_t errstr_size)
-{
-    const char *slash;
-    char *topic;
-    int64_t p = 0;
-    vg_err_t err;
-
-    if (!st->partitioned) {
-        return VG_OK;
-    }
-    if (!scope) {
-        return vg_state_scope(st, NULL, 0, errstr, errstr_size);
-    }
-    if (st->scope && strcmp(st->scope, scope) == 0) {
-        return VG_OK;
-    }
-    slash = strrchr(scope, '/');
-    if (!slash || slash == scope || !vg_parse_i64(slash + 1, &p) || p < 0 || p > INT32_MAX) {
-        state_set_err(errstr, errstr_size, "scope \"%s\": expected <topic>/<partition>", scope);
-        return VG_ERR_INVALID;
-    }
-    topic = vg_strndup(scope, (size_t)(slash - scope));
-    err = vg_state_scope(st, topic, (int32_t)p, errstr, errstr_size);
-    vg_free(topic);
-    return err;
-}
-
 static void stream_fini(struct state_outbox_stream *s)
 {
     vg_free(s->scope);
@@ -1036,21 +1008,6 @@ void state_scope_names_free(char **v, size_t n)
         vg_free(v[i]);
     }
     vg_free(v);
-}
-
-char *state_scope_save(const struct vg_state *st)
-{
-    return st->scope ? vg_strdup(st->scope) : NULL;
-}
-
-vg_err_t state_scope_restore(struct vg_state *st, char *saved, vg_err_t err, char *errstr,
-                             size_t errstr_size)
-{
-    vg_err_t back =
-        vg_state_scope_set(st, saved, err == VG_OK ? errstr : NULL, err == VG_OK ? errstr_size : 0);
-
-    vg_free(saved);
-    return err != VG_OK ? err : back;
 }
 
 /*

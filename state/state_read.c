@@ -321,37 +321,6 @@ static size_t keep_matching(const struct vg_state_filter *f, struct vg_resource 
 
 /* ---- the partitioned layout: every scope read, then merged ----------------------- */
 
-void state_scope_mark(const struct vg_state *st, struct state_scope_mark *m)
-{
-    const char *scope = st->scope;
-    const char *slash = scope ? strrchr(scope, '/') : NULL;
-    int64_t p = 0;
-
-    m->topic = NULL;
-    m->partition = 0;
-    if (slash && vg_parse_i64(slash + 1, &p) && p >= 0 && p <= INT32_MAX) {
-        m->topic = vg_strndup(scope, (size_t)(slash - scope));
-        m->partition = (int32_t)p;
-    }
-}
-
-vg_err_t state_scope_back(struct vg_state *st, struct state_scope_mark *m, vg_err_t err,
-                          char *errstr, size_t errstr_size)
-{
-    char scratch[256];
-    vg_err_t back;
-
-    if (err != VG_OK) {
-        /* the error the caller met is the one to report */
-        back = vg_state_scope(st, m->topic, m->partition, scratch, sizeof(scratch));
-    } else {
-        back = vg_state_scope(st, m->topic, m->partition, errstr, errstr_size);
-    }
-    vg_free(m->topic);
-    m->topic = NULL;
-    return err != VG_OK ? err : back;
-}
-
 bool state_resource_newer(const struct vg_resource *a, const struct vg_resource *b)
 {
     return a->updated_at_ms > b->updated_at_ms;
@@ -425,7 +394,7 @@ static vg_err_t read_group(struct vg_state *st, const struct vg_offset *scopes, 
 vg_err_t state_scopes_read(struct vg_state *st, const struct vg_offset *scopes, size_t n,
                            const struct state_scopes_read *rd, char *errstr, size_t errstr_size)
 {
-    struct state_scope_mark mark;
+    char *mark;
     size_t *order;
     uint16_t *node;
     size_t *counts;
@@ -434,7 +403,7 @@ vg_err_t state_scopes_read(struct vg_state *st, const struct vg_offset *scopes, 
     if (n == 0) {
         return VG_OK;
     }
-    state_scope_mark(st, &mark);
+    mark = state_scope_save(st);
     order = vg_malloc(n * sizeof(*order));
     node = vg_malloc(n * sizeof(*node));
     counts = vg_calloc(n, sizeof(*counts));
@@ -462,7 +431,7 @@ vg_err_t state_scopes_read(struct vg_state *st, const struct vg_offset *scopes, 
     vg_free(order);
     vg_free(node);
     vg_free(counts);
-    return state_scope_back(st, &mark, err, errstr, errstr_size);
+    return state_scope_restore(st, mark, err, errstr, errstr_size);
 }
 
 /* vg_state_list over every scope: ids per scope, then their hashes per scope. */

@@ -464,27 +464,6 @@ vg_err_t vg_state_delete_prefix(struct vg_state *st, const char *prefix, long lo
     return err;
 }
 
-/*
- * Back to the scope `saved` ("<topic>/<partition>", or NULL: the global
- * one) after going through the partitions' scopes.
- */
-static vg_err_t scope_restore(struct vg_state *st, const char *saved, char *errstr,
-                              size_t errstr_size)
-{
-    const char *slash = saved ? strrchr(saved, '/') : NULL;
-    int64_t partition;
-    char *topic;
-    vg_err_t err;
-
-    if (!slash || !vg_parse_i64(slash + 1, &partition)) {
-        return vg_state_scope(st, NULL, 0, errstr, errstr_size);
-    }
-    topic = vg_strndup(saved, (size_t)(slash - saved));
-    err = vg_state_scope(st, topic, (int32_t)partition, errstr, errstr_size);
-    vg_free(topic);
-    return err;
-}
-
 /* vg_state_drop_pages in the scope st is in (the prefix's own, or one partition's). */
 static vg_err_t drop_pages_here(struct vg_state *st, long long *dropped, char *errstr,
                                 size_t errstr_size)
@@ -552,22 +531,14 @@ static vg_err_t each_scope(struct vg_state *st,
     if (err != VG_OK) {
         return err;
     }
-    saved = st->scope ? vg_strdup(st->scope) : NULL;
+    saved = state_scope_save(st);
     for (size_t i = 0; i < n && err == VG_OK; i++) {
         err = vg_state_scope(st, parts[i].topic, parts[i].partition, errstr, errstr_size);
         if (err == VG_OK) {
             err = fn(st, arg, errstr, errstr_size);
         }
     }
-    if (err == VG_OK) {
-        err = scope_restore(st, saved, errstr, errstr_size);
-    } else {
-        char ignored[256];
-
-        /* the first error is the one to report */
-        (void)scope_restore(st, saved, ignored, sizeof(ignored));
-    }
-    vg_free(saved);
+    err = state_scope_restore(st, saved, err, errstr, errstr_size);
     vg_state_scopes_free(parts, n);
     return err;
 }

@@ -196,11 +196,10 @@ static vg_err_t silences_version(struct vg_state *st, int64_t *out, char *errstr
  * a partition's scope. Each call enters the global scope (on a cluster, the
  * node of its slot), does its work there and returns st to where it was.
  */
-static vg_err_t enter_global(struct vg_state *st, struct state_scope_mark *m, char *errstr,
-                             size_t errstr_size)
+static vg_err_t enter_global(struct vg_state *st, char **m, char *errstr, size_t errstr_size)
 {
-    state_scope_mark(st, m);
-    if (!m->topic) {
+    *m = state_scope_save(st);
+    if (!*m) {
         return VG_OK;
     }
     return vg_state_scope(st, NULL, 0, errstr, errstr_size);
@@ -209,7 +208,7 @@ static vg_err_t enter_global(struct vg_state *st, struct state_scope_mark *m, ch
 vg_err_t vg_state_silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
                                 char *errstr, size_t errstr_size)
 {
-    struct state_scope_mark m;
+    char *m;
     vg_err_t err = enter_global(st, &m, errstr, errstr_size);
 
     *out = NULL;
@@ -217,43 +216,43 @@ vg_err_t vg_state_silences_list(struct vg_state *st, struct vg_silence **out, si
     if (err == VG_OK) {
         err = silences_list(st, out, n_out, errstr, errstr_size);
     }
-    return state_scope_back(st, &m, err, errstr, errstr_size);
+    return state_scope_restore(st, m, err, errstr, errstr_size);
 }
 
 vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, char *errstr,
                               size_t errstr_size)
 {
-    struct state_scope_mark m;
+    char *m;
     vg_err_t err = enter_global(st, &m, errstr, errstr_size);
 
     if (err == VG_OK) {
         err = silence_add(st, s, errstr, errstr_size);
     }
-    return state_scope_back(st, &m, err, errstr, errstr_size);
+    return state_scope_restore(st, m, err, errstr, errstr_size);
 }
 
 vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms, bool *found,
                                  char *errstr, size_t errstr_size)
 {
-    struct state_scope_mark m;
+    char *m;
     vg_err_t err = enter_global(st, &m, errstr, errstr_size);
 
     *found = false;
     if (err == VG_OK) {
         err = silence_expire(st, id, now_ms, found, errstr, errstr_size);
     }
-    return state_scope_back(st, &m, err, errstr, errstr_size);
+    return state_scope_restore(st, m, err, errstr, errstr_size);
 }
 
 vg_err_t vg_state_silences_version(struct vg_state *st, int64_t *out, char *errstr,
                                    size_t errstr_size)
 {
-    struct state_scope_mark m;
+    char *m;
     vg_err_t err = enter_global(st, &m, errstr, errstr_size);
 
     *out = 0;
     if (err == VG_OK) {
         err = silences_version(st, out, errstr, errstr_size);
     }
-    return state_scope_back(st, &m, err, errstr, errstr_size);
+    return state_scope_restore(st, m, err, errstr, errstr_size);
 }

@@ -267,7 +267,7 @@ static vg_err_t due_by_scope(struct vg_state *st, const struct vg_offset *parts,
         state_replies_free(replies, n_cmds);
     }
     if (err == VG_OK) {
-        err = state_scope_enter(st, was, errstr, errstr_size);
+        err = vg_state_scope_set(st, was, errstr, errstr_size);
     }
     vg_free(was);
     return err;

@@ -32,9 +32,8 @@ static int start(struct cluster_test *t, const char *name, int partitions, bool 
 
     memset(t, 0, sizeof(*t));
     t->partitioned = partitioned;
-    if (partitioned) {
-        o.redis_extra = "  layout: partitioned\n";
-    }
+    /* the one-slot layout is asked for by name: a cluster's default is partitioned */
+    o.redis_extra = partitioned ? "  layout: partitioned\n" : "  layout: single\n";
     if (vg_test_cluster_start(&t->rc, name, 3, 1) != 0) {
         return -1;
     }
