@@ -577,6 +577,9 @@ struct bench {
     double warm_aof;
     double warm_rewrites;
     long long warm_applied;
+    /* redis.layout of the engine runs now (NULL: vigil's default); the stream shapes run once
+     * per layout of BENCH_LAYOUTS ("single,partitioned"; unset: the default only) */
+    const char *layout;
 };
 
 /* Latency run: page arrival minus the produce time carried in the message ("t=<us>"). */
@@ -1058,13 +1061,15 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
                       "redis:\n"
                       "  url: \"%s\"\n"
                       "  prefix: bench\n"
+                      "%s%s%s"
                       "rules: [%s]\n"
                       "sinks:\n"
                       "  hook: {type: webhook, url: \"http://127.0.0.1:%d/hook\"}\n",
                       vg_mock_kafka_bootstraps(b->kafka), b->run_no, b->topic,
                       /* BENCH_KAFKA_PROPERTIES='{fetch.wait.max.ms: "1"}': an experiment */
                       getenv("BENCH_KAFKA_PROPERTIES") ? getenv("BENCH_KAFKA_PROPERTIES") : "{}",
-                      vg_redis_child_url(redis), rules, b->port);
+                      vg_redis_child_url(redis), b->layout ? "  layout: " : "",
+                      b->layout ? b->layout : "", b->layout ? "\n" : "", rules, b->port);
     if (!write_text(cfg_path, cfg)) {
         fprintf(stderr, "bench: cannot write %s\n", cfg_path);
         goto out;
@@ -1282,6 +1287,7 @@ static bool run_shapes(struct bench *b)
         {"quiet", "90% change nothing", &mix_quiet},
     };
     char errstr[512];
+    const char *layouts = getenv("BENCH_LAYOUTS") ? getenv("BENCH_LAYOUTS") : "";
 
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
         struct gen g;
@@ -1317,12 +1323,22 @@ static bool run_shapes(struct bench *b)
             if (s == 0 && m == 0) {
                 redis_ceiling(b);
             }
-            r = engine_run(b, rules, b->produced, NULL, NULL);
+            for (const char *l = layouts; l; l = strchr(l, ',') ? strchr(l, ',') + 1 : NULL) {
+                size_t len = strcspn(l, ",");
+                char layout[32];
+
+                snprintf(layout, sizeof(layout), "%.*s", (int)len, l);
+                b->layout = layout[0] ? layout : NULL;
+                r = engine_run(b, rules, b->produced, NULL, NULL);
+                snprintf(key, sizeof(key), "vigil.%s.m%ld%s%s", shapes[s].name, b->k.monitors[m],
+                         b->layout ? "." : "", b->layout ? b->layout : "");
+                snprintf(label, sizeof(label), "vigil, %s, %ld monitors%s%s", shapes[s].label,
+                         b->k.monitors[m], b->layout ? ", layout " : "",
+                         b->layout ? b->layout : "");
+                report_run(key, label, &r, kcat, spread);
+                b->layout = NULL;
+            }
             vg_free(rules);
-            snprintf(key, sizeof(key), "vigil.%s.m%ld", shapes[s].name, b->k.monitors[m]);
-            snprintf(label, sizeof(label), "vigil, %s, %ld monitors", shapes[s].label,
-                     b->k.monitors[m]);
-            report_run(key, label, &r, kcat, spread);
         }
         kafka_stop(b);
     }

@@ -150,12 +150,17 @@ static int resolve(struct vg_state *st, const struct cli_readonly *ro, void *unu
         vg_incident_record_fini(&r);
         return CLI_EXIT_OK;
     }
-    /* Applied by the `vigil run` that owns the partition, in its own commit. */
+    /* Applied by the `vigil run` that owns the partition, in its own commit. With
+     * redis.layout partitioned the partition's timers are in its scope: written there. */
     t.topic = r.topic;
     t.partition = r.partition;
     t.member = vg_rules_timer_member('x', r.monitor, r.resource);
     t.due_ms = 1;
-    err = vg_state_timer_set(st, &t, false, errstr, sizeof(errstr));
+    err = vg_state_scope(st, r.topic && r.topic[0] ? r.topic : NULL, r.partition, errstr,
+                         sizeof(errstr));
+    if (err == VG_OK) {
+        err = vg_state_timer_set(st, &t, false, errstr, sizeof(errstr));
+    }
     vg_free(t.member);
     if (err != VG_OK) {
         vg_incident_record_fini(&r);

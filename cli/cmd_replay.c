@@ -146,29 +146,39 @@ static void print_progress(struct replay *r, int64_t now_ms)
     r->last_print_ms = now_ms;
 }
 
-/* Read each partition's applied offset; true when all reached their end. */
+/*
+ * Read each partition's applied offset; true when all reached their end.
+ * With redis.layout partitioned the offsets are in each partition's scope
+ * (docs/state.md "Layouts"): st goes through them and back to the global
+ * scope, where the pipeline enters the scope it needs anyway.
+ */
 static bool check_positions(struct replay *r)
 {
     struct vg_state *st = vg_engine_state(r->eng);
     bool all = true;
+    bool ok = true;
     char errstr[256];
 
-    for (size_t i = 0; i < r->n; i++) {
+    for (size_t i = 0; i < r->n && ok; i++) {
         int64_t off = -1;
 
         if (r->pos[i] >= r->ranges[i].end) {
             continue;
         }
-        if (vg_state_applied_offset(st, r->ranges[i].topic, r->ranges[i].partition, &off, errstr,
-                                    sizeof(errstr)) != VG_OK) {
-            return false; /* Redis trouble: the pipeline retries and logs it */
-        }
+        /* Redis trouble: the pipeline retries and logs it */
+        ok = vg_state_scope(st, r->ranges[i].topic, r->ranges[i].partition, errstr,
+                            sizeof(errstr)) == VG_OK &&
+             vg_state_applied_offset(st, r->ranges[i].topic, r->ranges[i].partition, &off, errstr,
+                                     sizeof(errstr)) == VG_OK;
         if (off + 1 > r->pos[i]) {
             r->pos[i] = off + 1;
         }
         all = all && r->pos[i] >= r->ranges[i].end;
     }
-    return all;
+    if (vg_state_scope(st, NULL, 0, errstr, sizeof(errstr)) != VG_OK) {
+        ok = false;
+    }
+    return ok && all;
 }
 
 /* With --page: the pages written so far are delivered (or given up on). */

@@ -431,7 +431,8 @@ static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, stru
 
 static const char *const redis_keys[] = {
     "url",     "prefix",        "data_dir",        "cache_resources",
-    "cluster", "wait_replicas", "wait_timeout_ms", NULL};
+    "cluster", "wait_replicas", "wait_timeout_ms", "layout",
+    NULL};
 
 /*
  * `cluster: true` wants a redis:// URL of one node, db 0: a cluster has no
@@ -468,6 +469,7 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
     size_t errstr_size = sizeof(ld->msg);
     const char *base_dir = ld->base_dir;
     const struct vg_ynode *cluster_at = NULL;
+    bool layout_given = false;
 
     if (!want_map(ld, n)) {
         return;
@@ -496,6 +498,15 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
         } else if (!strcmp(key, "cluster")) {
             err = vg_ynode_bool(v, &r->cluster, errstr, errstr_size);
             cluster_at = v;
+        } else if (!strcmp(key, "layout")) {
+            if (v->kind != VG_YNODE_SCALAR ||
+                (strcmp(v->str, "single") != 0 && strcmp(v->str, "partitioned") != 0)) {
+                err = vg_ynode_error(v, errstr, errstr_size,
+                                     "redis.layout: expected single or partitioned");
+            } else {
+                r->partitioned = strcmp(v->str, "partitioned") == 0;
+                layout_given = true;
+            }
         } else if (!strcmp(key, "wait_replicas")) {
             err = set_int(&r->wait_replicas, v, 0, 100, errstr, errstr_size);
         } else if (!strcmp(key, "wait_timeout_ms")) {
@@ -513,6 +524,10 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
     }
     if (r->cluster && cluster_at) {
         keep(ld, check_cluster_url(r, cluster_at, errstr, errstr_size));
+    }
+    if (r->cluster && !layout_given) {
+        /* a cluster spreads the partitions over its primaries unless told `single` */
+        r->partitioned = true;
     }
 }
 
@@ -1495,6 +1510,7 @@ static const struct {
     {"kafka.prefetch_mb", ENV_SCALAR},
     {"redis.url", ENV_SCALAR},
     {"redis.prefix", ENV_SCALAR},
+    {"redis.layout", ENV_SCALAR},
     {"redis.data_dir", ENV_SCALAR},
     {"redis.cluster", ENV_SCALAR},
     {"redis.wait_replicas", ENV_SCALAR},

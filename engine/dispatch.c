@@ -10,6 +10,10 @@
  * fallback sink when there is one. A SIGKILL loses nothing: unacknowledged
  * entries are re-read on the next start (same consumer name) or claimed by
  * another instance once idle for dispatch.claim_idle.
+ * With redis.layout partitioned every partition's scope has its own outbox:
+ * an entry remembers its scope, and everything done about it (ack, dead
+ * letter, audit, memo, touch, the look at other instances' pending entries)
+ * happens in that scope, one MULTI/EXEC per scope.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,6 +41,7 @@ enum entry_state { E_WAIT = 0, E_FLIGHT, E_DONE };
 
 struct entry {
     struct vg_outbox_entry e; /* owned */
+    char *skey;               /* scope + "\n" + stream id: stream ids repeat across scopes */
     char *key;                /* incident (or group) key: the page id before "-<seq>" */
     char *chain;              /* key + "\n" + sink: notices in one chain go out in order */
     long seq;
@@ -88,6 +93,8 @@ struct eng_dispatch {
     struct vg_outbox_audit *aud;
     size_t n_aud;
     size_t cap_aud;
+    const char **aud_scope; /* the scope of aud[i] (owned strings below; NULL: global) */
+    size_t cap_aud_scope;
     char **owned; /* strings the queued records borrow */
     size_t n_owned;
     size_t cap_owned;
@@ -187,8 +194,40 @@ static int stream_cmp(const char *a, const char *b)
     return as < bs ? -1 : as > bs ? 1 : 0;
 }
 
+static bool same_scope(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Add `scope` to the distinct scopes v[0..*n) (cap *cap) unless there. */
+static void scope_note(const char ***v, size_t *n, size_t *cap, const char *scope)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (same_scope((*v)[i], scope)) {
+            return;
+        }
+    }
+    *VG_ARRAY_PUSH(*v, *n, *cap) = scope;
+}
+
+/* Enter `scope` on the dispatcher's connection (nothing with the single layout). */
+static bool enter_scope(struct eng_dispatch *d, const char *scope)
+{
+    char errstr[512];
+
+    if (vg_state_scope_set(d->st, scope, errstr, sizeof(errstr)) != VG_OK) {
+        VG_LOG_WARN("sinks", "outbox scope %s unreachable, retrying: %s", scope ? scope : "global",
+                    errstr);
+        d->redis_down = true;
+        return false;
+    }
+    return true;
+}
+
 static void entry_free(struct entry *en)
 {
+    vg_free(en->skey);
+    vg_free(en->e.scope);
     vg_free(en->e.stream_id);
     vg_free(en->e.id);
     vg_free(en->e.sink);
@@ -221,12 +260,16 @@ static void admit(struct eng_dispatch *d, struct vg_outbox_entry *src)
     struct entry *en;
     struct entry *head;
 
-    if (vg_map_get(d->by_stream, src->stream_id)) {
+    char *skey = vg_asprintf("%s\n%s", src->scope ? src->scope : "", src->stream_id);
+
+    if (vg_map_get(d->by_stream, skey)) {
         /* Ours already (claimed back after a stall): keep the copy we work on. */
+        vg_free(skey);
         return;
     }
     en = vg_calloc(1, sizeof(*en));
     en->e = *src;
+    en->skey = skey;
     memset(src, 0, sizeof(*src));
     split_id(en->e.id, &en->key, &en->seq);
     en->chain = vg_asprintf("%s\n%s", en->key, en->e.sink);
@@ -256,7 +299,7 @@ static void admit(struct eng_dispatch *d, struct vg_outbox_entry *src)
         en->incidents[0] = vg_strdup(en->key);
         en->n_incidents = 1;
     }
-    vg_map_put(d->by_stream, en->e.stream_id, en);
+    vg_map_put(d->by_stream, en->skey, en);
     /* Insert into the chain in stream order (a claimed older entry may arrive late). */
     head = vg_map_get(d->chains, en->chain);
     if (!head || stream_cmp(en->e.stream_id, head->e.stream_id) < 0) {
@@ -277,8 +320,12 @@ static void audit(struct eng_dispatch *d, const struct entry *en, const char *ou
                   int64_t latency_ms, const char *detail)
 {
     for (size_t i = 0; i < en->n_incidents; i++) {
-        struct vg_outbox_audit *a = VG_ARRAY_PUSH(d->aud, d->n_aud, d->cap_aud);
+        size_t n = d->n_aud;
+        struct vg_outbox_audit *a;
 
+        *VG_ARRAY_PUSH(d->aud_scope, n, d->cap_aud_scope) =
+            en->e.scope ? own(d, en->e.scope) : NULL;
+        a = VG_ARRAY_PUSH(d->aud, d->n_aud, d->cap_aud);
         memset(a, 0, sizeof(*a));
         a->incident = own(d, en->incidents[i]);
         a->id = own(d, en->e.id);
@@ -491,24 +538,93 @@ static int64_t schedule(struct eng_dispatch *d, bool first_only)
     return soonest;
 }
 
+/*
+ * Write the finished entries and audit records of one scope per MULTI/EXEC
+ * (each scope is its own slot with the partitioned layout; with the single
+ * layout everything is one). Returns false on a failure: what was written
+ * is off the queues, the rest stays for the next try.
+ */
+static bool commit_scopes(struct eng_dispatch *d)
+{
+    char errstr[512];
+    const char **scopes = NULL;
+    size_t n_scopes = 0;
+    size_t cap_scopes = 0;
+    bool *f_done = vg_calloc(d->n_fin + 1, sizeof(bool));
+    bool *a_done = vg_calloc(d->n_aud + 1, sizeof(bool));
+    struct vg_outbox_finish *fs = vg_calloc(d->n_fin + 1, sizeof(*fs));
+    struct vg_outbox_audit *as = vg_calloc(d->n_aud + 1, sizeof(*as));
+    bool ok = true;
+    size_t w;
+
+    for (size_t i = 0; i < d->n_fin; i++) {
+        scope_note(&scopes, &n_scopes, &cap_scopes, d->fin[i].e->scope);
+    }
+    for (size_t i = 0; i < d->n_aud; i++) {
+        scope_note(&scopes, &n_scopes, &cap_scopes, d->aud_scope[i]);
+    }
+    for (size_t k = 0; k < n_scopes && ok; k++) {
+        size_t nf = 0;
+        size_t na = 0;
+
+        for (size_t i = 0; i < d->n_fin; i++) {
+            if (same_scope(d->fin[i].e->scope, scopes[k])) {
+                fs[nf++] = d->fin[i];
+            }
+        }
+        for (size_t i = 0; i < d->n_aud; i++) {
+            if (same_scope(d->aud_scope[i], scopes[k])) {
+                as[na++] = d->aud[i];
+            }
+        }
+        ok = enter_scope(d, scopes[k]);
+        if (ok && vg_state_outbox_commit(d->st, fs, nf, as, na, errstr, sizeof(errstr)) != VG_OK) {
+            VG_LOG_WARN("sinks", "could not record %zu finished page(s) in redis, retrying: %s", nf,
+                        errstr);
+            d->redis_down = true;
+            ok = false;
+        }
+        for (size_t i = 0; ok && i < d->n_fin; i++) {
+            f_done[i] = f_done[i] || same_scope(d->fin[i].e->scope, scopes[k]);
+        }
+        for (size_t i = 0; ok && i < d->n_aud; i++) {
+            a_done[i] = a_done[i] || same_scope(d->aud_scope[i], scopes[k]);
+        }
+    }
+    w = 0;
+    for (size_t i = 0; i < d->n_fin; i++) {
+        if (!f_done[i]) {
+            d->fin[w++] = d->fin[i];
+        }
+    }
+    d->n_fin = w;
+    w = 0;
+    for (size_t i = 0; i < d->n_aud; i++) {
+        if (!a_done[i]) {
+            d->aud_scope[w] = d->aud_scope[i];
+            d->aud[w++] = d->aud[i];
+        }
+    }
+    d->n_aud = w;
+    vg_free(scopes);
+    vg_free(f_done);
+    vg_free(a_done);
+    vg_free(fs);
+    vg_free(as);
+    return ok;
+}
+
 /* Write finished entries and audit records; on success free what is done. */
 static bool flush(struct eng_dispatch *d)
 {
-    char errstr[512];
     size_t w = 0;
 
     if (d->n_fin == 0 && d->n_aud == 0) {
         return true;
     }
-    if (vg_state_outbox_commit(d->st, d->fin, d->n_fin, d->aud, d->n_aud, errstr, sizeof(errstr)) !=
-        VG_OK) {
-        VG_LOG_WARN("sinks", "could not record %zu finished page(s) in redis, retrying: %s",
-                    d->n_fin, errstr);
-        d->redis_down = true;
+    if (!commit_scopes(d)) {
         return false;
     }
-    d->n_fin = 0;
-    d->n_aud = 0;
     for (size_t i = 0; i < d->n_owned; i++) {
         vg_free(d->owned[i]);
     }
@@ -535,28 +651,21 @@ static bool flush(struct eng_dispatch *d)
                 p->chain_next = en->chain_next;
             }
         }
-        vg_map_remove(d->by_stream, en->e.stream_id);
+        vg_map_remove(d->by_stream, en->skey);
         entry_free(en);
     }
     d->n = w;
     return true;
 }
 
-/* Later notices whose chain may still have an earlier one at another instance. */
-static void check_foreign(struct eng_dispatch *d)
+/* Later notices of `scope` whose chain may still have an earlier one at another instance. */
+static void check_foreign_scope(struct eng_dispatch *d, const char *scope, int64_t now)
 {
     struct vg_outbox_entry *f = NULL;
     size_t n_f = 0;
     char errstr[512];
-    bool any = false;
 
-    int64_t now = vg_mono_ms();
-
-    /* Only notices that could start now: a blocked one is looked at again after its next_at. */
-    for (size_t i = 0; i < d->n && !any; i++) {
-        any = !d->v[i]->foreign_checked && d->v[i]->state == E_WAIT && d->v[i]->next_at <= now;
-    }
-    if (!any) {
+    if (!enter_scope(d, scope)) {
         return;
     }
     if (vg_state_outbox_foreign(d->st, d->consumer, &f, &n_f, errstr, sizeof(errstr)) != VG_OK) {
@@ -567,7 +676,8 @@ static void check_foreign(struct eng_dispatch *d)
         struct entry *en = d->v[i];
         bool blocked = false;
 
-        if (en->foreign_checked || en->state != E_WAIT || en->next_at > now) {
+        if (en->foreign_checked || en->state != E_WAIT || en->next_at > now ||
+            !same_scope(en->e.scope, scope)) {
             continue;
         }
         for (size_t k = 0; k < n_f && !blocked; k++) {
@@ -592,8 +702,28 @@ static void check_foreign(struct eng_dispatch *d)
     vg_outbox_entries_free(f, n_f);
 }
 
-/* Slack memos (message ts) of notices about to start, in one round trip. */
-static void load_memos(struct eng_dispatch *d)
+/* Later notices whose chain may still have an earlier one at another instance. */
+static void check_foreign(struct eng_dispatch *d)
+{
+    const char **scopes = NULL;
+    size_t n_scopes = 0;
+    size_t cap_scopes = 0;
+    int64_t now = vg_mono_ms();
+
+    /* Only notices that could start now: a blocked one is looked at again after its next_at. */
+    for (size_t i = 0; i < d->n; i++) {
+        if (!d->v[i]->foreign_checked && d->v[i]->state == E_WAIT && d->v[i]->next_at <= now) {
+            scope_note(&scopes, &n_scopes, &cap_scopes, d->v[i]->e.scope);
+        }
+    }
+    for (size_t k = 0; k < n_scopes && !d->redis_down; k++) {
+        check_foreign_scope(d, scopes[k], now);
+    }
+    vg_free(scopes);
+}
+
+/* Slack memos (message ts) of notices about to start, in one round trip per scope. */
+static void load_memos_scope(struct eng_dispatch *d, const char *scope)
 {
     const char **keys = vg_calloc(d->n + 1, sizeof(char *));
     const char **sinks = vg_calloc(d->n + 1, sizeof(char *));
@@ -604,14 +734,15 @@ static void load_memos(struct eng_dispatch *d)
 
     for (size_t i = 0; i < d->n; i++) {
         struct entry *en = d->v[i];
-        if (en->need_memo && !en->memo_loaded && en->state == E_WAIT && is_chain_head(d, en)) {
+        if (en->need_memo && !en->memo_loaded && en->state == E_WAIT && is_chain_head(d, en) &&
+            same_scope(en->e.scope, scope)) {
             keys[n] = en->key;
             sinks[n] = en->e.sink;
             who[n] = en;
             n++;
         }
     }
-    if (n > 0) {
+    if (n > 0 && enter_scope(d, scope)) {
         out = vg_calloc(n, sizeof(char *));
         if (vg_state_outbox_memos(d->st, keys, sinks, n, out, errstr, sizeof(errstr)) != VG_OK) {
             d->redis_down = true;
@@ -628,12 +759,33 @@ static void load_memos(struct eng_dispatch *d)
     vg_free(who);
 }
 
+static void load_memos(struct eng_dispatch *d)
+{
+    const char **scopes = NULL;
+    size_t n_scopes = 0;
+    size_t cap_scopes = 0;
+
+    for (size_t i = 0; i < d->n; i++) {
+        struct entry *en = d->v[i];
+        if (en->need_memo && !en->memo_loaded && en->state == E_WAIT) {
+            scope_note(&scopes, &n_scopes, &cap_scopes, en->e.scope);
+        }
+    }
+    for (size_t k = 0; k < n_scopes && !d->redis_down; k++) {
+        load_memos_scope(d, scopes[k]);
+    }
+    vg_free(scopes);
+}
+
 /* Keep our entries from looking abandoned while they wait for a retry. */
 static void touch(struct eng_dispatch *d)
 {
     char **ids;
     bool *kept;
     char errstr[512];
+    const char **scopes = NULL;
+    size_t n_scopes = 0;
+    size_t cap_scopes = 0;
 
     if (d->n == 0 || vg_mono_ms() - d->last_touch < d->touch_ms) {
         return;
@@ -642,12 +794,23 @@ static void touch(struct eng_dispatch *d)
     ids = vg_calloc(d->n, sizeof(char *));
     kept = vg_calloc(d->n, sizeof(bool));
     for (size_t i = 0; i < d->n; i++) {
-        ids[i] = d->v[i]->e.stream_id;
+        scope_note(&scopes, &n_scopes, &cap_scopes, d->v[i]->e.scope);
     }
-    if (vg_state_outbox_touch(d->st, d->consumer, ids, d->n, d->touch_ms, kept, errstr,
-                              sizeof(errstr)) != VG_OK) {
-        d->redis_down = true;
+    for (size_t k = 0; k < n_scopes && !d->redis_down; k++) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < d->n; i++) {
+            if (same_scope(d->v[i]->e.scope, scopes[k])) {
+                ids[n++] = d->v[i]->e.stream_id;
+            }
+        }
+        if (enter_scope(d, scopes[k]) &&
+            vg_state_outbox_touch(d->st, d->consumer, ids, n, d->touch_ms, kept, errstr,
+                                  sizeof(errstr)) != VG_OK) {
+            d->redis_down = true;
+        }
     }
+    vg_free(scopes);
     vg_free(ids);
     vg_free(kept);
 }
@@ -859,6 +1022,7 @@ void eng_dispatch_stop(struct eng_dispatch *d)
     vg_free(d->v);
     vg_free(d->fin);
     vg_free(d->aud);
+    vg_free(d->aud_scope);
     for (size_t i = 0; i < d->n_owned; i++) {
         vg_free(d->owned[i]);
     }

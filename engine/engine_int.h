@@ -99,6 +99,8 @@ void eng_timers_assigned(struct eng_timers *t, const struct vg_partition *parts,
 void eng_timers_revoked(struct eng_timers *t, const struct vg_partition *parts, size_t n);
 /* The environment at the wall clock now (silences and firing incidents refreshed when stale). */
 const struct vg_rules_env *eng_timers_env(struct eng_timers *t, const struct vg_ruleset *rs);
+/* The same, with the clock moved only: silences and firing incidents as last refreshed. */
+const struct vg_rules_env *eng_timers_env_now(struct eng_timers *t);
 /*
  * Fire what is due (at most every 100 ms unless `force`). VG_ERR_BACKEND:
  * Redis trouble. VG_ERR_CONFLICT: a partition's claim was lost (reported

@@ -14,6 +14,7 @@
  * are recorded in history, marked late, without moving state.
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,13 @@ struct dead_letter {
     bool dropped; /* refused even cut: counted and logged, not in the DLQ */
 };
 
+/* A message's partition and place in its batch: sorting these groups a batch by partition. */
+struct msg_place {
+    const char *topic;
+    int32_t partition;
+    size_t i;
+};
+
 struct eng_pipeline {
     struct vg_state *st;
     /* Inputs and the dead-letter topic (all borrowed; dlq NULL: count and log only) */
@@ -120,6 +128,9 @@ struct eng_pipeline {
     struct eng_decode_pool *decode_pool;
     struct decoded *decoded;
     size_t cap_decoded;
+    /* the slots of decoded the current part uses: decoded itself, or (the partitioned layout,
+     * the whole batch decoded ahead) the part's place in it */
+    struct decoded *dec;
     size_t *to_decode;
     size_t cap_to_decode;
     /* the batch's fences (one per partition it read), and when each partition's conflict
@@ -136,6 +147,12 @@ struct eng_pipeline {
     size_t ahead_n;
     /* what a message has recently cost to apply, decode to EXEC (us; 0: not measured yet) */
     double part_us_per_msg;
+    /* redis.layout partitioned: the batch's messages grouped by partition, Kafka order kept
+     * within each (by_partition), and the order that sorts them (scratch) */
+    struct vg_kafka_msg *grouped;
+    size_t cap_grouped;
+    struct msg_place *order;
+    size_t cap_order;
 };
 
 static void applied_free(void *p)
@@ -196,6 +213,8 @@ void eng_pipeline_destroy(struct eng_pipeline *pl)
     free(pl->dead);
     free(pl->fences);
     free(pl->part_claims);
+    free(pl->grouped);
+    free(pl->order);
     vg_map_destroy(pl->conflict_log_ms, free);
     vg_pages_fini(&pl->pages);
     vg_rules_out_fini(&pl->out);
@@ -861,8 +880,9 @@ struct batch_run {
     double t_resolved;
     double t_applied;
     double t_committed;
-    double ahead_s;    /* of the commit's time, decoding the next part ahead */
-    bool nothing_sent; /* the part changed nothing: no commit */
+    double ahead_s;                 /* of the commit's time, decoding the next part ahead */
+    const struct vg_rules_env *env; /* the rules' environment (rules_env) */
+    bool nothing_sent;              /* the part changed nothing: no commit */
     char errstr[512];
 };
 
@@ -949,13 +969,14 @@ static vg_err_t refuse(struct eng_pipeline *pl, struct batch_run *b, size_t i,
 struct decode_job {
     struct eng_pipeline *pl;
     const struct vg_kafka_msg *msgs;
+    struct decoded *slots; /* slots[i] for msgs[i] */
 };
 
 static void decode_job_run(void *arg, size_t k)
 {
     struct decode_job *job = arg;
     size_t i = job->pl->to_decode[k];
-    struct decoded *d = &job->pl->decoded[i];
+    struct decoded *d = &job->slots[i];
 
     d->reason = decode_one(job->pl, &job->msgs[i], &d->ev, d->detail, sizeof(d->detail));
 }
@@ -1009,8 +1030,8 @@ static vg_err_t mark_replays(struct eng_pipeline *pl, struct batch_run *b, size_
         if (m->offset > a->batch_max) {
             a->batch_max = m->offset;
         }
-        pl->decoded[i].replayed = m->offset <= a->offset;
-        if (!pl->decoded[i].replayed) {
+        pl->dec[i].replayed = m->offset <= a->offset;
+        if (!pl->dec[i].replayed) {
             pl->to_decode[(*n_to_decode)++] = i;
         }
     }
@@ -1021,7 +1042,7 @@ static vg_err_t mark_replays(struct eng_pipeline *pl, struct batch_run *b, size_
 static void drop_decoded(struct eng_pipeline *pl, struct batch_run *b, size_t from)
 {
     for (size_t i = from; i < b->n; i++) {
-        struct decoded *d = &pl->decoded[i];
+        struct decoded *d = &pl->dec[i];
 
         if (!d->replayed && d->reason == VG_DECODE_OK) {
             vg_event_fini(&d->ev);
@@ -1046,6 +1067,7 @@ static void decode_ahead(struct eng_pipeline *pl, const struct vg_kafka_msg *msg
     VG_ASSERT(pl->ahead_msgs == NULL);
     vg_array_grow((void **)&pl->decoded, &pl->cap_decoded, n, sizeof(*pl->decoded));
     vg_array_grow((void **)&pl->to_decode, &pl->cap_to_decode, n, sizeof(*pl->to_decode));
+    job.slots = pl->decoded;
     for (size_t i = 0; i < n; i++) {
         const struct vg_kafka_msg *m = &msgs[i];
         const struct applied *a = NULL;
@@ -1101,22 +1123,25 @@ static size_t take_ahead(struct eng_pipeline *pl, struct batch_run *b, size_t n_
     for (size_t k = 0; k < n_to_decode; k++) {
         size_t i = pl->to_decode[k];
 
-        if (pl->decoded[i].ahead) {
-            pl->decoded[i].ahead = false; /* taken: the steps below own it */
+        if (pl->dec[i].ahead) {
+            pl->dec[i].ahead = false; /* taken: the steps below own it */
         } else {
             pl->to_decode[left++] = i;
         }
     }
     for (size_t i = 0; i < b->n; i++) {
-        struct decoded *d = &pl->decoded[i];
+        struct decoded *d = &pl->dec[i];
 
         if (d->ahead && d->replayed && d->reason == VG_DECODE_OK) {
             vg_event_fini(&d->ev);
         }
         d->ahead = false;
     }
-    pl->ahead_msgs = NULL;
-    pl->ahead_n = 0;
+    if (b->msgs + b->n == pl->ahead_msgs + pl->ahead_n) {
+        /* the last part of what was decoded ahead (the later slots of a whole batch stay) */
+        pl->ahead_msgs = NULL;
+        pl->ahead_n = 0;
+    }
     return left;
 }
 
@@ -1135,25 +1160,33 @@ static vg_err_t decode_batch(struct eng_pipeline *pl, struct batch_run *b)
 {
     struct decode_job job = {.pl = pl, .msgs = b->msgs};
     struct run_count run = {0};
+    /* decoded ahead: this cut (batch_overlap_parts), or a whole batch this part is in */
+    bool covered = pl->ahead_msgs && (uintptr_t)b->msgs >= (uintptr_t)pl->ahead_msgs &&
+                   (uintptr_t)(b->msgs + b->n) <= (uintptr_t)(pl->ahead_msgs + pl->ahead_n);
     size_t n_to_decode;
     vg_err_t err;
 
-    vg_array_grow((void **)&pl->decoded, &pl->cap_decoded, b->n, sizeof(*pl->decoded));
+    if (!covered) {
+        drop_ahead(pl); /* decoded ahead for another cut of the messages: not used */
+    }
+    vg_array_grow((void **)&pl->decoded, &pl->cap_decoded, covered ? pl->ahead_n : b->n,
+                  sizeof(*pl->decoded));
     vg_array_grow((void **)&pl->to_decode, &pl->cap_to_decode, b->n, sizeof(*pl->to_decode));
+    pl->dec = covered ? pl->decoded + (b->msgs - pl->ahead_msgs) : pl->decoded;
+    job.slots = pl->dec;
     err = mark_replays(pl, b, &n_to_decode);
     if (err) {
         drop_ahead(pl);
         return err;
     }
-    if (pl->ahead_msgs == b->msgs && pl->ahead_n == b->n) {
+    if (covered) {
         n_to_decode = take_ahead(pl, b, n_to_decode);
     }
-    drop_ahead(pl); /* decoded ahead for another cut of the messages: not used */
     eng_decode_pool_run(n_to_decode >= ENG_DECODE_PARALLEL_MIN ? pl->decode_pool : NULL,
                         decode_job_run, &job, n_to_decode);
     for (size_t i = 0; i < b->n; i++) {
         const struct vg_kafka_msg *m = &b->msgs[i];
-        struct decoded *d = &pl->decoded[i];
+        struct decoded *d = &pl->dec[i];
         struct vg_event *ev;
 
         if (d->replayed) {
@@ -1251,7 +1284,7 @@ static void note_late(struct eng_pipeline *pl, struct batch_run *b, const struct
 /* Step 3: apply in order, and evaluate the rules on each applied event and its transitions. */
 static void apply_batch(struct eng_pipeline *pl, struct batch_run *b)
 {
-    const struct vg_rules_env *env = eng_timers_env(pl->timers, pl->rs);
+    const struct vg_rules_env *env = b->env;
 
     for (size_t i = 0, j = 0; i < b->n_evs; i++) {
         const struct vg_event *ev = &pl->evs[i];
@@ -1569,6 +1602,21 @@ static void measure_part(struct eng_pipeline *pl, const struct batch_run *b)
 }
 
 /*
+ * The rules' environment for a part (silences, incidents firing elsewhere,
+ * the clock), read before the part enters its scope (the silences are
+ * global). Silences are checked once per Kafka batch: in the partitioned
+ * layout a batch is one part or more per partition, and every part after
+ * the first takes the silences the first one read.
+ */
+static const struct vg_rules_env *rules_env(struct eng_pipeline *pl, const struct batch_run *b)
+{
+    if (vg_state_partitioned(pl->st) && b->part > 1) {
+        return eng_timers_env_now(pl->timers);
+    }
+    return eng_timers_env(pl->timers, pl->rs);
+}
+
+/*
  * One part of a batch (or all of it): the steps above, in order. With
  * `next` (n_next messages, the part after this one), the next part is
  * decoded ahead while this part's commit is in flight.
@@ -1595,6 +1643,13 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
     grow_scratch(pl, n);
     err = decode_batch(pl, &b);
     b.t_decoded = vg_metrics_now_s();
+    if (err == VG_OK) {
+        b.env = rules_env(pl, &b);
+    }
+    if (err == VG_OK && vg_state_partitioned(pl->st)) {
+        /* the claims switch scope as they go: the part's one partition now (by_partition) */
+        err = vg_state_scope(pl->st, msgs[0].topic, msgs[0].partition, b.errstr, sizeof(b.errstr));
+    }
     if (err == VG_OK) {
         /* Kubernetes Events: find each one's Resource through its pod */
         err = map_k8s_events(pl, b.n_evs, b.errstr, sizeof(b.errstr));
@@ -1630,16 +1685,89 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
     return VG_OK;
 }
 
+/* By topic, partition, then place in the batch (which keeps Kafka order within a partition). */
+static int cmp_place(const void *a, const void *b)
+{
+    const struct msg_place *pa = a;
+    const struct msg_place *pb = b;
+    int c = pa->topic == pb->topic ? 0 : strcmp(pa->topic, pb->topic);
+
+    if (c == 0) {
+        c = (pa->partition > pb->partition) - (pa->partition < pb->partition);
+    }
+    return c != 0 ? c : (pa->i > pb->i) - (pa->i < pb->i);
+}
+
+/*
+ * redis.layout partitioned: each commit holds one partition's writes
+ * (one hash tag, one slot on a cluster), so the batch is regrouped by
+ * partition, Kafka order kept within each (a stable sort on the message
+ * index), into pl->grouped. Returns the messages to apply: msgs itself
+ * with the single layout or when it holds one partition.
+ */
+static const struct vg_kafka_msg *by_partition(struct eng_pipeline *pl,
+                                               const struct vg_kafka_msg *msgs, size_t n)
+{
+    bool one = true;
+
+    if (!vg_state_partitioned(pl->st)) {
+        return msgs;
+    }
+    for (size_t i = 1; i < n && one; i++) {
+        one = msgs[i].partition == msgs[0].partition &&
+              (msgs[i].topic == msgs[0].topic || strcmp(msgs[i].topic, msgs[0].topic) == 0);
+    }
+    if (one) {
+        return msgs;
+    }
+    vg_array_grow((void **)&pl->order, &pl->cap_order, n, sizeof(*pl->order));
+    vg_array_grow((void **)&pl->grouped, &pl->cap_grouped, n, sizeof(*pl->grouped));
+    for (size_t i = 0; i < n; i++) {
+        pl->order[i] = (struct msg_place){msgs[i].topic, msgs[i].partition, i};
+    }
+    qsort(pl->order, n, sizeof(*pl->order), cmp_place);
+    for (size_t i = 0; i < n; i++) {
+        pl->grouped[i] = msgs[pl->order[i].i];
+    }
+    return pl->grouped;
+}
+
+/*
+ * The next part's size from message `from` on (of `n`, a batch of
+ * `whole`): part_size, cut where the partition changes in the
+ * partitioned layout (messages grouped by by_partition).
+ */
+static size_t next_cut(const struct eng_pipeline *pl, const struct vg_kafka_msg *msgs, size_t from,
+                       size_t n, size_t whole)
+{
+    size_t left = n - from;
+
+    if (vg_state_partitioned(pl->st)) {
+        const struct vg_kafka_msg *m = &msgs[from];
+
+        left = 1;
+        while (from + left < n && msgs[from + left].partition == m->partition &&
+               (msgs[from + left].topic == m->topic ||
+                strcmp(msgs[from + left].topic, m->topic) == 0)) {
+            left++;
+        }
+    }
+    return part_size(pl, left, whole);
+}
+
 /*
  * The consumer's batch handler. With kafka.batch_commit_ms or
  * kafka.batch_overlap_parts a large batch is applied in parts, each its
  * own commit with its own applied offsets: with batch_commit_ms, so the
  * pages of its first messages leave after one part's commit rather than
  * the whole batch's; with batch_overlap_parts, so the next part is decoded
- * while a part's commit is in flight (decode_ahead). A part that fails
- * fails the batch: the consumer retries all of it, and the parts already
- * in Redis are skipped as replays (their applied offsets), as after a
- * crash. Kafka offsets are stored once, after the last part.
+ * while a part's commit is in flight (decode_ahead). With redis.layout
+ * partitioned a part never holds two partitions: a batch over P
+ * partitions is at least P parts, each committed in its partition's
+ * scope. A part that fails fails the batch: the consumer retries all of
+ * it, and the parts already in Redis are skipped as replays (their
+ * applied offsets), as after a crash. Kafka offsets are stored once,
+ * after the last part.
  */
 static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
 {
@@ -1647,14 +1775,27 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
     bool overlap = pl->kc && pl->kc->batch_overlap_parts > 1;
     size_t done = 0;
     size_t part = 0;
-    size_t k = part_size(pl, n, n);
+    size_t k;
 
+    msgs = by_partition(pl, msgs, n);
+    if (msgs == pl->grouped) {
+        /*
+         * One part per partition: parts this small would decode on this thread alone
+         * (below ENG_DECODE_PARALLEL_MIN), so the whole batch is decoded ahead here, on the
+         * workers too, and each part takes its share (take_ahead). No claim is consulted
+         * (the table may hold claims dropped since): replays are decoded too, then freed.
+         */
+        pl->part_claims_topic = NULL;
+        decode_ahead(pl, msgs, n);
+        overlap = false;
+    }
+    k = next_cut(pl, msgs, 0, n, n);
     do {
         size_t k_next = 0;
         vg_err_t err;
 
         if (overlap && done + k < n) {
-            k_next = part_size(pl, n - done - k, n);
+            k_next = next_cut(pl, msgs, done + k, n, n);
         }
         part = k < n || part > 0 ? part + 1 : 0;
         err = batch_part(pl, msgs + done, k, part, n, msgs + done + k, k_next);
@@ -1663,7 +1804,7 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         }
         done += k;
         /* the cut decoded ahead, or (no overlap) the estimate this part just updated */
-        k = overlap ? k_next : part_size(pl, n - done, n);
+        k = overlap ? k_next : (done < n ? next_cut(pl, msgs, done, n, n) : 0);
     } while (done < n);
     return VG_OK;
 }

@@ -141,7 +141,10 @@ static void wake_silenced(struct eng_timers *t, int64_t now)
         tm.partition = v[i].partition;
         tm.member = vg_rules_timer_member('m', v[i].monitor, v[i].resource);
         tm.due_ms = now;
-        if (vg_state_timer_set(t->st, &tm, true, errstr, sizeof(errstr)) != VG_OK) {
+        /* the partitioned layout: the timer set is in its partition's scope */
+        if ((v[i].topic &&
+             vg_state_scope(t->st, v[i].topic, v[i].partition, errstr, sizeof(errstr)) != VG_OK) ||
+            vg_state_timer_set(t->st, &tm, true, errstr, sizeof(errstr)) != VG_OK) {
             VG_LOG_DEBUG("rules", "waking incident %s: %s", v[i].id, errstr);
         }
         vg_free(tm.member);
@@ -224,6 +227,12 @@ const struct vg_rules_env *eng_timers_env(struct eng_timers *t, const struct vg_
 
     refresh(t, rs, now, true);
     set_env(t, now);
+    return &t->env;
+}
+
+const struct vg_rules_env *eng_timers_env_now(struct eng_timers *t)
+{
+    set_env(t, vg_now_ms());
     return &t->env;
 }
 
@@ -396,7 +405,10 @@ static vg_err_t redis_commit_group(void *ctx, const char *member, const struct v
     return err;
 }
 
-/* Fire one round of due timers (Resource timers, then group buffers) through rules/. */
+/*
+ * Fire one round of due timers (Resource timers, then group buffers) through rules/.
+ * With the partitioned layout `due` are one partition's, fired in its scope.
+ */
 static vg_err_t fire(struct eng_timers *t, const struct vg_ruleset *rs,
                      const struct vg_due_timer *due, size_t n, char *errstr, size_t errstr_size)
 {
@@ -415,7 +427,15 @@ static vg_err_t fire(struct eng_timers *t, const struct vg_ruleset *rs,
     }
     refresh(t, rs, vg_now_ms(), false);
     set_env(t, vg_now_ms());
-    err = vg_rules_timers_fire(rs, &t->env, &store, v, n, errstr, errstr_size);
+    err = VG_OK;
+    if (due[0].scope_topic) {
+        /* after refresh: its readers may go through other scopes */
+        err =
+            vg_state_scope(t->st, due[0].scope_topic, due[0].scope_partition, errstr, errstr_size);
+    }
+    if (err == VG_OK) {
+        err = vg_rules_timers_fire(rs, &t->env, &store, v, n, errstr, errstr_size);
+    }
     vg_group_buffer_fini(&rr.buf);
     vg_free(v);
     return err;
@@ -438,6 +458,15 @@ static struct vg_offset *owned_parts(const struct eng_timers *t, size_t *n_parts
         (*n_parts)++;
     }
     return parts;
+}
+
+/* Whether two due timers are fired in one round: always with the single layout. */
+static bool same_scope(const struct vg_due_timer *a, const struct vg_due_timer *b)
+{
+    if (!a->scope_topic || !b->scope_topic) {
+        return a->scope_topic == b->scope_topic;
+    }
+    return a->scope_partition == b->scope_partition && strcmp(a->scope_topic, b->scope_topic) == 0;
 }
 
 vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool force)
@@ -479,11 +508,18 @@ vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool 
         VG_LOG_DEBUG("rules", "reading timers: %s", errstr);
         return err;
     }
-    if (n_due > 0) {
-        err = fire(t, rs, due, n_due, errstr, sizeof(errstr));
+    /* partitioned layout: one round per partition, in its scope (due come grouped by scope) */
+    for (size_t i = 0; err == VG_OK && i < n_due;) {
+        size_t k = 1;
+
+        while (i + k < n_due && same_scope(&due[i], &due[i + k])) {
+            k++;
+        }
+        err = fire(t, rs, due + i, k, errstr, sizeof(errstr));
         if (err != VG_OK && err != VG_ERR_CONFLICT) { /* a conflict: the pipeline reports it */
             VG_LOG_WARN("rules", "firing timers failed (retried): %s", errstr);
         }
+        i += k;
     }
     vg_due_timers_free(due, n_due);
     return err;

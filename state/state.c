@@ -35,6 +35,9 @@ struct cache_src {
 
 struct cache_entry {
     struct vg_resource *res;
+    /* redis.layout partitioned: the scope it was read from (interned in st->cache_topics),
+     * the only one it is written back to; NULL: the single layout, or the global scope */
+    const char *scope;
     struct cache_src src;   /* the first partition (events keyed by id: the only one) */
     struct cache_src *more; /* further ones */
     size_t n_more;
@@ -55,26 +58,55 @@ static struct cache_entry *cache_get(const struct vg_state *st, const char *id)
     return vg_map_get(st->cache, id);
 }
 
-static struct vg_resource *cache_res(const struct vg_state *st, const char *id)
+/* `s` interned in st->cache_topics (topics and scopes: a topic name never holds '/'). */
+static const char *cache_intern(struct vg_state *st, const char *s)
 {
-    struct cache_entry *e = vg_map_get(st->cache, id);
+    const char *t = vg_map_get(st->cache_topics, s);
 
-    return e ? e->res : NULL;
+    if (!t) {
+        t = vg_strdup(s);
+        vg_map_put(st->cache_topics, s, (void *)t);
+    }
+    return t;
 }
 
 /*
- * `res` cached under `id`. In place of a copy read again, it keeps that
- * copy's partitions (still held, or a drop would have taken it): it is
- * newer than what they were lent; otherwise none yet.
+ * The scope cached Resources are lent for now: with the partitioned layout a
+ * Resource read in one partition's scope is written back in that scope
+ * only, so an entry of another scope is a miss (read again in this one).
  */
-static struct cache_entry *cache_put(struct vg_state *st, const char *id, struct vg_resource *res)
+static const char *cache_scope(struct vg_state *st)
+{
+    return st->scope ? cache_intern(st, st->scope) : NULL;
+}
+
+/* The entry of `id` read in `scope` (cache_scope), or NULL. */
+static struct cache_entry *cache_get_in(const struct vg_state *st, const char *id,
+                                        const char *scope)
+{
+    struct cache_entry *e = vg_map_get(st->cache, id);
+
+    return e && e->scope == scope ? e : NULL;
+}
+
+/*
+ * `res`, read in `scope`, cached under `id`. In place of a copy of the same
+ * scope read again, it keeps that copy's partitions (still held, or a drop
+ * would have taken it): it is newer than what they were lent; otherwise
+ * (none, or another scope's copy, replaced) none yet.
+ */
+static struct cache_entry *cache_put(struct vg_state *st, const char *id, struct vg_resource *res,
+                                     const char *scope)
 {
     struct cache_entry *e = vg_calloc(1, sizeof(*e));
     struct cache_entry *old;
 
     e->res = res;
+    e->scope = scope;
     old = vg_map_put(st->cache, id, e);
-    if (old) {
+    if (old && old->scope != scope) {
+        free_entry(old);
+    } else if (old) {
         e->src = old->src;
         e->more = old->more;
         e->n_more = old->n_more;
@@ -112,11 +144,7 @@ static void entry_add_src(struct vg_state *st, struct cache_entry *e, const char
     if (entry_seen_on(e, topic, partition)) {
         return;
     }
-    t = vg_map_get(st->cache_topics, topic);
-    if (!t) {
-        t = vg_strdup(topic);
-        vg_map_put(st->cache_topics, topic, (void *)t);
-    }
+    t = cache_intern(st, topic);
     s = e->src.topic ? VG_ARRAY_PUSH(e->more, e->n_more, e->cap_more) : &e->src;
     s->topic = t;
     s->partition = partition;
@@ -151,6 +179,7 @@ static vg_err_t cluster_route(struct vg_state *st, bool refresh, const char *was
         return VG_ERR_BACKEND;
     }
     nd = &cl->nodes[idx];
+    st->node_idx = idx;
     if (was && strcmp(was, nd->addr) != 0) {
         VG_LOG_INFO("state", "redis cluster: slot %u of prefix {%s} is now served by %s",
                     (unsigned)st->tag_slot, st->tag, nd->addr);
@@ -182,7 +211,9 @@ static vg_err_t cluster_connect(struct vg_state *st, const char *url, const char
         return VG_ERR_INVALID;
     }
     st->tag = vg_strdup(tag);
+    st->global_tag = vg_strdup(tag);
     st->tag_slot = state_cluster_keyslot(tag, strlen(tag));
+    st->node_idx = STATE_CLUSTER_NO_NODE;
     st->seed_redacted = vg_strdup(st->redacted);
     err = state_cluster_new(&st->cluster, url, errstr, errstr_size);
     if (err != VG_OK) {
@@ -228,7 +259,10 @@ vg_err_t vg_state_connect_config(struct vg_state **stp, const char *url, const c
             return err;
         }
     }
-    st->prefix = state_key_prefix(st, prefix);
+    st->name = vg_strdup(prefix);
+    st->global = state_key_prefix(st, prefix);
+    st->prefix = vg_strdup(st->global);
+    st->partitioned = rc && rc->partitioned;
     err = state_redis_open(st, errstr, errstr_size);
     if (err != VG_OK) {
         vg_state_destroy(st);
@@ -250,17 +284,269 @@ void vg_state_destroy(struct vg_state *st)
         return;
     }
     state_redis_close(st);
+    for (size_t i = 0; i < st->n_parked; i++) {
+        if (st->parked[i]) {
+            redisFree(st->parked[i]);
+        }
+    }
+    vg_free(st->parked);
+    vg_free(st->parked_fn);
     state_cluster_destroy(st->cluster);
     vg_map_destroy(st->cache, free_entry);
     vg_map_destroy(st->cache_topics, vg_free);
     state_url_fini(&st->url);
     vg_free(st->prefix);
+    vg_free(st->name);
+    vg_free(st->global);
+    vg_free(st->scope);
+    vg_free(st->global_tag);
     vg_free(st->pending_consumer);
     vg_free(st->pending_cursor);
     vg_free(st->claim_cursor);
+    state_outbox_streams_free(st);
     vg_free(st->tag);
     vg_free(st->seed_redacted);
     vg_free(st);
+}
+
+/* ---- scopes: the partitioned layout (docs/state.md "Layouts") ------------- */
+
+bool vg_state_partitioned(const struct vg_state *st)
+{
+    return st->partitioned;
+}
+
+/*
+ * On a cluster: st->ctx to the primary of st->tag_slot. The connection to
+ * the node left is parked, not closed: the next scope there takes it back.
+ */
+static vg_err_t scope_route(struct vg_state *st, char *errstr, size_t errstr_size)
+{
+    struct state_cluster *cl = st->cluster;
+    uint16_t idx = cl->slots[st->tag_slot];
+    uint16_t was = st->node_idx;
+    vg_err_t err;
+
+    if (idx != STATE_CLUSTER_NO_NODE && idx == was && st->ctx) {
+        return VG_OK;
+    }
+    if (st->ctx && was != STATE_CLUSTER_NO_NODE) {
+        if (was >= st->n_parked) {
+            size_t n = (size_t)was + 8;
+
+            st->parked = vg_realloc(st->parked, n * sizeof(*st->parked));
+            memset(st->parked + st->n_parked, 0, (n - st->n_parked) * sizeof(*st->parked));
+            st->parked_fn = vg_realloc(st->parked_fn, n * sizeof(*st->parked_fn));
+            memset(st->parked_fn + st->n_parked, 0, (n - st->n_parked) * sizeof(*st->parked_fn));
+            st->n_parked = n;
+        }
+        if (st->parked[was]) {
+            redisFree(st->parked[was]);
+        }
+        st->parked[was] = st->ctx;
+        /* the incident counts function is loaded per server: asked again on each node */
+        st->parked_fn[was] = (struct state_parked_fn){.asked = st->incident_fn_asked,
+                                                      .eval = st->incident_fn[0] == '\0'};
+        st->ctx = NULL;
+    }
+    err = cluster_route(st, false, NULL, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (st->node_idx < st->n_parked && st->parked[st->node_idx]) {
+        st->ctx = st->parked[st->node_idx];
+        st->parked[st->node_idx] = NULL;
+        state_incidents_conn_restore(st, st->parked_fn[st->node_idx].asked,
+                                     st->parked_fn[st->node_idx].eval);
+        return VG_OK;
+    }
+    return state_redis_open(st, errstr, errstr_size);
+}
+
+vg_err_t vg_state_scope(struct vg_state *st, const char *topic, int32_t partition, char *errstr,
+                        size_t errstr_size)
+{
+    char *scope;
+
+    if (!st->partitioned) {
+        return VG_OK;
+    }
+    if (!topic) {
+        if (!st->scope) {
+            return VG_OK;
+        }
+        vg_free(st->scope);
+        st->scope = NULL;
+        vg_free(st->prefix);
+        st->prefix = vg_strdup(st->global);
+        if (st->cluster) {
+            vg_free(st->tag);
+            st->tag = vg_strdup(st->global_tag);
+        }
+    } else {
+        scope = vg_asprintf("%s/%d", topic, (int)partition);
+        if (st->scope && strcmp(st->scope, scope) == 0) {
+            vg_free(scope);
+            return VG_OK;
+        }
+        vg_free(st->scope);
+        st->scope = scope;
+        vg_free(st->prefix);
+        st->prefix = vg_asprintf("%s:{%s}", st->name, scope);
+        if (st->cluster) {
+            vg_free(st->tag);
+            st->tag = vg_strdup(scope);
+        }
+    }
+    if (!st->cluster) {
+        return VG_OK;
+    }
+    st->tag_slot = state_cluster_keyslot(st->tag, strlen(st->tag));
+    return scope_route(st, errstr, errstr_size);
+}
+
+const char *vg_state_scope_now(const struct vg_state *st)
+{
+    return st->scope;
+}
+
+static int cmp_part(const void *a, const void *b)
+{
+    const struct vg_offset *pa = a;
+    const struct vg_offset *pb = b;
+    int c = strcmp(pa->topic, pb->topic);
+
+    return c ? c : (pa->partition > pb->partition) - (pa->partition < pb->partition);
+}
+
+vg_err_t vg_state_scopes(struct vg_state *st, struct vg_offset **out, size_t *n, char *errstr,
+                         size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    redisReply *reply = NULL;
+    vg_err_t err;
+    struct vg_offset *v = NULL;
+    size_t k = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (!st->partitioned) {
+        return VG_OK;
+    }
+    state_cmd_str(&c, "SMEMBERS");
+    state_cmd_fmt(&c, "%s:parts", st->global);
+    err = state_scope_global_run(st, &c, "SMEMBERS", &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
+    if (err != VG_OK) {
+        return err;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
+        v = vg_malloc(reply->elements * sizeof(*v));
+        for (size_t i = 0; i < reply->elements; i++) {
+            const redisReply *e = reply->element[i];
+            const char *slash = e->type == REDIS_REPLY_STRING ? strrchr(e->str, '/') : NULL;
+            int64_t p;
+
+            if (!slash || slash == e->str || !vg_parse_i64(slash + 1, &p) || p < 0 ||
+                p > INT32_MAX) {
+                continue; /* not ours */
+            }
+            v[k].topic = vg_strndup(e->str, (size_t)(slash - e->str));
+            v[k].partition = (int32_t)p;
+            v[k].offset = -1;
+            k++;
+        }
+    }
+    freeReplyObject(reply);
+    if (k > 1) {
+        qsort(v, k, sizeof(*v), cmp_part);
+    }
+    *out = v;
+    *n = k;
+    return VG_OK;
+}
+
+void vg_state_scopes_free(struct vg_offset *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        vg_free((char *)v[i].topic);
+    }
+    vg_free(v);
+}
+
+vg_err_t vg_state_scope_set(struct vg_state *st, const char *scope, char *errstr,
+                            size_t errstr_size)
+{
+    const char *slash;
+    char *topic;
+    int64_t p = 0;
+    vg_err_t err;
+
+    if (!st->partitioned) {
+        return VG_OK;
+    }
+    if (!scope) {
+        return vg_state_scope(st, NULL, 0, errstr, errstr_size);
+    }
+    if (st->scope && strcmp(st->scope, scope) == 0) {
+        return VG_OK;
+    }
+    slash = strrchr(scope, '/');
+    if (!slash || slash == scope || !vg_parse_i64(slash + 1, &p) || p < 0 || p > INT32_MAX) {
+        state_set_err(errstr, errstr_size, "scope \"%s\": expected <topic>/<partition>", scope);
+        return VG_ERR_INVALID;
+    }
+    topic = vg_strndup(scope, (size_t)(slash - scope));
+    err = vg_state_scope(st, topic, (int32_t)p, errstr, errstr_size);
+    vg_free(topic);
+    return err;
+}
+
+char *state_scope_save(const struct vg_state *st)
+{
+    return st->scope ? vg_strdup(st->scope) : NULL;
+}
+
+vg_err_t state_scope_restore(struct vg_state *st, char *saved, vg_err_t err, char *errstr,
+                             size_t errstr_size)
+{
+    vg_err_t back =
+        vg_state_scope_set(st, saved, err == VG_OK ? errstr : NULL, err == VG_OK ? errstr_size : 0);
+
+    vg_free(saved);
+    return err != VG_OK ? err : back;
+}
+
+/*
+ * Run `c` on the global scope's keys, whatever the scope now (on a cluster,
+ * through the client: the global slot may be on another node).
+ */
+vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const char *what,
+                                redisReply **reply, char *errstr, size_t errstr_size)
+{
+    char *saved;
+    vg_err_t err;
+
+    if (reply) {
+        *reply = NULL;
+    }
+    if (!st->cluster || !st->scope) {
+        return state_run(st, c, what, NULL, reply, errstr, errstr_size);
+    }
+    saved = state_scope_save(st);
+    err = vg_state_scope(st, NULL, 0, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = state_run(st, c, what, NULL, reply, errstr, errstr_size);
+    } else {
+        state_cmd_reset(c);
+    }
+    /* back to the partition's scope whatever the command did: the caller is still in it */
+    err = state_scope_restore(st, saved, err, errstr, errstr_size);
+    if (err != VG_OK && reply && *reply) {
+        freeReplyObject(*reply); /* ran, but st could not go back: the caller sees a failure */
+        *reply = NULL;
+    }
+    return err;
 }
 
 /*
@@ -373,12 +659,11 @@ vg_err_t vg_state_ping(struct vg_state *st)
     vg_err_t err;
 
     if (st->cluster) {
-        char *key = state_key(st, "outbox");
-
+        /* The global scope's key, whatever scope st is in (the partitioned layout): the
+         * connection that serves it is the one readiness is about. */
         state_cmd_str(&c, "EXISTS");
-        state_cmd_str(&c, key);
-        err = state_run(st, &c, "EXISTS", NULL, NULL, NULL, 0);
-        vg_free(key);
+        state_cmd_fmt(&c, "%s:outbox", st->global);
+        err = state_scope_global_run(st, &c, "EXISTS", NULL, NULL, 0);
     } else {
         state_cmd_str(&c, "PING");
         err = state_run(st, &c, "PING", NULL, NULL, NULL, 0);
@@ -508,10 +793,11 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
     size_t n_miss = 0;
     size_t cap_miss = 0;
     struct state_cmd c = {0};
+    const char *scope = cache_scope(st);
     vg_err_t err = VG_OK;
 
     for (size_t i = 0; i < n; i++) {
-        const struct cache_entry *e = cache_get(st, evs[i].id);
+        const struct cache_entry *e = cache_get_in(st, evs[i].id, scope);
 
         /*
          * Lent before for this event's partition (held since, or a revoke would
@@ -578,7 +864,7 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
                     res->dirty_mask = VG_DIRTY_WHOLE;
                 }
             }
-            cache_put(st, miss[j]->id, res); /* in place of a copy read again */
+            cache_put(st, miss[j]->id, res, scope); /* in place of a copy read again */
         }
         state_replies_free(replies, n_miss);
     }
@@ -614,12 +900,13 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
     size_t n_miss = 0;
     size_t cap_miss = 0;
     struct state_cmd c = {0};
+    const char *scope = cache_scope(st);
     vg_err_t err = VG_OK;
 
     for (size_t i = 0; i < n; i++) {
         bool dup = false;
 
-        if (cache_get(st, ids[i])) {
+        if (cache_get_in(st, ids[i], scope)) {
             continue;
         }
         for (size_t j = 0; j < n_miss && !dup; j++) {
@@ -632,6 +919,21 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
     if (n_miss > 0) {
         err = state_need_ctx(st, errstr, errstr_size);
         if (err != VG_OK) {
+            goto out;
+        }
+        if (st->partitioned && !st->scope) {
+            /* The partitioned layout and no partition known: every scope, the newest copy. */
+            struct vg_resource **found = vg_calloc(n_miss, sizeof(*found));
+
+            err = state_read_ids(st, miss, n_miss, found, errstr, errstr_size);
+            for (size_t j = 0; j < n_miss; j++) {
+                if (found[j] && err == VG_OK) {
+                    cache_put(st, miss[j], found[j], NULL); /* no partition: any drop takes it */
+                } else {
+                    vg_resource_destroy(found[j]);
+                }
+            }
+            vg_free(found);
             goto out;
         }
         for (size_t j = 0; j < n_miss; j++) {
@@ -659,7 +961,7 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
                     res = NULL;
                 }
                 if (res) {
-                    cache_put(st, miss[j], res); /* no partition: any drop takes it */
+                    cache_put(st, miss[j], res, scope); /* no partition: any drop takes it */
                 }
             }
         }
@@ -667,7 +969,9 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
     }
 out:
     for (size_t i = 0; i < n; i++) {
-        out[i] = err == VG_OK ? cache_res(st, ids[i]) : NULL;
+        const struct cache_entry *e = err == VG_OK ? cache_get_in(st, ids[i], scope) : NULL;
+
+        out[i] = e ? e->res : NULL;
         if (out[i]) {
             out[i]->cache_use = st->cache_use;
         }
@@ -1434,6 +1738,19 @@ vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_
     if (err != VG_OK) {
         return err;
     }
+    if (st->partitioned) {
+        /* the registry the readers go through (vg_state_scopes), then the partition's keys */
+        state_cmd_str(&c, "SADD");
+        state_cmd_fmt(&c, "%s:parts", st->global);
+        state_cmd_fmt(&c, "%s/%d", topic, (int)partition);
+        err = state_scope_global_run(st, &c, "SADD", NULL, errstr, errstr_size);
+        if (err == VG_OK) {
+            err = vg_state_scope(st, topic, partition, errstr, errstr_size);
+        }
+        if (err != VG_OK) {
+            return err;
+        }
+    }
     /* INCR first: from its reply on, a commit of an older claim is refused (see the fence) */
     key = epoch_key(st, topic, partition);
     state_cmd_str(&c, "INCR");
@@ -1475,15 +1792,14 @@ vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_
     return err;
 }
 
-vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t partition,
-                                 int64_t *out, char *errstr, size_t errstr_size)
+static vg_err_t applied_offset_here(struct vg_state *st, const char *topic, int32_t partition,
+                                    int64_t *out, char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *reply = NULL;
     char *key;
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
-    *out = -1;
     if (err != VG_OK) {
         return err;
     }
@@ -1505,5 +1821,28 @@ vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t
         }
     }
     freeReplyObject(reply);
+    return err;
+}
+
+/* With the partitioned layout, read in the partition's scope; st returns to its own. */
+vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t partition,
+                                 int64_t *out, char *errstr, size_t errstr_size)
+{
+    char *was;
+    vg_err_t err;
+
+    *out = -1;
+    if (!st->partitioned) {
+        return applied_offset_here(st, topic, partition, out, errstr, errstr_size);
+    }
+    was = st->scope ? vg_strdup(st->scope) : NULL;
+    err = vg_state_scope(st, topic, partition, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = applied_offset_here(st, topic, partition, out, errstr, errstr_size);
+    }
+    if (err == VG_OK) {
+        err = vg_state_scope_set(st, was, errstr, errstr_size);
+    }
+    vg_free(was);
     return err;
 }

@@ -5,7 +5,9 @@
  * MULTI/EXEC; the cross-instance helpers (foreign pending entries, idle
  * refresh); the dead-letter stream behind `vigil dlq`; and reading an
  * incident's notification history for `vigil incidents show`.
- * Reading the outbox itself is state_outbox.c.
+ * Reading the outbox itself is state_outbox.c. With the partitioned layout
+ * the dispatcher's helpers work in the scope st is in (the entry's), while
+ * the dead letters and the audit history are read across every scope.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -464,10 +466,67 @@ static vg_err_t dead_range(struct vg_state *st, const char *start, const char *e
     return err;
 }
 
+static void dead_entries_free_tail(struct vg_dead_entry *v, size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++) {
+        vg_free(v[i].stream_id);
+        vg_free(v[i].id);
+        vg_free(v[i].sink);
+        vg_free(v[i].pager);
+        vg_free(v[i].reason);
+        vg_free(v[i].response);
+        vg_free(v[i].origin);
+        vg_free(v[i].body);
+        vg_free(v[i].scope);
+    }
+}
+
+/* Stream ids compare as (ms, seq): the order entries were written in, across streams. */
+static int stream_id_cmp(const char *a, const char *b)
+{
+    const char *ad = strchr(a, '-');
+    const char *bd = strchr(b, '-');
+    size_t al = ad ? (size_t)(ad - a) : strlen(a);
+    size_t bl = bd ? (size_t)(bd - b) : strlen(b);
+    int c;
+
+    /* no leading zeros: a longer number is a bigger one */
+    if (al != bl) {
+        return al < bl ? -1 : 1;
+    }
+    c = strncmp(a, b, al);
+    if (c != 0 || !ad || !bd) {
+        return c;
+    }
+    al = strlen(ad + 1);
+    bl = strlen(bd + 1);
+    if (al != bl) {
+        return al < bl ? -1 : 1;
+    }
+    return strcmp(ad + 1, bd + 1);
+}
+
+static int dead_cmp(const void *a, const void *b)
+{
+    return stream_id_cmp(((const struct vg_dead_entry *)a)->stream_id,
+                         ((const struct vg_dead_entry *)b)->stream_id);
+}
+
+/* The dead entries v[from..*n) are scope's. */
+static void dead_mark_scope(struct vg_dead_entry *v, size_t from, size_t n, const char *scope)
+{
+    for (size_t i = from; scope && i < n; i++) {
+        v[i].scope = vg_strdup(scope);
+    }
+}
+
 vg_err_t vg_state_dlq_list(struct vg_state *st, size_t max, struct vg_dead_entry **out,
                            size_t *n_out, char *errstr, size_t errstr_size)
 {
     size_t cap = 0;
+    char **names = NULL;
+    size_t n_names = 0;
+    char *saved;
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *out = NULL;
@@ -475,7 +534,31 @@ vg_err_t vg_state_dlq_list(struct vg_state *st, size_t max, struct vg_dead_entry
     if (err != VG_OK) {
         return err;
     }
-    err = dead_range(st, "-", "+", max, out, n_out, &cap, errstr, errstr_size);
+    if (!st->partitioned) {
+        err = dead_range(st, "-", "+", max, out, n_out, &cap, errstr, errstr_size);
+    } else {
+        /* The oldest `max` of each scope, merged: the oldest `max` of all. */
+        err = state_scope_names(st, &names, &n_names, errstr, errstr_size);
+        saved = state_scope_save(st);
+        for (size_t i = 0; err == VG_OK && i < n_names; i++) {
+            size_t from = *n_out;
+
+            err = vg_state_scope_set(st, names[i], errstr, errstr_size);
+            if (err == VG_OK) {
+                err = dead_range(st, "-", "+", max, out, n_out, &cap, errstr, errstr_size);
+            }
+            dead_mark_scope(*out, from, *n_out, names[i]);
+        }
+        state_scope_names_free(names, n_names);
+        err = state_scope_restore(st, saved, err, errstr, errstr_size);
+        if (err == VG_OK && *n_out > 1) {
+            qsort(*out, *n_out, sizeof(**out), dead_cmp);
+        }
+        if (err == VG_OK && *n_out > max) {
+            dead_entries_free_tail(*out, max, *n_out);
+            *n_out = max;
+        }
+    }
     if (err != VG_OK) {
         vg_dead_entries_free(*out, *n_out);
         *out = NULL;
@@ -526,8 +609,9 @@ static vg_err_t dead_find(struct vg_state *st, const char *id, struct vg_dead_en
     return err;
 }
 
-static vg_err_t dlq_apply(struct vg_state *st, const char *id, bool retry, size_t *n_done,
-                          char *errstr, size_t errstr_size)
+/* In the scope st is in: the dead entries matching `id` back to its outbox, or dropped. */
+static vg_err_t dlq_apply_here(struct vg_state *st, const char *id, bool retry, size_t *n_done,
+                               char *errstr, size_t errstr_size)
 {
     struct vg_dead_entry *v = NULL;
     size_t n = 0;
@@ -584,6 +668,34 @@ static vg_err_t dlq_apply(struct vg_state *st, const char *id, bool retry, size_
     return err;
 }
 
+/* Every scope's matching entries, each scope in its own MULTI/EXEC (its slot). */
+static vg_err_t dlq_apply(struct vg_state *st, const char *id, bool retry, size_t *n_done,
+                          char *errstr, size_t errstr_size)
+{
+    char **names = NULL;
+    size_t n_names = 0;
+    char *saved;
+    vg_err_t err;
+
+    if (!st->partitioned) {
+        return dlq_apply_here(st, id, retry, n_done, errstr, errstr_size);
+    }
+    *n_done = 0;
+    err = state_scope_names(st, &names, &n_names, errstr, errstr_size);
+    saved = state_scope_save(st);
+    for (size_t i = 0; err == VG_OK && i < n_names; i++) {
+        size_t done = 0;
+
+        err = vg_state_scope_set(st, names[i], errstr, errstr_size);
+        if (err == VG_OK) {
+            err = dlq_apply_here(st, id, retry, &done, errstr, errstr_size);
+        }
+        *n_done += done;
+    }
+    state_scope_names_free(names, n_names);
+    return state_scope_restore(st, saved, err, errstr, errstr_size);
+}
+
 vg_err_t vg_state_dlq_retry(struct vg_state *st, const char *id, size_t *n_done, char *errstr,
                             size_t errstr_size)
 {
@@ -601,35 +713,25 @@ void vg_dead_entries_free(struct vg_dead_entry *v, size_t n)
     if (!v) {
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        vg_free(v[i].stream_id);
-        vg_free(v[i].id);
-        vg_free(v[i].sink);
-        vg_free(v[i].pager);
-        vg_free(v[i].reason);
-        vg_free(v[i].response);
-        vg_free(v[i].origin);
-        vg_free(v[i].body);
-    }
+    dead_entries_free_tail(v, 0, n);
     vg_free(v);
 }
 
 /* ---------------------------------------------------------------- audit */
 
-vg_err_t vg_state_audit_read(struct vg_state *st, const char *incident, size_t max,
-                             struct vg_audit_record **out, size_t *n_out, char *errstr,
-                             size_t errstr_size)
+/* The incident's audit stream in the scope st is in: up to `max` appended to *v. */
+static vg_err_t audit_read_here(struct vg_state *st, const char *incident, size_t max,
+                                struct vg_audit_record **vp, size_t *np, size_t *capp, char *errstr,
+                                size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *reply = NULL;
-    struct vg_audit_record *v = NULL;
-    size_t n = 0;
-    size_t cap = 0;
+    struct vg_audit_record *v = *vp;
+    size_t n = *np;
+    size_t cap = *capp;
     char *key;
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
-    *out = NULL;
-    *n_out = 0;
     if (err != VG_OK) {
         return err;
     }
@@ -698,6 +800,69 @@ vg_err_t vg_state_audit_read(struct vg_state *st, const char *incident, size_t m
         }
     }
     freeReplyObject(reply);
+    *vp = v;
+    *np = n;
+    *capp = cap;
+    return VG_OK;
+}
+
+static int audit_cmp(const void *a, const void *b)
+{
+    const struct vg_audit_record *x = a;
+    const struct vg_audit_record *y = b;
+
+    if (x->at_ms != y->at_ms) {
+        return x->at_ms < y->at_ms ? -1 : 1;
+    }
+    return stream_id_cmp(x->stream_id, y->stream_id);
+}
+
+vg_err_t vg_state_audit_read(struct vg_state *st, const char *incident, size_t max,
+                             struct vg_audit_record **out, size_t *n_out, char *errstr,
+                             size_t errstr_size)
+{
+    struct vg_audit_record *v = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    char **names = NULL;
+    size_t n_names = 0;
+    char *saved;
+    vg_err_t err;
+
+    *out = NULL;
+    *n_out = 0;
+    if (!st->partitioned) {
+        err = audit_read_here(st, incident, max, &v, &n, &cap, errstr, errstr_size);
+    } else {
+        /* An incident's notices are recorded in the scope of the page's partition; which
+         * one is not known here, so every scope's stream is read and merged by time. */
+        err = state_scope_names(st, &names, &n_names, errstr, errstr_size);
+        saved = state_scope_save(st);
+        for (size_t i = 0; err == VG_OK && i < n_names; i++) {
+            err = vg_state_scope_set(st, names[i], errstr, errstr_size);
+            if (err == VG_OK) {
+                err = audit_read_here(st, incident, max, &v, &n, &cap, errstr, errstr_size);
+            }
+        }
+        state_scope_names_free(names, n_names);
+        err = state_scope_restore(st, saved, err, errstr, errstr_size);
+        if (err == VG_OK && n > 1) {
+            qsort(v, n, sizeof(*v), audit_cmp);
+        }
+        while (err == VG_OK && n > max) {
+            struct vg_audit_record *a = &v[--n];
+
+            vg_free(a->stream_id);
+            vg_free(a->id);
+            vg_free(a->sink);
+            vg_free(a->outcome);
+            vg_free(a->detail);
+        }
+    }
+    if (err != VG_OK) {
+        vg_audit_records_free(v, n);
+        return err;
+    }
     *out = v;
     *n_out = n;
     return VG_OK;

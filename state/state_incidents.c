@@ -6,7 +6,9 @@
  * ended, per Resource) and P:incidents:counts counts the firing ones by
  * (monitor, severity), so a page or a /metrics scrape costs the same with
  * ten records or a million. Ended records expire after
- * VG_INCIDENT_RETENTION_MS and leave the indexes then.
+ * VG_INCIDENT_RETENTION_MS and leave the indexes then. With redis.layout
+ * partitioned each partition's scope has its own records, indexes and counts:
+ * readers go through every scope (state_scopes_read) and merge, a scrape sums.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,9 +117,38 @@ static void count_field(struct state_cmd *c, const struct vg_incident_record *r)
     vg_free(field);
 }
 
-vg_err_t state_incidents_prepare(struct vg_state *st, char *errstr, size_t errstr_size)
+/* The function's name (its body's fingerprint) into st->incident_fn; `fp` gets the fingerprint. */
+static void fn_name(struct vg_state *st, char fp[17])
 {
     const char *parts[1] = {COUNT_LUA};
+
+    vg_fingerprint(fp, parts, 1);
+    snprintf(st->incident_fn, sizeof(st->incident_fn), "vigil_incident_count_%s", fp);
+}
+
+void state_incidents_conn_restore(struct vg_state *st, bool asked, bool eval)
+{
+    char fp[17];
+
+    st->incident_fn_asked = asked;
+    if (!asked) {
+        return;
+    }
+    if (eval) {
+        st->incident_fn[0] = '\0';
+    } else {
+        fn_name(st, fp);
+    }
+}
+
+/*
+ * Whether st->ctx's server has the function, asked once per connection: on a
+ * cluster st talks to several nodes (a scope's connection is parked while
+ * another node serves st, the flag with it: state_incidents_conn_restore),
+ * and each must have it before a commit there calls it.
+ */
+vg_err_t state_incidents_prepare(struct vg_state *st, char *errstr, size_t errstr_size)
+{
     struct state_cmd c = {0};
     redisReply *reply = NULL;
     char fp[17];
@@ -127,8 +158,7 @@ vg_err_t state_incidents_prepare(struct vg_state *st, char *errstr, size_t errst
     if (st->incident_fn_asked) {
         return VG_OK;
     }
-    vg_fingerprint(fp, parts, 1);
-    snprintf(st->incident_fn, sizeof(st->incident_fn), "vigil_incident_count_%s", fp);
+    fn_name(st, fp);
     library = vg_asprintf("#!lua name=vigil_incidents_%s\n"
                           "redis.register_function('%s', function(KEYS, ARGV)\n%send)\n",
                           fp, st->incident_fn, COUNT_LUA);
@@ -291,9 +321,9 @@ void vg_incident_records_free(struct vg_incident_record *v, size_t n)
     vg_free(v);
 }
 
-vg_err_t vg_state_incidents_list(struct vg_state *st, int64_t since_ms,
-                                 struct vg_incident_record **out, size_t *n_out, char *errstr,
-                                 size_t errstr_size)
+static vg_err_t incidents_list(struct vg_state *st, int64_t since_ms,
+                               struct vg_incident_record **out, size_t *n_out, char *errstr,
+                               size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *ids = NULL;
@@ -358,8 +388,8 @@ out:
     return VG_OK;
 }
 
-vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_incident_record *out,
-                               bool *found, char *errstr, size_t errstr_size)
+static vg_err_t incident_get(struct vg_state *st, const char *id, struct vg_incident_record *out,
+                             bool *found, char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *reply = NULL;
@@ -434,17 +464,13 @@ static void unwatch(struct vg_state *st)
  * a time, pipelined: one round trip. `ended_members`: the members are
  * "<id> <Resource id>". *records gets n replies (nil for a gone record).
  */
-static vg_err_t mget_records(struct vg_state *st, redisReply *const *members, size_t n,
-                             bool ended_members, redisReply ***records, char *errstr,
-                             size_t errstr_size)
+/* Queue the MGETs of mget_records; returns how many (one per READ_CHUNK members). */
+static size_t mget_queue(struct vg_state *st, redisReply *const *members, size_t n,
+                         bool ended_members)
 {
     struct state_cmd c = {0};
     size_t n_chunks = (n + READ_CHUNK - 1) / READ_CHUNK;
-    redisReply **chunks = vg_calloc(n_chunks ? n_chunks : 1, sizeof(*chunks));
-    bool read = false;
-    vg_err_t err = VG_OK;
 
-    *records = vg_calloc(n ? n : 1, sizeof(**records));
     for (size_t k = 0; k < n_chunks; k++) {
         state_cmd_str(&c, "MGET");
         for (size_t i = k * READ_CHUNK; i < n && i < (k + 1) * READ_CHUNK; i++) {
@@ -459,6 +485,20 @@ static vg_err_t mget_records(struct vg_state *st, redisReply *const *members, si
         state_cmd_append(st, &c);
     }
     state_cmd_fini(&c);
+    return n_chunks;
+}
+
+static vg_err_t mget_records(struct vg_state *st, redisReply *const *members, size_t n,
+                             bool ended_members, redisReply ***records, char *errstr,
+                             size_t errstr_size)
+{
+    size_t n_chunks = (n + READ_CHUNK - 1) / READ_CHUNK;
+    redisReply **chunks = vg_calloc(n_chunks ? n_chunks : 1, sizeof(*chunks));
+    bool read = false;
+    vg_err_t err = VG_OK;
+
+    *records = vg_calloc(n ? n : 1, sizeof(**records));
+    mget_queue(st, members, n, ended_members);
     if (n_chunks > 0) {
         err = state_read_replies(st, n_chunks, chunks, "MGET incidents", errstr, errstr_size);
         read = err == VG_OK;
@@ -711,8 +751,8 @@ out:
     return err;
 }
 
-vg_err_t vg_state_incidents_reindex(struct vg_state *st, size_t *n_records, char *errstr,
-                                    size_t errstr_size)
+static vg_err_t incidents_reindex(struct vg_state *st, size_t *n_records, char *errstr,
+                                  size_t errstr_size)
 {
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
     bool done = false;
@@ -731,8 +771,8 @@ vg_err_t vg_state_incidents_reindex(struct vg_state *st, size_t *n_records, char
     if (err == VG_OK && !already) {
         VG_LOG_INFO("state",
                     "incident indexes and firing counts were missing (written by an older vigil "
-                    "or a new Redis): rebuilt from %zu incident records",
-                    n_read);
+                    "or a new Redis): rebuilt from %zu incident records%s%s",
+                    n_read, st->scope ? " of partition " : "", st->scope ? st->scope : "");
     }
     if (n_records) {
         *n_records = n_read;
@@ -781,18 +821,63 @@ static vg_err_t read_indexed(struct vg_state *st, struct state_cmd *c, const cha
     return VG_OK;
 }
 
-vg_err_t vg_state_incidents_firing_counts(struct vg_state *st, struct vg_incident_count **out,
-                                          size_t *n_out, char *errstr, size_t errstr_size)
+/*
+ * Add the fields of an HGETALL P:incidents:counts reply to the pairs in
+ * (*v, *n), summed by (monitor, severity): `at` maps a pair to its index + 1.
+ */
+static vg_err_t counts_add(struct vg_state *st, const redisReply *all, struct vg_map *at,
+                           struct vg_incident_count **v, size_t *n, size_t *cap, char *errstr,
+                           size_t errstr_size)
+{
+    if (all->type != REDIS_REPLY_ARRAY || all->elements % 2 != 0) {
+        snprintf(errstr, errstr_size, "redis %s: HGETALL incidents:counts: unexpected reply",
+                 st->redacted);
+        return VG_ERR_INVALID;
+    }
+    for (size_t i = 0; i + 1 < all->elements; i += 2) {
+        const redisReply *f = all->element[i];
+        const redisReply *val = all->element[i + 1];
+        const char *nul = f->type == REDIS_REPLY_STRING ? memchr(f->str, '\0', f->len) : NULL;
+        char *end = NULL;
+        long long count;
+        char *key;
+        void *k;
+
+        if (!nul || val->type != REDIS_REPLY_STRING) {
+            continue; /* not a field vigil wrote */
+        }
+        count = strtoll(val->str, &end, 10);
+        if (end == val->str || *end != '\0' || count <= 0) {
+            continue;
+        }
+        /* the monitor's length first: names may hold anything but a NUL */
+        key =
+            vg_asprintf("%zu:%.*s%s", (size_t)(nul - f->str), (int)(nul - f->str), f->str, nul + 1);
+        k = vg_map_get(at, key);
+        if (k) {
+            (*v)[(uintptr_t)k - 1].firing += count;
+        } else {
+            struct vg_incident_count *c = VG_ARRAY_PUSH(*v, *n, *cap);
+
+            c->monitor = vg_strndup(f->str, (size_t)(nul - f->str));
+            c->severity = vg_strndup(nul + 1, f->len - (size_t)(nul - f->str) - 1);
+            c->firing = count;
+            vg_map_put(at, key, (void *)(uintptr_t)*n);
+        }
+        vg_free(key);
+    }
+    return VG_OK;
+}
+
+/* The counts of st's scope (rebuilt first when not indexed), added to (*v, *n). */
+static vg_err_t counts_one(struct vg_state *st, struct vg_map *at, struct vg_incident_count **v,
+                           size_t *n, size_t *cap, char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *all = NULL;
-    struct vg_incident_count *v = NULL;
-    size_t n = 0;
     bool indexed = true;
-    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err = VG_OK;
 
-    *out = NULL;
-    *n_out = 0;
     for (int round = 0; err == VG_OK && round < 2; round++) {
         state_cmd_str(&c, "HGETALL");
         state_cmd_fmt(&c, "%s:incidents:counts", st->prefix);
@@ -802,48 +887,110 @@ vg_err_t vg_state_incidents_firing_counts(struct vg_state *st, struct vg_inciden
         }
         freeReplyObject(all);
         all = NULL;
-        err = vg_state_incidents_reindex(st, NULL, errstr, errstr_size);
+        err = incidents_reindex(st, NULL, errstr, errstr_size);
     }
     state_cmd_fini(&c);
-    if (err != VG_OK) {
-        goto out;
+    if (err == VG_OK) {
+        err = counts_add(st, all, at, v, n, cap, errstr, errstr_size);
     }
-    if (all->type != REDIS_REPLY_ARRAY || all->elements % 2 != 0) {
-        snprintf(errstr, errstr_size, "redis %s: HGETALL incidents:counts: unexpected reply",
-                 st->redacted);
-        err = VG_ERR_INVALID;
-        goto out;
-    }
-    v = vg_calloc(all->elements / 2 + 1, sizeof(*v));
-    for (size_t i = 0; i + 1 < all->elements; i += 2) {
-        const redisReply *f = all->element[i];
-        const redisReply *val = all->element[i + 1];
-        const char *nul = f->type == REDIS_REPLY_STRING ? memchr(f->str, '\0', f->len) : NULL;
-        char *end = NULL;
-        long long count;
-
-        if (!nul || val->type != REDIS_REPLY_STRING) {
-            continue; /* not a field vigil wrote */
-        }
-        count = strtoll(val->str, &end, 10);
-        if (end == val->str || *end != '\0' || count <= 0) {
-            continue;
-        }
-        v[n].monitor = vg_strndup(f->str, (size_t)(nul - f->str));
-        v[n].severity = vg_strndup(nul + 1, f->len - (size_t)(nul - f->str) - 1);
-        v[n].firing = count;
-        n++;
-    }
-out:
     if (all) {
         freeReplyObject(all);
     }
+    return err;
+}
+
+/* The counts of every scope in one round trip (per node); scopes not indexed noted in redo. */
+struct counts_read {
+    struct vg_map *at;
+    struct vg_incident_count *v;
+    size_t n;
+    size_t cap;
+    bool *redo;
+};
+
+static size_t counts_queue_scope(struct vg_state *st, size_t k, void *arg)
+{
+    struct state_cmd c = {0};
+
+    (void)k;
+    (void)arg;
+    state_cmd_str(&c, "EXISTS");
+    state_cmd_fmt(&c, "%s:incidents:indexed", st->prefix);
+    state_cmd_append(st, &c);
+    state_cmd_str(&c, "HGETALL");
+    state_cmd_fmt(&c, "%s:incidents:counts", st->prefix);
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
+    return 2;
+}
+
+static vg_err_t counts_take_scope(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                                  void *arg, char *errstr, size_t errstr_size)
+{
+    struct counts_read *cr = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            return state_reply_error(st, "HGETALL incidents:counts", replies[i], errstr,
+                                     errstr_size);
+        }
+    }
+    if (!(replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer > 0)) {
+        cr->redo[k] = true; /* rebuilt and read again on its own */
+        return VG_OK;
+    }
+    return counts_add(st, replies[1], cr->at, &cr->v, &cr->n, &cr->cap, errstr, errstr_size);
+}
+
+vg_err_t vg_state_incidents_firing_counts(struct vg_state *st, struct vg_incident_count **out,
+                                          size_t *n_out, char *errstr, size_t errstr_size)
+{
+    struct counts_read cr = {0};
+    struct vg_offset *scopes = NULL;
+    size_t n_scopes = 0;
+    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
+
+    *out = NULL;
+    *n_out = 0;
     if (err != VG_OK) {
-        vg_incident_counts_free(v, n);
         return err;
     }
-    *out = v;
-    *n_out = n;
+    cr.at = vg_map_new();
+    if (!st->partitioned) {
+        err = counts_one(st, cr.at, &cr.v, &cr.n, &cr.cap, errstr, errstr_size);
+    } else {
+        /* A scrape costs one round trip per node, whatever the number of incidents. */
+        struct state_scopes_read rd = {"HGETALL incidents:counts", counts_queue_scope,
+                                       counts_take_scope, &cr};
+
+        err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
+        cr.redo = vg_calloc(n_scopes ? n_scopes : 1, sizeof(*cr.redo));
+        if (err == VG_OK) {
+            err = state_scopes_read(st, scopes, n_scopes, &rd, errstr, errstr_size);
+        }
+        for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
+            char *m;
+
+            if (!cr.redo[k]) {
+                continue;
+            }
+            m = state_scope_save(st);
+            err = vg_state_scope(st, scopes[k].topic, scopes[k].partition, errstr, errstr_size);
+            if (err == VG_OK) {
+                err = counts_one(st, cr.at, &cr.v, &cr.n, &cr.cap, errstr, errstr_size);
+            }
+            err = state_scope_restore(st, m, err, errstr, errstr_size);
+        }
+        vg_free(cr.redo);
+        vg_state_scopes_free(scopes, n_scopes);
+    }
+    vg_map_destroy(cr.at, NULL);
+    if (err != VG_OK) {
+        vg_incident_counts_free(cr.v, cr.n);
+        return err;
+    }
+    *out = cr.v ? cr.v : vg_calloc(1, sizeof(*cr.v));
+    *n_out = cr.n;
     return VG_OK;
 }
 
@@ -866,16 +1013,91 @@ static bool query_wants(const struct vg_incident_query *q, const struct vg_incid
     return r->state && !strcmp(r->state, status);
 }
 
-vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_query *q,
-                                 struct vg_incident_record **out, size_t *n_out, char *errstr,
-                                 size_t errstr_size)
+/*
+ * The narrowest index of st's scope that holds every match of `q` (heap);
+ * *exact when it holds nothing else, *ended_members when its members are
+ * "<id> <Resource id>".
+ */
+static char *page_index(const struct vg_state *st, const struct vg_incident_query *q, bool *exact,
+                        bool *ended_members)
 {
     const char *status = q->status ? q->status : "all";
+
+    *ended_members = false;
+    if (q->resource) {
+        *exact = !strcmp(status, "all");
+        return vg_asprintf("%s:incidents:res:{%s}", st->prefix, q->resource);
+    }
+    if (!strcmp(status, "firing")) {
+        *exact = true;
+        return state_key(st, "incidents:firing");
+    }
+    if (!strcmp(status, "all") || !strcmp(status, "pending")) {
+        *exact = !strcmp(status, "all");
+        return state_key(st, "incidents");
+    }
+    *ended_members = true;
+    *exact = !strcmp(status, "resolved");
+    return state_key(st, "incidents:ended");
+}
+
+/* Members read per round: an exact index needs one chunk (more only past expired records). */
+static size_t page_chunk(const struct vg_incident_query *q, bool exact)
+{
+    size_t chunk = exact ? q->limit : (q->limit < 256 ? 256 : q->limit);
+
+    return chunk == 0 || chunk > READ_CHUNK ? READ_CHUNK : chunk;
+}
+
+/* Build ZREVRANGEBYSCORE of `index` from `start`, `chunk` members, in `c` (not queued). */
+static void page_range(struct state_cmd *c, const char *index, const struct vg_incident_query *q,
+                       size_t start, size_t chunk)
+{
+    state_cmd_str(c, "ZREVRANGEBYSCORE");
+    state_cmd_str(c, index);
+    state_cmd_str(c, "+inf");
+    if (q->since_ms > 0) {
+        state_cmd_i64(c, q->since_ms);
+    } else {
+        state_cmd_str(c, "-inf");
+    }
+    state_cmd_str(c, "LIMIT");
+    state_cmd_i64(c, (int64_t)start);
+    state_cmd_i64(c, (int64_t)chunk);
+}
+
+/* The records among `records` (GET replies, NULL or nil: gone) that `q` wants, up to its limit. */
+static void page_take(const struct vg_incident_query *q, redisReply *const *records, size_t got,
+                      size_t chunk, struct vg_incident_record **v, size_t *n, size_t *cap)
+{
+    for (size_t i = 0; i < got && (q->limit == 0 || *n < q->limit); i++) {
+        const redisReply *r = records[i];
+
+        if (*n == *cap) {
+            *cap = *cap ? 2 * *cap : chunk;
+            *v = vg_realloc(*v, *cap * sizeof(**v));
+        }
+        if (r && r->type == REDIS_REPLY_STRING &&
+            vg_incident_record_from_json(&(*v)[*n], r->str, r->len)) {
+            if (query_wants(q, &(*v)[*n])) {
+                (*n)++;
+            } else {
+                vg_incident_record_fini(&(*v)[*n]);
+                memset(&(*v)[*n], 0, sizeof((*v)[*n]));
+            }
+        }
+    }
+}
+
+static vg_err_t incidents_page(struct vg_state *st, const struct vg_incident_query *q,
+                               struct vg_incident_record **out, size_t *n_out, char *errstr,
+                               size_t errstr_size)
+{
     struct state_cmd c = {0};
     struct vg_incident_record *v = NULL;
     char *index;
     bool ended_members = false;
-    bool exact;
+    bool exact = false;
     bool reindexed = false;
     size_t chunk;
     size_t n = 0;
@@ -888,43 +1110,15 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
     if (err != VG_OK) {
         return err;
     }
-    /* The narrowest index that holds every match; `exact` when it holds nothing else. */
-    if (q->resource) {
-        index = vg_asprintf("%s:incidents:res:{%s}", st->prefix, q->resource);
-        exact = !strcmp(status, "all");
-    } else if (!strcmp(status, "firing")) {
-        index = state_key(st, "incidents:firing");
-        exact = true;
-    } else if (!strcmp(status, "all") || !strcmp(status, "pending")) {
-        index = state_key(st, "incidents");
-        exact = !strcmp(status, "all");
-    } else {
-        index = state_key(st, "incidents:ended");
-        ended_members = true;
-        exact = !strcmp(status, "resolved");
-    }
-    /* An exact index needs one chunk (more only past expired records). */
-    chunk = exact ? q->limit : (q->limit < 256 ? 256 : q->limit);
-    if (chunk == 0 || chunk > READ_CHUNK) {
-        chunk = READ_CHUNK;
-    }
+    index = page_index(st, q, &exact, &ended_members);
+    chunk = page_chunk(q, exact);
     for (;;) {
         redisReply *members = NULL;
         redisReply **records = NULL;
         bool indexed = true;
         size_t got;
 
-        state_cmd_str(&c, "ZREVRANGEBYSCORE");
-        state_cmd_str(&c, index);
-        state_cmd_str(&c, "+inf");
-        if (q->since_ms > 0) {
-            state_cmd_i64(&c, q->since_ms);
-        } else {
-            state_cmd_str(&c, "-inf");
-        }
-        state_cmd_str(&c, "LIMIT");
-        state_cmd_i64(&c, (int64_t)start);
-        state_cmd_i64(&c, (int64_t)chunk);
+        page_range(&c, index, q, start, chunk);
         err = read_indexed(st, &c, "ZREVRANGEBYSCORE incidents", &indexed, &members, errstr,
                            errstr_size);
         if (err != VG_OK) {
@@ -933,7 +1127,7 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
         if (!indexed && !reindexed) {
             freeReplyObject(members);
             reindexed = true;
-            err = vg_state_incidents_reindex(st, NULL, errstr, errstr_size);
+            err = incidents_reindex(st, NULL, errstr, errstr_size);
             if (err != VG_OK) {
                 break;
             }
@@ -952,23 +1146,7 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
         if (err != VG_OK) {
             break;
         }
-        for (size_t i = 0; i < got && (q->limit == 0 || n < q->limit); i++) {
-            const redisReply *r = records[i];
-
-            if (n == cap) {
-                cap = cap ? 2 * cap : chunk;
-                v = vg_realloc(v, cap * sizeof(*v));
-            }
-            if (r && r->type == REDIS_REPLY_STRING &&
-                vg_incident_record_from_json(&v[n], r->str, r->len)) {
-                if (query_wants(q, &v[n])) {
-                    n++;
-                } else {
-                    vg_incident_record_fini(&v[n]);
-                    memset(&v[n], 0, sizeof(v[n]));
-                }
-            }
-        }
+        page_take(q, records, got, chunk, &v, &n, &cap);
         records_free(records, got);
         if (got < chunk || (q->limit > 0 && n >= q->limit)) {
             break;
@@ -984,4 +1162,481 @@ vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_q
     *out = v;
     *n_out = n;
     return VG_OK;
+}
+
+/* ---- the partitioned layout: every scope read, then merged ------------------------- */
+
+/* Newest first; equal times by id, descending, as ZREVRANGEBYSCORE orders them. */
+static int cmp_record_newest(const void *a, const void *b)
+{
+    const struct vg_incident_record *x = a;
+    const struct vg_incident_record *y = b;
+
+    if (x->updated_at_ms != y->updated_at_ms) {
+        return x->updated_at_ms > y->updated_at_ms ? -1 : 1;
+    }
+    return strcmp(y->id ? y->id : "", x->id ? x->id : "");
+}
+
+/*
+ * Run `one` (a list or a page: newest first, at most `limit` when > 0) in
+ * every scope and merge: newest first, at most `limit`. Each scope gives at
+ * most `limit`, so the merged page is exactly the newest `limit` of all.
+ */
+/*
+ * The first chunk of every scope's page, in two round trips per node (the
+ * index ranges, then the records): parts[k] is scope k's page, or again[k]
+ * when that scope needs its own reads (not indexed yet, or a chunk that was
+ * full and the page is not).
+ */
+struct page_read {
+    const struct vg_incident_query *q;
+    size_t chunk;
+    bool ended_members;
+    bool *indexed;
+    redisReply **members; /* per scope: the ZREVRANGEBYSCORE reply, taken from the pipeline */
+    redisReply **records; /* per scope: the MGET reply */
+};
+
+static size_t page_queue_first(struct vg_state *st, size_t k, void *arg)
+{
+    const struct page_read *pr = arg;
+    struct state_cmd c = {0};
+    bool exact;
+    bool ended;
+    char *index = page_index(st, pr->q, &exact, &ended);
+
+    (void)k;
+    state_cmd_str(&c, "EXISTS");
+    state_cmd_fmt(&c, "%s:incidents:indexed", st->prefix);
+    state_cmd_append(st, &c);
+    page_range(&c, index, pr->q, 0, pr->chunk);
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
+    vg_free(index);
+    return 2;
+}
+
+static vg_err_t page_take_first(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                                void *arg, char *errstr, size_t errstr_size)
+{
+    struct page_read *pr = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            return state_reply_error(st, "ZREVRANGEBYSCORE incidents", replies[i], errstr,
+                                     errstr_size);
+        }
+    }
+    if (replies[1]->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis %s: ZREVRANGEBYSCORE incidents: unexpected reply",
+                 st->redacted);
+        return VG_ERR_INVALID;
+    }
+    pr->indexed[k] = replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer > 0;
+    pr->members[k] = replies[1];
+    replies[1] = NULL; /* kept for the second round */
+    return VG_OK;
+}
+
+static size_t page_queue_records(struct vg_state *st, size_t k, void *arg)
+{
+    const struct page_read *pr = arg;
+
+    if (!pr->indexed[k] || pr->members[k]->elements == 0) {
+        return 0;
+    }
+    return mget_queue(st, pr->members[k]->element, pr->members[k]->elements, pr->ended_members);
+}
+
+static vg_err_t page_take_records(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                                  void *arg, char *errstr, size_t errstr_size)
+{
+    struct page_read *pr = arg;
+
+    if (n == 0) {
+        return VG_OK;
+    }
+    if (replies[0]->type == REDIS_REPLY_ERROR) {
+        return state_reply_error(st, "MGET incidents", replies[0], errstr, errstr_size);
+    }
+    if (replies[0]->type != REDIS_REPLY_ARRAY) {
+        snprintf(errstr, errstr_size, "redis %s: MGET incidents: unexpected reply", st->redacted);
+        return VG_ERR_INVALID;
+    }
+    pr->records[k] = replies[0];
+    replies[0] = NULL;
+    return VG_OK;
+}
+
+static vg_err_t pages_first(struct vg_state *st, const struct vg_incident_query *q,
+                            const struct vg_offset *scopes, size_t n_scopes,
+                            struct vg_incident_record **parts, size_t *n_parts, bool *again,
+                            char *errstr, size_t errstr_size)
+{
+    struct page_read pr = {.q = q};
+    struct state_scopes_read first = {"ZREVRANGEBYSCORE incidents", page_queue_first,
+                                      page_take_first, &pr};
+    struct state_scopes_read records = {"MGET incidents", page_queue_records, page_take_records,
+                                        &pr};
+    bool exact;
+    vg_err_t err;
+
+    vg_free(page_index(st, q, &exact, &pr.ended_members));
+    pr.chunk = page_chunk(q, exact);
+    pr.indexed = vg_calloc(n_scopes, sizeof(*pr.indexed));
+    pr.members = vg_calloc(n_scopes, sizeof(*pr.members));
+    pr.records = vg_calloc(n_scopes, sizeof(*pr.records));
+    err = state_scopes_read(st, scopes, n_scopes, &first, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = state_scopes_read(st, scopes, n_scopes, &records, errstr, errstr_size);
+    }
+    for (size_t k = 0; k < n_scopes; k++) {
+        size_t cap = 0;
+        size_t got = pr.members[k] ? pr.members[k]->elements : 0;
+
+        again[k] = !pr.indexed[k];
+        if (err == VG_OK && !again[k] && pr.records[k]) {
+            page_take(q, pr.records[k]->element,
+                      got < pr.records[k]->elements ? got : pr.records[k]->elements, pr.chunk,
+                      &parts[k], &n_parts[k], &cap);
+        }
+        if (err == VG_OK && !again[k] && got == pr.chunk &&
+            (q->limit == 0 || n_parts[k] < q->limit)) {
+            /* more of the index may match: this scope reads on by itself */
+            vg_incident_records_free(parts[k], n_parts[k]);
+            parts[k] = NULL;
+            n_parts[k] = 0;
+            again[k] = true;
+        }
+        if (pr.members[k]) {
+            freeReplyObject(pr.members[k]);
+        }
+        if (pr.records[k]) {
+            freeReplyObject(pr.records[k]);
+        }
+    }
+    vg_free(pr.indexed);
+    vg_free(pr.members);
+    vg_free(pr.records);
+    return err;
+}
+
+/* Every record of every scope updated at or after since_ms: ids, then records, per node. */
+struct list_read {
+    int64_t since_ms;
+    redisReply **ids;      /* per scope: the ZREVRANGEBYSCORE reply */
+    redisReply ***records; /* per scope: its MGET replies */
+    size_t *n_records;
+};
+
+static size_t list_queue_ids(struct vg_state *st, size_t k, void *arg)
+{
+    const struct list_read *lr = arg;
+    struct state_cmd c = {0};
+
+    (void)k;
+    state_cmd_str(&c, "ZREVRANGEBYSCORE");
+    state_cmd_fmt(&c, "%s:incidents", st->prefix);
+    state_cmd_str(&c, "+inf");
+    state_cmd_i64(&c, lr->since_ms);
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
+    return 1;
+}
+
+static vg_err_t list_take_ids(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                              void *arg, char *errstr, size_t errstr_size)
+{
+    struct list_read *lr = arg;
+
+    (void)n;
+    if (replies[0]->type == REDIS_REPLY_ERROR) {
+        return state_reply_error(st, "ZREVRANGEBYSCORE incidents", replies[0], errstr, errstr_size);
+    }
+    if (replies[0]->type == REDIS_REPLY_ARRAY) {
+        lr->ids[k] = replies[0];
+        replies[0] = NULL;
+    }
+    return VG_OK;
+}
+
+static size_t list_queue_records(struct vg_state *st, size_t k, void *arg)
+{
+    const struct list_read *lr = arg;
+
+    if (!lr->ids[k] || lr->ids[k]->elements == 0) {
+        return 0;
+    }
+    return mget_queue(st, lr->ids[k]->element, lr->ids[k]->elements, false);
+}
+
+static vg_err_t list_take_records(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                                  void *arg, char *errstr, size_t errstr_size)
+{
+    struct list_read *lr = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            return state_reply_error(st, "MGET incidents", replies[i], errstr, errstr_size);
+        }
+    }
+    lr->records[k] = vg_calloc(n ? n : 1, sizeof(**lr->records));
+    for (size_t i = 0; i < n; i++) {
+        lr->records[k][i] = replies[i];
+        replies[i] = NULL;
+    }
+    lr->n_records[k] = n;
+    return VG_OK;
+}
+
+static vg_err_t lists_all(struct vg_state *st, int64_t since_ms, const struct vg_offset *scopes,
+                          size_t n_scopes, struct vg_incident_record **parts, size_t *n_parts,
+                          char *errstr, size_t errstr_size)
+{
+    struct list_read lr = {.since_ms = since_ms};
+    struct state_scopes_read ids = {"ZREVRANGEBYSCORE incidents", list_queue_ids, list_take_ids,
+                                    &lr};
+    struct state_scopes_read records = {"MGET incidents", list_queue_records, list_take_records,
+                                        &lr};
+    vg_err_t err;
+
+    lr.ids = vg_calloc(n_scopes, sizeof(*lr.ids));
+    lr.records = vg_calloc(n_scopes, sizeof(*lr.records));
+    lr.n_records = vg_calloc(n_scopes, sizeof(*lr.n_records));
+    err = state_scopes_read(st, scopes, n_scopes, &ids, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = state_scopes_read(st, scopes, n_scopes, &records, errstr, errstr_size);
+    }
+    for (size_t k = 0; k < n_scopes; k++) {
+        for (size_t j = 0; err == VG_OK && j < lr.n_records[k]; j++) {
+            const redisReply *chunk = lr.records[k][j];
+
+            if (chunk->type != REDIS_REPLY_ARRAY) {
+                continue;
+            }
+            parts[k] = vg_realloc(parts[k], (n_parts[k] + chunk->elements + 1) * sizeof(**parts));
+            for (size_t i = 0; i < chunk->elements; i++) {
+                const redisReply *r = chunk->element[i];
+
+                if (r->type == REDIS_REPLY_STRING &&
+                    vg_incident_record_from_json(&parts[k][n_parts[k]], r->str, r->len)) {
+                    n_parts[k]++;
+                }
+            }
+        }
+        if (lr.ids[k]) {
+            freeReplyObject(lr.ids[k]);
+        }
+        if (lr.records[k]) {
+            state_replies_free(lr.records[k], lr.n_records[k]);
+            vg_free(lr.records[k]);
+        }
+    }
+    vg_free(lr.ids);
+    vg_free(lr.records);
+    vg_free(lr.n_records);
+    return err;
+}
+
+static vg_err_t records_all_scopes(struct vg_state *st, const struct vg_incident_query *q,
+                                   int64_t since_ms, size_t limit, struct vg_incident_record **out,
+                                   size_t *n_out, char *errstr, size_t errstr_size)
+{
+    char *m;
+    struct vg_offset *scopes = NULL;
+    size_t n_scopes = 0;
+    struct vg_incident_record *v = NULL;
+    struct vg_incident_record **parts = NULL;
+    size_t *n_parts = NULL;
+    bool *again = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    vg_err_t err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
+
+    m = state_scope_save(st);
+    parts = vg_calloc(n_scopes ? n_scopes : 1, sizeof(*parts));
+    n_parts = vg_calloc(n_scopes ? n_scopes : 1, sizeof(*n_parts));
+    again = vg_calloc(n_scopes ? n_scopes : 1, sizeof(*again));
+    if (err == VG_OK && q) {
+        /* a page: the first chunk of every scope together, then each that needs more alone */
+        err = pages_first(st, q, scopes, n_scopes, parts, n_parts, again, errstr, errstr_size);
+    } else if (err == VG_OK) {
+        err = lists_all(st, since_ms, scopes, n_scopes, parts, n_parts, errstr, errstr_size);
+    }
+    for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
+        if (q && again[k]) {
+            err = vg_state_scope(st, scopes[k].topic, scopes[k].partition, errstr, errstr_size);
+            if (err == VG_OK) {
+                err = incidents_page(st, q, &parts[k], &n_parts[k], errstr, errstr_size);
+            }
+        }
+    }
+    for (size_t k = 0; k < n_scopes; k++) {
+        if (err == VG_OK && n_parts[k] > 0) {
+            vg_array_grow((void **)&v, &cap, n + n_parts[k], sizeof(*v));
+            memcpy(v + n, parts[k], n_parts[k] * sizeof(*v));
+            n += n_parts[k];
+            vg_free(parts[k]);
+        } else {
+            vg_incident_records_free(parts[k], n_parts[k]);
+        }
+    }
+    vg_free(parts);
+    vg_free(n_parts);
+    vg_free(again);
+    vg_state_scopes_free(scopes, n_scopes);
+    err = state_scope_restore(st, m, err, errstr, errstr_size);
+    if (err != VG_OK) {
+        vg_incident_records_free(v, n);
+        return err;
+    }
+    if (n > 1) {
+        qsort(v, n, sizeof(*v), cmp_record_newest);
+    }
+    while (limit > 0 && n > limit) {
+        vg_incident_record_fini(&v[--n]);
+    }
+    *out = v;
+    *n_out = n;
+    return VG_OK;
+}
+
+vg_err_t vg_state_incidents_list(struct vg_state *st, int64_t since_ms,
+                                 struct vg_incident_record **out, size_t *n_out, char *errstr,
+                                 size_t errstr_size)
+{
+    if (!st->partitioned) {
+        return incidents_list(st, since_ms, out, n_out, errstr, errstr_size);
+    }
+    *out = NULL;
+    *n_out = 0;
+    return records_all_scopes(st, NULL, since_ms, 0, out, n_out, errstr, errstr_size);
+}
+
+vg_err_t vg_state_incidents_page(struct vg_state *st, const struct vg_incident_query *q,
+                                 struct vg_incident_record **out, size_t *n_out, char *errstr,
+                                 size_t errstr_size)
+{
+    if (!st->partitioned) {
+        return incidents_page(st, q, out, n_out, errstr, errstr_size);
+    }
+    *out = NULL;
+    *n_out = 0;
+    return records_all_scopes(st, q, 0, q->limit, out, n_out, errstr, errstr_size);
+}
+
+/* GET P:incident:<id> in every scope (one round trip per node): the newest record found. */
+struct get_read {
+    const char *id;
+    struct vg_incident_record *out;
+    bool *found;
+};
+
+static size_t get_queue_scope(struct vg_state *st, size_t k, void *arg)
+{
+    const struct get_read *gr = arg;
+    struct state_cmd c = {0};
+
+    (void)k;
+    state_cmd_str(&c, "GET");
+    state_cmd_fmt(&c, "%s:incident:%s", st->prefix, gr->id);
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
+    return 1;
+}
+
+static vg_err_t get_take_scope(struct vg_state *st, size_t k, redisReply **replies, size_t n,
+                               void *arg, char *errstr, size_t errstr_size)
+{
+    struct get_read *gr = arg;
+    const redisReply *reply = replies[0];
+    struct vg_incident_record r;
+
+    (void)k;
+    (void)n;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        return state_reply_error(st, "GET incident", reply, errstr, errstr_size);
+    }
+    if (reply->type != REDIS_REPLY_STRING) {
+        return VG_OK;
+    }
+    memset(&r, 0, sizeof(r));
+    if (!vg_incident_record_from_json(&r, reply->str, reply->len)) {
+        VG_LOG_WARN("state", "incident %s: unreadable record in %s", gr->id,
+                    st->scope ? st->scope : "global");
+        return VG_OK;
+    }
+    if (*gr->found && gr->out->updated_at_ms >= r.updated_at_ms) {
+        vg_incident_record_fini(&r);
+        return VG_OK;
+    }
+    if (*gr->found) {
+        vg_incident_record_fini(gr->out);
+    }
+    *gr->out = r;
+    *gr->found = true;
+    return VG_OK;
+}
+
+vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_incident_record *out,
+                               bool *found, char *errstr, size_t errstr_size)
+{
+    struct get_read gr = {id, out, found};
+    struct state_scopes_read rd = {"GET incident", get_queue_scope, get_take_scope, &gr};
+    struct vg_offset *scopes = NULL;
+    size_t n_scopes = 0;
+    vg_err_t err;
+
+    if (!st->partitioned) {
+        return incident_get(st, id, out, found, errstr, errstr_size);
+    }
+    *found = false;
+    memset(out, 0, sizeof(*out));
+    err = state_need_ctx(st, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
+    }
+    if (err == VG_OK) {
+        err = state_scopes_read(st, scopes, n_scopes, &rd, errstr, errstr_size);
+    }
+    vg_state_scopes_free(scopes, n_scopes);
+    if (err != VG_OK && *found) {
+        vg_incident_record_fini(out);
+        memset(out, 0, sizeof(*out));
+        *found = false;
+    }
+    return err;
+}
+
+vg_err_t vg_state_incidents_reindex(struct vg_state *st, size_t *n_records, char *errstr,
+                                    size_t errstr_size)
+{
+    char *m;
+    struct vg_offset *scopes = NULL;
+    size_t n_scopes = 0;
+    size_t total = 0;
+    vg_err_t err;
+
+    if (!st->partitioned) {
+        return incidents_reindex(st, n_records, errstr, errstr_size);
+    }
+    /* Each partition's indexes and counts are its own: rebuilt scope by scope. */
+    err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
+    m = state_scope_save(st);
+    for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
+        size_t one = 0;
+
+        err = vg_state_scope(st, scopes[k].topic, scopes[k].partition, errstr, errstr_size);
+        if (err == VG_OK) {
+            err = incidents_reindex(st, &one, errstr, errstr_size);
+        }
+        total += one;
+    }
+    vg_state_scopes_free(scopes, n_scopes);
+    err = state_scope_restore(st, m, err, errstr, errstr_size);
+    if (n_records) {
+        *n_records = total;
+    }
+    return err;
 }

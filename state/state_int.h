@@ -57,7 +57,14 @@ struct vg_state {
     redisContext *ctx; /* NULL once dead (NULL reply) until vg_state_reconnect */
     struct state_url url;
     char redacted[STATE_URL_REDACTED_MAX]; /* the URL for messages: never the password */
+    /* The prefix of the keys of the scope now (docs/state.md "Layouts"): the global
+     * one, or with redis.layout partitioned, a Kafka partition's
+     * "<name>:{<topic>/<partition>}" (vg_state_scope). */
     char *prefix;
+    char *name;   /* the configured prefix, without braces */
+    char *global; /* the global scope's prefix: name, or "{name}" on a cluster */
+    bool partitioned;
+    char *scope;          /* "<topic>/<partition>" of the scope now; NULL: the global one */
     struct vg_map *cache; /* id -> struct cache_entry *, owned (state.c) */
     size_t cache_max;     /* vg_state_cache_trim keeps at most this many; 0: no bound */
     uint64_t cache_use;   /* resolve calls so far: each lent Resource records it */
@@ -74,12 +81,32 @@ struct vg_state {
     char *pending_cursor;   /* last own pending id returned; "0" at start */
     bool pending_done;      /* own pending entries of pending_consumer all returned */
     char *claim_cursor;     /* XAUTOCLAIM start id for the next call */
+    /* With the partitioned layout the reader goes through one stream per scope
+     * (state_outbox.c): the global one first, then every registered partition's.
+     * group_ready false (a reconnect, a NOGROUP) re-checks every stream's group,
+     * pending_done false hands out every stream's own pending entries again. */
+    struct state_outbox_stream *streams;
+    size_t n_streams;
+    size_t cap_streams;
+    int64_t streams_listed_ms;  /* mono: the registry was last read then */
+    int64_t streams_claimed_ms; /* mono: the last XAUTOCLAIM pass over the streams */
 
     /* On a Redis Cluster (docs/redis-cluster.md); NULL on one Redis. ctx then
      * goes to the primary of the tag's slot, url names that node. */
     struct state_cluster *cluster;
-    char *tag;           /* the hash tag every key carries: the configured prefix */
-    uint16_t tag_slot;   /* its slot */
+    char *tag;         /* the hash tag of the scope's keys: the prefix, or "<topic>/<partition>" */
+    uint16_t tag_slot; /* its slot */
+    char *global_tag;  /* the global scope's tag */
+    uint16_t node_idx; /* the node ctx is connected to (STATE_CLUSTER_NO_NODE: none yet) */
+    /* Connections to other nodes kept while ctx serves another scope, by node index,
+     * and what each was asked about the incident counts function (incident_fn_asked,
+     * and whether it answered "EVAL"), restored with it. */
+    redisContext **parked;
+    size_t n_parked;
+    struct state_parked_fn {
+        bool asked;
+        bool eval;
+    } * parked_fn;
     char *seed_redacted; /* the configured URL for messages (redacted) */
     int wait_replicas;   /* > 0: a commit ends with WAIT (replicas, timeout) */
     int wait_timeout_ms;
@@ -97,6 +124,37 @@ struct vg_state {
     size_t commit_n;
     size_t commit_wait;
 };
+
+/* One scope's outbox stream, as the partitioned layout's reader keeps it. */
+struct state_outbox_stream {
+    char *scope; /* "<topic>/<partition>"; NULL: the global scope */
+    char *key;   /* its outbox stream */
+    bool group_ready;
+    bool pending_done;
+    char *pending_cursor;
+    char *claim_cursor;
+};
+/* Free st's outbox streams (vg_state_destroy). */
+void state_outbox_streams_free(struct vg_state *st);
+/*
+ * For a reader that goes through every scope (state_outbox.c): NULL (the
+ * global scope) first, then "<topic>/<partition>" of each registered
+ * partition (just NULL with the single layout). Free with
+ * state_scope_names_free.
+ */
+vg_err_t state_scope_names(struct vg_state *st, char ***out, size_t *n, char *errstr,
+                           size_t errstr_size);
+void state_scope_names_free(char **v, size_t n);
+/* The scope st is in, to go back to: state_scope_restore enters it again and frees it; the
+ * result is `err` unless that is VG_OK and going back failed. */
+char *state_scope_save(const struct vg_state *st);
+vg_err_t state_scope_restore(struct vg_state *st, char *saved, vg_err_t err, char *errstr,
+                             size_t errstr_size);
+/*
+ * st->ctx was taken back from the parked ones: what that connection was asked
+ * about the incident counts function (state_incidents.c) holds again.
+ */
+void state_incidents_conn_restore(struct vg_state *st, bool asked, bool eval);
 
 /* Open st->ctx from st->url: connect, timeouts, AUTH, SELECT, PING. */
 vg_err_t state_redis_open(struct vg_state *st, char *errstr, size_t errstr_size);
@@ -249,6 +307,41 @@ vg_err_t state_read_exec(struct vg_state *st, size_t n, const char *what, char *
  * '{' is taken as it is. A new heap string.
  */
 char *state_key_prefix(const struct vg_state *st, const char *prefix);
+
+/*
+ * Run `c` (state_run, no error allowed) on the global scope's keys
+ * (P:parts, silences, ...), whatever scope st is in: on a cluster the
+ * global slot may be served by another node. *reply may be NULL.
+ */
+struct state_cmd;
+vg_err_t state_scope_global_run(struct vg_state *st, struct state_cmd *c, const char *what,
+                                redisReply **reply, char *errstr, size_t errstr_size);
+/*
+ * One read over many scopes: queue(st, k, arg) queues scope k's commands
+ * (st is in scope k) and returns how many; take(st, k, replies, n, arg,
+ * ...) judges its `n` replies (borrowed). Scopes whose slots one node
+ * serves share one round trip (on one Redis: all of them); on a cluster,
+ * one round trip per node. st goes back to the scope it was in.
+ */
+struct state_scopes_read {
+    const char *what;
+    size_t (*queue)(struct vg_state *st, size_t k, void *arg);
+    vg_err_t (*take)(struct vg_state *st, size_t k, redisReply **replies, size_t n, void *arg,
+                     char *errstr, size_t errstr_size);
+    void *arg;
+};
+vg_err_t state_scopes_read(struct vg_state *st, const struct vg_offset *scopes, size_t n,
+                           const struct state_scopes_read *rd, char *errstr, size_t errstr_size);
+/*
+ * Each of `ids` (distinct) looked up in every scope into out[i]: the newest
+ * copy, NULL when none (or unreadable); owned by the caller. One round trip
+ * per node whatever n (the partitioned layout, no partition known).
+ */
+vg_err_t state_read_ids(struct vg_state *st, const char *const *ids, size_t n,
+                        struct vg_resource **out, char *errstr, size_t errstr_size);
+/* Which of `a` and `b` (both non-NULL, same id) readers take: the newest updated_at. */
+bool state_resource_newer(const struct vg_resource *a, const struct vg_resource *b);
+
 /* Keys under the prefix; each returns a new heap string. */
 char *state_key(const struct vg_state *st, const char *suffix);
 /* "P:<kind>:{ID}": kind "res", "hist", "audit" or "notif". */

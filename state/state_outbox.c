@@ -3,15 +3,27 @@
  * the consumer's own entries left pending by a previous run, then entries
  * idle too long for any consumer (XAUTOCLAIM, Redis >= 7), then new ones.
  * Acknowledging deletes the entry, so P:outbox holds exactly the backlog.
- * Pages are written by vg_state_commit (state.c), never here.
+ * With the partitioned layout there is one such stream per scope, all read
+ * by one call (each entry says its scope). Pages are written by
+ * vg_state_commit (state.c), never here.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
+#include "state_cluster.h"
 #include "state_int.h"
 #include "vigil/util.h"
+
+/* The partitioned layout: how often the registry of partitions is read again, how often the
+ * streams are searched for a dead instance's entries, how long a cluster read waits when no
+ * stream had anything (it cannot BLOCK on several slots), and the least per-stream COUNT. */
+#define STREAMS_REFRESH_MS 1000
+#define STREAMS_CLAIM_MS 1000
+#define STREAMS_CLUSTER_WAIT_MS 10
+#define STREAMS_MIN_COUNT 16
 
 /* Collected entries of one read, plus deleted ids to acknowledge. */
 struct read_acc {
@@ -22,6 +34,12 @@ struct read_acc {
     char **ack;
     size_t n_ack;
     size_t cap_ack;
+    /* the partitioned layout: the stream being taken from; each ack's stream */
+    const struct state_outbox_stream *stream;
+    size_t stream_idx;
+    bool soft_max; /* a multi-stream read: keep what came (it is pending for us now) */
+    size_t *ack_stream;
+    size_t cap_ack_stream;
 };
 
 static bool reply_is(const redisReply *r, const char *s)
@@ -31,11 +49,19 @@ static bool reply_is(const redisReply *r, const char *s)
     return r->type == REDIS_REPLY_STRING && r->len == n && memcmp(r->str, s, n) == 0;
 }
 
+static bool same_scope(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static bool acc_has(const struct read_acc *acc, const redisReply *id)
 {
+    const char *scope = acc->stream ? acc->stream->scope : NULL;
+
     for (size_t i = 0; i < acc->n; i++) {
         if (strlen(acc->v[i].stream_id) == id->len &&
-            memcmp(acc->v[i].stream_id, id->str, id->len) == 0) {
+            memcmp(acc->v[i].stream_id, id->str, id->len) == 0 &&
+            same_scope(acc->v[i].scope, scope)) {
             return true;
         }
     }
@@ -59,15 +85,23 @@ static void acc_entry(struct read_acc *acc, const redisReply *e)
     id = e->element[0];
     fields = e->element[1];
     if (fields->type != REDIS_REPLY_ARRAY) {
+        if (acc->stream) {
+            size_t n = acc->n_ack;
+
+            *VG_ARRAY_PUSH(acc->ack_stream, n, acc->cap_ack_stream) = acc->stream_idx;
+        }
         *VG_ARRAY_PUSH(acc->ack, acc->n_ack, acc->cap_ack) = vg_strndup(id->str, id->len);
         return;
     }
-    if (acc_has(acc, id) || acc->n >= acc->max) {
+    if (acc_has(acc, id) || (acc->n >= acc->max && !acc->soft_max)) {
         return;
     }
     out = VG_ARRAY_PUSH(acc->v, acc->n, acc->cap);
     memset(out, 0, sizeof(*out));
     out->stream_id = vg_strndup(id->str, id->len);
+    if (acc->stream && acc->stream->scope) {
+        out->scope = vg_strdup(acc->stream->scope);
+    }
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
         const redisReply *k = fields->element[i];
         const redisReply *v = fields->element[i + 1];
@@ -300,6 +334,9 @@ static void acc_free_acks(struct read_acc *acc)
     acc->ack = NULL;
     acc->n_ack = 0;
     acc->cap_ack = 0;
+    vg_free(acc->ack_stream);
+    acc->ack_stream = NULL;
+    acc->cap_ack_stream = 0;
 }
 
 static vg_err_t read_once(struct vg_state *st, const char *key, const char *consumer, int block_ms,
@@ -325,6 +362,528 @@ static vg_err_t read_once(struct vg_state *st, const char *key, const char *cons
     return err;
 }
 
+/* ---- the partitioned layout: one stream per scope ------------------------------------------ */
+
+static void stream_fini(struct state_outbox_stream *s)
+{
+    vg_free(s->scope);
+    vg_free(s->key);
+    vg_free(s->pending_cursor);
+    vg_free(s->claim_cursor);
+}
+
+void state_outbox_streams_free(struct vg_state *st)
+{
+    for (size_t i = 0; i < st->n_streams; i++) {
+        stream_fini(&st->streams[i]);
+    }
+    vg_free(st->streams);
+    st->streams = NULL;
+    st->n_streams = 0;
+    st->cap_streams = 0;
+}
+
+static void stream_add(struct vg_state *st, const char *scope)
+{
+    struct state_outbox_stream *s = VG_ARRAY_PUSH(st->streams, st->n_streams, st->cap_streams);
+
+    memset(s, 0, sizeof(*s));
+    s->scope = scope ? vg_strdup(scope) : NULL;
+    s->key = scope ? vg_asprintf("%s:{%s}:outbox", st->name, scope)
+                   : vg_asprintf("%s:outbox", st->global);
+    s->pending_cursor = vg_strdup("0");
+    s->claim_cursor = vg_strdup("0-0");
+}
+
+/*
+ * The streams to read: the global scope's (pages written before the layout
+ * changed, or by hand) and every registered partition's. The registry only
+ * grows; a new partition's pages wait at most STREAMS_REFRESH_MS for it.
+ */
+static vg_err_t streams_refresh(struct vg_state *st, char *errstr, size_t errstr_size)
+{
+    struct vg_offset *v = NULL;
+    size_t n = 0;
+    int64_t now = vg_mono_ms();
+    vg_err_t err;
+
+    if (st->n_streams == 0) {
+        stream_add(st, NULL);
+    } else if (now - st->streams_listed_ms < STREAMS_REFRESH_MS) {
+        return VG_OK;
+    }
+    err = vg_state_scopes(st, &v, &n, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    st->streams_listed_ms = now;
+    for (size_t i = 0; i < n; i++) {
+        char *scope = vg_asprintf("%s/%d", v[i].topic, (int)v[i].partition);
+        bool known = false;
+
+        for (size_t k = 1; k < st->n_streams && !known; k++) {
+            known = strcmp(st->streams[k].scope, scope) == 0;
+        }
+        if (!known) {
+            stream_add(st, scope);
+        }
+        vg_free(scope);
+    }
+    vg_state_scopes_free(v, n);
+    return VG_OK;
+}
+
+/* Builds stream s's command into c. */
+typedef void (*stream_cmd_fn)(struct vg_state *st, struct state_cmd *c,
+                              const struct state_outbox_stream *s, const void *arg);
+
+/* The node that serves stream s's slot on a cluster (the map as loaded); 0 on one Redis. */
+static uint16_t stream_node(const struct vg_state *st, const struct state_outbox_stream *s)
+{
+    const char *tag = s->scope ? s->scope : st->global_tag;
+
+    return st->cluster ? st->cluster->slots[state_cluster_keyslot(tag, strlen(tag))] : 0;
+}
+
+/*
+ * One command per stream of idx[0..n), pipelined per node: on one Redis
+ * all in one round trip, on a cluster one round trip per node that serves
+ * some of them (entering the first one's scope routes st to that node). An
+ * error reply whose first word is `allow` is handed back; any other fails
+ * the lot (a NOGROUP also marks that stream's group for re-creation).
+ * replies[i] belongs to idx[i]; free with state_replies_free.
+ */
+static vg_err_t streams_run(struct vg_state *st, const size_t *idx, size_t n, stream_cmd_fn build,
+                            const void *arg, const char *what, const char *allow,
+                            redisReply **replies, char *errstr, size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    uint16_t *node = vg_calloc(n + 1, sizeof(*node));
+    bool *done = vg_calloc(n + 1, sizeof(*done));
+    size_t *ord = vg_calloc(n + 1, sizeof(*ord));
+    redisReply **got = vg_calloc(n + 1, sizeof(*got));
+    vg_err_t err = VG_OK;
+
+    for (size_t i = 0; i < n; i++) {
+        node[i] = stream_node(st, &st->streams[idx[i]]);
+        replies[i] = NULL;
+    }
+    for (size_t i = 0; i < n && err == VG_OK; i++) {
+        size_t m = 0;
+
+        if (done[i]) {
+            continue;
+        }
+        if (st->cluster) {
+            err = vg_state_scope_set(st, st->streams[idx[i]].scope, errstr, errstr_size);
+        }
+        if (err == VG_OK) {
+            err = state_need_ctx(st, errstr, errstr_size);
+        }
+        if (err != VG_OK) {
+            break;
+        }
+        for (size_t k = i; k < n; k++) {
+            if (!done[k] && node[k] == node[i]) {
+                build(st, &c, &st->streams[idx[k]], arg);
+                state_cmd_append(st, &c);
+                ord[m++] = k;
+            }
+        }
+        err = state_read_replies(st, m, got, what, errstr, errstr_size);
+        if (err != VG_OK) {
+            break;
+        }
+        for (size_t x = 0; x < m; x++) {
+            replies[ord[x]] = got[x];
+            done[ord[x]] = true;
+        }
+        for (size_t x = 0; x < m && err == VG_OK; x++) {
+            if (got[x]->type != REDIS_REPLY_ERROR || (allow && state_error_is(got[x], allow))) {
+                continue;
+            }
+            if (state_error_is(got[x], "NOGROUP")) {
+                st->group_ready = false;
+                st->streams[idx[ord[x]]].group_ready = false;
+            }
+            err = state_reply_error(st, what, got[x], errstr, errstr_size);
+        }
+    }
+    state_cmd_fini(&c);
+    if (err != VG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (replies[i]) {
+                freeReplyObject(replies[i]);
+                replies[i] = NULL;
+            }
+        }
+    }
+    vg_free(node);
+    vg_free(done);
+    vg_free(ord);
+    vg_free(got);
+    return err;
+}
+
+static void build_group_create(struct vg_state *st, struct state_cmd *c,
+                               const struct state_outbox_stream *s, const void *arg)
+{
+    (void)st;
+    (void)arg;
+    state_cmd_str(c, "XGROUP");
+    state_cmd_str(c, "CREATE");
+    state_cmd_str(c, s->key);
+    state_cmd_str(c, STATE_OUTBOX_GROUP);
+    state_cmd_str(c, "0");
+    state_cmd_str(c, "MKSTREAM");
+}
+
+struct read_args {
+    const char *consumer;
+    int64_t count;
+    int64_t claim_idle_ms;
+};
+
+static void build_pending(struct vg_state *st, struct state_cmd *c,
+                          const struct state_outbox_stream *s, const void *arg)
+{
+    const struct read_args *a = arg;
+
+    (void)st;
+    state_cmd_str(c, "XREADGROUP");
+    state_cmd_str(c, "GROUP");
+    state_cmd_str(c, STATE_OUTBOX_GROUP);
+    state_cmd_str(c, a->consumer);
+    state_cmd_str(c, "COUNT");
+    state_cmd_i64(c, a->count);
+    state_cmd_str(c, "STREAMS");
+    state_cmd_str(c, s->key);
+    state_cmd_str(c, s->pending_cursor);
+}
+
+static void build_autoclaim(struct vg_state *st, struct state_cmd *c,
+                            const struct state_outbox_stream *s, const void *arg)
+{
+    const struct read_args *a = arg;
+
+    (void)st;
+    state_cmd_str(c, "XAUTOCLAIM");
+    state_cmd_str(c, s->key);
+    state_cmd_str(c, STATE_OUTBOX_GROUP);
+    state_cmd_str(c, a->consumer);
+    state_cmd_i64(c, a->claim_idle_ms);
+    state_cmd_str(c, s->claim_cursor);
+    state_cmd_str(c, "COUNT");
+    state_cmd_i64(c, a->count);
+}
+
+static void build_new(struct vg_state *st, struct state_cmd *c, const struct state_outbox_stream *s,
+                      const void *arg)
+{
+    const struct read_args *a = arg;
+
+    (void)st;
+    state_cmd_str(c, "XREADGROUP");
+    state_cmd_str(c, "GROUP");
+    state_cmd_str(c, STATE_OUTBOX_GROUP);
+    state_cmd_str(c, a->consumer);
+    state_cmd_str(c, "COUNT");
+    state_cmd_i64(c, a->count);
+    state_cmd_str(c, "STREAMS");
+    state_cmd_str(c, s->key);
+    state_cmd_str(c, ">");
+}
+
+struct ack_args {
+    const struct read_acc *acc;
+};
+
+static void build_ack(struct vg_state *st, struct state_cmd *c, const struct state_outbox_stream *s,
+                      const void *arg)
+{
+    const struct read_acc *acc = ((const struct ack_args *)arg)->acc;
+    size_t si = (size_t)(s - st->streams);
+
+    state_cmd_str(c, "XACK");
+    state_cmd_str(c, s->key);
+    state_cmd_str(c, STATE_OUTBOX_GROUP);
+    for (size_t i = 0; i < acc->n_ack; i++) {
+        if (acc->ack_stream[i] == si) {
+            state_cmd_str(c, acc->ack[i]);
+        }
+    }
+}
+
+static size_t stream_by_key(const struct vg_state *st, const redisReply *key)
+{
+    for (size_t i = 0; key->type == REDIS_REPLY_STRING && i < st->n_streams; i++) {
+        if (strlen(st->streams[i].key) == key->len &&
+            memcmp(st->streams[i].key, key->str, key->len) == 0) {
+            return i;
+        }
+    }
+    return st->n_streams;
+}
+
+/*
+ * An XREADGROUP reply, [[key, entries], ...] (nil: nothing), into acc,
+ * each entry with its stream's scope. `pending`: the own-pending read of
+ * the streams in idx (count each): move their cursors, and mark a stream
+ * done once it returned fewer than asked.
+ */
+static bool take_streams(struct vg_state *st, const redisReply *reply, struct read_acc *acc,
+                         bool pending, int64_t count)
+{
+    bool any = false;
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        return false;
+    }
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *kv = reply->element[i];
+        const redisReply *list;
+        size_t si;
+
+        if (kv->type != REDIS_REPLY_ARRAY || kv->elements != 2) {
+            continue;
+        }
+        si = stream_by_key(st, kv->element[0]);
+        list = kv->element[1];
+        if (si == st->n_streams || list->type != REDIS_REPLY_ARRAY) {
+            continue;
+        }
+        any = true;
+        acc->stream = &st->streams[si];
+        acc->stream_idx = si;
+        acc_entries(acc, list);
+        if (pending) {
+            struct state_outbox_stream *s = &st->streams[si];
+
+            if (list->elements > 0) {
+                const redisReply *last = list->element[list->elements - 1];
+
+                if (last->type == REDIS_REPLY_ARRAY && last->elements >= 1 &&
+                    last->element[0]->type == REDIS_REPLY_STRING) {
+                    vg_free(s->pending_cursor);
+                    s->pending_cursor = vg_strndup(last->element[0]->str, last->element[0]->len);
+                }
+            }
+            if ((int64_t)list->elements < count) {
+                s->pending_done = true;
+            }
+        }
+    }
+    acc->stream = NULL;
+    return any;
+}
+
+/* One XREADGROUP over every stream (one Redis: the keys may span slots), blocking. */
+static vg_err_t read_new_all(struct vg_state *st, const char *consumer, int64_t count, int block_ms,
+                             struct read_acc *acc, char *errstr, size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    redisReply *reply = NULL;
+    bool long_block = block_ms > 0 && (int64_t)block_ms + 1000 > STATE_COMMAND_TIMEOUT_MS;
+    vg_err_t err;
+
+    state_cmd_str(&c, "XREADGROUP");
+    state_cmd_str(&c, "GROUP");
+    state_cmd_str(&c, STATE_OUTBOX_GROUP);
+    state_cmd_str(&c, consumer);
+    state_cmd_str(&c, "COUNT");
+    state_cmd_i64(&c, count);
+    if (block_ms > 0) {
+        state_cmd_str(&c, "BLOCK");
+        state_cmd_i64(&c, block_ms);
+    }
+    state_cmd_str(&c, "STREAMS");
+    for (size_t i = 0; i < st->n_streams; i++) {
+        state_cmd_str(&c, st->streams[i].key);
+    }
+    for (size_t i = 0; i < st->n_streams; i++) {
+        state_cmd_str(&c, ">");
+    }
+    if (long_block && redisSetTimeout(st->ctx, ms_to_tv((int64_t)block_ms +
+                                                        STATE_COMMAND_TIMEOUT_MS)) != REDIS_OK) {
+        state_cmd_fini(&c);
+        return state_ctx_failed(st, "XREADGROUP: set timeout", errstr, errstr_size);
+    }
+    err = state_run(st, &c, "XREADGROUP", NULL, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
+    if (err != VG_OK) {
+        return err;
+    }
+    take_streams(st, reply, acc, false, count);
+    freeReplyObject(reply);
+    if (long_block && redisSetTimeout(st->ctx, ms_to_tv(STATE_COMMAND_TIMEOUT_MS)) != REDIS_OK) {
+        return state_ctx_failed(st, "XREADGROUP: reset timeout", errstr, errstr_size);
+    }
+    return VG_OK;
+}
+
+static void nap_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)ms * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static vg_err_t read_streams(struct vg_state *st, const char *consumer, int block_ms,
+                             int64_t claim_idle_ms, struct read_acc *acc, char *errstr,
+                             size_t errstr_size)
+{
+    size_t *idx = vg_calloc(st->n_streams, sizeof(*idx));
+    redisReply **replies = vg_calloc(st->n_streams, sizeof(*replies));
+    size_t n = 0;
+    struct read_args a = {.consumer = consumer, .claim_idle_ms = claim_idle_ms};
+    size_t per;
+    vg_err_t err = VG_OK;
+
+    /* COUNT is per stream: a share of what is wanted, but never so little that one busy
+     * partition drains a few entries a round trip. */
+    per = (acc->max + st->n_streams - 1) / st->n_streams;
+    per = per < STREAMS_MIN_COUNT ? STREAMS_MIN_COUNT : per;
+    per = per > acc->max ? acc->max : per;
+    a.count = (int64_t)per;
+    acc->soft_max = true;
+
+    if (!st->group_ready) {
+        for (size_t i = 0; i < st->n_streams; i++) {
+            st->streams[i].group_ready = false;
+        }
+        st->group_ready = true;
+    }
+    if (!st->pending_done) {
+        for (size_t i = 0; i < st->n_streams; i++) {
+            st->streams[i].pending_done = false;
+            vg_free(st->streams[i].pending_cursor);
+            st->streams[i].pending_cursor = vg_strdup("0");
+        }
+        st->pending_done = true;
+    }
+    /* XGROUP CREATE ... MKSTREAM where not done yet: "group ready" is per stream. */
+    for (size_t i = 0; i < st->n_streams; i++) {
+        if (!st->streams[i].group_ready) {
+            idx[n++] = i;
+        }
+    }
+    if (n > 0) {
+        err = streams_run(st, idx, n, build_group_create, NULL, "XGROUP CREATE", "BUSYGROUP",
+                          replies, errstr, errstr_size);
+        if (err == VG_OK) {
+            for (size_t i = 0; i < n; i++) {
+                st->streams[idx[i]].group_ready = true;
+            }
+            state_replies_free(replies, n);
+        }
+    }
+    /* Own pending entries left by a previous run of this consumer name. */
+    n = 0;
+    for (size_t i = 0; err == VG_OK && i < st->n_streams; i++) {
+        if (!st->streams[i].pending_done) {
+            idx[n++] = i;
+        }
+    }
+    if (err == VG_OK && n > 0) {
+        err = streams_run(st, idx, n, build_pending, &a, "XREADGROUP pending", NULL, replies,
+                          errstr, errstr_size);
+        if (err == VG_OK) {
+            for (size_t i = 0; i < n; i++) {
+                if (!take_streams(st, replies[i], acc, true, a.count)) {
+                    st->streams[idx[i]].pending_done = true; /* nil: nothing pending */
+                }
+            }
+            state_replies_free(replies, n);
+        }
+    }
+    /* A dead instance's entries: one pass over the streams a second, or on while one had more. */
+    n = 0;
+    if (err == VG_OK && claim_idle_ms >= 0) {
+        bool due = vg_mono_ms() - st->streams_claimed_ms >= STREAMS_CLAIM_MS;
+
+        for (size_t i = 0; i < st->n_streams; i++) {
+            if (due || strcmp(st->streams[i].claim_cursor, "0-0") != 0) {
+                idx[n++] = i;
+            }
+        }
+        if (due) {
+            st->streams_claimed_ms = vg_mono_ms();
+        }
+    }
+    if (err == VG_OK && n > 0) {
+        err = streams_run(st, idx, n, build_autoclaim, &a, "XAUTOCLAIM", NULL, replies, errstr,
+                          errstr_size);
+        for (size_t i = 0; err == VG_OK && i < n; i++) {
+            const redisReply *r = replies[i];
+            struct state_outbox_stream *s = &st->streams[idx[i]];
+
+            if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
+                if (r->element[0]->type == REDIS_REPLY_STRING) {
+                    vg_free(s->claim_cursor);
+                    s->claim_cursor = vg_strndup(r->element[0]->str, r->element[0]->len);
+                }
+                acc->stream = s;
+                acc->stream_idx = idx[i];
+                acc_entries(acc, r->element[1]);
+                acc->stream = NULL;
+            }
+        }
+        if (err == VG_OK) {
+            state_replies_free(replies, n);
+        }
+    }
+    /* New entries. */
+    if (err == VG_OK && acc->n < acc->max) {
+        if (!st->cluster) {
+            err = read_new_all(st, consumer, a.count, acc->n == 0 ? block_ms : 0, acc, errstr,
+                               errstr_size);
+        } else {
+            for (size_t i = 0; i < st->n_streams; i++) {
+                idx[i] = i;
+            }
+            n = st->n_streams;
+            err = streams_run(st, idx, n, build_new, &a, "XREADGROUP", NULL, replies, errstr,
+                              errstr_size);
+            if (err == VG_OK) {
+                for (size_t i = 0; i < n; i++) {
+                    take_streams(st, replies[i], acc, false, a.count);
+                }
+                state_replies_free(replies, n);
+                /* No BLOCK across slots: a short wait instead, so an idle dispatcher
+                 * costs one XREADGROUP per stream every STREAMS_CLUSTER_WAIT_MS. */
+                if (acc->n == 0 && block_ms > 0) {
+                    nap_ms(block_ms < STREAMS_CLUSTER_WAIT_MS ? block_ms : STREAMS_CLUSTER_WAIT_MS);
+                }
+            }
+        }
+    }
+    /* Entries deleted while pending: acknowledged in their stream. */
+    if (err == VG_OK && acc->n_ack > 0) {
+        n = 0;
+        for (size_t i = 0; i < st->n_streams; i++) {
+            for (size_t k = 0; k < acc->n_ack; k++) {
+                if (acc->ack_stream[k] == i) {
+                    idx[n++] = i;
+                    break;
+                }
+            }
+        }
+        {
+            struct ack_args aa = {acc};
+
+            err =
+                streams_run(st, idx, n, build_ack, &aa, "XACK", NULL, replies, errstr, errstr_size);
+        }
+        if (err == VG_OK) {
+            state_replies_free(replies, n);
+        }
+    }
+    acc_free_acks(acc);
+    vg_free(idx);
+    vg_free(replies);
+    return err;
+}
+
 vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t max, int block_ms,
                               int64_t claim_idle_ms, struct vg_outbox_entry **out, size_t *n_out,
                               char *errstr, size_t errstr_size)
@@ -346,13 +905,23 @@ vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t 
         st->pending_done = false;
     }
     acc.max = max;
-    key = state_key(st, "outbox");
-    err = read_once(st, key, consumer, block_ms, claim_idle_ms, &acc, errstr, errstr_size);
-    if (err != VG_OK && !st->group_ready && st->ctx && acc.n == 0) {
-        /* NOGROUP: the group was lost under us; recreate it and try once more. */
+    if (st->partitioned) {
+        err = streams_refresh(st, errstr, errstr_size);
+        if (err == VG_OK) {
+            err = read_streams(st, consumer, block_ms, claim_idle_ms, &acc, errstr, errstr_size);
+        }
+        if (err != VG_OK && !st->group_ready && st->ctx && acc.n == 0) {
+            err = read_streams(st, consumer, block_ms, claim_idle_ms, &acc, errstr, errstr_size);
+        }
+    } else {
+        key = state_key(st, "outbox");
         err = read_once(st, key, consumer, block_ms, claim_idle_ms, &acc, errstr, errstr_size);
+        if (err != VG_OK && !st->group_ready && st->ctx && acc.n == 0) {
+            /* NOGROUP: the group was lost under us; recreate it and try once more. */
+            err = read_once(st, key, consumer, block_ms, claim_idle_ms, &acc, errstr, errstr_size);
+        }
+        vg_free(key);
     }
-    vg_free(key);
     if (err != VG_OK && acc.n > 0) {
         /* Hand back what was read: those entries are pending for us now, and
          * the failure shows again on the next call. */
@@ -412,6 +981,96 @@ static vg_err_t stream_len(struct vg_state *st, const char *suffix, int64_t *out
     return VG_OK;
 }
 
+vg_err_t state_scope_names(struct vg_state *st, char ***out, size_t *n, char *errstr,
+                           size_t errstr_size)
+{
+    struct vg_offset *v = NULL;
+    size_t k = 0;
+    vg_err_t err = vg_state_scopes(st, &v, &k, errstr, errstr_size);
+
+    *out = NULL;
+    *n = 0;
+    if (err != VG_OK) {
+        return err;
+    }
+    *out = vg_calloc(k + 1, sizeof(char *));
+    for (size_t i = 0; i < k; i++) {
+        (*out)[i + 1] = vg_asprintf("%s/%d", v[i].topic, (int)v[i].partition);
+    }
+    *n = k + 1;
+    vg_state_scopes_free(v, k);
+    return VG_OK;
+}
+
+void state_scope_names_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        vg_free(v[i]);
+    }
+    vg_free(v);
+}
+
+/*
+ * XLEN of P:<suffix> summed over every scope: on one Redis in one round
+ * trip, on a cluster scope by scope (each its slot's node).
+ */
+static vg_err_t sum_len(struct vg_state *st, const char *suffix, int64_t *out, char *errstr,
+                        size_t errstr_size)
+{
+    char **names = NULL;
+    size_t n = 0;
+    char *saved;
+    vg_err_t err;
+
+    *out = 0;
+    if (!st->partitioned) {
+        return stream_len(st, suffix, out, errstr, errstr_size);
+    }
+    err = state_scope_names(st, &names, &n, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    saved = state_scope_save(st);
+    if (!st->cluster) {
+        struct state_cmd c = {0};
+        redisReply **replies = vg_calloc(n, sizeof(*replies));
+
+        err = state_need_ctx(st, errstr, errstr_size);
+        for (size_t i = 0; err == VG_OK && i < n; i++) {
+            state_cmd_str(&c, "XLEN");
+            if (names[i]) {
+                state_cmd_fmt(&c, "%s:{%s}:%s", st->name, names[i], suffix);
+            } else {
+                state_cmd_fmt(&c, "%s:%s", st->global, suffix);
+            }
+            state_cmd_append(st, &c);
+        }
+        state_cmd_fini(&c);
+        if (err == VG_OK) {
+            err = state_read_checked(st, n, replies, "XLEN", errstr, errstr_size);
+        }
+        for (size_t i = 0; err == VG_OK && i < n; i++) {
+            *out += replies[i]->type == REDIS_REPLY_INTEGER ? replies[i]->integer : 0;
+        }
+        if (err == VG_OK) {
+            state_replies_free(replies, n);
+        }
+        vg_free(replies);
+    } else {
+        for (size_t i = 0; err == VG_OK && i < n; i++) {
+            int64_t len = 0;
+
+            err = vg_state_scope_set(st, names[i], errstr, errstr_size);
+            if (err == VG_OK) {
+                err = stream_len(st, suffix, &len, errstr, errstr_size);
+            }
+            *out += len;
+        }
+    }
+    state_scope_names_free(names, n);
+    return state_scope_restore(st, saved, err, errstr, errstr_size);
+}
+
 vg_err_t vg_state_outbox_backlog(struct vg_state *st, int64_t *out, char *errstr,
                                  size_t errstr_size)
 {
@@ -419,12 +1078,12 @@ vg_err_t vg_state_outbox_backlog(struct vg_state *st, int64_t *out, char *errstr
      * length of the stream is exactly pending + never read, whether or not
      * the group exists yet, on any Redis >= 5 (XINFO GROUPS "lag" needs 7
      * and goes unknown after an XDEL ahead of the group). */
-    return stream_len(st, "outbox", out, errstr, errstr_size);
+    return sum_len(st, "outbox", out, errstr, errstr_size);
 }
 
 vg_err_t vg_state_dead_depth(struct vg_state *st, int64_t *out, char *errstr, size_t errstr_size)
 {
-    return stream_len(st, "outbox:dead", out, errstr, errstr_size);
+    return sum_len(st, "outbox:dead", out, errstr, errstr_size);
 }
 
 void vg_outbox_entries_free(struct vg_outbox_entry *v, size_t n)
@@ -439,6 +1098,7 @@ void vg_outbox_entries_free(struct vg_outbox_entry *v, size_t n)
         vg_free(v[i].pager);
         vg_free(v[i].body);
         vg_free(v[i].origin);
+        vg_free(v[i].scope);
     }
     vg_free(v);
 }

@@ -849,9 +849,9 @@ char *state_key_prefix(const struct vg_state *st, const char *prefix)
     if (!st->cluster || prefix[0] == '{') {
         return vg_strdup(prefix);
     }
-    lt = strlen(st->tag);
-    if (strncmp(prefix, st->tag, lt) == 0 && (prefix[lt] == '\0' || prefix[lt] == ':')) {
-        return vg_asprintf("{%s}%s", st->tag, prefix + lt);
+    lt = strlen(st->global_tag);
+    if (strncmp(prefix, st->global_tag, lt) == 0 && (prefix[lt] == '\0' || prefix[lt] == ':')) {
+        return vg_asprintf("{%s}%s", st->global_tag, prefix + lt);
     }
     return vg_asprintf("{%s}", prefix);
 }

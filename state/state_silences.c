@@ -2,7 +2,8 @@
  * Silences (`vigil silence`): P:silences maps a silence id to its
  * JSON; P:silences:version counts changes so `vigil run` reloads them only
  * when something changed. Silences that ended more than a day ago are
- * dropped when a new one is added.
+ * dropped when a new one is added. They are global: with redis.layout
+ * partitioned they stay in the global scope whatever scope st is in.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,8 @@ static int cmp_silence(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-vg_err_t vg_state_silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
-                                char *errstr, size_t errstr_size)
+static vg_err_t silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
+                              char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *reply = NULL;
@@ -101,14 +102,14 @@ static vg_err_t write_silence(struct vg_state *st, const struct vg_silence *s,
     return state_read_exec(st, n, "silence", errstr, errstr_size);
 }
 
-vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, char *errstr,
-                              size_t errstr_size)
+static vg_err_t silence_add(struct vg_state *st, const struct vg_silence *s, char *errstr,
+                            size_t errstr_size)
 {
     struct vg_silence *all = NULL;
     size_t n = 0;
     const char **drop;
     size_t n_drop = 0;
-    vg_err_t err = vg_state_silences_list(st, &all, &n, errstr, errstr_size);
+    vg_err_t err = silences_list(st, &all, &n, errstr, errstr_size);
 
     if (err != VG_OK) {
         return err;
@@ -125,8 +126,8 @@ vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, c
     return err;
 }
 
-vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms, bool *found,
-                                 char *errstr, size_t errstr_size)
+static vg_err_t silence_expire(struct vg_state *st, const char *id, int64_t now_ms, bool *found,
+                               char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *reply = NULL;
@@ -162,8 +163,8 @@ vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t no
     return err;
 }
 
-vg_err_t vg_state_silences_version(struct vg_state *st, int64_t *out, char *errstr,
-                                   size_t errstr_size)
+static vg_err_t silences_version(struct vg_state *st, int64_t *out, char *errstr,
+                                 size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply *reply = NULL;
@@ -185,4 +186,73 @@ vg_err_t vg_state_silences_version(struct vg_state *st, int64_t *out, char *errs
     }
     freeReplyObject(reply);
     return err;
+}
+
+/* ---- in the global scope, whatever scope st is in -------------------------------- */
+
+/*
+ * Silences are not a partition's: with redis.layout partitioned they live in
+ * the global scope, and the pipeline asks for their version while it is in
+ * a partition's scope. Each call enters the global scope (on a cluster, the
+ * node of its slot), does its work there and returns st to where it was.
+ */
+static vg_err_t enter_global(struct vg_state *st, char **m, char *errstr, size_t errstr_size)
+{
+    *m = state_scope_save(st);
+    if (!*m) {
+        return VG_OK;
+    }
+    return vg_state_scope(st, NULL, 0, errstr, errstr_size);
+}
+
+vg_err_t vg_state_silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
+                                char *errstr, size_t errstr_size)
+{
+    char *m;
+    vg_err_t err = enter_global(st, &m, errstr, errstr_size);
+
+    *out = NULL;
+    *n_out = 0;
+    if (err == VG_OK) {
+        err = silences_list(st, out, n_out, errstr, errstr_size);
+    }
+    return state_scope_restore(st, m, err, errstr, errstr_size);
+}
+
+vg_err_t vg_state_silence_add(struct vg_state *st, const struct vg_silence *s, char *errstr,
+                              size_t errstr_size)
+{
+    char *m;
+    vg_err_t err = enter_global(st, &m, errstr, errstr_size);
+
+    if (err == VG_OK) {
+        err = silence_add(st, s, errstr, errstr_size);
+    }
+    return state_scope_restore(st, m, err, errstr, errstr_size);
+}
+
+vg_err_t vg_state_silence_expire(struct vg_state *st, const char *id, int64_t now_ms, bool *found,
+                                 char *errstr, size_t errstr_size)
+{
+    char *m;
+    vg_err_t err = enter_global(st, &m, errstr, errstr_size);
+
+    *found = false;
+    if (err == VG_OK) {
+        err = silence_expire(st, id, now_ms, found, errstr, errstr_size);
+    }
+    return state_scope_restore(st, m, err, errstr, errstr_size);
+}
+
+vg_err_t vg_state_silences_version(struct vg_state *st, int64_t *out, char *errstr,
+                                   size_t errstr_size)
+{
+    char *m;
+    vg_err_t err = enter_global(st, &m, errstr, errstr_size);
+
+    *out = 0;
+    if (err == VG_OK) {
+        err = silences_version(st, out, errstr, errstr_size);
+    }
+    return state_scope_restore(st, m, err, errstr, errstr_size);
 }

@@ -154,15 +154,132 @@ void vg_due_timers_free(struct vg_due_timer *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         vg_free(v[i].topic);
         vg_free(v[i].member);
+        vg_free(v[i].scope_topic);
     }
     vg_free(v);
+}
+
+/*
+ * The key of timer set `i` of a due read: part i's timers, or (i >= n_parts)
+ * the group timers; with the partitioned layout, the group timers of part
+ * i - n_parts's scope, every key built in its part's scope whatever scope
+ * st is in.
+ */
+static char *due_key(const struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
+                     size_t i)
+{
+    const struct vg_offset *p = &parts[i < n_parts ? i : i - n_parts];
+
+    if (!st->partitioned) {
+        return i < n_parts ? state_timer_key(st, p->topic, p->partition)
+                           : state_timer_key(st, NULL, 0);
+    }
+    if (i < n_parts) {
+        return vg_asprintf("%s:{%s/%d}:timers:%s/%d", st->name, p->topic, (int)p->partition,
+                           p->topic, (int)p->partition);
+    }
+    return vg_asprintf("%s:{%s/%d}:timers:groups", st->name, p->topic, (int)p->partition);
+}
+
+static void queue_due(struct vg_state *st, struct state_cmd *c, const char *key, int64_t now_ms,
+                      size_t max)
+{
+    state_cmd_str(c, "ZRANGEBYSCORE");
+    state_cmd_str(c, key);
+    state_cmd_str(c, "-inf");
+    state_cmd_i64(c, now_ms);
+    state_cmd_str(c, "WITHSCORES");
+    state_cmd_str(c, "LIMIT");
+    state_cmd_str(c, "0");
+    state_cmd_i64(c, (int64_t)max);
+    state_cmd_append(st, c);
+}
+
+/* The due timers of reply `r` (timer set `i`, see due_key) pushed onto v. */
+static void take_due(const struct vg_state *st, const redisReply *r, const struct vg_offset *parts,
+                     size_t n_parts, size_t i, struct vg_due_timer **v, size_t *n, size_t *cap)
+{
+    const struct vg_offset *p = &parts[i < n_parts ? i : i - n_parts];
+
+    if (r->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+    for (size_t j = 0; j + 1 < r->elements; j += 2) {
+        const redisReply *m = r->element[j];
+        const redisReply *sc = r->element[j + 1];
+        struct vg_due_timer *t;
+
+        if (m->type != REDIS_REPLY_STRING || sc->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+        t = VG_ARRAY_PUSH(*v, *n, *cap);
+        memset(t, 0, sizeof(*t));
+        t->topic = i < n_parts ? vg_strdup(p->topic) : NULL;
+        t->partition = i < n_parts ? p->partition : 0;
+        t->member = vg_strndup(m->str, m->len);
+        t->due_ms = (int64_t)strtod(sc->str, NULL);
+        if (st->partitioned) {
+            t->scope_topic = vg_strdup(p->topic);
+            t->scope_partition = p->partition;
+        }
+    }
+}
+
+/*
+ * On a cluster with the partitioned layout each partition's timers are on
+ * the primary of its own slot: one round trip per partition, in its scope;
+ * st goes back to the scope it was in.
+ */
+static vg_err_t due_by_scope(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
+                             bool groups, int64_t now_ms, size_t max, struct vg_due_timer **v,
+                             size_t *n, size_t *cap, char *errstr, size_t errstr_size)
+{
+    char *was = st->scope ? vg_strdup(st->scope) : NULL;
+    vg_err_t err = VG_OK;
+
+    for (size_t k = 0; err == VG_OK && k < n_parts; k++) {
+        size_t idx[2] = {k, n_parts + k};
+        size_t n_cmds = groups ? 2 : 1;
+        redisReply *replies[2] = {NULL, NULL};
+        struct state_cmd c = {0};
+
+        err = vg_state_scope(st, parts[k].topic, parts[k].partition, errstr, errstr_size);
+        if (err == VG_OK) {
+            err = state_need_ctx(st, errstr, errstr_size);
+        }
+        if (err != VG_OK) {
+            break;
+        }
+        for (size_t j = 0; j < n_cmds; j++) {
+            char *key = due_key(st, parts, n_parts, idx[j]);
+
+            queue_due(st, &c, key, now_ms, max);
+            vg_free(key);
+        }
+        state_cmd_fini(&c);
+        err = state_read_checked(st, n_cmds, replies, "ZRANGEBYSCORE timers", errstr, errstr_size);
+        if (err != VG_OK) {
+            break;
+        }
+        for (size_t j = 0; j < n_cmds; j++) {
+            take_due(st, replies[j], parts, n_parts, idx[j], v, n, cap);
+        }
+        state_replies_free(replies, n_cmds);
+    }
+    if (err == VG_OK) {
+        err = vg_state_scope_set(st, was, errstr, errstr_size);
+    }
+    vg_free(was);
+    return err;
 }
 
 vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
                              bool groups, int64_t now_ms, size_t max, struct vg_due_timer **out,
                              size_t *n_out, char *errstr, size_t errstr_size)
 {
-    size_t n_cmds = n_parts + (groups ? 1 : 0);
+    /* the partitioned layout has group timers in every partition's scope */
+    size_t n_groups = !groups ? 0 : st->partitioned ? n_parts : 1;
+    size_t n_cmds = n_parts + n_groups;
     struct vg_due_timer *v = NULL;
     size_t n = 0;
     size_t cap = 0;
@@ -175,23 +292,26 @@ vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts,
     if (n_cmds == 0) {
         return VG_OK;
     }
+    if (st->partitioned && st->cluster) {
+        err = due_by_scope(st, parts, n_parts, groups, now_ms, max, &v, &n, &cap, errstr,
+                           errstr_size);
+        if (err != VG_OK) {
+            vg_due_timers_free(v, n);
+            return err;
+        }
+        *out = v;
+        *n_out = n;
+        return VG_OK;
+    }
     err = state_need_ctx(st, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
+    /* one pipelined round trip, on one Redis whatever the layout */
     for (size_t i = 0; i < n_cmds; i++) {
-        char *key = i < n_parts ? state_timer_key(st, parts[i].topic, parts[i].partition)
-                                : state_timer_key(st, NULL, 0);
+        char *key = due_key(st, parts, n_parts, i);
 
-        state_cmd_str(&c, "ZRANGEBYSCORE");
-        state_cmd_str(&c, key);
-        state_cmd_str(&c, "-inf");
-        state_cmd_i64(&c, now_ms);
-        state_cmd_str(&c, "WITHSCORES");
-        state_cmd_str(&c, "LIMIT");
-        state_cmd_str(&c, "0");
-        state_cmd_i64(&c, (int64_t)max);
-        state_cmd_append(st, &c);
+        queue_due(st, &c, key, now_ms, max);
         vg_free(key);
     }
     state_cmd_fini(&c);
@@ -202,25 +322,7 @@ vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts,
         return err;
     }
     for (size_t i = 0; i < n_cmds; i++) {
-        const redisReply *r = replies[i];
-
-        if (r->type != REDIS_REPLY_ARRAY) {
-            continue;
-        }
-        for (size_t j = 0; j + 1 < r->elements; j += 2) {
-            const redisReply *m = r->element[j];
-            const redisReply *sc = r->element[j + 1];
-            struct vg_due_timer *t;
-
-            if (m->type != REDIS_REPLY_STRING || sc->type != REDIS_REPLY_STRING) {
-                continue;
-            }
-            t = VG_ARRAY_PUSH(v, n, cap);
-            t->topic = i < n_parts ? vg_strdup(parts[i].topic) : NULL;
-            t->partition = i < n_parts ? parts[i].partition : 0;
-            t->member = vg_strndup(m->str, m->len);
-            t->due_ms = (int64_t)strtod(sc->str, NULL);
-        }
+        take_due(st, replies[i], parts, n_parts, i, &v, &n, &cap);
     }
     state_replies_free(replies, n_cmds);
     vg_free(replies);

@@ -16,7 +16,8 @@ set_tests_properties(state_cluster PROPERTIES LABELS integration TIMEOUT 180)
 # vigil on a Redis Cluster: the real binary given one node's address with `cluster: true`, the
 # end-to-end scenario, a reshard and a failover of the primary that holds vigil's slot.
 pkg_check_modules(CLUSTER_CJSON REQUIRED IMPORTED_TARGET libcjson)
-foreach(t cluster_e2e cluster_reshard cluster_failover cluster_readyz)
+foreach(t cluster_e2e cluster_reshard cluster_failover cluster_readyz cluster_outbox
+          cluster_partitioned_e2e cluster_partitioned_reshard cluster_partitioned_failover)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c
                  ${CMAKE_CURRENT_LIST_DIR}/integration/cluster_common.c
                  ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
@@ -39,3 +40,30 @@ target_link_libraries(test_core_config_cluster PRIVATE vg_testsupport vg_core Pk
                       vg_build_flags)
 add_test(NAME test_core_config_cluster COMMAND test_core_config_cluster)
 set_tests_properties(test_core_config_cluster PROPERTIES LABELS unit TIMEOUT 30)
+
+# The partitioned layout's scopes on one redis-server and on a real cluster (three primaries,
+# one replica each), and the replay's swap of a partitioned state on both.
+add_executable(test_state_scope ${CMAKE_CURRENT_LIST_DIR}/integration/test_state_scope.c
+               ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
+target_include_directories(test_state_scope PRIVATE ${PROJECT_SOURCE_DIR}/state
+                           ${CMAKE_CURRENT_LIST_DIR}/support)
+target_link_libraries(test_state_scope PRIVATE vg_teststate vg_state vg_core vg_testsupport
+                      PkgConfig::CMOCKA PkgConfig::CLUSTER_HIREDIS vg_build_flags)
+add_test(NAME state_scope COMMAND test_state_scope)
+# the cluster starts in a few seconds, the failover takes about three
+set_tests_properties(state_scope PROPERTIES LABELS "integration;cluster" TIMEOUT 180)
+# redis.layout partitioned on the cluster: a batch over 12 partitions committed one single-slot
+# MULTI/EXEC per partition, on more than one primary.
+add_executable(test_cluster_partitioned_pipeline
+               ${CMAKE_CURRENT_LIST_DIR}/integration/test_cluster_partitioned_pipeline.c
+               ${CMAKE_CURRENT_LIST_DIR}/integration/cluster_common.c
+               ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
+target_include_directories(test_cluster_partitioned_pipeline PRIVATE ${PROJECT_SOURCE_DIR}/state
+                           ${CMAKE_CURRENT_LIST_DIR}/support)
+target_link_libraries(test_cluster_partitioned_pipeline PRIVATE vg_testrefmodel vg_testenv vg_state
+                      vg_core vg_testsupport PkgConfig::CMOCKA PkgConfig::CLUSTER_CJSON
+                      PkgConfig::CLUSTER_HIREDIS vg_build_flags)
+add_dependencies(test_cluster_partitioned_pipeline vigil)
+add_test(NAME cluster_partitioned_pipeline COMMAND test_cluster_partitioned_pipeline)
+set_tests_properties(cluster_partitioned_pipeline PROPERTIES LABELS "integration;cluster" TIMEOUT 180
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")

@@ -15,3 +15,14 @@ foreach(t scaleout_timers scaleout_outbox scaleout_revoke scaleout_memory engine
   set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 240
                        ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
 endforeach()
+
+# redis.layout partitioned on one redis-server: each partition's part of a batch in its scope,
+# timers and group buffers per partition, nothing applied twice after a restart.
+add_executable(test_engine_partitioned ${CMAKE_CURRENT_LIST_DIR}/integration/test_engine_partitioned.c)
+target_link_libraries(test_engine_partitioned PRIVATE vg_testenv vg_testsupport vg_state vg_core
+                      PkgConfig::CMOCKA PkgConfig::SCALEOUT_CJSON PkgConfig::SCALEOUT_HIREDIS
+                      vg_build_flags)
+add_dependencies(test_engine_partitioned vigil)
+add_test(NAME engine_partitioned COMMAND test_engine_partitioned)
+set_tests_properties(engine_partitioned PROPERTIES LABELS integration TIMEOUT 240
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")

@@ -17,7 +17,7 @@ target_link_libraries(test_sinks_response PRIVATE vg_sinks vg_core PkgConfig::CM
 add_test(NAME test_sinks_response COMMAND test_sinks_response)
 set_tests_properties(test_sinks_response PROPERTIES LABELS unit TIMEOUT 30)
 
-foreach(t dispatch signing alertmanager slack tls)
+foreach(t dispatch signing alertmanager slack tls partitioned)
   add_executable(test_sinks_${t} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_sinks_${t}.c)
   target_compile_definitions(test_sinks_${t} PRIVATE
     VG_SOURCE_DIR="${PROJECT_SOURCE_DIR}"

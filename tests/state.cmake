@@ -92,3 +92,22 @@ target_include_directories(test_cli_options PRIVATE ${PROJECT_SOURCE_DIR}/cli)
 target_link_libraries(test_cli_options PRIVATE vg_state vg_core PkgConfig::CMOCKA vg_build_flags)
 add_test(NAME cli_options COMMAND test_cli_options)
 set_tests_properties(cli_options PROPERTIES LABELS unit TIMEOUT 30)
+
+# The partitioned key layout read back whole: the state readers, the real `vigil get`,
+# `vigil history`, `vigil incidents` and the HTTP API, on one redis-server and on a real
+# Redis Cluster with the partitions' scopes on several primaries.
+pkg_check_modules(PARTREAD_CJSON REQUIRED IMPORTED_TARGET libcjson)
+pkg_check_modules(PARTREAD_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+add_executable(test_state_partitioned_read
+               ${CMAKE_CURRENT_LIST_DIR}/integration/test_state_partitioned_read.c
+               ${CMAKE_CURRENT_LIST_DIR}/integration/cluster_common.c
+               ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
+target_include_directories(test_state_partitioned_read PRIVATE ${PROJECT_SOURCE_DIR}/state
+                           ${CMAKE_CURRENT_LIST_DIR}/support ${CMAKE_CURRENT_LIST_DIR}/integration)
+target_link_libraries(test_state_partitioned_read PRIVATE vg_testrefmodel vg_testenv vg_teststate
+                      vg_state vg_core vg_testsupport PkgConfig::CMOCKA PkgConfig::PARTREAD_CJSON
+                      PkgConfig::PARTREAD_HIREDIS vg_build_flags)
+add_dependencies(test_state_partitioned_read vigil)
+add_test(NAME state_partitioned_read COMMAND test_state_partitioned_read)
+set_tests_properties(state_partitioned_read PROPERTIES LABELS "integration;cluster" TIMEOUT 240
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")

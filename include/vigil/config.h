@@ -52,6 +52,10 @@ struct vg_redis_config {
     bool cluster;        /* default false */
     int wait_replicas;   /* commits wait for this many replicas (WAIT): default 0, none */
     int wait_timeout_ms; /* how long a commit waits for them: default 1000 */
+    /* redis.layout (docs/state.md "Layouts"): false, "single": every key under the
+     * prefix; true, "partitioned": every key a commit writes under its Kafka
+     * partition's hash tag, so each partition is its own slot on a cluster. */
+    bool partitioned;
     /* Not a YAML key: the hash tag on a cluster when the engine writes under a prefix that
      * extends the configured one (`vigil replay`'s <prefix>:replay:<ts>); NULL: the prefix.
      * Borrowed. */

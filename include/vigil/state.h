@@ -190,6 +190,46 @@ struct vg_fence {
     int64_t epoch;
 };
 
+/*
+ * Layouts (docs/state.md "Layouts"). With redis.layout `single` every key is
+ * under the prefix and the functions below do nothing. With `partitioned`
+ * every key a commit writes (a Resource's hash and history, the indexes, the
+ * applied offsets and epoch, pod links, the outbox, timers, group buffers,
+ * incidents) lives in its Kafka partition's scope,
+ * "<prefix>:{<topic>/<partition>}:...": one hash tag, so one slot on a
+ * Redis Cluster. The global scope keeps what is not a partition's (silences,
+ * the registry of partitions "P:parts"). `st` works in one scope at a time:
+ * every key it builds is the scope's, and on a cluster its connection goes
+ * to the primary of the scope's slot.
+ */
+bool vg_state_partitioned(const struct vg_state *st);
+/*
+ * Work in (topic, partition)'s scope, or with topic NULL the global one.
+ * Cheap when unchanged. vg_state_partition_claim enters the partition's
+ * scope itself (and records the partition in the registry); a commit is
+ * written in the scope st is in, so it must hold that partition's writes
+ * only. VG_ERR_BACKEND: no route to the slot (reconnect and retry).
+ */
+vg_err_t vg_state_scope(struct vg_state *st, const char *topic, int32_t partition, char *errstr,
+                        size_t errstr_size);
+/* "<topic>/<partition>" of the scope now, or NULL (global, or the single layout). */
+const char *vg_state_scope_now(const struct vg_state *st);
+/*
+ * vg_state_scope by name: `scope` as vg_state_scope_now and the outbox's
+ * entries give it ("<topic>/<partition>"), NULL the global scope. Does
+ * nothing with the single layout. VG_ERR_INVALID: not such a name.
+ */
+vg_err_t vg_state_scope_set(struct vg_state *st, const char *scope, char *errstr,
+                            size_t errstr_size);
+/*
+ * Every partition ever claimed (P:parts), sorted by topic then partition;
+ * offset is -1. Readers go through these scopes in turn. Empty with the
+ * single layout. Free with vg_state_scopes_free.
+ */
+vg_err_t vg_state_scopes(struct vg_state *st, struct vg_offset **out, size_t *n, char *errstr,
+                         size_t errstr_size);
+void vg_state_scopes_free(struct vg_offset *v, size_t n);
+
 /* What one batch changes, written in one MULTI/EXEC round trip. All borrowed. */
 struct vg_commit {
     struct vg_resource **res; /* dirty Resources: what changed is written, then marked clean */
@@ -266,7 +306,9 @@ vg_err_t vg_state_commit_finish(struct vg_state *st, const struct vg_commit *c, 
 
 /*
  * Last applied offset of topic/partition into *out (-1 when none), read
- * only (the CLI, the tests). The pipeline claims instead.
+ * only (the CLI, the tests). The pipeline claims instead. With the
+ * partitioned layout read in the partition's scope; st returns to the
+ * scope it was in.
  */
 vg_err_t vg_state_applied_offset(struct vg_state *st, const char *topic, int32_t partition,
                                  int64_t *out, char *errstr, size_t errstr_size);
@@ -283,7 +325,14 @@ vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_
                                   int64_t *epoch, int64_t *offset, char **cluster, char *errstr,
                                   size_t errstr_size);
 
-/* Read side (vigil get). */
+/*
+ * Read side (vigil get). With redis.layout partitioned the readers here and
+ * the incident readers below (and vg_state_resolve_ids with st in the global
+ * scope) go through every scope of vg_state_scopes and merge: one Resource
+ * per id, the most recently updated when an id is in several scopes;
+ * incidents newest first across scopes. They leave st in the scope they
+ * found it in. Silences are always the global scope's.
+ */
 struct vg_state_filter {
     const char *type;      /* NULL: any */
     const char *workspace; /* NULL: any */
@@ -357,13 +406,20 @@ struct vg_due_timer {
     int32_t partition;
     char *member;
     int64_t due_ms;
+    /* redis.layout partitioned: the partition whose scope holds it (group timers too,
+     * one set per partition); NULL with the single layout */
+    char *scope_topic;
+    int32_t scope_partition;
 };
 void vg_due_timers_free(struct vg_due_timer *v, size_t n);
 
 /*
  * The timers due at `now_ms` (score <= now) of each of `parts` (one
  * pipelined round trip), at most `max` per partition, earliest first;
- * `groups`: also the global group timers. Caller frees.
+ * `groups`: also the global group timers. With the partitioned layout each
+ * partition's timers and group timers are read in its scope, whatever
+ * scope st is in (one round trip per partition on a cluster; st returns to
+ * its scope), and each due timer names its scope. Caller frees.
  */
 vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
                              bool groups, int64_t now_ms, size_t max, struct vg_due_timer **out,
@@ -504,6 +560,9 @@ struct vg_outbox_entry {
     char *body; /* webhook v1 JSON */
     size_t body_len;
     char *origin; /* the primary sink when this is a fallback copy, else NULL */
+    /* The scope whose outbox holds it ("<topic>/<partition>"); NULL: the global scope
+     * (always with the single layout). Finish it in that scope (vg_state_scope_set). */
+    char *scope;
 };
 /*
  * Read up to `max` entries for consumer `consumer`: first entries pending
@@ -516,17 +575,31 @@ struct vg_outbox_entry {
  * disables claiming. block_ms <= 0 does not block; it only blocks when
  * nothing else was found. Entries deleted while pending are acked and
  * skipped.)
+ *
+ * With the partitioned layout every scope's outbox is read (the global
+ * one and each registered partition's, the registry read again about once
+ * a second) and each entry carries its scope. On one Redis new entries of
+ * all streams come in one XREADGROUP (BLOCK as above); on a cluster each
+ * stream is read without BLOCK and, when none had anything, the call
+ * waits at most 10 ms instead of block_ms. A read may then return up to
+ * 16 entries per stream more than `max`. Dead instances' entries are
+ * claimed in a pass over the streams at most once a second. st is left
+ * in any scope.
  */
 vg_err_t vg_state_outbox_read(struct vg_state *st, const char *consumer, size_t max, int block_ms,
                               int64_t claim_idle_ms, struct vg_outbox_entry **out, size_t *n_out,
                               char *errstr, size_t errstr_size);
-/* XACK and XDEL in one MULTI: P:outbox only holds what is not yet acknowledged. */
+/* XACK and XDEL in one MULTI: P:outbox only holds what is not yet acknowledged.
+ * This and the functions below up to vg_state_outbox_touch work on the outbox of the
+ * scope st is in: enter the entries' scope first (vg_state_scope_set). */
 vg_err_t vg_state_outbox_ack(struct vg_state *st, const char *stream_id, char *errstr,
                              size_t errstr_size);
 /* Move to P:outbox:dead with `reason` and ack, atomically. */
 vg_err_t vg_state_outbox_dead(struct vg_state *st, const struct vg_outbox_entry *e,
                               const char *reason, char *errstr, size_t errstr_size);
-/* Entries not yet acknowledged (pending + never read): XLEN of P:outbox, since acks delete. */
+/* Entries not yet acknowledged (pending + never read): XLEN of P:outbox, since acks delete.
+ * This and vg_state_dead_depth sum over every scope with the partitioned layout and leave st
+ * in the scope they found it in. */
 vg_err_t vg_state_outbox_backlog(struct vg_state *st, int64_t *out, char *errstr,
                                  size_t errstr_size);
 /* For /metrics: entries in the dead-letter stream P:outbox:dead (XLEN). */
@@ -612,8 +685,15 @@ struct vg_dead_entry {
     long status;
     int attempts;
     int64_t failed_at_ms;
+    char *scope; /* the scope whose dead-letter stream holds it; NULL: the global one */
 };
-/* Oldest first, at most `max`. Caller frees with vg_dead_entries_free. */
+/*
+ * Oldest first, at most `max`. Caller frees with vg_dead_entries_free.
+ * With the partitioned layout this and retry/drop go through every scope
+ * (the oldest of all of them first; an id found in several scopes acts
+ * on each, a retry in the entry's own scope, atomically there) and leave
+ * st in the scope they found it in.
+ */
 vg_err_t vg_state_dlq_list(struct vg_state *st, size_t max, struct vg_dead_entry **out,
                            size_t *n_out, char *errstr, size_t errstr_size);
 /*
@@ -640,7 +720,8 @@ struct vg_audit_record {
     long status;
     int64_t latency_ms;
 };
-/* Oldest first, at most `max`. Caller frees with vg_audit_records_free. */
+/* Oldest first, at most `max`. Caller frees with vg_audit_records_free. With the partitioned
+ * layout: merged from every scope's stream of the incident; st is left as it was found. */
 vg_err_t vg_state_audit_read(struct vg_state *st, const char *incident, size_t max,
                              struct vg_audit_record **out, size_t *n_out, char *errstr,
                              size_t errstr_size);

@@ -20,7 +20,7 @@
 #include "vigil/mem.h"
 #include "vigil/util.h"
 
-int cluster_test_start(struct cluster_test *t, const char *name, int partitions)
+static int start(struct cluster_test *t, const char *name, int partitions, bool partitioned)
 {
     struct vg_test_env_opts o = {
         .partitions = partitions,
@@ -31,6 +31,9 @@ int cluster_test_start(struct cluster_test *t, const char *name, int partitions)
     char *prefix = NULL;
 
     memset(t, 0, sizeof(*t));
+    t->partitioned = partitioned;
+    /* the one-slot layout is asked for by name: a cluster's default is partitioned */
+    o.redis_extra = partitioned ? "  layout: partitioned\n" : "  layout: single\n";
     if (vg_test_cluster_start(&t->rc, name, 3, 1) != 0) {
         return -1;
     }
@@ -71,7 +74,31 @@ int cluster_test_start(struct cluster_test *t, const char *name, int partitions)
     }
     fprintf(stderr, "cluster: prefix %s in slot %d of node %d, vigil given node %d\n", prefix,
             t->slot, t->owner, t->replica);
+    if (partitioned) {
+        /* the test's own connection as vigil's: the env's own knows no layout */
+        struct vg_redis_config rc = {0};
+        char errstr[512];
+
+        rc.prefix = t->e.prefix;
+        rc.cluster = true;
+        rc.partitioned = true;
+        if (vg_state_connect_config(&t->e.st, url, t->e.prefix, &rc, errstr, sizeof(errstr)) !=
+            VG_OK) {
+            fprintf(stderr, "cluster: connect: %s\n", errstr);
+            return -1;
+        }
+    }
     return 0;
+}
+
+int cluster_test_start(struct cluster_test *t, const char *name, int partitions)
+{
+    return start(t, name, partitions, false);
+}
+
+int cluster_test_start_partitioned(struct cluster_test *t, const char *name, int partitions)
+{
+    return start(t, name, partitions, true);
 }
 
 int cluster_test_stop(struct cluster_test *t)
@@ -88,7 +115,14 @@ int cluster_test_setup(void **state)
 {
     const struct cluster_test_case *c = *state;
 
-    return cluster_test_start(c->t, c->name, c->partitions);
+    return start(c->t, c->name, c->partitions, false);
+}
+
+int cluster_test_setup_partitioned(void **state)
+{
+    const struct cluster_test_case *c = *state;
+
+    return start(c->t, c->name, c->partitions, true);
 }
 
 int cluster_test_teardown(void **state)
@@ -192,7 +226,7 @@ bool cluster_finish_moved(struct cluster_test *t, const struct vg_ref_log *log, 
     int status;
 
     if (!vg_ref_produce_env(&t->e, log, from, log->n_evs) ||
-        !vg_ref_wait_applied(&t->e, (int64_t)log->n_evs, 60000) ||
+        !cluster_wait_applied(t, (int64_t)log->n_evs, 60000) ||
         !vg_test_env_wait_log(&t->e, "is now served by", 10000)) {
         return false;
     }
@@ -284,4 +318,76 @@ bool cluster_count_keys(struct cluster_test *t, long long *in_slot, long long *t
         redisFree(ctx);
     }
     return *in_slot >= 0;
+}
+
+/* ---- the partitioned layout ---- */
+
+/* Sum over the event topic's partitions of (applied offset + 1); -1 on trouble. */
+static int64_t applied_total(struct cluster_test *t)
+{
+    struct vg_state *st = vg_test_env_state(&t->e);
+    char errstr[512];
+    int64_t total = 0;
+
+    if (!st) {
+        return -1;
+    }
+    for (int p = 0; p < t->e.opts.partitions; p++) {
+        int64_t off = -1;
+
+        if (vg_state_scope(st, t->e.topic, p, errstr, sizeof(errstr)) != VG_OK ||
+            vg_state_applied_offset(st, t->e.topic, p, &off, errstr, sizeof(errstr)) != VG_OK) {
+            (void)vg_state_scope(st, NULL, 0, errstr, sizeof(errstr));
+            return -1;
+        }
+        total += off + 1;
+    }
+    (void)vg_state_scope(st, NULL, 0, errstr, sizeof(errstr));
+    return total;
+}
+
+struct applied_wait {
+    struct cluster_test *t;
+    int64_t want;
+};
+
+static bool applied_reached(void *arg)
+{
+    const struct applied_wait *w = arg;
+
+    return applied_total(w->t) >= w->want;
+}
+
+bool cluster_wait_applied(struct cluster_test *t, int64_t want, int timeout_ms)
+{
+    struct applied_wait w = {t, want};
+
+    if (!t->partitioned) {
+        return vg_ref_wait_applied(&t->e, want, timeout_ms);
+    }
+    if (vg_test_wait_for(applied_reached, &w, timeout_ms)) {
+        return true;
+    }
+    fprintf(stderr, "cluster: applied %lld of %lld\n", (long long)applied_total(t),
+            (long long)want);
+    vg_test_env_dump_logs(&t->e);
+    return false;
+}
+
+long long cluster_scope_keys(struct cluster_test *t, size_t *primaries_with)
+{
+    char *pattern = vg_asprintf("%s:{*", t->e.prefix);
+    long long n = vg_test_cluster_count_everywhere(&t->rc, pattern, primaries_with);
+
+    free(pattern);
+    return n;
+}
+
+int cluster_partition_owner(struct cluster_test *t, int p)
+{
+    char *key = vg_asprintf("%s:{%s/%d}:offsets", t->e.prefix, t->e.topic, p);
+    int owner = vg_test_cluster_key_owner(&t->rc, key);
+
+    free(key);
+    return owner;
 }

@@ -25,6 +25,10 @@ struct cluster_test {
     int slot;    /* of the prefix (its hash tag) */
     int owner;   /* fixture index of the primary that owned it at the start */
     int replica; /* a replica of that primary: the address vigil is given */
+    /* redis.layout partitioned (docs/state.md "Layouts"): every partition's keys under
+     * "<prefix>:{<topic>/<partition>}", spread over the primaries; slot and owner are then
+     * the global scope's (the registry of partitions) */
+    bool partitioned;
 };
 
 /*
@@ -33,6 +37,9 @@ struct cluster_test {
  * whose slot is below CLUSTER_TEST_SLOT_MAX. 0 or -1 (printed).
  */
 int cluster_test_start(struct cluster_test *t, const char *name, int partitions);
+/* The same with `layout: partitioned` in vigil.yaml, and the test's own connection
+ * (vg_test_env_state) on that layout. */
+int cluster_test_start_partitioned(struct cluster_test *t, const char *name, int partitions);
 /* Stop the environment, then the cluster; -1 when vg_test_env_stop failed. */
 int cluster_test_stop(struct cluster_test *t);
 
@@ -48,6 +55,8 @@ struct cluster_test_case {
     int partitions;
 };
 int cluster_test_setup(void **state);
+/* The same with cluster_test_start_partitioned. */
+int cluster_test_setup_partitioned(void **state);
 int cluster_test_teardown(void **state);
 
 /*
@@ -72,5 +81,17 @@ bool cluster_finish_moved(struct cluster_test *t, const struct vg_ref_log *log, 
 
 /* Keys in the prefix's slot, and in all primaries together (-1: no answer). */
 bool cluster_count_keys(struct cluster_test *t, long long *in_slot, long long *total);
+
+/*
+ * Every partition of the event topic has applied offsets summing to `want`
+ * messages (each read in its partition's scope with the partitioned
+ * layout). Waits up to timeout_ms; dumps vigil's logs when it does not.
+ */
+bool cluster_wait_applied(struct cluster_test *t, int64_t want, int timeout_ms);
+/* The partitioned layout: the keys of every partition scope "<prefix>:{...", on all primaries
+ * together; *primaries_with: how many primaries hold some. -1: no answer. */
+long long cluster_scope_keys(struct cluster_test *t, size_t *primaries_with);
+/* The fixture index of the primary that owns partition p's scope (-1: no answer). */
+int cluster_partition_owner(struct cluster_test *t, int p);
 
 #endif

@@ -611,3 +611,120 @@ char *vg_test_cluster_get(const struct vg_test_cluster *c, const char *key)
     }
     return value;
 }
+
+int vg_test_cluster_key_owner(const struct vg_test_cluster *c, const char *key)
+{
+    int asked = running_node(c);
+    redisContext *ctx = asked >= 0 ? vg_test_cluster_connect(c, (size_t)asked) : NULL;
+    redisReply *r;
+    int slot = -1;
+
+    if (!ctx) {
+        return -1;
+    }
+    r = redisCommand(ctx, "CLUSTER KEYSLOT %s", key);
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        slot = (int)r->integer;
+    }
+    if (r) {
+        freeReplyObject(r);
+    }
+    redisFree(ctx);
+    return slot < 0 ? -1 : vg_test_cluster_owner(c, (size_t)asked, slot);
+}
+
+redisContext *vg_test_cluster_connect_key(const struct vg_test_cluster *c, const char *key)
+{
+    int owner = vg_test_cluster_key_owner(c, key);
+
+    return owner < 0 ? NULL : vg_test_cluster_connect(c, (size_t)owner);
+}
+
+bool vg_test_cluster_is_primary(const struct vg_test_cluster *c, size_t i)
+{
+    redisContext *ctx = vg_test_cluster_connect(c, i);
+    redisReply *r;
+    bool primary;
+
+    if (!ctx) {
+        return false;
+    }
+    r = redisCommand(ctx, "ROLE");
+    primary = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+              r->element[0]->type == REDIS_REPLY_STRING &&
+              strcmp(r->element[0]->str, "master") == 0;
+    if (r) {
+        freeReplyObject(r);
+    }
+    redisFree(ctx);
+    return primary;
+}
+
+long long vg_test_cluster_scan_count(const struct vg_test_cluster *c, size_t i, const char *pattern)
+{
+    redisContext *ctx = vg_test_cluster_connect(c, i);
+    char cursor[32] = "0";
+    long long n = 0;
+
+    if (!ctx) {
+        return -1;
+    }
+    do {
+        redisReply *r = redisCommand(ctx, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r) {
+                freeReplyObject(r);
+            }
+            n = -1;
+            break;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        n += (long long)r->element[1]->elements;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    redisFree(ctx);
+    return n;
+}
+
+long long vg_test_cluster_count_everywhere(const struct vg_test_cluster *c, const char *pattern,
+                                           size_t *primaries_with)
+{
+    long long total = 0;
+
+    if (primaries_with) {
+        *primaries_with = 0;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        long long n;
+
+        if (c->nodes[i].pid == 0 || !vg_test_cluster_is_primary(c, i)) {
+            continue;
+        }
+        n = vg_test_cluster_scan_count(c, i, pattern);
+        if (n < 0) {
+            return -1;
+        }
+        total += n;
+        if (n > 0 && primaries_with) {
+            (*primaries_with)++;
+        }
+    }
+    return total;
+}
+
+int vg_test_cluster_slots_below(const struct vg_test_cluster *c, size_t owner, int slot)
+{
+    int asked = running_node(c);
+    int *owners = vg_malloc(16384 * sizeof(*owners));
+    int n = -1;
+
+    if (asked >= 0 && slot_owners(c, (size_t)asked, owners)) {
+        n = 0;
+        for (int s = 0; s < slot; s++) {
+            n += index_of_port(c, owners[s]) == (int)owner;
+        }
+    }
+    vg_free(owners);
+    return n;
+}

@@ -69,6 +69,24 @@ int vg_test_cluster_replica_of(const struct vg_test_cluster *c, size_t primary);
  */
 char *vg_test_cluster_get(const struct vg_test_cluster *c, const char *key);
 
+/* The index of the primary that owns `key`'s slot (CLUSTER KEYSLOT; -1: no answer). */
+int vg_test_cluster_key_owner(const struct vg_test_cluster *c, const char *key);
+/* A new raw connection to the primary of `key` (NULL: none answers). The caller redisFree()s it. */
+struct redisContext *vg_test_cluster_connect_key(const struct vg_test_cluster *c, const char *key);
+/* Node i answers ROLE with "master". */
+bool vg_test_cluster_is_primary(const struct vg_test_cluster *c, size_t i);
+/* Keys matching the glob `pattern` on node i (SCAN; -1: no answer). */
+long long vg_test_cluster_scan_count(const struct vg_test_cluster *c, size_t i,
+                                     const char *pattern);
+/* The same summed over every running primary; *primaries_with (may be NULL): how many of them
+ * hold at least one. -1: a primary did not answer. */
+long long vg_test_cluster_count_everywhere(const struct vg_test_cluster *c, const char *pattern,
+                                           size_t *primaries_with);
+
+/* How many slots below `slot` node `owner` owns (redis-cli --cluster reshard moves a source's
+ * lowest slots first); -1: no answer. */
+int vg_test_cluster_slots_below(const struct vg_test_cluster *c, size_t owner, int slot);
+
 /* SIGKILL node i (and reap it). */
 void vg_test_cluster_kill(struct vg_test_cluster *c, size_t i);
 /* Start node i again on its directory (nodes.conf, AOF) and wait for PING. 0 or -1. */

@@ -1,6 +1,6 @@
 /*
  * The redis section's Redis Cluster keys as `vigil check` and `vigil run`
- * load them (core/config.c): cluster, wait_replicas, wait_timeout_ms, their
+ * load them (core/config.c): cluster, wait_replicas, wait_timeout_ms, layout, their
  * defaults and bounds, and `cluster: true` refused, naming the key, with
  * a URL that cannot reach a cluster (a unix socket, the embedded Redis, a
  * db other than 0).
@@ -39,7 +39,55 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.redis.wait_replicas, 0);
     assert_int_equal(cfg.redis.wait_timeout_ms, 1000);
     assert_null(cfg.redis.tag);
+    assert_false(cfg.redis.partitioned);
     vg_config_fini(&cfg);
+}
+
+/*
+ * redis.layout: single by default on one Redis, partitioned by default with
+ * `cluster: true`, either when named; anything else is refused at its place.
+ */
+static void test_layout(void **state)
+{
+    static const struct {
+        const char *yaml;
+        vg_err_t want;
+        bool partitioned;
+        const char *in_error;
+    } cases[] = {
+        {"redis: {url: \"redis://10.0.0.5:6379\"}\n", VG_OK, false, NULL},
+        {"redis: {url: \"redis://10.0.0.5:6379\", layout: partitioned}\n", VG_OK, true, NULL},
+        {"redis: {url: \"redis://10.0.0.5:6379\", cluster: true}\n", VG_OK, true, NULL},
+        {"redis: {layout: single, url: \"redis://10.0.0.5:6379\", cluster: true}\n", VG_OK, false,
+         NULL},
+        {"redis: {url: \"redis://10.0.0.5:6379\", cluster: true, layout: partitioned}\n", VG_OK,
+         true, NULL},
+        {"redis:\n  url: \"redis://10.0.0.5:6379\"\n  layout: sharded\n", VG_ERR_INVALID, false,
+         ":3:11: redis.layout: expected single or partitioned"},
+    };
+    int failures = 0;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct vg_config cfg;
+        char errstr[512] = "";
+        char *path = write_tmp(cases[i].yaml);
+        vg_err_t err;
+
+        vg_config_init(&cfg);
+        err = vg_config_load_file(&cfg, path, errstr, sizeof(errstr));
+        if (err != cases[i].want || (cases[i].in_error && !strstr(errstr, cases[i].in_error)) ||
+            (err == VG_OK && cfg.redis.partitioned != cases[i].partitioned)) {
+            fprintf(stderr, "layout case %zu: want %d \"%s\" %d, got %d \"%s\" %d\n", i,
+                    (int)cases[i].want, cases[i].in_error ? cases[i].in_error : "",
+                    (int)cases[i].partitioned, (int)err, errstr, (int)cfg.redis.partitioned);
+            failures++;
+        }
+        vg_config_fini(&cfg);
+        unlink(path);
+        free(path);
+    }
+    assert_int_equal(failures, 0);
 }
 
 static void test_cluster_keys(void **state)
@@ -120,6 +168,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_cluster_keys),
+        cmocka_unit_test(test_layout),
         cmocka_unit_test(test_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

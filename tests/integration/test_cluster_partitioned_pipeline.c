@@ -1,0 +1,184 @@
+/*
+ * redis.layout partitioned on a real Redis Cluster (three primaries, one
+ * replica each): the real `vigil run` with `cluster: true` and
+ * `wait_replicas: 1` applies a batch over 12 partitions as one single-slot
+ * commit per partition. The partitions' slots are spread over more than
+ * one primary, each Resource's hash is on the primary that owns its
+ * partition's slot (and on that primary's replica), nothing was refused as
+ * CROSSSLOT, the incident counts function was loaded on every primary
+ * a commit with incident records went to, and each partition's `for:`
+ * timer fired on its own primary.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "cluster_common.h"
+#include "state_cluster.h"
+#include "support.h"
+#include "vigil/config.h"
+#include "vigil/mem.h"
+#include "vigil/state.h"
+
+#define PARTITIONS 12
+
+static const char rules[] = "monitors:\n"
+                            "  - name: workflow-failed\n"
+                            "    match: {type: [workflow]}\n"
+                            "    when: {runtime: {to: failed}}\n"
+                            "    severity: high\n"
+                            "  - name: stuck-pending\n"
+                            "    match: {type: [workflow]}\n"
+                            "    when: {runtime: {is: pending, for: 1s}}\n"
+                            "    severity: high\n"
+                            "pagers:\n"
+                            "  - name: ops\n"
+                            "    sinks: [ops]\n";
+
+static struct cluster_test T;
+static struct cluster_test_case C = {&T, "cluster-parts", PARTITIONS};
+
+/* A workflow's event on an explicit partition. */
+static void produce_to(int32_t partition, const char *name, const char *runtime)
+{
+    char *key = vg_asprintf("workflow:v1:%s:public", name);
+    char *json = vg_asprintf("{\"resource\":{\"type\":\"workflow\",\"name\":\"%s\","
+                             "\"workspace\":\"public\"},\"status\":\"active\",\"runtime\":\"%s\"}",
+                             name, runtime);
+
+    vg_test_env_produce_raw(&T.e, partition, key, json, strlen(json));
+    free(json);
+    free(key);
+}
+
+/* The running node the cluster says owns `slot` (asking the first one that answers). */
+static int owner_of(int slot)
+{
+    for (size_t i = 0; i < T.rc.n; i++) {
+        int o = T.rc.nodes[i].pid != 0 ? vg_test_cluster_owner(&T.rc, i, slot) : -1;
+
+        if (o >= 0) {
+            return o;
+        }
+    }
+    return -1;
+}
+
+/* EXISTS `key` on node i (READONLY first: a replica answers for its primary's slots). */
+static long long exists_on(size_t i, const char *key)
+{
+    redisContext *ctx = vg_test_cluster_connect(&T.rc, i);
+    redisReply *r;
+    long long n = -1;
+
+    assert_non_null(ctx);
+    r = redisCommand(ctx, "READONLY");
+    if (r) {
+        freeReplyObject(r);
+    }
+    r = redisCommand(ctx, "EXISTS %s", key);
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        n = r->integer;
+    } else if (r && r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "node %zu: EXISTS %s: %s\n", i, key, r->str);
+    }
+    if (r) {
+        freeReplyObject(r);
+    }
+    redisFree(ctx);
+    return n;
+}
+
+static bool no_timers(void *arg)
+{
+    (void)arg;
+    return vg_test_env_timers(&T.e) == 0;
+}
+
+static void test_partitions_over_primaries(void **state)
+{
+    struct vg_redis_config rc = {.prefix = T.e.prefix, .cluster = true, .partitioned = true};
+    struct vg_state *st = NULL;
+    char errstr[256];
+    bool owns[VG_TEST_CLUSTER_MAX_NODES] = {false};
+    int n_owners = 0;
+
+    (void)state;
+    /* the layout under test, and the test's own connection in it */
+    T.e.opts.redis_extra = "  layout: partitioned\n";
+    vg_test_env_write_config(&T.e);
+    vg_test_env_write_rules(&T.e, rules);
+    assert_int_equal(vg_state_connect_config(&st, T.e.opts.redis_cluster_url, T.e.prefix, &rc,
+                                             errstr, sizeof(errstr)),
+                     VG_OK);
+    vg_state_destroy(T.e.st);
+    T.e.st = st;
+
+    assert_true(vg_test_env_spawn(&T.e));
+    /* a Resource per partition that fails (an incident record in its partition's scope) */
+    for (int p = 0; p < PARTITIONS; p++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "wf-p%02d", p);
+        produce_to(p, name, "running");
+        produce_to(p, name, "failed");
+        /* and one stuck pending: a timer in the partition's scope */
+        snprintf(name, sizeof(name), "wf-p%02d-stuck", p);
+        produce_to(p, name, "pending");
+    }
+    assert_true(vg_test_env_wait_applied(&T.e, 60000));
+    /* every partition's timer read on its primary and fired there */
+    assert_true(vg_test_wait_for(no_timers, NULL, 30000));
+
+    for (int p = 0; p < PARTITIONS; p++) {
+        char *tag = vg_asprintf("%s/%d", T.e.topic, p);
+        int slot = state_cluster_keyslot(tag, strlen(tag));
+        int owner = owner_of(slot);
+        int replica;
+        char *res = vg_asprintf("%s:{%s}:res:{workflow:v1:wf-p%02d:public}", T.e.prefix, tag, p);
+        char *inc = vg_asprintf("%s:{%s}:incidents:counts", T.e.prefix, tag);
+        char *fired = vg_asprintf("%s:{%s}:incidents:res:{workflow:v1:wf-p%02d-stuck:public}",
+                                  T.e.prefix, tag, p);
+
+        assert_true(owner >= 0);
+        if (!owns[owner]) {
+            owns[owner] = true;
+            n_owners++;
+        }
+        /* on the primary of the partition's slot, and (wait_replicas: 1) on its replica */
+        assert_int_equal(exists_on((size_t)owner, res), 1);
+        assert_int_equal(exists_on((size_t)owner, inc), 1);
+        assert_int_equal(exists_on((size_t)owner, fired), 1);
+        replica = vg_test_cluster_replica_of(&T.rc, (size_t)owner);
+        assert_true(replica >= 0);
+        assert_int_equal(exists_on((size_t)replica, res), 1);
+        free(fired);
+        free(inc);
+        free(res);
+        free(tag);
+    }
+    fprintf(stderr, "cluster: %d partitions on %d primaries\n", PARTITIONS, n_owners);
+    assert_true(n_owners > 1);
+    /* every commit was single-slot, and every primary had the function before its FCALL */
+    assert_false(vg_test_env_log_has(&T.e, "CROSSSLOT"));
+    assert_false(vg_test_env_log_has(&T.e, "incident counts function was gone"));
+    assert_false(vg_test_env_log_has(&T.e, "apply failed"));
+    assert_int_equal(vg_test_env_kill(&T.e, SIGTERM), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_prestate_setup_teardown(test_partitions_over_primaries, cluster_test_setup,
+                                                 cluster_test_teardown, &C),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
