@@ -33,7 +33,7 @@ static int start(struct cluster_test *t, const char *name, int partitions, bool 
     memset(t, 0, sizeof(*t));
     t->partitioned = partitioned;
     /* the one-slot layout is asked for by name: a cluster's default is partitioned */
-    o.redis_extra = partitioned ? "  layout: partitioned\n" : "  layout: single\n";
+    o.layout = partitioned ? "partitioned" : "single";
     if (vg_test_cluster_start(&t->rc, name, 3, 1) != 0) {
         return -1;
     }
@@ -65,29 +65,20 @@ static int start(struct cluster_test *t, const char *name, int partitions, bool 
     }
     free(t->e.prefix);
     t->e.prefix = prefix;
+    /* the test's own connection under that prefix, in the layout vigil is given */
     vg_state_destroy(t->e.st);
     t->e.st = NULL;
     vg_test_env_write_config(&t->e);
+    if (!vg_test_env_state(&t->e)) {
+        fprintf(stderr, "cluster: the test's connection to the cluster failed\n");
+        return -1;
+    }
     if (vg_test_cluster_owner(&t->rc, 0, t->slot) != t->owner) {
         fprintf(stderr, "cluster: slot %d is not owned by node %d\n", t->slot, t->owner);
         return -1;
     }
     fprintf(stderr, "cluster: prefix %s in slot %d of node %d, vigil given node %d\n", prefix,
             t->slot, t->owner, t->replica);
-    if (partitioned) {
-        /* the test's own connection as vigil's: the env's own knows no layout */
-        struct vg_redis_config rc = {0};
-        char errstr[512];
-
-        rc.prefix = t->e.prefix;
-        rc.cluster = true;
-        rc.partitioned = true;
-        if (vg_state_connect_config(&t->e.st, url, t->e.prefix, &rc, errstr, sizeof(errstr)) !=
-            VG_OK) {
-            fprintf(stderr, "cluster: connect: %s\n", errstr);
-            return -1;
-        }
-    }
     return 0;
 }
 

@@ -105,22 +105,11 @@ static bool no_timers(void *arg)
 
 static void test_partitions_over_primaries(void **state)
 {
-    struct vg_redis_config rc = {.prefix = T.e.prefix, .cluster = true, .partitioned = true};
-    struct vg_state *st = NULL;
-    char errstr[256];
     bool owns[VG_TEST_CLUSTER_MAX_NODES] = {false};
     int n_owners = 0;
 
     (void)state;
-    /* the layout under test, and the test's own connection in it */
-    T.e.opts.redis_extra = "  layout: partitioned\n";
-    vg_test_env_write_config(&T.e);
     vg_test_env_write_rules(&T.e, rules);
-    assert_int_equal(vg_state_connect_config(&st, T.e.opts.redis_cluster_url, T.e.prefix, &rc,
-                                             errstr, sizeof(errstr)),
-                     VG_OK);
-    vg_state_destroy(T.e.st);
-    T.e.st = st;
 
     assert_true(vg_test_env_spawn(&T.e));
     /* a Resource per partition that fails (an incident record in its partition's scope) */
@@ -177,7 +166,8 @@ static void test_partitions_over_primaries(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_prestate_setup_teardown(test_partitions_over_primaries, cluster_test_setup,
+        cmocka_unit_test_prestate_setup_teardown(test_partitions_over_primaries,
+                                                 cluster_test_setup_partitioned,
                                                  cluster_test_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

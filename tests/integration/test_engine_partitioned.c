@@ -55,26 +55,14 @@ static struct vg_test_env_case C = {
     "engine-partitioned",
     {.partitions = PARTITIONS,
      .rules = rules,
-     .redis_extra = "  layout: partitioned\n",
+     .layout = "partitioned",
      .sinks = "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", max_attempts: 1000}\n"}};
 
-/*
- * The test's own connection in the partitioned layout in place of the
- * environment's (vg_test_env_wait_applied and vg_test_env_timers then read
- * each partition's scope), and a receiver that refuses every page.
- */
-static void setup_partitioned(void)
+/* A receiver that refuses every page. */
+static void refuse_pages(void)
 {
-    struct vg_redis_config rc = {.prefix = E.prefix, .partitioned = true};
     struct vg_http_behaviour refuse = {.status = 500};
-    struct vg_state *st = NULL;
-    char errstr[256];
 
-    assert_int_equal(vg_state_connect_config(&st, vg_redis_child_url(E.redis), E.prefix, &rc,
-                                             errstr, sizeof(errstr)),
-                     VG_OK);
-    vg_state_destroy(E.st);
-    E.st = st;
     vg_http_receiver_set_default(E.rcv, &refuse);
 }
 
@@ -245,7 +233,7 @@ static void test_partitioned_pipeline(void **state)
     long long hist[PARTITIONS][2];
 
     (void)state;
-    setup_partitioned();
+    refuse_pages();
     assert_true(vg_test_env_spawn(&E));
     /* per partition: one workflow fails (a page), one stays pending (a `for:` timer) */
     for (int p = 0; p < PARTITIONS; p++) {
@@ -380,7 +368,7 @@ static void test_cache_keeps_scopes_apart(void **state)
     char *v;
 
     (void)state;
-    setup_partitioned();
+    refuse_pages();
     assert_true(vg_test_env_spawn(&E));
     produce_to(0, "twice", "running");
     assert_true(vg_test_env_wait_applied(&E, 30000));

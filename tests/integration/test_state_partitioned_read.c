@@ -663,12 +663,11 @@ static void check_costs(struct vg_state *st, redisContext *ctx)
 static void test_partitioned_one_redis(void **state)
 {
     const char *url = vg_redis_child_url(E.redis);
-    struct vg_state *st;
+    struct vg_state *st = E.st; /* the test's own connection, in vigil's layout */
     redisContext *ctx;
     redisReply *r;
     (void)state;
 
-    st = connect_partitioned(url, E.prefix, false);
     seed_resources(st);
     seed_incidents(url, E.prefix, false);
     /* the partitioned keys are where the layout puts them, none under the bare prefix */
@@ -697,7 +696,6 @@ static void test_partitioned_one_redis(void **state)
     }
     assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
     redisFree(ctx);
-    vg_state_destroy(st);
 }
 
 /* ---- a Redis Cluster ----------------------------------------------------------------- */
@@ -707,14 +705,11 @@ static struct cluster_test C;
 static void test_partitioned_cluster(void **state)
 {
     struct vg_test_env *e = &C.e;
-    struct vg_state *st;
+    struct vg_state *st = e->st; /* the test's own connection, in vigil's layout */
     bool on[8] = {false};
     int n_nodes = 0;
     (void)state;
 
-    e->opts.redis_extra = "  layout: partitioned\n";
-    vg_test_env_write_config(e);
-    st = connect_partitioned(e->opts.redis_cluster_url, e->prefix, true);
     seed_resources(st);
     seed_incidents(e->opts.redis_cluster_url, e->prefix, true);
     /* the scopes are on several primaries, each Resource's hash on its scope's */
@@ -745,7 +740,6 @@ static void test_partitioned_cluster(void **state)
 
     check_readers(st);
     check_cli(e);
-    vg_state_destroy(st);
 }
 
 int main(void)
@@ -753,14 +747,14 @@ int main(void)
     struct vg_test_env_case one = {
         .env = &E,
         .name = "partitioned-read",
-        .opts = {.http = true, .redis_extra = "  layout: partitioned\n"},
+        .opts = {.http = true, .layout = "partitioned"},
     };
     struct cluster_test_case cl = {.t = &C, .name = "partitioned-read-cluster", .partitions = 2};
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate_setup_teardown(test_partitioned_one_redis, vg_test_env_setup,
                                                  vg_test_env_teardown, &one),
-        cmocka_unit_test_prestate_setup_teardown(test_partitioned_cluster, cluster_test_setup,
-                                                 cluster_test_teardown, &cl),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_partitioned_cluster, cluster_test_setup_partitioned, cluster_test_teardown, &cl),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,6 +48,13 @@ struct vg_test_env_opts {
     /* -- Redis section -- */
     /* More lines of the redis section (each indented 2, e.g. cache_resources); NULL: none. */
     const char *redis_extra;
+    /*
+     * redis.layout (docs/state.md "Layouts"): "single" or "partitioned" is
+     * written into vigil.yaml, and e->st (vg_test_env_state) is connected
+     * with the same layout; NULL: no layout key (vigil's default) and e->st
+     * on the single layout.
+     */
+    const char *layout;
     /* ---- More of the environment: secrets, more topics, more config ---- */
     /* Path of the receiver URL the default sink posts to; NULL: "/hook". */
     const char *hook_path;
