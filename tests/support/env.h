@@ -312,6 +312,9 @@ bool vg_test_env_new_cluster(struct vg_test_env *e);
  */
 struct redisReply *vg_test_env_redis(struct vg_test_env *e, const char *fmt, ...);
 void vg_test_env_redis_close(struct vg_test_env *e);
+/* Commands Redis has run so far (INFO commandstats, INFO itself left out) as `ctx` sees them;
+ * -1 when it does not answer (printed). */
+long long vg_test_redis_commands_run(struct redisContext *ctx);
 
 /* ---- State tests: Redis restarts, counting log lines, the embedded Redis ---- */
 
