@@ -389,16 +389,56 @@ bool cluster_failover_run(struct cluster_test *t, const struct vg_ref_log *log,
     return cluster_finish_moved(t, log, 2 * n / 3);
 }
 
-struct child_wait {
-    pid_t pid;
-    int status;
-};
-
-static bool child_done(void *arg)
+static bool reshard_exited(void *arg)
 {
-    struct child_wait *w = arg;
+    struct cluster_reshard *rs = arg;
 
-    return waitpid(w->pid, &w->status, WNOHANG) == w->pid;
+    if (!rs->done && waitpid(rs->pid, &rs->status, WNOHANG) == rs->pid) {
+        rs->done = true;
+    }
+    return rs->done;
+}
+
+bool cluster_reshard_start(struct cluster_test *t, int from, int to, int n_slots,
+                           struct cluster_reshard *rs)
+{
+    char *from_id = vg_test_cluster_id(&t->rc, (size_t)from);
+    char *to_id = vg_test_cluster_id(&t->rc, (size_t)to);
+    char addr[64];
+    char slots[16];
+    const char *argv[] = {"--cluster", "reshard",       addr,  "--cluster-from",
+                          from_id,     "--cluster-to",  to_id, "--cluster-slots",
+                          slots,       "--cluster-yes", NULL};
+
+    memset(rs, 0, sizeof(*rs));
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", t->rc.nodes[from].port);
+    snprintf(slots, sizeof(slots), "%d", n_slots);
+    rs->pid = vg_test_cluster_cli_spawn(&t->rc, argv, "reshard.log");
+    free(from_id);
+    free(to_id);
+    if (rs->pid <= 0) {
+        fprintf(stderr, "cluster: cannot start redis-cli --cluster reshard\n");
+        return false;
+    }
+    return true;
+}
+
+bool cluster_reshard_poll(struct cluster_reshard *rs)
+{
+    return reshard_exited(rs);
+}
+
+bool cluster_reshard_wait(struct cluster_reshard *rs, int timeout_ms)
+{
+    if (!vg_test_wait_for(reshard_exited, rs, timeout_ms)) {
+        fprintf(stderr, "cluster: redis-cli --cluster reshard still runs\n");
+        return false;
+    }
+    if (!WIFEXITED(rs->status) || WEXITSTATUS(rs->status) != 0) {
+        fprintf(stderr, "cluster: redis-cli --cluster reshard failed (status %d)\n", rs->status);
+        return false;
+    }
+    return true;
 }
 
 /* Events produced at a time while the slots move. */
@@ -408,48 +448,22 @@ bool cluster_reshard_run(struct cluster_test *t, const struct vg_ref_log *log, i
                          int n_slots, int timeout_ms, size_t *produced)
 {
     size_t n = log->n_evs;
-    char *from_id = vg_test_cluster_id(&t->rc, (size_t)from);
-    char *to_id = vg_test_cluster_id(&t->rc, (size_t)to);
-    char addr[64];
-    char slots[16];
-    const char *argv[] = {"--cluster", "reshard",       addr,  "--cluster-from",
-                          from_id,     "--cluster-to",  to_id, "--cluster-slots",
-                          slots,       "--cluster-yes", NULL};
-    struct child_wait w = {0};
-    bool done = false;
-    bool ok;
+    struct cluster_reshard rs;
 
     *produced = 0;
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", t->rc.nodes[from].port);
-    snprintf(slots, sizeof(slots), "%d", n_slots);
-    ok = vg_test_env_spawn(&t->e) && vg_ref_produce_env(&t->e, log, 0, n / 3) &&
-         cluster_wait_applied(t, (int64_t)(n / 3), 60000);
-    if (ok) {
-        *produced = n / 3;
-        /* redis-cli moves the source's lowest slots first */
-        w.pid = vg_test_cluster_cli_spawn(&t->rc, argv, "reshard.log");
-        ok = w.pid > 0;
-    }
+    STEP(vg_test_env_spawn(&t->e), "spawn vigil");
+    STEP(vg_ref_produce_env(&t->e, log, 0, n / 3), "produce");
+    STEP(cluster_wait_applied(t, (int64_t)(n / 3), 60000), "the first third applied");
+    *produced = n / 3;
+    /* redis-cli moves the source's lowest slots first */
+    STEP(cluster_reshard_start(t, from, to, n_slots, &rs), "reshard");
     /* events flow while the slots move: a chunk at a time until redis-cli is done */
-    while (ok && *produced < 2 * n / 3) {
-        ok = vg_ref_produce_env(&t->e, log, *produced, *produced + RESHARD_CHUNK);
+    while (*produced < 2 * n / 3) {
+        STEP(vg_ref_produce_env(&t->e, log, *produced, *produced + RESHARD_CHUNK), "produce");
         *produced += RESHARD_CHUNK;
-        done = done || child_done(&w);
+        (void)cluster_reshard_poll(&rs);
     }
-    if (ok) {
-        ok = done || vg_test_wait_for(child_done, &w, timeout_ms);
-        if (ok && (!WIFEXITED(w.status) || WEXITSTATUS(w.status) != 0)) {
-            fprintf(stderr, "cluster: redis-cli --cluster reshard failed (status %d)\n", w.status);
-            ok = false;
-        }
-    }
-    if (!ok) {
-        fprintf(stderr, "cluster: reshard of %d slots from node %d to node %d failed\n", n_slots,
-                from, to);
-    }
-    free(from_id);
-    free(to_id);
-    return ok;
+    return cluster_reshard_wait(&rs, timeout_ms);
 }
 
 /* ---- keys ---- */

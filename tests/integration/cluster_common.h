@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "env.h"
 #include "redis_cluster.h"
@@ -106,6 +107,21 @@ struct cluster_failover {
 };
 bool cluster_failover_run(struct cluster_test *t, const struct vg_ref_log *log,
                           const struct cluster_failover *f);
+
+/*
+ * `redis-cli --cluster reshard` (logging to reshard.log) moving the n_slots lowest slots of
+ * primary `from` to `to`: started (false: it could not be, printed); polled without waiting
+ * (true once it has exited); waited for up to timeout_ms (true: it exited 0, else printed).
+ */
+struct cluster_reshard {
+    pid_t pid;
+    int status;
+    bool done;
+};
+bool cluster_reshard_start(struct cluster_test *t, int from, int to, int n_slots,
+                           struct cluster_reshard *rs);
+bool cluster_reshard_poll(struct cluster_reshard *rs);
+bool cluster_reshard_wait(struct cluster_reshard *rs, int timeout_ms);
 
 /*
  * Slots that move while vigil applies `log`: vigil spawned, the first third applied;
