@@ -46,19 +46,6 @@ static const char rules[] = "monitors:\n"
 static struct cluster_test T;
 static struct cluster_test_case C = {&T, "cluster-parts", PARTITIONS};
 
-/* A workflow's event on an explicit partition. */
-static void produce_to(int32_t partition, const char *name, const char *runtime)
-{
-    char *key = vg_asprintf("workflow:v1:%s:public", name);
-    char *json = vg_asprintf("{\"resource\":{\"type\":\"workflow\",\"name\":\"%s\","
-                             "\"workspace\":\"public\"},\"status\":\"active\",\"runtime\":\"%s\"}",
-                             name, runtime);
-
-    vg_test_env_produce_raw(&T.e, partition, key, json, strlen(json));
-    free(json);
-    free(key);
-}
-
 /* The running node the cluster says owns `slot` (asking the first one that answers). */
 static int owner_of(int slot)
 {
@@ -117,11 +104,11 @@ static void test_partitions_over_primaries(void **state)
         char name[32];
 
         snprintf(name, sizeof(name), "wf-p%02d", p);
-        produce_to(p, name, "running");
-        produce_to(p, name, "failed");
+        vg_test_env_produce_workflow_to(&T.e, p, name, "running");
+        vg_test_env_produce_workflow_to(&T.e, p, name, "failed");
         /* and one stuck pending: a timer in the partition's scope */
         snprintf(name, sizeof(name), "wf-p%02d-stuck", p);
-        produce_to(p, name, "pending");
+        vg_test_env_produce_workflow_to(&T.e, p, name, "pending");
     }
     assert_true(vg_test_env_wait_applied(&T.e, 60000));
     /* every partition's timer read on its primary and fired there */

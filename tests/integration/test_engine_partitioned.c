@@ -66,19 +66,6 @@ static void refuse_pages(void)
     vg_http_receiver_set_default(E.rcv, &refuse);
 }
 
-/* A workflow's event on an explicit partition. */
-static void produce_to(int32_t partition, const char *name, const char *runtime)
-{
-    char *key = vg_asprintf("workflow:v1:%s:public", name);
-    char *json = vg_asprintf("{\"resource\":{\"type\":\"workflow\",\"name\":\"%s\","
-                             "\"workspace\":\"public\"},\"status\":\"active\",\"runtime\":\"%s\"}",
-                             name, runtime);
-
-    vg_test_env_produce_raw(&E, partition, key, json, strlen(json));
-    free(json);
-    free(key);
-}
-
 static long long int_reply(redisReply *r)
 {
     long long v = -1;
@@ -242,9 +229,9 @@ static void test_partitioned_pipeline(void **state)
 
         snprintf(a, sizeof(a), "wf-p%d-a", p);
         snprintf(b, sizeof(b), "wf-p%d-b", p);
-        produce_to(p, a, "running");
-        produce_to(p, b, "pending");
-        produce_to(p, a, "failed");
+        vg_test_env_produce_workflow_to(&E, p, a, "running");
+        vg_test_env_produce_workflow_to(&E, p, b, "pending");
+        vg_test_env_produce_workflow_to(&E, p, a, "failed");
     }
     assert_true(vg_test_env_wait_applied(&E, 60000));
 
@@ -293,7 +280,7 @@ static void test_partitioned_pipeline(void **state)
         char c[32];
 
         snprintf(c, sizeof(c), "wf-p%d-c", p);
-        produce_to(p, c, "running");
+        vg_test_env_produce_workflow_to(&E, p, c, "running");
     }
     assert_true(vg_test_env_wait_applied(&E, 60000));
     for (int p = 0; p < PARTITIONS; p++) {
@@ -370,11 +357,11 @@ static void test_cache_keeps_scopes_apart(void **state)
     (void)state;
     refuse_pages();
     assert_true(vg_test_env_spawn(&E));
-    produce_to(0, "twice", "running");
+    vg_test_env_produce_workflow_to(&E, 0, "twice", "running");
     assert_true(vg_test_env_wait_applied(&E, 30000));
-    produce_to(1, "twice", "failed");
+    vg_test_env_produce_workflow_to(&E, 1, "twice", "failed");
     assert_true(vg_test_env_wait_applied(&E, 30000));
-    produce_to(0, "twice", "succeeded");
+    vg_test_env_produce_workflow_to(&E, 0, "twice", "succeeded");
     assert_true(vg_test_env_wait_applied(&E, 30000));
 
     v = runtime_in(0, "twice");

@@ -484,6 +484,19 @@ void vg_test_env_produce(struct vg_test_env *e, const char *type, const char *na
     free(key);
 }
 
+void vg_test_env_produce_workflow_to(struct vg_test_env *e, int32_t partition, const char *name,
+                                     const char *runtime)
+{
+    char *key = vg_asprintf("workflow:v1:%s:public", name);
+    char *json = vg_asprintf("{\"resource\":{\"type\":\"workflow\",\"name\":\"%s\","
+                             "\"workspace\":\"public\"},\"status\":\"active\",\"runtime\":\"%s\"}",
+                             name, runtime);
+
+    vg_test_env_produce_raw(e, partition, key, json, strlen(json));
+    free(json);
+    free(key);
+}
+
 void vg_test_env_produce_raw(struct vg_test_env *e, int32_t partition, const char *key,
                              const void *payload, size_t len)
 {

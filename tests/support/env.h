@@ -195,6 +195,10 @@ void vg_test_env_produce(struct vg_test_env *e, const char *type, const char *na
 /* Produce raw bytes to `partition` (-1: by key) of the event topic. */
 void vg_test_env_produce_raw(struct vg_test_env *e, int32_t partition, const char *key,
                              const void *payload, size_t len);
+/* A native event of workflow `name` in workspace public (status active, `runtime`), keyed by
+ * its Resource id, to `partition` of the event topic. */
+void vg_test_env_produce_workflow_to(struct vg_test_env *e, int32_t partition, const char *name,
+                                     const char *runtime);
 /* Wait until every message produced so far has an applied offset in Redis. */
 bool vg_test_env_wait_applied(struct vg_test_env *e, int timeout_ms);
 /* The HTTP receiver recorded at least n requests. */
