@@ -208,6 +208,21 @@ static struct vg_state *connect_partitioned(const char *url, const char *prefix,
 
 /* ---- the readers in process ------------------------------------------------------------ */
 
+/* inc (n records, freed here) is exactly the newest want_n incidents of all scopes (the
+ * firing ones only), newest first. */
+static void expect_newest(struct vg_incident_record *inc, size_t n, bool firing_only, size_t want_n)
+{
+    char want[8][16];
+
+    assert_true(want_n <= 8);
+    newest_ids(firing_only, want_n, want);
+    assert_int_equal(n, want_n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(inc[i].id, want[i]);
+    }
+    vg_incident_records_free(inc, n);
+}
+
 static void expect_scope(struct vg_state *st, const char *want)
 {
     const char *now = vg_state_scope_now(st);
@@ -239,7 +254,6 @@ static void check_readers(struct vg_state *st)
     struct vg_incident_count *counts = NULL;
     struct vg_incident_query q = {0};
     struct vg_incident_record r;
-    char want[8][16];
     char errstr[512];
     const char *runtimes[3];
     size_t n_runtimes = 0;
@@ -323,21 +337,11 @@ static void check_readers(struct vg_state *st)
     /* incident pages: exactly the newest `limit` of all scopes */
     q.limit = 7;
     assert_int_equal(vg_state_incidents_page(st, &q, &inc, &n, errstr, sizeof(errstr)), VG_OK);
-    newest_ids(false, 7, want);
-    assert_int_equal(n, 7);
-    for (size_t i = 0; i < n; i++) {
-        assert_string_equal(inc[i].id, want[i]);
-    }
-    vg_incident_records_free(inc, n);
+    expect_newest(inc, n, false, 7);
     q.status = "firing";
     q.limit = 5;
     assert_int_equal(vg_state_incidents_page(st, &q, &inc, &n, errstr, sizeof(errstr)), VG_OK);
-    newest_ids(true, 5, want);
-    assert_int_equal(n, 5);
-    for (size_t i = 0; i < n; i++) {
-        assert_string_equal(inc[i].id, want[i]);
-    }
-    vg_incident_records_free(inc, n);
+    expect_newest(inc, n, true, 5);
     q.status = "resolved";
     q.limit = 3;
     assert_int_equal(vg_state_incidents_page(st, &q, &inc, &n, errstr, sizeof(errstr)), VG_OK);
@@ -362,12 +366,7 @@ static void check_readers(struct vg_state *st)
     /* since: j 3 and 4 of every partition, newest first */
     assert_int_equal(vg_state_incidents_list(st, T0 + 1030, &inc, &n, errstr, sizeof(errstr)),
                      VG_OK);
-    newest_ids(false, 8, want);
-    assert_int_equal(n, 8);
-    for (size_t i = 0; i < n; i++) {
-        assert_string_equal(inc[i].id, want[i]);
-    }
-    vg_incident_records_free(inc, n);
+    expect_newest(inc, n, false, 8);
 
     /* by id: in whichever scope holds it */
     assert_int_equal(vg_state_incident_get(st, "inc-1-4", &r, &found, errstr, sizeof(errstr)),
