@@ -517,8 +517,10 @@ vg_err_t state_scope_restore(struct vg_state *st, char *saved, vg_err_t err, cha
     return err != VG_OK ? err : back;
 }
 
-vg_err_t state_scopes_each(struct vg_state *st, bool global, state_scope_fn fn, void *arg,
-                           char *errstr, size_t errstr_size)
+vg_err_t state_scopes_each(struct vg_state *st, bool global,
+                           vg_err_t (*fn)(struct vg_state *st, const char *scope, void *arg,
+                                          char *errstr, size_t errstr_size),
+                           void *arg, char *errstr, size_t errstr_size)
 {
     struct vg_offset *parts = NULL;
     size_t n = 0;

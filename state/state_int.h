@@ -149,10 +149,10 @@ vg_err_t state_scope_restore(struct vg_state *st, char *saved, vg_err_t err, cha
  * once, where st is. One scope at a time: a reader that can pipeline its
  * scopes per node uses state_scopes_read instead.
  */
-typedef vg_err_t (*state_scope_fn)(struct vg_state *st, const char *scope, void *arg, char *errstr,
-                                   size_t errstr_size);
-vg_err_t state_scopes_each(struct vg_state *st, bool global, state_scope_fn fn, void *arg,
-                           char *errstr, size_t errstr_size);
+vg_err_t state_scopes_each(struct vg_state *st, bool global,
+                           vg_err_t (*fn)(struct vg_state *st, const char *scope, void *arg,
+                                          char *errstr, size_t errstr_size),
+                           void *arg, char *errstr, size_t errstr_size);
 /*
  * st->ctx was taken back from the parked ones: what that connection was asked
  * about the incident counts function (state_incidents.c) holds again.
