@@ -502,9 +502,6 @@ bool cluster_count_keys(struct cluster_test *t, long long *in_slot, long long *t
     *in_slot = -1;
     *total = 0;
     for (size_t i = 0; i < t->rc.n; i++) {
-        redisReply *r;
-        bool primary;
-
         if (t->rc.nodes[i].pid == 0) {
             continue;
         }
@@ -512,14 +509,7 @@ bool cluster_count_keys(struct cluster_test *t, long long *in_slot, long long *t
         if (!ctx) {
             return false;
         }
-        r = redisCommand(ctx, "ROLE");
-        primary = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-                  r->element[0]->type == REDIS_REPLY_STRING &&
-                  strcmp(r->element[0]->str, "master") == 0;
-        if (r) {
-            freeReplyObject(r);
-        }
-        if (primary) {
+        if (vg_test_cluster_is_primary(&t->rc, i)) {
             long long n = integer_reply(ctx, "DBSIZE");
 
             if (n < 0) {

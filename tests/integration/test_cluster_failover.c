@@ -13,7 +13,6 @@
  * same idempotency id).
  */
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +22,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <hiredis/hiredis.h>
 
 #include "cluster_common.h"
 #include "support.h"

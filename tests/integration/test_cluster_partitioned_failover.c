@@ -12,7 +12,6 @@
  * never in doubt.
  */
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +21,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <hiredis/hiredis.h>
 
 #include "cluster_common.h"
 #include "support.h"
