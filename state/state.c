@@ -517,6 +517,43 @@ vg_err_t state_scope_restore(struct vg_state *st, char *saved, vg_err_t err, cha
     return err != VG_OK ? err : back;
 }
 
+vg_err_t state_scopes_each(struct vg_state *st, bool global,
+                           vg_err_t (*fn)(struct vg_state *st, const char *scope, void *arg,
+                                          char *errstr, size_t errstr_size),
+                           void *arg, char *errstr, size_t errstr_size)
+{
+    struct vg_offset *parts = NULL;
+    size_t n = 0;
+    char *saved;
+    vg_err_t err;
+
+    if (!st->partitioned) {
+        return fn(st, NULL, arg, errstr, errstr_size);
+    }
+    err = vg_state_scopes(st, &parts, &n, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    saved = state_scope_save(st);
+    if (global) {
+        err = vg_state_scope(st, NULL, 0, errstr, errstr_size);
+        if (err == VG_OK) {
+            err = fn(st, NULL, arg, errstr, errstr_size);
+        }
+    }
+    for (size_t i = 0; i < n && err == VG_OK; i++) {
+        err = vg_state_scope(st, parts[i].topic, parts[i].partition, errstr, errstr_size);
+        if (err == VG_OK) {
+            char *scope = vg_strdup(st->scope); /* fn may leave the scope */
+
+            err = fn(st, scope, arg, errstr, errstr_size);
+            vg_free(scope);
+        }
+    }
+    vg_state_scopes_free(parts, n);
+    return state_scope_restore(st, saved, err, errstr, errstr_size);
+}
+
 /*
  * Run `c` on the global scope's keys, whatever the scope now (on a cluster,
  * through the client: the global slot may be on another node).

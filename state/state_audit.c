@@ -520,13 +520,29 @@ static void dead_mark_scope(struct vg_dead_entry *v, size_t from, size_t n, cons
     }
 }
 
+/* vg_state_dlq_list's walk: the oldest `max` of each scope, appended and marked with it. */
+struct dead_list {
+    size_t max;
+    struct vg_dead_entry **v;
+    size_t *n;
+    size_t cap;
+};
+
+static vg_err_t dead_list_scope(struct vg_state *st, const char *scope, void *arg, char *errstr,
+                                size_t errstr_size)
+{
+    struct dead_list *dl = arg;
+    size_t from = *dl->n;
+    vg_err_t err = dead_range(st, "-", "+", dl->max, dl->v, dl->n, &dl->cap, errstr, errstr_size);
+
+    dead_mark_scope(*dl->v, from, *dl->n, scope);
+    return err;
+}
+
 vg_err_t vg_state_dlq_list(struct vg_state *st, size_t max, struct vg_dead_entry **out,
                            size_t *n_out, char *errstr, size_t errstr_size)
 {
-    size_t cap = 0;
-    char **names = NULL;
-    size_t n_names = 0;
-    char *saved;
+    struct dead_list dl = {max, out, n_out, 0};
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *out = NULL;
@@ -534,30 +550,14 @@ vg_err_t vg_state_dlq_list(struct vg_state *st, size_t max, struct vg_dead_entry
     if (err != VG_OK) {
         return err;
     }
-    if (!st->partitioned) {
-        err = dead_range(st, "-", "+", max, out, n_out, &cap, errstr, errstr_size);
-    } else {
-        /* The oldest `max` of each scope, merged: the oldest `max` of all. */
-        err = state_scope_names(st, &names, &n_names, errstr, errstr_size);
-        saved = state_scope_save(st);
-        for (size_t i = 0; err == VG_OK && i < n_names; i++) {
-            size_t from = *n_out;
-
-            err = vg_state_scope_set(st, names[i], errstr, errstr_size);
-            if (err == VG_OK) {
-                err = dead_range(st, "-", "+", max, out, n_out, &cap, errstr, errstr_size);
-            }
-            dead_mark_scope(*out, from, *n_out, names[i]);
-        }
-        state_scope_names_free(names, n_names);
-        err = state_scope_restore(st, saved, err, errstr, errstr_size);
-        if (err == VG_OK && *n_out > 1) {
-            qsort(*out, *n_out, sizeof(**out), dead_cmp);
-        }
-        if (err == VG_OK && *n_out > max) {
-            dead_entries_free_tail(*out, max, *n_out);
-            *n_out = max;
-        }
+    /* The oldest `max` of each scope, merged: the oldest `max` of all. */
+    err = state_scopes_each(st, true, dead_list_scope, &dl, errstr, errstr_size);
+    if (err == VG_OK && st->partitioned && *n_out > 1) {
+        qsort(*out, *n_out, sizeof(**out), dead_cmp);
+    }
+    if (err == VG_OK && *n_out > max) {
+        dead_entries_free_tail(*out, max, *n_out);
+        *n_out = max;
     }
     if (err != VG_OK) {
         vg_dead_entries_free(*out, *n_out);
@@ -668,32 +668,33 @@ static vg_err_t dlq_apply_here(struct vg_state *st, const char *id, bool retry, 
     return err;
 }
 
+struct dlq_apply_arg {
+    const char *id;
+    bool retry;
+    size_t n_done;
+};
+
+static vg_err_t dlq_apply_scope(struct vg_state *st, const char *scope, void *arg, char *errstr,
+                                size_t errstr_size)
+{
+    struct dlq_apply_arg *a = arg;
+    size_t done = 0;
+    vg_err_t err = dlq_apply_here(st, a->id, a->retry, &done, errstr, errstr_size);
+
+    (void)scope;
+    a->n_done += done;
+    return err;
+}
+
 /* Every scope's matching entries, each scope in its own MULTI/EXEC (its slot). */
 static vg_err_t dlq_apply(struct vg_state *st, const char *id, bool retry, size_t *n_done,
                           char *errstr, size_t errstr_size)
 {
-    char **names = NULL;
-    size_t n_names = 0;
-    char *saved;
-    vg_err_t err;
+    struct dlq_apply_arg a = {id, retry, 0};
+    vg_err_t err = state_scopes_each(st, true, dlq_apply_scope, &a, errstr, errstr_size);
 
-    if (!st->partitioned) {
-        return dlq_apply_here(st, id, retry, n_done, errstr, errstr_size);
-    }
-    *n_done = 0;
-    err = state_scope_names(st, &names, &n_names, errstr, errstr_size);
-    saved = state_scope_save(st);
-    for (size_t i = 0; err == VG_OK && i < n_names; i++) {
-        size_t done = 0;
-
-        err = vg_state_scope_set(st, names[i], errstr, errstr_size);
-        if (err == VG_OK) {
-            err = dlq_apply_here(st, id, retry, &done, errstr, errstr_size);
-        }
-        *n_done += done;
-    }
-    state_scope_names_free(names, n_names);
-    return state_scope_restore(st, saved, err, errstr, errstr_size);
+    *n_done = a.n_done;
+    return err;
 }
 
 vg_err_t vg_state_dlq_retry(struct vg_state *st, const char *id, size_t *n_done, char *errstr,
@@ -817,47 +818,59 @@ static int audit_cmp(const void *a, const void *b)
     return stream_id_cmp(x->stream_id, y->stream_id);
 }
 
+static void audit_records_free_tail(struct vg_audit_record *v, size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++) {
+        vg_free(v[i].stream_id);
+        vg_free(v[i].id);
+        vg_free(v[i].sink);
+        vg_free(v[i].outcome);
+        vg_free(v[i].detail);
+    }
+}
+
+/* vg_state_audit_read's walk: each scope's records appended. */
+struct audit_read {
+    const char *incident;
+    size_t max;
+    struct vg_audit_record *v;
+    size_t n;
+    size_t cap;
+};
+
+static vg_err_t audit_read_scope(struct vg_state *st, const char *scope, void *arg, char *errstr,
+                                 size_t errstr_size)
+{
+    struct audit_read *ar = arg;
+
+    (void)scope;
+    return audit_read_here(st, ar->incident, ar->max, &ar->v, &ar->n, &ar->cap, errstr,
+                           errstr_size);
+}
+
 vg_err_t vg_state_audit_read(struct vg_state *st, const char *incident, size_t max,
                              struct vg_audit_record **out, size_t *n_out, char *errstr,
                              size_t errstr_size)
 {
-    struct vg_audit_record *v = NULL;
-    size_t n = 0;
-    size_t cap = 0;
-    char **names = NULL;
-    size_t n_names = 0;
-    char *saved;
+    struct audit_read ar = {incident, max, NULL, 0, 0};
+    struct vg_audit_record *v;
+    size_t n;
     vg_err_t err;
 
     *out = NULL;
     *n_out = 0;
-    if (!st->partitioned) {
-        err = audit_read_here(st, incident, max, &v, &n, &cap, errstr, errstr_size);
-    } else {
-        /* An incident's notices are recorded in the scope of the page's partition; which
-         * one is not known here, so every scope's stream is read and merged by time. */
-        err = state_scope_names(st, &names, &n_names, errstr, errstr_size);
-        saved = state_scope_save(st);
-        for (size_t i = 0; err == VG_OK && i < n_names; i++) {
-            err = vg_state_scope_set(st, names[i], errstr, errstr_size);
-            if (err == VG_OK) {
-                err = audit_read_here(st, incident, max, &v, &n, &cap, errstr, errstr_size);
-            }
-        }
-        state_scope_names_free(names, n_names);
-        err = state_scope_restore(st, saved, err, errstr, errstr_size);
-        if (err == VG_OK && n > 1) {
-            qsort(v, n, sizeof(*v), audit_cmp);
-        }
-        while (err == VG_OK && n > max) {
-            struct vg_audit_record *a = &v[--n];
-
-            vg_free(a->stream_id);
-            vg_free(a->id);
-            vg_free(a->sink);
-            vg_free(a->outcome);
-            vg_free(a->detail);
-        }
+    /* With the partitioned layout an incident's notices are recorded in the scope of the
+     * page's partition; which one is not known here, so every scope's stream is read and
+     * merged by time. */
+    err = state_scopes_each(st, true, audit_read_scope, &ar, errstr, errstr_size);
+    v = ar.v;
+    n = ar.n;
+    if (err == VG_OK && st->partitioned && n > 1) {
+        qsort(v, n, sizeof(*v), audit_cmp);
+    }
+    if (err == VG_OK && n > max) {
+        audit_records_free_tail(v, max, n);
+        n = max;
     }
     if (err != VG_OK) {
         vg_audit_records_free(v, n);
@@ -873,12 +886,6 @@ void vg_audit_records_free(struct vg_audit_record *v, size_t n)
     if (!v) {
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        vg_free(v[i].stream_id);
-        vg_free(v[i].id);
-        vg_free(v[i].sink);
-        vg_free(v[i].outcome);
-        vg_free(v[i].detail);
-    }
+    audit_records_free_tail(v, 0, n);
     vg_free(v);
 }

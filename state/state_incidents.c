@@ -427,6 +427,29 @@ static char *marker_key(const struct vg_state *st)
     return state_key(st, "incidents:indexed");
 }
 
+/* Queue EXISTS P:incidents:indexed (in the scope st is in). */
+static void queue_indexed(struct vg_state *st)
+{
+    struct state_cmd c = {0};
+
+    state_cmd_str(&c, "EXISTS");
+    state_cmd_fmt(&c, "%s:incidents:indexed", st->prefix);
+    state_cmd_append(st, &c);
+    state_cmd_fini(&c);
+}
+
+/* The first of n replies that is a server error, classified (errstr names `what`); else VG_OK. */
+static vg_err_t replies_error(struct vg_state *st, const char *what, redisReply *const *replies,
+                              size_t n, char *errstr, size_t errstr_size)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            return state_reply_error(st, what, replies[i], errstr, errstr_size);
+        }
+    }
+    return VG_OK;
+}
+
 /* Run one queued command; *out is its reply (errors classified). */
 static vg_err_t run1(struct vg_state *st, struct state_cmd *c, const char *what, redisReply **out,
                      char *errstr, size_t errstr_size)
@@ -793,24 +816,16 @@ void vg_incident_counts_free(struct vg_incident_count *v, size_t n)
 static vg_err_t read_indexed(struct vg_state *st, struct state_cmd *c, const char *what,
                              bool *indexed, redisReply **out, char *errstr, size_t errstr_size)
 {
-    struct state_cmd m = {0};
     redisReply *replies[2] = {NULL, NULL};
     vg_err_t err;
 
-    state_cmd_str(&m, "EXISTS");
-    state_cmd_fmt(&m, "%s:incidents:indexed", st->prefix);
-    state_cmd_append(st, &m);
-    state_cmd_fini(&m);
+    queue_indexed(st);
     state_cmd_append(st, c);
     err = state_read_replies(st, 2, replies, what, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
-    for (int i = 0; i < 2 && err == VG_OK; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            err = state_reply_error(st, what, replies[i], errstr, errstr_size);
-        }
-    }
+    err = replies_error(st, what, replies, 2, errstr, errstr_size);
     *indexed = replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer > 0;
     freeReplyObject(replies[0]);
     if (err != VG_OK) {
@@ -914,9 +929,7 @@ static size_t counts_queue_scope(struct vg_state *st, size_t k, void *arg)
 
     (void)k;
     (void)arg;
-    state_cmd_str(&c, "EXISTS");
-    state_cmd_fmt(&c, "%s:incidents:indexed", st->prefix);
-    state_cmd_append(st, &c);
+    queue_indexed(st);
     state_cmd_str(&c, "HGETALL");
     state_cmd_fmt(&c, "%s:incidents:counts", st->prefix);
     state_cmd_append(st, &c);
@@ -928,12 +941,10 @@ static vg_err_t counts_take_scope(struct vg_state *st, size_t k, redisReply **re
                                   void *arg, char *errstr, size_t errstr_size)
 {
     struct counts_read *cr = arg;
+    vg_err_t err = replies_error(st, "HGETALL incidents:counts", replies, n, errstr, errstr_size);
 
-    for (size_t i = 0; i < n; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            return state_reply_error(st, "HGETALL incidents:counts", replies[i], errstr,
-                                     errstr_size);
-        }
+    if (err != VG_OK) {
+        return err;
     }
     if (!(replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer > 0)) {
         cr->redo[k] = true; /* rebuilt and read again on its own */
@@ -1207,9 +1218,7 @@ static size_t page_queue_first(struct vg_state *st, size_t k, void *arg)
     char *index = page_index(st, pr->q, &exact, &ended);
 
     (void)k;
-    state_cmd_str(&c, "EXISTS");
-    state_cmd_fmt(&c, "%s:incidents:indexed", st->prefix);
-    state_cmd_append(st, &c);
+    queue_indexed(st);
     page_range(&c, index, pr->q, 0, pr->chunk);
     state_cmd_append(st, &c);
     state_cmd_fini(&c);
@@ -1221,12 +1230,10 @@ static vg_err_t page_take_first(struct vg_state *st, size_t k, redisReply **repl
                                 void *arg, char *errstr, size_t errstr_size)
 {
     struct page_read *pr = arg;
+    vg_err_t err = replies_error(st, "ZREVRANGEBYSCORE incidents", replies, n, errstr, errstr_size);
 
-    for (size_t i = 0; i < n; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            return state_reply_error(st, "ZREVRANGEBYSCORE incidents", replies[i], errstr,
-                                     errstr_size);
-        }
+    if (err != VG_OK) {
+        return err;
     }
     if (replies[1]->type != REDIS_REPLY_ARRAY) {
         snprintf(errstr, errstr_size, "redis %s: ZREVRANGEBYSCORE incidents: unexpected reply",
@@ -1375,11 +1382,10 @@ static vg_err_t list_take_records(struct vg_state *st, size_t k, redisReply **re
                                   void *arg, char *errstr, size_t errstr_size)
 {
     struct list_read *lr = arg;
+    vg_err_t err = replies_error(st, "MGET incidents", replies, n, errstr, errstr_size);
 
-    for (size_t i = 0; i < n; i++) {
-        if (replies[i]->type == REDIS_REPLY_ERROR) {
-            return state_reply_error(st, "MGET incidents", replies[i], errstr, errstr_size);
-        }
+    if (err != VG_OK) {
+        return err;
     }
     lr->records[k] = vg_calloc(n ? n : 1, sizeof(**lr->records));
     for (size_t i = 0; i < n; i++) {
@@ -1609,32 +1615,25 @@ vg_err_t vg_state_incident_get(struct vg_state *st, const char *id, struct vg_in
     return err;
 }
 
+static vg_err_t reindex_scope(struct vg_state *st, const char *scope, void *arg, char *errstr,
+                              size_t errstr_size)
+{
+    size_t *total = arg;
+    size_t one = 0;
+    vg_err_t err = incidents_reindex(st, &one, errstr, errstr_size);
+
+    (void)scope;
+    *total += one;
+    return err;
+}
+
 vg_err_t vg_state_incidents_reindex(struct vg_state *st, size_t *n_records, char *errstr,
                                     size_t errstr_size)
 {
-    char *m;
-    struct vg_offset *scopes = NULL;
-    size_t n_scopes = 0;
     size_t total = 0;
-    vg_err_t err;
-
-    if (!st->partitioned) {
-        return incidents_reindex(st, n_records, errstr, errstr_size);
-    }
     /* Each partition's indexes and counts are its own: rebuilt scope by scope. */
-    err = vg_state_scopes(st, &scopes, &n_scopes, errstr, errstr_size);
-    m = state_scope_save(st);
-    for (size_t k = 0; k < n_scopes && err == VG_OK; k++) {
-        size_t one = 0;
+    vg_err_t err = state_scopes_each(st, false, reindex_scope, &total, errstr, errstr_size);
 
-        err = vg_state_scope(st, scopes[k].topic, scopes[k].partition, errstr, errstr_size);
-        if (err == VG_OK) {
-            err = incidents_reindex(st, &one, errstr, errstr_size);
-        }
-        total += one;
-    }
-    vg_state_scopes_free(scopes, n_scopes);
-    err = state_scope_restore(st, m, err, errstr, errstr_size);
     if (n_records) {
         *n_records = total;
     }

@@ -136,20 +136,23 @@ struct state_outbox_stream {
 };
 /* Free st's outbox streams (vg_state_destroy). */
 void state_outbox_streams_free(struct vg_state *st);
-/*
- * For a reader that goes through every scope (state_outbox.c): NULL (the
- * global scope) first, then "<topic>/<partition>" of each registered
- * partition (just NULL with the single layout). Free with
- * state_scope_names_free.
- */
-vg_err_t state_scope_names(struct vg_state *st, char ***out, size_t *n, char *errstr,
-                           size_t errstr_size);
-void state_scope_names_free(char **v, size_t n);
 /* The scope st is in, to go back to: state_scope_restore enters it again and frees it; the
  * result is `err` unless that is VG_OK and going back failed. */
 char *state_scope_save(const struct vg_state *st);
 vg_err_t state_scope_restore(struct vg_state *st, char *saved, vg_err_t err, char *errstr,
                              size_t errstr_size);
+/*
+ * fn in every scope, one after another: with `global` the global scope first
+ * (scope NULL), then each registered partition ("<topic>/<partition>", in
+ * vg_state_scopes order; borrowed, valid during the call). Stops at the first
+ * error; st goes back to the scope it was in. The single layout: fn(st, NULL)
+ * once, where st is. One scope at a time: a reader that can pipeline its
+ * scopes per node uses state_scopes_read instead.
+ */
+vg_err_t state_scopes_each(struct vg_state *st, bool global,
+                           vg_err_t (*fn)(struct vg_state *st, const char *scope, void *arg,
+                                          char *errstr, size_t errstr_size),
+                           void *arg, char *errstr, size_t errstr_size);
 /*
  * st->ctx was taken back from the parked ones: what that connection was asked
  * about the incident counts function (state_incidents.c) holds again.

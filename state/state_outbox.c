@@ -258,45 +258,44 @@ static struct timeval ms_to_tv(int64_t ms)
     return tv;
 }
 
-static vg_err_t read_new(struct vg_state *st, const char *key, const char *consumer, int block_ms,
-                         struct read_acc *acc, char *errstr, size_t errstr_size)
+/* "XREADGROUP GROUP <group> <consumer> COUNT <count> [BLOCK <ms>] STREAMS": keys and ">"s follow.
+ */
+static void xreadgroup_head(struct state_cmd *c, const char *consumer, int64_t count, int block_ms)
 {
-    struct state_cmd c = {0};
-    redisReply *reply = NULL;
+    state_cmd_str(c, "XREADGROUP");
+    state_cmd_str(c, "GROUP");
+    state_cmd_str(c, STATE_OUTBOX_GROUP);
+    state_cmd_str(c, consumer);
+    state_cmd_str(c, "COUNT");
+    state_cmd_i64(c, count);
+    if (block_ms > 0) {
+        /* Never BLOCK 0: that would wait forever. */
+        state_cmd_str(c, "BLOCK");
+        state_cmd_i64(c, block_ms);
+    }
+    state_cmd_str(c, "STREAMS");
+}
+
+/*
+ * Run the XREADGROUP in c, which BLOCKs up to block_ms (0: not at all). *reply
+ * is the caller's whenever the command ran, even when the result is an error.
+ */
+static vg_err_t run_blocking(struct vg_state *st, struct state_cmd *c, int block_ms,
+                             redisReply **reply, char *errstr, size_t errstr_size)
+{
     /* A long BLOCK must not trip the command timeout. */
     bool long_block = block_ms > 0 && (int64_t)block_ms + 1000 > STATE_COMMAND_TIMEOUT_MS;
     vg_err_t err;
 
-    state_cmd_str(&c, "XREADGROUP");
-    state_cmd_str(&c, "GROUP");
-    state_cmd_str(&c, STATE_OUTBOX_GROUP);
-    state_cmd_str(&c, consumer);
-    state_cmd_str(&c, "COUNT");
-    state_cmd_i64(&c, (int64_t)(acc->max - acc->n));
-    if (block_ms > 0) {
-        /* Never BLOCK 0: that would wait forever. */
-        state_cmd_str(&c, "BLOCK");
-        state_cmd_i64(&c, block_ms);
-    }
-    state_cmd_str(&c, "STREAMS");
-    state_cmd_str(&c, key);
-    state_cmd_str(&c, ">");
+    *reply = NULL;
     if (long_block && redisSetTimeout(st->ctx, ms_to_tv((int64_t)block_ms +
                                                         STATE_COMMAND_TIMEOUT_MS)) != REDIS_OK) {
-        state_cmd_fini(&c);
         return state_ctx_failed(st, "XREADGROUP: set timeout", errstr, errstr_size);
     }
-    err = state_run(st, &c, "XREADGROUP", NULL, &reply, errstr, errstr_size);
-    state_cmd_fini(&c);
+    err = state_run(st, c, "XREADGROUP", NULL, reply, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
-    /* nil: BLOCK timed out with nothing new. */
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
-        reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2) {
-        acc_entries(acc, reply->element[0]->element[1]);
-    }
-    freeReplyObject(reply);
     /*
      * A context left with the long timeout would let a hung server hold any
      * later command that long: drop it instead (the next call reconnects);
@@ -306,6 +305,30 @@ static vg_err_t read_new(struct vg_state *st, const char *key, const char *consu
         return state_ctx_failed(st, "XREADGROUP: reset timeout", errstr, errstr_size);
     }
     return VG_OK;
+}
+
+static vg_err_t read_new(struct vg_state *st, const char *key, const char *consumer, int block_ms,
+                         struct read_acc *acc, char *errstr, size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    redisReply *reply = NULL;
+    vg_err_t err;
+
+    xreadgroup_head(&c, consumer, (int64_t)(acc->max - acc->n), block_ms);
+    state_cmd_str(&c, key);
+    state_cmd_str(&c, ">");
+    err = run_blocking(st, &c, block_ms, &reply, errstr, errstr_size);
+    state_cmd_fini(&c);
+    if (!reply) {
+        return err;
+    }
+    /* nil: BLOCK timed out with nothing new. */
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+        reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements == 2) {
+        acc_entries(acc, reply->element[0]->element[1]);
+    }
+    freeReplyObject(reply);
+    return err;
 }
 
 static vg_err_t ack_deleted(struct vg_state *st, const char *key, struct read_acc *acc,
@@ -550,13 +573,7 @@ static void build_pending(struct vg_state *st, struct state_cmd *c,
     const struct read_args *a = arg;
 
     (void)st;
-    state_cmd_str(c, "XREADGROUP");
-    state_cmd_str(c, "GROUP");
-    state_cmd_str(c, STATE_OUTBOX_GROUP);
-    state_cmd_str(c, a->consumer);
-    state_cmd_str(c, "COUNT");
-    state_cmd_i64(c, a->count);
-    state_cmd_str(c, "STREAMS");
+    xreadgroup_head(c, a->consumer, a->count, 0);
     state_cmd_str(c, s->key);
     state_cmd_str(c, s->pending_cursor);
 }
@@ -583,13 +600,7 @@ static void build_new(struct vg_state *st, struct state_cmd *c, const struct sta
     const struct read_args *a = arg;
 
     (void)st;
-    state_cmd_str(c, "XREADGROUP");
-    state_cmd_str(c, "GROUP");
-    state_cmd_str(c, STATE_OUTBOX_GROUP);
-    state_cmd_str(c, a->consumer);
-    state_cmd_str(c, "COUNT");
-    state_cmd_i64(c, a->count);
-    state_cmd_str(c, "STREAMS");
+    xreadgroup_head(c, a->consumer, a->count, 0);
     state_cmd_str(c, s->key);
     state_cmd_str(c, ">");
 }
@@ -683,42 +694,22 @@ static vg_err_t read_new_all(struct vg_state *st, const char *consumer, int64_t 
 {
     struct state_cmd c = {0};
     redisReply *reply = NULL;
-    bool long_block = block_ms > 0 && (int64_t)block_ms + 1000 > STATE_COMMAND_TIMEOUT_MS;
     vg_err_t err;
 
-    state_cmd_str(&c, "XREADGROUP");
-    state_cmd_str(&c, "GROUP");
-    state_cmd_str(&c, STATE_OUTBOX_GROUP);
-    state_cmd_str(&c, consumer);
-    state_cmd_str(&c, "COUNT");
-    state_cmd_i64(&c, count);
-    if (block_ms > 0) {
-        state_cmd_str(&c, "BLOCK");
-        state_cmd_i64(&c, block_ms);
-    }
-    state_cmd_str(&c, "STREAMS");
+    xreadgroup_head(&c, consumer, count, block_ms);
     for (size_t i = 0; i < st->n_streams; i++) {
         state_cmd_str(&c, st->streams[i].key);
     }
     for (size_t i = 0; i < st->n_streams; i++) {
         state_cmd_str(&c, ">");
     }
-    if (long_block && redisSetTimeout(st->ctx, ms_to_tv((int64_t)block_ms +
-                                                        STATE_COMMAND_TIMEOUT_MS)) != REDIS_OK) {
-        state_cmd_fini(&c);
-        return state_ctx_failed(st, "XREADGROUP: set timeout", errstr, errstr_size);
-    }
-    err = state_run(st, &c, "XREADGROUP", NULL, &reply, errstr, errstr_size);
+    err = run_blocking(st, &c, block_ms, &reply, errstr, errstr_size);
     state_cmd_fini(&c);
-    if (err != VG_OK) {
-        return err;
+    if (reply) {
+        take_streams(st, reply, acc, false, count);
+        freeReplyObject(reply);
     }
-    take_streams(st, reply, acc, false, count);
-    freeReplyObject(reply);
-    if (long_block && redisSetTimeout(st->ctx, ms_to_tv(STATE_COMMAND_TIMEOUT_MS)) != REDIS_OK) {
-        return state_ctx_failed(st, "XREADGROUP: reset timeout", errstr, errstr_size);
-    }
-    return VG_OK;
+    return err;
 }
 
 static void nap_ms(int ms)
@@ -981,33 +972,21 @@ static vg_err_t stream_len(struct vg_state *st, const char *suffix, int64_t *out
     return VG_OK;
 }
 
-vg_err_t state_scope_names(struct vg_state *st, char ***out, size_t *n, char *errstr,
-                           size_t errstr_size)
-{
-    struct vg_offset *v = NULL;
-    size_t k = 0;
-    vg_err_t err = vg_state_scopes(st, &v, &k, errstr, errstr_size);
+struct sum_len_arg {
+    const char *suffix;
+    int64_t total;
+};
 
-    *out = NULL;
-    *n = 0;
-    if (err != VG_OK) {
-        return err;
-    }
-    *out = vg_calloc(k + 1, sizeof(char *));
-    for (size_t i = 0; i < k; i++) {
-        (*out)[i + 1] = vg_asprintf("%s/%d", v[i].topic, (int)v[i].partition);
-    }
-    *n = k + 1;
-    vg_state_scopes_free(v, k);
-    return VG_OK;
-}
-
-void state_scope_names_free(char **v, size_t n)
+static vg_err_t sum_len_scope(struct vg_state *st, const char *scope, void *arg, char *errstr,
+                              size_t errstr_size)
 {
-    for (size_t i = 0; i < n; i++) {
-        vg_free(v[i]);
-    }
-    vg_free(v);
+    struct sum_len_arg *a = arg;
+    int64_t len = 0;
+    vg_err_t err = stream_len(st, a->suffix, &len, errstr, errstr_size);
+
+    (void)scope;
+    a->total += len;
+    return err;
 }
 
 /*
@@ -1017,58 +996,51 @@ void state_scope_names_free(char **v, size_t n)
 static vg_err_t sum_len(struct vg_state *st, const char *suffix, int64_t *out, char *errstr,
                         size_t errstr_size)
 {
-    char **names = NULL;
-    size_t n = 0;
-    char *saved;
+    struct vg_offset *v = NULL;
+    size_t k = 0;
+    size_t n;
+    struct state_cmd c = {0};
+    redisReply **replies;
     vg_err_t err;
 
     *out = 0;
-    if (!st->partitioned) {
-        return stream_len(st, suffix, out, errstr, errstr_size);
-    }
-    err = state_scope_names(st, &names, &n, errstr, errstr_size);
-    if (err != VG_OK) {
+    if (!st->partitioned || st->cluster) {
+        struct sum_len_arg a = {suffix, 0};
+
+        err = state_scopes_each(st, true, sum_len_scope, &a, errstr, errstr_size);
+        *out = a.total;
         return err;
     }
-    saved = state_scope_save(st);
-    if (!st->cluster) {
-        struct state_cmd c = {0};
-        redisReply **replies = vg_calloc(n, sizeof(*replies));
-
+    err = vg_state_scopes(st, &v, &k, errstr, errstr_size);
+    if (err == VG_OK) {
         err = state_need_ctx(st, errstr, errstr_size);
-        for (size_t i = 0; err == VG_OK && i < n; i++) {
-            state_cmd_str(&c, "XLEN");
-            if (names[i]) {
-                state_cmd_fmt(&c, "%s:{%s}:%s", st->name, names[i], suffix);
-            } else {
-                state_cmd_fmt(&c, "%s:%s", st->global, suffix);
-            }
-            state_cmd_append(st, &c);
-        }
-        state_cmd_fini(&c);
-        if (err == VG_OK) {
-            err = state_read_checked(st, n, replies, "XLEN", errstr, errstr_size);
-        }
-        for (size_t i = 0; err == VG_OK && i < n; i++) {
-            *out += replies[i]->type == REDIS_REPLY_INTEGER ? replies[i]->integer : 0;
-        }
-        if (err == VG_OK) {
-            state_replies_free(replies, n);
-        }
-        vg_free(replies);
-    } else {
-        for (size_t i = 0; err == VG_OK && i < n; i++) {
-            int64_t len = 0;
-
-            err = vg_state_scope_set(st, names[i], errstr, errstr_size);
-            if (err == VG_OK) {
-                err = stream_len(st, suffix, &len, errstr, errstr_size);
-            }
-            *out += len;
-        }
     }
-    state_scope_names_free(names, n);
-    return state_scope_restore(st, saved, err, errstr, errstr_size);
+    if (err != VG_OK) {
+        vg_state_scopes_free(v, k);
+        return err;
+    }
+    /* the global scope's stream, then each partition's */
+    n = k + 1;
+    state_cmd_str(&c, "XLEN");
+    state_cmd_fmt(&c, "%s:%s", st->global, suffix);
+    state_cmd_append(st, &c);
+    for (size_t i = 0; i < k; i++) {
+        state_cmd_str(&c, "XLEN");
+        state_cmd_fmt(&c, "%s:{%s/%d}:%s", st->name, v[i].topic, (int)v[i].partition, suffix);
+        state_cmd_append(st, &c);
+    }
+    state_cmd_fini(&c);
+    vg_state_scopes_free(v, k);
+    replies = vg_calloc(n, sizeof(*replies));
+    err = state_read_checked(st, n, replies, "XLEN", errstr, errstr_size);
+    for (size_t i = 0; err == VG_OK && i < n; i++) {
+        *out += replies[i]->type == REDIS_REPLY_INTEGER ? replies[i]->integer : 0;
+    }
+    if (err == VG_OK) {
+        state_replies_free(replies, n);
+    }
+    vg_free(replies);
+    return err;
 }
 
 vg_err_t vg_state_outbox_backlog(struct vg_state *st, int64_t *out, char *errstr,

@@ -510,41 +510,10 @@ out:
     return err;
 }
 
-/*
- * Call fn(st) in the scope of every registered partition, and return st to
- * the scope it was in. The single layout: fn(st) once, where st is.
- */
-static vg_err_t each_scope(struct vg_state *st,
-                           vg_err_t (*fn)(struct vg_state *st, void *arg, char *errstr,
-                                          size_t errstr_size),
-                           void *arg, char *errstr, size_t errstr_size)
+static vg_err_t drop_pages_fn(struct vg_state *st, const char *scope, void *arg, char *errstr,
+                              size_t errstr_size)
 {
-    struct vg_offset *parts = NULL;
-    size_t n = 0;
-    char *saved;
-    vg_err_t err;
-
-    if (!st->partitioned) {
-        return fn(st, arg, errstr, errstr_size);
-    }
-    err = vg_state_scopes(st, &parts, &n, errstr, errstr_size);
-    if (err != VG_OK) {
-        return err;
-    }
-    saved = state_scope_save(st);
-    for (size_t i = 0; i < n && err == VG_OK; i++) {
-        err = vg_state_scope(st, parts[i].topic, parts[i].partition, errstr, errstr_size);
-        if (err == VG_OK) {
-            err = fn(st, arg, errstr, errstr_size);
-        }
-    }
-    err = state_scope_restore(st, saved, err, errstr, errstr_size);
-    vg_state_scopes_free(parts, n);
-    return err;
-}
-
-static vg_err_t drop_pages_fn(struct vg_state *st, void *arg, char *errstr, size_t errstr_size)
-{
+    (void)scope;
     return drop_pages_here(st, arg, errstr, errstr_size);
 }
 
@@ -552,11 +521,12 @@ vg_err_t vg_state_drop_pages(struct vg_state *st, long long *dropped, char *errs
                              size_t errstr_size)
 {
     *dropped = 0;
-    return each_scope(st, drop_pages_fn, dropped, errstr, errstr_size);
+    return state_scopes_each(st, false, drop_pages_fn, dropped, errstr, errstr_size);
 }
 
 /* vg_state_replay_counts in the scope st is in, added to `arg` (struct vg_state_replay_counts). */
-static vg_err_t counts_fn(struct vg_state *st, void *arg, char *errstr, size_t errstr_size)
+static vg_err_t counts_fn(struct vg_state *st, const char *scope, void *arg, char *errstr,
+                          size_t errstr_size)
 {
     static const char *const cmds[][2] = {
         {"SCARD", "idx:all"}, {"ZCARD", "incidents:firing"}, {"XLEN", "outbox"}};
@@ -565,6 +535,7 @@ static vg_err_t counts_fn(struct vg_state *st, void *arg, char *errstr, size_t e
     redisReply *replies[VG_ARRAY_LEN(cmds)];
     vg_err_t err;
 
+    (void)scope;
     err = state_need_ctx(st, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
@@ -592,5 +563,5 @@ vg_err_t vg_state_replay_counts(struct vg_state *st, struct vg_state_replay_coun
                                 char *errstr, size_t errstr_size)
 {
     memset(out, 0, sizeof(*out));
-    return each_scope(st, counts_fn, out, errstr, errstr_size);
+    return state_scopes_each(st, false, counts_fn, out, errstr, errstr_size);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -31,9 +32,10 @@ static int start(struct cluster_test *t, const char *name, int partitions, bool 
     char *prefix = NULL;
 
     memset(t, 0, sizeof(*t));
+    t->held = -1;
     t->partitioned = partitioned;
     /* the one-slot layout is asked for by name: a cluster's default is partitioned */
-    o.redis_extra = partitioned ? "  layout: partitioned\n" : "  layout: single\n";
+    o.layout = partitioned ? "partitioned" : "single";
     if (vg_test_cluster_start(&t->rc, name, 3, 1) != 0) {
         return -1;
     }
@@ -65,29 +67,20 @@ static int start(struct cluster_test *t, const char *name, int partitions, bool 
     }
     free(t->e.prefix);
     t->e.prefix = prefix;
+    /* the test's own connection under that prefix, in the layout vigil is given */
     vg_state_destroy(t->e.st);
     t->e.st = NULL;
     vg_test_env_write_config(&t->e);
+    if (!vg_test_env_state(&t->e)) {
+        fprintf(stderr, "cluster: the test's connection to the cluster failed\n");
+        return -1;
+    }
     if (vg_test_cluster_owner(&t->rc, 0, t->slot) != t->owner) {
         fprintf(stderr, "cluster: slot %d is not owned by node %d\n", t->slot, t->owner);
         return -1;
     }
     fprintf(stderr, "cluster: prefix %s in slot %d of node %d, vigil given node %d\n", prefix,
             t->slot, t->owner, t->replica);
-    if (partitioned) {
-        /* the test's own connection as vigil's: the env's own knows no layout */
-        struct vg_redis_config rc = {0};
-        char errstr[512];
-
-        rc.prefix = t->e.prefix;
-        rc.cluster = true;
-        rc.partitioned = true;
-        if (vg_state_connect_config(&t->e.st, url, t->e.prefix, &rc, errstr, sizeof(errstr)) !=
-            VG_OK) {
-            fprintf(stderr, "cluster: connect: %s\n", errstr);
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -104,7 +97,13 @@ int cluster_test_start_partitioned(struct cluster_test *t, const char *name, int
 int cluster_test_stop(struct cluster_test *t)
 {
     const char *url = t->e.opts.redis_cluster_url;
-    int rc = vg_test_env_stop(&t->e);
+    int rc;
+
+    /* a failed assertion may leave a node stopped */
+    if (t->held >= 0 && t->rc.nodes[t->held].pid > 0) {
+        kill(t->rc.nodes[t->held].pid, SIGCONT);
+    }
+    rc = vg_test_env_stop(&t->e);
 
     free((char *)url);
     vg_test_cluster_stop(&t->rc);
@@ -250,6 +249,223 @@ bool cluster_finish_moved(struct cluster_test *t, const struct vg_ref_log *log, 
     return true;
 }
 
+/* ---- moving vigil's slots while it runs ---- */
+
+long long cluster_applied_on(struct cluster_test *t, size_t i)
+{
+    redisContext *ctx = vg_test_cluster_connect(&t->rc, i);
+    redisReply *r;
+    long long sum = -1;
+
+    if (!ctx) {
+        return -1;
+    }
+    if (!t->partitioned) {
+        r = redisCommand(ctx, "HVALS {%s}:offsets", t->e.prefix);
+        if (r && r->type == REDIS_REPLY_ARRAY) {
+            sum = 0;
+            for (size_t k = 0; k < r->elements; k++) {
+                sum += strtoll(r->element[k]->str, NULL, 10) + 1;
+            }
+        }
+        if (r) {
+            freeReplyObject(r);
+        }
+        redisFree(ctx);
+        return sum;
+    }
+    sum = 0;
+    for (int p = 0; p < t->e.opts.partitions && sum >= 0; p++) {
+        r = redisCommand(ctx, "HGET %s:{%s/%d}:offsets %s/%d", t->e.prefix, t->e.topic, p,
+                         t->e.topic, p);
+        if (!r) {
+            sum = -1;
+        } else if (r->type == REDIS_REPLY_STRING) {
+            sum += strtoll(r->str, NULL, 10) + 1;
+        }
+        /* MOVED: another primary's partition */
+        if (r) {
+            freeReplyObject(r);
+        }
+    }
+    redisFree(ctx);
+    return sum;
+}
+
+/* CLIENT KILL TYPE replica on node i: its replicas lose the replication link. */
+static bool cut_replicas(struct cluster_test *t, size_t i)
+{
+    redisContext *ctx = vg_test_cluster_connect(&t->rc, i);
+    redisReply *r;
+    bool ok;
+
+    if (!ctx) {
+        return false;
+    }
+    r = redisCommand(ctx, "CLIENT KILL TYPE replica");
+    ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= 1;
+    if (r) {
+        freeReplyObject(r);
+    }
+    redisFree(ctx);
+    return ok;
+}
+
+struct node_wait {
+    struct cluster_test *t;
+    const struct cluster_failover *f;
+    long long want; /* applied_reached */
+};
+
+static bool victim_applied(void *arg)
+{
+    const struct node_wait *w = arg;
+
+    return cluster_applied_on(w->t, (size_t)w->f->victim) >= w->want;
+}
+
+/* The promoted replica serves vigil's slot (as it sees the map), or the partition's. */
+static bool replica_serves(void *arg)
+{
+    const struct node_wait *w = arg;
+
+    if (w->t->partitioned) {
+        return cluster_partition_owner(w->t, w->f->part) == w->f->replica;
+    }
+    return vg_test_cluster_owner(&w->t->rc, (size_t)w->f->replica, w->t->slot) == w->f->replica;
+}
+
+/* A step of a run: when cond does not hold, say which step failed and return false. */
+#define STEP(cond, what)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "cluster: %s failed\n", what);                                         \
+            return false;                                                                          \
+        }                                                                                          \
+    } while (0)
+
+bool cluster_failover_run(struct cluster_test *t, const struct vg_ref_log *log,
+                          const struct cluster_failover *f)
+{
+    size_t n = log->n_evs;
+    struct node_wait w = {t, f, 0};
+    pid_t replica_pid = t->rc.nodes[f->replica].pid;
+    long long before;
+
+    STEP(vg_test_env_spawn(&t->e), "spawn vigil");
+    STEP(vg_ref_produce_env(&t->e, log, 0, n / 3), "produce");
+    STEP(cluster_wait_applied(t, (int64_t)(n / 3), 60000), "the first third applied");
+
+    /* The replica falls behind: the primary acknowledges what it will never get. */
+    before = cluster_applied_on(t, (size_t)f->victim);
+    if (before < f->min_before) {
+        fprintf(stderr, "cluster: node %d holds %lld applied, expected at least %lld\n", f->victim,
+                before, f->min_before);
+        return false;
+    }
+    STEP(kill(replica_pid, SIGSTOP) == 0, "SIGSTOP the replica");
+    t->held = f->replica;
+    /* What the primary already sent sits in the stopped replica's socket buffer and would
+     * still arrive: cut the link, so that nothing written from now on reaches it. */
+    STEP(cut_replicas(t, (size_t)f->victim), "cut the replication link");
+    STEP(vg_ref_produce_env(&t->e, log, n / 3, 2 * n / 3), "produce");
+    /* vigil had the chance: the primary holds batches written after its replica stopped */
+    w.want = before + 1;
+    STEP(vg_test_wait_for(victim_applied, &w, 20000), "batches applied on the primary alone");
+
+    /* The primary dies; the replica, let go, is promoted; the old primary comes back as its
+     * replica (a WAIT 1 needs one). */
+    vg_test_cluster_kill(&t->rc, (size_t)f->victim);
+    STEP(kill(replica_pid, SIGCONT) == 0, "SIGCONT the replica");
+    t->held = -1;
+    STEP(vg_test_wait_for(replica_serves, &w, 30000), "the replica promoted");
+    fprintf(stderr, "failover: node %d serves what node %d served now\n", f->replica, f->victim);
+    STEP(vg_test_cluster_restart(&t->rc, (size_t)f->victim) == 0, "restart the old primary");
+    STEP(vg_test_cluster_wait_replicas(&t->rc, (size_t)f->replica, 30000),
+         "the old primary a replica");
+
+    /* vigil recovers within a deadline and applies the rest: nothing lost, nothing twice;
+     * every page delivered */
+    return cluster_finish_moved(t, log, 2 * n / 3);
+}
+
+static bool reshard_exited(void *arg)
+{
+    struct cluster_reshard *rs = arg;
+
+    if (!rs->done && waitpid(rs->pid, &rs->status, WNOHANG) == rs->pid) {
+        rs->done = true;
+    }
+    return rs->done;
+}
+
+bool cluster_reshard_start(struct cluster_test *t, int from, int to, int n_slots,
+                           struct cluster_reshard *rs)
+{
+    char *from_id = vg_test_cluster_id(&t->rc, (size_t)from);
+    char *to_id = vg_test_cluster_id(&t->rc, (size_t)to);
+    char addr[64];
+    char slots[16];
+    const char *argv[] = {"--cluster", "reshard",       addr,  "--cluster-from",
+                          from_id,     "--cluster-to",  to_id, "--cluster-slots",
+                          slots,       "--cluster-yes", NULL};
+
+    memset(rs, 0, sizeof(*rs));
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", t->rc.nodes[from].port);
+    snprintf(slots, sizeof(slots), "%d", n_slots);
+    rs->pid = vg_test_cluster_cli_spawn(&t->rc, argv, "reshard.log");
+    free(from_id);
+    free(to_id);
+    if (rs->pid <= 0) {
+        fprintf(stderr, "cluster: cannot start redis-cli --cluster reshard\n");
+        return false;
+    }
+    return true;
+}
+
+bool cluster_reshard_poll(struct cluster_reshard *rs)
+{
+    return reshard_exited(rs);
+}
+
+bool cluster_reshard_wait(struct cluster_reshard *rs, int timeout_ms)
+{
+    if (!vg_test_wait_for(reshard_exited, rs, timeout_ms)) {
+        fprintf(stderr, "cluster: redis-cli --cluster reshard still runs\n");
+        return false;
+    }
+    if (!WIFEXITED(rs->status) || WEXITSTATUS(rs->status) != 0) {
+        fprintf(stderr, "cluster: redis-cli --cluster reshard failed (status %d)\n", rs->status);
+        return false;
+    }
+    return true;
+}
+
+/* Events produced at a time while the slots move. */
+#define RESHARD_CHUNK 25
+
+bool cluster_reshard_run(struct cluster_test *t, const struct vg_ref_log *log, int from, int to,
+                         int n_slots, int timeout_ms, size_t *produced)
+{
+    size_t n = log->n_evs;
+    struct cluster_reshard rs;
+
+    *produced = 0;
+    STEP(vg_test_env_spawn(&t->e), "spawn vigil");
+    STEP(vg_ref_produce_env(&t->e, log, 0, n / 3), "produce");
+    STEP(cluster_wait_applied(t, (int64_t)(n / 3), 60000), "the first third applied");
+    *produced = n / 3;
+    /* redis-cli moves the source's lowest slots first */
+    STEP(cluster_reshard_start(t, from, to, n_slots, &rs), "reshard");
+    /* events flow while the slots move: a chunk at a time until redis-cli is done */
+    while (*produced < 2 * n / 3) {
+        STEP(vg_ref_produce_env(&t->e, log, *produced, *produced + RESHARD_CHUNK), "produce");
+        *produced += RESHARD_CHUNK;
+        (void)cluster_reshard_poll(&rs);
+    }
+    return cluster_reshard_wait(&rs, timeout_ms);
+}
+
 /* ---- keys ---- */
 
 static long long integer_reply(redisContext *ctx, const char *fmt, ...)
@@ -286,9 +502,6 @@ bool cluster_count_keys(struct cluster_test *t, long long *in_slot, long long *t
     *in_slot = -1;
     *total = 0;
     for (size_t i = 0; i < t->rc.n; i++) {
-        redisReply *r;
-        bool primary;
-
         if (t->rc.nodes[i].pid == 0) {
             continue;
         }
@@ -296,14 +509,7 @@ bool cluster_count_keys(struct cluster_test *t, long long *in_slot, long long *t
         if (!ctx) {
             return false;
         }
-        r = redisCommand(ctx, "ROLE");
-        primary = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-                  r->element[0]->type == REDIS_REPLY_STRING &&
-                  strcmp(r->element[0]->str, "master") == 0;
-        if (r) {
-            freeReplyObject(r);
-        }
-        if (primary) {
+        if (vg_test_cluster_is_primary(&t->rc, i)) {
             long long n = integer_reply(ctx, "DBSIZE");
 
             if (n < 0) {

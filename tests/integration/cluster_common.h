@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "env.h"
 #include "redis_cluster.h"
@@ -29,6 +30,8 @@ struct cluster_test {
      * "<prefix>:{<topic>/<partition>}", spread over the primaries; slot and owner are then
      * the global scope's (the registry of partitions) */
     bool partitioned;
+    /* a node held with SIGSTOP (cluster_failover_run): let go by cluster_test_stop; -1: none */
+    int held;
 };
 
 /*
@@ -78,6 +81,57 @@ int cluster_check_pages(struct vg_test_env *e, const struct vg_ref_log *log, siz
  * false at the first that does not hold (printed).
  */
 bool cluster_finish_moved(struct cluster_test *t, const struct vg_ref_log *log, size_t from);
+
+/* ---- moving vigil's slots while it runs (the failover and reshard tests) ---- */
+
+/*
+ * Sum of (applied offset + 1) that node i holds: its copy of the offsets hash, or with the
+ * partitioned layout the offsets of the partitions whose scope it serves. -1: no answer.
+ */
+long long cluster_applied_on(struct cluster_test *t, size_t i);
+
+/*
+ * A primary that dies while vigil (wait_replicas: 1) applies `log`: vigil spawned, the
+ * first third applied; the replica held (SIGSTOP, its replication link cut) while the
+ * second third is produced, until the primary holds batches its replica never got (it
+ * held at least min_before before); then the primary is killed, the replica let go and
+ * promoted (it serves vigil's slot, or with the partitioned layout partition `part`), and
+ * the old primary comes back as its replica; cluster_finish_moved with the rest. false at
+ * the first step that fails (printed).
+ */
+struct cluster_failover {
+    int victim;           /* the primary that dies */
+    int replica;          /* its replica, promoted */
+    int part;             /* partitioned: a partition the victim serves; else unused */
+    long long min_before; /* applied on the victim before its replica is held, at least */
+};
+bool cluster_failover_run(struct cluster_test *t, const struct vg_ref_log *log,
+                          const struct cluster_failover *f);
+
+/*
+ * `redis-cli --cluster reshard` (logging to reshard.log) moving the n_slots lowest slots of
+ * primary `from` to `to`: started (false: it could not be, printed); polled without waiting
+ * (true once it has exited); waited for up to timeout_ms (true: it exited 0, else printed).
+ */
+struct cluster_reshard {
+    pid_t pid;
+    int status;
+    bool done;
+};
+bool cluster_reshard_start(struct cluster_test *t, int from, int to, int n_slots,
+                           struct cluster_reshard *rs);
+bool cluster_reshard_poll(struct cluster_reshard *rs);
+bool cluster_reshard_wait(struct cluster_reshard *rs, int timeout_ms);
+
+/*
+ * Slots that move while vigil applies `log`: vigil spawned, the first third applied;
+ * `redis-cli --cluster reshard` moves the n_slots lowest slots of primary `from` to `to`
+ * while the second third is produced a chunk at a time; redis-cli exits 0 within
+ * timeout_ms. *produced: the events produced so far (for cluster_finish_moved). false at
+ * the first step that fails (printed).
+ */
+bool cluster_reshard_run(struct cluster_test *t, const struct vg_ref_log *log, int from, int to,
+                         int n_slots, int timeout_ms, size_t *produced);
 
 /* Keys in the prefix's slot, and in all primaries together (-1: no answer). */
 bool cluster_count_keys(struct cluster_test *t, long long *in_slot, long long *total);

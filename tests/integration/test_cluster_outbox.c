@@ -90,8 +90,7 @@ static long long on_node(int i, const char *cmd, const char *key, const char *mo
 static void test_every_partitions_outbox_on_several_primaries(void **state)
 {
     struct scope_page v[PAGES];
-    struct vg_redis_config rc = {0};
-    struct vg_state *st = NULL;
+    struct vg_state *st = vg_test_env_state(&T.e);
     char errstr[512];
     int n = 0;
     int owners = 0;
@@ -123,15 +122,8 @@ static void test_every_partitions_outbox_on_several_primaries(void **state)
     assert_int_equal(n, PAGES);
     assert_true(owners >= 2);
 
-    /* vigil with the partitioned layout on the cluster */
-    T.e.opts.redis_extra = "  layout: partitioned\n";
-    vg_test_env_write_config(&T.e);
-    rc.prefix = T.e.prefix;
-    rc.cluster = true;
-    rc.partitioned = true;
-    assert_int_equal(vg_state_connect_config(&st, T.e.opts.redis_cluster_url, T.e.prefix, &rc,
-                                             errstr, sizeof(errstr)),
-                     VG_OK);
+    /* vigil and the test's own connection with the partitioned layout on the cluster */
+    assert_non_null(st);
     for (int i = 0; i < PAGES; i++) {
         int64_t epoch = 0;
         int64_t offset = 0;
@@ -178,14 +170,14 @@ static void test_every_partitions_outbox_on_several_primaries(void **state)
         assert_int_equal(on_node(v[i].owner, "XPENDING", key, "dispatch"), 0);
         vg_free(key);
     }
-    vg_state_destroy(st);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate_setup_teardown(test_every_partitions_outbox_on_several_primaries,
-                                                 cluster_test_setup, cluster_test_teardown, &C),
+                                                 cluster_test_setup_partitioned,
+                                                 cluster_test_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,19 +46,6 @@ static const char rules[] = "monitors:\n"
 static struct cluster_test T;
 static struct cluster_test_case C = {&T, "cluster-parts", PARTITIONS};
 
-/* A workflow's event on an explicit partition. */
-static void produce_to(int32_t partition, const char *name, const char *runtime)
-{
-    char *key = vg_asprintf("workflow:v1:%s:public", name);
-    char *json = vg_asprintf("{\"resource\":{\"type\":\"workflow\",\"name\":\"%s\","
-                             "\"workspace\":\"public\"},\"status\":\"active\",\"runtime\":\"%s\"}",
-                             name, runtime);
-
-    vg_test_env_produce_raw(&T.e, partition, key, json, strlen(json));
-    free(json);
-    free(key);
-}
-
 /* The running node the cluster says owns `slot` (asking the first one that answers). */
 static int owner_of(int slot)
 {
@@ -105,22 +92,11 @@ static bool no_timers(void *arg)
 
 static void test_partitions_over_primaries(void **state)
 {
-    struct vg_redis_config rc = {.prefix = T.e.prefix, .cluster = true, .partitioned = true};
-    struct vg_state *st = NULL;
-    char errstr[256];
     bool owns[VG_TEST_CLUSTER_MAX_NODES] = {false};
     int n_owners = 0;
 
     (void)state;
-    /* the layout under test, and the test's own connection in it */
-    T.e.opts.redis_extra = "  layout: partitioned\n";
-    vg_test_env_write_config(&T.e);
     vg_test_env_write_rules(&T.e, rules);
-    assert_int_equal(vg_state_connect_config(&st, T.e.opts.redis_cluster_url, T.e.prefix, &rc,
-                                             errstr, sizeof(errstr)),
-                     VG_OK);
-    vg_state_destroy(T.e.st);
-    T.e.st = st;
 
     assert_true(vg_test_env_spawn(&T.e));
     /* a Resource per partition that fails (an incident record in its partition's scope) */
@@ -128,11 +104,11 @@ static void test_partitions_over_primaries(void **state)
         char name[32];
 
         snprintf(name, sizeof(name), "wf-p%02d", p);
-        produce_to(p, name, "running");
-        produce_to(p, name, "failed");
+        vg_test_env_produce_workflow_to(&T.e, p, name, "running");
+        vg_test_env_produce_workflow_to(&T.e, p, name, "failed");
         /* and one stuck pending: a timer in the partition's scope */
         snprintf(name, sizeof(name), "wf-p%02d-stuck", p);
-        produce_to(p, name, "pending");
+        vg_test_env_produce_workflow_to(&T.e, p, name, "pending");
     }
     assert_true(vg_test_env_wait_applied(&T.e, 60000));
     /* every partition's timer read on its primary and fired there */
@@ -177,7 +153,8 @@ static void test_partitions_over_primaries(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_prestate_setup_teardown(test_partitions_over_primaries, cluster_test_setup,
+        cmocka_unit_test_prestate_setup_teardown(test_partitions_over_primaries,
+                                                 cluster_test_setup_partitioned,
                                                  cluster_test_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -138,18 +137,6 @@ static void test_ping_reports_a_moved_slot(void **state)
     free(prefix);
 }
 
-struct child_wait {
-    pid_t pid;
-    int status;
-};
-
-static bool child_done(void *arg)
-{
-    struct child_wait *w = arg;
-
-    return waitpid(w->pid, &w->status, WNOHANG) == w->pid;
-}
-
 static bool readyz_ok(void *arg)
 {
     struct vg_test_http_reply r = vg_test_env_http(arg, "GET", "/readyz", NULL, NULL);
@@ -170,18 +157,13 @@ static bool readyz_ok(void *arg)
 static void test_readyz_after_a_reshard(void **state)
 {
     int to = vg_test_cluster_other_primary(&T.rc, T.owner);
-    char *from_id = vg_test_cluster_id(&T.rc, (size_t)T.owner);
-    char *to_id;
-    char addr[64];
-    char n_slots[16];
-    struct child_wait w = {0};
+    struct cluster_reshard rs;
     struct vg_test_http_reply r;
     long long in_slot = 0;
     long long total = 0;
 
     (void)state;
     assert_true(to >= 0);
-    to_id = vg_test_cluster_id(&T.rc, (size_t)to);
     assert_true(vg_test_env_spawn(&T.e)); /* waits for /readyz 200 */
     vg_test_env_produce(&T.e, "workflow", "etl", "public", "active", "running", NULL, NULL);
     assert_true(vg_ref_wait_applied(&T.e, 1, 60000));
@@ -189,20 +171,9 @@ static void test_readyz_after_a_reshard(void **state)
     assert_true(in_slot > 0); /* the reshard moves keys, not just an empty slot */
     assert_true(readyz_ok(&T.e));
 
-    snprintf(addr, sizeof(addr), "127.0.0.1:%d", T.rc.nodes[T.owner].port);
-    snprintf(n_slots, sizeof(n_slots), "%d", CLUSTER_TEST_SLOT_MAX);
-    {
-        /* redis-cli moves the source's lowest slots first: vigil's slot is among them */
-        const char *argv[] = {"--cluster", "reshard",       addr,  "--cluster-from",
-                              from_id,     "--cluster-to",  to_id, "--cluster-slots",
-                              n_slots,     "--cluster-yes", NULL};
-
-        w.pid = vg_test_cluster_cli_spawn(&T.rc, argv, "reshard.log");
-    }
-    assert_true(w.pid > 0);
-    assert_true(vg_test_wait_for(child_done, &w, 60000));
-    assert_true(WIFEXITED(w.status));
-    assert_int_equal(WEXITSTATUS(w.status), 0);
+    /* redis-cli moves the source's lowest slots first: vigil's slot is among them */
+    assert_true(cluster_reshard_start(&T, T.owner, to, CLUSTER_TEST_SLOT_MAX, &rs));
+    assert_true(cluster_reshard_wait(&rs, 60000));
     assert_int_equal(vg_test_cluster_owner(&T.rc, (size_t)to, T.slot), to);
     assert_int_equal(vg_test_cluster_owner(&T.rc, (size_t)T.owner, T.slot), to);
 
@@ -218,8 +189,6 @@ static void test_readyz_after_a_reshard(void **state)
     }
 
     assert_int_equal(vg_test_env_kill(&T.e, SIGTERM), 0);
-    free(from_id);
-    free(to_id);
 }
 
 int main(void)

@@ -55,40 +55,15 @@ static struct vg_test_env_case C = {
     "engine-partitioned",
     {.partitions = PARTITIONS,
      .rules = rules,
-     .redis_extra = "  layout: partitioned\n",
+     .layout = "partitioned",
      .sinks = "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", max_attempts: 1000}\n"}};
 
-/*
- * The test's own connection in the partitioned layout in place of the
- * environment's (vg_test_env_wait_applied and vg_test_env_timers then read
- * each partition's scope), and a receiver that refuses every page.
- */
-static void setup_partitioned(void)
+/* A receiver that refuses every page. */
+static void refuse_pages(void)
 {
-    struct vg_redis_config rc = {.prefix = E.prefix, .partitioned = true};
     struct vg_http_behaviour refuse = {.status = 500};
-    struct vg_state *st = NULL;
-    char errstr[256];
 
-    assert_int_equal(vg_state_connect_config(&st, vg_redis_child_url(E.redis), E.prefix, &rc,
-                                             errstr, sizeof(errstr)),
-                     VG_OK);
-    vg_state_destroy(E.st);
-    E.st = st;
     vg_http_receiver_set_default(E.rcv, &refuse);
-}
-
-/* A workflow's event on an explicit partition. */
-static void produce_to(int32_t partition, const char *name, const char *runtime)
-{
-    char *key = vg_asprintf("workflow:v1:%s:public", name);
-    char *json = vg_asprintf("{\"resource\":{\"type\":\"workflow\",\"name\":\"%s\","
-                             "\"workspace\":\"public\"},\"status\":\"active\",\"runtime\":\"%s\"}",
-                             name, runtime);
-
-    vg_test_env_produce_raw(&E, partition, key, json, strlen(json));
-    free(json);
-    free(key);
 }
 
 static long long int_reply(redisReply *r)
@@ -245,7 +220,7 @@ static void test_partitioned_pipeline(void **state)
     long long hist[PARTITIONS][2];
 
     (void)state;
-    setup_partitioned();
+    refuse_pages();
     assert_true(vg_test_env_spawn(&E));
     /* per partition: one workflow fails (a page), one stays pending (a `for:` timer) */
     for (int p = 0; p < PARTITIONS; p++) {
@@ -254,9 +229,9 @@ static void test_partitioned_pipeline(void **state)
 
         snprintf(a, sizeof(a), "wf-p%d-a", p);
         snprintf(b, sizeof(b), "wf-p%d-b", p);
-        produce_to(p, a, "running");
-        produce_to(p, b, "pending");
-        produce_to(p, a, "failed");
+        vg_test_env_produce_workflow_to(&E, p, a, "running");
+        vg_test_env_produce_workflow_to(&E, p, b, "pending");
+        vg_test_env_produce_workflow_to(&E, p, a, "failed");
     }
     assert_true(vg_test_env_wait_applied(&E, 60000));
 
@@ -305,7 +280,7 @@ static void test_partitioned_pipeline(void **state)
         char c[32];
 
         snprintf(c, sizeof(c), "wf-p%d-c", p);
-        produce_to(p, c, "running");
+        vg_test_env_produce_workflow_to(&E, p, c, "running");
     }
     assert_true(vg_test_env_wait_applied(&E, 60000));
     for (int p = 0; p < PARTITIONS; p++) {
@@ -380,13 +355,13 @@ static void test_cache_keeps_scopes_apart(void **state)
     char *v;
 
     (void)state;
-    setup_partitioned();
+    refuse_pages();
     assert_true(vg_test_env_spawn(&E));
-    produce_to(0, "twice", "running");
+    vg_test_env_produce_workflow_to(&E, 0, "twice", "running");
     assert_true(vg_test_env_wait_applied(&E, 30000));
-    produce_to(1, "twice", "failed");
+    vg_test_env_produce_workflow_to(&E, 1, "twice", "failed");
     assert_true(vg_test_env_wait_applied(&E, 30000));
-    produce_to(0, "twice", "succeeded");
+    vg_test_env_produce_workflow_to(&E, 0, "twice", "succeeded");
     assert_true(vg_test_env_wait_applied(&E, 30000));
 
     v = runtime_in(0, "twice");

@@ -50,19 +50,6 @@ static struct vg_test_instances_case C = {
     .pids = {&A, &B},
 };
 
-/* A workflow stuck pending, on an explicit partition. */
-static void produce_to(int32_t partition, const char *name, const char *runtime)
-{
-    char *key = vg_asprintf("workflow:v1:%s:public", name);
-    char *json = vg_asprintf("{\"resource\":{\"type\":\"workflow\",\"name\":\"%s\","
-                             "\"workspace\":\"public\"},\"status\":\"active\",\"runtime\":\"%s\"}",
-                             name, runtime);
-
-    vg_test_env_produce_raw(&E, partition, key, json, strlen(json));
-    free(json);
-    free(key);
-}
-
 static bool two_timers(void *arg)
 {
     (void)arg;
@@ -106,8 +93,8 @@ static void test_timer_fires_on_the_new_owner(void **state)
     assert_true(vg_test_wait_http_ready(port_a, 60000));
 
     /* A owns both partitions: it applies both workflows and keeps their timers in Redis. */
-    produce_to(0, "stuck-0", "pending");
-    produce_to(1, "stuck-1", "pending");
+    vg_test_env_produce_workflow_to(&E, 0, "stuck-0", "pending");
+    vg_test_env_produce_workflow_to(&E, 1, "stuck-1", "pending");
     assert_true(vg_test_env_wait_applied(&E, 60000));
     assert_true(vg_test_wait_for(two_timers, NULL, 30000));
     due[0] = due_of(0);
@@ -135,8 +122,8 @@ static void test_timer_fires_on_the_new_owner(void **state)
     assert_true(vg_test_wait_http_ready(port_b, 30000));
 
     /* A later event on each partition is applied by B: it had every chance to fire twice. */
-    produce_to(0, "later-0", "running");
-    produce_to(1, "later-1", "running");
+    vg_test_env_produce_workflow_to(&E, 0, "later-0", "running");
+    vg_test_env_produce_workflow_to(&E, 1, "later-1", "running");
     assert_true(vg_test_env_wait_applied(&E, 60000));
     assert_true(vg_test_env_wait_quiet(&E, 30000));
     assert_int_equal(vg_http_receiver_count(E.rcv), 2);

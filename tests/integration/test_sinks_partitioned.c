@@ -44,29 +44,20 @@
     "    sinks: [ops]\n"
 
 static struct vg_test_env E;
-static struct vg_state *P; /* the test's own connection with the partitioned layout */
 static pid_t A;
 static pid_t B;
 
 static int start_env(const char *name, const char *sinks, const char *extra)
 {
     struct vg_test_env_opts o = {
-        .redis_extra = "  layout: partitioned\n",
+        .layout = "partitioned", /* vigil's, and the test's own connection E.st */
         .sinks = sinks,
         .extra = extra,
     };
-    struct vg_redis_config rc = {0};
     char errstr[512];
 
     vg_test_no_proxy();
     if (vg_test_env_start(&E, name, &o) != 0) {
-        return -1;
-    }
-    rc.prefix = E.prefix;
-    rc.partitioned = true;
-    if (vg_state_connect_config(&P, E.redis_url ? E.redis_url : vg_redis_child_url(E.redis),
-                                E.prefix, &rc, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "connect: %s\n", errstr);
         return -1;
     }
     /* the partitions' scopes, registered as the pipeline's claim registers them */
@@ -75,7 +66,7 @@ static int start_env(const char *name, const char *sinks, const char *extra)
         int64_t offset = 0;
         char *cluster = NULL;
 
-        if (vg_state_partition_claim(P, TOPIC, p, &epoch, &offset, &cluster, errstr,
+        if (vg_state_partition_claim(E.st, TOPIC, p, &epoch, &offset, &cluster, errstr,
                                      sizeof(errstr)) != VG_OK) {
             fprintf(stderr, "claim %s/%d: %s\n", TOPIC, p, errstr);
             return -1;
@@ -120,8 +111,6 @@ static int teardown(void **state)
         vg_test_env_stop_instance(&E, B, SIGTERM);
     }
     A = B = 0;
-    vg_state_destroy(P);
-    P = NULL;
     return vg_test_env_stop(&E);
 }
 
@@ -198,7 +187,7 @@ static bool drained(void *arg)
     char errstr[256];
 
     (void)arg;
-    return vg_state_outbox_backlog(P, &backlog, errstr, sizeof(errstr)) == VG_OK && backlog == 0;
+    return vg_state_outbox_backlog(E.st, &backlog, errstr, sizeof(errstr)) == VG_OK && backlog == 0;
 }
 
 static void must_drain(void)
@@ -294,8 +283,8 @@ static void test_every_partitions_outbox_is_delivered_once(void **state)
         assert_int_equal(int_of("XLEN", outbox), 0);
         /* the attempt is recorded in the page's scope */
         assert_int_equal(int_of("XLEN", audit), 1);
-        assert_int_equal(vg_state_audit_read(P, inc[p], 50, &rec, &n_rec, errstr, sizeof(errstr)),
-                         VG_OK);
+        assert_int_equal(
+            vg_state_audit_read(E.st, inc[p], 50, &rec, &n_rec, errstr, sizeof(errstr)), VG_OK);
         assert_int_equal(n_rec, 1);
         assert_string_equal(rec[0].outcome, "delivered");
         assert_string_equal(rec[0].id, id);
@@ -349,7 +338,7 @@ static void test_dead_letter_in_its_scope_and_retry(void **state)
     must_drain();
     assert_int_equal(vg_http_receiver_count(E.rcv), 2);
     assert_true(int_of("XLEN", global) <= 0);
-    assert_int_equal(vg_state_dead_depth(P, &depth, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_dead_depth(E.st, &depth, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(depth, 1);
     /* `vigil dlq list` finds it across the scopes */
     dlq = vigil_json("dlq", "list");
@@ -372,11 +361,11 @@ static void test_dead_letter_in_its_scope_and_retry(void **state)
     dlq = vigil_json("dlq", "list");
     assert_int_equal(cJSON_GetArraySize(dlq), 0);
     cJSON_Delete(dlq);
-    assert_int_equal(vg_state_dead_depth(P, &depth, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_dead_depth(E.st, &depth, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(depth, 0);
     /* the history, from the page's scope: retry, failed + dead, then delivered */
     assert_int_equal(
-        vg_state_audit_read(P, "bbbbbbbbbbbbbb01", 50, &rec, &n_rec, errstr, sizeof(errstr)),
+        vg_state_audit_read(E.st, "bbbbbbbbbbbbbb01", 50, &rec, &n_rec, errstr, sizeof(errstr)),
         VG_OK);
     assert_true(n_rec >= 3);
     assert_string_equal(rec[0].outcome, "retry");

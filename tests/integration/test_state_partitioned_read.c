@@ -208,6 +208,21 @@ static struct vg_state *connect_partitioned(const char *url, const char *prefix,
 
 /* ---- the readers in process ------------------------------------------------------------ */
 
+/* inc (n records, freed here) is exactly the newest want_n incidents of all scopes (the
+ * firing ones only), newest first. */
+static void expect_newest(struct vg_incident_record *inc, size_t n, bool firing_only, size_t want_n)
+{
+    char want[8][16];
+
+    assert_true(want_n <= 8);
+    newest_ids(firing_only, want_n, want);
+    assert_int_equal(n, want_n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(inc[i].id, want[i]);
+    }
+    vg_incident_records_free(inc, n);
+}
+
 static void expect_scope(struct vg_state *st, const char *want)
 {
     const char *now = vg_state_scope_now(st);
@@ -239,7 +254,6 @@ static void check_readers(struct vg_state *st)
     struct vg_incident_count *counts = NULL;
     struct vg_incident_query q = {0};
     struct vg_incident_record r;
-    char want[8][16];
     char errstr[512];
     const char *runtimes[3];
     size_t n_runtimes = 0;
@@ -323,21 +337,11 @@ static void check_readers(struct vg_state *st)
     /* incident pages: exactly the newest `limit` of all scopes */
     q.limit = 7;
     assert_int_equal(vg_state_incidents_page(st, &q, &inc, &n, errstr, sizeof(errstr)), VG_OK);
-    newest_ids(false, 7, want);
-    assert_int_equal(n, 7);
-    for (size_t i = 0; i < n; i++) {
-        assert_string_equal(inc[i].id, want[i]);
-    }
-    vg_incident_records_free(inc, n);
+    expect_newest(inc, n, false, 7);
     q.status = "firing";
     q.limit = 5;
     assert_int_equal(vg_state_incidents_page(st, &q, &inc, &n, errstr, sizeof(errstr)), VG_OK);
-    newest_ids(true, 5, want);
-    assert_int_equal(n, 5);
-    for (size_t i = 0; i < n; i++) {
-        assert_string_equal(inc[i].id, want[i]);
-    }
-    vg_incident_records_free(inc, n);
+    expect_newest(inc, n, true, 5);
     q.status = "resolved";
     q.limit = 3;
     assert_int_equal(vg_state_incidents_page(st, &q, &inc, &n, errstr, sizeof(errstr)), VG_OK);
@@ -362,12 +366,7 @@ static void check_readers(struct vg_state *st)
     /* since: j 3 and 4 of every partition, newest first */
     assert_int_equal(vg_state_incidents_list(st, T0 + 1030, &inc, &n, errstr, sizeof(errstr)),
                      VG_OK);
-    newest_ids(false, 8, want);
-    assert_int_equal(n, 8);
-    for (size_t i = 0; i < n; i++) {
-        assert_string_equal(inc[i].id, want[i]);
-    }
-    vg_incident_records_free(inc, n);
+    expect_newest(inc, n, false, 8);
 
     /* by id: in whichever scope holds it */
     assert_int_equal(vg_state_incident_get(st, "inc-1-4", &r, &found, errstr, sizeof(errstr)),
@@ -605,23 +604,10 @@ static struct vg_test_env E;
 /* Commands Redis has run so far, INFO itself left out. */
 static long long commands_run(redisContext *ctx)
 {
-    redisReply *r = redisCommand(ctx, "INFO commandstats");
-    long long total = 0;
+    long long n = vg_test_redis_commands_run(ctx);
 
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_STRING);
-    for (const char *p = strstr(r->str, "cmdstat_"); p; p = strstr(p + 1, "\ncmdstat_")) {
-        const char *calls = strstr(p, "calls=");
-
-        if (*p == '\n') {
-            p++;
-        }
-        if (strncmp(p, "cmdstat_info:", 13) != 0 && calls) {
-            total += strtoll(calls + 6, NULL, 10);
-        }
-    }
-    freeReplyObject(r);
-    return total;
+    assert_true(n >= 0);
+    return n;
 }
 
 /*
@@ -663,12 +649,11 @@ static void check_costs(struct vg_state *st, redisContext *ctx)
 static void test_partitioned_one_redis(void **state)
 {
     const char *url = vg_redis_child_url(E.redis);
-    struct vg_state *st;
+    struct vg_state *st = E.st; /* the test's own connection, in vigil's layout */
     redisContext *ctx;
     redisReply *r;
     (void)state;
 
-    st = connect_partitioned(url, E.prefix, false);
     seed_resources(st);
     seed_incidents(url, E.prefix, false);
     /* the partitioned keys are where the layout puts them, none under the bare prefix */
@@ -697,7 +682,6 @@ static void test_partitioned_one_redis(void **state)
     }
     assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
     redisFree(ctx);
-    vg_state_destroy(st);
 }
 
 /* ---- a Redis Cluster ----------------------------------------------------------------- */
@@ -707,14 +691,11 @@ static struct cluster_test C;
 static void test_partitioned_cluster(void **state)
 {
     struct vg_test_env *e = &C.e;
-    struct vg_state *st;
+    struct vg_state *st = e->st; /* the test's own connection, in vigil's layout */
     bool on[8] = {false};
     int n_nodes = 0;
     (void)state;
 
-    e->opts.redis_extra = "  layout: partitioned\n";
-    vg_test_env_write_config(e);
-    st = connect_partitioned(e->opts.redis_cluster_url, e->prefix, true);
     seed_resources(st);
     seed_incidents(e->opts.redis_cluster_url, e->prefix, true);
     /* the scopes are on several primaries, each Resource's hash on its scope's */
@@ -745,7 +726,6 @@ static void test_partitioned_cluster(void **state)
 
     check_readers(st);
     check_cli(e);
-    vg_state_destroy(st);
 }
 
 int main(void)
@@ -753,14 +733,14 @@ int main(void)
     struct vg_test_env_case one = {
         .env = &E,
         .name = "partitioned-read",
-        .opts = {.http = true, .redis_extra = "  layout: partitioned\n"},
+        .opts = {.http = true, .layout = "partitioned"},
     };
     struct cluster_test_case cl = {.t = &C, .name = "partitioned-read-cluster", .partitions = 2};
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate_setup_teardown(test_partitioned_one_redis, vg_test_env_setup,
                                                  vg_test_env_teardown, &one),
-        cmocka_unit_test_prestate_setup_teardown(test_partitioned_cluster, cluster_test_setup,
-                                                 cluster_test_teardown, &cl),
+        cmocka_unit_test_prestate_setup_teardown(
+            test_partitioned_cluster, cluster_test_setup_partitioned, cluster_test_teardown, &cl),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

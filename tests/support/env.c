@@ -173,13 +173,16 @@ void vg_test_env_write_config(struct vg_test_env *e)
                   "%s"
                   "  prefix: %s\n"
                   "%s"
+                  "%s%s%s"
                   "%s"
                   "rules: [%s]\n"
                   "sinks:\n%s",
                   e->opts.kafka_tuning ? e->opts.kafka_tuning : KAFKA_TUNING,
                   e->opts.kafka_extra ? e->opts.kafka_extra : "", redis_location(e), e->prefix,
                   e->opts.redis_cluster_url ? "  cluster: true\n  wait_replicas: 1\n" : "",
-                  e->opts.redis_extra ? e->opts.redis_extra : "", e->rules,
+                  e->opts.layout ? "  layout: " : "", e->opts.layout ? e->opts.layout : "",
+                  e->opts.layout ? "\n" : "", e->opts.redis_extra ? e->opts.redis_extra : "",
+                  e->rules,
                   e->opts.sinks ? e->opts.sinks
                                 : "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", "
                                   "max_attempts: 20}\n");
@@ -478,6 +481,19 @@ void vg_test_env_produce(struct vg_test_env *e, const char *type, const char *na
     vg_buf_printf(&b, "}");
     vg_test_env_produce_raw(e, -1, key, b.data, b.len);
     vg_buf_fini(&b);
+    free(key);
+}
+
+void vg_test_env_produce_workflow_to(struct vg_test_env *e, int32_t partition, const char *name,
+                                     const char *runtime)
+{
+    char *key = vg_asprintf("workflow:v1:%s:public", name);
+    char *json = vg_asprintf("{\"resource\":{\"type\":\"workflow\",\"name\":\"%s\","
+                             "\"workspace\":\"public\"},\"status\":\"active\",\"runtime\":\"%s\"}",
+                             name, runtime);
+
+    vg_test_env_produce_raw(e, partition, key, json, strlen(json));
+    free(json);
     free(key);
 }
 
@@ -1429,15 +1445,13 @@ long vg_test_proc_kb(pid_t pid, const char *field)
 
 /* ---- A Redis Cluster ---- */
 
-/* e->st as vigil connects: on a cluster with the redis section vigil is given. */
+/* e->st as vigil connects: on a cluster and in the layout of the redis section vigil is given. */
 static vg_err_t env_state_connect(struct vg_test_env *e, char *errstr, size_t errstr_size)
 {
     struct vg_redis_config rc = {0};
 
-    if (!e->opts.redis_cluster_url) {
-        return vg_state_connect(&e->st, redis_url(e), e->prefix, errstr, errstr_size);
-    }
     rc.prefix = e->prefix;
-    rc.cluster = true;
+    rc.cluster = e->opts.redis_cluster_url != NULL;
+    rc.partitioned = e->opts.layout && strcmp(e->opts.layout, "partitioned") == 0;
     return vg_state_connect_config(&e->st, redis_url(e), e->prefix, &rc, errstr, errstr_size);
 }

@@ -48,6 +48,13 @@ struct vg_test_env_opts {
     /* -- Redis section -- */
     /* More lines of the redis section (each indented 2, e.g. cache_resources); NULL: none. */
     const char *redis_extra;
+    /*
+     * redis.layout (docs/state.md "Layouts"): "single" or "partitioned" is
+     * written into vigil.yaml, and e->st (vg_test_env_state) is connected
+     * with the same layout; NULL: no layout key (vigil's default) and e->st
+     * on the single layout.
+     */
+    const char *layout;
     /* ---- More of the environment: secrets, more topics, more config ---- */
     /* Path of the receiver URL the default sink posts to; NULL: "/hook". */
     const char *hook_path;
@@ -188,6 +195,10 @@ void vg_test_env_produce(struct vg_test_env *e, const char *type, const char *na
 /* Produce raw bytes to `partition` (-1: by key) of the event topic. */
 void vg_test_env_produce_raw(struct vg_test_env *e, int32_t partition, const char *key,
                              const void *payload, size_t len);
+/* A native event of workflow `name` in workspace public (status active, `runtime`), keyed by
+ * its Resource id, to `partition` of the event topic. */
+void vg_test_env_produce_workflow_to(struct vg_test_env *e, int32_t partition, const char *name,
+                                     const char *runtime);
 /* Wait until every message produced so far has an applied offset in Redis. */
 bool vg_test_env_wait_applied(struct vg_test_env *e, int timeout_ms);
 /* The HTTP receiver recorded at least n requests. */
@@ -305,6 +316,9 @@ bool vg_test_env_new_cluster(struct vg_test_env *e);
  */
 struct redisReply *vg_test_env_redis(struct vg_test_env *e, const char *fmt, ...);
 void vg_test_env_redis_close(struct vg_test_env *e);
+/* Commands Redis has run so far (INFO commandstats, INFO itself left out) as `ctx` sees them;
+ * -1 when it does not answer (printed). */
+long long vg_test_redis_commands_run(struct redisContext *ctx);
 
 /* ---- State tests: Redis restarts, counting log lines, the embedded Redis ---- */
 

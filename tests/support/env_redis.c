@@ -6,6 +6,7 @@
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "env.h"
@@ -67,4 +68,30 @@ void vg_test_env_redis_close(struct vg_test_env *e)
         redisFree(e->redis_raw);
         e->redis_raw = NULL;
     }
+}
+
+long long vg_test_redis_commands_run(struct redisContext *ctx)
+{
+    redisReply *r = redisCommand(ctx, "INFO commandstats");
+    long long total = 0;
+
+    if (!r || r->type != REDIS_REPLY_STRING) {
+        fprintf(stderr, "env: INFO commandstats: %s\n", r ? "unexpected reply" : ctx->errstr);
+        if (r) {
+            freeReplyObject(r);
+        }
+        return -1;
+    }
+    for (const char *p = strstr(r->str, "cmdstat_"); p; p = strstr(p + 1, "\ncmdstat_")) {
+        const char *calls = strstr(p, "calls=");
+
+        if (*p == '\n') {
+            p++;
+        }
+        if (strncmp(p, "cmdstat_info:", 13) != 0 && calls) {
+            total += strtoll(calls + 6, NULL, 10);
+        }
+    }
+    freeReplyObject(r);
+    return total;
 }
