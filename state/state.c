@@ -1150,8 +1150,9 @@ static void append_pod_link(struct vg_state *st, struct state_cmd *c, const stru
     state_cmd_append(st, c);
 }
 
-vg_err_t vg_state_pod_lookup(struct vg_state *st, const char *const *ns, const char *const *pods,
-                             size_t n, char **out, char *errstr, size_t errstr_size)
+/* vg_state_pod_lookup in the scope st is in. */
+static vg_err_t pod_lookup_here(struct vg_state *st, const char *const *ns, const char *const *pods,
+                                size_t n, char **out, char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply **replies;
@@ -1187,6 +1188,66 @@ vg_err_t vg_state_pod_lookup(struct vg_state *st, const char *const *ns, const c
     state_replies_free(replies, n);
     vg_free(replies);
     return err;
+}
+
+/*
+ * With the partitioned layout pod links live in the global scope, not in
+ * a partition's: the Kubernetes Events that need them often come on
+ * another topic (k8s.events) than the pods that wrote them, so no
+ * partition's scope would be the Event's. They are written on their own
+ * before the partition's commit (a SET is idempotent, and a link only
+ * says which Resource a pod belongs to: true whether or not that commit
+ * lands); on a cluster the global slot's primary holds them all.
+ */
+vg_err_t vg_state_pod_lookup(struct vg_state *st, const char *const *ns, const char *const *pods,
+                             size_t n, char **out, char *errstr, size_t errstr_size)
+{
+    char *saved;
+    vg_err_t err;
+
+    if (!st->partitioned || !st->scope || n == 0) {
+        return pod_lookup_here(st, ns, pods, n, out, errstr, errstr_size);
+    }
+    saved = state_scope_save(st);
+    err = vg_state_scope(st, NULL, 0, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = pod_lookup_here(st, ns, pods, n, out, errstr, errstr_size);
+    }
+    err = state_scope_restore(st, saved, err, errstr, errstr_size);
+    if (err != VG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            vg_free(out[i]);
+            out[i] = NULL;
+        }
+    }
+    return err;
+}
+
+/* The partitioned layout's pod links (above): SET in the global scope, one round trip. */
+static vg_err_t write_pod_links(struct vg_state *st, const struct vg_pod_link *links, size_t n,
+                                char *errstr, size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    redisReply **replies;
+    char *saved = state_scope_save(st);
+    vg_err_t err = vg_state_scope(st, NULL, 0, errstr, errstr_size);
+
+    if (err == VG_OK) {
+        err = state_need_ctx(st, errstr, errstr_size);
+    }
+    if (err == VG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            append_pod_link(st, &c, &links[i]);
+        }
+        state_cmd_fini(&c);
+        replies = vg_calloc(n, sizeof(*replies));
+        err = state_read_checked(st, n, replies, "SET pod", errstr, errstr_size);
+        if (err == VG_OK) {
+            state_replies_free(replies, n);
+        }
+        vg_free(replies);
+    }
+    return state_scope_restore(st, saved, err, errstr, errstr_size);
 }
 
 static void append_page(struct vg_state *st, struct state_cmd *c, const char *outbox_key,
@@ -1435,8 +1496,8 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
     }
     n += append_indexes(st, c, cm);
     n += append_histories(st, c, cm);
-    for (size_t i = 0; i < cm->n_pod_links; i++) {
-        append_pod_link(st, c, &cm->pod_links[i]);
+    for (size_t i = 0; !st->partitioned && i < cm->n_pod_links; i++) {
+        append_pod_link(st, c, &cm->pod_links[i]); /* partitioned: written before, globally */
         n++;
     }
     if (cm->n_pages > 0) {
@@ -1668,6 +1729,12 @@ vg_err_t vg_state_commit_send(struct vg_state *st, const struct vg_commit *cm, c
     err = state_need_ctx(st, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
+    }
+    if (st->partitioned && cm->n_pod_links > 0) {
+        err = write_pod_links(st, cm->pod_links, cm->n_pod_links, errstr, errstr_size);
+        if (err != VG_OK) {
+            return err;
+        }
     }
     if (cm->n_incidents > 0) {
         err = state_incidents_prepare(st, errstr, errstr_size);

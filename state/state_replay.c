@@ -19,7 +19,8 @@
 
 /*
  * The global keys of the partitioned layout that a replay rebuilds and
- * swaps: the registry of partitions. The rest of the global scope
+ * swaps: the registry of partitions (and the pod links, P:pod:*, moved
+ * with the partitions' keys). The rest of the global scope
  * (silences) is the operators', not derived from the topics: it stays
  * where it is (docs/state.md "Layouts").
  */
@@ -358,6 +359,18 @@ static vg_err_t move_partitioned(struct vg_state *st, const char *from, const ch
     vg_err_t err;
 
     err = scan_everywhere(st, pattern, &op, moved, errstr, errstr_size);
+    if (err == VG_OK) {
+        /* the pod links, in the global scope (within the global tag's slot on both sides) */
+        char *from_pods = vg_asprintf("%s:", from_global);
+        char *to_pods = vg_asprintf("%s:", to_global);
+        char *pods = prefix_pattern(from_global, ":pod:*");
+        struct key_op pod_op = {build_rename, "RENAME", "no such key", skip, from_pods, to_pods};
+
+        err = scan_everywhere(st, pods, &pod_op, moved, errstr, errstr_size);
+        free(pods);
+        free(to_pods);
+        free(from_pods);
+    }
     for (size_t i = 0; err == VG_OK && swapped_globals[i]; i++) {
         struct state_cmd c = {0};
         redisReply *r = NULL;

@@ -23,6 +23,8 @@ target_link_libraries(test_engine_partitioned PRIVATE vg_testenv vg_testsupport 
                       PkgConfig::CMOCKA PkgConfig::SCALEOUT_CJSON PkgConfig::SCALEOUT_HIREDIS
                       vg_build_flags)
 add_dependencies(test_engine_partitioned vigil)
+target_compile_definitions(test_engine_partitioned
+                           PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
 add_test(NAME engine_partitioned COMMAND test_engine_partitioned)
 set_tests_properties(engine_partitioned PROPERTIES LABELS integration TIMEOUT 240
                      ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")

@@ -6,7 +6,9 @@
  * fresh consumer group (every message delivered again) applies nothing
  * twice, `for:` timers fire per partition, a grouped pager flushes one
  * grouped page per partition, and a Resource whose events come from two
- * partitions is never written from one scope's copy into the other's.
+ * partitions is never written from one scope's copy into the other's,
+ * and a Kubernetes Event finds its pod's Resource through the pod link a
+ * pod event on another partition wrote (pod links are global).
  * The receiver answers 500 throughout, so the pages stay in the
  * partitions' outboxes where the test reads them.
  */
@@ -379,6 +381,67 @@ static void test_cache_keeps_scopes_apart(void **state)
     assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
 }
 
+/* A fixture of tests/fixtures/k8s on an explicit partition. */
+static void produce_fixture(int32_t partition, const char *name)
+{
+    char *path = vg_asprintf("%s/k8s/%s", VG_FIXTURES, name);
+    size_t len = 0;
+    char *text = vg_test_read_file(path, &len);
+
+    assert_non_null(text);
+    vg_test_env_produce_raw(&E, partition, "pod", text, len);
+    free(text);
+    free(path);
+}
+
+/*
+ * Kubernetes Events usually come on a topic (or partition) of their own,
+ * never the one of the pod events that wrote the pod links: the links
+ * are in the global scope, so an Event on partition 1 finds the pod whose
+ * events came on partition 0, and its log line joins that Resource's
+ * history (written in the Event's partition's scope, read merged).
+ */
+static void test_k8s_event_finds_pod_of_another_partition(void **state)
+{
+    static const char id[] = "workflow:v1:ingestion-delivery-events:public";
+    static const char pod[] = "public/ingestion-delivery-events-7d9f-x2";
+    redisReply *r;
+    struct vg_history_entry *h = NULL;
+    size_t n = 0;
+    char errstr[256];
+    bool backoff = false;
+
+    (void)state;
+    setup_partitioned();
+    assert_true(vg_test_env_spawn(&E));
+    produce_fixture(0, "pod-imagepull.json");
+    assert_true(vg_test_env_flush(&E));
+    assert_true(vg_test_env_wait_applied(&E, 30000));
+    produce_fixture(1, "event-backoff.json");
+    assert_true(vg_test_env_flush(&E));
+    assert_true(vg_test_env_wait_applied(&E, 30000));
+
+    r = vg_test_env_redis(&E, "GET %s:pod:%s", E.prefix, pod);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, id);
+    freeReplyObject(r);
+    assert_int_equal(
+        int_reply(vg_test_env_redis(&E, "EXISTS %s:{%s/0}:pod:%s", E.prefix, E.topic, pod)), 0);
+    /* the log line is in the Event's partition's history of the Resource; `vigil history` (the
+     * reader) merges the scopes' histories */
+    assert_int_equal(vg_state_history(E.st, id, 0, &h, &n, errstr, sizeof(errstr)), VG_OK);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j + 1 < 2 * h[i].n_extra; j += 2) {
+            backoff = backoff || (strcmp(h[i].extra[j], "reason") == 0 &&
+                                  strcmp(h[i].extra[j + 1], "BackOff") == 0);
+        }
+    }
+    vg_history_free(h, n);
+    assert_true(backoff);
+    assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +449,8 @@ int main(void)
                                                  vg_test_env_teardown, &C),
         cmocka_unit_test_prestate_setup_teardown(test_cache_keeps_scopes_apart, vg_test_env_setup,
                                                  vg_test_env_teardown, &C),
+        cmocka_unit_test_prestate_setup_teardown(test_k8s_event_finds_pod_of_another_partition,
+                                                 vg_test_env_setup, vg_test_env_teardown, &C),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
