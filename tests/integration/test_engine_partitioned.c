@@ -412,7 +412,7 @@ static void test_k8s_event_finds_pod_of_another_partition(void **state)
     bool backoff = false;
 
     (void)state;
-    setup_partitioned();
+    refuse_pages();
     assert_true(vg_test_env_spawn(&E));
     produce_fixture(0, "pod-imagepull.json");
     assert_true(vg_test_env_flush(&E));
