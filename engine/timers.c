@@ -407,7 +407,8 @@ static vg_err_t redis_commit_group(void *ctx, const char *member, const struct v
 
 /*
  * Fire one round of due timers (Resource timers, then group buffers) through rules/.
- * With the partitioned layout `due` are one partition's, fired in its scope.
+ * With the partitioned layout `due` are one partition's, fired in its scope,
+ * or the group timers, fired in the global scope.
  */
 static vg_err_t fire(struct eng_timers *t, const struct vg_ruleset *rs,
                      const struct vg_due_timer *due, size_t n, char *errstr, size_t errstr_size)
@@ -427,12 +428,9 @@ static vg_err_t fire(struct eng_timers *t, const struct vg_ruleset *rs,
     }
     refresh(t, rs, vg_now_ms(), false);
     set_env(t, vg_now_ms());
-    err = VG_OK;
-    if (due[0].scope_topic) {
-        /* after refresh: its readers may go through other scopes */
-        err =
-            vg_state_scope(t->st, due[0].scope_topic, due[0].scope_partition, errstr, errstr_size);
-    }
+    /* after refresh: its readers may go through other scopes. No scope: the
+     * group timers, global (with the single layout, everything: a no-op) */
+    err = vg_state_scope(t->st, due[0].scope_topic, due[0].scope_partition, errstr, errstr_size);
     if (err == VG_OK) {
         err = vg_rules_timers_fire(rs, &t->env, &store, v, n, errstr, errstr_size);
     }
@@ -508,7 +506,8 @@ vg_err_t eng_timers_run(struct eng_timers *t, const struct vg_ruleset *rs, bool 
         VG_LOG_DEBUG("rules", "reading timers: %s", errstr);
         return err;
     }
-    /* partitioned layout: one round per partition, in its scope (due come grouped by scope) */
+    /* partitioned layout: one round per partition, in its scope, then one for the group
+     * timers in the global scope (due come grouped by scope) */
     for (size_t i = 0; err == VG_OK && i < n_due;) {
         size_t k = 1;
 

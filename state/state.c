@@ -1250,6 +1250,58 @@ static vg_err_t write_pod_links(struct vg_state *st, const struct vg_pod_link *l
     return state_scope_restore(st, saved, err, errstr, errstr_size);
 }
 
+/*
+ * With the partitioned layout group buffers live in the global scope too
+ * (P:grp:<member>, P:grp:idx:<member>, P:timers:groups): a group_by group
+ * spans partitions, and one buffer per group makes one grouped page, as
+ * with the single layout. A commit's grouped pages are written here, in
+ * one pipelined round trip before the partition's MULTI/EXEC. That is
+ * safe because a page is deterministic (its incident id and body follow
+ * from the events): a retry, a replay, or another instance after a fence
+ * loss writes the same HSET field with the same body, and the timer's NX
+ * keeps the group's first due time. The page is in Redis before the
+ * offsets move, so it is never lost; it may be buffered again by a
+ * commit that then fails (at least once).
+ */
+static vg_err_t write_group_pages(struct vg_state *st, const struct vg_commit *cm, char *errstr,
+                                  size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    redisReply **replies;
+    size_t n = 0;
+    char *saved = state_scope_save(st);
+    vg_err_t err = vg_state_scope(st, NULL, 0, errstr, errstr_size);
+
+    if (err == VG_OK) {
+        err = state_need_ctx(st, errstr, errstr_size);
+    }
+    if (err == VG_OK) {
+        for (size_t i = 0; i < cm->n_pages; i++) {
+            if (cm->pages[i].group) {
+                n += state_append_group_page(st, &c, &cm->pages[i]);
+            }
+        }
+        state_cmd_fini(&c);
+        replies = vg_calloc(n, sizeof(*replies));
+        err = state_read_checked(st, n, replies, "group page", errstr, errstr_size);
+        if (err == VG_OK) {
+            state_replies_free(replies, n);
+        }
+        vg_free(replies);
+    }
+    return state_scope_restore(st, saved, err, errstr, errstr_size);
+}
+
+static bool has_group_pages(const struct vg_commit *cm)
+{
+    for (size_t i = 0; i < cm->n_pages; i++) {
+        if (cm->pages[i].group) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void append_page(struct vg_state *st, struct state_cmd *c, const char *outbox_key,
                         const struct vg_page *pg)
 {
@@ -1505,8 +1557,11 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
 
         for (size_t i = 0; i < cm->n_pages; i++) {
             if (cm->pages[i].group) {
-                /* a grouped pager's page waits in its group buffer */
-                n += state_append_group_page(st, c, &cm->pages[i]);
+                /* a grouped pager's page waits in its group buffer
+                 * (partitioned: written before, globally) */
+                if (!st->partitioned) {
+                    n += state_append_group_page(st, c, &cm->pages[i]);
+                }
                 continue;
             }
             append_page(st, c, outbox, &cm->pages[i]);
@@ -1732,6 +1787,12 @@ vg_err_t vg_state_commit_send(struct vg_state *st, const struct vg_commit *cm, c
     }
     if (st->partitioned && cm->n_pod_links > 0) {
         err = write_pod_links(st, cm->pod_links, cm->n_pod_links, errstr, errstr_size);
+        if (err != VG_OK) {
+            return err;
+        }
+    }
+    if (st->partitioned && has_group_pages(cm)) {
+        err = write_group_pages(st, cm, errstr, errstr_size);
         if (err != VG_OK) {
             return err;
         }

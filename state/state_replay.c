@@ -19,12 +19,13 @@
 
 /*
  * The global keys of the partitioned layout that a replay rebuilds and
- * swaps: the registry of partitions (and the pod links, P:pod:*, moved
- * with the partitions' keys). The rest of the global scope
+ * swaps: the registry of partitions and the group timers (and the pod
+ * links, P:pod:*, and the group buffers, P:grp:*, moved with the
+ * partitions' keys). The rest of the global scope
  * (silences) is the operators', not derived from the topics: it stays
  * where it is (docs/state.md "Layouts").
  */
-static const char *const swapped_globals[] = {"parts", NULL};
+static const char *const swapped_globals[] = {"parts", "timers:groups", NULL};
 
 /* "<P><tail>" with the glob characters of P escaped, for SCAN MATCH (`tail` is a glob
  * already: ":*", or ":\\{*" for the partition scopes "P:{<topic>/<partition>}:..."). */
@@ -350,6 +351,7 @@ static vg_err_t move_partitioned(struct vg_state *st, const char *from, const ch
                                  const char *const *skip, long long *moved, char *errstr,
                                  size_t errstr_size)
 {
+    static const char *const moved_globals[] = {":pod:*", ":grp:*"};
     char *from_name = vg_asprintf("%s:", from);
     char *to_name = vg_asprintf("%s:", to);
     char *pattern = prefix_pattern(from, ":\\{*");
@@ -359,17 +361,18 @@ static vg_err_t move_partitioned(struct vg_state *st, const char *from, const ch
     vg_err_t err;
 
     err = scan_everywhere(st, pattern, &op, moved, errstr, errstr_size);
-    if (err == VG_OK) {
-        /* the pod links, in the global scope (within the global tag's slot on both sides) */
-        char *from_pods = vg_asprintf("%s:", from_global);
-        char *to_pods = vg_asprintf("%s:", to_global);
-        char *pods = prefix_pattern(from_global, ":pod:*");
-        struct key_op pod_op = {build_rename, "RENAME", "no such key", skip, from_pods, to_pods};
+    for (size_t i = 0; err == VG_OK && i < VG_ARRAY_LEN(moved_globals); i++) {
+        /* the pod links and the group buffers (with their indexes), in the global
+         * scope (within the global tag's slot on both sides) */
+        char *from_keys = vg_asprintf("%s:", from_global);
+        char *to_keys = vg_asprintf("%s:", to_global);
+        char *keys = prefix_pattern(from_global, moved_globals[i]);
+        struct key_op key_op = {build_rename, "RENAME", "no such key", skip, from_keys, to_keys};
 
-        err = scan_everywhere(st, pods, &pod_op, moved, errstr, errstr_size);
-        free(pods);
-        free(to_pods);
-        free(from_pods);
+        err = scan_everywhere(st, keys, &key_op, moved, errstr, errstr_size);
+        free(keys);
+        free(to_keys);
+        free(from_keys);
     }
     for (size_t i = 0; err == VG_OK && swapped_globals[i]; i++) {
         struct state_cmd c = {0};
@@ -534,7 +537,8 @@ vg_err_t vg_state_drop_pages(struct vg_state *st, long long *dropped, char *errs
                              size_t errstr_size)
 {
     *dropped = 0;
-    return state_scopes_each(st, false, drop_pages_fn, dropped, errstr, errstr_size);
+    /* the global scope too: the partitioned layout's group buffers (and its outbox) */
+    return state_scopes_each(st, true, drop_pages_fn, dropped, errstr, errstr_size);
 }
 
 /* vg_state_replay_counts in the scope st is in, added to `arg` (struct vg_state_replay_counts). */

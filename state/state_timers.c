@@ -161,24 +161,22 @@ void vg_due_timers_free(struct vg_due_timer *v, size_t n)
 
 /*
  * The key of timer set `i` of a due read: part i's timers, or (i >= n_parts)
- * the group timers; with the partitioned layout, the group timers of part
- * i - n_parts's scope, every key built in its part's scope whatever scope
- * st is in.
+ * the group timers, global whatever the layout; every key built in its
+ * scope whatever scope st is in.
  */
 static char *due_key(const struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
                      size_t i)
 {
-    const struct vg_offset *p = &parts[i < n_parts ? i : i - n_parts];
+    const struct vg_offset *p = i < n_parts ? &parts[i] : NULL;
 
+    if (!p) {
+        return vg_asprintf("%s:timers:groups", st->global);
+    }
     if (!st->partitioned) {
-        return i < n_parts ? state_timer_key(st, p->topic, p->partition)
-                           : state_timer_key(st, NULL, 0);
+        return state_timer_key(st, p->topic, p->partition);
     }
-    if (i < n_parts) {
-        return vg_asprintf("%s:{%s/%d}:timers:%s/%d", st->name, p->topic, (int)p->partition,
-                           p->topic, (int)p->partition);
-    }
-    return vg_asprintf("%s:{%s/%d}:timers:groups", st->name, p->topic, (int)p->partition);
+    return vg_asprintf("%s:{%s/%d}:timers:%s/%d", st->name, p->topic, (int)p->partition, p->topic,
+                       (int)p->partition);
 }
 
 static void queue_due(struct vg_state *st, struct state_cmd *c, const char *key, int64_t now_ms,
@@ -199,7 +197,7 @@ static void queue_due(struct vg_state *st, struct state_cmd *c, const char *key,
 static void take_due(const struct vg_state *st, const redisReply *r, const struct vg_offset *parts,
                      size_t n_parts, size_t i, struct vg_due_timer **v, size_t *n, size_t *cap)
 {
-    const struct vg_offset *p = &parts[i < n_parts ? i : i - n_parts];
+    const struct vg_offset *p = i < n_parts ? &parts[i] : NULL;
 
     if (r->type != REDIS_REPLY_ARRAY) {
         return;
@@ -214,11 +212,11 @@ static void take_due(const struct vg_state *st, const redisReply *r, const struc
         }
         t = VG_ARRAY_PUSH(*v, *n, *cap);
         memset(t, 0, sizeof(*t));
-        t->topic = i < n_parts ? vg_strdup(p->topic) : NULL;
-        t->partition = i < n_parts ? p->partition : 0;
+        t->topic = p ? vg_strdup(p->topic) : NULL;
+        t->partition = p ? p->partition : 0;
         t->member = vg_strndup(m->str, m->len);
         t->due_ms = (int64_t)strtod(sc->str, NULL);
-        if (st->partitioned) {
+        if (st->partitioned && p) {
             t->scope_topic = vg_strdup(p->topic);
             t->scope_partition = p->partition;
         }
@@ -226,60 +224,63 @@ static void take_due(const struct vg_state *st, const redisReply *r, const struc
 }
 
 /*
+ * Read timer set `i` (see due_key) in `topic`/`partition`'s scope (topic
+ * NULL: the global scope): on a cluster each scope's keys are on the
+ * primary of its own slot, one round trip each.
+ */
+static vg_err_t due_in_scope(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
+                             size_t i, int64_t now_ms, size_t max, struct vg_due_timer **v,
+                             size_t *n, size_t *cap, char *errstr, size_t errstr_size)
+{
+    const struct vg_offset *p = i < n_parts ? &parts[i] : NULL;
+    redisReply *reply = NULL;
+    struct state_cmd c = {0};
+    char *key;
+    vg_err_t err;
+
+    err = vg_state_scope(st, p ? p->topic : NULL, p ? p->partition : 0, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = state_need_ctx(st, errstr, errstr_size);
+    }
+    if (err != VG_OK) {
+        return err;
+    }
+    key = due_key(st, parts, n_parts, i);
+    queue_due(st, &c, key, now_ms, max);
+    vg_free(key);
+    state_cmd_fini(&c);
+    err = state_read_checked(st, 1, &reply, "ZRANGEBYSCORE timers", errstr, errstr_size);
+    if (err == VG_OK) {
+        take_due(st, reply, parts, n_parts, i, v, n, cap);
+        state_replies_free(&reply, 1);
+    }
+    return err;
+}
+
+/*
  * On a cluster with the partitioned layout each partition's timers are on
- * the primary of its own slot: one round trip per partition, in its scope;
- * st goes back to the scope it was in.
+ * the primary of its own slot, the group timers on the global slot's: one
+ * round trip per scope; st goes back to the scope it was in.
  */
 static vg_err_t due_by_scope(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
                              bool groups, int64_t now_ms, size_t max, struct vg_due_timer **v,
                              size_t *n, size_t *cap, char *errstr, size_t errstr_size)
 {
-    char *was = st->scope ? vg_strdup(st->scope) : NULL;
+    char *was = state_scope_save(st);
     vg_err_t err = VG_OK;
 
-    for (size_t k = 0; err == VG_OK && k < n_parts; k++) {
-        size_t idx[2] = {k, n_parts + k};
-        size_t n_cmds = groups ? 2 : 1;
-        redisReply *replies[2] = {NULL, NULL};
-        struct state_cmd c = {0};
-
-        err = vg_state_scope(st, parts[k].topic, parts[k].partition, errstr, errstr_size);
-        if (err == VG_OK) {
-            err = state_need_ctx(st, errstr, errstr_size);
-        }
-        if (err != VG_OK) {
-            break;
-        }
-        for (size_t j = 0; j < n_cmds; j++) {
-            char *key = due_key(st, parts, n_parts, idx[j]);
-
-            queue_due(st, &c, key, now_ms, max);
-            vg_free(key);
-        }
-        state_cmd_fini(&c);
-        err = state_read_checked(st, n_cmds, replies, "ZRANGEBYSCORE timers", errstr, errstr_size);
-        if (err != VG_OK) {
-            break;
-        }
-        for (size_t j = 0; j < n_cmds; j++) {
-            take_due(st, replies[j], parts, n_parts, idx[j], v, n, cap);
-        }
-        state_replies_free(replies, n_cmds);
+    for (size_t i = 0; err == VG_OK && i < n_parts + (groups ? 1 : 0); i++) {
+        err = due_in_scope(st, parts, n_parts, i, now_ms, max, v, n, cap, errstr, errstr_size);
     }
-    if (err == VG_OK) {
-        err = vg_state_scope_set(st, was, errstr, errstr_size);
-    }
-    vg_free(was);
-    return err;
+    return state_scope_restore(st, was, err, errstr, errstr_size);
 }
 
 vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
                              bool groups, int64_t now_ms, size_t max, struct vg_due_timer **out,
                              size_t *n_out, char *errstr, size_t errstr_size)
 {
-    /* the partitioned layout has group timers in every partition's scope */
-    size_t n_groups = !groups ? 0 : st->partitioned ? n_parts : 1;
-    size_t n_cmds = n_parts + n_groups;
+    /* the group timers are global, whatever the layout: one set */
+    size_t n_cmds = n_parts + (groups ? 1 : 0);
     struct vg_due_timer *v = NULL;
     size_t n = 0;
     size_t cap = 0;

@@ -406,8 +406,8 @@ struct vg_due_timer {
     int32_t partition;
     char *member;
     int64_t due_ms;
-    /* redis.layout partitioned: the partition whose scope holds it (group timers too,
-     * one set per partition); NULL with the single layout */
+    /* redis.layout partitioned: the partition whose scope holds it; NULL with the
+     * single layout, and for the group timers (global whatever the layout) */
     char *scope_topic;
     int32_t scope_partition;
 };
@@ -416,10 +416,11 @@ void vg_due_timers_free(struct vg_due_timer *v, size_t n);
 /*
  * The timers due at `now_ms` (score <= now) of each of `parts` (one
  * pipelined round trip), at most `max` per partition, earliest first;
- * `groups`: also the global group timers. With the partitioned layout each
- * partition's timers and group timers are read in its scope, whatever
- * scope st is in (one round trip per partition on a cluster; st returns to
- * its scope), and each due timer names its scope. Caller frees.
+ * `groups`: also the global group timers (one set whatever the layout,
+ * listed last). With the partitioned layout each partition's timers are
+ * read in its scope and the group timers in the global scope, whatever
+ * scope st is in (one round trip per scope on a cluster; st returns to its
+ * scope), and each partition's due timer names its scope. Caller frees.
  */
 vg_err_t vg_state_timers_due(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
                              bool groups, int64_t now_ms, size_t max, struct vg_due_timer **out,

@@ -4,13 +4,14 @@
  * partition's scope. Every key of a Resource is under its partition's hash
  * tag, each partition's applied offset is in its scope, a restart under a
  * fresh consumer group (every message delivered again) applies nothing
- * twice, `for:` timers fire per partition, a grouped pager flushes one
- * grouped page per partition, and a Resource whose events come from two
+ * twice, `for:` timers fire per partition, a grouped pager's group spans
+ * the partitions (one grouped page per group, listing the Resources of
+ * every partition, in the global outbox), and a Resource whose events come from two
  * partitions is never written from one scope's copy into the other's,
  * and a Kubernetes Event finds its pod's Resource through the pod link a
  * pod event on another partition wrote (pod links are global).
  * The receiver answers 500 throughout, so the pages stay in the
- * partitions' outboxes where the test reads them.
+ * outboxes where the test reads them.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -50,7 +51,7 @@ static const char rules[] = "monitors:\n"
                             "  - name: ops\n"
                             "    sinks: [ops]\n"
                             "    group_by: [monitor]\n"
-                            "    group_wait: 1s\n";
+                            "    group_wait: 3s\n";
 
 static struct vg_test_env_case C = {
     &E,
@@ -97,10 +98,15 @@ static long long hist_len(int p, const char *name)
                                        E.topic, p, name));
 }
 
-/* Entries ever added to partition p's outbox (deleted ones too: XINFO's entries-added). */
+/*
+ * Entries ever added to partition p's outbox, p < 0: the global one's
+ * (deleted ones too: XINFO's entries-added; 0 when it never existed).
+ */
 static long long outbox_added(int p)
 {
-    redisReply *r = vg_test_env_redis(&E, "XINFO STREAM %s:{%s/%d}:outbox", E.prefix, E.topic, p);
+    redisReply *r =
+        p < 0 ? vg_test_env_redis(&E, "XINFO STREAM %s:outbox", E.prefix)
+              : vg_test_env_redis(&E, "XINFO STREAM %s:{%s/%d}:outbox", E.prefix, E.topic, p);
     long long n = 0;
 
     assert_non_null(r);
@@ -114,30 +120,56 @@ static long long outbox_added(int p)
     return n;
 }
 
-static bool two_pages_per_partition(void *arg)
+/* Both groups flushed: every timer fired, the global outbox got two pages. */
+static bool both_groups_flushed(void *arg)
 {
     (void)arg;
-    for (int p = 0; p < PARTITIONS; p++) {
-        if (outbox_added(p) < 2) {
-            return false;
-        }
-    }
-    return vg_test_env_timers(&E) == 0;
+    return outbox_added(-1) >= 2 && vg_test_env_timers(&E) == 0;
+}
+
+static const char *incident_monitor(const cJSON *it)
+{
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(it, "incident"), "monitor")->valuestring;
 }
 
 /*
- * Partition p's outbox holds two grouped pages, one per monitor, each
- * listing exactly the one incident of that partition's Resource.
+ * The incidents `incs` of a grouped page are all of `monitor` and list
+ * exactly the Resources "wf-p<p>-<which>" of every partition.
  */
-static void check_grouped_pages(int p)
+static void check_group_incidents(const cJSON *incs, const char *monitor, char which)
 {
-    redisReply *r = vg_test_env_redis(&E, "XRANGE %s:{%s/%d}:outbox - +", E.prefix, E.topic, p);
-    char failed[64];
-    char pending[64];
     int seen = 0;
 
-    snprintf(failed, sizeof(failed), "workflow:v1:wf-p%d-a:public", p);
-    snprintf(pending, sizeof(pending), "workflow:v1:wf-p%d-b:public", p);
+    assert_int_equal(cJSON_GetArraySize(incs), PARTITIONS);
+    for (int i = 0; i < PARTITIONS; i++) {
+        const cJSON *it = cJSON_GetArrayItem(incs, i);
+        const char *res =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(it, "resource"), "id")->valuestring;
+        int p = -1;
+        char tail[32] = "";
+
+        assert_string_equal(incident_monitor(it), monitor);
+        assert_int_equal(sscanf(res, "workflow:v1:wf-p%d-%31s", &p, tail), 2);
+        assert_true(p >= 0 && p < PARTITIONS);
+        assert_true(tail[0] == which && strcmp(tail + 1, ":public") == 0);
+        seen |= 1 << p;
+    }
+    assert_int_equal(seen, (1 << PARTITIONS) - 1);
+}
+
+/*
+ * The global outbox holds two grouped pages, one per monitor (the group
+ * spans the partitions), each listing the incident of the Resource of
+ * every partition; no partition's outbox holds a page.
+ */
+static void check_grouped_pages(void)
+{
+    redisReply *r = vg_test_env_redis(&E, "XRANGE %s:outbox - +", E.prefix);
+    int seen = 0;
+
+    for (int p = 0; p < PARTITIONS; p++) {
+        assert_int_equal(outbox_added(p), 0);
+    }
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 2);
@@ -145,9 +177,8 @@ static void check_grouped_pages(int p)
         const redisReply *fields = r->element[i]->element[1];
         cJSON *body = NULL;
         const cJSON *incs;
-        const cJSON *first;
         const char *monitor;
-        const char *res;
+        char which;
 
         for (size_t j = 0; j + 1 < fields->elements; j += 2) {
             if (strcmp(fields->element[j]->str, "body") == 0) {
@@ -157,19 +188,15 @@ static void check_grouped_pages(int p)
         assert_non_null(body);
         assert_true(cJSON_IsObject(cJSON_GetObjectItem(body, "group")));
         incs = cJSON_GetObjectItem(body, "incidents");
-        assert_int_equal(cJSON_GetArraySize(incs), 1);
-        first = cJSON_GetArrayItem(incs, 0);
-        monitor =
-            cJSON_GetObjectItem(cJSON_GetObjectItem(first, "incident"), "monitor")->valuestring;
-        res = cJSON_GetObjectItem(cJSON_GetObjectItem(first, "resource"), "id")->valuestring;
-        if (strcmp(monitor, "workflow-failed") == 0) {
-            assert_string_equal(res, failed);
-            seen |= 1;
-        } else {
+        assert_non_null(cJSON_GetArrayItem(incs, 0));
+        monitor = incident_monitor(cJSON_GetArrayItem(incs, 0));
+        /* the failed Resources are "-a", the pending ones "-b" */
+        which = strcmp(monitor, "workflow-failed") == 0 ? 'a' : 'b';
+        if (which == 'b') {
             assert_string_equal(monitor, "stuck-pending");
-            assert_string_equal(res, pending);
-            seen |= 2;
         }
+        check_group_incidents(incs, monitor, which);
+        seen |= which == 'a' ? 1 : 2;
         cJSON_Delete(body);
     }
     assert_int_equal(seen, 3);
@@ -256,13 +283,13 @@ static void test_partitioned_pipeline(void **state)
     assert_int_equal(n_parts, PARTITIONS);
     vg_state_scopes_free(parts, n_parts);
 
-    /* the timers fire and each group buffer flushes in its partition: two grouped pages each */
-    assert_true(vg_test_wait_for(two_pages_per_partition, NULL, 30000));
+    /* the timers fire and each group buffer, global, flushes once: two grouped pages in all */
+    assert_true(vg_test_wait_for(both_groups_flushed, NULL, 30000));
+    check_grouped_pages();
     for (int p = 0; p < PARTITIONS; p++) {
         char a[32];
         char b[32];
 
-        check_grouped_pages(p);
         snprintf(a, sizeof(a), "wf-p%d-a", p);
         snprintf(b, sizeof(b), "wf-p%d-b", p);
         hist[p][0] = hist_len(p, a);
@@ -297,11 +324,14 @@ static void test_partitioned_pipeline(void **state)
         assert_int_equal(exists_res(p, "res", c), 1);
         assert_int_equal(hist_len(p, a), hist[p][0]);
         assert_int_equal(hist_len(p, b), hist[p][1]);
-        assert_int_equal(outbox_added(p), 2);
+        assert_int_equal(outbox_added(p), 0);
         assert_int_equal(vg_state_applied_offset(E.st, E.topic, p, &off, errstr, sizeof(errstr)),
                          VG_OK);
         assert_int_equal(off, 3);
     }
+    /* the replays buffered nothing again: no group waits, no page was added */
+    assert_int_equal(vg_test_env_timers(&E), 0);
+    assert_int_equal(outbox_added(-1), 2);
     assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
 }
 
