@@ -6,8 +6,9 @@
  * one primary, each Resource's hash is on the primary that owns its
  * partition's slot (and on that primary's replica), nothing was refused as
  * CROSSSLOT, the incident counts function was loaded on every primary
- * a commit with incident records went to, and each partition's `for:`
- * timer fired on its own primary.
+ * a commit with incident records went to, each partition's `for:`
+ * timer fired on its own primary, and a grouped pager's groups, global,
+ * paged once each, listing the Resources of every partition.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
@@ -41,7 +43,9 @@ static const char rules[] = "monitors:\n"
                             "    severity: high\n"
                             "pagers:\n"
                             "  - name: ops\n"
-                            "    sinks: [ops]\n";
+                            "    sinks: [ops]\n"
+                            "    group_by: [monitor]\n"
+                            "    group_wait: 3s\n";
 
 static struct cluster_test T;
 static struct cluster_test_case C = {&T, "cluster-parts", PARTITIONS};
@@ -90,6 +94,55 @@ static bool no_timers(void *arg)
     return vg_test_env_timers(&T.e) == 0;
 }
 
+/*
+ * The grouped pages the receiver got: exactly one per monitor, each
+ * listing the incident of every partition's Resource of that monitor.
+ */
+static void check_grouped_pages(void)
+{
+    size_t n_req = vg_http_receiver_count(T.e.rcv);
+    int seen = 0;
+    int n_grouped = 0;
+
+    for (size_t i = 0; i < n_req; i++) {
+        struct vg_http_request *req = vg_http_receiver_request(T.e.rcv, i);
+        cJSON *body = cJSON_Parse(req->body);
+        const cJSON *incs = cJSON_GetObjectItem(body, "incidents");
+        const char *monitor = NULL;
+
+        assert_non_null(body);
+        if (cJSON_IsObject(cJSON_GetObjectItem(body, "group"))) {
+            int parts = 0;
+
+            n_grouped++;
+            assert_int_equal(cJSON_GetArraySize(incs), PARTITIONS);
+            for (int j = 0; j < PARTITIONS; j++) {
+                const cJSON *it = cJSON_GetArrayItem(incs, j);
+                const char *m = cJSON_GetObjectItem(cJSON_GetObjectItem(it, "incident"), "monitor")
+                                    ->valuestring;
+                const char *res =
+                    cJSON_GetObjectItem(cJSON_GetObjectItem(it, "resource"), "id")->valuestring;
+                int p = -1;
+
+                assert_true(monitor == NULL || strcmp(monitor, m) == 0);
+                monitor = m;
+                assert_int_equal(sscanf(res, "workflow:v1:wf-p%d", &p), 1);
+                assert_true(p >= 0 && p < PARTITIONS);
+                parts |= 1 << p;
+            }
+            assert_int_equal(parts, (1 << PARTITIONS) - 1);
+            seen |= strcmp(monitor, "workflow-failed") == 0 ? 1 : 2;
+        }
+        cJSON_Delete(body);
+        vg_http_request_free(req);
+    }
+    if (n_grouped != 2) {
+        vg_test_env_dump_logs(&T.e);
+    }
+    assert_int_equal(n_grouped, 2);
+    assert_int_equal(seen, 3);
+}
+
 static void test_partitions_over_primaries(void **state)
 {
     bool owns[VG_TEST_CLUSTER_MAX_NODES] = {false};
@@ -111,8 +164,11 @@ static void test_partitions_over_primaries(void **state)
         vg_test_env_produce_workflow_to(&T.e, p, name, "pending");
     }
     assert_true(vg_test_env_wait_applied(&T.e, 60000));
-    /* every partition's timer read on its primary and fired there */
+    /* every partition's timer read on its primary and fired there, the group timers on the
+     * global slot's; then every page delivered */
     assert_true(vg_test_wait_for(no_timers, NULL, 30000));
+    assert_true(vg_test_env_wait_quiet(&T.e, 30000));
+    check_grouped_pages();
 
     for (int p = 0; p < PARTITIONS; p++) {
         char *tag = vg_asprintf("%s/%d", T.e.topic, p);
