@@ -414,6 +414,13 @@ static void swap_scenario(const char *url, const char *topic)
     key = vg_asprintf("%s:silences:version", live_g);
     freeReplyObject(raw_cmd(key, "SET %s 7", key));
     free(key);
+    /* and a group buffer with its timer, global as well */
+    key = vg_asprintf("%s:grp:g3", live_g);
+    freeReplyObject(raw_cmd(key, "SET %s x", key));
+    free(key);
+    key = vg_asprintf("%s:timers:groups", live_g);
+    freeReplyObject(raw_cmd(key, "ZADD %s 1 g3", key));
+    free(key);
 
     /* the replayed state: three partitions, held pages in two of them, a group buffer */
     claim(fst, topic, 0);
@@ -434,6 +441,16 @@ static void swap_scenario(const char *url, const char *topic)
     key = vg_asprintf("%s:{%s/2}:grp:g1", fresh, topic);
     freeReplyObject(raw_cmd(key, "SET %s x", key));
     free(key);
+    /* a global group buffer (the partitioned layout's) with its index and timer */
+    key = vg_asprintf("%s:grp:idx:g2", fresh_g);
+    freeReplyObject(raw_cmd(key, "SET %s x", key));
+    free(key);
+    key = vg_asprintf("%s:grp:g2", fresh_g);
+    freeReplyObject(raw_cmd(key, "SET %s x", key));
+    free(key);
+    key = vg_asprintf("%s:timers:groups", fresh_g);
+    freeReplyObject(raw_cmd(key, "ZADD %s 1 g2", key));
+    free(key);
     enter(fst, NULL, 0);
     if (on_cluster) {
         /* the move must visit every primary to find them all */
@@ -448,14 +465,17 @@ static void swap_scenario(const char *url, const char *topic)
     assert_int_equal(counts.resources, 2);
     assert_int_equal(counts.outbox, 3);
     assert_null(vg_state_scope_now(fst));
-    /* held pages dropped in every scope: 3 pages and 1 group buffer */
+    /* held pages dropped in every scope: 3 pages and 2 group buffers (one global) */
     assert_int_equal(vg_state_drop_pages(fst, &dropped, errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(dropped, 4);
+    assert_int_equal(dropped, 5);
     assert_null(vg_state_scope_now(fst));
     assert_false(exists("%s:{%s/0}:outbox", fresh, topic));
     assert_false(exists("%s:{%s/1}:outbox", fresh, topic));
     assert_false(exists("%s:{%s/2}:grp:g1", fresh, topic));
     assert_false(exists("%s:{%s/2}:grp:idx:g1", fresh, topic));
+    assert_false(exists("%s:grp:g2", fresh_g));
+    assert_false(exists("%s:grp:idx:g2", fresh_g));
+    assert_false(exists("%s:timers:groups", fresh_g));
     assert_int_equal(vg_state_replay_counts(fst, &counts, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(counts.outbox, 0);
 
@@ -492,6 +512,11 @@ static void swap_scenario(const char *url, const char *topic)
     free(key);
     assert_true(exists("%s:silences:version", live_g));
     assert_false(exists("%s:silences", old_g));
+    /* the live group buffer and its timer went aside with the old state */
+    assert_true(exists("%s:grp:g3", old_g));
+    assert_true(exists("%s:timers:groups", old_g));
+    assert_false(exists("%s:grp:g3", live_g));
+    assert_false(exists("%s:timers:groups", live_g));
     /* nothing left under the replay's prefix */
     key = vg_asprintf("%s:*", fresh);
     assert_int_equal(count_keys(key, NULL), 0);
