@@ -224,9 +224,9 @@ static void take_due(const struct vg_state *st, const redisReply *r, const struc
 }
 
 /*
- * Read timer set `i` (see due_key) in `topic`/`partition`'s scope (topic
- * NULL: the global scope): on a cluster each scope's keys are on the
- * primary of its own slot, one round trip each.
+ * Read timer set `i` (see due_key) in its scope: part i's, or the global
+ * scope for the group timers. On a cluster each scope's keys are on the
+ * primary of its own slot: one round trip each.
  */
 static vg_err_t due_in_scope(struct vg_state *st, const struct vg_offset *parts, size_t n_parts,
                              size_t i, int64_t now_ms, size_t max, struct vg_due_timer **v,
