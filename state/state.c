@@ -1223,33 +1223,6 @@ vg_err_t vg_state_pod_lookup(struct vg_state *st, const char *const *ns, const c
     return err;
 }
 
-/* The partitioned layout's pod links (above): SET in the global scope, one round trip. */
-static vg_err_t write_pod_links(struct vg_state *st, const struct vg_pod_link *links, size_t n,
-                                char *errstr, size_t errstr_size)
-{
-    struct state_cmd c = {0};
-    redisReply **replies;
-    char *saved = state_scope_save(st);
-    vg_err_t err = vg_state_scope(st, NULL, 0, errstr, errstr_size);
-
-    if (err == VG_OK) {
-        err = state_need_ctx(st, errstr, errstr_size);
-    }
-    if (err == VG_OK) {
-        for (size_t i = 0; i < n; i++) {
-            append_pod_link(st, &c, &links[i]);
-        }
-        state_cmd_fini(&c);
-        replies = vg_calloc(n, sizeof(*replies));
-        err = state_read_checked(st, n, replies, "SET pod", errstr, errstr_size);
-        if (err == VG_OK) {
-            state_replies_free(replies, n);
-        }
-        vg_free(replies);
-    }
-    return state_scope_restore(st, saved, err, errstr, errstr_size);
-}
-
 /*
  * With the partitioned layout group buffers live in the global scope too
  * (P:grp:<member>, P:grp:idx:<member>, P:timers:groups): a group_by group
@@ -1263,8 +1236,12 @@ static vg_err_t write_pod_links(struct vg_state *st, const struct vg_pod_link *l
  * offsets move, so it is never lost; it may be buffered again by a
  * commit that then fails (at least once).
  */
-static vg_err_t write_group_pages(struct vg_state *st, const struct vg_commit *cm, char *errstr,
-                                  size_t errstr_size)
+/*
+ * The partitioned layout's global writes of a commit (the pod links above
+ * and the grouped pages), in one pipelined round trip in the global scope.
+ */
+static vg_err_t write_globals(struct vg_state *st, const struct vg_commit *cm, char *errstr,
+                              size_t errstr_size)
 {
     struct state_cmd c = {0};
     redisReply **replies;
@@ -1276,6 +1253,10 @@ static vg_err_t write_group_pages(struct vg_state *st, const struct vg_commit *c
         err = state_need_ctx(st, errstr, errstr_size);
     }
     if (err == VG_OK) {
+        for (size_t i = 0; i < cm->n_pod_links; i++) {
+            append_pod_link(st, &c, &cm->pod_links[i]);
+            n++;
+        }
         for (size_t i = 0; i < cm->n_pages; i++) {
             if (cm->pages[i].group) {
                 n += state_append_group_page(st, &c, &cm->pages[i]);
@@ -1283,7 +1264,7 @@ static vg_err_t write_group_pages(struct vg_state *st, const struct vg_commit *c
         }
         state_cmd_fini(&c);
         replies = vg_calloc(n, sizeof(*replies));
-        err = state_read_checked(st, n, replies, "group page", errstr, errstr_size);
+        err = state_read_checked(st, n, replies, "pod links and group pages", errstr, errstr_size);
         if (err == VG_OK) {
             state_replies_free(replies, n);
         }
@@ -1785,14 +1766,8 @@ vg_err_t vg_state_commit_send(struct vg_state *st, const struct vg_commit *cm, c
     if (err != VG_OK) {
         return err;
     }
-    if (st->partitioned && cm->n_pod_links > 0) {
-        err = write_pod_links(st, cm->pod_links, cm->n_pod_links, errstr, errstr_size);
-        if (err != VG_OK) {
-            return err;
-        }
-    }
-    if (st->partitioned && has_group_pages(cm)) {
-        err = write_group_pages(st, cm, errstr, errstr_size);
+    if (st->partitioned && (cm->n_pod_links > 0 || has_group_pages(cm))) {
+        err = write_globals(st, cm, errstr, errstr_size);
         if (err != VG_OK) {
             return err;
         }
