@@ -249,6 +249,24 @@ static void tune_malloc(void)
 #endif
 }
 
+/*
+ * The handlers go in first thing in vg_engine_start: a SIGTERM while
+ * vigil starts (connecting, loading rules) stops it cleanly once started,
+ * rather than killing it with the signal's default action.
+ */
+static void install_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_sighup;
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
                          const struct vg_engine_options *opt, char *errstr, size_t errstr_size)
 {
@@ -262,6 +280,9 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     eng->cfg = cfg;
     if (opt) {
         eng->opt = *opt;
+    }
+    if (eng->opt.signals) {
+        install_signals();
     }
     /* the metrics registry, counted into from every thread (served by http.c) */
     eng->metrics = vg_metrics_new();
@@ -318,16 +339,11 @@ vg_err_t vg_engine_run(struct vg_engine *eng)
     vg_err_t err;
 
     if (eng->opt.signals) {
-        struct sigaction sa;
-
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        sa.sa_handler = on_sighup;
-        sigaction(SIGHUP, &sa, NULL);
         signal_consumer = eng->consumer;
+        if (stop_requested) {
+            /* a signal came while starting: stop before the first batch */
+            vg_consumer_stop(eng->consumer);
+        }
     }
     /* a receiver or client that went away must never kill the daemon */
     signal(SIGPIPE, SIG_IGN);
