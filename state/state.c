@@ -1888,6 +1888,7 @@ vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_
             err = vg_state_scope(st, topic, partition, errstr, errstr_size);
         }
         if (err != VG_OK) {
+            state_cmd_fini(&c);
             return err;
         }
     }
