@@ -100,6 +100,9 @@ struct eng_dispatch {
     size_t cap_owned;
 
     bool redis_down;
+    /* Outbox reads failed in a row (a cluster down, a failover, a refusal): the tries back off
+     * and only the first of a run is a WARN. */
+    int read_failures;
     /* dispatch.claim_idle: a dead instance's entries idle this long are claimed (XAUTOCLAIM).
      * Ours are touched every third of it, so a slow Redis round or a long poll still leaves
      * two thirds of the margin before another instance takes a page we retry. */
@@ -815,6 +818,38 @@ static void touch(struct eng_dispatch *d)
     vg_free(kept);
 }
 
+/* The longest pause between two outbox reads that failed. */
+#define DISPATCH_READ_BACKOFF_MAX_MS 1000
+
+/*
+ * An outbox read failed. Redis may be reachable and still refuse every
+ * read for seconds (CLUSTERDOWN while a primary fails over, a missing
+ * permission): the connection is made again, as after any failure, and the
+ * next try waits 20 ms, doubled after each failure up to
+ * DISPATCH_READ_BACKOFF_MAX_MS, so that a refusal is not retried in a busy
+ * loop. The first failure of a run is a WARN, the others DEBUG.
+ */
+static void read_failed(struct eng_dispatch *d, const char *errstr)
+{
+    int64_t pause = 20;
+
+    if (d->read_failures == 0) {
+        VG_LOG_WARN("sinks", "outbox read failed, retrying: %s", errstr);
+    } else {
+        VG_LOG_DEBUG("sinks", "outbox read failed again (%d in a row): %s", d->read_failures + 1,
+                     errstr);
+    }
+    for (int i = 0; i < d->read_failures && pause < DISPATCH_READ_BACKOFF_MAX_MS; i++) {
+        pause *= 2;
+    }
+    if (pause > DISPATCH_READ_BACKOFF_MAX_MS) {
+        pause = DISPATCH_READ_BACKOFF_MAX_MS;
+    }
+    d->read_failures++;
+    d->redis_down = true;
+    nap(d, pause);
+}
+
 static void read_outbox(struct eng_dispatch *d, int block_ms)
 {
     struct vg_outbox_entry *v = NULL;
@@ -831,9 +866,12 @@ static void read_outbox(struct eng_dispatch *d, int block_ms)
     d->last_read = vg_mono_ms();
     if (vg_state_outbox_read(d->st, d->consumer, room, block_ms, d->claim_idle_ms, &v, &n, errstr,
                              sizeof(errstr)) != VG_OK) {
-        VG_LOG_WARN("sinks", "outbox read failed, retrying: %s", errstr);
-        d->redis_down = true;
+        read_failed(d, errstr);
         return;
+    }
+    if (d->read_failures > 0) {
+        VG_LOG_INFO("sinks", "outbox read works again after %d failed tries", d->read_failures);
+        d->read_failures = 0;
     }
     for (size_t i = 0; i < n; i++) {
         admit(d, &v[i]);

@@ -461,6 +461,40 @@ static void test_sigkill_during_delivery(void **state)
     }
 }
 
+/*
+ * Redis answers but refuses every outbox read (as during a cluster failover:
+ * CLUSTERDOWN): the dispatcher retries with a growing pause, one WARN for the
+ * whole run of failures rather than a busy loop, and delivers again once the
+ * reads work.
+ */
+static void test_outbox_read_refused_backs_off(void **state)
+{
+    redisReply *r;
+    size_t mark;
+
+    (void)state;
+    start_with(NULL, NULL);
+    put("hhhhhhhhhhhhhhh1", 1, "firing", "refused-1");
+    assert_true(vg_http_receiver_wait(A, 1, 20000));
+    must_drain(20000);
+    mark = vg_test_env_log_size(&E);
+    r = vg_test_env_redis(&E, "ACL SETUSER default -xreadgroup");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    /* vigil had the chance: it failed, reconnected and tried again several times */
+    assert_true(vg_test_env_wait_log_count(&E, mark, "dispatcher reconnected to redis", 4, 20000));
+    assert_int_equal(vg_test_env_log_count(&E, mark, "outbox read failed, retrying"), 1);
+    r = vg_test_env_redis(&E, "ACL SETUSER default +xreadgroup");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    put("hhhhhhhhhhhhhhh2", 1, "firing", "refused-2");
+    assert_true(vg_http_receiver_wait(A, 2, 20000));
+    assert_true(vg_test_env_wait_log_count(&E, mark, "outbox read works again", 1, 20000));
+    must_drain(20000);
+}
+
 static void test_410_disables_and_fallback(void **state)
 {
     struct vg_http_behaviour gone = {.action = VG_HTTP_ANSWER, .status = 410};
@@ -619,6 +653,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolved_after_firing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outage_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_during_delivery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_read_refused_backs_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_410_disables_and_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_earlier_notice_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kafka_sink, setup, teardown),
