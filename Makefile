@@ -6,7 +6,8 @@
 #               (the chaos suite runs there in its short form, test_chaos_short, label `chaos-short`)
 #   make bench  install deps, release build, run bench/run.sh
 #   make chaos  install deps, ASan+UBSan build, the chaos suite longer and bigger (docs/chaos.md):
-#               CHAOS_EVENTS, CHAOS_RESOURCES, CHAOS_SECONDS, CHAOS_SEED, CHAOS_BROKER_DOWN
+#               CHAOS_EVENTS, CHAOS_RESOURCES, CHAOS_SECONDS, CHAOS_SEED, CHAOS_BROKER_DOWN,
+#               CHAOS_REDIS (single, or cluster: a 3-primary Redis Cluster whose primaries fail over)
 #   make fuzz   install deps, build the clang libFuzzer targets, run each FUZZ_SECONDS on its corpus:
 #               decoders, rule loader, templates, config loader, HTTP requests, sink answers
 #               (`make test` runs each for 10-30 s; docs/security.md lists them)
@@ -21,6 +22,7 @@ CHAOS_RESOURCES ?= 4000
 CHAOS_SECONDS ?= 300
 CHAOS_SEED ?=
 CHAOS_BROKER_DOWN ?= 1
+CHAOS_REDIS ?= single
 
 .PHONY: all deps dev release demo test chaos bench fuzz clean format install
 
@@ -49,6 +51,7 @@ chaos: deps
 	@VIGIL_BIN=$(CURDIR)/build/dev/cli/vigil VIGIL_CHAOS_EVENTS=$(CHAOS_EVENTS) \
 		VIGIL_CHAOS_RESOURCES=$(CHAOS_RESOURCES) VIGIL_CHAOS_SECONDS=$(CHAOS_SECONDS) \
 		VIGIL_CHAOS_SEED=$(CHAOS_SEED) VIGIL_CHAOS_BROKER_DOWN=$(CHAOS_BROKER_DOWN) \
+		VIGIL_CHAOS_REDIS=$(CHAOS_REDIS) \
 		build/dev/tests/chaos/test_chaos
 
 FUZZ_TARGETS = decode:corpus rules_load:corpus-rules rules_template:corpus-template \

@@ -11,7 +11,10 @@
  * Sizes come from the environment (make chaos sets bigger ones):
  * VIGIL_CHAOS_EVENTS, VIGIL_CHAOS_RESOURCES, VIGIL_CHAOS_SECONDS,
  * VIGIL_CHAOS_SEED; VIGIL_CHAOS_BROKER_DOWN=0 leaves out the broker-down
- * fault.
+ * fault. VIGIL_CHAOS_REDIS=cluster runs it on a real Redis Cluster (three
+ * primaries, a replica each, `redis.layout: partitioned`), where the Redis
+ * fault is a primary SIGKILLed and failed over to its replica instead of
+ * the one redis-server restarted.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +29,7 @@
 #include "chaos_topic.h"
 #include "dlq_reader.h"
 #include "env.h"
+#include "redis_cluster.h"
 #include "refmodel.h"
 #include "support.h"
 #include "vigil/mem.h"
@@ -42,6 +46,7 @@ struct params {
     int seconds;
     unsigned seed;
     bool broker_down; /* take brokers down and up (VIGIL_CHAOS_BROKER_DOWN, default 1) */
+    bool cluster;     /* on a Redis Cluster (VIGIL_CHAOS_REDIS=cluster) */
 };
 
 struct counts {
@@ -49,6 +54,7 @@ struct counts {
     size_t poison;
     int kills;
     int redis_restarts;
+    int failovers; /* Redis Cluster primaries SIGKILLed and replaced by their replica */
     int faults;
     int crashes; /* instances that died without being killed */
     size_t expected;
@@ -65,6 +71,7 @@ struct chaos {
     struct params p;
     struct vg_test_env e;
     struct vg_ref_log log;
+    struct vg_test_cluster rc; /* p.cluster: the Redis Cluster */
     pid_t pid[N_INSTANCES];
     unsigned rnd;
     struct counts n;
@@ -261,6 +268,57 @@ static bool restart_redis(struct chaos *c)
     return true;
 }
 
+/*
+ * ---- A Redis Cluster primary: SIGKILLed, its replica promoted, the old
+ * primary back as the new one's replica ----
+ *
+ * vigil is configured with `wait_replicas: 1` on a cluster (tests/support/env.c):
+ * a commit counts only once the replica has it, so the failover loses no
+ * acknowledged write. Until the old primary is back as a replica, commits to
+ * the promoted node's slots fall short of their WAIT and are retried.
+ */
+static bool failover_primary(struct chaos *c)
+{
+    struct vg_test_cluster *rc = &c->rc;
+    size_t from = rnd(c, (uint32_t)rc->n);
+    int victim = -1;
+    int replica = -1;
+    int64_t deadline;
+
+    for (size_t k = 0; k < rc->n && victim < 0; k++) {
+        size_t i = (from + k) % rc->n;
+
+        if (rc->nodes[i].pid > 0 && vg_test_cluster_is_primary(rc, i)) {
+            replica = vg_test_cluster_replica_of(rc, i);
+            victim = replica >= 0 ? (int)i : -1;
+        }
+    }
+    if (victim < 0) {
+        fprintf(stderr, "chaos: no primary with a replica to fail over\n");
+        return false;
+    }
+    vg_test_cluster_kill(rc, (size_t)victim);
+    deadline = vg_mono_ms() + vg_test_timeout(30000);
+    while (!vg_test_cluster_is_primary(rc, (size_t)replica)) {
+        if (vg_mono_ms() > deadline) {
+            fprintf(stderr, "chaos: node %d was not promoted\n", replica);
+            return false;
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (vg_test_cluster_restart(rc, (size_t)victim) != 0 ||
+        !vg_test_cluster_wait_replicas(rc, (size_t)replica, 30000) ||
+        !vg_test_cluster_wait_ready(rc, 30000)) {
+        fprintf(stderr, "chaos: node %d did not come back as the replica of node %d\n", victim,
+                replica);
+        return false;
+    }
+    fprintf(stderr, "chaos: primary node %d failed over to node %d\n", victim, replica);
+    c->n.failovers++;
+    return true;
+}
+
 /* The test's own connections after Redis restarted. */
 static void reconnect_test_redis(struct chaos *c)
 {
@@ -444,7 +502,7 @@ static void run_chaos(struct chaos *c, struct kafka_faults *kfp)
         }
         kafka_heal(c, &kf, false);
         if (redis_done < 2 && now >= redis_at[redis_done]) {
-            if (!restart_redis(c)) {
+            if (!(c->p.cluster ? failover_primary(c) : restart_redis(c))) {
                 c->n.crashes++; /* counted as a failure of the run */
             }
             redis_done++;
@@ -839,6 +897,7 @@ int main(void)
     int refused = 0;
     int resets = 0;
     struct kafka_faults kf = {0};
+    char *cluster_url = NULL;
 
     vg_test_no_proxy();
     c->p.events = (size_t)env_long("VIGIL_CHAOS_EVENTS", 3000);
@@ -846,15 +905,45 @@ int main(void)
     c->p.seconds = (int)env_long("VIGIL_CHAOS_SECONDS", 45);
     c->p.seed = (unsigned)env_long("VIGIL_CHAOS_SEED", (long)getpid());
     c->p.broker_down = env_flag("VIGIL_CHAOS_BROKER_DOWN", true);
+    {
+        const char *redis = getenv("VIGIL_CHAOS_REDIS");
+
+        c->p.cluster = redis && strcmp(redis, "cluster") == 0;
+        if (redis && *redis && !c->p.cluster && strcmp(redis, "single") != 0) {
+            fprintf(stderr, "chaos: VIGIL_CHAOS_REDIS=%s is not single or cluster\n", redis);
+            return 1;
+        }
+    }
     c->rnd = c->p.seed * 7919u + 1;
     pthread_mutex_init(&c->mu, NULL);
-    printf("chaos: seed %u, %zu events over %zu resources, %d s of faults%s\n", c->p.seed,
-           c->p.events, c->p.resources, c->p.seconds, c->p.broker_down ? "" : " (no broker down)");
+    printf("chaos: seed %u, %zu events over %zu resources, %d s of faults%s%s\n", c->p.seed,
+           c->p.events, c->p.resources, c->p.seconds, c->p.broker_down ? "" : " (no broker down)",
+           c->p.cluster ? ", on a Redis Cluster" : "");
     fflush(stdout);
     /* failures, recoveries, stuck pendings, status flips */
     vg_ref_log_make_runtimes(&c->log, "chaos", c->p.resources, c->p.events, c->p.seed, 10);
+    if (c->p.cluster) {
+        /* three primaries, one replica each; vigil is given a replica's address and finds the
+         * primaries itself */
+        if (vg_test_cluster_start(&c->rc, "chaos", 3, 1) != 0) {
+            return 1;
+        }
+        int replica = vg_test_cluster_replica_of(&c->rc, 0);
+
+        if (replica < 0) {
+            fprintf(stderr, "chaos: node 0 has no replica\n");
+            vg_test_cluster_stop(&c->rc);
+            return 1;
+        }
+        cluster_url = vg_strdup(vg_test_cluster_url(&c->rc, (size_t)replica));
+        o.redis_cluster_url = cluster_url;
+        o.layout = "partitioned";
+    }
     if (vg_test_env_start(&c->e, "chaos", &o) != 0) {
         fprintf(stderr, "chaos: environment did not start\n");
+        if (c->p.cluster) {
+            vg_test_cluster_stop(&c->rc);
+        }
         return 1;
     }
     for (int i = 0; i < N_INSTANCES; i++) {
@@ -886,12 +975,13 @@ int main(void)
     check_dlq(c);
     c->n.state_mismatches = vg_ref_check_redis(c->e.st, &c->log);
     stop_bad = stop_instances(c);
-    printf("chaos: events %zu, poison %zu, kills %d, redis restarts %d, faults %d, crashes %d\n"
+    printf("chaos: events %zu, poison %zu, kills %d, redis restarts %d, primary failovers %d, "
+           "faults %d, crashes %d\n"
            "chaos: expected %zu, delivered %zu, duplicates %zu, lost %zu, unexpected %zu, "
            "id mismatches %zu\n"
            "chaos: dlq missing %zu, state mismatches %d, unclean stops %d\n",
-           c->n.events, c->n.poison, c->n.kills, c->n.redis_restarts, c->n.faults, c->n.crashes,
-           c->n.expected, c->n.delivered, c->n.duplicates, c->n.lost, c->n.unexpected,
+           c->n.events, c->n.poison, c->n.kills, c->n.redis_restarts, c->n.failovers, c->n.faults,
+           c->n.crashes, c->n.expected, c->n.delivered, c->n.duplicates, c->n.lost, c->n.unexpected,
            c->n.id_mismatches, c->n.dlq_missing, c->n.state_mismatches, stop_bad);
     failures += c->n.crashes + (int)c->n.lost + (int)c->n.unexpected + (int)c->n.id_mismatches +
                 (int)c->n.dlq_missing + c->n.state_mismatches + stop_bad;
@@ -901,6 +991,10 @@ int main(void)
            kf.count[FAULT_BROKER_DOWN], kf.count[FAULT_COORDINATOR]);
     if (c->n.expected == 0 || c->n.kills == 0) {
         fprintf(stderr, "chaos: nothing was tested (no expected page or no kill)\n");
+        failures++;
+    }
+    if (c->p.cluster ? c->n.failovers == 0 : c->n.redis_restarts == 0) {
+        fprintf(stderr, "chaos: Redis never failed (the run is too short)\n");
         failures++;
     }
     if (c->p.broker_down && kf.count[FAULT_BROKER_DOWN] == 0) {
@@ -946,6 +1040,10 @@ int main(void)
     if (vg_test_env_stop(&c->e) != 0) {
         failures++;
     }
+    if (c->p.cluster) {
+        vg_test_cluster_stop(&c->rc);
+    }
+    vg_free(cluster_url);
     vg_ref_log_fini(&c->log);
     pthread_mutex_destroy(&c->mu);
     printf("chaos: %s\n", failures ? "FAILED" : "ok");
