@@ -1792,8 +1792,8 @@ static void run_cluster(struct bench *b, const struct shape *sh, bool group, con
     b->on_cluster = true;
     r = engine_run(b, rules, b->produced, NULL, NULL);
     snprintf(key, sizeof(key), "vigil.%s.m1000.cluster", sh->name);
-    snprintf(label, sizeof(label), "vigil, %s, 1000 monitors, Redis Cluster of %d primaries",
-             sh->label, CLUSTER_PRIMARIES);
+    snprintf(label, sizeof(label), "vigil, %s, 1000 monitors, %d-primary Redis Cluster", sh->label,
+             CLUSTER_PRIMARIES);
     report_run(key, label, &r, kcat, spread);
     if (group) {
         b->instances = CLUSTER_INSTANCES;
@@ -1801,9 +1801,8 @@ static void run_cluster(struct bench *b, const struct shape *sh, bool group, con
         snprintf(key, sizeof(key), "vigil.%s.m1000.cluster.instances%d", sh->name,
                  CLUSTER_INSTANCES);
         snprintf(label, sizeof(label),
-                 "vigil x%d in one group, %s, 1000 monitors, Redis Cluster of %d primaries "
-                 "(all %d applying, until drained)",
-                 CLUSTER_INSTANCES, sh->label, CLUSTER_PRIMARIES, CLUSTER_INSTANCES);
+                 "vigil x%d in one group, %s, 1000 monitors, %d-primary Redis Cluster",
+                 CLUSTER_INSTANCES, sh->label, CLUSTER_PRIMARIES);
         report_run(key, label, &r, kcat, spread);
         b->instances = 1;
     }
