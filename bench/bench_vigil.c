@@ -36,6 +36,7 @@
 #include <valgrind/callgrind.h>
 
 #include "bench_receiver.h"
+#include "redis_cluster.h"
 #include "vigil/config.h"
 #include "vigil/consumer.h"
 #include "vigil/engine.h"
@@ -46,6 +47,11 @@
 #include "vigil/util.h"
 
 #define EVENT_BYTES 485
+/* BENCH_CLUSTER: the Redis Cluster of the cluster rows, and the engine processes of the
+ * scale-out row (one consumer group) */
+#define CLUSTER_PRIMARIES 3
+#define CLUSTER_INSTANCES 3
+#define MAX_INSTANCES 8
 
 /* ------------------------------------------------------------------ knobs */
 
@@ -70,6 +76,7 @@ struct knobs {
     long cg_events;   /* events of the callgrind run */
     long timeout_s;   /* bound of each engine run */
     bool keep;        /* BENCH_KEEP: leave the scratch dir (redis AOFs, engine logs) */
+    bool cluster;     /* BENCH_CLUSTER: the 1,000-monitor rows also on a Redis Cluster */
     const char *only; /* BENCH_ONLY: comma list of parts to run; NULL: all */
 };
 
@@ -136,6 +143,7 @@ static void knobs_load(struct knobs *k)
     k->cg_events = env_long("BENCH_CALLGRIND_EVENTS", quick ? 5000 : 20000);
     k->timeout_s = env_long("BENCH_RUN_TIMEOUT_S", 1800);
     k->keep = env_long("BENCH_KEEP", 0) != 0;
+    k->cluster = env_long("BENCH_CLUSTER", 0) != 0;
     k->only = getenv("BENCH_ONLY");
     if (k->only && !*k->only) {
         k->only = NULL;
@@ -580,6 +588,8 @@ struct bench {
     /* redis.layout of the engine runs now (NULL: vigil's default); the stream shapes run once
      * per layout of BENCH_LAYOUTS ("single,partitioned"; unset: the default only) */
     const char *layout;
+    bool on_cluster; /* the engine runs now use a fresh Redis Cluster (BENCH_CLUSTER) */
+    int instances;   /* engine processes per run, in one consumer group (1 but the scale-out row) */
 };
 
 /* Latency run: page arrival minus the produce time carried in the message ("t=<us>"). */
@@ -1005,78 +1015,221 @@ struct run_result {
     double aof_rewrites_end;
     double fsync_max_ms;   /* LATENCY LATEST (latency runs): the slowest `appendfsync always` */
     double command_max_ms; /* ... and the slowest command */
-    double redis_cpu_us_per_event; /* INFO cpu used_cpu_user + used_cpu_sys */
+    double redis_cpu_us_per_event; /* INFO cpu used_cpu_user + used_cpu_sys, all nodes */
+    double redis_cpu_us_busiest;   /* ... of the node that spent the most */
+    int nodes;                     /* Redis nodes of the run */
+    int instances;                 /* engine processes in the group */
+    double rate_window;            /* instances > 1: events/s from the first applied event */
+    double t_all_us; /* instances > 1: from the first instance's first event to the last's */
 };
 
 /*
- * One engine run on the current topic in a child process against a fresh
- * redis-server: until every produced event is done (expect), or with
- * expect 0 until `during` returns and SIGTERM drains it.
+ * The Redis of one engine run: a fresh private redis-server (vg_redis_child: unix socket, the
+ * embedded defaults), or with b->on_cluster a fresh Redis Cluster of CLUSTER_PRIMARIES
+ * primaries on 127.0.0.1 (the tests' fixture, tests/support/redis_cluster.c), one raw
+ * connection per node for the counters.
  */
-static struct run_result engine_run(struct bench *b, const char *rules, long long expect,
-                                    const char *valgrind_out, bool (*during)(struct bench *b))
+struct backend {
+    struct vg_redis_child *redis;
+    struct vg_test_cluster cluster;
+    bool is_cluster;
+    size_t n; /* nodes, and connections in c[] */
+    redisContext *c[VG_TEST_CLUSTER_MAX_NODES];
+    char url[96];
+};
+
+/*
+ * The persistence of the embedded redis-server (state/state_child.c starts it with these
+ * flags), set on every cluster node so that the two kinds of run differ only in the cluster:
+ * TCP instead of a unix socket, and the keys spread over the primaries.
+ */
+#define CLUSTER_PERSISTENCE                                                                        \
+    "appendonly yes;appendfsync always;auto-aof-rewrite-min-size 536870912;"                       \
+    "auto-aof-rewrite-percentage 100;aof-use-rdb-preamble yes"
+
+static void backend_stop(struct backend *be)
 {
-    struct run_result res = {0};
-    struct vg_redis_child *redis = NULL;
-    redisContext *rc = NULL;
+    for (size_t i = 0; i < be->n; i++) {
+        if (be->c[i]) {
+            redisFree(be->c[i]);
+        }
+    }
+    be->n = 0;
+    vg_redis_child_stop(be->redis);
+    be->redis = NULL;
+    if (be->is_cluster) {
+        vg_test_cluster_stop(&be->cluster);
+        be->is_cluster = false;
+    }
+}
+
+static bool backend_start(struct bench *b, struct backend *be, const char *rdir)
+{
     char errstr[512];
-    char *rdir = vg_asprintf("%s/run-%d", b->dir, ++b->run_no);
-    char *cfg_path = vg_asprintf("%s/vigil.yaml", rdir);
-    char *result_path = vg_asprintf("%s/result", rdir);
-    char *log_path = vg_asprintf("%s/engine.log", rdir);
-    char *cfg = NULL;
-    char *text = NULL;
-    double cmds0;
-    double bytes0;
-    double cmds1;
-    double bytes1;
-    double aof0;
-    double aof1;
-    double rewrites0;
-    double rewrites1;
-    double cpu0;
-    double cpu1;
-    struct rusage ru;
-    int status = 0;
-    int64_t deadline;
+    int64_t t0 = vg_bench_mono_us();
+
+    memset(be, 0, sizeof(*be));
+    if (!b->on_cluster) {
+        if (vg_redis_child_start(&be->redis, rdir, errstr, sizeof(errstr)) != VG_OK) {
+            fprintf(stderr, "bench: redis-server in %s: %s\n", rdir, errstr);
+            return false;
+        }
+        snprintf(be->url, sizeof(be->url), "%s", vg_redis_child_url(be->redis));
+        be->c[0] = redis_connect(be->redis);
+        be->n = 1;
+        return be->c[0] != NULL;
+    }
+    if (vg_test_cluster_start(&be->cluster, "bench-cluster", CLUSTER_PRIMARIES, 0) != 0) {
+        fprintf(stderr, "bench: the Redis Cluster did not start (above)\n");
+        return false;
+    }
+    be->is_cluster = true;
+    snprintf(be->url, sizeof(be->url), "%s", vg_test_cluster_url(&be->cluster, 0));
+    for (size_t i = 0; i < be->cluster.n; i++) {
+        be->c[i] = vg_test_cluster_connect(&be->cluster, i);
+        be->n++;
+        if (!be->c[i]) {
+            fprintf(stderr, "bench: cluster node %zu does not answer\n", i);
+            return false;
+        }
+        if (!redis_config_set(be->c[i], CLUSTER_PERSISTENCE)) {
+            return false;
+        }
+    }
+    printf("  Redis Cluster of %zu primaries on 127.0.0.1 up in %.1f s\n", be->n,
+           (double)(vg_bench_mono_us() - t0) / 1e6);
+    fflush(stdout);
+    return true;
+}
+
+/* The counters below summed over every node of the run's Redis. */
+static void backend_counters(const struct backend *be, double *cmds, double *bytes)
+{
+    *cmds = 0;
+    *bytes = 0;
+    for (size_t i = 0; i < be->n; i++) {
+        double c;
+        double by;
+
+        redis_counters(be->c[i], &c, &by);
+        *cmds += c;
+        *bytes += by;
+    }
+}
+
+static void backend_aof(const struct backend *be, double *size, double *rewrites)
+{
+    *size = 0;
+    *rewrites = 0;
+    for (size_t i = 0; i < be->n; i++) {
+        double s;
+        double r;
+
+        redis_aof(be->c[i], &s, &r);
+        *size += s;
+        *rewrites += r;
+    }
+}
+
+/* The CPU time of every node (per_node[i]) and their sum, in µs. */
+static double backend_cpu_us(const struct backend *be, double *per_node)
+{
+    double sum = 0;
+
+    for (size_t i = 0; i < be->n; i++) {
+        per_node[i] = redis_cpu_us(be->c[i]);
+        sum += per_node[i];
+    }
+    return sum;
+}
+
+/*
+ * Where each partition's applied offset lives, to see the topic drained while several
+ * engine processes share it: the `single` layout's one hash, or with `partitioned` one hash
+ * per partition (`bench:{<topic>/<p>}:offsets`) on the node that owns its slot.
+ */
+struct offsets_map {
+    long n;
+    char **keys;
+    char **fields;
+    int *node;
+};
+
+static void offsets_map_init(struct offsets_map *om, const struct bench *b,
+                             const struct backend *be)
+{
+    bool scoped = b->layout && strcmp(b->layout, "partitioned") == 0;
+
+    memset(om, 0, sizeof(*om));
+    om->n = b->k.partitions;
+    om->keys = vg_calloc((size_t)om->n, sizeof(*om->keys));
+    om->fields = vg_calloc((size_t)om->n, sizeof(*om->fields));
+    om->node = vg_calloc((size_t)om->n, sizeof(*om->node));
+    for (long p = 0; p < om->n; p++) {
+        om->fields[p] = vg_asprintf("%s/%ld", b->topic, p);
+        om->keys[p] = scoped ? vg_asprintf("bench:{%s/%ld}:offsets", b->topic, p)
+                             : vg_strdup(be->is_cluster ? "{bench}:offsets" : "bench:offsets");
+        om->node[p] = be->is_cluster ? vg_test_cluster_key_owner(&be->cluster, om->keys[p]) : 0;
+    }
+}
+
+static void offsets_map_fini(struct offsets_map *om)
+{
+    for (long p = 0; p < om->n; p++) {
+        vg_free(om->keys[p]);
+        vg_free(om->fields[p]);
+    }
+    vg_free(om->keys);
+    vg_free(om->fields);
+    vg_free(om->node);
+}
+
+/*
+ * Events applied in the run's Redis: the sum of (applied offset + 1) over the partitions,
+ * one pipelined HGET per partition on its node; -1 when a node does not answer. *calls
+ * grows by the commands sent, which the run's counters then leave out.
+ */
+static long long offsets_applied(const struct offsets_map *om, const struct backend *be,
+                                 double *calls)
+{
+    long long total = 0;
+    bool ok = true;
+
+    for (size_t i = 0; i < be->n; i++) {
+        for (long p = 0; p < om->n; p++) {
+            if (om->node[p] == (int)i) {
+                redisAppendCommand(be->c[i], "HGET %s %s", om->keys[p], om->fields[p]);
+                *calls += 1;
+            }
+        }
+        for (long p = 0; p < om->n; p++) {
+            redisReply *reply = NULL;
+            int64_t off;
+
+            if (om->node[p] != (int)i) {
+                continue;
+            }
+            if (redisGetReply(be->c[i], (void **)&reply) != REDIS_OK || !reply) {
+                return -1; /* the context is dead: the run fails */
+            }
+            if (reply->type == REDIS_REPLY_STRING && vg_parse_i64(reply->str, &off)) {
+                total += off + 1;
+            } else if (reply->type != REDIS_REPLY_NIL) {
+                ok = false;
+            }
+            freeReplyObject(reply);
+        }
+    }
+    return ok ? total : -1;
+}
+
+/* Start one engine process on `cfg_path` (under callgrind when valgrind_out); its pid or -1. */
+static pid_t engine_spawn(const struct bench *b, const char *cfg_path, long long expect,
+                          const char *result_path, const char *log_path, const char *valgrind_out,
+                          const char *instance)
+{
     pid_t pid;
 
-    if (mkdir(rdir, 0700) != 0 ||
-        vg_redis_child_start(&redis, rdir, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "bench: redis-server in %s: %s\n", rdir, errstr);
-        goto out;
-    }
-    rc = redis_connect(redis);
-    if (!rc || !redis_config_set(rc, getenv("BENCH_REDIS_CONFIG")) ||
-        (during && !redis_config_set(rc, "latency-monitor-threshold 1"))) {
-        goto out;
-    }
-    b->rc = rc;
-    cfg = vg_asprintf("kafka:\n"
-                      "  brokers: %s\n"
-                      "  group: bench-%d\n"
-                      "  topics: [%s]\n"
-                      /* vigil's own prefetch defaults (consumer_conf.c): what a user runs */
-                      "  properties: %s\n"
-                      "redis:\n"
-                      "  url: \"%s\"\n"
-                      "  prefix: bench\n"
-                      "%s%s%s"
-                      "rules: [%s]\n"
-                      "sinks:\n"
-                      "  hook: {type: webhook, url: \"http://127.0.0.1:%d/hook\"}\n",
-                      vg_mock_kafka_bootstraps(b->kafka), b->run_no, b->topic,
-                      /* BENCH_KAFKA_PROPERTIES='{fetch.wait.max.ms: "1"}': an experiment */
-                      getenv("BENCH_KAFKA_PROPERTIES") ? getenv("BENCH_KAFKA_PROPERTIES") : "{}",
-                      vg_redis_child_url(redis), b->layout ? "  layout: " : "",
-                      b->layout ? b->layout : "", b->layout ? "\n" : "", rules, b->port);
-    if (!write_text(cfg_path, cfg)) {
-        fprintf(stderr, "bench: cannot write %s\n", cfg_path);
-        goto out;
-    }
-    redis_counters(rc, &cmds0, &bytes0);
-    redis_aof(rc, &aof0, &rewrites0);
-    cpu0 = redis_cpu_us(rc);
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
@@ -1084,6 +1237,9 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
         FILE *f = freopen(log_path, "w", stderr);
 
         (void)f;
+        if (instance) {
+            setenv("VIGIL_INSTANCE", instance, 1); /* the dispatcher's name in the outbox group */
+        }
         snprintf(nbuf, sizeof(nbuf), "%lld", expect);
         if (valgrind_out) {
             char *out_opt = vg_asprintf("--callgrind-out-file=%s", valgrind_out);
@@ -1097,70 +1253,351 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
     }
     if (pid < 0) {
         perror("fork");
-        goto out;
     }
-    if (during && !during(b)) {
-        kill(pid, SIGKILL);
-    } else if (during) {
-        kill(pid, SIGTERM);
-    }
-    deadline = vg_mono_ms() + b->k.timeout_s * 1000;
+    return pid;
+}
+
+/* Wait for `pid` until the run's deadline, then SIGKILL it; its status (-1: killed). */
+static int engine_wait(const struct bench *b, pid_t pid, int64_t deadline_ms, struct rusage *ru,
+                       const char *log_path)
+{
+    int status = 0;
+
     for (;;) {
-        pid_t w = wait4(pid, &status, WNOHANG, &ru);
+        pid_t w = wait4(pid, &status, WNOHANG, ru);
 
         if (w == pid) {
-            break;
+            return status;
         }
-        if (vg_mono_ms() > deadline) {
+        if (vg_mono_ms() > deadline_ms) {
             fprintf(stderr, "bench: the engine run took more than %ld s; killed (see %s)\n",
                     b->k.timeout_s, log_path);
             kill(pid, SIGKILL);
-            wait4(pid, &status, 0, &ru);
-            status = -1;
-            break;
+            wait4(pid, &status, 0, ru);
+            return -1;
         }
         vg_bench_sleep_us(20000);
     }
-    if (status != 0) {
-        char *log = read_text(log_path);
-        size_t len = strlen(log);
+}
 
-        fprintf(stderr, "bench: the engine run failed (status %d); end of its log:\n%s\n", status,
-                len > 3000 ? log + len - 3000 : log);
-        vg_free(log);
+static void engine_log_tail(const char *log_path, int status)
+{
+    char *log = read_text(log_path);
+    size_t len = strlen(log);
+
+    fprintf(stderr, "bench: the engine run failed (status %d); end of %s:\n%s\n", status, log_path,
+            len > 3000 ? log + len - 3000 : log);
+    vg_free(log);
+}
+
+/* Applied-events samples of a run with several engine processes (offsets_applied). */
+struct drain_samples {
+    size_t n;
+    size_t cap;
+    int64_t *t_us;
+    long long *applied;
+};
+
+static void drain_add(struct drain_samples *ds, int64_t t_us, long long applied)
+{
+    if (ds->n == ds->cap) {
+        ds->cap = ds->cap ? ds->cap * 2 : 1024;
+        ds->t_us = vg_realloc(ds->t_us, ds->cap * sizeof(*ds->t_us));
+        ds->applied = vg_realloc(ds->applied, ds->cap * sizeof(*ds->applied));
+    }
+    ds->t_us[ds->n] = t_us;
+    ds->applied[ds->n] = applied;
+    ds->n++;
+}
+
+/* Applied events at time t_us: the last sample at or before it (0 before the first). */
+static long long drain_at(const struct drain_samples *ds, int64_t t_us)
+{
+    long long v = 0;
+
+    for (size_t i = 0; i < ds->n && ds->t_us[i] <= t_us; i++) {
+        v = ds->applied[i];
+    }
+    return v;
+}
+
+/*
+ * b->instances engine processes in one consumer group (expect 0: until SIGTERM) on the
+ * topic, polled every 50 ms through the applied offsets in Redis until every produced event
+ * is applied; then SIGTERM. The times: the first sample that saw the topic drained, each
+ * process's first applied event (its result file: CLOCK_MONOTONIC, the same clock here).
+ * Returns false when a process failed or the run hit its bounds.
+ */
+static bool engine_run_group(struct bench *b, const struct backend *be,
+                             const struct offsets_map *om, const char *cfg_path, const char *rdir,
+                             struct run_result *res, char **texts, double *poll_calls)
+{
+    pid_t pids[MAX_INSTANCES] = {0};
+    char *results[MAX_INSTANCES] = {0};
+    char *logs[MAX_INSTANCES] = {0};
+    struct drain_samples ds = {0};
+    int64_t deadline = vg_mono_ms() + b->k.timeout_s * 1000;
+    int64_t stall_us = (int64_t)env_long("BENCH_STALL_S", 120) * 1000000;
+    int64_t t_end = 0;
+    int64_t t_move = vg_bench_mono_us();
+    long long last = -1;
+    bool ok = true;
+    int n = b->instances;
+
+    for (int i = 0; i < n && ok; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "bench-i%d", i);
+        results[i] = vg_asprintf("%s/result-%d", rdir, i);
+        logs[i] = vg_asprintf("%s/engine-%d.log", rdir, i);
+        pids[i] = engine_spawn(b, cfg_path, 0, results[i], logs[i], NULL, name);
+        ok = pids[i] > 0;
+    }
+    while (ok && t_end == 0) {
+        long long applied = offsets_applied(om, be, poll_calls);
+        int64_t now = vg_bench_mono_us();
+
+        if (applied < 0) {
+            fprintf(stderr, "bench: cannot read the applied offsets\n");
+            ok = false;
+            break;
+        }
+        drain_add(&ds, now, applied);
+        if (applied >= b->produced) {
+            t_end = now;
+            break;
+        }
+        if (applied != last) {
+            last = applied;
+            t_move = now;
+        } else if (applied > 0 && now - t_move > stall_us) {
+            fprintf(stderr, "bench: %d instances stalled at %lld of %ld events\n", n, applied,
+                    b->produced);
+            res->stalled = true;
+            res->done = (double)applied;
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            int status;
+
+            if (waitpid(pids[i], &status, WNOHANG) == pids[i]) {
+                pids[i] = 0;
+                engine_log_tail(logs[i], status);
+                ok = false;
+            }
+        }
+        if (vg_mono_ms() > deadline) {
+            fprintf(stderr, "bench: %d instances took more than %ld s\n", n, b->k.timeout_s);
+            ok = false;
+        }
+        vg_bench_sleep_us(50000);
+    }
+    for (int i = 0; i < n; i++) {
+        if (pids[i] > 0) {
+            kill(pids[i], ok ? SIGTERM : SIGKILL);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        struct rusage ru;
+        int status;
+
+        if (pids[i] <= 0) {
+            continue;
+        }
+        status = engine_wait(b, pids[i], vg_mono_ms() + 60000, &ru, logs[i]);
+        if (status != 0 && ok) {
+            engine_log_tail(logs[i], status);
+            ok = false;
+        }
+        texts[i] = read_text(results[i]);
+    }
+    if (ok && t_end > 0) {
+        int64_t t_first = 0;
+        int64_t t_all = 0;
+
+        for (int i = 0; i < n; i++) {
+            int64_t t = (int64_t)result_value(texts[i], "t_first_us");
+
+            if (t > 0 && (t_first == 0 || t < t_first)) {
+                t_first = t;
+            }
+            if (t <= 0) {
+                printf("  instance %d applied nothing\n", i);
+            } else if (t > t_all) {
+                t_all = t;
+            }
+        }
+        res->t_all_us = t_all > 0 && t_all < t_end ? t_all - t_first : -1;
+        if (t_first > 0 && t_first < t_end) {
+            res->rate_window =
+                (double)(b->produced - drain_at(&ds, t_first)) * 1e6 / (double)(t_end - t_first);
+        }
+        if (t_all > 0 && t_all < t_end) {
+            res->rate =
+                (double)(b->produced - drain_at(&ds, t_all)) * 1e6 / (double)(t_end - t_all);
+        }
+    }
+    vg_free(ds.t_us);
+    vg_free(ds.applied);
+    for (int i = 0; i < n; i++) {
+        vg_free(results[i]);
+        vg_free(logs[i]);
+    }
+    return ok;
+}
+
+/*
+ * One engine run on the current topic in a child process against a fresh
+ * redis-server (or Redis Cluster): until every produced event is done
+ * (expect), or with expect 0 until `during` returns and SIGTERM drains it.
+ * With b->instances > 1: that many processes in one group until the topic is drained.
+ */
+static struct run_result engine_run(struct bench *b, const char *rules, long long expect,
+                                    const char *valgrind_out, bool (*during)(struct bench *b))
+{
+    struct run_result res = {0};
+    struct backend be = {0};
+    char *rdir = vg_asprintf("%s/run-%d", b->dir, ++b->run_no);
+    char *cfg_path = vg_asprintf("%s/vigil.yaml", rdir);
+    char *result_path = vg_asprintf("%s/result", rdir);
+    char *log_path = vg_asprintf("%s/engine.log", rdir);
+    char *texts[MAX_INSTANCES] = {0};
+    int n_texts = 1;
+    char *cfg = NULL;
+    double cmds0;
+    double bytes0;
+    double cmds1;
+    double bytes1;
+    double aof0;
+    double aof1;
+    double rewrites0;
+    double rewrites1;
+    double cpu0;
+    double cpu1;
+    double node_cpu0[VG_TEST_CLUSTER_MAX_NODES];
+    double node_cpu1[VG_TEST_CLUSTER_MAX_NODES];
+    double poll_calls = 0;
+    struct offsets_map om = {0};
+    struct rusage ru = {0};
+    int status = 0;
+    pid_t pid;
+
+    VG_ASSERT(b->instances >= 1 && b->instances <= MAX_INSTANCES);
+    VG_ASSERT(b->instances == 1 || (expect > 0 && !valgrind_out && !during));
+    if (mkdir(rdir, 0700) != 0) {
+        fprintf(stderr, "bench: mkdir %s: %s\n", rdir, strerror(errno));
         goto out;
     }
-    redis_counters(rc, &cmds1, &bytes1);
-    redis_aof(rc, &aof1, &rewrites1);
-    cpu1 = redis_cpu_us(rc);
+    if (!backend_start(b, &be, rdir)) {
+        goto out;
+    }
+    for (size_t i = 0; i < be.n; i++) {
+        if (!redis_config_set(be.c[i], getenv("BENCH_REDIS_CONFIG")) ||
+            (during && !redis_config_set(be.c[i], "latency-monitor-threshold 1"))) {
+            goto out;
+        }
+    }
+    b->rc = be.c[0];
+    cfg =
+        vg_asprintf("kafka:\n"
+                    "  brokers: %s\n"
+                    "  group: bench-%d\n"
+                    "  topics: [%s]\n"
+                    /* vigil's own prefetch defaults (consumer_conf.c): what a user runs */
+                    "  properties: %s\n"
+                    "redis:\n"
+                    "  url: \"%s\"\n"
+                    "  prefix: bench\n"
+                    "%s"
+                    "%s%s%s"
+                    "rules: [%s]\n"
+                    "sinks:\n"
+                    "  hook: {type: webhook, url: \"http://127.0.0.1:%d/hook\"}\n",
+                    vg_mock_kafka_bootstraps(b->kafka), b->run_no, b->topic,
+                    /* BENCH_KAFKA_PROPERTIES='{fetch.wait.max.ms: "1"}': an experiment */
+                    getenv("BENCH_KAFKA_PROPERTIES") ? getenv("BENCH_KAFKA_PROPERTIES") : "{}",
+                    be.url, be.is_cluster ? "  cluster: true\n" : "", b->layout ? "  layout: " : "",
+                    b->layout ? b->layout : "", b->layout ? "\n" : "", rules, b->port);
+    if (!write_text(cfg_path, cfg)) {
+        fprintf(stderr, "bench: cannot write %s\n", cfg_path);
+        goto out;
+    }
+    if (be.is_cluster || b->instances > 1) {
+        /* before the counters: CLUSTER KEYSLOT and CLUSTER SLOTS are the bench's commands */
+        offsets_map_init(&om, b, &be);
+    }
+    if (be.is_cluster) {
+        int per_node[VG_TEST_CLUSTER_MAX_NODES] = {0};
+
+        for (long p = 0; p < om.n; p++) {
+            if (om.node[p] >= 0 && om.node[p] < (int)be.n) {
+                per_node[om.node[p]]++;
+            }
+        }
+        printf("  partitions per primary:");
+        for (size_t i = 0; i < be.n; i++) {
+            printf(" %d", per_node[i]);
+        }
+        printf(" (of %ld)\n", om.n);
+    }
+    backend_counters(&be, &cmds0, &bytes0);
+    backend_aof(&be, &aof0, &rewrites0);
+    cpu0 = backend_cpu_us(&be, node_cpu0);
+    if (b->instances > 1) {
+        n_texts = b->instances;
+        if (!engine_run_group(b, &be, &om, cfg_path, rdir, &res, texts, &poll_calls)) {
+            goto out;
+        }
+    } else {
+        pid = engine_spawn(b, cfg_path, expect, result_path, log_path, valgrind_out, NULL);
+        if (pid < 0) {
+            goto out;
+        }
+        if (during && !during(b)) {
+            kill(pid, SIGKILL);
+        } else if (during) {
+            kill(pid, SIGTERM);
+        }
+        status = engine_wait(b, pid, vg_mono_ms() + b->k.timeout_s * 1000, &ru, log_path);
+        if (status != 0) {
+            engine_log_tail(log_path, status);
+            goto out;
+        }
+        texts[0] = read_text(result_path);
+    }
+    backend_counters(&be, &cmds1, &bytes1);
+    backend_aof(&be, &aof1, &rewrites1);
+    cpu1 = backend_cpu_us(&be, node_cpu1);
+    cmds1 -= poll_calls;
     res.aof_growth = aof1 - aof0;
     res.aof_rewrites = rewrites1 - rewrites0;
     res.aof_end = aof1;
     res.aof_rewrites_end = rewrites1;
     if (during) {
-        redis_latency_worst(rc, &res.fsync_max_ms, &res.command_max_ms);
+        redis_latency_worst(be.c[0], &res.fsync_max_ms, &res.command_max_ms);
     }
-    text = read_text(result_path);
-    {
+    if (b->instances == 1) {
+        const char *text = texts[0];
         double n_first = result_value(text, "n_first");
         double t_first = result_value(text, "t_first_us");
         double t_last = result_value(text, "t_last_us");
-        double applied = result_value(text, "applied");
 
         if (expect > 0 && t_last > t_first) {
             res.rate = ((double)expect - n_first) * 1e6 / (t_last - t_first);
         }
         res.stalled = result_value(text, "stalled") > 0;
         res.done = result_value(text, "done");
-        if (res.stalled) {
-            redisReply *reply = redisCommand(rc, "HLEN bench:offsets");
-            char *keep = vg_asprintf("%s/bench-engine-run-%d.log", b->outdir, b->run_no);
-            char *cmd = vg_asprintf("cp %s %s", log_path, keep);
+    }
+    if (res.stalled) {
+        char *keep = vg_asprintf("%s/bench-engine-run-%d.log", b->outdir, b->run_no);
+        char *cmd = vg_asprintf("cp %s %s", log_path, keep);
 
-            if (system(cmd) != 0) {
-                fprintf(stderr, "bench: cannot keep %s\n", log_path);
-            }
-            vg_free(cmd);
+        if (b->instances == 1 && system(cmd) != 0) {
+            fprintf(stderr, "bench: cannot keep %s\n", log_path);
+        }
+        vg_free(cmd);
+        if (!be.is_cluster) {
+            redisReply *reply = redisCommand(be.c[0], "HLEN bench:offsets");
 
             fprintf(stderr,
                     "bench: the engine stalled at %.0f of %lld events; %lld of %ld partitions "
@@ -1169,28 +1606,51 @@ static struct run_result engine_run(struct bench *b, const char *rules, long lon
                     reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1,
                     b->k.partitions, keep);
             freeReplyObject(reply);
-            vg_free(keep);
         }
-        res.transitions = result_value(text, "transitions");
-        res.pages = result_value(text, "pages");
-        res.applied = applied;
-        if (applied > 0) {
-            res.cmds_per_event = (cmds1 - cmds0) / applied;
-            res.bytes_per_event = (bytes1 - bytes0) / applied;
-            res.redis_cpu_us_per_event = (cpu1 - cpu0) / applied;
-            redis_commandstats_print(rc, applied);
+        vg_free(keep);
+    }
+    res.rss_mb = -1;
+    for (int i = 0; i < n_texts; i++) {
+        double hwm = result_value(texts[i], "hwm_kb");
+
+        res.transitions += result_value(texts[i], "transitions");
+        res.pages += result_value(texts[i], "pages");
+        res.applied += result_value(texts[i], "applied");
+        if (hwm / 1024.0 > res.rss_mb) {
+            res.rss_mb = hwm / 1024.0;
         }
     }
-    res.rss_mb = result_value(text, "hwm_kb") > 0 ? result_value(text, "hwm_kb") / 1024.0
-                                                  : (double)ru.ru_maxrss / 1024.0;
+    if (res.rss_mb <= 0) {
+        res.rss_mb = (double)ru.ru_maxrss / 1024.0;
+    }
+    if (res.applied > 0) {
+        res.cmds_per_event = (cmds1 - cmds0) / res.applied;
+        res.bytes_per_event = (bytes1 - bytes0) / res.applied;
+        res.redis_cpu_us_per_event = (cpu1 - cpu0) / res.applied;
+        for (size_t i = 0; i < be.n; i++) {
+            double us = (node_cpu1[i] - node_cpu0[i]) / res.applied;
+
+            if (us > res.redis_cpu_us_busiest) {
+                res.redis_cpu_us_busiest = us;
+            }
+            if (be.n > 1) {
+                printf("  cluster node %zu (127.0.0.1:%d):\n", i, be.cluster.nodes[i].port);
+            }
+            redis_commandstats_print(be.c[i], res.applied);
+        }
+    }
+    res.nodes = (int)be.n;
+    res.instances = b->instances;
     res.ok = true;
 out:
     b->rc = NULL;
-    if (rc) {
-        redisFree(rc);
+    if (om.keys) {
+        offsets_map_fini(&om);
     }
-    vg_redis_child_stop(redis);
-    vg_free(text);
+    backend_stop(&be);
+    for (int i = 0; i < MAX_INSTANCES; i++) {
+        vg_free(texts[i]);
+    }
     vg_free(cfg);
     vg_free(cfg_path);
     vg_free(result_path);
@@ -1270,19 +1730,93 @@ static void report_run(const char *key, const char *label, const struct run_resu
     snprintf(k, sizeof(k), "%s.redis_cpu_us_per_event", key);
     snprintf(l, sizeof(l), "  Redis CPU per event (INFO cpu, user + sys)");
     row(k, l, r->redis_cpu_us_per_event, "us", -1);
+    if (r->nodes > 1) {
+        snprintf(k, sizeof(k), "%s.redis_cpu_us_per_event_busiest", key);
+        snprintf(l, sizeof(l), "  Redis CPU per event on the busiest of the %d primaries",
+                 r->nodes);
+        row(k, l, r->redis_cpu_us_busiest, "us", -1);
+    }
     snprintf(k, sizeof(k), "%s.peak_rss_mb", key);
-    snprintf(l, sizeof(l), "  peak RSS of the engine process");
+    snprintf(l, sizeof(l), "  peak RSS of the engine process%s",
+             r->instances > 1 ? " (the largest instance)" : "");
     row(k, l, r->rss_mb, "MB", -1);
+    if (r->instances > 1) {
+        snprintf(k, sizeof(k), "%s.events_per_s_from_first", key);
+        snprintf(l, sizeof(l), "  the same from the first instance's first event (joins included)");
+        row(k, l, r->rate_window, "events/s", kcat > 0 ? r->rate_window / kcat : -1);
+        snprintf(k, sizeof(k), "%s.join_s", key);
+        snprintf(l, sizeof(l), "  first instance's first event to the last instance's");
+        row(k, l, r->t_all_us / 1e6, "s", -1);
+    }
 }
 
-/* The two stream shapes, each with 10 / 1,000 / 10,000 monitors. */
-static bool run_shapes(struct bench *b)
+struct shape {
+    const char *name;
+    const char *label;
+    const struct mix *mix;
+};
+
+/* Whether the comma list `list` has `item`. */
+static bool list_has(const char *list, const char *item)
 {
-    static const struct {
-        const char *name;
-        const char *label;
-        const struct mix *mix;
-    } shapes[] = {
+    size_t len = strlen(item);
+
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        if (strncmp(p, item, len) == 0 && (p[len] == ',' || p[len] == '\0')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * BENCH_CLUSTER, on the 1,000-monitor topic of a shape, against the kcat read for its row:
+ * the partitioned layout on one Redis (unless BENCH_LAYOUTS ran it), the same on a fresh
+ * Redis Cluster of CLUSTER_PRIMARIES primaries, and (`group`) CLUSTER_INSTANCES engine
+ * processes in one consumer group on a fresh cluster until the topic is drained.
+ */
+static void run_cluster(struct bench *b, const struct shape *sh, bool group, const char *layouts,
+                        const char *rules, double kcat, double spread)
+{
+    struct run_result r;
+    char key[96];
+    char label[200];
+
+    b->layout = "partitioned";
+    if (!list_has(layouts, "partitioned")) {
+        r = engine_run(b, rules, b->produced, NULL, NULL);
+        snprintf(key, sizeof(key), "vigil.%s.m1000.partitioned", sh->name);
+        snprintf(label, sizeof(label), "vigil, %s, 1000 monitors, layout partitioned", sh->label);
+        report_run(key, label, &r, kcat, spread);
+    }
+    b->on_cluster = true;
+    r = engine_run(b, rules, b->produced, NULL, NULL);
+    snprintf(key, sizeof(key), "vigil.%s.m1000.cluster", sh->name);
+    snprintf(label, sizeof(label), "vigil, %s, 1000 monitors, %d-primary Redis Cluster", sh->label,
+             CLUSTER_PRIMARIES);
+    report_run(key, label, &r, kcat, spread);
+    if (group) {
+        b->instances = CLUSTER_INSTANCES;
+        r = engine_run(b, rules, b->produced, NULL, NULL);
+        snprintf(key, sizeof(key), "vigil.%s.m1000.cluster.instances%d", sh->name,
+                 CLUSTER_INSTANCES);
+        snprintf(label, sizeof(label),
+                 "vigil x%d in one group, %s, 1000 monitors, %d-primary Redis Cluster",
+                 CLUSTER_INSTANCES, sh->label, CLUSTER_PRIMARIES);
+        report_run(key, label, &r, kcat, spread);
+        b->instances = 1;
+    }
+    b->on_cluster = false;
+    b->layout = NULL;
+}
+
+/*
+ * The two stream shapes, each with 10 / 1,000 / 10,000 monitors; with `cluster_only`
+ * (BENCH_ONLY=cluster) the 1,000-monitor rows only, and their cluster rows.
+ */
+static bool run_shapes(struct bench *b, bool cluster_only)
+{
+    static const struct shape shapes[] = {
         {"realistic", "transition-heavy", &mix_realistic},
         {"quiet", "90% change nothing", &mix_quiet},
     };
@@ -1310,9 +1844,13 @@ static bool run_shapes(struct bench *b)
         }
         gen_fini(&g);
         for (int m = 0; m < 3; m++) {
-            char *rules = write_rules(b, b->k.monitors[m], false);
+            char *rules;
             struct run_result r;
 
+            if (cluster_only && b->k.monitors[m] != 1000) {
+                continue;
+            }
+            rules = write_rules(b, b->k.monitors[m], false);
             /* the denominator of this row, read right before it: the load drifts */
             kcat = kcat_rate(b, &spread);
             if (!rules || kcat <= 0) {
@@ -1320,7 +1858,7 @@ static bool run_shapes(struct bench *b)
                 kafka_stop(b);
                 return false;
             }
-            if (s == 0 && m == 0) {
+            if (s == 0 && (m == 0 || cluster_only)) {
                 redis_ceiling(b);
             }
             for (const char *l = layouts; l; l = strchr(l, ',') ? strchr(l, ',') + 1 : NULL) {
@@ -1337,6 +1875,9 @@ static bool run_shapes(struct bench *b)
                          b->layout ? b->layout : "");
                 report_run(key, label, &r, kcat, spread);
                 b->layout = NULL;
+            }
+            if (b->k.cluster && b->k.monitors[m] == 1000) {
+                run_cluster(b, &shapes[s], s == 0, layouts, rules, kcat, spread);
             }
             vg_free(rules);
         }
@@ -1924,6 +2465,7 @@ static int all_main(int argc, char **argv)
         perror(tsv_path);
         return 1;
     }
+    b.instances = 1;
     b.port = vg_bench_receiver_start(on_page, NULL);
     if (b.port < 0) {
         fprintf(stderr, "bench: receiver failed\n");
@@ -1941,7 +2483,10 @@ static int all_main(int argc, char **argv)
         }
     }
     if (wanted(&b.k, "shapes")) {
-        ok = run_shapes(&b) && ok;
+        ok = run_shapes(&b, false) && ok;
+    } else if (b.k.only && list_has(b.k.only, "cluster")) {
+        b.k.cluster = true;
+        ok = run_shapes(&b, true) && ok;
     }
     if (wanted(&b.k, "rss")) {
         ok = run_rss(&b) && ok;

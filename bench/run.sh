@@ -5,14 +5,20 @@
 # BENCH_WORKSPACES, BENCH_ZIPF, BENCH_LATENCY_RATE, BENCH_LATENCY_RATE_LOW, BENCH_LATENCY_SECONDS,
 # BENCH_LATENCY_START (kafka,cold,steady: which latency runs),
 # BENCH_RSS_EVENTS,
-# BENCH_CALLGRIND_EVENTS, BENCH_DISPATCH_PAGES, BENCH_DISPATCH_RATE, BENCH_DISPATCH_SECONDS.
+# BENCH_CALLGRIND_EVENTS, BENCH_DISPATCH_PAGES, BENCH_DISPATCH_RATE, BENCH_DISPATCH_SECONDS,
+# BENCH_CLUSTER (1: the 1,000-monitor rows also with layout partitioned, on a 3-primary Redis
+# Cluster, and 3 instances in one group on it; BENCH_ONLY=cluster runs just those rows).
 set -euo pipefail
 build=${1:-build/release}
 out=$(dirname "$build")
 tsv=$out/bench.tsv
 json=$out/bench.json
 
-for tool in kcat redis-server redis-benchmark valgrind callgrind_annotate; do
+tools="kcat redis-server redis-benchmark valgrind callgrind_annotate"
+if [ "${BENCH_CLUSTER:-0}" != 0 ] || [[ ",${BENCH_ONLY:-}," == *,cluster,* ]]; then
+    tools="$tools redis-cli" # redis-cli --cluster create
+fi
+for tool in $tools; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 1; }
 done
 if [ "${BENCH_QUICK:-0}" != 0 ]; then
@@ -36,6 +42,10 @@ seconds=$(($(date +%s) - t0))
 echo
 echo "vigil benchmark, $started, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
     "$seconds s; ratios are to kcat on the same topic in this run"
+if [ "${BENCH_CLUSTER:-0}" != 0 ] || [[ ",${BENCH_ONLY:-}," == *,cluster,* ]]; then
+    echo "cluster rows: 3 redis-server primaries in cluster mode on 127.0.0.1 (TCP, the embedded" \
+        "Redis's AOF settings) on the same $(nproc) cores as vigil and the mock broker"
+fi
 awk -F'\t' '{ printf "| %-92s | %14s | %-15s | %6s |\n", $2, $3, $4, $5 }
             BEGIN { printf "| %-92s | %14s | %-15s | %6s |\n|%s|%s|%s|%s|\n", "", "value", "unit",
                     "ratio", "----------------------------------------------------------------------------------------------",
