@@ -1401,13 +1401,12 @@ static vg_err_t commit_send(struct eng_pipeline *pl, struct batch_run *b, struct
     return vg_state_commit_send(pl->st, c, b->errstr, sizeof(b->errstr));
 }
 
-static vg_err_t commit_finish(struct eng_pipeline *pl, struct batch_run *b,
-                              const struct vg_commit *c)
+static vg_err_t commit_finish(struct eng_pipeline *pl, struct batch_run *b)
 {
     if (b->nothing_sent) {
         return VG_OK;
     }
-    return vg_state_commit_finish(pl->st, c, b->errstr, sizeof(b->errstr));
+    return vg_state_commit_finish(pl->st, b->errstr, sizeof(b->errstr));
 }
 
 /*
@@ -1669,7 +1668,7 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
                 decode_ahead(pl, next, n_next);
                 b.ahead_s = vg_metrics_now_s() - b.t_applied;
             }
-            err = commit_finish(pl, &b, &c);
+            err = commit_finish(pl, &b);
         }
         b.t_committed = vg_metrics_now_s();
     }
