@@ -1978,10 +1978,12 @@ static size_t next_cut(const struct eng_pipeline *pl, const struct vg_kafka_msg 
  * while a part's commit is in flight (decode_ahead). With redis.layout
  * partitioned a part never holds two partitions: a batch over P
  * partitions is at least P parts, each committed in its partition's
- * scope. A part that fails fails the batch: the consumer retries all of
- * it, and the parts already in Redis are skipped as replays (their
- * applied offsets), as after a crash. Kafka offsets are stored once,
- * after the last part.
+ * scope; one part per partition (no batch_commit_ms, no
+ * batch_overlap_parts) has their commits in flight together
+ * (batch_in_flight). A part that fails fails the batch: the consumer
+ * retries all of it, and the parts already in Redis are skipped as
+ * replays (their applied offsets), as after a crash. Kafka offsets are
+ * stored once, after the last part.
  */
 static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
 {
