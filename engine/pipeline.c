@@ -699,7 +699,7 @@ static vg_err_t flush_dead_letters(struct eng_pipeline *pl, const struct vg_kafk
  * Redis (one round trip). An Event for a pod never seen is skipped
  * (ev->id stays NULL).
  */
-static vg_err_t map_k8s_events(struct eng_pipeline *pl, size_t n_evs, char *errstr,
+static vg_err_t map_k8s_events(struct eng_pipeline *pl, size_t from, size_t n_evs, char *errstr,
                                size_t errstr_size)
 {
     struct vg_map *batch_links = vg_map_new();
@@ -713,7 +713,7 @@ static vg_err_t map_k8s_events(struct eng_pipeline *pl, size_t n_evs, char *errs
     size_t cap_which = 0;
     vg_err_t err = VG_OK;
 
-    for (size_t i = 0; i < n_evs; i++) {
+    for (size_t i = from; i < n_evs; i++) {
         struct vg_event *ev = &pl->evs[i];
         const char *id;
         char *k;
@@ -870,6 +870,23 @@ struct batch_run {
     bool ask_failed;  /* the failure is Kafka's (asked for a watermark), not Redis's */
     size_t n_fences;
     size_t fence_lost; /* VG_ERR_CONFLICT: the index in pl->fences of the partition taken */
+    /*
+     * A part whose commit goes in flight with the batch's other parts (batch_in_flight):
+     * the batch's arrays (events, transitions, dirty Resources, notes, pod links, offsets,
+     * fences, and rules' pages, timers and records) accumulate over its parts, and this
+     * part's share of each starts at from_*. Zero otherwise.
+     */
+    bool in_flight;
+    size_t from_evs;
+    size_t from_trans;
+    size_t from_dirty;
+    size_t from_offsets;
+    size_t from_notes;
+    size_t from_links;
+    size_t from_fences;
+    size_t from_pages;
+    size_t from_timers;
+    size_t from_records;
     double t0;
     int64_t start_ms; /* wall clock at its start: Kafka timestamps are wall clock */
     /* a part of a larger batch (kafka.batch_commit_ms): its number from 1 and the whole's size */
@@ -1232,7 +1249,7 @@ static vg_err_t resolve_batch(struct eng_pipeline *pl, struct batch_run *b)
 {
     size_t n_state = 0;
 
-    for (size_t i = 0; i < b->n_evs; i++) {
+    for (size_t i = b->from_evs; i < b->n_evs; i++) {
         if (pl->evs[i].kind != VG_EVENT_K8S_EVENT) {
             pl->state_evs[n_state++] = pl->evs[i]; /* shallow: resolve reads the identity */
         }
@@ -1255,7 +1272,10 @@ static void note_k8s_event(struct eng_pipeline *pl, struct batch_run *b, const s
         return;
     }
     pl->notes[b->n_notes++] =
-        (struct vg_history_note){.id = ev->id, .ev = ev, .before_trans = b->n_trans, .late = false};
+        (struct vg_history_note){.id = ev->id,
+                                 .ev = ev,
+                                 .before_trans = b->n_trans - b->from_trans, /* in the part's */
+                                 .late = false};
 }
 
 /* An event older than the state: recorded in history, marked late, state unchanged. */
@@ -1272,8 +1292,11 @@ static void note_late(struct eng_pipeline *pl, struct batch_run *b, const struct
     for (size_t k = 0; k < nv; k++) {
         struct vg_history_note *note = &pl->notes[b->n_notes++];
 
-        *note = (struct vg_history_note){
-            .id = res->id, .ev = ev, .before_trans = b->n_trans, .late = true, .field = fields[k]};
+        *note = (struct vg_history_note){.id = res->id,
+                                         .ev = ev,
+                                         .before_trans = b->n_trans - b->from_trans,
+                                         .late = true,
+                                         .field = fields[k]};
         snprintf(note->from, sizeof(note->from), "%s",
                  fields[k] == VG_FIELD_STATUS ? res->status : res->runtime);
         snprintf(note->to, sizeof(note->to), "%s", values[k]);
@@ -1286,7 +1309,7 @@ static void apply_batch(struct eng_pipeline *pl, struct batch_run *b)
 {
     const struct vg_rules_env *env = b->env;
 
-    for (size_t i = 0, j = 0; i < b->n_evs; i++) {
+    for (size_t i = b->from_evs, j = 0; i < b->n_evs; i++) {
         const struct vg_event *ev = &pl->evs[i];
         struct vg_resource *res;
         bool was_dirty;
@@ -1317,7 +1340,20 @@ static void apply_batch(struct eng_pipeline *pl, struct batch_run *b)
     }
 }
 
-/* Step 4: the applied offset of every partition the batch moved. */
+/*
+ * Whether claim `a` is of the part's partition, for a part in flight: the
+ * claims of the batch's earlier parts still show their moves (batch_max
+ * above the offset) until the whole batch is committed, and are theirs.
+ */
+static bool claim_of_part(const struct batch_run *b, const struct applied *a)
+{
+    const struct vg_kafka_msg *m = &b->msgs[0];
+
+    return !b->in_flight || (a->partition == m->partition &&
+                             (a->topic == m->topic || strcmp(a->topic, m->topic) == 0));
+}
+
+/* Step 4: the applied offset of every partition the batch (the part in flight) moved. */
 static void collect_offsets(struct eng_pipeline *pl, struct batch_run *b)
 {
     size_t iter = 0;
@@ -1328,7 +1364,7 @@ static void collect_offsets(struct eng_pipeline *pl, struct batch_run *b)
         struct applied *a = val;
         struct vg_offset *o;
 
-        if (a->batch_max <= a->offset) {
+        if (a->batch_max <= a->offset || !claim_of_part(b, a)) {
             continue;
         }
         vg_array_grow((void **)&pl->offset_clusters, &pl->cap_offset_clusters, b->n_offsets + 1,
@@ -1354,8 +1390,8 @@ static void collect_fences(struct eng_pipeline *pl, struct batch_run *b)
     while (vg_map_next(pl->applied, &iter, &key, &val)) {
         const struct applied *a = val;
 
-        if (a->batch_max < 0) {
-            continue; /* claimed earlier, no message of it in this batch */
+        if (a->batch_max < 0 || !claim_of_part(b, a)) {
+            continue; /* claimed earlier, no message of it in this batch (or part) */
         }
         *VG_ARRAY_PUSH(pl->fences, b->n_fences, pl->cap_fences) =
             (struct vg_fence){.topic = a->topic, .partition = a->partition, .epoch = a->epoch};
@@ -1367,47 +1403,48 @@ static void collect_fences(struct eng_pipeline *pl, struct batch_run *b)
  * changed nothing), written into `c` and sent; its replies are read by
  * vg_state_commit_finish (commit_finish).
  */
-static vg_err_t commit_send(struct eng_pipeline *pl, struct batch_run *b, struct vg_commit *c)
+static vg_err_t commit_send(struct eng_pipeline *pl, struct batch_run *b, struct vg_commit *c,
+                            size_t *fence_lost)
 {
+    /* the part's share of each array (all of it unless in flight) */
     *c = (struct vg_commit){
-        .res = pl->dirty,
-        .n_res = b->n_dirty,
-        .trans = pl->trans,
-        .n_trans = b->n_trans,
-        .pages = pl->out.pages.items,
-        .n_pages = pl->out.pages.n,
-        .offsets = pl->offsets,
-        .n_offsets = b->n_offsets,
-        .offset_clusters = pl->offset_clusters,
-        .notes = pl->notes,
-        .n_notes = b->n_notes,
-        .pod_links = pl->links,
-        .n_pod_links = b->n_links,
-        .timers = pl->out.timers.items,
-        .n_timers = pl->out.timers.n,
-        .incidents = pl->out.records.items,
-        .n_incidents = pl->out.records.n,
-        .fence_lost = &b->fence_lost,
+        .res = pl->dirty + b->from_dirty,
+        .n_res = b->n_dirty - b->from_dirty,
+        .trans = pl->trans + b->from_trans,
+        .n_trans = b->n_trans - b->from_trans,
+        .pages = pl->out.pages.items + b->from_pages,
+        .n_pages = pl->out.pages.n - b->from_pages,
+        .offsets = pl->offsets + b->from_offsets,
+        .n_offsets = b->n_offsets - b->from_offsets,
+        .offset_clusters = pl->offset_clusters + b->from_offsets,
+        .notes = pl->notes + b->from_notes,
+        .n_notes = b->n_notes - b->from_notes,
+        .pod_links = pl->links + b->from_links,
+        .n_pod_links = b->n_links - b->from_links,
+        .timers = pl->out.timers.items + b->from_timers,
+        .n_timers = pl->out.timers.n - b->from_timers,
+        .incidents = pl->out.records.items + b->from_records,
+        .n_incidents = pl->out.records.n - b->from_records,
+        .fence_lost = fence_lost,
     };
 
-    if (b->n_dirty == 0 && b->n_offsets == 0 && b->n_notes == 0 && b->n_links == 0 &&
-        pl->out.pages.n == 0 && pl->out.timers.n == 0 && pl->out.records.n == 0) {
+    if (c->n_res == 0 && c->n_offsets == 0 && c->n_notes == 0 && c->n_pod_links == 0 &&
+        c->n_pages == 0 && c->n_timers == 0 && c->n_incidents == 0) {
         b->nothing_sent = true;
         return VG_OK;
     }
     collect_fences(pl, b);
-    c->fences = pl->fences;
-    c->n_fences = b->n_fences;
+    c->fences = pl->fences + b->from_fences;
+    c->n_fences = b->n_fences - b->from_fences;
     return vg_state_commit_send(pl->st, c, b->errstr, sizeof(b->errstr));
 }
 
-static vg_err_t commit_finish(struct eng_pipeline *pl, struct batch_run *b,
-                              const struct vg_commit *c)
+static vg_err_t commit_finish(struct eng_pipeline *pl, struct batch_run *b)
 {
     if (b->nothing_sent) {
         return VG_OK;
     }
-    return vg_state_commit_finish(pl->st, c, b->errstr, sizeof(b->errstr));
+    return vg_state_commit_finish(pl->st, b->errstr, sizeof(b->errstr));
 }
 
 /*
@@ -1652,7 +1689,7 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
     }
     if (err == VG_OK) {
         /* Kubernetes Events: find each one's Resource through its pod */
-        err = map_k8s_events(pl, b.n_evs, b.errstr, sizeof(b.errstr));
+        err = map_k8s_events(pl, 0, b.n_evs, b.errstr, sizeof(b.errstr));
     }
     if (err == VG_OK) {
         err = resolve_batch(pl, &b);
@@ -1662,14 +1699,14 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
         apply_batch(pl, &b);
         collect_offsets(pl, &b);
         b.t_applied = vg_metrics_now_s();
-        err = commit_send(pl, &b, &c);
+        err = commit_send(pl, &b, &c, &b.fence_lost);
         if (err == VG_OK) {
             if (n_next > 0) {
                 /* Redis runs the commit meanwhile: nothing here touches pl->st */
                 decode_ahead(pl, next, n_next);
                 b.ahead_s = vg_metrics_now_s() - b.t_applied;
             }
-            err = commit_finish(pl, &b, &c);
+            err = commit_finish(pl, &b);
         }
         b.t_committed = vg_metrics_now_s();
     }
@@ -1682,6 +1719,183 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
     log_batch_steps(pl, &b);
     measure_part(pl, &b);
     batch_committed(pl, &b);
+    return VG_OK;
+}
+
+/* A part in flight: where its fences start, and which of them was lost (a conflict). */
+struct part_sent {
+    size_t from_fences;
+    size_t fence_lost;
+    bool sent; /* its commit is in flight: one vg_state_commit_finish owed */
+};
+
+/* The batch's counts so far into a part's run (its share starts there), and back. */
+static void part_begin(struct eng_pipeline *pl, const struct batch_run *acc, struct batch_run *b)
+{
+    b->in_flight = true;
+    b->n_evs = b->from_evs = acc->n_evs;
+    b->n_trans = b->from_trans = acc->n_trans;
+    b->n_dirty = b->from_dirty = acc->n_dirty;
+    b->n_offsets = b->from_offsets = acc->n_offsets;
+    b->n_notes = b->from_notes = acc->n_notes;
+    b->n_links = b->from_links = acc->n_links;
+    b->n_fences = b->from_fences = acc->n_fences;
+    b->from_pages = pl->out.pages.n;
+    b->from_timers = pl->out.timers.n;
+    b->from_records = pl->out.records.n;
+}
+
+static void part_end(struct batch_run *acc, const struct batch_run *b)
+{
+    acc->n_evs = b->n_evs;
+    acc->n_trans = b->n_trans;
+    acc->n_dirty = b->n_dirty;
+    acc->n_offsets = b->n_offsets;
+    acc->n_notes = b->n_notes;
+    acc->n_links = b->n_links;
+    acc->n_fences = b->n_fences;
+    acc->n_dlq += b->n_dlq;
+    acc->n_dropped += b->n_dropped;
+    acc->dlq_failed = acc->dlq_failed || b->dlq_failed;
+    acc->ask_failed = acc->ask_failed || b->ask_failed;
+}
+
+/*
+ * One partition's part of a batch in flight: decoded, resolved and applied
+ * in its scope, its commit written (vg_state_commit_send) and not waited
+ * for. Its share of the batch's arrays follows the earlier parts' (which
+ * nothing here changes: Resources, incidents and records belong to one
+ * partition's scope), so their commits, still in flight, stay as written.
+ */
+static vg_err_t part_send(struct eng_pipeline *pl, struct batch_run *acc,
+                          const struct vg_kafka_msg *msgs, size_t n, size_t part,
+                          struct part_sent *sp)
+{
+    struct batch_run b = {.msgs = msgs, .n = n, .part = part, .whole = acc->n};
+    struct vg_commit c;
+    vg_err_t err;
+
+    part_begin(pl, acc, &b);
+    sp->from_fences = b.from_fences;
+    pl->dlq_gen++;
+    err = decode_batch(pl, &b);
+    if (err == VG_OK) {
+        b.env = rules_env(pl, &b);
+        err = vg_state_scope(pl->st, msgs[0].topic, msgs[0].partition, b.errstr, sizeof(b.errstr));
+    }
+    if (err == VG_OK) {
+        err = map_k8s_events(pl, b.from_evs, b.n_evs, b.errstr, sizeof(b.errstr));
+    }
+    if (err == VG_OK) {
+        err = resolve_batch(pl, &b);
+    }
+    if (err == VG_OK) {
+        apply_batch(pl, &b);
+        collect_offsets(pl, &b);
+        err = commit_send(pl, &b, &c, &sp->fence_lost);
+        sp->sent = err == VG_OK && !b.nothing_sent;
+    }
+    part_end(acc, &b);
+    if (err != VG_OK) {
+        snprintf(acc->errstr, sizeof(acc->errstr), "%s", b.errstr);
+        if (err == VG_ERR_CONFLICT) {
+            acc->fence_lost = sp->from_fences + sp->fence_lost;
+        }
+    }
+    return err;
+}
+
+/* The messages of msgs[from] and after that are in its partition (grouped by by_partition). */
+static size_t partition_run(const struct vg_kafka_msg *msgs, size_t from, size_t n)
+{
+    const struct vg_kafka_msg *m = &msgs[from];
+    size_t k = 1;
+
+    while (from + k < n && msgs[from + k].partition == m->partition &&
+           (msgs[from + k].topic == m->topic || strcmp(msgs[from + k].topic, m->topic) == 0)) {
+        k++;
+    }
+    return k;
+}
+
+/*
+ * redis.layout partitioned, a batch over several partitions (grouped by
+ * by_partition): one part per partition, each committed in its scope, and
+ * the commits in flight together. Part i's commit is written, then part
+ * i+1 is claimed, resolved and applied while Redis runs it (a read on the
+ * connection first takes the replies of the commits before it), and so on;
+ * then every commit is finished in order. A batch over P partitions then
+ * waits for about P round trips instead of 2P, and on a Redis Cluster the
+ * primaries run their parts at the same time.
+ *
+ * All landed: the batch commits once (applied offsets, counts, the API
+ * stream, pages, timers, the cache trim). Any failed: the other commits in
+ * flight are still finished (their replies read), and the batch fails with
+ * the first failure in part order; the consumer retries it whole, and the
+ * parts that landed are skipped as replays by their applied offsets.
+ */
+static vg_err_t batch_in_flight(struct eng_pipeline *pl, const struct vg_kafka_msg *msgs, size_t n)
+{
+    struct batch_run acc = {
+        .msgs = msgs, .n = n, .t0 = vg_metrics_now_s(), .start_ms = vg_now_ms(), .whole = n};
+    struct part_sent *sent;
+    size_t n_parts = 0;
+    size_t n_sent = 0;
+    size_t n_in_flight = 0;
+    double t_sent;
+    bool from_send;
+    vg_err_t err;
+    vg_err_t first;
+
+    err = reconnect_if_needed(pl);
+    if (err) {
+        drop_ahead(pl);
+        return err;
+    }
+    for (size_t done = 0; done < n; done += partition_run(msgs, done, n)) {
+        n_parts++;
+    }
+    sent = vg_calloc(n_parts, sizeof(*sent)); /* fence_lost pointers into it stay put */
+    grow_scratch(pl, n);
+    for (size_t done = 0, k; done < n && err == VG_OK; done += k) {
+        k = partition_run(msgs, done, n);
+        err = part_send(pl, &acc, msgs + done, k, n_sent + 1, &sent[n_sent]);
+        n_in_flight += sent[n_sent].sent ? 1 : 0;
+        n_sent++;
+    }
+    t_sent = vg_metrics_now_s();
+    /* A part that failed before its commit went out came after every part in flight: a
+     * failure among those is the first one. */
+    first = err;
+    from_send = err != VG_OK;
+    for (size_t i = 0; i < n_sent; i++) {
+        char errstr[512];
+        vg_err_t e;
+
+        if (!sent[i].sent) {
+            continue;
+        }
+        e = vg_state_commit_finish(pl->st, errstr, sizeof(errstr)); /* read, whatever came before */
+        if (e != VG_OK && (first == VG_OK || from_send)) {
+            first = e;
+            from_send = false;
+            snprintf(acc.errstr, sizeof(acc.errstr), "%s", errstr);
+            acc.fence_lost =
+                e == VG_ERR_CONFLICT ? sent[i].from_fences + sent[i].fence_lost : acc.n_fences;
+        }
+    }
+    vg_free(sent);
+    if (first != VG_OK) {
+        drop_ahead(pl);
+        batch_failed(pl, &acc, first);
+        return first;
+    }
+    VG_LOG_DEBUG("consumer",
+                 "batch of %zu message(s) over %zu partition(s): %zu commit(s) in flight "
+                 "together; parts %.1f ms, finish %.1f ms; %zu page(s)",
+                 n, n_parts, n_in_flight, (t_sent - acc.t0) * 1e3,
+                 (vg_metrics_now_s() - t_sent) * 1e3, pl->out.pages.n);
+    batch_committed(pl, &acc);
     return VG_OK;
 }
 
@@ -1764,10 +1978,12 @@ static size_t next_cut(const struct eng_pipeline *pl, const struct vg_kafka_msg 
  * while a part's commit is in flight (decode_ahead). With redis.layout
  * partitioned a part never holds two partitions: a batch over P
  * partitions is at least P parts, each committed in its partition's
- * scope. A part that fails fails the batch: the consumer retries all of
- * it, and the parts already in Redis are skipped as replays (their
- * applied offsets), as after a crash. Kafka offsets are stored once,
- * after the last part.
+ * scope; one part per partition (no batch_commit_ms, no
+ * batch_overlap_parts) has their commits in flight together
+ * (batch_in_flight). A part that fails fails the batch: the consumer
+ * retries all of it, and the parts already in Redis are skipped as
+ * replays (their applied offsets), as after a crash. Kafka offsets are
+ * stored once, after the last part.
  */
 static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
 {
@@ -1788,6 +2004,10 @@ static vg_err_t batch(void *opaque, const struct vg_kafka_msg *msgs, size_t n)
         pl->part_claims_topic = NULL;
         decode_ahead(pl, msgs, n);
         overlap = false;
+        if (!pl->kc || (pl->kc->batch_commit_ms <= 0 && pl->kc->batch_overlap_parts <= 1)) {
+            /* whole partitions as parts, none bounded in time: their commits in flight */
+            return batch_in_flight(pl, msgs, n);
+        }
     }
     k = next_cut(pl, msgs, 0, n, n);
     do {

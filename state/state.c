@@ -53,6 +53,29 @@ static void free_entry(void *p)
     vg_free(e);
 }
 
+/* The Resources set aside while commits were in flight (struct vg_state.aside), freed. */
+static void aside_free(struct vg_state *st)
+{
+    for (size_t i = 0; i < st->n_aside; i++) {
+        vg_resource_destroy(st->aside[i]);
+    }
+    st->n_aside = 0;
+}
+
+/*
+ * An entry the cache replaces: freed, unless commits are in flight (a part of the batch
+ * written, not finished), which with the batch's transitions may still point at its
+ * Resource: that one waits in st->aside for the end of the batch.
+ */
+static void drop_entry(struct vg_state *st, struct cache_entry *e)
+{
+    if (state_commits_pending(st)) {
+        *VG_ARRAY_PUSH(st->aside, st->n_aside, st->cap_aside) = e->res;
+        e->res = NULL;
+    }
+    free_entry(e);
+}
+
 static struct cache_entry *cache_get(const struct vg_state *st, const char *id)
 {
     return vg_map_get(st->cache, id);
@@ -105,14 +128,14 @@ static struct cache_entry *cache_put(struct vg_state *st, const char *id, struct
     e->scope = scope;
     old = vg_map_put(st->cache, id, e);
     if (old && old->scope != scope) {
-        free_entry(old);
+        drop_entry(st, old);
     } else if (old) {
         e->src = old->src;
         e->more = old->more;
         e->n_more = old->n_more;
         e->cap_more = old->cap_more;
         old->more = NULL;
-        free_entry(old);
+        drop_entry(st, old);
     }
     return e;
 }
@@ -286,9 +309,16 @@ void vg_state_destroy(struct vg_state *st)
     state_redis_close(st);
     for (size_t i = 0; i < st->n_parked; i++) {
         if (st->parked[i]) {
+            state_commits_conn_lost(st, st->parked[i]);
             redisFree(st->parked[i]);
         }
     }
+    for (size_t i = st->inflight_head; i < st->n_inflight; i++) {
+        state_inflight_fini(&st->inflight[i]); /* never finished: nothing to mark */
+    }
+    vg_free(st->inflight);
+    aside_free(st);
+    vg_free(st->aside);
     vg_free(st->parked);
     vg_free(st->parked_fn);
     state_cluster_destroy(st->cluster);
@@ -341,6 +371,7 @@ static vg_err_t scope_route(struct vg_state *st, char *errstr, size_t errstr_siz
             st->n_parked = n;
         }
         if (st->parked[was]) {
+            state_commits_conn_lost(st, st->parked[was]);
             redisFree(st->parked[was]);
         }
         st->parked[was] = st->ctx;
@@ -627,16 +658,7 @@ static vg_err_t read_wait(struct vg_state *st, size_t n_wait, vg_err_t err, char
         state_replies_free(&reply, 1);
         return err != VG_OK ? err : wait_err;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        err = state_reply_error(st, "WAIT", reply, errstr, errstr_size);
-    } else if (reply->type != REDIS_REPLY_INTEGER || reply->integer < st->wait_replicas) {
-        state_set_err(errstr, errstr_size,
-                      "redis %s: batch replicated to %lld of %d replicas within %d ms",
-                      st->redacted, reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0LL,
-                      st->wait_replicas, st->wait_timeout_ms);
-        st->wait_owed = true;
-        err = VG_ERR_BACKEND;
-    }
+    err = state_judge_wait(st, st->redacted, reply, errstr, errstr_size);
     freeReplyObject(reply);
     return err;
 }
@@ -651,6 +673,10 @@ vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_siz
     st->pending_done = false;
     vg_free(st->pending_cursor);
     st->pending_cursor = vg_strdup("0");
+    if (st->ctx && state_inflight_unread_on(st, st->ctx)) {
+        /* replies still unread on it: nothing else can be read there (the owed WAIT neither) */
+        state_redis_close(st);
+    }
     if (st->wait_owed && st->ctx) {
         /* WAIT on the connection that wrote the batch (a new one has written nothing to
          * wait for): the replicas must have it before a retry may find it all replayed. */
@@ -712,6 +738,7 @@ vg_err_t vg_state_ping(struct vg_state *st)
 void vg_state_cache_clear(struct vg_state *st)
 {
     vg_map_clear(st->cache, free_entry);
+    aside_free(st);
 }
 
 /* Whether entry `e` was lent for one of the partitions, or for none at all (a timer's load). */
@@ -783,6 +810,7 @@ size_t vg_state_cache_trim(struct vg_state *st)
     char **gone;
     size_t n_gone = 0;
 
+    aside_free(st);
     if (st->cache_max == 0 || n <= st->cache_max) {
         return 0;
     }
@@ -1573,35 +1601,6 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
     return n;
 }
 
-/* Judge the replies of MULTI, the queued commands and EXEC (last). */
-static vg_err_t check_commit_replies(const struct vg_state *st, const struct state_exec_reply *er,
-                                     char *errstr, size_t errstr_size)
-{
-    if (er->err_at == 0) {
-        return state_error_text(st, "MULTI", er->err, er->err_len, errstr, errstr_size);
-    }
-    if (er->exec_type == REDIS_REPLY_ARRAY) {
-        /* Errors inside EXEC (WRONGTYPE: a foreign key under our prefix)
-         * mean the other commands did run: report, never mark clean. */
-        if (er->elem_err) {
-            return state_error_text(st, "EXEC", er->elem_err, er->elem_err_len, errstr,
-                                    errstr_size);
-        }
-        return VG_OK;
-    }
-    /* EXEC refused (EXECABORT after a queueing error such as OOM) or nil:
-     * nothing was applied. Name the first queueing error if any (else
-     * the first error is EXEC's own). */
-    if (er->err_at < er->n) {
-        state_set_err(errstr, errstr_size, "redis %s: commit aborted: %.*s", st->redacted,
-                      (int)er->err_len, er->err);
-    } else {
-        state_set_err(errstr, errstr_size, "redis %s: commit aborted: EXEC returned nil",
-                      st->redacted);
-    }
-    return VG_ERR_BACKEND;
-}
-
 /*
  * Fencing (docs/state.md "Fencing"): each partition has a counter
  * P:epoch:{<topic>/<partition>} (its own hash tag, for Redis Cluster),
@@ -1719,6 +1718,7 @@ static vg_err_t fence_check(struct vg_state *st, const struct vg_commit *cm, cha
 static vg_err_t fence_explain(struct vg_state *st, const struct vg_commit *cm, char *errstr,
                               size_t errstr_size)
 {
+    /* (cm: only its fences and fence_lost) */
     struct state_cmd c = {0};
     redisReply *reply = NULL;
     size_t moved = 0;
@@ -1742,24 +1742,27 @@ static vg_err_t fence_explain(struct vg_state *st, const struct vg_commit *cm, c
 
 /*
  * The write half of a commit: everything up to MULTI..EXEC (and WAIT)
- * written to the socket, the replies left unread. A write that fails
- * leaves the context's error set: vg_state_commit_finish reports it, as
- * the reply reading of a commit in one call would.
+ * written to the socket, the replies left unread (a commit in flight). A
+ * write that fails leaves the context's error set: vg_state_commit_finish
+ * reports it, as the reply reading of a commit in one call would.
  */
 vg_err_t vg_state_commit_send(struct vg_state *st, const struct vg_commit *cm, char *errstr,
                               size_t errstr_size)
 {
     struct state_cmd c = {0};
     size_t n_dirty = 0;
+    size_t n;
+    size_t n_wait;
     int done = 0;
     vg_err_t err;
 
-    VG_ASSERT(st->commit_n == 0);
     for (size_t i = 0; i < cm->n_res; i++) {
         n_dirty += cm->res[i]->dirty ? 1 : 0;
     }
     if (n_dirty == 0 && cm->n_trans == 0 && cm->n_pages == 0 && cm->n_offsets == 0 &&
         cm->n_notes == 0 && cm->n_pod_links == 0 && cm->n_timers == 0 && cm->n_incidents == 0) {
+        /* nothing to write: its finish is VG_OK, in its turn */
+        state_inflight_push(st)->read = true;
         return VG_OK;
     }
     err = state_need_ctx(st, errstr, errstr_size);
@@ -1787,58 +1790,82 @@ vg_err_t vg_state_commit_send(struct vg_state *st, const struct vg_commit *cm, c
             fenced_hook(fenced_hook_arg);
         }
     }
-    st->commit_n = append_commit(st, &c, cm);
-    st->commit_wait = append_wait(st);
+    n = append_commit(st, &c, cm);
+    n_wait = append_wait(st);
     state_cmd_fini(&c);
+    state_inflight_record(st, cm, n, n_wait);
     while (!done && redisBufferWrite(st->ctx, &done) == REDIS_OK) {
     }
     return VG_OK;
 }
 
 /*
- * The read half: the replies of the commit vg_state_commit_send wrote
- * (`cm` the same), judged; a commit that sent nothing is VG_OK.
+ * Entry e failed on its connection after it was judged: an EXEC refused
+ * under the fences is explained (which partition), the counts function
+ * flushed under us is noted, both in the scope the commit was written in.
  */
-vg_err_t vg_state_commit_finish(struct vg_state *st, const struct vg_commit *cm, char *errstr,
-                                size_t errstr_size)
+static vg_err_t inflight_explain(struct vg_state *st, const struct state_inflight *e, vg_err_t err,
+                                 char *errstr, size_t errstr_size)
 {
-    struct state_exec_reply er;
-    size_t n = st->commit_n;
-    size_t n_wait = st->commit_wait;
-    bool fenced_out = false;
-    bool no_function = false;
-    vg_err_t err;
+    char *saved;
+    vg_err_t back;
 
-    if (n == 0) {
-        return VG_OK;
+    /* an error inside EXEC saying the counts function is not on the server */
+    bool no_function = e->incidents && e->exec_ran && e->errstr &&
+                       state_incidents_no_function(e->errstr, strlen(e->errstr));
+
+    if (!no_function && !e->fenced_out) {
+        return err;
     }
-    st->commit_n = 0;
-    st->commit_wait = 0;
-    err = state_read_exec_reply(st, n, &er, "commit", errstr, errstr_size);
-    if (err == VG_OK) {
-        fenced_out = cm->n_fences > 0 && er.exec_type == REDIS_REPLY_NIL;
-        no_function = cm->n_incidents > 0 && er.exec_type == REDIS_REPLY_ARRAY &&
-                      state_incidents_no_function(er.elem_err, er.elem_err_len);
-        err = check_commit_replies(st, &er, errstr, errstr_size);
-        state_exec_reply_fini(&er);
+    saved = state_scope_save(st);
+    back = vg_state_scope_set(st, e->scope, errstr, errstr_size);
+    if (back == VG_OK) {
+        back = state_need_ctx(st, errstr, errstr_size);
     }
-    err = read_wait(st, n_wait, err, errstr, errstr_size); /* before any other command */
-    if (err != VG_OK) {
-        st->incident_fn_asked = false; /* whatever failed, ask the server again */
+    if (back != VG_OK) {
+        vg_free(saved);
+        return back;
     }
     if (no_function) {
         state_incidents_recount(st);
     }
-    if (fenced_out) {
+    if (e->fenced_out) {
         /* VG_ERR_CONFLICT naming the partition (or the MGET's failure): nothing written */
-        err = fence_explain(st, cm, errstr, errstr_size);
-    }
-    for (size_t i = 0; i < cm->n_res; i++) {
-        struct vg_resource *res = cm->res[i];
+        const struct vg_commit cm = {
+            .fences = e->fences, .n_fences = e->n_fences, .fence_lost = e->fence_lost};
 
-        if (!res->dirty) {
-            continue; /* not written: bits it may carry wait for its next write */
-        }
+        err = fence_explain(st, &cm, errstr, errstr_size);
+    }
+    return state_scope_restore(st, saved, err, errstr, errstr_size);
+}
+
+vg_err_t vg_state_commit_finish(struct vg_state *st, char *errstr, size_t errstr_size)
+{
+    struct state_inflight e;
+    vg_err_t err;
+
+    if (!state_commits_pending(st)) {
+        return VG_OK;
+    }
+    if (!st->inflight[st->inflight_head].read) {
+        char why[256];
+
+        /* the commits before it on its connection are read first; a failure is its verdict */
+        (void)state_inflight_drain(st, st->inflight[st->inflight_head].ctx,
+                                   &st->inflight[st->inflight_head], why, sizeof(why));
+    }
+    e = st->inflight[st->inflight_head]; /* taken: the FIFO no longer holds it */
+    memset(&st->inflight[st->inflight_head], 0, sizeof(e));
+    st->inflight_head++;
+    err = e.err;
+    if (err != VG_OK) {
+        state_set_err(errstr, errstr_size, "%s", e.errstr ? e.errstr : "commit failed");
+        state_inflight_forget_function(st, e.ctx); /* whatever failed, ask the server again */
+        err = inflight_explain(st, &e, err, errstr, errstr_size);
+    }
+    for (size_t i = 0; i < e.n_res; i++) {
+        struct vg_resource *res = e.res[i];
+
         if (err == VG_OK) {
             res->indexed = true;
             vg_resource_clean(res);
@@ -1849,18 +1876,21 @@ vg_err_t vg_state_commit_finish(struct vg_state *st, const struct vg_commit *cm,
             res->dirty_mask |= VG_DIRTY_REPLACE;
         }
     }
+    state_inflight_fini(&e);
     return err;
 }
 
 vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *errstr,
                          size_t errstr_size)
 {
-    vg_err_t err = vg_state_commit_send(st, cm, errstr, errstr_size);
+    vg_err_t err;
 
+    VG_ASSERT(!state_commits_pending(st)); /* one commit, start to end */
+    err = vg_state_commit_send(st, cm, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
-    return vg_state_commit_finish(st, cm, errstr, errstr_size);
+    return vg_state_commit_finish(st, errstr, errstr_size);
 }
 
 vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_t partition,

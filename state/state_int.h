@@ -119,11 +119,91 @@ struct vg_state {
      * name, or empty: EVAL. */
     bool incident_fn_asked;
     char incident_fn[48];
-    /* A commit written by vg_state_commit_send, its replies unread: how many
-     * (MULTI, commands, EXEC) and whether a WAIT follows; 0: none in flight. */
-    size_t commit_n;
-    size_t commit_wait;
+    /* The commits written by vg_state_commit_send and not finished yet, oldest first
+     * (inflight[inflight_head .. n_inflight)): docs/state.md "Commits in flight". */
+    struct state_inflight *inflight;
+    size_t inflight_head;
+    size_t n_inflight;
+    size_t cap_inflight;
+    /* Resources the cache let go of while commits were in flight (a copy of another scope
+     * read in their place): their commits and the batch may still point at them, so they are
+     * freed by the next vg_state_cache_trim or vg_state_cache_clear, not at once. */
+    struct vg_resource **aside;
+    size_t n_aside;
+    size_t cap_aside;
 };
+
+struct state_exec_reply;
+
+/*
+ * A commit in flight: written on `ctx`, its replies unread until a read on that
+ * connection drains them (state_commits_drain) or vg_state_commit_finish takes it.
+ * What finishing needs is copied: the pipeline reuses its arrays for the next part.
+ */
+struct state_inflight {
+    redisContext *ctx; /* NULL once its connection is gone (the verdict is then set) */
+    size_t n;          /* replies: MULTI, the commands, EXEC; 0: nothing was sent */
+    size_t n_wait;     /* 1: a WAIT reply follows */
+    bool read;         /* judged: err and errstr are the verdict */
+    vg_err_t err;
+    char *errstr;             /* the verdict's message; NULL: none */
+    bool fenced_out;          /* EXEC returned nil under the fences: explained when finished */
+    bool exec_ran;            /* EXEC's reply was an array: the commands ran (errors inside it) */
+    bool incidents;           /* the commit had incident records */
+    struct vg_resource **res; /* the Resources dirty when it was written */
+    size_t n_res;
+    struct vg_fence *fences; /* topics owned */
+    size_t n_fences;
+    size_t *fence_lost;
+    char *scope;                           /* the scope it was written in; NULL: the global one */
+    char redacted[STATE_URL_REDACTED_MAX]; /* the node it went to, for messages */
+};
+
+/*
+ * Before any other read on st->ctx: read and judge the replies of every commit in
+ * flight on it, in order, keeping each verdict for vg_state_commit_finish. VG_OK, or
+ * VG_ERR_BACKEND when the connection failed meanwhile (errstr names `what`; the
+ * connection is closed and every commit in flight on it failed).
+ */
+vg_err_t state_commits_drain(struct vg_state *st, const char *what, char *errstr,
+                             size_t errstr_size);
+static inline bool state_commits_pending(const struct vg_state *st)
+{
+    return st->inflight_head < st->n_inflight;
+}
+/*
+ * `ctx` (st->ctx or a parked one) is about to be freed: every commit in flight on it
+ * fails (VG_ERR_BACKEND, "connection lost with the commit in flight") unread.
+ */
+void state_commits_conn_lost(struct vg_state *st, const redisContext *ctx);
+/*
+ * Read `n` replies of a pipeline ending in EXEC on `ctx` into `er`, without draining
+ * and without closing anything: VG_OK, or VG_ERR_BACKEND with ctx->errstr set (`er`
+ * then needs no fini).
+ */
+vg_err_t state_conn_read_exec(redisContext *ctx, size_t n, struct state_exec_reply *er);
+/* ---- the FIFO itself (state_inflight.c), for vg_state_commit_send/_finish ---- */
+/* A new entry at its end, zeroed. */
+struct state_inflight *state_inflight_push(struct vg_state *st);
+/* An entry for `cm`, just written on st->ctx as n replies (and n_wait WAIT replies). */
+void state_inflight_record(struct vg_state *st, const struct vg_commit *cm, size_t n,
+                           size_t n_wait);
+/* Judge the entries on `ctx` in order, up to `upto` (NULL: all); a connection failure goes
+ * into *why (the connection is then closed and its entries failed). */
+vg_err_t state_inflight_drain(struct vg_state *st, const redisContext *ctx,
+                              const struct state_inflight *upto, char *why, size_t why_size);
+bool state_inflight_unread_on(const struct vg_state *st, const redisContext *ctx);
+/* A commit failed on `ctx` (NULL: gone): that server is asked about the counts function again. */
+void state_inflight_forget_function(struct vg_state *st, const redisContext *ctx);
+void state_inflight_fini(struct state_inflight *e);
+/* The WAIT reply after a commit (redis.wait_replicas), judged: too few replicas is
+ * VG_ERR_BACKEND and sets st->wait_owed. */
+vg_err_t state_judge_wait(struct vg_state *st, const char *redacted, const redisReply *reply,
+                          char *errstr, size_t errstr_size);
+
+/* state_error_text with the node's redacted URL given. */
+vg_err_t state_error_text_at(const char *redacted, const char *what, const char *msg, size_t len,
+                             char *errstr, size_t errstr_size);
 
 /* One scope's outbox stream, as the partitioned layout's reader keeps it. */
 struct state_outbox_stream {

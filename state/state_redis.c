@@ -303,11 +303,17 @@ bool state_error_is(const redisReply *reply, const char *code)
            memcmp(reply->str, code, n) == 0 && (reply->len == n || reply->str[n] == ' ');
 }
 
+vg_err_t state_error_text_at(const char *redacted, const char *what, const char *msg, size_t len,
+                             char *errstr, size_t errstr_size)
+{
+    state_set_err(errstr, errstr_size, "redis %s: %s: %.*s", redacted, what, (int)len, msg);
+    return state_error_class(msg, len);
+}
+
 vg_err_t state_error_text(const struct vg_state *st, const char *what, const char *msg, size_t len,
                           char *errstr, size_t errstr_size)
 {
-    state_set_err(errstr, errstr_size, "redis %s: %s: %.*s", st->redacted, what, (int)len, msg);
-    return state_error_class(msg, len);
+    return state_error_text_at(st->redacted, what, msg, len, errstr, errstr_size);
 }
 
 vg_err_t state_reply_error(const struct vg_state *st, const char *what, const redisReply *reply,
@@ -349,6 +355,14 @@ void state_replies_free(redisReply **replies, size_t n)
 vg_err_t state_read_replies(struct vg_state *st, size_t n, redisReply **replies, const char *what,
                             char *errstr, size_t errstr_size)
 {
+    if (state_commits_pending(st)) {
+        /* the replies of commits written before these come first on the connection */
+        vg_err_t err = state_commits_drain(st, what, errstr, errstr_size);
+
+        if (err != VG_OK) {
+            return err;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         void *r = NULL;
 
@@ -487,6 +501,7 @@ out:
 void state_redis_close(struct vg_state *st)
 {
     if (st->ctx) {
+        state_commits_conn_lost(st, st->ctx);
         redisFree(st->ctx);
         st->ctx = NULL;
     }
@@ -1017,10 +1032,9 @@ static size_t skip_queued(redisReader *reader, size_t max)
     return k;
 }
 
-vg_err_t state_read_exec_reply(struct vg_state *st, size_t n, struct state_exec_reply *er,
-                               const char *what, char *errstr, size_t errstr_size)
+vg_err_t state_conn_read_exec(redisContext *ctx, size_t n, struct state_exec_reply *er)
 {
-    redisReader *reader = st->ctx->reader;
+    redisReader *reader = ctx->reader;
     redisReplyObjectFunctions *fn = reader->fn;
     void *privdata = reader->privdata;
     vg_err_t err = VG_OK;
@@ -1040,7 +1054,7 @@ vg_err_t state_read_exec_reply(struct vg_state *st, size_t n, struct state_exec_
             er->n_read += k;
             continue;
         }
-        if (redisGetReply(st->ctx, &r) != REDIS_OK || !r) {
+        if (redisGetReply(ctx, &r) != REDIS_OK || !r) {
             /* a reply cut short is made of ours: nothing for hiredis to free with its own */
             reader->reply = NULL;
             err = VG_ERR_BACKEND;
@@ -1050,7 +1064,26 @@ vg_err_t state_read_exec_reply(struct vg_state *st, size_t n, struct state_exec_
     reader->fn = fn;
     reader->privdata = privdata;
     if (err != VG_OK) {
+        if (ctx->err == REDIS_ERR_OOM) {
+            vg_oom("hiredis");
+        }
         state_exec_reply_fini(er);
+    }
+    return err;
+}
+
+vg_err_t state_read_exec_reply(struct vg_state *st, size_t n, struct state_exec_reply *er,
+                               const char *what, char *errstr, size_t errstr_size)
+{
+    if (state_commits_pending(st)) {
+        vg_err_t err = state_commits_drain(st, what, errstr, errstr_size);
+
+        if (err != VG_OK) {
+            memset(er, 0, sizeof(*er));
+            return err;
+        }
+    }
+    if (state_conn_read_exec(st->ctx, n, er) != VG_OK) {
         return state_ctx_failed(st, what, errstr, errstr_size);
     }
     return VG_OK;

@@ -52,6 +52,17 @@ target_link_libraries(test_state_scope PRIVATE vg_teststate vg_state vg_core vg_
 add_test(NAME state_scope COMMAND test_state_scope)
 # the cluster starts in a few seconds, the failover takes about three
 set_tests_properties(state_scope PROPERTIES LABELS "integration;cluster" TIMEOUT 180)
+# Commits in flight together (the partitioned layout's parts of a batch): on one redis-server
+# (a read between them, a fenced-out one, a killed connection) and on a real cluster.
+add_executable(test_state_commit_inflight
+               ${CMAKE_CURRENT_LIST_DIR}/integration/test_state_commit_inflight.c
+               ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
+target_include_directories(test_state_commit_inflight PRIVATE ${PROJECT_SOURCE_DIR}/state
+                           ${CMAKE_CURRENT_LIST_DIR}/support)
+target_link_libraries(test_state_commit_inflight PRIVATE vg_teststate vg_state vg_core
+                      vg_testsupport PkgConfig::CMOCKA PkgConfig::CLUSTER_HIREDIS vg_build_flags)
+add_test(NAME state_commit_inflight COMMAND test_state_commit_inflight)
+set_tests_properties(state_commit_inflight PROPERTIES LABELS "integration;cluster" TIMEOUT 120)
 # redis.layout partitioned on the cluster: a batch over 12 partitions committed one single-slot
 # MULTI/EXEC per partition, on more than one primary.
 add_executable(test_cluster_partitioned_pipeline

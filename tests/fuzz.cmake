@@ -75,6 +75,7 @@ vigil_fuzz(fuzz_parsers
           ${PROJECT_SOURCE_DIR}/rules/rules_eval.c ${PROJECT_SOURCE_DIR}/rules/rules_template.c
           ${PROJECT_SOURCE_DIR}/rules/rules_tz.c ${PROJECT_SOURCE_DIR}/api/api_parse.c
           ${PROJECT_SOURCE_DIR}/state/state_redis.c ${PROJECT_SOURCE_DIR}/state/state_resource.c
+          ${PROJECT_SOURCE_DIR}/state/state_inflight.c
   INCLUDES ${PROJECT_SOURCE_DIR}/api ${PROJECT_SOURCE_DIR}/state ${PROJECT_SOURCE_DIR}/rules
   FLAGS ${CJSON_CFLAGS} ${YAML_CFLAGS} ${MICROHTTPD_CFLAGS} ${HIREDIS_CFLAGS}
   LIBS ${CJSON_LDFLAGS} ${YAML_LDFLAGS} ${MICROHTTPD_LDFLAGS} ${HIREDIS_LDFLAGS})

@@ -16,6 +16,18 @@ foreach(t scaleout_timers scaleout_outbox scaleout_revoke scaleout_memory engine
                        ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
 endforeach()
 
+# redis.layout partitioned: the pipeline's parts of a batch in flight together (through its batch
+# handler and the fence hook of state/'s private header), a middle part fenced out and retried.
+add_executable(test_engine_commit_inflight
+               ${CMAKE_CURRENT_LIST_DIR}/integration/test_engine_commit_inflight.c)
+target_include_directories(test_engine_commit_inflight PRIVATE ${PROJECT_SOURCE_DIR}/engine
+                           ${PROJECT_SOURCE_DIR}/state)
+target_link_libraries(test_engine_commit_inflight PRIVATE vg_engine vg_teststate vg_testsupport
+                      vg_state vg_core PkgConfig::CMOCKA PkgConfig::SCALEOUT_HIREDIS
+                      vg_build_flags)
+add_test(NAME engine_commit_inflight COMMAND test_engine_commit_inflight)
+set_tests_properties(engine_commit_inflight PROPERTIES LABELS integration TIMEOUT 60)
+
 # redis.layout partitioned on one redis-server: each partition's part of a batch in its scope,
 # timers and group buffers per partition, nothing applied twice after a restart.
 add_executable(test_engine_partitioned ${CMAKE_CURRENT_LIST_DIR}/integration/test_engine_partitioned.c)

@@ -291,18 +291,27 @@ vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *c, char *e
 /*
  * vg_state_commit in two halves, so the caller can work while Redis runs
  * the transaction: _send does the fence check's round trip and writes
- * MULTI..EXEC (and WAIT) without reading the replies; _finish reads and
- * judges them, with the same results and errstr as vg_state_commit, and
- * marks the Resources clean. Between the two, nothing else may use `st`
- * (no other command on its connection), and `c` with the Resources it
- * points at must stay as they were. An error from _send: nothing is in
- * flight (no _finish). A commit with nothing to write sends nothing and
- * its _finish is VG_OK.
+ * MULTI..EXEC (and WAIT) without reading the replies (a commit in
+ * flight); _finish judges the replies of the OLDEST commit in flight, with
+ * the same results and errstr as vg_state_commit, and marks its Resources
+ * clean (or to be written whole). Every _send that returns VG_OK is
+ * matched by one _finish, in order; an error from _send: that commit is
+ * not in flight (no _finish for it). A commit with nothing to write sends
+ * nothing and its _finish is VG_OK.
+ *
+ * Several commits may be in flight at once (the partitioned layout's
+ * parts of a batch, each in its scope): st may be used meanwhile, and
+ * every read on a connection first reads the replies of the commits in
+ * flight on it, keeping their verdicts for _finish. What _finish needs is
+ * copied at _send (the dirty Resources, the fences), so `c`'s arrays may
+ * be reused once _send returns; the Resources themselves must stay alive
+ * and untouched until their _finish, and `c->fence_lost` must stay valid.
+ * A connection lost or closed fails every commit in flight on it
+ * (VG_ERR_BACKEND, "connection lost with the commit in flight").
  */
 vg_err_t vg_state_commit_send(struct vg_state *st, const struct vg_commit *c, char *errstr,
                               size_t errstr_size);
-vg_err_t vg_state_commit_finish(struct vg_state *st, const struct vg_commit *c, char *errstr,
-                                size_t errstr_size);
+vg_err_t vg_state_commit_finish(struct vg_state *st, char *errstr, size_t errstr_size);
 
 /*
  * Last applied offset of topic/partition into *out (-1 when none), read

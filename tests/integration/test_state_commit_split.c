@@ -132,7 +132,7 @@ static void test_send_then_finish(void **state)
     w = (struct runtime_is){ev.id, "running"};
     assert_true(vg_test_wait_for(runtime_is, &w, 10000));
     assert_true(oc.res->dirty); /* marked clean only once the replies say so */
-    assert_int_equal(vg_state_commit_finish(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_commit_finish(fx.st, errstr, sizeof(errstr)), VG_OK);
     assert_false(oc.res->dirty);
     vg_event_fini(&ev);
 
@@ -152,7 +152,7 @@ static void test_nothing_to_send(void **state)
 
     (void)state;
     assert_int_equal(vg_state_commit_send(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(vg_state_commit_finish(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_commit_finish(fx.st, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_test_redis_calls(&fx, "exec"), before);
     assert_string_equal(errstr, "");
 }
@@ -174,7 +174,7 @@ static void test_error_inside_exec_at_finish(void **state)
     make_event(&ev, "split-wrongtype", "running", 20);
     build_commit(&oc, &ev);
     assert_int_equal(vg_state_commit_send(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(vg_state_commit_finish(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_ERR_INVALID);
+    assert_int_equal(vg_state_commit_finish(fx.st, errstr, sizeof(errstr)), VG_ERR_INVALID);
     assert_errstr(errstr, "EXEC", WRONGTYPE_TEXT);
     assert_true((oc.res->dirty_mask & VG_DIRTY_REPLACE) != 0);
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "DEL %s", key), 0);
@@ -202,7 +202,7 @@ static void test_refused_at_finish(void **state)
         vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction"), 0);
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory 1"), 0);
     assert_int_equal(vg_state_commit_send(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(vg_state_commit_finish(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_ERR_BACKEND);
+    assert_int_equal(vg_state_commit_finish(fx.st, errstr, sizeof(errstr)), VG_ERR_BACKEND);
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory 0"), 0);
     snprintf(want, sizeof(want), "redis %s: commit aborted: %s", redacted, OOM_TEXT);
     assert_string_equal(errstr, want);

@@ -1,0 +1,278 @@
+/*
+ * Commits in flight (docs/state.md "Commits in flight"): the FIFO of commits
+ * vg_state_commit_send wrote and vg_state_commit_finish has not taken yet,
+ * how their replies are read and judged on their own connection before any
+ * other read there (state_commits_drain), and what a lost connection does to
+ * them. Writing a commit and finishing it stay in state.c.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "state_int.h"
+#include "vigil/mem.h"
+
+/* Whether a commit in flight on `ctx` has replies not read yet. */
+bool state_inflight_unread_on(const struct vg_state *st, const redisContext *ctx)
+{
+    for (size_t i = st->inflight_head; i < st->n_inflight; i++) {
+        if (st->inflight[i].ctx == ctx && !st->inflight[i].read) {
+            return true;
+        }
+    }
+    return false;
+}
+
+vg_err_t state_judge_wait(struct vg_state *st, const char *redacted, const redisReply *reply,
+                          char *errstr, size_t errstr_size)
+{
+    if (reply->type == REDIS_REPLY_ERROR) {
+        return state_error_text_at(redacted, "WAIT", reply->str, reply->len, errstr, errstr_size);
+    }
+    if (reply->type != REDIS_REPLY_INTEGER || reply->integer < st->wait_replicas) {
+        state_set_err(errstr, errstr_size,
+                      "redis %s: batch replicated to %lld of %d replicas within %d ms", redacted,
+                      reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0LL, st->wait_replicas,
+                      st->wait_timeout_ms);
+        st->wait_owed = true;
+        return VG_ERR_BACKEND;
+    }
+    return VG_OK;
+}
+
+/* Judge the replies of MULTI, the queued commands and EXEC (last). */
+static vg_err_t check_commit_replies(const char *redacted, const struct state_exec_reply *er,
+                                     char *errstr, size_t errstr_size)
+{
+    if (er->err_at == 0) {
+        return state_error_text_at(redacted, "MULTI", er->err, er->err_len, errstr, errstr_size);
+    }
+    if (er->exec_type == REDIS_REPLY_ARRAY) {
+        /* Errors inside EXEC (WRONGTYPE: a foreign key under our prefix)
+         * mean the other commands did run: report, never mark clean. */
+        if (er->elem_err) {
+            return state_error_text_at(redacted, "EXEC", er->elem_err, er->elem_err_len, errstr,
+                                       errstr_size);
+        }
+        return VG_OK;
+    }
+    /* EXEC refused (EXECABORT after a queueing error such as OOM) or nil:
+     * nothing was applied. Name the first queueing error if any (else
+     * the first error is EXEC's own). */
+    if (er->err_at < er->n) {
+        state_set_err(errstr, errstr_size, "redis %s: commit aborted: %.*s", redacted,
+                      (int)er->err_len, er->err);
+    } else {
+        state_set_err(errstr, errstr_size, "redis %s: commit aborted: EXEC returned nil", redacted);
+    }
+    return VG_ERR_BACKEND;
+}
+
+void state_inflight_fini(struct state_inflight *e)
+{
+    vg_free(e->errstr);
+    vg_free(e->res);
+    for (size_t i = 0; i < e->n_fences; i++) {
+        vg_free((char *)e->fences[i].topic);
+    }
+    vg_free(e->fences);
+    vg_free(e->scope);
+    memset(e, 0, sizeof(*e));
+}
+
+static void inflight_verdict(struct state_inflight *e, vg_err_t err, const char *errstr)
+{
+    e->read = true;
+    e->err = err;
+    vg_free(e->errstr);
+    e->errstr = err != VG_OK ? vg_strdup(errstr) : NULL;
+}
+
+/*
+ * `ctx` failed or goes away: every commit in flight on it that is not judged
+ * yet fails with `why`, unread, and forgets the connection.
+ */
+static void inflight_lost(struct vg_state *st, const redisContext *ctx, const char *why)
+{
+    for (size_t i = st->inflight_head; i < st->n_inflight; i++) {
+        struct state_inflight *e = &st->inflight[i];
+        char msg[700];
+
+        if (e->ctx != ctx) {
+            continue;
+        }
+        e->ctx = NULL;
+        if (!e->read) {
+            snprintf(msg, sizeof(msg), "redis %s: connection lost with the commit in flight%s%s",
+                     e->redacted, why ? ": " : "", why ? why : "");
+            inflight_verdict(e, VG_ERR_BACKEND, msg);
+        }
+    }
+}
+
+void state_commits_conn_lost(struct vg_state *st, const redisContext *ctx)
+{
+    inflight_lost(st, ctx, NULL);
+}
+
+/* Where `ctx` is kept: st->ctx, or a parked connection (NULL: neither). */
+static redisContext **conn_slot(struct vg_state *st, const redisContext *ctx)
+{
+    if (st->ctx == ctx) {
+        return &st->ctx;
+    }
+    for (size_t i = 0; i < st->n_parked; i++) {
+        if (st->parked[i] == ctx) {
+            return &st->parked[i];
+        }
+    }
+    return NULL;
+}
+
+/* A commit failed on the connection `ctx`: ask that server again about the counts function. */
+void state_inflight_forget_function(struct vg_state *st, const redisContext *ctx)
+{
+    if (!ctx) {
+        return; /* gone: a new connection asks anyway */
+    }
+    if (st->ctx == ctx) {
+        st->incident_fn_asked = false;
+        return;
+    }
+    for (size_t i = 0; i < st->n_parked; i++) {
+        if (st->parked[i] == ctx) {
+            st->parked_fn[i].asked = false;
+        }
+    }
+}
+
+/*
+ * Read and judge entry e's replies on its connection (the entries before it on
+ * that connection are judged already). The connection failing fails e and every
+ * entry after it there, and closes it: VG_ERR_BACKEND, with its error in *why.
+ */
+static vg_err_t inflight_read(struct vg_state *st, struct state_inflight *e, char *why,
+                              size_t why_size)
+{
+    redisContext *ctx = e->ctx;
+    struct state_exec_reply er;
+    char errstr[700] = "";
+    vg_err_t err;
+
+    if (state_conn_read_exec(ctx, e->n, &er) != VG_OK) {
+        goto lost;
+    }
+    e->fenced_out = e->n_fences > 0 && er.exec_type == REDIS_REPLY_NIL;
+    e->exec_ran = er.exec_type == REDIS_REPLY_ARRAY;
+    err = check_commit_replies(e->redacted, &er, errstr, sizeof(errstr));
+    state_exec_reply_fini(&er);
+    if (e->n_wait > 0) {
+        /* read whatever the commit said: the WAIT's reply is next on the connection */
+        void *r = NULL;
+
+        if (redisGetReply(ctx, &r) != REDIS_OK || !r) {
+            goto lost;
+        }
+        if (err == VG_OK) {
+            err = state_judge_wait(st, e->redacted, r, errstr, sizeof(errstr));
+        }
+        freeReplyObject(r);
+    }
+    inflight_verdict(e, err, errstr);
+    return VG_OK;
+lost:
+    if (ctx->err == REDIS_ERR_OOM) {
+        vg_oom("hiredis");
+    }
+    e->fenced_out = false; /* the connection's failure is the verdict: nothing to explain */
+    e->exec_ran = false;
+    snprintf(why, why_size, "%s", ctx->errstr[0] ? ctx->errstr : "connection failed");
+    snprintf(errstr, sizeof(errstr), "redis %s: commit: %s", e->redacted, why);
+    inflight_verdict(e, VG_ERR_BACKEND, errstr);
+    {
+        redisContext **slot = conn_slot(st, ctx);
+
+        inflight_lost(st, ctx, why);
+        if (slot) {
+            redisFree(*slot);
+            *slot = NULL;
+        }
+    }
+    return VG_ERR_BACKEND;
+}
+
+/* Judge the commits in flight on `ctx`, oldest first, up to `upto` (NULL: all of them). */
+vg_err_t state_inflight_drain(struct vg_state *st, const redisContext *ctx,
+                              const struct state_inflight *upto, char *why, size_t why_size)
+{
+    for (size_t i = st->inflight_head; i < st->n_inflight; i++) {
+        struct state_inflight *e = &st->inflight[i];
+
+        if (e->ctx == ctx && !e->read) {
+            vg_err_t err = inflight_read(st, e, why, why_size);
+
+            if (err != VG_OK) {
+                return err;
+            }
+        }
+        if (e == upto) {
+            break;
+        }
+    }
+    return VG_OK;
+}
+
+vg_err_t state_commits_drain(struct vg_state *st, const char *what, char *errstr,
+                             size_t errstr_size)
+{
+    char why[256];
+
+    if (!st->ctx || state_inflight_drain(st, st->ctx, NULL, why, sizeof(why)) == VG_OK) {
+        return VG_OK;
+    }
+    state_set_err(errstr, errstr_size, "redis %s: %s: %s", st->redacted, what, why);
+    return VG_ERR_BACKEND;
+}
+
+/* A new entry at the end of the FIFO (zeroed). */
+struct state_inflight *state_inflight_push(struct vg_state *st)
+{
+    struct state_inflight *e;
+
+    if (st->inflight_head == st->n_inflight) {
+        st->inflight_head = 0;
+        st->n_inflight = 0;
+    }
+    e = VG_ARRAY_PUSH(st->inflight, st->n_inflight, st->cap_inflight);
+    memset(e, 0, sizeof(*e));
+    return e;
+}
+
+/* What finishing the commit `cm` just written on st->ctx (n replies) takes, copied. */
+void state_inflight_record(struct vg_state *st, const struct vg_commit *cm, size_t n, size_t n_wait)
+{
+    struct state_inflight *e = state_inflight_push(st);
+
+    e->ctx = st->ctx;
+    e->n = n;
+    e->n_wait = n_wait;
+    e->incidents = cm->n_incidents > 0;
+    e->fence_lost = cm->fence_lost;
+    e->scope = st->scope ? vg_strdup(st->scope) : NULL;
+    snprintf(e->redacted, sizeof(e->redacted), "%s", st->redacted);
+    for (size_t i = 0; i < cm->n_res; i++) {
+        if (cm->res[i]->dirty) {
+            if (!e->res) {
+                e->res = vg_malloc(cm->n_res * sizeof(*e->res));
+            }
+            e->res[e->n_res++] = cm->res[i];
+        }
+    }
+    if (cm->n_fences > 0) {
+        e->fences = vg_malloc(cm->n_fences * sizeof(*e->fences));
+        for (size_t i = 0; i < cm->n_fences; i++) {
+            e->fences[i] = cm->fences[i];
+            e->fences[i].topic = vg_strdup(cm->fences[i].topic);
+        }
+        e->n_fences = cm->n_fences;
+    }
+}

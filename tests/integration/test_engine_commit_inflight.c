@@ -1,0 +1,279 @@
+/*
+ * The pipeline's parts of a batch in flight together (redis.layout
+ * partitioned, docs/state.md "Commits in flight"), through its batch handler
+ * against a real redis-server: a batch over four partitions has the commits
+ * of the parts before each part still in flight when that part's commit is
+ * written (seen from the fence hook), and lands whole; when the fence of a
+ * middle part moves between its WATCH and its EXEC, the parts around it
+ * land, the batch fails with that part's conflict, and its retry applies the
+ * rest without applying anything twice (each history holds its transitions
+ * once, every applied offset is the partition's last).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "engine_int.h"
+#include "state_int.h"
+#include "state_redis.h"
+#include "support.h"
+#include "vigil/config.h"
+#include "vigil/consumer.h"
+#include "vigil/event.h"
+#include "vigil/mem.h"
+#include "vigil/rules.h"
+#include "vigil/state.h"
+#include "vigil/util.h"
+
+#define TOPIC "ev"
+#define PARTS 4
+#define PER_PART 3 /* events per partition: pending, running, succeeded */
+
+static char *batch_types[] = {(char *)"workflow"};
+static const struct vg_health_config hc = {batch_types, 1};
+static const char *const runtimes[PER_PART] = {"pending", "running", "succeeded"};
+
+static struct vg_test_redis fx;
+
+/* A pipeline on a partitioned vg_state of its own prefix. */
+struct rig {
+    char *prefix;
+    struct vg_state *st;
+    struct vg_ruleset *rs;
+    struct vg_decode_config dc;
+    struct eng_report report;
+    struct eng_pipeline *pl;
+    struct vg_consumer_handler h;
+    /* the batch: PER_PART events of workflow wf-<p> in each partition p */
+    struct vg_kafka_msg msgs[PARTS * PER_PART];
+    char *payloads[PARTS * PER_PART];
+    char *keys[PARTS * PER_PART];
+};
+
+static void rig_start(struct rig *r, const char *name)
+{
+    struct vg_redis_config rc = {0};
+    char errstr[512] = "";
+    int64_t t0 = vg_now_ms() - 60000;
+    size_t k = 0;
+
+    memset(r, 0, sizeof(*r));
+    r->prefix = vg_asprintf("%s-%d", name, (int)getpid());
+    rc.prefix = r->prefix;
+    rc.partitioned = true;
+    if (vg_state_connect_config(&r->st, vg_test_redis_url(&fx), r->prefix, &rc, errstr,
+                                sizeof(errstr)) != VG_OK) {
+        fail_msg("connect: %s", errstr);
+    }
+    r->rs = vg_ruleset_new();
+    vg_decode_config_init(&r->dc);
+    r->pl = eng_pipeline_new(r->st, r->rs, &hc, &r->report);
+    eng_pipeline_set_input(r->pl, NULL, &r->dc, NULL, NULL);
+    eng_pipeline_handler(r->pl, &r->h);
+    /* Kafka order: the partitions interleaved, as a fetch delivers them */
+    for (int e = 0; e < PER_PART; e++) {
+        for (int p = 0; p < PARTS; p++) {
+            struct vg_kafka_msg *m = &r->msgs[k];
+
+            r->keys[k] = vg_asprintf("workflow:v1:wf-%d:ws", p);
+            r->payloads[k] = vg_asprintf("{\"resource\":{\"type\":\"workflow\",\"name\":\"wf-%d\","
+                                         "\"workspace\":\"ws\"},\"status\":\"active\","
+                                         "\"runtime\":\"%s\"}",
+                                         p, runtimes[e]);
+            *m = (struct vg_kafka_msg){.topic = TOPIC,
+                                       .partition = p,
+                                       .offset = 100 + e,
+                                       .key = r->keys[k],
+                                       .key_len = strlen(r->keys[k]),
+                                       .payload = r->payloads[k],
+                                       .len = strlen(r->payloads[k]),
+                                       .timestamp_ms = t0 + e * 1000};
+            k++;
+        }
+    }
+}
+
+static void rig_stop(struct rig *r)
+{
+    eng_pipeline_destroy(r->pl);
+    vg_ruleset_destroy(r->rs);
+    vg_decode_config_fini(&r->dc);
+    vg_state_destroy(r->st);
+    for (size_t i = 0; i < PARTS * PER_PART; i++) {
+        free(r->payloads[i]);
+        free(r->keys[i]);
+    }
+    free(r->prefix);
+}
+
+static vg_err_t run_batch(struct rig *r)
+{
+    return r->h.batch(r->h.opaque, r->msgs, PARTS * PER_PART);
+}
+
+static long long raw_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static long long raw_int(const char *fmt, ...)
+{
+    redisReply *reply;
+    long long v = -1;
+    va_list ap;
+
+    va_start(ap, fmt);
+    reply = redisvCommand(fx.raw, fmt, ap);
+    va_end(ap);
+    assert_non_null(reply);
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        v = reply->integer;
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        v = strtoll(reply->str, NULL, 10);
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        v = -1;
+    } else {
+        fail_msg("%s: reply type %d", fmt, reply->type);
+    }
+    freeReplyObject(reply);
+    return v;
+}
+
+static long long applied(const struct rig *r, int p)
+{
+    return raw_int("HGET %s:{%s/%d}:offsets %s/%d", r->prefix, TOPIC, p, TOPIC, p);
+}
+
+/* Transitions in wf-<p>'s history: each event's runtime change, exactly once. */
+static long long history_entries(const struct rig *r, int p)
+{
+    return raw_int("XLEN %s:{%s/%d}:hist:{workflow:v1:wf-%d:ws}", r->prefix, TOPIC, p, p);
+}
+
+/* ---- the fence hook: runs after each commit's fence check, before its MULTI ---- */
+
+struct hook {
+    struct vg_state *st;
+    int calls;
+    size_t max_in_flight; /* commits in flight when a commit is about to be written */
+    int bump_at;          /* the call (from 1) that moves an epoch; 0: none */
+    char bump_key[256];
+};
+
+static struct hook g_hook;
+
+static void on_fenced(void *arg)
+{
+    struct hook *hk = arg;
+    size_t n = hk->st->n_inflight - hk->st->inflight_head;
+
+    hk->calls++;
+    if (n > hk->max_in_flight) {
+        hk->max_in_flight = n;
+    }
+    if (hk->calls == hk->bump_at) {
+        /* another instance claims the partition between this commit's WATCH and EXEC */
+        assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "INCR %s", hk->bump_key),
+                         0);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return vg_test_redis_start(&fx, "engine-commit-inflight", NULL, false);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    state_test_on_fenced(NULL, NULL);
+    vg_test_redis_stop(&fx);
+    return 0;
+}
+
+/*
+ * One batch over four partitions: when each part's commit is written, the commits
+ * of every part before it are still in flight (three when the fourth is written),
+ * and the whole batch lands.
+ */
+static void parts_in_flight_together(void **state)
+{
+    struct rig r;
+    (void)state;
+
+    rig_start(&r, "inflight-all");
+    g_hook = (struct hook){.st = r.st};
+    state_test_on_fenced(on_fenced, &g_hook);
+    assert_int_equal(run_batch(&r), VG_OK);
+    state_test_on_fenced(NULL, NULL);
+    assert_int_equal(g_hook.calls, PARTS);
+    assert_int_equal(g_hook.max_in_flight, PARTS - 1);
+    assert_int_equal(r.st->n_inflight - r.st->inflight_head, 0);
+    for (int p = 0; p < PARTS; p++) {
+        assert_int_equal(applied(&r, p), 100 + PER_PART - 1);
+        assert_int_equal(history_entries(&r, p), 1); /* one entry: the batch's transitions */
+    }
+    /* the same batch again: every message a replay, nothing written twice */
+    assert_int_equal(run_batch(&r), VG_OK);
+    for (int p = 0; p < PARTS; p++) {
+        assert_int_equal(history_entries(&r, p), 1);
+    }
+    rig_stop(&r);
+}
+
+/*
+ * The fence of the second part moves between its WATCH and its EXEC: the first
+ * part landed before, the third and fourth were written after it and land too
+ * (in flight, finished), the batch fails with the second part's conflict. The
+ * retry skips the parts in Redis as replays and applies the second: nothing lost,
+ * nothing twice.
+ */
+static void middle_part_fenced_out(void **state)
+{
+    struct rig r;
+    char *lasterr;
+    (void)state;
+
+    rig_start(&r, "inflight-mid");
+    g_hook = (struct hook){.st = r.st, .bump_at = 2};
+    snprintf(g_hook.bump_key, sizeof(g_hook.bump_key), "%s:{%s/1}:epoch:{%s/1}", r.prefix, TOPIC,
+             TOPIC);
+    state_test_on_fenced(on_fenced, &g_hook);
+    assert_int_equal(run_batch(&r), VG_ERR_CONFLICT);
+    state_test_on_fenced(NULL, NULL);
+    lasterr = vg_strdup(r.h.last_error(r.h.opaque));
+    if (!strstr(lasterr, "partition " TOPIC "/1 was taken by another instance")) {
+        fail_msg("last error: %s", lasterr);
+    }
+    free(lasterr);
+    assert_int_equal(applied(&r, 0), 100 + PER_PART - 1);
+    assert_int_equal(applied(&r, 1), -1);
+    assert_int_equal(applied(&r, 2), 100 + PER_PART - 1);
+    assert_int_equal(applied(&r, 3), 100 + PER_PART - 1);
+    assert_int_equal(history_entries(&r, 1), 0);
+
+    /* the consumer retries the whole batch */
+    assert_int_equal(run_batch(&r), VG_OK);
+    for (int p = 0; p < PARTS; p++) {
+        assert_int_equal(applied(&r, p), 100 + PER_PART - 1);
+        assert_int_equal(history_entries(&r, p), 1);
+        assert_int_equal(
+            raw_int("EXISTS %s:{%s/%d}:res:{workflow:v1:wf-%d:ws}", r.prefix, TOPIC, p, p), 1);
+    }
+    rig_stop(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parts_in_flight_together),
+        cmocka_unit_test(middle_part_fenced_out),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

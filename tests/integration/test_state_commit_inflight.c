@@ -1,0 +1,464 @@
+/*
+ * Commits in flight together (docs/state.md "Commits in flight"): with
+ * redis.layout partitioned, vg_state_commit_send may be called again before
+ * the commits before it are finished. Against a real redis-server: three
+ * commits to three scopes written back to back with a read between them
+ * that gets its own reply, one of them fenced out (an epoch moved between
+ * its WATCH and its EXEC) reported as VG_ERR_CONFLICT naming its partition
+ * while the others land; a connection killed with two commits in flight
+ * fails both, and the next commit works after the reconnect. On a real
+ * Redis Cluster (three primaries): commits to partitions on every primary
+ * in flight at once, all land.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "redis_cluster.h"
+#include "state_int.h"
+#include "state_redis.h"
+#include "support.h"
+#include "vigil/config.h"
+#include "vigil/event.h"
+#include "vigil/mem.h"
+#include "vigil/state.h"
+#include "vigil/util.h"
+
+#define T0 1764323400000LL
+#define N_CLUSTER_PARTS 6
+
+static char *batch_types[] = {(char *)"workflow"};
+static const struct vg_health_config hc = {batch_types, 1};
+
+static struct vg_test_redis fx;     /* one redis-server */
+static struct vg_test_cluster g_rc; /* three primaries */
+
+static struct vg_state *connect_partitioned(const char *url, const char *prefix, bool cluster)
+{
+    struct vg_redis_config rc = {0};
+    struct vg_state *st = NULL;
+    char errstr[512] = "";
+    vg_err_t err;
+
+    rc.prefix = (char *)prefix;
+    rc.cluster = cluster;
+    rc.partitioned = true;
+    err = vg_state_connect_config(&st, url, prefix, &rc, errstr, sizeof(errstr));
+    if (err != VG_OK) {
+        fail_msg("connect %s: %s: %s", prefix, vg_err_name(err), errstr);
+    }
+    return st;
+}
+
+static int64_t claim(struct vg_state *st, const char *topic, int32_t partition)
+{
+    int64_t epoch = 0;
+    int64_t offset = -1;
+    char *cluster = NULL;
+    char errstr[512] = "";
+    vg_err_t err = vg_state_partition_claim(st, topic, partition, &epoch, &offset, &cluster, errstr,
+                                            sizeof(errstr));
+
+    if (err != VG_OK) {
+        fail_msg("claim %s/%d: %s: %s", topic, (int)partition, vg_err_name(err), errstr);
+    }
+    free(cluster);
+    return epoch;
+}
+
+static void enter(struct vg_state *st, const char *topic, int32_t partition)
+{
+    char errstr[512] = "";
+    vg_err_t err = vg_state_scope(st, topic, partition, errstr, sizeof(errstr));
+
+    if (err != VG_OK) {
+        fail_msg("scope %s/%d: %s: %s", topic, (int)partition, vg_err_name(err), errstr);
+    }
+}
+
+/* One partition's commit of one event, built in its scope as the pipeline builds a part. */
+struct part_commit {
+    struct vg_event ev;
+    struct vg_resource *res;
+    struct vg_transition trans[3];
+    struct vg_offset off;
+    struct vg_fence fence;
+    size_t fence_lost;
+    struct vg_commit cm;
+};
+
+static void build_in(struct vg_state *st, struct part_commit *pc, const char *topic,
+                     int32_t partition, int64_t offset, const char *name, int64_t epoch)
+{
+    char errstr[512] = "";
+
+    memset(pc, 0, sizeof(*pc));
+    enter(st, topic, partition);
+    vg_test_event_make(&pc->ev, &(struct vg_test_event){.type = "workflow",
+                                                        .name = name,
+                                                        .workspace = "ws",
+                                                        .status = "active",
+                                                        .runtime = "running",
+                                                        .time_ms = T0 + offset,
+                                                        .topic = topic,
+                                                        .partition = partition,
+                                                        .offset = offset});
+    assert_int_equal(vg_state_resolve(st, &pc->ev, 1, &pc->res, errstr, sizeof(errstr)), VG_OK);
+    pc->off = (struct vg_offset){topic, partition, offset};
+    pc->fence = (struct vg_fence){.topic = topic, .partition = partition, .epoch = epoch};
+    pc->fence_lost = SIZE_MAX;
+    pc->cm.res = &pc->res;
+    pc->cm.n_res = 1;
+    pc->cm.trans = pc->trans;
+    pc->cm.n_trans = vg_resource_apply(&hc, pc->res, &pc->ev, pc->trans);
+    pc->cm.offsets = &pc->off;
+    pc->cm.n_offsets = 1;
+    if (epoch > 0) {
+        pc->cm.fences = &pc->fence;
+        pc->cm.n_fences = 1;
+        pc->cm.fence_lost = &pc->fence_lost;
+    }
+}
+
+static void send_in(struct vg_state *st, struct part_commit *pc)
+{
+    char errstr[512] = "";
+    vg_err_t err = vg_state_commit_send(st, &pc->cm, errstr, sizeof(errstr));
+
+    if (err != VG_OK) {
+        fail_msg("send %s: %s: %s", pc->ev.id, vg_err_name(err), errstr);
+    }
+    /* what the commit needs is copied: the caller's arrays may change now */
+    memset(pc->trans, 0, sizeof(pc->trans));
+    pc->off.offset = -7;
+}
+
+/* Commits in flight whose replies nobody has read yet. */
+static size_t unread(const struct vg_state *st)
+{
+    size_t n = 0;
+
+    for (size_t i = st->inflight_head; i < st->n_inflight; i++) {
+        n += st->inflight[i].read ? 0 : 1;
+    }
+    return n;
+}
+
+static size_t in_flight(const struct vg_state *st)
+{
+    return st->n_inflight - st->inflight_head;
+}
+
+static int64_t applied(struct vg_state *st, const char *topic, int32_t partition)
+{
+    int64_t off = -2;
+    char errstr[512] = "";
+    vg_err_t err = vg_state_applied_offset(st, topic, partition, &off, errstr, sizeof(errstr));
+
+    if (err != VG_OK) {
+        fail_msg("applied offset %s/%d: %s: %s", topic, (int)partition, vg_err_name(err), errstr);
+    }
+    return off;
+}
+
+/* ---- one redis-server ---- */
+
+static int redis_setup(void **state)
+{
+    (void)state;
+    return vg_test_redis_start(&fx, "state-commit-inflight", NULL, false);
+}
+
+static int redis_teardown(void **state)
+{
+    (void)state;
+    vg_test_redis_stop(&fx);
+    return 0;
+}
+
+/* The fence hook: another instance claims the partition between the commit's WATCH and EXEC. */
+struct epoch_bump {
+    char key[256];
+};
+
+static void bump_epoch(void *arg)
+{
+    const struct epoch_bump *b = arg;
+
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "INCR %s", b->key), 0);
+}
+
+/*
+ * Three commits, three scopes, written back to back; between the first two a
+ * read (vg_state_get, through every scope) gets its own reply, not a commit's.
+ * The second is fenced out between its WATCH and its EXEC: its finish says
+ * VG_ERR_CONFLICT naming its partition, nothing of it is in Redis, and the other
+ * two landed.
+ */
+static void three_scopes_one_fenced_out(void **state)
+{
+    char *prefix = vg_asprintf("inflight-%d", (int)getpid());
+    const char *topic = "ev";
+    struct vg_state *st = connect_partitioned(vg_test_redis_url(&fx), prefix, false);
+    struct part_commit pc[3];
+    struct epoch_bump bump;
+    struct vg_resource *got = NULL;
+    char errstr[512] = "";
+    char want[256];
+    int64_t epochs[3];
+    vg_err_t err;
+    (void)state;
+
+    for (int32_t p = 0; p < 3; p++) {
+        epochs[p] = claim(st, topic, p);
+    }
+    build_in(st, &pc[0], topic, 0, 10, "wf-a", epochs[0]);
+    send_in(st, &pc[0]);
+    assert_int_equal(in_flight(st), 1);
+
+    /* a read with a commit in flight on the connection: the commit's replies come first */
+    assert_int_equal(vg_state_get(st, pc[0].ev.id, &got, errstr, sizeof(errstr)), VG_OK);
+    assert_non_null(got);
+    assert_string_equal(got->runtime, "running");
+    assert_int_equal(got->pos.offset, 10);
+    vg_resource_destroy(got);
+    assert_int_equal(in_flight(st), 1); /* read, judged, not finished */
+    assert_int_equal(unread(st), 0);
+
+    build_in(st, &pc[1], topic, 1, 20, "wf-b", epochs[1]);
+    snprintf(bump.key, sizeof(bump.key), "%s:{%s/1}:epoch:{%s/1}", prefix, topic, topic);
+    state_test_on_fenced(bump_epoch, &bump);
+    send_in(st, &pc[1]);
+    state_test_on_fenced(NULL, NULL);
+    build_in(st, &pc[2], topic, 2, 30, "wf-c", epochs[2]);
+    send_in(st, &pc[2]);
+    assert_int_equal(in_flight(st), 3);
+    assert_int_equal(unread(st), 1); /* the third's fence check read the second's replies */
+
+    assert_int_equal(vg_state_commit_finish(st, errstr, sizeof(errstr)), VG_OK);
+    assert_false(pc[0].res->dirty);
+    err = vg_state_commit_finish(st, errstr, sizeof(errstr));
+    assert_int_equal(err, VG_ERR_CONFLICT);
+    snprintf(want, sizeof(want), "partition %s/1 was taken by another instance (epoch now %lld",
+             topic, (long long)epochs[1] + 1);
+    if (strncmp(errstr, want, strlen(want)) != 0) {
+        fail_msg("errstr \"%s\", want \"%s...\"", errstr, want);
+    }
+    assert_int_equal(pc[1].fence_lost, 0);
+    assert_true((pc[1].res->dirty_mask & VG_DIRTY_REPLACE) != 0);
+    errstr[0] = '\0';
+    assert_int_equal(vg_state_commit_finish(st, errstr, sizeof(errstr)), VG_OK);
+    assert_string_equal(errstr, "");
+    assert_false(pc[2].res->dirty);
+    assert_int_equal(in_flight(st), 0);
+    /* no finish owed: VG_OK, nothing read */
+    assert_int_equal(vg_state_commit_finish(st, errstr, sizeof(errstr)), VG_OK);
+
+    assert_int_equal(applied(st, topic, 0), 10);
+    assert_int_equal(applied(st, topic, 1), -1);
+    assert_int_equal(applied(st, topic, 2), 30);
+    {
+        redisReply *r =
+            redisCommand(fx.raw, "EXISTS %s:{%s/1}:res:{%s}", prefix, topic, pc[1].ev.id);
+
+        assert_non_null(r);
+        assert_int_equal(r->integer, 0);
+        freeReplyObject(r);
+    }
+    for (int i = 0; i < 3; i++) {
+        vg_event_fini(&pc[i].ev);
+    }
+    vg_state_destroy(st);
+    free(prefix);
+}
+
+/*
+ * Two commits in flight (unfenced: a fence check would read, and take the replies
+ * before it) when the connection is killed before Redis ran them: both fail with
+ * VG_ERR_BACKEND, nothing of either is in Redis, and after the reconnect the next
+ * commit lands.
+ */
+static void connection_killed_with_two_in_flight(void **state)
+{
+    char *prefix = vg_asprintf("inflight-kill-%d", (int)getpid());
+    const char *topic = "ev";
+    struct vg_state *st = connect_partitioned(vg_test_redis_url(&fx), prefix, false);
+    struct part_commit pc[3];
+    char errstr[512] = "";
+    vg_err_t err;
+    (void)state;
+
+    claim(st, topic, 0);
+    claim(st, topic, 1);
+    build_in(st, &pc[0], topic, 0, 40, "wf-k0", 0);
+    build_in(st, &pc[1], topic, 1, 50, "wf-k1", 0); /* its read comes before the sends */
+    /* EXEC of a transaction with writes waits while writes are paused: the kill comes first */
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CLIENT PAUSE 10000 WRITE"), 0);
+    enter(st, topic, 0);
+    send_in(st, &pc[0]);
+    enter(st, topic, 1);
+    send_in(st, &pc[1]);
+    assert_int_equal(unread(st), 2);
+    assert_int_equal(
+        vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "CLIENT KILL TYPE normal SKIPME yes"), 0);
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CLIENT UNPAUSE"), 0);
+
+    err = vg_state_commit_finish(st, errstr, sizeof(errstr));
+    assert_int_equal(err, VG_ERR_BACKEND);
+    assert_non_null(strstr(errstr, ": commit: "));
+    assert_true((pc[0].res->dirty_mask & VG_DIRTY_REPLACE) != 0);
+    err = vg_state_commit_finish(st, errstr, sizeof(errstr));
+    assert_int_equal(err, VG_ERR_BACKEND);
+    assert_non_null(strstr(errstr, "connection lost with the commit in flight"));
+    assert_int_equal(in_flight(st), 0);
+    assert_null(st->ctx);
+
+    assert_int_equal(vg_state_reconnect(st, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(applied(st, topic, 0), -1);
+    assert_int_equal(applied(st, topic, 1), -1);
+    vg_state_cache_clear(st); /* as the pipeline does after a failed batch */
+    build_in(st, &pc[2], topic, 1, 50, "wf-k1", 0);
+    send_in(st, &pc[2]);
+    assert_int_equal(vg_state_commit_finish(st, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(applied(st, topic, 1), 50);
+    for (int i = 0; i < 3; i++) {
+        vg_event_fini(&pc[i].ev);
+    }
+    vg_state_destroy(st);
+    free(prefix);
+}
+
+/*
+ * A connection closed (a reconnect) with a commit in flight: the commit fails
+ * unread, and no entry keeps the freed connection.
+ */
+static void reconnect_fails_the_commit_in_flight(void **state)
+{
+    char *prefix = vg_asprintf("inflight-reconnect-%d", (int)getpid());
+    struct vg_state *st = connect_partitioned(vg_test_redis_url(&fx), prefix, false);
+    struct part_commit pc;
+    char errstr[512] = "";
+    (void)state;
+
+    claim(st, "ev", 3);
+    build_in(st, &pc, "ev", 3, 60, "wf-r", 0);
+    send_in(st, &pc);
+    assert_int_equal(vg_state_reconnect(st, errstr, sizeof(errstr)), VG_OK);
+    assert_null(st->inflight[st->inflight_head].ctx);
+    assert_int_equal(vg_state_commit_finish(st, errstr, sizeof(errstr)), VG_ERR_BACKEND);
+    assert_non_null(strstr(errstr, "connection lost with the commit in flight"));
+    vg_event_fini(&pc.ev);
+    vg_state_destroy(st);
+    free(prefix);
+}
+
+/* ---- a Redis Cluster ---- */
+
+static int cluster_setup(void **state)
+{
+    (void)state;
+    return vg_test_cluster_start(&g_rc, "state-commit-inflight", 3, 0);
+}
+
+static int cluster_teardown(void **state)
+{
+    (void)state;
+    vg_test_cluster_stop(&g_rc);
+    return 0;
+}
+
+/* A topic whose partitions 0..n-1 have slots on every one of the three primaries. */
+static char *topic_on_every_primary(int n)
+{
+    for (int k = 0;; k++) {
+        char *topic = vg_asprintf("inflight-%d-%d", (int)getpid(), k);
+        bool seen[VG_TEST_CLUSTER_MAX_NODES] = {false};
+        size_t distinct = 0;
+
+        for (int p = 0; p < n; p++) {
+            char *tag = vg_asprintf("{%s/%d}", topic, p);
+            int owner = vg_test_cluster_key_owner(&g_rc, tag);
+
+            free(tag);
+            assert_true(owner >= 0);
+            distinct += seen[owner] ? 0 : 1;
+            seen[owner] = true;
+        }
+        if (distinct == 3) {
+            return topic;
+        }
+        free(topic);
+    }
+}
+
+/*
+ * Six partitions over the three primaries, one commit each, all sent before any
+ * is finished: the commits on different primaries are unread at once (each
+ * primary runs its own), and all land.
+ */
+static void cluster_commits_on_every_primary(void **state)
+{
+    char *prefix = vg_asprintf("inflight-c-%d", (int)getpid());
+    char *topic = topic_on_every_primary(N_CLUSTER_PARTS);
+    struct vg_state *st = connect_partitioned(vg_test_cluster_url(&g_rc, 0), prefix, true);
+    struct part_commit pc[N_CLUSTER_PARTS];
+    int64_t epochs[N_CLUSTER_PARTS];
+    char errstr[512] = "";
+    (void)state;
+
+    for (int32_t p = 0; p < N_CLUSTER_PARTS; p++) {
+        epochs[p] = claim(st, topic, p);
+    }
+    for (int32_t p = 0; p < N_CLUSTER_PARTS; p++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "wf-%d", (int)p);
+        build_in(st, &pc[p], topic, p, 100 + p, name, epochs[p]);
+        send_in(st, &pc[p]);
+    }
+    assert_int_equal(in_flight(st), N_CLUSTER_PARTS);
+    /* at least the last commit on each primary is still unread */
+    fprintf(stderr, "inflight: %zu of %d commits unread before the first finish\n", unread(st),
+            N_CLUSTER_PARTS);
+    assert_true(unread(st) >= 3);
+    for (int32_t p = 0; p < N_CLUSTER_PARTS; p++) {
+        vg_err_t err = vg_state_commit_finish(st, errstr, sizeof(errstr));
+
+        if (err != VG_OK) {
+            fail_msg("finish %d: %s: %s", (int)p, vg_err_name(err), errstr);
+        }
+        assert_false(pc[p].res->dirty);
+    }
+    for (int32_t p = 0; p < N_CLUSTER_PARTS; p++) {
+        assert_int_equal(applied(st, topic, p), 100 + p);
+        vg_event_fini(&pc[p].ev);
+    }
+    vg_state_destroy(st);
+    free(topic);
+    free(prefix);
+}
+
+int main(void)
+{
+    const struct CMUnitTest redis_tests[] = {
+        cmocka_unit_test(three_scopes_one_fenced_out),
+        cmocka_unit_test(connection_killed_with_two_in_flight),
+        cmocka_unit_test(reconnect_fails_the_commit_in_flight),
+    };
+    const struct CMUnitTest cluster_tests[] = {
+        cmocka_unit_test(cluster_commits_on_every_primary),
+    };
+    int failed = cmocka_run_group_tests_name("one redis", redis_tests, redis_setup, redis_teardown);
+
+    failed +=
+        cmocka_run_group_tests_name("cluster", cluster_tests, cluster_setup, cluster_teardown);
+    return failed;
+}
