@@ -139,13 +139,20 @@ struct vg_http_config {
  * `dispatch:` (docs/config.md, docs/sinks.md): the outbox dispatcher of
  * `vigil run`. An outbox entry read by an instance that died is claimed by
  * another (XAUTOCLAIM) once idle for claim_idle_ms; an instance resets the
- * idle time of the entries it still retries every third of it.
+ * idle time of the entries it still retries every third of it. Where the
+ * outbox read cannot wait in Redis (the partitioned layout on a cluster),
+ * an idle dispatcher looks again after 10 ms doubling up to idle_poll_ms;
+ * the pages its own instance commits wake it at once.
  */
 #define VG_DISPATCH_CLAIM_IDLE_MS_DEFAULT 60000
 #define VG_DISPATCH_CLAIM_IDLE_MS_MIN 1000
 #define VG_DISPATCH_CLAIM_IDLE_MS_MAX 3600000
+#define VG_DISPATCH_IDLE_POLL_MS_DEFAULT 1000
+#define VG_DISPATCH_IDLE_POLL_MS_MIN 10
+#define VG_DISPATCH_IDLE_POLL_MS_MAX 3600000
 struct vg_dispatch_config {
     int64_t claim_idle_ms; /* dispatch.claim_idle: default 60 s, 1 s to 1 h */
+    int64_t idle_poll_ms;  /* dispatch.idle_poll_ms: default 1000, 10 to 3600000 */
 };
 
 /* `log:` (docs/config.md): applied by cli/ (vg_log_set_level, vg_log_set_json). */
