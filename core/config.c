@@ -507,6 +507,7 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
             } else {
                 r->partitioned = strcmp(v->str, "partitioned") == 0;
                 layout_given = true;
+                r->layout_set = true;
             }
         } else if (!strcmp(key, "wait_replicas")) {
             err = set_int(&r->wait_replicas, v, 0, 100, errstr, errstr_size);

@@ -56,6 +56,9 @@ struct vg_redis_config {
      * prefix; true, "partitioned": every key a commit writes under its Kafka
      * partition's hash tag, so each partition is its own slot on a cluster. */
     bool partitioned;
+    /* Not a YAML key: redis.layout was given (in the file or $VIGIL_REDIS_LAYOUT). When not,
+     * the commands that read (cli/) take the layout of the data they find. */
+    bool layout_set;
     /* Not a YAML key: the hash tag on a cluster when the engine writes under a prefix that
      * extends the configured one (`vigil replay`'s <prefix>:replay:<ts>); NULL: the prefix.
      * Borrowed. */
