@@ -262,7 +262,8 @@ static char *config_yaml(const struct vg_config *cfg)
     put_list(&b, 2, "batch_types", cfg->health.batch_types, cfg->health.n_batch_types);
     put_decode(&b, &cfg->decode);
     put_http(&b, &cfg->http);
-    vg_buf_printf(&b, "dispatch:\n  claim_idle: %lldms\n", (long long)cfg->dispatch.claim_idle_ms);
+    vg_buf_printf(&b, "dispatch:\n  claim_idle: %lldms\n  idle_poll_ms: %lld\n",
+                  (long long)cfg->dispatch.claim_idle_ms, (long long)cfg->dispatch.idle_poll_ms);
     vg_buf_printf(&b, "log:\n  format: %s\n  level: %s\n", cfg->log.json ? "json" : "text",
                   levels[cfg->log.level]);
     return vg_buf_steal(&b);

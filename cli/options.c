@@ -2,7 +2,8 @@
  * The flags the commands that work on Redis share, parsed once (getopt_long
  * over the shared options plus each command's own), and what they run
  * with: the config (only `redis:` for those that only read) and the Redis
- * connection (--redis, redis.url, or the embedded one).
+ * connection (--redis, redis.url, or the embedded one) in the layout of
+ * the data there when the config does not name one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +193,43 @@ static int load_config(struct vg_config *cfg, const char *path, enum cli_config_
     return CLI_EXIT_OK;
 }
 
+/*
+ * Connect as `rc` says. Without a redis.layout of its own (`--redis URL`
+ * and no config, or a config that leaves it out) the layout is the data's:
+ * partitioned when the partitioned layout's registry of partitions
+ * (<prefix>:parts, docs/state.md "Layouts") holds some, else rc's default
+ * (single on one Redis; a cluster's default is partitioned already). A
+ * layout that is given is used as given, whatever the data.
+ */
+static vg_err_t connect_in_layout(struct vg_state **st, const char *url, const char *prefix,
+                                  const struct vg_redis_config *rc, char *errstr,
+                                  size_t errstr_size)
+{
+    struct vg_redis_config probe = *rc;
+    struct vg_offset *parts = NULL;
+    size_t n = 0;
+    vg_err_t err;
+
+    if (rc->layout_set || rc->partitioned) {
+        return vg_state_connect_config(st, url, prefix, rc, errstr, errstr_size);
+    }
+    probe.partitioned = true;
+    err = vg_state_connect_config(st, url, prefix, &probe, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = vg_state_scopes(*st, &parts, &n, errstr, errstr_size);
+        vg_state_scopes_free(parts, n);
+    }
+    if (err == VG_OK && n > 0) {
+        return VG_OK;
+    }
+    vg_state_destroy(*st);
+    *st = NULL;
+    if (err != VG_OK) {
+        return err;
+    }
+    return vg_state_connect_config(st, url, prefix, rc, errstr, errstr_size);
+}
+
 int cli_readonly_run(const char *cmd, const struct cli_readonly *ro, enum cli_config_need need,
                      int (*fn)(struct vg_state *st, const struct cli_readonly *ro, void *arg),
                      void *arg)
@@ -208,8 +246,7 @@ int cli_readonly_run(const char *cmd, const struct cli_readonly *ro, enum cli_co
 
         if (vg_engine_redis_for_reading(&cfg, ro->redis_url, &url, &child, errstr,
                                         sizeof(errstr)) != VG_OK ||
-            vg_state_connect_config(&st, url, prefix, &cfg.redis, errstr, sizeof(errstr)) !=
-                VG_OK) {
+            connect_in_layout(&st, url, prefix, &cfg.redis, errstr, sizeof(errstr)) != VG_OK) {
             /* errstr names the URL with the password redacted, and the reason */
             fprintf(stderr, "vigil %s: cannot reach redis: %s\n", cmd, errstr);
             rc = CLI_EXIT_USAGE;

@@ -99,6 +99,7 @@ void vg_config_init(struct vg_config *cfg)
     cfg->redis.cache_resources = VG_CACHE_RESOURCES_DEFAULT;
     cfg->redis.wait_timeout_ms = VG_REDIS_WAIT_TIMEOUT_MS_DEFAULT;
     cfg->dispatch.claim_idle_ms = VG_DISPATCH_CLAIM_IDLE_MS_DEFAULT;
+    cfg->dispatch.idle_poll_ms = VG_DISPATCH_IDLE_POLL_MS_DEFAULT;
     cfg->rules = strv_new(rules, 1);
     cfg->n_rules = 1;
     cfg->sinks = vg_calloc(1, sizeof(*cfg->sinks));
@@ -506,6 +507,7 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
             } else {
                 r->partitioned = strcmp(v->str, "partitioned") == 0;
                 layout_given = true;
+                r->layout_set = true;
             }
         } else if (!strcmp(key, "wait_replicas")) {
             err = set_int(&r->wait_replicas, v, 0, 100, errstr, errstr_size);
@@ -1277,21 +1279,30 @@ static void load_http(struct vg_http_config *h, const struct vg_ynode *n, struct
 static const char *const root_keys[] = {"kafka",  "redis", "rules", "sinks",    "health",
                                         "decode", "http",  "log",   "dispatch", NULL};
 
-/* `dispatch:` claim_idle, a duration from 1s to 1h. */
+/* `dispatch:` claim_idle, a duration from 1s to 1h; idle_poll_ms, milliseconds from 10 to 1h. */
 static void load_dispatch(struct vg_dispatch_config *dc, const struct vg_ynode *n,
                           struct cfg_load *ld)
 {
-    static const char *const keys[] = {"claim_idle", NULL};
+    static const char *const keys[] = {"claim_idle", "idle_poll_ms", NULL};
 
     if (!want_map(ld, n)) {
         return;
     }
     for (size_t i = 0; i < n->n; i++) {
+        const char *key = n->pairs[i].key;
         const struct vg_ynode *v = n->pairs[i].value;
         int64_t ms = 0;
         vg_err_t err;
 
         if (!key_ok(ld, n, i, keys)) {
+            continue;
+        }
+        if (!strcmp(key, "idle_poll_ms")) {
+            err = vg_ynode_int(v, VG_DISPATCH_IDLE_POLL_MS_MIN, VG_DISPATCH_IDLE_POLL_MS_MAX, &ms,
+                               ld->msg, sizeof(ld->msg));
+            if (keep(ld, err) == VG_OK) {
+                dc->idle_poll_ms = ms;
+            }
             continue;
         }
         err = vg_ynode_duration(v, &ms, ld->msg, sizeof(ld->msg));
@@ -1542,6 +1553,7 @@ static const struct {
     {"log.format", ENV_SCALAR},
     {"log.level", ENV_SCALAR},
     {"dispatch.claim_idle", ENV_SCALAR},
+    {"dispatch.idle_poll_ms", ENV_SCALAR},
 };
 
 /* "VIGIL_" + `path` upper-cased, every other character than a letter or digit as '_'. */

@@ -13,7 +13,10 @@
  * With redis.layout partitioned every partition's scope has its own outbox:
  * an entry remembers its scope, and everything done about it (ack, dead
  * letter, audit, memo, touch, the look at other instances' pending entries)
- * happens in that scope, one MULTI/EXEC per scope.
+ * happens in that scope, one MULTI/EXEC per scope. On a cluster those
+ * streams span slots and no read can BLOCK on them all: the dispatcher
+ * polls them, woken at once by its own pipeline's commits (eng_dispatch_wake)
+ * and otherwise backing off up to dispatch.idle_poll_ms.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -36,6 +39,9 @@
 #define DISPATCH_POLL_MAX_MS 50
 #define DISPATCH_STOP_GRACE_MS 5000
 #define DISPATCH_AUDIT_INCIDENTS_MAX 50
+/* Polling (a cluster's partitioned outboxes): the first wait after a read that found
+ * something; each empty read doubles it up to dispatch.idle_poll_ms. */
+#define DISPATCH_IDLE_FIRST_MS 10
 
 enum entry_state { E_WAIT = 0, E_FLIGHT, E_DONE };
 
@@ -111,6 +117,21 @@ struct eng_dispatch {
     int64_t last_touch;
     int64_t last_read;
     unsigned rnd;
+
+    /*
+     * Polling instead of a blocking read (the partitioned layout on a
+     * cluster). A pipeline commit that queued pages wakes the thread at once
+     * (eng_dispatch_wake); otherwise it reads again after idle_wait_ms, which
+     * grows from DISPATCH_IDLE_FIRST_MS to idle_poll_ms while reads find
+     * nothing: what only a poll finds (another process's pages, a dead
+     * instance's claimed ones) waits at most idle_poll_ms.
+     */
+    bool polling;
+    int64_t idle_poll_ms;
+    int64_t idle_wait_ms;
+    pthread_mutex_t wake_mu;
+    pthread_cond_t wake_cv; /* on CLOCK_MONOTONIC */
+    bool woken;             /* under wake_mu: pages were queued since the last read */
 };
 
 static double rnd01(struct eng_dispatch *d)
@@ -145,6 +166,39 @@ static void nap(struct eng_dispatch *d, int64_t ms)
         ts.tv_nsec = (long)left * 1000000L;
         nanosleep(&ts, NULL);
     }
+}
+
+/* Take a pending wake-up (true: pages were queued since it was last taken). */
+static bool take_wake(struct eng_dispatch *d)
+{
+    bool woken;
+
+    pthread_mutex_lock(&d->wake_mu);
+    woken = d->woken;
+    d->woken = false;
+    pthread_mutex_unlock(&d->wake_mu);
+    return woken;
+}
+
+/* Wait up to `ms` for a wake-up or a stop request (the wake-up is left to take_wake). */
+static void wait_wake(struct eng_dispatch *d, int64_t ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->wake_mu);
+    while (!d->woken && !atomic_load(&d->stop)) {
+        if (pthread_cond_timedwait(&d->wake_cv, &d->wake_mu, &ts) != 0) {
+            break; /* ETIMEDOUT */
+        }
+    }
+    pthread_mutex_unlock(&d->wake_mu);
 }
 
 /* "<key>-<seq>": the chain key and the sequence number (0 when the id has none). */
@@ -850,7 +904,8 @@ static void read_failed(struct eng_dispatch *d, const char *errstr)
     nap(d, pause);
 }
 
-static void read_outbox(struct eng_dispatch *d, int block_ms)
+/* Read and admit up to a batch of entries; returns how many were read. */
+static size_t read_outbox(struct eng_dispatch *d, int block_ms)
 {
     struct vg_outbox_entry *v = NULL;
     size_t n = 0;
@@ -858,7 +913,7 @@ static void read_outbox(struct eng_dispatch *d, int block_ms)
     size_t room = DISPATCH_MAX_ENTRIES > d->n ? DISPATCH_MAX_ENTRIES - d->n : 0;
 
     if (room == 0) {
-        return;
+        return 0;
     }
     if (room > DISPATCH_BATCH) {
         room = DISPATCH_BATCH;
@@ -867,7 +922,7 @@ static void read_outbox(struct eng_dispatch *d, int block_ms)
     if (vg_state_outbox_read(d->st, d->consumer, room, block_ms, d->claim_idle_ms, &v, &n, errstr,
                              sizeof(errstr)) != VG_OK) {
         read_failed(d, errstr);
-        return;
+        return 0;
     }
     if (d->read_failures > 0) {
         VG_LOG_INFO("sinks", "outbox read works again after %d failed tries", d->read_failures);
@@ -877,6 +932,7 @@ static void read_outbox(struct eng_dispatch *d, int block_ms)
         admit(d, &v[i]);
     }
     vg_outbox_entries_free(v, n);
+    return n;
 }
 
 static size_t poll_sinks(struct eng_dispatch *d, int timeout_ms)
@@ -889,6 +945,44 @@ static size_t poll_sinks(struct eng_dispatch *d, int timeout_ms)
         vg_sink_result_fini(&res[i]);
     }
     return got;
+}
+
+/*
+ * One round of the polling dispatcher (`soonest`: ms until a held entry
+ * may start, -1: none). Reads when woken or when the idle wait is over,
+ * else waits for whichever comes first: a wake-up, a delivery finishing,
+ * the idle wait, `soonest`.
+ */
+static void poll_round(struct eng_dispatch *d, int64_t soonest, size_t in_flight)
+{
+    int64_t now = vg_mono_ms();
+    int64_t wait = d->last_read + d->idle_wait_ms - now;
+
+    if (take_wake(d) || wait <= 0) {
+        size_t got;
+
+        d->last_read = now; /* also when no room is left and nothing is read */
+        got = read_outbox(d, 0);
+        if (got > 0 || d->redis_down) {
+            d->idle_wait_ms = DISPATCH_IDLE_FIRST_MS;
+        } else if (d->idle_wait_ms < d->idle_poll_ms) {
+            d->idle_wait_ms =
+                d->idle_wait_ms * 2 < d->idle_poll_ms ? d->idle_wait_ms * 2 : d->idle_poll_ms;
+            VG_LOG_DEBUG("sinks", "outbox idle: next look in %lld ms unless woken",
+                         (long long)d->idle_wait_ms);
+        }
+        poll_sinks(d, 0);
+        return;
+    }
+    if (soonest >= 0 && soonest < wait) {
+        wait = soonest;
+    }
+    if (in_flight > 0) {
+        /* eng_dispatch_wake also ends this poll early */
+        poll_sinks(d, (int)(wait < DISPATCH_POLL_MAX_MS ? wait : DISPATCH_POLL_MAX_MS));
+    } else {
+        wait_wake(d, wait);
+    }
 }
 
 static bool reconnect(struct eng_dispatch *d)
@@ -958,7 +1052,9 @@ static void *dispatch_main(void *arg)
         if (d->redis_down) {
             continue;
         }
-        if (in_flight > 0) {
+        if (d->polling) {
+            poll_round(d, soonest, in_flight);
+        } else if (in_flight > 0) {
             int wait = DISPATCH_POLL_MAX_MS;
             if (soonest >= 0 && soonest < wait) {
                 wait = (int)soonest;
@@ -1006,7 +1102,21 @@ vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url,
     d->claim_idle_ms = dc->claim_idle_ms;
     d->touch_ms = dc->claim_idle_ms / 3;
     d->last_touch = vg_mono_ms();
+    /* One Redis BLOCKs on every stream at once; a cluster's partitioned outboxes cannot. */
+    d->polling = redis->cluster && vg_state_partitioned(d->st);
+    VG_ASSERT(dc->idle_poll_ms >= DISPATCH_IDLE_FIRST_MS);
+    d->idle_poll_ms = dc->idle_poll_ms;
+    d->idle_wait_ms = DISPATCH_IDLE_FIRST_MS;
     pthread_mutex_init(&d->mu, NULL);
+    pthread_mutex_init(&d->wake_mu, NULL);
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&d->wake_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     atomic_init(&d->stop, 0);
     if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0) {
         vg_state_destroy(d->st);
@@ -1014,6 +1124,8 @@ vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url,
         vg_map_destroy(d->chains, NULL);
         vg_map_destroy(d->sink_idx, NULL);
         pthread_mutex_destroy(&d->mu);
+        pthread_mutex_destroy(&d->wake_mu);
+        pthread_cond_destroy(&d->wake_cv);
         vg_free(d);
         snprintf(errstr, errstr_size, "pthread_create: %s", strerror(errno));
         return VG_ERR_FATAL;
@@ -1037,12 +1149,29 @@ void eng_dispatch_set_fallbacks(struct eng_dispatch *d, const struct vg_kv *page
     vg_map_destroy(old, vg_free);
 }
 
+void eng_dispatch_wake(struct eng_dispatch *d)
+{
+    if (!d) {
+        return;
+    }
+    pthread_mutex_lock(&d->wake_mu);
+    d->woken = true;
+    pthread_cond_signal(&d->wake_cv);
+    pthread_mutex_unlock(&d->wake_mu);
+    /* a dispatcher driving deliveries waits in vg_sinks_poll instead */
+    vg_sinks_wakeup(d->sk);
+}
+
 void eng_dispatch_request_stop(struct eng_dispatch *d)
 {
     if (!d) {
         return;
     }
     atomic_store(&d->stop, 1);
+    /* under wake_mu, so a wait_wake between its check and its wait cannot miss it */
+    pthread_mutex_lock(&d->wake_mu);
+    pthread_cond_signal(&d->wake_cv);
+    pthread_mutex_unlock(&d->wake_mu);
     vg_sinks_wakeup(d->sk);
 }
 
@@ -1071,6 +1200,8 @@ void eng_dispatch_stop(struct eng_dispatch *d)
     vg_free(d->blocked);
     vg_map_destroy(d->fallbacks, vg_free);
     pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->wake_mu);
+    pthread_cond_destroy(&d->wake_cv);
     vg_state_destroy(d->st);
     vg_free(d);
 }

@@ -312,6 +312,7 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
         if (err) {
             goto fail;
         }
+        eng->report.dispatch = eng->dispatch;
         set_fallbacks(eng);
     }
     err = start_kafka(eng, errstr, errstr_size);
@@ -363,6 +364,13 @@ vg_err_t vg_engine_run(struct vg_engine *eng)
     return err;
 }
 
+void eng_report_pages_queued(const struct eng_report *report, size_t n)
+{
+    if (n > 0) {
+        eng_dispatch_wake(report->dispatch);
+    }
+}
+
 void vg_engine_request_stop(struct vg_engine *eng)
 {
     if (eng->consumer) {
@@ -383,6 +391,7 @@ void vg_engine_destroy(struct vg_engine *eng)
      */
     eng_dispatch_request_stop(eng->dispatch);
     vg_consumer_destroy(eng->consumer);
+    eng->report.dispatch = NULL; /* nothing commits now: the consumer thread is gone */
     eng_dispatch_stop(eng->dispatch);
     eng_pipeline_destroy(eng->pl);
     vg_producer_destroy(eng->dlq);

@@ -39,14 +39,20 @@ void eng_embedded_stop(struct eng_embedded *em);
 
 /*
  * Where the engine's threads report: the metrics registry (every count:
- * vg_engine_stats reads it too) and the server whose event stream the
- * pipeline publishes to after each commit. Both NULL-safe; set before the
- * threads start.
+ * vg_engine_stats reads it too), the server whose event stream the
+ * pipeline publishes to after each commit, and the dispatcher to wake when
+ * a commit queued pages. All NULL-safe; set before the threads start.
  */
 struct eng_report {
     struct vg_metrics *metrics;
     struct vg_api *api;
+    struct eng_dispatch *dispatch;
 };
+/*
+ * `n` pages were just committed to the outbox (0: nothing to do): wake this
+ * process's dispatcher so they leave at once. Any thread.
+ */
+void eng_report_pages_queued(const struct eng_report *report, size_t n);
 
 /* The batch pipeline (pipeline.c). Consumer thread only. */
 struct eng_pipeline;
@@ -126,7 +132,7 @@ void eng_log_pages(const struct vg_pages *pages);
 
 /* The dispatcher (dispatch.c): its own thread and Redis connection, outbox -> sinks. */
 struct eng_dispatch;
-/* `dc`: dispatch.claim_idle (copied). */
+/* `dc`: dispatch.claim_idle and idle_poll_ms (copied). */
 vg_err_t eng_dispatch_start(struct eng_dispatch **out, const char *redis_url,
                             const struct vg_redis_config *redis,
                             const struct vg_dispatch_config *dc, struct vg_sinks *sk,
@@ -141,6 +147,12 @@ void eng_dispatch_request_stop(struct eng_dispatch *d);
  * (bounded), undelivered pages stay in the outbox. NULL-safe.
  */
 void eng_dispatch_stop(struct eng_dispatch *d);
+/*
+ * Pages were committed to the outbox: a dispatcher that polls (the
+ * partitioned layout on a cluster) reads at once instead of after its idle
+ * wait; one that BLOCKs in Redis sees them anyway. Thread-safe; NULL-safe.
+ */
+void eng_dispatch_wake(struct eng_dispatch *d);
 /*
  * Pager name -> fallback sink (copied; replaces the previous map). What a
  * pager's sink gives up on is also queued for its fallback. Thread-safe.

@@ -1488,6 +1488,7 @@ static void batch_committed(struct eng_pipeline *pl, struct batch_run *b)
     vg_metrics_tally_add(pl->tally, VG_M_NOTIFICATIONS_QUEUED, NULL, 0, (double)pl->out.pages.n);
     after_commit(pl, b->n_trans, b->t0);
     eng_log_pages(&pl->out.pages);
+    eng_report_pages_queued(pl->report, pl->out.pages.n);
     reset_batch(pl, b->n_evs);
     /* timers due now (a failure here does not undo the batch: retried when idle) */
     run_timers(pl);

@@ -354,6 +354,7 @@ static vg_err_t redis_commit(void *ctx, const struct vg_rules_fired *fx, char *e
     }
     vg_metrics_add(t->report->metrics, VG_M_NOTIFICATIONS_QUEUED, NULL, (double)out->pages.n);
     eng_log_pages(&out->pages);
+    eng_report_pages_queued(t->report, out->pages.n);
     /* incidents opened or ended by a timer reach the API's event stream too */
     vg_api_publish_incidents(t->report->api, out->records.items, out->records.n);
     return VG_OK;
@@ -399,6 +400,7 @@ static vg_err_t redis_commit_group(void *ctx, const char *member, const struct v
     vg_group_buffer_fini(&rr->buf);
     if (err == VG_OK && done && gp->body) {
         vg_metrics_add(rr->t->report->metrics, VG_M_NOTIFICATIONS_QUEUED, NULL, 1);
+        eng_report_pages_queued(rr->t->report, 1);
         VG_LOG_DEBUG("rules", "page grouped id=%s group=%s incidents=%zu listed=%zu", gp->id,
                      member, gp->n_incidents, gp->n_listed);
     }

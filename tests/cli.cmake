@@ -42,3 +42,10 @@ set_tests_properties(test_cli_logging PROPERTIES LABELS integration TIMEOUT 180
 add_test(NAME test_cli_rule_repo COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_rule_repo.sh
          $<TARGET_FILE:vigil> WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(test_cli_rule_repo PROPERTIES LABELS integration TIMEOUT 60)
+
+# `vigil get`, `history` and `incidents` given only --redis: the layout is the data's.
+add_executable(test_cli_layout_detect integration/test_cli_layout_detect.c)
+target_link_libraries(test_cli_layout_detect PRIVATE vg_testenv PkgConfig::CMOCKA vg_build_flags)
+add_test(NAME test_cli_layout_detect COMMAND test_cli_layout_detect)
+set_tests_properties(test_cli_layout_detect PROPERTIES LABELS integration TIMEOUT 120
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")

@@ -17,7 +17,8 @@ set_tests_properties(state_cluster PROPERTIES LABELS integration TIMEOUT 180)
 # end-to-end scenario, a reshard and a failover of the primary that holds vigil's slot.
 pkg_check_modules(CLUSTER_CJSON REQUIRED IMPORTED_TARGET libcjson)
 foreach(t cluster_e2e cluster_reshard cluster_failover cluster_readyz cluster_outbox
-          cluster_partitioned_e2e cluster_partitioned_reshard cluster_partitioned_failover)
+          cluster_partitioned_e2e cluster_partitioned_reshard cluster_partitioned_failover
+          cluster_dispatch_idle)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c
                  ${CMAKE_CURRENT_LIST_DIR}/integration/cluster_common.c
                  ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)

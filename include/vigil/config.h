@@ -56,6 +56,9 @@ struct vg_redis_config {
      * prefix; true, "partitioned": every key a commit writes under its Kafka
      * partition's hash tag, so each partition is its own slot on a cluster. */
     bool partitioned;
+    /* Not a YAML key: redis.layout was given (in the file or $VIGIL_REDIS_LAYOUT). When not,
+     * the commands that read (cli/) take the layout of the data they find. */
+    bool layout_set;
     /* Not a YAML key: the hash tag on a cluster when the engine writes under a prefix that
      * extends the configured one (`vigil replay`'s <prefix>:replay:<ts>); NULL: the prefix.
      * Borrowed. */
@@ -139,13 +142,20 @@ struct vg_http_config {
  * `dispatch:` (docs/config.md, docs/sinks.md): the outbox dispatcher of
  * `vigil run`. An outbox entry read by an instance that died is claimed by
  * another (XAUTOCLAIM) once idle for claim_idle_ms; an instance resets the
- * idle time of the entries it still retries every third of it.
+ * idle time of the entries it still retries every third of it. Where the
+ * outbox read cannot wait in Redis (the partitioned layout on a cluster),
+ * an idle dispatcher looks again after 10 ms doubling up to idle_poll_ms;
+ * the pages its own instance commits wake it at once.
  */
 #define VG_DISPATCH_CLAIM_IDLE_MS_DEFAULT 60000
 #define VG_DISPATCH_CLAIM_IDLE_MS_MIN 1000
 #define VG_DISPATCH_CLAIM_IDLE_MS_MAX 3600000
+#define VG_DISPATCH_IDLE_POLL_MS_DEFAULT 1000
+#define VG_DISPATCH_IDLE_POLL_MS_MIN 10
+#define VG_DISPATCH_IDLE_POLL_MS_MAX 3600000
 struct vg_dispatch_config {
     int64_t claim_idle_ms; /* dispatch.claim_idle: default 60 s, 1 s to 1 h */
+    int64_t idle_poll_ms;  /* dispatch.idle_poll_ms: default 1000, 10 to 3600000 */
 };
 
 /* `log:` (docs/config.md): applied by cli/ (vg_log_set_level, vg_log_set_json). */

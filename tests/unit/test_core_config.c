@@ -659,6 +659,68 @@ static void test_dispatch_claim_idle(void **state)
     assert_int_equal(failed, 0);
 }
 
+/*
+ * dispatch.idle_poll_ms: milliseconds from 10 to 3600000 (default 1000),
+ * from the file or $VIGIL_DISPATCH_IDLE_POLL_MS; mistakes as
+ * "file:line:col: message".
+ */
+static void test_dispatch_idle_poll(void **state)
+{
+    static const struct {
+        const char *yaml;
+        const char *env; /* VIGIL_DISPATCH_IDLE_POLL_MS, NULL: unset */
+        vg_err_t err;
+        int64_t want_ms;  /* when VG_OK */
+        const char *want; /* the message otherwise */
+    } cases[] = {
+        {"kafka: {}\n", NULL, VG_OK, VG_DISPATCH_IDLE_POLL_MS_DEFAULT, NULL},
+        {"dispatch:\n  claim_idle: 30s\n", NULL, VG_OK, VG_DISPATCH_IDLE_POLL_MS_DEFAULT, NULL},
+        {"dispatch:\n  idle_poll_ms: 250\n", NULL, VG_OK, 250, NULL},
+        {"dispatch: {idle_poll_ms: 10}\n", NULL, VG_OK, 10, NULL},
+        {"dispatch:\n  idle_poll_ms: 3600000\n", NULL, VG_OK, 3600000, NULL},
+        {"dispatch:\n  idle_poll_ms: 250\n", "5000", VG_OK, 5000, NULL},
+        {"dispatch:\n  idle_poll_ms: 9\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:17: 9 is out of range [10, 3600000]"},
+        {"dispatch:\n  idle_poll_ms: 3600001\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:17: 3600001 is out of range [10, 3600000]"},
+        {"dispatch:\n  idle_poll_ms: 1s\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:17: expected an integer, got \"1s\""},
+        {"dispatch:\n  idle_pol_ms: 100\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:3: unknown key \"idle_pol_ms\" (did you mean \"idle_poll_ms\"?)"},
+        {"kafka: {}\n", "often", VG_ERR_INVALID, 0,
+         "$VIGIL_DISPATCH_IDLE_POLL_MS: expected an integer, got \"often\""},
+    };
+    int failed = 0;
+
+    (void)state;
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        struct vg_config cfg;
+        char errstr[512] = "";
+        vg_err_t err;
+
+        if (cases[i].env) {
+            setenv("VIGIL_DISPATCH_IDLE_POLL_MS", cases[i].env, 1);
+        } else {
+            unsetenv("VIGIL_DISPATCH_IDLE_POLL_MS");
+        }
+        vg_config_init(&cfg);
+        err = vg_config_load_string(&cfg, "mem.yaml", cases[i].yaml, strlen(cases[i].yaml), errstr,
+                                    sizeof(errstr));
+        if (err != cases[i].err ||
+            (err == VG_OK && cfg.dispatch.idle_poll_ms != cases[i].want_ms) ||
+            (err != VG_OK && strcmp(errstr, cases[i].want) != 0)) {
+            print_error("case %zu %s:\n want %s %lld %s\n got  %s %lld %s\n", i, cases[i].yaml,
+                        vg_err_name(cases[i].err), (long long)cases[i].want_ms,
+                        cases[i].want ? cases[i].want : "", vg_err_name(err),
+                        (long long)cfg.dispatch.idle_poll_ms, errstr);
+            failed++;
+        }
+        vg_config_fini(&cfg);
+    }
+    unsetenv("VIGIL_DISPATCH_IDLE_POLL_MS");
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -677,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_path_without_directory),
         cmocka_unit_test(test_dispatch_claim_idle),
+        cmocka_unit_test(test_dispatch_idle_poll),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
