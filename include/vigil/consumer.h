@@ -271,7 +271,8 @@ void vg_mock_kafka_stop(struct vg_mock_kafka *mk);
  * - It checks producer sequence numbers only for transactional producers.
  *   An idempotent producer with several requests of a partition in flight
  *   takes a later one's success as proof that an earlier one that failed
- *   (retriable, e.g. NOT_LEADER while leaders move) was written after all,
+ *   with a retriable error (as requests do while brokers go down and
+ *   leaders move) was written after all,
  *   and reports its messages delivered without sending them again: true
  *   on a real broker, which would have refused the later request, but the
  *   mock wrote it, and the earlier batch is lost. A producer that streams
