@@ -275,8 +275,8 @@ void vg_mock_kafka_stop(struct vg_mock_kafka *mk);
  *   leaders move) was written after all, and reports its messages
  *   delivered without sending them again: true on a real broker, which
  *   would have refused the later request, but the mock wrote it, and the
- *   earlier batch is lost. A producer that streams
- *   to the mock while its requests fail keeps one request in flight
+ *   earlier batch is lost. A producer that streams to the mock while its
+ *   requests fail keeps one request in flight
  *   (max.in.flight.requests.per.connection 1). A request written whose
  *   answer was lost (a broker going down) is still written twice.
  */
