@@ -380,7 +380,10 @@ void vg_mock_kafka_fail_requests(struct vg_mock_kafka *mk, enum vg_mock_kafka_re
     int16_t api = KAFKA_API_FETCH;
     rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION;
 
-    /* Errors a real broker answers while it moves leaders or coordinators: all retriable. */
+    /*
+     * Errors a real broker answers while it moves leaders or coordinators, or
+     * lacks in-sync replicas: all retriable.
+     */
     switch (req) {
     case VG_MOCK_KAFKA_FETCH:
         break;
@@ -391,6 +394,10 @@ void vg_mock_kafka_fail_requests(struct vg_mock_kafka *mk, enum vg_mock_kafka_re
     case VG_MOCK_KAFKA_JOIN_GROUP:
         api = KAFKA_API_JOIN_GROUP;
         rerr = RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+        break;
+    case VG_MOCK_KAFKA_PRODUCE:
+        api = KAFKA_API_PRODUCE;
+        rerr = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS;
         break;
     }
     for (size_t i = 0; i < n; i++) {

@@ -1,7 +1,8 @@
 # Tests owned by the consumer module. Each starts librdkafka's mock cluster
 # in process (vg_mock_kafka_start) on 127.0.0.1; topics and groups carry the pid.
 foreach(t consumer_batches consumer_retry consumer_restart consumer_rebalance consumer_fatal
-          consumer_bad_props consumer_mock consumer_mock_broker_down consumer_prefetch)
+          consumer_bad_props consumer_mock consumer_mock_broker_down consumer_mock_produce_retry
+          consumer_prefetch)
   add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c)
   target_link_libraries(test_${t} PRIVATE vg_testkafka vg_consumer vg_core vg_testsupport PkgConfig::CMOCKA
                         vg_build_flags)
@@ -12,7 +13,7 @@ target_include_directories(test_consumer_fatal PRIVATE ${PROJECT_SOURCE_DIR}/con
 target_include_directories(test_consumer_prefetch PRIVATE ${PROJECT_SOURCE_DIR}/consumer)
 
 foreach(t consumer_batches consumer_retry consumer_restart consumer_fatal consumer_bad_props
-          consumer_mock consumer_mock_broker_down consumer_prefetch)
+          consumer_mock consumer_mock_broker_down consumer_mock_produce_retry consumer_prefetch)
   add_test(NAME ${t} COMMAND test_${t})
   set_tests_properties(${t} PROPERTIES LABELS integration TIMEOUT 60)
 endforeach()

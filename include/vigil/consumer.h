@@ -268,6 +268,17 @@ void vg_mock_kafka_stop(struct vg_mock_kafka *mk);
  * - Its group coordinator holds every rejoin for session.timeout.ms (45 s by
  *   default): consumers that stop and restart should set session.timeout.ms
  *   (e.g. 6000) and heartbeat.interval.ms (e.g. 500) through properties.
+ * - It checks producer sequence numbers only for transactional producers.
+ *   An idempotent producer with several requests of a partition in flight
+ *   takes a later one's success as proof that an earlier one that failed
+ *   with a retriable error (as requests do while brokers go down and
+ *   leaders move) was written after all, and reports its messages
+ *   delivered without sending them again: true on a real broker, which
+ *   would have refused the later request, but the mock wrote it, and the
+ *   earlier batch is lost. A producer that streams to the mock while its
+ *   requests fail keeps one request in flight
+ *   (max.in.flight.requests.per.connection 1). A request written whose
+ *   answer was lost (a broker going down) is still written twice.
  */
 
 /*
@@ -289,6 +300,7 @@ enum vg_mock_kafka_request {
     VG_MOCK_KAFKA_FETCH, /* NOT_LEADER_FOR_PARTITION: the consumer refreshes and refetches */
     VG_MOCK_KAFKA_OFFSET_COMMIT, /* COORDINATOR_NOT_AVAILABLE: the commit is retried or redone */
     VG_MOCK_KAFKA_JOIN_GROUP,    /* COORDINATOR_LOAD_IN_PROGRESS: the join is retried */
+    VG_MOCK_KAFKA_PRODUCE,       /* NOT_ENOUGH_REPLICAS: nothing written, the producer retries */
 };
 /*
  * Tests: the next `n` requests of kind `req` (from any client) fail with

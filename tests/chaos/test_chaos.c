@@ -29,6 +29,7 @@
 #include "chaos_topic.h"
 #include "dlq_reader.h"
 #include "env.h"
+#include "kafka.h"
 #include "redis_cluster.h"
 #include "refmodel.h"
 #include "support.h"
@@ -163,7 +164,7 @@ static void *generate(void *arg)
             nanosleep(&ts, NULL);
         }
     }
-    /* a broker may be down for a few seconds: the idempotent producer retries */
+    /* a broker may be down for a few seconds: the producer retries, one request at a time */
     if (ok &&
         vg_producer_flush(e->producer, vg_test_timeout(120000), errstr, sizeof(errstr)) != VG_OK) {
         fprintf(stderr, "chaos: flush: %s\n", errstr);
@@ -723,9 +724,12 @@ static struct vg_map *produced_map(struct chaos *c)
  * docs/state.md) and for the model alike, so the model of the produced
  * log is the model of the topic as long as no event is late; a late one
  * (a copy behind a newer event of its Resource) would be recorded as late
- * by vigil and is counted here. Returns the number of failures: a message
- * produced but missing, one never produced, a late one, a partition whose
- * old data the mock dropped (first offset above 0).
+ * by vigil and is counted here. Nothing may be missing: the generator
+ * keeps one produce request in flight, so a batch that failed is sent
+ * again rather than taken for written because a later one succeeded
+ * (kafka.h). Returns the number of failures: a message produced but
+ * missing, one never produced, a late one, a partition whose old data the
+ * mock dropped (first offset above 0).
  */
 static int check_topic(struct chaos *c, const struct chaos_topic *t)
 {
@@ -890,6 +894,14 @@ int main(void)
         .http = true, /* on 127.0.0.1:0: the instances never compete for a port */
         .sinks = "  ops: {type: webhook, url: \"${VIGIL_TEST_HOOK_URL}\", max_attempts: 1000, "
                  "timeout: 2s}\n",
+        /*
+         * The generator streams while brokers go down and leaders move: with
+         * several requests in flight, librdkafka reported a batch that failed
+         * (and the mock never wrote) delivered when a later one succeeded, and
+         * an event was missing from the topic (kafka.h, the stream properties).
+         */
+        .producer_props = vg_test_kafka_stream_props,
+        .n_producer_props = VG_TEST_KAFKA_N_STREAM_PROPS,
     };
     int failures = 0;
     int stop_bad;

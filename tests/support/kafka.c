@@ -83,6 +83,10 @@ bool vg_test_kafka_produce(const struct vg_test_kafka *tk, int from, int to,
     return ok;
 }
 
+const struct vg_kv vg_test_kafka_stream_props[VG_TEST_KAFKA_N_STREAM_PROPS] = {
+    {(char *)"max.in.flight.requests.per.connection", (char *)"1"},
+};
+
 int64_t vg_test_kafka_end(const struct vg_test_kafka *tk)
 {
     char errstr[512] = "";

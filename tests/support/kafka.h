@@ -45,6 +45,18 @@ bool vg_test_kafka_produce(const struct vg_test_kafka *tk, int from, int to,
 int64_t vg_test_kafka_end(const struct vg_test_kafka *tk);
 
 /*
+ * Properties (VG_TEST_KAFKA_N_STREAM_PROPS of them, for vg_producer_new)
+ * of a producer that streams to the mock cluster while its requests fail
+ * (brokers down, leaders moving): one produce request in flight per
+ * broker, so that librdkafka never reports a failed batch delivered
+ * because a later one succeeded, which the mock makes a lost batch
+ * (include/vigil/consumer.h, the notes on the mock). A batch written
+ * whose answer was lost is still in the topic twice.
+ */
+#define VG_TEST_KAFKA_N_STREAM_PROPS 1
+extern const struct vg_kv vg_test_kafka_stream_props[VG_TEST_KAFKA_N_STREAM_PROPS];
+
+/*
  * A consumer of tk's topic in tk's group with session.timeout.ms 6000 and
  * heartbeat.interval.ms 500 (the mock coordinator holds each rejoin for a
  * session timeout), plus `props`: NULL-terminated key, value pairs (may be
