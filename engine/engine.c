@@ -284,6 +284,9 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     if (eng->opt.signals) {
         install_signals();
     }
+    /* a receiver, client or Redis that went away must never kill the daemon: before the
+     * dispatcher thread writes to anything */
+    signal(SIGPIPE, SIG_IGN);
     /* the metrics registry, counted into from every thread (served by http.c) */
     eng->metrics = vg_metrics_new();
     vg_metrics_declare_vigil(eng->metrics);
@@ -346,8 +349,6 @@ vg_err_t vg_engine_run(struct vg_engine *eng)
             vg_consumer_stop(eng->consumer);
         }
     }
-    /* a receiver or client that went away must never kill the daemon */
-    signal(SIGPIPE, SIG_IGN);
     eng_pipeline_on_idle(eng->pl, engine_idle, eng);
     eng_pipeline_handler(eng->pl, &h);
     VG_LOG_INFO("consumer", "consuming %zu topic(s) as group %s", eng->cfg->kafka.n_topics,
