@@ -1655,9 +1655,48 @@ static const struct vg_rules_env *rules_env(struct eng_pipeline *pl, const struc
 }
 
 /*
- * One part of a batch (or all of it): the steps above, in order. With
- * `next` (n_next messages, the part after this one), the next part is
- * decoded ahead while this part's commit is in flight.
+ * Steps 1 to 5 of a part, in order: decoded, its rules' environment, its
+ * partition's scope (partitioned layout), Kubernetes Events mapped,
+ * resolved, applied, its offsets collected and its commit sent, not
+ * waited for. The steps' times go into `b`.
+ */
+static vg_err_t part_prepare(struct eng_pipeline *pl, struct batch_run *b, struct vg_commit *c,
+                             size_t *fence_lost)
+{
+    vg_err_t err;
+
+    pl->dlq_gen++;
+    err = decode_batch(pl, b);
+    b->t_decoded = vg_metrics_now_s();
+    if (err == VG_OK) {
+        b->env = rules_env(pl, b);
+    }
+    if (err == VG_OK && vg_state_partitioned(pl->st)) {
+        /* the claims switch scope as they go: the part's one partition now (by_partition) */
+        err = vg_state_scope(pl->st, b->msgs[0].topic, b->msgs[0].partition, b->errstr,
+                             sizeof(b->errstr));
+    }
+    if (err == VG_OK) {
+        /* Kubernetes Events: find each one's Resource through its pod */
+        err = map_k8s_events(pl, b->from_evs, b->n_evs, b->errstr, sizeof(b->errstr));
+    }
+    if (err == VG_OK) {
+        err = resolve_batch(pl, b);
+    }
+    b->t_resolved = vg_metrics_now_s();
+    if (err == VG_OK) {
+        apply_batch(pl, b);
+        collect_offsets(pl, b);
+        b->t_applied = vg_metrics_now_s();
+        err = commit_send(pl, b, c, fence_lost);
+    }
+    return err;
+}
+
+/*
+ * One part of a batch (or all of it), its commit waited for. With `next`
+ * (n_next messages, the part after this one), the next part is decoded
+ * ahead while this part's commit is in flight.
  */
 static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *msgs, size_t n,
                            size_t part, size_t whole, const struct vg_kafka_msg *next,
@@ -1677,40 +1716,17 @@ static vg_err_t batch_part(struct eng_pipeline *pl, const struct vg_kafka_msg *m
         drop_ahead(pl);
         return err;
     }
-    pl->dlq_gen++;
     grow_scratch(pl, n);
-    err = decode_batch(pl, &b);
-    b.t_decoded = vg_metrics_now_s();
+    err = part_prepare(pl, &b, &c, &b.fence_lost);
     if (err == VG_OK) {
-        b.env = rules_env(pl, &b);
-    }
-    if (err == VG_OK && vg_state_partitioned(pl->st)) {
-        /* the claims switch scope as they go: the part's one partition now (by_partition) */
-        err = vg_state_scope(pl->st, msgs[0].topic, msgs[0].partition, b.errstr, sizeof(b.errstr));
-    }
-    if (err == VG_OK) {
-        /* Kubernetes Events: find each one's Resource through its pod */
-        err = map_k8s_events(pl, 0, b.n_evs, b.errstr, sizeof(b.errstr));
-    }
-    if (err == VG_OK) {
-        err = resolve_batch(pl, &b);
-    }
-    b.t_resolved = vg_metrics_now_s();
-    if (err == VG_OK) {
-        apply_batch(pl, &b);
-        collect_offsets(pl, &b);
-        b.t_applied = vg_metrics_now_s();
-        err = commit_send(pl, &b, &c, &b.fence_lost);
-        if (err == VG_OK) {
-            if (n_next > 0) {
-                /* Redis runs the commit meanwhile: nothing here touches pl->st */
-                decode_ahead(pl, next, n_next);
-                b.ahead_s = vg_metrics_now_s() - b.t_applied;
-            }
-            err = commit_finish(pl, &b);
+        if (n_next > 0) {
+            /* Redis runs the commit meanwhile: nothing here touches pl->st */
+            decode_ahead(pl, next, n_next);
+            b.ahead_s = vg_metrics_now_s() - b.t_applied;
         }
-        b.t_committed = vg_metrics_now_s();
+        err = commit_finish(pl, &b);
     }
+    b.t_committed = vg_metrics_now_s();
     if (err) {
         /* the part decoded ahead was not applied: dropped, the batch is retried whole */
         drop_ahead(pl);
@@ -1778,24 +1794,8 @@ static vg_err_t part_send(struct eng_pipeline *pl, struct batch_run *acc,
 
     part_begin(pl, acc, &b);
     sp->from_fences = b.from_fences;
-    pl->dlq_gen++;
-    err = decode_batch(pl, &b);
-    if (err == VG_OK) {
-        b.env = rules_env(pl, &b);
-        err = vg_state_scope(pl->st, msgs[0].topic, msgs[0].partition, b.errstr, sizeof(b.errstr));
-    }
-    if (err == VG_OK) {
-        err = map_k8s_events(pl, b.from_evs, b.n_evs, b.errstr, sizeof(b.errstr));
-    }
-    if (err == VG_OK) {
-        err = resolve_batch(pl, &b);
-    }
-    if (err == VG_OK) {
-        apply_batch(pl, &b);
-        collect_offsets(pl, &b);
-        err = commit_send(pl, &b, &c, &sp->fence_lost);
-        sp->sent = err == VG_OK && !b.nothing_sent;
-    }
+    err = part_prepare(pl, &b, &c, &sp->fence_lost);
+    sp->sent = err == VG_OK && !b.nothing_sent;
     part_end(acc, &b);
     if (err != VG_OK) {
         snprintf(acc->errstr, sizeof(acc->errstr), "%s", b.errstr);
