@@ -68,28 +68,12 @@ static struct vg_state *connect_as(const char *url, const char *prefix, const ch
 
 static void claim(struct vg_state *st, const char *topic, int32_t partition)
 {
-    int64_t epoch = 0;
-    int64_t offset = -1;
-    char *cluster = NULL;
-    char errstr[512] = "";
-    vg_err_t err = vg_state_partition_claim(st, topic, partition, &epoch, &offset, &cluster, errstr,
-                                            sizeof(errstr));
-
-    if (err != VG_OK) {
-        fail_msg("claim %s/%d: %s: %s", topic, (int)partition, vg_err_name(err), errstr);
-    }
-    free(cluster);
+    assert_true(vg_test_state_claim(st, topic, partition, NULL) > 0);
 }
 
 static void enter(struct vg_state *st, const char *topic, int32_t partition)
 {
-    char errstr[512] = "";
-    vg_err_t err = vg_state_scope(st, topic, partition, errstr, sizeof(errstr));
-
-    if (err != VG_OK) {
-        fail_msg("scope %s/%d: %s: %s", topic ? topic : "(global)", (int)partition,
-                 vg_err_name(err), errstr);
-    }
+    assert_true(vg_test_state_enter(st, topic, partition));
 }
 
 /* One event of workflow `name` at `offset` of topic/partition, committed in that partition's

@@ -175,3 +175,37 @@ vg_err_t vg_test_state_apply_one_fenced(struct vg_state *st, const struct vg_hea
 
     return apply_one(st, hc, ev, &fence, cluster, lost, errstr, errstr_size);
 }
+
+int64_t vg_test_state_claim(struct vg_state *st, const char *topic, int32_t partition,
+                            int64_t *offset)
+{
+    int64_t epoch = 0;
+    int64_t off = -1;
+    char *cluster = NULL;
+    char errstr[512] = "";
+    vg_err_t err = vg_state_partition_claim(st, topic, partition, &epoch, &off, &cluster, errstr,
+                                            sizeof(errstr));
+
+    vg_free(cluster);
+    if (err != VG_OK) {
+        fprintf(stderr, "claim %s/%d: %s: %s\n", topic, (int)partition, vg_err_name(err), errstr);
+        return -1;
+    }
+    if (offset) {
+        *offset = off;
+    }
+    return epoch;
+}
+
+bool vg_test_state_enter(struct vg_state *st, const char *topic, int32_t partition)
+{
+    char errstr[512] = "";
+    vg_err_t err = vg_state_scope(st, topic, partition, errstr, sizeof(errstr));
+
+    if (err != VG_OK) {
+        fprintf(stderr, "scope %s/%d: %s: %s\n", topic ? topic : "(global)", (int)partition,
+                vg_err_name(err), errstr);
+        return false;
+    }
+    return true;
+}

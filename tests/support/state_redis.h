@@ -77,4 +77,15 @@ vg_err_t vg_test_state_apply_one_fenced(struct vg_state *st, const struct vg_hea
                                         const char *cluster, size_t *lost, char *errstr,
                                         size_t errstr_size);
 
+/*
+ * vg_state_partition_claim of topic/partition (which enters its scope in the
+ * partitioned layout): the claim's epoch, the applied offset into *offset
+ * (may be NULL; -1: none), or -1 with the reason printed.
+ */
+int64_t vg_test_state_claim(struct vg_state *st, const char *topic, int32_t partition,
+                            int64_t *offset);
+/* vg_state_scope into topic/partition (topic NULL: the global scope); false with the reason
+ * printed. */
+bool vg_test_state_enter(struct vg_state *st, const char *topic, int32_t partition);
+
 #endif
