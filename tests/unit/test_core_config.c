@@ -591,19 +591,65 @@ static void test_path_without_directory(void **state)
     close(cwd);
 }
 
+/* A dispatch setting's case: the file, the environment variable's value, what comes out. */
+struct dispatch_case {
+    const char *yaml;
+    const char *env; /* the setting's variable, NULL: unset */
+    vg_err_t err;
+    int64_t want_ms;  /* when VG_OK */
+    const char *want; /* the message otherwise */
+};
+
+/* Load each case with $`env_name` set as it says; `field` reads the setting. */
+static void run_dispatch_cases(const struct dispatch_case *cases, size_t n, const char *env_name,
+                               int64_t (*field)(const struct vg_config *cfg))
+{
+    int failed = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct vg_config cfg;
+        char errstr[512] = "";
+        vg_err_t err;
+
+        if (cases[i].env) {
+            setenv(env_name, cases[i].env, 1);
+        } else {
+            unsetenv(env_name);
+        }
+        vg_config_init(&cfg);
+        err = vg_config_load_string(&cfg, "mem.yaml", cases[i].yaml, strlen(cases[i].yaml), errstr,
+                                    sizeof(errstr));
+        if (err != cases[i].err || (err == VG_OK && field(&cfg) != cases[i].want_ms) ||
+            (err != VG_OK && strcmp(errstr, cases[i].want) != 0)) {
+            print_error("case %zu %s:\n want %s %lld %s\n got  %s %lld %s\n", i, cases[i].yaml,
+                        vg_err_name(cases[i].err), (long long)cases[i].want_ms,
+                        cases[i].want ? cases[i].want : "", vg_err_name(err),
+                        (long long)field(&cfg), errstr);
+            failed++;
+        }
+        vg_config_fini(&cfg);
+    }
+    unsetenv(env_name);
+    assert_int_equal(failed, 0);
+}
+
+static int64_t claim_idle_ms(const struct vg_config *cfg)
+{
+    return cfg->dispatch.claim_idle_ms;
+}
+
+static int64_t idle_poll_ms(const struct vg_config *cfg)
+{
+    return cfg->dispatch.idle_poll_ms;
+}
+
 /*
  * dispatch.claim_idle: a duration from 1s to 1h (default 60s), from the
  * file or $VIGIL_DISPATCH_CLAIM_IDLE; mistakes as "file:line:col: message".
  */
 static void test_dispatch_claim_idle(void **state)
 {
-    static const struct {
-        const char *yaml;
-        const char *env; /* VIGIL_DISPATCH_CLAIM_IDLE, NULL: unset */
-        vg_err_t err;
-        int64_t want_ms;  /* when VG_OK */
-        const char *want; /* the message otherwise */
-    } cases[] = {
+    static const struct dispatch_case cases[] = {
         {"kafka: {}\n", NULL, VG_OK, VG_DISPATCH_CLAIM_IDLE_MS_DEFAULT, NULL},
         {"dispatch:\n", NULL, VG_OK, VG_DISPATCH_CLAIM_IDLE_MS_DEFAULT, NULL},
         {"dispatch:\n  claim_idle: 30s\n", NULL, VG_OK, 30000, NULL},
@@ -628,35 +674,8 @@ static void test_dispatch_claim_idle(void **state)
          "$VIGIL_DISPATCH_CLAIM_IDLE: expected a duration like 500ms, 30s, 10m, 4h or 1h30m, "
          "got \"soon\""},
     };
-    int failed = 0;
-
     (void)state;
-    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        struct vg_config cfg;
-        char errstr[512] = "";
-        vg_err_t err;
-
-        if (cases[i].env) {
-            setenv("VIGIL_DISPATCH_CLAIM_IDLE", cases[i].env, 1);
-        } else {
-            unsetenv("VIGIL_DISPATCH_CLAIM_IDLE");
-        }
-        vg_config_init(&cfg);
-        err = vg_config_load_string(&cfg, "mem.yaml", cases[i].yaml, strlen(cases[i].yaml), errstr,
-                                    sizeof(errstr));
-        if (err != cases[i].err ||
-            (err == VG_OK && cfg.dispatch.claim_idle_ms != cases[i].want_ms) ||
-            (err != VG_OK && strcmp(errstr, cases[i].want) != 0)) {
-            print_error("case %zu %s:\n want %s %lld %s\n got  %s %lld %s\n", i, cases[i].yaml,
-                        vg_err_name(cases[i].err), (long long)cases[i].want_ms,
-                        cases[i].want ? cases[i].want : "", vg_err_name(err),
-                        (long long)cfg.dispatch.claim_idle_ms, errstr);
-            failed++;
-        }
-        vg_config_fini(&cfg);
-    }
-    unsetenv("VIGIL_DISPATCH_CLAIM_IDLE");
-    assert_int_equal(failed, 0);
+    run_dispatch_cases(cases, VG_ARRAY_LEN(cases), "VIGIL_DISPATCH_CLAIM_IDLE", claim_idle_ms);
 }
 
 /*
@@ -666,13 +685,7 @@ static void test_dispatch_claim_idle(void **state)
  */
 static void test_dispatch_idle_poll(void **state)
 {
-    static const struct {
-        const char *yaml;
-        const char *env; /* VIGIL_DISPATCH_IDLE_POLL_MS, NULL: unset */
-        vg_err_t err;
-        int64_t want_ms;  /* when VG_OK */
-        const char *want; /* the message otherwise */
-    } cases[] = {
+    static const struct dispatch_case cases[] = {
         {"kafka: {}\n", NULL, VG_OK, VG_DISPATCH_IDLE_POLL_MS_DEFAULT, NULL},
         {"dispatch:\n  claim_idle: 30s\n", NULL, VG_OK, VG_DISPATCH_IDLE_POLL_MS_DEFAULT, NULL},
         {"dispatch:\n  idle_poll_ms: 250\n", NULL, VG_OK, 250, NULL},
@@ -690,35 +703,8 @@ static void test_dispatch_idle_poll(void **state)
         {"kafka: {}\n", "often", VG_ERR_INVALID, 0,
          "$VIGIL_DISPATCH_IDLE_POLL_MS: expected an integer, got \"often\""},
     };
-    int failed = 0;
-
     (void)state;
-    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        struct vg_config cfg;
-        char errstr[512] = "";
-        vg_err_t err;
-
-        if (cases[i].env) {
-            setenv("VIGIL_DISPATCH_IDLE_POLL_MS", cases[i].env, 1);
-        } else {
-            unsetenv("VIGIL_DISPATCH_IDLE_POLL_MS");
-        }
-        vg_config_init(&cfg);
-        err = vg_config_load_string(&cfg, "mem.yaml", cases[i].yaml, strlen(cases[i].yaml), errstr,
-                                    sizeof(errstr));
-        if (err != cases[i].err ||
-            (err == VG_OK && cfg.dispatch.idle_poll_ms != cases[i].want_ms) ||
-            (err != VG_OK && strcmp(errstr, cases[i].want) != 0)) {
-            print_error("case %zu %s:\n want %s %lld %s\n got  %s %lld %s\n", i, cases[i].yaml,
-                        vg_err_name(cases[i].err), (long long)cases[i].want_ms,
-                        cases[i].want ? cases[i].want : "", vg_err_name(err),
-                        (long long)cfg.dispatch.idle_poll_ms, errstr);
-            failed++;
-        }
-        vg_config_fini(&cfg);
-    }
-    unsetenv("VIGIL_DISPATCH_IDLE_POLL_MS");
-    assert_int_equal(failed, 0);
+    run_dispatch_cases(cases, VG_ARRAY_LEN(cases), "VIGIL_DISPATCH_IDLE_POLL_MS", idle_poll_ms);
 }
 
 int main(void)
