@@ -10,7 +10,7 @@
 #               CHAOS_REDIS (single, or cluster: a 3-primary Redis Cluster whose primaries fail over)
 #   make fuzz   install deps, build the clang libFuzzer targets, run each FUZZ_SECONDS on its corpus:
 #               decoders, rule loader, templates, config loader, HTTP requests, sink answers
-#               (`make test` runs each for 10-30 s; docs/security.md lists them)
+#               (`make test` runs each for 20-30 s; docs/security.md lists them)
 #   make install PREFIX=/usr/local [DESTDIR=...]   release build, then cmake --install: binary,
 #               vigil(1), etc/vigil (kept if present), bash completion, systemd unit (docs/deploy.md)
 JOBS ?= $(shell nproc)

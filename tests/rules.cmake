@@ -86,11 +86,11 @@ if(VIGIL_CLANG_RULES)
   endforeach()
   add_test(NAME rules_fuzz_load
            COMMAND ${PROJECT_SOURCE_DIR}/tests/fuzz/run.sh ${CMAKE_CURRENT_BINARY_DIR}/fuzz_rules_load
-                   ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus-rules 15)
+                   ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus-rules 20)
   add_test(NAME rules_fuzz_template
            COMMAND ${PROJECT_SOURCE_DIR}/tests/fuzz/run.sh
                    ${CMAKE_CURRENT_BINARY_DIR}/fuzz_rules_template
-                   ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus-template 10)
+                   ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus-template 20)
   set_tests_properties(rules_fuzz_load rules_fuzz_template PROPERTIES
                        LABELS "integration;fuzz" TIMEOUT 90)
 else()
