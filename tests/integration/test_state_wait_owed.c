@@ -9,7 +9,8 @@
  * (three primaries, one replica each): commits to partitions on two primaries
  * in flight together, the first one's replica held, its WAIT falls short while
  * the other lands, and reconnecting (from the other node's scope) fails,
- * naming the first node, until its replica is let go.
+ * naming the first node, until its replica is let go. A claim (the retry
+ * of a batch failed without a reconnect) settles what is owed too.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -416,6 +417,71 @@ static void owed_wait_outlives_its_connection(void **state)
     free(prefix);
 }
 
+struct claim_arg {
+    struct vg_state *st;
+    const char *topic;
+    int64_t offset;
+    char errstr[512];
+};
+
+static bool claims(void *arg)
+{
+    struct claim_arg *ca = arg;
+    int64_t epoch = 0;
+    char *cluster = NULL;
+    vg_err_t err = vg_state_partition_claim(ca->st, ca->topic, 0, &epoch, &ca->offset, &cluster,
+                                            ca->errstr, sizeof(ca->errstr));
+
+    free(cluster);
+    return err == VG_OK;
+}
+
+/*
+ * A batch that failed without a reconnect (a conflict of another part) is
+ * retried after claiming again: the claim settles what is owed first. The
+ * connection that wrote the commit stands, so a WAIT on it proves it, with
+ * no mark: the claim fails while the replica is held and succeeds once it
+ * is let go, and no P:wait-mark was written.
+ */
+static void owed_wait_before_a_claim(void **state)
+{
+    char *prefix = vg_asprintf("owed-claim-%d", (int)getpid());
+    struct vg_state *st = connect_waiting(vg_redis_child_url(g_primary), prefix, false);
+    struct claim_arg ca = {.st = st, .topic = "ev"};
+    pid_t replica = vg_redis_child_pid(g_replica);
+    const redisContext *wrote;
+    char errstr[512] = "";
+    redisReply *r;
+    vg_err_t err;
+    (void)state;
+
+    hold(replica);
+    err = apply_at(st, ca.topic, 5, "running", errstr, sizeof(errstr));
+    assert_int_equal(err, VG_ERR_BACKEND);
+    assert_non_null(strstr(errstr, "batch replicated to 0 of 1 replicas"));
+    wrote = st->ctx;
+    assert_non_null(wrote);
+
+    assert_false(claims(&ca));
+    assert_non_null(strstr(ca.errstr, "replicated to 0 of 1 replicas"));
+    assert_true(st->ctx == wrote); /* the same connection: what it wrote is what WAIT covers */
+
+    let_go();
+    if (!vg_test_wait_for(claims, &ca, 20000)) {
+        fail_msg("no claim after the replica was let go: %s", ca.errstr);
+    }
+    assert_int_equal(ca.offset, 5);
+    r = must(g_raw_replica, "HGET %s:offsets ev/0", prefix);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "5");
+    freeReplyObject(r);
+    r = must(g_raw_primary, "EXISTS %s:wait-mark", prefix);
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    vg_state_destroy(st);
+    free(prefix);
+}
+
 /* ---- a Redis Cluster ---- */
 
 static int cluster_setup(void **state)
@@ -466,7 +532,8 @@ static void owed_wait_on_the_node_that_took_it(void **state)
     int second = -1;
     char *topic = topic_on_two_primaries(&first, &second);
     int replica = vg_test_cluster_replica_of(&g_rc, (size_t)first);
-    struct vg_state *st = connect_waiting(vg_test_cluster_url(&g_rc, 0), prefix, true);
+    /* seeded by the other node: the message names the first one as the slot's owner */
+    struct vg_state *st = connect_waiting(vg_test_cluster_url(&g_rc, (size_t)second), prefix, true);
     struct reconnect_arg ra = {.st = st};
     struct part_commit pc[3];
     int64_t epochs[2];
@@ -519,7 +586,7 @@ static void owed_wait_on_the_node_that_took_it(void **state)
 
     /* in the second partition's scope: its node's WAIT would say yes */
     enter(st, topic, 1);
-    snprintf(node, sizeof(node), "127.0.0.1:%d", g_rc.nodes[first].port);
+    snprintf(node, sizeof(node), "(slot owner 127.0.0.1:%d)", g_rc.nodes[first].port);
     reconnect_refused(st, node);
     reconnect_refused(st, "replicated to 0 of 1 replicas");
 
@@ -558,6 +625,7 @@ int main(void)
 {
     const struct CMUnitTest redis_tests[] = {
         cmocka_unit_test(owed_wait_outlives_its_connection),
+        cmocka_unit_test(owed_wait_before_a_claim),
     };
     const struct CMUnitTest cluster_tests[] = {
         cmocka_unit_test(owed_wait_on_the_node_that_took_it),
