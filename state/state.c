@@ -321,6 +321,10 @@ void vg_state_destroy(struct vg_state *st)
     vg_free(st->aside);
     vg_free(st->parked);
     vg_free(st->parked_fn);
+    while (st->n_owed > 0) {
+        state_wait_paid(st, st->n_owed - 1);
+    }
+    vg_free(st->owed);
     state_cluster_destroy(st->cluster);
     vg_map_destroy(st->cache, free_entry);
     vg_map_destroy(st->cache_topics, vg_free);
@@ -639,32 +643,94 @@ static size_t append_wait(struct vg_state *st)
 }
 
 /*
- * Read the WAIT reply queued by append_wait (when `n_wait` is 1 and the
- * connection still stands); `err` is the commit's result so far. Too few
- * replicas is VG_ERR_BACKEND: the batch is retried, its events then
- * replays where the primary kept them.
+ * Read the `n` replies of an owed WAIT (settle_one): the mark's SET when
+ * `n` is 2, then the WAIT, judged. Too few replicas is VG_ERR_BACKEND.
  */
-static vg_err_t read_wait(struct vg_state *st, size_t n_wait, vg_err_t err, char *errstr,
-                          size_t errstr_size)
+static vg_err_t read_wait(struct vg_state *st, size_t n, char *errstr, size_t errstr_size)
 {
-    redisReply *reply = NULL;
-    vg_err_t wait_err;
+    redisReply *replies[2] = {NULL, NULL};
+    vg_err_t err = state_read_replies(st, n, replies, "WAIT", errstr, errstr_size);
 
-    if (n_wait == 0 || !st->ctx) {
+    if (err != VG_OK) {
         return err;
     }
-    wait_err = state_read_replies(st, 1, &reply, "WAIT", errstr, errstr_size);
-    if (err != VG_OK || wait_err != VG_OK) {
-        state_replies_free(&reply, 1);
-        return err != VG_OK ? err : wait_err;
+    if (n == 2 && replies[0]->type == REDIS_REPLY_ERROR) {
+        err = state_reply_error(st, "SET wait-mark", replies[0], errstr, errstr_size);
+    } else {
+        err = state_judge_wait(st, st->redacted, replies[n - 1], errstr, errstr_size);
+        if (err != VG_OK && errstr_size > 0) {
+            size_t len = strlen(errstr);
+
+            snprintf(errstr + len, errstr_size - len, " (owed by an earlier commit there)");
+        }
     }
-    err = state_judge_wait(st, st->redacted, reply, errstr, errstr_size);
-    freeReplyObject(reply);
+    state_replies_free(replies, n);
     return err;
+}
+
+/*
+ * What st->owed[i] owes, proven on a connection to the primary that serves
+ * its scope's slot now (on one Redis: the server). The connection that
+ * wrote the commit proves it with WAIT alone; any other has written nothing
+ * a WAIT would wait for, so it first writes P:wait-mark: the primary
+ * replicates one ordered stream, and the mark's acknowledgement covers
+ * everything written there before it (the commit included, if this primary
+ * has it; if it is a promoted replica that never got it, the batch is not in
+ * Redis and its retry writes it, with its WAIT). Never the epoch or the
+ * offsets: a mark must not look like a claim or an applied batch.
+ */
+static vg_err_t settle_one(struct vg_state *st, size_t i, char *errstr, size_t errstr_size)
+{
+    vg_err_t err = vg_state_scope_set(st, st->owed[i].scope, errstr, errstr_size);
+    size_t n = 0;
+
+    if (err == VG_OK) {
+        /* in that scope already: the slot's primary may be another one now (the map) */
+        err = st->cluster ? scope_route(st, errstr, errstr_size)
+                          : (st->ctx ? VG_OK : state_redis_open(st, errstr, errstr_size));
+    }
+    if (err != VG_OK) {
+        return err;
+    }
+    /* (routing may have closed connections: st->owed[i].ctx is NULL if its went) */
+    if (!st->owed[i].ctx || st->owed[i].ctx != st->ctx) {
+        struct state_cmd c = {0};
+
+        state_cmd_str(&c, "SET");
+        state_cmd_fmt(&c, "%s:wait-mark", st->prefix);
+        state_cmd_i64(&c, vg_now_ms());
+        state_cmd_append(st, &c);
+        state_cmd_fini(&c);
+        n++;
+    }
+    n += append_wait(st);
+    return read_wait(st, n, errstr, errstr_size);
+}
+
+vg_err_t state_wait_settle(struct vg_state *st, char *errstr, size_t errstr_size)
+{
+    char *saved;
+    vg_err_t err = VG_OK;
+
+    if (st->n_owed == 0) {
+        return VG_OK;
+    }
+    saved = state_scope_save(st);
+    while (st->n_owed > 0) {
+        err = settle_one(st, 0, errstr, errstr_size);
+        if (err != VG_OK) {
+            break;
+        }
+        state_wait_paid(st, 0);
+    }
+    return state_scope_restore(st, saved, err, errstr, errstr_size);
 }
 
 vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_size)
 {
+    char *was = NULL;
+    vg_err_t err;
+
     /* The server may be a different one now (restarted, failed over):
      * re-check the consumer group on the next outbox read, and hand out
      * this consumer's pending entries again (a batch cut short by the
@@ -674,34 +740,32 @@ vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_siz
     vg_free(st->pending_cursor);
     st->pending_cursor = vg_strdup("0");
     if (st->ctx && state_inflight_unread_on(st, st->ctx)) {
-        /* replies still unread on it: nothing else can be read there (the owed WAIT neither) */
+        /* replies still unread on it: nothing else can be read there (an owed WAIT neither) */
         state_redis_close(st);
     }
-    if (st->wait_owed && st->ctx) {
-        /* WAIT on the connection that wrote the batch (a new one has written nothing to
-         * wait for): the replicas must have it before a retry may find it all replayed. */
-        vg_err_t err;
-
-        st->wait_owed = false;
-        err = read_wait(st, append_wait(st), VG_OK, errstr, errstr_size);
-        if (err != VG_OK) {
-            return err;
-        }
-    }
-    /* A lost connection took the owed WAIT with it: the batch is either on the primary
-     * that answers now (it then has it) or lost and applied again, with its WAIT. */
-    st->wait_owed = false;
     if (st->cluster) {
         /* Whatever failed (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, a lost node), the map may
          * be old: load it again and go to the slot's primary now. */
-        char *was = vg_asprintf("%s:%d", st->url.host, st->url.port);
-        vg_err_t err = cluster_route(st, true, was, errstr, errstr_size);
-
-        vg_free(was);
+        was = vg_asprintf("%s:%d", st->url.host, st->url.port);
+        err = state_cluster_refresh(st->cluster, errstr, errstr_size);
         if (err != VG_OK) {
+            vg_free(was);
             state_redis_close(st);
             return err;
         }
+    }
+    /* Before anything else, what a commit's WAIT left owed: the replicas of each node that
+     * took one must have it before a retry may find it all replayed and move its offsets. */
+    err = state_wait_settle(st, errstr, errstr_size);
+    if (err == VG_OK && st->cluster) {
+        err = cluster_route(st, false, was, errstr, errstr_size);
+        if (err != VG_OK) {
+            state_redis_close(st);
+        }
+    }
+    vg_free(was);
+    if (err != VG_OK) {
+        return err;
     }
     return state_redis_open(st, errstr, errstr_size);
 }
@@ -1900,11 +1964,19 @@ vg_err_t vg_state_partition_claim(struct vg_state *st, const char *topic, int32_
     struct state_cmd c = {0};
     redisReply *replies[3] = {NULL, NULL, NULL};
     char *key;
-    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err;
 
     *epoch = 0;
     *offset = -1;
     *cluster = NULL;
+    /* A commit whose WAIT fell short (or went unanswered) and whose batch was not
+     * reconnected after (a batch failed with a conflict of another part): its retry claims
+     * again, may find it all replayed and send nothing, so its node's replicas prove they
+     * have it first (nothing owed: no round trip). */
+    err = state_wait_settle(st, errstr, errstr_size);
+    if (err == VG_OK) {
+        err = state_need_ctx(st, errstr, errstr_size);
+    }
     if (err != VG_OK) {
         return err;
     }

@@ -22,7 +22,7 @@ bool state_inflight_unread_on(const struct vg_state *st, const redisContext *ctx
     return false;
 }
 
-vg_err_t state_judge_wait(struct vg_state *st, const char *redacted, const redisReply *reply,
+vg_err_t state_judge_wait(const struct vg_state *st, const char *redacted, const redisReply *reply,
                           char *errstr, size_t errstr_size)
 {
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -33,10 +33,39 @@ vg_err_t state_judge_wait(struct vg_state *st, const char *redacted, const redis
                       "redis %s: batch replicated to %lld of %d replicas within %d ms", redacted,
                       reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0LL, st->wait_replicas,
                       st->wait_timeout_ms);
-        st->wait_owed = true;
         return VG_ERR_BACKEND;
     }
     return VG_OK;
+}
+
+void state_wait_owe(struct vg_state *st, const redisContext *ctx, const char *scope)
+{
+    struct state_wait_owed *o;
+
+    if (!st->cluster) {
+        scope = NULL; /* one server: whatever the scope, the same replication stream */
+    }
+    for (size_t i = 0; i < st->n_owed; i++) {
+        o = &st->owed[i];
+        if ((!o->scope && !scope) || (o->scope && scope && strcmp(o->scope, scope) == 0)) {
+            /* a WAIT on one of two connections proves nothing about the other's writes
+             * if they reach different primaries: a mark decides */
+            if (o->ctx != ctx) {
+                o->ctx = NULL;
+            }
+            return;
+        }
+    }
+    o = VG_ARRAY_PUSH(st->owed, st->n_owed, st->cap_owed);
+    o->scope = scope ? vg_strdup(scope) : NULL;
+    o->ctx = ctx;
+}
+
+void state_wait_paid(struct vg_state *st, size_t i)
+{
+    vg_free(st->owed[i].scope);
+    memmove(&st->owed[i], &st->owed[i + 1], (st->n_owed - i - 1) * sizeof(*st->owed));
+    st->n_owed--;
 }
 
 /* Judge the replies of MULTI, the queued commands and EXEC (last). */
@@ -105,6 +134,16 @@ static void inflight_lost(struct vg_state *st, const redisContext *ctx, const ch
             snprintf(msg, sizeof(msg), "redis %s: connection lost with the commit in flight%s%s",
                      e->redacted, why ? ": " : "", why ? why : "");
             inflight_verdict(e, VG_ERR_BACKEND, msg);
+            if (e->n_wait > 0) {
+                /* it may have run there, its WAIT never answered */
+                state_wait_owe(st, NULL, e->scope);
+            }
+        }
+    }
+    /* what a node owes outlives its connection: a new one proves it with a mark */
+    for (size_t i = 0; i < st->n_owed; i++) {
+        if (st->owed[i].ctx == ctx) {
+            st->owed[i].ctx = NULL;
         }
     }
 }
@@ -168,14 +207,23 @@ static vg_err_t inflight_read(struct vg_state *st, struct state_inflight *e, cha
     if (e->n_wait > 0) {
         /* read whatever the commit said: the WAIT's reply is next on the connection */
         void *r = NULL;
+        char wait_errstr[700] = "";
+        vg_err_t wait_err;
 
         if (redisGetReply(ctx, &r) != REDIS_OK || !r) {
             goto lost;
         }
-        if (err == VG_OK) {
-            err = state_judge_wait(st, e->redacted, r, errstr, sizeof(errstr));
-        }
+        wait_err = state_judge_wait(st, e->redacted, r, wait_errstr, sizeof(wait_errstr));
         freeReplyObject(r);
+        if (wait_err != VG_OK && e->exec_ran) {
+            /* its writes are on the primary, perhaps not on the replicas: a retry that finds
+             * them all replayed sends no WAIT, so the node owes one (state_wait_settle) */
+            state_wait_owe(st, ctx, e->scope);
+        }
+        if (err == VG_OK && wait_err != VG_OK) {
+            err = wait_err;
+            snprintf(errstr, sizeof(errstr), "%s", wait_errstr);
+        }
     }
     inflight_verdict(e, err, errstr);
     return VG_OK;
@@ -188,6 +236,9 @@ lost:
     snprintf(why, why_size, "%s", ctx->errstr[0] ? ctx->errstr : "connection failed");
     snprintf(errstr, sizeof(errstr), "redis %s: commit: %s", e->redacted, why);
     inflight_verdict(e, VG_ERR_BACKEND, errstr);
+    if (e->n_wait > 0) {
+        state_wait_owe(st, NULL, e->scope); /* it may have run, its WAIT never answered */
+    }
     {
         redisContext **slot = conn_slot(st, ctx);
 

@@ -110,9 +110,13 @@ struct vg_state {
     char *seed_redacted; /* the configured URL for messages (redacted) */
     int wait_replicas;   /* > 0: a commit ends with WAIT (replicas, timeout) */
     int wait_timeout_ms;
-    /* A commit's WAIT fell short on ctx: vg_state_reconnect waits on it again first (a retry
-     * of that batch may find only replays, and an empty commit sends no WAIT). */
-    bool wait_owed;
+    /* The nodes whose replicas owe the proof that they hold a commit (its WAIT fell short, or
+     * its connection went with the WAIT unanswered), by the scope it was written in: a retry
+     * of that batch may find only replays, and an empty commit sends no WAIT. Settled by
+     * state_wait_settle before vg_state_reconnect or a claim succeeds. */
+    struct state_wait_owed *owed;
+    size_t n_owed;
+    size_t cap_owed;
 
     /* How a commit runs the incident counts script (state_incidents.c): asked once per
      * connection, before its first commit with records; incident_fn is the Redis function's
@@ -197,9 +201,34 @@ bool state_inflight_unread_on(const struct vg_state *st, const redisContext *ctx
 void state_inflight_forget_function(struct vg_state *st, const redisContext *ctx);
 void state_inflight_fini(struct state_inflight *e);
 /* The WAIT reply after a commit (redis.wait_replicas), judged: too few replicas is
- * VG_ERR_BACKEND and sets st->wait_owed. */
-vg_err_t state_judge_wait(struct vg_state *st, const char *redacted, const redisReply *reply,
+ * VG_ERR_BACKEND, an error reply its class. Owes nothing by itself (state_wait_owe). */
+vg_err_t state_judge_wait(const struct vg_state *st, const char *redacted, const redisReply *reply,
                           char *errstr, size_t errstr_size);
+
+/*
+ * What a node owes (redis.wait_replicas): a commit written in `scope` (NULL: the
+ * global one) on `ctx` ran, or may have, without its replicas proving they have it.
+ * One entry per scope; `ctx` is the connection whose WAIT alone would prove it, NULL
+ * once closed (then only a write of its own on a connection to the slot's primary
+ * now, followed by WAIT, does: replication is one ordered stream per primary).
+ */
+struct state_wait_owed {
+    char *scope;
+    const redisContext *ctx;
+};
+/* Owe the WAIT of a commit written in `scope` on `ctx` (on one Redis every scope is the one
+ * server: recorded as the global scope). */
+void state_wait_owe(struct vg_state *st, const redisContext *ctx, const char *scope);
+/* Forget st->owed[i] (its node proved it). */
+void state_wait_paid(struct vg_state *st, size_t i);
+/*
+ * For every node that owes (st->owed), on a connection to the primary that serves the
+ * scope's slot now: WAIT (on the connection that wrote it) or SET P:wait-mark then WAIT
+ * (any other). VG_OK once every one had enough replicas (nothing owed: at once, no round
+ * trip); else VG_ERR_BACKEND naming the node, and what is left stays owed. st goes back
+ * to the scope it was in.
+ */
+vg_err_t state_wait_settle(struct vg_state *st, char *errstr, size_t errstr_size);
 
 /* state_error_text with the node's redacted URL given. */
 vg_err_t state_error_text_at(const char *redacted, const char *what, const char *msg, size_t len,

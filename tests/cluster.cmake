@@ -64,6 +64,16 @@ target_link_libraries(test_state_commit_inflight PRIVATE vg_teststate vg_state v
                       vg_testsupport PkgConfig::CMOCKA PkgConfig::CLUSTER_HIREDIS vg_build_flags)
 add_test(NAME state_commit_inflight COMMAND test_state_commit_inflight)
 set_tests_properties(state_commit_inflight PROPERTIES LABELS "integration;cluster" TIMEOUT 120)
+# redis.wait_replicas: a WAIT that fell short is owed by the node that took the commit, through
+# a lost connection: on one redis-server with a replica, and on a cluster with replicas.
+add_executable(test_state_wait_owed ${CMAKE_CURRENT_LIST_DIR}/integration/test_state_wait_owed.c
+               ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
+target_include_directories(test_state_wait_owed PRIVATE ${PROJECT_SOURCE_DIR}/state
+                           ${CMAKE_CURRENT_LIST_DIR}/support)
+target_link_libraries(test_state_wait_owed PRIVATE vg_teststate vg_state vg_core vg_testsupport
+                      PkgConfig::CMOCKA PkgConfig::CLUSTER_HIREDIS vg_build_flags)
+add_test(NAME state_wait_owed COMMAND test_state_wait_owed)
+set_tests_properties(state_wait_owed PROPERTIES LABELS "integration;cluster" TIMEOUT 180)
 # redis.layout partitioned on the cluster: a batch over 12 partitions committed one single-slot
 # MULTI/EXEC per partition, on more than one primary.
 add_executable(test_cluster_partitioned_pipeline
