@@ -22,6 +22,7 @@
 
 #include "env.h"
 #include "support.h"
+#include "vigil/mem.h"
 
 #define RESOURCES 300
 #define ROUNDS 4
@@ -148,11 +149,27 @@ static void produce_rounds(struct vg_test_env *e)
     }
 }
 
+/*
+ * The backlog leaves the test's producer as one batch (it lingers until the
+ * flush), so that the mock broker hands it over in one fetch and vigil's
+ * first batch is all of it, however loaded the machine: produced in small
+ * batches, it could reach the consumer's queue in several fetches, and a
+ * first batch taken while only some had arrived would be cut into other
+ * parts than the tests expect.
+ */
+static char linger_key[] = "linger.ms";
+static char linger_value[] = "10000";
+static const struct vg_kv one_batch[] = {{linger_key, linger_value}};
+
 /* Apply the rounds with kafka_extra; the digest of Redis afterwards (heap). */
 static char *run_rounds(const char *kafka_extra, bool overlap)
 {
     struct vg_test_env e;
-    struct vg_test_env_opts o = {.partitions = 1, .kafka_extra = kafka_extra, .debug = "consumer"};
+    struct vg_test_env_opts o = {.partitions = 1,
+                                 .kafka_extra = kafka_extra,
+                                 .debug = "consumer",
+                                 .producer_props = one_batch,
+                                 .n_producer_props = VG_ARRAY_LEN(one_batch)};
     char *digest;
 
     assert_int_equal(vg_test_env_start(&e, "engine_batch_overlap", &o), 0);
@@ -260,8 +277,11 @@ static bool applied_is(void *arg)
 static void test_failed_part_rolls_back_later_parts(void **state)
 {
     struct vg_test_env e;
-    struct vg_test_env_opts o = {
-        .partitions = 1, .kafka_extra = "  batch_overlap_parts: 4\n", .debug = "consumer"};
+    struct vg_test_env_opts o = {.partitions = 1,
+                                 .kafka_extra = "  batch_overlap_parts: 4\n",
+                                 .debug = "consumer",
+                                 .producer_props = one_batch,
+                                 .n_producer_props = VG_ARRAY_LEN(one_batch)};
     struct applied_is first_part = {.e = &e, .want = PART - 1};
     char name[32];
     redisReply *r;
