@@ -18,6 +18,7 @@
 
 #include "env.h"
 #include "support.h"
+#include "vigil/mem.h"
 
 #define BACKLOG 1000
 #define FAILED_EVERY 10
@@ -32,8 +33,16 @@
 static void test_backlog_applied_in_parts(void **state)
 {
     struct vg_test_env e;
-    struct vg_test_env_opts o = {
-        .partitions = 1, .kafka_extra = "  batch_commit_ms: 1\n", .debug = "consumer"};
+    /* the backlog leaves the producer as one batch (it lingers until the flush), so the mock
+     * hands it over in one fetch and the first batch is all of it under any load */
+    static char linger_key[] = "linger.ms";
+    static char linger_value[] = "10000";
+    static const struct vg_kv one_batch[] = {{linger_key, linger_value}};
+    struct vg_test_env_opts o = {.partitions = 1,
+                                 .kafka_extra = "  batch_commit_ms: 1\n",
+                                 .debug = "consumer",
+                                 .producer_props = one_batch,
+                                 .n_producer_props = VG_ARRAY_LEN(one_batch)};
     char name[32];
 
     (void)state;
