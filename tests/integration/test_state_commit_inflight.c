@@ -6,9 +6,13 @@
  * that gets its own reply, one of them fenced out (an epoch moved between
  * its WATCH and its EXEC) reported as VG_ERR_CONFLICT naming its partition
  * while the others land; a connection killed with two commits in flight
- * fails both, and the next commit works after the reconnect. On a real
- * Redis Cluster (three primaries): commits to partitions on every primary
- * in flight at once, all land.
+ * fails both, and the next commit works after the reconnect. With four
+ * commit lanes (redis.commit_connections) and fences sent ahead: four
+ * partitions' commits on four connections, none waiting for another's
+ * reply; an epoch moved after its fence went ahead, or another instance's
+ * claim after it, refuses only that part; a fence forgotten does not fence
+ * the lane's next commit. On a real Redis Cluster (three primaries):
+ * commits to partitions on every primary in flight at once, all land.
  */
 #include <setjmp.h>
 #include <stdarg.h>
