@@ -1774,31 +1774,6 @@ static void append_fence_keys(struct vg_state *st, struct state_cmd *c, const ch
     state_cmd_append(st, c);
 }
 
-size_t state_fence_moved(const struct vg_fence *fences, size_t n, const redisReply *mget,
-                         int64_t *now)
-{
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *r =
-            mget->type == REDIS_REPLY_ARRAY && i < mget->elements ? mget->element[i] : NULL;
-        int64_t v = 0;
-
-        if (!r) {
-            v = -1;
-        } else if (r->type == REDIS_REPLY_STRING) {
-            if (!vg_parse_i64(r->str, &v)) {
-                v = -1;
-            }
-        } else if (r->type != REDIS_REPLY_NIL) {
-            v = -1;
-        }
-        if (v != fences[i].epoch) {
-            *now = v;
-            return i;
-        }
-    }
-    return n;
-}
-
 static size_t fence_moved(const struct vg_commit *cm, const redisReply *mget, int64_t *now)
 {
     return state_fence_moved(cm->fences, cm->n_fences, mget, now);

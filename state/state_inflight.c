@@ -10,6 +10,7 @@
 
 #include "state_int.h"
 #include "vigil/mem.h"
+#include "vigil/util.h"
 
 /* Whether a commit in flight on `ctx` has replies not read yet. */
 bool state_inflight_unread_on(const struct vg_state *st, const redisContext *ctx)
@@ -66,6 +67,31 @@ void state_wait_paid(struct vg_state *st, size_t i)
     vg_free(st->owed[i].scope);
     memmove(&st->owed[i], &st->owed[i + 1], (st->n_owed - i - 1) * sizeof(*st->owed));
     st->n_owed--;
+}
+
+size_t state_fence_moved(const struct vg_fence *fences, size_t n, const redisReply *mget,
+                         int64_t *now)
+{
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *r =
+            mget->type == REDIS_REPLY_ARRAY && i < mget->elements ? mget->element[i] : NULL;
+        int64_t v = 0;
+
+        if (!r) {
+            v = -1;
+        } else if (r->type == REDIS_REPLY_STRING) {
+            if (!vg_parse_i64(r->str, &v)) {
+                v = -1;
+            }
+        } else if (r->type != REDIS_REPLY_NIL) {
+            v = -1;
+        }
+        if (v != fences[i].epoch) {
+            *now = v;
+            return i;
+        }
+    }
+    return n;
 }
 
 /* Judge the replies of MULTI, the queued commands and EXEC (last). */
