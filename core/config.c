@@ -98,6 +98,7 @@ void vg_config_init(struct vg_config *cfg)
     cfg->redis.data_dir = vg_strdup(".vigil");
     cfg->redis.cache_resources = VG_CACHE_RESOURCES_DEFAULT;
     cfg->redis.wait_timeout_ms = VG_REDIS_WAIT_TIMEOUT_MS_DEFAULT;
+    cfg->redis.commit_connections = VG_REDIS_COMMIT_CONNECTIONS_DEFAULT;
     cfg->dispatch.claim_idle_ms = VG_DISPATCH_CLAIM_IDLE_MS_DEFAULT;
     cfg->dispatch.idle_poll_ms = VG_DISPATCH_IDLE_POLL_MS_DEFAULT;
     cfg->rules = strv_new(rules, 1);
@@ -431,9 +432,8 @@ static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, stru
 }
 
 static const char *const redis_keys[] = {
-    "url",     "prefix",        "data_dir",        "cache_resources",
-    "cluster", "wait_replicas", "wait_timeout_ms", "layout",
-    NULL};
+    "url",           "prefix",          "data_dir", "cache_resources",    "cluster",
+    "wait_replicas", "wait_timeout_ms", "layout",   "commit_connections", NULL};
 
 /*
  * `cluster: true` wants a redis:// URL of one node, db 0: a cluster has no
@@ -511,6 +511,8 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
             }
         } else if (!strcmp(key, "wait_replicas")) {
             err = set_int(&r->wait_replicas, v, 0, 100, errstr, errstr_size);
+        } else if (!strcmp(key, "commit_connections")) {
+            err = set_int(&r->commit_connections, v, 1, 64, errstr, errstr_size);
         } else if (!strcmp(key, "wait_timeout_ms")) {
             /* below the 10 s command timeout: a WAIT must answer before hiredis gives up */
             err = set_int(&r->wait_timeout_ms, v, 1, 5000, errstr, errstr_size);
@@ -1526,6 +1528,7 @@ static const struct {
     {"redis.cluster", ENV_SCALAR},
     {"redis.wait_replicas", ENV_SCALAR},
     {"redis.wait_timeout_ms", ENV_SCALAR},
+    {"redis.commit_connections", ENV_SCALAR},
     {"rules", ENV_LIST},
     {"health.batch_types", ENV_LIST},
     {"decode.limits.max_message_bytes", ENV_SCALAR},

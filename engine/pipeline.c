@@ -1819,15 +1819,57 @@ static size_t partition_run(const struct vg_kafka_msg *msgs, size_t from, size_t
     return k;
 }
 
+/* A part of a batch in flight: its messages and its partition's claim. */
+struct part_plan {
+    size_t from;
+    size_t k;
+    struct applied *a;
+};
+
+/*
+ * Part `pp`'s fence sent ahead on its commit lane (vg_state_fence_ahead):
+ * its commit, written later, finds the verdict there instead of waiting
+ * for a WATCH of its own behind the lane's earlier commits.
+ */
+static vg_err_t fence_ahead(struct eng_pipeline *pl, const struct part_plan *pp, char *errstr,
+                            size_t errstr_size)
+{
+    const struct vg_fence f = {
+        .topic = pp->a->topic, .partition = pp->a->partition, .epoch = pp->a->epoch};
+    vg_err_t err = vg_state_scope(pl->st, f.topic, f.partition, errstr, errstr_size);
+
+    if (err == VG_OK) {
+        err = vg_state_fence_ahead(pl->st, &f, 1, errstr, errstr_size);
+    }
+    return err;
+}
+
+/* The part after parts[i] on the same commit lane, or n_parts. */
+static size_t next_on_lane(const struct part_plan *parts, size_t n_parts, size_t i, unsigned lanes)
+{
+    unsigned lane = (unsigned)parts[i].a->partition % lanes;
+
+    for (size_t j = i + 1; j < n_parts; j++) {
+        if ((unsigned)parts[j].a->partition % lanes == lane) {
+            return j;
+        }
+    }
+    return n_parts;
+}
+
 /*
  * redis.layout partitioned, a batch over several partitions (grouped by
  * by_partition): one part per partition, each committed in its scope, and
- * the commits in flight together. Part i's commit is written, then part
- * i+1 is claimed, resolved and applied while Redis runs it (a read on the
- * connection first takes the replies of the commits before it), and so on;
- * then every commit is finished in order. A batch over P partitions then
- * waits for about P round trips instead of 2P, and on a Redis Cluster the
- * primaries run their parts at the same time.
+ * the commits in flight together. Every partition of the batch is claimed
+ * first; then the first part of each commit lane (redis.commit_connections)
+ * has its fence sent ahead on its lane, so up to that many parts' WATCHes
+ * and EXECs reach Redis in one turn and share its fsync. Part i's commit is
+ * written (its fence's verdict taken from the lane), the fence of the next
+ * part on its lane sent behind it, then part i+1 is resolved and applied
+ * while Redis runs it (a read on a connection first takes the replies of
+ * the commits before it there), and so on; then every commit is finished
+ * in order. A claim breaks a WATCH already sent: no claim may follow a
+ * fence sent ahead, hence the claims first.
  *
  * All landed: the batch commits once (applied offsets, counts, the API
  * stream, pages, timers, the cache trim). Any failed: the other commits in
@@ -1840,6 +1882,8 @@ static vg_err_t batch_in_flight(struct eng_pipeline *pl, const struct vg_kafka_m
     struct batch_run acc = {
         .msgs = msgs, .n = n, .t0 = vg_metrics_now_s(), .start_ms = vg_now_ms(), .whole = n};
     struct part_sent *sent;
+    struct part_plan *parts;
+    unsigned lanes = vg_state_commit_lanes(pl->st);
     size_t n_parts = 0;
     size_t n_sent = 0;
     size_t n_in_flight = 0;
@@ -1857,13 +1901,39 @@ static vg_err_t batch_in_flight(struct eng_pipeline *pl, const struct vg_kafka_m
         n_parts++;
     }
     sent = vg_calloc(n_parts, sizeof(*sent)); /* fence_lost pointers into it stay put */
+    parts = vg_calloc(n_parts, sizeof(*parts));
+    for (size_t done = 0, i = 0; done < n && err == VG_OK; done += parts[i++].k) {
+        parts[i].from = done;
+        parts[i].k = partition_run(msgs, done, n);
+        err = get_applied(pl, msgs[done].topic, msgs[done].partition, &parts[i].a, acc.errstr,
+                          sizeof(acc.errstr));
+    }
+    if (lanes == 0) {
+        lanes = 1;
+    }
+    for (size_t i = 0; i < n_parts && err == VG_OK; i++) {
+        bool first_on_lane = true;
+
+        for (size_t j = 0; j < i && first_on_lane; j++) {
+            first_on_lane = parts[j].a->partition % lanes != parts[i].a->partition % lanes;
+        }
+        if (first_on_lane) {
+            err = fence_ahead(pl, &parts[i], acc.errstr, sizeof(acc.errstr));
+        }
+    }
     grow_scratch(pl, n);
-    for (size_t done = 0, k; done < n && err == VG_OK; done += k) {
-        k = partition_run(msgs, done, n);
-        err = part_send(pl, &acc, msgs + done, k, n_sent + 1, &sent[n_sent]);
+    for (size_t i = 0; i < n_parts && err == VG_OK; i++) {
+        size_t next;
+
+        err = part_send(pl, &acc, msgs + parts[i].from, parts[i].k, n_sent + 1, &sent[n_sent]);
         n_in_flight += sent[n_sent].sent ? 1 : 0;
         n_sent++;
+        next = next_on_lane(parts, n_parts, i, lanes);
+        if (err == VG_OK && next < n_parts) {
+            err = fence_ahead(pl, &parts[next], acc.errstr, sizeof(acc.errstr));
+        }
     }
+    vg_free(parts);
     t_sent = vg_metrics_now_s();
     /* A part that failed before its commit went out came after every part in flight: a
      * failure among those is the first one. */
@@ -1885,6 +1955,8 @@ static vg_err_t batch_in_flight(struct eng_pipeline *pl, const struct vg_kafka_m
                 e == VG_ERR_CONFLICT ? sent[i].from_fences + sent[i].fence_lost : acc.n_fences;
         }
     }
+    /* the fences sent ahead of parts that never committed (a failure, nothing to write) */
+    vg_state_fences_ahead_drop(pl->st, false);
     vg_free(sent);
     if (first != VG_OK) {
         drop_ahead(pl);
@@ -1893,8 +1965,8 @@ static vg_err_t batch_in_flight(struct eng_pipeline *pl, const struct vg_kafka_m
     }
     VG_LOG_DEBUG("consumer",
                  "batch of %zu message(s) over %zu partition(s): %zu commit(s) in flight "
-                 "together; parts %.1f ms, finish %.1f ms; %zu page(s)",
-                 n, n_parts, n_in_flight, (t_sent - acc.t0) * 1e3,
+                 "together on %u lane(s); parts %.1f ms, finish %.1f ms; %zu page(s)",
+                 n, n_parts, n_in_flight, lanes, (t_sent - acc.t0) * 1e3,
                  (vg_metrics_now_s() - t_sent) * 1e3, pl->out.pages.n);
     batch_committed(pl, &acc);
     return VG_OK;

@@ -286,6 +286,10 @@ vg_err_t vg_state_connect_config(struct vg_state **stp, const char *url, const c
     st->global = state_key_prefix(st, prefix);
     st->prefix = vg_strdup(st->global);
     st->partitioned = rc && rc->partitioned;
+    st->n_lanes = 1;
+    if (st->partitioned && rc->commit_connections > 1) {
+        st->n_lanes = (uint16_t)(rc->commit_connections > 64 ? 64 : rc->commit_connections);
+    }
     err = state_redis_open(st, errstr, errstr_size);
     if (err != VG_OK) {
         vg_state_destroy(st);
@@ -350,52 +354,104 @@ bool vg_state_partitioned(const struct vg_state *st)
     return st->partitioned;
 }
 
+/* Where the connection of (node, lane) is parked; on one Redis node is 0. */
+static size_t parked_at(const struct vg_state *st, uint16_t node, uint16_t lane)
+{
+    return (size_t)node * st->n_lanes + lane;
+}
+
+/* st->ctx kept for the next scope on its (node, lane): its incident function flag with it. */
+static void park_ctx(struct vg_state *st, uint16_t node)
+{
+    size_t at = parked_at(st, node, st->lane);
+
+    if (at >= st->n_parked) {
+        size_t n = at + 8;
+
+        st->parked = vg_realloc(st->parked, n * sizeof(*st->parked));
+        memset(st->parked + st->n_parked, 0, (n - st->n_parked) * sizeof(*st->parked));
+        st->parked_fn = vg_realloc(st->parked_fn, n * sizeof(*st->parked_fn));
+        memset(st->parked_fn + st->n_parked, 0, (n - st->n_parked) * sizeof(*st->parked_fn));
+        st->n_parked = n;
+    }
+    if (st->parked[at]) {
+        state_commits_conn_lost(st, st->parked[at]);
+        redisFree(st->parked[at]);
+    }
+    st->parked[at] = st->ctx;
+    /* the incident counts function is loaded per server: asked again on each node */
+    st->parked_fn[at] = (struct state_parked_fn){.asked = st->incident_fn_asked,
+                                                 .eval = st->incident_fn[0] == '\0'};
+    st->ctx = NULL;
+}
+
+/* st->ctx taken back from the parked ones for (node, lane); false: none parked there. */
+static bool unpark_ctx(struct vg_state *st, uint16_t node)
+{
+    size_t at = parked_at(st, node, st->lane);
+
+    if (at >= st->n_parked || !st->parked[at]) {
+        return false;
+    }
+    st->ctx = st->parked[at];
+    st->parked[at] = NULL;
+    state_incidents_conn_restore(st, st->parked_fn[at].asked, st->parked_fn[at].eval);
+    return true;
+}
+
 /*
- * On a cluster: st->ctx to the primary of st->tag_slot. The connection to
- * the node left is parked, not closed: the next scope there takes it back.
+ * st->ctx to the scope's commit lane (st->scope_lane) of the primary of
+ * st->tag_slot (on one Redis: of the server). The connection left is
+ * parked, not closed: the next scope on its node and lane takes it back.
  */
 static vg_err_t scope_route(struct vg_state *st, char *errstr, size_t errstr_size)
 {
     struct state_cluster *cl = st->cluster;
-    uint16_t idx = cl->slots[st->tag_slot];
-    uint16_t was = st->node_idx;
+    uint16_t lane = st->keep_lane ? st->lane : st->scope_lane;
     vg_err_t err;
 
-    if (idx != STATE_CLUSTER_NO_NODE && idx == was && st->ctx) {
-        return VG_OK;
+    if (!cl) {
+        if (lane == st->lane) {
+            return VG_OK; /* (not connected: state_need_ctx says so, a reconnect opens it) */
+        }
+        if (st->ctx) {
+            park_ctx(st, 0);
+        }
+        st->lane = lane;
+        if (unpark_ctx(st, 0)) {
+            return VG_OK;
+        }
+        return state_redis_open(st, errstr, errstr_size);
     }
-    if (st->ctx && was != STATE_CLUSTER_NO_NODE) {
-        if (was >= st->n_parked) {
-            size_t n = (size_t)was + 8;
+    {
+        uint16_t idx = cl->slots[st->tag_slot];
+        uint16_t was = st->node_idx;
 
-            st->parked = vg_realloc(st->parked, n * sizeof(*st->parked));
-            memset(st->parked + st->n_parked, 0, (n - st->n_parked) * sizeof(*st->parked));
-            st->parked_fn = vg_realloc(st->parked_fn, n * sizeof(*st->parked_fn));
-            memset(st->parked_fn + st->n_parked, 0, (n - st->n_parked) * sizeof(*st->parked_fn));
-            st->n_parked = n;
+        if (idx != STATE_CLUSTER_NO_NODE && idx == was && lane == st->lane && st->ctx) {
+            return VG_OK;
         }
-        if (st->parked[was]) {
-            state_commits_conn_lost(st, st->parked[was]);
-            redisFree(st->parked[was]);
+        if (st->ctx && was != STATE_CLUSTER_NO_NODE) {
+            park_ctx(st, was);
         }
-        st->parked[was] = st->ctx;
-        /* the incident counts function is loaded per server: asked again on each node */
-        st->parked_fn[was] = (struct state_parked_fn){.asked = st->incident_fn_asked,
-                                                      .eval = st->incident_fn[0] == '\0'};
-        st->ctx = NULL;
     }
     err = cluster_route(st, false, NULL, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
-    if (st->node_idx < st->n_parked && st->parked[st->node_idx]) {
-        st->ctx = st->parked[st->node_idx];
-        st->parked[st->node_idx] = NULL;
-        state_incidents_conn_restore(st, st->parked_fn[st->node_idx].asked,
-                                     st->parked_fn[st->node_idx].eval);
+    st->lane = lane;
+    if (unpark_ctx(st, st->node_idx)) {
         return VG_OK;
     }
     return state_redis_open(st, errstr, errstr_size);
+}
+
+/* In the scope already: on its lane too (a reader may have kept another, keep_lane). */
+static vg_err_t scope_lane_check(struct vg_state *st, char *errstr, size_t errstr_size)
+{
+    if (st->keep_lane || st->lane == st->scope_lane) {
+        return VG_OK;
+    }
+    return scope_route(st, errstr, errstr_size);
 }
 
 vg_err_t vg_state_scope(struct vg_state *st, const char *topic, int32_t partition, char *errstr,
@@ -408,10 +464,11 @@ vg_err_t vg_state_scope(struct vg_state *st, const char *topic, int32_t partitio
     }
     if (!topic) {
         if (!st->scope) {
-            return VG_OK;
+            return scope_lane_check(st, errstr, errstr_size);
         }
         vg_free(st->scope);
         st->scope = NULL;
+        st->scope_lane = 0;
         vg_free(st->prefix);
         st->prefix = vg_strdup(st->global);
         if (st->cluster) {
@@ -422,10 +479,11 @@ vg_err_t vg_state_scope(struct vg_state *st, const char *topic, int32_t partitio
         scope = vg_asprintf("%s/%d", topic, (int)partition);
         if (st->scope && strcmp(st->scope, scope) == 0) {
             vg_free(scope);
-            return VG_OK;
+            return scope_lane_check(st, errstr, errstr_size);
         }
         vg_free(st->scope);
         st->scope = scope;
+        st->scope_lane = (uint16_t)((uint32_t)partition % st->n_lanes);
         vg_free(st->prefix);
         st->prefix = vg_asprintf("%s:{%s}", st->name, scope);
         if (st->cluster) {
@@ -433,11 +491,15 @@ vg_err_t vg_state_scope(struct vg_state *st, const char *topic, int32_t partitio
             st->tag = vg_strdup(scope);
         }
     }
-    if (!st->cluster) {
-        return VG_OK;
+    if (st->cluster) {
+        st->tag_slot = state_cluster_keyslot(st->tag, strlen(st->tag));
     }
-    st->tag_slot = state_cluster_keyslot(st->tag, strlen(st->tag));
     return scope_route(st, errstr, errstr_size);
+}
+
+unsigned vg_state_commit_lanes(const struct vg_state *st)
+{
+    return st->n_lanes;
 }
 
 const char *vg_state_scope_now(const struct vg_state *st)
@@ -524,7 +586,7 @@ vg_err_t vg_state_scope_set(struct vg_state *st, const char *scope, char *errstr
         return vg_state_scope(st, NULL, 0, errstr, errstr_size);
     }
     if (st->scope && strcmp(st->scope, scope) == 0) {
-        return VG_OK;
+        return scope_lane_check(st, errstr, errstr_size);
     }
     slash = strrchr(scope, '/');
     if (!slash || slash == scope || !vg_parse_i64(slash + 1, &p) || p < 0 || p > INT32_MAX) {
@@ -742,6 +804,16 @@ vg_err_t vg_state_reconnect(struct vg_state *st, char *errstr, size_t errstr_siz
     if (st->ctx && state_inflight_unread_on(st, st->ctx)) {
         /* replies still unread on it: nothing else can be read there (an owed WAIT neither) */
         state_redis_close(st);
+    }
+    if (!st->cluster) {
+        /* one server: the other commit lanes' connections went with it, or will */
+        for (size_t i = 0; i < st->n_parked; i++) {
+            if (st->parked[i]) {
+                state_commits_conn_lost(st, st->parked[i]);
+                redisFree(st->parked[i]);
+                st->parked[i] = NULL;
+            }
+        }
     }
     if (st->cluster) {
         /* Whatever failed (MOVED, ASK, TRYAGAIN, CLUSTERDOWN, a lost node), the map may
@@ -1702,33 +1774,9 @@ static void append_fence_keys(struct vg_state *st, struct state_cmd *c, const ch
     state_cmd_append(st, c);
 }
 
-/*
- * The first fence whose epoch in `mget` (the MGET reply) is not the one
- * expected, with the epoch now in *now (0: the key is gone); n_fences when
- * all hold. An unreadable epoch counts as moved (-1).
- */
 static size_t fence_moved(const struct vg_commit *cm, const redisReply *mget, int64_t *now)
 {
-    for (size_t i = 0; i < cm->n_fences; i++) {
-        const redisReply *r =
-            mget->type == REDIS_REPLY_ARRAY && i < mget->elements ? mget->element[i] : NULL;
-        int64_t v = 0;
-
-        if (!r) {
-            v = -1;
-        } else if (r->type == REDIS_REPLY_STRING) {
-            if (!vg_parse_i64(r->str, &v)) {
-                v = -1;
-            }
-        } else if (r->type != REDIS_REPLY_NIL) {
-            v = -1;
-        }
-        if (v != cm->fences[i].epoch) {
-            *now = v;
-            return i;
-        }
-    }
-    return cm->n_fences;
+    return state_fence_moved(cm->fences, cm->n_fences, mget, now);
 }
 
 static vg_err_t fence_conflict(const struct vg_commit *cm, size_t i, int64_t now, char *errstr,
@@ -1743,6 +1791,9 @@ static vg_err_t fence_conflict(const struct vg_commit *cm, size_t i, int64_t now
     }
     return VG_ERR_CONFLICT;
 }
+
+static vg_err_t fence_verdict(struct vg_state *st, const struct vg_commit *cm, size_t moved,
+                              int64_t now, char *errstr, size_t errstr_size);
 
 /*
  * Before MULTI, one round trip: WATCH the fenced epochs (EXEC then fails
@@ -1760,13 +1811,23 @@ static vg_err_t fence_check(struct vg_state *st, const struct vg_commit *cm, cha
 
     append_fence_keys(st, &c, "WATCH", cm);
     append_fence_keys(st, &c, "MGET", cm);
+    state_cmd_fini(&c);
     err = state_read_checked(st, 2, replies, "WATCH epochs", errstr, errstr_size);
     if (err != VG_OK) {
-        state_cmd_fini(&c);
         return err;
     }
     moved = fence_moved(cm, replies[1], &now);
     state_replies_free(replies, 2);
+    return fence_verdict(st, cm, moved, now, errstr, errstr_size);
+}
+
+/* The fences read (moved: the first that moved, n_fences: none): a moved one UNWATCHes. */
+static vg_err_t fence_verdict(struct vg_state *st, const struct vg_commit *cm, size_t moved,
+                              int64_t now, char *errstr, size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    vg_err_t err = VG_OK;
+
     if (moved < cm->n_fences) {
         state_cmd_str(&c, "UNWATCH");
         err = state_run(st, &c, "UNWATCH", NULL, NULL, errstr, errstr_size);
@@ -1802,6 +1863,104 @@ static vg_err_t fence_explain(struct vg_state *st, const struct vg_commit *cm, c
         now = -1;
     }
     return fence_conflict(cm, moved, now, errstr, errstr_size);
+}
+
+/* Whether fences `a` (sent ahead) are the commit's `b`. */
+static bool same_fences(const struct vg_fence *a, size_t na, const struct vg_fence *b, size_t nb)
+{
+    if (na != nb) {
+        return false;
+    }
+    for (size_t i = 0; i < na; i++) {
+        if (a[i].partition != b[i].partition || a[i].epoch != b[i].epoch ||
+            strcmp(a[i].topic, b[i].topic) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+vg_err_t vg_state_fence_ahead(struct vg_state *st, const struct vg_fence *fences, size_t n,
+                              char *errstr, size_t errstr_size)
+{
+    struct state_cmd c = {0};
+    const struct vg_commit cm = {.fences = fences, .n_fences = n};
+    struct state_inflight *e;
+    int done = 0;
+    vg_err_t err;
+
+    if (n == 0) {
+        return VG_OK;
+    }
+    err = state_need_ctx(st, errstr, errstr_size);
+    if (err != VG_OK) {
+        return err;
+    }
+    /* UNWATCH first: a fence sent ahead for a part that then sent nothing is forgotten */
+    state_cmd_str(&c, "UNWATCH");
+    state_cmd_append(st, &c);
+    append_fence_keys(st, &c, "WATCH", &cm);
+    append_fence_keys(st, &c, "MGET", &cm);
+    state_cmd_fini(&c);
+    e = state_inflight_push(st);
+    e->ctx = st->ctx;
+    e->n = 3;
+    e->fence_ahead = true;
+    e->scope = st->scope ? vg_strdup(st->scope) : NULL;
+    snprintf(e->redacted, sizeof(e->redacted), "%s", st->redacted);
+    e->fences = vg_malloc(n * sizeof(*e->fences));
+    for (size_t i = 0; i < n; i++) {
+        e->fences[i] = fences[i];
+        e->fences[i].topic = vg_strdup(fences[i].topic);
+    }
+    e->n_fences = n;
+    while (!done && redisBufferWrite(st->ctx, &done) == REDIS_OK) {
+    }
+    return VG_OK;
+}
+
+/* The fence sent ahead on st->ctx that no commit took yet; NULL: none. */
+static struct state_inflight *fence_ahead_on_ctx(struct vg_state *st)
+{
+    for (size_t i = st->inflight_head; i < st->n_inflight; i++) {
+        struct state_inflight *e = &st->inflight[i];
+
+        if (e->fence_ahead && !e->fence_used && e->ctx == st->ctx) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The commit `cm` about to be written on st->ctx, with a fence sent ahead
+ * there: its verdict (read now if not yet) when it watched cm's fences;
+ * any other is forgotten (UNWATCH) and cm's fences are checked as usual.
+ */
+static vg_err_t fence_take_ahead(struct vg_state *st, struct state_inflight *e,
+                                 const struct vg_commit *cm, char *errstr, size_t errstr_size)
+{
+    char why[256];
+    size_t at = (size_t)(e - st->inflight);
+    vg_err_t err;
+
+    e->fence_used = true;
+    if (!same_fences(e->fences, e->n_fences, cm->fences, cm->n_fences)) {
+        err = state_inflight_unwatch(st, e, errstr, errstr_size);
+        if (err == VG_OK && cm->n_fences > 0) {
+            err = fence_check(st, cm, errstr, errstr_size);
+        }
+        return err;
+    }
+    if (!e->read) {
+        (void)state_inflight_drain(st, e->ctx, e, why, sizeof(why));
+        e = &st->inflight[at]; /* (the FIFO does not move while draining) */
+    }
+    if (e->err != VG_OK) {
+        state_set_err(errstr, errstr_size, "%s", e->errstr ? e->errstr : "WATCH epochs failed");
+        return e->err;
+    }
+    return fence_verdict(st, cm, e->fence_moved, e->fence_now, errstr, errstr_size);
 }
 
 /*
@@ -1845,11 +2004,19 @@ vg_err_t vg_state_commit_send(struct vg_state *st, const struct vg_commit *cm, c
             return err;
         }
     }
-    if (cm->n_fences > 0) {
-        err = fence_check(st, cm, errstr, errstr_size);
+    {
+        struct state_inflight *ahead = fence_ahead_on_ctx(st);
+
+        if (ahead) {
+            err = fence_take_ahead(st, ahead, cm, errstr, errstr_size);
+        } else {
+            err = cm->n_fences > 0 ? fence_check(st, cm, errstr, errstr_size) : VG_OK;
+        }
         if (err != VG_OK) {
             return err;
         }
+    }
+    if (cm->n_fences > 0) {
         if (fenced_hook) {
             fenced_hook(fenced_hook_arg);
         }
@@ -1908,6 +2075,7 @@ vg_err_t vg_state_commit_finish(struct vg_state *st, char *errstr, size_t errstr
     struct state_inflight e;
     vg_err_t err;
 
+    vg_state_fences_ahead_drop(st, true);
     if (!state_commits_pending(st)) {
         return VG_OK;
     }
@@ -1942,6 +2110,29 @@ vg_err_t vg_state_commit_finish(struct vg_state *st, char *errstr, size_t errstr
     }
     state_inflight_fini(&e);
     return err;
+}
+
+void vg_state_fences_ahead_drop(struct vg_state *st, bool head_only)
+{
+    for (size_t i = st->inflight_head; i < st->n_inflight; i++) {
+        struct state_inflight *e = &st->inflight[i];
+
+        if (!e->fence_ahead) {
+            if (head_only) {
+                return;
+            }
+            continue;
+        }
+        if (!e->fence_used) {
+            e->fence_used = true;
+            (void)state_inflight_unwatch(st, e, NULL, 0); /* a failure closes its connection */
+            e = &st->inflight[i];
+        }
+        if (i == st->inflight_head) {
+            state_inflight_fini(e);
+            st->inflight_head++;
+        }
+    }
 }
 
 vg_err_t vg_state_commit(struct vg_state *st, const struct vg_commit *cm, char *errstr,

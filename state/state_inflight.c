@@ -10,6 +10,7 @@
 
 #include "state_int.h"
 #include "vigil/mem.h"
+#include "vigil/util.h"
 
 /* Whether a commit in flight on `ctx` has replies not read yet. */
 bool state_inflight_unread_on(const struct vg_state *st, const redisContext *ctx)
@@ -66,6 +67,31 @@ void state_wait_paid(struct vg_state *st, size_t i)
     vg_free(st->owed[i].scope);
     memmove(&st->owed[i], &st->owed[i + 1], (st->n_owed - i - 1) * sizeof(*st->owed));
     st->n_owed--;
+}
+
+size_t state_fence_moved(const struct vg_fence *fences, size_t n, const redisReply *mget,
+                         int64_t *now)
+{
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *r =
+            mget->type == REDIS_REPLY_ARRAY && i < mget->elements ? mget->element[i] : NULL;
+        int64_t v = 0;
+
+        if (!r) {
+            v = -1;
+        } else if (r->type == REDIS_REPLY_STRING) {
+            if (!vg_parse_i64(r->str, &v)) {
+                v = -1;
+            }
+        } else if (r->type != REDIS_REPLY_NIL) {
+            v = -1;
+        }
+        if (v != fences[i].epoch) {
+            *now = v;
+            return i;
+        }
+    }
+    return n;
 }
 
 /* Judge the replies of MULTI, the queued commands and EXEC (last). */
@@ -185,6 +211,45 @@ void state_inflight_forget_function(struct vg_state *st, const redisContext *ctx
 }
 
 /*
+ * A fence sent ahead: the replies of UNWATCH, WATCH and MGET. Its verdict: VG_OK with
+ * fence_moved/fence_now saying whether an epoch moved, or an error reply's class.
+ * VG_ERR_BACKEND: the connection failed (ctx->errstr).
+ */
+static vg_err_t fence_ahead_read(struct state_inflight *e, char *errstr, size_t errstr_size)
+{
+    static const char *const what[3] = {"UNWATCH", "WATCH epochs", "MGET epochs"};
+    redisReply *replies[3] = {NULL, NULL, NULL};
+    vg_err_t err = VG_OK;
+
+    for (size_t i = 0; i < 3; i++) {
+        void *r = NULL;
+
+        if (redisGetReply(e->ctx, &r) != REDIS_OK || !r) {
+            for (size_t k = 0; k < i; k++) {
+                freeReplyObject(replies[k]);
+            }
+            return VG_ERR_BACKEND;
+        }
+        replies[i] = r;
+    }
+    e->fence_moved = e->n_fences;
+    for (size_t i = 0; i < 3 && err == VG_OK; i++) {
+        if (replies[i]->type == REDIS_REPLY_ERROR) {
+            err = state_error_text_at(e->redacted, what[i], replies[i]->str, replies[i]->len,
+                                      errstr, errstr_size);
+        }
+    }
+    if (err == VG_OK) {
+        e->fence_moved = state_fence_moved(e->fences, e->n_fences, replies[2], &e->fence_now);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        freeReplyObject(replies[i]);
+    }
+    inflight_verdict(e, err, errstr);
+    return VG_OK;
+}
+
+/*
  * Read and judge entry e's replies on its connection (the entries before it on
  * that connection are judged already). The connection failing fails e and every
  * entry after it there, and closes it: VG_ERR_BACKEND, with its error in *why.
@@ -197,6 +262,12 @@ static vg_err_t inflight_read(struct vg_state *st, struct state_inflight *e, cha
     char errstr[700] = "";
     vg_err_t err;
 
+    if (e->fence_ahead) {
+        if (fence_ahead_read(e, errstr, sizeof(errstr)) != VG_OK) {
+            goto lost;
+        }
+        return VG_OK;
+    }
     if (state_conn_read_exec(ctx, e->n, &er) != VG_OK) {
         goto lost;
     }
@@ -282,6 +353,40 @@ vg_err_t state_commits_drain(struct vg_state *st, const char *what, char *errstr
     }
     state_set_err(errstr, errstr_size, "redis %s: %s: %s", st->redacted, what, why);
     return VG_ERR_BACKEND;
+}
+
+vg_err_t state_inflight_unwatch(struct vg_state *st, struct state_inflight *e, char *errstr,
+                                size_t errstr_size)
+{
+    redisContext *ctx = e->ctx;
+    char why[256];
+    void *r = NULL;
+
+    if (!ctx) {
+        return VG_OK; /* its connection is gone, and its WATCH with it */
+    }
+    if (state_inflight_drain(st, ctx, NULL, why, sizeof(why)) != VG_OK) {
+        state_set_err(errstr, errstr_size, "redis %s: UNWATCH: %s", e->redacted, why);
+        return VG_ERR_BACKEND;
+    }
+    if (redisAppendCommand(ctx, "UNWATCH") != REDIS_OK || redisGetReply(ctx, &r) != REDIS_OK ||
+        !r) {
+        redisContext **slot = conn_slot(st, ctx);
+
+        if (ctx->err == REDIS_ERR_OOM) {
+            vg_oom("hiredis");
+        }
+        snprintf(why, sizeof(why), "%s", ctx->errstr[0] ? ctx->errstr : "connection failed");
+        state_set_err(errstr, errstr_size, "redis %s: UNWATCH: %s", e->redacted, why);
+        inflight_lost(st, ctx, why);
+        if (slot) {
+            redisFree(*slot);
+            *slot = NULL;
+        }
+        return VG_ERR_BACKEND;
+    }
+    freeReplyObject(r); /* (UNWATCH answers OK) */
+    return VG_OK;
 }
 
 /* A new entry at the end of the FIFO (zeroed). */

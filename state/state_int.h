@@ -101,8 +101,18 @@ struct vg_state {
     /* Connections to other nodes kept while ctx serves another scope, by node index,
      * and what each was asked about the incident counts function (incident_fn_asked,
      * and whether it answered "EVAL"), restored with it. */
-    redisContext **parked;
+    redisContext **parked; /* by (node, lane): node * n_lanes + lane */
     size_t n_parked;
+    /* Commit lanes (redis.commit_connections, docs/state.md "Commit lanes"): with the
+     * partitioned layout a partition's scope commits on connection `partition % n_lanes`
+     * of its node, the global scope on lane 0; 1 with the single layout. `lane` is the
+     * lane of st->ctx, `scope_lane` the one the scope now wants. */
+    uint16_t n_lanes;
+    uint16_t lane;
+    uint16_t scope_lane;
+    /* Scopes change keys only, not the lane (a reader pipelining several scopes of one
+     * node on one connection, state_scopes_read): any connection to the node reads. */
+    bool keep_lane;
     struct state_parked_fn {
         bool asked;
         bool eval;
@@ -161,6 +171,13 @@ struct state_inflight {
     size_t *fence_lost;
     char *scope;                           /* the scope it was written in; NULL: the global one */
     char redacted[STATE_URL_REDACTED_MAX]; /* the node it went to, for messages */
+    /* A fence sent ahead (vg_state_fence_ahead): n is 3 (UNWATCH, WATCH, MGET), `fences`
+     * what was watched; once read, fence_moved is the index of the first epoch that moved
+     * (n_fences: none) and fence_now its value. fence_used: a commit took its verdict. */
+    bool fence_ahead;
+    bool fence_used;
+    size_t fence_moved;
+    int64_t fence_now;
 };
 
 /*
@@ -197,6 +214,14 @@ void state_inflight_record(struct vg_state *st, const struct vg_commit *cm, size
 vg_err_t state_inflight_drain(struct vg_state *st, const redisContext *ctx,
                               const struct state_inflight *upto, char *why, size_t why_size);
 bool state_inflight_unread_on(const struct vg_state *st, const redisContext *ctx);
+/* The fence sent ahead `e` forgotten: its connection's replies read, then UNWATCH there (a
+ * failure closes the connection: VG_ERR_BACKEND). */
+vg_err_t state_inflight_unwatch(struct vg_state *st, struct state_inflight *e, char *errstr,
+                                size_t errstr_size);
+/* The first of `fences` whose epoch in `mget` (an MGET reply) is not the one expected, with
+ * the epoch now in *now (0: the key is gone, -1: unreadable); n when all hold. */
+size_t state_fence_moved(const struct vg_fence *fences, size_t n, const redisReply *mget,
+                         int64_t *now);
 /* A commit failed on `ctx` (NULL: gone): that server is asked about the counts function again. */
 void state_inflight_forget_function(struct vg_state *st, const redisContext *ctx);
 void state_inflight_fini(struct state_inflight *e);

@@ -342,6 +342,11 @@ static uint16_t scope_node(const struct vg_state *st, const struct vg_offset *sc
     return st->cluster->slots[state_cluster_keyslot(tag, (size_t)len)];
 }
 
+static vg_err_t read_group_on(struct vg_state *st, const struct vg_offset *scopes,
+                              const size_t *order, size_t from, size_t to, size_t *counts,
+                              const struct state_scopes_read *rd, size_t *total, char *errstr,
+                              size_t errstr_size);
+
 /* Queue and read one group of scopes (order[from..to)), all served by st->ctx's node. */
 static vg_err_t read_group(struct vg_state *st, const struct vg_offset *scopes, const size_t *order,
                            size_t from, size_t to, size_t *counts,
@@ -350,6 +355,38 @@ static vg_err_t read_group(struct vg_state *st, const struct vg_offset *scopes, 
     redisReply **replies;
     size_t total = 0;
     size_t off = 0;
+    bool kept = st->keep_lane;
+    vg_err_t err = VG_OK;
+
+    /* every scope of the group on the first one's connection (commit lanes aside) */
+    st->keep_lane = true;
+    err = read_group_on(st, scopes, order, from, to, counts, rd, &total, errstr, errstr_size);
+    if (err == VG_OK && total > 0) {
+        replies = vg_calloc(total, sizeof(*replies));
+        err = state_read_replies(st, total, replies, rd->what, errstr, errstr_size);
+        for (size_t j = from; j < to && err == VG_OK; j++) {
+            const struct vg_offset *s = &scopes[order[j]];
+
+            err = vg_state_scope(st, s->topic, s->partition, errstr, errstr_size);
+            if (err == VG_OK) {
+                err = rd->take(st, order[j], replies + off, counts[order[j]], rd->arg, errstr,
+                               errstr_size);
+            }
+            off += counts[order[j]];
+        }
+        state_replies_free(replies, total);
+        vg_free(replies);
+    }
+    st->keep_lane = kept;
+    return err;
+}
+
+/* Queue the group's commands (read_group), their counts in counts[], their sum in *total. */
+static vg_err_t read_group_on(struct vg_state *st, const struct vg_offset *scopes,
+                              const size_t *order, size_t from, size_t to, size_t *counts,
+                              const struct state_scopes_read *rd, size_t *total, char *errstr,
+                              size_t errstr_size)
+{
     vg_err_t err = VG_OK;
 
     for (size_t j = from; j < to && err == VG_OK; j++) {
@@ -362,32 +399,12 @@ static vg_err_t read_group(struct vg_state *st, const struct vg_offset *scopes, 
         }
         if (err == VG_OK) {
             counts[order[j]] = rd->queue(st, order[j], rd->arg);
-            total += counts[order[j]];
+            *total += counts[order[j]];
         }
     }
-    if (err != VG_OK) {
-        if (total > 0) {
-            state_redis_close(st); /* commands queued and never read: the connection is unusable */
-        }
-        return err;
+    if (err != VG_OK && *total > 0) {
+        state_redis_close(st); /* commands queued and never read: the connection is unusable */
     }
-    if (total == 0) {
-        return VG_OK;
-    }
-    replies = vg_calloc(total, sizeof(*replies));
-    err = state_read_replies(st, total, replies, rd->what, errstr, errstr_size);
-    for (size_t j = from; j < to && err == VG_OK; j++) {
-        const struct vg_offset *s = &scopes[order[j]];
-
-        err = vg_state_scope(st, s->topic, s->partition, errstr, errstr_size);
-        if (err == VG_OK) {
-            err = rd->take(st, order[j], replies + off, counts[order[j]], rd->arg, errstr,
-                           errstr_size);
-        }
-        off += counts[order[j]];
-    }
-    state_replies_free(replies, total);
-    vg_free(replies);
     return err;
 }
 

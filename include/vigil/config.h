@@ -56,6 +56,10 @@ struct vg_redis_config {
      * prefix; true, "partitioned": every key a commit writes under its Kafka
      * partition's hash tag, so each partition is its own slot on a cluster. */
     bool partitioned;
+    /* redis.commit_connections (docs/config.md): with the partitioned layout, the
+     * connections a node's partitions commit on (a partition's lane: partition % this);
+     * 1 to 64, default 4. */
+    int commit_connections;
     /* Not a YAML key: redis.layout was given (in the file or $VIGIL_REDIS_LAYOUT). When not,
      * the commands that read (cli/) take the layout of the data they find. */
     bool layout_set;
@@ -65,6 +69,7 @@ struct vg_redis_config {
     const char *tag;
 };
 #define VG_REDIS_WAIT_TIMEOUT_MS_DEFAULT 1000
+#define VG_REDIS_COMMIT_CONNECTIONS_DEFAULT 4
 #define VG_CACHE_RESOURCES_DEFAULT 50000
 
 struct vg_sink_config {

@@ -314,6 +314,29 @@ vg_err_t vg_state_commit_send(struct vg_state *st, const struct vg_commit *c, ch
 vg_err_t vg_state_commit_finish(struct vg_state *st, char *errstr, size_t errstr_size);
 
 /*
+ * Fences checked ahead (docs/state.md "Fences checked ahead"): in the scope
+ * now, on its commit lane (redis.commit_connections), UNWATCH, WATCH the
+ * epochs of `fences` and MGET them, written and not read: an entry in the
+ * FIFO of commits in flight whose verdict a drain keeps. The next
+ * vg_state_commit_send on that lane with the same fences takes it instead
+ * of a round trip of its own (a moved epoch: VG_ERR_CONFLICT as usual).
+ * Between the two nothing may claim these partitions or run MULTI/EXEC on
+ * the lane. `fences` is copied. Nothing to send (n 0): VG_OK.
+ */
+vg_err_t vg_state_fence_ahead(struct vg_state *st, const struct vg_fence *fences, size_t n,
+                              char *errstr, size_t errstr_size);
+/*
+ * Forget the fences sent ahead that no commit took (UNWATCH on their
+ * lanes). With `head_only`, only those before the oldest commit in flight
+ * (vg_state_commit_finish does this); else all: once every commit in
+ * flight is finished, nothing is left in flight.
+ */
+void vg_state_fences_ahead_drop(struct vg_state *st, bool head_only);
+/* The commit lanes per node (redis.commit_connections with the partitioned layout, else 1):
+ * a partition's scope commits on lane partition % this. */
+unsigned vg_state_commit_lanes(const struct vg_state *st);
+
+/*
  * Last applied offset of topic/partition into *out (-1 when none), read
  * only (the CLI, the tests). The pipeline claims instead. With the
  * partitioned layout read in the partition's scope; st returns to the

@@ -7,7 +7,8 @@
  * middle part moves between its WATCH and its EXEC, the parts around it
  * land, the batch fails with that part's conflict, and its retry applies the
  * rest without applying anything twice (each history holds its transitions
- * once, every applied offset is the partition's last).
+ * once, every applied offset is the partition's last). Both on one commit
+ * lane and on four (redis.commit_connections), every part's fence sent ahead.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,7 +59,7 @@ struct rig {
     char *keys[PARTS * PER_PART];
 };
 
-static void rig_start(struct rig *r, const char *name)
+static void rig_start(struct rig *r, const char *name, int lanes)
 {
     struct vg_redis_config rc = {0};
     char errstr[512] = "";
@@ -69,6 +70,7 @@ static void rig_start(struct rig *r, const char *name)
     r->prefix = vg_asprintf("%s-%d", name, (int)getpid());
     rc.prefix = r->prefix;
     rc.partitioned = true;
+    rc.commit_connections = lanes;
     if (vg_state_connect_config(&r->st, vg_test_redis_url(&fx), r->prefix, &rc, errstr,
                                 sizeof(errstr)) != VG_OK) {
         fail_msg("connect: %s", errstr);
@@ -160,6 +162,8 @@ struct hook {
     struct vg_state *st;
     int calls;
     size_t max_in_flight; /* commits in flight when a commit is about to be written */
+    size_t max_unread;    /* of those, the ones whose replies nobody read yet */
+    size_t max_ahead;     /* fences sent ahead (vg_state_fence_ahead) not finished yet */
     int bump_at;          /* the call (from 1) that moves an epoch; 0: none */
     char bump_key[256];
 };
@@ -169,11 +173,28 @@ static struct hook g_hook;
 static void on_fenced(void *arg)
 {
     struct hook *hk = arg;
-    size_t n = hk->st->n_inflight - hk->st->inflight_head;
+    const struct vg_state *st = hk->st;
+    size_t n = 0;
+    size_t unread = 0;
+    size_t ahead = 0;
 
+    for (size_t i = st->inflight_head; i < st->n_inflight; i++) {
+        if (!st->inflight[i].fence_ahead) { /* commits, not the fences sent ahead */
+            n++;
+            unread += st->inflight[i].read ? 0 : 1;
+        } else {
+            ahead++;
+        }
+    }
+    if (ahead > hk->max_ahead) {
+        hk->max_ahead = ahead;
+    }
     hk->calls++;
     if (n > hk->max_in_flight) {
         hk->max_in_flight = n;
+    }
+    if (unread > hk->max_unread) {
+        hk->max_unread = unread;
     }
     if (hk->calls == hk->bump_at) {
         /* another instance claims the partition between this commit's WATCH and EXEC */
@@ -201,18 +222,24 @@ static int teardown(void **state)
  * of every part before it are still in flight (three when the fourth is written),
  * and the whole batch lands.
  */
-static void parts_in_flight_together(void **state)
+static void parts_in_flight_on(int lanes)
 {
     struct rig r;
-    (void)state;
 
-    rig_start(&r, "inflight-all");
+    rig_start(&r, lanes > 1 ? "inflight-lanes" : "inflight-all", lanes);
     g_hook = (struct hook){.st = r.st};
     state_test_on_fenced(on_fenced, &g_hook);
     assert_int_equal(run_batch(&r), VG_OK);
     state_test_on_fenced(NULL, NULL);
     assert_int_equal(g_hook.calls, PARTS);
     assert_int_equal(g_hook.max_in_flight, PARTS - 1);
+    /* every part's commit took the verdict of a fence sent ahead on its lane */
+    assert_int_equal(g_hook.max_ahead, PARTS);
+    if (lanes >= PARTS) {
+        /* each part on a lane of its own: no part read another's connection, so the commits
+         * of the three before the fourth were all unread when it was written */
+        assert_int_equal(g_hook.max_unread, PARTS - 1);
+    }
     assert_int_equal(r.st->n_inflight - r.st->inflight_head, 0);
     for (int p = 0; p < PARTS; p++) {
         assert_int_equal(applied(&r, p), 100 + PER_PART - 1);
@@ -226,6 +253,22 @@ static void parts_in_flight_together(void **state)
     rig_stop(&r);
 }
 
+static void parts_in_flight_together(void **state)
+{
+    (void)state;
+    parts_in_flight_on(1);
+}
+
+/*
+ * The same on four commit lanes (redis.commit_connections 4): the fences of the
+ * four parts go ahead, one per lane, and no part's commit waits for another's.
+ */
+static void parts_in_flight_on_four_lanes(void **state)
+{
+    (void)state;
+    parts_in_flight_on(4);
+}
+
 /*
  * The fence of the second part moves between its WATCH and its EXEC: the first
  * part landed before, the third and fourth were written after it and land too
@@ -233,13 +276,12 @@ static void parts_in_flight_together(void **state)
  * retry skips the parts in Redis as replays and applies the second: nothing lost,
  * nothing twice.
  */
-static void middle_part_fenced_out(void **state)
+static void middle_part_fenced_out_on(int lanes)
 {
     struct rig r;
     char *lasterr;
-    (void)state;
 
-    rig_start(&r, "inflight-mid");
+    rig_start(&r, lanes > 1 ? "inflight-mid-lanes" : "inflight-mid", lanes);
     g_hook = (struct hook){.st = r.st, .bump_at = 2};
     snprintf(g_hook.bump_key, sizeof(g_hook.bump_key), "%s:{%s/1}:epoch:{%s/1}", r.prefix, TOPIC,
              TOPIC);
@@ -268,11 +310,26 @@ static void middle_part_fenced_out(void **state)
     rig_stop(&r);
 }
 
+static void middle_part_fenced_out(void **state)
+{
+    (void)state;
+    middle_part_fenced_out_on(1);
+}
+
+/* The same with the fences sent ahead on four commit lanes. */
+static void middle_part_fenced_out_on_four_lanes(void **state)
+{
+    (void)state;
+    middle_part_fenced_out_on(4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parts_in_flight_together),
         cmocka_unit_test(middle_part_fenced_out),
+        cmocka_unit_test(parts_in_flight_on_four_lanes),
+        cmocka_unit_test(middle_part_fenced_out_on_four_lanes),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -6,9 +6,13 @@
  * that gets its own reply, one of them fenced out (an epoch moved between
  * its WATCH and its EXEC) reported as VG_ERR_CONFLICT naming its partition
  * while the others land; a connection killed with two commits in flight
- * fails both, and the next commit works after the reconnect. On a real
- * Redis Cluster (three primaries): commits to partitions on every primary
- * in flight at once, all land.
+ * fails both, and the next commit works after the reconnect. With four
+ * commit lanes (redis.commit_connections) and fences sent ahead: four
+ * partitions' commits on four connections, none waiting for another's
+ * reply; an epoch moved after its fence went ahead, or another instance's
+ * claim after it, refuses only that part; a fence forgotten does not fence
+ * the lane's next commit. On a real Redis Cluster (three primaries):
+ * commits to partitions on every primary in flight at once, all land.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,7 +45,7 @@ static const struct vg_health_config hc = {batch_types, 1};
 static struct vg_test_redis fx;     /* one redis-server */
 static struct vg_test_cluster g_rc; /* three primaries */
 
-static struct vg_state *connect_partitioned(const char *url, const char *prefix, bool cluster)
+static struct vg_state *connect_lanes(const char *url, const char *prefix, bool cluster, int lanes)
 {
     struct vg_redis_config rc = {0};
     struct vg_state *st = NULL;
@@ -51,11 +55,18 @@ static struct vg_state *connect_partitioned(const char *url, const char *prefix,
     rc.prefix = (char *)prefix;
     rc.cluster = cluster;
     rc.partitioned = true;
+    rc.commit_connections = lanes;
     err = vg_state_connect_config(&st, url, prefix, &rc, errstr, sizeof(errstr));
     if (err != VG_OK) {
         fail_msg("connect %s: %s: %s", prefix, vg_err_name(err), errstr);
     }
     return st;
+}
+
+/* One commit lane, as before redis.commit_connections. */
+static struct vg_state *connect_partitioned(const char *url, const char *prefix, bool cluster)
+{
+    return connect_lanes(url, prefix, cluster, 1);
 }
 
 static int64_t claim(struct vg_state *st, const char *topic, int32_t partition)
@@ -347,6 +358,251 @@ static void reconnect_fails_the_commit_in_flight(void **state)
     free(prefix);
 }
 
+/* The connections st holds: st->ctx and the parked ones. */
+static size_t connections(const struct vg_state *st)
+{
+    size_t n = st->ctx ? 1 : 0;
+
+    for (size_t i = 0; i < st->n_parked; i++) {
+        n += st->parked[i] ? 1 : 0;
+    }
+    return n;
+}
+
+static void fence_ahead_in(struct vg_state *st, struct part_commit *pc)
+{
+    char errstr[512] = "";
+    vg_err_t err;
+
+    enter(st, pc->fence.topic, pc->fence.partition);
+    err = vg_state_fence_ahead(st, &pc->fence, 1, errstr, sizeof(errstr));
+    if (err != VG_OK) {
+        fail_msg("fence ahead %s: %s: %s", pc->ev.id, vg_err_name(err), errstr);
+    }
+}
+
+/* The commands Redis ran so far (INFO stats total_commands_processed). */
+static long long commands_processed(void)
+{
+    redisReply *r = redisCommand(fx.raw, "INFO stats");
+    const char *at;
+    long long n = -1;
+
+    assert_non_null(r);
+    at = strstr(r->str, "total_commands_processed:");
+    assert_non_null(at);
+    n = strtoll(at + strlen("total_commands_processed:"), NULL, 10);
+    freeReplyObject(r);
+    return n;
+}
+
+/*
+ * Four commit lanes, four partitions: each part's fence goes ahead on its
+ * lane, then the four commits are written, each taking its fence's verdict
+ * (the four answered together) and none waiting for another commit: all
+ * four commits are unread when the last EXEC is written. Four connections,
+ * one per lane; all four land.
+ */
+static void four_lanes_fences_ahead(void **state)
+{
+    char *prefix = vg_asprintf("inflight-lanes-%d", (int)getpid());
+    const char *topic = "ev";
+    struct vg_state *st = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
+    struct part_commit pc[4];
+    char errstr[512] = "";
+    long long before;
+    (void)state;
+
+    assert_int_equal(vg_state_commit_lanes(st), 4);
+    for (int32_t p = 0; p < 4; p++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "wf-l%d", (int)p);
+        build_in(st, &pc[p], topic, p, 200 + p, name, claim(st, topic, p));
+    }
+    assert_int_equal(connections(st), 4); /* lane p serves partition p */
+    before = commands_processed();
+    for (int32_t p = 0; p < 4; p++) {
+        fence_ahead_in(st, &pc[p]);
+    }
+    for (int32_t p = 0; p < 4; p++) {
+        enter(st, topic, p);
+        send_in(st, &pc[p]);
+    }
+    assert_int_equal(in_flight(st), 8);
+    /* each commit read its own fence's verdict (all four answered in one turn), and no
+     * commit's reply was waited for before the last EXEC went out */
+    assert_int_equal(unread(st), 4);
+    for (size_t i = st->inflight_head; i < st->n_inflight; i++) {
+        assert_true(st->inflight[i].fence_ahead == st->inflight[i].read);
+    }
+    assert_int_equal(connections(st), 4);
+    for (int32_t p = 0; p < 4; p++) {
+        vg_err_t err = vg_state_commit_finish(st, errstr, sizeof(errstr));
+
+        if (err != VG_OK) {
+            fail_msg("finish %d: %s: %s", (int)p, vg_err_name(err), errstr);
+        }
+        assert_false(pc[p].res->dirty);
+    }
+    assert_int_equal(in_flight(st), 0);
+    /* 4 x (UNWATCH, WATCH, MGET, MULTI, EXEC + its queued commands) ran: at least 20 */
+    assert_true(commands_processed() - before >= 21);
+    for (int32_t p = 0; p < 4; p++) {
+        assert_int_equal(applied(st, topic, p), 200 + p);
+        vg_event_fini(&pc[p].ev);
+    }
+    vg_state_destroy(st);
+    free(prefix);
+}
+
+/*
+ * Fences sent ahead on four lanes; partition 1's epoch moves after its
+ * fence's verdict and before its EXEC (another instance's claim): only
+ * that part is refused, VG_ERR_CONFLICT naming it, and the others land.
+ */
+static void fence_moved_after_ahead_refuses_only_that_part(void **state)
+{
+    char *prefix = vg_asprintf("inflight-ahead-moved-%d", (int)getpid());
+    const char *topic = "ev";
+    struct vg_state *st = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
+    struct part_commit pc[4];
+    struct epoch_bump bump;
+    int64_t epochs[4];
+    char errstr[512] = "";
+    char want[256];
+    (void)state;
+
+    for (int32_t p = 0; p < 4; p++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "wf-m%d", (int)p);
+        epochs[p] = claim(st, topic, p);
+        build_in(st, &pc[p], topic, p, 300 + p, name, epochs[p]);
+    }
+    for (int32_t p = 0; p < 4; p++) {
+        fence_ahead_in(st, &pc[p]);
+    }
+    for (int32_t p = 0; p < 4; p++) {
+        enter(st, topic, p);
+        if (p == 1) {
+            snprintf(bump.key, sizeof(bump.key), "%s:{%s/1}:epoch:{%s/1}", prefix, topic, topic);
+            state_test_on_fenced(bump_epoch, &bump);
+        }
+        send_in(st, &pc[p]);
+        state_test_on_fenced(NULL, NULL);
+    }
+    for (int32_t p = 0; p < 4; p++) {
+        vg_err_t err = vg_state_commit_finish(st, errstr, sizeof(errstr));
+
+        if (p != 1) {
+            if (err != VG_OK) {
+                fail_msg("finish %d: %s: %s", (int)p, vg_err_name(err), errstr);
+            }
+            continue;
+        }
+        assert_int_equal(err, VG_ERR_CONFLICT);
+        snprintf(want, sizeof(want), "partition %s/1 was taken by another instance (epoch now %lld",
+                 topic, (long long)epochs[1] + 1);
+        if (strncmp(errstr, want, strlen(want)) != 0) {
+            fail_msg("errstr \"%s\", want \"%s...\"", errstr, want);
+        }
+        assert_int_equal(pc[1].fence_lost, 0);
+    }
+    assert_int_equal(applied(st, topic, 0), 300);
+    assert_int_equal(applied(st, topic, 1), -1);
+    assert_int_equal(applied(st, topic, 2), 302);
+    assert_int_equal(applied(st, topic, 3), 303);
+    for (int32_t p = 0; p < 4; p++) {
+        vg_event_fini(&pc[p].ev);
+    }
+    vg_state_destroy(st);
+    free(prefix);
+}
+
+/*
+ * Another instance claims partition 2 after this one's fence for it went
+ * ahead: whether its INCR reached Redis before the MGET (the send refuses
+ * at once) or after the WATCH (EXEC refuses), partition 2's part is refused
+ * with VG_ERR_CONFLICT naming it, nothing of it lands, and the others do.
+ * A fence sent ahead for a part that then commits nothing is forgotten
+ * (UNWATCH): the lane's next commit lands although that epoch moved.
+ */
+static void claim_after_ahead_refuses_it(void **state)
+{
+    char *prefix = vg_asprintf("inflight-ahead-claim-%d", (int)getpid());
+    const char *topic = "ev";
+    struct vg_state *st = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
+    struct vg_state *other = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
+    struct part_commit pc[5];
+    size_t n_finish = 0;
+    char errstr[512] = "";
+    bool refused = false;
+    vg_err_t err;
+    (void)state;
+
+    for (int32_t p = 0; p < 4; p++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "wf-c%d", (int)p);
+        build_in(st, &pc[p], topic, p, 400 + p, name, claim(st, topic, p));
+    }
+    for (int32_t p = 0; p < 4; p++) {
+        fence_ahead_in(st, &pc[p]);
+    }
+    assert_true(claim(other, topic, 2) > pc[2].fence.epoch);
+    for (int32_t p = 0; p < 4; p++) {
+        enter(st, topic, p);
+        err = vg_state_commit_send(st, &pc[p].cm, errstr, sizeof(errstr));
+        if (p == 2 && err == VG_ERR_CONFLICT) {
+            refused = true; /* the MGET saw it: nothing queued, no finish owed */
+            assert_non_null(strstr(errstr, "partition ev/2 was taken by another instance"));
+            continue;
+        }
+        assert_int_equal(err, VG_OK);
+        n_finish++;
+    }
+    for (size_t i = 0; i < n_finish; i++) {
+        err = vg_state_commit_finish(st, errstr, sizeof(errstr));
+        if (err == VG_ERR_CONFLICT) {
+            assert_false(refused);
+            refused = true;
+            assert_non_null(strstr(errstr, "partition ev/2 was taken by another instance"));
+        } else if (err != VG_OK) {
+            fail_msg("finish %zu: %s: %s", i, vg_err_name(err), errstr);
+        }
+    }
+    assert_true(refused);
+    vg_state_fences_ahead_drop(st, false);
+    assert_int_equal(in_flight(st), 0);
+    assert_int_equal(applied(st, topic, 0), 400);
+    assert_int_equal(applied(st, topic, 1), 401);
+    assert_int_equal(applied(st, topic, 2), -1);
+    assert_int_equal(applied(st, topic, 3), 403);
+
+    /* lane 0: a fence ahead for partition 4 whose part commits nothing, its epoch then moved;
+     * partition 0's next commit on the lane is not fenced by it */
+    build_in(st, &pc[4], topic, 4, 500, "wf-c4", claim(st, topic, 4));
+    fence_ahead_in(st, &pc[4]);
+    vg_state_fences_ahead_drop(st, false);
+    assert_int_equal(in_flight(st), 0);
+    assert_true(claim(other, topic, 4) > pc[4].fence.epoch);
+    vg_event_fini(&pc[0].ev);
+    build_in(st, &pc[0], topic, 0, 410, "wf-c0", pc[0].fence.epoch);
+    send_in(st, &pc[0]);
+    err = vg_state_commit_finish(st, errstr, sizeof(errstr));
+    if (err != VG_OK) {
+        fail_msg("commit after the drop: %s: %s", vg_err_name(err), errstr);
+    }
+    assert_int_equal(applied(st, topic, 0), 410);
+    for (int32_t p = 0; p < 5; p++) {
+        vg_event_fini(&pc[p].ev);
+    }
+    vg_state_destroy(other);
+    vg_state_destroy(st);
+    free(prefix);
+}
+
 /* ---- a Redis Cluster ---- */
 
 static int cluster_setup(void **state)
@@ -439,6 +695,9 @@ int main(void)
         cmocka_unit_test(three_scopes_one_fenced_out),
         cmocka_unit_test(connection_killed_with_two_in_flight),
         cmocka_unit_test(reconnect_fails_the_commit_in_flight),
+        cmocka_unit_test(four_lanes_fences_ahead),
+        cmocka_unit_test(fence_moved_after_ahead_refuses_only_that_part),
+        cmocka_unit_test(claim_after_ahead_refuses_it),
     };
     const struct CMUnitTest cluster_tests[] = {
         cmocka_unit_test(cluster_commits_on_every_primary),

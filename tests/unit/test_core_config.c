@@ -707,6 +707,43 @@ static void test_dispatch_idle_poll(void **state)
     run_dispatch_cases(cases, VG_ARRAY_LEN(cases), "VIGIL_DISPATCH_IDLE_POLL_MS", idle_poll_ms);
 }
 
+static int64_t commit_connections(const struct vg_config *cfg)
+{
+    return cfg->redis.commit_connections;
+}
+
+/*
+ * redis.commit_connections: an integer from 1 to 64 (default 4), from the
+ * file or $VIGIL_REDIS_COMMIT_CONNECTIONS; mistakes as "file:line:col: message"
+ * (the dispatch settings' runner serves any integer setting).
+ */
+static void test_redis_commit_connections(void **state)
+{
+    static const struct dispatch_case cases[] = {
+        {"kafka: {}\n", NULL, VG_OK, VG_REDIS_COMMIT_CONNECTIONS_DEFAULT, NULL},
+        {"redis:\n  layout: partitioned\n", NULL, VG_OK, VG_REDIS_COMMIT_CONNECTIONS_DEFAULT, NULL},
+        {"redis:\n  commit_connections: 1\n", NULL, VG_OK, 1, NULL},
+        {"redis: {layout: partitioned, commit_connections: 64}\n", NULL, VG_OK, 64, NULL},
+        {"redis:\n  commit_connections: 8\n", "2", VG_OK, 2, NULL},
+        {"redis:\n  commit_connections: 0\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:23: 0 is out of range [1, 64]"},
+        {"redis:\n  commit_connections: 65\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:23: 65 is out of range [1, 64]"},
+        {"redis:\n  commit_connections: four\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:23: expected an integer, got \"four\""},
+        {"redis:\n  commit_connection: 4\n", NULL, VG_ERR_INVALID, 0,
+         "mem.yaml:2:3: unknown key \"commit_connection\" (did you mean "
+         "\"commit_connections\"?)"},
+        {"kafka: {}\n", "many", VG_ERR_INVALID, 0,
+         "$VIGIL_REDIS_COMMIT_CONNECTIONS: expected an integer, got \"many\""},
+        {"kafka: {}\n", "0", VG_ERR_INVALID, 0,
+         "$VIGIL_REDIS_COMMIT_CONNECTIONS: 0 is out of range [1, 64]"},
+    };
+    (void)state;
+    run_dispatch_cases(cases, VG_ARRAY_LEN(cases), "VIGIL_REDIS_COMMIT_CONNECTIONS",
+                       commit_connections);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_path_without_directory),
         cmocka_unit_test(test_dispatch_claim_idle),
         cmocka_unit_test(test_dispatch_idle_poll),
+        cmocka_unit_test(test_redis_commit_connections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
