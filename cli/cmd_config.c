@@ -253,6 +253,11 @@ static char *config_yaml(const struct vg_config *cfg)
                   cfg->redis.cluster ? "true" : "false");
     vg_buf_printf(&b, "  wait_replicas: %d\n  wait_timeout_ms: %d\n", cfg->redis.wait_replicas,
                   cfg->redis.wait_timeout_ms);
+    if (cfg->redis.layout_set) {
+        /* only when given: left out, the read-only commands take the data's layout */
+        vg_buf_printf(&b, "  layout: %s\n", cfg->redis.partitioned ? "partitioned" : "single");
+    }
+    vg_buf_printf(&b, "  commit_connections: %d\n", cfg->redis.commit_connections);
     put_list(&b, 0, "rules", cfg->rules, cfg->n_rules);
     vg_buf_puts(&b, "sinks:\n");
     for (size_t i = 0; i < cfg->n_sinks; i++) {

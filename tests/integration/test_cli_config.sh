@@ -22,6 +22,7 @@ http:
   token: httpsecret
 YAML
 VIGIL_KAFKA_BROKERS=env-broker:9092 VIGIL_REDIS_URL='redis://:redispw@redis.example.com:6379/1' \
+VIGIL_REDIS_LAYOUT=partitioned \
 VIGIL_KAFKA_PROPERTIES_SASL_PASSWORD=kafkapw VIGIL_KAFKA_PROPERTIES_SECURITY_PROTOCOL=SASL_SSL \
 VIGIL_SINKS_OPS_URL=https://hooks.example.com/services/T000/B000/envsecret VIGIL_LOG_LEVEL=warn \
     "$vigil" config print -c "$tmp/vigil.yaml" >"$tmp/out.yaml" 2>"$tmp/err" || fail "print: $(cat "$tmp/err")"
@@ -37,6 +38,8 @@ has 'prefetch_mb: 48'
 has 'cache_resources: 50000'
 has 'cluster: false'
 has 'wait_replicas: 0'
+has 'commit_connections: 4'
+has 'layout: partitioned'
 has 'claim_idle: 60000ms'
 has 'idle_poll_ms: 1000'
 has '"Authorization": "<redacted>"'
