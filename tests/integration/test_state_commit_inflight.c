@@ -82,51 +82,25 @@ static void enter(struct vg_state *st, const char *topic, int32_t partition)
     assert_true(vg_test_state_enter(st, topic, partition));
 }
 
-/* One partition's commit of one event, built in its scope as the pipeline builds a part. */
-struct part_commit {
-    struct vg_event ev;
-    struct vg_resource *res;
-    struct vg_transition trans[3];
-    struct vg_offset off;
-    struct vg_fence fence;
-    size_t fence_lost;
-    struct vg_commit cm;
-};
-
-static void build_in(struct vg_state *st, struct part_commit *pc, const char *topic,
+/* One partition's commit of one event (workflow `name` running), built in its scope as the
+ * pipeline builds a part, fenced at `epoch` (0: no fence). */
+static void build_in(struct vg_state *st, struct vg_test_part_commit *pc, const char *topic,
                      int32_t partition, int64_t offset, const char *name, int64_t epoch)
 {
-    char errstr[512] = "";
-
-    memset(pc, 0, sizeof(*pc));
-    enter(st, topic, partition);
-    vg_test_event_make(&pc->ev, &(struct vg_test_event){.type = "workflow",
-                                                        .name = name,
-                                                        .workspace = "ws",
-                                                        .status = "active",
-                                                        .runtime = "running",
-                                                        .time_ms = T0 + offset,
-                                                        .topic = topic,
-                                                        .partition = partition,
-                                                        .offset = offset});
-    assert_int_equal(vg_state_resolve(st, &pc->ev, 1, &pc->res, errstr, sizeof(errstr)), VG_OK);
-    pc->off = (struct vg_offset){topic, partition, offset};
-    pc->fence = (struct vg_fence){.topic = topic, .partition = partition, .epoch = epoch};
-    pc->fence_lost = SIZE_MAX;
-    pc->cm.res = &pc->res;
-    pc->cm.n_res = 1;
-    pc->cm.trans = pc->trans;
-    pc->cm.n_trans = vg_resource_apply(&hc, pc->res, &pc->ev, pc->trans);
-    pc->cm.offsets = &pc->off;
-    pc->cm.n_offsets = 1;
-    if (epoch > 0) {
-        pc->cm.fences = &pc->fence;
-        pc->cm.n_fences = 1;
-        pc->cm.fence_lost = &pc->fence_lost;
-    }
+    assert_true(vg_test_part_commit_build(st, &hc, pc,
+                                          &(struct vg_test_event){.type = "workflow",
+                                                                  .name = name,
+                                                                  .workspace = "ws",
+                                                                  .status = "active",
+                                                                  .runtime = "running",
+                                                                  .time_ms = T0 + offset,
+                                                                  .topic = topic,
+                                                                  .partition = partition,
+                                                                  .offset = offset},
+                                          epoch));
 }
 
-static void send_in(struct vg_state *st, struct part_commit *pc)
+static void send_in(struct vg_state *st, struct vg_test_part_commit *pc)
 {
     char errstr[512] = "";
     vg_err_t err = vg_state_commit_send(st, &pc->cm, errstr, sizeof(errstr));
@@ -206,7 +180,7 @@ static void three_scopes_one_fenced_out(void **state)
     char *prefix = vg_asprintf("inflight-%d", (int)getpid());
     const char *topic = "ev";
     struct vg_state *st = connect_partitioned(vg_test_redis_url(&fx), prefix, false);
-    struct part_commit pc[3];
+    struct vg_test_part_commit pc[3];
     struct epoch_bump bump;
     struct vg_resource *got = NULL;
     char errstr[512] = "";
@@ -289,7 +263,7 @@ static void connection_killed_with_two_in_flight(void **state)
     char *prefix = vg_asprintf("inflight-kill-%d", (int)getpid());
     const char *topic = "ev";
     struct vg_state *st = connect_partitioned(vg_test_redis_url(&fx), prefix, false);
-    struct part_commit pc[3];
+    struct vg_test_part_commit pc[3];
     char errstr[512] = "";
     vg_err_t err;
     (void)state;
@@ -342,7 +316,7 @@ static void reconnect_fails_the_commit_in_flight(void **state)
 {
     char *prefix = vg_asprintf("inflight-reconnect-%d", (int)getpid());
     struct vg_state *st = connect_partitioned(vg_test_redis_url(&fx), prefix, false);
-    struct part_commit pc;
+    struct vg_test_part_commit pc;
     char errstr[512] = "";
     (void)state;
 
@@ -369,7 +343,7 @@ static size_t connections(const struct vg_state *st)
     return n;
 }
 
-static void fence_ahead_in(struct vg_state *st, struct part_commit *pc)
+static void fence_ahead_in(struct vg_state *st, struct vg_test_part_commit *pc)
 {
     char errstr[512] = "";
     vg_err_t err;
@@ -408,7 +382,7 @@ static void four_lanes_fences_ahead(void **state)
     char *prefix = vg_asprintf("inflight-lanes-%d", (int)getpid());
     const char *topic = "ev";
     struct vg_state *st = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
-    struct part_commit pc[4];
+    struct vg_test_part_commit pc[4];
     char errstr[512] = "";
     long long before;
     (void)state;
@@ -466,7 +440,7 @@ static void fence_moved_after_ahead_refuses_only_that_part(void **state)
     char *prefix = vg_asprintf("inflight-ahead-moved-%d", (int)getpid());
     const char *topic = "ev";
     struct vg_state *st = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
-    struct part_commit pc[4];
+    struct vg_test_part_commit pc[4];
     struct epoch_bump bump;
     int64_t epochs[4];
     char errstr[512] = "";
@@ -534,7 +508,7 @@ static void claim_after_ahead_refuses_it(void **state)
     const char *topic = "ev";
     struct vg_state *st = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
     struct vg_state *other = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
-    struct part_commit pc[5];
+    struct vg_test_part_commit pc[5];
     size_t n_finish = 0;
     char errstr[512] = "";
     bool refused = false;
@@ -652,7 +626,7 @@ static void cluster_commits_on_every_primary(void **state)
     char *prefix = vg_asprintf("inflight-c-%d", (int)getpid());
     char *topic = topic_on_every_primary(N_CLUSTER_PARTS);
     struct vg_state *st = connect_partitioned(vg_test_cluster_url(&g_rc, 0), prefix, true);
-    struct part_commit pc[N_CLUSTER_PARTS];
+    struct vg_test_part_commit pc[N_CLUSTER_PARTS];
     int64_t epochs[N_CLUSTER_PARTS];
     char errstr[512] = "";
     (void)state;

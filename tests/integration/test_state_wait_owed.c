@@ -123,28 +123,15 @@ static struct vg_state *connect_waiting(const char *url, const char *prefix, boo
 
 static int64_t claim(struct vg_state *st, const char *topic, int32_t partition)
 {
-    int64_t epoch = 0;
-    int64_t offset = -1;
-    char *cluster = NULL;
-    char errstr[512] = "";
-    vg_err_t err = vg_state_partition_claim(st, topic, partition, &epoch, &offset, &cluster, errstr,
-                                            sizeof(errstr));
+    int64_t epoch = vg_test_state_claim(st, topic, partition, NULL);
 
-    if (err != VG_OK) {
-        fail_msg("claim %s/%d: %s: %s", topic, (int)partition, vg_err_name(err), errstr);
-    }
-    free(cluster);
+    assert_true(epoch > 0);
     return epoch;
 }
 
 static void enter(struct vg_state *st, const char *topic, int32_t partition)
 {
-    char errstr[512] = "";
-    vg_err_t err = vg_state_scope(st, topic, partition, errstr, sizeof(errstr));
-
-    if (err != VG_OK) {
-        fail_msg("scope %s/%d: %s: %s", topic, (int)partition, vg_err_name(err), errstr);
-    }
+    assert_true(vg_test_state_enter(st, topic, partition));
 }
 
 static void make_event(struct vg_event *ev, const char *topic, int32_t partition, int64_t offset,
@@ -161,41 +148,25 @@ static void make_event(struct vg_event *ev, const char *topic, int32_t partition
                                                    .offset = offset});
 }
 
-/* One partition's commit of one event, built in its scope as the pipeline builds a part. */
-struct part_commit {
-    struct vg_event ev;
-    struct vg_resource *res;
-    struct vg_transition trans[3];
-    struct vg_offset off;
-    struct vg_fence fence;
-    size_t fence_lost;
-    struct vg_commit cm;
-};
-
-static void build_in(struct vg_state *st, struct part_commit *pc, const char *topic,
+/* One partition's commit of one event (workflow `name` running), built in its scope as the
+ * pipeline builds a part, fenced at `epoch` (0: no fence). */
+static void build_in(struct vg_state *st, struct vg_test_part_commit *pc, const char *topic,
                      int32_t partition, int64_t offset, const char *name, int64_t epoch)
 {
-    char errstr[512] = "";
-
-    memset(pc, 0, sizeof(*pc));
-    enter(st, topic, partition);
-    make_event(&pc->ev, topic, partition, offset, name, "running");
-    assert_int_equal(vg_state_resolve(st, &pc->ev, 1, &pc->res, errstr, sizeof(errstr)), VG_OK);
-    pc->off = (struct vg_offset){topic, partition, offset};
-    pc->fence = (struct vg_fence){.topic = topic, .partition = partition, .epoch = epoch};
-    pc->fence_lost = SIZE_MAX;
-    pc->cm.res = &pc->res;
-    pc->cm.n_res = 1;
-    pc->cm.trans = pc->trans;
-    pc->cm.n_trans = vg_resource_apply(&hc, pc->res, &pc->ev, pc->trans);
-    pc->cm.offsets = &pc->off;
-    pc->cm.n_offsets = 1;
-    pc->cm.fences = &pc->fence;
-    pc->cm.n_fences = 1;
-    pc->cm.fence_lost = &pc->fence_lost;
+    assert_true(vg_test_part_commit_build(st, &hc, pc,
+                                          &(struct vg_test_event){.type = "workflow",
+                                                                  .name = name,
+                                                                  .workspace = "ws",
+                                                                  .status = "active",
+                                                                  .runtime = "running",
+                                                                  .time_ms = T0 + offset,
+                                                                  .topic = topic,
+                                                                  .partition = partition,
+                                                                  .offset = offset},
+                                          epoch));
 }
 
-static void send_in(struct vg_state *st, struct part_commit *pc)
+static void send_in(struct vg_state *st, struct vg_test_part_commit *pc)
 {
     char errstr[512] = "";
     vg_err_t err = vg_state_commit_send(st, &pc->cm, errstr, sizeof(errstr));
@@ -535,7 +506,7 @@ static void owed_wait_on_the_node_that_took_it(void **state)
     /* seeded by the other node: the message names the first one as the slot's owner */
     struct vg_state *st = connect_waiting(vg_test_cluster_url(&g_rc, (size_t)second), prefix, true);
     struct reconnect_arg ra = {.st = st};
-    struct part_commit pc[3];
+    struct vg_test_part_commit pc[3];
     int64_t epochs[2];
     char errstr[512] = "";
     char node[64];

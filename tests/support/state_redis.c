@@ -209,3 +209,37 @@ bool vg_test_state_enter(struct vg_state *st, const char *topic, int32_t partiti
     }
     return true;
 }
+
+bool vg_test_part_commit_build(struct vg_state *st, const struct vg_health_config *hc,
+                               struct vg_test_part_commit *pc, const struct vg_test_event *f,
+                               int64_t epoch)
+{
+    char errstr[512] = "";
+    vg_err_t err;
+
+    memset(pc, 0, sizeof(*pc));
+    if (!vg_test_state_enter(st, f->topic, f->partition)) {
+        return false;
+    }
+    vg_test_event_make(&pc->ev, f);
+    err = vg_state_resolve(st, &pc->ev, 1, &pc->res, errstr, sizeof(errstr));
+    if (err != VG_OK) {
+        fprintf(stderr, "resolve %s: %s: %s\n", f->name, vg_err_name(err), errstr);
+        return false;
+    }
+    pc->off = (struct vg_offset){f->topic, f->partition, f->offset};
+    pc->fence = (struct vg_fence){.topic = f->topic, .partition = f->partition, .epoch = epoch};
+    pc->fence_lost = SIZE_MAX;
+    pc->cm.res = &pc->res;
+    pc->cm.n_res = 1;
+    pc->cm.trans = pc->trans;
+    pc->cm.n_trans = vg_resource_apply(hc, pc->res, &pc->ev, pc->trans);
+    pc->cm.offsets = &pc->off;
+    pc->cm.n_offsets = 1;
+    if (epoch > 0) {
+        pc->cm.fences = &pc->fence;
+        pc->cm.n_fences = 1;
+        pc->cm.fence_lost = &pc->fence_lost;
+    }
+    return true;
+}

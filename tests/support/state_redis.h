@@ -84,6 +84,27 @@ vg_err_t vg_test_state_apply_one_fenced(struct vg_state *st, const struct vg_hea
  */
 int64_t vg_test_state_claim(struct vg_state *st, const char *topic, int32_t partition,
                             int64_t *offset);
+/*
+ * One partition's commit of one event, built in the partition's scope as the
+ * pipeline builds a part (vg_test_part_commit_build); cm points into it.
+ */
+struct vg_test_part_commit {
+    struct vg_event ev;
+    struct vg_resource *res;
+    struct vg_transition trans[3];
+    struct vg_offset off;
+    struct vg_fence fence;
+    size_t fence_lost;
+    struct vg_commit cm;
+};
+/*
+ * Enter the scope of f's topic/partition, resolve the event `f` describes, apply it with `hc`
+ * and build the commit of it and its offset, fenced at `epoch` (0: no fence). false with the
+ * reason printed. The event is pc->ev (vg_event_fini frees it).
+ */
+bool vg_test_part_commit_build(struct vg_state *st, const struct vg_health_config *hc,
+                               struct vg_test_part_commit *pc, const struct vg_test_event *f,
+                               int64_t epoch);
 /* vg_state_scope into topic/partition (topic NULL: the global scope); false with the reason
  * printed. */
 bool vg_test_state_enter(struct vg_state *st, const char *topic, int32_t partition);
