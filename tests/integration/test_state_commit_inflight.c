@@ -87,17 +87,8 @@ static void enter(struct vg_state *st, const char *topic, int32_t partition)
 static void build_in(struct vg_state *st, struct vg_test_part_commit *pc, const char *topic,
                      int32_t partition, int64_t offset, const char *name, int64_t epoch)
 {
-    assert_true(vg_test_part_commit_build(st, &hc, pc,
-                                          &(struct vg_test_event){.type = "workflow",
-                                                                  .name = name,
-                                                                  .workspace = "ws",
-                                                                  .status = "active",
-                                                                  .runtime = "running",
-                                                                  .time_ms = T0 + offset,
-                                                                  .topic = topic,
-                                                                  .partition = partition,
-                                                                  .offset = offset},
-                                          epoch));
+    assert_true(vg_test_part_commit_workflow(st, &hc, pc, topic, partition, offset, name,
+                                             T0 + offset, epoch));
 }
 
 static void send_in(struct vg_state *st, struct vg_test_part_commit *pc)

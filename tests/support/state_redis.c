@@ -243,3 +243,21 @@ bool vg_test_part_commit_build(struct vg_state *st, const struct vg_health_confi
     }
     return true;
 }
+
+bool vg_test_part_commit_workflow(struct vg_state *st, const struct vg_health_config *hc,
+                                  struct vg_test_part_commit *pc, const char *topic,
+                                  int32_t partition, int64_t offset, const char *name,
+                                  int64_t time_ms, int64_t epoch)
+{
+    const struct vg_test_event f = {.type = "workflow",
+                                    .name = name,
+                                    .workspace = "ws",
+                                    .status = "active",
+                                    .runtime = "running",
+                                    .time_ms = time_ms,
+                                    .topic = topic,
+                                    .partition = partition,
+                                    .offset = offset};
+
+    return vg_test_part_commit_build(st, hc, pc, &f, epoch);
+}

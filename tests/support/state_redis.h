@@ -105,6 +105,14 @@ struct vg_test_part_commit {
 bool vg_test_part_commit_build(struct vg_state *st, const struct vg_health_config *hc,
                                struct vg_test_part_commit *pc, const struct vg_test_event *f,
                                int64_t epoch);
+/*
+ * vg_test_part_commit_build for workflow `name` in workspace "ws", active and running, at
+ * `offset` of topic/partition with event time `time_ms`.
+ */
+bool vg_test_part_commit_workflow(struct vg_state *st, const struct vg_health_config *hc,
+                                  struct vg_test_part_commit *pc, const char *topic,
+                                  int32_t partition, int64_t offset, const char *name,
+                                  int64_t time_ms, int64_t epoch);
 /* vg_state_scope into topic/partition (topic NULL: the global scope); false with the reason
  * printed. */
 bool vg_test_state_enter(struct vg_state *st, const char *topic, int32_t partition);
