@@ -54,7 +54,8 @@ static void claim(struct vg_state *st, int32_t p)
 
 /* One event committed in partition p's scope (claimed first: the scope is entered). */
 static void apply(struct vg_state *st, int32_t p, const char *type, const char *name,
-                  const char *ws, const char *runtime, int64_t at_ms, int64_t offset)
+                  const char *ws, const char *owner, const char *runtime, int64_t at_ms,
+                  int64_t offset)
 {
     struct vg_event ev;
     char errstr[512];
@@ -63,6 +64,7 @@ static void apply(struct vg_state *st, int32_t p, const char *type, const char *
     vg_test_event_make(&ev, &(struct vg_test_event){.type = type,
                                                     .name = name,
                                                     .workspace = ws,
+                                                    .owner = owner,
                                                     .status = "active",
                                                     .runtime = runtime,
                                                     .time_ms = at_ms,
@@ -84,7 +86,8 @@ static const char *res_type(int i)
  * wf-00 .. wf-11 in partition i % 4 (workspace ws-(i % 3), type job when
  * i % 4 == 3), the even ones failed later; and "dup" in partitions 1, 3 and
  * 2 (committed in that order, times increasing): running, succeeded, then
- * the newest, failed, in partition 2, neither the first nor the last scope.
+ * the newest, failed, in partition 2, neither the first nor the last scope;
+ * owned by ann in the older two, by bob in the newest.
  */
 static void seed_resources(struct vg_state *st)
 {
@@ -98,18 +101,18 @@ static void seed_resources(struct vg_state *st)
 
         snprintf(name, sizeof(name), "wf-%02d", i);
         snprintf(ws, sizeof(ws), "ws-%d", i % 3);
-        apply(st, p, res_type(i), name, ws, "running", T0 + i, offset[p]++);
+        apply(st, p, res_type(i), name, ws, NULL, "running", T0 + i, offset[p]++);
         if (i % 2 == 0) {
-            apply(st, p, res_type(i), name, ws, "failed", T0 + 100 + i, offset[p]++);
+            apply(st, p, res_type(i), name, ws, NULL, "failed", T0 + 100 + i, offset[p]++);
         }
     }
     /* The cache would carry the Resource from one scope into the next: read each afresh. */
     vg_state_cache_clear(st);
-    apply(st, 1, "workflow", "dup", "ws-0", "running", T0 + 500, offset[1]++);
+    apply(st, 1, "workflow", "dup", "ws-0", "ann", "running", T0 + 500, offset[1]++);
     vg_state_cache_clear(st);
-    apply(st, 3, "workflow", "dup", "ws-0", "succeeded", T0 + 600, offset[3]++);
+    apply(st, 3, "workflow", "dup", "ws-0", "ann", "succeeded", T0 + 600, offset[3]++);
     vg_state_cache_clear(st);
-    apply(st, 2, "workflow", "dup", "ws-0", "failed", T0 + 900, offset[2]++);
+    apply(st, 2, "workflow", "dup", "ws-0", "bob", "failed", T0 + 900, offset[2]++);
     vg_state_cache_clear(st);
     assert_int_equal(vg_state_scope(st, NULL, 0, errstr, sizeof(errstr)), VG_OK);
 }
@@ -273,6 +276,11 @@ static void check_readers(struct vg_state *st)
     assert_int_equal(list_count(st, &(struct vg_state_filter){.name_glob = "wf-0*"}), 10);
     assert_int_equal(
         list_count(st, &(struct vg_state_filter){.type = "workflow", .name_glob = "wf-1*"}), 1);
+    /* owners change: matched on the newest copy only, never on an older one */
+    assert_int_equal(list_count(st, &(struct vg_state_filter){.owner = "bob"}), 1);
+    assert_int_equal(list_count(st, &(struct vg_state_filter){.owner = "ann"}), 0);
+    assert_int_equal(list_count(st, &(struct vg_state_filter){.owner = "ann", .workspace = "ws-0"}),
+                     0);
 
     /* by id: the newest of the three */
     assert_int_equal(vg_state_get(st, DUP_ID, &res, errstr, sizeof(errstr)), VG_OK);
