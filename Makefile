@@ -7,7 +7,8 @@
 #   make bench  install deps, release build, run bench/run.sh
 #   make chaos  install deps, ASan+UBSan build, the chaos suite longer and bigger (docs/chaos.md):
 #               CHAOS_EVENTS, CHAOS_RESOURCES, CHAOS_SECONDS, CHAOS_SEED, CHAOS_BROKER_DOWN,
-#               CHAOS_REDIS (single, or cluster: a 3-primary Redis Cluster whose primaries fail over)
+#               CHAOS_REDIS (single; partitioned: one Redis, layout partitioned, commit lanes;
+#               cluster: a 3-primary Redis Cluster whose primaries fail over)
 #   make fuzz   install deps, build the clang libFuzzer targets, run each FUZZ_SECONDS on its corpus:
 #               decoders, rule loader, templates, config loader, HTTP requests, sink answers
 #               (`make test` runs each for 20-30 s; docs/security.md lists them)

@@ -14,7 +14,10 @@
  * fault. VIGIL_CHAOS_REDIS=cluster runs it on a real Redis Cluster (three
  * primaries, a replica each, `redis.layout: partitioned`), where the Redis
  * fault is a primary SIGKILLed and failed over to its replica instead of
- * the one redis-server restarted.
+ * the one redis-server restarted. VIGIL_CHAOS_REDIS=partitioned keeps the one
+ * redis-server (restarted as with single) with `redis.layout: partitioned`, so
+ * every instance commits its partitions on its commit lanes
+ * (redis.commit_connections, default 4) of that one server.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -48,6 +51,7 @@ struct params {
     unsigned seed;
     bool broker_down; /* take brokers down and up (VIGIL_CHAOS_BROKER_DOWN, default 1) */
     bool cluster;     /* on a Redis Cluster (VIGIL_CHAOS_REDIS=cluster) */
+    bool partitioned; /* redis.layout partitioned (cluster, or VIGIL_CHAOS_REDIS=partitioned) */
 };
 
 struct counts {
@@ -921,8 +925,10 @@ int main(void)
         const char *redis = getenv("VIGIL_CHAOS_REDIS");
 
         c->p.cluster = redis && strcmp(redis, "cluster") == 0;
-        if (redis && *redis && !c->p.cluster && strcmp(redis, "single") != 0) {
-            fprintf(stderr, "chaos: VIGIL_CHAOS_REDIS=%s is not single or cluster\n", redis);
+        c->p.partitioned = c->p.cluster || (redis && strcmp(redis, "partitioned") == 0);
+        if (redis && *redis && !c->p.partitioned && strcmp(redis, "single") != 0) {
+            fprintf(stderr, "chaos: VIGIL_CHAOS_REDIS=%s is not single, partitioned or cluster\n",
+                    redis);
             return 1;
         }
     }
@@ -930,7 +936,9 @@ int main(void)
     pthread_mutex_init(&c->mu, NULL);
     printf("chaos: seed %u, %zu events over %zu resources, %d s of faults%s%s\n", c->p.seed,
            c->p.events, c->p.resources, c->p.seconds, c->p.broker_down ? "" : " (no broker down)",
-           c->p.cluster ? ", on a Redis Cluster" : "");
+           c->p.cluster       ? ", on a Redis Cluster"
+           : c->p.partitioned ? ", layout partitioned on one Redis"
+                              : "");
     fflush(stdout);
     /* failures, recoveries, stuck pendings, status flips */
     vg_ref_log_make_runtimes(&c->log, "chaos", c->p.resources, c->p.events, c->p.seed, 10);
@@ -949,6 +957,8 @@ int main(void)
         }
         cluster_url = vg_strdup(vg_test_cluster_url(&c->rc, (size_t)replica));
         o.redis_cluster_url = cluster_url;
+    }
+    if (c->p.partitioned) {
         o.layout = "partitioned";
     }
     if (vg_test_env_start(&c->e, "chaos", &o) != 0) {
