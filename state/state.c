@@ -741,6 +741,16 @@ static vg_err_t read_wait(struct vg_state *st, size_t n, char *errstr, size_t er
  * Redis and its retry writes it, with its WAIT). Never the epoch or the
  * offsets: a mark must not look like a claim or an applied batch.
  */
+/*
+ * How long a wait-mark stays. The WAIT behind it counts the replication
+ * stream's offset, not the key: once the SET is in that stream the key's
+ * expiry (itself replicated) cannot undo the proof, so the mark need not
+ * outlive its WAIT (at most redis.wait_timeout_ms). A minute leaves it
+ * readable by someone asking why a WAIT was owed; then it goes by itself,
+ * instead of one key staying forever per scope that ever owed a WAIT.
+ */
+#define WAIT_MARK_TTL_MS 60000
+
 static vg_err_t settle_one(struct vg_state *st, size_t i, char *errstr, size_t errstr_size)
 {
     vg_err_t err = vg_state_scope_set(st, st->owed[i].scope, errstr, errstr_size);
@@ -761,6 +771,8 @@ static vg_err_t settle_one(struct vg_state *st, size_t i, char *errstr, size_t e
         state_cmd_str(&c, "SET");
         state_cmd_fmt(&c, "%s:wait-mark", st->prefix);
         state_cmd_i64(&c, vg_now_ms());
+        state_cmd_str(&c, "PX");
+        state_cmd_i64(&c, WAIT_MARK_TTL_MS);
         state_cmd_append(st, &c);
         state_cmd_fini(&c);
         n++;
