@@ -304,6 +304,9 @@ vg_err_t vg_engine_start(struct vg_engine **out, struct vg_config *cfg,
     if (err) {
         goto fail;
     }
+    /* the pipeline's commits (and the timers', on the same state) use the commit lanes; the
+     * dispatcher and the API connect their own states, one connection per node */
+    vg_state_commit_lanes_set(eng->st, (unsigned)cfg->redis.commit_connections);
     vg_state_cache_limit(eng->st, (size_t)cfg->redis.cache_resources);
     /* kafka sinks without brokers produce to this cluster, as a producer */
     props = producer_properties(&cfg->kafka, &n_props);

@@ -1861,15 +1861,16 @@ static size_t next_on_lane(const struct part_plan *parts, size_t n_parts, size_t
  * redis.layout partitioned, a batch over several partitions (grouped by
  * by_partition): one part per partition, each committed in its scope, and
  * the commits in flight together. Every partition of the batch is claimed
- * first; then the first part of each commit lane (redis.commit_connections)
- * has its fence sent ahead on its lane, so up to that many parts' WATCHes
- * and EXECs reach Redis in one turn and share its fsync. Part i's commit is
- * written (its fence's verdict taken from the lane), the fence of the next
- * part on its lane sent behind it, then part i+1 is resolved and applied
- * while Redis runs it (a read on a connection first takes the replies of
- * the commits before it there), and so on; then every commit is finished
- * in order. A claim breaks a WATCH already sent: no claim may follow a
- * fence sent ahead, hence the claims first.
+ * first; then, with more than one commit lane (redis.commit_connections),
+ * the first part of each lane has its fence sent ahead on its lane, so up
+ * to that many parts' WATCHes and EXECs reach Redis in one turn and share
+ * its fsync. Part i's commit is written (its fence's verdict taken from the
+ * lane, or with one lane checked by its send), the fence of the next part
+ * on its lane sent behind it, then part i+1 is resolved and applied while
+ * Redis runs it (a read on a connection first takes the replies of the
+ * commits before it there), and so on; then every commit is finished in
+ * order. A claim breaks a WATCH already sent: no claim may follow a fence
+ * sent ahead, hence the claims first.
  *
  * All landed: the batch commits once (applied offsets, counts, the API
  * stream, pages, timers, the cache trim). Any failed: the other commits in
@@ -1888,6 +1889,7 @@ static vg_err_t batch_in_flight(struct eng_pipeline *pl, const struct vg_kafka_m
     size_t n_sent = 0;
     size_t n_in_flight = 0;
     double t_sent;
+    bool ahead;
     bool from_send;
     vg_err_t err;
     vg_err_t first;
@@ -1911,7 +1913,11 @@ static vg_err_t batch_in_flight(struct eng_pipeline *pl, const struct vg_kafka_m
     if (lanes == 0) {
         lanes = 1;
     }
-    for (size_t i = 0; i < n_parts && err == VG_OK; i++) {
+    /* One lane: each part's fence is checked by its own send (WATCH + MGET, one round trip),
+     * as before lanes. Sent ahead it would wait behind the previous part's EXEC all the
+     * same, and cost an UNWATCH more per part. */
+    ahead = lanes > 1;
+    for (size_t i = 0; i < n_parts && err == VG_OK && ahead; i++) {
         bool first_on_lane = true;
 
         for (size_t j = 0; j < i && first_on_lane; j++) {
@@ -1928,7 +1934,7 @@ static vg_err_t batch_in_flight(struct eng_pipeline *pl, const struct vg_kafka_m
         err = part_send(pl, &acc, msgs + parts[i].from, parts[i].k, n_sent + 1, &sent[n_sent]);
         n_in_flight += sent[n_sent].sent ? 1 : 0;
         n_sent++;
-        next = next_on_lane(parts, n_parts, i, lanes);
+        next = ahead ? next_on_lane(parts, n_parts, i, lanes) : n_parts;
         if (err == VG_OK && next < n_parts) {
             err = fence_ahead(pl, &parts[next], acc.errstr, sizeof(acc.errstr));
         }

@@ -286,10 +286,7 @@ vg_err_t vg_state_connect_config(struct vg_state **stp, const char *url, const c
     st->global = state_key_prefix(st, prefix);
     st->prefix = vg_strdup(st->global);
     st->partitioned = rc && rc->partitioned;
-    st->n_lanes = 1;
-    if (st->partitioned && rc->commit_connections > 1) {
-        st->n_lanes = (uint16_t)(rc->commit_connections > 64 ? 64 : rc->commit_connections);
-    }
+    st->n_lanes = 1; /* the pipeline's state asks for more: vg_state_commit_lanes_set */
     err = state_redis_open(st, errstr, errstr_size);
     if (err != VG_OK) {
         vg_state_destroy(st);
@@ -495,6 +492,28 @@ vg_err_t vg_state_scope(struct vg_state *st, const char *topic, int32_t partitio
         st->tag_slot = state_cluster_keyslot(st->tag, strlen(st->tag));
     }
     return scope_route(st, errstr, errstr_size);
+}
+
+void vg_state_commit_lanes_set(struct vg_state *st, unsigned n)
+{
+    /* the parked connections are placed by (node, lane): the layout changes under them */
+    VG_ASSERT(!st->scope && !state_commits_pending(st));
+    if (!st->partitioned || n < 1) {
+        n = 1;
+    }
+    if (n > VG_STATE_MAX_COMMIT_LANES) {
+        n = VG_STATE_MAX_COMMIT_LANES;
+    }
+    if (n == st->n_lanes) {
+        return;
+    }
+    for (size_t i = 0; i < st->n_parked; i++) {
+        if (st->parked[i]) {
+            redisFree(st->parked[i]); /* (nothing in flight: opened again when a scope needs it) */
+            st->parked[i] = NULL;
+        }
+    }
+    st->n_lanes = (uint16_t)n;
 }
 
 unsigned vg_state_commit_lanes(const struct vg_state *st)
@@ -741,6 +760,16 @@ static vg_err_t read_wait(struct vg_state *st, size_t n, char *errstr, size_t er
  * Redis and its retry writes it, with its WAIT). Never the epoch or the
  * offsets: a mark must not look like a claim or an applied batch.
  */
+/*
+ * How long a wait-mark stays. The WAIT behind it counts the replication
+ * stream's offset, not the key: once the SET is in that stream the key's
+ * expiry (itself replicated) cannot undo the proof, so the mark need not
+ * outlive its WAIT (at most redis.wait_timeout_ms). A minute leaves it
+ * readable by someone asking why a WAIT was owed; then it goes by itself,
+ * instead of one key staying forever per scope that ever owed a WAIT.
+ */
+#define WAIT_MARK_TTL_MS 60000
+
 static vg_err_t settle_one(struct vg_state *st, size_t i, char *errstr, size_t errstr_size)
 {
     vg_err_t err = vg_state_scope_set(st, st->owed[i].scope, errstr, errstr_size);
@@ -761,6 +790,8 @@ static vg_err_t settle_one(struct vg_state *st, size_t i, char *errstr, size_t e
         state_cmd_str(&c, "SET");
         state_cmd_fmt(&c, "%s:wait-mark", st->prefix);
         state_cmd_i64(&c, vg_now_ms());
+        state_cmd_str(&c, "PX");
+        state_cmd_i64(&c, WAIT_MARK_TTL_MS);
         state_cmd_append(st, &c);
         state_cmd_fini(&c);
         n++;

@@ -28,6 +28,16 @@ target_link_libraries(test_engine_commit_inflight PRIVATE vg_engine vg_teststate
 add_test(NAME engine_commit_inflight COMMAND test_engine_commit_inflight)
 set_tests_properties(engine_commit_inflight PROPERTIES LABELS integration TIMEOUT 60)
 
+# Commit lanes belong to the pipeline: the real `vigil run` on 8 partitions and 4 lanes holds 4
+# connections for its pipeline and 1 for its dispatcher; a CLI reader walking every scope opens 1.
+add_executable(test_engine_commit_lanes ${CMAKE_CURRENT_LIST_DIR}/integration/test_engine_commit_lanes.c)
+target_link_libraries(test_engine_commit_lanes PRIVATE vg_testenv vg_testsupport vg_state vg_core
+                      PkgConfig::CMOCKA PkgConfig::SCALEOUT_HIREDIS vg_build_flags)
+add_dependencies(test_engine_commit_lanes vigil)
+add_test(NAME engine_commit_lanes COMMAND test_engine_commit_lanes)
+set_tests_properties(engine_commit_lanes PROPERTIES LABELS integration TIMEOUT 240
+                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+
 # redis.layout partitioned on one redis-server: each partition's part of a batch in its scope,
 # timers and group buffers per partition, nothing applied twice after a restart.
 add_executable(test_engine_partitioned ${CMAKE_CURRENT_LIST_DIR}/integration/test_engine_partitioned.c)

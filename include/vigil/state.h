@@ -332,8 +332,20 @@ vg_err_t vg_state_fence_ahead(struct vg_state *st, const struct vg_fence *fences
  * flight is finished, nothing is left in flight.
  */
 void vg_state_fences_ahead_drop(struct vg_state *st, bool head_only);
-/* The commit lanes per node (redis.commit_connections with the partitioned layout, else 1):
- * a partition's scope commits on lane partition % this. */
+/*
+ * Commit lanes (docs/state.md "Commit lanes"): with the partitioned layout,
+ * `n` connections per Redis node (redis.commit_connections, at most
+ * VG_STATE_MAX_COMMIT_LANES), a partition's scope on lane partition % n, the
+ * global scope on lane 0. Only the pipeline's state asks for them (the
+ * engine, right after connecting): every other vg_state (the dispatcher's,
+ * the API's, the CLI's) keeps one connection per node, whatever it walks.
+ * With the single layout, or n <= 1: one lane. Call before entering a
+ * partition's scope, with nothing in flight (asserted).
+ */
+#define VG_STATE_MAX_COMMIT_LANES 64
+void vg_state_commit_lanes_set(struct vg_state *st, unsigned n);
+/* The commit lanes per node (vg_state_commit_lanes_set; 1 unless set): a partition's scope
+ * commits on lane partition % this. */
 unsigned vg_state_commit_lanes(const struct vg_state *st);
 
 /*

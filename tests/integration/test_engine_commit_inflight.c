@@ -8,7 +8,10 @@
  * land, the batch fails with that part's conflict, and its retry applies the
  * rest without applying anything twice (each history holds its transitions
  * once, every applied offset is the partition's last). Both on one commit
- * lane and on four (redis.commit_connections), every part's fence sent ahead.
+ * lane (each part's fence checked by its own send, none sent ahead) and on
+ * four (redis.commit_connections), every part's fence sent ahead; on four,
+ * a lane's connection killed with the fences ahead fails the batch, and
+ * its retry applies each part once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -75,6 +78,7 @@ static void rig_start(struct rig *r, const char *name, int lanes)
                                 sizeof(errstr)) != VG_OK) {
         fail_msg("connect: %s", errstr);
     }
+    vg_state_commit_lanes_set(r->st, (unsigned)lanes); /* as the engine does for its pipeline */
     r->rs = vg_ruleset_new();
     vg_decode_config_init(&r->dc);
     r->pl = eng_pipeline_new(r->st, r->rs, &hc, &r->report);
@@ -166,6 +170,8 @@ struct hook {
     size_t max_ahead;     /* fences sent ahead (vg_state_fence_ahead) not finished yet */
     int bump_at;          /* the call (from 1) that moves an epoch; 0: none */
     char bump_key[256];
+    int kill_at; /* the call (from 1) that kills the client kill_id; 0: none */
+    long long kill_id;
 };
 
 static struct hook g_hook;
@@ -195,6 +201,11 @@ static void on_fenced(void *arg)
     }
     if (unread > hk->max_unread) {
         hk->max_unread = unread;
+    }
+    if (hk->calls == hk->kill_at) {
+        /* a commit lane's connection lost while fences are ahead on every lane */
+        assert_int_equal(
+            vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "CLIENT KILL ID %lld", hk->kill_id), 0);
     }
     if (hk->calls == hk->bump_at) {
         /* another instance claims the partition between this commit's WATCH and EXEC */
@@ -226,15 +237,25 @@ static void parts_in_flight_on(int lanes)
 {
     struct rig r;
 
+    long long unwatch;
+
     rig_start(&r, lanes > 1 ? "inflight-lanes" : "inflight-all", lanes);
     g_hook = (struct hook){.st = r.st};
+    unwatch = vg_test_redis_calls(&fx, "unwatch");
     state_test_on_fenced(on_fenced, &g_hook);
     assert_int_equal(run_batch(&r), VG_OK);
     state_test_on_fenced(NULL, NULL);
     assert_int_equal(g_hook.calls, PARTS);
     assert_int_equal(g_hook.max_in_flight, PARTS - 1);
-    /* every part's commit took the verdict of a fence sent ahead on its lane */
-    assert_int_equal(g_hook.max_ahead, PARTS);
+    if (lanes > 1) {
+        /* every part's commit took the verdict of a fence sent ahead on its lane */
+        assert_int_equal(g_hook.max_ahead, PARTS);
+    } else {
+        /* one lane: each part's send checks its fence itself, as before lanes: no fence
+         * sent ahead, and so no UNWATCH */
+        assert_int_equal(g_hook.max_ahead, 0);
+        assert_int_equal(vg_test_redis_calls(&fx, "unwatch"), unwatch);
+    }
     if (lanes >= PARTS) {
         /* each part on a lane of its own: no part read another's connection, so the commits
          * of the three before the fourth were all unread when it was written */
@@ -323,6 +344,74 @@ static void middle_part_fenced_out_on_four_lanes(void **state)
     middle_part_fenced_out_on(4);
 }
 
+/* The id Redis gives the connection of partition p's commit lane (between batches). */
+static long long lane_client_id(struct rig *r, int p)
+{
+    redisReply *reply;
+    long long id;
+
+    assert_true(vg_test_state_enter(r->st, TOPIC, p));
+    reply = redisCommand(r->st->ctx, "CLIENT ID");
+    assert_non_null(reply);
+    assert_int_equal(reply->type, REDIS_REPLY_INTEGER);
+    id = reply->integer;
+    freeReplyObject(reply);
+    return id;
+}
+
+/*
+ * Four commit lanes, opened by a first batch that lands. In the second batch
+ * (the same workflows again, ten offsets on), when the first part's commit
+ * is about to be written, every lane's fence sent ahead, the connection of
+ * partition 3's lane is killed: the batch fails with VG_ERR_BACKEND, the
+ * parts on the live lanes land, nothing of partition 3's. The consumer's
+ * retry (the pipeline reconnects and claims again) skips the parts that
+ * landed and applies partition 3's: every applied offset is the partition's
+ * last, and each history holds the second batch's transitions once (as
+ * many entries as the others got).
+ */
+static void lane_lost_with_fences_ahead(void **state)
+{
+    struct rig r;
+    long long before[PARTS]; /* history entries after the first batch */
+    long long added;         /* those the second batch adds to a partition's history */
+    vg_err_t err;
+    (void)state;
+
+    rig_start(&r, "inflight-lane-lost", 4);
+    assert_int_equal(run_batch(&r), VG_OK);
+    for (int p = 0; p < PARTS; p++) {
+        before[p] = history_entries(&r, p);
+    }
+    for (size_t i = 0; i < PARTS * PER_PART; i++) {
+        r.msgs[i].offset += 10;
+    }
+    g_hook = (struct hook){.st = r.st, .kill_at = 1, .kill_id = lane_client_id(&r, 3)};
+    state_test_on_fenced(on_fenced, &g_hook);
+    err = run_batch(&r);
+    state_test_on_fenced(NULL, NULL);
+    assert_int_equal(err, VG_ERR_BACKEND);
+    assert_int_equal(g_hook.max_ahead, PARTS);
+    assert_int_equal(r.st->n_inflight - r.st->inflight_head, 0);
+    added = history_entries(&r, 0) - before[0];
+    assert_true(added > 0);
+    for (int p = 0; p < PARTS; p++) {
+        assert_int_equal(applied(&r, p), (p == 3 ? 100 : 110) + PER_PART - 1);
+        assert_int_equal(history_entries(&r, p), before[p] + (p == 3 ? 0 : added));
+    }
+
+    /* the consumer retries the whole batch */
+    err = run_batch(&r);
+    if (err != VG_OK) {
+        fail_msg("retry: %s: %s", vg_err_name(err), r.h.last_error(r.h.opaque));
+    }
+    for (int p = 0; p < PARTS; p++) {
+        assert_int_equal(applied(&r, p), 110 + PER_PART - 1);
+        assert_int_equal(history_entries(&r, p), before[p] + added);
+    }
+    rig_stop(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +419,7 @@ int main(void)
         cmocka_unit_test(middle_part_fenced_out),
         cmocka_unit_test(parts_in_flight_on_four_lanes),
         cmocka_unit_test(middle_part_fenced_out_on_four_lanes),
+        cmocka_unit_test(lane_lost_with_fences_ahead),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -60,6 +60,7 @@ static struct vg_state *connect_lanes(const char *url, const char *prefix, bool 
     if (err != VG_OK) {
         fail_msg("connect %s: %s: %s", prefix, vg_err_name(err), errstr);
     }
+    vg_state_commit_lanes_set(st, (unsigned)lanes); /* as the engine asks for its pipeline's */
     return st;
 }
 
@@ -568,6 +569,177 @@ static void claim_after_ahead_refuses_it(void **state)
     free(prefix);
 }
 
+/*
+ * Only a state that asks for commit lanes (the pipeline's) has them: a
+ * reader connected with the same redis section (commit_connections 4)
+ * walks eight partitions' scopes, reading in each, on one connection; the
+ * pipeline's state, which asked for four lanes, is on four after the same
+ * walk.
+ */
+static void readers_keep_one_connection(void **state)
+{
+    char *prefix = vg_asprintf("inflight-reader-%d", (int)getpid());
+    struct vg_redis_config rc = {0};
+    struct vg_state *reader = NULL;
+    struct vg_state *st;
+    char errstr[512] = "";
+    (void)state;
+
+    rc.prefix = prefix;
+    rc.partitioned = true;
+    rc.commit_connections = 4;
+    if (vg_state_connect_config(&reader, vg_test_redis_url(&fx), prefix, &rc, errstr,
+                                sizeof(errstr)) != VG_OK) {
+        fail_msg("connect: %s", errstr);
+    }
+    st = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
+    assert_int_equal(vg_state_commit_lanes(reader), 1);
+    assert_int_equal(vg_state_commit_lanes(st), 4);
+    for (int32_t p = 0; p < 8; p++) {
+        enter(reader, "ev", p);
+        assert_int_equal(applied(reader, "ev", p), -1);
+        enter(st, "ev", p);
+        assert_int_equal(applied(st, "ev", p), -1);
+    }
+    assert_int_equal(connections(reader), 1);
+    assert_int_equal(connections(st), 4);
+    vg_state_destroy(reader);
+    vg_state_destroy(st);
+    free(prefix);
+}
+
+/* The id Redis gives the connection of `partition`'s commit lane (nothing in flight on it). */
+static long long lane_client_id(struct vg_state *st, const char *topic, int32_t partition)
+{
+    redisReply *r;
+    long long id;
+
+    enter(st, topic, partition);
+    assert_false(state_commits_pending(st));
+    r = redisCommand(st->ctx, "CLIENT ID");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    id = r->integer;
+    freeReplyObject(r);
+    return id;
+}
+
+/* Entries in the history stream of the workflow `name`'s Resource in topic/partition's scope. */
+static long long history_len(const char *prefix, const char *topic, int32_t partition,
+                             const struct vg_test_part_commit *pc)
+{
+    redisReply *r =
+        redisCommand(fx.raw, "XLEN %s:{%s/%d}:hist:{%s}", prefix, topic, (int)partition, pc->ev.id);
+    long long n;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    n = r->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+/*
+ * Four lanes, fences sent ahead on all four, then lane 2's connection is
+ * killed (CLIENT KILL ID) before the commits are written. The part on the
+ * dead lane fails with VG_ERR_BACKEND (from its send, when the fence's
+ * replies were lost with the connection, or from its finish, when they had
+ * arrived and the commit then met the closed connection), within a bound
+ * and with its errstr saying so; the parts on the three live lanes land.
+ * Nothing of the dead lane's part is in Redis. After vg_state_reconnect and
+ * a claim, its retry lands once: one history entry, its applied offset,
+ * and the live lanes' parts are still there once each.
+ */
+static void lane_lost_with_fences_ahead(void **state)
+{
+    char *prefix = vg_asprintf("inflight-lane-lost-%d", (int)getpid());
+    const char *topic = "ev";
+    struct vg_state *st = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
+    struct vg_test_part_commit pc[4];
+    bool sent[4] = {false};
+    char errstr[512] = "";
+    long long id;
+    int failed = 0;
+    vg_err_t err;
+    (void)state;
+
+    for (int32_t p = 0; p < 4; p++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "wf-x%d", (int)p);
+        build_in(st, &pc[p], topic, p, 600 + p, name, claim(st, topic, p));
+    }
+    id = lane_client_id(st, topic, 2);
+    for (int32_t p = 0; p < 4; p++) {
+        fence_ahead_in(st, &pc[p]);
+    }
+    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "CLIENT KILL ID %lld", id), 0);
+    for (int32_t p = 0; p < 4; p++) {
+        enter(st, topic, p);
+        errstr[0] = '\0';
+        err = vg_state_commit_send(st, &pc[p].cm, errstr, sizeof(errstr));
+        if (p != 2 && err != VG_OK) {
+            fail_msg("send %d: %s: %s", (int)p, vg_err_name(err), errstr);
+        }
+        if (p == 2 && err != VG_OK) {
+            /* the fence's replies went with the connection: not in flight */
+            assert_int_equal(err, VG_ERR_BACKEND);
+            assert_non_null(strstr(errstr, "connection"));
+            failed++;
+        }
+        sent[p] = err == VG_OK;
+    }
+    for (int32_t p = 0; p < 4; p++) {
+        if (!sent[p]) {
+            continue;
+        }
+        errstr[0] = '\0';
+        err = vg_state_commit_finish(st, errstr, sizeof(errstr));
+        if (p != 2 && err != VG_OK) {
+            fail_msg("finish %d: %s: %s", (int)p, vg_err_name(err), errstr);
+        }
+        if (p == 2) {
+            /* the fence's verdict had arrived; the commit met the closed connection */
+            assert_int_equal(err, VG_ERR_BACKEND);
+            assert_int_equal(strncmp(errstr, "redis ", 6), 0); /* "redis URL: commit: ..." */
+            assert_true((pc[2].res->dirty_mask & VG_DIRTY_REPLACE) != 0);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 1);
+    vg_state_fences_ahead_drop(st, false);
+    assert_int_equal(in_flight(st), 0);
+    assert_int_equal(applied(st, topic, 0), 600);
+    assert_int_equal(applied(st, topic, 1), 601);
+    assert_int_equal(applied(st, topic, 2), -1);
+    assert_int_equal(applied(st, topic, 3), 603);
+    assert_int_equal(history_len(prefix, topic, 2, &pc[2]), 0);
+
+    /* the retry, as the pipeline does it: reconnect, the cache dropped, claim again */
+    err = vg_state_reconnect(st, errstr, sizeof(errstr));
+    if (err != VG_OK) {
+        fail_msg("reconnect: %s: %s", vg_err_name(err), errstr);
+    }
+    vg_state_cache_clear(st);
+    vg_event_fini(&pc[2].ev);
+    build_in(st, &pc[2], topic, 2, 602, "wf-x2", claim(st, topic, 2));
+    fence_ahead_in(st, &pc[2]);
+    send_in(st, &pc[2]);
+    err = vg_state_commit_finish(st, errstr, sizeof(errstr));
+    if (err != VG_OK) {
+        fail_msg("retry: %s: %s", vg_err_name(err), errstr);
+    }
+    vg_state_fences_ahead_drop(st, false);
+    assert_int_equal(in_flight(st), 0);
+    for (int32_t p = 0; p < 4; p++) {
+        assert_int_equal(applied(st, topic, p), 600 + p);
+        assert_int_equal(history_len(prefix, topic, p, &pc[p]), 1);
+        vg_event_fini(&pc[p].ev);
+    }
+    vg_state_destroy(st);
+    free(prefix);
+}
+
 /* ---- a Redis Cluster ---- */
 
 static int cluster_setup(void **state)
@@ -663,6 +835,8 @@ int main(void)
         cmocka_unit_test(four_lanes_fences_ahead),
         cmocka_unit_test(fence_moved_after_ahead_refuses_only_that_part),
         cmocka_unit_test(claim_after_ahead_refuses_it),
+        cmocka_unit_test(readers_keep_one_connection),
+        cmocka_unit_test(lane_lost_with_fences_ahead),
     };
     const struct CMUnitTest cluster_tests[] = {
         cmocka_unit_test(cluster_commits_on_every_primary),

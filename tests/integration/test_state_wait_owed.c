@@ -5,12 +5,13 @@
  * gives it. On one redis-server with a real replica (REPLICAOF): the replica
  * held (SIGSTOP), a commit's WAIT falls short, its connection is killed, and
  * reconnecting fails, again and again, until the replica is let go; the proof
- * then came from a mark written on a new connection. On a real Redis Cluster
- * (three primaries, one replica each): commits to partitions on two primaries
- * in flight together, the first one's replica held, its WAIT falls short while
- * the other lands, and reconnecting (from the other node's scope) fails,
- * naming the first node, until its replica is let go. A claim (the retry
- * of a batch failed without a reconnect) settles what is owed too.
+ * then came from a mark written on a new connection, which expires by
+ * itself. On a real Redis Cluster (three primaries, one replica each):
+ * commits to partitions on two primaries in flight together, the first
+ * one's replica held, its WAIT falls short while the other lands, and
+ * reconnecting (from the other node's scope) fails, naming the first node,
+ * until its replica is let go. A claim (the retry of a batch failed without
+ * a reconnect) settles what is owed too.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -360,6 +361,13 @@ static void owed_wait_outlives_its_connection(void **state)
     /* proven by a write of its own on the new connection, which the replica has */
     r = must(g_raw_replica, "GET %s:wait-mark", prefix);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    /* the mark goes by itself: written with its expiry (a minute), not kept forever */
+    r = must(g_raw_primary, "PTTL %s:wait-mark", prefix);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    if (r->integer <= 0 || r->integer > 60000) {
+        fail_msg("wait-mark PTTL %lld, want 1..60000 ms", (long long)r->integer);
+    }
     freeReplyObject(r);
     r = must(g_raw_replica, "HGET %s:offsets %s/0", prefix, topic);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
