@@ -58,7 +58,8 @@ struct vg_redis_config {
     bool partitioned;
     /* redis.commit_connections (docs/config.md): with the partitioned layout, the
      * connections a node's partitions commit on (a partition's lane: partition % this);
-     * 1 to 64, default 4. */
+     * 1 to 64, default 4. Only the pipeline's state uses them (vg_state_commit_lanes_set);
+     * readers keep one connection per node. */
     int commit_connections;
     /* Not a YAML key: redis.layout was given (in the file or $VIGIL_REDIS_LAYOUT). When not,
      * the commands that read (cli/) take the layout of the data they find. */
