@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "support.h"
+#include "test_rules_sim.h"
 #include "vigil/mem.h"
 #include "vigil/rules.h"
 
@@ -158,10 +159,7 @@ static void test_yaml_syntax_error(void **state)
 /* Smaller mistakes, from memory: each message names t.yaml:line:col. */
 static void test_string_errors(void **state)
 {
-    static const struct {
-        const char *yaml;
-        const char *want;
-    } cases[] = {
+    static const struct sim_load_error cases[] = {
         {"- a\n", "t.yaml:1:1: expected a mapping with \"monitors\" and/or \"pagers\", got a "
                   "sequence"},
         {"monitors: {a: 1}\n", "t.yaml:1:11: \"monitors\": expected a sequence, got a mapping"},
@@ -259,28 +257,9 @@ static void test_string_errors(void **state)
         {"pagers:\n  - name: p/q\n    sinks: [a]\n",
          "t.yaml:2:11: invalid pager name \"p/q\" (use letters, digits, '.', '_' and '-')"},
     };
-    int failed = 0;
 
     (void)state;
-    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        struct vg_ruleset *rs = vg_ruleset_new();
-        char errstr[512] = "";
-        vg_err_t err = vg_rules_load_string(rs, "t.yaml", cases[i].yaml, strlen(cases[i].yaml),
-                                            errstr, sizeof(errstr));
-
-        if (err != VG_ERR_INVALID || strcmp(errstr, cases[i].want) != 0) {
-            print_error("case %zu: got %d \"%s\"\n          want \"%s\"\n", i, err, errstr,
-                        cases[i].want);
-            failed++;
-        }
-        /* A file loads whole or not at all. */
-        if (vg_rules_monitor_count(rs) != 0 || vg_rules_pager_count(rs) != 0) {
-            print_error("case %zu: partially loaded\n", i);
-            failed++;
-        }
-        vg_ruleset_destroy(rs);
-    }
-    assert_int_equal(failed, 0);
+    assert_int_equal(sim_load_errors(cases, VG_ARRAY_LEN(cases)), 0);
 }
 
 /* Accepted spellings: scalars for lists, "*" alongside values, empty sections. */
