@@ -21,6 +21,29 @@
 
 #define BROKEN "tests/fixtures/rules/broken/"
 
+/*
+ * Load `path` (a file, directory or glob) into a fresh ruleset and return it,
+ * or print case `i` and return NULL when it fails or the counts differ.
+ */
+static struct vg_ruleset *load_path_counting(size_t i, const char *path, size_t monitors,
+                                             size_t pagers)
+{
+    struct vg_ruleset *rs = vg_ruleset_new();
+    char errstr[512] = "";
+    char *paths[] = {(char *)path};
+    vg_err_t err = vg_rules_load_paths(rs, paths, 1, errstr, sizeof(errstr));
+
+    if (err != VG_OK || vg_rules_monitor_count(rs) != monitors ||
+        vg_rules_pager_count(rs) != pagers) {
+        print_error("case %zu (%s): err %d (%s), %zu monitors, %zu pagers, want %zu and %zu\n", i,
+                    path, err, errstr, vg_rules_monitor_count(rs), vg_rules_pager_count(rs),
+                    monitors, pagers);
+        vg_ruleset_destroy(rs);
+        return NULL;
+    }
+    return rs;
+}
+
 static void test_examples_load(void **state)
 {
     static const struct {
@@ -39,15 +62,10 @@ static void test_examples_load(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        struct vg_ruleset *rs = vg_ruleset_new();
-        char errstr[512] = "";
-        char *paths[] = {(char *)cases[i].path};
-        vg_err_t err = vg_rules_load_paths(rs, paths, 1, errstr, sizeof(errstr));
+        struct vg_ruleset *rs =
+            load_path_counting(i, cases[i].path, cases[i].monitors, cases[i].pagers);
 
-        if (err != VG_OK || vg_rules_monitor_count(rs) != cases[i].monitors ||
-            vg_rules_pager_count(rs) != cases[i].pagers) {
-            print_error("case %zu (%s): err %d (%s), %zu monitors, %zu pagers\n", i, cases[i].path,
-                        err, errstr, vg_rules_monitor_count(rs), vg_rules_pager_count(rs));
+        if (!rs) {
             failed++;
         }
         vg_ruleset_destroy(rs);
@@ -355,15 +373,11 @@ static void test_paths(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        struct vg_ruleset *rs = vg_ruleset_new();
+        struct vg_ruleset *rs =
+            load_path_counting(i, cases[i].path, cases[i].monitors, cases[i].pagers);
         char errstr[512] = "";
-        char *paths[] = {(char *)cases[i].path};
-        vg_err_t err = vg_rules_load_paths(rs, paths, 1, errstr, sizeof(errstr));
 
-        if (err != VG_OK || vg_rules_monitor_count(rs) != cases[i].monitors ||
-            vg_rules_pager_count(rs) != cases[i].pagers) {
-            print_error("case %zu: err %d \"%s\", %zu monitors, %zu pagers\n", i, err, errstr,
-                        vg_rules_monitor_count(rs), vg_rules_pager_count(rs));
+        if (!rs) {
             failed++;
         } else if (vg_rules_check_sinks(rs, NULL, 0, errstr, sizeof(errstr)) != VG_ERR_INVALID ||
                    strcmp(errstr, cases[i].first_sink_error) != 0) {
