@@ -79,7 +79,8 @@ set_tests_properties(state_hash PROPERTIES LABELS unit TIMEOUT 30)
 # for what they call in the rest of cli/.
 add_executable(test_get_format ${CMAKE_CURRENT_LIST_DIR}/unit/test_get_format.c
                ${PROJECT_SOURCE_DIR}/cli/cmd_get.c ${PROJECT_SOURCE_DIR}/cli/render.c
-               ${PROJECT_SOURCE_DIR}/cli/options.c)
+               ${PROJECT_SOURCE_DIR}/cli/options.c
+               ${CMAKE_CURRENT_LIST_DIR}/support/cli_engine_stub.c)
 target_include_directories(test_get_format PRIVATE ${PROJECT_SOURCE_DIR}/cli)
 target_link_libraries(test_get_format PRIVATE vg_state vg_core PkgConfig::CMOCKA vg_build_flags)
 add_test(NAME get_format COMMAND test_get_format)
@@ -87,7 +88,8 @@ set_tests_properties(get_format PROPERTIES LABELS unit TIMEOUT 30)
 
 # The flags the read-only commands share (cli/options.c): parsed once, with each command's own.
 add_executable(test_cli_options ${CMAKE_CURRENT_LIST_DIR}/unit/test_cli_options.c
-               ${PROJECT_SOURCE_DIR}/cli/options.c)
+               ${PROJECT_SOURCE_DIR}/cli/options.c
+               ${CMAKE_CURRENT_LIST_DIR}/support/cli_engine_stub.c)
 target_include_directories(test_cli_options PRIVATE ${PROJECT_SOURCE_DIR}/cli)
 target_link_libraries(test_cli_options PRIVATE vg_state vg_core PkgConfig::CMOCKA vg_build_flags)
 add_test(NAME cli_options COMMAND test_cli_options)
