@@ -1,15 +1,13 @@
 /*
  * The test HTTP/1.1 receiver: a listening socket on 127.0.0.1:0, one
- * accepting thread and one thread per connection. Every thread polls a
- * "wake" pipe that stop() writes once and nobody reads, so it stays
- * readable and every wait (idle keep-alive, delay, HANG) ends at stop.
+ * accepting thread and one thread per connection. Every thread polls the
+ * listener's wake-up pipe (listener.h), which stop() writes once, so every
+ * wait (idle keep-alive, delay, HANG) ends at stop.
  * Deliberately small: Content-Length bodies only, no TLS, no pipelining tricks.
  */
 #include "http_receiver.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -21,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "support.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -47,9 +46,7 @@ struct conn {
 };
 
 struct vg_http_receiver {
-    int listen_fd;
-    int wake[2]; /* [0] polled by every thread, [1] written once by stop */
-    int port;
+    struct vg_test_listener ln;
     pthread_t accept_thread;
 
     pthread_mutex_t mu;
@@ -107,56 +104,10 @@ static void request_fini(struct vg_http_request *req)
     memset(req, 0, sizeof(*req));
 }
 
-static void set_cloexec(int fd)
-{
-    int flags = fcntl(fd, F_GETFD);
-
-    if (flags >= 0) {
-        (void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    }
-}
-
-/*
- * Wait until `fd` has `events` (fd < 0: only wait), the receiver is
- * stopped, or `timeout_ms` passes (-1: forever). Returns 1 when fd is
- * ready, 0 on timeout, -1 on stop.
- */
+/* See vg_test_listener_wait: 1 ready, 0 timeout, -1 stopped. */
 static int wait_fd(struct vg_http_receiver *r, int fd, short events, int timeout_ms)
 {
-    struct pollfd pfd[2] = {
-        {.fd = r->wake[0], .events = POLLIN},
-        {.fd = fd, .events = events},
-    };
-    int64_t deadline = -1;
-
-    if (timeout_ms >= 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
-    }
-    for (;;) {
-        int left = -1;
-        if (deadline >= 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-            left = now >= deadline ? 0 : (int)(deadline - now);
-        }
-        int rc = poll(pfd, fd >= 0 ? 2 : 1, left);
-        if (rc < 0 && errno == EINTR) {
-            continue;
-        }
-        if (rc < 0) {
-            return -1;
-        }
-        if (pfd[0].revents) {
-            return -1;
-        }
-        if (rc == 0) {
-            return 0;
-        }
-        return 1; /* POLLHUP/POLLERR count as ready: the read or write reports it */
-    }
+    return vg_test_listener_wait(&r->ln, fd, events, timeout_ms);
 }
 
 /* Write all of `s`; false when the peer went away or we are stopping. */
@@ -540,14 +491,13 @@ static void *accept_main(void *arg)
     struct vg_http_receiver *r = arg;
 
     for (;;) {
-        if (wait_fd(r, r->listen_fd, POLLIN, -1) != 1) {
+        if (wait_fd(r, r->ln.fd, POLLIN, -1) != 1) {
             return NULL;
         }
-        int fd = accept(r->listen_fd, NULL, NULL);
+        int fd = vg_test_listener_accept(&r->ln);
         if (fd < 0) {
             continue; /* EINTR, ECONNABORTED, EMFILE...: poll again */
         }
-        set_cloexec(fd);
         reap_done(r);
 
         struct conn *c = vg_calloc(1, sizeof(*c));
@@ -570,33 +520,14 @@ static void *accept_main(void *arg)
 struct vg_http_receiver *vg_http_receiver_start(void)
 {
     struct vg_http_receiver *r = vg_calloc(1, sizeof(*r));
-    struct sockaddr_in sa = {0};
-    socklen_t sa_len = sizeof(sa);
     pthread_condattr_t ca;
 
-    r->listen_fd = -1;
-    r->wake[0] = r->wake[1] = -1;
     r->def.action = VG_HTTP_ANSWER;
     r->def.status = 200;
-    if (pipe(r->wake) != 0) {
-        goto fail;
+    if (!vg_test_listener_open(&r->ln)) {
+        vg_free(r);
+        return NULL;
     }
-    set_cloexec(r->wake[0]);
-    set_cloexec(r->wake[1]);
-    r->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (r->listen_fd < 0) {
-        goto fail;
-    }
-    set_cloexec(r->listen_fd);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
-    if (bind(r->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(r->listen_fd, 64) != 0 ||
-        getsockname(r->listen_fd, (struct sockaddr *)&sa, &sa_len) != 0) {
-        goto fail;
-    }
-    r->port = ntohs(sa.sin_port);
 
     pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_init(&ca);
@@ -606,32 +537,19 @@ struct vg_http_receiver *vg_http_receiver_start(void)
     if (pthread_create(&r->accept_thread, NULL, accept_main, r) != 0) {
         pthread_cond_destroy(&r->cond);
         pthread_mutex_destroy(&r->mu);
-        goto fail;
+        vg_test_listener_close(&r->ln);
+        vg_free(r);
+        return NULL;
     }
     return r;
-
-fail:
-    if (r->listen_fd >= 0) {
-        close(r->listen_fd);
-    }
-    if (r->wake[0] >= 0) {
-        close(r->wake[0]);
-        close(r->wake[1]);
-    }
-    vg_free(r);
-    return NULL;
 }
 
 void vg_http_receiver_stop(struct vg_http_receiver *r)
 {
-    static const char one = 1;
-
     if (!r) {
         return;
     }
-    /* Never read: wake[0] stays readable, so every poll in every thread returns. */
-    while (write(r->wake[1], &one, 1) < 0 && errno == EINTR) {
-    }
+    vg_test_listener_wake(&r->ln);
     pthread_join(r->accept_thread, NULL);
     /* No new connections now; each connection thread ends at its next poll. */
     while (r->conns) {
@@ -640,9 +558,7 @@ void vg_http_receiver_stop(struct vg_http_receiver *r)
         pthread_join(c->thread, NULL);
         vg_free(c);
     }
-    close(r->listen_fd);
-    close(r->wake[0]);
-    close(r->wake[1]);
+    vg_test_listener_close(&r->ln);
     for (size_t i = 0; i < r->n_reqs; i++) {
         request_fini(&r->reqs[i]);
     }
@@ -659,12 +575,12 @@ void vg_http_receiver_stop(struct vg_http_receiver *r)
 
 int vg_http_receiver_port(const struct vg_http_receiver *r)
 {
-    return r->port;
+    return r->ln.port;
 }
 
 char *vg_http_receiver_url(const struct vg_http_receiver *r, const char *path)
 {
-    return vg_asprintf("http://127.0.0.1:%d%s", r->port, path ? path : "");
+    return vg_asprintf("http://127.0.0.1:%d%s", r->ln.port, path ? path : "");
 }
 
 void vg_http_receiver_set_default(struct vg_http_receiver *r, const struct vg_http_behaviour *b)

@@ -1,14 +1,12 @@
 /*
  * The SMTP test server of smtp_receiver.h: one thread accepts, one thread
  * per connection reads command lines and answers. Every blocking read
- * polls a wake-up pipe too, so vg_smtp_receiver_stop returns promptly.
+ * polls the listener's wake-up pipe too (listener.h), so
+ * vg_smtp_receiver_stop returns promptly.
  */
 #include "smtp_receiver.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "support.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -34,9 +33,7 @@ struct sconn {
 };
 
 struct vg_smtp_receiver {
-    int listen_fd;
-    int wake[2];
-    int port;
+    struct vg_test_listener ln;
     pthread_t accept_thread;
     pthread_mutex_t mu;
     struct sconn *conns;
@@ -53,20 +50,7 @@ struct vg_smtp_receiver {
 /* 1 readable, 0 stopping or error. */
 static int wait_readable(struct vg_smtp_receiver *r, int fd)
 {
-    struct pollfd pfd[2] = {{.fd = r->wake[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
-
-    for (;;) {
-        int rc = poll(pfd, fd >= 0 ? 2 : 1, -1);
-        if (rc < 0 && errno == EINTR) {
-            continue;
-        }
-        if (rc < 0 || (pfd[0].revents & POLLIN)) {
-            return 0;
-        }
-        if (pfd[1].revents) {
-            return 1;
-        }
-    }
+    return vg_test_listener_wait(&r->ln, fd, POLLIN, -1) == 1;
 }
 
 static bool send_all(int fd, const char *s)
@@ -426,14 +410,13 @@ static void *accept_main(void *arg)
         struct sconn *c;
         int fd;
 
-        if (wait_readable(r, r->listen_fd) != 1) {
+        if (wait_readable(r, r->ln.fd) != 1) {
             return NULL;
         }
-        fd = accept(r->listen_fd, NULL, NULL);
+        fd = vg_test_listener_accept(&r->ln);
         if (fd < 0) {
             continue;
         }
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
         c = vg_calloc(1, sizeof(*c));
         c->r = r;
         c->fd = fd;
@@ -455,54 +438,27 @@ static void *accept_main(void *arg)
 struct vg_smtp_receiver *vg_smtp_receiver_start(void)
 {
     struct vg_smtp_receiver *r = vg_calloc(1, sizeof(*r));
-    struct sockaddr_in sa;
-    socklen_t sa_len = sizeof(sa);
 
-    r->listen_fd = -1;
-    if (pipe(r->wake) != 0) {
+    if (!vg_test_listener_open(&r->ln)) {
         vg_free(r);
         return NULL;
     }
-    fcntl(r->wake[0], F_SETFD, FD_CLOEXEC);
-    fcntl(r->wake[1], F_SETFD, FD_CLOEXEC);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    r->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (r->listen_fd < 0 || bind(r->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(r->listen_fd, 64) != 0 ||
-        getsockname(r->listen_fd, (struct sockaddr *)&sa, &sa_len) != 0) {
-        goto fail;
-    }
-    fcntl(r->listen_fd, F_SETFD, FD_CLOEXEC);
-    r->port = ntohs(sa.sin_port);
     pthread_mutex_init(&r->mu, NULL);
     if (pthread_create(&r->accept_thread, NULL, accept_main, r) != 0) {
         pthread_mutex_destroy(&r->mu);
-        goto fail;
+        vg_test_listener_close(&r->ln);
+        vg_free(r);
+        return NULL;
     }
     return r;
-
-fail:
-    if (r->listen_fd >= 0) {
-        close(r->listen_fd);
-    }
-    close(r->wake[0]);
-    close(r->wake[1]);
-    vg_free(r);
-    return NULL;
 }
 
 void vg_smtp_receiver_stop(struct vg_smtp_receiver *r)
 {
-    static const char one = 1;
-
     if (!r) {
         return;
     }
-    /* Never read: wake[0] stays readable, so every thread's next poll returns. */
-    while (write(r->wake[1], &one, 1) < 0 && errno == EINTR) {
-    }
+    vg_test_listener_wake(&r->ln);
     pthread_join(r->accept_thread, NULL);
     while (r->conns) {
         struct sconn *c = r->conns;
@@ -510,9 +466,7 @@ void vg_smtp_receiver_stop(struct vg_smtp_receiver *r)
         pthread_join(c->thread, NULL);
         vg_free(c);
     }
-    close(r->listen_fd);
-    close(r->wake[0]);
-    close(r->wake[1]);
+    vg_test_listener_close(&r->ln);
     for (size_t i = 0; i < r->n_msgs; i++) {
         msg_fini(&r->msgs[i]);
     }
@@ -524,12 +478,12 @@ void vg_smtp_receiver_stop(struct vg_smtp_receiver *r)
 
 int vg_smtp_receiver_port(const struct vg_smtp_receiver *r)
 {
-    return r->port;
+    return r->ln.port;
 }
 
 char *vg_smtp_receiver_url(const struct vg_smtp_receiver *r)
 {
-    return vg_asprintf("smtp://127.0.0.1:%d", r->port);
+    return vg_asprintf("smtp://127.0.0.1:%d", r->ln.port);
 }
 
 void vg_smtp_receiver_push(struct vg_smtp_receiver *r, const struct vg_smtp_behaviour *b)
