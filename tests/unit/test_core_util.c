@@ -39,13 +39,35 @@ static bool parse_time_exact(const char *s, int64_t *out)
     return ok;
 }
 
+/* A string and what an int64 parser makes of it (`want` only when `ok`). */
+struct i64_case {
+    const char *s;
+    bool ok;
+    int64_t want;
+};
+
+/* Run `parse` over every case; print each mismatch by index and input. */
+static void run_i64_cases(const struct i64_case *cases, size_t n,
+                          bool (*parse)(const char *s, int64_t *out))
+{
+    int failed = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int64_t got = -7;
+        bool ok = parse(cases[i].s, &got);
+        if (ok != cases[i].ok || (ok && got != cases[i].want)) {
+            print_error("case %zu \"%s\": want %s %lld, got %s %lld\n", i, cases[i].s,
+                        cases[i].ok ? "ok" : "invalid", (long long)cases[i].want,
+                        ok ? "ok" : "invalid", (long long)got);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
 static void test_time_parse(void **state)
 {
-    static const struct {
-        const char *s;
-        bool ok;
-        int64_t want_ms;
-    } cases[] = {
+    static const struct i64_case cases[] = {
         {"2026-11-28T10:00:00Z", true, 1795860000000},
         {"2026-11-28T10:00:00.123Z", true, 1795860000123},
         {"2026-11-28T10:00:00.1Z", true, 1795860000100},
@@ -96,20 +118,9 @@ static void test_time_parse(void **state)
         {"yesterday at noon, roughly", false, 0},
         {"1795860000", false, 0},
     };
-    int failed = 0;
 
     (void)state;
-    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        int64_t got = 0;
-        bool ok = parse_time_exact(cases[i].s, &got);
-        if (ok != cases[i].ok || (ok && got != cases[i].want_ms)) {
-            print_error("case %zu \"%s\": want %s %lld, got %s %lld\n", i, cases[i].s,
-                        cases[i].ok ? "ok" : "invalid", (long long)cases[i].want_ms,
-                        ok ? "ok" : "invalid", (long long)got);
-            failed++;
-        }
-    }
-    assert_int_equal(failed, 0);
+    run_i64_cases(cases, VG_ARRAY_LEN(cases), parse_time_exact);
 }
 
 /* Only the first `len` bytes count: a valid time followed by junk past len parses. */
@@ -185,32 +196,6 @@ static void test_time_format(void **state)
         /* and it parses back to the same instant */
         if (!parse_time_exact(out, &back) || back != cases[i].ms) {
             print_error("case %zu: \"%s\" parses back to %lld\n", i, out, (long long)back);
-            failed++;
-        }
-    }
-    assert_int_equal(failed, 0);
-}
-
-/* A string and what an int64 parser makes of it (`want` only when `ok`). */
-struct i64_case {
-    const char *s;
-    bool ok;
-    int64_t want;
-};
-
-/* Run `parse` over every case; print each mismatch by index and input. */
-static void run_i64_cases(const struct i64_case *cases, size_t n,
-                          bool (*parse)(const char *s, int64_t *out))
-{
-    int failed = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        int64_t got = -7;
-        bool ok = parse(cases[i].s, &got);
-        if (ok != cases[i].ok || (ok && got != cases[i].want)) {
-            print_error("case %zu \"%s\": want %s %lld, got %s %lld\n", i, cases[i].s,
-                        cases[i].ok ? "ok" : "invalid", (long long)cases[i].want,
-                        ok ? "ok" : "invalid", (long long)got);
             failed++;
         }
     }
