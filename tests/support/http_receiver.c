@@ -1,8 +1,8 @@
 /*
- * The test HTTP/1.1 receiver: a listening socket on 127.0.0.1:0, one
- * accepting thread and one thread per connection. Every thread polls the
- * listener's wake-up pipe (listener.h), which stop() writes once, so every
- * wait (idle keep-alive, delay, HANG) ends at stop.
+ * The test HTTP/1.1 receiver: what is said on a connection. The listening
+ * socket on 127.0.0.1:0, the accepting thread, one thread per connection and
+ * the wake-up pipe that ends every wait (idle keep-alive, delay, HANG) at
+ * stop are listener.h's.
  * Deliberately small: Content-Length bodies only, no TLS, no pipelining tricks.
  */
 #include "http_receiver.h"
@@ -36,18 +36,15 @@ struct script_item {
     char *location; /* NULL: default */
 };
 
+/* One connection, for the time it is served. */
 struct conn {
     struct vg_http_receiver *r;
     int fd;
     size_t id;
-    pthread_t thread;
-    bool done; /* under r->mu: the thread is about to return, join it */
-    struct conn *next;
 };
 
 struct vg_http_receiver {
     struct vg_test_listener ln;
-    pthread_t accept_thread;
 
     pthread_mutex_t mu;
     pthread_cond_t cond; /* a request was recorded */
@@ -56,8 +53,6 @@ struct vg_http_receiver {
     struct script_item *queue;
     size_t q_head, q_len, q_cap;
     struct script_item def;
-    struct conn *conns;
-    size_t n_conns;
 };
 
 /* A growable read buffer of one connection. */
@@ -448,73 +443,11 @@ out:
     vg_free(b.data);
 }
 
-static void *conn_main(void *arg)
+static void serve_conn(void *server, int fd, size_t id)
 {
-    struct conn *c = arg;
+    struct conn c = {.r = server, .fd = fd, .id = id};
 
-    serve(c);
-    close(c->fd);
-    c->fd = -1;
-    pthread_mutex_lock(&c->r->mu);
-    c->done = true;
-    pthread_mutex_unlock(&c->r->mu);
-    return NULL;
-}
-
-/* Join connection threads that have finished (keeps long tests from piling up threads). */
-static void reap_done(struct vg_http_receiver *r)
-{
-    struct conn *done = NULL;
-
-    pthread_mutex_lock(&r->mu);
-    for (struct conn **pp = &r->conns; *pp;) {
-        struct conn *c = *pp;
-        if (c->done) {
-            *pp = c->next;
-            c->next = done;
-            done = c;
-        } else {
-            pp = &c->next;
-        }
-    }
-    pthread_mutex_unlock(&r->mu);
-    while (done) {
-        struct conn *next = done->next;
-        pthread_join(done->thread, NULL);
-        vg_free(done);
-        done = next;
-    }
-}
-
-static void *accept_main(void *arg)
-{
-    struct vg_http_receiver *r = arg;
-
-    for (;;) {
-        if (wait_fd(r, r->ln.fd, POLLIN, -1) != 1) {
-            return NULL;
-        }
-        int fd = vg_test_listener_accept(&r->ln);
-        if (fd < 0) {
-            continue; /* EINTR, ECONNABORTED, EMFILE...: poll again */
-        }
-        reap_done(r);
-
-        struct conn *c = vg_calloc(1, sizeof(*c));
-        c->r = r;
-        c->fd = fd;
-        pthread_mutex_lock(&r->mu);
-        c->id = ++r->n_conns;
-        if (pthread_create(&c->thread, NULL, conn_main, c) != 0) {
-            pthread_mutex_unlock(&r->mu);
-            close(fd);
-            vg_free(c);
-            continue;
-        }
-        c->next = r->conns;
-        r->conns = c;
-        pthread_mutex_unlock(&r->mu);
-    }
+    serve(&c);
 }
 
 struct vg_http_receiver *vg_http_receiver_start(void)
@@ -524,20 +457,14 @@ struct vg_http_receiver *vg_http_receiver_start(void)
 
     r->def.action = VG_HTTP_ANSWER;
     r->def.status = 200;
-    if (!vg_test_listener_open(&r->ln)) {
-        vg_free(r);
-        return NULL;
-    }
-
     pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cond, &ca);
     pthread_condattr_destroy(&ca);
-    if (pthread_create(&r->accept_thread, NULL, accept_main, r) != 0) {
+    if (!vg_test_listener_start(&r->ln, serve_conn, r)) {
         pthread_cond_destroy(&r->cond);
         pthread_mutex_destroy(&r->mu);
-        vg_test_listener_close(&r->ln);
         vg_free(r);
         return NULL;
     }
@@ -549,16 +476,7 @@ void vg_http_receiver_stop(struct vg_http_receiver *r)
     if (!r) {
         return;
     }
-    vg_test_listener_wake(&r->ln);
-    pthread_join(r->accept_thread, NULL);
-    /* No new connections now; each connection thread ends at its next poll. */
-    while (r->conns) {
-        struct conn *c = r->conns;
-        r->conns = c->next;
-        pthread_join(c->thread, NULL);
-        vg_free(c);
-    }
-    vg_test_listener_close(&r->ln);
+    vg_test_listener_stop(&r->ln);
     for (size_t i = 0; i < r->n_reqs; i++) {
         request_fini(&r->reqs[i]);
     }
@@ -628,12 +546,7 @@ size_t vg_http_receiver_count(struct vg_http_receiver *r)
 
 size_t vg_http_receiver_connections(struct vg_http_receiver *r)
 {
-    size_t n;
-
-    pthread_mutex_lock(&r->mu);
-    n = r->n_conns;
-    pthread_mutex_unlock(&r->mu);
-    return n;
+    return vg_test_listener_connections(&r->ln);
 }
 
 bool vg_http_receiver_wait(struct vg_http_receiver *r, size_t n, int timeout_ms)

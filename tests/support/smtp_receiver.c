@@ -1,8 +1,8 @@
 /*
- * The SMTP test server of smtp_receiver.h: one thread accepts, one thread
- * per connection reads command lines and answers. Every blocking read
- * polls the listener's wake-up pipe too (listener.h), so
- * vg_smtp_receiver_stop returns promptly.
+ * The SMTP test server of smtp_receiver.h: on each connection, read command
+ * lines and answer. The accepting thread, one thread per connection and the
+ * wake-up pipe every blocking read polls (so vg_smtp_receiver_stop returns
+ * promptly) are listener.h's.
  */
 #include "smtp_receiver.h"
 
@@ -24,19 +24,16 @@
 #define LINE_MAX_BYTES 4096
 #define DATA_MAX_BYTES (4 * 1024 * 1024)
 
+/* One connection, for the time it is served. */
 struct sconn {
     struct vg_smtp_receiver *r;
     int fd;
-    pthread_t thread;
     struct vg_buf in; /* bytes read, not yet consumed */
-    struct sconn *next;
 };
 
 struct vg_smtp_receiver {
     struct vg_test_listener ln;
-    pthread_t accept_thread;
     pthread_mutex_t mu;
-    struct sconn *conns;
     struct vg_smtp_message *msgs;
     size_t n_msgs;
     size_t cap_msgs;
@@ -391,46 +388,13 @@ static void session_run(struct sconn *c)
     vg_free(ss.pass);
 }
 
-static void *conn_main(void *arg)
+static void serve_conn(void *server, int fd, size_t id)
 {
-    struct sconn *c = arg;
+    struct sconn c = {.r = server, .fd = fd};
 
-    session_run(c);
-    close(c->fd);
-    c->fd = -1;
-    vg_buf_fini(&c->in);
-    return NULL;
-}
-
-static void *accept_main(void *arg)
-{
-    struct vg_smtp_receiver *r = arg;
-
-    for (;;) {
-        struct sconn *c;
-        int fd;
-
-        if (wait_readable(r, r->ln.fd) != 1) {
-            return NULL;
-        }
-        fd = vg_test_listener_accept(&r->ln);
-        if (fd < 0) {
-            continue;
-        }
-        c = vg_calloc(1, sizeof(*c));
-        c->r = r;
-        c->fd = fd;
-        pthread_mutex_lock(&r->mu);
-        if (pthread_create(&c->thread, NULL, conn_main, c) != 0) {
-            pthread_mutex_unlock(&r->mu);
-            close(fd);
-            vg_free(c);
-            continue;
-        }
-        c->next = r->conns;
-        r->conns = c;
-        pthread_mutex_unlock(&r->mu);
-    }
+    (void)id;
+    session_run(&c);
+    vg_buf_fini(&c.in);
 }
 
 /* ---------------------------------------------------------------- API */
@@ -439,14 +403,9 @@ struct vg_smtp_receiver *vg_smtp_receiver_start(void)
 {
     struct vg_smtp_receiver *r = vg_calloc(1, sizeof(*r));
 
-    if (!vg_test_listener_open(&r->ln)) {
-        vg_free(r);
-        return NULL;
-    }
     pthread_mutex_init(&r->mu, NULL);
-    if (pthread_create(&r->accept_thread, NULL, accept_main, r) != 0) {
+    if (!vg_test_listener_start(&r->ln, serve_conn, r)) {
         pthread_mutex_destroy(&r->mu);
-        vg_test_listener_close(&r->ln);
         vg_free(r);
         return NULL;
     }
@@ -458,15 +417,7 @@ void vg_smtp_receiver_stop(struct vg_smtp_receiver *r)
     if (!r) {
         return;
     }
-    vg_test_listener_wake(&r->ln);
-    pthread_join(r->accept_thread, NULL);
-    while (r->conns) {
-        struct sconn *c = r->conns;
-        r->conns = c->next;
-        pthread_join(c->thread, NULL);
-        vg_free(c);
-    }
-    vg_test_listener_close(&r->ln);
+    vg_test_listener_stop(&r->ln);
     for (size_t i = 0; i < r->n_msgs; i++) {
         msg_fini(&r->msgs[i]);
     }
