@@ -2,11 +2,8 @@
 # logging, and the example rule repository.
 pkg_check_modules(CJSON_CLI REQUIRED IMPORTED_TARGET libcjson)
 
-add_executable(test_core_config_check unit/test_core_config_check.c)
-target_link_libraries(test_core_config_check PRIVATE vg_testsupport vg_core PkgConfig::CMOCKA
-                      PkgConfig::CJSON_CLI vg_build_flags)
-add_test(NAME test_core_config_check COMMAND test_core_config_check)
-set_tests_properties(test_core_config_check PROPERTIES LABELS unit TIMEOUT 30)
+vigil_test(test_core_config_check SOURCES unit/test_core_config_check.c
+           LIBS vg_testsupport vg_core PkgConfig::CJSON_CLI LABELS unit TIMEOUT 30)
 
 # `vigil check`: every error in one run, positions, did-you-mean, exit codes, --format github.
 add_test(NAME test_cli_check COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_check.sh
@@ -24,19 +21,12 @@ add_test(NAME test_cli_config COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/te
 set_tests_properties(test_cli_config PROPERTIES LABELS integration TIMEOUT 60)
 
 # `vigil sink test` against a real receiver.
-add_executable(test_cli_sink integration/test_cli_sink.c)
-target_link_libraries(test_cli_sink PRIVATE vg_testenv PkgConfig::CMOCKA vg_build_flags)
-add_test(NAME test_cli_sink COMMAND test_cli_sink)
-set_tests_properties(test_cli_sink PROPERTIES LABELS integration TIMEOUT 120
-                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+vigil_test(test_cli_sink SOURCES integration/test_cli_sink.c LIBS vg_testenv
+           LABELS integration TIMEOUT 120 RUNS_VIGIL)
 
 # INFO lines of `vigil run` (one per page delivered, one per rebalance) and log.format: json.
-add_executable(test_cli_logging integration/test_cli_logging.c)
-target_link_libraries(test_cli_logging PRIVATE vg_testenv PkgConfig::CMOCKA PkgConfig::CJSON_CLI
-                      vg_build_flags)
-add_test(NAME test_cli_logging COMMAND test_cli_logging)
-set_tests_properties(test_cli_logging PROPERTIES LABELS integration TIMEOUT 180
-                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+vigil_test(test_cli_logging SOURCES integration/test_cli_logging.c
+           LIBS vg_testenv PkgConfig::CJSON_CLI LABELS integration TIMEOUT 180 RUNS_VIGIL)
 
 # examples/rule-repo: its CI steps pass, and a typo fails them with an annotation.
 add_test(NAME test_cli_rule_repo COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_rule_repo.sh
@@ -44,8 +34,5 @@ add_test(NAME test_cli_rule_repo COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/integration
 set_tests_properties(test_cli_rule_repo PROPERTIES LABELS integration TIMEOUT 60)
 
 # `vigil get`, `history` and `incidents` given only --redis: the layout is the data's.
-add_executable(test_cli_layout_detect integration/test_cli_layout_detect.c)
-target_link_libraries(test_cli_layout_detect PRIVATE vg_testenv PkgConfig::CMOCKA vg_build_flags)
-add_test(NAME test_cli_layout_detect COMMAND test_cli_layout_detect)
-set_tests_properties(test_cli_layout_detect PROPERTIES LABELS integration TIMEOUT 120
-                     ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+vigil_test(test_cli_layout_detect SOURCES integration/test_cli_layout_detect.c LIBS vg_testenv
+           LABELS integration TIMEOUT 120 RUNS_VIGIL)

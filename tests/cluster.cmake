@@ -2,16 +2,13 @@
 # cluster mode on 127.0.0.1 (tests/support/redis_cluster.h), created with redis-cli.
 pkg_check_modules(CLUSTER_HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 
-add_executable(test_state_cluster ${CMAKE_CURRENT_LIST_DIR}/integration/test_state_cluster.c
-               ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
-target_include_directories(test_state_cluster PRIVATE ${PROJECT_SOURCE_DIR}/state
-                           ${CMAKE_CURRENT_LIST_DIR}/support)
-target_link_libraries(test_state_cluster PRIVATE vg_state vg_core vg_testsupport PkgConfig::CMOCKA
-                      PkgConfig::CLUSTER_HIREDIS vg_build_flags)
-add_test(NAME state_cluster COMMAND test_state_cluster)
 # Starting the cluster takes a few seconds, a failover about three (cluster-node-timeout 2000);
 # the tests' own deadlines are below this, so a slow run fails with the test's message.
-set_tests_properties(state_cluster PROPERTIES LABELS integration TIMEOUT 180)
+vigil_test(test_state_cluster NAME state_cluster
+           SOURCES integration/test_state_cluster.c support/redis_cluster.c
+           INCLUDES ${PROJECT_SOURCE_DIR}/state ${CMAKE_CURRENT_LIST_DIR}/support
+           LIBS vg_state vg_core vg_testsupport PkgConfig::CLUSTER_HIREDIS
+           LABELS integration TIMEOUT 180)
 
 # vigil on a Redis Cluster: the real binary given one node's address with `cluster: true`, the
 # end-to-end scenario, a reshard and a failover of the primary that holds vigil's slot.
@@ -19,40 +16,28 @@ pkg_check_modules(CLUSTER_CJSON REQUIRED IMPORTED_TARGET libcjson)
 foreach(t cluster_e2e cluster_reshard cluster_failover cluster_readyz cluster_outbox
           cluster_partitioned_e2e cluster_partitioned_reshard cluster_partitioned_failover
           cluster_dispatch_idle)
-  add_executable(test_${t} ${CMAKE_CURRENT_LIST_DIR}/integration/test_${t}.c
-                 ${CMAKE_CURRENT_LIST_DIR}/integration/cluster_common.c
-                 ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
-  target_include_directories(test_${t} PRIVATE ${PROJECT_SOURCE_DIR}/state
-                             ${CMAKE_CURRENT_LIST_DIR}/support)
-  target_link_libraries(test_${t} PRIVATE vg_testrefmodel vg_testenv vg_state vg_core
-                        vg_testsupport PkgConfig::CMOCKA PkgConfig::CLUSTER_CJSON
-                        PkgConfig::CLUSTER_HIREDIS vg_build_flags)
-  add_dependencies(test_${t} vigil)
-  add_test(NAME ${t} COMMAND test_${t})
   # The cluster starts in a few seconds, the scenario takes well under a minute; above the
   # tests' own deadlines, so a slow run fails with the test's message.
-  set_tests_properties(${t} PROPERTIES LABELS "integration;cluster" TIMEOUT 180
-                       ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+  vigil_test(test_${t} NAME ${t}
+             SOURCES integration/test_${t}.c integration/cluster_common.c support/redis_cluster.c
+             INCLUDES ${PROJECT_SOURCE_DIR}/state ${CMAKE_CURRENT_LIST_DIR}/support
+             LIBS vg_testrefmodel vg_testenv vg_state vg_core vg_testsupport
+                  PkgConfig::CLUSTER_CJSON PkgConfig::CLUSTER_HIREDIS
+             LABELS integration cluster TIMEOUT 180 RUNS_VIGIL)
 endforeach()
 
 # The redis section's cluster keys as vigil.yaml loads them: no sockets.
-add_executable(test_core_config_cluster ${CMAKE_CURRENT_LIST_DIR}/unit/test_core_config_cluster.c)
-target_link_libraries(test_core_config_cluster PRIVATE vg_testsupport vg_core PkgConfig::CMOCKA
-                      vg_build_flags)
-add_test(NAME test_core_config_cluster COMMAND test_core_config_cluster)
-set_tests_properties(test_core_config_cluster PROPERTIES LABELS unit TIMEOUT 30)
+vigil_test(test_core_config_cluster SOURCES unit/test_core_config_cluster.c
+           LIBS vg_testsupport vg_core LABELS unit TIMEOUT 30)
 
 # The partitioned layout's scopes on one redis-server and on a real cluster (three primaries,
 # one replica each), and the replay's swap of a partitioned state on both.
-add_executable(test_state_scope ${CMAKE_CURRENT_LIST_DIR}/integration/test_state_scope.c
-               ${CMAKE_CURRENT_LIST_DIR}/support/redis_cluster.c)
-target_include_directories(test_state_scope PRIVATE ${PROJECT_SOURCE_DIR}/state
-                           ${CMAKE_CURRENT_LIST_DIR}/support)
-target_link_libraries(test_state_scope PRIVATE vg_teststate vg_state vg_core vg_testsupport
-                      PkgConfig::CMOCKA PkgConfig::CLUSTER_HIREDIS vg_build_flags)
-add_test(NAME state_scope COMMAND test_state_scope)
 # the cluster starts in a few seconds, the failover takes about three
-set_tests_properties(state_scope PROPERTIES LABELS "integration;cluster" TIMEOUT 180)
+vigil_test(test_state_scope NAME state_scope
+           SOURCES integration/test_state_scope.c support/redis_cluster.c
+           INCLUDES ${PROJECT_SOURCE_DIR}/state ${CMAKE_CURRENT_LIST_DIR}/support
+           LIBS vg_teststate vg_state vg_core vg_testsupport PkgConfig::CLUSTER_HIREDIS
+           LABELS integration cluster TIMEOUT 180)
 # Commits in flight together (the partitioned layout's parts of a batch): on one redis-server
 # (a read between them, a fenced-out one, a killed connection) and on a real cluster.
 add_executable(test_state_commit_inflight

@@ -1,10 +1,8 @@
 # Events in: Kubernetes pods and Events, runtime from pods, ordering, the DLQ.
 foreach(t events_k8s events_runtime events_order events_invalid)
-  add_executable(test_${t} unit/test_${t}.c)
-  target_compile_definitions(test_${t} PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
-  target_link_libraries(test_${t} PRIVATE vg_testsupport vg_core PkgConfig::CMOCKA vg_build_flags)
-  add_test(NAME test_${t} COMMAND test_${t})
-  set_tests_properties(test_${t} PROPERTIES LABELS unit TIMEOUT 30)
+  vigil_test(test_${t} SOURCES unit/test_${t}.c
+             DEFINITIONS VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures"
+             LIBS vg_testsupport vg_core LABELS unit TIMEOUT 30)
 endforeach()
 
 # Integration: the real vigil binary on the env (tests/support/env.h), with the DLQ read back.
@@ -12,14 +10,9 @@ pkg_check_modules(EVENTS_CJSON REQUIRED IMPORTED_TARGET libcjson)
 # Bad input never stops vigil: poison messages of every class, too large for the DLQ, events
 # from the future, and offsets that start again (a new cluster, a recreated topic).
 foreach(t events_dlq events_dlq_large events_offsets_reset)
-  add_executable(test_${t} integration/test_${t}.c)
-  target_compile_definitions(test_${t} PRIVATE VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures")
-  target_link_libraries(test_${t} PRIVATE vg_testenv PkgConfig::CMOCKA PkgConfig::EVENTS_CJSON
-                        vg_build_flags)
-  add_dependencies(test_${t} vigil)
-  add_test(NAME test_${t} COMMAND test_${t})
-  set_tests_properties(test_${t} PROPERTIES LABELS integration TIMEOUT 180
-                       ENVIRONMENT "VIGIL_BIN=$<TARGET_FILE:vigil>")
+  vigil_test(test_${t} SOURCES integration/test_${t}.c
+             DEFINITIONS VG_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures"
+             LIBS vg_testenv PkgConfig::EVENTS_CJSON LABELS integration TIMEOUT 180 RUNS_VIGIL)
 endforeach()
 # Removes the recorded cluster ids with a raw command, as state written before they existed.
 target_link_libraries(test_events_offsets_reset PRIVATE PkgConfig::HIREDIS)

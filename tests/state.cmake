@@ -50,48 +50,28 @@ set_tests_properties(embedded_redis_restart PROPERTIES TIMEOUT 120)
 # with the test's message, not ctest's.
 set_tests_properties(state_crash state_redis_restart PROPERTIES TIMEOUT 300)
 
-# The redis URL parser, through the private header: no sockets.
-add_executable(test_state_url ${CMAKE_CURRENT_LIST_DIR}/unit/test_state_url.c)
-target_include_directories(test_state_url PRIVATE ${PROJECT_SOURCE_DIR}/state)
-target_link_libraries(test_state_url PRIVATE vg_state vg_core PkgConfig::CMOCKA
-                      PkgConfig::HIREDIS vg_build_flags)
-add_test(NAME state_url COMMAND test_state_url)
-set_tests_properties(state_url PROPERTIES LABELS unit TIMEOUT 30)
-
-# The RESP argument writer (strings, integers, name/value pairs), through the private header.
-add_executable(test_state_cmd ${CMAKE_CURRENT_LIST_DIR}/unit/test_state_cmd.c)
-target_include_directories(test_state_cmd PRIVATE ${PROJECT_SOURCE_DIR}/state)
-target_link_libraries(test_state_cmd PRIVATE vg_state vg_core PkgConfig::CMOCKA
-                      PkgConfig::HIREDIS vg_build_flags)
-add_test(NAME state_cmd COMMAND test_state_cmd)
-set_tests_properties(state_cmd PROPERTIES LABELS unit TIMEOUT 30)
-
-# The Resource hash codec, from HGETALL replies built by hand: no sockets.
-add_executable(test_state_hash ${CMAKE_CURRENT_LIST_DIR}/unit/test_state_hash.c)
-target_include_directories(test_state_hash PRIVATE ${PROJECT_SOURCE_DIR}/state)
-target_link_libraries(test_state_hash PRIVATE vg_state vg_core PkgConfig::CMOCKA
-                      PkgConfig::HIREDIS vg_build_flags)
-add_test(NAME state_hash COMMAND test_state_hash)
-set_tests_properties(state_hash PROPERTIES LABELS unit TIMEOUT 30)
+# Through state/'s private header, no sockets: the redis URL parser; the RESP argument writer
+# (strings, integers, name/value pairs); the Resource hash codec, from HGETALL replies built by
+# hand.
+foreach(t state_url state_cmd state_hash)
+  vigil_test(test_${t} NAME ${t} SOURCES unit/test_${t}.c INCLUDES ${PROJECT_SOURCE_DIR}/state
+             LIBS vg_state vg_core PkgConfig::HIREDIS LABELS unit TIMEOUT 30)
+endforeach()
 
 # The pure rendering of `vigil get` (ages, widths, YAML scalars, the grid):
 # cli/render.c and cli/cmd_get.c compiled in (with cli/options.c), with stubs
 # for what they call in the rest of cli/.
-add_executable(test_get_format ${CMAKE_CURRENT_LIST_DIR}/unit/test_get_format.c
-               ${PROJECT_SOURCE_DIR}/cli/cmd_get.c ${PROJECT_SOURCE_DIR}/cli/render.c
-               ${PROJECT_SOURCE_DIR}/cli/options.c)
-target_include_directories(test_get_format PRIVATE ${PROJECT_SOURCE_DIR}/cli)
-target_link_libraries(test_get_format PRIVATE vg_state vg_core PkgConfig::CMOCKA vg_build_flags)
-add_test(NAME get_format COMMAND test_get_format)
-set_tests_properties(get_format PROPERTIES LABELS unit TIMEOUT 30)
+vigil_test(test_get_format NAME get_format
+           SOURCES unit/test_get_format.c ${PROJECT_SOURCE_DIR}/cli/cmd_get.c
+                   ${PROJECT_SOURCE_DIR}/cli/render.c ${PROJECT_SOURCE_DIR}/cli/options.c
+                   support/cli_engine_stub.c
+           INCLUDES ${PROJECT_SOURCE_DIR}/cli LIBS vg_state vg_core LABELS unit TIMEOUT 30)
 
 # The flags the read-only commands share (cli/options.c): parsed once, with each command's own.
-add_executable(test_cli_options ${CMAKE_CURRENT_LIST_DIR}/unit/test_cli_options.c
-               ${PROJECT_SOURCE_DIR}/cli/options.c)
-target_include_directories(test_cli_options PRIVATE ${PROJECT_SOURCE_DIR}/cli)
-target_link_libraries(test_cli_options PRIVATE vg_state vg_core PkgConfig::CMOCKA vg_build_flags)
-add_test(NAME cli_options COMMAND test_cli_options)
-set_tests_properties(cli_options PROPERTIES LABELS unit TIMEOUT 30)
+vigil_test(test_cli_options NAME cli_options
+           SOURCES unit/test_cli_options.c ${PROJECT_SOURCE_DIR}/cli/options.c
+                   support/cli_engine_stub.c
+           INCLUDES ${PROJECT_SOURCE_DIR}/cli LIBS vg_state vg_core LABELS unit TIMEOUT 30)
 
 # The partitioned key layout read back whole: the state readers, the real `vigil get`,
 # `vigil history`, `vigil incidents` and the HTTP API, on one redis-server and on a real

@@ -1,15 +1,13 @@
 /*
- * The test HTTP/1.1 receiver: a listening socket on 127.0.0.1:0, one
- * accepting thread and one thread per connection. Every thread polls a
- * "wake" pipe that stop() writes once and nobody reads, so it stays
- * readable and every wait (idle keep-alive, delay, HANG) ends at stop.
+ * The test HTTP/1.1 receiver: what is said on a connection. The listening
+ * socket on 127.0.0.1:0, the accepting thread, one thread per connection and
+ * the wake-up pipe that ends every wait (idle keep-alive, delay, HANG) at
+ * stop are listener.h's.
  * Deliberately small: Content-Length bodies only, no TLS, no pipelining tricks.
  */
 #include "http_receiver.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -21,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "support.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -37,20 +36,15 @@ struct script_item {
     char *location; /* NULL: default */
 };
 
+/* One connection, for the time it is served. */
 struct conn {
     struct vg_http_receiver *r;
     int fd;
     size_t id;
-    pthread_t thread;
-    bool done; /* under r->mu: the thread is about to return, join it */
-    struct conn *next;
 };
 
 struct vg_http_receiver {
-    int listen_fd;
-    int wake[2]; /* [0] polled by every thread, [1] written once by stop */
-    int port;
-    pthread_t accept_thread;
+    struct vg_test_listener ln;
 
     pthread_mutex_t mu;
     pthread_cond_t cond; /* a request was recorded */
@@ -59,8 +53,6 @@ struct vg_http_receiver {
     struct script_item *queue;
     size_t q_head, q_len, q_cap;
     struct script_item def;
-    struct conn *conns;
-    size_t n_conns;
 };
 
 /* A growable read buffer of one connection. */
@@ -107,56 +99,10 @@ static void request_fini(struct vg_http_request *req)
     memset(req, 0, sizeof(*req));
 }
 
-static void set_cloexec(int fd)
-{
-    int flags = fcntl(fd, F_GETFD);
-
-    if (flags >= 0) {
-        (void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    }
-}
-
-/*
- * Wait until `fd` has `events` (fd < 0: only wait), the receiver is
- * stopped, or `timeout_ms` passes (-1: forever). Returns 1 when fd is
- * ready, 0 on timeout, -1 on stop.
- */
+/* See vg_test_listener_wait: 1 ready, 0 timeout, -1 stopped. */
 static int wait_fd(struct vg_http_receiver *r, int fd, short events, int timeout_ms)
 {
-    struct pollfd pfd[2] = {
-        {.fd = r->wake[0], .events = POLLIN},
-        {.fd = fd, .events = events},
-    };
-    int64_t deadline = -1;
-
-    if (timeout_ms >= 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        deadline = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + timeout_ms;
-    }
-    for (;;) {
-        int left = -1;
-        if (deadline >= 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-            left = now >= deadline ? 0 : (int)(deadline - now);
-        }
-        int rc = poll(pfd, fd >= 0 ? 2 : 1, left);
-        if (rc < 0 && errno == EINTR) {
-            continue;
-        }
-        if (rc < 0) {
-            return -1;
-        }
-        if (pfd[0].revents) {
-            return -1;
-        }
-        if (rc == 0) {
-            return 0;
-        }
-        return 1; /* POLLHUP/POLLERR count as ready: the read or write reports it */
-    }
+    return vg_test_listener_wait(&r->ln, fd, events, timeout_ms);
 }
 
 /* Write all of `s`; false when the peer went away or we are stopping. */
@@ -497,152 +443,40 @@ out:
     vg_free(b.data);
 }
 
-static void *conn_main(void *arg)
+static void serve_conn(void *server, int fd, size_t id)
 {
-    struct conn *c = arg;
+    struct conn c = {.r = server, .fd = fd, .id = id};
 
-    serve(c);
-    close(c->fd);
-    c->fd = -1;
-    pthread_mutex_lock(&c->r->mu);
-    c->done = true;
-    pthread_mutex_unlock(&c->r->mu);
-    return NULL;
-}
-
-/* Join connection threads that have finished (keeps long tests from piling up threads). */
-static void reap_done(struct vg_http_receiver *r)
-{
-    struct conn *done = NULL;
-
-    pthread_mutex_lock(&r->mu);
-    for (struct conn **pp = &r->conns; *pp;) {
-        struct conn *c = *pp;
-        if (c->done) {
-            *pp = c->next;
-            c->next = done;
-            done = c;
-        } else {
-            pp = &c->next;
-        }
-    }
-    pthread_mutex_unlock(&r->mu);
-    while (done) {
-        struct conn *next = done->next;
-        pthread_join(done->thread, NULL);
-        vg_free(done);
-        done = next;
-    }
-}
-
-static void *accept_main(void *arg)
-{
-    struct vg_http_receiver *r = arg;
-
-    for (;;) {
-        if (wait_fd(r, r->listen_fd, POLLIN, -1) != 1) {
-            return NULL;
-        }
-        int fd = accept(r->listen_fd, NULL, NULL);
-        if (fd < 0) {
-            continue; /* EINTR, ECONNABORTED, EMFILE...: poll again */
-        }
-        set_cloexec(fd);
-        reap_done(r);
-
-        struct conn *c = vg_calloc(1, sizeof(*c));
-        c->r = r;
-        c->fd = fd;
-        pthread_mutex_lock(&r->mu);
-        c->id = ++r->n_conns;
-        if (pthread_create(&c->thread, NULL, conn_main, c) != 0) {
-            pthread_mutex_unlock(&r->mu);
-            close(fd);
-            vg_free(c);
-            continue;
-        }
-        c->next = r->conns;
-        r->conns = c;
-        pthread_mutex_unlock(&r->mu);
-    }
+    serve(&c);
 }
 
 struct vg_http_receiver *vg_http_receiver_start(void)
 {
     struct vg_http_receiver *r = vg_calloc(1, sizeof(*r));
-    struct sockaddr_in sa = {0};
-    socklen_t sa_len = sizeof(sa);
     pthread_condattr_t ca;
 
-    r->listen_fd = -1;
-    r->wake[0] = r->wake[1] = -1;
     r->def.action = VG_HTTP_ANSWER;
     r->def.status = 200;
-    if (pipe(r->wake) != 0) {
-        goto fail;
-    }
-    set_cloexec(r->wake[0]);
-    set_cloexec(r->wake[1]);
-    r->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (r->listen_fd < 0) {
-        goto fail;
-    }
-    set_cloexec(r->listen_fd);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
-    if (bind(r->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(r->listen_fd, 64) != 0 ||
-        getsockname(r->listen_fd, (struct sockaddr *)&sa, &sa_len) != 0) {
-        goto fail;
-    }
-    r->port = ntohs(sa.sin_port);
-
     pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cond, &ca);
     pthread_condattr_destroy(&ca);
-    if (pthread_create(&r->accept_thread, NULL, accept_main, r) != 0) {
+    if (!vg_test_listener_start(&r->ln, serve_conn, r)) {
         pthread_cond_destroy(&r->cond);
         pthread_mutex_destroy(&r->mu);
-        goto fail;
+        vg_free(r);
+        return NULL;
     }
     return r;
-
-fail:
-    if (r->listen_fd >= 0) {
-        close(r->listen_fd);
-    }
-    if (r->wake[0] >= 0) {
-        close(r->wake[0]);
-        close(r->wake[1]);
-    }
-    vg_free(r);
-    return NULL;
 }
 
 void vg_http_receiver_stop(struct vg_http_receiver *r)
 {
-    static const char one = 1;
-
     if (!r) {
         return;
     }
-    /* Never read: wake[0] stays readable, so every poll in every thread returns. */
-    while (write(r->wake[1], &one, 1) < 0 && errno == EINTR) {
-    }
-    pthread_join(r->accept_thread, NULL);
-    /* No new connections now; each connection thread ends at its next poll. */
-    while (r->conns) {
-        struct conn *c = r->conns;
-        r->conns = c->next;
-        pthread_join(c->thread, NULL);
-        vg_free(c);
-    }
-    close(r->listen_fd);
-    close(r->wake[0]);
-    close(r->wake[1]);
+    vg_test_listener_stop(&r->ln);
     for (size_t i = 0; i < r->n_reqs; i++) {
         request_fini(&r->reqs[i]);
     }
@@ -659,12 +493,12 @@ void vg_http_receiver_stop(struct vg_http_receiver *r)
 
 int vg_http_receiver_port(const struct vg_http_receiver *r)
 {
-    return r->port;
+    return r->ln.port;
 }
 
 char *vg_http_receiver_url(const struct vg_http_receiver *r, const char *path)
 {
-    return vg_asprintf("http://127.0.0.1:%d%s", r->port, path ? path : "");
+    return vg_asprintf("http://127.0.0.1:%d%s", r->ln.port, path ? path : "");
 }
 
 void vg_http_receiver_set_default(struct vg_http_receiver *r, const struct vg_http_behaviour *b)
@@ -712,12 +546,7 @@ size_t vg_http_receiver_count(struct vg_http_receiver *r)
 
 size_t vg_http_receiver_connections(struct vg_http_receiver *r)
 {
-    size_t n;
-
-    pthread_mutex_lock(&r->mu);
-    n = r->n_conns;
-    pthread_mutex_unlock(&r->mu);
-    return n;
+    return vg_test_listener_connections(&r->ln);
 }
 
 bool vg_http_receiver_wait(struct vg_http_receiver *r, size_t n, int timeout_ms)

@@ -1,14 +1,12 @@
 /*
- * The SMTP test server of smtp_receiver.h: one thread accepts, one thread
- * per connection reads command lines and answers. Every blocking read
- * polls a wake-up pipe too, so vg_smtp_receiver_stop returns promptly.
+ * The SMTP test server of smtp_receiver.h: on each connection, read command
+ * lines and answer. The accepting thread, one thread per connection and the
+ * wake-up pipe every blocking read polls (so vg_smtp_receiver_stop returns
+ * promptly) are listener.h's.
  */
 #include "smtp_receiver.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "support.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
@@ -25,21 +24,16 @@
 #define LINE_MAX_BYTES 4096
 #define DATA_MAX_BYTES (4 * 1024 * 1024)
 
+/* One connection, for the time it is served. */
 struct sconn {
     struct vg_smtp_receiver *r;
     int fd;
-    pthread_t thread;
     struct vg_buf in; /* bytes read, not yet consumed */
-    struct sconn *next;
 };
 
 struct vg_smtp_receiver {
-    int listen_fd;
-    int wake[2];
-    int port;
-    pthread_t accept_thread;
+    struct vg_test_listener ln;
     pthread_mutex_t mu;
-    struct sconn *conns;
     struct vg_smtp_message *msgs;
     size_t n_msgs;
     size_t cap_msgs;
@@ -53,20 +47,7 @@ struct vg_smtp_receiver {
 /* 1 readable, 0 stopping or error. */
 static int wait_readable(struct vg_smtp_receiver *r, int fd)
 {
-    struct pollfd pfd[2] = {{.fd = r->wake[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
-
-    for (;;) {
-        int rc = poll(pfd, fd >= 0 ? 2 : 1, -1);
-        if (rc < 0 && errno == EINTR) {
-            continue;
-        }
-        if (rc < 0 || (pfd[0].revents & POLLIN)) {
-            return 0;
-        }
-        if (pfd[1].revents) {
-            return 1;
-        }
-    }
+    return vg_test_listener_wait(&r->ln, fd, POLLIN, -1) == 1;
 }
 
 static bool send_all(int fd, const char *s)
@@ -407,47 +388,13 @@ static void session_run(struct sconn *c)
     vg_free(ss.pass);
 }
 
-static void *conn_main(void *arg)
+static void serve_conn(void *server, int fd, size_t id)
 {
-    struct sconn *c = arg;
+    struct sconn c = {.r = server, .fd = fd};
 
-    session_run(c);
-    close(c->fd);
-    c->fd = -1;
-    vg_buf_fini(&c->in);
-    return NULL;
-}
-
-static void *accept_main(void *arg)
-{
-    struct vg_smtp_receiver *r = arg;
-
-    for (;;) {
-        struct sconn *c;
-        int fd;
-
-        if (wait_readable(r, r->listen_fd) != 1) {
-            return NULL;
-        }
-        fd = accept(r->listen_fd, NULL, NULL);
-        if (fd < 0) {
-            continue;
-        }
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
-        c = vg_calloc(1, sizeof(*c));
-        c->r = r;
-        c->fd = fd;
-        pthread_mutex_lock(&r->mu);
-        if (pthread_create(&c->thread, NULL, conn_main, c) != 0) {
-            pthread_mutex_unlock(&r->mu);
-            close(fd);
-            vg_free(c);
-            continue;
-        }
-        c->next = r->conns;
-        r->conns = c;
-        pthread_mutex_unlock(&r->mu);
-    }
+    (void)id;
+    session_run(&c);
+    vg_buf_fini(&c.in);
 }
 
 /* ---------------------------------------------------------------- API */
@@ -455,64 +402,22 @@ static void *accept_main(void *arg)
 struct vg_smtp_receiver *vg_smtp_receiver_start(void)
 {
     struct vg_smtp_receiver *r = vg_calloc(1, sizeof(*r));
-    struct sockaddr_in sa;
-    socklen_t sa_len = sizeof(sa);
 
-    r->listen_fd = -1;
-    if (pipe(r->wake) != 0) {
+    pthread_mutex_init(&r->mu, NULL);
+    if (!vg_test_listener_start(&r->ln, serve_conn, r)) {
+        pthread_mutex_destroy(&r->mu);
         vg_free(r);
         return NULL;
     }
-    fcntl(r->wake[0], F_SETFD, FD_CLOEXEC);
-    fcntl(r->wake[1], F_SETFD, FD_CLOEXEC);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    r->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (r->listen_fd < 0 || bind(r->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        listen(r->listen_fd, 64) != 0 ||
-        getsockname(r->listen_fd, (struct sockaddr *)&sa, &sa_len) != 0) {
-        goto fail;
-    }
-    fcntl(r->listen_fd, F_SETFD, FD_CLOEXEC);
-    r->port = ntohs(sa.sin_port);
-    pthread_mutex_init(&r->mu, NULL);
-    if (pthread_create(&r->accept_thread, NULL, accept_main, r) != 0) {
-        pthread_mutex_destroy(&r->mu);
-        goto fail;
-    }
     return r;
-
-fail:
-    if (r->listen_fd >= 0) {
-        close(r->listen_fd);
-    }
-    close(r->wake[0]);
-    close(r->wake[1]);
-    vg_free(r);
-    return NULL;
 }
 
 void vg_smtp_receiver_stop(struct vg_smtp_receiver *r)
 {
-    static const char one = 1;
-
     if (!r) {
         return;
     }
-    /* Never read: wake[0] stays readable, so every thread's next poll returns. */
-    while (write(r->wake[1], &one, 1) < 0 && errno == EINTR) {
-    }
-    pthread_join(r->accept_thread, NULL);
-    while (r->conns) {
-        struct sconn *c = r->conns;
-        r->conns = c->next;
-        pthread_join(c->thread, NULL);
-        vg_free(c);
-    }
-    close(r->listen_fd);
-    close(r->wake[0]);
-    close(r->wake[1]);
+    vg_test_listener_stop(&r->ln);
     for (size_t i = 0; i < r->n_msgs; i++) {
         msg_fini(&r->msgs[i]);
     }
@@ -524,12 +429,12 @@ void vg_smtp_receiver_stop(struct vg_smtp_receiver *r)
 
 int vg_smtp_receiver_port(const struct vg_smtp_receiver *r)
 {
-    return r->port;
+    return r->ln.port;
 }
 
 char *vg_smtp_receiver_url(const struct vg_smtp_receiver *r)
 {
-    return vg_asprintf("smtp://127.0.0.1:%d", r->port);
+    return vg_asprintf("smtp://127.0.0.1:%d", r->ln.port);
 }
 
 void vg_smtp_receiver_push(struct vg_smtp_receiver *r, const struct vg_smtp_behaviour *b)

@@ -18,22 +18,7 @@
 
 #include "cli.h"
 #include "options.h"
-#include "vigil/engine.h"
 #include "vigil/mem.h"
-
-/* options.c's one link into the rest of cli/: never reached by these tests. */
-vg_err_t vg_engine_redis_for_reading(const struct vg_config *cfg, const char *override_url,
-                                     char **url_out, struct vg_redis_child **child, char *errstr,
-                                     size_t errstr_size)
-{
-    (void)cfg;
-    (void)override_url;
-    (void)url_out;
-    (void)child;
-    (void)errstr;
-    (void)errstr_size;
-    return VG_ERR_INVALID;
-}
 
 /* A command like `get`: -t TYPE, -a, --owner O (long only), --fail (its callback refuses). */
 struct own {

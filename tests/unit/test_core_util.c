@@ -39,13 +39,35 @@ static bool parse_time_exact(const char *s, int64_t *out)
     return ok;
 }
 
+/* A string and what an int64 parser makes of it (`want` only when `ok`). */
+struct i64_case {
+    const char *s;
+    bool ok;
+    int64_t want;
+};
+
+/* Run `parse` over every case; print each mismatch by index and input. */
+static void run_i64_cases(const struct i64_case *cases, size_t n,
+                          bool (*parse)(const char *s, int64_t *out))
+{
+    int failed = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int64_t got = -7;
+        bool ok = parse(cases[i].s, &got);
+        if (ok != cases[i].ok || (ok && got != cases[i].want)) {
+            print_error("case %zu \"%s\": want %s %lld, got %s %lld\n", i, cases[i].s,
+                        cases[i].ok ? "ok" : "invalid", (long long)cases[i].want,
+                        ok ? "ok" : "invalid", (long long)got);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
 static void test_time_parse(void **state)
 {
-    static const struct {
-        const char *s;
-        bool ok;
-        int64_t want_ms;
-    } cases[] = {
+    static const struct i64_case cases[] = {
         {"2026-11-28T10:00:00Z", true, 1795860000000},
         {"2026-11-28T10:00:00.123Z", true, 1795860000123},
         {"2026-11-28T10:00:00.1Z", true, 1795860000100},
@@ -96,20 +118,9 @@ static void test_time_parse(void **state)
         {"yesterday at noon, roughly", false, 0},
         {"1795860000", false, 0},
     };
-    int failed = 0;
 
     (void)state;
-    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        int64_t got = 0;
-        bool ok = parse_time_exact(cases[i].s, &got);
-        if (ok != cases[i].ok || (ok && got != cases[i].want_ms)) {
-            print_error("case %zu \"%s\": want %s %lld, got %s %lld\n", i, cases[i].s,
-                        cases[i].ok ? "ok" : "invalid", (long long)cases[i].want_ms,
-                        ok ? "ok" : "invalid", (long long)got);
-            failed++;
-        }
-    }
-    assert_int_equal(failed, 0);
+    run_i64_cases(cases, VG_ARRAY_LEN(cases), parse_time_exact);
 }
 
 /* Only the first `len` bytes count: a valid time followed by junk past len parses. */
@@ -193,11 +204,7 @@ static void test_time_format(void **state)
 
 static void test_duration_parse(void **state)
 {
-    static const struct {
-        const char *s;
-        bool ok;
-        int64_t want_ms;
-    } cases[] = {
+    static const struct i64_case cases[] = {
         {"500ms", true, 500},
         {"30s", true, 30000},
         {"10m", true, 600000},
@@ -232,20 +239,9 @@ static void test_duration_parse(void **state)
         {"106751991168d", false, 0},              /* just past INT64_MAX ms */
         {"106751991167d106751991167d", false, 0}, /* the sum overflows */
     };
-    int failed = 0;
 
     (void)state;
-    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        int64_t got = -7;
-        bool ok = vg_duration_parse(cases[i].s, &got);
-        if (ok != cases[i].ok || (ok && got != cases[i].want_ms)) {
-            print_error("case %zu \"%s\": want %s %lld, got %s %lld\n", i, cases[i].s,
-                        cases[i].ok ? "ok" : "invalid", (long long)cases[i].want_ms,
-                        ok ? "ok" : "invalid", (long long)got);
-            failed++;
-        }
-    }
-    assert_int_equal(failed, 0);
+    run_i64_cases(cases, VG_ARRAY_LEN(cases), vg_duration_parse);
 }
 
 static void test_glob(void **state)
@@ -329,11 +325,7 @@ static void test_fingerprint(void **state)
 
 static void test_parse_i64(void **state)
 {
-    static const struct {
-        const char *s;
-        bool ok;
-        int64_t want;
-    } cases[] = {
+    static const struct i64_case cases[] = {
         {"0", true, 0},
         {"42", true, 42},
         {"-42", true, -42},
@@ -353,20 +345,9 @@ static void test_parse_i64(void **state)
         {"-", false, 0},
         {"1e3", false, 0},
     };
-    int failed = 0;
 
     (void)state;
-    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        int64_t got = -7;
-        bool ok = vg_parse_i64(cases[i].s, &got);
-        if (ok != cases[i].ok || (ok && got != cases[i].want)) {
-            print_error("case %zu \"%s\": want %s %lld, got %s %lld\n", i, cases[i].s,
-                        cases[i].ok ? "ok" : "invalid", (long long)cases[i].want,
-                        ok ? "ok" : "invalid", (long long)got);
-            failed++;
-        }
-    }
-    assert_int_equal(failed, 0);
+    run_i64_cases(cases, VG_ARRAY_LEN(cases), vg_parse_i64);
 }
 
 static void test_redact_url(void **state)

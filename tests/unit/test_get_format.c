@@ -17,22 +17,7 @@
 
 #include "cli.h"
 #include "render.h"
-#include "vigil/engine.h"
 #include "vigil/mem.h"
-
-/* The one link into the rest of cli/ (options.c's): never reached by these tests. */
-vg_err_t vg_engine_redis_for_reading(const struct vg_config *cfg, const char *override_url,
-                                     char **url_out, struct vg_redis_child **child, char *errstr,
-                                     size_t errstr_size)
-{
-    (void)cfg;
-    (void)override_url;
-    (void)url_out;
-    (void)child;
-    (void)errstr;
-    (void)errstr_size;
-    return VG_ERR_INVALID;
-}
 
 #define S 1000LL
 #define M (60 * S)

@@ -100,6 +100,43 @@ static struct vg_ruleset *load(const char *yaml)
     return rs;
 }
 
+/* One event of a case: status and runtime (NULL: absent). */
+struct step {
+    const char *status, *runtime;
+};
+
+/*
+ * Load monitor "m" (severity high, `when`, and `match` unless NULL), apply
+ * `first` at T0 (unless NULL) and `last` at T0 + 1s to the Resource of `w`,
+ * evaluate the transitions of `last` and say whether "m" has an incident open.
+ * `w` stays for the caller to inspect and fini; `w->res->dirty` tells whether
+ * the evaluation marked the Resource.
+ */
+static bool last_event_opens(struct world *w, const char *match, const char *when,
+                             const struct step *first, struct step last)
+{
+    char *yaml =
+        match ? vg_asprintf("monitors:\n  - name: m\n    match: %s\n"
+                            "    when: %s\n    severity: high\n",
+                            match, when)
+              : vg_asprintf("monitors:\n  - name: m\n    when: %s\n    severity: high\n", when);
+    struct vg_ruleset *rs = load(yaml);
+    struct vg_pages pages = {0};
+    bool open;
+
+    if (first) {
+        world_apply(w, first->status, first->runtime, T0_MS);
+    }
+    world_apply(w, last.status, last.runtime, T0_MS + 1000);
+    w->res->dirty = false;
+    world_eval(w, rs, &pages);
+    open = vg_resource_find_incident(w->res, "m") != NULL;
+    vg_pages_fini(&pages);
+    vg_ruleset_destroy(rs);
+    vg_free(yaml);
+    return open;
+}
+
 /* Monitor `m` with match `match` on runtime -> failed; does running -> failed open it? */
 static void test_match(void **state)
 {
@@ -135,29 +172,20 @@ static void test_match(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        char *yaml = vg_asprintf("monitors:\n  - name: m\n    match: %s\n"
-                                 "    when: {runtime: {to: failed}}\n    severity: high\n",
-                                 cases[i].match);
-        struct vg_ruleset *rs = load(yaml);
+        static const struct step running = {NULL, "running"};
         struct world w;
-        struct vg_pages pages = {0};
         bool open;
 
         world_init(&w, cases[i].type, cases[i].name, cases[i].workspace, cases[i].owner,
                    cases[i].version);
-        world_apply(&w, NULL, "running", T0_MS);
-        world_apply(&w, NULL, "failed", T0_MS + 1000);
-        world_eval(&w, rs, &pages);
-        open = vg_resource_find_incident(w.res, "m") != NULL;
+        open = last_event_opens(&w, cases[i].match, "{runtime: {to: failed}}", &running,
+                                (struct step){NULL, "failed"});
         if (open != cases[i].want) {
             print_error("case %zu: match %s on %s: open %d, want %d\n", i, cases[i].match,
                         w.res->id, open, cases[i].want);
             failed++;
         }
-        vg_pages_fini(&pages);
         world_fini(&w);
-        vg_ruleset_destroy(rs);
-        vg_free(yaml);
     }
     assert_int_equal(failed, 0);
 }
@@ -203,34 +231,21 @@ static void test_conditions(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        char *yaml = vg_asprintf("monitors:\n  - name: m\n    when: %s\n    severity: high\n",
-                                 cases[i].when);
-        struct vg_ruleset *rs = load(yaml);
         bool is_status = strcmp(cases[i].field, "status") == 0;
+        struct step from = {is_status ? cases[i].from : NULL, is_status ? NULL : cases[i].from};
+        struct step to = {is_status ? cases[i].to : NULL, is_status ? NULL : cases[i].to};
         struct world w;
-        struct vg_pages pages = {0};
         bool open;
 
         world_init(&w, "service", "api", "prod", "", "v1");
-        if (cases[i].from[0]) {
-            world_apply(&w, is_status ? cases[i].from : NULL, is_status ? NULL : cases[i].from,
-                        T0_MS);
-        }
-        world_apply(&w, is_status ? cases[i].to : NULL, is_status ? NULL : cases[i].to,
-                    T0_MS + 1000);
-        w.res->dirty = false;
-        world_eval(&w, rs, &pages);
-        open = vg_resource_find_incident(w.res, "m") != NULL;
+        open = last_event_opens(&w, NULL, cases[i].when, cases[i].from[0] ? &from : NULL, to);
         if (open != cases[i].want || w.res->dirty != cases[i].want) {
             print_error("case %zu: %s on %s \"%s\" -> \"%s\": open %d dirty %d, want %d\n", i,
                         cases[i].when, cases[i].field, cases[i].from, cases[i].to, open,
                         w.res->dirty, cases[i].want);
             failed++;
         }
-        vg_pages_fini(&pages);
         world_fini(&w);
-        vg_ruleset_destroy(rs);
-        vg_free(yaml);
     }
     assert_int_equal(failed, 0);
 }
@@ -255,28 +270,18 @@ static void test_health_conditions(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        char *yaml = vg_asprintf("monitors:\n  - name: m\n    when: %s\n    severity: high\n",
-                                 cases[i].when);
-        struct vg_ruleset *rs = load(yaml);
+        struct step first = {cases[i].status1, cases[i].runtime1};
         struct world w;
-        struct vg_pages pages = {0};
         bool open;
 
         world_init(&w, "service", "api", "prod", "", "v1");
-        if (cases[i].status1) {
-            world_apply(&w, cases[i].status1, cases[i].runtime1, T0_MS);
-        }
-        world_apply(&w, cases[i].status2, cases[i].runtime2, T0_MS + 1000);
-        world_eval(&w, rs, &pages);
-        open = vg_resource_find_incident(w.res, "m") != NULL;
+        open = last_event_opens(&w, NULL, cases[i].when, cases[i].status1 ? &first : NULL,
+                                (struct step){cases[i].status2, cases[i].runtime2});
         if (open != cases[i].want) {
             print_error("case %zu: %s: open %d, want %d\n", i, cases[i].when, open, cases[i].want);
             failed++;
         }
-        vg_pages_fini(&pages);
         world_fini(&w);
-        vg_ruleset_destroy(rs);
-        vg_free(yaml);
     }
     assert_int_equal(failed, 0);
 }

@@ -15,10 +15,34 @@
 #include <unistd.h>
 
 #include "support.h"
+#include "test_rules_sim.h"
 #include "vigil/mem.h"
 #include "vigil/rules.h"
 
 #define BROKEN "tests/fixtures/rules/broken/"
+
+/*
+ * Load `path` (a file, directory or glob) into a fresh ruleset and return it,
+ * or print case `i` and return NULL when it fails or the counts differ.
+ */
+static struct vg_ruleset *load_path_counting(size_t i, const char *path, size_t monitors,
+                                             size_t pagers)
+{
+    struct vg_ruleset *rs = vg_ruleset_new();
+    char errstr[512] = "";
+    char *paths[] = {(char *)path};
+    vg_err_t err = vg_rules_load_paths(rs, paths, 1, errstr, sizeof(errstr));
+
+    if (err != VG_OK || vg_rules_monitor_count(rs) != monitors ||
+        vg_rules_pager_count(rs) != pagers) {
+        print_error("case %zu (%s): err %d (%s), %zu monitors, %zu pagers, want %zu and %zu\n", i,
+                    path, err, errstr, vg_rules_monitor_count(rs), vg_rules_pager_count(rs),
+                    monitors, pagers);
+        vg_ruleset_destroy(rs);
+        return NULL;
+    }
+    return rs;
+}
 
 static void test_examples_load(void **state)
 {
@@ -38,15 +62,10 @@ static void test_examples_load(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        struct vg_ruleset *rs = vg_ruleset_new();
-        char errstr[512] = "";
-        char *paths[] = {(char *)cases[i].path};
-        vg_err_t err = vg_rules_load_paths(rs, paths, 1, errstr, sizeof(errstr));
+        struct vg_ruleset *rs =
+            load_path_counting(i, cases[i].path, cases[i].monitors, cases[i].pagers);
 
-        if (err != VG_OK || vg_rules_monitor_count(rs) != cases[i].monitors ||
-            vg_rules_pager_count(rs) != cases[i].pagers) {
-            print_error("case %zu (%s): err %d (%s), %zu monitors, %zu pagers\n", i, cases[i].path,
-                        err, errstr, vg_rules_monitor_count(rs), vg_rules_pager_count(rs));
+        if (!rs) {
             failed++;
         }
         vg_ruleset_destroy(rs);
@@ -158,10 +177,7 @@ static void test_yaml_syntax_error(void **state)
 /* Smaller mistakes, from memory: each message names t.yaml:line:col. */
 static void test_string_errors(void **state)
 {
-    static const struct {
-        const char *yaml;
-        const char *want;
-    } cases[] = {
+    static const struct sim_load_error cases[] = {
         {"- a\n", "t.yaml:1:1: expected a mapping with \"monitors\" and/or \"pagers\", got a "
                   "sequence"},
         {"monitors: {a: 1}\n", "t.yaml:1:11: \"monitors\": expected a sequence, got a mapping"},
@@ -259,28 +275,9 @@ static void test_string_errors(void **state)
         {"pagers:\n  - name: p/q\n    sinks: [a]\n",
          "t.yaml:2:11: invalid pager name \"p/q\" (use letters, digits, '.', '_' and '-')"},
     };
-    int failed = 0;
 
     (void)state;
-    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        struct vg_ruleset *rs = vg_ruleset_new();
-        char errstr[512] = "";
-        vg_err_t err = vg_rules_load_string(rs, "t.yaml", cases[i].yaml, strlen(cases[i].yaml),
-                                            errstr, sizeof(errstr));
-
-        if (err != VG_ERR_INVALID || strcmp(errstr, cases[i].want) != 0) {
-            print_error("case %zu: got %d \"%s\"\n          want \"%s\"\n", i, err, errstr,
-                        cases[i].want);
-            failed++;
-        }
-        /* A file loads whole or not at all. */
-        if (vg_rules_monitor_count(rs) != 0 || vg_rules_pager_count(rs) != 0) {
-            print_error("case %zu: partially loaded\n", i);
-            failed++;
-        }
-        vg_ruleset_destroy(rs);
-    }
-    assert_int_equal(failed, 0);
+    assert_int_equal(sim_load_errors(cases, VG_ARRAY_LEN(cases)), 0);
 }
 
 /* Accepted spellings: scalars for lists, "*" alongside values, empty sections. */
@@ -376,15 +373,11 @@ static void test_paths(void **state)
 
     (void)state;
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
-        struct vg_ruleset *rs = vg_ruleset_new();
+        struct vg_ruleset *rs =
+            load_path_counting(i, cases[i].path, cases[i].monitors, cases[i].pagers);
         char errstr[512] = "";
-        char *paths[] = {(char *)cases[i].path};
-        vg_err_t err = vg_rules_load_paths(rs, paths, 1, errstr, sizeof(errstr));
 
-        if (err != VG_OK || vg_rules_monitor_count(rs) != cases[i].monitors ||
-            vg_rules_pager_count(rs) != cases[i].pagers) {
-            print_error("case %zu: err %d \"%s\", %zu monitors, %zu pagers\n", i, err, errstr,
-                        vg_rules_monitor_count(rs), vg_rules_pager_count(rs));
+        if (!rs) {
             failed++;
         } else if (vg_rules_check_sinks(rs, NULL, 0, errstr, sizeof(errstr)) != VG_ERR_INVALID ||
                    strcmp(errstr, cases[i].first_sink_error) != 0) {

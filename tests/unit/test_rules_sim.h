@@ -49,6 +49,41 @@ struct sim {
     struct vg_rules_out out;
 };
 
+/* YAML that must not load, and its exact "t.yaml:line:col: message". */
+struct sim_load_error {
+    const char *yaml;
+    const char *want;
+};
+
+/*
+ * Load each case as "t.yaml" into a fresh ruleset: it must fail with
+ * VG_ERR_INVALID and exactly `want`, and leave nothing loaded (a file loads
+ * whole or not at all). Prints each mismatch by index; returns how many.
+ */
+SIM_FN int sim_load_errors(const struct sim_load_error *cases, size_t n)
+{
+    int failed = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct vg_ruleset *rs = vg_ruleset_new();
+        char errstr[512] = "";
+        vg_err_t err = vg_rules_load_string(rs, "t.yaml", cases[i].yaml, strlen(cases[i].yaml),
+                                            errstr, sizeof(errstr));
+
+        if (err != VG_ERR_INVALID || strcmp(errstr, cases[i].want) != 0) {
+            print_error("case %zu: got %d \"%s\"\n          want \"%s\"\n", i, err, errstr,
+                        cases[i].want);
+            failed++;
+        }
+        if (vg_rules_monitor_count(rs) != 0 || vg_rules_pager_count(rs) != 0) {
+            print_error("case %zu: partially loaded\n", i);
+            failed++;
+        }
+        vg_ruleset_destroy(rs);
+    }
+    return failed;
+}
+
 SIM_FN struct vg_ruleset *sim_load(const char *yaml)
 {
     struct vg_ruleset *rs = vg_ruleset_new();

@@ -244,62 +244,91 @@ static int check(const cJSON *schema, const cJSON *inst, char *first_error, size
 
 /* ---- bodies ---- */
 
-static char *firing_body(void)
+/* The fields of one page; NULL or 0: left unset (as vg_page_fini allows). */
+struct body_spec {
+    const char *status;
+    struct {
+        const char *id, *monitor, *severity, *summary;
+        int64_t started_at_ms, resolved_at_ms;
+    } inc;
+    struct {
+        const char *id, *type, *name, *workspace, *version, *owner, *status, *runtime, *health;
+    } res;
+    struct {
+        const char *field, *from, *to;
+        int64_t at_ms;
+    } tr;
+};
+
+enum { BODY_FIRING, BODY_RESOLVED };
+
+/*
+ * Firing; and resolved, first-seen (from null), status not known yet, no
+ * owner, whole seconds.
+ */
+static const struct body_spec page_specs[] = {
+    [BODY_FIRING] = {"firing",
+                     {"8c0f6a1e2b3d4c5f", "workflow-failed", "high",
+                      "workflow \"ingestion-x\" in public failed\n(exit 1)", 1795860000123, 0},
+                     {"workflow:v1:ingestion-x:public", "workflow", "ingestion-x", "public", "v1",
+                      "iamgroot", "active", "failed", "unhealthy"},
+                     {"runtime", "running", "failed", 1795860000123}},
+    [BODY_RESOLVED] = {"resolved",
+                       {"0000000000000001", "m", "critical", "", 1795860000000, 1795860060000},
+                       {"job:v1beta:nightly:sandbox", "job", "nightly", "sandbox", "v1beta", "",
+                        NULL, "running", "progressing"},
+                       {"runtime", NULL, "running", 1795860060000}},
+};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? vg_strdup(s) : NULL;
+}
+
+static void copy_or_empty(char *dst, size_t size, const char *s)
+{
+    snprintf(dst, size, "%s", s ? s : "");
+}
+
+/* The JSON body vigil sends for the page `b` describes. */
+static char *page_body(const struct body_spec *b)
 {
     struct vg_page pg = {0};
     char *json;
 
-    pg.status = vg_strdup("firing");
-    pg.incident.id = vg_strdup("8c0f6a1e2b3d4c5f");
-    pg.incident.monitor = vg_strdup("workflow-failed");
-    pg.incident.severity = vg_strdup("high");
-    pg.incident.summary = vg_strdup("workflow \"ingestion-x\" in public failed\n(exit 1)");
-    pg.incident.started_at_ms = 1795860000123;
-    pg.resource.id = vg_strdup("workflow:v1:ingestion-x:public");
-    pg.resource.type = vg_strdup("workflow");
-    pg.resource.name = vg_strdup("ingestion-x");
-    pg.resource.workspace = vg_strdup("public");
-    pg.resource.version = vg_strdup("v1");
-    pg.resource.owner = vg_strdup("iamgroot");
-    snprintf(pg.resource.status, sizeof(pg.resource.status), "active");
-    snprintf(pg.resource.runtime, sizeof(pg.resource.runtime), "failed");
-    snprintf(pg.resource.health, sizeof(pg.resource.health), "unhealthy");
-    snprintf(pg.transition.field, sizeof(pg.transition.field), "runtime");
-    snprintf(pg.transition.from, sizeof(pg.transition.from), "running");
-    snprintf(pg.transition.to, sizeof(pg.transition.to), "failed");
-    pg.transition.at_ms = 1795860000123;
+    pg.status = dup_or_null(b->status);
+    pg.incident.id = dup_or_null(b->inc.id);
+    pg.incident.monitor = dup_or_null(b->inc.monitor);
+    pg.incident.severity = dup_or_null(b->inc.severity);
+    pg.incident.summary = dup_or_null(b->inc.summary);
+    pg.incident.started_at_ms = b->inc.started_at_ms;
+    pg.incident.resolved_at_ms = b->inc.resolved_at_ms;
+    pg.resource.id = dup_or_null(b->res.id);
+    pg.resource.type = dup_or_null(b->res.type);
+    pg.resource.name = dup_or_null(b->res.name);
+    pg.resource.workspace = dup_or_null(b->res.workspace);
+    pg.resource.version = dup_or_null(b->res.version);
+    pg.resource.owner = dup_or_null(b->res.owner);
+    copy_or_empty(pg.resource.status, sizeof(pg.resource.status), b->res.status);
+    copy_or_empty(pg.resource.runtime, sizeof(pg.resource.runtime), b->res.runtime);
+    copy_or_empty(pg.resource.health, sizeof(pg.resource.health), b->res.health);
+    copy_or_empty(pg.transition.field, sizeof(pg.transition.field), b->tr.field);
+    copy_or_empty(pg.transition.from, sizeof(pg.transition.from), b->tr.from);
+    copy_or_empty(pg.transition.to, sizeof(pg.transition.to), b->tr.to);
+    pg.transition.at_ms = b->tr.at_ms;
     json = vg_page_to_json(&pg);
     vg_page_fini(&pg);
     return json;
 }
 
-/* Resolved, first-seen (from null), status not known yet, no owner, whole seconds. */
+static char *firing_body(void)
+{
+    return page_body(&page_specs[BODY_FIRING]);
+}
+
 static char *resolved_body(void)
 {
-    struct vg_page pg = {0};
-    char *json;
-
-    pg.status = vg_strdup("resolved");
-    pg.incident.id = vg_strdup("0000000000000001");
-    pg.incident.monitor = vg_strdup("m");
-    pg.incident.severity = vg_strdup("critical");
-    pg.incident.summary = vg_strdup("");
-    pg.incident.started_at_ms = 1795860000000;
-    pg.incident.resolved_at_ms = 1795860060000;
-    pg.resource.id = vg_strdup("job:v1beta:nightly:sandbox");
-    pg.resource.type = vg_strdup("job");
-    pg.resource.name = vg_strdup("nightly");
-    pg.resource.workspace = vg_strdup("sandbox");
-    pg.resource.version = vg_strdup("v1beta");
-    pg.resource.owner = vg_strdup("");
-    snprintf(pg.resource.runtime, sizeof(pg.resource.runtime), "running");
-    snprintf(pg.resource.health, sizeof(pg.resource.health), "progressing");
-    snprintf(pg.transition.field, sizeof(pg.transition.field), "runtime");
-    snprintf(pg.transition.to, sizeof(pg.transition.to), "running");
-    pg.transition.at_ms = 1795860060000;
-    json = vg_page_to_json(&pg);
-    vg_page_fini(&pg);
-    return json;
+    return page_body(&page_specs[BODY_RESOLVED]);
 }
 
 static void assert_valid(const cJSON *schema, const char *json)
