@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vigil/json.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
@@ -264,6 +265,24 @@ static int missing_operands(char *const *paths, size_t n)
     return missing;
 }
 
+static int on_check_flag(void *ctx, int opt, char *arg)
+{
+    enum format *format = ctx;
+
+    (void)opt; /* 'f' */
+    if (!strcmp(arg, "text")) {
+        *format = FORMAT_TEXT;
+    } else if (!strcmp(arg, "json")) {
+        *format = FORMAT_JSON;
+    } else if (!strcmp(arg, "github")) {
+        *format = FORMAT_GITHUB;
+    } else {
+        fprintf(stderr, "vigil check: --format must be text, json or github\n");
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_CONTINUE;
+}
+
 int cli_cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -272,37 +291,20 @@ int cli_cmd_check(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
     enum format format = FORMAT_TEXT;
+    const struct cli_flags flags = {.shortopts = "c:f:h",
+                                    .opts = opts,
+                                    .usage = usage,
+                                    .on_flag = on_check_flag,
+                                    .ctx = &format,
+                                    .config_path = &config_path};
     struct vg_config cfg;
     struct vg_ruleset *rs;
     struct vg_rules_diags diags = {0};
     char **names = NULL;
-    int rc;
-    int opt;
+    int rc = cli_flags_parse(&flags, argc, argv);
 
-    while ((opt = getopt_long(argc, argv, "c:f:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'f':
-            if (!strcmp(optarg, "text")) {
-                format = FORMAT_TEXT;
-            } else if (!strcmp(optarg, "json")) {
-                format = FORMAT_JSON;
-            } else if (!strcmp(optarg, "github")) {
-                format = FORMAT_GITHUB;
-            } else {
-                fprintf(stderr, "vigil check: --format must be text, json or github\n");
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
+    if (rc != CLI_CONTINUE) {
+        return rc;
     }
     if (missing_operands(argv + optind, (size_t)(argc - optind)) > 0) {
         return CLI_EXIT_USAGE;

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vigil/log.h"
 #include "vigil/page.h"
 #include "vigil/util.h"
@@ -163,6 +164,23 @@ static bool severity_known(const char *s)
     return false;
 }
 
+struct sink_flags {
+    const char *severity;
+    bool all;
+};
+
+static int on_sink_flag(void *ctx, int opt, char *arg)
+{
+    struct sink_flags *sf = ctx;
+
+    if (opt == 's') {
+        sf->severity = arg;
+    } else { /* 'a' */
+        sf->all = true;
+    }
+    return CLI_CONTINUE;
+}
+
 int cli_cmd_sink(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -171,33 +189,21 @@ int cli_cmd_sink(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
-    const char *severity = "info";
+    struct sink_flags sf = {.severity = "info"};
+    const struct cli_flags flags = {.shortopts = "c:s:ah",
+                                    .opts = opts,
+                                    .usage = usage,
+                                    .on_flag = on_sink_flag,
+                                    .ctx = &sf,
+                                    .config_path = &config_path};
     const char *name = NULL;
-    bool all = false;
     struct vg_config cfg;
     struct vg_sinks *sk = NULL;
     char errstr[1024];
-    int rc;
-    int opt;
+    int rc = cli_flags_parse(&flags, argc, argv);
 
-    while ((opt = getopt_long(argc, argv, "c:s:ah", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 's':
-            severity = optarg;
-            break;
-        case 'a':
-            all = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
+    if (rc != CLI_CONTINUE) {
+        return rc;
     }
     if (optind >= argc || strcmp(argv[optind], "test") != 0) {
         if (optind < argc) {
@@ -207,20 +213,19 @@ int cli_cmd_sink(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     name = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if ((name != NULL) == all || optind + 2 < argc) {
+    if ((name != NULL) == sf.all || optind + 2 < argc) {
         fprintf(stderr, "vigil sink test: name one sink, or --all\n");
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    if (!severity_known(severity)) {
+    if (!severity_known(sf.severity)) {
         fprintf(stderr,
                 "vigil sink test: unknown severity \"%s\" (info, low, medium, high or critical)\n",
-                severity);
+                sf.severity);
         return CLI_EXIT_USAGE;
     }
     rc = cli_load_config(&cfg, config_path);
     if (rc != CLI_EXIT_OK) {
-        vg_config_fini(&cfg);
         return rc;
     }
     if (name && !vg_config_find_sink(&cfg, name)) {
@@ -246,8 +251,8 @@ int cli_cmd_sink(int argc, char **argv)
                                    cfg.kafka.n_properties);
     }
     for (size_t i = 0; i < cfg.n_sinks; i++) {
-        if (all || !strcmp(cfg.sinks[i].name, name)) {
-            if (test_sink(sk, cfg.sinks[i].name, severity) != CLI_EXIT_OK) {
+        if (sf.all || !strcmp(cfg.sinks[i].name, name)) {
+            if (test_sink(sk, cfg.sinks[i].name, sf.severity) != CLI_EXIT_OK) {
                 rc = CLI_EXIT_FAILURE;
             }
         }

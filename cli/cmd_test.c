@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vigil/json.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
@@ -1026,36 +1027,35 @@ static void usage(FILE *out)
           out);
 }
 
+static int on_test_flag(void *ctx, int opt, char *arg)
+{
+    (void)opt; /* 'v' */
+    (void)arg;
+    *(bool *)ctx = true;
+    return CLI_CONTINUE;
+}
+
 int cli_cmd_test(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     bool verbose = false;
+    const struct cli_flags flags = {
+        .shortopts = "vh", .opts = opts, .usage = usage, .on_flag = on_test_flag, .ctx = &verbose};
     size_t n_ok = 0;
     size_t n_fail = 0;
     int worst = 0;
-    int opt;
+    int rc = cli_flags_parse(&flags, argc, argv);
 
-    while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'v':
-            verbose = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
+    if (rc != CLI_CONTINUE) {
+        return rc;
     }
     if (optind >= argc) {
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
     for (int i = optind; i < argc; i++) {
-        int rc = run_file(argv[i], verbose, &n_ok, &n_fail);
-
+        rc = run_file(argv[i], verbose, &n_ok, &n_fail);
         worst = rc > worst ? rc : worst;
     }
     printf("%zu passed, %zu failed\n", n_ok, n_fail);

@@ -53,30 +53,52 @@ static char *all_shortopts(const struct option *opts)
     return vg_buf_steal(&b);
 }
 
-static int on_flag(const struct cli_readonly_cmd *cmd, struct cli_readonly *ro, int opt,
-                   const char *arg)
+int cli_flags_parse(const struct cli_flags *f, int argc, char **argv)
 {
+    int rc = CLI_CONTINUE;
+    int opt;
+
+    /* 0, not 1: glibc then starts afresh (a second parse in one process: `incidents show`) */
+    optind = 0;
+    while (rc == CLI_CONTINUE &&
+           (opt = getopt_long(argc, argv, f->shortopts, f->opts, NULL)) != -1) {
+        if (opt == 'h') {
+            f->usage(stdout);
+            rc = CLI_EXIT_OK;
+        } else if (opt == 'c' && f->config_path) {
+            *f->config_path = optarg;
+        } else if (opt != '?' && f->on_flag) {
+            rc = f->on_flag(f->ctx, opt, optarg);
+        } else { /* getopt_long printed what was wrong */
+            f->usage(stderr);
+            rc = CLI_EXIT_USAGE;
+        }
+    }
+    return rc;
+}
+
+/* The shared flags other than -c and -h into the struct cli_readonly, then the command's own. */
+struct readonly_parse {
+    const struct cli_readonly_cmd *cmd;
+    struct cli_readonly *ro;
+};
+
+static int on_readonly_flag(void *ctx, int opt, char *arg)
+{
+    struct readonly_parse *p = ctx;
+
     switch (opt) {
-    case 'c':
-        ro->config_path = arg;
-        return CLI_CONTINUE;
     case CLI_LONG_ONLY('r'):
-        ro->redis_url = arg;
+        p->ro->redis_url = arg;
         return CLI_CONTINUE;
     case CLI_LONG_ONLY('P'):
-        ro->prefix = arg;
+        p->ro->prefix = arg;
         return CLI_CONTINUE;
     case 'o':
-        ro->output = arg;
+        p->ro->output = arg;
         return CLI_CONTINUE;
-    case 'h':
-        cmd->usage(stdout);
-        return CLI_EXIT_OK;
-    case '?': /* getopt_long printed what was wrong */
-        cmd->usage(stderr);
-        return CLI_EXIT_USAGE;
     default:
-        return cmd->on_flag(cmd->ctx, opt, arg);
+        return p->cmd->on_flag(p->cmd->ctx, opt, arg);
     }
 }
 
@@ -104,16 +126,18 @@ int cli_readonly_parse(const struct cli_readonly_cmd *cmd, int argc, char **argv
 {
     struct option *opts = all_options(cmd);
     char *shortopts = all_shortopts(opts);
-    int rc = CLI_CONTINUE;
-    int opt;
+    struct readonly_parse p = {.cmd = cmd, .ro = ro};
+    struct cli_flags f = {.shortopts = shortopts,
+                          .opts = opts,
+                          .usage = cmd->usage,
+                          .on_flag = on_readonly_flag,
+                          .ctx = &p,
+                          .config_path = &ro->config_path};
+    int rc;
 
     memset(ro, 0, sizeof(*ro));
     ro->output = cmd->outputs[0];
-    /* 0, not 1: glibc then starts afresh (a second parse in one process: `incidents show`) */
-    optind = 0;
-    while (rc == CLI_CONTINUE && (opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-        rc = on_flag(cmd, ro, opt, optarg);
-    }
+    rc = cli_flags_parse(&f, argc, argv);
     if (rc == CLI_CONTINUE) {
         rc = check_output(cmd, ro->output);
     }
