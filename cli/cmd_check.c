@@ -265,24 +265,6 @@ static int missing_operands(char *const *paths, size_t n)
     return missing;
 }
 
-static int on_check_flag(void *ctx, int opt, char *arg)
-{
-    enum format *format = ctx;
-
-    (void)opt; /* 'f' */
-    if (!strcmp(arg, "text")) {
-        *format = FORMAT_TEXT;
-    } else if (!strcmp(arg, "json")) {
-        *format = FORMAT_JSON;
-    } else if (!strcmp(arg, "github")) {
-        *format = FORMAT_GITHUB;
-    } else {
-        fprintf(stderr, "vigil check: --format must be text, json or github\n");
-        return CLI_EXIT_USAGE;
-    }
-    return CLI_CONTINUE;
-}
-
 int cli_cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -290,21 +272,34 @@ int cli_cmd_check(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
+    struct cli_flags flags = {
+        .shortopts = "c:f:h", .opts = opts, .usage = usage, .config_path = &config_path};
     enum format format = FORMAT_TEXT;
-    const struct cli_flags flags = {.shortopts = "c:f:h",
-                                    .opts = opts,
-                                    .usage = usage,
-                                    .on_flag = on_check_flag,
-                                    .ctx = &format,
-                                    .config_path = &config_path};
     struct vg_config cfg;
     struct vg_ruleset *rs;
     struct vg_rules_diags diags = {0};
     char **names = NULL;
-    int rc = cli_flags_parse(&flags, argc, argv);
+    int rc;
+    int opt;
 
-    if (rc != CLI_CONTINUE) {
-        return rc;
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
+        switch (opt) {
+        case 'f':
+            if (!strcmp(optarg, "text")) {
+                format = FORMAT_TEXT;
+            } else if (!strcmp(optarg, "json")) {
+                format = FORMAT_JSON;
+            } else if (!strcmp(optarg, "github")) {
+                format = FORMAT_GITHUB;
+            } else {
+                fprintf(stderr, "vigil check: --format must be text, json or github\n");
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        }
+    }
+    if (flags.stop) {
+        return flags.exit_code;
     }
     if (missing_operands(argv + optind, (size_t)(argc - optind)) > 0) {
         return CLI_EXIT_USAGE;

@@ -281,14 +281,15 @@ int cli_cmd_config(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
-    const struct cli_flags flags = {
+    struct cli_flags flags = {
         .shortopts = "c:h", .opts = opts, .usage = usage, .config_path = &config_path};
     struct vg_config cfg;
     char *yaml;
-    int rc = cli_flags_parse(&flags, argc, argv);
+    int rc;
 
-    if (rc != CLI_CONTINUE) {
-        return rc;
+    cli_flags_next(&flags, argc, argv); /* -c and -h only */
+    if (flags.stop) {
+        return flags.exit_code;
     }
     if (optind + 1 != argc || strcmp(argv[optind], "print") != 0) {
         if (optind < argc) {

@@ -153,32 +153,14 @@ static void usage(FILE *out)
           out);
 }
 
-struct demo_flags {
-    const char *events_arg;
-    bool verbose;
-};
-
-static int on_demo_flag(void *ctx, int opt, char *arg)
-{
-    struct demo_flags *df = ctx;
-
-    if (opt == 'e') {
-        df->events_arg = arg;
-    } else { /* 'v' */
-        df->verbose = true;
-    }
-    return CLI_CONTINUE;
-}
-
 int cli_cmd_demo(int argc, char **argv)
 {
     static const struct option opts[] = {{"events", required_argument, NULL, 'e'},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    struct demo_flags df = {.events_arg = "examples/events/demo.jsonl"};
-    const struct cli_flags flags = {
-        .shortopts = "e:vh", .opts = opts, .usage = usage, .on_flag = on_demo_flag, .ctx = &df};
+    struct cli_flags flags = {.shortopts = "e:vh", .opts = opts, .usage = usage};
+    const char *events_arg = "examples/events/demo.jsonl";
     char *events_path = NULL;
     char *rules_path = NULL;
     char *tmp = NULL;
@@ -191,21 +173,33 @@ int cli_cmd_demo(int argc, char **argv)
     size_t n = 0;
     char errstr[512];
     vg_err_t err;
-    int rc = cli_flags_parse(&flags, argc, argv);
+    int rc;
+    int opt;
+    bool verbose = false;
 
-    if (rc != CLI_CONTINUE) {
-        return rc;
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
+        switch (opt) {
+        case 'e':
+            events_arg = optarg;
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        }
     }
-    if (!df.verbose) {
+    if (flags.stop) {
+        return flags.exit_code;
+    }
+    if (!verbose) {
         vg_log_set_level(VG_LOG_LEVEL_WARN);
     }
-    events_path = find_path(df.events_arg);
+    events_path = find_path(events_arg);
     rules_path = find_path("examples/rules");
     if (!events_path || !rules_path) {
         fprintf(stderr,
                 "vigil demo: cannot find %s and examples/rules (run it from the "
                 "source tree)\n",
-                events_path ? "" : df.events_arg);
+                events_path ? "" : events_arg);
         free(events_path);
         free(rules_path);
         return CLI_EXIT_USAGE;

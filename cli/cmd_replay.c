@@ -389,44 +389,6 @@ static int finish(const struct vg_config *cfg, const struct names *nm, struct re
     return rc;
 }
 
-struct replay_flags {
-    const char *from_arg;
-    char *topic;
-    bool from_beginning;
-    bool dry_run;
-    struct replay *r;
-};
-
-static int on_replay_flag(void *ctx, int opt, char *arg)
-{
-    struct replay_flags *rf = ctx;
-
-    switch (opt) {
-    case 'b':
-        rf->from_beginning = true;
-        break;
-    case 'f':
-        rf->from_arg = arg;
-        break;
-    case 't':
-        rf->topic = arg;
-        break;
-    case 'n':
-        rf->dry_run = true;
-        break;
-    case 'p':
-        rf->r->page = true;
-        break;
-    default: /* 'i' */
-        if (!vg_duration_parse(arg, &rf->r->interval_ms) || rf->r->interval_ms <= 0) {
-            fprintf(stderr, "vigil replay: --progress-interval: not a duration: %s\n", arg);
-            return CLI_EXIT_USAGE;
-        }
-        break;
-    }
-    return CLI_CONTINUE;
-}
-
 int cli_cmd_replay(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -439,14 +401,13 @@ int cli_cmd_replay(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
+    struct cli_flags flags = {
+        .shortopts = "c:h", .opts = opts, .usage = usage, .config_path = &config_path};
+    const char *from_arg = NULL;
+    char *topic = NULL;
+    bool from_beginning = false;
+    bool dry_run = false;
     struct replay r = {.interval_ms = PROGRESS_LINES_MS};
-    struct replay_flags rf = {.r = &r};
-    const struct cli_flags flags = {.shortopts = "c:h",
-                                    .opts = opts,
-                                    .usage = usage,
-                                    .on_flag = on_replay_flag,
-                                    .ctx = &rf,
-                                    .config_path = &config_path};
     struct summary sum = {0};
     struct names nm = {0};
     struct topics_saved saved = {0};
@@ -457,21 +418,47 @@ int cli_cmd_replay(int argc, char **argv)
     struct vg_config cfg;
     char errstr[1024];
     vg_err_t err;
-    int rc = cli_flags_parse(&flags, argc, argv);
+    int rc;
+    int opt;
 
-    if (rc != CLI_CONTINUE) {
-        return rc;
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
+        switch (opt) {
+        case 'b':
+            from_beginning = true;
+            break;
+        case 'f':
+            from_arg = optarg;
+            break;
+        case 't':
+            topic = optarg;
+            break;
+        case 'n':
+            dry_run = true;
+            break;
+        case 'p':
+            r.page = true;
+            break;
+        case 'i':
+            if (!vg_duration_parse(optarg, &r.interval_ms) || r.interval_ms <= 0) {
+                fprintf(stderr, "vigil replay: --progress-interval: not a duration: %s\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        }
     }
-    if (optind < argc || rf.from_beginning == (rf.from_arg != NULL)) {
+    if (flags.stop) {
+        return flags.exit_code;
+    }
+    if (optind < argc || from_beginning == (from_arg != NULL)) {
         fputs("vigil replay: give exactly one of --from-beginning and --from TIME\n", stderr);
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    if (rf.from_arg && !parse_from(rf.from_arg, &from_ms)) {
+    if (from_arg && !parse_from(from_arg, &from_ms)) {
         fprintf(stderr,
                 "vigil replay: --from: not an RFC 3339 time or a duration: %s "
                 "(2026-11-28T10:00:00Z, 6h)\n",
-                rf.from_arg);
+                from_arg);
         return CLI_EXIT_USAGE;
     }
     rc = cli_load_config(&cfg, config_path);
@@ -485,8 +472,8 @@ int cli_cmd_replay(int argc, char **argv)
         vg_config_fini(&cfg);
         return CLI_EXIT_USAGE;
     }
-    if (rf.topic && !select_topic(&cfg.kafka, &rf.topic, &topic_fmt, &saved)) {
-        fprintf(stderr, "vigil replay: --topic %s is not one of kafka.topics\n", rf.topic);
+    if (topic && !select_topic(&cfg.kafka, &topic, &topic_fmt, &saved)) {
+        fprintf(stderr, "vigil replay: --topic %s is not one of kafka.topics\n", topic);
         vg_config_fini(&cfg);
         return CLI_EXIT_USAGE;
     }
@@ -538,7 +525,7 @@ int cli_cmd_replay(int argc, char **argv)
     cfg.redis.prefix = saved_prefix;
     cfg.kafka.group = saved_group;
     if (rc != CLI_EXIT_USAGE) { /* a config the engine refused wrote nothing */
-        rc = finish(&cfg, &nm, &r, &sum, rc, rf.dry_run);
+        rc = finish(&cfg, &nm, &r, &sum, rc, dry_run);
     }
 out:
     if (saved.topics) {

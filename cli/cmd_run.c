@@ -62,21 +62,6 @@ static void usage(FILE *out)
           out);
 }
 
-static int on_run_flag(void *ctx, int opt, char *arg)
-{
-    char errstr[1024];
-
-    (void)ctx;
-    (void)opt; /* 'd' */
-    /* a typo would otherwise switch nothing on, silently */
-    if (vg_log_check_debug(arg, errstr, sizeof(errstr)) != VG_OK) {
-        fprintf(stderr, "vigil run: %s\n", errstr);
-        return CLI_EXIT_USAGE;
-    }
-    vg_log_enable_debug(arg);
-    return CLI_CONTINUE;
-}
-
 int cli_cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -85,19 +70,29 @@ int cli_cmd_run(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     struct vg_engine_options eopt = {.http = true, .signals = true};
     const char *config_path = NULL;
-    const struct cli_flags flags = {.shortopts = "c:h",
-                                    .opts = opts,
-                                    .usage = usage,
-                                    .on_flag = on_run_flag,
-                                    .config_path = &config_path};
+    struct cli_flags flags = {
+        .shortopts = "c:h", .opts = opts, .usage = usage, .config_path = &config_path};
     struct vg_engine *eng = NULL;
     struct vg_config cfg;
     char errstr[1024];
     vg_err_t err;
-    int rc = cli_flags_parse(&flags, argc, argv);
+    int rc;
+    int opt;
 
-    if (rc != CLI_CONTINUE) {
-        return rc;
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
+        switch (opt) {
+        case 'd':
+            /* a typo would otherwise switch nothing on, silently */
+            if (vg_log_check_debug(optarg, errstr, sizeof(errstr)) != VG_OK) {
+                fprintf(stderr, "vigil run: %s\n", errstr);
+                return CLI_EXIT_USAGE;
+            }
+            vg_log_enable_debug(optarg);
+            break;
+        }
+    }
+    if (flags.stop) {
+        return flags.exit_code;
     }
     rc = cli_load_config(&cfg, config_path);
     if (rc != CLI_EXIT_OK) {

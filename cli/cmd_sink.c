@@ -164,23 +164,6 @@ static bool severity_known(const char *s)
     return false;
 }
 
-struct sink_flags {
-    const char *severity;
-    bool all;
-};
-
-static int on_sink_flag(void *ctx, int opt, char *arg)
-{
-    struct sink_flags *sf = ctx;
-
-    if (opt == 's') {
-        sf->severity = arg;
-    } else { /* 'a' */
-        sf->all = true;
-    }
-    return CLI_CONTINUE;
-}
-
 int cli_cmd_sink(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -189,21 +172,29 @@ int cli_cmd_sink(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
-    struct sink_flags sf = {.severity = "info"};
-    const struct cli_flags flags = {.shortopts = "c:s:ah",
-                                    .opts = opts,
-                                    .usage = usage,
-                                    .on_flag = on_sink_flag,
-                                    .ctx = &sf,
-                                    .config_path = &config_path};
+    struct cli_flags flags = {
+        .shortopts = "c:s:ah", .opts = opts, .usage = usage, .config_path = &config_path};
+    const char *severity = "info";
     const char *name = NULL;
+    bool all = false;
     struct vg_config cfg;
     struct vg_sinks *sk = NULL;
     char errstr[1024];
-    int rc = cli_flags_parse(&flags, argc, argv);
+    int rc;
+    int opt;
 
-    if (rc != CLI_CONTINUE) {
-        return rc;
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
+        switch (opt) {
+        case 's':
+            severity = optarg;
+            break;
+        case 'a':
+            all = true;
+            break;
+        }
+    }
+    if (flags.stop) {
+        return flags.exit_code;
     }
     if (optind >= argc || strcmp(argv[optind], "test") != 0) {
         if (optind < argc) {
@@ -213,15 +204,15 @@ int cli_cmd_sink(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     name = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if ((name != NULL) == sf.all || optind + 2 < argc) {
+    if ((name != NULL) == all || optind + 2 < argc) {
         fprintf(stderr, "vigil sink test: name one sink, or --all\n");
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
-    if (!severity_known(sf.severity)) {
+    if (!severity_known(severity)) {
         fprintf(stderr,
                 "vigil sink test: unknown severity \"%s\" (info, low, medium, high or critical)\n",
-                sf.severity);
+                severity);
         return CLI_EXIT_USAGE;
     }
     rc = cli_load_config(&cfg, config_path);
@@ -251,8 +242,8 @@ int cli_cmd_sink(int argc, char **argv)
                                    cfg.kafka.n_properties);
     }
     for (size_t i = 0; i < cfg.n_sinks; i++) {
-        if (sf.all || !strcmp(cfg.sinks[i].name, name)) {
-            if (test_sink(sk, cfg.sinks[i].name, sf.severity) != CLI_EXIT_OK) {
+        if (all || !strcmp(cfg.sinks[i].name, name)) {
+            if (test_sink(sk, cfg.sinks[i].name, severity) != CLI_EXIT_OK) {
                 rc = CLI_EXIT_FAILURE;
             }
         }

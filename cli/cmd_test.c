@@ -1027,35 +1027,34 @@ static void usage(FILE *out)
           out);
 }
 
-static int on_test_flag(void *ctx, int opt, char *arg)
-{
-    (void)opt; /* 'v' */
-    (void)arg;
-    *(bool *)ctx = true;
-    return CLI_CONTINUE;
-}
-
 int cli_cmd_test(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    struct cli_flags flags = {.shortopts = "vh", .opts = opts, .usage = usage};
     bool verbose = false;
-    const struct cli_flags flags = {
-        .shortopts = "vh", .opts = opts, .usage = usage, .on_flag = on_test_flag, .ctx = &verbose};
     size_t n_ok = 0;
     size_t n_fail = 0;
     int worst = 0;
-    int rc = cli_flags_parse(&flags, argc, argv);
+    int opt;
 
-    if (rc != CLI_CONTINUE) {
-        return rc;
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
+        switch (opt) {
+        case 'v':
+            verbose = true;
+            break;
+        }
+    }
+    if (flags.stop) {
+        return flags.exit_code;
     }
     if (optind >= argc) {
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
     for (int i = optind; i < argc; i++) {
-        rc = run_file(argv[i], verbose, &n_ok, &n_fail);
+        int rc = run_file(argv[i], verbose, &n_ok, &n_fail);
+
         worst = rc > worst ? rc : worst;
     }
     printf("%zu passed, %zu failed\n", n_ok, n_fail);

@@ -53,52 +53,45 @@ static char *all_shortopts(const struct option *opts)
     return vg_buf_steal(&b);
 }
 
-int cli_flags_parse(const struct cli_flags *f, int argc, char **argv)
+int cli_flags_next(struct cli_flags *f, int argc, char **argv)
 {
-    int rc = CLI_CONTINUE;
     int opt;
 
-    /* 0, not 1: glibc then starts afresh (a second parse in one process: `incidents show`) */
-    optind = 0;
-    while (rc == CLI_CONTINUE &&
-           (opt = getopt_long(argc, argv, f->shortopts, f->opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, f->shortopts, f->opts, NULL)) != -1) {
+        if (opt == 'c' && f->config_path) {
+            *f->config_path = optarg;
+            continue;
+        }
         if (opt == 'h') {
             f->usage(stdout);
-            rc = CLI_EXIT_OK;
-        } else if (opt == 'c' && f->config_path) {
-            *f->config_path = optarg;
-        } else if (opt != '?' && f->on_flag) {
-            rc = f->on_flag(f->ctx, opt, optarg);
-        } else { /* getopt_long printed what was wrong */
+            f->exit_code = CLI_EXIT_OK;
+        } else if (opt == '?') { /* getopt_long printed what was wrong */
             f->usage(stderr);
-            rc = CLI_EXIT_USAGE;
+            f->exit_code = CLI_EXIT_USAGE;
+        } else {
+            return opt;
         }
+        f->stop = true;
+        return -1;
     }
-    return rc;
+    return -1;
 }
 
-/* The shared flags other than -c and -h into the struct cli_readonly, then the command's own. */
-struct readonly_parse {
-    const struct cli_readonly_cmd *cmd;
-    struct cli_readonly *ro;
-};
-
-static int on_readonly_flag(void *ctx, int opt, char *arg)
+static int on_flag(const struct cli_readonly_cmd *cmd, struct cli_readonly *ro, int opt,
+                   const char *arg)
 {
-    struct readonly_parse *p = ctx;
-
     switch (opt) {
     case CLI_LONG_ONLY('r'):
-        p->ro->redis_url = arg;
+        ro->redis_url = arg;
         return CLI_CONTINUE;
     case CLI_LONG_ONLY('P'):
-        p->ro->prefix = arg;
+        ro->prefix = arg;
         return CLI_CONTINUE;
     case 'o':
-        p->ro->output = arg;
+        ro->output = arg;
         return CLI_CONTINUE;
     default:
-        return p->cmd->on_flag(p->cmd->ctx, opt, arg);
+        return cmd->on_flag(cmd->ctx, opt, arg);
     }
 }
 
@@ -126,18 +119,21 @@ int cli_readonly_parse(const struct cli_readonly_cmd *cmd, int argc, char **argv
 {
     struct option *opts = all_options(cmd);
     char *shortopts = all_shortopts(opts);
-    struct readonly_parse p = {.cmd = cmd, .ro = ro};
-    struct cli_flags f = {.shortopts = shortopts,
-                          .opts = opts,
-                          .usage = cmd->usage,
-                          .on_flag = on_readonly_flag,
-                          .ctx = &p,
-                          .config_path = &ro->config_path};
-    int rc;
+    struct cli_flags flags = {
+        .shortopts = shortopts, .opts = opts, .usage = cmd->usage, .config_path = &ro->config_path};
+    int rc = CLI_CONTINUE;
+    int opt;
 
     memset(ro, 0, sizeof(*ro));
     ro->output = cmd->outputs[0];
-    rc = cli_flags_parse(&f, argc, argv);
+    /* 0, not 1: glibc then starts afresh (a second parse in one process: `incidents show`) */
+    optind = 0;
+    while (rc == CLI_CONTINUE && (opt = cli_flags_next(&flags, argc, argv)) != -1) {
+        rc = on_flag(cmd, ro, opt, optarg);
+    }
+    if (flags.stop) {
+        rc = flags.exit_code;
+    }
     if (rc == CLI_CONTINUE) {
         rc = check_output(cmd, ro->output);
     }

@@ -1,10 +1,10 @@
 /*
- * Private to cli/ (options.c): the one getopt_long loop of every command
- * (-h/--help, -c/--config and a flag getopt_long refuses handled alike),
- * and what the commands that work on Redis share (get, history, incidents,
- * incidents show, dlq, silence): their common flags -c/--config, --redis,
- * --prefix, -o/--output and -h/--help, parsed together with each command's
- * own, and the config and Redis connection they run with.
+ * Private to cli/ (options.c): the getopt_long loop of every command, with
+ * -h/--help, -c/--config and a refused flag handled alike; and what the
+ * commands that work on Redis share (get, history, incidents, incidents
+ * show, dlq, silence): their common flags -c/--config, --redis, --prefix,
+ * -o/--output and -h/--help, parsed together with each command's own, and
+ * the config and Redis connection they run with.
  */
 #ifndef VIGIL_CLI_OPTIONS_H
 #define VIGIL_CLI_OPTIONS_H
@@ -32,31 +32,25 @@
  */
 #define CLI_LONG_ONLY(c) (0x100 + (c))
 
-/* A command's flags as getopt_long takes them, its usage, and what its own flags do. */
+/* A command's flags as getopt_long takes them, and how the parse ended. */
 struct cli_flags {
     const char *shortopts;     /* getopt syntax ("c:h") */
     const struct option *opts; /* {0}-terminated */
     void (*usage)(FILE *out);
-    /*
-     * One flag other than -h and -c: `opt` as getopt_long returns it, `arg`
-     * its value in argv (NULL for a flag without one). Returns CLI_CONTINUE,
-     * or an exit code after printing why. NULL when the command has no
-     * other flags.
-     */
-    int (*on_flag)(void *ctx, int opt, char *arg);
-    void *ctx;
     const char **config_path; /* where -c, --config FILE goes; NULL: the command has no -c */
+    bool stop;                /* set when the command ends here, with exit_code */
+    int exit_code;
 };
 
 /*
- * Parse the flags of argv (argv[0] is the command's name) in order: `-h`
- * prints the usage on stdout and returns CLI_EXIT_OK; a flag getopt_long
- * refuses (it printed why) prints the usage on stderr and returns
- * CLI_EXIT_USAGE; -c sets *f->config_path; the others go to f->on_flag,
- * whose exit code ends the parse. Returns CLI_CONTINUE with optind at the
- * first operand. Uses getopt_long's globals.
+ * The next of the command's own flags in argv (argv[0] is its name), as
+ * getopt_long returns it with optarg; -1 when there are no more (optind
+ * at the first operand) or the command ends (f->stop). -c FILE sets
+ * *f->config_path; -h prints the usage on stdout and ends with
+ * CLI_EXIT_OK; a flag getopt_long refuses (it printed why) prints the
+ * usage on stderr and ends with CLI_EXIT_USAGE. Uses getopt_long's globals.
  */
-int cli_flags_parse(const struct cli_flags *f, int argc, char **argv);
+int cli_flags_next(struct cli_flags *f, int argc, char **argv);
 
 /* The shared flags and the operands, after cli_readonly_parse. */
 struct cli_readonly {
