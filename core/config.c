@@ -4,6 +4,7 @@
  * file:line:col. Relative paths in the file are relative to the file.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,26 +68,6 @@ static bool key_ok(struct cfg_load *ld, const struct vg_ynode *map, size_t i,
     one.pairs = &map->pairs[i];
     one.n = 1;
     return keep(ld, vg_ynode_check_keys(&one, keys, ld->msg, sizeof(ld->msg))) == VG_OK;
-}
-
-/*
- * A section: the mapping `n`, each of its keys that is one of `keys` through
- * load_key(dst, key, value, ld), which writes the message of a failure into
- * ld->msg. An unknown key or one that fails is recorded and the next goes on.
- */
-static void load_keys(struct cfg_load *ld, const struct vg_ynode *n, const char *const *keys,
-                      vg_err_t (*load_key)(void *dst, const char *key, const struct vg_ynode *v,
-                                           struct cfg_load *ld),
-                      void *dst)
-{
-    if (!want_map(ld, n)) {
-        return;
-    }
-    for (size_t i = 0; i < n->n; i++) {
-        if (key_ok(ld, n, i, keys)) {
-            keep(ld, load_key(dst, n->pairs[i].key, n->pairs[i].value, ld));
-        }
-    }
 }
 
 static const char *const default_batch_types[] = {"workflow", "job", "cronjob", "batch"};
@@ -404,6 +385,60 @@ static vg_err_t load_topics(struct vg_kafka_config *k, const struct vg_ynode *n,
     return VG_OK;
 }
 
+/* A key whose value is a whole number in [min, max]: the int at `offset` in its section's struct.
+ */
+struct int_key {
+    const char *key;
+    size_t offset;
+    int64_t min;
+    int64_t max;
+};
+
+/*
+ * A section: the mapping `n`, each of its keys that is one of `keys`, an
+ * int of `ints` (NULL: none) into `section`, any other through
+ * load_key(dst, key, value, ld), which writes the message of a failure
+ * into ld->msg. An unknown key or one that fails is recorded and the next
+ * goes on.
+ */
+static void load_keys(struct cfg_load *ld, const struct vg_ynode *n, const char *const *keys,
+                      const struct int_key *ints, void *section,
+                      vg_err_t (*load_key)(void *dst, const char *key, const struct vg_ynode *v,
+                                           struct cfg_load *ld),
+                      void *dst)
+{
+    if (!want_map(ld, n)) {
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        const char *key = n->pairs[i].key;
+        const struct vg_ynode *v = n->pairs[i].value;
+        const struct int_key *ik = ints;
+
+        if (!key_ok(ld, n, i, keys)) {
+            continue;
+        }
+        while (ik && ik->key && strcmp(ik->key, key) != 0) {
+            ik++;
+        }
+        if (ik && ik->key) {
+            keep(ld, set_int((int *)((char *)section + ik->offset), v, ik->min, ik->max, ld->msg,
+                             sizeof(ld->msg)));
+        } else {
+            keep(ld, load_key(dst, key, v, ld));
+        }
+    }
+}
+
+static const struct int_key kafka_ints[] = {
+    {"partitions", offsetof(struct vg_kafka_config, partitions), 1, 1000},
+    {"batch_size", offsetof(struct vg_kafka_config, batch_size), 1, 1000000},
+    {"batch_ms", offsetof(struct vg_kafka_config, batch_ms), 0, 60000},
+    {"batch_commit_ms", offsetof(struct vg_kafka_config, batch_commit_ms), 0, 60000},
+    {"batch_overlap_parts", offsetof(struct vg_kafka_config, batch_overlap_parts), 0, 64},
+    {"prefetch_mb", offsetof(struct vg_kafka_config, prefetch_mb), 4, 2048},
+    {NULL, 0, 0, 0}};
+
 static const char *const kafka_keys[] = {
     "brokers",    "group",    "topics",          "dlq_topic",           "properties",  "partitions",
     "batch_size", "batch_ms", "batch_commit_ms", "batch_overlap_parts", "prefetch_mb", NULL};
@@ -426,26 +461,22 @@ static vg_err_t load_kafka_key(void *dst, const char *key, const struct vg_ynode
         err = set_string(&k->dlq_topic, v, errstr, errstr_size);
     } else if (!strcmp(key, "properties")) {
         err = set_kv(&k->properties, &k->n_properties, v, errstr, errstr_size);
-    } else if (!strcmp(key, "partitions")) {
-        err = set_int(&k->partitions, v, 1, 1000, errstr, errstr_size);
-    } else if (!strcmp(key, "batch_size")) {
-        err = set_int(&k->batch_size, v, 1, 1000000, errstr, errstr_size);
-    } else if (!strcmp(key, "batch_ms")) {
-        err = set_int(&k->batch_ms, v, 0, 60000, errstr, errstr_size);
-    } else if (!strcmp(key, "batch_commit_ms")) {
-        err = set_int(&k->batch_commit_ms, v, 0, 60000, errstr, errstr_size);
-    } else if (!strcmp(key, "batch_overlap_parts")) {
-        err = set_int(&k->batch_overlap_parts, v, 0, 64, errstr, errstr_size);
-    } else if (!strcmp(key, "prefetch_mb")) {
-        err = set_int(&k->prefetch_mb, v, 4, 2048, errstr, errstr_size);
     }
     return err;
 }
 
 static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, struct cfg_load *ld)
 {
-    load_keys(ld, n, kafka_keys, load_kafka_key, k);
+    load_keys(ld, n, kafka_keys, kafka_ints, k, load_kafka_key, k);
 }
+
+static const struct int_key redis_ints[] = {
+    {"cache_resources", offsetof(struct vg_redis_config, cache_resources), 100, 100000000},
+    {"wait_replicas", offsetof(struct vg_redis_config, wait_replicas), 0, 100},
+    {"commit_connections", offsetof(struct vg_redis_config, commit_connections), 1, 64},
+    /* below the 10 s command timeout: a WAIT must answer before hiredis gives up */
+    {"wait_timeout_ms", offsetof(struct vg_redis_config, wait_timeout_ms), 1, 5000},
+    {NULL, 0, 0, 0}};
 
 static const char *const redis_keys[] = {
     "url",           "prefix",          "data_dir", "cache_resources",    "cluster",
@@ -508,8 +539,6 @@ static vg_err_t load_redis_key(void *dst, const char *key, const struct vg_ynode
         }
     } else if (!strcmp(key, "prefix")) {
         err = set_string(&r->prefix, v, errstr, errstr_size);
-    } else if (!strcmp(key, "cache_resources")) {
-        err = set_int(&r->cache_resources, v, 100, 100000000, errstr, errstr_size);
     } else if (!strcmp(key, "cluster")) {
         err = vg_ynode_bool(v, &r->cluster, errstr, errstr_size);
         rl->cluster_at = v;
@@ -523,13 +552,6 @@ static vg_err_t load_redis_key(void *dst, const char *key, const struct vg_ynode
             rl->layout_given = true;
             r->layout_set = true;
         }
-    } else if (!strcmp(key, "wait_replicas")) {
-        err = set_int(&r->wait_replicas, v, 0, 100, errstr, errstr_size);
-    } else if (!strcmp(key, "commit_connections")) {
-        err = set_int(&r->commit_connections, v, 1, 64, errstr, errstr_size);
-    } else if (!strcmp(key, "wait_timeout_ms")) {
-        /* below the 10 s command timeout: a WAIT must answer before hiredis gives up */
-        err = set_int(&r->wait_timeout_ms, v, 1, 5000, errstr, errstr_size);
     } else if (!strcmp(key, "data_dir")) {
         err = set_string(&r->data_dir, v, errstr, errstr_size);
         if (!err && r->data_dir[0] != '/' && base_dir) {
@@ -545,7 +567,7 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
 {
     struct redis_load rl = {.r = r};
 
-    load_keys(ld, n, redis_keys, load_redis_key, &rl);
+    load_keys(ld, n, redis_keys, redis_ints, r, load_redis_key, &rl);
     if (r->cluster && rl.cluster_at) {
         keep(ld, check_cluster_url(r, rl.cluster_at, ld->msg, sizeof(ld->msg)));
     }
@@ -1271,12 +1293,6 @@ static vg_err_t load_http_key(void *dst, const char *key, const struct vg_ynode 
         err = vg_ynode_bool(v, &h->console, errstr, errstr_size);
     } else if (!strcmp(key, "allowed_hosts")) {
         err = set_allowed_hosts(h, v, errstr, errstr_size);
-    } else if (!strcmp(key, "max_connections")) {
-        err = set_int(&h->max_connections, v, 1, 4096, errstr, errstr_size);
-    } else if (!strcmp(key, "max_connections_per_ip")) {
-        err = set_int(&h->max_connections_per_ip, v, 1, 4096, errstr, errstr_size);
-    } else if (!strcmp(key, "request_timeout_ms")) {
-        err = set_int(&h->request_timeout_ms, v, 100, 600000, errstr, errstr_size);
     }
     return err;
 }
@@ -1292,7 +1308,14 @@ static void load_http(struct vg_http_config *h, const struct vg_ynode *n, struct
                                        "request_timeout_ms",
                                        NULL};
 
-    load_keys(ld, n, keys, load_http_key, h);
+    static const struct int_key ints[] = {
+        {"max_connections", offsetof(struct vg_http_config, max_connections), 1, 4096},
+        {"max_connections_per_ip", offsetof(struct vg_http_config, max_connections_per_ip), 1,
+         4096},
+        {"request_timeout_ms", offsetof(struct vg_http_config, request_timeout_ms), 100, 600000},
+        {NULL, 0, 0, 0}};
+
+    load_keys(ld, n, keys, ints, h, load_http_key, h);
 }
 
 static const char *const root_keys[] = {"kafka",  "redis", "rules", "sinks",    "health",
@@ -1330,7 +1353,7 @@ static void load_dispatch(struct vg_dispatch_config *dc, const struct vg_ynode *
 {
     static const char *const keys[] = {"claim_idle", "idle_poll_ms", NULL};
 
-    load_keys(ld, n, keys, load_dispatch_key, dc);
+    load_keys(ld, n, keys, NULL, NULL, load_dispatch_key, dc);
 }
 
 static const char *const log_formats[] = {"text", "json", NULL};
@@ -1372,7 +1395,7 @@ static void load_log(struct vg_log_config *l, const struct vg_ynode *n, struct c
 {
     static const char *const keys[] = {"format", "level", NULL};
 
-    load_keys(ld, n, keys, load_log_key, l);
+    load_keys(ld, n, keys, NULL, NULL, load_log_key, l);
 }
 
 static void load_root(struct vg_config *cfg, const struct vg_ynode *root, struct cfg_load *ld)
