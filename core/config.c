@@ -21,9 +21,10 @@
  * it on and remembers the first for vg_config_load_file's errstr.
  */
 struct cfg_load {
-    const char *base_dir; /* of the config file; NULL for the working directory */
-    vg_err_t err;         /* the first error */
-    char *errstr;         /* its message */
+    struct vg_config *cfg; /* what it loads into */
+    const char *base_dir;  /* of the config file; NULL for the working directory */
+    vg_err_t err;          /* the first error */
+    char *errstr;          /* its message */
     size_t errstr_size;
     void (*on_error)(void *ctx, const char *message);
     void *ctx;
@@ -385,26 +386,57 @@ static vg_err_t load_topics(struct vg_kafka_config *k, const struct vg_ynode *n,
     return VG_OK;
 }
 
-/* A key whose value is a whole number in [min, max]: the int at `offset` in its section's struct.
+/* The keys whose value is a whole number in [min, max]: section, key, the int in struct vg_config.
  */
-struct int_key {
+static const struct {
+    const char *section;
     const char *key;
     size_t offset;
     int64_t min;
     int64_t max;
+} int_keys[] = {
+    {"kafka", "partitions", offsetof(struct vg_config, kafka.partitions), 1, 1000},
+    {"kafka", "batch_size", offsetof(struct vg_config, kafka.batch_size), 1, 1000000},
+    {"kafka", "batch_ms", offsetof(struct vg_config, kafka.batch_ms), 0, 60000},
+    {"kafka", "batch_commit_ms", offsetof(struct vg_config, kafka.batch_commit_ms), 0, 60000},
+    {"kafka", "batch_overlap_parts", offsetof(struct vg_config, kafka.batch_overlap_parts), 0, 64},
+    {"kafka", "prefetch_mb", offsetof(struct vg_config, kafka.prefetch_mb), 4, 2048},
+    {"redis", "cache_resources", offsetof(struct vg_config, redis.cache_resources), 100, 100000000},
+    {"redis", "wait_replicas", offsetof(struct vg_config, redis.wait_replicas), 0, 100},
+    {"redis", "commit_connections", offsetof(struct vg_config, redis.commit_connections), 1, 64},
+    /* below the 10 s command timeout: a WAIT must answer before hiredis gives up */
+    {"redis", "wait_timeout_ms", offsetof(struct vg_config, redis.wait_timeout_ms), 1, 5000},
+    {"http", "max_connections", offsetof(struct vg_config, http.max_connections), 1, 4096},
+    {"http", "max_connections_per_ip", offsetof(struct vg_config, http.max_connections_per_ip), 1,
+     4096},
+    {"http", "request_timeout_ms", offsetof(struct vg_config, http.request_timeout_ms), 100,
+     600000},
 };
 
+/* Set `section`.`key` when it is one of int_keys (err its result); false when it is not. */
+static bool set_int_key(struct cfg_load *ld, const char *section, const char *key,
+                        const struct vg_ynode *v, vg_err_t *err)
+{
+    for (size_t i = 0; i < VG_ARRAY_LEN(int_keys); i++) {
+        if (!strcmp(int_keys[i].section, section) && !strcmp(int_keys[i].key, key)) {
+            *err = set_int((int *)((char *)ld->cfg + int_keys[i].offset), v, int_keys[i].min,
+                           int_keys[i].max, ld->msg, sizeof(ld->msg));
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
- * A section: the mapping `n`, each of its keys that is one of `keys`, an
- * int of `ints` (NULL: none) into `section`, any other through
- * load_key(dst, key, value, ld), which writes the message of a failure
- * into ld->msg. An unknown key or one that fails is recorded and the next
- * goes on.
+ * The mapping `n` of `section`: each of its keys that is one of `keys`,
+ * an int of int_keys or any other through load_key(dst, key, value,
+ * base_dir, errstr, errstr_size). An unknown key or
+ * one that fails is recorded and the next goes on.
  */
-static void load_keys(struct cfg_load *ld, const struct vg_ynode *n, const char *const *keys,
-                      const struct int_key *ints, void *section,
+static void load_keys(struct cfg_load *ld, const char *section, const struct vg_ynode *n,
+                      const char *const *keys,
                       vg_err_t (*load_key)(void *dst, const char *key, const struct vg_ynode *v,
-                                           struct cfg_load *ld),
+                                           const char *base_dir, char *errstr, size_t errstr_size),
                       void *dst)
 {
     if (!want_map(ld, n)) {
@@ -413,44 +445,29 @@ static void load_keys(struct cfg_load *ld, const struct vg_ynode *n, const char 
     for (size_t i = 0; i < n->n; i++) {
         const char *key = n->pairs[i].key;
         const struct vg_ynode *v = n->pairs[i].value;
-        const struct int_key *ik = ints;
+        vg_err_t err;
 
         if (!key_ok(ld, n, i, keys)) {
             continue;
         }
-        while (ik && ik->key && strcmp(ik->key, key) != 0) {
-            ik++;
+        if (!set_int_key(ld, section, key, v, &err)) {
+            err = load_key(dst, key, v, ld->base_dir, ld->msg, sizeof(ld->msg));
         }
-        if (ik && ik->key) {
-            keep(ld, set_int((int *)((char *)section + ik->offset), v, ik->min, ik->max, ld->msg,
-                             sizeof(ld->msg)));
-        } else {
-            keep(ld, load_key(dst, key, v, ld));
-        }
+        keep(ld, err);
     }
 }
-
-static const struct int_key kafka_ints[] = {
-    {"partitions", offsetof(struct vg_kafka_config, partitions), 1, 1000},
-    {"batch_size", offsetof(struct vg_kafka_config, batch_size), 1, 1000000},
-    {"batch_ms", offsetof(struct vg_kafka_config, batch_ms), 0, 60000},
-    {"batch_commit_ms", offsetof(struct vg_kafka_config, batch_commit_ms), 0, 60000},
-    {"batch_overlap_parts", offsetof(struct vg_kafka_config, batch_overlap_parts), 0, 64},
-    {"prefetch_mb", offsetof(struct vg_kafka_config, prefetch_mb), 4, 2048},
-    {NULL, 0, 0, 0}};
 
 static const char *const kafka_keys[] = {
     "brokers",    "group",    "topics",          "dlq_topic",           "properties",  "partitions",
     "batch_size", "batch_ms", "batch_commit_ms", "batch_overlap_parts", "prefetch_mb", NULL};
 
 static vg_err_t load_kafka_key(void *dst, const char *key, const struct vg_ynode *v,
-                               struct cfg_load *ld)
+                               const char *base_dir, char *errstr, size_t errstr_size)
 {
     struct vg_kafka_config *k = dst;
-    char *errstr = ld->msg;
-    size_t errstr_size = sizeof(ld->msg);
     vg_err_t err = VG_OK;
 
+    (void)base_dir; /* no paths here */
     if (!strcmp(key, "brokers")) {
         err = set_endpoint(&k->brokers, v, errstr, errstr_size);
     } else if (!strcmp(key, "group")) {
@@ -467,16 +484,8 @@ static vg_err_t load_kafka_key(void *dst, const char *key, const struct vg_ynode
 
 static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, struct cfg_load *ld)
 {
-    load_keys(ld, n, kafka_keys, kafka_ints, k, load_kafka_key, k);
+    load_keys(ld, "kafka", n, kafka_keys, load_kafka_key, k);
 }
-
-static const struct int_key redis_ints[] = {
-    {"cache_resources", offsetof(struct vg_redis_config, cache_resources), 100, 100000000},
-    {"wait_replicas", offsetof(struct vg_redis_config, wait_replicas), 0, 100},
-    {"commit_connections", offsetof(struct vg_redis_config, commit_connections), 1, 64},
-    /* below the 10 s command timeout: a WAIT must answer before hiredis gives up */
-    {"wait_timeout_ms", offsetof(struct vg_redis_config, wait_timeout_ms), 1, 5000},
-    {NULL, 0, 0, 0}};
 
 static const char *const redis_keys[] = {
     "url",           "prefix",          "data_dir", "cache_resources",    "cluster",
@@ -519,13 +528,10 @@ struct redis_load {
 };
 
 static vg_err_t load_redis_key(void *dst, const char *key, const struct vg_ynode *v,
-                               struct cfg_load *ld)
+                               const char *base_dir, char *errstr, size_t errstr_size)
 {
     struct redis_load *rl = dst;
     struct vg_redis_config *r = rl->r;
-    char *errstr = ld->msg;
-    size_t errstr_size = sizeof(ld->msg);
-    const char *base_dir = ld->base_dir;
     vg_err_t err = VG_OK;
 
     if (!strcmp(key, "url")) {
@@ -567,7 +573,7 @@ static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, stru
 {
     struct redis_load rl = {.r = r};
 
-    load_keys(ld, n, redis_keys, redis_ints, r, load_redis_key, &rl);
+    load_keys(ld, "redis", n, redis_keys, load_redis_key, &rl);
     if (r->cluster && rl.cluster_at) {
         keep(ld, check_cluster_url(r, rl.cluster_at, ld->msg, sizeof(ld->msg)));
     }
@@ -1261,12 +1267,9 @@ static vg_err_t set_allowed_hosts(struct vg_http_config *h, const struct vg_ynod
  * names accepted and the connection limits.
  */
 static vg_err_t load_http_key(void *dst, const char *key, const struct vg_ynode *v,
-                              struct cfg_load *ld)
+                              const char *base_dir, char *errstr, size_t errstr_size)
 {
     struct vg_http_config *h = dst;
-    const char *base_dir = ld->base_dir;
-    char *errstr = ld->msg;
-    size_t errstr_size = sizeof(ld->msg);
     vg_err_t err = VG_OK;
 
     if (!strcmp(key, "listen")) {
@@ -1308,37 +1311,31 @@ static void load_http(struct vg_http_config *h, const struct vg_ynode *n, struct
                                        "request_timeout_ms",
                                        NULL};
 
-    static const struct int_key ints[] = {
-        {"max_connections", offsetof(struct vg_http_config, max_connections), 1, 4096},
-        {"max_connections_per_ip", offsetof(struct vg_http_config, max_connections_per_ip), 1,
-         4096},
-        {"request_timeout_ms", offsetof(struct vg_http_config, request_timeout_ms), 100, 600000},
-        {NULL, 0, 0, 0}};
-
-    load_keys(ld, n, keys, ints, h, load_http_key, h);
+    load_keys(ld, "http", n, keys, load_http_key, h);
 }
 
 static const char *const root_keys[] = {"kafka",  "redis", "rules", "sinks",    "health",
                                         "decode", "http",  "log",   "dispatch", NULL};
 
 static vg_err_t load_dispatch_key(void *dst, const char *key, const struct vg_ynode *v,
-                                  struct cfg_load *ld)
+                                  const char *base_dir, char *errstr, size_t errstr_size)
 {
     struct vg_dispatch_config *dc = dst;
     int64_t ms = 0;
     vg_err_t err;
 
+    (void)base_dir; /* no paths here */
     if (!strcmp(key, "idle_poll_ms")) {
         err = vg_ynode_int(v, VG_DISPATCH_IDLE_POLL_MS_MIN, VG_DISPATCH_IDLE_POLL_MS_MAX, &ms,
-                           ld->msg, sizeof(ld->msg));
+                           errstr, errstr_size);
         if (err == VG_OK) {
             dc->idle_poll_ms = ms;
         }
         return err;
     }
-    err = vg_ynode_duration(v, &ms, ld->msg, sizeof(ld->msg));
+    err = vg_ynode_duration(v, &ms, errstr, errstr_size);
     if (!err && (ms < VG_DISPATCH_CLAIM_IDLE_MS_MIN || ms > VG_DISPATCH_CLAIM_IDLE_MS_MAX)) {
-        err = vg_ynode_error(v, ld->msg, sizeof(ld->msg),
+        err = vg_ynode_error(v, errstr, errstr_size,
                              "dispatch.claim_idle: %s is out of range [1s, 1h]", v->str);
     }
     if (err == VG_OK) {
@@ -1353,14 +1350,14 @@ static void load_dispatch(struct vg_dispatch_config *dc, const struct vg_ynode *
 {
     static const char *const keys[] = {"claim_idle", "idle_poll_ms", NULL};
 
-    load_keys(ld, n, keys, NULL, NULL, load_dispatch_key, dc);
+    load_keys(ld, "dispatch", n, keys, load_dispatch_key, dc);
 }
 
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 
 static vg_err_t load_log_key(void *dst, const char *key, const struct vg_ynode *v,
-                             struct cfg_load *ld)
+                             const char *base_dir, char *errstr, size_t errstr_size)
 {
     struct vg_log_config *l = dst;
     const char *const *allowed = !strcmp(key, "format") ? log_formats : log_levels;
@@ -1368,15 +1365,16 @@ static vg_err_t load_log_key(void *dst, const char *key, const struct vg_ynode *
     vg_err_t err;
     size_t k;
 
-    err = vg_ynode_string(v, &str, ld->msg, sizeof(ld->msg));
+    (void)base_dir; /* no paths here */
+    err = vg_ynode_string(v, &str, errstr, errstr_size);
     for (k = 0; !err && allowed[k] && strcmp(allowed[k], str) != 0; k++) {
     }
     if (!err && !allowed[k]) {
         const char *hint = vg_yaml_suggest(str, allowed);
 
         err = vg_ynode_error(
-            v, ld->msg, sizeof(ld->msg), "log.%s: unknown value \"%s\"%s%s%s; expected %s", key,
-            str, hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "",
+            v, errstr, errstr_size, "log.%s: unknown value \"%s\"%s%s%s; expected %s", key, str,
+            hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "",
             allowed == log_formats ? "text or json" : "error, warn, info or debug");
     }
     if (err != VG_OK) {
@@ -1395,7 +1393,7 @@ static void load_log(struct vg_log_config *l, const struct vg_ynode *n, struct c
 {
     static const char *const keys[] = {"format", "level", NULL};
 
-    load_keys(ld, n, keys, NULL, NULL, load_log_key, l);
+    load_keys(ld, "log", n, keys, load_log_key, l);
 }
 
 static void load_root(struct vg_config *cfg, const struct vg_ynode *root, struct cfg_load *ld)
@@ -1818,6 +1816,7 @@ static vg_err_t load_file(struct vg_config *cfg, const char *path, const char *b
             base_dir = vg_strndup(path, (size_t)(slash - path) + (slash == path ? 1 : 0));
         }
     }
+    ld->cfg = cfg;
     ld->base_dir = base_dir;
     if (!doc.root || doc.root->kind == VG_YNODE_NULL) {
         /* an empty file: all defaults (and the environment's overrides) */
