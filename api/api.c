@@ -313,15 +313,20 @@ void api_state_put(struct vg_api *api, struct vg_state *st, vg_err_t err)
     pthread_mutex_unlock(&p->lock);
 }
 
-void api_state_error(struct vg_api *api, struct api_resp *r, vg_err_t err, const char *errstr)
+bool api_state_done(struct vg_api *api, struct vg_state *st, vg_err_t err, const char *errstr,
+                    struct api_resp *r)
 {
-    (void)api;
+    api_state_put(api, st, err);
+    if (err == VG_OK) {
+        return true;
+    }
     if (vg_err_is_retriable(err)) {
         api_error(r, 503, "redis: %s", errstr);
     } else {
         VG_LOG_WARN("api", "request failed: %s", errstr);
         api_error(r, 500, "%s", errstr);
     }
+    return false;
 }
 
 /* ---- the built-in endpoints ----------------------------------------------- */

@@ -479,9 +479,7 @@ static bool resource_load(struct api_ctx *c, struct api_resp *r, const char *id,
         v->incs = NULL;
         v->n_incs = 0;
     }
-    api_state_put(c->api, st, err);
-    if (err) {
-        api_state_error(c->api, r, err, errstr);
+    if (!api_state_done(c->api, st, err, errstr, r)) {
         html_error(r, r->status, "Resource", json_error_text(r));
         return false;
     }
@@ -707,9 +705,7 @@ static void incidents_page(struct api_ctx *c, struct api_resp *r)
         return;
     }
     err = vg_state_incidents_list(st, 0, &v, &n, errstr, sizeof(errstr));
-    api_state_put(c->api, st, err);
-    if (err) {
-        api_state_error(c->api, r, err, errstr);
+    if (!api_state_done(c->api, st, err, errstr, r)) {
         html_error(r, r->status, "Incidents", json_error_text(r));
         return;
     }

@@ -194,8 +194,13 @@ bool api_authorized(const struct api_ctx *c, struct api_resp *r);
 bool api_state_get(struct vg_api *api, struct vg_state **st, struct api_resp *r);
 /* Return it; `err` is the result of its last call (a BACKEND error closes it). */
 void api_state_put(struct vg_api *api, struct vg_state *st, vg_err_t err);
-/* Map a state error to a response (503 for BACKEND/TIMEOUT, else 500). */
-void api_state_error(struct vg_api *api, struct api_resp *r, vg_err_t err, const char *errstr);
+/*
+ * After the last call on a borrowed connection: api_state_put it back and,
+ * when `err` is not VG_OK, answer with it (503 for BACKEND/TIMEOUT, else
+ * 500 naming errstr). True when err is VG_OK.
+ */
+bool api_state_done(struct vg_api *api, struct vg_state *st, vg_err_t err, const char *errstr,
+                    struct api_resp *r);
 
 /* Set VG_M_INCIDENTS_FIRING from the incident records in Redis (api_v1.c). */
 vg_err_t api_collect_incidents(struct vg_api *api, struct vg_state *st, char *errstr,

@@ -119,10 +119,8 @@ bool api_query_resources(struct api_ctx *c, struct api_resp *r, bool ignore_heal
         f.name_glob = glob;
     }
     err = vg_state_list(st, &f, &v, &n, errstr, sizeof(errstr));
-    api_state_put(c->api, st, err);
     free(glob);
-    if (err) {
-        api_state_error(c->api, r, err, errstr);
+    if (!api_state_done(c->api, st, err, errstr, r)) {
         return false;
     }
     for (size_t i = 0; i < n; i++) {
@@ -136,6 +134,26 @@ bool api_query_resources(struct api_ctx *c, struct api_resp *r, bool ignore_heal
     *out = v;
     *n_out = k;
     return true;
+}
+
+/* ---- lists: 200 and {"items": [...], "count": N}, one item a line ---------------- */
+
+static void items_begin(struct api_resp *r)
+{
+    r->status = 200;
+    vg_buf_puts(&r->body, "{\"items\": [");
+}
+
+/* Before item `i` (0 for the first). */
+static void item_next(struct api_resp *r, size_t i)
+{
+    vg_buf_puts(&r->body, i ? ",\n  " : "\n  ");
+}
+
+/* After the `n` items: the count. */
+static void items_end(struct api_resp *r, size_t n)
+{
+    vg_buf_printf(&r->body, "%s], \"count\": %zu}\n", n ? "\n" : "", n);
 }
 
 /* ---- resources ----------------------------------------------------------------- */
@@ -174,8 +192,7 @@ static void list_resources(struct api_ctx *c, struct api_resp *r)
     for (size_t i = 0; i < n; i++) {
         counts[v[i]->health]++;
     }
-    r->status = 200;
-    vg_buf_puts(&r->body, "{\"items\": [");
+    items_begin(r);
     for (size_t i = 0; i < n; i++) {
         int cmp;
         if (!api_health_matches(v[i], health)) {
@@ -193,7 +210,7 @@ static void list_resources(struct api_ctx *c, struct api_resp *r)
             more = true;
             continue;
         }
-        vg_buf_puts(&r->body, shown ? ",\n  " : "\n  ");
+        item_next(r, shown);
         api_json_resource(&r->body, v[i]);
         shown++;
         last = i;
@@ -231,9 +248,7 @@ static void get_resource(struct api_ctx *c, struct api_resp *r, const char *id)
         return;
     }
     err = vg_state_get(st, id, &res, errstr, sizeof(errstr));
-    api_state_put(c->api, st, err);
-    if (err) {
-        api_state_error(c->api, r, err, errstr);
+    if (!api_state_done(c->api, st, err, errstr, r)) {
         return;
     }
     if (!res) {
@@ -266,10 +281,8 @@ static void get_history(struct api_ctx *c, struct api_resp *r, const char *id)
     if (!err && res) {
         err = vg_state_history(st, id, (size_t)limit, &v, &n, errstr, sizeof(errstr));
     }
-    api_state_put(c->api, st, err);
-    if (err) {
+    if (!api_state_done(c->api, st, err, errstr, r)) {
         vg_resource_destroy(res);
-        api_state_error(c->api, r, err, errstr);
         return;
     }
     if (!res) {
@@ -281,7 +294,7 @@ static void get_history(struct api_ctx *c, struct api_resp *r, const char *id)
     vg_json_append_string(&r->body, id);
     vg_buf_puts(&r->body, ", \"items\": [");
     for (size_t i = 0; i < n; i++) {
-        vg_buf_puts(&r->body, i ? ",\n  " : "\n  ");
+        item_next(r, i);
         api_json_history_entry(&r->body, &v[i]);
     }
     vg_buf_puts(&r->body, n ? "\n]}\n" : "]}\n");
@@ -328,18 +341,15 @@ static void list_incidents(struct api_ctx *c, struct api_resp *r)
     q.resource = resource;
     q.limit = (size_t)limit;
     err = vg_state_incidents_page(st, &q, &v, &n, errstr, sizeof(errstr));
-    api_state_put(c->api, st, err);
-    if (err) {
-        api_state_error(c->api, r, err, errstr);
+    if (!api_state_done(c->api, st, err, errstr, r)) {
         return;
     }
-    r->status = 200;
-    vg_buf_puts(&r->body, "{\"items\": [");
+    items_begin(r);
     for (size_t i = 0; i < n; i++) {
-        vg_buf_puts(&r->body, i ? ",\n  " : "\n  ");
+        item_next(r, i);
         api_json_incident(&r->body, &v[i], now);
     }
-    vg_buf_printf(&r->body, "%s], \"count\": %zu}\n", n ? "\n" : "", n);
+    items_end(r, n);
     vg_incident_records_free(v, n);
 }
 
@@ -379,18 +389,15 @@ static void list_silences(struct api_ctx *c, struct api_resp *r)
         return;
     }
     err = vg_state_silences_list(st, &v, &n, errstr, sizeof(errstr));
-    api_state_put(c->api, st, err);
-    if (err) {
-        api_state_error(c->api, r, err, errstr);
+    if (!api_state_done(c->api, st, err, errstr, r)) {
         return;
     }
-    r->status = 200;
-    vg_buf_puts(&r->body, "{\"items\": [");
+    items_begin(r);
     for (size_t i = 0; i < n; i++) {
-        vg_buf_puts(&r->body, i ? ",\n  " : "\n  ");
+        item_next(r, i);
         api_json_silence(&r->body, &v[i], now);
     }
-    vg_buf_printf(&r->body, "%s], \"count\": %zu}\n", n ? "\n" : "", n);
+    items_end(r, n);
     vg_silences_free(v, n);
 }
 
@@ -438,10 +445,7 @@ static void create_silence(struct api_ctx *c, struct api_resp *r)
         return;
     }
     err = vg_state_silence_add(st, &s, errstr, sizeof(errstr));
-    api_state_put(c->api, st, err);
-    if (err) {
-        api_state_error(c->api, r, err, errstr);
-    } else {
+    if (api_state_done(c->api, st, err, errstr, r)) {
         VG_LOG_INFO("api", "silence %s created by %s (%zu matchers)", s.id, s.created_by,
                     s.n_matchers);
         r->status = 201;
@@ -471,10 +475,10 @@ static void delete_silence(struct api_ctx *c, struct api_resp *r, const char *id
         return;
     }
     err = vg_state_silence_expire(st, id, vg_now_ms(), &found, errstr, sizeof(errstr));
-    api_state_put(c->api, st, err);
-    if (err) {
-        api_state_error(c->api, r, err, errstr);
-    } else if (!found) {
+    if (!api_state_done(c->api, st, err, errstr, r)) {
+        return;
+    }
+    if (!found) {
         api_error(r, 404, "no silence \"%s\"", id);
     } else {
         VG_LOG_INFO("api", "silence %s expired", id);
@@ -503,16 +507,14 @@ static void list_dlq(struct api_ctx *c, struct api_resp *r)
         return;
     }
     err = vg_state_dlq_list(st, (size_t)limit, &v, &n, errstr, sizeof(errstr));
-    api_state_put(c->api, st, err);
-    if (err) {
-        api_state_error(c->api, r, err, errstr);
+    if (!api_state_done(c->api, st, err, errstr, r)) {
         return;
     }
-    r->status = 200;
-    vg_buf_puts(&r->body, "{\"items\": [");
+    items_begin(r);
     for (size_t i = 0; i < n; i++) {
         const struct vg_dead_entry *e = &v[i];
-        vg_buf_puts(&r->body, i ? ",\n  {" : "\n  {");
+        item_next(r, i);
+        vg_buf_putc(&r->body, '{');
         api_json_kv(&r->body, "stream_id", e->stream_id, true);
         api_json_kv(&r->body, "id", e->id, false);
         api_json_kv(&r->body, "sink", e->sink, false);
@@ -525,7 +527,7 @@ static void list_dlq(struct api_ctx *c, struct api_resp *r)
         api_json_kv(&r->body, "body", e->body, false);
         vg_buf_putc(&r->body, '}');
     }
-    vg_buf_printf(&r->body, "%s], \"count\": %zu}\n", n ? "\n" : "", n);
+    items_end(r, n);
     vg_dead_entries_free(v, n);
 }
 
@@ -541,10 +543,10 @@ static void retry_dlq(struct api_ctx *c, struct api_resp *r, const char *id)
         return;
     }
     err = vg_state_dlq_retry(st, id, &done, errstr, sizeof(errstr));
-    api_state_put(c->api, st, err);
-    if (err) {
-        api_state_error(c->api, r, err, errstr);
-    } else if (done == 0) {
+    if (!api_state_done(c->api, st, err, errstr, r)) {
+        return;
+    }
+    if (done == 0) {
         api_error(r, 404, "no dead-letter entry \"%s\"", id);
     } else {
         VG_LOG_INFO("api", "dead-letter %s queued again (%zu entries)", id, done);

@@ -36,7 +36,8 @@ int cli_cmd_replay(int argc, char **argv);
 
 /*
  * Load `path` (NULL: defaults) and the VIGIL_* environment overrides into
- * cfg, printing every error, and apply its `log:` section. Returns an exit code.
+ * cfg, printing every error, and apply its `log:` section. Returns an exit
+ * code; on CLI_EXIT_OK the caller finalises cfg, on failure it holds nothing.
  */
 int cli_load_config(struct vg_config *cfg, const char *path);
 /* Set the log level and format from `log:`. */

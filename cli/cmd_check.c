@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vigil/json.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
@@ -271,6 +272,8 @@ int cli_cmd_check(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
+    struct cli_flags flags = {
+        .shortopts = "c:f:h", .opts = opts, .usage = usage, .config_path = &config_path};
     enum format format = FORMAT_TEXT;
     struct vg_config cfg;
     struct vg_ruleset *rs;
@@ -279,11 +282,8 @@ int cli_cmd_check(int argc, char **argv)
     int rc;
     int opt;
 
-    while ((opt = getopt_long(argc, argv, "c:f:h", opts, NULL)) != -1) {
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
         switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
         case 'f':
             if (!strcmp(optarg, "text")) {
                 format = FORMAT_TEXT;
@@ -296,13 +296,10 @@ int cli_cmd_check(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             }
             break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
         }
+    }
+    if (flags.stop) {
+        return flags.exit_code;
     }
     if (missing_operands(argv + optind, (size_t)(argc - optind)) > 0) {
         return CLI_EXIT_USAGE;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vigil/json.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
@@ -280,23 +281,15 @@ int cli_cmd_config(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
+    struct cli_flags flags = {
+        .shortopts = "c:h", .opts = opts, .usage = usage, .config_path = &config_path};
     struct vg_config cfg;
     char *yaml;
     int rc;
-    int opt;
 
-    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
-        }
+    cli_flags_next(&flags, argc, argv); /* -c and -h only */
+    if (flags.stop) {
+        return flags.exit_code;
     }
     if (optind + 1 != argc || strcmp(argv[optind], "print") != 0) {
         if (optind < argc) {
@@ -306,11 +299,12 @@ int cli_cmd_config(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     rc = cli_load_config(&cfg, config_path);
-    if (rc == CLI_EXIT_OK) {
-        yaml = config_yaml(&cfg);
-        fputs(yaml, stdout);
-        free(yaml);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
     }
+    yaml = config_yaml(&cfg);
+    fputs(yaml, stdout);
+    free(yaml);
     vg_config_fini(&cfg);
-    return rc;
+    return CLI_EXIT_OK;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vigil/engine.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
@@ -158,6 +159,7 @@ int cli_cmd_demo(int argc, char **argv)
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
+    struct cli_flags flags = {.shortopts = "e:vh", .opts = opts, .usage = usage};
     const char *events_arg = "examples/events/demo.jsonl";
     char *events_path = NULL;
     char *rules_path = NULL;
@@ -175,7 +177,7 @@ int cli_cmd_demo(int argc, char **argv)
     int opt;
     bool verbose = false;
 
-    while ((opt = getopt_long(argc, argv, "e:vh", opts, NULL)) != -1) {
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
         switch (opt) {
         case 'e':
             events_arg = optarg;
@@ -183,13 +185,10 @@ int cli_cmd_demo(int argc, char **argv)
         case 'v':
             verbose = true;
             break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
         }
+    }
+    if (flags.stop) {
+        return flags.exit_code;
     }
     if (!verbose) {
         vg_log_set_level(VG_LOG_LEVEL_WARN);

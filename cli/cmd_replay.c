@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vigil/engine.h"
 #include "vigil/log.h"
 #include "vigil/util.h"
@@ -400,6 +401,8 @@ int cli_cmd_replay(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
+    struct cli_flags flags = {
+        .shortopts = "c:h", .opts = opts, .usage = usage, .config_path = &config_path};
     const char *from_arg = NULL;
     char *topic = NULL;
     bool from_beginning = false;
@@ -418,11 +421,8 @@ int cli_cmd_replay(int argc, char **argv)
     int rc;
     int opt;
 
-    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
         switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
         case 'b':
             from_beginning = true;
             break;
@@ -444,13 +444,10 @@ int cli_cmd_replay(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             }
             break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
         }
+    }
+    if (flags.stop) {
+        return flags.exit_code;
     }
     if (optind < argc || from_beginning == (from_arg != NULL)) {
         fputs("vigil replay: give exactly one of --from-beginning and --from TIME\n", stderr);
@@ -465,8 +462,7 @@ int cli_cmd_replay(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     rc = cli_load_config(&cfg, config_path);
-    if (rc) {
-        vg_config_fini(&cfg);
+    if (rc != CLI_EXIT_OK) {
         return rc;
     }
     if (!cfg.kafka.brokers) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vigil/engine.h"
 #include "vigil/log.h"
 
@@ -21,6 +22,7 @@ int cli_load_config(struct vg_config *cfg, const char *path)
     vg_config_init(cfg);
     /* every error, not only the first; the VIGIL_* overrides apply without a file too */
     if (vg_config_check(cfg, path, print_config_error, NULL) != VG_OK) {
+        vg_config_fini(cfg);
         return CLI_EXIT_USAGE;
     }
     cli_apply_log_config(&cfg->log);
@@ -68,6 +70,8 @@ int cli_cmd_run(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     struct vg_engine_options eopt = {.http = true, .signals = true};
     const char *config_path = NULL;
+    struct cli_flags flags = {
+        .shortopts = "c:h", .opts = opts, .usage = usage, .config_path = &config_path};
     struct vg_engine *eng = NULL;
     struct vg_config cfg;
     char errstr[1024];
@@ -75,11 +79,8 @@ int cli_cmd_run(int argc, char **argv)
     int rc;
     int opt;
 
-    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
         switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
         case 'd':
             /* a typo would otherwise switch nothing on, silently */
             if (vg_log_check_debug(optarg, errstr, sizeof(errstr)) != VG_OK) {
@@ -88,17 +89,13 @@ int cli_cmd_run(int argc, char **argv)
             }
             vg_log_enable_debug(optarg);
             break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
         }
     }
+    if (flags.stop) {
+        return flags.exit_code;
+    }
     rc = cli_load_config(&cfg, config_path);
-    if (rc) {
-        vg_config_fini(&cfg);
+    if (rc != CLI_EXIT_OK) {
         return rc;
     }
     /* The built-in rules path only exists in a checkout: outside one, name the flag. */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vigil/log.h"
 #include "vigil/page.h"
 #include "vigil/util.h"
@@ -171,6 +172,8 @@ int cli_cmd_sink(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
+    struct cli_flags flags = {
+        .shortopts = "c:s:ah", .opts = opts, .usage = usage, .config_path = &config_path};
     const char *severity = "info";
     const char *name = NULL;
     bool all = false;
@@ -180,24 +183,18 @@ int cli_cmd_sink(int argc, char **argv)
     int rc;
     int opt;
 
-    while ((opt = getopt_long(argc, argv, "c:s:ah", opts, NULL)) != -1) {
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
         switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
         case 's':
             severity = optarg;
             break;
         case 'a':
             all = true;
             break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
         }
+    }
+    if (flags.stop) {
+        return flags.exit_code;
     }
     if (optind >= argc || strcmp(argv[optind], "test") != 0) {
         if (optind < argc) {
@@ -220,7 +217,6 @@ int cli_cmd_sink(int argc, char **argv)
     }
     rc = cli_load_config(&cfg, config_path);
     if (rc != CLI_EXIT_OK) {
-        vg_config_fini(&cfg);
         return rc;
     }
     if (name && !vg_config_find_sink(&cfg, name)) {

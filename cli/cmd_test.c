@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "options.h"
 #include "vigil/json.h"
 #include "vigil/log.h"
 #include "vigil/mem.h"
@@ -1030,24 +1031,22 @@ int cli_cmd_test(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    struct cli_flags flags = {.shortopts = "vh", .opts = opts, .usage = usage};
     bool verbose = false;
     size_t n_ok = 0;
     size_t n_fail = 0;
     int worst = 0;
     int opt;
 
-    while ((opt = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+    while ((opt = cli_flags_next(&flags, argc, argv)) != -1) {
         switch (opt) {
         case 'v':
             verbose = true;
             break;
-        case 'h':
-            usage(stdout);
-            return CLI_EXIT_OK;
-        default:
-            usage(stderr);
-            return CLI_EXIT_USAGE;
         }
+    }
+    if (flags.stop) {
+        return flags.exit_code;
     }
     if (optind >= argc) {
         usage(stderr);

@@ -53,13 +53,34 @@ static char *all_shortopts(const struct option *opts)
     return vg_buf_steal(&b);
 }
 
+int cli_flags_next(struct cli_flags *f, int argc, char **argv)
+{
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, f->shortopts, f->opts, NULL)) != -1) {
+        if (opt == 'c' && f->config_path) {
+            *f->config_path = optarg;
+            continue;
+        }
+        if (opt == 'h') {
+            f->usage(stdout);
+            f->exit_code = CLI_EXIT_OK;
+        } else if (opt == '?') { /* getopt_long printed what was wrong */
+            f->usage(stderr);
+            f->exit_code = CLI_EXIT_USAGE;
+        } else {
+            return opt;
+        }
+        f->stop = true;
+        return -1;
+    }
+    return -1;
+}
+
 static int on_flag(const struct cli_readonly_cmd *cmd, struct cli_readonly *ro, int opt,
                    const char *arg)
 {
     switch (opt) {
-    case 'c':
-        ro->config_path = arg;
-        return CLI_CONTINUE;
     case CLI_LONG_ONLY('r'):
         ro->redis_url = arg;
         return CLI_CONTINUE;
@@ -69,12 +90,6 @@ static int on_flag(const struct cli_readonly_cmd *cmd, struct cli_readonly *ro, 
     case 'o':
         ro->output = arg;
         return CLI_CONTINUE;
-    case 'h':
-        cmd->usage(stdout);
-        return CLI_EXIT_OK;
-    case '?': /* getopt_long printed what was wrong */
-        cmd->usage(stderr);
-        return CLI_EXIT_USAGE;
     default:
         return cmd->on_flag(cmd->ctx, opt, arg);
     }
@@ -104,6 +119,8 @@ int cli_readonly_parse(const struct cli_readonly_cmd *cmd, int argc, char **argv
 {
     struct option *opts = all_options(cmd);
     char *shortopts = all_shortopts(opts);
+    struct cli_flags flags = {
+        .shortopts = shortopts, .opts = opts, .usage = cmd->usage, .config_path = &ro->config_path};
     int rc = CLI_CONTINUE;
     int opt;
 
@@ -111,8 +128,11 @@ int cli_readonly_parse(const struct cli_readonly_cmd *cmd, int argc, char **argv
     ro->output = cmd->outputs[0];
     /* 0, not 1: glibc then starts afresh (a second parse in one process: `incidents show`) */
     optind = 0;
-    while (rc == CLI_CONTINUE && (opt = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+    while (rc == CLI_CONTINUE && (opt = cli_flags_next(&flags, argc, argv)) != -1) {
         rc = on_flag(cmd, ro, opt, optarg);
+    }
+    if (flags.stop) {
+        rc = flags.exit_code;
     }
     if (rc == CLI_CONTINUE) {
         rc = check_output(cmd, ro->output);

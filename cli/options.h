@@ -1,9 +1,10 @@
 /*
- * Private to cli/ (options.c): what the commands that work on Redis share
- * (get, history, incidents, incidents show, dlq, silence). Their common
- * flags -c/--config, --redis, --prefix, -o/--output and -h/--help, parsed
- * once here together with each command's own, and the config and Redis
- * connection they run with.
+ * Private to cli/ (options.c): the getopt_long loop of every command, with
+ * -h/--help, -c/--config and a refused flag handled alike; and what the
+ * commands that work on Redis share (get, history, incidents, incidents
+ * show, dlq, silence): their common flags -c/--config, --redis, --prefix,
+ * -o/--output and -h/--help, parsed together with each command's own, and
+ * the config and Redis connection they run with.
  */
 #ifndef VIGIL_CLI_OPTIONS_H
 #define VIGIL_CLI_OPTIONS_H
@@ -30,6 +31,26 @@
  * whose val is a character is also that short option (-t).
  */
 #define CLI_LONG_ONLY(c) (0x100 + (c))
+
+/* A command's flags as getopt_long takes them, and how the parse ended. */
+struct cli_flags {
+    const char *shortopts;     /* getopt syntax ("c:h") */
+    const struct option *opts; /* {0}-terminated */
+    void (*usage)(FILE *out);
+    const char **config_path; /* where -c, --config FILE goes; NULL: the command has no -c */
+    bool stop;                /* set when the command ends here, with exit_code */
+    int exit_code;
+};
+
+/*
+ * The next of the command's own flags in argv (argv[0] is its name), as
+ * getopt_long returns it with optarg; -1 when there are no more (optind
+ * at the first operand) or the command ends (f->stop). -c FILE sets
+ * *f->config_path; -h prints the usage on stdout and ends with
+ * CLI_EXIT_OK; a flag getopt_long refuses (it printed why) prints the
+ * usage on stderr and ends with CLI_EXIT_USAGE. Uses getopt_long's globals.
+ */
+int cli_flags_next(struct cli_flags *f, int argc, char **argv);
 
 /* The shared flags and the operands, after cli_readonly_parse. */
 struct cli_readonly {

@@ -82,5 +82,15 @@ bool consumer_ratelimit_allow(struct consumer_ratelimit *rl, int key, int64_t no
 vg_err_t consumer_err_of(rd_kafka_resp_err_t rerr);
 /* Milliseconds left until `deadline_ms` (vg_mono_ms), 0 once past. */
 int consumer_left_ms(int64_t deadline_ms);
+struct vg_kafka_range;
+/*
+ * Append the partitions of `topic` with their watermarks (start: low, end:
+ * high) to *out (n used, cap allocated; vg_kafka_ranges_free), asking
+ * through `rk` until `deadline` (vg_mono_ms). An error names the topic (and
+ * the partition) in errstr, translated by consumer_err_of.
+ */
+vg_err_t consumer_topic_ranges(rd_kafka_t *rk, const char *topic, int64_t deadline,
+                               struct vg_kafka_range **out, size_t *n, size_t *cap, char *errstr,
+                               size_t errstr_size);
 
 #endif

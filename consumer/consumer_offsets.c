@@ -42,10 +42,9 @@ static rd_kafka_t *handle_new(const struct vg_kafka_config *kc, const char *boot
     return rk;
 }
 
-/* Append the partitions of `topic` with their watermarks to *out. */
-static vg_err_t topic_ranges(rd_kafka_t *rk, const char *topic, int64_t deadline,
-                             struct vg_kafka_range **out, size_t *n, size_t *cap, char *errstr,
-                             size_t errstr_size)
+vg_err_t consumer_topic_ranges(rd_kafka_t *rk, const char *topic, int64_t deadline,
+                               struct vg_kafka_range **out, size_t *n, size_t *cap, char *errstr,
+                               size_t errstr_size)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
@@ -143,7 +142,7 @@ vg_err_t vg_kafka_ranges(const struct vg_kafka_config *kc, const char *bootstrap
         return VG_ERR_INVALID;
     }
     for (size_t i = 0; i < kc->n_topics && err == VG_OK; i++) {
-        err = topic_ranges(rk, kc->topics[i], deadline, &v, &n, &cap, errstr, errstr_size);
+        err = consumer_topic_ranges(rk, kc->topics[i], deadline, &v, &n, &cap, errstr, errstr_size);
     }
     if (err == VG_OK && from_ms >= 0 && n > 0) {
         err = seek_time(rk, v, n, from_ms, deadline, errstr, errstr_size);

@@ -183,6 +183,27 @@ static vg_err_t produce_err(rd_kafka_resp_err_t rerr)
     }
 }
 
+/*
+ * After rd_kafka_producev refused `topic` with `rerr`: VG_OK when it was
+ * the local queue, full, and there is time left until `deadline` (after
+ * serving the queue for 100 ms: produce again); else the error, in errstr.
+ */
+static vg_err_t wait_queue(struct vg_producer *p, rd_kafka_resp_err_t rerr, const char *topic,
+                           int64_t deadline, char *errstr, size_t errstr_size)
+{
+    if (rerr != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(rerr));
+        return produce_err(rerr);
+    }
+    if (vg_mono_ms() >= deadline) {
+        snprintf(errstr, errstr_size, "produce to %s: local queue full for %d ms", topic,
+                 QUEUE_FULL_TIMEOUT_MS);
+        return VG_ERR_TIMEOUT;
+    }
+    rd_kafka_poll(p->rk, 100);
+    return VG_OK;
+}
+
 vg_err_t vg_producer_send(struct vg_producer *p, const char *topic, int32_t partition,
                           const char *key, size_t key_len, const char *payload, size_t len,
                           char *errstr, size_t errstr_size)
@@ -196,20 +217,16 @@ vg_err_t vg_producer_send(struct vg_producer *p, const char *topic, int32_t part
             RD_KAFKA_V_KEY(key, key ? key_len : 0),
             RD_KAFKA_V_VALUE((void *)(uintptr_t)payload, payload ? len : 0),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        vg_err_t err;
+
         if (rerr == RD_KAFKA_RESP_ERR_NO_ERROR) {
             rd_kafka_poll(p->rk, 0); /* serve delivery reports */
             return VG_OK;
         }
-        if (rerr != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(rerr));
-            return produce_err(rerr);
+        err = wait_queue(p, rerr, topic, deadline, errstr, errstr_size);
+        if (err != VG_OK) {
+            return err;
         }
-        if (vg_mono_ms() >= deadline) {
-            snprintf(errstr, errstr_size, "produce to %s: local queue full for %d ms", topic,
-                     QUEUE_FULL_TIMEOUT_MS);
-            return VG_ERR_TIMEOUT;
-        }
-        rd_kafka_poll(p->rk, 100);
     }
 }
 
@@ -224,6 +241,7 @@ vg_err_t vg_producer_send_tagged(struct vg_producer *p, const char *topic, const
     for (;;) {
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(n_headers);
         rd_kafka_resp_err_t rerr;
+        vg_err_t err;
 
         for (size_t i = 0; i < n_headers; i++) {
             rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
@@ -245,16 +263,10 @@ vg_err_t vg_producer_send_tagged(struct vg_producer *p, const char *topic, const
                      len + (key ? key_len : 0), rd_kafka_err2str(rerr));
             return VG_ERR_REJECTED;
         }
-        if (rerr != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            snprintf(errstr, errstr_size, "produce to %s: %s", topic, rd_kafka_err2str(rerr));
-            return produce_err(rerr);
+        err = wait_queue(p, rerr, topic, deadline, errstr, errstr_size);
+        if (err != VG_OK) {
+            return err;
         }
-        if (vg_mono_ms() >= deadline) {
-            snprintf(errstr, errstr_size, "produce to %s: local queue full for %d ms", topic,
-                     QUEUE_FULL_TIMEOUT_MS);
-            return VG_ERR_TIMEOUT;
-        }
-        rd_kafka_poll(p->rk, 100);
     }
 }
 
@@ -345,11 +357,10 @@ vg_err_t vg_kafka_topic_end(const char *bootstraps, const char *topic, int timeo
     int64_t deadline = vg_mono_ms() + timeout_ms;
     rd_kafka_conf_t *conf;
     rd_kafka_t *rk;
-    rd_kafka_topic_t *rkt;
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t rerr;
+    struct vg_kafka_range *v = NULL;
+    size_t n = 0;
+    size_t cap = 0;
     char msg[512];
-    int64_t total = 0;
     vg_err_t err = VG_OK;
 
     *out_total = 0;
@@ -369,36 +380,11 @@ vg_err_t vg_kafka_topic_end(const char *bootstraps, const char *topic, int timeo
         snprintf(errstr, errstr_size, "kafka: %s", msg);
         return VG_ERR_INVALID;
     }
-    rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rerr = rd_kafka_metadata(rk, 0, rkt, &md, consumer_left_ms(deadline));
-    if (!rerr && (md->topic_cnt != 1 || md->topics[0].err)) {
-        rerr = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    err = consumer_topic_ranges(rk, topic, deadline, &v, &n, &cap, errstr, errstr_size);
+    for (size_t i = 0; err == VG_OK && i < n; i++) {
+        *out_total += v[i].end;
     }
-    if (rerr) {
-        snprintf(errstr, errstr_size, "metadata for %s: %s", topic, rd_kafka_err2str(rerr));
-        err = consumer_err_of(rerr);
-        goto out;
-    }
-    for (int i = 0; i < md->topics[0].partition_cnt; i++) {
-        int32_t part = md->topics[0].partitions[i].id;
-        int64_t low;
-        int64_t high;
-        rerr = rd_kafka_query_watermark_offsets(rk, topic, part, &low, &high,
-                                                consumer_left_ms(deadline));
-        if (rerr) {
-            snprintf(errstr, errstr_size, "watermarks of %s [%d]: %s", topic, (int)part,
-                     rd_kafka_err2str(rerr));
-            err = consumer_err_of(rerr);
-            goto out;
-        }
-        total += high;
-    }
-    *out_total = total;
-out:
-    if (md) {
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(rkt);
+    vg_kafka_ranges_free(v, n);
     rd_kafka_destroy(rk);
     return err;
 }

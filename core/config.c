@@ -4,6 +4,7 @@
  * file:line:col. Relative paths in the file are relative to the file.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,10 @@
  * it on and remembers the first for vg_config_load_file's errstr.
  */
 struct cfg_load {
-    const char *base_dir; /* of the config file; NULL for the working directory */
-    vg_err_t err;         /* the first error */
-    char *errstr;         /* its message */
+    struct vg_config *cfg; /* what it loads into */
+    const char *base_dir;  /* of the config file; NULL for the working directory */
+    vg_err_t err;          /* the first error */
+    char *errstr;          /* its message */
     size_t errstr_size;
     void (*on_error)(void *ctx, const char *message);
     void *ctx;
@@ -384,51 +386,105 @@ static vg_err_t load_topics(struct vg_kafka_config *k, const struct vg_ynode *n,
     return VG_OK;
 }
 
-static const char *const kafka_keys[] = {
-    "brokers",    "group",    "topics",          "dlq_topic",           "properties",  "partitions",
-    "batch_size", "batch_ms", "batch_commit_ms", "batch_overlap_parts", "prefetch_mb", NULL};
+/* The keys whose value is a whole number in [min, max]: section, key, the int in struct vg_config.
+ */
+static const struct {
+    const char *section;
+    const char *key;
+    size_t offset;
+    int64_t min;
+    int64_t max;
+} int_keys[] = {
+    {"kafka", "partitions", offsetof(struct vg_config, kafka.partitions), 1, 1000},
+    {"kafka", "batch_size", offsetof(struct vg_config, kafka.batch_size), 1, 1000000},
+    {"kafka", "batch_ms", offsetof(struct vg_config, kafka.batch_ms), 0, 60000},
+    {"kafka", "batch_commit_ms", offsetof(struct vg_config, kafka.batch_commit_ms), 0, 60000},
+    {"kafka", "batch_overlap_parts", offsetof(struct vg_config, kafka.batch_overlap_parts), 0, 64},
+    {"kafka", "prefetch_mb", offsetof(struct vg_config, kafka.prefetch_mb), 4, 2048},
+    {"redis", "cache_resources", offsetof(struct vg_config, redis.cache_resources), 100, 100000000},
+    {"redis", "wait_replicas", offsetof(struct vg_config, redis.wait_replicas), 0, 100},
+    {"redis", "commit_connections", offsetof(struct vg_config, redis.commit_connections), 1, 64},
+    /* below the 10 s command timeout: a WAIT must answer before hiredis gives up */
+    {"redis", "wait_timeout_ms", offsetof(struct vg_config, redis.wait_timeout_ms), 1, 5000},
+    {"http", "max_connections", offsetof(struct vg_config, http.max_connections), 1, 4096},
+    {"http", "max_connections_per_ip", offsetof(struct vg_config, http.max_connections_per_ip), 1,
+     4096},
+    {"http", "request_timeout_ms", offsetof(struct vg_config, http.request_timeout_ms), 100,
+     600000},
+};
 
-static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, struct cfg_load *ld)
+/* Set `section`.`key` when it is one of int_keys (err its result); false when it is not. */
+static bool set_int_key(struct cfg_load *ld, const char *section, const char *key,
+                        const struct vg_ynode *v, vg_err_t *err)
 {
-    char *errstr = ld->msg;
-    size_t errstr_size = sizeof(ld->msg);
+    for (size_t i = 0; i < VG_ARRAY_LEN(int_keys); i++) {
+        if (!strcmp(int_keys[i].section, section) && !strcmp(int_keys[i].key, key)) {
+            *err = set_int((int *)((char *)ld->cfg + int_keys[i].offset), v, int_keys[i].min,
+                           int_keys[i].max, ld->msg, sizeof(ld->msg));
+            return true;
+        }
+    }
+    return false;
+}
 
+/*
+ * The mapping `n` of `section`: each of its keys that is one of `keys`,
+ * an int of int_keys or any other through load_key(dst, key, value,
+ * base_dir, errstr, errstr_size). An unknown key or
+ * one that fails is recorded and the next goes on.
+ */
+static void load_keys(struct cfg_load *ld, const char *section, const struct vg_ynode *n,
+                      const char *const *keys,
+                      vg_err_t (*load_key)(void *dst, const char *key, const struct vg_ynode *v,
+                                           const char *base_dir, char *errstr, size_t errstr_size),
+                      void *dst)
+{
     if (!want_map(ld, n)) {
         return;
     }
     for (size_t i = 0; i < n->n; i++) {
         const char *key = n->pairs[i].key;
         const struct vg_ynode *v = n->pairs[i].value;
-        vg_err_t err = VG_OK;
+        vg_err_t err;
 
-        if (!key_ok(ld, n, i, kafka_keys)) {
+        if (!key_ok(ld, n, i, keys)) {
             continue;
         }
-        if (!strcmp(key, "brokers")) {
-            err = set_endpoint(&k->brokers, v, errstr, errstr_size);
-        } else if (!strcmp(key, "group")) {
-            err = set_string(&k->group, v, errstr, errstr_size);
-        } else if (!strcmp(key, "topics")) {
-            err = load_topics(k, v, errstr, errstr_size);
-        } else if (!strcmp(key, "dlq_topic")) {
-            err = set_string(&k->dlq_topic, v, errstr, errstr_size);
-        } else if (!strcmp(key, "properties")) {
-            err = set_kv(&k->properties, &k->n_properties, v, errstr, errstr_size);
-        } else if (!strcmp(key, "partitions")) {
-            err = set_int(&k->partitions, v, 1, 1000, errstr, errstr_size);
-        } else if (!strcmp(key, "batch_size")) {
-            err = set_int(&k->batch_size, v, 1, 1000000, errstr, errstr_size);
-        } else if (!strcmp(key, "batch_ms")) {
-            err = set_int(&k->batch_ms, v, 0, 60000, errstr, errstr_size);
-        } else if (!strcmp(key, "batch_commit_ms")) {
-            err = set_int(&k->batch_commit_ms, v, 0, 60000, errstr, errstr_size);
-        } else if (!strcmp(key, "batch_overlap_parts")) {
-            err = set_int(&k->batch_overlap_parts, v, 0, 64, errstr, errstr_size);
-        } else if (!strcmp(key, "prefetch_mb")) {
-            err = set_int(&k->prefetch_mb, v, 4, 2048, errstr, errstr_size);
+        if (!set_int_key(ld, section, key, v, &err)) {
+            err = load_key(dst, key, v, ld->base_dir, ld->msg, sizeof(ld->msg));
         }
         keep(ld, err);
     }
+}
+
+static const char *const kafka_keys[] = {
+    "brokers",    "group",    "topics",          "dlq_topic",           "properties",  "partitions",
+    "batch_size", "batch_ms", "batch_commit_ms", "batch_overlap_parts", "prefetch_mb", NULL};
+
+static vg_err_t load_kafka_key(void *dst, const char *key, const struct vg_ynode *v,
+                               const char *base_dir, char *errstr, size_t errstr_size)
+{
+    struct vg_kafka_config *k = dst;
+    vg_err_t err = VG_OK;
+
+    (void)base_dir; /* no paths here */
+    if (!strcmp(key, "brokers")) {
+        err = set_endpoint(&k->brokers, v, errstr, errstr_size);
+    } else if (!strcmp(key, "group")) {
+        err = set_string(&k->group, v, errstr, errstr_size);
+    } else if (!strcmp(key, "topics")) {
+        err = load_topics(k, v, errstr, errstr_size);
+    } else if (!strcmp(key, "dlq_topic")) {
+        err = set_string(&k->dlq_topic, v, errstr, errstr_size);
+    } else if (!strcmp(key, "properties")) {
+        err = set_kv(&k->properties, &k->n_properties, v, errstr, errstr_size);
+    }
+    return err;
+}
+
+static void load_kafka(struct vg_kafka_config *k, const struct vg_ynode *n, struct cfg_load *ld)
+{
+    load_keys(ld, "kafka", n, kafka_keys, load_kafka_key, k);
 }
 
 static const char *const redis_keys[] = {
@@ -464,72 +520,64 @@ static vg_err_t check_cluster_url(const struct vg_redis_config *r, const struct 
     return VG_OK;
 }
 
+/* `redis:` being loaded: what the keys after the loop still need to see. */
+struct redis_load {
+    struct vg_redis_config *r;
+    const struct vg_ynode *cluster_at; /* `cluster:`, when given */
+    bool layout_given;
+};
+
+static vg_err_t load_redis_key(void *dst, const char *key, const struct vg_ynode *v,
+                               const char *base_dir, char *errstr, size_t errstr_size)
+{
+    struct redis_load *rl = dst;
+    struct vg_redis_config *r = rl->r;
+    vg_err_t err = VG_OK;
+
+    if (!strcmp(key, "url")) {
+        err = set_endpoint(&r->url, v, errstr, errstr_size);
+        /* rediss:// loads so that `vigil check` can explain the TLS sidecar
+         * (a warning); connecting with it fails with the same advice. */
+        if (!err && r->url && strncmp(r->url, "redis://", 8) != 0 &&
+            strncmp(r->url, "rediss://", 9) != 0 && strncmp(r->url, "unix://", 7) != 0) {
+            err = vg_ynode_error(v, errstr, errstr_size,
+                                 "expected redis://host:port/db, unix:///path or embedded");
+        }
+    } else if (!strcmp(key, "prefix")) {
+        err = set_string(&r->prefix, v, errstr, errstr_size);
+    } else if (!strcmp(key, "cluster")) {
+        err = vg_ynode_bool(v, &r->cluster, errstr, errstr_size);
+        rl->cluster_at = v;
+    } else if (!strcmp(key, "layout")) {
+        if (v->kind != VG_YNODE_SCALAR ||
+            (strcmp(v->str, "single") != 0 && strcmp(v->str, "partitioned") != 0)) {
+            err = vg_ynode_error(v, errstr, errstr_size,
+                                 "redis.layout: expected single or partitioned");
+        } else {
+            r->partitioned = strcmp(v->str, "partitioned") == 0;
+            rl->layout_given = true;
+            r->layout_set = true;
+        }
+    } else if (!strcmp(key, "data_dir")) {
+        err = set_string(&r->data_dir, v, errstr, errstr_size);
+        if (!err && r->data_dir[0] != '/' && base_dir) {
+            char *abs = vg_asprintf("%s/%s", base_dir, r->data_dir);
+            free(r->data_dir);
+            r->data_dir = abs;
+        }
+    }
+    return err;
+}
+
 static void load_redis(struct vg_redis_config *r, const struct vg_ynode *n, struct cfg_load *ld)
 {
-    char *errstr = ld->msg;
-    size_t errstr_size = sizeof(ld->msg);
-    const char *base_dir = ld->base_dir;
-    const struct vg_ynode *cluster_at = NULL;
-    bool layout_given = false;
+    struct redis_load rl = {.r = r};
 
-    if (!want_map(ld, n)) {
-        return;
+    load_keys(ld, "redis", n, redis_keys, load_redis_key, &rl);
+    if (r->cluster && rl.cluster_at) {
+        keep(ld, check_cluster_url(r, rl.cluster_at, ld->msg, sizeof(ld->msg)));
     }
-    for (size_t i = 0; i < n->n; i++) {
-        const char *key = n->pairs[i].key;
-        const struct vg_ynode *v = n->pairs[i].value;
-        vg_err_t err = VG_OK;
-
-        if (!key_ok(ld, n, i, redis_keys)) {
-            continue;
-        }
-        if (!strcmp(key, "url")) {
-            err = set_endpoint(&r->url, v, errstr, errstr_size);
-            /* rediss:// loads so that `vigil check` can explain the TLS sidecar
-             * (a warning); connecting with it fails with the same advice. */
-            if (!err && r->url && strncmp(r->url, "redis://", 8) != 0 &&
-                strncmp(r->url, "rediss://", 9) != 0 && strncmp(r->url, "unix://", 7) != 0) {
-                err = vg_ynode_error(v, errstr, errstr_size,
-                                     "expected redis://host:port/db, unix:///path or embedded");
-            }
-        } else if (!strcmp(key, "prefix")) {
-            err = set_string(&r->prefix, v, errstr, errstr_size);
-        } else if (!strcmp(key, "cache_resources")) {
-            err = set_int(&r->cache_resources, v, 100, 100000000, errstr, errstr_size);
-        } else if (!strcmp(key, "cluster")) {
-            err = vg_ynode_bool(v, &r->cluster, errstr, errstr_size);
-            cluster_at = v;
-        } else if (!strcmp(key, "layout")) {
-            if (v->kind != VG_YNODE_SCALAR ||
-                (strcmp(v->str, "single") != 0 && strcmp(v->str, "partitioned") != 0)) {
-                err = vg_ynode_error(v, errstr, errstr_size,
-                                     "redis.layout: expected single or partitioned");
-            } else {
-                r->partitioned = strcmp(v->str, "partitioned") == 0;
-                layout_given = true;
-                r->layout_set = true;
-            }
-        } else if (!strcmp(key, "wait_replicas")) {
-            err = set_int(&r->wait_replicas, v, 0, 100, errstr, errstr_size);
-        } else if (!strcmp(key, "commit_connections")) {
-            err = set_int(&r->commit_connections, v, 1, 64, errstr, errstr_size);
-        } else if (!strcmp(key, "wait_timeout_ms")) {
-            /* below the 10 s command timeout: a WAIT must answer before hiredis gives up */
-            err = set_int(&r->wait_timeout_ms, v, 1, 5000, errstr, errstr_size);
-        } else if (!strcmp(key, "data_dir")) {
-            err = set_string(&r->data_dir, v, errstr, errstr_size);
-            if (!err && r->data_dir[0] != '/' && base_dir) {
-                char *abs = vg_asprintf("%s/%s", base_dir, r->data_dir);
-                free(r->data_dir);
-                r->data_dir = abs;
-            }
-        }
-        keep(ld, err);
-    }
-    if (r->cluster && cluster_at) {
-        keep(ld, check_cluster_url(r, cluster_at, errstr, errstr_size));
-    }
-    if (r->cluster && !layout_given) {
+    if (r->cluster && !rl.layout_given) {
         /* a cluster spreads the partitions over its primaries unless told `single` */
         r->partitioned = true;
     }
@@ -1218,6 +1266,40 @@ static vg_err_t set_allowed_hosts(struct vg_http_config *h, const struct vg_ynod
  * `http:`: listen "host:port", token (a secret), console on/off, the Host
  * names accepted and the connection limits.
  */
+static vg_err_t load_http_key(void *dst, const char *key, const struct vg_ynode *v,
+                              const char *base_dir, char *errstr, size_t errstr_size)
+{
+    struct vg_http_config *h = dst;
+    vg_err_t err = VG_OK;
+
+    if (!strcmp(key, "listen")) {
+        const char *colon;
+        err = set_string(&h->listen, v, errstr, errstr_size);
+        colon = err ? NULL : strrchr(h->listen, ':');
+        if (!err) {
+            int64_t port;
+            if (!colon || !vg_parse_i64(colon + 1, &port) || port < 0 || port > 65535 ||
+                (h->listen[0] == '[' && (colon == h->listen || colon[-1] != ']'))) {
+                err = vg_ynode_error(v, errstr, errstr_size,
+                                     "expected host:port (e.g. 127.0.0.1:8089, [::1]:8089, "
+                                     "0.0.0.0:8089)");
+            }
+        }
+        h->listen_set = true;
+    } else if (!strcmp(key, "token")) {
+        /* A secret: never echo it in an error. */
+        err = set_string(&h->token, v, errstr, errstr_size);
+        if (!err) {
+            err = read_secret(&h->token, v, "http.token", base_dir, errstr, errstr_size);
+        }
+    } else if (!strcmp(key, "console")) {
+        err = vg_ynode_bool(v, &h->console, errstr, errstr_size);
+    } else if (!strcmp(key, "allowed_hosts")) {
+        err = set_allowed_hosts(h, v, errstr, errstr_size);
+    }
+    return err;
+}
+
 static void load_http(struct vg_http_config *h, const struct vg_ynode *n, struct cfg_load *ld)
 {
     static const char *const keys[] = {"listen",
@@ -1228,58 +1310,39 @@ static void load_http(struct vg_http_config *h, const struct vg_ynode *n, struct
                                        "max_connections_per_ip",
                                        "request_timeout_ms",
                                        NULL};
-    const char *base_dir = ld->base_dir;
-    char *errstr = ld->msg;
-    size_t errstr_size = sizeof(ld->msg);
 
-    if (!want_map(ld, n)) {
-        return;
-    }
-    for (size_t i = 0; i < n->n; i++) {
-        const char *key = n->pairs[i].key;
-        const struct vg_ynode *v = n->pairs[i].value;
-        vg_err_t err = VG_OK;
-
-        if (!key_ok(ld, n, i, keys)) {
-            continue;
-        }
-        if (!strcmp(key, "listen")) {
-            const char *colon;
-            err = set_string(&h->listen, v, errstr, errstr_size);
-            colon = err ? NULL : strrchr(h->listen, ':');
-            if (!err) {
-                int64_t port;
-                if (!colon || !vg_parse_i64(colon + 1, &port) || port < 0 || port > 65535 ||
-                    (h->listen[0] == '[' && (colon == h->listen || colon[-1] != ']'))) {
-                    err = vg_ynode_error(v, errstr, errstr_size,
-                                         "expected host:port (e.g. 127.0.0.1:8089, [::1]:8089, "
-                                         "0.0.0.0:8089)");
-                }
-            }
-            h->listen_set = true;
-        } else if (!strcmp(key, "token")) {
-            /* A secret: never echo it in an error. */
-            err = set_string(&h->token, v, errstr, errstr_size);
-            if (!err) {
-                err = read_secret(&h->token, v, "http.token", base_dir, errstr, errstr_size);
-            }
-        } else if (!strcmp(key, "console")) {
-            err = vg_ynode_bool(v, &h->console, errstr, errstr_size);
-        } else if (!strcmp(key, "allowed_hosts")) {
-            err = set_allowed_hosts(h, v, errstr, errstr_size);
-        } else if (!strcmp(key, "max_connections")) {
-            err = set_int(&h->max_connections, v, 1, 4096, errstr, errstr_size);
-        } else if (!strcmp(key, "max_connections_per_ip")) {
-            err = set_int(&h->max_connections_per_ip, v, 1, 4096, errstr, errstr_size);
-        } else if (!strcmp(key, "request_timeout_ms")) {
-            err = set_int(&h->request_timeout_ms, v, 100, 600000, errstr, errstr_size);
-        }
-        keep(ld, err);
-    }
+    load_keys(ld, "http", n, keys, load_http_key, h);
 }
 
 static const char *const root_keys[] = {"kafka",  "redis", "rules", "sinks",    "health",
                                         "decode", "http",  "log",   "dispatch", NULL};
+
+static vg_err_t load_dispatch_key(void *dst, const char *key, const struct vg_ynode *v,
+                                  const char *base_dir, char *errstr, size_t errstr_size)
+{
+    struct vg_dispatch_config *dc = dst;
+    int64_t ms = 0;
+    vg_err_t err;
+
+    (void)base_dir; /* no paths here */
+    if (!strcmp(key, "idle_poll_ms")) {
+        err = vg_ynode_int(v, VG_DISPATCH_IDLE_POLL_MS_MIN, VG_DISPATCH_IDLE_POLL_MS_MAX, &ms,
+                           errstr, errstr_size);
+        if (err == VG_OK) {
+            dc->idle_poll_ms = ms;
+        }
+        return err;
+    }
+    err = vg_ynode_duration(v, &ms, errstr, errstr_size);
+    if (!err && (ms < VG_DISPATCH_CLAIM_IDLE_MS_MIN || ms > VG_DISPATCH_CLAIM_IDLE_MS_MAX)) {
+        err = vg_ynode_error(v, errstr, errstr_size,
+                             "dispatch.claim_idle: %s is out of range [1s, 1h]", v->str);
+    }
+    if (err == VG_OK) {
+        dc->claim_idle_ms = ms;
+    }
+    return err;
+}
 
 /* `dispatch:` claim_idle, a duration from 1s to 1h; idle_poll_ms, milliseconds from 10 to 1h. */
 static void load_dispatch(struct vg_dispatch_config *dc, const struct vg_ynode *n,
@@ -1287,79 +1350,50 @@ static void load_dispatch(struct vg_dispatch_config *dc, const struct vg_ynode *
 {
     static const char *const keys[] = {"claim_idle", "idle_poll_ms", NULL};
 
-    if (!want_map(ld, n)) {
-        return;
-    }
-    for (size_t i = 0; i < n->n; i++) {
-        const char *key = n->pairs[i].key;
-        const struct vg_ynode *v = n->pairs[i].value;
-        int64_t ms = 0;
-        vg_err_t err;
-
-        if (!key_ok(ld, n, i, keys)) {
-            continue;
-        }
-        if (!strcmp(key, "idle_poll_ms")) {
-            err = vg_ynode_int(v, VG_DISPATCH_IDLE_POLL_MS_MIN, VG_DISPATCH_IDLE_POLL_MS_MAX, &ms,
-                               ld->msg, sizeof(ld->msg));
-            if (keep(ld, err) == VG_OK) {
-                dc->idle_poll_ms = ms;
-            }
-            continue;
-        }
-        err = vg_ynode_duration(v, &ms, ld->msg, sizeof(ld->msg));
-        if (!err && (ms < VG_DISPATCH_CLAIM_IDLE_MS_MIN || ms > VG_DISPATCH_CLAIM_IDLE_MS_MAX)) {
-            err = vg_ynode_error(v, ld->msg, sizeof(ld->msg),
-                                 "dispatch.claim_idle: %s is out of range [1s, 1h]", v->str);
-        }
-        if (keep(ld, err) == VG_OK) {
-            dc->claim_idle_ms = ms;
-        }
-    }
+    load_keys(ld, "dispatch", n, keys, load_dispatch_key, dc);
 }
 
 static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+static vg_err_t load_log_key(void *dst, const char *key, const struct vg_ynode *v,
+                             const char *base_dir, char *errstr, size_t errstr_size)
+{
+    struct vg_log_config *l = dst;
+    const char *const *allowed = !strcmp(key, "format") ? log_formats : log_levels;
+    const char *str;
+    vg_err_t err;
+    size_t k;
+
+    (void)base_dir; /* no paths here */
+    err = vg_ynode_string(v, &str, errstr, errstr_size);
+    for (k = 0; !err && allowed[k] && strcmp(allowed[k], str) != 0; k++) {
+    }
+    if (!err && !allowed[k]) {
+        const char *hint = vg_yaml_suggest(str, allowed);
+
+        err = vg_ynode_error(
+            v, errstr, errstr_size, "log.%s: unknown value \"%s\"%s%s%s; expected %s", key, str,
+            hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "",
+            allowed == log_formats ? "text or json" : "error, warn, info or debug");
+    }
+    if (err != VG_OK) {
+        return err;
+    }
+    if (allowed == log_formats) {
+        l->json = k == 1;
+    } else {
+        l->level = (enum vg_log_level)k;
+    }
+    return VG_OK;
+}
 
 /* `log:` format text|json, level error|warn|info|debug. */
 static void load_log(struct vg_log_config *l, const struct vg_ynode *n, struct cfg_load *ld)
 {
     static const char *const keys[] = {"format", "level", NULL};
 
-    if (!want_map(ld, n)) {
-        return;
-    }
-    for (size_t i = 0; i < n->n; i++) {
-        const char *key = n->pairs[i].key;
-        const struct vg_ynode *v = n->pairs[i].value;
-        const char *const *allowed = !strcmp(key, "format") ? log_formats : log_levels;
-        const char *str;
-        vg_err_t err;
-        size_t k;
-
-        if (!key_ok(ld, n, i, keys)) {
-            continue;
-        }
-        err = vg_ynode_string(v, &str, ld->msg, sizeof(ld->msg));
-        for (k = 0; !err && allowed[k] && strcmp(allowed[k], str) != 0; k++) {
-        }
-        if (!err && !allowed[k]) {
-            const char *hint = vg_yaml_suggest(str, allowed);
-
-            err = vg_ynode_error(
-                v, ld->msg, sizeof(ld->msg), "log.%s: unknown value \"%s\"%s%s%s; expected %s", key,
-                str, hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "",
-                allowed == log_formats ? "text or json" : "error, warn, info or debug");
-        }
-        if (keep(ld, err) != VG_OK) {
-            continue;
-        }
-        if (allowed == log_formats) {
-            l->json = k == 1;
-        } else {
-            l->level = (enum vg_log_level)k;
-        }
-    }
+    load_keys(ld, "log", n, keys, load_log_key, l);
 }
 
 static void load_root(struct vg_config *cfg, const struct vg_ynode *root, struct cfg_load *ld)
@@ -1782,6 +1816,7 @@ static vg_err_t load_file(struct vg_config *cfg, const char *path, const char *b
             base_dir = vg_strndup(path, (size_t)(slash - path) + (slash == path ? 1 : 0));
         }
     }
+    ld->cfg = cfg;
     ld->base_dir = base_dir;
     if (!doc.root || doc.root->kind == VG_YNODE_NULL) {
         /* an empty file: all defaults (and the environment's overrides) */

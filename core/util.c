@@ -26,8 +26,8 @@ int64_t vg_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+/* Howard Hinnant's algorithm. */
+int64_t vg_days_from_civil(int64_t y, int m, int d)
 {
     int64_t era;
     int64_t yoe;
@@ -113,7 +113,8 @@ bool vg_time_parse_rfc3339(const char *s, size_t len, int64_t *out_ms)
         sec = 59; /* leap second: clamp */
     }
     *out_ms =
-        ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) - offset_min * 60) * 1000 +
+        ((vg_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) - offset_min * 60) *
+            1000 +
         ms;
     return true;
 }

@@ -49,22 +49,6 @@ void rules_tz_destroy(struct rules_tz *tz)
     vg_free(tz);
 }
 
-/* Days since 1970-01-01 of y-m-d (proleptic Gregorian; H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era;
-    int64_t yoe;
-    int64_t doy;
-    int64_t doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int64_t year_of_days(int64_t z)
 {
     int64_t era;
@@ -104,14 +88,14 @@ static int64_t rule_local(const struct tz_date *d, int64_t y)
 
     if (d->form == 'J') {
         /* 1..365, February 29 never counted */
-        days = days_from_civil(y, 1, 1) + d->day - 1;
+        days = vg_days_from_civil(y, 1, 1) + d->day - 1;
         if (is_leap(y) && d->day >= 60) {
             days++;
         }
     } else if (d->form == 'N') {
-        days = days_from_civil(y, 1, 1) + d->day;
+        days = vg_days_from_civil(y, 1, 1) + d->day;
     } else {
-        int64_t first = days_from_civil(y, d->month, 1);
+        int64_t first = vg_days_from_civil(y, d->month, 1);
         int wd1 = (int)((first % 7 + 7 + 4) % 7); /* 1970-01-01 was a Thursday */
         int dim = mdays[d->month - 1] + (d->month == 2 && is_leap(y));
         int mday = 1 + (d->day - wd1 + 7) % 7 + (d->week - 1) * 7;

@@ -66,28 +66,6 @@ static void add_label_object(cJSON *labels, const cJSON *obj)
     }
 }
 
-static char *console_link(const char *console_url, const char *resource_id)
-{
-    struct vg_buf b = {0};
-    size_t n;
-
-    if (!console_url || !console_url[0]) {
-        return NULL;
-    }
-    n = strlen(console_url);
-    vg_buf_append(&b, console_url, console_url[n - 1] == '/' ? n - 1 : n);
-    vg_buf_puts(&b, "/resources/");
-    for (const unsigned char *p = (const unsigned char *)resource_id; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '_' || *p == '.' || *p == '~' || *p == ':') {
-            vg_buf_putc(&b, (char)*p);
-        } else {
-            vg_buf_printf(&b, "%%%02X", *p);
-        }
-    }
-    return vg_buf_steal(&b);
-}
-
 static cJSON *item_labels(const struct sinks_notice *nt, const struct sinks_notice_item *it,
                           const char *pager)
 {
@@ -152,7 +130,7 @@ static cJSON *item_alert(const struct sinks_notice *nt, const struct sinks_notic
     cJSON *a = cJSON_CreateObject();
     cJSON *labels = item_labels(nt, it, pager);
     const char *end = ends_at(nt, it);
-    char *link = console_link(console_url, sinks_notice_str(it->resource, "id"));
+    char *link = sinks_console_link(console_url, sinks_notice_str(it->resource, "id"));
 
     if (webhook_form) {
         cJSON_AddStringToObject(a, "status", end ? "resolved" : "firing");

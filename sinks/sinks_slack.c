@@ -110,30 +110,9 @@ static void put_date(struct vg_buf *b, const char *rfc3339)
     vg_buf_putc(b, '>');
 }
 
-static char *console_link(const char *console_url, const char *resource_id)
-{
-    struct vg_buf b = {0};
-    size_t n;
-
-    if (!console_url || !console_url[0]) {
-        return NULL;
-    }
-    n = strlen(console_url);
-    vg_buf_append(&b, console_url, console_url[n - 1] == '/' ? n - 1 : n);
-    vg_buf_puts(&b, "/resources/");
-    for (const unsigned char *p = (const unsigned char *)resource_id; *p; p++) {
-        if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~' || *p == ':') {
-            vg_buf_putc(&b, (char)*p);
-        } else {
-            vg_buf_printf(&b, "%%%02X", *p);
-        }
-    }
-    return vg_buf_steal(&b);
-}
-
 static void add_link(cJSON *blocks, const char *console_url, const char *resource_id)
 {
-    char *url = console_link(console_url, resource_id);
+    char *url = sinks_console_link(console_url, resource_id);
     cJSON *b;
     cJSON *elems;
     cJSON *btn;

@@ -24,6 +24,9 @@ bool vg_time_parse_rfc3339(const char *s, size_t len, int64_t *out_ms);
 /* Format as "2026-11-28T10:00:00.123Z" (ms precision; ".000" omitted). Needs 32 bytes. */
 void vg_time_format_rfc3339(int64_t ms, char *out, size_t out_size);
 
+/* Days since 1970-01-01 of the date y-m-d (proleptic Gregorian; m 1-12, d 1-31). */
+int64_t vg_days_from_civil(int64_t y, int m, int d);
+
 /* "500ms", "30s", "10m", "4h", "1d", "1h30m" -> ms. False when malformed or negative. */
 bool vg_duration_parse(const char *s, int64_t *out_ms);
 

@@ -163,6 +163,35 @@ static void test_time_parse_feb29_non_leap_regression(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Days since the epoch of a date, both sides of it and across leap rules (RFC 3339 and the time
+ * zones share it). */
+static void test_days_from_civil(void **state)
+{
+    static const struct {
+        int64_t y;
+        int m;
+        int d;
+        int64_t want;
+    } cases[] = {
+        {1970, 1, 1, 0},       {1969, 12, 31, -1},    {1970, 3, 1, 59},
+        {2000, 2, 29, 11016},  {2000, 3, 1, 11017},   {1900, 3, 1, -25508},
+        {2026, 11, 28, 20785}, {1600, 1, 1, -135140}, {2100, 3, 1, 47541},
+    };
+    int failed = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t got = vg_days_from_civil(cases[i].y, cases[i].m, cases[i].d);
+
+        if (got != cases[i].want) {
+            fprintf(stderr, "case %zu: %lld-%d-%d: got %lld, want %lld\n", i, (long long)cases[i].y,
+                    cases[i].m, cases[i].d, (long long)got, (long long)cases[i].want);
+            failed++;
+        }
+    }
+    assert_int_equal(failed, 0);
+}
+
 static void test_time_format(void **state)
 {
     static const struct {
@@ -832,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_time_parse_uses_len),
         cmocka_unit_test(test_time_parse_feb29_non_leap_regression),
         cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_days_from_civil),
         cmocka_unit_test(test_duration_parse),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_fingerprint),
