@@ -168,6 +168,9 @@ static void test_idle_costs_a_few_reads_and_still_finds_other_pages(void **state
         vg_test_env_dump_logs(&T.e);
         fail_msg("the page left in partition 1's outbox was not delivered");
     }
+    /* the receiver has it before the dispatcher logs the answer: wait for the line */
+    assert_true(
+        vg_test_env_wait_log_count(&T.e, mark, "page sent id=eeeeeeeeeeeeee01-1", 1, 10000));
     assert_int_equal(vg_test_env_log_count(&T.e, mark, "page sent id=eeeeeeeeeeeeee01-1"), 1);
 }
 
