@@ -21,6 +21,39 @@
 #define AUDIT_TTL_S (30LL * 24 * 3600)
 #define FOREIGN_MAX 1000
 
+/* The fields of an outbox entry, then those a dead one adds (vg_state_outbox_commit). */
+enum {
+    ENTRY_ID,
+    ENTRY_SINK,
+    ENTRY_PAGER,
+    ENTRY_BODY,
+    ENTRY_ORIGIN,
+    ENTRY_REASON,
+    ENTRY_RESPONSE,
+    ENTRY_STATUS,
+    ENTRY_ATTEMPTS,
+    ENTRY_FAILED_AT,
+    ENTRY_N
+};
+static const char *const entry_fields[ENTRY_N] = {"id",       "sink",     "pager",    "body",
+                                                  "origin",   "reason",   "response", "status",
+                                                  "attempts", "failed_at"};
+
+/* The fields of an audit record (append_audit). */
+enum {
+    AUDIT_AT,
+    AUDIT_ID,
+    AUDIT_SINK,
+    AUDIT_ATTEMPT,
+    AUDIT_OUTCOME,
+    AUDIT_STATUS,
+    AUDIT_LATENCY,
+    AUDIT_DETAIL,
+    AUDIT_N
+};
+static const char *const audit_fields[AUDIT_N] = {"at",      "id",     "sink",       "attempt",
+                                                  "outcome", "status", "latency_ms", "detail"};
+
 static size_t append_audit(struct vg_state *st, struct state_cmd *c,
                            const struct vg_outbox_audit *a)
 {
@@ -278,7 +311,7 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
         err = state_read_replies(st, n_ids, replies, "XRANGE", errstr, errstr_size);
         for (size_t i = 0; err == VG_OK && i < n_ids; i++) {
             const redisReply *r = replies[i];
-            const redisReply *fields;
+            const redisReply *f[ENTRY_N];
             struct vg_outbox_entry *e;
 
             if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
@@ -286,22 +319,13 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
                 r->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
                 continue;
             }
-            fields = r->element[0]->element[1];
+            state_stream_fields(r->element[0]->element[1], entry_fields, ENTRY_N, f);
             e = VG_ARRAY_PUSH(v, n, cap);
             memset(e, 0, sizeof(*e));
             e->stream_id = vg_strdup(ids[i]);
-            for (size_t k = 0; k + 1 < fields->elements; k += 2) {
-                if (reply_is(fields->element[k], "id")) {
-                    e->id = reply_dup(fields->element[k + 1]);
-                } else if (reply_is(fields->element[k], "sink")) {
-                    e->sink = reply_dup(fields->element[k + 1]);
-                } else if (reply_is(fields->element[k], "pager")) {
-                    e->pager = reply_dup(fields->element[k + 1]);
-                }
-            }
-            e->id = e->id ? e->id : vg_strdup("");
-            e->sink = e->sink ? e->sink : vg_strdup("");
-            e->pager = e->pager ? e->pager : vg_strdup("");
+            e->id = state_field_str(f[ENTRY_ID], "");
+            e->sink = state_field_str(f[ENTRY_SINK], "");
+            e->pager = state_field_str(f[ENTRY_PAGER], "");
             e->body = vg_strdup("");
         }
         if (err == VG_OK) {
@@ -379,48 +403,28 @@ vg_err_t vg_state_outbox_touch(struct vg_state *st, const char *consumer, char *
 static void dead_from_fields(struct vg_dead_entry *d, const redisReply *id,
                              const redisReply *fields)
 {
+    const redisReply *f[ENTRY_N];
+    int64_t num = 0;
+
+    state_stream_fields(fields, entry_fields, ENTRY_N, f);
     memset(d, 0, sizeof(*d));
     d->stream_id = reply_dup(id);
-    for (size_t k = 0; k + 1 < fields->elements; k += 2) {
-        const redisReply *key = fields->element[k];
-        const redisReply *v = fields->element[k + 1];
-        int64_t num = 0;
-
-        if (reply_is(key, "id")) {
-            d->id = reply_dup(v);
-        } else if (reply_is(key, "sink")) {
-            d->sink = reply_dup(v);
-        } else if (reply_is(key, "pager")) {
-            d->pager = reply_dup(v);
-        } else if (reply_is(key, "reason")) {
-            d->reason = reply_dup(v);
-        } else if (reply_is(key, "response")) {
-            d->response = reply_dup(v);
-        } else if (reply_is(key, "origin")) {
-            d->origin = reply_dup(v);
-        } else if (reply_is(key, "body") && v->type == REDIS_REPLY_STRING) {
-            d->body = vg_strndup(v->str, v->len);
-            d->body_len = v->len;
-        } else if (v->type == REDIS_REPLY_STRING) {
-            char *s = vg_strndup(v->str, v->len);
-            if (vg_parse_i64(s, &num)) {
-                if (reply_is(key, "status")) {
-                    d->status = (long)num;
-                } else if (reply_is(key, "attempts")) {
-                    d->attempts = (int)num;
-                } else if (reply_is(key, "failed_at")) {
-                    d->failed_at_ms = num;
-                }
-            }
-            vg_free(s);
-        }
+    d->id = state_field_str(f[ENTRY_ID], "");
+    d->sink = state_field_str(f[ENTRY_SINK], "");
+    d->pager = state_field_str(f[ENTRY_PAGER], "");
+    d->reason = state_field_str(f[ENTRY_REASON], "");
+    d->response = state_field_str(f[ENTRY_RESPONSE], "");
+    d->origin = state_field_str(f[ENTRY_ORIGIN], NULL);
+    d->body = state_field_str(f[ENTRY_BODY], "");
+    d->body_len =
+        f[ENTRY_BODY] && f[ENTRY_BODY]->type == REDIS_REPLY_STRING ? f[ENTRY_BODY]->len : 0;
+    if (state_field_i64(f[ENTRY_STATUS], &num)) {
+        d->status = (long)num;
     }
-    d->id = d->id ? d->id : vg_strdup("");
-    d->sink = d->sink ? d->sink : vg_strdup("");
-    d->pager = d->pager ? d->pager : vg_strdup("");
-    d->reason = d->reason ? d->reason : vg_strdup("");
-    d->response = d->response ? d->response : vg_strdup("");
-    d->body = d->body ? d->body : vg_strdup("");
+    if (state_field_i64(f[ENTRY_ATTEMPTS], &num)) {
+        d->attempts = (int)num;
+    }
+    (void)state_field_i64(f[ENTRY_FAILED_AT], &d->failed_at_ms);
     if (d->failed_at_ms == 0) {
         /* Entries written by vg_state_outbox_dead: the stream id has the time. */
         (void)vg_parse_i64(d->stream_id, &d->failed_at_ms);
@@ -752,52 +756,30 @@ static vg_err_t audit_read_here(struct vg_state *st, const char *incident, size_
     if (reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *e = reply->element[i];
-            const redisReply *fields;
+            const redisReply *f[AUDIT_N];
             struct vg_audit_record *a;
+            int64_t num = 0;
 
             if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
                 e->element[1]->type != REDIS_REPLY_ARRAY) {
                 continue;
             }
-            fields = e->element[1];
+            state_stream_fields(e->element[1], audit_fields, AUDIT_N, f);
             a = VG_ARRAY_PUSH(v, n, cap);
             memset(a, 0, sizeof(*a));
             a->stream_id = reply_dup(e->element[0]);
-            for (size_t k = 0; k + 1 < fields->elements; k += 2) {
-                const redisReply *name = fields->element[k];
-                const redisReply *val = fields->element[k + 1];
-                int64_t num = 0;
-                char *s = reply_dup(val);
-
-                if (reply_is(name, "id")) {
-                    a->id = s;
-                    s = NULL;
-                } else if (reply_is(name, "sink")) {
-                    a->sink = s;
-                    s = NULL;
-                } else if (reply_is(name, "outcome")) {
-                    a->outcome = s;
-                    s = NULL;
-                } else if (reply_is(name, "detail")) {
-                    a->detail = s;
-                    s = NULL;
-                } else if (vg_parse_i64(s, &num)) {
-                    if (reply_is(name, "at")) {
-                        a->at_ms = num;
-                    } else if (reply_is(name, "attempt")) {
-                        a->attempt = (int)num;
-                    } else if (reply_is(name, "status")) {
-                        a->status = (long)num;
-                    } else if (reply_is(name, "latency_ms")) {
-                        a->latency_ms = num;
-                    }
-                }
-                vg_free(s);
+            a->id = state_field_str(f[AUDIT_ID], "");
+            a->sink = state_field_str(f[AUDIT_SINK], "");
+            a->outcome = state_field_str(f[AUDIT_OUTCOME], "");
+            a->detail = state_field_str(f[AUDIT_DETAIL], "");
+            (void)state_field_i64(f[AUDIT_AT], &a->at_ms);
+            if (state_field_i64(f[AUDIT_ATTEMPT], &num)) {
+                a->attempt = (int)num;
             }
-            a->id = a->id ? a->id : vg_strdup("");
-            a->sink = a->sink ? a->sink : vg_strdup("");
-            a->outcome = a->outcome ? a->outcome : vg_strdup("");
-            a->detail = a->detail ? a->detail : vg_strdup("");
+            if (state_field_i64(f[AUDIT_STATUS], &num)) {
+                a->status = (long)num;
+            }
+            (void)state_field_i64(f[AUDIT_LATENCY], &a->latency_ms);
         }
     }
     freeReplyObject(reply);

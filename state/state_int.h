@@ -407,6 +407,17 @@ vg_err_t state_read_checked(struct vg_state *st, size_t n, redisReply **replies,
                             char *errstr, size_t errstr_size);
 void state_replies_free(redisReply **replies, size_t n);
 /*
+ * A stream entry's [name, value, ...] array (XRANGE, XREADGROUP) read by
+ * name: vals[j] is the value of the field names[j], NULL when the entry has
+ * none (a name given twice: the last). The values are borrowed from `fields`.
+ */
+void state_stream_fields(const redisReply *fields, const char *const *names, size_t n,
+                         const redisReply **vals);
+/* A copy of a string value; else (NULL: absent) a copy of `absent`, or NULL when that is NULL. */
+char *state_field_str(const redisReply *v, const char *absent);
+/* The integer a string value holds into *out; false (out untouched) for anything else. */
+bool state_field_i64(const redisReply *v, int64_t *out);
+/*
  * What the `n` replies of a pipeline ending in EXEC (MULTI, the queued
  * commands' replies, EXEC) said, noted while they are read: no reply
  * object is built. The error texts are owned (state_exec_reply_fini).

@@ -42,12 +42,9 @@ struct read_acc {
     size_t cap_ack_stream;
 };
 
-static bool reply_is(const redisReply *r, const char *s)
-{
-    size_t n = strlen(s);
-
-    return r->type == REDIS_REPLY_STRING && r->len == n && memcmp(r->str, s, n) == 0;
-}
+/* An outbox entry's fields (vg_state_commit writes them). */
+enum { ENTRY_ID, ENTRY_SINK, ENTRY_PAGER, ENTRY_BODY, ENTRY_ORIGIN, ENTRY_N };
+static const char *const entry_fields[ENTRY_N] = {"id", "sink", "pager", "body", "origin"};
 
 static bool same_scope(const char *a, const char *b)
 {
@@ -76,6 +73,7 @@ static void acc_entry(struct read_acc *acc, const redisReply *e)
 {
     const redisReply *id;
     const redisReply *fields;
+    const redisReply *f[ENTRY_N];
     struct vg_outbox_entry *out;
 
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
@@ -102,36 +100,15 @@ static void acc_entry(struct read_acc *acc, const redisReply *e)
     if (acc->stream && acc->stream->scope) {
         out->scope = vg_strdup(acc->stream->scope);
     }
-    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const redisReply *k = fields->element[i];
-        const redisReply *v = fields->element[i + 1];
-        char **dst = NULL;
-
-        if (v->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-        if (reply_is(k, "id")) {
-            dst = &out->id;
-        } else if (reply_is(k, "sink")) {
-            dst = &out->sink;
-        } else if (reply_is(k, "pager")) {
-            dst = &out->pager;
-        } else if (reply_is(k, "body")) {
-            dst = &out->body;
-            out->body_len = v->len;
-        } else if (reply_is(k, "origin")) {
-            dst = &out->origin;
-        }
-        if (dst) {
-            vg_free(*dst);
-            *dst = vg_strndup(v->str, v->len);
-        }
-    }
+    state_stream_fields(fields, entry_fields, ENTRY_N, f);
     /* Missing fields read as "": the dispatcher dead-letters what it cannot parse. */
-    out->id = out->id ? out->id : vg_strdup("");
-    out->sink = out->sink ? out->sink : vg_strdup("");
-    out->pager = out->pager ? out->pager : vg_strdup("");
-    out->body = out->body ? out->body : vg_strdup("");
+    out->id = state_field_str(f[ENTRY_ID], "");
+    out->sink = state_field_str(f[ENTRY_SINK], "");
+    out->pager = state_field_str(f[ENTRY_PAGER], "");
+    out->body = state_field_str(f[ENTRY_BODY], "");
+    out->body_len =
+        f[ENTRY_BODY] && f[ENTRY_BODY]->type == REDIS_REPLY_STRING ? f[ENTRY_BODY]->len : 0;
+    out->origin = state_field_str(f[ENTRY_ORIGIN], NULL);
 }
 
 static void acc_entries(struct read_acc *acc, const redisReply *list)

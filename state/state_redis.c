@@ -389,6 +389,49 @@ vg_err_t state_read_checked(struct vg_state *st, size_t n, redisReply **replies,
     return err;
 }
 
+void state_stream_fields(const redisReply *fields, const char *const *names, size_t n,
+                         const redisReply **vals)
+{
+    for (size_t j = 0; j < n; j++) {
+        vals[j] = NULL;
+    }
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i];
+
+        if (k->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+        for (size_t j = 0; j < n; j++) {
+            if (k->len == strlen(names[j]) && memcmp(k->str, names[j], k->len) == 0) {
+                vals[j] = fields->element[i + 1];
+                break;
+            }
+        }
+    }
+}
+
+char *state_field_str(const redisReply *v, const char *absent)
+{
+    if (v && v->type == REDIS_REPLY_STRING) {
+        return vg_strndup(v->str, v->len);
+    }
+    return absent ? vg_strdup(absent) : NULL;
+}
+
+bool state_field_i64(const redisReply *v, int64_t *out)
+{
+    char *s;
+    bool ok;
+
+    if (!v || v->type != REDIS_REPLY_STRING) {
+        return false;
+    }
+    s = vg_strndup(v->str, v->len);
+    ok = vg_parse_i64(s, out);
+    vg_free(s);
+    return ok;
+}
+
 vg_err_t state_run(struct vg_state *st, struct state_cmd *c, const char *what, const char *allow,
                    redisReply **out, char *errstr, size_t errstr_size)
 {
