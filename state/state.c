@@ -1016,6 +1016,23 @@ size_t vg_state_cache_trim(struct vg_state *st)
 
 /* ---- resolve ---------------------------------------------------------- */
 
+/*
+ * The Resource in the HGETALL reply `r` (a non-empty array) of `id`'s hash:
+ * NULL when it is unreadable or another id's (why says which).
+ */
+static struct vg_resource *resource_of_hash(const redisReply *r, const char *id, char *why,
+                                            size_t why_size)
+{
+    struct vg_resource *res = state_resource_from_reply(r, why, why_size);
+
+    if (res && strcmp(res->id, id) != 0) {
+        vg_resource_destroy(res);
+        res = NULL;
+        snprintf(why, why_size, "id field differs from the key");
+    }
+    return res;
+}
+
 vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_t n,
                           struct vg_resource **out, char *errstr, size_t errstr_size)
 {
@@ -1056,12 +1073,7 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
         }
         /* Every miss in one pipelined round trip. */
         for (size_t j = 0; j < n_miss; j++) {
-            char *key = state_key_res(st, "res", miss[j]->id);
-
-            state_cmd_str(&c, "HGETALL");
-            state_cmd_str(&c, key);
-            state_cmd_append(st, &c);
-            vg_free(key);
+            state_resource_queue_read(st, &c, miss[j]->id);
         }
         replies = vg_calloc(n_miss, sizeof(*replies));
         err = state_read_checked(st, n_miss, replies, "HGETALL", errstr, errstr_size);
@@ -1074,12 +1086,7 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
             char why[128];
 
             if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-                res = state_resource_from_reply(r, why, sizeof(why));
-                if (res && strcmp(res->id, miss[j]->id) != 0) {
-                    vg_resource_destroy(res);
-                    res = NULL;
-                    snprintf(why, sizeof(why), "id field differs from the key");
-                }
+                res = resource_of_hash(r, miss[j]->id, why, sizeof(why));
                 if (!res) {
                     VG_LOG_WARN("state",
                                 "resource %s: stored hash unreadable (%s), starting "
@@ -1169,12 +1176,7 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
             goto out;
         }
         for (size_t j = 0; j < n_miss; j++) {
-            char *key = state_key_res(st, "res", miss[j]);
-
-            state_cmd_str(&c, "HGETALL");
-            state_cmd_str(&c, key);
-            state_cmd_append(st, &c);
-            vg_free(key);
+            state_resource_queue_read(st, &c, miss[j]);
         }
         replies = vg_calloc(n_miss, sizeof(*replies));
         err = state_read_checked(st, n_miss, replies, "HGETALL", errstr, errstr_size);
@@ -1187,11 +1189,7 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
             char why[128];
 
             if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-                res = state_resource_from_reply(r, why, sizeof(why));
-                if (res && strcmp(res->id, miss[j]) != 0) {
-                    vg_resource_destroy(res);
-                    res = NULL;
-                }
+                res = resource_of_hash(r, miss[j], why, sizeof(why));
                 if (res) {
                     cache_put(st, miss[j], res, scope); /* no partition: any drop takes it */
                 }

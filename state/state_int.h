@@ -509,6 +509,8 @@ void state_resource_fields(struct state_cmd *c, const struct vg_resource *res);
  */
 size_t state_resource_write(struct vg_state *st, struct state_cmd *c,
                             const struct vg_resource *res);
+/* Queue HGETALL of Resource `id`'s hash (P:res:{id}): one reply. */
+void state_resource_queue_read(struct vg_state *st, struct state_cmd *c, const char *id);
 /*
  * Build a Resource from an HGETALL reply (non-empty array). NULL when the
  * hash is not one of ours (`why` says which field).

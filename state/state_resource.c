@@ -256,6 +256,13 @@ static bool field_named(struct state_cmd *c, const struct vg_resource *res,
     }
 }
 
+void state_resource_queue_read(struct vg_state *st, struct state_cmd *c, const char *id)
+{
+    state_cmd_str(c, "HGETALL");
+    state_cmd_key_res(c, st, "res", id);
+    state_cmd_append(st, c);
+}
+
 size_t state_resource_write(struct vg_state *st, struct state_cmd *c, const struct vg_resource *res)
 {
     uint32_t mask = res->dirty_mask;
