@@ -1348,7 +1348,6 @@ static vg_err_t pod_lookup_here(struct vg_state *st, const char *const *ns, cons
                                 size_t n, char **out, char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
-    redisReply **replies;
     vg_err_t err;
 
     for (size_t i = 0; i < n; i++) {
@@ -1367,20 +1366,7 @@ static vg_err_t pod_lookup_here(struct vg_state *st, const char *const *ns, cons
         state_cmd_append(st, &c);
     }
     state_cmd_fini(&c);
-    replies = vg_calloc(n, sizeof(*replies));
-    err = state_read_checked(st, n, replies, "GET pod", errstr, errstr_size);
-    if (err != VG_OK) {
-        vg_free(replies); /* none left allocated */
-        return err;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (replies[i]->type == REDIS_REPLY_STRING) {
-            out[i] = vg_strndup(replies[i]->str, replies[i]->len);
-        }
-    }
-    state_replies_free(replies, n);
-    vg_free(replies);
-    return err;
+    return state_read_strings(st, n, true, out, "GET pod", errstr, errstr_size);
 }
 
 /*

@@ -187,7 +187,6 @@ vg_err_t vg_state_outbox_memos(struct vg_state *st, const char *const *keys,
                                size_t errstr_size)
 {
     struct state_cmd c = {0};
-    redisReply **replies;
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     for (size_t i = 0; i < n; i++) {
@@ -205,18 +204,8 @@ vg_err_t vg_state_outbox_memos(struct vg_state *st, const char *const *keys,
         vg_free(key);
     }
     state_cmd_fini(&c);
-    replies = vg_calloc(n, sizeof(*replies));
-    err = state_read_replies(st, n, replies, "HGET memo", errstr, errstr_size);
-    if (err == VG_OK) {
-        for (size_t i = 0; i < n; i++) {
-            if (replies[i]->type == REDIS_REPLY_STRING) {
-                out[i] = vg_strndup(replies[i]->str, replies[i]->len);
-            }
-        }
-        state_replies_free(replies, n);
-    }
-    vg_free(replies);
-    return err;
+    /* an error reply reads as no memo */
+    return state_read_strings(st, n, false, out, "HGET memo", errstr, errstr_size);
 }
 
 static bool reply_is(const redisReply *r, const char *s)

@@ -407,6 +407,14 @@ vg_err_t state_read_checked(struct vg_state *st, size_t n, redisReply **replies,
                             char *errstr, size_t errstr_size);
 void state_replies_free(redisReply **replies, size_t n);
 /*
+ * Read the `n` replies of the commands queued (GET, HGET ...) into out[i]: a
+ * copy of each string reply, NULL for any other (owned by the caller).
+ * `checked`: a server error reply fails the read as state_read_checked;
+ * else it reads as NULL. On failure out is untouched.
+ */
+vg_err_t state_read_strings(struct vg_state *st, size_t n, bool checked, char **out,
+                            const char *what, char *errstr, size_t errstr_size);
+/*
  * A stream entry's [name, value, ...] array (XRANGE, XREADGROUP) read by
  * name: vals[j] is the value of the field names[j], NULL when the entry has
  * none (a name given twice: the last). The values are borrowed from `fields`.

@@ -432,6 +432,25 @@ bool state_field_i64(const redisReply *v, int64_t *out)
     return ok;
 }
 
+vg_err_t state_read_strings(struct vg_state *st, size_t n, bool checked, char **out,
+                            const char *what, char *errstr, size_t errstr_size)
+{
+    redisReply **replies = vg_calloc(n ? n : 1, sizeof(*replies));
+    vg_err_t err = checked ? state_read_checked(st, n, replies, what, errstr, errstr_size)
+                           : state_read_replies(st, n, replies, what, errstr, errstr_size);
+
+    if (err == VG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] = replies[i]->type == REDIS_REPLY_STRING
+                         ? vg_strndup(replies[i]->str, replies[i]->len)
+                         : NULL;
+        }
+        state_replies_free(replies, n);
+    }
+    vg_free(replies); /* on failure none are left allocated */
+    return err;
+}
+
 vg_err_t state_run(struct vg_state *st, struct state_cmd *c, const char *what, const char *allow,
                    redisReply **out, char *errstr, size_t errstr_size)
 {
