@@ -208,18 +208,6 @@ vg_err_t vg_state_outbox_memos(struct vg_state *st, const char *const *keys,
     return state_read_strings(st, n, false, out, "HGET memo", errstr, errstr_size);
 }
 
-static bool reply_is(const redisReply *r, const char *s)
-{
-    size_t n = strlen(s);
-
-    return r->type == REDIS_REPLY_STRING && r->len == n && memcmp(r->str, s, n) == 0;
-}
-
-static char *reply_dup(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_STRING ? vg_strndup(r->str, r->len) : vg_strdup("");
-}
-
 vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
                                  struct vg_outbox_entry **out, size_t *n_out, char *errstr,
                                  size_t errstr_size)
@@ -258,7 +246,7 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
             for (size_t i = 0; i < cs->elements && !others; i++) {
                 others = cs->element[i]->type == REDIS_REPLY_ARRAY &&
                          cs->element[i]->elements >= 1 &&
-                         !reply_is(cs->element[i]->element[0], consumer);
+                         !state_reply_is(cs->element[i]->element[0], consumer);
             }
         }
         freeReplyObject(reply);
@@ -281,8 +269,9 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *e = reply->element[i];
             if (e->type == REDIS_REPLY_ARRAY && e->elements >= 2 &&
-                e->element[0]->type == REDIS_REPLY_STRING && !reply_is(e->element[1], consumer)) {
-                *VG_ARRAY_PUSH(ids, n_ids, cap_ids) = reply_dup(e->element[0]);
+                e->element[0]->type == REDIS_REPLY_STRING &&
+                !state_reply_is(e->element[1], consumer)) {
+                *VG_ARRAY_PUSH(ids, n_ids, cap_ids) = state_reply_str(e->element[0], "");
             }
         }
     }
@@ -312,9 +301,9 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
             e = VG_ARRAY_PUSH(v, n, cap);
             memset(e, 0, sizeof(*e));
             e->stream_id = vg_strdup(ids[i]);
-            e->id = state_field_str(f[ENTRY_ID], "");
-            e->sink = state_field_str(f[ENTRY_SINK], "");
-            e->pager = state_field_str(f[ENTRY_PAGER], "");
+            e->id = state_reply_str(f[ENTRY_ID], "");
+            e->sink = state_reply_str(f[ENTRY_SINK], "");
+            e->pager = state_reply_str(f[ENTRY_PAGER], "");
             e->body = vg_strdup("");
         }
         if (err == VG_OK) {
@@ -378,7 +367,7 @@ vg_err_t vg_state_outbox_touch(struct vg_state *st, const char *consumer, char *
         for (size_t i = 0; i < n; i++) {
             bool found = false;
             for (size_t k = 0; k < reply->elements && !found; k++) {
-                found = reply_is(reply->element[k], stream_ids[i]);
+                found = state_reply_is(reply->element[k], stream_ids[i]);
             }
             kept[i] = found;
         }
@@ -397,23 +386,23 @@ static void dead_from_fields(struct vg_dead_entry *d, const redisReply *id,
 
     state_stream_fields(fields, entry_fields, ENTRY_N, f);
     memset(d, 0, sizeof(*d));
-    d->stream_id = reply_dup(id);
-    d->id = state_field_str(f[ENTRY_ID], "");
-    d->sink = state_field_str(f[ENTRY_SINK], "");
-    d->pager = state_field_str(f[ENTRY_PAGER], "");
-    d->reason = state_field_str(f[ENTRY_REASON], "");
-    d->response = state_field_str(f[ENTRY_RESPONSE], "");
-    d->origin = state_field_str(f[ENTRY_ORIGIN], NULL);
-    d->body = state_field_str(f[ENTRY_BODY], "");
+    d->stream_id = state_reply_str(id, "");
+    d->id = state_reply_str(f[ENTRY_ID], "");
+    d->sink = state_reply_str(f[ENTRY_SINK], "");
+    d->pager = state_reply_str(f[ENTRY_PAGER], "");
+    d->reason = state_reply_str(f[ENTRY_REASON], "");
+    d->response = state_reply_str(f[ENTRY_RESPONSE], "");
+    d->origin = state_reply_str(f[ENTRY_ORIGIN], NULL);
+    d->body = state_reply_str(f[ENTRY_BODY], "");
     d->body_len =
         f[ENTRY_BODY] && f[ENTRY_BODY]->type == REDIS_REPLY_STRING ? f[ENTRY_BODY]->len : 0;
-    if (state_field_i64(f[ENTRY_STATUS], &num)) {
+    if (state_reply_i64(f[ENTRY_STATUS], &num)) {
         d->status = (long)num;
     }
-    if (state_field_i64(f[ENTRY_ATTEMPTS], &num)) {
+    if (state_reply_i64(f[ENTRY_ATTEMPTS], &num)) {
         d->attempts = (int)num;
     }
-    (void)state_field_i64(f[ENTRY_FAILED_AT], &d->failed_at_ms);
+    (void)state_reply_i64(f[ENTRY_FAILED_AT], &d->failed_at_ms);
     if (d->failed_at_ms == 0) {
         /* Entries written by vg_state_outbox_dead: the stream id has the time. */
         (void)vg_parse_i64(d->stream_id, &d->failed_at_ms);
@@ -756,19 +745,19 @@ static vg_err_t audit_read_here(struct vg_state *st, const char *incident, size_
             state_stream_fields(e->element[1], audit_fields, AUDIT_N, f);
             a = VG_ARRAY_PUSH(v, n, cap);
             memset(a, 0, sizeof(*a));
-            a->stream_id = reply_dup(e->element[0]);
-            a->id = state_field_str(f[AUDIT_ID], "");
-            a->sink = state_field_str(f[AUDIT_SINK], "");
-            a->outcome = state_field_str(f[AUDIT_OUTCOME], "");
-            a->detail = state_field_str(f[AUDIT_DETAIL], "");
-            (void)state_field_i64(f[AUDIT_AT], &a->at_ms);
-            if (state_field_i64(f[AUDIT_ATTEMPT], &num)) {
+            a->stream_id = state_reply_str(e->element[0], "");
+            a->id = state_reply_str(f[AUDIT_ID], "");
+            a->sink = state_reply_str(f[AUDIT_SINK], "");
+            a->outcome = state_reply_str(f[AUDIT_OUTCOME], "");
+            a->detail = state_reply_str(f[AUDIT_DETAIL], "");
+            (void)state_reply_i64(f[AUDIT_AT], &a->at_ms);
+            if (state_reply_i64(f[AUDIT_ATTEMPT], &num)) {
                 a->attempt = (int)num;
             }
-            if (state_field_i64(f[AUDIT_STATUS], &num)) {
+            if (state_reply_i64(f[AUDIT_STATUS], &num)) {
                 a->status = (long)num;
             }
-            (void)state_field_i64(f[AUDIT_LATENCY], &a->latency_ms);
+            (void)state_reply_i64(f[AUDIT_LATENCY], &a->latency_ms);
         }
     }
     freeReplyObject(reply);

@@ -421,10 +421,20 @@ vg_err_t state_read_strings(struct vg_state *st, size_t n, bool checked, char **
  */
 void state_stream_fields(const redisReply *fields, const char *const *names, size_t n,
                          const redisReply **vals);
-/* A copy of a string value; else (NULL: absent) a copy of `absent`, or NULL when that is NULL. */
-char *state_field_str(const redisReply *v, const char *absent);
-/* The integer a string value holds into *out; false (out untouched) for anything else. */
-bool state_field_i64(const redisReply *v, int64_t *out);
+/* Whether `r` is the string `s`. */
+static inline bool state_reply_is(const redisReply *r, const char *s)
+{
+    size_t n = strlen(s);
+
+    return r->type == REDIS_REPLY_STRING && r->len == n && memcmp(r->str, s, n) == 0;
+}
+/*
+ * A copy of a string reply (a field's value, a stream id); for any other,
+ * or NULL (absent), a copy of `absent`, or NULL when that is NULL.
+ */
+char *state_reply_str(const redisReply *v, const char *absent);
+/* The integer a string reply holds into *out; false (out untouched) for anything else. */
+bool state_reply_i64(const redisReply *v, int64_t *out);
 /*
  * What the `n` replies of a pipeline ending in EXEC (MULTI, the queued
  * commands' replies, EXEC) said, noted while they are read: no reply

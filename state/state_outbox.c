@@ -102,13 +102,13 @@ static void acc_entry(struct read_acc *acc, const redisReply *e)
     }
     state_stream_fields(fields, entry_fields, ENTRY_N, f);
     /* Missing fields read as "": the dispatcher dead-letters what it cannot parse. */
-    out->id = state_field_str(f[ENTRY_ID], "");
-    out->sink = state_field_str(f[ENTRY_SINK], "");
-    out->pager = state_field_str(f[ENTRY_PAGER], "");
-    out->body = state_field_str(f[ENTRY_BODY], "");
+    out->id = state_reply_str(f[ENTRY_ID], "");
+    out->sink = state_reply_str(f[ENTRY_SINK], "");
+    out->pager = state_reply_str(f[ENTRY_PAGER], "");
+    out->body = state_reply_str(f[ENTRY_BODY], "");
     out->body_len =
         f[ENTRY_BODY] && f[ENTRY_BODY]->type == REDIS_REPLY_STRING ? f[ENTRY_BODY]->len : 0;
-    out->origin = state_field_str(f[ENTRY_ORIGIN], NULL);
+    out->origin = state_reply_str(f[ENTRY_ORIGIN], NULL);
 }
 
 static void acc_entries(struct read_acc *acc, const redisReply *list)

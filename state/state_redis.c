@@ -396,13 +396,8 @@ void state_stream_fields(const redisReply *fields, const char *const *names, siz
         vals[j] = NULL;
     }
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const redisReply *k = fields->element[i];
-
-        if (k->type != REDIS_REPLY_STRING) {
-            continue;
-        }
         for (size_t j = 0; j < n; j++) {
-            if (k->len == strlen(names[j]) && memcmp(k->str, names[j], k->len) == 0) {
+            if (state_reply_is(fields->element[i], names[j])) {
                 vals[j] = fields->element[i + 1];
                 break;
             }
@@ -410,7 +405,7 @@ void state_stream_fields(const redisReply *fields, const char *const *names, siz
     }
 }
 
-char *state_field_str(const redisReply *v, const char *absent)
+char *state_reply_str(const redisReply *v, const char *absent)
 {
     if (v && v->type == REDIS_REPLY_STRING) {
         return vg_strndup(v->str, v->len);
@@ -418,7 +413,7 @@ char *state_field_str(const redisReply *v, const char *absent)
     return absent ? vg_strdup(absent) : NULL;
 }
 
-bool state_field_i64(const redisReply *v, int64_t *out)
+bool state_reply_i64(const redisReply *v, int64_t *out)
 {
     char *s;
     bool ok;
