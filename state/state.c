@@ -1462,19 +1462,11 @@ static bool has_group_pages(const struct vg_commit *cm)
     return false;
 }
 
-static void append_page(struct vg_state *st, struct state_cmd *c, const char *outbox_key,
-                        const struct vg_page *pg)
+static void append_page(struct vg_state *st, struct state_cmd *c, const struct vg_page *pg)
 {
     char *body = vg_page_to_json(pg);
 
-    state_cmd_str(c, "XADD");
-    state_cmd_str(c, outbox_key);
-    state_cmd_str(c, "*");
-    state_cmd_field(c, "id", pg->id);
-    state_cmd_field(c, "sink", pg->sink);
-    state_cmd_field(c, "pager", pg->pager);
-    state_cmd_field(c, "body", body);
-    state_cmd_append(st, c);
+    state_append_outbox_entry(st, c, pg->id, pg->sink, pg->pager, body, strlen(body), NULL);
     vg_free(body);
 }
 
@@ -1712,22 +1704,17 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
         append_pod_link(st, c, &cm->pod_links[i]); /* partitioned: written before, globally */
         n++;
     }
-    if (cm->n_pages > 0) {
-        char *outbox = state_key(st, "outbox");
-
-        for (size_t i = 0; i < cm->n_pages; i++) {
-            if (cm->pages[i].group) {
-                /* a grouped pager's page waits in its group buffer
-                 * (partitioned: written before, globally) */
-                if (!st->partitioned) {
-                    n += state_append_group_page(st, c, &cm->pages[i]);
-                }
-                continue;
+    for (size_t i = 0; i < cm->n_pages; i++) {
+        if (cm->pages[i].group) {
+            /* a grouped pager's page waits in its group buffer
+             * (partitioned: written before, globally) */
+            if (!st->partitioned) {
+                n += state_append_group_page(st, c, &cm->pages[i]);
             }
-            append_page(st, c, outbox, &cm->pages[i]);
-            n++;
+            continue;
         }
-        vg_free(outbox);
+        append_page(st, c, &cm->pages[i]);
+        n++;
     }
     if (cm->n_offsets > 0) {
         char *key = state_key(st, "offsets");

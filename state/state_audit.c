@@ -112,16 +112,8 @@ static size_t append_finish(struct vg_state *st, struct state_cmd *c, const char
         state_cmd_append(st, c);
         n++;
         if (f->fallback_sink && !e->origin) {
-            state_cmd_str(c, "XADD");
-            state_cmd_str(c, outbox);
-            state_cmd_str(c, "*");
-            state_cmd_field(c, "id", e->id);
-            state_cmd_field(c, "sink", f->fallback_sink);
-            state_cmd_field(c, "pager", e->pager);
-            state_cmd_str(c, "body");
-            state_cmd_arg(c, e->body ? e->body : "", e->body ? e->body_len : 0);
-            state_cmd_field(c, "origin", e->sink);
-            state_cmd_append(st, c);
+            state_append_outbox_entry(st, c, e->id, f->fallback_sink, e->pager, e->body,
+                                      e->body_len, e->sink ? e->sink : "");
             n++;
         }
     }
@@ -599,7 +591,6 @@ static vg_err_t dlq_apply_here(struct vg_state *st, const char *id, bool retry, 
     size_t n = 0;
     struct state_cmd c = {0};
     size_t queued = 0;
-    char *outbox;
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *n_done = 0;
@@ -611,24 +602,13 @@ static vg_err_t dlq_apply_here(struct vg_state *st, const char *id, bool retry, 
         vg_dead_entries_free(v, n);
         return err;
     }
-    outbox = state_key(st, "outbox");
     state_cmd_str(&c, "MULTI");
     state_cmd_append(st, &c);
     queued++;
     for (size_t i = 0; i < n; i++) {
         if (retry) {
-            state_cmd_str(&c, "XADD");
-            state_cmd_str(&c, outbox);
-            state_cmd_str(&c, "*");
-            state_cmd_field(&c, "id", v[i].id);
-            state_cmd_field(&c, "sink", v[i].sink);
-            state_cmd_field(&c, "pager", v[i].pager);
-            state_cmd_str(&c, "body");
-            state_cmd_arg(&c, v[i].body, v[i].body_len);
-            if (v[i].origin) {
-                state_cmd_field(&c, "origin", v[i].origin);
-            }
-            state_cmd_append(st, &c);
+            state_append_outbox_entry(st, &c, v[i].id, v[i].sink, v[i].pager, v[i].body,
+                                      v[i].body_len, v[i].origin);
             queued++;
         }
         state_cmd_str(&c, "XDEL");
@@ -641,7 +621,6 @@ static vg_err_t dlq_apply_here(struct vg_state *st, const char *id, bool retry, 
     state_cmd_append(st, &c);
     queued++;
     state_cmd_fini(&c);
-    vg_free(outbox);
     err = state_read_exec(st, queued, retry ? "dlq retry" : "dlq drop", errstr, errstr_size);
     if (err == VG_OK) {
         *n_done = n;

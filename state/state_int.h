@@ -569,5 +569,13 @@ bool state_incidents_no_function(const char *err, size_t len);
 void state_incidents_recount(struct vg_state *st);
 size_t state_append_timers(struct vg_state *st, struct state_cmd *c, const struct vg_timer *v,
                            size_t n);
+/*
+ * Queue XADD P:outbox * with one outbox entry's fields, the ones the reader
+ * takes (state_outbox.c): id, sink, pager, body (body_len bytes; NULL: ""),
+ * then origin unless NULL. One command.
+ */
+void state_append_outbox_entry(struct vg_state *st, struct state_cmd *c, const char *id,
+                               const char *sink, const char *pager, const char *body,
+                               size_t body_len, const char *origin);
 
 #endif

@@ -5,7 +5,9 @@
  * Acknowledging deletes the entry, so P:outbox holds exactly the backlog.
  * With the partitioned layout there is one such stream per scope, all read
  * by one call (each entry says its scope). Pages are written by
- * vg_state_commit (state.c), never here.
+ * vg_state_commit (state.c) and the dispatcher's commits (state_audit.c),
+ * never on their own here; the one writer of an entry's fields,
+ * state_append_outbox_entry, is here next to their reader.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,6 +47,24 @@ struct read_acc {
 /* An outbox entry's fields (vg_state_commit writes them). */
 enum { ENTRY_ID, ENTRY_SINK, ENTRY_PAGER, ENTRY_BODY, ENTRY_ORIGIN, ENTRY_N };
 static const char *const entry_fields[ENTRY_N] = {"id", "sink", "pager", "body", "origin"};
+
+void state_append_outbox_entry(struct vg_state *st, struct state_cmd *c, const char *id,
+                               const char *sink, const char *pager, const char *body,
+                               size_t body_len, const char *origin)
+{
+    state_cmd_str(c, "XADD");
+    state_cmd_fmt(c, "%s:outbox", st->prefix);
+    state_cmd_str(c, "*");
+    state_cmd_field(c, "id", id);
+    state_cmd_field(c, "sink", sink);
+    state_cmd_field(c, "pager", pager);
+    state_cmd_str(c, "body");
+    state_cmd_arg(c, body ? body : "", body ? body_len : 0);
+    if (origin) {
+        state_cmd_field(c, "origin", origin);
+    }
+    state_cmd_append(st, c);
+}
 
 static bool same_scope(const char *a, const char *b)
 {
