@@ -1016,6 +1016,23 @@ size_t vg_state_cache_trim(struct vg_state *st)
 
 /* ---- resolve ---------------------------------------------------------- */
 
+/*
+ * The Resource in the HGETALL reply `r` (a non-empty array) of `id`'s hash:
+ * NULL when it is unreadable or another id's (why says which).
+ */
+static struct vg_resource *resource_of_hash(const redisReply *r, const char *id, char *why,
+                                            size_t why_size)
+{
+    struct vg_resource *res = state_resource_from_reply(r, why, why_size);
+
+    if (res && strcmp(res->id, id) != 0) {
+        vg_resource_destroy(res);
+        res = NULL;
+        snprintf(why, why_size, "id field differs from the key");
+    }
+    return res;
+}
+
 vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_t n,
                           struct vg_resource **out, char *errstr, size_t errstr_size)
 {
@@ -1056,12 +1073,7 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
         }
         /* Every miss in one pipelined round trip. */
         for (size_t j = 0; j < n_miss; j++) {
-            char *key = state_key_res(st, "res", miss[j]->id);
-
-            state_cmd_str(&c, "HGETALL");
-            state_cmd_str(&c, key);
-            state_cmd_append(st, &c);
-            vg_free(key);
+            state_resource_queue_read(st, &c, miss[j]->id);
         }
         replies = vg_calloc(n_miss, sizeof(*replies));
         err = state_read_checked(st, n_miss, replies, "HGETALL", errstr, errstr_size);
@@ -1074,12 +1086,7 @@ vg_err_t vg_state_resolve(struct vg_state *st, const struct vg_event *evs, size_
             char why[128];
 
             if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-                res = state_resource_from_reply(r, why, sizeof(why));
-                if (res && strcmp(res->id, miss[j]->id) != 0) {
-                    vg_resource_destroy(res);
-                    res = NULL;
-                    snprintf(why, sizeof(why), "id field differs from the key");
-                }
+                res = resource_of_hash(r, miss[j]->id, why, sizeof(why));
                 if (!res) {
                     VG_LOG_WARN("state",
                                 "resource %s: stored hash unreadable (%s), starting "
@@ -1169,12 +1176,7 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
             goto out;
         }
         for (size_t j = 0; j < n_miss; j++) {
-            char *key = state_key_res(st, "res", miss[j]);
-
-            state_cmd_str(&c, "HGETALL");
-            state_cmd_str(&c, key);
-            state_cmd_append(st, &c);
-            vg_free(key);
+            state_resource_queue_read(st, &c, miss[j]);
         }
         replies = vg_calloc(n_miss, sizeof(*replies));
         err = state_read_checked(st, n_miss, replies, "HGETALL", errstr, errstr_size);
@@ -1187,11 +1189,7 @@ vg_err_t vg_state_resolve_ids(struct vg_state *st, const char *const *ids, size_
             char why[128];
 
             if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
-                res = state_resource_from_reply(r, why, sizeof(why));
-                if (res && strcmp(res->id, miss[j]) != 0) {
-                    vg_resource_destroy(res);
-                    res = NULL;
-                }
+                res = resource_of_hash(r, miss[j], why, sizeof(why));
                 if (res) {
                     cache_put(st, miss[j], res, scope); /* no partition: any drop takes it */
                 }
@@ -1350,7 +1348,6 @@ static vg_err_t pod_lookup_here(struct vg_state *st, const char *const *ns, cons
                                 size_t n, char **out, char *errstr, size_t errstr_size)
 {
     struct state_cmd c = {0};
-    redisReply **replies;
     vg_err_t err;
 
     for (size_t i = 0; i < n; i++) {
@@ -1369,20 +1366,7 @@ static vg_err_t pod_lookup_here(struct vg_state *st, const char *const *ns, cons
         state_cmd_append(st, &c);
     }
     state_cmd_fini(&c);
-    replies = vg_calloc(n, sizeof(*replies));
-    err = state_read_checked(st, n, replies, "GET pod", errstr, errstr_size);
-    if (err != VG_OK) {
-        vg_free(replies); /* none left allocated */
-        return err;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (replies[i]->type == REDIS_REPLY_STRING) {
-            out[i] = vg_strndup(replies[i]->str, replies[i]->len);
-        }
-    }
-    state_replies_free(replies, n);
-    vg_free(replies);
-    return err;
+    return state_read_strings(st, n, true, out, "GET pod", errstr, errstr_size);
 }
 
 /*
@@ -1478,19 +1462,11 @@ static bool has_group_pages(const struct vg_commit *cm)
     return false;
 }
 
-static void append_page(struct vg_state *st, struct state_cmd *c, const char *outbox_key,
-                        const struct vg_page *pg)
+static void append_page(struct vg_state *st, struct state_cmd *c, const struct vg_page *pg)
 {
     char *body = vg_page_to_json(pg);
 
-    state_cmd_str(c, "XADD");
-    state_cmd_str(c, outbox_key);
-    state_cmd_str(c, "*");
-    state_cmd_field(c, "id", pg->id);
-    state_cmd_field(c, "sink", pg->sink);
-    state_cmd_field(c, "pager", pg->pager);
-    state_cmd_field(c, "body", body);
-    state_cmd_append(st, c);
+    state_append_outbox_entry(st, c, pg->id, pg->sink, pg->pager, body, strlen(body), NULL);
     vg_free(body);
 }
 
@@ -1728,22 +1704,17 @@ static size_t append_commit(struct vg_state *st, struct state_cmd *c, const stru
         append_pod_link(st, c, &cm->pod_links[i]); /* partitioned: written before, globally */
         n++;
     }
-    if (cm->n_pages > 0) {
-        char *outbox = state_key(st, "outbox");
-
-        for (size_t i = 0; i < cm->n_pages; i++) {
-            if (cm->pages[i].group) {
-                /* a grouped pager's page waits in its group buffer
-                 * (partitioned: written before, globally) */
-                if (!st->partitioned) {
-                    n += state_append_group_page(st, c, &cm->pages[i]);
-                }
-                continue;
+    for (size_t i = 0; i < cm->n_pages; i++) {
+        if (cm->pages[i].group) {
+            /* a grouped pager's page waits in its group buffer
+             * (partitioned: written before, globally) */
+            if (!st->partitioned) {
+                n += state_append_group_page(st, c, &cm->pages[i]);
             }
-            append_page(st, c, outbox, &cm->pages[i]);
-            n++;
+            continue;
         }
-        vg_free(outbox);
+        append_page(st, c, &cm->pages[i]);
+        n++;
     }
     if (cm->n_offsets > 0) {
         char *key = state_key(st, "offsets");

@@ -21,6 +21,39 @@
 #define AUDIT_TTL_S (30LL * 24 * 3600)
 #define FOREIGN_MAX 1000
 
+/* The fields of an outbox entry, then those a dead one adds (vg_state_outbox_commit). */
+enum {
+    ENTRY_ID,
+    ENTRY_SINK,
+    ENTRY_PAGER,
+    ENTRY_BODY,
+    ENTRY_ORIGIN,
+    ENTRY_REASON,
+    ENTRY_RESPONSE,
+    ENTRY_STATUS,
+    ENTRY_ATTEMPTS,
+    ENTRY_FAILED_AT,
+    ENTRY_N
+};
+static const char *const entry_fields[ENTRY_N] = {"id",       "sink",     "pager",    "body",
+                                                  "origin",   "reason",   "response", "status",
+                                                  "attempts", "failed_at"};
+
+/* The fields of an audit record (append_audit). */
+enum {
+    AUDIT_AT,
+    AUDIT_ID,
+    AUDIT_SINK,
+    AUDIT_ATTEMPT,
+    AUDIT_OUTCOME,
+    AUDIT_STATUS,
+    AUDIT_LATENCY,
+    AUDIT_DETAIL,
+    AUDIT_N
+};
+static const char *const audit_fields[AUDIT_N] = {"at",      "id",     "sink",       "attempt",
+                                                  "outcome", "status", "latency_ms", "detail"};
+
 static size_t append_audit(struct vg_state *st, struct state_cmd *c,
                            const struct vg_outbox_audit *a)
 {
@@ -79,16 +112,8 @@ static size_t append_finish(struct vg_state *st, struct state_cmd *c, const char
         state_cmd_append(st, c);
         n++;
         if (f->fallback_sink && !e->origin) {
-            state_cmd_str(c, "XADD");
-            state_cmd_str(c, outbox);
-            state_cmd_str(c, "*");
-            state_cmd_field(c, "id", e->id);
-            state_cmd_field(c, "sink", f->fallback_sink);
-            state_cmd_field(c, "pager", e->pager);
-            state_cmd_str(c, "body");
-            state_cmd_arg(c, e->body ? e->body : "", e->body ? e->body_len : 0);
-            state_cmd_field(c, "origin", e->sink);
-            state_cmd_append(st, c);
+            state_append_outbox_entry(st, c, e->id, f->fallback_sink, e->pager, e->body,
+                                      e->body_len, e->sink ? e->sink : "");
             n++;
         }
     }
@@ -154,7 +179,6 @@ vg_err_t vg_state_outbox_memos(struct vg_state *st, const char *const *keys,
                                size_t errstr_size)
 {
     struct state_cmd c = {0};
-    redisReply **replies;
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     for (size_t i = 0; i < n; i++) {
@@ -172,30 +196,8 @@ vg_err_t vg_state_outbox_memos(struct vg_state *st, const char *const *keys,
         vg_free(key);
     }
     state_cmd_fini(&c);
-    replies = vg_calloc(n, sizeof(*replies));
-    err = state_read_replies(st, n, replies, "HGET memo", errstr, errstr_size);
-    if (err == VG_OK) {
-        for (size_t i = 0; i < n; i++) {
-            if (replies[i]->type == REDIS_REPLY_STRING) {
-                out[i] = vg_strndup(replies[i]->str, replies[i]->len);
-            }
-        }
-        state_replies_free(replies, n);
-    }
-    vg_free(replies);
-    return err;
-}
-
-static bool reply_is(const redisReply *r, const char *s)
-{
-    size_t n = strlen(s);
-
-    return r->type == REDIS_REPLY_STRING && r->len == n && memcmp(r->str, s, n) == 0;
-}
-
-static char *reply_dup(const redisReply *r)
-{
-    return r->type == REDIS_REPLY_STRING ? vg_strndup(r->str, r->len) : vg_strdup("");
+    /* an error reply reads as no memo */
+    return state_read_strings(st, n, false, out, "HGET memo", errstr, errstr_size);
 }
 
 vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
@@ -236,7 +238,7 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
             for (size_t i = 0; i < cs->elements && !others; i++) {
                 others = cs->element[i]->type == REDIS_REPLY_ARRAY &&
                          cs->element[i]->elements >= 1 &&
-                         !reply_is(cs->element[i]->element[0], consumer);
+                         !state_reply_is(cs->element[i]->element[0], consumer);
             }
         }
         freeReplyObject(reply);
@@ -259,8 +261,9 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *e = reply->element[i];
             if (e->type == REDIS_REPLY_ARRAY && e->elements >= 2 &&
-                e->element[0]->type == REDIS_REPLY_STRING && !reply_is(e->element[1], consumer)) {
-                *VG_ARRAY_PUSH(ids, n_ids, cap_ids) = reply_dup(e->element[0]);
+                e->element[0]->type == REDIS_REPLY_STRING &&
+                !state_reply_is(e->element[1], consumer)) {
+                *VG_ARRAY_PUSH(ids, n_ids, cap_ids) = state_reply_str(e->element[0], "");
             }
         }
     }
@@ -278,7 +281,7 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
         err = state_read_replies(st, n_ids, replies, "XRANGE", errstr, errstr_size);
         for (size_t i = 0; err == VG_OK && i < n_ids; i++) {
             const redisReply *r = replies[i];
-            const redisReply *fields;
+            const redisReply *f[ENTRY_N];
             struct vg_outbox_entry *e;
 
             if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
@@ -286,22 +289,13 @@ vg_err_t vg_state_outbox_foreign(struct vg_state *st, const char *consumer,
                 r->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
                 continue;
             }
-            fields = r->element[0]->element[1];
+            state_stream_fields(r->element[0]->element[1], entry_fields, ENTRY_N, f);
             e = VG_ARRAY_PUSH(v, n, cap);
             memset(e, 0, sizeof(*e));
             e->stream_id = vg_strdup(ids[i]);
-            for (size_t k = 0; k + 1 < fields->elements; k += 2) {
-                if (reply_is(fields->element[k], "id")) {
-                    e->id = reply_dup(fields->element[k + 1]);
-                } else if (reply_is(fields->element[k], "sink")) {
-                    e->sink = reply_dup(fields->element[k + 1]);
-                } else if (reply_is(fields->element[k], "pager")) {
-                    e->pager = reply_dup(fields->element[k + 1]);
-                }
-            }
-            e->id = e->id ? e->id : vg_strdup("");
-            e->sink = e->sink ? e->sink : vg_strdup("");
-            e->pager = e->pager ? e->pager : vg_strdup("");
+            e->id = state_reply_str(f[ENTRY_ID], "");
+            e->sink = state_reply_str(f[ENTRY_SINK], "");
+            e->pager = state_reply_str(f[ENTRY_PAGER], "");
             e->body = vg_strdup("");
         }
         if (err == VG_OK) {
@@ -365,7 +359,7 @@ vg_err_t vg_state_outbox_touch(struct vg_state *st, const char *consumer, char *
         for (size_t i = 0; i < n; i++) {
             bool found = false;
             for (size_t k = 0; k < reply->elements && !found; k++) {
-                found = reply_is(reply->element[k], stream_ids[i]);
+                found = state_reply_is(reply->element[k], stream_ids[i]);
             }
             kept[i] = found;
         }
@@ -379,48 +373,28 @@ vg_err_t vg_state_outbox_touch(struct vg_state *st, const char *consumer, char *
 static void dead_from_fields(struct vg_dead_entry *d, const redisReply *id,
                              const redisReply *fields)
 {
-    memset(d, 0, sizeof(*d));
-    d->stream_id = reply_dup(id);
-    for (size_t k = 0; k + 1 < fields->elements; k += 2) {
-        const redisReply *key = fields->element[k];
-        const redisReply *v = fields->element[k + 1];
-        int64_t num = 0;
+    const redisReply *f[ENTRY_N];
+    int64_t num = 0;
 
-        if (reply_is(key, "id")) {
-            d->id = reply_dup(v);
-        } else if (reply_is(key, "sink")) {
-            d->sink = reply_dup(v);
-        } else if (reply_is(key, "pager")) {
-            d->pager = reply_dup(v);
-        } else if (reply_is(key, "reason")) {
-            d->reason = reply_dup(v);
-        } else if (reply_is(key, "response")) {
-            d->response = reply_dup(v);
-        } else if (reply_is(key, "origin")) {
-            d->origin = reply_dup(v);
-        } else if (reply_is(key, "body") && v->type == REDIS_REPLY_STRING) {
-            d->body = vg_strndup(v->str, v->len);
-            d->body_len = v->len;
-        } else if (v->type == REDIS_REPLY_STRING) {
-            char *s = vg_strndup(v->str, v->len);
-            if (vg_parse_i64(s, &num)) {
-                if (reply_is(key, "status")) {
-                    d->status = (long)num;
-                } else if (reply_is(key, "attempts")) {
-                    d->attempts = (int)num;
-                } else if (reply_is(key, "failed_at")) {
-                    d->failed_at_ms = num;
-                }
-            }
-            vg_free(s);
-        }
+    state_stream_fields(fields, entry_fields, ENTRY_N, f);
+    memset(d, 0, sizeof(*d));
+    d->stream_id = state_reply_str(id, "");
+    d->id = state_reply_str(f[ENTRY_ID], "");
+    d->sink = state_reply_str(f[ENTRY_SINK], "");
+    d->pager = state_reply_str(f[ENTRY_PAGER], "");
+    d->reason = state_reply_str(f[ENTRY_REASON], "");
+    d->response = state_reply_str(f[ENTRY_RESPONSE], "");
+    d->origin = state_reply_str(f[ENTRY_ORIGIN], NULL);
+    d->body = state_reply_str(f[ENTRY_BODY], "");
+    d->body_len =
+        f[ENTRY_BODY] && f[ENTRY_BODY]->type == REDIS_REPLY_STRING ? f[ENTRY_BODY]->len : 0;
+    if (state_reply_i64(f[ENTRY_STATUS], &num)) {
+        d->status = (long)num;
     }
-    d->id = d->id ? d->id : vg_strdup("");
-    d->sink = d->sink ? d->sink : vg_strdup("");
-    d->pager = d->pager ? d->pager : vg_strdup("");
-    d->reason = d->reason ? d->reason : vg_strdup("");
-    d->response = d->response ? d->response : vg_strdup("");
-    d->body = d->body ? d->body : vg_strdup("");
+    if (state_reply_i64(f[ENTRY_ATTEMPTS], &num)) {
+        d->attempts = (int)num;
+    }
+    (void)state_reply_i64(f[ENTRY_FAILED_AT], &d->failed_at_ms);
     if (d->failed_at_ms == 0) {
         /* Entries written by vg_state_outbox_dead: the stream id has the time. */
         (void)vg_parse_i64(d->stream_id, &d->failed_at_ms);
@@ -617,7 +591,6 @@ static vg_err_t dlq_apply_here(struct vg_state *st, const char *id, bool retry, 
     size_t n = 0;
     struct state_cmd c = {0};
     size_t queued = 0;
-    char *outbox;
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
     *n_done = 0;
@@ -629,24 +602,13 @@ static vg_err_t dlq_apply_here(struct vg_state *st, const char *id, bool retry, 
         vg_dead_entries_free(v, n);
         return err;
     }
-    outbox = state_key(st, "outbox");
     state_cmd_str(&c, "MULTI");
     state_cmd_append(st, &c);
     queued++;
     for (size_t i = 0; i < n; i++) {
         if (retry) {
-            state_cmd_str(&c, "XADD");
-            state_cmd_str(&c, outbox);
-            state_cmd_str(&c, "*");
-            state_cmd_field(&c, "id", v[i].id);
-            state_cmd_field(&c, "sink", v[i].sink);
-            state_cmd_field(&c, "pager", v[i].pager);
-            state_cmd_str(&c, "body");
-            state_cmd_arg(&c, v[i].body, v[i].body_len);
-            if (v[i].origin) {
-                state_cmd_field(&c, "origin", v[i].origin);
-            }
-            state_cmd_append(st, &c);
+            state_append_outbox_entry(st, &c, v[i].id, v[i].sink, v[i].pager, v[i].body,
+                                      v[i].body_len, v[i].origin);
             queued++;
         }
         state_cmd_str(&c, "XDEL");
@@ -659,7 +621,6 @@ static vg_err_t dlq_apply_here(struct vg_state *st, const char *id, bool retry, 
     state_cmd_append(st, &c);
     queued++;
     state_cmd_fini(&c);
-    vg_free(outbox);
     err = state_read_exec(st, queued, retry ? "dlq retry" : "dlq drop", errstr, errstr_size);
     if (err == VG_OK) {
         *n_done = n;
@@ -752,52 +713,30 @@ static vg_err_t audit_read_here(struct vg_state *st, const char *incident, size_
     if (reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements; i++) {
             const redisReply *e = reply->element[i];
-            const redisReply *fields;
+            const redisReply *f[AUDIT_N];
             struct vg_audit_record *a;
+            int64_t num = 0;
 
             if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
                 e->element[1]->type != REDIS_REPLY_ARRAY) {
                 continue;
             }
-            fields = e->element[1];
+            state_stream_fields(e->element[1], audit_fields, AUDIT_N, f);
             a = VG_ARRAY_PUSH(v, n, cap);
             memset(a, 0, sizeof(*a));
-            a->stream_id = reply_dup(e->element[0]);
-            for (size_t k = 0; k + 1 < fields->elements; k += 2) {
-                const redisReply *name = fields->element[k];
-                const redisReply *val = fields->element[k + 1];
-                int64_t num = 0;
-                char *s = reply_dup(val);
-
-                if (reply_is(name, "id")) {
-                    a->id = s;
-                    s = NULL;
-                } else if (reply_is(name, "sink")) {
-                    a->sink = s;
-                    s = NULL;
-                } else if (reply_is(name, "outcome")) {
-                    a->outcome = s;
-                    s = NULL;
-                } else if (reply_is(name, "detail")) {
-                    a->detail = s;
-                    s = NULL;
-                } else if (vg_parse_i64(s, &num)) {
-                    if (reply_is(name, "at")) {
-                        a->at_ms = num;
-                    } else if (reply_is(name, "attempt")) {
-                        a->attempt = (int)num;
-                    } else if (reply_is(name, "status")) {
-                        a->status = (long)num;
-                    } else if (reply_is(name, "latency_ms")) {
-                        a->latency_ms = num;
-                    }
-                }
-                vg_free(s);
+            a->stream_id = state_reply_str(e->element[0], "");
+            a->id = state_reply_str(f[AUDIT_ID], "");
+            a->sink = state_reply_str(f[AUDIT_SINK], "");
+            a->outcome = state_reply_str(f[AUDIT_OUTCOME], "");
+            a->detail = state_reply_str(f[AUDIT_DETAIL], "");
+            (void)state_reply_i64(f[AUDIT_AT], &a->at_ms);
+            if (state_reply_i64(f[AUDIT_ATTEMPT], &num)) {
+                a->attempt = (int)num;
             }
-            a->id = a->id ? a->id : vg_strdup("");
-            a->sink = a->sink ? a->sink : vg_strdup("");
-            a->outcome = a->outcome ? a->outcome : vg_strdup("");
-            a->detail = a->detail ? a->detail : vg_strdup("");
+            if (state_reply_i64(f[AUDIT_STATUS], &num)) {
+                a->status = (long)num;
+            }
+            (void)state_reply_i64(f[AUDIT_LATENCY], &a->latency_ms);
         }
     }
     freeReplyObject(reply);

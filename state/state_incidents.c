@@ -427,17 +427,6 @@ static char *marker_key(const struct vg_state *st)
     return state_key(st, "incidents:indexed");
 }
 
-/* Queue EXISTS P:incidents:indexed (in the scope st is in). */
-static void queue_indexed(struct vg_state *st)
-{
-    struct state_cmd c = {0};
-
-    state_cmd_str(&c, "EXISTS");
-    state_cmd_fmt(&c, "%s:incidents:indexed", st->prefix);
-    state_cmd_append(st, &c);
-    state_cmd_fini(&c);
-}
-
 /* The first of n replies that is a server error, classified (errstr names `what`); else VG_OK. */
 static vg_err_t replies_error(struct vg_state *st, const char *what, redisReply *const *replies,
                               size_t n, char *errstr, size_t errstr_size)
@@ -812,6 +801,33 @@ void vg_incident_counts_free(struct vg_incident_count *v, size_t n)
     vg_free(v);
 }
 
+/*
+ * Queue EXISTS P:incidents:indexed (in the scope st is in), then the command
+ * built in `c`: returns the 2 replies due.
+ */
+static size_t queue_indexed(struct vg_state *st, struct state_cmd *c)
+{
+    struct state_cmd exists = {0};
+
+    state_cmd_str(&exists, "EXISTS");
+    state_cmd_fmt(&exists, "%s:incidents:indexed", st->prefix);
+    state_cmd_append(st, &exists);
+    state_cmd_fini(&exists);
+    state_cmd_append(st, c);
+    return 2;
+}
+
+/*
+ * The 2 replies of queue_indexed: the first server error (errstr names
+ * `what`), else VG_OK; *indexed either way.
+ */
+static vg_err_t take_indexed(struct vg_state *st, const char *what, redisReply *const *replies,
+                             bool *indexed, char *errstr, size_t errstr_size)
+{
+    *indexed = replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer > 0;
+    return replies_error(st, what, replies, 2, errstr, errstr_size);
+}
+
 /* EXISTS P:incidents:indexed, then one more command already built in `c`: its reply in *out. */
 static vg_err_t read_indexed(struct vg_state *st, struct state_cmd *c, const char *what,
                              bool *indexed, redisReply **out, char *errstr, size_t errstr_size)
@@ -819,14 +835,11 @@ static vg_err_t read_indexed(struct vg_state *st, struct state_cmd *c, const cha
     redisReply *replies[2] = {NULL, NULL};
     vg_err_t err;
 
-    queue_indexed(st);
-    state_cmd_append(st, c);
-    err = state_read_replies(st, 2, replies, what, errstr, errstr_size);
+    err = state_read_replies(st, queue_indexed(st, c), replies, what, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
-    err = replies_error(st, what, replies, 2, errstr, errstr_size);
-    *indexed = replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer > 0;
+    err = take_indexed(st, what, replies, indexed, errstr, errstr_size);
     freeReplyObject(replies[0]);
     if (err != VG_OK) {
         freeReplyObject(replies[1]);
@@ -926,27 +939,30 @@ struct counts_read {
 static size_t counts_queue_scope(struct vg_state *st, size_t k, void *arg)
 {
     struct state_cmd c = {0};
+    size_t n;
 
     (void)k;
     (void)arg;
-    queue_indexed(st);
     state_cmd_str(&c, "HGETALL");
     state_cmd_fmt(&c, "%s:incidents:counts", st->prefix);
-    state_cmd_append(st, &c);
+    n = queue_indexed(st, &c);
     state_cmd_fini(&c);
-    return 2;
+    return n;
 }
 
 static vg_err_t counts_take_scope(struct vg_state *st, size_t k, redisReply **replies, size_t n,
                                   void *arg, char *errstr, size_t errstr_size)
 {
     struct counts_read *cr = arg;
-    vg_err_t err = replies_error(st, "HGETALL incidents:counts", replies, n, errstr, errstr_size);
+    bool indexed;
+    vg_err_t err =
+        take_indexed(st, "HGETALL incidents:counts", replies, &indexed, errstr, errstr_size);
 
+    (void)n;
     if (err != VG_OK) {
         return err;
     }
-    if (!(replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer > 0)) {
+    if (!indexed) {
         cr->redo[k] = true; /* rebuilt and read again on its own */
         return VG_OK;
     }
@@ -1216,22 +1232,25 @@ static size_t page_queue_first(struct vg_state *st, size_t k, void *arg)
     bool exact;
     bool ended;
     char *index = page_index(st, pr->q, &exact, &ended);
+    size_t n;
 
     (void)k;
-    queue_indexed(st);
     page_range(&c, index, pr->q, 0, pr->chunk);
-    state_cmd_append(st, &c);
+    n = queue_indexed(st, &c);
     state_cmd_fini(&c);
     vg_free(index);
-    return 2;
+    return n;
 }
 
 static vg_err_t page_take_first(struct vg_state *st, size_t k, redisReply **replies, size_t n,
                                 void *arg, char *errstr, size_t errstr_size)
 {
     struct page_read *pr = arg;
-    vg_err_t err = replies_error(st, "ZREVRANGEBYSCORE incidents", replies, n, errstr, errstr_size);
+    bool indexed;
+    vg_err_t err =
+        take_indexed(st, "ZREVRANGEBYSCORE incidents", replies, &indexed, errstr, errstr_size);
 
+    (void)n;
     if (err != VG_OK) {
         return err;
     }
@@ -1240,7 +1259,7 @@ static vg_err_t page_take_first(struct vg_state *st, size_t k, redisReply **repl
                  st->redacted);
         return VG_ERR_INVALID;
     }
-    pr->indexed[k] = replies[0]->type == REDIS_REPLY_INTEGER && replies[0]->integer > 0;
+    pr->indexed[k] = indexed;
     pr->members[k] = replies[1];
     replies[1] = NULL; /* kept for the second round */
     return VG_OK;

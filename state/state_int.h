@@ -407,6 +407,35 @@ vg_err_t state_read_checked(struct vg_state *st, size_t n, redisReply **replies,
                             char *errstr, size_t errstr_size);
 void state_replies_free(redisReply **replies, size_t n);
 /*
+ * Read the `n` replies of the commands queued (GET, HGET ...) into out[i]: a
+ * copy of each string reply, NULL for any other (owned by the caller).
+ * `checked`: a server error reply fails the read as state_read_checked;
+ * else it reads as NULL. On failure out is untouched.
+ */
+vg_err_t state_read_strings(struct vg_state *st, size_t n, bool checked, char **out,
+                            const char *what, char *errstr, size_t errstr_size);
+/*
+ * A stream entry's [name, value, ...] array (XRANGE, XREADGROUP) read by
+ * name: vals[j] is the value of the field names[j], NULL when the entry has
+ * none (a name given twice: the last). The values are borrowed from `fields`.
+ */
+void state_stream_fields(const redisReply *fields, const char *const *names, size_t n,
+                         const redisReply **vals);
+/* Whether `r` is the string `s`. */
+static inline bool state_reply_is(const redisReply *r, const char *s)
+{
+    size_t n = strlen(s);
+
+    return r->type == REDIS_REPLY_STRING && r->len == n && memcmp(r->str, s, n) == 0;
+}
+/*
+ * A copy of a string reply (a field's value, a stream id); for any other,
+ * or NULL (absent), a copy of `absent`, or NULL when that is NULL.
+ */
+char *state_reply_str(const redisReply *v, const char *absent);
+/* The integer a string reply holds into *out; false (out untouched) for anything else. */
+bool state_reply_i64(const redisReply *v, int64_t *out);
+/*
  * What the `n` replies of a pipeline ending in EXEC (MULTI, the queued
  * commands' replies, EXEC) said, noted while they are read: no reply
  * object is built. The error texts are owned (state_exec_reply_fini).
@@ -498,6 +527,8 @@ void state_resource_fields(struct state_cmd *c, const struct vg_resource *res);
  */
 size_t state_resource_write(struct vg_state *st, struct state_cmd *c,
                             const struct vg_resource *res);
+/* Queue HGETALL of Resource `id`'s hash (P:res:{id}): one reply. */
+void state_resource_queue_read(struct vg_state *st, struct state_cmd *c, const char *id);
 /*
  * Build a Resource from an HGETALL reply (non-empty array). NULL when the
  * hash is not one of ours (`why` says which field).
@@ -538,5 +569,13 @@ bool state_incidents_no_function(const char *err, size_t len);
 void state_incidents_recount(struct vg_state *st);
 size_t state_append_timers(struct vg_state *st, struct state_cmd *c, const struct vg_timer *v,
                            size_t n);
+/*
+ * Queue XADD P:outbox * with one outbox entry's fields, the ones the reader
+ * takes (state_outbox.c): id, sink, pager, body (body_len bytes; NULL: ""),
+ * then origin unless NULL. One command.
+ */
+void state_append_outbox_entry(struct vg_state *st, struct state_cmd *c, const char *id,
+                               const char *sink, const char *pager, const char *body,
+                               size_t body_len, const char *origin);
 
 #endif

@@ -5,7 +5,9 @@
  * Acknowledging deletes the entry, so P:outbox holds exactly the backlog.
  * With the partitioned layout there is one such stream per scope, all read
  * by one call (each entry says its scope). Pages are written by
- * vg_state_commit (state.c), never here.
+ * vg_state_commit (state.c) and the dispatcher's commits (state_audit.c),
+ * never on their own here; the one writer of an entry's fields,
+ * state_append_outbox_entry, is here next to their reader.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,11 +44,26 @@ struct read_acc {
     size_t cap_ack_stream;
 };
 
-static bool reply_is(const redisReply *r, const char *s)
-{
-    size_t n = strlen(s);
+/* An outbox entry's fields (vg_state_commit writes them). */
+enum { ENTRY_ID, ENTRY_SINK, ENTRY_PAGER, ENTRY_BODY, ENTRY_ORIGIN, ENTRY_N };
+static const char *const entry_fields[ENTRY_N] = {"id", "sink", "pager", "body", "origin"};
 
-    return r->type == REDIS_REPLY_STRING && r->len == n && memcmp(r->str, s, n) == 0;
+void state_append_outbox_entry(struct vg_state *st, struct state_cmd *c, const char *id,
+                               const char *sink, const char *pager, const char *body,
+                               size_t body_len, const char *origin)
+{
+    state_cmd_str(c, "XADD");
+    state_cmd_fmt(c, "%s:outbox", st->prefix);
+    state_cmd_str(c, "*");
+    state_cmd_field(c, "id", id);
+    state_cmd_field(c, "sink", sink);
+    state_cmd_field(c, "pager", pager);
+    state_cmd_str(c, "body");
+    state_cmd_arg(c, body ? body : "", body ? body_len : 0);
+    if (origin) {
+        state_cmd_field(c, "origin", origin);
+    }
+    state_cmd_append(st, c);
 }
 
 static bool same_scope(const char *a, const char *b)
@@ -76,6 +93,7 @@ static void acc_entry(struct read_acc *acc, const redisReply *e)
 {
     const redisReply *id;
     const redisReply *fields;
+    const redisReply *f[ENTRY_N];
     struct vg_outbox_entry *out;
 
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
@@ -102,36 +120,15 @@ static void acc_entry(struct read_acc *acc, const redisReply *e)
     if (acc->stream && acc->stream->scope) {
         out->scope = vg_strdup(acc->stream->scope);
     }
-    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const redisReply *k = fields->element[i];
-        const redisReply *v = fields->element[i + 1];
-        char **dst = NULL;
-
-        if (v->type != REDIS_REPLY_STRING) {
-            continue;
-        }
-        if (reply_is(k, "id")) {
-            dst = &out->id;
-        } else if (reply_is(k, "sink")) {
-            dst = &out->sink;
-        } else if (reply_is(k, "pager")) {
-            dst = &out->pager;
-        } else if (reply_is(k, "body")) {
-            dst = &out->body;
-            out->body_len = v->len;
-        } else if (reply_is(k, "origin")) {
-            dst = &out->origin;
-        }
-        if (dst) {
-            vg_free(*dst);
-            *dst = vg_strndup(v->str, v->len);
-        }
-    }
+    state_stream_fields(fields, entry_fields, ENTRY_N, f);
     /* Missing fields read as "": the dispatcher dead-letters what it cannot parse. */
-    out->id = out->id ? out->id : vg_strdup("");
-    out->sink = out->sink ? out->sink : vg_strdup("");
-    out->pager = out->pager ? out->pager : vg_strdup("");
-    out->body = out->body ? out->body : vg_strdup("");
+    out->id = state_reply_str(f[ENTRY_ID], "");
+    out->sink = state_reply_str(f[ENTRY_SINK], "");
+    out->pager = state_reply_str(f[ENTRY_PAGER], "");
+    out->body = state_reply_str(f[ENTRY_BODY], "");
+    out->body_len =
+        f[ENTRY_BODY] && f[ENTRY_BODY]->type == REDIS_REPLY_STRING ? f[ENTRY_BODY]->len : 0;
+    out->origin = state_reply_str(f[ENTRY_ORIGIN], NULL);
 }
 
 static void acc_entries(struct read_acc *acc, const redisReply *list)

@@ -31,12 +31,7 @@ static vg_err_t load_many(struct vg_state *st, const char *const *ids, size_t n,
         return VG_OK;
     }
     for (size_t i = 0; i < n; i++) {
-        char *key = state_key_res(st, "res", ids[i]);
-
-        state_cmd_str(&c, "HGETALL");
-        state_cmd_str(&c, key);
-        state_cmd_append(st, &c);
-        vg_free(key);
+        state_resource_queue_read(st, &c, ids[i]);
     }
     state_cmd_fini(&c);
     replies = vg_calloc(n, sizeof(*replies));
@@ -492,9 +487,7 @@ static size_t load_queue_scope(struct vg_state *st, size_t k, void *arg)
     struct state_cmd c = {0};
 
     for (size_t i = 0; i < lr->n_ids[k]; i++) {
-        state_cmd_str(&c, "HGETALL");
-        state_cmd_key_res(&c, st, "res", lr->ids[k][i]);
-        state_cmd_append(st, &c);
+        state_resource_queue_read(st, &c, lr->ids[k][i]);
     }
     state_cmd_fini(&c);
     return lr->n_ids[k];

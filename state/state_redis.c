@@ -389,6 +389,63 @@ vg_err_t state_read_checked(struct vg_state *st, size_t n, redisReply **replies,
     return err;
 }
 
+void state_stream_fields(const redisReply *fields, const char *const *names, size_t n,
+                         const redisReply **vals)
+{
+    for (size_t j = 0; j < n; j++) {
+        vals[j] = NULL;
+    }
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        for (size_t j = 0; j < n; j++) {
+            if (state_reply_is(fields->element[i], names[j])) {
+                vals[j] = fields->element[i + 1];
+                break;
+            }
+        }
+    }
+}
+
+char *state_reply_str(const redisReply *v, const char *absent)
+{
+    if (v && v->type == REDIS_REPLY_STRING) {
+        return vg_strndup(v->str, v->len);
+    }
+    return absent ? vg_strdup(absent) : NULL;
+}
+
+bool state_reply_i64(const redisReply *v, int64_t *out)
+{
+    char *s;
+    bool ok;
+
+    if (!v || v->type != REDIS_REPLY_STRING) {
+        return false;
+    }
+    s = vg_strndup(v->str, v->len);
+    ok = vg_parse_i64(s, out);
+    vg_free(s);
+    return ok;
+}
+
+vg_err_t state_read_strings(struct vg_state *st, size_t n, bool checked, char **out,
+                            const char *what, char *errstr, size_t errstr_size)
+{
+    redisReply **replies = vg_calloc(n ? n : 1, sizeof(*replies));
+    vg_err_t err = checked ? state_read_checked(st, n, replies, what, errstr, errstr_size)
+                           : state_read_replies(st, n, replies, what, errstr, errstr_size);
+
+    if (err == VG_OK) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] = replies[i]->type == REDIS_REPLY_STRING
+                         ? vg_strndup(replies[i]->str, replies[i]->len)
+                         : NULL;
+        }
+        state_replies_free(replies, n);
+    }
+    vg_free(replies); /* on failure none are left allocated */
+    return err;
+}
+
 vg_err_t state_run(struct vg_state *st, struct state_cmd *c, const char *what, const char *allow,
                    redisReply **out, char *errstr, size_t errstr_size)
 {

@@ -256,6 +256,13 @@ static bool field_named(struct state_cmd *c, const struct vg_resource *res,
     }
 }
 
+void state_resource_queue_read(struct vg_state *st, struct state_cmd *c, const char *id)
+{
+    state_cmd_str(c, "HGETALL");
+    state_cmd_key_res(c, st, "res", id);
+    state_cmd_append(st, c);
+}
+
 size_t state_resource_write(struct vg_state *st, struct state_cmd *c, const struct vg_resource *res)
 {
     uint32_t mask = res->dirty_mask;
@@ -310,13 +317,6 @@ size_t state_resource_write(struct vg_state *st, struct state_cmd *c, const stru
         state_cmd_reset(c);
     }
     return queued;
-}
-
-static bool reply_is(const redisReply *r, const char *s)
-{
-    size_t n = strlen(s);
-
-    return r->len == n && memcmp(r->str, s, n) == 0;
 }
 
 static bool copy_value(char dst[VG_VALUE_MAX], const redisReply *v)
@@ -409,47 +409,47 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
         } else if (memchr(k->str, '\0', k->len)) {
             /* None of ours (pod and monitor names are C strings): "pod:\0x" would read as a
              * pod named "" that is written back as another field. Ignored, as unknown ones. */
-        } else if (reply_is(k, "id")) {
+        } else if (state_reply_is(k, "id")) {
             set_str(&ident[ID], val);
-        } else if (reply_is(k, "type")) {
+        } else if (state_reply_is(k, "type")) {
             set_str(&ident[TYPE], val);
-        } else if (reply_is(k, "name")) {
+        } else if (state_reply_is(k, "name")) {
             set_str(&ident[NAME], val);
-        } else if (reply_is(k, "workspace")) {
+        } else if (state_reply_is(k, "workspace")) {
             set_str(&ident[WORKSPACE], val);
-        } else if (reply_is(k, "version")) {
+        } else if (state_reply_is(k, "version")) {
             set_str(&ident[VERSION], val);
-        } else if (reply_is(k, "owner")) {
+        } else if (state_reply_is(k, "owner")) {
             set_str(&res->owner, val);
-        } else if (reply_is(k, "labels")) {
+        } else if (state_reply_is(k, "labels")) {
             if (!parse_labels(res, val)) {
                 labels_dropped = true;
                 VG_LOG_WARN("state", "resource %s: dropping unreadable labels field",
                             ident[ID] ? ident[ID] : "?");
             }
-        } else if (reply_is(k, "message")) {
+        } else if (state_reply_is(k, "message")) {
             set_str(&res->message, val);
-        } else if (reply_is(k, "topic")) {
+        } else if (state_reply_is(k, "topic")) {
             set_str(&res->pos.topic, val);
-        } else if (reply_is(k, "status")) {
+        } else if (state_reply_is(k, "status")) {
             bad = copy_value(res->status, val) ? NULL : "status";
-        } else if (reply_is(k, "runtime")) {
+        } else if (state_reply_is(k, "runtime")) {
             bad = copy_value(res->runtime, val) ? NULL : "runtime";
-        } else if (reply_is(k, "health")) {
+        } else if (state_reply_is(k, "health")) {
             res->health = vg_health_parse(val->str);
-        } else if (reply_is(k, "status_since")) {
+        } else if (state_reply_is(k, "status_since")) {
             bad = vg_parse_i64(val->str, &res->status_since_ms) ? NULL : "status_since";
-        } else if (reply_is(k, "runtime_since")) {
+        } else if (state_reply_is(k, "runtime_since")) {
             bad = vg_parse_i64(val->str, &res->runtime_since_ms) ? NULL : "runtime_since";
-        } else if (reply_is(k, "health_since")) {
+        } else if (state_reply_is(k, "health_since")) {
             bad = vg_parse_i64(val->str, &res->health_since_ms) ? NULL : "health_since";
-        } else if (reply_is(k, "updated_at")) {
+        } else if (state_reply_is(k, "updated_at")) {
             bad = vg_parse_i64(val->str, &res->updated_at_ms) ? NULL : "updated_at";
-        } else if (reply_is(k, "event_time")) {
+        } else if (state_reply_is(k, "event_time")) {
             bad = vg_parse_i64(val->str, &res->event_time_ms) ? NULL : "event_time";
-        } else if (reply_is(k, "offset")) {
+        } else if (state_reply_is(k, "offset")) {
             bad = vg_parse_i64(val->str, &res->pos.offset) ? NULL : "offset";
-        } else if (reply_is(k, "partition")) {
+        } else if (state_reply_is(k, "partition")) {
             /* -1: no position, what a hash with a topic and no partition reads as (and is
              * then written back as) */
             if (vg_parse_i64(val->str, &v) && v >= -1 && v <= INT32_MAX) {
@@ -457,9 +457,9 @@ struct vg_resource *state_resource_from_reply(const redisReply *r, char *why, si
             } else {
                 bad = "partition";
             }
-        } else if (reply_is(k, "runtime_reason")) {
+        } else if (state_reply_is(k, "runtime_reason")) {
             vg_resource_set_runtime_from(res, val->str, res->runtime_pod);
-        } else if (reply_is(k, "runtime_pod")) {
+        } else if (state_reply_is(k, "runtime_pod")) {
             vg_resource_set_runtime_from(res, res->runtime_reason, val->str);
         } else if (k->len > strlen(POD_FIELD_PREFIX) &&
                    memcmp(k->str, POD_FIELD_PREFIX, strlen(POD_FIELD_PREFIX)) == 0) {

@@ -26,24 +26,39 @@ static int cmp_silence(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-static vg_err_t silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
-                              char *errstr, size_t errstr_size)
+/* `cmd` of P:<key> (then `field`, unless NULL) run in the scope st is in: *reply (state_run). */
+static vg_err_t silences_read(struct vg_state *st, const char *cmd, const char *key,
+                              const char *field, const char *what, redisReply **reply, char *errstr,
+                              size_t errstr_size)
 {
     struct state_cmd c = {0};
-    redisReply *reply = NULL;
-    struct vg_silence *v = NULL;
-    size_t n = 0;
     vg_err_t err = state_need_ctx(st, errstr, errstr_size);
 
-    *out = NULL;
-    *n_out = 0;
     if (err != VG_OK) {
         return err;
     }
-    state_cmd_str(&c, "HGETALL");
-    state_cmd_fmt(&c, "%s:silences", st->prefix);
-    err = state_run(st, &c, "HGETALL silences", NULL, &reply, errstr, errstr_size);
+    state_cmd_str(&c, cmd);
+    state_cmd_fmt(&c, "%s:%s", st->prefix, key);
+    if (field) {
+        state_cmd_str(&c, field);
+    }
+    err = state_run(st, &c, what, NULL, reply, errstr, errstr_size);
     state_cmd_fini(&c);
+    return err;
+}
+
+static vg_err_t silences_list(struct vg_state *st, struct vg_silence **out, size_t *n_out,
+                              char *errstr, size_t errstr_size)
+{
+    redisReply *reply = NULL;
+    struct vg_silence *v = NULL;
+    size_t n = 0;
+    vg_err_t err;
+
+    *out = NULL;
+    *n_out = 0;
+    err = silences_read(st, "HGETALL", "silences", NULL, "HGETALL silences", &reply, errstr,
+                        errstr_size);
     if (err != VG_OK) {
         return err;
     }
@@ -129,20 +144,12 @@ static vg_err_t silence_add(struct vg_state *st, const struct vg_silence *s, cha
 static vg_err_t silence_expire(struct vg_state *st, const char *id, int64_t now_ms, bool *found,
                                char *errstr, size_t errstr_size)
 {
-    struct state_cmd c = {0};
     redisReply *reply = NULL;
     struct vg_silence s;
-    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err;
 
     *found = false;
-    if (err != VG_OK) {
-        return err;
-    }
-    state_cmd_str(&c, "HGET");
-    state_cmd_fmt(&c, "%s:silences", st->prefix);
-    state_cmd_str(&c, id);
-    err = state_run(st, &c, "HGET silence", NULL, &reply, errstr, errstr_size);
-    state_cmd_fini(&c);
+    err = silences_read(st, "HGET", "silences", id, "HGET silence", &reply, errstr, errstr_size);
     if (err != VG_OK) {
         return err;
     }
@@ -166,18 +173,12 @@ static vg_err_t silence_expire(struct vg_state *st, const char *id, int64_t now_
 static vg_err_t silences_version(struct vg_state *st, int64_t *out, char *errstr,
                                  size_t errstr_size)
 {
-    struct state_cmd c = {0};
     redisReply *reply = NULL;
-    vg_err_t err = state_need_ctx(st, errstr, errstr_size);
+    vg_err_t err;
 
     *out = 0;
-    if (err != VG_OK) {
-        return err;
-    }
-    state_cmd_str(&c, "GET");
-    state_cmd_fmt(&c, "%s:silences:version", st->prefix);
-    err = state_run(st, &c, "GET silences:version", NULL, &reply, errstr, errstr_size);
-    state_cmd_fini(&c);
+    err = silences_read(st, "GET", "silences:version", NULL, "GET silences:version", &reply, errstr,
+                        errstr_size);
     if (err != VG_OK) {
         return err;
     }

@@ -570,18 +570,8 @@ static size_t queue_group_commit(struct vg_state *st, struct state_cmd *c, const
     state_cmd_str(c, "MULTI");
     state_cmd_append(st, c);
     if (gp) {
-        state_cmd_str(c, "XADD");
-        state_cmd_fmt(c, "%s:outbox", st->prefix);
-        state_cmd_str(c, "*");
-        state_cmd_str(c, "id");
-        state_cmd_str(c, gp->id);
-        state_cmd_str(c, "sink");
-        state_cmd_str(c, gp->sink);
-        state_cmd_str(c, "pager");
-        state_cmd_str(c, gp->pager);
-        state_cmd_str(c, "body");
-        state_cmd_str(c, gp->body);
-        state_cmd_append(st, c);
+        state_append_outbox_entry(st, c, gp->id, gp->sink, gp->pager, gp->body,
+                                  gp->body ? strlen(gp->body) : 0, NULL);
         n++;
     }
     state_cmd_str(c, "DEL");
