@@ -194,7 +194,7 @@ static int show(int argc, char **argv, int pos)
     int n = 0;
     int rc;
 
-    sub[n++] = argv[pos];
+    sub[n++] = (char *)"vigil incidents show"; /* what getopt_long names in its messages */
     for (int i = 1; i < argc; i++) {
         if (i != pos) {
             sub[n++] = argv[i];

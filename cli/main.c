@@ -122,6 +122,11 @@ int main(int argc, char **argv)
     cmd = argv[1];
     for (size_t i = 0; i < VG_ARRAY_LEN(commands); i++) {
         if (strcmp(cmd, commands[i].name) == 0) {
+            /* getopt_long names argv[0] in what it prints: "vigil get: unrecognized option" */
+            char prog[64];
+
+            snprintf(prog, sizeof(prog), "vigil %s", commands[i].name);
+            argv[1] = prog;
             return commands[i].fn(argc - 1, argv + 1);
         }
     }

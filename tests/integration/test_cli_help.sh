@@ -42,6 +42,16 @@ for c in $commands; do
     done
 done
 
+# a flag a command does not take: exit 2, the refusal names the command, then its usage
+for c in $commands "incidents show"; do
+    # shellcheck disable=SC2086 # "incidents show" is two words
+    "$vigil" $c --no-such-flag >"$tmp/out" 2>"$tmp/err"; rc=$?
+    [ $rc -eq 2 ] || fail "vigil $c --no-such-flag exited $rc"
+    head -1 "$tmp/err" | grep -qxF "vigil $c: unrecognized option '--no-such-flag'" ||
+        fail "vigil $c --no-such-flag: $(head -1 "$tmp/err")"
+    grep -q "^usage: vigil $c" "$tmp/err" || fail "vigil $c --no-such-flag: no usage: $(cat "$tmp/err")"
+done
+
 # the global list names every command
 "$vigil" help >"$tmp/help" || fail "vigil help"
 for c in $commands; do
