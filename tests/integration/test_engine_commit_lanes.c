@@ -5,7 +5,9 @@
  * dispatcher has acknowledged a page in every partition's scope, vigil
  * holds four connections for its pipeline and one for its dispatcher, not
  * four for each; and a CLI reader that walks every partition's scope
- * (`vigil dlq list`) opens one connection.
+ * (`vigil dlq list`) opens one connection. The HTTP API's lists
+ * (/api/v1/dlq, /api/v1/resources) walk every scope too, on at most one
+ * connection of its pool.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +34,13 @@ static struct vg_test_env_case C = {&E,
                                     {.partitions = PARTITIONS,
                                      .layout = "partitioned",
                                      .redis_extra = "  commit_connections: 4\n"}};
+
+static struct vg_test_env_case C_API = {&E,
+                                        "engine-commit-lanes-api",
+                                        {.partitions = PARTITIONS,
+                                         .layout = "partitioned",
+                                         .http = true,
+                                         .redis_extra = "  commit_connections: 4\n"}};
 
 /* An integer field of an INFO section ("connected_clients:"). */
 static long long info_field(const char *section, const char *field)
@@ -152,11 +161,58 @@ static void test_only_the_pipeline_opens_lanes(void **state)
     free(err);
 }
 
+/* A Resource in every partition, applied. */
+static void apply_one_per_partition(const char *runtime)
+{
+    for (int p = 0; p < PARTITIONS; p++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "wf-lane-%d", p);
+        vg_test_env_produce_workflow_to(&E, p, name, runtime);
+    }
+    assert_true(vg_test_env_wait_applied(&E, 60000));
+}
+
+static void test_api_lists_on_one_connection(void **state)
+{
+    long long accepted;
+
+    (void)state;
+    assert_true(vg_test_env_spawn(&E));
+    apply_one_per_partition("running");
+    /* each list walks all eight scopes; sequential requests share the pool's connection */
+    accepted = info_field("stats", "total_connections_received:");
+    for (int i = 0; i < 3; i++) {
+        struct vg_test_http_reply d = vg_test_env_http(&E, "GET", "/api/v1/dlq", NULL, NULL);
+
+        assert_int_equal(d.status, 200);
+        vg_test_http_reply_free(&d);
+    }
+    for (int i = 0; i < 3; i++) {
+        struct vg_test_http_reply r = vg_test_env_http(&E, "GET", "/api/v1/resources", NULL, NULL);
+
+        assert_int_equal(r.status, 200);
+        for (int p = 0; p < PARTITIONS; p++) {
+            char name[32];
+
+            snprintf(name, sizeof(name), "\"wf-lane-%d\"", p);
+            if (!r.body || !strstr(r.body, name)) {
+                fail_msg("GET /api/v1/resources lacks %s: %s", name, r.body ? r.body : "");
+            }
+        }
+        vg_test_http_reply_free(&r);
+    }
+    /* the pool's one connection (none if /readyz already opened it), never a lane per scope */
+    assert_in_range(info_field("stats", "total_connections_received:") - accepted, 0, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate_setup_teardown(test_only_the_pipeline_opens_lanes,
                                                  vg_test_env_setup, vg_test_env_teardown, &C),
+        cmocka_unit_test_prestate_setup_teardown(test_api_lists_on_one_connection,
+                                                 vg_test_env_setup, vg_test_env_teardown, &C_API),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
