@@ -1101,7 +1101,19 @@ static vg_err_t load_health(struct vg_health_config *h, const struct vg_ynode *n
     return err;
 }
 
-/* decode.status_values / decode.runtime_values: non-empty values that fit VG_VALUE_MAX. */
+/* No control character in v (a history entry joins values with one: docs/state.md, "History"). */
+static bool value_printable(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* decode.status_values / decode.runtime_values: non-empty printable values that fit VG_VALUE_MAX.
+ */
 static vg_err_t load_values(char ***dst, size_t *n_dst, const struct vg_ynode *n, char *errstr,
                             size_t errstr_size)
 {
@@ -1116,6 +1128,9 @@ static vg_err_t load_values(char ***dst, size_t *n_dst, const struct vg_ynode *n
         if (!v[i][0] || strlen(v[i]) >= VG_VALUE_MAX) {
             err = vg_ynode_error(n, errstr, errstr_size, "values must be 1..%d bytes long",
                                  VG_VALUE_MAX - 1);
+        } else if (!value_printable(v[i])) {
+            err = vg_ynode_error(n, errstr, errstr_size,
+                                 "values must be printable: no control characters");
         }
     }
     if (!err && count == 0) {

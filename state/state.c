@@ -1242,12 +1242,43 @@ static bool same_source(const struct vg_transition *a, const struct vg_transitio
            (ma == mb || (ma && mb && strcmp(ma, mb) == 0));
 }
 
+/* A history entry's transition: `t` = "<field> <from> <to>" (docs/state.md, "History"). */
+static void history_transition(struct state_cmd *c, enum vg_field field, const char *from,
+                               const char *to)
+{
+    const char *name = vg_field_name(field);
+    const struct state_piece p[3] = {
+        {name, strlen(name), 0},
+        {from, strlen(from), 0},
+        {to, strlen(to), 0},
+    };
+
+    state_cmd_field_pieces(c, "t", 1, p, 3);
+}
+
+/* A history entry's event source: `s` = "<at> <partition> <offset> <topic>", then its message. */
+static void history_source(struct state_cmd *c, int64_t at_ms, const struct vg_kafka_pos *pos,
+                           const char *message)
+{
+    const char *topic = pos->topic ? pos->topic : "";
+    const struct state_piece p[4] = {
+        {NULL, 0, at_ms},
+        {NULL, 0, pos->partition},
+        {NULL, 0, pos->offset},
+        {topic, strlen(topic), 0},
+    };
+
+    state_cmd_field_pieces(c, "s", 1, p, 4);
+    if (message) {
+        state_cmd_field(c, "message", message);
+    }
+}
+
 /*
  * One XADD to the Resource's history holding the transitions trans[first],
- * trans[next[first]], ... in order. Each starts with its `field`; the event
- * time, position and message are written once per event: a transition
- * without `at` shares the previous one's (state_history.c reads it so).
- * An entry of one transition is what it always was.
+ * trans[next[first]], ... in order. Each is one `t`; the event's source and
+ * message follow it once per event: a transition without its own `s` shares
+ * the previous one's (state_history.c reads it so).
  */
 static void append_history(struct vg_state *st, struct state_cmd *c,
                            const struct vg_transition *trans, const size_t *next, size_t first)
@@ -1263,20 +1294,9 @@ static void append_history(struct vg_state *st, struct state_cmd *c,
     for (size_t i = first; i != NO_NEXT; i = next[i]) {
         const struct vg_transition *t = &trans[i];
 
-        state_cmd_field(c, "field", vg_field_name(t->field));
-        state_cmd_field(c, "from", t->from);
-        state_cmd_field(c, "to", t->to);
+        history_transition(c, t->field, t->from, t->to);
         if (!prev || !same_source(prev, t)) {
-            const struct vg_kafka_pos *pos = trans_pos(t);
-            const char *message = trans_message(t);
-
-            state_cmd_field_i64(c, "at", t->at_ms);
-            state_cmd_field(c, "topic", pos->topic ? pos->topic : "");
-            state_cmd_field_i64(c, "partition", pos->partition);
-            state_cmd_field_i64(c, "offset", pos->offset);
-            if (message) {
-                state_cmd_field(c, "message", message);
-            }
+            history_source(c, t->at_ms, trans_pos(t), trans_message(t));
         }
         /* a runtime decided from pods says why, and which pod */
         if (t->reason[0]) {
@@ -1302,17 +1322,9 @@ static void append_note(struct vg_state *st, struct state_cmd *c, const struct v
     state_cmd_str(c, STATE_HISTORY_MAXLEN);
     state_cmd_str(c, "*");
     if (nt->late) {
-        state_cmd_field(c, "field", vg_field_name(nt->field));
-        state_cmd_field(c, "from", nt->from);
-        state_cmd_field(c, "to", nt->to);
+        history_transition(c, nt->field, nt->from, nt->to);
     }
-    state_cmd_field_i64(c, "at", ev->time_ms);
-    state_cmd_field(c, "topic", ev->pos.topic ? ev->pos.topic : "");
-    state_cmd_field_i64(c, "partition", ev->pos.partition);
-    state_cmd_field_i64(c, "offset", ev->pos.offset);
-    if (ev->message) {
-        state_cmd_field(c, "message", ev->message);
-    }
+    history_source(c, ev->time_ms, &ev->pos, ev->message);
     if (nt->late) {
         state_cmd_field(c, "late", "1");
         if (nt->reason[0]) {

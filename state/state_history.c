@@ -2,9 +2,12 @@
  * The read side of a Resource's history stream P:hist:{ID}:
  * `vigil history ID` and the detail view of `vigil get ID`. A stream entry
  * holds one or more transitions (a commit writes all of a Resource's
- * transitions of its batch in one XADD): each `field` key starts the next
- * one, and a transition without its own `at` shares the previous one's
- * event time, position and message. Writing is part of the commit in
+ * transitions of its batch in one XADD): each `t` ("<field> <from> <to>",
+ * joined by STATE_PIECE_SEP) starts the next one, and a transition without
+ * its own `s` ("<at> <partition> <offset> <topic>") shares the previous
+ * one's event time, position and message. Entries written before the
+ * packed pairs (`field`, `from`, `to`, `at`, `topic`, `partition`,
+ * `offset`, each its own pair) read the same. Writing is part of the commit in
  * state.c, so that a history entry exists exactly when its state change does.
  * With redis.layout partitioned every scope's stream is read and the entries
  * merged by stream id (a Resource whose partition changed has history in both).
@@ -99,6 +102,79 @@ static void entry_finish(struct vg_history_entry *e, bool has_at,
     }
 }
 
+/*
+ * The piece of `*p` up to the next STATE_PIECE_SEP (or the end when `last`),
+ * copied; *p moves past it. NULL when the separator is missing, or is there
+ * after the last piece.
+ */
+static char *piece_take(const char **p, bool last)
+{
+    const char *sep = strchr(*p, STATE_PIECE_SEP);
+    char *out;
+
+    if (last != (sep == NULL)) {
+        return NULL;
+    }
+    if (last) {
+        out = vg_strdup(*p);
+        *p += strlen(*p);
+    } else {
+        out = vg_strndup(*p, (size_t)(sep - *p));
+        *p = sep + 1;
+    }
+    return out;
+}
+
+/* A packed transition `t` = "<field> <from> <to>" into e; false when malformed. */
+static bool transition_parse(struct vg_history_entry *e, const char *v)
+{
+    char *parts[3];
+
+    for (size_t i = 0; i < 3; i++) {
+        parts[i] = piece_take(&v, i == 2);
+        if (!parts[i]) {
+            while (i-- > 0) {
+                vg_free(parts[i]);
+            }
+            return false;
+        }
+    }
+    vg_free(e->field);
+    vg_free(e->from);
+    vg_free(e->to);
+    e->field = parts[0];
+    e->from = parts[1];
+    e->to = parts[2];
+    return e->field[0] != '\0' && e->to[0] != '\0';
+}
+
+/* A packed source `s` = "<at> <partition> <offset> <topic>" into e; false when malformed. */
+static bool source_parse(struct vg_history_entry *e, const char *v)
+{
+    int64_t num[3];
+    char *topic;
+
+    for (size_t i = 0; i < 3; i++) {
+        char *piece = piece_take(&v, false);
+        bool ok = piece && vg_parse_i64(piece, &num[i]);
+
+        vg_free(piece);
+        if (!ok) {
+            return false;
+        }
+    }
+    if (num[1] < -1 || num[1] > INT32_MAX || strchr(v, STATE_PIECE_SEP)) {
+        return false;
+    }
+    topic = v[0] ? vg_strdup(v) : NULL;
+    e->at_ms = num[0];
+    e->pos.partition = (int32_t)num[1];
+    e->pos.offset = num[2];
+    vg_free(e->pos.topic);
+    e->pos.topic = topic;
+    return true;
+}
+
 static struct vg_history_entry *entry_start(struct vg_history_entry **v, size_t *n, size_t *cap,
                                             const redisReply *id)
 {
@@ -147,7 +223,7 @@ static bool entry_from_reply(const redisReply *r, struct vg_history_entry **v, s
             *why = "non-string field";
             goto fail;
         }
-        if (name_is(k, "field") && e->field) {
+        if ((name_is(k, "field") || name_is(k, "t")) && e->field) {
             /* the next transition of the same entry */
             entry_finish(e, has_at, *n - 1 > first ? &(*v)[*n - 2] : NULL, &cap_extra);
             e = entry_start(v, n, cap, r->element[0]);
@@ -159,7 +235,26 @@ static bool entry_from_reply(const redisReply *r, struct vg_history_entry **v, s
             *why = "NUL byte in a value";
             goto fail;
         }
-        if (name_is(k, "field")) {
+        if (name_is(k, "t")) {
+            bool ok = transition_parse(e, text);
+
+            vg_free(text);
+            if (!ok) {
+                *why = "malformed transition";
+                goto fail;
+            }
+            continue;
+        } else if (name_is(k, "s")) {
+            bool ok = source_parse(e, text);
+
+            vg_free(text);
+            if (!ok) {
+                *why = "malformed source";
+                goto fail;
+            }
+            has_at = true;
+            continue;
+        } else if (name_is(k, "field")) {
             slot = &e->field;
         } else if (name_is(k, "from")) {
             slot = &e->from;

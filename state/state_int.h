@@ -357,6 +357,19 @@ void state_cmd_fmt(struct state_cmd *c, const char *fmt, ...) __attribute__((for
 void state_cmd_field_n(struct state_cmd *c, const char *name, size_t name_len, const char *value);
 void state_cmd_field_i64_n(struct state_cmd *c, const char *name, size_t name_len, int64_t value);
 /*
+ * A name and one value made of pieces joined by STATE_PIECE_SEP: a history
+ * entry's transition and source (docs/state.md, "History"). A piece is a
+ * string (s, len) or, with s NULL, the integer i.
+ */
+#define STATE_PIECE_SEP '\x1f'
+struct state_piece {
+    const char *s;
+    size_t len;
+    int64_t i;
+};
+void state_cmd_field_pieces(struct state_cmd *c, const char *name, size_t name_len,
+                            const struct state_piece *pieces, size_t n);
+/*
  * A string argument (NULL is ""), and the pairs above by name alone. Inline
  * so that the length of a literal (most names, "HSET") is known when compiled.
  */

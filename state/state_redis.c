@@ -739,6 +739,51 @@ void state_cmd_arg2(struct state_cmd *c, const char *a, size_t alen, const char 
     c->n++;
 }
 
+void state_cmd_field_pieces(struct state_cmd *c, const char *name, size_t name_len,
+                            const struct state_piece *pieces, size_t n)
+{
+    size_t len = n > 0 ? n - 1 : 0; /* the separators */
+    char *p;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct state_piece *pc = &pieces[i];
+
+        if (pc->s) {
+            len += pc->len;
+        } else {
+            len += u64_digits(pc->i < 0 ? (uint64_t)0 - (uint64_t)pc->i : (uint64_t)pc->i) +
+                   (pc->i < 0 ? 1 : 0);
+        }
+    }
+    p = cmd_room(c, name_len + len + 2 * CMD_ARG_FRAME);
+    p = put_arg(p, name, name_len);
+    p = put_bulk_len(p, len);
+    for (size_t i = 0; i < n; i++) {
+        const struct state_piece *pc = &pieces[i];
+
+        if (i > 0) {
+            *p++ = STATE_PIECE_SEP;
+        }
+        if (pc->s) {
+            if (pc->len > 0) {
+                memcpy(p, pc->s, pc->len);
+                p += pc->len;
+            }
+        } else {
+            uint64_t u = pc->i < 0 ? (uint64_t)0 - (uint64_t)pc->i : (uint64_t)pc->i;
+
+            if (pc->i < 0) {
+                *p++ = '-';
+            }
+            p = put_u64(p, u);
+        }
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    c->len = (size_t)(p - c->buf);
+    c->n += 2;
+}
+
 void state_cmd_i64(struct state_cmd *c, int64_t v)
 {
     char *p = cmd_room(c, CMD_ARG_FRAME + 21);

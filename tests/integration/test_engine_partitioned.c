@@ -349,11 +349,15 @@ static char *last_runtime_from(int p, const char *name)
     {
         const redisReply *f = r->element[0]->element[1];
 
-        for (size_t j = 0; j + 3 < f->elements; j += 2) {
-            if (strcmp(f->element[j]->str, "field") == 0 &&
-                strcmp(f->element[j + 1]->str, "runtime") == 0 &&
-                strcmp(f->element[j + 2]->str, "from") == 0) {
-                from = vg_strdup(f->element[j + 3]->str);
+        /* a transition is `t` = "runtime\x1f<from>\x1f<to>" (docs/state.md, "History") */
+        for (size_t j = 0; j + 1 < f->elements; j += 2) {
+            const char *v = f->element[j + 1]->str;
+
+            if (strcmp(f->element[j]->str, "t") == 0 && strncmp(v, "runtime\x1f", 8) == 0) {
+                const char *end = strchr(v + 8, '\x1f');
+
+                assert_non_null(end);
+                from = vg_strndup(v + 8, (size_t)(end - (v + 8)));
             }
         }
     }

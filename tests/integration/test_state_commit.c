@@ -539,6 +539,156 @@ static void test_history_entries(void **state)
     vg_event_fini(&log);
 }
 
+/* The pairs of a stream entry (XRANGE item) as "name=value;" text, 0x1F shown as '|'. */
+static char *entry_pairs(const redisReply *item)
+{
+    struct vg_buf b = {0};
+    const redisReply *f = item->element[1];
+
+    for (size_t j = 0; j + 1 < f->elements; j += 2) {
+        vg_buf_printf(&b, "%s=", f->element[j]->str);
+        for (const char *c = f->element[j + 1]->str; *c; c++) {
+            vg_buf_putc(&b, *c == '\x1f' ? '|' : *c);
+        }
+        vg_buf_puts(&b, ";");
+    }
+    return vg_buf_steal(&b);
+}
+
+/* XADD P:hist:{id} * with the given name/value arguments (NULL-terminated), as written. */
+static void xadd_raw(const char *id, const char *const *pairs)
+{
+    const char *argv[32];
+    size_t argc = 0;
+    char *key = vg_asprintf("%s:hist:{%s}", fx.prefix, id);
+    redisReply *r;
+
+    argv[argc++] = "XADD";
+    argv[argc++] = key;
+    argv[argc++] = "*";
+    for (size_t i = 0; pairs[i]; i++) {
+        assert_true(argc < VG_ARRAY_LEN(argv));
+        argv[argc++] = pairs[i];
+    }
+    r = redisCommandArgv(fx.raw, (int)argc, argv, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    vg_free(key);
+}
+
+/*
+ * The packed layout of a history entry: a transition is one pair `t`
+ * ("<field>␟<from>␟<to>"), its event's source one pair `s`
+ * ("<at>␟<partition>␟<offset>␟<topic>") then `message`. The reader takes
+ * entries of several transitions written one pair per item (an older
+ * vigil) the same way, and skips an entry whose `t` or `s` has the wrong
+ * number of pieces, reading the ones around it.
+ */
+static void test_history_packed_layout(void **state)
+{
+    struct vg_event evs[2];
+    struct vg_resource *res[2];
+    struct vg_transition trans[6];
+    struct vg_commit cm = {0};
+    struct vg_history_entry *h = NULL;
+    size_t n_h = 0;
+    size_t n_trans = 0;
+    char errstr[512];
+    char *pairs;
+    char *want;
+    redisReply *r;
+    const char *z = "workflow:v1:hist-z:w1";
+    const char *o = "workflow:v1:hist-old:w1";
+
+    (void)state;
+    make_event(&evs[0], "workflow", "hist-z", "w1", "", "active", "pending", T0, 2, 40, "queued");
+    make_event(&evs[1], "workflow", "hist-z", "w1", "", "active", "succeeded", T0 + 9, 2, 41, NULL);
+    assert_int_equal(vg_state_resolve(fx.st, evs, 2, res, errstr, sizeof(errstr)), VG_OK);
+    assert_ptr_equal(res[0], res[1]);
+    n_trans += vg_resource_apply(&hc, res[0], &evs[0], &trans[n_trans]);
+    n_trans += vg_resource_apply(&hc, res[1], &evs[1], &trans[n_trans]);
+    cm.res = res;
+    cm.n_res = 1;
+    cm.trans = trans;
+    cm.n_trans = n_trans;
+    assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
+    r = history(z);
+    assert_int_equal(r->elements, 1);
+    pairs = entry_pairs(r->element[0]);
+    want = vg_asprintf("t=status||active;s=%lld|2|40|%s;message=queued;t=runtime||pending;"
+                       "t=health||progressing;t=runtime|pending|succeeded;s=%lld|2|41|%s;"
+                       "t=health|progressing|healthy;",
+                       T0, TOPIC, T0 + 9, TOPIC);
+    assert_string_equal(pairs, want);
+    vg_free(pairs);
+    vg_free(want);
+    freeReplyObject(r);
+    assert_int_equal(vg_state_history(fx.st, z, 0, &h, &n_h, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(n_h, 5);
+    assert_string_equal(h[3].field, "runtime");
+    assert_string_equal(h[3].from, "pending");
+    assert_string_equal(h[3].to, "succeeded");
+    assert_int_equal(h[3].at_ms, T0 + 9);
+    assert_int_equal(h[3].pos.partition, 2);
+    assert_int_equal(h[3].pos.offset, 41);
+    assert_null(h[3].message);
+    assert_string_equal(h[4].field, "health"); /* shares the event before it */
+    assert_int_equal(h[4].pos.offset, 41);
+    assert_string_equal(h[1].message, "queued");
+    assert_int_equal(h[2].at_ms, T0);
+    vg_history_free(h, n_h);
+
+    /* older entries of two transitions, malformed packed ones between good ones */
+    xadd_raw(o,
+             (const char *[]){"field",  "runtime",     "from",    "pending", "to",        "running",
+                              "at",     "7",           "topic",   "t1",      "partition", "1",
+                              "offset", "3",           "message", "m",       "field",     "health",
+                              "from",   "progressing", "to",      "healthy", NULL});
+    xadd_raw(o, (const char *[]){"t", "runtime\x1frunning", NULL});
+    xadd_raw(o, (const char *[]){"t",
+                                 "runtime\x1frunning\x1f\x1f"
+                                 "failed",
+                                 NULL});
+    xadd_raw(o, (const char *[]){"t", "runtime\x1frunning\x1f", "s",
+                                 "8\x1fone\x1f"
+                                 "4\x1ft1",
+                                 NULL});
+    xadd_raw(o, (const char *[]){"t", "runtime\x1frunning\x1f", "s",
+                                 "8\x1f"
+                                 "1\x1f"
+                                 "4",
+                                 NULL});
+    xadd_raw(o, (const char *[]){"t",
+                                 "runtime\x1frunning\x1f"
+                                 "failed",
+                                 "s",
+                                 "8\x1f"
+                                 "1\x1f"
+                                 "4\x1ft1",
+                                 "reason", "OOMKilled", NULL});
+    assert_int_equal(vg_state_history(fx.st, o, 0, &h, &n_h, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(n_h, 3);
+    assert_string_equal(h[0].to, "running");
+    assert_string_equal(h[0].pos.topic, "t1");
+    assert_string_equal(h[1].field, "health");
+    assert_int_equal(h[1].at_ms, 7);
+    assert_int_equal(h[1].pos.offset, 3);
+    assert_string_equal(h[1].message, "m");
+    assert_string_equal(h[2].from, "running");
+    assert_string_equal(h[2].to, "failed");
+    assert_int_equal(h[2].at_ms, 8);
+    assert_int_equal(h[2].pos.partition, 1);
+    assert_int_equal(h[2].pos.offset, 4);
+    assert_string_equal(h[2].pos.topic, "t1");
+    assert_int_equal(h[2].n_extra, 1);
+    assert_string_equal(h[2].extra[0], "reason");
+    assert_string_equal(h[2].extra[1], "OOMKilled");
+    vg_history_free(h, n_h);
+    vg_event_fini(&evs[0]);
+    vg_event_fini(&evs[1]);
+}
+
 static void expect_list(const struct vg_state_filter *f, const char *const *names, size_t n)
 {
     struct vg_resource **v = NULL;
@@ -702,7 +852,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commit_roundtrip),      cmocka_unit_test(test_list_and_get),
         cmocka_unit_test(test_commit_writes_changes), cmocka_unit_test(test_history_entries),
-        cmocka_unit_test(test_connect_errors),
+        cmocka_unit_test(test_history_packed_layout), cmocka_unit_test(test_connect_errors),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

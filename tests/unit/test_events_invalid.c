@@ -485,6 +485,8 @@ static void test_config(void **state)
         {"decode:\n  runtime_values: [pending, "
          "a-value-that-is-longer-than-thirty-one-bytes]\n",
          "1..31 bytes"},
+        {"decode:\n  status_values: [active, \"on\\x1fhold\"]\n", "vigil.yaml:2:"},
+        {"decode:\n  runtime_values: [pending, \"run\\tning\"]\n", "no control characters"},
         {"decode:\n  kubernetes: {labels: {name: ''}}\n", "must not be empty"},
         {"decode:\n  kubernetes: {labels: {team: x}}\n", "unknown key \"team\""},
         {"decode:\n  kubernetes: {default_type: 'a:b'}\n", "must not contain ':'"},
