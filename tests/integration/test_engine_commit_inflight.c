@@ -125,39 +125,16 @@ static vg_err_t run_batch(struct rig *r)
     return r->h.batch(r->h.opaque, r->msgs, PARTS * PER_PART);
 }
 
-static long long raw_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long raw_int(const char *fmt, ...)
-{
-    redisReply *reply;
-    long long v = -1;
-    va_list ap;
-
-    va_start(ap, fmt);
-    reply = redisvCommand(fx.raw, fmt, ap);
-    va_end(ap);
-    assert_non_null(reply);
-    if (reply->type == REDIS_REPLY_INTEGER) {
-        v = reply->integer;
-    } else if (reply->type == REDIS_REPLY_STRING) {
-        v = strtoll(reply->str, NULL, 10);
-    } else if (reply->type == REDIS_REPLY_NIL) {
-        v = -1;
-    } else {
-        fail_msg("%s: reply type %d", fmt, reply->type);
-    }
-    freeReplyObject(reply);
-    return v;
-}
-
 static long long applied(const struct rig *r, int p)
 {
-    return raw_int("HGET %s:{%s/%d}:offsets %s/%d", r->prefix, TOPIC, p, TOPIC, p);
+    return vg_test_redis_int(&fx, "HGET %s:{%s/%d}:offsets %s/%d", r->prefix, TOPIC, p, TOPIC, p);
 }
 
 /* Transitions in wf-<p>'s history: each event's runtime change, exactly once. */
 static long long history_entries(const struct rig *r, int p)
 {
-    return raw_int("XLEN %s:{%s/%d}:hist:{workflow:v1:wf-%d:ws}", r->prefix, TOPIC, p, p);
+    return vg_test_redis_int(&fx, "XLEN %s:{%s/%d}:hist:{workflow:v1:wf-%d:ws}", r->prefix, TOPIC,
+                             p, p);
 }
 
 /* ---- the fence hook: runs after each commit's fence check, before its MULTI ---- */
@@ -325,8 +302,9 @@ static void middle_part_fenced_out_on(int lanes)
     for (int p = 0; p < PARTS; p++) {
         assert_int_equal(applied(&r, p), 100 + PER_PART - 1);
         assert_int_equal(history_entries(&r, p), 1);
-        assert_int_equal(
-            raw_int("EXISTS %s:{%s/%d}:res:{workflow:v1:wf-%d:ws}", r.prefix, TOPIC, p, p), 1);
+        assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:{%s/%d}:res:{workflow:v1:wf-%d:ws}",
+                                           r.prefix, TOPIC, p, p),
+                         1);
     }
     rig_stop(&r);
 }

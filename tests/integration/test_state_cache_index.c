@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <hiredis/hiredis.h>
 
 #include "state_redis.h"
 #include "support.h"
@@ -91,11 +90,7 @@ static void commit_one(struct vg_state *st, const char *name, const char *runtim
 
 static void expect_members(const char *key, long long want)
 {
-    redisReply *r = redisCommand(fx.raw, "SCARD %s:%s", fx.prefix, key);
-
-    assert_non_null(r);
-    assert_int_equal(r->integer, want);
-    freeReplyObject(r);
+    assert_int_equal(vg_test_redis_int(&fx, "SCARD %s:%s", fx.prefix, key), want);
 }
 
 static void test_index_entries_written_once(void **state)

@@ -50,18 +50,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static long long raw_int(const char *fmt, const char *a, const char *b)
-{
-    redisReply *r = redisCommand(fx.raw, fmt, a, b);
-    long long v;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    v = r->integer;
-    freeReplyObject(r);
-    return v;
-}
-
 static void make_event(struct vg_event *ev, const char *name, const char *runtime, int64_t offset)
 {
     vg_test_event_make(ev, &(struct vg_test_event){.type = "workflow",
@@ -113,7 +101,7 @@ static void test_error_inside_exec(void **state)
     assert_int_equal(err, VG_ERR_INVALID);
     assert_errstr(errstr, "EXEC", WRONGTYPE_TEXT);
     /* the Resource's hash was written beside the failing SADD */
-    assert_int_equal(raw_int("HEXISTS %s:res:{%s} runtime", fx.prefix, ev.id), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "HEXISTS %s:res:{%s} runtime", fx.prefix, ev.id), 1);
 
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "DEL %s", key), 0);
     vg_event_fini(&ev);
@@ -121,7 +109,7 @@ static void test_error_inside_exec(void **state)
     errstr[0] = '\0';
     err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
     assert_int_equal(err, VG_OK);
-    assert_int_equal(raw_int("SISMEMBER %s %s", key, ev.id), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "SISMEMBER %s %s", key, ev.id), 1);
     vg_event_fini(&ev);
 }
 
@@ -143,12 +131,12 @@ static void test_queueing_error_aborts(void **state)
     refuse_writes(false);
     assert_int_equal(err, VG_ERR_BACKEND);
     assert_errstr(errstr, "commit aborted", OOM_TEXT);
-    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
 
     errstr[0] = '\0';
     err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
     assert_int_equal(err, VG_OK);
-    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev.id), 1);
     vg_event_fini(&ev);
 }
 
@@ -171,12 +159,12 @@ static void test_queueing_error_after_queued(void **state)
     assert_int_equal(err, VG_ERR_BACKEND);
     assert_errstr(errstr, "commit aborted",
                   "NOPERM this user has no permissions to run the 'sadd' command");
-    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
 
     errstr[0] = '\0';
     err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
     assert_int_equal(err, VG_OK);
-    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev.id), 1);
     vg_event_fini(&ev);
 }
 
@@ -222,12 +210,12 @@ static void test_silence_errors(void **state)
     refuse_writes(false);
     assert_int_equal(err, VG_ERR_BACKEND);
     assert_errstr(errstr, "silence", OOM_TEXT);
-    assert_int_equal(raw_int("HEXISTS %s:silences %s", fx.prefix, "s2"), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "HEXISTS %s:silences %s", fx.prefix, "s2"), 0);
 
     errstr[0] = '\0';
     err = vg_state_silence_add(fx.st, &s, errstr, sizeof(errstr));
     assert_int_equal(err, VG_OK);
-    assert_int_equal(raw_int("HEXISTS %s:silences %s", fx.prefix, "s2"), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "HEXISTS %s:silences %s", fx.prefix, "s2"), 1);
 }
 
 int main(void)

@@ -229,14 +229,8 @@ static void three_scopes_one_fenced_out(void **state)
     assert_int_equal(applied(st, topic, 0), 10);
     assert_int_equal(applied(st, topic, 1), -1);
     assert_int_equal(applied(st, topic, 2), 30);
-    {
-        redisReply *r =
-            redisCommand(fx.raw, "EXISTS %s:{%s/1}:res:{%s}", prefix, topic, pc[1].ev.id);
-
-        assert_non_null(r);
-        assert_int_equal(r->integer, 0);
-        freeReplyObject(r);
-    }
+    assert_int_equal(
+        vg_test_redis_int(&fx, "EXISTS %s:{%s/1}:res:{%s}", prefix, topic, pc[1].ev.id), 0);
     for (int i = 0; i < 3; i++) {
         vg_event_fini(&pc[i].ev);
     }
@@ -628,15 +622,8 @@ static long long lane_client_id(struct vg_state *st, const char *topic, int32_t 
 static long long history_len(const char *prefix, const char *topic, int32_t partition,
                              const struct vg_test_part_commit *pc)
 {
-    redisReply *r =
-        redisCommand(fx.raw, "XLEN %s:{%s/%d}:hist:{%s}", prefix, topic, (int)partition, pc->ev.id);
-    long long n;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    n = r->integer;
-    freeReplyObject(r);
-    return n;
+    return vg_test_redis_int(&fx, "XLEN %s:{%s/%d}:hist:{%s}", prefix, topic, (int)partition,
+                             pc->ev.id);
 }
 
 /*

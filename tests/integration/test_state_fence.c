@@ -101,14 +101,11 @@ struct snapshot {
 static void snapshot_take(struct snapshot *s, const char *name, int32_t partition)
 {
     char errstr[512];
-    redisReply *r;
 
     s->hash = redisCommand(fx.raw, "HGETALL %s:res:{workflow:v1:%s:w1}", fx.prefix, name);
     assert_non_null(s->hash);
-    r = redisCommand(fx.raw, "XLEN %s:hist:{workflow:v1:%s:w1}", fx.prefix, name);
-    assert_non_null(r);
-    s->hist = r->integer;
-    freeReplyObject(r);
+    s->hist = vg_test_redis_int(&fx, "XLEN %s:hist:{workflow:v1:%s:w1}", fx.prefix, name);
+    assert_true(s->hist >= 0);
     assert_int_equal(
         vg_state_applied_offset(fx.st, TOPIC, partition, &s->applied, errstr, sizeof(errstr)),
         VG_OK);

@@ -92,20 +92,6 @@ static void fill_buffer(void)
     }
 }
 
-static long long raw_int(const char *cmd_fmt, const char *key_suffix)
-{
-    char *key = vg_asprintf("%s:%s", prefix, key_suffix);
-    redisReply *r = redisCommand(fx.raw, cmd_fmt, key);
-    long long n;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    n = r->integer;
-    freeReplyObject(r);
-    vg_free(key);
-    return n;
-}
-
 /* The page number of a stored body ("page N" summary). */
 static int body_page(const char *body)
 {
@@ -130,8 +116,8 @@ static void test_flush_reads_only_the_listed(void **state)
 
     (void)state;
     fill_buffer();
-    assert_int_equal(raw_int("HLEN %s", "grp:" MEMBER), N_PAGES + 3);
-    assert_int_equal(raw_int("ZCARD %s", "grp:idx:" MEMBER), N_PAGES);
+    assert_int_equal(vg_test_redis_int(&fx, "HLEN %s:grp:" MEMBER, prefix), N_PAGES + 3);
+    assert_int_equal(vg_test_redis_int(&fx, "ZCARD %s:grp:idx:" MEMBER, prefix), N_PAGES);
     hgetall = vg_test_redis_calls(&fx, "hgetall");
     assert_int_equal(vg_state_group_read(writer, MEMBER, LIMIT, &b, errstr, sizeof(errstr)), VG_OK);
     /* the whole buffer was never read */
@@ -161,9 +147,9 @@ static void test_flush_reads_only_the_listed(void **state)
     assert_int_equal(vg_state_group_commit(writer, MEMBER, &gp, &done, errstr, sizeof(errstr)),
                      VG_OK);
     assert_true(done);
-    assert_int_equal(raw_int("EXISTS %s", "grp:" MEMBER), 0);
-    assert_int_equal(raw_int("EXISTS %s", "grp:idx:" MEMBER), 0);
-    assert_int_equal(raw_int("XLEN %s", "outbox"), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:grp:" MEMBER, prefix), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:grp:idx:" MEMBER, prefix), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "XLEN %s:outbox", prefix), 1);
     vg_group_buffer_fini(&b);
 }
 
@@ -207,8 +193,8 @@ static void test_drop_pages_counts_buffers(void **state)
     fill_buffer();
     assert_int_equal(vg_state_drop_pages(writer, &dropped, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(dropped, 1);
-    assert_int_equal(raw_int("EXISTS %s", "grp:" MEMBER), 0);
-    assert_int_equal(raw_int("EXISTS %s", "grp:idx:" MEMBER), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:grp:" MEMBER, prefix), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:grp:idx:" MEMBER, prefix), 0);
 }
 
 static int setup(void **state)

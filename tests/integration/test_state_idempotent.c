@@ -163,16 +163,7 @@ static size_t history_len(const char *id)
 
 static long long stream_len(const char *suffix)
 {
-    char *key = vg_asprintf("%s:%s", fx.prefix, suffix);
-    redisReply *r = redisCommand(fx.raw, "XLEN %s", key);
-    long long n;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    n = r->integer;
-    freeReplyObject(r);
-    vg_free(key);
-    return n;
+    return vg_test_redis_int(&fx, "XLEN %s:%s", fx.prefix, suffix);
 }
 
 /* A deep snapshot of one stored hash as sorted "field=value" lines. */

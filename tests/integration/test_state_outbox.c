@@ -124,24 +124,6 @@ static int64_t backlog(struct vg_state *st)
     return n;
 }
 
-static long long raw_int(const char *cmd_fmt, const char *key_suffix)
-{
-    char *key = vg_asprintf("%s:%s", prefix, key_suffix);
-    redisReply *r = redisCommand(fx.raw, cmd_fmt, key);
-    long long n;
-
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_ARRAY) { /* XPENDING summary: [count, ...] */
-        n = r->element[0]->integer;
-    } else {
-        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-        n = r->integer;
-    }
-    freeReplyObject(r);
-    vg_free(key);
-    return n;
-}
-
 static void read_n(struct vg_state *st, const char *consumer, int block_ms, int64_t claim_ms,
                    struct vg_outbox_entry **v, size_t *n)
 {
@@ -228,7 +210,7 @@ static void test_read_ack_dead(void **state)
         assert_entry_is_page(&v[i], first + (int)i);
     }
     assert_int_equal(backlog(d), 3); /* read is not done: all three pending */
-    assert_int_equal(raw_int("XPENDING %s dispatch", "outbox"), 3);
+    assert_int_equal(vg_test_redis_int(&fx, "XPENDING %s:outbox dispatch", prefix), 3);
     assert_int_equal(vg_state_outbox_ack(d, v[0].stream_id, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(backlog(d), 2);
     vg_outbox_entries_free(v, n);
@@ -295,9 +277,9 @@ static void test_read_ack_dead(void **state)
     assert_int_equal(vg_state_outbox_ack(d, v[0].stream_id, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_outbox_ack(d, v[2].stream_id, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(backlog(d), 0);
-    assert_int_equal(raw_int("XPENDING %s dispatch", "outbox"), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "XPENDING %s:outbox dispatch", prefix), 0);
     /* Acked entries are deleted: the stream is exactly the backlog. */
-    assert_int_equal(raw_int("XLEN %s", "outbox"), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "XLEN %s:outbox", prefix), 0);
     vg_outbox_entries_free(v, n);
     vg_state_destroy(d);
 }
@@ -388,7 +370,7 @@ static void test_deleted_pending_skipped(void **state)
     assert_int_equal(n, 1);
     assert_entry_is_page(&v[0], 2);
     /* The deleted one was acked on the way. */
-    assert_int_equal(raw_int("XPENDING %s dispatch", "outbox"), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "XPENDING %s:outbox dispatch", prefix), 1);
     assert_int_equal(backlog(d), 1);
     vg_outbox_entries_free(v, n);
 

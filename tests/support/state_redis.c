@@ -3,7 +3,9 @@
  */
 #include "state_redis.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -106,6 +108,43 @@ long long vg_test_redis_calls(const struct vg_test_redis *r, const char *cmd)
         if (!end || *end != ',') {
             n = -1;
         }
+    }
+    freeReplyObject(reply);
+    return n;
+}
+
+long long vg_test_redis_int(const struct vg_test_redis *r, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *reply;
+    long long n = LLONG_MIN;
+
+    va_start(ap, fmt);
+    reply = redisvCommand(r->raw, fmt, ap);
+    va_end(ap);
+    if (!reply) {
+        fprintf(stderr, "%s: no reply: %s\n", fmt, r->raw->errstr);
+        return LLONG_MIN;
+    }
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        n = reply->integer;
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        n = -1;
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        char *end = NULL;
+
+        errno = 0;
+        n = strtoll(reply->str, &end, 10);
+        if (errno != 0 || end == reply->str || *end != '\0') {
+            n = LLONG_MIN;
+        }
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+               reply->element[0]->type == REDIS_REPLY_INTEGER) {
+        n = reply->element[0]->integer;
+    }
+    if (n == LLONG_MIN) {
+        fprintf(stderr, "%s: reply type %d (%s), want a number\n", fmt, reply->type,
+                reply->str ? reply->str : "");
     }
     freeReplyObject(reply);
     return n;
