@@ -121,18 +121,6 @@ static size_t in_flight(const struct vg_state *st)
     return st->n_inflight - st->inflight_head;
 }
 
-static int64_t applied(struct vg_state *st, const char *topic, int32_t partition)
-{
-    int64_t off = -2;
-    char errstr[512] = "";
-    vg_err_t err = vg_state_applied_offset(st, topic, partition, &off, errstr, sizeof(errstr));
-
-    if (err != VG_OK) {
-        fail_msg("applied offset %s/%d: %s: %s", topic, (int)partition, vg_err_name(err), errstr);
-    }
-    return off;
-}
-
 /* ---- one redis-server ---- */
 
 static int redis_setup(void **state)
@@ -226,9 +214,9 @@ static void three_scopes_one_fenced_out(void **state)
     /* no finish owed: VG_OK, nothing read */
     assert_int_equal(vg_state_commit_finish(st, errstr, sizeof(errstr)), VG_OK);
 
-    assert_int_equal(applied(st, topic, 0), 10);
-    assert_int_equal(applied(st, topic, 1), -1);
-    assert_int_equal(applied(st, topic, 2), 30);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), 10);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 2), 30);
     assert_int_equal(
         vg_test_redis_int(&fx, "EXISTS %s:{%s/1}:res:{%s}", prefix, topic, pc[1].ev.id), 0);
     for (int i = 0; i < 3; i++) {
@@ -280,13 +268,13 @@ static void connection_killed_with_two_in_flight(void **state)
     assert_null(st->ctx);
 
     assert_int_equal(vg_state_reconnect(st, errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(applied(st, topic, 0), -1);
-    assert_int_equal(applied(st, topic, 1), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), -1);
     vg_state_cache_clear(st); /* as the pipeline does after a failed batch */
     build_in(st, &pc[2], topic, 1, 50, "wf-k1", 0);
     send_in(st, &pc[2]);
     assert_int_equal(vg_state_commit_finish(st, errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(applied(st, topic, 1), 50);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), 50);
     for (int i = 0; i < 3; i++) {
         vg_event_fini(&pc[i].ev);
     }
@@ -409,7 +397,7 @@ static void four_lanes_fences_ahead(void **state)
     /* 4 x (UNWATCH, WATCH, MGET, MULTI, EXEC + its queued commands) ran: at least 20 */
     assert_true(commands_processed() - before >= 21);
     for (int32_t p = 0; p < 4; p++) {
-        assert_int_equal(applied(st, topic, p), 200 + p);
+        assert_int_equal(vg_test_state_applied(st, topic, p), 200 + p);
         vg_event_fini(&pc[p].ev);
     }
     vg_state_destroy(st);
@@ -469,10 +457,10 @@ static void fence_moved_after_ahead_refuses_only_that_part(void **state)
         }
         assert_int_equal(pc[1].fence_lost, 0);
     }
-    assert_int_equal(applied(st, topic, 0), 300);
-    assert_int_equal(applied(st, topic, 1), -1);
-    assert_int_equal(applied(st, topic, 2), 302);
-    assert_int_equal(applied(st, topic, 3), 303);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), 300);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 2), 302);
+    assert_int_equal(vg_test_state_applied(st, topic, 3), 303);
     for (int32_t p = 0; p < 4; p++) {
         vg_event_fini(&pc[p].ev);
     }
@@ -535,10 +523,10 @@ static void claim_after_ahead_refuses_it(void **state)
     assert_true(refused);
     vg_state_fences_ahead_drop(st, false);
     assert_int_equal(in_flight(st), 0);
-    assert_int_equal(applied(st, topic, 0), 400);
-    assert_int_equal(applied(st, topic, 1), 401);
-    assert_int_equal(applied(st, topic, 2), -1);
-    assert_int_equal(applied(st, topic, 3), 403);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), 400);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), 401);
+    assert_int_equal(vg_test_state_applied(st, topic, 2), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 3), 403);
 
     /* lane 0: a fence ahead for partition 4 whose part commits nothing, its epoch then moved;
      * partition 0's next commit on the lane is not fenced by it */
@@ -554,7 +542,7 @@ static void claim_after_ahead_refuses_it(void **state)
     if (err != VG_OK) {
         fail_msg("commit after the drop: %s: %s", vg_err_name(err), errstr);
     }
-    assert_int_equal(applied(st, topic, 0), 410);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), 410);
     for (int32_t p = 0; p < 5; p++) {
         vg_event_fini(&pc[p].ev);
     }
@@ -591,9 +579,9 @@ static void readers_keep_one_connection(void **state)
     assert_int_equal(vg_state_commit_lanes(st), 4);
     for (int32_t p = 0; p < 8; p++) {
         enter(reader, "ev", p);
-        assert_int_equal(applied(reader, "ev", p), -1);
+        assert_int_equal(vg_test_state_applied(reader, "ev", p), -1);
         enter(st, "ev", p);
-        assert_int_equal(applied(st, "ev", p), -1);
+        assert_int_equal(vg_test_state_applied(st, "ev", p), -1);
     }
     assert_int_equal(connections(reader), 1);
     assert_int_equal(connections(st), 4);
@@ -696,10 +684,10 @@ static void lane_lost_with_fences_ahead(void **state)
     assert_int_equal(failed, 1);
     vg_state_fences_ahead_drop(st, false);
     assert_int_equal(in_flight(st), 0);
-    assert_int_equal(applied(st, topic, 0), 600);
-    assert_int_equal(applied(st, topic, 1), 601);
-    assert_int_equal(applied(st, topic, 2), -1);
-    assert_int_equal(applied(st, topic, 3), 603);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), 600);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), 601);
+    assert_int_equal(vg_test_state_applied(st, topic, 2), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 3), 603);
     assert_int_equal(history_len(prefix, topic, 2, &pc[2]), 0);
 
     /* the retry, as the pipeline does it: reconnect, the cache dropped, claim again */
@@ -719,7 +707,7 @@ static void lane_lost_with_fences_ahead(void **state)
     vg_state_fences_ahead_drop(st, false);
     assert_int_equal(in_flight(st), 0);
     for (int32_t p = 0; p < 4; p++) {
-        assert_int_equal(applied(st, topic, p), 600 + p);
+        assert_int_equal(vg_test_state_applied(st, topic, p), 600 + p);
         assert_int_equal(history_len(prefix, topic, p, &pc[p]), 1);
         vg_event_fini(&pc[p].ev);
     }
@@ -805,7 +793,7 @@ static void cluster_commits_on_every_primary(void **state)
         assert_false(pc[p].res->dirty);
     }
     for (int32_t p = 0; p < N_CLUSTER_PARTS; p++) {
-        assert_int_equal(applied(st, topic, p), 100 + p);
+        assert_int_equal(vg_test_state_applied(st, topic, p), 100 + p);
         vg_event_fini(&pc[p].ev);
     }
     vg_state_destroy(st);

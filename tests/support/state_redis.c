@@ -236,6 +236,20 @@ int64_t vg_test_state_claim(struct vg_state *st, const char *topic, int32_t part
     return epoch;
 }
 
+int64_t vg_test_state_applied(struct vg_state *st, const char *topic, int32_t partition)
+{
+    int64_t off = -2;
+    char errstr[512] = "";
+    vg_err_t err = vg_state_applied_offset(st, topic, partition, &off, errstr, sizeof(errstr));
+
+    if (err != VG_OK) {
+        fprintf(stderr, "applied offset %s/%d: %s: %s\n", topic, (int)partition, vg_err_name(err),
+                errstr);
+        return -2;
+    }
+    return off;
+}
+
 bool vg_test_state_enter(struct vg_state *st, const char *topic, int32_t partition)
 {
     char errstr[512] = "";

@@ -121,6 +121,9 @@ bool vg_test_part_commit_workflow(struct vg_state *st, const struct vg_health_co
                                   struct vg_test_part_commit *pc, const char *topic,
                                   int32_t partition, int64_t offset, const char *name,
                                   int64_t time_ms, int64_t epoch);
+/* vg_state_applied_offset of topic/partition: the offset, -1 for none, or -2 with the reason
+ * printed. */
+int64_t vg_test_state_applied(struct vg_state *st, const char *topic, int32_t partition);
 /* vg_state_scope into topic/partition (topic NULL: the global scope); false with the reason
  * printed. */
 bool vg_test_state_enter(struct vg_state *st, const char *topic, int32_t partition);
