@@ -99,7 +99,6 @@ static void test_index_entries_written_once(void **state)
     long long before;
     long long after_new;
     struct vg_state *st2 = NULL;
-    char errstr[512];
     (void)state;
 
     /* a new Resource: its four index entries, once */
@@ -141,9 +140,8 @@ static void test_index_entries_written_once(void **state)
     assert_int_equal(index_writes(), after_new + 16 * 4);
 
     /* another connection (a restart): what Redis holds is indexed already */
-    assert_int_equal(
-        vg_state_connect(&st2, vg_redis_child_url(fx.rc), fx.prefix, errstr, sizeof(errstr)),
-        VG_OK);
+    st2 = vg_test_redis_connect(&fx, NULL);
+    assert_non_null(st2);
     commit_one(st2, "b03", "running", 300);
     assert_int_equal(index_writes(), after_new + 16 * 4);
     vg_state_destroy(st2);

@@ -580,8 +580,8 @@ static void test_list_and_get(void **state)
 
     (void)state;
     /* A prefix of its own, so test_commit_roundtrip's Resources stay out. */
-    assert_int_equal(
-        vg_state_connect(&st2, vg_redis_child_url(fx.rc), prefix2, errstr, sizeof(errstr)), VG_OK);
+    st2 = vg_test_redis_connect(&fx, prefix2);
+    assert_non_null(st2);
     for (size_t i = 0; i < VG_ARRAY_LEN(rows); i++) {
         make_event(&evs[i], rows[i].type, rows[i].name, rows[i].ws, rows[i].owner, "active",
                    "running", T0 + (int64_t)i, 2, 100 + (int64_t)i, NULL);

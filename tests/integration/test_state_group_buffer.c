@@ -214,14 +214,11 @@ static int teardown(void **state)
 static int per_test_setup(void **state)
 {
     static int seq;
-    char errstr[512];
 
     (void)state;
     prefix = vg_asprintf("test_state_group_buffer-%d-%d", ++seq, (int)getpid());
-    return vg_state_connect(&writer, vg_test_redis_url(&fx), prefix, errstr, sizeof(errstr)) ==
-                   VG_OK
-               ? 0
-               : -1;
+    writer = vg_test_redis_connect(&fx, prefix);
+    return writer ? 0 : -1;
 }
 
 static int per_test_teardown(void **state)

@@ -107,11 +107,9 @@ static void assert_entry_is_page(const struct vg_outbox_entry *e, int n)
 
 static struct vg_state *connect_new(void)
 {
-    struct vg_state *st = NULL;
-    char errstr[512];
+    struct vg_state *st = vg_test_redis_connect(&fx, prefix);
 
-    assert_int_equal(vg_state_connect(&st, vg_test_redis_url(&fx), prefix, errstr, sizeof(errstr)),
-                     VG_OK);
+    assert_non_null(st);
     return st;
 }
 
@@ -150,14 +148,10 @@ static int teardown(void **state)
 /* Each test gets its own prefix (test name and pid) and writer. */
 static int per_test_setup(const char *name)
 {
-    char errstr[512];
-
     prefix = vg_asprintf("test_state_outbox-%s-%d", name, (int)getpid());
     seq = 0;
-    return vg_state_connect(&writer, vg_test_redis_url(&fx), prefix, errstr, sizeof(errstr)) ==
-                   VG_OK
-               ? 0
-               : -1;
+    writer = vg_test_redis_connect(&fx, prefix);
+    return writer ? 0 : -1;
 }
 
 static int per_test_teardown(void **state)

@@ -64,6 +64,19 @@ const char *vg_test_redis_url(const struct vg_test_redis *r)
     return vg_redis_child_url(r->rc);
 }
 
+struct vg_state *vg_test_redis_connect(const struct vg_test_redis *r, const char *prefix)
+{
+    struct vg_state *st = NULL;
+    char errstr[512] = "";
+
+    if (vg_state_connect(&st, vg_test_redis_url(r), prefix ? prefix : r->prefix, errstr,
+                         sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "connect %s: %s\n", prefix ? prefix : r->prefix, errstr);
+        return NULL;
+    }
+    return st;
+}
+
 int vg_test_redis_expect(const struct vg_test_redis *r, int type, const char *fmt, ...)
 {
     va_list ap;

@@ -34,6 +34,11 @@ void vg_test_redis_stop(struct vg_test_redis *r);
 /* The URL of the redis-server ("unix://DIR/redis.sock"). */
 const char *vg_test_redis_url(const struct vg_test_redis *r);
 /*
+ * Another vg_state on the redis-server (another instance, or this one restarted), on
+ * `prefix` (NULL: the fixture's). NULL with the reason printed. vg_state_destroy frees it.
+ */
+struct vg_state *vg_test_redis_connect(const struct vg_test_redis *r, const char *prefix);
+/*
  * Run a command on the raw connection and check its reply's type (REDIS_REPLY_STATUS, ...):
  * 0, or -1 with the command and the reply printed.
  */
