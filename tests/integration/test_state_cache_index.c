@@ -33,15 +33,8 @@ static const struct vg_health_config hc = {0};
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "test_state_cache_index", NULL, true);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* calls of `cmd` (lower case) so far, from INFO commandstats */
@@ -250,5 +243,5 @@ int main(void)
         cmocka_unit_test(test_new_resources_indexed_together),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

@@ -34,15 +34,8 @@ static const struct vg_health_config hc = {batch_types, 1};
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "test_state_cache_partitions", NULL, true);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* HGETALL commands Redis has executed so far (all clients). */
@@ -188,10 +181,12 @@ static void test_timer_loads_go_with_any_drop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_drop_keeps_the_other_partitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_keeps_the_other_partitions, setup,
+                                        vg_test_redis_teardown),
         cmocka_unit_test_setup_teardown(test_event_from_a_new_partition_reads_again, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_timer_loads_go_with_any_drop, setup, teardown),
+                                        vg_test_redis_teardown),
+        cmocka_unit_test_setup_teardown(test_timer_loads_go_with_any_drop, setup,
+                                        vg_test_redis_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

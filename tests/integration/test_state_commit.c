@@ -90,15 +90,8 @@ static void assert_resource_equal(const struct vg_resource *a, const struct vg_r
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "test_state_commit", NULL, true);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* XRANGE of a Resource's history stream. Caller frees. */
@@ -705,5 +698,5 @@ int main(void)
         cmocka_unit_test(test_connect_errors),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

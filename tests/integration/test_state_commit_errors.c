@@ -35,18 +35,11 @@ static char redacted[512];
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     if (vg_test_redis_start(&fx, "test_state_commit_errors", NULL, true) != 0) {
         return -1;
     }
     vg_redact_url(vg_test_redis_url(&fx), redacted, sizeof(redacted));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
     return 0;
 }
 
@@ -227,5 +220,5 @@ int main(void)
         cmocka_unit_test(test_silence_errors),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

@@ -125,15 +125,8 @@ static size_t in_flight(const struct vg_state *st)
 
 static int redis_setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "state-commit-inflight", NULL, false);
-}
-
-static int redis_teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* The fence hook: another instance claims the partition between the commit's WATCH and EXEC. */
@@ -816,7 +809,8 @@ int main(void)
     const struct CMUnitTest cluster_tests[] = {
         cmocka_unit_test(cluster_commits_on_every_primary),
     };
-    int failed = cmocka_run_group_tests_name("one redis", redis_tests, redis_setup, redis_teardown);
+    int failed =
+        cmocka_run_group_tests_name("one redis", redis_tests, redis_setup, vg_test_redis_teardown);
 
     failed +=
         cmocka_run_group_tests_name("cluster", cluster_tests, cluster_setup, cluster_teardown);

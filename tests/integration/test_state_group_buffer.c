@@ -199,15 +199,8 @@ static void test_drop_pages_counts_buffers(void **state)
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "state-group-buffer", NULL, false);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* Each test gets its own prefix (test name and pid) and writer. */
@@ -242,5 +235,5 @@ int main(void)
                                         per_test_teardown),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

@@ -203,15 +203,8 @@ static char *snapshot(const char *id)
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "test_state_idempotent", NULL, true);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 static void test_commit_twice_same_state(void **state)
@@ -328,5 +321,5 @@ int main(void)
         cmocka_unit_test(test_replay_skips_applied),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

@@ -134,15 +134,8 @@ static void read_n(struct vg_state *st, const char *consumer, int block_ms, int6
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "state-outbox", NULL, false);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* Each test gets its own prefix (test name and pid) and writer. */
@@ -386,5 +379,5 @@ int main(void)
                                         per_test_teardown),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

@@ -231,16 +231,9 @@ static char *topic_over_primaries(const char *base, int n, size_t want)
 
 static int redis_setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     on_cluster = false;
     return vg_test_redis_start(&fx, "state-scope", NULL, false);
-}
-
-static int redis_teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* Every key a commit writes is in its partition's scope; the registry lists the partitions. */
@@ -896,8 +889,8 @@ int main(void)
         cmocka_unit_test(replay_swap_on_the_cluster),
         cmocka_unit_test(reconnect_reroutes_the_scope),
     };
-    int failed =
-        cmocka_run_group_tests_name("one redis-server", one_redis, redis_setup, redis_teardown);
+    int failed = cmocka_run_group_tests_name("one redis-server", one_redis, redis_setup,
+                                             vg_test_redis_teardown);
 
     failed +=
         cmocka_run_group_tests_name("redis cluster", cluster, cluster_setup, cluster_teardown);

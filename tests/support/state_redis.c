@@ -59,6 +59,12 @@ void vg_test_redis_stop(struct vg_test_redis *r)
     memset(r, 0, sizeof(*r));
 }
 
+int vg_test_redis_teardown(void **state)
+{
+    vg_test_redis_stop(*state);
+    return 0;
+}
+
 const char *vg_test_redis_url(const struct vg_test_redis *r)
 {
     return vg_redis_child_url(r->rc);

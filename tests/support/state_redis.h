@@ -31,6 +31,11 @@ int vg_test_redis_start(struct vg_test_redis *r, const char *name, const char *p
                         bool with_state);
 /* Close both connections, stop redis-server, remove the directory. */
 void vg_test_redis_stop(struct vg_test_redis *r);
+/*
+ * A cmocka teardown (of a group or of a test) whose setup pointed *state at the fixture it
+ * started: vg_test_redis_stop of it. Returns 0.
+ */
+int vg_test_redis_teardown(void **state);
 /* The URL of the redis-server ("unix://DIR/redis.sock"). */
 const char *vg_test_redis_url(const struct vg_test_redis *r);
 /*
