@@ -19,28 +19,20 @@
 #include "state_redis.h"
 #include "support.h"
 #include "vigil/event.h"
-#include "vigil/log.h"
 #include "vigil/page.h"
 #include "vigil/state.h"
 
 #define TOPIC "vigil.events"
 #define T0 1764323400000LL
-#define OOM_TEXT "OOM command not allowed when used memory > 'maxmemory'."
-#define WRONGTYPE_TEXT "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 static struct vg_test_redis fx;
 static char *batch_types[] = {(char *)"workflow"};
 static const struct vg_health_config hc = {batch_types, 1};
-static char redacted[512];
 
 static int setup(void **state)
 {
     *state = &fx;
-    if (vg_test_redis_start(&fx, "test_state_commit_errors", NULL, true) != 0) {
-        return -1;
-    }
-    vg_redact_url(vg_test_redis_url(&fx), redacted, sizeof(redacted));
-    return 0;
+    return vg_test_redis_start(&fx, "test_state_commit_errors", NULL, true);
 }
 
 static void make_event(struct vg_event *ev, const char *name, const char *runtime, int64_t offset)
@@ -54,24 +46,6 @@ static void make_event(struct vg_event *ev, const char *name, const char *runtim
                                                    .topic = TOPIC,
                                                    .partition = 0,
                                                    .offset = offset});
-}
-
-static void assert_errstr(const char *errstr, const char *what, const char *text)
-{
-    char want[1024];
-
-    snprintf(want, sizeof(want), "redis %s: %s: %s", redacted, what, text);
-    assert_string_equal(errstr, want);
-}
-
-/* The server refuses every write while queueing (maxmemory 1, no eviction), or takes them again. */
-static void refuse_writes(bool on)
-{
-    assert_int_equal(
-        vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction"), 0);
-    assert_int_equal(
-        vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory %s", on ? "1" : "0"),
-        0);
 }
 
 /*
@@ -92,7 +66,7 @@ static void test_error_inside_exec(void **state)
     make_event(&ev, "wrongtype", "running", 10);
     err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
     assert_int_equal(err, VG_ERR_INVALID);
-    assert_errstr(errstr, "EXEC", WRONGTYPE_TEXT);
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "EXEC", VG_TEST_REDIS_WRONGTYPE_TEXT));
     /* the Resource's hash was written beside the failing SADD */
     assert_int_equal(vg_test_redis_int(&fx, "HEXISTS %s:res:{%s} runtime", fx.prefix, ev.id), 1);
 
@@ -119,11 +93,11 @@ static void test_queueing_error_aborts(void **state)
 
     (void)state;
     make_event(&ev, "oom", "running", 20);
-    refuse_writes(true);
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, true), 0);
     err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
-    refuse_writes(false);
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, false), 0);
     assert_int_equal(err, VG_ERR_BACKEND);
-    assert_errstr(errstr, "commit aborted", OOM_TEXT);
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "commit aborted", VG_TEST_REDIS_OOM_TEXT));
     assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
 
     errstr[0] = '\0';
@@ -150,8 +124,9 @@ static void test_queueing_error_after_queued(void **state)
     err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "ACL SETUSER default +@all"), 0);
     assert_int_equal(err, VG_ERR_BACKEND);
-    assert_errstr(errstr, "commit aborted",
-                  "NOPERM this user has no permissions to run the 'sadd' command");
+    assert_true(
+        vg_test_redis_errstr_is(&fx, errstr, "commit aborted",
+                                "NOPERM this user has no permissions to run the 'sadd' command"));
     assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
 
     errstr[0] = '\0';
@@ -192,17 +167,18 @@ static void test_silence_errors(void **state)
                      0);
     err = vg_state_silence_add(fx.st, &s, errstr, sizeof(errstr));
     assert_int_equal(err, VG_ERR_INVALID);
-    assert_errstr(errstr, "silence", "ERR value is not an integer or out of range");
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "silence",
+                                        "ERR value is not an integer or out of range"));
     assert_int_equal(
         vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "DEL %s:silences:version", fx.prefix), 0);
 
     make_silence(&s, "s2");
-    refuse_writes(true);
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, true), 0);
     errstr[0] = '\0';
     err = vg_state_silence_add(fx.st, &s, errstr, sizeof(errstr));
-    refuse_writes(false);
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, false), 0);
     assert_int_equal(err, VG_ERR_BACKEND);
-    assert_errstr(errstr, "silence", OOM_TEXT);
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "silence", VG_TEST_REDIS_OOM_TEXT));
     assert_int_equal(vg_test_redis_int(&fx, "HEXISTS %s:silences %s", fx.prefix, "s2"), 0);
 
     errstr[0] = '\0';

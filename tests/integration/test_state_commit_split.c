@@ -20,27 +20,19 @@
 #include "state_redis.h"
 #include "support.h"
 #include "vigil/event.h"
-#include "vigil/log.h"
 #include "vigil/state.h"
 
 #define TOPIC "vigil.events"
 #define T0 1764323400000LL
-#define OOM_TEXT "OOM command not allowed when used memory > 'maxmemory'."
-#define WRONGTYPE_TEXT "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 static struct vg_test_redis fx;
 static char *batch_types[] = {(char *)"workflow"};
 static const struct vg_health_config hc = {batch_types, 1};
-static char redacted[512];
 
 static int setup(void **state)
 {
     *state = &fx;
-    if (vg_test_redis_start(&fx, "test_state_commit_split", NULL, true) != 0) {
-        return -1;
-    }
-    vg_redact_url(vg_test_redis_url(&fx), redacted, sizeof(redacted));
-    return 0;
+    return vg_test_redis_start(&fx, "test_state_commit_split", NULL, true);
 }
 
 static void make_event(struct vg_event *ev, const char *name, const char *runtime, int64_t offset)
@@ -95,14 +87,6 @@ static bool runtime_is(void *arg)
         freeReplyObject(r);
     }
     return ok;
-}
-
-static void assert_errstr(const char *errstr, const char *what, const char *text)
-{
-    char want[1024];
-
-    snprintf(want, sizeof(want), "redis %s: %s: %s", redacted, what, text);
-    assert_string_equal(errstr, want);
 }
 
 /*
@@ -168,7 +152,7 @@ static void test_error_inside_exec_at_finish(void **state)
     build_commit(&oc, &ev);
     assert_int_equal(vg_state_commit_send(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_commit_finish(fx.st, errstr, sizeof(errstr)), VG_ERR_INVALID);
-    assert_errstr(errstr, "EXEC", WRONGTYPE_TEXT);
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "EXEC", VG_TEST_REDIS_WRONGTYPE_TEXT));
     assert_true((oc.res->dirty_mask & VG_DIRTY_REPLACE) != 0);
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "DEL %s", key), 0);
     vg_event_fini(&ev);
@@ -185,20 +169,16 @@ static void test_refused_at_finish(void **state)
     struct one_commit oc;
     struct vg_event ev;
     char errstr[512] = "";
-    char want[1024];
     struct runtime_is w;
 
     (void)state;
     make_event(&ev, "split-oom", "running", 30);
     build_commit(&oc, &ev);
-    assert_int_equal(
-        vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction"), 0);
-    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory 1"), 0);
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, true), 0);
     assert_int_equal(vg_state_commit_send(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_commit_finish(fx.st, errstr, sizeof(errstr)), VG_ERR_BACKEND);
-    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory 0"), 0);
-    snprintf(want, sizeof(want), "redis %s: commit aborted: %s", redacted, OOM_TEXT);
-    assert_string_equal(errstr, want);
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, false), 0);
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "commit aborted", VG_TEST_REDIS_OOM_TEXT));
     w = (struct runtime_is){ev.id, "running"};
     assert_false(runtime_is(&w));
     vg_event_fini(&ev);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "support.h"
+#include "vigil/log.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
 
@@ -103,6 +104,30 @@ int vg_test_redis_expect(const struct vg_test_redis *r, int type, const char *fm
     }
     freeReplyObject(reply);
     return rc;
+}
+
+int vg_test_redis_refuse_writes(const struct vg_test_redis *r, bool on)
+{
+    if (vg_test_redis_expect(r, REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction") !=
+        0) {
+        return -1;
+    }
+    return vg_test_redis_expect(r, REDIS_REPLY_STATUS, "CONFIG SET maxmemory %s", on ? "1" : "0");
+}
+
+bool vg_test_redis_errstr_is(const struct vg_test_redis *r, const char *errstr, const char *what,
+                             const char *text)
+{
+    char redacted[512];
+    char want[1024];
+
+    vg_redact_url(vg_test_redis_url(r), redacted, sizeof(redacted));
+    snprintf(want, sizeof(want), "redis %s: %s: %s", redacted, what, text);
+    if (strcmp(errstr, want) != 0) {
+        fprintf(stderr, "errstr \"%s\", want \"%s\"\n", errstr, want);
+        return false;
+    }
+    return true;
 }
 
 long long vg_test_redis_calls(const struct vg_test_redis *r, const char *cmd)

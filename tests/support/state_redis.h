@@ -49,6 +49,20 @@ struct vg_state *vg_test_redis_connect(const struct vg_test_redis *r, const char
  */
 int vg_test_redis_expect(const struct vg_test_redis *r, int type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * With `on`, make the redis-server refuse every write while it is queued (maxmemory 1, no
+ * eviction: VG_TEST_REDIS_OOM_TEXT); without, take writes again. 0, or -1 with the reason printed.
+ */
+int vg_test_redis_refuse_writes(const struct vg_test_redis *r, bool on);
+#define VG_TEST_REDIS_OOM_TEXT "OOM command not allowed when used memory > 'maxmemory'."
+#define VG_TEST_REDIS_WRONGTYPE_TEXT                                                               \
+    "WRONGTYPE Operation against a key holding the wrong kind of value"
+/*
+ * Whether `errstr` is what state/ says of a refusal by this redis-server,
+ * "redis <its URL, redacted>: <what>: <text>"; false with both printed.
+ */
+bool vg_test_redis_errstr_is(const struct vg_test_redis *r, const char *errstr, const char *what,
+                             const char *text);
 /* Calls of `cmd` (lower case: "hgetall") Redis has executed so far, all clients (INFO
  * commandstats); -1 when the reply cannot be read. */
 long long vg_test_redis_calls(const struct vg_test_redis *r, const char *cmd);
