@@ -723,30 +723,6 @@ static int cluster_teardown(void **state)
     return 0;
 }
 
-/* A topic whose partitions 0..n-1 have slots on every one of the three primaries. */
-static char *topic_on_every_primary(int n)
-{
-    for (int k = 0;; k++) {
-        char *topic = vg_asprintf("inflight-%d-%d", (int)getpid(), k);
-        bool seen[VG_TEST_CLUSTER_MAX_NODES] = {false};
-        size_t distinct = 0;
-
-        for (int p = 0; p < n; p++) {
-            char *tag = vg_asprintf("{%s/%d}", topic, p);
-            int owner = vg_test_cluster_key_owner(&g_rc, tag);
-
-            free(tag);
-            assert_true(owner >= 0);
-            distinct += seen[owner] ? 0 : 1;
-            seen[owner] = true;
-        }
-        if (distinct == 3) {
-            return topic;
-        }
-        free(topic);
-    }
-}
-
 /*
  * Six partitions over the three primaries, one commit each, all sent before any
  * is finished: the commits on different primaries are unread at once (each
@@ -755,13 +731,14 @@ static char *topic_on_every_primary(int n)
 static void cluster_commits_on_every_primary(void **state)
 {
     char *prefix = vg_asprintf("inflight-c-%d", (int)getpid());
-    char *topic = topic_on_every_primary(N_CLUSTER_PARTS);
+    char *topic = vg_test_cluster_topic_spread(&g_rc, "inflight", N_CLUSTER_PARTS, 3);
     struct vg_state *st = connect_partitioned(vg_test_cluster_url(&g_rc, 0), prefix, true);
     struct vg_test_part_commit pc[N_CLUSTER_PARTS];
     int64_t epochs[N_CLUSTER_PARTS];
     char errstr[512] = "";
     (void)state;
 
+    assert_non_null(topic);
     for (int32_t p = 0; p < N_CLUSTER_PARTS; p++) {
         epochs[p] = claim(st, topic, p);
     }

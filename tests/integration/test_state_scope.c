@@ -201,32 +201,6 @@ static long long count_keys(const char *pattern, size_t *primaries_with)
     return n;
 }
 
-/* A topic name whose partitions 0..n-1 have slots on `want` primaries at least. */
-static char *topic_over_primaries(const char *base, int n, size_t want)
-{
-    for (int k = 0;; k++) {
-        char *topic = vg_asprintf("%s-%d-%d", base, (int)getpid(), k);
-        bool seen[VG_TEST_CLUSTER_MAX_NODES] = {false};
-        size_t distinct = 0;
-
-        for (int p = 0; p < n; p++) {
-            char *tag = vg_asprintf("{%s/%d}", topic, p);
-            int owner = vg_test_cluster_key_owner(&g_rc, tag);
-
-            free(tag);
-            assert_true(owner >= 0);
-            if (!seen[owner]) {
-                seen[owner] = true;
-                distinct++;
-            }
-        }
-        if (distinct >= want) {
-            return topic;
-        }
-        free(topic);
-    }
-}
-
 /* ---- one redis-server ---- */
 
 static int redis_setup(void **state)
@@ -582,7 +556,8 @@ static void scopes_spread_over_primaries(void **state)
     char *key;
     (void)state;
 
-    g_topic = topic_over_primaries("spread", N_PARTS, 3);
+    g_topic = vg_test_cluster_topic_spread(&g_rc, "spread", N_PARTS, 3);
+    assert_non_null(g_topic);
     g_prefix = vg_asprintf("scope-%d", (int)getpid());
     g_st = connect_as(vg_test_cluster_url(&g_rc, 0), g_prefix, NULL, true, true);
     key = vg_asprintf("{%s}:parts", g_prefix);
@@ -868,9 +843,10 @@ static void reconnect_reroutes_the_scope(void **state)
 
 static void replay_swap_on_the_cluster(void **state)
 {
-    char *topic = topic_over_primaries("swap", 3, 2);
+    char *topic = vg_test_cluster_topic_spread(&g_rc, "swap", 3, 2);
     (void)state;
 
+    assert_non_null(topic);
     swap_scenario(vg_test_cluster_url(&g_rc, 0), topic);
     free(topic);
 }
