@@ -41,8 +41,6 @@
 #define PARTS 4
 #define PER_PART 3 /* events per partition: pending, running, succeeded */
 
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
 static const char *const runtimes[PER_PART] = {"pending", "running", "succeeded"};
 
 static struct vg_test_redis fx;
@@ -81,7 +79,7 @@ static void rig_start(struct rig *r, const char *name, int lanes)
     vg_state_commit_lanes_set(r->st, (unsigned)lanes); /* as the engine does for its pipeline */
     r->rs = vg_ruleset_new();
     vg_decode_config_init(&r->dc);
-    r->pl = eng_pipeline_new(r->st, r->rs, &hc, &r->report);
+    r->pl = eng_pipeline_new(r->st, r->rs, &vg_test_hc_workflow, &r->report);
     eng_pipeline_set_input(r->pl, NULL, &r->dc, NULL, NULL);
     eng_pipeline_handler(r->pl, &r->h);
     /* Kafka order: the partitions interleaved, as a fetch delivers them */

@@ -39,8 +39,6 @@
 #define T1_MS 1795860001000LL /* 2026-11-28T10:00:01Z */
 
 static struct vg_test_env E;
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
 
 static int setup(void **state)
 {
@@ -88,8 +86,8 @@ static void other_instance_applies_to(int64_t last, const char *const *runtimes,
                                                         .topic = E.topic,
                                                         .partition = 0,
                                                         .offset = off});
-        assert_int_equal(vg_test_state_apply_one_fenced(st, &hc, &ev, claim_epoch, cluster, NULL,
-                                                        errstr, sizeof(errstr)),
+        assert_int_equal(vg_test_state_apply_one_fenced(st, &vg_test_hc_workflow, &ev, claim_epoch,
+                                                        cluster, NULL, errstr, sizeof(errstr)),
                          VG_OK);
         vg_event_fini(&ev);
     }

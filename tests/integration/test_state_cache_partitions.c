@@ -29,8 +29,6 @@
 #define T0 1764323400000LL
 
 static struct vg_test_redis fx;
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
 
 static int setup(void **state)
 {
@@ -69,7 +67,8 @@ static void apply(struct vg_state *st, const char *name, const char *runtime, in
     char errstr[512];
 
     make_event(&ev, name, runtime, partition, offset);
-    assert_int_equal(vg_test_state_apply_one(st, &hc, &ev, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_test_state_apply_one(st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr)),
+                     VG_OK);
     vg_event_fini(&ev);
 }
 

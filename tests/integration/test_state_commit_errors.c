@@ -26,8 +26,6 @@
 #define T0 1764323400000LL
 
 static struct vg_test_redis fx;
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
 
 static int setup(void **state)
 {
@@ -64,7 +62,7 @@ static void test_error_inside_exec(void **state)
     snprintf(key, sizeof(key), "%s:idx:all", fx.prefix);
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "SET %s not-a-set", key), 0);
     make_event(&ev, "wrongtype", "running", 10);
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    err = vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     assert_int_equal(err, VG_ERR_INVALID);
     assert_true(vg_test_redis_errstr_is(&fx, errstr, "EXEC", VG_TEST_REDIS_WRONGTYPE_TEXT));
     /* the Resource's hash was written beside the failing SADD */
@@ -74,7 +72,7 @@ static void test_error_inside_exec(void **state)
     vg_event_fini(&ev);
     make_event(&ev, "wrongtype", "succeeded", 11);
     errstr[0] = '\0';
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    err = vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     assert_int_equal(err, VG_OK);
     assert_int_equal(vg_test_redis_int(&fx, "SISMEMBER %s %s", key, ev.id), 1);
     vg_event_fini(&ev);
@@ -94,14 +92,14 @@ static void test_queueing_error_aborts(void **state)
     (void)state;
     make_event(&ev, "oom", "running", 20);
     assert_int_equal(vg_test_redis_refuse_writes(&fx, true), 0);
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    err = vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     assert_int_equal(vg_test_redis_refuse_writes(&fx, false), 0);
     assert_int_equal(err, VG_ERR_BACKEND);
     assert_true(vg_test_redis_errstr_is(&fx, errstr, "commit aborted", VG_TEST_REDIS_OOM_TEXT));
     assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
 
     errstr[0] = '\0';
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    err = vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     assert_int_equal(err, VG_OK);
     assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev.id), 1);
     vg_event_fini(&ev);
@@ -121,7 +119,7 @@ static void test_queueing_error_after_queued(void **state)
     (void)state;
     make_event(&ev, "noperm", "running", 30);
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "ACL SETUSER default -sadd"), 0);
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    err = vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "ACL SETUSER default +@all"), 0);
     assert_int_equal(err, VG_ERR_BACKEND);
     assert_true(
@@ -130,7 +128,7 @@ static void test_queueing_error_after_queued(void **state)
     assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
 
     errstr[0] = '\0';
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    err = vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     assert_int_equal(err, VG_OK);
     assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev.id), 1);
     vg_event_fini(&ev);

@@ -39,9 +39,6 @@
 #define T0 1764323400000LL
 #define N_CLUSTER_PARTS 6
 
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
-
 static struct vg_test_redis fx;     /* one redis-server */
 static struct vg_test_cluster g_rc; /* three primaries */
 
@@ -88,8 +85,8 @@ static void enter(struct vg_state *st, const char *topic, int32_t partition)
 static void build_in(struct vg_state *st, struct vg_test_part_commit *pc, const char *topic,
                      int32_t partition, int64_t offset, const char *name, int64_t epoch)
 {
-    assert_true(vg_test_part_commit_workflow(st, &hc, pc, topic, partition, offset, name,
-                                             T0 + offset, epoch));
+    assert_true(vg_test_part_commit_workflow(st, &vg_test_hc_workflow, pc, topic, partition, offset,
+                                             name, T0 + offset, epoch));
 }
 
 static void send_in(struct vg_state *st, struct vg_test_part_commit *pc)

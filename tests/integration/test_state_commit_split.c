@@ -26,8 +26,6 @@
 #define T0 1764323400000LL
 
 static struct vg_test_redis fx;
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
 
 static int setup(void **state)
 {
@@ -66,7 +64,7 @@ static void build_commit(struct one_commit *oc, const struct vg_event *ev)
     oc->cm.res = &oc->res;
     oc->cm.n_res = 1;
     oc->cm.trans = oc->trans;
-    oc->cm.n_trans = vg_resource_apply(&hc, oc->res, ev, oc->trans);
+    oc->cm.n_trans = vg_resource_apply(&vg_test_hc_workflow, oc->res, ev, oc->trans);
     oc->cm.offsets = &oc->off;
     oc->cm.n_offsets = 1;
 }
@@ -114,7 +112,8 @@ static void test_send_then_finish(void **state)
     vg_event_fini(&ev);
 
     make_event(&ev, "split", "succeeded", 11);
-    assert_int_equal(vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(
+        vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr)), VG_OK);
     w = (struct runtime_is){ev.id, "succeeded"};
     assert_true(runtime_is(&w));
     vg_event_fini(&ev);
@@ -159,7 +158,8 @@ static void test_error_inside_exec_at_finish(void **state)
 
     make_event(&ev, "split-wrongtype", "succeeded", 21);
     errstr[0] = '\0';
-    assert_int_equal(vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(
+        vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr)), VG_OK);
     vg_event_fini(&ev);
 }
 
@@ -185,7 +185,8 @@ static void test_refused_at_finish(void **state)
 
     make_event(&ev, "split-oom", "running", 31);
     errstr[0] = '\0';
-    assert_int_equal(vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(
+        vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr)), VG_OK);
     w = (struct runtime_is){ev.id, "running"};
     assert_true(runtime_is(&w));
     vg_event_fini(&ev);

@@ -28,8 +28,6 @@
 #define T0 1764323400000LL
 
 static struct vg_test_redis fx;
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
 
 static int setup(void **state)
 {
@@ -77,7 +75,8 @@ static vg_err_t commit_one(struct vg_state *st, const char *name, const char *ru
                                                     .offset = offset});
     /* a commit that failed may have left the cache ahead of Redis: start from Redis */
     vg_state_cache_clear(st);
-    err = vg_test_state_apply_one_fenced(st, &hc, &ev, epoch, NULL, lost, errstr, errstr_size);
+    err = vg_test_state_apply_one_fenced(st, &vg_test_hc_workflow, &ev, epoch, NULL, lost, errstr,
+                                         errstr_size);
     vg_event_fini(&ev);
     return err;
 }

@@ -36,9 +36,6 @@
 #define T0 1764323400000LL
 #define N_PARTS 12
 
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
-
 static struct vg_test_redis fx;     /* one redis-server */
 static struct vg_test_cluster g_rc; /* the cluster */
 
@@ -95,7 +92,7 @@ static void apply_in(struct vg_state *st, const char *topic, int32_t partition, 
                                                     .topic = topic,
                                                     .partition = partition,
                                                     .offset = offset});
-    err = vg_test_state_apply_one(st, &hc, &ev, errstr, sizeof(errstr));
+    err = vg_test_state_apply_one(st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     if (err != VG_OK) {
         fail_msg("commit %s in %s/%d: %s: %s", name, topic, (int)partition, vg_err_name(err),
                  errstr);

@@ -39,9 +39,6 @@
 #define T0 1764323400000LL
 #define WAIT_TIMEOUT_MS 300
 
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
-
 /* one redis-server and its replica */
 static char *g_dir;
 static struct vg_redis_child *g_primary;
@@ -154,8 +151,8 @@ static void make_event(struct vg_event *ev, const char *topic, int32_t partition
 static void build_in(struct vg_state *st, struct vg_test_part_commit *pc, const char *topic,
                      int32_t partition, int64_t offset, const char *name, int64_t epoch)
 {
-    assert_true(vg_test_part_commit_workflow(st, &hc, pc, topic, partition, offset, name,
-                                             T0 + offset, epoch));
+    assert_true(vg_test_part_commit_workflow(st, &vg_test_hc_workflow, pc, topic, partition, offset,
+                                             name, T0 + offset, epoch));
 }
 
 static void send_in(struct vg_state *st, struct vg_test_part_commit *pc)
@@ -298,7 +295,7 @@ static vg_err_t apply_at(struct vg_state *st, const char *topic, int64_t offset,
     vg_err_t err;
 
     make_event(&ev, topic, 0, offset, "wf-owed", runtime);
-    err = vg_test_state_apply_one(st, &hc, &ev, errstr, errstr_size);
+    err = vg_test_state_apply_one(st, &vg_test_hc_workflow, &ev, errstr, errstr_size);
     vg_event_fini(&ev);
     return err;
 }

@@ -18,6 +18,9 @@
 #include "vigil/mem.h"
 #include "vigil/util.h"
 
+static char *workflow_batch_types[] = {(char *)"workflow"};
+const struct vg_health_config vg_test_hc_workflow = {workflow_batch_types, 1};
+
 int vg_test_redis_start(struct vg_test_redis *r, const char *name, const char *prefix,
                         bool with_state)
 {

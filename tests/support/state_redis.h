@@ -75,6 +75,9 @@ long long vg_test_redis_calls(const struct vg_test_redis *r, const char *cmd);
 long long vg_test_redis_int(const struct vg_test_redis *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The health configuration of most state tests: workflow is the one batch type. */
+extern const struct vg_health_config vg_test_hc_workflow;
+
 /* An event's fields; NULL strings: version "v1", owner "", topic "vigil.events", others absent. */
 struct vg_test_event {
     const char *type;
