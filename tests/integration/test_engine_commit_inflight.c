@@ -63,7 +63,6 @@ struct rig {
 static void rig_start(struct rig *r, const char *name, int lanes)
 {
     struct vg_redis_config rc = {0};
-    char errstr[512] = "";
     int64_t t0 = vg_now_ms() - 60000;
     size_t k = 0;
 
@@ -72,10 +71,8 @@ static void rig_start(struct rig *r, const char *name, int lanes)
     rc.prefix = r->prefix;
     rc.partitioned = true;
     rc.commit_connections = lanes;
-    if (vg_state_connect_config(&r->st, vg_test_redis_url(&fx), r->prefix, &rc, errstr,
-                                sizeof(errstr)) != VG_OK) {
-        fail_msg("connect: %s", errstr);
-    }
+    r->st = vg_test_state_connect_config(vg_test_redis_url(&fx), r->prefix, &rc);
+    assert_non_null(r->st);
     vg_state_commit_lanes_set(r->st, (unsigned)lanes); /* as the engine does for its pipeline */
     r->rs = vg_ruleset_new();
     vg_decode_config_init(&r->dc);

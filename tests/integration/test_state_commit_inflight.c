@@ -45,18 +45,14 @@ static struct vg_test_cluster g_rc; /* three primaries */
 static struct vg_state *connect_lanes(const char *url, const char *prefix, bool cluster, int lanes)
 {
     struct vg_redis_config rc = {0};
-    struct vg_state *st = NULL;
-    char errstr[512] = "";
-    vg_err_t err;
+    struct vg_state *st;
 
     rc.prefix = (char *)prefix;
     rc.cluster = cluster;
     rc.partitioned = true;
     rc.commit_connections = lanes;
-    err = vg_state_connect_config(&st, url, prefix, &rc, errstr, sizeof(errstr));
-    if (err != VG_OK) {
-        fail_msg("connect %s: %s: %s", prefix, vg_err_name(err), errstr);
-    }
+    st = vg_test_state_connect_config(url, prefix, &rc);
+    assert_non_null(st);
     vg_state_commit_lanes_set(st, (unsigned)lanes); /* as the engine asks for its pipeline's */
     return st;
 }
@@ -554,16 +550,13 @@ static void readers_keep_one_connection(void **state)
     struct vg_redis_config rc = {0};
     struct vg_state *reader = NULL;
     struct vg_state *st;
-    char errstr[512] = "";
     (void)state;
 
     rc.prefix = prefix;
     rc.partitioned = true;
     rc.commit_connections = 4;
-    if (vg_state_connect_config(&reader, vg_test_redis_url(&fx), prefix, &rc, errstr,
-                                sizeof(errstr)) != VG_OK) {
-        fail_msg("connect: %s", errstr);
-    }
+    reader = vg_test_state_connect_config(vg_test_redis_url(&fx), prefix, &rc);
+    assert_non_null(reader);
     st = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
     assert_int_equal(vg_state_commit_lanes(reader), 1);
     assert_int_equal(vg_state_commit_lanes(st), 4);

@@ -48,18 +48,14 @@ static struct vg_state *connect_as(const char *url, const char *prefix, const ch
                                    bool cluster, bool partitioned)
 {
     struct vg_redis_config rc = {0};
-    struct vg_state *st = NULL;
-    char errstr[512] = "";
-    vg_err_t err;
+    struct vg_state *st;
 
     rc.prefix = (char *)(tag ? tag : prefix);
     rc.tag = tag;
     rc.cluster = cluster;
     rc.partitioned = partitioned;
-    err = vg_state_connect_config(&st, url, prefix, &rc, errstr, sizeof(errstr));
-    if (err != VG_OK) {
-        fail_msg("connect %s: %s: %s", prefix, vg_err_name(err), errstr);
-    }
+    st = vg_test_state_connect_config(url, prefix, &rc);
+    assert_non_null(st);
     return st;
 }
 

@@ -103,19 +103,15 @@ static void let_go(void)
 static struct vg_state *connect_waiting(const char *url, const char *prefix, bool cluster)
 {
     struct vg_redis_config rc = {0};
-    struct vg_state *st = NULL;
-    char errstr[512] = "";
-    vg_err_t err;
+    struct vg_state *st;
 
     rc.prefix = (char *)prefix;
     rc.cluster = cluster;
     rc.partitioned = cluster;
     rc.wait_replicas = 1;
     rc.wait_timeout_ms = WAIT_TIMEOUT_MS;
-    err = vg_state_connect_config(&st, url, prefix, &rc, errstr, sizeof(errstr));
-    if (err != VG_OK) {
-        fail_msg("connect %s: %s: %s", prefix, vg_err_name(err), errstr);
-    }
+    st = vg_test_state_connect_config(url, prefix, &rc);
+    assert_non_null(st);
     return st;
 }
 

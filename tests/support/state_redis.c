@@ -63,6 +63,20 @@ void vg_test_redis_stop(struct vg_test_redis *r)
     memset(r, 0, sizeof(*r));
 }
 
+struct vg_state *vg_test_state_connect_config(const char *url, const char *prefix,
+                                              const struct vg_redis_config *rc)
+{
+    struct vg_state *st = NULL;
+    char errstr[512] = "";
+    vg_err_t err = vg_state_connect_config(&st, url, prefix, rc, errstr, sizeof(errstr));
+
+    if (err != VG_OK) {
+        fprintf(stderr, "connect %s: %s: %s\n", prefix, vg_err_name(err), errstr);
+        return NULL;
+    }
+    return st;
+}
+
 int vg_test_redis_teardown(void **state)
 {
     vg_test_redis_stop(*state);

@@ -13,6 +13,7 @@
 #include "vigil/state.h"
 
 struct redisContext;
+struct vg_redis_config;
 
 struct vg_test_redis {
     char *dir;
@@ -43,6 +44,12 @@ const char *vg_test_redis_url(const struct vg_test_redis *r);
  * `prefix` (NULL: the fixture's). NULL with the reason printed. vg_state_destroy frees it.
  */
 struct vg_state *vg_test_redis_connect(const struct vg_test_redis *r, const char *prefix);
+/*
+ * vg_state_connect_config of `url` with `rc` (its layout, lanes, waits ...) on `prefix`: the
+ * state, or NULL with the reason printed.
+ */
+struct vg_state *vg_test_state_connect_config(const char *url, const char *prefix,
+                                              const struct vg_redis_config *rc);
 /*
  * Run a command on the raw connection and check its reply's type (REDIS_REPLY_STATUS, ...):
  * 0, or -1 with the command and the reply printed.
