@@ -114,6 +114,30 @@ static size_t in_flight(const struct vg_state *st)
     return st->n_inflight - st->inflight_head;
 }
 
+/* errstr is what a commit refused for partition `partition` of `topic` says, its claim moved on to
+ * epoch `epoch_now` by another instance. */
+static void assert_taken(const char *errstr, const char *topic, int32_t partition,
+                         int64_t epoch_now)
+{
+    char want[256];
+
+    snprintf(want, sizeof(want), "partition %s/%d was taken by another instance (epoch now %lld",
+             topic, (int)partition, (long long)epoch_now);
+    if (strncmp(errstr, want, strlen(want)) != 0) {
+        fail_msg("errstr \"%s\", want \"%s...\"", errstr, want);
+    }
+}
+
+/* The end of a test: the events of pc[0..n), the state, the prefix. */
+static void test_done(struct vg_state *st, struct vg_test_part_commit *pc, size_t n, char *prefix)
+{
+    for (size_t i = 0; i < n; i++) {
+        vg_event_fini(&pc[i].ev);
+    }
+    vg_state_destroy(st);
+    free(prefix);
+}
+
 /* ---- one redis-server ---- */
 
 static int redis_setup(void **state)
@@ -150,7 +174,6 @@ static void three_scopes_one_fenced_out(void **state)
     struct epoch_bump bump;
     struct vg_resource *got = NULL;
     char errstr[512] = "";
-    char want[256];
     int64_t epochs[3];
     vg_err_t err;
     (void)state;
@@ -185,11 +208,7 @@ static void three_scopes_one_fenced_out(void **state)
     assert_false(pc[0].res->dirty);
     err = vg_state_commit_finish(st, errstr, sizeof(errstr));
     assert_int_equal(err, VG_ERR_CONFLICT);
-    snprintf(want, sizeof(want), "partition %s/1 was taken by another instance (epoch now %lld",
-             topic, (long long)epochs[1] + 1);
-    if (strncmp(errstr, want, strlen(want)) != 0) {
-        fail_msg("errstr \"%s\", want \"%s...\"", errstr, want);
-    }
+    assert_taken(errstr, topic, 1, epochs[1] + 1);
     assert_int_equal(pc[1].fence_lost, 0);
     assert_true((pc[1].res->dirty_mask & VG_DIRTY_REPLACE) != 0);
     errstr[0] = '\0';
@@ -205,11 +224,7 @@ static void three_scopes_one_fenced_out(void **state)
     assert_int_equal(vg_test_state_applied(st, topic, 2), 30);
     assert_int_equal(
         vg_test_redis_int(&fx, "EXISTS %s:{%s/1}:res:{%s}", prefix, topic, pc[1].ev.id), 0);
-    for (int i = 0; i < 3; i++) {
-        vg_event_fini(&pc[i].ev);
-    }
-    vg_state_destroy(st);
-    free(prefix);
+    test_done(st, pc, 3, prefix);
 }
 
 /*
@@ -261,11 +276,7 @@ static void connection_killed_with_two_in_flight(void **state)
     send_in(st, &pc[2]);
     assert_int_equal(vg_state_commit_finish(st, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_test_state_applied(st, topic, 1), 50);
-    for (int i = 0; i < 3; i++) {
-        vg_event_fini(&pc[i].ev);
-    }
-    vg_state_destroy(st);
-    free(prefix);
+    test_done(st, pc, 3, prefix);
 }
 
 /*
@@ -404,7 +415,6 @@ static void fence_moved_after_ahead_refuses_only_that_part(void **state)
     struct epoch_bump bump;
     int64_t epochs[4];
     char errstr[512] = "";
-    char want[256];
     (void)state;
 
     for (int32_t p = 0; p < 4; p++) {
@@ -436,22 +446,14 @@ static void fence_moved_after_ahead_refuses_only_that_part(void **state)
             continue;
         }
         assert_int_equal(err, VG_ERR_CONFLICT);
-        snprintf(want, sizeof(want), "partition %s/1 was taken by another instance (epoch now %lld",
-                 topic, (long long)epochs[1] + 1);
-        if (strncmp(errstr, want, strlen(want)) != 0) {
-            fail_msg("errstr \"%s\", want \"%s...\"", errstr, want);
-        }
+        assert_taken(errstr, topic, 1, epochs[1] + 1);
         assert_int_equal(pc[1].fence_lost, 0);
     }
     assert_int_equal(vg_test_state_applied(st, topic, 0), 300);
     assert_int_equal(vg_test_state_applied(st, topic, 1), -1);
     assert_int_equal(vg_test_state_applied(st, topic, 2), 302);
     assert_int_equal(vg_test_state_applied(st, topic, 3), 303);
-    for (int32_t p = 0; p < 4; p++) {
-        vg_event_fini(&pc[p].ev);
-    }
-    vg_state_destroy(st);
-    free(prefix);
+    test_done(st, pc, 4, prefix);
 }
 
 /*
