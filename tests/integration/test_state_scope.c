@@ -144,6 +144,14 @@ static long long raw_int(const char *verb, const char *key)
     return n;
 }
 
+/* A write of the test's own: `cmd_fmt` (its one %s the key) on `key` (freed here), on the raw
+ * connection that holds it. */
+static void seed(char *key, const char *cmd_fmt)
+{
+    freeReplyObject(raw_cmd(key, cmd_fmt, key));
+    free(key);
+}
+
 /* "<topic>/<partition>" in a static buffer: what vg_state_scope_now says. */
 static const char *scope_name(const char *topic, int32_t partition)
 {
@@ -340,19 +348,11 @@ static void swap_scenario(const char *url, const char *topic)
     claim(lst, topic, 1);
     apply_in(lst, topic, 0, 3, "old-a", &old_a);
     apply_in(lst, topic, 1, 4, "old-b", &old_b);
-    key = vg_asprintf("%s:silences", live_g);
-    freeReplyObject(raw_cmd(key, "HSET %s s1 kept", key));
-    free(key);
-    key = vg_asprintf("%s:silences:version", live_g);
-    freeReplyObject(raw_cmd(key, "SET %s 7", key));
-    free(key);
+    seed(vg_asprintf("%s:silences", live_g), "HSET %s s1 kept");
+    seed(vg_asprintf("%s:silences:version", live_g), "SET %s 7");
     /* and a group buffer with its timer, global as well */
-    key = vg_asprintf("%s:grp:g3", live_g);
-    freeReplyObject(raw_cmd(key, "SET %s x", key));
-    free(key);
-    key = vg_asprintf("%s:timers:groups", live_g);
-    freeReplyObject(raw_cmd(key, "ZADD %s 1 g3", key));
-    free(key);
+    seed(vg_asprintf("%s:grp:g3", live_g), "SET %s x");
+    seed(vg_asprintf("%s:timers:groups", live_g), "ZADD %s 1 g3");
 
     /* the replayed state: three partitions, held pages in two of them, a group buffer */
     claim(fst, topic, 0);
@@ -360,29 +360,15 @@ static void swap_scenario(const char *url, const char *topic)
     claim(fst, topic, 2);
     apply_in(fst, topic, 0, 10, "new-a", &new_a);
     apply_in(fst, topic, 2, 12, "new-c", &new_c);
-    key = vg_asprintf("%s:{%s/0}:outbox", fresh, topic);
-    freeReplyObject(raw_cmd(key, "XADD %s * page 1", key));
-    freeReplyObject(raw_cmd(key, "XADD %s * page 2", key));
-    free(key);
-    key = vg_asprintf("%s:{%s/1}:outbox", fresh, topic);
-    freeReplyObject(raw_cmd(key, "XADD %s * page 3", key));
-    free(key);
-    key = vg_asprintf("%s:{%s/2}:grp:idx:g1", fresh, topic);
-    freeReplyObject(raw_cmd(key, "SET %s x", key));
-    free(key);
-    key = vg_asprintf("%s:{%s/2}:grp:g1", fresh, topic);
-    freeReplyObject(raw_cmd(key, "SET %s x", key));
-    free(key);
+    seed(vg_asprintf("%s:{%s/0}:outbox", fresh, topic), "XADD %s * page 1");
+    seed(vg_asprintf("%s:{%s/0}:outbox", fresh, topic), "XADD %s * page 2");
+    seed(vg_asprintf("%s:{%s/1}:outbox", fresh, topic), "XADD %s * page 3");
+    seed(vg_asprintf("%s:{%s/2}:grp:idx:g1", fresh, topic), "SET %s x");
+    seed(vg_asprintf("%s:{%s/2}:grp:g1", fresh, topic), "SET %s x");
     /* a global group buffer (the partitioned layout's) with its index and timer */
-    key = vg_asprintf("%s:grp:idx:g2", fresh_g);
-    freeReplyObject(raw_cmd(key, "SET %s x", key));
-    free(key);
-    key = vg_asprintf("%s:grp:g2", fresh_g);
-    freeReplyObject(raw_cmd(key, "SET %s x", key));
-    free(key);
-    key = vg_asprintf("%s:timers:groups", fresh_g);
-    freeReplyObject(raw_cmd(key, "ZADD %s 1 g2", key));
-    free(key);
+    seed(vg_asprintf("%s:grp:idx:g2", fresh_g), "SET %s x");
+    seed(vg_asprintf("%s:grp:g2", fresh_g), "SET %s x");
+    seed(vg_asprintf("%s:timers:groups", fresh_g), "ZADD %s 1 g2");
     enter(fst, NULL, 0);
     if (on_cluster) {
         /* the move must visit every primary to find them all */
