@@ -35,15 +35,7 @@ static int setup(void **state)
 
 static void make_event(struct vg_event *ev, const char *name, const char *runtime, int64_t offset)
 {
-    vg_test_event_make(ev, &(struct vg_test_event){.type = "workflow",
-                                                   .name = name,
-                                                   .workspace = "ws",
-                                                   .status = "ok",
-                                                   .runtime = runtime,
-                                                   .time_ms = T0 + offset,
-                                                   .topic = TOPIC,
-                                                   .partition = 0,
-                                                   .offset = offset});
+    vg_test_event_workflow(ev, name, runtime, TOPIC, 0, offset, T0 + offset);
 }
 
 /*

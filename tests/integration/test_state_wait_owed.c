@@ -128,20 +128,6 @@ static void enter(struct vg_state *st, const char *topic, int32_t partition)
     assert_true(vg_test_state_enter(st, topic, partition));
 }
 
-static void make_event(struct vg_event *ev, const char *topic, int32_t partition, int64_t offset,
-                       const char *name, const char *runtime)
-{
-    vg_test_event_make(ev, &(struct vg_test_event){.type = "workflow",
-                                                   .name = name,
-                                                   .workspace = "ws",
-                                                   .status = "active",
-                                                   .runtime = runtime,
-                                                   .time_ms = T0 + offset,
-                                                   .topic = topic,
-                                                   .partition = partition,
-                                                   .offset = offset});
-}
-
 /* One partition's commit of one event (workflow `name` running), built in its scope as the
  * pipeline builds a part, fenced at `epoch` (0: no fence). */
 static void build_in(struct vg_state *st, struct vg_test_part_commit *pc, const char *topic,
@@ -290,7 +276,7 @@ static vg_err_t apply_at(struct vg_state *st, const char *topic, int64_t offset,
     struct vg_event ev;
     vg_err_t err;
 
-    make_event(&ev, topic, 0, offset, "wf-owed", runtime);
+    vg_test_event_workflow(&ev, "wf-owed", runtime, topic, 0, offset, T0 + offset);
     err = vg_test_state_apply_one(st, &vg_test_hc_workflow, &ev, errstr, errstr_size);
     vg_event_fini(&ev);
     return err;
