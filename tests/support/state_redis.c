@@ -77,6 +77,15 @@ struct vg_state *vg_test_state_connect_config(const char *url, const char *prefi
     return st;
 }
 
+int vg_test_redis_use_prefix(struct vg_test_redis *r, char *prefix)
+{
+    vg_state_destroy(r->st);
+    vg_free(r->prefix);
+    r->prefix = prefix;
+    r->st = vg_test_redis_connect(r, prefix);
+    return r->st ? 0 : -1;
+}
+
 int vg_test_redis_teardown(void **state)
 {
     vg_test_redis_stop(*state);

@@ -40,6 +40,12 @@ int vg_test_redis_teardown(void **state);
 /* The URL of the redis-server ("unix://DIR/redis.sock"). */
 const char *vg_test_redis_url(const struct vg_test_redis *r);
 /*
+ * Move the fixture to a prefix of a test's own (a per-test setup): a new r->st on `prefix`
+ * (heap, taken over) replaces r->st and r->prefix, which are destroyed and freed. 0, or -1
+ * with the reason printed (r->st is NULL then).
+ */
+int vg_test_redis_use_prefix(struct vg_test_redis *r, char *prefix);
+/*
  * Another vg_state on the redis-server (another instance, or this one restarted), on
  * `prefix` (NULL: the fixture's). NULL with the reason printed. vg_state_destroy frees it.
  */
