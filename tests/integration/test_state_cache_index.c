@@ -60,15 +60,7 @@ static void commit_one(struct vg_state *st, const char *name, const char *runtim
     struct vg_commit cm = {0};
     char errstr[512];
 
-    vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
-                                                    .name = name,
-                                                    .workspace = "w1",
-                                                    .status = "active",
-                                                    .runtime = runtime,
-                                                    .time_ms = T0 + offset,
-                                                    .topic = TOPIC,
-                                                    .partition = 0,
-                                                    .offset = offset});
+    vg_test_event_workflow(&ev, name, "w1", runtime, TOPIC, 0, offset, T0 + offset);
     assert_int_equal(vg_state_resolve(st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
     cm.res = &res;
     cm.n_res = 1;

@@ -48,15 +48,7 @@ static long long hgetall_calls(void)
 static void make_event(struct vg_event *ev, const char *name, const char *runtime,
                        int32_t partition, int64_t offset)
 {
-    vg_test_event_make(ev, &(struct vg_test_event){.type = "workflow",
-                                                   .name = name,
-                                                   .workspace = "w1",
-                                                   .status = "active",
-                                                   .runtime = runtime,
-                                                   .time_ms = T0 + offset,
-                                                   .topic = TOPIC,
-                                                   .partition = partition,
-                                                   .offset = offset});
+    vg_test_event_workflow(ev, name, "w1", runtime, TOPIC, partition, offset, T0 + offset);
 }
 
 /* Resolve, apply and commit one event of `name` on `st` (as a batch of one). */

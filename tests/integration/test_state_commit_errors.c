@@ -35,7 +35,7 @@ static int setup(void **state)
 
 static void make_event(struct vg_event *ev, const char *name, const char *runtime, int64_t offset)
 {
-    vg_test_event_workflow(ev, name, runtime, TOPIC, 0, offset, T0 + offset);
+    vg_test_event_workflow(ev, name, "ws", runtime, TOPIC, 0, offset, T0 + offset);
 }
 
 /*

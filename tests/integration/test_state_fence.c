@@ -64,15 +64,7 @@ static vg_err_t commit_one(struct vg_state *st, const char *name, const char *ru
     struct vg_event ev;
     vg_err_t err;
 
-    vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
-                                                    .name = name,
-                                                    .workspace = "w1",
-                                                    .status = "active",
-                                                    .runtime = runtime,
-                                                    .time_ms = T0 + offset,
-                                                    .topic = TOPIC,
-                                                    .partition = partition,
-                                                    .offset = offset});
+    vg_test_event_workflow(&ev, name, "w1", runtime, TOPIC, partition, offset, T0 + offset);
     /* a commit that failed may have left the cache ahead of Redis: start from Redis */
     vg_state_cache_clear(st);
     err = vg_test_state_apply_one_fenced(st, &vg_test_hc_workflow, &ev, epoch, NULL, lost, errstr,

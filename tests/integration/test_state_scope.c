@@ -79,7 +79,7 @@ static void apply_in(struct vg_state *st, const char *topic, int32_t partition, 
     vg_err_t err;
 
     enter(st, topic, partition);
-    vg_test_event_workflow(&ev, name, "running", topic, partition, offset, T0 + offset);
+    vg_test_event_workflow(&ev, name, "ws", "running", topic, partition, offset, T0 + offset);
     err = vg_test_state_apply_one(st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     if (err != VG_OK) {
         fail_msg("commit %s in %s/%d: %s: %s", name, topic, (int)partition, vg_err_name(err),

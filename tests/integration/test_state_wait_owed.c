@@ -276,7 +276,7 @@ static vg_err_t apply_at(struct vg_state *st, const char *topic, int64_t offset,
     struct vg_event ev;
     vg_err_t err;
 
-    vg_test_event_workflow(&ev, "wf-owed", runtime, topic, 0, offset, T0 + offset);
+    vg_test_event_workflow(&ev, "wf-owed", "ws", runtime, topic, 0, offset, T0 + offset);
     err = vg_test_state_apply_one(st, &vg_test_hc_workflow, &ev, errstr, errstr_size);
     vg_event_fini(&ev);
     return err;

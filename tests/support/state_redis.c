@@ -241,13 +241,13 @@ void vg_test_event_make(struct vg_event *ev, const struct vg_test_event *f)
 }
 
 /* The fields of vg_test_event_workflow. */
-static struct vg_test_event workflow_fields(const char *name, const char *runtime,
-                                            const char *topic, int32_t partition, int64_t offset,
-                                            int64_t time_ms)
+static struct vg_test_event workflow_fields(const char *name, const char *workspace,
+                                            const char *runtime, const char *topic,
+                                            int32_t partition, int64_t offset, int64_t time_ms)
 {
     return (struct vg_test_event){.type = "workflow",
                                   .name = name,
-                                  .workspace = "ws",
+                                  .workspace = workspace,
                                   .status = "active",
                                   .runtime = runtime,
                                   .time_ms = time_ms,
@@ -256,11 +256,12 @@ static struct vg_test_event workflow_fields(const char *name, const char *runtim
                                   .offset = offset};
 }
 
-void vg_test_event_workflow(struct vg_event *ev, const char *name, const char *runtime,
-                            const char *topic, int32_t partition, int64_t offset, int64_t time_ms)
+void vg_test_event_workflow(struct vg_event *ev, const char *name, const char *workspace,
+                            const char *runtime, const char *topic, int32_t partition,
+                            int64_t offset, int64_t time_ms)
 {
     const struct vg_test_event f =
-        workflow_fields(name, runtime, topic, partition, offset, time_ms);
+        workflow_fields(name, workspace, runtime, topic, partition, offset, time_ms);
 
     vg_test_event_make(ev, &f);
 }
@@ -398,7 +399,7 @@ bool vg_test_part_commit_workflow(struct vg_state *st, const struct vg_health_co
                                   int64_t time_ms, int64_t epoch)
 {
     const struct vg_test_event f =
-        workflow_fields(name, "running", topic, partition, offset, time_ms);
+        workflow_fields(name, "ws", "running", topic, partition, offset, time_ms);
 
     return vg_test_part_commit_build(st, hc, pc, &f, epoch);
 }

@@ -110,11 +110,12 @@ struct vg_test_event {
 /* Fill `ev` (vg_event_fini frees it) from `f`; its id is the Resource id of the fields. */
 void vg_test_event_make(struct vg_event *ev, const struct vg_test_event *f);
 /*
- * vg_test_event_make of what most state tests commit: workflow `name` in workspace "ws",
- * status active, runtime `runtime`, at `offset` of topic/partition, event time `time_ms`.
+ * vg_test_event_make of what most state tests commit: workflow `name` in `workspace`, status
+ * active, runtime `runtime`, at `offset` of topic/partition, event time `time_ms`.
  */
-void vg_test_event_workflow(struct vg_event *ev, const char *name, const char *runtime,
-                            const char *topic, int32_t partition, int64_t offset, int64_t time_ms);
+void vg_test_event_workflow(struct vg_event *ev, const char *name, const char *workspace,
+                            const char *runtime, const char *topic, int32_t partition,
+                            int64_t offset, int64_t time_ms);
 /*
  * Resolve, apply (with `hc`) and commit one event with its offset, as the
  * consumer does for a batch of one. Returns what the failing call returned.
