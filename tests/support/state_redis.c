@@ -240,32 +240,6 @@ void vg_test_event_make(struct vg_event *ev, const struct vg_test_event *f)
     ev->pos.offset = f->offset;
 }
 
-/* The fields of vg_test_event_workflow. */
-static struct vg_test_event workflow_fields(const char *name, const char *workspace,
-                                            const char *runtime, const char *topic,
-                                            int32_t partition, int64_t offset, int64_t time_ms)
-{
-    return (struct vg_test_event){.type = "workflow",
-                                  .name = name,
-                                  .workspace = workspace,
-                                  .status = "active",
-                                  .runtime = runtime,
-                                  .time_ms = time_ms,
-                                  .topic = topic,
-                                  .partition = partition,
-                                  .offset = offset};
-}
-
-void vg_test_event_workflow(struct vg_event *ev, const char *name, const char *workspace,
-                            const char *runtime, const char *topic, int32_t partition,
-                            int64_t offset, int64_t time_ms)
-{
-    const struct vg_test_event f =
-        workflow_fields(name, workspace, runtime, topic, partition, offset, time_ms);
-
-    vg_test_event_make(ev, &f);
-}
-
 /* vg_test_state_apply_one, under `fence` when it is not NULL. */
 static vg_err_t apply_one(struct vg_state *st, const struct vg_health_config *hc,
                           const struct vg_event *ev, const struct vg_fence *fence,
@@ -393,13 +367,41 @@ bool vg_test_part_commit_build(struct vg_state *st, const struct vg_health_confi
     return true;
 }
 
+/* The fields of vg_test_event_workflow. */
+static void workflow_fields(struct vg_test_event *out, const char *name, const char *workspace,
+                            const char *runtime, const char *topic, int32_t partition,
+                            int64_t offset, int64_t time_ms)
+{
+    const struct vg_test_event f = {.type = "workflow",
+                                    .name = name,
+                                    .workspace = workspace,
+                                    .status = "active",
+                                    .runtime = runtime,
+                                    .time_ms = time_ms,
+                                    .topic = topic,
+                                    .partition = partition,
+                                    .offset = offset};
+
+    *out = f;
+}
+
+void vg_test_event_workflow(struct vg_event *ev, const char *name, const char *workspace,
+                            const char *runtime, const char *topic, int32_t partition,
+                            int64_t offset, int64_t time_ms)
+{
+    struct vg_test_event f;
+
+    workflow_fields(&f, name, workspace, runtime, topic, partition, offset, time_ms);
+    vg_test_event_make(ev, &f);
+}
+
 bool vg_test_part_commit_workflow(struct vg_state *st, const struct vg_health_config *hc,
                                   struct vg_test_part_commit *pc, const char *topic,
                                   int32_t partition, int64_t offset, const char *name,
                                   int64_t time_ms, int64_t epoch)
 {
-    const struct vg_test_event f =
-        workflow_fields(name, "ws", "running", topic, partition, offset, time_ms);
+    struct vg_test_event f;
 
+    workflow_fields(&f, name, "ws", "running", topic, partition, offset, time_ms);
     return vg_test_part_commit_build(st, hc, pc, &f, epoch);
 }
