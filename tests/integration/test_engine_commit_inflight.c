@@ -41,8 +41,6 @@
 #define PARTS 4
 #define PER_PART 3 /* events per partition: pending, running, succeeded */
 
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
 static const char *const runtimes[PER_PART] = {"pending", "running", "succeeded"};
 
 static struct vg_test_redis fx;
@@ -65,7 +63,6 @@ struct rig {
 static void rig_start(struct rig *r, const char *name, int lanes)
 {
     struct vg_redis_config rc = {0};
-    char errstr[512] = "";
     int64_t t0 = vg_now_ms() - 60000;
     size_t k = 0;
 
@@ -74,14 +71,12 @@ static void rig_start(struct rig *r, const char *name, int lanes)
     rc.prefix = r->prefix;
     rc.partitioned = true;
     rc.commit_connections = lanes;
-    if (vg_state_connect_config(&r->st, vg_test_redis_url(&fx), r->prefix, &rc, errstr,
-                                sizeof(errstr)) != VG_OK) {
-        fail_msg("connect: %s", errstr);
-    }
+    r->st = vg_test_state_connect_config(vg_test_redis_url(&fx), r->prefix, &rc);
+    assert_non_null(r->st);
     vg_state_commit_lanes_set(r->st, (unsigned)lanes); /* as the engine does for its pipeline */
     r->rs = vg_ruleset_new();
     vg_decode_config_init(&r->dc);
-    r->pl = eng_pipeline_new(r->st, r->rs, &hc, &r->report);
+    r->pl = eng_pipeline_new(r->st, r->rs, &vg_test_hc_workflow, &r->report);
     eng_pipeline_set_input(r->pl, NULL, &r->dc, NULL, NULL);
     eng_pipeline_handler(r->pl, &r->h);
     /* Kafka order: the partitions interleaved, as a fetch delivers them */
@@ -125,39 +120,16 @@ static vg_err_t run_batch(struct rig *r)
     return r->h.batch(r->h.opaque, r->msgs, PARTS * PER_PART);
 }
 
-static long long raw_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long raw_int(const char *fmt, ...)
-{
-    redisReply *reply;
-    long long v = -1;
-    va_list ap;
-
-    va_start(ap, fmt);
-    reply = redisvCommand(fx.raw, fmt, ap);
-    va_end(ap);
-    assert_non_null(reply);
-    if (reply->type == REDIS_REPLY_INTEGER) {
-        v = reply->integer;
-    } else if (reply->type == REDIS_REPLY_STRING) {
-        v = strtoll(reply->str, NULL, 10);
-    } else if (reply->type == REDIS_REPLY_NIL) {
-        v = -1;
-    } else {
-        fail_msg("%s: reply type %d", fmt, reply->type);
-    }
-    freeReplyObject(reply);
-    return v;
-}
-
 static long long applied(const struct rig *r, int p)
 {
-    return raw_int("HGET %s:{%s/%d}:offsets %s/%d", r->prefix, TOPIC, p, TOPIC, p);
+    return vg_test_redis_int(&fx, "HGET %s:{%s/%d}:offsets %s/%d", r->prefix, TOPIC, p, TOPIC, p);
 }
 
 /* Transitions in wf-<p>'s history: each event's runtime change, exactly once. */
 static long long history_entries(const struct rig *r, int p)
 {
-    return raw_int("XLEN %s:{%s/%d}:hist:{workflow:v1:wf-%d:ws}", r->prefix, TOPIC, p, p);
+    return vg_test_redis_int(&fx, "XLEN %s:{%s/%d}:hist:{workflow:v1:wf-%d:ws}", r->prefix, TOPIC,
+                             p, p);
 }
 
 /* ---- the fence hook: runs after each commit's fence check, before its MULTI ---- */
@@ -325,8 +297,9 @@ static void middle_part_fenced_out_on(int lanes)
     for (int p = 0; p < PARTS; p++) {
         assert_int_equal(applied(&r, p), 100 + PER_PART - 1);
         assert_int_equal(history_entries(&r, p), 1);
-        assert_int_equal(
-            raw_int("EXISTS %s:{%s/%d}:res:{workflow:v1:wf-%d:ws}", r.prefix, TOPIC, p, p), 1);
+        assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:{%s/%d}:res:{workflow:v1:wf-%d:ws}",
+                                           r.prefix, TOPIC, p, p),
+                         1);
     }
     rig_stop(&r);
 }

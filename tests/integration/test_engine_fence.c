@@ -39,8 +39,6 @@
 #define T1_MS 1795860001000LL /* 2026-11-28T10:00:01Z */
 
 static struct vg_test_env E;
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
 
 static int setup(void **state)
 {
@@ -57,40 +55,50 @@ static int teardown(void **state)
 }
 
 /*
- * What the partition's new owner does: claim it (after vigil's claim), read
- * the applied offset, and commit message 1 (runtime failed) under its claim.
+ * Another instance, with a claim of its own, applies what vigil has not:
+ * offsets after the applied one up to `last`, from `runtimes` (one per
+ * offset, time T1_MS + 1 s per offset after 1). Its claim's epoch and the
+ * applied offset it read go to *epoch and *applied (each may be NULL).
  */
-static void other_instance_applies_offset_1(void)
+static void other_instance_applies_to(int64_t last, const char *const *runtimes, int64_t *epoch,
+                                      int64_t *applied)
 {
     struct vg_state *st = NULL;
-    struct vg_event ev;
-    int64_t epoch = 0;
-    int64_t applied = -2;
+    int64_t claim_epoch = 0;
+    int64_t claim_applied = -2;
     char *cluster = NULL;
     char errstr[512];
 
     assert_int_equal(
         vg_state_connect(&st, vg_redis_child_url(E.redis), E.prefix, errstr, sizeof(errstr)),
         VG_OK);
-    assert_int_equal(vg_state_partition_claim(st, E.topic, 0, &epoch, &applied, &cluster, errstr,
-                                              sizeof(errstr)),
+    assert_int_equal(vg_state_partition_claim(st, E.topic, 0, &claim_epoch, &claim_applied,
+                                              &cluster, errstr, sizeof(errstr)),
                      VG_OK);
-    assert_true(epoch >= 2); /* vigil claimed before */
-    assert_int_equal(applied, 0);
-    vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
-                                                    .name = NAME,
-                                                    .workspace = "w",
-                                                    .runtime = "failed",
-                                                    .time_ms = T1_MS,
-                                                    .topic = E.topic,
-                                                    .partition = 0,
-                                                    .offset = applied + 1});
-    assert_int_equal(
-        vg_test_state_apply_one_fenced(st, &hc, &ev, epoch, cluster, NULL, errstr, sizeof(errstr)),
-        VG_OK);
-    vg_event_fini(&ev);
+    for (int64_t off = claim_applied + 1; off <= last; off++) {
+        struct vg_event ev;
+
+        vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
+                                                        .name = NAME,
+                                                        .workspace = "w",
+                                                        .runtime = runtimes[off],
+                                                        .time_ms = T1_MS + (off - 1) * 1000,
+                                                        .topic = E.topic,
+                                                        .partition = 0,
+                                                        .offset = off});
+        assert_int_equal(vg_test_state_apply_one_fenced(st, &vg_test_hc_workflow, &ev, claim_epoch,
+                                                        cluster, NULL, errstr, sizeof(errstr)),
+                         VG_OK);
+        vg_event_fini(&ev);
+    }
     free(cluster);
     vg_state_destroy(st);
+    if (epoch) {
+        *epoch = claim_epoch;
+    }
+    if (applied) {
+        *applied = claim_applied;
+    }
 }
 
 /* History entries of ID changing `field` to `to`. */
@@ -111,6 +119,7 @@ static int history_count(const char *field, const char *to)
 
 static void test_zombie_commit_refused(void **state)
 {
+    static const char *const runtimes[] = {"running", "failed"};
     char *series = vg_asprintf("vigil_commit_conflicts_total{topic=\"%s\"}", E.topic);
     char *warn = vg_asprintf("WARN consumer: commit refused topic=%s partition=0: partition %s/0 "
                              "was taken by another instance",
@@ -118,6 +127,8 @@ static void test_zombie_commit_refused(void **state)
     struct vg_resource *res = NULL;
     char errstr[512];
     size_t mark;
+    int64_t epoch;
+    int64_t applied;
 
     (void)state;
     assert_true(vg_test_env_spawn(&E));
@@ -127,7 +138,10 @@ static void test_zombie_commit_refused(void **state)
     /* no conflict yet (the series is declared per topic once one happens) */
     assert_true(vg_test_env_metric(&E, series) <= 0);
 
-    other_instance_applies_offset_1();
+    /* the partition's new owner claims it after vigil and commits message 1 (runtime failed) */
+    other_instance_applies_to(1, runtimes, &epoch, &applied);
+    assert_true(epoch >= 2); /* vigil claimed before */
+    assert_int_equal(applied, 0);
     mark = vg_test_env_log_size(&E);
     vg_test_env_produce(&E, "workflow", NAME, "w", NULL, "failed", "2026-11-28T10:00:01Z", NULL);
     vg_test_env_produce(&E, "workflow", NAME, "w", NULL, "succeeded", "2026-11-28T10:00:02Z", NULL);
@@ -150,45 +164,6 @@ static void test_zombie_commit_refused(void **state)
     assert_int_equal(vg_test_env_kill(&E, SIGTERM), 0);
     free(series);
     free(warn);
-}
-
-/*
- * Another instance, with a claim of its own, applies what vigil has not:
- * offsets after the applied one up to `last`, from `runtimes` (one per
- * offset, time T1_MS + 1 s per offset after 1).
- */
-static void other_instance_applies_to(int64_t last, const char *const *runtimes)
-{
-    struct vg_state *st = NULL;
-    int64_t epoch = 0;
-    int64_t applied = -2;
-    char *cluster = NULL;
-    char errstr[512];
-
-    assert_int_equal(
-        vg_state_connect(&st, vg_redis_child_url(E.redis), E.prefix, errstr, sizeof(errstr)),
-        VG_OK);
-    assert_int_equal(vg_state_partition_claim(st, E.topic, 0, &epoch, &applied, &cluster, errstr,
-                                              sizeof(errstr)),
-                     VG_OK);
-    for (int64_t off = applied + 1; off <= last; off++) {
-        struct vg_event ev;
-
-        vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
-                                                        .name = NAME,
-                                                        .workspace = "w",
-                                                        .runtime = runtimes[off],
-                                                        .time_ms = T1_MS + (off - 1) * 1000,
-                                                        .topic = E.topic,
-                                                        .partition = 0,
-                                                        .offset = off});
-        assert_int_equal(vg_test_state_apply_one_fenced(st, &hc, &ev, epoch, cluster, NULL, errstr,
-                                                        sizeof(errstr)),
-                         VG_OK);
-        vg_event_fini(&ev);
-    }
-    free(cluster);
-    vg_state_destroy(st);
 }
 
 static void test_owner_ahead_of_fetch(void **state)
@@ -220,7 +195,7 @@ static void test_owner_ahead_of_fetch(void **state)
     assert_true(vg_test_env_redis_restart(&E));
     vg_test_env_produce(&E, "workflow", NAME, "w", NULL, "running", "2026-11-28T10:00:03Z", NULL);
     assert_true(vg_test_env_flush(&E));
-    other_instance_applies_to(3, runtimes);
+    other_instance_applies_to(3, runtimes, NULL, NULL);
     assert_int_equal(kill(E.vigil, SIGCONT), 0);
 
     /* vigil's retry claims again (applied offset 3): 1 and 2 are replays, and so is 3 */

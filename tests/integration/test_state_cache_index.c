@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <hiredis/hiredis.h>
 
 #include "state_redis.h"
 #include "support.h"
@@ -34,15 +33,8 @@ static const struct vg_health_config hc = {0};
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "test_state_cache_index", NULL, true);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* calls of `cmd` (lower case) so far, from INFO commandstats */
@@ -68,15 +60,7 @@ static void commit_one(struct vg_state *st, const char *name, const char *runtim
     struct vg_commit cm = {0};
     char errstr[512];
 
-    vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
-                                                    .name = name,
-                                                    .workspace = "w1",
-                                                    .status = "active",
-                                                    .runtime = runtime,
-                                                    .time_ms = T0 + offset,
-                                                    .topic = TOPIC,
-                                                    .partition = 0,
-                                                    .offset = offset});
+    vg_test_event_workflow(&ev, name, "w1", runtime, TOPIC, 0, offset, T0 + offset);
     assert_int_equal(vg_state_resolve(st, &ev, 1, &res, errstr, sizeof(errstr)), VG_OK);
     cm.res = &res;
     cm.n_res = 1;
@@ -91,11 +75,7 @@ static void commit_one(struct vg_state *st, const char *name, const char *runtim
 
 static void expect_members(const char *key, long long want)
 {
-    redisReply *r = redisCommand(fx.raw, "SCARD %s:%s", fx.prefix, key);
-
-    assert_non_null(r);
-    assert_int_equal(r->integer, want);
-    freeReplyObject(r);
+    assert_int_equal(vg_test_redis_int(&fx, "SCARD %s:%s", fx.prefix, key), want);
 }
 
 static void test_index_entries_written_once(void **state)
@@ -104,7 +84,6 @@ static void test_index_entries_written_once(void **state)
     long long before;
     long long after_new;
     struct vg_state *st2 = NULL;
-    char errstr[512];
     (void)state;
 
     /* a new Resource: its four index entries, once */
@@ -146,9 +125,8 @@ static void test_index_entries_written_once(void **state)
     assert_int_equal(index_writes(), after_new + 16 * 4);
 
     /* another connection (a restart): what Redis holds is indexed already */
-    assert_int_equal(
-        vg_state_connect(&st2, vg_redis_child_url(fx.rc), fx.prefix, errstr, sizeof(errstr)),
-        VG_OK);
+    st2 = vg_test_redis_connect(&fx, NULL);
+    assert_non_null(st2);
     commit_one(st2, "b03", "running", 300);
     assert_int_equal(index_writes(), after_new + 16 * 4);
     vg_state_destroy(st2);
@@ -257,5 +235,5 @@ int main(void)
         cmocka_unit_test(test_new_resources_indexed_together),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

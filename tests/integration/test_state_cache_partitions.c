@@ -29,20 +29,11 @@
 #define T0 1764323400000LL
 
 static struct vg_test_redis fx;
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "test_state_cache_partitions", NULL, true);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* HGETALL commands Redis has executed so far (all clients). */
@@ -57,15 +48,7 @@ static long long hgetall_calls(void)
 static void make_event(struct vg_event *ev, const char *name, const char *runtime,
                        int32_t partition, int64_t offset)
 {
-    vg_test_event_make(ev, &(struct vg_test_event){.type = "workflow",
-                                                   .name = name,
-                                                   .workspace = "w1",
-                                                   .status = "active",
-                                                   .runtime = runtime,
-                                                   .time_ms = T0 + offset,
-                                                   .topic = TOPIC,
-                                                   .partition = partition,
-                                                   .offset = offset});
+    vg_test_event_workflow(ev, name, "w1", runtime, TOPIC, partition, offset, T0 + offset);
 }
 
 /* Resolve, apply and commit one event of `name` on `st` (as a batch of one). */
@@ -76,7 +59,8 @@ static void apply(struct vg_state *st, const char *name, const char *runtime, in
     char errstr[512];
 
     make_event(&ev, name, runtime, partition, offset);
-    assert_int_equal(vg_test_state_apply_one(st, &hc, &ev, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_test_state_apply_one(st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr)),
+                     VG_OK);
     vg_event_fini(&ev);
 }
 
@@ -138,14 +122,13 @@ static void test_drop_keeps_the_other_partitions(void **state)
 static void test_event_from_a_new_partition_reads_again(void **state)
 {
     struct vg_state *other = NULL;
-    char errstr[512];
     char runtime[64];
 
     (void)state;
     apply(fx.st, "wander", "pending", 0, 20);
     /* another instance writes it through partition 2 (which this one does not hold) */
-    assert_int_equal(
-        vg_state_connect(&other, vg_test_redis_url(&fx), fx.prefix, errstr, sizeof(errstr)), VG_OK);
+    other = vg_test_redis_connect(&fx, NULL);
+    assert_non_null(other);
     apply(other, "wander", "failed", 2, 21);
     vg_state_destroy(other);
 
@@ -189,10 +172,12 @@ static void test_timer_loads_go_with_any_drop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_drop_keeps_the_other_partitions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_keeps_the_other_partitions, setup,
+                                        vg_test_redis_teardown),
         cmocka_unit_test_setup_teardown(test_event_from_a_new_partition_reads_again, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_timer_loads_go_with_any_drop, setup, teardown),
+                                        vg_test_redis_teardown),
+        cmocka_unit_test_setup_teardown(test_timer_loads_go_with_any_drop, setup,
+                                        vg_test_redis_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

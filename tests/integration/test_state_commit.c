@@ -90,15 +90,8 @@ static void assert_resource_equal(const struct vg_resource *a, const struct vg_r
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "test_state_commit", NULL, true);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* XRANGE of a Resource's history stream. Caller frees. */
@@ -730,8 +723,8 @@ static void test_list_and_get(void **state)
 
     (void)state;
     /* A prefix of its own, so test_commit_roundtrip's Resources stay out. */
-    assert_int_equal(
-        vg_state_connect(&st2, vg_redis_child_url(fx.rc), prefix2, errstr, sizeof(errstr)), VG_OK);
+    st2 = vg_test_redis_connect(&fx, prefix2);
+    assert_non_null(st2);
     for (size_t i = 0; i < VG_ARRAY_LEN(rows); i++) {
         make_event(&evs[i], rows[i].type, rows[i].name, rows[i].ws, rows[i].owner, "active",
                    "running", T0 + (int64_t)i, 2, 100 + (int64_t)i, NULL);
@@ -855,5 +848,5 @@ int main(void)
         cmocka_unit_test(test_history_packed_layout), cmocka_unit_test(test_connect_errors),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

@@ -19,78 +19,35 @@
 #include "state_redis.h"
 #include "support.h"
 #include "vigil/event.h"
-#include "vigil/log.h"
 #include "vigil/page.h"
 #include "vigil/state.h"
 
 #define TOPIC "vigil.events"
 #define T0 1764323400000LL
-#define OOM_TEXT "OOM command not allowed when used memory > 'maxmemory'."
-#define WRONGTYPE_TEXT "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 static struct vg_test_redis fx;
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
-static char redacted[512];
 
 static int setup(void **state)
 {
-    (void)state;
-    if (vg_test_redis_start(&fx, "test_state_commit_errors", NULL, true) != 0) {
-        return -1;
-    }
-    vg_redact_url(vg_test_redis_url(&fx), redacted, sizeof(redacted));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
-}
-
-static long long raw_int(const char *fmt, const char *a, const char *b)
-{
-    redisReply *r = redisCommand(fx.raw, fmt, a, b);
-    long long v;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    v = r->integer;
-    freeReplyObject(r);
-    return v;
+    *state = &fx;
+    return vg_test_redis_start(&fx, "test_state_commit_errors", NULL, true);
 }
 
 static void make_event(struct vg_event *ev, const char *name, const char *runtime, int64_t offset)
 {
-    vg_test_event_make(ev, &(struct vg_test_event){.type = "workflow",
-                                                   .name = name,
-                                                   .workspace = "ws",
-                                                   .status = "ok",
-                                                   .runtime = runtime,
-                                                   .time_ms = T0 + offset,
-                                                   .topic = TOPIC,
-                                                   .partition = 0,
-                                                   .offset = offset});
+    vg_test_event_workflow(ev, name, "ws", runtime, TOPIC, 0, offset, T0 + offset);
 }
 
-static void assert_errstr(const char *errstr, const char *what, const char *text)
+/* After a commit of `ev` that Redis aborted: nothing of it is written, and the same commit
+ * passes now. */
+static void assert_aborted_then_passes(const struct vg_event *ev)
 {
-    char want[1024];
+    char errstr[512] = "";
 
-    snprintf(want, sizeof(want), "redis %s: %s: %s", redacted, what, text);
-    assert_string_equal(errstr, want);
-}
-
-/* The server refuses every write while queueing (maxmemory 1, no eviction), or takes them again. */
-static void refuse_writes(bool on)
-{
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev->id), 0);
     assert_int_equal(
-        vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction"), 0);
-    assert_int_equal(
-        vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory %s", on ? "1" : "0"),
-        0);
+        vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, ev, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:res:{%s}", fx.prefix, ev->id), 1);
 }
 
 /*
@@ -109,19 +66,19 @@ static void test_error_inside_exec(void **state)
     snprintf(key, sizeof(key), "%s:idx:all", fx.prefix);
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "SET %s not-a-set", key), 0);
     make_event(&ev, "wrongtype", "running", 10);
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    err = vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     assert_int_equal(err, VG_ERR_INVALID);
-    assert_errstr(errstr, "EXEC", WRONGTYPE_TEXT);
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "EXEC", VG_TEST_REDIS_WRONGTYPE_TEXT));
     /* the Resource's hash was written beside the failing SADD */
-    assert_int_equal(raw_int("HEXISTS %s:res:{%s} runtime", fx.prefix, ev.id), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "HEXISTS %s:res:{%s} runtime", fx.prefix, ev.id), 1);
 
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "DEL %s", key), 0);
     vg_event_fini(&ev);
     make_event(&ev, "wrongtype", "succeeded", 11);
     errstr[0] = '\0';
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    err = vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     assert_int_equal(err, VG_OK);
-    assert_int_equal(raw_int("SISMEMBER %s %s", key, ev.id), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "SISMEMBER %s %s", key, ev.id), 1);
     vg_event_fini(&ev);
 }
 
@@ -138,17 +95,12 @@ static void test_queueing_error_aborts(void **state)
 
     (void)state;
     make_event(&ev, "oom", "running", 20);
-    refuse_writes(true);
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
-    refuse_writes(false);
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, true), 0);
+    err = vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, false), 0);
     assert_int_equal(err, VG_ERR_BACKEND);
-    assert_errstr(errstr, "commit aborted", OOM_TEXT);
-    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
-
-    errstr[0] = '\0';
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
-    assert_int_equal(err, VG_OK);
-    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 1);
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "commit aborted", VG_TEST_REDIS_OOM_TEXT));
+    assert_aborted_then_passes(&ev);
     vg_event_fini(&ev);
 }
 
@@ -166,17 +118,13 @@ static void test_queueing_error_after_queued(void **state)
     (void)state;
     make_event(&ev, "noperm", "running", 30);
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "ACL SETUSER default -sadd"), 0);
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
+    err = vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "ACL SETUSER default +@all"), 0);
     assert_int_equal(err, VG_ERR_BACKEND);
-    assert_errstr(errstr, "commit aborted",
-                  "NOPERM this user has no permissions to run the 'sadd' command");
-    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 0);
-
-    errstr[0] = '\0';
-    err = vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr));
-    assert_int_equal(err, VG_OK);
-    assert_int_equal(raw_int("EXISTS %s:res:{%s}", fx.prefix, ev.id), 1);
+    assert_true(
+        vg_test_redis_errstr_is(&fx, errstr, "commit aborted",
+                                "NOPERM this user has no permissions to run the 'sadd' command"));
+    assert_aborted_then_passes(&ev);
     vg_event_fini(&ev);
 }
 
@@ -211,23 +159,24 @@ static void test_silence_errors(void **state)
                      0);
     err = vg_state_silence_add(fx.st, &s, errstr, sizeof(errstr));
     assert_int_equal(err, VG_ERR_INVALID);
-    assert_errstr(errstr, "silence", "ERR value is not an integer or out of range");
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "silence",
+                                        "ERR value is not an integer or out of range"));
     assert_int_equal(
         vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "DEL %s:silences:version", fx.prefix), 0);
 
     make_silence(&s, "s2");
-    refuse_writes(true);
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, true), 0);
     errstr[0] = '\0';
     err = vg_state_silence_add(fx.st, &s, errstr, sizeof(errstr));
-    refuse_writes(false);
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, false), 0);
     assert_int_equal(err, VG_ERR_BACKEND);
-    assert_errstr(errstr, "silence", OOM_TEXT);
-    assert_int_equal(raw_int("HEXISTS %s:silences %s", fx.prefix, "s2"), 0);
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "silence", VG_TEST_REDIS_OOM_TEXT));
+    assert_int_equal(vg_test_redis_int(&fx, "HEXISTS %s:silences %s", fx.prefix, "s2"), 0);
 
     errstr[0] = '\0';
     err = vg_state_silence_add(fx.st, &s, errstr, sizeof(errstr));
     assert_int_equal(err, VG_OK);
-    assert_int_equal(raw_int("HEXISTS %s:silences %s", fx.prefix, "s2"), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "HEXISTS %s:silences %s", fx.prefix, "s2"), 1);
 }
 
 int main(void)
@@ -239,5 +188,5 @@ int main(void)
         cmocka_unit_test(test_silence_errors),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

@@ -39,27 +39,20 @@
 #define T0 1764323400000LL
 #define N_CLUSTER_PARTS 6
 
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
-
 static struct vg_test_redis fx;     /* one redis-server */
 static struct vg_test_cluster g_rc; /* three primaries */
 
 static struct vg_state *connect_lanes(const char *url, const char *prefix, bool cluster, int lanes)
 {
     struct vg_redis_config rc = {0};
-    struct vg_state *st = NULL;
-    char errstr[512] = "";
-    vg_err_t err;
+    struct vg_state *st;
 
     rc.prefix = (char *)prefix;
     rc.cluster = cluster;
     rc.partitioned = true;
     rc.commit_connections = lanes;
-    err = vg_state_connect_config(&st, url, prefix, &rc, errstr, sizeof(errstr));
-    if (err != VG_OK) {
-        fail_msg("connect %s: %s: %s", prefix, vg_err_name(err), errstr);
-    }
+    st = vg_test_state_connect_config(url, prefix, &rc);
+    assert_non_null(st);
     vg_state_commit_lanes_set(st, (unsigned)lanes); /* as the engine asks for its pipeline's */
     return st;
 }
@@ -88,8 +81,8 @@ static void enter(struct vg_state *st, const char *topic, int32_t partition)
 static void build_in(struct vg_state *st, struct vg_test_part_commit *pc, const char *topic,
                      int32_t partition, int64_t offset, const char *name, int64_t epoch)
 {
-    assert_true(vg_test_part_commit_workflow(st, &hc, pc, topic, partition, offset, name,
-                                             T0 + offset, epoch));
+    assert_true(vg_test_part_commit_workflow(st, &vg_test_hc_workflow, pc, topic, partition, offset,
+                                             name, T0 + offset, epoch));
 }
 
 static void send_in(struct vg_state *st, struct vg_test_part_commit *pc)
@@ -121,31 +114,36 @@ static size_t in_flight(const struct vg_state *st)
     return st->n_inflight - st->inflight_head;
 }
 
-static int64_t applied(struct vg_state *st, const char *topic, int32_t partition)
+/* errstr is what a commit refused for partition `partition` of `topic` says, its claim moved on to
+ * epoch `epoch_now` by another instance. */
+static void assert_taken(const char *errstr, const char *topic, int32_t partition,
+                         int64_t epoch_now)
 {
-    int64_t off = -2;
-    char errstr[512] = "";
-    vg_err_t err = vg_state_applied_offset(st, topic, partition, &off, errstr, sizeof(errstr));
+    char want[256];
 
-    if (err != VG_OK) {
-        fail_msg("applied offset %s/%d: %s: %s", topic, (int)partition, vg_err_name(err), errstr);
+    snprintf(want, sizeof(want), "partition %s/%d was taken by another instance (epoch now %lld",
+             topic, (int)partition, (long long)epoch_now);
+    if (strncmp(errstr, want, strlen(want)) != 0) {
+        fail_msg("errstr \"%s\", want \"%s...\"", errstr, want);
     }
-    return off;
+}
+
+/* The end of a test: the events of pc[0..n), the state, the prefix. */
+static void test_done(struct vg_state *st, struct vg_test_part_commit *pc, size_t n, char *prefix)
+{
+    for (size_t i = 0; i < n; i++) {
+        vg_event_fini(&pc[i].ev);
+    }
+    vg_state_destroy(st);
+    free(prefix);
 }
 
 /* ---- one redis-server ---- */
 
 static int redis_setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "state-commit-inflight", NULL, false);
-}
-
-static int redis_teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* The fence hook: another instance claims the partition between the commit's WATCH and EXEC. */
@@ -176,7 +174,6 @@ static void three_scopes_one_fenced_out(void **state)
     struct epoch_bump bump;
     struct vg_resource *got = NULL;
     char errstr[512] = "";
-    char want[256];
     int64_t epochs[3];
     vg_err_t err;
     (void)state;
@@ -211,11 +208,7 @@ static void three_scopes_one_fenced_out(void **state)
     assert_false(pc[0].res->dirty);
     err = vg_state_commit_finish(st, errstr, sizeof(errstr));
     assert_int_equal(err, VG_ERR_CONFLICT);
-    snprintf(want, sizeof(want), "partition %s/1 was taken by another instance (epoch now %lld",
-             topic, (long long)epochs[1] + 1);
-    if (strncmp(errstr, want, strlen(want)) != 0) {
-        fail_msg("errstr \"%s\", want \"%s...\"", errstr, want);
-    }
+    assert_taken(errstr, topic, 1, epochs[1] + 1);
     assert_int_equal(pc[1].fence_lost, 0);
     assert_true((pc[1].res->dirty_mask & VG_DIRTY_REPLACE) != 0);
     errstr[0] = '\0';
@@ -226,22 +219,12 @@ static void three_scopes_one_fenced_out(void **state)
     /* no finish owed: VG_OK, nothing read */
     assert_int_equal(vg_state_commit_finish(st, errstr, sizeof(errstr)), VG_OK);
 
-    assert_int_equal(applied(st, topic, 0), 10);
-    assert_int_equal(applied(st, topic, 1), -1);
-    assert_int_equal(applied(st, topic, 2), 30);
-    {
-        redisReply *r =
-            redisCommand(fx.raw, "EXISTS %s:{%s/1}:res:{%s}", prefix, topic, pc[1].ev.id);
-
-        assert_non_null(r);
-        assert_int_equal(r->integer, 0);
-        freeReplyObject(r);
-    }
-    for (int i = 0; i < 3; i++) {
-        vg_event_fini(&pc[i].ev);
-    }
-    vg_state_destroy(st);
-    free(prefix);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), 10);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 2), 30);
+    assert_int_equal(
+        vg_test_redis_int(&fx, "EXISTS %s:{%s/1}:res:{%s}", prefix, topic, pc[1].ev.id), 0);
+    test_done(st, pc, 3, prefix);
 }
 
 /*
@@ -286,18 +269,14 @@ static void connection_killed_with_two_in_flight(void **state)
     assert_null(st->ctx);
 
     assert_int_equal(vg_state_reconnect(st, errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(applied(st, topic, 0), -1);
-    assert_int_equal(applied(st, topic, 1), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), -1);
     vg_state_cache_clear(st); /* as the pipeline does after a failed batch */
     build_in(st, &pc[2], topic, 1, 50, "wf-k1", 0);
     send_in(st, &pc[2]);
     assert_int_equal(vg_state_commit_finish(st, errstr, sizeof(errstr)), VG_OK);
-    assert_int_equal(applied(st, topic, 1), 50);
-    for (int i = 0; i < 3; i++) {
-        vg_event_fini(&pc[i].ev);
-    }
-    vg_state_destroy(st);
-    free(prefix);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), 50);
+    test_done(st, pc, 3, prefix);
 }
 
 /*
@@ -415,7 +394,7 @@ static void four_lanes_fences_ahead(void **state)
     /* 4 x (UNWATCH, WATCH, MGET, MULTI, EXEC + its queued commands) ran: at least 20 */
     assert_true(commands_processed() - before >= 21);
     for (int32_t p = 0; p < 4; p++) {
-        assert_int_equal(applied(st, topic, p), 200 + p);
+        assert_int_equal(vg_test_state_applied(st, topic, p), 200 + p);
         vg_event_fini(&pc[p].ev);
     }
     vg_state_destroy(st);
@@ -436,7 +415,6 @@ static void fence_moved_after_ahead_refuses_only_that_part(void **state)
     struct epoch_bump bump;
     int64_t epochs[4];
     char errstr[512] = "";
-    char want[256];
     (void)state;
 
     for (int32_t p = 0; p < 4; p++) {
@@ -468,22 +446,14 @@ static void fence_moved_after_ahead_refuses_only_that_part(void **state)
             continue;
         }
         assert_int_equal(err, VG_ERR_CONFLICT);
-        snprintf(want, sizeof(want), "partition %s/1 was taken by another instance (epoch now %lld",
-                 topic, (long long)epochs[1] + 1);
-        if (strncmp(errstr, want, strlen(want)) != 0) {
-            fail_msg("errstr \"%s\", want \"%s...\"", errstr, want);
-        }
+        assert_taken(errstr, topic, 1, epochs[1] + 1);
         assert_int_equal(pc[1].fence_lost, 0);
     }
-    assert_int_equal(applied(st, topic, 0), 300);
-    assert_int_equal(applied(st, topic, 1), -1);
-    assert_int_equal(applied(st, topic, 2), 302);
-    assert_int_equal(applied(st, topic, 3), 303);
-    for (int32_t p = 0; p < 4; p++) {
-        vg_event_fini(&pc[p].ev);
-    }
-    vg_state_destroy(st);
-    free(prefix);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), 300);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 2), 302);
+    assert_int_equal(vg_test_state_applied(st, topic, 3), 303);
+    test_done(st, pc, 4, prefix);
 }
 
 /*
@@ -541,10 +511,10 @@ static void claim_after_ahead_refuses_it(void **state)
     assert_true(refused);
     vg_state_fences_ahead_drop(st, false);
     assert_int_equal(in_flight(st), 0);
-    assert_int_equal(applied(st, topic, 0), 400);
-    assert_int_equal(applied(st, topic, 1), 401);
-    assert_int_equal(applied(st, topic, 2), -1);
-    assert_int_equal(applied(st, topic, 3), 403);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), 400);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), 401);
+    assert_int_equal(vg_test_state_applied(st, topic, 2), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 3), 403);
 
     /* lane 0: a fence ahead for partition 4 whose part commits nothing, its epoch then moved;
      * partition 0's next commit on the lane is not fenced by it */
@@ -560,7 +530,7 @@ static void claim_after_ahead_refuses_it(void **state)
     if (err != VG_OK) {
         fail_msg("commit after the drop: %s: %s", vg_err_name(err), errstr);
     }
-    assert_int_equal(applied(st, topic, 0), 410);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), 410);
     for (int32_t p = 0; p < 5; p++) {
         vg_event_fini(&pc[p].ev);
     }
@@ -582,24 +552,21 @@ static void readers_keep_one_connection(void **state)
     struct vg_redis_config rc = {0};
     struct vg_state *reader = NULL;
     struct vg_state *st;
-    char errstr[512] = "";
     (void)state;
 
     rc.prefix = prefix;
     rc.partitioned = true;
     rc.commit_connections = 4;
-    if (vg_state_connect_config(&reader, vg_test_redis_url(&fx), prefix, &rc, errstr,
-                                sizeof(errstr)) != VG_OK) {
-        fail_msg("connect: %s", errstr);
-    }
+    reader = vg_test_state_connect_config(vg_test_redis_url(&fx), prefix, &rc);
+    assert_non_null(reader);
     st = connect_lanes(vg_test_redis_url(&fx), prefix, false, 4);
     assert_int_equal(vg_state_commit_lanes(reader), 1);
     assert_int_equal(vg_state_commit_lanes(st), 4);
     for (int32_t p = 0; p < 8; p++) {
         enter(reader, "ev", p);
-        assert_int_equal(applied(reader, "ev", p), -1);
+        assert_int_equal(vg_test_state_applied(reader, "ev", p), -1);
         enter(st, "ev", p);
-        assert_int_equal(applied(st, "ev", p), -1);
+        assert_int_equal(vg_test_state_applied(st, "ev", p), -1);
     }
     assert_int_equal(connections(reader), 1);
     assert_int_equal(connections(st), 4);
@@ -628,15 +595,8 @@ static long long lane_client_id(struct vg_state *st, const char *topic, int32_t 
 static long long history_len(const char *prefix, const char *topic, int32_t partition,
                              const struct vg_test_part_commit *pc)
 {
-    redisReply *r =
-        redisCommand(fx.raw, "XLEN %s:{%s/%d}:hist:{%s}", prefix, topic, (int)partition, pc->ev.id);
-    long long n;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    n = r->integer;
-    freeReplyObject(r);
-    return n;
+    return vg_test_redis_int(&fx, "XLEN %s:{%s/%d}:hist:{%s}", prefix, topic, (int)partition,
+                             pc->ev.id);
 }
 
 /*
@@ -709,10 +669,10 @@ static void lane_lost_with_fences_ahead(void **state)
     assert_int_equal(failed, 1);
     vg_state_fences_ahead_drop(st, false);
     assert_int_equal(in_flight(st), 0);
-    assert_int_equal(applied(st, topic, 0), 600);
-    assert_int_equal(applied(st, topic, 1), 601);
-    assert_int_equal(applied(st, topic, 2), -1);
-    assert_int_equal(applied(st, topic, 3), 603);
+    assert_int_equal(vg_test_state_applied(st, topic, 0), 600);
+    assert_int_equal(vg_test_state_applied(st, topic, 1), 601);
+    assert_int_equal(vg_test_state_applied(st, topic, 2), -1);
+    assert_int_equal(vg_test_state_applied(st, topic, 3), 603);
     assert_int_equal(history_len(prefix, topic, 2, &pc[2]), 0);
 
     /* the retry, as the pipeline does it: reconnect, the cache dropped, claim again */
@@ -732,7 +692,7 @@ static void lane_lost_with_fences_ahead(void **state)
     vg_state_fences_ahead_drop(st, false);
     assert_int_equal(in_flight(st), 0);
     for (int32_t p = 0; p < 4; p++) {
-        assert_int_equal(applied(st, topic, p), 600 + p);
+        assert_int_equal(vg_test_state_applied(st, topic, p), 600 + p);
         assert_int_equal(history_len(prefix, topic, p, &pc[p]), 1);
         vg_event_fini(&pc[p].ev);
     }
@@ -755,30 +715,6 @@ static int cluster_teardown(void **state)
     return 0;
 }
 
-/* A topic whose partitions 0..n-1 have slots on every one of the three primaries. */
-static char *topic_on_every_primary(int n)
-{
-    for (int k = 0;; k++) {
-        char *topic = vg_asprintf("inflight-%d-%d", (int)getpid(), k);
-        bool seen[VG_TEST_CLUSTER_MAX_NODES] = {false};
-        size_t distinct = 0;
-
-        for (int p = 0; p < n; p++) {
-            char *tag = vg_asprintf("{%s/%d}", topic, p);
-            int owner = vg_test_cluster_key_owner(&g_rc, tag);
-
-            free(tag);
-            assert_true(owner >= 0);
-            distinct += seen[owner] ? 0 : 1;
-            seen[owner] = true;
-        }
-        if (distinct == 3) {
-            return topic;
-        }
-        free(topic);
-    }
-}
-
 /*
  * Six partitions over the three primaries, one commit each, all sent before any
  * is finished: the commits on different primaries are unread at once (each
@@ -787,13 +723,14 @@ static char *topic_on_every_primary(int n)
 static void cluster_commits_on_every_primary(void **state)
 {
     char *prefix = vg_asprintf("inflight-c-%d", (int)getpid());
-    char *topic = topic_on_every_primary(N_CLUSTER_PARTS);
+    char *topic = vg_test_cluster_topic_spread(&g_rc, "inflight", N_CLUSTER_PARTS, 3);
     struct vg_state *st = connect_partitioned(vg_test_cluster_url(&g_rc, 0), prefix, true);
     struct vg_test_part_commit pc[N_CLUSTER_PARTS];
     int64_t epochs[N_CLUSTER_PARTS];
     char errstr[512] = "";
     (void)state;
 
+    assert_non_null(topic);
     for (int32_t p = 0; p < N_CLUSTER_PARTS; p++) {
         epochs[p] = claim(st, topic, p);
     }
@@ -818,7 +755,7 @@ static void cluster_commits_on_every_primary(void **state)
         assert_false(pc[p].res->dirty);
     }
     for (int32_t p = 0; p < N_CLUSTER_PARTS; p++) {
-        assert_int_equal(applied(st, topic, p), 100 + p);
+        assert_int_equal(vg_test_state_applied(st, topic, p), 100 + p);
         vg_event_fini(&pc[p].ev);
     }
     vg_state_destroy(st);
@@ -841,7 +778,8 @@ int main(void)
     const struct CMUnitTest cluster_tests[] = {
         cmocka_unit_test(cluster_commits_on_every_primary),
     };
-    int failed = cmocka_run_group_tests_name("one redis", redis_tests, redis_setup, redis_teardown);
+    int failed =
+        cmocka_run_group_tests_name("one redis", redis_tests, redis_setup, vg_test_redis_teardown);
 
     failed +=
         cmocka_run_group_tests_name("cluster", cluster_tests, cluster_setup, cluster_teardown);

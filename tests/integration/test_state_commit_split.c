@@ -20,47 +20,22 @@
 #include "state_redis.h"
 #include "support.h"
 #include "vigil/event.h"
-#include "vigil/log.h"
 #include "vigil/state.h"
 
 #define TOPIC "vigil.events"
 #define T0 1764323400000LL
-#define OOM_TEXT "OOM command not allowed when used memory > 'maxmemory'."
-#define WRONGTYPE_TEXT "WRONGTYPE Operation against a key holding the wrong kind of value"
 
 static struct vg_test_redis fx;
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
-static char redacted[512];
 
 static int setup(void **state)
 {
-    (void)state;
-    if (vg_test_redis_start(&fx, "test_state_commit_split", NULL, true) != 0) {
-        return -1;
-    }
-    vg_redact_url(vg_test_redis_url(&fx), redacted, sizeof(redacted));
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
+    *state = &fx;
+    return vg_test_redis_start(&fx, "test_state_commit_split", NULL, true);
 }
 
 static void make_event(struct vg_event *ev, const char *name, const char *runtime, int64_t offset)
 {
-    vg_test_event_make(ev, &(struct vg_test_event){.type = "workflow",
-                                                   .name = name,
-                                                   .workspace = "ws",
-                                                   .status = "ok",
-                                                   .runtime = runtime,
-                                                   .time_ms = T0 + offset,
-                                                   .topic = TOPIC,
-                                                   .partition = 0,
-                                                   .offset = offset});
+    vg_test_event_workflow(ev, name, "ws", runtime, TOPIC, 0, offset, T0 + offset);
 }
 
 /* One event's commit, built (resolved and applied) but not sent. */
@@ -81,7 +56,7 @@ static void build_commit(struct one_commit *oc, const struct vg_event *ev)
     oc->cm.res = &oc->res;
     oc->cm.n_res = 1;
     oc->cm.trans = oc->trans;
-    oc->cm.n_trans = vg_resource_apply(&hc, oc->res, ev, oc->trans);
+    oc->cm.n_trans = vg_resource_apply(&vg_test_hc_workflow, oc->res, ev, oc->trans);
     oc->cm.offsets = &oc->off;
     oc->cm.n_offsets = 1;
 }
@@ -102,14 +77,6 @@ static bool runtime_is(void *arg)
         freeReplyObject(r);
     }
     return ok;
-}
-
-static void assert_errstr(const char *errstr, const char *what, const char *text)
-{
-    char want[1024];
-
-    snprintf(want, sizeof(want), "redis %s: %s: %s", redacted, what, text);
-    assert_string_equal(errstr, want);
 }
 
 /*
@@ -137,7 +104,8 @@ static void test_send_then_finish(void **state)
     vg_event_fini(&ev);
 
     make_event(&ev, "split", "succeeded", 11);
-    assert_int_equal(vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(
+        vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr)), VG_OK);
     w = (struct runtime_is){ev.id, "succeeded"};
     assert_true(runtime_is(&w));
     vg_event_fini(&ev);
@@ -175,14 +143,15 @@ static void test_error_inside_exec_at_finish(void **state)
     build_commit(&oc, &ev);
     assert_int_equal(vg_state_commit_send(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_commit_finish(fx.st, errstr, sizeof(errstr)), VG_ERR_INVALID);
-    assert_errstr(errstr, "EXEC", WRONGTYPE_TEXT);
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "EXEC", VG_TEST_REDIS_WRONGTYPE_TEXT));
     assert_true((oc.res->dirty_mask & VG_DIRTY_REPLACE) != 0);
     assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_INTEGER, "DEL %s", key), 0);
     vg_event_fini(&ev);
 
     make_event(&ev, "split-wrongtype", "succeeded", 21);
     errstr[0] = '\0';
-    assert_int_equal(vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(
+        vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr)), VG_OK);
     vg_event_fini(&ev);
 }
 
@@ -192,27 +161,24 @@ static void test_refused_at_finish(void **state)
     struct one_commit oc;
     struct vg_event ev;
     char errstr[512] = "";
-    char want[1024];
     struct runtime_is w;
 
     (void)state;
     make_event(&ev, "split-oom", "running", 30);
     build_commit(&oc, &ev);
-    assert_int_equal(
-        vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction"), 0);
-    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory 1"), 0);
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, true), 0);
     assert_int_equal(vg_state_commit_send(fx.st, &oc.cm, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_commit_finish(fx.st, errstr, sizeof(errstr)), VG_ERR_BACKEND);
-    assert_int_equal(vg_test_redis_expect(&fx, REDIS_REPLY_STATUS, "CONFIG SET maxmemory 0"), 0);
-    snprintf(want, sizeof(want), "redis %s: commit aborted: %s", redacted, OOM_TEXT);
-    assert_string_equal(errstr, want);
+    assert_int_equal(vg_test_redis_refuse_writes(&fx, false), 0);
+    assert_true(vg_test_redis_errstr_is(&fx, errstr, "commit aborted", VG_TEST_REDIS_OOM_TEXT));
     w = (struct runtime_is){ev.id, "running"};
     assert_false(runtime_is(&w));
     vg_event_fini(&ev);
 
     make_event(&ev, "split-oom", "running", 31);
     errstr[0] = '\0';
-    assert_int_equal(vg_test_state_apply_one(fx.st, &hc, &ev, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(
+        vg_test_state_apply_one(fx.st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr)), VG_OK);
     w = (struct runtime_is){ev.id, "running"};
     assert_true(runtime_is(&w));
     vg_event_fini(&ev);
@@ -227,5 +193,5 @@ int main(void)
         cmocka_unit_test(test_refused_at_finish),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

@@ -28,30 +28,19 @@
 #define T0 1764323400000LL
 
 static struct vg_test_redis fx;
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "test_state_fence", NULL, true);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* A second instance: its own connection on the same prefix. */
 static struct vg_state *connect_other(void)
 {
-    struct vg_state *st = NULL;
-    char errstr[512];
+    struct vg_state *st = vg_test_redis_connect(&fx, NULL);
 
-    assert_int_equal(
-        vg_state_connect(&st, vg_redis_child_url(fx.rc), fx.prefix, errstr, sizeof(errstr)), VG_OK);
+    assert_non_null(st);
     return st;
 }
 
@@ -75,18 +64,11 @@ static vg_err_t commit_one(struct vg_state *st, const char *name, const char *ru
     struct vg_event ev;
     vg_err_t err;
 
-    vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
-                                                    .name = name,
-                                                    .workspace = "w1",
-                                                    .status = "active",
-                                                    .runtime = runtime,
-                                                    .time_ms = T0 + offset,
-                                                    .topic = TOPIC,
-                                                    .partition = partition,
-                                                    .offset = offset});
+    vg_test_event_workflow(&ev, name, "w1", runtime, TOPIC, partition, offset, T0 + offset);
     /* a commit that failed may have left the cache ahead of Redis: start from Redis */
     vg_state_cache_clear(st);
-    err = vg_test_state_apply_one_fenced(st, &hc, &ev, epoch, NULL, lost, errstr, errstr_size);
+    err = vg_test_state_apply_one_fenced(st, &vg_test_hc_workflow, &ev, epoch, NULL, lost, errstr,
+                                         errstr_size);
     vg_event_fini(&ev);
     return err;
 }
@@ -101,14 +83,11 @@ struct snapshot {
 static void snapshot_take(struct snapshot *s, const char *name, int32_t partition)
 {
     char errstr[512];
-    redisReply *r;
 
     s->hash = redisCommand(fx.raw, "HGETALL %s:res:{workflow:v1:%s:w1}", fx.prefix, name);
     assert_non_null(s->hash);
-    r = redisCommand(fx.raw, "XLEN %s:hist:{workflow:v1:%s:w1}", fx.prefix, name);
-    assert_non_null(r);
-    s->hist = r->integer;
-    freeReplyObject(r);
+    s->hist = vg_test_redis_int(&fx, "XLEN %s:hist:{workflow:v1:%s:w1}", fx.prefix, name);
+    assert_true(s->hist >= 0);
     assert_int_equal(
         vg_state_applied_offset(fx.st, TOPIC, partition, &s->applied, errstr, sizeof(errstr)),
         VG_OK);
@@ -276,5 +255,5 @@ int main(void)
     };
 
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

@@ -32,8 +32,6 @@
 #define LIMIT 20
 
 static struct vg_test_redis fx;
-static struct vg_state *writer;
-static char *prefix;
 
 static bool page_firing(int n)
 {
@@ -85,25 +83,11 @@ static void fill_buffer(void)
         }
         cm.pages = pages;
         cm.n_pages = 50;
-        assert_int_equal(vg_state_commit(writer, &cm, errstr, sizeof(errstr)), VG_OK);
+        assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
         for (int i = 0; i < 50; i++) {
             vg_page_fini(&pages[i]);
         }
     }
-}
-
-static long long raw_int(const char *cmd_fmt, const char *key_suffix)
-{
-    char *key = vg_asprintf("%s:%s", prefix, key_suffix);
-    redisReply *r = redisCommand(fx.raw, cmd_fmt, key);
-    long long n;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    n = r->integer;
-    freeReplyObject(r);
-    vg_free(key);
-    return n;
 }
 
 /* The page number of a stored body ("page N" summary). */
@@ -130,10 +114,10 @@ static void test_flush_reads_only_the_listed(void **state)
 
     (void)state;
     fill_buffer();
-    assert_int_equal(raw_int("HLEN %s", "grp:" MEMBER), N_PAGES + 3);
-    assert_int_equal(raw_int("ZCARD %s", "grp:idx:" MEMBER), N_PAGES);
+    assert_int_equal(vg_test_redis_int(&fx, "HLEN %s:grp:" MEMBER, fx.prefix), N_PAGES + 3);
+    assert_int_equal(vg_test_redis_int(&fx, "ZCARD %s:grp:idx:" MEMBER, fx.prefix), N_PAGES);
     hgetall = vg_test_redis_calls(&fx, "hgetall");
-    assert_int_equal(vg_state_group_read(writer, MEMBER, LIMIT, &b, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_group_read(fx.st, MEMBER, LIMIT, &b, errstr, sizeof(errstr)), VG_OK);
     /* the whole buffer was never read */
     assert_int_equal(vg_test_redis_calls(&fx, "hgetall"), hgetall);
     assert_string_equal(b.pager, "ops");
@@ -158,12 +142,12 @@ static void test_flush_reads_only_the_listed(void **state)
             k++;
         }
     }
-    assert_int_equal(vg_state_group_commit(writer, MEMBER, &gp, &done, errstr, sizeof(errstr)),
+    assert_int_equal(vg_state_group_commit(fx.st, MEMBER, &gp, &done, errstr, sizeof(errstr)),
                      VG_OK);
     assert_true(done);
-    assert_int_equal(raw_int("EXISTS %s", "grp:" MEMBER), 0);
-    assert_int_equal(raw_int("EXISTS %s", "grp:idx:" MEMBER), 0);
-    assert_int_equal(raw_int("XLEN %s", "outbox"), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:grp:" MEMBER, fx.prefix), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:grp:idx:" MEMBER, fx.prefix), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "XLEN %s:outbox", fx.prefix), 1);
     vg_group_buffer_fini(&b);
 }
 
@@ -172,7 +156,7 @@ static void test_buffer_without_index(void **state)
 {
     struct vg_page pg;
     struct vg_group_buffer b;
-    char *key = vg_asprintf("%s:grp:%s", prefix, MEMBER);
+    char *key = vg_asprintf("%s:grp:%s", fx.prefix, MEMBER);
     char errstr[512];
 
     (void)state;
@@ -189,7 +173,7 @@ static void test_buffer_without_index(void **state)
         vg_free(body);
         vg_page_fini(&pg);
     }
-    assert_int_equal(vg_state_group_read(writer, MEMBER, 2, &b, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_group_read(fx.st, MEMBER, 2, &b, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(b.n_bodies, 3);
     assert_int_equal(b.n_firing + b.n_ended, 0);
     assert_string_equal(b.pager, "ops");
@@ -205,59 +189,35 @@ static void test_drop_pages_counts_buffers(void **state)
 
     (void)state;
     fill_buffer();
-    assert_int_equal(vg_state_drop_pages(writer, &dropped, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_drop_pages(fx.st, &dropped, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(dropped, 1);
-    assert_int_equal(raw_int("EXISTS %s", "grp:" MEMBER), 0);
-    assert_int_equal(raw_int("EXISTS %s", "grp:idx:" MEMBER), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:grp:" MEMBER, fx.prefix), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "EXISTS %s:grp:idx:" MEMBER, fx.prefix), 0);
 }
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "state-group-buffer", NULL, false);
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
-}
-
-/* Each test gets its own prefix (test name and pid) and writer. */
+/* Each test gets a prefix of its own (a number and the pid) and fx.st on it. */
 static int per_test_setup(void **state)
 {
     static int seq;
-    char errstr[512];
 
     (void)state;
-    prefix = vg_asprintf("test_state_group_buffer-%d-%d", ++seq, (int)getpid());
-    return vg_state_connect(&writer, vg_test_redis_url(&fx), prefix, errstr, sizeof(errstr)) ==
-                   VG_OK
-               ? 0
-               : -1;
-}
-
-static int per_test_teardown(void **state)
-{
-    (void)state;
-    vg_state_destroy(writer);
-    writer = NULL;
-    vg_free(prefix);
-    prefix = NULL;
-    return 0;
+    return vg_test_redis_use_prefix(
+        &fx, vg_asprintf("test_state_group_buffer-%d-%d", ++seq, (int)getpid()));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_flush_reads_only_the_listed, per_test_setup,
-                                        per_test_teardown),
-        cmocka_unit_test_setup_teardown(test_buffer_without_index, per_test_setup,
-                                        per_test_teardown),
-        cmocka_unit_test_setup_teardown(test_drop_pages_counts_buffers, per_test_setup,
-                                        per_test_teardown),
+        cmocka_unit_test_setup(test_flush_reads_only_the_listed, per_test_setup),
+        cmocka_unit_test_setup(test_buffer_without_index, per_test_setup),
+        cmocka_unit_test_setup(test_drop_pages_counts_buffers, per_test_setup),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

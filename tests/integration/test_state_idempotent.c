@@ -163,16 +163,7 @@ static size_t history_len(const char *id)
 
 static long long stream_len(const char *suffix)
 {
-    char *key = vg_asprintf("%s:%s", fx.prefix, suffix);
-    redisReply *r = redisCommand(fx.raw, "XLEN %s", key);
-    long long n;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    n = r->integer;
-    freeReplyObject(r);
-    vg_free(key);
-    return n;
+    return vg_test_redis_int(&fx, "XLEN %s:%s", fx.prefix, suffix);
 }
 
 /* A deep snapshot of one stored hash as sorted "field=value" lines. */
@@ -212,15 +203,8 @@ static char *snapshot(const char *id)
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "test_state_idempotent", NULL, true);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 static void test_commit_twice_same_state(void **state)
@@ -337,5 +321,5 @@ int main(void)
         cmocka_unit_test(test_replay_skips_applied),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

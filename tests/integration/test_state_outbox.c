@@ -28,10 +28,8 @@
 #define T0 1764323400000LL
 #define CLAIM_NEVER_MS 600000
 
-/* The writer (consumer thread) and the prefix are each test's own. */
+/* fx.st (the writer: consumer thread) and fx.prefix are each test's own; seq numbers its pages. */
 static struct vg_test_redis fx;
-static struct vg_state *writer;
-static char *prefix;
 static int seq;
 
 static void make_page(struct vg_page *pg, int n)
@@ -75,7 +73,7 @@ static int commit_pages(int n)
     }
     cm.pages = pages;
     cm.n_pages = (size_t)n;
-    assert_int_equal(vg_state_commit(writer, &cm, errstr, sizeof(errstr)), VG_OK);
+    assert_int_equal(vg_state_commit(fx.st, &cm, errstr, sizeof(errstr)), VG_OK);
     for (int i = 0; i < n; i++) {
         vg_page_fini(&pages[i]);
     }
@@ -107,11 +105,9 @@ static void assert_entry_is_page(const struct vg_outbox_entry *e, int n)
 
 static struct vg_state *connect_new(void)
 {
-    struct vg_state *st = NULL;
-    char errstr[512];
+    struct vg_state *st = vg_test_redis_connect(&fx, fx.prefix);
 
-    assert_int_equal(vg_state_connect(&st, vg_test_redis_url(&fx), prefix, errstr, sizeof(errstr)),
-                     VG_OK);
+    assert_non_null(st);
     return st;
 }
 
@@ -121,24 +117,6 @@ static int64_t backlog(struct vg_state *st)
     char errstr[512];
 
     assert_int_equal(vg_state_outbox_backlog(st, &n, errstr, sizeof(errstr)), VG_OK);
-    return n;
-}
-
-static long long raw_int(const char *cmd_fmt, const char *key_suffix)
-{
-    char *key = vg_asprintf("%s:%s", prefix, key_suffix);
-    redisReply *r = redisCommand(fx.raw, cmd_fmt, key);
-    long long n;
-
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_ARRAY) { /* XPENDING summary: [count, ...] */
-        n = r->element[0]->integer;
-    } else {
-        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-        n = r->integer;
-    }
-    freeReplyObject(r);
-    vg_free(key);
     return n;
 }
 
@@ -154,38 +132,16 @@ static void read_n(struct vg_state *st, const char *consumer, int block_ms, int6
 
 static int setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     return vg_test_redis_start(&fx, "state-outbox", NULL, false);
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
-}
-
-/* Each test gets its own prefix (test name and pid) and writer. */
+/* Each test gets a prefix of its own (test name and pid) and fx.st on it. */
 static int per_test_setup(const char *name)
 {
-    char errstr[512];
-
-    prefix = vg_asprintf("test_state_outbox-%s-%d", name, (int)getpid());
     seq = 0;
-    return vg_state_connect(&writer, vg_test_redis_url(&fx), prefix, errstr, sizeof(errstr)) ==
-                   VG_OK
-               ? 0
-               : -1;
-}
-
-static int per_test_teardown(void **state)
-{
-    (void)state;
-    vg_state_destroy(writer);
-    writer = NULL;
-    vg_free(prefix);
-    prefix = NULL;
-    return 0;
+    return vg_test_redis_use_prefix(&fx,
+                                    vg_asprintf("test_state_outbox-%s-%d", name, (int)getpid()));
 }
 
 static int setup_flow(void **state)
@@ -216,9 +172,9 @@ static void test_read_ack_dead(void **state)
     redisReply *r;
 
     (void)state;
-    assert_int_equal(backlog(writer), 0);
+    assert_int_equal(backlog(fx.st), 0);
     first = commit_pages(3);
-    assert_int_equal(backlog(writer), 3);
+    assert_int_equal(backlog(fx.st), 3);
 
     /* The dispatcher has its own vg_state. */
     d = connect_new();
@@ -228,7 +184,7 @@ static void test_read_ack_dead(void **state)
         assert_entry_is_page(&v[i], first + (int)i);
     }
     assert_int_equal(backlog(d), 3); /* read is not done: all three pending */
-    assert_int_equal(raw_int("XPENDING %s dispatch", "outbox"), 3);
+    assert_int_equal(vg_test_redis_int(&fx, "XPENDING %s:outbox dispatch", fx.prefix), 3);
     assert_int_equal(vg_state_outbox_ack(d, v[0].stream_id, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(backlog(d), 2);
     vg_outbox_entries_free(v, n);
@@ -249,7 +205,7 @@ static void test_read_ack_dead(void **state)
 
     /* A restarted dispatcher with the same consumer name: its pending ones first. */
     commit_pages(1);
-    assert_int_equal(backlog(writer), 3);
+    assert_int_equal(backlog(fx.st), 3);
     d = connect_new();
     read_n(d, "d1", 50, CLAIM_NEVER_MS, &v, &n);
     assert_int_equal(n, 3);
@@ -261,7 +217,7 @@ static void test_read_ack_dead(void **state)
     assert_int_equal(vg_state_outbox_dead(d, &v[1], "rejected: HTTP 400", errstr, sizeof(errstr)),
                      VG_OK);
     assert_int_equal(backlog(d), 2);
-    r = redisCommand(fx.raw, "XRANGE %s:outbox:dead - +", prefix);
+    r = redisCommand(fx.raw, "XRANGE %s:outbox:dead - +", fx.prefix);
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 1);
@@ -295,9 +251,9 @@ static void test_read_ack_dead(void **state)
     assert_int_equal(vg_state_outbox_ack(d, v[0].stream_id, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(vg_state_outbox_ack(d, v[2].stream_id, errstr, sizeof(errstr)), VG_OK);
     assert_int_equal(backlog(d), 0);
-    assert_int_equal(raw_int("XPENDING %s dispatch", "outbox"), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "XPENDING %s:outbox dispatch", fx.prefix), 0);
     /* Acked entries are deleted: the stream is exactly the backlog. */
-    assert_int_equal(raw_int("XLEN %s", "outbox"), 0);
+    assert_int_equal(vg_test_redis_int(&fx, "XLEN %s:outbox", fx.prefix), 0);
     vg_outbox_entries_free(v, n);
     vg_state_destroy(d);
 }
@@ -345,7 +301,7 @@ static void test_autoclaim(void **state)
     assert_string_equal(arg.ids[0], v[0].stream_id);
     assert_string_equal(arg.ids[1], v[1].stream_id);
     {
-        char *key = vg_asprintf("%s:outbox", prefix);
+        char *key = vg_asprintf("%s:outbox", fx.prefix);
         redisReply *r = redisCommand(fx.raw, "XPENDING %s dispatch - + 10 b", key);
 
         assert_non_null(r);
@@ -356,7 +312,7 @@ static void test_autoclaim(void **state)
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(vg_state_outbox_ack(arg.st, arg.ids[i], errstr, sizeof(errstr)), VG_OK);
     }
-    assert_int_equal(backlog(writer), 0);
+    assert_int_equal(backlog(fx.st), 0);
     vg_outbox_entries_free(v, n);
     vg_state_destroy(a);
     vg_state_destroy(arg.st);
@@ -375,7 +331,7 @@ static void test_deleted_pending_skipped(void **state)
     read_n(d, "x", 0, CLAIM_NEVER_MS, &v, &n);
     assert_int_equal(n, 2);
     /* Someone trims the first one away while it is pending. */
-    r = redisCommand(fx.raw, "XDEL %s:outbox %s", prefix, v[0].stream_id);
+    r = redisCommand(fx.raw, "XDEL %s:outbox %s", fx.prefix, v[0].stream_id);
     assert_non_null(r);
     assert_int_equal(r->integer, 1);
     freeReplyObject(r);
@@ -388,7 +344,7 @@ static void test_deleted_pending_skipped(void **state)
     assert_int_equal(n, 1);
     assert_entry_is_page(&v[0], 2);
     /* The deleted one was acked on the way. */
-    assert_int_equal(raw_int("XPENDING %s dispatch", "outbox"), 1);
+    assert_int_equal(vg_test_redis_int(&fx, "XPENDING %s:outbox dispatch", fx.prefix), 1);
     assert_int_equal(backlog(d), 1);
     vg_outbox_entries_free(v, n);
 
@@ -404,11 +360,10 @@ static void test_deleted_pending_skipped(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_read_ack_dead, setup_flow, per_test_teardown),
-        cmocka_unit_test_setup_teardown(test_autoclaim, setup_claim, per_test_teardown),
-        cmocka_unit_test_setup_teardown(test_deleted_pending_skipped, setup_deleted,
-                                        per_test_teardown),
+        cmocka_unit_test_setup(test_read_ack_dead, setup_flow),
+        cmocka_unit_test_setup(test_autoclaim, setup_claim),
+        cmocka_unit_test_setup(test_deleted_pending_skipped, setup_deleted),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, vg_test_redis_teardown);
 }

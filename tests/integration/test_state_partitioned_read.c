@@ -188,15 +188,13 @@ static void newest_ids(bool firing_only, size_t n, char out[][16])
 static struct vg_state *connect_partitioned(const char *url, const char *prefix, bool cluster)
 {
     struct vg_redis_config rc = {0};
-    struct vg_state *st = NULL;
-    char errstr[512];
+    struct vg_state *st;
 
     rc.prefix = (char *)prefix;
     rc.cluster = cluster;
     rc.partitioned = true;
-    if (vg_state_connect_config(&st, url, prefix, &rc, errstr, sizeof(errstr)) != VG_OK) {
-        fail_msg("connect: %s", errstr);
-    }
+    st = vg_test_state_connect_config(url, prefix, &rc);
+    assert_non_null(st);
     return st;
 }
 

@@ -36,9 +36,6 @@
 #define T0 1764323400000LL
 #define N_PARTS 12
 
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
-
 static struct vg_test_redis fx;     /* one redis-server */
 static struct vg_test_cluster g_rc; /* the cluster */
 
@@ -51,18 +48,14 @@ static struct vg_state *connect_as(const char *url, const char *prefix, const ch
                                    bool cluster, bool partitioned)
 {
     struct vg_redis_config rc = {0};
-    struct vg_state *st = NULL;
-    char errstr[512] = "";
-    vg_err_t err;
+    struct vg_state *st;
 
     rc.prefix = (char *)(tag ? tag : prefix);
     rc.tag = tag;
     rc.cluster = cluster;
     rc.partitioned = partitioned;
-    err = vg_state_connect_config(&st, url, prefix, &rc, errstr, sizeof(errstr));
-    if (err != VG_OK) {
-        fail_msg("connect %s: %s: %s", prefix, vg_err_name(err), errstr);
-    }
+    st = vg_test_state_connect_config(url, prefix, &rc);
+    assert_non_null(st);
     return st;
 }
 
@@ -86,16 +79,8 @@ static void apply_in(struct vg_state *st, const char *topic, int32_t partition, 
     vg_err_t err;
 
     enter(st, topic, partition);
-    vg_test_event_make(&ev, &(struct vg_test_event){.type = "workflow",
-                                                    .name = name,
-                                                    .workspace = "ws",
-                                                    .status = "active",
-                                                    .runtime = "running",
-                                                    .time_ms = T0 + offset,
-                                                    .topic = topic,
-                                                    .partition = partition,
-                                                    .offset = offset});
-    err = vg_test_state_apply_one(st, &hc, &ev, errstr, sizeof(errstr));
+    vg_test_event_workflow(&ev, name, "ws", "running", topic, partition, offset, T0 + offset);
+    err = vg_test_state_apply_one(st, &vg_test_hc_workflow, &ev, errstr, sizeof(errstr));
     if (err != VG_OK) {
         fail_msg("commit %s in %s/%d: %s: %s", name, topic, (int)partition, vg_err_name(err),
                  errstr);
@@ -104,18 +89,6 @@ static void apply_in(struct vg_state *st, const char *topic, int32_t partition, 
         *id = vg_strdup(ev.id);
     }
     vg_event_fini(&ev);
-}
-
-static int64_t applied(struct vg_state *st, const char *topic, int32_t partition)
-{
-    int64_t off = -2;
-    char errstr[512] = "";
-    vg_err_t err = vg_state_applied_offset(st, topic, partition, &off, errstr, sizeof(errstr));
-
-    if (err != VG_OK) {
-        fail_msg("applied offset %s/%d: %s: %s", topic, (int)partition, vg_err_name(err), errstr);
-    }
-    return off;
 }
 
 /* A raw connection that holds `key`: the one redis-server's, or its primary's on the cluster. */
@@ -161,6 +134,14 @@ static long long raw_int(const char *verb, const char *key)
     n = r->integer;
     freeReplyObject(r);
     return n;
+}
+
+/* A write of the test's own: `cmd_fmt` (its one %s the key) on `key` (freed here), on the raw
+ * connection that holds it. */
+static void seed(char *key, const char *cmd_fmt)
+{
+    freeReplyObject(raw_cmd(key, cmd_fmt, key));
+    free(key);
 }
 
 /* "<topic>/<partition>" in a static buffer: what vg_state_scope_now says. */
@@ -213,46 +194,13 @@ static long long count_keys(const char *pattern, size_t *primaries_with)
     return n;
 }
 
-/* A topic name whose partitions 0..n-1 have slots on `want` primaries at least. */
-static char *topic_over_primaries(const char *base, int n, size_t want)
-{
-    for (int k = 0;; k++) {
-        char *topic = vg_asprintf("%s-%d-%d", base, (int)getpid(), k);
-        bool seen[VG_TEST_CLUSTER_MAX_NODES] = {false};
-        size_t distinct = 0;
-
-        for (int p = 0; p < n; p++) {
-            char *tag = vg_asprintf("{%s/%d}", topic, p);
-            int owner = vg_test_cluster_key_owner(&g_rc, tag);
-
-            free(tag);
-            assert_true(owner >= 0);
-            if (!seen[owner]) {
-                seen[owner] = true;
-                distinct++;
-            }
-        }
-        if (distinct >= want) {
-            return topic;
-        }
-        free(topic);
-    }
-}
-
 /* ---- one redis-server ---- */
 
 static int redis_setup(void **state)
 {
-    (void)state;
+    *state = &fx;
     on_cluster = false;
     return vg_test_redis_start(&fx, "state-scope", NULL, false);
-}
-
-static int redis_teardown(void **state)
-{
-    (void)state;
-    vg_test_redis_stop(&fx);
-    return 0;
 }
 
 /* Every key a commit writes is in its partition's scope; the registry lists the partitions. */
@@ -291,7 +239,7 @@ static void scopes_on_one_redis(void **state)
             }
         }
         enter(st, topic, parts[i]);
-        assert_int_equal(applied(st, topic, parts[i]), 5 + (int64_t)i);
+        assert_int_equal(vg_test_state_applied(st, topic, parts[i]), 5 + (int64_t)i);
         free(ids[i]);
     }
     /* nothing of a partition in the global scope: only the registry */
@@ -392,19 +340,11 @@ static void swap_scenario(const char *url, const char *topic)
     claim(lst, topic, 1);
     apply_in(lst, topic, 0, 3, "old-a", &old_a);
     apply_in(lst, topic, 1, 4, "old-b", &old_b);
-    key = vg_asprintf("%s:silences", live_g);
-    freeReplyObject(raw_cmd(key, "HSET %s s1 kept", key));
-    free(key);
-    key = vg_asprintf("%s:silences:version", live_g);
-    freeReplyObject(raw_cmd(key, "SET %s 7", key));
-    free(key);
+    seed(vg_asprintf("%s:silences", live_g), "HSET %s s1 kept");
+    seed(vg_asprintf("%s:silences:version", live_g), "SET %s 7");
     /* and a group buffer with its timer, global as well */
-    key = vg_asprintf("%s:grp:g3", live_g);
-    freeReplyObject(raw_cmd(key, "SET %s x", key));
-    free(key);
-    key = vg_asprintf("%s:timers:groups", live_g);
-    freeReplyObject(raw_cmd(key, "ZADD %s 1 g3", key));
-    free(key);
+    seed(vg_asprintf("%s:grp:g3", live_g), "SET %s x");
+    seed(vg_asprintf("%s:timers:groups", live_g), "ZADD %s 1 g3");
 
     /* the replayed state: three partitions, held pages in two of them, a group buffer */
     claim(fst, topic, 0);
@@ -412,29 +352,15 @@ static void swap_scenario(const char *url, const char *topic)
     claim(fst, topic, 2);
     apply_in(fst, topic, 0, 10, "new-a", &new_a);
     apply_in(fst, topic, 2, 12, "new-c", &new_c);
-    key = vg_asprintf("%s:{%s/0}:outbox", fresh, topic);
-    freeReplyObject(raw_cmd(key, "XADD %s * page 1", key));
-    freeReplyObject(raw_cmd(key, "XADD %s * page 2", key));
-    free(key);
-    key = vg_asprintf("%s:{%s/1}:outbox", fresh, topic);
-    freeReplyObject(raw_cmd(key, "XADD %s * page 3", key));
-    free(key);
-    key = vg_asprintf("%s:{%s/2}:grp:idx:g1", fresh, topic);
-    freeReplyObject(raw_cmd(key, "SET %s x", key));
-    free(key);
-    key = vg_asprintf("%s:{%s/2}:grp:g1", fresh, topic);
-    freeReplyObject(raw_cmd(key, "SET %s x", key));
-    free(key);
+    seed(vg_asprintf("%s:{%s/0}:outbox", fresh, topic), "XADD %s * page 1");
+    seed(vg_asprintf("%s:{%s/0}:outbox", fresh, topic), "XADD %s * page 2");
+    seed(vg_asprintf("%s:{%s/1}:outbox", fresh, topic), "XADD %s * page 3");
+    seed(vg_asprintf("%s:{%s/2}:grp:idx:g1", fresh, topic), "SET %s x");
+    seed(vg_asprintf("%s:{%s/2}:grp:g1", fresh, topic), "SET %s x");
     /* a global group buffer (the partitioned layout's) with its index and timer */
-    key = vg_asprintf("%s:grp:idx:g2", fresh_g);
-    freeReplyObject(raw_cmd(key, "SET %s x", key));
-    free(key);
-    key = vg_asprintf("%s:grp:g2", fresh_g);
-    freeReplyObject(raw_cmd(key, "SET %s x", key));
-    free(key);
-    key = vg_asprintf("%s:timers:groups", fresh_g);
-    freeReplyObject(raw_cmd(key, "ZADD %s 1 g2", key));
-    free(key);
+    seed(vg_asprintf("%s:grp:idx:g2", fresh_g), "SET %s x");
+    seed(vg_asprintf("%s:grp:g2", fresh_g), "SET %s x");
+    seed(vg_asprintf("%s:timers:groups", fresh_g), "ZADD %s 1 g2");
     enter(fst, NULL, 0);
     if (on_cluster) {
         /* the move must visit every primary to find them all */
@@ -520,9 +446,9 @@ static void swap_scenario(const char *url, const char *topic)
         vg_state_scopes_free(v, nv);
     }
     enter(lst, topic, 2);
-    assert_int_equal(applied(lst, topic, 2), 12);
+    assert_int_equal(vg_test_state_applied(lst, topic, 2), 12);
     enter(lst, topic, 0);
-    assert_int_equal(applied(lst, topic, 0), 10);
+    assert_int_equal(vg_test_state_applied(lst, topic, 0), 10);
     vg_state_destroy(lst);
 
     /* the old state deleted whole, on every primary; the live state and the silences stay */
@@ -601,7 +527,8 @@ static void scopes_spread_over_primaries(void **state)
     char *key;
     (void)state;
 
-    g_topic = topic_over_primaries("spread", N_PARTS, 3);
+    g_topic = vg_test_cluster_topic_spread(&g_rc, "spread", N_PARTS, 3);
+    assert_non_null(g_topic);
     g_prefix = vg_asprintf("scope-%d", (int)getpid());
     g_st = connect_as(vg_test_cluster_url(&g_rc, 0), g_prefix, NULL, true, true);
     key = vg_asprintf("{%s}:parts", g_prefix);
@@ -638,7 +565,7 @@ static void scopes_spread_over_primaries(void **state)
         free(tag);
         free(pattern);
         enter(g_st, g_topic, p);
-        assert_int_equal(applied(g_st, g_topic, p), 100 + p);
+        assert_int_equal(vg_test_state_applied(g_st, g_topic, p), 100 + p);
         if (!seen[owner]) {
             seen[owner] = true;
             distinct++;
@@ -727,7 +654,7 @@ static void parked_connections_are_reused(void **state)
     /* HGET (the applied offset) in every scope: the connections that ran it are st's */
     for (int32_t p = 0; p < N_PARTS; p++) {
         enter(g_st, g_topic, p);
-        (void)applied(g_st, g_topic, p);
+        assert_true(vg_test_state_applied(g_st, g_topic, p) >= -1);
     }
     first = conn_ids("hget");
     fprintf(stderr, "scope: connections after one round: %s\n", first);
@@ -740,7 +667,7 @@ static void parked_connections_are_reused(void **state)
     for (int round = 0; round < 3; round++) {
         for (int32_t p = 0; p < N_PARTS; p++) {
             enter(g_st, g_topic, (p * 5 + round) % N_PARTS);
-            (void)applied(g_st, g_topic, (p * 5 + round) % N_PARTS);
+            assert_true(vg_test_state_applied(g_st, g_topic, (p * 5 + round) % N_PARTS) >= -1);
         }
         enter(g_st, NULL, 0);
     }
@@ -782,7 +709,7 @@ static void global_commands_from_a_partition_scope(void **state)
     assert_int_equal(n, N_PARTS);
     vg_state_scopes_free(v, n);
     assert_string_equal(vg_state_scope_now(g_st), scope);
-    assert_int_equal(applied(g_st, g_topic, p), 100 + p);
+    assert_int_equal(vg_test_state_applied(g_st, g_topic, p), 100 + p);
 
     /* a global command that succeeds */
     state_cmd_str(&c, "SCARD");
@@ -803,9 +730,9 @@ static void global_commands_from_a_partition_scope(void **state)
     state_cmd_fini(&c);
     assert_string_equal(vg_state_scope_now(g_st), scope);
     assert_string_equal(g_st->prefix, scope_prefix);
-    assert_int_equal(applied(g_st, g_topic, p), 100 + p);
+    assert_int_equal(vg_test_state_applied(g_st, g_topic, p), 100 + p);
     apply_in(g_st, g_topic, p, 200, "after-global", NULL);
-    assert_int_equal(applied(g_st, g_topic, p), 200);
+    assert_int_equal(vg_test_state_applied(g_st, g_topic, p), 200);
     free(scope);
     free(scope_prefix);
 }
@@ -859,7 +786,7 @@ static void reconnect_reroutes_the_scope(void **state)
     assert_int_equal(vg_state_reconnect(g_st, errstr, sizeof(errstr)), VG_OK);
     assert_string_equal(vg_state_scope_now(g_st), scope_name(g_topic, p));
     apply_in(g_st, g_topic, p, 301, "after-failover", NULL);
-    assert_int_equal(applied(g_st, g_topic, p), 301);
+    assert_int_equal(vg_test_state_applied(g_st, g_topic, p), 301);
     {
         redisContext *ctx = vg_test_cluster_connect(&g_rc, (size_t)replica);
         redisReply *r = redisCommand(ctx, "HGET %s %s/%d", key, g_topic, (int)p);
@@ -879,7 +806,7 @@ static void reconnect_reroutes_the_scope(void **state)
         err = vg_state_applied_offset(g_st, g_topic, q, &off, errstr, sizeof(errstr));
         if (err != VG_OK) {
             assert_int_equal(vg_state_reconnect(g_st, errstr, sizeof(errstr)), VG_OK);
-            (void)applied(g_st, g_topic, q);
+            assert_true(vg_test_state_applied(g_st, g_topic, q) >= -1);
         }
     }
     free(key);
@@ -887,9 +814,10 @@ static void reconnect_reroutes_the_scope(void **state)
 
 static void replay_swap_on_the_cluster(void **state)
 {
-    char *topic = topic_over_primaries("swap", 3, 2);
+    char *topic = vg_test_cluster_topic_spread(&g_rc, "swap", 3, 2);
     (void)state;
 
+    assert_non_null(topic);
     swap_scenario(vg_test_cluster_url(&g_rc, 0), topic);
     free(topic);
 }
@@ -908,8 +836,8 @@ int main(void)
         cmocka_unit_test(replay_swap_on_the_cluster),
         cmocka_unit_test(reconnect_reroutes_the_scope),
     };
-    int failed =
-        cmocka_run_group_tests_name("one redis-server", one_redis, redis_setup, redis_teardown);
+    int failed = cmocka_run_group_tests_name("one redis-server", one_redis, redis_setup,
+                                             vg_test_redis_teardown);
 
     failed +=
         cmocka_run_group_tests_name("redis cluster", cluster, cluster_setup, cluster_teardown);

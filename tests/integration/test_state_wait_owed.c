@@ -39,9 +39,6 @@
 #define T0 1764323400000LL
 #define WAIT_TIMEOUT_MS 300
 
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
-
 /* one redis-server and its replica */
 static char *g_dir;
 static struct vg_redis_child *g_primary;
@@ -106,19 +103,15 @@ static void let_go(void)
 static struct vg_state *connect_waiting(const char *url, const char *prefix, bool cluster)
 {
     struct vg_redis_config rc = {0};
-    struct vg_state *st = NULL;
-    char errstr[512] = "";
-    vg_err_t err;
+    struct vg_state *st;
 
     rc.prefix = (char *)prefix;
     rc.cluster = cluster;
     rc.partitioned = cluster;
     rc.wait_replicas = 1;
     rc.wait_timeout_ms = WAIT_TIMEOUT_MS;
-    err = vg_state_connect_config(&st, url, prefix, &rc, errstr, sizeof(errstr));
-    if (err != VG_OK) {
-        fail_msg("connect %s: %s: %s", prefix, vg_err_name(err), errstr);
-    }
+    st = vg_test_state_connect_config(url, prefix, &rc);
+    assert_non_null(st);
     return st;
 }
 
@@ -135,27 +128,13 @@ static void enter(struct vg_state *st, const char *topic, int32_t partition)
     assert_true(vg_test_state_enter(st, topic, partition));
 }
 
-static void make_event(struct vg_event *ev, const char *topic, int32_t partition, int64_t offset,
-                       const char *name, const char *runtime)
-{
-    vg_test_event_make(ev, &(struct vg_test_event){.type = "workflow",
-                                                   .name = name,
-                                                   .workspace = "ws",
-                                                   .status = "active",
-                                                   .runtime = runtime,
-                                                   .time_ms = T0 + offset,
-                                                   .topic = topic,
-                                                   .partition = partition,
-                                                   .offset = offset});
-}
-
 /* One partition's commit of one event (workflow `name` running), built in its scope as the
  * pipeline builds a part, fenced at `epoch` (0: no fence). */
 static void build_in(struct vg_state *st, struct vg_test_part_commit *pc, const char *topic,
                      int32_t partition, int64_t offset, const char *name, int64_t epoch)
 {
-    assert_true(vg_test_part_commit_workflow(st, &hc, pc, topic, partition, offset, name,
-                                             T0 + offset, epoch));
+    assert_true(vg_test_part_commit_workflow(st, &vg_test_hc_workflow, pc, topic, partition, offset,
+                                             name, T0 + offset, epoch));
 }
 
 static void send_in(struct vg_state *st, struct vg_test_part_commit *pc)
@@ -297,8 +276,8 @@ static vg_err_t apply_at(struct vg_state *st, const char *topic, int64_t offset,
     struct vg_event ev;
     vg_err_t err;
 
-    make_event(&ev, topic, 0, offset, "wf-owed", runtime);
-    err = vg_test_state_apply_one(st, &hc, &ev, errstr, errstr_size);
+    vg_test_event_workflow(&ev, "wf-owed", "ws", runtime, topic, 0, offset, T0 + offset);
+    err = vg_test_state_apply_one(st, &vg_test_hc_workflow, &ev, errstr, errstr_size);
     vg_event_fini(&ev);
     return err;
 }

@@ -633,6 +633,37 @@ int vg_test_cluster_key_owner(const struct vg_test_cluster *c, const char *key)
     return slot < 0 ? -1 : vg_test_cluster_owner(c, (size_t)asked, slot);
 }
 
+char *vg_test_cluster_topic_spread(const struct vg_test_cluster *c, const char *base, int n,
+                                   size_t want)
+{
+    for (int k = 0; k < 10000; k++) {
+        char *topic = vg_asprintf("%s-%d-%d", base, (int)getpid(), k);
+        bool seen[VG_TEST_CLUSTER_MAX_NODES] = {false};
+        size_t distinct = 0;
+
+        for (int p = 0; p < n; p++) {
+            char *tag = vg_asprintf("{%s/%d}", topic, p);
+            int owner = vg_test_cluster_key_owner(c, tag);
+
+            vg_free(tag);
+            if (owner < 0) {
+                fprintf(stderr, "topic spread: no owner of {%s/%d}\n", topic, p);
+                vg_free(topic);
+                return NULL;
+            }
+            distinct += seen[owner] ? 0 : 1;
+            seen[owner] = true;
+        }
+        if (distinct >= want) {
+            return topic;
+        }
+        vg_free(topic);
+    }
+    fprintf(stderr, "topic spread: no %s-%d-K has %d partitions on %zu primaries\n", base,
+            (int)getpid(), n, want);
+    return NULL;
+}
+
 redisContext *vg_test_cluster_connect_key(const struct vg_test_cluster *c, const char *key)
 {
     int owner = vg_test_cluster_key_owner(c, key);

@@ -71,6 +71,13 @@ char *vg_test_cluster_get(const struct vg_test_cluster *c, const char *key);
 
 /* The index of the primary that owns `key`'s slot (CLUSTER KEYSLOT; -1: no answer). */
 int vg_test_cluster_key_owner(const struct vg_test_cluster *c, const char *key);
+/*
+ * A topic name, "<base>-<pid>-<k>" for the first k that fits, whose partitions 0..n-1 have
+ * their slots ({<topic>/<partition>}) on `want` primaries at least. Heap, the caller frees it;
+ * NULL with the reason printed when no node answers or no k below 10000 fits.
+ */
+char *vg_test_cluster_topic_spread(const struct vg_test_cluster *c, const char *base, int n,
+                                   size_t want);
 /* A new raw connection to the primary of `key` (NULL: none answers). The caller redisFree()s it. */
 struct redisContext *vg_test_cluster_connect_key(const struct vg_test_cluster *c, const char *key);
 /* Node i answers ROLE with "master". */

@@ -3,7 +3,9 @@
  */
 #include "state_redis.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,8 +14,12 @@
 #include <unistd.h>
 
 #include "support.h"
+#include "vigil/log.h"
 #include "vigil/mem.h"
 #include "vigil/util.h"
+
+static char *workflow_batch_types[] = {(char *)"workflow"};
+const struct vg_health_config vg_test_hc_workflow = {workflow_batch_types, 1};
 
 int vg_test_redis_start(struct vg_test_redis *r, const char *name, const char *prefix,
                         bool with_state)
@@ -57,9 +63,51 @@ void vg_test_redis_stop(struct vg_test_redis *r)
     memset(r, 0, sizeof(*r));
 }
 
+struct vg_state *vg_test_state_connect_config(const char *url, const char *prefix,
+                                              const struct vg_redis_config *rc)
+{
+    struct vg_state *st = NULL;
+    char errstr[512] = "";
+    vg_err_t err = vg_state_connect_config(&st, url, prefix, rc, errstr, sizeof(errstr));
+
+    if (err != VG_OK) {
+        fprintf(stderr, "connect %s: %s: %s\n", prefix, vg_err_name(err), errstr);
+        return NULL;
+    }
+    return st;
+}
+
+int vg_test_redis_use_prefix(struct vg_test_redis *r, char *prefix)
+{
+    vg_state_destroy(r->st);
+    vg_free(r->prefix);
+    r->prefix = prefix;
+    r->st = vg_test_redis_connect(r, prefix);
+    return r->st ? 0 : -1;
+}
+
+int vg_test_redis_teardown(void **state)
+{
+    vg_test_redis_stop(*state);
+    return 0;
+}
+
 const char *vg_test_redis_url(const struct vg_test_redis *r)
 {
     return vg_redis_child_url(r->rc);
+}
+
+struct vg_state *vg_test_redis_connect(const struct vg_test_redis *r, const char *prefix)
+{
+    struct vg_state *st = NULL;
+    char errstr[512] = "";
+
+    if (vg_state_connect(&st, vg_test_redis_url(r), prefix ? prefix : r->prefix, errstr,
+                         sizeof(errstr)) != VG_OK) {
+        fprintf(stderr, "connect %s: %s\n", prefix ? prefix : r->prefix, errstr);
+        return NULL;
+    }
+    return st;
 }
 
 int vg_test_redis_expect(const struct vg_test_redis *r, int type, const char *fmt, ...)
@@ -84,6 +132,30 @@ int vg_test_redis_expect(const struct vg_test_redis *r, int type, const char *fm
     return rc;
 }
 
+int vg_test_redis_refuse_writes(const struct vg_test_redis *r, bool on)
+{
+    if (vg_test_redis_expect(r, REDIS_REPLY_STATUS, "CONFIG SET maxmemory-policy noeviction") !=
+        0) {
+        return -1;
+    }
+    return vg_test_redis_expect(r, REDIS_REPLY_STATUS, "CONFIG SET maxmemory %s", on ? "1" : "0");
+}
+
+bool vg_test_redis_errstr_is(const struct vg_test_redis *r, const char *errstr, const char *what,
+                             const char *text)
+{
+    char redacted[512];
+    char want[1024];
+
+    vg_redact_url(vg_test_redis_url(r), redacted, sizeof(redacted));
+    snprintf(want, sizeof(want), "redis %s: %s: %s", redacted, what, text);
+    if (strcmp(errstr, want) != 0) {
+        fprintf(stderr, "errstr \"%s\", want \"%s\"\n", errstr, want);
+        return false;
+    }
+    return true;
+}
+
 long long vg_test_redis_calls(const struct vg_test_redis *r, const char *cmd)
 {
     redisReply *reply = redisCommand(r->raw, "INFO commandstats");
@@ -106,6 +178,43 @@ long long vg_test_redis_calls(const struct vg_test_redis *r, const char *cmd)
         if (!end || *end != ',') {
             n = -1;
         }
+    }
+    freeReplyObject(reply);
+    return n;
+}
+
+long long vg_test_redis_int(const struct vg_test_redis *r, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *reply;
+    long long n = LLONG_MIN;
+
+    va_start(ap, fmt);
+    reply = redisvCommand(r->raw, fmt, ap);
+    va_end(ap);
+    if (!reply) {
+        fprintf(stderr, "%s: no reply: %s\n", fmt, r->raw->errstr);
+        return LLONG_MIN;
+    }
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        n = reply->integer;
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        n = -1;
+    } else if (reply->type == REDIS_REPLY_STRING) {
+        char *end = NULL;
+
+        errno = 0;
+        n = strtoll(reply->str, &end, 10);
+        if (errno != 0 || end == reply->str || *end != '\0') {
+            n = LLONG_MIN;
+        }
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+               reply->element[0]->type == REDIS_REPLY_INTEGER) {
+        n = reply->element[0]->integer;
+    }
+    if (n == LLONG_MIN) {
+        fprintf(stderr, "%s: reply type %d (%s), want a number\n", fmt, reply->type,
+                reply->str ? reply->str : "");
     }
     freeReplyObject(reply);
     return n;
@@ -197,6 +306,20 @@ int64_t vg_test_state_claim(struct vg_state *st, const char *topic, int32_t part
     return epoch;
 }
 
+int64_t vg_test_state_applied(struct vg_state *st, const char *topic, int32_t partition)
+{
+    int64_t off = -2;
+    char errstr[512] = "";
+    vg_err_t err = vg_state_applied_offset(st, topic, partition, &off, errstr, sizeof(errstr));
+
+    if (err != VG_OK) {
+        fprintf(stderr, "applied offset %s/%d: %s: %s\n", topic, (int)partition, vg_err_name(err),
+                errstr);
+        return -2;
+    }
+    return off;
+}
+
 bool vg_test_state_enter(struct vg_state *st, const char *topic, int32_t partition)
 {
     char errstr[512] = "";
@@ -244,20 +367,41 @@ bool vg_test_part_commit_build(struct vg_state *st, const struct vg_health_confi
     return true;
 }
 
-bool vg_test_part_commit_workflow(struct vg_state *st, const struct vg_health_config *hc,
-                                  struct vg_test_part_commit *pc, const char *topic,
-                                  int32_t partition, int64_t offset, const char *name,
-                                  int64_t time_ms, int64_t epoch)
+/* The fields of vg_test_event_workflow. */
+static void workflow_fields(struct vg_test_event *out, const char *name, const char *workspace,
+                            const char *runtime, const char *topic, int32_t partition,
+                            int64_t offset, int64_t time_ms)
 {
     const struct vg_test_event f = {.type = "workflow",
                                     .name = name,
-                                    .workspace = "ws",
+                                    .workspace = workspace,
                                     .status = "active",
-                                    .runtime = "running",
+                                    .runtime = runtime,
                                     .time_ms = time_ms,
                                     .topic = topic,
                                     .partition = partition,
                                     .offset = offset};
 
+    *out = f;
+}
+
+void vg_test_event_workflow(struct vg_event *ev, const char *name, const char *workspace,
+                            const char *runtime, const char *topic, int32_t partition,
+                            int64_t offset, int64_t time_ms)
+{
+    struct vg_test_event f;
+
+    workflow_fields(&f, name, workspace, runtime, topic, partition, offset, time_ms);
+    vg_test_event_make(ev, &f);
+}
+
+bool vg_test_part_commit_workflow(struct vg_state *st, const struct vg_health_config *hc,
+                                  struct vg_test_part_commit *pc, const char *topic,
+                                  int32_t partition, int64_t offset, const char *name,
+                                  int64_t time_ms, int64_t epoch)
+{
+    struct vg_test_event f;
+
+    workflow_fields(&f, name, "ws", "running", topic, partition, offset, time_ms);
     return vg_test_part_commit_build(st, hc, pc, &f, epoch);
 }
