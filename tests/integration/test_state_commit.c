@@ -26,8 +26,6 @@
 #define T0 1764323400000LL
 
 static struct vg_test_redis fx;
-static char *batch_types[] = {(char *)"workflow"};
-static const struct vg_health_config hc = {batch_types, 1};
 
 static void make_event(struct vg_event *ev, const char *type, const char *name, const char *ws,
                        const char *owner, const char *status, const char *runtime, int64_t t,
@@ -137,7 +135,7 @@ static void test_commit_roundtrip(void **state)
     assert_string_equal(res[1]->owner, "bob");
 
     for (size_t i = 0; i < 3; i++) {
-        n_trans += vg_resource_apply(&hc, res[i], &evs[i], &trans[n_trans]);
+        n_trans += vg_resource_apply(&vg_test_hc_workflow, res[i], &evs[i], &trans[n_trans]);
     }
     assert_true(n_trans >= 5);
     vg_resource_add_incident(res[0], "mon-fail", "0123456789abcdef", "critical", T0 + 100)->seq = 2;
@@ -319,7 +317,7 @@ static vg_err_t apply_commit(struct vg_event *ev, struct vg_resource **res)
     size_t n;
 
     assert_int_equal(vg_state_resolve(fx.st, ev, 1, res, errstr, sizeof(errstr)), VG_OK);
-    n = vg_resource_apply(&hc, *res, ev, trans);
+    n = vg_resource_apply(&vg_test_hc_workflow, *res, ev, trans);
     cm.res = res;
     cm.n_res = 1;
     cm.trans = trans;
@@ -459,7 +457,7 @@ static void test_history_entries(void **state)
         if (i == 2) {
             first_e2 = n_trans;
         }
-        n_trans += vg_resource_apply(&hc, res[i], &evs[i], &trans[n_trans]);
+        n_trans += vg_resource_apply(&vg_test_hc_workflow, res[i], &evs[i], &trans[n_trans]);
     }
     for (size_t i = 0; i < n_trans; i++) {
         n_x += trans[i].res == res[0];
@@ -599,8 +597,8 @@ static void test_history_packed_layout(void **state)
     make_event(&evs[1], "workflow", "hist-z", "w1", "", "active", "succeeded", T0 + 9, 2, 41, NULL);
     assert_int_equal(vg_state_resolve(fx.st, evs, 2, res, errstr, sizeof(errstr)), VG_OK);
     assert_ptr_equal(res[0], res[1]);
-    n_trans += vg_resource_apply(&hc, res[0], &evs[0], &trans[n_trans]);
-    n_trans += vg_resource_apply(&hc, res[1], &evs[1], &trans[n_trans]);
+    n_trans += vg_resource_apply(&vg_test_hc_workflow, res[0], &evs[0], &trans[n_trans]);
+    n_trans += vg_resource_apply(&vg_test_hc_workflow, res[1], &evs[1], &trans[n_trans]);
     cm.res = res;
     cm.n_res = 1;
     cm.trans = trans;
@@ -732,7 +730,7 @@ static void test_list_and_get(void **state)
     assert_int_equal(vg_state_resolve(st2, evs, VG_ARRAY_LEN(rows), res, errstr, sizeof(errstr)),
                      VG_OK);
     for (size_t i = 0; i < VG_ARRAY_LEN(rows); i++) {
-        vg_resource_apply(&hc, res[i], &evs[i], trans);
+        vg_resource_apply(&vg_test_hc_workflow, res[i], &evs[i], trans);
     }
     cm.res = res;
     cm.n_res = VG_ARRAY_LEN(rows);
