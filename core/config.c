@@ -1101,7 +1101,7 @@ static vg_err_t load_health(struct vg_health_config *h, const struct vg_ynode *n
     return err;
 }
 
-/* No control character in v (a history entry joins values with one: docs/state.md, "History"). */
+/* No control character in v: a history entry joins values with one (docs/state.md). */
 static bool value_printable(const char *v)
 {
     for (const unsigned char *p = (const unsigned char *)v; *p; p++) {

@@ -1242,7 +1242,7 @@ static bool same_source(const struct vg_transition *a, const struct vg_transitio
            (ma == mb || (ma && mb && strcmp(ma, mb) == 0));
 }
 
-/* A history entry's transition: `t` = "<field> <from> <to>" (docs/state.md, "History"). */
+/* A history entry's transition: `t` = field, from, to joined by STATE_PIECE_SEP (docs/state.md). */
 static void history_transition(struct state_cmd *c, enum vg_field field, const char *from,
                                const char *to)
 {
@@ -1256,7 +1256,7 @@ static void history_transition(struct state_cmd *c, enum vg_field field, const c
     state_cmd_field_pieces(c, "t", 1, p, 3);
 }
 
-/* A history entry's event source: `s` = "<at> <partition> <offset> <topic>", then its message. */
+/* A history entry's event source: `s` = at, partition, offset, topic joined so; then message. */
 static void history_source(struct state_cmd *c, int64_t at_ms, const struct vg_kafka_pos *pos,
                            const char *message)
 {

@@ -2,9 +2,9 @@
  * The read side of a Resource's history stream P:hist:{ID}:
  * `vigil history ID` and the detail view of `vigil get ID`. A stream entry
  * holds one or more transitions (a commit writes all of a Resource's
- * transitions of its batch in one XADD): each `t` ("<field> <from> <to>",
+ * transitions of its batch in one XADD): each `t` (field, from and to,
  * joined by STATE_PIECE_SEP) starts the next one, and a transition without
- * its own `s` ("<at> <partition> <offset> <topic>") shares the previous
+ * its own `s` (at, partition, offset and topic, joined so) shares the previous
  * one's event time, position and message. Entries written before the
  * packed pairs (`field`, `from`, `to`, `at`, `topic`, `partition`,
  * `offset`, each its own pair) read the same. Writing is part of the commit in
@@ -125,7 +125,7 @@ static char *piece_take(const char **p, bool last)
     return out;
 }
 
-/* A packed transition `t` = "<field> <from> <to>" into e; false when malformed. */
+/* A packed transition `t` (field, from, to joined by STATE_PIECE_SEP) into e; false if bad. */
 static bool transition_parse(struct vg_history_entry *e, const char *v)
 {
     char *parts[3];
@@ -148,7 +148,7 @@ static bool transition_parse(struct vg_history_entry *e, const char *v)
     return e->field[0] != '\0' && e->to[0] != '\0';
 }
 
-/* A packed source `s` = "<at> <partition> <offset> <topic>" into e; false when malformed. */
+/* A packed source `s` (at, partition, offset, topic, joined so) into e; false when malformed. */
 static bool source_parse(struct vg_history_entry *e, const char *v)
 {
     int64_t num[3];

@@ -358,7 +358,7 @@ void state_cmd_field_n(struct state_cmd *c, const char *name, size_t name_len, c
 void state_cmd_field_i64_n(struct state_cmd *c, const char *name, size_t name_len, int64_t value);
 /*
  * A name and one value made of pieces joined by STATE_PIECE_SEP: a history
- * entry's transition and source (docs/state.md, "History"). A piece is a
+ * entry's transition and source (docs/state.md, "P:hist:{ID} entries"). A piece is a
  * string (s, len) or, with s NULL, the integer i.
  */
 #define STATE_PIECE_SEP '\x1f'

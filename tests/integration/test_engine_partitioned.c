@@ -349,7 +349,7 @@ static char *last_runtime_from(int p, const char *name)
     {
         const redisReply *f = r->element[0]->element[1];
 
-        /* a transition is `t` = "runtime\x1f<from>\x1f<to>" (docs/state.md, "History") */
+        /* a transition is `t` = "runtime\x1f<from>\x1f<to>" (docs/state.md) */
         for (size_t j = 0; j + 1 < f->elements; j += 2) {
             const char *v = f->element[j + 1]->str;
 
