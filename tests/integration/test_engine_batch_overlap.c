@@ -234,14 +234,7 @@ static bool res_exists(struct vg_test_env *e, const char *name, const char *ws)
 /* The number of entries in the history of workflow `name` in `ws`. */
 static long long hist_len(struct vg_test_env *e, const char *name, const char *ws)
 {
-    redisReply *r = vg_test_env_redis(e, "XLEN %s:hist:{workflow:v1:%s:%s}", e->prefix, name, ws);
-    long long n;
-
-    assert_non_null(r);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    n = r->integer;
-    freeReplyObject(r);
-    return n;
+    return vg_test_env_int(e, "XLEN %s:hist:{workflow:v1:%s:%s}", e->prefix, name, ws);
 }
 
 struct applied_is {

@@ -69,33 +69,20 @@ static void refuse_pages(void)
     vg_http_receiver_set_default(E.rcv, &refuse);
 }
 
-static long long int_reply(redisReply *r)
-{
-    long long v = -1;
-
-    assert_non_null(r);
-    if (r->type == REDIS_REPLY_INTEGER) {
-        v = r->integer;
-    }
-    freeReplyObject(r);
-    return v;
-}
-
 /* EXISTS of "<prefix>:{<topic>/<p>}:<kind>:{workflow:v1:<name>:public}" (p < 0: unscoped). */
 static long long exists_res(int p, const char *kind, const char *name)
 {
     if (p < 0) {
-        return int_reply(
-            vg_test_env_redis(&E, "EXISTS %s:%s:{workflow:v1:%s:public}", E.prefix, kind, name));
+        return vg_test_env_int(&E, "EXISTS %s:%s:{workflow:v1:%s:public}", E.prefix, kind, name);
     }
-    return int_reply(vg_test_env_redis(&E, "EXISTS %s:{%s/%d}:%s:{workflow:v1:%s:public}", E.prefix,
-                                       E.topic, p, kind, name));
+    return vg_test_env_int(&E, "EXISTS %s:{%s/%d}:%s:{workflow:v1:%s:public}", E.prefix, E.topic, p,
+                           kind, name);
 }
 
 static long long hist_len(int p, const char *name)
 {
-    return int_reply(vg_test_env_redis(&E, "XLEN %s:{%s/%d}:hist:{workflow:v1:%s:public}", E.prefix,
-                                       E.topic, p, name));
+    return vg_test_env_int(&E, "XLEN %s:{%s/%d}:hist:{workflow:v1:%s:public}", E.prefix, E.topic, p,
+                           name);
 }
 
 /*
@@ -460,8 +447,7 @@ static void test_k8s_event_finds_pod_of_another_partition(void **state)
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_string_equal(r->str, id);
     freeReplyObject(r);
-    assert_int_equal(
-        int_reply(vg_test_env_redis(&E, "EXISTS %s:{%s/0}:pod:%s", E.prefix, E.topic, pod)), 0);
+    assert_int_equal(vg_test_env_int(&E, "EXISTS %s:{%s/0}:pod:%s", E.prefix, E.topic, pod), 0);
     /* the log line is in the Event's partition's history of the Resource; `vigil history` (the
      * reader) merges the scopes' histories */
     assert_int_equal(vg_state_history(E.st, id, 0, &h, &n, errstr, sizeof(errstr)), VG_OK);

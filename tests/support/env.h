@@ -315,6 +315,8 @@ bool vg_test_env_new_cluster(struct vg_test_env *e);
  * reply (free with freeReplyObject) or NULL when Redis did not answer.
  */
 struct redisReply *vg_test_env_redis(struct vg_test_env *e, const char *fmt, ...);
+/* The same command's reply read as a number (vg_test_reply_int, support.h). */
+long long vg_test_env_int(struct vg_test_env *e, const char *fmt, ...);
 void vg_test_env_redis_close(struct vg_test_env *e);
 /* Commands Redis has run so far (INFO commandstats, INFO itself left out) as `ctx` sees them;
  * -1 when it does not answer (printed). */

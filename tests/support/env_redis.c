@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "env.h"
+#include "support.h"
 
 static bool connect_raw(struct vg_test_env *e)
 {
@@ -44,22 +45,42 @@ static bool connect_raw(struct vg_test_env *e)
     return true;
 }
 
-struct redisReply *vg_test_env_redis(struct vg_test_env *e, const char *fmt, ...)
+/* The command on the raw connection (connected on first use; closed when it dies). */
+static redisReply *env_vcommand(struct vg_test_env *e, const char *fmt, va_list ap)
 {
-    va_list ap;
     redisReply *reply;
 
     if (!e->redis_raw && !connect_raw(e)) {
         return NULL;
     }
-    va_start(ap, fmt);
     reply = redisvCommand(e->redis_raw, fmt, ap);
-    va_end(ap);
     if (!reply) {
         fprintf(stderr, "env: raw redis: %s\n", e->redis_raw->errstr);
         vg_test_env_redis_close(e); /* the context is dead: the next call reconnects */
     }
     return reply;
+}
+
+struct redisReply *vg_test_env_redis(struct vg_test_env *e, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *reply;
+
+    va_start(ap, fmt);
+    reply = env_vcommand(e, fmt, ap);
+    va_end(ap);
+    return reply;
+}
+
+long long vg_test_env_int(struct vg_test_env *e, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *reply;
+
+    va_start(ap, fmt);
+    reply = env_vcommand(e, fmt, ap);
+    va_end(ap);
+    return vg_test_reply_int(reply, fmt);
 }
 
 void vg_test_env_redis_close(struct vg_test_env *e)

@@ -187,7 +187,6 @@ long long vg_test_redis_int(const struct vg_test_redis *r, const char *fmt, ...)
 {
     va_list ap;
     redisReply *reply;
-    long long n = LLONG_MIN;
 
     va_start(ap, fmt);
     reply = redisvCommand(r->raw, fmt, ap);
@@ -196,28 +195,7 @@ long long vg_test_redis_int(const struct vg_test_redis *r, const char *fmt, ...)
         fprintf(stderr, "%s: no reply: %s\n", fmt, r->raw->errstr);
         return LLONG_MIN;
     }
-    if (reply->type == REDIS_REPLY_INTEGER) {
-        n = reply->integer;
-    } else if (reply->type == REDIS_REPLY_NIL) {
-        n = -1;
-    } else if (reply->type == REDIS_REPLY_STRING) {
-        char *end = NULL;
-
-        errno = 0;
-        n = strtoll(reply->str, &end, 10);
-        if (errno != 0 || end == reply->str || *end != '\0') {
-            n = LLONG_MIN;
-        }
-    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
-               reply->element[0]->type == REDIS_REPLY_INTEGER) {
-        n = reply->element[0]->integer;
-    }
-    if (n == LLONG_MIN) {
-        fprintf(stderr, "%s: reply type %d (%s), want a number\n", fmt, reply->type,
-                reply->str ? reply->str : "");
-    }
-    freeReplyObject(reply);
-    return n;
+    return vg_test_reply_int(reply, fmt);
 }
 
 void vg_test_event_make(struct vg_event *ev, const struct vg_test_event *f)

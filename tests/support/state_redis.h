@@ -79,12 +79,7 @@ bool vg_test_redis_errstr_is(const struct vg_test_redis *r, const char *errstr, 
 /* Calls of `cmd` (lower case: "hgetall") Redis has executed so far, all clients (INFO
  * commandstats); -1 when the reply cannot be read. */
 long long vg_test_redis_calls(const struct vg_test_redis *r, const char *cmd);
-/*
- * A command on the raw connection read as a number: an integer reply (XLEN, EXISTS, HEXISTS,
- * SCARD ...), a string holding a whole number (HGET of a counter), nil as -1, and the count
- * that heads an array (XPENDING's summary). LLONG_MIN, with the command and the reply printed,
- * for anything else.
- */
+/* A command on the raw connection read as a number (vg_test_reply_int, support.h). */
 long long vg_test_redis_int(const struct vg_test_redis *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

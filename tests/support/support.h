@@ -9,6 +9,16 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct redisReply;
+
+/*
+ * A raw command's reply read as a number, and freed: an integer reply (XLEN, EXISTS, HEXISTS,
+ * SCARD ...), a string holding a whole number (HGET of a counter), nil as -1, and the count
+ * that heads an array (XPENDING's summary). LLONG_MIN, with `what` (the command) and the
+ * reply printed, for anything else or no reply (NULL).
+ */
+long long vg_test_reply_int(struct redisReply *reply, const char *what);
+
 /* timeout_ms * VIGIL_TEST_TIMEOUT_SCALE (default 1). */
 int vg_test_timeout(int timeout_ms);
 /* Poll `pred(arg)` every 10 ms until true (returns true) or the scaled timeout (false). */
