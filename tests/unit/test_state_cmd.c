@@ -176,12 +176,58 @@ static void test_formats(void **state)
     state_cmd_fini(&c);
 }
 
+/*
+ * A pair whose value is pieces joined by STATE_PIECE_SEP (a history entry's
+ * `s`): integers at the edges (negative ones: no partition is -1), an empty
+ * string piece, and a string long enough for a three-digit length.
+ */
+static void test_pieces(void **state)
+{
+    struct state_cmd c = {0};
+    struct vg_buf want = {0};
+    struct vg_buf value = {0};
+    char topic[300];
+    const int64_t ints[] = {0, -1, 9, 10, INT64_MAX, INT64_MIN, 1764896400123};
+
+    (void)state;
+    memset(topic, 'k', sizeof(topic) - 1);
+    topic[sizeof(topic) - 1] = '\0';
+    for (size_t i = 0; i < VG_ARRAY_LEN(ints); i++) {
+        const char *strs[] = {"", "t", topic};
+
+        for (size_t j = 0; j < VG_ARRAY_LEN(strs); j++) {
+            const struct state_piece p[4] = {
+                {NULL, 0, ints[i]},
+                {strs[j], strlen(strs[j]), 0},
+                {NULL, 0, ints[i] / -2},
+                {strs[j], strlen(strs[j]), 0},
+            };
+
+            state_cmd_field_pieces(&c, "s", 1, p, 4);
+            vg_buf_reset(&value);
+            vg_buf_printf(&value, "%" PRId64 "\x1f%s\x1f%" PRId64 "\x1f%s", ints[i], strs[j],
+                          ints[i] / -2, strs[j]);
+            want_arg(&want, "s", 1);
+            want_arg(&want, value.data, value.len);
+        }
+    }
+    /* one piece: no separator */
+    state_cmd_field_pieces(&c, "t", 1, (const struct state_piece[]){{"runtime", 7, 0}}, 1);
+    want_arg(&want, "t", 1);
+    want_arg(&want, "runtime", 7);
+    assert_args(&c, &want, 2 * (VG_ARRAY_LEN(ints) * 3 + 1));
+    state_cmd_fini(&c);
+    vg_buf_fini(&want);
+    vg_buf_fini(&value);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_integers),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
