@@ -1242,38 +1242,6 @@ static bool same_source(const struct vg_transition *a, const struct vg_transitio
            (ma == mb || (ma && mb && strcmp(ma, mb) == 0));
 }
 
-/* A history entry's transition: `t` = field, from, to joined by STATE_PIECE_SEP (docs/state.md). */
-static void history_transition(struct state_cmd *c, enum vg_field field, const char *from,
-                               const char *to)
-{
-    const char *name = vg_field_name(field);
-    const struct state_piece p[3] = {
-        {name, strlen(name), 0},
-        {from, strlen(from), 0},
-        {to, strlen(to), 0},
-    };
-
-    state_cmd_field_pieces(c, "t", 1, p, 3);
-}
-
-/* A history entry's event source: `s` = at, partition, offset, topic joined so; then message. */
-static void history_source(struct state_cmd *c, int64_t at_ms, const struct vg_kafka_pos *pos,
-                           const char *message)
-{
-    const char *topic = pos->topic ? pos->topic : "";
-    const struct state_piece p[4] = {
-        {NULL, 0, at_ms},
-        {NULL, 0, pos->partition},
-        {NULL, 0, pos->offset},
-        {topic, strlen(topic), 0},
-    };
-
-    state_cmd_field_pieces(c, "s", 1, p, 4);
-    if (message) {
-        state_cmd_field(c, "message", message);
-    }
-}
-
 /*
  * One XADD to the Resource's history holding the transitions trans[first],
  * trans[next[first]], ... in order. Each is one `t`; the event's source and
@@ -1294,9 +1262,9 @@ static void append_history(struct vg_state *st, struct state_cmd *c,
     for (size_t i = first; i != NO_NEXT; i = next[i]) {
         const struct vg_transition *t = &trans[i];
 
-        history_transition(c, t->field, t->from, t->to);
+        state_history_transition(c, vg_field_name(t->field), t->from, t->to);
         if (!prev || !same_source(prev, t)) {
-            history_source(c, t->at_ms, trans_pos(t), trans_message(t));
+            state_history_source(c, t->at_ms, trans_pos(t), trans_message(t));
         }
         /* a runtime decided from pods says why, and which pod */
         if (t->reason[0]) {
@@ -1322,9 +1290,9 @@ static void append_note(struct vg_state *st, struct state_cmd *c, const struct v
     state_cmd_str(c, STATE_HISTORY_MAXLEN);
     state_cmd_str(c, "*");
     if (nt->late) {
-        history_transition(c, nt->field, nt->from, nt->to);
+        state_history_transition(c, vg_field_name(nt->field), nt->from, nt->to);
     }
-    history_source(c, ev->time_ms, &ev->pos, ev->message);
+    state_history_source(c, ev->time_ms, &ev->pos, ev->message);
     if (nt->late) {
         state_cmd_field(c, "late", "1");
         if (nt->reason[0]) {

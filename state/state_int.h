@@ -370,6 +370,23 @@ struct state_piece {
 void state_cmd_field_pieces(struct state_cmd *c, const char *name, size_t name_len,
                             const struct state_piece *pieces, size_t n);
 /*
+ * A history entry's pairs (state_history_entry.c; docs/state.md,
+ * "P:hist:{ID} entries"): a transition `t` (field, from, to), its event's
+ * source `s` (at, partition, offset, topic) followed by its message.
+ */
+void state_history_transition(struct state_cmd *c, const char *field, const char *from,
+                              const char *to);
+void state_history_source(struct state_cmd *c, int64_t at_ms, const struct vg_kafka_pos *pos,
+                          const char *message);
+/*
+ * One XRANGE entry, [id, [name, value, ...]], appended to v[*n..] as one
+ * history entry per transition it holds (a log line: one). False (with
+ * `why`) when it is not one of ours; then nothing is appended.
+ */
+bool state_history_entry_read(const redisReply *r, struct vg_history_entry **v, size_t *n,
+                              size_t *cap, const char **why);
+void state_history_entry_fini(struct vg_history_entry *e);
+/*
  * A string argument (NULL is ""), and the pairs above by name alone. Inline
  * so that the length of a literal (most names, "HSET") is known when compiled.
  */
