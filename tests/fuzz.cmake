@@ -68,14 +68,15 @@ vigil_fuzz(fuzz_http_request
 # redis URL (state/state_redis.c) and its redaction, silence matchers (the CLI's and the API's
 # checks, then applied by a ruleset), the `vigil get -n` name glob, core/json.c's helpers against
 # references, the JSON vigil reads back from Redis (silences, pages, grouped pages, incident
-# records, the rules' incident state), RFC 3339 times and durations, the Resource hash codec.
+# records, the rules' incident state), RFC 3339 times and durations, the Resource hash codec, the
+# history entry codec.
 vigil_fuzz(fuzz_parsers
   SOURCES ${fuzz_core} ${PROJECT_SOURCE_DIR}/core/yaml.c ${PROJECT_SOURCE_DIR}/core/page.c
           ${PROJECT_SOURCE_DIR}/rules/rules.c ${PROJECT_SOURCE_DIR}/rules/rules_load.c
           ${PROJECT_SOURCE_DIR}/rules/rules_eval.c ${PROJECT_SOURCE_DIR}/rules/rules_template.c
           ${PROJECT_SOURCE_DIR}/rules/rules_tz.c ${PROJECT_SOURCE_DIR}/api/api_parse.c
           ${PROJECT_SOURCE_DIR}/state/state_redis.c ${PROJECT_SOURCE_DIR}/state/state_resource.c
-          ${PROJECT_SOURCE_DIR}/state/state_inflight.c
+          ${PROJECT_SOURCE_DIR}/state/state_inflight.c ${PROJECT_SOURCE_DIR}/state/state_history_entry.c
   INCLUDES ${PROJECT_SOURCE_DIR}/api ${PROJECT_SOURCE_DIR}/state ${PROJECT_SOURCE_DIR}/rules
   FLAGS ${CJSON_CFLAGS} ${YAML_CFLAGS} ${MICROHTTPD_CFLAGS} ${HIREDIS_CFLAGS}
   LIBS ${CJSON_LDFLAGS} ${YAML_LDFLAGS} ${MICROHTTPD_LDFLAGS} ${HIREDIS_LDFLAGS})
