@@ -49,13 +49,6 @@ void state_history_source(struct state_cmd *c, int64_t at_ms, const struct vg_ka
 
 /* ---- reading: one XRANGE entry ---- */
 
-static bool name_is(const redisReply *k, const char *s)
-{
-    size_t n = strlen(s);
-
-    return k->len == n && memcmp(k->str, s, n) == 0;
-}
-
 void state_history_entry_fini(struct vg_history_entry *e)
 {
     vg_free(e->stream_id);
@@ -246,7 +239,7 @@ bool state_history_entry_read(const redisReply *r, struct vg_history_entry **v, 
             *why = "non-string field";
             goto fail;
         }
-        if ((name_is(k, "field") || name_is(k, "t")) && e->field) {
+        if ((state_reply_is(k, "field") || state_reply_is(k, "t")) && e->field) {
             /* the next transition of the same entry */
             entry_finish(e, has_at, *n - 1 > first ? &(*v)[*n - 2] : NULL, &cap_extra);
             e = entry_start(v, n, cap, r->element[0]);
@@ -258,7 +251,7 @@ bool state_history_entry_read(const redisReply *r, struct vg_history_entry **v, 
             *why = "NUL byte in a value";
             goto fail;
         }
-        if (name_is(k, "t")) {
+        if (state_reply_is(k, "t")) {
             bool ok = transition_parse(e, text);
 
             vg_free(text);
@@ -267,7 +260,7 @@ bool state_history_entry_read(const redisReply *r, struct vg_history_entry **v, 
                 goto fail;
             }
             continue;
-        } else if (name_is(k, "s")) {
+        } else if (state_reply_is(k, "s")) {
             bool ok = source_parse(e, text);
 
             vg_free(text);
@@ -277,25 +270,26 @@ bool state_history_entry_read(const redisReply *r, struct vg_history_entry **v, 
             }
             has_at = true;
             continue;
-        } else if (name_is(k, "field")) {
+        } else if (state_reply_is(k, "field")) {
             slot = &e->field;
-        } else if (name_is(k, "from")) {
+        } else if (state_reply_is(k, "from")) {
             slot = &e->from;
-        } else if (name_is(k, "to")) {
+        } else if (state_reply_is(k, "to")) {
             slot = &e->to;
-        } else if (name_is(k, "topic")) {
+        } else if (state_reply_is(k, "topic")) {
             slot = text[0] ? &e->pos.topic : NULL;
-        } else if (name_is(k, "message")) {
+        } else if (state_reply_is(k, "message")) {
             slot = &e->message;
-        } else if (name_is(k, "at") || name_is(k, "partition") || name_is(k, "offset")) {
+        } else if (state_reply_is(k, "at") || state_reply_is(k, "partition") ||
+                   state_reply_is(k, "offset")) {
             bool ok = vg_parse_i64(text, &val);
 
-            if (ok && name_is(k, "at")) {
+            if (ok && state_reply_is(k, "at")) {
                 e->at_ms = val;
                 has_at = true;
-            } else if (ok && name_is(k, "partition") && val >= -1 && val <= INT32_MAX) {
+            } else if (ok && state_reply_is(k, "partition") && val >= -1 && val <= INT32_MAX) {
                 e->pos.partition = (int32_t)val;
-            } else if (ok && name_is(k, "offset")) {
+            } else if (ok && state_reply_is(k, "offset")) {
                 e->pos.offset = val;
             } else {
                 vg_free(text);
