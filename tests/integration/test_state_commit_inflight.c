@@ -85,6 +85,21 @@ static void build_in(struct vg_state *st, struct vg_test_part_commit *pc, const 
                                              name, T0 + offset, epoch));
 }
 
+/*
+ * Partitions 0..3 each with one commit built in its scope, fenced at its
+ * claim: workflow "wf-<tag><p>" at offset base + p.
+ */
+static void build_four_claimed(struct vg_state *st, struct vg_test_part_commit pc[4],
+                               const char *topic, char tag, int64_t base)
+{
+    for (int32_t p = 0; p < 4; p++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "wf-%c%d", tag, (int)p);
+        build_in(st, &pc[p], topic, p, base + p, name, claim(st, topic, p));
+    }
+}
+
 static void send_in(struct vg_state *st, struct vg_test_part_commit *pc)
 {
     char errstr[512] = "";
@@ -359,12 +374,7 @@ static void four_lanes_fences_ahead(void **state)
     (void)state;
 
     assert_int_equal(vg_state_commit_lanes(st), 4);
-    for (int32_t p = 0; p < 4; p++) {
-        char name[32];
-
-        snprintf(name, sizeof(name), "wf-l%d", (int)p);
-        build_in(st, &pc[p], topic, p, 200 + p, name, claim(st, topic, p));
-    }
+    build_four_claimed(st, pc, topic, 'l', 200);
     assert_int_equal(connections(st), 4); /* lane p serves partition p */
     before = commands_processed();
     for (int32_t p = 0; p < 4; p++) {
@@ -477,12 +487,7 @@ static void claim_after_ahead_refuses_it(void **state)
     vg_err_t err;
     (void)state;
 
-    for (int32_t p = 0; p < 4; p++) {
-        char name[32];
-
-        snprintf(name, sizeof(name), "wf-c%d", (int)p);
-        build_in(st, &pc[p], topic, p, 400 + p, name, claim(st, topic, p));
-    }
+    build_four_claimed(st, pc, topic, 'c', 400);
     for (int32_t p = 0; p < 4; p++) {
         fence_ahead_in(st, &pc[p]);
     }
@@ -623,12 +628,7 @@ static void lane_lost_with_fences_ahead(void **state)
     vg_err_t err;
     (void)state;
 
-    for (int32_t p = 0; p < 4; p++) {
-        char name[32];
-
-        snprintf(name, sizeof(name), "wf-x%d", (int)p);
-        build_in(st, &pc[p], topic, p, 600 + p, name, claim(st, topic, p));
-    }
+    build_four_claimed(st, pc, topic, 'x', 600);
     id = lane_client_id(st, topic, 2);
     for (int32_t p = 0; p < 4; p++) {
         fence_ahead_in(st, &pc[p]);
